@@ -1,0 +1,173 @@
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Berth.Cgroups;
+
+/// <summary>
+/// File operations on cgroupfs. Each write is one open(O_WRONLY|O_TRUNC, no O_CREAT), one
+/// write, one close, as runc's <c>cgroups.WriteFile</c>: the kernel parses each write as a whole,
+/// and never creating files means a missing controller file is an error even on a fake tree.
+/// Every failure becomes a <see cref="CgroupException"/> naming the operation, path and errno.
+/// </summary>
+internal static class CgroupFs
+{
+    internal const int ENOENT = 2;
+    internal const int ESRCH = 3;
+    internal const int EACCES = 13;
+    internal const int EBUSY = 16;
+    internal const int EEXIST = 17;
+    internal const int EINVAL = 22;
+
+    public static void Write(string dir, string file, string value) => WritePath(Path.Combine(dir, file), value);
+
+    public static void WritePath(string path, string value)
+    {
+        try
+        {
+            using var handle = File.OpenHandle(path, FileMode.Truncate, FileAccess.Write, FileShare.ReadWrite);
+            RandomAccess.Write(handle, Encoding.ASCII.GetBytes(value), 0);
+        }
+        catch (Exception e) when (IsFileError(e))
+        {
+            throw Wrap($"write {value} to {path}", path, e);
+        }
+    }
+
+    public static string Read(string dir, string file)
+    {
+        var path = Path.Combine(dir, file);
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception e) when (IsFileError(e))
+        {
+            throw Wrap($"read {path}", path, e);
+        }
+    }
+
+    public static string? TryRead(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception e) when (IsFileError(e))
+        {
+            return null;
+        }
+    }
+
+    public static bool FileExists(string dir, string file) => File.Exists(Path.Combine(dir, file));
+
+    /// <summary>Reads a single unsigned number; "max" reads as <see cref="ulong.MaxValue"/>.</summary>
+    public static ulong ReadUInt64(string dir, string file)
+    {
+        var text = Read(dir, file).Trim();
+        if (text == "max")
+        {
+            return ulong.MaxValue;
+        }
+        if (!ulong.TryParse(text, out var value))
+        {
+            throw new CgroupException($"parse {Path.Combine(dir, file)}: unexpected content \"{text}\"", path: Path.Combine(dir, file));
+        }
+        return value;
+    }
+
+    /// <summary>mkdir; an existing directory is fine. Returns true when this call created it.</summary>
+    public static bool Mkdir(string path)
+    {
+        if (Directory.Exists(path))
+        {
+            return false;
+        }
+        try
+        {
+            Directory.CreateDirectory(path);
+            return true;
+        }
+        catch (Exception e) when (IsFileError(e))
+        {
+            if (Directory.Exists(path))
+            {
+                return false;
+            }
+            throw Wrap($"mkdir {path}", path, e);
+        }
+    }
+
+    /// <summary>
+    /// Removes a cgroup directory and every group below it, deepest first. A group that is
+    /// already gone is fine. rmdir is retried on EBUSY for a short while: a just-killed task can
+    /// take a moment to leave the group (runc <c>RemovePath</c> does the same).
+    /// </summary>
+    public static void RemoveTree(string path)
+    {
+        string[] children;
+        try
+        {
+            children = Directory.GetDirectories(path);
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return;
+        }
+        catch (Exception e) when (IsFileError(e))
+        {
+            throw Wrap($"list {path}", path, e);
+        }
+        foreach (var child in children)
+        {
+            RemoveTree(child);
+        }
+
+        var delay = TimeSpan.FromMilliseconds(10);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                Directory.Delete(path, recursive: false);
+                return;
+            }
+            catch (DirectoryNotFoundException)
+            {
+                return;
+            }
+            catch (Exception e) when (IsFileError(e))
+            {
+                if (ErrnoOf(e) != EBUSY || attempt == 6)
+                {
+                    throw Wrap($"rmdir {path}", path, e);
+                }
+            }
+            Thread.Sleep(delay);
+            delay *= 2;
+        }
+    }
+
+    internal static bool IsFileError(Exception e) => e is IOException or UnauthorizedAccessException;
+
+    /// <summary>
+    /// Recovers errno from a System.IO exception: on Unix, .NET stores the raw errno in the
+    /// HResult of the plain IOExceptions it makes, and maps ENOENT and EACCES/EPERM to
+    /// dedicated types (the latter keeps the errno on its inner exception).
+    /// </summary>
+    internal static int ErrnoOf(Exception e) => e switch
+    {
+        FileNotFoundException or DirectoryNotFoundException => ENOENT,
+        UnauthorizedAccessException { InnerException: { } inner } when ErrnoOf(inner) != 0 => ErrnoOf(inner),
+        UnauthorizedAccessException => EACCES,
+        IOException when e.HResult is > 0 and < 4096 => e.HResult,
+        _ => 0,
+    };
+
+    internal static string Reason(int errno, Exception e) =>
+        errno != 0 ? Marshal.GetPInvokeErrorMessage(errno) : e.Message;
+
+    internal static CgroupException Wrap(string operation, string path, Exception e)
+    {
+        var errno = ErrnoOf(e);
+        return new CgroupException($"{operation}: {Reason(errno, e)}", CgroupErrorKind.Io, errno, path, e);
+    }
+}

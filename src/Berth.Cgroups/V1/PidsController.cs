@@ -1,0 +1,19 @@
+namespace Berth.Cgroups.V1;
+
+/// <summary>cgroup v1 pids: pids.max.</summary>
+internal sealed class PidsController : ICgroupController
+{
+    internal const string Max = "pids.max";
+
+    public string Name => "pids";
+
+    public bool NeedsApply(CgroupResources resources) => resources.Pids?.Limit is not null;
+
+    public void Apply(string path, CgroupResources resources)
+    {
+        if (resources.Pids?.Limit is { } limit)
+        {
+            CgroupFs.Write(path, Max, CgroupConversions.PidsMax(limit));
+        }
+    }
+}
