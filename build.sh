@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Builds Berth: the native executor, then every .NET project; publishes the NativeAOT
+# binaries into artifacts/bin/. Usage: ./build.sh [--no-publish]
+set -euo pipefail
+cd "$(dirname "$0")"
+native=artifacts/native
+mkdir -p "$native" artifacts/bin
+
+# The executor is linked statically into the NativeAOT binaries (libberthexec.a) and
+# loaded as a shared library when the managed code runs under the JIT (tests).
+cflags=(-O2 -g -fPIC -Wall -Wextra -Werror -fno-stack-protector -fno-asynchronous-unwind-tables)
+gcc "${cflags[@]}" -c native/executor/berth_exec.c -o "$native/berth_exec.o"
+ar rcs "$native/libberthexec.a" "$native/berth_exec.o"
+gcc -shared -o "$native/libberthexec.so" "$native/berth_exec.o"
+
+dotnet build Berth.slnx -c Release --nologo -v quiet -clp:ErrorsOnly
+if [[ "${1:-}" != "--no-publish" ]]; then
+  dotnet publish src/Berth.Runtime.Cli -c Release --nologo -v quiet -clp:ErrorsOnly -o artifacts/publish/berth-runtime
+  install -m 0755 artifacts/publish/berth-runtime/berth-runtime artifacts/bin/berth-runtime
+fi

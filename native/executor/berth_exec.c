@@ -1,0 +1,181 @@
+// berth_exec: the fixed executor that runs a container's setup between clone and execve.
+//
+// Why this exists: a .NET process is multi-threaded from its first instruction. A child
+// made by fork/clone that runs any managed code can deadlock on a lock held by a thread
+// that did not survive the fork (the GC, the JIT, the allocator). So the child never
+// returns to managed code: C# compiles the whole setup (setns, unshare, mounts,
+// pivot_root, capabilities, setresuid, exec) into a table of raw syscalls in native
+// memory, and this file clones and walks the table. The child only calls syscall(2)
+// through libc's async-signal-safe wrapper and never touches malloc, stdio or locks.
+//
+// The table format is mirrored in src/Berth.Runtime/Native/ChildProgram.cs. Keep both
+// in step: the layout is checked by berth_exec_abi_version() and a unit test.
+
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <errno.h>
+
+#define BERTH_EXEC_ABI 3
+#define BERTH_MAX_SLOTS 64
+#define BERTH_MAX_ERRNO_RULES 3
+
+enum berth_op_kind {
+    OP_SYSCALL = 1,    // r = syscall(nr, args...)
+    OP_FORK = 2,       // r = clone(args[0] | SIGCHLD): child goes on, parent stores pid and jumps to on_success
+    OP_LOAD = 3,       // slot[result] = (*(uint64_t *)args[0] & args[1]) | args[2]
+    OP_STORE = 4,      // store slot args[1] into memory at args[0], args[2] bytes wide (4 or 8)
+    OP_FD_PATH = 5,    // write "/proc/self/fd/<slot args[1]>" into the buffer at args[0] (>= 32 bytes)
+    OP_FAIL = 6,       // report failure of this op with errno args[0]
+    OP_EXIT = 7,       // exit_group(args[0])
+};
+
+// Flags of an op.
+#define OPF_FAIL_ON_ZERO 1   // a result of 0 is a failure (a read that hit end of file): reported as EPIPE
+
+struct berth_op {
+    int32_t kind;
+    int32_t nr;                 // syscall number for OP_SYSCALL
+    uint32_t slot_args;         // bit i set: args[i] names a slot whose value is passed instead
+    int32_t result_slot;        // -1: the result is not kept
+    int64_t args[6];
+    int32_t flags;
+    int32_t on_success;         // -1: the next op; otherwise the index to continue at
+    int32_t errnos[BERTH_MAX_ERRNO_RULES];    // errno values that are not failures...
+    int32_t on_errno[BERTH_MAX_ERRNO_RULES];  // ...and where to continue for each (-1: next op)
+};
+
+struct berth_program {
+    uint64_t clone_flags;       // namespaces to create with the first clone (SIGCHLD is added)
+    int32_t report_fd;          // failures are written here as struct berth_report
+    int32_t op_count;
+    struct berth_op *ops;
+    int64_t slots[BERTH_MAX_SLOTS];
+};
+
+// What the child writes to report_fd. kind 1 is written by this file; the compiled
+// program writes the other kinds with ordinary write ops.
+struct berth_report {
+    int32_t kind;
+    int32_t op_index;
+    int64_t value;
+};
+#define REPORT_FAILURE 1
+
+int berth_exec_abi_version(void) { return BERTH_EXEC_ABI; }
+int berth_exec_op_size(void) { return (int)sizeof(struct berth_op); }
+int berth_exec_program_size(void) { return (int)sizeof(struct berth_program); }
+
+static long raw(long nr, long a, long b, long c, long d, long e, long f)
+{
+    long r = syscall(nr, a, b, c, d, e, f);
+    return r == -1 ? -errno : r;
+}
+
+__attribute__((noreturn)) static void fail(struct berth_program *p, int index, int err)
+{
+    struct berth_report report = { REPORT_FAILURE, index, err };
+    // MSG_NOSIGNAL: when the runtime has already gone, the report is lost, but the
+    // child must still exit with 1 rather than die of SIGPIPE.
+    if (raw(SYS_sendto, p->report_fd, (long)&report, sizeof report, MSG_NOSIGNAL, 0, 0) == -ENOTSOCK)
+        raw(SYS_write, p->report_fd, (long)&report, sizeof report, 0, 0, 0);
+    raw(SYS_exit_group, 1, 0, 0, 0, 0, 0);
+    __builtin_unreachable();
+}
+
+static void write_fd_path(char *buffer, int64_t fd)
+{
+    static const char prefix[] = "/proc/self/fd/";
+    char digits[24];
+    int n = 0;
+    uint64_t v = fd < 0 ? 0 : (uint64_t)fd;
+    do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    memcpy(buffer, prefix, sizeof prefix - 1);
+    buffer += sizeof prefix - 1;
+    while (n) *buffer++ = digits[--n];
+    *buffer = 0;
+}
+
+__attribute__((noreturn)) static void run_program(struct berth_program *p)
+{
+    // The parent's handlers point into the .NET runtime: none may run here, and the
+    // container must start with default dispositions (SIGPIPE is ignored by .NET).
+    struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } dfl = { SIG_DFL, 0, 0, 0 };
+    for (int sig = 1; sig <= 64; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            raw(SYS_rt_sigaction, sig, (long)&dfl, 0, 8, 0, 0);
+    uint64_t empty = 0;
+    raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&empty, 0, 8, 0, 0);
+
+    int pc = 0;
+    while (pc < p->op_count) {
+        struct berth_op *op = &p->ops[pc];
+        long a[6];
+        for (int i = 0; i < 6; i++)
+            a[i] = (op->slot_args & (1u << i)) ? (long)p->slots[op->args[i]] : (long)op->args[i];
+
+        long r;
+        switch (op->kind) {
+        case OP_SYSCALL:
+            r = raw(op->nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+            break;
+        case OP_FORK:
+            r = raw(SYS_clone, a[0] | SIGCHLD, 0, 0, 0, 0, 0);
+            if (r == 0) { pc++; continue; }
+            break;
+        case OP_LOAD:
+            r = (long)((*(uint64_t *)a[0] & (uint64_t)a[1]) | (uint64_t)a[2]);
+            break;
+        case OP_STORE:
+            if (a[2] == 4) *(int32_t *)a[0] = (int32_t)p->slots[op->args[1]];
+            else *(int64_t *)a[0] = p->slots[op->args[1]];
+            r = 0;
+            break;
+        case OP_FD_PATH:
+            write_fd_path((char *)a[0], p->slots[op->args[1]]);
+            r = 0;
+            break;
+        case OP_FAIL:
+            fail(p, pc, (int)a[0]);
+        case OP_EXIT:
+            raw(SYS_exit_group, a[0], 0, 0, 0, 0, 0);
+            __builtin_unreachable();
+        default:
+            fail(p, pc, ENOSYS);
+        }
+
+        if (r < 0) {
+            int err = (int)-r, next = -2;
+            for (int i = 0; i < BERTH_MAX_ERRNO_RULES; i++)
+                if (op->errnos[i] == err) { next = op->on_errno[i]; break; }
+            if (next == -2) fail(p, pc, err);
+            pc = next < 0 ? pc + 1 : next;
+            continue;
+        }
+        if (r == 0 && (op->flags & OPF_FAIL_ON_ZERO)) fail(p, pc, EPIPE);
+        if (op->result_slot >= 0 && op->result_slot < BERTH_MAX_SLOTS) p->slots[op->result_slot] = r;
+        pc = op->on_success < 0 ? pc + 1 : op->on_success;
+    }
+    // A program that ends without exec or exit is a compiler bug: report it.
+    fail(p, p->op_count, ENOEXEC);
+}
+
+// Clones a child that runs the program. Returns the child's pid, or -errno.
+// All signals are blocked across the clone so that no handler of the parent's runtime
+// can run in the child before run_program resets them.
+long berth_spawn(struct berth_program *p)
+{
+    // The raw syscall, not pthread_sigmask: glibc's wrapper leaves its internal signals
+    // (SIGCANCEL, SIGSETXID) unblocked, and their handlers must not run in the child either.
+    uint64_t all = ~(uint64_t)0, old = 0;
+    raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, (long)&old, 8, 0, 0);
+    long pid = raw(SYS_clone, (long)(p->clone_flags | SIGCHLD), 0, 0, 0, 0, 0);
+    if (pid == 0)
+        run_program(p);
+    raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, 8, 0, 0);
+    return pid;
+}

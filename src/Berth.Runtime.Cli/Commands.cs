@@ -1,0 +1,201 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Berth.Oci;
+using Berth.Runtime.Container;
+using Berth.Runtime.Native;
+
+namespace Berth.Runtime.Cli;
+
+/// <summary>The commands, with runc's names, flags and output.</summary>
+internal static class Commands
+{
+    static Argument<string> IdArgument() => new("container-id") { Description = "the container's id" };
+    static Option<string> BundleOption() => new("--bundle", "-b") { Description = "path to the root of the bundle directory", DefaultValueFactory = _ => "." };
+    static Option<string?> PidFileOption() => new("--pid-file") { Description = "file to write the init's pid to" };
+    static Option<string?> ConsoleSocketOption() => new("--console-socket") { Description = "unix socket to send the pty master to" };
+    static Option<bool> NoPivotOption() => new("--no-pivot") { Description = "do not use pivot_root (for a rootfs on a ramdisk)" };
+    static Option<int> PreserveFdsOption() => new("--preserve-fds") { Description = "pass N additional fds to the container (3 … 3+N-1)" };
+    static Option<bool> NoNewKeyringOption() => new("--no-new-keyring") { Description = "do not create a session keyring (Berth never does)" };
+
+    static CreateOptions ReadCreateOptions(ParseResult parse, Option<string> bundle, Option<string?> pidFile, Option<string?> console,
+        Option<bool> noPivot, Option<int> preserve) => new()
+    {
+        Bundle = parse.GetValue(bundle)!,
+        PidFile = parse.GetValue(pidFile),
+        ConsoleSocket = parse.GetValue(console),
+        NoPivot = parse.GetValue(noPivot),
+        PreserveFds = parse.GetValue(preserve),
+    };
+
+    public static Command Create()
+    {
+        var id = IdArgument();
+        Option<string> bundle = BundleOption();
+        var pidFile = PidFileOption(); var console = ConsoleSocketOption(); var noPivot = NoPivotOption(); var preserve = PreserveFdsOption();
+        var command = new Command("create", "create a container") { id, bundle, pidFile, console, noPivot, preserve, NoNewKeyringOption() };
+        command.SetAction(parse => Program.Execute(parse, c =>
+        {
+            c.Runtime.Create(parse.GetValue(id)!, ReadCreateOptions(parse, bundle, pidFile, console, noPivot, preserve));
+            return 0;
+        }));
+        return command;
+    }
+
+    public static Command Start()
+    {
+        var id = IdArgument();
+        var command = new Command("start", "start a created container") { id };
+        command.SetAction(parse => Program.Execute(parse, c => { c.Runtime.Start(parse.GetValue(id)!); return 0; }));
+        return command;
+    }
+
+    public static Command Run()
+    {
+        var id = IdArgument();
+        Option<string> bundle = BundleOption();
+        var pidFile = PidFileOption(); var console = ConsoleSocketOption(); var noPivot = NoPivotOption(); var preserve = PreserveFdsOption();
+        var detach = new Option<bool>("--detach", "-d") { Description = "detach from the container's process" };
+        var keep = new Option<bool>("--keep") { Description = "do not delete the container after it exits" };
+        var command = new Command("run", "create and start a container, and wait for it") { id, bundle, pidFile, console, noPivot, preserve, detach, keep, NoNewKeyringOption() };
+        command.SetAction(parse => Program.Execute(parse, c =>
+        {
+            var containerId = parse.GetValue(id)!;
+            var record = c.Runtime.Create(containerId, ReadCreateOptions(parse, bundle, pidFile, console, noPivot, preserve));
+            try { c.Runtime.Start(containerId); }
+            catch
+            {
+                c.Runtime.Delete(containerId, force: true);
+                throw;
+            }
+            if (parse.GetValue(detach)) return 0;
+
+            // Signals to the runtime go to the container, as runc forwards them.
+            var registrations = new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP, PosixSignal.SIGQUIT }
+                .Select(signal => PosixSignalRegistration.Create(signal, context =>
+                {
+                    context.Cancel = true;
+                    LibC.kill(record.InitPid, NativeSignal(context.Signal));
+                })).ToList();
+            var code = ContainerRuntime.WaitForExit(record.InitPid);
+            registrations.ForEach(r => r.Dispose());
+            if (!parse.GetValue(keep)) c.Runtime.Delete(containerId, force: true);
+            return code;
+        }));
+        return command;
+    }
+
+    static int NativeSignal(PosixSignal signal) => signal switch
+    {
+        PosixSignal.SIGHUP => 1, PosixSignal.SIGINT => 2, PosixSignal.SIGQUIT => 3, PosixSignal.SIGTERM => 15, _ => (int)signal,
+    };
+
+    public static Command State()
+    {
+        var id = IdArgument();
+        var command = new Command("state", "output the state of a container") { id };
+        command.SetAction(parse => Program.Execute(parse, c =>
+        {
+            var state = c.Runtime.GetState(parse.GetValue(id)!);
+            Console.Out.WriteLine(JsonSerializer.Serialize(state, SpecJsonContext.Default.ContainerState));
+            return 0;
+        }));
+        return command;
+    }
+
+    public static Command Kill()
+    {
+        var id = IdArgument();
+        var signal = new Argument<string>("signal") { Description = "signal name or number", DefaultValueFactory = _ => "SIGTERM" };
+        var all = new Option<bool>("--all", "-a") { Description = "send the signal to all processes of the container" };
+        var command = new Command("kill", "send a signal to the container's init") { id, signal, all };
+        command.SetAction(parse => Program.Execute(parse, c =>
+        {
+            c.Runtime.Kill(parse.GetValue(id)!, ContainerRuntime.ParseSignal(parse.GetValue(signal)!), parse.GetValue(all));
+            return 0;
+        }));
+        return command;
+    }
+
+    public static Command Delete()
+    {
+        var id = IdArgument();
+        var force = new Option<bool>("--force", "-f") { Description = "kill the container first if it is running" };
+        var command = new Command("delete", "delete a container's resources") { id, force };
+        command.SetAction(parse => Program.Execute(parse, c => { c.Runtime.Delete(parse.GetValue(id)!, parse.GetValue(force)); return 0; }));
+        return command;
+    }
+
+    public static Command List()
+    {
+        var format = new Option<string>("--format", "-f") { Description = "table or json", DefaultValueFactory = _ => "table" };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "display only container ids" };
+        var command = new Command("list", "list containers") { format, quiet };
+        command.Aliases.Add("ls");
+        command.SetAction(parse => Program.Execute(parse, c =>
+        {
+            var states = c.Runtime.List().ToList();
+            if (parse.GetValue(quiet))
+            {
+                foreach (var s in states) Console.Out.WriteLine(s.Id);
+                return 0;
+            }
+            switch (parse.GetValue(format))
+            {
+                case "json":
+                    Console.Out.WriteLine(JsonSerializer.Serialize(states, SpecJsonContext.Default.ListContainerState));
+                    return 0;
+                case "table":
+                    var rows = states.Select(s => new[]
+                    {
+                        s.Id, s.Pid.ToString(), s.Status.ToString().ToLowerInvariant(), s.Bundle,
+                        s.Created?.ToString("yyyy-MM-ddTHH:mm:ss.fffffffZ") ?? "", s.Owner ?? "",
+                    }).Prepend(["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]).ToList();
+                    var widths = Enumerable.Range(0, 6).Select(i => rows.Max(r => r[i].Length)).ToArray();
+                    foreach (var row in rows)
+                        Console.Out.WriteLine(string.Join("   ", row.Select((cell, i) => i == 5 ? cell : cell.PadRight(widths[i]))));
+                    return 0;
+                default:
+                    throw new RuntimeException($"invalid format \"{parse.GetValue(format)}\": use table or json");
+            }
+        }));
+        return command;
+    }
+
+    public static Command Spec()
+    {
+        Option<string> bundle = BundleOption();
+        var rootless = new Option<bool>("--rootless") { Description = "a spec for a rootless container" };
+        var command = new Command("spec", "write a new config.json template") { bundle, rootless };
+        command.SetAction(parse => Program.Execute(parse, c =>
+        {
+            var path = Path.Combine(parse.GetValue(bundle)!, "config.json");
+            if (File.Exists(path)) throw new RuntimeException($"File {path} exists. Remove it first");
+            var spec = SpecTemplate.Default();
+            if (parse.GetValue(rootless)) spec = SpecTemplate.MakeRootless(spec, (uint)LibC.getuid(), (uint)LibC.getgid());
+            File.WriteAllText(path, JsonSerializer.Serialize(spec, SpecJsonContext.Default.Spec));
+            return 0;
+        }));
+        return command;
+    }
+
+    public static Command Features()
+    {
+        var command = new Command("features", "show what the runtime supports (JSON)");
+        command.SetAction(parse => Program.Execute(parse, c =>
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(Berth.Oci.Features.Describe(), SpecJsonContext.Default.Features));
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>runc commands Berth does not have yet: said so plainly, with a failing exit code.</summary>
+    public static Command NotYet(string name, string description)
+    {
+        var command = new Command(name, $"{description} (not supported yet)");
+        command.TreatUnmatchedTokensAsErrors = false;
+        command.SetAction(parse => Program.Execute(parse, c => throw new RuntimeException($"{name}: not supported by this version of berth-runtime")));
+        return command;
+    }
+}

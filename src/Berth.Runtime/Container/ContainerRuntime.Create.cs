@@ -1,0 +1,216 @@
+using System.Buffers.Binary;
+using System.Text;
+using Berth.Cgroups;
+using Berth.Oci;
+using Berth.Runtime.Init;
+using Berth.Runtime.Native;
+
+namespace Berth.Runtime.Container;
+
+public sealed class CreateOptions
+{
+    public required string Bundle { get; init; }
+    public string? PidFile { get; init; }
+    public string? ConsoleSocket { get; init; }
+    public bool NoPivot { get; init; }
+    public int PreserveFds { get; init; }
+    /// <summary>How long the child may take to set up before create gives up.</summary>
+    public TimeSpan SetupTimeout { get; init; } = TimeSpan.FromMinutes(1);
+}
+
+public sealed partial class ContainerRuntime
+{
+    /// <summary>
+    /// Creates the container: namespaces, cgroup, rootfs, and an init that waits on the exec
+    /// fifo until <see cref="Start"/>. On any failure nothing is left behind: the child is
+    /// killed, the cgroup and the state directory are removed.
+    /// </summary>
+    public ContainerRecord Create(string id, CreateOptions options)
+    {
+        StateStore.ValidateId(id);
+        var bundle = Path.GetFullPath(options.Bundle);
+        var spec = SpecLoader.LoadFromBundle(bundle);
+        SpecValidator.Validate(spec, bundle);
+        var rootfs = spec.ResolveRootfs(bundle);
+        var resources = CgroupResourcesMapper.Map(spec.Linux?.Resources);
+
+        var dir = Store.CreateDirectory(id);
+        ICgroupManager? cgroup = null;
+        int startFd = -1, parentFd = -1, childFd = -1, consoleFd = -1, pid = -1, initPid = -1;
+        try
+        {
+            var fifo = Path.Combine(dir, StateStore.ExecFifo);
+            LibC.Check(LibC.mkfifo(fifo, 0x180), $"mkfifo {fifo}");
+            // O_RDWR never blocks on a fifo, and keeps a writer open so the child's read
+            // blocks (instead of seeing end of file) until start writes a byte.
+            startFd = LibC.open(fifo, Sys.O_RDWR | Sys.O_CLOEXEC, 0);
+            LibC.Check(startFd, $"open {fifo}");
+
+            cgroup = CgroupManager.Create(Layout, CgroupsPath(spec, id));
+            cgroup.Create();
+            if (!resources.IsEmpty) cgroup.Apply(resources);
+
+            Span<int> pair = stackalloc int[2];
+            LibC.Check(LibC.socketpair(LibC.AF_UNIX, LibC.SOCK_SEQPACKET | LibC.SOCK_CLOEXEC, 0, pair), "socketpair");
+            (parentFd, childFd) = (pair[0], pair[1]);
+            if (spec.Process?.Terminal == true)
+            {
+                if (options.ConsoleSocket is null) throw new RuntimeException("process.terminal is true: --console-socket is required");
+                consoleFd = LibC.ConnectUnix(options.ConsoleSocket);
+            }
+
+            var (program, _) = InitCompiler.Compile(new InitOptions
+            {
+                Spec = spec, Rootfs = rootfs, BundleDir = bundle, StartFd = startFd, ReportFd = childFd,
+                ConsoleSocketFd = consoleFd, PreserveFds = options.PreserveFds, NoPivot = options.NoPivot,
+                Cgroups = CgroupMountPlanFor(cgroup),
+            });
+            using (var native = program.Build(childFd))
+                pid = Executor.Spawn(native);
+            CloseFd(ref childFd);
+            CloseFd(ref consoleFd);
+
+            var record = new ContainerRecord
+            {
+                Id = id, Bundle = bundle, Rootfs = rootfs, Created = DateTimeOffset.UtcNow,
+                Owner = LibC.getuid() == 0 ? "root" : LibC.getuid().ToString(), CgroupPaths = new(cgroup.Paths), Config = spec,
+            };
+            initPid = Handshake(program, parentFd, pid, spec, cgroup, record, options.SetupTimeout);
+            record.InitPid = initPid;
+            record.InitStartTime = ProcessInfo.Read(initPid)?.StartTime
+                ?? throw new RuntimeException($"container init {initPid} exited during create");
+            Store.Save(record);
+            if (options.PidFile is { } pidFile) AtomicFile.Write(Path.GetFullPath(pidFile), Encoding.ASCII.GetBytes(initPid.ToString()));
+            return record;
+        }
+        catch
+        {
+            foreach (var p in new[] { initPid, pid }.Where(p => p > 0).Distinct())
+            {
+                LibC.kill(p, Sys.SIGKILL);
+                LibC.waitpid(p, out _, 0);
+            }
+            try { cgroup?.Destroy(); } catch (CgroupException) { }
+            Store.Remove(id);
+            throw;
+        }
+        finally
+        {
+            CloseFd(ref startFd);
+            CloseFd(ref parentFd);
+            CloseFd(ref childFd);
+            CloseFd(ref consoleFd);
+        }
+    }
+
+    static void CloseFd(ref int fd)
+    {
+        if (fd >= 0) LibC.close(fd);
+        fd = -1;
+    }
+
+    static string CgroupsPath(Spec spec, string id) =>
+        string.IsNullOrEmpty(spec.Linux?.CgroupsPath) ? $"/berth/{id}" : spec.Linux.CgroupsPath;
+
+    CgroupMountPlan CgroupMountPlanFor(ICgroupManager cgroup)
+    {
+        var layout = Layout;
+        cgroup.Paths.TryGetValue(CgroupManager.UnifiedKey, out var unified);
+        var v1 = layout.V1Hierarchies
+            .Select(h => (Name: Path.GetFileName(h.MountPoint), Data: string.Join(',', h.Controllers), Host: cgroup.Paths.GetValueOrDefault(h.Controllers[0])))
+            .Where(h => h.Host is not null)
+            .Select(h => (h.Name, h.Data, h.Host!))
+            .ToList();
+        return new CgroupMountPlan(unified, v1);
+    }
+
+    /// <summary>
+    /// Answers the child's requests until it reports ready. The first child is <paramref name="pid"/>;
+    /// the init is that child or, when it forks, the pid it reports.
+    /// </summary>
+    int Handshake(Native.ChildProgram program, int fd, int pid, Spec spec, ICgroupManager cgroup, ContainerRecord record, TimeSpan timeout)
+    {
+        var initPid = pid;
+        var deadline = DateTime.UtcNow + timeout;
+        Span<byte> buffer = stackalloc byte[16];
+        while (true)
+        {
+            var remaining = (int)Math.Max(0, (deadline - DateTime.UtcNow).TotalMilliseconds);
+            Span<LibC.PollFd> poll = [new LibC.PollFd { Fd = fd, Events = LibC.POLLIN }];
+            var ready = LibC.poll(poll, 1, remaining);
+            if (ready < 0 && LibC.Errno == Sys.EINTR) continue;
+            if (ready == 0) throw new RuntimeException($"container init did not finish its setup within {timeout.TotalSeconds:0} s");
+            var n = LibC.read(fd, buffer, 16);
+            if (n < 0 && LibC.Errno == Sys.EINTR) continue;
+            if (n <= 0) throw new RuntimeException($"container init exited during setup ({DescribeExit(initPid)})");
+            var kind = (InitMessage)BinaryPrimitives.ReadInt32LittleEndian(buffer);
+            var opIndex = BinaryPrimitives.ReadInt32LittleEndian(buffer[4..]);
+            var value = BinaryPrimitives.ReadInt64LittleEndian(buffer[8..]);
+            switch (kind)
+            {
+                case InitMessage.Failure:
+                    var what = opIndex < program.Ops.Count ? program.Ops[opIndex].Description : "finish the program";
+                    throw new RuntimeException($"container init: {what}: {LibC.Describe((int)value)}", (int)value);
+                case InitMessage.ParentSetup:
+                    SetUpFromParent(pid, spec, cgroup);
+                    Reply(fd);
+                    break;
+                case InitMessage.InitPid:
+                    initPid = (int)value;
+                    LibC.waitpid(pid, out _, 0); // the intermediate process exits after reporting
+                    break;
+                case InitMessage.CreateHooks:
+                    record.InitPid = initPid;
+                    var state = StateJson(record, ContainerStatus.Creating);
+                    RunHooks("prestart", spec.Hooks?.Prestart, state);
+                    RunHooks("createRuntime", spec.Hooks?.CreateRuntime, state);
+                    RunHooks("createContainer", spec.Hooks?.CreateContainer, state, namespacePid: initPid);
+                    Reply(fd);
+                    break;
+                case InitMessage.Ready:
+                    return initPid;
+                default:
+                    throw new RuntimeException($"container init sent an unknown message {(int)kind}");
+            }
+        }
+    }
+
+    static void Reply(int fd)
+    {
+        ReadOnlySpan<byte> go = [1];
+        if (LibC.write(fd, go, 1) != 1) throw LibC.Error("signal the container init", LibC.Errno);
+    }
+
+    static string DescribeExit(int pid)
+    {
+        if (LibC.waitpid(pid, out var status, LibC.WNOHANG) != pid) return "no exit status";
+        var (code, signal) = LibC.DecodeWaitStatus(status);
+        return signal != 0 ? $"killed by signal {signal}" : $"exit status {code}";
+    }
+
+    /// <summary>What the parent does while the child waits: id maps, cgroup, oom_score_adj.</summary>
+    static void SetUpFromParent(int pid, Spec spec, ICgroupManager cgroup)
+    {
+        var linux = spec.Linux;
+        if (linux?.FindNamespace(NamespaceType.User) is { Path: null or "" })
+        {
+            WriteProcFile(pid, "uid_map", IdMap(linux.UidMappings));
+            WriteProcFile(pid, "gid_map", IdMap(linux.GidMappings));
+        }
+        cgroup.AddProcess(pid);
+        if (spec.Process?.OomScoreAdj is { } adj) WriteProcFile(pid, "oom_score_adj", adj.ToString());
+    }
+
+    static string IdMap(List<LinuxIdMapping>? mappings) =>
+        string.Concat((mappings ?? []).Select(m => $"{m.ContainerId} {m.HostId} {m.Size}\n"));
+
+    static void WriteProcFile(int pid, string name, string content)
+    {
+        var path = $"/proc/{pid}/{name}";
+        try { File.WriteAllText(path, content); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new RuntimeException($"write {path} ({content.Trim().Replace('\n', ',')}): {e.Message}", 0, e);
+        }
+    }
+}

@@ -1,0 +1,39 @@
+using Berth.Oci;
+using Berth.Runtime.Native;
+
+namespace Berth.Runtime.Container;
+
+public sealed partial class ContainerRuntime
+{
+    /// <summary>
+    /// Lets the waiting init exec the user process: startContainer hooks, one byte into the
+    /// exec fifo, the fifo removed, poststart hooks.
+    /// </summary>
+    public void Start(string id)
+    {
+        var record = Store.Load(id);
+        var status = StatusOf(record);
+        if (status != ContainerStatus.Created)
+            throw new InvalidStateException($"cannot start a container that is {status.ToString().ToLowerInvariant()}");
+        var fifo = Path.Combine(Store.DirectoryOf(id), StateStore.ExecFifo);
+        RunHooks("startContainer", record.Config.Hooks?.StartContainer, StateJson(record), namespacePid: record.InitPid);
+
+        // O_NONBLOCK: if no init holds the fifo any more, fail (ENXIO) instead of blocking.
+        var fd = LibC.open(fifo, Sys.O_WRONLY | Sys.O_NONBLOCK | Sys.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            var errno = LibC.Errno;
+            throw errno == 6 /* ENXIO */
+                ? new InvalidStateException($"container \"{id}\" is not waiting to start (its init exited)")
+                : LibC.Error($"open {fifo}", errno);
+        }
+        try
+        {
+            ReadOnlySpan<byte> go = [0];
+            if (LibC.write(fd, go, 1) != 1) throw LibC.Error($"write {fifo}", LibC.Errno);
+        }
+        finally { LibC.close(fd); }
+        File.Delete(fifo);
+        RunHooks("poststart", record.Config.Hooks?.Poststart, StateJson(record, ContainerStatus.Running), warnOnly: true);
+    }
+}

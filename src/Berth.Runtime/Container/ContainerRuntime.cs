@@ -1,0 +1,96 @@
+using System.Text.Json;
+using Berth.Cgroups;
+using Berth.Oci;
+using Berth.Runtime.Hooks;
+using Berth.Runtime.Native;
+
+namespace Berth.Runtime.Container;
+
+/// <summary>
+/// The OCI runtime operations (create, start, state, kill, delete) over one state root,
+/// as runc's libcontainer. Each operation lives in its own file.
+/// </summary>
+public sealed partial class ContainerRuntime(string root)
+{
+    public const string DefaultRoot = "/run/berth-runtime";
+
+    public StateStore Store { get; } = new(root);
+
+    /// <summary>Warnings that do not fail an operation (a failing poststart hook), for the caller to log.</summary>
+    public Action<string> Warn { get; set; } = _ => { };
+
+    CgroupLayout? _layout;
+    CgroupLayout Layout => _layout ??= CgroupLayout.Detect();
+
+    /// <summary>The spec's state of a container, its status derived from the init process.</summary>
+    public ContainerState GetState(string id) => ToState(Store.Load(id));
+
+    public ContainerState ToState(ContainerRecord record)
+    {
+        var status = StatusOf(record);
+        return new ContainerState
+        {
+            Id = record.Id,
+            Status = status,
+            Pid = status == ContainerStatus.Stopped ? 0 : record.InitPid,
+            Bundle = record.Bundle,
+            Rootfs = record.Rootfs,
+            Created = record.Created,
+            Owner = record.Owner,
+            Annotations = record.Config.Annotations,
+        };
+    }
+
+    ContainerStatus StatusOf(ContainerRecord record)
+    {
+        if (!ProcessInfo.IsAlive(record.InitPid, record.InitStartTime)) return ContainerStatus.Stopped;
+        // The init blocks on the exec fifo until start; start removes it.
+        if (File.Exists(Path.Combine(Store.DirectoryOf(record.Id), StateStore.ExecFifo))) return ContainerStatus.Created;
+        if (IsFrozen(record)) return ContainerStatus.Paused;
+        return ContainerStatus.Running;
+    }
+
+    static bool IsFrozen(ContainerRecord record)
+    {
+        if (record.CgroupPaths.TryGetValue("freezer", out var freezer))
+            return File.Exists(Path.Combine(freezer, "freezer.state")) && File.ReadAllText(Path.Combine(freezer, "freezer.state")).Trim() == "FROZEN";
+        if (record.CgroupPaths.TryGetValue(CgroupManager.UnifiedKey, out var unified) && File.Exists(Path.Combine(unified, "cgroup.freeze")))
+            return File.ReadAllText(Path.Combine(unified, "cgroup.freeze")).Trim() == "1";
+        return false;
+    }
+
+    public IEnumerable<ContainerState> List()
+    {
+        foreach (var id in Store.List())
+        {
+            ContainerRecord record;
+            try { record = Store.Load(id); }
+            catch (RuntimeException) { continue; } // removed meanwhile
+            yield return ToState(record);
+        }
+    }
+
+    string StateJson(ContainerRecord record, ContainerStatus? status = null)
+    {
+        var state = ToState(record);
+        if (status is { } s)
+        {
+            state.Status = s;
+            state.Pid = record.InitPid;
+        }
+        return JsonSerializer.Serialize(state, SpecJsonContext.Default.ContainerState);
+    }
+
+    ICgroupManager? LoadCgroup(ContainerRecord record) =>
+        record.CgroupPaths.Count == 0 ? null : CgroupManager.Load(Layout, record.CgroupPaths);
+
+    void RunHooks(string phase, List<Hook>? hooks, string stateJson, int? namespacePid = null, bool warnOnly = false)
+    {
+        foreach (var hook in hooks ?? [])
+        {
+            try { HookRunner.Run(hook, stateJson, namespacePid); }
+            catch (RuntimeException e) when (warnOnly) { Warn($"{phase} hook {hook.Path}: {e.Message}"); }
+            catch (RuntimeException e) { throw new RuntimeException($"{phase} hook {hook.Path}: {e.Message}", e.Errno, e); }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+using System.Text.Json;
+using Berth.Runtime.Native;
+
+namespace Berth.Runtime.Container;
+
+/// <summary>
+/// The runtime's state directory (--root): one directory per container holding
+/// state.json (written atomically: temp file, fsync, rename) and, until start, exec.fifo.
+/// </summary>
+public sealed class StateStore(string root)
+{
+    public const string StateFile = "state.json";
+    public const string ExecFifo = "exec.fifo";
+
+    public string Root { get; } = Path.GetFullPath(root);
+
+    public string DirectoryOf(string id) => Path.Combine(Root, ValidateId(id));
+
+    /// <summary>runc's rule: an id is letters, digits and _ + - . (and not . or ..).</summary>
+    public static string ValidateId(string id)
+    {
+        if (string.IsNullOrEmpty(id) || id is "." or ".." || id.Length > 1024
+            || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '+' or '-' or '.'))
+            throw new RuntimeException($"invalid container id \"{id}\": use letters, digits and _ + - . only");
+        return id;
+    }
+
+    /// <summary>Makes the container's directory; fails if the id is taken.</summary>
+    public string CreateDirectory(string id)
+    {
+        Directory.CreateDirectory(Root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var dir = DirectoryOf(id);
+        try
+        {
+            // Directory.CreateDirectory succeeds on an existing directory: mkdir(2) tells us who won.
+            if (LibC.mkdir(dir, 0x1c0) != 0)
+            {
+                var errno = LibC.Errno;
+                if (errno == Sys.EEXIST) throw new RuntimeException($"container with id \"{id}\" already exists");
+                throw LibC.Error($"mkdir {dir}", errno);
+            }
+        }
+        catch (RuntimeException) { throw; }
+        return dir;
+    }
+
+    public bool Exists(string id) => File.Exists(Path.Combine(DirectoryOf(id), StateFile));
+
+    public ContainerRecord Load(string id)
+    {
+        var file = Path.Combine(DirectoryOf(id), StateFile);
+        byte[] json;
+        try { json = File.ReadAllBytes(file); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new ContainerNotFoundException(id); }
+        try
+        {
+            return JsonSerializer.Deserialize(json, RuntimeJsonContext.Default.ContainerRecord)
+                ?? throw new RuntimeException($"{file}: empty state");
+        }
+        catch (JsonException e) { throw new RuntimeException($"{file}: corrupt state: {e.Message}"); }
+    }
+
+    public void Save(ContainerRecord record)
+    {
+        var dir = DirectoryOf(record.Id);
+        AtomicFile.Write(Path.Combine(dir, StateFile), JsonSerializer.SerializeToUtf8Bytes(record, RuntimeJsonContext.Default.ContainerRecord));
+    }
+
+    public void Remove(string id)
+    {
+        var dir = DirectoryOf(id);
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+    }
+
+    public IEnumerable<string> List() =>
+        Directory.Exists(Root)
+            ? Directory.EnumerateDirectories(Root).Select(Path.GetFileName).Where(id => File.Exists(Path.Combine(Root, id!, StateFile))).Order()!
+            : [];
+}
+
+public static class AtomicFile
+{
+    /// <summary>Temp file in the same directory, fsync, rename: readers see the old or the new content, never a part.</summary>
+    public static void Write(string path, ReadOnlySpan<byte> content)
+    {
+        var temp = $"{path}.{Environment.ProcessId}.tmp";
+        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            stream.Write(content);
+            stream.Flush(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+}

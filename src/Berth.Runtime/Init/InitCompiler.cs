@@ -1,0 +1,109 @@
+using Berth.Oci;
+using Berth.Runtime.Native;
+
+namespace Berth.Runtime.Init;
+
+/// <summary>What the compiler needs besides config.json.</summary>
+public sealed class InitOptions
+{
+    public required Spec Spec { get; init; }
+    public required string Rootfs { get; init; }
+    public required string BundleDir { get; init; }
+    /// <summary>The fd of the exec fifo, opened O_RDWR by the parent: the child blocks reading it until start.</summary>
+    public required int StartFd { get; init; }
+    /// <summary>The child's end of the report socket (see InitMessage).</summary>
+    public required int ReportFd { get; init; }
+    /// <summary>A connected socket to send the pty master to (terminal: true), or -1.</summary>
+    public int ConsoleSocketFd { get; init; } = -1;
+    public int PreserveFds { get; init; }
+    public bool NoPivot { get; init; }
+    /// <summary>Where the container's cgroup lives in each hierarchy, for the cgroup mount.</summary>
+    public CgroupMountPlan? Cgroups { get; init; }
+    public bool HostHasProcKcore { get; init; } = File.Exists("/proc/kcore");
+}
+
+/// <summary>How /sys/fs/cgroup looks inside the container.</summary>
+/// <param name="Unified">cgroup v2 only: the container's group in the v2 hierarchy.</param>
+/// <param name="V1">Each v1 hierarchy: its directory name (e.g. "cpu,cpuacct"), mount data, and the container's group.</param>
+public sealed record CgroupMountPlan(string? Unified, IReadOnlyList<(string Name, string Data, string HostPath)> V1);
+
+/// <summary>
+/// Compiles config.json into the child program that the native executor runs between
+/// clone and execve (see ChildProgram). The order of the steps follows runc's
+/// nsexec.c and standard_init_linux.go; each is commented where the order matters.
+/// </summary>
+public sealed partial class InitCompiler
+{
+    readonly InitOptions _o;
+    readonly Spec _spec;
+    readonly Linux _linux;
+    readonly ChildProgram _p = new();
+
+    // Slots preset by the parent before the clone.
+    readonly Slot _report, _start, _console;
+    // Scratch slots reused by consecutive steps.
+    readonly Slot _rootFd, _dirFd, _targetFd, _tmp, _flags;
+    // Scratch memory: a "/proc/self/fd/N" buffer, a statfs buffer, a one-byte buffer.
+    readonly Data _fdPath, _statfs, _byte;
+    readonly Dictionary<InitMessage, Data> _messages = [];
+
+    bool NewNamespace(string type) => _linux.FindNamespace(type) is { } ns && string.IsNullOrEmpty(ns.Path);
+    bool JoinsNamespace(string type) => _linux.FindNamespace(type) is { Path: { Length: > 0 } };
+    bool HasNamespace(string type) => _linux.HasNamespace(type);
+    bool InUserNamespace => HasNamespace(NamespaceType.User);
+
+    /// <summary>Whether the init is forked by an intermediate child (a pid namespace joined by path,
+    /// or namespaces created by unshare): the parent then learns its pid from an InitPid message.</summary>
+    public bool ForksInit { get; private set; }
+
+    InitCompiler(InitOptions options)
+    {
+        _o = options;
+        _spec = options.Spec;
+        _linux = _spec.Linux ?? new Linux();
+        _report = _p.Preset(options.ReportFd);
+        _start = _p.Preset(options.StartFd);
+        _console = _p.Preset(options.ConsoleSocketFd);
+        _rootFd = _p.NewSlot(); _dirFd = _p.NewSlot(); _targetFd = _p.NewSlot();
+        _tmp = _p.NewSlot(); _flags = _p.NewSlot();
+        _fdPath = _p.Zeroes(32);
+        _statfs = _p.Zeroes(120);
+        _byte = _p.Zeroes(8);
+    }
+
+    public static (ChildProgram Program, bool ForksInit) Compile(InitOptions options)
+    {
+        var compiler = new InitCompiler(options);
+        compiler.Emit();
+        return (compiler._p, compiler.ForksInit);
+    }
+
+    void Emit()
+    {
+        EmitNamespaces();
+        if (HasNamespace(NamespaceType.Mount)) EmitRootfs();
+        else Sys0(Sys.Chroot, $"chroot to {_o.Rootfs}", Str(_o.Rootfs));
+        EmitProcess();
+    }
+
+    // ---- small emit helpers -------------------------------------------------------
+
+    Data Str(string s) => _p.String(s);
+
+    Op Sys0(long nr, string description, params OpArg[] args) => _p.Syscall(nr, description, args);
+
+    Op Close(Slot fd) => _p.Syscall(Sys.Close, "close", fd);
+
+    void Send(InitMessage message)
+    {
+        if (!_messages.TryGetValue(message, out var buffer))
+            _messages[message] = buffer = _p.Struct(16, w => w.Int32(0, (int)message));
+        _p.Syscall(Sys.Write, $"report {message} to the runtime", _report, buffer, 16);
+    }
+
+    /// <summary>Waits for the parent's one-byte go-ahead; end of file means the runtime died.</summary>
+    void WaitForParent(string why)
+    {
+        _p.Syscall(Sys.Read, $"wait for the runtime ({why})", _report, _byte, 1).FailOnZero = true;
+    }
+}

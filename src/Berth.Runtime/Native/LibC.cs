@@ -1,0 +1,96 @@
+using System.Runtime.InteropServices;
+
+namespace Berth.Runtime.Native;
+
+/// <summary>libc calls made by the runtime process itself (never by the child: see ChildProgram).</summary>
+public static partial class LibC
+{
+    const string Lib = "libc";
+
+    [LibraryImport(Lib, SetLastError = true)] public static partial int socketpair(int domain, int type, int protocol, Span<int> fds);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint read(int fd, Span<byte> buffer, nint count);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint write(int fd, ReadOnlySpan<byte> buffer, nint count);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int close(int fd);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int kill(int pid, int signal);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int waitpid(int pid, out int status, int options);
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int mkfifo(string path, uint mode);
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int open(string path, int flags, uint mode);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int flock(int fd, int operation);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int poll(Span<PollFd> fds, nuint count, int timeoutMs);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int getuid();
+    [LibraryImport(Lib, SetLastError = true)] public static partial int getgid();
+    [LibraryImport(Lib, SetLastError = true)] public static partial int getpid();
+    [LibraryImport(Lib, SetLastError = true)] public static partial int dup(int fd);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int fcntl(int fd, int cmd, int arg);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int isatty(int fd);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int ioctl(int fd, nuint request, ref WinSize ws);
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int umount2(string target, int flags);
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct PollFd { public int Fd; public short Events; public short Revents; }
+    [StructLayout(LayoutKind.Sequential)]
+    public struct WinSize { public ushort Rows, Cols, XPixel, YPixel; }
+
+    public const int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_SEQPACKET = 5, SOCK_CLOEXEC = 0x80000;
+    public const int WNOHANG = 1, LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8, POLLIN = 1, F_GETFD = 1, F_SETFD = 2;
+
+    public static int Errno => Marshal.GetLastPInvokeError();
+
+    /// <summary>"Operation not permitted (EPERM)"-style text for an errno.</summary>
+    public static string Describe(int errno) => $"{Marshal.GetPInvokeErrorMessage(errno)} ({ErrnoName(errno)})";
+
+    public static string ErrnoName(int errno) => errno switch
+    {
+        1 => "EPERM", 2 => "ENOENT", 3 => "ESRCH", 4 => "EINTR", 5 => "EIO", 8 => "ENOEXEC", 9 => "EBADF",
+        10 => "ECHILD", 11 => "EAGAIN", 12 => "ENOMEM", 13 => "EACCES", 14 => "EFAULT", 16 => "EBUSY",
+        17 => "EEXIST", 18 => "EXDEV", 19 => "ENODEV", 20 => "ENOTDIR", 21 => "EISDIR", 22 => "EINVAL",
+        24 => "EMFILE", 28 => "ENOSPC", 30 => "EROFS", 32 => "EPIPE", 38 => "ENOSYS", 40 => "ELOOP",
+        75 => "EOVERFLOW", 95 => "EOPNOTSUPP", 110 => "ETIMEDOUT", _ => $"errno {errno}",
+    };
+
+    /// <summary>Throws a RuntimeException naming the operation, the path and the errno.</summary>
+    public static RuntimeException Error(string operation, int errno) =>
+        new($"{operation}: {Describe(errno)}", errno);
+
+    public static void Check(int result, string operation)
+    {
+        if (result < 0) throw Error(operation, Errno);
+    }
+
+    public static (int Exited, int Signal) DecodeWaitStatus(int status) =>
+        (status & 0x7f) == 0 ? ((status >> 8) & 0xff, 0) : (-1, status & 0x7f);
+}
+
+public static partial class LibC
+{
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int mkdir(string path, uint mode);
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int connect(int fd, ref SockaddrUn address, int length);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int socket(int domain, int type, int protocol);
+
+    [StructLayout(LayoutKind.Sequential)]
+    public unsafe struct SockaddrUn { public ushort Family; public fixed byte Path[108]; }
+
+    /// <summary>Connects a SOCK_STREAM unix socket (close-on-exec) to <paramref name="path"/>.</summary>
+    public static unsafe int ConnectUnix(string path)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(path);
+        if (bytes.Length >= 108) throw new RuntimeException($"socket path too long: {path}");
+        var fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        Check(fd, "socket");
+        var address = new SockaddrUn { Family = AF_UNIX };
+        for (var i = 0; i < bytes.Length; i++) address.Path[i] = bytes[i];
+        if (connect(fd, ref address, 2 + bytes.Length + 1) != 0)
+        {
+            var errno = Errno;
+            close(fd);
+            throw Error($"connect to {path}", errno);
+        }
+        return fd;
+    }
+}
+
+public static partial class LibC
+{
+    [LibraryImport(Lib, SetLastError = true)] public static partial int pipe2(Span<int> fds, int flags);
+}
