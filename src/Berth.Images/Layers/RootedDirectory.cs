@@ -115,6 +115,11 @@ internal sealed class RootedDirectory : IDisposable
         {
             using (SafeFileHandle child = Interop.OpenAt(dir, leaf, Interop.O_RDONLY | Interop.O_DIRECTORY | Interop.O_NOFOLLOW, 0, displayPath))
             {
+                // Never descend into another filesystem: a mount point inside the tree (a
+                // forgotten bind or overlay mount) would otherwise have its contents deleted.
+                Interop.Statx parentStat = Interop.Stat(dir, displayPath);
+                if (st.DevMajor != parentStat.DevMajor || st.DevMinor != parentStat.DevMinor)
+                    throw new ImagesException(ImagesErrorKind.Conflict, $"refusing to remove `{displayPath}`: it is a mount point");
                 foreach (string name in Interop.ReadDirectory(child, displayPath))
                     RemoveTree(child, name, displayPath + "/" + name);
             }

@@ -79,12 +79,28 @@ public sealed partial class ContainerRuntime
     {
         while (true)
         {
-            if (LibC.waitpid(pid, out var status, 0) == pid)
-            {
-                var (code, signal) = LibC.DecodeWaitStatus(status);
-                return signal != 0 ? 128 + signal : code;
-            }
+            if (LibC.waitpid(pid, out var status, 0) == pid) return ExitCode(status);
             if (LibC.Errno != Sys.EINTR) throw LibC.Error($"wait for {pid}", LibC.Errno);
         }
+    }
+
+    /// <summary>As <see cref="WaitForExit(int)"/>, or null if the process is still running after <paramref name="timeout"/>.</summary>
+    public static int? WaitForExit(int pid, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        for (var delay = 1; ; delay = Math.Min(delay * 2, 10))
+        {
+            var result = LibC.waitpid(pid, out var status, LibC.WNOHANG);
+            if (result == pid) return ExitCode(status);
+            if (result < 0 && LibC.Errno != Sys.EINTR) throw LibC.Error($"wait for {pid}", LibC.Errno);
+            if (DateTime.UtcNow > deadline) return null;
+            Thread.Sleep(delay);
+        }
+    }
+
+    static int ExitCode(int status)
+    {
+        var (code, signal) = LibC.DecodeWaitStatus(status);
+        return signal != 0 ? 128 + signal : code;
     }
 }

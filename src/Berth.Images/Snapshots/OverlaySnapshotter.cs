@@ -1,0 +1,282 @@
+using System.Text.Json;
+using Berth.Images.Layers;
+using Microsoft.Win32.SafeHandles;
+
+namespace Berth.Images.Snapshots;
+
+/// <summary>
+/// Snapshots as overlayfs layers:
+/// <code>
+/// &lt;root&gt;/metadata.json          every snapshot: id, kind, parent, labels, times
+/// &lt;root&gt;/snapshots/&lt;id&gt;/fs       the layer's files (the upperdir while active)
+/// &lt;root&gt;/snapshots/&lt;id&gt;/work     overlay's workdir (active snapshots)
+/// &lt;root&gt;/lock                   flock held while a snapshotter has the root open
+/// </code>
+/// Directories are named by short numeric ids, never by key, so a 128-layer lowerdir list stays
+/// small (and <see cref="MountHelper"/> mounts it relative to the snapshots directory if it still
+/// exceeds a page).
+///
+/// Crash safety: metadata.json is replaced atomically (write a temp file, fsync, rename, fsync the
+/// directory), and always changes before directories are deleted and after they are created. A
+/// crash can thus leave only directories that no record names; they are removed when the
+/// snapshotter is opened. A committed snapshot's files are synced before the commit is recorded.
+/// Concurrency: one snapshotter per root (the lock file), and one operation at a time within it.
+/// </summary>
+public sealed class OverlaySnapshotter : ISnapshotter, IDisposable
+{
+    private const string MetadataFile = "metadata.json";
+    private readonly object _gate = new();
+    private readonly string _snapshots;
+    private readonly string _metadataPath;
+    private readonly TimeProvider _time;
+    private readonly SafeFileHandle _lock;
+    private SnapshotMetadata _metadata;
+
+    /// <summary>Opens (creating if needed) the snapshotter under <paramref name="root"/>.</summary>
+    /// <exception cref="ImagesException">Conflict if another snapshotter has the root open.</exception>
+    public OverlaySnapshotter(string root, TimeProvider? timeProvider = null)
+    {
+        Root = Path.GetFullPath(root);
+        _time = timeProvider ?? TimeProvider.System;
+        _snapshots = Path.Combine(Root, "snapshots");
+        _metadataPath = Path.Combine(Root, MetadataFile);
+        Directory.CreateDirectory(_snapshots);
+
+        string lockPath = Path.Combine(Root, "lock");
+        _lock = Interop.Open(lockPath, Interop.O_RDWR | Interop.O_CREAT | Interop.O_NOFOLLOW, 0x180);
+        if (Interop.flock(_lock, Interop.LOCK_EX | Interop.LOCK_NB) < 0)
+        {
+            int errno = Interop.LastErrno;
+            _lock.Dispose();
+            throw errno == Interop.Errno.EAGAIN
+                ? new ImagesException(ImagesErrorKind.Conflict, $"snapshotter root `{Root}` is in use by another snapshotter")
+                : new NativeCallException(errno, "flock", lockPath);
+        }
+        try
+        {
+            File.Delete(_metadataPath + ".tmp");
+            _metadata = Load();
+            RemoveOrphans();
+        }
+        catch
+        {
+            _lock.Dispose();
+            throw;
+        }
+    }
+
+    public string Root { get; }
+
+    public IReadOnlyList<Mount> Prepare(string key, string? parent, IReadOnlyDictionary<string, string>? labels = null)
+        => Create(SnapshotKind.Active, key, parent, labels);
+
+    public IReadOnlyList<Mount> View(string key, string? parent, IReadOnlyDictionary<string, string>? labels = null)
+        => Create(SnapshotKind.View, key, parent, labels);
+
+    public IReadOnlyList<Mount> Mounts(string key)
+    {
+        lock (_gate) return MountsOf(Get(_metadata, key), _metadata);
+    }
+
+    public void Commit(string name, string key, IReadOnlyDictionary<string, string>? labels = null)
+    {
+        ValidateKey(name);
+        lock (_gate)
+        {
+            SnapshotRecord active = Get(_metadata, key);
+            if (active.Kind != SnapshotKind.Active)
+                throw new ImagesException(ImagesErrorKind.InvalidArgument, $"snapshot `{key}` is {active.Kind.ToString().ToLowerInvariant()}: only an active snapshot can be committed");
+            if (_metadata.Snapshots.ContainsKey(name))
+                throw new ImagesException(ImagesErrorKind.Conflict, $"snapshot `{name}` already exists");
+
+            // The layer's files must be on disk before a record says they are a layer.
+            string fs = FsPath(active.Id);
+            using (SafeFileHandle dir = Interop.Open(fs, Interop.O_RDONLY | Interop.O_DIRECTORY))
+                if (Interop.syncfs(dir) < 0) throw Interop.Error("syncfs", fs);
+
+            SnapshotMetadata next = _metadata.Clone();
+            next.Snapshots.Remove(key);
+            next.Snapshots[name] = active with
+            {
+                Kind = SnapshotKind.Committed,
+                Labels = Merge(active.Labels, labels),
+                Updated = _time.GetUtcNow(),
+            };
+            Save(next);
+        }
+    }
+
+    public void Remove(string key)
+    {
+        lock (_gate)
+        {
+            SnapshotRecord record = Get(_metadata, key);
+            string? child = _metadata.Snapshots.FirstOrDefault(e => e.Value.Parent == key).Key;
+            if (child is not null)
+                throw new ImagesException(ImagesErrorKind.Conflict, $"cannot remove snapshot `{key}`: snapshot `{child}` is its child");
+            SnapshotMetadata next = _metadata.Clone();
+            next.Snapshots.Remove(key);
+            Save(next);
+            RemoveDirectory(record.Id);
+        }
+    }
+
+    public SnapshotInfo Stat(string key)
+    {
+        lock (_gate) return ToInfo(key, Get(_metadata, key));
+    }
+
+    public IReadOnlyList<SnapshotInfo> Walk()
+    {
+        lock (_gate) return _metadata.Snapshots.Select(e => ToInfo(e.Key, e.Value)).ToList();
+    }
+
+    public void Dispose() => _lock.Dispose();
+
+    private IReadOnlyList<Mount> Create(SnapshotKind kind, string key, string? parent, IReadOnlyDictionary<string, string>? labels)
+    {
+        ValidateKey(key);
+        lock (_gate)
+        {
+            if (_metadata.Snapshots.ContainsKey(key))
+                throw new ImagesException(ImagesErrorKind.Conflict, $"snapshot `{key}` already exists");
+            if (parent is not null)
+            {
+                SnapshotRecord p = Get(_metadata, parent);
+                if (p.Kind != SnapshotKind.Committed)
+                    throw new ImagesException(ImagesErrorKind.InvalidArgument, $"parent `{parent}` of `{key}` is not committed");
+            }
+
+            SnapshotMetadata next = _metadata.Clone();
+            long id = next.NextId++;
+            RemoveDirectory(id); // a leftover of a crash before its record was saved
+            Directory.CreateDirectory(FsPath(id));
+            if (kind == SnapshotKind.Active) Directory.CreateDirectory(Path.Combine(_snapshots, Id(id), "work"));
+            DateTimeOffset now = _time.GetUtcNow();
+            var record = new SnapshotRecord
+            {
+                Id = id, Kind = kind, Parent = parent, Labels = Merge([], labels), Created = now, Updated = now,
+            };
+            next.Snapshots[key] = record;
+            try
+            {
+                Save(next);
+            }
+            catch
+            {
+                RemoveDirectory(id);
+                throw;
+            }
+            return MountsOf(record, next);
+        }
+    }
+
+    private List<Mount> MountsOf(SnapshotRecord record, SnapshotMetadata metadata)
+    {
+        if (record.Kind == SnapshotKind.Committed)
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, "a committed snapshot has no mounts: create a view or prepare a child of it");
+        var lowers = new List<string>();
+        for (string? p = record.Parent; p is not null; p = metadata.Snapshots[p].Parent)
+            lowers.Add(FsPath(metadata.Snapshots[p].Id));
+
+        if (record.Kind == SnapshotKind.Active)
+        {
+            if (lowers.Count == 0) return [new Mount("bind", FsPath(record.Id), ["rbind", "rw"])];
+            return [new Mount("overlay", "overlay",
+            [
+                // index/redirect_dir/metacopy off: the upper directory alone then describes the
+                // change (LayerDiffer relies on it) and lowers can be shared by many mounts.
+                "index=off", "redirect_dir=off", "metacopy=off",
+                "workdir=" + Path.Combine(_snapshots, Id(record.Id), "work"),
+                "upperdir=" + FsPath(record.Id),
+                "lowerdir=" + string.Join(':', lowers),
+            ])];
+        }
+        return lowers.Count switch
+        {
+            0 => [new Mount("bind", FsPath(record.Id), ["rbind", "ro"])],
+            1 => [new Mount("bind", lowers[0], ["rbind", "ro"])],
+            // overlay needs two lowers when it has no upper; with them it is read-only by nature.
+            _ => [new Mount("overlay", "overlay", ["index=off", "redirect_dir=off", "metacopy=off", "lowerdir=" + string.Join(':', lowers)])],
+        };
+    }
+
+    private static SnapshotRecord Get(SnapshotMetadata metadata, string key)
+        => metadata.Snapshots.TryGetValue(key, out SnapshotRecord? r) ? r : throw new ImagesException(ImagesErrorKind.NotFound, $"snapshot `{key}` not found");
+
+    private static SnapshotInfo ToInfo(string key, SnapshotRecord r)
+        => new(key, r.Kind, r.Parent, new Dictionary<string, string>(r.Labels), r.Created, r.Updated);
+
+    private static Dictionary<string, string> Merge(Dictionary<string, string> existing, IReadOnlyDictionary<string, string>? labels)
+    {
+        var merged = new Dictionary<string, string>(existing, StringComparer.Ordinal);
+        if (labels is not null) foreach (var (k, v) in labels) merged[k] = v;
+        return merged;
+    }
+
+    private static void ValidateKey(string key)
+    {
+        if (string.IsNullOrEmpty(key) || key.Contains('\0') || key.Length > 4096)
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, $"invalid snapshot key `{key}`");
+    }
+
+    private static string Id(long id) => id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private string FsPath(long id) => Path.Combine(_snapshots, Id(id), "fs");
+
+    private SnapshotMetadata Load()
+    {
+        if (!File.Exists(_metadataPath)) return new SnapshotMetadata();
+        try
+        {
+            using FileStream f = File.OpenRead(_metadataPath);
+            return JsonSerializer.Deserialize(f, SnapshotJsonContext.Default.SnapshotMetadata)
+                ?? throw new JsonException("null document");
+        }
+        catch (JsonException e)
+        {
+            // Never start over silently: that would orphan every layer on disk.
+            throw new ImagesException(ImagesErrorKind.DataLoss, $"snapshot metadata `{_metadataPath}` is unreadable: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Replaces metadata.json atomically, then adopts <paramref name="next"/> in memory.</summary>
+    private void Save(SnapshotMetadata next)
+    {
+        string temp = _metadataPath + ".tmp";
+        byte[] json = JsonSerializer.SerializeToUtf8Bytes(next, SnapshotJsonContext.Default.SnapshotMetadata);
+        using (SafeFileHandle fd = Interop.Open(temp, Interop.O_WRONLY | Interop.O_CREAT | Interop.O_TRUNC | Interop.O_NOFOLLOW, 0x180))
+        {
+            RandomAccess.Write(fd, json, 0);
+            Interop.Fsync(fd, temp);
+        }
+        File.Move(temp, _metadataPath, overwrite: true);
+        Interop.FsyncDirectory(Root);
+        _metadata = next;
+    }
+
+    private void RemoveOrphans()
+    {
+        var known = _metadata.Snapshots.Values.Select(r => Id(r.Id)).ToHashSet(StringComparer.Ordinal);
+        foreach (string dir in Directory.EnumerateFileSystemEntries(_snapshots))
+        {
+            string name = Path.GetFileName(dir);
+            if (known.Contains(name)) continue;
+            using SafeFileHandle snapshots = Interop.Open(_snapshots, Interop.O_RDONLY | Interop.O_DIRECTORY);
+            try
+            {
+                RootedDirectory.RemoveTree(snapshots, name, dir);
+            }
+            catch (ImagesException)
+            {
+                // Still mounted somewhere, say: harmless to keep, and retried at the next open.
+            }
+        }
+    }
+
+    private void RemoveDirectory(long id)
+    {
+        using SafeFileHandle snapshots = Interop.Open(_snapshots, Interop.O_RDONLY | Interop.O_DIRECTORY);
+        RootedDirectory.RemoveTree(snapshots, Id(id), Path.Combine(_snapshots, Id(id)));
+    }
+}

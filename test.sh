@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs all of Berth's tests: builds everything (./build.sh), then every test project.
+# Integration tests need root, busybox-static and runc (.ci/run installs them).
+# Usage: ./test.sh [extra dotnet test arguments, e.g. --filter Category!=Stress]
+set -uo pipefail
+cd "$(dirname "$0")"
+./build.sh || exit 1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+dotnet test Berth.slnx -c Release --no-build --nologo "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+# One closing line for all assemblies: "N passed, N failed, N skipped".
+awk '/^(Passed|Failed)! +-/ {
+       for (i = 1; i <= NF; i++) { gsub(",", "", $(i+1)); if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) }
+     }
+     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"
