@@ -6,7 +6,7 @@ public sealed class TempDirectory : IDisposable
     public TempDirectory(string? purpose = null)
     {
         Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(),
-            $"berth-test-{purpose ?? "tmp"}-{Guid.NewGuid():N}"[..48]);
+            $"berth-test-{purpose ?? "tmp"}-{Guid.NewGuid().ToString("N")[..12]}");
         Directory.CreateDirectory(Path);
     }
 

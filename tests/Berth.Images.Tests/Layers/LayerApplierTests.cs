@@ -138,6 +138,29 @@ public sealed class LayerApplierTests : IDisposable
     }
 
     [Fact]
+    public void Xattrs_on_symlinks_and_devices_are_set_on_the_node_itself()
+    {
+        var link = new TarHeader { Name = "link", Kind = TarEntryKind.Symlink, LinkName = "target", MtimeSeconds = 1 };
+        link.Xattrs.Add(new("trusted.label", "on-the-link"u8.ToArray()));
+        var fifo = new TarHeader { Name = "fifo", Kind = TarEntryKind.Fifo, Mode = 0x1A4 };
+        fifo.Xattrs.Add(new("trusted.label", "on-the-fifo"u8.ToArray()));
+        var tar = new MemoryStream();
+        var writer = new LayerTarWriter(tar);
+        writer.WriteEntry(new TarHeader { Name = "target", Kind = TarEntryKind.File, Mode = 0x1A4 }, new MemoryStream());
+        writer.WriteEntry(link);
+        writer.WriteEntry(fifo);
+        writer.Finish();
+        tar.Position = 0;
+
+        LayerApplier.Apply(tar, _target.Path);
+
+        using (var fd = Interop.Open(P("link"), Interop.O_PATH | Interop.O_NOFOLLOW))
+            Assert.Equal("on-the-link"u8.ToArray(), Assert.Single(Interop.ListXattrs(fd, "link")).Value);
+        Assert.Null(Interop.GetXattr(P("target"), "trusted.label", "target"));
+        Assert.Equal("on-the-fifo"u8.ToArray(), Interop.GetXattr(P("fifo"), "trusted.label", "fifo"));
+    }
+
+    [Fact]
     public void Text_xattrs_written_by_System_Formats_Tar_are_read()
     {
         byte[] tar = new TarBuilder().File("f", "x", pax: [new("SCHILY.xattr.user.mime_type", "text/plain")]).ToArray();
