@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds Berth: the native executor, then every .NET project; publishes the NativeAOT
-# binaries into artifacts/bin/. Usage: ./build.sh [--no-publish]
+# Builds Berth: the native executor, then the NativeAOT binaries into artifacts/bin/.
+# Usage: ./build.sh          native executor + published binaries
+#        ./build.sh --all    also every project of the solution (tests included)
 set -euo pipefail
 cd "$(dirname "$0")"
 native=artifacts/native
@@ -13,8 +14,8 @@ gcc "${cflags[@]}" -c native/executor/berth_exec.c -o "$native/berth_exec.o"
 ar rcs "$native/libberthexec.a" "$native/berth_exec.o"
 gcc -shared -o "$native/libberthexec.so" "$native/berth_exec.o"
 
-dotnet build Berth.slnx -c Release --nologo -v quiet -clp:ErrorsOnly
-if [[ "${1:-}" != "--no-publish" ]]; then
-  dotnet publish src/Berth.Runtime.Cli -c Release --nologo -v quiet -clp:ErrorsOnly -o artifacts/publish/berth-runtime
-  install -m 0755 artifacts/publish/berth-runtime/berth-runtime artifacts/bin/berth-runtime
+dotnet publish src/Berth.Runtime.Cli -c Release --nologo -v quiet -clp:ErrorsOnly -o artifacts/publish/berth-runtime
+install -m 0755 artifacts/publish/berth-runtime/berth-runtime artifacts/bin/berth-runtime
+if [[ "${1:-}" == "--all" ]]; then
+  dotnet build Berth.slnx -c Release --nologo -v quiet -clp:ErrorsOnly
 fi

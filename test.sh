@@ -4,7 +4,7 @@
 # Usage: ./test.sh [extra dotnet test arguments, e.g. --filter Category!=Stress]
 set -uo pipefail
 cd "$(dirname "$0")"
-./build.sh || exit 1
+./build.sh --all || exit 1
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 dotnet test Berth.slnx -c Release --no-build --nologo "$@" 2>&1 | tee "$log"

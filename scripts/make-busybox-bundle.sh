@@ -13,12 +13,14 @@ echo 'root:x:0:0:root:/root:/bin/sh' > "$dir/rootfs/etc/passwd"
 echo 'root:x:0:' > "$dir/rootfs/etc/group"
 rm -f "$dir/config.json"
 "$runtime" spec --bundle "$dir"
-args_json=$(printf '%s\n' "${@:-sh}" | python3 -c 'import json,sys; print(json.dumps([l.rstrip("\n") for l in sys.stdin]))')
+[[ $# -gt 0 ]] || set -- sh
+args_json=$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@")
 python3 - "$dir/config.json" "$args_json" <<'PY'
 import json, sys
 path, args = sys.argv[1], json.loads(sys.argv[2])
 config = json.load(open(path))
 config["process"]["terminal"] = False
+config["hostname"] = "berth"
 config["process"]["args"] = args
 json.dump(config, open(path, "w"), indent="\t")
 PY

@@ -61,10 +61,37 @@ internal static class Commands
         command.SetAction(parse => Program.Execute(parse, c =>
         {
             var containerId = parse.GetValue(id)!;
-            var record = c.Runtime.Create(containerId, ReadCreateOptions(parse, bundle, pidFile, console, noPivot, preserve));
+            var options = ReadCreateOptions(parse, bundle, pidFile, console, noPivot, preserve);
+            var spec = SpecLoader.LoadFromBundle(options.Bundle);
+            // terminal: true without a console socket: runc relays the pty itself (not when detached).
+            TerminalRelay? relay = null;
+            int relayFd = -1, containerEnd = -1;
+            if (spec.Process?.Terminal == true && options.ConsoleSocket is null)
+            {
+                if (parse.GetValue(detach)) throw new RuntimeException("cannot allocate a tty for a detached container without --console-socket");
+                Span<int> pair = stackalloc int[2];
+                LibC.Check(LibC.socketpair(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0, pair), "socketpair");
+                (relayFd, containerEnd) = (pair[0], pair[1]);
+                options = new CreateOptions
+                {
+                    Bundle = options.Bundle, PidFile = options.PidFile, NoPivot = options.NoPivot, PreserveFds = options.PreserveFds,
+                    ConsoleSocketFd = containerEnd,
+                };
+            }
+            ContainerRecord record;
+            try
+            {
+                record = c.Runtime.Create(containerId, options);
+                if (relayFd >= 0) relay = TerminalRelay.Start(relayFd);
+            }
+            finally
+            {
+                if (relayFd >= 0) { LibC.close(relayFd); LibC.close(containerEnd); }
+            }
             try { c.Runtime.Start(containerId); }
             catch
             {
+                relay?.Dispose();
                 c.Runtime.Delete(containerId, force: true);
                 throw;
             }
@@ -77,7 +104,11 @@ internal static class Commands
                     context.Cancel = true;
                     LibC.kill(record.InitPid, NativeSignal(context.Signal));
                 })).ToList();
+            var output = relay is null ? null : new Thread(relay.CopyOutputToEnd) { IsBackground = true, Name = "pty output" };
+            output?.Start();
             var code = ContainerRuntime.WaitForExit(record.InitPid);
+            output?.Join(TimeSpan.FromSeconds(2));
+            relay?.Dispose();
             registrations.ForEach(r => r.Dispose());
             if (!parse.GetValue(keep)) c.Runtime.Delete(containerId, force: true);
             return code;

@@ -12,6 +12,8 @@ public sealed class CreateOptions
     public required string Bundle { get; init; }
     public string? PidFile { get; init; }
     public string? ConsoleSocket { get; init; }
+    /// <summary>An already connected console socket (run's own pty relay), instead of <see cref="ConsoleSocket"/>.</summary>
+    public int ConsoleSocketFd { get; init; } = -1;
     public bool NoPivot { get; init; }
     public int PreserveFds { get; init; }
     /// <summary>How long the child may take to set up before create gives up.</summary>
@@ -55,8 +57,10 @@ public sealed partial class ContainerRuntime
             (parentFd, childFd) = (pair[0], pair[1]);
             if (spec.Process?.Terminal == true)
             {
-                if (options.ConsoleSocket is null) throw new RuntimeException("process.terminal is true: --console-socket is required");
-                consoleFd = LibC.ConnectUnix(options.ConsoleSocket);
+                if (options.ConsoleSocketFd >= 0) consoleFd = LibC.fcntl(options.ConsoleSocketFd, 1030 /* F_DUPFD_CLOEXEC */, 0);
+                else if (options.ConsoleSocket is not null) consoleFd = LibC.ConnectUnix(options.ConsoleSocket);
+                else throw new RuntimeException("process.terminal is true: --console-socket is required");
+                LibC.Check(consoleFd, "dup the console socket");
             }
 
             var (program, _) = InitCompiler.Compile(new InitOptions

@@ -94,3 +94,42 @@ public static partial class LibC
 {
     [LibraryImport(Lib, SetLastError = true)] public static partial int pipe2(Span<int> fds, int flags);
 }
+
+public static partial class LibC
+{
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint recvmsg(int fd, ref MsgHdr message, int flags);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int tcgetattr(int fd, Span<byte> termios);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int tcsetattr(int fd, int when, ReadOnlySpan<byte> termios);
+    [LibraryImport(Lib)] public static partial void cfmakeraw(Span<byte> termios);
+
+    public const uint TIOCGWINSZ = 0x5413, TIOCSWINSZ = 0x5414;
+    /// <summary>sizeof(struct termios) is 60 on glibc; a little more is harmless.</summary>
+    public const int TermiosSize = 64;
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MsgHdr
+    {
+        public nint Name; public uint NameLength; public nint Iov; public nuint IovLength;
+        public nint Control; public nuint ControlLength; public int Flags;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec { public nint Base; public nuint Length; }
+
+    /// <summary>Receives one fd sent with SCM_RIGHTS (the console socket protocol of runc).</summary>
+    public static unsafe int ReceiveFd(int socket)
+    {
+        var payload = stackalloc byte[4096];
+        var control = stackalloc byte[64];
+        var iov = new IoVec { Base = (nint)payload, Length = 4096 };
+        var message = new MsgHdr { Iov = (nint)(&iov), IovLength = 1, Control = (nint)control, ControlLength = 64 };
+        nint n;
+        do n = recvmsg(socket, ref message, 0x40000000 /* MSG_CMSG_CLOEXEC */);
+        while (n < 0 && Errno == Sys.EINTR);
+        if (n < 0) throw Error("receive the pty master", Errno);
+        // struct cmsghdr { size_t len; int level; int type; } then the fd.
+        if (message.ControlLength < 20 || *(int*)(control + 8) != 1 || *(int*)(control + 12) != 1)
+            throw new RuntimeException("the console socket sent no file descriptor");
+        return *(int*)(control + 16);
+    }
+}
