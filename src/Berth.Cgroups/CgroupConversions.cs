@@ -59,4 +59,23 @@ public static class CgroupConversions
 
     /// <summary>pids.max: the limit, or "max" for 0 and below.</summary>
     public static string PidsMax(long limit) => limit > 0 ? limit.ToString(System.Globalization.CultureInfo.InvariantCulture) : "max";
+
+    /// <summary>rdma.max line for one device: "mlx5_1 hca_handle=2 hca_object=max".</summary>
+    public static string RdmaMax(string device, RdmaLimit limit) =>
+        $"{device} hca_handle={(limit.HcaHandles is { } h ? h.ToString(System.Globalization.CultureInfo.InvariantCulture) : "max")} "
+        + $"hca_object={(limit.HcaObjects is { } o ? o.ToString(System.Globalization.CultureInfo.InvariantCulture) : "max")}";
+
+    /// <summary>cgroup v2 io.weight is 1..10000; blkio weights are 10..1000 (runc <c>ConvertBlkIOToIOWeightValue</c>).</summary>
+    public static ulong BlkioWeightToIoWeight(ulong weight) => weight == 0 ? 0 : 1 + (weight - 10) * 9999 / 990;
+
+    /// <summary>A throttle rate for io.max: 0 removes the limit ("max").</summary>
+    public static string IoMaxRate(ulong rate) => rate == 0 ? "max" : rate.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    internal static void WriteRdma(string path, CgroupResources resources)
+    {
+        foreach (var (device, limit) in (resources.Rdma ?? new Dictionary<string, RdmaLimit>()).OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            CgroupFs.WriteRequired(path, "rdma.max", RdmaMax(device, limit), $"rdma limit for {device}");
+        }
+    }
 }

@@ -60,6 +60,45 @@ internal static class CgroupFs
 
     public static bool FileExists(string dir, string file) => File.Exists(Path.Combine(dir, file));
 
+    /// <summary>
+    /// Writes <paramref name="file"/> when the kernel has it; otherwise a
+    /// <see cref="CgroupErrorKind.Unavailable"/> error naming the OCI field and the missing file.
+    /// </summary>
+    public static void WriteRequired(string dir, string file, string value, string field)
+    {
+        RequireFile(dir, file, field);
+        Write(dir, file, value);
+    }
+
+    public static void RequireFile(string dir, string file, string field)
+    {
+        if (!FileExists(dir, file))
+        {
+            throw MissingFile(dir, file, field);
+        }
+    }
+
+    public static CgroupException MissingFile(string dir, string file, string field) =>
+        new($"{field} requested but this kernel has no {file} (in {dir})", CgroupErrorKind.Unavailable, ENOENT, Path.Combine(dir, file));
+
+    /// <summary>"key value" lines (memory.stat, cpu.stat, memory.events) as a dictionary; unparsable lines are skipped.</summary>
+    public static Dictionary<string, ulong> ReadFlatKeyed(string dir, string file)
+    {
+        var result = new Dictionary<string, ulong>(StringComparer.Ordinal);
+        foreach (var line in Read(dir, file).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length == 2 && ulong.TryParse(parts[1], out var v))
+            {
+                result[parts[0]] = v;
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Like <see cref="ReadUInt64"/> but 0 when the file does not exist.</summary>
+    public static ulong ReadUInt64OrZero(string dir, string file) => FileExists(dir, file) ? ReadUInt64(dir, file) : 0;
+
     /// <summary>Reads a single unsigned number; "max" reads as <see cref="ulong.MaxValue"/>.</summary>
     public static ulong ReadUInt64(string dir, string file)
     {

@@ -91,7 +91,19 @@ public static class CgroupManager
     }
 
     internal static CgroupException Unavailable(string controller, CgroupLayout layout) =>
-        new($"{controller} limit requested but the {controller} controller is not available ({layout})", CgroupErrorKind.Unavailable);
+        new($"{FieldOf(controller)} requested but the {controller} controller is not available ({layout})", CgroupErrorKind.Unavailable);
+
+    /// <summary>The OCI <c>linux.resources</c> field a controller carries, for error messages.</summary>
+    internal static string FieldOf(string controller) => controller switch
+    {
+        "blkio" or "io" => "blockIO limit",
+        "hugetlb" => "hugepageLimits",
+        "devices" => "devices rules",
+        "net_cls" => "network.classID",
+        "net_prio" => "network.priorities",
+        "rdma" => "rdma limit",
+        _ => controller + " limit",
+    };
 
     internal static IReadOnlyList<int> ReadPids(IEnumerable<string> groups)
     {

@@ -22,3 +22,12 @@ internal interface ICgroupCreateHook
     /// <summary>Called after the directories down to <paramref name="path"/> exist below <paramref name="mountPoint"/>.</summary>
     void OnCreate(string mountPoint, string path);
 }
+
+/// <summary>A controller that contributes figures to <see cref="ICgroupManager.Stats"/>.</summary>
+internal interface ICgroupStatsReader
+{
+    string Name { get; }
+
+    /// <summary>Reads the controller's figures of the group at <paramref name="path"/> into <paramref name="stats"/>.</summary>
+    void ReadStats(string path, CgroupStats stats);
+}

@@ -19,7 +19,12 @@ public interface ICgroupManager
     /// <summary>Makes the group in every hierarchy (idempotent).</summary>
     void Create();
 
-    /// <summary>Validates and writes the limits. A limit whose controller is missing is an error.</summary>
+    /// <summary>
+    /// Validates and writes the limits, on a new group or a live one (<c>update</c>): only the
+    /// fields set are written. A field this host cannot apply (controller not mounted, kernel file
+    /// missing) is a <see cref="CgroupException"/> of kind <see cref="CgroupErrorKind.Unavailable"/>
+    /// naming the field; controllers are checked before anything is written.
+    /// </summary>
     void Apply(CgroupResources resources);
 
     /// <summary>Moves <paramref name="pid"/> (all its threads) into the group in every hierarchy.</summary>
@@ -30,4 +35,22 @@ public interface ICgroupManager
 
     /// <summary>Removes the group and any group below it in every hierarchy; a group already gone is fine.</summary>
     void Destroy();
+
+    /// <summary>Freezes every process of the group (v1 freezer.state, v2 cgroup.freeze) and returns once they are frozen.</summary>
+    void Freeze();
+
+    /// <summary>Thaws the group.</summary>
+    void Thaw();
+
+    /// <summary>The group's freezer state; <see cref="FreezerState.Undefined"/> when there is no freezer.</summary>
+    FreezerState GetFreezerState();
+
+    /// <summary>Usage figures of every controller the group has (runc <c>events --stats</c>).</summary>
+    CgroupStats Stats();
+
+    /// <summary>Starts watching the group for OOM kills (needs the memory controller).</summary>
+    IOomWatcher WatchOom();
+
+    /// <summary>How many processes of the group the OOM killer has killed (v1 memory.oom_control, v2 memory.events oom_kill).</summary>
+    ulong OomKillCount();
 }

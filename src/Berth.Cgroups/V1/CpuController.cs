@@ -3,11 +3,15 @@ using System.Globalization;
 namespace Berth.Cgroups.V1;
 
 /// <summary>cgroup v1 cpu: shares and CFS bandwidth (quota/period).</summary>
-internal sealed class CpuController : ICgroupController
+internal sealed class CpuController : ICgroupController, ICgroupStatsReader
 {
     internal const string Shares = "cpu.shares";
     internal const string Quota = "cpu.cfs_quota_us";
     internal const string Period = "cpu.cfs_period_us";
+    internal const string Burst = "cpu.cfs_burst_us";
+    internal const string RtPeriod = "cpu.rt_period_us";
+    internal const string RtRuntime = "cpu.rt_runtime_us";
+    internal const string Idle = "cpu.idle";
 
     public string Name => "cpu";
 
@@ -18,6 +22,15 @@ internal sealed class CpuController : ICgroupController
         if (resources.Cpu is not { } cpu)
         {
             return;
+        }
+        // Real-time bandwidth first, as runc: a process already SCHED_RR cannot join a group without it.
+        if (cpu.RealtimePeriod is { } rtPeriod and not 0)
+        {
+            CgroupFs.WriteRequired(path, RtPeriod, Str(rtPeriod), "cpu.realtimePeriod (CONFIG_RT_GROUP_SCHED)");
+        }
+        if (cpu.RealtimeRuntime is { } rtRuntime and not 0)
+        {
+            CgroupFs.WriteRequired(path, RtRuntime, rtRuntime.ToString(CultureInfo.InvariantCulture), "cpu.realtimeRuntime (CONFIG_RT_GROUP_SCHED)");
         }
         if (cpu.Shares is { } shares and not 0)
         {
@@ -46,6 +59,21 @@ internal sealed class CpuController : ICgroupController
                 pendingPeriod = Str(period);
             }
         }
+        // The kernel wants burst <= quota at every moment: a lowered burst must go first, a
+        // raised one after the quota (runc tries first and retries after on failure).
+        var burstDone = cpu.Burst is null;
+        if (cpu.Burst is { } early)
+        {
+            CgroupFs.RequireFile(path, Burst, "cpu.burst");
+            try
+            {
+                CgroupFs.Write(path, Burst, Str(early));
+                burstDone = true;
+            }
+            catch (CgroupException e) when (e.Errno == CgroupFs.EINVAL && cpu.Quota is not null)
+            {
+            }
+        }
         if (cpu.Quota is { } quota)
         {
             CgroupFs.Write(path, Quota, quota.ToString(CultureInfo.InvariantCulture));
@@ -54,6 +82,26 @@ internal sealed class CpuController : ICgroupController
                 CgroupFs.Write(path, Period, pendingPeriod);
             }
         }
+        if (!burstDone)
+        {
+            CgroupFs.Write(path, Burst, Str(cpu.Burst!.Value));
+        }
+        if (cpu.Idle is { } idle)
+        {
+            CgroupFs.WriteRequired(path, Idle, idle.ToString(CultureInfo.InvariantCulture), "cpu.idle");
+        }
+    }
+
+    public void ReadStats(string path, CgroupStats stats)
+    {
+        if (!CgroupFs.FileExists(path, "cpu.stat"))
+        {
+            return;
+        }
+        var s = CgroupFs.ReadFlatKeyed(path, "cpu.stat");
+        stats.Cpu.Throttling.Periods = s.GetValueOrDefault("nr_periods");
+        stats.Cpu.Throttling.ThrottledPeriods = s.GetValueOrDefault("nr_throttled");
+        stats.Cpu.Throttling.ThrottledTime = s.GetValueOrDefault("throttled_time");
     }
 
     private static string Str(ulong value) => value.ToString(CultureInfo.InvariantCulture);

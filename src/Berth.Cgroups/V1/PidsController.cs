@@ -1,7 +1,7 @@
 namespace Berth.Cgroups.V1;
 
 /// <summary>cgroup v1 pids: pids.max.</summary>
-internal sealed class PidsController : ICgroupController
+internal sealed class PidsController : ICgroupController, ICgroupStatsReader
 {
     internal const string Max = "pids.max";
 
@@ -15,5 +15,14 @@ internal sealed class PidsController : ICgroupController
         {
             CgroupFs.Write(path, Max, CgroupConversions.PidsMax(limit));
         }
+    }
+
+    public void ReadStats(string path, CgroupStats stats) => ReadPidsStats(path, stats);
+
+    internal static void ReadPidsStats(string path, CgroupStats stats)
+    {
+        stats.Pids.Current = CgroupFs.ReadUInt64(path, "pids.current");
+        var max = CgroupFs.ReadUInt64(path, Max);
+        stats.Pids.Limit = max == ulong.MaxValue ? 0 : max;
     }
 }

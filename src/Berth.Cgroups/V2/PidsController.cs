@@ -1,7 +1,7 @@
 namespace Berth.Cgroups.V2;
 
 /// <summary>cgroup v2 pids: pids.max.</summary>
-internal sealed class PidsController : ICgroupController
+internal sealed class PidsController : ICgroupController, ICgroupStatsReader
 {
     internal const string Max = "pids.max";
 
@@ -16,4 +16,6 @@ internal sealed class PidsController : ICgroupController
             CgroupFs.Write(path, Max, CgroupConversions.PidsMax(limit));
         }
     }
+
+    public void ReadStats(string path, CgroupStats stats) => V1.PidsController.ReadPidsStats(path, stats);
 }

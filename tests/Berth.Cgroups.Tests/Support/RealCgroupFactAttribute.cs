@@ -18,6 +18,15 @@ public sealed class RealCgroupV2FactAttribute : FactAttribute
     }
 }
 
+/// <summary>A test on the host's real cgroup2 tree (unified, or the cgroup2 part of a hybrid host): needs root.</summary>
+public sealed class RealCgroup2TreeFactAttribute : FactAttribute
+{
+    public RealCgroup2TreeFactAttribute()
+    {
+        Skip = RealHost.SkipReason(CgroupMode.Unified, CgroupMode.Hybrid);
+    }
+}
+
 internal static class RealHost
 {
     public static string? SkipReason(params CgroupMode[] modes)

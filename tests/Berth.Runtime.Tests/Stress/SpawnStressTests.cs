@@ -17,15 +17,16 @@ namespace Berth.Runtime.Tests.Stress;
 public sealed class SpawnStressTests(ITestOutputHelper output) : IDisposable
 {
     readonly string _work = Directory.CreateTempSubdirectory("berth-stress-").FullName;
+    readonly string _cgroupParent = $"/berth-stress-{Guid.NewGuid():N}";
 
     [Fact]
     public async Task ContainersNeverHangWhileOtherThreadsAllocate()
     {
-        Assert.True(Native.LibC.getuid() == 0, "the runtime tests create real containers: run them as root");
+        Assert.True(Berth.Runtime.Native.LibC.getuid() == 0, "the runtime tests create real containers: run them as root");
         var count = int.TryParse(Environment.GetEnvironmentVariable("BERTH_STRESS_COUNT"), out var n) ? n : 200;
         var bundle = Path.Combine(_work, "bundle");
         MakeBundle(bundle);
-        var runtime = new ContainerRuntime(Path.Combine(_work, "state"));
+        var runtime = new ContainerRuntime(Path.Combine(_work, "state")) { CgroupParent = _cgroupParent };
 
         using var stop = new CancellationTokenSource();
         var allocators = Enumerable.Range(0, 3).Select(_ => Task.Factory.StartNew(() => Allocate(stop.Token), TaskCreationOptions.LongRunning)).ToList();
@@ -92,5 +93,9 @@ public sealed class SpawnStressTests(ITestOutputHelper output) : IDisposable
         Assert.True(script.ExitCode == 0, $"make-busybox-bundle.sh failed: {error}");
     }
 
-    public void Dispose() => Directory.Delete(_work, recursive: true);
+    public void Dispose()
+    {
+        Directory.Delete(_work, recursive: true);
+        Berth.Cgroups.CgroupManager.Create(Berth.Cgroups.CgroupLayout.Detect(), _cgroupParent).Destroy();
+    }
 }

@@ -1,0 +1,138 @@
+using Berth.Oci;
+
+namespace Berth.Runtime.Tests.Integration;
+
+/// <summary>process: args, env, cwd, user, groups, umask, rlimits, capabilities, noNewPrivileges, oomScoreAdj, fds.</summary>
+public sealed class ProcessTests : IDisposable
+{
+    readonly RuntimeHarness _h = new();
+    public void Dispose() => _h.Dispose();
+
+    static string Field(string status, string name) =>
+        status.Split('\n').Single(l => l.StartsWith(name + ":", StringComparison.Ordinal))[(name.Length + 1)..].Trim();
+
+    [IntegrationFact]
+    public void Args_env_and_cwd_are_exactly_as_configured()
+    {
+        var bundle = _h.NewBundle("sh", "-c", "echo \"$0|$1|$2\"; pwd; env | sort", "arg zero", "two words", "*");
+        bundle.Process.Env = ["PATH=/bin", "ONE=1", "SPACED=a b"];
+        bundle.Process.Cwd = "/work/dir";
+        var output = _h.Run(bundle.Writable()).ShouldSucceed().Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("arg zero|two words|*", output[0]);
+        Assert.Equal("/work/dir", output[1]); // created when missing, as runc does
+        Assert.Contains("ONE=1", output);
+        Assert.Contains("SPACED=a b", output);
+        Assert.DoesNotContain(output, l => l.StartsWith("BT_OUT=", StringComparison.Ordinal)); // nothing of the runtime's environment
+    }
+
+    [IntegrationFact]
+    public void Uid_gid_additional_gids_and_umask_apply()
+    {
+        var output = _h.RunScript("id -u; id -g; id -G; umask; touch /tmp/f && stat -c '%a %u:%g' /tmp/f; echo x > /root/denied 2>/dev/null || echo denied",
+            b =>
+            {
+                b.Writable();
+                b.Process.User = new User { Uid = 1234, Gid = 567, AdditionalGids = [10, 20], Umask = 0x3f }; // 077
+                File.SetUnixFileMode(Path.Combine(b.Rootfs, "tmp"), (UnixFileMode)0x3ff); // 1777
+                File.SetUnixFileMode(Path.Combine(b.Rootfs, "root"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            });
+        var lines = output.Split('\n');
+        Assert.Equal("1234", lines[0]);
+        Assert.Equal("567", lines[1]);
+        Assert.Equal(["10", "20", "567"], lines[2].Split(' ').Order());
+        Assert.Equal("0077", lines[3]);
+        Assert.Equal("600 1234:567", lines[4]);
+        Assert.Equal("denied", lines[5]);
+    }
+
+    [IntegrationFact]
+    public void Rlimits_are_set()
+    {
+        var output = _h.RunScript("ulimit -n; ulimit -Hn; ulimit -c",
+            b => b.Process.Rlimits = [new PosixRlimit { Type = "RLIMIT_NOFILE", Soft = 321, Hard = 654 }, new PosixRlimit { Type = "RLIMIT_CORE", Soft = 0, Hard = 0 }]);
+        Assert.Equal("321\n654\n0\n", output);
+    }
+
+    [IntegrationFact]
+    public void Capabilities_inside_are_the_configured_sets()
+    {
+        var caps = new LinuxCapabilities
+        {
+            Bounding = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID"],
+            Effective = ["CAP_CHOWN", "CAP_KILL"],
+            Permitted = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            Inheritable = ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            Ambient = ["CAP_KILL"],
+        };
+        // The shell's own status (not a child's: exec changes the sets).
+        var status = _h.RunScript("cat /proc/$$/status", b => b.Process.Capabilities = caps);
+        Assert.Equal(Capabilities.ToMask(caps.Bounding), Convert.ToUInt64(Field(status, "CapBnd"), 16));
+        Assert.Equal(Capabilities.ToMask(caps.Inheritable), Convert.ToUInt64(Field(status, "CapInh"), 16));
+        Assert.Equal(Capabilities.ToMask(caps.Ambient), Convert.ToUInt64(Field(status, "CapAmb"), 16));
+        // Root execs: the kernel makes permitted = effective = (inheritable ∩ … ) ∪ ambient … for uid 0 with
+        // no file caps, permitted becomes the bounding set ∩ (permitted ∪ inheritable). runc shows the same.
+        var permitted = Convert.ToUInt64(Field(status, "CapPrm"), 16);
+        Assert.True((permitted & ~Capabilities.ToMask(caps.Bounding)) == 0, $"CapPrm {permitted:x} has caps outside the bounding set");
+    }
+
+    [IntegrationFact]
+    public void Capabilities_of_a_non_root_user_are_exactly_the_configured_sets()
+    {
+        var caps = new LinuxCapabilities
+        {
+            Bounding = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            Effective = ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            Permitted = ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            Inheritable = ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            Ambient = ["CAP_NET_BIND_SERVICE"],
+        };
+        var status = _h.RunScript("cat /proc/$$/status", b =>
+        {
+            b.Process.Capabilities = caps;
+            b.Process.User = new User { Uid = 1000, Gid = 1000 };
+        });
+        // A non-root exec keeps only the ambient set in permitted/effective.
+        Assert.Equal(Capabilities.ToMask(caps.Bounding), Convert.ToUInt64(Field(status, "CapBnd"), 16));
+        Assert.Equal(Capabilities.ToMask(caps.Inheritable), Convert.ToUInt64(Field(status, "CapInh"), 16));
+        Assert.Equal(Capabilities.ToMask(caps.Ambient), Convert.ToUInt64(Field(status, "CapAmb"), 16));
+        Assert.Equal(Capabilities.ToMask(caps.Ambient), Convert.ToUInt64(Field(status, "CapPrm"), 16));
+        Assert.Equal(Capabilities.ToMask(caps.Ambient), Convert.ToUInt64(Field(status, "CapEff"), 16));
+        Assert.Equal("1000", Field(status, "Uid").Split('\t')[0]);
+    }
+
+    [IntegrationFact]
+    public void No_new_privileges_and_oom_score_adj()
+    {
+        var status = _h.RunScript("grep NoNewPrivs /proc/$$/status; cat /proc/$$/oom_score_adj", b =>
+        {
+            b.Process.NoNewPrivileges = true;
+            b.Process.OomScoreAdj = 321;
+        });
+        Assert.Equal("NoNewPrivs:\t1\n321\n", status);
+        var off = _h.RunScript("grep NoNewPrivs /proc/$$/status", b => b.Process.NoNewPrivileges = false);
+        Assert.Equal("NoNewPrivs:\t0\n", off);
+    }
+
+    [IntegrationFact]
+    public void No_fd_of_the_runtime_leaks_into_the_container()
+    {
+        var output = _h.RunScript("ls /proc/$$/fd | sort -n | tr '\\n' ' '");
+        Assert.Equal("0 1 2 ", output);
+    }
+
+    [IntegrationFact]
+    public void Preserve_fds_passes_the_extra_fds_and_no_others()
+    {
+        var file3 = _h.NewPath("fd3");
+        var file4 = _h.NewPath("fd4");
+        File.WriteAllText(file3, "three");
+        File.WriteAllText(file4, "four");
+        var bundle = _h.NewBundle().Script("cat <&3; echo; cat <&4; echo; ls /proc/$$/fd | sort -n | tr '\\n' ' '").Save();
+        var result = _h.Runtime(["run", "--preserve-fds", "2", "--bundle", bundle.Dir, _h.NewId("fds")],
+            redirections: $"3<'{file3}' 4<'{file4}' 5<'{file4}'").ShouldSucceed();
+        var lines = result.Stdout.Split('\n');
+        Assert.Equal("three", lines[0]);
+        Assert.Equal("four", lines[1]);
+        Assert.Equal("0 1 2 3 4 ", lines[2]);
+    }
+}

@@ -1,0 +1,92 @@
+using System.Buffers.Binary;
+using Berth.Runtime.Native;
+
+namespace Berth.Runtime.Tests.Native;
+
+/// <summary>The native executor running small programs in a real child (no namespaces: no root needed).</summary>
+public sealed class ExecutorTests
+{
+    static int SpawnAndWait(ChildProgram program, int reportFd = 2)
+    {
+        int pid;
+        using (var native = program.Build(reportFd)) pid = Executor.Spawn(native);
+        Assert.Equal(pid, LibC.waitpid(pid, out var status, 0));
+        var (code, signal) = LibC.DecodeWaitStatus(status);
+        Assert.Equal(0, signal);
+        return code;
+    }
+
+    [NativeFact]
+    public void A_program_runs_in_the_child_and_exits_with_its_code()
+    {
+        var p = new ChildProgram();
+        p.Add(new Op { Kind = OpKind.Exit, Args = [42], Description = "exit 42" });
+        Assert.Equal(42, SpawnAndWait(p));
+    }
+
+    [NativeFact]
+    public void Tolerated_errno_jumps_to_its_label_and_success_follows_on_success()
+    {
+        var p = new ChildProgram();
+        var tolerated = new Label();
+        p.Syscall(Sys.Close, "close a bad fd", 1000).Tolerate(Sys.EBADF, tolerated);
+        p.Add(new Op { Kind = OpKind.Exit, Args = [1], Description = "not reached" });
+        p.Place(tolerated);
+        var end = new Label();
+        p.Jump(end, "skip");
+        p.Add(new Op { Kind = OpKind.Exit, Args = [2], Description = "skipped" });
+        p.Place(end);
+        p.Add(new Op { Kind = OpKind.Exit, Args = [7], Description = "exit 7" });
+        Assert.Equal(7, SpawnAndWait(p));
+    }
+
+    [NativeFact]
+    public void A_failing_op_is_reported_with_its_index_and_errno_and_the_child_exits_1()
+    {
+        Span<int> pair = stackalloc int[2];
+        LibC.Check(LibC.socketpair(LibC.AF_UNIX, LibC.SOCK_SEQPACKET | LibC.SOCK_CLOEXEC, 0, pair), "socketpair");
+        try
+        {
+            var p = new ChildProgram();
+            p.Syscall(Sys.Umask, "harmless", 0x12);
+            p.Syscall(Sys.Close, "close a bad fd", 1000);
+            Assert.Equal(1, SpawnAndWait(p, pair[1]));
+            Span<byte> report = stackalloc byte[16];
+            Assert.Equal(16, (int)LibC.read(pair[0], report, 16));
+            Assert.Equal(1, BinaryPrimitives.ReadInt32LittleEndian(report)); // REPORT_FAILURE
+            Assert.Equal(1, BinaryPrimitives.ReadInt32LittleEndian(report[4..])); // op index
+            Assert.Equal(Sys.EBADF, (int)BinaryPrimitives.ReadInt64LittleEndian(report[8..]));
+        }
+        finally { LibC.close(pair[0]); LibC.close(pair[1]); }
+    }
+
+    [NativeFact]
+    public void Fork_with_clone_parent_makes_a_sibling_whose_pid_the_parent_side_can_report()
+    {
+        Span<int> pair = stackalloc int[2];
+        LibC.Check(LibC.socketpair(LibC.AF_UNIX, LibC.SOCK_SEQPACKET | LibC.SOCK_CLOEXEC, 0, pair), "socketpair");
+        try
+        {
+            var p = new ChildProgram();
+            var report = p.Preset(pair[1]);
+            var child = p.NewSlot();
+            var parentSide = new Label();
+            p.Add(new Op { Kind = OpKind.Fork, Args = [(long)Sys.CLONE_PARENT], Result = child, OnSuccess = parentSide, Description = "fork" });
+            p.Add(new Op { Kind = OpKind.Exit, Args = [5], Description = "the forked child exits 5" });
+            p.Place(parentSide);
+            var message = p.Struct(16, w => w.Int32(0, 3));
+            p.Add(new Op { Kind = OpKind.Store, Args = [new OpArg(OpArgKind.Data, message.Offset + 8), child.Index, 8], Description = "store pid" });
+            p.Syscall(Sys.Write, "report", report, message, 16);
+            p.Add(new Op { Kind = OpKind.Exit, Args = [3], Description = "the intermediate exits 3" });
+            Assert.Equal(3, SpawnAndWait(p));
+
+            Span<byte> buffer = stackalloc byte[16];
+            Assert.Equal(16, (int)LibC.read(pair[0], buffer, 16));
+            var sibling = (int)BinaryPrimitives.ReadInt64LittleEndian(buffer[8..]);
+            // CLONE_PARENT: the forked process is our child, so we can reap it.
+            Assert.Equal(sibling, LibC.waitpid(sibling, out var status, 0));
+            Assert.Equal((5, 0), LibC.DecodeWaitStatus(status));
+        }
+        finally { LibC.close(pair[0]); LibC.close(pair[1]); }
+    }
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# podman with `--runtime berth-runtime`: the ordinary flow, checked. Storage, run dirs,
+# events and the runtime's --root all live in a temp dir; network mode is none (no CNI
+# bridge, no iptables). Removes everything on exit.
+# Note: podman's default rlimits (nofile/nproc 1048576) fail on a host where root lacks
+# CAP_SYS_RESOURCE, with runc too, and `--ulimit host` does not help in podman 4.3, so the
+# containers get explicit lower limits (COMPAT_ULIMITS).
+# Usage (root): tests/compat/podman-runtime.sh   (BERTH_RUNTIME=…; COMPAT_RUNTIME=/usr/sbin/runc to compare)
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+require podman conmon script
+BIN=${COMPAT_RUNTIME:-$BERTH_RUNTIME}
+# The runtime keeps its default --root: podman 4.3 drops --runtime-flag on `delete`, so a
+# custom root would leave every container's state behind (runc too).
+case $(basename "$BIN") in runc) ROOT=/run/runc ;; *) ROOT=/run/berth-runtime ;; esac
+containers_in_root() { ls "$ROOT" 2>/dev/null | grep -E '^[0-9a-f]{64}$' | sort; }
+
+T=$(mktemp -d /tmp/berth-compat-podman.XXXXXX)
+remember_paths /var/lib/containers /run/containers /run/libpod
+remember_cgroup_parents libpod_parent
+remember_paths "$ROOT"
+before=$(containers_in_root)
+cleanup() {
+  local rc=$?
+  [[ -d $T/storage ]] && p rm -af -t 1 >/dev/null 2>&1
+  p system reset -f >/dev/null 2>&1
+  host_cleanup "$T"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+cat >"$T/containers.conf" <<EOF
+[containers]
+netns = "none"
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$T/events.log"
+EOF
+export CONTAINERS_CONF=$T/containers.conf
+p() { podman --root "$T/storage" --runroot "$T/run" --tmpdir "$T/tmp" --storage-driver overlay \
+  --runtime "$BIN" "$@"; }
+read -r -a U <<<"${COMPAT_ULIMITS:---ulimit nofile=1024:1024 --ulimit nproc=4096:4096}"
+run() { p run "${U[@]}" "$@"; }
+
+make_rootfs "$T/bundle"
+tar -C "$T/bundle/rootfs" -c . | p import --change 'ENV PATH=/bin' - busybox:local >/dev/null 2>&1 ||
+  { fail "podman import" "$(tar -C "$T/bundle/rootfs" -c . | p import - busybox:local 2>&1 | tail -5)"; summary; exit 1; }
+echo "== podman $(podman --version | awk '{print $3}') --runtime $BIN"
+
+out=$(run --rm busybox:local echo hi 2>&1); rc=$?
+expect "run --rm echo hi" "hi rc=0" "$out rc=$rc"
+out=$(run --rm busybox:local sh -c 'exit 42' 2>&1); rc=$?
+expect "run: the container's exit code (42)" 42 "$rc" "$out"
+out=$(run --rm busybox:local sh -c 'echo $$; ps -o comm= >/tmp/ps; sort /tmp/ps | tr "\n" " "' 2>&1)
+expect "run: PID 1, ps sees only its own processes" $'1\nps sh ' "$out"
+out=$(run --rm busybox:local /nosuch 2>&1); rc=$?
+expect "run a missing command: exit 127" 127 "$rc" "$out"
+
+id=$(run -d busybox:local sh -c 'echo started; trap "echo got-term; exit 3" TERM; while :; do sleep 0.1; done' 2>&1)
+if [[ $id =~ ^[0-9a-f]{64}$ ]]; then
+  pass "run -d"
+  sleep 0.5
+  expect "ps shows the running container" Up "$(p ps --filter "id=$id" --format '{{.Status}}' | cut -c1-2)"
+  expect "logs" started "$(p logs "$id" 2>&1)"
+  out=$(p stop -t 10 "$id" 2>&1); rc=$?
+  expect "stop (SIGTERM)" 0 "$rc" "$out"
+  expect "logs after stop: the trap ran" $'started\ngot-term' "$(p logs "$id" 2>&1)"
+  expect "exit code after stop" 3 "$(p inspect -f '{{.State.ExitCode}}' "$id" 2>&1)"
+  out=$(p rm "$id" 2>&1); rc=$?
+  expect "rm" 0 "$rc" "$out"
+else
+  fail "run -d" "$id"
+fi
+
+out=$(script -qec "CONTAINERS_CONF=$T/containers.conf podman --root $T/storage --runroot $T/run --tmpdir $T/tmp --storage-driver overlay --runtime $BIN run --rm -it ${U[*]} busybox:local sh -c 'tty; exit 5'" /dev/null 2>&1); rc=$?
+expect_match "run -it: a pty inside" '/dev/pts/[0-9]+' "$out"
+expect "run -it: the exit code" 5 "$rc" "$out"
+
+out=$(run --rm --memory 64m busybox:local cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>&1)
+expect "--memory 64m: limit inside" 67108864 "$out"
+
+id=$(run -d busybox:local sleep 1000 2>&1)
+out=$(p exec "$id" echo exec-ok 2>&1)
+if unsupported "$out"; then skip "exec" exec; else expect "exec" exec-ok "$out"; fi
+out=$(p kill "$id" 2>&1); sleep 0.3
+expect "kill: exit code 137" 137 "$(p inspect -f '{{.State.ExitCode}}' "$id" 2>&1)" "$out"
+p rm -f "$id" >/dev/null 2>&1
+
+expect "no runtime state left ($ROOT)" "" "$(comm -13 <(echo "$before") <(containers_in_root))"
+expect "no container cgroups left" "" "$(find /sys/fs/cgroup/*/libpod_parent -mindepth 1 -type d -name "libpod-*" 2>/dev/null)"
+
+summary
+((failed == 0))
