@@ -449,10 +449,11 @@ public static partial class SpecValidator
 
             if (resources.BlockIo is { } blockIo)
             {
-                if (blockIo.Weight is { } weight and (< 10 or > 1000))
-                    Error("linux.resources.blockIO.weight", $"{weight} is out of range [10, 1000]");
-                if (blockIo.LeafWeight is { } leaf and (< 10 or > 1000))
-                    Error("linux.resources.blockIO.leafWeight", $"{leaf} is out of range [10, 1000]");
+                // 0 means "not set": Docker sends blockIO.weight 0 for every container, and runc ignores it.
+                if (blockIo.Weight is { } weight and not 0 and (< 10 or > 1000))
+                    Error("linux.resources.blockIO.weight", $"{weight} is out of range [10, 1000] (or 0 for not set)");
+                if (blockIo.LeafWeight is { } leaf and not 0 and (< 10 or > 1000))
+                    Error("linux.resources.blockIO.leafWeight", $"{leaf} is out of range [10, 1000] (or 0 for not set)");
             }
         }
 

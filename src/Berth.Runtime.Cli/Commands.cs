@@ -221,6 +221,42 @@ internal static class Commands
         return command;
     }
 
+    public static Command Ps()
+    {
+        var id = IdArgument();
+        var format = new Option<string>("--format", "-f") { Description = "table or json", DefaultValueFactory = _ => "table" };
+        var psArgs = new Argument<string[]>("ps-options") { Description = "options for ps(1) (default: -ef)", Arity = ArgumentArity.ZeroOrMore };
+        var command = new Command("ps", "list the processes of a container") { id, format, psArgs };
+        command.SetAction(parse => Program.Execute(parse, c =>
+        {
+            var pids = c.Runtime.GetPids(parse.GetValue(id)!);
+            if (parse.GetValue(format) == "json")
+            {
+                Console.Out.WriteLine(JsonSerializer.Serialize(pids.ToArray(), CliJsonContext.Default.Int32Array));
+                return 0;
+            }
+            if (parse.GetValue(format) != "table") throw new RuntimeException($"invalid format \"{parse.GetValue(format)}\": use table or json");
+            // As runc: run ps(1) on the host and keep the header and the container's rows.
+            var options = parse.GetValue(psArgs) is { Length: > 0 } given ? given : ["-ef"];
+            var ps = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("ps", options) { RedirectStandardOutput = true })
+                ?? throw new RuntimeException("cannot run ps");
+            var lines = ps.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            ps.WaitForExit();
+            if (lines.Length == 0) return ps.ExitCode;
+            var pidColumn = Array.IndexOf(lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries), "PID");
+            if (pidColumn < 0) throw new RuntimeException("ps output has no PID column");
+            Console.Out.WriteLine(lines[0]);
+            var set = pids.ToHashSet();
+            foreach (var line in lines.Skip(1))
+            {
+                var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (fields.Length > pidColumn && int.TryParse(fields[pidColumn], out var pid) && set.Contains(pid)) Console.Out.WriteLine(line);
+            }
+            return 0;
+        }));
+        return command;
+    }
+
     /// <summary>runc commands Berth does not have yet: said so plainly, with a failing exit code.</summary>
     public static Command NotYet(string name, string description)
     {

@@ -38,7 +38,8 @@ public static class Program
         root.Subcommands.Add(Commands.List());
         root.Subcommands.Add(Commands.Spec());
         root.Subcommands.Add(Commands.Features());
-        foreach (var (name, what) in new[] { ("exec", "execute a new process inside the container"), ("ps", "list the container's processes"),
+        root.Subcommands.Add(Commands.Ps());
+        foreach (var (name, what) in new[] { ("exec", "execute a new process inside the container"),
                      ("pause", "suspend all processes of the container"), ("resume", "resume all processes of the container"),
                      ("update", "update the container's resource constraints"), ("events", "display container events"),
                      ("checkpoint", "checkpoint a running container"), ("restore", "restore a container from a checkpoint") })
@@ -67,9 +68,15 @@ public static class Program
     internal sealed class Context(ParseResult parse)
     {
         public ParseResult Parse { get; } = parse;
-        public ContainerRuntime Runtime { get; } = new(parse.GetValue(RootOption)!) { };
         readonly string? _logFile = parse.GetValue(LogOption);
         readonly bool _json = parse.GetValue(LogFormatOption) == "json";
+        ContainerRuntime? _runtime;
+
+        public ContainerRuntime Runtime => _runtime ??= new ContainerRuntime(Parse.GetValue(RootOption)!)
+        {
+            Warn = message => Log("warning", message),
+            Debug = Parse.GetValue(DebugOption) ? message => Log("debug", message) : null,
+        };
 
         /// <summary>
         /// Errors go to stderr and, like runc, to the --log file (containerd reads the last
@@ -89,4 +96,5 @@ public static class Program
 }
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(string))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(int[]))]
 internal sealed partial class CliJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

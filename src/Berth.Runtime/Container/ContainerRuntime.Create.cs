@@ -35,6 +35,8 @@ public sealed partial class ContainerRuntime
         SpecValidator.Validate(spec, bundle);
         var rootfs = spec.ResolveRootfs(bundle);
         var resources = CgroupResourcesMapper.Map(spec.Linux?.Resources);
+        if (spec.Linux?.Seccomp is not null)
+            Warn("linux.seccomp is not applied: this version of berth-runtime does not support seccomp yet");
 
         var dir = Store.CreateDirectory(id);
         ICgroupManager? cgroup = null;
@@ -50,7 +52,6 @@ public sealed partial class ContainerRuntime
 
             cgroup = CgroupManager.Create(Layout, CgroupsPath(spec, id));
             cgroup.Create();
-            if (!resources.IsEmpty) cgroup.Apply(resources);
 
             Span<int> pair = stackalloc int[2];
             LibC.Check(LibC.socketpair(LibC.AF_UNIX, LibC.SOCK_SEQPACKET | LibC.SOCK_CLOEXEC, 0, pair), "socketpair");
@@ -69,6 +70,8 @@ public sealed partial class ContainerRuntime
                 ConsoleSocketFd = consoleFd, PreserveFds = options.PreserveFds, NoPivot = options.NoPivot,
                 Cgroups = CgroupMountPlanFor(cgroup),
             });
+            Debug?.Invoke($"container {id}: clone flags 0x{program.CloneFlags:x}, setup program:\n" +
+                string.Join('\n', program.Ops.Select((op, i) => $"  {i,3} {op.Description}")));
             using (var native = program.Build(childFd))
                 pid = Executor.Spawn(native);
             CloseFd(ref childFd);
@@ -80,6 +83,10 @@ public sealed partial class ContainerRuntime
                 Owner = LibC.getuid() == 0 ? "root" : LibC.getuid().ToString(), CgroupPaths = new(cgroup.Paths), Config = spec,
             };
             initPid = Handshake(program, parentFd, pid, spec, cgroup, record, options.SetupTimeout);
+            // Limits go on once the setup is done, as runc does: the device rules would
+            // otherwise forbid the mknod of /dev's nodes, and a memory limit would charge
+            // the setup to the container.
+            if (!resources.IsEmpty) cgroup.Apply(resources);
             record.InitPid = initPid;
             record.InitStartTime = ProcessInfo.Read(initPid)?.StartTime
                 ?? throw new RuntimeException($"container init {initPid} exited during create");
@@ -113,8 +120,8 @@ public sealed partial class ContainerRuntime
         fd = -1;
     }
 
-    static string CgroupsPath(Spec spec, string id) =>
-        string.IsNullOrEmpty(spec.Linux?.CgroupsPath) ? $"/berth/{id}" : spec.Linux.CgroupsPath;
+    string CgroupsPath(Spec spec, string id) =>
+        string.IsNullOrEmpty(spec.Linux?.CgroupsPath) ? $"{CgroupParent.TrimEnd('/')}/{id}" : spec.Linux.CgroupsPath;
 
     CgroupMountPlan CgroupMountPlanFor(ICgroupManager cgroup)
     {

@@ -22,6 +22,14 @@ public sealed partial class ContainerRuntime
             throw LibC.Error($"kill {record.InitPid} with signal {signal}", LibC.Errno);
     }
 
+    /// <summary>The host pids of the container's processes (from its cgroup).</summary>
+    public IReadOnlyList<int> GetPids(string id)
+    {
+        var record = Store.Load(id);
+        if (StatusOf(record) == ContainerStatus.Stopped) return [];
+        return LoadCgroup(record)?.GetPids() ?? [record.InitPid];
+    }
+
     public static int ParseSignal(string text)
     {
         if (int.TryParse(text, out var number) && number is > 0 and < 65) return number;

@@ -16,8 +16,14 @@ public sealed partial class ContainerRuntime(string root)
 
     public StateStore Store { get; } = new(root);
 
+    /// <summary>Where containers without linux.cgroupsPath get their group: &lt;parent&gt;/&lt;id&gt; in every hierarchy.</summary>
+    public string CgroupParent { get; init; } = "/berth";
+
     /// <summary>Warnings that do not fail an operation (a failing poststart hook), for the caller to log.</summary>
     public Action<string> Warn { get; set; } = _ => { };
+
+    /// <summary>Debug output (--debug): e.g. the child's setup program, step by step.</summary>
+    public Action<string>? Debug { get; set; }
 
     CgroupLayout? _layout;
     CgroupLayout Layout => _layout ??= CgroupLayout.Detect();

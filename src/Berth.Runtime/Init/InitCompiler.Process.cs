@@ -85,7 +85,8 @@ public sealed partial class InitCompiler
         var found = new Label();
         foreach (var candidate in candidates)
         {
-            var op = Sys0(Sys.FaccessAt, $"exec: \"{candidate}\"", Sys.AT_FDCWD, Str(candidate), X_OK);
+            // runc's wording ("exec: \"x\": stat x: …"): dockerd reads it to choose exit code 126 or 127.
+            var op = Sys0(Sys.FaccessAt, $"exec: \"{command}\": stat {candidate}", Sys.AT_FDCWD, Str(candidate), X_OK);
             if (candidates.Count > 1)
             {
                 op.OnSuccess = found;

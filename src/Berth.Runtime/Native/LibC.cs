@@ -37,8 +37,16 @@ public static partial class LibC
 
     public static int Errno => Marshal.GetLastPInvokeError();
 
-    /// <summary>"Operation not permitted (EPERM)"-style text for an errno.</summary>
-    public static string Describe(int errno) => $"{Marshal.GetPInvokeErrorMessage(errno)} ({ErrnoName(errno)})";
+    /// <summary>
+    /// "operation not permitted (EPERM)": lower case as Go (and so runc) prints errno, because
+    /// callers match runc's text (dockerd maps "no such file or directory" to exit code 127).
+    /// </summary>
+    public static string Describe(int errno)
+    {
+        var text = Marshal.GetPInvokeErrorMessage(errno);
+        if (text.Length > 1 && char.IsUpper(text[0]) && !char.IsUpper(text[1])) text = char.ToLowerInvariant(text[0]) + text[1..];
+        return $"{text} ({ErrnoName(errno)})";
+    }
 
     public static string ErrnoName(int errno) => errno switch
     {
