@@ -18,7 +18,7 @@ public sealed class SeccompCompileOptions
 
 /// <summary>
 /// Compiles an OCI <c>linux.seccomp</c> section to a classic BPF seccomp filter, with libseccomp's semantics as
-/// runc drives it (see docs in the README of this project):
+/// runc drives it:
 /// <list type="bullet">
 /// <item>the filter first checks <c>seccomp_data.arch</c>: the native architecture and every listed one get a
 /// section; any other architecture gets KILL_THREAD (libseccomp's default bad-arch action, which runc keeps);</item>

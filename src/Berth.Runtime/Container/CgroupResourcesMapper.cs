@@ -9,6 +9,19 @@ namespace Berth.Runtime.Container;
 /// </summary>
 public static class CgroupResourcesMapper
 {
+    /// <summary>
+    /// runc appends these to every device rule list (specconv's AllowedDevices): mknod of any
+    /// node, and the nodes every container's /dev has. `runc spec` configs deny all devices
+    /// and rely on them.
+    /// </summary>
+    public static readonly IReadOnlyList<DeviceRule> AllowedDevices =
+    [
+        new(true, 'c', null, null, "m"), new(true, 'b', null, null, "m"),
+        new(true, 'c', 1, 3, "rwm"), new(true, 'c', 1, 8, "rwm"), new(true, 'c', 1, 7, "rwm"), new(true, 'c', 5, 0, "rwm"),
+        new(true, 'c', 1, 5, "rwm"), new(true, 'c', 1, 9, "rwm"), new(true, 'c', 136, null, "rwm"), new(true, 'c', 5, 2, "rwm"),
+        new(true, 'c', 10, 200, "rwm"),
+    ];
+
     public static CgroupResources Map(LinuxResources? r)
     {
         if (r is null) return new CgroupResources();
@@ -27,7 +40,9 @@ public static class CgroupResourcesMapper
             Pids = r.Pids is { } p ? new PidsResources { Limit = p.Limit } : null,
             BlockIo = MapBlockIo(r.BlockIo),
             HugepageLimits = r.HugepageLimits?.Select(h => new HugepageLimit(h.PageSize, h.Limit)).ToList(),
-            Devices = r.Devices?.Select(d => new DeviceRule(d.Allow, string.IsNullOrEmpty(d.Type) ? 'a' : d.Type[0], d.Major, d.Minor, d.Access)).ToList(),
+            Devices = r.Devices is null ? null
+                : r.Devices.Select(d => new DeviceRule(d.Allow, string.IsNullOrEmpty(d.Type) ? 'a' : d.Type[0], d.Major, d.Minor, d.Access))
+                    .Concat(AllowedDevices).ToList(),
             Network = r.Network is { } n ? new NetworkResources
             {
                 ClassId = n.ClassId, Priorities = n.Priorities?.Select(x => new InterfacePriority(x.Name, x.Priority)).ToList(),

@@ -15,7 +15,10 @@ public sealed class ContainerRecord
     [JsonPropertyName("created")] public DateTimeOffset Created { get; set; }
     [JsonPropertyName("owner")] public string Owner { get; set; } = "";
     [JsonPropertyName("cgroupPaths")] public Dictionary<string, string> CgroupPaths { get; set; } = [];
-    [JsonPropertyName("config")] public Spec Config { get; set; } = new();
+    // Only the parts of config.json later operations need: a whole Spec here would make
+    // every state.json read and write build the JSON metadata of the entire OCI model.
+    [JsonPropertyName("annotations")] public Dictionary<string, string>? Annotations { get; set; }
+    [JsonPropertyName("hooks")] public Berth.Oci.Hooks? Hooks { get; set; }
 }
 
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]

@@ -64,12 +64,13 @@ public sealed partial class ContainerRuntime
                 LibC.Check(consoleFd, "dup the console socket");
             }
 
-            var (program, _) = InitCompiler.Compile(new InitOptions
+            var compiled = InitCompiler.Compile(new InitOptions
             {
                 Spec = spec, Rootfs = rootfs, BundleDir = bundle, StartFd = startFd, ReportFd = childFd,
                 ConsoleSocketFd = consoleFd, PreserveFds = options.PreserveFds, NoPivot = options.NoPivot,
                 Cgroups = CgroupMountPlanFor(cgroup),
             });
+            var program = compiled.Program;
             Debug?.Invoke($"container {id}: clone flags 0x{program.CloneFlags:x}, setup program:\n" +
                 string.Join('\n', program.Ops.Select((op, i) => $"  {i,3} {op.Description}")));
             using (var native = program.Build(childFd))
@@ -80,9 +81,10 @@ public sealed partial class ContainerRuntime
             var record = new ContainerRecord
             {
                 Id = id, Bundle = bundle, Rootfs = rootfs, Created = DateTimeOffset.UtcNow,
-                Owner = LibC.getuid() == 0 ? "root" : LibC.getuid().ToString(), CgroupPaths = new(cgroup.Paths), Config = spec,
+                Owner = LibC.getuid() == 0 ? "root" : LibC.getuid().ToString(), CgroupPaths = new(cgroup.Paths),
+                Annotations = spec.Annotations, Hooks = spec.Hooks,
             };
-            initPid = Handshake(program, parentFd, pid, spec, cgroup, record, options.SetupTimeout);
+            initPid = Handshake(compiled, parentFd, pid, spec, cgroup, record, options.SetupTimeout);
             // Limits go on once the setup is done, as runc does: the device rules would
             // otherwise forbid the mknod of /dev's nodes, and a memory limit would charge
             // the setup to the container.
@@ -139,8 +141,9 @@ public sealed partial class ContainerRuntime
     /// Answers the child's requests until it reports ready. The first child is <paramref name="pid"/>;
     /// the init is that child or, when it forks, the pid it reports.
     /// </summary>
-    int Handshake(Native.ChildProgram program, int fd, int pid, Spec spec, ICgroupManager cgroup, ContainerRecord record, TimeSpan timeout)
+    int Handshake(CompiledInit compiled, int fd, int pid, Spec spec, ICgroupManager cgroup, ContainerRecord record, TimeSpan timeout)
     {
+        var program = compiled.Program;
         var initPid = pid;
         var deadline = DateTime.UtcNow + timeout;
         Span<byte> buffer = stackalloc byte[16];
@@ -164,7 +167,7 @@ public sealed partial class ContainerRuntime
                     throw new RuntimeException($"container init: {what}: {LibC.Describe((int)value)}", (int)value);
                 case InitMessage.ParentSetup:
                     SetUpFromParent(pid, spec, cgroup);
-                    Reply(fd);
+                    if (compiled.AwaitsParentSetupReply) Reply(fd);
                     break;
                 case InitMessage.InitPid:
                     initPid = (int)value;

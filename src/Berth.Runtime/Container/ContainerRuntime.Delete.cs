@@ -37,7 +37,7 @@ public sealed partial class ContainerRuntime
             foreach (var pid in cgroup.GetPids()) LibC.kill(pid, Sys.SIGKILL);
             DestroyWithRetry(cgroup);
         }
-        RunHooks("poststop", record.Config.Hooks?.Poststop, StateJson(record, ContainerStatus.Stopped) , warnOnly: true);
+        RunHooks("poststop", record.Hooks?.Poststop, StateJson(record, ContainerStatus.Stopped) , warnOnly: true);
         Store.Remove(id);
     }
 

@@ -16,7 +16,7 @@ public sealed partial class ContainerRuntime
         if (status != ContainerStatus.Created)
             throw new InvalidStateException($"cannot start a container that is {status.ToString().ToLowerInvariant()}");
         var fifo = Path.Combine(Store.DirectoryOf(id), StateStore.ExecFifo);
-        RunHooks("startContainer", record.Config.Hooks?.StartContainer, StateJson(record), namespacePid: record.InitPid);
+        RunHooks("startContainer", record.Hooks?.StartContainer, StateJson(record), namespacePid: record.InitPid);
 
         // O_NONBLOCK: if no init holds the fifo any more, fail (ENXIO) instead of blocking.
         var fd = LibC.open(fifo, Sys.O_WRONLY | Sys.O_NONBLOCK | Sys.O_CLOEXEC, 0);
@@ -34,6 +34,6 @@ public sealed partial class ContainerRuntime
         }
         finally { LibC.close(fd); }
         File.Delete(fifo);
-        RunHooks("poststart", record.Config.Hooks?.Poststart, StateJson(record, ContainerStatus.Running), warnOnly: true);
+        RunHooks("poststart", record.Hooks?.Poststart, StateJson(record, ContainerStatus.Running), warnOnly: true);
     }
 }

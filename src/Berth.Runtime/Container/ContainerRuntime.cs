@@ -43,7 +43,7 @@ public sealed partial class ContainerRuntime(string root)
             Rootfs = record.Rootfs,
             Created = record.Created,
             Owner = record.Owner,
-            Annotations = record.Config.Annotations,
+            Annotations = record.Annotations,
         };
     }
 

@@ -21,16 +21,38 @@ public static class HookRunner
 
     public static void Run(Hook hook, string stateJson, int? namespacePid = null)
     {
-        Span<int> pipe = stackalloc int[2];
-        LibC.Check(LibC.pipe2(pipe, Sys.O_CLOEXEC), "pipe2");
-        int readFd = pipe[0], writeFd = pipe[1], pid;
+        Span<int> fds = stackalloc int[2];
+        LibC.Check(LibC.pipe2(fds, Sys.O_CLOEXEC), "pipe2");
+        int readFd = fds[0], writeFd = fds[1];
+        // A failure before execve is reported here (struct berth_report); execve closes it.
+        LibC.Check(LibC.socketpair(LibC.AF_UNIX, LibC.SOCK_SEQPACKET | LibC.SOCK_CLOEXEC, 0, fds), "socketpair");
+        int reportFd = fds[0], childReportFd = fds[1], pid;
+        ChildProgram program;
         try
         {
-            var program = Compile(hook, readFd, namespacePid);
-            using (var native = program.Build(2))
+            program = Compile(hook, readFd, namespacePid);
+            using (var native = program.Build(childReportFd))
                 pid = Executor.Spawn(native);
         }
-        finally { LibC.close(readFd); }
+        catch
+        {
+            LibC.close(reportFd);
+            LibC.close(writeFd);
+            throw;
+        }
+        finally
+        {
+            LibC.close(readFd);
+            LibC.close(childReportFd);
+        }
+        var setupError = ReadFailure(reportFd, program);
+        LibC.close(reportFd);
+        if (setupError is not null)
+        {
+            LibC.close(writeFd);
+            LibC.waitpid(pid, out _, 0);
+            throw new RuntimeException(setupError);
+        }
 
         try
         {
@@ -64,18 +86,39 @@ public static class HookRunner
         }
     }
 
+    /// <summary>Blocks until the child execs (end of file) or reports the step that failed.</summary>
+    static string? ReadFailure(int fd, ChildProgram program)
+    {
+        Span<byte> report = stackalloc byte[16];
+        nint n;
+        do n = LibC.read(fd, report, 16);
+        while (n < 0 && LibC.Errno == Sys.EINTR);
+        if (n != 16) return null;
+        var index = BitConverter.ToInt32(report[4..]);
+        var errno = (int)BitConverter.ToInt64(report[8..]);
+        var what = index < program.Ops.Count ? program.Ops[index].Description : "run";
+        return $"{what}: {LibC.Describe(errno)}";
+    }
+
     static ChildProgram Compile(Hook hook, int stdinFd, int? namespacePid)
     {
         var p = new ChildProgram();
-        var fd = p.NewSlot();
         if (namespacePid is { } nsPid)
         {
+            // Every namespace file is opened before the first setns: once in the container's
+            // mount namespace, /proc is the container's and the host pid means nothing.
+            var joins = new List<(string Path, ulong Flag, Slot Fd)>();
             foreach (var (file, flag) in JoinOrder)
             {
                 var theirs = $"/proc/{nsPid}/ns/{file}";
                 if (SameNamespace(theirs, $"/proc/self/ns/{file}")) continue;
+                var fd = p.NewSlot();
                 p.Syscall(Sys.OpenAt, $"open {theirs}", Sys.AT_FDCWD, p.String(theirs), Sys.O_RDONLY | Sys.O_CLOEXEC).Result = fd;
-                p.Syscall(Sys.Setns, $"join {theirs}", fd, (long)flag);
+                joins.Add((theirs, flag, fd));
+            }
+            foreach (var (path, flag, fd) in joins)
+            {
+                p.Syscall(Sys.Setns, $"join {path}", fd, (long)flag);
                 p.Syscall(Sys.Close, "close", fd);
             }
         }

@@ -40,8 +40,13 @@ public sealed partial class InitCompiler
             // namespace's root is the cgroup of its creator), and time, which is no clone flag.
             foreach (var type in created.Where(t => t is not (NamespaceType.Cgroup or NamespaceType.Time)))
                 _p.CloneFlags |= CloneFlag(type);
+            // The parent's first write to cgroup.procs can wait 5-17 ms for the kernel (an RCU
+            // grace period): the child does not wait for it unless it must. It must with a user
+            // namespace (nothing works before the id maps) and before creating its cgroup
+            // namespace (whose root is the cgroup the child is in at that moment).
             Send(InitMessage.ParentSetup);
-            WaitForParent("id maps, cgroup, oom_score_adj");
+            if (created.Contains(NamespaceType.User) || created.Contains(NamespaceType.Cgroup))
+                WaitForParentSetup();
             if (created.Contains(NamespaceType.User)) EmitBecomeRoot();
             if (created.Contains(NamespaceType.Cgroup)) Sys0(Sys.Unshare, "unshare the cgroup namespace", Sys.CLONE_NEWCGROUP);
             EmitTimeNamespace();
@@ -65,8 +70,9 @@ public sealed partial class InitCompiler
         }
         if (created.Contains(NamespaceType.User))
             Sys0(Sys.Unshare, "unshare the user namespace", Sys.CLONE_NEWUSER);
+        // Here the child always waits: the init it forks must be born in the container's cgroup.
         Send(InitMessage.ParentSetup);
-        WaitForParent("id maps, cgroup, oom_score_adj");
+        WaitForParentSetup();
         if (HasNamespace(NamespaceType.User)) EmitBecomeRoot();
 
         ulong unshare = 0;
@@ -85,6 +91,14 @@ public sealed partial class InitCompiler
                 Description = "fork the container init into its pid namespace",
             });
         }
+    }
+
+    public bool AwaitsParentSetupReply { get; private set; }
+
+    void WaitForParentSetup()
+    {
+        WaitForParent("id maps, cgroup, oom_score_adj");
+        AwaitsParentSetupReply = true;
     }
 
     /// <summary>The intermediate process's last steps: tell the runtime the init's pid, exit.</summary>

@@ -22,6 +22,15 @@ public sealed class InitOptions
     public bool HostHasProcKcore { get; init; } = File.Exists("/proc/kcore");
 }
 
+/// <summary>The compiled child program and what the parent must know to talk to it.</summary>
+/// <param name="ForksInit">The init is forked by an intermediate child, which reports its pid (InitPid).</param>
+/// <param name="AwaitsParentSetupReply">The child reads a reply to its ParentSetup message; when false the
+/// parent does the setup while the child goes on, and must not reply.</param>
+public sealed record CompiledInit(ChildProgram Program, bool ForksInit, bool AwaitsParentSetupReply)
+{
+    public void Deconstruct(out ChildProgram program, out bool forksInit) => (program, forksInit) = (Program, ForksInit);
+}
+
 /// <summary>How /sys/fs/cgroup looks inside the container.</summary>
 /// <param name="Unified">cgroup v2 only: the container's group in the v2 hierarchy.</param>
 /// <param name="V1">Each v1 hierarchy: its directory name (e.g. "cpu,cpuacct"), mount data, and the container's group.</param>
@@ -71,11 +80,11 @@ public sealed partial class InitCompiler
         _byte = _p.Zeroes(8);
     }
 
-    public static (ChildProgram Program, bool ForksInit) Compile(InitOptions options)
+    public static CompiledInit Compile(InitOptions options)
     {
         var compiler = new InitCompiler(options);
         compiler.Emit();
-        return (compiler._p, compiler.ForksInit);
+        return new CompiledInit(compiler._p, compiler.ForksInit, compiler.AwaitsParentSetupReply);
     }
 
     void Emit()

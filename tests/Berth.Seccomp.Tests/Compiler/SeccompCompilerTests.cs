@@ -65,7 +65,7 @@ public sealed class SeccompCompilerTests
 
     [Theory]
     [InlineData(0x7E020000ul, 0ul, 0x11ul, true)]                   // Docker's clone rule: no namespace flag
-    [InlineData(0x7E020000ul, 0ul, 0x10000000ul, true)]             // CLONE_NEWUSER is 0x10000000: in the mask
+    [InlineData(0x7E020000ul, 0ul, 0x10000000ul, false)]            // CLONE_NEWUSER
     [InlineData(0x7E020000ul, 0ul, 0x20000ul, false)]               // CLONE_NEWNS
     [InlineData(0xff00_0000_0000_00f0ul, 0x1200_0000_0000_0030ul, 0x12ab_cdef_0000_0f3ful, true)]
     [InlineData(0xff00_0000_0000_00f0ul, 0x1200_0000_0000_0030ul, 0x13ab_cdef_0000_0f3ful, false)]
@@ -74,7 +74,6 @@ public sealed class SeccompCompilerTests
     {
         var section = Section("SCMP_ACT_ALLOW", Rule("SCMP_ACT_ERRNO", "clone", Arg(0, "MASKED_EQ", mask, datum)));
         var expected = matches ? SeccompReturn.Errno | 1 : SeccompReturn.Allow;
-        if (mask == 0x10000000ul) return;
         Assert.Equal(expected, Run(section, new(X64, Nr("clone"), A0: argument)));
     }
 
