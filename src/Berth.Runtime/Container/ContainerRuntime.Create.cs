@@ -35,8 +35,15 @@ public sealed partial class ContainerRuntime
         SpecValidator.Validate(spec, bundle);
         var rootfs = spec.ResolveRootfs(bundle);
         var resources = CgroupResourcesMapper.Map(spec.Linux?.Resources);
-        if (spec.Linux?.Seccomp is not null)
-            Warn("linux.seccomp is not applied: this version of berth-runtime does not support seccomp yet");
+        // Compiled here, in the parent, and cached: the child only loads the finished program.
+        Berth.Seccomp.SeccompProgram? seccomp;
+        try
+        {
+            seccomp = spec.Linux?.Seccomp is { } section
+                ? Berth.Seccomp.SeccompProgramCache.Shared.GetOrCompile(section, Berth.Seccomp.SeccompArchitectures.Native)
+                : null;
+        }
+        catch (Berth.Seccomp.SeccompException e) { throw new RuntimeException($"config.json: {e.Message}", 0, e); }
 
         var dir = Store.CreateDirectory(id);
         ICgroupManager? cgroup = null;
@@ -68,7 +75,7 @@ public sealed partial class ContainerRuntime
             {
                 Spec = spec, Rootfs = rootfs, BundleDir = bundle, StartFd = startFd, ReportFd = childFd,
                 ConsoleSocketFd = consoleFd, PreserveFds = options.PreserveFds, NoPivot = options.NoPivot,
-                Cgroups = CgroupMountPlanFor(cgroup),
+                Cgroups = CgroupMountPlanFor(cgroup), Seccomp = seccomp,
             });
             var program = compiled.Program;
             Debug?.Invoke($"container {id}: clone flags 0x{program.CloneFlags:x}, setup program:\n" +

@@ -51,6 +51,9 @@ public sealed partial class InitCompiler
         // As runc: try the cwd before the user change (root may reach what the user cannot),
         // and again after it.
         Sys0(Sys.Chdir, $"chdir to {cwd}", Str(cwd)).Tolerate(Sys.EACCES).Tolerate(Sys.EPERM);
+        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the user change
+        // may drop: load it first (runc does the same). With no_new_privs, as late as possible.
+        if (!process.NoNewPrivileges) EmitSeccomp();
         EmitUserAndCapabilities(process);
         Sys0(Sys.Chdir, $"chdir to {cwd} as the container user", Str(cwd));
         Sys0(Sys.Umask, "set the umask", process.User.Umask ?? 0x12);
@@ -59,6 +62,7 @@ public sealed partial class InitCompiler
         EmitExecutableCheck(args[0], candidates);
         Send(InitMessage.Ready);
         _p.Syscall(Sys.Read, "wait for start", _start, _byte, 1).FailOnZero = true;
+        if (process.NoNewPrivileges) EmitSeccomp();
         var argv = _p.StringArray(args);
         var envp = _p.StringArray(env);
         foreach (var candidate in candidates)
@@ -134,6 +138,17 @@ public sealed partial class InitCompiler
             // inheritable (EPERM otherwise); runc goes on without it, and so do we.
             Sys0(Sys.Prctl, $"raise ambient {name}", Sys.PR_CAP_AMBIENT, Sys.PR_CAP_AMBIENT_RAISE, cap, 0, 0).Tolerate(Sys.EPERM);
         }
+    }
+
+    void EmitSeccomp()
+    {
+        if (_o.Seccomp is not { } seccomp) return;
+        if (seccomp.NeedsListener)
+            throw new RuntimeException("linux.seccomp: SCMP_ACT_NOTIFY (a listener at listenerPath) is not supported yet");
+        const int SECCOMP_SET_MODE_FILTER = 1;
+        var filter = _p.Bytes(seccomp.Filter, 8);
+        var fprog = _p.Struct(16, w => w.Int32(0, seccomp.InstructionCount).Pointer(8, filter));
+        Sys0(Sys.Seccomp, $"load the seccomp filter ({seccomp.InstructionCount} instructions)", SECCOMP_SET_MODE_FILTER, seccomp.Flags, fprog);
     }
 
     void EmitSysctls()

@@ -20,6 +20,8 @@ public sealed class InitOptions
     /// <summary>Where the container's cgroup lives in each hierarchy, for the cgroup mount.</summary>
     public CgroupMountPlan? Cgroups { get; init; }
     public bool HostHasProcKcore { get; init; } = File.Exists("/proc/kcore");
+    /// <summary>linux.seccomp compiled to BPF in the parent; the child only loads it.</summary>
+    public Berth.Seccomp.SeccompProgram? Seccomp { get; init; }
 }
 
 /// <summary>The compiled child program and what the parent must know to talk to it.</summary>
