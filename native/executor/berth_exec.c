@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <errno.h>
 
-#define BERTH_EXEC_ABI 3
+#define BERTH_EXEC_ABI 4
 #define BERTH_MAX_SLOTS 64
 #define BERTH_MAX_ERRNO_RULES 3
 
@@ -54,8 +54,19 @@ struct berth_program {
     int32_t report_fd;          // failures are written here as struct berth_report
     int32_t op_count;
     struct berth_op *ops;
+    int32_t cgroup_fd;          // >= 0: clone3 with CLONE_INTO_CGROUP into this cgroup2 directory
+    int32_t reserved;
     int64_t slots[BERTH_MAX_SLOTS];
 };
+
+// struct clone_args of <linux/sched.h>, up to the cgroup field (CLONE_ARGS_SIZE_VER2).
+struct berth_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+#define BERTH_CLONE_INTO_CGROUP 0x200000000ULL
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
 
 // What the child writes to report_fd. kind 1 is written by this file; the compiled
 // program writes the other kinds with ordinary write ops.
@@ -173,7 +184,18 @@ long berth_spawn(struct berth_program *p)
     // (SIGCANCEL, SIGSETXID) unblocked, and their handlers must not run in the child either.
     uint64_t all = ~(uint64_t)0, old = 0;
     raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, (long)&old, 8, 0, 0);
-    long pid = raw(SYS_clone, (long)(p->clone_flags | SIGCHLD), 0, 0, 0, 0, 0);
+    long pid;
+    if (p->cgroup_fd >= 0) {
+        // Born in its cgroup: no migration afterwards, so none of the threadgroup lock's
+        // RCU grace periods that a write to cgroup.procs can wait for (5-15 ms here).
+        struct berth_clone_args args = { 0 };
+        args.flags = p->clone_flags | BERTH_CLONE_INTO_CGROUP;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (uint64_t)p->cgroup_fd;
+        pid = raw(SYS_clone3, (long)&args, sizeof args, 0, 0, 0, 0);
+    } else {
+        pid = raw(SYS_clone, (long)(p->clone_flags | SIGCHLD), 0, 0, 0, 0, 0);
+    }
     if (pid == 0)
         run_program(p);
     raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, 8, 0, 0);

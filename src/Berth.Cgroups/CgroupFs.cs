@@ -22,41 +22,19 @@ internal static class CgroupFs
 
     public static void WritePath(string path, string value)
     {
-        try
-        {
-            using var handle = File.OpenHandle(path, FileMode.Truncate, FileAccess.Write, FileShare.ReadWrite);
-            RandomAccess.Write(handle, Encoding.ASCII.GetBytes(value), 0);
-        }
-        catch (Exception e) when (IsFileError(e))
-        {
-            throw Wrap($"write {value} to {path}", path, e);
-        }
+        var errno = Interop.Libc.WriteWhole(path, Encoding.ASCII.GetBytes(value));
+        if (errno != 0)
+            throw new CgroupException($"write {value} to {path}: {Marshal.GetPInvokeErrorMessage(errno)}", CgroupErrorKind.Io, errno, path);
     }
 
     public static string Read(string dir, string file)
     {
         var path = Path.Combine(dir, file);
-        try
-        {
-            return File.ReadAllText(path);
-        }
-        catch (Exception e) when (IsFileError(e))
-        {
-            throw Wrap($"read {path}", path, e);
-        }
+        return Interop.Libc.ReadWhole(path, out var errno)
+            ?? throw new CgroupException($"read {path}: {Marshal.GetPInvokeErrorMessage(errno)}", CgroupErrorKind.Io, errno, path);
     }
 
-    public static string? TryRead(string path)
-    {
-        try
-        {
-            return File.ReadAllText(path);
-        }
-        catch (Exception e) when (IsFileError(e))
-        {
-            return null;
-        }
-    }
+    public static string? TryRead(string path) => Interop.Libc.ReadWhole(path, out _);
 
     public static bool FileExists(string dir, string file) => File.Exists(Path.Combine(dir, file));
 

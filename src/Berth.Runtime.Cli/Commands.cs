@@ -8,7 +8,7 @@ using Berth.Runtime.Native;
 namespace Berth.Runtime.Cli;
 
 /// <summary>The commands, with runc's names, flags and output.</summary>
-internal static class Commands
+internal static partial class Commands
 {
     static Argument<string> IdArgument() => new("container-id") { Description = "the container's id" };
     static Option<string> BundleOption() => new("--bundle", "-b") { Description = "path to the root of the bundle directory", DefaultValueFactory = _ => "." };
@@ -75,9 +75,14 @@ internal static class Commands
                 options = new CreateOptions
                 {
                     Bundle = options.Bundle, PidFile = options.PidFile, NoPivot = options.NoPivot, PreserveFds = options.PreserveFds,
-                    ConsoleSocketFd = containerEnd,
+                    ConsoleSocketFd = containerEnd, Spec = spec,
                 };
             }
+            else options = new CreateOptions
+            {
+                Bundle = options.Bundle, PidFile = options.PidFile, ConsoleSocket = options.ConsoleSocket, NoPivot = options.NoPivot,
+                PreserveFds = options.PreserveFds, Spec = spec,
+            };
             ContainerRecord record;
             try
             {

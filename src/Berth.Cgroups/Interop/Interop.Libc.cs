@@ -53,6 +53,69 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true)]
     internal static partial long Syscall(long number, long a1, void* a2, long a3);
 
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int OpenFd(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "close")]
+    private static partial int CloseFd(int fd);
+
+    [LibraryImport("libc", EntryPoint = "write", SetLastError = true)]
+    private static partial nint WriteFd(int fd, byte* buf, nuint count);
+
+    [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
+    private static partial nint ReadFd(int fd, byte* buf, nuint count);
+
+    private const int O_WRONLY = 1, O_TRUNC = 0x200;
+
+    /// <summary>
+    /// open(O_WRONLY|O_TRUNC), one write, close: what a cgroupfs write is. Plain syscalls, not
+    /// FileStream, which adds fstat, flock and lseek to each of the dozens of writes a
+    /// container start makes. Returns 0 or errno.
+    /// </summary>
+    internal static int WriteWhole(string path, ReadOnlySpan<byte> data)
+    {
+        var fd = OpenFd(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        if (fd < 0) return Marshal.GetLastPInvokeError();
+        try
+        {
+            fixed (byte* p = data)
+            {
+                var n = WriteFd(fd, p, (nuint)data.Length);
+                if (n < 0) return Marshal.GetLastPInvokeError();
+                return n == data.Length ? 0 : 5 /* EIO: cgroupfs takes a value in one write */;
+            }
+        }
+        finally { CloseFd(fd); }
+    }
+
+    /// <summary>Reads a whole (small, pseudo-) file with plain syscalls. Returns the text, or null and errno.</summary>
+    internal static string? ReadWhole(string path, out int errno)
+    {
+        errno = 0;
+        var fd = OpenFd(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) { errno = Marshal.GetLastPInvokeError(); return null; }
+        try
+        {
+            var buffer = new byte[4096];
+            var length = 0;
+            while (true)
+            {
+                if (length == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
+                nint n;
+                fixed (byte* p = &buffer[length]) n = ReadFd(fd, p, (nuint)(buffer.Length - length));
+                if (n < 0)
+                {
+                    errno = Marshal.GetLastPInvokeError();
+                    if (errno == EINTR) continue;
+                    return null;
+                }
+                if (n == 0) return System.Text.Encoding.UTF8.GetString(buffer, 0, length);
+                length += (int)n;
+            }
+        }
+        finally { CloseFd(fd); }
+    }
+
     internal static CgroupException Error(string operation, string? path = null)
     {
         var errno = Marshal.GetLastPInvokeError();

@@ -16,6 +16,8 @@ public sealed class CreateOptions
     public int ConsoleSocketFd { get; init; } = -1;
     public bool NoPivot { get; init; }
     public int PreserveFds { get; init; }
+    /// <summary>The bundle's config.json when the caller has already loaded it.</summary>
+    public Spec? Spec { get; init; }
     /// <summary>How long the child may take to set up before create gives up.</summary>
     public TimeSpan SetupTimeout { get; init; } = TimeSpan.FromMinutes(1);
 }
@@ -31,7 +33,7 @@ public sealed partial class ContainerRuntime
     {
         StateStore.ValidateId(id);
         var bundle = Path.GetFullPath(options.Bundle);
-        var spec = SpecLoader.LoadFromBundle(bundle);
+        var spec = options.Spec ?? SpecLoader.LoadFromBundle(bundle);
         SpecValidator.Validate(spec, bundle);
         var rootfs = spec.ResolveRootfs(bundle);
         var resources = CgroupResourcesMapper.Map(spec.Linux?.Resources);
@@ -47,9 +49,11 @@ public sealed partial class ContainerRuntime
 
         var dir = Store.CreateDirectory(id);
         ICgroupManager? cgroup = null;
-        int startFd = -1, parentFd = -1, childFd = -1, consoleFd = -1, pid = -1, initPid = -1;
+        int startFd = -1, parentFd = -1, childFd = -1, consoleFd = -1, cgroupFd = -1, pid = -1, initPid = -1;
         try
         {
+            // exec and update need the whole config later; state.json keeps only what every operation reads.
+            File.Copy(Path.Combine(bundle, SpecLoader.ConfigFileName), Path.Combine(dir, SpecFile));
             var fifo = Path.Combine(dir, StateStore.ExecFifo);
             LibC.Check(LibC.mkfifo(fifo, 0x180), $"mkfifo {fifo}");
             // O_RDWR never blocks on a fifo, and keeps a writer open so the child's read
@@ -71,19 +75,35 @@ public sealed partial class ContainerRuntime
                 LibC.Check(consoleFd, "dup the console socket");
             }
 
+            // Without a user namespace the child joins its groups itself: the v1 ones by
+            // writing "0" to their tasks files, the cgroup2 one by being cloned into it
+            // (clone3 CLONE_INTO_CGROUP). Both avoid the threadgroup lock that moving a pid
+            // through cgroup.procs takes. A child in a new user namespace may not write to
+            // the host's cgroupfs, so there the parent moves it.
+            var childJoinsCgroups = spec.Linux?.HasNamespace(NamespaceType.User) != true;
+            var v1Groups = childJoinsCgroups
+                ? cgroup.Paths.Where(p => p.Key != CgroupManager.UnifiedKey).Select(p => p.Value).Distinct().ToList()
+                : [];
+            if (childJoinsCgroups && cgroup.Paths.TryGetValue(CgroupManager.UnifiedKey, out var unifiedGroup))
+            {
+                cgroupFd = LibC.open(unifiedGroup, Sys.O_RDONLY | Sys.O_DIRECTORY | Sys.O_CLOEXEC, 0);
+                LibC.Check(cgroupFd, $"open {unifiedGroup}");
+            }
             var compiled = InitCompiler.Compile(new InitOptions
             {
                 Spec = spec, Rootfs = rootfs, BundleDir = bundle, StartFd = startFd, ReportFd = childFd,
                 ConsoleSocketFd = consoleFd, PreserveFds = options.PreserveFds, NoPivot = options.NoPivot,
-                Cgroups = CgroupMountPlanFor(cgroup), Seccomp = seccomp,
+                Cgroups = CgroupMountPlanFor(cgroup), Seccomp = seccomp, CgroupsToJoin = v1Groups,
             });
             var program = compiled.Program;
+            program.CgroupFd = cgroupFd;
             Debug?.Invoke($"container {id}: clone flags 0x{program.CloneFlags:x}, setup program:\n" +
                 string.Join('\n', program.Ops.Select((op, i) => $"  {i,3} {op.Description}")));
             using (var native = program.Build(childFd))
                 pid = Executor.Spawn(native);
             CloseFd(ref childFd);
             CloseFd(ref consoleFd);
+            CloseFd(ref cgroupFd);
 
             var record = new ContainerRecord
             {
@@ -91,7 +111,7 @@ public sealed partial class ContainerRuntime
                 Owner = LibC.getuid() == 0 ? "root" : LibC.getuid().ToString(), CgroupPaths = new(cgroup.Paths),
                 Annotations = spec.Annotations, Hooks = spec.Hooks,
             };
-            initPid = Handshake(compiled, parentFd, pid, spec, cgroup, record, options.SetupTimeout);
+            initPid = Handshake(compiled, parentFd, pid, spec, childJoinsCgroups ? null : cgroup, record, options.SetupTimeout);
             // Limits go on once the setup is done, as runc does: the device rules would
             // otherwise forbid the mknod of /dev's nodes, and a memory limit would charge
             // the setup to the container.
@@ -120,6 +140,7 @@ public sealed partial class ContainerRuntime
             CloseFd(ref parentFd);
             CloseFd(ref childFd);
             CloseFd(ref consoleFd);
+            CloseFd(ref cgroupFd);
         }
     }
 
@@ -148,7 +169,7 @@ public sealed partial class ContainerRuntime
     /// Answers the child's requests until it reports ready. The first child is <paramref name="pid"/>;
     /// the init is that child or, when it forks, the pid it reports.
     /// </summary>
-    int Handshake(CompiledInit compiled, int fd, int pid, Spec spec, ICgroupManager cgroup, ContainerRecord record, TimeSpan timeout)
+    int Handshake(CompiledInit compiled, int fd, int pid, Spec spec, ICgroupManager? cgroupToJoin, ContainerRecord record, TimeSpan timeout)
     {
         var program = compiled.Program;
         var initPid = pid;
@@ -173,7 +194,7 @@ public sealed partial class ContainerRuntime
                     var what = opIndex < program.Ops.Count ? program.Ops[opIndex].Description : "finish the program";
                     throw new RuntimeException($"container init: {what}: {LibC.Describe((int)value)}", (int)value);
                 case InitMessage.ParentSetup:
-                    SetUpFromParent(pid, spec, cgroup);
+                    SetUpFromParent(pid, spec, cgroupToJoin);
                     if (compiled.AwaitsParentSetupReply) Reply(fd);
                     break;
                 case InitMessage.InitPid:
@@ -209,8 +230,8 @@ public sealed partial class ContainerRuntime
         return signal != 0 ? $"killed by signal {signal}" : $"exit status {code}";
     }
 
-    /// <summary>What the parent does while the child waits: id maps, cgroup, oom_score_adj.</summary>
-    static void SetUpFromParent(int pid, Spec spec, ICgroupManager cgroup)
+    /// <summary>What the parent does for the child: id maps, cgroup (unless the child joins it), oom_score_adj.</summary>
+    static void SetUpFromParent(int pid, Spec spec, ICgroupManager? cgroupToJoin)
     {
         var linux = spec.Linux;
         if (linux?.FindNamespace(NamespaceType.User) is { Path: null or "" })
@@ -218,20 +239,12 @@ public sealed partial class ContainerRuntime
             WriteProcFile(pid, "uid_map", IdMap(linux.UidMappings));
             WriteProcFile(pid, "gid_map", IdMap(linux.GidMappings));
         }
-        cgroup.AddProcess(pid);
+        cgroupToJoin?.AddProcess(pid);
         if (spec.Process?.OomScoreAdj is { } adj) WriteProcFile(pid, "oom_score_adj", adj.ToString());
     }
 
     static string IdMap(List<LinuxIdMapping>? mappings) =>
         string.Concat((mappings ?? []).Select(m => $"{m.ContainerId} {m.HostId} {m.Size}\n"));
 
-    static void WriteProcFile(int pid, string name, string content)
-    {
-        var path = $"/proc/{pid}/{name}";
-        try { File.WriteAllText(path, content); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new RuntimeException($"write {path} ({content.Trim().Replace('\n', ',')}): {e.Message}", 0, e);
-        }
-    }
+    static void WriteProcFile(int pid, string name, string content) => LibC.WriteSmallFile($"/proc/{pid}/{name}", content);
 }

@@ -59,9 +59,9 @@ public sealed partial class ContainerRuntime(string root)
     static bool IsFrozen(ContainerRecord record)
     {
         if (record.CgroupPaths.TryGetValue("freezer", out var freezer))
-            return File.Exists(Path.Combine(freezer, "freezer.state")) && File.ReadAllText(Path.Combine(freezer, "freezer.state")).Trim() == "FROZEN";
-        if (record.CgroupPaths.TryGetValue(CgroupManager.UnifiedKey, out var unified) && File.Exists(Path.Combine(unified, "cgroup.freeze")))
-            return File.ReadAllText(Path.Combine(unified, "cgroup.freeze")).Trim() == "1";
+            return LibC.ReadSmallFile(Path.Combine(freezer, "freezer.state"))?.Trim() == "FROZEN";
+        if (record.CgroupPaths.TryGetValue(CgroupManager.UnifiedKey, out var unified))
+            return LibC.ReadSmallFile(Path.Combine(unified, "cgroup.freeze"))?.Trim() == "1";
         return false;
     }
 

@@ -7,9 +7,7 @@ public readonly record struct ProcessInfo(char State, ulong StartTime)
 
     public static ProcessInfo? Read(int pid)
     {
-        string stat;
-        try { stat = File.ReadAllText($"/proc/{pid}/stat"); }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException) { return null; }
+        if (Native.LibC.ReadSmallFile($"/proc/{pid}/stat") is not { } stat) return null;
         // The command name is in parentheses and may itself contain ") ": parse from the last one.
         var end = stat.LastIndexOf(')');
         if (end < 0) return null;

@@ -20,6 +20,11 @@ public sealed class InitOptions
     /// <summary>Where the container's cgroup lives in each hierarchy, for the cgroup mount.</summary>
     public CgroupMountPlan? Cgroups { get; init; }
     public bool HostHasProcKcore { get; init; } = File.Exists("/proc/kcore");
+    /// <summary>
+    /// cgroup v1 group directories the child joins itself, by writing "0" to their tasks files
+    /// (empty: the parent moves it). See ContainerRuntime.Create for why.
+    /// </summary>
+    public IReadOnlyList<string> CgroupsToJoin { get; init; } = [];
     /// <summary>linux.seccomp compiled to BPF in the parent; the child only loads it.</summary>
     public Berth.Seccomp.SeccompProgram? Seccomp { get; init; }
 }
@@ -91,10 +96,29 @@ public sealed partial class InitCompiler
 
     void Emit()
     {
+        EmitJoinCgroups();
         EmitNamespaces();
         if (HasNamespace(NamespaceType.Mount)) EmitRootfs();
         else Sys0(Sys.Chroot, $"chroot to {_o.Rootfs}", Str(_o.Rootfs));
         EmitProcess();
+    }
+
+    /// <summary>
+    /// A thread that moves itself ("0") into a v1 group does not take the cgroup threadgroup
+    /// lock, whose write side can wait 5-15 ms for an RCU grace period when the parent moves
+    /// a pid through cgroup.procs. First, before any setns can change what the paths mean.
+    /// </summary>
+    void EmitJoinCgroups()
+    {
+        if (_o.CgroupsToJoin.Count == 0) return;
+        var zero = _p.Bytes("0"u8);
+        foreach (var group in _o.CgroupsToJoin)
+        {
+            var tasks = Path.Combine(group, "tasks");
+            Sys0(Sys.OpenAt, $"open {tasks}", Sys.AT_FDCWD, Str(tasks), Sys.O_WRONLY | Sys.O_CLOEXEC).Result = _tmp;
+            Sys0(Sys.Write, $"join cgroup {group}", _tmp, zero, 1);
+            Close(_tmp);
+        }
     }
 
     // ---- small emit helpers -------------------------------------------------------

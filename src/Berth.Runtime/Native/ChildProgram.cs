@@ -64,11 +64,11 @@ public sealed class Op
 /// </summary>
 public sealed class ChildProgram
 {
-    public const int AbiVersion = 3;
+    public const int AbiVersion = 4;
     public const int MaxSlots = 64;
     public const int MaxErrnoRules = 3;
     internal const int OpSize = 96;
-    internal const int HeaderSize = 24 + MaxSlots * 8;
+    internal const int HeaderSize = 32 + MaxSlots * 8;
 
     readonly List<Op> _ops = [];
     readonly MemoryStream _data = new();
@@ -80,6 +80,9 @@ public sealed class ChildProgram
     public ChildProgram() => _data.Write(new byte[8]);
 
     public ulong CloneFlags { get; set; }
+
+    /// <summary>A cgroup2 directory fd to clone the child into (clone3 CLONE_INTO_CGROUP), or -1.</summary>
+    public int CgroupFd { get; set; } = -1;
     public IReadOnlyList<Op> Ops => _ops;
 
     public Slot NewSlot()
@@ -202,8 +205,9 @@ public sealed class ChildProgram
         BitConverter.TryWriteBytes(span[8..], reportFd);
         BitConverter.TryWriteBytes(span[12..], _ops.Count);
         BitConverter.TryWriteBytes(span[16..], (long)memory + opsOffset);
+        BitConverter.TryWriteBytes(span[24..], CgroupFd);
         foreach (var (slot, value) in _presets)
-            BitConverter.TryWriteBytes(span[(24 + slot * 8)..], value);
+            BitConverter.TryWriteBytes(span[(32 + slot * 8)..], value);
 
         for (var i = 0; i < _ops.Count; i++)
             WriteOp(span.Slice(opsOffset + i * OpSize, OpSize), _ops[i], dataBase);

@@ -141,3 +141,42 @@ public static partial class LibC
         return *(int*)(control + 16);
     }
 }
+
+public static partial class LibC
+{
+    /// <summary>Reads a small (pseudo-) file with open/read/close; null if it cannot be opened or read.</summary>
+    public static string? ReadSmallFile(string path)
+    {
+        var fd = open(path, Sys.O_RDONLY | Sys.O_CLOEXEC, 0);
+        if (fd < 0) return null;
+        try
+        {
+            Span<byte> buffer = stackalloc byte[4096];
+            var length = 0;
+            while (length < buffer.Length)
+            {
+                var n = read(fd, buffer[length..], buffer.Length - length);
+                if (n < 0 && Errno == Sys.EINTR) continue;
+                if (n < 0) return null;
+                if (n == 0) break;
+                length += (int)n;
+            }
+            return System.Text.Encoding.UTF8.GetString(buffer[..length]);
+        }
+        finally { close(fd); }
+    }
+
+    /// <summary>open(O_WRONLY), one write, close, for /proc and cgroupfs files; throws naming path and errno.</summary>
+    public static void WriteSmallFile(string path, string content)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(content);
+        var fd = open(path, Sys.O_WRONLY | Sys.O_CLOEXEC, 0);
+        if (fd < 0) throw Error($"open {path}", Errno);
+        try
+        {
+            var n = write(fd, bytes, bytes.Length);
+            if (n < 0) throw Error($"write {content.Trim().Replace('\n', ',')} to {path}", Errno);
+        }
+        finally { close(fd); }
+    }
+}

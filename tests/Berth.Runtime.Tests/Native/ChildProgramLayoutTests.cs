@@ -9,8 +9,8 @@ public sealed unsafe class ChildProgramLayoutTests
     // struct berth_program and struct berth_op as berth_exec.c declares them (x86_64/arm64 LP64).
     static readonly Dictionary<string, int> ExpectedOffsets = new()
     {
-        ["program.clone_flags"] = 0, ["program.report_fd"] = 8, ["program.op_count"] = 12, ["program.ops"] = 16, ["program.slots"] = 24,
-        ["program.size"] = 24 + 64 * 8,
+        ["program.clone_flags"] = 0, ["program.report_fd"] = 8, ["program.op_count"] = 12, ["program.ops"] = 16, ["program.cgroup_fd"] = 24,
+        ["program.slots"] = 32, ["program.size"] = 32 + 64 * 8,
         ["op.kind"] = 0, ["op.nr"] = 4, ["op.slot_args"] = 8, ["op.result_slot"] = 12, ["op.args"] = 16, ["op.flags"] = 64,
         ["op.on_success"] = 68, ["op.errnos"] = 72, ["op.on_errno"] = 84, ["op.size"] = 96,
     };
@@ -36,7 +36,7 @@ public sealed unsafe class ChildProgramLayoutTests
                 #include <stddef.h>
                 #define P(s, f) printf("%s.%s=%zu\n", #s, #f, offsetof(struct berth_##s, f))
                 int main(void) {
-                    P(program, clone_flags); P(program, report_fd); P(program, op_count); P(program, ops); P(program, slots);
+                    P(program, clone_flags); P(program, report_fd); P(program, op_count); P(program, ops); P(program, cgroup_fd); P(program, slots);
                     printf("program.size=%zu\n", sizeof(struct berth_program));
                     P(op, kind); P(op, nr); P(op, slot_args); P(op, result_slot); P(op, args); P(op, flags);
                     P(op, on_success); P(op, errnos); P(op, on_errno);
@@ -85,7 +85,7 @@ public sealed unsafe class ChildProgramLayoutTests
         Assert.Equal(3, *(int*)(m + 12));
         var ops = *(byte**)(m + 16);
         Assert.True(ops == m + ChildProgram.HeaderSize, "the ops pointer must point just after the header");
-        Assert.Equal(77L, *(long*)(m + 24 + preset.Index * 8));
+        Assert.Equal(77L, *(long*)(m + 32 + preset.Index * 8));
 
         byte* o0 = ops, o1 = ops + ChildProgram.OpSize, o2 = ops + 2 * ChildProgram.OpSize;
         Assert.Equal((int)OpKind.Syscall, *(int*)o0);
