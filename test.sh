@@ -9,9 +9,17 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 dotnet test Berth.slnx -c Release --no-build --nologo "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+
+# berth-runtime under the real peers (dockerd, containerd, podman), where they are installed.
+for peer in docker:docker-runtime containerd:containerd-runtime podman:podman-runtime; do
+  command -v "${peer%%:*}" >/dev/null || { echo "compat: ${peer%%:*} not installed, ${peer#*:}.sh not run"; continue; }
+  echo "== tests/compat/${peer#*:}.sh"
+  tests/compat/"${peer#*:}".sh 2>&1 | tee -a "$log" || status=1
+done
 # One closing line for all assemblies: "N passed, N failed, N skipped".
 awk '/^(Passed|Failed)! +-/ {
        for (i = 1; i <= NF; i++) { gsub(",", "", $(i+1)); if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) }
      }
+     /^[0-9]+ passed, [0-9]+ failed/ { p += $1; f += $3; if ($5 ~ /^[0-9]+$/) s += $5 }
      END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 exit "$status"

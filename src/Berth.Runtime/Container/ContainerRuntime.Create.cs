@@ -62,7 +62,7 @@ public sealed partial class ContainerRuntime
             LibC.Check(startFd, $"open {fifo}");
 
             cgroup = CgroupManager.Create(Layout, CgroupsPath(spec, id));
-            cgroup.Create();
+            CreateCgroup(cgroup);
 
             Span<int> pair = stackalloc int[2];
             LibC.Check(LibC.socketpair(LibC.AF_UNIX, LibC.SOCK_SEQPACKET | LibC.SOCK_CLOEXEC, 0, pair), "socketpair");
@@ -110,6 +110,7 @@ public sealed partial class ContainerRuntime
                 Id = id, Bundle = bundle, Rootfs = rootfs, Created = DateTimeOffset.UtcNow,
                 Owner = LibC.getuid() == 0 ? "root" : LibC.getuid().ToString(), CgroupPaths = new(cgroup.Paths),
                 Annotations = spec.Annotations, Hooks = spec.Hooks,
+                CgroupParentToPrune = string.IsNullOrEmpty(spec.Linux?.CgroupsPath) ? CgroupParent : null,
             };
             initPid = Handshake(compiled, parentFd, pid, spec, childJoinsCgroups ? null : cgroup, record, options.SetupTimeout);
             // Limits go on once the setup is done, as runc does: the device rules would
@@ -141,6 +142,19 @@ public sealed partial class ContainerRuntime
             CloseFd(ref childFd);
             CloseFd(ref consoleFd);
             CloseFd(ref cgroupFd);
+        }
+    }
+
+    /// <summary>
+    /// Makes the container's groups. A delete that just pruned the shared, empty default
+    /// parent (see Delete) can race with this mkdir -p: then simply make it again.
+    /// </summary>
+    static void CreateCgroup(ICgroupManager cgroup)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try { cgroup.Create(); return; }
+            catch (CgroupException e) when (e.Errno == Sys.ENOENT && attempt < 5) { }
         }
     }
 

@@ -36,9 +36,25 @@ public sealed partial class ContainerRuntime
         {
             foreach (var pid in cgroup.GetPids()) LibC.kill(pid, Sys.SIGKILL);
             DestroyWithRetry(cgroup);
+            if (record.CgroupParentToPrune is not null) PruneEmptyParents(record);
         }
         RunHooks("poststop", record.Hooks?.Poststop, StateJson(record, ContainerStatus.Stopped) , warnOnly: true);
         Store.Remove(id);
+    }
+
+    /// <summary>
+    /// The default parent (/berth) is the runtime's own: once its last container is gone it is
+    /// removed, so that nothing of Berth outlives its containers. rmdir fails harmlessly while
+    /// another container is in it; a create racing with this makes it again.
+    /// </summary>
+    static void PruneEmptyParents(ContainerRecord record)
+    {
+        foreach (var group in record.CgroupPaths.Values.Distinct())
+        {
+            var parent = Path.GetDirectoryName(group);
+            if (parent is not null && Path.GetFileName(parent) == Path.GetFileName(record.CgroupParentToPrune!.TrimEnd('/')))
+                LibC.rmdir(parent);
+        }
     }
 
     static void Thaw(ContainerRecord record)

@@ -168,7 +168,7 @@ public sealed partial class ContainerRuntime
                 case InitMessage.Failure:
                     // Keep reading until end of file: the pid may still arrive, and both processes must be reaped.
                     var what = opIndex < program.Ops.Count ? program.Ops[opIndex].Description : "finish the program";
-                    failure ??= $"{what}: {LibC.Describe((int)value)}";
+                    failure = failureErrno == 0 ? $"{what}: {LibC.Describe((int)value)}" : failure;
                     failureErrno = (int)value;
                     break;
                 case InitMessage.InitPid:
@@ -186,8 +186,9 @@ public sealed partial class ContainerRuntime
                         LibC.waitpid(pid, out _, 0);
                         throw new RuntimeException($"join the container's cgroup: {e.Message}", 0, e);
                     }
+                    // A failed write means the process is gone: its failure report is still to be read.
                     ReadOnlySpan<byte> go = [1];
-                    if (LibC.write(fd, go, 1) != 1) throw LibC.Error("signal the exec'd process", LibC.Errno);
+                    if (LibC.write(fd, go, 1) != 1) failure ??= $"the exec'd process exited during setup ({LibC.Describe(LibC.Errno)})";
                     break;
                 default:
                     throw new RuntimeException($"the exec'd process sent an unknown message {(int)kind}");

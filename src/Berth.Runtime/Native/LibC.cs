@@ -101,6 +101,7 @@ public static partial class LibC
 public static partial class LibC
 {
     [LibraryImport(Lib, SetLastError = true)] public static partial int pipe2(Span<int> fds, int flags);
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int rmdir(string path);
 }
 
 public static partial class LibC
