@@ -21,6 +21,13 @@
 # (/usr/bin/time's "Maximum resident set size": the largest single process of the
 # runtime's process tree, the container's own processes included).
 #
+# Two more paired measurements follow, in the same namespace and rounds scheme:
+#  - exec: `RUNTIME exec ID /bin/true` into a running container (busybox `sleep`) of
+#    each runtime, after a sanity exec that must see a small pid and return its exit code;
+#  - seccomp: the cycle above with Docker's default seccomp profile in config.json
+#    (generated from Berth.Seccomp's DockerDefaultProfile by bench/docker-seccomp.cs for
+#    the bundle's capabilities) against the same cycle without it, per runtime.
+#
 # The measurement runs at nice -10 (--nice) so that builds running beside it on a shared
 # machine disturb it less; it applies to all three runtimes alike.
 #
@@ -80,7 +87,7 @@ cleanup() {
   trap - EXIT INT TERM
   # Normally the namespace already deleted everything; this is the fallback after a failure.
   for n in "${names[@]}"; do
-    for id in "$tag-$n" "$tag-$n-sanity"; do
+    for id in "$tag-$n" "$tag-$n-sanity" "$tag-$n-exec" "$tag-$n-sc"; do
       [[ -d $tmp/root-$n ]] && "${bin[$n]}" --root "$tmp/root-$n" delete --force "$id" >/dev/null 2>&1 || true
     done
   done
@@ -98,12 +105,17 @@ trap 'exit 130' INT TERM
 # and `sanity`, whose output proves the process ran as PID 1 of a new PID namespace with
 # the spec's hostname and whose exit code must come back through `run`.
 BERTH_RUNTIME=$berth "$repo/scripts/make-busybox-bundle.sh" "$tmp/base" /bin/true
+# Docker's default seccomp profile for the bundle's bounding capabilities.
+mapfile -t caps < <(python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["process"]["capabilities"]["bounding"]))' "$tmp/base/config.json")
+(cd "$repo" && dotnet run bench/docker-seccomp.cs -- "${caps[@]}") >"$tmp/seccomp.json"
 for n in "${names[@]}"; do
-  for b in true sanity; do
+  for b in true sanity sleep seccomp seccompsanity; do
     mkdir -p "$tmp/$b-$n"
-    python3 - "$tmp/base/config.json" "$tmp/$b-$n/config.json" "$tmp/base/rootfs" "/$tag/$n" "$b" <<'PY'
+    cgpath=/$tag/$n
+    [[ $b == sleep ]] && cgpath=/$tag/$n-exec
+    python3 - "$tmp/base/config.json" "$tmp/$b-$n/config.json" "$tmp/base/rootfs" "$cgpath" "$b" "$tmp/seccomp.json" <<'PY'
 import json, sys
-src, dst, rootfs, cgroups_path, kind = sys.argv[1:]
+src, dst, rootfs, cgroups_path, kind, seccomp = sys.argv[1:]
 config = json.load(open(src))
 # berth-runtime spec writes ociVersion 1.2.0, which crun 1.8.1 refuses ("unknown version
 # specified"); 1.0.2-dev is what runc 1.1.5's own `spec` writes. Nothing else changes.
@@ -112,6 +124,12 @@ config["root"]["path"] = rootfs
 config["linux"]["cgroupsPath"] = cgroups_path
 if kind == "sanity":
     config["process"]["args"] = ["sh", "-c", 'echo "pid=$$ host=$(hostname)"; exit 3']
+if kind == "sleep":
+    config["process"]["args"] = ["sleep", "1000000"]
+if kind.startswith("seccomp"):
+    config["linux"]["seccomp"] = json.load(open(seccomp))
+if kind == "seccompsanity":
+    config["process"]["args"] = ["sh", "-c", "grep '^Seccomp:' /proc/self/status"]
 json.dump(config, open(dst, "w"), indent="\t")
 PY
   done
@@ -160,6 +178,48 @@ for ((i = 0; i < ROUNDS; i++)); do
   hyperfine --style basic --warmup "$WARMUP" --runs "$PER_ROUND" --export-json "$TMP/round-$i.json" "${args[@]}" >&2
 done
 
+echo "== exec: sanity, then $ROUNDS rounds x $PER_ROUND execs of /bin/true per runtime into a running container" >&2
+for n in "${names[@]}"; do
+  r=${bin[$n]} root=$TMP/root-$n id=$TAG-$n-exec
+  "$r" --root "$root" create --bundle "$TMP/sleep-$n" "$id" </dev/null >/dev/null 2>&1
+  "$r" --root "$root" start "$id"
+  out=$("$r" --root "$root" exec "$id" sh -c 'echo "pid=$$ ns=$(readlink /proc/self/ns/pid)"; exit 5') && rc=0 || rc=$?
+  init=$("$r" --root "$root" state "$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+  if [[ ! $out =~ ^pid=([0-9]+)\ ns=(.*)$ || ${BASH_REMATCH[1]} -gt 50 || ${BASH_REMATCH[2]} != "$(readlink /proc/$init/ns/pid)" || $rc != 5 ]]; then
+    echo "exec sanity: $n printed '$out' and exited $rc (expected a small pid in the container's pid namespace, exit 5)" >&2; exit 1
+  fi
+  echo "   $n: exec printed '$out', exit $rc" >&2
+done
+exec_cmd() { echo "${bin[$1]} --root $TMP/root-$1 exec $TAG-$1-exec /bin/true"; }
+for ((i = 0; i < ROUNDS; i++)); do
+  args=()
+  for ((k = 0; k < 3; k++)); do n=${names[(i + k) % 3]}; args+=(-n "$n" "$(exec_cmd "$n")"); done
+  hyperfine --style basic --warmup "$WARMUP" --runs "$PER_ROUND" --export-json "$TMP/exec-round-$i.json" "${args[@]}" >&2
+done
+for n in "${names[@]}"; do "${bin[$n]}" --root "$TMP/root-$n" delete --force "$TAG-$n-exec"; done
+
+echo "== seccomp: sanity, then $ROUNDS rounds x $PER_ROUND cycles per runtime with and without Docker's default profile" >&2
+for n in "${names[@]}"; do
+  r=${bin[$n]} root=$TMP/root-$n
+  out=$("$r" --root "$root" run --bundle "$TMP/seccompsanity-$n" "$TAG-$n-sc" 2>&1) || { echo "seccomp sanity: $n: $out" >&2; exit 1; }
+  "$r" --root "$root" delete --force "$TAG-$n-sc" >/dev/null 2>&1 || true
+  [[ $out =~ ^Seccomp:[[:space:]]+2$ ]] || { echo "seccomp sanity: $n printed '$out' (expected 'Seccomp: 2')" >&2; exit 1; }
+  echo "   $n: $out" >&2
+done
+seccomp_cycle() {
+  local r=${bin[$1]} root=$TMP/root-$1 id=$TAG-$1-sc
+  echo "$r --root $root run --bundle $TMP/seccomp-$1 $id && $r --root $root delete --force $id"
+}
+for ((i = 0; i < ROUNDS; i++)); do
+  args=()
+  for ((k = 0; k < 3; k++)); do
+    n=${names[(i + k) % 3]}
+    if ((i % 2)); then args+=(-n "$n+seccomp" "$(seccomp_cycle "$n")" -n "$n" "$(cycle "$n")")
+    else args+=(-n "$n" "$(cycle "$n")" -n "$n+seccomp" "$(seccomp_cycle "$n")"); fi
+  done
+  hyperfine --style basic --warmup "$WARMUP" --runs "$PER_ROUND" --export-json "$TMP/seccomp-round-$i.json" "${args[@]}" >&2
+done
+
 echo "== peak RSS: $RSS_RUNS runs of 'run' per runtime" >&2
 for ((i = 0; i < RSS_RUNS; i++)); do
   for n in "${names[@]}"; do
@@ -191,13 +251,18 @@ tmp, rss_runs, json_out, md_out = sys.argv[1], int(sys.argv[2]), sys.argv[3], sy
 names = ["berth-runtime", "runc", "crun"]
 times = {n: [] for n in names}
 cpu = {n: [] for n in names}  # (runs, user+system mean) per round
-rounds = sorted(f for f in os.listdir(tmp) if f.startswith("round-"))
-for f in rounds:
-    for r in json.load(open(os.path.join(tmp, f)))["results"]:
-        if any(c != 0 for c in r.get("exit_codes", [])):
-            sys.exit(f"{r['command']}: non-zero exit codes {r['exit_codes']}")
-        times[r["command"]] += r["times"]
-        cpu[r["command"]].append((len(r["times"]), r["user"] + r["system"]))
+def load(prefix, times, cpu):
+    for f in sorted(f for f in os.listdir(tmp) if f.startswith(prefix) and f.endswith(".json")):
+        for r in json.load(open(os.path.join(tmp, f)))["results"]:
+            if any(c != 0 for c in r.get("exit_codes", [])):
+                sys.exit(f"{r['command']}: non-zero exit codes {r['exit_codes']}")
+            times.setdefault(r["command"], []).extend(r["times"])
+            cpu.setdefault(r["command"], []).append((len(r["times"]), r["user"] + r["system"]))
+load("round-", times, cpu)
+exec_times, exec_cpu = {}, {}
+load("exec-round-", exec_times, exec_cpu)
+sc_times, sc_cpu = {}, {}
+load("seccomp-round-", sc_times, sc_cpu)
 rss = {}
 for n in names:
     vals = []
@@ -219,16 +284,38 @@ for n in names:
                 f"{med[n]/med['crun']:.2f} | {med[n]/med['runc']:.2f} | {mcpu[n]:.1f} | {mrss[n]/1024:.1f} | {mrss[n]/mrss['crun']:.2f} |")
 wall_ok = med["berth-runtime"] <= 0.5 * med["crun"]
 rss_ok = mrss["berth-runtime"] <= mrss["crun"]
+mean_cpu = lambda c: 1000 * sum(k * v for k, v in c) / sum(k for k, _ in c)
+emed = {n: statistics.median(exec_times[n]) * 1000 for n in names}
+eq = {n: statistics.quantiles(exec_times[n], n=4) for n in names}
+exec_rows = ["| runtime | execs | median wall (ms) | IQR (ms) | min (ms) | ÷ crun | ÷ runc | CPU user+sys (ms, mean) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+for n in names:
+    exec_rows.append(f"| {n} | {len(exec_times[n])} | {emed[n]:.1f} | {eq[n][0]*1000:.1f}–{eq[n][2]*1000:.1f} | {min(exec_times[n])*1000:.1f} | "
+                     f"{emed[n]/emed['crun']:.2f} | {emed[n]/emed['runc']:.2f} | {mean_cpu(exec_cpu[n]):.1f} |")
+smed = {k: statistics.median(v) * 1000 for k, v in sc_times.items()}
+sc_rows = ["| runtime | cycles each | median without (ms) | median with profile (ms) | added (ms) | CPU added (ms, mean) |",
+           "|---|---:|---:|---:|---:|---:|"]
+for n in names:
+    sc_rows.append(f"| {n} | {len(sc_times[n + '+seccomp'])} | {smed[n]:.1f} | {smed[n + '+seccomp']:.1f} | {smed[n + '+seccomp'] - smed[n]:+.1f} | "
+                   f"{mean_cpu(sc_cpu[n + '+seccomp']) - mean_cpu(sc_cpu[n]):+.1f} |")
+exec_ok = emed["berth-runtime"] <= 0.5 * emed["crun"]
+sc_added = smed["berth-runtime+seccomp"] - smed["berth-runtime"]
 lines = [f"- machine: {machine['nproc']} CPUs ({machine['cpu']}), kernel {machine['kernel']}",
          f"- {machine['runc']}; {machine['crun']}; {machine['hyperfine']}; berth-runtime at {machine['berth']}",
          f"- load average (1/5/15 min): {machine['load']}",
-         "", *rows, "",
+         "", "Container cycle (run + delete of /bin/true):", "", *rows, "",
          f"Target wall ≤ 0.5× crun: {'met' if wall_ok else 'NOT met'} ({med['berth-runtime']/med['crun']:.2f}×). "
-         f"Target peak RSS ≤ crun: {'met' if rss_ok else 'NOT met'} ({mrss['berth-runtime']/mrss['crun']:.2f}×)."]
+         f"Target peak RSS ≤ crun: {'met' if rss_ok else 'NOT met'} ({mrss['berth-runtime']/mrss['crun']:.2f}×).",
+         "", "exec of /bin/true into a running container:", "", *exec_rows, "",
+         f"Target exec ≤ 0.5× crun: {'met' if exec_ok else 'NOT met'} ({emed['berth-runtime']/emed['crun']:.2f}×).",
+         "", "Container cycle with Docker's default seccomp profile vs without (paired in the same rounds):", "", *sc_rows, "",
+         f"Target: the profile adds ≤ 1 ms to berth-runtime: {'met' if sc_added <= 1 else 'NOT met'} ({sc_added:+.1f} ms)."]
 print("\n".join(lines))
 if md_out:
     open(md_out, "w").write("\n".join(lines) + "\n")
 if json_out:
     json.dump({"machine": machine, "wall_seconds": times, "peak_rss_kib": rss,
-               "median_ms": med, "cpu_ms_mean": mcpu, "median_rss_kib": mrss}, open(json_out, "w"), indent=1)
+               "median_ms": med, "cpu_ms_mean": mcpu, "median_rss_kib": mrss,
+               "exec_wall_seconds": exec_times, "exec_median_ms": emed,
+               "seccomp_wall_seconds": sc_times, "seccomp_median_ms": smed}, open(json_out, "w"), indent=1)
 PY

@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -121,6 +122,12 @@ __attribute__((noreturn)) static void run_program(struct berth_program *p)
             raw(SYS_rt_sigaction, sig, (long)&dfl, 0, 8, 0, 0);
     uint64_t empty = 0;
     raw(SYS_rt_sigprocmask, SIG_SETMASK, (long)&empty, 0, 8, 0, 0);
+
+    // Until execve this process is an image of the runtime binary. Non-dumpable, its
+    // /proc/PID/exe (and mem, fd…) cannot be opened by processes of a namespace it joins
+    // unless they hold CAP_SYS_PTRACE over the runtime's user namespace (CVE-2019-5736).
+    // execve makes the container's program dumpable again as usual.
+    raw(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0, 0);
 
     int pc = 0;
     while (pc < p->op_count) {

@@ -16,6 +16,10 @@ public enum ImagesErrorKind
     DataLoss,
     /// <summary>An operating-system call failed for another reason.</summary>
     Internal,
+    /// <summary>A registry refused the credentials, or there were none (HTTP 401/403).</summary>
+    Unauthorized,
+    /// <summary>A registry could not be reached, or kept failing or rate-limiting after retries (5xx, 429).</summary>
+    Unavailable,
 }
 
 /// <summary>An error of the image store, the layer applier/differ or the snapshotter.</summary>

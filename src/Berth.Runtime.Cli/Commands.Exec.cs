@@ -63,7 +63,7 @@ internal static partial class Commands
         var pidFile = PidFileOption();
         var label = new Option<string?>("--process-label") { Description = "set the asm process label for the process commonly used with selinux" };
         var apparmor = new Option<string?>("--apparmor") { Description = "set the apparmor profile for the process" };
-        var noNewPrivs = new Option<bool?>("--no-new-privs") { Description = "set the no new privileges value for the process", Arity = ArgumentArity.ZeroOrOne };
+        var noNewPrivs = new Option<bool>("--no-new-privs") { Description = "set the no new privileges value for the process" };
         var cap = new Option<string[]>("--cap", "-c") { Description = "add a capability to the bounding set for the process" };
         var preserve = PreserveFdsOption();
         var command = new Command("exec", "execute new process inside the container")
@@ -100,7 +100,7 @@ internal static partial class Commands
                 {
                     Args = [.. parse.GetValue(commandArgs) ?? []], Env = [.. parse.GetValue(env) ?? []], Uid = uid, Gid = gid,
                     AdditionalGids = extraGids, Cwd = parse.GetValue(cwd), Capabilities = [.. parse.GetValue(cap) ?? []],
-                    Terminal = parse.GetValue(tty), NoNewPrivileges = parse.GetValue(noNewPrivs),
+                    Terminal = parse.GetValue(tty), NoNewPrivileges = parse.GetResult(noNewPrivs) is null ? null : parse.GetValue(noNewPrivs),
                     ApparmorProfile = parse.GetValue(apparmor), ProcessLabel = parse.GetValue(label),
                 };
                 if (overrides.Args is not { Count: > 0 }) throw new RuntimeException("exec: args must not be empty (usage: exec [options] <container-id> <command> [args...])");

@@ -39,13 +39,15 @@ public static class Program
         root.Subcommands.Add(Commands.Spec());
         root.Subcommands.Add(Commands.Features());
         root.Subcommands.Add(Commands.Ps());
-        foreach (var (name, what) in new[] { ("exec", "execute a new process inside the container"),
-                     ("pause", "suspend all processes of the container"), ("resume", "resume all processes of the container"),
-                     ("update", "update the container's resource constraints"), ("events", "display container events"),
-                     ("checkpoint", "checkpoint a running container"), ("restore", "restore a container from a checkpoint") })
+        root.Subcommands.Add(Commands.Exec());
+        root.Subcommands.Add(Commands.Pause());
+        root.Subcommands.Add(Commands.Resume());
+        root.Subcommands.Add(Commands.Update());
+        root.Subcommands.Add(Commands.Events());
+        foreach (var (name, what) in new[] { ("checkpoint", "checkpoint a running container"), ("restore", "restore a container from a checkpoint") })
             root.Subcommands.Add(Commands.NotYet(name, what));
         root.TreatUnmatchedTokensAsErrors = true;
-        return root.Parse(args).Invoke();
+        return root.Parse(Commands.SeparateExecCommand(args)).Invoke();
     }
 
     /// <summary>Runs an operation with runc's error conventions: message to stderr and the --log file, exit 1.</summary>
@@ -76,6 +78,7 @@ public static class Program
         {
             Warn = message => Log("warning", message),
             Debug = Parse.GetValue(DebugOption) ? message => Log("debug", message) : null,
+            BeforeEnteringSharedPidNamespace = SealedExecutable.Reexec,
         };
 
         /// <summary>

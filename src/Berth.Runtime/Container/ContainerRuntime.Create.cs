@@ -35,6 +35,7 @@ public sealed partial class ContainerRuntime
         var bundle = Path.GetFullPath(options.Bundle);
         var spec = options.Spec ?? SpecLoader.LoadFromBundle(bundle);
         SpecValidator.Validate(spec, bundle);
+        if (spec.Linux?.FindNamespace(NamespaceType.Pid) is { Path.Length: > 0 }) BeforeEnteringSharedPidNamespace?.Invoke();
         var rootfs = spec.ResolveRootfs(bundle);
         var resources = CgroupResourcesMapper.Map(spec.Linux?.Resources);
         // Compiled here, in the parent, and cached: the child only loads the finished program.

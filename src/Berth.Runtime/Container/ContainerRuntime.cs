@@ -22,6 +22,13 @@ public sealed partial class ContainerRuntime(string root)
     /// <summary>Warnings that do not fail an operation (a failing poststart hook), for the caller to log.</summary>
     public Action<string> Warn { get; set; } = _ => { };
 
+    /// <summary>
+    /// Called before a child of this process enters a pid namespace where container
+    /// processes may already live (exec, a pid namespace joined by path), while nothing has
+    /// been created yet: the CLI re-executes itself from a sealed copy there (CVE-2019-5736).
+    /// </summary>
+    public Action? BeforeEnteringSharedPidNamespace { get; set; }
+
     /// <summary>Debug output (--debug): e.g. the child's setup program, step by step.</summary>
     public Action<string>? Debug { get; set; }
 

@@ -121,7 +121,7 @@ public sealed class ChildProgram
     public Data String(string value)
     {
         var bytes = Encoding.UTF8.GetBytes(value);
-        if (bytes.Contains((byte)0)) throw new ArgumentException($"string contains a NUL byte: {value}");
+        if (bytes.Contains((byte)0)) throw new RuntimeException($"\"{value.Replace("\0", "\\0")}\" contains a NUL byte: no path, option or argument can");
         var data = Bytes(bytes);
         _data.WriteByte(0);
         return data;

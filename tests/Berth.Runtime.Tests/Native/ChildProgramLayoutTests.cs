@@ -128,7 +128,7 @@ public sealed unsafe class ChildProgramLayoutTests
         var p = new ChildProgram();
         p.Syscall(Sys.Close, "close", 5).OnSuccess = new Label();
         Assert.Throws<InvalidOperationException>(() => p.Build(2));
-        Assert.Throws<ArgumentException>(() => p.String("a\0b"));
+        Assert.Throws<RuntimeException>(() => p.String("a\0b"));
         var op = new Op { Kind = OpKind.Syscall, Description = "x" };
         op.Tolerate(1).Tolerate(2).Tolerate(3);
         Assert.Throws<InvalidOperationException>(() => op.Tolerate(4));

@@ -1,0 +1,380 @@
+using System.Formats.Tar;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Berth.Images.Content;
+using Berth.Images.Layers;
+using Berth.Images.Manifests;
+using Berth.Images.References;
+using Berth.Images.Snapshots;
+using Berth.Images.Store;
+
+namespace Berth.Images.Archive;
+
+/// <summary>
+/// Images in and out of tar archives: <c>save</c>/<c>load</c> in the format of <c>docker save</c>
+/// since Docker 25 (an OCI image layout — <c>oci-layout</c>, <c>index.json</c>, <c>blobs/sha256/</c> —
+/// with Docker's <c>manifest.json</c> and <c>repositories</c> beside it, so both Docker and OCI
+/// tools read it); <c>load</c> also reads plain OCI layouts and the older Docker layout
+/// (<c>&lt;id&gt;/layer.tar</c>, <c>&lt;id&gt;.json</c>). <c>import</c> makes a one-layer image of a rootfs
+/// tar, <c>export</c> writes a rootfs as a tar.
+///
+/// Security: entry names of a loaded archive are only ever keys; nothing is written to a path taken
+/// from the archive. Every blob under <c>blobs/sha256/</c> is verified against its name, and every
+/// manifest and config against the digest that refers to it.
+/// </summary>
+public static class ImageArchive
+{
+    private const string OciLayoutName = "oci-layout";
+    private const string IndexName = "index.json";
+    private const string DockerManifestName = "manifest.json";
+    private const string RepositoriesName = "repositories";
+    private const string ImageNameAnnotation = "io.containerd.image.name";
+    private const string RefNameAnnotation = "org.opencontainers.image.ref.name";
+    private const int MaxMetadataSize = 8 * 1024 * 1024;
+
+    // ---- save ---------------------------------------------------------------------------------
+
+    /// <summary>Writes the named images (names or IDs) as a docker-save/OCI-layout tar.</summary>
+    public static async Task SaveAsync(ImageStore store, IReadOnlyList<string> names, Stream output, CancellationToken cancellationToken = default)
+    {
+        var blobs = new List<Descriptor>();
+        var seen = new HashSet<Digest>();
+        var indexEntries = new List<Descriptor>();
+        var dockerEntries = new List<DockerArchiveEntry>();
+        var repositories = new Dictionary<string, Dictionary<string, string>>(StringComparer.Ordinal);
+
+        void Add(Descriptor d)
+        {
+            if (seen.Add(d.ParsedDigest)) blobs.Add(d);
+        }
+
+        foreach (string name in names)
+        {
+            ImageRecord record = store.ResolveRecord(name);
+            Image image = store.Read(record.Target);
+            ImageReference reference = ImageReference.ParseNormalized(record.Name);
+
+            // The whole index when every manifest of it is here, else the platform's manifest alone.
+            Descriptor root = image.ManifestDescriptor;
+            if (MediaTypes.IsIndex(record.Target.MediaType))
+            {
+                ManifestDocument index = store.ReadManifest(record.Target);
+                if (index.Index!.Manifests.All(m => store.Content.Exists(m.ParsedDigest)))
+                {
+                    root = record.Target;
+                    foreach (Descriptor child in index.Index.Manifests)
+                    {
+                        Add(child);
+                        ImageManifest m = store.ReadManifest(child).Manifest!;
+                        Add(m.Config);
+                        foreach (Descriptor l in m.Layers) Add(l);
+                    }
+                }
+            }
+            Add(root);
+            Add(image.ManifestDescriptor);
+            Add(image.Manifest.Config);
+            foreach (Descriptor l in image.Manifest.Layers) Add(l);
+
+            var annotations = new Dictionary<string, string> { [ImageNameAnnotation] = reference.ToString() };
+            if (reference.Tag is not null) annotations[RefNameAnnotation] = reference.Tag;
+            indexEntries.Add(Descriptor.For(root.MediaType, root.ParsedDigest, root.Size, annotations: annotations));
+
+            string? repoTag = reference.Tag is not null ? reference.FamiliarName : null;
+            dockerEntries.Add(new DockerArchiveEntry
+            {
+                Config = BlobPath(image.Id),
+                RepoTags = repoTag is null ? null : [repoTag],
+                Layers = image.Manifest.Layers.Select(l => BlobPath(l.ParsedDigest)).ToList(),
+            });
+            if (reference.Tag is not null)
+            {
+                string repo = reference.FamiliarName[..reference.FamiliarName.LastIndexOf(':')];
+                if (!repositories.TryGetValue(repo, out var tags)) repositories[repo] = tags = new(StringComparer.Ordinal);
+                tags[reference.Tag] = image.Id.Hex;
+            }
+        }
+
+        await Task.Run(() =>
+        {
+            var writer = new LayerTarWriter(output);
+            long mtime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            writer.WriteEntry(new TarHeader { Name = "blobs", Kind = TarEntryKind.Directory, Mode = 0x1ED, MtimeSeconds = mtime });
+            writer.WriteEntry(new TarHeader { Name = "blobs/sha256", Kind = TarEntryKind.Directory, Mode = 0x1ED, MtimeSeconds = mtime });
+            foreach (Descriptor blob in blobs)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                Digest digest = blob.ParsedDigest;
+                using Stream data = store.Content.OpenRead(digest);
+                writer.WriteEntry(new TarHeader { Name = BlobPath(digest), Kind = TarEntryKind.File, Mode = 0x1A4, Size = data.Length, MtimeSeconds = mtime }, data);
+                if (data.ReadByte() >= 0) throw new ImagesException(ImagesErrorKind.DataLoss, $"blob {digest} grew while being saved");
+            }
+            WriteFile(writer, OciLayoutName, JsonSerializer.SerializeToUtf8Bytes(new OciLayoutFile(), ArchiveJsonContext.Default.OciLayoutFile), mtime);
+            WriteFile(writer, IndexName, JsonSerializer.SerializeToUtf8Bytes(new ImageIndex { MediaType = MediaTypes.OciIndex, Manifests = indexEntries }, ArchiveJsonContext.Default.ImageIndex), mtime);
+            WriteFile(writer, DockerManifestName, JsonSerializer.SerializeToUtf8Bytes(dockerEntries, ArchiveJsonContext.Default.ListDockerArchiveEntry), mtime);
+            WriteFile(writer, RepositoriesName, JsonSerializer.SerializeToUtf8Bytes(repositories, ArchiveJsonContext.Default.DictionaryStringDictionaryStringString), mtime);
+            writer.Finish();
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void WriteFile(LayerTarWriter writer, string name, byte[] bytes, long mtime)
+        => writer.WriteEntry(new TarHeader { Name = name, Kind = TarEntryKind.File, Mode = 0x1A4, Size = bytes.Length, MtimeSeconds = mtime }, new MemoryStream(bytes));
+
+    private static string BlobPath(Digest d) => $"blobs/sha256/{d.Hex}";
+
+    // ---- load ---------------------------------------------------------------------------------
+
+    /// <summary>Loads every image of a docker-save or OCI-layout tar (plain or gzip); returns the names it set (and IDs of unnamed images).</summary>
+    public static async Task<IReadOnlyList<string>> LoadAsync(ImageStore store, Stream input, CancellationToken cancellationToken = default)
+    {
+        string spool = Path.Combine(store.Root, "tmp");
+        Directory.CreateDirectory(spool);
+        using IDisposable hold = await store.HoldGarbageCollectionAsync(cancellationToken).ConfigureAwait(false);
+        var files = new Dictionary<string, (Digest Digest, long Size)>(StringComparer.Ordinal);
+        var metadata = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+
+        await using (Stream tarStream = LayerDecompression.Open(input, out _))
+        {
+            var reader = new TarReader(tarStream);
+            while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
+            {
+                if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile) || entry.DataStream is null) continue;
+                string name = Clean(entry.Name);
+                if (name is OciLayoutName or IndexName or DockerManifestName or RepositoriesName)
+                {
+                    if (entry.Length > MaxMetadataSize)
+                        throw new ImagesException(ImagesErrorKind.InvalidArgument, $"archive: `{name}` is {entry.Length} bytes, over the limit of {MaxMetadataSize}");
+                    var buffer = new MemoryStream();
+                    await entry.DataStream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+                    metadata[name] = buffer.ToArray();
+                }
+                else if (name.StartsWith("blobs/sha256/", StringComparison.Ordinal))
+                {
+                    if (!Digest.TryParse("sha256:" + name["blobs/sha256/".Length..], out Digest digest))
+                        throw new ImagesException(ImagesErrorKind.InvalidArgument, $"archive: `{name}` is not named by a sha256 digest");
+                    try
+                    {
+                        await store.Content.WriteAsync(entry.DataStream, digest, entry.Length, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (ImagesException e) when (e.Kind == ImagesErrorKind.DataLoss)
+                    {
+                        throw new ImagesException(ImagesErrorKind.DataLoss, $"archive: `{name}`: {e.Message}", e);
+                    }
+                    files[name] = (digest, entry.Length);
+                }
+                else
+                {
+                    // Older docker save layout: content named by paths. Hash while spooling, then store.
+                    files[name] = await IngestAsync(store.Content, entry.DataStream, spool, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+
+        if (metadata.TryGetValue(IndexName, out byte[]? indexBytes) && metadata.ContainsKey(OciLayoutName))
+            return LoadOciIndex(store, indexBytes, metadata.GetValueOrDefault(DockerManifestName));
+        if (metadata.TryGetValue(DockerManifestName, out byte[]? manifestBytes))
+            return await LoadDockerManifestAsync(store, manifestBytes, files, cancellationToken).ConfigureAwait(false);
+        throw new ImagesException(ImagesErrorKind.InvalidArgument, "archive: neither an OCI image layout (oci-layout, index.json) nor a docker save archive (manifest.json)");
+    }
+
+    private static List<string> LoadOciIndex(ImageStore store, byte[] indexBytes, byte[]? dockerManifest)
+    {
+        ManifestDocument doc = ManifestParser.Parse(indexBytes, MediaTypes.OciIndex, what: "archive index.json");
+        if (doc.Index is null) throw new ImagesException(ImagesErrorKind.InvalidArgument, "archive: index.json is not an image index");
+        List<DockerArchiveEntry> dockerEntries = dockerManifest is null ? [] : ParseDockerManifest(dockerManifest);
+        var loaded = new List<string>();
+        foreach (Descriptor d in doc.Index.Manifests)
+        {
+            if (!store.Content.Exists(d.ParsedDigest))
+                throw new ImagesException(ImagesErrorKind.NotFound, $"archive: index.json names {d.Digest}, which the archive does not hold");
+            Image image = store.Read(d); // verifies the manifest, the config and that the layers are counted right
+            var names = new List<string>();
+            if (d.Annotations?.GetValueOrDefault(ImageNameAnnotation) is { } full) names.Add(full);
+            else if (d.Annotations?.GetValueOrDefault(RefNameAnnotation) is { } refName && refName.Contains(':') && ImageReference.TryParse(refName, out _)) names.Add(refName);
+            names.AddRange(dockerEntries.Where(e => e.Config == BlobPath(image.Id)).SelectMany(e => e.RepoTags ?? []));
+            foreach (string n in names.Select(n => ImageReference.Parse(n).ToString()).Distinct())
+            {
+                store.SetReference(ImageReference.Parse(n), d with { Annotations = null, Platform = null });
+                loaded.Add(n);
+            }
+            if (names.Count == 0) loaded.Add(image.Id.Value);
+        }
+        return loaded;
+    }
+
+    private static async Task<List<string>> LoadDockerManifestAsync(ImageStore store, byte[] manifestBytes, Dictionary<string, (Digest Digest, long Size)> files, CancellationToken cancellationToken)
+    {
+        var loaded = new List<string>();
+        foreach (DockerArchiveEntry entry in ParseDockerManifest(manifestBytes))
+        {
+            (Digest Digest, long Size) config = Lookup(files, entry.Config);
+            ImageConfig parsed = ManifestParser.ParseConfig(store.ReadBlob(config.Digest, ManifestParser.MaxConfigSize), config.Digest);
+            if (parsed.RootFS.DiffIds.Count != entry.Layers.Count)
+                throw new ImagesException(ImagesErrorKind.InvalidArgument, $"archive: image {config.Digest} lists {entry.Layers.Count} layers but its config has {parsed.RootFS.DiffIds.Count} diff_ids");
+            var layers = new List<Descriptor>();
+            foreach (string path in entry.Layers)
+            {
+                (Digest digest, long size) = Lookup(files, path);
+                layers.Add(Descriptor.For(LayerMediaType(store.Content, digest), digest, size));
+            }
+            var manifest = new ImageManifest
+            {
+                MediaType = MediaTypes.DockerManifest,
+                Config = Descriptor.For(MediaTypes.DockerConfig, config.Digest, config.Size),
+                Layers = layers,
+            };
+            Descriptor target = await StoreManifestAsync(store.Content, manifest, cancellationToken).ConfigureAwait(false);
+            foreach (string tag in entry.RepoTags ?? [])
+            {
+                ImageReference name = ImageReference.Parse(tag);
+                store.SetReference(name, target);
+                loaded.Add(name.ToString());
+            }
+            if (entry.RepoTags is not { Count: > 0 }) loaded.Add(config.Digest.Value);
+        }
+        return loaded;
+    }
+
+    private static List<DockerArchiveEntry> ParseDockerManifest(byte[] bytes)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize(bytes, ArchiveJsonContext.Default.ListDockerArchiveEntry) ?? [];
+        }
+        catch (JsonException e)
+        {
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, $"archive: malformed manifest.json: {e.Message}", e);
+        }
+    }
+
+    private static (Digest, long) Lookup(Dictionary<string, (Digest, long)> files, string path)
+        => files.TryGetValue(Clean(path), out var f) ? f : throw new ImagesException(ImagesErrorKind.NotFound, $"archive: manifest.json names `{path}`, which the archive does not hold");
+
+    private static string LayerMediaType(IContentStore content, Digest digest)
+    {
+        using Stream s = content.OpenRead(digest);
+        byte[] head = new byte[4];
+        int n = s.ReadAtLeast(head, 4, throwOnEndOfStream: false);
+        if (n >= 2 && head[0] == 0x1f && head[1] == 0x8b) return MediaTypes.DockerLayerGzip;
+        if (n == 4 && head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd) return MediaTypes.OciLayerZstd;
+        return MediaTypes.DockerLayer;
+    }
+
+    /// <summary>Entry names as keys: no leading <c>./</c> or <c>/</c>. Never used as a path.</summary>
+    private static string Clean(string name)
+    {
+        while (name.StartsWith("./", StringComparison.Ordinal)) name = name[2..];
+        return name.TrimStart('/');
+    }
+
+    private static async Task<(Digest, long)> IngestAsync(IContentStore content, Stream data, string spoolDir, CancellationToken cancellationToken)
+    {
+        string temp = Path.Combine(spoolDir, Guid.NewGuid().ToString("N"));
+        try
+        {
+            Digest digest;
+            long size;
+            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.Asynchronous))
+            using (var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+            {
+                byte[] buffer = new byte[128 * 1024];
+                int n;
+                while ((n = await data.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
+                {
+                    sha.AppendData(buffer, 0, n);
+                    await file.WriteAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+                }
+                digest = Digest.FromSha256(sha.GetHashAndReset());
+                size = file.Length;
+                file.Position = 0;
+                await content.WriteAsync(file, digest, size, cancellationToken).ConfigureAwait(false);
+            }
+            return (digest, size);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
+    }
+
+    private static async Task<Descriptor> StoreManifestAsync(IContentStore content, ImageManifest manifest, CancellationToken cancellationToken)
+    {
+        byte[] bytes = ManifestParser.Serialize(manifest);
+        Digest digest = Digest.Compute(bytes);
+        await content.WriteAsync(new MemoryStream(bytes), digest, bytes.Length, cancellationToken).ConfigureAwait(false);
+        return Descriptor.For(manifest.MediaType!, digest, bytes.Length);
+    }
+
+    // ---- import / export ----------------------------------------------------------------------
+
+    /// <summary>
+    /// <c>docker import</c>: a rootfs tar (plain, gzip or zstd) becomes a one-layer image, stored
+    /// uncompressed (its digest is then its diffID), with a config for <paramref name="options"/>;
+    /// named <paramref name="reference"/> when given.
+    /// </summary>
+    public static async Task<Image> ImportAsync(ImageStore store, Stream rootfsTar, string? reference = null, ImportOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new ImportOptions();
+        string spool = Path.Combine(store.Root, "tmp");
+        Directory.CreateDirectory(spool);
+        using IDisposable hold = await store.HoldGarbageCollectionAsync(cancellationToken).ConfigureAwait(false);
+        (Digest layer, long size) = await IngestAsync(store.Content, LayerDecompression.Open(rootfsTar, out _), spool, cancellationToken).ConfigureAwait(false);
+
+        Platform platform = options.Platform ?? PlatformMatcher.Host;
+        DateTimeOffset now = options.TimeProvider.GetUtcNow();
+        var config = new ImageConfig
+        {
+            Created = now,
+            Architecture = platform.Architecture,
+            OS = platform.OS,
+            Variant = platform.Variant,
+            Config = options.Config,
+            RootFS = new RootFS { DiffIds = [layer.Value] },
+            History = [new HistoryEntry { Created = now, CreatedBy = "berth import", Comment = options.Message ?? "Imported from tarball" }],
+        };
+        byte[] configBytes = ManifestParser.Serialize(config);
+        Digest configDigest = Digest.Compute(configBytes);
+        await store.Content.WriteAsync(new MemoryStream(configBytes), configDigest, configBytes.Length, cancellationToken).ConfigureAwait(false);
+        Descriptor target = await StoreManifestAsync(store.Content, new ImageManifest
+        {
+            MediaType = MediaTypes.OciManifest,
+            Config = Descriptor.For(MediaTypes.OciConfig, configDigest, configBytes.Length),
+            Layers = [Descriptor.For(MediaTypes.OciLayer, layer, size)],
+        }, cancellationToken).ConfigureAwait(false);
+        if (reference is not null) store.SetReference(ImageReference.Parse(reference), target);
+        return store.Read(target);
+    }
+
+    /// <summary>
+    /// <c>docker export</c>: writes the tree under <paramref name="rootDirectory"/> (a mounted
+    /// container rootfs) as a tar, symlinks archived and never followed, in a stable order.
+    /// </summary>
+    public static void Export(string rootDirectory, Stream output, CancellationToken cancellationToken = default)
+        => LayerDiffer.Diff(rootDirectory, output, cancellationToken);
+
+    /// <summary>Exports the filesystem of the committed snapshot <paramref name="name"/> (e.g. an unpacked image's top chain ID), through a temporary read-only view mount.</summary>
+    public static void ExportSnapshot(ISnapshotter snapshotter, string name, Stream output, CancellationToken cancellationToken = default)
+    {
+        string key = $"export-{Guid.NewGuid():N}";
+        string target = Path.Combine(Path.GetTempPath(), "berth-" + key);
+        IReadOnlyList<Mount> mounts = snapshotter.View(key, name);
+        try
+        {
+            Directory.CreateDirectory(target);
+            MountHelper.MountAll(mounts, target);
+            try
+            {
+                Export(target, output, cancellationToken);
+            }
+            finally
+            {
+                MountHelper.Unmount(target, detach: true);
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(target)) Directory.Delete(target);
+            snapshotter.Remove(key);
+        }
+    }
+}

@@ -1,0 +1,614 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Berth.Images.Content;
+using Berth.Images.Manifests;
+using Berth.Images.References;
+
+namespace Berth.Images.Registry;
+
+/// <summary>What a pull stored.</summary>
+/// <param name="Root">The descriptor the reference resolved to: an index or a manifest.</param>
+/// <param name="Manifest">The manifest chosen (the root itself, or the platform's entry of the index).</param>
+/// <param name="Config">The config's digest: the image ID.</param>
+public sealed record PullResult(ImageReference Reference, Descriptor Root, Descriptor Manifest, Digest Config);
+
+/// <summary>What a push sent.</summary>
+public sealed record PushResult(ImageReference Reference, Descriptor Root);
+
+/// <summary>Options of a push.</summary>
+public sealed class PushOptions
+{
+    /// <summary>Repositories (paths, on the same registry) to try to mount blobs from before uploading them.</summary>
+    public IReadOnlyList<string> MountFrom { get; init; } = [];
+
+    public IProgress<PushProgress>? Progress { get; init; }
+}
+
+/// <summary>
+/// A client of the Distribution API v2 (the OCI distribution spec). Pulls into and pushes from an
+/// <see cref="IContentStore"/>; every blob is verified by the store against the digest that names
+/// it, and every manifest against the digest it was fetched by (or the one the registry claims).
+///
+/// Concurrency: a pull downloads up to <see cref="RegistryClientOptions.MaxConcurrentTransfers"/>
+/// blobs at once. A blob being downloaded by one pull is awaited, not downloaded again, by any
+/// other pull through this client; across processes the store's per-digest lock does the same,
+/// because the download only starts once the store asks for the first byte.
+/// </summary>
+public sealed class RegistryClient : IDisposable
+{
+    private const int MaxErrorBodySize = 64 * 1024;
+    private readonly RegistryClientOptions _options;
+    private readonly HttpClient _http;
+    private readonly RegistryAuthenticator _auth;
+    private readonly ConcurrentDictionary<Digest, Lazy<Task>> _downloads = new();
+
+    public RegistryClient(RegistryClientOptions? options = null)
+    {
+        _options = options ?? new RegistryClientOptions();
+        if (_options.MaxAttempts < 1 || _options.MaxConcurrentTransfers < 1 || _options.UploadChunkSize < 1)
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, "RegistryClientOptions: MaxAttempts, MaxConcurrentTransfers and UploadChunkSize must be positive");
+        HttpMessageHandler handler = _options.Handler ?? new SocketsHttpHandler
+        {
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+            AutomaticDecompression = DecompressionMethods.None,
+            ConnectTimeout = TimeSpan.FromSeconds(30),
+        };
+        _http = new HttpClient(handler, disposeHandler: _options.Handler is null) { Timeout = Timeout.InfiniteTimeSpan };
+        _http.DefaultRequestHeaders.UserAgent.ParseAdd(_options.UserAgent);
+        _auth = new RegistryAuthenticator(_http, _options.Credentials ?? DockerConfigCredentials.LoadDefault(), _options.TimeProvider);
+    }
+
+    public void Dispose() => _http.Dispose();
+
+    /// <summary>The base URL of a registry: HTTP for loopback and insecure registries, HTTPS otherwise; Docker Hub's API host for docker.io.</summary>
+    public Uri BaseUri(string registry)
+    {
+        string host = registry == ImageReference.DefaultDomain ? "registry-1.docker.io" : registry;
+        return new Uri($"{(IsInsecure(registry) ? "http" : "https")}://{host}/v2/");
+    }
+
+    private bool IsInsecure(string registry)
+    {
+        if (_options.InsecureRegistries.Contains(registry, StringComparer.OrdinalIgnoreCase)) return true;
+        string host = registry.StartsWith('[') ? registry[..(registry.IndexOf(']') + 1)] : registry.Split(':')[0];
+        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase)) return true;
+        return IPAddress.TryParse(host.Trim('[', ']'), out IPAddress? ip) && IPAddress.IsLoopback(ip);
+    }
+
+    // ---- manifests ----------------------------------------------------------------------------
+
+    /// <summary>
+    /// Fetches a manifest or index by tag or digest. Refuses one over the size limit before reading
+    /// it, and one whose bytes do not match the digest asked for (or the Docker-Content-Digest the
+    /// registry announced for a tag).
+    /// </summary>
+    public async Task<ManifestDocument> GetManifestAsync(ImageReference reference, CancellationToken cancellationToken = default)
+        => await GetManifestAsync(reference, reference.Reference, cancellationToken).ConfigureAwait(false);
+
+    private async Task<ManifestDocument> GetManifestAsync(ImageReference repo, string reference, CancellationToken cancellationToken)
+    {
+        var ctx = new RequestContext(repo.Domain, repo.Path, reference, Scope(repo.Path, push: false));
+        using HttpResponseMessage response = await SendAsync(ctx, () =>
+        {
+            var request = new HttpRequestMessage(HttpMethod.Get, Url(repo, $"manifests/{reference}"));
+            foreach (string type in MediaTypes.Manifests) request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue(type));
+            return request;
+        }, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, ctx, "manifest", cancellationToken).ConfigureAwait(false);
+
+        string what = $"manifest {repo.Repository}:{reference}".Replace(":sha256:", "@sha256:");
+        if (response.Content.Headers.ContentLength is long length) ManifestParser.CheckManifestSize(length, what);
+        byte[] bytes = await ReadLimitedAsync(response.Content, ManifestParser.MaxManifestSize, what, cancellationToken).ConfigureAwait(false);
+
+        Digest? expected = null;
+        if (Digest.TryParse(reference, out Digest byDigest)) expected = byDigest;
+        else if (response.Headers.TryGetValues("Docker-Content-Digest", out var values) && Digest.TryParse(values.FirstOrDefault(), out Digest announced))
+            expected = announced;
+        return ManifestParser.Parse(bytes, response.Content.Headers.ContentType?.MediaType, expected, what);
+    }
+
+    /// <summary>Uploads a manifest or index under a tag or its digest; returns its digest (checked against the registry's).</summary>
+    public async Task<Digest> PutManifestAsync(ImageReference repo, string reference, string mediaType, byte[] bytes, CancellationToken cancellationToken = default)
+    {
+        Digest digest = Digest.Compute(bytes);
+        var ctx = new RequestContext(repo.Domain, repo.Path, reference, Scope(repo.Path, push: true));
+        using HttpResponseMessage response = await SendAsync(ctx, () =>
+        {
+            var content = new ByteArrayContent(bytes);
+            content.Headers.ContentType = new MediaTypeHeaderValue(mediaType);
+            return new HttpRequestMessage(HttpMethod.Put, Url(repo, $"manifests/{reference}")) { Content = content };
+        }, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, ctx, "manifest", cancellationToken).ConfigureAwait(false);
+        if (response.Headers.TryGetValues("Docker-Content-Digest", out var values) && Digest.TryParse(values.FirstOrDefault(), out Digest theirs) && theirs != digest)
+            throw new RegistryException(ImagesErrorKind.DataLoss, $"registry {repo.Domain}: repository {repo.Path}: stored manifest {reference} as {theirs}, but its digest is {digest}",
+                repo.Domain, repo.Path, reference);
+        return digest;
+    }
+
+    // ---- blobs --------------------------------------------------------------------------------
+
+    /// <summary>Whether the repository has the blob (HEAD).</summary>
+    public async Task<bool> BlobExistsAsync(ImageReference repo, Digest digest, bool forPush = false, CancellationToken cancellationToken = default)
+    {
+        var ctx = new RequestContext(repo.Domain, repo.Path, digest.Value, Scope(repo.Path, forPush));
+        using HttpResponseMessage response = await SendAsync(ctx, () => new HttpRequestMessage(HttpMethod.Head, Url(repo, $"blobs/{digest}")),
+            HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound) return false;
+        await EnsureSuccessAsync(response, ctx, "blob", cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Opens a blob's bytes (unverified: hand them to <see cref="IContentStore.WriteAsync"/>, which verifies).</summary>
+    public async Task<Stream> OpenBlobAsync(ImageReference repo, Digest digest, CancellationToken cancellationToken = default)
+    {
+        var ctx = new RequestContext(repo.Domain, repo.Path, digest.Value, Scope(repo.Path, push: false));
+        HttpResponseMessage response = await SendAsync(ctx, () => new HttpRequestMessage(HttpMethod.Get, Url(repo, $"blobs/{digest}")),
+            HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await EnsureSuccessAsync(response, ctx, "blob", cancellationToken).ConfigureAwait(false);
+            return new ResponseStream(response, await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false));
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Downloads a blob into the store, unless present; verified by the store. Concurrent calls for one digest download it once.</summary>
+    public async Task<bool> FetchBlobAsync(ImageReference repo, Descriptor descriptor, IContentStore store, IProgress<PullProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        Digest digest = descriptor.ParsedDigest;
+        if (store.Exists(digest))
+        {
+            progress?.Report(new PullProgress(digest, descriptor.MediaType, PullState.AlreadyExists, descriptor.Size, descriptor.Size));
+            return false;
+        }
+        var mine = new Lazy<Task>(() => DownloadAsync(repo, descriptor, store, progress, cancellationToken));
+        Lazy<Task> running = _downloads.GetOrAdd(digest, mine);
+        try
+        {
+            await running.Value.ConfigureAwait(false);
+        }
+        finally
+        {
+            if (ReferenceEquals(running, mine)) _downloads.TryRemove(new KeyValuePair<Digest, Lazy<Task>>(digest, mine));
+        }
+        if (!ReferenceEquals(running, mine))
+        {
+            progress?.Report(new PullProgress(digest, descriptor.MediaType, PullState.AlreadyExists, descriptor.Size, descriptor.Size));
+            return false;
+        }
+        return true;
+    }
+
+    private async Task DownloadAsync(ImageReference repo, Descriptor descriptor, IContentStore store, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
+    {
+        Digest digest = descriptor.ParsedDigest;
+        for (int attempt = 1; ; attempt++)
+        {
+            // The response is opened only when the store reads the first byte: a store that already
+            // has the blob (another process wrote it while we waited for its lock) never downloads it.
+            Stream? opened = null;
+            var lazy = new LazyStream(async ct =>
+            {
+                progress?.Report(new PullProgress(digest, descriptor.MediaType, PullState.Downloading, 0, descriptor.Size));
+                opened = await OpenBlobAsync(repo, digest, ct).ConfigureAwait(false);
+                return new ProgressStream(opened, n => progress?.Report(new PullProgress(digest, descriptor.MediaType, PullState.Downloading, n, descriptor.Size)));
+            });
+            try
+            {
+                await using (lazy.ConfigureAwait(false))
+                    await store.WriteAsync(lazy, digest, descriptor.Size, cancellationToken).ConfigureAwait(false);
+                progress?.Report(new PullProgress(digest, descriptor.MediaType, opened is null ? PullState.AlreadyExists : PullState.Complete, descriptor.Size, descriptor.Size));
+                return;
+            }
+            catch (Exception e) when (attempt < _options.MaxAttempts && e is HttpRequestException or IOException && !cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(Backoff(attempt, null), _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                progress?.Report(new PullProgress(digest, descriptor.MediaType, PullState.Failed, 0, descriptor.Size));
+                if (e is ImagesException { Kind: ImagesErrorKind.DataLoss } dataLoss)
+                    throw new RegistryException(ImagesErrorKind.DataLoss, $"registry {repo.Domain}: repository {repo.Path}: blob {digest}: {dataLoss.Message}", repo.Domain, repo.Path, digest.Value, inner: e);
+                if (e is HttpRequestException or IOException)
+                    throw new RegistryException(ImagesErrorKind.Unavailable, $"registry {repo.Domain}: repository {repo.Path}: downloading blob {digest} failed after {attempt} attempts: {e.Message}", repo.Domain, repo.Path, digest.Value, inner: e);
+                throw;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Uploads a blob from the store unless the repository has it: first a cross-repository mount
+    /// from each of <paramref name="mountFrom"/>, then a chunked upload (POST, PATCH…, PUT).
+    /// </summary>
+    public async Task<PushState> PushBlobAsync(ImageReference repo, Descriptor descriptor, IContentStore store, IReadOnlyList<string>? mountFrom = null,
+        IProgress<PushProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        Digest digest = descriptor.ParsedDigest;
+        long size = descriptor.Size;
+        if (await BlobExistsAsync(repo, digest, forPush: true, cancellationToken).ConfigureAwait(false))
+        {
+            progress?.Report(new PushProgress(digest, descriptor.MediaType, PushState.AlreadyExists, size, size));
+            return PushState.AlreadyExists;
+        }
+
+        Uri? location = null;
+        foreach (string from in mountFrom ?? [])
+        {
+            if (from == repo.Path) continue;
+            var mountCtx = new RequestContext(repo.Domain, repo.Path, digest.Value, Scope(repo.Path, push: true) + " " + Scope(from, push: false));
+            using HttpResponseMessage mount = await SendAsync(mountCtx,
+                () => new HttpRequestMessage(HttpMethod.Post, Url(repo, $"blobs/uploads/?mount={digest}&from={Uri.EscapeDataString(from)}")),
+                HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+            if (mount.StatusCode == HttpStatusCode.Created)
+            {
+                progress?.Report(new PushProgress(digest, descriptor.MediaType, PushState.Mounted, size, size));
+                return PushState.Mounted;
+            }
+            await EnsureSuccessAsync(mount, mountCtx, "blob upload", cancellationToken).ConfigureAwait(false);
+            location = LocationOf(mount, mountCtx); // 202: the registry opened an upload instead
+            break;
+        }
+
+        var ctx = new RequestContext(repo.Domain, repo.Path, digest.Value, Scope(repo.Path, push: true));
+        if (location is null)
+        {
+            using HttpResponseMessage start = await SendAsync(ctx, () => new HttpRequestMessage(HttpMethod.Post, Url(repo, "blobs/uploads/")),
+                HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+            await EnsureSuccessAsync(start, ctx, "blob upload", cancellationToken).ConfigureAwait(false);
+            location = LocationOf(start, ctx);
+        }
+
+        progress?.Report(new PushProgress(digest, descriptor.MediaType, PushState.Uploading, 0, size));
+        byte[] chunk = new byte[(int)Math.Min(_options.UploadChunkSize, Math.Max(size, 1))];
+        long offset = 0;
+        await using (Stream source = store.OpenRead(digest))
+        {
+            while (true)
+            {
+                int length = await source.ReadAtLeastAsync(chunk, chunk.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+                if (length == 0) break;
+                location = await PatchChunkAsync(ctx, location, chunk, length, offset, cancellationToken).ConfigureAwait(false);
+                offset += length;
+                progress?.Report(new PushProgress(digest, descriptor.MediaType, PushState.Uploading, offset, size));
+            }
+        }
+        if (offset != size)
+            throw new ImagesException(ImagesErrorKind.DataLoss, $"blob {digest}: the store holds {offset} bytes, the descriptor says {size}");
+
+        Uri finish = WithQuery(location, "digest=" + Uri.EscapeDataString(digest.Value));
+        using (HttpResponseMessage done = await SendAsync(ctx, () => new HttpRequestMessage(HttpMethod.Put, finish) { Content = new ByteArrayContent([]) },
+            HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false))
+            await EnsureSuccessAsync(done, ctx, "blob upload", cancellationToken).ConfigureAwait(false);
+        progress?.Report(new PushProgress(digest, descriptor.MediaType, PushState.Pushed, size, size));
+        return PushState.Pushed;
+    }
+
+    /// <summary>
+    /// PATCHes one chunk. A chunk that fails midway (connection error, 5xx, 416) is resumed from
+    /// where the registry says the upload stands (GET on the upload URL returns its Range).
+    /// </summary>
+    private async Task<Uri> PatchChunkAsync(RequestContext ctx, Uri location, byte[] chunk, int length, long offset, CancellationToken cancellationToken)
+    {
+        int sent = 0;
+        for (int attempt = 1; ; attempt++)
+        {
+            HttpResponseMessage? response = null;
+            Exception? failure = null;
+            int from = sent;
+            try
+            {
+                response = await SendAsync(ctx, () =>
+                {
+                    var content = new ByteArrayContent(chunk, from, length - from);
+                    content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+                    var request = new HttpRequestMessage(HttpMethod.Patch, location) { Content = content };
+                    request.Headers.TryAddWithoutValidation("Content-Range", $"{offset + from}-{offset + length - 1}");
+                    return request;
+                }, HttpCompletionOption.ResponseContentRead, cancellationToken, retry: false).ConfigureAwait(false);
+                if (response.IsSuccessStatusCode) return LocationOf(response, ctx);
+                if (attempt >= _options.MaxAttempts || !(IsRetryable(response.StatusCode) || response.StatusCode == HttpStatusCode.RequestedRangeNotSatisfiable))
+                    await EnsureSuccessAsync(response, ctx, "blob upload", cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpRequestException e) when (attempt < _options.MaxAttempts)
+            {
+                failure = e;
+            }
+            finally
+            {
+                response?.Dispose();
+            }
+            _ = failure;
+            await Task.Delay(Backoff(attempt, null), _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+
+            // Where does the upload stand? Range: 0-<last byte received>.
+            using HttpResponseMessage status = await SendAsync(ctx, () => new HttpRequestMessage(HttpMethod.Get, location),
+                HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+            await EnsureSuccessAsync(status, ctx, "blob upload status", cancellationToken).ConfigureAwait(false);
+            long received = 0;
+            if (status.Headers.TryGetValues("Range", out var ranges) && ranges.FirstOrDefault() is { } range
+                && range.Split('-') is [_, var last] && long.TryParse(last, out long lastByte))
+                received = lastByte + 1;
+            if (received < offset || received > offset + length)
+                throw new RegistryException(ImagesErrorKind.Unavailable, $"registry {ctx.Registry}: repository {ctx.Repository}: upload of {ctx.Reference} cannot resume: the registry has {received} bytes, this chunk spans {offset}-{offset + length - 1}",
+                    ctx.Registry, ctx.Repository, ctx.Reference);
+            sent = (int)(received - offset);
+            location = LocationOf(status, ctx, fallback: location);
+            if (sent == length) return location;
+        }
+    }
+
+    // ---- pull and push ------------------------------------------------------------------------
+
+    /// <summary>
+    /// Pulls an image into the store: its manifest (or index, then the manifest for
+    /// <paramref name="platform"/>, the host's by default), config and layers, layers in parallel.
+    /// </summary>
+    public async Task<PullResult> PullAsync(ImageReference reference, IContentStore store, Platform? platform = null,
+        IProgress<PullProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ManifestDocument root = await GetManifestAsync(reference, cancellationToken).ConfigureAwait(false);
+        ManifestDocument manifest = root;
+        if (root.Index is { } index)
+        {
+            Descriptor chosen = PlatformMatcher.Select(index, platform, $"{reference}");
+            manifest = await GetManifestAsync(reference, chosen.Digest, cancellationToken).ConfigureAwait(false);
+            if (manifest.IsIndex)
+                throw new ImagesException(ImagesErrorKind.InvalidArgument, $"{reference}: index entry {chosen.Digest} is itself an index; nested indexes are not supported");
+        }
+        ImageManifest m = manifest.Manifest!;
+        if (!MediaTypes.IsConfig(m.Config.MediaType))
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, $"{reference}: config media type `{m.Config.MediaType}` is not an image config (an artifact?)");
+        foreach (Descriptor layer in m.Layers)
+            if (!MediaTypes.IsLayer(layer.MediaType))
+                throw new ImagesException(ImagesErrorKind.InvalidArgument, $"{reference}: layer {layer.Digest} has unsupported media type `{layer.MediaType}`");
+
+        // Config first (it is small and says how many layers to expect), then layers in parallel.
+        await FetchBlobAsync(reference, m.Config, store, progress, cancellationToken).ConfigureAwait(false);
+        ImageConfig config;
+        await using (Stream s = store.OpenRead(m.Config.ParsedDigest))
+            config = ManifestParser.ParseConfig(await ReadAllAsync(s, ManifestParser.MaxConfigSize, cancellationToken).ConfigureAwait(false), m.Config.ParsedDigest);
+        if (config.RootFS.DiffIds.Count != m.Layers.Count)
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, $"{reference}: manifest has {m.Layers.Count} layers but the config has {config.RootFS.DiffIds.Count} diff_ids");
+
+        foreach (Descriptor layer in m.Layers)
+            progress?.Report(new PullProgress(layer.ParsedDigest, layer.MediaType, PullState.Waiting, 0, layer.Size));
+        await Parallel.ForEachAsync(m.Layers.Where(l => !MediaTypes.IsNondistributable(l.MediaType) || l.Urls is null),
+            new ParallelOptions { MaxDegreeOfParallelism = _options.MaxConcurrentTransfers, CancellationToken = cancellationToken },
+            async (layer, ct) => await FetchBlobAsync(reference, layer, store, progress, ct).ConfigureAwait(false)).ConfigureAwait(false);
+
+        // Manifests last: a manifest in the store means everything it names is there too.
+        await store.WriteAsync(new MemoryStream(manifest.Bytes), manifest.Digest, manifest.Bytes.Length, cancellationToken).ConfigureAwait(false);
+        if (!ReferenceEquals(root, manifest))
+            await store.WriteAsync(new MemoryStream(root.Bytes), root.Digest, root.Bytes.Length, cancellationToken).ConfigureAwait(false);
+        Descriptor manifestDescriptor = ReferenceEquals(root, manifest)
+            ? manifest.ToDescriptor()
+            : root.Index!.Manifests.First(d => d.Digest == manifest.Digest.Value);
+        return new PullResult(reference, root.ToDescriptor(), manifestDescriptor, m.Config.ParsedDigest);
+    }
+
+    /// <summary>
+    /// Pushes the manifest or index <paramref name="root"/> from the store to <paramref name="target"/>
+    /// (by its tag, or by digest): blobs first (in parallel), then manifests, then the index.
+    /// </summary>
+    public async Task<PushResult> PushAsync(ImageReference target, IContentStore store, Descriptor root, PushOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new PushOptions();
+        ManifestDocument document = await ReadManifestAsync(store, root, cancellationToken).ConfigureAwait(false);
+        if (document.Index is { } index)
+        {
+            foreach (Descriptor child in index.Manifests)
+            {
+                if (!store.Exists(child.ParsedDigest))
+                    throw new ImagesException(ImagesErrorKind.NotFound,
+                        $"cannot push {target}: manifest {child.Digest} ({child.Platform?.ToString() ?? "no platform"}) of the index is not in the local store");
+                ManifestDocument childDoc = await ReadManifestAsync(store, child, cancellationToken).ConfigureAwait(false);
+                await PushManifestAndBlobsAsync(target, store, childDoc, childDoc.Digest.Value, options, cancellationToken).ConfigureAwait(false);
+            }
+            await PutManifestAsync(target, target.Reference, document.MediaType, document.Bytes, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await PushManifestAndBlobsAsync(target, store, document, target.Reference, options, cancellationToken).ConfigureAwait(false);
+        }
+        return new PushResult(target, document.ToDescriptor());
+    }
+
+    private async Task PushManifestAndBlobsAsync(ImageReference target, IContentStore store, ManifestDocument document, string reference, PushOptions options, CancellationToken cancellationToken)
+    {
+        ImageManifest m = document.Manifest!;
+        var blobs = m.Layers.Where(l => !MediaTypes.IsNondistributable(l.MediaType)).Prepend(m.Config).ToList();
+        foreach (Descriptor blob in blobs)
+            options.Progress?.Report(new PushProgress(blob.ParsedDigest, blob.MediaType, PushState.Waiting, 0, blob.Size));
+        await Parallel.ForEachAsync(blobs,
+            new ParallelOptions { MaxDegreeOfParallelism = _options.MaxConcurrentTransfers, CancellationToken = cancellationToken },
+            async (blob, ct) => await PushBlobAsync(target, blob, store, options.MountFrom, options.Progress, ct).ConfigureAwait(false)).ConfigureAwait(false);
+        await PutManifestAsync(target, reference, document.MediaType, document.Bytes, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<ManifestDocument> ReadManifestAsync(IContentStore store, Descriptor descriptor, CancellationToken cancellationToken)
+    {
+        ManifestParser.CheckManifestSize(descriptor.Size, descriptor.Digest);
+        await using Stream s = store.OpenRead(descriptor.ParsedDigest);
+        byte[] bytes = await ReadAllAsync(s, ManifestParser.MaxManifestSize, cancellationToken).ConfigureAwait(false);
+        return ManifestParser.Parse(bytes, descriptor.MediaType, descriptor.ParsedDigest);
+    }
+
+    // ---- HTTP ---------------------------------------------------------------------------------
+
+    private sealed record RequestContext(string Registry, string Repository, string Reference, string Scope);
+
+    private static string Scope(string path, bool push) => $"repository:{path}:{(push ? "pull,push" : "pull")}";
+
+    private Uri Url(ImageReference repo, string relative) => new(BaseUri(repo.Domain), $"{repo.Path}/{relative}");
+
+    /// <summary>
+    /// Sends a request made fresh by <paramref name="create"/> for each attempt: answers one 401
+    /// challenge, and retries connection errors, 5xx and 429 with exponential back-off (honouring
+    /// Retry-After) up to <see cref="RegistryClientOptions.MaxAttempts"/>.
+    /// </summary>
+    private async Task<HttpResponseMessage> SendAsync(RequestContext ctx, Func<HttpRequestMessage> create, HttpCompletionOption completion,
+        CancellationToken cancellationToken, bool retry = true)
+    {
+        bool authenticated = false;
+        for (int attempt = 1; ; attempt++)
+        {
+            HttpResponseMessage response;
+            using (HttpRequestMessage request = create())
+            {
+                _auth.Apply(request, ctx.Registry, ctx.Scope);
+                try
+                {
+                    response = await _http.SendAsync(request, completion, cancellationToken).ConfigureAwait(false);
+                }
+                catch (HttpRequestException e) when (retry && attempt < _options.MaxAttempts)
+                {
+                    _ = e;
+                    await Task.Delay(Backoff(attempt, null), _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+                catch (HttpRequestException e)
+                {
+                    throw new RegistryException(ImagesErrorKind.Unavailable,
+                        $"registry {ctx.Registry}: repository {ctx.Repository}, reference {ctx.Reference}: cannot reach {BaseUri(ctx.Registry)}: {e.Message}",
+                        ctx.Registry, ctx.Repository, ctx.Reference, inner: e);
+                }
+            }
+            if (response.StatusCode == HttpStatusCode.Unauthorized && !authenticated)
+            {
+                authenticated = true;
+                bool ok;
+                try
+                {
+                    ok = await _auth.AuthenticateAsync(response, ctx.Registry, ctx.Repository, ctx.Scope, cancellationToken).ConfigureAwait(false);
+                }
+                catch
+                {
+                    response.Dispose();
+                    throw;
+                }
+                if (ok)
+                {
+                    response.Dispose();
+                    attempt--;
+                    continue;
+                }
+                return response;
+            }
+            if (retry && attempt < _options.MaxAttempts && IsRetryable(response.StatusCode))
+            {
+                TimeSpan delay = Backoff(attempt, response.Headers.RetryAfter);
+                response.Dispose();
+                await Task.Delay(delay, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+            return response;
+        }
+    }
+
+    private static bool IsRetryable(HttpStatusCode status) => status == HttpStatusCode.TooManyRequests || (int)status >= 500;
+
+    private TimeSpan Backoff(int attempt, RetryConditionHeaderValue? retryAfter)
+    {
+        TimeSpan delay = _options.InitialRetryDelay * Math.Pow(2, attempt - 1);
+        if (retryAfter?.Delta is { } delta) delay = delta;
+        else if (retryAfter?.Date is { } date) delay = date - _options.TimeProvider.GetUtcNow();
+        if (delay < TimeSpan.Zero) delay = TimeSpan.Zero;
+        return delay > _options.MaxRetryDelay ? _options.MaxRetryDelay : delay;
+    }
+
+    /// <summary>Turns an error response into a <see cref="RegistryException"/> naming registry, repository, reference and the API error codes.</summary>
+    private static async Task EnsureSuccessAsync(HttpResponseMessage response, RequestContext ctx, string what, CancellationToken cancellationToken)
+    {
+        if (response.IsSuccessStatusCode) return;
+        var codes = new List<string>();
+        var messages = new List<string>();
+        try
+        {
+            byte[] body = await ReadLimitedAsync(response.Content, MaxErrorBodySize, what, cancellationToken, truncate: true).ConfigureAwait(false);
+            if (body.Length > 0)
+            {
+                using JsonDocument doc = JsonDocument.Parse(body);
+                if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("errors", out JsonElement errors) && errors.ValueKind == JsonValueKind.Array)
+                    foreach (JsonElement e in errors.EnumerateArray())
+                    {
+                        string? code = e.TryGetProperty("code", out JsonElement c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null;
+                        string? message = e.TryGetProperty("message", out JsonElement m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
+                        if (code is not null) codes.Add(code);
+                        messages.Add(code is null ? message ?? "" : $"{code}: {message}");
+                    }
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        HttpStatusCode status = response.StatusCode;
+        ImagesErrorKind kind = status switch
+        {
+            HttpStatusCode.NotFound => ImagesErrorKind.NotFound,
+            HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden => ImagesErrorKind.Unauthorized,
+            HttpStatusCode.TooManyRequests => ImagesErrorKind.Unavailable,
+            HttpStatusCode.Conflict => ImagesErrorKind.Conflict,
+            _ when (int)status >= 500 => ImagesErrorKind.Unavailable,
+            _ => ImagesErrorKind.InvalidArgument,
+        };
+        if (codes.Contains("MANIFEST_UNKNOWN") || codes.Contains("BLOB_UNKNOWN") || codes.Contains("NAME_UNKNOWN")) kind = ImagesErrorKind.NotFound;
+        string summary = status switch
+        {
+            HttpStatusCode.NotFound => $"{what} not found",
+            HttpStatusCode.Unauthorized => "authentication required or refused (check the credentials for this registry)",
+            HttpStatusCode.Forbidden => "access denied",
+            HttpStatusCode.TooManyRequests => "too many requests (rate limited); retries exhausted",
+            _ => $"{what} request failed",
+        };
+        string detail = messages.Count > 0 ? " (" + string.Join("; ", messages) + ")" : "";
+        throw new RegistryException(kind,
+            $"registry {ctx.Registry}: repository {ctx.Repository}, reference {ctx.Reference}: {summary}: HTTP {(int)status} {response.ReasonPhrase}{detail}",
+            ctx.Registry, ctx.Repository, ctx.Reference, status, codes);
+    }
+
+    private static Uri LocationOf(HttpResponseMessage response, RequestContext ctx, Uri? fallback = null)
+    {
+        Uri? location = response.Headers.Location;
+        if (location is null)
+            return fallback ?? throw new RegistryException(ImagesErrorKind.Internal, $"registry {ctx.Registry}: repository {ctx.Repository}: upload response without a Location", ctx.Registry, ctx.Repository, ctx.Reference);
+        return location.IsAbsoluteUri ? location : new Uri(response.RequestMessage!.RequestUri!, location);
+    }
+
+    private static Uri WithQuery(Uri uri, string parameter)
+    {
+        var builder = new UriBuilder(uri);
+        builder.Query = string.IsNullOrEmpty(builder.Query) || builder.Query == "?" ? parameter : builder.Query.TrimStart('?') + "&" + parameter;
+        return builder.Uri;
+    }
+
+    private static async Task<byte[]> ReadLimitedAsync(HttpContent content, int limit, string what, CancellationToken cancellationToken, bool truncate = false)
+    {
+        await using Stream s = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        return await ReadAllAsync(s, limit, cancellationToken, truncate ? null : what).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads a stream to its end, refusing more than <paramref name="limit"/> bytes (or truncating when <paramref name="what"/> is null).</summary>
+    internal static async Task<byte[]> ReadAllAsync(Stream s, int limit, CancellationToken cancellationToken, string? what = "document")
+    {
+        var buffer = new MemoryStream();
+        byte[] chunk = new byte[64 * 1024];
+        int n;
+        while ((n = await s.ReadAsync(chunk, cancellationToken).ConfigureAwait(false)) > 0)
+        {
+            if (buffer.Length + n > limit)
+            {
+                if (what is null) return buffer.ToArray();
+                throw new ImagesException(ImagesErrorKind.InvalidArgument, $"{what}: larger than the limit of {limit} bytes; refused");
+            }
+            buffer.Write(chunk, 0, n);
+        }
+        return buffer.ToArray();
+    }
+}

@@ -1,0 +1,36 @@
+namespace Berth.Images.Registry;
+
+/// <summary>Settings of a <see cref="RegistryClient"/>.</summary>
+public sealed class RegistryClientOptions
+{
+    /// <summary>
+    /// Registries (host[:port]) spoken to over plain HTTP. Loopback registries (localhost,
+    /// 127.0.0.0/8, ::1) always are; every other registry is HTTPS with certificate checks.
+    /// </summary>
+    public IReadOnlyCollection<string> InsecureRegistries { get; init; } = [];
+
+    /// <summary>Where credentials come from; by default <c>~/.docker/config.json</c>.</summary>
+    public ICredentialProvider? Credentials { get; init; }
+
+    /// <summary>The HTTP handler (tests wrap it); by default a SocketsHttpHandler.</summary>
+    public HttpMessageHandler? Handler { get; init; }
+
+    /// <summary>Attempts per request for connection errors, 5xx and 429 (1 = no retry).</summary>
+    public int MaxAttempts { get; init; } = 4;
+
+    /// <summary>The first back-off delay; each retry doubles it (a Retry-After header wins, up to <see cref="MaxRetryDelay"/>).</summary>
+    public TimeSpan InitialRetryDelay { get; init; } = TimeSpan.FromMilliseconds(250);
+
+    public TimeSpan MaxRetryDelay { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How many blobs one pull or push transfers at once.</summary>
+    public int MaxConcurrentTransfers { get; init; } = 3;
+
+    /// <summary>The size of each PATCH of a chunked upload.</summary>
+    public int UploadChunkSize { get; init; } = 8 * 1024 * 1024;
+
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>The User-Agent sent with every request.</summary>
+    public string UserAgent { get; init; } = "berth";
+}

@@ -1,0 +1,537 @@
+using System.Collections.Concurrent;
+using Berth.Images.Content;
+using Berth.Images.Layers;
+using Berth.Images.Manifests;
+using Berth.Images.References;
+using Berth.Images.Registry;
+using Berth.Images.Snapshots;
+
+namespace Berth.Images.Store;
+
+/// <summary>
+/// Images: names (<c>docker.io/library/busybox:latest</c>, <c>name@sha256:…</c>) pointing at
+/// manifests or indexes in a content store, unpacked into a snapshotter as a chain of committed
+/// layers keyed by chain ID (containerd's scheme: a layer stack shared by images is unpacked once).
+/// <code>
+/// &lt;root&gt;/references.json   name → descriptor, replaced atomically
+/// </code>
+/// Nothing is deleted when a name goes: <see cref="CollectGarbageAsync"/> marks everything reachable
+/// from the names (and the images the engine says are in use) and sweeps the rest of the blobs and
+/// layer snapshots. Concurrency: name changes are serialised; pulls, loads and unpacks run in
+/// parallel with each other but never with a collection, which would see their new blobs as garbage.
+/// </summary>
+public sealed class ImageStore
+{
+    /// <summary>Prefix of the active snapshots layers are unpacked into; leftovers of a crash are collected.</summary>
+    public const string ExtractPrefix = "extract-";
+
+    private readonly object _gate = new();
+    private readonly string _referencesPath;
+    private readonly IImageUsage? _usage;
+    private readonly TimeProvider _time;
+    private readonly GcLock _gcLock = new();
+    private readonly ConcurrentDictionary<Digest, SemaphoreSlim> _unpackLocks = new();
+    private Dictionary<string, ReferenceEntry> _references;
+
+    /// <summary>Opens (creating if needed) the store under <paramref name="root"/>.</summary>
+    public ImageStore(string root, IContentStore content, ISnapshotter? snapshotter = null, IImageUsage? usage = null, TimeProvider? timeProvider = null)
+    {
+        Root = Path.GetFullPath(root);
+        Directory.CreateDirectory(Root);
+        Content = content;
+        Snapshotter = snapshotter;
+        _usage = usage;
+        _time = timeProvider ?? TimeProvider.System;
+        _referencesPath = Path.Combine(Root, "references.json");
+        _references = ReferenceFile.Load(_referencesPath);
+    }
+
+    public string Root { get; }
+    public IContentStore Content { get; }
+    public ISnapshotter? Snapshotter { get; }
+
+    // ---- names --------------------------------------------------------------------------------
+
+    /// <summary>Points <paramref name="name"/> at <paramref name="target"/> (which must be in the content store), replacing what it named.</summary>
+    public void SetReference(ImageReference name, Descriptor target)
+    {
+        if (!Content.Exists(target.ParsedDigest))
+            throw new ImagesException(ImagesErrorKind.NotFound, $"cannot name {name}: {target.Digest} is not in the content store");
+        if (!MediaTypes.IsIndex(target.MediaType) && !MediaTypes.IsManifest(target.MediaType))
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, $"cannot name {name}: `{target.MediaType}` is not a manifest or index");
+        string key = Key(name);
+        lock (_gate)
+        {
+            var next = new Dictionary<string, ReferenceEntry>(_references, StringComparer.Ordinal)
+            {
+                [key] = new ReferenceEntry { Target = target, Created = _time.GetUtcNow() },
+            };
+            ReferenceFile.Save(_referencesPath, next);
+            _references = next;
+        }
+    }
+
+    /// <summary>Every name, with what it points at.</summary>
+    public IReadOnlyList<ImageRecord> References()
+    {
+        lock (_gate) return _references.Select(e => new ImageRecord(e.Key, e.Value.Target, e.Value.Created)).OrderBy(r => r.Name, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>Gives the image <paramref name="source"/> (a name or an ID) the name <paramref name="target"/>.</summary>
+    public void Tag(string source, string target)
+    {
+        ImageRecord record = ResolveRecord(source);
+        ImageReference name = ImageReference.Parse(target);
+        if (name.Digest is { } d && d != record.Target.ParsedDigest)
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, $"cannot tag {source} as {target}: the digest does not match the image's {record.Target.Digest}");
+        SetReference(name, record.Target);
+    }
+
+    /// <summary>
+    /// Docker's <c>rmi</c>. A name is untagged; an ID removes all its names. Refused (Conflict) when
+    /// the image would lose its last name while a container uses it, or when an ID names an image
+    /// with several names, unless <paramref name="force"/>. Blobs and layers go at the next
+    /// <see cref="CollectGarbageAsync"/>.
+    /// </summary>
+    public IReadOnlyList<ImageRemoval> Remove(string nameOrId, bool force = false)
+    {
+        lock (_gate)
+        {
+            var removals = new List<ImageRemoval>();
+            List<string> names;
+            Digest id;
+            string? byName = TryKey(nameOrId) is { } k && _references.ContainsKey(k) ? k : null;
+            if (byName is not null)
+            {
+                id = ImageIdOf(_references[byName].Target);
+                names = [byName];
+            }
+            else
+            {
+                id = ResolveId(nameOrId);
+                names = _references.Where(e => TryImageIdOf(e.Value.Target) == id).Select(e => e.Key).ToList();
+                if (names.Select(n => ImageReference.ParseNormalized(n).Repository).Distinct().Count() > 1 && !force)
+                    throw new ImagesException(ImagesErrorKind.Conflict,
+                        $"unable to delete {Short(id)} (must be forced): image is referenced in multiple repositories ({string.Join(", ", names)})");
+            }
+
+            bool lastNames = _references.Where(e => TryImageIdOf(e.Value.Target) == id).All(e => names.Contains(e.Key));
+            if (lastNames && !force && _usage?.ImagesInUse().Contains(id) == true)
+                throw new ImagesException(ImagesErrorKind.Conflict,
+                    $"unable to remove {nameOrId} (must be forced): image {Short(id)} is being used by a container");
+
+            var next = new Dictionary<string, ReferenceEntry>(_references, StringComparer.Ordinal);
+            foreach (string name in names)
+            {
+                next.Remove(name);
+                removals.Add(new ImageRemoval(ImageReference.ParseNormalized(name).FamiliarName, null));
+            }
+            ReferenceFile.Save(_referencesPath, next);
+            _references = next;
+            if (lastNames) removals.Add(new ImageRemoval(null, id));
+            return removals;
+        }
+    }
+
+    // ---- reading images -----------------------------------------------------------------------
+
+    /// <summary>Resolves a name, an ID (<c>sha256:…</c> or a unique hex prefix) or a manifest digest to the image for <paramref name="platform"/> (the host's by default).</summary>
+    /// <exception cref="ImagesException">NotFound: "No such image".</exception>
+    public Image Get(string nameOrId, Platform? platform = null) => Read(ResolveRecord(nameOrId).Target, platform);
+
+    /// <summary>Reads the image a descriptor points at, choosing from an index the locally present manifest for the platform.</summary>
+    public Image Read(Descriptor target, Platform? platform = null)
+    {
+        ManifestDocument doc = ReadManifest(target);
+        Descriptor manifestDescriptor = target;
+        if (doc.Index is { } index)
+        {
+            var present = new ImageIndex { Manifests = index.Manifests.Where(m => Content.Exists(m.ParsedDigest)).ToList() };
+            manifestDescriptor = PlatformMatcher.Select(present, platform, $"image {target.Digest}");
+            doc = ReadManifest(manifestDescriptor);
+            if (doc.Manifest is null) throw new ImagesException(ImagesErrorKind.InvalidArgument, $"index entry {manifestDescriptor.Digest} is itself an index");
+        }
+        ImageManifest manifest = doc.Manifest!;
+        byte[] configBytes = ReadBlob(manifest.Config.ParsedDigest, ManifestParser.MaxConfigSize);
+        ImageConfig config = ManifestParser.ParseConfig(configBytes, manifest.Config.ParsedDigest);
+        if (config.RootFS.DiffIds.Count != manifest.Layers.Count)
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, $"image {target.Digest}: {manifest.Layers.Count} layers but {config.RootFS.DiffIds.Count} diff_ids");
+        return new Image { Id = manifest.Config.ParsedDigest, Target = target, ManifestDescriptor = manifestDescriptor, Manifest = manifest, Config = config };
+    }
+
+    /// <summary>One entry per image (grouped by ID), with its names.</summary>
+    public IReadOnlyList<ImageSummary> List()
+    {
+        var result = new List<ImageSummary>();
+        foreach (var group in References().Select(r => (Record: r, Image: TryRead(r.Target))).Where(x => x.Image is not null).GroupBy(x => x.Image!.Id))
+        {
+            Image image = group.First().Image!;
+            result.Add(new ImageSummary(image.Id, RepoTags(group.Select(g => g.Record)), RepoDigests(group.Select(g => g.Record)), image.Config.Created, image.Size));
+        }
+        return result.OrderByDescending(s => s.Created).ToList();
+    }
+
+    public ImageDetails Inspect(string nameOrId, Platform? platform = null)
+    {
+        Image image = Get(nameOrId, platform);
+        var records = References().Where(r => TryImageIdOf(r.Target) == image.Id).ToList();
+        return new ImageDetails(image.Id, RepoTags(records), RepoDigests(records), image.Config.Created, image.Config.Author,
+            image.Config.Platform, image.Size, image.Config.Config, image.DiffIds, image.Target, image.ManifestDescriptor, image.Manifest.Layers);
+    }
+
+    /// <summary>Docker's <c>history</c>: newest first; sizes are the layer blobs' sizes.</summary>
+    public IReadOnlyList<ImageHistoryItem> History(string nameOrId, Platform? platform = null)
+    {
+        Image image = Get(nameOrId, platform);
+        var items = new List<ImageHistoryItem>();
+        IReadOnlyList<HistoryEntry> history = image.Config.History is { Count: > 0 } h
+            ? h
+            : image.Manifest.Layers.Select(_ => new HistoryEntry { Created = image.Config.Created }).ToList();
+        int layer = 0;
+        foreach (HistoryEntry entry in history)
+        {
+            long size = 0;
+            if (!entry.EmptyLayer && layer < image.Manifest.Layers.Count) size = image.Manifest.Layers[layer++].Size;
+            items.Add(new ImageHistoryItem("<missing>", entry.Created, entry.CreatedBy ?? "", size, entry.Comment ?? "", entry.EmptyLayer));
+        }
+        items.Reverse();
+        if (items.Count > 0) items[0] = items[0] with { Id = image.Id.Value };
+        return items;
+    }
+
+    // ---- registry -----------------------------------------------------------------------------
+
+    /// <summary>Pulls <paramref name="reference"/> through <paramref name="client"/> and names it; returns the image for the platform.</summary>
+    public async Task<Image> PullAsync(RegistryClient client, string reference, Platform? platform = null,
+        IProgress<PullProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ImageReference name = ImageReference.Parse(reference);
+        using (await _gcLock.EnterSharedAsync(cancellationToken).ConfigureAwait(false))
+        {
+            PullResult result = await client.PullAsync(name, Content, platform, progress, cancellationToken).ConfigureAwait(false);
+            SetReference(name, result.Root);
+            return Read(result.Root, platform);
+        }
+    }
+
+    /// <summary>Pushes the image <paramref name="source"/> to <paramref name="target"/> (its own name when null).</summary>
+    public async Task<PushResult> PushAsync(RegistryClient client, string source, string? target = null, PushOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ImageRecord record = ResolveRecord(source);
+        ImageReference to = ImageReference.Parse(target ?? record.Name);
+        PushResult result = await client.PushAsync(to, Content, record.Target, options, cancellationToken).ConfigureAwait(false);
+        if (to.Tag is not null) SetReference(to, record.Target);
+        return result;
+    }
+
+    // ---- unpack -------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Unpacks the image's layers into the snapshotter and returns the snapshot name of the top
+    /// layer (its chain ID), or null for an image without layers. Each layer is a committed
+    /// snapshot named by its chain ID whose parent is the one below: a layer already unpacked (by
+    /// this image or another) is not unpacked again. Every layer's diffID is checked against the
+    /// config; a mismatch discards the layer and fails.
+    /// </summary>
+    public async Task<string?> UnpackAsync(string nameOrId, Platform? platform = null, LayerApplyOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ISnapshotter snapshotter = Snapshotter ?? throw new ImagesException(ImagesErrorKind.InvalidArgument, "this image store has no snapshotter");
+        Image image = Get(nameOrId, platform);
+        IReadOnlyList<Digest> diffIds = image.DiffIds, chain = image.ChainIds;
+        using (await _gcLock.EnterSharedAsync(cancellationToken).ConfigureAwait(false))
+        {
+            string? parent = null;
+            for (int i = 0; i < chain.Count; i++)
+            {
+                string name = chain[i].Value;
+                SemaphoreSlim gate = _unpackLocks.GetOrAdd(chain[i], _ => new SemaphoreSlim(1, 1));
+                await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    if (!SnapshotExists(snapshotter, name))
+                        await Task.Run(() => UnpackLayer(snapshotter, image, i, diffIds[i], name, parent, options, cancellationToken), cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    gate.Release();
+                }
+                parent = name;
+            }
+            return parent;
+        }
+    }
+
+    private void UnpackLayer(ISnapshotter snapshotter, Image image, int index, Digest diffId, string name, string? parent, LayerApplyOptions? options, CancellationToken cancellationToken)
+    {
+        Descriptor layer = image.Manifest.Layers[index];
+        string key = $"{ExtractPrefix}{Guid.NewGuid():N}-{diffId.Hex[..12]}";
+        IReadOnlyList<Mount> mounts = snapshotter.Prepare(key, parent, new Dictionary<string, string> { ["berth.io/unpack"] = name });
+        bool committed = false;
+        try
+        {
+            string dir = MountHelper.WritableDirectory(mounts);
+            LayerApplyResult result;
+            using (Stream blob = Content.OpenRead(layer.ParsedDigest))
+                result = LayerApplier.Apply(blob, dir, options, cancellationToken);
+            if (result.DiffId != diffId)
+                throw new ImagesException(ImagesErrorKind.DataLoss,
+                    $"layer {layer.Digest} of image {image.Id}: uncompressed content is {result.DiffId}, the config says diff_ids[{index}] = {diffId}; refused");
+            snapshotter.Commit(name, key, new Dictionary<string, string> { ["berth.io/diff-id"] = diffId.Value, ["berth.io/layer"] = layer.Digest });
+            committed = true;
+        }
+        finally
+        {
+            if (!committed)
+            {
+                try
+                {
+                    snapshotter.Remove(key);
+                }
+                catch (ImagesException)
+                {
+                }
+            }
+        }
+    }
+
+    private static bool SnapshotExists(ISnapshotter snapshotter, string name)
+    {
+        try
+        {
+            return snapshotter.Stat(name).Kind == SnapshotKind.Committed;
+        }
+        catch (ImagesException e) when (e.Kind == ImagesErrorKind.NotFound)
+        {
+            return false;
+        }
+    }
+
+    // ---- garbage collection -------------------------------------------------------------------
+
+    /// <summary>
+    /// Mark and sweep: marks every blob reachable from the names (indexes, the manifests of them
+    /// that are present, configs, layers), the configs of images in use, and the chain-ID snapshots
+    /// of every marked image; deletes the other blobs, the other chain-ID layer snapshots (leaves
+    /// first; one with a child, such as a container's layer, stays with its parents) and leftover
+    /// unpack snapshots. Waits for running pulls and unpacks, and holds new ones off meanwhile.
+    /// </summary>
+    public async Task<GarbageCollectionResult> CollectGarbageAsync(CancellationToken cancellationToken = default)
+    {
+        using (await _gcLock.EnterExclusiveAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var blobs = new HashSet<Digest>();
+            var snapshots = new HashSet<string>(StringComparer.Ordinal);
+            foreach (ImageRecord record in References()) Mark(record.Target, blobs, snapshots);
+            foreach (Digest id in _usage?.ImagesInUse() ?? []) blobs.Add(id);
+
+            var removedBlobs = new List<Digest>();
+            long reclaimed = 0;
+            foreach (ContentInfo info in Content.List().ToList())
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (blobs.Contains(info.Digest) || !Content.Delete(info.Digest)) continue;
+                removedBlobs.Add(info.Digest);
+                reclaimed += info.Size;
+            }
+
+            var removedSnapshots = new List<string>();
+            if (Snapshotter is { } sn)
+            {
+                bool progress = true;
+                while (progress)
+                {
+                    progress = false;
+                    IReadOnlyList<SnapshotInfo> all = sn.Walk();
+                    var parents = all.Where(s => s.Parent is not null).Select(s => s.Parent!).ToHashSet(StringComparer.Ordinal);
+                    foreach (SnapshotInfo s in all)
+                    {
+                        bool layer = s.Kind == SnapshotKind.Committed && Digest.TryParse(s.Name, out _);
+                        bool leftover = s.Kind == SnapshotKind.Active && s.Name.StartsWith(ExtractPrefix, StringComparison.Ordinal);
+                        if (!(layer || leftover) || snapshots.Contains(s.Name) || parents.Contains(s.Name)) continue;
+                        try
+                        {
+                            sn.Remove(s.Name);
+                            removedSnapshots.Add(s.Name);
+                            progress = true;
+                        }
+                        catch (ImagesException e) when (e.Kind is ImagesErrorKind.Conflict or ImagesErrorKind.NotFound)
+                        {
+                        }
+                    }
+                }
+            }
+            return new GarbageCollectionResult(removedBlobs, removedSnapshots, reclaimed);
+        }
+    }
+
+    private void Mark(Descriptor target, HashSet<Digest> blobs, HashSet<string> snapshots)
+    {
+        Digest digest = target.ParsedDigest;
+        if (!blobs.Add(digest) || !Content.Exists(digest)) return;
+        ManifestDocument doc;
+        try
+        {
+            doc = ReadManifest(target);
+        }
+        catch (ImagesException)
+        {
+            return; // a damaged manifest keeps only itself
+        }
+        if (doc.Index is { } index)
+        {
+            foreach (Descriptor child in index.Manifests) Mark(child, blobs, snapshots);
+            return;
+        }
+        ImageManifest m = doc.Manifest!;
+        blobs.Add(m.Config.ParsedDigest);
+        foreach (Descriptor layer in m.Layers) blobs.Add(layer.ParsedDigest);
+        try
+        {
+            ImageConfig config = ManifestParser.ParseConfig(ReadBlob(m.Config.ParsedDigest, ManifestParser.MaxConfigSize), m.Config.ParsedDigest);
+            foreach (Digest c in ChainId.Compute(config.RootFS.DiffIds.Select(Digest.Parse).ToList())) snapshots.Add(c.Value);
+        }
+        catch (ImagesException)
+        {
+        }
+    }
+
+    // ---- helpers ------------------------------------------------------------------------------
+
+    /// <summary>Holds off garbage collection while new, not yet named content is written (used by archives).</summary>
+    public Task<IDisposable> HoldGarbageCollectionAsync(CancellationToken cancellationToken = default) => _gcLock.EnterSharedAsync(cancellationToken);
+
+    internal ManifestDocument ReadManifest(Descriptor descriptor)
+    {
+        ManifestParser.CheckManifestSize(descriptor.Size, descriptor.Digest);
+        return ManifestParser.Parse(ReadBlob(descriptor.ParsedDigest, ManifestParser.MaxManifestSize), descriptor.MediaType, descriptor.ParsedDigest);
+    }
+
+    internal byte[] ReadBlob(Digest digest, int limit)
+    {
+        using Stream s = Content.OpenRead(digest);
+        return RegistryClient.ReadAllAsync(s, limit, CancellationToken.None, $"blob {digest}").GetAwaiter().GetResult();
+    }
+
+    private Image? TryRead(Descriptor target)
+    {
+        try
+        {
+            return Read(target);
+        }
+        catch (ImagesException)
+        {
+            return null;
+        }
+    }
+
+    private Digest? TryImageIdOf(Descriptor target) => TryRead(target)?.Id;
+
+    private Digest ImageIdOf(Descriptor target) => Read(target).Id;
+
+    /// <summary>The record for a name, an image ID (full or a unique prefix of its hex) or a target digest.</summary>
+    public ImageRecord ResolveRecord(string nameOrId)
+    {
+        lock (_gate)
+        {
+            if (TryKey(nameOrId) is { } key)
+            {
+                if (_references.TryGetValue(key, out ReferenceEntry? entry)) return new ImageRecord(key, entry.Target, entry.Created);
+                // name@digest that was pulled by tag: the name's record with that target.
+                ImageReference r = ImageReference.ParseNormalized(nameOrId);
+                if (r.Digest is { } d && _references.FirstOrDefault(e => e.Value.Target.Digest == d.Value && ImageReference.ParseNormalized(e.Key).Repository == r.Repository) is { Key: not null } hit)
+                    return new ImageRecord(hit.Key, hit.Value.Target, hit.Value.Created);
+            }
+            Digest id = ResolveId(nameOrId);
+            var match = _references.Where(e => e.Value.Target.Digest == id.Value || TryImageIdOf(e.Value.Target) == id).OrderBy(e => e.Key, StringComparer.Ordinal).First();
+            return new ImageRecord(match.Key, match.Value.Target, match.Value.Created);
+        }
+    }
+
+    private Digest ResolveId(string text)
+    {
+        string hex = text.StartsWith("sha256:", StringComparison.Ordinal) ? text[7..] : text;
+        if (hex.Length is > 0 and <= 64 && hex.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f')))
+        {
+            var candidates = new HashSet<Digest>();
+            foreach (ReferenceEntry e in _references.Values)
+            {
+                if (e.Target.ParsedDigest.Hex.StartsWith(hex, StringComparison.Ordinal)) candidates.Add(TryImageIdOf(e.Target) ?? e.Target.ParsedDigest);
+                if (TryImageIdOf(e.Target) is { } id && id.Hex.StartsWith(hex, StringComparison.Ordinal)) candidates.Add(id);
+            }
+            if (candidates.Count == 1) return candidates.First();
+            if (candidates.Count > 1) throw new ImagesException(ImagesErrorKind.InvalidArgument, $"ambiguous image ID prefix `{text}`: {candidates.Count} images match");
+        }
+        throw new ImagesException(ImagesErrorKind.NotFound, $"No such image: {text}");
+    }
+
+    private static string Key(ImageReference name) => (name.Digest is not null ? name.WithDigest(name.Digest.Value) : name).ToString();
+
+    private static string? TryKey(string text)
+    {
+        try
+        {
+            ImageReference r = ImageReference.ParseNormalized(text);
+            if (r.Tag is null && r.Digest is null)
+            {
+                // A bare hex prefix is an ID, not a name (Docker resolves IDs first for such strings).
+                if (text.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f')) && text.Length >= 12) return null;
+                r = r.WithDefaultTag();
+            }
+            return Key(r);
+        }
+        catch (ImagesException)
+        {
+            return null;
+        }
+    }
+
+    private static List<string> RepoTags(IEnumerable<ImageRecord> records)
+        => records.Select(r => ImageReference.ParseNormalized(r.Name)).Where(r => r.Tag is not null).Select(r => r.FamiliarName).Distinct().OrderBy(x => x, StringComparer.Ordinal).ToList();
+
+    private static List<string> RepoDigests(IEnumerable<ImageRecord> records)
+        => records.Select(r => ImageReference.ParseNormalized(r.Name).WithDigest(r.Target.ParsedDigest).FamiliarName).Distinct().OrderBy(x => x, StringComparer.Ordinal).ToList();
+
+    private static string Short(Digest id) => id.Hex[..12];
+}
+
+/// <summary>
+/// Readers (pulls, loads, unpacks) run together; a writer (garbage collection) waits for them to
+/// finish and keeps new ones out until it is done.
+/// </summary>
+internal sealed class GcLock
+{
+    private readonly SemaphoreSlim _turnstile = new(1, 1);
+    private int _readers;
+
+    public async Task<IDisposable> EnterSharedAsync(CancellationToken cancellationToken)
+    {
+        await _turnstile.WaitAsync(cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _readers);
+        _turnstile.Release();
+        return new Releaser(() => Interlocked.Decrement(ref _readers));
+    }
+
+    public async Task<IDisposable> EnterExclusiveAsync(CancellationToken cancellationToken)
+    {
+        await _turnstile.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            while (Volatile.Read(ref _readers) > 0) await Task.Delay(5, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            _turnstile.Release();
+            throw;
+        }
+        return new Releaser(() => _turnstile.Release());
+    }
+
+    private sealed class Releaser(Action release) : IDisposable
+    {
+        private int _done;
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 0) release();
+        }
+    }
+}
