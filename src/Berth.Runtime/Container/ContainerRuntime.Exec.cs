@@ -76,7 +76,7 @@ public sealed partial class ContainerRuntime
         catch (Berth.Seccomp.SeccompException e) { throw new RuntimeException($"config.json: {e.Message}", 0, e); }
 
         var namespaces = new List<(string Type, int Fd)>();
-        int parentFd = -1, childFd = -1, consoleFd = -1, intermediate = -1, pid = -1;
+        int parentFd = -1, childFd = -1, consoleFd = -1, cgroupFd = -1, intermediate = -1, pid = -1;
         ChildProgram? program = null;
         try
         {
@@ -104,20 +104,31 @@ public sealed partial class ContainerRuntime
                 LibC.Check(consoleFd, "connect to the console socket");
             }
 
+            // The intermediate starts in the runtime's user namespace, so it can always join the
+            // container's groups itself (v1: "0" to tasks; cgroup2: clone3 CLONE_INTO_CGROUP)
+            // and the process is forked inside them: no pid moved through cgroup.procs.
+            var v1Groups = record.CgroupPaths.Where(p => p.Key != Berth.Cgroups.CgroupManager.UnifiedKey).Select(p => p.Value).Distinct().ToList();
+            if (record.CgroupPaths.TryGetValue(Berth.Cgroups.CgroupManager.UnifiedKey, out var unifiedGroup))
+            {
+                cgroupFd = LibC.open(unifiedGroup, Sys.O_RDONLY | Sys.O_DIRECTORY | Sys.O_CLOEXEC, 0);
+                LibC.Check(cgroupFd, $"open {unifiedGroup}");
+            }
             program = ExecCompiler.Compile(new ExecOptions
             {
                 Process = process, Namespaces = namespaces, ReportFd = childFd, ConsoleSocketFd = consoleFd,
-                PreserveFds = request.PreserveFds, Seccomp = seccomp,
+                PreserveFds = request.PreserveFds, Seccomp = seccomp, CgroupsToJoin = v1Groups,
             });
+            program.CgroupFd = cgroupFd;
             Debug?.Invoke($"exec in {id}: program:\n" + string.Join('\n', program.Ops.Select((op, i) => $"  {i,3} {op.Description}")));
             using (var native = program.Build(childFd))
                 intermediate = Executor.Spawn(native);
             CloseFd(ref childFd);
             CloseFd(ref consoleFd);
+            CloseFd(ref cgroupFd);
             foreach (var (_, fd) in namespaces) LibC.close(fd);
             namespaces.Clear();
 
-            pid = ExecHandshake(program, parentFd, intermediate, record, process, request.SetupTimeout);
+            pid = ExecHandshake(program, parentFd, intermediate, record, process, request.SetupTimeout, parentJoinsCgroup: false);
             if (request.PidFile is { } pidFile) AtomicFile.Write(Path.GetFullPath(pidFile), Encoding.ASCII.GetBytes(pid.ToString()));
             return pid;
         }
@@ -136,15 +147,17 @@ public sealed partial class ContainerRuntime
             CloseFd(ref parentFd);
             CloseFd(ref childFd);
             CloseFd(ref consoleFd);
+            CloseFd(ref cgroupFd);
         }
     }
 
     /// <summary>
-    /// Learns the process's pid from the intermediate, moves the process into the container's
-    /// cgroup (every hierarchy) and lets it go on; returns once it has exec'd (the report
+    /// Learns the process's pid from the intermediate and, unless the intermediate joined the
+    /// groups itself, moves the process into the container's cgroup (every hierarchy) and lets it go on; returns once it has exec'd (the report
     /// socket reaches end of file: the intermediate exited, the process's end closed on exec).
     /// </summary>
-    int ExecHandshake(ChildProgram program, int fd, int intermediate, ContainerRecord record, Berth.Oci.Process process, TimeSpan timeout)
+    int ExecHandshake(ChildProgram program, int fd, int intermediate, ContainerRecord record, Berth.Oci.Process process, TimeSpan timeout,
+        bool parentJoinsCgroup)
     {
         var pid = -1;
         string? failure = null;
@@ -176,6 +189,11 @@ public sealed partial class ContainerRuntime
                     pid = (int)value;
                     LibC.waitpid(intermediate, out _, 0);
                     if (failure is not null) break;
+                    if (!parentJoinsCgroup)
+                    {
+                        if (process.OomScoreAdj is { } score) WriteProcFile(pid, "oom_score_adj", score.ToString());
+                        break;
+                    }
                     try
                     {
                         LoadCgroup(record)?.AddProcess(pid);

@@ -18,6 +18,13 @@ public sealed class ExecOptions
     /// <summary>A connected socket to send the pty master to (process.terminal), or -1.</summary>
     public int ConsoleSocketFd { get; init; } = -1;
     public int PreserveFds { get; init; }
+    /// <summary>
+    /// cgroup v1 group directories the intermediate joins itself ("0" to their tasks files,
+    /// before any setns) so that the process is forked inside them; the cgroup2 group is
+    /// joined by the clone (ChildProgram.CgroupFd). Null: the parent moves the process through
+    /// cgroup.procs and the process waits for it before execve.
+    /// </summary>
+    public IReadOnlyList<string>? CgroupsToJoin { get; init; }
     /// <summary>The container's linux.seccomp compiled to BPF in the parent.</summary>
     public Berth.Seccomp.SeccompProgram? Seccomp { get; init; }
 }
@@ -27,9 +34,10 @@ public sealed class ExecOptions
 /// nsexec + setns_init_linux.go: the first child joins every namespace of the container's
 /// init (user first, mount last), then forks, because a joined pid namespace applies only to
 /// children. CLONE_PARENT makes the exec'd process a child of the runtime, which reaps it and
-/// reports its exit code; the intermediate reports the pid and exits. The exec'd process sets
-/// itself up (<see cref="ProcessEmitter"/>), waits until the runtime has moved it into the
-/// container's cgroup, and execs: nothing the user asked for runs outside the cgroup.
+/// reports its exit code; the intermediate reports the pid and exits. The intermediate joins
+/// the container's cgroups before forking (or, when it cannot, the exec'd process waits until
+/// the runtime has moved it), so nothing the user asked for runs outside the cgroup. The exec'd
+/// process sets itself up (<see cref="ProcessEmitter"/>) and execs.
 /// </summary>
 public sealed class ExecCompiler
 {
@@ -66,6 +74,19 @@ public sealed class ExecCompiler
         var env = process.Env ?? [];
         var emit = new ProcessEmitter(_p);
 
+        // A thread that moves itself into a v1 group does not take the cgroup threadgroup lock
+        // (whose write side waits for an RCU grace period); first, while paths are the host's.
+        if (_o.CgroupsToJoin is { } groups)
+        {
+            var zero = _p.Bytes("0"u8);
+            foreach (var group in groups)
+            {
+                var tasks = Path.Combine(group, "tasks");
+                _p.Syscall(Sys.OpenAt, $"open {tasks}", Sys.AT_FDCWD, _p.String(tasks), Sys.O_WRONLY | Sys.O_CLOEXEC).Result = _scratch;
+                _p.Syscall(Sys.Write, $"join cgroup {group}", _scratch, zero, 1);
+                _p.Syscall(Sys.Close, "close", _scratch);
+            }
+        }
         foreach (var (type, fd) in _o.Namespaces.OrderBy(n => JoinOrder(n.Type)))
         {
             var slot = _p.Preset(fd);
@@ -94,7 +115,7 @@ public sealed class ExecCompiler
         emit.Umask(process.User);
         var candidates = ProcessEmitter.ExecCandidates(args[0], env);
         emit.ExecutableCheck(args[0], candidates);
-        emit.WaitForByte(_report, "wait for the runtime (cgroup)");
+        if (_o.CgroupsToJoin is null) emit.WaitForByte(_report, "wait for the runtime (cgroup)");
         if (process.NoNewPrivileges) emit.Seccomp(_o.Seccomp);
         emit.Exec(args, env, candidates);
 

@@ -23,12 +23,24 @@ public sealed class ExecCompilerTests
     ];
 
     static CompiledProgram Compile(Berth.Oci.Process process, (string, int)[]? namespaces = null, int consoleFd = -1,
-        int preserveFds = 0, Berth.Seccomp.SeccompProgram? seccomp = null) =>
+        int preserveFds = 0, Berth.Seccomp.SeccompProgram? seccomp = null, IReadOnlyList<string>? cgroups = null) =>
         new(ExecCompiler.Compile(new ExecOptions
         {
             Process = process, Namespaces = namespaces ?? AllNamespaces, ReportFd = CompiledProgram.ReportFd,
-            ConsoleSocketFd = consoleFd, PreserveFds = preserveFds, Seccomp = seccomp,
+            ConsoleSocketFd = consoleFd, PreserveFds = preserveFds, Seccomp = seccomp, CgroupsToJoin = cgroups,
         }), forksInit: true);
+
+    [Fact]
+    public void The_intermediate_joins_the_v1_groups_before_any_setns_so_the_process_is_forked_inside_them()
+    {
+        using var p = Compile(Process(), cgroups: ["/sys/fs/cgroup/memory/berth/x", "/sys/fs/cgroup/pids/berth/x"]);
+        var opens = p.Syscalls(Sys.OpenAt).Where(o => p.String(o.Args[1]).EndsWith("/tasks", StringComparison.Ordinal)).ToList();
+        Assert.Equal(["/sys/fs/cgroup/memory/berth/x/tasks", "/sys/fs/cgroup/pids/berth/x/tasks"], opens.Select(o => p.String(o.Args[1])));
+        var writes = p.Ops.Where(o => o.Description.StartsWith("join cgroup", StringComparison.Ordinal)).ToList();
+        Assert.All(writes, w => Assert.Equal("0", p.Bytes(w.Args[1], 1)));
+        Assert.True(p.IndexOf(writes[^1]) < p.IndexOf(p.Syscalls(Sys.Setns).First()));
+        Assert.Equal(-1, p.Find("wait for the runtime (cgroup)"));
+    }
 
     [Fact]
     public void Every_namespace_is_joined_user_first_and_mount_last_then_the_process_is_forked_as_a_child_of_the_runtime()
