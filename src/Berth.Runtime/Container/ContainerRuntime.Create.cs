@@ -38,15 +38,7 @@ public sealed partial class ContainerRuntime
         if (spec.Linux?.FindNamespace(NamespaceType.Pid) is { Path.Length: > 0 }) BeforeEnteringSharedPidNamespace?.Invoke();
         var rootfs = spec.ResolveRootfs(bundle);
         var resources = CgroupResourcesMapper.Map(spec.Linux?.Resources);
-        // Compiled here, in the parent, and cached: the child only loads the finished program.
-        Berth.Seccomp.SeccompProgram? seccomp;
-        try
-        {
-            seccomp = spec.Linux?.Seccomp is { } section
-                ? Berth.Seccomp.SeccompProgramCache.Shared.GetOrCompile(section, Berth.Seccomp.SeccompArchitectures.Native)
-                : null;
-        }
-        catch (Berth.Seccomp.SeccompException e) { throw new RuntimeException($"config.json: {e.Message}", 0, e); }
+        var seccomp = CompileSeccomp(spec);
 
         var dir = Store.CreateDirectory(id);
         ICgroupManager? cgroup = null;
@@ -189,20 +181,11 @@ public sealed partial class ContainerRuntime
         var program = compiled.Program;
         var initPid = pid;
         var deadline = DateTime.UtcNow + timeout;
-        Span<byte> buffer = stackalloc byte[16];
         while (true)
         {
-            var remaining = (int)Math.Max(0, (deadline - DateTime.UtcNow).TotalMilliseconds);
-            Span<LibC.PollFd> poll = [new LibC.PollFd { Fd = fd, Events = LibC.POLLIN }];
-            var ready = LibC.poll(poll, 1, remaining);
-            if (ready < 0 && LibC.Errno == Sys.EINTR) continue;
-            if (ready == 0) throw new RuntimeException($"container init did not finish its setup within {timeout.TotalSeconds:0} s");
-            var n = LibC.read(fd, buffer, 16);
-            if (n < 0 && LibC.Errno == Sys.EINTR) continue;
-            if (n <= 0) throw new RuntimeException($"container init exited during setup ({DescribeExit(initPid)})");
-            var kind = (InitMessage)BinaryPrimitives.ReadInt32LittleEndian(buffer);
-            var opIndex = BinaryPrimitives.ReadInt32LittleEndian(buffer[4..]);
-            var value = BinaryPrimitives.ReadInt64LittleEndian(buffer[8..]);
+            if (InitReport.Read(fd, deadline, $"container init did not finish its setup within {timeout.TotalSeconds:0} s") is not { } report)
+                throw new RuntimeException($"container init exited during setup ({DescribeExit(initPid)})");
+            var (kind, opIndex, value) = report;
             switch (kind)
             {
                 case InitMessage.Failure:

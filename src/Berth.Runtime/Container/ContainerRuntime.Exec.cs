@@ -66,14 +66,7 @@ public sealed partial class ContainerRuntime
         var spec = LoadSpec(record);
         var process = request.Process ?? BuildExecProcess(spec.Process, request.Overrides ?? new ExecOverrides());
         if (process.Args is not { Count: > 0 }) throw new RuntimeException("exec args cannot be empty");
-        Berth.Seccomp.SeccompProgram? seccomp;
-        try
-        {
-            seccomp = spec.Linux?.Seccomp is { } section
-                ? Berth.Seccomp.SeccompProgramCache.Shared.GetOrCompile(section, Berth.Seccomp.SeccompArchitectures.Native)
-                : null;
-        }
-        catch (Berth.Seccomp.SeccompException e) { throw new RuntimeException($"config.json: {e.Message}", 0, e); }
+        var seccomp = CompileSeccomp(spec);
 
         var namespaces = new List<(string Type, int Fd)>();
         int parentFd = -1, childFd = -1, consoleFd = -1, cgroupFd = -1, intermediate = -1, pid = -1;
@@ -163,20 +156,11 @@ public sealed partial class ContainerRuntime
         string? failure = null;
         var failureErrno = 0;
         var deadline = DateTime.UtcNow + timeout;
-        Span<byte> buffer = stackalloc byte[16];
         while (true)
         {
-            var remaining = (int)Math.Max(0, (deadline - DateTime.UtcNow).TotalMilliseconds);
-            Span<LibC.PollFd> poll = [new LibC.PollFd { Fd = fd, Events = LibC.POLLIN }];
-            var ready = LibC.poll(poll, 1, remaining);
-            if (ready < 0 && LibC.Errno == Sys.EINTR) continue;
-            if (ready == 0) throw new RuntimeException($"the exec'd process did not finish its setup within {timeout.TotalSeconds:0} s");
-            var n = LibC.read(fd, buffer, 16);
-            if (n < 0 && LibC.Errno == Sys.EINTR) continue;
-            if (n <= 0) break;
-            var kind = (InitMessage)BinaryPrimitives.ReadInt32LittleEndian(buffer);
-            var opIndex = BinaryPrimitives.ReadInt32LittleEndian(buffer[4..]);
-            var value = BinaryPrimitives.ReadInt64LittleEndian(buffer[8..]);
+            if (InitReport.Read(fd, deadline, $"the exec'd process did not finish its setup within {timeout.TotalSeconds:0} s") is not { } report)
+                break;
+            var (kind, opIndex, value) = report;
             switch (kind)
             {
                 case InitMessage.Failure:

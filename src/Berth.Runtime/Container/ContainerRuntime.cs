@@ -94,6 +94,18 @@ public sealed partial class ContainerRuntime(string root)
         return JsonSerializer.Serialize(state, SpecJsonContext.Default.ContainerState);
     }
 
+    /// <summary>linux.seccomp compiled here, in the parent, and cached: the child only loads the finished program.</summary>
+    static Berth.Seccomp.SeccompProgram? CompileSeccomp(Spec spec)
+    {
+        try
+        {
+            return spec.Linux?.Seccomp is { } section
+                ? Berth.Seccomp.SeccompProgramCache.Shared.GetOrCompile(section, Berth.Seccomp.SeccompArchitectures.Native)
+                : null;
+        }
+        catch (Berth.Seccomp.SeccompException e) { throw new RuntimeException($"config.json: {e.Message}", 0, e); }
+    }
+
     ICgroupManager? LoadCgroup(ContainerRecord record) =>
         record.CgroupPaths.Count == 0 ? null : CgroupManager.Load(Layout, record.CgroupPaths);
 

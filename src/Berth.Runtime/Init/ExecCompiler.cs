@@ -104,15 +104,7 @@ public sealed class ExecCompiler
         _p.Syscall(Sys.Setsid, "setsid");
         if (process.Terminal) emit.Console(process, _console, null);
         emit.ExecLabel(process.ApparmorProfile, process.SelinuxLabel, _scratch);
-        emit.Rlimits(process);
-        if (process.NoNewPrivileges) emit.NoNewPrivileges();
-        emit.MarkInheritedFdsCloseOnExec(_o.PreserveFds);
-        var cwd = string.IsNullOrEmpty(process.Cwd) ? "/" : process.Cwd;
-        emit.ChdirAsRoot(cwd);
-        if (!process.NoNewPrivileges) emit.Seccomp(_o.Seccomp);
-        emit.UserAndCapabilities(process);
-        emit.ChdirAsUser(cwd);
-        emit.Umask(process.User);
+        emit.Credentials(process, _o.PreserveFds, _o.Seccomp);
         var candidates = ProcessEmitter.ExecCandidates(args[0], env);
         emit.ExecutableCheck(args[0], candidates);
         if (_o.CgroupsToJoin is null) emit.WaitForByte(_report, "wait for the runtime (cgroup)");

@@ -36,19 +36,8 @@ public sealed partial class InitCompiler
             foreach (var path in _linux.ReadonlyPaths ?? []) EmitReadonlyPath(path);
             foreach (var path in _linux.MaskedPaths ?? []) EmitMaskedPath(path);
         }
-        emit.Rlimits(process);
-        if (process.NoNewPrivileges) emit.NoNewPrivileges();
-        // The report socket and the exec fifo are needed until execve and go with it.
-        emit.MarkInheritedFdsCloseOnExec(_o.PreserveFds);
-
-        var cwd = string.IsNullOrEmpty(process.Cwd) ? "/" : process.Cwd;
-        emit.ChdirAsRoot(cwd);
-        // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the user change
-        // may drop: load it first (runc does the same). With no_new_privs, as late as possible.
-        if (!process.NoNewPrivileges) emit.Seccomp(_o.Seccomp);
-        emit.UserAndCapabilities(process);
-        emit.ChdirAsUser(cwd);
-        emit.Umask(process.User);
+        // The report socket and the exec fifo stay open until execve and go with it.
+        emit.Credentials(process, _o.PreserveFds, _o.Seccomp);
 
         var candidates = ProcessEmitter.ExecCandidates(args[0], env);
         emit.ExecutableCheck(args[0], candidates);

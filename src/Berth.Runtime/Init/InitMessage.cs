@@ -1,3 +1,6 @@
+using System.Buffers.Binary;
+using Berth.Runtime.Native;
+
 namespace Berth.Runtime.Init;
 
 /// <summary>
@@ -16,4 +19,27 @@ public enum InitMessage
     CreateHooks = 4,
     /// <summary>The container is set up and waits for start.</summary>
     Ready = 5,
+}
+
+/// <summary>Reads the child's records (struct berth_report) from the parent's end of the report socket.</summary>
+public static class InitReport
+{
+    /// <summary>The next record, or null at end of file (the child exec'd or died). Throws <paramref name="timeoutMessage"/> past the deadline.</summary>
+    public static (InitMessage Kind, int OpIndex, long Value)? Read(int fd, DateTime deadline, string timeoutMessage)
+    {
+        Span<byte> buffer = stackalloc byte[16];
+        while (true)
+        {
+            var remaining = (int)Math.Max(0, (deadline - DateTime.UtcNow).TotalMilliseconds);
+            Span<LibC.PollFd> poll = [new LibC.PollFd { Fd = fd, Events = LibC.POLLIN }];
+            var ready = LibC.poll(poll, 1, remaining);
+            if (ready < 0 && LibC.Errno == Sys.EINTR) continue;
+            if (ready == 0) throw new RuntimeException(timeoutMessage);
+            var n = LibC.read(fd, buffer, 16);
+            if (n < 0 && LibC.Errno == Sys.EINTR) continue;
+            if (n <= 0) return null;
+            return ((InitMessage)BinaryPrimitives.ReadInt32LittleEndian(buffer),
+                BinaryPrimitives.ReadInt32LittleEndian(buffer[4..]), BinaryPrimitives.ReadInt64LittleEndian(buffer[8..]));
+        }
+    }
 }

@@ -20,6 +20,25 @@ internal sealed class ProcessEmitter(ChildProgram p)
 
     Op Sys0(long nr, string description, params OpArg[] args) => p.Syscall(nr, description, args);
 
+    /// <summary>
+    /// The part runc's standard_init and setns_init share, in their order: rlimits,
+    /// no_new_privs, inherited fds, cwd, seccomp (here without no_new_privs: loading a filter
+    /// then needs CAP_SYS_ADMIN, which the user change may drop), user and capabilities,
+    /// cwd as the user, umask. Seccomp with no_new_privs is the caller's, right before execve.
+    /// </summary>
+    public void Credentials(Berth.Oci.Process process, int preserveFds, Berth.Seccomp.SeccompProgram? seccomp)
+    {
+        Rlimits(process);
+        if (process.NoNewPrivileges) NoNewPrivileges();
+        MarkInheritedFdsCloseOnExec(preserveFds);
+        var cwd = string.IsNullOrEmpty(process.Cwd) ? "/" : process.Cwd;
+        ChdirAsRoot(cwd);
+        if (!process.NoNewPrivileges) Seccomp(seccomp);
+        UserAndCapabilities(process);
+        ChdirAsUser(cwd);
+        Umask(process.User);
+    }
+
     public void Rlimits(Berth.Oci.Process process)
     {
         foreach (var rlimit in process.Rlimits ?? [])
