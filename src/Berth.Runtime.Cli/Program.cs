@@ -15,7 +15,7 @@ namespace Berth.Runtime.Cli;
 /// </summary>
 public static class Program
 {
-    static readonly Option<string> RootOption = new("--root") { Description = "root directory for storage of container state", DefaultValueFactory = _ => ContainerRuntime.DefaultRoot, Recursive = true };
+    static readonly Option<string> RootOption = new("--root") { Description = "root directory for storage of container state", DefaultValueFactory = _ => Rootless.DefaultRoot(), Recursive = true };
     static readonly Option<string?> LogOption = new("--log") { Description = "file to write log messages to (default: stderr)", Recursive = true };
     static readonly Option<string> LogFormatOption = new("--log-format") { Description = "log format: text or json", DefaultValueFactory = _ => "text", Recursive = true };
     static readonly Option<bool> DebugOption = new("--debug") { Description = "enable debug logging", Recursive = true };
@@ -79,6 +79,7 @@ public static class Program
             Warn = message => Log("warning", message),
             Debug = Parse.GetValue(DebugOption) ? message => Log("debug", message) : null,
             BeforeEnteringSharedPidNamespace = SealedExecutable.Reexec,
+            Rootless = Rootless.ParseMode(Parse.GetValue(RootlessOption)),
         };
 
         /// <summary>

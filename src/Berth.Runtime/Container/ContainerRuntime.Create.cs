@@ -35,6 +35,7 @@ public sealed partial class ContainerRuntime
         var bundle = Path.GetFullPath(options.Bundle);
         var spec = options.Spec ?? SpecLoader.LoadFromBundle(bundle);
         SpecValidator.Validate(spec, bundle);
+        if (Berth.Runtime.Container.Rootless.IsUnprivileged) Berth.Runtime.Container.Rootless.Validate(spec);
         if (spec.Linux?.FindNamespace(NamespaceType.Pid) is { Path.Length: > 0 }) BeforeEnteringSharedPidNamespace?.Invoke();
         var rootfs = spec.ResolveRootfs(bundle);
         var resources = CgroupResourcesMapper.Map(spec.Linux?.Resources);
@@ -54,8 +55,7 @@ public sealed partial class ContainerRuntime
             startFd = LibC.open(fifo, Sys.O_RDWR | Sys.O_CLOEXEC, 0);
             LibC.Check(startFd, $"open {fifo}");
 
-            cgroup = CgroupManager.Create(Layout, CgroupsPath(spec, id));
-            CreateCgroup(cgroup);
+            cgroup = CreateContainerCgroup(spec, id); // null: rootless without a delegated cgroup
 
             Span<int> pair = stackalloc int[2];
             LibC.Check(LibC.socketpair(LibC.AF_UNIX, LibC.SOCK_SEQPACKET | LibC.SOCK_CLOEXEC, 0, pair), "socketpair");
@@ -74,10 +74,10 @@ public sealed partial class ContainerRuntime
             // through cgroup.procs takes. A child in a new user namespace may not write to
             // the host's cgroupfs, so there the parent moves it.
             var childJoinsCgroups = spec.Linux?.HasNamespace(NamespaceType.User) != true;
-            var v1Groups = childJoinsCgroups
+            var v1Groups = childJoinsCgroups && cgroup is not null
                 ? cgroup.Paths.Where(p => p.Key != CgroupManager.UnifiedKey).Select(p => p.Value).Distinct().ToList()
                 : [];
-            if (childJoinsCgroups && cgroup.Paths.TryGetValue(CgroupManager.UnifiedKey, out var unifiedGroup))
+            if (childJoinsCgroups && cgroup is not null && cgroup.Paths.TryGetValue(CgroupManager.UnifiedKey, out var unifiedGroup))
             {
                 cgroupFd = LibC.open(unifiedGroup, Sys.O_RDONLY | Sys.O_DIRECTORY | Sys.O_CLOEXEC, 0);
                 LibC.Check(cgroupFd, $"open {unifiedGroup}");
@@ -101,7 +101,7 @@ public sealed partial class ContainerRuntime
             var record = new ContainerRecord
             {
                 Id = id, Bundle = bundle, Rootfs = rootfs, Created = DateTimeOffset.UtcNow,
-                Owner = LibC.getuid() == 0 ? "root" : LibC.getuid().ToString(), CgroupPaths = new(cgroup.Paths),
+                Owner = LibC.getuid() == 0 ? "root" : LibC.getuid().ToString(), CgroupPaths = cgroup is null ? [] : new(cgroup.Paths),
                 Annotations = spec.Annotations, Hooks = spec.Hooks,
                 CgroupParentToPrune = string.IsNullOrEmpty(spec.Linux?.CgroupsPath) ? CgroupParent : null,
             };
@@ -109,7 +109,7 @@ public sealed partial class ContainerRuntime
             // Limits go on once the setup is done, as runc does: the device rules would
             // otherwise forbid the mknod of /dev's nodes, and a memory limit would charge
             // the setup to the container.
-            if (!resources.IsEmpty) cgroup.Apply(resources);
+            if (!resources.IsEmpty) cgroup?.Apply(ResourcesToApply(resources));
             record.InitPid = initPid;
             record.InitStartTime = ProcessInfo.Read(initPid)?.StartTime
                 ?? throw new RuntimeException($"container init {initPid} exited during create");
@@ -160,8 +160,9 @@ public sealed partial class ContainerRuntime
     string CgroupsPath(Spec spec, string id) =>
         string.IsNullOrEmpty(spec.Linux?.CgroupsPath) ? $"{CgroupParent.TrimEnd('/')}/{id}" : spec.Linux.CgroupsPath;
 
-    CgroupMountPlan CgroupMountPlanFor(ICgroupManager cgroup)
+    CgroupMountPlan CgroupMountPlanFor(ICgroupManager? cgroup)
     {
+        if (cgroup is null) return OwnCgroupMountPlan();
         var layout = Layout;
         cgroup.Paths.TryGetValue(CgroupManager.UnifiedKey, out var unified);
         var v1 = layout.V1Hierarchies
@@ -234,8 +235,12 @@ public sealed partial class ContainerRuntime
         var linux = spec.Linux;
         if (linux?.FindNamespace(NamespaceType.User) is { Path: null or "" })
         {
-            WriteProcFile(pid, "uid_map", IdMap(linux.UidMappings));
-            WriteProcFile(pid, "gid_map", IdMap(linux.GidMappings));
+            if (Berth.Runtime.Container.Rootless.IsUnprivileged) Berth.Runtime.Container.Rootless.WriteIdMaps(pid, linux);
+            else
+            {
+                WriteProcFile(pid, "uid_map", IdMap(linux.UidMappings));
+                WriteProcFile(pid, "gid_map", IdMap(linux.GidMappings));
+            }
         }
         cgroupToJoin?.AddProcess(pid);
         if (spec.Process?.OomScoreAdj is { } adj) WriteProcFile(pid, "oom_score_adj", adj.ToString());

@@ -14,7 +14,8 @@ public sealed partial class ContainerRuntime
             throw new InvalidStateException($"container \"{id}\" is not running");
         if (all)
         {
-            foreach (var pid in LoadCgroup(record)?.GetPids() ?? [])
+            // Without a cgroup (rootless, nothing delegated) the init: its pid namespace dies with it.
+            foreach (var pid in LoadCgroup(record)?.GetPids() ?? [record.InitPid])
                 LibC.kill(pid, signal);
             return;
         }

@@ -29,6 +29,7 @@ public sealed class StateStore(string root)
     public string CreateDirectory(string id)
     {
         Directory.CreateDirectory(Root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        if (Rootless.IsUnprivileged) SecureRoot();
         var dir = DirectoryOf(id);
         try
         {
@@ -42,6 +43,25 @@ public sealed class StateStore(string root)
         }
         catch (RuntimeException) { throw; }
         return dir;
+    }
+
+    /// <summary>
+    /// An unprivileged user's root (often below /tmp) must be its own and private: chmod 0700
+    /// succeeds only for the owner, so it checks both.
+    /// </summary>
+    void SecureRoot()
+    {
+        if (new DirectoryInfo(Root).LinkTarget is not null)
+            throw new RuntimeException($"state directory {Root} is a symbolic link: choose another --root");
+        try
+        {
+            if (File.GetUnixFileMode(Root) != (UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute))
+                File.SetUnixFileMode(Root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new RuntimeException($"state directory {Root} is not owned by uid {Rootless.EffectiveUid}: refusing to keep container state there; choose another --root");
+        }
     }
 
     public bool Exists(string id) => File.Exists(Path.Combine(DirectoryOf(id), StateFile));

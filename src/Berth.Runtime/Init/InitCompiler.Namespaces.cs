@@ -44,9 +44,11 @@ public sealed partial class InitCompiler
             // grace period): the child does not wait for it unless it must. It must with a user
             // namespace (nothing works before the id maps) and before creating its cgroup
             // namespace (whose root is the cgroup the child is in at that moment).
+            if (created.Contains(NamespaceType.User)) EmitDumpableForIdMaps(true);
             Send(InitMessage.ParentSetup);
             if (created.Contains(NamespaceType.User) || created.Contains(NamespaceType.Cgroup))
                 WaitForParentSetup();
+            if (created.Contains(NamespaceType.User)) EmitDumpableForIdMaps(false);
             if (created.Contains(NamespaceType.User)) EmitBecomeRoot();
             if (created.Contains(NamespaceType.Cgroup)) Sys0(Sys.Unshare, "unshare the cgroup namespace", Sys.CLONE_NEWCGROUP);
             EmitTimeNamespace();
@@ -71,8 +73,10 @@ public sealed partial class InitCompiler
         if (created.Contains(NamespaceType.User))
             Sys0(Sys.Unshare, "unshare the user namespace", Sys.CLONE_NEWUSER);
         // Here the child always waits: the init it forks must be born in the container's cgroup.
+        if (created.Contains(NamespaceType.User)) EmitDumpableForIdMaps(true);
         Send(InitMessage.ParentSetup);
         WaitForParentSetup();
+        if (created.Contains(NamespaceType.User)) EmitDumpableForIdMaps(false);
         if (HasNamespace(NamespaceType.User)) EmitBecomeRoot();
 
         ulong unshare = 0;
@@ -94,6 +98,17 @@ public sealed partial class InitCompiler
     }
 
     public bool AwaitsParentSetupReply { get; private set; }
+
+    /// <summary>
+    /// The executor makes the child non-dumpable (CVE-2019-5736), which makes its /proc files
+    /// root's: an unprivileged runtime (or newuidmap, which checks the owner) could not write
+    /// its uid_map. As runc's nsexec: dumpable only while the parent writes the maps.
+    /// </summary>
+    void EmitDumpableForIdMaps(bool dumpable)
+    {
+        if (!_o.UnprivilegedParent) return;
+        Sys0(Sys.Prctl, dumpable ? "set dumpable for the id maps" : "set non-dumpable again", 4 /* PR_SET_DUMPABLE */, dumpable ? 1 : 0, 0, 0, 0);
+    }
 
     void WaitForParentSetup()
     {

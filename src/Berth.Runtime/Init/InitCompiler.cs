@@ -27,6 +27,8 @@ public sealed class InitOptions
     public IReadOnlyList<string> CgroupsToJoin { get; init; } = [];
     /// <summary>linux.seccomp compiled to BPF in the parent; the child only loads it.</summary>
     public Berth.Seccomp.SeccompProgram? Seccomp { get; init; }
+    /// <summary>The runtime runs unprivileged (rootless): it can only write the id maps of a dumpable child.</summary>
+    public bool UnprivilegedParent { get; init; } = Container.Rootless.IsUnprivileged;
 }
 
 /// <summary>The compiled child program and what the parent must know to talk to it.</summary>

@@ -131,7 +131,10 @@ internal sealed class ProcessEmitter(ChildProgram p)
         var user = process.User;
         var groups = user.AdditionalGids ?? [];
         var groupArray = p.Bytes(groups.SelectMany(BitConverter.GetBytes).ToArray().AsSpan(), 4);
-        Sys0(Sys.Setgroups, $"setgroups [{string.Join(' ', groups)}]", groups.Count, groups.Count == 0 ? 0 : groupArray);
+        var setgroups = Sys0(Sys.Setgroups, $"setgroups [{string.Join(' ', groups)}]", groups.Count, groups.Count == 0 ? 0 : groupArray);
+        // A rootless user namespace whose gid map was written unprivileged has setgroups "deny":
+        // clearing the groups is then impossible, and skipped as runc does.
+        if (groups.Count == 0) setgroups.Tolerate(Sys.EPERM);
         Sys0(Sys.Setresgid, $"setresgid {user.Gid}", user.Gid, user.Gid, user.Gid);
         Sys0(Sys.Setresuid, $"setresuid {user.Uid}", user.Uid, user.Uid, user.Uid);
         Sys0(Sys.Prctl, "stop keeping capabilities", Sys.PR_SET_KEEPCAPS, 0, 0, 0, 0);
