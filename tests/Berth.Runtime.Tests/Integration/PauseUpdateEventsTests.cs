@@ -102,7 +102,9 @@ public sealed class PauseUpdateEventsTests : IDisposable
     public void An_oom_kill_is_reported_as_an_oom_event_and_exit_137()
     {
         // 16 MiB, no swap: tail buffers all of its input.
-        var bundle = _h.NewBundle().Script("sleep 1.5; head -c 100000000 /dev/zero | tail > /dev/null; echo exit=$?; exec sleep 60");
+        // The allocation waits for /go, which the test makes once `events` is watching (a fixed
+        // sleep lost the race on a loaded machine).
+        var bundle = _h.NewBundle().Script("while [ ! -e /go ]; do sleep 0.05; done; head -c 100000000 /dev/zero | tail > /dev/null; echo exit=$?; exec sleep 60");
         bundle.Linux.Resources = new LinuxResources { Memory = new LinuxMemory { Limit = 16L << 20, Swap = 16L << 20 } };
         var id = _h.NewId("oom");
         var created = _h.CreateAndStart(id, bundle);
@@ -115,9 +117,11 @@ public sealed class PauseUpdateEventsTests : IDisposable
         using var events = System.Diagnostics.Process.Start(start)!;
         try
         {
-            RuntimeHarness.WaitForOutput(created, "exit=", timeoutMs: 20_000);
+            RuntimeHarness.WaitUntil(() => RuntimeHarness.SafeRead(eventsOut).Contains("\"type\":\"stats\""), "events is running", timeoutMs: 30_000);
+            File.WriteAllText(Path.Combine(bundle.Rootfs, "go"), "");
+            RuntimeHarness.WaitForOutput(created, "exit=", timeoutMs: 60_000);
             Assert.Contains("exit=137", created.CurrentStdout());
-            RuntimeHarness.WaitUntil(() => RuntimeHarness.SafeRead(eventsOut).Contains($"{{\"type\":\"oom\",\"id\":\"{id}\"}}"), "events reported the OOM kill");
+            RuntimeHarness.WaitUntil(() => RuntimeHarness.SafeRead(eventsOut).Contains($"{{\"type\":\"oom\",\"id\":\"{id}\"}}"), "events reported the OOM kill", timeoutMs: 30_000);
             Assert.Contains("\"type\":\"stats\"", RuntimeHarness.SafeRead(eventsOut));
         }
         finally
