@@ -16,6 +16,10 @@ gcc -shared -o "$native/libberthexec.so" "$native/berth_exec.o"
 
 dotnet publish src/Berth.Runtime.Cli -c Release --nologo -v quiet -clp:ErrorsOnly -o artifacts/publish/berth-runtime
 install -m 0755 artifacts/publish/berth-runtime/berth-runtime artifacts/bin/berth-runtime
+dotnet publish src/Berth.Daemon -c Release --nologo -v quiet -clp:ErrorsOnly -o artifacts/publish/berthd
+install -m 0755 artifacts/publish/berthd/berthd artifacts/bin/berthd
+dotnet publish src/Berth.Cli -c Release --nologo -v quiet -clp:ErrorsOnly -o artifacts/publish/berth
+install -m 0755 artifacts/publish/berth/berth artifacts/bin/berth
 if [[ "${1:-}" == "--all" ]]; then
   dotnet build Berth.slnx -c Release --nologo -v quiet -clp:ErrorsOnly
 fi

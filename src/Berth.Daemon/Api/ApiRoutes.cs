@@ -1,0 +1,37 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
+
+namespace Berth.Daemon.Api;
+
+/// <summary>
+/// The Engine API's routes. Each resource group is one dispatcher that matches method and path
+/// itself, so a wrong method gives Docker's 404 "page not found" rather than ASP.NET's bare 405.
+/// The container service adds its group here (replacing the 501 for <c>/containers</c>,
+/// <c>/exec</c>; attach and exec start use Kestrel's IHttpUpgradeFeature for the 101 hijack).
+/// </summary>
+public static class ApiRoutes
+{
+    public static void Map(WebApplication app)
+    {
+        ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Berth.Daemon.Api");
+        app.Use((context, next) => ErrorHandling.Middleware(context, next, logger));
+        app.Use(ApiVersion.Middleware);
+        app.UseRouting();
+
+        app.Map("/_ping", SystemApi.Ping);
+        app.Map("/version", SystemApi.Version);
+        app.Map("/info", SystemApi.Info);
+        app.Map("/images/{**rest}", ImagesApi.Dispatch);
+        foreach (string group in NotImplementedApi.Groups)
+        {
+            app.Map($"/{group}", NotImplementedApi.Handle);
+            app.Map($"/{group}/{{**rest}}", NotImplementedApi.Handle);
+        }
+        app.MapFallback((RequestDelegate)(_ => throw ApiException.NotFound("page not found")));
+    }
+
+    private static T GetRequiredService<T>(this IServiceProvider services) where T : notnull
+        => (T)(services.GetService(typeof(T)) ?? throw new InvalidOperationException($"{typeof(T).Name} is not registered"));
+}

@@ -1,0 +1,504 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Berth.Daemon.Engine;
+using Berth.Images;
+using Berth.Images.Archive;
+using Berth.Images.Content;
+using Berth.Images.Manifests;
+using Berth.Images.References;
+using Berth.Images.Registry;
+using Berth.Images.Store;
+using Microsoft.AspNetCore.Http;
+
+namespace Berth.Daemon.Api;
+
+/// <summary>
+/// <c>/images/…</c>. Image names hold slashes and colons (<c>127.0.0.1:5000/a/b:tag</c>), so
+/// dockerd's routes <c>/images/{name:.*}/json</c> are matched here on the path's suffix, as
+/// dockerd's router does, rather than with route templates.
+/// </summary>
+public static class ImagesApi
+{
+    public static Task Dispatch(HttpContext context)
+    {
+        string rest = ((string?)context.Request.RouteValues["rest"] ?? "").Trim('/');
+        string method = context.Request.Method;
+        bool get = HttpMethods.IsGet(method) || HttpMethods.IsHead(method);
+        bool post = HttpMethods.IsPost(method);
+        if (get && rest == "json") return List(context);
+        if (get && rest == "get") return Save(context, context.Request.Query["names"].Where(n => !string.IsNullOrEmpty(n)).Select(n => n!).ToList());
+        if (get && rest == "search") throw ApiException.NotImplemented("image search is not implemented in this version of berthd");
+        if (post && rest == "create") return Create(context);
+        if (post && rest == "load") return Load(context);
+        if (post && rest == "prune") return Prune(context);
+        if (HttpMethods.IsDelete(method) && rest.Length > 0) return Remove(context, rest);
+        if (Suffix(rest, "/json") is { } inspect && get) return Inspect(context, inspect);
+        if (Suffix(rest, "/history") is { } history && get) return History(context, history);
+        if (Suffix(rest, "/get") is { } save && get) return Save(context, [save]);
+        if (Suffix(rest, "/tag") is { } tag && post) return Tag(context, tag);
+        if (Suffix(rest, "/push") is { } push && post) return Push(context, push);
+        throw ApiException.NotFound("page not found");
+    }
+
+    private static string? Suffix(string rest, string suffix)
+        => rest.EndsWith(suffix, StringComparison.Ordinal) && rest.Length > suffix.Length ? rest[..^suffix.Length] : null;
+
+    private static ImageService Images(HttpContext context) => SystemApi.Engine(context).Images;
+
+    /// <summary>
+    /// The archive code reads and writes tar streams partly synchronously (decompression probes,
+    /// the tar writer); for the endpoints that hand it the request or response body, allow that.
+    /// Each such request then holds one thread-pool thread while it blocks.
+    /// </summary>
+    private static void AllowSynchronousIO(HttpContext context)
+    {
+        if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpBodyControlFeature>() is { } body) body.AllowSynchronousIO = true;
+    }
+
+    // ---- list, inspect, history --------------------------------------------------------------
+
+    private static Task List(HttpContext context)
+    {
+        var filters = QueryArgs.Filters(context, "dangling", "reference", "label", "before", "since");
+        bool? dangling = QueryArgs.BoolFilter(filters, "dangling");
+        List<string> references = filters.GetValueOrDefault("reference") ?? [];
+        List<string> labels = filters.GetValueOrDefault("label") ?? [];
+        ImageStore store = Images(context).Store;
+        IReadOnlyList<ImageSummary> all = store.List();
+        DateTimeOffset? before = filters.TryGetValue("before", out var b) ? CreatedOf(store, all, b) : null;
+        DateTimeOffset? since = filters.TryGetValue("since", out var s) ? CreatedOf(store, all, s) : null;
+        bool legacySizes = ApiVersion.LessThan(context, "1.44");
+
+        var result = new List<ImageSummaryJson>();
+        foreach (ImageSummary image in all)
+        {
+            if (dangling is { } d && d != (image.RepoTags.Count == 0)) continue;
+            if (before is { } bt && !(image.Created < bt)) continue;
+            if (since is { } st && !(image.Created > st)) continue;
+            IReadOnlyList<string> tags = image.RepoTags;
+            if (references.Count > 0)
+            {
+                tags = tags.Where(t => references.Any(r => ReferenceMatches(r, t))).ToList();
+                if (tags.Count == 0 && !references.Any(r => image.RepoDigests.Any(dg => ReferenceMatches(r, dg)))) continue;
+            }
+            IReadOnlyDictionary<string, string> imageLabels = LabelsOf(store, image.Id.Value);
+            if (labels.Count > 0 && !labels.All(l => LabelMatches(l, imageLabels))) continue;
+            result.Add(new ImageSummaryJson
+            {
+                Id = image.Id.Value,
+                RepoTags = tags,
+                RepoDigests = image.RepoDigests,
+                Created = image.Created?.ToUnixTimeSeconds() ?? 0,
+                Size = image.Size,
+                VirtualSize = legacySizes ? image.Size : null,
+                Labels = imageLabels,
+            });
+        }
+        return JsonResults.WriteAsync(context, result, ApiJson.Context.IReadOnlyListImageSummaryJson);
+    }
+
+    private static DateTimeOffset CreatedOf(ImageStore store, IReadOnlyList<ImageSummary> all, List<string> values)
+    {
+        if (values.Count != 1) throw ApiException.BadRequest("filters 'before' and 'since' take one image");
+        Digest id = store.Get(values[0]).Id;
+        return all.FirstOrDefault(i => i.Id == id)?.Created ?? DateTimeOffset.MinValue;
+    }
+
+    private static IReadOnlyDictionary<string, string> LabelsOf(ImageStore store, string id)
+    {
+        try
+        {
+            return store.Get(id).Config.Config?.Labels ?? new Dictionary<string, string>();
+        }
+        catch (ImagesException)
+        {
+            return new Dictionary<string, string>();
+        }
+    }
+
+    private static bool LabelMatches(string filter, IReadOnlyDictionary<string, string> labels)
+    {
+        int eq = filter.IndexOf('=');
+        return eq < 0 ? labels.ContainsKey(filter) : labels.TryGetValue(filter[..eq], out string? v) && v == filter[(eq + 1)..];
+    }
+
+    /// <summary>Docker's reference filter: a path.Match glob against the familiar name, with or without its tag.</summary>
+    internal static bool ReferenceMatches(string pattern, string familiar)
+    {
+        var regex = new Regex("^" + string.Concat(pattern.Select(c => c switch
+        {
+            '*' => "[^/]*",
+            '?' => "[^/]",
+            _ => Regex.Escape(c.ToString()),
+        })) + "$", RegexOptions.CultureInvariant);
+        if (regex.IsMatch(familiar)) return true;
+        int at = familiar.IndexOf('@');
+        string withoutDigest = at >= 0 ? familiar[..at] : familiar;
+        int colon = withoutDigest.LastIndexOf(':');
+        string repo = colon > withoutDigest.LastIndexOf('/') && colon >= 0 ? withoutDigest[..colon] : withoutDigest;
+        if (regex.IsMatch(repo)) return true;
+        // "busybox" also matches "docker.io/library/busybox" the way users type it.
+        try
+        {
+            return !pattern.Contains('*') && !pattern.Contains('?') && ImageReference.ParseNormalized(pattern) is { } p
+                && ImageReference.ParseNormalized(familiar) is { } f && p.Repository == f.Repository && (p.Tag is null || p.Tag == f.Tag);
+        }
+        catch (ImagesException)
+        {
+            return false;
+        }
+    }
+
+    private static Task Inspect(HttpContext context, string name)
+    {
+        ImageService images = Images(context);
+        ImageDetails d = images.Store.Inspect(name);
+        ImageRecord? record = images.Store.References().Where(r => r.Target.Digest == d.Target.Digest).OrderByDescending(r => r.Created).FirstOrDefault();
+        var json = new ImageInspectJson
+        {
+            Id = d.Id.Value,
+            RepoTags = d.RepoTags,
+            RepoDigests = d.RepoDigests,
+            Created = d.Created?.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture),
+            Author = d.Author ?? "",
+            Config = d.Config ?? new ContainerConfig(),
+            Architecture = d.Platform.Architecture,
+            Variant = string.IsNullOrEmpty(d.Platform.Variant) ? null : d.Platform.Variant,
+            Os = d.Platform.OS,
+            OsVersion = d.Platform.OSVersion,
+            Size = d.Size,
+            VirtualSize = ApiVersion.LessThan(context, "1.44") ? d.Size : null,
+            RootFS = new RootFSJson("layers", d.DiffIds.Select(x => x.Value).ToList()),
+            Metadata = new ImageMetadata(record?.Created.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture)),
+            Descriptor = ApiVersion.LessThan(context, "1.48") ? null : d.Target,
+        };
+        return JsonResults.WriteAsync(context, json, ApiJson.Context.ImageInspectJson);
+    }
+
+    private static Task History(HttpContext context, string name)
+    {
+        ImageService images = Images(context);
+        IReadOnlyList<ImageHistoryItem> items = images.Store.History(name);
+        IReadOnlyList<string> tags = items.Count > 0 ? images.Store.Inspect(name).RepoTags : [];
+        var json = items.Select((h, i) => new HistoryItemJson(h.Id, h.Created?.ToUnixTimeSeconds() ?? 0, h.CreatedBy, i == 0 && tags.Count > 0 ? tags : null, h.Size, h.Comment)).ToList();
+        return JsonResults.WriteAsync(context, json, ApiJson.Context.IReadOnlyListHistoryItemJson);
+    }
+
+    // ---- tag, remove, prune ------------------------------------------------------------------
+
+    private static Task Tag(HttpContext context, string name)
+    {
+        string repo = QueryArgs.String(context, "repo") ?? throw ApiException.BadRequest("repository name (repo) is required");
+        string? tag = QueryArgs.String(context, "tag");
+        ImageReference target;
+        try
+        {
+            target = ImageReference.ParseNormalized(repo);
+        }
+        catch (ImagesException e)
+        {
+            throw ApiException.BadRequest($"invalid reference format: {e.Message}");
+        }
+        if (target.Digest is not null) throw ApiException.BadRequest("refusing to create a tag with a digest reference");
+        if (tag is not null && target.Tag is not null) throw ApiException.BadRequest("refusing to create an ambiguous tag using repo:tag and tag");
+        string full = target.Tag is not null ? target.ToString() : target.WithTag(tag ?? ImageReference.DefaultTag).ToString();
+        Images(context).Store.Tag(name, full);
+        context.Response.StatusCode = 201;
+        return Task.CompletedTask;
+    }
+
+    private static async Task Remove(HttpContext context, string name)
+    {
+        IReadOnlyList<ImageRemoval> removals = await Images(context).RemoveAsync(name, QueryArgs.Bool(context, "force"), QueryArgs.Bool(context, "noprune"), context.RequestAborted);
+        await JsonResults.WriteAsync(context, ToDeleteItems(removals), ApiJson.Context.IReadOnlyListDeleteResponseItem);
+    }
+
+    private static IReadOnlyList<DeleteResponseItem> ToDeleteItems(IEnumerable<ImageRemoval> removals)
+        => removals.Select(r => new DeleteResponseItem { Untagged = r.Untagged, Deleted = r.Deleted?.Value }).ToList();
+
+    private static async Task Prune(HttpContext context)
+    {
+        var filters = QueryArgs.Filters(context, "dangling", "label", "until");
+        if (filters.ContainsKey("label") || filters.ContainsKey("until"))
+            throw ApiException.NotImplemented("image prune filters 'label' and 'until' are not implemented in this version of berthd");
+        bool danglingOnly = QueryArgs.BoolFilter(filters, "dangling") ?? true;
+        var (removals, reclaimed) = await Images(context).PruneAsync(danglingOnly, context.RequestAborted);
+        await JsonResults.WriteAsync(context, new ImagesPruneReport(removals.Count == 0 ? null : ToDeleteItems(removals), reclaimed), ApiJson.Context.ImagesPruneReport);
+    }
+
+    // ---- pull, import, push ------------------------------------------------------------------
+
+    private static Task Create(HttpContext context)
+    {
+        string? fromImage = QueryArgs.String(context, "fromImage");
+        string? fromSrc = QueryArgs.String(context, "fromSrc");
+        if (fromImage is not null && fromSrc is not null) throw ApiException.BadRequest("give fromImage or fromSrc, not both");
+        if (fromImage is not null) return Pull(context, fromImage);
+        if (fromSrc is not null) return Import(context, fromSrc);
+        throw ApiException.BadRequest("fromImage or fromSrc is required");
+    }
+
+    private static async Task Pull(HttpContext context, string fromImage)
+    {
+        string? tag = QueryArgs.String(context, "tag");
+        string reference;
+        Platform? platform;
+        try
+        {
+            ImageReference parsed = ImageReference.ParseNormalized(fromImage);
+            reference = tag is null ? parsed.WithDefaultTag().ToString()
+                : tag.StartsWith("sha256:", StringComparison.Ordinal) ? parsed.WithDigest(Digest.Parse(tag)).ToString()
+                : parsed.WithTag(tag).ToString();
+            platform = QueryArgs.String(context, "platform") is { } p ? PlatformMatcher.Parse(p) : null;
+        }
+        catch (ImagesException e)
+        {
+            throw ApiException.BadRequest(e.Message);
+        }
+        RegistryCredential? credential = RegistryAuth.FromHeader(context);
+
+        // Errors before the first byte (a bad name) are plain 4xx; once streaming, they travel in the stream.
+        await using JsonMessageStream stream = await JsonMessageStream.StartAsync(context);
+        ImageReference name = ImageReference.Parse(reference);
+        // "Pulling from" once the manifest is resolved (the first blob reported), as dockerd does;
+        // a failure before that (no such manifest, unauthorized) is an HTTP error status.
+        var layers = new PullMessages(stream, new JsonMessage { Status = $"Pulling from {name.Path}", Id = name.Tag ?? name.Digest?.Value });
+        try
+        {
+            PullOutcome outcome = await Images(context).PullAsync(reference, platform, credential, layers, layers.Unpacking, context.RequestAborted);
+            layers.Done();
+            stream.Post(new JsonMessage { Status = $"Digest: {outcome.Image.Target.Digest}" });
+            stream.Post(new JsonMessage { Status = outcome.Downloaded ? $"Status: Downloaded newer image for {name.FamiliarName}" : $"Status: Image is up to date for {name.FamiliarName}" });
+        }
+        catch (Exception e) when (e is ImagesException or HttpRequestException or IOException && !context.RequestAborted.IsCancellationRequested)
+        {
+            if (!stream.Posted) throw;
+            stream.Post(JsonMessage.Failure(e.Message));
+        }
+    }
+
+    /// <summary>Docker's per-layer pull lines: Pulling fs layer, Waiting, Downloading [==>  ], Download complete, Pull complete.</summary>
+    private sealed class PullMessages(JsonMessageStream stream, JsonMessage header) : IProgress<PullProgress>
+    {
+        private readonly Dictionary<Digest, (PullState State, long LastTicks)> _layers = [];
+        private int _started;
+
+        public void Report(PullProgress p)
+        {
+            if (Interlocked.Exchange(ref _started, 1) == 0) stream.Post(header);
+            if (MediaTypes.IsConfig(p.MediaType) || MediaTypes.IsManifest(p.MediaType) || MediaTypes.IsIndex(p.MediaType)) return;
+            string id = p.Digest.Hex[..12];
+            lock (_layers)
+            {
+                bool first = !_layers.TryGetValue(p.Digest, out var last);
+                long now = Environment.TickCount64;
+                // Docker sends a progress line at most every 100 ms per layer.
+                if (!first && last.State == p.State && p.State == PullState.Downloading && now - last.LastTicks < 100) return;
+                _layers[p.Digest] = (p.State, now);
+                if (first && p.State != PullState.AlreadyExists) stream.Post(new JsonMessage { Status = "Pulling fs layer", ProgressDetail = new(), Id = id });
+                JsonMessage? message = p.State switch
+                {
+                    PullState.Waiting => new JsonMessage { Status = "Waiting", ProgressDetail = new(), Id = id },
+                    PullState.Downloading => new JsonMessage
+                    {
+                        Status = "Downloading",
+                        ProgressDetail = new ProgressDetail { Current = p.Current, Total = p.Total },
+                        Progress = ProgressText.Bar(p.Current, p.Total),
+                        Id = id,
+                    },
+                    PullState.Complete => new JsonMessage { Status = "Download complete", ProgressDetail = new(), Id = id },
+                    PullState.AlreadyExists => new JsonMessage { Status = "Already exists", ProgressDetail = new(), Id = id },
+                    _ => null,
+                };
+                if (message is not null) stream.Post(message);
+            }
+        }
+
+        public void Unpacking()
+        {
+            lock (_layers)
+                foreach (var (digest, state) in _layers)
+                    if (state.State == PullState.Complete)
+                        stream.Post(new JsonMessage { Status = "Extracting", ProgressDetail = new(), Id = digest.Hex[..12] });
+        }
+
+        public void Done()
+        {
+            lock (_layers)
+                foreach (var (digest, state) in _layers)
+                    if (state.State == PullState.Complete)
+                        stream.Post(new JsonMessage { Status = "Pull complete", ProgressDetail = new(), Id = digest.Hex[..12] });
+        }
+    }
+
+    private static async Task Import(HttpContext context, string fromSrc)
+    {
+        if (fromSrc != "-") throw ApiException.NotImplemented("importing from a URL is not implemented in this version of berthd; send the tar as the request body (fromSrc=-)");
+        string? repo = QueryArgs.String(context, "repo");
+        string? tag = QueryArgs.String(context, "tag");
+        string? reference = null;
+        Platform? platform;
+        ContainerConfig? config;
+        try
+        {
+            if (repo is not null)
+            {
+                ImageReference r = ImageReference.ParseNormalized(repo);
+                reference = (tag is not null ? r.WithTag(tag) : r.WithDefaultTag()).ToString();
+            }
+            platform = QueryArgs.String(context, "platform") is { } p ? PlatformMatcher.Parse(p) : null;
+            config = ImportChanges.Apply(context.Request.Query["changes"].Where(c => !string.IsNullOrEmpty(c)).Select(c => c!).ToList());
+        }
+        catch (ImagesException e)
+        {
+            throw ApiException.BadRequest(e.Message);
+        }
+        AllowSynchronousIO(context);
+        Image image = await Images(context).ImportAsync(context.Request.Body, reference,
+            new ImportOptions { Platform = platform, Config = config, Message = QueryArgs.String(context, "message") }, context.RequestAborted);
+        await using JsonMessageStream stream = await JsonMessageStream.StartAsync(context);
+        stream.Post(new JsonMessage { Status = image.Id.Value });
+    }
+
+    private static async Task Push(HttpContext context, string name)
+    {
+        string? tag = QueryArgs.String(context, "tag");
+        ImageService images = Images(context);
+        ImageReference repo;
+        try
+        {
+            repo = ImageReference.ParseNormalized(name);
+        }
+        catch (ImagesException e)
+        {
+            throw ApiException.BadRequest(e.Message);
+        }
+        List<string> targets;
+        if (tag is not null) targets = [repo.WithTag(tag).ToString()];
+        else if (repo.Tag is not null || repo.Digest is not null) targets = [repo.ToString()];
+        else
+        {
+            targets = images.Store.References().Select(r => ImageReference.ParseNormalized(r.Name))
+                .Where(r => r.Repository == repo.Repository && r.Tag is not null).Select(r => r.ToString()).ToList();
+            if (targets.Count == 0) throw ApiException.NotFound($"An image does not exist locally with the tag: {repo.FamiliarName}");
+        }
+        foreach (string t in targets) images.Store.ResolveRecord(t); // 404 before streaming
+        RegistryCredential? credential = RegistryAuth.FromHeader(context);
+
+        await using JsonMessageStream stream = await JsonMessageStream.StartAsync(context);
+        stream.Post(new JsonMessage { Status = $"The push refers to repository [{repo.WithDefaultTag().FamiliarName[..repo.WithDefaultTag().FamiliarName.LastIndexOf(':')]}]" });
+        try
+        {
+            foreach (string target in targets)
+            {
+                var progress = new PushMessages(stream);
+                PushResult result = await images.PushAsync(target, target, credential, progress, context.RequestAborted);
+                ImageReference pushed = ImageReference.Parse(target);
+                stream.Post(new JsonMessage { Status = $"{pushed.Reference}: digest: {result.Root.Digest} size: {result.Root.Size}" });
+                stream.Post(new JsonMessage { ProgressDetail = new(), Aux = new PushAux(pushed.Reference, result.Root.Digest, result.Root.Size) });
+            }
+        }
+        catch (Exception e) when (e is ImagesException or HttpRequestException or IOException && !context.RequestAborted.IsCancellationRequested)
+        {
+            stream.Post(JsonMessage.Failure(e.Message));
+        }
+    }
+
+    private sealed class PushMessages(JsonMessageStream stream) : IProgress<PushProgress>
+    {
+        private readonly Dictionary<Digest, (PushState State, long LastTicks)> _blobs = [];
+
+        public void Report(PushProgress p)
+        {
+            if (MediaTypes.IsConfig(p.MediaType) || MediaTypes.IsManifest(p.MediaType) || MediaTypes.IsIndex(p.MediaType)) return;
+            string id = p.Digest.Hex[..12];
+            lock (_blobs)
+            {
+                bool first = !_blobs.TryGetValue(p.Digest, out var last);
+                long now = Environment.TickCount64;
+                if (!first && last.State == p.State && p.State == PushState.Uploading && now - last.LastTicks < 100) return;
+                _blobs[p.Digest] = (p.State, now);
+                if (first) stream.Post(new JsonMessage { Status = "Preparing", ProgressDetail = new(), Id = id });
+                JsonMessage? message = p.State switch
+                {
+                    PushState.Waiting => new JsonMessage { Status = "Waiting", ProgressDetail = new(), Id = id },
+                    PushState.Uploading => new JsonMessage
+                    {
+                        Status = "Pushing",
+                        ProgressDetail = new ProgressDetail { Current = p.Current, Total = p.Total },
+                        Progress = ProgressText.Bar(p.Current, p.Total),
+                        Id = id,
+                    },
+                    PushState.Pushed => new JsonMessage { Status = "Pushed", ProgressDetail = new(), Id = id },
+                    PushState.AlreadyExists => new JsonMessage { Status = "Layer already exists", ProgressDetail = new(), Id = id },
+                    PushState.Mounted => new JsonMessage { Status = "Mounted from another repository", ProgressDetail = new(), Id = id },
+                    _ => null,
+                };
+                if (message is not null) stream.Post(message);
+            }
+        }
+    }
+
+    // ---- save, load ---------------------------------------------------------------------------
+
+    private static async Task Save(HttpContext context, IReadOnlyList<string> names)
+    {
+        if (names.Count == 0) throw ApiException.BadRequest("no image names given (names=…)");
+        ImageService images = Images(context);
+        foreach (string n in names) images.Store.ResolveRecord(n); // 404 before the tar starts
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/x-tar";
+        AllowSynchronousIO(context);
+        await images.SaveAsync(names, context.Response.Body, context.RequestAborted);
+    }
+
+    private static async Task Load(HttpContext context)
+    {
+        bool quiet = QueryArgs.Bool(context, "quiet");
+        AllowSynchronousIO(context);
+        IReadOnlyList<string> loaded = await Images(context).LoadAsync(context.Request.Body, context.RequestAborted);
+        await using JsonMessageStream stream = await JsonMessageStream.StartAsync(context);
+        _ = quiet; // Load reports no progress yet, so quiet changes nothing.
+        foreach (string name in loaded)
+        {
+            string line = name.StartsWith("sha256:", StringComparison.Ordinal)
+                ? $"Loaded image ID: {name}\n"
+                : $"Loaded image: {ImageReference.ParseNormalized(name).FamiliarName}\n";
+            stream.Post(new JsonMessage { Stream = line });
+        }
+    }
+}
+
+/// <summary>The <c>X-Registry-Auth</c> header: base64url JSON of Docker's AuthConfig.</summary>
+public static class RegistryAuth
+{
+    public static RegistryCredential? FromHeader(HttpContext context)
+    {
+        string? header = context.Request.Headers["X-Registry-Auth"];
+        if (string.IsNullOrWhiteSpace(header)) return null;
+        AuthConfig? auth;
+        try
+        {
+            string b64 = header.Trim().Replace('-', '+').Replace('_', '/');
+            b64 = b64.PadRight(b64.Length + (4 - b64.Length % 4) % 4, '=');
+            auth = JsonSerializer.Deserialize(Convert.FromBase64String(b64), ApiJson.Context.AuthConfig);
+        }
+        catch (Exception e) when (e is FormatException or JsonException)
+        {
+            throw ApiException.BadRequest("invalid X-Registry-Auth header: " + e.Message);
+        }
+        if (auth is null) return null;
+        string? user = auth.Username, password = auth.Password;
+        if (user is null && auth.Auth is { Length: > 0 } basic)
+        {
+            string decoded = Encoding.UTF8.GetString(Convert.FromBase64String(basic));
+            int colon = decoded.IndexOf(':');
+            if (colon > 0) (user, password) = (decoded[..colon], decoded[(colon + 1)..]);
+        }
+        string? identity = auth.IdentityToken is { Length: > 0 } t ? t : null;
+        if (string.IsNullOrEmpty(user) && identity is null) return null;
+        return new RegistryCredential(user, password, identity);
+    }
+}

@@ -1,0 +1,239 @@
+using System.Text.Json.Serialization;
+using Berth.Images.Manifests;
+
+namespace Berth.Daemon.Api;
+
+// The Docker Engine API's JSON documents, field names exactly as Docker spells them
+// (github.com/moby/moby api/types). Only what berthd fills is declared; clients ignore the rest.
+
+public sealed record ErrorResponse([property: JsonPropertyName("message")] string Message);
+
+public sealed record ComponentVersion
+{
+    public string Name { get; init; } = "Engine";
+    public string Version { get; init; } = "";
+    public Dictionary<string, string> Details { get; init; } = [];
+}
+
+public sealed record PlatformName(string Name);
+
+public sealed record SystemVersion
+{
+    public PlatformName Platform { get; init; } = new("Berth Engine");
+    public IReadOnlyList<ComponentVersion> Components { get; init; } = [];
+    public string Version { get; init; } = "";
+    public string ApiVersion { get; init; } = "";
+    public string MinAPIVersion { get; init; } = "";
+    public string GitCommit { get; init; } = "";
+    public string GoVersion { get; init; } = "";
+    public string Os { get; init; } = "linux";
+    public string Arch { get; init; } = "";
+    public string KernelVersion { get; init; } = "";
+    public bool Experimental { get; init; }
+    public string BuildTime { get; init; } = "";
+}
+
+public sealed record RuntimeInfo([property: JsonPropertyName("path")] string Path);
+
+public sealed record IndexInfo(string Name, IReadOnlyList<string> Mirrors, bool Secure, bool Official);
+
+public sealed record RegistryServiceConfig
+{
+    public IReadOnlyList<string> InsecureRegistryCIDRs { get; init; } = [];
+    public Dictionary<string, IndexInfo> IndexConfigs { get; init; } = [];
+    public IReadOnlyList<string> Mirrors { get; init; } = [];
+}
+
+public sealed record PluginsInfo
+{
+    public IReadOnlyList<string> Volume { get; init; } = [];
+    public IReadOnlyList<string> Network { get; init; } = [];
+    public IReadOnlyList<string>? Authorization { get; init; }
+    public IReadOnlyList<string> Log { get; init; } = [];
+}
+
+public sealed record SwarmInfo
+{
+    public string NodeID { get; init; } = "";
+    public string NodeAddr { get; init; } = "";
+    public string LocalNodeState { get; init; } = "inactive";
+    public bool ControlAvailable { get; init; }
+    public string Error { get; init; } = "";
+    public IReadOnlyList<string>? RemoteManagers { get; init; }
+}
+
+public sealed record Commit(string ID, string Expected = "");
+
+public sealed record SystemInfo
+{
+    public string ID { get; init; } = "";
+    public int Containers { get; init; }
+    public int ContainersRunning { get; init; }
+    public int ContainersPaused { get; init; }
+    public int ContainersStopped { get; init; }
+    public int Images { get; init; }
+    public string Driver { get; init; } = "";
+    public IReadOnlyList<IReadOnlyList<string>> DriverStatus { get; init; } = [];
+    public PluginsInfo Plugins { get; init; } = new();
+    public bool MemoryLimit { get; init; }
+    public bool SwapLimit { get; init; }
+    public bool CpuCfsPeriod { get; init; }
+    public bool CpuCfsQuota { get; init; }
+    public bool CPUShares { get; init; }
+    public bool CPUSet { get; init; }
+    public bool PidsLimit { get; init; }
+    public bool IPv4Forwarding { get; init; }
+    public bool Debug { get; init; }
+    public int NFd { get; init; }
+    public bool OomKillDisable { get; init; }
+    public int NGoroutines { get; init; }
+    public string SystemTime { get; init; } = "";
+    public string LoggingDriver { get; init; } = "json-file";
+    public string CgroupDriver { get; init; } = "";
+    public string CgroupVersion { get; init; } = "";
+    public int NEventsListener { get; init; }
+    public string KernelVersion { get; init; } = "";
+    public string OperatingSystem { get; init; } = "";
+    public string OSVersion { get; init; } = "";
+    public string OSType { get; init; } = "linux";
+    public string Architecture { get; init; } = "";
+    public string IndexServerAddress { get; init; } = "https://index.docker.io/v1/";
+    public RegistryServiceConfig RegistryConfig { get; init; } = new();
+    public int NCPU { get; init; }
+    public long MemTotal { get; init; }
+    public string DockerRootDir { get; init; } = "";
+    public string HttpProxy { get; init; } = "";
+    public string HttpsProxy { get; init; } = "";
+    public string NoProxy { get; init; } = "";
+    public string Name { get; init; } = "";
+    public IReadOnlyList<string> Labels { get; init; } = [];
+    public bool ExperimentalBuild { get; init; }
+    public string ServerVersion { get; init; } = "";
+    public Dictionary<string, RuntimeInfo> Runtimes { get; init; } = [];
+    public string DefaultRuntime { get; init; } = "";
+    public SwarmInfo Swarm { get; init; } = new();
+    public bool LiveRestoreEnabled { get; init; }
+    public string Isolation { get; init; } = "";
+    public string InitBinary { get; init; } = "";
+    public Commit ContainerdCommit { get; init; } = new("");
+    public Commit RuncCommit { get; init; } = new("");
+    public Commit InitCommit { get; init; } = new("");
+    public IReadOnlyList<string> SecurityOptions { get; init; } = [];
+    public IReadOnlyList<string>? Warnings { get; init; }
+}
+
+public sealed record ImageSummaryJson
+{
+    public string Id { get; init; } = "";
+    public string ParentId { get; init; } = "";
+    public IReadOnlyList<string> RepoTags { get; init; } = [];
+    public IReadOnlyList<string> RepoDigests { get; init; } = [];
+    public long Created { get; init; }
+    public long Size { get; init; }
+    public long SharedSize { get; init; } = -1;
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? VirtualSize { get; init; }
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+    public long Containers { get; init; } = -1;
+}
+
+public sealed record GraphDriverData(string Name, IReadOnlyDictionary<string, string>? Data);
+
+public sealed record RootFSJson(string Type, IReadOnlyList<string> Layers);
+
+public sealed record ImageMetadata(string? LastTagTime);
+
+public sealed record ImageInspectJson
+{
+    public string Id { get; init; } = "";
+    public IReadOnlyList<string> RepoTags { get; init; } = [];
+    public IReadOnlyList<string> RepoDigests { get; init; } = [];
+    public string Parent { get; init; } = "";
+    public string Comment { get; init; } = "";
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Created { get; init; }
+    public string DockerVersion { get; init; } = "";
+    public string Author { get; init; } = "";
+    public ContainerConfig? Config { get; init; }
+    public string Architecture { get; init; } = "";
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Variant { get; init; }
+    public string Os { get; init; } = "";
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? OsVersion { get; init; }
+    public long Size { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? VirtualSize { get; init; }
+    public GraphDriverData GraphDriver { get; init; } = new("overlayfs", null);
+    public RootFSJson RootFS { get; init; } = new("layers", []);
+    public ImageMetadata Metadata { get; init; } = new(null);
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public Descriptor? Descriptor { get; init; }
+}
+
+public sealed record HistoryItemJson(string Id, long Created, string CreatedBy, IReadOnlyList<string>? Tags, long Size, string Comment);
+
+public sealed record DeleteResponseItem
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Untagged { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Deleted { get; init; }
+}
+
+public sealed record ImagesPruneReport(IReadOnlyList<DeleteResponseItem>? ImagesDeleted, long SpaceReclaimed);
+
+/// <summary>One line of Docker's JSON progress stream (pkg/jsonmessage).</summary>
+public sealed record JsonMessage
+{
+    [JsonPropertyName("stream"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Stream { get; init; }
+    [JsonPropertyName("status"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Status { get; init; }
+    [JsonPropertyName("progressDetail"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public ProgressDetail? ProgressDetail { get; init; }
+    [JsonPropertyName("progress"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Progress { get; init; }
+    [JsonPropertyName("id"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Id { get; init; }
+    [JsonPropertyName("errorDetail"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public ErrorDetail? ErrorDetail { get; init; }
+    [JsonPropertyName("error"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Error { get; init; }
+    [JsonPropertyName("aux"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public PushAux? Aux { get; init; }
+
+    public static JsonMessage Failure(string message) => new() { ErrorDetail = new ErrorDetail(message), Error = message };
+}
+
+public sealed record ProgressDetail
+{
+    [JsonPropertyName("current"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public long Current { get; init; }
+    [JsonPropertyName("total"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public long Total { get; init; }
+}
+
+public sealed record ErrorDetail([property: JsonPropertyName("message")] string Message);
+
+public sealed record PushAux(string Tag, string Digest, long Size);
+
+/// <summary>The decoded <c>X-Registry-Auth</c> header (Docker's registry.AuthConfig).</summary>
+public sealed record AuthConfig
+{
+    [JsonPropertyName("username")] public string? Username { get; init; }
+    [JsonPropertyName("password")] public string? Password { get; init; }
+    [JsonPropertyName("auth")] public string? Auth { get; init; }
+    [JsonPropertyName("serveraddress")] public string? ServerAddress { get; init; }
+    [JsonPropertyName("identitytoken")] public string? IdentityToken { get; init; }
+    [JsonPropertyName("registrytoken")] public string? RegistryToken { get; init; }
+    [JsonPropertyName("email")] public string? Email { get; init; }
+}
+
+/// <summary>
+/// The serializer for API bodies: Go's encoding/json escapes only &lt;, &gt; and &amp;, so quotes
+/// in messages ("invalid filter 'x'") stay readable, as dockerd writes them.
+/// </summary>
+public static class ApiJson
+{
+    public static ApiJsonContext Context { get; } = new(new System.Text.Json.JsonSerializerOptions
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+}
+
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(ErrorResponse))]
+[JsonSerializable(typeof(SystemVersion))]
+[JsonSerializable(typeof(SystemInfo))]
+[JsonSerializable(typeof(IReadOnlyList<ImageSummaryJson>))]
+[JsonSerializable(typeof(ImageInspectJson))]
+[JsonSerializable(typeof(IReadOnlyList<HistoryItemJson>))]
+[JsonSerializable(typeof(IReadOnlyList<DeleteResponseItem>))]
+[JsonSerializable(typeof(ImagesPruneReport))]
+[JsonSerializable(typeof(JsonMessage))]
+[JsonSerializable(typeof(AuthConfig))]
+[JsonSerializable(typeof(ContainerConfig))]
+public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -1,0 +1,164 @@
+using Berth.Daemon.Engine;
+using Microsoft.AspNetCore.Http;
+
+namespace Berth.Daemon.Api;
+
+/// <summary><c>/_ping</c>, <c>/version</c>, <c>/info</c>.</summary>
+public static class SystemApi
+{
+    public static async Task Ping(HttpContext context)
+    {
+        if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
+        {
+            await ErrorHandling.WriteAsync(context, 404, "page not found");
+            return;
+        }
+        HttpResponse response = context.Response;
+        response.Headers.CacheControl = "no-cache, no-store, must-revalidate";
+        response.Headers.Pragma = "no-cache";
+        response.Headers["Builder-Version"] = "1";
+        response.ContentType = "text/plain; charset=utf-8";
+        response.ContentLength = 2;
+        if (HttpMethods.IsGet(context.Request.Method)) await response.Body.WriteAsync("OK"u8.ToArray(), context.RequestAborted);
+    }
+
+    public static Task Version(HttpContext context)
+    {
+        RequireGet(context);
+        BerthEngine engine = Engine(context);
+        var details = new Dictionary<string, string>
+        {
+            ["ApiVersion"] = ApiVersion.Current,
+            ["MinAPIVersion"] = ApiVersion.Minimum,
+            ["GitCommit"] = "",
+            ["GoVersion"] = $".NET {Environment.Version}",
+            ["Os"] = "linux",
+            ["Arch"] = HostInfo.GoArch,
+            ["KernelVersion"] = engine.Host.KernelVersion,
+            ["Experimental"] = "false",
+            ["BuildTime"] = "",
+        };
+        string runtime = RuntimeFinder.Find("berth-runtime") ?? "berth-runtime";
+        var version = new SystemVersion
+        {
+            Components =
+            [
+                new ComponentVersion { Name = "Engine", Version = BerthEngine.Version, Details = details },
+                new ComponentVersion { Name = "berth-runtime", Version = BerthEngine.Version, Details = new() { ["Path"] = runtime } },
+            ],
+            Version = BerthEngine.Version,
+            ApiVersion = ApiVersion.Current,
+            MinAPIVersion = ApiVersion.Minimum,
+            GoVersion = details["GoVersion"],
+            Arch = HostInfo.GoArch,
+            KernelVersion = engine.Host.KernelVersion,
+        };
+        return JsonResults.WriteAsync(context, version, ApiJson.Context.SystemVersion);
+    }
+
+    public static Task Info(HttpContext context)
+    {
+        RequireGet(context);
+        BerthEngine engine = Engine(context);
+        HostInfo host = engine.Host;
+        var options = engine.Options;
+        var indexConfigs = new Dictionary<string, IndexInfo> { ["docker.io"] = new("docker.io", [], true, true) };
+        foreach (string r in options.InsecureRegistries) indexConfigs[r] = new IndexInfo(r, [], false, false);
+        string runtimePath = RuntimeFinder.Find("berth-runtime") ?? "berth-runtime";
+        var runtimes = new Dictionary<string, RuntimeInfo> { ["berth-runtime"] = new(runtimePath) };
+        foreach (string other in new[] { "runc", "crun" })
+            if (RuntimeFinder.Find(other) is { } p) runtimes[other] = new RuntimeInfo(p);
+        bool v2 = host.CgroupVersion == "2";
+        var info = new SystemInfo
+        {
+            ID = engine.Id,
+            Images = engine.Images.Count,
+            Driver = "overlayfs",
+            DriverStatus = [["driver-type", "berth overlay snapshotter (chain-ID layers, index=off)"], ["Snapshots", Path.Combine(options.DataRoot, "snapshots")]],
+            Plugins = new PluginsInfo { Log = ["json-file"] },
+            MemoryLimit = true,
+            SwapLimit = true,
+            CpuCfsPeriod = true,
+            CpuCfsQuota = true,
+            CPUShares = true,
+            CPUSet = true,
+            PidsLimit = true,
+            IPv4Forwarding = ReadFlag("/proc/sys/net/ipv4/ip_forward"),
+            Debug = options.LogLevel == "debug",
+            NFd = CountFds(),
+            NGoroutines = System.Threading.ThreadPool.ThreadCount,
+            SystemTime = engine.Time.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss.fffffffzzz", System.Globalization.CultureInfo.InvariantCulture),
+            CgroupDriver = host.CgroupDriver,
+            CgroupVersion = host.CgroupVersion,
+            KernelVersion = host.KernelVersion,
+            OperatingSystem = host.OperatingSystem,
+            OSVersion = host.OSVersion,
+            Architecture = host.Architecture,
+            RegistryConfig = new RegistryServiceConfig { InsecureRegistryCIDRs = ["127.0.0.0/8", "::1/128"], IndexConfigs = indexConfigs },
+            NCPU = host.Cpus,
+            MemTotal = host.MemTotal,
+            DockerRootDir = options.DataRoot,
+            HttpProxy = Environment.GetEnvironmentVariable("HTTP_PROXY") ?? "",
+            HttpsProxy = Environment.GetEnvironmentVariable("HTTPS_PROXY") ?? "",
+            NoProxy = Environment.GetEnvironmentVariable("NO_PROXY") ?? "",
+            Name = host.Hostname,
+            ServerVersion = BerthEngine.Version,
+            Runtimes = runtimes,
+            DefaultRuntime = "berth-runtime",
+            // Containers outlive the daemon by design (issue 6): live-restore is always on.
+            LiveRestoreEnabled = true,
+            SecurityOptions = v2 ? ["name=seccomp,profile=builtin", "name=cgroupns"] : ["name=seccomp,profile=builtin"],
+            Warnings = null,
+        };
+        return JsonResults.WriteAsync(context, info, ApiJson.Context.SystemInfo);
+    }
+
+    internal static BerthEngine Engine(HttpContext context) => context.RequestServices.GetService(typeof(BerthEngine)) as BerthEngine
+        ?? throw new InvalidOperationException("the engine is not registered");
+
+    internal static void RequireGet(HttpContext context)
+    {
+        if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
+            throw ApiException.NotFound("page not found");
+    }
+
+    private static bool ReadFlag(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path).Trim() == "1";
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    private static int CountFds()
+    {
+        try
+        {
+            return Directory.GetFileSystemEntries("/proc/self/fd").Length;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
+    }
+}
+
+/// <summary>Finds a runtime binary: next to berthd first (artifacts/bin), then on PATH.</summary>
+public static class RuntimeFinder
+{
+    public static string? Find(string name)
+    {
+        var dirs = new List<string> { AppContext.BaseDirectory };
+        dirs.AddRange((Environment.GetEnvironmentVariable("PATH") ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries));
+        foreach (string dir in dirs)
+        {
+            string candidate = Path.Combine(dir, name);
+            if (File.Exists(candidate)) return candidate;
+        }
+        return null;
+    }
+}

@@ -1,0 +1,208 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Berth.Daemon.Configuration;
+
+/// <summary>The result of parsing the command line: options to run with, or help/version to print.</summary>
+public sealed record ParsedArgs(DaemonOptions Options, bool ShowHelp = false, bool ShowVersion = false);
+
+/// <summary>
+/// dockerd's command line (<c>--flag value</c>, <c>--flag=value</c>, <c>-H value</c>) and its
+/// config file. As dockerd does, a setting given both as a flag and in the file is refused, and so
+/// is an unknown key in the file.
+/// </summary>
+public static class DaemonArgs
+{
+    public const string Usage = """
+        Usage:  berthd [OPTIONS]
+
+        The Berth engine: serves the Docker Engine API.
+
+        Options:
+              --config-file string        Daemon configuration file (JSON, like dockerd's daemon.json)
+              --data-root string          Root directory of persistent state (default "/var/lib/berth")
+              --exec-root string          Root directory of runtime state (default "/run/berth")
+          -H, --host list                 Listen address(es): unix:///path, tcp://addr:port (TLS only)
+                                          (default unix:///run/berth/berth.sock)
+              --insecure-registry list    Registries reached over plain HTTP
+          -l, --log-level string          debug, info, warn, error, fatal (default "info")
+          -p, --pidfile string            Path of the PID file (default: <exec-root>/berthd.pid)
+              --group string              Group of the unix sockets (default "berth", when it exists)
+              --tlscert string            TLS certificate (PEM) for tcp:// hosts
+              --tlskey string             TLS key (PEM) for tcp:// hosts
+              --tlscacert string          Trust client certificates signed by this CA (PEM)
+              --tlsverify                 Require client certificates (with --tlscacert)
+          -v, --version                   Print the version and exit
+          -h, --help                      Print this help and exit
+        """;
+
+    public static ParsedArgs Parse(IReadOnlyList<string> args)
+    {
+        var flags = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        bool help = false, version = false, tlsVerify = false;
+        for (int i = 0; i < args.Count; i++)
+        {
+            string arg = args[i];
+            string name = arg;
+            string? value = null;
+            int eq = arg.IndexOf('=');
+            if (arg.StartsWith("--", StringComparison.Ordinal) && eq > 0)
+            {
+                name = arg[..eq];
+                value = arg[(eq + 1)..];
+            }
+            switch (name)
+            {
+                case "-h" or "--help":
+                    help = true;
+                    continue;
+                case "-v" or "--version":
+                    version = true;
+                    continue;
+                case "--tlsverify":
+                    tlsVerify = value is null || bool.TryParse(value, out bool v) && v;
+                    continue;
+            }
+            string key = name switch
+            {
+                "-H" or "--host" => "hosts",
+                "--data-root" => "data-root",
+                "--exec-root" => "exec-root",
+                "-p" or "--pidfile" => "pidfile",
+                "--config-file" => "config-file",
+                "--insecure-registry" or "--insecure-registries" => "insecure-registries",
+                "-l" or "--log-level" => "log-level",
+                "--group" or "-G" => "group",
+                "--tlscert" => "tlscert",
+                "--tlskey" => "tlskey",
+                "--tlscacert" => "tlscacert",
+                _ => throw new DaemonConfigException($"unknown flag: {name}\nSee 'berthd --help'."),
+            };
+            if (value is null)
+            {
+                if (i + 1 >= args.Count) throw new DaemonConfigException($"flag needs an argument: {name}");
+                value = args[++i];
+            }
+            if (!flags.TryGetValue(key, out List<string>? list)) flags[key] = list = [];
+            list.Add(value);
+        }
+
+        DaemonConfigFile file = new();
+        if (flags.TryGetValue("config-file", out List<string>? cf))
+            file = DaemonConfigFile.Load(cf[^1]);
+
+        var conflicts = new List<string>();
+        string? Single(string key, string? fromFile)
+        {
+            if (flags.TryGetValue(key, out List<string>? v))
+            {
+                if (fromFile is not null) conflicts.Add($"{key}: (from flag: {v[^1]}, from file: {fromFile})");
+                return v[^1];
+            }
+            return fromFile;
+        }
+        IReadOnlyList<string>? Many(string key, IReadOnlyList<string>? fromFile)
+        {
+            if (flags.TryGetValue(key, out List<string>? v))
+            {
+                if (fromFile is not null) conflicts.Add($"{key}: (from flag: [{string.Join(' ', v)}], from file: [{string.Join(' ', fromFile)}])");
+                return v;
+            }
+            return fromFile;
+        }
+
+        string dataRoot = Single("data-root", file.DataRoot) ?? DaemonOptions.DefaultDataRoot;
+        string execRoot = Single("exec-root", file.ExecRoot) ?? DaemonOptions.DefaultExecRoot;
+        IReadOnlyList<string> hosts = Many("hosts", file.Hosts) ?? [DaemonOptions.DefaultHost];
+        string? pidFile = Single("pidfile", file.PidFile);
+        IReadOnlyList<string> insecure = Many("insecure-registries", file.InsecureRegistries) ?? [];
+        string logLevel = Single("log-level", file.LogLevel) ?? "info";
+        string group = Single("group", file.Group) ?? "berth";
+        var tls = new TlsOptions
+        {
+            CertFile = Single("tlscert", file.TlsCert),
+            KeyFile = Single("tlskey", file.TlsKey),
+            CaCertFile = Single("tlscacert", file.TlsCaCert),
+            Verify = tlsVerify || file.TlsVerify == true,
+        };
+        if (conflicts.Count > 0)
+            throw new DaemonConfigException("the following directives are specified both as a flag and in the configuration file: " + string.Join(", ", conflicts));
+
+        var options = new DaemonOptions
+        {
+            DataRoot = Absolute(dataRoot, "data-root"),
+            ExecRoot = Absolute(execRoot, "exec-root"),
+            Hosts = hosts.Count == 0 ? [DaemonOptions.DefaultHost] : hosts,
+            PidFile = pidFile is null ? null : Absolute(pidFile, "pidfile"),
+            InsecureRegistries = insecure,
+            LogLevel = logLevel,
+            SocketGroup = group,
+            Tls = tls,
+        };
+        Validate(options);
+        return new ParsedArgs(options, help, version);
+    }
+
+    /// <summary>Refuses bad settings before anything is created.</summary>
+    public static void Validate(DaemonOptions options)
+    {
+        if (options.LogLevel is not ("debug" or "info" or "warn" or "error" or "fatal"))
+            throw new DaemonConfigException($"invalid log-level `{options.LogLevel}`: use debug, info, warn, error or fatal");
+        if (options.Tls.Verify && options.Tls.CaCertFile is null)
+            throw new DaemonConfigException("--tlsverify needs --tlscacert");
+        if ((options.Tls.CertFile is null) != (options.Tls.KeyFile is null))
+            throw new DaemonConfigException("--tlscert and --tlskey go together");
+        foreach (string host in options.Hosts) ListenAddress.Parse(host, options.Tls);
+        foreach (string registry in options.InsecureRegistries)
+            if (registry.Length == 0 || registry.Contains('/') && !registry.Contains("://"))
+                throw new DaemonConfigException($"invalid insecure-registry `{registry}`: give host[:port]");
+    }
+
+    private static string Absolute(string path, string what)
+    {
+        if (path.Length == 0) throw new DaemonConfigException($"{what} is empty");
+        return Path.GetFullPath(path);
+    }
+}
+
+/// <summary>The config file: dockerd's daemon.json keys that berthd knows.</summary>
+public sealed record DaemonConfigFile
+{
+    [JsonPropertyName("data-root")] public string? DataRoot { get; init; }
+    [JsonPropertyName("exec-root")] public string? ExecRoot { get; init; }
+    [JsonPropertyName("hosts")] public IReadOnlyList<string>? Hosts { get; init; }
+    [JsonPropertyName("pidfile")] public string? PidFile { get; init; }
+    [JsonPropertyName("insecure-registries")] public IReadOnlyList<string>? InsecureRegistries { get; init; }
+    [JsonPropertyName("log-level")] public string? LogLevel { get; init; }
+    [JsonPropertyName("group")] public string? Group { get; init; }
+    [JsonPropertyName("tlscert")] public string? TlsCert { get; init; }
+    [JsonPropertyName("tlskey")] public string? TlsKey { get; init; }
+    [JsonPropertyName("tlscacert")] public string? TlsCaCert { get; init; }
+    [JsonPropertyName("tlsverify")] public bool? TlsVerify { get; init; }
+
+    public static DaemonConfigFile Load(string path)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DaemonConfigException($"unable to read config file `{path}`: {e.Message}", e);
+        }
+        try
+        {
+            return JsonSerializer.Deserialize(bytes, ConfigJsonContext.Default.DaemonConfigFile)
+                ?? throw new DaemonConfigException($"config file `{path}` is `null`");
+        }
+        catch (JsonException e)
+        {
+            throw new DaemonConfigException($"unable to configure the daemon with file `{path}`: {e.Message}", e);
+        }
+    }
+}
+
+[JsonSourceGenerationOptions(UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]
+[JsonSerializable(typeof(DaemonConfigFile))]
+internal sealed partial class ConfigJsonContext : JsonSerializerContext;

@@ -1,0 +1,44 @@
+namespace Berth.Daemon.Configuration;
+
+/// <summary>Where berthd keeps its state and where it listens: dockerd's flags and daemon.json keys.</summary>
+public sealed record DaemonOptions
+{
+    public const string DefaultDataRoot = "/var/lib/berth";
+    public const string DefaultExecRoot = "/run/berth";
+    public const string DefaultHost = "unix:///run/berth/berth.sock";
+
+    /// <summary>Persistent state: content store, snapshots, image names (later containers).</summary>
+    public string DataRoot { get; init; } = DefaultDataRoot;
+
+    /// <summary>Runtime state that does not survive a reboot (later the runtime's state, monitors' sockets).</summary>
+    public string ExecRoot { get; init; } = DefaultExecRoot;
+
+    /// <summary>Listen addresses: <c>unix:///path</c> or <c>tcp://host:port</c> (TLS required).</summary>
+    public IReadOnlyList<string> Hosts { get; init; } = [DefaultHost];
+
+    public string? PidFile { get; init; }
+
+    /// <summary>Registries (host[:port]) spoken to over plain HTTP.</summary>
+    public IReadOnlyList<string> InsecureRegistries { get; init; } = [];
+
+    /// <summary>debug, info, warn, error, fatal (dockerd's names).</summary>
+    public string LogLevel { get; init; } = "info";
+
+    /// <summary>The group given the unix sockets (mode 0660), when it exists.</summary>
+    public string SocketGroup { get; init; } = "berth";
+
+    public TlsOptions Tls { get; init; } = new();
+}
+
+/// <summary>TLS for TCP listeners (dockerd's --tlscert/--tlskey/--tlscacert/--tlsverify).</summary>
+public sealed record TlsOptions
+{
+    public string? CertFile { get; init; }
+    public string? KeyFile { get; init; }
+    public string? CaCertFile { get; init; }
+
+    /// <summary>Require client certificates signed by <see cref="CaCertFile"/>.</summary>
+    public bool Verify { get; init; }
+
+    public bool Configured => CertFile is not null && KeyFile is not null;
+}

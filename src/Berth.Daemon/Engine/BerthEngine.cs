@@ -1,0 +1,86 @@
+using Berth.Daemon.Configuration;
+using Berth.Images.Content;
+using Berth.Images.Snapshots;
+using Berth.Images.Store;
+using Microsoft.Extensions.Logging;
+
+namespace Berth.Daemon.Engine;
+
+/// <summary>
+/// The engine berthd serves: the libraries composed over one data root. The API layer only talks
+/// to the services here (today <see cref="Images"/>; the container service comes next and plugs
+/// in as <see cref="IImageUsage"/> so that images in use are neither removed nor collected).
+/// <code>
+/// &lt;data-root&gt;/content     blobs (Berth.Images FileContentStore)
+/// &lt;data-root&gt;/snapshots   overlay snapshots (layers, later container layers)
+/// &lt;data-root&gt;/images      image names
+/// &lt;data-root&gt;/berthd.lock held (flock) while a daemon runs on this data root
+/// </code>
+/// </summary>
+public sealed class BerthEngine : IDisposable
+{
+    public const string Version = "0.1.0";
+
+    private readonly OverlaySnapshotter _snapshotter;
+
+    public BerthEngine(DaemonOptions options, ILoggerFactory loggers, TimeProvider? time = null)
+    {
+        Options = options;
+        Time = time ?? TimeProvider.System;
+        Host = HostInfo.Detect();
+        Id = LoadOrCreateId(Path.Combine(options.DataRoot, "engine-id"));
+        var content = new FileContentStore(Path.Combine(options.DataRoot, "content"));
+        _snapshotter = new OverlaySnapshotter(Path.Combine(options.DataRoot, "snapshots"), Time);
+        Usage = new ContainerUsage();
+        Store = new ImageStore(Path.Combine(options.DataRoot, "images"), content, _snapshotter, Usage, Time);
+        Images = new ImageService(Store, options, loggers.CreateLogger<ImageService>());
+        Started = Time.GetUtcNow();
+    }
+
+    public DaemonOptions Options { get; }
+    public TimeProvider Time { get; }
+    public HostInfo Host { get; }
+    public string Id { get; }
+    public DateTimeOffset Started { get; }
+    public ImageStore Store { get; }
+    public ImageService Images { get; }
+    public ISnapshotter Snapshotter => _snapshotter;
+
+    /// <summary>Which images containers use; empty until the container service exists.</summary>
+    internal ContainerUsage Usage { get; }
+
+    public void Dispose() => _snapshotter.Dispose();
+
+    /// <summary>A stable engine ID (dockerd's <c>ID</c> in /info), written once atomically.</summary>
+    private static string LoadOrCreateId(string path)
+    {
+        try
+        {
+            string existing = File.ReadAllText(path).Trim();
+            if (Guid.TryParse(existing, out _)) return existing;
+        }
+        catch (FileNotFoundException)
+        {
+        }
+        string id = Guid.NewGuid().ToString();
+        string temp = path + ".tmp";
+        using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write))
+        {
+            f.Write(System.Text.Encoding.ASCII.GetBytes(id + "\n"));
+            f.Flush(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+        return id;
+    }
+}
+
+/// <summary>
+/// The seam where containers slot in: the container service will report the image IDs of its
+/// containers here, so that <c>rmi</c> refuses (409) and GC keeps them.
+/// </summary>
+internal sealed class ContainerUsage : IImageUsage
+{
+    public Func<IReadOnlyCollection<Digest>>? Source { get; set; }
+
+    public IReadOnlyCollection<Digest> ImagesInUse() => Source?.Invoke() ?? [];
+}

@@ -1,0 +1,120 @@
+using Berth.Daemon.Configuration;
+using Berth.Images;
+using Berth.Images.Archive;
+using Berth.Images.Content;
+using Berth.Images.Manifests;
+using Berth.Images.References;
+using Berth.Images.Registry;
+using Berth.Images.Store;
+using Microsoft.Extensions.Logging;
+
+namespace Berth.Daemon.Engine;
+
+/// <summary>The outcome of a pull: the image, and whether anything new was fetched.</summary>
+public sealed record PullOutcome(Image Image, ImageReference Reference, bool Downloaded);
+
+/// <summary>
+/// Images as the engine offers them: the image store plus registry clients built per request
+/// (each with the credentials the client sent), unpacking after pull, and collection of what
+/// removals leave behind. Nothing here knows HTTP.
+/// </summary>
+public sealed partial class ImageService(ImageStore store, DaemonOptions options, ILogger<ImageService> logger)
+{
+    public ImageStore Store { get; } = store;
+
+    public int Count => Store.List().Count;
+
+    public RegistryClient CreateClient(RegistryCredential? credential, string? registry)
+        => new(new RegistryClientOptions
+        {
+            InsecureRegistries = options.InsecureRegistries,
+            // dockerd uses only what the client sends (X-Registry-Auth), never a config file of its own.
+            Credentials = new SingleCredential(registry, credential),
+            UserAgent = $"berthd/{BerthEngine.Version}",
+        });
+
+    /// <summary>Pulls <paramref name="reference"/> and unpacks it into the snapshotter, so containers can start from it at once.</summary>
+    public async Task<PullOutcome> PullAsync(string reference, Platform? platform, RegistryCredential? credential,
+        IProgress<PullProgress>? progress, Action? unpacking, CancellationToken cancellationToken)
+    {
+        ImageReference name = ImageReference.Parse(reference);
+        Descriptor? before = Store.References().FirstOrDefault(r => r.Name == name.ToString())?.Target;
+        bool downloaded = false;
+        var tracking = new Progress(p =>
+        {
+            if (p.State is PullState.Downloading or PullState.Complete) downloaded = true;
+            progress?.Report(p);
+        });
+        using RegistryClient client = CreateClient(credential, name.Domain);
+        Image image = await Store.PullAsync(client, name.ToString(), platform, tracking, cancellationToken).ConfigureAwait(false);
+        unpacking?.Invoke();
+        await Store.UnpackAsync(image.Id.Value, platform, cancellationToken: cancellationToken).ConfigureAwait(false);
+        LogPulled(logger, name.ToString(), image.Id.Value);
+        return new PullOutcome(image, name, downloaded || before?.Digest != image.Target.Digest);
+    }
+
+    public async Task<PushResult> PushAsync(string source, string? target, RegistryCredential? credential, IProgress<PushProgress>? progress, CancellationToken cancellationToken)
+    {
+        ImageReference to = ImageReference.Parse(target ?? Store.ResolveRecord(source).Name);
+        using RegistryClient client = CreateClient(credential, to.Domain);
+        return await Store.PushAsync(client, source, to.ToString(), new PushOptions { Progress = progress }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Docker's rmi: untag (or delete by ID), then collect what is no longer referenced unless <paramref name="noPrune"/>.</summary>
+    public async Task<IReadOnlyList<ImageRemoval>> RemoveAsync(string nameOrId, bool force, bool noPrune, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<ImageRemoval> removals = Store.Remove(nameOrId, force);
+        if (!noPrune && removals.Any(r => r.Deleted is not null))
+            await Store.CollectGarbageAsync(cancellationToken).ConfigureAwait(false);
+        return removals;
+    }
+
+    /// <summary>Removes untagged images (or, with <paramref name="danglingOnly"/> false, every image no container uses), then collects.</summary>
+    public async Task<(IReadOnlyList<ImageRemoval> Removals, long Reclaimed)> PruneAsync(bool danglingOnly, CancellationToken cancellationToken)
+    {
+        var removals = new List<ImageRemoval>();
+        foreach (ImageSummary image in Store.List())
+        {
+            if (danglingOnly && image.RepoTags.Count > 0) continue;
+            try
+            {
+                removals.AddRange(Store.Remove(image.Id.Value, force: false));
+            }
+            catch (ImagesException e) when (e.Kind is ImagesErrorKind.Conflict or ImagesErrorKind.NotFound)
+            {
+                // In use by a container, or in several repositories: prune leaves it, as Docker does.
+            }
+        }
+        GarbageCollectionResult gc = await Store.CollectGarbageAsync(cancellationToken).ConfigureAwait(false);
+        return (removals, gc.ReclaimedBytes);
+    }
+
+    public Task SaveAsync(IReadOnlyList<string> names, Stream output, CancellationToken cancellationToken)
+        => ImageArchive.SaveAsync(Store, names, output, cancellationToken);
+
+    public Task<IReadOnlyList<string>> LoadAsync(Stream input, CancellationToken cancellationToken)
+        => ImageArchive.LoadAsync(Store, input, cancellationToken);
+
+    public Task<Image> ImportAsync(Stream rootfs, string? reference, ImportOptions options, CancellationToken cancellationToken)
+        => ImageArchive.ImportAsync(Store, rootfs, reference, options, cancellationToken);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "pulled {Reference} ({Id})")]
+    private static partial void LogPulled(ILogger logger, string reference, string id);
+
+    /// <summary>Reports synchronously on the reporting thread (Progress&lt;T&gt; would post to the thread pool, out of order).</summary>
+    private sealed class Progress(Action<PullProgress> report) : IProgress<PullProgress>
+    {
+        public void Report(PullProgress value) => report(value);
+    }
+
+    /// <summary>The credential the client sent, for the registry it was sent for.</summary>
+    private sealed class SingleCredential(string? registry, RegistryCredential? credential) : ICredentialProvider
+    {
+        public RegistryCredential? Get(string host)
+            => credential is not null && (registry is null || string.Equals(host, registry, StringComparison.OrdinalIgnoreCase) || IsHub(host) && IsHub(registry))
+                ? credential
+                : null;
+
+        private static bool IsHub(string host) => host is "docker.io" or "registry-1.docker.io" or "index.docker.io";
+    }
+}

@@ -1,0 +1,178 @@
+using System.Security.Cryptography.X509Certificates;
+using Berth.Daemon.Api;
+using Berth.Daemon.Configuration;
+using Berth.Daemon.Engine;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Berth.Daemon.Hosting;
+
+/// <summary>
+/// One running berthd: the data-root lock, the engine, Kestrel on the configured sockets and the
+/// PID file. Started by Program (the binary) and by tests in-process alike. Dispose stops
+/// Kestrel, then removes the sockets and the PID file and releases the lock, in that order, so
+/// a new daemon can start as soon as this one is gone.
+/// </summary>
+public sealed partial class DaemonHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly DataRootLock _lock;
+    private readonly PidFile _pidFile;
+    private readonly IReadOnlyList<ListenAddress> _listeners;
+    private readonly ILogger _logger;
+    private int _disposed;
+
+    private DaemonHost(WebApplication app, BerthEngine engine, DataRootLock dataLock, PidFile pidFile, IReadOnlyList<ListenAddress> listeners, ILogger logger)
+    {
+        _app = app;
+        Engine = engine;
+        _lock = dataLock;
+        _pidFile = pidFile;
+        _listeners = listeners;
+        _logger = logger;
+    }
+
+    public BerthEngine Engine { get; }
+
+    /// <summary>The unix socket paths served.</summary>
+    public IEnumerable<string> SocketPaths => _listeners.Where(l => l.Kind == ListenKind.Unix).Select(l => l.SocketPath!);
+
+    /// <summary>Stopping starts when the host's lifetime is stopped (SIGTERM, SIGINT) or <see cref="DisposeAsync"/>.</summary>
+    public CancellationToken Stopping => _app.Lifetime.ApplicationStopping;
+
+    public static async Task<DaemonHost> StartAsync(DaemonOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
+    {
+        DaemonArgs.Validate(options);
+        var listeners = options.Hosts.Select(h => ListenAddress.Parse(h, options.Tls)).ToList();
+        Directory.CreateDirectory(options.DataRoot, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        Directory.CreateDirectory(options.ExecRoot, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+
+        // The lock first: nothing below may touch the state of a data root another daemon owns.
+        DataRootLock dataLock = DataRootLock.Acquire(options.DataRoot);
+        BerthEngine? engine = null;
+        WebApplication? app = null;
+        PidFile? pidFile = null;
+        try
+        {
+            foreach (ListenAddress l in listeners.Where(l => l.Kind == ListenKind.Unix)) UnixSocket.Prepare(l.SocketPath!);
+
+            var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+            builder.Logging.ClearProviders();
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+                o.UseUtcTimestamp = true;
+            });
+            builder.Logging.SetMinimumLevel(options.LogLevel switch
+            {
+                "debug" => LogLevel.Debug,
+                "warn" => LogLevel.Warning,
+                "error" => LogLevel.Error,
+                "fatal" => LogLevel.Critical,
+                _ => LogLevel.Information,
+            });
+            // Kestrel's and routing's per-request chatter is noise in a daemon log.
+            builder.Logging.AddFilter("Microsoft", options.LogLevel == "debug" ? LogLevel.Information : LogLevel.Warning);
+            logging?.Invoke(builder.Logging);
+            builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
+            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
+            if (listeners.Any(l => l.Kind == ListenKind.Tcp)) builder.WebHost.UseKestrelHttpsConfiguration();
+            builder.WebHost.ConfigureKestrel(k =>
+            {
+                k.AddServerHeader = false;
+                k.Limits.MaxRequestBodySize = null; // load and import stream whole image archives
+                k.Limits.MinRequestBodyDataRate = null;
+                k.Limits.MinResponseDataRate = null;
+                foreach (ListenAddress l in listeners)
+                {
+                    if (l.Kind == ListenKind.Unix) k.ListenUnixSocket(l.SocketPath!);
+                    else k.Listen(l.Address!, l.Port, lo => lo.UseHttps(Https(options.Tls)));
+                }
+            });
+
+            // The engine is made after Build (it logs through the host's loggers); requests resolve it later.
+            builder.Services.AddSingleton(_ => engine!);
+            app = builder.Build();
+            engine = new BerthEngine(options, app.Services.GetRequiredService<ILoggerFactory>());
+            ApiRoutes.Map(app);
+            await app.StartAsync(cancellationToken);
+            foreach (ListenAddress l in listeners.Where(l => l.Kind == ListenKind.Unix)) UnixSocket.Secure(l.SocketPath!, options.SocketGroup);
+            pidFile = PidFile.Write(options.PidFile ?? Path.Combine(options.ExecRoot, "berthd.pid"));
+            ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("berthd");
+            LogListening(logger, BerthEngine.Version, string.Join(", ", listeners.Select(l => l.Text)), options.DataRoot, ApiVersion.Current);
+            return new DaemonHost(app, engine, dataLock, pidFile, listeners, logger);
+        }
+        catch
+        {
+            if (app is not null)
+            {
+                try
+                {
+                    await app.StopAsync(CancellationToken.None);
+                }
+                catch (Exception)
+                {
+                    // Kestrel may not have started; cleanup below is what matters.
+                }
+                await app.DisposeAsync();
+            }
+            foreach (ListenAddress l in listeners.Where(l => l.Kind == ListenKind.Unix)) UnixSocket.Remove(l.SocketPath!);
+            pidFile?.Dispose();
+            engine?.Dispose();
+            dataLock.Dispose();
+            throw;
+        }
+    }
+
+    private static HttpsConnectionAdapterOptions Https(TlsOptions tls)
+    {
+        var https = new HttpsConnectionAdapterOptions { ServerCertificate = X509Certificate2.CreateFromPemFile(tls.CertFile!, tls.KeyFile!) };
+        if (tls.Verify)
+        {
+            X509Certificate2Collection ca = [];
+            ca.ImportFromPemFile(tls.CaCertFile!);
+            https.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
+            https.ClientCertificateValidation = (cert, _, _) =>
+            {
+                using var chain = new X509Chain();
+                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.CustomTrustStore.AddRange(ca);
+                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                return chain.Build(cert);
+            };
+        }
+        return https;
+    }
+
+    /// <summary>Waits until SIGTERM/SIGINT (or a stop from elsewhere).</summary>
+    public Task WaitForShutdownAsync(CancellationToken cancellationToken = default) => _app.WaitForShutdownAsync(cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        LogStopping(_logger);
+        try
+        {
+            await _app.StopAsync(CancellationToken.None);
+        }
+        finally
+        {
+            await _app.DisposeAsync();
+            foreach (string socket in SocketPaths) UnixSocket.Remove(socket);
+            _pidFile.Dispose();
+            Engine.Dispose();
+            _lock.Dispose();
+        }
+    }
+
+    [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "berthd {Version} listening on {Hosts} (data root {DataRoot}, API {ApiVersion})")]
+    private static partial void LogListening(ILogger logger, string version, string hosts, string dataRoot, string apiVersion);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "berthd stopping")]
+    private static partial void LogStopping(ILogger logger);
+}

@@ -1,0 +1,80 @@
+using System.Net;
+using System.Text.Json;
+
+namespace Berth.Daemon.Tests.Api;
+
+public sealed class SystemApiTests : IAsyncLifetime
+{
+    private DaemonScope _daemon = null!;
+
+    public async Task InitializeAsync() => _daemon = await DaemonScope.StartAsync();
+    public async Task DisposeAsync() => await _daemon.DisposeAsync();
+
+    [Theory]
+    [InlineData("GET", "/_ping")]
+    [InlineData("HEAD", "/_ping")]
+    [InlineData("GET", "/v1.41/_ping")]
+    [InlineData("HEAD", "/v1.50/_ping")]
+    public async Task Ping_answers_OK_with_Dockers_negotiation_headers(string method, string path)
+    {
+        using HttpResponseMessage r = await _daemon.Client.SendAsync(new HttpRequestMessage(new HttpMethod(method), path));
+        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        Assert.Equal("1.51", r.Headers.GetValues("Api-Version").Single());
+        Assert.Equal("false", r.Headers.GetValues("Docker-Experimental").Single());
+        Assert.Equal("linux", r.Headers.GetValues("OSType").Single());
+        Assert.StartsWith("Berth/", r.Headers.Server.ToString());
+        Assert.Equal(method == "GET" ? "OK" : "", await r.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Version_reports_the_API_range()
+    {
+        JsonElement v = await _daemon.GetJsonAsync("/v1.43/version");
+        Assert.Equal("1.51", v.GetProperty("ApiVersion").GetString());
+        Assert.Equal("1.41", v.GetProperty("MinAPIVersion").GetString());
+        Assert.Equal("linux", v.GetProperty("Os").GetString());
+        Assert.Equal("Engine", v.GetProperty("Components")[0].GetProperty("Name").GetString());
+        Assert.Equal(File.ReadAllText("/proc/sys/kernel/osrelease").Trim(), v.GetProperty("KernelVersion").GetString());
+    }
+
+    [Fact]
+    public async Task Info_reports_real_figures()
+    {
+        JsonElement info = await _daemon.GetJsonAsync("/info");
+        Assert.Equal(Environment.ProcessorCount, info.GetProperty("NCPU").GetInt32());
+        Assert.True(info.GetProperty("MemTotal").GetInt64() > 0);
+        Assert.Equal(_daemon.Options.DataRoot, info.GetProperty("DockerRootDir").GetString());
+        Assert.Equal("berth-runtime", info.GetProperty("DefaultRuntime").GetString());
+        Assert.True(info.GetProperty("Runtimes").TryGetProperty("berth-runtime", out _));
+        Assert.Contains(info.GetProperty("CgroupVersion").GetString(), new[] { "1", "2" });
+        Assert.Equal("cgroupfs", info.GetProperty("CgroupDriver").GetString());
+        Assert.Equal("overlayfs", info.GetProperty("Driver").GetString());
+        Assert.Equal(0, info.GetProperty("Images").GetInt32());
+        Assert.Equal("inactive", info.GetProperty("Swarm").GetProperty("LocalNodeState").GetString());
+        Assert.False(string.IsNullOrEmpty(info.GetProperty("ID").GetString()));
+    }
+
+    [Theory]
+    [InlineData("/v1.40/version", 400, "client version 1.40 is too old. Minimum supported API version is 1.41, please upgrade your client to a newer version")]
+    [InlineData("/v1.99/version", 400, "client version 1.99 is too new. Maximum supported API version is 1.51")]
+    [InlineData("/nothing/here", 404, "page not found")]
+    [InlineData("/v1.45/nothing", 404, "page not found")]
+    [InlineData("/v1.45/containers/json", 501, "/containers is not implemented in this version of berthd")]
+    [InlineData("/exec/abc/json", 501, "/exec is not implemented in this version of berthd")]
+    public async Task Errors_have_Dockers_status_and_message_body(string path, int status, string message)
+    {
+        using HttpResponseMessage r = await _daemon.Client.GetAsync(path);
+        Assert.Equal(status, (int)r.StatusCode);
+        Assert.Equal("application/json", r.Content.Headers.ContentType?.MediaType);
+        JsonElement body = JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(message, body.GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public async Task A_wrong_method_is_page_not_found_not_405()
+    {
+        using HttpResponseMessage r = await _daemon.Client.PostAsync("/info", null);
+        Assert.Equal(HttpStatusCode.NotFound, r.StatusCode);
+        Assert.Contains("page not found", await r.Content.ReadAsStringAsync());
+    }
+}

@@ -1,0 +1,129 @@
+using System.Text.Json;
+using Berth.Daemon.Tests.Registry;
+
+namespace Berth.Daemon.Tests.Cli;
+
+/// <summary>
+/// The real docker clients (28.x at /usr/local/bin, Debian's 20.10 at /usr/bin) against berthd
+/// hosted in-process, and a real Distribution registry. Each test gets its own daemon and
+/// registry in temp directories, all removed (registry killed by PID) at the end.
+/// </summary>
+public sealed class DockerCliTests : IAsyncLifetime
+{
+    private DaemonScope _daemon = null!;
+    private RegistryProcess _registry = null!;
+    private TempDirectory _config = null!;
+
+    public async Task InitializeAsync()
+    {
+        _registry = new RegistryProcess();
+        _config = new TempDirectory("docker-config");
+        _daemon = await DaemonScope.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _daemon.DisposeAsync();
+        _registry.Dispose();
+        _config.Dispose();
+    }
+
+    private DockerCli Docker(string binary) => new(binary, _daemon.DockerHost, _config.Path);
+
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void Version_and_info(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        string version = docker.Ok("version", "--format", "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Os}}");
+        Assert.Equal("0.1.0 1.51 1.41 linux", version.Trim());
+        string info = docker.Ok("info", "--format", "{{.Images}} {{.Driver}} {{.DefaultRuntime}} {{.DockerRootDir}} {{.NCPU}}");
+        Assert.Equal($"0 overlayfs berth-runtime {_daemon.Options.DataRoot} {Environment.ProcessorCount}", info.Trim());
+        // The human form parses too (no template errors, no warnings about a missing field).
+        var (exit, output, error) = docker.Run("info");
+        Assert.True(exit == 0, error);
+        Assert.Contains("Default Runtime: berth-runtime", output);
+        Assert.Equal("", docker.Ok("images", "-q").Trim());
+    }
+
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public async Task Image_workflow_push_pull_tag_rmi_inspect_history_save_load(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        string name = $"{_registry.Host}/busybox:latest";
+
+        // Seed the registry: import a busybox rootfs through the API, push it with docker, drop it.
+        string id = await _daemon.ImportBusyboxAsync(name, "CMD [\"/bin/sh\"]");
+        string push = docker.Ok("push", name);
+        Assert.Contains("latest: digest: sha256:", push);
+        Assert.Contains("Untagged: " + name, docker.Ok("rmi", name));
+        Assert.Equal("", docker.Ok("images", "-q").Trim());
+
+        string pull = docker.Ok("pull", name);
+        Assert.Contains("Pull complete", pull);
+        Assert.Contains("Status: Downloaded newer image for " + name, pull);
+        Assert.Contains("Status: Image is up to date for " + name, docker.Ok("pull", name));
+
+        string images = docker.Ok("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}");
+        Assert.Equal($"{name} {id[7..19]}", images.Trim());
+        // Both layers of names resolve: by name, by short ID.
+        JsonElement inspect = JsonDocument.Parse(docker.Ok("image", "inspect", name)).RootElement[0];
+        Assert.Equal(id, inspect.GetProperty("Id").GetString());
+        Assert.Equal("/bin/sh", inspect.GetProperty("Config").GetProperty("Cmd")[0].GetString());
+        Assert.Contains(inspect.GetProperty("RepoDigests").EnumerateArray(), d => d.GetString()!.StartsWith(_registry.Host + "/busybox@sha256:"));
+        Assert.Equal(id, docker.Ok("image", "inspect", "--format", "{{.Id}}", id[7..19]).Trim());
+
+        string history = docker.Ok("history", "--no-trunc", "--format", "{{.ID}} {{.CreatedBy}}", name);
+        Assert.StartsWith(id + " berth import", history.Trim());
+
+        docker.Ok("tag", name, "berth-test/copy:v1");
+        Assert.Contains("berth-test/copy:v1", docker.Ok("images", "--format", "{{.Repository}}:{{.Tag}}"));
+        Assert.Contains("berth-test/copy", docker.Ok("images", "--filter", "reference=berth-test/*", "--format", "{{.Repository}}"));
+        Assert.Contains("Untagged: berth-test/copy:v1", docker.Ok("rmi", "berth-test/copy:v1"));
+
+        // docker save | docker load, after removing the image.
+        string archive = _config.Combine("bb.tar");
+        var (saveExit, _, saveErr) = docker.Shell($"\"$DOCKER\" save {name} > {archive}");
+        Assert.True(saveExit == 0, saveErr);
+        string rmi = docker.Ok("rmi", name);
+        Assert.Contains("Deleted: " + id, rmi);
+        var (loadExit, loadOut, loadErr) = docker.Shell($"\"$DOCKER\" save {name} 2>/dev/null; cat {archive} | \"$DOCKER\" load");
+        Assert.True(loadExit == 0, loadErr);
+        Assert.Contains("Loaded image: " + name, loadOut);
+        Assert.Equal(id, docker.Ok("image", "inspect", "--format", "{{.Id}}", name).Trim());
+
+        // Errors come back as Docker's messages and exit codes.
+        var (missingExit, _, missingErr) = docker.Run("image", "inspect", "nothere:latest");
+        Assert.NotEqual(0, missingExit);
+        Assert.Contains("No such image", missingErr);
+        var (pullExit, _, pullErr) = docker.Run("pull", $"{_registry.Host}/nothere:latest");
+        Assert.NotEqual(0, pullExit);
+        Assert.Contains("manifest", pullErr + "");
+        var (psExit, _, psErr) = docker.Run("ps");
+        Assert.NotEqual(0, psExit);
+        Assert.Contains("not implemented in this version of berthd", psErr);
+    }
+
+    [Fact]
+    public void Docker_py_talks_to_berthd_when_installed()
+    {
+        if (!File.Exists("/usr/lib/python3/dist-packages/docker/__init__.py")) return; // python3-docker is optional
+        string script = _config.Combine("t.py");
+        File.WriteAllText(script, """
+            import docker, sys
+            c = docker.DockerClient(base_url=sys.argv[1])
+            assert c.ping()
+            v = c.version()
+            print(v["ApiVersion"], c.info()["DefaultRuntime"], len(c.images.list()))
+            """);
+        var start = new System.Diagnostics.ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(script);
+        start.ArgumentList.Add(_daemon.DockerHost);
+        using var p = System.Diagnostics.Process.Start(start)!;
+        string output = p.StandardOutput.ReadToEnd(), error = p.StandardError.ReadToEnd();
+        Assert.True(p.WaitForExit(60_000));
+        Assert.True(p.ExitCode == 0, error);
+        Assert.Equal("1.51 berth-runtime 0", output.Trim());
+    }
+}

@@ -1,0 +1,133 @@
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text.Json;
+using Berth.Daemon.Configuration;
+using Berth.Daemon.Hosting;
+
+namespace Berth.Daemon.Tests;
+
+/// <summary>
+/// berthd hosted in-process on a unix socket in a temp directory (data root, exec root and
+/// socket all inside it), with an HttpClient that connects to that socket. Dispose stops the
+/// daemon and removes the directory.
+/// </summary>
+public sealed class DaemonScope : IAsyncDisposable
+{
+    private DaemonScope(TempDirectory dir, DaemonHost host, DaemonOptions options)
+    {
+        Directory = dir;
+        Host = host;
+        Options = options;
+        Client = CreateClient(SocketPath);
+    }
+
+    public TempDirectory Directory { get; }
+    public DaemonHost Host { get; }
+    public DaemonOptions Options { get; }
+    public HttpClient Client { get; }
+    public string SocketPath => Directory.Combine("exec", "berth.sock");
+    public string DockerHost => "unix://" + SocketPath;
+
+    public static DaemonOptions OptionsIn(TempDirectory dir, params string[] insecure) => new()
+    {
+        DataRoot = dir.Combine("data"),
+        ExecRoot = dir.Combine("exec"),
+        Hosts = ["unix://" + dir.Combine("exec", "berth.sock")],
+        InsecureRegistries = insecure,
+        LogLevel = "warn",
+    };
+
+    public static async Task<DaemonScope> StartAsync(Func<DaemonOptions, DaemonOptions>? configure = null)
+    {
+        var dir = new TempDirectory("daemon");
+        try
+        {
+            DaemonOptions options = OptionsIn(dir);
+            if (configure is not null) options = configure(options);
+            DaemonHost host = await DaemonHost.StartAsync(options);
+            return new DaemonScope(dir, host, options);
+        }
+        catch
+        {
+            dir.Dispose();
+            throw;
+        }
+    }
+
+    public static HttpClient CreateClient(string socketPath)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, ct) =>
+            {
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), ct);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        };
+        return new HttpClient(handler) { BaseAddress = new Uri("http://berthd"), Timeout = TimeSpan.FromMinutes(2) };
+    }
+
+    public async Task<JsonElement> GetJsonAsync(string path, int expectedStatus = 200)
+    {
+        using HttpResponseMessage response = await Client.GetAsync(path);
+        string body = await response.Content.ReadAsStringAsync();
+        Assert.True(expectedStatus == (int)response.StatusCode, $"GET {path}: {(int)response.StatusCode} {body}");
+        return JsonDocument.Parse(body).RootElement.Clone();
+    }
+
+    /// <summary>Imports a busybox rootfs as <paramref name="reference"/> through the API; returns the image ID.</summary>
+    public async Task<string> ImportBusyboxAsync(string reference, string? change = null)
+    {
+        int colon = reference.LastIndexOf(':');
+        string repo = reference[..colon], tag = reference[(colon + 1)..];
+        string query = $"/images/create?fromSrc=-&repo={Uri.EscapeDataString(repo)}&tag={tag}" + (change is null ? "" : "&changes=" + Uri.EscapeDataString(change));
+        using var content = new ByteArrayContent(TestRootfs.BusyboxTar());
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/x-tar");
+        using HttpResponseMessage response = await Client.PostAsync(query, content);
+        string body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, body);
+        return JsonDocument.Parse(body.Split('\n')[0]).RootElement.GetProperty("status").GetString()!;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await Host.DisposeAsync();
+        Directory.Dispose();
+    }
+}
+
+/// <summary>A tiny rootfs tar: Debian's busybox-static and a few applet links.</summary>
+public static class TestRootfs
+{
+    public const string BusyboxPath = "/bin/busybox";
+
+    public static byte[] BusyboxTar()
+    {
+        if (!File.Exists(BusyboxPath))
+            throw new InvalidOperationException($"{BusyboxPath} is missing: install Debian's busybox-static (apt-get install -y busybox-static)");
+        var output = new MemoryStream();
+        using (var writer = new System.Formats.Tar.TarWriter(output, System.Formats.Tar.TarEntryFormat.Pax, leaveOpen: true))
+        {
+            writer.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.Directory, "bin/") { Mode = (UnixFileMode)0x1ED });
+            var busybox = new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, "bin/busybox")
+            {
+                Mode = (UnixFileMode)0x1ED,
+                DataStream = new MemoryStream(File.ReadAllBytes(BusyboxPath)),
+            };
+            writer.WriteEntry(busybox);
+            foreach (string applet in new[] { "sh", "echo", "true", "ls", "cat" })
+                writer.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.SymbolicLink, "bin/" + applet) { LinkName = "busybox", Mode = (UnixFileMode)0x1FF });
+        }
+        return output.ToArray();
+    }
+}
