@@ -62,10 +62,10 @@ public sealed partial class ContainerRuntime
         var status = StatusOf(record);
         if (status == ContainerStatus.Stopped) throw new InvalidStateException("cannot exec in a stopped container");
         if (status == ContainerStatus.Paused) throw new InvalidStateException("cannot exec in a paused container");
-        BeforeEnteringSharedPidNamespace?.Invoke();
         var spec = LoadSpec(record);
         var process = request.Process ?? BuildExecProcess(spec.Process, request.Overrides ?? new ExecOverrides());
         if (process.Args is not { Count: > 0 }) throw new RuntimeException("exec args cannot be empty");
+        if (ContainerCanTraceTheRuntime(record, spec)) BeforeEnteringSharedPidNamespace?.Invoke();
         var seccomp = CompileSeccomp(spec);
 
         var namespaces = new List<(string Type, int Fd)>();

@@ -94,6 +94,29 @@ public sealed partial class ContainerRuntime(string root)
         return JsonSerializer.Serialize(state, SpecJsonContext.Default.ContainerState);
     }
 
+    /// <summary>
+    /// Whether a process of the container could open /proc/PID/exe of the runtime's child
+    /// while it joins the container (CVE-2019-5736). The child is non-dumpable, so that takes
+    /// CAP_SYS_PTRACE over the runtime's user namespace: impossible from inside a user
+    /// namespace, and otherwise only for a process whose bounding set still has it. Reading
+    /// every process's CapBnd catches processes an earlier exec gave more than the init has.
+    /// </summary>
+    bool ContainerCanTraceTheRuntime(ContainerRecord record, Spec spec)
+    {
+        const ulong CapSysPtrace = 1UL << 19;
+        if (spec.Linux?.HasNamespace(NamespaceType.User) == true) return false;
+        IReadOnlyList<int> pids = LoadCgroup(record)?.GetPids() ?? [record.InitPid];
+        foreach (var pid in pids)
+        {
+            var status = LibC.ReadSmallFile($"/proc/{pid}/status");
+            var line = status?.Split('\n').FirstOrDefault(l => l.StartsWith("CapBnd:", StringComparison.Ordinal));
+            // Unreadable or gone: assume the worst.
+            if (line is null || !ulong.TryParse(line[7..].Trim(), System.Globalization.NumberStyles.HexNumber, null, out var bounding)) return true;
+            if ((bounding & CapSysPtrace) != 0) return true;
+        }
+        return false;
+    }
+
     /// <summary>linux.seccomp compiled here, in the parent, and cached: the child only loads the finished program.</summary>
     static Berth.Seccomp.SeccompProgram? CompileSeccomp(Spec spec)
     {
