@@ -1,16 +1,18 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
+using System.Buffers;
 using System.Text;
 using Berth.Oci;
 
 namespace Berth.Seccomp;
 
 /// <summary>
-/// Compiled programs by a SHA-256 of the seccomp section (every field that shapes the program, in order: not
-/// listenerPath or listenerMetadata, which are the runtime's) and the native architecture.
-/// Containers of one engine mostly share a profile, so after the first start the cost is the hash. Thread-safe;
-/// holds at most <see cref="Capacity"/> programs and starts over when full.
+/// Compiled programs by the seccomp section's content (every field that shapes the program, in
+/// order, length-prefixed; not listenerPath or listenerMetadata, which are the runtime's) and the
+/// native architecture. A hit compares the whole encoding, not a digest: no cryptographic hash
+/// is needed for safety, and none is paid for (loading OpenSSL for SHA-256 cost a fresh
+/// berth-runtime process ~3 ms). Thread-safe; holds at most <see cref="Capacity"/> programs and
+/// starts over when full.
 /// </summary>
 public sealed class SeccompProgramCache(int capacity = 256)
 {
@@ -25,7 +27,7 @@ public sealed class SeccompProgramCache(int capacity = 256)
     public SeccompProgram GetOrCompile(LinuxSeccomp seccomp, SeccompArch native, SeccompCompileOptions? options = null)
     {
         options ??= SeccompCompileOptions.Default;
-        var key = new Key(Hash(seccomp), native, options.EnosysStub);
+        var key = new Key(Encode(seccomp), native, options.EnosysStub);
         if (_programs.TryGetValue(key, out var program)) return program;
         program = SeccompCompiler.Compile(seccomp, native, options);
         if (_programs.Count >= Capacity) _programs.Clear();
@@ -34,16 +36,35 @@ public sealed class SeccompProgramCache(int capacity = 256)
 
     public void Clear() => _programs.Clear();
 
-    private readonly record struct Key(UInt128 Low, UInt128 High, SeccompArch Native, bool Stub)
+    private sealed class Key(byte[] encoding, SeccompArch native, bool stub) : IEquatable<Key>
     {
-        public Key((UInt128 Low, UInt128 High) hash, SeccompArch native, bool stub) : this(hash.Low, hash.High, native, stub) { }
+        private readonly int _hash = HashOf(encoding, native, stub);
+
+        public bool Equals(Key? other) =>
+            other is not null && other._hash == _hash && other.Native == Native && other.Stub == Stub
+            && other.Encoding.AsSpan().SequenceEqual(Encoding);
+
+        public override bool Equals(object? obj) => Equals(obj as Key);
+        public override int GetHashCode() => _hash;
+
+        private byte[] Encoding { get; } = encoding;
+        private SeccompArch Native { get; } = native;
+        private bool Stub { get; } = stub;
+
+        private static int HashOf(byte[] encoding, SeccompArch native, bool stub)
+        {
+            var hash = new HashCode();
+            hash.AddBytes(encoding);
+            hash.Add(native);
+            hash.Add(stub);
+            return hash.ToHashCode();
+        }
     }
 
-    /// <summary>SHA-256 over a length-prefixed encoding of the section, so that no two sections share an encoding.</summary>
-    internal static (UInt128, UInt128) Hash(LinuxSeccomp seccomp)
+    /// <summary>A length-prefixed encoding of the section, so that no two sections share one.</summary>
+    internal static byte[] Encode(LinuxSeccomp seccomp)
     {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        var writer = new Writer(hash);
+        var writer = new Writer();
         writer.String(seccomp.DefaultAction);
         writer.Optional(seccomp.DefaultErrnoRet);
         writer.Strings(seccomp.Architectures);
@@ -66,20 +87,16 @@ public sealed class SeccompProgramCache(int capacity = 256)
                 writer.String(arg.Op);
             }
         }
-        writer.Flush();
-        Span<byte> digest = stackalloc byte[32];
-        hash.GetHashAndReset(digest);
-        return (BinaryPrimitives.ReadUInt128LittleEndian(digest), BinaryPrimitives.ReadUInt128LittleEndian(digest[16..]));
+        return writer.ToArray();
     }
 
-    private sealed class Writer(IncrementalHash hash)
+    private sealed class Writer
     {
-        private readonly byte[] _buffer = new byte[4096];
-        private int _used;
+        private readonly ArrayBufferWriter<byte> _buffer = new(4096);
 
-        public void Int(int value) { Reserve(4); BinaryPrimitives.WriteInt32LittleEndian(_buffer.AsSpan(_used), value); _used += 4; }
+        public void Int(int value) { BinaryPrimitives.WriteInt32LittleEndian(_buffer.GetSpan(4), value); _buffer.Advance(4); }
 
-        public void ULong(ulong value) { Reserve(8); BinaryPrimitives.WriteUInt64LittleEndian(_buffer.AsSpan(_used), value); _used += 8; }
+        public void ULong(ulong value) { BinaryPrimitives.WriteUInt64LittleEndian(_buffer.GetSpan(8), value); _buffer.Advance(8); }
 
         public void Optional(uint? value) { Int(value is null ? 0 : 1); Int((int)(value ?? 0)); }
 
@@ -88,9 +105,7 @@ public sealed class SeccompProgramCache(int capacity = 256)
             if (value is null) { Int(-1); return; }
             var length = Encoding.UTF8.GetByteCount(value);
             Int(length);
-            Reserve(length);
-            if (length > _buffer.Length) { hash.AppendData(Encoding.UTF8.GetBytes(value)); return; }
-            _used += Encoding.UTF8.GetBytes(value, _buffer.AsSpan(_used));
+            _buffer.Advance(Encoding.UTF8.GetBytes(value, _buffer.GetSpan(length)));
         }
 
         public void Strings(List<string>? values)
@@ -100,8 +115,6 @@ public sealed class SeccompProgramCache(int capacity = 256)
             foreach (var value in values) String(value);
         }
 
-        public void Flush() { hash.AppendData(_buffer, 0, _used); _used = 0; }
-
-        private void Reserve(int bytes) { if (_used + bytes > _buffer.Length) Flush(); }
+        public byte[] ToArray() => _buffer.WrittenSpan.ToArray();
     }
 }

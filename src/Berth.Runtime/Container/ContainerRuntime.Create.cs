@@ -39,7 +39,9 @@ public sealed partial class ContainerRuntime
         if (spec.Linux?.FindNamespace(NamespaceType.Pid) is { Path.Length: > 0 }) BeforeEnteringSharedPidNamespace?.Invoke();
         var rootfs = spec.ResolveRootfs(bundle);
         var resources = CgroupResourcesMapper.Map(spec.Linux?.Resources);
+        var seccompClock = System.Diagnostics.Stopwatch.StartNew();
         var seccomp = CompileSeccomp(spec);
+        if (seccomp is not null) Debug?.Invoke($"seccomp: {seccomp.InstructionCount} instructions in {seccompClock.Elapsed.TotalMilliseconds:0.00} ms");
 
         var dir = Store.CreateDirectory(id);
         ICgroupManager? cgroup = null;
