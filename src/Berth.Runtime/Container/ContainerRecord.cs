@@ -19,6 +19,8 @@ public sealed class ContainerRecord
     // every state.json read and write build the JSON metadata of the entire OCI model.
     [JsonPropertyName("annotations")] public Dictionary<string, string>? Annotations { get; set; }
     [JsonPropertyName("hooks")] public Berth.Oci.Hooks? Hooks { get; set; }
+    /// <summary>Saved while create runs its hooks, so that `state` answers "creating" then.</summary>
+    [JsonPropertyName("creating")] public bool Creating { get; set; }
     /// <summary>The runtime's default cgroup parent this container was placed under, removed on delete once empty.</summary>
     [JsonPropertyName("cgroupParentToPrune")] public string? CgroupParentToPrune { get; set; }
 }

@@ -113,13 +113,14 @@ public sealed partial class ContainerRuntime
             // the setup to the container.
             if (!resources.IsEmpty) cgroup?.Apply(ResourcesToApply(resources));
             record.InitPid = initPid;
+            record.Creating = false;
             record.InitStartTime = ProcessInfo.Read(initPid)?.StartTime
                 ?? throw new RuntimeException($"container init {initPid} exited during create");
             Store.Save(record);
             if (options.PidFile is { } pidFile) AtomicFile.Write(Path.GetFullPath(pidFile), Encoding.ASCII.GetBytes(initPid.ToString()));
             return record;
         }
-        catch
+        catch (Exception e)
         {
             foreach (var p in new[] { initPid, pid }.Where(p => p > 0).Distinct())
             {
@@ -127,6 +128,11 @@ public sealed partial class ContainerRuntime
                 LibC.waitpid(p, out _, 0);
             }
             try { cgroup?.Destroy(); } catch (CgroupException) { }
+            if (e is HookFailedException && spec.Hooks?.Poststop is { Count: > 0 } poststop)
+            {
+                var stopped = new ContainerRecord { Id = id, Bundle = bundle, Annotations = spec.Annotations };
+                RunHooks("poststop", poststop, StateJson(stopped, ContainerStatus.Stopped), warnOnly: true);
+            }
             Store.Remove(id);
             throw;
         }
@@ -203,11 +209,16 @@ public sealed partial class ContainerRuntime
                     LibC.waitpid(pid, out _, 0); // the intermediate process exits after reporting
                     break;
                 case InitMessage.CreateHooks:
+                    // Saved so that `state` answers "creating" while the hooks run.
                     record.InitPid = initPid;
+                    record.InitStartTime = ProcessInfo.Read(initPid)?.StartTime ?? 0;
+                    record.Creating = true;
+                    Store.Save(record);
                     var state = StateJson(record, ContainerStatus.Creating);
                     RunHooks("prestart", spec.Hooks?.Prestart, state);
                     RunHooks("createRuntime", spec.Hooks?.CreateRuntime, state);
-                    RunHooks("createContainer", spec.Hooks?.CreateContainer, state, namespacePid: initPid);
+                    RunHooks("createContainer", spec.Hooks?.CreateContainer,
+                        StateJson(record, ContainerStatus.Creating, pidSeenInContainer: true), namespacePid: initPid);
                     Reply(fd);
                     break;
                 case InitMessage.Ready:

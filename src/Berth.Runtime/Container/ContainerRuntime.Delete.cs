@@ -66,7 +66,8 @@ public sealed partial class ContainerRuntime
 
     void KillAndWait(ContainerRecord record, ICgroupManager? cgroup)
     {
-        LibC.kill(record.InitPid, Sys.SIGKILL);
+        // Never kill(0, …): that is this process's own process group.
+        if (record.InitPid > 0) LibC.kill(record.InitPid, Sys.SIGKILL);
         foreach (var pid in cgroup?.GetPids() ?? []) LibC.kill(pid, Sys.SIGKILL);
         // The init may be our child (run) or another process's: reap it if we can, else wait
         // until it is gone or a zombie.

@@ -16,7 +16,16 @@ public sealed partial class ContainerRuntime
         if (status != ContainerStatus.Created)
             throw new InvalidStateException($"cannot start a container that is {status.ToString().ToLowerInvariant()}");
         var fifo = Path.Combine(Store.DirectoryOf(id), StateStore.ExecFifo);
-        RunHooks("startContainer", record.Hooks?.StartContainer, StateJson(record), namespacePid: record.InitPid);
+        try
+        {
+            RunHooks("startContainer", record.Hooks?.StartContainer, StateJson(record, pidSeenInContainer: true), namespacePid: record.InitPid);
+        }
+        catch (HookFailedException)
+        {
+            // "…stop the container, and continue the lifecycle at step 12": destroyed, poststop run.
+            Delete(id, force: true);
+            throw;
+        }
 
         // O_NONBLOCK: if no init holds the fifo any more, fail (ENXIO) instead of blocking.
         var fd = LibC.open(fifo, Sys.O_WRONLY | Sys.O_NONBLOCK | Sys.O_CLOEXEC, 0);

@@ -57,6 +57,7 @@ public sealed partial class ContainerRuntime(string root)
     ContainerStatus StatusOf(ContainerRecord record)
     {
         if (!ProcessInfo.IsAlive(record.InitPid, record.InitStartTime)) return ContainerStatus.Stopped;
+        if (record.Creating) return ContainerStatus.Creating;
         // The init blocks on the exec fifo until start; start removes it.
         if (File.Exists(Path.Combine(Store.DirectoryOf(record.Id), StateStore.ExecFifo))) return ContainerStatus.Created;
         if (IsFrozen(record)) return ContainerStatus.Paused;
@@ -83,7 +84,8 @@ public sealed partial class ContainerRuntime(string root)
         }
     }
 
-    string StateJson(ContainerRecord record, ContainerStatus? status = null)
+    /// <param name="pidSeenInContainer">For hooks run in the container's namespaces: "it is the pid as seen by the container".</param>
+    string StateJson(ContainerRecord record, ContainerStatus? status = null, bool pidSeenInContainer = false)
     {
         var state = ToState(record);
         if (status is { } s)
@@ -91,6 +93,7 @@ public sealed partial class ContainerRuntime(string root)
             state.Status = s;
             state.Pid = record.InitPid;
         }
+        if (pidSeenInContainer && state.Pid > 0) state.Pid = ProcessInfo.PidInItsNamespace(state.Pid);
         return JsonSerializer.Serialize(state, SpecJsonContext.Default.ContainerState);
     }
 
@@ -138,7 +141,14 @@ public sealed partial class ContainerRuntime(string root)
         {
             try { HookRunner.Run(hook, stateJson, namespacePid); }
             catch (RuntimeException e) when (warnOnly) { Warn($"{phase} hook {hook.Path}: {e.Message}"); }
-            catch (RuntimeException e) { throw new RuntimeException($"{phase} hook {hook.Path}: {e.Message}", e.Errno, e); }
+            catch (RuntimeException e) { throw new HookFailedException($"{phase} hook {hook.Path}: {e.Message}", e); }
         }
     }
+
+    /// <summary>
+    /// A prestart, createRuntime, createContainer or startContainer hook failed: "the runtime MUST
+    /// generate an error, stop the container, and continue the lifecycle at step 12" — the
+    /// container is destroyed and the poststop hooks run.
+    /// </summary>
+    sealed class HookFailedException(string message, RuntimeException inner) : RuntimeException(message, inner.Errno, inner);
 }

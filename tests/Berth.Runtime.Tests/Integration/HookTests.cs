@@ -52,10 +52,11 @@ public sealed class HookTests : IDisposable
         var pid = _h.State(id).GetProperty("pid").GetInt32().ToString();
         var afterCreate = File.ReadAllLines(log);
         // createRuntime, then createContainer; prestart (deprecated) with them, before pivot_root.
-        Assert.Equal(["createRuntime creating " + pid, "createContainer creating " + pid],
+        // Hooks in the container's namespaces get "the pid as seen by the container": 1 here.
+        Assert.Equal(["createRuntime creating " + pid, "createContainer creating 1"],
             afterCreate.Where(l => !l.StartsWith("prestart", StringComparison.Ordinal)));
         Assert.Contains("prestart creating " + pid, afterCreate);
-        Assert.True(Array.IndexOf(afterCreate, "prestart creating " + pid) < Array.IndexOf(afterCreate, "createContainer creating " + pid),
+        Assert.True(Array.IndexOf(afterCreate, "prestart creating " + pid) < Array.IndexOf(afterCreate, "createContainer creating 1"),
             "prestart hooks run before createContainer");
 
         var start = _h.Runtime("start", id);
@@ -64,7 +65,7 @@ public sealed class HookTests : IDisposable
         RuntimeHarness.WaitUntil(() => File.ReadAllText(log).Contains("container-ran"), "the container ran");
         var afterStart = File.ReadAllLines(log)[afterCreate.Length..];
         // startContainer before the user process; poststart after it started, before start returned.
-        Assert.Equal("startContainer created " + pid, afterStart[0]);
+        Assert.Equal("startContainer created 1", afterStart[0]);
         Assert.Contains("poststart running " + pid, afterStart);
         Assert.True(Array.IndexOf(afterStart, "container-ran") > 0, string.Join('\n', afterStart));
 
