@@ -143,19 +143,7 @@ internal static partial class Commands
             }
             if (isDetached) return 0;
 
-            var registrations = new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP, PosixSignal.SIGQUIT }
-                .Select(signal => PosixSignalRegistration.Create(signal, context =>
-                {
-                    context.Cancel = true;
-                    LibC.kill(pid, NativeSignal(context.Signal));
-                })).ToList();
-            var output = relay is null ? null : new Thread(relay.CopyOutputToEnd) { IsBackground = true, Name = "pty output" };
-            output?.Start();
-            var code = ContainerRuntime.WaitForExit(pid);
-            output?.Join(TimeSpan.FromSeconds(2));
-            relay?.Dispose();
-            registrations.ForEach(r => r.Dispose());
-            return code;
+            return WaitInForeground(pid, relay);
         }));
         return command;
     }

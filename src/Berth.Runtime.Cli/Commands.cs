@@ -103,22 +103,32 @@ internal static partial class Commands
             if (parse.GetValue(detach)) return 0;
 
             // Signals to the runtime go to the container, as runc forwards them.
-            var registrations = new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP, PosixSignal.SIGQUIT }
-                .Select(signal => PosixSignalRegistration.Create(signal, context =>
-                {
-                    context.Cancel = true;
-                    LibC.kill(record.InitPid, NativeSignal(context.Signal));
-                })).ToList();
-            var output = relay is null ? null : new Thread(relay.CopyOutputToEnd) { IsBackground = true, Name = "pty output" };
-            output?.Start();
-            var code = ContainerRuntime.WaitForExit(record.InitPid);
-            output?.Join(TimeSpan.FromSeconds(2));
-            relay?.Dispose();
-            registrations.ForEach(r => r.Dispose());
+            var code = WaitInForeground(record.InitPid, relay);
             if (!parse.GetValue(keep)) c.Runtime.Delete(containerId, force: true);
             return code;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// run and exec in the foreground: signals to the runtime go to the process (as runc forwards
+    /// them), its pty output is relayed until the pty closes, and its exit code comes back.
+    /// </summary>
+    internal static int WaitInForeground(int pid, TerminalRelay? relay)
+    {
+        var registrations = new[] { PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP, PosixSignal.SIGQUIT }
+            .Select(signal => PosixSignalRegistration.Create(signal, context =>
+            {
+                context.Cancel = true;
+                LibC.kill(pid, NativeSignal(context.Signal));
+            })).ToList();
+        var output = relay is null ? null : new Thread(relay.CopyOutputToEnd) { IsBackground = true, Name = "pty output" };
+        output?.Start();
+        var code = ContainerRuntime.WaitForExit(pid);
+        output?.Join(TimeSpan.FromSeconds(2));
+        relay?.Dispose();
+        registrations.ForEach(r => r.Dispose());
+        return code;
     }
 
     static int NativeSignal(PosixSignal signal) => signal switch
