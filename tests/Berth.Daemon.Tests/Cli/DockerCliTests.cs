@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Berth.Daemon.Tests.Registry;
 
 namespace Berth.Daemon.Tests.Cli;
 

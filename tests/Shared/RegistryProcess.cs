@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Berth.Cli.Tests;
+namespace Berth.Tests.Shared;
 
 /// <summary>
 /// Debian's Distribution registry (<c>/usr/bin/docker-registry serve config.yml</c>) on 127.0.0.1
@@ -63,10 +63,10 @@ public sealed class RegistryProcess : IDisposable
 
     public int Port { get; }
     public string Host => $"127.0.0.1:{Port}";
-    public string LogPath { get; }
-
     /// <summary>The registry's storage root (filesystem driver).</summary>
     public string DataPath => _dir.Combine("data");
+
+    public string LogPath { get; }
 
     private void WaitReady()
     {

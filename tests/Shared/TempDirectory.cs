@@ -1,4 +1,4 @@
-namespace Berth.Images.Tests;
+namespace Berth.Tests.Shared;
 
 /// <summary>A /tmp/berth-test-* directory removed (recursively, without following symlinks) on Dispose.</summary>
 public sealed class TempDirectory : IDisposable
