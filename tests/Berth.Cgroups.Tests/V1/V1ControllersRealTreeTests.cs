@@ -55,11 +55,12 @@ public class V1ControllersRealTreeTests
     [RealCgroupV1Fact]
     public void Freeze_StopsTheProcess_Thaw_LetsItRun()
     {
-        using var scope = new RealCgroupScope();
-        var manager = NewGroup(scope);
         var counter = Path.Combine(Path.GetTempPath(), "berth-freeze-" + Guid.NewGuid().ToString("N")[..8]);
         try
         {
+            // The scope (which kills the writer) ends before the files are removed below.
+            using var scope = new RealCgroupScope();
+            var manager = NewGroup(scope);
             var sh = StartInGroup(scope, manager, $"i=0; while :; do i=$((i+1)); echo $i > {counter}.tmp; mv {counter}.tmp {counter}; done");
             Go(sh);
             SpinUntil(() => File.Exists(counter));
