@@ -107,7 +107,8 @@ public sealed partial class ContainerRuntime
                 Annotations = spec.Annotations, Hooks = spec.Hooks,
                 CgroupParentToPrune = string.IsNullOrEmpty(spec.Linux?.CgroupsPath) ? CgroupParent : null,
             };
-            initPid = Handshake(compiled, parentFd, pid, spec, childJoinsCgroups ? null : cgroup, record, options.SetupTimeout);
+            initPid = pid;
+            Handshake(compiled, parentFd, ref pid, ref initPid, spec, childJoinsCgroups ? null : cgroup, record, options.SetupTimeout);
             // Limits go on once the setup is done, as runc does: the device rules would
             // otherwise forbid the mknod of /dev's nodes, and a memory limit would charge
             // the setup to the container.
@@ -185,10 +186,14 @@ public sealed partial class ContainerRuntime
     /// Answers the child's requests until it reports ready. The first child is <paramref name="pid"/>;
     /// the init is that child or, when it forks, the pid it reports.
     /// </summary>
-    int Handshake(CompiledInit compiled, int fd, int pid, Spec spec, ICgroupManager? cgroupToJoin, ContainerRecord record, TimeSpan timeout)
+    /// <remarks>
+    /// <paramref name="pid"/> and <paramref name="initPid"/> are updated as soon as they change
+    /// (the intermediate reaped, the init's pid reported), so that a failure at any later point
+    /// kills the right process and never a reused pid.
+    /// </remarks>
+    void Handshake(CompiledInit compiled, int fd, ref int pid, ref int initPid, Spec spec, ICgroupManager? cgroupToJoin, ContainerRecord record, TimeSpan timeout)
     {
         var program = compiled.Program;
-        var initPid = pid;
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
@@ -207,6 +212,9 @@ public sealed partial class ContainerRuntime
                 case InitMessage.InitPid:
                     initPid = (int)value;
                     LibC.waitpid(pid, out _, 0); // the intermediate process exits after reporting
+                    pid = -1;
+                    // The init waits for this: its own reports must come after the pid is known.
+                    Reply(fd);
                     break;
                 case InitMessage.CreateHooks:
                     // Saved so that `state` answers "creating" while the hooks run.
@@ -222,7 +230,7 @@ public sealed partial class ContainerRuntime
                     Reply(fd);
                     break;
                 case InitMessage.Ready:
-                    return initPid;
+                    return;
                 default:
                     throw new RuntimeException($"container init sent an unknown message {(int)kind}");
             }

@@ -94,6 +94,9 @@ public sealed partial class InitCompiler
                 Kind = OpKind.Fork, Args = [(long)Sys.CLONE_PARENT], Result = _tmp, OnSuccess = _initPidTail,
                 Description = "fork the container init into its pid namespace",
             });
+            // The init goes on only once the parent has its pid, so that none of the init's own
+            // reports (a failure, the hook point) can overtake the intermediate's InitPid.
+            WaitForParent("the runtime records the init's pid");
         }
     }
 

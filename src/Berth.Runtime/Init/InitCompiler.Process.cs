@@ -36,6 +36,7 @@ public sealed partial class InitCompiler
             foreach (var path in _linux.ReadonlyPaths ?? []) EmitReadonlyPath(path);
             foreach (var path in _linux.MaskedPaths ?? []) EmitMaskedPath(path);
         }
+        emit.ExecLabel(process.ApparmorProfile, process.SelinuxLabel, _tmp);
         // The report socket and the exec fifo stay open until execve and go with it.
         emit.Credentials(process, _o.PreserveFds, _o.Seccomp);
 

@@ -32,7 +32,7 @@ public sealed partial class InitCompiler
     {
         _openHowPath = OpenHow(Sys.O_PATH | Sys.O_CLOEXEC, 0);
         _openHowDir = OpenHow(Sys.O_PATH | Sys.O_DIRECTORY | Sys.O_CLOEXEC, 0);
-        _openHowCreate = OpenHow(Sys.O_CREAT | Sys.O_WRONLY | Sys.O_CLOEXEC, 0x1a4);
+        _openHowCreate = OpenHow(Sys.O_CREAT | Sys.O_EXCL | Sys.O_WRONLY | Sys.O_CLOEXEC, 0x1a4);
 
         // Nothing done in this mount namespace may propagate back to the host.
         var rootPropagation = string.IsNullOrEmpty(_linux.RootfsPropagation)
@@ -102,8 +102,12 @@ public sealed partial class InitCompiler
     static string InRoot(string path) => path.TrimStart('/') is { Length: > 0 } p ? p : ".";
 
     /// <summary>Opens a path inside the rootfs (never leaving it) into <paramref name="slot"/>.</summary>
-    void OpenInRoot(string path, Slot slot, Data how, string what) =>
-        Sys0(Sys.OpenAt2, $"open {path} in the rootfs ({what})", _rootFd, Str(InRoot(path)), how, 24).Result = slot;
+    Op OpenInRoot(string path, Slot slot, Data how, string what)
+    {
+        var op = Sys0(Sys.OpenAt2, $"open {path} in the rootfs ({what})", _rootFd, Str(InRoot(path)), how, 24);
+        op.Result = slot;
+        return op;
+    }
 
     /// <summary>mkdir -p inside the rootfs, resolving every component within it.</summary>
     void EnsureDirectory(string path)
@@ -124,11 +128,18 @@ public sealed partial class InitCompiler
         _ensuredDirectories.Add(path);
     }
 
+    /// <summary>
+    /// Creates an empty file as a mount point. O_EXCL: whatever the image already has there (a
+    /// fifo that would block, a device node a write-open would touch, a symlink) is left
+    /// unopened, as runc only creates what does not exist.
+    /// </summary>
     void EnsureFile(string path)
     {
         EnsureDirectory(Path.GetDirectoryName(path) ?? "/");
-        OpenInRoot(path, _tmp, _openHowCreate, "create mount point");
+        var exists = new Label();
+        OpenInRoot(path, _tmp, _openHowCreate, "create mount point").Tolerate(Sys.EEXIST, exists);
         Close(_tmp);
+        _p.Place(exists);
     }
 
     /// <summary>Opens <paramref name="dest"/> into _targetFd and writes its /proc/self/fd path into _fdPath.</summary>
@@ -302,6 +313,14 @@ public sealed partial class InitCompiler
         foreach (var device in devices)
         {
             var path = CleanDestination(device.Path);
+            // Whatever the image has at the path goes first: a /dev/null that is a symlink
+            // (to /proc/sysrq-trigger, say) would otherwise be what maskedPaths bind over
+            // the paths they hide (runc's CVE-2025-31133 class).
+            var parentDir = Path.GetDirectoryName(path) ?? "/";
+            EnsureDirectory(parentDir);
+            OpenInRoot(parentDir, _dirFd, _openHowDir, "replace device");
+            Sys0(UnlinkAt, $"remove what the image has at {device.Path}", _dirFd, Str(Path.GetFileName(path)), 0).Tolerate(Sys.ENOENT);
+            Close(_dirFd);
             if (InUserNamespace)
             {
                 EnsureFile(path);
@@ -321,7 +340,7 @@ public sealed partial class InitCompiler
             var mode = type | ((device.FileMode ?? 0x1b6) & 0xfff);
             var name = Str(Path.GetFileName(path));
             Sys0(Sys.MknodAt, $"mknod {device.Path} ({device.Type} {device.Major}:{device.Minor})", _dirFd, name, mode,
-                MakeDev(device.Major ?? 0, device.Minor ?? 0)).Tolerate(Sys.EEXIST);
+                MakeDev(device.Major ?? 0, device.Minor ?? 0));
             if (device.Uid is not null || device.Gid is not null)
                 Sys0(Sys.FchownAt, $"chown {device.Path}", _dirFd, name, device.Uid ?? 0, device.Gid ?? 0, Sys.AT_SYMLINK_NOFOLLOW);
             Close(_dirFd);

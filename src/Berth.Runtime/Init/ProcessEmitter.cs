@@ -242,6 +242,11 @@ internal sealed class ProcessEmitter(ChildProgram p)
     /// </summary>
     public void ExecLabel(string? apparmorProfile, string? selinuxLabel, Slot scratch)
     {
+        // A label the host cannot enforce is refused, not silently dropped.
+        if (!string.IsNullOrEmpty(apparmorProfile) && LibC.ReadSmallFile("/sys/module/apparmor/parameters/enabled")?.StartsWith('Y') != true)
+            throw new RuntimeException($"process.apparmorProfile \"{apparmorProfile}\": AppArmor is not enabled on this host");
+        if (!string.IsNullOrEmpty(selinuxLabel) && !File.Exists("/sys/fs/selinux/enforce"))
+            throw new RuntimeException($"process.selinuxLabel \"{selinuxLabel}\": SELinux is not enabled on this host");
         if (!string.IsNullOrEmpty(apparmorProfile))
             WriteAttr("/proc/thread-self/attr/apparmor/exec", $"exec {apparmorProfile}", $"set the AppArmor profile {apparmorProfile}", scratch);
         if (!string.IsNullOrEmpty(selinuxLabel))
