@@ -45,9 +45,13 @@ public sealed class RuntimeHarness : IDisposable
 
     public RuntimeHarness()
     {
-        Directory.CreateDirectory(TempBase);
         Dir = Path.Combine(TempBase, Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(Dir);
+        // Another test's Dispose may remove the empty shared parent in between: try again.
+        for (var attempt = 0; ; attempt++)
+        {
+            try { Directory.CreateDirectory(Dir); break; }
+            catch (DirectoryNotFoundException) when (attempt < 5) { }
+        }
         Root = Path.Combine(Dir, "state");
     }
 
@@ -218,6 +222,8 @@ public sealed class RuntimeHarness : IDisposable
 
         if (MountPointsUnder(Dir).Count == 0)
             TestEnvironment.Sh($"rm -rf --one-file-system '{Dir}'");
+        // The shared parent goes with the last test (rmdir fails while another test uses it).
+        try { Directory.Delete(TempBase); } catch (IOException) { }
         if (leftovers.Count > 0)
             throw new InvalidOperationException("the test left things behind:\n  " + string.Join("\n  ", leftovers));
     }
