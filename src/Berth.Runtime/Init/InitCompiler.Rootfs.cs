@@ -214,11 +214,16 @@ public sealed partial class InitCompiler
     /// </summary>
     void EmitBindRemount(string dest, ulong flags, ulong clear, string what)
     {
+        // Without an atime option of its own, the remount keeps the source's noatime and
+        // nodiratime (statfs's ST_NOATIME/ST_NODIRATIME are the MS_ values): a user namespace
+        // locks them, and dropping them there fails with EPERM.
+        const ulong AtimeOptions = MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME;
+        var preserved = PreservedOnRemount | ((flags & AtimeOptions) == 0 ? MS_NOATIME | MS_NODIRATIME : 0);
         OpenTarget(dest, "remount " + what);
         Sys0(Sys.Statfs, $"statfs {dest}", _fdPath, _statfs);
         _p.Add(new Op
         {
-            Kind = OpKind.Load, Args = [new OpArg(OpArgKind.Data, _statfs.Offset + StatfsFlagsOffset), (long)(PreservedOnRemount & ~clear), (long)(flags | MS_BIND | MS_REMOUNT)],
+            Kind = OpKind.Load, Args = [new OpArg(OpArgKind.Data, _statfs.Offset + StatfsFlagsOffset), (long)(preserved & ~clear), (long)(flags | MS_BIND | MS_REMOUNT)],
             Result = _flags, Description = $"flags for remounting {dest}",
         });
         Sys0(Sys.Mount, $"remount {what} ({MountFlagNames(flags)})", 0, _fdPath, 0, _flags, 0);

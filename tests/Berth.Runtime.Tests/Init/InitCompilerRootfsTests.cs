@@ -87,10 +87,11 @@ public sealed class InitCompilerRootfsTests : IDisposable
 
         var remount = p.Single(o => o.Syscall == Sys.Mount && o.Description.StartsWith("remount bind", StringComparison.Ordinal), "remounts it");
         Assert.True(p.IndexOf(remount) > p.IndexOf(bind));
-        // Flags come from statfs of the new mount: (f_flags & nosuid|nodev|noexec) | the asked flags.
+        // Flags come from statfs of the new mount: (f_flags & nosuid|nodev|noexec, and noatime|nodiratime
+        // when the options name no atime flag) | the asked flags.
         var load = p.Ops[p.IndexOf(remount) - 1];
         Assert.Equal(OpKind.Load, load.Kind);
-        Assert.Equal((long)(MS_NOSUID | MS_NODEV | MS_NOEXEC), load.Args[1].Value);
+        Assert.Equal((long)(MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME), load.Args[1].Value);
         Assert.Equal((long)(MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NODEV), load.Args[2].Value);
         Assert.Equal(new OpArg(OpArgKind.Slot, load.Result!.Value.Index), remount.Args[3]);
         Assert.Equal(Sys.Statfs, p.Ops[p.IndexOf(load) - 1].Syscall);
