@@ -7,15 +7,12 @@ namespace Berth.Images.Content;
 /// (a blob corrupted on disk is never handed on as good once read to the end). Not seekable, so
 /// the hash always covers every byte returned.
 /// </summary>
-internal sealed class VerifyingReadStream(Stream inner, Digest expected, long length) : Stream
+internal sealed class VerifyingReadStream(Stream inner, Digest expected, long length) : ReadOnlyStream
 {
     private readonly IncrementalHash _sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private long _position;
     private bool _verified;
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
     public override long Length => length;
     public override long Position { get => _position; set => throw new NotSupportedException(); }
 
@@ -51,10 +48,6 @@ internal sealed class VerifyingReadStream(Stream inner, Digest expected, long le
         return data.Length;
     }
 
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -1,21 +1,12 @@
 namespace Berth.Images.Registry;
 
 /// <summary>A read-only stream that owns the HTTP response it reads from.</summary>
-internal sealed class ResponseStream(HttpResponseMessage response, Stream inner) : Stream
+internal sealed class ResponseStream(HttpResponseMessage response, Stream inner) : ReadOnlyStream
 {
     public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
     public override int Read(Span<byte> buffer) => inner.Read(buffer);
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => inner.ReadAsync(buffer, cancellationToken);
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => inner.ReadAsync(buffer, offset, count, cancellationToken);
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
@@ -29,7 +20,7 @@ internal sealed class ResponseStream(HttpResponseMessage response, Stream inner)
 }
 
 /// <summary>A stream opened on its first read (so that nothing is requested if nobody reads).</summary>
-internal sealed class LazyStream(Func<CancellationToken, Task<Stream>> open) : Stream
+internal sealed class LazyStream(Func<CancellationToken, Task<Stream>> open) : ReadOnlyStream
 {
     private Stream? _inner;
 
@@ -43,15 +34,6 @@ internal sealed class LazyStream(Func<CancellationToken, Task<Stream>> open) : S
         => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
@@ -67,7 +49,7 @@ internal sealed class LazyStream(Func<CancellationToken, Task<Stream>> open) : S
 }
 
 /// <summary>Counts the bytes read through it and reports the running total (throttled to every 256 KiB and the end).</summary>
-internal sealed class ProgressStream(Stream inner, Action<long> report) : Stream
+internal sealed class ProgressStream(Stream inner, Action<long> report) : ReadOnlyStream
 {
     private long _total;
     private long _reported;
@@ -99,15 +81,6 @@ internal sealed class ProgressStream(Stream inner, Action<long> report) : Stream
         }
     }
 
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
