@@ -148,21 +148,11 @@ internal static partial class Commands
         return command;
     }
 
-    public static Command Pause()
-    {
-        var id = IdArgument();
-        var command = new Command("pause", "pause suspends all processes inside the container") { id };
-        command.SetAction(parse => Program.Execute(parse, c => { c.Runtime.Pause(parse.GetValue(id)!); return 0; }));
-        return command;
-    }
+    public static Command Pause() =>
+        IdCommand("pause", "pause suspends all processes inside the container", (runtime, id) => runtime.Pause(id));
 
-    public static Command Resume()
-    {
-        var id = IdArgument();
-        var command = new Command("resume", "resumes all processes that have been previously paused") { id };
-        command.SetAction(parse => Program.Execute(parse, c => { c.Runtime.Resume(parse.GetValue(id)!); return 0; }));
-        return command;
-    }
+    public static Command Resume() =>
+        IdCommand("resume", "resumes all processes that have been previously paused", (runtime, id) => runtime.Resume(id));
 
     public static Command Update()
     {

@@ -42,11 +42,14 @@ internal static partial class Commands
         return command;
     }
 
-    public static Command Start()
+    public static Command Start() => IdCommand("start", "start a created container", (runtime, id) => runtime.Start(id));
+
+    /// <summary>A command that takes only the container id and exits 0 when the operation succeeds.</summary>
+    static Command IdCommand(string name, string description, Action<ContainerRuntime, string> operation)
     {
         var id = IdArgument();
-        var command = new Command("start", "start a created container") { id };
-        command.SetAction(parse => Program.Execute(parse, c => { c.Runtime.Start(parse.GetValue(id)!); return 0; }));
+        var command = new Command(name, description) { id };
+        command.SetAction(parse => Program.Execute(parse, c => { operation(c.Runtime, parse.GetValue(id)!); return 0; }));
         return command;
     }
 
