@@ -1,0 +1,1100 @@
+// berth-monitor: the per-container (and per-exec) supervisor, like podman's conmon.
+//
+// berthd starts one monitor per container or exec process. The monitor detaches (double
+// fork + setsid), runs the OCI runtime's `create` or `exec --detach`, becomes the
+// container process's parent (PR_SET_CHILD_SUBREAPER) and from then on, independently of
+// berthd (which may be killed and restarted):
+//   - holds the container's stdio (pipes, or the pty master received on console.sock),
+//   - writes the json-file log (Docker's format) with rotation,
+//   - serves attach clients on <state-dir>/attach.sock (SOCK_SEQPACKET),
+//   - records the exit code in <state-dir>/exit (written atomically).
+//
+// Protocol (also in src/Berth.Daemon/README.md):
+//   stdout of the invoked process: one line, "ok <monitor-pid> <container-pid>\n" or
+//   "error <message>\n", then EOF.
+//   attach packets, monitor -> client: [1|2][data] (1 stdout, 2 stderr); EOF at exit.
+//   attach packets, client -> monitor: [0][data] stdin, ['C'] close stdin,
+//   ['R'][u16 rows LE][u16 cols LE] resize the pty.
+//   exit file: "<exit code> <finished unix ns>\n"; 128+N when killed by signal N.
+//
+// Single-threaded, poll(2)-driven; SIGCHLD comes through a signalfd. Every descriptor the
+// monitor owns is O_CLOEXEC: only the three fds dup2'ed onto 0/1/2 of the runtime's child
+// reach the runtime (and from it the container).
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_RUNTIME_ARGS 64
+#define MAX_CLIENTS 128
+#define MSG_MAX 32768                       // one attach packet, type byte included
+#define LOG_LINE_MAX 16384                  // Docker's split point for long lines (partial entries)
+#define CAPTURE_MAX (1024 * 1024)           // output buffered while the runtime runs
+#define STDIN_HIGH_WATER (256 * 1024)       // stop reading clients above this much pending stdin
+#define CLIENT_QUEUE_MAX (1024 * 1024)      // output queued for a client that lags; more and it is dropped
+#define CLIENT_FLUSH_MS 2000                // at exit, how long lagging clients may take to get the rest
+#define STARTUP_TIMEOUT_MS (120 * 1000)
+#define EXEC_DRAIN_MS 2000
+#define CONTAINER_DRAIN_MS 10000
+#define WAIT_FOR_ATTACH_MS 60000            // --wait-for-attach: output is held at most this long
+
+struct options {
+    const char *runtime;
+    const char *runtime_args[MAX_RUNTIME_ARGS];
+    int n_runtime_args;
+    const char *id, *state_dir, *log_path, *bundle, *exec_process;
+    long long log_max_size;
+    int log_max_files;
+    bool tty, open_stdin, stdin_once, wait_for_attach;
+};
+
+struct buf {
+    unsigned char *p;
+    size_t n, cap;
+};
+
+struct stream {
+    int fd;                  // read end of the pipe, or the pty master; -1 at EOF
+    unsigned char id;        // 1 stdout, 2 stderr
+    const char *name;
+    unsigned char carry[4];  // an incomplete UTF-8 sequence at the end of the last read
+    size_t ncarry;
+    struct buf capture;      // output read while the runtime still runs
+};
+
+struct client {
+    int fd;
+    unsigned long serial;
+    struct buf queue;        // packets the socket did not take yet: [u16 length][packet]...
+    size_t queue_off;        // where the first unsent packet starts
+};
+
+static struct options opt = { .log_max_size = 10485760, .log_max_files = 3 };
+static char path_pid[PATH_MAX], path_exit[PATH_MAX], path_exit_tmp[PATH_MAX];
+static char path_attach[PATH_MAX], path_console[PATH_MAX];
+
+static int sig_fd = -1, attach_listen = -1, console_listen = -1;
+static int log_fd = -1;
+static long long log_size;
+static struct stream out = { .fd = -1, .id = 1, .name = "stdout" };
+static struct stream err = { .fd = -1, .id = 2, .name = "stderr" };
+static int runtime_err_fd = -1;     // tty mode: the runtime's own stderr
+static struct buf runtime_err;
+static int pty_master = -1;
+static int stdin_fd = -1;           // write end of the container's stdin pipe, or the pty master
+static bool stdin_closed, stdin_close_requested;
+static struct buf stdin_pending;
+static unsigned long first_stdin_client;   // serial of the first client that sent stdin (0: none)
+
+static struct client clients[MAX_CLIENTS];
+static int n_clients;
+static unsigned long next_serial = 1;
+
+static pid_t runtime_pid = -1, container_pid = -1;
+static int runtime_status;
+static bool runtime_done, container_done;
+static int container_status;
+static long long container_finished_ns;
+
+// Children reaped before the pid file was read (an exec'd process may exit before the runtime does).
+static struct { pid_t pid; int status; long long ns; } early[32];
+static int n_early;
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+static long long now_ns(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static bool buf_append(struct buf *b, const void *data, size_t len)
+{
+    if (b->n + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + len) cap *= 2;
+        unsigned char *p = realloc(b->p, cap);
+        if (!p) return false;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, data, len);
+    b->n += len;
+    return true;
+}
+
+static void buf_consume(struct buf *b, size_t len)
+{
+    memmove(b->p, b->p + len, b->n - len);
+    b->n -= len;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+}
+
+static int set_nonblock(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+static void write_all(int fd, const char *s, size_t len)
+{
+    while (len > 0) {
+        ssize_t r = write(fd, s, len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return;
+        s += r;
+        len -= (size_t)r;
+    }
+}
+
+static void join_path(char *dst, const char *dir, const char *name)
+{
+    snprintf(dst, PATH_MAX, "%s/%s", dir, name);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The result line on the caller's pipe (fd 1), then fd 1 becomes /dev/null.
+
+static void report_line(const char *prefix, const char *msg)
+{
+    char line[8192];
+    size_t n = (size_t)snprintf(line, sizeof line - 2, "%s", prefix);
+    // One line: newlines, tabs and other control characters are folded to single spaces.
+    bool space = n > 0 && line[n - 1] == ' ';
+    for (const char *p = msg; *p && n < sizeof line - 2; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c == 0x7f) {
+            if (!space) line[n++] = ' ';
+            space = true;
+        } else {
+            line[n++] = (char)c;
+            space = false;
+        }
+    }
+    while (n > 0 && line[n - 1] == ' ') n--;
+    line[n++] = '\n';
+    write_all(STDOUT_FILENO, line, n);
+    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, STDOUT_FILENO);
+        close(null);
+    }
+}
+
+static void run_runtime_delete(void);
+
+// An error before "ok": report it, undo what exists, exit. No process is left behind: a
+// running runtime is killed, a container that the runtime made is killed and deleted.
+static void __attribute__((noreturn, format(printf, 1, 2))) startup_fail(const char *fmt, ...)
+{
+    char msg[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (runtime_pid > 0 && !runtime_done) {
+        kill(runtime_pid, SIGKILL);
+        waitpid(runtime_pid, &runtime_status, 0);
+        runtime_done = true;
+    }
+    if (container_pid > 0 && !container_done) kill(container_pid, SIGKILL);
+    if (opt.bundle && runtime_pid > 0) run_runtime_delete();
+    if (path_attach[0]) unlink(path_attach);
+    if (path_console[0]) unlink(path_console);
+    report_line("error ", msg);
+    _exit(1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runtime
+
+static void reset_signals_for_exec(void)
+{
+    for (int s = 1; s < NSIG; s++) {
+        if (s == SIGKILL || s == SIGSTOP) continue;
+        signal(s, SIG_DFL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+// fork + exec the runtime with stdio fds (each >= 3 or -1 for /dev/null). Returns the pid.
+static pid_t spawn_runtime(const char **sub_args, int in, int outfd, int errfd)
+{
+    const char *argv[MAX_RUNTIME_ARGS + 32];
+    int n = 0;
+    argv[n++] = opt.runtime;
+    for (int i = 0; i < opt.n_runtime_args; i++) argv[n++] = opt.runtime_args[i];
+    for (int i = 0; sub_args[i]; i++) argv[n++] = sub_args[i];
+    argv[n] = NULL;
+
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+
+    // Child: only async-signal-safe calls from here (the monitor is single-threaded anyway).
+    int null = open("/dev/null", O_RDWR);
+    if (null < 0) _exit(127);
+    int fds[3] = { in, outfd, errfd };
+    for (int i = 0; i < 3; i++)
+        if (dup2(fds[i] >= 0 ? fds[i] : null, i) < 0) _exit(127);
+    if (null > 2) close(null);
+    reset_signals_for_exec();
+    execv(opt.runtime, (char *const *)argv);
+    char msg[512];
+    int len = snprintf(msg, sizeof msg, "exec %s: %s\n", opt.runtime, strerror(errno));
+    write_all(STDERR_FILENO, msg, (size_t)len);
+    _exit(127);
+}
+
+// `RUNTIME delete --force ID` after a failed start: the created container must not stay.
+static void run_runtime_delete(void)
+{
+    const char *args[] = { "delete", "--force", opt.id, NULL };
+    pid_t pid = spawn_runtime(args, -1, -1, -1);
+    if (pid > 0)
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+}
+
+// ---------------------------------------------------------------------------------------------
+// json-file log
+
+static void log_open(void)
+{
+    log_fd = open(opt.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (log_fd < 0) return;
+    struct stat st;
+    log_size = fstat(log_fd, &st) == 0 ? st.st_size : 0;
+}
+
+// log -> log.1 -> ... -> log.(max-1); the oldest is dropped by the last rename. The fd of the
+// old file is closed first so no descriptor of a rotated file stays open.
+static void log_rotate(void)
+{
+    close_fd(&log_fd);
+    char from[PATH_MAX + 16], to[PATH_MAX + 16];
+    if (opt.log_max_files <= 1) {
+        log_fd = open(opt.log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+        log_size = 0;
+        return;
+    }
+    for (int i = opt.log_max_files - 1; i >= 1; i--) {
+        if (i == 1) snprintf(from, sizeof from, "%s", opt.log_path);
+        else snprintf(from, sizeof from, "%s.%d", opt.log_path, i - 1);
+        snprintf(to, sizeof to, "%s.%d", opt.log_path, i);
+        rename(from, to);   // ENOENT for files not there yet is fine
+    }
+    log_fd = open(opt.log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+    log_size = 0;
+}
+
+// Length of the valid UTF-8 sequence at p (1..4), 0 when invalid or truncated.
+static size_t utf8_seq(const unsigned char *p, size_t avail)
+{
+    unsigned char c = p[0];
+    size_t len;
+    unsigned int cp;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
+    else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
+    else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
+    else return 0;
+    if (avail < len) return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return len;
+}
+
+// How many trailing bytes of data[0..len) are the valid start of a UTF-8 sequence that the
+// next read may complete (0..3).
+static size_t utf8_incomplete_tail(const unsigned char *data, size_t len)
+{
+    for (size_t back = 1; back <= 3 && back <= len; back++) {
+        unsigned char c = data[len - back];
+        if ((c & 0xC0) == 0x80) continue;   // continuation byte: look further back
+        size_t need = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 1;
+        return need > back ? back : 0;
+    }
+    return 0;
+}
+
+static char json_line[LOG_LINE_MAX * 6 + 256];
+
+// One json-file entry. Invalid UTF-8 bytes become U+FFFD (as Go's encoding/json does).
+static void log_entry(const char *stream, const unsigned char *data, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    n += (size_t)sprintf(json_line, "{\"log\":\"");
+    for (size_t i = 0; i < len;) {
+        unsigned char c = data[i];
+        if (c >= 0x80) {
+            size_t l = utf8_seq(data + i, len - i);
+            if (l == 0) {
+                memcpy(json_line + n, "\\ufffd", 6);
+                n += 6;
+                i++;
+            } else {
+                memcpy(json_line + n, data + i, l);
+                n += l;
+                i += l;
+            }
+            continue;
+        }
+        i++;
+        switch (c) {
+        case '"': json_line[n++] = '\\'; json_line[n++] = '"'; break;
+        case '\\': json_line[n++] = '\\'; json_line[n++] = '\\'; break;
+        case '\n': json_line[n++] = '\\'; json_line[n++] = 'n'; break;
+        case '\r': json_line[n++] = '\\'; json_line[n++] = 'r'; break;
+        case '\t': json_line[n++] = '\\'; json_line[n++] = 't'; break;
+        default:
+            if (c < 0x20) {
+                memcpy(json_line + n, "\\u00", 4);
+                json_line[n + 4] = hex[c >> 4];
+                json_line[n + 5] = hex[c & 15];
+                n += 6;
+            } else {
+                json_line[n++] = (char)c;
+            }
+        }
+    }
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    n += (size_t)snprintf(json_line + n, sizeof json_line - n,
+        "\",\"stream\":\"%s\",\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\"}\n",
+        stream, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
+
+    if (log_fd < 0) log_open();
+    if (log_size > 0 && log_size + (long long)n > opt.log_max_size) log_rotate();
+    if (log_fd < 0) return;   // the log is best effort: output keeps flowing to attach clients
+    ssize_t w = write(log_fd, json_line, n);
+    if (w > 0) log_size += w;
+}
+
+// Splits one read of a stream into log entries: at newlines (each entry keeps its '\n'),
+// lines over 16 KiB into partial entries, and a remainder without newline as is (except an
+// incomplete UTF-8 sequence at its end, which waits for the next read unless at EOF).
+static void log_output(struct stream *s, const unsigned char *data, size_t len, bool eof)
+{
+    static unsigned char work[MSG_MAX + 8];
+    size_t n = 0;
+    memcpy(work, s->carry, s->ncarry);
+    n = s->ncarry;
+    s->ncarry = 0;
+    memcpy(work + n, data, len);
+    n += len;
+
+    size_t p = 0;
+    while (p < n) {
+        unsigned char *nl = memchr(work + p, '\n', n - p);
+        size_t line = nl ? (size_t)(nl - (work + p)) + 1 : n - p;
+        while (line > LOG_LINE_MAX) {
+            size_t cut = LOG_LINE_MAX;
+            while (cut > LOG_LINE_MAX - 3 && (work[p + cut] & 0xC0) == 0x80) cut--;   // not inside a character
+            log_entry(s->name, work + p, cut);
+            p += cut;
+            line -= cut;
+        }
+        if (!nl && !eof) {
+            size_t keep = utf8_incomplete_tail(work + p, line);
+            memcpy(s->carry, work + p + line - keep, keep);
+            s->ncarry = keep;
+            line -= keep;
+        }
+        if (line > 0) log_entry(s->name, work + p, line);
+        p = n > p + line ? p + line : n;
+        if (!nl) break;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attach clients
+
+static void close_stdin_now(void)
+{
+    if (stdin_closed) return;
+    stdin_closed = true;
+    stdin_pending.n = 0;
+    if (opt.tty) {
+        // The pty stays open (closing the master would hang up the container's terminal):
+        // send the terminal's end-of-file character instead.
+        if (stdin_fd >= 0) write_all(stdin_fd, "\x04", 1);
+        stdin_fd = -1;
+    } else {
+        close_fd(&stdin_fd);
+    }
+}
+
+static void request_stdin_close(void)
+{
+    if (stdin_closed) return;
+    stdin_close_requested = true;
+    if (stdin_pending.n == 0) close_stdin_now();
+}
+
+static void drop_client(int i)
+{
+    if (opt.stdin_once && first_stdin_client != 0 && clients[i].serial == first_stdin_client) request_stdin_close();
+    close(clients[i].fd);
+    free(clients[i].queue.p);
+    clients[i] = clients[--n_clients];
+}
+
+static size_t queued(const struct client *c)
+{
+    return c->queue.n - c->queue_off;
+}
+
+// Sends the queued packets of client i in order. Returns false when the client was dropped.
+static bool flush_client(int i)
+{
+    struct client *c = &clients[i];
+    while (queued(c) > 0) {
+        unsigned char *p = c->queue.p + c->queue_off;
+        size_t len = (size_t)p[0] | (size_t)p[1] << 8;
+        ssize_t r = send(c->fd, p + 2, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EAGAIN) return true;
+        if (r < 0) {
+            drop_client(i);
+            return false;
+        }
+        c->queue_off += len + 2;
+    }
+    free(c->queue.p);   // a lag burst must not keep its memory
+    c->queue = (struct buf){ 0 };
+    c->queue_off = 0;
+    return true;
+}
+
+// Each client gets every packet in order. A client whose socket is full gets a queue of up to
+// CLIENT_QUEUE_MAX bytes; beyond that it is dropped: the container never waits for a client.
+static void broadcast(unsigned char stream_id, const unsigned char *data, size_t len)
+{
+    static unsigned char msg[MSG_MAX];
+    msg[0] = stream_id;
+    memcpy(msg + 1, data, len);
+    for (int i = 0; i < n_clients;) {
+        struct client *c = &clients[i];
+        if (queued(c) == 0) {
+            ssize_t r;
+            do r = send(c->fd, msg, len + 1, MSG_DONTWAIT | MSG_NOSIGNAL); while (r < 0 && errno == EINTR);
+            if (r >= 0) { i++; continue; }
+            if (errno != EAGAIN) { drop_client(i); continue; }
+        }
+        if (queued(c) + len + 3 > CLIENT_QUEUE_MAX) { drop_client(i); continue; }
+        if (c->queue_off > 0 && c->queue_off >= c->queue.n / 2) {   // compact
+            buf_consume(&c->queue, c->queue_off);
+            c->queue_off = 0;
+        }
+        unsigned char header[2] = { (unsigned char)((len + 1) & 0xff), (unsigned char)((len + 1) >> 8) };
+        if (!buf_append(&c->queue, header, 2) || !buf_append(&c->queue, msg, len + 1)) { drop_client(i); continue; }
+        i++;
+    }
+}
+
+static void accept_clients(void)
+{
+    for (;;) {
+        int fd = accept4(attach_listen, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) return;
+        if (n_clients == MAX_CLIENTS) {
+            close(fd);
+            continue;
+        }
+        clients[n_clients] = (struct client){ .fd = fd, .serial = next_serial++ };
+        n_clients++;
+    }
+}
+
+// Reads the packets of client i. Returns false when the client was dropped.
+static bool client_input(int i)
+{
+    static unsigned char msg[MSG_MAX + 1];
+    for (;;) {
+        if (stdin_pending.n > STDIN_HIGH_WATER) return true;
+        ssize_t r = recv(clients[i].fd, msg, sizeof msg, MSG_DONTWAIT);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EAGAIN) return true;
+        if (r <= 0) {
+            drop_client(i);
+            return false;
+        }
+        switch (msg[0]) {
+        case 0:
+            if (first_stdin_client == 0) first_stdin_client = clients[i].serial;
+            if (!stdin_closed && stdin_fd >= 0 && !stdin_close_requested) buf_append(&stdin_pending, msg + 1, (size_t)r - 1);
+            break;
+        case 'C':
+            request_stdin_close();
+            break;
+        case 'R':
+            if (r >= 5 && pty_master >= 0) {
+                struct winsize ws = { 0 };
+                ws.ws_row = (unsigned short)(msg[1] | msg[2] << 8);
+                ws.ws_col = (unsigned short)(msg[3] | msg[4] << 8);
+                ioctl(pty_master, TIOCSWINSZ, &ws);
+            }
+            break;
+        default:
+            break;   // unknown packets are ignored (room for later extensions)
+        }
+    }
+}
+
+static void flush_stdin(void)
+{
+    while (stdin_pending.n > 0 && stdin_fd >= 0) {
+        ssize_t r = write(stdin_fd, stdin_pending.p, stdin_pending.n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EAGAIN) return;
+        if (r <= 0) {   // EPIPE: the container closed its stdin
+            close_stdin_now();
+            return;
+        }
+        buf_consume(&stdin_pending, (size_t)r);
+    }
+    if (stdin_pending.n == 0 && stdin_close_requested) close_stdin_now();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Children
+
+static void reap_children(void)
+{
+    struct signalfd_siginfo si;
+    while (read(sig_fd, &si, sizeof si) == sizeof si) {}
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) return;
+        if (pid == runtime_pid) {
+            runtime_status = status;
+            runtime_done = true;
+        } else if (container_pid > 0 && pid == container_pid) {
+            container_status = status;
+            container_done = true;
+            container_finished_ns = now_ns(CLOCK_REALTIME);
+        } else if (container_pid <= 0 && n_early < (int)(sizeof early / sizeof early[0])) {
+            early[n_early].pid = pid;
+            early[n_early].status = status;
+            early[n_early].ns = now_ns(CLOCK_REALTIME);
+            n_early++;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sockets
+
+static int listen_unix(const char *path, int type, const char *what)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof addr.sun_path) startup_fail("%s path too long (max %zu bytes): %s", what, sizeof addr.sun_path - 1, path);
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) startup_fail("socket for %s: %s", path, strerror(errno));
+    unlink(path);
+    mode_t old = umask(0077);
+    int r = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+    umask(old);
+    if (r < 0) startup_fail("bind %s: %s", path, strerror(errno));
+    if (chmod(path, 0600) < 0) startup_fail("chmod %s: %s", path, strerror(errno));
+    if (listen(fd, 64) < 0) startup_fail("listen %s: %s", path, strerror(errno));
+    return fd;
+}
+
+// runc's console protocol: the runtime connects and sends one message carrying the pty master
+// as SCM_RIGHTS. Returns true when the master was received.
+static bool receive_console(void)
+{
+    int conn = accept4(console_listen, NULL, NULL, SOCK_CLOEXEC);
+    if (conn < 0) return false;
+    struct timeval tv = { .tv_sec = 5 };
+    setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char name[PATH_MAX];
+    union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } control;
+    struct iovec iov = { .iov_base = name, .iov_len = sizeof name };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.b, .msg_controllen = sizeof control.b };
+    ssize_t r;
+    do r = recvmsg(conn, &mh, MSG_CMSG_CLOEXEC); while (r < 0 && errno == EINTR);
+    close(conn);
+    if (r < 0) return false;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c), sizeof fd);
+            if (pty_master >= 0) close(pty_master);
+            pty_master = fd;
+            set_nonblock(fd);
+        }
+    }
+    return pty_master >= 0;
+}
+
+// Reads what is available from fd into b (bounded). Returns false at EOF or error.
+static bool capture_read(int fd, struct buf *b)
+{
+    unsigned char tmp[8192];
+    while (b->n < CAPTURE_MAX) {
+        ssize_t r = read(fd, tmp, sizeof tmp);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EAGAIN) return true;
+        if (r <= 0) return false;
+        buf_append(b, tmp, (size_t)r);
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Startup: run the runtime, collect its result, print the line.
+
+static void startup(void)
+{
+    int in_pipe[2] = { -1, -1 }, out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 };
+    if (opt.tty) {
+        console_listen = listen_unix(path_console, SOCK_STREAM, "console socket");
+        if (pipe2(err_pipe, O_CLOEXEC) < 0) startup_fail("pipe: %s", strerror(errno));
+    } else {
+        if ((opt.open_stdin && pipe2(in_pipe, O_CLOEXEC) < 0) || pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0)
+            startup_fail("pipe: %s", strerror(errno));
+    }
+
+    const char *args[16];
+    int n = 0;
+    if (opt.bundle) {
+        args[n++] = "create";
+        args[n++] = "--bundle";
+        args[n++] = opt.bundle;
+        args[n++] = "--pid-file";
+        args[n++] = path_pid;
+        if (opt.tty) { args[n++] = "--console-socket"; args[n++] = path_console; }
+    } else {
+        args[n++] = "exec";
+        args[n++] = "--detach";
+        args[n++] = "--pid-file";
+        args[n++] = path_pid;
+        if (opt.tty) { args[n++] = "--tty"; args[n++] = "--console-socket"; args[n++] = path_console; }
+        args[n++] = "--process";
+        args[n++] = opt.exec_process;
+    }
+    args[n++] = opt.id;
+    args[n] = NULL;
+
+    if (opt.tty) runtime_pid = spawn_runtime(args, -1, -1, err_pipe[1]);
+    else runtime_pid = spawn_runtime(args, in_pipe[0], out_pipe[1], err_pipe[1]);
+    if (runtime_pid < 0) startup_fail("fork: %s", strerror(errno));
+    // Only the container keeps the write ends of its output pipes (and the read end of stdin).
+    close_fd(&in_pipe[0]);
+    close_fd(&out_pipe[1]);
+    close_fd(&err_pipe[1]);
+    if (opt.tty) {
+        runtime_err_fd = err_pipe[0];
+    } else {
+        stdin_fd = in_pipe[1];
+        out.fd = out_pipe[0];
+        err.fd = err_pipe[0];
+    }
+    if (stdin_fd >= 0) set_nonblock(stdin_fd);
+    if (out.fd >= 0) set_nonblock(out.fd);
+    if (err.fd >= 0) set_nonblock(err.fd);
+    if (runtime_err_fd >= 0) set_nonblock(runtime_err_fd);
+
+    long long deadline = now_ns(CLOCK_MONOTONIC) + STARTUP_TIMEOUT_MS * 1000000LL;
+    while (!runtime_done) {
+        struct pollfd pf[5];
+        int np = 0;
+        pf[np++] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
+        if (console_listen >= 0 && pty_master < 0) pf[np++] = (struct pollfd){ .fd = console_listen, .events = POLLIN };
+        // The runtime's stderr is the container's (non-tty): captured, it is the error text if
+        // the runtime fails and the container's first output if it succeeds.
+        struct buf *bufs[5] = { 0 };
+        if (out.fd >= 0 && out.capture.n < CAPTURE_MAX) { bufs[np] = &out.capture; pf[np++] = (struct pollfd){ .fd = out.fd, .events = POLLIN }; }
+        if (err.fd >= 0 && err.capture.n < CAPTURE_MAX) { bufs[np] = &err.capture; pf[np++] = (struct pollfd){ .fd = err.fd, .events = POLLIN }; }
+        if (runtime_err_fd >= 0 && runtime_err.n < CAPTURE_MAX) { bufs[np] = &runtime_err; pf[np++] = (struct pollfd){ .fd = runtime_err_fd, .events = POLLIN }; }
+        long long left = (deadline - now_ns(CLOCK_MONOTONIC)) / 1000000;
+        if (left <= 0) startup_fail("%s did not finish within %d s", opt.runtime, STARTUP_TIMEOUT_MS / 1000);
+        int r = poll(pf, (nfds_t)np, (int)(left > 1000 ? 1000 : left));
+        if (r < 0 && errno != EINTR) startup_fail("poll: %s", strerror(errno));
+        for (int i = 0; r > 0 && i < np; i++) {
+            if (!pf[i].revents) continue;
+            if (pf[i].fd == sig_fd) reap_children();
+            else if (pf[i].fd == console_listen) receive_console();
+            else if (!capture_read(pf[i].fd, bufs[i])) {
+                if (pf[i].fd == out.fd) out.fd = -1, close(pf[i].fd);
+                else if (pf[i].fd == err.fd) err.fd = -1, close(pf[i].fd);
+                else close_fd(&runtime_err_fd);
+            }
+        }
+    }
+
+    if (!WIFEXITED(runtime_status) || WEXITSTATUS(runtime_status) != 0) {
+        if (err.fd >= 0) capture_read(err.fd, &err.capture);
+        if (out.fd >= 0) capture_read(out.fd, &out.capture);
+        if (runtime_err_fd >= 0) capture_read(runtime_err_fd, &runtime_err);
+        struct buf *text = opt.tty ? &runtime_err : err.capture.n ? &err.capture : &out.capture;
+        while (text->n > 0 && (text->p[text->n - 1] == '\n' || text->p[text->n - 1] == ' ' || text->p[text->n - 1] == '\r')) text->n--;
+        buf_append(text, "", 1);
+        const char *msg = (const char *)text->p;
+        while (*msg == ' ' || *msg == '\n') msg++;
+        char status[64];
+        if (WIFEXITED(runtime_status)) snprintf(status, sizeof status, "exit status %d", WEXITSTATUS(runtime_status));
+        else snprintf(status, sizeof status, "killed by signal %d", WTERMSIG(runtime_status));
+        runtime_pid = -1;   // the runtime failed: it cleans up after itself, nothing to delete
+        startup_fail("%s%s(runtime %s)", msg, *msg ? " " : "", status);
+    }
+    close_fd(&runtime_err_fd);
+
+    if (opt.tty && pty_master < 0) receive_console();   // sent just before the runtime exited
+    int pidfd = open(path_pid, O_RDONLY | O_CLOEXEC);
+    char pidtext[32] = { 0 };
+    if (pidfd < 0) startup_fail("read pid file %s: %s", path_pid, strerror(errno));
+    ssize_t pr = read(pidfd, pidtext, sizeof pidtext - 1);
+    close(pidfd);
+    long pid = pr > 0 ? strtol(pidtext, NULL, 10) : 0;
+    if (pid <= 0) startup_fail("pid file %s holds no pid", path_pid);
+    container_pid = (pid_t)pid;
+    for (int i = 0; i < n_early; i++)
+        if (early[i].pid == container_pid) {
+            container_done = true;
+            container_status = early[i].status;
+            container_finished_ns = early[i].ns;
+        }
+    if (opt.tty && pty_master < 0) startup_fail("the runtime did not send the pty master on %s", path_console);
+    if (opt.tty) {
+        unlink(path_console);
+        close_fd(&console_listen);
+        out.fd = pty_master;
+        if (opt.open_stdin) stdin_fd = pty_master;
+    }
+
+    char line[64];
+    snprintf(line, sizeof line, "%d %d", getpid(), container_pid);
+    report_line("ok ", line);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The event loop after "ok"
+
+static void stream_eof(struct stream *s)
+{
+    log_output(s, NULL, 0, true);
+    if (s->fd == pty_master) {
+        pty_master = -1;
+        if (stdin_fd == s->fd) stdin_fd = -1;
+    }
+    close_fd(&s->fd);
+}
+
+static void stream_read(struct stream *s)
+{
+    static unsigned char data[MSG_MAX - 1];
+    for (int rounds = 0; rounds < 16 && s->fd >= 0; rounds++) {
+        ssize_t r = read(s->fd, data, sizeof data);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EAGAIN) return;
+        if (r <= 0) {   // EOF; EIO on a pty master once every slave fd is closed
+            stream_eof(s);
+            return;
+        }
+        broadcast(s->id, data, (size_t)r);
+        log_output(s, data, (size_t)r, false);
+    }
+}
+
+static void flush_capture(struct stream *s)
+{
+    for (size_t off = 0; off < s->capture.n;) {
+        size_t len = s->capture.n - off > MSG_MAX - 1 ? MSG_MAX - 1 : s->capture.n - off;
+        broadcast(s->id, s->capture.p + off, len);
+        log_output(s, s->capture.p + off, len, false);
+        off += len;
+    }
+    free(s->capture.p);
+    s->capture = (struct buf){ 0 };
+}
+
+static void write_exit_file(void)
+{
+    int code = WIFEXITED(container_status) ? WEXITSTATUS(container_status)
+             : WIFSIGNALED(container_status) ? 128 + WTERMSIG(container_status) : 255;
+    char text[64];
+    int len = snprintf(text, sizeof text, "%d %lld\n", code, container_finished_ns);
+    int fd = open(path_exit_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    write_all(fd, text, (size_t)len);
+    fsync(fd);
+    close(fd);
+    if (rename(path_exit_tmp, path_exit) < 0) return;
+    int dir = open(opt.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        fsync(dir);
+        close(dir);
+    }
+}
+
+static void event_loop(void)
+{
+    // --wait-for-attach: the output stays in the pipes (the process blocks once they are full) until
+    // the caller's attach client connects, so that it misses nothing of an exec's output.
+    long long hold_until = now_ns(CLOCK_MONOTONIC) + WAIT_FOR_ATTACH_MS * 1000000LL;
+    while (opt.wait_for_attach) {
+        accept_clients();
+        long long left = (hold_until - now_ns(CLOCK_MONOTONIC)) / 1000000;
+        if (n_clients > 0 || left <= 0) break;
+        struct pollfd pf[2] = { { .fd = sig_fd, .events = POLLIN }, { .fd = attach_listen, .events = POLLIN } };
+        if (poll(pf, 2, (int)left) > 0 && pf[0].revents) reap_children();
+    }
+    accept_clients();
+    flush_capture(&out);
+    flush_capture(&err);
+    long long drain_deadline = 0;
+    for (;;) {
+        if (container_done && drain_deadline == 0)
+            drain_deadline = now_ns(CLOCK_MONOTONIC) + (opt.bundle ? CONTAINER_DRAIN_MS : EXEC_DRAIN_MS) * 1000000LL;
+        if (container_done && out.fd < 0 && err.fd < 0) break;
+        if (drain_deadline && now_ns(CLOCK_MONOTONIC) >= drain_deadline) break;
+
+        struct pollfd pf[5 + MAX_CLIENTS];
+        int np = 0, i_out = -1, i_err = -1, i_in = -1, i_clients;
+        pf[np++] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
+        pf[np++] = (struct pollfd){ .fd = attach_listen, .events = POLLIN };
+        bool want_stdin_out = stdin_fd >= 0 && stdin_pending.n > 0;
+        if (out.fd >= 0) {
+            i_out = np;
+            pf[np++] = (struct pollfd){ .fd = out.fd, .events = POLLIN | (want_stdin_out && stdin_fd == out.fd ? POLLOUT : 0) };
+        }
+        if (err.fd >= 0) {
+            i_err = np;
+            pf[np++] = (struct pollfd){ .fd = err.fd, .events = POLLIN };
+        }
+        if (want_stdin_out && stdin_fd != out.fd) {
+            i_in = np;
+            pf[np++] = (struct pollfd){ .fd = stdin_fd, .events = POLLOUT };
+        }
+        i_clients = np;
+        bool read_clients = stdin_pending.n <= STDIN_HIGH_WATER;
+        for (int c = 0; c < n_clients; c++) {
+            short events = (short)((read_clients ? POLLIN : 0) | (queued(&clients[c]) ? POLLOUT : 0));
+            pf[np++] = (struct pollfd){ .fd = events ? clients[c].fd : -1, .events = events };
+        }
+
+        int timeout = -1;
+        if (drain_deadline) {
+            long long left = (drain_deadline - now_ns(CLOCK_MONOTONIC)) / 1000000 + 1;
+            timeout = left < 0 ? 0 : (int)left;
+        }
+        int r = poll(pf, (nfds_t)np, timeout);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (r == 0) continue;
+
+        if (pf[0].revents) reap_children();
+        if (i_out >= 0 && (pf[i_out].revents & POLLOUT)) flush_stdin();
+        if (i_in >= 0 && pf[i_in].revents) flush_stdin();
+        if (i_out >= 0 && (pf[i_out].revents & (POLLIN | POLLHUP | POLLERR))) stream_read(&out);
+        if (i_err >= 0 && pf[i_err].revents) stream_read(&err);
+        // Client slots may move when one is dropped: walk the snapshot by fd.
+        int polled = np - i_clients;
+        int fds[MAX_CLIENTS];
+        short rev[MAX_CLIENTS];
+        for (int c = 0; c < polled; c++) { fds[c] = pf[i_clients + c].fd; rev[c] = pf[i_clients + c].revents; }
+        for (int c = 0; c < polled; c++) {
+            if (!rev[c] || fds[c] < 0) continue;
+            for (int k = 0; k < n_clients; k++)
+                if (clients[k].fd == fds[c]) {
+                    if ((rev[c] & POLLOUT) && !flush_client(k)) break;
+                    if (rev[c] & (POLLIN | POLLHUP | POLLERR)) client_input(k);
+                    break;
+                }
+        }
+        if (stdin_pending.n > 0) flush_stdin();
+        if (pf[1].revents) accept_clients();
+    }
+
+    // Exit: the file first, then clients see EOF (so a client that saw EOF finds the file).
+    unlink(path_attach);
+    close_fd(&attach_listen);
+    write_exit_file();
+    long long flush_deadline = now_ns(CLOCK_MONOTONIC) + CLIENT_FLUSH_MS * 1000000LL;
+    for (;;) {
+        struct pollfd pf[MAX_CLIENTS];
+        int np = 0;
+        for (int c = 0; c < n_clients; c++)
+            if (queued(&clients[c])) pf[np++] = (struct pollfd){ .fd = clients[c].fd, .events = POLLOUT };
+        long long left = (flush_deadline - now_ns(CLOCK_MONOTONIC)) / 1000000;
+        if (np == 0 || left <= 0) break;
+        if (poll(pf, (nfds_t)np, (int)left) <= 0) continue;
+        for (int p = 0; p < np; p++)
+            for (int k = 0; k < n_clients; k++)
+                if (clients[k].fd == pf[p].fd) {
+                    if (pf[p].revents & POLLOUT) flush_client(k);
+                    else if (pf[p].revents) drop_client(k);
+                    break;
+                }
+    }
+    for (int c = 0; c < n_clients; c++) close(clients[c].fd);
+    n_clients = 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+static void __attribute__((noreturn)) usage(const char *why)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg, "usage: %s (berth-monitor --runtime PATH [--runtime-arg ARG]... --id ID --state-dir DIR --log PATH "
+             "[--log-max-size BYTES] [--log-max-files N] [--tty] [--stdin] [--stdin-once] [--wait-for-attach] "
+             "(--bundle DIR | --exec-process FILE))", why);
+    report_line("error ", msg);
+    _exit(2);
+}
+
+static void parse_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define TAKE(field) do { if (!v) usage("missing value"); field = v; i++; } while (0)
+        if (!strcmp(a, "--runtime")) TAKE(opt.runtime);
+        else if (!strcmp(a, "--runtime-arg")) {
+            if (!v) usage("missing value");
+            if (opt.n_runtime_args == MAX_RUNTIME_ARGS) usage("too many --runtime-arg");
+            opt.runtime_args[opt.n_runtime_args++] = v;
+            i++;
+        }
+        else if (!strcmp(a, "--id")) TAKE(opt.id);
+        else if (!strcmp(a, "--state-dir")) TAKE(opt.state_dir);
+        else if (!strcmp(a, "--log")) TAKE(opt.log_path);
+        else if (!strcmp(a, "--bundle")) TAKE(opt.bundle);
+        else if (!strcmp(a, "--exec-process")) TAKE(opt.exec_process);
+        else if (!strcmp(a, "--log-max-size") || !strcmp(a, "--log-max-files")) {
+            if (!v) usage("missing value");
+            char *end;
+            long long n = strtoll(v, &end, 10);
+            if (*end || n <= 0 || (a[10] == 'f' && n > 1000)) usage("bad number");
+            if (a[10] == 'f') opt.log_max_files = (int)n;
+            else opt.log_max_size = n;
+            i++;
+        }
+        else if (!strcmp(a, "--tty")) opt.tty = true;
+        else if (!strcmp(a, "--stdin")) opt.open_stdin = true;
+        else if (!strcmp(a, "--stdin-once")) opt.stdin_once = true;
+        else if (!strcmp(a, "--wait-for-attach")) opt.wait_for_attach = true;
+        else usage("unknown argument");
+#undef TAKE
+    }
+    if (!opt.runtime || !opt.id || !opt.state_dir || !opt.log_path) usage("--runtime, --id, --state-dir and --log are required");
+    if (!!opt.bundle == !!opt.exec_process) usage("exactly one of --bundle and --exec-process");
+    if (opt.state_dir[0] != '/' || opt.log_path[0] != '/' || opt.runtime[0] != '/' ||
+        (opt.bundle && opt.bundle[0] != '/') || (opt.exec_process && opt.exec_process[0] != '/'))
+        usage("paths must be absolute (the monitor runs in /)");
+    if (strlen(opt.state_dir) > PATH_MAX - 32 || strlen(opt.log_path) > PATH_MAX - 32) usage("path too long");
+}
+
+static void close_inherited_fds(void)
+{
+    if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0) return;
+    for (int fd = 3; fd < 65536; fd++) close(fd);
+}
+
+int main(int argc, char **argv)
+{
+    parse_args(argc, argv);
+
+    // Detach: the caller reaps us at once; the monitor is a grandchild in its own session, so
+    // it is neither berthd's child nor in its process group and outlives berthd.
+    pid_t child = fork();
+    if (child < 0) {
+        report_line("error ", "fork failed");
+        return 1;
+    }
+    if (child > 0) {
+        // The line comes from the monitor: this process only waits for the intermediate child.
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) dup2(null, STDOUT_FILENO);
+        int status;
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+        return 0;
+    }
+    setsid();
+    pid_t monitor = fork();
+    if (monitor != 0) _exit(monitor < 0 ? 1 : 0);
+
+    close_inherited_fds();
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDERR_FILENO);
+        if (null > 2) close(null);
+    }
+    if (chdir("/") < 0) startup_fail("chdir /: %s", strerror(errno));
+    umask(0022);
+    // berthd's signals (and a closed terminal) must not end the monitor: only SIGKILL does.
+    int ignored[] = { SIGPIPE, SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGTSTP, SIGALRM };
+    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) signal(ignored[i], SIG_IGN);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
+    sig_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sig_fd < 0) startup_fail("signalfd: %s", strerror(errno));
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) startup_fail("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+
+    if (mkdir(opt.state_dir, 0700) < 0 && errno != EEXIST) startup_fail("mkdir %s: %s", opt.state_dir, strerror(errno));
+    join_path(path_pid, opt.state_dir, "pid");
+    join_path(path_exit, opt.state_dir, "exit");
+    join_path(path_exit_tmp, opt.state_dir, "exit.tmp");
+    join_path(path_console, opt.state_dir, "console.sock");
+    // A state dir reused for a restart must not show the last run's result.
+    unlink(path_exit);
+    unlink(path_exit_tmp);
+    unlink(path_pid);
+
+    log_open();
+    if (log_fd < 0) startup_fail("open log %s: %s", opt.log_path, strerror(errno));
+
+    join_path(path_attach, opt.state_dir, "attach.sock");
+    attach_listen = listen_unix(path_attach, SOCK_SEQPACKET, "attach socket");
+    if (!opt.tty) path_console[0] = 0;
+
+    startup();
+    event_loop();
+    return 0;
+}

@@ -1,0 +1,106 @@
+using System.Net.Sockets;
+
+namespace Berth.Daemon.Monitor;
+
+/// <summary>One packet of container output: <see cref="Stream"/> 1 is stdout (and a tty), 2 stderr.</summary>
+public sealed record AttachFrame(int Stream, ReadOnlyMemory<byte> Data);
+
+/// <summary>A client of a monitor's <c>attach.sock</c> (SOCK_SEQPACKET: one packet per message, so the
+/// type byte always leads). The monitor drops a client that does not keep up with the output, so read
+/// continuously. Reads and writes may run concurrently; two concurrent reads (or writes) may not.</summary>
+public sealed class AttachConnection : IAsyncDisposable
+{
+    /// <summary>The monitor's largest packet (type byte included).</summary>
+    public const int MaxPacket = 32 * 1024;
+
+    private const byte StdinPacket = 0, ClosePacket = (byte)'C', ResizePacket = (byte)'R';
+
+    private readonly Socket _socket;
+    private readonly byte[] _receive = new byte[MaxPacket + 1];
+    private readonly byte[] _send = new byte[MaxPacket];
+
+    private AttachConnection(Socket socket) => _socket = socket;
+
+    public static async Task<AttachConnection> ConnectAsync(string stateDir, CancellationToken ct)
+    {
+        string path = Path.Combine(stateDir, MonitorProcess.AttachSocketName);
+        var socket = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), ct).ConfigureAwait(false);
+            return new AttachConnection(socket);
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw new IOException($"connect {path}: {e.Message} (the container may have exited)", e);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The next output packet; null once the monitor closed the connection (the process exited
+    /// and all output was delivered, or this client was dropped for being too slow).</summary>
+    public async ValueTask<AttachFrame?> ReadAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            int n;
+            try { n = await _socket.ReceiveAsync(_receive, SocketFlags.None, ct).ConfigureAwait(false); }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset) { return null; }
+            if (n == 0) return null;
+            if (_receive[0] is 1 or 2) return new AttachFrame(_receive[0], _receive.AsSpan(1, n - 1).ToArray());
+            // Unknown packet types are skipped (room for later extensions).
+        }
+    }
+
+    public async ValueTask WriteStdinAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        do
+        {
+            int len = Math.Min(data.Length, MaxPacket - 1);
+            _send[0] = StdinPacket;
+            data.Span[..len].CopyTo(_send.AsSpan(1));
+            await SendAsync(len + 1, ct).ConfigureAwait(false);
+            data = data[len..];
+        } while (!data.IsEmpty);
+    }
+
+    /// <summary>Closes the container's stdin (EOF for the process; on a tty, the EOF character ^D).</summary>
+    public ValueTask CloseStdinAsync(CancellationToken ct)
+    {
+        _send[0] = ClosePacket;
+        return SendAsync(1, ct);
+    }
+
+    /// <summary>TIOCSWINSZ on the container's pty (ignored without --tty).</summary>
+    public ValueTask ResizeAsync(ushort rows, ushort cols, CancellationToken ct)
+    {
+        _send[0] = ResizePacket;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(_send.AsSpan(1), rows);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(_send.AsSpan(3), cols);
+        return SendAsync(5, ct);
+    }
+
+    private async ValueTask SendAsync(int length, CancellationToken ct)
+    {
+        try
+        {
+            int sent = await _socket.SendAsync(_send.AsMemory(0, length), SocketFlags.None, ct).ConfigureAwait(false);
+            if (sent != length) throw new IOException($"attach: short send ({sent} of {length} bytes)");
+        }
+        catch (SocketException e)
+        {
+            throw new IOException($"attach: {e.Message} (the container may have exited)", e);
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _socket.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}

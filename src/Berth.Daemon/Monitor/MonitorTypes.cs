@@ -1,0 +1,27 @@
+namespace Berth.Daemon.Monitor;
+
+/// <summary>What berth-monitor is started with (see native/monitor/berth_monitor.c). Exactly one of
+/// <see cref="BundlePath"/> (a container: runtime <c>create</c>) and <see cref="ExecProcessPath"/>
+/// (an exec process: runtime <c>exec --detach --process</c>) is set. Paths are absolute.</summary>
+public sealed record MonitorLaunch(string MonitorPath, string RuntimePath, IReadOnlyList<string> RuntimeArgs,
+    string ContainerId, string StateDir, string LogPath, bool Tty, bool OpenStdin, bool StdinOnce,
+    string? BundlePath, string? ExecProcessPath, long LogMaxSize = 10 * 1024 * 1024, int LogMaxFiles = 3)
+{
+    /// <summary>The monitor reads no output until the first attach client has connected (at most 60 s), so an
+    /// exec's client misses none of it (the process blocks once its pipes are full).</summary>
+    public bool WaitForAttach { get; init; }
+}
+
+/// <summary>A running monitor and the container (or exec) process it supervises.</summary>
+public sealed record MonitorHandle(int MonitorPid, int ContainerPid, string StateDir);
+
+/// <summary>The content of <c>&lt;state-dir&gt;/exit</c>: 128+N when the process was killed by signal N.</summary>
+public sealed record MonitorExit(int ExitCode, DateTimeOffset FinishedAt);
+
+/// <summary>The monitor could not start the container: the message is the runtime's error text
+/// (or the monitor's own reason), ending with the runtime's exit status.</summary>
+public sealed class MonitorException : Exception
+{
+    public MonitorException(string message) : base(message) { }
+    public MonitorException(string message, Exception inner) : base(message, inner) { }
+}

@@ -1,0 +1,314 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Berth.Daemon.Monitor;
+using Xunit.Abstractions;
+
+namespace Berth.Daemon.Tests.Monitor;
+
+/// <summary>berth-monitor for real: busybox containers under berth-runtime (and runc), as root.</summary>
+public sealed partial class MonitorTests(ITestOutputHelper output)
+{
+    [GeneratedRegex(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")]
+    private static partial Regex DockerTime();
+
+    [Fact]
+    public async Task Both_streams_reach_the_log_in_json_file_format_and_the_exit_code_is_recorded()
+    {
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", false, "sh", "-c", "echo out; echo err >&2; printf 'a\\001b\\377\"c\\n'; exit 3");
+        MonitorHandle m = await scope.StartMonitorAsync(scope.Launch("logs", bundle));
+        Assert.True(MonitorProcess.IsAlive(m.MonitorPid, m.StateDir));
+        Assert.False(MonitorProcess.IsAlive(m.MonitorPid, scope.Combine("other")));
+        Assert.Null(MonitorProcess.ReadExit(m.StateDir));
+        scope.StartContainer("logs");
+        var before = DateTimeOffset.UtcNow;
+        MonitorExit exit = await MonitorScope.WaitExitAsync(m);
+
+        Assert.Equal(3, exit.ExitCode);
+        Assert.InRange(exit.FinishedAt, before.AddSeconds(-5), DateTimeOffset.UtcNow);
+        Assert.Equal(["exit", "container.log"], Directory.GetFiles(m.StateDir).Select(Path.GetFileName).Where(f => f != "pid").Order().Reverse());
+        Assert.Matches(@"^3 \d{19}\n$", File.ReadAllText(Path.Combine(m.StateDir, "exit")));
+        Assert.False(MonitorProcess.IsAlive(m.MonitorPid, m.StateDir));
+
+        string[] lines = File.ReadAllLines(Path.Combine(m.StateDir, "container.log"));
+        Assert.Equal(3, lines.Length);
+        var parsed = lines.Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        foreach (JsonElement e in parsed)
+        {
+            Assert.Equal(["log", "stream", "time"], e.EnumerateObject().Select(p => p.Name));
+            Assert.Matches(DockerTime(), e.GetProperty("time").GetString());
+        }
+        var stdout = parsed.Where(e => e.GetProperty("stream").GetString() == "stdout").Select(e => e.GetProperty("log").GetString()).ToList();
+        var stderr = parsed.Where(e => e.GetProperty("stream").GetString() == "stderr").Select(e => e.GetProperty("log").GetString()).ToList();
+        Assert.Equal(["out\n", "a\u0001b\ufffd\"c\n"], stdout);
+        Assert.Equal(["err\n"], stderr);
+        Assert.Contains("\"log\":\"a\\u0001b\\ufffd\\\"c\\n\"", lines.Single(l => l.Contains("\\ufffd")));
+    }
+
+    [Fact]
+    public async Task An_attach_client_connected_before_start_gets_all_output_of_both_streams()
+    {
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", false, "sh", "-c", "seq 1 20000; echo done >&2");
+        MonitorHandle m = await scope.StartMonitorAsync(scope.Launch("attach", bundle));
+        await using AttachConnection attach = await AttachConnection.ConnectAsync(m.StateDir, CancellationToken.None);
+        scope.StartContainer("attach");
+        var (stdout, stderr) = await MonitorScope.ReadAllAsync(attach);
+        Assert.Equal(string.Concat(Enumerable.Range(1, 20000).Select(i => i + "\n")), stdout);
+        Assert.Equal("done\n", stderr);
+        Assert.Equal(0, (await MonitorScope.WaitExitAsync(m)).ExitCode);
+        // The log holds the same bytes, one entry per line.
+        var entries = await ToListAsync(JsonFileLog.ReadAsync(Path.Combine(m.StateDir, "container.log"), null, null, -1, false, () => true, CancellationToken.None));
+        // One entry per line, except where a pipe read ended inside a line: that chunk is an entry of its own.
+        Assert.InRange(entries.Count, 20001, 20001 + 200);
+        Assert.Equal(stdout, string.Concat(entries.Where(e => e.Stream == "stdout").Select(e => Encoding.UTF8.GetString(e.Line.Span))));
+    }
+
+    [Fact]
+    public async Task Stdin_through_attach_reaches_cat_and_closing_it_ends_cat()
+    {
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", false, "cat");
+        MonitorHandle m = await scope.StartMonitorAsync(scope.Launch("stdin", bundle, stdin: true));
+        await using AttachConnection attach = await AttachConnection.ConnectAsync(m.StateDir, CancellationToken.None);
+        scope.StartContainer("stdin");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await attach.WriteStdinAsync("hello monitor\n"u8.ToArray(), cts.Token);
+        AttachFrame? frame = await attach.ReadAsync(cts.Token);
+        Assert.NotNull(frame);
+        Assert.Equal(1, frame.Stream);
+        Assert.Equal("hello monitor\n", Encoding.UTF8.GetString(frame.Data.Span));
+        // A packet larger than one message is split by the client and arrives whole.
+        byte[] big = Encoding.ASCII.GetBytes(new string('x', 100_000) + "\n");
+        await attach.WriteStdinAsync(big, cts.Token);
+        await attach.CloseStdinAsync(cts.Token);
+        var (stdout, _) = await MonitorScope.ReadAllAsync(attach);
+        Assert.Equal(Encoding.ASCII.GetString(big), stdout);
+        Assert.Equal(0, (await MonitorScope.WaitExitAsync(m)).ExitCode);
+    }
+
+    [Fact]
+    public async Task With_stdin_once_the_first_stdin_client_leaving_closes_stdin()
+    {
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", false, "sh", "-c", "cat; echo cat-ended");
+        MonitorHandle m = await scope.StartMonitorAsync(scope.Launch("once", bundle, stdin: true, stdinOnce: true));
+        await using AttachConnection watcher = await AttachConnection.ConnectAsync(m.StateDir, CancellationToken.None);
+        scope.StartContainer("once");
+        await using (AttachConnection writer = await AttachConnection.ConnectAsync(m.StateDir, CancellationToken.None))
+        {
+            await writer.WriteStdinAsync("first\n"u8.ToArray(), CancellationToken.None);
+            AttachFrame? echo = await watcher.ReadAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+            Assert.Equal("first\n", Encoding.UTF8.GetString(echo!.Data.Span));
+        }   // the writer disconnects without 'C': stdin closes all the same
+        Assert.Equal(("cat-ended\n", ""), await MonitorScope.ReadAllAsync(watcher));
+        Assert.Equal(0, (await MonitorScope.WaitExitAsync(m)).ExitCode);
+    }
+
+    [Fact]
+    public async Task A_client_that_does_not_read_is_dropped_and_the_container_is_not_held_up()
+    {
+        await using var scope = new MonitorScope();
+        // 16 MB of output: far more than a socket buffer and the client queue hold. (logs 10 MiB x 3 files: all of it stays)
+        string bundle = scope.MakeBundle("bundle", false, "sh", "-c", "head -c 16000000 /dev/zero | tr '\\0' y; echo; echo end");
+        MonitorHandle m = await scope.StartMonitorAsync(scope.Launch("slow", bundle));
+        await using AttachConnection slow = await AttachConnection.ConnectAsync(m.StateDir, CancellationToken.None);
+        scope.StartContainer("slow");
+        Assert.Equal(0, (await MonitorScope.WaitExitAsync(m)).ExitCode);
+        // The idle client got what fitted in its socket buffer and its queue (1 MiB), then the connection was closed.
+        var (slowOut, _) = await MonitorScope.ReadAllAsync(slow);
+        Assert.InRange(slowOut.Length, 1, 4_000_000);
+        long logged = 0;
+        await foreach (LogEntry e in JsonFileLog.ReadAsync(Path.Combine(m.StateDir, "container.log"), null, null, -1, false, () => true, CancellationToken.None))
+            logged += e.Line.Length;
+        Assert.Equal(16_000_000 + "\nend\n".Length, logged);
+    }
+
+    [Fact]
+    public async Task Without_stdin_the_container_reads_eof_at_once()
+    {
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", false, "sh", "-c", "cat; echo cat-ended");
+        MonitorHandle m = await scope.StartMonitorAsync(scope.Launch("nostdin", bundle));
+        await using AttachConnection attach = await AttachConnection.ConnectAsync(m.StateDir, CancellationToken.None);
+        scope.StartContainer("nostdin");
+        await attach.WriteStdinAsync("ignored\n"u8.ToArray(), CancellationToken.None);   // dropped: no --stdin
+        Assert.Equal(("cat-ended\n", ""), await MonitorScope.ReadAllAsync(attach));
+        Assert.Equal(0, (await MonitorScope.WaitExitAsync(m)).ExitCode);
+    }
+
+    [Fact]
+    public async Task Tty_output_is_stdout_and_resize_reaches_the_pty()
+    {
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", true, "sh", "-c", "read line; stty size; echo got $line >&2");
+        MonitorHandle m = await scope.StartMonitorAsync(scope.Launch("tty", bundle, tty: true, stdin: true));
+        Assert.False(File.Exists(Path.Combine(m.StateDir, "console.sock")));
+        await using AttachConnection attach = await AttachConnection.ConnectAsync(m.StateDir, CancellationToken.None);
+        scope.StartContainer("tty");
+        await attach.ResizeAsync(33, 101, CancellationToken.None);
+        await attach.WriteStdinAsync("go\n"u8.ToArray(), CancellationToken.None);
+        var (stdout, stderr) = await MonitorScope.ReadAllAsync(attach);
+        Assert.Equal("", stderr);   // a tty has one stream
+        Assert.Contains("33 101\r\n", stdout);
+        Assert.Contains("got go\r\n", stdout);
+        Assert.Equal(0, (await MonitorScope.WaitExitAsync(m)).ExitCode);
+        var entries = await ToListAsync(JsonFileLog.ReadAsync(Path.Combine(m.StateDir, "container.log"), null, null, -1, false, () => true, CancellationToken.None));
+        Assert.All(entries, e => Assert.Equal("stdout", e.Stream));
+        Assert.Contains("33 101", string.Concat(entries.Select(e => Encoding.UTF8.GetString(e.Line.Span))));
+    }
+
+    [Fact]
+    public async Task A_container_killed_by_SIGKILL_exits_137_and_the_monitor_survives_its_callers_signals()
+    {
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", false, "sh", "-c", "while true; do echo tick; sleep 0.1; done");
+        MonitorHandle m = await scope.StartMonitorAsync(scope.Launch("kill", bundle));
+        scope.StartContainer("kill");
+
+        // Detached: not our child, in another session; berthd's signals do not end it.
+        string stat = File.ReadAllText($"/proc/{m.MonitorPid}/stat");
+        string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        Assert.NotEqual(Environment.ProcessId, int.Parse(fields[1]));                 // ppid
+        Assert.NotEqual(File.ReadAllText("/proc/self/stat").Split(") ")[1].Split(' ')[3], fields[3]);   // session
+        Assert.Equal(m.MonitorPid.ToString(), MonitorScope.Status(m.ContainerPid, "PPid"));   // the subreaper adopted the container
+        foreach (int signal in new[] { 1, 2, 15, 13 }) MonitorScope.kill(m.MonitorPid, signal);
+        string log = Path.Combine(m.StateDir, "container.log");
+        long size = new FileInfo(log).Length;
+        await Task.Delay(800);
+        Assert.True(MonitorProcess.IsAlive(m.MonitorPid, m.StateDir));
+        Assert.True(new FileInfo(log).Length > size, "the monitor stopped logging");
+        output.WriteLine($"berth-monitor VmRSS while logging: {MonitorScope.Status(m.MonitorPid, "VmRSS")}, VmHWM {MonitorScope.Status(m.MonitorPid, "VmHWM")}");
+
+        Assert.Equal(0, MonitorScope.kill(m.ContainerPid, 9));
+        Assert.Equal(137, (await MonitorScope.WaitExitAsync(m)).ExitCode);
+        Assert.Empty(MonitorScope.MonitorsFor(m.StateDir));
+    }
+
+    [Fact]
+    public async Task Exec_mode_runs_a_process_in_a_running_container_and_records_its_exit()
+    {
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", false, "sleep", "100");
+        MonitorHandle container = await scope.StartMonitorAsync(scope.Launch("host", bundle));
+        scope.StartContainer("host");
+        string process = scope.MakeExecProcess(bundle, "exec.json", "sh", "-c", "echo hi; echo oops >&2; exit 5");
+        MonitorHandle exec = await scope.StartMonitorAsync(scope.Launch("host", null, execProcess: process, stateName: "exec1"));
+        Assert.NotEqual(container.ContainerPid, exec.ContainerPid);
+        Assert.Equal(5, (await MonitorScope.WaitExitAsync(exec)).ExitCode);
+        var entries = await ToListAsync(JsonFileLog.ReadAsync(Path.Combine(exec.StateDir, "container.log"), null, null, -1, false, () => true, CancellationToken.None));
+        Assert.Equal([("stderr", "oops\n"), ("stdout", "hi\n")], entries.Select(e => (e.Stream, Encoding.UTF8.GetString(e.Line.Span))).Order());
+        Assert.True(MonitorProcess.IsAlive(container.MonitorPid, container.StateDir), "the container's monitor must not be affected");
+        Assert.Null(MonitorProcess.ReadExit(container.StateDir));
+    }
+
+    [Fact]
+    public async Task With_wait_for_attach_an_exec_client_connecting_after_the_launch_misses_no_output()
+    {
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", false, "sleep", "100");
+        await scope.StartMonitorAsync(scope.Launch("host", bundle));
+        scope.StartContainer("host");
+        string process = scope.MakeExecProcess(bundle, "exec.json", "sh", "-c", "echo early; echo early-err >&2; exit 4");
+        MonitorHandle exec = await scope.StartMonitorAsync(scope.Launch("host", null, execProcess: process, stateName: "exec1") with { WaitForAttach = true });
+        await Task.Delay(500);   // the process has long written and exited; the monitor still holds its output
+        Assert.Null(MonitorProcess.ReadExit(exec.StateDir));
+        await using AttachConnection attach = await AttachConnection.ConnectAsync(exec.StateDir, CancellationToken.None);
+        Assert.Equal(("early\n", "early-err\n"), await MonitorScope.ReadAllAsync(attach));
+        Assert.Equal(4, (await MonitorScope.WaitExitAsync(exec)).ExitCode);
+    }
+
+    [Fact]
+    public async Task A_runtime_error_is_a_MonitorException_with_its_text_and_leaves_no_process()
+    {
+        await using var scope = new MonitorScope();
+        string bundle = scope.CreateEmptyBundle("broken");
+        var launch = scope.Launch("broken", bundle);
+        var e = await Assert.ThrowsAsync<MonitorException>(() => MonitorProcess.LaunchAsync(launch, CancellationToken.None));
+        output.WriteLine(e.Message);
+        Assert.Contains("config.json", e.Message);
+        Assert.Contains("exit status 1", e.Message);
+        Assert.DoesNotContain("\n", e.Message);
+        Assert.Empty(MonitorScope.MonitorsFor(launch.StateDir));
+        Assert.False(File.Exists(Path.Combine(launch.StateDir, "attach.sock")));
+
+        // A runtime that cannot be executed at all.
+        var missing = launch with { RuntimePath = "/nonexistent/runtime" };
+        var e2 = await Assert.ThrowsAsync<MonitorException>(() => MonitorProcess.LaunchAsync(missing, CancellationToken.None));
+        Assert.Contains("/nonexistent/runtime", e2.Message);
+        Assert.Contains("exit status 127", e2.Message);
+        Assert.Empty(MonitorScope.MonitorsFor(launch.StateDir));
+    }
+
+    [Fact]
+    public async Task Log_rotation_keeps_max_files_of_at_most_max_size_plus_one_line()
+    {
+        const int maxSize = 16 * 1024;
+        await using var scope = new MonitorScope();
+        // 2000 lines of 100 bytes: 200 KB of output.
+        string bundle = scope.MakeBundle("bundle", false, "sh", "-c",
+            "i=1000; while [ $i -lt 3000 ]; do echo \"line $i ..........................................................................................\"; i=$((i+1)); done");
+        MonitorHandle m = await scope.StartMonitorAsync(scope.Launch("rotate", bundle, logMaxSize: maxSize, logMaxFiles: 3));
+        scope.StartContainer("rotate");
+        Assert.Equal(0, (await MonitorScope.WaitExitAsync(m)).ExitCode);
+
+        string log = Path.Combine(m.StateDir, "container.log");
+        Assert.Equal([log, log + ".1", log + ".2"], Directory.GetFiles(m.StateDir, "container.log*").Order());
+        int longest = File.ReadLines(log).Max(l => l.Length + 1);
+        foreach (string f in new[] { log, log + ".1", log + ".2" })
+            Assert.InRange(new FileInfo(f).Length, 1, maxSize + longest);
+        Assert.InRange(new FileInfo(log + ".1").Length, maxSize - longest, maxSize);
+
+        // Read across the files: consecutive lines ending with the last one.
+        var entries = await ToListAsync(JsonFileLog.ReadAsync(log, null, null, -1, false, () => true, CancellationToken.None));
+        string text = string.Concat(entries.Select(e => Encoding.ASCII.GetString(e.Line.Span)));
+        var numbers = text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)   // the oldest file may start inside a line
+            .Select(l => int.Parse(l.Split(' ')[1])).ToList();
+        Assert.Equal(2999, numbers[^1]);
+        Assert.Equal(Enumerable.Range(numbers[0], numbers.Count), numbers);
+        Assert.InRange(numbers.Count, 2 * maxSize / 200, 3 * maxSize / 100);   // two full files and the current one
+    }
+
+    [Fact]
+    public async Task Long_lines_become_16KiB_partial_entries()
+    {
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", false, "sh", "-c", "head -c 40000 /dev/zero | tr '\\0' x; echo; printf tail");
+        MonitorHandle m = await scope.StartMonitorAsync(scope.Launch("long", bundle));
+        scope.StartContainer("long");
+        Assert.Equal(0, (await MonitorScope.WaitExitAsync(m)).ExitCode);
+        var entries = await ToListAsync(JsonFileLog.ReadAsync(Path.Combine(m.StateDir, "container.log"), null, null, -1, false, () => true, CancellationToken.None));
+        string all = string.Concat(entries.Select(e => Encoding.ASCII.GetString(e.Line.Span)));
+        Assert.Equal(new string('x', 40000) + "\ntail", all);
+        Assert.All(entries, e => Assert.InRange(e.Line.Length, 1, 16 * 1024));
+        Assert.Equal("tail", Encoding.ASCII.GetString(entries[^1].Line.Span));
+        Assert.Single(entries, e => e.Line.Span.EndsWith("\n"u8));
+    }
+
+    [Fact]
+    public async Task Runc_works_with_the_monitor()
+    {
+        Assert.True(File.Exists(MonitorScope.Runc), "runc is not installed (apt-get install runc)");
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", false, "sh", "-c", "echo from runc; echo err >&2; cat; exit 7");
+        MonitorHandle m = await scope.StartMonitorAsync(scope.Launch("runc1", bundle, stdin: true, runtime: MonitorScope.Runc));
+        await using AttachConnection attach = await AttachConnection.ConnectAsync(m.StateDir, CancellationToken.None);
+        scope.StartContainer("runc1", MonitorScope.Runc);
+        await attach.WriteStdinAsync("piped\n"u8.ToArray(), CancellationToken.None);
+        await attach.CloseStdinAsync(CancellationToken.None);
+        Assert.Equal(("from runc\npiped\n", "err\n"), await MonitorScope.ReadAllAsync(attach));
+        Assert.Equal(7, (await MonitorScope.WaitExitAsync(m)).ExitCode);
+
+        var bad = await Assert.ThrowsAsync<MonitorException>(() =>
+            MonitorProcess.LaunchAsync(scope.Launch("runc2", scope.CreateEmptyBundle("broken"), runtime: MonitorScope.Runc), CancellationToken.None));
+        Assert.Contains("runc", bad.Message);
+    }
+
+    private static async Task<List<T>> ToListAsync<T>(IAsyncEnumerable<T> source)
+    {
+        var list = new List<T>();
+        await foreach (T item in source) list.Add(item);
+        return list;
+    }
+}
