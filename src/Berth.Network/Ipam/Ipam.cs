@@ -1,0 +1,179 @@
+using System.Net;
+using System.Text.Json;
+using Berth.Network.State;
+
+namespace Berth.Network;
+
+/// <summary>
+/// IPv4 address management: one pool per network (subnet, gateway), addresses handed to owners
+/// (endpoint ids). Every change is persisted before it is returned (temp file + fsync + rename
+/// of <c>&lt;state&gt;/ipam/&lt;pool&gt;.json</c>), so a daemon that restarts — or crashes right after
+/// an allocation — never hands the same address out twice. Pools may not overlap.
+/// Not thread-safe on its own: <see cref="NetworkController"/> serialises calls.
+/// </summary>
+public sealed class Ipam
+{
+    private readonly string _directory;
+    private readonly Dictionary<string, PoolRecord> _pools = new(StringComparer.Ordinal);
+
+    public Ipam(string stateDirectory)
+    {
+        _directory = Path.Combine(stateDirectory, "ipam");
+        Directory.CreateDirectory(_directory);
+        AtomicFile.RemoveLeftovers(_directory);
+        foreach (var file in Directory.EnumerateFiles(_directory, "*.json"))
+        {
+            var record = JsonSerializer.Deserialize(File.ReadAllText(file), StateJson.Default.PoolRecord)
+                ?? throw new NetworkException(NetworkErrorKind.Internal, $"IPAM state {file} is empty");
+            _pools[Path.GetFileNameWithoutExtension(file)] = record;
+        }
+    }
+
+    /// <summary>Docker's default address pools: 172.17.0.0/16 … 172.31.0.0/16, then 192.168.0.0/16 cut in /20s.</summary>
+    public static IEnumerable<Ipv4Subnet> DefaultCandidates()
+    {
+        for (uint b = 17; b <= 31; b++) yield return new Ipv4Subnet((172u << 24) | (b << 16), 16);
+        for (uint c = 0; c < 256; c += 16) yield return new Ipv4Subnet((192u << 24) | (168u << 16) | (c << 8), 20);
+    }
+
+    /// <summary>The first default candidate that overlaps neither <paramref name="avoid"/> (the host's routes) nor an existing pool.</summary>
+    public Ipv4Subnet ChooseSubnet(IEnumerable<Ipv4Subnet> avoid)
+    {
+        var taken = avoid.Concat(_pools.Values.Select(p => Ipv4Subnet.Parse(p.Subnet))).ToList();
+        foreach (var candidate in DefaultCandidates())
+        {
+            if (!taken.Any(t => t.Overlaps(candidate))) return candidate;
+        }
+        throw new NetworkException(NetworkErrorKind.Exhausted, "all predefined address pools (172.17-31.0.0/16, 192.168.0.0/16) overlap existing networks or host routes");
+    }
+
+    public IReadOnlyCollection<string> Pools => _pools.Keys;
+
+    public bool HasPool(string poolId) => _pools.ContainsKey(poolId);
+
+    public (Ipv4Subnet Subnet, IPAddress Gateway) GetPool(string poolId)
+    {
+        var p = Pool(poolId);
+        return (Ipv4Subnet.Parse(p.Subnet), IPAddress.Parse(p.Gateway));
+    }
+
+    /// <summary>Addresses in use (the gateway excluded) with their owners.</summary>
+    public IReadOnlyDictionary<string, string> Allocations(string poolId) => Pool(poolId).Allocations;
+
+    /// <summary>
+    /// Validates and records a pool. The gateway defaults to the first host address (.1).
+    /// Refused: prefixes longer than /30, a gateway outside the subnet or on its network/broadcast
+    /// address, a subnet overlapping another pool.
+    /// </summary>
+    public IPAddress AddPool(string poolId, Ipv4Subnet subnet, IPAddress? gateway = null)
+    {
+        ValidateId(poolId);
+        if (_pools.ContainsKey(poolId)) throw new NetworkException(NetworkErrorKind.Conflict, $"address pool {poolId} already exists");
+        if (subnet.PrefixLength > 30) throw new NetworkException(NetworkErrorKind.InvalidArgument, $"subnet {subnet} is too small: at most /30");
+        if (subnet.PrefixLength < 8) throw new NetworkException(NetworkErrorKind.InvalidArgument, $"subnet {subnet} is too large: at least /8");
+        var gw = gateway is null ? subnet.Network + 1 : Ipv4Subnet.ToUInt(gateway);
+        if (!subnet.Contains(gw) || gw == subnet.Network || gw == subnet.Broadcast)
+        {
+            throw new NetworkException(NetworkErrorKind.InvalidArgument, $"gateway {Ipv4Subnet.ToAddress(gw)} is not a host address of subnet {subnet}");
+        }
+        foreach (var (id, other) in _pools)
+        {
+            if (Ipv4Subnet.Parse(other.Subnet).Overlaps(subnet))
+            {
+                throw new NetworkException(NetworkErrorKind.Conflict, $"subnet {subnet} overlaps subnet {other.Subnet} of network {id}");
+            }
+        }
+        var record = new PoolRecord { Subnet = subnet.ToString(), Gateway = Ipv4Subnet.ToAddress(gw).ToString() };
+        Save(poolId, record);
+        _pools[poolId] = record;
+        return Ipv4Subnet.ToAddress(gw);
+    }
+
+    public void RemovePool(string poolId)
+    {
+        AtomicFile.Delete(PathOf(poolId));
+        _pools.Remove(poolId);
+    }
+
+    /// <summary>
+    /// Hands <paramref name="owner"/> the requested address (Conflict if taken or reserved) or the next
+    /// free one after the last handed out (round robin, as Docker does). Exhausted when none is free.
+    /// </summary>
+    public IPAddress Allocate(string poolId, string owner, IPAddress? requested = null)
+    {
+        var pool = Pool(poolId);
+        var subnet = Ipv4Subnet.Parse(pool.Subnet);
+        var gateway = Ipv4Subnet.ToUInt(IPAddress.Parse(pool.Gateway));
+        uint chosen;
+        if (requested is not null)
+        {
+            chosen = Ipv4Subnet.ToUInt(requested);
+            if (!subnet.Contains(chosen) || chosen == subnet.Network || chosen == subnet.Broadcast)
+                throw new NetworkException(NetworkErrorKind.InvalidArgument, $"address {requested} is not a host address of subnet {subnet}");
+            if (chosen == gateway) throw new NetworkException(NetworkErrorKind.Conflict, $"address {requested} is the gateway of {poolId}");
+            if (pool.Allocations.TryGetValue(requested.ToString(), out var holder))
+                throw new NetworkException(NetworkErrorKind.Conflict, $"address {requested} is already in use (by {holder})");
+        }
+        else
+        {
+            var first = subnet.Network + 1;
+            var count = (uint)(subnet.Size - 2);
+            var start = pool.Last is null ? 0u : (Ipv4Subnet.ToUInt(IPAddress.Parse(pool.Last)) - first + 1) % count;
+            chosen = 0;
+            for (uint i = 0; i < count; i++)
+            {
+                var candidate = first + (start + i) % count;
+                if (candidate == gateway || pool.Allocations.ContainsKey(Ipv4Subnet.ToAddress(candidate).ToString())) continue;
+                chosen = candidate;
+                break;
+            }
+            if (chosen == 0)
+            {
+                throw new NetworkException(NetworkErrorKind.Exhausted,
+                    $"no available IPv4 address in network {poolId} ({subnet}): all {count - 1} host addresses are in use");
+            }
+        }
+        var address = Ipv4Subnet.ToAddress(chosen);
+        pool.Allocations[address.ToString()] = owner;
+        var previousLast = pool.Last;
+        pool.Last = address.ToString();
+        try { Save(poolId, pool); }
+        catch
+        {
+            pool.Allocations.Remove(address.ToString());
+            pool.Last = previousLast;
+            throw;
+        }
+        return address;
+    }
+
+    /// <summary>Frees an address; freeing a free address is a no-op.</summary>
+    public void Release(string poolId, IPAddress address)
+    {
+        var pool = Pool(poolId);
+        if (pool.Allocations.Remove(address.ToString())) Save(poolId, pool);
+    }
+
+    /// <summary>Frees every address whose owner <paramref name="isLive"/> rejects (cleanup after a crash). Returns how many.</summary>
+    public int ReleaseUnless(string poolId, Func<string, bool> isLive)
+    {
+        var pool = Pool(poolId);
+        var stale = pool.Allocations.Where(a => !isLive(a.Value)).Select(a => a.Key).ToList();
+        foreach (var a in stale) pool.Allocations.Remove(a);
+        if (stale.Count > 0) Save(poolId, pool);
+        return stale.Count;
+    }
+
+    private PoolRecord Pool(string poolId) =>
+        _pools.TryGetValue(poolId, out var p) ? p : throw new NetworkException(NetworkErrorKind.NotFound, $"address pool {poolId} not found");
+
+    private string PathOf(string poolId) => Path.Combine(_directory, poolId + ".json");
+
+    private void Save(string poolId, PoolRecord record) => AtomicFile.Write(PathOf(poolId), JsonSerializer.Serialize(record, StateJson.Default.PoolRecord));
+
+    private static void ValidateId(string id)
+    {
+        if (id.Length == 0 || id.Any(c => !char.IsAsciiLetterOrDigit(c) && c is not ('-' or '_' or '.')) || id.StartsWith('.'))
+            throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid pool id \"{id}\"");
+    }
+}

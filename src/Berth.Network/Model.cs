@@ -1,0 +1,62 @@
+using System.Net;
+
+namespace Berth.Network;
+
+public sealed record NetworkControllerOptions
+{
+    /// <summary>Persistent state (IPAM pools, networks, endpoints), e.g. /var/lib/berth/network.</summary>
+    public required string StateDirectory { get; init; }
+
+    /// <summary>The namespace the bridges and rules live in (tests use a private one); null: the daemon's own.</summary>
+    public string? HostNetnsPath { get; init; }
+
+    /// <summary>The default network's bridge (Docker's docker0).</summary>
+    public string DefaultBridge { get; init; } = "berth0";
+
+    /// <summary>The default network's subnet; null: the first of Docker's pools that no host route overlaps.</summary>
+    public string? DefaultSubnet { get; init; }
+
+    /// <summary>Where <c>HostPort = 0</c> mappings (<c>-P</c>, <c>-p 80</c>) take their host port from.</summary>
+    public (int First, int Last) EphemeralPorts { get; init; } = (32768, 60999);
+}
+
+public sealed record NetworkCreateOptions
+{
+    public required string Name { get; init; }
+    /// <summary>a.b.c.d/n; null: chosen from the default pools.</summary>
+    public string? Subnet { get; init; }
+    /// <summary>null: the subnet's first host address.</summary>
+    public string? Gateway { get; init; }
+    /// <summary>No masquerade, no default route, nothing forwarded in or out of the bridge.</summary>
+    public bool Internal { get; init; }
+    /// <summary>null: the MTU of the host's default-route link (1500 if there is none).</summary>
+    public int? Mtu { get; init; }
+}
+
+public sealed record NetworkInfo(string Id, string Name, string Bridge, Ipv4Subnet Subnet, IPAddress Gateway, bool Internal, int Mtu, DateTimeOffset Created);
+
+public sealed record EndpointCreateOptions
+{
+    /// <summary>The network's id or name.</summary>
+    public required string Network { get; init; }
+    public required string ContainerId { get; init; }
+    /// <summary>The container's network namespace: /proc/PID/ns/net or a bind mount of it.</summary>
+    public required string NetnsPath { get; init; }
+    public string InterfaceName { get; init; } = "eth0";
+    /// <summary>--ip; null: the next free address.</summary>
+    public string? Address { get; init; }
+    /// <summary>--mac-address; null: 02:42 followed by the IPv4 address, as Docker does.</summary>
+    public string? MacAddress { get; init; }
+    public IReadOnlyList<PortMapping> Ports { get; init; } = [];
+    /// <summary>The names peers resolve this endpoint by: container name, hostname, --network-alias.</summary>
+    public IReadOnlyList<string> Aliases { get; init; } = [];
+    public string? Hostname { get; init; }
+}
+
+public sealed record EndpointInfo(
+    string Id, string NetworkId, string ContainerId, string HostInterface, string Interface,
+    IPAddress Address, int PrefixLength, IPAddress? Gateway, string MacAddress,
+    IReadOnlyList<PortMapping> Ports, IReadOnlyList<string> Aliases, string? Hostname);
+
+/// <summary>What <see cref="NetworkController.Reconcile"/> removed.</summary>
+public sealed record ReconcileReport(int StaleEndpoints, int StaleLinks, int ReleasedAddresses, int RecreatedBridges);

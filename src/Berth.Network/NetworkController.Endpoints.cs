@@ -1,0 +1,200 @@
+using System.Net;
+using System.Text.Json;
+using Berth.Network.Nat;
+using Berth.Network.Netlink;
+using Berth.Network.State;
+
+namespace Berth.Network;
+
+public sealed partial class NetworkController
+{
+    /// <summary>
+    /// Connects a container's namespace to a network: an address from IPAM, a veth pair created with
+    /// its inner end already inside the namespace (named <see cref="EndpointCreateOptions.InterfaceName"/>,
+    /// up, MTU of the network), the outer end on the bridge; lo up, the address, the default route
+    /// (not on internal networks); the published ports as DNAT map elements.
+    /// Ports are validated (conflicts with every published port, duplicates) before anything changes.
+    /// </summary>
+    public EndpointInfo CreateEndpoint(EndpointCreateOptions o)
+    {
+        lock (_lock)
+        {
+            var network = Find(o.Network);
+            if (string.IsNullOrEmpty(o.ContainerId)) throw new NetworkException(NetworkErrorKind.InvalidArgument, "container id is empty");
+            ValidateInterfaceName(o.InterfaceName);
+            IPAddress? requested = null;
+            if (o.Address is not null && (!IPAddress.TryParse(o.Address, out requested) || requested.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork))
+                throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid IPv4 address \"{o.Address}\"");
+            byte[]? mac = o.MacAddress is null ? null : ParseMac(o.MacAddress);
+            if (network.Internal && o.Ports.Count > 0)
+                throw new NetworkException(NetworkErrorKind.InvalidArgument, $"network {network.Name} is internal: ports cannot be published");
+            var ports = ResolvePorts(o.Ports);
+            using var netns = OpenNetns(o.NetnsPath);
+
+            var id = NewId();
+            var hostIf = VethPrefix + id[..10];
+            var subnet = Ipv4Subnet.Parse(network.Subnet);
+            var gateway = IPAddress.Parse(network.Gateway);
+            var undo = new Stack<Action>();
+            try
+            {
+                var address = _ipam.Allocate(network.Id, id, requested);
+                undo.Push(() => _ipam.Release(network.Id, address));
+                mac ??= [0x02, 0x42, .. address.GetAddressBytes()];
+
+                var bridgeIndex = _host.GetIndex(network.Bridge);
+                _host.CreateVethPair(hostIf, o.InterfaceName, network.Mtu, bridgeIndex, netns, mac);
+                undo.Push(() => _host.DeleteLink(hostIf));
+                _host.SetHairpin(hostIf);
+                using (var inside = NetlinkSocket.OpenIn(o.NetnsPath))
+                {
+                    var index = inside.GetIndex(o.InterfaceName);
+                    if (inside.GetLink("lo") is { Up: false } lo) inside.SetUp(lo.Index);
+                    inside.AddAddress(index, address, subnet.PrefixLength);
+                    inside.SetUp(index);
+                    if (!network.Internal) inside.AddRoute(new Ipv4Subnet(0, 0), gateway, index);
+                }
+                if (ports.Count > 0)
+                {
+                    var rules = new NftFirewall.EndpointRules(address.ToString(), ports);
+                    if (!_tableReady) RebuildTable(extraEndpoint: rules);
+                    else _firewall.AddPorts(rules);
+                    undo.Push(() => RemovePortRules(rules, id));
+                }
+                var record = new EndpointRecord
+                {
+                    Id = id, NetworkId = network.Id, ContainerId = o.ContainerId, HostInterface = hostIf, Interface = o.InterfaceName,
+                    Address = address.ToString(), MacAddress = FormatMac(mac), Hostname = o.Hostname,
+                    Aliases = [.. o.Aliases], Ports = [.. ports],
+                };
+                AtomicFile.Write(Path.Combine(_endpointsDir, id + ".json"), JsonSerializer.Serialize(record, StateJson.Default.EndpointRecord));
+                _endpoints[id] = record;
+                return ToInfo(record);
+            }
+            catch
+            {
+                Undo(undo);
+                throw;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Disconnects: the published ports first (nothing may DNAT to an address about to be reused), then
+    /// the veth pair (deleting the outer end deletes the inner one; if the namespace is already gone,
+    /// so is the pair), then the address and the record. Unknown ids are NotFound.
+    /// </summary>
+    public void DeleteEndpoint(string endpointId)
+    {
+        lock (_lock)
+        {
+            var e = FindEndpoint(endpointId);
+            if (e.Ports.Count > 0) RemovePortRules(new NftFirewall.EndpointRules(e.Address, e.Ports), e.Id);
+            _host.DeleteLink(e.HostInterface);
+            if (_ipam.HasPool(e.NetworkId)) _ipam.Release(e.NetworkId, IPAddress.Parse(e.Address));
+            AtomicFile.Delete(Path.Combine(_endpointsDir, e.Id + ".json"));
+            _endpoints.Remove(e.Id);
+        }
+    }
+
+    /// <summary>
+    /// The /etc/hosts entries an endpoint's container should see: every other endpoint of the same
+    /// user-defined network by its aliases and hostname (the default network resolves no names, as in Docker).
+    ///
+    /// Name resolution is by hosts files kept current, not an embedded DNS server: it costs no
+    /// process, socket or rule per container, works with any libc and static binary, and the daemon
+    /// already owns every container's init layer. The engine rewrites (in place, see
+    /// <see cref="HostsFile.WriteInPlace"/>) the hosts file of every container of a network each
+    /// time an endpoint joins or leaves it. The cost: programs that cache /etc/hosts see changes late,
+    /// and there is no DNS round robin over aliases shared by several containers.
+    /// </summary>
+    public IReadOnlyList<HostsEntry> PeersOf(string endpointId)
+    {
+        lock (_lock)
+        {
+            var self = FindEndpoint(endpointId);
+            if (_networks[self.NetworkId].Name == DefaultNetworkName) return [];
+            return _endpoints.Values
+                .Where(e => e.NetworkId == self.NetworkId && e.Id != self.Id)
+                .Select(e => new HostsEntry(IPAddress.Parse(e.Address), [.. e.Aliases, .. (e.Hostname is null ? Array.Empty<string>() : [e.Hostname])]))
+                .ToList();
+        }
+    }
+
+    /// <summary>The endpoints of a network (e.g. to know whose hosts files to rewrite).</summary>
+    public IReadOnlyList<EndpointInfo> EndpointsOf(string networkIdOrName)
+    {
+        lock (_lock)
+        {
+            var n = Find(networkIdOrName);
+            return _endpoints.Values.Where(e => e.NetworkId == n.Id).Select(ToInfo).ToList();
+        }
+    }
+
+    private void RemovePortRules(NftFirewall.EndpointRules rules, string endpointId)
+    {
+        try { _firewall.RemovePorts(rules); }
+        catch (NetworkException)
+        {
+            RebuildTable(excludeEndpoint: endpointId);
+        }
+    }
+
+    /// <summary>Checks requested ports against each other and every published port; gives HostPort 0 a free port.</summary>
+    private List<PortMapping> ResolvePorts(IReadOnlyList<PortMapping> requested)
+    {
+        var taken = _endpoints.Values.SelectMany(e => e.Ports).ToList();
+        var result = new List<PortMapping>();
+        foreach (var p in requested)
+        {
+            if (p.Protocol is not ("tcp" or "udp")) throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid protocol \"{p.Protocol}\" in {p}");
+            if (p.ContainerPort is < 1 or > 65535 || p.HostPort is < 0 or > 65535) throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid port in {p}");
+            if (p.HostIp is not null && (!IPAddress.TryParse(p.HostIp, out var hip) || hip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork))
+                throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid host IP in {p}");
+        }
+        foreach (var p in requested.Where(p => p.HostPort != 0))
+        {
+            var clash = taken.FirstOrDefault(t => t.ConflictsWith(p));
+            if (clash is not null) throw new NetworkException(NetworkErrorKind.Conflict, $"Bind for {p.HostIp ?? "0.0.0.0"}:{p.HostPort}/{p.Protocol} failed: port is already allocated ({clash})");
+            taken.Add(p);
+            result.Add(p);
+        }
+        foreach (var p in requested.Where(p => p.HostPort == 0))
+        {
+            var (first, last) = _options.EphemeralPorts;
+            var port = Enumerable.Range(first, last - first + 1).FirstOrDefault(candidate => !taken.Any(t => t.ConflictsWith(p with { HostPort = candidate })));
+            if (port == 0) throw new NetworkException(NetworkErrorKind.Exhausted, $"no free host port in {first}-{last} for {p.ContainerPort}/{p.Protocol}");
+            var chosen = p with { HostPort = port };
+            taken.Add(chosen);
+            result.Add(chosen);
+        }
+        return result;
+    }
+
+    private static Microsoft.Win32.SafeHandles.SafeFileHandle OpenNetns(string path)
+    {
+        try { return Netns.Open(path); }
+        catch (NetlinkException e)
+        {
+            throw new NetworkException(e.Kind, $"container network namespace {path}: {e.Message}", e);
+        }
+    }
+
+    private static void ValidateInterfaceName(string name)
+    {
+        if (name.Length is 0 or > 15 || name is "." or ".." || name.Any(c => c is '/' or ':' || char.IsWhiteSpace(c) || c < 0x20))
+            throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid interface name \"{name}\"");
+    }
+
+    private static byte[] ParseMac(string text)
+    {
+        var parts = text.Split(':');
+        var mac = new byte[6];
+        if (parts.Length != 6 || !parts.Select((p, i) => p.Length == 2 && byte.TryParse(p, System.Globalization.NumberStyles.HexNumber, null, out mac[i])).All(ok => ok))
+            throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid MAC address \"{text}\"");
+        if ((mac[0] & 1) != 0) throw new NetworkException(NetworkErrorKind.InvalidArgument, $"MAC address {text} is a multicast address");
+        return mac;
+    }
+
+    private static string FormatMac(byte[] mac) => string.Join(':', mac.Select(b => b.ToString("x2")));
+}

@@ -1,0 +1,62 @@
+using System.Net;
+using Berth.Network.Nat;
+using Berth.Network.State;
+
+namespace Berth.Network;
+
+public sealed partial class NetworkController
+{
+    /// <summary>
+    /// Daemon start: makes the kernel match the persisted state after a crash or reboot.
+    /// Endpoints not in <paramref name="liveEndpointIds"/> are forgotten (their addresses freed);
+    /// addresses owned by no endpoint (a crash between allocation and record) are freed; each
+    /// network's bridge is recreated if missing; our links (<c>vb*</c> veths, <c>bb-*</c> bridges)
+    /// that no state owns are deleted; and <c>table ip berth</c> is rebuilt in one atomic batch from
+    /// what remains, which drops every stale rule and port.
+    /// </summary>
+    public ReconcileReport Reconcile(IReadOnlyCollection<string> liveEndpointIds)
+    {
+        lock (_lock)
+        {
+            var live = new HashSet<string>(liveEndpointIds, StringComparer.Ordinal);
+            var staleEndpoints = 0;
+            foreach (var e in _endpoints.Values.Where(e => !live.Contains(e.Id) || !_networks.ContainsKey(e.NetworkId)).ToList())
+            {
+                AtomicFile.Delete(Path.Combine(_endpointsDir, e.Id + ".json"));
+                _endpoints.Remove(e.Id);
+                staleEndpoints++;
+            }
+
+            var released = 0;
+            foreach (var pool in _ipam.Pools.ToList())
+            {
+                if (!_networks.ContainsKey(pool)) { _ipam.RemovePool(pool); continue; }
+                released += _ipam.ReleaseUnless(pool, _endpoints.ContainsKey);
+            }
+
+            var recreated = 0;
+            if (_networks.Count > 0) EnsureForwarding();
+            foreach (var n in _networks.Values)
+            {
+                if (_host.GetLink(n.Bridge) is not null) continue;
+                _host.CreateBridge(n.Bridge, n.Mtu);
+                _host.AddAddress(_host.GetIndex(n.Bridge), IPAddress.Parse(n.Gateway), Ipv4Subnet.Parse(n.Subnet).PrefixLength);
+                Sysctl.Write(_options.HostNetnsPath, $"net/ipv4/conf/{n.Bridge}/route_localnet", "1");
+                recreated++;
+            }
+
+            var ownedLinks = new HashSet<string>(_endpoints.Values.Select(e => e.HostInterface).Concat(_networks.Values.Select(n => n.Bridge)), StringComparer.Ordinal);
+            var staleLinks = 0;
+            foreach (var link in _host.ListLinks())
+            {
+                var ours = (link.Kind == "veth" && link.Name.StartsWith(VethPrefix, StringComparison.Ordinal) && link.Name.Length == VethPrefix.Length + 10)
+                    || (link.Kind == "bridge" && (link.Name.StartsWith(BridgePrefix, StringComparison.Ordinal) || link.Name == _options.DefaultBridge));
+                if (ours && !ownedLinks.Contains(link.Name) && _host.DeleteLink(link.Name)) staleLinks++;
+            }
+
+            RebuildTable();
+            if (_networks.Count == 0) ReleaseForwarding();
+            return new ReconcileReport(staleEndpoints, staleLinks, released, recreated);
+        }
+    }
+}
