@@ -35,7 +35,11 @@ public sealed class DaemonScope : IAsyncDisposable
         Hosts = ["unix://" + dir.Combine("exec", "berth.sock")],
         InsecureRegistries = insecure,
         LogLevel = "warn",
+        BinDirectory = ArtifactsBin,
     };
+
+    /// <summary>Where ./build.sh puts berth-runtime and berth-monitor.</summary>
+    public static string ArtifactsBin { get; } = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../artifacts/bin"));
 
     public static async Task<DaemonScope> StartAsync(Func<DaemonOptions, DaemonOptions>? configure = null)
     {
@@ -100,6 +104,18 @@ public sealed class DaemonScope : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // Containers outlive berthd by design: take down what this test made before the daemon goes.
+        foreach (var entry in Host.Engine.Containers.Snapshot())
+        {
+            try
+            {
+                await Host.Engine.Containers.RemoveAsync(entry.Record.Id, force: true, CancellationToken.None);
+            }
+            catch (Exception)
+            {
+                // best effort; the test itself reports what went wrong
+            }
+        }
         Client.Dispose();
         await Host.DisposeAsync();
         Directory.Dispose();
@@ -125,7 +141,7 @@ public static class TestRootfs
                 DataStream = new MemoryStream(File.ReadAllBytes(BusyboxPath)),
             };
             writer.WriteEntry(busybox);
-            foreach (string applet in new[] { "sh", "echo", "true", "ls", "cat" })
+            foreach (string applet in new[] { "sh", "echo", "true", "false", "ls", "cat", "sleep", "stty", "ps", "id", "hostname", "env", "head", "wc", "printf", "kill", "touch", "mkdir", "pwd", "yes", "dd", "seq" })
                 writer.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.SymbolicLink, "bin/" + applet) { LinkName = "busybox", Mode = (UnixFileMode)0x1FF });
         }
         return output.ToArray();

@@ -18,12 +18,20 @@ public static class ApiRoutes
         ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Berth.Daemon.Api");
         app.Use((context, next) => ErrorHandling.Middleware(context, next, logger));
         app.Use(ApiVersion.Middleware);
+        // One request per connection: HijackMiddleware looks only at a connection's first request.
+        app.Use((context, next) =>
+        {
+            context.Response.Headers.Connection = "close";
+            return next(context);
+        });
         app.UseRouting();
 
         app.Map("/_ping", SystemApi.Ping);
         app.Map("/version", SystemApi.Version);
         app.Map("/info", SystemApi.Info);
         app.Map("/images/{**rest}", ImagesApi.Dispatch);
+        app.Map("/containers/{**rest}", ContainersApi.Dispatch);
+        app.Map("/exec/{**rest}", ExecApi.Dispatch);
         foreach (string group in NotImplementedApi.Groups)
         {
             app.Map($"/{group}", NotImplementedApi.Handle);

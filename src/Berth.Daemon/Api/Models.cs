@@ -221,6 +221,8 @@ public static class ApiJson
     public static ApiJsonContext Context { get; } = new(new System.Text.Json.JsonSerializerOptions
     {
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        // Go's encoding/json matches field names case-insensitively; clients rely on it.
+        PropertyNameCaseInsensitive = true,
     });
 }
 
@@ -236,4 +238,16 @@ public static class ApiJson
 [JsonSerializable(typeof(JsonMessage))]
 [JsonSerializable(typeof(AuthConfig))]
 [JsonSerializable(typeof(ContainerConfig))]
+[JsonSerializable(typeof(Berth.Daemon.Containers.ContainerCreateBody))]
+[JsonSerializable(typeof(ContainerCreateResponse))]
+[JsonSerializable(typeof(IReadOnlyList<ContainerSummaryJson>))]
+[JsonSerializable(typeof(ContainerInspectJson))]
+[JsonSerializable(typeof(WaitResponse))]
+[JsonSerializable(typeof(ContainerTopResponse))]
+[JsonSerializable(typeof(ContainersPruneReport))]
+[JsonSerializable(typeof(IdResponse))]
+[JsonSerializable(typeof(ExecCreateBody))]
+[JsonSerializable(typeof(ExecStartBody))]
+[JsonSerializable(typeof(ExecInspectJson))]
+[JsonSerializable(typeof(StatsJson))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -4,12 +4,12 @@ namespace Berth.Daemon.Api;
 
 /// <summary>
 /// Endpoint groups of the Engine API that this berthd does not serve yet: a clear 501 instead of a
-/// puzzling 404. The container service replaces <c>/containers</c> and <c>/exec</c> next.
+/// puzzling 404.
 /// </summary>
 public static class NotImplementedApi
 {
     /// <summary>The first path segments dockerd serves that berthd does not yet.</summary>
-    public static readonly string[] Groups = ["containers", "exec", "networks", "volumes", "build", "events", "system", "commit", "auth", "plugins", "swarm", "nodes", "services", "tasks", "secrets", "configs", "session", "distribution", "grpc"];
+    public static readonly string[] Groups = ["networks", "volumes", "build", "events", "system", "commit", "auth", "plugins", "swarm", "nodes", "services", "tasks", "secrets", "configs", "session", "distribution", "grpc"];
 
     public static Task Handle(HttpContext context)
     {

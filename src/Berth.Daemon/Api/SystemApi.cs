@@ -69,9 +69,14 @@ public static class SystemApi
         foreach (string other in new[] { "runc", "crun" })
             if (RuntimeFinder.Find(other) is { } p) runtimes[other] = new RuntimeInfo(p);
         bool v2 = host.CgroupVersion == "2";
+        var (running, paused, stopped) = engine.Containers.Counts();
         var info = new SystemInfo
         {
             ID = engine.Id,
+            Containers = running + paused + stopped,
+            ContainersRunning = running,
+            ContainersPaused = paused,
+            ContainersStopped = stopped,
             Images = engine.Images.Count,
             Driver = "overlayfs",
             DriverStatus = [["driver-type", "berth overlay snapshotter (chain-ID layers, index=off)"], ["Snapshots", Path.Combine(options.DataRoot, "snapshots")]],

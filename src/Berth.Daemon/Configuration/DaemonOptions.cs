@@ -28,6 +28,38 @@ public sealed record DaemonOptions
     public string SocketGroup { get; init; } = "berth";
 
     public TlsOptions Tls { get; init; } = new();
+
+    /// <summary>Where berth-runtime and berth-monitor are; null: next to berthd, then PATH.</summary>
+    public string? BinDirectory { get; init; }
+
+    /// <summary>Extra OCI runtimes by name (dockerd's --add-runtime name=path).</summary>
+    public IReadOnlyDictionary<string, string> Runtimes { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The runtime a container gets when it names none.</summary>
+    public string DefaultRuntime { get; init; } = "berth-runtime";
+
+    /// <summary>A helper binary of Berth's (berth-runtime, berth-monitor): <see cref="BinDirectory"/>, next to berthd, then PATH.</summary>
+    public string? BerthBinary(string name)
+    {
+        if (BinDirectory is not null)
+        {
+            string candidate = System.IO.Path.Combine(BinDirectory, name);
+            return File.Exists(candidate) ? candidate : null;
+        }
+        return Api.RuntimeFinder.Find(name);
+    }
+
+    /// <summary>The binary of runtime <paramref name="name"/> (berth-runtime, runc, crun or an added one), null when unknown or missing.</summary>
+    public string? RuntimePath(string name)
+    {
+        if (Runtimes.TryGetValue(name, out string? path)) return File.Exists(path) ? path : null;
+        return name switch
+        {
+            "berth-runtime" or "berth" => BerthBinary("berth-runtime"),
+            "runc" or "crun" => Api.RuntimeFinder.Find(name),
+            _ => null,
+        };
+    }
 }
 
 /// <summary>TLS for TCP listeners (dockerd's --tlscert/--tlskey/--tlscacert/--tlsverify).</summary>

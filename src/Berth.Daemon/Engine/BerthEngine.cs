@@ -14,6 +14,7 @@ namespace Berth.Daemon.Engine;
 /// &lt;data-root&gt;/content     blobs (Berth.Images FileContentStore)
 /// &lt;data-root&gt;/snapshots   overlay snapshots (layers, later container layers)
 /// &lt;data-root&gt;/images      image names
+/// &lt;data-root&gt;/containers  container records and logs (ContainerService)
 /// &lt;data-root&gt;/berthd.lock held (flock) while a daemon runs on this data root
 /// </code>
 /// </summary>
@@ -34,6 +35,8 @@ public sealed class BerthEngine : IDisposable
         Usage = new ContainerUsage();
         Store = new ImageStore(Path.Combine(options.DataRoot, "images"), content, _snapshotter, Usage, Time);
         Images = new ImageService(Store, options, loggers.CreateLogger<ImageService>());
+        Containers = new Containers.ContainerService(options, Store, _snapshotter, loggers.CreateLogger("Berth.Daemon.Containers"), Time);
+        Usage.Source = Containers.ImagesInUse;
         Started = Time.GetUtcNow();
     }
 
@@ -45,11 +48,16 @@ public sealed class BerthEngine : IDisposable
     public ImageStore Store { get; }
     public ImageService Images { get; }
     public ISnapshotter Snapshotter => _snapshotter;
+    public Containers.ContainerService Containers { get; }
 
     /// <summary>Which images containers use; empty until the container service exists.</summary>
     internal ContainerUsage Usage { get; }
 
-    public void Dispose() => _snapshotter.Dispose();
+    public void Dispose()
+    {
+        Containers.Dispose();
+        _snapshotter.Dispose();
+    }
 
     /// <summary>A stable engine ID (dockerd's <c>ID</c> in /info), written once atomically.</summary>
     private static string LoadOrCreateId(string path)

@@ -90,8 +90,12 @@ public sealed partial class DaemonHost : IAsyncDisposable
                 k.Limits.MinResponseDataRate = null;
                 foreach (ListenAddress l in listeners)
                 {
-                    if (l.Kind == ListenKind.Unix) k.ListenUnixSocket(l.SocketPath!);
-                    else k.Listen(l.Address!, l.Port, lo => lo.UseHttps(Https(options.Tls)));
+                    if (l.Kind == ListenKind.Unix) k.ListenUnixSocket(l.SocketPath!, lo => lo.Use(HijackMiddleware.Create(() => engine)));
+                    else k.Listen(l.Address!, l.Port, lo =>
+                    {
+                        lo.UseHttps(Https(options.Tls));
+                        lo.Use(HijackMiddleware.Create(() => engine));
+                    });
                 }
             });
 
@@ -100,6 +104,8 @@ public sealed partial class DaemonHost : IAsyncDisposable
             app = builder.Build();
             engine = new BerthEngine(options, app.Services.GetRequiredService<ILoggerFactory>());
             ApiRoutes.Map(app);
+            // Containers that kept running while no daemon did are found again before the API opens.
+            await engine.Containers.RestoreAsync(cancellationToken);
             await app.StartAsync(cancellationToken);
             foreach (ListenAddress l in listeners.Where(l => l.Kind == ListenKind.Unix)) UnixSocket.Secure(l.SocketPath!, options.SocketGroup);
             pidFile = PidFile.Write(options.PidFile ?? Path.Combine(options.ExecRoot, "berthd.pid"));

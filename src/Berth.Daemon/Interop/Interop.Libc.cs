@@ -39,6 +39,20 @@ internal static partial class Interop
         return mode & S_IFMT;
     }
 
+    internal const int O_RDONLY = 0, O_DIRECTORY = 0x10000;
+
+    [LibraryImport(Libc, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int open_fd(string path, int flags, int mode);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial int fsync(int fd);
+
+    [LibraryImport(Libc)]
+    internal static partial int close(int fd);
+
+    [LibraryImport(Libc, SetLastError = true)]
+    internal static partial int kill(int pid, int signal);
+
     internal static int LastErrno => Marshal.GetLastPInvokeError();
 
     internal static string Describe(int errno) => $"{Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})";

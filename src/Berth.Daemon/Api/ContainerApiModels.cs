@@ -1,0 +1,171 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Berth.Daemon.Containers;
+
+namespace Berth.Daemon.Api;
+
+// Responses of /containers and /exec (moby api/types), as Docker spells them.
+
+public sealed record ContainerCreateResponse(string Id, IReadOnlyList<string> Warnings);
+
+public sealed record WaitError(string Message);
+
+public sealed record WaitResponse(long StatusCode, WaitError? Error);
+
+public sealed record GraphDriverJson(string Name, IReadOnlyDictionary<string, string> Data);
+
+public sealed record MountPointJson(string Type, string Source, string Destination, string Mode, bool RW, string Propagation);
+
+public sealed record NetworkSettingsJson
+{
+    public string Bridge { get; init; } = "";
+    public string SandboxID { get; init; } = "";
+    public string SandboxKey { get; init; } = "";
+    public Dictionary<string, JsonElement> Ports { get; init; } = [];
+    public Dictionary<string, JsonElement> Networks { get; init; } = [];
+}
+
+public sealed record ContainerInspectJson
+{
+    public string Id { get; init; } = "";
+    public string Created { get; init; } = "";
+    public string Path { get; init; } = "";
+    public IReadOnlyList<string> Args { get; init; } = [];
+    public ContainerStateJson State { get; init; } = new();
+    public string Image { get; init; } = "";
+    public string ResolvConfPath { get; init; } = "";
+    public string HostnamePath { get; init; } = "";
+    public string HostsPath { get; init; } = "";
+    public string LogPath { get; init; } = "";
+    public string Name { get; init; } = "";
+    public int RestartCount { get; init; }
+    public string Driver { get; init; } = "overlayfs";
+    public string Platform { get; init; } = "linux";
+    public string MountLabel { get; init; } = "";
+    public string ProcessLabel { get; init; } = "";
+    public string AppArmorProfile { get; init; } = "";
+    public IReadOnlyList<string>? ExecIDs { get; init; }
+    public HostConfigJson HostConfig { get; init; } = new();
+    public GraphDriverJson GraphDriver { get; init; } = new("overlayfs", new Dictionary<string, string>());
+    public IReadOnlyList<MountPointJson> Mounts { get; init; } = [];
+    public ContainerConfigJson Config { get; init; } = new();
+    public NetworkSettingsJson NetworkSettings { get; init; } = new();
+}
+
+public sealed record SummaryHostConfig(string NetworkMode);
+
+public sealed record SummaryNetworkSettings(Dictionary<string, JsonElement> Networks);
+
+public sealed record ContainerSummaryJson
+{
+    public string Id { get; init; } = "";
+    public IReadOnlyList<string> Names { get; init; } = [];
+    public string Image { get; init; } = "";
+    public string ImageID { get; init; } = "";
+    public string Command { get; init; } = "";
+    public long Created { get; init; }
+    public IReadOnlyList<JsonElement> Ports { get; init; } = [];
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? SizeRw { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? SizeRootFs { get; init; }
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+    public string State { get; init; } = "";
+    public string Status { get; init; } = "";
+    public SummaryHostConfig HostConfig { get; init; } = new("none");
+    public SummaryNetworkSettings NetworkSettings { get; init; } = new([]);
+    public IReadOnlyList<MountPointJson> Mounts { get; init; } = [];
+}
+
+public sealed record ContainerTopResponse(IReadOnlyList<string> Titles, IReadOnlyList<IReadOnlyList<string>> Processes);
+
+public sealed record ContainersPruneReport(IReadOnlyList<string>? ContainersDeleted, long SpaceReclaimed);
+
+public sealed record ContainerChange(string Path, int Kind);
+
+public sealed record IdResponse(string Id);
+
+/// <summary>POST /containers/{id}/exec.</summary>
+public sealed class ExecCreateBody
+{
+    public bool AttachStdin { get; set; }
+    public bool AttachStdout { get; set; }
+    public bool AttachStderr { get; set; }
+    public List<int>? ConsoleSize { get; set; }
+    public string? DetachKeys { get; set; }
+    public bool Tty { get; set; }
+    public List<string>? Env { get; set; }
+    [JsonConverter(typeof(StringOrListConverter))] public List<string>? Cmd { get; set; }
+    public bool Privileged { get; set; }
+    public string? User { get; set; }
+    public string? WorkingDir { get; set; }
+}
+
+/// <summary>POST /exec/{id}/start.</summary>
+public sealed class ExecStartBody
+{
+    public bool Detach { get; set; }
+    public bool Tty { get; set; }
+    public List<int>? ConsoleSize { get; set; }
+}
+
+public sealed record ExecProcessConfigJson(bool tty, string entrypoint, IReadOnlyList<string> arguments, bool privileged, string user);
+
+public sealed record ExecInspectJson
+{
+    public bool CanRemove { get; init; }
+    public string DetachKeys { get; init; } = "";
+    public string ID { get; init; } = "";
+    public bool Running { get; init; }
+    public int? ExitCode { get; init; }
+    public ExecProcessConfigJson ProcessConfig { get; init; } = new(false, "", [], false, "");
+    public bool OpenStdin { get; init; }
+    public bool OpenStderr { get; init; }
+    public bool OpenStdout { get; init; }
+    public string ContainerID { get; init; } = "";
+    public int Pid { get; init; }
+}
+
+/// <summary>One sample of GET /containers/{id}/stats (the fields docker stats reads).</summary>
+public sealed record StatsJson
+{
+    public string read { get; init; } = "";
+    public string preread { get; init; } = "";
+    public PidsStatsJson pids_stats { get; init; } = new(0, null);
+    public CpuStatsJson cpu_stats { get; init; } = new();
+    public CpuStatsJson precpu_stats { get; init; } = new();
+    public MemoryStatsJson memory_stats { get; init; } = new();
+    public BlkioStatsJson blkio_stats { get; init; } = new();
+    public string name { get; init; } = "";
+    public string id { get; init; } = "";
+    public long num_procs { get; init; }
+}
+
+public sealed record PidsStatsJson(long current, long? limit);
+
+public sealed record CpuUsageJson
+{
+    public ulong total_usage { get; init; }
+    public IReadOnlyList<ulong>? percpu_usage { get; init; }
+    public ulong usage_in_kernelmode { get; init; }
+    public ulong usage_in_usermode { get; init; }
+}
+
+public sealed record CpuStatsJson
+{
+    public CpuUsageJson cpu_usage { get; init; } = new();
+    public ulong system_cpu_usage { get; init; }
+    public uint online_cpus { get; init; }
+}
+
+public sealed record MemoryStatsJson
+{
+    public ulong usage { get; init; }
+    public ulong limit { get; init; }
+    public Dictionary<string, ulong>? stats { get; init; }
+}
+
+public sealed record BlkioEntryJson(ulong major, ulong minor, string op, ulong value);
+
+public sealed record BlkioStatsJson
+{
+    public IReadOnlyList<BlkioEntryJson>? io_service_bytes_recursive { get; init; }
+}

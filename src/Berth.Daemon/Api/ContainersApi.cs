@@ -1,0 +1,409 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Berth.Daemon.Containers;
+using Berth.Daemon.Monitor;
+using Microsoft.AspNetCore.Http;
+
+namespace Berth.Daemon.Api;
+
+/// <summary>
+/// <c>/containers/…</c> (all but attach, which takes the raw connection: see <see cref="HijackMiddleware"/>).
+/// </summary>
+public static class ContainersApi
+{
+    public static Task Dispatch(HttpContext context)
+    {
+        string rest = ((string?)context.Request.RouteValues["rest"] ?? "").Trim('/');
+        string method = context.Request.Method;
+        bool get = HttpMethods.IsGet(method) || HttpMethods.IsHead(method);
+        bool post = HttpMethods.IsPost(method);
+        if (get && rest == "json") return List(context);
+        if (post && rest == "create") return Create(context);
+        if (post && rest == "prune") return Prune(context);
+        string[] parts = rest.Split('/', 2);
+        if (parts.Length == 1 && HttpMethods.IsDelete(method) && rest.Length > 0) return Remove(context, parts[0]);
+        if (parts.Length != 2) throw ApiException.NotFound("page not found");
+        string id = parts[0], action = parts[1];
+        return (action, get, post) switch
+        {
+            ("json", true, _) => Inspect(context, id),
+            ("start", _, true) => Start(context, id),
+            ("stop", _, true) => Stop(context, id),
+            ("restart", _, true) => Restart(context, id),
+            ("kill", _, true) => Kill(context, id),
+            ("pause", _, true) => Pause(context, id, true),
+            ("unpause", _, true) => Pause(context, id, false),
+            ("rename", _, true) => Rename(context, id),
+            ("wait", _, true) => Wait(context, id),
+            ("resize", _, true) => Resize(context, id),
+            ("logs", true, _) => Logs(context, id),
+            ("top", true, _) => Top(context, id),
+            ("stats", true, _) => Stats(context, id),
+            ("exec", _, true) => ExecApi.Create(context, id),
+            ("attach", _, true) => throw ApiException.BadRequest("attach needs a connection upgrade (Connection: Upgrade, Upgrade: tcp)"),
+            ("update", _, true) => throw ApiException.NotImplemented("container update is not implemented in this version of berthd"),
+            ("archive" or "export" or "changes", _, _) => throw ApiException.NotImplemented($"/containers/{{id}}/{action} is not implemented in this version of berthd"),
+            _ => throw ApiException.NotFound("page not found"),
+        };
+    }
+
+    internal static ContainerService Containers(HttpContext context) => SystemApi.Engine(context).Containers;
+
+    // ---- create, list, inspect -----------------------------------------------------------------
+
+    private static async Task Create(HttpContext context)
+    {
+        ContainerCreateBody? body;
+        try
+        {
+            body = await JsonSerializer.DeserializeAsync(context.Request.Body, ApiJson.Context.ContainerCreateBody, context.RequestAborted);
+        }
+        catch (JsonException e)
+        {
+            throw ApiException.BadRequest("invalid JSON: " + e.Message);
+        }
+        if (body is null) throw ApiException.BadRequest("Config cannot be empty in order to create a container");
+        string? name = QueryArgs.String(context, "name");
+        ContainerCreateResponse created = await Containers(context).CreateAsync(name, body, context.RequestAborted);
+        await JsonResults.WriteAsync(context, created, ApiJson.Context.ContainerCreateResponse, 201);
+    }
+
+    private static Task List(HttpContext context)
+    {
+        bool all = QueryArgs.Bool(context, "all");
+        int limit = int.TryParse(QueryArgs.String(context, "limit"), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int l) ? l : -1;
+        var filters = QueryArgs.Filters(context, "id", "name", "status", "label", "ancestor", "exited", "before", "since", "network", "volume", "health", "isolation", "is-task", "publish", "expose");
+        ContainerService service = Containers(context);
+        List<ContainerEntry> entries = service.Snapshot().OrderByDescending(e => e.Record.Created, StringComparer.Ordinal).ToList();
+        if (!all && limit <= 0 && !filters.ContainsKey("status") && !filters.ContainsKey("exited")) entries = entries.Where(e => e.Record.State.Running).ToList();
+        DateTimeOffset now = service.Time.GetUtcNow();
+        var result = new List<ContainerSummaryJson>();
+        foreach (ContainerEntry e in entries)
+        {
+            ContainerRecord r = e.Record;
+            if (!ContainerFilters.Matches(r, filters, service)) continue;
+            result.Add(Summary(r, now));
+            if (limit > 0 && result.Count >= limit) break;
+        }
+        return JsonResults.WriteAsync(context, result, ApiJson.Context.IReadOnlyListContainerSummaryJson);
+    }
+
+    internal static ContainerSummaryJson Summary(ContainerRecord r, DateTimeOffset now) => new()
+    {
+        Id = r.Id,
+        Names = [r.Name],
+        Image = string.IsNullOrEmpty(r.Config.Image) ? r.ImageId : r.Config.Image,
+        ImageID = r.ImageId,
+        Command = CommandLine(r),
+        Created = DateTimeOffset.Parse(r.Created, CultureInfo.InvariantCulture).ToUnixTimeSeconds(),
+        Labels = r.Config.Labels ?? [],
+        State = r.State.Status,
+        Status = StatusText(r.State, now),
+        HostConfig = new SummaryHostConfig(string.IsNullOrEmpty(r.HostConfig.NetworkMode) ? "default" : r.HostConfig.NetworkMode),
+        Mounts = MountPoints(r),
+    };
+
+    private static string CommandLine(ContainerRecord r)
+    {
+        IEnumerable<string> args = (r.Config.Entrypoint ?? []).Concat(r.Config.Cmd ?? []);
+        return string.Join(' ', args.Select(a => a.Contains(' ', StringComparison.Ordinal) ? "\"" + a + "\"" : a));
+    }
+
+    /// <summary>Docker's human status: "Up 3 seconds", "Up 2 minutes (Paused)", "Exited (0) 5 seconds ago", "Created".</summary>
+    internal static string StatusText(ContainerStateJson s, DateTimeOffset now)
+    {
+        if (s.Running)
+        {
+            string up = "Up " + HumanDuration(now - Parse(s.StartedAt));
+            return s.Paused ? up + " (Paused)" : up;
+        }
+        if (s.Status == "exited")
+            return $"Exited ({s.ExitCode}) {HumanDuration(now - Parse(s.FinishedAt))} ago";
+        if (s.Status == "dead") return "Dead";
+        return "Created";
+    }
+
+    private static DateTimeOffset Parse(string time) => DateTimeOffset.Parse(time, CultureInfo.InvariantCulture);
+
+    /// <summary>Go's units.HumanDuration.</summary>
+    internal static string HumanDuration(TimeSpan d)
+    {
+        double seconds = d.TotalSeconds;
+        if (seconds < 1) return "Less than a second";
+        if (seconds < 2) return "1 second";
+        if (seconds < 60) return $"{(int)seconds} seconds";
+        double minutes = d.TotalMinutes;
+        if (minutes < 2) return "About a minute";
+        if (minutes < 60) return $"{(int)minutes} minutes";
+        double hours = Math.Round(d.TotalHours);
+        if (hours < 2) return "About an hour";
+        if (hours < 48) return $"{(int)hours} hours";
+        if (hours < 24 * 7 * 2) return $"{(int)(hours / 24)} days";
+        if (hours < 24 * 30 * 2) return $"{(int)(hours / 24 / 7)} weeks";
+        if (hours < 24 * 365 * 2) return $"{(int)(hours / 24 / 30)} months";
+        return $"{(int)(hours / 24 / 365)} years";
+    }
+
+    private static IReadOnlyList<MountPointJson> MountPoints(ContainerRecord r)
+    {
+        var list = new List<MountPointJson>();
+        foreach (string bind in r.HostConfig.Binds ?? [])
+        {
+            string[] p = bind.Split(':');
+            bool ro = p.Length > 2 && p[2].Split(',').Contains("ro");
+            list.Add(new MountPointJson("bind", p[0], p[1], p.Length > 2 ? p[2] : "", !ro, "rprivate"));
+        }
+        foreach (MountJson m in r.HostConfig.Mounts ?? [])
+            list.Add(new MountPointJson(m.Type, m.Source, m.Target, "", !m.ReadOnly, m.Type == "bind" ? "rprivate" : ""));
+        return list;
+    }
+
+    private static Task Inspect(HttpContext context, string id)
+    {
+        ContainerService service = Containers(context);
+        ContainerEntry entry = service.Find(id);
+        ContainerRecord r = entry.Record;
+        string dir = service.Store.DirectoryOf(r.Id);
+        IReadOnlyList<string> args = (r.Config.Entrypoint ?? []).Concat(r.Config.Cmd ?? []).ToList();
+        var result = new ContainerInspectJson
+        {
+            Id = r.Id,
+            Created = r.Created,
+            Path = args.Count > 0 ? args[0] : "",
+            Args = args.Skip(1).ToList(),
+            State = r.State,
+            Image = r.ImageId,
+            ResolvConfPath = Path.Combine(dir, "resolv.conf"),
+            HostnamePath = Path.Combine(dir, "hostname"),
+            HostsPath = Path.Combine(dir, "hosts"),
+            LogPath = service.LogPath(r.Id),
+            Name = r.Name,
+            RestartCount = r.RestartCount,
+            ExecIDs = entry.ExecIds.Count > 0 ? [.. entry.ExecIds] : null,
+            HostConfig = r.HostConfig,
+            GraphDriver = new GraphDriverJson("overlayfs", new Dictionary<string, string> { ["MergedDir"] = service.RootfsDirectory(r.Id) }),
+            Mounts = MountPoints(r),
+            Config = r.Config,
+        };
+        return JsonResults.WriteAsync(context, result, ApiJson.Context.ContainerInspectJson);
+    }
+
+    // ---- lifecycle -----------------------------------------------------------------------------
+
+    private static async Task Start(HttpContext context, string id)
+    {
+        if (context.Request.ContentLength is > 0)
+        {
+            // API < 1.24 took a HostConfig here; dockerd refuses it since 1.24.
+            using var doc = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.EnumerateObject().Any())
+                throw ApiException.BadRequest("starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24");
+        }
+        bool started = await Containers(context).StartAsync(id, context.RequestAborted);
+        context.Response.StatusCode = started ? 204 : 304;
+    }
+
+    private static int? Timeout(HttpContext context)
+    {
+        string? t = QueryArgs.String(context, "t") ?? QueryArgs.String(context, "timeout");
+        if (t is null) return null;
+        return int.TryParse(t, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int n) ? n : throw ApiException.BadRequest($"invalid value for t: {t}");
+    }
+
+    private static async Task Stop(HttpContext context, string id)
+    {
+        bool stopped = await Containers(context).StopAsync(id, Timeout(context), QueryArgs.String(context, "signal"), context.RequestAborted);
+        context.Response.StatusCode = stopped ? 204 : 304;
+    }
+
+    private static async Task Restart(HttpContext context, string id)
+    {
+        await Containers(context).RestartAsync(id, Timeout(context), QueryArgs.String(context, "signal"), context.RequestAborted);
+        context.Response.StatusCode = 204;
+    }
+
+    private static async Task Kill(HttpContext context, string id)
+    {
+        await Containers(context).KillAsync(id, QueryArgs.String(context, "signal"));
+        context.Response.StatusCode = 204;
+    }
+
+    private static async Task Pause(HttpContext context, string id, bool pause)
+    {
+        await Containers(context).PauseAsync(id, pause, context.RequestAborted);
+        context.Response.StatusCode = 204;
+    }
+
+    private static async Task Rename(HttpContext context, string id)
+    {
+        await Containers(context).RenameAsync(id, QueryArgs.String(context, "name") ?? "");
+        context.Response.StatusCode = 204;
+    }
+
+    private static async Task Remove(HttpContext context, string id)
+    {
+        if (QueryArgs.Bool(context, "link")) throw ApiException.NotImplemented("links are not implemented in this version of berthd");
+        await Containers(context).RemoveAsync(id, QueryArgs.Bool(context, "force"), context.RequestAborted);
+        context.Response.StatusCode = 204;
+    }
+
+    private static async Task Prune(HttpContext context)
+    {
+        var filters = QueryArgs.Filters(context, "until", "label");
+        ContainerService service = Containers(context);
+        var deleted = new List<string>();
+        foreach (ContainerEntry e in service.Snapshot())
+        {
+            if (e.Record.State.Running || !ContainerFilters.Matches(e.Record, filters, service)) continue;
+            try
+            {
+                await service.RemoveAsync(e.Record.Id, force: false, context.RequestAborted);
+                deleted.Add(e.Record.Id);
+            }
+            catch (ApiException)
+            {
+                // started or removed meanwhile
+            }
+        }
+        await JsonResults.WriteAsync(context, new ContainersPruneReport(deleted.Count > 0 ? deleted : null, 0), ApiJson.Context.ContainersPruneReport);
+    }
+
+    /// <summary>
+    /// Headers go at once (dockerd flushes them so a client knows the wait is registered before it
+    /// starts the container), the status when the condition is met.
+    /// </summary>
+    private static async Task Wait(HttpContext context, string id)
+    {
+        ContainerService service = Containers(context);
+        ContainerEntry entry = service.Find(id);
+        string condition = QueryArgs.String(context, "condition") ?? "not-running";
+        if (condition is not ("not-running" or "next-exit" or "removed")) throw ApiException.BadRequest($"invalid condition: \"{condition}\"");
+        Task<WaitResponse> waiting = service.WaitAsync(entry, condition, context.RequestAborted);
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/json";
+        await context.Response.StartAsync(context.RequestAborted);
+        await context.Response.Body.FlushAsync(context.RequestAborted);
+        WaitResponse result = await waiting;
+        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(result, ApiJson.Context.WaitResponse);
+        await context.Response.Body.WriteAsync(bytes, context.RequestAborted);
+        await context.Response.Body.WriteAsync("\n"u8.ToArray(), context.RequestAborted);
+    }
+
+    private static async Task Resize(HttpContext context, string id)
+    {
+        ContainerService service = Containers(context);
+        ContainerEntry entry = service.Find(id);
+        (ushort h, ushort w) = ResizeArgs(context);
+        if (!entry.Record.State.Running) throw ApiException.Conflict($"Container {entry.Record.Id} is not running");
+        await using AttachConnection connection = await AttachConnection.ConnectAsync(service.MonitorDirectory(entry.Record.Id), context.RequestAborted);
+        await connection.ResizeAsync(h, w, context.RequestAborted);
+        context.Response.StatusCode = 200;
+    }
+
+    internal static (ushort H, ushort W) ResizeArgs(HttpContext context)
+    {
+        static ushort Parse(string? v, string name) => ushort.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out ushort n)
+            ? n : throw ApiException.BadRequest($"invalid {name} value: `{v}`");
+        return (Parse(QueryArgs.String(context, "h"), "h"), Parse(QueryArgs.String(context, "w"), "w"));
+    }
+
+    // ---- logs ----------------------------------------------------------------------------------
+
+    private static async Task Logs(HttpContext context, string id)
+    {
+        ContainerService service = Containers(context);
+        ContainerEntry entry = service.Find(id);
+        bool stdout = QueryArgs.Bool(context, "stdout"), stderr = QueryArgs.Bool(context, "stderr");
+        if (!stdout && !stderr) throw ApiException.BadRequest("Bad parameters: you must choose at least one stream");
+        bool follow = QueryArgs.Bool(context, "follow"), timestamps = QueryArgs.Bool(context, "timestamps");
+        DateTimeOffset? since = UnixTime(QueryArgs.String(context, "since"), "since");
+        DateTimeOffset? until = UnixTime(QueryArgs.String(context, "until"), "until");
+        string tailText = QueryArgs.String(context, "tail") ?? "all";
+        int tail = tailText == "all" ? -1 : int.TryParse(tailText, NumberStyles.None, CultureInfo.InvariantCulture, out int t) ? t : -1;
+        bool tty = entry.Record.Config.Tty;
+
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = tty ? "application/vnd.docker.raw-stream" : "application/vnd.docker.multiplexed-stream";
+        await context.Response.StartAsync(context.RequestAborted);
+        Stream body = context.Response.Body;
+        byte[] header = new byte[8];
+        // Following stops once the container has stopped and its log has been read to the end.
+        Func<bool> stopped = () => !entry.Record.State.Running || entry.Removed;
+        await foreach (LogEntry e in JsonFileLog.ReadAsync(service.LogPath(entry.Record.Id), since, until, tail, follow, stopped, context.RequestAborted))
+        {
+            int stream = e.Stream == "stderr" ? 2 : 1;
+            if ((stream == 1 && !stdout) || (stream == 2 && !stderr)) continue;
+            ReadOnlyMemory<byte> payload = e.Line;
+            if (timestamps)
+                payload = Encoding.UTF8.GetBytes(e.Time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'00Z' ", CultureInfo.InvariantCulture)).Concat(e.Line.ToArray()).ToArray();
+            if (!tty)
+            {
+                header[0] = (byte)stream;
+                BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(4), (uint)payload.Length);
+                await body.WriteAsync(header, context.RequestAborted);
+            }
+            await body.WriteAsync(payload, context.RequestAborted);
+            if (follow) await body.FlushAsync(context.RequestAborted);
+        }
+    }
+
+    /// <summary>Docker's since/until: unix seconds with an optional fraction (the CLI converts durations and dates).</summary>
+    internal static DateTimeOffset? UnixTime(string? text, string name)
+    {
+        if (string.IsNullOrEmpty(text) || text == "0") return null;
+        string[] parts = text.Split('.', 2);
+        if (!long.TryParse(parts[0], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long seconds))
+            throw ApiException.BadRequest($"invalid value for {name}: {text}");
+        long nanos = 0;
+        if (parts.Length == 2)
+        {
+            string frac = (parts[1] + "000000000")[..9];
+            if (!long.TryParse(frac, NumberStyles.None, CultureInfo.InvariantCulture, out nanos)) throw ApiException.BadRequest($"invalid value for {name}: {text}");
+        }
+        return DateTimeOffset.FromUnixTimeSeconds(seconds).AddTicks(nanos / 100);
+    }
+
+    // ---- top, stats ----------------------------------------------------------------------------
+
+    private static async Task Top(HttpContext context, string id)
+    {
+        ContainerService service = Containers(context);
+        ContainerEntry entry = service.Find(id);
+        if (!entry.Record.State.Running) throw ApiException.Conflict($"Container {entry.Record.Id} is not running");
+        string psArgs = QueryArgs.String(context, "ps_args") ?? "-ef";
+        ContainerTopResponse top = await service.TopAsync(entry, psArgs);
+        await JsonResults.WriteAsync(context, top, ApiJson.Context.ContainerTopResponse);
+    }
+
+    private static async Task Stats(HttpContext context, string id)
+    {
+        ContainerService service = Containers(context);
+        ContainerEntry entry = service.Find(id);
+        bool stream = !context.Request.Query.ContainsKey("stream") || QueryArgs.Bool(context, "stream");
+        bool oneShot = QueryArgs.Bool(context, "one-shot");
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/json";
+        StatsJson? previous = null;
+        do
+        {
+            StatsJson sample = ContainerStats.Sample(entry.Record, previous, service.Time.GetUtcNow());
+            if (previous is null && !oneShot && !stream)
+            {
+                // One sample with a meaningful precpu: dockerd takes two a second apart.
+                await Task.Delay(TimeSpan.FromSeconds(1), context.RequestAborted);
+                previous = sample;
+                sample = ContainerStats.Sample(entry.Record, previous, service.Time.GetUtcNow());
+            }
+            byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(sample, ApiJson.Context.StatsJson);
+            await context.Response.Body.WriteAsync(bytes, context.RequestAborted);
+            await context.Response.Body.WriteAsync("\n"u8.ToArray(), context.RequestAborted);
+            await context.Response.Body.FlushAsync(context.RequestAborted);
+            previous = sample;
+            if (!stream) break;
+            await Task.Delay(TimeSpan.FromSeconds(1), context.RequestAborted);
+        }
+        while (entry.Record.State.Running && !entry.Removed);
+    }
+}

@@ -1,0 +1,90 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Berth.Daemon.Api;
+using Berth.Images;
+
+namespace Berth.Daemon.Containers;
+
+/// <summary>The filters of GET /containers/json and POST /containers/prune, as dockerd applies them.</summary>
+public static class ContainerFilters
+{
+    public static bool Matches(ContainerRecord r, Dictionary<string, List<string>> filters, ContainerService service)
+    {
+        foreach (var (name, values) in filters)
+        {
+            if (values.Count == 0) continue;
+            bool ok = name switch
+            {
+                "id" => values.Any(v => r.Id.StartsWith(v, StringComparison.Ordinal)),
+                "name" => values.Any(v => NameMatches(v, r.Name)),
+                "status" => values.Any(v => StatusMatches(v, r.State)),
+                "label" => values.All(v => LabelMatches(v, r.Config.Labels)),
+                "ancestor" => values.Any(v => AncestorMatches(v, r, service)),
+                "exited" => values.Any(v => int.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int code)
+                    ? r.State.Status == "exited" && r.State.ExitCode == code
+                    : throw ApiException.BadRequest($"invalid filter 'exited={v}'")),
+                "before" => values.All(v => string.CompareOrdinal(r.Created, service.Find(v).Record.Created) < 0),
+                "since" => values.All(v => string.CompareOrdinal(r.Created, service.Find(v).Record.Created) > 0),
+                "until" => values.All(v => Until(v, r.Created)),
+                "isolation" => values.Any(v => v is "default" or ""),
+                "is-task" => values.All(v => v is "false" or "0"),
+                "network" or "volume" or "health" or "publish" or "expose" => throw ApiException.BadRequest($"filter '{name}' is not supported by this version of berthd"),
+                _ => throw ApiException.BadRequest($"invalid filter '{name}'"),
+            };
+            if (!ok) return false;
+        }
+        return true;
+    }
+
+    private static bool NameMatches(string pattern, string name)
+    {
+        try
+        {
+            return Regex.IsMatch(name.TrimStart('/'), pattern, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
+        }
+        catch (ArgumentException)
+        {
+            throw ApiException.BadRequest($"invalid filter 'name={pattern}'");
+        }
+    }
+
+    private static bool StatusMatches(string status, ContainerStateJson s) => status switch
+    {
+        "running" => s.Running && !s.Paused,
+        "paused" => s.Paused,
+        "exited" => s.Status == "exited",
+        "created" => s.Status == "created",
+        "restarting" => s.Restarting,
+        "dead" => s.Dead,
+        "removing" => false,
+        _ => throw ApiException.BadRequest($"Invalid filter 'status={status}'"),
+    };
+
+    internal static bool LabelMatches(string filter, IReadOnlyDictionary<string, string>? labels)
+    {
+        labels ??= new Dictionary<string, string>();
+        int eq = filter.IndexOf('=');
+        if (eq < 0) return labels.ContainsKey(filter);
+        if (filter[..eq].EndsWith('!')) return !labels.TryGetValue(filter[..(eq - 1)], out string? v1) || v1 != filter[(eq + 1)..];
+        return labels.TryGetValue(filter[..eq], out string? v) && v == filter[(eq + 1)..];
+    }
+
+    private static bool AncestorMatches(string image, ContainerRecord r, ContainerService service)
+    {
+        if (r.Config.Image == image) return true;
+        try
+        {
+            return service.Images.Get(image).Id.Value == r.ImageId;
+        }
+        catch (ImagesException)
+        {
+            return false;
+        }
+    }
+
+    private static bool Until(string value, string created)
+    {
+        DateTimeOffset limit = ContainersApi.UnixTime(value, "until") ?? DateTimeOffset.MaxValue;
+        return DateTimeOffset.Parse(created, CultureInfo.InvariantCulture) < limit;
+    }
+}

@@ -1,0 +1,257 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Berth.Daemon.Containers;
+
+// The Engine API's container documents (moby api/types/container), field names as Docker spells
+// them. The same types are the persistent record (config.v2.json), so what `inspect` shows is
+// what was stored. Fields berthd does not implement are captured by [JsonExtensionData] and
+// refused at create when they carry a non-zero value (ContainerRequestCheck), never dropped.
+
+/// <summary>The container's Config (api/types/container.Config).</summary>
+public sealed class ContainerConfigJson
+{
+    public string Hostname { get; set; } = "";
+    public string Domainname { get; set; } = "";
+    public string User { get; set; } = "";
+    public bool AttachStdin { get; set; }
+    public bool AttachStdout { get; set; }
+    public bool AttachStderr { get; set; }
+    public Dictionary<string, JsonElement>? ExposedPorts { get; set; }
+    public bool Tty { get; set; }
+    public bool OpenStdin { get; set; }
+    public bool StdinOnce { get; set; }
+    public List<string>? Env { get; set; }
+    [JsonConverter(typeof(StringOrListConverter))] public List<string>? Cmd { get; set; }
+    public string Image { get; set; } = "";
+    public Dictionary<string, JsonElement>? Volumes { get; set; }
+    public string WorkingDir { get; set; } = "";
+    [JsonConverter(typeof(StringOrListConverter))] public List<string>? Entrypoint { get; set; }
+    public bool? NetworkDisabled { get; set; }
+    public List<string>? OnBuild { get; set; }
+    public Dictionary<string, string>? Labels { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? StopSignal { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? StopTimeout { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? Shell { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public JsonElement? Healthcheck { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? MacAddress { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public bool? ArgsEscaped { get; set; }
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+/// <summary>POST /containers/create: the Config fields at the top level, plus HostConfig and NetworkingConfig.</summary>
+public sealed class ContainerCreateBody
+{
+    public string Hostname { get; set; } = "";
+    public string Domainname { get; set; } = "";
+    public string User { get; set; } = "";
+    public bool AttachStdin { get; set; }
+    public bool AttachStdout { get; set; }
+    public bool AttachStderr { get; set; }
+    public Dictionary<string, JsonElement>? ExposedPorts { get; set; }
+    public bool Tty { get; set; }
+    public bool OpenStdin { get; set; }
+    public bool StdinOnce { get; set; }
+    public List<string>? Env { get; set; }
+    [JsonConverter(typeof(StringOrListConverter))] public List<string>? Cmd { get; set; }
+    public string Image { get; set; } = "";
+    public Dictionary<string, JsonElement>? Volumes { get; set; }
+    public string WorkingDir { get; set; } = "";
+    [JsonConverter(typeof(StringOrListConverter))] public List<string>? Entrypoint { get; set; }
+    public bool? NetworkDisabled { get; set; }
+    public List<string>? OnBuild { get; set; }
+    public Dictionary<string, string>? Labels { get; set; }
+    public string? StopSignal { get; set; }
+    public int? StopTimeout { get; set; }
+    public List<string>? Shell { get; set; }
+    public JsonElement? Healthcheck { get; set; }
+    public string? MacAddress { get; set; }
+    public bool? ArgsEscaped { get; set; }
+    public HostConfigJson? HostConfig { get; set; }
+    public JsonElement? NetworkingConfig { get; set; }
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Unknown { get; set; }
+
+    public ContainerConfigJson ToConfig() => new()
+    {
+        Hostname = Hostname, Domainname = Domainname, User = User, AttachStdin = AttachStdin, AttachStdout = AttachStdout,
+        AttachStderr = AttachStderr, ExposedPorts = ExposedPorts, Tty = Tty, OpenStdin = OpenStdin, StdinOnce = StdinOnce,
+        Env = Env, Cmd = Cmd, Image = Image, Volumes = Volumes, WorkingDir = WorkingDir, Entrypoint = Entrypoint,
+        NetworkDisabled = NetworkDisabled, OnBuild = OnBuild, Labels = Labels, StopSignal = StopSignal, StopTimeout = StopTimeout,
+        Shell = Shell, Healthcheck = Healthcheck, MacAddress = MacAddress, ArgsEscaped = ArgsEscaped,
+    };
+}
+
+public sealed class RestartPolicyJson
+{
+    public string Name { get; set; } = "no";
+    public int MaximumRetryCount { get; set; }
+}
+
+public sealed class LogConfigJson
+{
+    public string Type { get; set; } = "json-file";
+    public Dictionary<string, string>? Config { get; set; }
+}
+
+public sealed class UlimitJson
+{
+    public string Name { get; set; } = "";
+    public long Soft { get; set; }
+    public long Hard { get; set; }
+}
+
+/// <summary>HostConfig.Mounts entries (api/types/mount.Mount): bind and tmpfs are served.</summary>
+public sealed class MountJson
+{
+    public string Type { get; set; } = "";
+    public string Source { get; set; } = "";
+    public string Target { get; set; } = "";
+    public bool ReadOnly { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public JsonElement? BindOptions { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public TmpfsOptionsJson? TmpfsOptions { get; set; }
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+public sealed class TmpfsOptionsJson
+{
+    public long SizeBytes { get; set; }
+    public int Mode { get; set; }
+}
+
+/// <summary>The container's HostConfig (api/types/container.HostConfig): what berthd applies.</summary>
+public sealed class HostConfigJson
+{
+    public List<string>? Binds { get; set; }
+    public string ContainerIDFile { get; set; } = "";
+    public LogConfigJson LogConfig { get; set; } = new();
+    public string NetworkMode { get; set; } = "";
+    public JsonElement? PortBindings { get; set; }
+    public RestartPolicyJson RestartPolicy { get; set; } = new();
+    public bool AutoRemove { get; set; }
+    public string VolumeDriver { get; set; } = "";
+    public List<string>? VolumesFrom { get; set; }
+    public List<string>? CapAdd { get; set; }
+    public List<string>? CapDrop { get; set; }
+    public string CgroupnsMode { get; set; } = "";
+    public List<string>? Dns { get; set; }
+    public List<string>? DnsOptions { get; set; }
+    public List<string>? DnsSearch { get; set; }
+    public List<string>? ExtraHosts { get; set; }
+    public List<string>? GroupAdd { get; set; }
+    public string IpcMode { get; set; } = "";
+    public string Cgroup { get; set; } = "";
+    public List<string>? Links { get; set; }
+    public int OomScoreAdj { get; set; }
+    public string PidMode { get; set; } = "";
+    public bool Privileged { get; set; }
+    public bool PublishAllPorts { get; set; }
+    public bool ReadonlyRootfs { get; set; }
+    public List<string>? SecurityOpt { get; set; }
+    public Dictionary<string, string>? Tmpfs { get; set; }
+    public string UTSMode { get; set; } = "";
+    public string UsernsMode { get; set; } = "";
+    public long ShmSize { get; set; }
+    public Dictionary<string, string>? Sysctls { get; set; }
+    public string Runtime { get; set; } = "";
+    public string Isolation { get; set; } = "";
+    public long CpuShares { get; set; }
+    public long Memory { get; set; }
+    public long NanoCpus { get; set; }
+    public string CgroupParent { get; set; } = "";
+    public long CpuPeriod { get; set; }
+    public long CpuQuota { get; set; }
+    public string CpusetCpus { get; set; } = "";
+    public string CpusetMems { get; set; } = "";
+    public long MemoryReservation { get; set; }
+    public long MemorySwap { get; set; }
+    public long? MemorySwappiness { get; set; }
+    public bool? OomKillDisable { get; set; }
+    public long? PidsLimit { get; set; }
+    public List<UlimitJson>? Ulimits { get; set; }
+    public List<MountJson>? Mounts { get; set; }
+    public List<string>? MaskedPaths { get; set; }
+    public List<string>? ReadonlyPaths { get; set; }
+    public bool? Init { get; set; }
+    public List<int>? ConsoleSize { get; set; }
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+/// <summary>State in inspect (api/types.ContainerState).</summary>
+public sealed class ContainerStateJson
+{
+    public string Status { get; set; } = "created";
+    public bool Running { get; set; }
+    public bool Paused { get; set; }
+    public bool Restarting { get; set; }
+    public bool OOMKilled { get; set; }
+    public bool Dead { get; set; }
+    public int Pid { get; set; }
+    public int ExitCode { get; set; }
+    public string Error { get; set; } = "";
+    public string StartedAt { get; set; } = ZeroTime;
+    public string FinishedAt { get; set; } = ZeroTime;
+
+    /// <summary>Go's zero time.Time, as Docker prints it for "never".</summary>
+    public const string ZeroTime = "0001-01-01T00:00:00Z";
+}
+
+/// <summary>
+/// One container as berthd persists it (<c>&lt;data-root&gt;/containers/&lt;id&gt;/config.v2.json</c>):
+/// the request as given, the image it was made from, its state and the monitor that watches it.
+/// </summary>
+public sealed class ContainerRecord
+{
+    public string Id { get; set; } = "";
+    /// <summary>With Docker's leading slash.</summary>
+    public string Name { get; set; } = "";
+    public string Created { get; set; } = "";
+    public string ImageId { get; set; } = "";
+    public string? ImageTopLayer { get; set; }
+    public ContainerConfigJson Config { get; set; } = new();
+    public HostConfigJson HostConfig { get; set; } = new();
+    public ContainerStateJson State { get; set; } = new();
+    public int RestartCount { get; set; }
+    /// <summary>The running monitor's PID (0 when none); checked against its state dir before use.</summary>
+    public int MonitorPid { get; set; }
+    /// <summary>The runtime binary the container was started with (it must delete it too).</summary>
+    public string? RuntimePath { get; set; }
+    public string StopSignal { get; set; } = "SIGTERM";
+    public List<string>? Path { get; set; }
+}
+
+/// <summary>Accepts Docker's strslice: a JSON string or a list of strings.</summary>
+public sealed class StringOrListConverter : JsonConverter<List<string>?>
+{
+    public override List<string>? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.Null:
+                return null;
+            case JsonTokenType.String:
+                return [reader.GetString()!];
+            case JsonTokenType.StartArray:
+                var list = new List<string>();
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    if (reader.TokenType != JsonTokenType.String) throw new JsonException("want a list of strings");
+                    list.Add(reader.GetString()!);
+                }
+                return list;
+            default:
+                throw new JsonException("want a string or a list of strings");
+        }
+    }
+
+    public override void Write(Utf8JsonWriter writer, List<string>? value, JsonSerializerOptions options)
+    {
+        if (value is null)
+        {
+            writer.WriteNullValue();
+            return;
+        }
+        writer.WriteStartArray();
+        foreach (string s in value) writer.WriteStringValue(s);
+        writer.WriteEndArray();
+    }
+}

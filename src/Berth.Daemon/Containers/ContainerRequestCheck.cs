@@ -1,0 +1,169 @@
+using System.Text.Json;
+using Berth.Daemon.Api;
+using Berth.Daemon.Configuration;
+
+namespace Berth.Daemon.Containers;
+
+/// <summary>
+/// Refuses, at create, what berthd cannot do: a field it does not implement that carries a
+/// non-zero value gets a 400 naming the field, never a container that silently lacks it. Docker's
+/// clients send every field, mostly zero, so only values that ask for something count.
+/// </summary>
+public static class ContainerRequestCheck
+{
+    public static void Check(ContainerCreateBody body, HostConfigJson host, List<string> warnings, DaemonOptions options)
+    {
+        RefuseUnknown("", body.Unknown);
+        RefuseUnknown("HostConfig.", host.Unknown);
+        if (body.Healthcheck is { } health && IsSet(health)) throw NotSupported("Healthcheck", "health checks");
+        if (body.OnBuild is { Count: > 0 }) throw NotSupported("OnBuild", "ONBUILD triggers on a container");
+        if (!string.IsNullOrEmpty(body.MacAddress)) throw NotSupported("MacAddress", "networking (bridge networks)");
+        if (body.Volumes is { Count: > 0 }) throw NotSupported("Volumes", "anonymous volumes");
+
+        if (host.PortBindings is { } ports && IsSet(ports)) throw NotSupported("HostConfig.PortBindings", "published ports (bridge networking)");
+        if (host.PublishAllPorts) throw NotSupported("HostConfig.PublishAllPorts", "published ports (bridge networking)");
+        if (host.Links is { Count: > 0 }) throw NotSupported("HostConfig.Links", "links");
+        if (host.VolumesFrom is { Count: > 0 }) throw NotSupported("HostConfig.VolumesFrom", "volumes");
+        if (!string.IsNullOrEmpty(host.VolumeDriver)) throw NotSupported("HostConfig.VolumeDriver", "volume drivers");
+        if (host.DnsOptions is { Count: > 0 }) throw NotSupported("HostConfig.DnsOptions", "DNS options");
+        if (host.Init == true) throw NotSupported("HostConfig.Init", "--init (an init process inside the container)");
+        if (host.RestartPolicy.Name is not ("" or "no")) throw NotSupported("HostConfig.RestartPolicy", "restart policies");
+        if (!string.IsNullOrEmpty(host.UsernsMode)) throw NotSupported("HostConfig.UsernsMode", "user namespace modes");
+        if (!string.IsNullOrEmpty(host.Cgroup)) throw NotSupported("HostConfig.Cgroup", "joining another container's cgroup");
+        if (host.Isolation is not ("" or "default")) throw NotSupported("HostConfig.Isolation", $"isolation `{host.Isolation}`");
+        if (host.IpcMode is not ("" or "private" or "shareable" or "host" or "none"))
+            throw NotSupported("HostConfig.IpcMode", $"ipc mode `{host.IpcMode}`");
+        if (host.PidMode is not ("" or "host")) throw NotSupported("HostConfig.PidMode", $"pid mode `{host.PidMode}`");
+        if (host.UTSMode is not ("" or "host")) throw NotSupported("HostConfig.UTSMode", $"uts mode `{host.UTSMode}`");
+        if (host.CgroupnsMode is not ("" or "private" or "host")) throw BadRequest($"invalid cgroup namespace mode: {host.CgroupnsMode}");
+        if (host.LogConfig.Type is not ("" or "json-file"))
+            throw NotSupported("HostConfig.LogConfig.Type", $"the `{host.LogConfig.Type}` logging driver (json-file is served)");
+        foreach (string key in host.LogConfig.Config?.Keys ?? Enumerable.Empty<string>())
+            if (key is not ("max-size" or "max-file"))
+                throw BadRequest($"unknown log opt '{key}' for json-file log driver");
+        if (host.Mounts is not null)
+            foreach (MountJson m in host.Mounts)
+            {
+                RefuseUnknown("HostConfig.Mounts[].", m.Unknown);
+                if (m.Type is not ("bind" or "tmpfs")) throw NotSupported("HostConfig.Mounts", $"mounts of type `{m.Type}` (bind and tmpfs are served)");
+                if (string.IsNullOrEmpty(m.Target)) throw BadRequest("Mounts: Target must not be empty");
+                if (m.Type == "bind" && !Path.IsPathRooted(m.Source)) throw BadRequest($"invalid mount config for type \"bind\": invalid mount path: '{m.Source}' mount path must be absolute");
+                if (m.Type == "bind" && !Path.Exists(m.Source)) throw BadRequest($"invalid mount config for type \"bind\": bind source path does not exist: {m.Source}");
+            }
+        foreach (string bind in host.Binds ?? [])
+            ParseBind(bind);
+        foreach (string opt in host.SecurityOpt ?? [])
+            ParseSecurityOpt(opt);
+        if (host.Runtime is { Length: > 0 } runtime && options.RuntimePath(runtime) is null)
+            throw BadRequest($"unknown or invalid runtime name: {runtime}");
+        switch (host.NetworkMode)
+        {
+            case "" or "default" or "bridge":
+                warnings.Add("bridge networking is not implemented in this version of berthd: the container gets a network namespace with loopback only (as --network none)");
+                break;
+            case "none" or "host":
+                break;
+            default:
+                throw NotSupported("HostConfig.NetworkMode", $"network mode `{host.NetworkMode}` (none and host are served)");
+        }
+        if (host.Memory < 0 || host.MemorySwap < -1) throw BadRequest("invalid memory limit");
+        if (host.Memory is > 0 and < 6 * 1024 * 1024) throw BadRequest("Minimum memory limit allowed is 6MB");
+        if (host.NanoCpus < 0) throw BadRequest("invalid CPU count");
+        if (host.NanoCpus > 0 && (host.CpuPeriod > 0 || host.CpuQuota > 0))
+            throw BadRequest("Conflicting options: Nano CPUs and CPU Period cannot both be set");
+        if (host.NanoCpus > (long)Environment.ProcessorCount * 1_000_000_000)
+            throw BadRequest($"Range of CPUs is from 0.01 to {Environment.ProcessorCount}.00, as there are only {Environment.ProcessorCount} CPUs available");
+        if (host.MemorySwappiness is < -1 or > 100) throw BadRequest($"Invalid value: {host.MemorySwappiness}, valid memory swappiness range is 0-100");
+    }
+
+    /// <summary><c>/src:/dst[:ro|rw][,propagation]</c> with an absolute source; named volumes are not served yet.</summary>
+    public static (string Source, string Destination, bool ReadOnly, string Propagation) ParseBind(string bind)
+    {
+        string[] parts = bind.Split(':');
+        if (parts.Length is < 2 or > 3) throw BadRequest($"invalid volume specification: '{bind}'");
+        string source = parts[0], destination = parts[1];
+        if (!source.StartsWith('/'))
+            throw NotSupported("HostConfig.Binds", $"named volumes (`{source}` in '{bind}'); give an absolute host path");
+        if (!destination.StartsWith('/')) throw BadRequest($"invalid volume specification: '{bind}': destination must be an absolute path");
+        bool readOnly = false;
+        string propagation = "rprivate";
+        if (parts.Length == 3)
+            foreach (string mode in parts[2].Split(','))
+                switch (mode)
+                {
+                    case "ro": readOnly = true; break;
+                    case "rw": readOnly = false; break;
+                    case "z" or "Z": break; // SELinux relabel: no SELinux on a host where berthd runs without it
+                    case "private" or "rprivate" or "shared" or "rshared" or "slave" or "rslave": propagation = mode; break;
+                    case "nocopy": break;
+                    default: throw BadRequest($"invalid mode: {mode}");
+                }
+        if (!Directory.Exists(source) && !File.Exists(source))
+            // dockerd creates a missing bind source directory (legacy -v behaviour).
+            Directory.CreateDirectory(source);
+        return (source, destination, readOnly, propagation);
+    }
+
+    /// <summary>seccomp=unconfined|builtin, no-new-privileges[=true|false], apparmor=unconfined, label=disable.</summary>
+    public static (bool? Seccomp, bool NoNewPrivileges) ParseSecurityOpts(IEnumerable<string>? opts)
+    {
+        bool? seccomp = null;
+        bool nnp = false;
+        foreach (string opt in opts ?? [])
+        {
+            var (key, value) = ParseSecurityOpt(opt);
+            if (key == "seccomp") seccomp = value != "unconfined";
+            if (key == "no-new-privileges") nnp = value is "" or "true";
+        }
+        return (seccomp, nnp);
+    }
+
+    private static (string Key, string Value) ParseSecurityOpt(string opt)
+    {
+        int sep = opt.IndexOfAny(['=', ':']);
+        string key = sep < 0 ? opt : opt[..sep], value = sep < 0 ? "" : opt[(sep + 1)..];
+        switch (key)
+        {
+            case "no-new-privileges" when value is "" or "true" or "false":
+                return (key, value);
+            case "seccomp" when value is "unconfined" or "builtin":
+                return (key, value);
+            case "seccomp":
+                throw NotSupported("HostConfig.SecurityOpt", "custom seccomp profiles (seccomp=unconfined and the built-in default are served)");
+            case "apparmor" when value == "unconfined":
+                return (key, value);
+            case "apparmor":
+                throw BadRequest($"apparmor profile `{value}` cannot be applied: AppArmor is not enabled on this host");
+            case "label" when value == "disable":
+                return (key, value);
+            case "label":
+                throw BadRequest($"SELinux label `{value}` cannot be applied: SELinux is not enabled on this host");
+            default:
+                throw BadRequest($"invalid --security-opt: \"{opt}\"");
+        }
+    }
+
+    private static void RefuseUnknown(string prefix, Dictionary<string, JsonElement>? unknown)
+    {
+        if (unknown is null) return;
+        foreach (var (name, value) in unknown)
+            if (IsSet(value))
+                throw NotSupported(prefix + name, "this setting");
+    }
+
+    /// <summary>True when a JSON value asks for something: not null, false, 0, "", [] or {} (recursively).</summary>
+    public static bool IsSet(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.Null or JsonValueKind.Undefined or JsonValueKind.False => false,
+        JsonValueKind.Number => value.GetDouble() != 0,
+        JsonValueKind.String => value.GetString()!.Length > 0,
+        JsonValueKind.Array => value.EnumerateArray().Any(IsSet),
+        JsonValueKind.Object => value.EnumerateObject().Any(p => IsSet(p.Value)),
+        _ => true,
+    };
+
+    private static ApiException NotSupported(string field, string what)
+        => ApiException.BadRequest($"{field}: {what} not supported by this version of berthd");
+
+    private static ApiException BadRequest(string message) => ApiException.BadRequest(message);
+}

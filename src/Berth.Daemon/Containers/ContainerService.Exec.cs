@@ -1,0 +1,162 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Berth.Daemon.Api;
+using Berth.Daemon.Monitor;
+using Berth.Images;
+using Berth.Images.Engine;
+using Berth.Oci;
+
+namespace Berth.Daemon.Containers;
+
+/// <summary>An exec instance (POST /containers/{id}/exec), kept in memory as dockerd keeps them.</summary>
+public sealed class ExecInstance(string id, ContainerEntry container, ExecCreateBody config)
+{
+    public string Id { get; } = id;
+    public ContainerEntry Container { get; } = container;
+    public ExecCreateBody Config { get; } = config;
+    public bool Started { get; set; }
+    public bool Running { get; set; }
+    public int? ExitCode { get; set; }
+    public int Pid { get; set; }
+    public int MonitorPid { get; set; }
+    public string StateDir { get; set; } = "";
+    public TaskCompletionSource Exited { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+public sealed partial class ContainerService
+{
+    private readonly ConcurrentDictionary<string, ExecInstance> _execs = new(StringComparer.Ordinal);
+
+    public ExecInstance CreateExec(string reference, ExecCreateBody body)
+    {
+        ContainerEntry entry = Find(reference);
+        if (!entry.Record.State.Running) throw ApiException.Conflict($"Container {entry.Record.Id} is not running");
+        if (entry.Record.State.Paused) throw ApiException.Conflict($"Container {entry.Record.Id} is paused, unpause the container before exec");
+        if (body.Cmd is null or { Count: 0 }) throw ApiException.BadRequest("No exec command specified");
+        string id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        var exec = new ExecInstance(id, entry, body);
+        _execs[id] = exec;
+        lock (entry.ExecIds) entry.ExecIds.Add(id);
+        return exec;
+    }
+
+    public ExecInstance FindExec(string id)
+        => _execs.TryGetValue(id, out ExecInstance? exec) ? exec : throw ApiException.NotFound($"No such exec instance: {id}");
+
+    /// <summary>
+    /// Starts the exec's process through a monitor in exec mode (the runtime's <c>exec --detach</c>;
+    /// the process is the monitor's child, like the container's init). With <paramref name="waitForAttach"/>
+    /// the monitor holds the output back until the caller's attach has connected.
+    /// </summary>
+    public async Task StartExecAsync(ExecInstance exec, bool tty, bool waitForAttach, CancellationToken cancellationToken)
+    {
+        lock (exec)
+        {
+            if (exec.Started) throw ApiException.Conflict($"Error: Exec command {exec.Id} has already run");
+            exec.Started = true;
+        }
+        ContainerEntry entry = exec.Container;
+        ContainerRecord r = entry.Record;
+        if (!r.State.Running) throw ApiException.Conflict($"Container {r.Id} is not running");
+        string runtimeName = string.IsNullOrEmpty(r.HostConfig.Runtime) ? Options.DefaultRuntime : r.HostConfig.Runtime;
+        string runtime = r.RuntimePath ?? Options.RuntimePath(runtimeName) ?? throw new ApiException(500, $"runtime `{runtimeName}` is not installed");
+        string monitor = Options.BerthBinary("berth-monitor") ?? throw new ApiException(500, "berth-monitor is not installed next to berthd");
+
+        Process process = ExecProcess(exec, r, tty);
+        string dir = Path.Combine(ExecStateRoot, exec.Id[..16]);
+        Directory.CreateDirectory(dir);
+        string processPath = Path.Combine(dir, "process.json");
+        await File.WriteAllBytesAsync(processPath, JsonSerializer.SerializeToUtf8Bytes(process, SpecJsonContext.Default.Process), cancellationToken);
+        exec.StateDir = dir;
+        var launch = new MonitorLaunch(monitor, runtime, RuntimeGlobalArgs(runtimeName), r.Id, dir, Path.Combine(dir, "output.log"),
+            tty, exec.Config.AttachStdin, true, null, processPath, 1024 * 1024, 1) { WaitForAttach = waitForAttach };
+        MonitorHandle handle;
+        try
+        {
+            handle = await MonitorProcess.LaunchAsync(launch, cancellationToken);
+        }
+        catch (MonitorException e)
+        {
+            // dockerd's exit codes for an exec that cannot run: 127 not found, 126 otherwise.
+            exec.ExitCode = e.Message.Contains("not found", StringComparison.OrdinalIgnoreCase)
+                || e.Message.Contains("no such file", StringComparison.OrdinalIgnoreCase) ? 127 : 126;
+            exec.Exited.TrySetResult();
+            TryDeleteDirectory(dir);
+            throw new ApiException(e.Message.Contains("not found", StringComparison.OrdinalIgnoreCase) ? 404 : 500,
+                "OCI runtime exec failed: " + e.Message);
+        }
+        exec.Pid = handle.ContainerPid;
+        exec.MonitorPid = handle.MonitorPid;
+        exec.Running = true;
+        CancellationToken stop = _shutdown.Token;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await MonitorProcess.WaitForExitAsync(handle.MonitorPid, stop);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            RecordExecExit(exec);
+        }, CancellationToken.None);
+    }
+
+    /// <summary>Reads the exec's exit from its monitor's exit file (idempotent).</summary>
+    public void RecordExecExit(ExecInstance exec)
+    {
+        lock (exec)
+        {
+            if (!exec.Running) return;
+            MonitorExit? exit = MonitorProcess.ReadExit(exec.StateDir);
+            if (exit is null && MonitorProcess.IsAlive(exec.MonitorPid, exec.StateDir)) return;
+            exec.ExitCode = exit?.ExitCode ?? 255;
+            exec.Running = false;
+            exec.Pid = 0;
+        }
+        TryDeleteDirectory(exec.StateDir);
+        exec.Exited.TrySetResult();
+    }
+
+    /// <summary>The exec's process: the container's (env, user, caps, seccomp, rlimits...) with the exec's overrides.</summary>
+    private Process ExecProcess(ExecInstance exec, ContainerRecord r, bool tty)
+    {
+        Spec spec;
+        try
+        {
+            spec = SpecLoader.LoadFromBundle(BundleDirectory(r.Id));
+        }
+        catch (Exception e) when (e is SpecException or IOException)
+        {
+            throw new ApiException(500, $"cannot read container {r.Id}'s spec: {e.Message}");
+        }
+        Process p = spec.Process ?? throw new ApiException(500, $"container {r.Id}'s spec has no process");
+        ExecCreateBody c = exec.Config;
+        p.Args = [.. c.Cmd!];
+        p.Terminal = tty;
+        p.ConsoleSize = null;
+        p.Env = ImageSpecBuilder.MergeEnv(p.Env ?? [], c.Env);
+        if (tty && !p.Env.Any(e => e.StartsWith("TERM=", StringComparison.Ordinal))) p.Env.Add("TERM=xterm");
+        if (!string.IsNullOrEmpty(c.WorkingDir)) p.Cwd = c.WorkingDir;
+        if (!string.IsNullOrEmpty(c.User))
+        {
+            try
+            {
+                ResolvedUser user = UserResolver.Resolve(RootfsDirectory(r.Id), c.User, r.HostConfig.GroupAdd);
+                p.User = new User { Uid = user.Uid, Gid = user.Gid, AdditionalGids = user.AdditionalGids.Count > 0 ? [.. user.AdditionalGids] : null };
+            }
+            catch (ImagesException e)
+            {
+                throw ApiException.BadRequest(e.Message);
+            }
+        }
+        if (c.Privileged)
+        {
+            List<string> all = ImageSpecBuilder.TweakCapabilities(null, null, privileged: true);
+            p.Capabilities = new LinuxCapabilities { Bounding = [.. all], Effective = [.. all], Permitted = [.. all] };
+        }
+        return p;
+    }
+}

@@ -1,0 +1,480 @@
+using Proc = System.Diagnostics.Process;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Berth.Daemon.Api;
+using Berth.Daemon.Monitor;
+using Berth.Images;
+using Berth.Images.Engine;
+using Berth.Images.Snapshots;
+using Berth.Oci;
+
+namespace Berth.Daemon.Containers;
+
+public sealed partial class ContainerService
+{
+    /// <summary>How long start waits for attach requests that came before it to connect to the monitor.</summary>
+    private static readonly TimeSpan AttachConnectTimeout = TimeSpan.FromSeconds(5);
+
+    // ---- start ---------------------------------------------------------------------------------
+
+    /// <summary>
+    /// POST /containers/{id}/start: mounts the layer, builds the spec, launches the monitor (which
+    /// runs the runtime's <c>create</c>: the container then waits at its exec fifo), lets attaches
+    /// that came first connect, then runs the runtime's <c>start</c>.
+    /// </summary>
+    /// <returns>False when the container already runs (Docker's 304).</returns>
+    public async Task<bool> StartAsync(string reference, CancellationToken cancellationToken)
+    {
+        ContainerEntry entry = Find(reference);
+        await entry.Lock.WaitAsync(cancellationToken);
+        try
+        {
+            if (entry.Removed) throw ApiException.NotFound($"No such container: {reference}");
+            if (entry.Record.State.Paused) throw ApiException.Conflict("cannot start a paused container, try unpause instead");
+            if (entry.Record.State.Running) return false;
+            await StartLockedAsync(entry, cancellationToken);
+            return true;
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
+    }
+
+    private async Task StartLockedAsync(ContainerEntry entry, CancellationToken cancellationToken)
+    {
+        ContainerRecord r = entry.Record;
+        string id = r.Id;
+        string runtimeName = string.IsNullOrEmpty(r.HostConfig.Runtime) ? Options.DefaultRuntime : r.HostConfig.Runtime;
+        string runtime = Options.RuntimePath(runtimeName)
+            ?? throw new ApiException(500, $"runtime `{runtimeName}` is not installed (looked next to berthd and on PATH)");
+        string monitor = Options.BerthBinary("berth-monitor")
+            ?? throw new ApiException(500, "berth-monitor is not installed next to berthd (run ./build.sh)");
+        Berth.Images.Store.Image image = Images.Get(r.ImageId);
+
+        string bundle = BundleDirectory(id), rootfs = RootfsDirectory(id), monitorDir = MonitorDirectory(id);
+        Directory.CreateDirectory(bundle);
+        MountRootfs(id, rootfs);
+        MonitorHandle? handle = null;
+        bool started = false;
+        try
+        {
+            ImageSpec built;
+            try
+            {
+                built = ContainerSpecFactory.Build(r, image, rootfs, Store.DirectoryOf(id));
+            }
+            catch (ImagesException e)
+            {
+                throw ApiException.BadRequest(e.Message);
+            }
+            byte[] specJson = JsonSerializer.SerializeToUtf8Bytes(built.Spec, SpecJsonContext.Default.Spec);
+            await File.WriteAllBytesAsync(Path.Combine(bundle, "config.json"), specJson, cancellationToken);
+
+            // A runtime state left by a crash between create and the record's save would refuse the ID.
+            string[] globals = RuntimeGlobalArgs(runtimeName);
+            await RunRuntimeAsync(runtime, globals, ["delete", "--force", id], throwOnError: false);
+            TryDeleteDirectory(monitorDir);
+            Directory.CreateDirectory(monitorDir);
+
+            (long maxSize, int maxFiles) = LogLimits(r.HostConfig.LogConfig);
+            var launch = new MonitorLaunch(monitor, runtime, globals, id, monitorDir, LogPath(id),
+                r.Config.Tty, r.Config.OpenStdin, r.Config.StdinOnce, bundle, null, maxSize, maxFiles);
+            try
+            {
+                handle = await MonitorProcess.LaunchAsync(launch, cancellationToken);
+            }
+            catch (MonitorException e)
+            {
+                throw StartFailure(e.Message);
+            }
+
+            // Attaches that came before the start connect now, so they miss no output.
+            List<TaskCompletionSource> pending;
+            TaskCompletionSource<string> nextStart;
+            lock (entry.PendingAttaches)
+            {
+                entry.StartingMonitorDir = monitorDir;
+                pending = [.. entry.PendingAttaches];
+                entry.PendingAttaches.Clear();
+                nextStart = entry.NextStart;
+                entry.NextStart = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+            nextStart.TrySetResult(monitorDir);
+            if (pending.Count > 0)
+                await Task.WhenAny(Task.WhenAll(pending.Select(p => p.Task)), Task.Delay(AttachConnectTimeout, cancellationToken));
+
+            var (code, _, stderr) = await RunRuntimeAsync(runtime, globals, ["start", id], throwOnError: false);
+            if (code != 0) throw StartFailure(stderr.Trim());
+
+            r.State = new ContainerStateJson
+            {
+                Status = "running",
+                Running = true,
+                Pid = handle.ContainerPid,
+                StartedAt = Rfc3339(Time.GetUtcNow()),
+                FinishedAt = r.State.FinishedAt,
+                ExitCode = 0,
+            };
+            r.MonitorPid = handle.MonitorPid;
+            r.RuntimePath = runtime;
+            r.Path = built.Spec.Process?.Args?.Take(1).ToList();
+            Store.Save(r);
+            started = true;
+            Watch(entry, handle.MonitorPid);
+        }
+        finally
+        {
+            lock (entry.PendingAttaches)
+            {
+                entry.StartingMonitorDir = null;
+                if (!started)
+                {
+                    // Attaches waiting for this start end: there is nothing to attach to.
+                    entry.NextStart.TrySetCanceled();
+                    entry.NextStart = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+            }
+            if (!started)
+            {
+                if (handle is not null)
+                {
+                    // The init waits at its fifo or runs: take it down; the monitor then exits.
+                    await RunRuntimeAsync(runtime, RuntimeGlobalArgs(runtimeName), ["delete", "--force", id], throwOnError: false);
+                    await WaitForMonitorAsync(handle.MonitorPid, TimeSpan.FromSeconds(5));
+                }
+                UnmountRootfs(id);
+                TryDeleteDirectory(monitorDir);
+                // dockerd removes an AutoRemove container whose start failed (`docker run --rm` waits for that).
+                if (r.HostConfig.AutoRemove && !entry.Removed)
+                {
+                    try
+                    {
+                        RemoveLocked(entry);
+                    }
+                    catch (Exception e) when (e is IOException or ImagesException)
+                    {
+                        LogWarning(_logger, $"container {id}: auto-remove after a failed start: {e.Message}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Docker reports a process that cannot be run with 400 and a message the CLI maps to 126/127;
+    /// other runtime failures are 500.
+    /// </summary>
+    private static ApiException StartFailure(string message)
+    {
+        string text = "failed to create task for container: " + message;
+        bool userError = message.Contains("executable file not found", StringComparison.OrdinalIgnoreCase)
+            || message.Contains("no such file or directory", StringComparison.OrdinalIgnoreCase)
+            || message.Contains("permission denied", StringComparison.OrdinalIgnoreCase)
+            || message.Contains("not a directory", StringComparison.OrdinalIgnoreCase);
+        return new ApiException(userError ? 400 : 500, text);
+    }
+
+    private static (long MaxSize, int MaxFiles) LogLimits(LogConfigJson log)
+    {
+        long size = 10 * 1024 * 1024;
+        int files = 3;
+        if (log.Config?.GetValueOrDefault("max-size") is { Length: > 0 } s)
+            size = ParseSize(s) ?? throw ApiException.BadRequest($"invalid log opt max-size `{s}`");
+        if (log.Config?.GetValueOrDefault("max-file") is { Length: > 0 } f)
+            files = int.TryParse(f, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1 ? n : throw ApiException.BadRequest($"invalid log opt max-file `{f}`");
+        return (size, files);
+    }
+
+    private static long? ParseSize(string text)
+    {
+        text = text.Trim().ToLowerInvariant();
+        long unit = 1;
+        if (text.EndsWith('b')) text = text[..^1];
+        if (text.EndsWith('k')) { unit = 1024; text = text[..^1]; }
+        else if (text.EndsWith('m')) { unit = 1024 * 1024; text = text[..^1]; }
+        else if (text.EndsWith('g')) { unit = 1024L * 1024 * 1024; text = text[..^1]; }
+        return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long n) && n > 0 ? n * unit : null;
+    }
+
+    private void MountRootfs(string id, string rootfs)
+    {
+        Directory.CreateDirectory(rootfs);
+        if (IsMountPoint(rootfs)) return;
+        MountHelper.MountAll(Snapshotter.Mounts(SnapshotKey(id)), rootfs);
+    }
+
+    private void UnmountRootfs(string id)
+    {
+        string rootfs = RootfsDirectory(id);
+        try
+        {
+            while (IsMountPoint(rootfs)) MountHelper.Unmount(rootfs, detach: true);
+        }
+        catch (Exception e) when (e is ImagesException or IOException)
+        {
+            LogWarning(_logger, $"container {id}: unmounting {rootfs}: {e.Message}");
+        }
+    }
+
+    private static bool IsMountPoint(string path)
+    {
+        if (!Directory.Exists(path)) return false;
+        string target = Path.GetFullPath(path);
+        foreach (string line in File.ReadLines("/proc/self/mountinfo"))
+        {
+            string[] f = line.Split(' ');
+            if (f.Length > 4 && Unescape(f[4]) == target) return true;
+        }
+        return false;
+    }
+
+    private static string Unescape(string field) => field.Replace("\\040", " ", StringComparison.Ordinal).Replace("\\011", "\t", StringComparison.Ordinal)
+        .Replace("\\012", "\n", StringComparison.Ordinal).Replace("\\134", "\\", StringComparison.Ordinal);
+
+    // ---- exit ----------------------------------------------------------------------------------
+
+    /// <summary>Waits (off the request) for the monitor to go, then records the container's exit.</summary>
+    private void Watch(ContainerEntry entry, int monitorPid)
+    {
+        CancellationToken stop = _shutdown.Token;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await MonitorProcess.WaitForExitAsync(monitorPid, stop);
+            }
+            catch (OperationCanceledException)
+            {
+                return; // berthd is stopping; the container keeps running and is found again at the next start
+            }
+            await entry.Lock.WaitAsync(CancellationToken.None);
+            try
+            {
+                if (entry.Record.MonitorPid == monitorPid && entry.Record.State.Running)
+                    await RecordExitAsync(entry, restoring: false);
+            }
+            catch (Exception e)
+            {
+                LogWarning(_logger, $"container {entry.Record.Id}: recording its exit: {e.Message}");
+            }
+            finally
+            {
+                entry.Lock.Release();
+            }
+        }, CancellationToken.None);
+    }
+
+    /// <summary>Records the exit the monitor wrote (or 255 when it left none), deletes the runtime's state, unmounts. Caller holds the lock.</summary>
+    private async Task RecordExitAsync(ContainerEntry entry, bool restoring)
+    {
+        ContainerRecord r = entry.Record;
+        string id = r.Id;
+        MonitorExit? exit = MonitorProcess.ReadExit(MonitorDirectory(id));
+        string runtime = r.RuntimePath ?? Options.RuntimePath(Options.DefaultRuntime) ?? "berth-runtime";
+        string runtimeName = string.IsNullOrEmpty(r.HostConfig.Runtime) ? Options.DefaultRuntime : r.HostConfig.Runtime;
+        bool oom = OomKilled(r); // before delete removes the cgroup
+        await RunRuntimeAsync(runtime, RuntimeGlobalArgs(runtimeName), ["delete", "--force", id], throwOnError: false);
+        UnmountRootfs(id);
+        r.State = new ContainerStateJson
+        {
+            Status = "exited",
+            ExitCode = exit?.ExitCode ?? 255,
+            StartedAt = r.State.StartedAt,
+            FinishedAt = Rfc3339(exit?.FinishedAt ?? Time.GetUtcNow()),
+            OOMKilled = oom,
+            Error = exit is null ? "the container's monitor exited without recording its exit status" : "",
+        };
+        r.MonitorPid = 0;
+        Store.Save(r);
+        TryDeleteDirectory(MonitorDirectory(id));
+        TaskCompletionSource<WaitResponse> done = entry.NextExit;
+        entry.NextExit = new TaskCompletionSource<WaitResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+        done.TrySetResult(new WaitResponse(r.State.ExitCode, exit is null ? new WaitError(r.State.Error) : null));
+        if (r.HostConfig.AutoRemove && !entry.Removed)
+        {
+            try
+            {
+                RemoveLocked(entry);
+            }
+            catch (Exception e) when (e is IOException or ImagesException)
+            {
+                LogWarning(_logger, $"container {id}: auto-remove: {e.Message}");
+            }
+        }
+        _ = restoring;
+    }
+
+    /// <summary>Whether the kernel's OOM killer struck in the container's cgroup (memory.events / memory.oom_control).</summary>
+    private static bool OomKilled(ContainerRecord r)
+    {
+        try
+        {
+            return ContainerStats.Manager(r).OomKillCount() > 0;
+        }
+        catch (Exception e) when (e is Berth.Cgroups.CgroupException or IOException)
+        {
+            return false; // the cgroup is gone already: nothing to tell
+        }
+    }
+
+    // ---- stop, kill, restart, pause ------------------------------------------------------------
+
+    /// <summary>POST /containers/{id}/stop: the stop signal, then SIGKILL after the timeout. False when it was not running (304).</summary>
+    public async Task<bool> StopAsync(string reference, int? timeoutSeconds, string? signal, CancellationToken cancellationToken)
+    {
+        ContainerEntry entry = Find(reference);
+        if (!entry.Record.State.Running) return false;
+        Task<WaitResponse> exited = entry.NextExit.Task;
+        string sig = signal ?? entry.Record.StopSignal;
+        int timeout = timeoutSeconds ?? entry.Record.Config.StopTimeout ?? 10;
+        if (entry.Record.State.Paused) await SetPausedAsync(entry, false, cancellationToken, ignoreErrors: true);
+        await SignalAsync(entry, sig, allowNotRunning: true);
+        if (timeout < 0) await exited.WaitAsync(cancellationToken);
+        else if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(timeout), cancellationToken)) != exited)
+            await KillAndWaitAsync(entry, cancellationToken);
+        return true;
+    }
+
+    /// <summary>SIGKILL, then waits for the exit to be recorded.</summary>
+    private async Task KillAndWaitAsync(ContainerEntry entry, CancellationToken cancellationToken)
+    {
+        Task<WaitResponse> exited = entry.NextExit.Task;
+        if (!entry.Record.State.Running) return;
+        await SignalAsync(entry, "KILL", allowNotRunning: true);
+        if (entry.Record.State.Paused) await SetPausedAsync(entry, false, cancellationToken, ignoreErrors: true);
+        if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(30), cancellationToken)) != exited)
+            throw new ApiException(500, $"container {entry.Record.Id} did not exit within 30 s of SIGKILL");
+    }
+
+    /// <summary>POST /containers/{id}/kill.</summary>
+    public async Task KillAsync(string reference, string? signal)
+    {
+        ContainerEntry entry = Find(reference);
+        if (!entry.Record.State.Running)
+            throw ApiException.Conflict($"Cannot kill container: {reference}: Container {entry.Record.Id} is not running");
+        string sig = string.IsNullOrEmpty(signal) ? "KILL" : signal;
+        if (!IsSignal(sig)) throw ApiException.BadRequest($"Invalid signal: {signal}");
+        await SignalAsync(entry, sig, allowNotRunning: false);
+    }
+
+    private static bool IsSignal(string sig)
+    {
+        string s = sig.StartsWith("SIG", StringComparison.OrdinalIgnoreCase) ? sig[3..] : sig;
+        if (int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int n)) return n is > 0 and <= 64;
+        return s.ToUpperInvariant() is "HUP" or "INT" or "QUIT" or "ILL" or "TRAP" or "ABRT" or "IOT" or "BUS" or "FPE" or "KILL" or "USR1" or "SEGV"
+            or "USR2" or "PIPE" or "ALRM" or "TERM" or "STKFLT" or "CHLD" or "CONT" or "STOP" or "TSTP" or "TTIN" or "TTOU" or "URG"
+            or "XCPU" or "XFSZ" or "VTALRM" or "PROF" or "WINCH" or "IO" or "POLL" or "PWR" or "SYS" || s.StartsWith("RTMIN", StringComparison.OrdinalIgnoreCase) || s.StartsWith("RTMAX", StringComparison.OrdinalIgnoreCase);
+    }
+
+    private async Task SignalAsync(ContainerEntry entry, string signal, bool allowNotRunning)
+    {
+        ContainerRecord r = entry.Record;
+        string runtime = r.RuntimePath ?? Options.RuntimePath(Options.DefaultRuntime) ?? "berth-runtime";
+        string runtimeName = string.IsNullOrEmpty(r.HostConfig.Runtime) ? Options.DefaultRuntime : r.HostConfig.Runtime;
+        string sig = signal.StartsWith("SIG", StringComparison.OrdinalIgnoreCase) ? signal[3..] : signal;
+        var (code, _, stderr) = await RunRuntimeAsync(runtime, RuntimeGlobalArgs(runtimeName), ["kill", r.Id, sig.ToUpperInvariant()], throwOnError: false);
+        if (code != 0 && !allowNotRunning) throw new ApiException(500, $"Cannot kill container: {r.Id}: {stderr.Trim()}");
+    }
+
+    public async Task RestartAsync(string reference, int? timeoutSeconds, string? signal, CancellationToken cancellationToken)
+    {
+        await StopAsync(reference, timeoutSeconds, signal, cancellationToken);
+        await StartAsync(reference, cancellationToken);
+    }
+
+    public async Task PauseAsync(string reference, bool pause, CancellationToken cancellationToken)
+    {
+        ContainerEntry entry = Find(reference);
+        await entry.Lock.WaitAsync(cancellationToken);
+        try
+        {
+            if (!entry.Record.State.Running) throw ApiException.Conflict($"Container {entry.Record.Id} is not running");
+            if (pause && entry.Record.State.Paused) throw ApiException.Conflict($"Container {entry.Record.Id} is already paused");
+            if (!pause && !entry.Record.State.Paused) throw ApiException.Conflict($"Container {entry.Record.Id} is not paused");
+            await SetPausedAsync(entry, pause, cancellationToken, ignoreErrors: false);
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
+    }
+
+    private async Task SetPausedAsync(ContainerEntry entry, bool pause, CancellationToken cancellationToken, bool ignoreErrors)
+    {
+        ContainerRecord r = entry.Record;
+        string runtime = r.RuntimePath ?? Options.RuntimePath(Options.DefaultRuntime) ?? "berth-runtime";
+        string runtimeName = string.IsNullOrEmpty(r.HostConfig.Runtime) ? Options.DefaultRuntime : r.HostConfig.Runtime;
+        var (code, _, stderr) = await RunRuntimeAsync(runtime, RuntimeGlobalArgs(runtimeName), [pause ? "pause" : "resume", r.Id], throwOnError: false);
+        if (code != 0)
+        {
+            if (ignoreErrors) return;
+            throw new ApiException(500, $"cannot {(pause ? "pause" : "unpause")} container {r.Id}: {stderr.Trim()}");
+        }
+        r.State.Paused = pause;
+        r.State.Status = pause ? "paused" : "running";
+        Store.Save(r);
+        _ = cancellationToken;
+    }
+
+    // ---- wait ----------------------------------------------------------------------------------
+
+    /// <summary>POST /containers/{id}/wait?condition=not-running|next-exit|removed.</summary>
+    public async Task<WaitResponse> WaitAsync(ContainerEntry entry, string condition, CancellationToken cancellationToken)
+    {
+        switch (condition)
+        {
+            case "" or "not-running":
+                if (!entry.Record.State.Running) return new WaitResponse(entry.Record.State.ExitCode, null);
+                return await entry.NextExit.Task.WaitAsync(cancellationToken);
+            case "next-exit":
+                return await entry.NextExit.Task.WaitAsync(cancellationToken);
+            case "removed":
+                await entry.RemovedSignal.Task.WaitAsync(cancellationToken);
+                return new WaitResponse(entry.Record.State.ExitCode, null);
+            default:
+                throw ApiException.BadRequest($"invalid condition: \"{condition}\"");
+        }
+    }
+
+    // ---- the runtime ---------------------------------------------------------------------------
+
+    /// <summary>The runtime's global arguments: its state under the exec root, one directory per runtime.</summary>
+    public string[] RuntimeGlobalArgs(string runtimeName)
+        => ["--root", Path.Combine(Options.ExecRoot, "runtime", runtimeName == "berth" ? "berth-runtime" : runtimeName)];
+
+    public static async Task<(int Code, string Stdout, string Stderr)> RunRuntimeAsync(string runtime, IEnumerable<string> globals, IEnumerable<string> args, bool throwOnError = true)
+    {
+        var psi = new ProcessStartInfo(runtime)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (string a in globals) psi.ArgumentList.Add(a);
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        using Proc p = Proc.Start(psi) ?? throw new ApiException(500, $"cannot run {runtime}");
+        p.StandardInput.Close();
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        string o = await stdout, e = await stderr;
+        if (throwOnError && p.ExitCode != 0)
+            throw new ApiException(500, $"{Path.GetFileName(runtime)} {string.Join(' ', args)}: {e.Trim()}");
+        return (p.ExitCode, o, e);
+    }
+
+    private static async Task WaitForMonitorAsync(int pid, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await MonitorProcess.WaitForExitAsync(pid, cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}

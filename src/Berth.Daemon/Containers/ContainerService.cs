@@ -1,0 +1,424 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using Berth.Daemon.Api;
+using Berth.Daemon.Configuration;
+using Berth.Images;
+using Berth.Images.Content;
+using Berth.Images.Snapshots;
+using Berth.Images.Store;
+using Microsoft.Extensions.Logging;
+
+namespace Berth.Daemon.Containers;
+
+/// <summary>
+/// Containers: their records, their lifecycle through the monitor and the OCI runtime, and the
+/// in-memory state that waits, attaches and execs need.
+/// <code>
+/// &lt;data-root&gt;/containers/&lt;id&gt;/config.v2.json   the record (ContainerStore)
+///                                  &lt;id&gt;-json.log    the log, written by the monitor
+///                                  hostname, hosts, resolv.conf (bind-mounted into the container)
+/// &lt;exec-root&gt;/containers/&lt;id&gt;/config.json   the OCI bundle's spec; rootfs/ the overlay mount
+/// &lt;exec-root&gt;/m/&lt;id[..16]&gt;                 the monitor's state dir (attach.sock, exit, pid)
+/// &lt;exec-root&gt;/x/&lt;exec id[..16]&gt;            an exec's monitor state dir and process.json
+/// &lt;exec-root&gt;/runtime/&lt;runtime name&gt;          the OCI runtime's --root
+/// </code>
+/// Concurrency: one lock per container serialises its state changes (create, start, stop, exit,
+/// remove); the name index has its own lock. The monitor, not berthd, is the container's parent:
+/// berthd watches it through a pidfd and records the exit when it goes, or at the next start of
+/// berthd when the exit happened while no daemon ran.
+/// </summary>
+public sealed partial class ContainerService : IDisposable
+{
+    private readonly Dictionary<string, ContainerEntry> _byId = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _idByName = new(StringComparer.Ordinal);
+    private readonly Lock _indexLock = new();
+    private readonly CancellationTokenSource _shutdown = new();
+    private readonly ILogger _logger;
+
+    public ContainerService(DaemonOptions options, ImageStore images, ISnapshotter snapshotter, ILogger logger, TimeProvider? time = null)
+    {
+        Options = options;
+        Images = images;
+        Snapshotter = snapshotter;
+        _logger = logger;
+        Time = time ?? TimeProvider.System;
+        Store = new ContainerStore(Path.Combine(options.DataRoot, "containers"));
+        StateRoot = Path.Combine(options.ExecRoot, "containers");
+        // Short paths: the monitors' sockets live in these directories and sun_path holds 107 bytes.
+        MonitorRoot = Path.Combine(options.ExecRoot, "m");
+        ExecStateRoot = Path.Combine(options.ExecRoot, "x");
+        Directory.CreateDirectory(MonitorRoot);
+        Directory.CreateDirectory(StateRoot);
+        Directory.CreateDirectory(ExecStateRoot);
+    }
+
+    public DaemonOptions Options { get; }
+    public ImageStore Images { get; }
+    public ISnapshotter Snapshotter { get; }
+    public ContainerStore Store { get; }
+    public TimeProvider Time { get; }
+    public string StateRoot { get; }
+    public string ExecStateRoot { get; }
+    public string MonitorRoot { get; }
+
+    public int Count
+    {
+        get
+        {
+            lock (_indexLock) return _byId.Count;
+        }
+    }
+
+    /// <summary>Running, paused and stopped counts for /info.</summary>
+    public (int Running, int Paused, int Stopped) Counts()
+    {
+        int running = 0, paused = 0, stopped = 0;
+        foreach (ContainerEntry e in Snapshot())
+        {
+            if (e.Record.State.Paused) paused++;
+            else if (e.Record.State.Running) running++;
+            else stopped++;
+        }
+        return (running, paused, stopped);
+    }
+
+    /// <summary>The image IDs containers are made from: rmi refuses them and GC keeps them.</summary>
+    public IReadOnlyCollection<Digest> ImagesInUse()
+        => Snapshot().Select(e => Digest.Parse(e.Record.ImageId)).Distinct().ToList();
+
+    public List<ContainerEntry> Snapshot()
+    {
+        lock (_indexLock) return [.. _byId.Values];
+    }
+
+    public string BundleDirectory(string id) => Path.Combine(StateRoot, id);
+    public string RootfsDirectory(string id) => Path.Combine(StateRoot, id, "rootfs");
+    public string MonitorDirectory(string id) => Path.Combine(MonitorRoot, id[..16]);
+    public string LogPath(string id) => Path.Combine(Store.DirectoryOf(id), id + "-json.log");
+    private static string SnapshotKey(string id) => "container-" + id;
+
+    // ---- lookup --------------------------------------------------------------------------------
+
+    /// <summary>By full ID, name (with or without the slash) or unique ID prefix, as dockerd's GetContainer.</summary>
+    /// <exception cref="ApiException">404 "No such container", or 400 when a prefix is ambiguous.</exception>
+    public ContainerEntry Find(string reference)
+    {
+        if (string.IsNullOrEmpty(reference)) throw ApiException.NotFound("No such container: ");
+        lock (_indexLock)
+        {
+            if (_byId.TryGetValue(reference, out ContainerEntry? exact)) return exact;
+            string name = reference.StartsWith('/') ? reference : "/" + reference;
+            if (_idByName.TryGetValue(name, out string? byName)) return _byId[byName];
+            if (reference.All(char.IsAsciiHexDigitLower))
+            {
+                ContainerEntry[] matches = _byId.Values.Where(e => e.Record.Id.StartsWith(reference, StringComparison.Ordinal)).Take(2).ToArray();
+                if (matches.Length == 1) return matches[0];
+                if (matches.Length > 1) throw ApiException.BadRequest($"multiple IDs found with provided prefix: {reference}");
+            }
+        }
+        throw ApiException.NotFound($"No such container: {reference}");
+    }
+
+    // ---- restore at daemon start ---------------------------------------------------------------
+
+    /// <summary>
+    /// Loads the records and reconciles them with what still runs: a container whose monitor is
+    /// alive is watched again (its exit will be recorded as usual); one whose monitor left an exit
+    /// file while berthd was away gets that exit recorded now; one whose monitor vanished without a
+    /// word is marked exited with 255 and an error, as dockerd does for a lost shim.
+    /// </summary>
+    public async Task RestoreAsync(CancellationToken cancellationToken)
+    {
+        foreach (ContainerRecord record in Store.LoadAll(w => LogWarning(_logger, w)))
+        {
+            var entry = new ContainerEntry(record);
+            lock (_indexLock)
+            {
+                _byId[record.Id] = entry;
+                _idByName[record.Name] = record.Id;
+            }
+        }
+        foreach (ContainerEntry entry in Snapshot())
+        {
+            ContainerRecord r = entry.Record;
+            if (!r.State.Running) continue;
+            if (r.MonitorPid > 0 && Monitor.MonitorProcess.IsAlive(r.MonitorPid, MonitorDirectory(r.Id)))
+            {
+                Watch(entry, r.MonitorPid);
+                continue;
+            }
+            await entry.Lock.WaitAsync(cancellationToken);
+            try
+            {
+                await RecordExitAsync(entry, restoring: true);
+            }
+            finally
+            {
+                entry.Lock.Release();
+            }
+        }
+        // Execs do not survive a daemon restart in memory; their state dirs are stale.
+        foreach (string dir in Directory.EnumerateDirectories(ExecStateRoot))
+            TryDeleteDirectory(dir);
+    }
+
+    // ---- create --------------------------------------------------------------------------------
+
+    private static readonly Regex ValidName = new("^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$", RegexOptions.CultureInvariant);
+
+    /// <summary>POST /containers/create: checks the request, resolves the image, prepares the writable layer, saves the record.</summary>
+    public async Task<ContainerCreateResponse> CreateAsync(string? name, ContainerCreateBody body, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var warnings = new List<string>();
+        HostConfigJson host = body.HostConfig ?? new HostConfigJson();
+        ContainerRequestCheck.Check(body, host, warnings, Options);
+        if (string.IsNullOrEmpty(body.Image)) throw ApiException.BadRequest("Config cannot be empty in order to create a container");
+
+        Image image;
+        try
+        {
+            image = Images.Get(body.Image);
+        }
+        catch (ImagesException e) when (e.Kind == ImagesErrorKind.NotFound)
+        {
+            throw ApiException.NotFound($"No such image: {NormalizeForMessage(body.Image)}");
+        }
+        string? top = await Images.UnpackAsync(image.Id.Value, cancellationToken: cancellationToken);
+
+        string id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        if (name is not null && !ValidName.IsMatch(name))
+            throw ApiException.BadRequest($"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+        string fullName = name is null ? "/" + NameGenerator.Generate(n => IsNameTaken("/" + n)) : (name.StartsWith('/') ? name : "/" + name);
+
+        var record = new ContainerRecord
+        {
+            Id = id,
+            Name = fullName,
+            Created = Rfc3339(Time.GetUtcNow()),
+            ImageId = image.Id.Value,
+            ImageTopLayer = top,
+            Config = body.ToConfig(),
+            HostConfig = host,
+            StopSignal = !string.IsNullOrEmpty(body.StopSignal) ? body.StopSignal
+                : !string.IsNullOrEmpty(image.Config.Config?.StopSignal) ? image.Config.Config!.StopSignal! : "SIGTERM",
+        };
+        // Docker shows the image's values merged into Config (Env, Cmd, WorkingDir, labels...).
+        MergeImageConfig(record.Config, image);
+        if (record.Config.Entrypoint is null or { Count: 0 } && record.Config.Cmd is null or { Count: 0 })
+            throw ApiException.BadRequest("No command specified");
+        var entry = new ContainerEntry(record);
+
+        lock (_indexLock)
+        {
+            if (_idByName.TryGetValue(fullName, out string? holder))
+                throw ApiException.Conflict($"Conflict. The container name \"{fullName}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name.");
+            _idByName[fullName] = id;
+            _byId[id] = entry;
+        }
+        bool saved = false;
+        try
+        {
+            Snapshotter.Prepare(SnapshotKey(id), top, new Dictionary<string, string> { ["berth.io/container"] = id });
+            Store.Save(record);
+            saved = true;
+        }
+        finally
+        {
+            if (!saved)
+            {
+                lock (_indexLock)
+                {
+                    _byId.Remove(id);
+                    _idByName.Remove(fullName);
+                }
+                TryRemoveSnapshot(id);
+                TryDeleteDirectory(Store.DirectoryOf(id));
+            }
+        }
+        return new ContainerCreateResponse(id, warnings);
+    }
+
+    private bool IsNameTaken(string name)
+    {
+        lock (_indexLock) return _idByName.ContainsKey(name);
+    }
+
+    private static string NormalizeForMessage(string image)
+        => image.Contains(':', StringComparison.Ordinal) || image.Contains('@', StringComparison.Ordinal) ? image : image + ":latest";
+
+    private static readonly System.Text.Json.JsonElement EmptyObject = System.Text.Json.JsonDocument.Parse("{}").RootElement.Clone();
+
+    private static void MergeImageConfig(ContainerConfigJson config, Image image)
+    {
+        var ic = image.Config.Config;
+        if (ic is null) return;
+        config.Env = Berth.Images.Engine.ImageSpecBuilder.MergeEnv(ic.Env ?? [], config.Env);
+        bool entrypointGiven = config.Entrypoint is not null;
+        if (!entrypointGiven) config.Entrypoint = ic.Entrypoint?.ToList();
+        if (config.Cmd is null or { Count: 0 } && !entrypointGiven) config.Cmd = ic.Cmd?.ToList();
+        if (string.IsNullOrEmpty(config.WorkingDir)) config.WorkingDir = ic.WorkingDir ?? "";
+        if (string.IsNullOrEmpty(config.User)) config.User = ic.User ?? "";
+        if (ic.Labels is { Count: > 0 })
+        {
+            var labels = new Dictionary<string, string>(ic.Labels, StringComparer.Ordinal);
+            foreach (var (k, v) in config.Labels ?? []) labels[k] = v;
+            config.Labels = labels;
+        }
+        config.Labels ??= [];
+        if (config.ExposedPorts is null && ic.ExposedPorts is { Count: > 0 })
+            config.ExposedPorts = ic.ExposedPorts.ToDictionary(p => p.Key, _ => EmptyObject, StringComparer.Ordinal);
+    }
+
+    // ---- rename, remove ------------------------------------------------------------------------
+
+    public async Task RenameAsync(string reference, string newName)
+    {
+        if (string.IsNullOrEmpty(newName)) throw ApiException.BadRequest("Neither old nor new names may be empty");
+        if (!ValidName.IsMatch(newName)) throw ApiException.BadRequest($"Invalid container name ({newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+        ContainerEntry entry = Find(reference);
+        string full = newName.StartsWith('/') ? newName : "/" + newName;
+        await entry.Lock.WaitAsync();
+        try
+        {
+            string old = entry.Record.Name;
+            if (old == full) throw ApiException.BadRequest("Renaming a container with the same name as its current name");
+            lock (_indexLock)
+            {
+                if (_idByName.TryGetValue(full, out string? holder))
+                    throw ApiException.Conflict($"Error when allocating new name: Conflict. The container name \"{full}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name.");
+                _idByName[full] = entry.Record.Id;
+            }
+            entry.Record.Name = full;
+            try
+            {
+                Store.Save(entry.Record);
+            }
+            catch
+            {
+                entry.Record.Name = old;
+                lock (_indexLock) _idByName.Remove(full);
+                throw;
+            }
+            lock (_indexLock) _idByName.Remove(old);
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
+    }
+
+    /// <summary>DELETE /containers/{id}: a running container needs <paramref name="force"/> (then it is killed first).</summary>
+    public async Task RemoveAsync(string reference, bool force, CancellationToken cancellationToken)
+    {
+        ContainerEntry entry = Find(reference);
+        if (entry.Record.State.Running)
+        {
+            if (!force)
+            {
+                string what = entry.Record.State.Paused ? "paused" : "running";
+                throw ApiException.Conflict($"cannot remove container \"{entry.Record.Name}\": container is {what}: stop the container before removing or force remove");
+            }
+            await KillAndWaitAsync(entry, cancellationToken);
+        }
+        await entry.Lock.WaitAsync(cancellationToken);
+        try
+        {
+            if (entry.Removed) return;
+            if (entry.Record.State.Running) throw ApiException.Conflict($"cannot remove container \"{entry.Record.Name}\": it started again meanwhile");
+            RemoveLocked(entry);
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
+    }
+
+    /// <summary>Removes a stopped container's record, layer and state; the caller holds its lock.</summary>
+    private void RemoveLocked(ContainerEntry entry)
+    {
+        string id = entry.Record.Id;
+        entry.Removed = true;
+        // The record goes first: once it is gone the container is gone, whatever happens next.
+        Store.Delete(id);
+        lock (_indexLock)
+        {
+            _byId.Remove(id);
+            if (_idByName.TryGetValue(entry.Record.Name, out string? holder) && holder == id) _idByName.Remove(entry.Record.Name);
+        }
+        UnmountRootfs(id);
+        TryRemoveSnapshot(id);
+        TryDeleteDirectory(BundleDirectory(id));
+        entry.RemovedSignal.TrySetResult();
+    }
+
+    private void TryRemoveSnapshot(string id)
+    {
+        try
+        {
+            Snapshotter.Remove(SnapshotKey(id));
+        }
+        catch (ImagesException e) when (e.Kind == ImagesErrorKind.NotFound)
+        {
+        }
+        catch (Exception e) when (e is ImagesException or IOException)
+        {
+            LogWarning(_logger, $"container {id}: removing its layer: {e.Message}");
+        }
+    }
+
+    private static void TryDeleteDirectory(string dir)
+    {
+        try
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _shutdown.Cancel();
+        _shutdown.Dispose();
+    }
+
+    private bool _disposed;
+
+    internal static string Rfc3339(DateTimeOffset time)
+        => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
+
+    [LoggerMessage(EventId = 20, Level = LogLevel.Warning, Message = "{Message}")]
+    private static partial void LogWarning(ILogger logger, string message);
+}
+
+/// <summary>One container in memory: its record and what callers wait on.</summary>
+public sealed class ContainerEntry(ContainerRecord record)
+{
+    public ContainerRecord Record { get; } = record;
+
+    /// <summary>Serialises create/start/stop/exit/remove of this container.</summary>
+    public SemaphoreSlim Lock { get; } = new(1, 1);
+
+    /// <summary>Completed (and replaced) at each exit, with the exit's wait response.</summary>
+    public TaskCompletionSource<WaitResponse> NextExit { get; set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public TaskCompletionSource RemovedSignal { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>The monitor's state dir between the monitor's launch and the end of start (guarded by <see cref="PendingAttaches"/>).</summary>
+    public string? StartingMonitorDir { get; set; }
+
+    /// <summary>Completed with the monitor's state dir at the next start, for attaches that came before it.</summary>
+    public TaskCompletionSource<string> NextStart { get; set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Attach requests that wait for the next start; start waits for them to connect.</summary>
+    public List<TaskCompletionSource> PendingAttaches { get; } = [];
+
+    public bool Removed { get; set; }
+
+    public HashSet<string> ExecIds { get; } = new(StringComparer.Ordinal);
+}

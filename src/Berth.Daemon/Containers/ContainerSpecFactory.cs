@@ -1,0 +1,204 @@
+using System.Globalization;
+using System.Text;
+using Berth.Images;
+using Berth.Images.Engine;
+using Berth.Oci;
+using Berth.Seccomp;
+using OciMount = Berth.Oci.Mount;
+
+namespace Berth.Daemon.Containers;
+
+/// <summary>
+/// The OCI spec of a container, built at each start from its image and its record (as dockerd
+/// does in daemon/oci_linux.go): Berth.Images' ImageSpecBuilder gives Docker's defaults with the
+/// image config and the overrides; this adds what is the engine's: namespaces by mode, the
+/// hostname/hosts/resolv.conf files, the cgroup path, seccomp, rlimits, sysctls and the rest of
+/// HostConfig.
+/// </summary>
+public static class ContainerSpecFactory
+{
+    public static ImageSpec Build(ContainerRecord record, Berth.Images.Store.Image image, string rootfs, string containerDir)
+    {
+        ContainerConfigJson c = record.Config;
+        HostConfigJson h = record.HostConfig;
+        var binds = new List<BindMount>();
+        foreach (string bind in h.Binds ?? [])
+        {
+            var (source, destination, readOnly, propagation) = ContainerRequestCheck.ParseBind(bind);
+            binds.Add(new BindMount(source, destination, readOnly, propagation));
+        }
+        var tmpfs = new Dictionary<string, string>(h.Tmpfs ?? [], StringComparer.Ordinal);
+        foreach (MountJson m in h.Mounts ?? [])
+        {
+            if (m.Type == "bind") binds.Add(new BindMount(m.Source, m.Target, m.ReadOnly));
+            else if (m.Type == "tmpfs")
+            {
+                var opts = new List<string>();
+                if (m.TmpfsOptions is { SizeBytes: > 0 } t) opts.Add("size=" + t.SizeBytes.ToString(CultureInfo.InvariantCulture));
+                if (m.TmpfsOptions is { Mode: > 0 } t2) opts.Add("mode=" + Convert.ToString(t2.Mode, 8));
+                tmpfs[m.Target] = string.Join(',', opts);
+            }
+        }
+        bool hostNetwork = h.NetworkMode == "host";
+        var overrides = new ContainerOverrides
+        {
+            ContainerId = record.Id,
+            Env = c.Env,
+            Cmd = c.Cmd,
+            Entrypoint = c.Entrypoint,
+            WorkingDir = string.IsNullOrEmpty(c.WorkingDir) ? null : c.WorkingDir,
+            User = string.IsNullOrEmpty(c.User) ? null : c.User,
+            GroupAdd = h.GroupAdd,
+            Hostname = !string.IsNullOrEmpty(c.Hostname) ? c.Hostname : hostNetwork ? System.Net.Dns.GetHostName() : null,
+            Domainname = string.IsNullOrEmpty(c.Domainname) ? null : c.Domainname,
+            Tty = c.Tty,
+            ReadonlyRootfs = h.ReadonlyRootfs,
+            Memory = h.Memory > 0 ? h.Memory : null,
+            MemorySwap = h.MemorySwap != 0 ? h.MemorySwap : null,
+            Cpus = h.NanoCpus > 0 ? h.NanoCpus / 1e9 : null,
+            CpuShares = h.CpuShares > 0 ? (ulong)h.CpuShares : null,
+            CpusetCpus = string.IsNullOrEmpty(h.CpusetCpus) ? null : h.CpusetCpus,
+            PidsLimit = h.PidsLimit is > 0 or -1 ? h.PidsLimit : null,
+            CapAdd = h.CapAdd,
+            CapDrop = h.CapDrop,
+            Privileged = h.Privileged,
+            Tmpfs = tmpfs,
+            Binds = binds,
+        };
+        ImageSpec built = ImageSpecBuilder.Build(image.Config, rootfs, overrides);
+        Spec spec = built.Spec;
+        Linux linux = spec.Linux!;
+
+        // Namespaces by mode. cgroupns: private on cgroup v2 (Docker's default there), host on v1.
+        var drop = new HashSet<string>(StringComparer.Ordinal);
+        if (hostNetwork) drop.Add(NamespaceType.Network);
+        if (h.PidMode == "host") drop.Add(NamespaceType.Pid);
+        if (h.IpcMode == "host") drop.Add(NamespaceType.Ipc);
+        if (h.UTSMode == "host") drop.Add(NamespaceType.Uts);
+        bool cgroupV2 = File.Exists("/sys/fs/cgroup/cgroup.controllers");
+        if (h.CgroupnsMode == "host" || (h.CgroupnsMode == "" && !cgroupV2)) drop.Add(NamespaceType.Cgroup);
+        linux.Namespaces = linux.Namespaces!.Where(n => !drop.Contains(n.Type)).ToList();
+        if (h.UTSMode == "host") spec.Hostname = null;
+
+        // /etc/hostname, /etc/hosts, /etc/resolv.conf: files of the container's, bind-mounted (dockerd does the same).
+        WriteEtcFiles(record, spec.Hostname ?? System.Net.Dns.GetHostName(), containerDir, hostNetwork);
+        var etc = new List<OciMount>();
+        foreach (string name in new[] { "resolv.conf", "hostname", "hosts" })
+            etc.Add(new OciMount
+            {
+                Destination = "/etc/" + name,
+                Type = "bind",
+                Source = Path.Combine(containerDir, name),
+                Options = ["rbind", "rprivate", h.ReadonlyRootfs ? "ro" : "rw"],
+            });
+        spec.Mounts = [.. spec.Mounts!.Where(m => !etc.Any(e => e.Destination == m.Destination)), .. etc];
+
+        if (h.ShmSize > 0)
+            foreach (OciMount m in spec.Mounts.Where(m => m.Destination == "/dev/shm"))
+                m.Options = [.. m.Options!.Where(o => !o.StartsWith("size=", StringComparison.Ordinal)), "size=" + (h.ShmSize / 1024).ToString(CultureInfo.InvariantCulture) + "k"];
+        if (h.IpcMode == "none") spec.Mounts = spec.Mounts.Where(m => m.Destination != "/dev/shm").ToList();
+
+        linux.CgroupsPath = string.IsNullOrEmpty(h.CgroupParent) ? "/berth/" + record.Id : h.CgroupParent.TrimEnd('/') + "/" + record.Id;
+        LinuxResources r = linux.Resources ??= new LinuxResources();
+        if (h.CpuPeriod > 0 || h.CpuQuota > 0)
+        {
+            r.Cpu ??= new LinuxCpu();
+            if (h.CpuPeriod > 0) r.Cpu.Period = (ulong)h.CpuPeriod;
+            if (h.CpuQuota > 0) r.Cpu.Quota = h.CpuQuota;
+        }
+        if (!string.IsNullOrEmpty(h.CpusetMems)) (r.Cpu ??= new LinuxCpu()).Mems = h.CpusetMems;
+        if (h.MemoryReservation > 0) (r.Memory ??= new LinuxMemory()).Reservation = h.MemoryReservation;
+        if (h.MemorySwappiness is >= 0) (r.Memory ??= new LinuxMemory()).Swappiness = (ulong)h.MemorySwappiness.Value;
+        if (h.OomKillDisable == true) (r.Memory ??= new LinuxMemory()).DisableOomKiller = true;
+        if (h.OomScoreAdj != 0) spec.Process!.OomScoreAdj = h.OomScoreAdj;
+        if (h.Sysctls is { Count: > 0 }) linux.Sysctl = new Dictionary<string, string>(h.Sysctls, StringComparer.Ordinal);
+        if (h.MaskedPaths is not null) linux.MaskedPaths = [.. h.MaskedPaths];
+        if (h.ReadonlyPaths is not null) linux.ReadonlyPaths = [.. h.ReadonlyPaths];
+        if (h.Ulimits is { Count: > 0 })
+            spec.Process!.Rlimits = h.Ulimits.Select(u => new PosixRlimit
+            {
+                Type = "RLIMIT_" + u.Name.ToUpperInvariant(),
+                Soft = unchecked((ulong)u.Soft),
+                Hard = unchecked((ulong)u.Hard),
+            }).ToList();
+
+        var (seccomp, noNewPrivileges) = ContainerRequestCheck.ParseSecurityOpts(h.SecurityOpt);
+        if (noNewPrivileges) spec.Process!.NoNewPrivileges = true;
+        if (!h.Privileged && seccomp != false)
+            linux.Seccomp = DockerDefaultProfile.For(spec.Process!.Capabilities!.Bounding ?? [], HostArch());
+        return built;
+    }
+
+    private static SeccompArch HostArch() => System.Runtime.InteropServices.RuntimeInformation.OSArchitecture switch
+    {
+        System.Runtime.InteropServices.Architecture.Arm64 => SeccompArch.Aarch64,
+        System.Runtime.InteropServices.Architecture.Arm => SeccompArch.Arm,
+        System.Runtime.InteropServices.Architecture.X86 => SeccompArch.X86,
+        _ => SeccompArch.X86_64,
+    };
+
+    /// <summary>Writes hostname, hosts and resolv.conf into the container's directory (each atomically).</summary>
+    public static void WriteEtcFiles(ContainerRecord record, string hostname, string dir, bool hostNetwork)
+    {
+        HostConfigJson h = record.HostConfig;
+        Directory.CreateDirectory(dir);
+        WriteAtomic(Path.Combine(dir, "hostname"), hostname + "\n");
+
+        var hosts = new StringBuilder();
+        if (hostNetwork && File.Exists("/etc/hosts")) hosts.Append(File.ReadAllText("/etc/hosts"));
+        else
+        {
+            hosts.Append("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+            hosts.Append("fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
+        }
+        foreach (string extra in h.ExtraHosts ?? [])
+        {
+            int sep = extra.IndexOf(':');
+            if (sep <= 0) throw new ImagesException(ImagesErrorKind.InvalidArgument, $"invalid extra host entry `{extra}`: want host:ip");
+            hosts.Append(extra[(sep + 1)..]).Append('\t').Append(extra[..sep]).Append('\n');
+        }
+        WriteAtomic(Path.Combine(dir, "hosts"), hosts.ToString());
+
+        WriteAtomic(Path.Combine(dir, "resolv.conf"), ResolvConf(h.Dns, h.DnsSearch, hostNetwork));
+    }
+
+    /// <summary>
+    /// The host's resolv.conf, as dockerd writes it for a container: loopback nameservers (a local
+    /// stub resolver the container cannot reach) removed, Google's servers when none are left;
+    /// --dns and --dns-search replace the host's.
+    /// </summary>
+    public static string ResolvConf(IReadOnlyList<string>? dns, IReadOnlyList<string>? search, bool hostNetwork)
+    {
+        string host = File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : "";
+        var lines = host.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
+        var servers = new List<string>();
+        var searches = new List<string>();
+        var others = new List<string>();
+        foreach (string line in lines)
+        {
+            string[] f = line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+            if (f.Length == 0 || f[0].StartsWith('#') || f[0].StartsWith(';')) continue;
+            if (f[0] == "nameserver" && f.Length > 1)
+            {
+                if (hostNetwork || !(f[1].StartsWith("127.", StringComparison.Ordinal) || f[1] == "::1")) servers.Add(f[1]);
+            }
+            else if (f[0] is "search" or "domain") searches = [.. f.Skip(1)];
+            else others.Add(line);
+        }
+        if (dns is { Count: > 0 }) servers = [.. dns];
+        if (search is { Count: > 0 }) searches = search.Where(s => s != ".").ToList();
+        if (servers.Count == 0) servers = ["8.8.8.8", "8.8.4.4"];
+        var text = new StringBuilder();
+        if (searches.Count > 0) text.Append("search ").Append(string.Join(' ', searches)).Append('\n');
+        foreach (string s in servers) text.Append("nameserver ").Append(s).Append('\n');
+        foreach (string o in others) text.Append(o).Append('\n');
+        return text.ToString();
+    }
+
+    private static void WriteAtomic(string path, string text)
+    {
+        string temp = path + ".tmp";
+        File.WriteAllText(temp, text);
+        File.Move(temp, path, overwrite: true);
+    }
+}

@@ -1,0 +1,266 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+
+namespace Berth.Daemon.Tests.Containers;
+
+/// <summary>
+/// /containers over HTTP against berthd hosted in-process, running real containers with
+/// berth-runtime and berth-monitor from artifacts/bin. Each test's daemon removes its containers
+/// (forcibly) and its directories when it is disposed.
+/// </summary>
+public sealed class ContainersApiTests : IAsyncLifetime
+{
+    private DaemonScope _daemon = null!;
+
+    public async Task InitializeAsync()
+    {
+        _daemon = await DaemonScope.StartAsync();
+        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
+    }
+
+    public async Task DisposeAsync() => await _daemon.DisposeAsync();
+
+    private HttpClient Client => _daemon.Client;
+
+    internal static async Task<string> CreateAsync(HttpClient client, object body, string? name = null)
+    {
+        using HttpResponseMessage response = await client.PostAsJsonAsync("/v1.43/containers/create" + (name is null ? "" : "?name=" + name), body);
+        string text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == HttpStatusCode.Created, $"create: {(int)response.StatusCode} {text}");
+        return JsonDocument.Parse(text).RootElement.GetProperty("Id").GetString()!;
+    }
+
+    private async Task<(int Status, string Body)> PostAsync(string path)
+    {
+        using HttpResponseMessage response = await Client.PostAsync(path, null);
+        return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    private async Task<long> WaitAsync(string id, string condition = "not-running")
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using HttpResponseMessage response = await Client.PostAsync($"/containers/{id}/wait?condition={condition}", null, cts.Token);
+        string text = await response.Content.ReadAsStringAsync(cts.Token);
+        Assert.True(response.IsSuccessStatusCode, text);
+        return JsonDocument.Parse(text).RootElement.GetProperty("StatusCode").GetInt64();
+    }
+
+    /// <summary>GET logs and split Docker's multiplexed frames into stdout and stderr.</summary>
+    internal static async Task<(string Out, string Err)> LogsAsync(HttpClient client, string id, string query = "stdout=1&stderr=1")
+    {
+        byte[] bytes = await client.GetByteArrayAsync($"/containers/{id}/logs?{query}");
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        for (int i = 0; i < bytes.Length;)
+        {
+            Assert.True(i + 8 <= bytes.Length, "truncated frame header");
+            int stream = bytes[i];
+            int length = (int)BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(i + 4));
+            string text = Encoding.UTF8.GetString(bytes, i + 8, length);
+            (stream == 2 ? stderr : stdout).Append(text);
+            i += 8 + length;
+        }
+        return (stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public async Task Create_start_wait_logs_inspect_remove_leaves_nothing()
+    {
+        string id = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "echo out; echo err >&2; hostname; exit 3" }, Labels = new { purpose = "test" } }, "first");
+        JsonElement created = await _daemon.GetJsonAsync($"/containers/{id}/json");
+        Assert.Equal("created", created.GetProperty("State").GetProperty("Status").GetString());
+        Assert.Equal("/first", created.GetProperty("Name").GetString());
+        Assert.Equal("test", created.GetProperty("Config").GetProperty("Labels").GetProperty("purpose").GetString());
+
+        Assert.Equal(204, (await PostAsync($"/containers/{id}/start")).Status);
+        Assert.Equal(3, await WaitAsync(id));
+        var (stdout, stderr) = await LogsAsync(Client, id);
+        Assert.Equal($"out\n{id[..12]}\n", stdout);
+        Assert.Equal("err\n", stderr);
+
+        JsonElement state = (await _daemon.GetJsonAsync($"/containers/first/json")).GetProperty("State");
+        Assert.Equal("exited", state.GetProperty("Status").GetString());
+        Assert.Equal(3, state.GetProperty("ExitCode").GetInt32());
+        Assert.False(state.GetProperty("Running").GetBoolean());
+        Assert.NotEqual("0001-01-01T00:00:00Z", state.GetProperty("FinishedAt").GetString());
+
+        // Starting again runs it again (exit recorded again); the log grows.
+        Assert.Equal(204, (await PostAsync($"/containers/{id}/start")).Status);
+        Assert.Equal(3, await WaitAsync(id));
+        Assert.Equal(2, (await LogsAsync(Client, id)).Err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+
+        string rootfs = Path.Combine(_daemon.Options.ExecRoot, "containers", id, "rootfs");
+        using (HttpResponseMessage delete = await Client.DeleteAsync($"/containers/{id}"))
+            Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
+        await _daemon.GetJsonAsync($"/containers/{id}/json", 404);
+        Assert.False(Directory.Exists(Path.Combine(_daemon.Options.DataRoot, "containers", id)));
+        Assert.False(Directory.Exists(Path.Combine(_daemon.Options.ExecRoot, "containers", id)));
+        Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(rootfs, StringComparison.Ordinal));
+        Assert.DoesNotContain(_daemon.Host.Engine.Snapshotter.Walk(), s => s.Name.Contains(id, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Create_refuses_bad_requests_with_docker_errors_and_leaves_nothing()
+    {
+        async Task<(int, string)> Create(object body, string? name = null)
+        {
+            using HttpResponseMessage r = await Client.PostAsJsonAsync("/containers/create" + (name is null ? "" : "?name=" + name), body);
+            return ((int)r.StatusCode, JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.GetProperty("message").GetString()!);
+        }
+        Assert.Equal((404, "No such image: nosuch:latest"), await Create(new { Image = "nosuch" }));
+        var (status, message) = await Create(new { Image = "busybox", HostConfig = new { PortBindings = new Dictionary<string, object> { ["80/tcp"] = new[] { new { HostPort = "8080" } } } } });
+        Assert.Equal(400, status);
+        Assert.Contains("HostConfig.PortBindings", message);
+        (status, message) = await Create(new { Image = "busybox", HostConfig = new { SomethingNew = 5 } });
+        Assert.Equal(400, status);
+        Assert.Contains("HostConfig.SomethingNew", message, StringComparison.OrdinalIgnoreCase);
+        (status, message) = await Create(new { Image = "busybox" }, "bad%20name");
+        Assert.Equal(400, status);
+        Assert.Contains("Invalid container name", message);
+        (status, _) = await Create(new { Image = "busybox", HostConfig = new { Binds = new[] { "relative:/x" } } });
+        Assert.Equal(400, status);
+        (status, _) = await Create(new { Image = "busybox", HostConfig = new { SecurityOpt = new[] { "apparmor=docker-default" } } });
+        Assert.Equal(400, status);
+
+        await CreateAsync(Client, new { Image = "busybox" }, "taken");
+        (status, message) = await Create(new { Image = "busybox" }, "taken");
+        Assert.Equal(409, status);
+        Assert.Contains("The container name \"/taken\" is already in use", message);
+
+        using (HttpResponseMessage bad = await Client.PostAsync("/containers/create", new StringContent("{not json", Encoding.UTF8, "application/json")))
+            Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        JsonElement all = await _daemon.GetJsonAsync("/containers/json?all=1");
+        Assert.Equal(1, all.GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Stop_escalates_to_SIGKILL_after_the_timeout_and_kill_rm_rules_hold()
+    {
+        // sleep as PID 1 has no SIGTERM handler: the kernel drops the signal, so stop must escalate.
+        string id = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sleep", "1000" } }, "sleeper");
+        Assert.Equal(204, (await PostAsync($"/containers/{id}/start")).Status);
+        Assert.Equal(304, (await PostAsync($"/containers/{id}/start")).Status);
+        JsonElement running = await _daemon.GetJsonAsync($"/containers/{id}/json");
+        Assert.True(running.GetProperty("State").GetProperty("Running").GetBoolean());
+        int pid = running.GetProperty("State").GetProperty("Pid").GetInt32();
+        Assert.True(pid > 0 && Directory.Exists($"/proc/{pid}"));
+
+        using (HttpResponseMessage rm = await Client.DeleteAsync($"/containers/{id}"))
+            Assert.Equal(HttpStatusCode.Conflict, rm.StatusCode);
+
+        JsonElement list = await _daemon.GetJsonAsync("/containers/json");
+        Assert.Equal(1, list.GetArrayLength());
+        Assert.StartsWith("Up ", list[0].GetProperty("Status").GetString());
+        Assert.Equal("/sleeper", list[0].GetProperty("Names")[0].GetString());
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(204, (await PostAsync($"/containers/{id}/stop?t=1")).Status);
+        Assert.True(watch.Elapsed >= TimeSpan.FromSeconds(1), $"stop returned after {watch.Elapsed}");
+        JsonElement state = (await _daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("State");
+        Assert.Equal(137, state.GetProperty("ExitCode").GetInt32());
+        Assert.False(Directory.Exists($"/proc/{pid}") && File.ReadAllText($"/proc/{pid}/stat").Contains("sleep"));
+        Assert.Equal(304, (await PostAsync($"/containers/{id}/stop")).Status);
+        Assert.Equal(409, (await PostAsync($"/containers/{id}/kill")).Status);
+        Assert.Equal(0, (await _daemon.GetJsonAsync("/containers/json")).GetArrayLength());
+        Assert.Equal(1, (await _daemon.GetJsonAsync("/containers/json?filters=" + Uri.EscapeDataString("{\"status\":[\"exited\"]}"))).GetArrayLength());
+
+        // kill with a signal the process handles; then force-remove a running one.
+        string trap = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done" } });
+        Assert.Equal(204, (await PostAsync($"/containers/{trap}/start")).Status);
+        await Task.Delay(300);
+        Assert.Equal(204, (await PostAsync($"/containers/{trap}/kill?signal=SIGUSR1")).Status);
+        Assert.Equal(42, await WaitAsync(trap));
+
+        string forced = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sleep", "1000" } });
+        Assert.Equal(204, (await PostAsync($"/containers/{forced}/start")).Status);
+        Assert.Equal(400, (await PostAsync($"/containers/{forced}/kill?signal=NOPE")).Status);
+        using (HttpResponseMessage rm = await Client.DeleteAsync($"/containers/{forced}?force=1"))
+            Assert.Equal(HttpStatusCode.NoContent, rm.StatusCode);
+        await _daemon.GetJsonAsync($"/containers/{forced}/json", 404);
+    }
+
+    [Fact]
+    public async Task Rename_pause_top_stats_and_wait_conditions()
+    {
+        string id = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sleep", "1000" } }, "before");
+        Assert.Equal(204, (await PostAsync($"/containers/before/rename?name=after")).Status);
+        await _daemon.GetJsonAsync("/containers/before/json", 404);
+        Assert.Equal(id, (await _daemon.GetJsonAsync("/containers/after/json")).GetProperty("Id").GetString());
+        string other = await CreateAsync(Client, new { Image = "busybox" }, "other");
+        Assert.Equal(409, (await PostAsync($"/containers/{other}/rename?name=after")).Status);
+
+        Assert.Equal(204, (await PostAsync($"/containers/{id}/start")).Status);
+        JsonElement top = await _daemon.GetJsonAsync($"/containers/{id}/top");
+        Assert.Contains("PID", top.GetProperty("Titles").EnumerateArray().Select(t => t.GetString()));
+        Assert.Contains(top.GetProperty("Processes").EnumerateArray(), p => p.EnumerateArray().Last().GetString()!.Contains("sleep 1000"));
+
+        JsonElement stats = await _daemon.GetJsonAsync($"/containers/{id}/stats?stream=0&one-shot=1");
+        Assert.True(stats.GetProperty("memory_stats").GetProperty("usage").GetUInt64() > 0);
+        Assert.Equal(1, stats.GetProperty("pids_stats").GetProperty("current").GetInt64());
+
+        Assert.Equal(204, (await PostAsync($"/containers/{id}/pause")).Status);
+        JsonElement paused = await _daemon.GetJsonAsync($"/containers/{id}/json");
+        Assert.Equal("paused", paused.GetProperty("State").GetProperty("Status").GetString());
+        Assert.EndsWith("(Paused)", (await _daemon.GetJsonAsync("/containers/json"))[0].GetProperty("Status").GetString());
+        Assert.Equal(409, (await PostAsync($"/containers/{id}/pause")).Status);
+        Assert.Equal(204, (await PostAsync($"/containers/{id}/unpause")).Status);
+        Assert.Equal("running", (await _daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("State").GetProperty("Status").GetString());
+
+        // A wait for removal ends when the container is removed, with its last exit code.
+        Task<long> removed = WaitAsync(id, "removed");
+        await Task.Delay(200);
+        Assert.False(removed.IsCompleted);
+        using (HttpResponseMessage rm = await Client.DeleteAsync($"/containers/{id}?force=1"))
+            Assert.Equal(HttpStatusCode.NoContent, rm.StatusCode);
+        Assert.Equal(137, await removed);
+    }
+
+    [Fact]
+    public async Task AutoRemove_removes_the_container_when_it_exits()
+    {
+        string id = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "exit 7" }, HostConfig = new { AutoRemove = true } });
+        Task<long> removed = WaitAsync(id, "removed");
+        Assert.Equal(204, (await PostAsync($"/containers/{id}/start")).Status);
+        Assert.Equal(7, await removed);
+        await _daemon.GetJsonAsync($"/containers/{id}/json", 404);
+    }
+
+    [Fact]
+    public async Task Start_failure_of_a_missing_executable_is_a_400_and_leaves_the_container_created()
+    {
+        string id = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "/no/such/binary" } });
+        (int status, string body) = await PostAsync($"/containers/{id}/start");
+        Assert.Equal(400, status);
+        Assert.Contains("no/such/binary", body);
+        JsonElement state = (await _daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("State");
+        Assert.False(state.GetProperty("Running").GetBoolean());
+        string rootfs = Path.Combine(_daemon.Options.ExecRoot, "containers", id, "rootfs");
+        Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(rootfs, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Spec_reflects_the_request_limits_env_user_workdir_readonly()
+    {
+        string id = await CreateAsync(Client, new
+        {
+            Image = "busybox",
+            Env = new[] { "GREETING=hello" },
+            User = "1234:5678",
+            WorkingDir = "/tmp",
+            Cmd = new[] { "sh", "-c", "echo $GREETING; id -u; id -g; pwd; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; touch /x 2>&1 || echo readonly" },
+            HostConfig = new { PidsLimit = 64, Memory = 64 * 1024 * 1024, ReadonlyRootfs = true, Tmpfs = new Dictionary<string, string> { ["/tmp"] = "" } },
+        });
+        Assert.Equal(204, (await PostAsync($"/containers/{id}/start")).Status);
+        Assert.Equal(0, await WaitAsync(id));
+        string[] lines = (await LogsAsync(Client, id)).Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("hello", lines[0]);
+        Assert.Equal("1234", lines[1]);
+        Assert.Equal("5678", lines[2]);
+        Assert.Equal("/tmp", lines[3]);
+        Assert.Equal("64", lines[4]);
+        Assert.Contains("readonly", lines[^1]);
+    }
+}

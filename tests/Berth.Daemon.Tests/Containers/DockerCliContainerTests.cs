@@ -1,0 +1,164 @@
+using Berth.Daemon.Tests.Cli;
+
+namespace Berth.Daemon.Tests.Containers;
+
+/// <summary>
+/// The ordinary container workflow of the real docker clients (28.x and Debian's 20.10) against
+/// berthd: run in the foreground and detached, ps, logs, exec, stop, rm, stdin, tty. Each test's
+/// daemon force-removes its containers at the end.
+/// </summary>
+public sealed class DockerCliContainerTests : IAsyncLifetime
+{
+    private DaemonScope _daemon = null!;
+    private TempDirectory _config = null!;
+
+    public async Task InitializeAsync()
+    {
+        _config = new TempDirectory("docker-config");
+        _daemon = await DaemonScope.StartAsync();
+        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _daemon.DisposeAsync();
+        _config.Dispose();
+    }
+
+    private DockerCli Docker(string binary) => new(binary, _daemon.DockerHost, _config.Path);
+
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void Run_in_the_foreground_prints_output_and_exits_with_the_container_code(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        var (exit, output, error) = docker.Run("run", "--name", "fg", "busybox", "sh", "-c", "echo hello; echo oops >&2; exit 5");
+        Assert.True(exit == 5, $"exit {exit}: {output} {error}");
+        Assert.Equal("hello\n", output);
+        Assert.Contains("oops", error);
+        Assert.Equal("exited 5", docker.Ok("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "fg").Trim());
+
+        // --rm: gone afterwards; a missing command is 127 as docker reports it.
+        Assert.Equal("bye\n", docker.Ok("run", "--rm", "--name", "gone", "busybox", "echo", "bye"));
+        Assert.Equal("", docker.Ok("ps", "-aq", "--filter", "name=gone").Trim());
+        (exit, _, error) = docker.Run("run", "--rm", "busybox", "/no/such/command");
+        Assert.True(exit == 127, $"exit {exit}: {error}");
+
+        // stdin through attach: cat echoes what is piped in and exits at its end.
+        (exit, output, error) = docker.Shell("printf 'one\\ntwo\\n' | $DOCKER run --rm -i busybox cat");
+        Assert.True(exit == 0, error);
+        Assert.Equal("one\ntwo\n", output);
+    }
+
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void Detached_run_ps_logs_exec_stop_rm(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        string id = docker.Ok("run", "-d", "--name", "web", "busybox", "sh", "-c", "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done").Trim();
+        Assert.Equal(64, id.Length);
+        Assert.Contains("web", docker.Ok("ps", "--format", "{{.Names}} {{.Status}}"));
+        WaitFor(() => docker.Ok("logs", "web").Contains("started"), "the log line");
+
+        Assert.Equal("inside\n", docker.Ok("exec", "web", "echo", "inside"));
+        var (exit, _, _) = docker.Run("exec", "web", "sh", "-c", "exit 9");
+        Assert.Equal(9, exit);
+        string ps = docker.Ok("exec", "web", "ps");
+        Assert.Contains("sleep", ps); // the exec sees the container's processes (same pid namespace)
+        Assert.Equal("hi there\n", docker.Shell("echo 'hi there' | $DOCKER exec -i web cat").Out);
+        Assert.Contains("sh -c echo started", docker.Ok("top", "web"));
+        Assert.Contains("web", docker.Ok("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", "web"));
+
+        docker.Ok("stop", "web");
+        Assert.Contains("bye", docker.Ok("logs", "web"));
+        Assert.Equal("exited 0", docker.Ok("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "web").Trim());
+        Assert.Contains("Exited (0)", docker.Ok("ps", "-a", "--format", "{{.Status}}"));
+        docker.Ok("rm", "web");
+        Assert.Equal("", docker.Ok("ps", "-aq").Trim());
+        (exit, _, string error) = docker.Run("logs", "web");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("No such container: web", error);
+    }
+
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void Tty_run_and_exec_go_through_a_pty(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        // script(1) gives the client a terminal; the container sees one too.
+        var (exit, output, error) = docker.Shell("script -qec \"$DOCKER run --rm -t busybox sh -c 'test -t 0 && echo is-a-tty'\" /dev/null");
+        Assert.True(exit == 0, error + output);
+        Assert.Contains("is-a-tty", output);
+
+        docker.Ok("run", "-d", "--name", "tt", "busybox", "sleep", "1000");
+        (exit, output, error) = docker.Shell("script -qec \"$DOCKER exec -t tt sh -c 'test -t 1 && echo exec-tty; exit 4'\" /dev/null");
+        Assert.Contains("exec-tty", output);
+        Assert.True(exit == 4, $"exit {exit}: {output} {error}");
+        docker.Ok("rm", "-f", "tt");
+    }
+
+    private static void WaitFor(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("waiting for " + what);
+            Thread.Sleep(100);
+        }
+    }
+}
+
+/// <summary>Python's docker SDK (Debian's python3-docker) running containers against berthd.</summary>
+public sealed class DockerPyContainerTests : IAsyncLifetime
+{
+    private const string DebianPython = "/usr/bin/python3";
+    private DaemonScope _daemon = null!;
+    private TempDirectory _dir = null!;
+
+    public async Task InitializeAsync()
+    {
+        _dir = new TempDirectory("docker-py");
+        _daemon = await DaemonScope.StartAsync();
+        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _daemon.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    [Fact]
+    public async Task Run_logs_exec_stop_remove_through_docker_py()
+    {
+        Assert.True(File.Exists("/usr/lib/python3/dist-packages/docker/__init__.py"), "python3-docker is not installed (apt-get install python3-docker)");
+        string script = _dir.Combine("containers.py");
+        File.WriteAllText(script, """
+            import docker, sys
+            c = docker.DockerClient(base_url=sys.argv[1])
+            out = c.containers.run("busybox", ["sh", "-c", "echo from-py"], remove=True)
+            assert out == b"from-py\n", out
+            ct = c.containers.run("busybox", ["sleep", "1000"], detach=True, name="pyc")
+            ct.reload()
+            assert ct.status == "running", ct.status
+            code, output = ct.exec_run(["sh", "-c", "echo exec-out; exit 3"])
+            assert (code, output) == (3, b"exec-out\n"), (code, output)
+            assert [x.name for x in c.containers.list()] == ["pyc"]
+            ct.stop(timeout=1)
+            ct.reload()
+            assert ct.attrs["State"]["ExitCode"] == 137, ct.attrs["State"]
+            ct.remove()
+            assert c.containers.list(all=True) == []
+            print("ok")
+            """);
+        var start = new System.Diagnostics.ProcessStartInfo(DebianPython) { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(script);
+        start.ArgumentList.Add(_daemon.DockerHost);
+        using var p = System.Diagnostics.Process.Start(start)!;
+        Task<string> error = p.StandardError.ReadToEndAsync();
+        string output = await p.StandardOutput.ReadToEndAsync();
+        await p.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.True(p.ExitCode == 0, await error);
+        Assert.Equal("ok", output.Trim());
+    }
+}

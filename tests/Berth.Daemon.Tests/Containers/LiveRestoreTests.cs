@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Net.Http.Headers;
+using System.Text.Json;
+
+namespace Berth.Daemon.Tests.Containers;
+
+/// <summary>
+/// The berthd binary killed with SIGKILL while containers run: at its next start it finds the
+/// running ones again (same PIDs, still controllable) and records the exit of one that ended
+/// while no daemon ran, with its real exit code. Nothing is left behind even when the test fails.
+/// </summary>
+public sealed class LiveRestoreTests
+{
+    private static string Berthd => Path.Combine(DaemonScope.ArtifactsBin, "berthd");
+
+    [Fact]
+    public async Task Containers_survive_kill_9_of_berthd_and_exits_meanwhile_are_recorded()
+    {
+        Assert.True(File.Exists(Berthd), $"{Berthd} is missing: run ./build.sh");
+        using var dir = new TempDirectory("restore");
+        string socket = dir.Combine("exec", "berth.sock");
+        Process? daemon = null;
+        try
+        {
+            daemon = await StartAsync(dir, socket);
+            using (HttpClient client = DaemonScope.CreateClient(socket))
+            {
+                using (var tar = new ByteArrayContent(TestRootfs.BusyboxTar()))
+                {
+                    tar.Headers.ContentType = new MediaTypeHeaderValue("application/x-tar");
+                    using HttpResponseMessage imported = await client.PostAsync("/images/create?fromSrc=-&repo=busybox&tag=latest", tar);
+                    Assert.True(imported.IsSuccessStatusCode, await imported.Content.ReadAsStringAsync());
+                }
+                string survivor = await ContainersApiTests.CreateAsync(client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "while true; do echo tick; sleep 0.2; done" } }, "survivor");
+                string ender = await ContainersApiTests.CreateAsync(client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "sleep 1.5; echo done; exit 6" } }, "ender");
+                foreach (string id in new[] { survivor, ender })
+                    using (HttpResponseMessage started = await client.PostAsync($"/containers/{id}/start", null))
+                        Assert.True(started.IsSuccessStatusCode, await started.Content.ReadAsStringAsync());
+            }
+            int pidBefore = await PidOfAsync(socket, "survivor");
+
+            daemon.Kill(); // SIGKILL: no shutdown code runs
+            await daemon.WaitForExitAsync();
+            daemon.Dispose();
+            daemon = null;
+            Assert.True(Directory.Exists($"/proc/{pidBefore}"), "the container died with the daemon");
+            await Task.Delay(TimeSpan.FromSeconds(3)); // ender exits while no daemon runs
+
+            daemon = await StartAsync(dir, socket);
+            using (HttpClient client = DaemonScope.CreateClient(socket))
+            {
+                JsonElement s = JsonDocument.Parse(await client.GetStringAsync("/containers/survivor/json")).RootElement.GetProperty("State");
+                Assert.True(s.GetProperty("Running").GetBoolean());
+                Assert.Equal(pidBefore, s.GetProperty("Pid").GetInt32());
+                JsonElement e = JsonDocument.Parse(await client.GetStringAsync("/containers/ender/json")).RootElement.GetProperty("State");
+                Assert.Equal("exited", e.GetProperty("Status").GetString());
+                Assert.Equal(6, e.GetProperty("ExitCode").GetInt32());
+                Assert.Contains("done", (await ContainersApiTests.LogsAsync(client, "ender")).Out);
+
+                // Still controllable: its log still grows, stop records the exit.
+                int ticks = (await ContainersApiTests.LogsAsync(client, "survivor")).Out.Split('\n').Length;
+                await Task.Delay(600);
+                Assert.True((await ContainersApiTests.LogsAsync(client, "survivor")).Out.Split('\n').Length > ticks, "the monitor stopped logging");
+                using (HttpResponseMessage stop = await client.PostAsync("/containers/survivor/stop?t=0", null))
+                    Assert.True(stop.IsSuccessStatusCode, await stop.Content.ReadAsStringAsync());
+                JsonElement stopped = JsonDocument.Parse(await client.GetStringAsync("/containers/survivor/json")).RootElement.GetProperty("State");
+                Assert.Equal(137, stopped.GetProperty("ExitCode").GetInt32());
+                foreach (string name in new[] { "survivor", "ender" })
+                    using (HttpResponseMessage rm = await client.DeleteAsync($"/containers/{name}"))
+                        Assert.True(rm.IsSuccessStatusCode, await rm.Content.ReadAsStringAsync());
+            }
+        }
+        finally
+        {
+            if (daemon is { HasExited: false })
+            {
+                daemon.Kill();
+                await daemon.WaitForExitAsync();
+            }
+            daemon?.Dispose();
+            Leftovers.Clean(dir.Path);
+        }
+    }
+
+    private static async Task<int> PidOfAsync(string socket, string name)
+    {
+        using HttpClient client = DaemonScope.CreateClient(socket);
+        return JsonDocument.Parse(await client.GetStringAsync($"/containers/{name}/json")).RootElement.GetProperty("State").GetProperty("Pid").GetInt32();
+    }
+
+    private static async Task<Process> StartAsync(TempDirectory dir, string socket)
+    {
+        var start = new ProcessStartInfo(Berthd) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { "--data-root", dir.Combine("data"), "--exec-root", dir.Combine("exec"), "-H", "unix://" + socket, "--log-level", "warn" })
+            start.ArgumentList.Add(a);
+        Process p = Process.Start(start)!;
+        p.OutputDataReceived += (_, _) => { };
+        p.ErrorDataReceived += (_, _) => { };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (DateTime.UtcNow < deadline && !p.HasExited)
+        {
+            try
+            {
+                using HttpClient client = DaemonScope.CreateClient(socket);
+                if (await client.GetStringAsync("/_ping") == "OK") return p;
+            }
+            catch (HttpRequestException)
+            {
+            }
+            await Task.Delay(50);
+        }
+        p.Kill();
+        throw new InvalidOperationException("berthd did not start");
+    }
+}
+
+/// <summary>Removes what a failed container test may leave under its directory: runtime containers (and so their monitors) and mounts.</summary>
+internal static class Leftovers
+{
+    public static void Clean(string root)
+    {
+        string runtimeRoot = Path.Combine(root, "exec", "runtime", "berth-runtime");
+        if (Directory.Exists(runtimeRoot))
+            foreach (string container in Directory.EnumerateDirectories(runtimeRoot))
+                Run(Path.Combine(DaemonScope.ArtifactsBin, "berth-runtime"), "--root", runtimeRoot, "delete", "--force", Path.GetFileName(container));
+        foreach (string line in File.ReadAllLines("/proc/self/mountinfo").Reverse())
+        {
+            string target = line.Split(' ')[4];
+            if (target.StartsWith(root, StringComparison.Ordinal)) Run("umount", "-l", target);
+        }
+    }
+
+    private static void Run(string file, params string[] args)
+    {
+        var psi = new ProcessStartInfo(file) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        using Process p = Process.Start(psi)!;
+        p.WaitForExit(10_000);
+    }
+}
