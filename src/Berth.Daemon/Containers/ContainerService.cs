@@ -158,6 +158,15 @@ public sealed partial class ContainerService : IDisposable
                 entry.Lock.Release();
             }
         }
+        // A create cut short between the layer's Prepare and the record's first save leaves a layer
+        // that nothing refers to.
+        var known = Snapshot().Select(e => SnapshotKey(e.Record.Id)).ToHashSet(StringComparer.Ordinal);
+        foreach (SnapshotInfo s in Snapshotter.Walk())
+            if (s.Name.StartsWith("container-", StringComparison.Ordinal) && !known.Contains(s.Name))
+            {
+                LogWarning(_logger, $"removing the layer {s.Name}, which no container record refers to");
+                TryRemoveSnapshot(s.Name["container-".Length..]);
+            }
         // Execs do not survive a daemon restart in memory; their state dirs are stale.
         foreach (string dir in Directory.EnumerateDirectories(ExecStateRoot))
             TryDeleteDirectory(dir);
