@@ -105,7 +105,6 @@ static int pty_master = -1;
 static int stdin_fd = -1;           // write end of the container's stdin pipe, or the pty master
 static bool stdin_closed, stdin_close_requested;
 static struct buf stdin_pending;
-static unsigned long first_stdin_client;   // serial of the first client that sent stdin (0: none)
 
 static struct client clients[MAX_CLIENTS];
 static int n_clients;
@@ -469,7 +468,9 @@ static void request_stdin_close(void)
 
 static void drop_client(int i)
 {
-    if (opt.stdin_once && first_stdin_client != 0 && clients[i].serial == first_stdin_client) request_stdin_close();
+    // A client going away does not close the container's stdin, even with --stdin-once: a detach
+    // (docker's ctrl-p ctrl-q) is a disconnect too, and the container must keep running. The
+    // engine sends 'C' when the attached stdin reaches its end.
     close(clients[i].fd);
     free(clients[i].queue.p);
     clients[i] = clients[--n_clients];
@@ -550,6 +551,10 @@ static bool client_input(int i)
         if (stdin_pending.n > STDIN_HIGH_WATER) return true;
         ssize_t r = recv(clients[i].fd, msg, sizeof msg, MSG_DONTWAIT);
         if (r < 0 && errno == EINTR) continue;
+        // A client that hung up with output unread in its own queue leaves ECONNRESET pending here,
+        // and the kernel reports that error before the packets still queued (its 'C', its resize).
+        // The error is cleared by being reported: read on to get them, then the end of file.
+        if (r < 0 && errno == ECONNRESET) continue;
         if (r < 0 && errno == EAGAIN) return true;
         if (r <= 0) {
             drop_client(i);
@@ -557,7 +562,6 @@ static bool client_input(int i)
         }
         switch (msg[0]) {
         case 0:
-            if (first_stdin_client == 0) first_stdin_client = clients[i].serial;
             if (!stdin_closed && stdin_fd >= 0 && !stdin_close_requested) buf_append(&stdin_pending, msg + 1, (size_t)r - 1);
             break;
         case 'C':
@@ -870,15 +874,24 @@ static void write_exit_file(void)
 
 static void event_loop(void)
 {
-    // --wait-for-attach: the output stays in the pipes (the process blocks once they are full) until
-    // the caller's attach client connects, so that it misses nothing of an exec's output.
+    // --wait-for-attach: the output is held back (read into the capture buffers, up to 1 MiB a
+    // stream; beyond that the process blocks on its full pipe) until the caller's attach client
+    // connects, so that it misses nothing of an exec's output. It is read rather than left in
+    // the pipe because a pty loses what its slave wrote once the last slave fd closes unread.
     long long hold_until = now_ns(CLOCK_MONOTONIC) + WAIT_FOR_ATTACH_MS * 1000000LL;
+    bool out_open = true, err_open = true;
     while (opt.wait_for_attach) {
         accept_clients();
         long long left = (hold_until - now_ns(CLOCK_MONOTONIC)) / 1000000;
         if (n_clients > 0 || left <= 0) break;
-        struct pollfd pf[2] = { { .fd = sig_fd, .events = POLLIN }, { .fd = attach_listen, .events = POLLIN } };
-        if (poll(pf, 2, (int)left) > 0 && pf[0].revents) reap_children();
+        struct pollfd pf[4] = { { .fd = sig_fd, .events = POLLIN }, { .fd = attach_listen, .events = POLLIN } };
+        int np = 2, i_out = -1, i_err = -1;
+        if (out.fd >= 0 && out_open && out.capture.n < CAPTURE_MAX) { i_out = np; pf[np++] = (struct pollfd){ .fd = out.fd, .events = POLLIN }; }
+        if (err.fd >= 0 && err_open && err.capture.n < CAPTURE_MAX) { i_err = np; pf[np++] = (struct pollfd){ .fd = err.fd, .events = POLLIN }; }
+        if (poll(pf, (nfds_t)np, (int)left) <= 0) continue;
+        if (pf[0].revents) reap_children();
+        if (i_out >= 0 && pf[i_out].revents) out_open = capture_read(out.fd, &out.capture);
+        if (i_err >= 0 && pf[i_err].revents) err_open = capture_read(err.fd, &err.capture);
     }
     accept_clients();
     flush_capture(&out);
@@ -926,6 +939,9 @@ static void event_loop(void)
         }
         if (r == 0) continue;
 
+        // New clients first: one that connected before the output was produced (an attach made
+        // before `start`) must be accepted before that output is read and fanned out.
+        if (pf[1].revents) accept_clients();
         if (pf[0].revents) reap_children();
         if (i_out >= 0 && (pf[i_out].revents & POLLOUT)) flush_stdin();
         if (i_in >= 0 && pf[i_in].revents) flush_stdin();
@@ -940,13 +956,14 @@ static void event_loop(void)
             if (!rev[c] || fds[c] < 0) continue;
             for (int k = 0; k < n_clients; k++)
                 if (clients[k].fd == fds[c]) {
-                    if ((rev[c] & POLLOUT) && !flush_client(k)) break;
-                    if (rev[c] & (POLLIN | POLLHUP | POLLERR)) client_input(k);
+                    // Input first: a client that sent 'C' and hung up must have its 'C' read before a
+                    // failed write of pending output drops it.
+                    if ((rev[c] & (POLLIN | POLLHUP | POLLERR)) && !client_input(k)) break;
+                    if (rev[c] & POLLOUT) flush_client(k);
                     break;
                 }
         }
         if (stdin_pending.n > 0) flush_stdin();
-        if (pf[1].revents) accept_clients();
     }
 
     // Exit: the file first, then clients see EOF (so a client that saw EOF finds the file).
@@ -970,7 +987,13 @@ static void event_loop(void)
                     break;
                 }
     }
-    for (int c = 0; c < n_clients; c++) close(clients[c].fd);
+    // Read what the clients sent and nobody will act on now: closing a unix socket with packets
+    // unread makes the peer's next read fail with ECONNRESET ahead of the output queued for it.
+    for (int c = 0; c < n_clients; c++) {
+        static unsigned char sink[MSG_MAX + 1];
+        while (recv(clients[c].fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {}
+        close(clients[c].fd);
+    }
     n_clients = 0;
 }
 

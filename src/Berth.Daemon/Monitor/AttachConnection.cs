@@ -50,7 +50,10 @@ public sealed class AttachConnection : IAsyncDisposable
         {
             int n;
             try { n = await _socket.ReceiveAsync(_receive, SocketFlags.None, ct).ConfigureAwait(false); }
-            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset) { return null; }
+            // The monitor closed with something of ours unread (a resize, stdin): the kernel reports
+            // that reset before the packets still queued for us. It is cleared by being reported:
+            // read on to get them, then the end of file.
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionReset) { continue; }
             if (n == 0) return null;
             if (_receive[0] is 1 or 2) return new AttachFrame(_receive[0], _receive.AsSpan(1, n - 1).ToArray());
             // Unknown packet types are skipped (room for later extensions).
@@ -59,31 +62,58 @@ public sealed class AttachConnection : IAsyncDisposable
 
     public async ValueTask WriteStdinAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
     {
-        do
+        await _sendLock.WaitAsync(ct).ConfigureAwait(false);
+        try
         {
-            int len = Math.Min(data.Length, MaxPacket - 1);
-            _send[0] = StdinPacket;
-            data.Span[..len].CopyTo(_send.AsSpan(1));
-            await SendAsync(len + 1, ct).ConfigureAwait(false);
-            data = data[len..];
-        } while (!data.IsEmpty);
+            do
+            {
+                int len = Math.Min(data.Length, MaxPacket - 1);
+                _send[0] = StdinPacket;
+                data.Span[..len].CopyTo(_send.AsSpan(1));
+                await SendAsync(len + 1, ct).ConfigureAwait(false);
+                data = data[len..];
+            } while (!data.IsEmpty);
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
     }
 
     /// <summary>Closes the container's stdin (EOF for the process; on a tty, the EOF character ^D).</summary>
-    public ValueTask CloseStdinAsync(CancellationToken ct)
+    public async ValueTask CloseStdinAsync(CancellationToken ct)
     {
-        _send[0] = ClosePacket;
-        return SendAsync(1, ct);
+        await _sendLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            _send[0] = ClosePacket;
+            await SendAsync(1, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
     }
 
-    /// <summary>TIOCSWINSZ on the container's pty (ignored without --tty).</summary>
-    public ValueTask ResizeAsync(ushort rows, ushort cols, CancellationToken ct)
+    /// <summary>TIOCSWINSZ on the container's pty (ignored without --tty). Safe to call while another task writes stdin.</summary>
+    public async ValueTask ResizeAsync(ushort rows, ushort cols, CancellationToken ct)
     {
-        _send[0] = ResizePacket;
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(_send.AsSpan(1), rows);
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(_send.AsSpan(3), cols);
-        return SendAsync(5, ct);
+        await _sendLock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            _send[0] = ResizePacket;
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(_send.AsSpan(1), rows);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(_send.AsSpan(3), cols);
+            await SendAsync(5, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
     }
+
+    // One send buffer: the relay's stdin copy and a resize request may write at the same time.
+    private readonly SemaphoreSlim _sendLock = new(1, 1);
 
     private async ValueTask SendAsync(int length, CancellationToken ct)
     {
