@@ -63,7 +63,7 @@ public sealed partial class ContainerService
             ImageSpec built;
             try
             {
-                built = ContainerSpecFactory.Build(r, image, rootfs, Store.DirectoryOf(id));
+                built = ContainerSpecFactory.Build(r, image, rootfs, Store.DirectoryOf(id), EffectiveNetworkMode(r.HostConfig), JoinedNetns(r));
             }
             catch (ImagesException e)
             {
@@ -91,6 +91,8 @@ public sealed partial class ContainerService
             }
 
             // Attaches that came before the start connect now, so they miss no output.
+            ConnectLocked(entry, handle.ContainerPid);
+
             List<TaskCompletionSource> pending;
             TaskCompletionSource<string> nextStart;
             lock (entry.PendingAttaches)
@@ -138,6 +140,7 @@ public sealed partial class ContainerService
             }
             if (!started)
             {
+                DisconnectLocked(entry);
                 if (handle is not null)
                 {
                     // The init waits at its fifo or runs: take it down; the monitor then exits.
@@ -151,7 +154,7 @@ public sealed partial class ContainerService
                 {
                     try
                     {
-                        RemoveLocked(entry);
+                        await RemoveLockedAsync(entry);
                     }
                     catch (Exception e) when (e is IOException or ImagesException)
                     {
@@ -160,6 +163,17 @@ public sealed partial class ContainerService
                 }
             }
         }
+    }
+
+    /// <summary>--network container:X: the network namespace of X's process, which must run.</summary>
+    private string? JoinedNetns(ContainerRecord r)
+    {
+        string mode = EffectiveNetworkMode(r.HostConfig);
+        if (!mode.StartsWith("container:", StringComparison.Ordinal)) return null;
+        ContainerEntry other = Find(mode["container:".Length..]);
+        if (!other.Record.State.Running || other.Record.State.Pid <= 0)
+            throw ApiException.Conflict($"cannot join the network of a non running container: {other.Record.Name.TrimStart('/')}");
+        return $"/proc/{other.Record.State.Pid}/ns/net";
     }
 
     /// <summary>
@@ -276,6 +290,7 @@ public sealed partial class ContainerService
         string runtimeName = string.IsNullOrEmpty(r.HostConfig.Runtime) ? Options.DefaultRuntime : r.HostConfig.Runtime;
         bool oom = OomKilled(r); // before delete removes the cgroup
         await RunRuntimeAsync(runtime, RuntimeGlobalArgs(runtimeName), ["delete", "--force", id], throwOnError: false);
+        DisconnectLocked(entry);
         UnmountRootfs(id);
         r.State = new ContainerStateJson
         {
@@ -296,7 +311,7 @@ public sealed partial class ContainerService
         {
             try
             {
-                RemoveLocked(entry);
+                await RemoveLockedAsync(entry);
             }
             catch (Exception e) when (e is IOException or ImagesException)
             {

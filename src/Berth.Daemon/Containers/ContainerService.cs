@@ -36,9 +36,10 @@ public sealed partial class ContainerService : IDisposable
     private readonly CancellationTokenSource _shutdown = new();
     private readonly ILogger _logger;
 
-    public ContainerService(DaemonOptions options, ImageStore images, ISnapshotter snapshotter, ILogger logger, TimeProvider? time = null)
+    public ContainerService(DaemonOptions options, ImageStore images, ISnapshotter snapshotter, Berth.Network.NetworkController? network, ILogger logger, TimeProvider? time = null)
     {
         Options = options;
+        Network = network;
         Images = images;
         Snapshotter = snapshotter;
         _logger = logger;
@@ -94,7 +95,7 @@ public sealed partial class ContainerService : IDisposable
 
     public string BundleDirectory(string id) => Path.Combine(StateRoot, id);
     public string RootfsDirectory(string id) => Path.Combine(StateRoot, id, "rootfs");
-    public string MonitorDirectory(string id) => Path.Combine(MonitorRoot, id[..16]);
+    public string MonitorDirectory(string id) => Path.Combine(MonitorRoot, id.Length > 16 ? id[..16] : id);
     public string LogPath(string id) => Path.Combine(Store.DirectoryOf(id), id + "-json.log");
     private static string SnapshotKey(string id) => "container-" + id;
 
@@ -142,7 +143,12 @@ public sealed partial class ContainerService : IDisposable
         foreach (ContainerEntry entry in Snapshot())
         {
             ContainerRecord r = entry.Record;
-            if (!r.State.Running) continue;
+            if (!r.State.Running)
+            {
+                // A start cut short by a crash leaves runtime state, a mount, a monitor dir.
+                if (IsMountPoint(RootfsDirectory(r.Id)) || HasRuntimeState(r.Id)) await CleanupRuntimeLeftoversAsync(r.Id);
+                continue;
+            }
             if (r.MonitorPid > 0 && Monitor.MonitorProcess.IsAlive(r.MonitorPid, MonitorDirectory(r.Id)))
             {
                 Watch(entry, r.MonitorPid);
@@ -164,9 +170,20 @@ public sealed partial class ContainerService : IDisposable
         foreach (SnapshotInfo s in Snapshotter.Walk())
             if (s.Name.StartsWith("container-", StringComparison.Ordinal) && !known.Contains(s.Name))
             {
+                string orphan = s.Name["container-".Length..];
                 LogWarning(_logger, $"removing the layer {s.Name}, which no container record refers to");
-                TryRemoveSnapshot(s.Name["container-".Length..]);
+                await CleanupRuntimeLeftoversAsync(orphan); // unmounted before its layer goes
+                TryRemoveSnapshot(orphan);
+                TryDeleteDirectory(BundleDirectory(orphan));
             }
+        // Bundle directories of containers that are gone (a crash during rm after the record went).
+        foreach (string dir in Directory.EnumerateDirectories(StateRoot))
+            if (!known.Contains("container-" + Path.GetFileName(dir)))
+            {
+                await CleanupRuntimeLeftoversAsync(Path.GetFileName(dir));
+                TryDeleteDirectory(dir);
+            }
+        ReconcileNetwork();
         // Execs do not survive a daemon restart in memory; their state dirs are stale.
         foreach (string dir in Directory.EnumerateDirectories(ExecStateRoot))
             TryDeleteDirectory(dir);
@@ -183,6 +200,7 @@ public sealed partial class ContainerService : IDisposable
         var warnings = new List<string>();
         HostConfigJson host = body.HostConfig ?? new HostConfigJson();
         ContainerRequestCheck.Check(body, host, warnings, Options);
+        CheckNetwork(body, host, warnings);
         if (string.IsNullOrEmpty(body.Image)) throw ApiException.BadRequest("Config cannot be empty in order to create a container");
 
         Image image;
@@ -210,6 +228,7 @@ public sealed partial class ContainerService : IDisposable
             ImageTopLayer = top,
             Config = body.ToConfig(),
             HostConfig = host,
+            NetworkingConfig = body.NetworkingConfig,
             StopSignal = !string.IsNullOrEmpty(body.StopSignal) ? body.StopSignal
                 : !string.IsNullOrEmpty(image.Config.Config?.StopSignal) ? image.Config.Config!.StopSignal! : "SIGTERM",
         };
@@ -218,11 +237,17 @@ public sealed partial class ContainerService : IDisposable
         if (record.Config.Entrypoint is null or { Count: 0 } && record.Config.Cmd is null or { Count: 0 })
             throw ApiException.BadRequest("No command specified");
         var entry = new ContainerEntry(record);
+        // Held from the moment the container can be found until its record is saved, so that a
+        // concurrent rm (or start) waits for the create instead of removing a half-made container.
+        await entry.Lock.WaitAsync(cancellationToken);
 
         lock (_indexLock)
         {
             if (_idByName.TryGetValue(fullName, out string? holder))
+            {
+                entry.Lock.Release();
                 throw ApiException.Conflict($"Conflict. The container name \"{fullName}\" is already in use by container \"{holder}\". You have to remove (or rename) that container to be able to reuse that name.");
+            }
             _idByName[fullName] = id;
             _byId[id] = entry;
         }
@@ -244,7 +269,9 @@ public sealed partial class ContainerService : IDisposable
                 }
                 TryRemoveSnapshot(id);
                 TryDeleteDirectory(Store.DirectoryOf(id));
+                entry.Removed = true;
             }
+            entry.Lock.Release();
         }
         return new ContainerCreateResponse(id, warnings);
     }
@@ -336,7 +363,7 @@ public sealed partial class ContainerService : IDisposable
         {
             if (entry.Removed) return;
             if (entry.Record.State.Running) throw ApiException.Conflict($"cannot remove container \"{entry.Record.Name}\": it started again meanwhile");
-            RemoveLocked(entry);
+            await RemoveLockedAsync(entry);
         }
         finally
         {
@@ -345,21 +372,48 @@ public sealed partial class ContainerService : IDisposable
     }
 
     /// <summary>Removes a stopped container's record, layer and state; the caller holds its lock.</summary>
-    private void RemoveLocked(ContainerEntry entry)
+    private async Task RemoveLockedAsync(ContainerEntry entry)
     {
         string id = entry.Record.Id;
         entry.Removed = true;
-        // The record goes first: once it is gone the container is gone, whatever happens next.
+        // The record goes first: once it is gone the container is gone, whatever happens next (a
+        // crash from here on leaves a layer and maybe a mount, which the next start cleans).
         Store.Delete(id);
         lock (_indexLock)
         {
             _byId.Remove(id);
             if (_idByName.TryGetValue(entry.Record.Name, out string? holder) && holder == id) _idByName.Remove(entry.Record.Name);
         }
-        UnmountRootfs(id);
+        await CleanupRuntimeLeftoversAsync(id);
         TryRemoveSnapshot(id);
         TryDeleteDirectory(BundleDirectory(id));
         entry.RemovedSignal.TrySetResult();
+    }
+
+    /// <summary>
+    /// What a container that does not run may still have, after a crash in the middle of its start
+    /// or its removal: runtime state (an init waiting at its exec fifo), the rootfs mount, the
+    /// monitor's directory.
+    /// </summary>
+    private async Task CleanupRuntimeLeftoversAsync(string id)
+    {
+        string runtimeRoot = Path.Combine(Options.ExecRoot, "runtime");
+        if (Directory.Exists(runtimeRoot))
+            foreach (string dir in Directory.EnumerateDirectories(runtimeRoot))
+            {
+                if (!Directory.Exists(Path.Combine(dir, id))) continue;
+                string name = Path.GetFileName(dir);
+                if (Options.RuntimePath(name) is { } runtime)
+                    await RunRuntimeAsync(runtime, RuntimeGlobalArgs(name), ["delete", "--force", id], throwOnError: false);
+            }
+        UnmountRootfs(id);
+        TryDeleteDirectory(MonitorDirectory(id));
+    }
+
+    private bool HasRuntimeState(string id)
+    {
+        string runtimeRoot = Path.Combine(Options.ExecRoot, "runtime");
+        return Directory.Exists(runtimeRoot) && Directory.EnumerateDirectories(runtimeRoot).Any(d => Directory.Exists(Path.Combine(d, id)));
     }
 
     private void TryRemoveSnapshot(string id)

@@ -38,7 +38,8 @@ public sealed class ContainerStore
             string record = Path.Combine(dir, RecordFile);
             try
             {
-                File.Delete(record + ".tmp");
+                // Temp files of atomic writes cut short (the record, hosts, resolv.conf, hostname).
+                foreach (string temp in Directory.EnumerateFiles(dir, "*.tmp")) File.Delete(temp);
                 if (!File.Exists(record))
                 {
                     // The create that made this directory never saved: nothing refers to it.

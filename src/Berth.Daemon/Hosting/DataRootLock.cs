@@ -32,10 +32,19 @@ public sealed class DataRootLock : IDisposable
             handle.Dispose();
             throw new DaemonConfigException($"open `{path}`: {Interop.Describe(errno)}");
         }
+        // A daemon killed with SIGKILL can leave the lock held for a moment by a child it was forking
+        // (the lock belongs to the open file description until the child's exec closes it): retry
+        // briefly before deciding that another daemon runs.
+        var deadline = DateTime.UtcNow.AddSeconds(2);
         while (Interop.flock(handle, Interop.LOCK_EX | Interop.LOCK_NB) < 0)
         {
             int errno = Interop.LastErrno;
             if (errno == Interop.EINTR) continue;
+            if (errno == Interop.EAGAIN && DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(50);
+                continue;
+            }
             handle.Dispose();
             if (errno == Interop.EAGAIN)
                 throw new DaemonConfigException($"another berthd is running on data root `{dataRoot}` (it holds the lock on `{path}`)");
