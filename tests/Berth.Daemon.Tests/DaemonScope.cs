@@ -44,19 +44,26 @@ public sealed class DaemonScope : IAsyncDisposable
     public static async Task<DaemonScope> StartAsync(Func<DaemonOptions, DaemonOptions>? configure = null)
     {
         var dir = new TempDirectory("daemon");
+        TestNetns? netns = null;
         try
         {
-            DaemonOptions options = OptionsIn(dir);
+            // Bridges, NAT and port rules go into a network namespace of the test's own, never the host's.
+            netns = TestNetns.Create();
+            DaemonOptions options = OptionsIn(dir) with { BridgeNetns = netns.Path };
             if (configure is not null) options = configure(options);
             DaemonHost host = await DaemonHost.StartAsync(options);
-            return new DaemonScope(dir, host, options);
+            return new DaemonScope(dir, host, options) { Netns = netns };
         }
         catch
         {
+            netns?.Dispose();
             dir.Dispose();
             throw;
         }
     }
+
+    /// <summary>The network namespace playing the host for bridges and published ports.</summary>
+    public TestNetns? Netns { get; private init; }
 
     public static HttpClient CreateClient(string socketPath)
     {
@@ -118,6 +125,7 @@ public sealed class DaemonScope : IAsyncDisposable
         }
         Client.Dispose();
         await Host.DisposeAsync();
+        Netns?.Dispose();
         Directory.Dispose();
     }
 }
@@ -141,9 +149,50 @@ public static class TestRootfs
                 DataStream = new MemoryStream(File.ReadAllBytes(BusyboxPath)),
             };
             writer.WriteEntry(busybox);
-            foreach (string applet in new[] { "sh", "echo", "true", "false", "ls", "cat", "sleep", "stty", "ps", "id", "hostname", "env", "head", "wc", "printf", "kill", "touch", "mkdir", "pwd", "yes", "dd", "seq" })
+            foreach (string applet in new[] { "sh", "echo", "true", "false", "ls", "cat", "sleep", "stty", "ps", "id", "hostname", "env", "head", "wc", "printf", "kill", "touch", "mkdir", "pwd", "yes", "dd", "seq", "ip", "nc", "ping", "httpd", "grep", "awk", "tail", "sort", "tr", "timeout", "test" })
                 writer.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.SymbolicLink, "bin/" + applet) { LinkName = "busybox", Mode = (UnixFileMode)0x1FF });
         }
         return output.ToArray();
+    }
+}
+
+/// <summary>A named network namespace (<c>ip netns add</c>) that a test owns and deletes.</summary>
+public sealed class TestNetns : IDisposable
+{
+    private TestNetns(string name) => Name = name;
+
+    public string Name { get; }
+    public string Path => "/run/netns/" + Name;
+
+    public static TestNetns Create()
+    {
+        string name = "berth-t-" + Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+        Run("ip", "netns", "add", name);
+        var netns = new TestNetns(name);
+        Run("ip", "-n", name, "link", "set", "lo", "up");
+        return netns;
+    }
+
+    /// <summary>Runs a command inside the namespace (ip netns exec); returns its exit code and output.</summary>
+    public (int Exit, string Output) Exec(params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in new[] { "netns", "exec", Name }.Concat(args)) psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        string output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, output);
+    }
+
+    public void Dispose() => Run("ip", "netns", "del", Name);
+
+    private static void Run(string file, params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        string error = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)}: {error}");
     }
 }

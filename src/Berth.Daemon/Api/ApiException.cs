@@ -10,6 +10,7 @@ public sealed class ApiException(int statusCode, string message, Exception? inne
     public static ApiException BadRequest(string message) => new(400, message);
     public static ApiException NotFound(string message) => new(404, message);
     public static ApiException Conflict(string message) => new(409, message);
+    public static ApiException Forbidden(string message) => new(403, message);
     public static ApiException NotImplemented(string message) => new(501, message);
 
     /// <summary>The status Docker's errdefs give each category of the image store's errors.</summary>

@@ -32,6 +32,9 @@ public static class ApiRoutes
         app.Map("/images/{**rest}", ImagesApi.Dispatch);
         app.Map("/containers/{**rest}", ContainersApi.Dispatch);
         app.Map("/exec/{**rest}", ExecApi.Dispatch);
+        app.Map("/commit", ContainerFilesApi.Commit);
+        app.Map("/networks", NetworksApi.Dispatch);
+        app.Map("/networks/{**rest}", NetworksApi.Dispatch);
         foreach (string group in NotImplementedApi.Groups)
         {
             app.Map($"/{group}", NotImplementedApi.Handle);

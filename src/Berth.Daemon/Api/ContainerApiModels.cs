@@ -16,13 +16,44 @@ public sealed record GraphDriverJson(string Name, IReadOnlyDictionary<string, st
 
 public sealed record MountPointJson(string Type, string Source, string Destination, string Mode, bool RW, string Propagation);
 
+public sealed record PortBindingJson(string HostIp, string HostPort);
+
+public sealed record EndpointSettingsJson
+{
+    public JsonElement? IPAMConfig { get; init; }
+    public IReadOnlyList<string>? Links { get; init; }
+    public IReadOnlyList<string>? Aliases { get; init; }
+    public string NetworkID { get; init; } = "";
+    public string EndpointID { get; init; } = "";
+    public string Gateway { get; init; } = "";
+    public string IPAddress { get; init; } = "";
+    public int IPPrefixLen { get; init; }
+    public string IPv6Gateway { get; init; } = "";
+    public string GlobalIPv6Address { get; init; } = "";
+    public int GlobalIPv6PrefixLen { get; init; }
+    public string MacAddress { get; init; } = "";
+}
+
 public sealed record NetworkSettingsJson
 {
     public string Bridge { get; init; } = "";
     public string SandboxID { get; init; } = "";
     public string SandboxKey { get; init; } = "";
-    public Dictionary<string, JsonElement> Ports { get; init; } = [];
-    public Dictionary<string, JsonElement> Networks { get; init; } = [];
+    public Dictionary<string, IReadOnlyList<PortBindingJson>?> Ports { get; init; } = [];
+    public string Gateway { get; init; } = "";
+    public string IPAddress { get; init; } = "";
+    public int IPPrefixLen { get; init; }
+    public string MacAddress { get; init; } = "";
+    public Dictionary<string, EndpointSettingsJson> Networks { get; init; } = [];
+}
+
+/// <summary>A port in GET /containers/json.</summary>
+public sealed record SummaryPortJson
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? IP { get; init; }
+    public int PrivatePort { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public int PublicPort { get; init; }
+    public string Type { get; init; } = "tcp";
 }
 
 public sealed record ContainerInspectJson
@@ -54,7 +85,7 @@ public sealed record ContainerInspectJson
 
 public sealed record SummaryHostConfig(string NetworkMode);
 
-public sealed record SummaryNetworkSettings(Dictionary<string, JsonElement> Networks);
+public sealed record SummaryNetworkSettings(Dictionary<string, EndpointSettingsJson> Networks);
 
 public sealed record ContainerSummaryJson
 {
@@ -64,7 +95,7 @@ public sealed record ContainerSummaryJson
     public string ImageID { get; init; } = "";
     public string Command { get; init; } = "";
     public long Created { get; init; }
-    public IReadOnlyList<JsonElement> Ports { get; init; } = [];
+    public IReadOnlyList<SummaryPortJson> Ports { get; init; } = [];
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? SizeRw { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? SizeRootFs { get; init; }
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
@@ -169,3 +200,63 @@ public sealed record BlkioStatsJson
 {
     public IReadOnlyList<BlkioEntryJson>? io_service_bytes_recursive { get; init; }
 }
+
+/// <summary>GET /networks entries (api/types/network.Inspect).</summary>
+public sealed record NetworkJson
+{
+    public string Name { get; init; } = "";
+    public string Id { get; init; } = "";
+    public string Created { get; init; } = "";
+    public string Scope { get; init; } = "local";
+    public string Driver { get; init; } = "bridge";
+    public bool EnableIPv6 { get; init; }
+    public NetworkIpamJson IPAM { get; init; } = new();
+    public bool Internal { get; init; }
+    public bool Attachable { get; init; }
+    public bool Ingress { get; init; }
+    public Dictionary<string, NetworkContainerJson> Containers { get; init; } = [];
+    public Dictionary<string, string> Options { get; init; } = [];
+    public Dictionary<string, string> Labels { get; init; } = [];
+}
+
+public sealed record NetworkIpamJson
+{
+    public string Driver { get; init; } = "default";
+    public IReadOnlyList<IpamPoolJson> Config { get; init; } = [];
+    public Dictionary<string, string>? Options { get; init; }
+}
+
+public sealed record IpamPoolJson(string Subnet, string Gateway);
+
+public sealed record NetworkContainerJson(string Name, string EndpointID, string MacAddress, string IPv4Address, string IPv6Address);
+
+/// <summary>POST /networks/create.</summary>
+public sealed class NetworkCreateBody
+{
+    public string Name { get; set; } = "";
+    public string? Driver { get; set; }
+    public bool Internal { get; set; }
+    public bool? CheckDuplicate { get; set; }
+    public bool Attachable { get; set; }
+    public bool EnableIPv6 { get; set; }
+    public NetworkCreateIpam? IPAM { get; set; }
+    public Dictionary<string, string>? Options { get; set; }
+    public Dictionary<string, string>? Labels { get; set; }
+}
+
+public sealed class NetworkCreateIpam
+{
+    public string? Driver { get; set; }
+    public List<NetworkCreatePool>? Config { get; set; }
+}
+
+public sealed class NetworkCreatePool
+{
+    public string? Subnet { get; set; }
+    public string? Gateway { get; set; }
+    public string? IPRange { get; set; }
+}
+
+public sealed record NetworkCreateResponse(string Id, string Warning);
+
+public sealed record NetworksPruneReport(IReadOnlyList<string>? NetworksDeleted);

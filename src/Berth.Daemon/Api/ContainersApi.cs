@@ -44,7 +44,9 @@ public static class ContainersApi
             ("exec", _, true) => ExecApi.Create(context, id),
             ("attach", _, true) => throw ApiException.BadRequest("attach needs a connection upgrade (Connection: Upgrade, Upgrade: tcp)"),
             ("update", _, true) => throw ApiException.NotImplemented("container update is not implemented in this version of berthd"),
-            ("archive" or "export" or "changes", _, _) => throw ApiException.NotImplemented($"/containers/{{id}}/{action} is not implemented in this version of berthd"),
+            ("archive", _, _) => ContainerFilesApi.Archive(context, id),
+            ("export", true, _) => ContainerFilesApi.Export(context, id),
+            ("changes", true, _) => ContainerFilesApi.Changes(context, id),
             _ => throw ApiException.NotFound("page not found"),
         };
     }
@@ -102,8 +104,61 @@ public static class ContainersApi
         State = r.State.Status,
         Status = StatusText(r.State, now),
         HostConfig = new SummaryHostConfig(string.IsNullOrEmpty(r.HostConfig.NetworkMode) ? "default" : r.HostConfig.NetworkMode),
+        NetworkSettings = new SummaryNetworkSettings(Networks(r)),
+        Ports = SummaryPorts(r),
         Mounts = MountPoints(r),
     };
+
+    private static List<SummaryPortJson> SummaryPorts(ContainerRecord r)
+    {
+        var ports = new List<SummaryPortJson>();
+        foreach (PublishedPort p in r.Network?.Ports ?? [])
+            ports.Add(new SummaryPortJson { IP = p.HostIp, PrivatePort = p.ContainerPort, PublicPort = p.HostPort, Type = p.Protocol });
+        foreach (string exposed in r.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>())
+        {
+            string[] parts = exposed.Split('/');
+            if (int.TryParse(parts[0], out int port) && !ports.Any(p => p.PrivatePort == port))
+                ports.Add(new SummaryPortJson { PrivatePort = port, Type = parts.Length > 1 ? parts[1] : "tcp" });
+        }
+        return ports;
+    }
+
+    private static Dictionary<string, EndpointSettingsJson> Networks(ContainerRecord r)
+    {
+        if (r.Network is not { } n) return [];
+        return new Dictionary<string, EndpointSettingsJson>
+        {
+            [n.NetworkName] = new EndpointSettingsJson
+            {
+                NetworkID = n.NetworkId,
+                EndpointID = n.EndpointId,
+                Gateway = n.Gateway,
+                IPAddress = n.IPAddress,
+                IPPrefixLen = n.IPPrefixLen,
+                MacAddress = n.MacAddress,
+                Aliases = n.Aliases,
+            },
+        };
+    }
+
+    private static NetworkSettingsJson NetworkSettings(ContainerRecord r)
+    {
+        var ports = new Dictionary<string, IReadOnlyList<PortBindingJson>?>(StringComparer.Ordinal);
+        foreach (string exposed in r.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>()) ports[exposed] = null;
+        foreach (var group in (r.Network?.Ports ?? []).GroupBy(p => $"{p.ContainerPort}/{p.Protocol}"))
+            ports[group.Key] = group.Select(p => new PortBindingJson(p.HostIp, p.HostPort.ToString(CultureInfo.InvariantCulture))).ToList();
+        ContainerNetworkState? n = r.Network;
+        return new NetworkSettingsJson
+        {
+            SandboxKey = r.State.Running && r.State.Pid > 0 ? $"/proc/{r.State.Pid}/ns/net" : "",
+            Ports = ports,
+            Gateway = n?.Gateway ?? "",
+            IPAddress = n?.IPAddress ?? "",
+            IPPrefixLen = n?.IPPrefixLen ?? 0,
+            MacAddress = n?.MacAddress ?? "",
+            Networks = Networks(r),
+        };
+    }
 
     private static string CommandLine(ContainerRecord r)
     {
@@ -186,6 +241,7 @@ public static class ContainersApi
             GraphDriver = new GraphDriverJson("overlayfs", new Dictionary<string, string> { ["MergedDir"] = service.RootfsDirectory(r.Id) }),
             Mounts = MountPoints(r),
             Config = r.Config,
+            NetworkSettings = NetworkSettings(r),
         };
         return JsonResults.WriteAsync(context, result, ApiJson.Context.ContainerInspectJson);
     }

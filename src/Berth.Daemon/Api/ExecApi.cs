@@ -65,9 +65,14 @@ public static class ExecApi
     {
         ExecInstance exec = ContainersApi.Containers(context).FindExec(id);
         (ushort h, ushort w) = ContainersApi.ResizeArgs(context);
-        if (!exec.Running) throw ApiException.Conflict($"Exec {id} is not running");
-        await using AttachConnection connection = await AttachConnection.ConnectAsync(exec.StateDir, context.RequestAborted);
-        await connection.ResizeAsync(h, w, context.RequestAborted);
+        AttachConnection? relay;
+        lock (exec)
+        {
+            if (exec.ExitCode is not null) throw ApiException.Conflict($"Exec {id} is not running");
+            relay = exec.Relay;
+            if (relay is null) exec.PendingSize = (h, w); // applied when the relay connects
+        }
+        if (relay is not null) await relay.ResizeAsync(h, w, context.RequestAborted);
         context.Response.StatusCode = 200;
     }
 

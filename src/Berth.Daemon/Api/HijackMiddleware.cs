@@ -317,9 +317,22 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
         }
         await using (AttachConnection connection = await AttachConnection.ConnectAsync(exec.StateDir, aborted))
         {
-            if (body.ConsoleSize is [int h, int w] && tty) await connection.ResizeAsync((ushort)h, (ushort)w, aborted);
-            await RelayAsync(connection, exec.Config.AttachStdin, exec.Config.AttachStdout, exec.Config.AttachStderr, tty,
-                ParseDetachKeys(exec.Config.DetachKeys), stdinOnce: true);
+            (ushort, ushort)? size = body.ConsoleSize is [int h, int w] ? ((ushort)h, (ushort)w) : null;
+            lock (exec)
+            {
+                exec.Relay = connection;
+                size = exec.PendingSize ?? size;
+            }
+            if (size is (ushort rows, ushort cols) && tty) await connection.ResizeAsync(rows, cols, aborted);
+            try
+            {
+                await RelayAsync(connection, exec.Config.AttachStdin, exec.Config.AttachStdout, exec.Config.AttachStderr, tty,
+                    ParseDetachKeys(exec.Config.DetachKeys), stdinOnce: true);
+            }
+            finally
+            {
+                lock (exec) exec.Relay = null;
+            }
         }
         // The monitor closes attach connections after it has written the exit file: record it before
         // the client, which asks /exec/{id}/json next, sees the end of the stream.

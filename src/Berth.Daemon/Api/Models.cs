@@ -250,4 +250,11 @@ public static class ApiJson
 [JsonSerializable(typeof(ExecStartBody))]
 [JsonSerializable(typeof(ExecInspectJson))]
 [JsonSerializable(typeof(StatsJson))]
+[JsonSerializable(typeof(Berth.Daemon.Containers.ContainerPathStat))]
+[JsonSerializable(typeof(List<ContainerChange>))]
+[JsonSerializable(typeof(List<NetworkJson>))]
+[JsonSerializable(typeof(NetworkJson))]
+[JsonSerializable(typeof(NetworkCreateBody))]
+[JsonSerializable(typeof(NetworkCreateResponse))]
+[JsonSerializable(typeof(NetworksPruneReport))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

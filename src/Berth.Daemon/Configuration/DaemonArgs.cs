@@ -28,6 +28,12 @@ public static class DaemonArgs
           -l, --log-level string          debug, info, warn, error, fatal (default "info")
           -p, --pidfile string            Path of the PID file (default: <exec-root>/berthd.pid)
               --group string              Group of the unix sockets (default "berth", when it exists)
+          -b, --bridge string             The default network's bridge, or "none" for no bridge network
+                                          (containers then default to --network none) (default "berth0")
+              --bip string                The default bridge's subnet (CIDR; default: the first of Docker's
+                                          pools that no host route overlaps)
+              --bridge-netns string       Make bridges, NAT and port rules in this network namespace
+                                          (a path such as /run/netns/x) rather than berthd's own
               --tlscert string            TLS certificate (PEM) for tcp:// hosts
               --tlskey string             TLS key (PEM) for tcp:// hosts
               --tlscacert string          Trust client certificates signed by this CA (PEM)
@@ -76,6 +82,9 @@ public static class DaemonArgs
                 "--tlscert" => "tlscert",
                 "--tlskey" => "tlskey",
                 "--tlscacert" => "tlscacert",
+                "-b" or "--bridge" => "bridge",
+                "--bip" => "bip",
+                "--bridge-netns" => "bridge-netns",
                 _ => throw new DaemonConfigException($"unknown flag: {name}\nSee 'berthd --help'."),
             };
             if (value is null)
@@ -118,6 +127,9 @@ public static class DaemonArgs
         IReadOnlyList<string> insecure = Many("insecure-registries", file.InsecureRegistries) ?? [];
         string logLevel = Single("log-level", file.LogLevel) ?? "info";
         string group = Single("group", file.Group) ?? "berth";
+        string bridge = Single("bridge", file.Bridge) ?? "berth0";
+        string? bip = Single("bip", file.Bip);
+        string? bridgeNetns = Single("bridge-netns", file.BridgeNetns);
         var tls = new TlsOptions
         {
             CertFile = Single("tlscert", file.TlsCert),
@@ -138,6 +150,9 @@ public static class DaemonArgs
             LogLevel = logLevel,
             SocketGroup = group,
             Tls = tls,
+            Bridge = bridge,
+            BridgeSubnet = bip,
+            BridgeNetns = bridgeNetns is null ? null : Absolute(bridgeNetns, "bridge-netns"),
         };
         Validate(options);
         return new ParsedArgs(options, help, version);
@@ -153,6 +168,10 @@ public static class DaemonArgs
         if ((options.Tls.CertFile is null) != (options.Tls.KeyFile is null))
             throw new DaemonConfigException("--tlscert and --tlskey go together");
         foreach (string host in options.Hosts) ListenAddress.Parse(host, options.Tls);
+        if (options.Bridge != "none" && (options.Bridge.Length is 0 or > 15 || options.Bridge.Any(c => c is '/' or ' ' or ':')))
+            throw new DaemonConfigException($"invalid bridge name `{options.Bridge}`: at most 15 characters, no '/', ':' or spaces");
+        if (options.BridgeNetns is not null && !File.Exists(options.BridgeNetns))
+            throw new DaemonConfigException($"bridge-netns `{options.BridgeNetns}` does not exist");
         foreach (string registry in options.InsecureRegistries)
             if (registry.Length == 0 || registry.Contains('/') && !registry.Contains("://"))
                 throw new DaemonConfigException($"invalid insecure-registry `{registry}`: give host[:port]");
@@ -179,6 +198,9 @@ public sealed record DaemonConfigFile
     [JsonPropertyName("tlskey")] public string? TlsKey { get; init; }
     [JsonPropertyName("tlscacert")] public string? TlsCaCert { get; init; }
     [JsonPropertyName("tlsverify")] public bool? TlsVerify { get; init; }
+    [JsonPropertyName("bridge")] public string? Bridge { get; init; }
+    [JsonPropertyName("bip")] public string? Bip { get; init; }
+    [JsonPropertyName("bridge-netns")] public string? BridgeNetns { get; init; }
 
     public static DaemonConfigFile Load(string path)
     {

@@ -29,6 +29,15 @@ public sealed record DaemonOptions
 
     public TlsOptions Tls { get; init; } = new();
 
+    /// <summary>The default network's bridge; "none": no bridge network (containers default to --network none).</summary>
+    public string Bridge { get; init; } = "berth0";
+
+    /// <summary>The default bridge's subnet (--bip); null: chosen to avoid the host's routes.</summary>
+    public string? BridgeSubnet { get; init; }
+
+    /// <summary>The network namespace bridges, NAT and port rules live in; null: berthd's own (tests use a private one).</summary>
+    public string? BridgeNetns { get; init; }
+
     /// <summary>Where berth-runtime and berth-monitor are; null: next to berthd, then PATH.</summary>
     public string? BinDirectory { get; init; }
 

@@ -209,6 +209,8 @@ public sealed class ContainerRecord
     public string? ImageTopLayer { get; set; }
     public ContainerConfigJson Config { get; set; } = new();
     public HostConfigJson HostConfig { get; set; } = new();
+    /// <summary>The create request's NetworkingConfig (EndpointsConfig: aliases, --ip), as given.</summary>
+    public JsonElement? NetworkingConfig { get; set; }
     public ContainerStateJson State { get; set; } = new();
     public int RestartCount { get; set; }
     /// <summary>The running monitor's PID (0 when none); checked against its state dir before use.</summary>
@@ -217,7 +219,27 @@ public sealed class ContainerRecord
     public string? RuntimePath { get; set; }
     public string StopSignal { get; set; } = "SIGTERM";
     public List<string>? Path { get; set; }
+
+    /// <summary>The container's endpoint while it runs on a bridge network (null otherwise).</summary>
+    public ContainerNetworkState? Network { get; set; }
 }
+
+/// <summary>What the network layer gave a running container: its endpoint, address and published ports.</summary>
+public sealed class ContainerNetworkState
+{
+    public string NetworkName { get; set; } = "";
+    public string NetworkId { get; set; } = "";
+    public string EndpointId { get; set; } = "";
+    public string IPAddress { get; set; } = "";
+    public int IPPrefixLen { get; set; }
+    public string Gateway { get; set; } = "";
+    public string MacAddress { get; set; } = "";
+    public List<string>? Aliases { get; set; }
+    public List<PublishedPort> Ports { get; set; } = [];
+}
+
+/// <summary>A published port as it was bound (the host port resolved when 0 was asked).</summary>
+public sealed record PublishedPort(string Protocol, string HostIp, int HostPort, int ContainerPort);
 
 /// <summary>Accepts Docker's strslice: a JSON string or a list of strings.</summary>
 public sealed class StringOrListConverter : JsonConverter<List<string>?>

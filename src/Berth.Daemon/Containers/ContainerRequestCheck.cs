@@ -17,11 +17,8 @@ public static class ContainerRequestCheck
         RefuseUnknown("HostConfig.", host.Unknown);
         if (body.Healthcheck is { } health && IsSet(health)) throw NotSupported("Healthcheck", "health checks");
         if (body.OnBuild is { Count: > 0 }) throw NotSupported("OnBuild", "ONBUILD triggers on a container");
-        if (!string.IsNullOrEmpty(body.MacAddress)) throw NotSupported("MacAddress", "networking (bridge networks)");
         if (body.Volumes is { Count: > 0 }) throw NotSupported("Volumes", "anonymous volumes");
 
-        if (host.PortBindings is { } ports && IsSet(ports)) throw NotSupported("HostConfig.PortBindings", "published ports (bridge networking)");
-        if (host.PublishAllPorts) throw NotSupported("HostConfig.PublishAllPorts", "published ports (bridge networking)");
         if (host.Links is { Count: > 0 }) throw NotSupported("HostConfig.Links", "links");
         if (host.VolumesFrom is { Count: > 0 }) throw NotSupported("HostConfig.VolumesFrom", "volumes");
         if (!string.IsNullOrEmpty(host.VolumeDriver)) throw NotSupported("HostConfig.VolumeDriver", "volume drivers");
@@ -56,16 +53,6 @@ public static class ContainerRequestCheck
             ParseSecurityOpt(opt);
         if (host.Runtime is { Length: > 0 } runtime && options.RuntimePath(runtime) is null)
             throw BadRequest($"unknown or invalid runtime name: {runtime}");
-        switch (host.NetworkMode)
-        {
-            case "" or "default" or "bridge":
-                warnings.Add("bridge networking is not implemented in this version of berthd: the container gets a network namespace with loopback only (as --network none)");
-                break;
-            case "none" or "host":
-                break;
-            default:
-                throw NotSupported("HostConfig.NetworkMode", $"network mode `{host.NetworkMode}` (none and host are served)");
-        }
         if (host.Memory < 0 || host.MemorySwap < -1) throw BadRequest("invalid memory limit");
         if (host.Memory is > 0 and < 6 * 1024 * 1024) throw BadRequest("Minimum memory limit allowed is 6MB");
         if (host.NanoCpus < 0) throw BadRequest("invalid CPU count");

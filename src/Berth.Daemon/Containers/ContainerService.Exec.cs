@@ -21,6 +21,16 @@ public sealed class ExecInstance(string id, ContainerEntry container, ExecCreate
     public int Pid { get; set; }
     public int MonitorPid { get; set; }
     public string StateDir { get; set; } = "";
+
+    /// <summary>
+    /// The attach connection of the hijacked exec start, while it relays: resizes go through it. A
+    /// second connection to the monitor would count as "the attach" that ends --wait-for-attach and
+    /// could take the held-back output with it.
+    /// </summary>
+    public Monitor.AttachConnection? Relay { get; set; }
+
+    /// <summary>A size asked for before the relay connected (docker resizes right after the start request).</summary>
+    public (ushort Rows, ushort Cols)? PendingSize { get; set; }
     public TaskCompletionSource Exited { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
 

@@ -17,7 +17,7 @@ namespace Berth.Daemon.Containers;
 /// </summary>
 public static class ContainerSpecFactory
 {
-    public static ImageSpec Build(ContainerRecord record, Berth.Images.Store.Image image, string rootfs, string containerDir)
+    public static ImageSpec Build(ContainerRecord record, Berth.Images.Store.Image image, string rootfs, string containerDir, string networkMode, string? joinedNetns)
     {
         ContainerConfigJson c = record.Config;
         HostConfigJson h = record.HostConfig;
@@ -39,7 +39,7 @@ public static class ContainerSpecFactory
                 tmpfs[m.Target] = string.Join(',', opts);
             }
         }
-        bool hostNetwork = h.NetworkMode == "host";
+        bool hostNetwork = networkMode == "host";
         var overrides = new ContainerOverrides
         {
             ContainerId = record.Id,
@@ -78,6 +78,8 @@ public static class ContainerSpecFactory
         bool cgroupV2 = File.Exists("/sys/fs/cgroup/cgroup.controllers");
         if (h.CgroupnsMode == "host" || (h.CgroupnsMode == "" && !cgroupV2)) drop.Add(NamespaceType.Cgroup);
         linux.Namespaces = linux.Namespaces!.Where(n => !drop.Contains(n.Type)).ToList();
+        if (joinedNetns is not null)
+            foreach (LinuxNamespace ns in linux.Namespaces.Where(n => n.Type == NamespaceType.Network)) ns.Path = joinedNetns;
         if (h.UTSMode == "host") spec.Hostname = null;
 
         // /etc/hostname, /etc/hosts, /etc/resolv.conf: files of the container's, bind-mounted (dockerd does the same).

@@ -35,7 +35,14 @@ public sealed class BerthEngine : IDisposable
         Usage = new ContainerUsage();
         Store = new ImageStore(Path.Combine(options.DataRoot, "images"), content, _snapshotter, Usage, Time);
         Images = new ImageService(Store, options, loggers.CreateLogger<ImageService>());
-        Containers = new Containers.ContainerService(options, Store, _snapshotter, loggers.CreateLogger("Berth.Daemon.Containers"), Time);
+        Network = options.Bridge == "none" ? null : Berth.Network.NetworkController.Open(new Berth.Network.NetworkControllerOptions
+        {
+            StateDirectory = Path.Combine(options.DataRoot, "network"),
+            HostNetnsPath = options.BridgeNetns,
+            DefaultBridge = options.Bridge,
+            DefaultSubnet = options.BridgeSubnet,
+        });
+        Containers = new Containers.ContainerService(options, Store, _snapshotter, Network, loggers.CreateLogger("Berth.Daemon.Containers"), Time);
         Usage.Source = Containers.ImagesInUse;
         Started = Time.GetUtcNow();
     }
@@ -50,12 +57,16 @@ public sealed class BerthEngine : IDisposable
     public ISnapshotter Snapshotter => _snapshotter;
     public Containers.ContainerService Containers { get; }
 
+    /// <summary>Bridge networks; null when berthd runs with --bridge none.</summary>
+    public Berth.Network.NetworkController? Network { get; }
+
     /// <summary>Which images containers use; empty until the container service exists.</summary>
     internal ContainerUsage Usage { get; }
 
     public void Dispose()
     {
         Containers.Dispose();
+        Network?.Dispose();
         _snapshotter.Dispose();
     }
 

@@ -111,9 +111,14 @@ public sealed class ContainersApiTests : IAsyncLifetime
             return ((int)r.StatusCode, JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.GetProperty("message").GetString()!);
         }
         Assert.Equal((404, "No such image: nosuch:latest"), await Create(new { Image = "nosuch" }));
-        var (status, message) = await Create(new { Image = "busybox", HostConfig = new { PortBindings = new Dictionary<string, object> { ["80/tcp"] = new[] { new { HostPort = "8080" } } } } });
+        var (status, message) = await Create(new { Image = "busybox", HostConfig = new { VolumesFrom = new[] { "other" } } });
         Assert.Equal(400, status);
-        Assert.Contains("HostConfig.PortBindings", message);
+        Assert.Contains("HostConfig.VolumesFrom", message);
+        (status, message) = await Create(new { Image = "busybox", HostConfig = new { PortBindings = new Dictionary<string, object> { ["80/tcp"] = new[] { new { HostPort = "99999" } } } } });
+        Assert.Equal(400, status);
+        Assert.Contains("99999", message);
+        (status, message) = await Create(new { Image = "busybox", HostConfig = new { NetworkMode = "nosuchnet" } });
+        Assert.Equal((404, "network nosuchnet not found"), (status, message));
         (status, message) = await Create(new { Image = "busybox", HostConfig = new { SomethingNew = 5 } });
         Assert.Equal(400, status);
         Assert.Contains("HostConfig.SomethingNew", message, StringComparison.OrdinalIgnoreCase);

@@ -92,7 +92,7 @@ public sealed class LiveRestoreTests
     private static async Task<Process> StartAsync(TempDirectory dir, string socket)
     {
         var start = new ProcessStartInfo(Berthd) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "--data-root", dir.Combine("data"), "--exec-root", dir.Combine("exec"), "-H", "unix://" + socket, "--log-level", "warn" })
+        foreach (string a in new[] { "--data-root", dir.Combine("data"), "--exec-root", dir.Combine("exec"), "-H", "unix://" + socket, "--log-level", "warn", "--bridge", "none" })
             start.ArgumentList.Add(a);
         Process p = Process.Start(start)!;
         p.OutputDataReceived += (_, _) => { };

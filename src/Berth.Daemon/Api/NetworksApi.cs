@@ -1,0 +1,182 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Berth.Daemon.Containers;
+using Berth.Daemon.Engine;
+using Berth.Network;
+using Microsoft.AspNetCore.Http;
+
+namespace Berth.Daemon.Api;
+
+/// <summary>
+/// <c>/networks/…</c>: the default bridge, user-defined bridge networks (Berth.Network), and the
+/// predefined <c>host</c> and <c>none</c>, as dockerd lists them.
+/// </summary>
+public static class NetworksApi
+{
+    private static readonly string[] Predefined = ["host", "none"];
+
+    public static Task Dispatch(HttpContext context)
+    {
+        string rest = ((string?)context.Request.RouteValues["rest"] ?? "").Trim('/');
+        string method = context.Request.Method;
+        bool get = HttpMethods.IsGet(method) || HttpMethods.IsHead(method);
+        bool post = HttpMethods.IsPost(method);
+        if (get && rest == "") return List(context);
+        if (post && rest == "create") return Create(context);
+        if (post && rest == "prune") return Prune(context);
+        string[] parts = rest.Split('/');
+        if (parts.Length == 1 && get) return Inspect(context, parts[0]);
+        if (parts.Length == 1 && HttpMethods.IsDelete(method)) return Remove(context, parts[0]);
+        if (parts.Length == 2 && post && parts[1] is "connect" or "disconnect")
+            throw ApiException.NotImplemented($"network {parts[1]} of a running container is not implemented in this version of berthd; choose the network at create (--network)");
+        throw ApiException.NotFound("page not found");
+    }
+
+    private static BerthEngine Engine(HttpContext context) => SystemApi.Engine(context);
+
+    /// <summary>All networks: the default bridge (made on first use), user networks, host and none.</summary>
+    private static List<NetworkJson> All(BerthEngine engine)
+    {
+        var result = new List<NetworkJson>();
+        if (engine.Network is { } network)
+        {
+            network.EnsureDefaultNetwork();
+            foreach (NetworkInfo n in network.Networks) result.Add(ToJson(n, engine.Containers));
+        }
+        foreach (string name in Predefined)
+            result.Add(new NetworkJson { Name = name, Id = PredefinedId(engine, name), Driver = name == "host" ? "host" : "null", Created = ContainerService.Rfc3339(engine.Started) });
+        return result;
+    }
+
+    /// <summary>Stable IDs for host and none (dockerd stores random ones; these never change for one engine).</summary>
+    private static string PredefinedId(BerthEngine engine, string name)
+        => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(engine.Id + "/" + name)));
+
+    private static NetworkJson ToJson(NetworkInfo n, ContainerService containers)
+    {
+        var members = new Dictionary<string, NetworkContainerJson>(StringComparer.Ordinal);
+        foreach (ContainerEntry e in containers.Snapshot())
+            if (e.Record.Network is { } s && s.NetworkId == n.Id)
+                members[e.Record.Id] = new NetworkContainerJson(e.Record.Name.TrimStart('/'), s.EndpointId, s.MacAddress, $"{s.IPAddress}/{s.IPPrefixLen}", "");
+        var options = new Dictionary<string, string> { ["com.docker.network.bridge.name"] = n.Bridge, ["com.docker.network.driver.mtu"] = n.Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        return new NetworkJson
+        {
+            Name = n.Name,
+            Id = n.Id,
+            Created = ContainerService.Rfc3339(n.Created),
+            Driver = "bridge",
+            Internal = n.Internal,
+            IPAM = new NetworkIpamJson { Config = [new IpamPoolJson(n.Subnet.ToString(), n.Gateway.ToString())] },
+            Containers = members,
+            Options = options,
+        };
+    }
+
+    private static NetworkJson Find(BerthEngine engine, string idOrName)
+    {
+        List<NetworkJson> all = All(engine);
+        NetworkJson? match = all.FirstOrDefault(n => n.Name == idOrName) ?? all.FirstOrDefault(n => n.Id == idOrName);
+        if (match is not null) return match;
+        NetworkJson[] prefixed = all.Where(n => idOrName.Length > 0 && n.Id.StartsWith(idOrName, StringComparison.Ordinal)).ToArray();
+        if (prefixed.Length == 1) return prefixed[0];
+        if (prefixed.Length > 1) throw ApiException.BadRequest($"network {idOrName} is ambiguous ({prefixed.Length} matches found based on ID prefix)");
+        throw ApiException.NotFound($"network {idOrName} not found");
+    }
+
+    private static Task List(HttpContext context)
+    {
+        var filters = QueryArgs.Filters(context, "name", "id", "driver", "type", "label", "scope", "dangling");
+        IEnumerable<NetworkJson> list = All(Engine(context));
+        if (filters.TryGetValue("name", out var names)) list = list.Where(n => names.Any(v => n.Name.Contains(v, StringComparison.Ordinal)));
+        if (filters.TryGetValue("id", out var ids)) list = list.Where(n => ids.Any(v => n.Id.StartsWith(v, StringComparison.Ordinal)));
+        if (filters.TryGetValue("driver", out var drivers)) list = list.Where(n => drivers.Contains(n.Driver));
+        if (filters.TryGetValue("type", out var types))
+            list = list.Where(n => types.Any(t => t == "custom" ? !IsPredefined(n.Name) : t == "builtin" && IsPredefined(n.Name)));
+        if (filters.TryGetValue("label", out var labels)) list = list.Where(n => labels.All(l => ContainerFilters.LabelMatches(l, n.Labels)));
+        if (filters.TryGetValue("scope", out var scopes)) list = list.Where(n => scopes.Contains(n.Scope));
+        if (filters.TryGetValue("dangling", out var dangling) && dangling.Count > 0 && dangling[0] is "1" or "true")
+            list = list.Where(n => !IsPredefined(n.Name) && n.Containers.Count == 0);
+        return JsonResults.WriteAsync(context, list.ToList(), ApiJson.Context.ListNetworkJson);
+    }
+
+    private static bool IsPredefined(string name) => name is "bridge" or "host" or "none";
+
+    private static Task Inspect(HttpContext context, string idOrName)
+        => JsonResults.WriteAsync(context, Find(Engine(context), idOrName), ApiJson.Context.NetworkJson);
+
+    private static async Task Create(HttpContext context)
+    {
+        NetworkCreateBody? body;
+        try
+        {
+            body = await JsonSerializer.DeserializeAsync(context.Request.Body, ApiJson.Context.NetworkCreateBody, context.RequestAborted);
+        }
+        catch (JsonException e)
+        {
+            throw ApiException.BadRequest("invalid JSON: " + e.Message);
+        }
+        if (body is null || string.IsNullOrEmpty(body.Name)) throw ApiException.BadRequest("network name cannot be empty");
+        BerthEngine engine = Engine(context);
+        NetworkController network = engine.Network ?? throw ApiException.BadRequest("this berthd runs without bridge networking (--bridge none): networks cannot be created");
+        if (body.Driver is not (null or "" or "bridge")) throw ApiException.NotFound($"plugin \"{body.Driver}\" not found");
+        if (body.EnableIPv6) throw ApiException.BadRequest("IPv6 networks are not supported by this version of berthd");
+        if (IsPredefined(body.Name)) throw ApiException.Forbidden($"{body.Name} is a pre-defined network and cannot be created");
+        if (body.IPAM?.Config is { Count: > 1 }) throw ApiException.BadRequest("only one IPAM pool per network is supported by this version of berthd");
+        if (body.Options is { Count: > 0 } opts && opts.Keys.FirstOrDefault(k => k is not ("com.docker.network.bridge.name" or "com.docker.network.driver.mtu")) is { } unknown)
+            throw ApiException.BadRequest($"network option `{unknown}` is not supported by this version of berthd");
+        NetworkCreatePool? pool = body.IPAM?.Config?.FirstOrDefault();
+        if (pool?.IPRange is { Length: > 0 }) throw ApiException.BadRequest("--ip-range is not supported by this version of berthd");
+        if (All(engine).Any(n => n.Name == body.Name)) throw ApiException.Conflict($"network with name {body.Name} already exists");
+        int? mtu = body.Options?.GetValueOrDefault("com.docker.network.driver.mtu") is { } m
+            ? (int.TryParse(m, out int v) ? v : throw ApiException.BadRequest($"invalid MTU `{m}`")) : null;
+        NetworkInfo created;
+        try
+        {
+            created = network.CreateNetwork(new NetworkCreateOptions { Name = body.Name, Subnet = pool?.Subnet, Gateway = pool?.Gateway, Internal = body.Internal, Mtu = mtu });
+        }
+        catch (NetworkException e)
+        {
+            throw new ApiException(ContainerService.StatusOf(e.Kind), e.Message);
+        }
+        await JsonResults.WriteAsync(context, new NetworkCreateResponse(created.Id, ""), ApiJson.Context.NetworkCreateResponse, 201);
+    }
+
+    private static Task Remove(HttpContext context, string idOrName)
+    {
+        BerthEngine engine = Engine(context);
+        NetworkJson n = Find(engine, idOrName);
+        if (IsPredefined(n.Name)) throw ApiException.Forbidden($"{n.Name} is a pre-defined network and cannot be removed");
+        if (n.Containers.Count > 0) throw ApiException.Forbidden($"error while removing network: network {n.Name} id {n.Id} has active endpoints");
+        try
+        {
+            engine.Network!.RemoveNetwork(n.Id);
+        }
+        catch (NetworkException e)
+        {
+            throw new ApiException(e.Kind == NetworkErrorKind.Conflict ? 403 : ContainerService.StatusOf(e.Kind), e.Message);
+        }
+        context.Response.StatusCode = 204;
+        return Task.CompletedTask;
+    }
+
+    private static Task Prune(HttpContext context)
+    {
+        BerthEngine engine = Engine(context);
+        var deleted = new List<string>();
+        foreach (NetworkJson n in All(engine))
+        {
+            if (IsPredefined(n.Name) || n.Containers.Count > 0) continue;
+            try
+            {
+                engine.Network!.RemoveNetwork(n.Id);
+                deleted.Add(n.Name);
+            }
+            catch (NetworkException)
+            {
+                // in use meanwhile
+            }
+        }
+        return JsonResults.WriteAsync(context, new NetworksPruneReport(deleted.Count > 0 ? deleted : null), ApiJson.Context.NetworksPruneReport);
+    }
+}

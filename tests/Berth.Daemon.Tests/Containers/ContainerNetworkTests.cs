@@ -1,0 +1,119 @@
+using System.Text.Json;
+using Berth.Daemon.Tests.Cli;
+
+namespace Berth.Daemon.Tests.Containers;
+
+/// <summary>
+/// Containers on bridge networks through berthd, with the docker CLI: the default bridge, a
+/// published port answering on the "host"'s loopback, user networks resolving names and isolated
+/// from each other, and everything gone after rm. The "host" is a network namespace of the test's
+/// own (DaemonScope passes it as --bridge-netns), deleted with the daemon.
+/// </summary>
+public sealed class ContainerNetworkTests : IAsyncLifetime
+{
+    private DaemonScope _daemon = null!;
+    private TempDirectory _config = null!;
+
+    private const string Web = "mkdir -p /www; echo $0 > /www/index.html; exec httpd -f -p 80 -h /www";
+
+    public async Task InitializeAsync()
+    {
+        _config = new TempDirectory("docker-config");
+        _daemon = await DaemonScope.StartAsync();
+        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _daemon.DisposeAsync();
+        _config.Dispose();
+    }
+
+    private DockerCli Docker() => new(DockerCli.Installed().Select(b => (string)b[0]).First(), _daemon.DockerHost, _config.Path);
+
+    /// <summary>An HTTP GET with busybox nc from inside the test's host namespace; the body's last line.</summary>
+    private string GetFromHost(string address, int port)
+    {
+        var (_, output) = _daemon.Netns!.Exec("sh", "-c", $"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 /bin/busybox nc {address} {port}");
+        return output.TrimEnd().Split('\n').Last();
+    }
+
+    [Fact]
+    public void Default_bridge_gives_an_address_a_route_and_published_ports()
+    {
+        DockerCli docker = Docker();
+        string output = docker.Ok("run", "--rm", "busybox", "sh", "-c", "ip -4 addr show eth0 | grep inet; ip route | grep default; ping -c1 -W2 $(ip route | awk '/default/{print $3}') >/dev/null && echo gateway-ok");
+        Assert.Matches(@"inet 172\.\d+\.\d+\.\d+/\d+", output);
+        Assert.Contains("gateway-ok", output);
+
+        docker.Ok("run", "-d", "--name", "pub", "-p", "8080:80", "-p", "127.0.0.1::80", "busybox", "sh", "-c", Web, "published-page");
+        JsonElement inspect = JsonDocument.Parse(docker.Ok("inspect", "pub")).RootElement[0];
+        string ip = inspect.GetProperty("NetworkSettings").GetProperty("IPAddress").GetString()!;
+        Assert.Matches(@"^172\.", ip);
+        string ports = docker.Ok("port", "pub");
+        Assert.Contains("80/tcp -> 0.0.0.0:8080", ports);
+        Assert.Matches(@"80/tcp -> 127\.0\.0\.1:\d+", ports); // the ephemeral one
+        Assert.Contains("0.0.0.0:8080->80/tcp", docker.Ok("ps", "--format", "{{.Ports}}"));
+
+        WaitFor(() => GetFromHost("127.0.0.1", 8080) == "published-page", "the published port on the host's loopback");
+        Assert.Equal("published-page", GetFromHost(ip, 80));
+        // A second container cannot take the same host port; the refusal names it and leaves nothing.
+        var (exit, _, error) = docker.Run("run", "-d", "--name", "clash", "-p", "8080:80", "busybox", "sleep", "100");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("8080", error);
+
+        docker.Ok("rm", "-f", "pub");
+        Assert.NotEqual("published-page", GetFromHost("127.0.0.1", 8080));
+        var (_, links) = _daemon.Netns!.Exec("ip", "-o", "link");
+        Assert.DoesNotContain(": vb", links); // no veth left on the bridge
+    }
+
+    [Fact]
+    public void User_networks_resolve_names_and_are_isolated_from_each_other()
+    {
+        DockerCli docker = Docker();
+        docker.Ok("network", "create", "front");
+        docker.Ok("network", "create", "--subnet", "10.77.0.0/24", "back");
+        Assert.Contains("front", docker.Ok("network", "ls", "--format", "{{.Name}}"));
+        Assert.Equal("10.77.0.0/24", docker.Ok("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "back").Trim());
+
+        docker.Ok("run", "-d", "--name", "api", "--network", "front", "--network-alias", "service", "busybox", "sh", "-c", Web, "api-page");
+        string apiIp = docker.Ok("inspect", "-f", "{{.NetworkSettings.Networks.front.IPAddress}}", "api").Trim();
+        string get = "for i in 1 2 3 4 5 6 7 8 9 10; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $0 80 && break; sleep 0.2; done | tail -1";
+        Assert.Equal("api-page", docker.Ok("run", "--rm", "--network", "front", "busybox", "sh", "-c", get, "api").Trim());
+        Assert.Equal("api-page", docker.Ok("run", "--rm", "--network", "front", "busybox", "sh", "-c", get, "service").Trim());
+
+        // From another network the address does not answer (and the name is unknown).
+        var (exit, output, _) = docker.Run("run", "--rm", "--network", "back", "busybox", "sh", "-c", $"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {apiIp} 80");
+        Assert.DoesNotContain("api-page", output);
+        Assert.NotEqual("", apiIp);
+        _ = exit;
+
+        var (rmExit, _, rmError) = docker.Run("network", "rm", "front");
+        Assert.NotEqual(0, rmExit);
+        Assert.Contains("active endpoints", rmError);
+        docker.Ok("rm", "-f", "api");
+        docker.Ok("network", "rm", "front", "back");
+        Assert.DoesNotContain("front", docker.Ok("network", "ls", "--format", "{{.Name}}"));
+    }
+
+    [Fact]
+    public void None_and_host_modes()
+    {
+        DockerCli docker = Docker();
+        Assert.Equal("lo", docker.Ok("run", "--rm", "--network", "none", "busybox", "sh", "-c", "ls /sys/class/net").Trim());
+        string hostLinks = string.Join(' ', Directory.GetDirectories("/sys/class/net").Select(Path.GetFileName).Order());
+        string inContainer = docker.Ok("run", "--rm", "--network", "host", "busybox", "sh", "-c", "ls /sys/class/net | sort | tr '\\n' ' '").Trim();
+        Assert.Equal(hostLinks, inContainer);
+    }
+
+    private static void WaitFor(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("waiting for " + what);
+            Thread.Sleep(100);
+        }
+    }
+}
