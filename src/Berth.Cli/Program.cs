@@ -1,59 +1,138 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 using System.CommandLine.Parsing;
+using Berth.Cli.Client;
 using Berth.Cli.Commands;
 
 namespace Berth.Cli;
 
 /// <summary>
-/// berth: Docker's command line. Until berthd exists (issue 6) the image commands run in-process
-/// against the state under <c>--data-root</c>; invocations on one data root are serialised by a
-/// lock file (<see cref="Engine"/>).
+/// berth: Docker's command line, a client of berthd's Docker Engine API (see README.md). The
+/// daemon owns all state; every command is one or a few HTTP requests over the unix socket.
 /// </summary>
 public static class Program
 {
     /// <summary>Docker's exit code for a command line it cannot parse and for a failure of the engine itself.</summary>
     public const int UsageOrEngineError = 125;
 
-    internal static readonly Option<string> DataRootOption = new("--data-root")
+    /// <summary>
+    /// <c>-H/--host</c>, before the command as with docker (not recursive: <c>history -H</c> is
+    /// <c>--human</c>, as in docker).
+    /// </summary>
+    internal static readonly Option<string?> HostOption = new("--host", "-H")
     {
-        Description = "root directory of persistent state (content store, snapshots, image names)",
-        DefaultValueFactory = _ => Engine.DefaultDataRoot,
-        Recursive = true,
+        Description = "daemon socket to connect to (unix:///path; default $BERTH_HOST or " + DaemonClient.DefaultHost + ")",
     };
 
-    internal static readonly Option<string[]> InsecureRegistryOption = new("--insecure-registry")
-    {
-        Description = "registry (host[:port]) to reach over plain HTTP; repeatable (loopback registries always are)",
-        Recursive = true,
-        AllowMultipleArgumentsPerToken = false,
-    };
+    /// <summary>Commands whose arguments after IMAGE/CONTAINER are the container's command line, never berth's flags.</summary>
+    private static readonly HashSet<string> PassThrough = new(StringComparer.Ordinal) { "run", "create", "exec" };
 
     public static int Main(string[] args)
     {
-        var root = new RootCommand("berth: a container engine (Docker's command line)") { DataRootOption, InsecureRegistryOption };
+        // Console's own writers initialise the terminal on first use (on a TTY .NET sends
+        // keypad-transmit, ESC[?1h ESC=, and keeps terminfo state); docker writes plain bytes.
+        Console.SetOut(StandardWriter(1));
+        Console.SetError(StandardWriter(2));
+        var root = new RootCommand("berth: a container engine (Docker's command line)") { HostOption };
+        // Docker has no -h for help on run/create (it is --hostname); keep --help alone everywhere.
+        for (int i = root.Options.Count - 1; i >= 0; i--)
+            if (root.Options[i] is HelpOption) root.Options.RemoveAt(i);
+        root.Options.Add(new HelpOption("--help", "-h"));
         foreach (Command c in ImageCommands.TopLevel()) root.Subcommands.Add(c);
         root.Subcommands.Add(ImageCommands.ImageGroup());
+        foreach (Command c in ContainerCommands.TopLevel()) root.Subcommands.Add(c);
+        root.Subcommands.Add(ContainerCommands.ContainerGroup());
+        foreach (Command c in SystemCommands.TopLevel()) root.Subcommands.Add(c);
         root.TreatUnmatchedTokensAsErrors = true;
 
+        args = SplitContainerCommand(root, args, out bool split);
         ParseResult parse = root.Parse(args);
+        string commandName = string.Join(' ', CommandPath(parse.CommandResult));
+        if (parse.UnmatchedTokens.FirstOrDefault(t => t.StartsWith('-') && t.Length > 1) is { } unknown)
+            return Usage(commandName, $"unknown flag: {unknown}");
         if (parse.Errors.Count > 0)
-        {
-            string command = string.Join(' ', CommandPath(parse.CommandResult));
-            Console.Error.WriteLine($"{command}: {parse.Errors[0].Message.TrimEnd('.')}.");
-            Console.Error.WriteLine($"See '{command} --help'.");
-            return UsageOrEngineError;
-        }
+            return Usage(commandName, $"{commandName}: {parse.Errors[0].Message.TrimEnd('.')}.");
         // Docker refuses an unknown flag even where an argument could take it (System.CommandLine would bind it).
-        foreach (ArgumentResult a in parse.CommandResult.Children.OfType<ArgumentResult>())
-            foreach (Token t in a.Tokens)
+        IEnumerable<ArgumentResult> checkedArguments = parse.CommandResult.Children.OfType<ArgumentResult>();
+        if (split) checkedArguments = checkedArguments.Take(1);
+        foreach (ArgumentResult a in checkedArguments)
+            foreach (Token t in split ? a.Tokens.Take(1) : a.Tokens)
                 if (t.Value.Length > 1 && t.Value[0] == '-')
-                {
-                    string command = string.Join(' ', CommandPath(parse.CommandResult));
-                    Console.Error.WriteLine($"unknown flag: {t.Value}");
-                    Console.Error.WriteLine($"See '{command} --help'.");
-                    return UsageOrEngineError;
-                }
+                    return Usage(commandName, $"unknown flag: {t.Value}");
         return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    }
+
+    private static StreamWriter StandardWriter(int fd)
+        => new(new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: false), FileAccess.Write, 1), new System.Text.UTF8Encoding(false), 4096)
+        {
+            AutoFlush = true,
+        };
+
+    private static int Usage(string command, string message)
+    {
+        Console.Error.WriteLine(message);
+        Console.Error.WriteLine($"See '{command} --help'.");
+        return UsageOrEngineError;
+    }
+
+    /// <summary>
+    /// Docker stops parsing flags at <c>run</c>'s IMAGE (and <c>exec</c>'s CONTAINER): <c>berth run
+    /// busybox ls -l</c> runs <c>ls -l</c>. A <c>--</c> is inserted after that word so System.CommandLine
+    /// reads the rest as arguments. The word is found by walking the tokens with the command's own
+    /// option table (which flags take a value).
+    /// </summary>
+    private static string[] SplitContainerCommand(RootCommand root, string[] args, out bool split)
+    {
+        split = false;
+        int i = 0;
+        Command current = root;
+        while (i < args.Length)
+        {
+            string a = args[i];
+            if (a == "--") return args;
+            if (a.StartsWith('-') && a.Length > 1)
+            {
+                i += TakesValue(current, a) ? 2 : 1;
+                continue;
+            }
+            Command? sub = current.Subcommands.FirstOrDefault(c => c.Name == a || c.Aliases.Contains(a));
+            if (sub is null) break;
+            current = sub;
+            i++;
+            if (PassThrough.Contains(sub.Name))
+            {
+                while (i < args.Length && args[i].StartsWith('-') && args[i].Length > 1 && args[i] != "--")
+                    i += TakesValue(current, args[i]) ? 2 : 1;
+                if (i < args.Length && args[i] != "--" && i + 1 < args.Length)
+                {
+                    split = true;
+                    return [.. args[..(i + 1)], "--", .. args[(i + 1)..]];
+                }
+                split = true;
+                return args;
+            }
+        }
+        return args;
+    }
+
+    private static bool TakesValue(Command command, string token)
+    {
+        if (token.Contains('=')) return false;
+        Option? Find(string name) => command.Options.FirstOrDefault(o => o.Name == name || o.Aliases.Contains(name))
+            ?? (command.Parents.FirstOrDefault() is Command parent ? parent.Options.FirstOrDefault(o => o.Recursive && (o.Name == name || o.Aliases.Contains(name))) : null);
+        static bool IsFlag(Option o) => o.ValueType == typeof(bool);
+        if (token.StartsWith("--", StringComparison.Ordinal)) return Find(token) is { } o && !IsFlag(o);
+        if (token.Length == 2) return Find(token) is { } s && !IsFlag(s);
+        // Bundled short flags (-it, -dit) or a short option with its value attached (-p8080:80).
+        Option? first = Find(token[..2]);
+        if (first is not null && !IsFlag(first)) return false;
+        for (int k = 1; k < token.Length; k++)
+        {
+            Option? o = Find("-" + token[k]);
+            if (o is null) return false;
+            if (!IsFlag(o)) return k == token.Length - 1;
+        }
+        return false;
     }
 
     private static IEnumerable<string> CommandPath(CommandResult? result)

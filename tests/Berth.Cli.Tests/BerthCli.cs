@@ -7,52 +7,103 @@ namespace Berth.Cli.Tests;
 /// <summary>What one run of the binary did.</summary>
 public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
 {
+    /// <summary>Stderr without the daemon's <c>WARNING: …</c> lines (create warnings, which docker prints too).</summary>
+    public string Errors => string.Concat(Stderr.Split('\n').Where(l => !l.StartsWith("WARNING: ", StringComparison.Ordinal)).Select((l, i) => (i == 0 ? "" : "\n") + l));
+
     public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
 }
 
 /// <summary>
-/// Runs the published <c>artifacts/bin/berth</c> with its own temp <c>--data-root</c>. Dispose
-/// removes the data root, after detaching any mount left under it (there should be none: pull,
-/// load and import unpack into snapshot directories without mounting).
+/// Runs the published <c>artifacts/bin/berth</c> against a daemon of its own (<see cref="TestDaemon"/>:
+/// berthd by default, dockerd with <c>BERTH_CLI_TEST_DAEMON=dockerd</c>), reached through
+/// <c>BERTH_HOST</c>. Dispose removes every container the test left (berthd keeps containers
+/// across its own exit), stops the daemon by PID, detaches any mount left under the temp
+/// directory and removes it.
 /// </summary>
 public sealed class BerthCli : IDisposable
 {
-    private static readonly Lazy<string> BinaryPath = new(FindBinary);
+    private static readonly Lazy<string> BinaryPath = new(() => TestDaemon.FindArtifact("berth"));
     private readonly TempDirectory _dir = new("cli");
+    private readonly TestDaemon? _daemon;
 
-    public BerthCli()
+    public BerthCli(bool startDaemon = true)
     {
-        DataRoot = _dir.CreateSubdirectory("data-root");
+        try
+        {
+            _daemon = startDaemon ? new TestDaemon(_dir) : null;
+        }
+        catch
+        {
+            _dir.Dispose();
+            throw;
+        }
     }
 
-    public string DataRoot { get; }
+    /// <summary>The daemon's data root (berthd's layout: content/, snapshots/, images/).</summary>
+    public string DataRoot => _daemon?.DataRoot ?? throw new InvalidOperationException("no daemon");
+    public string Host => _daemon?.Host ?? "unix://" + Path.Combine(Work, "nothing-listens-here.sock");
     public string Work => _dir.Path;
     public static string Binary => BinaryPath.Value;
+    public static DaemonKind Daemon => TestDaemon.Kind;
 
     public CliResult Run(params string[] args) => RunWith(null, args);
 
-    /// <summary>Runs <c>berth --data-root D args…</c>, feeding <paramref name="stdin"/> when given; killed (by PID) after 60 s.</summary>
+    /// <summary>The environment every berth run gets: the daemon's socket, an empty docker config.</summary>
+    public void Configure(ProcessStartInfo start)
+    {
+        start.Environment["BERTH_HOST"] = Host;
+        start.Environment["DOCKER_CONFIG"] = _dir.CreateSubdirectory("docker-config");
+    }
+
+    /// <summary>Runs <c>berth args…</c>, feeding <paramref name="stdin"/> when given; killed (by PID) after 60 s.</summary>
     public CliResult RunWith(byte[]? stdin, params string[] args)
     {
         var start = new ProcessStartInfo(Binary)
         {
             UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
         };
-        start.ArgumentList.Add("--data-root");
-        start.ArgumentList.Add(DataRoot);
         foreach (string a in args) start.ArgumentList.Add(a);
-        start.Environment["DOCKER_CONFIG"] = _dir.CreateSubdirectory("docker-config");
+        Configure(start);
         return RunProcess(start, stdin);
     }
 
-    public static CliResult RunProcess(ProcessStartInfo start, byte[]? stdin = null)
+    /// <summary>Runs a shell command line under script(1) (a pseudo-terminal), with <c>$BERTH</c> naming the binary.</summary>
+    public CliResult RunShellInTerminal(string commandLine)
+    {
+        var start = new ProcessStartInfo("script", ["-qefc", commandLine, "/dev/null"])
+        {
+            UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
+        };
+        Configure(start);
+        start.Environment["BERTH"] = Binary;
+        return RunProcess(start);
+    }
+
+    /// <summary>Runs <c>berth args…</c> with a pseudo-terminal as its stdin/stdout (script(1)); <paramref name="input"/> is typed after a short delay.</summary>
+    public CliResult RunInTerminal(string? input, params string[] args)
+    {
+        string command = "'" + Binary + "' " + string.Join(' ', args.Select(a => "'" + a.Replace("'", "'\\''") + "'"));
+        var start = new ProcessStartInfo("script", ["-qefc", command, "/dev/null"])
+        {
+            UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
+        };
+        Configure(start);
+        return RunProcess(start, input is null ? null : System.Text.Encoding.UTF8.GetBytes(input), inputDelayMs: 1500);
+    }
+
+    public static CliResult RunProcess(ProcessStartInfo start, byte[]? stdin = null, int inputDelayMs = 0)
     {
         using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start " + start.FileName);
         try
         {
             Task<string> stdout = process.StandardOutput.ReadToEndAsync();
             Task<string> stderr = process.StandardError.ReadToEndAsync();
-            if (stdin is not null) process.StandardInput.BaseStream.Write(stdin);
+            if (inputDelayMs > 0) Thread.Sleep(inputDelayMs);
+            if (stdin is not null)
+            {
+                process.StandardInput.BaseStream.Write(stdin);
+                process.StandardInput.BaseStream.Flush();
+            }
             process.StandardInput.Close();
             if (!process.WaitForExit(60_000)) throw new TimeoutException($"{start.FileName} {string.Join(' ', start.ArgumentList)} did not finish in 60 s");
             process.WaitForExit();
@@ -78,6 +129,18 @@ public sealed class BerthCli : IDisposable
 
     public void Dispose()
     {
+        if (_daemon is not null)
+        {
+            try
+            {
+                foreach (string id in Run("ps", "-aq", "--no-trunc").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+                    Run("rm", "-f", id);
+            }
+            finally
+            {
+                _daemon.Dispose();
+            }
+        }
         foreach (string mountPoint in MountsUnder(_dir.Path).OrderByDescending(m => m.Length))
             RunProcess(new ProcessStartInfo("umount", ["-l", mountPoint]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true });
         _dir.Dispose();
@@ -86,22 +149,11 @@ public sealed class BerthCli : IDisposable
     public static IReadOnlyList<string> MountsUnder(string path)
         => File.ReadAllLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4]).Where(m => m.StartsWith(path, StringComparison.Ordinal)).ToList();
 
-    private static string FindBinary()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "artifacts", "bin", "berth");
-            if (File.Exists(candidate)) return candidate;
-        }
-        throw new InvalidOperationException(
-            $"artifacts/bin/berth not found above {AppContext.BaseDirectory}: run ./build.sh first (it publishes the NativeAOT berth binary there)");
-    }
-
     /// <summary>
     /// A busybox rootfs as a tar: Debian's static <c>/bin/busybox</c> and a few applet symlinks, plus
     /// <c>/etc/berth-test</c> holding <paramref name="marker"/> (different markers give different layers).
     /// </summary>
-    public string WriteBusyboxTar(string name, string marker = "berth")
+    public string WriteBusyboxTar(string name, string marker = "berth", IReadOnlyDictionary<string, string>? extraFiles = null)
     {
         const string busybox = "/bin/busybox";
         if (!File.Exists(busybox))
@@ -113,8 +165,10 @@ public sealed class BerthCli : IDisposable
             foreach (string dir in new[] { "bin/", "etc/", "tmp/" })
                 tar.WriteEntry(new PaxTarEntry(TarEntryType.Directory, dir) { Mode = (UnixFileMode)0x1ED });
             tar.WriteEntry(busybox, "bin/busybox");
-            foreach (string applet in new[] { "sh", "ls", "echo", "cat", "true" })
+            foreach (string applet in new[] { "sh", "ls", "echo", "cat", "true", "sleep", "env", "pwd", "id", "hostname", "tty", "wc", "mkdir", "ps", "stty" })
                 tar.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink, "bin/" + applet) { LinkName = "busybox", Mode = (UnixFileMode)0x1FF });
+            foreach (var (target, source) in extraFiles ?? new Dictionary<string, string>())
+                tar.WriteEntry(source, target);
             var data = new MemoryStream(Encoding.UTF8.GetBytes(marker + "\n"));
             tar.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "etc/berth-test") { DataStream = data, Mode = (UnixFileMode)0x1A4 });
         }

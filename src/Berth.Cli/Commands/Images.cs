@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
+using Berth.Cli.Client;
 using Berth.Cli.Output;
 using Berth.Images.References;
-using Berth.Images.Store;
 
 namespace Berth.Cli.Commands;
 
@@ -15,43 +15,54 @@ internal static partial class ImageCommands
         ["SharedSize"] = "SHARED SIZE", ["UniqueSize"] = "UNIQUE SIZE", ["Containers"] = "CONTAINERS",
     };
 
-    /// <summary><c>docker images [-a] [-q] [--digests] [--no-trunc] [--format F] [REPOSITORY[:TAG]]</c>.</summary>
+    /// <summary><c>docker images [-a] [-q] [--digests] [--no-trunc] [-f F] [--format F] [REPOSITORY[:TAG]]</c>: <c>GET /images/json</c>.</summary>
     private static Command Images(string name, string? alias = null)
     {
-        var filter = new Argument<string?>("REPOSITORY[:TAG]") { Arity = ArgumentArity.ZeroOrOne };
+        var filterArg = new Argument<string?>("REPOSITORY[:TAG]") { Arity = ArgumentArity.ZeroOrOne };
         var all = new Option<bool>("--all", "-a") { Description = "show all images (default hides intermediate images)" };
         var quiet = QuietOption("only show image IDs");
         var digests = new Option<bool>("--digests") { Description = "show digests" };
+        var filters = new Option<string[]>("--filter", "-f") { Description = "filter output based on conditions provided" };
         var noTrunc = NoTruncOption();
         var format = FormatOption("{{.Repository}}, {{.Tag}}, {{.ID}}, {{.Digest}}, {{.CreatedSince}}, {{.CreatedAt}}, {{.Size}}, {{json .}}");
-        var command = new Command(name, "List images") { filter, all, quiet, digests, noTrunc, format };
+        var command = new Command(name, "List images") { filterArg, all, quiet, digests, filters, noTrunc, format };
         if (alias is not null) command.Aliases.Add(alias);
-        Runner.SetEngineAction(command, (parse, engine, _) =>
+        Runner.SetClientAction(command, async (parse, client, ct) =>
         {
             bool trunc = !parse.GetValue(noTrunc);
             DateTimeOffset now = DateTimeOffset.UtcNow;
-            (string Repo, string? Tag)? wanted = parse.GetValue(filter) is { } f ? SplitFilter(f) : null;
-            var rows = new List<JsonObject>();
-            foreach (ImageSummary s in engine.Images.List())
+            var filterPairs = (parse.GetValue(filters) ?? []).ToList();
+            if (parse.GetValue(filterArg) is { } f)
             {
-                string id = trunc ? Units.ShortId(s.Id.Value) : s.Id.Value;
-                var repoTags = s.RepoTags.Select(SplitRepoTag).ToList();
-                var repoDigests = s.RepoDigests.Select(d => (Repo: d[..d.LastIndexOf('@')], Digest: d[(d.LastIndexOf('@') + 1)..])).ToList();
+                ImageReference.ParseNormalized(f); // "invalid reference format" before asking the daemon
+                filterPairs.Add("reference=" + f);
+            }
+            var query = new Query().Add("all", parse.GetValue(all)).Add("filters", Filters.Json(filterPairs));
+            JsonArray list = await client.GetJsonAsync("/images/json", query, ct).ConfigureAwait(false) as JsonArray ?? [];
+            var rows = new List<JsonObject>();
+            foreach (JsonObject s in list.OfType<JsonObject>().OrderByDescending(s => s["Created"]?.GetValue<long>() ?? 0))
+            {
+                string fullId = s["Id"]?.GetValue<string>() ?? "";
+                string id = trunc ? Units.ShortId(fullId) : fullId;
+                var repoTags = Strings(s["RepoTags"]).Where(t => t != "<none>:<none>").Select(SplitRepoTag).ToList();
+                var repoDigests = Strings(s["RepoDigests"]).Where(d => d != "<none>@<none>")
+                    .Select(d => (Repo: d[..d.LastIndexOf('@')], Digest: d[(d.LastIndexOf('@') + 1)..])).ToList();
                 var entries = new List<(string Repo, string Tag, string Digest)>();
                 foreach (var (repo, tag) in repoTags)
                     entries.Add((repo, tag, repoDigests.FirstOrDefault(d => d.Repo == repo).Digest ?? "<none>"));
                 foreach (var (repo, digest) in repoDigests.Where(d => repoTags.All(t => t.Repo != d.Repo)))
                     entries.Add((repo, "<none>", digest));
                 if (entries.Count == 0) entries.Add(("<none>", "<none>", "<none>"));
+                DateTimeOffset created = DateTimeOffset.FromUnixTimeSeconds(s["Created"]?.GetValue<long>() ?? 0);
+                long sizeBytes = s["Size"]?.GetValue<long>() ?? 0;
                 foreach (var (repo, tag, digest) in entries)
                 {
-                    if (wanted is { } w && (w.Repo != repo || (w.Tag is not null && w.Tag != tag))) continue;
-                    string size = Units.HumanSize(s.Size);
+                    string size = Units.HumanSize(sizeBytes);
                     rows.Add(new JsonObject
                     {
-                        ["Containers"] = "N/A",
-                        ["CreatedAt"] = Units.GoTime(s.Created),
-                        ["CreatedSince"] = Units.Since(s.Created, now),
+                        ["Containers"] = s["Containers"] is JsonValue c && c.GetValue<long>() >= 0 ? c.GetValue<long>().ToString(System.Globalization.CultureInfo.InvariantCulture) : "N/A",
+                        ["CreatedAt"] = Units.GoTime(created),
+                        ["CreatedSince"] = Units.Since(created, now),
                         ["Digest"] = digest,
                         ["ID"] = id,
                         ["Repository"] = repo,
@@ -67,7 +78,7 @@ internal static partial class ImageCommands
             if (parse.GetValue(quiet))
             {
                 foreach (string id in rows.Select(r => (string)r["ID"]!).Distinct()) Console.Out.WriteLine(id);
-                return Task.FromResult(0);
+                return 0;
             }
             string template = parse.GetValue(format) switch
             {
@@ -78,21 +89,35 @@ internal static partial class ImageCommands
                 var t => t,
             };
             Console.Out.Write(GoTemplate.Parse(template).RenderAll(rows, ImageTitles));
-            return Task.FromResult(0);
+            return 0;
         });
         return command;
     }
+
+    internal static IEnumerable<string> Strings(JsonNode? node)
+        => node is JsonArray a ? a.Select(x => x?.GetValue<string>() ?? "") : [];
 
     private static (string Repo, string Tag) SplitRepoTag(string familiar)
     {
         int colon = familiar.LastIndexOf(':');
         return colon > familiar.LastIndexOf('/') ? (familiar[..colon], familiar[(colon + 1)..]) : (familiar, "<none>");
     }
+}
 
-    private static (string Repo, string? Tag) SplitFilter(string text)
+/// <summary>Docker's <c>--filter key=value</c> flags as the API's <c>filters</c> JSON: <c>{"key":{"value":true}}</c>.</summary>
+internal static class Filters
+{
+    public static string? Json(IEnumerable<string> pairs)
     {
-        ImageReference r = ImageReference.ParseNormalized(text);
-        string familiar = r.WithTag("x").FamiliarName;
-        return (familiar[..^2], r.Tag);
+        var root = new JsonObject();
+        foreach (string pair in pairs)
+        {
+            int eq = pair.IndexOf('=');
+            if (eq <= 0) throw new UsageException($"bad format of filter (expected name=value)");
+            string key = pair[..eq].Trim().ToLowerInvariant(), value = pair[(eq + 1)..];
+            if (root[key] is not JsonObject values) root[key] = values = new JsonObject();
+            values[value] = true;
+        }
+        return root.Count == 0 ? null : root.ToJsonString();
     }
 }

@@ -9,7 +9,7 @@ namespace Berth.Cli.Output;
 /// </summary>
 internal static class TabWriter
 {
-    public static string Format(IEnumerable<string> lines)
+    public static string Format(IEnumerable<string> lines, int minWidth = 10, int padding = 3)
     {
         var rows = lines.Select(l => l.Split('\t')).ToList();
         var widths = new List<int>();
@@ -18,7 +18,7 @@ internal static class TabWriter
             for (int i = 0; i < row.Length - 1; i++)
             {
                 if (widths.Count <= i) widths.Add(0);
-                widths[i] = Math.Max(widths[i], Math.Max(10, Width(row[i]) + 3));
+                widths[i] = Math.Max(widths[i], Math.Max(minWidth, Width(row[i]) + padding));
             }
         }
         var sb = new StringBuilder();

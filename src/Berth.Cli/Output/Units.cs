@@ -19,6 +19,20 @@ internal static class Units
         return size.ToString("G3", CultureInfo.InvariantCulture) + DecimalUnits[i];
     }
 
+    private static readonly string[] BinaryUnits = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+
+    /// <summary><c>units.BytesSize</c>: binary multiples, 4 significant digits ("1.5MiB", "7.66GiB").</summary>
+    public static string BytesSize(double size)
+    {
+        int i = 0;
+        while (size >= 1024 && i < BinaryUnits.Length - 1)
+        {
+            size /= 1024;
+            i++;
+        }
+        return size.ToString("G4", CultureInfo.InvariantCulture) + BinaryUnits[i];
+    }
+
     /// <summary><c>units.HumanDuration</c>: "Less than a second", "About a minute", "3 hours", "2 weeks" ….</summary>
     public static string HumanDuration(TimeSpan d)
     {

@@ -1,0 +1,336 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+
+namespace Berth.Cli.Commands;
+
+/// <summary>
+/// The flags <c>docker create</c> and <c>docker run</c> share, and their translation into the
+/// <c>POST /containers/create</c> body (Config + HostConfig + NetworkingConfig) as the docker CLI
+/// builds it (cli/command/container/opts.go). Values are checked here, before anything is sent.
+/// </summary>
+internal sealed partial class ContainerOptions
+{
+    public readonly Option<bool> Interactive = new("--interactive", "-i") { Description = "keep STDIN open even if not attached" };
+    public readonly Option<bool> Tty = new("--tty", "-t") { Description = "allocate a pseudo-TTY" };
+    public readonly Option<bool> Rm = new("--rm") { Description = "automatically remove the container when it exits" };
+    public readonly Option<string?> Name = new("--name") { Description = "assign a name to the container" };
+    public readonly Option<string[]> Env = new("--env", "-e") { Description = "set environment variables" };
+    public readonly Option<string[]> EnvFile = new("--env-file") { Description = "read in a file of environment variables" };
+    public readonly Option<string[]> Volume = new("--volume", "-v") { Description = "bind mount a volume" };
+    public readonly Option<string?> Workdir = new("--workdir", "-w") { Description = "working directory inside the container" };
+    public readonly Option<string?> User = new("--user", "-u") { Description = "username or UID (format: <name|uid>[:<group|gid>])" };
+    public readonly Option<string?> Memory = new("--memory", "-m") { Description = "memory limit" };
+    public readonly Option<string?> MemorySwap = new("--memory-swap") { Description = "swap limit equal to memory plus swap: '-1' to enable unlimited swap" };
+    public readonly Option<string?> Cpus = new("--cpus") { Description = "number of CPUs" };
+    public readonly Option<long?> CpuShares = new("--cpu-shares", "-c") { Description = "CPU shares (relative weight)" };
+    public readonly Option<string?> CpusetCpus = new("--cpuset-cpus") { Description = "CPUs in which to allow execution (0-3, 0,1)" };
+    public readonly Option<long?> PidsLimit = new("--pids-limit") { Description = "tune container pids limit (set -1 for unlimited)" };
+    public readonly Option<bool> Init = new("--init") { Description = "run an init inside the container that forwards signals and reaps processes" };
+    public readonly Option<bool> ReadOnly = new("--read-only") { Description = "mount the container's root filesystem as read only" };
+    public readonly Option<string[]> CapAdd = new("--cap-add") { Description = "add Linux capabilities" };
+    public readonly Option<string[]> CapDrop = new("--cap-drop") { Description = "drop Linux capabilities" };
+    public readonly Option<string[]> SecurityOpt = new("--security-opt") { Description = "security options" };
+    public readonly Option<string[]> Ulimit = new("--ulimit") { Description = "ulimit options" };
+    public readonly Option<string?> Entrypoint = new("--entrypoint") { Description = "overwrite the default ENTRYPOINT of the image" };
+    public readonly Option<string?> Hostname = new("--hostname", "-h") { Description = "container host name" };
+    public readonly Option<bool> Privileged = new("--privileged") { Description = "give extended privileges to this container" };
+    public readonly Option<string[]> Tmpfs = new("--tmpfs") { Description = "mount a tmpfs directory" };
+    public readonly Option<string[]> Label = new("--label", "-l") { Description = "set meta data on a container" };
+    public readonly Option<string?> Network = new("--network") { Description = "connect a container to a network" };
+    public readonly Option<string[]> Publish = new("--publish", "-p") { Description = "publish a container's port(s) to the host" };
+    public readonly Option<string[]> Expose = new("--expose") { Description = "expose a port or a range of ports" };
+    public readonly Option<string?> Restart = new("--restart") { Description = "restart policy to apply when a container exits (no, always, on-failure[:N], unless-stopped)" };
+    public readonly Option<string?> StopSignal = new("--stop-signal") { Description = "signal to stop the container" };
+    public readonly Option<int?> StopTimeout = new("--stop-timeout") { Description = "timeout (in seconds) to stop a container" };
+    public readonly Option<string?> LogDriver = new("--log-driver") { Description = "logging driver for the container" };
+    public readonly Option<string[]> LogOpt = new("--log-opt") { Description = "log driver options" };
+    public readonly Option<string[]> Attach = new("--attach", "-a") { Description = "attach to STDIN, STDOUT or STDERR" };
+    public readonly Option<string?> Platform = new("--platform") { Description = "set platform if server is multi-platform capable" };
+    public readonly Option<string?> Pull = new("--pull") { Description = "pull image before running (\"always\", \"missing\", \"never\")", DefaultValueFactory = _ => "missing" };
+    public readonly Option<string[]> AddHost = new("--add-host") { Description = "add a custom host-to-IP mapping (host:ip)" };
+    public readonly Option<string[]> Sysctl = new("--sysctl") { Description = "sysctl options" };
+    public readonly Option<string?> ShmSize = new("--shm-size") { Description = "size of /dev/shm" };
+    public readonly Option<string[]> GroupAdd = new("--group-add") { Description = "add additional groups to join" };
+    public readonly Option<string[]> Dns = new("--dns") { Description = "set custom DNS servers" };
+    public readonly Option<string?> Runtime = new("--runtime") { Description = "runtime to use for this container" };
+    public readonly Option<string?> Pid = new("--pid") { Description = "PID namespace to use" };
+    public readonly Option<string?> Ipc = new("--ipc") { Description = "IPC mode to use" };
+    public readonly Option<string?> Uts = new("--uts") { Description = "UTS namespace to use" };
+    public readonly Option<bool> Quiet = new("--quiet", "-q") { Description = "suppress the pull output" };
+
+    public IEnumerable<Option> All =>
+    [
+        Interactive, Tty, Rm, Name, Env, EnvFile, Volume, Workdir, User, Memory, MemorySwap, Cpus, CpuShares, CpusetCpus, PidsLimit,
+        Init, ReadOnly, CapAdd, CapDrop, SecurityOpt, Ulimit, Entrypoint, Hostname, Privileged, Tmpfs, Label, Network, Publish,
+        Expose, Restart, StopSignal, StopTimeout, LogDriver, LogOpt, Attach, Platform, Pull, AddHost, Sysctl, ShmSize, GroupAdd,
+        Dns, Runtime, Pid, Ipc, Uts, Quiet,
+    ];
+
+    /// <summary>The create body; <paramref name="detached"/> is run's -d (create never attaches stdin).</summary>
+    public JsonObject Build(ParseResult parse, string image, string[] command, bool detached, bool isRun)
+    {
+        bool interactive = parse.GetValue(Interactive), tty = parse.GetValue(Tty);
+        string[] attach = parse.GetValue(Attach) ?? [];
+        foreach (string a in attach)
+            if (a.ToLowerInvariant() is not ("stdin" or "stdout" or "stderr"))
+                throw new UsageException($"invalid argument \"{a}\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR");
+        if (detached && attach.Length > 0) throw new UsageException("conflicting options: cannot specify both --attach and --detach");
+        bool attachStdin = attach.Length > 0 ? attach.Any(a => a.Equals("stdin", StringComparison.OrdinalIgnoreCase)) : interactive && !detached;
+        bool attachStdout = attach.Length > 0 ? attach.Any(a => a.Equals("stdout", StringComparison.OrdinalIgnoreCase)) : !detached;
+        bool attachStderr = attach.Length > 0 ? attach.Any(a => a.Equals("stderr", StringComparison.OrdinalIgnoreCase)) : !detached;
+        if (!isRun) attachStdin = attachStdout = attachStderr = false;
+        if (!isRun && attach.Length > 0)
+        {
+            attachStdin = attach.Any(a => a.Equals("stdin", StringComparison.OrdinalIgnoreCase));
+            attachStdout = attach.Any(a => a.Equals("stdout", StringComparison.OrdinalIgnoreCase));
+            attachStderr = attach.Any(a => a.Equals("stderr", StringComparison.OrdinalIgnoreCase));
+        }
+
+        var env = new JsonArray();
+        foreach (string file in parse.GetValue(EnvFile) ?? [])
+            foreach (string line in File.ReadAllLines(file))
+            {
+                string l = line.TrimStart();
+                if (l.Length == 0 || l.StartsWith('#')) continue;
+                if (EnvValue(l) is { } v) env.Add((JsonNode)(v));
+            }
+        foreach (string e in parse.GetValue(Env) ?? [])
+            if (EnvValue(e) is { } v) env.Add((JsonNode)(v));
+
+        var binds = new JsonArray();
+        var volumes = new JsonObject();
+        foreach (string v in parse.GetValue(Volume) ?? [])
+        {
+            string[] parts = v.Split(':');
+            if (parts.Length == 1) volumes[v] = new JsonObject();
+            else if (parts.Length is 2 or 3 && parts[0].Length > 0 && parts[1].StartsWith('/')) binds.Add((JsonNode)(v));
+            else throw new UsageException($"invalid volume specification: '{v}'");
+        }
+
+        var exposed = new JsonObject();
+        var bindings = new JsonObject();
+        foreach (string e in parse.GetValue(Expose) ?? []) exposed[e.Contains('/') ? e : e + "/tcp"] = new JsonObject();
+        foreach (string p in parse.GetValue(Publish) ?? [])
+        {
+            (string port, string hostIp, string hostPort) = ParsePublish(p);
+            exposed[port] = new JsonObject();
+            if (bindings[port] is not JsonArray list) bindings[port] = list = [];
+            list.Add((JsonNode)(new JsonObject { ["HostIp"] = hostIp, ["HostPort"] = hostPort }));
+        }
+
+        var labels = new JsonObject();
+        foreach (string l in parse.GetValue(Label) ?? [])
+        {
+            int eq = l.IndexOf('=');
+            labels[eq < 0 ? l : l[..eq]] = eq < 0 ? "" : l[(eq + 1)..];
+        }
+
+        var ulimits = new JsonArray();
+        foreach (string u in parse.GetValue(Ulimit) ?? []) ulimits.Add((JsonNode)(ParseUlimit(u)));
+
+        var tmpfs = new JsonObject();
+        foreach (string t in parse.GetValue(Tmpfs) ?? [])
+        {
+            int colon = t.IndexOf(':');
+            tmpfs[colon < 0 ? t : t[..colon]] = colon < 0 ? "" : t[(colon + 1)..];
+        }
+
+        var logConfig = new JsonObject { ["Type"] = parse.GetValue(LogDriver) ?? "", ["Config"] = new JsonObject() };
+        foreach (string o in parse.GetValue(LogOpt) ?? [])
+        {
+            int eq = o.IndexOf('=');
+            if (eq <= 0) throw new UsageException($"invalid key-value pair for --log-opt: {o}");
+            logConfig["Config"]![o[..eq]] = o[(eq + 1)..];
+        }
+
+        var sysctls = new JsonObject();
+        foreach (string s in parse.GetValue(Sysctl) ?? [])
+        {
+            int eq = s.IndexOf('=');
+            if (eq <= 0) throw new UsageException($"invalid argument \"{s}\" for \"--sysctl\" flag: sysctl '{s}' is not allowed");
+            sysctls[s[..eq]] = s[(eq + 1)..];
+        }
+
+        var securityOpt = new JsonArray();
+        foreach (string s in parse.GetValue(SecurityOpt) ?? []) securityOpt.Add((JsonNode)(SecurityOption(s)));
+
+        JsonArray? entrypoint = null;
+        if (parse.GetResult(Entrypoint) is not null)
+            entrypoint = [(JsonNode)(parse.GetValue(Entrypoint) ?? "")];
+
+        var restart = new JsonObject { ["Name"] = "no", ["MaximumRetryCount"] = 0 };
+        if (parse.GetValue(Restart) is { Length: > 0 } r)
+        {
+            string[] parts = r.Split(':', 2);
+            if (parts[0] is not ("no" or "always" or "on-failure" or "unless-stopped"))
+                throw new UsageException($"invalid restart policy '{r}'");
+            restart["Name"] = parts[0];
+            if (parts.Length == 2)
+            {
+                if (parts[0] != "on-failure") throw new UsageException($"invalid restart policy format: maximum retry count can only be used with 'on-failure'");
+                restart["MaximumRetryCount"] = int.Parse(parts[1], CultureInfo.InvariantCulture);
+            }
+        }
+        bool autoRemove = parse.GetValue(Rm);
+        if (autoRemove && restart["Name"]!.GetValue<string>() != "no")
+            throw new UsageException("conflicting options: cannot specify both --restart and --rm");
+
+        var host = new JsonObject
+        {
+            ["Binds"] = binds.Count > 0 ? binds : null,
+            ["LogConfig"] = logConfig,
+            ["NetworkMode"] = parse.GetValue(Network) ?? "default",
+            ["PortBindings"] = bindings,
+            ["RestartPolicy"] = restart,
+            ["AutoRemove"] = autoRemove,
+            ["CapAdd"] = Array(parse.GetValue(CapAdd)),
+            ["CapDrop"] = Array(parse.GetValue(CapDrop)),
+            ["Dns"] = Array(parse.GetValue(Dns)) ?? [],
+            ["ExtraHosts"] = Array(parse.GetValue(AddHost)),
+            ["GroupAdd"] = Array(parse.GetValue(GroupAdd)),
+            ["IpcMode"] = parse.GetValue(Ipc) ?? "",
+            ["PidMode"] = parse.GetValue(Pid) ?? "",
+            ["UTSMode"] = parse.GetValue(Uts) ?? "",
+            ["Privileged"] = parse.GetValue(Privileged),
+            ["ReadonlyRootfs"] = parse.GetValue(ReadOnly),
+            ["SecurityOpt"] = securityOpt.Count > 0 ? securityOpt : null,
+            ["Tmpfs"] = tmpfs.Count > 0 ? tmpfs : null,
+            ["Sysctls"] = sysctls.Count > 0 ? sysctls : null,
+            ["Memory"] = parse.GetValue(Memory) is { } m ? RamInBytes(m, "--memory") : 0,
+            ["MemorySwap"] = parse.GetValue(MemorySwap) is { } ms ? (ms == "-1" ? -1 : RamInBytes(ms, "--memory-swap")) : 0,
+            ["NanoCpus"] = parse.GetValue(Cpus) is { } c ? NanoCpus(c) : 0,
+            ["CpuShares"] = parse.GetValue(CpuShares) ?? 0,
+            ["CpusetCpus"] = parse.GetValue(CpusetCpus) ?? "",
+            ["PidsLimit"] = parse.GetValue(PidsLimit) is { } pl ? pl : null,
+            ["Ulimits"] = ulimits.Count > 0 ? ulimits : null,
+            ["ShmSize"] = parse.GetValue(ShmSize) is { } shm ? RamInBytes(shm, "--shm-size") : 0,
+        };
+        if (parse.GetValue(Init)) host["Init"] = true;
+        if (parse.GetValue(Runtime) is { } runtime) host["Runtime"] = runtime;
+
+        var body = new JsonObject
+        {
+            ["Hostname"] = parse.GetValue(Hostname) ?? "",
+            ["Domainname"] = "",
+            ["User"] = parse.GetValue(User) ?? "",
+            ["AttachStdin"] = attachStdin,
+            ["AttachStdout"] = attachStdout,
+            ["AttachStderr"] = attachStderr,
+            ["ExposedPorts"] = exposed.Count > 0 ? exposed : null,
+            ["Tty"] = tty,
+            ["OpenStdin"] = interactive,
+            ["StdinOnce"] = interactive && attachStdin,
+            ["Env"] = env,
+            ["Cmd"] = command.Length > 0 ? Array(command) : null,
+            ["Image"] = image,
+            ["Volumes"] = volumes.Count > 0 ? volumes : null,
+            ["WorkingDir"] = parse.GetValue(Workdir) ?? "",
+            ["Entrypoint"] = entrypoint,
+            ["OnBuild"] = null,
+            ["Labels"] = labels,
+            ["HostConfig"] = host,
+            ["NetworkingConfig"] = new JsonObject { ["EndpointsConfig"] = new JsonObject() },
+        };
+        if (parse.GetValue(StopSignal) is { } sig) body["StopSignal"] = sig;
+        if (parse.GetValue(StopTimeout) is { } st) body["StopTimeout"] = st;
+        return body;
+    }
+
+    private static JsonArray? Array(string[]? values) => values is { Length: > 0 } ? new JsonArray(values.Select(v => (JsonNode)v).ToArray()) : null;
+
+    /// <summary><c>-e KEY=VALUE</c> as is; <c>-e KEY</c> takes KEY's value from berth's environment and is dropped when unset (as docker does).</summary>
+    private static string? EnvValue(string e)
+    {
+        if (e.StartsWith('=')) throw new UsageException($"invalid environment variable: {e}");
+        if (e.Contains('=')) return e;
+        return Environment.GetEnvironmentVariable(e) is { } value ? $"{e}={value}" : null;
+    }
+
+    /// <summary><c>seccomp=PATH</c> sends the profile's JSON, as the docker CLI does; other options pass through.</summary>
+    private static string SecurityOption(string s)
+    {
+        string[] kv = s.Split(s.Contains('=') ? '=' : ':', 2);
+        if (kv.Length == 2 && kv[0] == "seccomp" && kv[1] is not ("unconfined" or "builtin"))
+        {
+            string json = File.ReadAllText(kv[1]);
+            try
+            {
+                return "seccomp=" + JsonNode.Parse(json)!.ToJsonString();
+            }
+            catch (System.Text.Json.JsonException e)
+            {
+                throw new UsageException($"opening seccomp profile ({kv[1]}) failed: {e.Message}");
+            }
+        }
+        return s;
+    }
+
+    /// <summary>go-units <c>RAMInBytes</c>: 512, 512k, 64m, 1g, 1.5GB (binary multiples).</summary>
+    public static long RamInBytes(string text, string flag)
+    {
+        Match m = RamPattern().Match(text);
+        if (!m.Success) throw new UsageException($"invalid argument \"{text}\" for \"{flag}\" flag: invalid size: '{text}'");
+        double n = double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+        long mult = m.Groups[2].Value.ToLowerInvariant() switch
+        {
+            "k" => 1L << 10, "m" => 1L << 20, "g" => 1L << 30, "t" => 1L << 40, "p" => 1L << 50, _ => 1,
+        };
+        return (long)(n * mult);
+    }
+
+    [GeneratedRegex(@"^(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)(?:[iI]?[bB])?$")]
+    private static partial Regex RamPattern();
+
+    private static long NanoCpus(string text)
+    {
+        if (!decimal.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out decimal cpus) || cpus < 0)
+            throw new UsageException($"invalid argument \"{text}\" for \"--cpus\" flag: failed to parse {text} as a rational number");
+        return (long)(cpus * 1_000_000_000m);
+    }
+
+    private static JsonObject ParseUlimit(string u)
+    {
+        int eq = u.IndexOf('=');
+        if (eq <= 0) throw new UsageException($"invalid argument \"{u}\" for \"--ulimit\" flag: invalid ulimit argument: {u}");
+        string[] limits = u[(eq + 1)..].Split(':');
+        if (limits.Length > 2 || !long.TryParse(limits[0], CultureInfo.InvariantCulture, out long soft))
+            throw new UsageException($"invalid argument \"{u}\" for \"--ulimit\" flag: invalid ulimit argument: {u}");
+        long hard = soft;
+        if (limits.Length == 2 && !long.TryParse(limits[1], CultureInfo.InvariantCulture, out hard))
+            throw new UsageException($"invalid argument \"{u}\" for \"--ulimit\" flag: invalid ulimit argument: {u}");
+        if (soft > hard) throw new UsageException($"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}");
+        return new JsonObject { ["Name"] = u[..eq], ["Hard"] = hard, ["Soft"] = soft };
+    }
+
+    /// <summary><c>-p [ip:][hostPort:]containerPort[/proto]</c> → ("80/tcp", ip, hostPort).</summary>
+    private static (string Port, string HostIp, string HostPort) ParsePublish(string p)
+    {
+        string proto = "tcp", spec = p;
+        int slash = spec.LastIndexOf('/');
+        if (slash >= 0)
+        {
+            proto = spec[(slash + 1)..];
+            spec = spec[..slash];
+        }
+        string hostIp = "", hostPort = "", containerPort;
+        if (spec.StartsWith('['))
+        {
+            int close = spec.IndexOf(']');
+            hostIp = spec[1..close];
+            spec = spec[(close + 1)..].TrimStart(':');
+        }
+        string[] parts = spec.Split(':');
+        switch (parts.Length)
+        {
+            case 1: containerPort = parts[0]; break;
+            case 2: hostPort = parts[0]; containerPort = parts[1]; break;
+            case 3: hostIp = parts[0]; hostPort = parts[1]; containerPort = parts[2]; break;
+            default: throw new UsageException($"invalid argument \"{p}\" for \"-p, --publish\" flag: invalid port format");
+        }
+        if (!int.TryParse(containerPort, CultureInfo.InvariantCulture, out _) || proto is not ("tcp" or "udp" or "sctp"))
+            throw new UsageException($"invalid argument \"{p}\" for \"-p, --publish\" flag: invalid containerPort: {containerPort}");
+        return ($"{containerPort}/{proto}", hostIp, hostPort);
+    }
+}

@@ -1,0 +1,458 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Berth.Cli.Tests;
+
+/// <summary>
+/// The container commands end to end: the real binary against a daemon of its own (berthd, or
+/// dockerd with <c>BERTH_CLI_TEST_DAEMON=dockerd</c>), a busybox image made by <c>berth import</c>.
+/// Every test removes its containers (BerthCli.Dispose does, even when an assertion failed).
+/// </summary>
+public sealed class ContainerTests
+{
+    private static BerthCli WithBusybox()
+    {
+        var cli = new BerthCli();
+        try
+        {
+            cli.Ok("import", "-c", "CMD [\"/bin/sh\"]", cli.WriteBusyboxTar("rootfs.tar", "containers"), "busybox:latest");
+            return cli;
+        }
+        catch
+        {
+            cli.Dispose();
+            throw;
+        }
+    }
+
+    private static void AssertExit(CliResult r, int code)
+        => Assert.True(r.ExitCode == code, $"expected exit {code}: {r}");
+
+    [Fact]
+    public void RunOutputAndExitCodes()
+    {
+        using BerthCli cli = WithBusybox();
+        CliResult hello = cli.Run("run", "--rm", "busybox", "echo", "hello", "-n");
+        AssertExit(hello, 0);
+        Assert.Equal("hello -n\n", hello.Stdout);
+
+        CliResult both = cli.Run("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3");
+        AssertExit(both, 3);
+        Assert.Equal("out\n", both.Stdout);
+        Assert.Equal("err\n", both.Errors);
+
+        CliResult notFound = cli.Run("run", "--rm", "busybox", "/no/such/binary");
+        AssertExit(notFound, 127);
+        Assert.Contains("berth: Error response from daemon:", notFound.Stderr);
+        Assert.Contains("See 'berth run --help'.", notFound.Stderr);
+
+        CliResult notExecutable = cli.Run("run", "--rm", "busybox", "/etc/berth-test");
+        AssertExit(notExecutable, 126);
+
+        CliResult noImage = cli.Run("run", "--rm", "127.0.0.1:1/nosuch/image:1", "true");
+        AssertExit(noImage, 125);
+        Assert.Contains("Unable to find image '127.0.0.1:1/nosuch/image:1' locally", noImage.Stderr);
+
+        CliResult badMemory = cli.Run("run", "--rm", "--memory", "lots", "busybox", "true");
+        AssertExit(badMemory, 125);
+
+        // --rm: nothing is left behind, whatever the exit code.
+        Assert.Equal("", cli.Ok("ps", "-aq"));
+    }
+
+    [Fact]
+    public void RunAppliesConfigurationFlags()
+    {
+        using BerthCli cli = WithBusybox();
+        string envFile = Path.Combine(cli.Work, "env.list");
+        File.WriteAllText(envFile, "# comment\nFROM_FILE=yes\n");
+        CliResult r = cli.Run("run", "--rm", "-e", "A=1", "--env-file", envFile, "-w", "/tmp", "-u", "1000:1000", "--hostname", "boxhost",
+            "--entrypoint", "/bin/sh", "busybox", "-c", "echo $A $FROM_FILE; pwd; id -u; id -g; hostname");
+        AssertExit(r, 0);
+        Assert.Equal("1 yes\n/tmp\n1000\n1000\nboxhost\n", r.Stdout);
+
+        CliResult ro = cli.Run("run", "--rm", "--read-only", "busybox", "sh", "-c", "echo x > /file");
+        Assert.NotEqual(0, ro.ExitCode);
+        Assert.Contains("Read-only file system", ro.Stderr);
+
+        string id = cli.Ok("create", "--name", "limits", "--memory", "64m", "--cpus", "0.5", "--pids-limit", "50", "--init",
+            "--cap-drop", "NET_RAW", "--cap-add", "SYS_TIME", "--ulimit", "nofile=512:1024", "--tmpfs", "/scratch:size=1m",
+            "-l", "team=berth", "--restart", "on-failure:2", "--stop-signal", "SIGUSR1", "--stop-timeout", "7", "-v", "/tmp:/host-tmp:ro",
+            "busybox", "true").Trim();
+        Assert.Matches("^[0-9a-f]{64}$", id);
+        string inspect = cli.Ok("inspect", "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} {{.HostConfig.Init}} {{json .HostConfig.CapDrop}} {{json .HostConfig.CapAdd}} {{json .HostConfig.Ulimits}} {{json .HostConfig.Tmpfs}} {{.Config.Labels.team}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.Config.StopSignal}} {{.Config.StopTimeout}} {{json .HostConfig.Binds}}",
+            "limits");
+        Assert.Equal("67108864 500000000 50 true [\"NET_RAW\"] [\"SYS_TIME\"] [{\"Name\":\"nofile\",\"Hard\":1024,\"Soft\":512}] {\"/scratch\":\"size=1m\"} berth on-failure 2 SIGUSR1 7 [\"/tmp:/host-tmp:ro\"]\n", inspect);
+    }
+
+    [Fact]
+    public void DetachedLogsStopRm()
+    {
+        using BerthCli cli = WithBusybox();
+        string id = cli.Ok("run", "-d", "--name", "ticker", "busybox", "sh", "-c", "echo first; echo to-stderr >&2; while true; do echo tick; sleep 0.2; done").Trim();
+        Assert.Matches("^[0-9a-f]{64}$", id);
+        string logs = "";
+        for (int i = 0; i < 50 && !logs.Contains("tick"); i++)
+        {
+            Thread.Sleep(100);
+            logs = cli.Ok("logs", "ticker");
+        }
+        Assert.StartsWith("first\n", logs);
+        CliResult split = cli.Run("logs", "ticker");
+        Assert.Contains("to-stderr", split.Stderr);
+        Assert.DoesNotContain("to-stderr", split.Stdout);
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z first\n", cli.Ok("logs", "-t", "ticker"));
+        Assert.Equal("", cli.Ok("logs", "--since", "2099-01-01T00:00:00Z", "ticker"));
+
+        Assert.Contains("ticker", cli.Ok("ps", "--format", "{{.Names}}"));
+        Assert.Equal("ticker\n", cli.Ok("stop", "-t", "1", "ticker"));
+        Assert.Equal("", cli.Ok("ps", "-q"));
+        Assert.Equal("tick\n", cli.Ok("logs", "--tail", "1", "ticker"));
+        Assert.Matches(@"^ticker Exited \(\d+\)", cli.Ok("ps", "-a", "--format", "{{.Names}} {{.Status}}"));
+        Assert.Equal("exited\n", cli.Ok("inspect", "-f", "{{.State.Status}}", "ticker"));
+        Assert.Equal("ticker\n", cli.Ok("rm", "ticker"));
+        Assert.Equal("", cli.Ok("ps", "-aq"));
+
+        CliResult gone = cli.Run("logs", "ticker");
+        AssertExit(gone, 1);
+        Assert.Contains("Error response from daemon: No such container: ticker", gone.Stderr);
+    }
+
+    [Fact]
+    public void LogsFollowEndsWhenTheContainerExits()
+    {
+        using BerthCli cli = WithBusybox();
+        cli.Ok("run", "-d", "--name", "short", "busybox", "sh", "-c", "echo one; sleep 1; echo two");
+        CliResult follow = cli.Run("logs", "-f", "short");
+        AssertExit(follow, 0);
+        Assert.Equal("one\ntwo\n", follow.Stdout);
+        Assert.Equal("0\n", cli.Ok("wait", "short"));
+    }
+
+    [Fact]
+    public void RunForwardsSignalsToTheContainer()
+    {
+        using BerthCli cli = WithBusybox();
+        var start = new System.Diagnostics.ProcessStartInfo(BerthCli.Binary)
+        {
+            UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
+        };
+        foreach (string a in new[] { "run", "--rm", "busybox", "sh", "-c", "trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.1; done" })
+            start.ArgumentList.Add(a);
+        cli.Configure(start);
+        using var process = System.Diagnostics.Process.Start(start)!;
+        try
+        {
+            Assert.Equal("ready", process.StandardOutput.ReadLine());
+            BerthCli.RunProcess(new System.Diagnostics.ProcessStartInfo("kill", ["-TERM", process.Id.ToString()]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true });
+            Assert.True(process.WaitForExit(20_000), "berth run did not end after SIGTERM");
+            Assert.Equal("got TERM\n", process.StandardOutput.ReadToEnd());
+            Assert.Equal(3, process.ExitCode);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+                process.WaitForExit(5000);
+            }
+        }
+    }
+
+    [Fact]
+    public void InteractiveStdinPiped()
+    {
+        using BerthCli cli = WithBusybox();
+        CliResult cat = cli.RunWith("line one\nline two\n"u8.ToArray(), "run", "--rm", "-i", "busybox", "cat");
+        AssertExit(cat, 0);
+        Assert.Equal("line one\nline two\n", cat.Stdout);
+
+        byte[] big = new byte[1 << 20];
+        new Random(7).NextBytes(big);
+        CliResult count = cli.RunWith(big, "run", "--rm", "-i", "busybox", "wc", "-c");
+        AssertExit(count, 0);
+        Assert.Equal((1 << 20).ToString(), count.Stdout.Trim());
+
+        // Without -i the container's stdin is closed, whatever berth's stdin holds.
+        CliResult closed = cli.RunWith("ignored\n"u8.ToArray(), "run", "--rm", "busybox", "cat");
+        AssertExit(closed, 0);
+        Assert.Equal("", closed.Stdout);
+    }
+
+    [Fact]
+    public void Exec()
+    {
+        using BerthCli cli = WithBusybox();
+        cli.Ok("run", "-d", "--name", "box", "-e", "FROM_RUN=1", "busybox", "sleep", "60");
+        CliResult echo = cli.Run("exec", "box", "echo", "in", "-n");
+        AssertExit(echo, 0);
+        Assert.Equal("in -n\n", echo.Stdout);
+        AssertExit(cli.Run("exec", "box", "sh", "-c", "exit 5"), 5);
+        Assert.Equal("x y\n", cli.RunWith("x y\n"u8.ToArray(), "exec", "-i", "box", "cat").Stdout);
+        Assert.Equal("bar 1\n/tmp\n1000\n", cli.Ok("exec", "-e", "FOO=bar", "-w", "/tmp", "-u", "1000", "box", "sh", "-c", "echo $FOO $FROM_RUN; pwd; id -u"));
+        CliResult err = cli.Run("exec", "box", "sh", "-c", "echo oops >&2");
+        Assert.Equal("oops\n", err.Errors);
+        Assert.Equal("", err.Stdout);
+        // The exec's exit code as the daemon records it: 126 (dockerd 20.10 with runc 1.1) or 127.
+        Assert.Contains(cli.Run("exec", "box", "/no/such/binary").ExitCode, new[] { 126, 127 });
+        Assert.Equal("", cli.Ok("exec", "-d", "box", "sh", "-c", "echo detached > /tmp/marker"));
+        string marker = "";
+        for (int i = 0; i < 50 && marker != "detached\n"; i++)
+        {
+            Thread.Sleep(100);
+            marker = cli.Run("exec", "box", "cat", "/tmp/marker").Stdout;
+        }
+        Assert.Equal("detached\n", marker);
+
+        cli.Ok("stop", "-t", "0", "box");
+        CliResult stopped = cli.Run("exec", "box", "true");
+        Assert.NotEqual(0, stopped.ExitCode);
+        Assert.Contains("is not running", stopped.Stderr);
+        cli.Ok("rm", "box");
+    }
+
+    [Fact]
+    public void PsFormatsAndFilters()
+    {
+        using BerthCli cli = WithBusybox();
+        string a = cli.Ok("run", "-d", "--name", "alpha", "-l", "role=web", "busybox", "sleep", "60").Trim();
+        string b = cli.Ok("create", "--name", "beta", "busybox", "true").Trim();
+
+        string table = cli.Ok("ps");
+        string[] lines = table.TrimEnd('\n').Split('\n');
+        Assert.Matches(@"^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$", lines[0]);
+        Assert.Equal(2, lines.Length);
+        Assert.StartsWith(a[..12] + "   busybox   \"sleep 60\"", lines[1]);
+        Assert.EndsWith("alpha", lines[1]);
+
+        Assert.Equal($"{a[..12]}\n", cli.Ok("ps", "-q"));
+        Assert.Equal(new[] { a, b }.Order().ToArray(), cli.Ok("ps", "-aq", "--no-trunc").Split('\n', StringSplitOptions.RemoveEmptyEntries).Order().ToArray());
+        Assert.Equal("beta\n", cli.Ok("ps", "-l", "--format", "{{.Names}}"));
+        Assert.Equal("beta\n", cli.Ok("ps", "-n", "1", "--format", "{{.Names}}"));
+        Assert.Equal("alpha\n", cli.Ok("ps", "-a", "--filter", "label=role=web", "--format", "{{.Names}}"));
+        Assert.Equal("beta\n", cli.Ok("ps", "-a", "-f", "status=created", "--format", "{{.Names}}"));
+        Assert.Equal("alpha\n", cli.Ok("ps", "-a", "-f", "name=alph", "--format", "{{.Names}}"));
+        Assert.Matches(@"^NAMES\s+STATUS\nalpha\s+Up ", cli.Ok("ps", "--format", "table {{.Names}}\\t{{.Status}}"));
+
+        using JsonDocument row = JsonDocument.Parse(cli.Ok("ps", "--format", "{{json .}}"));
+        Assert.Equal(a[..12], row.RootElement.GetProperty("ID").GetString());
+        Assert.Equal("alpha", row.RootElement.GetProperty("Names").GetString());
+        Assert.Equal("\"sleep 60\"", row.RootElement.GetProperty("Command").GetString());
+        Assert.Equal("running", row.RootElement.GetProperty("State").GetString());
+        Assert.Equal("role=web", row.RootElement.GetProperty("Labels").GetString());
+
+        CliResult bad = cli.Run("ps", "--format", "{{.Nope}}");
+        Assert.NotEqual(0, bad.ExitCode);
+        Assert.Contains("Nope", bad.Stderr);
+    }
+
+    [Fact]
+    public void InspectContainersAndImages()
+    {
+        using BerthCli cli = WithBusybox();
+        string id = cli.Ok("create", "--name", "insp", "-e", "K=V", "-l", "x=<&>", "busybox", "echo", "hi").Trim();
+        using (JsonDocument doc = JsonDocument.Parse(cli.Ok("inspect", "insp")))
+        {
+            JsonElement c = doc.RootElement[0];
+            Assert.Equal(id, c.GetProperty("Id").GetString());
+            Assert.Equal("/insp", c.GetProperty("Name").GetString());
+            Assert.Equal("created", c.GetProperty("State").GetProperty("Status").GetString());
+            Assert.Equal("echo", c.GetProperty("Path").GetString());
+        }
+        Assert.Contains("\\u003c\\u0026\\u003e", cli.Ok("inspect", "insp")); // Go's JSON escaping
+        Assert.Equal("/insp created [echo hi]\n", cli.Ok("inspect", "-f", "{{.Name}} {{.State.Status}} {{.Config.Cmd}}", "insp"));
+        Assert.Contains("\"K=V\"", cli.Ok("inspect", "--format", "{{json .Config.Env}}", "insp"));
+        Assert.Equal(id + "\n", cli.Ok("container", "inspect", "-f", "{{.Id}}", id[..12]));
+        Assert.Matches("^sha256:[0-9a-f]{64}\n$", cli.Ok("inspect", "-f", "{{.Id}}", "busybox"));
+        Assert.Matches("^sha256:[0-9a-f]{64}\n$", cli.Ok("inspect", "--type", "image", "-f", "{{.Id}}", "busybox"));
+
+        CliResult missing = cli.Run("inspect", "insp", "nosuch");
+        AssertExit(missing, 1);
+        Assert.Contains("Error: No such object: nosuch", missing.Stderr);
+        using (JsonDocument partial = JsonDocument.Parse(missing.Stdout)) Assert.Equal(1, partial.RootElement.GetArrayLength());
+        AssertExit(cli.Run("inspect", "--type", "container", "busybox"), 1);
+    }
+
+    [Fact]
+    public void CreateStartAttachWaitRenameRm()
+    {
+        using BerthCli cli = WithBusybox();
+        cli.Ok("create", "--name", "once", "busybox", "sh", "-c", "echo started; exit 4");
+        Assert.Equal("created\n", cli.Ok("inspect", "-f", "{{.State.Status}}", "once"));
+        CliResult attached = cli.Run("start", "-a", "once");
+        AssertExit(attached, 4);
+        Assert.Equal("started\n", attached.Stdout);
+        Assert.Equal("4\n", cli.Ok("wait", "once"));
+        cli.Ok("rename", "once", "twice");
+        Assert.Equal("twice\n", cli.Ok("ps", "-a", "--format", "{{.Names}}"));
+        Assert.Equal("twice\n", cli.Ok("start", "twice"));
+        Assert.Equal("4\n", cli.Ok("wait", "twice"));
+        Assert.Equal("started\nstarted\n", cli.Ok("logs", "twice"));
+
+        cli.Ok("run", "-d", "--name", "sleeper", "busybox", "sleep", "60");
+        CliResult rmRunning = cli.Run("rm", "sleeper");
+        AssertExit(rmRunning, 1);
+        Assert.Contains("Error response from daemon:", rmRunning.Stderr);
+        Assert.Equal("sleeper\n", cli.Ok("rm", "-f", "sleeper"));
+        AssertExit(cli.Run("rm", "nosuch"), 1);
+    }
+
+    [Fact]
+    public void AttachToARunningContainer()
+    {
+        using BerthCli cli = WithBusybox();
+        // Docker ends an attach when its stdin ends (unless the container is StdinOnce), so the
+        // output is read with --no-stdin: what the container writes after the attach, then its status.
+        cli.Ok("run", "-d", "-i", "--name", "reader", "busybox", "sh", "-c", "sleep 1; echo got hello; echo bye >&2; exit 2");
+        CliResult attached = cli.Run("attach", "--no-stdin", "reader");
+        AssertExit(attached, 2);
+        Assert.Equal("got hello\n", attached.Stdout);
+        Assert.Equal("bye\n", attached.Errors);
+
+        CliResult stopped = cli.Run("attach", "reader");
+        AssertExit(stopped, 1);
+        Assert.Contains("You cannot attach to a stopped container", stopped.Stderr);
+    }
+
+    [Fact]
+    public void KillPauseRestartTopStats()
+    {
+        using BerthCli cli = WithBusybox();
+        cli.Ok("run", "-d", "--name", "target", "busybox", "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done");
+        Assert.Contains("PID", cli.Ok("top", "target"));
+        Assert.Equal("target\n", cli.Ok("pause", "target"));
+        Assert.Equal("paused\n", cli.Ok("inspect", "-f", "{{.State.Status}}", "target"));
+        Assert.Equal("target\n", cli.Ok("unpause", "target"));
+        string stats = cli.Ok("stats", "--no-stream", "target");
+        Assert.Matches(@"^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE / LIMIT\s+MEM %\s+NET I/O\s+BLOCK I/O\s+PIDS\n[0-9a-f]{12}\s+target\s+\d+\.\d\d%", stats);
+        Assert.Equal("target\n", cli.Ok("kill", "-s", "USR1", "target"));
+        Assert.Equal("42\n", cli.Ok("wait", "target"));
+        Assert.Equal("target\n", cli.Ok("restart", "-t", "1", "target"));
+        Assert.Equal("running\n", cli.Ok("inspect", "-f", "{{.State.Status}}", "target"));
+        Assert.Equal("target\n", cli.Ok("kill", "target"));
+        Assert.Equal("137\n", cli.Ok("wait", "target"));
+    }
+
+    [Fact]
+    public void CopyBothWays()
+    {
+        using BerthCli cli = WithBusybox();
+        cli.Ok("run", "-d", "--name", "files", "busybox", "sleep", "60");
+        string src = Path.Combine(cli.Work, "hello.txt");
+        File.WriteAllText(src, "hello from the host\n");
+        cli.Ok("cp", src, "files:/tmp/");
+        Assert.Equal("hello from the host\n", cli.Ok("exec", "files", "cat", "/tmp/hello.txt"));
+        cli.Ok("cp", src, "files:/tmp/renamed.txt");
+        Assert.Equal("hello from the host\n", cli.Ok("exec", "files", "cat", "/tmp/renamed.txt"));
+
+        string dir = Path.Combine(cli.Work, "tree");
+        Directory.CreateDirectory(Path.Combine(dir, "sub"));
+        File.WriteAllText(Path.Combine(dir, "sub", "leaf"), "leaf\n");
+        cli.Ok("cp", dir, "files:/tmp/");
+        Assert.Equal("leaf\n", cli.Ok("exec", "files", "cat", "/tmp/tree/sub/leaf"));
+
+        cli.Ok("exec", "files", "sh", "-c", "mkdir -p /data/d && echo inside > /data/d/f && echo top > /data/top");
+        string outFile = Path.Combine(cli.Work, "out.txt");
+        cli.Ok("cp", "files:/data/top", outFile);
+        Assert.Equal("top\n", File.ReadAllText(outFile));
+        string outDir = Directory.CreateDirectory(Path.Combine(cli.Work, "outdir")).FullName;
+        cli.Ok("cp", "files:/data", outDir);
+        Assert.Equal("inside\n", File.ReadAllText(Path.Combine(outDir, "data", "d", "f")));
+        cli.Ok("cp", "files:/data", Path.Combine(cli.Work, "copy-of-data"));
+        Assert.Equal("inside\n", File.ReadAllText(Path.Combine(cli.Work, "copy-of-data", "d", "f")));
+
+        string exported = Path.Combine(cli.Work, "export.tar");
+        cli.Ok("export", "-o", exported, "files");
+        using (var reader = new System.Formats.Tar.TarReader(File.OpenRead(exported)))
+        {
+            var names = new List<string>();
+            while (reader.GetNextEntry() is { } entry) names.Add(entry.Name.TrimStart('.', '/'));
+            Assert.Contains("bin/busybox", names);
+            Assert.Contains("tmp/hello.txt", names);
+        }
+
+        CliResult missing = cli.Run("cp", "files:/no/such/file", outDir);
+        AssertExit(missing, 1);
+        Assert.Contains("Error response from daemon:", missing.Stderr);
+        cli.Ok("rm", "-f", "files");
+    }
+
+    [Fact]
+    public void TtyRunAndExec()
+    {
+        using BerthCli cli = WithBusybox();
+        CliResult tty = cli.RunInTerminal(null, "run", "--rm", "-t", "busybox", "sh", "-c", "tty; exit 6");
+        AssertExit(tty, 6);
+        Assert.Contains("/dev/pts/", tty.Stdout);
+
+        CliResult interactive = cli.RunInTerminal("echo typed-$((40+2))\nexit 9\n", "run", "--rm", "-it", "busybox", "sh");
+        AssertExit(interactive, 9);
+        Assert.Contains("typed-42", interactive.Stdout);
+
+        cli.Ok("run", "-d", "--name", "ttybox", "busybox", "sleep", "60");
+        CliResult exec = cli.RunInTerminal("tty\nexit 3\n", "exec", "-it", "ttybox", "sh");
+        AssertExit(exec, 3);
+        Assert.Contains("/dev/pts/", exec.Stdout);
+
+        // Detach keys: ctrl-p ctrl-q leaves the container running.
+        CliResult detach = cli.RunInTerminal("\x10\x11", "run", "-it", "--name", "detachable", "busybox", "sh");
+        AssertExit(detach, 0);
+        Assert.Equal("running\n", cli.Ok("inspect", "-f", "{{.State.Status}}", "detachable"));
+
+        // -it without a terminal is refused as docker refuses it.
+        CliResult noTty = cli.Run("run", "--rm", "-it", "busybox", "true");
+        AssertExit(noTty, 1);
+        Assert.Contains("the input device is not a TTY", noTty.Stderr);
+    }
+
+    /// <summary>
+    /// The terminal's settings come back after -it, and the container's TTY follows the window:
+    /// a static helper prints TIOCGWINSZ each second while the test resizes the pty (SIGWINCH).
+    /// </summary>
+    [Fact]
+    public void TerminalRawModeRestoredAndWindowResized()
+    {
+        using var cli = new BerthCli();
+        string source = Path.Combine(cli.Work, "winsz.c");
+        File.WriteAllText(source, """
+            #include <stdio.h>
+            #include <sys/ioctl.h>
+            #include <unistd.h>
+            int main(void) { struct winsize w; for (int i = 0; i < 4; i++) { if (ioctl(0, TIOCGWINSZ, &w)) return 1; printf("size %d %d\n", w.ws_row, w.ws_col); fflush(stdout); sleep(1); } return 0; }
+            """);
+        string helper = Path.Combine(cli.Work, "winsz");
+        CliResult gcc = BerthCli.RunProcess(new System.Diagnostics.ProcessStartInfo("gcc", ["-static", "-O2", "-o", helper, source])
+        {
+            UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
+        });
+        Assert.True(gcc.ExitCode == 0, "gcc -static: " + gcc);
+        cli.Ok("import", cli.WriteBusyboxTar("rootfs.tar", "tty", new Dictionary<string, string> { ["bin/winsz"] = helper }), "busybox:latest");
+
+        string before = Path.Combine(cli.Work, "stty.before"), after = Path.Combine(cli.Work, "stty.after");
+        CliResult run = cli.RunShellInTerminal(
+            $"stty rows 40 cols 100; stty -g > '{before}'; (sleep 2; stty rows 50 cols 120 </dev/tty) & \"$BERTH\" run -it --rm busybox winsz; stty -g > '{after}'");
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.Equal(File.ReadAllText(before), File.ReadAllText(after));
+        Assert.True(run.Stdout.Contains("size 50 120"), run.ToString());
+
+        cli.Ok("run", "-d", "--name", "sized", "busybox", "sleep", "60");
+        CliResult exec = cli.RunShellInTerminal("stty rows 30 cols 90; (sleep 2; stty rows 31 cols 91 </dev/tty) & \"$BERTH\" exec -it sized winsz");
+        Assert.True(exec.ExitCode == 0, exec.ToString());
+        Assert.True(exec.Stdout.Contains("size 31 91"), exec.ToString());
+    }
+
+    [Fact]
+    public void VersionAndInfo()
+    {
+        using var cli = new BerthCli();
+        string version = cli.Ok("version");
+        Assert.StartsWith("Client:\n Version:", version);
+        Assert.Contains("\nServer:", version);
+        Assert.Matches(@"^\d+\.\d+\n$", cli.Ok("version", "--format", "{{.Server.ApiVersion}}"));
+        string info = cli.Ok("info");
+        Assert.Contains(" Containers: 0\n", info);
+        Assert.Contains(" Images: 0\n", info);
+        Assert.Matches(@"^\d+\n$", cli.Ok("info", "--format", "{{.NCPU}}"));
+    }
+}
