@@ -34,6 +34,7 @@ public static class DaemonArgs
                                           pools that no host route overlaps)
               --bridge-netns string       Make bridges, NAT and port rules in this network namespace
                                           (a path such as /run/netns/x) rather than berthd's own
+              --init-path string          The init --init runs as PID 1 (default: docker-init, i.e. tini, on PATH)
               --tlscert string            TLS certificate (PEM) for tcp:// hosts
               --tlskey string             TLS key (PEM) for tcp:// hosts
               --tlscacert string          Trust client certificates signed by this CA (PEM)
@@ -85,6 +86,7 @@ public static class DaemonArgs
                 "-b" or "--bridge" => "bridge",
                 "--bip" => "bip",
                 "--bridge-netns" => "bridge-netns",
+                "--init-path" => "init-path",
                 _ => throw new DaemonConfigException($"unknown flag: {name}\nSee 'berthd --help'."),
             };
             if (value is null)
@@ -130,6 +132,7 @@ public static class DaemonArgs
         string bridge = Single("bridge", file.Bridge) ?? "berth0";
         string? bip = Single("bip", file.Bip);
         string? bridgeNetns = Single("bridge-netns", file.BridgeNetns);
+        string? initPath = Single("init-path", file.InitPath);
         var tls = new TlsOptions
         {
             CertFile = Single("tlscert", file.TlsCert),
@@ -153,6 +156,7 @@ public static class DaemonArgs
             Bridge = bridge,
             BridgeSubnet = bip,
             BridgeNetns = bridgeNetns is null ? null : Absolute(bridgeNetns, "bridge-netns"),
+            InitPath = initPath is null ? null : Absolute(initPath, "init-path"),
         };
         Validate(options);
         return new ParsedArgs(options, help, version);
@@ -201,6 +205,7 @@ public sealed record DaemonConfigFile
     [JsonPropertyName("bridge")] public string? Bridge { get; init; }
     [JsonPropertyName("bip")] public string? Bip { get; init; }
     [JsonPropertyName("bridge-netns")] public string? BridgeNetns { get; init; }
+    [JsonPropertyName("init-path")] public string? InitPath { get; init; }
 
     public static DaemonConfigFile Load(string path)
     {

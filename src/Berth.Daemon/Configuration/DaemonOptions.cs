@@ -44,6 +44,16 @@ public sealed record DaemonOptions
     /// <summary>Extra OCI runtimes by name (dockerd's --add-runtime name=path).</summary>
     public IReadOnlyDictionary<string, string> Runtimes { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>--init-path: the init run as PID 1 with --init; null: docker-init (Debian's tini) on PATH.</summary>
+    public string? InitPath { get; init; }
+
+    /// <summary>The binary --init runs (dockerd's docker-init, which is tini), null when there is none.</summary>
+    public string? InitBinary()
+    {
+        if (InitPath is not null) return File.Exists(InitPath) ? InitPath : null;
+        return Api.RuntimeFinder.Find("docker-init") ?? Api.RuntimeFinder.Find("tini-static");
+    }
+
     /// <summary>The runtime a container gets when it names none.</summary>
     public string DefaultRuntime { get; init; } = "berth-runtime";
 

@@ -96,8 +96,8 @@ public sealed class LogConfigJson
 public sealed class UlimitJson
 {
     public string Name { get; set; } = "";
-    public long Soft { get; set; }
     public long Hard { get; set; }
+    public long Soft { get; set; }
 }
 
 /// <summary>HostConfig.Mounts entries (api/types/mount.Mount): bind and tmpfs are served.</summary>
@@ -213,6 +213,8 @@ public sealed class ContainerRecord
     public JsonElement? NetworkingConfig { get; set; }
     public ContainerStateJson State { get; set; } = new();
     public int RestartCount { get; set; }
+    /// <summary>Stopped or killed by a user: the restart policy holds off until the next start (dockerd's HasBeenManuallyStopped).</summary>
+    public bool ManuallyStopped { get; set; }
     /// <summary>The running monitor's PID (0 when none); checked against its state dir before use.</summary>
     public int MonitorPid { get; set; }
     /// <summary>The runtime binary the container was started with (it must delete it too).</summary>

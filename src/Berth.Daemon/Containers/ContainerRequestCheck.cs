@@ -23,8 +23,15 @@ public static class ContainerRequestCheck
         if (host.VolumesFrom is { Count: > 0 }) throw NotSupported("HostConfig.VolumesFrom", "volumes");
         if (!string.IsNullOrEmpty(host.VolumeDriver)) throw NotSupported("HostConfig.VolumeDriver", "volume drivers");
         if (host.DnsOptions is { Count: > 0 }) throw NotSupported("HostConfig.DnsOptions", "DNS options");
-        if (host.Init == true) throw NotSupported("HostConfig.Init", "--init (an init process inside the container)");
-        if (host.RestartPolicy.Name is not ("" or "no")) throw NotSupported("HostConfig.RestartPolicy", "restart policies");
+        if (host.Init == true && options.InitBinary() is null)
+            throw BadRequest("--init needs docker-init (tini) on berthd's PATH or --init-path: apt-get install tini");
+        if (host.RestartPolicy.Name is not ("" or "no" or "always" or "unless-stopped" or "on-failure"))
+            throw BadRequest($"invalid restart policy '{host.RestartPolicy.Name}'");
+        if (host.RestartPolicy.MaximumRetryCount < 0) throw BadRequest("invalid restart policy: maximum retry count cannot be negative");
+        if (host.RestartPolicy.MaximumRetryCount > 0 && host.RestartPolicy.Name != "on-failure")
+            throw BadRequest($"invalid restart policy: maximum retry count can only be used with 'on-failure'");
+        if (host.AutoRemove && host.RestartPolicy.Name is not ("" or "no"))
+            throw BadRequest("conflicting options: cannot specify both --restart and --rm");
         if (!string.IsNullOrEmpty(host.UsernsMode)) throw NotSupported("HostConfig.UsernsMode", "user namespace modes");
         if (!string.IsNullOrEmpty(host.Cgroup)) throw NotSupported("HostConfig.Cgroup", "joining another container's cgroup");
         if (host.Isolation is not ("" or "default")) throw NotSupported("HostConfig.Isolation", $"isolation `{host.Isolation}`");

@@ -33,6 +33,7 @@ public sealed partial class ContainerService
             if (entry.Removed) throw ApiException.NotFound($"No such container: {reference}");
             if (entry.Record.State.Paused) throw ApiException.Conflict("cannot start a paused container, try unpause instead");
             if (entry.Record.State.Running) return false;
+            entry.Record.ManuallyStopped = false;
             await StartLockedAsync(entry, cancellationToken);
             return true;
         }
@@ -63,7 +64,8 @@ public sealed partial class ContainerService
             ImageSpec built;
             try
             {
-                built = ContainerSpecFactory.Build(r, image, rootfs, Store.DirectoryOf(id), EffectiveNetworkMode(r.HostConfig), JoinedNetns(r));
+                built = ContainerSpecFactory.Build(r, image, rootfs, Store.DirectoryOf(id), EffectiveNetworkMode(r.HostConfig), JoinedNetns(r),
+                    r.HostConfig.Init == true ? Options.InitBinary() ?? throw ApiException.BadRequest("--init needs docker-init (tini): apt-get install tini") : null);
             }
             catch (ImagesException e)
             {
@@ -318,7 +320,70 @@ public sealed partial class ContainerService
                 LogWarning(_logger, $"container {id}: auto-remove: {e.Message}");
             }
         }
+        else if (ShouldRestart(r)) ScheduleRestart(entry);
         _ = restoring;
+    }
+
+    /// <summary>The restart policy's verdict on the exit just recorded (dockerd's restartmanager).</summary>
+    private static bool ShouldRestart(ContainerRecord r)
+    {
+        if (r.ManuallyStopped) return false;
+        RestartPolicyJson p = r.HostConfig.RestartPolicy;
+        return p.Name switch
+        {
+            "always" or "unless-stopped" => true,
+            "on-failure" => r.State.ExitCode != 0 && (p.MaximumRetryCount == 0 || r.RestartCount < p.MaximumRetryCount),
+            _ => false,
+        };
+    }
+
+    /// <summary>
+    /// Starts the container again after a back-off: 100 ms doubling up to a minute, back to 100 ms
+    /// when it had run for 10 s (dockerd's). Shown as "restarting" meanwhile. Caller holds the lock.
+    /// </summary>
+    private void ScheduleRestart(ContainerEntry entry)
+    {
+        ContainerRecord r = entry.Record;
+        bool ranLong = DateTimeOffset.TryParse(r.State.StartedAt, CultureInfo.InvariantCulture, out DateTimeOffset started)
+            && DateTimeOffset.TryParse(r.State.FinishedAt, CultureInfo.InvariantCulture, out DateTimeOffset finished)
+            && finished - started >= TimeSpan.FromSeconds(10);
+        if (ranLong) entry.Backoff = 0;
+        TimeSpan delay = TimeSpan.FromMilliseconds(Math.Min(100 << Math.Min(entry.Backoff, 10), 60_000));
+        entry.Backoff++;
+        r.RestartCount++;
+        r.State.Restarting = true;
+        r.State.Status = "restarting";
+        Store.Save(r);
+        CancellationToken stop = _shutdown.Token;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(delay, stop);
+            }
+            catch (OperationCanceledException)
+            {
+                return; // berthd stops; the record says restarting and the next start resumes it
+            }
+            await entry.Lock.WaitAsync(CancellationToken.None);
+            try
+            {
+                if (entry.Removed || r.State.Running || !r.State.Restarting || r.ManuallyStopped) return;
+                await StartLockedAsync(entry, CancellationToken.None);
+            }
+            catch (Exception e)
+            {
+                LogWarning(_logger, $"container {r.Id}: restart: {e.Message}");
+                r.State.Restarting = false;
+                r.State.Status = "exited";
+                r.State.Error = e.Message;
+                Store.Save(r);
+            }
+            finally
+            {
+                entry.Lock.Release();
+            }
+        }, CancellationToken.None);
     }
 
     /// <summary>Whether the kernel's OOM killer struck in the container's cgroup (memory.events / memory.oom_control).</summary>
@@ -340,7 +405,25 @@ public sealed partial class ContainerService
     public async Task<bool> StopAsync(string reference, int? timeoutSeconds, string? signal, CancellationToken cancellationToken)
     {
         ContainerEntry entry = Find(reference);
-        if (!entry.Record.State.Running) return false;
+        await entry.Lock.WaitAsync(cancellationToken);
+        try
+        {
+            entry.Record.ManuallyStopped = true;
+            if (entry.Record.State.Restarting && !entry.Record.State.Running)
+            {
+                // Waiting to be restarted: stop means it stays down.
+                entry.Record.State.Restarting = false;
+                entry.Record.State.Status = "exited";
+                Store.Save(entry.Record);
+                return true;
+            }
+            if (!entry.Record.State.Running) return false;
+            Store.Save(entry.Record);
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
         Task<WaitResponse> exited = entry.NextExit.Task;
         string sig = signal ?? entry.Record.StopSignal;
         int timeout = timeoutSeconds ?? entry.Record.Config.StopTimeout ?? 10;
@@ -371,6 +454,7 @@ public sealed partial class ContainerService
             throw ApiException.Conflict($"Cannot kill container: {reference}: Container {entry.Record.Id} is not running");
         string sig = string.IsNullOrEmpty(signal) ? "KILL" : signal;
         if (!IsSignal(sig)) throw ApiException.BadRequest($"Invalid signal: {signal}");
+        if (sig.TrimStart('S', 'I', 'G') is "KILL" or "9") entry.Record.ManuallyStopped = true;
         await SignalAsync(entry, sig, allowNotRunning: false);
     }
 

@@ -147,6 +147,19 @@ public sealed partial class ContainerService : IDisposable
             {
                 // A start cut short by a crash leaves runtime state, a mount, a monitor dir.
                 if (IsMountPoint(RootfsDirectory(r.Id)) || HasRuntimeState(r.Id)) await CleanupRuntimeLeftoversAsync(r.Id);
+                if (r.State.Restarting)
+                {
+                    // It was waiting to be restarted when berthd went: the policy resumes now.
+                    await entry.Lock.WaitAsync(cancellationToken);
+                    try
+                    {
+                        ScheduleRestart(entry);
+                    }
+                    finally
+                    {
+                        entry.Lock.Release();
+                    }
+                }
                 continue;
             }
             if (r.MonitorPid > 0 && Monitor.MonitorProcess.IsAlive(r.MonitorPid, MonitorDirectory(r.Id)))
@@ -484,4 +497,7 @@ public sealed class ContainerEntry(ContainerRecord record)
     public bool Removed { get; set; }
 
     public HashSet<string> ExecIds { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Restart back-off steps taken since the container last ran for 10 s.</summary>
+    public int Backoff { get; set; }
 }

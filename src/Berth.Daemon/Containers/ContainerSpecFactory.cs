@@ -17,7 +17,9 @@ namespace Berth.Daemon.Containers;
 /// </summary>
 public static class ContainerSpecFactory
 {
-    public static ImageSpec Build(ContainerRecord record, Berth.Images.Store.Image image, string rootfs, string containerDir, string networkMode, string? joinedNetns)
+    public const string InitDestination = "/sbin/docker-init";
+
+    public static ImageSpec Build(ContainerRecord record, Berth.Images.Store.Image image, string rootfs, string containerDir, string networkMode, string? joinedNetns, string? initBinary = null)
     {
         ContainerConfigJson c = record.Config;
         HostConfigJson h = record.HostConfig;
@@ -123,6 +125,14 @@ public static class ContainerSpecFactory
                 Soft = unchecked((ulong)u.Soft),
                 Hard = unchecked((ulong)u.Hard),
             }).ToList();
+
+        // --init: tini bind-mounted read-only as /sbin/docker-init runs the command as its child and
+        // reaps orphans, as dockerd does it.
+        if (h.Init == true && initBinary is not null)
+        {
+            spec.Mounts = [.. spec.Mounts, new OciMount { Destination = InitDestination, Type = "bind", Source = initBinary, Options = ["rbind", "ro"] }];
+            spec.Process!.Args = [InitDestination, "--", .. spec.Process.Args!];
+        }
 
         var (seccomp, noNewPrivileges) = ContainerRequestCheck.ParseSecurityOpts(h.SecurityOpt);
         if (noNewPrivileges) spec.Process!.NoNewPrivileges = true;

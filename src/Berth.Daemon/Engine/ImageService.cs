@@ -92,11 +92,21 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
     public Task SaveAsync(IReadOnlyList<string> names, Stream output, CancellationToken cancellationToken)
         => ImageArchive.SaveAsync(Store, names, output, cancellationToken);
 
-    public Task<IReadOnlyList<string>> LoadAsync(Stream input, CancellationToken cancellationToken)
-        => ImageArchive.LoadAsync(Store, input, cancellationToken);
+    /// <summary>Loads an archive and unpacks its images, as dockerd does, so a container starts from them at once.</summary>
+    public async Task<IReadOnlyList<string>> LoadAsync(Stream input, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<string> loaded = await ImageArchive.LoadAsync(Store, input, cancellationToken);
+        foreach (string name in loaded) await Store.UnpackAsync(name, cancellationToken: cancellationToken);
+        return loaded;
+    }
 
-    public Task<Image> ImportAsync(Stream rootfs, string? reference, ImportOptions options, CancellationToken cancellationToken)
-        => ImageArchive.ImportAsync(Store, rootfs, reference, options, cancellationToken);
+    /// <summary>Imports a rootfs tar as an image and unpacks it, as dockerd does.</summary>
+    public async Task<Image> ImportAsync(Stream rootfs, string? reference, ImportOptions options, CancellationToken cancellationToken)
+    {
+        Image image = await ImageArchive.ImportAsync(Store, rootfs, reference, options, cancellationToken);
+        await Store.UnpackAsync(image.Id.Value, cancellationToken: cancellationToken);
+        return image;
+    }
 
     [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "pulled {Reference} ({Id})")]
     private static partial void LogPulled(ILogger logger, string reference, string id);

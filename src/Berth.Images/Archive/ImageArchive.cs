@@ -267,7 +267,7 @@ public static class ImageArchive
         return name.TrimStart('/');
     }
 
-    private static async Task<(Digest, long)> IngestAsync(IContentStore content, Stream data, string spoolDir, CancellationToken cancellationToken)
+    private static async Task<(Digest, long)> IngestAsync(IContentStore content, Stream data, string spoolDir, CancellationToken cancellationToken, Action<Stream>? validate = null)
     {
         string temp = Path.Combine(spoolDir, Guid.NewGuid().ToString("N"));
         try
@@ -286,6 +286,11 @@ public static class ImageArchive
                 }
                 digest = Digest.FromSha256(sha.GetHashAndReset());
                 size = file.Length;
+                if (validate is not null)
+                {
+                    file.Position = 0;
+                    validate(file);
+                }
                 file.Position = 0;
                 await content.WriteAsync(file, digest, size, cancellationToken).ConfigureAwait(false);
             }
@@ -294,6 +299,29 @@ public static class ImageArchive
         finally
         {
             File.Delete(temp);
+        }
+    }
+
+    /// <summary>Refuses a layer that is not a tar archive before anything is stored (docker: "Error processing tar file").</summary>
+    private static void ValidateTar(Stream layer)
+    {
+        int entries = 0;
+        try
+        {
+            using var reader = new System.Formats.Tar.TarReader(layer, leaveOpen: true);
+            while (reader.GetNextEntry(copyData: false) is not null) entries++;
+        }
+        catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException or ArgumentException)
+        {
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, $"Error processing tar file: {e.Message}");
+        }
+        if (entries == 0 && layer.Length > 0)
+        {
+            // TarReader reads a short or zero-filled archive as empty: only zero blocks make an empty tar.
+            layer.Position = 0;
+            int b;
+            while ((b = layer.ReadByte()) >= 0)
+                if (b != 0) throw new ImagesException(ImagesErrorKind.InvalidArgument, "Error processing tar file: not a tar archive");
         }
     }
 
@@ -318,7 +346,7 @@ public static class ImageArchive
         string spool = Path.Combine(store.Root, "tmp");
         Directory.CreateDirectory(spool);
         using IDisposable hold = await store.HoldGarbageCollectionAsync(cancellationToken).ConfigureAwait(false);
-        (Digest layer, long size) = await IngestAsync(store.Content, LayerDecompression.Open(rootfsTar, out _), spool, cancellationToken).ConfigureAwait(false);
+        (Digest layer, long size) = await IngestAsync(store.Content, LayerDecompression.Open(rootfsTar, out _), spool, cancellationToken, ValidateTar).ConfigureAwait(false);
 
         Platform platform = options.Platform ?? PlatformMatcher.Host;
         DateTimeOffset now = options.TimeProvider.GetUtcNow();

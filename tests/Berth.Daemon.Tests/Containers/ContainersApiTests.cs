@@ -268,4 +268,53 @@ public sealed class ContainersApiTests : IAsyncLifetime
         Assert.Equal("64", lines[4]);
         Assert.Contains("readonly", lines[^1]);
     }
+
+    [Fact]
+    public async Task Restart_policies_restart_on_failure_up_to_the_count_and_stop_holds_always_off()
+    {
+        string failing = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "echo run; exit 3" }, HostConfig = new { RestartPolicy = new { Name = "on-failure", MaximumRetryCount = 2 } } });
+        Assert.Equal(204, (await PostAsync($"/containers/{failing}/start")).Status);
+        JsonElement state = default;
+        for (int i = 0; i < 100; i++)
+        {
+            JsonElement inspect = await _daemon.GetJsonAsync($"/containers/{failing}/json");
+            state = inspect.GetProperty("State");
+            if (inspect.GetProperty("RestartCount").GetInt32() == 2 && state.GetProperty("Status").GetString() == "exited") break;
+            await Task.Delay(100);
+        }
+        Assert.Equal("exited", state.GetProperty("Status").GetString());
+        Assert.Equal(3, state.GetProperty("ExitCode").GetInt32());
+        Assert.Equal(3, (await LogsAsync(Client, failing)).Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // the run and two restarts
+
+        string always = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sleep", "1000" }, HostConfig = new { RestartPolicy = new { Name = "always" } } });
+        Assert.Equal(204, (await PostAsync($"/containers/{always}/start")).Status);
+        int pid = (await _daemon.GetJsonAsync($"/containers/{always}/json")).GetProperty("State").GetProperty("Pid").GetInt32();
+        System.Diagnostics.Process.Start("kill", ["-9", pid.ToString()])!.WaitForExit(); // dies on its own: restarted
+        int newPid = 0;
+        for (int i = 0; i < 100 && (newPid == 0 || newPid == pid); i++)
+        {
+            await Task.Delay(100);
+            newPid = (await _daemon.GetJsonAsync($"/containers/{always}/json")).GetProperty("State").GetProperty("Pid").GetInt32();
+        }
+        Assert.NotEqual(pid, newPid);
+        Assert.True(newPid > 0);
+        Assert.Equal(204, (await PostAsync($"/containers/{always}/stop?t=1")).Status);
+        await Task.Delay(500);
+        JsonElement stopped = await _daemon.GetJsonAsync($"/containers/{always}/json");
+        Assert.Equal("exited", stopped.GetProperty("State").GetProperty("Status").GetString()); // a stop holds the policy off
+
+        using HttpResponseMessage both = await Client.PostAsJsonAsync("/containers/create", new { Image = "busybox", HostConfig = new { AutoRemove = true, RestartPolicy = new { Name = "always" } } });
+        Assert.Equal(HttpStatusCode.BadRequest, both.StatusCode);
+    }
+
+    [Fact]
+    public async Task Init_runs_docker_init_as_pid_1_with_the_command_as_its_child()
+    {
+        string id = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo $$" }, HostConfig = new { Init = true } });
+        Assert.Equal(204, (await PostAsync($"/containers/{id}/start")).Status);
+        Assert.Equal(0, await WaitAsync(id));
+        string[] lines = (await LogsAsync(Client, id)).Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("/sbin/docker-init -- sh -c", lines[0]);
+        Assert.NotEqual("1", lines[1].Trim());
+    }
 }
