@@ -1,19 +1,61 @@
 #!/usr/bin/env bash
-# Sets Berth up on a fresh Debian machine and runs a container that shows its isolation.
+# Sets Berth up on a fresh Debian machine and shows its main job: berthd running containers for
+# the berth CLI (and for the docker CLI, when installed) - one in the foreground showing its
+# isolation, one detached with its logs, an exec into it, stop and rm.
 # Needs root (containers) and the .NET 10 SDK. Usage: sudo ./quickstart.sh
+# Everything lives in a temp dir (data root, exec root, socket) and goes when the script ends;
+# the bridge network and its NAT rules live in a network namespace the script makes and deletes.
 set -euo pipefail
 cd "$(dirname "$0")"
-if ! command -v busybox >/dev/null || ! command -v gcc >/dev/null; then
+if ! command -v busybox >/dev/null || ! command -v gcc >/dev/null || ! command -v nft >/dev/null || ! command -v tini >/dev/null; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends busybox-static gcc python3 >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends busybox-static gcc python3 iproute2 nftables tini >/dev/null
 fi
 ./build.sh
-bundle=$(mktemp -d /tmp/berth-quickstart-XXXXXX)
-trap 'artifacts/bin/berth-runtime delete --force quickstart 2>/dev/null || true; rm -rf "$bundle"' EXIT
-scripts/make-busybox-bundle.sh "$bundle" sh -c '
+
+work=$(mktemp -d /tmp/berth-quickstart-XXXXXX)
+netns="berth-quickstart-$$"
+berthd_pid=""
+cleanup() {
+  set +e
+  if [[ -n "$berthd_pid" ]]; then
+    artifacts/bin/berth rm -f $(artifacts/bin/berth ps -aq) >/dev/null 2>&1
+    kill "$berthd_pid" 2>/dev/null && wait "$berthd_pid" 2>/dev/null
+  fi
+  grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  ip netns del "$netns" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+ip netns add "$netns"
+
+export BERTH_HOST="unix://$work/berth.sock"
+artifacts/bin/berthd --data-root "$work/data" --exec-root "$work/exec" -H "$BERTH_HOST" \
+  --bridge-netns "/run/netns/$netns" --log-level warn &
+berthd_pid=$!
+for _ in $(seq 100); do artifacts/bin/berth version >/dev/null 2>&1 && break; sleep 0.1; done
+echo "host:    berthd runs (pid $berthd_pid), API on $BERTH_HOST"
+
+# A busybox image from Debian's busybox-static.
+mkdir -p "$work/rootfs/bin"
+cp /bin/busybox "$work/rootfs/bin/"
+for applet in sh echo ps ls hostname cat sleep ip grep id; do ln -s busybox "$work/rootfs/bin/$applet"; done
+tar -C "$work/rootfs" -c . | artifacts/bin/berth import -c 'CMD ["sh"]' - busybox:latest >/dev/null
+echo "host:    imported busybox:latest"
+
+echo "host:    berth run --rm busybox ...  (the host's hostname is $(hostname))"
+artifacts/bin/berth run --rm busybox sh -c '
   echo "inside:  my pid is $$, my hostname is $(hostname)"
   echo "inside:  the processes I can see:"; ps
-  echo "inside:  my root is a busybox rootfs:"; ls /'
-echo "host:    running berth-runtime run quickstart (bundle $bundle)"
-(cd "$bundle" && "$OLDPWD/artifacts/bin/berth-runtime" run quickstart)
-echo "host:    the container exited with $?; the host's hostname is $(hostname)"
+  echo "inside:  my network: $(ip -4 -o addr show eth0 | grep -o "inet [0-9./]*")"'
+
+artifacts/bin/berth run -d --name ticker busybox sh -c 'while true; do echo "tick $(date +%T)"; sleep 1; done' >/dev/null
+sleep 2.2
+echo "host:    berth logs ticker"
+artifacts/bin/berth logs ticker
+echo "host:    berth exec ticker ps"
+artifacts/bin/berth exec ticker ps
+artifacts/bin/berth ps
+artifacts/bin/berth stop -t 1 ticker >/dev/null
+artifacts/bin/berth rm ticker >/dev/null
+echo "host:    stopped and removed; try it yourself with: berth run -it busybox sh"
