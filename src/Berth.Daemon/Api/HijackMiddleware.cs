@@ -81,9 +81,11 @@ public static partial class HijackMiddleware
         catch (OperationCanceledException)
         {
         }
-        catch (IOException)
+        catch (IOException e)
         {
-            // the client went away
+            // Usually the client went away; said on stderr (berthd's log) so that a lost stream
+            // can be told from a client that left.
+            Console.Error.WriteLine($"berthd: hijacked {head.Method} {head.Path} ended: {e.Message}");
         }
         await output.FlushAsync();
     };
@@ -315,7 +317,7 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
             await output.FlushAsync(aborted);
             return;
         }
-        await using (AttachConnection connection = await AttachConnection.ConnectAsync(exec.StateDir, aborted))
+        await using (AttachConnection connection = await ConnectWithRetryAsync(exec.StateDir))
         {
             (ushort, ushort)? size = body.ConsoleSize is [int h, int w] ? ((ushort)h, (ushort)w) : null;
             lock (exec)
@@ -338,6 +340,22 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
         // the client, which asks /exec/{id}/json next, sees the end of the stream.
         await exec.Exited.Task.WaitAsync(TimeSpan.FromSeconds(5), aborted).ContinueWith(_ => { }, TaskScheduler.Default);
         Containers.RecordExecExit(exec);
+    }
+
+    /// <summary>The exec's monitor listens before it answers its launch; a refused connect under load is retried briefly.</summary>
+    private async Task<AttachConnection> ConnectWithRetryAsync(string stateDir)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await AttachConnection.ConnectAsync(stateDir, aborted);
+            }
+            catch (IOException) when (attempt < 5)
+            {
+                await Task.Delay(20 * (attempt + 1), aborted);
+            }
+        }
     }
 
     private async Task WriteUpgradeAsync(bool tty)
