@@ -397,7 +397,10 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
                 await output.FlushAsync(cts.Token);
             }
         }, cts.Token);
-        Task<bool> inputLoop = stdin ? Task.Run(() => CopyStdinAsync(connection, tty ? detachKeys : [], stdinOnce, cts.Token), cts.Token) : Task.FromResult(false);
+        // As dockerd (container/stream/attach.go): the end of the client's stdin closes the
+        // container's only without a tty. With one, a client that detached (its CLI may spot the
+        // detach keys itself and just hang up) must leave the container's terminal open.
+        Task<bool> inputLoop = stdin ? Task.Run(() => CopyStdinAsync(connection, tty ? detachKeys : [], stdinOnce && !tty, cts.Token), cts.Token) : Task.FromResult(false);
         while (true)
         {
             Task done = await Task.WhenAny(outputLoop, inputLoop);

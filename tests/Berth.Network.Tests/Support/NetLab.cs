@@ -74,8 +74,16 @@ public sealed class NetLab : IDisposable
         var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         foreach (var a in args) start.ArgumentList.Add(a);
         using var p = Process.Start(start)!;
-        if (input is not null) p.StandardInput.Write(input);
-        p.StandardInput.Close();
+        try
+        {
+            if (input is not null) p.StandardInput.Write(input);
+            p.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+            // The command exited before reading its input (e.g. nc on a refused connection):
+            // its exit code and output below tell what happened.
+        }
         var err = p.StandardError.ReadToEndAsync();
         var output = p.StandardOutput.ReadToEnd();
         if (!p.WaitForExit(20_000)) { p.Kill(); throw new TimeoutException($"{file} {string.Join(' ', args)}"); }
