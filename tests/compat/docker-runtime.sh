@@ -14,6 +14,9 @@ T=$(mktemp -d /tmp/berth-compat-docker.XXXXXX)
 remember_paths /etc/docker/key.json /run/docker /run/containerd
 remember_cgroup_parents docker
 links_before=$(ip -o link | awk -F': ' '{print $2}' | sort)
+# dockerd turns net.ipv4.ip_forward on at start (with --ip-forward=false it warns on every run,
+# which these checks would see): the value is put back when the script ends.
+ip_forward_before=$(cat /proc/sys/net/ipv4/ip_forward)
 cleanup() {
   local rc=$?
   if [[ -S $T/docker.sock ]]; then
@@ -23,6 +26,7 @@ cleanup() {
   stop_pid "$(cat "$T/dockerd.pid" 2>/dev/null)" 15
   stop_pid "$(cat "$T/exec/containerd/containerd.pid" 2>/dev/null)" 5
   host_cleanup "$T"
+  echo "$ip_forward_before" >/proc/sys/net/ipv4/ip_forward
   exit "$rc"
 }
 trap cleanup EXIT
