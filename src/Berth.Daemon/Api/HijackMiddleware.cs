@@ -81,11 +81,16 @@ public static partial class HijackMiddleware
         catch (OperationCanceledException)
         {
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
         {
             // Usually the client went away; said on stderr (berthd's log) so that a lost stream
             // can be told from a client that left.
             Console.Error.WriteLine($"berthd: hijacked {head.Method} {head.Path} ended: {e.Message}");
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A bug: the stream is cut either way, but the reason must reach the log.
+            Console.Error.WriteLine($"berthd: hijacked {head.Method} {head.Path} failed: {e}");
         }
         await output.FlushAsync();
     };
