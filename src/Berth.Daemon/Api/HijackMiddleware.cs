@@ -163,16 +163,7 @@ internal sealed class RequestHead
         return head;
     }
 
-    public bool Bool(string name)
-    {
-        if (!Query.TryGetValue(name, out StringValues v) || string.IsNullOrEmpty(v)) return false;
-        return ((string?)v)!.ToLowerInvariant() switch
-        {
-            "1" or "true" or "yes" => true,
-            "0" or "false" or "no" => false,
-            _ => throw ApiException.BadRequest($"invalid value `{v}` for query parameter `{name}`: want a boolean"),
-        };
-    }
+    public bool Bool(string name) => QueryArgs.ParseBool(name, Query.TryGetValue(name, out StringValues v) ? v.ToString() : null);
 
     public string? String(string name) => Query.TryGetValue(name, out StringValues v) && !string.IsNullOrEmpty(v) ? v.ToString() : null;
 }

@@ -6,9 +6,11 @@ namespace Berth.Daemon.Api;
 /// <summary>Docker's query conventions: booleans as 1/true/yes, <c>filters</c> as JSON.</summary>
 public static class QueryArgs
 {
-    public static bool Bool(HttpContext context, string name)
+    public static bool Bool(HttpContext context, string name) => ParseBool(name, context.Request.Query[name]);
+
+    /// <summary>Docker's query boolean: absent or empty is false; 1/true/yes, 0/false/no; anything else a 400.</summary>
+    public static bool ParseBool(string name, string? v)
     {
-        string? v = context.Request.Query[name];
         if (string.IsNullOrEmpty(v)) return false;
         return v.ToLowerInvariant() switch
         {

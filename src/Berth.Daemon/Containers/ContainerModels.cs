@@ -9,7 +9,7 @@ namespace Berth.Daemon.Containers;
 // refused at create when they carry a non-zero value (ContainerRequestCheck), never dropped.
 
 /// <summary>The container's Config (api/types/container.Config).</summary>
-public sealed class ContainerConfigJson
+public class ContainerConfigJson
 {
     public string Hostname { get; set; } = "";
     public string Domainname { get; set; } = "";
@@ -39,46 +39,15 @@ public sealed class ContainerConfigJson
     [JsonExtensionData] public Dictionary<string, JsonElement>? Unknown { get; set; }
 }
 
-/// <summary>POST /containers/create: the Config fields at the top level, plus HostConfig and NetworkingConfig.</summary>
-public sealed class ContainerCreateBody
+/// <summary>
+/// POST /containers/create: the Config fields at the top level, plus HostConfig and
+/// NetworkingConfig. Stored as the container's Config (serialized as ContainerConfigJson, the
+/// declared type, so the two extra fields stay out of it).
+/// </summary>
+public sealed class ContainerCreateBody : ContainerConfigJson
 {
-    public string Hostname { get; set; } = "";
-    public string Domainname { get; set; } = "";
-    public string User { get; set; } = "";
-    public bool AttachStdin { get; set; }
-    public bool AttachStdout { get; set; }
-    public bool AttachStderr { get; set; }
-    public Dictionary<string, JsonElement>? ExposedPorts { get; set; }
-    public bool Tty { get; set; }
-    public bool OpenStdin { get; set; }
-    public bool StdinOnce { get; set; }
-    public List<string>? Env { get; set; }
-    [JsonConverter(typeof(StringOrListConverter))] public List<string>? Cmd { get; set; }
-    public string Image { get; set; } = "";
-    public Dictionary<string, JsonElement>? Volumes { get; set; }
-    public string WorkingDir { get; set; } = "";
-    [JsonConverter(typeof(StringOrListConverter))] public List<string>? Entrypoint { get; set; }
-    public bool? NetworkDisabled { get; set; }
-    public List<string>? OnBuild { get; set; }
-    public Dictionary<string, string>? Labels { get; set; }
-    public string? StopSignal { get; set; }
-    public int? StopTimeout { get; set; }
-    public List<string>? Shell { get; set; }
-    public JsonElement? Healthcheck { get; set; }
-    public string? MacAddress { get; set; }
-    public bool? ArgsEscaped { get; set; }
-    public HostConfigJson? HostConfig { get; set; }
-    public JsonElement? NetworkingConfig { get; set; }
-    [JsonExtensionData] public Dictionary<string, JsonElement>? Unknown { get; set; }
-
-    public ContainerConfigJson ToConfig() => new()
-    {
-        Hostname = Hostname, Domainname = Domainname, User = User, AttachStdin = AttachStdin, AttachStdout = AttachStdout,
-        AttachStderr = AttachStderr, ExposedPorts = ExposedPorts, Tty = Tty, OpenStdin = OpenStdin, StdinOnce = StdinOnce,
-        Env = Env, Cmd = Cmd, Image = Image, Volumes = Volumes, WorkingDir = WorkingDir, Entrypoint = Entrypoint,
-        NetworkDisabled = NetworkDisabled, OnBuild = OnBuild, Labels = Labels, StopSignal = StopSignal, StopTimeout = StopTimeout,
-        Shell = Shell, Healthcheck = Healthcheck, MacAddress = MacAddress, ArgsEscaped = ArgsEscaped,
-    };
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public HostConfigJson? HostConfig { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public JsonElement? NetworkingConfig { get; set; }
 }
 
 public sealed class RestartPolicyJson

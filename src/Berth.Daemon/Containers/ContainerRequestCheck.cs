@@ -54,6 +54,16 @@ public static class ContainerRequestCheck
                 if (m.Type == "bind" && !Path.IsPathRooted(m.Source)) throw BadRequest($"invalid mount config for type \"bind\": invalid mount path: '{m.Source}' mount path must be absolute");
                 if (m.Type == "bind" && !Path.Exists(m.Source)) throw BadRequest($"invalid mount config for type \"bind\": bind source path does not exist: {m.Source}");
             }
+        foreach (string dns in host.Dns ?? [])
+            if (!System.Net.IPAddress.TryParse(dns, out _)) throw BadRequest($"invalid DNS server address `{dns}`");
+        try
+        {
+            ContainerSpecFactory.ExtraHosts(host);
+        }
+        catch (Berth.Images.ImagesException e)
+        {
+            throw BadRequest(e.Message);
+        }
         foreach (string bind in host.Binds ?? [])
             ParseBind(bind);
         foreach (string opt in host.SecurityOpt ?? [])
@@ -71,7 +81,8 @@ public static class ContainerRequestCheck
     }
 
     /// <summary><c>/src:/dst[:ro|rw][,propagation]</c> with an absolute source; named volumes are not served yet.</summary>
-    public static (string Source, string Destination, bool ReadOnly, string Propagation) ParseBind(string bind)
+    /// <param name="createMissingSource">At start (not at create, so a refused create leaves nothing): a missing source directory is made, as dockerd's -v does.</param>
+    public static (string Source, string Destination, bool ReadOnly, string Propagation) ParseBind(string bind, bool createMissingSource = false)
     {
         string[] parts = bind.Split(':');
         if (parts.Length is < 2 or > 3) throw BadRequest($"invalid volume specification: '{bind}'");
@@ -92,8 +103,7 @@ public static class ContainerRequestCheck
                     case "nocopy": break;
                     default: throw BadRequest($"invalid mode: {mode}");
                 }
-        if (!Directory.Exists(source) && !File.Exists(source))
-            // dockerd creates a missing bind source directory (legacy -v behaviour).
+        if (createMissingSource && !Directory.Exists(source) && !File.Exists(source))
             Directory.CreateDirectory(source);
         return (source, destination, readOnly, propagation);
     }

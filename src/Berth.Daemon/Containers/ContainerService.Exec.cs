@@ -69,8 +69,7 @@ public sealed partial class ContainerService
         ContainerEntry entry = exec.Container;
         ContainerRecord r = entry.Record;
         if (!r.State.Running) throw ApiException.Conflict($"Container {r.Id} is not running");
-        string runtimeName = string.IsNullOrEmpty(r.HostConfig.Runtime) ? Options.DefaultRuntime : r.HostConfig.Runtime;
-        string runtime = r.RuntimePath ?? Options.RuntimePath(runtimeName) ?? throw new ApiException(500, $"runtime `{runtimeName}` is not installed");
+        var (runtime, globals) = RuntimeOf(r);
         string monitor = Options.BerthBinary("berth-monitor") ?? throw new ApiException(500, "berth-monitor is not installed next to berthd");
 
         Process process = ExecProcess(exec, r, tty);
@@ -79,7 +78,7 @@ public sealed partial class ContainerService
         string processPath = Path.Combine(dir, "process.json");
         await File.WriteAllBytesAsync(processPath, JsonSerializer.SerializeToUtf8Bytes(process, SpecJsonContext.Default.Process), cancellationToken);
         exec.StateDir = dir;
-        var launch = new MonitorLaunch(monitor, runtime, RuntimeGlobalArgs(runtimeName), r.Id, dir, Path.Combine(dir, "output.log"),
+        var launch = new MonitorLaunch(monitor, runtime, globals, r.Id, dir, Path.Combine(dir, "output.log"),
             tty, exec.Config.AttachStdin, true, null, processPath, 1024 * 1024, 1) { WaitForAttach = waitForAttach };
         MonitorHandle handle;
         try

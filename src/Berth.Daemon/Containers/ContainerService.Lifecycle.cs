@@ -47,9 +47,8 @@ public sealed partial class ContainerService
     {
         ContainerRecord r = entry.Record;
         string id = r.Id;
-        string runtimeName = string.IsNullOrEmpty(r.HostConfig.Runtime) ? Options.DefaultRuntime : r.HostConfig.Runtime;
-        string runtime = Options.RuntimePath(runtimeName)
-            ?? throw new ApiException(500, $"runtime `{runtimeName}` is not installed (looked next to berthd and on PATH)");
+        // A start looks the binary up again (it may have moved since the last start).
+        var (runtime, globals) = RuntimeOf(r, lookUpAgain: true);
         string monitor = Options.BerthBinary("berth-monitor")
             ?? throw new ApiException(500, "berth-monitor is not installed next to berthd (run ./build.sh)");
         Berth.Images.Store.Image image = Images.Get(r.ImageId);
@@ -75,7 +74,6 @@ public sealed partial class ContainerService
             await File.WriteAllBytesAsync(Path.Combine(bundle, "config.json"), specJson, cancellationToken);
 
             // A runtime state left by a crash between create and the record's save would refuse the ID.
-            string[] globals = RuntimeGlobalArgs(runtimeName);
             await RunRuntimeAsync(runtime, globals, ["delete", "--force", id], throwOnError: false);
             TryDeleteDirectory(monitorDir);
             Directory.CreateDirectory(monitorDir);
@@ -146,7 +144,7 @@ public sealed partial class ContainerService
                 if (handle is not null)
                 {
                     // The init waits at its fifo or runs: take it down; the monitor then exits.
-                    await RunRuntimeAsync(runtime, RuntimeGlobalArgs(runtimeName), ["delete", "--force", id], throwOnError: false);
+                    await RunRuntimeAsync(runtime, globals, ["delete", "--force", id], throwOnError: false);
                     await WaitForMonitorAsync(handle.MonitorPid, TimeSpan.FromSeconds(5));
                 }
                 UnmountRootfs(id);
@@ -288,10 +286,9 @@ public sealed partial class ContainerService
         ContainerRecord r = entry.Record;
         string id = r.Id;
         MonitorExit? exit = MonitorProcess.ReadExit(MonitorDirectory(id));
-        string runtime = r.RuntimePath ?? Options.RuntimePath(Options.DefaultRuntime) ?? "berth-runtime";
-        string runtimeName = string.IsNullOrEmpty(r.HostConfig.Runtime) ? Options.DefaultRuntime : r.HostConfig.Runtime;
+        var (runtime, globals) = RuntimeOf(r);
         bool oom = OomKilled(r); // before delete removes the cgroup
-        await RunRuntimeAsync(runtime, RuntimeGlobalArgs(runtimeName), ["delete", "--force", id], throwOnError: false);
+        await RunRuntimeAsync(runtime, globals, ["delete", "--force", id], throwOnError: false);
         DisconnectLocked(entry);
         UnmountRootfs(id);
         r.State = new ContainerStateJson
@@ -454,7 +451,8 @@ public sealed partial class ContainerService
             throw ApiException.Conflict($"Cannot kill container: {reference}: Container {entry.Record.Id} is not running");
         string sig = string.IsNullOrEmpty(signal) ? "KILL" : signal;
         if (!IsSignal(sig)) throw ApiException.BadRequest($"Invalid signal: {signal}");
-        if (sig.TrimStart('S', 'I', 'G') is "KILL" or "9") entry.Record.ManuallyStopped = true;
+        string bare = (sig.StartsWith("SIG", StringComparison.OrdinalIgnoreCase) ? sig[3..] : sig).ToUpperInvariant();
+        if (bare is "KILL" or "9") entry.Record.ManuallyStopped = true; // holds the restart policy off, as a stop does
         await SignalAsync(entry, sig, allowNotRunning: false);
     }
 
@@ -470,10 +468,9 @@ public sealed partial class ContainerService
     private async Task SignalAsync(ContainerEntry entry, string signal, bool allowNotRunning)
     {
         ContainerRecord r = entry.Record;
-        string runtime = r.RuntimePath ?? Options.RuntimePath(Options.DefaultRuntime) ?? "berth-runtime";
-        string runtimeName = string.IsNullOrEmpty(r.HostConfig.Runtime) ? Options.DefaultRuntime : r.HostConfig.Runtime;
+        var (runtime, globals) = RuntimeOf(r);
         string sig = signal.StartsWith("SIG", StringComparison.OrdinalIgnoreCase) ? signal[3..] : signal;
-        var (code, _, stderr) = await RunRuntimeAsync(runtime, RuntimeGlobalArgs(runtimeName), ["kill", r.Id, sig.ToUpperInvariant()], throwOnError: false);
+        var (code, _, stderr) = await RunRuntimeAsync(runtime, globals, ["kill", r.Id, sig.ToUpperInvariant()], throwOnError: false);
         if (code != 0 && !allowNotRunning) throw new ApiException(500, $"Cannot kill container: {r.Id}: {stderr.Trim()}");
     }
 
@@ -503,9 +500,8 @@ public sealed partial class ContainerService
     private async Task SetPausedAsync(ContainerEntry entry, bool pause, CancellationToken cancellationToken, bool ignoreErrors)
     {
         ContainerRecord r = entry.Record;
-        string runtime = r.RuntimePath ?? Options.RuntimePath(Options.DefaultRuntime) ?? "berth-runtime";
-        string runtimeName = string.IsNullOrEmpty(r.HostConfig.Runtime) ? Options.DefaultRuntime : r.HostConfig.Runtime;
-        var (code, _, stderr) = await RunRuntimeAsync(runtime, RuntimeGlobalArgs(runtimeName), [pause ? "pause" : "resume", r.Id], throwOnError: false);
+        var (runtime, globals) = RuntimeOf(r);
+        var (code, _, stderr) = await RunRuntimeAsync(runtime, globals, [pause ? "pause" : "resume", r.Id], throwOnError: false);
         if (code != 0)
         {
             if (ignoreErrors) return;
@@ -538,6 +534,18 @@ public sealed partial class ContainerService
     }
 
     // ---- the runtime ---------------------------------------------------------------------------
+
+    /// <summary>
+    /// The runtime a container runs (or ran) with: its binary (as recorded at its last start, or
+    /// looked up) and its global arguments.
+    /// </summary>
+    private (string Path, string[] Globals) RuntimeOf(ContainerRecord r, bool lookUpAgain = false)
+    {
+        string name = string.IsNullOrEmpty(r.HostConfig.Runtime) ? Options.DefaultRuntime : r.HostConfig.Runtime;
+        string path = (lookUpAgain ? null : r.RuntimePath) ?? Options.RuntimePath(name)
+            ?? throw new ApiException(500, $"runtime `{name}` is not installed (looked next to berthd and on PATH)");
+        return (path, RuntimeGlobalArgs(name));
+    }
 
     /// <summary>The runtime's global arguments: its state under the exec root, one directory per runtime.</summary>
     public string[] RuntimeGlobalArgs(string runtimeName)

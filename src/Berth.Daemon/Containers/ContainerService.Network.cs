@@ -54,7 +54,7 @@ public sealed partial class ContainerService
                 throw ApiException.NotFound($"network {mode} not found");
             }
         }
-        foreach (PortMapping p in PortMappings(body.ToConfig(), h)) _ = p; // parses, so a bad binding is a 400 now
+        PortMappings(body, h); // parses: a bad binding is a 400 now, not at start
     }
 
     /// <summary>HostConfig.PortBindings, "80/tcp": [{"HostIp": "", "HostPort": "8080"}].</summary>
@@ -206,12 +206,7 @@ public sealed partial class ContainerService
     {
         ContainerRecord r = entry.Record;
         if (r.Network is not { } state || Network is null) return;
-        var extra = new List<HostsEntry>();
-        foreach (string e in r.HostConfig.ExtraHosts ?? [])
-        {
-            int sep = e.IndexOf(':');
-            if (sep > 0 && IPAddress.TryParse(e[(sep + 1)..], out IPAddress? ip)) extra.Add(new HostsEntry(ip, [e[..sep]]));
-        }
+        List<HostsEntry> extra = ContainerSpecFactory.ExtraHosts(r.HostConfig);
         IReadOnlyList<HostsEntry> peers = state.NetworkName == NetworkController.DefaultNetworkName ? [] : Network.PeersOf(state.EndpointId);
         string hostname = string.IsNullOrEmpty(r.Config.Hostname) ? r.Id[..12] : r.Config.Hostname;
         string path = Path.Combine(Store.DirectoryOf(r.Id), "hosts");

@@ -214,6 +214,7 @@ public sealed partial class ContainerService : IDisposable
         HostConfigJson host = body.HostConfig ?? new HostConfigJson();
         ContainerRequestCheck.Check(body, host, warnings, Options);
         CheckNetwork(body, host, warnings);
+        body.Unknown = null; // only zero-valued unknown fields are left: nothing to keep
         if (string.IsNullOrEmpty(body.Image)) throw ApiException.BadRequest("Config cannot be empty in order to create a container");
 
         Image image;
@@ -239,7 +240,7 @@ public sealed partial class ContainerService : IDisposable
             Created = Rfc3339(Time.GetUtcNow()),
             ImageId = image.Id.Value,
             ImageTopLayer = top,
-            Config = body.ToConfig(),
+            Config = body,
             HostConfig = host,
             NetworkingConfig = body.NetworkingConfig,
             StopSignal = !string.IsNullOrEmpty(body.StopSignal) ? body.StopSignal
@@ -400,6 +401,8 @@ public sealed partial class ContainerService : IDisposable
         await CleanupRuntimeLeftoversAsync(id);
         TryRemoveSnapshot(id);
         TryDeleteDirectory(BundleDirectory(id));
+        lock (entry.ExecIds)
+            foreach (string exec in entry.ExecIds) _execs.TryRemove(exec, out _); // exec instances go with their container
         entry.RemovedSignal.TrySetResult();
     }
 

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Berth.Images;
 using Berth.Images.Engine;
+using Berth.Network;
 using Berth.Oci;
 using Berth.Seccomp;
 using OciMount = Berth.Oci.Mount;
@@ -26,7 +27,7 @@ public static class ContainerSpecFactory
         var binds = new List<BindMount>();
         foreach (string bind in h.Binds ?? [])
         {
-            var (source, destination, readOnly, propagation) = ContainerRequestCheck.ParseBind(bind);
+            var (source, destination, readOnly, propagation) = ContainerRequestCheck.ParseBind(bind, createMissingSource: true);
             binds.Add(new BindMount(source, destination, readOnly, propagation));
         }
         var tmpfs = new Dictionary<string, string>(h.Tmpfs ?? [], StringComparer.Ordinal);
@@ -149,62 +150,40 @@ public static class ContainerSpecFactory
         _ => SeccompArch.X86_64,
     };
 
-    /// <summary>Writes hostname, hosts and resolv.conf into the container's directory (each atomically).</summary>
+    /// <summary>
+    /// Writes hostname, hosts and resolv.conf into the container's directory (each atomically):
+    /// the host's own files with the host network, else Berth.Network's renderings (resolv.conf
+    /// from the host's without loopback resolvers; hosts with --add-host entries; a bridged
+    /// container's own address is added once its endpoint exists).
+    /// </summary>
     public static void WriteEtcFiles(ContainerRecord record, string hostname, string dir, bool hostNetwork)
     {
         HostConfigJson h = record.HostConfig;
         Directory.CreateDirectory(dir);
         WriteAtomic(Path.Combine(dir, "hostname"), hostname + "\n");
-
-        var hosts = new StringBuilder();
-        if (hostNetwork && File.Exists("/etc/hosts")) hosts.Append(File.ReadAllText("/etc/hosts"));
-        else
-        {
-            hosts.Append("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-            hosts.Append("fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
-        }
-        foreach (string extra in h.ExtraHosts ?? [])
-        {
-            int sep = extra.IndexOf(':');
-            if (sep <= 0) throw new ImagesException(ImagesErrorKind.InvalidArgument, $"invalid extra host entry `{extra}`: want host:ip");
-            hosts.Append(extra[(sep + 1)..]).Append('\t').Append(extra[..sep]).Append('\n');
-        }
-        WriteAtomic(Path.Combine(dir, "hosts"), hosts.ToString());
-
-        WriteAtomic(Path.Combine(dir, "resolv.conf"), ResolvConf(h.Dns, h.DnsSearch, hostNetwork));
+        string hostHosts = File.Exists("/etc/hosts") ? File.ReadAllText("/etc/hosts") : "";
+        string hostResolv = File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : "";
+        List<HostsEntry> extra = ExtraHosts(h);
+        WriteAtomic(Path.Combine(dir, "hosts"), hostNetwork
+            ? (hostHosts.Length == 0 || hostHosts.EndsWith('\n') ? hostHosts : hostHosts + "\n") + string.Concat(extra.Select(e => $"{e.Address}\t{string.Join(' ', e.Names)}\n"))
+            : HostsFile.Render(hostname, null, null, extra));
+        WriteAtomic(Path.Combine(dir, "resolv.conf"), hostNetwork && h.Dns is not { Count: > 0 } && h.DnsSearch is not { Count: > 0 }
+            ? hostResolv
+            : ResolvConf.Render(hostResolv, h.Dns, h.DnsSearch));
     }
 
-    /// <summary>
-    /// The host's resolv.conf, as dockerd writes it for a container: loopback nameservers (a local
-    /// stub resolver the container cannot reach) removed, Google's servers when none are left;
-    /// --dns and --dns-search replace the host's.
-    /// </summary>
-    public static string ResolvConf(IReadOnlyList<string>? dns, IReadOnlyList<string>? search, bool hostNetwork)
+    /// <summary>--add-host <c>name:ip</c> entries (checked at create, so a bad one is a 400 there).</summary>
+    public static List<HostsEntry> ExtraHosts(HostConfigJson h)
     {
-        string host = File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : "";
-        var lines = host.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
-        var servers = new List<string>();
-        var searches = new List<string>();
-        var others = new List<string>();
-        foreach (string line in lines)
+        var entries = new List<HostsEntry>();
+        foreach (string e in h.ExtraHosts ?? [])
         {
-            string[] f = line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-            if (f.Length == 0 || f[0].StartsWith('#') || f[0].StartsWith(';')) continue;
-            if (f[0] == "nameserver" && f.Length > 1)
-            {
-                if (hostNetwork || !(f[1].StartsWith("127.", StringComparison.Ordinal) || f[1] == "::1")) servers.Add(f[1]);
-            }
-            else if (f[0] is "search" or "domain") searches = [.. f.Skip(1)];
-            else others.Add(line);
+            int sep = e.IndexOf(':');
+            if (sep <= 0 || !System.Net.IPAddress.TryParse(e[(sep + 1)..], out System.Net.IPAddress? ip))
+                throw new ImagesException(ImagesErrorKind.InvalidArgument, $"invalid extra host entry `{e}`: want host:ip");
+            entries.Add(new HostsEntry(ip, [e[..sep]]));
         }
-        if (dns is { Count: > 0 }) servers = [.. dns];
-        if (search is { Count: > 0 }) searches = search.Where(s => s != ".").ToList();
-        if (servers.Count == 0) servers = ["8.8.8.8", "8.8.4.4"];
-        var text = new StringBuilder();
-        if (searches.Count > 0) text.Append("search ").Append(string.Join(' ', searches)).Append('\n');
-        foreach (string s in servers) text.Append("nameserver ").Append(s).Append('\n');
-        foreach (string o in others) text.Append(o).Append('\n');
-        return text.ToString();
+        return entries;
     }
 
     private static void WriteAtomic(string path, string text)
