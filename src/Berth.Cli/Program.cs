@@ -40,9 +40,12 @@ public static class Program
         root.Options.Add(new HelpOption("--help", "-h"));
         foreach (Command c in ImageCommands.TopLevel()) root.Subcommands.Add(c);
         root.Subcommands.Add(ImageCommands.ImageGroup());
+        root.Subcommands.Add(VolumeCommands.VolumeGroup());
         foreach (Command c in ContainerCommands.TopLevel()) root.Subcommands.Add(c);
         root.Subcommands.Add(ContainerCommands.ContainerGroup());
         foreach (Command c in SystemCommands.TopLevel()) root.Subcommands.Add(c);
+        root.Subcommands.Add(SystemGroupCommands.SystemGroup());
+        root.Subcommands.Add(NetworkCommands.NetworkGroup());
         root.TreatUnmatchedTokensAsErrors = true;
 
         args = SplitContainerCommand(root, args, out bool split);

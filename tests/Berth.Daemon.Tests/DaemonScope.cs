@@ -126,7 +126,24 @@ public sealed class DaemonScope : IAsyncDisposable
         Client.Dispose();
         await Host.DisposeAsync();
         Netns?.Dispose();
+        DetachMountsUnder(Directory.Path);
         Directory.Dispose();
+    }
+
+    /// <summary>
+    /// Lazily unmounts whatever a failed test left mounted under <paramref name="path"/> (a volume's
+    /// tmpfs or bind), deepest first, so that removing the directory never deletes through a mount.
+    /// </summary>
+    public static void DetachMountsUnder(string path)
+    {
+        string prefix = path.TrimEnd('/') + "/";
+        foreach (string target in File.ReadAllLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4])
+                     .Where(m => m.StartsWith(prefix, StringComparison.Ordinal)).Distinct().OrderByDescending(m => m.Length))
+        {
+            var psi = new System.Diagnostics.ProcessStartInfo("umount", ["-l", target]) { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            p.WaitForExit();
+        }
     }
 }
 

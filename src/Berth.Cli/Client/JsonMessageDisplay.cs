@@ -67,8 +67,9 @@ internal sealed class JsonMessageDisplay(TextWriter output, bool terminal)
         if (m["errorDetail"] is JsonObject || m["error"] is not null)
         {
             string text = m["errorDetail"]?["message"]?.GetValue<string>() ?? Str(m, "error");
+            int code = m["errorDetail"] is JsonObject detail ? (int)Num(detail, "code") : 0;
             output.Flush();
-            throw new StreamErrorException(text);
+            throw new StreamErrorException(text, code);
         }
 
         string bar = progress is null ? "" : ProgressString(progress);
@@ -116,4 +117,8 @@ internal sealed class JsonMessageDisplay(TextWriter output, bool terminal)
 }
 
 /// <summary>An error reported inside a progress stream (after the 200 status).</summary>
-internal sealed class StreamErrorException(string message) : Exception(message);
+internal sealed class StreamErrorException(string message, int code = 0) : Exception(message)
+{
+    /// <summary>errorDetail.code (a failed build step's exit code), 0 when the daemon gave none.</summary>
+    public int Code { get; } = code;
+}

@@ -23,7 +23,7 @@ internal static partial class ContainerCommands
         var group = new Command("container", "Manage containers")
         {
             Run(), Create(), Start(), Stop(), Restart(), Kill(), Rm("rm", "remove"), Ps("ls", "list", "ps"), Logs(), Exec(), Attach(),
-            InspectCommand.Create("container"), Wait(), Rename(), Pause(), Unpause(), Top(), Stats(), Cp(), Port(), Export(),
+            InspectCommand.Create("container"), Wait(), Rename(), Pause(), Unpause(), Top(), Stats(), Cp(), Port(), Export(), Prune(),
         };
         return group;
     }

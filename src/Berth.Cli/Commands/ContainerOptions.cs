@@ -19,6 +19,7 @@ internal sealed partial class ContainerOptions
     public readonly Option<string[]> Env = new("--env", "-e") { Description = "set environment variables" };
     public readonly Option<string[]> EnvFile = new("--env-file") { Description = "read in a file of environment variables" };
     public readonly Option<string[]> Volume = new("--volume", "-v") { Description = "bind mount a volume" };
+    public readonly Option<string[]> Mount = new("--mount") { Description = "attach a filesystem mount to the container (type=volume|bind|tmpfs,source=…,target=…)" };
     public readonly Option<string?> Workdir = new("--workdir", "-w") { Description = "working directory inside the container" };
     public readonly Option<string?> User = new("--user", "-u") { Description = "username or UID (format: <name|uid>[:<group|gid>])" };
     public readonly Option<string?> Memory = new("--memory", "-m") { Description = "memory limit" };
@@ -62,7 +63,7 @@ internal sealed partial class ContainerOptions
 
     public IEnumerable<Option> All =>
     [
-        Interactive, Tty, Rm, Name, Env, EnvFile, Volume, Workdir, User, Memory, MemorySwap, Cpus, CpuShares, CpusetCpus, PidsLimit,
+        Interactive, Tty, Rm, Name, Env, EnvFile, Volume, Mount, Workdir, User, Memory, MemorySwap, Cpus, CpuShares, CpusetCpus, PidsLimit,
         Init, ReadOnly, CapAdd, CapDrop, SecurityOpt, Ulimit, Entrypoint, Hostname, Privileged, Tmpfs, Label, Network, Publish,
         Expose, Restart, StopSignal, StopTimeout, LogDriver, LogOpt, Attach, Platform, Pull, AddHost, Sysctl, ShmSize, GroupAdd,
         Dns, Runtime, Pid, Ipc, Uts, Quiet,
@@ -108,6 +109,9 @@ internal sealed partial class ContainerOptions
             else if (parts.Length is 2 or 3 && parts[0].Length > 0 && parts[1].StartsWith('/')) binds.Add((JsonNode)(v));
             else throw new UsageException($"invalid volume specification: '{v}'");
         }
+
+        var mounts = new JsonArray();
+        foreach (string spec in parse.GetValue(Mount) ?? []) mounts.Add((JsonNode)ParseMount(spec));
 
         var exposed = new JsonObject();
         var bindings = new JsonObject();
@@ -180,6 +184,7 @@ internal sealed partial class ContainerOptions
         var host = new JsonObject
         {
             ["Binds"] = binds.Count > 0 ? binds : null,
+            ["Mounts"] = mounts.Count > 0 ? mounts : null,
             ["LogConfig"] = logConfig,
             ["NetworkMode"] = parse.GetValue(Network) ?? "default",
             ["PortBindings"] = bindings,
@@ -302,6 +307,75 @@ internal sealed partial class ContainerOptions
             throw new UsageException($"invalid argument \"{u}\" for \"--ulimit\" flag: invalid ulimit argument: {u}");
         if (soft > hard) throw new UsageException($"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}");
         return new JsonObject { ["Name"] = u[..eq], ["Hard"] = hard, ["Soft"] = soft };
+    }
+
+    /// <summary>
+    /// <c>--mount type=volume|bind|tmpfs,source=…,target=…[,readonly][,volume-nocopy][,volume-label=K=V][,volume-driver=D]
+    /// [,volume-opt=K=V][,bind-propagation=P][,tmpfs-size=N][,tmpfs-mode=M]</c> as the docker CLI's mount option parses it
+    /// (opts/mount.go; type defaults to volume).
+    /// </summary>
+    private static JsonObject ParseMount(string spec)
+    {
+        string type = "volume", source = "", target = "";
+        bool readOnly = false;
+        JsonObject? volumeOptions = null, bindOptions = null, tmpfsOptions = null;
+        JsonObject VolumeOptions() => volumeOptions ??= new JsonObject();
+        UsageException Bad(string why) => new($"invalid argument \"{spec}\" for \"--mount\" flag: {why}");
+        foreach (string field in spec.Split(','))
+        {
+            int eq = field.IndexOf('=');
+            string key = (eq < 0 ? field : field[..eq]).Trim().ToLowerInvariant(), value = eq < 0 ? "" : field[(eq + 1)..];
+            static bool Bool(string v, string key, Func<string, UsageException> bad) => v.ToLowerInvariant() switch
+            {
+                "" or "1" or "true" => true,
+                "0" or "false" => false,
+                _ => throw bad($"invalid value for {key}: {v}"),
+            };
+            switch (key)
+            {
+                case "type": type = value; break;
+                case "source" or "src": source = value; break;
+                case "target" or "dst" or "destination": target = value; break;
+                case "readonly" or "ro": readOnly = Bool(value, key, Bad); break;
+                case "volume-nocopy": VolumeOptions()["NoCopy"] = Bool(value, key, Bad); break;
+                case "volume-label":
+                {
+                    int e = value.IndexOf('=');
+                    if (VolumeOptions()["Labels"] is not JsonObject l) volumeOptions!["Labels"] = l = new JsonObject();
+                    l[e < 0 ? value : value[..e]] = e < 0 ? "" : value[(e + 1)..];
+                    break;
+                }
+                case "volume-driver":
+                    if (VolumeOptions()["DriverConfig"] is not JsonObject driver) volumeOptions!["DriverConfig"] = driver = new JsonObject();
+                    driver["Name"] = value;
+                    break;
+                case "volume-opt":
+                {
+                    int e = value.IndexOf('=');
+                    if (e <= 0) throw Bad($"invalid volume-opt: {value}");
+                    if (VolumeOptions()["DriverConfig"] is not JsonObject d) volumeOptions!["DriverConfig"] = d = new JsonObject { ["Name"] = "" };
+                    if (d["Options"] is not JsonObject o) d["Options"] = o = new JsonObject();
+                    o[value[..e]] = value[(e + 1)..];
+                    break;
+                }
+                case "bind-propagation": (bindOptions ??= new JsonObject())["Propagation"] = value; break;
+                case "tmpfs-size": (tmpfsOptions ??= new JsonObject())["SizeBytes"] = RamInBytes(value, "--mount"); break;
+                case "tmpfs-mode":
+                    (tmpfsOptions ??= new JsonObject())["Mode"] = Convert.ToInt32(value, 8);
+                    break;
+                default: throw Bad($"unexpected key '{key}' in '{field}'");
+            }
+        }
+        if (type is not ("volume" or "bind" or "tmpfs")) throw Bad($"invalid mount type: {type}");
+        if (target.Length == 0) throw Bad("target is required");
+        if (type != "volume" && volumeOptions is not null) throw Bad($"cannot mix 'volume-*' options with mount type '{type}'");
+        if (type != "bind" && bindOptions is not null) throw Bad($"cannot mix 'bind-*' options with mount type '{type}'");
+        if (type != "tmpfs" && tmpfsOptions is not null) throw Bad($"cannot mix 'tmpfs-*' options with mount type '{type}'");
+        var mount = new JsonObject { ["Type"] = type, ["Source"] = source, ["Target"] = target, ["ReadOnly"] = readOnly };
+        if (volumeOptions is not null) mount["VolumeOptions"] = volumeOptions;
+        if (bindOptions is not null) mount["BindOptions"] = bindOptions;
+        if (tmpfsOptions is not null) mount["TmpfsOptions"] = tmpfsOptions;
+        return mount;
     }
 
     /// <summary><c>-p [ip:][hostPort:]containerPort[/proto]</c> → ("80/tcp", ip, hostPort).</summary>

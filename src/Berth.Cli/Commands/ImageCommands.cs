@@ -12,7 +12,7 @@ internal static partial class ImageCommands
     public static IEnumerable<Command> TopLevel() =>
     [
         Pull("pull"), Push("push"), Images("images"), Tag("tag"), Rmi("rmi"), History("history"),
-        Save("save"), Load("load"), Import("import"),
+        Save("save"), Load("load"), Import("import"), Build("build"),
     ];
 
     public static Command ImageGroup()
@@ -20,7 +20,7 @@ internal static partial class ImageCommands
         var image = new Command("image", "Manage images")
         {
             Pull("pull"), Push("push"), Images("ls", "list"), Tag("tag"), Rmi("rm", "rmi"), History("history"),
-            Save("save"), Load("load"), Import("import"), Inspect(), Prune(),
+            Save("save"), Load("load"), Import("import"), Inspect(), Prune(), Build("build"),
         };
         return image;
     }

@@ -55,7 +55,7 @@ internal static partial class ContainerCommands
                 double n = double.Parse(part.Groups[1].Value, CultureInfo.InvariantCulture);
                 seconds += n * part.Groups[2].Value switch { "h" => 3600, "m" => 60, "s" => 1, "ms" => 1e-3, "us" or "µs" => 1e-6, _ => 1e-9 };
             }
-            return Unix(now.AddSeconds(-seconds));
+            return Unix(now.AddSeconds(value.StartsWith('-') ? seconds : -seconds));
         }
         if (Regex.IsMatch(value, @"^\d+(\.\d+)?$")) return value;
         if (DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset t)) return Unix(t);
@@ -68,6 +68,6 @@ internal static partial class ContainerCommands
         return $"{ticks / TimeSpan.TicksPerSecond}.{ticks % TimeSpan.TicksPerSecond * 100:D9}";
     }
 
-    [GeneratedRegex(@"^(?:([0-9.]+(?:ns|us|µs|ms|s|m|h)))+$")]
+    [GeneratedRegex(@"^[-+]?(?:([0-9.]+(?:ns|us|µs|ms|s|m|h)))+$")]
     private static partial Regex DurationPattern();
 }

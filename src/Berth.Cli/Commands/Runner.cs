@@ -50,7 +50,7 @@ internal static class Runner
     {
         DaemonException x => ("Error response from daemon: " + OneLine(x.Message), Failure),
         DaemonUnreachableException x => (x.Message, Failure),
-        StreamErrorException x => (OneLine(x.Message), Failure),
+        StreamErrorException x => (OneLine(x.Message), x.Code > 0 ? x.Code : Failure),
         OperationCanceledException => ("operation canceled", Failure),
         ImagesException x => (OneLine(x.Message), Failure),
         FormatException x => (OneLine(x.Message), Failure),

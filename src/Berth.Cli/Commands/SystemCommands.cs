@@ -13,7 +13,7 @@ internal static class SystemCommands
 {
     public const string ClientVersion = "0.1.0";
 
-    public static IEnumerable<Command> TopLevel() => [Version(), Info()];
+    public static IEnumerable<Command> TopLevel() => [Version(), Info(), EventsCommand.Create()];
 
     private static Command Version()
     {
@@ -94,7 +94,7 @@ internal static class SystemCommands
         Architecture.X64 => "amd64", Architecture.Arm64 => "arm64", Architecture.Arm => "arm", var a => a.ToString().ToLowerInvariant(),
     };
 
-    private static Command Info()
+    internal static Command Info()
     {
         var format = new Option<string?>("--format", "-f") { Description = "format the output using a Go template" };
         var command = new Command("info", "Display system-wide information") { format };

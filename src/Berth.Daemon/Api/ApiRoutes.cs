@@ -35,6 +35,12 @@ public static class ApiRoutes
         app.Map("/commit", ContainerFilesApi.Commit);
         app.Map("/networks", NetworksApi.Dispatch);
         app.Map("/networks/{**rest}", NetworksApi.Dispatch);
+        app.Map("/volumes", VolumesApi.Dispatch);
+        app.Map("/volumes/{**rest}", VolumesApi.Dispatch);
+        app.Map("/events", EventsApi.Handle);
+        app.Map("/build", BuildApi.Build);
+        app.Map("/build/prune", BuildApi.Prune);
+        app.Map("/system/{**rest}", SystemDfApi.Dispatch);
         foreach (string group in NotImplementedApi.Groups)
         {
             app.Map($"/{group}", NotImplementedApi.Handle);

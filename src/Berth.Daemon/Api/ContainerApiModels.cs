@@ -14,7 +14,14 @@ public sealed record WaitResponse(long StatusCode, WaitError? Error);
 
 public sealed record GraphDriverJson(string Name, IReadOnlyDictionary<string, string> Data);
 
-public sealed record MountPointJson(string Type, string Source, string Destination, string Mode, bool RW, string Propagation);
+public sealed record MountPointJson(string Type, string Source, string Destination, string Mode, bool RW, string Propagation)
+{
+    /// <summary>The volume's name (volumes only).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Name { get; init; }
+
+    /// <summary>The volume's driver (volumes only).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Driver { get; init; }
+}
 
 public sealed record PortBindingJson(string HostIp, string HostPort);
 

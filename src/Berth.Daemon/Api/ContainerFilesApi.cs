@@ -42,7 +42,7 @@ public static class ContainerFilesApi
     {
         ContainerService service = ContainersApi.Containers(context);
         ContainerEntry entry = service.Find(id);
-        AllowSynchronousIO(context);
+        RequestBody.AllowSynchronousIO(context);
         await ContainerFiles.ArchiveAsync(service, entry, PathArg(context), stat =>
         {
             context.Response.StatusCode = 200;
@@ -50,6 +50,7 @@ public static class ContainerFilesApi
             context.Response.Headers[StatHeader] = Encode(stat);
             return context.Response.Body;
         }, context.RequestAborted);
+        service.PublishEvent(entry.Record, "archive-path");
     }
 
     private static async Task CopyIn(HttpContext context, string id)
@@ -58,8 +59,9 @@ public static class ContainerFilesApi
         ContainerEntry entry = service.Find(id);
         bool noOverwriteDirNonDir = QueryArgs.Bool(context, "noOverwriteDirNonDir");
         _ = QueryArgs.Bool(context, "copyUIDGID"); // validated; owners always come from the archive (see README)
-        AllowSynchronousIO(context);
+        RequestBody.AllowSynchronousIO(context);
         await ContainerFiles.ExtractAsync(service, entry, PathArg(context), context.Request.Body, noOverwriteDirNonDir, context.RequestAborted);
+        service.PublishEvent(entry.Record, "extract-to-dir");
         context.Response.StatusCode = 200;
     }
 
@@ -69,8 +71,9 @@ public static class ContainerFilesApi
         ContainerEntry entry = service.Find(id);
         context.Response.StatusCode = 200;
         context.Response.ContentType = "application/x-tar";
-        AllowSynchronousIO(context);
+        RequestBody.AllowSynchronousIO(context);
         await ContainerFiles.ExportAsync(service, entry, context.Response.Body, context.RequestAborted);
+        service.PublishEvent(entry.Record, "export");
     }
 
     public static async Task Changes(HttpContext context, string id)
@@ -111,12 +114,9 @@ public static class ContainerFilesApi
             QueryArgs.String(context, "repo"), QueryArgs.String(context, "tag"), QueryArgs.String(context, "comment"),
             QueryArgs.String(context, "author"), pause, context.Request.Query["changes"].Where(c => !string.IsNullOrEmpty(c)).Select(c => c!).ToList(), config);
         string imageId = await ContainerFiles.CommitAsync(service, entry, request, context.RequestAborted);
+        string imageRef = request.Repo is { Length: > 0 } repo ? repo + (request.Tag is { Length: > 0 } tag ? ":" + tag : "") : "";
+        service.PublishEvent(entry.Record, "commit", ("comment", request.Comment ?? ""), ("imageID", imageId), ("imageRef", imageRef));
         await JsonResults.WriteAsync(context, new IdResponse(imageId), ApiJson.Context.IdResponse, 201);
     }
 
-    /// <summary>The tar reader and writer work synchronously on the request or response body.</summary>
-    private static void AllowSynchronousIO(HttpContext context)
-    {
-        if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpBodyControlFeature>() is { } body) body.AllowSynchronousIO = true;
-    }
 }

@@ -206,12 +206,15 @@ public static class ContainersApi
         var list = new List<MountPointJson>();
         foreach (string bind in r.HostConfig.Binds ?? [])
         {
+            if (ContainerRequestCheck.IsVolumeBind(bind)) continue; // listed with the volumes below
             string[] p = bind.Split(':');
             bool ro = p.Length > 2 && p[2].Split(',').Contains("ro");
             list.Add(new MountPointJson("bind", p[0], p[1], p.Length > 2 ? p[2] : "", !ro, "rprivate"));
         }
         foreach (MountJson m in r.HostConfig.Mounts ?? [])
-            list.Add(new MountPointJson(m.Type, m.Source, m.Target, "", !m.ReadOnly, m.Type == "bind" ? "rprivate" : ""));
+            if (m.Type != "volume") list.Add(new MountPointJson(m.Type, m.Source, m.Target, "", !m.ReadOnly, m.Type == "bind" ? "rprivate" : ""));
+        foreach (ContainerVolumeMount v in r.Volumes ?? [])
+            list.Add(new MountPointJson("volume", v.Source, v.Destination, v.Mode, !v.ReadOnly, "") { Name = v.Name, Driver = Volumes.VolumeService.LocalDriver });
         return list;
     }
 
@@ -301,29 +304,20 @@ public static class ContainersApi
     private static async Task Remove(HttpContext context, string id)
     {
         if (QueryArgs.Bool(context, "link")) throw ApiException.NotImplemented("links are not implemented in this version of berthd");
-        await Containers(context).RemoveAsync(id, QueryArgs.Bool(context, "force"), context.RequestAborted);
+        await Containers(context).RemoveAsync(id, QueryArgs.Bool(context, "force"), context.RequestAborted, removeVolumes: QueryArgs.Bool(context, "v"));
         context.Response.StatusCode = 204;
     }
 
     private static async Task Prune(HttpContext context)
     {
-        var filters = QueryArgs.Filters(context, "until", "label");
+        var filters = QueryArgs.Filters(context, "until", "label", "label!");
         ContainerService service = Containers(context);
-        var deleted = new List<string>();
-        foreach (ContainerEntry e in service.Snapshot())
-        {
-            if (e.Record.State.Running || !ContainerFilters.Matches(e.Record, filters, service)) continue;
-            try
-            {
-                await service.RemoveAsync(e.Record.Id, force: false, context.RequestAborted);
-                deleted.Add(e.Record.Id);
-            }
-            catch (ApiException)
-            {
-                // started or removed meanwhile
-            }
-        }
-        await JsonResults.WriteAsync(context, new ContainersPruneReport(deleted.Count > 0 ? deleted : null, 0), ApiJson.Context.ContainersPruneReport);
+        // label! (dockerd's prune filter: the label is absent or has another value) is not a list filter.
+        List<string> notLabels = filters.Remove("label!", out List<string>? nl) ? nl : [];
+        var (deleted, reclaimed) = await service.PruneAsync(
+            r => ContainerFilters.Matches(r, filters, service) && !notLabels.Any(l => ContainerFilters.LabelMatches(l, r.Config.Labels)),
+            context.RequestAborted);
+        await JsonResults.WriteAsync(context, new ContainersPruneReport(deleted.Count > 0 ? deleted : null, reclaimed), ApiJson.Context.ContainersPruneReport);
     }
 
     /// <summary>
@@ -355,6 +349,7 @@ public static class ContainersApi
         if (!entry.Record.State.Running) throw ApiException.Conflict($"Container {entry.Record.Id} is not running");
         await using AttachConnection connection = await AttachConnection.ConnectAsync(service.MonitorDirectory(entry.Record.Id), context.RequestAborted);
         await connection.ResizeAsync(h, w, context.RequestAborted);
+        service.PublishEvent(entry.Record, "resize", ("height", h.ToString(CultureInfo.InvariantCulture)), ("width", w.ToString(CultureInfo.InvariantCulture)));
         context.Response.StatusCode = 200;
     }
 

@@ -235,6 +235,7 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
 
         // Before the 101, so a client that is told "upgraded" is attached for sure.
         Task<AttachConnection>? connecting = stream ? ConnectForAttachAsync(entry) : null;
+        Containers.PublishEvent(entry.Record, "attach");
         await WriteUpgradeAsync(tty);
         if (logs)
         {

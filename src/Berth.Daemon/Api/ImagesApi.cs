@@ -47,15 +47,6 @@ public static class ImagesApi
 
     private static ImageService Images(HttpContext context) => SystemApi.Engine(context).Images;
 
-    /// <summary>
-    /// The archive code reads and writes tar streams partly synchronously (decompression probes,
-    /// the tar writer); for the endpoints that hand it the request or response body, allow that.
-    /// Each such request then holds one thread-pool thread while it blocks.
-    /// </summary>
-    private static void AllowSynchronousIO(HttpContext context)
-    {
-        if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpBodyControlFeature>() is { } body) body.AllowSynchronousIO = true;
-    }
 
     // ---- list, inspect, history --------------------------------------------------------------
 
@@ -204,7 +195,7 @@ public static class ImagesApi
         if (target.Digest is not null) throw ApiException.BadRequest("refusing to create a tag with a digest reference");
         if (tag is not null && target.Tag is not null) throw ApiException.BadRequest("refusing to create an ambiguous tag using repo:tag and tag");
         string full = target.Tag is not null ? target.ToString() : target.WithTag(tag ?? ImageReference.DefaultTag).ToString();
-        Images(context).Store.Tag(name, full);
+        Images(context).Tag(name, full);
         context.Response.StatusCode = 201;
         return Task.CompletedTask;
     }
@@ -220,11 +211,21 @@ public static class ImagesApi
 
     private static async Task Prune(HttpContext context)
     {
-        var filters = QueryArgs.Filters(context, "dangling", "label", "until");
-        if (filters.ContainsKey("label") || filters.ContainsKey("until"))
-            throw ApiException.NotImplemented("image prune filters 'label' and 'until' are not implemented in this version of berthd");
+        var filters = QueryArgs.Filters(context, "dangling", "label", "label!", "until");
         bool danglingOnly = QueryArgs.BoolFilter(filters, "dangling") ?? true;
-        var (removals, reclaimed) = await Images(context).PruneAsync(danglingOnly, context.RequestAborted);
+        ImageService images = Images(context);
+        DateTimeOffset now = SystemApi.Engine(context).Time.GetUtcNow();
+        // dockerd's prune filters: until (created before), label and label! (on the image's labels).
+        List<DateTimeOffset> until = [.. (filters.GetValueOrDefault("until") ?? []).Select(v => DockerTime.Parse(v, now, "until") ?? DateTimeOffset.MaxValue)];
+        List<string> labels = filters.GetValueOrDefault("label") ?? [], notLabels = filters.GetValueOrDefault("label!") ?? [];
+        bool Accept(ImageSummary image)
+        {
+            if (until.Count > 0 && !until.All(u => image.Created is { } c && c < u)) return false;
+            if (labels.Count == 0 && notLabels.Count == 0) return true;
+            IReadOnlyDictionary<string, string> imageLabels = LabelsOf(images.Store, image.Id.Value);
+            return labels.All(l => LabelMatches(l, imageLabels)) && !notLabels.Any(l => LabelMatches(l, imageLabels));
+        }
+        var (removals, reclaimed) = await images.PruneAsync(danglingOnly, context.RequestAborted, Accept, SystemApi.Engine(context).Containers.ImagesInUse());
         await JsonResults.WriteAsync(context, new ImagesPruneReport(removals.Count == 0 ? null : ToDeleteItems(removals), reclaimed), ApiJson.Context.ImagesPruneReport);
     }
 
@@ -355,7 +356,7 @@ public static class ImagesApi
         {
             throw ApiException.BadRequest(e.Message);
         }
-        AllowSynchronousIO(context);
+        RequestBody.AllowSynchronousIO(context);
         Image image = await Images(context).ImportAsync(context.Request.Body, reference,
             new ImportOptions { Platform = platform, Config = config, Message = QueryArgs.String(context, "message") }, context.RequestAborted);
         await using JsonMessageStream stream = await JsonMessageStream.StartAsync(context);
@@ -397,7 +398,7 @@ public static class ImagesApi
                 PushResult result = await images.PushAsync(target, target, credential, progress, context.RequestAborted);
                 ImageReference pushed = ImageReference.Parse(target);
                 stream.Post(new JsonMessage { Status = $"{pushed.Reference}: digest: {result.Root.Digest} size: {result.Root.Size}" });
-                stream.Post(new JsonMessage { ProgressDetail = new(), Aux = new PushAux(pushed.Reference, result.Root.Digest, result.Root.Size) });
+                stream.Post(new JsonMessage { ProgressDetail = new(), Aux = new AuxMessage(pushed.Reference, result.Root.Digest, result.Root.Size) });
             }
         }
         catch (Exception e) when (e is ImagesException or HttpRequestException or IOException && !context.RequestAborted.IsCancellationRequested)
@@ -450,14 +451,14 @@ public static class ImagesApi
         foreach (string n in names) images.Store.ResolveRecord(n); // 404 before the tar starts
         context.Response.StatusCode = 200;
         context.Response.ContentType = "application/x-tar";
-        AllowSynchronousIO(context);
+        RequestBody.AllowSynchronousIO(context);
         await images.SaveAsync(names, context.Response.Body, context.RequestAborted);
     }
 
     private static async Task Load(HttpContext context)
     {
         bool quiet = QueryArgs.Bool(context, "quiet");
-        AllowSynchronousIO(context);
+        RequestBody.AllowSynchronousIO(context);
         IReadOnlyList<string> loaded = await Images(context).LoadAsync(context.Request.Body, context.RequestAborted);
         await using JsonMessageStream stream = await JsonMessageStream.StartAsync(context);
         _ = quiet; // Load reports no progress yet, so quiet changes nothing.

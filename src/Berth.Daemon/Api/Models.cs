@@ -185,7 +185,7 @@ public sealed record JsonMessage
     [JsonPropertyName("id"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Id { get; init; }
     [JsonPropertyName("errorDetail"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public ErrorDetail? ErrorDetail { get; init; }
     [JsonPropertyName("error"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Error { get; init; }
-    [JsonPropertyName("aux"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public PushAux? Aux { get; init; }
+    [JsonPropertyName("aux"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public AuxMessage? Aux { get; init; }
 
     public static JsonMessage Failure(string message) => new() { ErrorDetail = new ErrorDetail(message), Error = message };
 }
@@ -196,9 +196,20 @@ public sealed record ProgressDetail
     [JsonPropertyName("total"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public long Total { get; init; }
 }
 
-public sealed record ErrorDetail([property: JsonPropertyName("message")] string Message);
+public sealed record ErrorDetail([property: JsonPropertyName("message")] string Message)
+{
+    /// <summary>A failed build step's exit code (errorDetail.code), which the docker CLI exits with.</summary>
+    [JsonPropertyName("code"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public int Code { get; init; }
+}
 
-public sealed record PushAux(string Tag, string Digest, long Size);
+/// <summary>The <c>aux</c> of a push (Tag, Digest, Size) or of a build (ID).</summary>
+public sealed record AuxMessage(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Tag,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Digest,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] long Size)
+{
+    [JsonPropertyName("ID"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? ID { get; init; }
+}
 
 /// <summary>The decoded <c>X-Registry-Auth</c> header (Docker's registry.AuthConfig).</summary>
 public sealed record AuthConfig
@@ -257,4 +268,8 @@ public static class ApiJson
 [JsonSerializable(typeof(NetworkCreateBody))]
 [JsonSerializable(typeof(NetworkCreateResponse))]
 [JsonSerializable(typeof(NetworksPruneReport))]
+[JsonSerializable(typeof(VolumeJson))]
+[JsonSerializable(typeof(VolumeListResponse))]
+[JsonSerializable(typeof(VolumeCreateBody))]
+[JsonSerializable(typeof(VolumesPruneReport))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

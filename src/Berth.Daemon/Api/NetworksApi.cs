@@ -139,6 +139,7 @@ public static class NetworksApi
         {
             throw new ApiException(ContainerService.StatusOf(e.Kind), e.Message);
         }
+        PublishEvent(engine, "create", created.Id, created.Name);
         await JsonResults.WriteAsync(context, new NetworkCreateResponse(created.Id, ""), ApiJson.Context.NetworkCreateResponse, 201);
     }
 
@@ -156,6 +157,7 @@ public static class NetworksApi
         {
             throw new ApiException(e.Kind == NetworkErrorKind.Conflict ? 403 : ContainerService.StatusOf(e.Kind), e.Message);
         }
+        PublishEvent(engine, "destroy", n.Id, n.Name);
         context.Response.StatusCode = 204;
         return Task.CompletedTask;
     }
@@ -163,20 +165,33 @@ public static class NetworksApi
     private static Task Prune(HttpContext context)
     {
         BerthEngine engine = Engine(context);
+        // dockerd's network prune filters: until (created before), label, label!.
+        var filters = QueryArgs.Filters(context, "until", "label", "label!");
+        DateTimeOffset now = engine.Time.GetUtcNow();
+        List<DateTimeOffset> until = [.. (filters.GetValueOrDefault("until") ?? []).Select(v => DockerTime.Parse(v, now, "until") ?? DateTimeOffset.MaxValue)];
+        List<string> labels = filters.GetValueOrDefault("label") ?? [], notLabels = filters.GetValueOrDefault("label!") ?? [];
         var deleted = new List<string>();
         foreach (NetworkJson n in All(engine))
         {
             if (IsPredefined(n.Name) || n.Containers.Count > 0) continue;
+            if (until.Count > 0 && !until.All(u => DateTimeOffset.TryParse(n.Created, System.Globalization.CultureInfo.InvariantCulture, out DateTimeOffset c) && c < u)) continue;
+            if (!labels.All(l => ContainerFilters.LabelMatches(l, n.Labels)) || notLabels.Any(l => ContainerFilters.LabelMatches(l, n.Labels))) continue;
             try
             {
                 engine.Network!.RemoveNetwork(n.Id);
                 deleted.Add(n.Name);
+                PublishEvent(engine, "destroy", n.Id, n.Name);
             }
             catch (NetworkException)
             {
                 // in use meanwhile
             }
         }
+        engine.Events.Publish("network", "prune", "", new Dictionary<string, string> { ["reclaimed"] = "0" });
         return JsonResults.WriteAsync(context, new NetworksPruneReport(deleted.Count > 0 ? deleted : null), ApiJson.Context.NetworksPruneReport);
     }
+
+    /// <summary>dockerd's network events: the network is the actor, with its name and driver.</summary>
+    private static void PublishEvent(BerthEngine engine, string action, string id, string name)
+        => engine.Events.Publish("network", action, id, new Dictionary<string, string> { ["name"] = name, ["type"] = "bridge" });
 }

@@ -25,10 +25,14 @@ public static class ContainerFilters
                     : throw ApiException.BadRequest($"invalid filter 'exited={v}'")),
                 "before" => values.All(v => string.CompareOrdinal(r.Created, service.Find(v).Record.Created) < 0),
                 "since" => values.All(v => string.CompareOrdinal(r.Created, service.Find(v).Record.Created) > 0),
-                "until" => values.All(v => Until(v, r.Created)),
+                "until" => values.All(v => Until(v, r.Created, service.Time.GetUtcNow())),
                 "isolation" => values.Any(v => v is "default" or ""),
                 "is-task" => values.All(v => v is "false" or "0"),
-                "network" or "volume" or "health" or "publish" or "expose" => throw ApiException.BadRequest($"filter '{name}' is not supported by this version of berthd"),
+                // dockerd: a mount whose volume name, source or destination is the value.
+                "volume" => values.Any(v => (r.Volumes ?? []).Any(m => m.Name == v || m.Source == v || m.Destination == v)
+                    || (r.HostConfig.Binds ?? []).Any(b => b.Split(':') is { Length: >= 2 } p && (p[0] == v || p[1] == v))
+                    || (r.HostConfig.Mounts ?? []).Any(m => m.Source == v || m.Target == v)),
+                "network" or "health" or "publish" or "expose" => throw ApiException.BadRequest($"filter '{name}' is not supported by this version of berthd"),
                 _ => throw ApiException.BadRequest($"invalid filter '{name}'"),
             };
             if (!ok) return false;
@@ -82,9 +86,10 @@ public static class ContainerFilters
         }
     }
 
-    private static bool Until(string value, string created)
+    private static bool Until(string value, string created, DateTimeOffset now)
     {
-        DateTimeOffset limit = ContainersApi.UnixTime(value, "until") ?? DateTimeOffset.MaxValue;
+        // Durations and dates too: the CLI passes prune's until filter through as typed ("24h").
+        DateTimeOffset limit = DockerTime.Parse(value, now, "until") ?? DateTimeOffset.MaxValue;
         return DateTimeOffset.Parse(created, CultureInfo.InvariantCulture) < limit;
     }
 }

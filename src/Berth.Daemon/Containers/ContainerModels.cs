@@ -69,7 +69,7 @@ public sealed class UlimitJson
     public long Soft { get; set; }
 }
 
-/// <summary>HostConfig.Mounts entries (api/types/mount.Mount): bind and tmpfs are served.</summary>
+/// <summary>HostConfig.Mounts entries (api/types/mount.Mount): bind, volume and tmpfs are served.</summary>
 public sealed class MountJson
 {
     public string Type { get; set; } = "";
@@ -77,8 +77,24 @@ public sealed class MountJson
     public string Target { get; set; } = "";
     public bool ReadOnly { get; set; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public JsonElement? BindOptions { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public VolumeOptionsJson? VolumeOptions { get; set; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public TmpfsOptionsJson? TmpfsOptions { get; set; }
     [JsonExtensionData] public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+/// <summary>mount.VolumeOptions: what a volume mount asks of its volume.</summary>
+public sealed class VolumeOptionsJson
+{
+    public bool NoCopy { get; set; }
+    public Dictionary<string, string>? Labels { get; set; }
+    public VolumeDriverConfigJson? DriverConfig { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Subpath { get; set; }
+}
+
+public sealed class VolumeDriverConfigJson
+{
+    public string Name { get; set; } = "";
+    public Dictionary<string, string>? Options { get; set; }
 }
 
 public sealed class TmpfsOptionsJson
@@ -193,6 +209,25 @@ public sealed class ContainerRecord
 
     /// <summary>The container's endpoint while it runs on a bridge network (null otherwise).</summary>
     public ContainerNetworkState? Network { get; set; }
+
+    /// <summary>The volumes it mounts (named, anonymous, the image's), resolved at create; it refers to them until it is removed.</summary>
+    public List<ContainerVolumeMount>? Volumes { get; set; }
+}
+
+/// <summary>A volume a container mounts (dockerd's MountPoint with a volume).</summary>
+public sealed class ContainerVolumeMount
+{
+    public string Name { get; set; } = "";
+    /// <summary>The volume's mountpoint on the host (its <c>_data</c>), as inspect shows it.</summary>
+    public string Source { get; set; } = "";
+    public string Destination { get; set; } = "";
+    public bool ReadOnly { get; set; }
+    /// <summary>No copy-up of the image's content (<c>nocopy</c>, VolumeOptions.NoCopy).</summary>
+    public bool NoCopy { get; set; }
+    /// <summary>Made for this container without a name (-v /path, an image VOLUME, a Mounts entry without Source): rm -v removes it.</summary>
+    public bool Anonymous { get; set; }
+    /// <summary>The mode as inspect shows it ("z" for -v name:/path, the given mode, "" for the others).</summary>
+    public string Mode { get; set; } = "";
 }
 
 /// <summary>What the network layer gave a running container: its endpoint, address and published ports.</summary>

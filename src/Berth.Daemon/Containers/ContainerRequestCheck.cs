@@ -17,7 +17,8 @@ public static class ContainerRequestCheck
         RefuseUnknown("HostConfig.", host.Unknown);
         if (body.Healthcheck is { } health && IsSet(health)) throw NotSupported("Healthcheck", "health checks");
         if (body.OnBuild is { Count: > 0 }) throw NotSupported("OnBuild", "ONBUILD triggers on a container");
-        if (body.Volumes is { Count: > 0 }) throw NotSupported("Volumes", "anonymous volumes");
+        foreach (string path in body.Volumes?.Keys ?? Enumerable.Empty<string>())
+            if (!path.StartsWith('/')) throw BadRequest($"invalid volume specification: '{path}': destination must be an absolute path");
 
         if (host.Links is { Count: > 0 }) throw NotSupported("HostConfig.Links", "links");
         if (host.VolumesFrom is { Count: > 0 }) throw NotSupported("HostConfig.VolumesFrom", "volumes");
@@ -49,8 +50,11 @@ public static class ContainerRequestCheck
             foreach (MountJson m in host.Mounts)
             {
                 RefuseUnknown("HostConfig.Mounts[].", m.Unknown);
-                if (m.Type is not ("bind" or "tmpfs")) throw NotSupported("HostConfig.Mounts", $"mounts of type `{m.Type}` (bind and tmpfs are served)");
+                if (m.Type is not ("bind" or "tmpfs" or "volume")) throw NotSupported("HostConfig.Mounts", $"mounts of type `{m.Type}` (bind, volume and tmpfs are served)");
                 if (string.IsNullOrEmpty(m.Target)) throw BadRequest("Mounts: Target must not be empty");
+                if (!m.Target.StartsWith('/')) throw BadRequest($"invalid mount config for type \"{m.Type}\": invalid mount path: '{m.Target}' mount path must be absolute");
+                if (m.Type != "volume" && m.VolumeOptions is not null) throw BadRequest($"invalid mount config for type \"{m.Type}\": VolumeOptions must not be specified");
+                if (m.Type == "volume") CheckVolumeMount(m);
                 if (m.Type == "bind" && !Path.IsPathRooted(m.Source)) throw BadRequest($"invalid mount config for type \"bind\": invalid mount path: '{m.Source}' mount path must be absolute");
                 if (m.Type == "bind" && !Path.Exists(m.Source)) throw BadRequest($"invalid mount config for type \"bind\": bind source path does not exist: {m.Source}");
             }
@@ -80,15 +84,34 @@ public static class ContainerRequestCheck
         if (host.MemorySwappiness is < -1 or > 100) throw BadRequest($"Invalid value: {host.MemorySwappiness}, valid memory swappiness range is 0-100");
     }
 
-    /// <summary><c>/src:/dst[:ro|rw][,propagation]</c> with an absolute source; named volumes are not served yet.</summary>
+    /// <summary>A Mounts entry of type volume (moby's mount validation): a volume name or none, no bind or tmpfs options, the local driver.</summary>
+    private static void CheckVolumeMount(MountJson m)
+    {
+        if (m.BindOptions is { } b && IsSet(b)) throw BadRequest("invalid mount config for type \"volume\": BindOptions must not be specified");
+        if (m.TmpfsOptions is not null) throw BadRequest("invalid mount config for type \"volume\": TmpfsOptions must not be specified");
+        if (m.Source.Length > 0) Volumes.VolumeService.CheckName(m.Source);
+        if (m.VolumeOptions is not { } o) return;
+        if (!string.IsNullOrEmpty(o.Subpath)) throw NotSupported("HostConfig.Mounts[].VolumeOptions.Subpath", "volume subpaths");
+        if (o.DriverConfig is { } d)
+        {
+            if (d.Name is not ("" or Volumes.VolumeService.LocalDriver))
+                throw BadRequest($"volume driver \"{d.Name}\" is not supported by this version of berthd (only \"local\" is served)");
+            Volumes.LocalVolumeMount.Validate(d.Options);
+        }
+    }
+
+    /// <summary>True when a <c>-v</c> spec names a volume (its source is not an absolute host path).</summary>
+    public static bool IsVolumeBind(string bind) => !bind.StartsWith('/');
+
+    /// <summary><c>/src:/dst[:ro|rw][,propagation]</c> with an absolute source, or <c>name:/dst[:ro|rw|nocopy]</c> for a named volume.</summary>
     /// <param name="createMissingSource">At start (not at create, so a refused create leaves nothing): a missing source directory is made, as dockerd's -v does.</param>
     public static (string Source, string Destination, bool ReadOnly, string Propagation) ParseBind(string bind, bool createMissingSource = false)
     {
         string[] parts = bind.Split(':');
         if (parts.Length is < 2 or > 3) throw BadRequest($"invalid volume specification: '{bind}'");
         string source = parts[0], destination = parts[1];
-        if (!source.StartsWith('/'))
-            throw NotSupported("HostConfig.Binds", $"named volumes (`{source}` in '{bind}'); give an absolute host path");
+        bool volume = !source.StartsWith('/');
+        if (volume) Volumes.VolumeService.CheckName(source);
         if (!destination.StartsWith('/')) throw BadRequest($"invalid volume specification: '{bind}': destination must be an absolute path");
         bool readOnly = false;
         string propagation = "rprivate";
@@ -99,11 +122,13 @@ public static class ContainerRequestCheck
                     case "ro": readOnly = true; break;
                     case "rw": readOnly = false; break;
                     case "z" or "Z": break; // SELinux relabel: no SELinux on a host where berthd runs without it
+                    case "private" or "rprivate" or "shared" or "rshared" or "slave" or "rslave" when volume:
+                        throw BadRequest($"invalid mode: {mode}: propagation cannot be set on a volume ('{bind}')");
                     case "private" or "rprivate" or "shared" or "rshared" or "slave" or "rslave": propagation = mode; break;
                     case "nocopy": break;
                     default: throw BadRequest($"invalid mode: {mode}");
                 }
-        if (createMissingSource && !Directory.Exists(source) && !File.Exists(source))
+        if (createMissingSource && !volume && !Directory.Exists(source) && !File.Exists(source))
             Directory.CreateDirectory(source);
         return (source, destination, readOnly, propagation);
     }

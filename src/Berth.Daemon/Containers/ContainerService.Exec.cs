@@ -48,6 +48,7 @@ public sealed partial class ContainerService
         var exec = new ExecInstance(id, entry, body);
         _execs[id] = exec;
         lock (entry.ExecIds) entry.ExecIds.Add(id);
+        PublishEvent(entry.Record, ExecAction("exec_create", exec), ("execID", id));
         return exec;
     }
 
@@ -98,6 +99,7 @@ public sealed partial class ContainerService
         exec.Pid = handle.ContainerPid;
         exec.MonitorPid = handle.MonitorPid;
         exec.Running = true;
+        PublishEvent(r, ExecAction("exec_start", exec), ("execID", exec.Id));
         CancellationToken stop = _shutdown.Token;
         _ = Task.Run(async () =>
         {
@@ -125,6 +127,7 @@ public sealed partial class ContainerService
             exec.Running = false;
             exec.Pid = 0;
         }
+        PublishEvent(exec.Container.Record, "exec_die", ("execID", exec.Id), ("exitCode", exec.ExitCode.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         TryDeleteDirectory(exec.StateDir);
         exec.Exited.TrySetResult();
     }

@@ -61,10 +61,12 @@ public sealed partial class ContainerService
         try
         {
             ImageSpec built;
+            List<BindMount> volumeBinds = MountVolumes(r, rootfs);
             try
             {
                 built = ContainerSpecFactory.Build(r, image, rootfs, Store.DirectoryOf(id), EffectiveNetworkMode(r.HostConfig), JoinedNetns(r),
-                    r.HostConfig.Init == true ? Options.InitBinary() ?? throw ApiException.BadRequest("--init needs docker-init (tini): apt-get install tini") : null);
+                    r.HostConfig.Init == true ? Options.InitBinary() ?? throw ApiException.BadRequest("--init needs docker-init (tini): apt-get install tini") : null,
+                    volumeBinds);
             }
             catch (ImagesException e)
             {
@@ -124,6 +126,7 @@ public sealed partial class ContainerService
             r.Path = built.Spec.Process?.Args?.Take(1).ToList();
             Store.Save(r);
             started = true;
+            PublishEvent(r, "start");
             Watch(entry, handle.MonitorPid);
         }
         finally
@@ -148,13 +151,15 @@ public sealed partial class ContainerService
                     await WaitForMonitorAsync(handle.MonitorPid, TimeSpan.FromSeconds(5));
                 }
                 UnmountRootfs(id);
+                UnmountVolumes(r);
                 TryDeleteDirectory(monitorDir);
-                // dockerd removes an AutoRemove container whose start failed (`docker run --rm` waits for that).
+                // dockerd removes an AutoRemove container whose start failed (`docker run --rm` waits for that),
+                // with its anonymous volumes.
                 if (r.HostConfig.AutoRemove && !entry.Removed)
                 {
                     try
                     {
-                        await RemoveLockedAsync(entry);
+                        await RemoveLockedAsync(entry, removeVolumes: true);
                     }
                     catch (Exception e) when (e is IOException or ImagesException)
                     {
@@ -289,8 +294,10 @@ public sealed partial class ContainerService
         var (runtime, globals) = RuntimeOf(r);
         bool oom = OomKilled(r); // before delete removes the cgroup
         await RunRuntimeAsync(runtime, globals, ["delete", "--force", id], throwOnError: false);
-        DisconnectLocked(entry);
+        ContainerNetworkState? left = r.Network;
+        DisconnectLocked(entry, publish: false);
         UnmountRootfs(id);
+        UnmountVolumes(r);
         r.State = new ContainerStateJson
         {
             Status = "exited",
@@ -302,6 +309,9 @@ public sealed partial class ContainerService
         };
         r.MonitorPid = 0;
         Store.Save(r);
+        if (oom) PublishEvent(r, "oom");
+        PublishDie(r);
+        if (left is not null) PublishNetworkEvent("disconnect", left, id); // after die, as dockerd orders them
         TryDeleteDirectory(MonitorDirectory(id));
         TaskCompletionSource<WaitResponse> done = entry.NextExit;
         entry.NextExit = new TaskCompletionSource<WaitResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -310,7 +320,7 @@ public sealed partial class ContainerService
         {
             try
             {
-                await RemoveLockedAsync(entry);
+                await RemoveLockedAsync(entry, removeVolumes: true); // dockerd's auto-remove takes the anonymous volumes too
             }
             catch (Exception e) when (e is IOException or ImagesException)
             {
@@ -429,6 +439,7 @@ public sealed partial class ContainerService
         if (timeout < 0) await exited.WaitAsync(cancellationToken);
         else if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(timeout), cancellationToken)) != exited)
             await KillAndWaitAsync(entry, cancellationToken);
+        PublishEvent(entry.Record, "stop");
         return true;
     }
 
@@ -472,12 +483,14 @@ public sealed partial class ContainerService
         string sig = signal.StartsWith("SIG", StringComparison.OrdinalIgnoreCase) ? signal[3..] : signal;
         var (code, _, stderr) = await RunRuntimeAsync(runtime, globals, ["kill", r.Id, sig.ToUpperInvariant()], throwOnError: false);
         if (code != 0 && !allowNotRunning) throw new ApiException(500, $"Cannot kill container: {r.Id}: {stderr.Trim()}");
+        if (code == 0) PublishEvent(r, "kill", ("signal", SignalNumber(signal)));
     }
 
     public async Task RestartAsync(string reference, int? timeoutSeconds, string? signal, CancellationToken cancellationToken)
     {
         await StopAsync(reference, timeoutSeconds, signal, cancellationToken);
         await StartAsync(reference, cancellationToken);
+        PublishEvent(Find(reference).Record, "restart");
     }
 
     public async Task PauseAsync(string reference, bool pause, CancellationToken cancellationToken)
@@ -490,6 +503,7 @@ public sealed partial class ContainerService
             if (pause && entry.Record.State.Paused) throw ApiException.Conflict($"Container {entry.Record.Id} is already paused");
             if (!pause && !entry.Record.State.Paused) throw ApiException.Conflict($"Container {entry.Record.Id} is not paused");
             await SetPausedAsync(entry, pause, cancellationToken, ignoreErrors: false);
+            PublishEvent(entry.Record, pause ? "pause" : "unpause");
         }
         finally
         {

@@ -179,10 +179,11 @@ public sealed partial class ContainerService
         };
         WriteHosts(entry);
         if (userNetwork) RefreshPeersHosts(network.Id, except: r.Id);
+        PublishNetworkEvent("connect", r.Network, r.Id);
     }
 
     /// <summary>Leaves the network (the endpoint, its address and its published ports go). Caller holds the lock.</summary>
-    private void DisconnectLocked(ContainerEntry entry)
+    private void DisconnectLocked(ContainerEntry entry, bool publish = true)
     {
         ContainerNetworkState? state = entry.Record.Network;
         if (state is null || Network is null) return;
@@ -199,7 +200,17 @@ public sealed partial class ContainerService
         }
         entry.Record.Network = null;
         if (state.NetworkName != NetworkController.DefaultNetworkName) RefreshPeersHosts(state.NetworkId, except: entry.Record.Id);
+        if (publish) PublishNetworkEvent("disconnect", state, entry.Record.Id);
     }
+
+    /// <summary>dockerd's network connect/disconnect: the network is the actor, the container an attribute.</summary>
+    private void PublishNetworkEvent(string action, ContainerNetworkState state, string containerId)
+        => Events.Publish("network", action, state.NetworkId, new Dictionary<string, string>
+        {
+            ["container"] = containerId,
+            ["name"] = state.NetworkName,
+            ["type"] = "bridge",
+        });
 
     /// <summary>The container's /etc/hosts: its own address and name, its peers on a user network, --add-host entries.</summary>
     private void WriteHosts(ContainerEntry entry)

@@ -42,6 +42,7 @@ public sealed partial class ContainerService
             row.Add(string.Join(' ', fields.Skip(titles.Length - 1)));
             rows.Add(row);
         }
+        PublishEvent(entry.Record, "top");
         return new ContainerTopResponse(titles, rows);
     }
 }

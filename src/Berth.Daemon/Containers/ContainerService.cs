@@ -36,9 +36,11 @@ public sealed partial class ContainerService : IDisposable
     private readonly CancellationTokenSource _shutdown = new();
     private readonly ILogger _logger;
 
-    public ContainerService(DaemonOptions options, ImageStore images, ISnapshotter snapshotter, Berth.Network.NetworkController? network, ILogger logger, TimeProvider? time = null)
+    public ContainerService(DaemonOptions options, ImageStore images, ISnapshotter snapshotter, Berth.Network.NetworkController? network, ILogger logger, TimeProvider? time = null, Events.EventLog? events = null, Volumes.VolumeService? volumes = null)
     {
         Options = options;
+        Events = events ?? new Events.EventLog(time);
+        Volumes = volumes ?? new Volumes.VolumeService(Path.Combine(options.DataRoot, "volumes"), logger, time, Events);
         Network = network;
         Images = images;
         Snapshotter = snapshotter;
@@ -59,6 +61,8 @@ public sealed partial class ContainerService : IDisposable
     public ISnapshotter Snapshotter { get; }
     public ContainerStore Store { get; }
     public TimeProvider Time { get; }
+    public Events.EventLog Events { get; }
+    public Volumes.VolumeService Volumes { get; }
     public string StateRoot { get; }
     public string ExecStateRoot { get; }
     public string MonitorRoot { get; }
@@ -140,6 +144,7 @@ public sealed partial class ContainerService : IDisposable
                 _idByName[record.Name] = record.Id;
             }
         }
+        RestoreVolumeReferences();
         foreach (ContainerEntry entry in Snapshot())
         {
             ContainerRecord r = entry.Record;
@@ -197,6 +202,7 @@ public sealed partial class ContainerService : IDisposable
                 TryDeleteDirectory(dir);
             }
         ReconcileNetwork();
+        ReconcileVolumeMounts();
         // Execs do not survive a daemon restart in memory; their state dirs are stale.
         foreach (string dir in Directory.EnumerateDirectories(ExecStateRoot))
             TryDeleteDirectory(dir);
@@ -268,6 +274,7 @@ public sealed partial class ContainerService : IDisposable
         bool saved = false;
         try
         {
+            record.Volumes = AcquireVolumes(id, record.Config, host, image);
             Snapshotter.Prepare(SnapshotKey(id), top, new Dictionary<string, string> { ["berth.io/container"] = id });
             Store.Save(record);
             saved = true;
@@ -283,10 +290,12 @@ public sealed partial class ContainerService : IDisposable
                 }
                 TryRemoveSnapshot(id);
                 TryDeleteDirectory(Store.DirectoryOf(id));
+                ReleaseVolumes(id, record.Volumes, removeAnonymous: true);
                 entry.Removed = true;
             }
             entry.Lock.Release();
         }
+        PublishEvent(record, "create");
         return new ContainerCreateResponse(id, warnings);
     }
 
@@ -352,6 +361,7 @@ public sealed partial class ContainerService : IDisposable
                 throw;
             }
             lock (_indexLock) _idByName.Remove(old);
+            PublishEvent(entry.Record, "rename", ("oldName", old));
         }
         finally
         {
@@ -359,8 +369,8 @@ public sealed partial class ContainerService : IDisposable
         }
     }
 
-    /// <summary>DELETE /containers/{id}: a running container needs <paramref name="force"/> (then it is killed first).</summary>
-    public async Task RemoveAsync(string reference, bool force, CancellationToken cancellationToken)
+    /// <summary>DELETE /containers/{id}: a running container needs <paramref name="force"/> (then it is killed first); <paramref name="removeVolumes"/> (v=1) removes its anonymous volumes.</summary>
+    public async Task RemoveAsync(string reference, bool force, CancellationToken cancellationToken, bool removeVolumes = false)
     {
         ContainerEntry entry = Find(reference);
         if (entry.Record.State.Running)
@@ -377,7 +387,7 @@ public sealed partial class ContainerService : IDisposable
         {
             if (entry.Removed) return;
             if (entry.Record.State.Running) throw ApiException.Conflict($"cannot remove container \"{entry.Record.Name}\": it started again meanwhile");
-            await RemoveLockedAsync(entry);
+            await RemoveLockedAsync(entry, removeVolumes);
         }
         finally
         {
@@ -386,7 +396,7 @@ public sealed partial class ContainerService : IDisposable
     }
 
     /// <summary>Removes a stopped container's record, layer and state; the caller holds its lock.</summary>
-    private async Task RemoveLockedAsync(ContainerEntry entry)
+    private async Task RemoveLockedAsync(ContainerEntry entry, bool removeVolumes = false)
     {
         string id = entry.Record.Id;
         entry.Removed = true;
@@ -401,8 +411,10 @@ public sealed partial class ContainerService : IDisposable
         await CleanupRuntimeLeftoversAsync(id);
         TryRemoveSnapshot(id);
         TryDeleteDirectory(BundleDirectory(id));
+        ReleaseVolumes(id, entry.Record.Volumes, removeVolumes);
         lock (entry.ExecIds)
             foreach (string exec in entry.ExecIds) _execs.TryRemove(exec, out _); // exec instances go with their container
+        PublishEvent(entry.Record, "destroy");
         entry.RemovedSignal.TrySetResult();
     }
 

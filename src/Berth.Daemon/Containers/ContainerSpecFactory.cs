@@ -20,16 +20,20 @@ public static class ContainerSpecFactory
 {
     public const string InitDestination = "/sbin/docker-init";
 
-    public static ImageSpec Build(ContainerRecord record, Berth.Images.Store.Image image, string rootfs, string containerDir, string networkMode, string? joinedNetns, string? initBinary = null)
+    /// <param name="volumeBinds">The container's volumes, mounted by the volume service: their mountpoints bound at their destinations.</param>
+    public static ImageSpec Build(ContainerRecord record, Berth.Images.Store.Image image, string rootfs, string containerDir, string networkMode, string? joinedNetns, string? initBinary = null,
+        IReadOnlyList<BindMount>? volumeBinds = null)
     {
         ContainerConfigJson c = record.Config;
         HostConfigJson h = record.HostConfig;
         var binds = new List<BindMount>();
         foreach (string bind in h.Binds ?? [])
         {
+            if (ContainerRequestCheck.IsVolumeBind(bind)) continue; // a named volume: in volumeBinds
             var (source, destination, readOnly, propagation) = ContainerRequestCheck.ParseBind(bind, createMissingSource: true);
             binds.Add(new BindMount(source, destination, readOnly, propagation));
         }
+        binds.AddRange(volumeBinds ?? []);
         var tmpfs = new Dictionary<string, string>(h.Tmpfs ?? [], StringComparer.Ordinal);
         foreach (MountJson m in h.Mounts ?? [])
         {

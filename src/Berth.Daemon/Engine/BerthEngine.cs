@@ -15,6 +15,8 @@ namespace Berth.Daemon.Engine;
 /// &lt;data-root&gt;/snapshots   overlay snapshots (layers, later container layers)
 /// &lt;data-root&gt;/images      image names
 /// &lt;data-root&gt;/containers  container records and logs (ContainerService)
+/// &lt;data-root&gt;/volumes     volumes: &lt;name&gt;/_data and &lt;name&gt;/volume.json (VolumeService)
+/// &lt;data-root&gt;/builder/cache the build cache: step key → image (BuildService)
 /// &lt;data-root&gt;/berthd.lock held (flock) while a daemon runs on this data root
 /// </code>
 /// </summary>
@@ -30,11 +32,12 @@ public sealed class BerthEngine : IDisposable
         Time = time ?? TimeProvider.System;
         Host = HostInfo.Detect();
         Id = LoadOrCreateId(Path.Combine(options.DataRoot, "engine-id"));
+        Events = new Events.EventLog(Time);
         var content = new FileContentStore(Path.Combine(options.DataRoot, "content"));
         _snapshotter = new OverlaySnapshotter(Path.Combine(options.DataRoot, "snapshots"), Time);
         Usage = new ContainerUsage();
         Store = new ImageStore(Path.Combine(options.DataRoot, "images"), content, _snapshotter, Usage, Time);
-        Images = new ImageService(Store, options, loggers.CreateLogger<ImageService>());
+        Images = new ImageService(Store, options, loggers.CreateLogger<ImageService>(), Events);
         Network = options.Bridge == "none" ? null : Berth.Network.NetworkController.Open(new Berth.Network.NetworkControllerOptions
         {
             StateDirectory = Path.Combine(options.DataRoot, "network"),
@@ -42,8 +45,11 @@ public sealed class BerthEngine : IDisposable
             DefaultBridge = options.Bridge,
             DefaultSubnet = options.BridgeSubnet,
         });
-        Containers = new Containers.ContainerService(options, Store, _snapshotter, Network, loggers.CreateLogger("Berth.Daemon.Containers"), Time);
+        Volumes = new Volumes.VolumeService(Path.Combine(options.DataRoot, "volumes"), loggers.CreateLogger("Berth.Daemon.Volumes"), Time, Events);
+        Volumes.Load();
+        Containers = new Containers.ContainerService(options, Store, _snapshotter, Network, loggers.CreateLogger("Berth.Daemon.Containers"), Time, Events, Volumes);
         Usage.Source = Containers.ImagesInUse;
+        Builds = new Build.BuildService(options.DataRoot, options.ExecRoot, Images, Containers);
         Started = Time.GetUtcNow();
     }
 
@@ -51,11 +57,20 @@ public sealed class BerthEngine : IDisposable
     public TimeProvider Time { get; }
     public HostInfo Host { get; }
     public string Id { get; }
+
+    /// <summary>The event log (GET /events): every service publishes its events here.</summary>
+    public Events.EventLog Events { get; }
     public DateTimeOffset Started { get; }
     public ImageStore Store { get; }
     public ImageService Images { get; }
     public ISnapshotter Snapshotter => _snapshotter;
     public Containers.ContainerService Containers { get; }
+
+    /// <summary>Dockerfile builds (POST /build) and their layer cache: <c>&lt;data-root&gt;/builder/cache</c>.</summary>
+    public Build.BuildService Builds { get; }
+
+    /// <summary>Volumes (the local driver): <c>&lt;data-root&gt;/volumes</c>.</summary>
+    public Volumes.VolumeService Volumes { get; }
 
     /// <summary>Bridge networks; null when berthd runs with --bridge none.</summary>
     public Berth.Network.NetworkController? Network { get; }

@@ -18,9 +18,11 @@ public sealed record PullOutcome(Image Image, ImageReference Reference, bool Dow
 /// (each with the credentials the client sent), unpacking after pull, and collection of what
 /// removals leave behind. Nothing here knows HTTP.
 /// </summary>
-public sealed partial class ImageService(ImageStore store, DaemonOptions options, ILogger<ImageService> logger)
+public sealed partial class ImageService(ImageStore store, DaemonOptions options, ILogger<ImageService> logger, Events.EventLog? events = null)
 {
     public ImageStore Store { get; } = store;
+
+    public Events.EventLog Events { get; } = events ?? new Events.EventLog();
 
     public int Count => Store.List().Count;
 
@@ -50,6 +52,7 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
         unpacking?.Invoke();
         await Store.UnpackAsync(image.Id.Value, platform, cancellationToken: cancellationToken).ConfigureAwait(false);
         LogPulled(logger, name.ToString(), image.Id.Value);
+        PublishEvent(name.FamiliarName, FamiliarRepository(name), "pull", LabelsOf(image.Id.Value));
         return new PullOutcome(image, name, downloaded || before?.Digest != image.Target.Digest);
     }
 
@@ -57,46 +60,79 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
     {
         ImageReference to = ImageReference.Parse(target ?? Store.ResolveRecord(source).Name);
         using RegistryClient client = CreateClient(credential, to.Domain);
-        return await Store.PushAsync(client, source, to.ToString(), new PushOptions { Progress = progress }, cancellationToken).ConfigureAwait(false);
+        PushResult pushed = await Store.PushAsync(client, source, to.ToString(), new PushOptions { Progress = progress }, cancellationToken).ConfigureAwait(false);
+        PublishEvent(to.FamiliarName, FamiliarRepository(to), "push", LabelsOf(source));
+        return pushed;
     }
 
     /// <summary>Docker's rmi: untag (or delete by ID), then collect what is no longer referenced unless <paramref name="noPrune"/>.</summary>
     public async Task<IReadOnlyList<ImageRemoval>> RemoveAsync(string nameOrId, bool force, bool noPrune, CancellationToken cancellationToken)
     {
+        // The image's ID and labels before it goes (for the events); a missing name fails in Remove, with its message.
+        Image? image = TryGet(nameOrId);
+        IReadOnlyDictionary<string, string> labels = image is null ? new Dictionary<string, string>() : LabelsOf(image.Id.Value);
         IReadOnlyList<ImageRemoval> removals = Store.Remove(nameOrId, force);
+        if (image is not null) PublishRemovals(image.Id, labels, removals);
         if (!noPrune && removals.Any(r => r.Deleted is not null))
             await Store.CollectGarbageAsync(cancellationToken).ConfigureAwait(false);
         return removals;
     }
 
-    /// <summary>Removes untagged images (or, with <paramref name="danglingOnly"/> false, every image no container uses), then collects.</summary>
-    public async Task<(IReadOnlyList<ImageRemoval> Removals, long Reclaimed)> PruneAsync(bool danglingOnly, CancellationToken cancellationToken)
+    /// <summary>
+    /// Removes untagged images (or, with <paramref name="danglingOnly"/> false, every image not in
+    /// <paramref name="used"/>: each of its names, then the image, as dockerd's ImagesPrune) that
+    /// <paramref name="filter"/> accepts, then collects; publishes the untag/delete events and
+    /// dockerd's image prune event with <c>reclaimed</c>.
+    /// </summary>
+    public async Task<(IReadOnlyList<ImageRemoval> Removals, long Reclaimed)> PruneAsync(bool danglingOnly, CancellationToken cancellationToken,
+        Func<ImageSummary, bool>? filter = null, IReadOnlyCollection<Digest>? used = null)
     {
         var removals = new List<ImageRemoval>();
+        var inUse = (used ?? []).ToHashSet();
         foreach (ImageSummary image in Store.List())
         {
             if (danglingOnly && image.RepoTags.Count > 0) continue;
+            if (inUse.Contains(image.Id) || (filter is not null && !filter(image))) continue;
+            IReadOnlyDictionary<string, string> labels = LabelsOf(image.Id.Value);
+            var removed = new List<ImageRemoval>();
             try
             {
-                removals.AddRange(Store.Remove(image.Id.Value, force: false));
+                // Names one by one: removing by ID refuses an image named in several repositories.
+                foreach (string tag in image.RepoTags) removed.AddRange(Store.Remove(tag, force: false));
+                if (removed.All(r => r.Deleted is null)) removed.AddRange(Store.Remove(image.Id.Value, force: false));
             }
             catch (ImagesException e) when (e.Kind is ImagesErrorKind.Conflict or ImagesErrorKind.NotFound)
             {
-                // In use by a container, or in several repositories: prune leaves it, as Docker does.
+                // In use by a container meanwhile, or gone: prune leaves it, as Docker does.
             }
+            PublishRemovals(image.Id, labels, removed);
+            removals.AddRange(removed);
         }
         GarbageCollectionResult gc = await Store.CollectGarbageAsync(cancellationToken).ConfigureAwait(false);
+        Events.Publish("image", "prune", "", new Dictionary<string, string> { ["reclaimed"] = gc.ReclaimedBytes.ToString(System.Globalization.CultureInfo.InvariantCulture) });
         return (removals, gc.ReclaimedBytes);
     }
 
-    public Task SaveAsync(IReadOnlyList<string> names, Stream output, CancellationToken cancellationToken)
-        => ImageArchive.SaveAsync(Store, names, output, cancellationToken);
+    public async Task SaveAsync(IReadOnlyList<string> names, Stream output, CancellationToken cancellationToken)
+    {
+        await ImageArchive.SaveAsync(Store, names, output, cancellationToken);
+        foreach (string name in names)
+        {
+            string id = Store.Get(name).Id.Value;
+            PublishEvent(id, id, "save");
+        }
+    }
 
     /// <summary>Loads an archive and unpacks its images, as dockerd does, so a container starts from them at once.</summary>
     public async Task<IReadOnlyList<string>> LoadAsync(Stream input, CancellationToken cancellationToken)
     {
         IReadOnlyList<string> loaded = await ImageArchive.LoadAsync(Store, input, cancellationToken);
-        foreach (string name in loaded) await Store.UnpackAsync(name, cancellationToken: cancellationToken);
+        foreach (string name in loaded)
+        {
+            await Store.UnpackAsync(name, cancellationToken: cancellationToken);
+            string id = Store.Get(name).Id.Value;
+            PublishEvent(id, id, "load");
+        }
         return loaded;
     }
 
@@ -105,6 +141,9 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
     {
         Image image = await ImageArchive.ImportAsync(Store, rootfs, reference, options, cancellationToken);
         await Store.UnpackAsync(image.Id.Value, cancellationToken: cancellationToken);
+        // dockerd's ImportImage tags first (a tag event), then logs the import.
+        if (reference is not null) PublishEvent(image.Id.Value, ImageReference.Parse(reference).FamiliarName, "tag");
+        PublishEvent(image.Id.Value, image.Id.Value, "import");
         return image;
     }
 

@@ -128,6 +128,23 @@ internal static unsafe partial class Interop
     [LibraryImport(Libc, EntryPoint = "futimens", SetLastError = true)]
     internal static partial int futimens(SafeFileHandle fd, Timespec* times);
 
+    [LibraryImport(Libc, EntryPoint = "fchmodat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int fchmodat(SafeFileHandle dirfd, string path, uint mode, int flags = 0);
+
+    /// <summary>Sets atime and mtime to <paramref name="unixNanoseconds"/>: of the fd itself when <paramref name="leaf"/> is empty.</summary>
+    internal static int SetTimes(SafeFileHandle dir, string leaf, long unixNanoseconds, int flags)
+    {
+        Timespec* times = stackalloc Timespec[2];
+        times[0] = times[1] = new Timespec { Sec = Math.DivRem(unixNanoseconds, 1_000_000_000, out long ns), Nsec = ns };
+        if (times[0].Nsec < 0)
+        {
+            times[0].Sec--;
+            times[0].Nsec += 1_000_000_000;
+            times[1] = times[0];
+        }
+        return leaf.Length == 0 ? futimens(dir, times) : utimensat(dir, leaf, times, flags & AT_SYMLINK_NOFOLLOW);
+    }
+
     [LibraryImport(Libc, EntryPoint = "fsetxattr", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int fsetxattr(SafeFileHandle fd, string name, byte* value, nuint size, int flags);
 

@@ -31,7 +31,13 @@ public sealed class ImageStore
     private readonly TimeProvider _time;
     private readonly GcLock _gcLock = new();
     private readonly ConcurrentDictionary<Digest, SemaphoreSlim> _unpackLocks = new();
+    // Names, plus images kept without one under keys no reference can spell: "@<manifest digest>"
+    // for an untagged image (docker build without -t), listed as <none>; "%<manifest digest>" for
+    // a build step's intermediate image, resolvable by ID but not listed. References() lists only
+    // the names.
     private Dictionary<string, ReferenceEntry> _references;
+    private const char UntaggedKeyMarker = '@';
+    private const char IntermediateKeyMarker = '%';
 
     /// <summary>Opens (creating if needed) the store under <paramref name="root"/>.</summary>
     public ImageStore(string root, IContentStore content, ISnapshotter? snapshotter = null, IImageUsage? usage = null, TimeProvider? timeProvider = null)
@@ -66,6 +72,7 @@ public sealed class ImageStore
             {
                 [key] = new ReferenceEntry { Target = target, Created = _time.GetUtcNow() },
             };
+            next.Remove(UntaggedKeyMarker + target.Digest);
             ReferenceFile.Save(_referencesPath, next);
             _references = next;
         }
@@ -74,8 +81,68 @@ public sealed class ImageStore
     /// <summary>Every name, with what it points at.</summary>
     public IReadOnlyList<ImageRecord> References()
     {
-        lock (_gate) return _references.Select(e => new ImageRecord(e.Key, e.Value.Target, e.Value.Created)).OrderBy(r => r.Name, StringComparer.Ordinal).ToList();
+        lock (_gate) return _references.Where(e => !IsUntaggedKey(e.Key)).Select(e => new ImageRecord(e.Key, e.Value.Target, e.Value.Created)).OrderBy(r => r.Name, StringComparer.Ordinal).ToList();
     }
+
+    /// <summary>
+    /// Keeps <paramref name="target"/> as an image without a name (Docker's <c>&lt;none&gt;</c>: what
+    /// <c>build</c> without <c>-t</c> leaves), listed, resolvable by ID and safe from garbage
+    /// collection until it is removed or pruned. Nothing changes when a name points at it already.
+    /// </summary>
+    public void KeepUntagged(Descriptor target)
+    {
+        if (!Content.Exists(target.ParsedDigest))
+            throw new ImagesException(ImagesErrorKind.NotFound, $"cannot keep {target.Digest}: it is not in the content store");
+        lock (_gate)
+        {
+            if (_references.Any(e => e.Value.Target.Digest == target.Digest && e.Key[0] != IntermediateKeyMarker)) return;
+            var next = new Dictionary<string, ReferenceEntry>(_references, StringComparer.Ordinal)
+            {
+                [UntaggedKeyMarker + target.Digest] = new ReferenceEntry { Target = target, Created = _time.GetUtcNow() },
+            };
+            ReferenceFile.Save(_referencesPath, next);
+            _references = next;
+        }
+    }
+
+    /// <summary>
+    /// Keeps a build step's image (Docker's intermediate images, shown only by <c>images -a</c>):
+    /// resolvable by ID so that the next step's container can start from it, safe from garbage
+    /// collection, not listed. <see cref="ForgetIntermediates"/> lets them all go (builder prune).
+    /// </summary>
+    public void KeepIntermediate(Descriptor target)
+    {
+        if (!Content.Exists(target.ParsedDigest))
+            throw new ImagesException(ImagesErrorKind.NotFound, $"cannot keep {target.Digest}: it is not in the content store");
+        string key = IntermediateKeyMarker + target.Digest;
+        lock (_gate)
+        {
+            if (_references.ContainsKey(key)) return;
+            var next = new Dictionary<string, ReferenceEntry>(_references, StringComparer.Ordinal)
+            {
+                [key] = new ReferenceEntry { Target = target, Created = _time.GetUtcNow() },
+            };
+            ReferenceFile.Save(_referencesPath, next);
+            _references = next;
+        }
+    }
+
+    /// <summary>Drops every intermediate image's hold; returns how many there were. Blobs go at the next collection.</summary>
+    public int ForgetIntermediates()
+    {
+        lock (_gate)
+        {
+            var next = _references.Where(e => e.Key[0] != IntermediateKeyMarker).ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
+            int removed = _references.Count - next.Count;
+            if (removed == 0) return 0;
+            ReferenceFile.Save(_referencesPath, next);
+            _references = next;
+            return removed;
+        }
+    }
+
+    /// <summary>Whether a key is not a name: an untagged or an intermediate image's.</summary>
+    private static bool IsUntaggedKey(string key) => key.Length > 0 && key[0] is UntaggedKeyMarker or IntermediateKeyMarker;
 
     /// <summary>Gives the image <paramref name="source"/> (a name or an ID) the name <paramref name="target"/>.</summary>
     public void Tag(string source, string target)
@@ -110,7 +177,7 @@ public sealed class ImageStore
             {
                 id = ResolveId(nameOrId);
                 names = _references.Where(e => TryImageIdOf(e.Value.Target) == id).Select(e => e.Key).ToList();
-                if (names.Select(n => ImageReference.ParseNormalized(n).Repository).Distinct().Count() > 1 && !force)
+                if (names.Where(n => !IsUntaggedKey(n)).Select(n => ImageReference.ParseNormalized(n).Repository).Distinct().Count() > 1 && !force)
                     throw new ImagesException(ImagesErrorKind.Conflict,
                         $"unable to delete {Short(id)} (must be forced): image is referenced in multiple repositories ({string.Join(", ", names)})");
             }
@@ -124,7 +191,7 @@ public sealed class ImageStore
             foreach (string name in names)
             {
                 next.Remove(name);
-                removals.Add(new ImageRemoval(ImageReference.ParseNormalized(name).FamiliarName, null));
+                if (!IsUntaggedKey(name)) removals.Add(new ImageRemoval(ImageReference.ParseNormalized(name).FamiliarName, null));
             }
             ReferenceFile.Save(_referencesPath, next);
             _references = next;
@@ -163,8 +230,11 @@ public sealed class ImageStore
     public IReadOnlyList<ImageSummary> List()
     {
         var result = new List<ImageSummary>();
-        foreach (var group in References().Select(r => (Record: r, Image: TryRead(r.Target))).Where(x => x.Image is not null).GroupBy(x => x.Image!.Id))
+        List<ImageRecord> all;
+        lock (_gate) all = _references.Select(e => new ImageRecord(e.Key, e.Value.Target, e.Value.Created)).ToList();
+        foreach (var group in all.Select(r => (Record: r, Image: TryRead(r.Target))).Where(x => x.Image is not null).GroupBy(x => x.Image!.Id))
         {
+            if (group.All(g => g.Record.Name[0] == IntermediateKeyMarker)) continue;
             Image image = group.First().Image!;
             result.Add(new ImageSummary(image.Id, RepoTags(group.Select(g => g.Record)), RepoDigests(group.Select(g => g.Record)), image.Config.Created, image.Size));
         }
@@ -218,6 +288,8 @@ public sealed class ImageStore
     public async Task<PushResult> PushAsync(RegistryClient client, string source, string? target = null, PushOptions? options = null, CancellationToken cancellationToken = default)
     {
         ImageRecord record = ResolveRecord(source);
+        if (target is null && IsUntaggedKey(record.Name))
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, $"image {source} has no name to push it under; tag it first");
         ImageReference to = ImageReference.Parse(target ?? record.Name);
         PushResult result = await client.PushAsync(to, Content, record.Target, options, cancellationToken).ConfigureAwait(false);
         if (to.Tag is not null) SetReference(to, record.Target);
@@ -233,10 +305,13 @@ public sealed class ImageStore
     /// this image or another) is not unpacked again. Every layer's diffID is checked against the
     /// config; a mismatch discards the layer and fails.
     /// </summary>
-    public async Task<string?> UnpackAsync(string nameOrId, Platform? platform = null, LayerApplyOptions? options = null, CancellationToken cancellationToken = default)
+    public Task<string?> UnpackAsync(string nameOrId, Platform? platform = null, LayerApplyOptions? options = null, CancellationToken cancellationToken = default)
+        => UnpackAsync(Get(nameOrId, platform), options, cancellationToken);
+
+    /// <summary>Unpacks an image already read (one without a name, such as a build step's).</summary>
+    public async Task<string?> UnpackAsync(Image image, LayerApplyOptions? options = null, CancellationToken cancellationToken = default)
     {
         ISnapshotter snapshotter = Snapshotter ?? throw new ImagesException(ImagesErrorKind.InvalidArgument, "this image store has no snapshotter");
-        Image image = Get(nameOrId, platform);
         IReadOnlyList<Digest> diffIds = image.DiffIds, chain = image.ChainIds;
         using (await _gcLock.EnterSharedAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -321,7 +396,9 @@ public sealed class ImageStore
         {
             var blobs = new HashSet<Digest>();
             var snapshots = new HashSet<string>(StringComparer.Ordinal);
-            foreach (ImageRecord record in References()) Mark(record.Target, blobs, snapshots);
+            List<Descriptor> roots;
+            lock (_gate) roots = _references.Values.Select(e => e.Target).ToList();
+            foreach (Descriptor root in roots) Mark(root, blobs, snapshots);
             foreach (Digest id in _usage?.ImagesInUse() ?? []) blobs.Add(id);
 
             var removedBlobs = new List<Digest>();
@@ -449,7 +526,7 @@ public sealed class ImageStore
                 if (_references.TryGetValue(key, out ReferenceEntry? entry)) return new ImageRecord(key, entry.Target, entry.Created);
                 // name@digest that was pulled by tag: the name's record with that target.
                 ImageReference r = ImageReference.ParseNormalized(nameOrId);
-                if (r.Digest is { } d && _references.FirstOrDefault(e => e.Value.Target.Digest == d.Value && ImageReference.ParseNormalized(e.Key).Repository == r.Repository) is { Key: not null } hit)
+                if (r.Digest is { } d && _references.FirstOrDefault(e => e.Value.Target.Digest == d.Value && !IsUntaggedKey(e.Key) && ImageReference.ParseNormalized(e.Key).Repository == r.Repository) is { Key: not null } hit)
                     return new ImageRecord(hit.Key, hit.Value.Target, hit.Value.Created);
             }
             Digest id = ResolveId(nameOrId);
@@ -497,10 +574,10 @@ public sealed class ImageStore
     }
 
     private static List<string> RepoTags(IEnumerable<ImageRecord> records)
-        => records.Select(r => ImageReference.ParseNormalized(r.Name)).Where(r => r.Tag is not null).Select(r => r.FamiliarName).Distinct().OrderBy(x => x, StringComparer.Ordinal).ToList();
+        => records.Where(r => !IsUntaggedKey(r.Name)).Select(r => ImageReference.ParseNormalized(r.Name)).Where(r => r.Tag is not null).Select(r => r.FamiliarName).Distinct().OrderBy(x => x, StringComparer.Ordinal).ToList();
 
     private static List<string> RepoDigests(IEnumerable<ImageRecord> records)
-        => records.Select(r => ImageReference.ParseNormalized(r.Name).WithDigest(r.Target.ParsedDigest).FamiliarName).Distinct().OrderBy(x => x, StringComparer.Ordinal).ToList();
+        => records.Where(r => !IsUntaggedKey(r.Name)).Select(r => ImageReference.ParseNormalized(r.Name).WithDigest(r.Target.ParsedDigest).FamiliarName).Distinct().OrderBy(x => x, StringComparer.Ordinal).ToList();
 
     private static string Short(Digest id) => id.Hex[..12];
 }

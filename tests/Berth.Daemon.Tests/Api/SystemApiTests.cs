@@ -59,7 +59,7 @@ public sealed class SystemApiTests : IAsyncLifetime
     [InlineData("/v1.99/version", 400, "client version 1.99 is too new. Maximum supported API version is 1.51")]
     [InlineData("/nothing/here", 404, "page not found")]
     [InlineData("/v1.45/nothing", 404, "page not found")]
-    [InlineData("/v1.45/volumes", 501, "/volumes is not implemented in this version of berthd")]
+    [InlineData("/v1.45/swarm", 501, "/swarm is not implemented in this version of berthd")]
     [InlineData("/exec/abc/json", 404, "No such exec instance: abc")]
     [InlineData("/v1.45/containers/nothere/json", 404, "No such container: nothere")]
     public async Task Errors_have_Dockers_status_and_message_body(string path, int status, string message)

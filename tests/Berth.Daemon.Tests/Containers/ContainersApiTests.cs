@@ -125,7 +125,7 @@ public sealed class ContainersApiTests : IAsyncLifetime
         (status, message) = await Create(new { Image = "busybox" }, "bad%20name");
         Assert.Equal(400, status);
         Assert.Contains("Invalid container name", message);
-        (status, _) = await Create(new { Image = "busybox", HostConfig = new { Binds = new[] { "relative:/x" } } });
+        (status, _) = await Create(new { Image = "busybox", HostConfig = new { Binds = new[] { "relative/path:/x" } } }); // neither absolute nor a volume name
         Assert.Equal(400, status);
         (status, _) = await Create(new { Image = "busybox", HostConfig = new { SecurityOpt = new[] { "apparmor=docker-default" } } });
         Assert.Equal(400, status);

@@ -1,0 +1,252 @@
+using Berth.Builder.Cache;
+using Berth.Builder.Context;
+using Berth.Builder.Dockerfile;
+using Berth.Images;
+using Berth.Images.Content;
+using Berth.Images.Engine;
+using Berth.Images.Manifests;
+using Berth.Images.References;
+using Berth.Images.Store;
+
+namespace Berth.Builder;
+
+/// <summary>
+/// Builds an image from a Dockerfile the way Docker's classic builder does: stage by stage, one
+/// image per instruction, each step looked up in the <see cref="BuildCache"/> first. RUN steps run
+/// in containers of the engine (<see cref="IBuildBackend"/>); COPY and ADD write into a snapshot
+/// of the parent image mounted here, and the snapshot becomes the new layer; the other
+/// instructions change only the config. Progress is Docker's classic <c>Step N/M : …</c> text.
+/// </summary>
+public sealed partial class ImageBuilder
+{
+    private readonly ImageStore _store;
+    private readonly BuildCache _cache;
+    private readonly IBuildBackend _backend;
+    private readonly string _temp;
+    private readonly TimeProvider _time;
+
+    public ImageBuilder(ImageStore store, BuildCache cache, IBuildBackend backend, string tempDirectory, TimeProvider? time = null)
+    {
+        _store = store;
+        _cache = cache;
+        _backend = backend;
+        _temp = Path.GetFullPath(tempDirectory);
+        _time = time ?? TimeProvider.System;
+        Directory.CreateDirectory(_temp);
+    }
+
+    /// <summary>The build args every RUN sees without an ARG, as Docker (they stay out of the image's history and the cache key).</summary>
+    public static readonly IReadOnlySet<string> PredefinedArgs = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
+    };
+
+    /// <summary>One stage's evolving state: the image so far and its config.</summary>
+    private sealed class StageState(int index, string? name)
+    {
+        public int Index { get; } = index;
+        public string? Name { get; } = name;
+        public Image? Image { get; set; }
+        public ContainerConfig Config { get; set; } = new();
+        public Dictionary<string, string?> Args { get; } = new(StringComparer.Ordinal);
+        public bool CmdSet { get; set; }
+        public string? Maintainer { get; set; }
+        public string ParentId => Image?.Id.Value ?? "scratch";
+    }
+
+    private sealed class BuildRun(BuildContext context, BuildOptions options, IBuildOutput output, ShellLex lex, string emptyDirectory)
+    {
+        public BuildContext Context { get; } = context;
+        public BuildOptions Options { get; } = options;
+        public IBuildOutput Output { get; } = output;
+        public ShellLex Lex { get; } = lex;
+        public string EmptyDirectory { get; } = emptyDirectory;
+        public HashSet<string> ConsumedArgs { get; } = new(StringComparer.Ordinal);
+        public List<StageState> Stages { get; } = [];
+        public int Step { get; set; }
+        public int TotalSteps { get; set; }
+    }
+
+    public async Task<BuildResult> BuildAsync(BuildContext context, BuildOptions options, IBuildOutput output, CancellationToken cancellationToken)
+    {
+        DockerfileDocument document;
+        try
+        {
+            document = DockerfileParser.Parse(context.DockerfileText, Path.GetFileName(options.Dockerfile));
+        }
+        catch (DockerfileException e)
+        {
+            throw new BuildException(BuildErrorKind.InvalidArgument, e.Message, e);
+        }
+        List<ImageReference> tags = ParseTags(options.Tags);
+
+        int targetIndex = document.Stages.Count - 1;
+        if (options.Target is { Length: > 0 } target)
+            targetIndex = (document.FindStage(target) ?? throw new BuildException(BuildErrorKind.InvalidArgument, $"failed to reach build target {target} in Dockerfile")).Index;
+        List<BuildStage> stages = document.Stages.Take(targetIndex + 1).ToList();
+
+        // --label: a LABEL step at the end of the target stage, as the classic builder adds one.
+        List<Instruction> labelSteps = [];
+        if (options.Labels.Count > 0)
+        {
+            string text = "LABEL " + string.Join(' ', options.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{Quote(l.Key)}={Quote(l.Value)}"));
+            labelSteps.Add(new LabelInstruction(options.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).ToList()) { Line = 0, Original = text });
+        }
+
+        string empty = Path.Combine(_temp, "empty-" + Guid.NewGuid().ToString("N")[..16]);
+        Directory.CreateDirectory(empty);
+        try
+        {
+            var run = new BuildRun(context, options, output, new ShellLex(document.EscapeToken), empty)
+            {
+                TotalSteps = stages.Sum(s => 1 + s.Instructions.Count) + labelSteps.Count,
+            };
+            Dictionary<string, string?> metaArgs = MetaArgs(document, run);
+            foreach (BuildStage stage in stages)
+            {
+                StageState state = await FromAsync(run, stage, metaArgs, document, cancellationToken);
+                IEnumerable<Instruction> steps = stage.Index == targetIndex ? stage.Instructions.Concat(labelSteps) : stage.Instructions;
+                foreach (Instruction instruction in steps)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    run.Step++;
+                    output.Write($"Step {run.Step}/{run.TotalSteps} : {instruction.Original}\n");
+                    await DispatchAsync(run, state, instruction, cancellationToken);
+                }
+                run.Stages.Add(state);
+            }
+
+            StageState final = run.Stages[^1];
+            // A FROM-only final stage on scratch has no image at all: commit its (empty) config.
+            Image image = final.Image ?? await CommitConfigAsync(run, final, final.Config, "#(nop) FROM scratch", cancellationToken);
+            var unused = options.BuildArgs.Keys.Where(k => !run.ConsumedArgs.Contains(k) && !PredefinedArgs.Contains(k)).Order(StringComparer.Ordinal).ToList();
+            if (unused.Count > 0) output.Write($"[Warning] One or more build-args [{string.Join(' ', unused)}] were not consumed\n");
+
+            output.Write($"Successfully built {Short(image.Id)}\n");
+            if (tags.Count == 0) _store.KeepUntagged(image.Target);
+            foreach (ImageReference tag in tags)
+            {
+                _store.SetReference(tag, image.Target);
+                output.Write($"Successfully tagged {tag.FamiliarName}\n");
+            }
+            return new BuildResult(image, tags.Select(t => t.FamiliarName).ToList());
+        }
+        finally
+        {
+            Directory.Delete(empty, recursive: true);
+        }
+    }
+
+    private static List<ImageReference> ParseTags(IReadOnlyList<string> tags)
+    {
+        var result = new List<ImageReference>();
+        foreach (string tag in tags)
+        {
+            try
+            {
+                ImageReference r = ImageReference.ParseNormalized(tag);
+                if (r.Digest is not null) throw new BuildException(BuildErrorKind.InvalidArgument, $"invalid tag `{tag}`: a build cannot be tagged with a digest");
+                result.Add(r.Tag is null ? r.WithDefaultTag() : r);
+            }
+            catch (ImagesException e)
+            {
+                throw new BuildException(BuildErrorKind.InvalidArgument, $"invalid tag `{tag}`: {e.Message}");
+            }
+        }
+        return result;
+    }
+
+    /// <summary>The ARGs before the first FROM, with --build-arg values; only FROM lines see them.</summary>
+    private static Dictionary<string, string?> MetaArgs(DockerfileDocument document, BuildRun run)
+    {
+        var values = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (ArgInstruction arg in document.MetaArgs)
+        {
+            var expanded = (ArgInstruction)Expand(run, arg, name => values.GetValueOrDefault(name));
+            foreach (ArgDefinition def in expanded.Args)
+            {
+                if (run.Options.BuildArgs.TryGetValue(def.Name, out string? given) && given is not null)
+                {
+                    values[def.Name] = given;
+                    run.ConsumedArgs.Add(def.Name);
+                }
+                else
+                {
+                    values[def.Name] = def.Default;
+                }
+            }
+        }
+        return values;
+    }
+
+    private async Task<StageState> FromAsync(BuildRun run, BuildStage stage, Dictionary<string, string?> metaArgs, DockerfileDocument document, CancellationToken cancellationToken)
+    {
+        run.Step++;
+        var from = (FromInstruction)Expand(run, stage.From, name => metaArgs.GetValueOrDefault(name));
+        run.Output.Write($"Step {run.Step}/{run.TotalSteps} : {stage.From.Original}\n");
+        var state = new StageState(stage.Index, stage.Name);
+        if (string.IsNullOrWhiteSpace(from.Image))
+            throw new BuildException(BuildErrorKind.InvalidArgument, $"{Where(stage.From)}: FROM names no image (after variable expansion)");
+
+        if (string.Equals(from.Image, "scratch", StringComparison.OrdinalIgnoreCase))
+        {
+            run.Output.Write(" ---> \n");
+            return state;
+        }
+        if (run.Stages.FirstOrDefault(s => s.Name is not null && string.Equals(s.Name, from.Image, StringComparison.OrdinalIgnoreCase)) is { } earlier)
+        {
+            state.Image = earlier.Image;
+            state.Config = earlier.Image?.Config.Config ?? earlier.Config;
+        }
+        else
+        {
+            Platform? platform = run.Options.Platform;
+            if (from.Platform is { Length: > 0 } p)
+            {
+                try
+                {
+                    platform = PlatformMatcher.Parse(p);
+                }
+                catch (ImagesException e)
+                {
+                    throw new BuildException(BuildErrorKind.InvalidArgument, $"{Where(stage.From)}: {e.Message}");
+                }
+            }
+            state.Image = await _backend.ResolveImageAsync(from.Image, run.Options.Pull, platform, run.Output, cancellationToken);
+            state.Config = state.Image.Config.Config ?? new ContainerConfig();
+        }
+        run.Output.Write($" ---> {(state.Image is null ? "" : Short(state.Image.Id))}\n");
+
+        // ONBUILD triggers of the base run now, then are cleared from the new image's config.
+        if (state.Config.OnBuild is { Count: > 0 } triggers)
+        {
+            IReadOnlyList<Instruction> parsed;
+            try
+            {
+                parsed = DockerfileParser.ParseTriggers(triggers);
+            }
+            catch (DockerfileException e)
+            {
+                throw new BuildException(BuildErrorKind.InvalidArgument, $"ONBUILD trigger of {from.Image}: {e.Message}", e);
+            }
+            run.Output.Write($" ---> Running in triggers: {parsed.Count} build trigger{(parsed.Count == 1 ? "" : "s")}\n");
+            state.Config = state.Config with { OnBuild = null };
+            foreach (Instruction trigger in parsed)
+            {
+                run.Output.Write($" ---> Executing trigger {trigger.Original}\n");
+                await DispatchAsync(run, state, trigger, cancellationToken);
+            }
+        }
+        else if (state.Config.OnBuild is not null)
+        {
+            state.Config = state.Config with { OnBuild = null };
+        }
+        return state;
+    }
+
+    private static string Where(Instruction i) => $"Dockerfile:{i.Line}";
+
+    internal static string Short(Digest id) => id.Hex[..12];
+
+    private static string Quote(string s) => s.Length > 0 && s.All(c => !char.IsWhiteSpace(c) && c is not '"' and not '\'' and not '\\' and not '$') ? s : "\"" + s.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("$", "\\$") + "\"";
+}

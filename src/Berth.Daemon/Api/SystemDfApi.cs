@@ -1,0 +1,130 @@
+using System.Text.Json.Serialization;
+using Berth.Daemon.Containers;
+using Berth.Daemon.Engine;
+using Berth.Images;
+using Berth.Images.Content;
+using Berth.Images.Manifests;
+using Berth.Images.Store;
+using Microsoft.AspNetCore.Http;
+
+namespace Berth.Daemon.Api;
+
+/// <summary>
+/// <c>/system/…</c>: <c>GET /system/df</c> (dockerd's DiskUsage); the other <c>/system</c> paths
+/// dockerd serves are still 501 here.
+/// </summary>
+public static class SystemDfApi
+{
+    public static Task Dispatch(HttpContext context)
+    {
+        string rest = ((string?)context.Request.RouteValues["rest"] ?? "").Trim('/');
+        if (rest == "df")
+        {
+            SystemApi.RequireGet(context);
+            return DiskUsage(context);
+        }
+        return NotImplementedApi.Handle(context);
+    }
+
+    /// <summary>
+    /// Sizes as the image store counts them (the layers' blob sizes): <c>LayersSize</c> counts each
+    /// layer once; an image's <c>SharedSize</c> is what it has in common with other images, so the
+    /// CLI's "reclaimable" is right. Containers carry <c>SizeRw</c> (their writable layer) and
+    /// <c>SizeRootFs</c> (that plus their image). <c>?type=</c> (API 1.42) limits what is computed.
+    /// </summary>
+    private static Task DiskUsage(HttpContext context)
+    {
+        BerthEngine engine = SystemApi.Engine(context);
+        string[] types = [.. context.Request.Query["type"].Where(t => !string.IsNullOrEmpty(t)).Select(t => t!)];
+        foreach (string t in types)
+            if (t is not ("container" or "image" or "volume" or "build-cache"))
+                throw ApiException.BadRequest($"unknown object type: {t}");
+        bool Wants(string type) => types.Length == 0 || types.Contains(type);
+        DateTimeOffset now = engine.Time.GetUtcNow();
+        List<ContainerEntry> containers = engine.Containers.Snapshot();
+
+        ImageStore store = engine.Images.Store;
+        IReadOnlyList<ImageSummary> images = Wants("image") || Wants("container") ? store.List() : [];
+        var layersOf = new Dictionary<Digest, IReadOnlyList<Descriptor>>();
+        foreach (ImageSummary image in images)
+        {
+            try
+            {
+                layersOf[image.Id] = store.Inspect(image.Id.Value).Layers;
+            }
+            catch (ImagesException)
+            {
+                layersOf[image.Id] = []; // removed meanwhile
+            }
+        }
+        // How many images hold each layer: a layer held by more than one is shared.
+        var holders = new Dictionary<string, (long Size, int Count)>(StringComparer.Ordinal);
+        foreach (IReadOnlyList<Descriptor> layers in layersOf.Values)
+            foreach (Descriptor l in layers.DistinctBy(l => l.Digest))
+                holders[l.Digest] = holders.TryGetValue(l.Digest, out var h) ? (h.Size, h.Count + 1) : (l.Size, 1);
+
+        var result = new DiskUsageJson();
+        if (Wants("image"))
+        {
+            result.LayersSize = holders.Values.Sum(h => h.Size);
+            result.Images = images.Select(image => new ImageSummaryJson
+            {
+                Id = image.Id.Value,
+                RepoTags = image.RepoTags,
+                RepoDigests = image.RepoDigests,
+                Created = image.Created?.ToUnixTimeSeconds() ?? 0,
+                Size = image.Size,
+                SharedSize = layersOf[image.Id].DistinctBy(l => l.Digest).Where(l => holders[l.Digest].Count > 1).Sum(l => l.Size),
+                Labels = LabelsOf(store, image.Id.Value),
+                Containers = containers.Count(c => c.Record.ImageId == image.Id.Value),
+            }).ToList();
+        }
+        if (Wants("container"))
+        {
+            var imageSize = images.ToDictionary(i => i.Id.Value, i => i.Size, StringComparer.Ordinal);
+            result.Containers = containers.Select(c =>
+            {
+                long rw = engine.Containers.SizeRw(c);
+                return ContainersApi.Summary(c.Record, now) with { SizeRw = rw, SizeRootFs = rw + imageSize.GetValueOrDefault(c.Record.ImageId) };
+            }).ToList();
+        }
+        if (Wants("volume"))
+            result.Volumes = engine.Volumes.List().Select(v => VolumesApi.ToJson(engine.Volumes, v, usage: true)).ToList();
+        if (Wants("build-cache")) result.BuildCache = [];
+        return JsonResults.WriteAsync(context, result, DiskUsageJsonContext.Api.DiskUsageJson);
+    }
+
+    private static IReadOnlyDictionary<string, string> LabelsOf(ImageStore store, string id)
+    {
+        try
+        {
+            return store.Get(id).Config.Config?.Labels ?? new Dictionary<string, string>();
+        }
+        catch (ImagesException)
+        {
+            return new Dictionary<string, string>();
+        }
+    }
+}
+
+/// <summary>GET /system/df (moby api/types.DiskUsage); a kind not asked for with <c>?type=</c> is null.</summary>
+public sealed class DiskUsageJson
+{
+    public long LayersSize { get; set; }
+    public List<ImageSummaryJson>? Images { get; set; }
+    public List<ContainerSummaryJson>? Containers { get; set; }
+    public List<VolumeJson>? Volumes { get; set; }
+    public List<System.Text.Json.JsonElement>? BuildCache { get; set; }
+}
+
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(DiskUsageJson))]
+public sealed partial class DiskUsageJsonContext : JsonSerializerContext
+{
+    /// <summary>With <see cref="ApiJson"/>'s options (Go's escaping).</summary>
+    public static DiskUsageJsonContext Api { get; } = new(new System.Text.Json.JsonSerializerOptions
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        PropertyNameCaseInsensitive = true,
+    });
+}

@@ -1,0 +1,149 @@
+using Berth.Daemon.Api;
+using Berth.Daemon.Volumes;
+using Berth.Images.Engine;
+
+namespace Berth.Daemon.Containers;
+
+/// <summary>
+/// The volumes of containers, as dockerd handles them: resolved at create (named volumes in
+/// Binds, Mounts of type volume, and anonymous volumes for the Config's and the image's VOLUME
+/// paths that nothing else covers), referred to until the container is removed, mounted while it
+/// runs (copy-up of the image's content into an empty volume at its first mount).
+/// </summary>
+public sealed partial class ContainerService
+{
+    /// <summary>
+    /// Resolves the create request's volumes, making named ones on demand and anonymous ones, and
+    /// takes the container's reference on each. On failure, releases what it took and removes the
+    /// anonymous volumes it made. Also merges the image's VOLUME paths into the Config (as dockerd
+    /// shows them).
+    /// </summary>
+    private List<ContainerVolumeMount>? AcquireVolumes(string id, ContainerConfigJson config, HostConfigJson host, Berth.Images.Store.Image image)
+    {
+        var mounts = new List<ContainerVolumeMount>();
+        // Every destination first, so that a duplicate is refused before any volume is made.
+        var destinations = new HashSet<string>(StringComparer.Ordinal);
+        void Claim(string destination)
+        {
+            string clean = CleanPath(destination);
+            if (!destinations.Add(clean)) throw ApiException.BadRequest($"Duplicate mount point: {clean}");
+        }
+        foreach (string bind in host.Binds ?? []) Claim(ContainerRequestCheck.ParseBind(bind).Destination);
+        foreach (MountJson m in host.Mounts ?? []) Claim(m.Target);
+        foreach (string tmpfs in host.Tmpfs?.Keys ?? Enumerable.Empty<string>()) Claim(tmpfs);
+        try
+        {
+            foreach (string bind in host.Binds ?? [])
+            {
+                var (source, destination, readOnly, _) = ContainerRequestCheck.ParseBind(bind);
+                if (!ContainerRequestCheck.IsVolumeBind(bind)) continue;
+                string[] parts = bind.Split(':');
+                string mode = parts.Length > 2 ? parts[2] : "z";
+                VolumeRecord v = Volumes.Acquire(source, id);
+                mounts.Add(new ContainerVolumeMount
+                {
+                    Name = v.Name,
+                    Source = Volumes.MountpointOf(v.Name),
+                    Destination = CleanPath(destination),
+                    ReadOnly = readOnly,
+                    NoCopy = mode.Split(',').Contains("nocopy"),
+                    Mode = mode,
+                });
+            }
+            foreach (MountJson m in host.Mounts ?? [])
+            {
+                if (m.Type != "volume") continue;
+                VolumeOptionsJson? o = m.VolumeOptions;
+                VolumeRecord v = Volumes.Acquire(m.Source.Length == 0 ? null : m.Source, id, o?.DriverConfig?.Name, o?.DriverConfig?.Options, o?.Labels);
+                mounts.Add(new ContainerVolumeMount
+                {
+                    Name = v.Name,
+                    Source = Volumes.MountpointOf(v.Name),
+                    Destination = CleanPath(m.Target),
+                    ReadOnly = m.ReadOnly,
+                    NoCopy = o?.NoCopy == true,
+                    Anonymous = m.Source.Length == 0,
+                });
+            }
+
+            // VOLUME paths (the image's and -v /path): anonymous volumes where nothing else is mounted.
+            var paths = new SortedSet<string>(StringComparer.Ordinal);
+            foreach (string p in image.Config.Config?.Volumes?.Keys ?? Enumerable.Empty<string>()) paths.Add(p);
+            foreach (string p in config.Volumes?.Keys ?? Enumerable.Empty<string>()) paths.Add(p);
+            foreach (string path in paths)
+            {
+                if (!path.StartsWith('/')) throw ApiException.BadRequest($"invalid volume specification: '{path}': destination must be an absolute path");
+                if (!destinations.Add(CleanPath(path))) continue;
+                VolumeRecord v = Volumes.Acquire(null, id);
+                mounts.Add(new ContainerVolumeMount { Name = v.Name, Source = Volumes.MountpointOf(v.Name), Destination = CleanPath(path), Anonymous = true });
+            }
+            if (paths.Count > 0)
+            {
+                config.Volumes ??= [];
+                foreach (string p in paths) config.Volumes.TryAdd(p, EmptyObject);
+            }
+        }
+        catch
+        {
+            ReleaseVolumes(id, mounts, removeAnonymous: true);
+            throw;
+        }
+        return mounts.Count > 0 ? mounts : null;
+    }
+
+    /// <summary>The container no longer refers to its volumes; with <paramref name="removeAnonymous"/> (rm -v, --rm) its anonymous ones go too, unless another container uses them.</summary>
+    private void ReleaseVolumes(string id, IEnumerable<ContainerVolumeMount>? mounts, bool removeAnonymous)
+    {
+        foreach (ContainerVolumeMount m in mounts ?? [])
+        {
+            Volumes.Release(m.Name, id);
+            if (removeAnonymous && m.Anonymous) Volumes.TryRemove(m.Name);
+        }
+    }
+
+    /// <summary>
+    /// At start, after the rootfs is mounted: mounts each volume (the first user mounts a volume's
+    /// device and seeds an empty volume from the rootfs) and returns the binds for the spec.
+    /// </summary>
+    private List<BindMount> MountVolumes(ContainerRecord r, string rootfs)
+    {
+        var binds = new List<BindMount>();
+        foreach (ContainerVolumeMount m in r.Volumes ?? [])
+        {
+            Action<string>? populate = m.NoCopy ? null : dir => VolumeCopyUp.Copy(rootfs, m.Destination, dir);
+            string source = Volumes.Mount(m.Name, r.Id, m.Destination, m.ReadOnly, populate);
+            binds.Add(new BindMount(source, m.Destination, m.ReadOnly));
+        }
+        return binds;
+    }
+
+    /// <summary>The container stopped (or did not start): the last user of a volume with a device unmounts it.</summary>
+    private void UnmountVolumes(ContainerRecord r)
+    {
+        foreach (ContainerVolumeMount m in r.Volumes ?? [])
+            Volumes.Unmount(m.Name, r.Id);
+    }
+
+    /// <summary>At daemon start, before exits are recorded: every record's references.</summary>
+    private void RestoreVolumeReferences()
+    {
+        foreach (ContainerEntry e in Snapshot())
+            foreach (ContainerVolumeMount m in e.Record.Volumes ?? [])
+                Volumes.AddReference(m.Name, e.Record.Id);
+    }
+
+    /// <summary>At daemon start, after the containers are reconciled: which volumes the running ones have mounted.</summary>
+    private void ReconcileVolumeMounts()
+    {
+        var running = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        foreach (ContainerEntry e in Snapshot())
+        {
+            if (!e.Record.State.Running) continue;
+            foreach (ContainerVolumeMount m in e.Record.Volumes ?? [])
+                running[m.Name] = [.. running.GetValueOrDefault(m.Name) ?? [], e.Record.Id];
+        }
+        Volumes.ReconcileMounts(running);
+    }
+
+    private static string CleanPath(string path) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+}

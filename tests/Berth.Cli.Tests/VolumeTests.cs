@@ -1,0 +1,56 @@
+namespace Berth.Cli.Tests;
+
+/// <summary>
+/// <c>berth volume …</c> and <c>run -v / --mount</c> end to end: the published binary against a
+/// daemon of its own. BerthCli.Dispose removes the containers, detaches mounts and removes the
+/// daemon's directory (volumes included), even when an assertion failed.
+/// </summary>
+public sealed class VolumeTests
+{
+    [Fact]
+    public void VolumeCreateLsInspectRunRmPrune()
+    {
+        using var cli = new BerthCli();
+        cli.Ok("import", "-c", "CMD [\"/bin/sh\"]", cli.WriteBusyboxTar("rootfs.tar", "volumes"), "busybox:latest");
+
+        Assert.Equal("data\n", cli.Ok("volume", "create", "--label", "team=a", "data"));
+        Assert.Equal("other\n", cli.Ok("volume", "create", "--name", "other", "-d", "local", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=2m"));
+        Assert.Equal("data\nother\n", cli.Ok("volume", "ls", "-q"));
+        string table = cli.Ok("volume", "ls");
+        Assert.Matches(@"^DRIVER\s+VOLUME NAME\nlocal\s+data\nlocal\s+other\n$", table);
+        Assert.Equal("data\n", cli.Ok("volume", "ls", "-q", "-f", "label=team=a"));
+        Assert.Equal("data local a\n", cli.Ok("volume", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Labels.team}}", "data"));
+        Assert.Contains("\"Mountpoint\":", cli.Ok("volume", "inspect", "data"));
+        CliResult missing = cli.Run("volume", "inspect", "nosuch");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("no such volume", missing.Stderr);
+
+        cli.Ok("run", "--rm", "-v", "data:/data", "busybox", "sh", "-c", "echo saved > /data/f");
+        Assert.Equal("saved\n", cli.Ok("run", "--rm", "--mount", "type=volume,src=data,dst=/mnt,ro", "busybox", "cat", "/mnt/f"));
+        CliResult readOnly = cli.Run("run", "--rm", "--mount", "type=volume,src=data,dst=/mnt,readonly", "busybox", "touch", "/mnt/g");
+        Assert.NotEqual(0, readOnly.ExitCode);
+        Assert.Contains("tmpfs /t tmpfs", cli.Ok("run", "--rm", "-v", "other:/t", "busybox", "busybox", "grep", " /t ", "/proc/mounts"));
+        CliResult badMount = cli.Run("run", "--rm", "--mount", "type=volume,dst=/x,bogus=1", "busybox", "true");
+        Assert.Equal(125, badMount.ExitCode);
+
+        cli.Ok("create", "--name", "holder", "-v", "data:/data", "busybox", "true");
+        CliResult inUse = cli.Run("volume", "rm", "data");
+        Assert.Equal(1, inUse.ExitCode);
+        Assert.Contains("volume is in use", inUse.Stderr);
+        cli.Ok("rm", "holder");
+        Assert.Equal("data\n", cli.Ok("volume", "rm", "data"));
+        Assert.Equal("gone\n", cli.Ok("volume", "rm", "-f", "gone")); // -f: a missing volume is no error
+        Assert.Equal(1, cli.Run("volume", "rm", "gone").ExitCode);
+
+        // An anonymous volume (-v /path) left by a plain rm; prune takes it, -a takes the named ones too.
+        cli.Ok("create", "--name", "anon", "-v", "/cache", "busybox", "true");
+        cli.Ok("rm", "anon");
+        Assert.Equal(2, cli.Ok("volume", "ls", "-q").Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        string pruned = cli.Ok("volume", "prune", "-f");
+        Assert.StartsWith("Deleted Volumes:\n", pruned);
+        Assert.Contains("Total reclaimed space:", pruned);
+        Assert.Equal("other\n", cli.Ok("volume", "ls", "-q"));
+        Assert.Contains("other", cli.Ok("volume", "prune", "-f", "-a"));
+        Assert.Equal("", cli.Ok("volume", "ls", "-q"));
+    }
+}

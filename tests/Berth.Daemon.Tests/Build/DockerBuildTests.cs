@@ -1,0 +1,280 @@
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Text.Json;
+using Berth.Daemon.Tests.Cli;
+
+namespace Berth.Daemon.Tests.Build;
+
+/// <summary>
+/// Builds against berthd with the real docker client's classic builder (DOCKER_BUILDKIT=0):
+/// every instruction's effect on the image, multi-stage COPY --from, the cache hit and missed,
+/// the shell-form/exec-form PID 1 difference, and hostile contexts refused with nothing left behind.
+/// </summary>
+public sealed class DockerBuildTests : IAsyncLifetime
+{
+    private DaemonScope _daemon = null!;
+    private TempDirectory _config = null!;
+    private TempDirectory _work = null!;
+
+    public async Task InitializeAsync()
+    {
+        _config = new TempDirectory("docker-config");
+        _work = new TempDirectory("build");
+        _daemon = await DaemonScope.StartAsync(o => o with { Bridge = "none" });
+        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _daemon.DisposeAsync();
+        _config.Dispose();
+        _work.Dispose();
+    }
+
+    private DockerCli Docker => new(DockerCli.Installed().Select(b => (string)b[0]).LastOrDefault() ?? DockerCli.Debian, _daemon.DockerHost, _config.Path);
+
+    /// <summary>Writes a context directory: relative path → content (a directory when the content is null).</summary>
+    private string Context(string name, params (string Path, string? Content)[] files)
+    {
+        string root = _work.CreateSubdirectory(name);
+        foreach ((string path, string? content) in files)
+        {
+            string full = Path.Combine(root, path);
+            if (content is null)
+            {
+                Directory.CreateDirectory(full);
+                continue;
+            }
+            Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+            File.WriteAllText(full, content);
+        }
+        return root;
+    }
+
+    private (int Exit, string Out, string Err) Build(string context, params string[] args)
+        => Docker.Shell($"cd '{context}' && DOCKER_BUILDKIT=0 $DOCKER build {string.Join(' ', args.Select(a => "'" + a.Replace("'", "'\\''") + "'"))} . 2>&1");
+
+    private string BuildOk(string context, params string[] args)
+    {
+        var (exit, output, error) = Build(context, args);
+        Assert.True(exit == 0, $"build exited {exit}\n{output}\n{error}");
+        return output;
+    }
+
+    private async Task<JsonElement> InspectAsync(string image) => await _daemon.GetJsonAsync($"/images/{image}/json");
+
+    [Fact]
+    public async Task Multi_stage_build_applies_every_instruction()
+    {
+        string context = Context("full",
+            ("Dockerfile", """
+                # syntax=docker/dockerfile:1
+                ARG BASE=busybox:latest
+                FROM ${BASE} AS build
+                ARG GREETING=hello
+                RUN mkdir -p /out && echo "$GREETING from build" > /out/greeting.txt
+                RUN <<EOF
+                echo heredoc-run > /out/heredoc.txt
+                EOF
+                COPY . /ctx/
+
+                FROM busybox:latest
+                MAINTAINER someone@example.com
+                LABEL org.example.name="berth test" version=1
+                ENV APP_HOME=/app \
+                    MODE=test
+                WORKDIR $APP_HOME
+                RUN echo 'root:x:0:0::/root:/bin/sh' > /etc/passwd && echo 'app:x:1000:1000::/app:/bin/sh' >> /etc/passwd && echo 'app:x:1000:' >> /etc/group
+                COPY --from=build /out/ ./from-build/
+                COPY --from=build /ctx /ctx
+                COPY --chown=app:app --chmod=640 files/a.txt ./files/
+                COPY --chown=1000 files/sub ./files/sub/
+                COPY *.txt ./
+                ADD archive.tar.gz /opt/
+                COPY <<EOF /app/inline.txt
+                inline content
+                EOF
+                USER app
+                EXPOSE 8080 53/udp
+                VOLUME /data
+                STOPSIGNAL SIGUSR1
+                SHELL ["/bin/sh", "-c"]
+                HEALTHCHECK --interval=5s --timeout=2s --retries=2 CMD true
+                ONBUILD RUN echo onbuild
+                ENTRYPOINT ["/bin/sh", "-c"]
+                CMD ["cat /app/from-build/greeting.txt"]
+                """),
+            ("files/a.txt", "a\n"), ("files/sub/b.txt", "b\n"), ("one.txt", "one\n"), ("two.txt", "two\n"),
+            ("ignored/secret.txt", "secret\n"), ("debug.log", "log\n"), (".dockerignore", "ignored/\n*.log\n"));
+        WriteTarGz(Path.Combine(context, "archive.tar.gz"), ("x/y.txt", "from the archive\n"));
+
+        string output = BuildOk(context, "-t", "full:1", "--build-arg", "GREETING=hi", "--label", "extra=yes");
+        Assert.Contains("Step 1/", output);
+        Assert.Contains("Successfully tagged full:1", output);
+
+        JsonElement config = (await InspectAsync("full:1")).GetProperty("Config");
+        Assert.Contains("APP_HOME=/app", config.GetProperty("Env").EnumerateArray().Select(e => e.GetString()));
+        Assert.Contains("MODE=test", config.GetProperty("Env").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal("berth test", config.GetProperty("Labels").GetProperty("org.example.name").GetString());
+        Assert.Equal("yes", config.GetProperty("Labels").GetProperty("extra").GetString());
+        Assert.Equal("/app", config.GetProperty("WorkingDir").GetString());
+        Assert.Equal("app", config.GetProperty("User").GetString());
+        Assert.Equal(["53/udp", "8080/tcp"], config.GetProperty("ExposedPorts").EnumerateObject().Select(p => p.Name).Order().ToArray());
+        Assert.True(config.GetProperty("Volumes").TryGetProperty("/data", out _));
+        Assert.Equal("SIGUSR1", config.GetProperty("StopSignal").GetString());
+        Assert.Equal(["/bin/sh", "-c"], config.GetProperty("Shell").EnumerateArray().Select(e => e.GetString()!).ToArray());
+        Assert.Equal(["CMD-SHELL", "true"], config.GetProperty("Healthcheck").GetProperty("Test").EnumerateArray().Select(e => e.GetString()!).ToArray());
+        Assert.Equal(5_000_000_000, config.GetProperty("Healthcheck").GetProperty("Interval").GetInt64());
+        Assert.Equal(2, config.GetProperty("Healthcheck").GetProperty("Retries").GetInt32());
+        Assert.Equal(["RUN echo onbuild"], config.GetProperty("OnBuild").EnumerateArray().Select(e => e.GetString()!).ToArray());
+        Assert.Equal(["/bin/sh", "-c"], config.GetProperty("Entrypoint").EnumerateArray().Select(e => e.GetString()!).ToArray());
+        Assert.Equal(["cat /app/from-build/greeting.txt"], config.GetProperty("Cmd").EnumerateArray().Select(e => e.GetString()!).ToArray());
+        Assert.Equal("someone@example.com", (await InspectAsync("full:1")).GetProperty("Author").GetString());
+
+        // The build arg reached RUN in the first stage; COPY --from carried its output over.
+        Assert.Equal("hi from build\n", Docker.Ok("run", "--rm", "full:1"));
+        string listing = Docker.Ok("run", "--rm", "full:1",
+            "ls -ln /app/files/a.txt /app/files/sub/b.txt; cat /app/inline.txt /opt/x/y.txt /app/one.txt /app/two.txt /app/from-build/heredoc.txt; ls -a /ctx; id -u");
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(listing, @"-rw-r-----\s+1 1000\s+1000 .*/app/files/a.txt"), listing);
+        Assert.True(System.Text.RegularExpressions.Regex.IsMatch(listing, @"-rw-r--r--\s+1 1000\s+1000 .*/app/files/sub/b.txt"), listing);
+        Assert.Contains("inline content\nfrom the archive\none\ntwo\nheredoc-run\n", listing);
+        Assert.DoesNotContain("ignored", listing); // .dockerignore: neither the directory nor *.log reached the build
+        Assert.DoesNotContain("debug.log", listing);
+        Assert.Contains("Dockerfile", listing);
+        Assert.EndsWith("1000\n", listing);
+
+        // The history has one entry per step of the final stage, newest first, RUN lines as run.
+        string history = Docker.Ok("history", "--no-trunc", "--format", "{{.CreatedBy}}", "full:1");
+        Assert.Contains("/bin/sh -c echo 'root:x:0:0::/root:/bin/sh' > /etc/passwd", history);
+        Assert.Contains("#(nop)  EXPOSE 8080 53/udp", history);
+
+        // A child image runs the ONBUILD trigger.
+        string child = Context("child", ("Dockerfile", "FROM full:1\nUSER root\nRUN test -d /app\n"));
+        string childOutput = BuildOk(child, "-t", "child:1");
+        Assert.Contains("onbuild", childOutput);
+        Assert.Equal(JsonValueKind.Null, (await InspectAsync("child:1")).GetProperty("Config").TryGetProperty("OnBuild", out JsonElement ob) ? ob.ValueKind : JsonValueKind.Null);
+    }
+
+    [Fact]
+    public void Shell_form_and_exec_form_give_different_pid_1()
+    {
+        // Shell form: /bin/sh -c is PID 1 and the command its child (a list, so sh cannot exec it);
+        // exec form: the program itself is PID 1, as the seeds describe for CMD redis-server.
+        string shell = Context("shell", ("Dockerfile", "FROM busybox\nCMD cat /proc/1/cmdline; echo\n"));
+        string exec = Context("exec", ("Dockerfile", "FROM busybox\nCMD [\"cat\", \"/proc/1/cmdline\"]\n"));
+        BuildOk(shell, "-t", "pid1:shell");
+        BuildOk(exec, "-t", "pid1:exec");
+        Assert.Equal("/bin/sh -c cat /proc/1/cmdline; echo", Docker.Ok("run", "--rm", "pid1:shell").Replace('\0', ' ').Trim());
+        Assert.Equal("cat /proc/1/cmdline", Docker.Ok("run", "--rm", "pid1:exec").Replace('\0', ' ').Trim());
+    }
+
+    [Fact]
+    public void The_cache_is_hit_and_invalidated_by_content_and_arguments()
+    {
+        string context = Context("cache",
+            ("Dockerfile", "FROM busybox\nARG V=1\nENV A=1\nCOPY app/ /app/\nRUN echo built-$V > /built\nCMD [\"cat\", \"/built\"]\n"),
+            ("app/main.txt", "v1\n"));
+        string first = BuildOk(context, "-t", "cache:1");
+        Assert.DoesNotContain("Using cache", first);
+        string id = Docker.Ok("image", "inspect", "-f", "{{.Id}}", "cache:1").Trim();
+
+        // Unchanged: every step after FROM (ARG, ENV, COPY, RUN, CMD) is a hit, and the image is the same.
+        string second = BuildOk(context, "-t", "cache:2");
+        Assert.Equal(5, second.Split("Using cache").Length - 1);
+        Assert.Equal(id, Docker.Ok("image", "inspect", "-f", "{{.Id}}", "cache:2").Trim());
+
+        // A touched but unchanged file still hits; a changed one misses from its COPY on.
+        File.SetLastWriteTimeUtc(Path.Combine(context, "app/main.txt"), DateTime.UtcNow.AddHours(1));
+        Assert.Equal(5, BuildOk(context).Split("Using cache").Length - 1);
+        File.WriteAllText(Path.Combine(context, "app/main.txt"), "v2\n");
+        string changed = BuildOk(context, "-t", "cache:3");
+        Assert.Equal(2, changed.Split("Using cache").Length - 1); // ARG, ENV
+        Assert.Equal("built-1\n", Docker.Ok("run", "--rm", "cache:3"));
+
+        // A different build arg misses at the RUN that sees it; --no-cache misses everywhere.
+        string arg = BuildOk(context, "-t", "cache:4", "--build-arg", "V=2");
+        Assert.Equal("built-2\n", Docker.Ok("run", "--rm", "cache:4"));
+        Assert.Contains("Using cache", arg);
+        Assert.DoesNotContain("Using cache", BuildOk(context, "--no-cache"));
+    }
+
+    [Fact]
+    public async Task Hostile_contexts_and_failing_steps_are_refused_and_leave_nothing()
+    {
+        string outside = Context("outside", ("Dockerfile", "FROM busybox\nCOPY ../secret /x\n"));
+        var (exit, output, _) = Build(outside);
+        Assert.NotEqual(0, exit);
+        Assert.Contains("outside the build context", output);
+
+        string absolute = Context("absolute", ("Dockerfile", "FROM busybox\nCOPY /etc/passwd /x\n"));
+        (exit, output, _) = Build(absolute);
+        Assert.NotEqual(0, exit);
+        Assert.Contains("absolute path", output);
+
+        string link = Context("link", ("Dockerfile", "FROM busybox\nCOPY leak /x\n"));
+        File.CreateSymbolicLink(Path.Combine(link, "leak"), "/etc/shadow");
+        (exit, output, _) = Build(link);
+        Assert.NotEqual(0, exit);
+        Assert.Contains("outside the build context", output);
+
+        string badSyntax = Context("syntax", ("Dockerfile", "FROM busybox\nFORM x\n"));
+        (exit, output, _) = Build(badSyntax);
+        Assert.NotEqual(0, exit);
+        Assert.Contains("unknown instruction", output, StringComparison.OrdinalIgnoreCase);
+
+        // A failing RUN stops the build with its output and exit code; no container is left.
+        string failing = Context("failing", ("Dockerfile", "FROM busybox\nRUN echo failing-output && exit 3\nRUN echo never\n"));
+        (exit, output, _) = Build(failing);
+        Assert.True(exit == 3, $"exit {exit}: {output}");
+        Assert.Contains("failing-output", output);
+        Assert.Contains("returned a non-zero code: 3", output);
+        Assert.DoesNotContain("never", output.Replace("RUN echo never", ""));
+        JsonElement containers = await _daemon.GetJsonAsync("/containers/json?all=1");
+        Assert.Equal(0, containers.GetArrayLength());
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_daemon.Host.Engine.Builds.TempDirectory));
+    }
+
+    [Fact]
+    public async Task Build_api_streams_steps_and_reports_the_image_id()
+    {
+        // docker-py's way: the context tar in the body, the ID in an aux message.
+        using var tar = new MemoryStream();
+        using (var writer = new TarWriter(tar, TarEntryFormat.Pax, leaveOpen: true))
+        {
+            writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "build/Custom.dockerfile")
+            {
+                Mode = (UnixFileMode)0x1A4,
+                DataStream = new MemoryStream("FROM busybox AS one\nRUN echo first > /f\nFROM busybox AS two\nRUN echo second > /f\n"u8.ToArray()),
+            });
+        }
+        using var content = new ByteArrayContent(tar.ToArray());
+        content.Headers.ContentType = new("application/x-tar");
+        using HttpResponseMessage response = await _daemon.Client.PostAsync("/build?t=api:1&dockerfile=build/Custom.dockerfile&target=one", content);
+        string body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, body);
+        var messages = body.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        string id = messages.Single(m => m.TryGetProperty("aux", out _)).GetProperty("aux").GetProperty("ID").GetString()!;
+        Assert.StartsWith("sha256:", id);
+        Assert.DoesNotContain(messages, m => m.TryGetProperty("stream", out JsonElement s) && s.GetString()!.Contains("second"));
+        Assert.Equal("first\n", Docker.Ok("run", "--rm", "api:1", "cat", "/f"));
+
+        // A bad request before any step is an HTTP error naming the problem.
+        using var empty = new ByteArrayContent(tar.ToArray());
+        using HttpResponseMessage missing = await _daemon.Client.PostAsync("/build?dockerfile=nope", empty);
+        Assert.Equal(404, (int)missing.StatusCode);
+        Assert.Contains("nope", await missing.Content.ReadAsStringAsync());
+        using var bad = new ByteArrayContent(tar.ToArray());
+        using HttpResponseMessage badTarget = await _daemon.Client.PostAsync("/build?dockerfile=build/Custom.dockerfile&target=three", bad);
+        Assert.Equal(400, (int)badTarget.StatusCode);
+        Assert.Contains("three", await badTarget.Content.ReadAsStringAsync());
+    }
+
+    private static void WriteTarGz(string path, params (string Name, string Content)[] files)
+    {
+        using var file = File.Create(path);
+        using var gzip = new GZipStream(file, CompressionLevel.Fastest);
+        using var writer = new TarWriter(gzip, TarEntryFormat.Pax);
+        foreach ((string name, string content) in files)
+            writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, name) { Mode = (UnixFileMode)0x1A4, DataStream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(content)) });
+    }
+}
