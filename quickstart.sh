@@ -58,4 +58,16 @@ artifacts/bin/berth exec ticker ps
 artifacts/bin/berth ps
 artifacts/bin/berth stop -t 1 ticker >/dev/null
 artifacts/bin/berth rm ticker >/dev/null
-echo "host:    stopped and removed; try it yourself with: berth run -it busybox sh"
+echo "host:    stopped and removed"
+
+# A Dockerfile build: shell-form CMD makes /bin/sh PID 1, exec form makes the program PID 1.
+mkdir -p "$work/app"
+echo "built by berth" > "$work/app/message.txt"
+printf 'FROM busybox\nCOPY message.txt /\nCMD cat /proc/1/cmdline; echo\n' > "$work/app/Dockerfile"
+printf 'FROM busybox\nCOPY message.txt /\nCMD ["cat", "/proc/1/cmdline"]\n' > "$work/app/Dockerfile.exec"
+echo "host:    berth build -t app:shell (CMD in shell form), then -t app:exec (exec form)"
+artifacts/bin/berth build -t app:shell "$work/app" | sed 's/^/build:   /'
+artifacts/bin/berth build -q -t app:exec -f "$work/app/Dockerfile.exec" "$work/app" >/dev/null
+echo "host:    PID 1 of app:shell is: $(artifacts/bin/berth run --rm app:shell | tr '\0' ' ')"
+echo "host:    PID 1 of app:exec  is: $(artifacts/bin/berth run --rm app:exec | tr '\0' ' ')"
+echo "host:    try it yourself with: berth run -it busybox sh"

@@ -115,7 +115,7 @@ internal static partial class ImageCommands
                 using var buffer = new MemoryStream();
                 stdin.CopyTo(buffer);
                 _extraDockerfile = buffer.ToArray();
-                DockerfileName = $".dockerfile.{Guid.NewGuid():N}"[..24];
+                DockerfileName = ExtraName(_extraDockerfile);
                 return;
             }
             string dockerfile = dockerfileOption is null ? Path.Combine(_root, "Dockerfile") : Path.GetFullPath(dockerfileOption);
@@ -124,7 +124,7 @@ internal static partial class ImageCommands
             if (relative.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(relative))
             {
                 _extraDockerfile = File.ReadAllBytes(dockerfile);
-                DockerfileName = $".dockerfile.{Guid.NewGuid():N}"[..24];
+                DockerfileName = ExtraName(_extraDockerfile);
             }
             else
             {
@@ -134,6 +134,13 @@ internal static partial class ImageCommands
 
         public string DockerfileName { get; }
 
+        // docker's CLI names an added Dockerfile .dockerfile.<random> and lists it in .dockerignore
+        // (the daemon reads it, COPY never sees it). Named after its content here, so that the
+        // .dockerignore it changes, and with it a `COPY . …` step's cache key, stays the same
+        // from one build to the next.
+        private static string ExtraName(byte[] content)
+            => ".dockerfile." + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(content))[..20];
+
         protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => SerializeToStreamAsync(stream, context, CancellationToken.None);
 
         protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
@@ -142,6 +149,14 @@ internal static partial class ImageCommands
             await AddDirectoryAsync(writer, _root, "", cancellationToken).ConfigureAwait(false);
             if (_extraDockerfile is not null)
             {
+                string ignorePath = Path.Combine(_root, ".dockerignore");
+                byte[] ignore = [.. File.Exists(ignorePath) ? File.ReadAllBytes(ignorePath) : [], .. System.Text.Encoding.UTF8.GetBytes($"\n{DockerfileName}\n")];
+                await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.RegularFile, ".dockerignore")
+                {
+                    Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
+                    ModificationTime = DateTimeOffset.UnixEpoch,
+                    DataStream = new MemoryStream(ignore),
+                }, cancellationToken).ConfigureAwait(false);
                 var entry = new PaxTarEntry(TarEntryType.RegularFile, DockerfileName)
                 {
                     Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
@@ -159,6 +174,8 @@ internal static partial class ImageCommands
             {
                 string relative = prefix.Length == 0 ? info.Name : prefix + "/" + info.Name;
                 bool isDirectory = info is DirectoryInfo && info.LinkTarget is null;
+                // With a Dockerfile from outside, .dockerignore is written at the end, amended.
+                if (relative == ".dockerignore" && _extraDockerfile is not null) continue;
                 bool always = relative == DockerfileName || relative == ".dockerignore";
                 if (!always && _ignore.IsExcluded(relative))
                 {

@@ -17,7 +17,7 @@ namespace Berth.Daemon.Build;
 
 /// <summary>
 /// <c>POST /build</c> behind the API: the build context extracted under
-/// <c>&lt;exec-root&gt;/build</c>, the Dockerfile built by <see cref="ImageBuilder"/> with the
+/// <c>&lt;data-root&gt;/tmp/build</c>, the Dockerfile built by <see cref="ImageBuilder"/> with the
 /// engine's containers for RUN steps, the cache under <c>&lt;data-root&gt;/builder/cache</c>.
 /// </summary>
 public sealed class BuildService
@@ -25,11 +25,12 @@ public sealed class BuildService
     private readonly ImageService _images;
     private readonly ContainerService _containers;
 
-    public BuildService(string dataRoot, string execRoot, ImageService images, ContainerService containers)
+    public BuildService(string dataRoot, ImageService images, ContainerService containers)
     {
         _images = images;
         _containers = containers;
-        TempDirectory = Path.Combine(execRoot, "build");
+        // On disk, not under the exec root (a tmpfs): contexts can be large.
+        TempDirectory = Path.Combine(dataRoot, "tmp", "build");
         Cache = new BuildCache(Path.Combine(dataRoot, "builder", "cache"), images.Store);
         ImageBuilder.RemoveLeftovers(images.Store, TempDirectory);
     }

@@ -17,6 +17,7 @@ namespace Berth.Daemon.Engine;
 /// &lt;data-root&gt;/containers  container records and logs (ContainerService)
 /// &lt;data-root&gt;/volumes     volumes: &lt;name&gt;/_data and &lt;name&gt;/volume.json (VolumeService)
 /// &lt;data-root&gt;/builder/cache the build cache: step key → image (BuildService)
+/// &lt;data-root&gt;/tmp/build   build contexts and mount points of builds in progress
 /// &lt;data-root&gt;/berthd.lock held (flock) while a daemon runs on this data root
 /// </code>
 /// </summary>
@@ -49,7 +50,7 @@ public sealed class BerthEngine : IDisposable
         Volumes.Load();
         Containers = new Containers.ContainerService(options, Store, _snapshotter, Network, loggers.CreateLogger("Berth.Daemon.Containers"), Time, Events, Volumes);
         Usage.Source = Containers.ImagesInUse;
-        Builds = new Build.BuildService(options.DataRoot, options.ExecRoot, Images, Containers);
+        Builds = new Build.BuildService(options.DataRoot, Images, Containers);
         Started = Time.GetUtcNow();
     }
 

@@ -1,0 +1,53 @@
+namespace Berth.Cli.Tests;
+
+/// <summary>
+/// <c>berth build</c> end to end: the context tar made by the CLI (with .dockerignore applied and a
+/// Dockerfile from outside the context), build args, --iidfile, -q, and a failing step's exit code.
+/// </summary>
+public sealed class BuildTests
+{
+    [Fact]
+    public void BuildTagRunAndFail()
+    {
+        using var cli = new BerthCli();
+        cli.Ok("import", "-c", "CMD [\"/bin/sh\"]", cli.WriteBusyboxTar("rootfs.tar", "build"), "busybox:latest");
+        string context = Path.Combine(cli.Work, "ctx");
+        Directory.CreateDirectory(Path.Combine(context, "skip"));
+        File.WriteAllText(Path.Combine(context, "hello.txt"), "hello from the context\n");
+        File.WriteAllText(Path.Combine(context, "skip", "secret.txt"), "secret\n");
+        File.WriteAllText(Path.Combine(context, ".dockerignore"), "skip\n");
+        string dockerfile = Path.Combine(cli.Work, "outside.Dockerfile");
+        File.WriteAllText(dockerfile, """
+            FROM busybox
+            ARG WHO=nobody
+            COPY . /ctx/
+            RUN echo "built by $WHO" > /who
+            CMD cat /ctx/hello.txt /who; ls /ctx
+            """);
+
+        string iid = Path.Combine(cli.Work, "iid");
+        string output = cli.Ok("build", "-t", "cli-built:1", "-t", "cli-built:latest", "-f", dockerfile, "--build-arg", "WHO=berth", "--iidfile", iid, context);
+        Assert.Contains("Step 1/5 : FROM busybox", output);
+        Assert.Contains("Successfully tagged cli-built:1", output);
+        Assert.StartsWith("sha256:", File.ReadAllText(iid));
+        string ran = cli.Ok("run", "--rm", "cli-built:1");
+        Assert.StartsWith("hello from the context\nbuilt by berth\n", ran);
+        Assert.DoesNotContain("skip", ran);
+        Assert.DoesNotContain("outside.Dockerfile", ran);
+
+        // -q prints only the image ID; the cache makes it the same one.
+        string quiet = cli.Ok("build", "-q", "-f", dockerfile, "--build-arg", "WHO=berth", context).Trim();
+        Assert.Equal(File.ReadAllText(iid).Trim(), quiet);
+
+        // A failing step: its output, docker's message, and its exit code as berth's.
+        File.WriteAllText(Path.Combine(context, "Dockerfile"), "FROM busybox\nRUN echo about-to-fail; exit 7\n");
+        CliResult failed = cli.Run("build", context);
+        Assert.Equal(7, failed.ExitCode);
+        Assert.Contains("about-to-fail", failed.Stdout);
+        Assert.Contains("returned a non-zero code: 7", failed.Stderr);
+
+        CliResult missing = cli.Run("build", Path.Combine(cli.Work, "no-such-dir"));
+        Assert.NotEqual(0, missing.ExitCode);
+        Assert.Contains("not found", missing.Stderr);
+    }
+}
