@@ -169,6 +169,25 @@ public sealed class DockerBuildTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_scratch_stage_gets_files_from_an_earlier_stage()
+    {
+        string context = Context("scratch", ("Dockerfile", """
+            FROM busybox AS tools
+            RUN echo made-in-stage-one > /x
+            FROM scratch
+            COPY --from=tools /bin/busybox /busybox
+            COPY --from=0 /x /data/x
+            ENTRYPOINT ["/busybox"]
+            CMD ["cat", "/data/x"]
+            """));
+        BuildOk(context, "-t", "scratch:1");
+        Assert.Equal("made-in-stage-one\n", Docker.Ok("run", "--rm", "scratch:1"));
+        JsonElement image = await InspectAsync("scratch:1");
+        Assert.Equal(2, image.GetProperty("RootFS").GetProperty("Layers").GetArrayLength()); // the two COPY layers only
+        Assert.Equal("/busybox\n", Docker.Ok("run", "--rm", "scratch:1", "find", "/", "-maxdepth", "1", "-type", "f"));
+    }
+
+    [Fact]
     public void The_cache_is_hit_and_invalidated_by_content_and_arguments()
     {
         string context = Context("cache",
