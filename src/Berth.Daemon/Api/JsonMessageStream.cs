@@ -50,9 +50,15 @@ public sealed class JsonMessageStream : IAsyncDisposable
         {
             await foreach (JsonMessage message in _channel.Reader.ReadAllAsync())
             {
-                byte[] line = JsonSerializer.SerializeToUtf8Bytes(message, ApiJson.Context.JsonMessage);
+                // One write per message, its line end included: with chunked encoding a separate
+                // "\r\n" can arrive as a chunk of its own, which docker-py's stream splitter
+                // then tries to decode as a message.
+                byte[] json = JsonSerializer.SerializeToUtf8Bytes(message, ApiJson.Context.JsonMessage);
+                byte[] line = new byte[json.Length + 2];
+                json.CopyTo(line, 0);
+                line[^2] = (byte)'\r';
+                line[^1] = (byte)'\n';
                 await body.WriteAsync(line, _context.RequestAborted);
-                await body.WriteAsync("\r\n"u8.ToArray(), _context.RequestAborted);
                 if (_channel.Reader.Count == 0) await body.FlushAsync(_context.RequestAborted);
             }
         }

@@ -288,6 +288,32 @@ public sealed class DockerBuildTests : IAsyncLifetime
         Assert.Contains("three", await badTarget.Content.ReadAsStringAsync());
     }
 
+    [Fact]
+    public async Task Docker_py_builds_and_reports_a_failed_step()
+    {
+        if (!File.Exists("/usr/lib/python3/dist-packages/docker/__init__.py")) return; // python3-docker is optional (.ci/run installs it)
+        string script = Path.Combine(_work.Path, "build.py");
+        File.WriteAllText(script, """
+            import docker, io, sys
+            c = docker.DockerClient(base_url=sys.argv[1])
+            image, logs = c.images.build(fileobj=io.BytesIO(b'FROM busybox\nRUN echo from-py > /f\nCMD ["cat", "/f"]\n'), tag='py:1')
+            print(image.tags, c.containers.run('py:1', remove=True).decode().strip())
+            try:
+                c.images.build(fileobj=io.BytesIO(b'FROM busybox\nRUN exit 4\n'))
+            except docker.errors.BuildError as e:
+                print('failed:', e.msg)
+            """);
+        var start = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(script);
+        start.ArgumentList.Add(_daemon.DockerHost);
+        using var p = System.Diagnostics.Process.Start(start)!;
+        Task<string> output = p.StandardOutput.ReadToEndAsync(), error = p.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await p.WaitForExitAsync(timeout.Token);
+        Assert.True(p.ExitCode == 0, await error);
+        Assert.Equal("['py:1'] from-py\nfailed: The command '/bin/sh -c exit 4' returned a non-zero code: 4", (await output).Trim());
+    }
+
     private static void WriteTarGz(string path, params (string Name, string Content)[] files)
     {
         using var file = File.Create(path);
