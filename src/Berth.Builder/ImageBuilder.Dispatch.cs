@@ -215,7 +215,8 @@ public sealed partial class ImageBuilder
     private static List<string> CommandOf(ContainerConfig c, CommandLine command)
         => command.IsShellForm ? [.. c.Shell is { Count: > 0 } s ? s : DefaultShell, command.Args.Count > 0 ? command.Args[0] : ""] : command.Args.ToList();
 
-    private static HealthConfig HealthOf(HealthcheckInstruction h)
+    /// <summary>HEALTHCHECK as Docker writes it in the image config (also for <c>docker import --change</c>).</summary>
+    public static HealthConfig HealthOf(HealthcheckInstruction h)
     {
         if (h.Test is null) return new HealthConfig { Test = ["NONE"] };
         List<string> test = h.Test.IsShellForm ? ["CMD-SHELL", h.Test.Args.Count > 0 ? h.Test.Args[0] : ""] : ["CMD", .. h.Test.Args];

@@ -31,9 +31,22 @@ public sealed record NetworkCreateOptions
     public bool Internal { get; init; }
     /// <summary>null: the MTU of the host's default-route link (1500 if there is none).</summary>
     public int? Mtu { get; init; }
+    /// <summary>User labels, kept as given (Docker's --label).</summary>
+    public IReadOnlyDictionary<string, string>? Labels { get; init; }
+    /// <summary>The driver options as given (Docker's -o), kept to be shown back.</summary>
+    public IReadOnlyDictionary<string, string>? DriverOptions { get; init; }
+    /// <summary>Docker's --attachable, kept to be shown back (every Berth network takes standalone containers).</summary>
+    public bool Attachable { get; init; }
 }
 
-public sealed record NetworkInfo(string Id, string Name, string Bridge, Ipv4Subnet Subnet, IPAddress Gateway, bool Internal, int Mtu, DateTimeOffset Created);
+public sealed record NetworkInfo(string Id, string Name, string Bridge, Ipv4Subnet Subnet, IPAddress Gateway, bool Internal, int Mtu, DateTimeOffset Created)
+{
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+    public IReadOnlyDictionary<string, string> DriverOptions { get; init; } = new Dictionary<string, string>();
+    /// <summary>The subnet was given at create (--subnet), not chosen from the default pools.</summary>
+    public bool ConfiguredSubnet { get; init; }
+    public bool Attachable { get; init; }
+}
 
 public sealed record EndpointCreateOptions
 {

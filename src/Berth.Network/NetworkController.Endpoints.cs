@@ -52,7 +52,8 @@ public sealed partial class NetworkController
                     if (inside.GetLink("lo") is { Up: false } lo) inside.SetUp(lo.Index);
                     inside.AddAddress(index, address, subnet.PrefixLength);
                     inside.SetUp(index);
-                    if (!network.Internal) inside.AddRoute(new Ipv4Subnet(0, 0), gateway, index);
+                    // A namespace that has a default route already (a second network) keeps it: the first network stays the gateway, as in Docker.
+                    if (!network.Internal && !HasDefaultRoute(inside)) inside.AddRoute(new Ipv4Subnet(0, 0), gateway, index);
                 }
                 if (ports.Count > 0)
                 {
@@ -96,6 +97,29 @@ public sealed partial class NetworkController
             _endpoints.Remove(e.Id);
         }
     }
+
+    /// <summary>
+    /// After an endpoint of a running container went: when the namespace has lost its default route
+    /// (it went with the endpoint's interface), adds one through the gateway of the container's
+    /// first remaining endpoint on a non-internal network, as Docker moves the gateway to another network.
+    /// </summary>
+    public void EnsureDefaultRoute(string containerId, string netnsPath)
+    {
+        lock (_lock)
+        {
+            var next = _endpoints.Values
+                .Where(e => e.ContainerId == containerId && !_networks[e.NetworkId].Internal)
+                .OrderBy(e => e.Interface, StringComparer.Ordinal)
+                .FirstOrDefault();
+            if (next is null) return;
+            using var inside = NetlinkSocket.OpenIn(netnsPath);
+            if (HasDefaultRoute(inside)) return;
+            inside.AddRoute(new Ipv4Subnet(0, 0), IPAddress.Parse(_networks[next.NetworkId].Gateway), inside.GetIndex(next.Interface));
+        }
+    }
+
+    private static bool HasDefaultRoute(NetlinkSocket socket)
+        => socket.ListRoutes().Any(r => r.Destination.PrefixLength == 0 && r.Table == 254);
 
     /// <summary>
     /// The /etc/hosts entries an endpoint's container should see: every other endpoint of the same

@@ -150,6 +150,10 @@ public sealed partial class NetworkController : IDisposable
             {
                 Id = id, Name = o.Name, Bridge = bridge, Subnet = subnet.ToString(), Gateway = gateway.ToString(),
                 Internal = o.Internal, Mtu = mtu, Created = DateTimeOffset.UtcNow,
+                Labels = o.Labels is { Count: > 0 } l ? new Dictionary<string, string>(l, StringComparer.Ordinal) : null,
+                DriverOptions = o.DriverOptions is { Count: > 0 } d ? new Dictionary<string, string>(d, StringComparer.Ordinal) : null,
+                ConfiguredSubnet = o.Subnet is not null,
+                Attachable = o.Attachable,
             };
             AtomicFile.Write(Path.Combine(_networksDir, id + ".json"), JsonSerializer.Serialize(record, StateJson.Default.NetworkRecord));
             _networks[id] = record;
@@ -269,7 +273,13 @@ public sealed partial class NetworkController : IDisposable
     private static string NewId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
 
     private NetworkInfo ToInfo(NetworkRecord n) =>
-        new(n.Id, n.Name, n.Bridge, Ipv4Subnet.Parse(n.Subnet), IPAddress.Parse(n.Gateway), n.Internal, n.Mtu, n.Created);
+        new(n.Id, n.Name, n.Bridge, Ipv4Subnet.Parse(n.Subnet), IPAddress.Parse(n.Gateway), n.Internal, n.Mtu, n.Created)
+        {
+            Labels = n.Labels ?? [],
+            DriverOptions = n.DriverOptions ?? [],
+            ConfiguredSubnet = n.ConfiguredSubnet,
+            Attachable = n.Attachable,
+        };
 
     private EndpointInfo ToInfo(EndpointRecord e)
     {

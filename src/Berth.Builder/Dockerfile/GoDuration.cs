@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Berth.Builder.Dockerfile;
 
 /// <summary>Go's <c>time.ParseDuration</c> syntax (<c>30s</c>, <c>1m30s</c>, <c>1.5h</c>, <c>-2ms</c>, <c>0</c>), as Docker reads HEALTHCHECK durations.</summary>
-internal static class GoDuration
+public static class GoDuration
 {
     private static readonly (string Unit, decimal Nanoseconds)[] Units =
     [

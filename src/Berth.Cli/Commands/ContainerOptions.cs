@@ -60,13 +60,21 @@ internal sealed partial class ContainerOptions
     public readonly Option<string?> Ipc = new("--ipc") { Description = "IPC mode to use" };
     public readonly Option<string?> Uts = new("--uts") { Description = "UTS namespace to use" };
     public readonly Option<bool> Quiet = new("--quiet", "-q") { Description = "suppress the pull output" };
+    public readonly Option<string?> HealthCmd = new("--health-cmd") { Description = "command to run to check health" };
+    public readonly Option<string?> HealthInterval = new("--health-interval") { Description = "time between running the check (ms|s|m|h) (default 0s)" };
+    public readonly Option<string?> HealthTimeout = new("--health-timeout") { Description = "maximum time to allow one check to run (ms|s|m|h) (default 0s)" };
+    public readonly Option<int> HealthRetries = new("--health-retries") { Description = "consecutive failures needed to report unhealthy" };
+    public readonly Option<string?> HealthStartPeriod = new("--health-start-period") { Description = "start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)" };
+    public readonly Option<string?> HealthStartInterval = new("--health-start-interval") { Description = "time between running the check during the start period (ms|s|m|h) (default 0s)" };
+    public readonly Option<bool> NoHealthcheck = new("--no-healthcheck") { Description = "disable any container-specified HEALTHCHECK" };
 
     public IEnumerable<Option> All =>
     [
         Interactive, Tty, Rm, Name, Env, EnvFile, Volume, Mount, Workdir, User, Memory, MemorySwap, Cpus, CpuShares, CpusetCpus, PidsLimit,
         Init, ReadOnly, CapAdd, CapDrop, SecurityOpt, Ulimit, Entrypoint, Hostname, Privileged, Tmpfs, Label, Network, Publish,
         Expose, Restart, StopSignal, StopTimeout, LogDriver, LogOpt, Attach, Platform, Pull, AddHost, Sysctl, ShmSize, GroupAdd,
-        Dns, Runtime, Pid, Ipc, Uts, Quiet,
+        Dns, Runtime, Pid, Ipc, Uts, Quiet, HealthCmd, HealthInterval, HealthTimeout, HealthRetries, HealthStartPeriod,
+        HealthStartInterval, NoHealthcheck,
     ];
 
     /// <summary>The create body; <paramref name="detached"/> is run's -d (create never attaches stdin).</summary>
@@ -238,9 +246,56 @@ internal sealed partial class ContainerOptions
             ["HostConfig"] = host,
             ["NetworkingConfig"] = new JsonObject { ["EndpointsConfig"] = new JsonObject() },
         };
+        if (Healthcheck(parse) is { } health) body["Healthcheck"] = health;
         if (parse.GetValue(StopSignal) is { } sig) body["StopSignal"] = sig;
         if (parse.GetValue(StopTimeout) is { } st) body["StopTimeout"] = st;
         return body;
+    }
+
+    /// <summary>
+    /// Config.Healthcheck from the --health-* flags, as the docker CLI builds it: <c>{"Test":["NONE"]}</c> for
+    /// --no-healthcheck, <c>["CMD-SHELL", cmd]</c> for --health-cmd, durations in nanoseconds; null when none is given.
+    /// </summary>
+    private JsonObject? Healthcheck(ParseResult parse)
+    {
+        string? cmd = parse.GetValue(HealthCmd);
+        long interval = GoDurationFlag(parse, HealthInterval), timeout = GoDurationFlag(parse, HealthTimeout);
+        long startPeriod = GoDurationFlag(parse, HealthStartPeriod), startInterval = GoDurationFlag(parse, HealthStartInterval);
+        int retries = parse.GetValue(HealthRetries);
+        bool any = !string.IsNullOrEmpty(cmd) || interval != 0 || timeout != 0 || startPeriod != 0 || startInterval != 0 || retries != 0;
+        if (parse.GetValue(NoHealthcheck))
+        {
+            if (any) throw new UsageException("--no-healthcheck conflicts with --health-* options");
+            return new JsonObject { ["Test"] = new JsonArray("NONE") };
+        }
+        if (!any) return null;
+        if (interval < 0) throw new UsageException("--health-interval cannot be negative");
+        if (timeout < 0) throw new UsageException("--health-timeout cannot be negative");
+        if (retries < 0) throw new UsageException("--health-retries cannot be negative");
+        if (startPeriod < 0) throw new UsageException("--health-start-period cannot be negative");
+        if (startInterval < 0) throw new UsageException("--health-start-interval cannot be negative");
+        var health = new JsonObject();
+        if (!string.IsNullOrEmpty(cmd)) health["Test"] = new JsonArray("CMD-SHELL", cmd);
+        if (interval != 0) health["Interval"] = interval;
+        if (timeout != 0) health["Timeout"] = timeout;
+        if (startPeriod != 0) health["StartPeriod"] = startPeriod;
+        if (startInterval != 0) health["StartInterval"] = startInterval;
+        if (retries != 0) health["Retries"] = retries;
+        return health;
+    }
+
+    /// <summary>A Go duration flag (<c>30s</c>, <c>1m30s</c>, <c>500ms</c>) in nanoseconds; 0 when not given.</summary>
+    private static long GoDurationFlag(ParseResult parse, Option<string?> option)
+    {
+        if (parse.GetValue(option) is not { Length: > 0 } text) return 0;
+        try
+        {
+            return (long)Berth.Builder.Dockerfile.GoDuration.ParseNanoseconds(text);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException($"invalid argument \"{text}\" for \"{option.Name}\" flag: {e.Message}");
+        }
     }
 
     private static JsonArray? Array(string[]? values) => values is { Length: > 0 } ? new JsonArray(values.Select(v => (JsonNode)v).ToArray()) : null;

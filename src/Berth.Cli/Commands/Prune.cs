@@ -102,11 +102,8 @@ internal static partial class ContainerCommands
     }
 }
 
-/// <summary><c>berth network prune</c>.</summary>
-internal static class NetworkCommands
+internal static partial class NetworkCommands
 {
-    public static Command NetworkGroup() => new("network", "Manage networks") { Prune() };
-
     /// <summary><c>docker network prune [-f] [--filter]</c>: <c>POST /networks/prune</c>.</summary>
     private static Command Prune()
     {

@@ -53,7 +53,7 @@ internal static class VolumeCommands
     }
 
     /// <summary><c>K=V</c> flags as a JSON object (a bare <c>K</c> is <c>K=""</c>, as docker's label flags take it).</summary>
-    private static JsonObject Pairs(string[]? values, string flag)
+    internal static JsonObject Pairs(string[]? values, string flag)
     {
         var result = new JsonObject();
         foreach (string v in values ?? [])

@@ -39,7 +39,12 @@ public sealed record EndpointSettingsJson
     public string GlobalIPv6Address { get; init; } = "";
     public int GlobalIPv6PrefixLen { get; init; }
     public string MacAddress { get; init; } = "";
+    /// <summary>The names peers resolve the container by on a user network (API 1.44).</summary>
+    public IReadOnlyList<string>? DNSNames { get; init; }
 }
+
+/// <summary>EndpointSettings.IPAMConfig as inspect shows what was asked.</summary>
+public sealed record EndpointIpamJson(string IPv4Address);
 
 public sealed record NetworkSettingsJson
 {
@@ -267,3 +272,36 @@ public sealed class NetworkCreatePool
 public sealed record NetworkCreateResponse(string Id, string Warning);
 
 public sealed record NetworksPruneReport(IReadOnlyList<string>? NetworksDeleted);
+
+/// <summary>POST /networks/{id}/connect (api/types/network.ConnectOptions).</summary>
+public sealed class NetworkConnectBody
+{
+    public string Container { get; set; } = "";
+    public EndpointConfigBody? EndpointConfig { get; set; }
+}
+
+/// <summary>The endpoint settings connect takes: aliases and --ip are served; the rest must be empty.</summary>
+public sealed class EndpointConfigBody
+{
+    public List<string>? Aliases { get; set; }
+    public EndpointIpamBody? IPAMConfig { get; set; }
+    public List<string>? Links { get; set; }
+    public string? MacAddress { get; set; }
+    public Dictionary<string, string>? DriverOpts { get; set; }
+    public List<string>? DNSNames { get; set; }
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+public sealed class EndpointIpamBody
+{
+    public string? IPv4Address { get; set; }
+    public string? IPv6Address { get; set; }
+    public List<string>? LinkLocalIPs { get; set; }
+}
+
+/// <summary>POST /networks/{id}/disconnect (api/types/network.DisconnectOptions).</summary>
+public sealed class NetworkDisconnectBody
+{
+    public string Container { get; set; } = "";
+    public bool Force { get; set; }
+}

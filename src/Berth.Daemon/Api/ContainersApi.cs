@@ -67,6 +67,7 @@ public static class ContainersApi
             throw ApiException.BadRequest("invalid JSON: " + e.Message);
         }
         if (body is null) throw ApiException.BadRequest("Config cannot be empty in order to create a container");
+        if (body.Healthcheck is { } health && ApiVersion.LessThan(context, "1.44")) health.StartInterval = 0; // added in API 1.44, ignored before (dockerd)
         string? name = QueryArgs.String(context, "name");
         ContainerCreateResponse created = await Containers(context).CreateAsync(name, body, context.RequestAborted);
         await JsonResults.WriteAsync(context, created, ApiJson.Context.ContainerCreateResponse, 201);
@@ -112,7 +113,7 @@ public static class ContainersApi
     private static List<SummaryPortJson> SummaryPorts(ContainerRecord r)
     {
         var ports = new List<SummaryPortJson>();
-        foreach (PublishedPort p in r.Network?.Ports ?? [])
+        foreach (PublishedPort p in (r.Networks ?? []).SelectMany(n => n.Ports))
             ports.Add(new SummaryPortJson { IP = p.HostIp, PrivatePort = p.ContainerPort, PublicPort = p.HostPort, Type = p.Protocol });
         foreach (string exposed in r.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>())
         {
@@ -125,11 +126,12 @@ public static class ContainersApi
 
     private static Dictionary<string, EndpointSettingsJson> Networks(ContainerRecord r)
     {
-        if (r.Network is not { } n) return [];
-        return new Dictionary<string, EndpointSettingsJson>
-        {
-            [n.NetworkName] = new EndpointSettingsJson
+        // Every network the container belongs to; the endpoint's fields are empty while it does not run (dockerd's cleanOperationalData).
+        var result = new Dictionary<string, EndpointSettingsJson>(StringComparer.Ordinal);
+        foreach (ContainerNetworkState n in r.Networks ?? [])
+            result[n.NetworkName] = new EndpointSettingsJson
             {
+                IPAMConfig = n.RequestedAddress is null ? null : JsonSerializer.SerializeToElement(new EndpointIpamJson(n.RequestedAddress), ApiJson.Context.EndpointIpamJson),
                 NetworkID = n.NetworkId,
                 EndpointID = n.EndpointId,
                 Gateway = n.Gateway,
@@ -137,17 +139,18 @@ public static class ContainersApi
                 IPPrefixLen = n.IPPrefixLen,
                 MacAddress = n.MacAddress,
                 Aliases = n.Aliases,
-            },
-        };
+                DNSNames = n.DnsNames,
+            };
+        return result;
     }
 
     private static NetworkSettingsJson NetworkSettings(ContainerRecord r)
     {
         var ports = new Dictionary<string, IReadOnlyList<PortBindingJson>?>(StringComparer.Ordinal);
         foreach (string exposed in r.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>()) ports[exposed] = null;
-        foreach (var group in (r.Network?.Ports ?? []).GroupBy(p => $"{p.ContainerPort}/{p.Protocol}"))
+        foreach (var group in (r.Networks ?? []).SelectMany(n => n.Ports).GroupBy(p => $"{p.ContainerPort}/{p.Protocol}"))
             ports[group.Key] = group.Select(p => new PortBindingJson(p.HostIp, p.HostPort.ToString(CultureInfo.InvariantCulture))).ToList();
-        ContainerNetworkState? n = r.Network;
+        ContainerNetworkState? n = r.Networks?.FirstOrDefault(x => x.Connected);
         return new NetworkSettingsJson
         {
             SandboxKey = r.State.Running && r.State.Pid > 0 ? $"/proc/{r.State.Pid}/ns/net" : "",
@@ -166,13 +169,15 @@ public static class ContainersApi
         return string.Join(' ', args.Select(a => a.Contains(' ', StringComparison.Ordinal) ? "\"" + a + "\"" : a));
     }
 
-    /// <summary>Docker's human status: "Up 3 seconds", "Up 2 minutes (Paused)", "Exited (0) 5 seconds ago", "Created".</summary>
+    /// <summary>Docker's human status: "Up 3 seconds", "Up 2 minutes (Paused)", "Up 5 seconds (health: starting)", "Up 1 minute (healthy)", "Exited (0) 5 seconds ago", "Created".</summary>
     internal static string StatusText(ContainerStateJson s, DateTimeOffset now)
     {
         if (s.Running)
         {
             string up = "Up " + HumanDuration(now - Parse(s.StartedAt));
-            return s.Paused ? up + " (Paused)" : up;
+            if (s.Paused) return up + " (Paused)";
+            if (s.Health is { } h) return up + (h.Status == HealthStatus.Starting ? " (health: starting)" : $" ({h.Status})");
+            return up;
         }
         if (s.Status == "exited")
             return $"Exited ({s.ExitCode}) {HumanDuration(now - Parse(s.FinishedAt))} ago";

@@ -6,7 +6,7 @@ namespace Berth.Daemon.Api;
 
 /// <summary>
 /// <c>docker import --change</c>: the Dockerfile instructions that only set config (CMD,
-/// ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME, STOPSIGNAL), as dockerd accepts them.
+/// ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, VOLUME, STOPSIGNAL, HEALTHCHECK), as dockerd accepts them.
 /// </summary>
 public static class ImportChanges
 {
@@ -31,10 +31,26 @@ public static class ImportChanges
                 "STOPSIGNAL" => config with { StopSignal = args },
                 "EXPOSE" => config with { ExposedPorts = MergeSet(config.ExposedPorts, args.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Contains('/') ? p : p + "/tcp")) },
                 "VOLUME" => config with { Volumes = MergeSet(config.Volumes, Command(args, shell: false)) },
+                "HEALTHCHECK" => config with { Healthcheck = Healthcheck(line) },
                 _ => throw new ImagesException(ImagesErrorKind.InvalidArgument, $"{instruction} is not a valid change command"),
             };
         }
         return config;
+    }
+
+    /// <summary>HEALTHCHECK [--interval=… --timeout=… --start-period=… --start-interval=… --retries=…] CMD …|NONE, parsed as the builder parses it.</summary>
+    private static HealthConfig Healthcheck(string line)
+    {
+        try
+        {
+            if (Berth.Builder.Dockerfile.DockerfileParser.ParseTriggers([line], "change").SingleOrDefault() is Berth.Builder.Dockerfile.HealthcheckInstruction h)
+                return Berth.Builder.ImageBuilder.HealthOf(h);
+        }
+        catch (Berth.Builder.Dockerfile.DockerfileException e)
+        {
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, e.Message);
+        }
+        throw new ImagesException(ImagesErrorKind.InvalidArgument, $"invalid HEALTHCHECK change: {line}");
     }
 
     private static IReadOnlyList<string> Command(string args, bool shell)

@@ -28,8 +28,8 @@ public static class NetworksApi
         string[] parts = rest.Split('/');
         if (parts.Length == 1 && get) return Inspect(context, parts[0]);
         if (parts.Length == 1 && HttpMethods.IsDelete(method)) return Remove(context, parts[0]);
-        if (parts.Length == 2 && post && parts[1] is "connect" or "disconnect")
-            throw ApiException.NotImplemented($"network {parts[1]} of a running container is not implemented in this version of berthd; choose the network at create (--network)");
+        if (parts.Length == 2 && post && parts[1] == "connect") return Connect(context, parts[0]);
+        if (parts.Length == 2 && post && parts[1] == "disconnect") return Disconnect(context, parts[0]);
         throw ApiException.NotFound("page not found");
     }
 
@@ -57,9 +57,14 @@ public static class NetworksApi
     {
         var members = new Dictionary<string, NetworkContainerJson>(StringComparer.Ordinal);
         foreach (ContainerEntry e in containers.Snapshot())
-            if (e.Record.Network is { } s && s.NetworkId == n.Id)
-                members[e.Record.Id] = new NetworkContainerJson(e.Record.Name.TrimStart('/'), s.EndpointId, s.MacAddress, $"{s.IPAddress}/{s.IPPrefixLen}", "");
-        var options = new Dictionary<string, string> { ["com.docker.network.bridge.name"] = n.Bridge, ["com.docker.network.driver.mtu"] = n.Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+            foreach (ContainerNetworkState s in e.Record.Networks ?? [])
+                if (s.Connected && s.NetworkId == n.Id)
+                    members[e.Record.Id] = new NetworkContainerJson(e.Record.Name.TrimStart('/'), s.EndpointId, s.MacAddress, $"{s.IPAddress}/{s.IPPrefixLen}", "");
+        // User networks show the options they were created with (compose compares them with its file);
+        // the default bridge shows its bridge's name and MTU.
+        var options = n.Name == NetworkController.DefaultNetworkName
+            ? new Dictionary<string, string> { ["com.docker.network.bridge.name"] = n.Bridge, ["com.docker.network.driver.mtu"] = n.Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture) }
+            : new Dictionary<string, string>(n.DriverOptions, StringComparer.Ordinal);
         return new NetworkJson
         {
             Name = n.Name,
@@ -70,6 +75,8 @@ public static class NetworksApi
             IPAM = new NetworkIpamJson { Config = [new IpamPoolJson(n.Subnet.ToString(), n.Gateway.ToString())] },
             Containers = members,
             Options = options,
+            Labels = new Dictionary<string, string>(n.Labels, StringComparer.Ordinal),
+            Attachable = n.Attachable,
         };
     }
 
@@ -133,7 +140,11 @@ public static class NetworksApi
         NetworkInfo created;
         try
         {
-            created = network.CreateNetwork(new NetworkCreateOptions { Name = body.Name, Subnet = pool?.Subnet, Gateway = pool?.Gateway, Internal = body.Internal, Mtu = mtu });
+            created = network.CreateNetwork(new NetworkCreateOptions
+            {
+                Name = body.Name, Subnet = pool?.Subnet, Gateway = pool?.Gateway, Internal = body.Internal, Mtu = mtu,
+                Labels = body.Labels, DriverOptions = body.Options, Attachable = body.Attachable,
+            });
         }
         catch (NetworkException e)
         {
@@ -141,6 +152,61 @@ public static class NetworksApi
         }
         PublishEvent(engine, "create", created.Id, created.Name);
         await JsonResults.WriteAsync(context, new NetworkCreateResponse(created.Id, ""), ApiJson.Context.NetworkCreateResponse, 201);
+    }
+
+    /// <summary>
+    /// POST /networks/{id}/connect: the container is looked up first (dockerd's order), then the
+    /// network; aliases and --ip are served, any other endpoint setting is a 400 naming it.
+    /// </summary>
+    private static async Task Connect(HttpContext context, string idOrName)
+    {
+        NetworkConnectBody body = await ReadBody(context, ApiJson.Context.NetworkConnectBody) ?? new NetworkConnectBody();
+        BerthEngine engine = Engine(context);
+        engine.Containers.Find(body.Container);
+        NetworkJson n = Find(engine, idOrName);
+        EndpointConfigBody ep = body.EndpointConfig ?? new EndpointConfigBody();
+        string? unsupported = ep.Links is { Count: > 0 } ? "Links (--link)"
+            : !string.IsNullOrEmpty(ep.MacAddress) ? "MacAddress"
+            : ep.DriverOpts is { Count: > 0 } ? "DriverOpts (--driver-opt)"
+            : !string.IsNullOrEmpty(ep.IPAMConfig?.IPv6Address) ? "IPAMConfig.IPv6Address (--ip6)"
+            : ep.IPAMConfig?.LinkLocalIPs is { Count: > 0 } ? "IPAMConfig.LinkLocalIPs (--link-local-ip)"
+            : ep.Unknown?.FirstOrDefault(u => ContainerRequestCheck.IsSet(u.Value)).Key;
+        if (unsupported is not null) throw ApiException.BadRequest($"network connect: EndpointConfig.{unsupported} is not supported by this version of berthd");
+        string? address = string.IsNullOrEmpty(ep.IPAMConfig?.IPv4Address) ? null : ep.IPAMConfig!.IPv4Address;
+        await engine.Containers.ConnectAsync(body.Container, n.Name, ep.Aliases ?? [], address, context.RequestAborted);
+        context.Response.StatusCode = 200;
+    }
+
+    /// <summary>POST /networks/{id}/disconnect: with Force, a network that no longer exists is still forgotten by a container.</summary>
+    private static async Task Disconnect(HttpContext context, string idOrName)
+    {
+        NetworkDisconnectBody body = await ReadBody(context, ApiJson.Context.NetworkDisconnectBody) ?? new NetworkDisconnectBody();
+        BerthEngine engine = Engine(context);
+        engine.Containers.Find(body.Container);
+        NetworkJson? n;
+        try
+        {
+            n = Find(engine, idOrName);
+        }
+        catch (ApiException e) when (e.StatusCode == 404 && body.Force)
+        {
+            n = null;
+        }
+        await engine.Containers.DisconnectAsync(body.Container, n?.Name ?? idOrName, exists: n is not null, body.Force, context.RequestAborted);
+        context.Response.StatusCode = 200;
+    }
+
+    private static async Task<T?> ReadBody<T>(HttpContext context, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+    {
+        if (context.Request.ContentLength == 0) return default;
+        try
+        {
+            return await JsonSerializer.DeserializeAsync(context.Request.Body, type, context.RequestAborted);
+        }
+        catch (JsonException e)
+        {
+            throw ApiException.BadRequest("invalid JSON: " + e.Message);
+        }
     }
 
     private static Task Remove(HttpContext context, string idOrName)

@@ -32,12 +32,24 @@ public static class ContainerFilters
                 "volume" => values.Any(v => (r.Volumes ?? []).Any(m => m.Name == v || m.Source == v || m.Destination == v)
                     || (r.HostConfig.Binds ?? []).Any(b => b.Split(':') is { Length: >= 2 } p && (p[0] == v || p[1] == v))
                     || (r.HostConfig.Mounts ?? []).Any(m => m.Source == v || m.Target == v)),
-                "network" or "health" or "publish" or "expose" => throw ApiException.BadRequest($"filter '{name}' is not supported by this version of berthd"),
+                "health" => HealthMatches(values, r.State.Health),
+                // dockerd: a network the container belongs to, by name or ID (prefix).
+                "network" => values.Any(v => (r.Networks ?? []).Any(n => n.NetworkName == v || (n.NetworkId.Length > 0 && n.NetworkId.StartsWith(v, StringComparison.Ordinal)))),
+                "publish" or "expose" => throw ApiException.BadRequest($"filter '{name}' is not supported by this version of berthd"),
                 _ => throw ApiException.BadRequest($"invalid filter '{name}'"),
             };
             if (!ok) return false;
         }
         return true;
+    }
+
+    /// <summary>starting, healthy, unhealthy, or none for a container without a health check (dockerd checks every value first).</summary>
+    private static bool HealthMatches(List<string> values, HealthJson? health)
+    {
+        foreach (string v in values)
+            if (v is not (HealthStatus.Starting or HealthStatus.Healthy or HealthStatus.Unhealthy or HealthStatus.None))
+                throw ApiException.BadRequest($"Unrecognised filter value for health: {v}");
+        return values.Contains(health?.Status ?? HealthStatus.None);
     }
 
     private static bool NameMatches(string pattern, string name)

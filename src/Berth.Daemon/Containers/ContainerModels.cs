@@ -33,7 +33,7 @@ public class ContainerConfigJson
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? StopSignal { get; set; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? StopTimeout { get; set; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? Shell { get; set; }
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public JsonElement? Healthcheck { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public HealthConfigJson? Healthcheck { get; set; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? MacAddress { get; set; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public bool? ArgsEscaped { get; set; }
     [JsonExtensionData] public Dictionary<string, JsonElement>? Unknown { get; set; }
@@ -176,8 +176,52 @@ public sealed class ContainerStateJson
     public string StartedAt { get; set; } = ZeroTime;
     public string FinishedAt { get; set; } = ZeroTime;
 
+    /// <summary>
+    /// The health check's state (null when the container has no health check). Replaced, never
+    /// changed in place: inspect serializes it without the container's lock.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public HealthJson? Health { get; set; }
+
     /// <summary>Go's zero time.Time, as Docker prints it for "never".</summary>
     public const string ZeroTime = "0001-01-01T00:00:00Z";
+}
+
+/// <summary>
+/// Config.Healthcheck (api/types/container.HealthConfig): Test is <c>["NONE"]</c>, <c>["CMD", args…]</c>
+/// or <c>["CMD-SHELL", command]</c> (empty: inherit the image's); durations in nanoseconds, 0 = inherit.
+/// </summary>
+public sealed class HealthConfigJson
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? Test { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public long Interval { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public long Timeout { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public long StartPeriod { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public long StartInterval { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public int Retries { get; set; }
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
+/// <summary>State.Health (api/types/container.Health): <c>starting</c>, <c>healthy</c> or <c>unhealthy</c>.</summary>
+public sealed class HealthJson
+{
+    public string Status { get; init; } = HealthStatus.Starting;
+    public int FailingStreak { get; init; }
+    /// <summary>The last results, oldest first (at most 5).</summary>
+    public IReadOnlyList<HealthcheckResultJson> Log { get; init; } = [];
+}
+
+/// <summary>One probe (api/types/container.HealthcheckResult); ExitCode -1 when the probe could not run or timed out.</summary>
+public sealed class HealthcheckResultJson
+{
+    public string Start { get; init; } = ContainerStateJson.ZeroTime;
+    public string End { get; init; } = ContainerStateJson.ZeroTime;
+    public int ExitCode { get; init; }
+    public string Output { get; init; } = "";
+}
+
+public static class HealthStatus
+{
+    public const string None = "none", Starting = "starting", Healthy = "healthy", Unhealthy = "unhealthy";
 }
 
 /// <summary>
@@ -207,8 +251,16 @@ public sealed class ContainerRecord
     public string StopSignal { get; set; } = "SIGTERM";
     public List<string>? Path { get; set; }
 
-    /// <summary>The container's endpoint while it runs on a bridge network (null otherwise).</summary>
-    public ContainerNetworkState? Network { get; set; }
+    /// <summary>
+    /// The bridge networks the container belongs to, in the order it joins them (the first gets eth0,
+    /// the default route and the published ports): dockerd's NetworkSettings.Networks. Set at create
+    /// from the network mode and EndpointsConfig, changed by network connect/disconnect, kept while
+    /// it is stopped; the endpoint fields are filled while it runs. Empty for none, host, container:.
+    /// </summary>
+    public List<ContainerNetworkState>? Networks { get; set; }
+
+    /// <summary>Records written before connect/disconnect kept the running endpoint here; read once, then moved into <see cref="Networks"/>.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public ContainerNetworkState? Network { get; set; }
 
     /// <summary>The volumes it mounts (named, anonymous, the image's), resolved at create; it refers to them until it is removed.</summary>
     public List<ContainerVolumeMount>? Volumes { get; set; }
@@ -230,18 +282,40 @@ public sealed class ContainerVolumeMount
     public string Mode { get; set; } = "";
 }
 
-/// <summary>What the network layer gave a running container: its endpoint, address and published ports.</summary>
+/// <summary>
+/// One network of a container: what was asked (create's EndpointsConfig, network connect) and,
+/// while it runs, what the network layer gave it (the endpoint, its interface, address and published ports).
+/// </summary>
 public sealed class ContainerNetworkState
 {
     public string NetworkName { get; set; } = "";
     public string NetworkId { get; set; } = "";
+    /// <summary>--network-alias / connect --alias (on user networks the short ID is added when it joins, as dockerd does).</summary>
+    public List<string>? Aliases { get; set; }
+    /// <summary>--ip / connect --ip (IPAMConfig.IPv4Address); null: the next free address.</summary>
+    public string? RequestedAddress { get; set; }
+
+    // The endpoint, while the container runs ("" and 0 otherwise).
     public string EndpointId { get; set; } = "";
+    public string Interface { get; set; } = "";
     public string IPAddress { get; set; } = "";
     public int IPPrefixLen { get; set; }
     public string Gateway { get; set; } = "";
     public string MacAddress { get; set; } = "";
-    public List<string>? Aliases { get; set; }
+    /// <summary>The names peers resolve it by on a user network: name, aliases, short ID, hostname.</summary>
+    public List<string>? DnsNames { get; set; }
     public List<PublishedPort> Ports { get; set; } = [];
+
+    [JsonIgnore] public bool Connected => EndpointId.Length > 0;
+
+    /// <summary>Forgets the endpoint (the container stopped or left), keeps what was asked.</summary>
+    public void ClearEndpoint()
+    {
+        EndpointId = Interface = IPAddress = Gateway = MacAddress = "";
+        IPPrefixLen = 0;
+        DnsNames = null;
+        Ports = [];
+    }
 }
 
 /// <summary>A published port as it was bound (the host port resolved when 0 was asked).</summary>

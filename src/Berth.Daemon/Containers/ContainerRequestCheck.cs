@@ -15,7 +15,7 @@ public static class ContainerRequestCheck
     {
         RefuseUnknown("", body.Unknown);
         RefuseUnknown("HostConfig.", host.Unknown);
-        if (body.Healthcheck is { } health && IsSet(health)) throw NotSupported("Healthcheck", "health checks");
+        CheckHealthcheck(body.Healthcheck);
         if (body.OnBuild is { Count: > 0 }) throw NotSupported("OnBuild", "ONBUILD triggers on a container");
         foreach (string path in body.Volumes?.Keys ?? Enumerable.Empty<string>())
             if (!path.StartsWith('/')) throw BadRequest($"invalid volume specification: '{path}': destination must be an absolute path");
@@ -82,6 +82,19 @@ public static class ContainerRequestCheck
         if (host.NanoCpus > (long)Environment.ProcessorCount * 1_000_000_000)
             throw BadRequest($"Range of CPUs is from 0.01 to {Environment.ProcessorCount}.00, as there are only {Environment.ProcessorCount} CPUs available");
         if (host.MemorySwappiness is < -1 or > 100) throw BadRequest($"Invalid value: {host.MemorySwappiness}, valid memory swappiness range is 0-100");
+    }
+
+    /// <summary>dockerd's validateHealthCheck: each duration 0 (inherit) or at least 1ms, no negative retries.</summary>
+    private static void CheckHealthcheck(HealthConfigJson? health)
+    {
+        if (health is null) return;
+        RefuseUnknown("Healthcheck.", health.Unknown);
+        const long minimum = 1_000_000; // containertypes.MinimumDuration, 1ms
+        if (health.Interval != 0 && health.Interval < minimum) throw BadRequest("Interval in Healthcheck cannot be less than 1ms");
+        if (health.Timeout != 0 && health.Timeout < minimum) throw BadRequest("Timeout in Healthcheck cannot be less than 1ms");
+        if (health.Retries < 0) throw BadRequest("Retries in Healthcheck cannot be negative");
+        if (health.StartPeriod != 0 && health.StartPeriod < minimum) throw BadRequest("StartPeriod in Healthcheck cannot be less than 1ms");
+        if (health.StartInterval != 0 && health.StartInterval < minimum) throw BadRequest("StartInterval in Healthcheck cannot be less than 1ms");
     }
 
     /// <summary>A Mounts entry of type volume (moby's mount validation): a volume name or none, no bind or tmpfs options, the local driver.</summary>

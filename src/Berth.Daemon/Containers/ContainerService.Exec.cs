@@ -44,6 +44,12 @@ public sealed partial class ContainerService
         if (!entry.Record.State.Running) throw ApiException.Conflict($"Container {entry.Record.Id} is not running");
         if (entry.Record.State.Paused) throw ApiException.Conflict($"Container {entry.Record.Id} is paused, unpause the container before exec");
         if (body.Cmd is null or { Count: 0 }) throw ApiException.BadRequest("No exec command specified");
+        return RegisterExec(entry, body);
+    }
+
+    /// <summary>A new exec instance of a running container (an API exec or a health probe); publishes exec_create.</summary>
+    private ExecInstance RegisterExec(ContainerEntry entry, ExecCreateBody body)
+    {
         string id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         var exec = new ExecInstance(id, entry, body);
         _execs[id] = exec;

@@ -75,8 +75,11 @@ public sealed partial class ContainerService
             byte[] specJson = JsonSerializer.SerializeToUtf8Bytes(built.Spec, SpecJsonContext.Default.Spec);
             await File.WriteAllBytesAsync(Path.Combine(bundle, "config.json"), specJson, cancellationToken);
 
-            // A runtime state left by a crash between create and the record's save would refuse the ID.
-            await RunRuntimeAsync(runtime, globals, ["delete", "--force", id], throwOnError: false);
+            // A runtime state left by a crash between create and the record's save would refuse the
+            // ID. runc, crun and berth-runtime all keep it in <root>/<id>: only then is a delete
+            // needed (a runtime process start saved on every normal start).
+            bool mayHaveState = globals is not ["--root", string runtimeRoot] || Directory.Exists(Path.Combine(runtimeRoot, id));
+            if (mayHaveState) await RunRuntimeAsync(runtime, globals, ["delete", "--force", id], throwOnError: false);
             TryDeleteDirectory(monitorDir);
             Directory.CreateDirectory(monitorDir);
 
@@ -120,10 +123,12 @@ public sealed partial class ContainerService
                 StartedAt = Rfc3339(Time.GetUtcNow()),
                 FinishedAt = r.State.FinishedAt,
                 ExitCode = 0,
+                Health = r.State.Health,
             };
             r.MonitorPid = handle.MonitorPid;
             r.RuntimePath = runtime;
             r.Path = built.Spec.Process?.Args?.Take(1).ToList();
+            InitHealthMonitor(entry); // status "starting"; the first probe comes an interval later
             Store.Save(r);
             started = true;
             PublishEvent(r, "start");
@@ -143,6 +148,7 @@ public sealed partial class ContainerService
             }
             if (!started)
             {
+                StopHealthMonitor(entry);
                 DisconnectLocked(entry);
                 if (handle is not null)
                 {
@@ -290,12 +296,12 @@ public sealed partial class ContainerService
     {
         ContainerRecord r = entry.Record;
         string id = r.Id;
+        StopHealthMonitor(entry); // the health status stays as it was (dockerd's); the next start resets it
         MonitorExit? exit = MonitorProcess.ReadExit(MonitorDirectory(id));
         var (runtime, globals) = RuntimeOf(r);
         bool oom = OomKilled(r); // before delete removes the cgroup
         await RunRuntimeAsync(runtime, globals, ["delete", "--force", id], throwOnError: false);
-        ContainerNetworkState? left = r.Network;
-        DisconnectLocked(entry, publish: false);
+        List<ContainerNetworkState> left = DisconnectLocked(entry, publish: false);
         UnmountRootfs(id);
         UnmountVolumes(r);
         r.State = new ContainerStateJson
@@ -306,12 +312,13 @@ public sealed partial class ContainerService
             FinishedAt = Rfc3339(exit?.FinishedAt ?? Time.GetUtcNow()),
             OOMKilled = oom,
             Error = exit is null ? "the container's monitor exited without recording its exit status" : "",
+            Health = r.State.Health,
         };
         r.MonitorPid = 0;
         Store.Save(r);
         if (oom) PublishEvent(r, "oom");
         PublishDie(r);
-        if (left is not null) PublishNetworkEvent("disconnect", left, id); // after die, as dockerd orders them
+        foreach (ContainerNetworkState network in left) PublishNetworkEvent("disconnect", network, id); // after die, as dockerd orders them
         TryDeleteDirectory(MonitorDirectory(id));
         TaskCompletionSource<WaitResponse> done = entry.NextExit;
         entry.NextExit = new TaskCompletionSource<WaitResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -524,6 +531,7 @@ public sealed partial class ContainerService
         r.State.Paused = pause;
         r.State.Status = pause ? "paused" : "running";
         Store.Save(r);
+        UpdateHealthMonitor(entry); // no probes while paused
         _ = cancellationToken;
     }
 

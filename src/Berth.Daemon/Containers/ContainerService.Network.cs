@@ -23,8 +23,8 @@ public sealed partial class ContainerService
 
     private static bool IsBridged(string mode) => mode is not ("none" or "host") && !mode.StartsWith("container:", StringComparison.Ordinal);
 
-    /// <summary>Checks the network settings of a create request (before anything is made).</summary>
-    private void CheckNetwork(ContainerCreateBody body, HostConfigJson h, List<string> warnings)
+    /// <summary>Checks the network settings of a create request (before anything is made); returns the networks it will join.</summary>
+    private List<ContainerNetworkState> CheckNetwork(ContainerCreateBody body, HostConfigJson h, List<string> warnings)
     {
         string mode = EffectiveNetworkMode(h);
         bool publishes = PortBindingsOf(h).Count > 0 || h.PublishAllPorts;
@@ -33,13 +33,13 @@ public sealed partial class ContainerService
             Find(mode["container:".Length..]);
             if (publishes) throw ApiException.BadRequest("conflicting options: port publishing and the container type network mode");
             if (!string.IsNullOrEmpty(body.Hostname)) throw ApiException.BadRequest("conflicting options: hostname and the network mode");
-            return;
+            return [];
         }
         if (mode is "none" or "host")
         {
             if (publishes && mode == "host") warnings.Add("Published ports are discarded when using host network mode");
             if (publishes && mode == "none") throw ApiException.BadRequest("conflicting options: port publishing and network mode none");
-            return;
+            return [];
         }
         if (Network is null)
             throw ApiException.BadRequest($"network {mode} is not available: this berthd runs without bridge networking (--bridge none); use --network none or host");
@@ -55,6 +55,7 @@ public sealed partial class ContainerService
             }
         }
         PortMappings(body, h); // parses: a bad binding is a 400 now, not at start
+        return InitialNetworks(h, body.NetworkingConfig, check: true);
     }
 
     /// <summary>HostConfig.PortBindings, "80/tcp": [{"HostIp": "", "HostPort": "8080"}].</summary>
@@ -107,21 +108,27 @@ public sealed partial class ContainerService
         return result;
     }
 
-    /// <summary>NetworkingConfig.EndpointsConfig[network]: --ip and --network-alias.</summary>
-    private static (string? Address, List<string> Aliases) EndpointRequest(ContainerRecord r, string network)
+    /// <summary>NetworkingConfig.EndpointsConfig: network (as the client named it) → --ip and --network-alias.</summary>
+    private static List<(string Network, string? Address, List<string> Aliases)> EndpointRequests(JsonElement? networkingConfig)
     {
-        var aliases = new List<string>();
-        string? address = null;
-        if (r.NetworkingConfig is { ValueKind: JsonValueKind.Object } nc && Prop(nc, "EndpointsConfig") is { ValueKind: JsonValueKind.Object } endpoints
-            && Prop(endpoints, network) is { ValueKind: JsonValueKind.Object } ep)
+        var result = new List<(string, string?, List<string>)>();
+        if (networkingConfig is not { ValueKind: JsonValueKind.Object } nc || Prop(nc, "EndpointsConfig") is not { ValueKind: JsonValueKind.Object } endpoints)
+            return result;
+        foreach (JsonProperty network in endpoints.EnumerateObject())
         {
-            if (Prop(ep, "Aliases") is { ValueKind: JsonValueKind.Array } a)
-                aliases.AddRange(a.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.String).Select(x => x.GetString()!));
-            if (Prop(ep, "IPAMConfig") is { ValueKind: JsonValueKind.Object } ipam
-                && Prop(ipam, "IPv4Address") is { ValueKind: JsonValueKind.String } ip && ip.GetString() is { Length: > 0 } v)
-                address = v;
+            var aliases = new List<string>();
+            string? address = null;
+            if (network.Value.ValueKind == JsonValueKind.Object)
+            {
+                if (Prop(network.Value, "Aliases") is { ValueKind: JsonValueKind.Array } a)
+                    aliases.AddRange(a.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.String).Select(x => x.GetString()!));
+                if (Prop(network.Value, "IPAMConfig") is { ValueKind: JsonValueKind.Object } ipam
+                    && Prop(ipam, "IPv4Address") is { ValueKind: JsonValueKind.String } ip && ip.GetString() is { Length: > 0 } v)
+                    address = v;
+            }
+            result.Add((network.Name, address, aliases));
         }
-        return (address, aliases);
+        return result;
     }
 
     /// <summary>A property by name, ignoring case as Go's encoding/json does (network names are matched exactly).</summary>
@@ -133,31 +140,141 @@ public sealed partial class ContainerService
         return null;
     }
 
-    /// <summary>Joins the container (its init waits at the exec fifo) to its network. Caller holds the lock.</summary>
+    /// <summary>A bridge network by id, name or id prefix ("bridge" is made on first use); null when there is none such.</summary>
+    private NetworkInfo? TryGetNetwork(string idOrName)
+    {
+        if (Network is null) return null;
+        if (idOrName == NetworkController.DefaultNetworkName) return Network.EnsureDefaultNetwork();
+        try
+        {
+            return Network.GetNetwork(idOrName);
+        }
+        catch (NetworkException e) when (e.Kind == NetworkErrorKind.NotFound)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The networks a new container joins (dockerd's updateContainerNetworkSettings): its network mode
+    /// first, then the other networks of EndpointsConfig, each with its aliases and --ip. Checked
+    /// here, before anything is made: every network exists and takes what is asked of it.
+    /// </summary>
+    private List<ContainerNetworkState> InitialNetworks(HostConfigJson h, JsonElement? networkingConfig, bool check)
+    {
+        string mode = EffectiveNetworkMode(h);
+        var requests = EndpointRequests(networkingConfig);
+        if (!IsBridged(mode) || Network is null) return [];
+        var result = new List<ContainerNetworkState>();
+        NetworkInfo? primary = TryGetNetwork(mode);
+        void Add(string asked, NetworkInfo? n, string? address, List<string> aliases)
+        {
+            string name = n?.Name ?? asked;
+            if (result.Any(x => x.NetworkName == name)) return;
+            if (check)
+            {
+                if (n is null) throw ApiException.NotFound($"network {asked} not found");
+                CheckEndpointSettings(n, address, aliases);
+            }
+            result.Add(new ContainerNetworkState { NetworkName = name, NetworkId = n?.Id ?? "", Aliases = aliases.Count > 0 ? aliases : null, RequestedAddress = address });
+        }
+        bool IsPrimary(string key) => key == mode || key == h.NetworkMode || (key is "default" && h.NetworkMode is "" or "default")
+            || (primary is not null && (key == primary.Name || key == primary.Id));
+        var own = requests.FirstOrDefault(q => IsPrimary(q.Network));
+        Add(mode, primary, own.Network is null ? null : own.Address, own.Aliases ?? []);
+        foreach (var (asked, address, aliases) in requests.Where(q => !IsPrimary(q.Network)))
+            Add(asked, TryGetNetwork(asked), address, aliases);
+        return result;
+    }
+
+    /// <summary>dockerd's validateEndpointSettings: aliases and --ip on user networks only, an --ip inside a subnet the user chose.</summary>
+    private static void CheckEndpointSettings(NetworkInfo n, string? address, IReadOnlyCollection<string> aliases)
+    {
+        var errors = new List<string>();
+        bool user = n.Name != NetworkController.DefaultNetworkName;
+        if (!user && address is not null) errors.Add("user specified IP address is supported on user defined networks only");
+        if (!user && aliases.Count > 0) errors.Add("network-scoped alias is supported only for containers in user defined networks");
+        if (address is not null)
+        {
+            if (!IPAddress.TryParse(address, out IPAddress? ip) || ip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || ip.Equals(IPAddress.Any))
+                errors.Add($"invalid IPv4 address: {address}");
+            else if (user && !n.ConfiguredSubnet)
+                errors.Add("user specified IP address is supported only when connecting to networks with user configured subnets");
+            else if (user && !n.Subnet.Contains(ip))
+                errors.Add($"no configured subnet or ip-range contain the IP address {address}");
+        }
+        if (errors.Count > 0) throw ApiException.BadRequest("invalid endpoint settings:\n" + string.Join('\n', errors));
+    }
+
+    /// <summary>At daemon start: a record written before connect/disconnect existed gets its Networks (and its running endpoint) from the older fields.</summary>
+    private void UpgradeNetworks(ContainerRecord r)
+    {
+        if (r.Networks is not null) return;
+        r.Networks = InitialNetworks(r.HostConfig, r.NetworkingConfig, check: false);
+        if (r.Network is { } old && r.Networks.FirstOrDefault(n => n.NetworkName == old.NetworkName || n.NetworkId == old.NetworkId) is { } state)
+        {
+            state.NetworkId = old.NetworkId;
+            state.EndpointId = old.EndpointId;
+            state.Interface = "eth0";
+            state.IPAddress = old.IPAddress;
+            state.IPPrefixLen = old.IPPrefixLen;
+            state.Gateway = old.Gateway;
+            state.MacAddress = old.MacAddress;
+            state.DnsNames = old.Aliases;
+            state.Ports = old.Ports;
+        }
+        r.Network = null;
+    }
+
+    /// <summary>The container's networks (none for the none, host and container: modes).</summary>
+    private static List<ContainerNetworkState> NetworksOf(ContainerRecord r) => r.Networks ??= [];
+
+    /// <summary>Joins the container (its init waits at the exec fifo) to each of its networks, in order. Caller holds the lock.</summary>
     private void ConnectLocked(ContainerEntry entry, int containerPid)
     {
         ContainerRecord r = entry.Record;
-        string mode = EffectiveNetworkMode(r.HostConfig);
-        if (Network is null || !IsBridged(mode)) return;
-        NetworkInfo network = mode == NetworkController.DefaultNetworkName ? Network.EnsureDefaultNetwork() : Network.GetNetwork(mode);
-        var (address, aliases) = EndpointRequest(r, mode);
+        if (Network is null || !IsBridged(EffectiveNetworkMode(r.HostConfig))) return;
+        List<ContainerNetworkState> networks = NetworksOf(r);
+        for (int i = 0; i < networks.Count; i++)
+        {
+            ContainerNetworkState state = networks[i];
+            NetworkInfo network = (state.NetworkId.Length > 0 ? TryGetNetwork(state.NetworkId) : null) ?? TryGetNetwork(state.NetworkName)
+                ?? throw ApiException.NotFound($"network {state.NetworkName} not found");
+            // The first network gets the published ports, as the primary one in Docker.
+            JoinLocked(entry, state, network, containerPid, "eth" + i.ToString(CultureInfo.InvariantCulture), ports: i == 0);
+        }
+        WriteHosts(entry);
+        foreach (ContainerNetworkState state in networks)
+        {
+            if (state.NetworkName != NetworkController.DefaultNetworkName) RefreshPeersHosts(state.NetworkId, except: r.Id);
+            PublishNetworkEvent("connect", state, r.Id);
+        }
+    }
+
+    /// <summary>Makes one endpoint in the container's namespace and records it in <paramref name="state"/>. Caller holds the lock.</summary>
+    private void JoinLocked(ContainerEntry entry, ContainerNetworkState state, NetworkInfo network, int containerPid, string interfaceName, bool ports)
+    {
+        ContainerRecord r = entry.Record;
         bool userNetwork = network.Name != NetworkController.DefaultNetworkName;
         string hostname = string.IsNullOrEmpty(r.Config.Hostname) ? r.Id[..12] : r.Config.Hostname;
-        // On user networks peers find a container by its name, short ID, hostname and aliases (Docker's DNS names).
-        var names = userNetwork ? new List<string> { r.Name.TrimStart('/'), r.Id[..12], hostname } : [];
-        names.AddRange(aliases);
+        // dockerd adds the short ID to the aliases on user networks; peers resolve the name, the
+        // aliases, the short ID and the hostname (its DNSNames).
+        if (userNetwork && !(state.Aliases ?? []).Contains(r.Id[..12])) state.Aliases = [.. state.Aliases ?? [], r.Id[..12]];
+        List<string> names = userNetwork ? [r.Name.TrimStart('/'), .. state.Aliases ?? [], r.Id[..12], hostname] : [];
+        names = names.Distinct(StringComparer.Ordinal).ToList();
         EndpointInfo endpoint;
         try
         {
-            endpoint = Network.CreateEndpoint(new EndpointCreateOptions
+            endpoint = Network!.CreateEndpoint(new EndpointCreateOptions
             {
                 Network = network.Id,
                 ContainerId = r.Id,
                 NetnsPath = $"/proc/{containerPid}/ns/net",
-                Address = address,
-                MacAddress = string.IsNullOrEmpty(r.Config.MacAddress) ? null : r.Config.MacAddress,
-                Ports = PortMappings(r.Config, r.HostConfig),
-                Aliases = names.Distinct(StringComparer.Ordinal).ToList(),
+                InterfaceName = interfaceName,
+                Address = state.RequestedAddress,
+                MacAddress = ports && !string.IsNullOrEmpty(r.Config.MacAddress) ? r.Config.MacAddress : null,
+                Ports = ports ? PortMappings(r.Config, r.HostConfig) : [],
+                Aliases = names,
                 Hostname = hostname,
             });
         }
@@ -165,42 +282,186 @@ public sealed partial class ContainerService
         {
             throw new ApiException(StatusOf(e.Kind), $"failed to set up the network of container {r.Id[..12]}: {e.Message}");
         }
-        r.Network = new ContainerNetworkState
-        {
-            NetworkName = network.Name,
-            NetworkId = network.Id,
-            EndpointId = endpoint.Id,
-            IPAddress = endpoint.Address.ToString(),
-            IPPrefixLen = endpoint.PrefixLength,
-            Gateway = endpoint.Gateway?.ToString() ?? "",
-            MacAddress = endpoint.MacAddress,
-            Aliases = userNetwork ? names : null,
-            Ports = endpoint.Ports.Select(p => new PublishedPort(p.Protocol, p.HostIp ?? "0.0.0.0", p.HostPort, p.ContainerPort)).ToList(),
-        };
-        WriteHosts(entry);
-        if (userNetwork) RefreshPeersHosts(network.Id, except: r.Id);
-        PublishNetworkEvent("connect", r.Network, r.Id);
+        state.NetworkName = network.Name;
+        state.NetworkId = network.Id;
+        state.EndpointId = endpoint.Id;
+        state.Interface = endpoint.Interface;
+        state.IPAddress = endpoint.Address.ToString();
+        state.IPPrefixLen = endpoint.PrefixLength;
+        state.Gateway = endpoint.Gateway?.ToString() ?? "";
+        state.MacAddress = endpoint.MacAddress;
+        state.DnsNames = userNetwork ? names : null;
+        state.Ports = endpoint.Ports.Select(p => new PublishedPort(p.Protocol, p.HostIp ?? "0.0.0.0", p.HostPort, p.ContainerPort)).ToList();
     }
 
-    /// <summary>Leaves the network (the endpoint, its address and its published ports go). Caller holds the lock.</summary>
-    private void DisconnectLocked(ContainerEntry entry, bool publish = true)
+    /// <summary>
+    /// Leaves every network (the endpoints, their addresses and published ports go; what was asked
+    /// stays for the next start). Caller holds the lock. Returns the networks it left.
+    /// </summary>
+    private List<ContainerNetworkState> DisconnectLocked(ContainerEntry entry, bool publish = true)
     {
-        ContainerNetworkState? state = entry.Record.Network;
-        if (state is null || Network is null) return;
+        var left = new List<ContainerNetworkState>();
+        if (Network is null) return left;
+        foreach (ContainerNetworkState state in NetworksOf(entry.Record).Where(s => s.Connected))
+        {
+            LeaveLocked(entry, state);
+            left.Add(state);
+        }
+        foreach (ContainerNetworkState state in left)
+        {
+            if (state.NetworkName != NetworkController.DefaultNetworkName) RefreshPeersHosts(state.NetworkId, except: entry.Record.Id);
+            if (publish) PublishNetworkEvent("disconnect", state, entry.Record.Id);
+        }
+        return left;
+    }
+
+    private void LeaveLocked(ContainerEntry entry, ContainerNetworkState state)
+    {
         try
         {
-            Network.DeleteEndpoint(state.EndpointId);
+            Network!.DeleteEndpoint(state.EndpointId);
         }
         catch (NetworkException e) when (e.Kind == NetworkErrorKind.NotFound)
         {
         }
         catch (NetworkException e)
         {
-            LogWarning(_logger, $"container {entry.Record.Id}: removing its endpoint: {e.Message}");
+            LogWarning(_logger, $"container {entry.Record.Id}: removing its endpoint on {state.NetworkName}: {e.Message}");
         }
-        entry.Record.Network = null;
-        if (state.NetworkName != NetworkController.DefaultNetworkName) RefreshPeersHosts(state.NetworkId, except: entry.Record.Id);
-        if (publish) PublishNetworkEvent("disconnect", state, entry.Record.Id);
+        state.ClearEndpoint();
+    }
+
+    // ---- network connect / disconnect ------------------------------------------------------------
+
+    private const string SharedNamespaceError = "container sharing network namespace with another container or host cannot be connected to any other network";
+    private const string NoneNetworkError = "container cannot be connected to multiple networks with one of the networks in private (none) mode";
+
+    /// <summary>
+    /// POST /networks/{id}/connect (dockerd's ConnectToNetwork): a running container gets a new
+    /// interface (eth1, …) in its namespace at once, names on the network resolve both ways; a
+    /// stopped one has the network recorded and joins it at its next start (connecting it twice
+    /// changes nothing, as dockerd). <paramref name="network"/> is a network's name as listed.
+    /// </summary>
+    public async Task ConnectAsync(string containerRef, string network, IReadOnlyList<string> aliases, string? address, CancellationToken cancellationToken)
+    {
+        ContainerEntry entry = Find(containerRef);
+        await entry.Lock.WaitAsync(cancellationToken);
+        try
+        {
+            ContainerRecord r = entry.Record;
+            if (entry.Removed) throw ApiException.NotFound($"No such container: {containerRef}");
+            string mode = EffectiveNetworkMode(r.HostConfig);
+            if (mode.StartsWith("container:", StringComparison.Ordinal) || (mode == "host" && network != "host")) throw ApiException.BadRequest(SharedNamespaceError);
+            if (network == "host" && mode != "host") throw ApiException.BadRequest("cannot connect container to host network - container must be created in host network mode");
+            if (mode is "none" or "host")
+            {
+                if (mode == network)
+                {
+                    if (r.State.Running) throw ApiException.Forbidden($"endpoint with name {r.Name.TrimStart('/')} already exists in network {network}");
+                    return;
+                }
+                throw ApiException.BadRequest(NoneNetworkError);
+            }
+            if (network == "none") throw ApiException.BadRequest(NoneNetworkError);
+            NetworkInfo target = TryGetNetwork(network) ?? throw ApiException.NotFound($"network {network} not found");
+            CheckEndpointSettings(target, address, aliases);
+            List<ContainerNetworkState> networks = NetworksOf(r);
+            bool member = networks.Any(n => n.NetworkId == target.Id || n.NetworkName == target.Name);
+            if (member && r.State.Running) throw ApiException.Forbidden($"endpoint with name {r.Name.TrimStart('/')} already exists in network {target.Name}");
+            if (member) return;
+            var state = new ContainerNetworkState
+            {
+                NetworkName = target.Name,
+                NetworkId = target.Id,
+                Aliases = aliases.Count > 0 ? [.. aliases] : null,
+                RequestedAddress = address,
+            };
+            if (!r.State.Running)
+            {
+                if (target.Name != NetworkController.DefaultNetworkName && !(state.Aliases ?? []).Contains(r.Id[..12]))
+                    state.Aliases = [.. state.Aliases ?? [], r.Id[..12]];
+                networks.Add(state);
+                Store.Save(r);
+                return;
+            }
+            var taken = networks.Where(n => n.Connected).Select(n => n.Interface).ToHashSet(StringComparer.Ordinal);
+            string interfaceName = Enumerable.Range(0, 1000).Select(i => "eth" + i.ToString(CultureInfo.InvariantCulture)).First(n => !taken.Contains(n));
+            JoinLocked(entry, state, target, r.State.Pid, interfaceName, ports: false);
+            networks.Add(state);
+            try
+            {
+                Store.Save(r);
+            }
+            catch
+            {
+                LeaveLocked(entry, state);
+                networks.Remove(state);
+                throw;
+            }
+            WriteHosts(entry);
+            if (target.Name != NetworkController.DefaultNetworkName) RefreshPeersHosts(target.Id, except: r.Id);
+            PublishNetworkEvent("connect", state, r.Id);
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
+    }
+
+    /// <summary>
+    /// POST /networks/{id}/disconnect (dockerd's DisconnectFromNetwork): a running container's
+    /// interface on that network goes (the default route moves to another network if it went with
+    /// it); a stopped one forgets the network. <paramref name="network"/> is a network's name as
+    /// listed, or as given when <paramref name="force"/> names one that no longer exists.
+    /// </summary>
+    public async Task DisconnectAsync(string containerRef, string network, bool exists, bool force, CancellationToken cancellationToken)
+    {
+        ContainerEntry entry = Find(containerRef);
+        await entry.Lock.WaitAsync(cancellationToken);
+        try
+        {
+            ContainerRecord r = entry.Record;
+            if (entry.Removed) throw ApiException.NotFound($"No such container: {containerRef}");
+            string mode = EffectiveNetworkMode(r.HostConfig);
+            if (network is "host" or "none" && mode == network)
+                throw ApiException.BadRequest($"cannot disconnect container from {network} network - container was created in {network} network mode");
+            List<ContainerNetworkState> networks = NetworksOf(r);
+            NetworkInfo? target = exists ? TryGetNetwork(network) : null;
+            ContainerNetworkState? state = networks.FirstOrDefault(n => n.NetworkName == network || (target is not null && n.NetworkId == target.Id));
+            if (!r.State.Running || (!exists && force))
+            {
+                if (state is null) throw new ApiException(500, $"container {r.Id} is not connected to the network {network}");
+                if (state.Connected) LeaveLocked(entry, state);
+                networks.Remove(state);
+                Store.Save(r);
+                if (r.State.Running)
+                {
+                    WriteHosts(entry);
+                    RefreshPeersHosts(state.NetworkId, except: r.Id);
+                }
+                return;
+            }
+            if (!exists) throw ApiException.NotFound($"network {network} not found");
+            if (state is not { Connected: true }) throw new ApiException(500, $"container {r.Id} is not connected to network {network}");
+            LeaveLocked(entry, state);
+            networks.Remove(state);
+            Store.Save(r);
+            try
+            {
+                Network!.EnsureDefaultRoute(r.Id, $"/proc/{r.State.Pid}/ns/net");
+            }
+            catch (NetworkException e)
+            {
+                LogWarning(_logger, $"container {r.Id}: moving its default route after leaving {state.NetworkName}: {e.Message}");
+            }
+            WriteHosts(entry);
+            if (state.NetworkName != NetworkController.DefaultNetworkName) RefreshPeersHosts(state.NetworkId, except: r.Id);
+            PublishNetworkEvent("disconnect", state, r.Id);
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
     }
 
     /// <summary>dockerd's network connect/disconnect: the network is the actor, the container an attribute.</summary>
@@ -212,18 +473,34 @@ public sealed partial class ContainerService
             ["type"] = "bridge",
         });
 
-    /// <summary>The container's /etc/hosts: its own address and name, its peers on a user network, --add-host entries.</summary>
+    /// <summary>
+    /// The container's /etc/hosts: its own address (on its first network) and name, its peers on
+    /// each user network it is on, --add-host entries. Written in place: it is bind-mounted.
+    /// </summary>
     private void WriteHosts(ContainerEntry entry)
     {
         ContainerRecord r = entry.Record;
-        if (r.Network is not { } state || Network is null) return;
+        if (Network is null) return;
+        List<ContainerNetworkState> connected = NetworksOf(r).Where(n => n.Connected).ToList();
+        if (connected.Count == 0 && !r.State.Running) return;
         List<HostsEntry> extra = ContainerSpecFactory.ExtraHosts(r.HostConfig);
-        IReadOnlyList<HostsEntry> peers = state.NetworkName == NetworkController.DefaultNetworkName ? [] : Network.PeersOf(state.EndpointId);
+        var peers = new List<HostsEntry>();
+        foreach (ContainerNetworkState state in connected.Where(n => n.NetworkName != NetworkController.DefaultNetworkName))
+        {
+            try
+            {
+                peers.AddRange(Network.PeersOf(state.EndpointId));
+            }
+            catch (NetworkException e) when (e.Kind == NetworkErrorKind.NotFound)
+            {
+            }
+        }
         string hostname = string.IsNullOrEmpty(r.Config.Hostname) ? r.Id[..12] : r.Config.Hostname;
         string path = Path.Combine(Store.DirectoryOf(r.Id), "hosts");
         try
         {
-            HostsFile.WriteInPlace(path, HostsFile.Render(hostname, IPAddress.Parse(state.IPAddress), peers, extra));
+            IPAddress? own = connected.Count > 0 ? IPAddress.Parse(connected[0].IPAddress) : null;
+            HostsFile.WriteInPlace(path, HostsFile.Render(hostname, own, peers, extra));
         }
         catch (IOException e)
         {
@@ -234,7 +511,7 @@ public sealed partial class ContainerService
     private void RefreshPeersHosts(string networkId, string except)
     {
         foreach (ContainerEntry peer in Snapshot())
-            if (peer.Record.Id != except && peer.Record.Network?.NetworkId == networkId && peer.Record.State.Running)
+            if (peer.Record.Id != except && peer.Record.State.Running && (peer.Record.Networks ?? []).Any(n => n.Connected && n.NetworkId == networkId))
                 WriteHosts(peer);
     }
 
@@ -242,7 +519,7 @@ public sealed partial class ContainerService
     private void ReconcileNetwork()
     {
         if (Network is null) return;
-        var live = Snapshot().Where(e => e.Record.State.Running && e.Record.Network is not null).Select(e => e.Record.Network!.EndpointId).ToList();
+        var live = Snapshot().Where(e => e.Record.State.Running).SelectMany(e => e.Record.Networks ?? []).Where(n => n.Connected).Select(n => n.EndpointId).ToList();
         try
         {
             Network.Reconcile(live);

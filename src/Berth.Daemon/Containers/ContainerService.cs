@@ -137,6 +137,7 @@ public sealed partial class ContainerService : IDisposable
     {
         foreach (ContainerRecord record in Store.LoadAll(w => LogWarning(_logger, w)))
         {
+            UpgradeNetworks(record);
             var entry = new ContainerEntry(record);
             lock (_indexLock)
             {
@@ -170,6 +171,7 @@ public sealed partial class ContainerService : IDisposable
             if (r.MonitorPid > 0 && Monitor.MonitorProcess.IsAlive(r.MonitorPid, MonitorDirectory(r.Id)))
             {
                 Watch(entry, r.MonitorPid);
+                if (!r.State.Paused) InitHealthMonitor(entry); // as dockerd's restore: "starting" again, probes resume
                 continue;
             }
             await entry.Lock.WaitAsync(cancellationToken);
@@ -219,7 +221,7 @@ public sealed partial class ContainerService : IDisposable
         var warnings = new List<string>();
         HostConfigJson host = body.HostConfig ?? new HostConfigJson();
         ContainerRequestCheck.Check(body, host, warnings, Options);
-        CheckNetwork(body, host, warnings);
+        List<ContainerNetworkState> networks = CheckNetwork(body, host, warnings);
         body.Unknown = null; // only zero-valued unknown fields are left: nothing to keep
         if (string.IsNullOrEmpty(body.Image)) throw ApiException.BadRequest("Config cannot be empty in order to create a container");
 
@@ -249,6 +251,7 @@ public sealed partial class ContainerService : IDisposable
             Config = body,
             HostConfig = host,
             NetworkingConfig = body.NetworkingConfig,
+            Networks = networks,
             StopSignal = !string.IsNullOrEmpty(body.StopSignal) ? body.StopSignal
                 : !string.IsNullOrEmpty(image.Config.Config?.StopSignal) ? image.Config.Config!.StopSignal! : "SIGTERM",
         };
@@ -328,6 +331,7 @@ public sealed partial class ContainerService : IDisposable
         config.Labels ??= [];
         if (config.ExposedPorts is null && ic.ExposedPorts is { Count: > 0 })
             config.ExposedPorts = ic.ExposedPorts.ToDictionary(p => p.Key, _ => EmptyObject, StringComparer.Ordinal);
+        config.Healthcheck = MergeHealthcheck(config.Healthcheck, ic.Healthcheck);
     }
 
     // ---- rename, remove ------------------------------------------------------------------------
@@ -400,6 +404,7 @@ public sealed partial class ContainerService : IDisposable
     {
         string id = entry.Record.Id;
         entry.Removed = true;
+        StopHealthMonitor(entry);
         // The record goes first: once it is gone the container is gone, whatever happens next (a
         // crash from here on leaves a layer and maybe a mount, which the next start cleans).
         Store.Delete(id);
@@ -515,4 +520,9 @@ public sealed class ContainerEntry(ContainerRecord record)
 
     /// <summary>Restart back-off steps taken since the container last ran for 10 s.</summary>
     public int Backoff { get; set; }
+
+    /// <summary>Cancels the running health monitor (null when none runs); guarded by <see cref="HealthLock"/>.</summary>
+    public CancellationTokenSource? HealthMonitor { get; set; }
+
+    public Lock HealthLock { get; } = new();
 }

@@ -24,6 +24,10 @@ internal sealed class NetworkRecord
     public bool Internal { get; init; }
     public int Mtu { get; init; }
     public DateTimeOffset Created { get; init; }
+    public Dictionary<string, string>? Labels { get; init; }
+    public Dictionary<string, string>? DriverOptions { get; init; }
+    public bool ConfiguredSubnet { get; init; }
+    public bool Attachable { get; init; }
 }
 
 /// <summary>An endpoint as persisted: <c>endpoints/&lt;id&gt;.json</c>.</summary>

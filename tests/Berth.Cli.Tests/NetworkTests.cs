@@ -1,0 +1,88 @@
+using System.Text.Json;
+
+namespace Berth.Cli.Tests;
+
+/// <summary>
+/// <c>berth network …</c> end to end: the published binary against a berthd of its own whose
+/// bridges live in a private network namespace (--bridge-netns). Not run against dockerd: its
+/// bridges would be made in the host's namespace.
+/// </summary>
+public sealed class NetworkTests
+{
+    // The test image links few applets: the others are called through busybox.
+    private const string Fetch = "for i in 1 2 3 4 5; do busybox timeout 2 busybox wget -q -O - http://$0/ 2>/dev/null && exit 0; sleep 0.2; done; echo unreachable";
+
+    [Fact]
+    public void NetworkCreateLsInspectConnectDisconnectRmPrune()
+    {
+        if (BerthCli.Daemon == DaemonKind.Dockerd) return; // dockerd would put the bridges in the host's namespace
+        using var cli = new BerthCli();
+        cli.Ok("import", "-c", "CMD [\"/bin/sh\"]", cli.WriteBusyboxTar("rootfs.tar", "networks"), "busybox:latest");
+
+        string id = cli.Ok("network", "create", "-d", "bridge", "--subnet", "10.81.0.0/24", "--gateway", "10.81.0.254", "--label", "team=a", "-o", "com.docker.network.driver.mtu=1400", "backend").Trim();
+        Assert.Matches("^[0-9a-f]{64}$", id);
+        cli.Ok("network", "create", "--internal", "isolated");
+        CliResult duplicate = cli.Run("network", "create", "backend");
+        Assert.Equal(1, duplicate.ExitCode);
+        Assert.Contains("network with name backend already exists", duplicate.Stderr);
+        CliResult noSubnet = cli.Run("network", "create", "--gateway", "10.9.0.1", "nosubnet");
+        Assert.Equal(1, noSubnet.ExitCode);
+        Assert.Contains("every ip-range or gateway must have a corresponding subnet", noSubnet.Stderr);
+
+        string table = cli.Ok("network", "ls");
+        Assert.Matches(@"^NETWORK ID\s+NAME\s+DRIVER\s+SCOPE\n", table);
+        Assert.Matches($@"\n{id[..12]}\s+backend\s+bridge\s+local\n", table);
+        Assert.Equal("backend\n", cli.Ok("network", "ls", "-f", "label=team=a", "--format", "{{.Name}}"));
+        Assert.Equal(id[..12] + "\n", cli.Ok("network", "ls", "-q", "-f", "name=backend"));
+        Assert.Equal(id + "\n", cli.Ok("network", "ls", "-q", "--no-trunc", "-f", "name=backend"));
+        Assert.Equal("isolated true\n", cli.Ok("network", "ls", "-f", "name=isolated", "--format", "{{.Name}} {{.Internal}}"));
+        Assert.Equal("[{\"Subnet\":\"10.81.0.0/24\",\"Gateway\":\"10.81.0.254\"}] a {\"com.docker.network.driver.mtu\":\"1400\"}\n",
+            cli.Ok("network", "inspect", "-f", "{{json .IPAM.Config}} {{.Labels.team}} {{json .Options}}", "backend"));
+        CliResult missing = cli.Run("network", "inspect", "nosuch");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("network nosuch not found", missing.Stderr);
+
+        // connect/disconnect a running container: a second interface, names resolved both ways, then gone.
+        cli.Ok("run", "-d", "--name", "web", "--network", "backend", "busybox", "sh", "-c", "mkdir /www; echo backend-page > /www/index.html; exec busybox httpd -f -p 80 -h /www");
+        cli.Ok("run", "-d", "--name", "client", "busybox", "sleep", "600");
+        Assert.Equal("", cli.Ok("network", "connect", "--alias", "front", "--ip", "10.81.0.50", "backend", "client"));
+        Assert.Contains("inet 10.81.0.50/24", cli.Ok("exec", "client", "busybox", "ip", "-o", "-4", "addr", "show", "eth1"));
+        Assert.Equal("backend-page\n", cli.Ok("exec", "client", "sh", "-c", Fetch, "web"));
+        Assert.Contains("1 packets received", cli.Ok("exec", "web", "busybox", "ping", "-c1", "-W2", "front"));
+        Assert.Equal(["client", "web"], Members(cli, "backend"));
+        CliResult twice = cli.Run("network", "connect", "backend", "client");
+        Assert.Equal(1, twice.ExitCode);
+        Assert.Contains("endpoint with name client already exists in network backend", twice.Stderr);
+
+        CliResult inUse = cli.Run("network", "rm", "backend");
+        Assert.Equal(1, inUse.ExitCode);
+        Assert.Contains("has active endpoints", inUse.Stderr);
+        Assert.Equal("", cli.Ok("network", "disconnect", "backend", "client"));
+        Assert.Equal("unreachable\n", cli.Ok("exec", "client", "sh", "-c", Fetch, "web"));
+        Assert.Equal(["web"], Members(cli, "backend"));
+        Assert.Equal(["bridge"], JsonDocument.Parse(cli.Ok("inspect", "-f", "{{json .NetworkSettings.Networks}}", "client")).RootElement.EnumerateObject().Select(p => p.Name));
+
+        // A created container: the network is recorded, then joined at start.
+        cli.Ok("create", "--name", "late", "busybox", "sleep", "600");
+        cli.Ok("network", "connect", "backend", "late");
+        cli.Ok("network", "disconnect", "-f", "bridge", "late");
+        cli.Ok("start", "late");
+        Assert.Equal("backend-page\n", cli.Ok("exec", "late", "sh", "-c", Fetch, "web"));
+
+        cli.Ok("rm", "-f", "web", "client", "late");
+        Assert.Equal("backend\nisolated\n", cli.Ok("network", "rm", "backend", "isolated"));
+        CliResult gone = cli.Run("network", "rm", "backend");
+        Assert.Equal(1, gone.ExitCode);
+        Assert.Equal("", cli.Ok("network", "rm", "-f", "backend"));
+
+        cli.Ok("network", "create", "--label", "tmp=1", "spare");
+        string pruned = cli.Ok("network", "prune", "-f", "--filter", "label=tmp=1");
+        Assert.Equal("Deleted Networks:\nspare\n\n", pruned);
+        Assert.Equal("bridge\nhost\nnone\n", cli.Ok("network", "ls", "--format", "{{.Name}}"));
+    }
+
+    /// <summary>The names of the containers a network's inspect lists, sorted.</summary>
+    private static string[] Members(BerthCli cli, string network)
+        => [.. JsonDocument.Parse(cli.Ok("network", "inspect", "-f", "{{json .Containers}}", network)).RootElement.EnumerateObject()
+            .Select(c => c.Value.GetProperty("Name").GetString()!).Order(StringComparer.Ordinal)];
+}
