@@ -65,8 +65,11 @@ public static class Program
         return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
 
+    // Console's own streams write(2) at the descriptor's offset. A FileStream over fd 1 would
+    // pwrite at positions of its own starting from 0: with stdout a regular file shared by
+    // several commands (`{ berth a; berth b; } > file`), each would overwrite the one before.
     private static StreamWriter StandardWriter(int fd)
-        => new(new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: false), FileAccess.Write, 1), new System.Text.UTF8Encoding(false), 4096)
+        => new(fd == 1 ? Console.OpenStandardOutput() : Console.OpenStandardError(), new System.Text.UTF8Encoding(false), 4096)
         {
             AutoFlush = true,
         };
