@@ -213,6 +213,11 @@ public sealed partial class ImageBuilder
                 }
             }
             state.Image = await _backend.ResolveImageAsync(from.Image, run.Options.Pull, platform, run.Output, cancellationToken);
+            // A single-platform image is whatever it is: asking for another platform is an error
+            // (docker: "does not match the specified platform"), not a silent substitution.
+            if (platform is not null && !PlatformMatcher.Matches(platform, state.Image.Config.Platform))
+                throw new BuildException(BuildErrorKind.InvalidArgument,
+                    $"{Where(stage.From)}: image {from.Image} was found but does not match the specified platform: wanted {PlatformMatcher.Normalize(platform)}, actual: {PlatformMatcher.Normalize(state.Image.Config.Platform)}");
             state.Config = state.Image.Config.Config ?? new ContainerConfig();
         }
         run.Output.Write($" ---> {(state.Image is null ? "" : Short(state.Image.Id))}\n");

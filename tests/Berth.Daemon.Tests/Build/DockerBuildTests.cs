@@ -236,6 +236,13 @@ public sealed class DockerBuildTests : IAsyncLifetime
         Assert.NotEqual(0, exit);
         Assert.Contains("outside the build context", output);
 
+        // FROM --platform: the host's own platform (through a meta ARG) builds; another one is refused, not substituted.
+        string host = Berth.Images.Manifests.PlatformMatcher.Host.ToString();
+        BuildOk(Context("platform-ok", ("Dockerfile", $"ARG P={host}\nFROM --platform=$P busybox\nRUN true\n")));
+        (exit, output, _) = Build(Context("platform-bad", ("Dockerfile", "FROM --platform=linux/s390x busybox\nRUN true\n")));
+        Assert.NotEqual(0, exit);
+        Assert.Contains("does not match the specified platform: wanted linux/s390x", output);
+
         string badSyntax = Context("syntax", ("Dockerfile", "FROM busybox\nFORM x\n"));
         (exit, output, _) = Build(badSyntax);
         Assert.NotEqual(0, exit);
