@@ -80,7 +80,14 @@ public static class SystemApi
             Images = engine.Images.Count,
             Driver = "overlayfs",
             DriverStatus = [["driver-type", "berth overlay snapshotter (chain-ID layers, index=off)"], ["Snapshots", Path.Combine(options.DataRoot, "snapshots")]],
-            Plugins = new PluginsInfo { Log = ["json-file"] },
+            // What this engine serves: the local volume driver, the bridge/host/null network drivers
+            // (bridge only when berthd runs with networking), the json-file log driver.
+            Plugins = new PluginsInfo
+            {
+                Volume = ["local"],
+                Network = engine.Network is null ? ["host", "null"] : ["bridge", "host", "null"],
+                Log = ["json-file"],
+            },
             MemoryLimit = true,
             SwapLimit = true,
             CpuCfsPeriod = true,

@@ -51,6 +51,8 @@ public sealed class SystemApiTests : IAsyncLifetime
         Assert.Equal("overlayfs", info.GetProperty("Driver").GetString());
         Assert.Equal(0, info.GetProperty("Images").GetInt32());
         Assert.Equal("inactive", info.GetProperty("Swarm").GetProperty("LocalNodeState").GetString());
+        Assert.Equal(["local"], info.GetProperty("Plugins").GetProperty("Volume").EnumerateArray().Select(v => v.GetString()!).ToArray());
+        Assert.Equal(["bridge", "host", "null"], info.GetProperty("Plugins").GetProperty("Network").EnumerateArray().Select(v => v.GetString()!).ToArray());
         Assert.False(string.IsNullOrEmpty(info.GetProperty("ID").GetString()));
     }
 
