@@ -1,3 +1,4 @@
+using Berth.Daemon.Engine;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -63,41 +64,14 @@ public sealed class ContainerStore
     {
         string dir = DirectoryOf(record.Id);
         Directory.CreateDirectory(dir);
-        string path = Path.Combine(dir, RecordFile);
-        string temp = path + ".tmp";
-        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(record, ContainerStoreJson.Default.ContainerRecord);
-        using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            f.Write(bytes);
-            f.Flush(flushToDisk: true);
-        }
-        File.Move(temp, path, overwrite: true);
-        FsyncDirectory(dir);
+        DurableFile.Write(Path.Combine(dir, RecordFile), JsonSerializer.SerializeToUtf8Bytes(record, ContainerStoreJson.Default.ContainerRecord));
     }
 
     /// <summary>
     /// Removes the container's directory: the record goes first (renamed away, so a crash midway
     /// leaves a directory without a record, which the next load removes), then the rest.
     /// </summary>
-    public void Delete(string id)
-    {
-        string dir = DirectoryOf(id);
-        string path = Path.Combine(dir, RecordFile);
-        if (File.Exists(path))
-        {
-            File.Delete(path);
-            FsyncDirectory(dir);
-        }
-        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-    }
-
-    private static void FsyncDirectory(string dir)
-    {
-        int fd = Interop.open_fd(dir, Interop.O_RDONLY | Interop.O_DIRECTORY | Interop.O_CLOEXEC, 0);
-        if (fd < 0) return;
-        Interop.fsync(fd);
-        Interop.close(fd);
-    }
+    public void Delete(string id) => DurableFile.DeleteRecordDirectory(DirectoryOf(id), RecordFile);
 }
 
 [JsonSourceGenerationOptions(WriteIndented = false, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]

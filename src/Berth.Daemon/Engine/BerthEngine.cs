@@ -98,13 +98,7 @@ public sealed class BerthEngine : IDisposable
         {
         }
         string id = Guid.NewGuid().ToString();
-        string temp = path + ".tmp";
-        using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write))
-        {
-            f.Write(System.Text.Encoding.ASCII.GetBytes(id + "\n"));
-            f.Flush(flushToDisk: true);
-        }
-        File.Move(temp, path, overwrite: true);
+        DurableFile.Write(path, System.Text.Encoding.ASCII.GetBytes(id + "\n"));
         return id;
     }
 }

@@ -10,13 +10,7 @@ public sealed class PidFile : IDisposable
     public static PidFile Write(string path)
     {
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
-        string temp = path + ".tmp";
-        using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write))
-        {
-            f.Write(System.Text.Encoding.ASCII.GetBytes(Environment.ProcessId + "\n"));
-            f.Flush(flushToDisk: true);
-        }
-        File.Move(temp, path, overwrite: true);
+        Engine.DurableFile.Write(path, System.Text.Encoding.ASCII.GetBytes(Environment.ProcessId + "\n"));
         return new PidFile(path);
     }
 

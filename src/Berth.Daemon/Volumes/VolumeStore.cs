@@ -1,3 +1,4 @@
+using Berth.Daemon.Engine;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -87,17 +88,8 @@ public sealed class VolumeStore
         // dockerd's local driver: the volume's directory 0701 (traversable, not listable), _data 0755.
         File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.OtherExecute);
         Directory.CreateDirectory(MountpointOf(record.Name));
-        string path = Path.Combine(dir, MetadataFile);
-        string temp = path + ".tmp";
-        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(record, VolumeStoreJson.Default.VolumeRecord);
-        using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            f.Write(bytes);
-            f.Flush(flushToDisk: true);
-        }
-        File.Move(temp, path, overwrite: true);
-        FsyncDirectory(dir);
-        FsyncDirectory(Root);
+        DurableFile.Write(Path.Combine(dir, MetadataFile), JsonSerializer.SerializeToUtf8Bytes(record, VolumeStoreJson.Default.VolumeRecord));
+        DurableFile.FsyncDirectory(Root);
     }
 
     /// <summary>
@@ -105,25 +97,7 @@ public sealed class VolumeStore
     /// load removes), then its content. The caller has made sure nothing is mounted in it: a
     /// recursive delete would otherwise go into the mounted filesystem (a bind-mounted host path).
     /// </summary>
-    public void Delete(string name)
-    {
-        string dir = DirectoryOf(name);
-        string path = Path.Combine(dir, MetadataFile);
-        if (File.Exists(path))
-        {
-            File.Delete(path);
-            FsyncDirectory(dir);
-        }
-        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-    }
-
-    private static void FsyncDirectory(string dir)
-    {
-        int fd = Interop.open_fd(dir, Interop.O_RDONLY | Interop.O_DIRECTORY | Interop.O_CLOEXEC, 0);
-        if (fd < 0) return;
-        Interop.fsync(fd);
-        Interop.close(fd);
-    }
+    public void Delete(string name) => DurableFile.DeleteRecordDirectory(DirectoryOf(name), MetadataFile);
 }
 
 [JsonSourceGenerationOptions(WriteIndented = false, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
