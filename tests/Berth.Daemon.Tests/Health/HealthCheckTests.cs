@@ -161,9 +161,16 @@ public sealed class HealthCheckTests : IAsyncLifetime
         Assert.Matches(@"^Up .* \(unhealthy\)$", await PsStatusAsync(id));
         Assert.Equal(["bad"], await NamesWithHealthAsync("unhealthy"));
 
-        // Persisted in the record (config.v2.json) like the rest of the state.
-        string record = await File.ReadAllTextAsync(Path.Combine(_daemon.Options.DataRoot, "containers", id, "config.v2.json"));
-        Assert.Equal("unhealthy", JsonDocument.Parse(record).RootElement.GetProperty("State").GetProperty("Health").GetProperty("Status").GetString());
+        // Persisted in the record (config.v2.json) like the rest of the state: the save follows the
+        // in-memory change, so a loaded machine may need a moment.
+        string recordPath = Path.Combine(_daemon.Options.DataRoot, "containers", id, "config.v2.json");
+        string? persisted = null;
+        for (int i = 0; i < 100 && persisted != "unhealthy"; i++)
+        {
+            if (i > 0) await Task.Delay(50);
+            persisted = JsonDocument.Parse(await File.ReadAllTextAsync(recordPath)).RootElement.GetProperty("State").GetProperty("Health").GetProperty("Status").GetString();
+        }
+        Assert.Equal("unhealthy", persisted);
 
         await Task.Delay(400); // more failures: no second event
         List<string> actions = (await EventsApiTests.PastEventsAsync(Client, since)).Select(e => e.GetProperty("Action").GetString()!).ToList();
