@@ -112,6 +112,18 @@ public sealed partial class ContainerService
             if (pending.Count > 0)
                 await Task.WhenAny(Task.WhenAll(pending.Select(p => p.Task)), Task.Delay(AttachConnectTimeout, cancellationToken));
 
+            // Saved before the runtime's start: a crash between that start and the save below leaves
+            // a record with the monitor's PID that does not say running, from which RestoreAsync
+            // finds the container again (running, or exited with its code) instead of taking it
+            // for a start that never happened.
+            r.MonitorPid = handle.MonitorPid;
+            r.RuntimePath = runtime;
+            r.Path = built.Spec.Process?.Args?.Take(1).ToList();
+            Store.Save(r);
+
+            // Taken before the start: a short-lived process can exit (and the monitor record its
+            // finish) before the start returns, and FinishedAt must not come before StartedAt.
+            DateTimeOffset startedAt = Time.GetUtcNow();
             var (code, _, stderr) = await RunRuntimeAsync(runtime, globals, ["start", id], throwOnError: false);
             if (code != 0) throw StartFailure(stderr.Trim());
 
@@ -120,14 +132,11 @@ public sealed partial class ContainerService
                 Status = "running",
                 Running = true,
                 Pid = handle.ContainerPid,
-                StartedAt = Rfc3339(Time.GetUtcNow()),
+                StartedAt = Rfc3339(startedAt),
                 FinishedAt = r.State.FinishedAt,
                 ExitCode = 0,
                 Health = r.State.Health,
             };
-            r.MonitorPid = handle.MonitorPid;
-            r.RuntimePath = runtime;
-            r.Path = built.Spec.Process?.Args?.Take(1).ToList();
             InitHealthMonitor(entry); // status "starting"; the first probe comes an interval later
             Store.Save(r);
             started = true;
@@ -155,6 +164,11 @@ public sealed partial class ContainerService
                     // The init waits at its fifo or runs: take it down; the monitor then exits.
                     await RunRuntimeAsync(runtime, globals, ["delete", "--force", id], throwOnError: false);
                     await WaitForMonitorAsync(handle.MonitorPid, TimeSpan.FromSeconds(5));
+                    if (r.MonitorPid != 0 && !entry.Removed)
+                    {
+                        r.MonitorPid = 0; // this start is over: nothing for a restore to find again
+                        Store.Save(r);
+                    }
                 }
                 UnmountRootfs(id);
                 UnmountVolumes(r);
@@ -304,12 +318,14 @@ public sealed partial class ContainerService
         List<ContainerNetworkState> left = DisconnectLocked(entry, publish: false);
         UnmountRootfs(id);
         UnmountVolumes(r);
+        DateTimeOffset finishedAt = exit?.FinishedAt ?? Time.GetUtcNow();
+        if (DateTimeOffset.TryParse(r.State.StartedAt, out DateTimeOffset startedAt) && finishedAt < startedAt) finishedAt = startedAt;
         r.State = new ContainerStateJson
         {
             Status = "exited",
             ExitCode = exit?.ExitCode ?? 255,
             StartedAt = r.State.StartedAt,
-            FinishedAt = Rfc3339(exit?.FinishedAt ?? Time.GetUtcNow()),
+            FinishedAt = Rfc3339(finishedAt),
             OOMKilled = oom,
             Error = exit is null ? "the container's monitor exited without recording its exit status" : "",
             Health = r.State.Health,

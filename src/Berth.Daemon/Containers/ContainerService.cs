@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
@@ -151,8 +152,11 @@ public sealed partial class ContainerService : IDisposable
             ContainerRecord r = entry.Record;
             if (!r.State.Running)
             {
+                if (r.MonitorPid > 0 && await FindCutShortStartAsync(entry)) continue;
                 // A start cut short by a crash leaves runtime state, a mount, a monitor dir.
                 if (IsMountPoint(RootfsDirectory(r.Id)) || HasRuntimeState(r.Id)) await CleanupRuntimeLeftoversAsync(r.Id);
+                // An exit recorded just before a crash leaves the monitor's directory.
+                else TryDeleteDirectory(MonitorDirectory(r.Id));
                 if (r.State.Restarting)
                 {
                     // It was waiting to be restarted when berthd went: the policy resumes now.
@@ -208,6 +212,63 @@ public sealed partial class ContainerService : IDisposable
         // Execs do not survive a daemon restart in memory; their state dirs are stale.
         foreach (string dir in Directory.EnumerateDirectories(ExecStateRoot))
             TryDeleteDirectory(dir);
+    }
+
+    /// <summary>
+    /// A start cut short by a crash after the runtime's start and before the record said running
+    /// (the record has the monitor's PID, saved just before the start). The monitor and the
+    /// runtime tell how far it got: a live monitor whose container the runtime reports running is
+    /// adopted; a monitor that has exited and left its exit file means the container ran and
+    /// exited, and that exit is recorded. Otherwise (never started) false: the caller cleans up.
+    /// </summary>
+    private async Task<bool> FindCutShortStartAsync(ContainerEntry entry)
+    {
+        ContainerRecord r = entry.Record;
+        string dir = MonitorDirectory(r.Id);
+        DateTimeOffset launched = Directory.Exists(dir) ? Directory.GetCreationTimeUtc(dir) : Time.GetUtcNow();
+        if (Monitor.MonitorProcess.IsAlive(r.MonitorPid, dir))
+        {
+            var (runtime, globals) = RuntimeOf(r);
+            var (code, stdout, _) = await RunRuntimeAsync(runtime, globals, ["state", r.Id], throwOnError: false);
+            int pid = 0;
+            try
+            {
+                using JsonDocument state = JsonDocument.Parse(code == 0 ? stdout : "{}");
+                if (state.RootElement.TryGetProperty("status", out JsonElement status) && status.GetString() == "running"
+                    && state.RootElement.TryGetProperty("pid", out JsonElement p)) pid = p.GetInt32();
+            }
+            catch (JsonException)
+            {
+            }
+            if (pid <= 0) return false; // created, never started
+            r.State = new ContainerStateJson
+            {
+                Status = "running",
+                Running = true,
+                Pid = pid,
+                StartedAt = Rfc3339(launched),
+                FinishedAt = r.State.FinishedAt,
+                Health = r.State.Health,
+            };
+            Store.Save(r);
+            LogWarning(_logger, $"container {r.Id}: its start was cut short by a crash; found it running");
+            Watch(entry, r.MonitorPid);
+            if (!r.State.Paused) InitHealthMonitor(entry);
+            return true;
+        }
+        if (Monitor.MonitorProcess.ReadExit(dir) is null) return false;
+        r.State.StartedAt = Rfc3339(launched);
+        LogWarning(_logger, $"container {r.Id}: its start was cut short by a crash; it ran and exited meanwhile");
+        await entry.Lock.WaitAsync();
+        try
+        {
+            await RecordExitAsync(entry, restoring: true);
+        }
+        finally
+        {
+            entry.Lock.Release();
+        }
+        return true;
     }
 
     // ---- create --------------------------------------------------------------------------------
