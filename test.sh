@@ -21,6 +21,11 @@ for peer in docker:docker-runtime containerd:containerd-runtime podman:podman-ru
   echo "== tests/compat/${peer#*:}.sh"
   tests/compat/"${peer#*:}".sh 2>&1 | tee -a "$log" || status=1
 done
+# kill -9 of berthd in the middle of 100 concurrent runs, then restart: every container running,
+# exited with its code, or cleanly absent, nothing leaked (issue 7's crash test).
+echo "== scripts/crash-test.sh --rounds 2"
+if scripts/crash-test.sh --rounds 2 >"$log.crash" 2>&1; then grep -E "^round [0-9]+:" "$log.crash"; else status=1; cat "$log.crash"; fi
+rm -f "$log.crash"
 # One closing line for all assemblies: "N passed, N failed, N skipped".
 awk '/^(Passed|Failed)! +-/ {
        for (i = 1; i <= NF; i++) { gsub(",", "", $(i+1)); if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) }
