@@ -68,7 +68,7 @@ public sealed partial class NetworkController
                     Address = address.ToString(), MacAddress = FormatMac(mac), Hostname = o.Hostname,
                     Aliases = [.. o.Aliases], Ports = [.. ports],
                 };
-                AtomicFile.Write(Path.Combine(_endpointsDir, id + ".json"), JsonSerializer.Serialize(record, StateJson.Default.EndpointRecord));
+                AtomicFile.Write(Path.Combine(_endpointsDir, id + ".json"), JsonSerializer.Serialize(record, StateJson.Default.EndpointRecord), durable: false);
                 _endpoints[id] = record;
                 return ToInfo(record);
             }
@@ -93,7 +93,7 @@ public sealed partial class NetworkController
             if (e.Ports.Count > 0) RemovePortRules(new NftFirewall.EndpointRules(e.Address, e.Ports), e.Id);
             _host.DeleteLink(e.HostInterface);
             if (_ipam.HasPool(e.NetworkId)) _ipam.Release(e.NetworkId, IPAddress.Parse(e.Address));
-            AtomicFile.Delete(Path.Combine(_endpointsDir, e.Id + ".json"));
+            AtomicFile.Delete(Path.Combine(_endpointsDir, e.Id + ".json"), durable: false);
             _endpoints.Remove(e.Id);
         }
     }

@@ -6,9 +6,9 @@ namespace Berth.Network;
 
 /// <summary>
 /// IPv4 address management: one pool per network (subnet, gateway), addresses handed to owners
-/// (endpoint ids). Every change is persisted before it is returned (temp file + fsync + rename
-/// of <c>&lt;state&gt;/ipam/&lt;pool&gt;.json</c>), so a daemon that restarts — or crashes right after
-/// an allocation — never hands the same address out twice. Pools may not overlap.
+/// (endpoint ids). Every change is persisted before it is returned (temp file + rename of
+/// <c>&lt;state&gt;/ipam/&lt;pool&gt;.json</c>; fsynced for a new pool), so a daemon that restarts — or
+/// crashes right after an allocation — never hands the same address out twice. Pools may not overlap.
 /// Not thread-safe on its own: <see cref="NetworkController"/> serialises calls.
 /// </summary>
 public sealed class Ipam
@@ -84,7 +84,7 @@ public sealed class Ipam
             }
         }
         var record = new PoolRecord { Subnet = subnet.ToString(), Gateway = Ipv4Subnet.ToAddress(gw).ToString() };
-        Save(poolId, record);
+        Save(poolId, record, durable: true);
         _pools[poolId] = record;
         return Ipv4Subnet.ToAddress(gw);
     }
@@ -169,7 +169,11 @@ public sealed class Ipam
 
     private string PathOf(string poolId) => Path.Combine(_directory, poolId + ".json");
 
-    private void Save(string poolId, PoolRecord record) => AtomicFile.Write(PathOf(poolId), JsonSerializer.Serialize(record, StateJson.Default.PoolRecord));
+    // Allocations change per container start and exit; the pool itself rarely. Only a pool's
+    // creation is made durable against a machine crash: after a reboot no endpoint holds an
+    // address any more (see AtomicFile), while a berthd crash keeps every allocation written.
+    private void Save(string poolId, PoolRecord record, bool durable = false)
+        => AtomicFile.Write(PathOf(poolId), JsonSerializer.Serialize(record, StateJson.Default.PoolRecord), durable);
 
     private static void ValidateId(string id)
     {

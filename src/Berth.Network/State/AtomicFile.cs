@@ -2,10 +2,17 @@ using System.Text;
 
 namespace Berth.Network.State;
 
-/// <summary>Crash-safe file replacement: write a temp file in the same directory, fsync it, rename over, fsync the directory.</summary>
+/// <summary>
+/// Crash-safe file replacement: write a temp file in the same directory, fsync it, rename over,
+/// fsync the directory. With <c>durable: false</c> the two fsyncs are left out: the replacement is
+/// still atomic for any reader and survives a crash of berthd (the page cache outlives the
+/// process), only not a crash of the machine — right for state that a reboot makes void anyway
+/// (endpoints and the addresses they hold: every veth and container is gone after a reboot, and
+/// the start-up reconcile frees what they held).
+/// </summary>
 internal static class AtomicFile
 {
-    public static void Write(string path, string content)
+    public static void Write(string path, string content, bool durable = true)
     {
         var directory = Path.GetDirectoryName(path)!;
         Directory.CreateDirectory(directory);
@@ -15,10 +22,10 @@ internal static class AtomicFile
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 4096, FileOptions.None))
             {
                 stream.Write(Encoding.UTF8.GetBytes(content));
-                stream.Flush(flushToDisk: true);
+                stream.Flush(flushToDisk: durable);
             }
             File.Move(temp, path, overwrite: true);
-            SyncDirectory(directory);
+            if (durable) SyncDirectory(directory);
         }
         catch
         {
@@ -27,11 +34,11 @@ internal static class AtomicFile
         }
     }
 
-    public static void Delete(string path)
+    public static void Delete(string path, bool durable = true)
     {
         if (!File.Exists(path)) return;
         File.Delete(path);
-        SyncDirectory(Path.GetDirectoryName(path)!);
+        if (durable) SyncDirectory(Path.GetDirectoryName(path)!);
     }
 
     /// <summary>Removes temp files a crash left between create and rename.</summary>
