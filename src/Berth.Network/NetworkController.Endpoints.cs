@@ -84,17 +84,47 @@ public sealed partial class NetworkController
     /// Disconnects: the published ports first (nothing may DNAT to an address about to be reused), then
     /// the veth pair (deleting the outer end deletes the inner one; if the namespace is already gone,
     /// so is the pair), then the address and the record. Unknown ids are NotFound.
+    /// With <paramref name="processesGone"/> (the container has exited) the link is deleted in the
+    /// background: deleting a veth waits for RCU grace periods in the kernel, 10-20 ms of wall time
+    /// and almost no CPU, which an exit (and `run --rm`) need not wait for. The pair is useless by
+    /// then (its inner end is in a namespace without processes, which the kernel is usually already
+    /// tearing down, pair included), its name is never reused (endpoint IDs are random), and its
+    /// address may go to the next container at once: addresses live in the containers' namespaces.
     /// </summary>
-    public void DeleteEndpoint(string endpointId)
+    public void DeleteEndpoint(string endpointId, bool processesGone = false)
     {
+        string? deferredLink = null;
         lock (_lock)
         {
             var e = FindEndpoint(endpointId);
             if (e.Ports.Count > 0) RemovePortRules(new NftFirewall.EndpointRules(e.Address, e.Ports), e.Id);
-            _host.DeleteLink(e.HostInterface);
+            if (processesGone) deferredLink = e.HostInterface;
+            else _host.DeleteLink(e.HostInterface);
             if (_ipam.HasPool(e.NetworkId)) _ipam.Release(e.NetworkId, IPAddress.Parse(e.Address));
             AtomicFile.Delete(Path.Combine(_endpointsDir, e.Id + ".json"), durable: false);
             _endpoints.Remove(e.Id);
+        }
+        if (deferredLink is not null) DeleteLinkInBackground(deferredLink);
+    }
+
+    private void DeleteLinkInBackground(string name)
+    {
+        Task deletion = Task.Run(() =>
+        {
+            try
+            {
+                lock (_lock) _host.DeleteLink(name); // the netlink socket is not thread-safe: under the lock
+            }
+            catch (NetworkException)
+            {
+                // Gone already with its namespace; a link that could not be deleted is a leftover
+                // the start-up reconcile removes.
+            }
+        });
+        lock (_pendingDeletions)
+        {
+            _pendingDeletions.RemoveAll(t => t.IsCompleted);
+            _pendingDeletions.Add(deletion);
         }
     }
 

@@ -69,7 +69,16 @@ public sealed partial class NetworkController : IDisposable
         return new NetworkController(options);
     }
 
-    public void Dispose() => _host.Dispose();
+    /// <summary>Link deletions still running in the background (see <see cref="DeleteEndpoint"/>).</summary>
+    private readonly List<Task> _pendingDeletions = [];
+
+    public void Dispose()
+    {
+        Task[] pending;
+        lock (_pendingDeletions) pending = [.. _pendingDeletions];
+        Task.WaitAll(pending, TimeSpan.FromSeconds(10));
+        _host.Dispose();
+    }
 
     public IReadOnlyList<NetworkInfo> Networks
     {

@@ -201,6 +201,22 @@ public sealed class TestNetns : IDisposable
         return (p.ExitCode, output);
     }
 
+    /// <summary>
+    /// The namespace's links (`ip -o link`) once no container veth (`vb…`) is left, or as they are
+    /// after 5 s: after an exit berthd deletes the host ends in the background.
+    /// </summary>
+    public string LinksOnceVethsAreGone()
+    {
+        string links = "";
+        for (int i = 0; i < 100; i++)
+        {
+            links = Exec("ip", "-o", "link").Output;
+            if (!links.Contains(": vb", StringComparison.Ordinal)) break;
+            Thread.Sleep(50);
+        }
+        return links;
+    }
+
     public void Dispose() => Run("ip", "netns", "del", Name);
 
     private static void Run(string file, params string[] args)

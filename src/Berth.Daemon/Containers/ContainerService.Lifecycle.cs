@@ -315,7 +315,7 @@ public sealed partial class ContainerService
         var (runtime, globals) = RuntimeOf(r);
         bool oom = OomKilled(r); // before delete removes the cgroup
         await RunRuntimeAsync(runtime, globals, ["delete", "--force", id], throwOnError: false);
-        List<ContainerNetworkState> left = DisconnectLocked(entry, publish: false);
+        List<ContainerNetworkState> left = DisconnectLocked(entry, publish: false, processesGone: true);
         UnmountRootfs(id);
         UnmountVolumes(r);
         DateTimeOffset finishedAt = exit?.FinishedAt ?? Time.GetUtcNow();

@@ -298,13 +298,13 @@ public sealed partial class ContainerService
     /// Leaves every network (the endpoints, their addresses and published ports go; what was asked
     /// stays for the next start). Caller holds the lock. Returns the networks it left.
     /// </summary>
-    private List<ContainerNetworkState> DisconnectLocked(ContainerEntry entry, bool publish = true)
+    private List<ContainerNetworkState> DisconnectLocked(ContainerEntry entry, bool publish = true, bool processesGone = false)
     {
         var left = new List<ContainerNetworkState>();
         if (Network is null) return left;
         foreach (ContainerNetworkState state in NetworksOf(entry.Record).Where(s => s.Connected))
         {
-            LeaveLocked(entry, state);
+            LeaveLocked(entry, state, processesGone);
             left.Add(state);
         }
         foreach (ContainerNetworkState state in left)
@@ -315,11 +315,11 @@ public sealed partial class ContainerService
         return left;
     }
 
-    private void LeaveLocked(ContainerEntry entry, ContainerNetworkState state)
+    private void LeaveLocked(ContainerEntry entry, ContainerNetworkState state, bool processesGone = false)
     {
         try
         {
-            Network!.DeleteEndpoint(state.EndpointId);
+            Network!.DeleteEndpoint(state.EndpointId, processesGone);
         }
         catch (NetworkException e) when (e.Kind == NetworkErrorKind.NotFound)
         {

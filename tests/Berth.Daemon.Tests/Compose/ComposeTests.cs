@@ -130,7 +130,7 @@ public sealed class ComposeTests : IAsyncLifetime
         Assert.Equal("", docker.Ok("ps", "-a", "-q", "--filter", $"label=com.docker.compose.project={Project}").Trim());
         Assert.DoesNotContain(Project, docker.Ok("network", "ls", "--format", "{{.Name}}"));
         Assert.DoesNotContain(Project, docker.Ok("volume", "ls", "--format", "{{.Name}}"));
-        var (_, links) = _daemon.Netns!.Exec("ip", "-o", "link");
+        string links = _daemon.Netns!.LinksOnceVethsAreGone();
         Assert.DoesNotContain(": vb", links);
     }
 }

@@ -64,7 +64,7 @@ public sealed class ContainerNetworkTests : IAsyncLifetime
 
         docker.Ok("rm", "-f", "pub");
         Assert.NotEqual("published-page", GetFromHost("127.0.0.1", 8080));
-        var (_, links) = _daemon.Netns!.Exec("ip", "-o", "link");
+        string links = _daemon.Netns!.LinksOnceVethsAreGone();
         Assert.DoesNotContain(": vb", links); // no veth left on the bridge
     }
 
