@@ -55,6 +55,7 @@ internal sealed partial class ContainerOptions
     public readonly Option<string?> ShmSize = new("--shm-size") { Description = "size of /dev/shm" };
     public readonly Option<string[]> GroupAdd = new("--group-add") { Description = "add additional groups to join" };
     public readonly Option<string[]> Dns = new("--dns") { Description = "set custom DNS servers" };
+    public readonly Option<string[]> DnsSearch = new("--dns-search") { Description = "set custom DNS search domains" };
     public readonly Option<string?> Runtime = new("--runtime") { Description = "runtime to use for this container" };
     public readonly Option<string?> Pid = new("--pid") { Description = "PID namespace to use" };
     public readonly Option<string?> Ipc = new("--ipc") { Description = "IPC mode to use" };
@@ -73,7 +74,7 @@ internal sealed partial class ContainerOptions
         Interactive, Tty, Rm, Name, Env, EnvFile, Volume, Mount, Workdir, User, Memory, MemorySwap, Cpus, CpuShares, CpusetCpus, PidsLimit,
         Init, ReadOnly, CapAdd, CapDrop, SecurityOpt, Ulimit, Entrypoint, Hostname, Privileged, Tmpfs, Label, Network, Publish,
         Expose, Restart, StopSignal, StopTimeout, LogDriver, LogOpt, Attach, Platform, Pull, AddHost, Sysctl, ShmSize, GroupAdd,
-        Dns, Runtime, Pid, Ipc, Uts, Quiet, HealthCmd, HealthInterval, HealthTimeout, HealthRetries, HealthStartPeriod,
+        Dns, DnsSearch, Runtime, Pid, Ipc, Uts, Quiet, HealthCmd, HealthInterval, HealthTimeout, HealthRetries, HealthStartPeriod,
         HealthStartInterval, NoHealthcheck,
     ];
 
@@ -201,6 +202,7 @@ internal sealed partial class ContainerOptions
             ["CapAdd"] = Array(parse.GetValue(CapAdd)),
             ["CapDrop"] = Array(parse.GetValue(CapDrop)),
             ["Dns"] = Array(parse.GetValue(Dns)) ?? [],
+            ["DnsSearch"] = Array(parse.GetValue(DnsSearch)) ?? [],
             ["ExtraHosts"] = Array(parse.GetValue(AddHost)),
             ["GroupAdd"] = Array(parse.GetValue(GroupAdd)),
             ["IpcMode"] = parse.GetValue(Ipc) ?? "",
