@@ -92,25 +92,52 @@ internal static class CgroupFs
         return value;
     }
 
-    /// <summary>mkdir; an existing directory is fine. Returns true when this call created it.</summary>
+    /// <summary>
+    /// mkdir -p; an existing directory is fine. Returns true when this call created it. A parent
+    /// removed between the creation of its levels (an engine removing its empty parent group, see
+    /// <see cref="RemoveIfEmpty"/>, while another container starts) is made again: ENOENT is retried.
+    /// </summary>
     public static bool Mkdir(string path)
     {
-        if (Directory.Exists(path))
-        {
-            return false;
-        }
-        try
-        {
-            Directory.CreateDirectory(path);
-            return true;
-        }
-        catch (Exception e) when (IsFileError(e))
+        for (var attempt = 1; ; attempt++)
         {
             if (Directory.Exists(path))
             {
                 return false;
             }
-            throw Wrap($"mkdir {path}", path, e);
+            try
+            {
+                Directory.CreateDirectory(path);
+                return true;
+            }
+            catch (Exception e) when (IsFileError(e))
+            {
+                if (Directory.Exists(path))
+                {
+                    return false;
+                }
+                if (ErrnoOf(e) != ENOENT || attempt == 3)
+                {
+                    throw Wrap($"mkdir {path}", path, e);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// rmdir of a group that holds no process and no child group; a group in use (EBUSY,
+    /// ENOTEMPTY) or already gone is left as it is. Returns whether it was removed.
+    /// </summary>
+    public static bool RemoveIfEmpty(string path)
+    {
+        try
+        {
+            Directory.Delete(path, recursive: false);
+            return true;
+        }
+        catch (Exception e) when (IsFileError(e))
+        {
+            return false;
         }
     }
 

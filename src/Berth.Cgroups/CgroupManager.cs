@@ -21,6 +21,19 @@ public static class CgroupManager
     }
 
     /// <summary>
+    /// Removes the group <paramref name="cgroupsPath"/> from every hierarchy where it holds no
+    /// process and no child group: how an engine takes away the parent group its containers'
+    /// groups went under (runc and the runtimes remove only the container's own group).
+    /// </summary>
+    public static void RemoveIfEmpty(CgroupLayout layout, string cgroupsPath)
+    {
+        foreach (var path in Create(layout, cgroupsPath).Paths.Values.Distinct(StringComparer.Ordinal))
+        {
+            CgroupFs.RemoveIfEmpty(path);
+        }
+    }
+
+    /// <summary>
     /// Rebuilds a manager from <see cref="ICgroupManager.Paths"/> persisted by an earlier
     /// process (for <c>delete</c>, <c>kill --all</c>). Every path must lie strictly below a
     /// cgroup mount of <paramref name="layout"/>: a corrupt state file must not make

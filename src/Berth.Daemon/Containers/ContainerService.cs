@@ -542,6 +542,7 @@ public sealed partial class ContainerService : IDisposable
         _disposed = true;
         _shutdown.Cancel();
         _shutdown.Dispose();
+        ContainerStats.RemoveDefaultParentIfUnused();
     }
 
     private bool _disposed;

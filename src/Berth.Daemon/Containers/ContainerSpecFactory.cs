@@ -107,7 +107,7 @@ public static class ContainerSpecFactory
                 m.Options = [.. m.Options!.Where(o => !o.StartsWith("size=", StringComparison.Ordinal)), "size=" + (h.ShmSize / 1024).ToString(CultureInfo.InvariantCulture) + "k"];
         if (h.IpcMode == "none") spec.Mounts = spec.Mounts.Where(m => m.Destination != "/dev/shm").ToList();
 
-        linux.CgroupsPath = string.IsNullOrEmpty(h.CgroupParent) ? "/berth/" + record.Id : h.CgroupParent.TrimEnd('/') + "/" + record.Id;
+        linux.CgroupsPath = ContainerStats.CgroupsPath(record);
         LinuxResources r = linux.Resources ??= new LinuxResources();
         if (h.CpuPeriod > 0 || h.CpuQuota > 0)
         {

@@ -13,8 +13,28 @@ public static class ContainerStats
 {
     private static readonly Lazy<CgroupLayout> Layout = new(CgroupLayout.Detect);
 
+    /// <summary>The cgroup containers go under when they name no --cgroup-parent.</summary>
+    public const string DefaultCgroupParent = "/berth";
+
     public static string CgroupsPath(ContainerRecord r)
-        => (string.IsNullOrEmpty(r.HostConfig.CgroupParent) ? "/berth" : r.HostConfig.CgroupParent.TrimEnd('/')) + "/" + r.Id;
+        => (string.IsNullOrEmpty(r.HostConfig.CgroupParent) ? DefaultCgroupParent : r.HostConfig.CgroupParent.TrimEnd('/')) + "/" + r.Id;
+
+    /// <summary>
+    /// At shutdown: the default parent group goes from every hierarchy where no container group
+    /// is left under it (containers that keep running without berthd keep it, and it is removed
+    /// at a later shutdown). A user's --cgroup-parent is theirs and stays.
+    /// </summary>
+    public static void RemoveDefaultParentIfUnused()
+    {
+        try
+        {
+            CgroupManager.RemoveIfEmpty(Layout.Value, DefaultCgroupParent);
+        }
+        catch (CgroupException)
+        {
+            // No usable cgroup mount: nothing was made either.
+        }
+    }
 
     public static ICgroupManager Manager(ContainerRecord r) => CgroupManager.Create(Layout.Value, CgroupsPath(r));
 

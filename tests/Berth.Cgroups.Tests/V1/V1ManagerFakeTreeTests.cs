@@ -44,6 +44,25 @@ public class V1ManagerFakeTreeTests
     }
 
     [Fact]
+    public void RemoveIfEmpty_RemovesTheParentOnlyWhereNoChildGroupIsLeft()
+    {
+        // An engine's parent group (/berth) goes at its shutdown from the hierarchies where no
+        // container group is left; where one is, it stays. (A fake tree's groups are plain
+        // directories: "empty" here means no child directory, as rmdir sees it on cgroupfs.)
+        using var tree = FakeCgroupTree.V1("cpu,cpuacct", "memory", "pids");
+        Directory.CreateDirectory(Path.Combine(tree.Root, "memory/berth"));
+        Directory.CreateDirectory(Path.Combine(tree.Root, "pids/berth"));
+        Directory.CreateDirectory(Path.Combine(tree.Root, "cpu,cpuacct/berth/still-running"));
+
+        CgroupManager.RemoveIfEmpty(new CgroupLayout(tree.Root), "/berth");
+
+        Assert.False(Directory.Exists(Path.Combine(tree.Root, "memory/berth")));
+        Assert.False(Directory.Exists(Path.Combine(tree.Root, "pids/berth")));
+        Assert.True(Directory.Exists(Path.Combine(tree.Root, "cpu,cpuacct/berth/still-running")));
+        CgroupManager.RemoveIfEmpty(new CgroupLayout(tree.Root), "/berth"); // nothing left to do is fine
+    }
+
+    [Fact]
     public void Apply_ControllerNotMounted_IsAClearError()
     {
         using var tree = FakeCgroupTree.V1("cpu,cpuacct", "pids");
