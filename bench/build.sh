@@ -14,7 +14,7 @@
 # Both engines get their own state in one temp dir and a private network namespace; dockerd
 # runs in a private mount namespace (its overlay mounts stay off the host). Cleanup (trap):
 # images and containers removed, daemons stopped by PID, mounts unmounted, netns deleted,
-# temp dir removed.
+# dockerd's cgroup parent (/buildbench-<pid>-docker) removed, temp dir removed.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -40,6 +40,7 @@ if ((build)) || [[ ! -x $repo/artifacts/bin/berthd ]]; then (cd "$repo" && ./bui
 
 tmp=$(mktemp -d /tmp/build-bench.XXXXXX)
 netns=bbench$$
+tag=buildbench-$$
 berth_pid= docker_pid=
 mkdir -p "$tmp/bin"
 for b in berth berthd berth-monitor berth-runtime; do install -m 0755 "$repo/artifacts/bin/$b" "$tmp/bin/$b"; done
@@ -67,6 +68,7 @@ cleanup() {
   sleep 0.5
   findmnt -rn -o TARGET | grep "^$tmp/" | sort -r | while read -r m; do umount -l "$m"; done
   ip netns del "$netns" 2>/dev/null
+  find /sys/fs/cgroup -depth -type d -path "*/$tag-docker*" -exec rmdir {} \; 2>/dev/null
   rm -rf "$tmp"
   exit "$rc"
 }
@@ -111,7 +113,7 @@ echo "{}" >"$tmp/docker-cli/config.json"
   --pidfile "$tmp/berth/berthd.pid" --bridge-netns "/run/netns/$netns" >"$tmp/berthd.log" 2>&1 &
 berth_pid=$!
 printf '%s\n' 'mount -t tmpfs -o mode=0755 tmpfs /run' \
-  "exec dockerd --data-root $tmp/docker/data --exec-root $tmp/docker/exec -H unix://$tmp/docker.sock --pidfile $tmp/docker/dockerd.pid --ip-forward=false" \
+  "exec dockerd --data-root $tmp/docker/data --exec-root $tmp/docker/exec -H unix://$tmp/docker.sock --pidfile $tmp/docker/dockerd.pid --ip-forward=false --cgroup-parent /$tag-docker" \
   >"$tmp/docker/start.sh"
 nsenter "--net=/run/netns/$netns" unshare --mount --propagation private sh "$tmp/docker/start.sh" >"$tmp/dockerd.log" 2>&1 &
 docker_pid=$!
