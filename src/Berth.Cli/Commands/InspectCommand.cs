@@ -51,6 +51,34 @@ internal static class InspectCommand
                 });
             else found.Add(node);
         }
+        return Print(found, errors, format);
+    }
+
+    /// <summary>
+    /// <c>network inspect</c>, <c>volume inspect</c>: GET <paramref name="pathOf"/>(name) for each
+    /// name; a 404 becomes the daemon's message on stderr (exit 1), as docker prints it.
+    /// </summary>
+    public static async Task<int> InspectObjectsAsync(DaemonClient client, IEnumerable<string> names, Func<string, string> pathOf, string? format, CancellationToken ct)
+    {
+        var found = new JsonArray();
+        var errors = new List<string>();
+        foreach (string name in names)
+        {
+            try
+            {
+                found.Add(await client.GetJsonAsync(pathOf(Uri.EscapeDataString(name)), ct: ct).ConfigureAwait(false));
+            }
+            catch (DaemonException e) when (e.Status == HttpStatusCode.NotFound)
+            {
+                errors.Add(Runner.Describe(e).Message);
+            }
+        }
+        return Print(found, errors, format);
+    }
+
+    /// <summary>The objects found (a JSON array, or the template per object), then an error line for each not found; exit 1 if any.</summary>
+    private static int Print(JsonArray found, List<string> errors, string? format)
+    {
         if (format is { Length: > 0 } f && f != "json")
         {
             GoTemplate template = GoTemplate.Parse(f);

@@ -1,8 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Net;
-using System.Text.Encodings.Web;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Berth.Cli.Client;
 using Berth.Cli.Output;
@@ -12,8 +10,6 @@ namespace Berth.Cli.Commands;
 /// <summary><c>berth network create|ls|inspect|rm|connect|disconnect|prune</c>: clients of the /networks endpoints, printed as docker prints them.</summary>
 internal static partial class NetworkCommands
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, IndentSize = 4, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
     private static readonly Dictionary<string, string> Titles = new(StringComparer.Ordinal)
     {
         ["ID"] = "NETWORK ID", ["Name"] = "NAME", ["Driver"] = "DRIVER", ["Scope"] = "SCOPE", ["IPv6"] = "IPV6", ["Internal"] = "INTERNAL",
@@ -156,31 +152,8 @@ internal static partial class NetworkCommands
         var format = new Option<string?>("--format", "-f") { Description = "format the output using a Go template" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "verbose output for diagnostics" };
         var command = new Command("inspect", "Display detailed information on one or more networks") { names, format, verbose };
-        Runner.SetClientAction(command, async (parse, client, ct) =>
-        {
-            var found = new JsonArray();
-            var errors = new List<string>();
-            foreach (string name in parse.GetValue(names)!)
-            {
-                try
-                {
-                    found.Add(await client.GetJsonAsync($"/networks/{Uri.EscapeDataString(name)}", ct: ct).ConfigureAwait(false));
-                }
-                catch (DaemonException e) when (e.Status == HttpStatusCode.NotFound)
-                {
-                    errors.Add(Runner.Describe(e).Message);
-                }
-            }
-            if (parse.GetValue(format) is { Length: > 0 } f && f != "json")
-            {
-                GoTemplate template = GoTemplate.Parse(f);
-                foreach (JsonNode? node in found) Console.Out.WriteLine(template.Render(node));
-            }
-            else Console.Out.WriteLine(GoTemplate.GoJson(found.ToJsonString(Indented)));
-            Console.Out.Flush();
-            foreach (string e in errors) Console.Error.WriteLine(e);
-            return errors.Count > 0 ? Runner.Failure : 0;
-        });
+        Runner.SetClientAction(command, (parse, client, ct)
+            => InspectCommand.InspectObjectsAsync(client, parse.GetValue(names)!, name => $"/networks/{name}", parse.GetValue(format), ct));
         return command;
     }
 

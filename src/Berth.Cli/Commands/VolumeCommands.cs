@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Net;
-using System.Text.Encodings.Web;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using Berth.Cli.Client;
 using Berth.Cli.Output;
@@ -11,8 +9,6 @@ namespace Berth.Cli.Commands;
 /// <summary><c>berth volume create|ls|inspect|rm|prune</c>: clients of the /volumes endpoints, printed as docker prints them.</summary>
 internal static class VolumeCommands
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, IndentSize = 4, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
     private static readonly Dictionary<string, string> Titles = new(StringComparer.Ordinal)
     {
         ["Driver"] = "DRIVER", ["Name"] = "VOLUME NAME", ["Mountpoint"] = "MOUNTPOINT", ["Scope"] = "SCOPE", ["Labels"] = "LABELS",
@@ -123,31 +119,8 @@ internal static class VolumeCommands
         var names = new Argument<string[]>("VOLUME") { Arity = ArgumentArity.OneOrMore };
         var format = new Option<string?>("--format", "-f") { Description = "format the output using a Go template" };
         var command = new Command("inspect", "Display detailed information on one or more volumes") { names, format };
-        Runner.SetClientAction(command, async (parse, client, ct) =>
-        {
-            var found = new JsonArray();
-            var errors = new List<string>();
-            foreach (string name in parse.GetValue(names)!)
-            {
-                try
-                {
-                    found.Add(await client.GetJsonAsync($"/volumes/{Uri.EscapeDataString(name)}", ct: ct).ConfigureAwait(false));
-                }
-                catch (DaemonException e) when (e.Status == HttpStatusCode.NotFound)
-                {
-                    errors.Add(Runner.Describe(e).Message);
-                }
-            }
-            if (parse.GetValue(format) is { Length: > 0 } f && f != "json")
-            {
-                GoTemplate template = GoTemplate.Parse(f);
-                foreach (JsonNode? node in found) Console.Out.WriteLine(template.Render(node));
-            }
-            else Console.Out.WriteLine(GoTemplate.GoJson(found.ToJsonString(Indented)));
-            Console.Out.Flush();
-            foreach (string e in errors) Console.Error.WriteLine(e);
-            return errors.Count > 0 ? Runner.Failure : 0;
-        });
+        Runner.SetClientAction(command, (parse, client, ct)
+            => InspectCommand.InspectObjectsAsync(client, parse.GetValue(names)!, name => $"/volumes/{name}", parse.GetValue(format), ct));
         return command;
     }
 
@@ -195,27 +168,11 @@ internal static class VolumeCommands
         Runner.SetClientAction(command, async (parse, client, ct) =>
         {
             bool removeAll = parse.GetValue(all);
-            if (!parse.GetValue(force))
-            {
-                Console.Out.WriteLine(removeAll
-                    ? "WARNING! This will remove all local volumes not used by at least one container."
-                    : "WARNING! This will remove anonymous local volumes not used by at least one container.");
-                Console.Out.Write("Are you sure you want to continue? [y/N] ");
-                Console.Out.Flush();
-                string? answer = Console.In.ReadLine();
-                if (answer?.Trim().ToLowerInvariant() is not ("y" or "yes")) return 0;
-            }
-            var pairs = (parse.GetValue(filters) ?? []).ToList();
-            if (removeAll) pairs.Add("all=true");
-            JsonNode? result = await client.PostJsonAsync("/volumes/prune", new Query().Add("filters", Filters.Json(pairs)), ct: ct).ConfigureAwait(false);
-            var deleted = ImageCommands.Strings(result?["VolumesDeleted"]).ToList();
-            if (deleted.Count > 0)
-            {
-                Console.Out.WriteLine("Deleted Volumes:");
-                foreach (string d in deleted) Console.Out.WriteLine(d);
-                Console.Out.WriteLine();
-            }
-            Console.Out.WriteLine($"Total reclaimed space: {Units.HumanSize(result?["SpaceReclaimed"]?.GetValue<long>() ?? 0)}");
+            if (!parse.GetValue(force) && !Pruning.Confirm(removeAll
+                    ? "WARNING! This will remove all local volumes not used by at least one container.\n"
+                    : "WARNING! This will remove anonymous local volumes not used by at least one container.\n"))
+                return 0;
+            Pruning.Print(await Pruning.VolumesAsync(client, parse.GetValue(filters) ?? [], removeAll, ct).ConfigureAwait(false));
             return 0;
         });
         return command;
