@@ -89,8 +89,11 @@ public sealed class CgroupTests : IDisposable
     [IntegrationFact]
     public void A_process_over_the_memory_limit_is_oom_killed()
     {
-        // 16 MiB limit, no swap; tail buffers its whole input in memory.
-        var b = _h.NewBundle().Script("head -c 100000000 /dev/zero | tail > /dev/null; echo exit=$?");
+        // 16 MiB limit, no swap; tail buffers its whole input in memory. tail raises its own
+        // oom_score_adj to 1000 so the OOM killer picks it, not the shell that reports the status
+        // (with equal scores the kernel sometimes took sh).
+        var b = _h.NewBundle().Script(
+            "head -c 100000000 /dev/zero | sh -c 'echo 1000 > /proc/self/oom_score_adj && exec tail' > /dev/null; echo exit=$?");
         b.Linux.Resources ??= new LinuxResources();
         b.Linux.Resources.Memory = new LinuxMemory { Limit = 16L * 1024 * 1024, Swap = 16L * 1024 * 1024 };
         var limited = _h.Run(b, "oom").ShouldSucceed();
