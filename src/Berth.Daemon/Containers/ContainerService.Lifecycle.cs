@@ -589,7 +589,19 @@ public sealed partial class ContainerService
     public string[] RuntimeGlobalArgs(string runtimeName)
         => ["--root", Path.Combine(Options.ExecRoot, "runtime", runtimeName == "berth" ? "berth-runtime" : runtimeName)];
 
-    public static async Task<(int Code, string Stdout, string Stderr)> RunRuntimeAsync(string runtime, IEnumerable<string> globals, IEnumerable<string> args, bool throwOnError = true)
+    /// <summary>
+    /// Runs a runtime command: in berthd for what berth-runtime's library can do without a
+    /// process (see <see cref="InProcessRuntime"/>), else as the runtime's process.
+    /// </summary>
+    public async Task<(int Code, string Stdout, string Stderr)> RunRuntimeAsync(string runtime, IReadOnlyList<string> globals, IReadOnlyList<string> args, bool throwOnError = true)
+    {
+        var (code, stdout, stderr) = await (_inProcessRuntime?.TryRun(runtime, globals, args) ?? RunRuntimeProcessAsync(runtime, globals, args));
+        if (throwOnError && code != 0)
+            throw new ApiException(500, $"{Path.GetFileName(runtime)} {string.Join(' ', args)}: {stderr.Trim()}");
+        return (code, stdout, stderr);
+    }
+
+    private static async Task<(int Code, string Stdout, string Stderr)> RunRuntimeProcessAsync(string runtime, IEnumerable<string> globals, IEnumerable<string> args)
     {
         var psi = new ProcessStartInfo(runtime)
         {
@@ -605,10 +617,7 @@ public sealed partial class ContainerService
         Task<string> stdout = p.StandardOutput.ReadToEndAsync();
         Task<string> stderr = p.StandardError.ReadToEndAsync();
         await p.WaitForExitAsync();
-        string o = await stdout, e = await stderr;
-        if (throwOnError && p.ExitCode != 0)
-            throw new ApiException(500, $"{Path.GetFileName(runtime)} {string.Join(' ', args)}: {e.Trim()}");
-        return (p.ExitCode, o, e);
+        return (p.ExitCode, await stdout, await stderr);
     }
 
     private static async Task WaitForMonitorAsync(int pid, TimeSpan timeout)

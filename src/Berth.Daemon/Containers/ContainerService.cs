@@ -36,6 +36,7 @@ public sealed partial class ContainerService : IDisposable
     private readonly Lock _indexLock = new();
     private readonly CancellationTokenSource _shutdown = new();
     private readonly ILogger _logger;
+    private readonly InProcessRuntime? _inProcessRuntime;
 
     public ContainerService(DaemonOptions options, ImageStore images, ISnapshotter snapshotter, Berth.Network.NetworkController? network, ILogger logger, TimeProvider? time = null, Events.EventLog? events = null, Volumes.VolumeService? volumes = null)
     {
@@ -46,6 +47,7 @@ public sealed partial class ContainerService : IDisposable
         Images = images;
         Snapshotter = snapshotter;
         _logger = logger;
+        if (options.BerthBinary("berth-runtime") is { } berthRuntime) _inProcessRuntime = new InProcessRuntime(berthRuntime);
         Time = time ?? TimeProvider.System;
         Store = new ContainerStore(Path.Combine(options.DataRoot, "containers"));
         StateRoot = Path.Combine(options.ExecRoot, "containers");
