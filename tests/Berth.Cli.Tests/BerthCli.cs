@@ -79,8 +79,35 @@ public sealed class BerthCli : IDisposable
         return RunProcess(start);
     }
 
+    /// <summary>
+    /// Runs <c>berth args…</c>; once its stdout contains <paramref name="marker"/>, runs <paramref name="then"/>
+    /// (e.g. a command that lets the container go on), then waits for the exit. Not seeing the marker in
+    /// 30 s is a <see cref="TimeoutException"/>; a process that ends without it is returned as it is.
+    /// </summary>
+    public CliResult RunAndThen(string marker, Action then, params string[] args)
+    {
+        var start = new ProcessStartInfo(Binary)
+        {
+            UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
+        };
+        foreach (string a in args) start.ArgumentList.Add(a);
+        Configure(start);
+        return RunProcess(start, waitFor: marker, whenSeen: then);
+    }
+
+    /// <summary>
+    /// Like <see cref="RunInTerminal"/>, but <paramref name="input"/> is typed once the terminal shows
+    /// <paramref name="prompt"/>: by then berth has put the terminal in raw mode and relays the input
+    /// (typed earlier, the line discipline would echo it or eat ctrl-q as flow control).
+    /// </summary>
+    public CliResult RunInTerminalAfterPrompt(string prompt, string input, params string[] args)
+        => RunProcess(TerminalStart(args), System.Text.Encoding.UTF8.GetBytes(input), waitFor: prompt);
+
     /// <summary>Runs <c>berth args…</c> with a pseudo-terminal as its stdin/stdout (script(1)); <paramref name="input"/> is typed after a short delay.</summary>
     public CliResult RunInTerminal(string? input, params string[] args)
+        => RunProcess(TerminalStart(args), input is null ? null : System.Text.Encoding.UTF8.GetBytes(input), inputDelayMs: 1500);
+
+    private ProcessStartInfo TerminalStart(string[] args)
     {
         string command = "'" + Binary + "' " + string.Join(' ', args.Select(a => "'" + a.Replace("'", "'\\''") + "'"));
         var start = new ProcessStartInfo("script", ["-qefc", command, "/dev/null"])
@@ -88,17 +115,29 @@ public sealed class BerthCli : IDisposable
             UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true,
         };
         Configure(start);
-        return RunProcess(start, input is null ? null : System.Text.Encoding.UTF8.GetBytes(input), inputDelayMs: 1500);
+        return start;
     }
 
-    public static CliResult RunProcess(ProcessStartInfo start, byte[]? stdin = null, int inputDelayMs = 0)
+    /// <param name="waitFor">When set, <paramref name="whenSeen"/> runs and <paramref name="stdin"/> is written only once stdout contains it.</param>
+    public static CliResult RunProcess(ProcessStartInfo start, byte[]? stdin = null, int inputDelayMs = 0, string? waitFor = null, Action? whenSeen = null)
     {
         using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start " + start.FileName);
         try
         {
-            Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+            var partial = new StringBuilder();
+            var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Task<string> stdout = waitFor is null ? process.StandardOutput.ReadToEndAsync() : ReadWatchingAsync(process.StandardOutput, partial, waitFor, seen);
             Task<string> stderr = process.StandardError.ReadToEndAsync();
             if (inputDelayMs > 0) Thread.Sleep(inputDelayMs);
+            if (waitFor is not null)
+            {
+                // A sign of readiness in the output rather than a fixed delay; if the process ends
+                // without it, nothing is done and the result shows why.
+                if (Task.WaitAny([seen.Task, stdout], TimeSpan.FromSeconds(30)) < 0)
+                    lock (partial) throw new TimeoutException($"no \"{waitFor}\" in the output of {start.FileName} {string.Join(' ', start.ArgumentList)} within 30 s; it printed:\n{partial}");
+                if (!seen.Task.IsCompleted) stdin = null;
+                else whenSeen?.Invoke();
+            }
             if (stdin is not null)
             {
                 process.StandardInput.BaseStream.Write(stdin);
@@ -117,6 +156,21 @@ public sealed class BerthCli : IDisposable
                 process.WaitForExit(5000);
             }
         }
+    }
+
+    private static async Task<string> ReadWatchingAsync(StreamReader reader, StringBuilder text, string marker, TaskCompletionSource seen)
+    {
+        var buffer = new char[4096];
+        int n;
+        while ((n = await reader.ReadAsync(buffer)) > 0)
+        {
+            lock (text)
+            {
+                text.Append(buffer, 0, n);
+                if (!seen.Task.IsCompleted && text.ToString().Contains(marker, StringComparison.Ordinal)) seen.TrySetResult();
+            }
+        }
+        lock (text) return text.ToString();
     }
 
     /// <summary>Runs and asserts exit 0.</summary>

@@ -304,10 +304,14 @@ public sealed class ContainerTests
         using BerthCli cli = WithBusybox();
         // Docker ends an attach when its stdin ends (unless the container is StdinOnce), so the
         // output is read with --no-stdin: what the container writes after the attach, then its status.
-        cli.Ok("run", "-d", "-i", "--name", "reader", "busybox", "sh", "-c", "sleep 1; echo got hello; echo bye >&2; exit 2");
-        CliResult attached = cli.Run("attach", "--no-stdin", "reader");
+        // The container says "waiting" until /tmp/go exists: a "waiting" the attach receives proves it
+        // is in place, and only then does an exec create the file (no fixed delay to race).
+        cli.Ok("run", "-d", "-i", "--name", "reader", "busybox", "sh", "-c",
+            "until cat /tmp/go >/dev/null 2>&1; do echo waiting; sleep 0.1; done; echo got hello; echo bye >&2; exit 2");
+        CliResult attached = cli.RunAndThen("waiting\n", () => cli.Ok("exec", "reader", "sh", "-c", "echo > /tmp/go"), "attach", "--no-stdin", "reader");
         AssertExit(attached, 2);
-        Assert.Equal("got hello\n", attached.Stdout);
+        string[] lines = attached.Stdout.Split('\n');
+        Assert.True(lines.Length >= 3 && lines[^2] == "got hello" && lines[^1] == "" && lines[..^2].All(l => l == "waiting"), attached.ToString());
         Assert.Equal("bye\n", attached.Errors);
 
         CliResult stopped = cli.Run("attach", "reader");
@@ -386,17 +390,18 @@ public sealed class ContainerTests
         AssertExit(tty, 6);
         Assert.Contains("/dev/pts/", tty.Stdout);
 
-        CliResult interactive = cli.RunInTerminal("echo typed-$((40+2))\nexit 9\n", "run", "--rm", "-it", "busybox", "sh");
+        // Input is typed once the shell's prompt ("/ # ") shows, not after a fixed delay.
+        CliResult interactive = cli.RunInTerminalAfterPrompt("# ", "echo typed-$((40+2))\nexit 9\n", "run", "--rm", "-it", "busybox", "sh");
         AssertExit(interactive, 9);
         Assert.Contains("typed-42", interactive.Stdout);
 
         cli.Ok("run", "-d", "--name", "ttybox", "busybox", "sleep", "60");
-        CliResult exec = cli.RunInTerminal("tty\nexit 3\n", "exec", "-it", "ttybox", "sh");
+        CliResult exec = cli.RunInTerminalAfterPrompt("# ", "tty\nexit 3\n", "exec", "-it", "ttybox", "sh");
         AssertExit(exec, 3);
         Assert.Contains("/dev/pts/", exec.Stdout);
 
         // Detach keys: ctrl-p ctrl-q leaves the container running.
-        CliResult detach = cli.RunInTerminal("\x10\x11", "run", "-it", "--name", "detachable", "busybox", "sh");
+        CliResult detach = cli.RunInTerminalAfterPrompt("# ", "\x10\x11", "run", "-it", "--name", "detachable", "busybox", "sh");
         AssertExit(detach, 0);
         Assert.Equal("running\n", cli.Ok("inspect", "-f", "{{.State.Status}}", "detachable"));
 
@@ -408,7 +413,8 @@ public sealed class ContainerTests
 
     /// <summary>
     /// The terminal's settings come back after -it, and the container's TTY follows the window:
-    /// a static helper prints TIOCGWINSZ each second while the test resizes the pty (SIGWINCH).
+    /// a static helper prints TIOCGWINSZ when it changes while the test resizes the pty (SIGWINCH).
+    /// It ends as soon as it sees the size it is given (or after 30 s), so a slow machine only makes it wait longer.
     /// </summary>
     [Fact]
     public void TerminalRawModeRestoredAndWindowResized()
@@ -419,7 +425,20 @@ public sealed class ContainerTests
             #include <stdio.h>
             #include <sys/ioctl.h>
             #include <unistd.h>
-            int main(void) { struct winsize w; for (int i = 0; i < 4; i++) { if (ioctl(0, TIOCGWINSZ, &w)) return 1; printf("size %d %d\n", w.ws_row, w.ws_col); fflush(stdout); sleep(1); } return 0; }
+            #include <stdlib.h>
+            int main(int argc, char **argv) {
+                if (argc != 3) return 2;
+                int rows = atoi(argv[1]), cols = atoi(argv[2]), last_rows = -1, last_cols = -1;
+                struct winsize w;
+                for (int i = 0; i < 300; i++) {
+                    if (ioctl(0, TIOCGWINSZ, &w)) return 1;
+                    if (w.ws_row != last_rows || w.ws_col != last_cols) { printf("size %d %d\n", w.ws_row, w.ws_col); fflush(stdout); }
+                    if (w.ws_row == rows && w.ws_col == cols) return 0;
+                    last_rows = w.ws_row; last_cols = w.ws_col;
+                    usleep(100000);
+                }
+                return 0;
+            }
             """);
         string helper = Path.Combine(cli.Work, "winsz");
         CliResult gcc = BerthCli.RunProcess(new System.Diagnostics.ProcessStartInfo("gcc", ["-static", "-O2", "-o", helper, source])
@@ -431,13 +450,13 @@ public sealed class ContainerTests
 
         string before = Path.Combine(cli.Work, "stty.before"), after = Path.Combine(cli.Work, "stty.after");
         CliResult run = cli.RunShellInTerminal(
-            $"stty rows 40 cols 100; stty -g > '{before}'; (sleep 2; stty rows 50 cols 120 </dev/tty) & \"$BERTH\" run -it --rm busybox winsz; stty -g > '{after}'");
+            $"stty rows 40 cols 100; stty -g > '{before}'; (sleep 2; stty rows 50 cols 120 </dev/tty) & \"$BERTH\" run -it --rm busybox winsz 50 120; stty -g > '{after}'");
         Assert.True(run.ExitCode == 0, run.ToString());
         Assert.Equal(File.ReadAllText(before), File.ReadAllText(after));
         Assert.True(run.Stdout.Contains("size 50 120"), run.ToString());
 
         cli.Ok("run", "-d", "--name", "sized", "busybox", "sleep", "60");
-        CliResult exec = cli.RunShellInTerminal("stty rows 30 cols 90; (sleep 2; stty rows 31 cols 91 </dev/tty) & \"$BERTH\" exec -it sized winsz");
+        CliResult exec = cli.RunShellInTerminal("stty rows 30 cols 90; (sleep 2; stty rows 31 cols 91 </dev/tty) & \"$BERTH\" exec -it sized winsz 31 91");
         Assert.True(exec.ExitCode == 0, exec.ToString());
         Assert.True(exec.Stdout.Contains("size 31 91"), exec.ToString());
     }

@@ -13,7 +13,7 @@ public sealed class RegistryProcess : IDisposable
 {
     public const string Binary = "/usr/bin/docker-registry";
     private readonly TempDirectory _dir = new("registry");
-    private readonly Process _process;
+    private Process _process = null!;
 
     /// <param name="authSection">YAML for the <c>auth:</c> key (indented two spaces), or null for none.</param>
     public RegistryProcess(string? authSection = null)
@@ -21,7 +21,44 @@ public sealed class RegistryProcess : IDisposable
         if (!File.Exists(Binary))
             throw new InvalidOperationException(
                 $"{Binary} is missing: the registry tests need Debian's Distribution registry (apt-get install -y docker-registry; .ci/run installs it)");
-        Port = FreePort();
+        string configPath = _dir.Combine("config.yml");
+        LogPath = _dir.Combine("registry.log");
+        var log = new StreamWriter(LogPath) { AutoFlush = true };
+        // FreePort's port was free a moment ago, but something else may bind it before the
+        // registry does: it then exits with "address already in use" and is started on another port.
+        for (int attempt = 1; ; attempt++)
+        {
+            Port = FreePort();
+            long logStart = new FileInfo(LogPath).Length;
+            _process = Start(configPath, authSection, log);
+            try
+            {
+                WaitReady();
+                return;
+            }
+            catch (InvalidOperationException) when (attempt < 5 && AddressInUse(logStart))
+            {
+                _process.Dispose();
+            }
+            catch
+            {
+                Dispose();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>True when the registry has exited because its port was taken (its output since <paramref name="logStart"/> says so).</summary>
+    private bool AddressInUse(long logStart)
+    {
+        if (!_process.HasExited) return false;
+        _process.WaitForExit(); // its redirected output has all been written to the log
+        string text = ReadLog();
+        return text.Length > logStart && text[(int)logStart..].Contains("address already in use", StringComparison.OrdinalIgnoreCase);
+    }
+
+    private Process Start(string configPath, string? authSection, StreamWriter log)
+    {
         string config = $"""
             version: 0.1
             log:
@@ -37,31 +74,20 @@ public sealed class RegistryProcess : IDisposable
               addr: 127.0.0.1:{Port}
             {(authSection is null ? "" : "auth:\n" + authSection)}
             """;
-        string configPath = _dir.Combine("config.yml");
         File.WriteAllText(configPath, config);
-        LogPath = _dir.Combine("registry.log");
 
         var start = new ProcessStartInfo(Binary) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add("serve");
         start.ArgumentList.Add(configPath);
-        _process = Process.Start(start) ?? throw new InvalidOperationException("cannot start " + Binary);
-        var log = new StreamWriter(LogPath) { AutoFlush = true };
-        _process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-        _process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
-        try
-        {
-            WaitReady();
-        }
-        catch
-        {
-            Dispose();
-            throw;
-        }
+        Process process = Process.Start(start) ?? throw new InvalidOperationException("cannot start " + Binary);
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
     }
 
-    public int Port { get; }
+    public int Port { get; private set; }
     public string Host => $"127.0.0.1:{Port}";
     /// <summary>The registry's storage root (filesystem driver).</summary>
     public string DataPath => _dir.Combine("data");

@@ -25,9 +25,9 @@ public sealed class ContainersApiTests : IAsyncLifetime
 
     private HttpClient Client => _daemon.Client;
 
-    internal static async Task<string> CreateAsync(HttpClient client, object body, string? name = null)
+    internal static async Task<string> CreateAsync(HttpClient client, object body, string? name = null, string apiVersion = "1.43")
     {
-        using HttpResponseMessage response = await client.PostAsJsonAsync("/v1.43/containers/create" + (name is null ? "" : "?name=" + name), body);
+        using HttpResponseMessage response = await client.PostAsJsonAsync($"/v{apiVersion}/containers/create" + (name is null ? "" : "?name=" + name), body);
         string text = await response.Content.ReadAsStringAsync();
         Assert.True(response.StatusCode == HttpStatusCode.Created, $"create: {(int)response.StatusCode} {text}");
         return JsonDocument.Parse(text).RootElement.GetProperty("Id").GetString()!;
@@ -46,6 +46,51 @@ public sealed class ContainersApiTests : IAsyncLifetime
         string text = await response.Content.ReadAsStringAsync(cts.Token);
         Assert.True(response.IsSuccessStatusCode, text);
         return JsonDocument.Parse(text).RootElement.GetProperty("StatusCode").GetInt64();
+    }
+
+    /// <summary>
+    /// Sends a wait and returns once its response headers came: berthd sends them after it has
+    /// registered the wait, so a start or delete that follows cannot race it. The task returned
+    /// gives the exit code when the condition is met.
+    /// </summary>
+    private async Task<Task<long>> StartWaitAsync(string id, string condition)
+    {
+        var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        HttpResponseMessage response;
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"/containers/{id}/wait?condition={condition}");
+            response = await Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
+        }
+        catch
+        {
+            cts.Dispose();
+            throw;
+        }
+        return Body();
+
+        async Task<long> Body()
+        {
+            using (cts)
+            using (response)
+            {
+                string text = await response.Content.ReadAsStringAsync(cts.Token);
+                Assert.True(response.IsSuccessStatusCode, text);
+                return JsonDocument.Parse(text).RootElement.GetProperty("StatusCode").GetInt64();
+            }
+        }
+    }
+
+    /// <summary>Polls the container's stdout until it contains <paramref name="text"/> (30 s at most).</summary>
+    private async Task WaitForLogAsync(string id, string text)
+    {
+        DateTime deadline = DateTime.UtcNow.AddSeconds(30);
+        string stdout;
+        while (!(stdout = (await LogsAsync(Client, id)).Out).Contains(text, StringComparison.Ordinal))
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"waiting for \"{text}\" in the logs of {id}; stdout: {stdout}");
+            await Task.Delay(50);
+        }
     }
 
     /// <summary>GET logs and split Docker's multiplexed frames into stdout and stderr.</summary>
@@ -173,9 +218,10 @@ public sealed class ContainersApiTests : IAsyncLifetime
         Assert.Equal(1, (await _daemon.GetJsonAsync("/containers/json?filters=" + Uri.EscapeDataString("{\"status\":[\"exited\"]}"))).GetArrayLength());
 
         // kill with a signal the process handles; then force-remove a running one.
-        string trap = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done" } });
+        string trap = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "trap 'exit 42' USR1; echo ready; while true; do sleep 0.1; done" } });
         Assert.Equal(204, (await PostAsync($"/containers/{trap}/start")).Status);
-        await Task.Delay(300);
+        // "ready" is printed after the trap is installed: a signal sent earlier would kill the shell.
+        await WaitForLogAsync(trap, "ready");
         Assert.Equal(204, (await PostAsync($"/containers/{trap}/kill?signal=SIGUSR1")).Status);
         Assert.Equal(42, await WaitAsync(trap));
 
@@ -215,7 +261,7 @@ public sealed class ContainersApiTests : IAsyncLifetime
         Assert.Equal("running", (await _daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("State").GetProperty("Status").GetString());
 
         // A wait for removal ends when the container is removed, with its last exit code.
-        Task<long> removed = WaitAsync(id, "removed");
+        Task<long> removed = await StartWaitAsync(id, "removed");
         await Task.Delay(200);
         Assert.False(removed.IsCompleted);
         using (HttpResponseMessage rm = await Client.DeleteAsync($"/containers/{id}?force=1"))
@@ -227,7 +273,7 @@ public sealed class ContainersApiTests : IAsyncLifetime
     public async Task AutoRemove_removes_the_container_when_it_exits()
     {
         string id = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "exit 7" }, HostConfig = new { AutoRemove = true } });
-        Task<long> removed = WaitAsync(id, "removed");
+        Task<long> removed = await StartWaitAsync(id, "removed");
         Assert.Equal(204, (await PostAsync($"/containers/{id}/start")).Status);
         Assert.Equal(7, await removed);
         await _daemon.GetJsonAsync($"/containers/{id}/json", 404);

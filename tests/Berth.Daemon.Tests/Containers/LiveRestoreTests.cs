@@ -39,13 +39,18 @@ public sealed class LiveRestoreTests
                         Assert.True(started.IsSuccessStatusCode, await started.Content.ReadAsStringAsync());
             }
             int pidBefore = await PidOfAsync(socket, "survivor");
+            int enderPid = await PidOfAsync(socket, "ender"); // 0 if it has already ended
 
             daemon.Kill(); // SIGKILL: no shutdown code runs
             await daemon.WaitForExitAsync();
             daemon.Dispose();
             daemon = null;
             Assert.True(Directory.Exists($"/proc/{pidBefore}"), "the container died with the daemon");
-            await Task.Delay(TimeSpan.FromSeconds(3)); // ender exits while no daemon runs
+            // ender exits while no daemon runs: wait for its process to end (a fixed delay may not be
+            // enough on a loaded machine) before the daemon comes back.
+            var enderDeadline = DateTime.UtcNow.AddSeconds(20);
+            while (enderPid > 0 && IsLive(enderPid) && DateTime.UtcNow < enderDeadline) await Task.Delay(50);
+            Assert.False(enderPid > 0 && IsLive(enderPid), "ender did not exit within 20 s");
 
             daemon = await StartAsync(dir, socket);
             using (HttpClient client = DaemonScope.CreateClient(socket))
@@ -53,15 +58,27 @@ public sealed class LiveRestoreTests
                 JsonElement s = JsonDocument.Parse(await client.GetStringAsync("/containers/survivor/json")).RootElement.GetProperty("State");
                 Assert.True(s.GetProperty("Running").GetBoolean());
                 Assert.Equal(pidBefore, s.GetProperty("Pid").GetInt32());
-                JsonElement e = JsonDocument.Parse(await client.GetStringAsync("/containers/ender/json")).RootElement.GetProperty("State");
+                // Its monitor records the exit just after the process ends: poll until berthd reports it.
+                JsonElement e;
+                var exitedDeadline = DateTime.UtcNow.AddSeconds(20);
+                while (true)
+                {
+                    e = JsonDocument.Parse(await client.GetStringAsync("/containers/ender/json")).RootElement.GetProperty("State");
+                    if (e.GetProperty("Status").GetString() == "exited" || DateTime.UtcNow > exitedDeadline) break;
+                    await Task.Delay(50);
+                }
                 Assert.Equal("exited", e.GetProperty("Status").GetString());
                 Assert.Equal(6, e.GetProperty("ExitCode").GetInt32());
                 Assert.Contains("done", (await ContainersApiTests.LogsAsync(client, "ender")).Out);
 
                 // Still controllable: its log still grows, stop records the exit.
+                // It ticks every 0.2 s; a loaded machine may take longer, so poll (20 s at most).
                 int ticks = (await ContainersApiTests.LogsAsync(client, "survivor")).Out.Split('\n').Length;
-                await Task.Delay(600);
-                Assert.True((await ContainersApiTests.LogsAsync(client, "survivor")).Out.Split('\n').Length > ticks, "the monitor stopped logging");
+                var growDeadline = DateTime.UtcNow.AddSeconds(20);
+                bool grew;
+                while (!(grew = (await ContainersApiTests.LogsAsync(client, "survivor")).Out.Split('\n').Length > ticks) && DateTime.UtcNow < growDeadline)
+                    await Task.Delay(100);
+                Assert.True(grew, "the monitor stopped logging");
                 using (HttpResponseMessage stop = await client.PostAsync("/containers/survivor/stop?t=0", null))
                     Assert.True(stop.IsSuccessStatusCode, await stop.Content.ReadAsStringAsync());
                 JsonElement stopped = JsonDocument.Parse(await client.GetStringAsync("/containers/survivor/json")).RootElement.GetProperty("State");
@@ -80,6 +97,20 @@ public sealed class LiveRestoreTests
             }
             daemon?.Dispose();
             Leftovers.Clean(dir.Path);
+        }
+    }
+
+    /// <summary>True while the process exists and is not a zombie.</summary>
+    private static bool IsLive(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[0] is not ("Z" or "X");
+        }
+        catch (IOException)
+        {
+            return false;
         }
     }
 

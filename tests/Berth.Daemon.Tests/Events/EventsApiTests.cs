@@ -181,10 +181,11 @@ public sealed class EventsApiTests : IAsyncLifetime
         using (HttpResponseMessage bad = await Client.GetAsync("/events?filters=" + FiltersJson(("colour", "red"))))
             Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
 
-        // Live: the replay since t1, then what comes, then the end at until (2 s from now).
-        DateTimeOffset until = DateTimeOffset.UtcNow.AddSeconds(2);
+        // Live: the replay since t1, then what comes, then the end at until (10 s from now: the
+        // request, the replay and the live event must all happen before it, even on a loaded machine).
+        DateTimeOffset until = DateTimeOffset.UtcNow.AddSeconds(10);
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         using HttpResponseMessage stream = await Client.GetAsync($"/events?since={Unix(t1)}&until={Unix(until)}&filters={FiltersJson(("type", "volume"))}",
             HttpCompletionOption.ResponseHeadersRead, cts.Token);
         using var reader = new StreamReader(await stream.Content.ReadAsStreamAsync(cts.Token));
@@ -194,7 +195,7 @@ public sealed class EventsApiTests : IAsyncLifetime
         log.Publish("volume", "create", "live");
         Assert.Contains("\"live\"", await reader.ReadLineAsync(cts.Token));
         Assert.Null(await reader.ReadLineAsync(cts.Token)); // the stream ends at until
-        Assert.True(watch.Elapsed >= TimeSpan.FromSeconds(1.5), $"ended after {watch.Elapsed}");
+        Assert.True(watch.Elapsed >= TimeSpan.FromSeconds(9.5), $"ended after {watch.Elapsed}");
         await WaitForAsync(() => Task.FromResult(log.SubscriberCount == 0), "the subscriber to leave");
     }
 

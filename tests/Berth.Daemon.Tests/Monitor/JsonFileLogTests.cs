@@ -90,21 +90,37 @@ public sealed class JsonFileLogTests
             await Task.Delay(300);
             w.Write(Encoding.UTF8.GetBytes(torn[10..] + Entry(4)));
         }
-        await Task.Delay(300);
+        // Each rotation below must find the reader caught up (at the end of the current file), or it
+        // would not test what its comment says; a fixed delay is not enough on a loaded machine.
+        await CaughtUpAsync("line 4");
         // Two rotations between two polls: the reader's file is now c.log.2, line 5 only in c.log.1.
         Rotate(log, Entry(5));
         Rotate(log, Entry(6));
-        await Task.Delay(300);
+        await CaughtUpAsync("line 6");
         // Three rotations with three files: the reader's file (line 6) is gone; the entries newer than
         // the last one it read are taken from the rotated files.
         Rotate(log, Entry(7));
         Rotate(log, Entry(8));
         Rotate(log, Entry(9));
-        await Task.Delay(300);
+        await CaughtUpAsync("line 9");
         File.AppendAllText(log, Entry(10));
         Volatile.Write(ref exited, true);
         await reader.WaitAsync(cts.Token);
         Assert.Equal(Range(1, 10), seen);
+
+        async Task CaughtUpAsync(string last)
+        {
+            DateTime deadline = DateTime.UtcNow.AddSeconds(30);
+            while (true)
+            {
+                lock (seen)
+                    if (seen.Contains(last)) return;
+                if (reader.IsCompleted) await reader; // a failed reader: its exception, not a timeout
+                if (DateTime.UtcNow > deadline)
+                    lock (seen) throw new TimeoutException($"the follower did not read \"{last}\"; seen: {string.Join(", ", seen)}");
+                await Task.Delay(20);
+            }
+        }
     }
 
     // What berth-monitor does with --log-max-files 3.

@@ -192,10 +192,17 @@ public sealed partial class MonitorTests(ITestOutputHelper output)
         Assert.Equal(m.MonitorPid.ToString(), MonitorScope.Status(m.ContainerPid, "PPid"));   // the subreaper adopted the container
         foreach (int signal in new[] { 1, 2, 15, 13 }) MonitorScope.kill(m.MonitorPid, signal);
         string log = Path.Combine(m.StateDir, "container.log");
+        // Poll for two growths of the log, not a fixed delay: the second write starts after the first
+        // one returned, by which time the pending signals have been delivered to the monitor.
         long size = new FileInfo(log).Length;
-        await Task.Delay(800);
+        for (int growth = 0; growth < 2; growth++)
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (new FileInfo(log).Length <= size && DateTime.UtcNow < deadline) await Task.Delay(50);
+            Assert.True(new FileInfo(log).Length > size, "the monitor stopped logging");
+            size = new FileInfo(log).Length;
+        }
         Assert.True(MonitorProcess.IsAlive(m.MonitorPid, m.StateDir));
-        Assert.True(new FileInfo(log).Length > size, "the monitor stopped logging");
         output.WriteLine($"berth-monitor VmRSS while logging: {MonitorScope.Status(m.MonitorPid, "VmRSS")}, VmHWM {MonitorScope.Status(m.MonitorPid, "VmHWM")}");
 
         Assert.Equal(0, MonitorScope.kill(m.ContainerPid, 9));

@@ -16,7 +16,7 @@ internal sealed class TokenServer : IDisposable
 {
     public const string Service = "berth-test-registry";
     public const string Issuer = "berth-test-issuer";
-    private readonly HttpListener _listener = new();
+    private readonly HttpListener _listener;
     private readonly RSA _key = RSA.Create(2048);
     private readonly X509Certificate2 _certificate;
     private readonly string _user, _password;
@@ -32,9 +32,23 @@ internal sealed class TokenServer : IDisposable
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         _certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
         File.WriteAllText(certificatePath, _certificate.ExportCertificatePem());
-        Port = RegistryProcess.FreePort();
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-        _listener.Start();
+        // FreePort's port may be taken by someone else before the listener binds it: try another.
+        for (int attempt = 1; ; attempt++)
+        {
+            Port = RegistryProcess.FreePort();
+            var listener = new HttpListener();
+            listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
+            try
+            {
+                listener.Start();
+                _listener = listener;
+                break;
+            }
+            catch (HttpListenerException) when (attempt < 5)
+            {
+                listener.Close();
+            }
+        }
         _loop = Task.Run(ServeAsync);
     }
 

@@ -33,7 +33,10 @@ public sealed class LifecycleConformanceTests : IDisposable
     public void Status_moves_created_running_stopped()
     {
         var log = new SpecHookLog(_h);
-        var bundle = _h.NewBundle().Script(log.ProgramScript("sleep 0.5"));
+        // The program runs until the test creates this file (the log folder is mounted at the same
+        // path in the container), so it is certainly still running when "running" is checked.
+        var release = Path.Combine(log.Dir, "release");
+        var bundle = _h.NewBundle().Script(log.ProgramScript($"while [ ! -e {release} ]; do sleep 0.05; done"));
         log.MountInto(bundle);
         var id = _h.NewId("statuses2");
         _h.Runtime("create", "--bundle", bundle.Save().Dir, id).ShouldSucceed();
@@ -46,10 +49,12 @@ public sealed class LifecycleConformanceTests : IDisposable
         // "running: the container process has executed the user-specified program but has not exited (after step 8 in the lifecycle)"
         _h.Runtime("start", id).ShouldSucceed();
         Assert.Equal("running", _h.Status(id));
-        RuntimeHarness.WaitUntil(() => log.Ran("program"), "the program ran");
+        RuntimeHarness.WaitUntil(() => log.Ran("program"), "the program ran", 30_000);
+        Assert.Equal("running", _h.Status(id));
 
         // "stopped: the container process has exited (step 10 in the lifecycle)"
-        RuntimeHarness.WaitUntil(() => _h.Status(id) == "stopped", "the container is stopped after its program exited", 5_000);
+        File.WriteAllText(release, "");
+        RuntimeHarness.WaitUntil(() => _h.Status(id) == "stopped", "the container is stopped after its program exited", 30_000);
     }
 
     [IntegrationFact]
@@ -103,7 +108,7 @@ public sealed class LifecycleConformanceTests : IDisposable
 
         _h.Runtime("start", id).ShouldSucceed();
         // "The container process exits." (step 10) → "stopped: the container process has exited"
-        RuntimeHarness.WaitUntil(() => _h.Status(id) == "stopped", "the container is stopped after `true` exited", 5_000);
+        RuntimeHarness.WaitUntil(() => _h.Status(id) == "stopped", "the container is stopped after `true` exited", 30_000);
         Assert.False(SpecHost.Alive(pid));
 
         // "The container MUST be destroyed by undoing the steps performed during create phase (step 2)."

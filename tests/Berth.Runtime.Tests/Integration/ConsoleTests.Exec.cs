@@ -24,12 +24,12 @@ public sealed partial class ConsoleTests
         var pidFile = _h.NewPath("exec-tty.pid");
         _h.Runtime("exec", "-t", "-d", "--pid-file", pidFile, "--console-socket", socketPath, id,
             "sh", "-c", "echo tty=$(tty); echo pid=$$; echo done; sleep 100").ShouldSucceed();
-        Assert.True(received.Wait(TimeSpan.FromSeconds(10)), "no fd arrived on the console socket");
+        Assert.True(received.Wait(TimeSpan.FromSeconds(30)), "no fd arrived on the console socket");
         var (master, _) = await received;
         Assert.True(master >= 0, "SCM_RIGHTS message without an fd");
         try
         {
-            var output = ReadUntil(master, "done", TimeSpan.FromSeconds(10)).Replace("\r", "");
+            var output = ReadUntil(master, "done", TimeSpan.FromSeconds(30)).Replace("\r", "");
             Assert.Matches(@"tty=/dev/pts/\d+", output);
             Assert.DoesNotContain("not a tty", output);
             Assert.Matches(@"pid=([2-9]|1\d)\n", output);

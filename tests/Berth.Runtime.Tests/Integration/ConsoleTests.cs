@@ -29,13 +29,13 @@ public sealed partial class ConsoleTests : IDisposable
         bundle.Process.ConsoleSize = new Berth.Oci.ConsoleSize { Height = 33, Width = 101 };
         var id = _h.NewId("console");
         _h.Runtime("create", "--console-socket", socketPath, "--bundle", bundle.Save().Dir, id).ShouldSucceed();
-        Assert.True(received.Wait(TimeSpan.FromSeconds(10)), "no fd arrived on the console socket");
+        Assert.True(received.Wait(TimeSpan.FromSeconds(30)), "no fd arrived on the console socket");
         var (master, name) = await received;
         Assert.True(master >= 0, "SCM_RIGHTS message without an fd");
         try
         {
             _h.Runtime("start", id).ShouldSucceed();
-            var output = ReadUntil(master, "done", TimeSpan.FromSeconds(10));
+            var output = ReadUntil(master, "done", TimeSpan.FromSeconds(30));
             output = output.Replace("\r", "");
             // As with runc: stdio is the pty slave from the container's own devpts, and /dev/console is that pty too.
             Assert.Contains("tty=/dev/pts/0", output);

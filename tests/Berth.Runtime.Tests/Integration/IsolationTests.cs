@@ -32,8 +32,9 @@ public sealed class IsolationTests : IDisposable
         var pid = state.GetProperty("pid").GetInt32();
         Assert.True(pid > 1, $"state pid {pid} is not a host pid");
         Assert.Equal(pid.ToString(), File.ReadAllText(pidFile).Trim());
-        // start returns once the init has its go-ahead; its execve follows a moment later.
-        var deadline = DateTime.UtcNow.AddSeconds(5);
+        // start returns once the init has its go-ahead; its execve follows a moment later (which
+        // can be seconds on a loaded machine: the loop ends as soon as it happened).
+        var deadline = DateTime.UtcNow.AddSeconds(30);
         while (!File.ReadAllText($"/proc/{pid}/cmdline").Contains("sleep") && DateTime.UtcNow < deadline) Thread.Sleep(5);
         Assert.Contains("sleep", File.ReadAllText($"/proc/{pid}/cmdline"));
         foreach (var ns in new[] { "pid", "net", "ipc", "uts", "mnt" })

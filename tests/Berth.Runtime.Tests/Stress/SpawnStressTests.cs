@@ -14,6 +14,7 @@ namespace Berth.Runtime.Tests.Stress;
 /// BERTH_STRESS_COUNT sets the number (CI runs a short version; bench/stress.sh runs 2,000+).
 /// </summary>
 [Trait("Category", "Stress")]
+[Collection(SpawnStressCollection.Name)]
 public sealed class SpawnStressTests(ITestOutputHelper output) : IDisposable
 {
     readonly string _work = Directory.CreateTempSubdirectory("berth-stress-").FullName;
@@ -98,4 +99,15 @@ public sealed class SpawnStressTests(ITestOutputHelper output) : IDisposable
         Directory.Delete(_work, recursive: true);
         Berth.Cgroups.CgroupManager.Create(Berth.Cgroups.CgroupLayout.Detect(), _cgroupParent).Destroy();
     }
+}
+
+/// <summary>
+/// The stress test saturates both cores of a CI machine: it runs on its own (xUnit runs a
+/// non-parallel collection after the parallel ones), so it neither starves the other classes'
+/// timing-sensitive tests nor is starved by them.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class SpawnStressCollection
+{
+    public const string Name = "spawn-stress";
 }

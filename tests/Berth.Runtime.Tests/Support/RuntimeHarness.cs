@@ -151,7 +151,9 @@ public sealed class RuntimeHarness : IDisposable
 
     public string Status(string id) => State(id).GetProperty("status").GetString()!;
 
-    public static void WaitUntil(Func<bool> condition, string what, int timeoutMs = 10_000)
+    // Generous defaults: both return as soon as the condition holds, and a loaded 2-core CI
+    // machine can take seconds to start a container.
+    public static void WaitUntil(Func<bool> condition, string what, int timeoutMs = 30_000)
     {
         var watch = Stopwatch.StartNew();
         while (!condition())
@@ -162,7 +164,7 @@ public sealed class RuntimeHarness : IDisposable
     }
 
     /// <summary>Waits until the output a created container writes to create's stdout contains <paramref name="text"/>.</summary>
-    public static string WaitForOutput(RuntimeResult created, string text, int timeoutMs = 10_000)
+    public static string WaitForOutput(RuntimeResult created, string text, int timeoutMs = 30_000)
     {
         var watch = Stopwatch.StartNew();
         while (true)
