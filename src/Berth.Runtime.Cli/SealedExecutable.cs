@@ -10,13 +10,15 @@ namespace Berth.Runtime.Cli;
 /// CAP_SYS_PTRACE there could open it, and write through it once no runtime runs. Before
 /// such an operation the runtime re-executes itself from a sealed memfd copy, as runc did:
 /// what the container can reach is then an anonymous, write-sealed file, never the binary
-/// on disk. Operations whose children only enter fresh namespaces skip the cost.
+/// on disk. Operations whose children only enter fresh namespaces skip the cost, and so does a
+/// runtime already executed from something that cannot be written: a write-sealed memfd (this
+/// re-execution) or a file on a read-only mount (an immutable /usr, say).
 /// </summary>
 internal static partial class SealedExecutable
 {
-    const string Marker = "_BERTH_SEALED_EXE";
     const uint MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
-    const int F_ADD_SEALS = 1033, F_SEAL_SEAL = 1, F_SEAL_SHRINK = 2, F_SEAL_GROW = 4, F_SEAL_WRITE = 8;
+    const int F_ADD_SEALS = 1033, F_GET_SEALS = 1034, F_SEAL_SEAL = 1, F_SEAL_SHRINK = 2, F_SEAL_GROW = 4, F_SEAL_WRITE = 8;
+    const ulong ST_RDONLY = 1;
     const int AT_EMPTY_PATH = 0x1000;
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
@@ -25,8 +27,38 @@ internal static partial class SealedExecutable
     private static partial nint sendfile(int outFd, int inFd, nint offset, nuint count);
     [LibraryImport("libc", SetLastError = true)]
     private static partial long syscall(long number, int dirfd, nint path, nint argv, nint envp, int flags);
+    [LibraryImport("libc", SetLastError = true)]
+    private static unsafe partial int fstatvfs(int fd, StatVfs* buffer);
 
-    public static bool IsSealed => Environment.GetEnvironmentVariable(Marker) == "1";
+    /// <summary>glibc's struct statvfs on 64-bit Linux.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct StatVfs
+    {
+        public ulong Bsize, Frsize, Blocks, Bfree, Bavail, Files, Ffree, Favail, Fsid, Flag, Namemax;
+        public unsafe fixed int Spare[6];
+    }
+
+    /// <summary>
+    /// Whether the running binary cannot be written through /proc/self/exe: a memfd sealed
+    /// against writes, or a file on a read-only mount (the open for writing fails with EROFS
+    /// whoever tries). Decided from the file itself, never from the environment.
+    /// </summary>
+    public static unsafe bool IsSealed
+    {
+        get
+        {
+            var self = LibC.open("/proc/self/exe", Sys.O_RDONLY | Sys.O_CLOEXEC, 0);
+            if (self < 0) return false;
+            try
+            {
+                var seals = LibC.fcntl(self, F_GET_SEALS, 0);
+                if (seals > 0 && (seals & F_SEAL_WRITE) != 0) return true;
+                StatVfs vfs;
+                return fstatvfs(self, &vfs) == 0 && (vfs.Flag & ST_RDONLY) != 0;
+            }
+            finally { LibC.close(self); }
+        }
+    }
 
     /// <summary>Re-executes the runtime from a sealed copy (does not return), unless it already runs from one.</summary>
     public static void Reexec()
@@ -48,7 +80,6 @@ internal static partial class SealedExecutable
         finally { LibC.close(self); }
         LibC.Check(LibC.fcntl(copy, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE), "seal the runtime copy");
 
-        Environment.SetEnvironmentVariable(Marker, "1");
         var argv = Environment.GetCommandLineArgs();
         var env = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>().Select(e => $"{e.Key}={e.Value}");
         var execveat = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 281 : 322;
