@@ -81,7 +81,7 @@ berth_origin="$(cd "$repo" && git rev-parse --short HEAD 2>/dev/null || echo unk
 
 B=("$tmp/bin/berth" -H "unix://$tmp/berth.sock")
 D=(docker -H "unix://$tmp/docker.sock")
-P=(nsenter "--mount=$tmp/podman/ns/mnt" "--net=/run/netns/$netns" podman --root "$tmp/podman/root" --runroot "$tmp/podman/runroot" --storage-driver overlay)
+P=(nsenter "--mount=$tmp/podman/ns/mnt" "--net=/run/netns/$netns" podman --root "$tmp/podman/root" --runroot "$tmp/run/podman-runroot" --storage-driver overlay)
 export CONTAINERS_CONF=$tmp/podman/containers.conf DOCKER_CONFIG=$tmp/docker-cli HOME=$tmp/podman/home XDG_CONFIG_HOME=$tmp/podman/home/.config
 podman_run_opts=(--ulimit host --cgroup-parent "/$tag-podman")
 
@@ -128,6 +128,10 @@ trap 'exit 130' INT TERM
 
 ip netns add "$netns"
 ip -n "$netns" link set lo up
+# Runtime state on a tmpfs, as /run is on every distribution: the exec roots of berthd and
+# dockerd and podman's runroot (containerd's /run is a tmpfs of dockerd's mount namespace).
+mkdir -p "$tmp/run"
+mount -t tmpfs -o mode=0755 tmpfs "$tmp/run"
 for e in berth docker podman; do mkdir -p "$cg/$e"; done
 
 # --- the image: Debian's busybox-static and applet links
@@ -142,14 +146,14 @@ tar -C "$tmp/rootfs" --numeric-owner --owner=0 --group=0 -cf "$tmp/busybox.tar" 
 in_cg() { local g=$1; shift; echo "echo \$\$ > $cg/$g/cgroup.procs && exec $*"; }
 mkdir -p "$tmp/berth" "$tmp/docker" "$tmp/docker-cli" "$tmp/podman/net" "$tmp/podman/tmp"
 echo "{}" >"$tmp/docker-cli/config.json"
-sh -c "$(in_cg berth "$tmp/bin/berthd" --data-root "$tmp/berth/data" --exec-root "$tmp/berth/exec" \
+sh -c "$(in_cg berth "$tmp/bin/berthd" --data-root "$tmp/berth/data" --exec-root "$tmp/run/berth-exec" \
   -H "unix://$tmp/berth.sock" --pidfile "$tmp/berth/berthd.pid" --bridge-netns "/run/netns/$netns")" \
   >"$tmp/berthd.log" 2>&1 &
 berth_pid=$!
 # dockerd: the bench netns, and a private mount namespace with a fresh /run (containerd-shim
 # puts its sockets in /run/containerd/s whatever the exec-root; iptables its lock in /run).
 printf '%s\n' 'mount -t tmpfs -o mode=0755 tmpfs /run' \
-  "exec dockerd --data-root $tmp/docker/data --exec-root $tmp/docker/exec -H unix://$tmp/docker.sock --pidfile $tmp/docker/dockerd.pid --cgroup-parent /$tag-docker" \
+  "exec dockerd --data-root $tmp/docker/data --exec-root $tmp/run/docker-exec -H unix://$tmp/docker.sock --pidfile $tmp/docker/dockerd.pid --cgroup-parent /$tag-docker" \
   >"$tmp/docker/start.sh"
 sh -c "$(in_cg docker nsenter "--net=/run/netns/$netns" unshare --mount --propagation private sh "$tmp/docker/start.sh")" \
   >"$tmp/dockerd.log" 2>&1 &

@@ -116,10 +116,13 @@ public sealed partial class ContainerService
             // a record with the monitor's PID that does not say running, from which RestoreAsync
             // finds the container again (running, or exited with its code) instead of taking it
             // for a start that never happened.
+            // This save and the one after the start are not fsynced: they describe processes, which a
+            // crash of berthd leaves running (and the page cache keeps the write), and which a power
+            // loss ends anyway; the exit, recorded later, is durable.
             r.MonitorPid = handle.MonitorPid;
             r.RuntimePath = runtime;
             r.Path = built.Spec.Process?.Args?.Take(1).ToList();
-            Store.Save(r);
+            Store.Save(r, durable: false);
 
             // Taken before the start: a short-lived process can exit (and the monitor record its
             // finish) before the start returns, and FinishedAt must not come before StartedAt.
@@ -138,7 +141,7 @@ public sealed partial class ContainerService
                 Health = r.State.Health,
             };
             InitHealthMonitor(entry); // status "starting"; the first probe comes an interval later
-            Store.Save(r);
+            Store.Save(r, durable: false);
             started = true;
             PublishEvent(r, "start");
             Watch(entry, handle.MonitorPid);

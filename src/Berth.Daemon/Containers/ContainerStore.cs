@@ -59,12 +59,12 @@ public sealed class ContainerStore
         return result;
     }
 
-    /// <summary>Writes the record atomically (temp file, fsync, rename, fsync of the directory).</summary>
-    public void Save(ContainerRecord record)
+    /// <summary>Writes the record atomically (temp file, fsync, rename, fsync of the directory; no fsyncs when not <paramref name="durable"/>).</summary>
+    public void Save(ContainerRecord record, bool durable = true)
     {
         string dir = DirectoryOf(record.Id);
         Directory.CreateDirectory(dir);
-        DurableFile.Write(Path.Combine(dir, RecordFile), JsonSerializer.SerializeToUtf8Bytes(record, ContainerStoreJson.Default.ContainerRecord));
+        DurableFile.Write(Path.Combine(dir, RecordFile), JsonSerializer.SerializeToUtf8Bytes(record, ContainerStoreJson.Default.ContainerRecord), durable);
     }
 
     /// <summary>

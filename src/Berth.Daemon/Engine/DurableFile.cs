@@ -8,16 +8,20 @@ namespace Berth.Daemon.Engine;
 /// </summary>
 internal static class DurableFile
 {
-    public static void Write(string path, ReadOnlySpan<byte> bytes)
+    /// <param name="durable">
+    /// false: atomic but not fsynced, for states that matter only while the machine stays up (a
+    /// crash of the process keeps the page cache; a power loss ends every container anyway).
+    /// </param>
+    public static void Write(string path, ReadOnlySpan<byte> bytes, bool durable = true)
     {
         string temp = path + ".tmp";
         using (var f = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
             f.Write(bytes);
-            f.Flush(flushToDisk: true);
+            if (durable) f.Flush(flushToDisk: true);
         }
         File.Move(temp, path, overwrite: true);
-        FsyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        if (durable) FsyncDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
     }
 
     /// <summary>
