@@ -16,6 +16,8 @@ namespace Berth.Runtime.Cli;
 /// </summary>
 internal static partial class SealedExecutable
 {
+    /// <summary>Set across the re-execution: only to refuse a second one (never to skip the check).</summary>
+    const string ReexecGuard = "_BERTH_REEXECUTED";
     const uint MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2;
     const int F_ADD_SEALS = 1033, F_GET_SEALS = 1034, F_SEAL_SEAL = 1, F_SEAL_SHRINK = 2, F_SEAL_GROW = 4, F_SEAL_WRITE = 8;
     const ulong ST_RDONLY = 1;
@@ -64,6 +66,8 @@ internal static partial class SealedExecutable
     public static void Reexec()
     {
         if (IsSealed) return;
+        if (Environment.GetEnvironmentVariable(ReexecGuard) == "1")
+            throw new RuntimeException("re-executed from a sealed copy, yet /proc/self/exe is still writable: refusing to go on");
         var copy = memfd_create("berth-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         LibC.Check(copy, "memfd_create");
         var self = LibC.open("/proc/self/exe", Sys.O_RDONLY | Sys.O_CLOEXEC, 0);
@@ -80,6 +84,7 @@ internal static partial class SealedExecutable
         finally { LibC.close(self); }
         LibC.Check(LibC.fcntl(copy, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE), "seal the runtime copy");
 
+        Environment.SetEnvironmentVariable(ReexecGuard, "1");
         var argv = Environment.GetCommandLineArgs();
         var env = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>().Select(e => $"{e.Key}={e.Value}");
         var execveat = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 281 : 322;
