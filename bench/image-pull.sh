@@ -7,7 +7,9 @@
 #     Berth's LayerApplier (bench/layer-apply.cs) and `berth import` vs `tar -xzf`, into tmpfs and disk.
 #
 # Usage: sudo bench/image-pull.sh [--runs N] [--unpack-runs N] [--layer-src "DIR…"] [--skip-unpack]
-# Needs root, docker-registry, docker.io (dockerd), podman, busybox-static; artifacts/bin/berth (./build.sh).
+# Needs root, docker-registry, docker.io (dockerd), podman, busybox-static; artifacts/bin (./build.sh):
+# berth pulls through a berthd started here (--bridge none, state in the temp dir), as docker
+# pulls through its dockerd.
 # Everything it starts is stopped by PID; the temp dirs are removed on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,15 +23,28 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-berth=$PWD/artifacts/bin/berth
-[[ -x $berth ]] || { echo "missing $berth: run ./build.sh" >&2; exit 1; }
+berth=$PWD/artifacts/bin/berth berthd=$PWD/artifacts/bin/berthd
+[[ -x $berth && -x $berthd ]] || { echo "missing $berth or $berthd: run ./build.sh" >&2; exit 1; }
 for tool in docker-registry dockerd docker podman /bin/busybox; do command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }; done
 
 tmp=$(mktemp -d /tmp/berth-bench-image.XXXXXX)
 shm=$(mktemp -d /dev/shm/berth-bench-image.XXXXXX)
-registry_pid="" dockerd_pid=""
+registry_pid="" dockerd_pid="" berthd_pid=""
+stop_berthd() { # berthd by PID: TERM, then KILL after 10 s
+  [[ -n $berthd_pid ]] || return 0
+  kill "$berthd_pid" 2>/dev/null && for _ in $(seq 100); do kill -0 "$berthd_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$berthd_pid" 2>/dev/null; berthd_pid=""
+}
+start_berthd() { # start_berthd DATA_ROOT: a berthd of this run on $tmp/berth.sock
+  "$berthd" --data-root "$1" --exec-root "$tmp/berth-exec" -H "unix://$tmp/berth.sock" --pidfile "$tmp/berthd.pid" \
+    --bridge none --insecure-registry "127.0.0.1:$port" >>"$tmp/berthd.log" 2>&1 &
+  berthd_pid=$!
+  for _ in $(seq 100); do B version >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "berthd did not start:" >&2; cat "$tmp/berthd.log" >&2; exit 1
+}
 cleanup() {
   set +e
+  stop_berthd
   [[ -n $dockerd_pid ]] && kill "$dockerd_pid" 2>/dev/null && for _ in $(seq 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
   [[ -n $dockerd_pid ]] && kill -9 "$dockerd_pid" 2>/dev/null
   [[ -n $registry_pid ]] && kill "$registry_pid" 2>/dev/null && wait "$registry_pid" 2>/dev/null
@@ -63,7 +78,8 @@ for a in $(/bin/busybox --list); do [[ $a == busybox ]] || ln -s busybox "$tmp/r
 tar -C "$tmp/rootfs" -czf "$tmp/busybox.tar.gz" .
 # docker import compresses the layer with gzip (berth import keeps it uncompressed), so the
 # pushed image is what a registry usually serves: one gzip layer.
-B() { "$berth" --data-root "$tmp/berth" "$@"; }
+B() { BERTH_HOST="unix://$tmp/berth.sock" "$berth" "$@"; }
+start_berthd "$tmp/berth"
 
 # ---- dockerd, in the temp dir ---------------------------------------------------------------
 dockerd --data-root "$tmp/docker/data" --exec-root "$tmp/docker/exec" -H "unix://$tmp/docker/docker.sock" \
@@ -111,6 +127,7 @@ done
 
 D rmi -f "$image" >/dev/null 2>&1 || true
 kill "$dockerd_pid"; for _ in $(seq 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done; dockerd_pid=""
+stop_berthd
 
 [[ $skip_unpack == 1 ]] && exit 0
 
@@ -136,7 +153,9 @@ for where in tmpfs disk; do
     # the harness times LayerApplier.Apply itself (dotnet run's start-up is not the applier's cost)
     dotnet run bench/layer-apply.cs -c Release -- "$tmp/layer.tar.gz" "$d" 2>/dev/null >>"$tmp/applier.u"; rm -rf "$d"
     sync
-    s=$(now); "$berth" --data-root "$base/berth-import-$i" import "$tmp/layer.tar.gz" bench/usr:1 >/dev/null; e=$(now); echo "$e - $s" | bc >>"$tmp/import.u"; rm -rf "$base/berth-import-$i"
+    start_berthd "$base/berth-import-$i"
+    s=$(now); B import "$tmp/layer.tar.gz" bench/usr:1 >/dev/null; e=$(now); echo "$e - $s" | bc >>"$tmp/import.u"
+    stop_berthd; rm -rf "$base/berth-import-$i"
   done
   mt=$(median <"$tmp/tar.u")
   for w in tar applier import; do
