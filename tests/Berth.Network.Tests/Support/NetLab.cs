@@ -131,7 +131,13 @@ public sealed class NetLab : IDisposable
 
     public static string Nft(string ns) => Run(ns, "nft", "list", "ruleset").Output;
 
-    public static string Links(string ns) => Run(ns, "ip", "-o", "link").Output;
+    /// <summary>
+    /// `ip -o link` without what the kernel changes on its own, later: the operational state and
+    /// the carrier flags of a bridge move (UNKNOWN, UP, DOWN; LOWER_UP, NO-CARRIER) some time
+    /// after a port came or went, which made before/after comparisons flaky.
+    /// </summary>
+    public static string Links(string ns) => System.Text.RegularExpressions.Regex.Replace(
+        Run(ns, "ip", "-o", "link").Output, @" state \S+|,?LOWER_UP|NO-CARRIER,?|,?M-DOWN", "");
 
     public void Dispose()
     {
