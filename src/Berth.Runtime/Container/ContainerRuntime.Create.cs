@@ -199,12 +199,19 @@ public sealed partial class ContainerRuntime
         {
             if (InitReport.Read(fd, deadline, $"container init did not finish its setup within {timeout.TotalSeconds:0} s") is not { } report)
                 throw new RuntimeException($"container init exited during setup ({DescribeExit(initPid)})");
-            var (kind, opIndex, value) = report;
+            var (kind, opIndex, value, passedFd) = report;
+            if (passedFd >= 0 && kind != InitMessage.SeccompListener) LibC.close(passedFd);
             switch (kind)
             {
                 case InitMessage.Failure:
                     var what = opIndex < program.Ops.Count ? program.Ops[opIndex].Description : "finish the program";
                     throw new RuntimeException($"container init: {what}: {LibC.Describe((int)value)}", (int)value);
+                case InitMessage.SeccompListener:
+                    if (passedFd < 0) throw new RuntimeException("container init: the seccomp listener record came without its fd");
+                    record.InitPid = initPid;
+                    PassSeccompListener(passedFd, spec.Linux?.Seccomp, initPid, StateJson(record, ContainerStatus.Creating));
+                    Reply(fd);
+                    break;
                 case InitMessage.ParentSetup:
                     SetUpFromParent(pid, spec, cgroupToJoin);
                     if (compiled.AwaitsParentSetupReply) Reply(fd);

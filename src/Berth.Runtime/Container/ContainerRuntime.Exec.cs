@@ -121,7 +121,7 @@ public sealed partial class ContainerRuntime
             foreach (var (_, fd) in namespaces) LibC.close(fd);
             namespaces.Clear();
 
-            pid = ExecHandshake(program, parentFd, intermediate, record, process, request.SetupTimeout, parentJoinsCgroup: false);
+            pid = ExecHandshake(program, parentFd, intermediate, record, process, spec.Linux?.Seccomp, request.SetupTimeout, parentJoinsCgroup: false);
             if (request.PidFile is { } pidFile) AtomicFile.Write(Path.GetFullPath(pidFile), Encoding.ASCII.GetBytes(pid.ToString()));
             return pid;
         }
@@ -149,20 +149,45 @@ public sealed partial class ContainerRuntime
     /// groups itself, moves the process into the container's cgroup (every hierarchy) and lets it go on; returns once it has exec'd (the report
     /// socket reaches end of file: the intermediate exited, the process's end closed on exec).
     /// </summary>
-    int ExecHandshake(ChildProgram program, int fd, int intermediate, ContainerRecord record, Berth.Oci.Process process, TimeSpan timeout,
+    int ExecHandshake(ChildProgram program, int fd, int intermediate, ContainerRecord record, Berth.Oci.Process process, LinuxSeccomp? seccompSection, TimeSpan timeout,
         bool parentJoinsCgroup)
     {
         var pid = -1;
         string? failure = null;
         var failureErrno = 0;
         var deadline = DateTime.UtcNow + timeout;
+        var pendingListener = -1;
+        // A failure to pass the listener on is the exec's failure: the process, which waits for
+        // the byte, is killed, so that its end of the socket closes and the loop ends.
+        void PassListener(int listener)
+        {
+            if (failure is not null) { LibC.close(listener); return; }
+            try
+            {
+                PassSeccompListener(listener, seccompSection, pid, StateJson(record));
+                ReadOnlySpan<byte> passed = [1];
+                if (LibC.write(fd, passed, 1) != 1) failure ??= $"the exec'd process exited during setup ({LibC.Describe(LibC.Errno)})";
+            }
+            catch (RuntimeException e)
+            {
+                failure ??= e.Message;
+                LibC.kill(pid, Sys.SIGKILL); // it waits for the byte: its end of the socket must close
+            }
+        }
         while (true)
         {
             if (InitReport.Read(fd, deadline, $"the exec'd process did not finish its setup within {timeout.TotalSeconds:0} s") is not { } report)
                 break;
-            var (kind, opIndex, value) = report;
+            var (kind, opIndex, value, passedFd) = report;
+            if (passedFd >= 0 && kind != InitMessage.SeccompListener) LibC.close(passedFd);
             switch (kind)
             {
+                case InitMessage.SeccompListener:
+                    if (passedFd < 0) { failure ??= "the seccomp listener record came without its fd"; break; }
+                    // The process's pid comes from the intermediate, maybe after this record.
+                    if (pid < 0) { pendingListener = passedFd; break; }
+                    PassListener(passedFd);
+                    break;
                 case InitMessage.Failure:
                     // Keep reading until end of file: the pid may still arrive, and both processes must be reaped.
                     var what = opIndex < program.Ops.Count ? program.Ops[opIndex].Description : "finish the program";
@@ -172,6 +197,12 @@ public sealed partial class ContainerRuntime
                 case InitMessage.InitPid:
                     pid = (int)value;
                     LibC.waitpid(intermediate, out _, 0);
+                    if (pendingListener >= 0)
+                    {
+                        var listener = pendingListener;
+                        pendingListener = -1;
+                        PassListener(listener);
+                    }
                     if (failure is not null) break;
                     if (!parentJoinsCgroup)
                     {

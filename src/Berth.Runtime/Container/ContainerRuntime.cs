@@ -85,6 +85,41 @@ public sealed partial class ContainerRuntime(string root)
     }
 
     /// <param name="pidSeenInContainer">For hooks run in the container's namespaces: "it is the pid as seen by the container".</param>
+    /// <summary>
+    /// Passes a seccomp listener fd on to linux.seccomp.listenerPath as runc does: one message on
+    /// a new connection, the runtime spec's ContainerProcessState (ociVersion, fds
+    /// ["seccompFd"], the process's pid, listenerMetadata, the container's state) with the fd as
+    /// SCM_RIGHTS. The fd is closed here either way.
+    /// </summary>
+    static void PassSeccompListener(int listenerFd, LinuxSeccomp? seccomp, int pid, string stateJson)
+    {
+        try
+        {
+            if (string.IsNullOrEmpty(seccomp?.ListenerPath))
+                throw new RuntimeException("the seccomp filter has a listener but linux.seccomp.listenerPath is empty");
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+            using (var json = new Utf8JsonWriter(buffer))
+            {
+                json.WriteStartObject();
+                json.WriteString("ociVersion", Spec.SupportedVersion);
+                json.WriteStartArray("fds");
+                json.WriteStringValue("seccompFd");
+                json.WriteEndArray();
+                json.WriteNumber("pid", pid);
+                json.WriteString("metadata", seccomp.ListenerMetadata ?? "");
+                json.WritePropertyName("state");
+                json.WriteRawValue(stateJson);
+                json.WriteEndObject();
+            }
+            int socket;
+            try { socket = LibC.ConnectUnix(seccomp.ListenerPath); }
+            catch (RuntimeException e) { throw new RuntimeException($"linux.seccomp.listenerPath: {e.Message}", e.Errno, e); }
+            try { LibC.SendWithFd(socket, buffer.WrittenSpan, listenerFd, $"send the seccomp listener to {seccomp.ListenerPath}"); }
+            finally { LibC.close(socket); }
+        }
+        finally { LibC.close(listenerFd); }
+    }
+
     string StateJson(ContainerRecord record, ContainerStatus? status = null, bool pidSeenInContainer = false)
     {
         var state = ToState(record);

@@ -104,11 +104,11 @@ public sealed class ExecCompiler
         _p.Syscall(Sys.Setsid, "setsid");
         if (process.Terminal) emit.Console(process, _console, null);
         emit.ExecLabel(process.ApparmorProfile, process.SelinuxLabel, _scratch);
-        emit.Credentials(process, _o.PreserveFds, _o.Seccomp);
+        emit.Credentials(process, _o.PreserveFds, _o.Seccomp, _report);
         var candidates = ProcessEmitter.ExecCandidates(args[0], env);
         emit.ExecutableCheck(args[0], candidates);
         if (_o.CgroupsToJoin is null) emit.WaitForByte(_report, "wait for the runtime (cgroup)");
-        if (process.NoNewPrivileges) emit.Seccomp(_o.Seccomp);
+        if (process.NoNewPrivileges) emit.Seccomp(_o.Seccomp, _report);
         emit.Exec(args, env, candidates);
 
         // The intermediate process: report the pid, exit.

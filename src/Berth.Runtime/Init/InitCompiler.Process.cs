@@ -38,13 +38,18 @@ public sealed partial class InitCompiler
         }
         emit.ExecLabel(process.ApparmorProfile, process.SelinuxLabel, _tmp);
         // The report socket and the exec fifo stay open until execve and go with it.
-        emit.Credentials(process, _o.PreserveFds, _o.Seccomp);
+        emit.Credentials(process, _o.PreserveFds, _o.Seccomp, _report);
 
         var candidates = ProcessEmitter.ExecCandidates(args[0], env);
         emit.ExecutableCheck(args[0], candidates);
+        // With no_new_privs the filter comes as late as possible, after start, unless it has a
+        // listener: that goes through this create, which is gone by the time start comes (runc
+        // too loads such a filter before waiting for start).
+        var listenerFilter = _o.Seccomp?.NeedsListener == true;
+        if (process.NoNewPrivileges && listenerFilter) emit.Seccomp(_o.Seccomp, _report);
         Send(InitMessage.Ready);
         _p.Syscall(Sys.Read, "wait for start", _start, _byte, 1).FailOnZero = true;
-        if (process.NoNewPrivileges) emit.Seccomp(_o.Seccomp);
+        if (process.NoNewPrivileges && !listenerFilter) emit.Seccomp(_o.Seccomp, _report);
         emit.Exec(args, env, candidates);
         EmitInitPidTail();
     }

@@ -26,14 +26,14 @@ internal sealed class ProcessEmitter(ChildProgram p)
     /// then needs CAP_SYS_ADMIN, which the user change may drop), user and capabilities,
     /// cwd as the user, umask. Seccomp with no_new_privs is the caller's, right before execve.
     /// </summary>
-    public void Credentials(Berth.Oci.Process process, int preserveFds, Berth.Seccomp.SeccompProgram? seccomp)
+    public void Credentials(Berth.Oci.Process process, int preserveFds, Berth.Seccomp.SeccompProgram? seccomp, Slot report)
     {
         Rlimits(process);
         if (process.NoNewPrivileges) NoNewPrivileges();
         MarkInheritedFdsCloseOnExec(preserveFds);
         var cwd = string.IsNullOrEmpty(process.Cwd) ? "/" : process.Cwd;
         ChdirAsRoot(cwd);
-        if (!process.NoNewPrivileges) Seccomp(seccomp);
+        if (!process.NoNewPrivileges) Seccomp(seccomp, report);
         UserAndCapabilities(process);
         ChdirAsUser(cwd);
         Umask(process.User);
@@ -103,15 +103,32 @@ internal sealed class ProcessEmitter(ChildProgram p)
         p.Syscall(Sys.Read, description, fd, _byte.Value, 1).FailOnZero = true;
     }
 
-    public void Seccomp(Berth.Seccomp.SeccompProgram? seccomp)
+    /// <summary>
+    /// Loads the filter. With a SCMP_ACT_NOTIFY rule, seccomp(2) returns the listener's fd
+    /// (SECCOMP_FILTER_FLAG_NEW_LISTENER): it goes to the runtime on the report socket (an
+    /// <see cref="InitMessage.SeccompListener"/> record with the fd as SCM_RIGHTS), which passes it
+    /// on to linux.seccomp.listenerPath and answers one byte; then the child closes its copy. The
+    /// few syscalls from here to execve (sendmsg, read, close, write, execve) must be allowed by
+    /// the filter, as with runc: one routed to the listener would wait for an agent not yet there.
+    /// </summary>
+    public void Seccomp(Berth.Seccomp.SeccompProgram? seccomp, Slot report)
     {
         if (seccomp is null) return;
-        if (seccomp.NeedsListener)
-            throw new RuntimeException("linux.seccomp: SCMP_ACT_NOTIFY (a listener at listenerPath) is not supported yet");
         const int SECCOMP_SET_MODE_FILTER = 1;
         var filter = p.Bytes(seccomp.Filter, 8);
         var fprog = p.Struct(16, w => w.Int32(0, seccomp.InstructionCount).Pointer(8, filter));
-        Sys0(Sys.Seccomp, $"load the seccomp filter ({seccomp.InstructionCount} instructions)", SECCOMP_SET_MODE_FILTER, seccomp.Flags, fprog);
+        var load = Sys0(Sys.Seccomp, $"load the seccomp filter ({seccomp.InstructionCount} instructions)", SECCOMP_SET_MODE_FILTER, seccomp.Flags, fprog);
+        if (!seccomp.NeedsListener) return;
+        var listener = p.NewSlot();
+        load.Result = listener;
+        var record = p.Struct(16, w => w.Int32(0, (int)InitMessage.SeccompListener));
+        var iov = p.Struct(16, w => w.Pointer(0, record).Int64(8, 16));
+        var control = p.Struct(24, w => w.Int64(0, 20).Int32(8, 1 /* SOL_SOCKET */).Int32(12, 1 /* SCM_RIGHTS */));
+        var message = p.Struct(56, w => w.Pointer(16, iov).Int64(24, 1).Pointer(32, control).Int64(40, 24));
+        p.Add(new Op { Kind = OpKind.Store, Args = [new OpArg(OpArgKind.Data, control.Offset + 16), listener.Index, 4], Description = "put the seccomp listener in the message" });
+        Sys0(Sys.Sendmsg, "send the seccomp listener to the runtime", report, message, 0);
+        WaitForByte(report, "wait for the runtime (seccomp listener passed on)");
+        p.Syscall(Sys.Close, "close", listener);
     }
 
     /// <summary>Bounding set, groups, setresgid/setresuid with the permitted set kept, capset, ambient.</summary>

@@ -107,6 +107,34 @@ public static partial class LibC
 public static partial class LibC
 {
     [LibraryImport(Lib, SetLastError = true)] public static partial nint recvmsg(int fd, ref MsgHdr message, int flags);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint sendmsg(int fd, ref MsgHdr message, int flags);
+
+    /// <summary>Sends <paramref name="payload"/> with one fd (SCM_RIGHTS) on a connected unix socket, all of it or an exception.</summary>
+    public static unsafe void SendWithFd(int socket, ReadOnlySpan<byte> payload, int fdToSend, string what)
+    {
+        var control = stackalloc byte[24];
+        *(long*)control = 20; // CMSG_LEN(sizeof(int))
+        *(int*)(control + 8) = 1; // SOL_SOCKET
+        *(int*)(control + 12) = 1; // SCM_RIGHTS
+        *(int*)(control + 16) = fdToSend;
+        fixed (byte* data = payload)
+        {
+            var iov = new IoVec { Base = (nint)data, Length = (nuint)payload.Length };
+            var message = new MsgHdr { Iov = (nint)(&iov), IovLength = 1, Control = (nint)control, ControlLength = 24 };
+            nint n;
+            do n = sendmsg(socket, ref message, 0x4000 /* MSG_NOSIGNAL */);
+            while (n < 0 && Errno == Sys.EINTR);
+            if (n < 0) throw Error(what, Errno);
+            // The fd went with the first byte; a stream socket may take the rest in more writes.
+            for (var sent = (int)n; sent < payload.Length;)
+            {
+                var more = write(socket, payload[sent..], payload.Length - sent);
+                if (more < 0 && Errno == Sys.EINTR) continue;
+                if (more <= 0) throw Error(what, Errno);
+                sent += (int)more;
+            }
+        }
+    }
     [LibraryImport(Lib, SetLastError = true)] public static partial int tcgetattr(int fd, Span<byte> termios);
     [LibraryImport(Lib, SetLastError = true)] public static partial int tcsetattr(int fd, int when, ReadOnlySpan<byte> termios);
     [LibraryImport(Lib)] public static partial void cfmakeraw(Span<byte> termios);
