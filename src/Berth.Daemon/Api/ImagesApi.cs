@@ -268,7 +268,7 @@ public static class ImagesApi
         var layers = new PullMessages(stream, new JsonMessage { Status = $"Pulling from {name.Path}", Id = name.Tag ?? name.Digest?.Value });
         try
         {
-            PullOutcome outcome = await Images(context).PullAsync(reference, platform, credential, layers, layers.Unpacking, context.RequestAborted);
+            PullOutcome outcome = await Images(context).PullAsync(reference, platform, credential, layers, layers, context.RequestAborted);
             layers.Done();
             stream.Post(new JsonMessage { Status = $"Digest: {outcome.Image.Target.Digest}" });
             stream.Post(new JsonMessage { Status = outcome.Downloaded ? $"Status: Downloaded newer image for {name.FamiliarName}" : $"Status: Image is up to date for {name.FamiliarName}" });
@@ -280,9 +280,13 @@ public static class ImagesApi
         }
     }
 
-    /// <summary>Docker's per-layer pull lines: Pulling fs layer, Waiting, Downloading [==>  ], Download complete, Pull complete.</summary>
-    private sealed class PullMessages(JsonMessageStream stream, JsonMessage header) : IProgress<PullProgress>
+    /// <summary>
+    /// Docker's per-layer pull lines: Pulling fs layer, Waiting, Downloading [==>  ], Download
+    /// complete, Extracting [==>  ] (bytes of the blob unpacked), Pull complete.
+    /// </summary>
+    private sealed class PullMessages(JsonMessageStream stream, JsonMessage header) : IProgress<PullProgress>, IProgress<UnpackProgress>
     {
+        private readonly HashSet<Digest> _extracted = [];
         private readonly Dictionary<Digest, (PullState State, long LastTicks)> _layers = [];
         private int _started;
 
@@ -317,19 +321,33 @@ public static class ImagesApi
             }
         }
 
-        public void Unpacking()
+        public void Report(UnpackProgress u)
         {
+            string id = u.Layer.Hex[..12];
             lock (_layers)
-                foreach (var (digest, state) in _layers)
-                    if (state.State == PullState.Complete)
-                        stream.Post(new JsonMessage { Status = "Extracting", ProgressDetail = new(), Id = digest.Hex[..12] });
+            {
+                if (u.Done)
+                {
+                    _extracted.Add(u.Layer);
+                    stream.Post(new JsonMessage { Status = "Pull complete", ProgressDetail = new(), Id = id });
+                    return;
+                }
+                stream.Post(new JsonMessage
+                {
+                    Status = "Extracting",
+                    ProgressDetail = new ProgressDetail { Current = u.Current, Total = u.Total },
+                    Progress = ProgressText.Bar(u.Current, u.Total),
+                    Id = id,
+                });
+            }
         }
 
+        /// <summary>"Pull complete" for the layers downloaded but not unpacked here (their snapshot existed already).</summary>
         public void Done()
         {
             lock (_layers)
                 foreach (var (digest, state) in _layers)
-                    if (state.State == PullState.Complete)
+                    if (state.State == PullState.Complete && !_extracted.Contains(digest))
                         stream.Post(new JsonMessage { Status = "Pull complete", ProgressDetail = new(), Id = digest.Hex[..12] });
         }
     }

@@ -37,7 +37,7 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
 
     /// <summary>Pulls <paramref name="reference"/> and unpacks it into the snapshotter, so containers can start from it at once.</summary>
     public async Task<PullOutcome> PullAsync(string reference, Platform? platform, RegistryCredential? credential,
-        IProgress<PullProgress>? progress, Action? unpacking, CancellationToken cancellationToken)
+        IProgress<PullProgress>? progress, IProgress<UnpackProgress>? unpacking, CancellationToken cancellationToken)
     {
         ImageReference name = ImageReference.Parse(reference);
         Descriptor? before = Store.References().FirstOrDefault(r => r.Name == name.ToString())?.Target;
@@ -49,8 +49,7 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
         });
         using RegistryClient client = CreateClient(credential, name.Domain);
         Image image = await Store.PullAsync(client, name.ToString(), platform, tracking, cancellationToken).ConfigureAwait(false);
-        unpacking?.Invoke();
-        await Store.UnpackAsync(image.Id.Value, platform, cancellationToken: cancellationToken).ConfigureAwait(false);
+        await Store.UnpackAsync(image.Id.Value, platform, cancellationToken: cancellationToken, progress: unpacking).ConfigureAwait(false);
         LogPulled(logger, name.ToString(), image.Id.Value);
         PublishEvent(name.FamiliarName, FamiliarRepository(name), "pull", LabelsOf(image.Id.Value));
         return new PullOutcome(image, name, downloaded || before?.Digest != image.Target.Digest);

@@ -305,11 +305,14 @@ public sealed class ImageStore
     /// this image or another) is not unpacked again. Every layer's diffID is checked against the
     /// config; a mismatch discards the layer and fails.
     /// </summary>
-    public Task<string?> UnpackAsync(string nameOrId, Platform? platform = null, LayerApplyOptions? options = null, CancellationToken cancellationToken = default)
-        => UnpackAsync(Get(nameOrId, platform), options, cancellationToken);
+    /// <param name="progress">Per layer actually unpacked: bytes of its blob read, then done.</param>
+    public Task<string?> UnpackAsync(string nameOrId, Platform? platform = null, LayerApplyOptions? options = null, CancellationToken cancellationToken = default,
+        IProgress<UnpackProgress>? progress = null)
+        => UnpackAsync(Get(nameOrId, platform), options, cancellationToken, progress);
 
     /// <summary>Unpacks an image already read (one without a name, such as a build step's).</summary>
-    public async Task<string?> UnpackAsync(Image image, LayerApplyOptions? options = null, CancellationToken cancellationToken = default)
+    public async Task<string?> UnpackAsync(Image image, LayerApplyOptions? options = null, CancellationToken cancellationToken = default,
+        IProgress<UnpackProgress>? progress = null)
     {
         ISnapshotter snapshotter = Snapshotter ?? throw new ImagesException(ImagesErrorKind.InvalidArgument, "this image store has no snapshotter");
         IReadOnlyList<Digest> diffIds = image.DiffIds, chain = image.ChainIds;
@@ -324,7 +327,7 @@ public sealed class ImageStore
                 try
                 {
                     if (!SnapshotExists(snapshotter, name))
-                        await Task.Run(() => UnpackLayer(snapshotter, image, i, diffIds[i], name, parent, options, cancellationToken), cancellationToken).ConfigureAwait(false);
+                        await Task.Run(() => UnpackLayer(snapshotter, image, i, diffIds[i], name, parent, options, progress, cancellationToken), cancellationToken).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -336,9 +339,11 @@ public sealed class ImageStore
         }
     }
 
-    private void UnpackLayer(ISnapshotter snapshotter, Image image, int index, Digest diffId, string name, string? parent, LayerApplyOptions? options, CancellationToken cancellationToken)
+    private void UnpackLayer(ISnapshotter snapshotter, Image image, int index, Digest diffId, string name, string? parent, LayerApplyOptions? options,
+        IProgress<UnpackProgress>? progress, CancellationToken cancellationToken)
     {
         Descriptor layer = image.Manifest.Layers[index];
+        Digest blobDigest = layer.ParsedDigest;
         string key = $"{ExtractPrefix}{Guid.NewGuid():N}-{diffId.Hex[..12]}";
         IReadOnlyList<Mount> mounts = snapshotter.Prepare(key, parent, new Dictionary<string, string> { ["berth.io/unpack"] = name });
         bool committed = false;
@@ -346,13 +351,21 @@ public sealed class ImageStore
         {
             string dir = MountHelper.WritableDirectory(mounts);
             LayerApplyResult result;
-            using (Stream blob = Content.OpenRead(layer.ParsedDigest))
+            long read;
+            using (var blob = new ProgressReadStream(Content.OpenRead(blobDigest),
+                       n => progress?.Report(new UnpackProgress(blobDigest, n, layer.Size, Done: false))))
+            {
                 result = LayerApplier.Apply(blob, dir, options, cancellationToken);
+                read = blob.BytesRead;
+            }
+            // At least one byte count per layer, however fast (docker shows a full bar at the end).
+            progress?.Report(new UnpackProgress(blobDigest, Math.Max(read, layer.Size), layer.Size, Done: false));
             if (result.DiffId != diffId)
                 throw new ImagesException(ImagesErrorKind.DataLoss,
                     $"layer {layer.Digest} of image {image.Id}: uncompressed content is {result.DiffId}, the config says diff_ids[{index}] = {diffId}; refused");
             snapshotter.Commit(name, key, new Dictionary<string, string> { ["berth.io/diff-id"] = diffId.Value, ["berth.io/layer"] = layer.Digest });
             committed = true;
+            progress?.Report(new UnpackProgress(blobDigest, Math.Max(read, layer.Size), layer.Size, Done: true));
         }
         finally
         {

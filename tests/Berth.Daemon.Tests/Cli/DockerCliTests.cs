@@ -45,6 +45,38 @@ public sealed class DockerCliTests : IAsyncLifetime
         Assert.Equal("", docker.Ok("images", "-q").Trim());
     }
 
+    /// <summary>Docker's pull lines per layer, through the API: download, then Extracting with a byte count, then Pull complete, once.</summary>
+    [Fact]
+    public async Task Pull_stream_shows_each_layer_extracting_after_its_download_then_pull_complete()
+    {
+        string name = $"{_registry.Host}/extract:1";
+        await _daemon.ImportBusyboxAsync(name, "CMD [\"/bin/sh\"]");
+        using (var push = new HttpRequestMessage(HttpMethod.Post, $"/images/{name}/push"))
+        {
+            push.Headers.Add("X-Registry-Auth", "e30="); // {}
+            using HttpResponseMessage pushed = await _daemon.Client.SendAsync(push);
+            string body = await pushed.Content.ReadAsStringAsync();
+            Assert.True(pushed.IsSuccessStatusCode && !body.Contains("errorDetail"), body);
+        }
+        using (HttpResponseMessage removed = await _daemon.Client.DeleteAsync($"/images/{name}"))
+            Assert.True(removed.IsSuccessStatusCode, await removed.Content.ReadAsStringAsync());
+
+        using HttpResponseMessage pull = await _daemon.Client.PostAsync($"/images/create?fromImage={_registry.Host}/extract&tag=1", null);
+        string stream = await pull.Content.ReadAsStringAsync();
+        List<JsonElement> lines = stream.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList();
+        List<(string? Id, string? Status)> statuses = lines
+            .Select(l => (l.TryGetProperty("id", out JsonElement i) ? i.GetString() : null, l.TryGetProperty("status", out JsonElement s) ? s.GetString() : null)).ToList();
+        string layer = statuses.First(s => s.Status == "Download complete").Id!;
+        int downloaded = statuses.IndexOf((layer, "Download complete"));
+        int extracting = statuses.IndexOf((layer, "Extracting"));
+        int complete = statuses.IndexOf((layer, "Pull complete"));
+        Assert.True(downloaded >= 0 && downloaded < extracting && extracting < complete, stream);
+        Assert.Single(statuses, s => s == (layer, "Pull complete"));
+        JsonElement detail = lines[extracting].GetProperty("progressDetail");
+        Assert.True(detail.GetProperty("total").GetInt64() > 0, stream);
+        Assert.Contains("Status: Downloaded newer image for " + name, stream);
+    }
+
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
     public async Task Image_workflow_push_pull_tag_rmi_inspect_history_save_load(string binary)

@@ -83,6 +83,43 @@ public sealed class ImageStoreTests
         Assert.Equal(3, scope.Images.Remove(image.Id.Hex[..12], force: true).Count);
     }
 
+    /// <summary>Collects reports synchronously (Progress&lt;T&gt; would post them to the thread pool, out of order).</summary>
+    private sealed class Reports<T> : IProgress<T>
+    {
+        public List<T> Items { get; } = [];
+        public void Report(T value) { lock (Items) Items.Add(value); }
+    }
+
+    [Fact]
+    public async Task Unpack_reports_each_layer_it_unpacks_up_to_its_size_then_done_and_nothing_for_layers_already_there()
+    {
+        using var scope = new StoreScope(new FakeUsage());
+        await BuildAsync(scope, "a:1", "a");
+        await BuildAsync(scope, "b:1", "b");
+        Image ia = scope.Images.Get("a:1"), ib = scope.Images.Get("b:1");
+
+        var first = new Reports<UnpackProgress>();
+        await scope.Images.UnpackAsync("a:1", progress: first);
+        foreach (Descriptor layer in ia.Manifest.Layers)
+        {
+            var mine = first.Items.Where(r => r.Layer == layer.ParsedDigest).ToList();
+            Assert.True(mine.Count >= 2, $"layer {layer.Digest}: {mine.Count} reports");
+            Assert.All(mine.Zip(mine.Skip(1)), pair => Assert.True(pair.First.Current <= pair.Second.Current));
+            Assert.All(mine[..^1], r => Assert.False(r.Done));
+            Assert.Equal(layer.Size, mine[^2].Current); // the last count is the whole blob
+            Assert.True(mine[^1].Done);
+            Assert.Equal(layer.Size, mine[^1].Current);
+            Assert.All(mine, r => Assert.Equal(layer.Size, r.Total));
+            Assert.Equal(1, mine.Count(r => r.Done));
+        }
+
+        // b shares a's first layer: only b's own layer is unpacked, and reported.
+        var second = new Reports<UnpackProgress>();
+        await scope.Images.UnpackAsync("b:1", progress: second);
+        Assert.DoesNotContain(second.Items, r => r.Layer == ib.Manifest.Layers[0].ParsedDigest);
+        Assert.Contains(second.Items, r => r.Layer == ib.Manifest.Layers[^1].ParsedDigest && r.Done);
+    }
+
     [Fact]
     public async Task Unpack_shares_layers_between_images_and_gc_removes_what_no_name_reaches()
     {
