@@ -72,11 +72,16 @@ public sealed partial class NetworkController : IDisposable
     /// <summary>Link deletions still running in the background (see <see cref="DeleteEndpoint"/>).</summary>
     private readonly List<Task> _pendingDeletions = [];
 
+    /// <summary>The background deletions' own netlink socket (opened on first use), used under <see cref="_deleterLock"/> only.</summary>
+    private NetlinkSocket? _deleter;
+    private readonly Lock _deleterLock = new();
+
     public void Dispose()
     {
         Task[] pending;
         lock (_pendingDeletions) pending = [.. _pendingDeletions];
         Task.WaitAll(pending, TimeSpan.FromSeconds(10));
+        lock (_deleterLock) _deleter?.Dispose();
         _host.Dispose();
     }
 
