@@ -228,6 +228,7 @@ public sealed partial class ContainerRuntime
                     throw new RuntimeException($"the exec'd process sent an unknown message {(int)kind}");
             }
         }
+        if (pendingListener >= 0) LibC.close(pendingListener); // the pid never came: the exec failed
         if (failure is not null)
         {
             if (pid > 0) LibC.waitpid(pid, out _, 0);
