@@ -42,6 +42,9 @@ start_berthd() { # start_berthd DATA_ROOT: a berthd of this run on $tmp/berth.so
   for _ in $(seq 100); do B version >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "berthd did not start:" >&2; cat "$tmp/berthd.log" >&2; exit 1
 }
+# dockerd turns net.ipv4.ip_forward on at start unless told not to (--ip-forward=false below);
+# whatever happens, the host's value is put back.
+ip_forward_before=$(cat /proc/sys/net/ipv4/ip_forward)
 cleanup() {
   set +e
   stop_berthd
@@ -52,6 +55,7 @@ cleanup() {
   # dockerd's and podman's overlay mounts under the temp dirs, deepest first.
   for m in $(awk '{print $5}' /proc/self/mountinfo | grep -E "^($tmp|$shm)" | sort -r); do umount -l "$m"; done
   rm -rf "$tmp" "$shm"
+  echo "$ip_forward_before" >/proc/sys/net/ipv4/ip_forward
 }
 trap cleanup EXIT
 
@@ -83,7 +87,7 @@ start_berthd "$tmp/berth"
 
 # ---- dockerd, in the temp dir ---------------------------------------------------------------
 dockerd --data-root "$tmp/docker/data" --exec-root "$tmp/docker/exec" -H "unix://$tmp/docker/docker.sock" \
-  --pidfile "$tmp/docker/docker.pid" --bridge=none --iptables=false --ip-masq=false --ip6tables=false \
+  --pidfile "$tmp/docker/docker.pid" --bridge=none --iptables=false --ip-masq=false --ip6tables=false --ip-forward=false \
   --insecure-registry "127.0.0.1:$port" --storage-driver overlay2 >"$tmp/dockerd.log" 2>&1 &
 dockerd_pid=$!
 D() { docker -H "unix://$tmp/docker/docker.sock" "$@"; }
