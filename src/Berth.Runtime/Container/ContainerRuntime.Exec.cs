@@ -157,6 +157,7 @@ public sealed partial class ContainerRuntime
         var failureErrno = 0;
         var deadline = DateTime.UtcNow + timeout;
         var pendingListener = -1;
+        var killWhenPidKnown = false;
         // A failure to pass the listener on is the exec's failure: the process, which waits for
         // the byte, is killed, so that its end of the socket closes and the loop ends.
         void PassListener(int listener)
@@ -183,7 +184,14 @@ public sealed partial class ContainerRuntime
             switch (kind)
             {
                 case InitMessage.SeccompListener:
-                    if (passedFd < 0) { failure ??= "the seccomp listener record came without its fd"; break; }
+                    if (passedFd < 0)
+                    {
+                        // The process waits for the byte that will never come: it must go.
+                        failure ??= "the seccomp listener record came without its fd";
+                        if (pid > 0) LibC.kill(pid, Sys.SIGKILL);
+                        else killWhenPidKnown = true;
+                        break;
+                    }
                     // The process's pid comes from the intermediate, maybe after this record.
                     if (pid < 0) { pendingListener = passedFd; break; }
                     PassListener(passedFd);
@@ -197,6 +205,7 @@ public sealed partial class ContainerRuntime
                 case InitMessage.InitPid:
                     pid = (int)value;
                     LibC.waitpid(intermediate, out _, 0);
+                    if (killWhenPidKnown) LibC.kill(pid, Sys.SIGKILL);
                     if (pendingListener >= 0)
                     {
                         var listener = pendingListener;
