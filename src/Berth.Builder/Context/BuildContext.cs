@@ -127,7 +127,7 @@ public sealed class BuildContext : IDisposable
         // BufferedStream fills its buffer on the first read; peek through a tiny read and rewind is
         // not possible on a network stream, so look at the buffer by reading and re-prefixing.
         int n = buffered.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
-        Stream rest = new PrefixedReadStream(magic[..n].ToArray(), buffered);
+        Stream rest = new Berth.Images.PrefixedStream(magic[..n].ToArray(), buffered);
         return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b ? new GZipStream(rest, CompressionMode.Decompress) : rest;
     }
 
@@ -358,40 +358,6 @@ public sealed class BuildContext : IDisposable
             // Best effort: a leftover context directory is removed with the builder's temp directory at the next start.
         }
     }
-}
-
-/// <summary>Serves <paramref name="prefix"/> first, then the rest of <paramref name="inner"/>.</summary>
-internal sealed class PrefixedReadStream(byte[] prefix, Stream inner) : Stream
-{
-    private int _offset;
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override int Read(Span<byte> buffer)
-    {
-        if (_offset < prefix.Length)
-        {
-            int n = Math.Min(buffer.Length, prefix.Length - _offset);
-            prefix.AsSpan(_offset, n).CopyTo(buffer);
-            _offset += n;
-            return n;
-        }
-        return inner.Read(buffer);
-    }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
 /// <summary>Go's filepath.Match for one path component: <c>*</c>, <c>?</c>, <c>[…]</c> classes with ranges and <c>^</c>/<c>!</c>, <c>\</c> escapes.</summary>

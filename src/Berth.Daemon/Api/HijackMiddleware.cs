@@ -56,14 +56,14 @@ public static partial class HijackMiddleware
         if (head is null || head.Method != "POST" || !match.Success || engine() is not { } berth)
         {
             // Not ours: Kestrel reads the same bytes, then the rest of the connection.
-            var prefixed = new PrefixedStream(read, input.AsStream(leaveOpen: true));
+            var prefixed = new Berth.Images.PrefixedStream(read, input.AsStream(leaveOpen: true));
             connection.Transport = new DuplexPipe(PipeReader.Create(prefixed), connection.Transport.Output);
             await next(connection);
             return;
         }
 
         Stream output = connection.Transport.Output.AsStream(leaveOpen: true);
-        Stream rest = new PrefixedStream(read.AsMemory(headLength).ToArray(), input.AsStream(leaveOpen: true));
+        Stream rest = new Berth.Images.PrefixedStream(read.AsMemory(headLength).ToArray(), input.AsStream(leaveOpen: true));
         try
         {
             byte[] body = await ReadBodyAsync(head, rest, connection.ConnectionClosed);
@@ -166,55 +166,6 @@ internal sealed class RequestHead
     public bool Bool(string name) => QueryArgs.ParseBool(name, Query.TryGetValue(name, out StringValues v) ? v.ToString() : null);
 
     public string? String(string name) => Query.TryGetValue(name, out StringValues v) && !string.IsNullOrEmpty(v) ? v.ToString() : null;
-}
-
-/// <summary>A read-only stream: the given bytes first, then the inner stream.</summary>
-internal sealed class PrefixedStream(byte[] prefix, Stream inner) : Stream
-{
-    private int _offset;
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override int Read(Span<byte> buffer)
-    {
-        if (_offset < prefix.Length)
-        {
-            int n = Math.Min(buffer.Length, prefix.Length - _offset);
-            prefix.AsSpan(_offset, n).CopyTo(buffer);
-            _offset += n;
-            return n;
-        }
-        return inner.Read(buffer);
-    }
-
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-    {
-        if (_offset < prefix.Length) return Read(buffer.Span);
-        return await inner.ReadAsync(buffer, cancellationToken);
-    }
-
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-        => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) inner.Dispose();
-        base.Dispose(disposing);
-    }
 }
 
 /// <summary>One hijacked attach or exec start: the 101 response, then the relay between client and monitor.</summary>

@@ -287,6 +287,7 @@ public static class ImagesApi
     private sealed class PullMessages(JsonMessageStream stream, JsonMessage header) : IProgress<PullProgress>, IProgress<UnpackProgress>
     {
         private readonly HashSet<Digest> _extracted = [];
+        private readonly Dictionary<Digest, long> _extractingTicks = [];
         private readonly Dictionary<Digest, (PullState State, long LastTicks)> _layers = [];
         private int _started;
 
@@ -332,6 +333,10 @@ public static class ImagesApi
                     stream.Post(new JsonMessage { Status = "Pull complete", ProgressDetail = new(), Id = id });
                     return;
                 }
+                // At most every 100 ms per layer, as for downloads; the full count always goes out.
+                long now = Environment.TickCount64;
+                if (u.Current < u.Total && _extractingTicks.TryGetValue(u.Layer, out long last) && now - last < 100) return;
+                _extractingTicks[u.Layer] = now;
                 stream.Post(new JsonMessage
                 {
                     Status = "Extracting",

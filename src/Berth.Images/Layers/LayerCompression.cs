@@ -40,28 +40,4 @@ internal static class LayerDecompression
         compression = LayerCompression.None;
         return rest;
     }
-
-    /// <summary>Replays bytes already read for sniffing, then the rest of the stream.</summary>
-    private sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) : ReadOnlyStream
-    {
-        private ReadOnlyMemory<byte> _prefix = prefix;
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            if (_prefix.IsEmpty) return inner.Read(buffer);
-            int n = Math.Min(buffer.Length, _prefix.Length);
-            _prefix.Span[..n].CopyTo(buffer);
-            _prefix = _prefix[n..];
-            return n;
-        }
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            if (_prefix.IsEmpty) return await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-            return Read(buffer.Span);
-        }
-
-    }
 }

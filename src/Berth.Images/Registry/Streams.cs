@@ -48,7 +48,7 @@ internal sealed class LazyStream(Func<CancellationToken, Task<Stream>> open) : R
     }
 }
 
-/// <summary>Counts the bytes read through it and reports the running total (throttled to every 256 KiB and the end).</summary>
+/// <summary>Counts the bytes read through it and reports the running total (throttled to every 256 KiB and the end): downloads, and layers being unpacked.</summary>
 internal sealed class ProgressStream(Stream inner, Action<long> report) : ReadOnlyStream
 {
     private long _total;
@@ -67,6 +67,13 @@ internal sealed class ProgressStream(Stream inner, Action<long> report) : ReadOn
     public override int Read(byte[] buffer, int offset, int count)
     {
         int n = inner.Read(buffer, offset, count);
+        Count(n);
+        return n;
+    }
+
+    public override int Read(Span<byte> buffer)
+    {
+        int n = inner.Read(buffer);
         Count(n);
         return n;
     }

@@ -351,21 +351,19 @@ public sealed class ImageStore
         {
             string dir = MountHelper.WritableDirectory(mounts);
             LayerApplyResult result;
-            long read;
-            using (var blob = new ProgressReadStream(Content.OpenRead(blobDigest),
-                       n => progress?.Report(new UnpackProgress(blobDigest, n, layer.Size, Done: false))))
-            {
+            Stream blob = Content.OpenRead(blobDigest);
+            if (progress is not null)
+                blob = new ProgressStream(blob, n => progress.Report(new UnpackProgress(blobDigest, Math.Min(n, layer.Size), layer.Size, Done: false)));
+            using (blob)
                 result = LayerApplier.Apply(blob, dir, options, cancellationToken);
-                read = blob.BytesRead;
-            }
-            // At least one byte count per layer, however fast (docker shows a full bar at the end).
-            progress?.Report(new UnpackProgress(blobDigest, Math.Max(read, layer.Size), layer.Size, Done: false));
+            // At least one full byte count per layer, however small (docker shows a full bar at the end).
+            progress?.Report(new UnpackProgress(blobDigest, layer.Size, layer.Size, Done: false));
             if (result.DiffId != diffId)
                 throw new ImagesException(ImagesErrorKind.DataLoss,
                     $"layer {layer.Digest} of image {image.Id}: uncompressed content is {result.DiffId}, the config says diff_ids[{index}] = {diffId}; refused");
             snapshotter.Commit(name, key, new Dictionary<string, string> { ["berth.io/diff-id"] = diffId.Value, ["berth.io/layer"] = layer.Digest });
             committed = true;
-            progress?.Report(new UnpackProgress(blobDigest, Math.Max(read, layer.Size), layer.Size, Done: true));
+            progress?.Report(new UnpackProgress(blobDigest, layer.Size, layer.Size, Done: true));
         }
         finally
         {
