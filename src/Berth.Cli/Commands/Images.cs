@@ -75,21 +75,10 @@ internal static partial class ImageCommands
                 }
             }
 
-            if (parse.GetValue(quiet))
-            {
-                foreach (string id in rows.Select(r => (string)r["ID"]!).Distinct()) Console.Out.WriteLine(id);
-                return 0;
-            }
-            string template = parse.GetValue(format) switch
-            {
-                null or "" or "table" => parse.GetValue(digests)
-                    ? "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
-                    : "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}",
-                "json" => "{{json .}}",
-                var t => t,
-            };
-            Console.Out.Write(GoTemplate.Parse(template).RenderAll(rows, ImageTitles));
-            return 0;
+            string table = parse.GetValue(digests)
+                ? "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+                : "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+            return ListOutput.Write(rows, parse.GetValue(quiet), "ID", parse.GetValue(format), table, ImageTitles);
         });
         return command;
     }

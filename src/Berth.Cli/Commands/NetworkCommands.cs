@@ -108,19 +108,7 @@ internal static partial class NetworkCommands
             var rows = (response as JsonArray ?? []).OfType<JsonObject>()
                 .OrderBy(n => n["Name"]?.GetValue<string>(), StringComparer.Ordinal)
                 .Select(n => Row(n, trunc)).ToList();
-            if (parse.GetValue(quiet))
-            {
-                foreach (JsonObject r in rows) Console.Out.WriteLine((string)r["ID"]!);
-                return 0;
-            }
-            string template = parse.GetValue(format) switch
-            {
-                null or "" or "table" => "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
-                "json" => "{{json .}}",
-                var t => t,
-            };
-            Console.Out.Write(GoTemplate.Parse(template).RenderAll(rows, Titles));
-            return 0;
+            return ListOutput.Write(rows, parse.GetValue(quiet), "ID", parse.GetValue(format), "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}", Titles);
         });
         return command;
     }

@@ -38,19 +38,8 @@ internal static partial class ContainerCommands
             JsonArray list = await client.GetJsonAsync("/containers/json", query, ct).ConfigureAwait(false) as JsonArray ?? [];
             bool trunc = !parse.GetValue(noTrunc);
             var rows = list.OfType<JsonObject>().Select(c => PsRow(c, trunc)).ToList();
-            if (parse.GetValue(quiet))
-            {
-                foreach (JsonObject r in rows) Console.Out.WriteLine((string)r["ID"]!);
-                return 0;
-            }
-            string t = template switch
-            {
-                null or "" or "table" => "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}" + (withSize ? "\t{{.Size}}" : ""),
-                "json" => "{{json .}}",
-                var x => x,
-            };
-            Console.Out.Write(GoTemplate.Parse(t).RenderAll(rows, PsTitles));
-            return 0;
+            return ListOutput.Write(rows, parse.GetValue(quiet), "ID", template,
+                "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}" + (withSize ? "\t{{.Size}}" : ""), PsTitles);
         });
         return command;
     }

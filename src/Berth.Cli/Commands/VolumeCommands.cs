@@ -77,19 +77,7 @@ internal static class VolumeCommands
                 .OrderBy(v => v["Name"]?.GetValue<string>(), StringComparer.Ordinal)
                 .Select(Row).ToList();
             foreach (string w in ImageCommands.Strings(response?["Warnings"])) Console.Error.WriteLine(w);
-            if (parse.GetValue(quiet))
-            {
-                foreach (JsonObject r in rows) Console.Out.WriteLine((string)r["Name"]!);
-                return 0;
-            }
-            string template = parse.GetValue(format) switch
-            {
-                null or "" or "table" => "table {{.Driver}}\t{{.Name}}",
-                "json" => "{{json .}}",
-                var t => t,
-            };
-            Console.Out.Write(GoTemplate.Parse(template).RenderAll(rows, Titles));
-            return 0;
+            return ListOutput.Write(rows, parse.GetValue(quiet), "Name", parse.GetValue(format), "table {{.Driver}}\t{{.Name}}", Titles);
         });
         return command;
     }
