@@ -284,20 +284,11 @@ internal static partial class ContainerCommands
                 return await AttachStartWaitAsync(client, id, config, tty, autoRemove, AttachSession.ParseDetachKeys(parse.GetValue(detachKeys)),
                     !tty, parse.GetValue(detachKeys), "start", ct).ConfigureAwait(false);
             }
-            int code = 0;
-            foreach (string name in names)
+            int code = await Runner.ForEachAsync(names, async name =>
             {
-                try
-                {
-                    await client.PostAsync($"/containers/{name}/start", ct: ct).ConfigureAwait(false);
-                    Console.Out.WriteLine(name);
-                }
-                catch (DaemonException e)
-                {
-                    Console.Error.WriteLine(Runner.Describe(e).Message);
-                    code = Runner.Failure;
-                }
-            }
+                await client.PostAsync($"/containers/{name}/start", ct: ct).ConfigureAwait(false);
+                return name;
+            }).ConfigureAwait(false);
             if (code != 0) Console.Error.WriteLine("Error: failed to start containers: " + string.Join(", ", names));
             return code;
         });

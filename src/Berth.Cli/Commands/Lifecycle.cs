@@ -10,36 +10,13 @@ internal static partial class ContainerCommands
 {
     private static Argument<string[]> Containers() => new("CONTAINER") { Arity = ArgumentArity.OneOrMore };
 
-    /// <summary>
-    /// Runs one request per container, printing the name on success and docker's error line
-    /// otherwise; exit 1 if any failed (docker's <c>stop</c>, <c>kill</c>, <c>rm</c>, <c>pause</c> …).
-    /// </summary>
-    private static async Task<int> ForEachAsync(IEnumerable<string> names, Func<string, Task<string?>> action)
-    {
-        int code = 0;
-        foreach (string name in names)
-        {
-            try
-            {
-                if (await action(name).ConfigureAwait(false) is { } line) Console.Out.WriteLine(line);
-            }
-            catch (DaemonException e)
-            {
-                Console.Out.Flush();
-                Console.Error.WriteLine(Runner.Describe(e).Message);
-                code = Runner.Failure;
-            }
-        }
-        return code;
-    }
-
     private static Command Stop()
     {
         var containers = Containers();
         var time = new Option<int?>("--time", "-t") { Description = "seconds to wait before killing the container" };
         var signal = new Option<string?>("--signal", "-s") { Description = "signal to send to the container" };
         var command = new Command("stop", "Stop one or more running containers") { containers, time, signal };
-        Runner.SetClientAction(command, (parse, client, ct) => ForEachAsync(parse.GetValue(containers)!, async name =>
+        Runner.SetClientAction(command, (parse, client, ct) => Runner.ForEachAsync(parse.GetValue(containers)!, async name =>
         {
             var q = new Query().Add("t", parse.GetValue(time)?.ToString(CultureInfo.InvariantCulture)).Add("signal", parse.GetValue(signal));
             await client.PostAsync($"/containers/{name}/stop", q, ct).ConfigureAwait(false);
@@ -54,7 +31,7 @@ internal static partial class ContainerCommands
         var time = new Option<int?>("--time", "-t") { Description = "seconds to wait before killing the container" };
         var signal = new Option<string?>("--signal", "-s") { Description = "signal to send to the container" };
         var command = new Command("restart", "Restart one or more containers") { containers, time, signal };
-        Runner.SetClientAction(command, (parse, client, ct) => ForEachAsync(parse.GetValue(containers)!, async name =>
+        Runner.SetClientAction(command, (parse, client, ct) => Runner.ForEachAsync(parse.GetValue(containers)!, async name =>
         {
             var q = new Query().Add("t", parse.GetValue(time)?.ToString(CultureInfo.InvariantCulture)).Add("signal", parse.GetValue(signal));
             await client.PostAsync($"/containers/{name}/restart", q, ct).ConfigureAwait(false);
@@ -68,7 +45,7 @@ internal static partial class ContainerCommands
         var containers = Containers();
         var signal = new Option<string?>("--signal", "-s") { Description = "signal to send to the container" };
         var command = new Command("kill", "Kill one or more running containers") { containers, signal };
-        Runner.SetClientAction(command, (parse, client, ct) => ForEachAsync(parse.GetValue(containers)!, async name =>
+        Runner.SetClientAction(command, (parse, client, ct) => Runner.ForEachAsync(parse.GetValue(containers)!, async name =>
         {
             await client.PostAsync($"/containers/{name}/kill", new Query().Add("signal", parse.GetValue(signal)), ct).ConfigureAwait(false);
             return name;
@@ -84,7 +61,7 @@ internal static partial class ContainerCommands
         var link = new Option<bool>("--link", "-l") { Description = "remove the specified link" };
         var command = new Command(name, "Remove one or more containers") { containers, force, volumes, link };
         foreach (string a in aliases) command.Aliases.Add(a);
-        Runner.SetClientAction(command, (parse, client, ct) => ForEachAsync(parse.GetValue(containers)!, async c =>
+        Runner.SetClientAction(command, (parse, client, ct) => Runner.ForEachAsync(parse.GetValue(containers)!, async c =>
         {
             var q = new Query().Add("force", parse.GetValue(force)).Add("v", parse.GetValue(volumes)).Add("link", parse.GetValue(link));
             using HttpResponseMessage _ = await client.SendAsync(HttpMethod.Delete, $"/containers/{c}", q, ct: ct).ConfigureAwait(false);
@@ -97,7 +74,7 @@ internal static partial class ContainerCommands
     {
         var containers = Containers();
         var command = new Command("pause", "Pause all processes within one or more containers") { containers };
-        Runner.SetClientAction(command, (parse, client, ct) => ForEachAsync(parse.GetValue(containers)!, async c =>
+        Runner.SetClientAction(command, (parse, client, ct) => Runner.ForEachAsync(parse.GetValue(containers)!, async c =>
         {
             await client.PostAsync($"/containers/{c}/pause", ct: ct).ConfigureAwait(false);
             return c;
@@ -109,7 +86,7 @@ internal static partial class ContainerCommands
     {
         var containers = Containers();
         var command = new Command("unpause", "Unpause all processes within one or more containers") { containers };
-        Runner.SetClientAction(command, (parse, client, ct) => ForEachAsync(parse.GetValue(containers)!, async c =>
+        Runner.SetClientAction(command, (parse, client, ct) => Runner.ForEachAsync(parse.GetValue(containers)!, async c =>
         {
             await client.PostAsync($"/containers/{c}/unpause", ct: ct).ConfigureAwait(false);
             return c;
@@ -122,7 +99,7 @@ internal static partial class ContainerCommands
     {
         var containers = Containers();
         var command = new Command("wait", "Block until one or more containers stop, then print their exit codes") { containers };
-        Runner.SetClientAction(command, (parse, client, ct) => ForEachAsync(parse.GetValue(containers)!, async c =>
+        Runner.SetClientAction(command, (parse, client, ct) => Runner.ForEachAsync(parse.GetValue(containers)!, async c =>
         {
             JsonNode? status = await client.PostJsonAsync($"/containers/{c}/wait", ct: ct).ConfigureAwait(false);
             return (status?["StatusCode"]?.GetValue<long>() ?? 0).ToString(CultureInfo.InvariantCulture);

@@ -152,28 +152,18 @@ internal static partial class NetworkCommands
         var force = new Option<bool>("--force", "-f") { Description = "do not error if the network does not exist" };
         var command = new Command("rm", "Remove one or more networks") { names, force };
         command.Aliases.Add("remove");
-        Runner.SetClientAction(command, async (parse, client, ct) =>
+        Runner.SetClientAction(command, (parse, client, ct) => Runner.ForEachAsync(parse.GetValue(names)!, async name =>
         {
-            int code = 0;
-            foreach (string name in parse.GetValue(names)!)
+            try
             {
-                try
-                {
-                    using HttpResponseMessage _ = await client.SendAsync(HttpMethod.Delete, $"/networks/{Uri.EscapeDataString(name)}", ct: ct).ConfigureAwait(false);
-                    Console.Out.WriteLine(name);
-                }
-                catch (DaemonException e) when (parse.GetValue(force) && e.Status == HttpStatusCode.NotFound)
-                {
-                }
-                catch (DaemonException e)
-                {
-                    Console.Out.Flush();
-                    Console.Error.WriteLine(Runner.Describe(e).Message);
-                    code = Runner.Failure;
-                }
+                using HttpResponseMessage _ = await client.SendAsync(HttpMethod.Delete, $"/networks/{Uri.EscapeDataString(name)}", ct: ct).ConfigureAwait(false);
+                return name;
             }
-            return code;
-        });
+            catch (DaemonException e) when (parse.GetValue(force) && e.Status == HttpStatusCode.NotFound)
+            {
+                return null; // docker network rm -f says nothing of a network that is not there
+            }
+        }));
         return command;
     }
 

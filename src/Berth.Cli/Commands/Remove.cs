@@ -33,30 +33,17 @@ internal static partial class ImageCommands
         var noPrune = new Option<bool>("--no-prune") { Description = "do not delete untagged parents" };
         var command = new Command(name, "Remove one or more images") { images, force, noPrune };
         if (alias is not null) command.Aliases.Add(alias);
-        Runner.SetClientAction(command, async (parse, client, ct) =>
+        Runner.SetClientAction(command, (parse, client, ct) => Runner.ForEachAsync(parse.GetValue(images)!, async image =>
         {
-            int code = 0;
-            foreach (string image in parse.GetValue(images)!)
+            var query = new Query().Add("force", parse.GetValue(force)).Add("noprune", parse.GetValue(noPrune));
+            using HttpResponseMessage response = await client.SendAsync(HttpMethod.Delete, $"/images/{image}", query, ct: ct).ConfigureAwait(false);
+            foreach (JsonObject r in (await DaemonClient.ReadJsonAsync(response, ct).ConfigureAwait(false) as JsonArray ?? []).OfType<JsonObject>())
             {
-                try
-                {
-                    var query = new Query().Add("force", parse.GetValue(force)).Add("noprune", parse.GetValue(noPrune));
-                    using HttpResponseMessage response = await client.SendAsync(HttpMethod.Delete, $"/images/{image}", query, ct: ct).ConfigureAwait(false);
-                    foreach (JsonObject r in (await DaemonClient.ReadJsonAsync(response, ct).ConfigureAwait(false) as JsonArray ?? []).OfType<JsonObject>())
-                    {
-                        if (r["Untagged"]?.GetValue<string>() is { } u) Console.Out.WriteLine($"Untagged: {u}");
-                        if (r["Deleted"]?.GetValue<string>() is { } d) Console.Out.WriteLine($"Deleted: {d}");
-                    }
-                }
-                catch (DaemonException e)
-                {
-                    Console.Out.Flush();
-                    Console.Error.WriteLine(Runner.Describe(e).Message);
-                    code = Runner.Failure;
-                }
+                if (r["Untagged"]?.GetValue<string>() is { } u) Console.Out.WriteLine($"Untagged: {u}");
+                if (r["Deleted"]?.GetValue<string>() is { } d) Console.Out.WriteLine($"Deleted: {d}");
             }
-            return code;
-        });
+            return null;
+        }));
         return command;
     }
 

@@ -15,6 +15,30 @@ namespace Berth.Cli.Commands;
 /// </summary>
 internal static class Runner
 {
+    /// <summary>
+    /// One request per name, printing what <paramref name="action"/> returns (if anything) on success
+    /// and docker's error line otherwise; exit 1 if any failed (docker's stop, kill, rm, rmi, volume
+    /// rm, network rm …).
+    /// </summary>
+    public static async Task<int> ForEachAsync(IEnumerable<string> names, Func<string, Task<string?>> action)
+    {
+        int code = 0;
+        foreach (string name in names)
+        {
+            try
+            {
+                if (await action(name).ConfigureAwait(false) is { } line) Console.Out.WriteLine(line);
+            }
+            catch (DaemonException e)
+            {
+                Console.Out.Flush();
+                Console.Error.WriteLine(Describe(e).Message);
+                code = Failure;
+            }
+        }
+        return code;
+    }
+
     public const int Failure = 1;
 
     public static void SetAction(Command command, Func<ParseResult, CancellationToken, Task<int>> body)

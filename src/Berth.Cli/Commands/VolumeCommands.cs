@@ -119,30 +119,18 @@ internal static class VolumeCommands
         var force = new Option<bool>("--force", "-f") { Description = "force the removal of one or more volumes" };
         var command = new Command("rm", "Remove one or more volumes") { names, force };
         command.Aliases.Add("remove");
-        Runner.SetClientAction(command, async (parse, client, ct) =>
+        Runner.SetClientAction(command, (parse, client, ct) => Runner.ForEachAsync(parse.GetValue(names)!, async name =>
         {
-            int code = 0;
             bool f = parse.GetValue(force);
-            foreach (string name in parse.GetValue(names)!)
+            try
             {
-                try
-                {
-                    using HttpResponseMessage _ = await client.SendAsync(HttpMethod.Delete, $"/volumes/{Uri.EscapeDataString(name)}", new Query().Add("force", f), ct: ct).ConfigureAwait(false);
-                    Console.Out.WriteLine(name);
-                }
-                catch (DaemonException e) when (f && e.Status == HttpStatusCode.NotFound)
-                {
-                    Console.Out.WriteLine(name);
-                }
-                catch (DaemonException e)
-                {
-                    Console.Out.Flush();
-                    Console.Error.WriteLine(Runner.Describe(e).Message);
-                    code = Runner.Failure;
-                }
+                using HttpResponseMessage _ = await client.SendAsync(HttpMethod.Delete, $"/volumes/{Uri.EscapeDataString(name)}", new Query().Add("force", f), ct: ct).ConfigureAwait(false);
             }
-            return code;
-        });
+            catch (DaemonException e) when (f && e.Status == HttpStatusCode.NotFound)
+            {
+            }
+            return name;
+        }));
         return command;
     }
 
