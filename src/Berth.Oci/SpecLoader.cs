@@ -1,10 +1,8 @@
-using System.Text.Json;
-using System.Text.RegularExpressions;
 
 namespace Berth.Oci;
 
 /// <summary>Reads config.json, turning every JSON problem into a <see cref="SpecException"/> that names the field.</summary>
-public static partial class SpecLoader
+public static class SpecLoader
 {
     public const string ConfigFileName = "config.json";
 
@@ -30,32 +28,28 @@ public static partial class SpecLoader
     public static Spec Parse(string json, string fileName = ConfigFileName) =>
         Parse(System.Text.Encoding.UTF8.GetBytes(json), fileName);
 
-    public static Spec Parse(ReadOnlySpan<byte> utf8Json, string fileName = ConfigFileName)
+    public static Spec Parse(ReadOnlySpan<byte> utf8Json, string fileName = ConfigFileName) =>
+        ReadDocument(utf8Json, fileName, SpecReader.ReadSpec);
+
+    /// <summary>A process.json (runc exec --process): the spec's process object.</summary>
+    public static Process ParseProcess(ReadOnlySpan<byte> utf8Json, string fileName) =>
+        ReadDocument(utf8Json, fileName, SpecReader.ReadProcess);
+
+    /// <summary>A resources file (runc update -r): the spec's linux.resources object; null reads as no change.</summary>
+    public static LinuxResources ParseResources(ReadOnlySpan<byte> utf8Json, string fileName) =>
+        ReadDocument(utf8Json, fileName, SpecReader.ReadResources, whenNull: new LinuxResources());
+
+    private static T ReadDocument<T>(ReadOnlySpan<byte> utf8Json, string fileName, JsonValueReader<T> read, T? whenNull = null)
+        where T : class
     {
-        try
-        {
-            return JsonSerializer.Deserialize(utf8Json, SpecJsonContext.Default.Spec)
-                ?? throw new SpecException(null, "the document is null", fileName);
-        }
-        catch (JsonException e)
-        {
-            throw FromJsonException(e, fileName);
-        }
+        var reader = new StrictJsonReader(utf8Json, fileName);
+        if (reader.IsNull) return whenNull ?? throw new SpecException(null, "the document is null", fileName);
+        var value = read(ref reader);
+        reader.EndDocument();
+        return value;
     }
 
-    /// <summary>Maps System.Text.Json's error to "file: field: line N: problem".</summary>
-    public static SpecException FromJsonException(JsonException e, string fileName = ConfigFileName)
-    {
-        int? line = e.LineNumber is long l ? (int)l + 1 : null;
-        var problem = StripPosition(e.Message);
-        // A syntax error comes from the reader (wrapped as the inner exception); the path then says
-        // little, the line says it all.
-        if (e.InnerException is JsonException)
-            return new SpecException(null, problem, fileName, line, e);
-        return new SpecException(ToFieldPath(e.Path), Describe(problem), fileName, line, e);
-    }
-
-    private static string StripPosition(string message)
+    internal static string StripPosition(string message)
     {
         var at = message.IndexOf(" Path: ", StringComparison.Ordinal);
         if (at < 0) at = message.IndexOf(" LineNumber: ", StringComparison.Ordinal);
@@ -64,53 +58,4 @@ public static partial class SpecLoader
         const string advice = " Change the reader options.";
         return text.EndsWith(advice, StringComparison.Ordinal) ? text[..^advice.Length] : text;
     }
-
-    private static string? ToFieldPath(string? jsonPath)
-    {
-        if (string.IsNullOrEmpty(jsonPath) || jsonPath == "$") return null;
-        return jsonPath.StartsWith("$.", StringComparison.Ordinal) ? jsonPath[2..] : jsonPath.TrimStart('$');
-    }
-
-    private static string Describe(string problem)
-    {
-        if (problem.Contains("doesn't allow setting null values", StringComparison.Ordinal))
-            return "must not be null";
-        var m = ConversionError().Match(problem);
-        return m.Success ? $"expected {JsonKind(m.Groups[1].Value)}" : problem;
-    }
-
-    private static string JsonKind(string clrType)
-    {
-        var nullable = NullableOf().Match(clrType);
-        if (nullable.Success) clrType = nullable.Groups[1].Value;
-        return clrType switch
-        {
-            "System.Boolean" => "a boolean",
-            "System.String" => "a string",
-            "System.Int16" or "System.Int32" or "System.Int64" => $"an integer ({RangeOf(clrType)})",
-            "System.UInt16" or "System.UInt32" or "System.UInt64" => $"a non-negative integer ({RangeOf(clrType)})",
-            "System.DateTimeOffset" => "an RFC 3339 time string",
-            _ when clrType.StartsWith("System.Collections.Generic.List", StringComparison.Ordinal) => "an array",
-            _ when clrType.StartsWith("System.Collections.Generic.Dictionary", StringComparison.Ordinal) => "an object",
-            _ when clrType.StartsWith("Berth.Oci.ContainerStatus", StringComparison.Ordinal) => "one of creating, created, running, stopped, paused",
-            _ when clrType.StartsWith("Berth.Oci.", StringComparison.Ordinal) => "an object",
-            _ => clrType,
-        };
-    }
-
-    private static string RangeOf(string clrType) => clrType switch
-    {
-        "System.Int16" => "16 bit",
-        "System.Int32" => "32 bit",
-        "System.Int64" => "64 bit",
-        "System.UInt16" => "16 bit",
-        "System.UInt32" => "32 bit",
-        _ => "64 bit",
-    };
-
-    [GeneratedRegex(@"could not be converted to (\S+?)\.?$")]
-    private static partial Regex ConversionError();
-
-    [GeneratedRegex(@"^System\.Nullable`1\[(.+)\]$")]
-    private static partial Regex NullableOf();
 }

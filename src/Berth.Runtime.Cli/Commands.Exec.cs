@@ -77,9 +77,7 @@ internal static partial class Commands
             Berth.Oci.Process? process = null;
             if (parse.GetValue(processFile) is { } file)
             {
-                try { process = JsonSerializer.Deserialize(File.ReadAllBytes(file), SpecJsonContext.Default.Process); }
-                catch (JsonException e) { throw new RuntimeException($"{file}: {e.Message}"); }
-                process ??= new Berth.Oci.Process();
+                process = SpecLoader.ParseProcess(File.ReadAllBytes(file), file);
             }
             ExecOverrides? overrides = null;
             if (process is null)
@@ -186,8 +184,7 @@ internal static partial class Commands
             if (parse.GetValue(resources) is { } path)
             {
                 var json = path == "-" ? ReadAllStdin() : File.ReadAllBytes(path);
-                try { changes = JsonSerializer.Deserialize(json, SpecJsonContext.Default.LinuxResources) ?? new LinuxResources(); }
-                catch (JsonException e) { throw new RuntimeException($"decoding resources from {(path == "-" ? "stdin" : path)}: {e.Message}"); }
+                changes = SpecLoader.ParseResources(json, path == "-" ? "stdin" : path);
             }
             else
             {

@@ -146,7 +146,7 @@ internal static partial class Commands
         command.SetAction(parse => Program.Execute(parse, c =>
         {
             var state = c.Runtime.GetState(parse.GetValue(id)!);
-            Console.Out.WriteLine(JsonSerializer.Serialize(state, SpecJsonContext.Default.ContainerState));
+            Console.Out.WriteLine(ContainerStateWriter.Write(state, indented: true));
             return 0;
         }));
         return command;

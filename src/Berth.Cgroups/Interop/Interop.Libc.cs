@@ -96,11 +96,18 @@ internal static unsafe partial class Libc
         if (fd < 0) { errno = Marshal.GetLastPInvokeError(); return null; }
         try
         {
-            var buffer = new byte[4096];
+            // Most cgroup and /proc files fit the stack buffer; a fresh 4 KiB array per read was a
+            // visible share of a runtime process's page faults.
+            Span<byte> buffer = stackalloc byte[4096];
             var length = 0;
             while (true)
             {
-                if (length == buffer.Length) Array.Resize(ref buffer, buffer.Length * 2);
+                if (length == buffer.Length)
+                {
+                    var larger = new byte[buffer.Length * 2];
+                    buffer.CopyTo(larger);
+                    buffer = larger;
+                }
                 nint n;
                 fixed (byte* p = &buffer[length]) n = ReadFd(fd, p, (nuint)(buffer.Length - length));
                 if (n < 0)
@@ -109,7 +116,7 @@ internal static unsafe partial class Libc
                     if (errno == EINTR) continue;
                     return null;
                 }
-                if (n == 0) return System.Text.Encoding.UTF8.GetString(buffer, 0, length);
+                if (n == 0) return System.Text.Encoding.UTF8.GetString(buffer[..length]);
                 length += (int)n;
             }
         }

@@ -129,7 +129,7 @@ public sealed partial class ContainerRuntime(string root)
             state.Pid = record.InitPid;
         }
         if (pidSeenInContainer && state.Pid > 0) state.Pid = ProcessInfo.PidInItsNamespace(state.Pid);
-        return JsonSerializer.Serialize(state, SpecJsonContext.Default.ContainerState);
+        return ContainerStateWriter.Write(state);
     }
 
     /// <summary>

@@ -1,4 +1,4 @@
-using System.Text.Json;
+using Berth.Oci;
 using Berth.Runtime.Native;
 
 namespace Berth.Runtime.Container;
@@ -72,18 +72,14 @@ public sealed class StateStore(string root)
         byte[] json;
         try { json = File.ReadAllBytes(file); }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new ContainerNotFoundException(id); }
-        try
-        {
-            return JsonSerializer.Deserialize(json, RuntimeJsonContext.Default.ContainerRecord)
-                ?? throw new RuntimeException($"{file}: empty state");
-        }
-        catch (JsonException e) { throw new RuntimeException($"{file}: corrupt state: {e.Message}"); }
+        try { return ContainerRecordJson.Read(json, file); }
+        catch (SpecException e) { throw new RuntimeException($"corrupt state: {e.Message}"); }
     }
 
     public void Save(ContainerRecord record)
     {
         var dir = DirectoryOf(record.Id);
-        AtomicFile.Write(Path.Combine(dir, StateFile), JsonSerializer.SerializeToUtf8Bytes(record, RuntimeJsonContext.Default.ContainerRecord));
+        AtomicFile.Write(Path.Combine(dir, StateFile), ContainerRecordJson.Write(record));
     }
 
     public void Remove(string id)

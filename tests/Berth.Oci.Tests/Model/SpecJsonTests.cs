@@ -114,4 +114,24 @@ public class SpecJsonTests
     [Fact]
     public void ContainerState_RejectsAnUnknownStatus() =>
         Assert.Throws<JsonException>(() => JsonSerializer.Deserialize("""{"id":"x","status":"zombie"}""", SpecJsonContext.Default.ContainerState));
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ContainerState_WrittenByHand_IsWhatTheSerializerWrites(bool full)
+    {
+        var state = new ContainerState { Id = "c1", Status = ContainerStatus.Paused, Pid = 42, Bundle = "/b \"x\"" };
+        if (full)
+        {
+            state.Rootfs = "/b/rootfs";
+            state.Created = new DateTimeOffset(2026, 12, 5, 1, 2, 3, 456, TimeSpan.FromHours(1));
+            state.Owner = "";
+            state.Annotations = new() { ["a.b"] = "ü" };
+        }
+
+        Assert.Equal(JsonSerializer.Serialize(state, SpecJsonContext.Compact.ContainerState), ContainerStateWriter.Write(state));
+        Assert.Equal(JsonSerializer.Serialize(state, SpecJsonContext.Default.ContainerState), ContainerStateWriter.Write(state, indented: true));
+        foreach (var status in Enum.GetValues<ContainerStatus>())
+            Assert.Equal(JsonSerializer.Serialize(status, SpecJsonContext.Default.ContainerStatus), $"\"{ContainerStateWriter.Name(status)}\"");
+    }
 }

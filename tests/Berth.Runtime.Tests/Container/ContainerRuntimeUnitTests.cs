@@ -60,4 +60,71 @@ public sealed class ContainerRuntimeUnitTests : IDisposable
         Assert.False(ProcessInfo.IsAlive(Environment.ProcessId, self.Value.StartTime + 1));
         Assert.Null(ProcessInfo.Read(int.MaxValue));
     }
+
+    [Fact]
+    public void A_record_survives_the_store_with_every_field()
+    {
+        var store = new StateStore(_dir);
+        store.CreateDirectory("rec");
+        var record = new ContainerRecord
+        {
+            Id = "rec", InitPid = 4242, InitStartTime = ulong.MaxValue, Bundle = "/b \"q\"", Rootfs = "/b/rootfs",
+            Created = new DateTimeOffset(2026, 12, 5, 1, 2, 3, 456, TimeSpan.Zero), Owner = "root",
+            CgroupPaths = new() { ["memory"] = "/sys/fs/cgroup/memory/x", ["pids"] = "/sys/fs/cgroup/pids/x" },
+            Annotations = new() { ["a.b"] = "c" },
+            Hooks = new Berth.Oci.Hooks
+            {
+                Poststop = [new Berth.Oci.Hook { Path = "/bin/true", Args = ["true", "x"], Env = ["A=1"], Timeout = 5 }],
+                CreateRuntime = [new Berth.Oci.Hook { Path = "/bin/false" }],
+            },
+            Creating = true, CgroupParentToPrune = "/berth",
+        };
+
+        store.Save(record);
+        var read = store.Load("rec");
+
+        Assert.Equal(System.Text.Encoding.UTF8.GetString(ContainerRecordJson.Write(record)), System.Text.Encoding.UTF8.GetString(ContainerRecordJson.Write(read)));
+        Assert.Equal((4242, ulong.MaxValue, "/b \"q\"", record.Created, true, "/berth"), (read.InitPid, read.InitStartTime, read.Bundle, read.Created, read.Creating, read.CgroupParentToPrune));
+        Assert.Equal(record.CgroupPaths, read.CgroupPaths);
+        Assert.Equal("c", read.Annotations!["a.b"]);
+        Assert.Equal((5, "A=1", "x"), (read.Hooks!.Poststop![0].Timeout, read.Hooks.Poststop[0].Env![0], read.Hooks.Poststop[0].Args![1]));
+        Assert.Equal("/bin/false", read.Hooks.CreateRuntime![0].Path);
+        Assert.Null(read.Hooks.Prestart);
+    }
+
+    [Fact]
+    public void A_state_file_written_by_earlier_versions_still_reads()
+    {
+        // What the source-generated serializer wrote before state.json was written by hand.
+        var dir = Path.Combine(_dir, "old");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, StateStore.StateFile), """
+            {"id":"old","initPid":77,"initStartTime":123,"bundle":"/b","rootfs":"/b/rootfs","created":"2026-12-04T20:00:00.1234567+00:00","owner":"",
+             "cgroupPaths":{"cpu":"/sys/fs/cgroup/cpu/old"},"hooks":{"poststop":[{"path":"/p","args":["p"]}]},"creating":false}
+            """);
+
+        var read = new StateStore(_dir).Load("old");
+
+        Assert.Equal((77, 123ul, "/b/rootfs"), (read.InitPid, read.InitStartTime, read.Rootfs));
+        Assert.Equal(new DateTimeOffset(2026, 12, 4, 20, 0, 0, TimeSpan.Zero).AddTicks(1234567), read.Created);
+        Assert.Equal("/p", read.Hooks!.Poststop![0].Path);
+        Assert.Null(read.Annotations);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("{\"id\":\"x\",")]
+    [InlineData("{\"id\":\"x\",\"initPid\":\"7\"}")]
+    [InlineData("[]")]
+    public void A_corrupt_state_file_is_named(string content)
+    {
+        var dir = Path.Combine(_dir, "bad");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, StateStore.StateFile), content);
+
+        var e = Assert.Throws<RuntimeException>(() => new StateStore(_dir).Load("bad"));
+
+        Assert.Contains("corrupt state", e.Message);
+        Assert.Contains(Path.Combine(dir, StateStore.StateFile), e.Message);
+    }
 }
