@@ -23,31 +23,66 @@ public static class Program
     static readonly Option<string?> RootlessOption = new("--rootless") { Description = "ignore cgroup permission errors (true, false or auto)", Recursive = true };
     static readonly Option<string?> CriuOption = new("--criu") { Description = "path to criu (checkpointing is not supported)", Recursive = true };
 
+    // Every command, by name. Only the one being run is built (see Main).
+    static readonly (string Name, Func<Command> Build)[] CommandTable =
+    [
+        ("create", Commands.Create), ("start", Commands.Start), ("run", Commands.Run), ("state", Commands.State),
+        ("kill", Commands.Kill), ("delete", Commands.Delete), ("list", Commands.List), ("spec", Commands.Spec),
+        ("features", Commands.Features), ("ps", Commands.Ps), ("exec", Commands.Exec), ("pause", Commands.Pause),
+        ("resume", Commands.Resume), ("update", Commands.Update), ("events", Commands.Events),
+        ("checkpoint", () => Commands.NotYet("checkpoint", "checkpoint a running container")),
+        ("restore", () => Commands.NotYet("restore", "restore a container from a checkpoint")),
+    ];
+
+    // Global options that take a value, to find the subcommand's name behind them.
+    static readonly string[] GlobalValueOptions = ["--root", "--log", "--log-format", "--rootless", "--criu"];
+
     public static int Main(string[] args)
     {
-        var root = new RootCommand("berth-runtime: an OCI runtime (runc's command line)")
+        args = Commands.SeparateExecCommand(args);
+        var name = SubcommandName(args);
+        // Help and --version are options whose construction loads System.CommandLine's
+        // localized resources (reflection: ~0.2 ms). A command line that asks for neither and
+        // parses cleanly does without them; any other is parsed again with them, so that help,
+        // --version and the help printed after a parse error are exactly as before.
+        var parse = BuildRoot(name, withHelp: false).Parse(args);
+        if (parse.Errors.Count > 0 || args.Any(a => a is "-h" or "--help" or "-?" or "/h" or "/?" or "--version"))
+            parse = BuildRoot(name, withHelp: true).Parse(args);
+        return parse.Invoke();
+    }
+
+    static Command BuildRoot(string? name, bool withHelp)
+    {
+        const string description = "berth-runtime: an OCI runtime (runc's command line)";
+        Command root = withHelp ? new RootCommand(description) : new Command(RootCommand.ExecutableName, description);
+        foreach (var option in new Option[] { RootOption, LogOption, LogFormatOption, DebugOption, SystemdCgroupOption, RootlessOption, CriuOption })
+            root.Options.Add(option);
+        // Each runtime command is a process of its own, and building all seventeen commands with
+        // their options is a measurable part of its start. When the subcommand is known, the
+        // parser gets that one only: its parsing, errors and help are the same. Otherwise (no
+        // subcommand, root --help, a typo) it gets all of them, for the full help and error text.
+        foreach (var (commandName, build) in CommandTable)
         {
-            RootOption, LogOption, LogFormatOption, DebugOption, SystemdCgroupOption, RootlessOption, CriuOption,
-        };
-        root.Subcommands.Add(Commands.Create());
-        root.Subcommands.Add(Commands.Start());
-        root.Subcommands.Add(Commands.Run());
-        root.Subcommands.Add(Commands.State());
-        root.Subcommands.Add(Commands.Kill());
-        root.Subcommands.Add(Commands.Delete());
-        root.Subcommands.Add(Commands.List());
-        root.Subcommands.Add(Commands.Spec());
-        root.Subcommands.Add(Commands.Features());
-        root.Subcommands.Add(Commands.Ps());
-        root.Subcommands.Add(Commands.Exec());
-        root.Subcommands.Add(Commands.Pause());
-        root.Subcommands.Add(Commands.Resume());
-        root.Subcommands.Add(Commands.Update());
-        root.Subcommands.Add(Commands.Events());
-        foreach (var (name, what) in new[] { ("checkpoint", "checkpoint a running container"), ("restore", "restore a container from a checkpoint") })
-            root.Subcommands.Add(Commands.NotYet(name, what));
+            if (name is null || commandName == name || (name == "ls" && commandName == "list"))
+                root.Subcommands.Add(build());
+        }
+        if (root.Subcommands.Count == 0)
+            foreach (var (_, build) in CommandTable) root.Subcommands.Add(build());
         root.TreatUnmatchedTokensAsErrors = true;
-        return root.Parse(Commands.SeparateExecCommand(args)).Invoke();
+        return root;
+    }
+
+    /// <summary>The first token that is not a global option or its value; null when there is none.</summary>
+    internal static string? SubcommandName(string[] args)
+    {
+        for (var i = 0; i < args.Length; i++)
+        {
+            var a = args[i];
+            if (a == "--") return null;
+            if (!a.StartsWith('-')) return a;
+            if (!a.Contains('=') && Array.IndexOf(GlobalValueOptions, a) >= 0) i++;
+        }
+        return null;
     }
 
     /// <summary>Runs an operation with runc's error conventions: message to stderr and the --log file, exit 1.</summary>
