@@ -96,15 +96,34 @@ public sealed class StateStore(string root)
 
 public static class AtomicFile
 {
-    /// <summary>Temp file in the same directory, fsync, rename: readers see the old or the new content, never a part.</summary>
+    /// <summary>
+    /// Temp file in the same directory, then rename: readers see the old or the new content,
+    /// never a part. Not fsynced, as runc does not: this is the state of processes, kept where
+    /// a reboot ends them anyway (/run is a tmpfs), and an fsync on a disk-backed --root cost
+    /// ~0.5 ms per save.
+    /// </summary>
     public static void Write(string path, ReadOnlySpan<byte> content)
     {
         var temp = $"{path}.{Environment.ProcessId}.tmp";
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        var fd = LibC.open(temp, Sys.O_WRONLY | Sys.O_CREAT | Sys.O_TRUNC | Sys.O_CLOEXEC | Sys.O_NOFOLLOW, 0x1a4);
+        if (fd < 0) throw LibC.Error($"open {temp}", LibC.Errno);
+        try
         {
-            stream.Write(content);
-            stream.Flush(flushToDisk: true);
+            while (!content.IsEmpty)
+            {
+                var n = LibC.write(fd, content, content.Length);
+                if (n < 0 && LibC.Errno == Sys.EINTR) continue;
+                if (n < 0) throw LibC.Error($"write {temp}", LibC.Errno);
+                content = content[(int)n..];
+            }
         }
+        catch
+        {
+            LibC.close(fd);
+            File.Delete(temp);
+            throw;
+        }
+        if (LibC.close(fd) != 0) throw LibC.Error($"close {temp}", LibC.Errno);
         File.Move(temp, path, overwrite: true);
     }
 }
