@@ -260,20 +260,7 @@ public sealed partial class ContainerService
         }
     }
 
-    private static bool IsMountPoint(string path)
-    {
-        if (!Directory.Exists(path)) return false;
-        string target = Path.GetFullPath(path);
-        foreach (string line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            string[] f = line.Split(' ');
-            if (f.Length > 4 && Unescape(f[4]) == target) return true;
-        }
-        return false;
-    }
-
-    private static string Unescape(string field) => field.Replace("\\040", " ", StringComparison.Ordinal).Replace("\\011", "\t", StringComparison.Ordinal)
-        .Replace("\\012", "\n", StringComparison.Ordinal).Replace("\\134", "\\", StringComparison.Ordinal);
+    private static bool IsMountPoint(string path) => Berth.Daemon.Volumes.VolumeService.IsMountPoint(path);
 
     // ---- exit ----------------------------------------------------------------------------------
 

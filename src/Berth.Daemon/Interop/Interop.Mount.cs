@@ -29,4 +29,23 @@ internal static partial class Interop
         // struct statx: stx_mask u32, stx_blksize u32, stx_attributes u64, stx_nlink u32, stx_uid u32, stx_gid u32
         return (*(int*)(buffer + 20), *(int*)(buffer + 24));
     }
+
+    private const uint STATX_BASIC_STATS = 0x7ff;
+    private const ulong STATX_ATTR_MOUNT_ROOT = 0x2000;
+
+    /// <summary>
+    /// Whether <paramref name="path"/> is the root of a mount (statx's STATX_ATTR_MOUNT_ROOT,
+    /// Linux 5.8): one syscall instead of reading and splitting /proc/self/mountinfo, which
+    /// grows with every container and was read at each container's start and exit. False when
+    /// the path does not exist; null when the kernel does not report the attribute.
+    /// </summary>
+    internal static unsafe bool? IsMountRoot(string path)
+    {
+        byte* buffer = stackalloc byte[256];
+        if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer) < 0) return false;
+        // struct statx: stx_attributes u64 at 8, stx_attributes_mask u64 at 56.
+        ulong attributes = *(ulong*)(buffer + 8), supported = *(ulong*)(buffer + 56);
+        if ((supported & STATX_ATTR_MOUNT_ROOT) == 0) return null;
+        return (attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+    }
 }

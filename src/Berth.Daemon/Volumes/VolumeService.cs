@@ -442,6 +442,7 @@ public sealed partial class VolumeService
 
     internal static bool IsMountPoint(string path)
     {
+        if (Interop.IsMountRoot(path) is bool answer) return answer;
         string target = Path.GetFullPath(path);
         return MountTargets().Any(t => t == target);
     }
