@@ -33,23 +33,20 @@ public static class Program
         // keypad-transmit, ESC[?1h ESC=, and keeps terminfo state); docker writes plain bytes.
         Console.SetOut(StandardWriter(1));
         Console.SetError(StandardWriter(2));
-        var root = new RootCommand("berth: a container engine (Docker's command line)") { HostOption };
-        // Docker has no -h for help on run/create (it is --hostname); keep --help alone everywhere.
-        for (int i = root.Options.Count - 1; i >= 0; i--)
-            if (root.Options[i] is HelpOption) root.Options.RemoveAt(i);
-        root.Options.Add(new HelpOption("--help", "-h"));
-        foreach (Command c in ImageCommands.TopLevel()) root.Subcommands.Add(c);
-        root.Subcommands.Add(ImageCommands.ImageGroup());
-        root.Subcommands.Add(VolumeCommands.VolumeGroup());
-        foreach (Command c in ContainerCommands.TopLevel()) root.Subcommands.Add(c);
-        root.Subcommands.Add(ContainerCommands.ContainerGroup());
-        foreach (Command c in SystemCommands.TopLevel()) root.Subcommands.Add(c);
-        root.Subcommands.Add(SystemGroupCommands.SystemGroup());
-        root.Subcommands.Add(NetworkCommands.NetworkGroup());
-        root.TreatUnmatchedTokensAsErrors = true;
-
-        args = SplitContainerCommand(root, args, out bool split);
-        ParseResult parse = root.Parse(args);
+        // --help and --version are options whose construction loads System.CommandLine's
+        // localized resources (reflection, ~0.2 ms of every command). A command line that
+        // names neither and parses cleanly does without them; any other is parsed again with
+        // them, so that help, --version and every error are exactly as before.
+        bool helpOrVersion = args.Any(a => a is "--help" or "-h" or "--version");
+        Command root = BuildRoot(withHelpAndVersion: helpOrVersion);
+        string[] parsedArgs = SplitContainerCommand(root, args, out bool split);
+        ParseResult parse = root.Parse(parsedArgs);
+        if (!helpOrVersion && (parse.Errors.Count > 0 || parse.UnmatchedTokens.Count > 0))
+        {
+            root = BuildRoot(withHelpAndVersion: true);
+            parsedArgs = SplitContainerCommand(root, args, out split);
+            parse = root.Parse(parsedArgs);
+        }
         string commandName = string.Join(' ', CommandPath(parse.CommandResult));
         if (parse.UnmatchedTokens.FirstOrDefault(t => t.StartsWith('-') && t.Length > 1) is { } unknown)
             return Usage(commandName, $"unknown flag: {unknown}");
@@ -63,6 +60,30 @@ public static class Program
                 if (t.Value.Length > 1 && t.Value[0] == '-')
                     return Usage(commandName, $"unknown flag: {t.Value}");
         return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    }
+
+    private static Command BuildRoot(bool withHelpAndVersion)
+    {
+        const string description = "berth: a container engine (Docker's command line)";
+        Command root = withHelpAndVersion ? new RootCommand(description) : new Command(RootCommand.ExecutableName, description);
+        root.Options.Add(HostOption);
+        if (withHelpAndVersion)
+        {
+            // Docker has no -h for help on run/create (it is --hostname); keep --help alone everywhere.
+            for (int i = root.Options.Count - 1; i >= 0; i--)
+                if (root.Options[i] is HelpOption) root.Options.RemoveAt(i);
+            root.Options.Add(new HelpOption("--help", "-h"));
+        }
+        foreach (Command c in ImageCommands.TopLevel()) root.Subcommands.Add(c);
+        root.Subcommands.Add(ImageCommands.ImageGroup());
+        root.Subcommands.Add(VolumeCommands.VolumeGroup());
+        foreach (Command c in ContainerCommands.TopLevel()) root.Subcommands.Add(c);
+        root.Subcommands.Add(ContainerCommands.ContainerGroup());
+        foreach (Command c in SystemCommands.TopLevel()) root.Subcommands.Add(c);
+        root.Subcommands.Add(SystemGroupCommands.SystemGroup());
+        root.Subcommands.Add(NetworkCommands.NetworkGroup());
+        root.TreatUnmatchedTokensAsErrors = true;
+        return root;
     }
 
     // Console's own streams write(2) at the descriptor's offset. A FileStream over fd 1 would
@@ -87,7 +108,7 @@ public static class Program
     /// reads the rest as arguments. The word is found by walking the tokens with the command's own
     /// option table (which flags take a value).
     /// </summary>
-    private static string[] SplitContainerCommand(RootCommand root, string[] args, out bool split)
+    private static string[] SplitContainerCommand(Command root, string[] args, out bool split)
     {
         split = false;
         int i = 0;
