@@ -27,9 +27,15 @@ public sealed class SeccompProgramCache(int capacity = 256)
     public SeccompProgram GetOrCompile(LinuxSeccomp seccomp, SeccompArch native, SeccompCompileOptions? options = null)
     {
         options ??= SeccompCompileOptions.Default;
+        return GetOrAdd(seccomp, native, options, () => SeccompCompiler.Compile(seccomp, native, options));
+    }
+
+    /// <summary>The cached program for this section, or the one <paramref name="produce"/> returns for it (then cached).</summary>
+    public SeccompProgram GetOrAdd(LinuxSeccomp seccomp, SeccompArch native, SeccompCompileOptions options, Func<SeccompProgram> produce)
+    {
         var key = new Key(Encode(seccomp), native, options.EnosysStub);
         if (_programs.TryGetValue(key, out var program)) return program;
-        program = SeccompCompiler.Compile(seccomp, native, options);
+        program = produce();
         if (_programs.Count >= Capacity) _programs.Clear();
         return _programs.GetOrAdd(key, program);
     }

@@ -155,14 +155,24 @@ public sealed partial class ContainerRuntime(string root)
         return false;
     }
 
-    /// <summary>linux.seccomp compiled here, in the parent, and cached: the child only loads the finished program.</summary>
-    static Berth.Seccomp.SeccompProgram? CompileSeccomp(Spec spec)
+    /// <summary>
+    /// Where compiled seccomp programs are kept between runtime processes: a directory of the
+    /// state root whose name no container id can have ('@' is not allowed in ids).
+    /// </summary>
+    public const string SeccompStoreDirectory = "@seccomp-cache";
+
+    /// <summary>
+    /// linux.seccomp compiled here, in the parent, and cached (in this process, and on disk under
+    /// the state root for the next process): the child only loads the finished program.
+    /// </summary>
+    Berth.Seccomp.SeccompProgram? CompileSeccomp(Spec spec)
     {
         try
         {
-            return spec.Linux?.Seccomp is { } section
-                ? Berth.Seccomp.SeccompProgramCache.Shared.GetOrCompile(section, Berth.Seccomp.SeccompArchitectures.Native)
-                : null;
+            if (spec.Linux?.Seccomp is not { } section) return null;
+            var native = Berth.Seccomp.SeccompArchitectures.Native;
+            return Berth.Seccomp.SeccompProgramCache.Shared.GetOrAdd(section, native, Berth.Seccomp.SeccompCompileOptions.Default,
+                () => new Berth.Seccomp.SeccompProgramStore(Path.Combine(Store.Root, SeccompStoreDirectory)).GetOrCompile(section, native));
         }
         catch (Berth.Seccomp.SeccompException e) { throw new RuntimeException($"config.json: {e.Message}", 0, e); }
     }
