@@ -321,7 +321,10 @@ public sealed partial class ContainerService
             Health = r.State.Health,
         };
         r.MonitorPid = 0;
-        Store.Save(r);
+        // An auto-remove container's exit is followed at once by its removal, so it is not worth
+        // an fsync: if berthd dies in between, the restore removes it anyway, whichever record
+        // (running, or this one) the disk kept. Every other exit is durable.
+        Store.Save(r, durable: !r.HostConfig.AutoRemove);
         if (oom) PublishEvent(r, "oom");
         PublishDie(r);
         foreach (ContainerNetworkState network in left) PublishNetworkEvent("disconnect", network, id); // after die, as dockerd orders them

@@ -159,6 +159,25 @@ public sealed partial class ContainerService : IDisposable
                 if (IsMountPoint(RootfsDirectory(r.Id)) || HasRuntimeState(r.Id)) await CleanupRuntimeLeftoversAsync(r.Id);
                 // An exit recorded just before a crash leaves the monitor's directory.
                 else TryDeleteDirectory(MonitorDirectory(r.Id));
+                if (r.HostConfig.AutoRemove && r.State.Status == "exited")
+                {
+                    // Exited, but berthd went before removing it (as dockerd's restore does; a
+                    // created container that never ran stays).
+                    await entry.Lock.WaitAsync(cancellationToken);
+                    try
+                    {
+                        await RemoveLockedAsync(entry, removeVolumes: true);
+                    }
+                    catch (Exception e) when (e is IOException or ImagesException)
+                    {
+                        LogWarning(_logger, $"container {r.Id}: auto-remove at restore: {e.Message}");
+                    }
+                    finally
+                    {
+                        entry.Lock.Release();
+                    }
+                    continue;
+                }
                 if (r.State.Restarting)
                 {
                     // It was waiting to be restarted when berthd went: the policy resumes now.
@@ -469,8 +488,10 @@ public sealed partial class ContainerService : IDisposable
         entry.Removed = true;
         StopHealthMonitor(entry);
         // The record goes first: once it is gone the container is gone, whatever happens next (a
-        // crash from here on leaves a layer and maybe a mount, which the next start cleans).
-        Store.Delete(id);
+        // crash from here on leaves a layer and maybe a mount, which the next start cleans). An
+        // exited auto-remove container that a crash brings back is removed by the restore, so its
+        // removal needs no directory fsync.
+        Store.Delete(id, durable: !(entry.Record.HostConfig.AutoRemove && entry.Record.State.Status == "exited"));
         lock (_indexLock)
         {
             _byId.Remove(id);

@@ -71,7 +71,7 @@ public sealed class ContainerStore
     /// Removes the container's directory: the record goes first (renamed away, so a crash midway
     /// leaves a directory without a record, which the next load removes), then the rest.
     /// </summary>
-    public void Delete(string id) => DurableFile.DeleteRecordDirectory(DirectoryOf(id), RecordFile);
+    public void Delete(string id, bool durable = true) => DurableFile.DeleteRecordDirectory(DirectoryOf(id), RecordFile, durable);
 }
 
 [JsonSourceGenerationOptions(WriteIndented = false, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]

@@ -28,13 +28,13 @@ internal static class DurableFile
     /// Removes a record directory: the record file first (fsynced away, so a crash midway leaves a
     /// directory without a record, which the owner's next load removes), then the rest.
     /// </summary>
-    public static void DeleteRecordDirectory(string dir, string recordFile)
+    public static void DeleteRecordDirectory(string dir, string recordFile, bool durable = true)
     {
         string path = Path.Combine(dir, recordFile);
         if (File.Exists(path))
         {
             File.Delete(path);
-            FsyncDirectory(dir);
+            if (durable) FsyncDirectory(dir);
         }
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
     }

@@ -100,6 +100,71 @@ public sealed class LiveRestoreTests
         }
     }
 
+    /// <summary>
+    /// An auto-remove container's exit is saved without an fsync and its removal follows at
+    /// once; a crash in between leaves an exited auto-remove record, which the restore removes
+    /// (dockerd does the same). One that was created and never started stays.
+    /// </summary>
+    [Fact]
+    public async Task An_exited_auto_remove_container_is_removed_at_restore_and_a_created_one_stays()
+    {
+        Assert.True(File.Exists(Berthd), $"{Berthd} is missing: run ./build.sh");
+        using var dir = new TempDirectory("restore-rm");
+        string socket = dir.Combine("exec", "berth.sock");
+        Process? daemon = null;
+        try
+        {
+            daemon = await StartAsync(dir, socket);
+            string exited, created;
+            using (HttpClient client = DaemonScope.CreateClient(socket))
+            {
+                using (var tar = new ByteArrayContent(TestRootfs.BusyboxTar()))
+                {
+                    tar.Headers.ContentType = new MediaTypeHeaderValue("application/x-tar");
+                    using HttpResponseMessage imported = await client.PostAsync("/images/create?fromSrc=-&repo=busybox&tag=latest", tar);
+                    Assert.True(imported.IsSuccessStatusCode, await imported.Content.ReadAsStringAsync());
+                }
+                exited = await ContainersApiTests.CreateAsync(client, new { Image = "busybox", Cmd = new[] { "true" }, HostConfig = new { AutoRemove = true } }, "rm-exited");
+                created = await ContainersApiTests.CreateAsync(client, new { Image = "busybox", Cmd = new[] { "true" }, HostConfig = new { AutoRemove = true } }, "rm-created");
+            }
+            daemon.Kill();
+            await daemon.WaitForExitAsync();
+            daemon.Dispose();
+            daemon = null;
+
+            // The record as a crash right after the exit was recorded leaves it.
+            string record = Path.Combine(dir.Combine("data"), "containers", exited, "config.v2.json");
+            var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(record))!;
+            node["State"]!["Status"] = "exited";
+            node["State"]!["ExitCode"] = 0;
+            node["State"]!["StartedAt"] = "2026-12-05T00:00:00Z";
+            node["State"]!["FinishedAt"] = "2026-12-05T00:00:01Z";
+            File.WriteAllText(record, node.ToJsonString());
+
+            daemon = await StartAsync(dir, socket);
+            using (HttpClient client = DaemonScope.CreateClient(socket))
+            {
+                using (HttpResponseMessage gone = await client.GetAsync($"/containers/{exited}/json"))
+                    Assert.Equal(System.Net.HttpStatusCode.NotFound, gone.StatusCode);
+                Assert.False(Directory.Exists(Path.GetDirectoryName(record)), "the removed container's directory is still there");
+                JsonElement s = JsonDocument.Parse(await client.GetStringAsync($"/containers/{created}/json")).RootElement.GetProperty("State");
+                Assert.Equal("created", s.GetProperty("Status").GetString());
+                using HttpResponseMessage rm = await client.DeleteAsync($"/containers/{created}");
+                Assert.True(rm.IsSuccessStatusCode, await rm.Content.ReadAsStringAsync());
+            }
+        }
+        finally
+        {
+            if (daemon is { HasExited: false })
+            {
+                daemon.Kill();
+                await daemon.WaitForExitAsync();
+            }
+            daemon?.Dispose();
+            Leftovers.Clean(dir.Path);
+        }
+    }
+
     /// <summary>True while the process exists and is not a zombie.</summary>
     private static bool IsLive(int pid)
     {
