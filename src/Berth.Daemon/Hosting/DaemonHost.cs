@@ -60,7 +60,17 @@ public sealed partial class DaemonHost : IAsyncDisposable
         {
             foreach (ListenAddress l in listeners.Where(l => l.Kind == ListenKind.Unix)) UnixSocket.Prepare(l.SocketPath!);
 
-            var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+            var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+            {
+                // No appsettings.json from the working directory, and no watching of it: a daemon
+                // started in / watched the whole filesystem (a recursive inotify watch, every
+                // container's files included), and any directory it ran in could reconfigure it.
+                // berthd takes its settings from its flags and --config-file only.
+                Args = ["--hostBuilder:reloadConfigOnChange=false"],
+                ContentRootPath = AppContext.BaseDirectory,
+            });
+            foreach (var fileSource in builder.Configuration.Sources.OfType<Microsoft.Extensions.Configuration.FileConfigurationSource>().ToList())
+                builder.Configuration.Sources.Remove(fileSource);
             builder.Logging.ClearProviders();
             builder.Logging.AddSimpleConsole(o =>
             {
