@@ -443,6 +443,7 @@ for ((round = 1; round <= rounds; round++)); do
     done
     for d in "$rd"/exec/runtime/*/*/; do
       [[ -d $d ]] || continue; id=$(basename "$d")
+      [[ $id == @* ]] && continue # the runtime's own store (compiled seccomp programs), no container's
       [[ -n ${running[$id]:-} ]] || out_+=("[leftover] runtime state ${d#$rd/} remains, container ${st[$id]:-not listed}")
     done
     while read -r m; do
@@ -517,6 +518,7 @@ for ((round = 1; round <= rounds; round++)); do
     final=()
     while read -r m; do final+=("[after-rm] mount $m remains after rm -f and stop"); done < <(mounts_under "$rd")
     for d in "$rd"/data/containers/* "$rd"/exec/containers/* "$rd"/exec/m/* "$rd"/exec/runtime/*/*; do
+      [[ $(basename "$d") == @* ]] && continue # the runtime's compiled-seccomp store, no container's
       [[ -e $d ]] && final+=("[after-rm] ${d#$rd/} remains after rm -f and stop")
     done
     grep -q '"container-[0-9a-f]\{64\}"' "$rd/data/snapshots/metadata.json" 2>/dev/null && final+=("[after-rm] container layers remain in the snapshotter's metadata after rm -f")

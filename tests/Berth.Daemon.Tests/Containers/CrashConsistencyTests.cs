@@ -32,6 +32,13 @@ namespace Berth.Daemon.Tests.Containers;
 public sealed class CrashConsistencyTests(ITestOutputHelper output)
 {
     private const string NeverStarted = "0001-01-01T00:00:00Z";
+    /// <summary>
+    /// The runtime's per-container state directories: every directory of its root except its
+    /// compiled-seccomp store, which belongs to no container (its name is no valid container id).
+    /// </summary>
+    private static IEnumerable<string> RuntimeStateDirectories(string runtimeRoot) =>
+        Directory.EnumerateDirectories(runtimeRoot).Where(d => Path.GetFileName(d) != Berth.Runtime.Container.ContainerRuntime.SeccompStoreDirectory);
+
     private static string Berthd => Path.Combine(DaemonScope.ArtifactsBin, "berthd");
 
     [Fact]
@@ -140,7 +147,7 @@ public sealed class CrashConsistencyTests(ITestOutputHelper output)
             end.AddRange(MountsUnder(dir.Path).Select(m => $"mount {m} remains after removing all"));
             string runtimeRoot = dir.Combine("exec", "runtime", "berth-runtime");
             if (Directory.Exists(runtimeRoot))
-                end.AddRange(Directory.EnumerateDirectories(runtimeRoot).Select(d => $"runtime state {d} remains after removing all"));
+                end.AddRange(RuntimeStateDirectories(runtimeRoot).Select(d => $"runtime state {d} remains after removing all"));
             if (end.Count > 0) failures.Add("at the end:\n" + string.Join("\n", end));
             Assert.True(failures.Count == 0, $"{failures.Count} broken invariants (BERTH_CRASH_SEED={seed}):\n\n" + string.Join("\n\n", failures));
         }
@@ -528,7 +535,7 @@ public sealed class CrashConsistencyTests(ITestOutputHelper output)
                     strays.Add($"mount {mount} remains, but {(id is null ? "it is no container's rootfs" : state.Containers.TryGetValue(id, out Container? c) ? $"container {id} is {c.Status}" : $"container {id} does not exist")}");
             }
             if (Directory.Exists(runtimeRoot))
-                foreach (string id in Directory.EnumerateDirectories(runtimeRoot).Select(Path.GetFileName).OfType<string>())
+                foreach (string id in RuntimeStateDirectories(runtimeRoot).Select(Path.GetFileName).OfType<string>())
                     if (!running.Contains(id))
                         strays.Add($"runtime state {id} remains, but {(state.Containers.TryGetValue(id, out Container? c) ? $"container {id} is {c.Status}" : $"container {id} does not exist")}");
             if (strays.Count == 0) break;
