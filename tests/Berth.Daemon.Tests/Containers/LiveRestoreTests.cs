@@ -26,12 +26,7 @@ public sealed class LiveRestoreTests
             daemon = await StartAsync(dir, socket);
             using (HttpClient client = DaemonScope.CreateClient(socket))
             {
-                using (var tar = new ByteArrayContent(TestRootfs.BusyboxTar()))
-                {
-                    tar.Headers.ContentType = new MediaTypeHeaderValue("application/x-tar");
-                    using HttpResponseMessage imported = await client.PostAsync("/images/create?fromSrc=-&repo=busybox&tag=latest", tar);
-                    Assert.True(imported.IsSuccessStatusCode, await imported.Content.ReadAsStringAsync());
-                }
+                await ImportBusyboxAsync(client);
                 string survivor = await ContainersApiTests.CreateAsync(client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "while true; do echo tick; sleep 0.2; done" } }, "survivor");
                 string ender = await ContainersApiTests.CreateAsync(client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "sleep 1.5; echo done; exit 6" } }, "ender");
                 foreach (string id in new[] { survivor, ender })
@@ -41,9 +36,7 @@ public sealed class LiveRestoreTests
             int pidBefore = await PidOfAsync(socket, "survivor");
             int enderPid = await PidOfAsync(socket, "ender"); // 0 if it has already ended
 
-            daemon.Kill(); // SIGKILL: no shutdown code runs
-            await daemon.WaitForExitAsync();
-            daemon.Dispose();
+            await KillAsync(daemon); // SIGKILL: no shutdown code runs
             daemon = null;
             Assert.True(Directory.Exists($"/proc/{pidBefore}"), "the container died with the daemon");
             // ender exits while no daemon runs: wait for its process to end (a fixed delay may not be
@@ -90,12 +83,7 @@ public sealed class LiveRestoreTests
         }
         finally
         {
-            if (daemon is { HasExited: false })
-            {
-                daemon.Kill();
-                await daemon.WaitForExitAsync();
-            }
-            daemon?.Dispose();
+            await KillAsync(daemon);
             Leftovers.Clean(dir.Path);
         }
     }
@@ -118,18 +106,11 @@ public sealed class LiveRestoreTests
             string exited, created;
             using (HttpClient client = DaemonScope.CreateClient(socket))
             {
-                using (var tar = new ByteArrayContent(TestRootfs.BusyboxTar()))
-                {
-                    tar.Headers.ContentType = new MediaTypeHeaderValue("application/x-tar");
-                    using HttpResponseMessage imported = await client.PostAsync("/images/create?fromSrc=-&repo=busybox&tag=latest", tar);
-                    Assert.True(imported.IsSuccessStatusCode, await imported.Content.ReadAsStringAsync());
-                }
+                await ImportBusyboxAsync(client);
                 exited = await ContainersApiTests.CreateAsync(client, new { Image = "busybox", Cmd = new[] { "true" }, HostConfig = new { AutoRemove = true } }, "rm-exited");
                 created = await ContainersApiTests.CreateAsync(client, new { Image = "busybox", Cmd = new[] { "true" }, HostConfig = new { AutoRemove = true } }, "rm-created");
             }
-            daemon.Kill();
-            await daemon.WaitForExitAsync();
-            daemon.Dispose();
+            await KillAsync(daemon); // SIGKILL
             daemon = null;
 
             // The record as a crash right after the exit was recorded leaves it.
@@ -155,14 +136,27 @@ public sealed class LiveRestoreTests
         }
         finally
         {
-            if (daemon is { HasExited: false })
-            {
-                daemon.Kill();
-                await daemon.WaitForExitAsync();
-            }
-            daemon?.Dispose();
+            await KillAsync(daemon);
             Leftovers.Clean(dir.Path);
         }
+    }
+
+    private static async Task ImportBusyboxAsync(HttpClient client)
+    {
+        using var tar = new ByteArrayContent(TestRootfs.BusyboxTar());
+        tar.Headers.ContentType = new MediaTypeHeaderValue("application/x-tar");
+        using HttpResponseMessage imported = await client.PostAsync("/images/create?fromSrc=-&repo=busybox&tag=latest", tar);
+        Assert.True(imported.IsSuccessStatusCode, await imported.Content.ReadAsStringAsync());
+    }
+
+    private static async Task KillAsync(Process? daemon)
+    {
+        if (daemon is { HasExited: false })
+        {
+            daemon.Kill();
+            await daemon.WaitForExitAsync();
+        }
+        daemon?.Dispose();
     }
 
     /// <summary>True while the process exists and is not a zombie.</summary>
