@@ -14,9 +14,9 @@ namespace Berth.Seccomp;
 /// </summary>
 /// <remarks>
 /// The key is the section's full encoding (<see cref="SeccompProgramCache.Encode"/>), the native
-/// architecture, the compile options and the identity of the compiler (the executable's path,
-/// size and modification time, and under the JIT the assembly's): a rebuilt or reinstalled
-/// runtime never reads an older program. A file is used only when its stored key equals the key
+/// architecture, the compile options and the identity of the compiler (its module version id,
+/// the executable's path, size and modification time, and under the JIT the assembly's): a
+/// rebuilt or reinstalled runtime never reads an older program. A file is used only when its stored key equals the key
 /// byte for byte (the file name's 64-bit hash is only an address) and its structure checks out;
 /// anything else (missing, truncated, another key, another format) is compiled afresh and
 /// written over it, atomically (temp file, rename). At most <c>maxEntries</c> files are
@@ -51,6 +51,10 @@ public sealed class SeccompProgramStore(string directory, int maxEntries = Secco
         void Int(long value) { Span<byte> b = stackalloc byte[8]; BinaryPrimitives.WriteInt64LittleEndian(b, value); key.AddRange(b.ToArray()); }
         void Text(string value) { var bytes = Encoding.UTF8.GetBytes(value); Int(bytes.Length); key.AddRange(bytes); }
         Int(FormatVersion);
+        // The compiler's build: a deterministic build's module version id is a hash of its
+        // inputs, so any change to the compiler's code gives another key, even in a binary whose
+        // size and time a package kept the same.
+        Text(typeof(SeccompCompiler).Module.ModuleVersionId.ToString("N"));
         foreach (var file in CompilerFiles())
         {
             Text(file);
