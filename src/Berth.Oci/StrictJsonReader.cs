@@ -9,7 +9,7 @@ public delegate T JsonValueReader<T>(ref StrictJsonReader reader);
 /// <summary>
 /// A forward-only reader over one JSON document that knows the path of the value it stands on,
 /// for hand-written readers of hot documents (config.json, state.json). It exists for speed:
-/// System.Text.Json's source-generated metadata for the OCI model costs ~2 ms per NativeAOT
+/// System.Text.Json's source-generated metadata for the OCI model costs ~3 ms per NativeAOT
 /// process (reflection over attributes and converters on first use), and every runtime command
 /// is a new process. Its rules are those of <see cref="SpecJsonContext"/>: strict types (no
 /// numbers in strings), null only where the model allows it, unknown fields skipped; every
@@ -46,7 +46,7 @@ public ref struct StrictJsonReader
         try
         {
             if (_reader.Read())
-                throw Error(null, $"unexpected content after the document");
+                throw Error(null, "unexpected content after the document");
         }
         catch (JsonException e)
         {
