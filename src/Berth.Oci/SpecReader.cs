@@ -17,34 +17,18 @@ public static class SpecReader
             switch (name)
             {
                 case "ociVersion": spec.OciVersion = r.String(); break;
-                case "process": spec.Process = r.IsNull ? null : ReadProcess(ref r); break;
-                case "root": spec.Root = r.IsNull ? null : ReadRoot(ref r); break;
+                case "process": spec.Process = r.Nullable(ReadProcess); break;
+                case "root": spec.Root = r.Nullable(ReadRoot); break;
                 case "hostname": spec.Hostname = r.NullableString(); break;
                 case "domainname": spec.Domainname = r.NullableString(); break;
-                case "mounts": spec.Mounts = r.IsNull ? null : ReadList(ref r, ReadMount); break;
-                case "hooks": spec.Hooks = r.IsNull ? null : ReadHooks(ref r); break;
+                case "mounts": spec.Mounts = r.NullableList(ReadMount); break;
+                case "hooks": spec.Hooks = r.Nullable(ReadHooks); break;
                 case "annotations": spec.Annotations = r.NullableStringMap(); break;
-                case "linux": spec.Linux = r.IsNull ? null : ReadLinux(ref r); break;
+                case "linux": spec.Linux = r.Nullable(ReadLinux); break;
                 default: r.Skip(); break;
             }
         }
         return spec;
-    }
-
-    private static List<T> ReadList<T>(ref StrictJsonReader r, JsonValueReader<T> read)
-    {
-        r.BeginArray();
-        var list = new List<T>();
-        while (r.NextElement()) list.Add(read(ref r));
-        return list;
-    }
-
-    private static Dictionary<string, T> ReadMap<T>(ref StrictJsonReader r, JsonValueReader<T> read)
-    {
-        r.BeginObject();
-        var map = new Dictionary<string, T>();
-        while (r.NextProperty(out var key)) map[key] = read(ref r);
-        return map;
     }
 
     private static Root ReadRoot(ref StrictJsonReader r)
@@ -75,8 +59,8 @@ public static class SpecReader
                 case "type": mount.Type = r.NullableString(); break;
                 case "source": mount.Source = r.NullableString(); break;
                 case "options": mount.Options = r.NullableStringList(); break;
-                case "uidMappings": mount.UidMappings = r.IsNull ? null : ReadList(ref r, ReadIdMapping); break;
-                case "gidMappings": mount.GidMappings = r.IsNull ? null : ReadList(ref r, ReadIdMapping); break;
+                case "uidMappings": mount.UidMappings = r.NullableList(ReadIdMapping); break;
+                case "gidMappings": mount.GidMappings = r.NullableList(ReadIdMapping); break;
                 default: r.Skip(); break;
             }
         }
@@ -91,12 +75,12 @@ public static class SpecReader
         {
             switch (name)
             {
-                case "prestart": hooks.Prestart = r.IsNull ? null : ReadList(ref r, ReadHook); break;
-                case "createRuntime": hooks.CreateRuntime = r.IsNull ? null : ReadList(ref r, ReadHook); break;
-                case "createContainer": hooks.CreateContainer = r.IsNull ? null : ReadList(ref r, ReadHook); break;
-                case "startContainer": hooks.StartContainer = r.IsNull ? null : ReadList(ref r, ReadHook); break;
-                case "poststart": hooks.Poststart = r.IsNull ? null : ReadList(ref r, ReadHook); break;
-                case "poststop": hooks.Poststop = r.IsNull ? null : ReadList(ref r, ReadHook); break;
+                case "prestart": hooks.Prestart = r.NullableList(ReadHook); break;
+                case "createRuntime": hooks.CreateRuntime = r.NullableList(ReadHook); break;
+                case "createContainer": hooks.CreateContainer = r.NullableList(ReadHook); break;
+                case "startContainer": hooks.StartContainer = r.NullableList(ReadHook); break;
+                case "poststart": hooks.Poststart = r.NullableList(ReadHook); break;
+                case "poststop": hooks.Poststop = r.NullableList(ReadHook); break;
                 default: r.Skip(); break;
             }
         }
@@ -130,21 +114,21 @@ public static class SpecReader
             switch (name)
             {
                 case "terminal": process.Terminal = r.Boolean(); break;
-                case "consoleSize": process.ConsoleSize = r.IsNull ? null : ReadConsoleSize(ref r); break;
+                case "consoleSize": process.ConsoleSize = r.Nullable(ReadConsoleSize); break;
                 case "user": process.User = r.IsNull ? throw r.Error("must not be null") : ReadUser(ref r); break;
                 case "args": process.Args = r.NullableStringList(); break;
                 case "commandLine": process.CommandLine = r.NullableString(); break;
                 case "env": process.Env = r.NullableStringList(); break;
                 case "cwd": process.Cwd = r.String(); break;
-                case "capabilities": process.Capabilities = r.IsNull ? null : ReadCapabilities(ref r); break;
-                case "rlimits": process.Rlimits = r.IsNull ? null : ReadList(ref r, ReadRlimit); break;
+                case "capabilities": process.Capabilities = r.Nullable(ReadCapabilities); break;
+                case "rlimits": process.Rlimits = r.NullableList(ReadRlimit); break;
                 case "noNewPrivileges": process.NoNewPrivileges = r.Boolean(); break;
                 case "apparmorProfile": process.ApparmorProfile = r.NullableString(); break;
                 case "oomScoreAdj": process.OomScoreAdj = r.NullableInt32(); break;
-                case "scheduler": process.Scheduler = r.IsNull ? null : ReadScheduler(ref r); break;
+                case "scheduler": process.Scheduler = r.Nullable(ReadScheduler); break;
                 case "selinuxLabel": process.SelinuxLabel = r.NullableString(); break;
-                case "ioPriority": process.IoPriority = r.IsNull ? null : ReadIoPriority(ref r); break;
-                case "execCPUAffinity": process.ExecCpuAffinity = r.IsNull ? null : ReadCpuAffinity(ref r); break;
+                case "ioPriority": process.IoPriority = r.Nullable(ReadIoPriority); break;
+                case "execCPUAffinity": process.ExecCpuAffinity = r.Nullable(ReadCpuAffinity); break;
                 default: r.Skip(); break;
             }
         }
@@ -283,23 +267,23 @@ public static class SpecReader
         {
             switch (name)
             {
-                case "uidMappings": linux.UidMappings = r.IsNull ? null : ReadList(ref r, ReadIdMapping); break;
-                case "gidMappings": linux.GidMappings = r.IsNull ? null : ReadList(ref r, ReadIdMapping); break;
+                case "uidMappings": linux.UidMappings = r.NullableList(ReadIdMapping); break;
+                case "gidMappings": linux.GidMappings = r.NullableList(ReadIdMapping); break;
                 case "sysctl": linux.Sysctl = r.NullableStringMap(); break;
-                case "resources": linux.Resources = r.IsNull ? null : ReadResources(ref r); break;
+                case "resources": linux.Resources = r.Nullable(ReadResources); break;
                 case "cgroupsPath": linux.CgroupsPath = r.NullableString(); break;
-                case "namespaces": linux.Namespaces = r.IsNull ? null : ReadList(ref r, ReadNamespace); break;
-                case "devices": linux.Devices = r.IsNull ? null : ReadList(ref r, ReadDevice); break;
-                case "netDevices": linux.NetDevices = r.IsNull ? null : ReadMap(ref r, ReadNetDevice); break;
-                case "seccomp": linux.Seccomp = r.IsNull ? null : ReadSeccomp(ref r); break;
+                case "namespaces": linux.Namespaces = r.NullableList(ReadNamespace); break;
+                case "devices": linux.Devices = r.NullableList(ReadDevice); break;
+                case "netDevices": linux.NetDevices = r.NullableMap(ReadNetDevice); break;
+                case "seccomp": linux.Seccomp = r.Nullable(ReadSeccomp); break;
                 case "rootfsPropagation": linux.RootfsPropagation = r.NullableString(); break;
                 case "maskedPaths": linux.MaskedPaths = r.NullableStringList(); break;
                 case "readonlyPaths": linux.ReadonlyPaths = r.NullableStringList(); break;
                 case "mountLabel": linux.MountLabel = r.NullableString(); break;
-                case "intelRdt": linux.IntelRdt = r.IsNull ? null : ReadIntelRdt(ref r); break;
-                case "memoryPolicy": linux.MemoryPolicy = r.IsNull ? null : ReadMemoryPolicy(ref r); break;
-                case "personality": linux.Personality = r.IsNull ? null : ReadPersonality(ref r); break;
-                case "timeOffsets": linux.TimeOffsets = r.IsNull ? null : ReadMap(ref r, ReadTimeOffset); break;
+                case "intelRdt": linux.IntelRdt = r.Nullable(ReadIntelRdt); break;
+                case "memoryPolicy": linux.MemoryPolicy = r.Nullable(ReadMemoryPolicy); break;
+                case "personality": linux.Personality = r.Nullable(ReadPersonality); break;
+                case "timeOffsets": linux.TimeOffsets = r.NullableMap(ReadTimeOffset); break;
                 default: r.Skip(); break;
             }
         }
@@ -402,7 +386,7 @@ public static class SpecReader
                 case "flags": seccomp.Flags = r.NullableStringList(); break;
                 case "listenerPath": seccomp.ListenerPath = r.NullableString(); break;
                 case "listenerMetadata": seccomp.ListenerMetadata = r.NullableString(); break;
-                case "syscalls": seccomp.Syscalls = r.IsNull ? null : ReadList(ref r, ReadSyscall); break;
+                case "syscalls": seccomp.Syscalls = r.NullableList(ReadSyscall); break;
                 default: r.Skip(); break;
             }
         }
@@ -420,7 +404,7 @@ public static class SpecReader
                 case "names": syscall.Names = r.StringList(); break;
                 case "action": syscall.Action = r.String(); break;
                 case "errnoRet": syscall.ErrnoRet = r.NullableUInt32(); break;
-                case "args": syscall.Args = r.IsNull ? null : ReadList(ref r, ReadSeccompArg); break;
+                case "args": syscall.Args = r.NullableList(ReadSeccompArg); break;
                 default: r.Skip(); break;
             }
         }
@@ -507,14 +491,14 @@ public static class SpecReader
         {
             switch (name)
             {
-                case "devices": resources.Devices = r.IsNull ? null : ReadList(ref r, ReadDeviceCgroup); break;
-                case "memory": resources.Memory = r.IsNull ? null : ReadMemory(ref r); break;
-                case "cpu": resources.Cpu = r.IsNull ? null : ReadCpu(ref r); break;
-                case "pids": resources.Pids = r.IsNull ? null : ReadPids(ref r); break;
-                case "blockIO": resources.BlockIo = r.IsNull ? null : ReadBlockIo(ref r); break;
-                case "hugepageLimits": resources.HugepageLimits = r.IsNull ? null : ReadList(ref r, ReadHugepageLimit); break;
-                case "network": resources.Network = r.IsNull ? null : ReadNetwork(ref r); break;
-                case "rdma": resources.Rdma = r.IsNull ? null : ReadMap(ref r, ReadRdma); break;
+                case "devices": resources.Devices = r.NullableList(ReadDeviceCgroup); break;
+                case "memory": resources.Memory = r.Nullable(ReadMemory); break;
+                case "cpu": resources.Cpu = r.Nullable(ReadCpu); break;
+                case "pids": resources.Pids = r.Nullable(ReadPids); break;
+                case "blockIO": resources.BlockIo = r.Nullable(ReadBlockIo); break;
+                case "hugepageLimits": resources.HugepageLimits = r.NullableList(ReadHugepageLimit); break;
+                case "network": resources.Network = r.Nullable(ReadNetwork); break;
+                case "rdma": resources.Rdma = r.NullableMap(ReadRdma); break;
                 case "unified": resources.Unified = r.NullableStringMap(); break;
                 default: r.Skip(); break;
             }
@@ -609,11 +593,11 @@ public static class SpecReader
             {
                 case "weight": io.Weight = r.NullableUInt16(); break;
                 case "leafWeight": io.LeafWeight = r.NullableUInt16(); break;
-                case "weightDevice": io.WeightDevice = r.IsNull ? null : ReadList(ref r, ReadWeightDevice); break;
-                case "throttleReadBpsDevice": io.ThrottleReadBpsDevice = r.IsNull ? null : ReadList(ref r, ReadThrottleDevice); break;
-                case "throttleWriteBpsDevice": io.ThrottleWriteBpsDevice = r.IsNull ? null : ReadList(ref r, ReadThrottleDevice); break;
-                case "throttleReadIOPSDevice": io.ThrottleReadIopsDevice = r.IsNull ? null : ReadList(ref r, ReadThrottleDevice); break;
-                case "throttleWriteIOPSDevice": io.ThrottleWriteIopsDevice = r.IsNull ? null : ReadList(ref r, ReadThrottleDevice); break;
+                case "weightDevice": io.WeightDevice = r.NullableList(ReadWeightDevice); break;
+                case "throttleReadBpsDevice": io.ThrottleReadBpsDevice = r.NullableList(ReadThrottleDevice); break;
+                case "throttleWriteBpsDevice": io.ThrottleWriteBpsDevice = r.NullableList(ReadThrottleDevice); break;
+                case "throttleReadIOPSDevice": io.ThrottleReadIopsDevice = r.NullableList(ReadThrottleDevice); break;
+                case "throttleWriteIOPSDevice": io.ThrottleWriteIopsDevice = r.NullableList(ReadThrottleDevice); break;
                 default: r.Skip(); break;
             }
         }
@@ -680,7 +664,7 @@ public static class SpecReader
             switch (name)
             {
                 case "classID": network.ClassId = r.NullableUInt32(); break;
-                case "priorities": network.Priorities = r.IsNull ? null : ReadList(ref r, ReadInterfacePriority); break;
+                case "priorities": network.Priorities = r.NullableList(ReadInterfacePriority); break;
                 default: r.Skip(); break;
             }
         }

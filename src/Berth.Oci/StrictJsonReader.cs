@@ -149,34 +149,35 @@ public ref struct StrictJsonReader
     public DateTimeOffset Time() =>
         _reader.TokenType == JsonTokenType.String && _reader.TryGetDateTimeOffset(out var v) ? v : throw Expected("an RFC 3339 time string");
 
-    public List<string>? NullableStringList()
+    /// <summary>An object read by <paramref name="read"/>; null for JSON null.</summary>
+    public T? Nullable<T>(JsonValueReader<T> read) where T : class => IsNull ? null : read(ref this);
+
+    /// <summary>An array of values read by <paramref name="read"/>; null for JSON null.</summary>
+    public List<T>? NullableList<T>(JsonValueReader<T> read)
     {
         if (IsNull) return null;
         BeginArray();
-        var list = new List<string>();
-        while (NextElement()) list.Add(String());
+        var list = new List<T>();
+        while (NextElement()) list.Add(read(ref this));
         return list;
     }
 
-    public List<string> StringList() => IsNull ? throw MustNotBeNull() : NullableStringList()!;
-
-    public List<uint>? NullableUInt32List()
-    {
-        if (IsNull) return null;
-        BeginArray();
-        var list = new List<uint>();
-        while (NextElement()) list.Add(UInt32());
-        return list;
-    }
-
-    public Dictionary<string, string>? NullableStringMap()
+    /// <summary>An object whose every value <paramref name="read"/> reads; null for JSON null.</summary>
+    public Dictionary<string, T>? NullableMap<T>(JsonValueReader<T> read)
     {
         if (IsNull) return null;
         BeginObject();
-        var map = new Dictionary<string, string>();
-        while (NextProperty(out var key)) map[key] = String();
+        var map = new Dictionary<string, T>();
+        while (NextProperty(out var key)) map[key] = read(ref this);
         return map;
     }
+
+    public List<string>? NullableStringList() => NullableList(StringValue);
+    public List<string> StringList() => IsNull ? throw MustNotBeNull() : NullableStringList()!;
+    public List<uint>? NullableUInt32List() => NullableList(static (ref StrictJsonReader r) => r.UInt32());
+    public Dictionary<string, string>? NullableStringMap() => NullableMap(StringValue);
+
+    private static readonly JsonValueReader<string> StringValue = static (ref StrictJsonReader r) => r.String();
 
     /// <summary>An error about the current value, e.g. an unknown enum name.</summary>
     public readonly SpecException Error(string problem) => Error(Path(), problem);

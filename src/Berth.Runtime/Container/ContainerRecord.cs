@@ -111,7 +111,7 @@ internal static class ContainerRecordJson
                 case "owner": record.Owner = r.String(); break;
                 case "cgroupPaths": record.CgroupPaths = r.NullableStringMap() ?? throw r.Error("must not be null"); break;
                 case "annotations": record.Annotations = r.NullableStringMap(); break;
-                case "hooks": record.Hooks = r.IsNull ? null : SpecReader.ReadHooks(ref r); break;
+                case "hooks": record.Hooks = r.Nullable(SpecReader.ReadHooks); break;
                 case "creating": record.Creating = r.Boolean(); break;
                 case "cgroupParentToPrune": record.CgroupParentToPrune = r.NullableString(); break;
                 default: r.Skip(); break;
