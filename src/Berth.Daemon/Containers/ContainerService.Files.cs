@@ -17,7 +17,7 @@ public sealed partial class ContainerService
             if (entry.Removed) throw Api.ApiException.NotFound($"No such container: {entry.Record.Id}");
             string id = entry.Record.Id;
             string rootfs = RootfsDirectory(id);
-            bool mountedHere = !IsMountPoint(rootfs);
+            bool mountedHere = !MountPoints.IsMountPoint(rootfs);
             if (mountedHere) MountRootfs(id, rootfs);
             try
             {

@@ -243,7 +243,7 @@ public sealed partial class ContainerService
     private void MountRootfs(string id, string rootfs)
     {
         Directory.CreateDirectory(rootfs);
-        if (IsMountPoint(rootfs)) return;
+        if (MountPoints.IsMountPoint(rootfs)) return;
         MountHelper.MountAll(Snapshotter.Mounts(SnapshotKey(id)), rootfs);
     }
 
@@ -252,15 +252,13 @@ public sealed partial class ContainerService
         string rootfs = RootfsDirectory(id);
         try
         {
-            while (IsMountPoint(rootfs)) MountHelper.Unmount(rootfs, detach: true);
+            while (MountPoints.IsMountPoint(rootfs)) MountHelper.Unmount(rootfs, detach: true);
         }
         catch (Exception e) when (e is ImagesException or IOException)
         {
             LogWarning(_logger, $"container {id}: unmounting {rootfs}: {e.Message}");
         }
     }
-
-    private static bool IsMountPoint(string path) => Berth.Daemon.Volumes.VolumeService.IsMountPoint(path);
 
     // ---- exit ----------------------------------------------------------------------------------
 

@@ -156,7 +156,7 @@ public sealed partial class ContainerService : IDisposable
             {
                 if (r.MonitorPid > 0 && await FindCutShortStartAsync(entry)) continue;
                 // A start cut short by a crash leaves runtime state, a mount, a monitor dir.
-                if (IsMountPoint(RootfsDirectory(r.Id)) || HasRuntimeState(r.Id)) await CleanupRuntimeLeftoversAsync(r.Id);
+                if (MountPoints.IsMountPoint(RootfsDirectory(r.Id)) || HasRuntimeState(r.Id)) await CleanupRuntimeLeftoversAsync(r.Id);
                 // An exit recorded just before a crash leaves the monitor's directory.
                 else TryDeleteDirectory(MonitorDirectory(r.Id));
                 if (r.HostConfig.AutoRemove && r.State.Status == "exited")

@@ -64,7 +64,7 @@ public sealed partial class VolumeService
     /// <summary>Reads the volumes at daemon start (before the containers are restored).</summary>
     public void Load()
     {
-        foreach (VolumeRecord r in Store.LoadAll(IsMountedAtOrUnder, w => LogWarning(_logger, w)))
+        foreach (VolumeRecord r in Store.LoadAll(MountPoints.IsMountedAtOrUnder, w => LogWarning(_logger, w)))
             lock (_lock) _volumes[r.Name] = new Volume(r);
     }
 
@@ -81,7 +81,7 @@ public sealed partial class VolumeService
                 v.Active.Clear();
                 if (runningByVolume.TryGetValue(v.Record.Name, out IReadOnlyList<string>? running)) v.Active.UnionWith(running);
                 string mountpoint = Store.MountpointOf(v.Record.Name);
-                if (v.Active.Count == 0 && LocalVolumeMount.HasMount(v.Record.Options) && IsMountPoint(mountpoint))
+                if (v.Active.Count == 0 && LocalVolumeMount.HasMount(v.Record.Options) && MountPoints.IsMountPoint(mountpoint))
                 {
                     try
                     {
@@ -304,9 +304,9 @@ public sealed partial class VolumeService
         lock (v.MountLock)
         {
             string mountpoint = Store.MountpointOf(v.Record.Name);
-            if (IsMountPoint(mountpoint)) LocalVolumeMount.Unmount(mountpoint);
+            if (MountPoints.IsMountPoint(mountpoint)) LocalVolumeMount.Unmount(mountpoint);
             // Never delete through a mount: with type=none,o=bind the "content" is a host directory.
-            if (IsMountedAtOrUnder(dir))
+            if (MountPoints.IsMountedAtOrUnder(dir))
                 throw new ApiException(500, $"remove {v.Record.Name}: something is still mounted in {dir}; not deleting it");
             try
             {
@@ -323,7 +323,7 @@ public sealed partial class VolumeService
     {
         try
         {
-            if (!IsMountedAtOrUnder(Store.DirectoryOf(name))) Store.Delete(name);
+            if (!MountPoints.IsMountedAtOrUnder(Store.DirectoryOf(name))) Store.Delete(name);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -353,7 +353,7 @@ public sealed partial class VolumeService
             if (v.Removed) throw ApiException.NotFound($"get {name}: no such volume");
             if (v.Active.Contains(containerId)) return mountpoint;
             bool first = v.Active.Count == 0;
-            if (first && LocalVolumeMount.HasMount(v.Record.Options) && !IsMountPoint(mountpoint))
+            if (first && LocalVolumeMount.HasMount(v.Record.Options) && !MountPoints.IsMountPoint(mountpoint))
             {
                 Directory.CreateDirectory(mountpoint);
                 LocalVolumeMount.Mount(v.Record.Options!, mountpoint);
@@ -391,7 +391,7 @@ public sealed partial class VolumeService
         {
             if (!v.Active.Remove(containerId)) return;
             string mountpoint = Store.MountpointOf(name);
-            if (v.Active.Count == 0 && LocalVolumeMount.HasMount(v.Record.Options) && IsMountPoint(mountpoint))
+            if (v.Active.Count == 0 && LocalVolumeMount.HasMount(v.Record.Options) && MountPoints.IsMountPoint(mountpoint))
             {
                 try
                 {
@@ -430,31 +430,6 @@ public sealed partial class VolumeService
         }
         return total;
     }
-
-    private static IEnumerable<string> MountTargets()
-    {
-        foreach (string line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            string[] f = line.Split(' ');
-            if (f.Length > 4) yield return Unescape(f[4]);
-        }
-    }
-
-    internal static bool IsMountPoint(string path)
-    {
-        if (Interop.IsMountRoot(path) is bool answer) return answer;
-        string target = Path.GetFullPath(path);
-        return MountTargets().Any(t => t == target);
-    }
-
-    private static bool IsMountedAtOrUnder(string path)
-    {
-        string target = Path.GetFullPath(path).TrimEnd('/');
-        return MountTargets().Any(t => t == target || t.StartsWith(target + "/", StringComparison.Ordinal));
-    }
-
-    private static string Unescape(string field) => field.Replace("\\040", " ", StringComparison.Ordinal).Replace("\\011", "\t", StringComparison.Ordinal)
-        .Replace("\\012", "\n", StringComparison.Ordinal).Replace("\\134", "\\", StringComparison.Ordinal);
 
     [LoggerMessage(EventId = 40, Level = LogLevel.Warning, Message = "{Message}")]
     private static partial void LogWarning(ILogger logger, string message);
