@@ -16,7 +16,7 @@ internal static partial class Commands
     [
         "--console-socket", "--cwd", "--env", "-e", "--user", "-u", "--additional-gids", "-g", "--process", "-p", "--pid-file",
         "--process-label", "--apparmor", "--cap", "-c", "--preserve-fds",
-        "--root", "--log", "--log-format", "--criu", "--rootless",
+        .. Program.GlobalValueOptions,
     ];
 
     /// <summary>

@@ -34,8 +34,8 @@ public static class Program
         ("restore", () => Commands.NotYet("restore", "restore a container from a checkpoint")),
     ];
 
-    // Global options that take a value, to find the subcommand's name behind them.
-    static readonly string[] GlobalValueOptions = ["--root", "--log", "--log-format", "--rootless", "--criu"];
+    // Global options that take a value, to find the subcommand's name (and exec's command) behind them.
+    internal static readonly string[] GlobalValueOptions = [RootOption.Name, LogOption.Name, LogFormatOption.Name, RootlessOption.Name, CriuOption.Name];
 
     public static int Main(string[] args)
     {
