@@ -33,7 +33,9 @@ public sealed record SystemVersion
     public string BuildTime { get; init; } = "";
 }
 
-public sealed record RuntimeInfo([property: JsonPropertyName("path")] string Path);
+public sealed record RuntimeInfo(
+    [property: JsonPropertyName("path")] string Path,
+    [property: JsonPropertyName("runtimeArgs"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? RuntimeArgs = null);
 
 public sealed record IndexInfo(string Name, IReadOnlyList<string> Mirrors, bool Secure, bool Official);
 

@@ -68,6 +68,8 @@ public static class SystemApi
         var runtimes = new Dictionary<string, RuntimeInfo> { ["berth-runtime"] = new(runtimePath) };
         foreach (string other in new[] { "runc", "crun" })
             if (RuntimeFinder.Find(other) is { } p) runtimes[other] = new RuntimeInfo(p);
+        foreach (var (name, added) in options.Runtimes)
+            runtimes[name] = new RuntimeInfo(options.RuntimePath(name) ?? added.Path, added.Args.Count > 0 ? [.. added.Args] : null);
         bool v2 = host.CgroupVersion == "2";
         var (running, paused, stopped) = engine.Containers.Counts();
         var info = new SystemInfo
@@ -116,7 +118,7 @@ public static class SystemApi
             Name = host.Hostname,
             ServerVersion = BerthEngine.Version,
             Runtimes = runtimes,
-            DefaultRuntime = "berth-runtime",
+            DefaultRuntime = options.DefaultRuntime == "berth" ? "berth-runtime" : options.DefaultRuntime,
             // Containers outlive the daemon by design (issue 6): live-restore is always on.
             LiveRestoreEnabled = true,
             SecurityOptions = v2 ? ["name=seccomp,profile=builtin", "name=cgroupns"] : ["name=seccomp,profile=builtin"],

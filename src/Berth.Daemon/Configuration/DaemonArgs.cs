@@ -35,6 +35,9 @@ public static class DaemonArgs
               --bridge-netns string       Make bridges, NAT and port rules in this network namespace
                                           (a path such as /run/netns/x) rather than berthd's own
               --init-path string          The init --init runs as PID 1 (default: docker-init, i.e. tini, on PATH)
+              --add-runtime list          Register an OCI runtime: name=path (path absolute or on PATH)
+              --default-runtime string    The runtime containers run with unless they name one
+                                          (default "berth-runtime"; also runc, crun or an added one)
               --tlscert string            TLS certificate (PEM) for tcp:// hosts
               --tlskey string             TLS key (PEM) for tcp:// hosts
               --tlscacert string          Trust client certificates signed by this CA (PEM)
@@ -87,6 +90,8 @@ public static class DaemonArgs
                 "--bip" => "bip",
                 "--bridge-netns" => "bridge-netns",
                 "--init-path" => "init-path",
+                "--add-runtime" => "add-runtime",
+                "--default-runtime" => "default-runtime",
                 _ => throw new DaemonConfigException($"unknown flag: {name}\nSee 'berthd --help'."),
             };
             if (value is null)
@@ -133,6 +138,7 @@ public static class DaemonArgs
         string? bip = Single("bip", file.Bip);
         string? bridgeNetns = Single("bridge-netns", file.BridgeNetns);
         string? initPath = Single("init-path", file.InitPath);
+        string defaultRuntime = Single("default-runtime", file.DefaultRuntime) ?? "berth-runtime";
         var tls = new TlsOptions
         {
             CertFile = Single("tlscert", file.TlsCert),
@@ -140,6 +146,7 @@ public static class DaemonArgs
             CaCertFile = Single("tlscacert", file.TlsCaCert),
             Verify = tlsVerify || file.TlsVerify == true,
         };
+        IReadOnlyDictionary<string, AddedRuntime> runtimes = Runtimes(flags.GetValueOrDefault("add-runtime") ?? [], file.Runtimes);
         if (conflicts.Count > 0)
             throw new DaemonConfigException("the following directives are specified both as a flag and in the configuration file: " + string.Join(", ", conflicts));
 
@@ -157,6 +164,8 @@ public static class DaemonArgs
             BridgeSubnet = bip,
             BridgeNetns = bridgeNetns is null ? null : Absolute(bridgeNetns, "bridge-netns"),
             InitPath = initPath is null ? null : Absolute(initPath, "init-path"),
+            Runtimes = runtimes,
+            DefaultRuntime = defaultRuntime,
         };
         Validate(options);
         return new ParsedArgs(options, help, version);
@@ -176,10 +185,44 @@ public static class DaemonArgs
             throw new DaemonConfigException($"invalid bridge name `{options.Bridge}`: at most 15 characters, no '/', ':' or spaces");
         if (options.BridgeNetns is not null && !File.Exists(options.BridgeNetns))
             throw new DaemonConfigException($"bridge-netns `{options.BridgeNetns}` does not exist");
+        if (options.DefaultRuntime is not ("berth-runtime" or "berth" or "runc" or "crun") && !options.Runtimes.ContainsKey(options.DefaultRuntime))
+            throw new DaemonConfigException($"default-runtime `{options.DefaultRuntime}` is not a known runtime (berth-runtime, runc, crun or one added with --add-runtime)");
         foreach (string registry in options.InsecureRegistries)
             if (registry.Length == 0 || registry.Contains('/') && !registry.Contains("://"))
                 throw new DaemonConfigException($"invalid insecure-registry `{registry}`: give host[:port]");
     }
+
+    /// <summary>
+    /// The added runtimes, from --add-runtime name=path and the file's "runtimes" together (as
+    /// dockerd merges them); a name given twice, a built-in one, or one that cannot be a directory
+    /// name (the runtime's state lives in &lt;exec-root&gt;/runtime/&lt;name&gt;) is refused.
+    /// </summary>
+    private static IReadOnlyDictionary<string, AddedRuntime> Runtimes(List<string> flags, IReadOnlyDictionary<string, DaemonConfigRuntime>? fromFile)
+    {
+        var runtimes = new Dictionary<string, AddedRuntime>(StringComparer.Ordinal);
+        void Add(string name, string? path, IReadOnlyList<string>? args)
+        {
+            if (!ValidRuntimeName.IsMatch(name))
+                throw new DaemonConfigException($"invalid runtime name `{name}`: letters, digits, '_', '.' and '-', starting with a letter or digit");
+            if (name is "berth-runtime" or "berth" or "runc" or "crun")
+                throw new DaemonConfigException($"runtime name '{name}' is reserved");
+            if (string.IsNullOrEmpty(path)) throw new DaemonConfigException($"runtime `{name}`: no path given");
+            if (!runtimes.TryAdd(name, new AddedRuntime(path, args ?? [])))
+                throw new DaemonConfigException($"runtime `{name}` is configured more than once");
+        }
+        foreach (string flag in flags)
+        {
+            int eq = flag.IndexOf('=');
+            if (eq <= 0) throw new DaemonConfigException($"invalid --add-runtime `{flag}`: give name=path");
+            Add(flag[..eq], flag[(eq + 1)..], null);
+        }
+        foreach (var (name, runtime) in fromFile ?? new Dictionary<string, DaemonConfigRuntime>())
+            Add(name, runtime.Path, runtime.RuntimeArgs);
+        return runtimes;
+    }
+
+    private static readonly System.Text.RegularExpressions.Regex ValidRuntimeName =
+        new("^[A-Za-z0-9][A-Za-z0-9_.-]*$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
 
     private static string Absolute(string path, string what)
     {
@@ -206,6 +249,8 @@ public sealed record DaemonConfigFile
     [JsonPropertyName("bip")] public string? Bip { get; init; }
     [JsonPropertyName("bridge-netns")] public string? BridgeNetns { get; init; }
     [JsonPropertyName("init-path")] public string? InitPath { get; init; }
+    [JsonPropertyName("default-runtime")] public string? DefaultRuntime { get; init; }
+    [JsonPropertyName("runtimes")] public IReadOnlyDictionary<string, DaemonConfigRuntime>? Runtimes { get; init; }
 
     public static DaemonConfigFile Load(string path)
     {
@@ -228,6 +273,13 @@ public sealed record DaemonConfigFile
             throw new DaemonConfigException($"unable to configure the daemon with file `{path}`: {e.Message}", e);
         }
     }
+}
+
+/// <summary>One entry of the config file's "runtimes" (dockerd's shape).</summary>
+public sealed record DaemonConfigRuntime
+{
+    [JsonPropertyName("path")] public string? Path { get; init; }
+    [JsonPropertyName("runtimeArgs")] public IReadOnlyList<string>? RuntimeArgs { get; init; }
 }
 
 [JsonSourceGenerationOptions(UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true)]

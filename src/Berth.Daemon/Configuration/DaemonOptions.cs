@@ -41,8 +41,8 @@ public sealed record DaemonOptions
     /// <summary>Where berth-runtime and berth-monitor are; null: next to berthd, then PATH.</summary>
     public string? BinDirectory { get; init; }
 
-    /// <summary>Extra OCI runtimes by name (dockerd's --add-runtime name=path).</summary>
-    public IReadOnlyDictionary<string, string> Runtimes { get; init; } = new Dictionary<string, string>();
+    /// <summary>Extra OCI runtimes by name (dockerd's --add-runtime name=path and daemon.json's "runtimes").</summary>
+    public IReadOnlyDictionary<string, AddedRuntime> Runtimes { get; init; } = new Dictionary<string, AddedRuntime>();
 
     /// <summary>--init-path: the init run as PID 1 with --init; null: docker-init (Debian's tini) on PATH.</summary>
     public string? InitPath { get; init; }
@@ -71,7 +71,8 @@ public sealed record DaemonOptions
     /// <summary>The binary of runtime <paramref name="name"/> (berth-runtime, runc, crun or an added one), null when unknown or missing.</summary>
     public string? RuntimePath(string name)
     {
-        if (Runtimes.TryGetValue(name, out string? path)) return File.Exists(path) ? path : null;
+        if (Runtimes.TryGetValue(name, out AddedRuntime? added))
+            return System.IO.Path.IsPathRooted(added.Path) ? (File.Exists(added.Path) ? added.Path : null) : Api.RuntimeFinder.Find(added.Path);
         return name switch
         {
             "berth-runtime" or "berth" => BerthBinary("berth-runtime"),
@@ -93,3 +94,9 @@ public sealed record TlsOptions
 
     public bool Configured => CertFile is not null && KeyFile is not null;
 }
+
+/// <summary>
+/// A runtime added by configuration: its binary (an absolute path, or a name looked up on PATH)
+/// and the global arguments it gets before each command (daemon.json's runtimeArgs).
+/// </summary>
+public sealed record AddedRuntime(string Path, IReadOnlyList<string> Args);

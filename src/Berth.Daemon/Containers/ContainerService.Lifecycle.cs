@@ -576,9 +576,15 @@ public sealed partial class ContainerService
         return (path, RuntimeGlobalArgs(name));
     }
 
-    /// <summary>The runtime's global arguments: its state under the exec root, one directory per runtime.</summary>
+    /// <summary>
+    /// The runtime's global arguments: an added runtime's own (runtimeArgs), then its state under the
+    /// exec root, one directory per runtime.
+    /// </summary>
     public string[] RuntimeGlobalArgs(string runtimeName)
-        => ["--root", Path.Combine(Options.ExecRoot, "runtime", runtimeName == "berth" ? "berth-runtime" : runtimeName)];
+    {
+        string root = Path.Combine(Options.ExecRoot, "runtime", runtimeName == "berth" ? "berth-runtime" : runtimeName);
+        return Options.Runtimes.TryGetValue(runtimeName, out Configuration.AddedRuntime? added) ? [.. added.Args, "--root", root] : ["--root", root];
+    }
 
     /// <summary>
     /// Runs a runtime command: in berthd for what berth-runtime's library can do without a

@@ -69,4 +69,32 @@ public sealed class DaemonArgsTests
         File.WriteAllText(file, """{"debug-everything": true}""");
         Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--config-file", file]));
     }
+
+    [Fact]
+    public void Runtimes_are_added_by_flag_and_file_and_the_default_runtime_chosen_among_them()
+    {
+        using var dir = new TempDirectory("config");
+        string file = dir.Combine("daemon.json");
+        File.WriteAllText(file, """{"runtimes": {"fast": {"path": "/opt/fast", "runtimeArgs": ["--debug"]}}, "default-runtime": "fast"}""");
+        DaemonOptions o = DaemonArgs.Parse(["--config-file", file, "--add-runtime", "other=crun"]).Options;
+        Assert.Equal("fast", o.DefaultRuntime);
+        Assert.Equal("/opt/fast", o.Runtimes["fast"].Path);
+        Assert.Equal(["--debug"], o.Runtimes["fast"].Args);
+        Assert.Equal("crun", o.Runtimes["other"].Path);
+        Assert.Empty(o.Runtimes["other"].Args);
+        Assert.Null(o.RuntimePath("fast")); // /opt/fast does not exist: the runtime is unusable, not guessed
+        Assert.Equal("berth-runtime", DaemonArgs.Parse([]).Options.DefaultRuntime);
+    }
+
+    [Theory]
+    [InlineData("invalid --add-runtime", "--add-runtime", "nopath")]
+    [InlineData("reserved", "--add-runtime", "runc=/usr/bin/runc")]
+    [InlineData("reserved", "--add-runtime", "berth-runtime=/x")]
+    [InlineData("invalid runtime name", "--add-runtime", "../escape=/x")]
+    [InlineData("invalid runtime name", "--add-runtime", "a/b=/x")]
+    [InlineData("no path given", "--add-runtime", "a=")]
+    [InlineData("more than once", "--add-runtime", "a=/x", "--add-runtime", "a=/y")]
+    [InlineData("not a known runtime", "--default-runtime", "nosuch")]
+    public void Bad_runtimes_are_refused_with_the_reason(string reason, params string[] args)
+        => Assert.Contains(reason, Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(args)).Message);
 }
