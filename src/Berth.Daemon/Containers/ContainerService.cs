@@ -155,8 +155,9 @@ public sealed partial class ContainerService : IDisposable
             if (!r.State.Running)
             {
                 if (r.MonitorPid > 0 && await FindCutShortStartAsync(entry)) continue;
-                // A start cut short by a crash leaves runtime state, a mount, a monitor dir.
-                if (MountPoints.IsMountPoint(RootfsDirectory(r.Id)) || HasRuntimeState(r.Id)) await CleanupRuntimeLeftoversAsync(r.Id);
+                // A start cut short by a crash leaves runtime state, a mount, a monitor dir, and a
+                // monitor that waits for the init the cleanup's delete kills.
+                if (MountPoints.IsMountPoint(RootfsDirectory(r.Id)) || HasRuntimeState(r.Id)) await CleanupRuntimeLeftoversAsync(r.Id, r.MonitorPid);
                 // An exit recorded just before a crash leaves the monitor's directory.
                 else TryDeleteDirectory(MonitorDirectory(r.Id));
                 if (r.HostConfig.AutoRemove && r.State.Status == "exited")
@@ -514,7 +515,7 @@ public sealed partial class ContainerService : IDisposable
     /// or its removal: runtime state (an init waiting at its exec fifo), the rootfs mount, the
     /// monitor's directory.
     /// </summary>
-    private async Task CleanupRuntimeLeftoversAsync(string id)
+    private async Task CleanupRuntimeLeftoversAsync(string id, int monitorPid = 0)
     {
         string runtimeRoot = Path.Combine(Options.ExecRoot, "runtime");
         if (Directory.Exists(runtimeRoot))
@@ -525,8 +526,13 @@ public sealed partial class ContainerService : IDisposable
                 if (Options.RuntimePath(name) is { } runtime)
                     await RunRuntimeAsync(runtime, RuntimeGlobalArgs(name), ["delete", "--force", id], throwOnError: false);
             }
+        // A monitor still alive writes its exit file once the delete has killed the init; deleting
+        // its directory before then races that write and leaves the directory behind.
+        string monitorDir = MonitorDirectory(id);
+        if (monitorPid > 0 && Monitor.MonitorProcess.IsAlive(monitorPid, monitorDir))
+            await WaitForMonitorAsync(monitorPid, TimeSpan.FromSeconds(5));
         UnmountRootfs(id);
-        TryDeleteDirectory(MonitorDirectory(id));
+        TryDeleteDirectory(monitorDir);
     }
 
     private bool HasRuntimeState(string id)

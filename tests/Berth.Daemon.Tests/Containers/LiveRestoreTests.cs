@@ -141,6 +141,76 @@ public sealed class LiveRestoreTests
         }
     }
 
+    /// <summary>
+    /// berthd killed while a start waits for the runtime's `start` (the init created and waiting at
+    /// its fifo, the record saved with the monitor's PID): the restore finds the container never
+    /// started, deletes it from the runtime (which kills the init), waits for the monitor to record
+    /// that and go, and only then removes the monitor's directory. Removing it while the monitor
+    /// still wrote its exit file left the directory behind (the crash test caught it).
+    /// </summary>
+    [Fact]
+    public async Task A_start_cut_short_before_the_runtime_start_is_undone_at_restore_leaving_nothing()
+    {
+        Assert.True(File.Exists(Berthd), $"{Berthd} is missing: run ./build.sh");
+        using var dir = new TempDirectory("restore-cut");
+        string socket = dir.Combine("exec", "berth.sock");
+        string startPidFile = dir.Combine("start.pid");
+        // berth-runtime, except that its `start` never comes: it hangs until the test kills it.
+        string wrapper = dir.Combine("hanging-start-runtime");
+        File.WriteAllText(wrapper, $$"""
+            #!/bin/sh
+            for a in "$@"; do
+              if [ "$a" = start ]; then echo $$ > {{startPidFile}}; exec sleep 600; fi
+            done
+            exec {{Path.Combine(DaemonScope.ArtifactsBin, "berth-runtime")}} "$@"
+            """);
+        File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Process? daemon = null;
+        int hangingStart = 0;
+        try
+        {
+            daemon = await StartAsync(dir, socket, "--add-runtime", "hanging=" + wrapper);
+            string id;
+            using (HttpClient client = DaemonScope.CreateClient(socket))
+            {
+                await ImportBusyboxAsync(client);
+                id = await ContainersApiTests.CreateAsync(client, new { Image = "busybox", Cmd = new[] { "sleep", "100" }, HostConfig = new { Runtime = "hanging" } }, "cut");
+                _ = client.PostAsync($"/containers/{id}/start", null); // answered never: berthd dies first
+                var deadline = DateTime.UtcNow.AddSeconds(20);
+                while (!File.Exists(startPidFile) && DateTime.UtcNow < deadline) await Task.Delay(20);
+                Assert.True(File.Exists(startPidFile), "the runtime's start was not called within 20 s");
+            }
+            await KillAsync(daemon); // SIGKILL, while the start hangs
+            daemon = null;
+            hangingStart = int.Parse(File.ReadAllText(startPidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+            string record = Path.Combine(dir.Combine("data"), "containers", id, "config.v2.json");
+            int monitorPid = JsonDocument.Parse(File.ReadAllText(record)).RootElement.GetProperty("MonitorPid").GetInt32();
+            Assert.True(monitorPid > 0 && IsLive(monitorPid), "the record holds no live monitor: the start did not get as far as the test needs");
+            string monitorDir = dir.Combine("exec", "m", id[..16]);
+            Assert.True(Directory.Exists(monitorDir));
+
+            daemon = await StartAsync(dir, socket, "--add-runtime", "hanging=" + wrapper);
+            using (HttpClient client = DaemonScope.CreateClient(socket))
+            {
+                JsonElement s = JsonDocument.Parse(await client.GetStringAsync($"/containers/{id}/json")).RootElement.GetProperty("State");
+                Assert.Equal("created", s.GetProperty("Status").GetString());
+                Assert.False(IsLive(monitorPid), "the monitor of the undone start still runs");
+                Assert.False(Directory.Exists(monitorDir), $"the monitor's directory remains (it holds: {string.Join(' ', Directory.Exists(monitorDir) ? Directory.GetFileSystemEntries(monitorDir).Select(Path.GetFileName) : [])})");
+                Assert.False(Directory.Exists(dir.Combine("exec", "runtime", "hanging", id)), "the runtime still has the container");
+                Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Split(' ')[4].StartsWith(dir.Combine("exec", "containers", id), StringComparison.Ordinal));
+                using HttpResponseMessage rm = await client.DeleteAsync($"/containers/{id}");
+                Assert.True(rm.IsSuccessStatusCode, await rm.Content.ReadAsStringAsync());
+            }
+        }
+        finally
+        {
+            await KillAsync(daemon);
+            if (hangingStart > 0 && IsLive(hangingStart))
+                try { Process.GetProcessById(hangingStart).Kill(); } catch (ArgumentException) { } // gone meanwhile
+            Leftovers.Clean(dir.Path);
+        }
+    }
+
     private static async Task ImportBusyboxAsync(HttpClient client)
     {
         using var tar = new ByteArrayContent(TestRootfs.BusyboxTar());
@@ -179,10 +249,10 @@ public sealed class LiveRestoreTests
         return JsonDocument.Parse(await client.GetStringAsync($"/containers/{name}/json")).RootElement.GetProperty("State").GetProperty("Pid").GetInt32();
     }
 
-    private static async Task<Process> StartAsync(TempDirectory dir, string socket)
+    private static async Task<Process> StartAsync(TempDirectory dir, string socket, params string[] extraArgs)
     {
         var start = new ProcessStartInfo(Berthd) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in new[] { "--data-root", dir.Combine("data"), "--exec-root", dir.Combine("exec"), "-H", "unix://" + socket, "--log-level", "warn", "--bridge", "none" })
+        foreach (string a in (string[])["--data-root", dir.Combine("data"), "--exec-root", dir.Combine("exec"), "-H", "unix://" + socket, "--log-level", "warn", "--bridge", "none", .. extraArgs])
             start.ArgumentList.Add(a);
         Process p = Process.Start(start)!;
         p.OutputDataReceived += (_, _) => { };
@@ -212,10 +282,13 @@ internal static class Leftovers
 {
     public static void Clean(string root)
     {
-        string runtimeRoot = Path.Combine(root, "exec", "runtime", "berth-runtime");
-        if (Directory.Exists(runtimeRoot))
-            foreach (string container in Directory.EnumerateDirectories(runtimeRoot))
-                Run(Path.Combine(DaemonScope.ArtifactsBin, "berth-runtime"), "--root", runtimeRoot, "delete", "--force", Path.GetFileName(container));
+        // Every runtime's state dir (berth-runtime's, and a test's wrapper around it).
+        string runtimes = Path.Combine(root, "exec", "runtime");
+        if (Directory.Exists(runtimes))
+            foreach (string runtimeRoot in Directory.EnumerateDirectories(runtimes))
+                foreach (string container in Directory.EnumerateDirectories(runtimeRoot))
+                    if (!Path.GetFileName(container).StartsWith('@'))
+                        Run(Path.Combine(DaemonScope.ArtifactsBin, "berth-runtime"), "--root", runtimeRoot, "delete", "--force", Path.GetFileName(container));
         foreach (string line in File.ReadAllLines("/proc/self/mountinfo").Reverse())
         {
             string target = line.Split(' ')[4];
