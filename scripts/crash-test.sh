@@ -119,6 +119,9 @@ container_cgroups() { # container_cgroups ID: the cgroup dirs /sys/fs/cgroup/*/b
   for d in /sys/fs/cgroup/*/berth/"$1"; do [[ -d $d ]] && echo "$d"; done
   return 0
 }
+cgroup_dirs() { # the child cgroups of /sys/fs/cgroup/pids/berth (not its control files)
+  find /sys/fs/cgroup/pids/berth -mindepth 1 -maxdepth 1 -type d -printf '%f\n' 2>/dev/null || true
+}
 endpoint_owner() { # endpoint_owner FILE -> "ContainerId HostInterface"
   sed -n 's/.*"ContainerId": *"\([0-9a-f]*\)".*/\1/p; s/.*"HostInterface": *"\([^"]*\)".*/\1/p' "$1" 2>/dev/null | paste -sd' '
 }
@@ -249,7 +252,7 @@ for ((round = 1; round <= rounds; round++)); do
   fi
   B import "$tmp/busybox.tar" busybox:latest >/dev/null
   # Other users' cgroups under the shared /berth parent, to tell new unknown ones apart.
-  ls /sys/fs/cgroup/pids/berth 2>/dev/null | sort >"$rd/cgroups-before" || true
+  cgroup_dirs | sort >"$rd/cgroups-before"
 
   # --- the burst
   declare -a code=() slp=() name=()
@@ -490,7 +493,7 @@ for ((round = 1; round <= rounds; round++)); do
   done
   violations+=("${left[@]}")
   sort -u "$rd/ids" -o "$rd/ids"
-  unknown_cg=$(comm -13 "$rd/cgroups-before" <(ls /sys/fs/cgroup/pids/berth 2>/dev/null | sort) | grep -vxFf "$rd/ids" | wc -l || true)
+  unknown_cg=$(comm -13 "$rd/cgroups-before" <(cgroup_dirs | sort) | grep -vxFf "$rd/ids" | wc -l || true)
 
   # --- the daemon still works
   rc=0; B run --name probe busybox sh -c 'exit 7' >/dev/null 2>"$rd/probe.err" || rc=$?
