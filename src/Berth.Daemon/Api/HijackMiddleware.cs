@@ -95,10 +95,18 @@ public static partial class HijackMiddleware
         await output.FlushAsync();
     };
 
+    /// <summary>
+    /// The end of the request head: the first empty line. Lines may end in a bare LF, as Go's
+    /// net/http (dockerd) and Kestrel accept: Docker.DotNet ends its header lines with "\n".
+    /// </summary>
     private static SequencePosition? FindHeadEnd(ReadOnlySequence<byte> buffer)
     {
         var reader = new SequenceReader<byte>(buffer);
-        return reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n\r\n"u8, advancePastDelimiter: true) ? reader.Position : null;
+        while (reader.TryAdvanceTo((byte)'\n', advancePastDelimiter: true))
+        {
+            if (reader.IsNext((byte)'\n', advancePast: true) || reader.IsNext("\r\n"u8, advancePast: true)) return reader.Position;
+        }
+        return null;
     }
 
     private static async Task<byte[]> ReadBodyAsync(RequestHead head, Stream rest, CancellationToken cancellationToken)
@@ -144,7 +152,7 @@ internal sealed class RequestHead
     public static RequestHead? Parse(ReadOnlySpan<byte> bytes)
     {
         string text = Encoding.Latin1.GetString(bytes);
-        string[] lines = text.Split("\r\n");
+        string[] lines = text.Split('\n').Select(l => l.TrimEnd('\r')).ToArray(); // CRLF, or a bare LF (see FindHeadEnd)
         string[] requestLine = lines[0].Split(' ');
         if (requestLine.Length != 3 || !requestLine[2].StartsWith("HTTP/1.", StringComparison.Ordinal)) return null;
         string target = requestLine[1];
