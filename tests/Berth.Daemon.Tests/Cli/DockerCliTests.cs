@@ -136,25 +136,58 @@ public sealed class DockerCliTests : IAsyncLifetime
         Assert.Contains("not implemented in this version of berthd", swarmErr);
     }
 
+    /// <summary>Python's docker SDK (Debian's python3-docker, installed by .ci/run): its ordinary container workflow.</summary>
     [Fact]
-    public void Docker_py_talks_to_berthd_when_installed()
+    public async Task Docker_py_runs_a_container_reads_its_logs_execs_stops_and_removes_it()
     {
-        if (!File.Exists("/usr/lib/python3/dist-packages/docker/__init__.py")) return; // python3-docker is optional
+        Assert.True(File.Exists("/usr/lib/python3/dist-packages/docker/__init__.py"), "python3-docker is not installed (apt-get install python3-docker)");
+        await _daemon.ImportBusyboxAsync("busybox:latest");
         string script = _config.Combine("t.py");
         File.WriteAllText(script, """
-            import docker, sys
+            import docker, sys, time
             c = docker.DockerClient(base_url=sys.argv[1])
             assert c.ping()
-            v = c.version()
-            print(v["ApiVersion"], c.info()["DefaultRuntime"], len(c.images.list()))
+            print(c.version()["ApiVersion"], c.info()["DefaultRuntime"], [t for i in c.images.list() for t in i.tags])
+            web = c.containers.run("busybox", ["sh", "-c", "echo hello; exec sleep 100"], detach=True, name="py-web", environment={"GREETING": "hi"})
+            for _ in range(100):
+                if web.logs(): break
+                time.sleep(0.05)
+            web.reload()
+            print(web.status, web.name, web.logs().decode().strip())
+            code, out = web.exec_run(["sh", "-c", "echo $((6*7)) $GREETING; exit 4"])
+            print(code, out.decode().strip())
+            print([x.name for x in c.containers.list()])
+            web.stop(timeout=1)
+            web.reload()
+            print(web.status, web.attrs["State"]["ExitCode"])
+            web.remove()
+            print(c.containers.run("busybox", ["sh", "-c", "echo done"], remove=True).decode().strip())
+            short = c.containers.run("busybox", ["sh", "-c", "exit 3"], detach=True)
+            print(short.wait()["StatusCode"])
+            short.remove()
+            try:
+                c.containers.get("py-web")
+            except docker.errors.NotFound as e:
+                print("NotFound", "No such container" in str(e))
+            print(len(c.containers.list(all=True)))
             """);
         var start = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(script);
         start.ArgumentList.Add(_daemon.DockerHost);
         using var p = System.Diagnostics.Process.Start(start)!;
-        string output = p.StandardOutput.ReadToEnd(), error = p.StandardError.ReadToEnd();
-        Assert.True(p.WaitForExit(60_000));
-        Assert.True(p.ExitCode == 0, error);
-        Assert.Equal("1.51 berth-runtime 0", output.Trim());
+        Task<string> output = p.StandardOutput.ReadToEndAsync(), error = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(120_000), "docker-py did not finish within 2 minutes");
+        Assert.True(p.ExitCode == 0, await error);
+        Assert.Equal("""
+            1.51 berth-runtime ['busybox:latest']
+            running py-web hello
+            4 42 hi
+            ['py-web']
+            exited 137
+            done
+            3
+            NotFound True
+            0
+            """, (await output).Trim());
     }
 }
