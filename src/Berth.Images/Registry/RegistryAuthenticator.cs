@@ -85,7 +85,7 @@ internal sealed class RegistryAuthenticator(HttpClient http, ICredentialProvider
         {
             if (!tokenResponse.IsSuccessStatusCode)
                 throw new RegistryException(ImagesErrorKind.Unauthorized,
-                    $"registry {registry}: token endpoint {realmUri.GetLeftPart(UriPartial.Path)} refused {(credential is null ? "anonymous access" : $"the credentials of `{credential.Username}`")} for {string.Join(' ', scopes)}: {(int)tokenResponse.StatusCode} {tokenResponse.ReasonPhrase}",
+                    $"registry {registry}: token endpoint {realmUri.GetLeftPart(UriPartial.Path)} refused {(credential is null ? "anonymous access" : $"the credentials of `{credential.Username}`")}{(scopes.Count > 0 ? " for " + string.Join(' ', scopes) : "")}: {(int)tokenResponse.StatusCode} {tokenResponse.ReasonPhrase}",
                     registry, repositoryForErrors, null, tokenResponse.StatusCode);
             byte[] body = await tokenResponse.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
             (string token, TimeSpan lifetime) = ParseToken(body, registry, repositoryForErrors);

@@ -77,6 +77,30 @@ public sealed class RegistryClient : IDisposable
         return IPAddress.TryParse(host.Trim('[', ']'), out IPAddress? ip) && IPAddress.IsLoopback(ip);
     }
 
+    // ---- login --------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Checks this client's credentials for <paramref name="registry"/> as dockerd does for
+    /// <c>docker login</c>: <c>GET /v2/</c>, answering the registry's challenge (basic auth, or a
+    /// token for no repository). Throws a <see cref="RegistryException"/> of kind
+    /// <see cref="ImagesErrorKind.Unauthorized"/> when the registry or its token endpoint refuses
+    /// them; a registry that asks for no credentials accepts any.
+    /// </summary>
+    public async Task LoginAsync(string registry, CancellationToken cancellationToken = default)
+    {
+        var ctx = new RequestContext(registry, "", "", "");
+        using HttpResponseMessage response = await SendAsync(ctx, () => new HttpRequestMessage(HttpMethod.Get, BaseUri(registry)),
+            HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.Unauthorized)
+            throw new RegistryException(ImagesErrorKind.Unauthorized,
+                $"registry {registry}: login to {BaseUri(registry)} refused: HTTP 401 {response.ReasonPhrase} (check the user name and password)",
+                registry, "", null, response.StatusCode);
+        if (!response.IsSuccessStatusCode)
+            throw new RegistryException(response.StatusCode == HttpStatusCode.Forbidden ? ImagesErrorKind.Unauthorized : ImagesErrorKind.Unavailable,
+                $"registry {registry}: login to {BaseUri(registry)} failed: HTTP {(int)response.StatusCode} {response.ReasonPhrase}",
+                registry, "", null, response.StatusCode);
+    }
+
     // ---- manifests ----------------------------------------------------------------------------
 
     /// <summary>

@@ -16,9 +16,9 @@ public sealed class RegistryAuthTests
     public async Task Token_auth_with_credentials_from_a_docker_config_pushes_and_pulls_and_refuses_without()
     {
         using var dir = new TempDirectory("auth");
-        string cert = dir.Combine("token.pem");
-        using var tokens = new TokenServer(cert, "alice", "s3cret");
-        using var registry = new RegistryProcess(tokens.AuthSection(cert));
+        using var secure = new TokenRegistry("alice", "s3cret");
+        TokenServer tokens = secure.Tokens;
+        RegistryProcess registry = secure.Registry;
 
         string auth = Convert.ToBase64String(Encoding.UTF8.GetBytes("alice:s3cret"));
         File.WriteAllText(dir.Combine("config.json"), "{\"auths\":{\"" + registry.Host + "\":{\"auth\":\"" + auth + "\"}}}");
@@ -61,10 +61,105 @@ public sealed class RegistryAuthTests
     }
 
     [Fact]
+    public async Task Login_checks_the_credentials_against_the_registry_and_its_token_server()
+    {
+        using var secure = new TokenRegistry("alice", "s3cret");
+        TokenServer tokens = secure.Tokens;
+        RegistryProcess registry = secure.Registry;
+        static ICredentialProvider As(string registry, string user, string password) => DockerConfigCredentials.Parse(Encoding.UTF8.GetBytes(
+            "{\"auths\":{\"" + registry + "\":{\"auth\":\"" + Convert.ToBase64String(Encoding.UTF8.GetBytes(user + ":" + password)) + "\"}}}"));
+
+        using (RegistryClient right = Client(As(registry.Host, "alice", "s3cret")))
+            await right.LoginAsync(registry.Host);
+        Assert.Equal(1, tokens.Issued);
+        using (RegistryClient wrong = Client(As(registry.Host, "alice", "nope")))
+        {
+            var e = await Assert.ThrowsAsync<RegistryException>(() => wrong.LoginAsync(registry.Host));
+            Assert.Equal(ImagesErrorKind.Unauthorized, e.Kind);
+            Assert.Contains("`alice`", e.Message);
+        }
+        using (RegistryClient anonymous = Client(DockerConfigCredentials.Empty))
+            Assert.Equal(ImagesErrorKind.Unauthorized, (await Assert.ThrowsAsync<RegistryException>(() => anonymous.LoginAsync(registry.Host))).Kind);
+
+        // A registry that asks for no credentials takes any.
+        using var open = new RegistryProcess();
+        using (RegistryClient any = Client(As(open.Host, "bob", "whatever")))
+            await any.LoginAsync(open.Host);
+    }
+
+    /// <summary>A credential helper in a temp dir that keeps what it is given in a file next to it, as docker-credential-pass would in its store.</summary>
+    private static string FakeHelper(TempDirectory dir)
+    {
+        string helper = dir.Combine("docker-credential-fake");
+        string store = dir.Combine("helper-store");
+        File.WriteAllText(helper, $$"""
+            #!/bin/sh
+            # docker-credential-fake: one credential at most, kept in {{store}}; every call logged.
+            echo "$1" >> {{store}}.calls
+            case "$1" in
+              store) cat > {{store}} ;;
+              get) read -r url; if [ -f {{store}} ] && grep -q "\"ServerURL\":\"$url\"" {{store}}; then cat {{store}}; else echo "credentials not found in native keychain"; exit 1; fi ;;
+              erase) read -r url; if [ -f {{store}} ]; then rm {{store}}; else echo "credentials not found in native keychain"; exit 1; fi ;;
+              *) echo "unknown action $1" >&2; exit 2 ;;
+            esac
+            """);
+        File.SetUnixFileMode(helper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return helper;
+    }
+
+    [Fact]
+    public void Login_is_saved_in_the_credential_helper_when_the_config_names_one_and_read_back_from_it()
+    {
+        using var dir = new TempDirectory("helper");
+        string helper = FakeHelper(dir);
+        string? Find(string program) => program == "docker-credential-fake" ? helper : null;
+        string config = dir.Combine("config.json");
+        File.WriteAllText(config, """{"credsStore": "fake", "psFormat": "table {{.ID}}"}""");
+
+        Assert.False(DockerConfigCredentials.SaveLogin(config, "127.0.0.1:5000", "alice", "s3cret", Find)); // not in plain text
+        string saved = File.ReadAllText(config);
+        Assert.DoesNotContain("s3cret", saved);
+        Assert.DoesNotContain(Convert.ToBase64String(Encoding.UTF8.GetBytes("alice:s3cret")), saved);
+        Assert.Contains("\"psFormat\"", saved); // the rest of the file is kept
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(config));
+
+        var credentials = DockerConfigCredentials.Load(config, Find);
+        Assert.Equal(new RegistryCredential("alice", "s3cret"), credentials.Get("127.0.0.1:5000"));
+        Assert.Null(credentials.Get("other.example"));
+
+        Assert.True(DockerConfigCredentials.RemoveLogin(config, "127.0.0.1:5000", Find));
+        Assert.Null(DockerConfigCredentials.Load(config, Find).Get("127.0.0.1:5000"));
+        Assert.False(DockerConfigCredentials.RemoveLogin(config, "127.0.0.1:5000", Find));
+        Assert.Equal(["store", "get", "get", "erase", "get", "erase"], File.ReadAllLines(dir.Combine("helper-store.calls")));
+    }
+
+    [Fact]
+    public void Without_a_helper_a_login_goes_into_auths_and_a_missing_or_bad_helper_is_a_clear_error()
+    {
+        using var dir = new TempDirectory("helper");
+        string config = dir.Combine("config.json");
+        Assert.True(DockerConfigCredentials.SaveLogin(config, "docker.io", "bob", "pw"));
+        Assert.Contains("https://index.docker.io/v1/", File.ReadAllText(config));
+        Assert.Equal(new RegistryCredential("bob", "pw"), DockerConfigCredentials.Load(config).Get("docker.io"));
+        Assert.True(DockerConfigCredentials.RemoveLogin(config, "docker.io"));
+        Assert.Null(DockerConfigCredentials.Load(config).Get("docker.io"));
+
+        File.WriteAllText(config, """{"credHelpers": {"reg.example": "nosuch"}}""");
+        var missing = Assert.Throws<ImagesException>(() => DockerConfigCredentials.Load(config, _ => null).Get("reg.example"));
+        Assert.Contains("docker-credential-nosuch is not installed", missing.Message);
+        Assert.Null(DockerConfigCredentials.Load(config, _ => null).Get("other.example")); // other registries are not its business
+
+        File.WriteAllText(config, """{"credsStore": "../../bin/sh"}""");
+        Assert.Contains("invalid credential helper name", Assert.Throws<ImagesException>(() => DockerConfigCredentials.Load(config).Get("reg.example")).Message);
+        File.WriteAllText(config, """{"credsStore": 5}""");
+        Assert.Contains("credsStore is not a string", Assert.Throws<ImagesException>(() => DockerConfigCredentials.Load(config)).Message);
+    }
+
+    [Fact]
     public void Docker_config_credentials_parse_auth_and_map_docker_hub()
     {
         string auth = Convert.ToBase64String(Encoding.UTF8.GetBytes("bob:pa:ss"));
-        var c = DockerConfigCredentials.Parse(Encoding.UTF8.GetBytes("{\"auths\":{\"https://index.docker.io/v1/\":{\"auth\":\"" + auth + "\"},\"reg.example:5000\":{\"identitytoken\":\"tok\"}},\"credsStore\":\"desktop\"}"));
+        var c = DockerConfigCredentials.Parse(Encoding.UTF8.GetBytes("{\"auths\":{\"https://index.docker.io/v1/\":{\"auth\":\"" + auth + "\"},\"reg.example:5000\":{\"identitytoken\":\"tok\"}}}"));
         Assert.Equal(new RegistryCredential("bob", "pa:ss"), c.Get("docker.io"));
         Assert.Equal("tok", c.Get("reg.example:5000")!.IdentityToken);
         Assert.Null(c.Get("other.example"));

@@ -4,7 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 
-namespace Berth.Images.Tests.Registry;
+namespace Berth.Tests.Shared;
 
 /// <summary>
 /// A Docker token server (the Distribution "token authentication" spec) on 127.0.0.1 for the real
@@ -164,5 +164,38 @@ internal sealed class TokenServer : IDisposable
         _loop.Wait(TimeSpan.FromSeconds(5));
         _certificate.Dispose();
         _key.Dispose();
+    }
+}
+
+/// <summary>The real registry behind a <see cref="TokenServer"/> that knows one user: a registry that wants a login.</summary>
+internal sealed class TokenRegistry : IDisposable
+{
+    private readonly TempDirectory _dir = new("token-registry");
+
+    public TokenRegistry(string user, string password)
+    {
+        string certificate = _dir.Combine("token.pem");
+        try
+        {
+            Tokens = new TokenServer(certificate, user, password);
+            Registry = new RegistryProcess(Tokens.AuthSection(certificate));
+        }
+        catch
+        {
+            Tokens?.Dispose();
+            _dir.Dispose();
+            throw;
+        }
+    }
+
+    public TokenServer Tokens { get; }
+    public RegistryProcess Registry { get; }
+    public string Host => Registry.Host;
+
+    public void Dispose()
+    {
+        Registry.Dispose();
+        Tokens.Dispose();
+        _dir.Dispose();
     }
 }
