@@ -29,6 +29,7 @@ public static class ApiRoutes
         app.Map("/_ping", SystemApi.Ping);
         app.Map("/version", SystemApi.Version);
         app.Map("/info", SystemApi.Info);
+        app.Map("/auth", SystemApi.Auth);
         app.Map("/images/{**rest}", ImagesApi.Dispatch);
         app.Map("/containers/{**rest}", ContainersApi.Dispatch);
         app.Map("/exec/{**rest}", ExecApi.Dispatch);

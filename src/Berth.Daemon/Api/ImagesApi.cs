@@ -273,6 +273,15 @@ public static class ImagesApi
             stream.Post(new JsonMessage { Status = $"Digest: {outcome.Image.Target.Digest}" });
             stream.Post(new JsonMessage { Status = outcome.Downloaded ? $"Status: Downloaded newer image for {name.FamiliarName}" : $"Status: Image is up to date for {name.FamiliarName}" });
         }
+        catch (ImagesException e) when (e.Kind == ImagesErrorKind.Unauthorized && !stream.Posted)
+        {
+            // dockerd answers a registry's refusal of a pull with 404 and this text (its
+            // notFoundError): a 401 makes the docker client offer an interactive login instead
+            // (20.10 then fails without a terminal, 28.x waits on its stdin).
+            string familiar = name.FamiliarName;
+            int cut = name.Digest is not null ? familiar.LastIndexOf('@') : name.Tag is not null ? familiar.LastIndexOf(':') : -1;
+            throw ApiException.NotFound($"pull access denied for {(cut > 0 ? familiar[..cut] : familiar)}, repository does not exist or may require 'docker login': {e.Message}");
+        }
         catch (Exception e) when (e is ImagesException or HttpRequestException or IOException && !context.RequestAborted.IsCancellationRequested)
         {
             if (!stream.Posted) throw;
@@ -513,11 +522,24 @@ public static class RegistryAuth
         {
             throw ApiException.BadRequest("invalid X-Registry-Auth header: " + e.Message);
         }
-        if (auth is null) return null;
+        return auth is null ? null : ToCredential(auth);
+    }
+
+    /// <summary>An AuthConfig's credential: username/password, else the base64 <c>auth</c> pair, and an identity token; null when it has none.</summary>
+    public static RegistryCredential? ToCredential(AuthConfig auth)
+    {
         string? user = auth.Username, password = auth.Password;
-        if (user is null && auth.Auth is { Length: > 0 } basic)
+        if (string.IsNullOrEmpty(user) && auth.Auth is { Length: > 0 } basic)
         {
-            string decoded = Encoding.UTF8.GetString(Convert.FromBase64String(basic));
+            string decoded;
+            try
+            {
+                decoded = Encoding.UTF8.GetString(Convert.FromBase64String(basic));
+            }
+            catch (FormatException)
+            {
+                throw ApiException.BadRequest("invalid auth configuration: `auth` is not base64");
+            }
             int colon = decoded.IndexOf(':');
             if (colon > 0) (user, password) = (decoded[..colon], decoded[(colon + 1)..]);
         }

@@ -213,6 +213,9 @@ public sealed record AuxMessage(
     [JsonPropertyName("ID"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? ID { get; init; }
 }
 
+/// <summary>POST /auth's answer (Docker's registry.AuthenticateOKBody).</summary>
+public sealed record AuthResponse([property: JsonPropertyName("Status")] string Status, [property: JsonPropertyName("IdentityToken")] string IdentityToken);
+
 /// <summary>The decoded <c>X-Registry-Auth</c> header (Docker's registry.AuthConfig).</summary>
 public sealed record AuthConfig
 {
@@ -250,6 +253,7 @@ public static class ApiJson
 [JsonSerializable(typeof(ImagesPruneReport))]
 [JsonSerializable(typeof(JsonMessage))]
 [JsonSerializable(typeof(AuthConfig))]
+[JsonSerializable(typeof(AuthResponse))]
 [JsonSerializable(typeof(ContainerConfig))]
 [JsonSerializable(typeof(Berth.Daemon.Containers.ContainerCreateBody))]
 [JsonSerializable(typeof(ContainerCreateResponse))]

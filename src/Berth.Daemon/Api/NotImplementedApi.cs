@@ -9,7 +9,7 @@ namespace Berth.Daemon.Api;
 public static class NotImplementedApi
 {
     /// <summary>The first path segments dockerd serves that berthd does not yet.</summary>
-    public static readonly string[] Groups = ["auth", "plugins", "swarm", "nodes", "services", "tasks", "secrets", "configs", "session", "distribution", "grpc"];
+    public static readonly string[] Groups = ["plugins", "swarm", "nodes", "services", "tasks", "secrets", "configs", "session", "distribution", "grpc"];
 
     public static Task Handle(HttpContext context)
     {

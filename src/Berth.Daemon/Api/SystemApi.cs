@@ -1,9 +1,13 @@
+using System.Text;
+using System.Text.Json;
 using Berth.Daemon.Engine;
+using Berth.Images.References;
+using Berth.Images.Registry;
 using Microsoft.AspNetCore.Http;
 
 namespace Berth.Daemon.Api;
 
-/// <summary><c>/_ping</c>, <c>/version</c>, <c>/info</c>.</summary>
+/// <summary><c>/_ping</c>, <c>/version</c>, <c>/info</c>, <c>/auth</c>.</summary>
 public static class SystemApi
 {
     public static async Task Ping(HttpContext context)
@@ -125,6 +129,37 @@ public static class SystemApi
             Warnings = null,
         };
         return JsonResults.WriteAsync(context, info, ApiJson.Context.SystemInfo);
+    }
+
+    /// <summary>
+    /// POST /auth (<c>docker login</c>): checks the credentials against the registry, as dockerd
+    /// does, and stores nothing (the client keeps them). 401 with the registry's refusal when they
+    /// are wrong.
+    /// </summary>
+    public static async Task Auth(HttpContext context)
+    {
+        if (!HttpMethods.IsPost(context.Request.Method)) throw ApiException.NotFound("page not found");
+        AuthConfig? auth;
+        try
+        {
+            auth = await JsonSerializer.DeserializeAsync(context.Request.Body, ApiJson.Context.AuthConfig, context.RequestAborted);
+        }
+        catch (JsonException e)
+        {
+            throw ApiException.BadRequest("invalid auth configuration: " + e.Message);
+        }
+        if (auth is null) throw ApiException.BadRequest("invalid auth configuration: no body");
+        RegistryCredential credential = RegistryAuth.ToCredential(auth) ?? throw ApiException.BadRequest("invalid auth configuration: no username");
+        string registry = DockerConfigCredentials.NormalizeKey(string.IsNullOrEmpty(auth.ServerAddress) ? ImageReference.DefaultDomain : auth.ServerAddress);
+        try
+        {
+            await Engine(context).Images.LoginAsync(registry, credential, context.RequestAborted);
+        }
+        catch (RegistryException e)
+        {
+            throw new ApiException(ApiException.StatusOf(e.Kind), e.Message, e);
+        }
+        await JsonResults.WriteAsync(context, new AuthResponse("Login Succeeded", ""), ApiJson.Context.AuthResponse);
     }
 
     internal static BerthEngine Engine(HttpContext context) => context.RequestServices.GetService(typeof(BerthEngine)) as BerthEngine

@@ -35,6 +35,13 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
             UserAgent = $"berthd/{BerthEngine.Version}",
         });
 
+    /// <summary><c>docker login</c>: the registry accepts <paramref name="credential"/> (throws <see cref="RegistryException"/> when not).</summary>
+    public async Task LoginAsync(string registry, RegistryCredential credential, CancellationToken cancellationToken)
+    {
+        using RegistryClient client = CreateClient(credential, registry);
+        await client.LoginAsync(registry, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Pulls <paramref name="reference"/> and unpacks it into the snapshotter, so containers can start from it at once.</summary>
     public async Task<PullOutcome> PullAsync(string reference, Platform? platform, RegistryCredential? credential,
         IProgress<PullProgress>? progress, IProgress<UnpackProgress>? unpacking, CancellationToken cancellationToken)

@@ -26,6 +26,21 @@ public sealed class SystemApiTests : IAsyncLifetime
         Assert.Equal(method == "GET" ? "OK" : "", await r.Content.ReadAsStringAsync());
     }
 
+    [Theory]
+    [InlineData("{", "invalid auth configuration")]
+    [InlineData("{}", "invalid auth configuration: no username")]
+    [InlineData("{\"auth\": \"not base64!\"}", "`auth` is not base64")]
+    [InlineData("null", "invalid auth configuration: no body")]
+    public async Task Auth_refuses_a_malformed_request_with_a_400_naming_the_problem(string body, string message)
+    {
+        using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+        using HttpResponseMessage r = await _daemon.Client.PostAsync("/auth", content);
+        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        Assert.Contains(message, JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.GetProperty("message").GetString());
+        using HttpResponseMessage get = await _daemon.Client.GetAsync("/auth");
+        Assert.Equal(HttpStatusCode.NotFound, get.StatusCode);
+    }
+
     [Fact]
     public async Task Version_reports_the_API_range()
     {

@@ -136,6 +136,39 @@ public sealed class DockerCliTests : IAsyncLifetime
         Assert.Contains("not implemented in this version of berthd", swarmErr);
     }
 
+    /// <summary>
+    /// <c>docker login</c> against berthd (POST /auth checks the password with the registry's token
+    /// server), then push and pull with what the docker client stored, and <c>docker logout</c>.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public async Task Docker_login_is_checked_by_berthd_and_push_and_pull_send_the_stored_credentials(string binary)
+    {
+        using var registry = new TokenRegistry("alice", "s3cret");
+        DockerCli docker = Docker(binary);
+        string name = $"{registry.Host}/secure/app:1";
+        await _daemon.ImportBusyboxAsync(name);
+
+        var (wrongExit, _, wrongErr) = docker.Shell($"echo nope | $DOCKER login -u alice --password-stdin {registry.Host}");
+        Assert.NotEqual(0, wrongExit);
+        Assert.Contains("Error response from daemon", wrongErr);
+        Assert.Contains("alice", wrongErr);
+
+        var (exit, output, error) = docker.Shell($"echo s3cret | $DOCKER login -u alice --password-stdin {registry.Host}");
+        Assert.True(exit == 0, error);
+        Assert.Contains("Login Succeeded", output);
+
+        Assert.Contains("digest: sha256:", docker.Ok("push", name));
+        docker.Ok("rmi", name);
+        docker.Ok("pull", name);
+        docker.Ok("rmi", name);
+        Assert.Contains("Removing login credentials", docker.Ok("logout", registry.Host));
+        // Refused now, in dockerd's words (a 404: a 401 would make the client ask for a login).
+        var (pullExit, _, pullErr) = docker.Shell($"$DOCKER pull {name} < /dev/null");
+        Assert.NotEqual(0, pullExit);
+        Assert.Contains($"pull access denied for {registry.Host}/secure/app, repository does not exist or may require 'docker login'", pullErr);
+    }
+
     /// <summary>Python's docker SDK (Debian's python3-docker, installed by .ci/run): its ordinary container workflow.</summary>
     [Fact]
     public async Task Docker_py_runs_a_container_reads_its_logs_execs_stops_and_removes_it()
