@@ -80,6 +80,7 @@ public static class Program
         foreach (Command c in ContainerCommands.TopLevel()) root.Subcommands.Add(c);
         root.Subcommands.Add(ContainerCommands.ContainerGroup());
         foreach (Command c in SystemCommands.TopLevel()) root.Subcommands.Add(c);
+        foreach (Command c in LoginCommands.TopLevel()) root.Subcommands.Add(c);
         root.Subcommands.Add(SystemGroupCommands.SystemGroup());
         root.Subcommands.Add(NetworkCommands.NetworkGroup());
         root.TreatUnmatchedTokensAsErrors = true;

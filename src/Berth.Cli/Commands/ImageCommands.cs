@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Berth.Cli.Client;
 using Berth.Images.References;
+using Berth.Images.Registry;
 
 namespace Berth.Cli.Commands;
 
@@ -34,36 +35,35 @@ internal static partial class ImageCommands
     internal static bool StdoutIsTerminal => Interop.Libc.IsTerminal(1);
 
     /// <summary>
-    /// <c>X-Registry-Auth</c> for a registry host: base64url of <c>{"username","password","serveraddress"}</c>
-    /// from <c>$DOCKER_CONFIG/config.json</c> (or <c>~/.docker/config.json</c>) <c>auths</c>; <c>{}</c> when there is none.
+    /// <c>X-Registry-Auth</c> for an image's registry: base64url of <c>{"username","password",
+    /// "serveraddress"}</c> (or <c>identitytoken</c>) from the Docker CLI config file, its
+    /// credential helper first (<see cref="DockerConfigCredentials"/>); <c>{}</c> when there is
+    /// none. A config file that cannot be read is a warning, as docker's; a helper that fails is
+    /// an error.
     /// </summary>
     internal static string RegistryAuth(string reference)
     {
         string domain = ImageReference.ParseNormalized(reference).Domain;
-        string dir = Environment.GetEnvironmentVariable("DOCKER_CONFIG") is { Length: > 0 } d ? d
-            : Path.Combine(Environment.GetEnvironmentVariable("HOME") ?? "/root", ".docker");
-        var auth = new JsonObject();
+        DockerConfigCredentials config;
         try
         {
-            if (JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "config.json")))?["auths"] is JsonObject auths)
-            {
-                foreach (var (key, value) in auths)
-                {
-                    string host = key.Replace("https://", "").Replace("http://", "").TrimEnd('/');
-                    if (host.EndsWith("/v1", StringComparison.Ordinal)) host = host[..^3];
-                    if (host == "index.docker.io") host = "docker.io";
-                    if (host != domain || value?["auth"]?.GetValue<string>() is not { } b64) continue;
-                    string pair = Encoding.UTF8.GetString(Convert.FromBase64String(b64));
-                    int colon = pair.IndexOf(':');
-                    if (colon < 0) continue;
-                    auth["username"] = pair[..colon];
-                    auth["password"] = pair[(colon + 1)..];
-                    auth["serveraddress"] = key;
-                }
-            }
+            config = DockerConfigCredentials.LoadDefault();
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or FormatException)
+        catch (Berth.Images.ImagesException e)
         {
+            Console.Error.WriteLine($"WARNING: Error loading config file: {e.Message}");
+            config = DockerConfigCredentials.Empty;
+        }
+        var auth = new JsonObject();
+        if (config.Get(domain) is { } credential)
+        {
+            if (credential.IdentityToken is { Length: > 0 } token) auth["identitytoken"] = token;
+            else
+            {
+                auth["username"] = credential.Username;
+                auth["password"] = credential.Password;
+            }
+            auth["serveraddress"] = DockerConfigCredentials.ServerKey(domain);
         }
         return Convert.ToBase64String(Encoding.UTF8.GetBytes(auth.ToJsonString())).Replace('+', '-').Replace('/', '_');
     }
