@@ -116,6 +116,32 @@ public sealed partial class MonitorTests(ITestOutputHelper output)
         Assert.Equal(0, (await MonitorScope.WaitExitAsync(m)).ExitCode);
     }
 
+    /// <summary>
+    /// A client that sends 'C' and hangs up while the container keeps printing: the monitor's
+    /// next send to it fails, and the 'C' still queued in its socket must be read before it is
+    /// dropped (it was lost when the send failure came first, so stdin never closed). The window
+    /// is one poll round, so the sequence runs several times.
+    /// </summary>
+    [Fact]
+    public async Task A_close_stdin_sent_just_before_hanging_up_is_not_lost_to_a_failed_send()
+    {
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", false, "sh", "-c", "(while :; do echo t; sleep 0.001; done) & cat >/dev/null; kill $!; echo cat-ended");
+        for (int round = 0; round < 40; round++)
+        {
+            string id = $"hup{round}";
+            MonitorHandle m = await scope.StartMonitorAsync(scope.Launch(id, bundle, stdin: true, stdinOnce: true));
+            scope.StartContainer(id);
+            await using (AttachConnection writer = await AttachConnection.ConnectAsync(m.StateDir, CancellationToken.None))
+            {
+                await Task.Delay(round % 4 * 5); // output builds up in its socket, which it never reads
+                await writer.CloseStdinAsync(CancellationToken.None);
+            }
+            MonitorExit exit = await MonitorScope.WaitExitAsync(m, 20);
+            Assert.True(exit.ExitCode == 0, $"round {round}: exit {exit.ExitCode}");
+        }
+    }
+
     [Fact]
     public async Task A_client_that_does_not_read_is_dropped_and_the_container_is_not_held_up()
     {
