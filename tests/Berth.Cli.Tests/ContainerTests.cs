@@ -84,6 +84,18 @@ public sealed class ContainerTests
             "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} {{.HostConfig.Init}} {{json .HostConfig.CapDrop}} {{json .HostConfig.CapAdd}} {{json .HostConfig.Ulimits}} {{json .HostConfig.Tmpfs}} {{.Config.Labels.team}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.Config.StopSignal}} {{.Config.StopTimeout}} {{json .HostConfig.Binds}}",
             "limits");
         Assert.Equal("67108864 500000000 50 true [\"NET_RAW\"] [\"SYS_TIME\"] [{\"Name\":\"nofile\",\"Hard\":1024,\"Soft\":512}] {\"/scratch\":\"size=1m\"} berth on-failure 2 SIGUSR1 7 [\"/tmp:/host-tmp:ro\"]\n", inspect);
+
+        // update: what is given changes, the rest stays; no flag at all is docker's usage error.
+        Assert.Equal("limits\n", cli.Ok("update", "--memory", "96m", "--cpus", "1.5", "--restart", "always", "limits"));
+        Assert.Equal("100663296 1500000000 50 always\n",
+            cli.Ok("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}", "limits"));
+        CliResult none = cli.Run("update", "limits");
+        Assert.Equal(1, none.ExitCode);
+        Assert.Contains("you must provide one or more flags when using this command", none.Stderr);
+        CliResult missing = cli.Run("update", "--memory", "96m", "limits", "nosuch");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Equal("limits\n", missing.Stdout);
+        Assert.Contains("No such container: nosuch", missing.Stderr);
     }
 
     [Fact]

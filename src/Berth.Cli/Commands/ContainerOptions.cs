@@ -173,19 +173,7 @@ internal sealed partial class ContainerOptions
         if (parse.GetResult(Entrypoint) is not null)
             entrypoint = [(JsonNode)(parse.GetValue(Entrypoint) ?? "")];
 
-        var restart = new JsonObject { ["Name"] = "no", ["MaximumRetryCount"] = 0 };
-        if (parse.GetValue(Restart) is { Length: > 0 } r)
-        {
-            string[] parts = r.Split(':', 2);
-            if (parts[0] is not ("no" or "always" or "on-failure" or "unless-stopped"))
-                throw new UsageException($"invalid restart policy '{r}'");
-            restart["Name"] = parts[0];
-            if (parts.Length == 2)
-            {
-                if (parts[0] != "on-failure") throw new UsageException($"invalid restart policy format: maximum retry count can only be used with 'on-failure'");
-                restart["MaximumRetryCount"] = int.Parse(parts[1], CultureInfo.InvariantCulture);
-            }
-        }
+        JsonObject restart = RestartPolicy(parse.GetValue(Restart) is { Length: > 0 } r ? r : "no");
         bool autoRemove = parse.GetValue(Rm);
         if (autoRemove && restart["Name"]!.GetValue<string>() != "no")
             throw new UsageException("conflicting options: cannot specify both --restart and --rm");
@@ -329,6 +317,24 @@ internal sealed partial class ContainerOptions
         return s;
     }
 
+    /// <summary><c>--restart no|always|unless-stopped|on-failure[:N]</c> as the API's RestartPolicy.</summary>
+    public static JsonObject RestartPolicy(string text)
+    {
+        var restart = new JsonObject { ["Name"] = "no", ["MaximumRetryCount"] = 0 };
+        string[] parts = text.Split(':', 2);
+        if (parts[0] is not ("no" or "always" or "on-failure" or "unless-stopped"))
+            throw new UsageException($"invalid restart policy '{text}'");
+        restart["Name"] = parts[0];
+        if (parts.Length == 2)
+        {
+            if (parts[0] != "on-failure") throw new UsageException($"invalid restart policy format: maximum retry count can only be used with 'on-failure'");
+            if (!int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int count))
+                throw new UsageException($"invalid restart policy format: maximum retry count must be an integer");
+            restart["MaximumRetryCount"] = count;
+        }
+        return restart;
+    }
+
     /// <summary>go-units <c>RAMInBytes</c>: 512, 512k, 64m, 1g, 1.5GB (binary multiples).</summary>
     public static long RamInBytes(string text, string flag)
     {
@@ -345,7 +351,7 @@ internal sealed partial class ContainerOptions
     [GeneratedRegex(@"^(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)(?:[iI]?[bB])?$")]
     private static partial Regex RamPattern();
 
-    private static long NanoCpus(string text)
+    public static long NanoCpus(string text)
     {
         if (!decimal.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out decimal cpus) || cpus < 0)
             throw new UsageException($"invalid argument \"{text}\" for \"--cpus\" flag: failed to parse {text} as a rational number");

@@ -8,6 +8,9 @@ namespace Berth.Daemon.Api;
 
 public sealed record ContainerCreateResponse(string Id, IReadOnlyList<string> Warnings);
 
+/// <summary>POST /containers/{id}/update's answer.</summary>
+public sealed record ContainerUpdateResponse(IReadOnlyList<string> Warnings);
+
 public sealed record WaitError(string Message);
 
 public sealed record WaitResponse(long StatusCode, WaitError? Error);

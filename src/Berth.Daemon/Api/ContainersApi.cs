@@ -43,7 +43,7 @@ public static class ContainersApi
             ("stats", true, _) => Stats(context, id),
             ("exec", _, true) => ExecApi.Create(context, id),
             ("attach", _, true) => throw ApiException.BadRequest("attach needs a connection upgrade (Connection: Upgrade, Upgrade: tcp)"),
-            ("update", _, true) => throw ApiException.NotImplemented("container update is not implemented in this version of berthd"),
+            ("update", _, true) => Update(context, id),
             ("archive", _, _) => ContainerFilesApi.Archive(context, id),
             ("export", true, _) => ContainerFilesApi.Export(context, id),
             ("changes", true, _) => ContainerFilesApi.Changes(context, id),
@@ -71,6 +71,22 @@ public static class ContainersApi
         string? name = QueryArgs.String(context, "name");
         ContainerCreateResponse created = await Containers(context).CreateAsync(name, body, context.RequestAborted);
         await JsonResults.WriteAsync(context, created, ApiJson.Context.ContainerCreateResponse, 201);
+    }
+
+    private static async Task Update(HttpContext context, string id)
+    {
+        ContainerUpdateBody? body;
+        try
+        {
+            body = await JsonSerializer.DeserializeAsync(context.Request.Body, ApiJson.Context.ContainerUpdateBody, context.RequestAborted);
+        }
+        catch (JsonException e)
+        {
+            throw ApiException.BadRequest("invalid JSON: " + e.Message);
+        }
+        if (body is null) throw ApiException.BadRequest("invalid update: no body");
+        List<string> warnings = await Containers(context).UpdateAsync(id, body);
+        await JsonResults.WriteAsync(context, new ContainerUpdateResponse(warnings), ApiJson.Context.ContainerUpdateResponse);
     }
 
     private static Task List(HttpContext context)

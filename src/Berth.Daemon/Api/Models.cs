@@ -257,6 +257,8 @@ public static class ApiJson
 [JsonSerializable(typeof(ContainerConfig))]
 [JsonSerializable(typeof(Berth.Daemon.Containers.ContainerCreateBody))]
 [JsonSerializable(typeof(ContainerCreateResponse))]
+[JsonSerializable(typeof(Berth.Daemon.Containers.ContainerUpdateBody))]
+[JsonSerializable(typeof(ContainerUpdateResponse))]
 [JsonSerializable(typeof(IReadOnlyList<ContainerSummaryJson>))]
 [JsonSerializable(typeof(ContainerInspectJson))]
 [JsonSerializable(typeof(WaitResponse))]

@@ -50,6 +50,24 @@ public sealed class ContainerCreateBody : ContainerConfigJson
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public JsonElement? NetworkingConfig { get; set; }
 }
 
+/// <summary>POST /containers/{id}/update's body: dockerd's container.UpdateConfig (the limits it can change, and RestartPolicy).</summary>
+public sealed class ContainerUpdateBody
+{
+    public long CpuShares { get; set; }
+    public long Memory { get; set; }
+    public long NanoCpus { get; set; }
+    public long CpuPeriod { get; set; }
+    public long CpuQuota { get; set; }
+    public string CpusetCpus { get; set; } = "";
+    public string CpusetMems { get; set; } = "";
+    public long MemoryReservation { get; set; }
+    public long MemorySwap { get; set; }
+    public long? PidsLimit { get; set; }
+    public RestartPolicyJson? RestartPolicy { get; set; }
+    /// <summary>Every other field of docker's Resources: refused when set (a 400 naming it), as at create.</summary>
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Unknown { get; set; }
+}
+
 public sealed class RestartPolicyJson
 {
     public string Name { get; set; } = "no";

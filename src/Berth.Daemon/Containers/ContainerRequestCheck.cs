@@ -26,11 +26,7 @@ public static class ContainerRequestCheck
         if (host.DnsOptions is { Count: > 0 }) throw NotSupported("HostConfig.DnsOptions", "DNS options");
         if (host.Init == true && options.InitBinary() is null)
             throw BadRequest("--init needs docker-init (tini) on berthd's PATH or --init-path: apt-get install tini");
-        if (host.RestartPolicy.Name is not ("" or "no" or "always" or "unless-stopped" or "on-failure"))
-            throw BadRequest($"invalid restart policy '{host.RestartPolicy.Name}'");
-        if (host.RestartPolicy.MaximumRetryCount < 0) throw BadRequest("invalid restart policy: maximum retry count cannot be negative");
-        if (host.RestartPolicy.MaximumRetryCount > 0 && host.RestartPolicy.Name != "on-failure")
-            throw BadRequest($"invalid restart policy: maximum retry count can only be used with 'on-failure'");
+        CheckRestartPolicy(host.RestartPolicy);
         if (host.AutoRemove && host.RestartPolicy.Name is not ("" or "no"))
             throw BadRequest("conflicting options: cannot specify both --restart and --rm");
         if (!string.IsNullOrEmpty(host.UsernsMode)) throw NotSupported("HostConfig.UsernsMode", "user namespace modes");
@@ -74,13 +70,33 @@ public static class ContainerRequestCheck
             ParseSecurityOpt(opt);
         if (host.Runtime is { Length: > 0 } runtime && options.RuntimePath(runtime) is null)
             throw BadRequest($"unknown or invalid runtime name: {runtime}");
+        CheckResources(host);
+    }
+
+    /// <summary>dockerd's restart policy rules (create and update).</summary>
+    public static void CheckRestartPolicy(RestartPolicyJson policy)
+    {
+        if (policy.Name is not ("" or "no" or "always" or "unless-stopped" or "on-failure"))
+            throw BadRequest($"invalid restart policy '{policy.Name}'");
+        if (policy.MaximumRetryCount < 0) throw BadRequest("invalid restart policy: maximum retry count cannot be negative");
+        if (policy.MaximumRetryCount > 0 && policy.Name != "on-failure")
+            throw BadRequest($"invalid restart policy: maximum retry count can only be used with 'on-failure'");
+    }
+
+    /// <summary>dockerd's checks of the cgroup limits (create, and update on the merged result).</summary>
+    public static void CheckResources(HostConfigJson host)
+    {
         if (host.Memory < 0 || host.MemorySwap < -1) throw BadRequest("invalid memory limit");
         if (host.Memory is > 0 and < 6 * 1024 * 1024) throw BadRequest("Minimum memory limit allowed is 6MB");
+        if (host.Memory > 0 && host.MemorySwap > 0 && host.MemorySwap < host.Memory)
+            throw BadRequest("Minimum memoryswap limit should be larger than memory limit, see usage");
+        if (host.MemoryReservation < 0) throw BadRequest("invalid memory reservation");
         if (host.NanoCpus < 0) throw BadRequest("invalid CPU count");
         if (host.NanoCpus > 0 && (host.CpuPeriod > 0 || host.CpuQuota > 0))
             throw BadRequest("Conflicting options: Nano CPUs and CPU Period cannot both be set");
         if (host.NanoCpus > (long)Environment.ProcessorCount * 1_000_000_000)
             throw BadRequest($"Range of CPUs is from 0.01 to {Environment.ProcessorCount}.00, as there are only {Environment.ProcessorCount} CPUs available");
+        if (host.CpuShares < 0 || host.CpuPeriod < 0 || host.CpuQuota < -1) throw BadRequest("invalid CPU shares, period or quota");
         if (host.MemorySwappiness is < -1 or > 100) throw BadRequest($"Invalid value: {host.MemorySwappiness}, valid memory swappiness range is 0-100");
     }
 
@@ -185,7 +201,7 @@ public static class ContainerRequestCheck
         }
     }
 
-    private static void RefuseUnknown(string prefix, Dictionary<string, JsonElement>? unknown)
+    internal static void RefuseUnknown(string prefix, Dictionary<string, JsonElement>? unknown)
     {
         if (unknown is null) return;
         foreach (var (name, value) in unknown)

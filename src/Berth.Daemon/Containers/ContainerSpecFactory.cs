@@ -60,12 +60,6 @@ public static class ContainerSpecFactory
             Domainname = string.IsNullOrEmpty(c.Domainname) ? null : c.Domainname,
             Tty = c.Tty,
             ReadonlyRootfs = h.ReadonlyRootfs,
-            Memory = h.Memory > 0 ? h.Memory : null,
-            MemorySwap = h.MemorySwap != 0 ? h.MemorySwap : null,
-            Cpus = h.NanoCpus > 0 ? h.NanoCpus / 1e9 : null,
-            CpuShares = h.CpuShares > 0 ? (ulong)h.CpuShares : null,
-            CpusetCpus = string.IsNullOrEmpty(h.CpusetCpus) ? null : h.CpusetCpus,
-            PidsLimit = h.PidsLimit is > 0 or -1 ? h.PidsLimit : null,
             CapAdd = h.CapAdd,
             CapDrop = h.CapDrop,
             Privileged = h.Privileged,
@@ -109,16 +103,8 @@ public static class ContainerSpecFactory
 
         linux.CgroupsPath = ContainerStats.CgroupsPath(record);
         LinuxResources r = linux.Resources ??= new LinuxResources();
-        if (h.CpuPeriod > 0 || h.CpuQuota > 0)
-        {
-            r.Cpu ??= new LinuxCpu();
-            if (h.CpuPeriod > 0) r.Cpu.Period = (ulong)h.CpuPeriod;
-            if (h.CpuQuota > 0) r.Cpu.Quota = h.CpuQuota;
-        }
-        if (!string.IsNullOrEmpty(h.CpusetMems)) (r.Cpu ??= new LinuxCpu()).Mems = h.CpusetMems;
-        if (h.MemoryReservation > 0) (r.Memory ??= new LinuxMemory()).Reservation = h.MemoryReservation;
-        if (h.MemorySwappiness is >= 0) (r.Memory ??= new LinuxMemory()).Swappiness = (ulong)h.MemorySwappiness.Value;
-        if (h.OomKillDisable == true) (r.Memory ??= new LinuxMemory()).DisableOomKiller = true;
+        LinuxResources limits = Limits(h);
+        (r.Memory, r.Cpu, r.Pids) = (limits.Memory, limits.Cpu, limits.Pids);
         if (h.OomScoreAdj != 0) spec.Process!.OomScoreAdj = h.OomScoreAdj;
         if (h.Sysctls is { Count: > 0 }) linux.Sysctl = new Dictionary<string, string>(h.Sysctls, StringComparer.Ordinal);
         if (h.MaskedPaths is not null) linux.MaskedPaths = [.. h.MaskedPaths];
@@ -144,6 +130,39 @@ public static class ContainerSpecFactory
         if (!h.Privileged && seccomp != false)
             linux.Seccomp = DockerDefaultProfile.For(spec.Process!.Capabilities!.Bounding ?? [], HostArch());
         return built;
+    }
+
+    /// <summary>
+    /// The cgroup limits of a HostConfig: what create puts in the spec and update hands to the
+    /// runtime. dockerd's defaults: with a memory limit and no swap setting, memory+swap is twice
+    /// the limit; --cpus is a quota over a 100 ms period; a pids limit of -1 is no limit (0 is unset).
+    /// </summary>
+    public static LinuxResources Limits(HostConfigJson h)
+    {
+        var r = new LinuxResources();
+        if (h.Memory > 0 || h.MemorySwap != 0 || h.MemoryReservation > 0 || h.MemorySwappiness is >= 0 || h.OomKillDisable == true)
+            r.Memory = new LinuxMemory
+            {
+                Limit = h.Memory > 0 ? h.Memory : null,
+                Swap = h.MemorySwap != 0 ? h.MemorySwap : h.Memory > 0 ? h.Memory * 2 : null,
+                Reservation = h.MemoryReservation > 0 ? h.MemoryReservation : null,
+                Swappiness = h.MemorySwappiness is >= 0 ? (ulong)h.MemorySwappiness.Value : null,
+                DisableOomKiller = h.OomKillDisable == true ? true : null,
+            };
+        if (h.CpuShares > 0 || h.NanoCpus > 0 || h.CpuPeriod > 0 || h.CpuQuota != 0 || !string.IsNullOrEmpty(h.CpusetCpus) || !string.IsNullOrEmpty(h.CpusetMems))
+        {
+            const ulong nanoCpuPeriod = 100_000;
+            r.Cpu = new LinuxCpu
+            {
+                Shares = h.CpuShares > 0 ? (ulong)h.CpuShares : null,
+                Period = h.NanoCpus > 0 ? nanoCpuPeriod : h.CpuPeriod > 0 ? (ulong)h.CpuPeriod : null,
+                Quota = h.NanoCpus > 0 ? h.NanoCpus * (long)nanoCpuPeriod / 1_000_000_000 : h.CpuQuota != 0 ? h.CpuQuota : null,
+                Cpus = string.IsNullOrEmpty(h.CpusetCpus) ? null : h.CpusetCpus,
+                Mems = string.IsNullOrEmpty(h.CpusetMems) ? null : h.CpusetMems,
+            };
+        }
+        if (h.PidsLimit is > 0 or -1) r.Pids = new LinuxPids { Limit = h.PidsLimit.Value };
+        return r;
     }
 
     private static SeccompArch HostArch() => System.Runtime.InteropServices.RuntimeInformation.OSArchitecture switch

@@ -363,4 +363,22 @@ public sealed class ContainersApiTests : IAsyncLifetime
         Assert.StartsWith("/sbin/docker-init -- sh -c", lines[0]);
         Assert.NotEqual("1", lines[1].Trim());
     }
+
+    [Theory]
+    [InlineData("{\"BlkioWeight\": 300}", "BlkioWeight: this setting not supported")]
+    [InlineData("{\"Memory\": -5}", "invalid memory limit")]
+    [InlineData("{\"RestartPolicy\": {\"Name\": \"sometimes\"}}", "invalid restart policy 'sometimes'")]
+    [InlineData("{\"Memory\": 67108864, \"MemorySwap\": 33554432}", "Minimum memoryswap limit should be larger than memory limit")]
+    [InlineData("[1]", "invalid JSON")]
+    public async Task Update_refuses_what_it_cannot_apply_with_a_400_naming_it(string body, string message)
+    {
+        string id = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "true" } });
+        using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+        using HttpResponseMessage r = await Client.PostAsync($"/containers/{id}/update", content);
+        string text = await r.Content.ReadAsStringAsync();
+        Assert.True(r.StatusCode == System.Net.HttpStatusCode.BadRequest, text);
+        Assert.Contains(message, text);
+        using HttpResponseMessage missing = await Client.PostAsync("/containers/nosuch/update", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, missing.StatusCode);
+    }
 }

@@ -50,6 +50,44 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
         Assert.Equal("one\ntwo\n", output);
     }
 
+    /// <summary><c>docker update</c>: new limits reach the running container's cgroup, the record keeps them, bad values change nothing.</summary>
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void Update_changes_a_running_containers_limits_and_restart_policy(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        docker.Ok("run", "-d", "--name", "upd", "--memory", "64m", "--pids-limit", "20", "busybox", "sleep", "100");
+        // Read inside the container: its own groups (v1: a directory per controller; v2: one).
+        string Read(string v1, string v2) => docker.Ok("exec", "upd", "sh", "-c", $"cat /sys/fs/cgroup/{v1} 2>/dev/null || cat /sys/fs/cgroup/{v2}").Trim();
+        Assert.Equal("67108864", Read("memory/memory.limit_in_bytes", "memory.max"));
+        Assert.Equal("20", Read("pids/pids.max", "pids.max"));
+
+        Assert.Equal("upd\n", docker.Ok("update", "--memory", "128m", "--memory-swap", "256m", "--pids-limit", "50", "--cpu-shares", "512", "--restart", "on-failure:3", "upd"));
+        Assert.Equal("134217728", Read("memory/memory.limit_in_bytes", "memory.max"));
+        Assert.Equal("50", Read("pids/pids.max", "pids.max"));
+        const string format = "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}} {{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}";
+        Assert.Equal("134217728 268435456 50 512 on-failure:3", docker.Ok("inspect", "-f", format, "upd").Trim());
+
+        docker.Ok("update", "--pids-limit", "-1", "upd");
+        Assert.Equal("max", Read("pids/pids.max", "pids.max"));
+
+        // Refused, and nothing changed.
+        var (exit, _, error) = docker.Run("update", "--memory", "1m", "upd");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("Minimum memory limit allowed is 6MB", error);
+        Assert.Equal("134217728", Read("memory/memory.limit_in_bytes", "memory.max"));
+        docker.Ok("run", "-d", "--rm", "--name", "rmc", "busybox", "sleep", "100");
+        (exit, _, error) = docker.Run("update", "--restart", "always", "rmc");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("Restart policy cannot be updated because AutoRemove is enabled for the container", error);
+
+        // A stopped container: only the record changes, and its next start has the new limit.
+        docker.Ok("stop", "-t", "0", "upd");
+        docker.Ok("update", "--memory", "96m", "upd");
+        docker.Ok("start", "upd");
+        Assert.Equal("100663296", Read("memory/memory.limit_in_bytes", "memory.max"));
+    }
+
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
     public void Detached_run_ps_logs_exec_stop_rm(string binary)
