@@ -14,7 +14,10 @@
 //   "error <message>\n", then EOF.
 //   attach packets, monitor -> client: [1|2][data] (1 stdout, 2 stderr); EOF at exit.
 //   attach packets, client -> monitor: [0][data] stdin, ['C'] close stdin,
-//   ['R'][u16 rows LE][u16 cols LE] resize the pty.
+//   ['R'][u16 rows LE][u16 cols LE] resize the pty, ['L'] lossless: this client is never dropped
+//   for lagging; while its queue is over CLIENT_HOLD the container's output is not read (the
+//   container then blocks in write, as under dockerd's attach). Other clients are dropped after
+//   CLIENT_QUEUE_MAX of lag, so a stalled one never holds the container up.
 //   exit file: "<exit code> <finished unix ns>\n"; 128+N when killed by signal N.
 //
 // Single-threaded, poll(2)-driven; SIGCHLD comes through a signalfd. Every descriptor the
@@ -54,6 +57,8 @@
 #define STDIN_HIGH_WATER (256 * 1024)       // stop reading clients above this much pending stdin
 #define CLIENT_QUEUE_MAX (1024 * 1024)      // output queued for a client that lags; more and it is dropped
 #define CLIENT_FLUSH_MS 2000                // at exit, how long lagging clients may take to get the rest
+                                            // (a lossless client: for each step of progress)
+#define CLIENT_HOLD (256 * 1024)            // a lossless client's queue above which output is not read
 #define STARTUP_TIMEOUT_MS (120 * 1000)
 #define EXEC_DRAIN_MS 2000
 #define CONTAINER_DRAIN_MS 10000
@@ -88,6 +93,7 @@ struct client {
     unsigned long serial;
     struct buf queue;        // packets the socket did not take yet: [u16 length][packet]...
     size_t queue_off;        // where the first unsent packet starts
+    bool lossless;           // sent 'L': output waits for it rather than dropping it
 };
 
 static struct options opt = { .log_max_size = 10485760, .log_max_files = 3 };
@@ -492,10 +498,13 @@ static size_t queued(const struct client *c)
     return c->queue.n - c->queue_off;
 }
 
+static long long lossless_progress_ns;   // when a lossless client last took queued output
+
 // Sends the queued packets of client i in order. Returns false when the client was dropped.
 static bool flush_client(int i)
 {
     struct client *c = &clients[i];
+    if (c->lossless && queued(c) > 0) lossless_progress_ns = now_ns(CLOCK_MONOTONIC);
     while (queued(c) > 0) {
         unsigned char *p = c->queue.p + c->queue_off;
         size_t len = (size_t)p[0] | (size_t)p[1] << 8;
@@ -529,7 +538,7 @@ static void broadcast(unsigned char stream_id, const unsigned char *data, size_t
             if (r >= 0) { i++; continue; }
             if (errno != EAGAIN) { drop_client_after_send_error(i); continue; }
         }
-        if (queued(c) + len + 3 > CLIENT_QUEUE_MAX) { drop_client(i); continue; }
+        if (!c->lossless && queued(c) + len + 3 > CLIENT_QUEUE_MAX) { drop_client(i); continue; }
         if (c->queue_off > 0 && c->queue_off >= c->queue.n / 2) {   // compact
             buf_consume(&c->queue, c->queue_off);
             c->queue_off = 0;
@@ -578,6 +587,9 @@ static bool client_input(int i)
         case 'C':
             request_stdin_close();
             break;
+        case 'L':
+            clients[i].lossless = true;
+            break;
         case 'R':
             if (r >= 5 && pty_master >= 0) {
                 struct winsize ws = { 0 };
@@ -590,6 +602,14 @@ static bool client_input(int i)
             break;   // unknown packets are ignored (room for later extensions)
         }
     }
+}
+
+// True while a lossless client has more than CLIENT_HOLD queued: the container's output waits.
+static bool output_held(void)
+{
+    for (int c = 0; c < n_clients; c++)
+        if (clients[c].lossless && queued(&clients[c]) > CLIENT_HOLD) return true;
+    return false;
 }
 
 static void flush_stdin(void)
@@ -839,7 +859,7 @@ static void stream_eof(struct stream *s)
 static void stream_read(struct stream *s)
 {
     static unsigned char data[MSG_MAX - 1];
-    for (int rounds = 0; rounds < 16 && s->fd >= 0; rounds++) {
+    for (int rounds = 0; rounds < 16 && s->fd >= 0 && !output_held(); rounds++) {
         ssize_t r = read(s->fd, data, sizeof data);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 && errno == EAGAIN) return;
@@ -912,20 +932,28 @@ static void event_loop(void)
         if (container_done && drain_deadline == 0)
             drain_deadline = now_ns(CLOCK_MONOTONIC) + (opt.bundle ? CONTAINER_DRAIN_MS : EXEC_DRAIN_MS) * 1000000LL;
         if (container_done && out.fd < 0 && err.fd < 0) break;
-        if (drain_deadline && now_ns(CLOCK_MONOTONIC) >= drain_deadline) break;
+        bool held = output_held();
+        if (drain_deadline && now_ns(CLOCK_MONOTONIC) >= drain_deadline) {
+            // Output waiting for a lossless client that still takes it is not cut off.
+            if (!held || now_ns(CLOCK_MONOTONIC) - lossless_progress_ns > CLIENT_FLUSH_MS * 1000000LL) break;
+            drain_deadline = now_ns(CLOCK_MONOTONIC) + CLIENT_FLUSH_MS * 1000000LL;
+        }
 
         struct pollfd pf[5 + MAX_CLIENTS];
         int np = 0, i_out = -1, i_err = -1, i_in = -1, i_clients;
         pf[np++] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
         pf[np++] = (struct pollfd){ .fd = attach_listen, .events = POLLIN };
         bool want_stdin_out = stdin_fd >= 0 && stdin_pending.n > 0;
+        // Held output is not polled at all: a pipe whose writer has gone reports POLLHUP whether
+        // asked or not, and the loop would spin until the lossless client catches up.
         if (out.fd >= 0) {
             i_out = np;
-            pf[np++] = (struct pollfd){ .fd = out.fd, .events = POLLIN | (want_stdin_out && stdin_fd == out.fd ? POLLOUT : 0) };
+            short events = (short)((held ? 0 : POLLIN) | (want_stdin_out && stdin_fd == out.fd ? POLLOUT : 0));
+            pf[np++] = (struct pollfd){ .fd = events ? out.fd : -1, .events = events };
         }
         if (err.fd >= 0) {
             i_err = np;
-            pf[np++] = (struct pollfd){ .fd = err.fd, .events = POLLIN };
+            pf[np++] = (struct pollfd){ .fd = held ? -1 : err.fd, .events = POLLIN };
         }
         if (want_stdin_out && stdin_fd != out.fd) {
             i_in = np;
@@ -993,6 +1021,9 @@ static void event_loop(void)
         for (int p = 0; p < np; p++)
             for (int k = 0; k < n_clients; k++)
                 if (clients[k].fd == pf[p].fd) {
+                    // A lossless client that takes its output gets another CLIENT_FLUSH_MS.
+                    if (clients[k].lossless && (pf[p].revents & POLLOUT))
+                        flush_deadline = now_ns(CLOCK_MONOTONIC) + CLIENT_FLUSH_MS * 1000000LL;
                     if (pf[p].revents & POLLOUT) flush_client(k);
                     else if (pf[p].revents) drop_client(k);
                     break;

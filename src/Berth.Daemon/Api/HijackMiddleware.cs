@@ -193,7 +193,8 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
         if (stdin && !entry.Record.Config.OpenStdin) stdin = false; // dockerd: stdin only when the container has it open
 
         // Before the 101, so a client that is told "upgraded" is attached for sure.
-        Task<AttachConnection>? connecting = stream ? ConnectForAttachAsync(entry) : null;
+        // Output is relayed to the client until the end: lossless, so a slow reader gets all of it (as from dockerd).
+        Task<AttachConnection>? connecting = stream ? ConnectForAttachAsync(entry, lossless: stdout || stderr) : null;
         Containers.PublishEvent(entry.Record, "attach");
         await WriteUpgradeAsync(tty);
         if (logs)
@@ -223,7 +224,7 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
     /// Connects to the running container's monitor, or registers with the next start and waits for
     /// it (dockerd's attach to a created container, which `docker start -a` and `docker run` rely on).
     /// </summary>
-    private async Task<AttachConnection> ConnectForAttachAsync(ContainerEntry entry)
+    private async Task<AttachConnection> ConnectForAttachAsync(ContainerEntry entry, bool lossless)
     {
         TaskCompletionSource connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
         Task<string> monitorDir;
@@ -240,7 +241,7 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
         try
         {
             string dir = await monitorDir.WaitAsync(aborted);
-            return await AttachConnection.ConnectAsync(dir, aborted);
+            return await AttachConnection.ConnectAsync(dir, aborted, lossless);
         }
         finally
         {
@@ -273,7 +274,7 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
             await output.FlushAsync(aborted);
             return;
         }
-        await using (AttachConnection connection = await ConnectWithRetryAsync(exec.StateDir))
+        await using (AttachConnection connection = await ConnectWithRetryAsync(exec.StateDir, lossless: exec.Config.AttachStdout || exec.Config.AttachStderr))
         {
             (ushort, ushort)? size = body.ConsoleSize is [int h, int w] ? ((ushort)h, (ushort)w) : null;
             lock (exec)
@@ -299,13 +300,13 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
     }
 
     /// <summary>The exec's monitor listens before it answers its launch; a refused connect under load is retried briefly.</summary>
-    private async Task<AttachConnection> ConnectWithRetryAsync(string stateDir)
+    private async Task<AttachConnection> ConnectWithRetryAsync(string stateDir, bool lossless)
     {
         for (int attempt = 0; ; attempt++)
         {
             try
             {
-                return await AttachConnection.ConnectAsync(stateDir, aborted);
+                return await AttachConnection.ConnectAsync(stateDir, aborted, lossless);
             }
             catch (IOException) when (attempt < 5)
             {

@@ -13,7 +13,7 @@ public sealed class AttachConnection : IAsyncDisposable
     /// <summary>The monitor's largest packet (type byte included).</summary>
     public const int MaxPacket = 32 * 1024;
 
-    private const byte StdinPacket = 0, ClosePacket = (byte)'C', ResizePacket = (byte)'R';
+    private const byte StdinPacket = 0, ClosePacket = (byte)'C', ResizePacket = (byte)'R', LosslessPacket = (byte)'L';
 
     private readonly Socket _socket;
     private readonly byte[] _receive = new byte[MaxPacket + 1];
@@ -21,14 +21,25 @@ public sealed class AttachConnection : IAsyncDisposable
 
     private AttachConnection(Socket socket) => _socket = socket;
 
-    public static async Task<AttachConnection> ConnectAsync(string stateDir, CancellationToken ct)
+    /// <param name="lossless">
+    /// The monitor holds the container's output back while this connection lags (as dockerd's
+    /// attach blocks the container) instead of dropping it after 1 MiB. Only for a caller that
+    /// reads the connection until its end: the container waits for it.
+    /// </param>
+    public static async Task<AttachConnection> ConnectAsync(string stateDir, CancellationToken ct, bool lossless = false)
     {
         string path = Path.Combine(stateDir, MonitorProcess.AttachSocketName);
         var socket = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
         try
         {
             await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), ct).ConfigureAwait(false);
-            return new AttachConnection(socket);
+            var connection = new AttachConnection(socket);
+            if (lossless)
+            {
+                connection._send[0] = LosslessPacket;
+                await connection.SendAsync(1, ct).ConfigureAwait(false);
+            }
+            return connection;
         }
         catch (SocketException e)
         {

@@ -50,6 +50,20 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
         Assert.Equal("one\ntwo\n", output);
     }
 
+    /// <summary>A foreground run whose output is read slowly loses nothing (the container waits, as under dockerd).</summary>
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void A_slow_reader_of_a_runs_output_gets_all_of_it(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        var (exit, output, error) = docker.Shell("$DOCKER run --rm busybox sh -c \"head -c 6000000 /dev/zero | tr '\\\\0' y; echo; echo end\" | (sleep 2; wc -c)");
+        Assert.True(exit == 0, error);
+        Assert.Equal((6_000_000 + "\nend\n".Length).ToString(System.Globalization.CultureInfo.InvariantCulture), output.Trim());
+        (exit, output, error) = docker.Shell("$DOCKER run -d --name slowexec busybox sleep 100 >/dev/null && $DOCKER exec slowexec sh -c \"head -c 3000000 /dev/zero | tr '\\\\0' z; echo\" | (sleep 2; wc -c)");
+        Assert.True(exit == 0, error);
+        Assert.Equal("3000001", output.Trim());
+    }
+
     /// <summary><c>docker update</c>: new limits reach the running container's cgroup, the record keeps them, bad values change nothing.</summary>
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]

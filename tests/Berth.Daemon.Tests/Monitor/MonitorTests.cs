@@ -161,6 +161,31 @@ public sealed partial class MonitorTests(ITestOutputHelper output)
         Assert.Equal(16_000_000 + "\nend\n".Length, logged);
     }
 
+    /// <summary>
+    /// A lossless client ('L', what berthd's attach and exec use) that reads slowly gets every byte:
+    /// the container waits for it instead (as under dockerd). Meanwhile an idle ordinary client is
+    /// still dropped, and the container is not held up once the lossless one has read all.
+    /// </summary>
+    [Fact]
+    public async Task A_lossless_client_that_reads_slowly_gets_all_output_and_the_container_waits_for_it()
+    {
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", false, "sh", "-c", "head -c 8000000 /dev/zero | tr '\\0' y; echo; echo end");
+        MonitorHandle m = await scope.StartMonitorAsync(scope.Launch("lossless", bundle));
+        await using AttachConnection reader = await AttachConnection.ConnectAsync(m.StateDir, CancellationToken.None, lossless: true);
+        await using AttachConnection idle = await AttachConnection.ConnectAsync(m.StateDir, CancellationToken.None);
+        scope.StartContainer("lossless");
+        // Far longer than the container needs to print 8 MB: it must still be running, held up.
+        await Task.Delay(1500);
+        Assert.Null(MonitorProcess.ReadExit(m.StateDir));
+        var (output, _) = await MonitorScope.ReadAllAsync(reader, 60);
+        Assert.Equal(8_000_000 + "\nend\n".Length, output.Length);
+        Assert.EndsWith("y\nend\n", output);
+        Assert.Equal(0, (await MonitorScope.WaitExitAsync(m)).ExitCode);
+        var (idleOut, _) = await MonitorScope.ReadAllAsync(idle);
+        Assert.InRange(idleOut.Length, 1, 4_000_000); // dropped after its queue filled
+    }
+
     [Fact]
     public async Task Without_stdin_the_container_reads_eof_at_once()
     {
