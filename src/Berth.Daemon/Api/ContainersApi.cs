@@ -57,15 +57,7 @@ public static class ContainersApi
 
     private static async Task Create(HttpContext context)
     {
-        ContainerCreateBody? body;
-        try
-        {
-            body = await JsonSerializer.DeserializeAsync(context.Request.Body, ApiJson.Context.ContainerCreateBody, context.RequestAborted);
-        }
-        catch (JsonException e)
-        {
-            throw ApiException.BadRequest("invalid JSON: " + e.Message);
-        }
+        ContainerCreateBody? body = await JsonResults.ReadAsync(context, ApiJson.Context.ContainerCreateBody);
         if (body is null) throw ApiException.BadRequest("Config cannot be empty in order to create a container");
         if (body.Healthcheck is { } health && ApiVersion.LessThan(context, "1.44")) health.StartInterval = 0; // added in API 1.44, ignored before (dockerd)
         string? name = QueryArgs.String(context, "name");
@@ -75,15 +67,7 @@ public static class ContainersApi
 
     private static async Task Update(HttpContext context, string id)
     {
-        ContainerUpdateBody? body;
-        try
-        {
-            body = await JsonSerializer.DeserializeAsync(context.Request.Body, ApiJson.Context.ContainerUpdateBody, context.RequestAborted);
-        }
-        catch (JsonException e)
-        {
-            throw ApiException.BadRequest("invalid JSON: " + e.Message);
-        }
+        ContainerUpdateBody? body = await JsonResults.ReadAsync(context, ApiJson.Context.ContainerUpdateBody);
         if (body is null) throw ApiException.BadRequest("invalid update: no body");
         List<string> warnings = await Containers(context).UpdateAsync(id, body);
         await JsonResults.WriteAsync(context, new ContainerUpdateResponse(warnings), ApiJson.Context.ContainerUpdateResponse);

@@ -25,15 +25,7 @@ public static class ExecApi
 
     public static async Task Create(HttpContext context, string containerId)
     {
-        ExecCreateBody? body;
-        try
-        {
-            body = await JsonSerializer.DeserializeAsync(context.Request.Body, ApiJson.Context.ExecCreateBody, context.RequestAborted);
-        }
-        catch (JsonException e)
-        {
-            throw ApiException.BadRequest("invalid JSON: " + e.Message);
-        }
+        ExecCreateBody? body = await JsonResults.ReadAsync(context, ApiJson.Context.ExecCreateBody);
         if (body is null) throw ApiException.BadRequest("No exec command specified");
         ExecInstance exec = ContainersApi.Containers(context).CreateExec(containerId, body);
         await JsonResults.WriteAsync(context, new IdResponse(exec.Id), ApiJson.Context.IdResponse, 201);

@@ -114,15 +114,7 @@ public static class NetworksApi
 
     private static async Task Create(HttpContext context)
     {
-        NetworkCreateBody? body;
-        try
-        {
-            body = await JsonSerializer.DeserializeAsync(context.Request.Body, ApiJson.Context.NetworkCreateBody, context.RequestAborted);
-        }
-        catch (JsonException e)
-        {
-            throw ApiException.BadRequest("invalid JSON: " + e.Message);
-        }
+        NetworkCreateBody? body = await JsonResults.ReadAsync(context, ApiJson.Context.NetworkCreateBody);
         if (body is null || string.IsNullOrEmpty(body.Name)) throw ApiException.BadRequest("network name cannot be empty");
         BerthEngine engine = Engine(context);
         NetworkController network = engine.Network ?? throw ApiException.BadRequest("this berthd runs without bridge networking (--bridge none): networks cannot be created");
@@ -160,7 +152,7 @@ public static class NetworksApi
     /// </summary>
     private static async Task Connect(HttpContext context, string idOrName)
     {
-        NetworkConnectBody body = await ReadBody(context, ApiJson.Context.NetworkConnectBody) ?? new NetworkConnectBody();
+        NetworkConnectBody body = await JsonResults.ReadAsync(context, ApiJson.Context.NetworkConnectBody) ?? new NetworkConnectBody();
         BerthEngine engine = Engine(context);
         engine.Containers.Find(body.Container);
         NetworkJson n = Find(engine, idOrName);
@@ -180,7 +172,7 @@ public static class NetworksApi
     /// <summary>POST /networks/{id}/disconnect: with Force, a network that no longer exists is still forgotten by a container.</summary>
     private static async Task Disconnect(HttpContext context, string idOrName)
     {
-        NetworkDisconnectBody body = await ReadBody(context, ApiJson.Context.NetworkDisconnectBody) ?? new NetworkDisconnectBody();
+        NetworkDisconnectBody body = await JsonResults.ReadAsync(context, ApiJson.Context.NetworkDisconnectBody) ?? new NetworkDisconnectBody();
         BerthEngine engine = Engine(context);
         engine.Containers.Find(body.Container);
         NetworkJson? n;
@@ -194,19 +186,6 @@ public static class NetworksApi
         }
         await engine.Containers.DisconnectAsync(body.Container, n?.Name ?? idOrName, exists: n is not null, body.Force, context.RequestAborted);
         context.Response.StatusCode = 200;
-    }
-
-    private static async Task<T?> ReadBody<T>(HttpContext context, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
-    {
-        if (context.Request.ContentLength == 0) return default;
-        try
-        {
-            return await JsonSerializer.DeserializeAsync(context.Request.Body, type, context.RequestAborted);
-        }
-        catch (JsonException e)
-        {
-            throw ApiException.BadRequest("invalid JSON: " + e.Message);
-        }
     }
 
     private static Task Remove(HttpContext context, string idOrName)

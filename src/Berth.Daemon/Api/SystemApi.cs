@@ -139,15 +139,7 @@ public static class SystemApi
     public static async Task Auth(HttpContext context)
     {
         if (!HttpMethods.IsPost(context.Request.Method)) throw ApiException.NotFound("page not found");
-        AuthConfig? auth;
-        try
-        {
-            auth = await JsonSerializer.DeserializeAsync(context.Request.Body, ApiJson.Context.AuthConfig, context.RequestAborted);
-        }
-        catch (JsonException e)
-        {
-            throw ApiException.BadRequest("invalid auth configuration: " + e.Message);
-        }
+        AuthConfig? auth = await JsonResults.ReadAsync(context, ApiJson.Context.AuthConfig);
         if (auth is null) throw ApiException.BadRequest("invalid auth configuration: no body");
         RegistryCredential credential = RegistryAuth.ToCredential(auth) ?? throw ApiException.BadRequest("invalid auth configuration: no username");
         string registry = DockerConfigCredentials.NormalizeKey(string.IsNullOrEmpty(auth.ServerAddress) ? ImageReference.DefaultDomain : auth.ServerAddress);

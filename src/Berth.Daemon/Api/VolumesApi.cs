@@ -47,18 +47,7 @@ public static class VolumesApi
 
     private static async Task Create(HttpContext context)
     {
-        VolumeCreateBody? body;
-        try
-        {
-            body = context.Request.ContentLength == 0
-                ? new VolumeCreateBody()
-                : await JsonSerializer.DeserializeAsync(context.Request.Body, ApiJson.Context.VolumeCreateBody, context.RequestAborted);
-        }
-        catch (JsonException e)
-        {
-            throw ApiException.BadRequest("invalid JSON: " + e.Message);
-        }
-        body ??= new VolumeCreateBody();
+        VolumeCreateBody body = await JsonResults.ReadAsync(context, ApiJson.Context.VolumeCreateBody) ?? new VolumeCreateBody();
         if (body.ClusterVolumeSpec is { } spec && ContainerRequestCheck.IsSet(spec))
             throw ApiException.BadRequest("ClusterVolumeSpec: cluster volumes not supported by this version of berthd (no swarm)");
         VolumeService volumes = Volumes(context);

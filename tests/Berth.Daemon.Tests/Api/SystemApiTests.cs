@@ -27,7 +27,7 @@ public sealed class SystemApiTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData("{", "invalid auth configuration")]
+    [InlineData("{", "invalid JSON")]
     [InlineData("{}", "invalid auth configuration: no username")]
     [InlineData("{\"auth\": \"not base64!\"}", "`auth` is not base64")]
     [InlineData("null", "invalid auth configuration: no body")]
