@@ -482,7 +482,7 @@ static void drop_client(int i)
     clients[i] = clients[--n_clients];
 }
 
-static bool client_input(int i);
+static bool client_input(int i, bool to_the_end);
 
 // Drops client i after a failed send. The send fails because the client hung up, and it may have
 // sent packets before that which are still queued for us (its 'C' after its stdin ended, a resize):
@@ -490,7 +490,7 @@ static bool client_input(int i);
 // the two sends of one broadcast (its stdin then never closed: seen once in CI).
 static void drop_client_after_send_error(int i)
 {
-    if (client_input(i)) drop_client(i);   // false: client_input dropped it at its end of file
+    if (client_input(i, true)) drop_client(i);   // false: client_input dropped it at its end of file
 }
 
 static size_t queued(const struct client *c)
@@ -563,12 +563,14 @@ static void accept_clients(void)
     }
 }
 
-// Reads the packets of client i. Returns false when the client was dropped.
-static bool client_input(int i)
+// Reads the packets of client i. Returns false when the client was dropped. Above the stdin
+// high-water mark it stops (the client waits), unless to_the_end: a client about to be dropped
+// has all it sent read, at most one socket buffer more.
+static bool client_input(int i, bool to_the_end)
 {
     static unsigned char msg[MSG_MAX + 1];
     for (;;) {
-        if (stdin_pending.n > STDIN_HIGH_WATER) return true;
+        if (stdin_pending.n > STDIN_HIGH_WATER && !to_the_end) return true;
         ssize_t r = recv(clients[i].fd, msg, sizeof msg, MSG_DONTWAIT);
         if (r < 0 && errno == EINTR) continue;
         // A client that hung up with output unread in its own queue leaves ECONNRESET pending here,
@@ -997,7 +999,7 @@ static void event_loop(void)
                 if (clients[k].fd == fds[c]) {
                     // Input first: a client that sent 'C' and hung up must have its 'C' read before a
                     // failed write of pending output drops it.
-                    if ((rev[c] & (POLLIN | POLLHUP | POLLERR)) && !client_input(k)) break;
+                    if ((rev[c] & (POLLIN | POLLHUP | POLLERR)) && !client_input(k, false)) break;
                     if (rev[c] & POLLOUT) flush_client(k);
                     break;
                 }
