@@ -1,3 +1,4 @@
+using Berth.Daemon.Containers;
 using Berth.Daemon.Tests.Cli;
 
 namespace Berth.Daemon.Tests.Containers;
@@ -71,8 +72,14 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
     {
         DockerCli docker = Docker(binary);
         docker.Ok("run", "-d", "--name", "upd", "--memory", "64m", "--pids-limit", "20", "busybox", "sleep", "100");
-        // Read inside the container: its own groups (v1: a directory per controller; v2: one).
-        string Read(string v1, string v2) => docker.Ok("exec", "upd", "sh", "-c", $"cat /sys/fs/cgroup/{v1} 2>/dev/null || cat /sys/fs/cgroup/{v2}").Trim();
+        // The container's groups, read on the host (v1: a directory per controller; v2: one).
+        string Read(string v1, string v2)
+        {
+            string id = docker.Ok("inspect", "-f", "{{.Id}}", "upd").Trim();
+            string[] parts = v1.Split('/');
+            string legacy = $"/sys/fs/cgroup/{parts[0]}{ContainerStats.DefaultCgroupParent}/{id}/{parts[1]}";
+            return File.ReadAllText(File.Exists(legacy) ? legacy : $"/sys/fs/cgroup{ContainerStats.DefaultCgroupParent}/{id}/{v2}").Trim();
+        }
         Assert.Equal("67108864", Read("memory/memory.limit_in_bytes", "memory.max"));
         Assert.Equal("20", Read("pids/pids.max", "pids.max"));
 
