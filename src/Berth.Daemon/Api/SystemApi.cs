@@ -122,7 +122,7 @@ public static class SystemApi
             Name = host.Hostname,
             ServerVersion = BerthEngine.Version,
             Runtimes = runtimes,
-            DefaultRuntime = options.DefaultRuntime == "berth" ? "berth-runtime" : options.DefaultRuntime,
+            DefaultRuntime = options.DefaultRuntime,
             // Containers outlive the daemon by design (issue 6): live-restore is always on.
             LiveRestoreEnabled = true,
             SecurityOptions = v2 ? ["name=seccomp,profile=builtin", "name=cgroupns"] : ["name=seccomp,profile=builtin"],

@@ -165,7 +165,7 @@ public static class DaemonArgs
             BridgeNetns = bridgeNetns is null ? null : Absolute(bridgeNetns, "bridge-netns"),
             InitPath = initPath is null ? null : Absolute(initPath, "init-path"),
             Runtimes = runtimes,
-            DefaultRuntime = defaultRuntime,
+            DefaultRuntime = DaemonOptions.CanonicalRuntimeName(defaultRuntime),
         };
         Validate(options);
         return new ParsedArgs(options, help, version);
@@ -185,7 +185,7 @@ public static class DaemonArgs
             throw new DaemonConfigException($"invalid bridge name `{options.Bridge}`: at most 15 characters, no '/', ':' or spaces");
         if (options.BridgeNetns is not null && !File.Exists(options.BridgeNetns))
             throw new DaemonConfigException($"bridge-netns `{options.BridgeNetns}` does not exist");
-        if (options.DefaultRuntime is not ("berth-runtime" or "berth" or "runc" or "crun") && !options.Runtimes.ContainsKey(options.DefaultRuntime))
+        if (!DaemonOptions.BuiltInRuntimes.Contains(options.DefaultRuntime) && !options.Runtimes.ContainsKey(options.DefaultRuntime))
             throw new DaemonConfigException($"default-runtime `{options.DefaultRuntime}` is not a known runtime (berth-runtime, runc, crun or one added with --add-runtime)");
         foreach (string registry in options.InsecureRegistries)
             if (registry.Length == 0 || registry.Contains('/') && !registry.Contains("://"))
@@ -204,7 +204,7 @@ public static class DaemonArgs
         {
             if (!ValidRuntimeName.IsMatch(name))
                 throw new DaemonConfigException($"invalid runtime name `{name}`: letters, digits, '_', '.' and '-', starting with a letter or digit");
-            if (name is "berth-runtime" or "berth" or "runc" or "crun")
+            if (DaemonOptions.BuiltInRuntimes.Contains(name))
                 throw new DaemonConfigException($"runtime name '{name}' is reserved");
             if (string.IsNullOrEmpty(path)) throw new DaemonConfigException($"runtime `{name}`: no path given");
             if (!runtimes.TryAdd(name, new AddedRuntime(path, args ?? [])))

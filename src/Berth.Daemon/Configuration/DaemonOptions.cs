@@ -54,7 +54,13 @@ public sealed record DaemonOptions
         return Api.RuntimeFinder.Find("docker-init") ?? Api.RuntimeFinder.Find("tini-static");
     }
 
-    /// <summary>The runtime a container gets when it names none.</summary>
+    /// <summary>The runtimes berthd knows without configuration; their names cannot be taken by an added one.</summary>
+    public static readonly IReadOnlyList<string> BuiltInRuntimes = ["berth-runtime", "berth", "runc", "crun"];
+
+    /// <summary>"berth" is another name of berth-runtime (one state directory, one name in records).</summary>
+    public static string CanonicalRuntimeName(string name) => name == "berth" ? "berth-runtime" : name;
+
+    /// <summary>The runtime a container gets when it names none (canonical, see <see cref="CanonicalRuntimeName"/>).</summary>
     public string DefaultRuntime { get; init; } = "berth-runtime";
 
     /// <summary>A helper binary of Berth's (berth-runtime, berth-monitor): <see cref="BinDirectory"/>, next to berthd, then PATH.</summary>

@@ -582,7 +582,7 @@ public sealed partial class ContainerService
     /// </summary>
     public string[] RuntimeGlobalArgs(string runtimeName)
     {
-        string root = Path.Combine(Options.ExecRoot, "runtime", runtimeName == "berth" ? "berth-runtime" : runtimeName);
+        string root = Path.Combine(Options.ExecRoot, "runtime", Configuration.DaemonOptions.CanonicalRuntimeName(runtimeName));
         return Options.Runtimes.TryGetValue(runtimeName, out Configuration.AddedRuntime? added) ? [.. added.Args, "--root", root] : ["--root", root];
     }
 

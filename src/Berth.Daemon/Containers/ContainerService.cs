@@ -305,7 +305,7 @@ public sealed partial class ContainerService : IDisposable
         HostConfigJson host = body.HostConfig ?? new HostConfigJson();
         ContainerRequestCheck.Check(body, host, warnings, Options);
         // As dockerd: the record names its runtime, so a later --default-runtime does not move it.
-        if (string.IsNullOrEmpty(host.Runtime)) host.Runtime = Options.DefaultRuntime == "berth" ? "berth-runtime" : Options.DefaultRuntime;
+        if (string.IsNullOrEmpty(host.Runtime)) host.Runtime = Options.DefaultRuntime;
         List<ContainerNetworkState> networks = CheckNetwork(body, host, warnings);
         body.Unknown = null; // only zero-valued unknown fields are left: nothing to keep
         if (string.IsNullOrEmpty(body.Image)) throw ApiException.BadRequest("Config cannot be empty in order to create a container");
