@@ -33,13 +33,6 @@ public sealed class AttachConnection : IAsyncDisposable
         try
         {
             await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), ct).ConfigureAwait(false);
-            var connection = new AttachConnection(socket);
-            if (lossless)
-            {
-                connection._send[0] = LosslessPacket;
-                await connection.SendAsync(1, ct).ConfigureAwait(false);
-            }
-            return connection;
         }
         catch (SocketException e)
         {
@@ -51,6 +44,32 @@ public sealed class AttachConnection : IAsyncDisposable
             socket.Dispose();
             throw;
         }
+        return await OpenAsync(socket, lossless, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The connection over a socket connected to a monitor; sends the lossless request when asked.</summary>
+    internal static async Task<AttachConnection> OpenAsync(Socket connected, bool lossless, CancellationToken ct)
+    {
+        var connection = new AttachConnection(connected);
+        if (!lossless) return connection;
+        connection._send[0] = LosslessPacket;
+        try
+        {
+            await connection.SendAsync(1, ct).ConfigureAwait(false);
+        }
+        catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.Shutdown or SocketError.ConnectionReset })
+        {
+            // The monitor may already have hung up: an exec as short as `echo x` is done, its output
+            // sent and its monitor gone between our connect and this send (EPIPE). What it sent is
+            // still queued for us, so the connection is kept and read to its end; treating the failed
+            // request as a failed connect lost that output (the retry then found no socket).
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return connection;
     }
 
     /// <summary>The next output packet; null once the monitor closed the connection (the process exited

@@ -1,0 +1,52 @@
+using System.Net.Sockets;
+using Berth.Daemon.Monitor;
+
+namespace Berth.Daemon.Tests.Monitor;
+
+/// <summary>The client side of a monitor's attach.sock, against a fake monitor (a SOCK_SEQPACKET listener).</summary>
+public sealed class AttachConnectionTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("berth-attach-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task Output_of_a_monitor_that_hung_up_before_the_lossless_request_is_still_read()
+    {
+        // A short exec (`echo x`): the monitor accepts, sends all the output, exits — all before the
+        // client's lossless request goes out, whose send then fails with EPIPE. The output queued
+        // for the client must not be lost with it (the empty `docker exec` output of sessions 2–6).
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(Path.Combine(_dir, "attach.sock")));
+        listener.Listen(4);
+        var client = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+        await client.ConnectAsync(new UnixDomainSocketEndPoint(Path.Combine(_dir, "attach.sock")));
+        using (Socket monitorSide = await listener.AcceptAsync())
+        {
+            await monitorSide.SendAsync(new byte[] { 1, (byte)'x', (byte)'\n' }, SocketFlags.None);
+            monitorSide.Shutdown(SocketShutdown.Both);
+        }
+
+        await using AttachConnection connection = await AttachConnection.OpenAsync(client, lossless: true, CancellationToken.None);
+
+        AttachFrame? frame = await connection.ReadAsync(CancellationToken.None);
+        Assert.NotNull(frame);
+        Assert.Equal(1, frame.Stream);
+        Assert.Equal("x\n"u8.ToArray(), frame.Data.ToArray());
+        Assert.Null(await connection.ReadAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_monitor_that_stays_gets_the_lossless_request()
+    {
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(Path.Combine(_dir, "attach.sock")));
+        listener.Listen(4);
+
+        await using AttachConnection connection = await AttachConnection.ConnectAsync(_dir, CancellationToken.None, lossless: true);
+        using Socket monitorSide = await listener.AcceptAsync();
+        byte[] packet = new byte[16];
+        int n = await monitorSide.ReceiveAsync(packet, SocketFlags.None);
+        Assert.Equal("L"u8.ToArray(), packet[..n]);
+    }
+}
