@@ -32,27 +32,7 @@ internal sealed class DaemonClient : IDisposable
         if (!host.StartsWith("unix://", StringComparison.Ordinal))
             throw new Commands.UsageException($"unsupported host {host}: berth talks to berthd over a unix socket (unix:///path)");
         SocketPath = host["unix://".Length..];
-        var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, ct) =>
-            {
-                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                try
-                {
-                    await socket.ConnectAsync(new UnixDomainSocketEndPoint(SocketPath), ct).ConfigureAwait(false);
-                }
-                catch (SocketException e)
-                {
-                    socket.Dispose();
-                    throw new DaemonUnreachableException(host, e);
-                }
-                return new NetworkStream(socket, ownsSocket: true);
-            },
-            PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
-            UseProxy = false,
-            AutomaticDecompression = DecompressionMethods.None,
-        };
-        _http = new HttpClient(handler) { BaseAddress = new Uri("http://berth/"), Timeout = Timeout.InfiniteTimeSpan };
+        _http = new HttpClient(new UnixHttpHandler(host, SocketPath)) { BaseAddress = new Uri("http://berth/"), Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd("berth-cli/1.0");
     }
 

@@ -55,72 +55,18 @@ internal sealed class HijackedConnection : IDisposable
 
     private async Task ReadResponseHeadAsync(CancellationToken ct)
     {
-        var buffer = new List<byte>(1024);
-        var chunk = new byte[4096];
-        int end;
-        while ((end = IndexOfHeadEnd(buffer)) < 0)
+        ResponseHead head = await ResponseHead.ReadAsync(_socket, ct).ConfigureAwait(false);
+        if (head.Status is 101 or 200)
         {
-            int n = await _socket.ReceiveAsync(chunk, SocketFlags.None, ct).ConfigureAwait(false);
-            if (n == 0) throw new IOException("the daemon closed the connection before answering");
-            buffer.AddRange(chunk.AsSpan(0, n));
-            if (buffer.Count > 64 * 1024) throw new IOException("the daemon's response head is too large");
+            _pending = head.Rest;
+            return;
         }
-        byte[] all = buffer.ToArray();
-        string[] lines = Encoding.ASCII.GetString(all, 0, end).Split("\r\n");
-        string[] status = lines[0].Split(' ', 3);
-        int code = status.Length >= 2 && int.TryParse(status[1], out int c) ? c : 0;
-        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (string line in lines.Skip(1))
-        {
-            int colon = line.IndexOf(':');
-            if (colon > 0) headers[line[..colon].Trim()] = line[(colon + 1)..].Trim();
-        }
-        _pending = all[(end + 4)..];
-        if (code is 101 or 200) return;
-
-        // An error: read the body (Content-Length or chunked, else until close) for the message.
-        var body = new MemoryStream();
-        body.Write(_pending);
-        _pending = [];
-        int m;
-        while ((!headers.TryGetValue("Content-Length", out string? length) || body.Length < long.Parse(length))
-               && (m = await _socket.ReceiveAsync(chunk, SocketFlags.None, ct).ConfigureAwait(false)) > 0)
-        {
-            body.Write(chunk, 0, m);
-            if (headers.TryGetValue("Transfer-Encoding", out string? te) && te.Contains("chunked") && EndsWithLastChunk(body)) break;
-        }
-        string text = Encoding.UTF8.GetString(body.ToArray());
-        if (headers.TryGetValue("Transfer-Encoding", out string? enc) && enc.Contains("chunked")) text = Dechunk(text);
-        throw new DaemonException((HttpStatusCode)code, DaemonException.MessageOf(text, (HttpStatusCode)code));
-    }
-
-    private static bool EndsWithLastChunk(MemoryStream body)
-    {
-        byte[] b = body.GetBuffer();
-        return body.Length >= 5 && Encoding.ASCII.GetString(b, (int)body.Length - 5, 5) == "0\r\n\r\n";
-    }
-
-    private static string Dechunk(string text)
-    {
-        var sb = new StringBuilder();
-        int i = 0;
-        while (i < text.Length)
-        {
-            int eol = text.IndexOf("\r\n", i, StringComparison.Ordinal);
-            if (eol < 0) break;
-            int size = Convert.ToInt32(text[i..eol].Split(';')[0].Trim(), 16);
-            if (size == 0) break;
-            sb.Append(text, eol + 2, Math.Min(size, text.Length - eol - 2));
-            i = eol + 2 + size + 2;
-        }
-        return sb.ToString();
-    }
-
-    private static int IndexOfHeadEnd(List<byte> b)
-    {
-        for (int i = 0; i + 3 < b.Count; i++)
-            if (b[i] == '\r' && b[i + 1] == '\n' && b[i + 2] == '\r' && b[i + 3] == '\n') return i;
-        return -1;
+        // An error: its body (Content-Length, chunked, or until close) holds the message. The body
+        // stream is not disposed here: the socket is this connection's, disposed with it.
+        var body = new ResponseBodyStream(_socket, head.Rest, head.ContentLength, head.Chunked);
+        using var reader = new StreamReader(body, Encoding.UTF8, detectEncodingFromByteOrderMarks: false, bufferSize: 4096, leaveOpen: true);
+        string text = await reader.ReadToEndAsync(ct).ConfigureAwait(false);
+        throw new DaemonException((HttpStatusCode)head.Status, DaemonException.MessageOf(text, (HttpStatusCode)head.Status));
     }
 
     /// <summary>Reads what the daemon sends; 0 at the end of the stream.</summary>
