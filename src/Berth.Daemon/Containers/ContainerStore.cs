@@ -11,7 +11,8 @@ namespace Berth.Daemon.Containers;
 /// Crash safety: every save writes <c>config.v2.json.tmp</c>, fsyncs it, renames it over the
 /// record and fsyncs the directory, so a kill -9 at any instant leaves either the old record or
 /// the new one, never a torn one. A directory without a record (a create cut short before its
-/// first save) is removed at load, and so are leftover temp files. Names are not stored apart:
+/// first save) is removed at load, and so are leftover temp files. Saves with <c>durable: false</c>
+/// skip the fsyncs: atomic against a kill -9, not against a machine crash. Names are not stored apart:
 /// the name index is rebuilt from the records at load, so a rename is one atomic save.
 /// </para>
 /// </summary>
@@ -41,9 +42,11 @@ public sealed class ContainerStore
             {
                 // Temp files of atomic writes cut short (the record, hosts, resolv.conf, hostname).
                 foreach (string temp in Directory.EnumerateFiles(dir, "*.tmp")) File.Delete(temp);
-                if (!File.Exists(record))
+                if (!File.Exists(record) || new FileInfo(record).Length == 0)
                 {
-                    // The create that made this directory never saved: nothing refers to it.
+                    // The create that made this directory never saved: nothing refers to it. An
+                    // empty record is the same: a durable save fsyncs before its rename, so only a
+                    // machine crash after a non-durable first save (`run --rm`) leaves one.
                     Directory.Delete(dir, recursive: true);
                     continue;
                 }

@@ -40,6 +40,17 @@ internal sealed record SnapshotRecord
     public DateTimeOffset Updated { get; init; }
 }
 
+/// <summary>The record of an ephemeral snapshot (ephemeral/&lt;id&gt;.json): its key and what metadata.json would hold.</summary>
+internal sealed class EphemeralSnapshot
+{
+    [JsonPropertyName("key")]
+    public string Key { get; set; } = "";
+
+    [JsonPropertyName("record")]
+    public SnapshotRecord? Record { get; set; }
+}
+
 [JsonSourceGenerationOptions(WriteIndented = true, UseStringEnumConverter = true)]
 [JsonSerializable(typeof(SnapshotMetadata))]
+[JsonSerializable(typeof(EphemeralSnapshot))]
 internal sealed partial class SnapshotJsonContext : JsonSerializerContext;

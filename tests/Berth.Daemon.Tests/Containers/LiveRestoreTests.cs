@@ -91,7 +91,8 @@ public sealed class LiveRestoreTests
     /// <summary>
     /// An auto-remove container's exit is saved without an fsync and its removal follows at
     /// once; a crash in between leaves an exited auto-remove record, which the restore removes
-    /// (dockerd does the same). One that was created and never started stays.
+    /// (dockerd does the same). One that was created and never started stays — unless a machine
+    /// crash took its layer's record or left its own record empty (both written without fsync).
     /// </summary>
     [Fact]
     public async Task An_exited_auto_remove_container_is_removed_at_restore_and_a_created_one_stays()
@@ -103,15 +104,28 @@ public sealed class LiveRestoreTests
         try
         {
             daemon = await StartAsync(dir, socket);
-            string exited, created;
+            string exited, created, layerLost, recordEmpty;
             using (HttpClient client = DaemonScope.CreateClient(socket))
             {
                 await ImportBusyboxAsync(client);
                 exited = await ContainersApiTests.CreateAsync(client, new { Image = "busybox", Cmd = new[] { "true" }, HostConfig = new { AutoRemove = true } }, "rm-exited");
                 created = await ContainersApiTests.CreateAsync(client, new { Image = "busybox", Cmd = new[] { "true" }, HostConfig = new { AutoRemove = true } }, "rm-created");
+                layerLost = await ContainersApiTests.CreateAsync(client, new { Image = "busybox", Cmd = new[] { "true" }, HostConfig = new { AutoRemove = true } }, "rm-layer-lost");
+                recordEmpty = await ContainersApiTests.CreateAsync(client, new { Image = "busybox", Cmd = new[] { "true" }, HostConfig = new { AutoRemove = true } }, "rm-record-empty");
             }
             await KillAsync(daemon); // SIGKILL
             daemon = null;
+
+            // --rm containers' layers are ephemeral: each in its own record file, none in metadata.json.
+            string snapshots = Path.Combine(dir.Combine("data"), "snapshots");
+            Assert.DoesNotContain("container-", File.ReadAllText(Path.Combine(snapshots, "metadata.json")));
+            var ephemeral = Directory.GetFiles(Path.Combine(snapshots, "ephemeral"))
+                .ToDictionary(f => JsonDocument.Parse(File.ReadAllBytes(f)).RootElement.GetProperty("key").GetString()!, f => f);
+            Assert.Equal(4, ephemeral.Count);
+            // What a machine crash may do to records written without fsync: one layer's record
+            // lost, one container record empty.
+            File.Delete(ephemeral["container-" + layerLost]);
+            File.WriteAllBytes(Path.Combine(dir.Combine("data"), "containers", recordEmpty, "config.v2.json"), []);
 
             // The record as a crash right after the exit was recorded leaves it.
             string record = Path.Combine(dir.Combine("data"), "containers", exited, "config.v2.json");
@@ -130,9 +144,18 @@ public sealed class LiveRestoreTests
                 Assert.False(Directory.Exists(Path.GetDirectoryName(record)), "the removed container's directory is still there");
                 JsonElement s = JsonDocument.Parse(await client.GetStringAsync($"/containers/{created}/json")).RootElement.GetProperty("State");
                 Assert.Equal("created", s.GetProperty("Status").GetString());
+                foreach (string lost in new[] { layerLost, recordEmpty })
+                {
+                    using (HttpResponseMessage gone = await client.GetAsync($"/containers/{lost}/json"))
+                        Assert.Equal(System.Net.HttpStatusCode.NotFound, gone.StatusCode);
+                    Assert.False(Directory.Exists(Path.Combine(dir.Combine("data"), "containers", lost)), $"container {lost}'s directory is still there");
+                }
                 using HttpResponseMessage rm = await client.DeleteAsync($"/containers/{created}");
                 Assert.True(rm.IsSuccessStatusCode, await rm.Content.ReadAsStringAsync());
             }
+            // Nothing of the four is left in the snapshotter: no record, no directory.
+            Assert.Empty(Directory.GetFiles(Path.Combine(snapshots, "ephemeral")));
+            Assert.Single(Directory.GetDirectories(Path.Combine(snapshots, "snapshots"))); // busybox's layer
         }
         finally
         {

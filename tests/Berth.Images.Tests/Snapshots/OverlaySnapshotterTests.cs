@@ -56,6 +56,90 @@ public sealed class OverlaySnapshotterTests : SnapshotterConformanceTests
         Assert.False(File.Exists(Path.Combine(dir.Path, "metadata.json.tmp")));
     }
 
+    private static readonly Dictionary<string, string> Ephemeral = new() { [OverlaySnapshotter.EphemeralLabel] = "1" };
+
+    [Fact]
+    public void An_ephemeral_snapshot_lives_in_its_own_file_and_metadata_json_is_not_rewritten_for_it()
+    {
+        using var dir = new TempDirectory("snap");
+        string metadata = Path.Combine(dir.Path, "metadata.json");
+        using (var sn = new OverlaySnapshotter(dir.Path))
+        {
+            sn.Prepare("a", null);
+            sn.Commit("base", "a");
+            byte[] before = File.ReadAllBytes(metadata);
+            IReadOnlyList<Mount> mounts = sn.Prepare("tmp", "base", Ephemeral);
+            Assert.Equal("overlay", Assert.Single(mounts).Type);
+            Assert.Equal(before, File.ReadAllBytes(metadata));
+            Assert.Equal(["2.json"], Directory.GetFiles(Path.Combine(dir.Path, "ephemeral")).Select(Path.GetFileName));
+            Assert.Equal(SnapshotKind.Active, sn.Stat("tmp").Kind);
+            // A durable change after it still leaves it out of metadata.json.
+            sn.Prepare("durable", "base");
+            Assert.DoesNotContain("\"tmp\"", File.ReadAllText(metadata));
+        }
+        using (var sn = new OverlaySnapshotter(dir.Path))
+        {
+            Assert.Equal("base", sn.Stat("tmp").Parent);
+            // Ids continue after the ephemeral one, which metadata.json never counted.
+            sn.Prepare("next", "base");
+            Assert.Equal(4, sn.Walk().Count);
+            byte[] before = File.ReadAllBytes(metadata);
+            sn.Remove("tmp");
+            Assert.Equal(before, File.ReadAllBytes(metadata));
+            Assert.Empty(Directory.GetFiles(Path.Combine(dir.Path, "ephemeral")));
+            Assert.False(Directory.Exists(Path.Combine(dir.Path, "snapshots", "2")));
+        }
+    }
+
+    [Theory]
+    [InlineData("lost")]
+    [InlineData("empty")]
+    [InlineData("torn")]
+    public void An_ephemeral_record_lost_or_torn_by_a_crash_takes_its_directory_with_it_at_open(string damage)
+    {
+        using var dir = new TempDirectory("snap");
+        using (var sn = new OverlaySnapshotter(dir.Path))
+        {
+            sn.Prepare("a", null);
+            sn.Commit("base", "a");
+            sn.Prepare("tmp", "base", Ephemeral);
+        }
+        string record = Path.Combine(dir.Path, "ephemeral", "2.json");
+        switch (damage)
+        {
+            case "lost": File.Delete(record); break;
+            case "empty": File.WriteAllBytes(record, []); break;
+            default: File.WriteAllText(record, File.ReadAllText(record)[..20]); break;
+        }
+
+        using var reopened = new OverlaySnapshotter(dir.Path);
+        Assert.Equal(["base"], reopened.Walk().Select(i => i.Name));
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "snapshots", "2")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(dir.Path, "ephemeral")));
+        reopened.Prepare("again", "base", Ephemeral); // the id and the key are free again
+    }
+
+    [Fact]
+    public void Committing_an_ephemeral_snapshot_makes_a_durable_layer()
+    {
+        using var dir = new TempDirectory("snap");
+        using (var sn = new OverlaySnapshotter(dir.Path))
+        {
+            sn.Prepare("tmp", null, Ephemeral);
+            File.WriteAllText(Path.Combine(dir.Path, "snapshots", "1", "fs", "f"), "x");
+            sn.Commit("layer", "tmp", new Dictionary<string, string> { ["l"] = "v" });
+            Assert.Empty(Directory.GetFiles(Path.Combine(dir.Path, "ephemeral")));
+            Assert.DoesNotContain(OverlaySnapshotter.EphemeralLabel, sn.Stat("layer").Labels.Keys);
+        }
+        // A commit cut short after its save (the ephemeral file still there) keeps the layer.
+        File.WriteAllText(Path.Combine(dir.Path, "ephemeral", "1.json"),
+            "{\"key\":\"tmp\",\"record\":{\"id\":1,\"kind\":\"Active\",\"labels\":{\"" + OverlaySnapshotter.EphemeralLabel + "\":\"1\"}}}");
+        using var reopened = new OverlaySnapshotter(dir.Path);
+        Assert.Equal(["layer"], reopened.Walk().Select(i => i.Name));
+        Assert.Equal("x", File.ReadAllText(Path.Combine(dir.Path, "snapshots", "1", "fs", "f")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(dir.Path, "ephemeral")));
+    }
+
     [Fact]
     public void Corrupt_metadata_is_an_error_not_a_fresh_start()
     {
