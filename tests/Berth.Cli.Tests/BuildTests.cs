@@ -50,4 +50,28 @@ public sealed class BuildTests
         Assert.NotEqual(0, missing.ExitCode);
         Assert.Contains("not found", missing.Stderr);
     }
+
+    [Fact]
+    public void Build_from_stdin_takes_a_dockerfile_alone_or_a_compressed_context()
+    {
+        using var cli = new BerthCli();
+        cli.Ok("import", "-c", "CMD [\"/bin/sh\"]", cli.WriteBusyboxTar("rootfs.tar", "build-stdin"), "busybox:latest");
+
+        // `docker build - < Dockerfile`: no context, the Dockerfile alone.
+        CliResult alone = cli.RunWith("FROM busybox\nRUN echo from-stdin > /f\nCMD cat /f\n"u8.ToArray(), "build", "-t", "stdin-df", "-");
+        Assert.True(alone.ExitCode == 0, alone.Stderr);
+        Assert.Equal("from-stdin\n", cli.Ok("run", "--rm", "stdin-df"));
+
+        // `docker build - < context.tar.gz`: a gzip'd tar context, streamed to the daemon as it is.
+        string context = Path.Combine(cli.Work, "ctx");
+        Directory.CreateDirectory(context);
+        File.WriteAllText(Path.Combine(context, "Dockerfile"), "FROM busybox\nCOPY hello.txt /\nCMD cat /hello.txt\n");
+        File.WriteAllText(Path.Combine(context, "hello.txt"), "hello from a gzip'd context\n");
+        var tgz = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(tgz, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+            System.Formats.Tar.TarFile.CreateFromDirectory(context, gzip, includeBaseDirectory: false);
+        CliResult compressed = cli.RunWith(tgz.ToArray(), "build", "-t", "stdin-tgz", "-");
+        Assert.True(compressed.ExitCode == 0, compressed.Stderr);
+        Assert.Equal("hello from a gzip'd context\n", cli.Ok("run", "--rm", "stdin-tgz"));
+    }
 }

@@ -18,7 +18,7 @@ internal static partial class ImageCommands
     /// </summary>
     private static Command Build(string name)
     {
-        var path = new Argument<string>("PATH") { Description = "the build context: a directory, or - for a tar on STDIN" };
+        var path = new Argument<string>("PATH") { Description = "the build context: a directory, or - for a context archive or a Dockerfile alone on STDIN" };
         var tags = new Option<string[]>("--tag", "-t") { Description = "name and optionally a tag in the 'name:tag' format", AllowMultipleArgumentsPerToken = false };
         var file = new Option<string?>("--file", "-f") { Description = "name of the Dockerfile (default: 'PATH/Dockerfile'); - reads it from STDIN" };
         var buildArgs = new Option<string[]>("--build-arg") { Description = "set build-time variables (KEY=VALUE, or KEY to take it from the environment)" };
@@ -70,8 +70,8 @@ internal static partial class ImageCommands
             if (contextPath == "-")
             {
                 if (dockerfileOption == "-") throw new UsageException("invalid argument: can't use stdin for both build context and dockerfile");
-                content = new StreamContent(Console.OpenStandardInput(), 1 << 16);
-                query.Add("dockerfile", dockerfileOption);
+                (content, bool isArchive) = await StdinContextAsync(Console.OpenStandardInput(), ct).ConfigureAwait(false);
+                query.Add("dockerfile", isArchive ? dockerfileOption : "Dockerfile");
             }
             else
             {
@@ -98,6 +98,87 @@ internal static partial class ImageCommands
     /// the context root, owners 0:0 as docker's CLI sends them. A Dockerfile outside the context
     /// (or from STDIN) is added under a name of its own, as docker does.
     /// </summary>
+    /// <summary>
+    /// <c>build -</c>: STDIN is either the context as an archive (tar, or tar compressed with gzip,
+    /// bzip2, xz or zstd: the daemon unpacks it) or, as docker has it, a Dockerfile alone, sent as a
+    /// context holding only that file. The first bytes decide; an archive is streamed on.
+    /// </summary>
+    internal static async Task<(HttpContent Content, bool IsArchive)> StdinContextAsync(Stream stdin, CancellationToken ct)
+    {
+        byte[] head = new byte[512];
+        int n = 0, read;
+        while (n < head.Length && (read = await stdin.ReadAsync(head.AsMemory(n), ct).ConfigureAwait(false)) > 0) n += read;
+        ReadOnlySpan<byte> h = head.AsSpan(0, n);
+        bool archive = h.StartsWith(new byte[] { 0x1f, 0x8b }) || h.StartsWith("BZh"u8) || h.StartsWith(new byte[] { 0xfd, (byte)'7', (byte)'z', (byte)'X', (byte)'Z', 0 })
+            || h.StartsWith(new byte[] { 0x28, 0xb5, 0x2f, 0xfd }) || n >= 262 && h.Slice(257, 5).SequenceEqual("ustar"u8);
+        if (archive) return (new StreamContent(new PrefixedStream(head.AsMemory(0, n), stdin), 1 << 16), true);
+
+        const int MaxDockerfile = 16 << 20;
+        var dockerfile = new MemoryStream();
+        dockerfile.Write(h);
+        byte[] buffer = new byte[1 << 16];
+        while ((read = await stdin.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+        {
+            dockerfile.Write(buffer, 0, read);
+            if (dockerfile.Length > MaxDockerfile) throw new UsageException($"the Dockerfile on STDIN is larger than {MaxDockerfile >> 20} MiB (a context archive must be a tar, gzip, bzip2, xz or zstd stream)");
+        }
+        var tar = new MemoryStream();
+        using (var writer = new TarWriter(tar, TarEntryFormat.Pax, leaveOpen: true))
+        {
+            dockerfile.Position = 0;
+            writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "Dockerfile")
+            {
+                DataStream = dockerfile,
+                Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead,
+                ModificationTime = DateTimeOffset.UtcNow,
+            });
+        }
+        return (new ByteArrayContent(tar.ToArray()), false);
+    }
+
+    /// <summary>A stream that yields <c>prefix</c>, then the rest of <c>inner</c>.</summary>
+    private sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) : Stream
+    {
+        private ReadOnlyMemory<byte> _prefix = prefix;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            if (_prefix.IsEmpty) return inner.Read(buffer);
+            int n = Math.Min(buffer.Length, _prefix.Length);
+            _prefix.Span[..n].CopyTo(buffer);
+            _prefix = _prefix[n..];
+            return n;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
+        {
+            if (_prefix.IsEmpty) return await inner.ReadAsync(buffer, ct).ConfigureAwait(false);
+            return Read(buffer.Span);
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct)
+            => ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) inner.Dispose();
+            base.Dispose(disposing);
+        }
+
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
     private sealed class ContextTar : HttpContent
     {
         private readonly string _root;
