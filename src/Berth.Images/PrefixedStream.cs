@@ -4,7 +4,7 @@ namespace Berth.Images;
 /// Replays bytes already read (for sniffing a format, or read past a header), then the rest of the
 /// inner stream, which it does not dispose.
 /// </summary>
-internal sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) : ReadOnlyStream
+public sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) : ReadOnlyStream
 {
     private ReadOnlyMemory<byte> _prefix = prefix;
 

@@ -4,7 +4,7 @@ namespace Berth.Images;
 /// The base of the forward-only, read-only stream wrappers (verifying, counting, prefixing,
 /// response-owning, lazily opened): everything but reading says "not supported".
 /// </summary>
-internal abstract class ReadOnlyStream : Stream
+public abstract class ReadOnlyStream : Stream
 {
     public override bool CanRead => true;
     public override bool CanSeek => false;

@@ -176,19 +176,13 @@ internal sealed record ResponseHead(int Status, string Reason, IReadOnlyList<(st
 /// A response body off the socket (which it owns): <c>length</c> bytes, or chunked, or — with
 /// neither — everything until the daemon closes. Bytes that came with the head are served first.
 /// </summary>
-internal sealed class ResponseBodyStream(Socket socket, byte[] rest, long? length, bool chunked) : Stream
+internal sealed class ResponseBodyStream(Socket socket, byte[] rest, long? length, bool chunked) : Berth.Images.ReadOnlyStream
 {
     private byte[] _pending = rest;
     private int _pendingOffset;
     private long _left = length ?? -1;      // bytes left of a Content-Length body or the current chunk
     private bool _done = length == 0 && !chunked;
     private readonly byte[] _one = new byte[1];
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
     {
@@ -264,9 +258,4 @@ internal sealed class ResponseBodyStream(Socket socket, byte[] rest, long? lengt
         if (disposing) socket.Dispose();
         base.Dispose(disposing);
     }
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

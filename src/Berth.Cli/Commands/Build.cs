@@ -111,7 +111,7 @@ internal static partial class ImageCommands
         ReadOnlySpan<byte> h = head.AsSpan(0, n);
         bool archive = h.StartsWith(new byte[] { 0x1f, 0x8b }) || h.StartsWith("BZh"u8) || h.StartsWith(new byte[] { 0xfd, (byte)'7', (byte)'z', (byte)'X', (byte)'Z', 0 })
             || h.StartsWith(new byte[] { 0x28, 0xb5, 0x2f, 0xfd }) || n >= 262 && h.Slice(257, 5).SequenceEqual("ustar"u8);
-        if (archive) return (new StreamContent(new PrefixedStream(head.AsMemory(0, n), stdin), 1 << 16), true);
+        if (archive) return (new StreamContent(new Berth.Images.PrefixedStream(head.AsMemory(0, n), stdin), 1 << 16), true);
 
         const int MaxDockerfile = 16 << 20;
         var dockerfile = new MemoryStream();
@@ -134,49 +134,6 @@ internal static partial class ImageCommands
             });
         }
         return (new ByteArrayContent(tar.ToArray()), false);
-    }
-
-    /// <summary>A stream that yields <c>prefix</c>, then the rest of <c>inner</c>.</summary>
-    private sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) : Stream
-    {
-        private ReadOnlyMemory<byte> _prefix = prefix;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            if (_prefix.IsEmpty) return inner.Read(buffer);
-            int n = Math.Min(buffer.Length, _prefix.Length);
-            _prefix.Span[..n].CopyTo(buffer);
-            _prefix = _prefix[n..];
-            return n;
-        }
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
-        {
-            if (_prefix.IsEmpty) return await inner.ReadAsync(buffer, ct).ConfigureAwait(false);
-            return Read(buffer.Span);
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct)
-            => ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing) inner.Dispose();
-            base.Dispose(disposing);
-        }
-
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     private sealed class ContextTar : HttpContent
