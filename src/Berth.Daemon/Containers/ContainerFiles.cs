@@ -241,11 +241,35 @@ public static partial class ContainerFiles
             {
                 foreach (SafeFileHandle fd in lowerFds) fd.Dispose();
             }
+            LeaveOutMountPoints(changes);
             return changes.Count == 0 ? null : changes;
         }
         finally
         {
             entry.Lock.Release();
+        }
+    }
+
+    // What dockerd keeps in a container's init layer (below the writable one, so never a change):
+    // the files the engine bind-mounts and the mount points of /dev, /proc and /sys. Berth has no
+    // separate init layer: the runtime creates these mount points in the writable layer when the
+    // image lacks them, and they are left out here as dockerd's diff leaves them out.
+    private static readonly string[] InitLayerFiles = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/etc/mtab", "/.dockerenv", "/dev/console"];
+    private static readonly string[] InitLayerDirectories = ["/dev/pts", "/dev/shm", "/dev", "/proc", "/sys", "/etc"]; // children first
+
+    /// <summary>
+    /// Leaves the init layer's paths out of <paramref name="changes"/>: its files always, its
+    /// directories unless something below them changed, and then as modified (they exist below).
+    /// </summary>
+    private static void LeaveOutMountPoints(List<ContainerChange> changes)
+    {
+        changes.RemoveAll(c => InitLayerFiles.Contains(c.Path, StringComparer.Ordinal));
+        foreach (string dir in InitLayerDirectories)
+        {
+            int i = changes.FindIndex(c => c.Path == dir);
+            if (i < 0) continue;
+            if (!changes.Any(c => c.Path.StartsWith(dir + "/", StringComparison.Ordinal))) changes.RemoveAt(i);
+            else if (changes[i].Kind == 1) changes[i] = changes[i] with { Kind = 0 };
         }
     }
 
