@@ -525,6 +525,11 @@ public sealed partial class ContainerService : IDisposable
     /// </summary>
     private async Task CleanupRuntimeLeftoversAsync(string id, int monitorPid = 0)
     {
+        string monitorDir = MonitorDirectory(id);
+        // No PID recorded (the kill fell between the monitor's launch and the record's save, or
+        // the record is gone): find a monitor still serving the directory, before the delete
+        // below makes it write its exit file.
+        if (monitorPid <= 0 && Directory.Exists(monitorDir)) monitorPid = Monitor.MonitorProcess.FindByStateDir(monitorDir);
         string runtimeRoot = Path.Combine(Options.ExecRoot, "runtime");
         if (Directory.Exists(runtimeRoot))
             foreach (string dir in Directory.EnumerateDirectories(runtimeRoot))
@@ -536,7 +541,6 @@ public sealed partial class ContainerService : IDisposable
             }
         // A monitor still alive writes its exit file once the delete has killed the init; deleting
         // its directory before then races that write and leaves the directory behind.
-        string monitorDir = MonitorDirectory(id);
         if (monitorPid > 0 && Monitor.MonitorProcess.IsAlive(monitorPid, monitorDir))
             await WaitForMonitorAsync(monitorPid, TimeSpan.FromSeconds(5));
         UnmountRootfs(id);

@@ -118,6 +118,20 @@ public static class MonitorProcess
         catch (UnauthorizedAccessException) { return false; }
     }
 
+    /// <summary>
+    /// The PID of a live berth-monitor whose state directory is <paramref name="stateDir"/>, found
+    /// by scanning /proc; 0 when there is none. For a restore that finds a monitor directory but
+    /// no recorded PID (berthd was killed between the monitor's launch and the record's save).
+    /// </summary>
+    public static int FindByStateDir(string stateDir)
+    {
+        foreach (string entry in Directory.EnumerateDirectories("/proc"))
+            if (int.TryParse(Path.GetFileName(entry), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid)
+                && IsAlive(pid, stateDir))
+                return pid;
+        return 0;
+    }
+
     /// <summary>Completes when the process <paramref name="monitorPid"/> has ended (at once when it does not exist).
     /// Works for processes that are not berthd's children, e.g. monitors found after a daemon restart.</summary>
     public static Task WaitForExitAsync(int monitorPid, CancellationToken ct)
