@@ -58,10 +58,33 @@ public sealed partial class ContainerRuntime(string root)
     {
         if (!ProcessInfo.IsAlive(record.InitPid, record.InitStartTime)) return ContainerStatus.Stopped;
         if (record.Creating) return ContainerStatus.Creating;
-        // The init blocks on the exec fifo until start; start removes it.
-        if (File.Exists(Path.Combine(Store.DirectoryOf(record.Id), StateStore.ExecFifo))) return ContainerStatus.Created;
+        // The init blocks on the exec fifo until start; start removes it. A fifo that outlived the
+        // init's execve is a start cut short between its write and the removal (its caller killed,
+        // as berthd running start in-process can be): the container runs.
+        if (File.Exists(Path.Combine(Store.DirectoryOf(record.Id), StateStore.ExecFifo)) && InitHoldsExecFifo(record) != false)
+            return ContainerStatus.Created;
         if (IsFrozen(record)) return ContainerStatus.Paused;
         return ContainerStatus.Running;
+    }
+
+    /// <summary>
+    /// Whether the init still has the exec fifo open, which it has until its execve (the fd is
+    /// close-on-exec); null when its fds cannot be read (a rootless caller: the init is not
+    /// dumpable), in which case the fifo alone decides, as runc has it.
+    /// </summary>
+    static bool? InitHoldsExecFifo(ContainerRecord record)
+    {
+        var suffix = "/" + record.Id + "/" + StateStore.ExecFifo;
+        try
+        {
+            foreach (var fd in Directory.EnumerateFileSystemEntries($"/proc/{record.InitPid}/fd"))
+                if (new FileInfo(fd).LinkTarget is { } target && target.EndsWith(suffix, StringComparison.Ordinal)) return true;
+            return false;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     static bool IsFrozen(ContainerRecord record)

@@ -51,6 +51,26 @@ public sealed class LifecycleTests : IDisposable
     }
 
     [IntegrationFact]
+    public void A_start_cut_short_after_releasing_the_init_leaves_a_running_container_not_a_created_one()
+    {
+        // What `start` does, stopped where a kill -9 of its caller can stop it: the byte written
+        // into the exec fifo (the init goes on to exec) and the fifo not yet removed.
+        var id = _h.NewId("cut");
+        var bundle = _h.NewBundle().Script("echo started; exec sleep 30");
+        bundle.Save();
+        var created = _h.Runtime("create", "--bundle", bundle.Dir, id).ShouldSucceed();
+        Assert.Equal("created", _h.Status(id));
+        var fifo = Path.Combine(_h.Root, id, "exec.fifo");
+        using (var writer = new FileStream(fifo, FileMode.Open, FileAccess.Write)) writer.WriteByte(0);
+        RuntimeHarness.WaitForOutput(created, "started");
+        Assert.True(File.Exists(fifo));
+
+        Assert.Equal("running", _h.Status(id));
+        _h.Runtime("start", id).ShouldFail(); // not created any more
+        _h.Runtime("delete", "--force", id).ShouldSucceed();
+    }
+
+    [IntegrationFact]
     public void Delete_of_a_running_container_fails_without_force_and_kills_it_with_force()
     {
         var id = _h.NewId("del");
