@@ -241,8 +241,9 @@ public sealed partial class ContainerService : IDisposable
     /// A start cut short by a crash after the runtime's start and before the record said running
     /// (the record has the monitor's PID, saved just before the start). The monitor and the
     /// runtime tell how far it got: a live monitor whose container the runtime reports running is
-    /// adopted; a monitor that has exited and left its exit file means the container ran and
-    /// exited, and that exit is recorded. Otherwise (never started) false: the caller cleans up.
+    /// adopted; one whose container it reports stopped (just ended) is waited for; a monitor that
+    /// has exited and left its exit file means the container ran and exited, and that exit is
+    /// recorded. Otherwise (never started) false: the caller cleans up.
     /// </summary>
     private async Task<bool> FindCutShortStartAsync(ContainerEntry entry)
     {
@@ -254,30 +255,38 @@ public sealed partial class ContainerService : IDisposable
             var (runtime, globals) = RuntimeOf(r);
             var (code, stdout, _) = await RunRuntimeAsync(runtime, globals, ["state", r.Id], throwOnError: false);
             int pid = 0;
+            string? status = null;
             try
             {
                 using JsonDocument state = JsonDocument.Parse(code == 0 ? stdout : "{}");
-                if (state.RootElement.TryGetProperty("status", out JsonElement status) && status.GetString() == "running"
-                    && state.RootElement.TryGetProperty("pid", out JsonElement p)) pid = p.GetInt32();
+                if (state.RootElement.TryGetProperty("status", out JsonElement st)) status = st.GetString();
+                if (state.RootElement.TryGetProperty("pid", out JsonElement p)) pid = p.GetInt32();
             }
             catch (JsonException)
             {
             }
-            if (pid <= 0) return false; // created, never started
-            r.State = new ContainerStateJson
+            if (status == "running" && pid > 0)
             {
-                Status = "running",
-                Running = true,
-                Pid = pid,
-                StartedAt = Rfc3339(launched),
-                FinishedAt = r.State.FinishedAt,
-                Health = r.State.Health,
-            };
-            Store.Save(r);
-            LogWarning(_logger, $"container {r.Id}: its start was cut short by a crash; found it running");
-            Watch(entry, r.MonitorPid);
-            if (!r.State.Paused) InitHealthMonitor(entry);
-            return true;
+                r.State = new ContainerStateJson
+                {
+                    Status = "running",
+                    Running = true,
+                    Pid = pid,
+                    StartedAt = Rfc3339(launched),
+                    FinishedAt = r.State.FinishedAt,
+                    Health = r.State.Health,
+                };
+                Store.Save(r);
+                LogWarning(_logger, $"container {r.Id}: its start was cut short by a crash; found it running");
+                Watch(entry, r.MonitorPid);
+                if (!r.State.Paused) InitHealthMonitor(entry);
+                return true;
+            }
+            if (status != "stopped") return false; // created, never started
+            // It ran and has just ended: its monitor is still up, about to write the exit file.
+            // Taking it for a start that never happened marked `created` a container whose process
+            // had run (the crash test caught it). Let the monitor finish; its exit is read below.
+            await WaitForMonitorAsync(r.MonitorPid, TimeSpan.FromSeconds(5));
         }
         if (Monitor.MonitorProcess.ReadExit(dir) is null) return false;
         r.State.StartedAt = Rfc3339(launched);
