@@ -191,15 +191,5 @@ public static class SystemApi
 /// <summary>Finds a runtime binary: next to berthd first (artifacts/bin), then on PATH.</summary>
 public static class RuntimeFinder
 {
-    public static string? Find(string name)
-    {
-        var dirs = new List<string> { AppContext.BaseDirectory };
-        dirs.AddRange((Environment.GetEnvironmentVariable("PATH") ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries));
-        foreach (string dir in dirs)
-        {
-            string candidate = Path.Combine(dir, name);
-            if (File.Exists(candidate)) return candidate;
-        }
-        return null;
-    }
+    public static string? Find(string name) => Berth.Oci.ExecutableSearch.Find(name, firstDirectory: AppContext.BaseDirectory);
 }

@@ -119,13 +119,5 @@ public sealed class CredentialHelper
         return new ImagesException(ImagesErrorKind.Unavailable, $"credential helper {Program} {action} failed (exit {code}){(said.Length > 0 ? ": " + said : "")}");
     }
 
-    private static string? FindOnPath(string program)
-    {
-        foreach (string dir in (Environment.GetEnvironmentVariable("PATH") ?? "/usr/local/bin:/usr/bin:/bin").Split(':', StringSplitOptions.RemoveEmptyEntries))
-        {
-            string candidate = Path.Combine(dir, program);
-            if (File.Exists(candidate)) return candidate;
-        }
-        return null;
-    }
+    private static string? FindOnPath(string program) => Berth.Oci.ExecutableSearch.Find(program);
 }

@@ -200,10 +200,7 @@ public static partial class Rootless
             throw new RuntimeException($"rootless: linux.{kind}Mappings maps more than your own {kind}: that needs {helper} (Debian package uidmap), which is not installed");
     }
 
-    static string? FindHelper(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/bin:/bin")
-            .Split(':', StringSplitOptions.RemoveEmptyEntries).Append("/usr/bin").Append("/usr/sbin")
-            .Select(dir => Path.Combine(dir, name)).FirstOrDefault(File.Exists);
+    static string? FindHelper(string name) => ExecutableSearch.Find(name);
 
     /// <summary>
     /// Writes the child's uid_map and gid_map as an unprivileged parent: directly for a single
