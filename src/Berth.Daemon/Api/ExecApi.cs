@@ -64,7 +64,8 @@ public static class ExecApi
             relay = exec.Relay;
             if (relay is null) exec.PendingSize = (h, w); // applied when the relay connects
         }
-        if (relay is not null) await relay.ResizeAsync(h, w, context.RequestAborted);
+        if (relay is not null && !await relay.TryResizeAsync(h, w, context.RequestAborted))
+            throw ApiException.Conflict($"Exec {id} is not running"); // it ended as the resize came
         context.Response.StatusCode = 200;
     }
 

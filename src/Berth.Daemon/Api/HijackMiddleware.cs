@@ -282,7 +282,7 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
                 exec.Relay = connection;
                 size = exec.PendingSize ?? size;
             }
-            if (size is (ushort rows, ushort cols) && tty) await connection.ResizeAsync(rows, cols, aborted);
+            if (size is (ushort rows, ushort cols) && tty) await connection.TryResizeAsync(rows, cols, aborted);
             try
             {
                 await RelayAsync(connection, exec.Config.AttachStdin, exec.Config.AttachStdout, exec.Config.AttachStderr, tty,

@@ -57,7 +57,7 @@ public sealed class AttachConnection : IAsyncDisposable
         {
             await connection.SendAsync(1, ct).ConfigureAwait(false);
         }
-        catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.Shutdown or SocketError.ConnectionReset })
+        catch (IOException e) when (MonitorHungUp(e))
         {
             // The monitor may already have hung up: an exec as short as `echo x` is done, its output
             // sent and its monitor gone between our connect and this send (EPIPE). What it sent is
@@ -141,6 +141,29 @@ public sealed class AttachConnection : IAsyncDisposable
             _sendLock.Release();
         }
     }
+
+    /// <summary>
+    /// A resize that may find the monitor gone: false then (a tty exec as short as `echo x` ends,
+    /// and its monitor hangs up, before the first resize goes out), and what it sent stays
+    /// readable. A failed resize ended the relay and lost that output (`docker exec -t` printing
+    /// nothing, 3 in 300 here).
+    /// </summary>
+    public async ValueTask<bool> TryResizeAsync(ushort rows, ushort cols, CancellationToken ct)
+    {
+        try
+        {
+            await ResizeAsync(rows, cols, ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (IOException e) when (MonitorHungUp(e))
+        {
+            return false;
+        }
+    }
+
+    /// <summary>A send that failed because the monitor had closed the connection (EPIPE, ECONNRESET).</summary>
+    private static bool MonitorHungUp(IOException e)
+        => e.InnerException is SocketException { SocketErrorCode: SocketError.Shutdown or SocketError.ConnectionReset };
 
     // One send buffer: the relay's stdin copy and a resize request may write at the same time.
     private readonly SemaphoreSlim _sendLock = new(1, 1);

@@ -37,6 +37,29 @@ public sealed class AttachConnectionTests : IDisposable
     }
 
     [Fact]
+    public async Task A_resize_that_finds_the_monitor_gone_leaves_its_output_readable()
+    {
+        // `docker exec -t c echo x`: the process ends and the monitor hangs up before the relay's
+        // first resize; the resize fails (EPIPE) and must not cost the output.
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(Path.Combine(_dir, "attach.sock")));
+        listener.Listen(4);
+        await using AttachConnection connection = await AttachConnection.ConnectAsync(_dir, CancellationToken.None, lossless: true);
+        using (Socket monitorSide = await listener.AcceptAsync())
+        {
+            byte[] lossless = new byte[16];
+            Assert.Equal(1, await monitorSide.ReceiveAsync(lossless, SocketFlags.None));
+            await monitorSide.SendAsync(new byte[] { 1, (byte)'x', (byte)'\r', (byte)'\n' }, SocketFlags.None);
+        }
+
+        Assert.False(await connection.TryResizeAsync(24, 80, CancellationToken.None));
+        AttachFrame? frame = await connection.ReadAsync(CancellationToken.None);
+        Assert.NotNull(frame);
+        Assert.Equal("x\r\n"u8.ToArray(), frame.Data.ToArray());
+        Assert.Null(await connection.ReadAsync(CancellationToken.None));
+    }
+
+    [Fact]
     public async Task A_monitor_that_stays_gets_the_lossless_request()
     {
         using var listener = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
