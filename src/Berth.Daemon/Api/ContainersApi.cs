@@ -352,8 +352,19 @@ public static class ContainersApi
         ContainerEntry entry = service.Find(id);
         (ushort h, ushort w) = ResizeArgs(context);
         if (!entry.Record.State.Running) throw ApiException.Conflict($"Container {entry.Record.Id} is not running");
-        await using AttachConnection connection = await AttachConnection.ConnectAsync(service.MonitorDirectory(entry.Record.Id), context.RequestAborted);
-        await connection.ResizeAsync(h, w, context.RequestAborted);
+        // A container that exits as the resize comes: dockerd's 409, not a 500.
+        AttachConnection connection;
+        try
+        {
+            connection = await AttachConnection.ConnectAsync(service.MonitorDirectory(entry.Record.Id), context.RequestAborted);
+        }
+        catch (IOException)
+        {
+            throw ApiException.Conflict($"Container {entry.Record.Id} is not running");
+        }
+        await using (connection)
+            if (!await connection.TryResizeAsync(h, w, context.RequestAborted))
+                throw ApiException.Conflict($"Container {entry.Record.Id} is not running");
         service.PublishEvent(entry.Record, "resize", ("height", h.ToString(CultureInfo.InvariantCulture)), ("width", w.ToString(CultureInfo.InvariantCulture)));
         context.Response.StatusCode = 200;
     }
