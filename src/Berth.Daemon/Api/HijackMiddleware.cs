@@ -386,7 +386,7 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
             int n = await input.ReadAsync(buffer, cancellationToken);
             if (n == 0)
             {
-                if (stdinOnce) await connection.CloseStdinAsync(cancellationToken);
+                if (stdinOnce) await connection.TryCloseStdinAsync(cancellationToken);
                 return false;
             }
             if (detachKeys.Length > 0)
@@ -405,9 +405,12 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
                     if (buffer[i] == detachKeys[0]) matched = 1;
                     else forward.Add(buffer[i]);
                 }
-                if (forward.Count > 0) await connection.WriteStdinAsync(forward.ToArray(), cancellationToken);
+                if (forward.Count > 0 && !await connection.TryWriteStdinAsync(forward.ToArray(), cancellationToken)) return false;
             }
-            else await connection.WriteStdinAsync(buffer.AsMemory(0, n), cancellationToken);
+            // A monitor that hung up has a process that takes no more input, but its output is
+            // still to be relayed: that is the end of stdin, not of the session (a failed write
+            // here ended the relay and lost the output of `... | docker exec -i c echo x`).
+            else if (!await connection.TryWriteStdinAsync(buffer.AsMemory(0, n), cancellationToken)) return false;
         }
     }
 

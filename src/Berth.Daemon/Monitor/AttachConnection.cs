@@ -148,11 +148,19 @@ public sealed class AttachConnection : IAsyncDisposable
     /// readable. A failed resize ended the relay and lost that output (`docker exec -t` printing
     /// nothing, 3 in 300 here).
     /// </summary>
-    public async ValueTask<bool> TryResizeAsync(ushort rows, ushort cols, CancellationToken ct)
+    public ValueTask<bool> TryResizeAsync(ushort rows, ushort cols, CancellationToken ct) => UnlessHungUp(ResizeAsync(rows, cols, ct));
+
+    /// <summary>Stdin for the process; false when the monitor has hung up (the process ended, and what it wrote stays readable).</summary>
+    public ValueTask<bool> TryWriteStdinAsync(ReadOnlyMemory<byte> data, CancellationToken ct) => UnlessHungUp(WriteStdinAsync(data, ct));
+
+    /// <summary>Closes the process's stdin; false when the monitor has hung up.</summary>
+    public ValueTask<bool> TryCloseStdinAsync(CancellationToken ct) => UnlessHungUp(CloseStdinAsync(ct));
+
+    private static async ValueTask<bool> UnlessHungUp(ValueTask send)
     {
         try
         {
-            await ResizeAsync(rows, cols, ct).ConfigureAwait(false);
+            await send.ConfigureAwait(false);
             return true;
         }
         catch (IOException e) when (MonitorHungUp(e))

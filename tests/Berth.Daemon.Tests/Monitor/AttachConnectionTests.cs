@@ -37,7 +37,7 @@ public sealed class AttachConnectionTests : IDisposable
     }
 
     [Fact]
-    public async Task A_resize_that_finds_the_monitor_gone_leaves_its_output_readable()
+    public async Task A_resize_or_stdin_that_finds_the_monitor_gone_leaves_its_output_readable()
     {
         // `docker exec -t c echo x`: the process ends and the monitor hangs up before the relay's
         // first resize; the resize fails (EPIPE) and must not cost the output.
@@ -53,6 +53,9 @@ public sealed class AttachConnectionTests : IDisposable
         }
 
         Assert.False(await connection.TryResizeAsync(24, 80, CancellationToken.None));
+        // Stdin that comes after the process ended (`yes | docker exec -i c echo x`) likewise.
+        Assert.False(await connection.TryWriteStdinAsync(new byte[] { (byte)'y' }, CancellationToken.None));
+        Assert.False(await connection.TryCloseStdinAsync(CancellationToken.None));
         AttachFrame? frame = await connection.ReadAsync(CancellationToken.None);
         Assert.NotNull(frame);
         Assert.Equal("x\r\n"u8.ToArray(), frame.Data.ToArray());
