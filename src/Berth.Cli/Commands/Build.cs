@@ -109,8 +109,7 @@ internal static partial class ImageCommands
         int n = 0, read;
         while (n < head.Length && (read = await stdin.ReadAsync(head.AsMemory(n), ct).ConfigureAwait(false)) > 0) n += read;
         ReadOnlySpan<byte> h = head.AsSpan(0, n);
-        bool archive = h.StartsWith(new byte[] { 0x1f, 0x8b }) || h.StartsWith("BZh"u8) || h.StartsWith(new byte[] { 0xfd, (byte)'7', (byte)'z', (byte)'X', (byte)'Z', 0 })
-            || h.StartsWith(new byte[] { 0x28, 0xb5, 0x2f, 0xfd }) || n >= 262 && h.Slice(257, 5).SequenceEqual("ustar"u8);
+        bool archive = Berth.Images.Layers.LayerDecompression.IsCompressed(h) || n >= 262 && h.Slice(257, 5).SequenceEqual("ustar"u8);
         if (archive) return (new StreamContent(new Berth.Images.PrefixedStream(head.AsMemory(0, n), stdin), 1 << 16), true);
 
         const int MaxDockerfile = 16 << 20;

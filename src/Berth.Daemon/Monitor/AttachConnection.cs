@@ -55,14 +55,11 @@ public sealed class AttachConnection : IAsyncDisposable
         connection._send[0] = LosslessPacket;
         try
         {
-            await connection.SendAsync(1, ct).ConfigureAwait(false);
-        }
-        catch (IOException e) when (MonitorHungUp(e))
-        {
             // The monitor may already have hung up: an exec as short as `echo x` is done, its output
             // sent and its monitor gone between our connect and this send (EPIPE). What it sent is
             // still queued for us, so the connection is kept and read to its end; treating the failed
             // request as a failed connect lost that output (the retry then found no socket).
+            await UnlessHungUp(connection.SendAsync(1, ct)).ConfigureAwait(false);
         }
         catch
         {

@@ -10,15 +10,32 @@ public sealed class AttachConnectionTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
+    /// <summary>A monitor's listening attach.sock in the test's directory.</summary>
+    private Socket FakeMonitor()
+    {
+        var listener = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(Path.Combine(_dir, "attach.sock")));
+        listener.Listen(4);
+        return listener;
+    }
+
+    /// <summary>The connection yields one stdout packet holding <paramref name="expected"/>, then its end.</summary>
+    private static async Task AssertOutputThenEndAsync(AttachConnection connection, byte[] expected)
+    {
+        AttachFrame? frame = await connection.ReadAsync(CancellationToken.None);
+        Assert.NotNull(frame);
+        Assert.Equal(1, frame.Stream);
+        Assert.Equal(expected, frame.Data.ToArray());
+        Assert.Null(await connection.ReadAsync(CancellationToken.None));
+    }
+
     [Fact]
     public async Task Output_of_a_monitor_that_hung_up_before_the_lossless_request_is_still_read()
     {
         // A short exec (`echo x`): the monitor accepts, sends all the output, exits — all before the
         // client's lossless request goes out, whose send then fails with EPIPE. The output queued
         // for the client must not be lost with it (the empty `docker exec` output of sessions 2–6).
-        using var listener = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(Path.Combine(_dir, "attach.sock")));
-        listener.Listen(4);
+        using Socket listener = FakeMonitor();
         var client = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
         await client.ConnectAsync(new UnixDomainSocketEndPoint(Path.Combine(_dir, "attach.sock")));
         using (Socket monitorSide = await listener.AcceptAsync())
@@ -29,11 +46,7 @@ public sealed class AttachConnectionTests : IDisposable
 
         await using AttachConnection connection = await AttachConnection.OpenAsync(client, lossless: true, CancellationToken.None);
 
-        AttachFrame? frame = await connection.ReadAsync(CancellationToken.None);
-        Assert.NotNull(frame);
-        Assert.Equal(1, frame.Stream);
-        Assert.Equal("x\n"u8.ToArray(), frame.Data.ToArray());
-        Assert.Null(await connection.ReadAsync(CancellationToken.None));
+        await AssertOutputThenEndAsync(connection, "x\n"u8.ToArray());
     }
 
     [Fact]
@@ -41,9 +54,7 @@ public sealed class AttachConnectionTests : IDisposable
     {
         // `docker exec -t c echo x`: the process ends and the monitor hangs up before the relay's
         // first resize; the resize fails (EPIPE) and must not cost the output.
-        using var listener = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(Path.Combine(_dir, "attach.sock")));
-        listener.Listen(4);
+        using Socket listener = FakeMonitor();
         await using AttachConnection connection = await AttachConnection.ConnectAsync(_dir, CancellationToken.None, lossless: true);
         using (Socket monitorSide = await listener.AcceptAsync())
         {
@@ -56,18 +67,13 @@ public sealed class AttachConnectionTests : IDisposable
         // Stdin that comes after the process ended (`yes | docker exec -i c echo x`) likewise.
         Assert.False(await connection.TryWriteStdinAsync(new byte[] { (byte)'y' }, CancellationToken.None));
         Assert.False(await connection.TryCloseStdinAsync(CancellationToken.None));
-        AttachFrame? frame = await connection.ReadAsync(CancellationToken.None);
-        Assert.NotNull(frame);
-        Assert.Equal("x\r\n"u8.ToArray(), frame.Data.ToArray());
-        Assert.Null(await connection.ReadAsync(CancellationToken.None));
+        await AssertOutputThenEndAsync(connection, "x\r\n"u8.ToArray());
     }
 
     [Fact]
     public async Task A_monitor_that_stays_gets_the_lossless_request()
     {
-        using var listener = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
-        listener.Bind(new UnixDomainSocketEndPoint(Path.Combine(_dir, "attach.sock")));
-        listener.Listen(4);
+        using Socket listener = FakeMonitor();
 
         await using AttachConnection connection = await AttachConnection.ConnectAsync(_dir, CancellationToken.None, lossless: true);
         using Socket monitorSide = await listener.AcceptAsync();
