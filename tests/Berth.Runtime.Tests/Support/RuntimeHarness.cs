@@ -46,11 +46,13 @@ public sealed class RuntimeHarness : IDisposable
     public RuntimeHarness()
     {
         Dir = Path.Combine(TempBase, Guid.NewGuid().ToString("N")[..12]);
-        // Another test's Dispose may remove the empty shared parent in between: try again.
+        // Another test's Dispose may remove the empty shared parent in between: try again. .NET
+        // reports that as DirectoryNotFound or, when the parent goes between its mkdir and ours,
+        // FileNotFound (a CI run failed on the latter).
         for (var attempt = 0; ; attempt++)
         {
             try { Directory.CreateDirectory(Dir); break; }
-            catch (DirectoryNotFoundException) when (attempt < 5) { }
+            catch (IOException e) when (e is DirectoryNotFoundException or FileNotFoundException && attempt < 5) { }
         }
         Root = Path.Combine(Dir, "state");
     }
