@@ -538,7 +538,13 @@ static void broadcast(unsigned char stream_id, const unsigned char *data, size_t
             if (r >= 0) { i++; continue; }
             if (errno != EAGAIN) { drop_client_after_send_error(i); continue; }
         }
-        if (!c->lossless && queued(c) + len + 3 > CLIENT_QUEUE_MAX) { drop_client(i); continue; }
+        if (!c->lossless && queued(c) + len + 3 > CLIENT_QUEUE_MAX) {
+            // A client that asked for lossless delivery right after connecting may not have had
+            // that 'L' read yet (the output held for --wait-for-attach is flushed before the loop
+            // reads clients): read what it sent before taking it for a lagging one.
+            if (!client_input(i, false)) continue;   // dropped at its end of file
+            if (!clients[i].lossless) { drop_client(i); continue; }
+        }
         if (c->queue_off > 0 && c->queue_off >= c->queue.n / 2) {   // compact
             buf_consume(&c->queue, c->queue_off);
             c->queue_off = 0;
