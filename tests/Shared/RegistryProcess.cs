@@ -110,6 +110,12 @@ public sealed class RegistryProcess : IDisposable
             catch (HttpRequestException)
             {
             }
+            catch (TaskCanceledException)
+            {
+                // HttpClient's timeout: the port accepted but nothing answered in time (a registry
+                // still starting on a loaded machine — seen once in CI — or someone else's socket
+                // on a port the registry then failed to bind, which the next turn's HasExited finds).
+            }
             Thread.Sleep(50);
         }
         throw new TimeoutException($"docker-registry did not answer on {Host} within 15 s: {ReadLog()}");
