@@ -127,8 +127,8 @@ public sealed partial class ContainerService
         lock (exec)
         {
             if (!exec.Running) return;
-            MonitorExit? exit = MonitorProcess.ReadExit(exec.StateDir);
-            if (exit is null && MonitorProcess.IsAlive(exec.MonitorPid, exec.StateDir)) return;
+            MonitorExit? exit = MonitorProcess.ReadExitOnceGone(exec.StateDir, () => MonitorProcess.IsAlive(exec.MonitorPid, exec.StateDir), out bool running);
+            if (running) return;
             exec.ExitCode = exit?.ExitCode ?? 255;
             exec.Running = false;
             exec.Pid = 0;

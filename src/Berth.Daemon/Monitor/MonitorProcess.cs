@@ -97,6 +97,26 @@ public static class MonitorProcess
         return new MonitorExit(code, DateTimeOffset.UnixEpoch.AddTicks(ns / 100));
     }
 
+    /// <summary>
+    /// The exit a monitor recorded, once it has ended: <paramref name="running"/> is true (and the
+    /// result null) while <paramref name="isAlive"/> says it runs; a monitor gone without an exit
+    /// file gives null. The file is read again after the liveness check: the monitor writes it
+    /// just before exiting, so a first read that found nothing may have raced a monitor ending
+    /// between the two (an exec polled through /exec/{id}/json was reported as 255, "monitor gone
+    /// without an exit", that way).
+    /// </summary>
+    public static MonitorExit? ReadExitOnceGone(string stateDir, Func<bool> isAlive, out bool running)
+    {
+        running = false;
+        if (ReadExit(stateDir) is { } exit) return exit;
+        if (isAlive())
+        {
+            running = true;
+            return null;
+        }
+        return ReadExit(stateDir);
+    }
+
     /// <summary>True when <paramref name="monitorPid"/> is a live berth-monitor serving <paramref name="stateDir"/>
     /// (a recycled pid running something else, or a zombie, is not).</summary>
     public static bool IsAlive(int monitorPid, string stateDir)
