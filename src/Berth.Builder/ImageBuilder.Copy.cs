@@ -185,6 +185,7 @@ public sealed partial class ImageBuilder
                 CreatedBy = createdBy,
                 Author = state.Maintainer,
                 ExcludedPaths = [],
+                MountPointDirectories = [],
                 Compress = false,
                 TimeProvider = _time,
             }, cancellationToken);

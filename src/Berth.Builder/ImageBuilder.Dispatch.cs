@@ -141,6 +141,7 @@ public sealed partial class ImageBuilder
             CreatedBy = createdBy,
             Author = state.Maintainer,
             ExcludedPaths = [],
+            MountPointDirectories = [],
             TimeProvider = _time,
         }, cancellationToken);
 

@@ -45,6 +45,7 @@ public sealed class ImageWorkflowTests(RegistryFixture fixture)
         string history = cli.Ok("history", $"{repo}:1");
         Assert.Matches(@"^IMAGE\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT", history);
         Assert.Contains("from the test", history);
+        Assert.Equal("from the test\n", cli.Ok("image", "inspect", "--format", "{{.Comment}}", $"{repo}:1"));
 
         string archive = Path.Combine(cli.Work, "saved.tar");
         cli.Ok("save", "-o", archive, $"{repo}:1");

@@ -154,6 +154,7 @@ public static class ImagesApi
             RepoDigests = d.RepoDigests,
             Created = d.Created?.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture),
             Author = d.Author ?? "",
+            Comment = d.Comment ?? "",
             Config = d.Config ?? new ContainerConfig(),
             Architecture = d.Platform.Architecture,
             Variant = string.IsNullOrEmpty(d.Platform.Variant) ? null : d.Platform.Variant,
@@ -389,8 +390,10 @@ public static class ImagesApi
             throw ApiException.BadRequest(e.Message);
         }
         RequestBody.AllowSynchronousIO(context);
+        // dockerd's default message names the source: "Imported from -".
+        string message = QueryArgs.String(context, "message") is { Length: > 0 } m ? m : "Imported from " + fromSrc;
         Image image = await Images(context).ImportAsync(context.Request.Body, reference,
-            new ImportOptions { Platform = platform, Config = config, Message = QueryArgs.String(context, "message") }, context.RequestAborted);
+            new ImportOptions { Platform = platform, Config = config, Message = message }, context.RequestAborted);
         await using JsonMessageStream stream = await JsonMessageStream.StartAsync(context);
         stream.Post(new JsonMessage { Status = image.Id.Value });
     }

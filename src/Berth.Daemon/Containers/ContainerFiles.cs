@@ -387,6 +387,7 @@ public static partial class ContainerFiles
                     Author = request.Author,
                     Message = request.Comment,
                     Reference = reference,
+                    KeepUntagged = true,
                     TimeProvider = service.Time,
                 }, cancellationToken);
                 return image.Id.Value;

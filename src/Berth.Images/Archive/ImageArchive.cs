@@ -350,15 +350,17 @@ public static class ImageArchive
 
         Platform platform = options.Platform ?? PlatformMatcher.Host;
         DateTimeOffset now = options.TimeProvider.GetUtcNow();
+        string comment = options.Message ?? "Imported from tarball";
         var config = new ImageConfig
         {
             Created = now,
+            Comment = comment,
             Architecture = platform.Architecture,
             OS = platform.OS,
             Variant = platform.Variant,
             Config = options.Config,
             RootFS = new RootFS { DiffIds = [layer.Value] },
-            History = [new HistoryEntry { Created = now, CreatedBy = "berth import", Comment = options.Message ?? "Imported from tarball" }],
+            History = [new HistoryEntry { Created = now, CreatedBy = "berth import", Comment = comment }],
         };
         byte[] configBytes = ManifestParser.Serialize(config);
         Digest configDigest = Digest.Compute(configBytes);

@@ -6,7 +6,8 @@ namespace Berth.Images.Engine;
 /// Rewrites a layer tar without the given paths (and without whiteouts for them): how commit
 /// leaves out the files the engine put in the container (/etc/hosts, …). A directory that is an
 /// ancestor of a left-out path is kept only if something else under it is kept (it was copied up
-/// only because of the engine's file). A hardlink to a left-out file becomes a regular file.
+/// only because of the engine's file); so is each of the given mount-point directories. A hardlink
+/// to a left-out file becomes a regular file.
 /// </summary>
 internal static class CommitFilter
 {
@@ -31,13 +32,19 @@ internal static class CommitFilter
         return false;
     }
 
-    public static (LayerDiffResult Result, int Entries) Filter(Stream input, Stream output, IReadOnlyList<string> excludedPaths, string spoolDir, CancellationToken cancellationToken)
+    public static (LayerDiffResult Result, int Entries) Filter(Stream input, Stream output, IReadOnlyList<string> excludedPaths, string spoolDir,
+        CancellationToken cancellationToken, IReadOnlyList<string>? mountPointDirectories = null)
     {
         var excluded = excludedPaths.Select(p => RootedDirectory.CleanPath(p, p)).Where(p => p.Length > 0).ToHashSet(StringComparer.Ordinal);
+        // Directories written only if something under them is: the ancestors of what is left
+        // out (copied up only because of it) and the mount points the runtime made.
         var ancestors = new HashSet<string>(StringComparer.Ordinal);
         foreach (string p in excluded)
             for (int slash = p.LastIndexOf('/'); slash > 0; slash = p.LastIndexOf('/', slash - 1))
                 ancestors.Add(p[..slash]);
+        foreach (string p in mountPointDirectories ?? [])
+            if (RootedDirectory.CleanPath(p, p) is { Length: > 0 } clean)
+                ancestors.Add(clean);
 
         var reader = new LayerTarReader(input);
         using var hashing = new HashingStream(output, leaveOpen: true);

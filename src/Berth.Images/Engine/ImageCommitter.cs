@@ -26,6 +26,13 @@ public sealed class CommitOptions
     /// <summary>The name to tag the new image with.</summary>
     public string? Reference { get; init; }
 
+    /// <summary>
+    /// Without <see cref="Reference"/>: keep the image as Docker's untagged <c>&lt;none&gt;</c> (what
+    /// <c>docker commit CONTAINER</c> leaves), not as content for the caller to name or collect.
+    /// Done under the commit's hold on garbage collection, so no collection can come between.
+    /// </summary>
+    public bool KeepUntagged { get; init; }
+
     /// <summary>The history entry's created_by; the container config's Cmd joined by spaces when null (as Docker).</summary>
     public string? CreatedBy { get; init; }
 
@@ -35,6 +42,14 @@ public sealed class CommitOptions
     /// /etc/hostname by default, as Docker does.
     /// </summary>
     public IReadOnlyList<string> ExcludedPaths { get; init; } = ["etc/hosts", "etc/resolv.conf", "etc/hostname"];
+
+    /// <summary>
+    /// Directories (relative to the rootfs) that the runtime creates as mount points when the image
+    /// lacks them, left out of the layer unless something under them is kept: dockerd keeps them
+    /// in its init layer, below the one it commits. Berth has no separate init layer, so without
+    /// this every commit of an image without /proc would carry an empty /proc.
+    /// </summary>
+    public IReadOnlyList<string> MountPointDirectories { get; init; } = ["dev", "proc", "sys"];
 
     /// <summary>Compress the new layer (gzip, as Docker pushes it); stored uncompressed otherwise.</summary>
     public bool Compress { get; init; } = true;
@@ -82,11 +97,11 @@ public static class ImageCommitter
             await using (var raw = new FileStream(rawPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16))
             {
                 diff = await Task.Run(() => LayerDiffer.Diff(upper, raw, cancellationToken), cancellationToken).ConfigureAwait(false);
-                if (CommitFilter.Touches(upper, options.ExcludedPaths))
+                if (CommitFilter.Touches(upper, [.. options.ExcludedPaths, .. options.MountPointDirectories]))
                 {
                     raw.Position = 0;
                     await using var filtered = new FileStream(filteredPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
-                    (diff, entries) = await Task.Run(() => CommitFilter.Filter(raw, filtered, options.ExcludedPaths, spool, cancellationToken), cancellationToken).ConfigureAwait(false);
+                    (diff, entries) = await Task.Run(() => CommitFilter.Filter(raw, filtered, options.ExcludedPaths, spool, cancellationToken, options.MountPointDirectories), cancellationToken).ConfigureAwait(false);
                     layerPath = filteredPath;
                 }
                 else
@@ -132,6 +147,7 @@ public static class ImageCommitter
             {
                 Created = now,
                 Author = options.Author,
+                Comment = options.Message,
                 Architecture = platform.Architecture,
                 OS = platform.OS,
                 OSVersion = platform.OSVersion,
@@ -156,6 +172,7 @@ public static class ImageCommitter
             await store.Content.WriteAsync(new MemoryStream(manifestBytes), manifestDigest, manifestBytes.Length, cancellationToken).ConfigureAwait(false);
             Descriptor target = Descriptor.For(manifest.MediaType, manifestDigest, manifestBytes.Length);
             if (options.Reference is not null) store.SetReference(ImageReference.Parse(options.Reference), target);
+            else if (options.KeepUntagged) store.KeepUntagged(target);
             return store.Read(target);
         }
         finally

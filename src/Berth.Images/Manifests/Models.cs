@@ -104,6 +104,10 @@ public sealed record ImageConfig
     [JsonPropertyName("author"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Author { get; init; }
 
+    /// <summary>Docker's top-level comment: the message of the commit or import that made the image (inspect's Comment).</summary>
+    [JsonPropertyName("comment"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Comment { get; init; }
+
     [JsonPropertyName("architecture")] public string Architecture { get; init; } = "";
     [JsonPropertyName("os")] public string OS { get; init; } = "";
 

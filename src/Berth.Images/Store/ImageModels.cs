@@ -51,6 +51,7 @@ public sealed record ImageDetails(
     IReadOnlyList<string> RepoDigests,
     DateTimeOffset? Created,
     string? Author,
+    string? Comment,
     Platform Platform,
     long Size,
     ContainerConfig? Config,

@@ -154,6 +154,30 @@ public sealed class ImageCommitterTests
     }
 
     [Fact]
+    public async Task The_runtimes_empty_mount_points_are_left_out_but_kept_with_something_under_them()
+    {
+        using var scope = new StoreScope();
+        Image baseImage = await BaseImageAsync(scope);
+        using var upper = new TempDirectory("upper");
+        // What the runtime leaves in the writable layer of an image without /dev, /proc and /sys.
+        foreach (string dir in new[] { "dev", "proc", "sys" }) Directory.CreateDirectory(System.IO.Path.Combine(upper.Path, dir));
+        Image committed = await scope.Images.CommitAsync(upper.Path, baseImage);
+        Assert.True(committed.Config.History![^1].EmptyLayer);
+
+        // A file put under /dev (docker cp writes into the layer, not the container's /dev tmpfs)
+        // keeps /dev; a new top-level directory of the container's own is kept as ever.
+        System.IO.File.WriteAllText(System.IO.Path.Combine(upper.Path, "dev", "marker"), "m");
+        Directory.CreateDirectory(System.IO.Path.Combine(upper.Path, "srv"));
+        committed = await scope.Images.CommitAsync(upper.Path, baseImage);
+        Assert.Equal(["dev", "dev/marker", "srv"], LayerNames(scope, committed.Manifest.Layers[^1]).Order(StringComparer.Ordinal));
+
+        // A build's COPY step names none: an empty directory it copied is its content.
+        System.IO.File.Delete(System.IO.Path.Combine(upper.Path, "dev", "marker"));
+        committed = await scope.Images.CommitAsync(upper.Path, baseImage, new CommitOptions { MountPointDirectories = [] });
+        Assert.Equal(["dev", "proc", "srv", "sys"], LayerNames(scope, committed.Manifest.Layers[^1]).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task A_docker_base_gives_a_docker_image_and_a_bad_source_is_refused()
     {
         using var scope = new StoreScope();
