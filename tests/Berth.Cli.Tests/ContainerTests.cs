@@ -473,6 +473,78 @@ public sealed class ContainerTests
         Assert.True(exec.Stdout.Contains("size 31 91"), exec.ToString());
     }
 
+    /// <summary>
+    /// <c>diff</c> lists the container's own changes (not the mount points the runtime made in an
+    /// image without /dev, /proc, /sys); <c>commit</c> makes them an image with the flags'
+    /// config, whose new layer holds those changes and nothing of the engine's.
+    /// </summary>
+    [Fact]
+    public void DiffAndCommit()
+    {
+        using BerthCli cli = WithBusybox();
+        Assert.Equal("Imported from -\n", cli.Ok("image", "inspect", "--format", "{{.Comment}}", "busybox")); // import's default message
+        cli.Ok("run", "--name", "changed", "busybox", "sh", "-c", "echo new > /tmp/new; rm /etc/berth-test; mkdir /srv");
+        // In no set order: dockerd's follows its directory walk.
+        static string[] Sorted(string lines) => [.. lines.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal)];
+        Assert.Equal(["A /srv", "A /tmp/new", "C /etc", "C /tmp", "D /etc/berth-test"], Sorted(cli.Ok("diff", "changed")));
+        Assert.Equal(Sorted(cli.Ok("diff", "changed")), Sorted(cli.Ok("container", "diff", "changed")));
+
+        string id = cli.Ok("commit", "-a", "Alice", "-m", "the test's", "-c", "ENV X=1", "-c", "CMD [\"/bin/sh\", \"-c\", \"echo $X\"]", "changed", "committed:1").Trim();
+        Assert.Matches("^sha256:[0-9a-f]{64}$", id);
+        Assert.Equal("1\n", cli.Ok("run", "--rm", "committed:1"));
+        Assert.Equal("new\nbin\nsrv\ntmp\n", cli.Ok("run", "--rm", "committed:1", "sh", "-c", "cat /tmp/new; ls / | grep -v -x -e dev -e proc -e sys -e etc; ls /etc | grep berth-test; true"));
+        using (JsonDocument inspect = JsonDocument.Parse(cli.Ok("image", "inspect", "committed:1")))
+        {
+            JsonElement image = inspect.RootElement[0];
+            Assert.Equal(id, image.GetProperty("Id").GetString());
+            Assert.Equal("Alice", image.GetProperty("Author").GetString());
+            Assert.Equal("the test's", image.GetProperty("Comment").GetString());
+            Assert.Equal(2, image.GetProperty("RootFS").GetProperty("Layers").GetArrayLength());
+        }
+
+        // The new layer, read from `save`: the changes only — no empty /dev, /proc, /sys, no /etc/hosts.
+        string archive = Path.Combine(cli.Work, "committed.tar");
+        cli.Ok("save", "-o", archive, "committed:1");
+        Assert.Equal(["etc/", "etc/.wh.berth-test", "srv/", "tmp/", "tmp/new"], TopLayerNames(archive));
+
+        // Without a name: an untagged image; -p=false commits without pausing.
+        string untagged = cli.Ok("container", "commit", "-p=false", "changed").Trim();
+        Assert.Matches("^sha256:[0-9a-f]{64}$", untagged);
+        Assert.Contains(untagged[7..19], cli.Ok("images", "-q"));
+        Assert.Contains("<none>", cli.Ok("images", "--filter", "dangling=true", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"));
+        Assert.Contains($"Deleted: {untagged}", cli.Ok("rmi", untagged[7..19]));
+        CliResult digest = cli.Run("commit", "changed", "x@sha256:" + new string('a', 64));
+        Assert.NotEqual(0, digest.ExitCode);
+        Assert.Contains("refusing to create a tag with a digest reference", digest.Stderr);
+        CliResult missing = cli.Run("commit", "no-such-container", "x:1");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("No such container: no-such-container", missing.Stderr);
+    }
+
+    /// <summary>The entry names of the last layer of the only image in a docker-save archive, sorted.</summary>
+    private static List<string> TopLayerNames(string archive)
+    {
+        var files = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        using (FileStream stream = File.OpenRead(archive))
+        using (var reader = new System.Formats.Tar.TarReader(stream))
+            while (reader.GetNextEntry() is { } entry)
+            {
+                if (entry.DataStream is null) continue;
+                var data = new MemoryStream();
+                entry.DataStream.CopyTo(data);
+                files[entry.Name] = data.ToArray();
+            }
+        using JsonDocument manifest = JsonDocument.Parse(files["manifest.json"]);
+        string layer = manifest.RootElement[0].GetProperty("Layers").EnumerateArray().Last().GetString()!;
+        Stream layerStream = new MemoryStream(files[layer]);
+        if (files[layer] is [0x1f, 0x8b, ..]) layerStream = new System.IO.Compression.GZipStream(layerStream, System.IO.Compression.CompressionMode.Decompress);
+        var names = new List<string>();
+        using (var layerReader = new System.Formats.Tar.TarReader(layerStream))
+            while (layerReader.GetNextEntry() is { } entry) names.Add(entry.Name.StartsWith("./", StringComparison.Ordinal) ? entry.Name[2..] : entry.Name);
+        names.Sort(StringComparer.Ordinal);
+        return names;
+    }
+
     [Fact]
     public void VersionAndInfo()
     {

@@ -15,7 +15,7 @@ internal static partial class ContainerCommands
     public static IEnumerable<Command> TopLevel() =>
     [
         Run(), Create(), Start(), Stop(), Restart(), Kill(), Rm("rm"), Ps("ps"), Logs(), Exec(), Attach(), InspectCommand.Create(),
-        Wait(), Rename(), Pause(), Unpause(), Top(), Stats(), Cp(), Port(), Export(), Update(),
+        Wait(), Rename(), Pause(), Unpause(), Top(), Stats(), Cp(), Port(), Export(), Update(), Commit(), Diff(),
     ];
 
     public static Command ContainerGroup()
@@ -23,7 +23,7 @@ internal static partial class ContainerCommands
         var group = new Command("container", "Manage containers")
         {
             Run(), Create(), Start(), Stop(), Restart(), Kill(), Rm("rm", "remove"), Ps("ls", "list", "ps"), Logs(), Exec(), Attach(),
-            InspectCommand.Create("container"), Wait(), Rename(), Pause(), Unpause(), Top(), Stats(), Cp(), Port(), Export(), Update(), Prune(),
+            InspectCommand.Create("container"), Wait(), Rename(), Pause(), Unpause(), Top(), Stats(), Cp(), Port(), Export(), Update(), Commit(), Diff(), Prune(),
         };
         return group;
     }

@@ -72,7 +72,7 @@ internal static partial class ImageCommands
     }
 
     /// <summary>The repository part of a familiar name (<c>127.0.0.1:5000/a/b</c>, <c>busybox</c>).</summary>
-    private static string Repo(ImageReference r)
+    internal static string Repo(ImageReference r)
     {
         string familiar = r.WithDefaultTag().FamiliarName;
         return r.Digest is null ? familiar[..familiar.LastIndexOf(':')] : familiar[..familiar.LastIndexOf('@')];
