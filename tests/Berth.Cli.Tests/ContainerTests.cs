@@ -474,6 +474,44 @@ public sealed class ContainerTests
     }
 
     /// <summary>
+    /// <c>--device</c> creates the host's node in the container with the cgroup access asked for;
+    /// <c>--device-cgroup-rule</c> opens the device cgroup to a major number; bad ones are refused.
+    /// </summary>
+    [Fact]
+    public void DevicesAndDeviceCgroupRules()
+    {
+        using BerthCli cli = WithBusybox();
+        // /dev/loop-control (10:237) is outside the default rules, so "r" is all the container may do with it.
+        CliResult mapped = cli.Run("run", "--rm", "--device", "/dev/zero:/dev/myzero", "--device", "/dev/loop-control:/dev/lc:r", "busybox", "sh", "-c",
+            "busybox stat -c '%n %t:%T %F' /dev/myzero /dev/lc; busybox head -c 3 /dev/myzero | wc -c; true < /dev/lc && echo read; true > /dev/lc || echo no write");
+        AssertExit(mapped, 0);
+        Assert.Equal("/dev/myzero 1:5 character special file\n/dev/lc a:ed character special file\n3\nread\nno write\n", mapped.Stdout);
+        Assert.Contains("Operation not permitted", mapped.Stderr);
+
+        // A node the container makes itself (major 42: no driver) opens only once a rule allows it.
+        const string open42 = "busybox mknod /tmp/n42 c 42 0; true < /tmp/n42";
+        CliResult denied = cli.Run("run", "--rm", "busybox", "sh", "-c", open42);
+        Assert.NotEqual(0, denied.ExitCode);
+        Assert.Contains("Operation not permitted", denied.Stderr);
+        CliResult allowed = cli.Run("run", "--rm", "--device-cgroup-rule", "c 42:* r", "busybox", "sh", "-c", open42);
+        Assert.NotEqual(0, allowed.ExitCode);
+        Assert.Contains("No such device or address", allowed.Stderr); // past the cgroup, to the missing driver
+
+        Assert.Contains("\"PathOnHost\":\"/dev/zero\",\"PathInContainer\":\"/dev/myzero\",\"CgroupPermissions\":\"rwm\"",
+            cli.Ok("inspect", "-f", "{{json .HostConfig.Devices}}", cli.Ok("create", "--device", "/dev/zero:/dev/myzero", "busybox", "true").Trim()));
+
+        CliResult missing = cli.Run("run", "--rm", "--device", "/dev/no-such-device", "busybox", "true");
+        Assert.NotEqual(0, missing.ExitCode);
+        Assert.Contains("error gathering device information while adding custom device \"/dev/no-such-device\"", missing.Stderr);
+        CliResult badRule = cli.Run("run", "--rm", "--device-cgroup-rule", "x 1:2 r", "busybox", "true");
+        Assert.Equal(125, badRule.ExitCode);
+        Assert.Contains("invalid device cgroup format 'x 1:2 r'", badRule.Stderr);
+        CliResult badMode = cli.Run("run", "--rm", "--device", "/dev/zero:/dev/z:rwx", "busybox", "true");
+        Assert.Equal(125, badMode.ExitCode);
+        Assert.Contains("bad mode specified: rwx", badMode.Stderr);
+    }
+
+    /// <summary>
     /// <c>diff</c> lists the container's own changes (not the mount points the runtime made in an
     /// image without /dev, /proc, /sys); <c>commit</c> makes them an image with the flags'
     /// config, whose new layer holds those changes and nothing of the engine's.

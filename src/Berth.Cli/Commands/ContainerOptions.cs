@@ -54,6 +54,8 @@ internal sealed partial class ContainerOptions
     public readonly Option<string[]> Sysctl = new("--sysctl") { Description = "sysctl options" };
     public readonly Option<string?> ShmSize = new("--shm-size") { Description = "size of /dev/shm" };
     public readonly Option<string[]> GroupAdd = new("--group-add") { Description = "add additional groups to join" };
+    public readonly Option<string[]> Device = new("--device") { Description = "add a host device to the container (HOST[:CONTAINER][:PERMISSIONS])" };
+    public readonly Option<string[]> DeviceCgroupRule = new("--device-cgroup-rule") { Description = "add a rule to the cgroup allowed devices list ('c 42:* rwm')" };
     public readonly Option<string[]> Dns = new("--dns") { Description = "set custom DNS servers" };
     public readonly Option<string[]> DnsSearch = new("--dns-search") { Description = "set custom DNS search domains" };
     public readonly Option<string?> Runtime = new("--runtime") { Description = "runtime to use for this container" };
@@ -75,7 +77,7 @@ internal sealed partial class ContainerOptions
         Init, ReadOnly, CapAdd, CapDrop, SecurityOpt, Ulimit, Entrypoint, Hostname, Privileged, Tmpfs, Label, Network, Publish,
         Expose, Restart, StopSignal, StopTimeout, LogDriver, LogOpt, Attach, Platform, Pull, AddHost, Sysctl, ShmSize, GroupAdd,
         Dns, DnsSearch, Runtime, Pid, Ipc, Uts, Quiet, HealthCmd, HealthInterval, HealthTimeout, HealthRetries, HealthStartPeriod,
-        HealthStartInterval, NoHealthcheck,
+        HealthStartInterval, NoHealthcheck, Device, DeviceCgroupRule,
     ];
 
     /// <summary>The create body; <paramref name="detached"/> is run's -d (create never attaches stdin).</summary>
@@ -209,6 +211,8 @@ internal sealed partial class ContainerOptions
             ["PidsLimit"] = parse.GetValue(PidsLimit) is { } pl ? pl : null,
             ["Ulimits"] = ulimits.Count > 0 ? ulimits : null,
             ["ShmSize"] = parse.GetValue(ShmSize) is { } shm ? RamInBytes(shm, "--shm-size") : 0,
+            ["Devices"] = new JsonArray([.. (parse.GetValue(Device) ?? []).Select(d => (JsonNode)DeviceMapping(d))]),
+            ["DeviceCgroupRules"] = Array(parse.GetValue(DeviceCgroupRule)?.Select(DeviceCgroupRuleFlag).ToArray()),
         };
         if (parse.GetValue(Init)) host["Init"] = true;
         if (parse.GetValue(Runtime) is { } runtime) host["Runtime"] = runtime;
@@ -272,6 +276,37 @@ internal sealed partial class ContainerOptions
         if (startInterval != 0) health["StartInterval"] = startInterval;
         if (retries != 0) health["Retries"] = retries;
         return health;
+    }
+
+    /// <summary>docker's <c>--device HOST[:CONTAINER][:PERMISSIONS]</c> (the second part is the permissions when it is only r, w and m).</summary>
+    internal static JsonObject DeviceMapping(string spec)
+    {
+        string[] parts = spec.Split(':');
+        if (parts.Length > 3) throw new UsageException($"invalid argument \"{spec}\" for \"--device\" flag: invalid device specification: {spec}");
+        static bool IsMode(string s) => s.Length is > 0 and <= 3 && s.All(c => c is 'r' or 'w' or 'm');
+        string source = parts[0], target = "", permissions = "rwm";
+        if (parts.Length == 3) (target, permissions) = (parts[1], parts[2]);
+        else if (parts.Length == 2 && IsMode(parts[1])) permissions = parts[1];
+        else if (parts.Length == 2) target = parts[1];
+        if (target.Length == 0) target = source;
+        foreach (string path in new[] { source, target })
+            if (!path.StartsWith('/')) throw new UsageException($"invalid argument \"{spec}\" for \"--device\" flag: bad format for path: {path}");
+        if (!IsMode(permissions)) throw new UsageException($"invalid argument \"{spec}\" for \"--device\" flag: bad mode specified: {permissions}");
+        return new JsonObject { ["PathOnHost"] = source, ["PathInContainer"] = target, ["CgroupPermissions"] = permissions };
+    }
+
+    /// <summary>docker's client checks a <c>--device-cgroup-rule</c> before sending it (dockerd 20.10 would not).</summary>
+    private static string DeviceCgroupRuleFlag(string rule)
+    {
+        try
+        {
+            Berth.Images.Engine.HostDevices.ParseCgroupRule(rule);
+            return rule;
+        }
+        catch (Berth.Images.ImagesException e)
+        {
+            throw new UsageException($"invalid argument \"{rule}\" for \"--device-cgroup-rule\" flag: {e.Message}");
+        }
     }
 
     /// <summary>A Go duration flag (<c>30s</c>, <c>1m30s</c>, <c>500ms</c>) in nanoseconds; 0 when not given.</summary>

@@ -80,6 +80,14 @@ public sealed class LogConfigJson
     public Dictionary<string, string>? Config { get; set; }
 }
 
+/// <summary>HostConfig.Devices entries (<c>--device HOST[:CONTAINER[:PERMISSIONS]]</c>).</summary>
+public sealed class DeviceMappingJson
+{
+    public string PathOnHost { get; set; } = "";
+    public string PathInContainer { get; set; } = "";
+    public string CgroupPermissions { get; set; } = "";
+}
+
 public sealed class UlimitJson
 {
     public string Name { get; set; } = "";
@@ -171,6 +179,8 @@ public sealed class HostConfigJson
     public bool? OomKillDisable { get; set; }
     public long? PidsLimit { get; set; }
     public List<UlimitJson>? Ulimits { get; set; }
+    public List<DeviceMappingJson>? Devices { get; set; }
+    public List<string>? DeviceCgroupRules { get; set; }
     public List<MountJson>? Mounts { get; set; }
     public List<string>? MaskedPaths { get; set; }
     public List<string>? ReadonlyPaths { get; set; }

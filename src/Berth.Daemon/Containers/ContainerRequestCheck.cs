@@ -64,6 +64,7 @@ public static class ContainerRequestCheck
         {
             throw BadRequest(e.Message);
         }
+        CheckDevices(host);
         foreach (string bind in host.Binds ?? [])
             ParseBind(bind);
         foreach (string opt in host.SecurityOpt ?? [])
@@ -71,6 +72,31 @@ public static class ContainerRequestCheck
         if (host.Runtime is { Length: > 0 } runtime && options.RuntimePath(runtime) is null)
             throw BadRequest($"unknown or invalid runtime name: {runtime}");
         CheckResources(host);
+    }
+
+    /// <summary>
+    /// --device and --device-cgroup-rule: the permissions, the rules' format, and that each host
+    /// path is a device node (or a directory of them) now, so that a typo fails the create and
+    /// leaves no container; the start looks again, as the node may have gone since.
+    /// </summary>
+    private static void CheckDevices(HostConfigJson host)
+    {
+        try
+        {
+            foreach (DeviceMappingJson d in host.Devices ?? [])
+            {
+                if (string.IsNullOrEmpty(d.PathOnHost)) throw BadRequest("invalid device mapping: PathOnHost is empty");
+                if (d.CgroupPermissions.Any(c => c is not ('r' or 'w' or 'm')))
+                    throw BadRequest($"invalid device permissions \"{d.CgroupPermissions}\" for {d.PathOnHost}: only r, w and m");
+                Berth.Images.Engine.HostDevices.FromPath(d.PathOnHost, string.IsNullOrEmpty(d.PathInContainer) ? d.PathOnHost : d.PathInContainer);
+            }
+            foreach (string rule in host.DeviceCgroupRules ?? [])
+                Berth.Images.Engine.HostDevices.ParseCgroupRule(rule);
+        }
+        catch (Berth.Images.ImagesException e)
+        {
+            throw BadRequest(e.Message);
+        }
     }
 
     /// <summary>dockerd's restart policy rules (create and update).</summary>

@@ -105,6 +105,7 @@ public static class ContainerSpecFactory
         LinuxResources r = linux.Resources ??= new LinuxResources();
         LinuxResources limits = Limits(h);
         (r.Memory, r.Cpu, r.Pids) = (limits.Memory, limits.Cpu, limits.Pids);
+        AddDevices(linux, h);
         if (h.OomScoreAdj != 0) spec.Process!.OomScoreAdj = h.OomScoreAdj;
         if (h.Sysctls is { Count: > 0 }) linux.Sysctl = new Dictionary<string, string>(h.Sysctls, StringComparer.Ordinal);
         if (h.MaskedPaths is not null) linux.MaskedPaths = [.. h.MaskedPaths];
@@ -137,6 +138,33 @@ public static class ContainerSpecFactory
     /// runtime. dockerd's defaults: with a memory limit and no swap setting, memory+swap is twice
     /// the limit; --cpus is a quota over a 100 ms period; a pids limit of -1 is no limit (0 is unset).
     /// </summary>
+    /// <summary>
+    /// --device and --device-cgroup-rule as dockerd applies them: each mapped node created in the
+    /// container with an allow rule of its permissions (rwm when none are given). A privileged
+    /// container has every host device and an allow-all rule already: only nodes mapped to another
+    /// path are added there, and the rules are moot.
+    /// </summary>
+    private static void AddDevices(Linux linux, HostConfigJson h)
+    {
+        List<LinuxDevice> devices = linux.Devices ??= [];
+        List<LinuxDeviceCgroup> rules = (linux.Resources ??= new LinuxResources()).Devices ??= [];
+        foreach (DeviceMappingJson m in h.Devices ?? [])
+        {
+            string inContainer = string.IsNullOrEmpty(m.PathInContainer) ? m.PathOnHost : m.PathInContainer;
+            if (h.Privileged && inContainer == m.PathOnHost) continue;
+            string access = string.IsNullOrEmpty(m.CgroupPermissions) ? "rwm" : m.CgroupPermissions;
+            foreach (LinuxDevice d in HostDevices.FromPath(m.PathOnHost, inContainer))
+            {
+                devices.RemoveAll(x => x.Path == d.Path);
+                devices.Add(d);
+                if (!h.Privileged) rules.Add(new LinuxDeviceCgroup { Allow = true, Type = d.Type, Major = d.Major, Minor = d.Minor, Access = access });
+            }
+        }
+        if (!h.Privileged)
+            foreach (string rule in h.DeviceCgroupRules ?? [])
+                rules.Add(HostDevices.ParseCgroupRule(rule));
+    }
+
     public static LinuxResources Limits(HostConfigJson h)
     {
         var r = new LinuxResources();
