@@ -58,6 +58,7 @@ internal sealed partial class ContainerOptions
     public readonly Option<string[]> DeviceCgroupRule = new("--device-cgroup-rule") { Description = "add a rule to the cgroup allowed devices list ('c 42:* rwm')" };
     public readonly Option<string[]> Dns = new("--dns") { Description = "set custom DNS servers" };
     public readonly Option<string[]> DnsSearch = new("--dns-search") { Description = "set custom DNS search domains" };
+    public readonly Option<string[]> DnsOption = new("--dns-option") { Description = "set DNS options" };
     public readonly Option<string?> Runtime = new("--runtime") { Description = "runtime to use for this container" };
     public readonly Option<string?> Pid = new("--pid") { Description = "PID namespace to use" };
     public readonly Option<string?> Ipc = new("--ipc") { Description = "IPC mode to use" };
@@ -77,7 +78,7 @@ internal sealed partial class ContainerOptions
         Init, ReadOnly, CapAdd, CapDrop, SecurityOpt, Ulimit, Entrypoint, Hostname, Privileged, Tmpfs, Label, Network, Publish,
         Expose, Restart, StopSignal, StopTimeout, LogDriver, LogOpt, Attach, Platform, Pull, AddHost, Sysctl, ShmSize, GroupAdd,
         Dns, DnsSearch, Runtime, Pid, Ipc, Uts, Quiet, HealthCmd, HealthInterval, HealthTimeout, HealthRetries, HealthStartPeriod,
-        HealthStartInterval, NoHealthcheck, Device, DeviceCgroupRule,
+        HealthStartInterval, NoHealthcheck, Device, DeviceCgroupRule, DnsOption,
     ];
 
     /// <summary>The create body; <paramref name="detached"/> is run's -d (create never attaches stdin).</summary>
@@ -193,6 +194,7 @@ internal sealed partial class ContainerOptions
             ["CapDrop"] = Array(parse.GetValue(CapDrop)),
             ["Dns"] = Array(parse.GetValue(Dns)) ?? [],
             ["DnsSearch"] = Array(parse.GetValue(DnsSearch)) ?? [],
+            ["DnsOptions"] = Array(parse.GetValue(DnsOption)) ?? [],
             ["ExtraHosts"] = Array(parse.GetValue(AddHost)),
             ["GroupAdd"] = Array(parse.GetValue(GroupAdd)),
             ["IpcMode"] = parse.GetValue(Ipc) ?? "",

@@ -23,7 +23,6 @@ public static class ContainerRequestCheck
         if (host.Links is { Count: > 0 }) throw NotSupported("HostConfig.Links", "links");
         if (host.VolumesFrom is { Count: > 0 }) throw NotSupported("HostConfig.VolumesFrom", "volumes");
         if (!string.IsNullOrEmpty(host.VolumeDriver)) throw NotSupported("HostConfig.VolumeDriver", "volume drivers");
-        if (host.DnsOptions is { Count: > 0 }) throw NotSupported("HostConfig.DnsOptions", "DNS options");
         if (host.Init == true && options.InitBinary() is null)
             throw BadRequest("--init needs docker-init (tini) on berthd's PATH or --init-path: apt-get install tini");
         CheckRestartPolicy(host.RestartPolicy);
@@ -56,6 +55,9 @@ public static class ContainerRequestCheck
             }
         foreach (string dns in host.Dns ?? [])
             if (!System.Net.IPAddress.TryParse(dns, out _)) throw BadRequest($"invalid DNS server address `{dns}`");
+        // Each is one word of a resolv.conf line: a space or newline would write other lines.
+        foreach (string word in (host.DnsSearch ?? []).Concat(host.DnsOptions ?? []))
+            if (word.Length == 0 || word.Any(char.IsWhiteSpace)) throw BadRequest($"invalid DNS search domain or option `{word}`: empty or with white space");
         try
         {
             ContainerSpecFactory.ExtraHosts(host);

@@ -218,9 +218,9 @@ public static class ContainerSpecFactory
         WriteAtomic(Path.Combine(dir, "hosts"), hostNetwork
             ? (hostHosts.Length == 0 || hostHosts.EndsWith('\n') ? hostHosts : hostHosts + "\n") + string.Concat(extra.Select(e => $"{e.Address}\t{string.Join(' ', e.Names)}\n"))
             : HostsFile.Render(hostname, null, null, extra));
-        WriteAtomic(Path.Combine(dir, "resolv.conf"), hostNetwork && h.Dns is not { Count: > 0 } && h.DnsSearch is not { Count: > 0 }
+        WriteAtomic(Path.Combine(dir, "resolv.conf"), hostNetwork && h.Dns is not { Count: > 0 } && h.DnsSearch is not { Count: > 0 } && h.DnsOptions is not { Count: > 0 }
             ? hostResolv
-            : ResolvConf.Render(hostResolv, h.Dns, h.DnsSearch));
+            : ResolvConf.Render(hostResolv, h.Dns, h.DnsSearch, h.DnsOptions));
     }
 
     /// <summary>--add-host <c>name:ip</c> entries (checked at create, so a bad one is a 400 there).</summary>

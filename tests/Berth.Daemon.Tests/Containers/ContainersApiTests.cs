@@ -174,6 +174,17 @@ public sealed class ContainersApiTests : IAsyncLifetime
         Assert.Equal(400, status);
         (status, _) = await Create(new { Image = "busybox", HostConfig = new { SecurityOpt = new[] { "apparmor=docker-default" } } });
         Assert.Equal(400, status);
+        // One word each: a newline would add lines (a nameserver) to the container's resolv.conf.
+        (status, message) = await Create(new { Image = "busybox", HostConfig = new { DnsOptions = new[] { "ndots:1\nnameserver 192.0.2.1" } } });
+        Assert.Equal(400, status);
+        Assert.Contains("invalid DNS search domain or option", message);
+        (status, message) = await Create(new { Image = "busybox", HostConfig = new { Devices = new[] { new { PathOnHost = "/etc/passwd", PathInContainer = "/dev/x", CgroupPermissions = "rwm" } } } });
+        Assert.Equal((400, "error gathering device information while adding custom device \"/etc/passwd\": not a device node"), (status, message));
+        (status, message) = await Create(new { Image = "busybox", HostConfig = new { Devices = new[] { new { PathOnHost = "/dev/zero", PathInContainer = "/dev/x", CgroupPermissions = "rwx" } } } });
+        Assert.Equal(400, status);
+        Assert.Contains("only r, w and m", message);
+        (status, message) = await Create(new { Image = "busybox", HostConfig = new { DeviceCgroupRules = new[] { "c 1:2" } } });
+        Assert.Equal((400, "invalid device cgroup format 'c 1:2'"), (status, message));
 
         await CreateAsync(Client, new { Image = "busybox" }, "taken");
         (status, message) = await Create(new { Image = "busybox" }, "taken");
