@@ -53,4 +53,41 @@ public sealed class VolumeTests
         Assert.Contains("other", cli.Ok("volume", "prune", "-f", "-a"));
         Assert.Equal("", cli.Ok("volume", "ls", "-q"));
     }
+
+    /// <summary>
+    /// --volumes-from: another container's volumes (named and anonymous) and binds, read-only with
+    /// :ro, its own mounts winning; the lender's anonymous volume outlives the lender's rm -v while borrowed.
+    /// </summary>
+    [Fact]
+    public void VolumesFromAnotherContainer()
+    {
+        using var cli = new BerthCli();
+        cli.Ok("import", "-c", "CMD [\"/bin/sh\"]", cli.WriteBusyboxTar("rootfs.tar", "volumes-from"), "busybox:latest");
+        string hostDir = Path.Combine(cli.Work, "shared");
+        Directory.CreateDirectory(hostDir);
+        File.WriteAllText(Path.Combine(hostDir, "h"), "from the host\n");
+        cli.Ok("run", "--name", "lender", "-v", "named:/named", "-v", "/anon", "-v", hostDir + ":/host", "busybox", "sh", "-c", "echo n > /named/f; echo a > /anon/f");
+
+        Assert.Equal("n\na\nfrom the host\n", cli.Ok("run", "--rm", "--volumes-from", "lender", "busybox", "cat", "/named/f", "/anon/f", "/host/h"));
+        cli.Ok("run", "--rm", "--volumes-from", "lender", "busybox", "sh", "-c", "echo again >> /anon/f");
+        CliResult readOnly = cli.Run("run", "--rm", "--volumes-from", "lender:ro", "busybox", "sh", "-c", "cat /anon/f; touch /anon/g");
+        Assert.NotEqual(0, readOnly.ExitCode);
+        Assert.Equal("a\nagain\n", readOnly.Stdout);
+        Assert.Contains("Read-only file system", readOnly.Stderr);
+        // Its own mount at the same place wins over the lender's.
+        Assert.Equal("mine\n", cli.Ok("run", "--rm", "--volumes-from", "lender", "-v", "mine:/named", "busybox", "sh", "-c", "echo mine > /named/f; cat /named/f"));
+
+        string id = cli.Ok("create", "--name", "borrower", "--volumes-from", "lender", "busybox", "true").Trim();
+        Assert.Equal("[\"lender\"]\n", cli.Ok("inspect", "-f", "{{json .HostConfig.VolumesFrom}}", id));
+        using (var mounts = System.Text.Json.JsonDocument.Parse(cli.Ok("inspect", "-f", "{{json .Mounts}}", id)))
+            Assert.Equal(["/anon", "/host", "/named"], mounts.RootElement.EnumerateArray().Select(m => m.GetProperty("Destination").GetString()).Order(StringComparer.Ordinal));
+        // The lender goes with -v; its anonymous volume stays, in use by the borrower, whose own
+        // borrower (volumes-from chains) still sees it.
+        cli.Ok("rm", "-v", "lender");
+        Assert.Equal("a\nagain\n", cli.Ok("run", "--rm", "--volumes-from", "borrower", "busybox", "cat", "/anon/f"));
+
+        CliResult missing = cli.Run("run", "--rm", "--volumes-from", "nosuch", "busybox", "true");
+        Assert.Equal(125, missing.ExitCode);
+        Assert.Contains("No such container: nosuch", missing.Stderr);
+    }
 }

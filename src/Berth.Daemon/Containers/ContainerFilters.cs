@@ -31,7 +31,8 @@ public static class ContainerFilters
                 // dockerd: a mount whose volume name, source or destination is the value.
                 "volume" => values.Any(v => (r.Volumes ?? []).Any(m => m.Name == v || m.Source == v || m.Destination == v)
                     || (r.HostConfig.Binds ?? []).Any(b => b.Split(':') is { Length: >= 2 } p && (p[0] == v || p[1] == v))
-                    || (r.HostConfig.Mounts ?? []).Any(m => m.Source == v || m.Target == v)),
+                    || (r.HostConfig.Mounts ?? []).Any(m => m.Source == v || m.Target == v)
+                    || (r.InheritedBinds ?? []).Any(b => b.Source == v || b.Destination == v)),
                 "health" => HealthMatches(values, r.State.Health),
                 // dockerd: a network the container belongs to, by name or ID (prefix).
                 "network" => values.Any(v => (r.Networks ?? []).Any(n => n.NetworkName == v || (n.NetworkId.Length > 0 && n.NetworkId.StartsWith(v, StringComparison.Ordinal)))),

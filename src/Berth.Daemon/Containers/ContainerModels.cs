@@ -292,6 +292,18 @@ public sealed class ContainerRecord
 
     /// <summary>The volumes it mounts (named, anonymous, the image's), resolved at create; it refers to them until it is removed.</summary>
     public List<ContainerVolumeMount>? Volumes { get; set; }
+
+    /// <summary>The host directories it binds because of --volumes-from (the other containers' binds, resolved at create).</summary>
+    public List<InheritedBind>? InheritedBinds { get; set; }
+}
+
+/// <summary>A bind mount taken from another container by --volumes-from.</summary>
+public sealed class InheritedBind
+{
+    public string Source { get; set; } = "";
+    public string Destination { get; set; } = "";
+    public bool ReadOnly { get; set; }
+    public string? Propagation { get; set; }
 }
 
 /// <summary>A volume a container mounts (dockerd's MountPoint with a volume).</summary>

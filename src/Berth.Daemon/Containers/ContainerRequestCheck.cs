@@ -21,7 +21,7 @@ public static class ContainerRequestCheck
             if (!path.StartsWith('/')) throw BadRequest($"invalid volume specification: '{path}': destination must be an absolute path");
 
         if (host.Links is { Count: > 0 }) throw NotSupported("HostConfig.Links", "links");
-        if (host.VolumesFrom is { Count: > 0 }) throw NotSupported("HostConfig.VolumesFrom", "volumes");
+        foreach (string from in host.VolumesFrom ?? []) ParseVolumesFrom(from);
         if (!string.IsNullOrEmpty(host.VolumeDriver)) throw NotSupported("HostConfig.VolumeDriver", "volume drivers");
         if (host.Init == true && options.InitBinary() is null)
             throw BadRequest("--init needs docker-init (tini) on berthd's PATH or --init-path: apt-get install tini");
@@ -159,6 +159,30 @@ public static class ContainerRequestCheck
 
     /// <summary>True when a <c>-v</c> spec names a volume (its source is not an absolute host path).</summary>
     public static bool IsVolumeBind(string bind) => !bind.StartsWith('/');
+
+    /// <summary>
+    /// <c>--volumes-from CONTAINER[:ro|rw]</c> (z/Z accepted and ignored, as in binds); propagation
+    /// and nocopy are refused as dockerd refuses them there.
+    /// </summary>
+    public static (string Container, bool ReadOnly) ParseVolumesFrom(string spec)
+    {
+        int colon = spec.IndexOf(':');
+        string container = colon < 0 ? spec : spec[..colon];
+        if (container.Length == 0) throw BadRequest($"invalid --volumes-from '{spec}': no container");
+        bool readOnly = false;
+        if (colon >= 0)
+            foreach (string mode in spec[(colon + 1)..].Split(','))
+                switch (mode)
+                {
+                    case "ro": readOnly = true; break;
+                    case "rw" or "z" or "Z": break;
+                    case "private" or "rprivate" or "shared" or "rshared" or "slave" or "rslave":
+                        throw BadRequest($"invalid --volumes-from '{spec}': propagation property is not allowed when importing volumes from another container");
+                    case "nocopy": throw BadRequest($"invalid --volumes-from '{spec}': copy mode is not allowed when importing volumes from another container");
+                    default: throw BadRequest($"invalid mode: {mode}");
+                }
+        return (container, readOnly);
+    }
 
     /// <summary><c>/src:/dst[:ro|rw][,propagation]</c> with an absolute source, or <c>name:/dst[:ro|rw|nocopy]</c> for a named volume.</summary>
     /// <param name="createMissingSource">At start (not at create, so a refused create leaves nothing): a missing source directory is made, as dockerd's -v does.</param>

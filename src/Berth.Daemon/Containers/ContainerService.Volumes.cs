@@ -18,9 +18,10 @@ public sealed partial class ContainerService
     /// anonymous volumes it made. Also merges the image's VOLUME paths into the Config (as dockerd
     /// shows them).
     /// </summary>
-    private List<ContainerVolumeMount>? AcquireVolumes(string id, ContainerConfigJson config, HostConfigJson host, Berth.Images.Store.Image image)
+    private (List<ContainerVolumeMount>? Volumes, List<InheritedBind>? Binds) AcquireVolumes(string id, ContainerConfigJson config, HostConfigJson host, Berth.Images.Store.Image image)
     {
         var mounts = new List<ContainerVolumeMount>();
+        var inheritedBinds = new List<InheritedBind>();
         // Every destination first, so that a duplicate is refused before any volume is made.
         var destinations = new HashSet<string>(StringComparer.Ordinal);
         void Claim(string destination)
@@ -31,8 +32,50 @@ public sealed partial class ContainerService
         foreach (string bind in host.Binds ?? []) Claim(ContainerRequestCheck.ParseBind(bind).Destination);
         foreach (MountJson m in host.Mounts ?? []) Claim(m.Target);
         foreach (string tmpfs in host.Tmpfs?.Keys ?? Enumerable.Empty<string>()) Claim(tmpfs);
+        // --volumes-from: the other containers' volumes and binds, later ones winning, except where
+        // this container mounts something of its own (dockerd's order: theirs, then its binds over them).
+        var borrowed = new SortedDictionary<string, (ContainerVolumeMount? Volume, InheritedBind? Bind)>(StringComparer.Ordinal);
+        var lenders = new List<ContainerEntry>();
+        foreach (string from in host.VolumesFrom ?? [])
+        {
+            var (reference, readOnly) = ContainerRequestCheck.ParseVolumesFrom(from);
+            // dockerd answers 400 here, not 404: a client takes a 404 from create for a missing image and pulls.
+            ContainerEntry lender;
+            try
+            {
+                lender = Find(reference);
+            }
+            catch (ApiException e) when (e.StatusCode == 404)
+            {
+                throw ApiException.BadRequest(e.Message);
+            }
+            if (lender.Record.Id == id) throw ApiException.BadRequest("a container cannot take volumes from itself");
+            lenders.Add(lender);
+            foreach (var (destination, volume, bind) in MountPointsOf(lender.Record))
+                borrowed[destination] = (volume, bind) switch
+                {
+                    ({ } v, _) => (new ContainerVolumeMount { Name = v.Name, Source = v.Source, Destination = v.Destination, ReadOnly = v.ReadOnly || readOnly, NoCopy = true }, null),
+                    (_, { } b) => (null, new InheritedBind { Source = b.Source, Destination = b.Destination, ReadOnly = b.ReadOnly || readOnly, Propagation = b.Propagation }),
+                    _ => throw new InvalidOperationException("a mount point is a volume or a bind"),
+                };
+        }
+        foreach (string destination in borrowed.Keys.ToList())
+            if (!destinations.Add(destination)) borrowed.Remove(destination);
         try
         {
+            foreach (var (volume, bind) in borrowed.Values)
+            {
+                if (bind is not null)
+                {
+                    inheritedBinds.Add(bind);
+                    continue;
+                }
+                // Not anonymous here: the lender made it, and this container's rm -v leaves it.
+                Volumes.Acquire(volume!.Name, id);
+                mounts.Add(volume);
+            }
+            // A lender removed meanwhile may have removed its anonymous volumes before the references above.
+            if (lenders.FirstOrDefault(l => l.Removed) is { } gone) throw ApiException.BadRequest($"No such container: {gone.Record.Id}");
             foreach (string bind in host.Binds ?? [])
             {
                 var (source, destination, readOnly, _) = ContainerRequestCheck.ParseBind(bind);
@@ -88,7 +131,23 @@ public sealed partial class ContainerService
             ReleaseVolumes(id, mounts, removeAnonymous: true);
             throw;
         }
-        return mounts.Count > 0 ? mounts : null;
+        return (mounts.Count > 0 ? mounts : null, inheritedBinds.Count > 0 ? inheritedBinds : null);
+    }
+
+    /// <summary>What --volumes-from takes from <paramref name="r"/>: its volumes and its host binds (its own and those it took), by destination.</summary>
+    private static IEnumerable<(string Destination, ContainerVolumeMount? Volume, InheritedBind? Bind)> MountPointsOf(ContainerRecord r)
+    {
+        foreach (ContainerVolumeMount v in r.Volumes ?? []) yield return (v.Destination, v, null);
+        foreach (string bind in r.HostConfig.Binds ?? [])
+        {
+            if (ContainerRequestCheck.IsVolumeBind(bind)) continue;
+            var (source, destination, readOnly, propagation) = ContainerRequestCheck.ParseBind(bind);
+            yield return (CleanPath(destination), null, new InheritedBind { Source = source, Destination = CleanPath(destination), ReadOnly = readOnly, Propagation = propagation });
+        }
+        foreach (MountJson m in r.HostConfig.Mounts ?? [])
+            if (m.Type == "bind")
+                yield return (CleanPath(m.Target), null, new InheritedBind { Source = m.Source, Destination = CleanPath(m.Target), ReadOnly = m.ReadOnly });
+        foreach (InheritedBind b in r.InheritedBinds ?? []) yield return (b.Destination, null, b);
     }
 
     /// <summary>The container no longer refers to its volumes; with <paramref name="removeAnonymous"/> (rm -v, --rm) its anonymous ones go too, unless another container uses them.</summary>

@@ -372,7 +372,7 @@ public sealed partial class ContainerService : IDisposable
         bool saved = false;
         try
         {
-            record.Volumes = AcquireVolumes(id, record.Config, host, image);
+            (record.Volumes, record.InheritedBinds) = AcquireVolumes(id, record.Config, host, image);
             // A container removed at its exit (`run --rm`) is recorded without fsyncs: its layer
             // ephemeral, its record not durable. A machine crash may lose either, and the restore
             // then removes what is left, as it would remove the container anyway; a kill -9 of

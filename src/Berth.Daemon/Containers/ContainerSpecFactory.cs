@@ -34,6 +34,8 @@ public static class ContainerSpecFactory
             binds.Add(new BindMount(source, destination, readOnly, propagation));
         }
         binds.AddRange(volumeBinds ?? []);
+        foreach (InheritedBind b in record.InheritedBinds ?? [])
+            binds.Add(new BindMount(b.Source, b.Destination, b.ReadOnly, b.Propagation ?? "rprivate"));
         var tmpfs = new Dictionary<string, string>(h.Tmpfs ?? [], StringComparer.Ordinal);
         foreach (MountJson m in h.Mounts ?? [])
         {

@@ -156,9 +156,12 @@ public sealed class ContainersApiTests : IAsyncLifetime
             return ((int)r.StatusCode, JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.GetProperty("message").GetString()!);
         }
         Assert.Equal((404, "No such image: nosuch:latest"), await Create(new { Image = "nosuch" }));
+        // 400 as dockerd: a 404 from create means a missing image to docker clients, which then pull.
         var (status, message) = await Create(new { Image = "busybox", HostConfig = new { VolumesFrom = new[] { "other" } } });
+        Assert.Equal((400, "No such container: other"), (status, message));
+        (status, message) = await Create(new { Image = "busybox", HostConfig = new { VolumesFrom = new[] { "other:rshared" } } });
         Assert.Equal(400, status);
-        Assert.Contains("HostConfig.VolumesFrom", message);
+        Assert.Contains("propagation property is not allowed", message);
         (status, message) = await Create(new { Image = "busybox", HostConfig = new { PortBindings = new Dictionary<string, object> { ["80/tcp"] = new[] { new { HostPort = "99999" } } } } });
         Assert.Equal(400, status);
         Assert.Contains("99999", message);
