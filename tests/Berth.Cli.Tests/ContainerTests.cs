@@ -473,6 +473,25 @@ public sealed class ContainerTests
         Assert.True(exec.Stdout.Contains("size 31 91"), exec.ToString());
     }
 
+    /// <summary><c>--cidfile</c>: the ID written once created; an existing file refuses the run; a failed create leaves none.</summary>
+    [Fact]
+    public void CidFile()
+    {
+        using BerthCli cli = WithBusybox();
+        string cidFile = Path.Combine(cli.Work, "cid");
+        string id = cli.Ok("run", "-d", "--cidfile", cidFile, "busybox", "true").Trim();
+        Assert.Equal(id, File.ReadAllText(cidFile));
+        CliResult again = cli.Run("run", "--rm", "--cidfile", cidFile, "busybox", "true");
+        Assert.Equal(125, again.ExitCode);
+        Assert.Contains($"Container ID file found, make sure the other container isn't running or delete {cidFile}", again.Stderr);
+        Assert.Equal(id, File.ReadAllText(cidFile));
+
+        string failed = Path.Combine(cli.Work, "cid-of-a-failed-create");
+        CliResult refused = cli.Run("create", "--cidfile", failed, "--volumes-from", "no-such-container", "busybox", "true");
+        Assert.Equal(125, refused.ExitCode);
+        Assert.False(File.Exists(failed));
+    }
+
     /// <summary>
     /// <c>--device</c> creates the host's node in the container with the cgroup access asked for;
     /// <c>--device-cgroup-rule</c> opens the device cgroup to a major number; bad ones are refused.

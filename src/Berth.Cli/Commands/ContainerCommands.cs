@@ -79,24 +79,51 @@ internal static partial class ContainerCommands
             throw Runner.ContainerFailure(commandName, new UsageException($"invalid pull option: '{pullPolicy}': must be one of \"always\", \"missing\" or \"never\""));
         var query = new Query().Add("name", parse.GetValue(options.Name)).Add("platform", parse.GetValue(options.Platform));
         bool quiet = parse.GetValue(options.Quiet);
+        // --cidfile, as docker's client: made (and refused if it exists) before the create, the ID
+        // written after it, removed when the create fails.
+        string? cidFile = parse.GetValue(options.CidFile);
+        FileStream? cid = null;
+        if (!string.IsNullOrEmpty(cidFile))
+        {
+            try
+            {
+                cid = new FileStream(cidFile, FileMode.CreateNew, FileAccess.Write);
+            }
+            catch (IOException) when (File.Exists(cidFile))
+            {
+                throw Runner.ContainerFailure(commandName, new UsageException($"Container ID file found, make sure the other container isn't running or delete {cidFile}"));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw Runner.ContainerFailure(commandName, new UsageException($"failed to create the container ID file: {e.Message}"));
+            }
+        }
+        bool created = false;
         try
         {
             if (pullPolicy == "always")
                 await ImageCommands.PullAsync(client, reference.WithDefaultTag(), parse.GetValue(options.Platform), quiet ? TextWriter.Null : Console.Error, Libc.IsTerminal(2) && !quiet, ct).ConfigureAwait(false);
-            JsonNode? created;
+            JsonNode? answer;
             try
             {
-                created = await client.PostJsonAsync("/containers/create", query, body, ct).ConfigureAwait(false);
+                answer = await client.PostJsonAsync("/containers/create", query, body, ct).ConfigureAwait(false);
             }
             catch (DaemonException e) when (e.Status == HttpStatusCode.NotFound && pullPolicy == "missing")
             {
                 ImageReference tagged = reference.WithDefaultTag();
                 Console.Error.WriteLine($"Unable to find image '{tagged.FamiliarName}' locally");
                 await ImageCommands.PullAsync(client, tagged, parse.GetValue(options.Platform), quiet ? TextWriter.Null : Console.Error, Libc.IsTerminal(2) && !quiet, ct).ConfigureAwait(false);
-                created = await client.PostJsonAsync("/containers/create", query, body, ct).ConfigureAwait(false);
+                answer = await client.PostJsonAsync("/containers/create", query, body, ct).ConfigureAwait(false);
             }
-            foreach (string w in ImageCommands.Strings(created?["Warnings"])) Console.Error.WriteLine($"WARNING: {w}");
-            return created?["Id"]?.GetValue<string>() ?? throw new IOException("the daemon's create answer has no Id");
+            foreach (string w in ImageCommands.Strings(answer?["Warnings"])) Console.Error.WriteLine($"WARNING: {w}");
+            string id = answer?["Id"]?.GetValue<string>() ?? throw new IOException("the daemon's create answer has no Id");
+            if (cid is not null)
+            {
+                cid.Write(System.Text.Encoding.UTF8.GetBytes(id));
+                cid.Dispose();
+            }
+            created = true;
+            return id;
         }
         catch (ExitException)
         {
@@ -105,6 +132,11 @@ internal static partial class ContainerCommands
         catch (Exception e)
         {
             throw Runner.ContainerFailure(commandName, e);
+        }
+        finally
+        {
+            cid?.Dispose();
+            if (!created && cid is not null) File.Delete(cidFile!);
         }
     }
 

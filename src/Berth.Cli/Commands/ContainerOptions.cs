@@ -54,6 +54,7 @@ internal sealed partial class ContainerOptions
     public readonly Option<string[]> Sysctl = new("--sysctl") { Description = "sysctl options" };
     public readonly Option<string?> ShmSize = new("--shm-size") { Description = "size of /dev/shm" };
     public readonly Option<string[]> GroupAdd = new("--group-add") { Description = "add additional groups to join" };
+    public readonly Option<string?> CidFile = new("--cidfile") { Description = "write the container ID to the file" };
     public readonly Option<string[]> VolumesFrom = new("--volumes-from") { Description = "mount volumes from the specified container(s) (CONTAINER[:ro|rw])" };
     public readonly Option<string[]> Device = new("--device") { Description = "add a host device to the container (HOST[:CONTAINER][:PERMISSIONS])" };
     public readonly Option<string[]> DeviceCgroupRule = new("--device-cgroup-rule") { Description = "add a rule to the cgroup allowed devices list ('c 42:* rwm')" };
@@ -79,7 +80,7 @@ internal sealed partial class ContainerOptions
         Init, ReadOnly, CapAdd, CapDrop, SecurityOpt, Ulimit, Entrypoint, Hostname, Privileged, Tmpfs, Label, Network, Publish,
         Expose, Restart, StopSignal, StopTimeout, LogDriver, LogOpt, Attach, Platform, Pull, AddHost, Sysctl, ShmSize, GroupAdd,
         Dns, DnsSearch, Runtime, Pid, Ipc, Uts, Quiet, HealthCmd, HealthInterval, HealthTimeout, HealthRetries, HealthStartPeriod,
-        HealthStartInterval, NoHealthcheck, Device, DeviceCgroupRule, DnsOption, VolumesFrom,
+        HealthStartInterval, NoHealthcheck, Device, DeviceCgroupRule, DnsOption, VolumesFrom, CidFile,
     ];
 
     /// <summary>The create body; <paramref name="detached"/> is run's -d (create never attaches stdin).</summary>
@@ -186,6 +187,7 @@ internal sealed partial class ContainerOptions
         {
             ["Binds"] = binds.Count > 0 ? binds : null,
             ["VolumesFrom"] = Array(parse.GetValue(VolumesFrom)),
+            ["ContainerIDFile"] = parse.GetValue(CidFile) ?? "",
             ["Mounts"] = mounts.Count > 0 ? mounts : null,
             ["LogConfig"] = logConfig,
             ["NetworkMode"] = parse.GetValue(Network) ?? "default",
