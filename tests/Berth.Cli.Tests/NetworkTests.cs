@@ -69,7 +69,15 @@ public sealed class NetworkTests
         cli.Ok("start", "late");
         Assert.Equal("backend-page\n", cli.Ok("exec", "late", "sh", "-c", Fetch, "web"));
 
-        cli.Ok("rm", "-f", "web", "client", "late");
+        // run --ip / --network-alias on a user network; the default bridge takes neither.
+        cli.Ok("run", "-d", "--name", "pinned", "--network", "backend", "--ip", "10.81.0.60", "--network-alias", "api", "busybox", "sleep", "600");
+        Assert.Contains("inet 10.81.0.60/24", cli.Ok("exec", "pinned", "busybox", "ip", "-o", "-4", "addr", "show", "eth0"));
+        Assert.Contains("1 packets received", cli.Ok("exec", "web", "busybox", "ping", "-c1", "-W2", "api"));
+        CliResult onDefault = cli.Run("run", "--rm", "--ip", "172.17.0.99", "busybox", "true");
+        Assert.Equal(125, onDefault.ExitCode);
+        Assert.Contains("user specified IP address is supported on user defined networks only", onDefault.Stderr);
+
+        cli.Ok("rm", "-f", "web", "client", "late", "pinned");
         Assert.Equal("backend\nisolated\n", cli.Ok("network", "rm", "backend", "isolated"));
         CliResult gone = cli.Run("network", "rm", "backend");
         Assert.Equal(1, gone.ExitCode);

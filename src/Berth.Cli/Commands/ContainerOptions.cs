@@ -54,6 +54,8 @@ internal sealed partial class ContainerOptions
     public readonly Option<string[]> Sysctl = new("--sysctl") { Description = "sysctl options" };
     public readonly Option<string?> ShmSize = new("--shm-size") { Description = "size of /dev/shm" };
     public readonly Option<string[]> GroupAdd = new("--group-add") { Description = "add additional groups to join" };
+    public readonly Option<string[]> NetworkAlias = new("--network-alias") { Description = "add network-scoped alias for the container" };
+    public readonly Option<string?> Ip = new("--ip") { Description = "IPv4 address (e.g., 172.30.100.104)" };
     public readonly Option<string?> CidFile = new("--cidfile") { Description = "write the container ID to the file" };
     public readonly Option<string[]> VolumesFrom = new("--volumes-from") { Description = "mount volumes from the specified container(s) (CONTAINER[:ro|rw])" };
     public readonly Option<string[]> Device = new("--device") { Description = "add a host device to the container (HOST[:CONTAINER][:PERMISSIONS])" };
@@ -80,7 +82,7 @@ internal sealed partial class ContainerOptions
         Init, ReadOnly, CapAdd, CapDrop, SecurityOpt, Ulimit, Entrypoint, Hostname, Privileged, Tmpfs, Label, Network, Publish,
         Expose, Restart, StopSignal, StopTimeout, LogDriver, LogOpt, Attach, Platform, Pull, AddHost, Sysctl, ShmSize, GroupAdd,
         Dns, DnsSearch, Runtime, Pid, Ipc, Uts, Quiet, HealthCmd, HealthInterval, HealthTimeout, HealthRetries, HealthStartPeriod,
-        HealthStartInterval, NoHealthcheck, Device, DeviceCgroupRule, DnsOption, VolumesFrom, CidFile,
+        HealthStartInterval, NoHealthcheck, Device, DeviceCgroupRule, DnsOption, VolumesFrom, CidFile, NetworkAlias, Ip,
     ];
 
     /// <summary>The create body; <paramref name="detached"/> is run's -d (create never attaches stdin).</summary>
@@ -244,7 +246,7 @@ internal sealed partial class ContainerOptions
             ["OnBuild"] = null,
             ["Labels"] = labels,
             ["HostConfig"] = host,
-            ["NetworkingConfig"] = new JsonObject { ["EndpointsConfig"] = new JsonObject() },
+            ["NetworkingConfig"] = new JsonObject { ["EndpointsConfig"] = EndpointsConfig(parse) },
         };
         if (Healthcheck(parse) is { } health) body["Healthcheck"] = health;
         if (parse.GetValue(StopSignal) is { } sig) body["StopSignal"] = sig;
@@ -282,6 +284,24 @@ internal sealed partial class ContainerOptions
         if (startInterval != 0) health["StartInterval"] = startInterval;
         if (retries != 0) health["Retries"] = retries;
         return health;
+    }
+
+    /// <summary>
+    /// --network-alias and --ip, for the network of --network (as docker's client sends them; the
+    /// daemon says when that network takes neither, e.g. the default bridge).
+    /// </summary>
+    private JsonObject EndpointsConfig(ParseResult parse)
+    {
+        string[] aliases = parse.GetValue(NetworkAlias) ?? [];
+        string? ip = parse.GetValue(Ip);
+        if (aliases.Length == 0 && ip is null) return [];
+        if (ip is not null && !System.Net.IPAddress.TryParse(ip, out _))
+            throw new UsageException($"invalid argument \"{ip}\" for \"--ip\" flag: invalid IP address: {ip}");
+        string network = parse.GetValue(Network) is { Length: > 0 } n ? n : "default";
+        var endpoint = new JsonObject();
+        if (aliases.Length > 0) endpoint["Aliases"] = Array(aliases);
+        if (ip is not null) endpoint["IPAMConfig"] = new JsonObject { ["IPv4Address"] = ip };
+        return new JsonObject { [network] = endpoint };
     }
 
     /// <summary>docker's <c>--device HOST[:CONTAINER][:PERMISSIONS]</c> (the second part is the permissions when it is only r, w and m).</summary>
