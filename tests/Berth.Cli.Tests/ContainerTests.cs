@@ -473,6 +473,23 @@ public sealed class ContainerTests
         Assert.True(exec.Stdout.Contains("size 31 91"), exec.ToString());
     }
 
+    /// <summary>The resource, OOM, domain name, cgroupns and -P flags reach the container and its inspect.</summary>
+    [Fact]
+    public void ResourceOomDomainCgroupnsAndPublishAllFlags()
+    {
+        using BerthCli cli = WithBusybox();
+        CliResult r = cli.Run("run", "--rm", "--oom-score-adj", "500", "--domainname", "example.org", "--cgroupns", "private",
+            "--cpu-period", "50000", "--cpu-quota", "25000", "busybox", "sh", "-c",
+            "cat /proc/self/oom_score_adj /proc/sys/kernel/domainname; cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max");
+        AssertExit(r, 0);
+        Assert.Matches("^500\nexample.org\n(25000|25000 50000)\n$", r.Stdout);
+
+        string id = cli.Ok("create", "--cpu-period", "50000", "--cpu-quota", "25000", "--memory", "64m", "--memory-reservation", "32m",
+            "--memory-swappiness", "10", "--oom-kill-disable", "--cpuset-mems", "0", "--cgroupns", "private", "-P", "--expose", "80", "busybox", "true").Trim();
+        Assert.Equal("50000 25000 33554432 10 true 0 private true\n", cli.Ok("inspect", "-f",
+            "{{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}} {{.HostConfig.MemoryReservation}} {{.HostConfig.MemorySwappiness}} {{.HostConfig.OomKillDisable}} {{.HostConfig.CpusetMems}} {{.HostConfig.CgroupnsMode}} {{.HostConfig.PublishAllPorts}}", id));
+    }
+
     /// <summary><c>--cidfile</c>: the ID written once created; an existing file refuses the run; a failed create leaves none.</summary>
     [Fact]
     public void CidFile()

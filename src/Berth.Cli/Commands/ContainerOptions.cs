@@ -27,6 +27,16 @@ internal sealed partial class ContainerOptions
     public readonly Option<string?> Cpus = new("--cpus") { Description = "number of CPUs" };
     public readonly Option<long?> CpuShares = new("--cpu-shares", "-c") { Description = "CPU shares (relative weight)" };
     public readonly Option<string?> CpusetCpus = new("--cpuset-cpus") { Description = "CPUs in which to allow execution (0-3, 0,1)" };
+    public readonly Option<string?> CpusetMems = new("--cpuset-mems") { Description = "MEMs in which to allow execution (0-3, 0,1)" };
+    public readonly Option<long?> CpuPeriod = new("--cpu-period") { Description = "limit CPU CFS (Completely Fair Scheduler) period" };
+    public readonly Option<long?> CpuQuota = new("--cpu-quota") { Description = "limit CPU CFS (Completely Fair Scheduler) quota" };
+    public readonly Option<string?> MemoryReservation = new("--memory-reservation") { Description = "memory soft limit" };
+    public readonly Option<long?> MemorySwappiness = new("--memory-swappiness") { Description = "tune container memory swappiness (0 to 100)" };
+    public readonly Option<bool> OomKillDisable = new("--oom-kill-disable") { Description = "disable OOM Killer" };
+    public readonly Option<int> OomScoreAdj = new("--oom-score-adj") { Description = "tune host's OOM preferences (-1000 to 1000)" };
+    public readonly Option<string?> Cgroupns = new("--cgroupns") { Description = "cgroup namespace to use (host|private)" };
+    public readonly Option<string?> Domainname = new("--domainname") { Description = "container NIS domain name" };
+    public readonly Option<bool> PublishAll = new("--publish-all", "-P") { Description = "publish all exposed ports to random ports" };
     public readonly Option<long?> PidsLimit = new("--pids-limit") { Description = "tune container pids limit (set -1 for unlimited)" };
     public readonly Option<bool> Init = new("--init") { Description = "run an init inside the container that forwards signals and reaps processes" };
     public readonly Option<bool> ReadOnly = new("--read-only") { Description = "mount the container's root filesystem as read only" };
@@ -83,6 +93,7 @@ internal sealed partial class ContainerOptions
         Expose, Restart, StopSignal, StopTimeout, LogDriver, LogOpt, Attach, Platform, Pull, AddHost, Sysctl, ShmSize, GroupAdd,
         Dns, DnsSearch, Runtime, Pid, Ipc, Uts, Quiet, HealthCmd, HealthInterval, HealthTimeout, HealthRetries, HealthStartPeriod,
         HealthStartInterval, NoHealthcheck, Device, DeviceCgroupRule, DnsOption, VolumesFrom, CidFile, NetworkAlias, Ip,
+        CpusetMems, CpuPeriod, CpuQuota, MemoryReservation, MemorySwappiness, OomKillDisable, OomScoreAdj, Cgroupns, Domainname, PublishAll,
     ];
 
     /// <summary>The create body; <paramref name="detached"/> is run's -d (create never attaches stdin).</summary>
@@ -216,6 +227,15 @@ internal sealed partial class ContainerOptions
             ["NanoCpus"] = parse.GetValue(Cpus) is { } c ? NanoCpus(c) : 0,
             ["CpuShares"] = parse.GetValue(CpuShares) ?? 0,
             ["CpusetCpus"] = parse.GetValue(CpusetCpus) ?? "",
+            ["CpusetMems"] = parse.GetValue(CpusetMems) ?? "",
+            ["CpuPeriod"] = parse.GetValue(CpuPeriod) ?? 0,
+            ["CpuQuota"] = parse.GetValue(CpuQuota) ?? 0,
+            ["MemoryReservation"] = parse.GetValue(MemoryReservation) is { } mr ? RamInBytes(mr, "--memory-reservation") : 0,
+            ["MemorySwappiness"] = parse.GetValue(MemorySwappiness),
+            ["OomKillDisable"] = parse.GetValue(OomKillDisable),
+            ["OomScoreAdj"] = parse.GetValue(OomScoreAdj),
+            ["CgroupnsMode"] = parse.GetValue(Cgroupns) ?? "",
+            ["PublishAllPorts"] = parse.GetValue(PublishAll),
             ["PidsLimit"] = parse.GetValue(PidsLimit) is { } pl ? pl : null,
             ["Ulimits"] = ulimits.Count > 0 ? ulimits : null,
             ["ShmSize"] = parse.GetValue(ShmSize) is { } shm ? RamInBytes(shm, "--shm-size") : 0,
@@ -228,7 +248,7 @@ internal sealed partial class ContainerOptions
         var body = new JsonObject
         {
             ["Hostname"] = parse.GetValue(Hostname) ?? "",
-            ["Domainname"] = "",
+            ["Domainname"] = parse.GetValue(Domainname) ?? "",
             ["User"] = parse.GetValue(User) ?? "",
             ["AttachStdin"] = attachStdin,
             ["AttachStdout"] = attachStdout,
