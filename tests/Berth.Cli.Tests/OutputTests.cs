@@ -49,7 +49,11 @@ public sealed class OutputTests
     [InlineData("{{nosuch .Name}}", "function \"nosuch\" not defined")]
     [InlineData("{{range .Config.Env}}x", "unexpected EOF")]
     [InlineData("{{.Name}}{{end}}", "unexpected {{end}}")]
-    public void Templates_that_do_not_parse_are_refused(string template, string message)
+    [InlineData("{{(}}", "missing value")]
+    [InlineData("{{$x}}", "undefined variable \"$x\"")]
+    [InlineData("{{pad \"x\" -1 2}}", "error calling pad: -1 is not a count")]
+    [InlineData("{{len 5}}", "error calling len")]
+    public void Templates_that_do_not_parse_or_cannot_run_are_refused_with_a_message(string template, string message)
     {
         using var cli = new BerthCli();
         CliResult r = cli.Run("version", "--format", template);

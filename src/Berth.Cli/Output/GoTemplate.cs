@@ -255,6 +255,7 @@ internal sealed class GoTemplate
         }
         string Str(int i) => a[i] is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : GoString(a[i]);
         long Int(int i) => Number(a[i]) is double x && x == Math.Floor(x) ? (long)x : throw Bad($"{GoString(a[i])} is not an integer");
+        int Count0(int i) => Int(i) is long n and >= 0 and <= 1 << 20 ? (int)n : throw Bad($"{GoString(a[i])} is not a count");
         switch (name)
         {
             case "json":
@@ -278,11 +279,11 @@ internal sealed class GoTemplate
                 return new JsonArray([.. Str(0).Split(Str(1)).Select(s => (JsonNode)JsonValue.Create(s)!)]);
             case "pad":
                 Count(3, 3);
-                return JsonValue.Create(new string(' ', (int)Int(1)) + Str(0) + new string(' ', (int)Int(2)));
+                return JsonValue.Create(new string(' ', Count0(1)) + Str(0) + new string(' ', Count0(2)));
             case "truncate":
                 Count(2, 2);
                 string text = Str(0);
-                return JsonValue.Create(text.Length > Int(1) ? text[..(int)Int(1)] : text);
+                return JsonValue.Create(text.Length > Count0(1) ? text[..Count0(1)] : text);
             case "len":
                 Count(1, 1);
                 return JsonValue.Create(a[0] switch
