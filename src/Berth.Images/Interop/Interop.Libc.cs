@@ -92,6 +92,33 @@ internal static unsafe partial class Interop
     [LibraryImport(Libc, EntryPoint = "syscall", SetLastError = true)]
     private static partial long syscall_openat2(long number, int dirfd, byte* path, OpenHow* how, nuint size);
 
+    [LibraryImport(Libc, EntryPoint = "ioctl", SetLastError = true)]
+    private static partial int ioctl_flags(SafeFileHandle fd, nuint request, int* flags);
+
+    // FS_IOC_GETFLAGS / FS_IOC_SETFLAGS (_IOR/_IOW('f', 1/2, long): the kernel reads an int) and
+    // FS_TOPDIR_FL, chattr's +T.
+    private const nuint FS_IOC_GETFLAGS = 0x80086601, FS_IOC_SETFLAGS = 0x40086602;
+    internal const int FS_TOPDIR_FL = 0x00020000;
+
+    /// <summary>The directory's inode flags (chattr's), or null where the filesystem has none (tmpfs, overlayfs…).</summary>
+    internal static int? GetInodeFlags(string directory)
+    {
+        using SafeFileHandle fd = Open(directory, O_RDONLY | O_DIRECTORY);
+        int flags;
+        return ioctl_flags(fd, FS_IOC_GETFLAGS, &flags) < 0 ? null : flags;
+    }
+
+    /// <summary>Sets chattr's +T on a directory; false where the filesystem does not take it (nothing changes then).</summary>
+    internal static bool TrySetTopDirectory(string directory)
+    {
+        using SafeFileHandle fd = Open(directory, O_RDONLY | O_DIRECTORY);
+        int flags;
+        if (ioctl_flags(fd, FS_IOC_GETFLAGS, &flags) < 0) return false;
+        if ((flags & FS_TOPDIR_FL) != 0) return true;
+        flags |= FS_TOPDIR_FL;
+        return ioctl_flags(fd, FS_IOC_SETFLAGS, &flags) == 0;
+    }
+
     [LibraryImport(Libc, EntryPoint = "mkdirat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int mkdirat(SafeFileHandle dirfd, string path, uint mode);
 

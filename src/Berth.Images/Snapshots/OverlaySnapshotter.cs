@@ -58,6 +58,14 @@ public sealed class OverlaySnapshotter : ISnapshotter, IDisposable
         _ephemeral = Path.Combine(Root, EphemeralDirectory);
         Directory.CreateDirectory(_snapshots);
         Directory.CreateDirectory(_ephemeral);
+        // ext2/3/4: each snapshot directory is placed as a top-level one (Orlov: spread over the
+        // block groups) rather than next to its siblings. Without a journal, ext4 skips inodes
+        // deleted in the last 5 s (305 s while their table block is dirty) when it allocates, one
+        // by one: a pull right after an rmi (or a prune) made its layer's inodes in the group
+        // full of the old ones and paid ~0.3 ms per file (79 of a 110 ms busybox pull; 35 ms with
+        // the flag, measured on this project's VM). Elsewhere it only spreads unrelated layers
+        // apart, as ext4 does for top-level directories. Filesystems without inode flags ignore it.
+        Interop.TrySetTopDirectory(_snapshots);
 
         string lockPath = Path.Combine(Root, "lock");
         _lock = Interop.Open(lockPath, Interop.O_RDWR | Interop.O_CREAT | Interop.O_NOFOLLOW, 0x180);

@@ -21,6 +21,22 @@ public sealed class OverlaySnapshotterTests : SnapshotterConformanceTests
         }
     }
 
+    /// <summary>
+    /// The snapshots directory carries chattr's +T (each layer placed as a top-level directory,
+    /// away from the inodes an rmi just freed) where the filesystem has inode flags: ext4 here.
+    /// On one without (tmpfs) there is nothing to see, and opening must still work.
+    /// </summary>
+    [Fact]
+    public void The_snapshots_directory_is_a_top_directory_where_the_filesystem_has_inode_flags()
+    {
+        using var dir = new TempDirectory("snap");
+        using (new OverlaySnapshotter(dir.Path)) { }
+        int? flags = Interop.GetInodeFlags(dir.Combine("snapshots"));
+        if (flags is null) return; // no inode flags on this filesystem
+        Assert.Equal(Interop.FS_TOPDIR_FL, flags.Value & Interop.FS_TOPDIR_FL);
+        Assert.Equal(0, Interop.GetInodeFlags(dir.Path)!.Value & Interop.FS_TOPDIR_FL); // only there
+    }
+
     [Fact]
     public void Snapshots_survive_a_reopen()
     {
