@@ -218,8 +218,8 @@ public static class ContainersApi
         }
         foreach (MountJson m in r.HostConfig.Mounts ?? [])
             if (m.Type != "volume") list.Add(new MountPointJson(m.Type, m.Source, m.Target, "", !m.ReadOnly, m.Type == "bind" ? "rprivate" : ""));
-        foreach (InheritedBind b in r.InheritedBinds ?? [])
-            list.Add(new MountPointJson("bind", b.Source, b.Destination, "", !b.ReadOnly, b.Propagation ?? "rprivate"));
+        foreach (Berth.Images.Engine.BindMount b in r.InheritedBinds ?? [])
+            list.Add(new MountPointJson("bind", b.Source, b.Destination, "", !b.ReadOnly, b.Propagation));
         foreach (ContainerVolumeMount v in r.Volumes ?? [])
             list.Add(new MountPointJson("volume", v.Source, v.Destination, v.Mode, !v.ReadOnly, "") { Name = v.Name, Driver = Volumes.VolumeService.LocalDriver });
         return list;

@@ -294,16 +294,7 @@ public sealed class ContainerRecord
     public List<ContainerVolumeMount>? Volumes { get; set; }
 
     /// <summary>The host directories it binds because of --volumes-from (the other containers' binds, resolved at create).</summary>
-    public List<InheritedBind>? InheritedBinds { get; set; }
-}
-
-/// <summary>A bind mount taken from another container by --volumes-from.</summary>
-public sealed class InheritedBind
-{
-    public string Source { get; set; } = "";
-    public string Destination { get; set; } = "";
-    public bool ReadOnly { get; set; }
-    public string? Propagation { get; set; }
+    public List<Berth.Images.Engine.BindMount>? InheritedBinds { get; set; }
 }
 
 /// <summary>A volume a container mounts (dockerd's MountPoint with a volume).</summary>

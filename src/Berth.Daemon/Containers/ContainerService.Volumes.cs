@@ -18,10 +18,10 @@ public sealed partial class ContainerService
     /// anonymous volumes it made. Also merges the image's VOLUME paths into the Config (as dockerd
     /// shows them).
     /// </summary>
-    private (List<ContainerVolumeMount>? Volumes, List<InheritedBind>? Binds) AcquireVolumes(string id, ContainerConfigJson config, HostConfigJson host, Berth.Images.Store.Image image)
+    private (List<ContainerVolumeMount>? Volumes, List<BindMount>? Binds) AcquireVolumes(string id, ContainerConfigJson config, HostConfigJson host, Berth.Images.Store.Image image)
     {
         var mounts = new List<ContainerVolumeMount>();
-        var inheritedBinds = new List<InheritedBind>();
+        var inheritedBinds = new List<BindMount>();
         // Every destination first, so that a duplicate is refused before any volume is made.
         var destinations = new HashSet<string>(StringComparer.Ordinal);
         void Claim(string destination)
@@ -34,7 +34,7 @@ public sealed partial class ContainerService
         foreach (string tmpfs in host.Tmpfs?.Keys ?? Enumerable.Empty<string>()) Claim(tmpfs);
         // --volumes-from: the other containers' volumes and binds, later ones winning, except where
         // this container mounts something of its own (dockerd's order: theirs, then its binds over them).
-        var borrowed = new SortedDictionary<string, (ContainerVolumeMount? Volume, InheritedBind? Bind)>(StringComparer.Ordinal);
+        var borrowed = new SortedDictionary<string, (ContainerVolumeMount? Volume, BindMount? Bind)>(StringComparer.Ordinal);
         var lenders = new List<ContainerEntry>();
         foreach (string from in host.VolumesFrom ?? [])
         {
@@ -55,7 +55,7 @@ public sealed partial class ContainerService
                 borrowed[destination] = (volume, bind) switch
                 {
                     ({ } v, _) => (new ContainerVolumeMount { Name = v.Name, Source = v.Source, Destination = v.Destination, ReadOnly = v.ReadOnly || readOnly, NoCopy = true }, null),
-                    (_, { } b) => (null, new InheritedBind { Source = b.Source, Destination = b.Destination, ReadOnly = b.ReadOnly || readOnly, Propagation = b.Propagation }),
+                    (_, { } b) => (null, b with { ReadOnly = b.ReadOnly || readOnly }),
                     _ => throw new InvalidOperationException("a mount point is a volume or a bind"),
                 };
         }
@@ -135,19 +135,11 @@ public sealed partial class ContainerService
     }
 
     /// <summary>What --volumes-from takes from <paramref name="r"/>: its volumes and its host binds (its own and those it took), by destination.</summary>
-    private static IEnumerable<(string Destination, ContainerVolumeMount? Volume, InheritedBind? Bind)> MountPointsOf(ContainerRecord r)
+    private static IEnumerable<(string Destination, ContainerVolumeMount? Volume, BindMount? Bind)> MountPointsOf(ContainerRecord r)
     {
         foreach (ContainerVolumeMount v in r.Volumes ?? []) yield return (v.Destination, v, null);
-        foreach (string bind in r.HostConfig.Binds ?? [])
-        {
-            if (ContainerRequestCheck.IsVolumeBind(bind)) continue;
-            var (source, destination, readOnly, propagation) = ContainerRequestCheck.ParseBind(bind);
-            yield return (CleanPath(destination), null, new InheritedBind { Source = source, Destination = CleanPath(destination), ReadOnly = readOnly, Propagation = propagation });
-        }
-        foreach (MountJson m in r.HostConfig.Mounts ?? [])
-            if (m.Type == "bind")
-                yield return (CleanPath(m.Target), null, new InheritedBind { Source = m.Source, Destination = CleanPath(m.Target), ReadOnly = m.ReadOnly });
-        foreach (InheritedBind b in r.InheritedBinds ?? []) yield return (b.Destination, null, b);
+        foreach (BindMount b in ContainerSpecFactory.HostBinds(r.HostConfig, createMissingSource: false).Concat(r.InheritedBinds ?? []))
+            yield return (CleanPath(b.Destination), null, b with { Destination = CleanPath(b.Destination) });
     }
 
     /// <summary>The container no longer refers to its volumes; with <paramref name="removeAnonymous"/> (rm -v, --rm) its anonymous ones go too, unless another container uses them.</summary>

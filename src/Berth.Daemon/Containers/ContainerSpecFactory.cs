@@ -26,21 +26,12 @@ public static class ContainerSpecFactory
     {
         ContainerConfigJson c = record.Config;
         HostConfigJson h = record.HostConfig;
-        var binds = new List<BindMount>();
-        foreach (string bind in h.Binds ?? [])
-        {
-            if (ContainerRequestCheck.IsVolumeBind(bind)) continue; // a named volume: in volumeBinds
-            var (source, destination, readOnly, propagation) = ContainerRequestCheck.ParseBind(bind, createMissingSource: true);
-            binds.Add(new BindMount(source, destination, readOnly, propagation));
-        }
-        binds.AddRange(volumeBinds ?? []);
-        foreach (InheritedBind b in record.InheritedBinds ?? [])
-            binds.Add(new BindMount(b.Source, b.Destination, b.ReadOnly, b.Propagation ?? "rprivate"));
+        // The order is free: the spec's user mounts are sorted parents first (ImageSpecBuilder).
+        List<BindMount> binds = [.. HostBinds(h, createMissingSource: true), .. volumeBinds ?? [], .. record.InheritedBinds ?? []];
         var tmpfs = new Dictionary<string, string>(h.Tmpfs ?? [], StringComparer.Ordinal);
         foreach (MountJson m in h.Mounts ?? [])
         {
-            if (m.Type == "bind") binds.Add(new BindMount(m.Source, m.Target, m.ReadOnly));
-            else if (m.Type == "tmpfs")
+            if (m.Type == "tmpfs")
             {
                 var opts = new List<string>();
                 if (m.TmpfsOptions is { SizeBytes: > 0 } t) opts.Add("size=" + t.SizeBytes.ToString(CultureInfo.InvariantCulture));
@@ -136,10 +127,22 @@ public static class ContainerSpecFactory
     }
 
     /// <summary>
-    /// The cgroup limits of a HostConfig: what create puts in the spec and update hands to the
-    /// runtime. dockerd's defaults: with a memory limit and no swap setting, memory+swap is twice
-    /// the limit; --cpus is a quota over a 100 ms period; a pids limit of -1 is no limit (0 is unset).
+    /// The host directories a HostConfig binds: its Binds with an absolute source (the others name
+    /// volumes, mounted by the volume service) and its Mounts of type bind.
     /// </summary>
+    /// <param name="createMissingSource">At start: a missing Binds source is made, as dockerd's -v does.</param>
+    public static IEnumerable<BindMount> HostBinds(HostConfigJson h, bool createMissingSource)
+    {
+        foreach (string bind in h.Binds ?? [])
+        {
+            if (ContainerRequestCheck.IsVolumeBind(bind)) continue;
+            var (source, destination, readOnly, propagation) = ContainerRequestCheck.ParseBind(bind, createMissingSource);
+            yield return new BindMount(source, destination, readOnly, propagation);
+        }
+        foreach (MountJson m in h.Mounts ?? [])
+            if (m.Type == "bind") yield return new BindMount(m.Source, m.Target, m.ReadOnly);
+    }
+
     /// <summary>
     /// --device and --device-cgroup-rule as dockerd applies them: each mapped node created in the
     /// container with an allow rule of its permissions (rwm when none are given). A privileged
@@ -167,6 +170,11 @@ public static class ContainerSpecFactory
                 rules.Add(HostDevices.ParseCgroupRule(rule));
     }
 
+    /// <summary>
+    /// The cgroup limits of a HostConfig: what create puts in the spec and update hands to the
+    /// runtime. dockerd's defaults: with a memory limit and no swap setting, memory+swap is twice
+    /// the limit; --cpus is a quota over a 100 ms period; a pids limit of -1 is no limit (0 is unset).
+    /// </summary>
     public static LinuxResources Limits(HostConfigJson h)
     {
         var r = new LinuxResources();

@@ -287,6 +287,10 @@ public static class ImageSpecBuilder
         var duplicate = user.GroupBy(m => m.Destination).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
             throw new ImagesException(ImagesErrorKind.InvalidArgument, $"duplicate mount point: {duplicate.Key}");
+        // Parents before what is mounted inside them (dockerd sorts by path depth), whatever order
+        // the binds, volumes and tmpfs came in: a bind on /data given after a volume on /data/sub
+        // would otherwise hide the volume.
+        user = [.. user.OrderBy(m => m.Destination == "/" ? 0 : m.Destination.Count(c => c == '/'))];
 
         // A user mount replaces the default at the same place; one on /dev replaces /dev/*.
         bool userDev = user.Any(m => m.Destination == "/dev");

@@ -216,4 +216,20 @@ public sealed class ImageSpecBuilderTests : IDisposable
         Assert.Equal(["rbind", "rprivate", "ro"], data.Options);
         Assert.Throws<ImagesException>(() => Build(new ContainerConfig { Cmd = ["x"] }, new ContainerOverrides { Binds = [new BindMount("rel", "/x")] }));
     }
+
+    [Fact]
+    public void User_mounts_are_mounted_parents_first_whatever_order_they_come_in()
+    {
+        // A volume inside a bind, given first (as binds, volumes and --volumes-from are gathered):
+        // mounted first, the bind would hide it.
+        Spec spec = Build(new ContainerConfig { Cmd = ["x"] }, new ContainerOverrides
+        {
+            Binds = [new BindMount("/srv/vol", "/data/sub/deeper"), new BindMount("/srv/sub", "/data/sub"), new BindMount("/srv/data", "/data")],
+            Tmpfs = new Dictionary<string, string> { ["/data/sub/tmp"] = "" },
+        }).Spec;
+        string[] user = [.. spec.Mounts!.Select(m => m.Destination).Where(d => d.StartsWith("/data", StringComparison.Ordinal))];
+        Assert.Equal("/data", user[0]);
+        Assert.Equal("/data/sub", user[1]);
+        Assert.Equal(["/data/sub/deeper", "/data/sub/tmp"], user[2..].Order(StringComparer.Ordinal));
+    }
 }
