@@ -55,8 +55,7 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
             progress?.Report(p);
         });
         using RegistryClient client = CreateClient(credential, name.Domain);
-        Image image = await Store.PullAsync(client, name.ToString(), platform, tracking, cancellationToken).ConfigureAwait(false);
-        await Store.UnpackAsync(image.Id.Value, platform, cancellationToken: cancellationToken, progress: unpacking).ConfigureAwait(false);
+        Image image = await Store.PullAndUnpackAsync(client, name.ToString(), platform, tracking, unpacking, cancellationToken: cancellationToken).ConfigureAwait(false);
         LogPulled(logger, name.ToString(), image.Id.Value);
         PublishEvent(name.FamiliarName, FamiliarRepository(name), "pull", LabelsOf(image.Id.Value));
         return new PullOutcome(image, name, downloaded || before?.Digest != image.Target.Digest);

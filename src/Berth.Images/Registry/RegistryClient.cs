@@ -182,8 +182,27 @@ public sealed class RegistryClient : IDisposable
         }
     }
 
-    /// <summary>Downloads a blob into the store, unless present; verified by the store. Concurrent calls for one digest download it once.</summary>
-    public async Task<bool> FetchBlobAsync(ImageReference repo, Descriptor descriptor, IContentStore store, IProgress<PullProgress>? progress = null, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Downloads a blob into the store, unless present; verified by the store. Concurrent calls for
+    /// one digest download it once. <paramref name="sink"/>, when given, sees the bytes as they
+    /// arrive and is finished before this returns or throws (complete only if it saw them all).
+    /// </summary>
+    public async Task<bool> FetchBlobAsync(ImageReference repo, Descriptor descriptor, IContentStore store, IProgress<PullProgress>? progress = null,
+        CancellationToken cancellationToken = default, IBlobSink? sink = null)
+    {
+        bool sinkComplete = false;
+        try
+        {
+            return await FetchBlobCoreAsync(repo, descriptor, store, progress, sink, complete => sinkComplete = complete, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            sink?.Finish(sinkComplete);
+        }
+    }
+
+    private async Task<bool> FetchBlobCoreAsync(ImageReference repo, Descriptor descriptor, IContentStore store, IProgress<PullProgress>? progress,
+        IBlobSink? sink, Action<bool> sinkOutcome, CancellationToken cancellationToken)
     {
         Digest digest = descriptor.ParsedDigest;
         if (store.Exists(digest))
@@ -191,7 +210,7 @@ public sealed class RegistryClient : IDisposable
             progress?.Report(new PullProgress(digest, descriptor.MediaType, PullState.AlreadyExists, descriptor.Size, descriptor.Size));
             return false;
         }
-        var mine = new Lazy<Task>(() => DownloadAsync(repo, descriptor, store, progress, cancellationToken));
+        var mine = new Lazy<Task>(() => DownloadAsync(repo, descriptor, store, progress, sink, sinkOutcome, cancellationToken));
         Lazy<Task> running = _downloads.GetOrAdd(digest, mine);
         try
         {
@@ -209,7 +228,8 @@ public sealed class RegistryClient : IDisposable
         return true;
     }
 
-    private async Task DownloadAsync(ImageReference repo, Descriptor descriptor, IContentStore store, IProgress<PullProgress>? progress, CancellationToken cancellationToken)
+    private async Task DownloadAsync(ImageReference repo, Descriptor descriptor, IContentStore store, IProgress<PullProgress>? progress,
+        IBlobSink? sink, Action<bool> sinkOutcome, CancellationToken cancellationToken)
     {
         Digest digest = descriptor.ParsedDigest;
         for (int attempt = 1; ; attempt++)
@@ -217,21 +237,27 @@ public sealed class RegistryClient : IDisposable
             // The response is opened only when the store reads the first byte: a store that already
             // has the blob (another process wrote it while we waited for its lock) never downloads it.
             Stream? opened = null;
+            TeeStream? tee = null;
             var lazy = new LazyStream(async ct =>
             {
                 progress?.Report(new PullProgress(digest, descriptor.MediaType, PullState.Downloading, 0, descriptor.Size));
                 opened = await OpenBlobAsync(repo, digest, ct).ConfigureAwait(false);
-                return new ProgressStream(opened, n => progress?.Report(new PullProgress(digest, descriptor.MediaType, PullState.Downloading, n, descriptor.Size)));
+                Stream counted = new ProgressStream(opened, n => progress?.Report(new PullProgress(digest, descriptor.MediaType, PullState.Downloading, n, descriptor.Size)));
+                // Only the first attempt feeds the sink: a retry starts the bytes over.
+                return attempt == 1 && sink is not null ? tee = new TeeStream(counted, sink) : counted;
             });
             try
             {
                 await using (lazy.ConfigureAwait(false))
                     await store.WriteAsync(lazy, digest, descriptor.Size, cancellationToken).ConfigureAwait(false);
+                // The store verified size and digest of exactly the bytes the tee passed on.
+                sinkOutcome(tee is { SinkTookAll: true } && tee.Delivered == descriptor.Size);
                 progress?.Report(new PullProgress(digest, descriptor.MediaType, opened is null ? PullState.AlreadyExists : PullState.Complete, descriptor.Size, descriptor.Size));
                 return;
             }
             catch (Exception e) when (attempt < _options.MaxAttempts && e is HttpRequestException or IOException && !cancellationToken.IsCancellationRequested)
             {
+                sink?.Finish(false); // it saw part of a failed attempt; the retry is not passed on
                 await Task.Delay(Backoff(attempt, null), _options.TimeProvider, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e)
@@ -373,8 +399,12 @@ public sealed class RegistryClient : IDisposable
     /// Pulls an image into the store: its manifest (or index, then the manifest for
     /// <paramref name="platform"/>, the host's by default), config and layers, layers in parallel.
     /// </summary>
+    /// <param name="layerSinks">
+    /// Asked once per layer, after the config is read, for a sink that sees the layer's bytes as
+    /// they download (see <see cref="IBlobSink"/>); every sink it returns is finished before this returns or throws.
+    /// </param>
     public async Task<PullResult> PullAsync(ImageReference reference, IContentStore store, Platform? platform = null,
-        IProgress<PullProgress>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<PullProgress>? progress = null, CancellationToken cancellationToken = default, LayerSinkFactory? layerSinks = null)
     {
         ManifestDocument root = await GetManifestAsync(reference, cancellationToken).ConfigureAwait(false);
         ManifestDocument manifest = root;
@@ -402,9 +432,20 @@ public sealed class RegistryClient : IDisposable
 
         foreach (Descriptor layer in m.Layers)
             progress?.Report(new PullProgress(layer.ParsedDigest, layer.MediaType, PullState.Waiting, 0, layer.Size));
-        await Parallel.ForEachAsync(m.Layers.Where(l => !MediaTypes.IsNondistributable(l.MediaType) || l.Urls is null),
-            new ParallelOptions { MaxDegreeOfParallelism = _options.MaxConcurrentTransfers, CancellationToken = cancellationToken },
-            async (layer, ct) => await FetchBlobAsync(reference, layer, store, progress, ct).ConfigureAwait(false)).ConfigureAwait(false);
+        var sinks = new IBlobSink?[m.Layers.Count];
+        try
+        {
+            for (int i = 0; i < sinks.Length && layerSinks is not null; i++)
+                sinks[i] = layerSinks(i, m.Layers[i], config);
+            await Parallel.ForEachAsync(Enumerable.Range(0, m.Layers.Count).Where(i => !MediaTypes.IsNondistributable(m.Layers[i].MediaType) || m.Layers[i].Urls is null),
+                new ParallelOptions { MaxDegreeOfParallelism = _options.MaxConcurrentTransfers, CancellationToken = cancellationToken },
+                async (i, ct) => await FetchBlobAsync(reference, m.Layers[i], store, progress, ct, sinks[i]).ConfigureAwait(false)).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Layers never fetched (a sibling failed first, or cancellation) finish their sinks here.
+            foreach (IBlobSink? sink in sinks) sink?.Finish(false);
+        }
 
         // Manifests last: a manifest in the store means everything it names is there too.
         await store.WriteAsync(new MemoryStream(manifest.Bytes), manifest.Digest, manifest.Bytes.Length, cancellationToken).ConfigureAwait(false);

@@ -284,6 +284,82 @@ public sealed class ImageStore
         }
     }
 
+    /// <summary>
+    /// Pulls <paramref name="reference"/> as <see cref="PullAsync"/> does and unpacks it as
+    /// <see cref="UnpackAsync(string, Platform?, LayerApplyOptions?, CancellationToken, IProgress{UnpackProgress}?)"/>
+    /// does, overlapping the two where it can: a layer that has to be downloaded and whose parent
+    /// is already unpacked (the bottom layer always) is unpacked while it downloads, and committed
+    /// once the download is verified (see <see cref="StreamedLayerUnpack"/>). The other layers are
+    /// unpacked after the download, from the store.
+    /// </summary>
+    public async Task<Image> PullAndUnpackAsync(RegistryClient client, string reference, Platform? platform = null,
+        IProgress<PullProgress>? progress = null, IProgress<UnpackProgress>? unpacking = null, LayerApplyOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ImageReference name = ImageReference.Parse(reference);
+        Image image;
+        using (await _gcLock.EnterSharedAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var streamed = new List<(StreamedLayerUnpack Unpack, SemaphoreSlim Gate)>();
+            PullResult result;
+            try
+            {
+                result = await client.PullAsync(name, Content, platform, progress, cancellationToken,
+                    (index, layer, config) => StartStreamedUnpack(index, layer, config, options, streamed)).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Every sink is finished by now; commit what completed, remove the rest.
+                foreach (var (unpack, gate) in streamed)
+                {
+                    try
+                    {
+                        await unpack.CompleteAsync(unpacking).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        gate.Release();
+                    }
+                }
+            }
+            SetReference(name, result.Root);
+            image = Read(result.Root, platform);
+        }
+        await UnpackAsync(image, options, cancellationToken, unpacking).ConfigureAwait(false);
+        return image;
+    }
+
+    private StreamedLayerUnpack? StartStreamedUnpack(int index, Descriptor layer, ImageConfig config, LayerApplyOptions? options,
+        List<(StreamedLayerUnpack, SemaphoreSlim)> started)
+    {
+        if (Snapshotter is not { } snapshotter || Content.Exists(layer.ParsedDigest) || MediaTypes.IsNondistributable(layer.MediaType)) return null;
+        IReadOnlyList<Digest> diffIds = config.RootFS.DiffIds.Select(Digest.Parse).ToList();
+        IReadOnlyList<Digest> chain = ChainId.Compute(diffIds);
+        string? parent = index == 0 ? null : chain[index - 1].Value;
+        if (parent is not null && !SnapshotExists(snapshotter, parent)) return null;
+        // The chain's gate, as UnpackAsync takes it; held until CompleteAsync. Busy: another pull is
+        // unpacking this layer stack, and UnpackAsync will wait for it afterwards.
+        SemaphoreSlim gate = _unpackLocks.GetOrAdd(chain[index], _ => new SemaphoreSlim(1, 1));
+        if (!gate.Wait(0)) return null;
+        try
+        {
+            if (SnapshotExists(snapshotter, chain[index].Value))
+            {
+                gate.Release();
+                return null;
+            }
+            string key = $"{ExtractPrefix}{Guid.NewGuid():N}-{diffIds[index].Hex[..12]}";
+            var unpack = new StreamedLayerUnpack(snapshotter, layer, diffIds[index], chain[index].Value, key, parent, options);
+            started.Add((unpack, gate));
+            return unpack;
+        }
+        catch
+        {
+            gate.Release();
+            throw;
+        }
+    }
+
     /// <summary>Pushes the image <paramref name="source"/> to <paramref name="target"/> (its own name when null).</summary>
     public async Task<PushResult> PushAsync(RegistryClient client, string source, string? target = null, PushOptions? options = null, CancellationToken cancellationToken = default)
     {

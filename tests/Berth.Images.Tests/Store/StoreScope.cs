@@ -9,12 +9,17 @@ internal sealed class StoreScope : IDisposable
 {
     private readonly TempDirectory _dir = new("images");
 
-    public StoreScope(IImageUsage? usage = null)
+    /// <param name="countReads">The image store reads its blobs through a <see cref="CountingContentStore"/>.</param>
+    public StoreScope(IImageUsage? usage = null, bool countReads = false)
     {
         Content = new FileContentStore(_dir.Combine("content"));
         Snapshotter = new OverlaySnapshotter(_dir.Combine("snapshots"));
-        Images = new ImageStore(_dir.Combine("images"), Content, Snapshotter, usage);
+        Counting = countReads ? new CountingContentStore(Content) : null;
+        Images = new ImageStore(_dir.Combine("images"), (IContentStore?)Counting ?? Content, Snapshotter, usage);
     }
+
+    /// <summary>The image store's content store when the scope counts reads.</summary>
+    public CountingContentStore? Counting { get; }
 
     public string Path => _dir.Path;
     public FileContentStore Content { get; }
@@ -52,4 +57,26 @@ internal sealed class ListProgress<T> : IProgress<T>
             lock (_items) return [.. _items];
         }
     }
+}
+
+/// <summary>A content store that counts <see cref="OpenRead"/> per blob.</summary>
+internal sealed class CountingContentStore(IContentStore inner) : IContentStore
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Digest, int> _reads = new();
+
+    public int Reads(Digest digest) => _reads.TryGetValue(digest, out int n) ? n : 0;
+
+    public Task<ContentInfo> WriteAsync(Stream content, Digest expected, long? expectedSize = null, CancellationToken cancellationToken = default)
+        => inner.WriteAsync(content, expected, expectedSize, cancellationToken);
+
+    public Stream OpenRead(Digest digest)
+    {
+        _reads.AddOrUpdate(digest, 1, (_, n) => n + 1);
+        return inner.OpenRead(digest);
+    }
+
+    public bool Exists(Digest digest) => inner.Exists(digest);
+    public ContentInfo Info(Digest digest) => inner.Info(digest);
+    public bool Delete(Digest digest) => inner.Delete(digest);
+    public IEnumerable<ContentInfo> List() => inner.List();
 }
