@@ -33,7 +33,7 @@ registry_pid="" dockerd_pid="" berthd_pid=""
 stop_berthd() { # berthd by PID: TERM, then KILL after 10 s
   [[ -n $berthd_pid ]] || return 0
   kill "$berthd_pid" 2>/dev/null && for _ in $(seq 100); do kill -0 "$berthd_pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$berthd_pid" 2>/dev/null; berthd_pid=""
+  kill -9 "$berthd_pid" 2>/dev/null || true; berthd_pid="" # gone already: not an error under set -e
 }
 start_berthd() { # start_berthd DATA_ROOT: a berthd of this run on $tmp/berth.sock
   "$berthd" --data-root "$1" --exec-root "$tmp/berth-exec" -H "unix://$tmp/berth.sock" --pidfile "$tmp/berthd.pid" \

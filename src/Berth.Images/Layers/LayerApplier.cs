@@ -52,6 +52,7 @@ public static class LayerApplier
         using Stream uncompressed = LayerDecompression.Open(layer, out LayerCompression compression);
         using var hashing = new HashingStream(uncompressed);
         using RootedDirectory root = RootedDirectory.Open(targetDir);
+        using var parents = new ParentDirectoryCache(root);
         var reader = new LayerTarReader(hashing);
         var directories = new List<(string Path, TarHeader Header)>();
 
@@ -60,7 +61,7 @@ public static class LayerApplier
             cancellationToken.ThrowIfCancellationRequested();
             try
             {
-                ApplyEntry(root, reader, header, options, directories);
+                ApplyEntry(root, parents, reader, header, options, directories);
             }
             catch (NativeCallException e)
             {
@@ -76,7 +77,8 @@ public static class LayerApplier
         return new LayerApplyResult(hashing.GetDigest(), hashing.BytesHashed, compression);
     }
 
-    private static void ApplyEntry(RootedDirectory root, LayerTarReader reader, TarHeader h, LayerApplyOptions options, List<(string, TarHeader)> directories)
+    private static void ApplyEntry(RootedDirectory root, ParentDirectoryCache parents, LayerTarReader reader, TarHeader h, LayerApplyOptions options,
+        List<(string, TarHeader)> directories)
     {
         string path = RootedDirectory.CleanPath(h.Name, h.Name);
         if (path.Length == 0)
@@ -87,8 +89,8 @@ public static class LayerApplier
             return;
         }
 
-        var (_, leaf) = RootedDirectory.Split(path);
-        using SafeFileHandle parent = root.OpenParent(path, h.Name, create: true);
+        var (parentPath, leaf) = RootedDirectory.Split(path);
+        SafeFileHandle parent = parents.Open(parentPath, h.Name);
 
         if (leaf.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
         {
@@ -96,17 +98,20 @@ public static class LayerApplier
             return;
         }
 
+        // Each kind is created first and what is in the way removed only when creation says EEXIST:
+        // a layer's upper directory starts empty, so the common case costs no lookup.
         switch (h.Kind)
         {
             case TarEntryKind.Directory:
-                if (Interop.TryStatAt(parent, leaf, out Interop.Statx existing, out _) && existing.IsDirectory)
+                if (Interop.mkdirat(parent, leaf, 0x1C0 /* 0700 until chmod */) < 0)
                 {
-                    // Merge into the existing directory, as tar does.
-                }
-                else
-                {
-                    RootedDirectory.RemoveTree(parent, leaf, path);
-                    if (Interop.mkdirat(parent, leaf, 0x1C0 /* 0700 until chmod */) < 0) throw Interop.Error("mkdirat", path);
+                    if (Interop.LastErrno != Interop.Errno.EEXIST) throw Interop.Error("mkdirat", path);
+                    // Merge into an existing directory, as tar does; anything else there goes.
+                    if (!Interop.TryStatAt(parent, leaf, out Interop.Statx existing, out _) || !existing.IsDirectory)
+                    {
+                        RootedDirectory.RemoveTree(parent, leaf, path);
+                        if (Interop.mkdirat(parent, leaf, 0x1C0) < 0) throw Interop.Error("mkdirat", path);
+                    }
                 }
                 using (SafeFileHandle dir = Interop.OpenAt(parent, leaf, Interop.O_RDONLY | Interop.O_DIRECTORY | Interop.O_NOFOLLOW, 0, path))
                     SetAttributes(dir, isOPath: false, h, options, path);
@@ -114,22 +119,34 @@ public static class LayerApplier
                 break;
 
             case TarEntryKind.File:
-                RootedDirectory.RemoveTree(parent, leaf, path);
-                // O_EXCL|O_NOFOLLOW: the name was just cleared; if anything (a symlink) raced
-                // into its place, creation fails instead of writing through it.
-                using (SafeFileHandle file = Interop.OpenAt(parent, leaf, Interop.O_WRONLY | Interop.O_CREAT | Interop.O_EXCL | Interop.O_NOFOLLOW, 0x180, path))
-                using (var output = new FileStream(file, FileAccess.Write, bufferSize: 0))
+                // O_EXCL|O_NOFOLLOW: a name already there (a symlink included) fails the creation
+                // instead of being written through; it is removed and the creation tried again.
+                int create = Interop.O_WRONLY | Interop.O_CREAT | Interop.O_EXCL | Interop.O_NOFOLLOW;
+                SafeFileHandle? created = Interop.TryOpenAt(parent, leaf, create, 0x180, out int errno);
+                if (created is null && errno == Interop.Errno.EEXIST)
                 {
-                    reader.CopyData(output);
-                    SetAttributes(file, isOPath: false, h, options, path);
+                    RootedDirectory.RemoveTree(parent, leaf, path);
+                    created = Interop.TryOpenAt(parent, leaf, create, 0x180, out errno);
                 }
-                SetTime(parent, leaf, h, path);
+                using (SafeFileHandle file = created ?? throw new NativeCallException(errno, "openat", path))
+                {
+                    using (var output = new FileStream(file, FileAccess.Write, bufferSize: 0))
+                    {
+                        reader.CopyData(output);
+                        SetAttributes(file, isOPath: false, h, options, path);
+                        SetTime(file, h, path);
+                    }
+                }
                 break;
 
             case TarEntryKind.Symlink:
                 if (h.LinkName.Length == 0 || h.LinkName.Contains('\0')) throw RootedDirectory.Refused(h.Name, "empty or invalid symlink target");
-                RootedDirectory.RemoveTree(parent, leaf, path);
-                if (Interop.symlinkat(h.LinkName, parent, leaf) < 0) throw Interop.Error("symlinkat", path);
+                if (Interop.symlinkat(h.LinkName, parent, leaf) < 0)
+                {
+                    if (Interop.LastErrno != Interop.Errno.EEXIST) throw Interop.Error("symlinkat", path);
+                    RootedDirectory.RemoveTree(parent, leaf, path);
+                    if (Interop.symlinkat(h.LinkName, parent, leaf) < 0) throw Interop.Error("symlinkat", path);
+                }
                 SetAttributesNoFollow(parent, leaf, h, options, path);
                 SetTime(parent, leaf, h, path);
                 break;
@@ -142,14 +159,19 @@ public static class LayerApplier
                 bool whiteoutDevice = h.Kind == TarEntryKind.CharDevice && h.DevMajor == 0 && h.DevMinor == 0;
                 if (h.Kind != TarEntryKind.Fifo && !whiteoutDevice && !options.AllowDeviceNodes)
                     throw RootedDirectory.Refused(h.Name, $"device nodes are not allowed ({h.Kind} {h.DevMajor}:{h.DevMinor})");
-                RootedDirectory.RemoveTree(parent, leaf, path);
                 uint type = h.Kind switch
                 {
                     TarEntryKind.CharDevice => Interop.S_IFCHR,
                     TarEntryKind.BlockDevice => Interop.S_IFBLK,
                     _ => Interop.S_IFIFO,
                 };
-                if (Interop.mknodat(parent, leaf, type | 0x180, Interop.MakeDev(h.DevMajor, h.DevMinor)) < 0) throw Interop.Error("mknodat", path);
+                ulong dev = Interop.MakeDev(h.DevMajor, h.DevMinor);
+                if (Interop.mknodat(parent, leaf, type | 0x180, dev) < 0)
+                {
+                    if (Interop.LastErrno != Interop.Errno.EEXIST) throw Interop.Error("mknodat", path);
+                    RootedDirectory.RemoveTree(parent, leaf, path);
+                    if (Interop.mknodat(parent, leaf, type | 0x180, dev) < 0) throw Interop.Error("mknodat", path);
+                }
                 SetAttributesNoFollow(parent, leaf, h, options, path);
                 SetTime(parent, leaf, h, path);
                 break;
@@ -219,6 +241,13 @@ public static class LayerApplier
     /// <summary>Attributes of a symlink, device or fifo, through an O_PATH|O_NOFOLLOW fd on the name just created.</summary>
     private static void SetAttributesNoFollow(SafeFileHandle parent, string leaf, TarHeader h, LayerApplyOptions options, string path)
     {
+        if (h.Kind == TarEntryKind.Symlink && h.Xattrs.Count == 0)
+        {
+            // Only an owner to set, and lchown by name never follows the link: no fd needed.
+            if (options.PreserveOwnership && Interop.fchownat(parent, leaf, (uint)h.Uid, (uint)h.Gid, Interop.AT_SYMLINK_NOFOLLOW) < 0)
+                throw Interop.Error("lchown", path);
+            return;
+        }
         using SafeFileHandle node = Interop.OpenAt(parent, leaf, Interop.O_PATH | Interop.O_NOFOLLOW, 0, path);
         if (options.PreserveOwnership && Interop.fchownat(node, "", (uint)h.Uid, (uint)h.Gid, Interop.AT_EMPTY_PATH) < 0)
             throw Interop.Error("lchown", path);
@@ -251,6 +280,14 @@ public static class LayerApplier
         if (Interop.utimensat(parent, leaf, times, Interop.AT_SYMLINK_NOFOLLOW) < 0) throw Interop.Error("utimensat", path);
     }
 
+    private static unsafe void SetTime(SafeFileHandle file, TarHeader h, string path)
+    {
+        Interop.Timespec* times = stackalloc Interop.Timespec[2];
+        times[0] = new Interop.Timespec { Sec = h.MtimeSeconds, Nsec = h.MtimeNanoseconds };
+        times[1] = times[0];
+        if (Interop.futimens(file, times) < 0) throw Interop.Error("futimens", path);
+    }
+
     private static unsafe void SetDirectoryTime(RootedDirectory root, string path, TarHeader h)
     {
         if (path.Length == 0)
@@ -266,5 +303,39 @@ public static class LayerApplier
         using SafeFileHandle? parent = root.TryOpenDirectory(parentPath, out _);
         if (parent is null || !Interop.TryStatAt(parent, leaf, out Interop.Statx st, out _) || !st.IsDirectory) return;
         SetTime(parent, leaf, h, path);
+    }
+
+    /// <summary>
+    /// The parent directory of the last entry, kept open for the next: entries of one directory
+    /// come together in a tar, and each openat2 from the root is a full path walk.
+    /// Security: the kept fd must be what resolving the path again would give. An entry replaces or
+    /// removes only names in its own parent directory (the entry itself, a whiteout's victim); so
+    /// an entry that replaces the kept directory, or one above it, has a parent higher up, which
+    /// takes the kept one's place before anything is replaced, and the next entry below resolves
+    /// its path afresh (through the symlink now there, under RESOLVE_BENEATH). That is why only
+    /// one directory is kept. Nothing else changes the tree while a layer is applied.
+    /// </summary>
+    private sealed class ParentDirectoryCache(RootedDirectory root) : IDisposable
+    {
+        private string? _path;
+        private SafeFileHandle? _handle;
+
+        public SafeFileHandle Open(string parentPath, string entryName)
+        {
+            if (_handle is not null && _path == parentPath) return _handle;
+            SafeFileHandle opened = root.OpenDirectory(parentPath, entryName, create: true);
+            Drop();
+            _path = parentPath;
+            return _handle = opened;
+        }
+
+        private void Drop()
+        {
+            _handle?.Dispose();
+            _handle = null;
+            _path = null;
+        }
+
+        public void Dispose() => Drop();
     }
 }

@@ -69,12 +69,11 @@ internal sealed class RootedDirectory : IDisposable
         => Interop.TryOpenAt2(Root, relative.Length == 0 ? "." : relative, Interop.O_PATH | Interop.O_DIRECTORY, Resolve, out errno);
 
     /// <summary>
-    /// The parent directory of <paramref name="relative"/> as an O_PATH fd, creating missing
-    /// directories (0755, owned by the caller) the way tar does for archives that omit them.
+    /// The directory <paramref name="parent"/> (relative; "" is the root) as an O_PATH fd, creating
+    /// missing directories (0755, owned by the caller) the way tar does for archives that omit them.
     /// </summary>
-    public SafeFileHandle OpenParent(string relative, string entryName, bool create)
+    public SafeFileHandle OpenDirectory(string parent, string entryName, bool create)
     {
-        string parent = Split(relative).Parent;
         SafeFileHandle? dir = TryOpenDirectory(parent, out int errno);
         if (dir is not null) return dir;
         if (errno != Interop.Errno.ENOENT || !create) throw ResolveError(errno, parent, entryName);

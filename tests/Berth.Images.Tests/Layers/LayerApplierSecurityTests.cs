@@ -96,6 +96,26 @@ public sealed class LayerApplierSecurityTests : IDisposable
     public void Writing_through_a_chain_of_symlinks_is_refused()
         => Refused(new TarBuilder().Symlink("a", "b").Symlink("b", "c/d").Dir("c").Symlink("c/d", _canary.Directory).File("a/new", "pwned"), "a/new");
 
+    // The applier keeps the last parent directory open for the next entries: a directory written
+    // into, then replaced by a symlink (itself, one above it, or after a whiteout), must be resolved
+    // again, not reached through a kept fd (which keeping several directories open would do).
+    [Fact]
+    public void A_directory_replaced_by_a_symlink_outside_between_two_entries_is_not_written_through()
+        => Refused(new TarBuilder().Dir("d").File("d/a", "fine").Symlink("d", _canary.Directory).File("d/canary", "pwned"), "d/canary");
+
+    [Fact]
+    public void A_directory_whose_parent_is_replaced_by_a_symlink_between_two_entries_is_not_written_through()
+    {
+        // p/<canary's name> inside the target first; then p points at the canary's parent, so the
+        // same path names the canary directory.
+        string name = Path.GetFileName(_canary.Directory), outside = Path.GetDirectoryName(_canary.Directory)!;
+        Refused(new TarBuilder().Dir("p").Dir($"p/{name}").File($"p/{name}/a", "fine").Symlink("p", outside).File($"p/{name}/canary", "pwned"), $"p/{name}/canary");
+    }
+
+    [Fact]
+    public void A_directory_whited_out_and_replaced_by_a_symlink_between_two_entries_is_not_written_through()
+        => Refused(new TarBuilder().Dir("d").File("d/a", "fine").File(".wh.d", "").Symlink("d", _canary.Directory).File("d/canary", "pwned"), "d/canary");
+
     [Fact]
     public void Writing_through_a_symlink_to_root_is_refused()
         => Refused(new TarBuilder().Symlink("root", "/").File("root" + _canary.FilePath, "pwned"), "root" + _canary.FilePath);
