@@ -39,6 +39,8 @@ public sealed class TestDaemon : IDisposable
         ProcessStartInfo start;
         if (Kind == DaemonKind.Dockerd)
         {
+            // dockerd puts containers under a "docker" group in every hierarchy and leaves it there.
+            _dockerCgroupsToRemove = CgroupHierarchies().Select(h => Path.Combine(h, "docker")).Where(d => !Directory.Exists(d)).ToList();
             start = new ProcessStartInfo("dockerd");
             foreach (string a in new[] { "--data-root", DataRoot, "--exec-root", exec, "-H", "unix://" + SocketPath, "--pidfile", dir.Combine("daemon.pid"),
                          "--iptables=false", "--bridge=none", "--ip-masq=false", "--ip-forward=false" })
@@ -129,9 +131,24 @@ public sealed class TestDaemon : IDisposable
         }
         _process.Dispose();
         if (_netns is not null) RunChecked("ip", "netns", "del", _netns);
+        foreach (string dir in _dockerCgroupsToRemove ?? [])
+        {
+            try
+            {
+                Directory.Delete(dir); // rmdir: fails while another test's dockerd still has a container in it
+            }
+            catch (IOException)
+            {
+            }
+        }
     }
 
     private readonly string? _netns;
+    private readonly List<string>? _dockerCgroupsToRemove;
+
+    /// <summary>The cgroup hierarchies' mount points under /sys/fs/cgroup (the v2 root itself on a pure v2 host).</summary>
+    private static IEnumerable<string> CgroupHierarchies()
+        => File.Exists("/sys/fs/cgroup/cgroup.controllers") ? ["/sys/fs/cgroup"] : Directory.GetDirectories("/sys/fs/cgroup");
 
     private static void RunChecked(string file, params string[] args)
     {
