@@ -490,6 +490,97 @@ public sealed class ContainerTests
             "{{.HostConfig.CpuPeriod}} {{.HostConfig.CpuQuota}} {{.HostConfig.MemoryReservation}} {{.HostConfig.MemorySwappiness}} {{.HostConfig.OomKillDisable}} {{.HostConfig.CpusetMems}} {{.HostConfig.CgroupnsMode}} {{.HostConfig.PublishAllPorts}}", id));
     }
 
+    /// <summary>
+    /// The blkio flags: throttles land in the container's cgroup (v1 blkio.throttle.*, v2 io.max) for a
+    /// disk of this machine; a weight is applied where the host's scheduler has weights and otherwise
+    /// discarded with dockerd's warning; a path that is no block device is refused.
+    /// </summary>
+    [Fact]
+    public void BlockIoLimits()
+    {
+        using BerthCli cli = WithBusybox();
+        var (disk, numbers) = BlockDisk();
+        CliResult r = cli.Run("run", "--rm", "--device-read-bps", $"{disk}:1mb", "--device-write-iops", $"{disk}:100", "busybox", "sh", "-c",
+            "cat /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device /sys/fs/cgroup/blkio/blkio.throttle.write_iops_device 2>/dev/null || cat /sys/fs/cgroup/io.max");
+        AssertExit(r, 0);
+        Assert.Matches($"^({numbers} 1048576\n{numbers} 100\n|{numbers} rbps=1048576 wbps=max riops=max wiops=100\n)$", r.Stdout);
+
+        bool weights = File.Exists("/sys/fs/cgroup/blkio/blkio.weight") || File.Exists("/sys/fs/cgroup/blkio/blkio.bfq.weight")
+            || (File.Exists("/sys/fs/cgroup/cgroup.controllers") && File.ReadAllText("/sys/fs/cgroup/cgroup.controllers").Split().Contains("io"));
+        string id = cli.Ok("create", "--blkio-weight", "300", "busybox", "true").Trim();
+        Assert.Equal(weights ? "300\n" : "0\n", cli.Ok("inspect", "-f", "{{.HostConfig.BlkioWeight}}", id));
+        if (!weights)
+            Assert.Contains("WARNING: Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.",
+                cli.Run("create", "--blkio-weight", "300", "busybox", "true").Stderr);
+
+        CliResult badWeight = cli.Run("create", "--blkio-weight-device", $"{disk}:5", "busybox", "true");
+        AssertExit(badWeight, 125);
+        Assert.Contains("invalid weight for device", badWeight.Stderr);
+        if (BerthCli.Daemon == DaemonKind.Berthd)
+        {
+            CliResult notBlock = cli.Run("run", "--rm", "--device-read-bps", "/dev/null:1mb", "busybox", "true");
+            AssertExit(notBlock, 125);
+            Assert.Contains("/dev/null: not a block device", notBlock.Stderr);
+        }
+    }
+
+    /// <summary>A whole disk of this machine (throttles take disks, not partitions) and its "major:minor".</summary>
+    private static (string Path, string Numbers) BlockDisk()
+    {
+        foreach (string dir in Directory.GetDirectories("/sys/block").Order(StringComparer.Ordinal))
+        {
+            string name = Path.GetFileName(dir);
+            if (name.StartsWith("loop", StringComparison.Ordinal) || name.StartsWith("ram", StringComparison.Ordinal) || !File.Exists("/dev/" + name)) continue;
+            return ("/dev/" + name, File.ReadAllText(Path.Combine(dir, "dev")).Trim());
+        }
+        throw new InvalidOperationException("this machine has no disk under /sys/block with a node in /dev");
+    }
+
+    /// <summary><c>--cgroup-parent</c>, <c>--annotation</c>, <c>--label-file</c>, <c>--userns host</c>, and flags berthd refuses by name.</summary>
+    [Fact]
+    public void CgroupParentAnnotationLabelFileAndUsernsFlags()
+    {
+        using BerthCli cli = WithBusybox();
+        string parent = "berth-cli-test-" + Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            CliResult r = cli.Run("run", "--rm", "--cgroup-parent", "/" + parent, "busybox", "cat", "/proc/self/cgroup");
+            AssertExit(r, 0);
+            Assert.Matches($":/{parent}/[0-9a-f]{{64}}\n", r.Stdout);
+        }
+        finally
+        {
+            // The parent is the user's: neither dockerd nor berthd removes it.
+            foreach (string dir in Directory.GetDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup").Select(d => Path.Combine(d, parent)).Where(Directory.Exists))
+                Directory.Delete(dir);
+        }
+
+        string labels = Path.Combine(cli.Work, "labels");
+        File.WriteAllText(labels, "team=a\n# a comment\n\nflag\n");
+        string id = cli.Ok("create", "--label-file", labels, "--label", "team=b", "--annotation", "org.example.note=hi", "--userns", "host", "busybox", "true").Trim();
+        Assert.Equal("{\"flag\":\"\",\"team\":\"b\"} host\n", cli.Ok("inspect", "-f", "{{json .Config.Labels}} {{.HostConfig.UsernsMode}}", id));
+        if (BerthCli.Daemon == DaemonKind.Berthd) // API 1.43; dockerd 20.10 serves 1.41, without annotations
+            Assert.Equal("{\"org.example.note\":\"hi\"}\n", cli.Ok("inspect", "-f", "{{json .HostConfig.Annotations}}", id));
+
+        if (BerthCli.Daemon == DaemonKind.Berthd)
+        {
+            foreach (var (flags, message) in new (string[], string)[]
+            {
+                (["--userns", "private"], "user namespace mode `private`"),
+                (["--storage-opt", "size=1G"], "HostConfig.StorageOpt"),
+                (["--gpus", "all"], "HostConfig.DeviceRequests"),
+                (["--link", "other:alias"], "HostConfig.Links"),
+                (["--cgroup-parent", "../escape"], "`.` and `..` are not allowed"),
+                (["--disable-content-trust=false"], "Docker Content Trust"),
+            })
+            {
+                CliResult refused = cli.Run(["create", .. flags, "busybox", "true"]);
+                Assert.True(refused.ExitCode == 125, $"{string.Join(' ', flags)}: {refused}");
+                Assert.Contains(message, refused.Stderr);
+            }
+        }
+    }
+
     /// <summary><c>--cidfile</c>: the ID written once created; an existing file refuses the run; a failed create leaves none.</summary>
     [Fact]
     public void CidFile()

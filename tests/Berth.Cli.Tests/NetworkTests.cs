@@ -89,6 +89,35 @@ public sealed class NetworkTests
         Assert.Equal("bridge\nhost\nnone\n", cli.Ok("network", "ls", "--format", "{{.Name}}"));
     }
 
+    /// <summary><c>--mac-address</c> on the default bridge and on a user network; endpoint settings berthd cannot give are refused by name.</summary>
+    [Fact]
+    public void MacAddressAndRefusedEndpointSettings()
+    {
+        if (BerthCli.Daemon == DaemonKind.Dockerd) return; // dockerd would put the bridges in the host's namespace
+        using var cli = new BerthCli();
+        cli.Ok("import", "-c", "CMD [\"/bin/sh\"]", cli.WriteBusyboxTar("rootfs.tar", "mac"), "busybox:latest");
+        Assert.Equal("02:42:0a:51:00:77\n", cli.Ok("run", "--rm", "--mac-address", "02:42:0A:51:00:77", "busybox", "cat", "/sys/class/net/eth0/address"));
+        cli.Ok("network", "create", "macnet");
+        string id = cli.Ok("run", "-d", "--network", "macnet", "--mac-address", "02:42:0a:52:00:08", "busybox", "sleep", "600").Trim();
+        Assert.Equal("02:42:0a:52:00:08\n", cli.Ok("exec", id, "cat", "/sys/class/net/eth0/address"));
+        Assert.Equal("02:42:0a:52:00:08\n", cli.Ok("inspect", "-f", "{{.NetworkSettings.Networks.macnet.MacAddress}}", id));
+
+        foreach (var (flags, message) in new (string[], string)[]
+        {
+            (["--mac-address", "02:42:zz:00:00:01"], "invalid MAC address"),
+            (["--mac-address", "01:00:5e:00:00:01"], "multicast"),
+            (["--ip6", "fd00::5"], "IPAMConfig.IPv6Address (--ip6) is not supported"),
+            (["--link-local-ip", "169.254.1.1"], "IPAMConfig.LinkLocalIPs (--link-local-ip) is not supported"),
+        })
+        {
+            CliResult refused = cli.Run(["run", "--rm", .. flags, "busybox", "true"]);
+            Assert.True(refused.ExitCode == 125, $"{string.Join(' ', flags)}: {refused}");
+            Assert.Contains(message, refused.Stderr);
+        }
+        cli.Ok("rm", "-f", id);
+        cli.Ok("network", "rm", "macnet");
+    }
+
     /// <summary>The names of the containers a network's inspect lists, sorted.</summary>
     private static string[] Members(BerthCli cli, string network)
         => [.. JsonDocument.Parse(cli.Ok("network", "inspect", "-f", "{{json .Containers}}", network)).RootElement.EnumerateObject()

@@ -85,6 +85,25 @@ internal sealed partial class ContainerOptions
     public readonly Option<string?> HealthStartPeriod = new("--health-start-period") { Description = "start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)" };
     public readonly Option<string?> HealthStartInterval = new("--health-start-interval") { Description = "time between running the check during the start period (ms|s|m|h) (default 0s)" };
     public readonly Option<bool> NoHealthcheck = new("--no-healthcheck") { Description = "disable any container-specified HEALTHCHECK" };
+    public readonly Option<string?> CgroupParent = new("--cgroup-parent") { Description = "optional parent cgroup for the container" };
+    public readonly Option<string[]> LabelFile = new("--label-file") { Description = "read in a line delimited file of labels" };
+    public readonly Option<string[]> Annotation = new("--annotation") { Description = "add an annotation to the container (passed through to the OCI runtime)" };
+    public readonly Option<string?> MacAddress = new("--mac-address") { Description = "container MAC address (e.g., 92:d0:c6:0a:29:33)" };
+    public readonly Option<string?> Userns = new("--userns") { Description = "user namespace to use" };
+    public readonly Option<ushort?> BlkioWeight = new("--blkio-weight") { Description = "block IO (relative weight), between 10 and 1000, or 0 to disable" };
+    public readonly Option<string[]> BlkioWeightDevice = new("--blkio-weight-device") { Description = "block IO weight (relative device weight) (DEVICE:WEIGHT)" };
+    public readonly Option<string[]> DeviceReadBps = new("--device-read-bps") { Description = "limit read rate (bytes per second) from a device (DEVICE:RATE)" };
+    public readonly Option<string[]> DeviceWriteBps = new("--device-write-bps") { Description = "limit write rate (bytes per second) to a device (DEVICE:RATE)" };
+    public readonly Option<string[]> DeviceReadIops = new("--device-read-iops") { Description = "limit read rate (IO per second) from a device (DEVICE:RATE)" };
+    public readonly Option<string[]> DeviceWriteIops = new("--device-write-iops") { Description = "limit write rate (IO per second) to a device (DEVICE:RATE)" };
+    // Sent as docker sends them; berthd says which it cannot do (a 400 naming the field).
+    public readonly Option<string[]> Link = new("--link") { Description = "add link to another container (not supported by berthd: use a user-defined network)" };
+    public readonly Option<string?> Ip6 = new("--ip6") { Description = "IPv6 address (not supported by berthd)" };
+    public readonly Option<string[]> LinkLocalIp = new("--link-local-ip") { Description = "container IPv4/IPv6 link-local addresses (not supported by berthd)" };
+    public readonly Option<string[]> StorageOpt = new("--storage-opt") { Description = "storage driver options for the container (not supported by berthd)" };
+    public readonly Option<string?> Gpus = new("--gpus") { Description = "GPU devices to add to the container ('all' to pass all GPUs; not supported by berthd)" };
+    public readonly Option<string?> VolumeDriver = new("--volume-driver") { Description = "optional volume driver for the container (only local)" };
+    public readonly Option<bool> DisableContentTrust = new("--disable-content-trust") { Description = "skip image verification (berth does no content trust: always skipped)", DefaultValueFactory = _ => true };
 
     public IEnumerable<Option> All =>
     [
@@ -94,6 +113,8 @@ internal sealed partial class ContainerOptions
         Dns, DnsSearch, Runtime, Pid, Ipc, Uts, Quiet, HealthCmd, HealthInterval, HealthTimeout, HealthRetries, HealthStartPeriod,
         HealthStartInterval, NoHealthcheck, Device, DeviceCgroupRule, DnsOption, VolumesFrom, CidFile, NetworkAlias, Ip,
         CpusetMems, CpuPeriod, CpuQuota, MemoryReservation, MemorySwappiness, OomKillDisable, OomScoreAdj, Cgroupns, Domainname, PublishAll,
+        CgroupParent, LabelFile, Annotation, MacAddress, Userns, BlkioWeight, BlkioWeightDevice, DeviceReadBps, DeviceWriteBps, DeviceReadIops,
+        DeviceWriteIops, Link, Ip6, LinkLocalIp, StorageOpt, Gpus, VolumeDriver, DisableContentTrust,
     ];
 
     /// <summary>The create body; <paramref name="detached"/> is run's -d (create never attaches stdin).</summary>
@@ -152,7 +173,7 @@ internal sealed partial class ContainerOptions
         }
 
         var labels = new JsonObject();
-        foreach (string l in parse.GetValue(Label) ?? [])
+        foreach (string l in (parse.GetValue(LabelFile) ?? []).SelectMany(ReadLabelFile).Concat(parse.GetValue(Label) ?? []))
         {
             int eq = l.IndexOf('=');
             labels[eq < 0 ? l : l[..eq]] = eq < 0 ? "" : l[(eq + 1)..];
@@ -244,6 +265,22 @@ internal sealed partial class ContainerOptions
         };
         if (parse.GetValue(Init)) host["Init"] = true;
         if (parse.GetValue(Runtime) is { } runtime) host["Runtime"] = runtime;
+        if (!parse.GetValue(DisableContentTrust))
+            throw new UsageException("--disable-content-trust=false: berth does not verify signed images (Docker Content Trust); pull by digest to pin an image");
+        if (parse.GetValue(CgroupParent) is { } cgroupParent) host["CgroupParent"] = cgroupParent;
+        if (parse.GetValue(Userns) is { } userns) host["UsernsMode"] = userns;
+        if (parse.GetValue(VolumeDriver) is { } volumeDriver) host["VolumeDriver"] = volumeDriver;
+        if (KeyValues(parse.GetValue(Annotation), "--annotation") is { } annotations) host["Annotations"] = annotations;
+        if (parse.GetValue(BlkioWeight) is { } weight) host["BlkioWeight"] = weight;
+        if (DeviceRates(parse.GetValue(BlkioWeightDevice), "--blkio-weight-device", "Weight", WeightValue) is { } weights) host["BlkioWeightDevice"] = weights;
+        if (DeviceRates(parse.GetValue(DeviceReadBps), "--device-read-bps", "Rate", BpsValue) is { } readBps) host["BlkioDeviceReadBps"] = readBps;
+        if (DeviceRates(parse.GetValue(DeviceWriteBps), "--device-write-bps", "Rate", BpsValue) is { } writeBps) host["BlkioDeviceWriteBps"] = writeBps;
+        if (DeviceRates(parse.GetValue(DeviceReadIops), "--device-read-iops", "Rate", IopsValue) is { } readIops) host["BlkioDeviceReadIOps"] = readIops;
+        if (DeviceRates(parse.GetValue(DeviceWriteIops), "--device-write-iops", "Rate", IopsValue) is { } writeIops) host["BlkioDeviceWriteIOps"] = writeIops;
+        if (Array(parse.GetValue(Link)) is { } links) host["Links"] = links;
+        if (KeyValues(parse.GetValue(StorageOpt), "--storage-opt") is { } storageOpt) host["StorageOpt"] = storageOpt;
+        if (parse.GetValue(Gpus) is { } gpus)
+            host["DeviceRequests"] = new JsonArray(new JsonObject { ["Driver"] = "", ["Count"] = gpus == "all" ? -1 : 0, ["DeviceIDs"] = null, ["Capabilities"] = new JsonArray(new JsonArray("gpu")), ["Options"] = new JsonObject() });
 
         var body = new JsonObject
         {
@@ -269,6 +306,7 @@ internal sealed partial class ContainerOptions
             ["NetworkingConfig"] = new JsonObject { ["EndpointsConfig"] = EndpointsConfig(parse) },
         };
         if (Healthcheck(parse) is { } health) body["Healthcheck"] = health;
+        if (parse.GetValue(MacAddress) is { } mac) body["MacAddress"] = mac; // also in EndpointsConfig (API 1.44+); dockerd 20.10 reads it here
         if (parse.GetValue(StopSignal) is { } sig) body["StopSignal"] = sig;
         if (parse.GetValue(StopTimeout) is { } st) body["StopTimeout"] = st;
         return body;
@@ -312,16 +350,83 @@ internal sealed partial class ContainerOptions
     /// </summary>
     private JsonObject EndpointsConfig(ParseResult parse)
     {
-        string[] aliases = parse.GetValue(NetworkAlias) ?? [];
-        string? ip = parse.GetValue(Ip);
-        if (aliases.Length == 0 && ip is null) return [];
-        if (ip is not null && !System.Net.IPAddress.TryParse(ip, out _))
-            throw new UsageException($"invalid argument \"{ip}\" for \"--ip\" flag: invalid IP address: {ip}");
+        string[] aliases = parse.GetValue(NetworkAlias) ?? [], linkLocal = parse.GetValue(LinkLocalIp) ?? [];
+        string? ip = parse.GetValue(Ip), ip6 = parse.GetValue(Ip6), mac = parse.GetValue(MacAddress);
+        if (aliases.Length == 0 && ip is null && ip6 is null && linkLocal.Length == 0 && mac is null) return [];
+        foreach (var (flag, address) in new[] { ("--ip", ip), ("--ip6", ip6) }.Concat(linkLocal.Select(a => ("--link-local-ip", (string?)a))))
+            if (address is not null && !System.Net.IPAddress.TryParse(address, out _))
+                throw new UsageException($"invalid argument \"{address}\" for \"{flag}\" flag: invalid IP address: {address}");
         string network = parse.GetValue(Network) is { Length: > 0 } n ? n : "default";
         var endpoint = new JsonObject();
         if (aliases.Length > 0) endpoint["Aliases"] = Array(aliases);
-        if (ip is not null) endpoint["IPAMConfig"] = new JsonObject { ["IPv4Address"] = ip };
+        if (ip is not null || ip6 is not null || linkLocal.Length > 0)
+            endpoint["IPAMConfig"] = new JsonObject { ["IPv4Address"] = ip ?? "", ["IPv6Address"] = ip6 ?? "", ["LinkLocalIPs"] = Array(linkLocal) };
+        if (mac is not null) endpoint["MacAddress"] = mac;
         return new JsonObject { [network] = endpoint };
+    }
+
+    /// <summary><c>KEY=VALUE</c> flags (--annotation, --storage-opt) as an object; null when none is given.</summary>
+    private static JsonObject? KeyValues(string[]? values, string flag)
+    {
+        if (values is not { Length: > 0 }) return null;
+        var result = new JsonObject();
+        foreach (string v in values)
+        {
+            int eq = v.IndexOf('=');
+            if (eq <= 0) throw new UsageException($"invalid argument \"{v}\" for \"{flag}\" flag: invalid key-value pair: {v}");
+            result[v[..eq]] = v[(eq + 1)..];
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// <c>DEVICE:VALUE</c> flags as docker's client checks them (opts/throttledevice.go, weightdevice.go): the
+    /// device a path under /dev, the value a weight, a size (1mb) or a count. Null when none is given.
+    /// </summary>
+    private static JsonArray? DeviceRates(string[]? values, string flag, string field, Func<string, JsonNode?> value)
+    {
+        if (values is not { Length: > 0 }) return null;
+        var result = new JsonArray();
+        foreach (string v in values)
+        {
+            int colon = v.LastIndexOf(':');
+            if (colon <= 0) throw new UsageException($"invalid argument \"{v}\" for \"{flag}\" flag: bad format: {v}");
+            string device = v[..colon];
+            if (!device.StartsWith("/dev/", StringComparison.Ordinal))
+                throw new UsageException($"invalid argument \"{v}\" for \"{flag}\" flag: bad format for device path: {v}");
+            JsonNode parsed = value(v[(colon + 1)..]) ?? throw new UsageException($"invalid argument \"{v}\" for \"{flag}\" flag: invalid {(field == "Weight" ? "weight" : "rate")} for device: {v}");
+            result.Add((JsonNode)new JsonObject { ["Path"] = device, [field] = parsed });
+        }
+        return result;
+    }
+
+    private static JsonNode? WeightValue(string text)
+        => ushort.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out ushort w) && w is >= 10 and <= 1000 ? w : null;
+
+    private static JsonNode? BpsValue(string text)
+    {
+        try
+        {
+            long bytes = RamInBytes(text, "");
+            return bytes >= 0 ? bytes : null;
+        }
+        catch (UsageException)
+        {
+            return null;
+        }
+    }
+
+    private static JsonNode? IopsValue(string text)
+        => ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out ulong n) ? n : null;
+
+    /// <summary>--label-file: one KEY=VALUE (or KEY) per line; blank lines and # comments skipped, as docker reads it.</summary>
+    private static IEnumerable<string> ReadLabelFile(string file)
+    {
+        foreach (string line in File.ReadAllLines(file))
+        {
+            string l = line.TrimStart();
+            if (l.Length > 0 && !l.StartsWith('#')) yield return l;
+        }
     }
 
     /// <summary>docker's <c>--device HOST[:CONTAINER][:PERMISSIONS]</c> (the second part is the permissions when it is only r, w and m).</summary>

@@ -80,6 +80,20 @@ public sealed class LogConfigJson
     public Dictionary<string, string>? Config { get; set; }
 }
 
+/// <summary>HostConfig.BlkioWeightDevice entries (<c>--blkio-weight-device /dev/sda:200</c>).</summary>
+public sealed class WeightDeviceJson
+{
+    public string Path { get; set; } = "";
+    public ushort Weight { get; set; }
+}
+
+/// <summary>HostConfig.BlkioDevice{Read,Write}{Bps,IOps} entries (<c>--device-read-bps /dev/sda:1mb</c>): bytes or operations per second.</summary>
+public sealed class ThrottleDeviceJson
+{
+    public string Path { get; set; } = "";
+    public ulong Rate { get; set; }
+}
+
 /// <summary>HostConfig.Devices entries (<c>--device HOST[:CONTAINER[:PERMISSIONS]]</c>).</summary>
 public sealed class DeviceMappingJson
 {
@@ -169,6 +183,14 @@ public sealed class HostConfigJson
     public long Memory { get; set; }
     public long NanoCpus { get; set; }
     public string CgroupParent { get; set; } = "";
+    public ushort BlkioWeight { get; set; }
+    public List<WeightDeviceJson>? BlkioWeightDevice { get; set; }
+    public List<ThrottleDeviceJson>? BlkioDeviceReadBps { get; set; }
+    public List<ThrottleDeviceJson>? BlkioDeviceWriteBps { get; set; }
+    public List<ThrottleDeviceJson>? BlkioDeviceReadIOps { get; set; }
+    public List<ThrottleDeviceJson>? BlkioDeviceWriteIOps { get; set; }
+    /// <summary>--annotation (API 1.43): added to the OCI spec's annotations.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public Dictionary<string, string>? Annotations { get; set; }
     public long CpuPeriod { get; set; }
     public long CpuQuota { get; set; }
     public string CpusetCpus { get; set; } = "";
@@ -325,6 +347,8 @@ public sealed class ContainerNetworkState
     public List<string>? Aliases { get; set; }
     /// <summary>--ip / connect --ip (IPAMConfig.IPv4Address); null: the next free address.</summary>
     public string? RequestedAddress { get; set; }
+    /// <summary>--mac-address (EndpointsConfig.MacAddress, or Config.MacAddress before API 1.44); null: one derived from the address.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? RequestedMacAddress { get; set; }
 
     // The endpoint, while the container runs ("" and 0 otherwise).
     public string EndpointId { get; set; } = "";

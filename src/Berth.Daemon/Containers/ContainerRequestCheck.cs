@@ -21,6 +21,7 @@ public static class ContainerRequestCheck
             if (!path.StartsWith('/')) throw BadRequest($"invalid volume specification: '{path}': destination must be an absolute path");
 
         if (host.Links is { Count: > 0 }) throw NotSupported("HostConfig.Links", "links");
+        if (!string.IsNullOrEmpty(body.MacAddress)) body.MacAddress = ContainerService.CheckMacAddress(body.MacAddress);
         foreach (string from in host.VolumesFrom ?? []) ParseVolumesFrom(from);
         if (!string.IsNullOrEmpty(host.VolumeDriver)) throw NotSupported("HostConfig.VolumeDriver", "volume drivers");
         if (host.Init == true && options.InitBinary() is null)
@@ -28,7 +29,8 @@ public static class ContainerRequestCheck
         CheckRestartPolicy(host.RestartPolicy);
         if (host.AutoRemove && host.RestartPolicy.Name is not ("" or "no"))
             throw BadRequest("conflicting options: cannot specify both --restart and --rm");
-        if (!string.IsNullOrEmpty(host.UsernsMode)) throw NotSupported("HostConfig.UsernsMode", "user namespace modes");
+        // berthd has no --userns-remap: every container shares the host's user namespace, so "host" asks for what is there.
+        if (host.UsernsMode is not ("" or "host")) throw NotSupported("HostConfig.UsernsMode", $"user namespace mode `{host.UsernsMode}` (berthd has no --userns-remap; only host is)");
         if (!string.IsNullOrEmpty(host.Cgroup)) throw NotSupported("HostConfig.Cgroup", "joining another container's cgroup");
         if (host.Isolation is not ("" or "default")) throw NotSupported("HostConfig.Isolation", $"isolation `{host.Isolation}`");
         if (host.IpcMode is not ("" or "private" or "shareable" or "host" or "none"))
@@ -74,6 +76,76 @@ public static class ContainerRequestCheck
         if (host.Runtime is { Length: > 0 } runtime && options.RuntimePath(runtime) is null)
             throw BadRequest($"unknown or invalid runtime name: {runtime}");
         CheckResources(host);
+        CheckBlockIo(host, warnings, ContainerStats.BlockIo);
+        if (host.CgroupParent.Split('/').Any(part => part is "." or ".."))
+            throw BadRequest($"invalid cgroup parent `{host.CgroupParent}`: `.` and `..` are not allowed in it");
+    }
+
+    /// <summary>
+    /// --blkio-weight, --blkio-weight-device and the --device-{read,write}-{bps,iops} throttles: ranges and
+    /// device paths checked; what the host's cgroups cannot do is discarded with dockerd's warning
+    /// (weights need CFQ or BFQ on cgroup v1, which virtual disks on mq-deadline do not have).
+    /// </summary>
+    public static void CheckBlockIo(HostConfigJson host, List<string> warnings, Berth.Cgroups.BlockIoSupport support)
+    {
+        if (host.BlkioWeight is > 0 and (< 10 or > 1000)) throw BadRequest("Range of blkio weight is from 10 to 1000");
+        foreach (WeightDeviceJson d in host.BlkioWeightDevice ?? [])
+        {
+            if (d.Weight is < 10 or > 1000) throw BadRequest($"invalid weight for device {d.Path}: range of blkio weight is from 10 to 1000");
+            BlockDevice(d.Path);
+        }
+        foreach (ThrottleDeviceJson d in new[] { host.BlkioDeviceReadBps, host.BlkioDeviceWriteBps, host.BlkioDeviceReadIOps, host.BlkioDeviceWriteIOps }.SelectMany(l => l ?? []))
+            BlockDevice(d.Path);
+
+        if (!support.Weight)
+        {
+            if (host.BlkioWeight > 0)
+            {
+                warnings.Add("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.");
+                host.BlkioWeight = 0;
+            }
+            if (host.BlkioWeightDevice is { Count: > 0 })
+            {
+                warnings.Add("Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.");
+                host.BlkioWeightDevice = null;
+            }
+        }
+        if (!support.Throttle)
+        {
+            if (host.BlkioDeviceReadBps is { Count: > 0 })
+            {
+                warnings.Add("Your kernel does not support BPS Block I/O read limit or the cgroup is not mounted. Block I/O BPS read limit discarded.");
+                host.BlkioDeviceReadBps = null;
+            }
+            if (host.BlkioDeviceWriteBps is { Count: > 0 })
+            {
+                warnings.Add("Your kernel does not support BPS Block I/O write limit or the cgroup is not mounted. Block I/O BPS write limit discarded.");
+                host.BlkioDeviceWriteBps = null;
+            }
+            if (host.BlkioDeviceReadIOps is { Count: > 0 })
+            {
+                warnings.Add("Your kernel does not support IOPS Block read limit or the cgroup is not mounted. Block I/O IOPS read limit discarded.");
+                host.BlkioDeviceReadIOps = null;
+            }
+            if (host.BlkioDeviceWriteIOps is { Count: > 0 })
+            {
+                warnings.Add("Your kernel does not support IOPS Block write limit or the cgroup is not mounted. Block I/O IOPS write limit discarded.");
+                host.BlkioDeviceWriteIOps = null;
+            }
+        }
+    }
+
+    /// <summary>The major and minor numbers of the block device at <paramref name="path"/> (symlinks followed), or a 400 naming it.</summary>
+    public static (long Major, long Minor) BlockDevice(string path)
+    {
+        try
+        {
+            return Berth.Images.Engine.HostDevices.BlockDeviceNumbers(path);
+        }
+        catch (Berth.Images.ImagesException e)
+        {
+            throw BadRequest($"invalid device path for a blkio limit: {e.Message}");
+        }
     }
 
     /// <summary>

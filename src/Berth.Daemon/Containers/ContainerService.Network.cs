@@ -108,27 +108,53 @@ public sealed partial class ContainerService
         return result;
     }
 
-    /// <summary>NetworkingConfig.EndpointsConfig: network (as the client named it) → --ip and --network-alias.</summary>
-    private static List<(string Network, string? Address, List<string> Aliases)> EndpointRequests(JsonElement? networkingConfig)
+    /// <summary>
+    /// NetworkingConfig.EndpointsConfig: network (as the client named it) → --ip, --network-alias and
+    /// --mac-address. What berthd cannot give an endpoint (--ip6, --link-local-ip, links, driver
+    /// options) is a 400 naming it, as network connect says.
+    /// </summary>
+    private static List<(string Network, string? Address, List<string> Aliases, string? Mac)> EndpointRequests(JsonElement? networkingConfig)
     {
-        var result = new List<(string, string?, List<string>)>();
+        var result = new List<(string, string?, List<string>, string?)>();
         if (networkingConfig is not { ValueKind: JsonValueKind.Object } nc || Prop(nc, "EndpointsConfig") is not { ValueKind: JsonValueKind.Object } endpoints)
             return result;
         foreach (JsonProperty network in endpoints.EnumerateObject())
         {
             var aliases = new List<string>();
-            string? address = null;
+            string? address = null, mac = null;
             if (network.Value.ValueKind == JsonValueKind.Object)
             {
-                if (Prop(network.Value, "Aliases") is { ValueKind: JsonValueKind.Array } a)
+                JsonElement ep = network.Value;
+                if (Prop(ep, "Aliases") is { ValueKind: JsonValueKind.Array } a)
                     aliases.AddRange(a.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.String).Select(x => x.GetString()!));
-                if (Prop(network.Value, "IPAMConfig") is { ValueKind: JsonValueKind.Object } ipam
-                    && Prop(ipam, "IPv4Address") is { ValueKind: JsonValueKind.String } ip && ip.GetString() is { Length: > 0 } v)
+                JsonElement? ipam = Prop(ep, "IPAMConfig") is { ValueKind: JsonValueKind.Object } i ? i : null;
+                if (ipam is { } v4 && Prop(v4, "IPv4Address") is { ValueKind: JsonValueKind.String } ip && ip.GetString() is { Length: > 0 } v)
                     address = v;
+                if (Prop(ep, "MacAddress") is { ValueKind: JsonValueKind.String } m && m.GetString() is { Length: > 0 } macText)
+                    mac = CheckMacAddress(macText);
+                string? unsupported = IsSetProp(ep, "Links") ? "Links (--link)"
+                    : IsSetProp(ep, "DriverOpts") ? "DriverOpts (--driver-opt)"
+                    : ipam is { } i6 && IsSetProp(i6, "IPv6Address") ? "IPAMConfig.IPv6Address (--ip6)"
+                    : ipam is { } ll && IsSetProp(ll, "LinkLocalIPs") ? "IPAMConfig.LinkLocalIPs (--link-local-ip)"
+                    : null;
+                if (unsupported is not null)
+                    throw ApiException.BadRequest($"NetworkingConfig.EndpointsConfig[{network.Name}].{unsupported} is not supported by this version of berthd");
             }
-            result.Add((network.Name, address, aliases));
+            result.Add((network.Name, address, aliases, mac));
         }
         return result;
+    }
+
+    private static bool IsSetProp(JsonElement obj, string name) => Prop(obj, name) is { } value && ContainerRequestCheck.IsSet(value);
+
+    /// <summary>A MAC address as docker takes it (six hex pairs separated by colons), or a 400.</summary>
+    internal static string CheckMacAddress(string text)
+    {
+        string[] parts = text.Split(':');
+        if (parts.Length != 6 || parts.Any(p => p.Length != 2 || !p.All(char.IsAsciiHexDigit)))
+            throw ApiException.BadRequest($"invalid MAC address: {text}");
+        if ((Convert.ToByte(parts[0], 16) & 1) != 0) throw ApiException.BadRequest($"invalid MAC address: {text}: a multicast address cannot be an interface's");
+        return text.ToLowerInvariant();
     }
 
     /// <summary>A property by name, ignoring case as Go's encoding/json does (network names are matched exactly).</summary>
@@ -167,7 +193,7 @@ public sealed partial class ContainerService
         if (!IsBridged(mode) || Network is null) return [];
         var result = new List<ContainerNetworkState>();
         NetworkInfo? primary = TryGetNetwork(mode);
-        void Add(string asked, NetworkInfo? n, string? address, List<string> aliases)
+        void Add(string asked, NetworkInfo? n, string? address, List<string> aliases, string? mac)
         {
             string name = n?.Name ?? asked;
             if (result.Any(x => x.NetworkName == name)) return;
@@ -176,14 +202,17 @@ public sealed partial class ContainerService
                 if (n is null) throw ApiException.NotFound($"network {asked} not found");
                 CheckEndpointSettings(n, address, aliases);
             }
-            result.Add(new ContainerNetworkState { NetworkName = name, NetworkId = n?.Id ?? "", Aliases = aliases.Count > 0 ? aliases : null, RequestedAddress = address });
+            result.Add(new ContainerNetworkState
+            {
+                NetworkName = name, NetworkId = n?.Id ?? "", Aliases = aliases.Count > 0 ? aliases : null, RequestedAddress = address, RequestedMacAddress = mac,
+            });
         }
         bool IsPrimary(string key) => key == mode || key == h.NetworkMode || (key is "default" && h.NetworkMode is "" or "default")
             || (primary is not null && (key == primary.Name || key == primary.Id));
         var own = requests.FirstOrDefault(q => IsPrimary(q.Network));
-        Add(mode, primary, own.Network is null ? null : own.Address, own.Aliases ?? []);
-        foreach (var (asked, address, aliases) in requests.Where(q => !IsPrimary(q.Network)))
-            Add(asked, TryGetNetwork(asked), address, aliases);
+        Add(mode, primary, own.Network is null ? null : own.Address, own.Aliases ?? [], own.Network is null ? null : own.Mac);
+        foreach (var (asked, address, aliases, mac) in requests.Where(q => !IsPrimary(q.Network)))
+            Add(asked, TryGetNetwork(asked), address, aliases, mac);
         return result;
     }
 
@@ -272,7 +301,7 @@ public sealed partial class ContainerService
                 NetnsPath = $"/proc/{containerPid}/ns/net",
                 InterfaceName = interfaceName,
                 Address = state.RequestedAddress,
-                MacAddress = ports && !string.IsNullOrEmpty(r.Config.MacAddress) ? r.Config.MacAddress : null,
+                MacAddress = state.RequestedMacAddress ?? (ports && !string.IsNullOrEmpty(r.Config.MacAddress) ? r.Config.MacAddress : null),
                 Ports = ports ? PortMappings(r.Config, r.HostConfig) : [],
                 Aliases = names,
                 Hostname = hostname,

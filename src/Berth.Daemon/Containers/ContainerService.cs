@@ -318,6 +318,8 @@ public sealed partial class ContainerService : IDisposable
         if (string.IsNullOrEmpty(host.Runtime)) host.Runtime = Options.DefaultRuntime;
         List<ContainerNetworkState> networks = CheckNetwork(body, host, warnings);
         body.Unknown = null; // only zero-valued unknown fields are left: nothing to keep
+        // Go's encoding/json writes map keys sorted: inspect shows annotations (and labels, below) in that order.
+        host.Annotations = host.Annotations?.OrderBy(a => a.Key, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal);
         if (string.IsNullOrEmpty(body.Image)) throw ApiException.BadRequest("Config cannot be empty in order to create a container");
 
         Image image;
@@ -430,7 +432,7 @@ public sealed partial class ContainerService : IDisposable
             foreach (var (k, v) in config.Labels ?? []) labels[k] = v;
             config.Labels = labels;
         }
-        config.Labels ??= [];
+        config.Labels = (config.Labels ?? []).OrderBy(l => l.Key, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal);
         if (config.ExposedPorts is null && ic.ExposedPorts is { Count: > 0 })
             config.ExposedPorts = ic.ExposedPorts.ToDictionary(p => p.Key, _ => EmptyObject, StringComparer.Ordinal);
         config.Healthcheck = MergeHealthcheck(config.Healthcheck, ic.Healthcheck);

@@ -97,7 +97,12 @@ public static class ContainerSpecFactory
         linux.CgroupsPath = ContainerStats.CgroupsPath(record);
         LinuxResources r = linux.Resources ??= new LinuxResources();
         LinuxResources limits = Limits(h);
-        (r.Memory, r.Cpu, r.Pids) = (limits.Memory, limits.Cpu, limits.Pids);
+        (r.Memory, r.Cpu, r.Pids, r.BlockIo) = (limits.Memory, limits.Cpu, limits.Pids, limits.BlockIo);
+        if (h.Annotations is { Count: > 0 })
+        {
+            spec.Annotations ??= new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var (key, value) in h.Annotations) spec.Annotations[key] = value;
+        }
         AddDevices(linux, h);
         if (h.OomScoreAdj != 0) spec.Process!.OomScoreAdj = h.OomScoreAdj;
         if (h.Sysctls is { Count: > 0 }) linux.Sysctl = new Dictionary<string, string>(h.Sysctls, StringComparer.Ordinal);
@@ -200,6 +205,32 @@ public static class ContainerSpecFactory
             };
         }
         if (h.PidsLimit is > 0 or -1) r.Pids = new LinuxPids { Limit = h.PidsLimit.Value };
+        if (h.BlkioWeight > 0 || new[] { h.BlkioDeviceReadBps, h.BlkioDeviceWriteBps, h.BlkioDeviceReadIOps, h.BlkioDeviceWriteIOps }.Any(l => l is { Count: > 0 })
+            || h.BlkioWeightDevice is { Count: > 0 })
+        {
+            static List<LinuxThrottleDevice>? Throttles(List<ThrottleDeviceJson>? list) => list is { Count: > 0 }
+                ? list.Select(d =>
+                {
+                    var (major, minor) = ContainerRequestCheck.BlockDevice(d.Path);
+                    return new LinuxThrottleDevice { Major = major, Minor = minor, Rate = d.Rate };
+                }).ToList()
+                : null;
+            r.BlockIo = new LinuxBlockIo
+            {
+                Weight = h.BlkioWeight > 0 ? h.BlkioWeight : null,
+                WeightDevice = h.BlkioWeightDevice is { Count: > 0 } weights
+                    ? weights.Select(d =>
+                    {
+                        var (major, minor) = ContainerRequestCheck.BlockDevice(d.Path);
+                        return new LinuxWeightDevice { Major = major, Minor = minor, Weight = d.Weight };
+                    }).ToList()
+                    : null,
+                ThrottleReadBpsDevice = Throttles(h.BlkioDeviceReadBps),
+                ThrottleWriteBpsDevice = Throttles(h.BlkioDeviceWriteBps),
+                ThrottleReadIopsDevice = Throttles(h.BlkioDeviceReadIOps),
+                ThrottleWriteIopsDevice = Throttles(h.BlkioDeviceWriteIOps),
+            };
+        }
         return r;
     }
 

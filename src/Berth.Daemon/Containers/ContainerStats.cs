@@ -13,6 +13,21 @@ public static class ContainerStats
 {
     private static readonly Lazy<CgroupLayout> Layout = new(CgroupLayout.Detect);
 
+    private static readonly Lazy<BlockIoSupport> BlockIoProbe = new(() =>
+    {
+        try
+        {
+            return BlockIoSupport.Probe(Layout.Value);
+        }
+        catch (CgroupException)
+        {
+            return new BlockIoSupport(false, false);
+        }
+    });
+
+    /// <summary>The block I/O limits this host's cgroups can apply (probed once).</summary>
+    public static BlockIoSupport BlockIo => BlockIoProbe.Value;
+
     /// <summary>The cgroup containers go under when they name no --cgroup-parent.</summary>
     public const string DefaultCgroupParent = "/berth";
 

@@ -62,6 +62,25 @@ public static class HostDevices
     }
 
     /// <summary>
+    /// The major and minor numbers of the block device at <paramref name="path"/> (symlinks
+    /// followed), for the per-device blkio limits; an InvalidArgument naming why otherwise.
+    /// </summary>
+    public static (long Major, long Minor) BlockDeviceNumbers(string path)
+    {
+        Interop.Statx st;
+        try
+        {
+            st = Interop.Stat(path);
+        }
+        catch (NativeCallException e)
+        {
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, $"{path}: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(e.Errno).ToLowerInvariant()}");
+        }
+        if (st.Type != Interop.S_IFBLK) throw new ImagesException(ImagesErrorKind.InvalidArgument, $"{path}: not a block device");
+        return (st.RdevMajor, st.RdevMinor);
+    }
+
+    /// <summary>
     /// <c>--device-cgroup-rule 'c 42:* rmw'</c> (type a, b or c; major and minor numbers or *; access
     /// of r, w and m) as an allow rule, with dockerd's message for anything else.
     /// </summary>

@@ -279,6 +279,14 @@ internal static unsafe partial class Interop
 
     internal static Statx Stat(SafeFileHandle fd, string displayPath) => StatAt(fd, "", displayPath);
 
+    /// <summary>stat(2): symlinks followed.</summary>
+    internal static Statx Stat(string path)
+    {
+        Statx buf;
+        if (statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, &buf) < 0) throw Error("statx", path);
+        return buf;
+    }
+
     internal static Statx LStat(string path)
     {
         Statx buf;

@@ -200,6 +200,31 @@ public sealed class ContainersApiTests : IAsyncLifetime
         Assert.Equal(1, all.GetArrayLength());
     }
 
+    /// <summary>HostConfig.Annotations reach the OCI spec the runtime gets; a blkio throttle its blockIO by device numbers.</summary>
+    [Fact]
+    public async Task Annotations_and_blkio_throttles_reach_the_runtime_spec()
+    {
+        string disk = Directory.GetDirectories("/sys/block").Select(Path.GetFileName).First(n => !n!.StartsWith("loop", StringComparison.Ordinal) && !n.StartsWith("ram", StringComparison.Ordinal) && File.Exists("/dev/" + n))!;
+        string[] numbers = File.ReadAllText($"/sys/block/{disk}/dev").Trim().Split(':');
+        string id = await CreateAsync(Client, new
+        {
+            Image = "busybox",
+            Cmd = new[] { "sleep", "1000" },
+            HostConfig = new
+            {
+                Annotations = new Dictionary<string, string> { ["org.example.note"] = "hi" },
+                BlkioDeviceWriteBps = new[] { new { Path = "/dev/" + disk, Rate = 2097152 } },
+            },
+        });
+        Assert.Equal(204, (await PostAsync($"/containers/{id}/start")).Status);
+        using JsonDocument spec = JsonDocument.Parse(File.ReadAllText(Path.Combine(_daemon.Options.ExecRoot, "containers", id, "config.json")));
+        Assert.Equal("hi", spec.RootElement.GetProperty("annotations").GetProperty("org.example.note").GetString());
+        JsonElement throttle = spec.RootElement.GetProperty("linux").GetProperty("resources").GetProperty("blockIO").GetProperty("throttleWriteBpsDevice")[0];
+        Assert.Equal($"{numbers[0]}:{numbers[1]} 2097152", $"{throttle.GetProperty("major")}:{throttle.GetProperty("minor")} {throttle.GetProperty("rate")}");
+        Assert.Equal(204, (await PostAsync($"/containers/{id}/kill")).Status);
+        await WaitAsync(id);
+    }
+
     [Fact]
     public async Task Stop_escalates_to_SIGKILL_after_the_timeout_and_kill_rm_rules_hold()
     {
