@@ -72,6 +72,7 @@ struct options {
     long long log_max_size;
     int log_max_files;
     bool tty, open_stdin, stdin_once, wait_for_attach;
+    bool no_log;             // --no-log (docker's "none" log driver): output only goes to attach clients
 };
 
 struct buf {
@@ -361,6 +362,7 @@ static char json_line[LOG_LINE_MAX * 6 + 256];
 static void log_entry(const char *stream, const unsigned char *data, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
+    if (opt.no_log) return;
     size_t n = 0;
     n += (size_t)sprintf(json_line, "{\"log\":\"");
     for (size_t i = 0; i < len;) {
@@ -1052,7 +1054,7 @@ static void event_loop(void)
 static void __attribute__((noreturn)) usage(const char *why)
 {
     char msg[512];
-    snprintf(msg, sizeof msg, "usage: %s (berth-monitor --runtime PATH [--runtime-arg ARG]... --id ID --state-dir DIR --log PATH "
+    snprintf(msg, sizeof msg, "usage: %s (berth-monitor --runtime PATH [--runtime-arg ARG]... --id ID --state-dir DIR (--log PATH | --no-log) "
              "[--log-max-size BYTES] [--log-max-files N] [--tty] [--stdin] [--stdin-once] [--wait-for-attach] "
              "(--bundle DIR | --exec-process FILE))", why);
     report_line("error ", msg);
@@ -1075,6 +1077,7 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--id")) TAKE(opt.id);
         else if (!strcmp(a, "--state-dir")) TAKE(opt.state_dir);
         else if (!strcmp(a, "--log")) TAKE(opt.log_path);
+        else if (!strcmp(a, "--no-log")) opt.no_log = true;
         else if (!strcmp(a, "--bundle")) TAKE(opt.bundle);
         else if (!strcmp(a, "--exec-process")) TAKE(opt.exec_process);
         else if (!strcmp(a, "--log-max-size") || !strcmp(a, "--log-max-files")) {
@@ -1093,12 +1096,13 @@ static void parse_args(int argc, char **argv)
         else usage("unknown argument");
 #undef TAKE
     }
-    if (!opt.runtime || !opt.id || !opt.state_dir || !opt.log_path) usage("--runtime, --id, --state-dir and --log are required");
+    if (!opt.runtime || !opt.id || !opt.state_dir) usage("--runtime, --id and --state-dir are required");
+    if (!opt.log_path == !opt.no_log) usage("exactly one of --log and --no-log");
     if (!!opt.bundle == !!opt.exec_process) usage("exactly one of --bundle and --exec-process");
-    if (opt.state_dir[0] != '/' || opt.log_path[0] != '/' || opt.runtime[0] != '/' ||
+    if (opt.state_dir[0] != '/' || (opt.log_path && opt.log_path[0] != '/') || opt.runtime[0] != '/' ||
         (opt.bundle && opt.bundle[0] != '/') || (opt.exec_process && opt.exec_process[0] != '/'))
         usage("paths must be absolute (the monitor runs in /)");
-    if (strlen(opt.state_dir) > PATH_MAX - 32 || strlen(opt.log_path) > PATH_MAX - 32) usage("path too long");
+    if (strlen(opt.state_dir) > PATH_MAX - 32 || (opt.log_path && strlen(opt.log_path) > PATH_MAX - 32)) usage("path too long");
 }
 
 static void close_inherited_fds(void)
@@ -1160,8 +1164,10 @@ int main(int argc, char **argv)
     unlink(path_exit_tmp);
     unlink(path_pid);
 
-    log_open();
-    if (log_fd < 0) startup_fail("open log %s: %s", opt.log_path, strerror(errno));
+    if (!opt.no_log) {
+        log_open();
+        if (log_fd < 0) startup_fail("open log %s: %s", opt.log_path, strerror(errno));
+    }
 
     join_path(path_attach, opt.state_dir, "attach.sock");
     attach_listen = listen_unix(path_attach, SOCK_SEQPACKET, "attach socket");

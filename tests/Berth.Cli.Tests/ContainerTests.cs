@@ -131,6 +131,33 @@ public sealed class ContainerTests
         Assert.Contains("Error response from daemon: No such container: ticker", gone.Stderr);
     }
 
+    /// <summary><c>--log-driver none</c>: output still reaches an attached client; nothing is kept, and logs says so.</summary>
+    [Fact]
+    public void NoneLogDriver()
+    {
+        using BerthCli cli = WithBusybox();
+        CliResult attached = cli.Run("run", "--rm", "--log-driver", "none", "--network", "none", "busybox", "sh", "-c", "echo out; echo err >&2");
+        AssertExit(attached, 0);
+        Assert.Equal("out\n", attached.Stdout);
+        Assert.Equal("err\n", attached.Stderr);
+
+        string id = cli.Ok("run", "-d", "--log-driver", "none", "busybox", "echo", "kept nowhere").Trim();
+        cli.Ok("wait", id);
+        CliResult logs = cli.Run("logs", id);
+        AssertExit(logs, 1);
+        Assert.Contains("configured logging driver does not support reading", logs.Stderr);
+        Assert.Equal("none \n", cli.Ok("inspect", "-f", "{{.HostConfig.LogConfig.Type}} {{.LogPath}}", id));
+
+        // As dockerd: options mean nothing to "none" and are not checked; another driver is refused by name.
+        cli.Ok("create", "--log-driver", "none", "--log-opt", "max-size=1m", "busybox", "true");
+        if (BerthCli.Daemon == DaemonKind.Berthd)
+        {
+            CliResult syslog = cli.Run("create", "--log-driver", "syslog", "busybox", "true");
+            AssertExit(syslog, 125);
+            Assert.Contains("the `syslog` logging driver (json-file and none are served)", syslog.Stderr);
+        }
+    }
+
     [Fact]
     public void LogsFollowEndsWhenTheContainerExits()
     {

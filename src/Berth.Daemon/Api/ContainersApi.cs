@@ -243,7 +243,7 @@ public static class ContainersApi
             ResolvConfPath = Path.Combine(dir, "resolv.conf"),
             HostnamePath = Path.Combine(dir, "hostname"),
             HostsPath = Path.Combine(dir, "hosts"),
-            LogPath = service.LogPath(r.Id),
+            LogPath = ContainerService.HasLog(r) ? service.LogPath(r.Id) : "",
             Name = r.Name,
             RestartCount = r.RestartCount,
             ExecIDs = entry.ExecIds.Count > 0 ? [.. entry.ExecIds] : null,
@@ -386,6 +386,7 @@ public static class ContainersApi
         ContainerEntry entry = service.Find(id);
         bool stdout = QueryArgs.Bool(context, "stdout"), stderr = QueryArgs.Bool(context, "stderr");
         if (!stdout && !stderr) throw ApiException.BadRequest("Bad parameters: you must choose at least one stream");
+        if (!ContainerService.HasLog(entry.Record)) throw ApiException.NotImplemented("configured logging driver does not support reading");
         bool follow = QueryArgs.Bool(context, "follow"), timestamps = QueryArgs.Bool(context, "timestamps");
         DateTimeOffset? since = UnixTime(QueryArgs.String(context, "since"), "since");
         DateTimeOffset? until = UnixTime(QueryArgs.String(context, "until"), "until");

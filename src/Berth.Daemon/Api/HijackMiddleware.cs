@@ -197,7 +197,7 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
         Task<AttachConnection>? connecting = stream ? ConnectForAttachAsync(entry, lossless: stdout || stderr) : null;
         Containers.PublishEvent(entry.Record, "attach");
         await WriteUpgradeAsync(tty);
-        if (logs)
+        if (logs && ContainerService.HasLog(entry.Record))
         {
             await foreach (LogEntry e in JsonFileLog.ReadAsync(Containers.LogPath(entry.Record.Id), null, null, -1, false, () => true, aborted))
             {

@@ -38,9 +38,10 @@ public static class ContainerRequestCheck
         if (host.PidMode is not ("" or "host")) throw NotSupported("HostConfig.PidMode", $"pid mode `{host.PidMode}`");
         if (host.UTSMode is not ("" or "host")) throw NotSupported("HostConfig.UTSMode", $"uts mode `{host.UTSMode}`");
         if (host.CgroupnsMode is not ("" or "private" or "host")) throw BadRequest($"invalid cgroup namespace mode: {host.CgroupnsMode}");
-        if (host.LogConfig.Type is not ("" or "json-file"))
-            throw NotSupported("HostConfig.LogConfig.Type", $"the `{host.LogConfig.Type}` logging driver (json-file is served)");
-        foreach (string key in host.LogConfig.Config?.Keys ?? Enumerable.Empty<string>())
+        if (host.LogConfig.Type is not ("" or "json-file" or ContainerService.NoLogDriver))
+            throw NotSupported("HostConfig.LogConfig.Type", $"the `{host.LogConfig.Type}` logging driver (json-file and none are served)");
+        // dockerd validates no options for "none" (they have nothing to act on) and neither does berthd.
+        foreach (string key in host.LogConfig.Type == ContainerService.NoLogDriver ? [] : host.LogConfig.Config?.Keys ?? Enumerable.Empty<string>())
             if (key is not ("max-size" or "max-file"))
                 throw BadRequest($"unknown log opt '{key}' for json-file log driver");
         if (host.Mounts is not null)

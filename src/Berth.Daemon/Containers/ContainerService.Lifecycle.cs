@@ -84,7 +84,7 @@ public sealed partial class ContainerService
             Directory.CreateDirectory(monitorDir);
 
             (long maxSize, int maxFiles) = LogLimits(r.HostConfig.LogConfig);
-            var launch = new MonitorLaunch(monitor, runtime, globals, id, monitorDir, LogPath(id),
+            var launch = new MonitorLaunch(monitor, runtime, globals, id, monitorDir, HasLog(r) ? LogPath(id) : null,
                 r.Config.Tty, r.Config.OpenStdin, r.Config.StdinOnce, bundle, null, maxSize, maxFiles);
             try
             {

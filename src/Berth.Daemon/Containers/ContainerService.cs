@@ -104,6 +104,11 @@ public sealed partial class ContainerService : IDisposable
     public string RootfsDirectory(string id) => Path.Combine(StateRoot, id, "rootfs");
     public string MonitorDirectory(string id) => Path.Combine(MonitorRoot, id.Length > 16 ? id[..16] : id);
     public string LogPath(string id) => Path.Combine(Store.DirectoryOf(id), id + "-json.log");
+
+    /// <summary>Whether the container keeps a log (json-file); with docker's "none" driver it keeps none and logs cannot be read.</summary>
+    public static bool HasLog(ContainerRecord r) => r.HostConfig.LogConfig.Type != NoLogDriver;
+
+    public const string NoLogDriver = "none";
     private static string SnapshotKey(string id) => "container-" + id;
 
     // ---- lookup --------------------------------------------------------------------------------

@@ -55,8 +55,10 @@ public static class MonitorProcess
     {
         var args = new List<string> { "--runtime", l.RuntimePath };
         foreach (string a in l.RuntimeArgs) { args.Add("--runtime-arg"); args.Add(a); }
-        args.AddRange(["--id", l.ContainerId, "--state-dir", l.StateDir, "--log", l.LogPath,
-            "--log-max-size", l.LogMaxSize.ToString(CultureInfo.InvariantCulture),
+        args.AddRange(["--id", l.ContainerId, "--state-dir", l.StateDir]);
+        // No log path: docker's "none" driver, the output only reaches attach clients.
+        if (l.LogPath is null) args.Add("--no-log");
+        else args.AddRange(["--log", l.LogPath, "--log-max-size", l.LogMaxSize.ToString(CultureInfo.InvariantCulture),
             "--log-max-files", l.LogMaxFiles.ToString(CultureInfo.InvariantCulture)]);
         if (l.Tty) args.Add("--tty");
         if (l.OpenStdin) args.Add("--stdin");

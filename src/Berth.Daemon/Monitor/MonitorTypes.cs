@@ -4,7 +4,7 @@ namespace Berth.Daemon.Monitor;
 /// <see cref="BundlePath"/> (a container: runtime <c>create</c>) and <see cref="ExecProcessPath"/>
 /// (an exec process: runtime <c>exec --detach --process</c>) is set. Paths are absolute.</summary>
 public sealed record MonitorLaunch(string MonitorPath, string RuntimePath, IReadOnlyList<string> RuntimeArgs,
-    string ContainerId, string StateDir, string LogPath, bool Tty, bool OpenStdin, bool StdinOnce,
+    string ContainerId, string StateDir, string? LogPath, bool Tty, bool OpenStdin, bool StdinOnce,
     string? BundlePath, string? ExecProcessPath, long LogMaxSize = 10 * 1024 * 1024, int LogMaxFiles = 3)
 {
     /// <summary>The monitor reads no output until the first attach client has connected (at most 60 s), so an

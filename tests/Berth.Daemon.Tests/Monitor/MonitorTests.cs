@@ -46,6 +46,20 @@ public sealed partial class MonitorTests(ITestOutputHelper output)
         Assert.Contains("\"log\":\"a\\u0001b\\ufffd\\\"c\\n\"", lines.Single(l => l.Contains("\\ufffd")));
     }
 
+    /// <summary>--no-log (docker's "none" log driver): an attach client gets the output, no log file is written anywhere.</summary>
+    [Fact]
+    public async Task Without_a_log_the_output_reaches_attach_clients_only()
+    {
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", false, "sh", "-c", "echo out; echo err >&2; exit 4");
+        MonitorHandle m = await scope.StartMonitorAsync(scope.Launch("nolog", bundle) with { LogPath = null });
+        await using AttachConnection attach = await AttachConnection.ConnectAsync(m.StateDir, CancellationToken.None);
+        scope.StartContainer("nolog");
+        Assert.Equal(("out\n", "err\n"), await MonitorScope.ReadAllAsync(attach));
+        Assert.Equal(4, (await MonitorScope.WaitExitAsync(m)).ExitCode);
+        Assert.Equal(["exit"], Directory.GetFiles(m.StateDir).Select(Path.GetFileName).Where(f => f is not ("pid" or "attach.sock")));
+    }
+
     [Fact]
     public async Task An_attach_client_connected_before_start_gets_all_output_of_both_streams()
     {
