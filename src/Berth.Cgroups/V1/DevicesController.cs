@@ -22,10 +22,19 @@ internal sealed class DevicesController : ICgroupController
         {
             return;
         }
-        CgroupFs.Write(path, Deny, "a");
+        // In order; each run of rules for the same file goes through one open of it.
+        var file = Deny;
+        var run = new List<string> { "a" };
         foreach (var rule in rules)
         {
-            CgroupFs.Write(path, rule.Allow ? Allow : Deny, rule.ToV1Rule());
+            var target = rule.Allow ? Allow : Deny;
+            if (target != file)
+            {
+                CgroupFs.WriteEach(path, file, run);
+                (file, run) = (target, []);
+            }
+            run.Add(rule.ToV1Rule());
         }
+        CgroupFs.WriteEach(path, file, run);
     }
 }

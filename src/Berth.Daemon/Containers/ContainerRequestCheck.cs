@@ -113,28 +113,17 @@ public static class ContainerRequestCheck
         }
         if (!support.Throttle)
         {
-            if (host.BlkioDeviceReadBps is { Count: > 0 })
-            {
-                warnings.Add("Your kernel does not support BPS Block I/O read limit or the cgroup is not mounted. Block I/O BPS read limit discarded.");
-                host.BlkioDeviceReadBps = null;
-            }
-            if (host.BlkioDeviceWriteBps is { Count: > 0 })
-            {
-                warnings.Add("Your kernel does not support BPS Block I/O write limit or the cgroup is not mounted. Block I/O BPS write limit discarded.");
-                host.BlkioDeviceWriteBps = null;
-            }
-            if (host.BlkioDeviceReadIOps is { Count: > 0 })
-            {
-                warnings.Add("Your kernel does not support IOPS Block read limit or the cgroup is not mounted. Block I/O IOPS read limit discarded.");
-                host.BlkioDeviceReadIOps = null;
-            }
-            if (host.BlkioDeviceWriteIOps is { Count: > 0 })
-            {
-                warnings.Add("Your kernel does not support IOPS Block write limit or the cgroup is not mounted. Block I/O IOPS write limit discarded.");
-                host.BlkioDeviceWriteIOps = null;
-            }
+            // dockerd's wording for each throttle it discards.
+            if (host.BlkioDeviceReadBps is { Count: > 0 }) warnings.Add(ThrottleDiscarded("BPS Block I/O read limit", "Block I/O BPS read limit"));
+            if (host.BlkioDeviceWriteBps is { Count: > 0 }) warnings.Add(ThrottleDiscarded("BPS Block I/O write limit", "Block I/O BPS write limit"));
+            if (host.BlkioDeviceReadIOps is { Count: > 0 }) warnings.Add(ThrottleDiscarded("IOPS Block read limit", "Block I/O IOPS read limit"));
+            if (host.BlkioDeviceWriteIOps is { Count: > 0 }) warnings.Add(ThrottleDiscarded("IOPS Block write limit", "Block I/O IOPS write limit"));
+            (host.BlkioDeviceReadBps, host.BlkioDeviceWriteBps, host.BlkioDeviceReadIOps, host.BlkioDeviceWriteIOps) = (null, null, null, null);
         }
     }
+
+    private static string ThrottleDiscarded(string what, string limit)
+        => $"Your kernel does not support {what} or the cgroup is not mounted. {limit} discarded.";
 
     /// <summary>The major and minor numbers of the block device at <paramref name="path"/> (symlinks followed), or a 400 naming it.</summary>
     public static (long Major, long Minor) BlockDevice(string path)

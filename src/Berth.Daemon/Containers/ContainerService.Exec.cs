@@ -85,8 +85,9 @@ public sealed partial class ContainerService
         string processPath = Path.Combine(dir, "process.json");
         await File.WriteAllBytesAsync(processPath, JsonSerializer.SerializeToUtf8Bytes(process, SpecJsonContext.Default.Process), cancellationToken);
         exec.StateDir = dir;
-        var launch = new MonitorLaunch(monitor, runtime, globals, r.Id, dir, Path.Combine(dir, "output.log"),
-            tty, exec.Config.AttachStdin, true, null, processPath, 1024 * 1024, 1) { WaitForAttach = waitForAttach };
+        // No log: an exec's output goes to its attach client only (a detached exec's is dropped, as dockerd drops it).
+        var launch = new MonitorLaunch(monitor, runtime, globals, r.Id, dir, null,
+            tty, exec.Config.AttachStdin, true, null, processPath) { WaitForAttach = waitForAttach };
         MonitorHandle handle;
         try
         {
@@ -134,8 +135,9 @@ public sealed partial class ContainerService
             exec.Pid = 0;
         }
         PublishEvent(exec.Container.Record, "exec_die", ("execID", exec.Id), ("exitCode", exec.ExitCode.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-        TryDeleteDirectory(exec.StateDir);
+        // The waiting client before the state directory goes: its stream ends on this.
         exec.Exited.TrySetResult();
+        TryDeleteDirectory(exec.StateDir);
     }
 
     /// <summary>The exec's process: the container's (env, user, caps, seccomp, rlimits...) with the exec's overrides.</summary>

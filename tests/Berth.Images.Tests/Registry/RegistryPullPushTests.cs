@@ -15,7 +15,7 @@ public sealed class RegistryPullPushTests(RegistryFixture fixture)
 {
     private readonly RegistryProcess _registry = fixture.Registry;
 
-    private static RegistryClient Client(RecordingHandler? handler = null, int chunk = 8 * 1024 * 1024)
+    internal static RegistryClient Client(RecordingHandler? handler = null, int chunk = 8 * 1024 * 1024)
         => new(new RegistryClientOptions
         {
             Handler = handler,

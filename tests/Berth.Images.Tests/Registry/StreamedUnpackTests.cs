@@ -21,13 +21,7 @@ public sealed class StreamedUnpackTests(RegistryFixture fixture)
 {
     private readonly RegistryProcess _registry = fixture.Registry;
 
-    private static RegistryClient Client(RecordingHandler? handler = null)
-        => new(new RegistryClientOptions
-        {
-            Handler = handler,
-            Credentials = DockerConfigCredentials.Empty,
-            InitialRetryDelay = TimeSpan.FromMilliseconds(10),
-        });
+    private static RegistryClient Client(RecordingHandler? handler = null) => RegistryPullPushTests.Client(handler);
 
     private string Name(string repo) => $"{_registry.Host}/{repo}-{Guid.NewGuid().ToString("N")[..8]}:v1";
 
