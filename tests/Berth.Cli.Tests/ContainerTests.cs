@@ -596,7 +596,6 @@ public sealed class ContainerTests
                 (["--userns", "private"], "user namespace mode `private`"),
                 (["--storage-opt", "size=1G"], "HostConfig.StorageOpt"),
                 (["--gpus", "all"], "HostConfig.DeviceRequests"),
-                (["--link", "other:alias"], "HostConfig.Links"),
                 (["--cgroup-parent", "../escape"], "`.` and `..` are not allowed"),
                 (["--disable-content-trust=false"], "Docker Content Trust"),
             })

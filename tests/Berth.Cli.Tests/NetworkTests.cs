@@ -118,6 +118,51 @@ public sealed class NetworkTests
         cli.Ok("network", "rm", "macnet");
     }
 
+    /// <summary>
+    /// Legacy links on the default bridge: the linked container in /etc/hosts and dockerd's link
+    /// variables in the environment; a link to a stopped or missing container, or without a bridge, is refused.
+    /// </summary>
+    [Fact]
+    public void LegacyLinks()
+    {
+        if (BerthCli.Daemon == DaemonKind.Dockerd) return; // dockerd would put the bridges in the host's namespace
+        using var cli = new BerthCli();
+        cli.Ok("import", "-c", "CMD [\"/bin/sh\"]", cli.WriteBusyboxTar("rootfs.tar", "links"), "busybox:latest");
+        string web = cli.Ok("run", "-d", "--name", "web", "--expose", "80", "-e", "SECRET=s3", "busybox", "sleep", "600").Trim();
+        string ip = cli.Ok("inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", web).Trim();
+        Assert.Matches(@"^\d+\.\d+\.\d+\.\d+$", ip);
+
+        CliResult r = cli.Run("run", "--rm", "--name", "app", "--link", "web:db", "busybox", "sh", "-c", "env | grep ^DB_ | sort; grep -w db /etc/hosts");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        Assert.Equal(
+            $"DB_ENV_SECRET=s3\nDB_NAME=/app/db\nDB_PORT=tcp://{ip}:80\nDB_PORT_80_TCP=tcp://{ip}:80\nDB_PORT_80_TCP_ADDR={ip}\n" +
+            $"DB_PORT_80_TCP_PORT=80\nDB_PORT_80_TCP_PROTO=tcp\n{ip}\tdb {web[..12]} web\n", r.Stdout);
+        string linked = cli.Ok("create", "--name", "linker", "--link", "web", "busybox", "sh", "-c", "grep -w web /etc/hosts").Trim();
+        Assert.Equal("[\"/web:/linker/web\"]\n", cli.Ok("inspect", "-f", "{{json .HostConfig.Links}}", linked));
+
+        // A link follows its container through renames of either side.
+        cli.Ok("rename", "web", "backend");
+        cli.Ok("rename", "linker", "linker2");
+        Assert.Equal("[\"/web:/linker2/web\"]\n", cli.Ok("inspect", "-f", "{{json .HostConfig.Links}}", linked));
+        Assert.Equal($"{ip}\tweb {web[..12]} backend\n", cli.Ok("start", "-a", "linker2"));
+
+        cli.Ok("stop", "-t", "0", "backend");
+        CliResult stopped = cli.Run("start", "linker2");
+        Assert.Equal(1, stopped.ExitCode);
+        Assert.Contains("Cannot link to a non running container: /backend AS /linker2/web", stopped.Stderr);
+        foreach (var (flags, message) in new (string[], string)[]
+        {
+            (["--link", "nosuch:xy"], "could not get container for nosuch"),
+            (["--link", "web:xy", "--network", "none"], "none type networking can't be used with links"),
+        })
+        {
+            CliResult refused = cli.Run(["create", .. flags, "busybox", "true"]);
+            Assert.True(refused.ExitCode == 125, $"{string.Join(' ', flags)}: {refused}");
+            Assert.Contains(message, refused.Stderr);
+        }
+        cli.Ok("rm", "-f", "backend", "linker2");
+    }
+
     /// <summary>The names of the containers a network's inspect lists, sorted.</summary>
     private static string[] Members(BerthCli cli, string network)
         => [.. JsonDocument.Parse(cli.Ok("network", "inspect", "-f", "{{json .Containers}}", network)).RootElement.EnumerateObject()

@@ -317,6 +317,9 @@ public sealed class ContainerRecord
 
     /// <summary>The host directories it binds because of --volumes-from (the other containers' binds, resolved at create).</summary>
     public List<Berth.Images.Engine.BindMount>? InheritedBinds { get; set; }
+
+    /// <summary>--link: alias → the linked container's ID, so that a link follows its container through a rename.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public Dictionary<string, string>? LinkTargets { get; set; }
 }
 
 /// <summary>A volume a container mounts (dockerd's MountPoint with a volume).</summary>

@@ -20,7 +20,7 @@ public static class ContainerRequestCheck
         foreach (string path in body.Volumes?.Keys ?? Enumerable.Empty<string>())
             if (!path.StartsWith('/')) throw BadRequest($"invalid volume specification: '{path}': destination must be an absolute path");
 
-        if (host.Links is { Count: > 0 }) throw NotSupported("HostConfig.Links", "links");
+        foreach (string link in host.Links ?? []) ContainerService.ParseLink(link);
         if (!string.IsNullOrEmpty(body.MacAddress)) body.MacAddress = ContainerService.CheckMacAddress(body.MacAddress);
         foreach (string from in host.VolumesFrom ?? []) ParseVolumesFrom(from);
         if (!string.IsNullOrEmpty(host.VolumeDriver)) throw NotSupported("HostConfig.VolumeDriver", "volume drivers");

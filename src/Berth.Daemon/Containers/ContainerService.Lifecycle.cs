@@ -52,6 +52,7 @@ public sealed partial class ContainerService
         string monitor = Options.BerthBinary("berth-monitor")
             ?? throw new ApiException(500, "berth-monitor is not installed next to berthd (run ./build.sh)");
         Berth.Images.Store.Image image = Images.Get(r.ImageId);
+        List<ResolvedLink> links = ResolveLinks(r, NetworksOf(r));
 
         string bundle = BundleDirectory(id), rootfs = RootfsDirectory(id), monitorDir = MonitorDirectory(id);
         Directory.CreateDirectory(bundle);
@@ -67,6 +68,7 @@ public sealed partial class ContainerService
                 built = ContainerSpecFactory.Build(r, image, rootfs, Store.DirectoryOf(id), EffectiveNetworkMode(r.HostConfig), JoinedNetns(r),
                     r.HostConfig.Init == true ? Options.InitBinary() ?? throw ApiException.BadRequest("--init needs docker-init (tini): apt-get install tini") : null,
                     volumeBinds);
+                if (links.Count > 0) built.Spec.Process!.Env = WithLinkEnvironment(r, links, built.Spec.Process.Env ?? []);
             }
             catch (ImagesException e)
             {

@@ -513,6 +513,18 @@ public sealed partial class ContainerService
         List<ContainerNetworkState> connected = NetworksOf(r).Where(n => n.Connected).ToList();
         if (connected.Count == 0 && !r.State.Running) return;
         List<HostsEntry> extra = ContainerSpecFactory.ExtraHosts(r.HostConfig);
+        if (r.HostConfig.Links is { Count: > 0 })
+        {
+            // Resolved again on every rewrite: a linked container that has stopped since drops out.
+            try
+            {
+                extra.InsertRange(0, ResolveLinks(r, connected).Select(LinkHostsEntry));
+            }
+            catch (ApiException e)
+            {
+                LogWarning(_logger, $"container {r.Id}: links not written to /etc/hosts: {e.Message}");
+            }
+        }
         var peers = new List<HostsEntry>();
         foreach (ContainerNetworkState state in connected.Where(n => n.NetworkName != NetworkController.DefaultNetworkName))
         {

@@ -342,6 +342,8 @@ public sealed partial class ContainerService : IDisposable
         if (name is not null && !ValidName.IsMatch(name))
             throw ApiException.BadRequest($"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
         string fullName = name is null ? "/" + NameGenerator.Generate(n => IsNameTaken("/" + n)) : (name.StartsWith('/') ? name : "/" + name);
+        var (links, linkTargets) = CheckLinks(host, fullName);
+        host.Links = links;
 
         var record = new ContainerRecord
         {
@@ -354,6 +356,7 @@ public sealed partial class ContainerService : IDisposable
             HostConfig = host,
             NetworkingConfig = body.NetworkingConfig,
             Networks = networks,
+            LinkTargets = linkTargets,
             StopSignal = !string.IsNullOrEmpty(body.StopSignal) ? body.StopSignal
                 : !string.IsNullOrEmpty(image.Config.Config?.StopSignal) ? image.Config.Config!.StopSignal! : "SIGTERM",
         };
@@ -463,6 +466,7 @@ public sealed partial class ContainerService : IDisposable
                 _idByName[full] = entry.Record.Id;
             }
             entry.Record.Name = full;
+            RenameLinks(entry.Record, old, full);
             try
             {
                 Store.Save(entry.Record);
@@ -470,6 +474,7 @@ public sealed partial class ContainerService : IDisposable
             catch
             {
                 entry.Record.Name = old;
+                RenameLinks(entry.Record, full, old);
                 lock (_indexLock) _idByName.Remove(full);
                 throw;
             }

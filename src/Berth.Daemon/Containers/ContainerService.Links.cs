@@ -1,0 +1,182 @@
+using System.Globalization;
+using System.Net;
+using Berth.Daemon.Api;
+using Berth.Network;
+
+namespace Berth.Daemon.Containers;
+
+/// <summary>
+/// Legacy links (<c>--link NAME[:ALIAS]</c>, HostConfig.Links), as dockerd keeps them: recorded at
+/// create as <c>/name:/me/alias</c>; at start the linked container must be running on a network
+/// this one joins. Then this container's /etc/hosts names it (alias, its hostname, its name) and,
+/// on the default bridge, its environment carries dockerd's link variables (ALIAS_PORT_80_TCP…,
+/// ALIAS_NAME, ALIAS_ENV_…). A link is a snapshot taken at start: a linked container that
+/// restarts elsewhere is not followed (dockerd updates the hosts entry; berthd does not).
+/// </summary>
+public sealed partial class ContainerService
+{
+    /// <summary><c>name</c>, <c>name:alias</c>, or dockerd's stored form <c>/name:/parent/alias</c>.</summary>
+    internal static (string Name, string Alias) ParseLink(string link)
+    {
+        string[] parts = link.Split(':');
+        if (parts.Length > 2 || parts[0].Trim('/').Length == 0)
+            throw ApiException.BadRequest($"invalid link `{link}`: want NAME[:ALIAS]");
+        string name = parts[0].TrimStart('/');
+        string alias = parts.Length == 2 ? parts[1][(parts[1].LastIndexOf('/') + 1)..] : name;
+        if (!ValidName.IsMatch(alias) || !ValidName.IsMatch(name))
+            throw ApiException.BadRequest($"invalid link `{link}`: names and aliases are [a-zA-Z0-9][a-zA-Z0-9_.-]+");
+        return (name, alias);
+    }
+
+    /// <summary>
+    /// Create: every link names another existing container. Returns the links in dockerd's stored
+    /// form and the linked containers' IDs by alias (a link follows its container through a rename).
+    /// </summary>
+    private (List<string>? Links, Dictionary<string, string>? Targets) CheckLinks(HostConfigJson h, string ownName)
+    {
+        if (h.Links is not { Count: > 0 } links) return (null, null);
+        string mode = EffectiveNetworkMode(h);
+        if (!IsBridged(mode))
+            throw ApiException.BadRequest($"conflicting options: {mode} type networking can't be used with links. This would result in undefined behavior");
+        var stored = new List<string>();
+        var targets = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string link in links)
+        {
+            var (name, alias) = ParseLink(link);
+            ContainerEntry target;
+            try
+            {
+                target = Find(name);
+            }
+            catch (ApiException e) when (e.StatusCode == 404)
+            {
+                // A 400, as dockerd's (an invalid parameter): clients take a 404 from create for a missing image and pull.
+                throw ApiException.BadRequest($"could not get container for {name}: No such container: {name}");
+            }
+            if (target.Record.Name == ownName) throw ApiException.BadRequest($"invalid link `{link}`: a container cannot link to itself");
+            if (!targets.TryAdd(alias, target.Record.Id)) throw ApiException.BadRequest($"invalid link `{link}`: alias {alias} is given twice");
+            stored.Add($"{target.Record.Name}:{ownName}/{alias}");
+        }
+        return (stored, targets);
+    }
+
+    /// <summary>Rename: the container's own links are stored under its name (<c>/target:/me/alias</c>).</summary>
+    private static void RenameLinks(ContainerRecord r, string oldName, string newName)
+    {
+        if (r.HostConfig.Links is not { } links) return;
+        for (int i = 0; i < links.Count; i++)
+            links[i] = links[i].Replace($":{oldName}/", $":{newName}/", StringComparison.Ordinal);
+    }
+
+    /// <summary>A link resolved at start: the linked container, its address on the network both share, and whether that is the default bridge.</summary>
+    private sealed record ResolvedLink(string Alias, ContainerRecord Target, IPAddress Address, bool DefaultBridge);
+
+    /// <summary>Start: each link's container must run on one of this container's networks (dockerd refuses otherwise).</summary>
+    private List<ResolvedLink> ResolveLinks(ContainerRecord r, IReadOnlyList<ContainerNetworkState> networks)
+    {
+        var result = new List<ResolvedLink>();
+        foreach (string link in r.HostConfig.Links ?? [])
+        {
+            var (name, alias) = ParseLink(link);
+            ContainerRecord? target = null;
+            lock (_indexLock)
+            {
+                string? id = r.LinkTargets?.GetValueOrDefault(alias);
+                if ((id is not null || _idByName.TryGetValue("/" + name, out id)) && _byId.TryGetValue(id, out ContainerEntry? e)) target = e.Record;
+            }
+            if (target is not null) name = target.Name.TrimStart('/');
+            if (target is null || !target.State.Running)
+                throw ApiException.Conflict($"Cannot link to a non running container: /{name} AS {r.Name}/{alias}");
+            ContainerNetworkState? shared = null;
+            foreach (ContainerNetworkState mine in networks)
+            {
+                shared = NetworksOf(target).FirstOrDefault(t => t.Connected && (t.NetworkId == mine.NetworkId || t.NetworkName == mine.NetworkName));
+                if (shared is not null) break;
+            }
+            if (shared is null || !IPAddress.TryParse(shared.IPAddress, out IPAddress? address))
+                throw ApiException.BadRequest($"Cannot link to /{name}, as it does not belong to the network of {r.Name}");
+            result.Add(new ResolvedLink(alias, target, address, shared.NetworkName == NetworkController.DefaultNetworkName));
+        }
+        return result;
+    }
+
+    /// <summary>dockerd's /etc/hosts line for a link: the alias, the linked container's hostname, and its name when that differs.</summary>
+    private static HostsEntry LinkHostsEntry(ResolvedLink link)
+    {
+        string hostname = string.IsNullOrEmpty(link.Target.Config.Hostname) ? link.Target.Id[..12] : link.Target.Config.Hostname;
+        string name = link.Target.Name.TrimStart('/');
+        List<string> names = [link.Alias, hostname];
+        if (name != link.Alias && name != hostname) names.Add(name);
+        return new HostsEntry(link.Address, names);
+    }
+
+    /// <summary>
+    /// dockerd's link environment (daemon/links): ALIAS_PORT (the lowest exposed port, tcp first),
+    /// for a run of three or more contiguous ports ALIAS_PORT_N_PROTO_START/_END and their _ADDR,
+    /// _PROTO, _PORT_START, _PORT_END, for every port ALIAS_PORT_N_PROTO with _ADDR, _PORT, _PROTO,
+    /// then ALIAS_NAME and the linked container's environment as ALIAS_ENV_… (but HOME and PATH).
+    /// </summary>
+    internal static List<string> LinkEnvironment(string parentName, string alias, string address, IEnumerable<string> exposedPorts, IEnumerable<string> childEnv)
+    {
+        string prefix = alias.ToUpperInvariant().Replace('-', '_');
+        var ports = new List<(int Number, string Proto)>();
+        foreach (string p in exposedPorts)
+        {
+            string[] parts = p.Split('/');
+            if (int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int n))
+                ports.Add((n, parts.Length > 1 ? parts[1].ToLowerInvariant() : "tcp"));
+        }
+        ports.Sort((a, b) => a.Number != b.Number ? a.Number.CompareTo(b.Number) : (a.Proto == "tcp" ? -1 : b.Proto == "tcp" ? 1 : string.CompareOrdinal(a.Proto, b.Proto)));
+        var env = new List<string>();
+        if (ports.Count > 0) env.Add($"{prefix}_PORT={ports[0].Proto}://{address}:{ports[0].Number}");
+        for (int i = 0; i < ports.Count;)
+        {
+            int j = i;
+            while (j + 1 < ports.Count && ports[j + 1].Number == ports[j].Number + 1) j++;
+            if (j > i + 1)
+            {
+                var (p, q) = (ports[i], ports[j]);
+                string key = $"{prefix}_PORT_{p.Number}_{p.Proto.ToUpperInvariant()}";
+                env.Add($"{key}_START={p.Proto}://{address}:{p.Number}");
+                env.Add($"{key}_ADDR={address}");
+                env.Add($"{key}_PROTO={p.Proto}");
+                env.Add($"{key}_PORT_START={p.Number}");
+                string endKey = $"{prefix}_PORT_{p.Number}_{q.Proto.ToUpperInvariant()}";
+                env.Add($"{endKey}_END={q.Proto}://{address}:{q.Number}");
+                env.Add($"{endKey}_PORT_END={q.Number}");
+                i = j + 1;
+            }
+            else
+            {
+                i++;
+            }
+        }
+        foreach (var (number, proto) in ports)
+        {
+            string key = $"{prefix}_PORT_{number}_{proto.ToUpperInvariant()}";
+            env.Add($"{key}={proto}://{address}:{number}");
+            env.Add($"{key}_ADDR={address}");
+            env.Add($"{key}_PORT={number}");
+            env.Add($"{key}_PROTO={proto}");
+        }
+        env.Add($"{prefix}_NAME={parentName}/{alias}");
+        foreach (string v in childEnv)
+        {
+            int eq = v.IndexOf('=');
+            if (eq <= 0 || v[..eq] is "HOME" or "PATH") continue;
+            env.Add($"{prefix}_ENV_{v[..eq]}={v[(eq + 1)..]}");
+        }
+        return env;
+    }
+
+    /// <summary>The link variables of the default-bridge links, before the container's own (which win: a name already set is not added).</summary>
+    private static List<string> WithLinkEnvironment(ContainerRecord r, IReadOnlyList<ResolvedLink> links, List<string> env)
+    {
+        var set = new HashSet<string>(env.Select(e => e.Split('=', 2)[0]), StringComparer.Ordinal);
+        var added = new List<string>();
+        foreach (ResolvedLink link in links.Where(l => l.DefaultBridge))
+            foreach (string v in LinkEnvironment(r.Name, link.Alias, link.Address.ToString(), link.Target.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>(), link.Target.Config.Env ?? []))
+                if (set.Add(v.Split('=', 2)[0])) added.Add(v);
+        return [.. added, .. env];
+    }
+}
