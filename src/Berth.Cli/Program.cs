@@ -48,6 +48,14 @@ public static class Program
             parse = root.Parse(parsedArgs);
         }
         string commandName = string.Join(' ', CommandPath(parse.CommandResult));
+        // docker 28's answer to a word that is no command, with its exit code (1, not a usage error's 125).
+        if (parse.CommandResult.Command == root && parse.UnmatchedTokens.FirstOrDefault(t => !t.StartsWith('-')) is { } notCommand)
+        {
+            Console.Error.WriteLine($"berth: unknown command: berth {notCommand}");
+            Console.Error.WriteLine();
+            Console.Error.WriteLine("Run 'berth --help' for more information");
+            return 1;
+        }
         if (parse.UnmatchedTokens.FirstOrDefault(t => t.StartsWith('-') && t.Length > 1) is { } unknown)
             return Usage(commandName, $"unknown flag: {unknown}");
         if (parse.Errors.Count > 0)

@@ -128,4 +128,43 @@ public sealed class ImageWorkflowTests(RegistryFixture fixture)
         Assert.Contains("Pull complete", r.Stdout);
         Assert.Contains($"Status: Downloaded newer image for {repo}:1", r.Stdout);
     }
+
+    /// <summary>
+    /// <c>berth search</c> against an index with the v1 search API (a fake one here: Docker Hub is out
+    /// of reach and Debian's registry has no such API): the table, filters, --limit, --no-trunc, --format;
+    /// a registry without the API answers 404, named.
+    /// </summary>
+    [Fact]
+    public void Search()
+    {
+        using var index = new SearchIndexServer();
+        using var cli = new BerthCli();
+        string table = cli.Ok("search", $"{index.Host}/busybox");
+        Assert.Equal(
+            "NAME                     DESCRIPTION                                     STARS     OFFICIAL\n" +
+            "busybox                  Busybox base image.                             3300      [OK]\n" +
+            "library/busybox-extras   Busybox with the applets the official image …   12        \n" +
+            "someone/busybox-tools    tools across lines                              0         \n", table);
+        Assert.Equal("busybox 3300\n", cli.Ok("search", "-f", "is-official=true", "--format", "{{.Name}} {{.StarCount}}", $"{index.Host}/busybox"));
+        Assert.Equal("busybox\nlibrary/busybox-extras\n", cli.Ok("search", "--filter", "stars=10", "--format", "{{.Name}}", $"{index.Host}/busy"));
+        Assert.Contains("Busybox with the applets the official image leaves out, and a description long enough to be cut",
+            cli.Ok("search", "--no-trunc", $"{index.Host}/extras"));
+        // docker 28's {{json .}} of a result, keys sorted, IsOfficial as a word.
+        Assert.Equal("{\"Description\":\"Busybox base image.\",\"IsOfficial\":\"true\",\"Name\":\"busybox\",\"StarCount\":\"3300\"}\n",
+            cli.Ok("search", "--limit", "1", "--format", "json", $"{index.Host}/busybox"));
+        cli.Ok("search", "--limit", "2", "--format", "{{.Name}}", $"{index.Host}/busybox");
+        Assert.Contains("busybox 2", index.Queries);
+
+        CliResult badLimit = cli.Run("search", "--limit", "101", $"{index.Host}/busybox");
+        Assert.NotEqual(0, badLimit.ExitCode);
+        Assert.Contains("Limit 101 is outside the range of [1, 100]", badLimit.Stderr);
+        if (BerthCli.Daemon == DaemonKind.Berthd)
+        {
+            using var registry = new RegistryProcess();
+            CliResult noApi = cli.Run("search", $"{registry.Host}/busybox");
+            Assert.NotEqual(0, noApi.ExitCode);
+            Assert.Contains("HTTP 404", noApi.Stderr);
+            Assert.Contains("no v1 search API", noApi.Stderr);
+        }
+    }
 }

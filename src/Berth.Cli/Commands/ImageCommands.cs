@@ -13,7 +13,7 @@ internal static partial class ImageCommands
     public static IEnumerable<Command> TopLevel() =>
     [
         Pull("pull"), Push("push"), Images("images"), Tag("tag"), Rmi("rmi"), History("history"),
-        Save("save"), Load("load"), Import("import"), Build("build"),
+        Save("save"), Load("load"), Import("import"), Build("build"), Search(),
     ];
 
     public static Command ImageGroup()

@@ -14,6 +14,56 @@ internal static partial class ImageCommands
         ["Size"] = "SIZE", ["Comment"] = "COMMENT",
     };
 
+    private static readonly Dictionary<string, string> SearchTitles = new(StringComparer.Ordinal)
+    {
+        ["Name"] = "NAME", ["Description"] = "DESCRIPTION", ["StarCount"] = "STARS", ["IsOfficial"] = "OFFICIAL",
+    };
+
+    /// <summary>
+    /// <c>docker search [-f FILTER]… [--limit N] [--no-trunc] [--format F] TERM</c>: <c>GET /images/search</c>
+    /// (the registry's v1 search API: Docker Hub's index, or REGISTRY/TERM's registry).
+    /// </summary>
+    private static Command Search()
+    {
+        var term = new Argument<string>("TERM");
+        var filters = new Option<string[]>("--filter", "-f") { Description = "filter output based on conditions provided (is-official=true, stars=3)" };
+        var limit = new Option<int?>("--limit") { Description = "max number of search results" };
+        var noTrunc = NoTruncOption();
+        var format = FormatOption("{{.Name}}, {{.Description}}, {{.StarCount}}, {{.IsOfficial}}, {{json .}}");
+        var command = new Command("search", "Search Docker Hub (or a registry's index) for images") { term, filters, limit, noTrunc, format };
+        Runner.SetClientAction(command, async (parse, client, ct) =>
+        {
+            var query = new Query().Add("term", parse.GetValue(term)).Add("filters", Filters.Json(parse.GetValue(filters) ?? []));
+            if (parse.GetValue(limit) is int n) query.Add("limit", n.ToString(CultureInfo.InvariantCulture));
+            JsonArray results = await client.GetJsonAsync("/images/search", query, ct).ConfigureAwait(false) as JsonArray ?? [];
+            bool trunc = !parse.GetValue(noTrunc);
+            string template = parse.GetValue(format) switch
+            {
+                null or "" or "table" => "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}",
+                "json" => "{{json .}}",
+                var t => t,
+            };
+            // As docker 28's formatter: {{.IsOfficial}} is "[OK]" or nothing, while {{json .}} shows "true"/"false".
+            bool asJson = template.Contains("{{json .}}", StringComparison.Ordinal);
+            var rows = new List<JsonObject>();
+            foreach (JsonObject r in results.OfType<JsonObject>())
+            {
+                string description = (r["description"]?.GetValue<string>() ?? "").Replace('\n', ' ');
+                bool official = r["is_official"]?.GetValue<bool>() == true;
+                rows.Add(new JsonObject
+                {
+                    ["Description"] = trunc ? Units.Ellipsis(description, 45) : description,
+                    ["IsOfficial"] = asJson ? (official ? "true" : "false") : official ? "[OK]" : "",
+                    ["Name"] = r["name"]?.GetValue<string>() ?? "",
+                    ["StarCount"] = (r["star_count"]?.GetValue<int>() ?? 0).ToString(CultureInfo.InvariantCulture),
+                });
+            }
+            Console.Out.Write(GoTemplate.Parse(template).RenderAll(rows, SearchTitles));
+            return 0;
+        });
+        return command;
+    }
+
     /// <summary><c>docker image inspect [--format F] IMAGE…</c>: the daemon's ImageInspect JSON.</summary>
     private static Command Inspect()
     {

@@ -29,7 +29,7 @@ public static class ImagesApi
         bool post = HttpMethods.IsPost(method);
         if (get && rest == "json") return List(context);
         if (get && rest == "get") return Save(context, context.Request.Query["names"].Where(n => !string.IsNullOrEmpty(n)).Select(n => n!).ToList());
-        if (get && rest == "search") throw ApiException.NotImplemented("image search is not implemented in this version of berthd");
+        if (get && rest == "search") return Search(context);
         if (post && rest == "create") return Create(context);
         if (post && rest == "load") return Load(context);
         if (post && rest == "prune") return Prune(context);
@@ -176,6 +176,60 @@ public static class ImagesApi
         IReadOnlyList<string> tags = items.Count > 0 ? images.Store.Inspect(name).RepoTags : [];
         var json = items.Select((h, i) => new HistoryItemJson(h.Id, h.Created?.ToUnixTimeSeconds() ?? 0, h.CreatedBy, i == 0 && tags.Count > 0 ? tags : null, h.Size, h.Comment)).ToList();
         return JsonResults.WriteAsync(context, json, ApiJson.Context.IReadOnlyListHistoryItemJson);
+    }
+
+    // ---- search ------------------------------------------------------------------------------
+
+    /// <summary>
+    /// GET /images/search (<c>docker search</c>): TERM or REGISTRY/TERM (a first part with a dot, a
+    /// colon or "localhost" names the registry; otherwise Docker Hub's index), through the
+    /// registry's v1 search API; filters is-official, is-automated, stars; limit 1–100 (25).
+    /// </summary>
+    private static async Task Search(HttpContext context)
+    {
+        string term = QueryArgs.String(context, "term") ?? throw ApiException.BadRequest("search term is required");
+        int limit = 25;
+        if (QueryArgs.String(context, "limit") is { } limitText
+            && (!int.TryParse(limitText, NumberStyles.Integer, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > 100))
+            throw ApiException.BadRequest($"Limit {limitText} is outside the range of [1, 100]");
+        var filters = QueryArgs.Filters(context, "is-automated", "is-official", "stars");
+        bool? official = SearchFlag(filters, "is-official"), automated = SearchFlag(filters, "is-automated");
+        int minStars = 0;
+        foreach (string s in filters.GetValueOrDefault("stars") ?? [])
+            minStars = int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) ? Math.Max(minStars, n) : throw ApiException.BadRequest($"invalid filter 'stars={s}'");
+
+        string[] parts = term.Split('/', 2);
+        (string index, string remoteTerm) = parts.Length == 1 || (!parts[0].Contains('.') && !parts[0].Contains(':') && parts[0] != "localhost")
+            ? (ImageReference.DefaultDomain, term)
+            : (parts[0], parts[1]);
+        IReadOnlyList<SearchResult> found;
+        try
+        {
+            using RegistryClient client = Images(context).CreateClient(RegistryAuth.FromHeader(context), index);
+            found = await client.SearchAsync(index, remoteTerm, limit, context.RequestAborted);
+        }
+        catch (RegistryException e)
+        {
+            throw new ApiException(ApiException.StatusOf(e.Kind), e.Message, e);
+        }
+        var json = found
+            .Where(r => (official is null || r.IsOfficial == official) && (automated is null || r.IsAutomated == automated) && r.StarCount >= minStars)
+            .Select(r => new SearchResultJson(r.StarCount, r.IsOfficial, r.Name, r.IsAutomated, r.Description))
+            .ToList();
+        await JsonResults.WriteAsync(context, json, ApiJson.Context.IReadOnlyListSearchResultJson);
+    }
+
+    private static bool? SearchFlag(Dictionary<string, List<string>> filters, string name)
+    {
+        bool? result = null;
+        foreach (string v in filters.GetValueOrDefault(name) ?? [])
+            result = v.ToLowerInvariant() switch
+            {
+                "true" or "1" => true,
+                "false" or "0" => false,
+                _ => throw ApiException.BadRequest($"invalid filter '{name}={v}'"),
+            };
+        return result;
     }
 
     // ---- tag, remove, prune ------------------------------------------------------------------

@@ -169,6 +169,9 @@ public sealed record ImageInspectJson
 
 public sealed record HistoryItemJson(string Id, long Created, string CreatedBy, IReadOnlyList<string>? Tags, long Size, string Comment);
 
+/// <summary>One result of GET /images/search (registry.SearchResult; snake_case, as the v1 search API names them).</summary>
+public sealed record SearchResultJson(int star_count, bool is_official, string name, bool is_automated, string description);
+
 public sealed record DeleteResponseItem
 {
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Untagged { get; init; }
@@ -249,6 +252,7 @@ public static class ApiJson
 [JsonSerializable(typeof(IReadOnlyList<ImageSummaryJson>))]
 [JsonSerializable(typeof(ImageInspectJson))]
 [JsonSerializable(typeof(IReadOnlyList<HistoryItemJson>))]
+[JsonSerializable(typeof(IReadOnlyList<SearchResultJson>))]
 [JsonSerializable(typeof(IReadOnlyList<DeleteResponseItem>))]
 [JsonSerializable(typeof(ImagesPruneReport))]
 [JsonSerializable(typeof(JsonMessage))]

@@ -14,6 +14,9 @@ namespace Berth.Images.Registry;
 /// <param name="Config">The config's digest: the image ID.</param>
 public sealed record PullResult(ImageReference Reference, Descriptor Root, Descriptor Manifest, Digest Config);
 
+/// <summary>One repository a registry's search found.</summary>
+public sealed record SearchResult(string Name, string Description, int StarCount, bool IsOfficial, bool IsAutomated);
+
 /// <summary>What a push sent.</summary>
 public sealed record PushResult(ImageReference Reference, Descriptor Root);
 
@@ -99,6 +102,52 @@ public sealed class RegistryClient : IDisposable
             throw new RegistryException(response.StatusCode == HttpStatusCode.Forbidden ? ImagesErrorKind.Unauthorized : ImagesErrorKind.Unavailable,
                 $"registry {registry}: login to {BaseUri(registry)} failed: HTTP {(int)response.StatusCode} {response.ReasonPhrase}",
                 registry, "", null, response.StatusCode);
+    }
+
+    // ---- search -------------------------------------------------------------------------------
+
+    /// <summary>The most a search answer may be: an index gives at most 100 results of a few hundred bytes.</summary>
+    private const int MaxSearchResponse = 1 << 20;
+
+    /// <summary>
+    /// <c>docker search</c>: the registry's v1 search API (<c>GET /v1/search?q=…&amp;n=…</c>), which Docker
+    /// Hub's index.docker.io serves; the Distribution registry does not (a 404 names the index).
+    /// <paramref name="index"/> is a registry host, or docker.io for Docker Hub's index.
+    /// </summary>
+    public async Task<IReadOnlyList<SearchResult>> SearchAsync(string index, string term, int limit, CancellationToken cancellationToken = default)
+    {
+        string host = index == ImageReference.DefaultDomain ? "index.docker.io" : index;
+        var url = new Uri($"{(IsInsecure(index) ? "http" : "https")}://{host}/v1/search?q={Uri.EscapeDataString(term)}&n={limit}");
+        var ctx = new RequestContext(index, "", term, "");
+        using HttpResponseMessage response = await SendAsync(ctx, () => new HttpRequestMessage(HttpMethod.Get, url),
+            HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+            throw new RegistryException(response.StatusCode == HttpStatusCode.NotFound ? ImagesErrorKind.NotFound : ImagesErrorKind.Unavailable,
+                $"search of {host} for `{term}`: {url} answered HTTP {(int)response.StatusCode} {response.ReasonPhrase}"
+                + (response.StatusCode == HttpStatusCode.NotFound ? " (the registry has no v1 search API)" : ""),
+                index, "", term, response.StatusCode);
+        byte[] body;
+        await using (Stream s = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false))
+            body = await ReadAllAsync(s, MaxSearchResponse, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            using JsonDocument doc = JsonDocument.Parse(body);
+            if (!doc.RootElement.TryGetProperty("results", out JsonElement results) || results.ValueKind != JsonValueKind.Array)
+                throw new JsonException("no `results` array");
+            var list = new List<SearchResult>();
+            foreach (JsonElement r in results.EnumerateArray())
+            {
+                string Text(string name) => r.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : "";
+                bool Flag(string name) => r.TryGetProperty(name, out JsonElement v) && v.ValueKind == JsonValueKind.True;
+                int stars = r.TryGetProperty("star_count", out JsonElement s) && s.TryGetInt32(out int n) ? n : 0;
+                if (Text("name") is { Length: > 0 } name) list.Add(new SearchResult(name, Text("description"), stars, Flag("is_official"), Flag("is_automated")));
+            }
+            return list;
+        }
+        catch (JsonException e)
+        {
+            throw new RegistryException(ImagesErrorKind.InvalidArgument, $"search of {host} for `{term}`: the answer is not a search result: {e.Message}", index, "", term);
+        }
     }
 
     // ---- manifests ----------------------------------------------------------------------------
