@@ -78,7 +78,7 @@ public static class ContainerRequestCheck
             throw BadRequest($"unknown or invalid runtime name: {runtime}");
         CheckResources(host);
         CheckBlockIo(host, warnings, ContainerStats.BlockIo);
-        if (host.CgroupParent.Split('/').Any(part => part is "." or ".."))
+        if ((host.CgroupParent ?? "").Split('/').Any(part => part is "." or ".."))
             throw BadRequest($"invalid cgroup parent `{host.CgroupParent}`: `.` and `..` are not allowed in it");
     }
 

@@ -110,8 +110,9 @@ public sealed partial class ContainerService
 
     /// <summary>
     /// NetworkingConfig.EndpointsConfig: network (as the client named it) → --ip, --network-alias and
-    /// --mac-address. What berthd cannot give an endpoint (--ip6, --link-local-ip, links, driver
-    /// options) is a 400 naming it, as network connect says.
+    /// --mac-address. What berthd cannot give an endpoint (--ip6, --link-local-ip, driver options)
+    /// is a 400 naming it, as network connect says. Links are not read here: docker 28's CLI puts
+    /// --link both in HostConfig.Links, which berthd serves, and in the first network's endpoint.
     /// </summary>
     private static List<(string Network, string? Address, List<string> Aliases, string? Mac)> EndpointRequests(JsonElement? networkingConfig)
     {
@@ -132,8 +133,7 @@ public sealed partial class ContainerService
                     address = v;
                 if (Prop(ep, "MacAddress") is { ValueKind: JsonValueKind.String } m && m.GetString() is { Length: > 0 } macText)
                     mac = CheckMacAddress(macText);
-                string? unsupported = IsSetProp(ep, "Links") ? "Links (--link)"
-                    : IsSetProp(ep, "DriverOpts") ? "DriverOpts (--driver-opt)"
+                string? unsupported = IsSetProp(ep, "DriverOpts") ? "DriverOpts (--driver-opt)"
                     : ipam is { } i6 && IsSetProp(i6, "IPv6Address") ? "IPAMConfig.IPv6Address (--ip6)"
                     : ipam is { } ll && IsSetProp(ll, "LinkLocalIPs") ? "IPAMConfig.LinkLocalIPs (--link-local-ip)"
                     : null;

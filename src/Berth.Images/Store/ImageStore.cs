@@ -309,12 +309,17 @@ public sealed class ImageStore
             }
             finally
             {
-                // Every sink is finished by now; commit what completed, remove the rest.
+                // Every sink is finished by now; commit what completed, remove the rest. One that
+                // fails to do either leaves its layer to the unpack from the store below (which
+                // reports what fails) and at worst an extract- snapshot, collected as a crash's are.
                 foreach (var (unpack, gate) in streamed)
                 {
                     try
                     {
                         await unpack.CompleteAsync(unpacking).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is ImagesException or IOException or UnauthorizedAccessException)
+                    {
                     }
                     finally
                     {
