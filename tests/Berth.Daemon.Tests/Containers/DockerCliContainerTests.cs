@@ -69,6 +69,22 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
         Assert.Equal(["25 i", "25 t", "25 x"], output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => string.Join(' ', l.Split(' ', StringSplitOptions.RemoveEmptyEntries))));
     }
 
+    /// <summary>
+    /// <c>docker run --link</c>: docker 28's CLI sends the link in HostConfig.Links and in the
+    /// network's endpoint settings, 20.10's in HostConfig.Links only; both reach the linked container.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void Links_from_the_docker_cli_reach_the_linked_container(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        docker.Ok("run", "-d", "--name", "linked", "--expose", "80", "busybox", "sleep", "1000");
+        string ip = docker.Ok("inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", "linked").Trim();
+        var (exit, output, error) = docker.Run("run", "--rm", "--link", "linked:db", "busybox", "sh", "-c", "echo $DB_PORT; grep -w db /etc/hosts");
+        Assert.True(exit == 0, $"exit {exit}: {output} {error}");
+        Assert.Matches($@"^tcp://{System.Text.RegularExpressions.Regex.Escape(ip)}:80\n{System.Text.RegularExpressions.Regex.Escape(ip)}\tdb [0-9a-f]{{12}} linked\n$", output);
+    }
+
     /// <summary>A foreground run whose output is read slowly loses nothing (the container waits, as under dockerd).</summary>
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
