@@ -16,22 +16,8 @@ internal sealed class SearchIndexServer : IDisposable
 
     public SearchIndexServer()
     {
-        for (int attempt = 1; ; attempt++)
-        {
-            Port = RegistryProcess.FreePort();
-            var listener = new HttpListener();
-            listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-            try
-            {
-                listener.Start();
-                _listener = listener;
-                break;
-            }
-            catch (HttpListenerException) when (attempt < 5)
-            {
-                listener.Close();
-            }
-        }
+        _listener = LoopbackListener.Start(out int port);
+        Port = port;
         _loop = Task.Run(ServeAsync);
     }
 

@@ -32,23 +32,8 @@ internal sealed class TokenServer : IDisposable
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         _certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
         File.WriteAllText(certificatePath, _certificate.ExportCertificatePem());
-        // FreePort's port may be taken by someone else before the listener binds it: try another.
-        for (int attempt = 1; ; attempt++)
-        {
-            Port = RegistryProcess.FreePort();
-            var listener = new HttpListener();
-            listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
-            try
-            {
-                listener.Start();
-                _listener = listener;
-                break;
-            }
-            catch (HttpListenerException) when (attempt < 5)
-            {
-                listener.Close();
-            }
-        }
+        _listener = LoopbackListener.Start(out int port);
+        Port = port;
         _loop = Task.Run(ServeAsync);
     }
 

@@ -1,0 +1,27 @@
+using System.Net;
+
+namespace Berth.Tests.Shared;
+
+/// <summary>An HttpListener on a free port of 127.0.0.1, for the test servers (token server, search index).</summary>
+internal static class LoopbackListener
+{
+    public static HttpListener Start(out int port)
+    {
+        // FreePort's port may be taken by someone else before the listener binds it: try another.
+        for (int attempt = 1; ; attempt++)
+        {
+            port = RegistryProcess.FreePort();
+            var listener = new HttpListener();
+            listener.Prefixes.Add($"http://127.0.0.1:{port}/");
+            try
+            {
+                listener.Start();
+                return listener;
+            }
+            catch (HttpListenerException) when (attempt < 5)
+            {
+                listener.Close();
+            }
+        }
+    }
+}
