@@ -530,13 +530,17 @@ public sealed partial class ContainerService : IDisposable
             if (_idByName.TryGetValue(entry.Record.Name, out string? holder) && holder == id) _idByName.Remove(entry.Record.Name);
         }
         await CleanupRuntimeLeftoversAsync(id);
-        TryRemoveSnapshot(id);
-        TryDeleteDirectory(BundleDirectory(id));
         ReleaseVolumes(id, entry.Record.Volumes, removeVolumes);
         lock (entry.ExecIds)
             foreach (string exec in entry.ExecIds) _execs.TryRemove(exec, out _); // exec instances go with their container
         PublishEvent(entry.Record, "destroy");
+        // `wait?condition=removed` (run --rm) is answered before the layer and the bundle directory
+        // are deleted: nothing can reach them any more (the record and the name are gone, the
+        // rootfs unmounted), and a crash from here leaves what the next start cleans anyway.
+        // The caller's lock is still held, so DELETE answers after all of it.
         entry.RemovedSignal.TrySetResult();
+        TryRemoveSnapshot(id);
+        TryDeleteDirectory(BundleDirectory(id));
     }
 
     /// <summary>
