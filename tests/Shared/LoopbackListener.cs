@@ -5,6 +5,31 @@ namespace Berth.Tests.Shared;
 /// <summary>An HttpListener on a free port of 127.0.0.1, for the test servers (token server, search index).</summary>
 internal static class LoopbackListener
 {
+    /// <summary>Answers requests one at a time with <paramref name="handle"/> (the response closed after it) until the listener stops.</summary>
+    public static async Task ServeAsync(HttpListener listener, Func<HttpListenerContext, Task> handle)
+    {
+        while (listener.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await listener.GetContextAsync();
+            }
+            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            {
+                return;
+            }
+            try
+            {
+                await handle(context);
+            }
+            finally
+            {
+                context.Response.Close();
+            }
+        }
+    }
+
     public static HttpListener Start(out int port)
     {
         // FreePort's port may be taken by someone else before the listener binds it: try another.

@@ -18,7 +18,7 @@ internal sealed class SearchIndexServer : IDisposable
     {
         _listener = LoopbackListener.Start(out int port);
         Port = port;
-        _loop = Task.Run(ServeAsync);
+        _loop = Task.Run(() => LoopbackListener.ServeAsync(_listener, HandleAsync));
     }
 
     public int Port { get; }
@@ -34,46 +34,33 @@ internal sealed class SearchIndexServer : IDisposable
         ("someone/busybox-tools", "tools\nacross lines", 0, false),
     ];
 
-    private async Task ServeAsync()
+    private async Task HandleAsync(HttpListenerContext context)
     {
-        while (_listener.IsListening)
+        HttpListenerResponse response = context.Response;
+        string body;
+        if (context.Request.Url!.AbsolutePath == "/v1/_ping")
         {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-                return;
-            }
-            HttpListenerResponse response = context.Response;
-            string body;
-            if (context.Request.Url!.AbsolutePath == "/v1/_ping")
-            {
-                response.Headers["X-Docker-Registry-Version"] = "0.6.0";
-                body = "true";
-            }
-            else if (context.Request.Url.AbsolutePath == "/v1/search")
-            {
-                string q = context.Request.QueryString["q"] ?? "";
-                int n = int.TryParse(context.Request.QueryString["n"], out int parsed) ? parsed : 25;
-                lock (Queries) Queries.Add($"{q} {n}");
-                var found = Repositories.Where(r => r.Name.Contains(q, StringComparison.Ordinal)).Take(n).Select(r =>
-                    $"{{\"name\":{Json(r.Name)},\"description\":{Json(r.Description)},\"star_count\":{r.Stars},\"is_official\":{(r.Official ? "true" : "false")},\"is_automated\":false}}");
-                body = $"{{\"num_results\":{found.Count()},\"query\":{Json(q)},\"results\":[{string.Join(',', found)}]}}";
-                response.ContentType = "application/json";
-            }
-            else
-            {
-                response.StatusCode = 404;
-                body = "404 page not found";
-            }
-            byte[] bytes = Encoding.UTF8.GetBytes(body);
-            response.ContentLength64 = bytes.Length;
-            await response.OutputStream.WriteAsync(bytes);
-            response.Close();
+            response.Headers["X-Docker-Registry-Version"] = "0.6.0";
+            body = "true";
         }
+        else if (context.Request.Url.AbsolutePath == "/v1/search")
+        {
+            string q = context.Request.QueryString["q"] ?? "";
+            int n = int.TryParse(context.Request.QueryString["n"], out int parsed) ? parsed : 25;
+            lock (Queries) Queries.Add($"{q} {n}");
+            var found = Repositories.Where(r => r.Name.Contains(q, StringComparison.Ordinal)).Take(n).Select(r =>
+                $"{{\"name\":{Json(r.Name)},\"description\":{Json(r.Description)},\"star_count\":{r.Stars},\"is_official\":{(r.Official ? "true" : "false")},\"is_automated\":false}}");
+            body = $"{{\"num_results\":{found.Count()},\"query\":{Json(q)},\"results\":[{string.Join(',', found)}]}}";
+            response.ContentType = "application/json";
+        }
+        else
+        {
+            response.StatusCode = 404;
+            body = "404 page not found";
+        }
+        byte[] bytes = Encoding.UTF8.GetBytes(body);
+        response.ContentLength64 = bytes.Length;
+        await response.OutputStream.WriteAsync(bytes);
     }
 
     private static string Json(string s) => System.Text.Json.JsonSerializer.Serialize(s, SearchJson.Default.String);

@@ -34,7 +34,7 @@ internal sealed class TokenServer : IDisposable
         File.WriteAllText(certificatePath, _certificate.ExportCertificatePem());
         _listener = LoopbackListener.Start(out int port);
         Port = port;
-        _loop = Task.Run(ServeAsync);
+        _loop = Task.Run(() => LoopbackListener.ServeAsync(_listener, c => { Handle(c); return Task.CompletedTask; }));
     }
 
     public int Port { get; }
@@ -51,30 +51,6 @@ internal sealed class TokenServer : IDisposable
             rootcertbundle: {certificatePath}
 
         """;
-
-    private async Task ServeAsync()
-    {
-        while (_listener.IsListening)
-        {
-            HttpListenerContext context;
-            try
-            {
-                context = await _listener.GetContextAsync();
-            }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
-            {
-                return;
-            }
-            try
-            {
-                Handle(context);
-            }
-            finally
-            {
-                context.Response.Close();
-            }
-        }
-    }
 
     private void Handle(HttpListenerContext context)
     {

@@ -21,7 +21,7 @@ public static class ContainerRequestCheck
             if (!path.StartsWith('/')) throw BadRequest($"invalid volume specification: '{path}': destination must be an absolute path");
 
         foreach (string link in host.Links ?? []) ContainerService.ParseLink(link);
-        if (!string.IsNullOrEmpty(body.MacAddress)) body.MacAddress = ContainerService.CheckMacAddress(body.MacAddress);
+        if (!string.IsNullOrEmpty(body.MacAddress)) body.MacAddress = CheckMacAddress(body.MacAddress);
         foreach (string from in host.VolumesFrom ?? []) ParseVolumesFrom(from);
         if (!string.IsNullOrEmpty(host.VolumeDriver)) throw NotSupported("HostConfig.VolumeDriver", "volume drivers");
         if (host.Init == true && options.InitBinary() is null)
@@ -124,6 +124,16 @@ public static class ContainerRequestCheck
 
     private static string ThrottleDiscarded(string what, string limit)
         => $"Your kernel does not support {what} or the cgroup is not mounted. {limit} discarded.";
+
+    /// <summary>A MAC address as docker takes it (six hex pairs separated by colons), or a 400.</summary>
+    public static string CheckMacAddress(string text)
+    {
+        string[] parts = text.Split(':');
+        if (parts.Length != 6 || parts.Any(p => p.Length != 2 || !p.All(char.IsAsciiHexDigit)))
+            throw BadRequest($"invalid MAC address: {text}");
+        if ((Convert.ToByte(parts[0], 16) & 1) != 0) throw BadRequest($"invalid MAC address: {text}: a multicast address cannot be an interface's");
+        return text.ToLowerInvariant();
+    }
 
     /// <summary>The major and minor numbers of the block device at <paramref name="path"/> (symlinks followed), or a 400 naming it.</summary>
     public static (long Major, long Minor) BlockDevice(string path)

@@ -132,7 +132,7 @@ public sealed partial class ContainerService
                 if (ipam is { } v4 && Prop(v4, "IPv4Address") is { ValueKind: JsonValueKind.String } ip && ip.GetString() is { Length: > 0 } v)
                     address = v;
                 if (Prop(ep, "MacAddress") is { ValueKind: JsonValueKind.String } m && m.GetString() is { Length: > 0 } macText)
-                    mac = CheckMacAddress(macText);
+                    mac = ContainerRequestCheck.CheckMacAddress(macText);
                 string? unsupported = IsSetProp(ep, "DriverOpts") ? "DriverOpts (--driver-opt)"
                     : ipam is { } i6 && IsSetProp(i6, "IPv6Address") ? "IPAMConfig.IPv6Address (--ip6)"
                     : ipam is { } ll && IsSetProp(ll, "LinkLocalIPs") ? "IPAMConfig.LinkLocalIPs (--link-local-ip)"
@@ -146,16 +146,6 @@ public sealed partial class ContainerService
     }
 
     private static bool IsSetProp(JsonElement obj, string name) => Prop(obj, name) is { } value && ContainerRequestCheck.IsSet(value);
-
-    /// <summary>A MAC address as docker takes it (six hex pairs separated by colons), or a 400.</summary>
-    internal static string CheckMacAddress(string text)
-    {
-        string[] parts = text.Split(':');
-        if (parts.Length != 6 || parts.Any(p => p.Length != 2 || !p.All(char.IsAsciiHexDigit)))
-            throw ApiException.BadRequest($"invalid MAC address: {text}");
-        if ((Convert.ToByte(parts[0], 16) & 1) != 0) throw ApiException.BadRequest($"invalid MAC address: {text}: a multicast address cannot be an interface's");
-        return text.ToLowerInvariant();
-    }
 
     /// <summary>A property by name, ignoring case as Go's encoding/json does (network names are matched exactly).</summary>
     private static JsonElement? Prop(JsonElement obj, string name)

@@ -301,11 +301,20 @@ public sealed class ImageStore
         using (await _gcLock.EnterSharedAsync(cancellationToken).ConfigureAwait(false))
         {
             var streamed = new List<(StreamedLayerUnpack Unpack, SemaphoreSlim Gate)>();
+            (IReadOnlyList<Digest> DiffIds, IReadOnlyList<Digest> Chain)? ids = null;
             PullResult result;
             try
             {
-                result = await client.PullAsync(name, Content, platform, progress, cancellationToken,
-                    (index, layer, config) => StartStreamedUnpack(index, layer, config, options, streamed)).ConfigureAwait(false);
+                result = await client.PullAsync(name, Content, platform, progress, cancellationToken, (index, layer, config) =>
+                {
+                    // The config is the same for every layer of the pull: its diffIDs and chain IDs once.
+                    if (ids is null)
+                    {
+                        List<Digest> diffIds = config.RootFS.DiffIds.Select(Digest.Parse).ToList();
+                        ids = (diffIds, ChainId.Compute(diffIds));
+                    }
+                    return StartStreamedUnpack(index, layer, ids.Value.DiffIds, ids.Value.Chain, options, streamed);
+                }).ConfigureAwait(false);
             }
             finally
             {
@@ -334,12 +343,10 @@ public sealed class ImageStore
         return image;
     }
 
-    private StreamedLayerUnpack? StartStreamedUnpack(int index, Descriptor layer, ImageConfig config, LayerApplyOptions? options,
-        List<(StreamedLayerUnpack, SemaphoreSlim)> started)
+    private StreamedLayerUnpack? StartStreamedUnpack(int index, Descriptor layer, IReadOnlyList<Digest> diffIds, IReadOnlyList<Digest> chain,
+        LayerApplyOptions? options, List<(StreamedLayerUnpack, SemaphoreSlim)> started)
     {
         if (Snapshotter is not { } snapshotter || Content.Exists(layer.ParsedDigest) || MediaTypes.IsNondistributable(layer.MediaType)) return null;
-        IReadOnlyList<Digest> diffIds = config.RootFS.DiffIds.Select(Digest.Parse).ToList();
-        IReadOnlyList<Digest> chain = ChainId.Compute(diffIds);
         string? parent = index == 0 ? null : chain[index - 1].Value;
         if (parent is not null && !SnapshotExists(snapshotter, parent)) return null;
         // The chain's gate, as UnpackAsync takes it; held until CompleteAsync. Busy: another pull is
