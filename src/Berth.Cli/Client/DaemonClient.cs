@@ -10,11 +10,14 @@ namespace Berth.Cli.Client;
 
 /// <summary>
 /// A client of berthd's Docker Engine API over its unix socket (<c>-H unix:///path</c>,
-/// <c>BERTH_HOST</c>, default <c>unix:///run/berth/berth.sock</c>). The API version is negotiated
-/// once per command from <c>/_ping</c>'s <c>Api-Version</c> header (the lower of the daemon's and
-/// <see cref="MaxApiVersion"/>), and every request uses versioned paths, so the same binary talks
-/// to berthd and to a real dockerd. JSON is handled as <see cref="JsonNode"/> trees: no reflection
-/// (NativeAOT), and <c>--format</c> templates walk the daemon's JSON as it came.
+/// <c>BERTH_HOST</c>, default <c>unix:///run/berth/berth.sock</c>). Every request uses versioned
+/// paths, so the same binary talks to berthd and to a real dockerd. The version is
+/// <see cref="MaxApiVersion"/> until a daemon refuses it as too new; then it is negotiated from
+/// <c>/_ping</c>'s <c>Api-Version</c> header (the lower of the daemon's and ours) and the request is
+/// sent again. That saves a round trip per command against berthd and any daemon at least as new;
+/// a request whose body cannot be sent twice (a stream) pings first. JSON is handled as
+/// <see cref="JsonNode"/> trees: no reflection (NativeAOT), and <c>--format</c> templates walk the
+/// daemon's JSON as it came.
 /// </summary>
 internal sealed class DaemonClient : IDisposable
 {
@@ -45,7 +48,7 @@ internal sealed class DaemonClient : IDisposable
             : Environment.GetEnvironmentVariable("BERTH_HOST") is { Length: > 0 } env ? env
             : DefaultHost;
 
-    /// <summary>The negotiated API version (pings the daemon the first time).</summary>
+    /// <summary>The negotiated API version (pings the daemon unless a request has already settled it).</summary>
     public async Task<string> VersionAsync(CancellationToken ct)
     {
         if (_version is not null) return _version;
@@ -72,20 +75,47 @@ internal sealed class DaemonClient : IDisposable
     public async Task<string> PathAsync(string path, Query? query, CancellationToken ct)
         => $"/v{await VersionAsync(ct).ConfigureAwait(false)}{path}{query}";
 
-    public async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, Query? query = null, HttpContent? body = null,
+    /// <summary>
+    /// Sends a request at the negotiated version, or at <see cref="MaxApiVersion"/> while none is
+    /// negotiated (see the class comment): a daemon's "client version … is too new" then makes it
+    /// ping and send again. <paramref name="replayable"/> false pings first instead.
+    /// </summary>
+    private async Task<T> AtVersionAsync<T>(string path, Query? query, bool replayable, Func<string, Task<T>> send, CancellationToken ct)
+    {
+        if (_version is not null || !replayable) return await send(await PathAsync(path, query, ct).ConfigureAwait(false)).ConfigureAwait(false);
+        T result;
+        try
+        {
+            result = await send($"/v{MaxApiVersion}{path}{query}").ConfigureAwait(false);
+        }
+        // dockerd answers "client version … is too new" with a 400, and may close the connection
+        // before it has read the request's body (the client's write then fails with EPIPE). Either
+        // way a ping tells whether the version was the cause; only then is the request sent again.
+        catch (Exception e) when (e is DaemonException { Status: HttpStatusCode.BadRequest } or HttpRequestException or IOException)
+        {
+            if (await VersionAsync(ct).ConfigureAwait(false) == MaxApiVersion) throw;
+            return await send(await PathAsync(path, query, ct).ConfigureAwait(false)).ConfigureAwait(false);
+        }
+        _version ??= MaxApiVersion;
+        return result;
+    }
+
+    public Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, Query? query = null, HttpContent? body = null,
         CancellationToken ct = default, HttpCompletionOption completion = HttpCompletionOption.ResponseContentRead,
         IEnumerable<KeyValuePair<string, string>>? headers = null)
-    {
-        var request = new HttpRequestMessage(method, await PathAsync(path, query, ct).ConfigureAwait(false)) { Content = body };
-        if (headers is not null)
-            foreach (var (k, v) in headers) request.Headers.TryAddWithoutValidation(k, v);
-        HttpResponseMessage response = await SendRawAsync(request, completion, ct).ConfigureAwait(false);
-        if ((int)response.StatusCode >= 400)
+        // A byte array (JSON) goes out again as it is; a stream would be consumed by the first try.
+        => AtVersionAsync(path, query, replayable: body is null or ByteArrayContent, async pathAndQuery =>
         {
-            using (response) throw await DaemonException.FromResponseAsync(response, ct).ConfigureAwait(false);
-        }
-        return response;
-    }
+            var request = new HttpRequestMessage(method, pathAndQuery) { Content = body };
+            if (headers is not null)
+                foreach (var (k, v) in headers) request.Headers.TryAddWithoutValidation(k, v);
+            HttpResponseMessage response = await SendRawAsync(request, completion, ct).ConfigureAwait(false);
+            if ((int)response.StatusCode >= 400)
+            {
+                using (response) throw await DaemonException.FromResponseAsync(response, ct).ConfigureAwait(false);
+            }
+            return response;
+        }, ct);
 
     private async Task<HttpResponseMessage> SendRawAsync(HttpRequestMessage request, HttpCompletionOption completion, CancellationToken ct)
     {
@@ -137,8 +167,8 @@ internal sealed class DaemonClient : IDisposable
     }
 
     /// <summary>A connection taken over by the daemon (attach, exec start): <c>Connection: Upgrade</c>, <c>Upgrade: tcp</c>.</summary>
-    public async Task<HijackedConnection> HijackAsync(string path, Query? query, JsonNode? body, CancellationToken ct)
-        => await HijackedConnection.OpenAsync(this, await PathAsync(path, query, ct).ConfigureAwait(false), body, ct).ConfigureAwait(false);
+    public Task<HijackedConnection> HijackAsync(string path, Query? query, JsonNode? body, CancellationToken ct)
+        => AtVersionAsync(path, query, replayable: true, pathAndQuery => HijackedConnection.OpenAsync(this, pathAndQuery, body, ct), ct);
 
     public void Dispose() => _http.Dispose();
 }

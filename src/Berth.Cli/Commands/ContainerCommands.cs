@@ -12,10 +12,14 @@ namespace Berth.Cli.Commands;
 /// <summary>Docker's container commands, top-level and under <c>berth container …</c>.</summary>
 internal static partial class ContainerCommands
 {
-    public static IEnumerable<Command> TopLevel() =>
+    /// <summary>The top-level container commands by name, each built only when invoked (see <see cref="Program"/>).</summary>
+    public static IEnumerable<(string Name, Func<Command> Build)> TopLevel() =>
     [
-        Run(), Create(), Start(), Stop(), Restart(), Kill(), Rm("rm"), Ps("ps"), Logs(), Exec(), Attach(), InspectCommand.Create(),
-        Wait(), Rename(), Pause(), Unpause(), Top(), Stats(), Cp(), Port(), Export(), Update(), Commit(), Diff(),
+        ("run", Run), ("create", Create), ("start", Start), ("stop", Stop), ("restart", Restart), ("kill", Kill),
+        ("rm", () => Rm("rm")), ("ps", () => Ps("ps")), ("logs", Logs), ("exec", Exec), ("attach", Attach),
+        ("inspect", () => InspectCommand.Create()), ("wait", Wait), ("rename", Rename), ("pause", Pause), ("unpause", Unpause),
+        ("top", Top), ("stats", Stats), ("cp", Cp), ("port", Port), ("export", Export), ("update", Update), ("commit", Commit),
+        ("diff", Diff),
     ];
 
     public static Command ContainerGroup()
@@ -220,17 +224,25 @@ internal static partial class ContainerCommands
         bool stdin = config["AttachStdin"]?.GetValue<bool>() ?? false;
         bool stdout = config["AttachStdout"]?.GetValue<bool>() ?? false;
         bool stderr = config["AttachStderr"]?.GetValue<bool>() ?? false;
+        // The wait is registered before start, so a container that exits at once is not missed.
+        // It goes out together with the attach (both only need to be in place before start).
+        var waitQuery = new Query().Add("condition", autoRemove ? "removed" : "next-exit");
+        Task<HttpResponseMessage> wait = client.SendAsync(HttpMethod.Post, $"/containers/{id}/wait", waitQuery, ct: ct, completion: HttpCompletionOption.ResponseHeadersRead);
         HijackedConnection? connection = null;
         if (stdin || stdout || stderr)
         {
             var query = new Query().Add("stream", true).Add("stdin", stdin).Add("stdout", stdout).Add("stderr", stderr).Add("detachKeys", detachKeysText);
-            connection = await client.HijackAsync($"/containers/{id}/attach", query, null, ct).ConfigureAwait(false);
+            try
+            {
+                connection = await client.HijackAsync($"/containers/{id}/attach", query, null, ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                _ = wait.ContinueWith(t => t.Exception, TaskScheduler.Default); // observed: the attach's error is the one reported
+                throw;
+            }
         }
         using HijackedConnection? owned = connection;
-
-        // The wait is registered before start, so a container that exits at once is not missed.
-        var waitQuery = new Query().Add("condition", autoRemove ? "removed" : "next-exit");
-        Task<HttpResponseMessage> wait = client.SendAsync(HttpMethod.Post, $"/containers/{id}/wait", waitQuery, ct: ct, completion: HttpCompletionOption.ResponseHeadersRead);
         await Task.WhenAny(wait, Task.Delay(2000, ct)).ConfigureAwait(false);
         if (wait.IsFaulted) await wait.ConfigureAwait(false);
 

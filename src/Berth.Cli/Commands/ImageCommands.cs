@@ -10,10 +10,12 @@ namespace Berth.Cli.Commands;
 /// <summary>The image commands, under Docker's top-level names and under <c>berth image …</c>; each is a client of the /images endpoints.</summary>
 internal static partial class ImageCommands
 {
-    public static IEnumerable<Command> TopLevel() =>
+    /// <summary>The top-level image commands by name, each built only when invoked (see <see cref="Program"/>).</summary>
+    public static IEnumerable<(string Name, Func<Command> Build)> TopLevel() =>
     [
-        Pull("pull"), Push("push"), Images("images"), Tag("tag"), Rmi("rmi"), History("history"),
-        Save("save"), Load("load"), Import("import"), Build("build"), Search(),
+        ("pull", () => Pull("pull")), ("push", () => Push("push")), ("images", () => Images("images")), ("tag", () => Tag("tag")),
+        ("rmi", () => Rmi("rmi")), ("history", () => History("history")), ("save", () => Save("save")), ("load", () => Load("load")),
+        ("import", () => Import("import")), ("build", () => Build("build")), ("search", Search),
     ];
 
     public static Command ImageGroup()

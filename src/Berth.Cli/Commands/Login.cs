@@ -13,7 +13,7 @@ namespace Berth.Cli.Commands;
 /// </summary>
 internal static class LoginCommands
 {
-    public static IEnumerable<Command> TopLevel() => [Login(), Logout()];
+    public static IEnumerable<(string Name, Func<Command> Build)> TopLevel() => [("login", Login), ("logout", Logout)];
 
     private static Command Login()
     {

@@ -13,7 +13,7 @@ internal static class SystemCommands
 {
     public const string ClientVersion = "0.1.0";
 
-    public static IEnumerable<Command> TopLevel() => [Version(), Info(), EventsCommand.Create()];
+    public static IEnumerable<(string Name, Func<Command> Build)> TopLevel() => [("version", Version), ("info", Info), ("events", EventsCommand.Create)];
 
     private static Command Version()
     {
