@@ -5,9 +5,8 @@ namespace Berth.Seccomp;
 /// <summary>
 /// Docker's default seccomp profile (moby <c>profiles/seccomp/default.json</c>): an allow list with ERRNO(EPERM) as
 /// the default, extended by the container's capabilities and architecture the way dockerd does it
-/// (<c>profiles/seccomp/seccomp_linux.go</c>): a rule is kept when none of its <c>excludes</c> match (an excluded arch,
-/// any excluded capability held, a kernel at least <c>minKernel</c>) and all of its <c>includes</c> do (the arch is
-/// listed, every listed capability is held, the kernel is at least <c>minKernel</c>).
+/// (<c>profiles/seccomp/seccomp_linux.go</c>; see <see cref="ProfileRule"/>). A profile of one's own goes through
+/// <see cref="DockerSeccompProfile"/> and the same rule selection.
 /// </summary>
 public static class DockerDefaultProfile
 {
@@ -25,29 +24,6 @@ public static class DockerDefaultProfile
     public static LinuxSeccomp For(IReadOnlyCollection<string> capabilities, SeccompArch arch, Version? kernel = null)
     {
         ArgumentNullException.ThrowIfNull(capabilities);
-        kernel ??= HostKernel.Value;
-        var goArch = arch switch
-        {
-            SeccompArch.X86_64 => "amd64", SeccompArch.X86 => "386", SeccompArch.Aarch64 => "arm64", SeccompArch.Arm => "arm",
-            SeccompArch.X32 => "x32", _ => throw new ArgumentOutOfRangeException(nameof(arch)),
-        };
-        var caps = capabilities as IReadOnlySet<string> ?? new HashSet<string>(capabilities, StringComparer.Ordinal);
-
-        var syscalls = new List<LinuxSyscall>(s_rules.Length);
-        foreach (var rule in s_rules)
-        {
-            if (rule.ExcludeArches.Contains(goArch) || rule.ExcludeCaps.Any(caps.Contains)) continue;
-            if (rule.IncludeArches.Length > 0 && !rule.IncludeArches.Contains(goArch)) continue;
-            if (!rule.IncludeCaps.All(caps.Contains)) continue;
-            if (rule.MinKernel is { } min && kernel < min) continue;
-            syscalls.Add(new LinuxSyscall
-            {
-                Names = [.. rule.Names],
-                Action = rule.Action,
-                ErrnoRet = rule.ErrnoRet,
-                Args = rule.Args.Length == 0 ? null : [.. rule.Args.Select(a => new LinuxSeccompArg { Index = a.Index, Value = a.Value, ValueTwo = a.ValueTwo, Op = a.Op })],
-            });
-        }
         return new LinuxSeccomp
         {
             DefaultAction = "SCMP_ACT_ERRNO",
@@ -58,38 +34,13 @@ public static class DockerDefaultProfile
                 SeccompArch.Aarch64 => ["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
                 _ => [],
             },
-            Syscalls = syscalls,
+            Syscalls = ProfileRule.Select(s_rules, capabilities, arch, kernel ?? ProfileRule.HostKernel.Value),
         };
-    }
-
-    private static readonly Lazy<Version> HostKernel = new(() =>
-    {
-        try
-        {
-            var release = File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
-            var parts = release.Split('.', 3);
-            return new Version(int.Parse(parts[0]), int.Parse(new string([.. parts[1].TakeWhile(char.IsAsciiDigit)])));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
-        {
-            return new Version(0, 0);
-        }
-    });
-
-    private sealed record Rule(string[] Names, string Action = "SCMP_ACT_ALLOW")
-    {
-        public uint? ErrnoRet { get; init; }
-        public (uint Index, ulong Value, ulong? ValueTwo, string Op)[] Args { get; init; } = [];
-        public string[] IncludeCaps { get; init; } = [];
-        public string[] IncludeArches { get; init; } = [];
-        public string[] ExcludeCaps { get; init; } = [];
-        public string[] ExcludeArches { get; init; } = [];
-        public Version? MinKernel { get; init; }
     }
 
     private const ulong CloneNamespaceFlags = 0x7E020000;  // CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
 
-    private static Rule Personality(ulong domain) => new(["personality"]) { Args = [(0, domain, null, "SCMP_CMP_EQ")] };
+    private static ProfileRule Personality(ulong domain) => new(["personality"]) { Args = [(0, domain, null, "SCMP_CMP_EQ")] };
 
     // Declared before s_rules, which reads it during static initialisation.
     /// <summary>The unconditional allow list: every syscall a container may make whatever its capabilities.</summary>
@@ -141,10 +92,10 @@ public static class DockerDefaultProfile
         "wait4", "waitid", "waitpid", "write", "writev",
     ];
 
-    private static readonly Rule[] s_rules =
+    private static readonly ProfileRule[] s_rules =
     [
         new(s_allowedNames),
-        new(["process_vm_readv", "process_vm_writev", "ptrace"]) { MinKernel = new Version(4, 8) },
+        new(["process_vm_readv", "process_vm_writev", "ptrace"]) { IncludeMinKernel = new Version(4, 8) },
         new(["socket"]) { Args = [(0, 40 /* AF_VSOCK */, null, "SCMP_CMP_NE")] },
         Personality(0x0), Personality(0x0008), Personality(0x20000), Personality(0x20008), Personality(0xffffffff),
         new(["sync_file_range2", "swapcontext"]) { IncludeArches = ["ppc64le"] },

@@ -98,6 +98,28 @@ public sealed class ContainerTests
         Assert.Contains("No such container: nosuch", missing.Stderr);
     }
 
+    /// <summary><c>--security-opt seccomp=PATH</c> sends the file's profile; a missing or broken file is docker's error.</summary>
+    [Fact]
+    public void SeccompProfileFromAFile()
+    {
+        using BerthCli cli = WithBusybox();
+        string profile = Path.Combine(cli.Work, "profile.json");
+        File.WriteAllText(profile, """{ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1 }] }""");
+        CliResult denied = cli.Run("run", "--rm", "--security-opt", "seccomp=" + profile, "busybox", "sh", "-c", "mkdir /made; echo $?");
+        AssertExit(denied, 0);
+        Assert.Equal("1\n", denied.Stdout);
+        Assert.Contains("Operation not permitted", denied.Stderr);
+
+        string missing = Path.Combine(cli.Work, "missing.json");
+        CliResult gone = cli.Run("run", "--rm", "--security-opt", "seccomp=" + missing, "busybox", "true");
+        AssertExit(gone, 125);
+        Assert.Contains($"opening seccomp profile ({missing}) failed: open {missing}: no such file or directory", gone.Stderr);
+        File.WriteAllText(profile, "{ not json");
+        CliResult broken = cli.Run("run", "--rm", "--security-opt", "seccomp=" + profile, "busybox", "true");
+        AssertExit(broken, 125);
+        Assert.Contains($"compacting json for seccomp profile ({profile}) failed", broken.Stderr);
+    }
+
     [Fact]
     public void DetachedLogsStopRm()
     {

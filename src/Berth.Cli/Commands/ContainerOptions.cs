@@ -490,14 +490,17 @@ internal sealed partial class ContainerOptions
         string[] kv = s.Split(s.Contains('=') ? '=' : ':', 2);
         if (kv.Length == 2 && kv[0] == "seccomp" && kv[1] is not ("unconfined" or "builtin"))
         {
-            string json = File.ReadAllText(kv[1]);
             try
             {
-                return "seccomp=" + JsonNode.Parse(json)!.ToJsonString();
+                return "seccomp=" + JsonNode.Parse(File.ReadAllText(kv[1]))!.ToJsonString();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new UsageException($"opening seccomp profile ({kv[1]}) failed: {Runner.Describe(e).Message}");
             }
             catch (System.Text.Json.JsonException e)
             {
-                throw new UsageException($"opening seccomp profile ({kv[1]}) failed: {e.Message}");
+                throw new UsageException($"compacting json for seccomp profile ({kv[1]}) failed: {e.Message}");
             }
         }
         return s;

@@ -124,10 +124,13 @@ public static class ContainerSpecFactory
             spec.Process!.Args = [InitDestination, "--", .. spec.Process.Args!];
         }
 
-        var (seccomp, noNewPrivileges) = ContainerRequestCheck.ParseSecurityOpts(h.SecurityOpt);
+        var (seccomp, profile, noNewPrivileges) = ContainerRequestCheck.ParseSecurityOpts(h.SecurityOpt);
         if (noNewPrivileges) spec.Process!.NoNewPrivileges = true;
+        // A privileged container has no filter whatever the options say (dockerd's WithSeccomp).
+        // A profile's rules are chosen by the capabilities the container ends up with.
+        IReadOnlyCollection<string> bounding = spec.Process!.Capabilities!.Bounding ?? [];
         if (!h.Privileged && seccomp != false)
-            linux.Seccomp = DockerDefaultProfile.For(spec.Process!.Capabilities!.Bounding ?? [], HostArch());
+            linux.Seccomp = profile is not null ? profile.For(bounding, HostArch()) : DockerDefaultProfile.For(bounding, HostArch());
         return built;
     }
 
@@ -234,7 +237,7 @@ public static class ContainerSpecFactory
         return r;
     }
 
-    private static SeccompArch HostArch() => System.Runtime.InteropServices.RuntimeInformation.OSArchitecture switch
+    internal static SeccompArch HostArch() => System.Runtime.InteropServices.RuntimeInformation.OSArchitecture switch
     {
         System.Runtime.InteropServices.Architecture.Arm64 => SeccompArch.Aarch64,
         System.Runtime.InteropServices.Architecture.Arm => SeccompArch.Arm,

@@ -52,6 +52,42 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
     }
 
     /// <summary>
+    /// <c>--security-opt seccomp=profile.json</c>: the docker CLI sends the file's JSON; berthd
+    /// turns the Docker-format profile into the container's filter (mkdir gets the profile's EACCES;
+    /// chroot is allowed only without CAP_SYS_ADMIN, which the container does not hold, so it gets
+    /// past seccomp to the kernel). A broken profile is refused at create, naming the field.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void A_seccomp_profile_of_ones_own_filters_the_container(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        string profile = Path.Combine(_config.Path, "profile.json");
+        File.WriteAllText(profile, """
+            {
+              "defaultAction": "SCMP_ACT_ALLOW",
+              "syscalls": [
+                { "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13 },
+                { "names": ["chroot"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "includes": { "caps": ["CAP_SYS_ADMIN"] } }
+              ]
+            }
+            """);
+        var (exit, output, error) = docker.Run("run", "--rm", "--security-opt", "seccomp=" + profile, "busybox", "sh", "-c",
+            "mkdir /made; echo mkdir=$?; chroot / true; echo chroot=$?; touch /file && echo touched");
+        Assert.True(exit == 0, $"exit {exit}: {output} {error}");
+        Assert.Equal("mkdir=1\nchroot=0\ntouched\n", output);
+        Assert.Contains("Permission denied", error);
+        docker.Ok("create", "--name", "kept", "--security-opt", "seccomp=" + profile, "busybox", "true");
+        Assert.StartsWith("[\"seccomp={", docker.Ok("inspect", "-f", "{{json .HostConfig.SecurityOpt}}", "kept"), StringComparison.Ordinal);
+
+        File.WriteAllText(profile, """{ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_NOPE" }] }""");
+        (exit, _, error) = docker.Run("run", "--rm", "--security-opt", "seccomp=" + profile, "busybox", "true");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("invalid seccomp profile", error);
+        Assert.Contains("SCMP_ACT_NOPE", error);
+    }
+
+    /// <summary>
     /// Execs that end before the relay's first send to their monitor (the lossless request, the
     /// tty's console size, stdin) lose no output: each of the three lost it now and then (1–2 in
     /// 100 with `echo x`) until session 7.
