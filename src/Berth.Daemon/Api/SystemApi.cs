@@ -125,7 +125,7 @@ public static class SystemApi
             DefaultRuntime = options.DefaultRuntime,
             // Containers outlive the daemon by design (issue 6): live-restore is always on.
             LiveRestoreEnabled = true,
-            SecurityOptions = v2 ? ["name=seccomp,profile=builtin", "name=cgroupns"] : ["name=seccomp,profile=builtin"],
+            SecurityOptions = v2 ? ["name=seccomp,profile=" + options.SeccompProfilePath, "name=cgroupns"] : ["name=seccomp,profile=" + options.SeccompProfilePath],
             Warnings = null,
         };
         return JsonResults.WriteAsync(context, info, ApiJson.Context.SystemInfo);

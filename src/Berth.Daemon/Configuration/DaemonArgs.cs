@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Berth.Seccomp;
 
 namespace Berth.Daemon.Configuration;
 
@@ -35,6 +36,8 @@ public static class DaemonArgs
               --bridge-netns string       Make bridges, NAT and port rules in this network namespace
                                           (a path such as /run/netns/x) rather than berthd's own
               --init-path string          The init --init runs as PID 1 (default: docker-init, i.e. tini, on PATH)
+              --seccomp-profile string    Path to a seccomp profile (Docker's format) for containers that name
+                                          none; "unconfined" for no filter (default "builtin")
               --add-runtime list          Register an OCI runtime: name=path (path absolute or on PATH)
               --default-runtime string    The runtime containers run with unless they name one
                                           (default "berth-runtime"; also runc, crun or an added one)
@@ -90,6 +93,7 @@ public static class DaemonArgs
                 "--bip" => "bip",
                 "--bridge-netns" => "bridge-netns",
                 "--init-path" => "init-path",
+                "--seccomp-profile" => "seccomp-profile",
                 "--add-runtime" => "add-runtime",
                 "--default-runtime" => "default-runtime",
                 _ => throw new DaemonConfigException($"unknown flag: {name}\nSee 'berthd --help'."),
@@ -138,6 +142,7 @@ public static class DaemonArgs
         string? bip = Single("bip", file.Bip);
         string? bridgeNetns = Single("bridge-netns", file.BridgeNetns);
         string? initPath = Single("init-path", file.InitPath);
+        string seccompProfile = Single("seccomp-profile", file.SeccompProfile) ?? DaemonOptions.BuiltinSeccompProfile;
         string defaultRuntime = Single("default-runtime", file.DefaultRuntime) ?? "berth-runtime";
         var tls = new TlsOptions
         {
@@ -164,6 +169,9 @@ public static class DaemonArgs
             BridgeSubnet = bip,
             BridgeNetns = bridgeNetns is null ? null : Absolute(bridgeNetns, "bridge-netns"),
             InitPath = initPath is null ? null : Absolute(initPath, "init-path"),
+            SeccompProfilePath = seccompProfile is DaemonOptions.BuiltinSeccompProfile or DaemonOptions.UnconfinedSeccompProfile
+                ? seccompProfile : Absolute(seccompProfile, "seccomp-profile"),
+            SeccompProfile = LoadSeccompProfile(seccompProfile),
             Runtimes = runtimes,
             DefaultRuntime = DaemonOptions.CanonicalRuntimeName(defaultRuntime),
         };
@@ -221,6 +229,35 @@ public static class DaemonArgs
         return runtimes;
     }
 
+    /// <summary>
+    /// --seccomp-profile's file, read and checked once at start as dockerd does (every rule compiled
+    /// for this host, whatever its conditions); null for "builtin" and "unconfined".
+    /// </summary>
+    private static DockerSeccompProfile? LoadSeccompProfile(string path)
+    {
+        if (path is DaemonOptions.BuiltinSeccompProfile or DaemonOptions.UnconfinedSeccompProfile) return null;
+        string json;
+        try
+        {
+            json = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new DaemonConfigException($"opening seccomp profile ({path}) failed: {e.Message}", e);
+        }
+        try
+        {
+            DockerSeccompProfile profile = DockerSeccompProfile.Parse(json);
+            SeccompArch arch = Containers.ContainerSpecFactory.HostArch();
+            SeccompCompiler.Compile(profile.AllRules(arch), arch);
+            return profile;
+        }
+        catch (SeccompException e)
+        {
+            throw new DaemonConfigException($"invalid seccomp profile ({path}): {e.Message}", e);
+        }
+    }
+
     private static readonly System.Text.RegularExpressions.Regex ValidRuntimeName =
         new("^[A-Za-z0-9][A-Za-z0-9_.-]*$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
 
@@ -249,6 +286,7 @@ public sealed record DaemonConfigFile
     [JsonPropertyName("bip")] public string? Bip { get; init; }
     [JsonPropertyName("bridge-netns")] public string? BridgeNetns { get; init; }
     [JsonPropertyName("init-path")] public string? InitPath { get; init; }
+    [JsonPropertyName("seccomp-profile")] public string? SeccompProfile { get; init; }
     [JsonPropertyName("default-runtime")] public string? DefaultRuntime { get; init; }
     [JsonPropertyName("runtimes")] public IReadOnlyDictionary<string, DaemonConfigRuntime>? Runtimes { get; init; }
 

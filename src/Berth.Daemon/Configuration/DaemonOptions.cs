@@ -47,6 +47,19 @@ public sealed record DaemonOptions
     /// <summary>--init-path: the init run as PID 1 with --init; null: docker-init (Debian's tini) on PATH.</summary>
     public string? InitPath { get; init; }
 
+    public const string BuiltinSeccompProfile = "builtin";
+    public const string UnconfinedSeccompProfile = "unconfined";
+
+    /// <summary>
+    /// --seccomp-profile: the filter of containers that name none (or <c>seccomp=builtin</c>):
+    /// "builtin" (Docker's default profile), "unconfined" (none), or the path of a profile in
+    /// Docker's format, held read and checked in <see cref="SeccompProfile"/>.
+    /// </summary>
+    public string SeccompProfilePath { get; init; } = BuiltinSeccompProfile;
+
+    /// <summary>The profile at <see cref="SeccompProfilePath"/>; null for builtin and unconfined.</summary>
+    public Berth.Seccomp.DockerSeccompProfile? SeccompProfile { get; init; }
+
     /// <summary>The binary --init runs (dockerd's docker-init, which is tini), null when there is none.</summary>
     public string? InitBinary()
     {

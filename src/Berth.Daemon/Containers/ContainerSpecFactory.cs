@@ -21,8 +21,9 @@ public static class ContainerSpecFactory
     public const string InitDestination = "/sbin/docker-init";
 
     /// <param name="volumeBinds">The container's volumes, mounted by the volume service: their mountpoints bound at their destinations.</param>
+    /// <param name="daemonSeccomp">berthd's --seccomp-profile: "builtin", "unconfined" or a profile's path (its profile in <paramref name="daemonProfile"/>).</param>
     public static ImageSpec Build(ContainerRecord record, Berth.Images.Store.Image image, string rootfs, string containerDir, string networkMode, string? joinedNetns, string? initBinary = null,
-        IReadOnlyList<BindMount>? volumeBinds = null)
+        IReadOnlyList<BindMount>? volumeBinds = null, string daemonSeccomp = Configuration.DaemonOptions.BuiltinSeccompProfile, DockerSeccompProfile? daemonProfile = null)
     {
         ContainerConfigJson c = record.Config;
         HostConfigJson h = record.HostConfig;
@@ -126,10 +127,14 @@ public static class ContainerSpecFactory
 
         var (seccomp, profile, noNewPrivileges) = ContainerRequestCheck.ParseSecurityOpts(h.SecurityOpt);
         if (noNewPrivileges) spec.Process!.NoNewPrivileges = true;
-        // A privileged container has no filter whatever the options say (dockerd's WithSeccomp).
-        // A profile's rules are chosen by the capabilities the container ends up with.
+        // As dockerd's WithSeccomp: a privileged container has no filter whatever the options say;
+        // a container's own profile comes first, then the daemon's (which seccomp=builtin also
+        // means), then Docker's default. A daemon started with "unconfined" filters only the
+        // containers that ask for a profile. Rules are chosen by the capabilities the container ends up with.
         IReadOnlyCollection<string> bounding = spec.Process!.Capabilities!.Bounding ?? [];
-        if (!h.Privileged && seccomp != false)
+        profile ??= daemonProfile;
+        bool daemonUnconfined = seccomp is null && daemonSeccomp == Configuration.DaemonOptions.UnconfinedSeccompProfile;
+        if (!h.Privileged && seccomp != false && !daemonUnconfined)
             linux.Seccomp = profile is not null ? profile.For(bounding, HostArch()) : DockerDefaultProfile.For(bounding, HostArch());
         return built;
     }

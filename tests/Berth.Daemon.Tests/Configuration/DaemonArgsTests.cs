@@ -27,6 +27,30 @@ public sealed class DaemonArgsTests
     }
 
     [Fact]
+    public void A_seccomp_profile_is_read_and_checked_at_start()
+    {
+        using var dir = new TempDirectory("seccomp-args");
+        Assert.Equal("builtin", DaemonArgs.Parse([]).Options.SeccompProfilePath);
+        Assert.Null(DaemonArgs.Parse(["--seccomp-profile", "unconfined"]).Options.SeccompProfile);
+
+        string good = dir.Combine("good.json");
+        File.WriteAllText(good, """{ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{ "name": "mkdir", "action": "SCMP_ACT_ERRNO" }] }""");
+        DaemonOptions o = DaemonArgs.Parse(["--seccomp-profile", good]).Options;
+        Assert.Equal(good, o.SeccompProfilePath);
+        Assert.NotNull(o.SeccompProfile);
+
+        string missing = dir.Combine("missing.json");
+        Assert.StartsWith($"opening seccomp profile ({missing}) failed", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--seccomp-profile", missing])).Message);
+        string bad = dir.Combine("bad.json");
+        File.WriteAllText(bad, """{ "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "args": [{ "index": 9, "op": "SCMP_CMP_EQ" }] }] }""");
+        Assert.Contains("args[0].index: 9 is out of range", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--seccomp-profile", bad])).Message);
+
+        string config = dir.Combine("daemon.json");
+        File.WriteAllText(config, $$"""{ "seccomp-profile": "{{good}}" }""");
+        Assert.NotNull(DaemonArgs.Parse(["--config-file", config]).Options.SeccompProfile);
+    }
+
+    [Fact]
     public void Plain_tcp_is_refused_with_a_reason()
     {
         var e = Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["-H", "tcp://0.0.0.0:2375"]));
