@@ -36,7 +36,8 @@ public static class ContainerRequestCheck
         if (host.Isolation is not ("" or "default")) throw NotSupported("HostConfig.Isolation", $"isolation `{host.Isolation}`");
         if (host.IpcMode is not ("" or "private" or "shareable" or "host" or "none"))
             throw NotSupported("HostConfig.IpcMode", $"ipc mode `{host.IpcMode}`");
-        if (host.PidMode is not ("" or "host")) throw NotSupported("HostConfig.PidMode", $"pid mode `{host.PidMode}`");
+        if (host.PidMode is not ("" or "host") && PidModeContainer(host.PidMode) is null)
+            throw BadRequest($"invalid --pid: \"{host.PidMode}\"");
         if (host.UTSMode is not ("" or "host")) throw NotSupported("HostConfig.UTSMode", $"uts mode `{host.UTSMode}`");
         if (host.CgroupnsMode is not ("" or "private" or "host")) throw BadRequest($"invalid cgroup namespace mode: {host.CgroupnsMode}");
         if (host.LogConfig.Type is not ("" or "json-file" or ContainerService.NoLogDriver))
@@ -286,6 +287,10 @@ public static class ContainerRequestCheck
             Directory.CreateDirectory(source);
         return (source, destination, readOnly, propagation);
     }
+
+    /// <summary>The container named by <c>--pid container:NAME</c>, null for another mode.</summary>
+    public static string? PidModeContainer(string? mode)
+        => mode is not null && mode.StartsWith("container:", StringComparison.Ordinal) && mode.Length > "container:".Length ? mode["container:".Length..] : null;
 
     /// <summary>
     /// seccomp=unconfined|builtin|PROFILE-JSON, no-new-privileges[=true|false], apparmor=unconfined,

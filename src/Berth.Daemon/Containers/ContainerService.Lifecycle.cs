@@ -65,7 +65,7 @@ public sealed partial class ContainerService
             List<BindMount> volumeBinds = MountVolumes(r, rootfs);
             try
             {
-                built = ContainerSpecFactory.Build(r, image, rootfs, Store.DirectoryOf(id), EffectiveNetworkMode(r.HostConfig), JoinedNetns(r),
+                built = ContainerSpecFactory.Build(r, image, rootfs, Store.DirectoryOf(id), EffectiveNetworkMode(r.HostConfig), JoinedNamespaces(r),
                     r.HostConfig.Init == true ? Options.InitBinary() ?? throw ApiException.BadRequest("--init needs docker-init (tini): apt-get install tini") : null,
                     volumeBinds, Options.SeccompProfilePath, Options.SeccompProfile);
                 if (links.Count > 0) built.Spec.Process!.Env = WithLinkEnvironment(r, links, built.Spec.Process.Env ?? []);
@@ -195,15 +195,37 @@ public sealed partial class ContainerService
         }
     }
 
-    /// <summary>--network container:X: the network namespace of X's process, which must run.</summary>
-    private string? JoinedNetns(ContainerRecord r)
+    /// <summary>
+    /// --network container:X and --pid container:X: the namespaces of X's process, which must run
+    /// (dockerd's messages when it does not).
+    /// </summary>
+    private Dictionary<string, string> JoinedNamespaces(ContainerRecord r)
     {
+        var joined = new Dictionary<string, string>(StringComparer.Ordinal);
         string mode = EffectiveNetworkMode(r.HostConfig);
-        if (!mode.StartsWith("container:", StringComparison.Ordinal)) return null;
-        ContainerEntry other = Find(mode["container:".Length..]);
-        if (!other.Record.State.Running || other.Record.State.Pid <= 0)
-            throw ApiException.Conflict($"cannot join the network of a non running container: {other.Record.Name.TrimStart('/')}");
-        return $"/proc/{other.Record.State.Pid}/ns/net";
+        if (mode.StartsWith("container:", StringComparison.Ordinal))
+        {
+            ContainerEntry other = Find(mode["container:".Length..]);
+            if (!other.Record.State.Running || other.Record.State.Pid <= 0)
+                throw ApiException.Conflict($"cannot join the network of a non running container: {other.Record.Name.TrimStart('/')}");
+            joined[NamespaceType.Network] = $"/proc/{other.Record.State.Pid}/ns/net";
+        }
+        if (ContainerRequestCheck.PidModeContainer(r.HostConfig.PidMode) is { } pidDonor)
+        {
+            ContainerEntry other;
+            try
+            {
+                other = Find(pidDonor);
+            }
+            catch (ApiException e) when (e.StatusCode == 404)
+            {
+                throw ApiException.NotFound($"cannot join PID of a non running container: {pidDonor}: {e.Message}");
+            }
+            if (!other.Record.State.Running || other.Record.State.Pid <= 0)
+                throw new ApiException(500, $"container {other.Record.Id} is not running"); // dockerd's words and status
+            joined[NamespaceType.Pid] = $"/proc/{other.Record.State.Pid}/ns/pid";
+        }
+        return joined;
     }
 
     /// <summary>

@@ -23,6 +23,22 @@ public sealed partial class ContainerService
 
     private static bool IsBridged(string mode) => mode is not ("none" or "host") && !mode.StartsWith("container:", StringComparison.Ordinal);
 
+    /// <summary>
+    /// A container a create request names (--network/--pid container:X). A missing one is a 400, as
+    /// dockerd answers: a 404 to a create tells docker clients that the image is missing, and they pull it.
+    /// </summary>
+    private ContainerEntry FindForCreate(string reference)
+    {
+        try
+        {
+            return Find(reference);
+        }
+        catch (ApiException e) when (e.StatusCode == 404)
+        {
+            throw ApiException.BadRequest(e.Message);
+        }
+    }
+
     /// <summary>Checks the network settings of a create request (before anything is made); returns the networks it will join.</summary>
     private List<ContainerNetworkState> CheckNetwork(ContainerCreateBody body, HostConfigJson h, List<string> warnings)
     {
@@ -30,7 +46,7 @@ public sealed partial class ContainerService
         bool publishes = PortBindingsOf(h).Count > 0 || h.PublishAllPorts;
         if (mode.StartsWith("container:", StringComparison.Ordinal))
         {
-            Find(mode["container:".Length..]);
+            FindForCreate(mode["container:".Length..]);
             if (publishes) throw ApiException.BadRequest("conflicting options: port publishing and the container type network mode");
             if (!string.IsNullOrEmpty(body.Hostname)) throw ApiException.BadRequest("conflicting options: hostname and the network mode");
             return [];

@@ -322,6 +322,7 @@ public sealed partial class ContainerService : IDisposable
         // As dockerd: the record names its runtime, so a later --default-runtime does not move it.
         if (string.IsNullOrEmpty(host.Runtime)) host.Runtime = Options.DefaultRuntime;
         List<ContainerNetworkState> networks = CheckNetwork(body, host, warnings);
+        if (ContainerRequestCheck.PidModeContainer(host.PidMode) is { } pidDonor) FindForCreate(pidDonor); // it must exist (to run, only at start)
         body.Unknown = null; // only zero-valued unknown fields are left: nothing to keep
         // Go's encoding/json writes map keys sorted: inspect shows annotations (and labels, below) in that order.
         host.Annotations = host.Annotations?.OrderBy(a => a.Key, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal);

@@ -20,9 +20,10 @@ public static class ContainerSpecFactory
 {
     public const string InitDestination = "/sbin/docker-init";
 
+    /// <param name="joinedNamespaces">Namespaces of other containers to join, by type (<see cref="NamespaceType"/>): /proc/PID/ns/… paths.</param>
     /// <param name="volumeBinds">The container's volumes, mounted by the volume service: their mountpoints bound at their destinations.</param>
     /// <param name="daemonSeccomp">berthd's --seccomp-profile: "builtin", "unconfined" or a profile's path (its profile in <paramref name="daemonProfile"/>).</param>
-    public static ImageSpec Build(ContainerRecord record, Berth.Images.Store.Image image, string rootfs, string containerDir, string networkMode, string? joinedNetns, string? initBinary = null,
+    public static ImageSpec Build(ContainerRecord record, Berth.Images.Store.Image image, string rootfs, string containerDir, string networkMode, IReadOnlyDictionary<string, string>? joinedNamespaces, string? initBinary = null,
         IReadOnlyList<BindMount>? volumeBinds = null, string daemonSeccomp = Configuration.DaemonOptions.BuiltinSeccompProfile, DockerSeccompProfile? daemonProfile = null)
     {
         ContainerConfigJson c = record.Config;
@@ -73,8 +74,9 @@ public static class ContainerSpecFactory
         bool cgroupV2 = File.Exists("/sys/fs/cgroup/cgroup.controllers");
         if (h.CgroupnsMode == "host" || (h.CgroupnsMode == "" && !cgroupV2)) drop.Add(NamespaceType.Cgroup);
         linux.Namespaces = linux.Namespaces!.Where(n => !drop.Contains(n.Type)).ToList();
-        if (joinedNetns is not null)
-            foreach (LinuxNamespace ns in linux.Namespaces.Where(n => n.Type == NamespaceType.Network)) ns.Path = joinedNetns;
+        // --network container:X, --pid container:X: X's namespaces, by their /proc path.
+        foreach (LinuxNamespace ns in linux.Namespaces)
+            if (joinedNamespaces?.GetValueOrDefault(ns.Type) is { } path) ns.Path = path;
         if (h.UTSMode == "host") spec.Hostname = null;
 
         // /etc/hostname, /etc/hosts, /etc/resolv.conf: files of the container's, bind-mounted (dockerd does the same).

@@ -52,6 +52,30 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
     }
 
     /// <summary>
+    /// <c>--pid container:NAME</c>: the container runs in NAME's PID namespace (it sees NAME's
+    /// process as PID 1); NAME must exist at create and run at start.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void Pid_mode_container_joins_the_other_containers_pid_namespace(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        docker.Ok("run", "-d", "--name", "donor", "busybox", "sleep", "1000");
+        string ps = docker.Ok("run", "--rm", "--pid", "container:donor", "busybox", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo $$");
+        string[] lines = ps.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("sleep 1000", lines[0].Trim());
+        Assert.NotEqual("1", lines[1]);
+
+        var (exit, _, error) = docker.Run("create", "--pid", "container:nosuch", "busybox", "true");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("No such container: nosuch", error);
+        docker.Ok("create", "--name", "idle", "busybox", "true");
+        (exit, _, error) = docker.Run("run", "--rm", "--pid", "container:idle", "busybox", "true");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("is not running", error);
+    }
+
+    /// <summary>
     /// <c>--security-opt seccomp=profile.json</c>: the docker CLI sends the file's JSON; berthd
     /// turns the Docker-format profile into the container's filter (mkdir gets the profile's EACCES;
     /// chroot is allowed only without CAP_SYS_ADMIN, which the container does not hold, so it gets
