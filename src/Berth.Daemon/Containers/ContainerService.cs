@@ -530,16 +530,18 @@ public sealed partial class ContainerService : IDisposable
             _byId.Remove(id);
             if (_idByName.TryGetValue(entry.Record.Name, out string? holder) && holder == id) _idByName.Remove(entry.Record.Name);
         }
-        await CleanupRuntimeLeftoversAsync(id);
+        await CleanupRuntimeLeftoversAsync(id, unmountRootfs: false);
         ReleaseVolumes(id, entry.Record.Volumes, removeVolumes);
         lock (entry.ExecIds)
             foreach (string exec in entry.ExecIds) _execs.TryRemove(exec, out _); // exec instances go with their container
         PublishEvent(entry.Record, "destroy");
-        // `wait?condition=removed` (run --rm) is answered before the layer and the bundle directory
-        // are deleted: nothing can reach them any more (the record and the name are gone, the
-        // rootfs unmounted), and a crash from here leaves what the next start cleans anyway.
-        // The caller's lock is still held, so DELETE answers after all of it.
+        // `wait?condition=removed` (run --rm) is answered before the rootfs is unmounted and the
+        // layer and the bundle directory are deleted: nothing can reach them any more (the record
+        // and the name are gone, the container's processes and its runtime state too), and a crash
+        // from here leaves a layer without a record, which the next start unmounts and deletes
+        // (RestoreAsync). The caller's lock is still held, so DELETE answers after all of it.
         entry.RemovedSignal.TrySetResult();
+        UnmountRootfs(id);
         TryRemoveSnapshot(id);
         TryDeleteDirectory(BundleDirectory(id));
     }
@@ -549,7 +551,8 @@ public sealed partial class ContainerService : IDisposable
     /// or its removal: runtime state (an init waiting at its exec fifo), the rootfs mount, the
     /// monitor's directory.
     /// </summary>
-    private async Task CleanupRuntimeLeftoversAsync(string id, int monitorPid = 0)
+    /// <param name="unmountRootfs">false: the caller unmounts it later itself.</param>
+    private async Task CleanupRuntimeLeftoversAsync(string id, int monitorPid = 0, bool unmountRootfs = true)
     {
         string monitorDir = MonitorDirectory(id);
         // No PID recorded (the kill fell between the monitor's launch and the record's save, or
@@ -569,7 +572,7 @@ public sealed partial class ContainerService : IDisposable
         // its directory before then races that write and leaves the directory behind.
         if (monitorPid > 0 && Monitor.MonitorProcess.IsAlive(monitorPid, monitorDir))
             await WaitForMonitorAsync(monitorPid, TimeSpan.FromSeconds(5));
-        UnmountRootfs(id);
+        if (unmountRootfs) UnmountRootfs(id);
         TryDeleteDirectory(monitorDir);
     }
 
