@@ -103,6 +103,7 @@ public static class SystemApi
             PidsLimit = true,
             IPv4Forwarding = ReadFlag("/proc/sys/net/ipv4/ip_forward"),
             Debug = options.LogLevel == "debug",
+            LoggingDriver = options.LogDriver,
             NFd = CountFds(),
             NGoroutines = System.Threading.ThreadPool.ThreadCount,
             SystemTime = engine.Time.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss.fffffffzzz", System.Globalization.CultureInfo.InvariantCulture),

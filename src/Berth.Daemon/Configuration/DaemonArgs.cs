@@ -36,6 +36,10 @@ public static class DaemonArgs
               --bridge-netns string       Make bridges, NAT and port rules in this network namespace
                                           (a path such as /run/netns/x) rather than berthd's own
               --init-path string          The init --init runs as PID 1 (default: docker-init, i.e. tini, on PATH)
+              --log-driver string         Default logging driver of containers: json-file or none
+                                          (default "json-file")
+              --log-opt map               Default options of the json-file driver: max-size=SIZE,
+                                          max-file=N (default max-size=10m, max-file=3)
               --seccomp-profile string    Path to a seccomp profile (Docker's format) for containers that name
                                           none; "unconfined" for no filter (default "builtin")
               --add-runtime list          Register an OCI runtime: name=path (path absolute or on PATH)
@@ -94,6 +98,8 @@ public static class DaemonArgs
                 "--bridge-netns" => "bridge-netns",
                 "--init-path" => "init-path",
                 "--seccomp-profile" => "seccomp-profile",
+                "--log-driver" => "log-driver",
+                "--log-opt" or "--log-opts" => "log-opts",
                 "--add-runtime" => "add-runtime",
                 "--default-runtime" => "default-runtime",
                 _ => throw new DaemonConfigException($"unknown flag: {name}\nSee 'berthd --help'."),
@@ -143,6 +149,8 @@ public static class DaemonArgs
         string? bridgeNetns = Single("bridge-netns", file.BridgeNetns);
         string? initPath = Single("init-path", file.InitPath);
         string seccompProfile = Single("seccomp-profile", file.SeccompProfile) ?? DaemonOptions.BuiltinSeccompProfile;
+        string logDriver = Single("log-driver", file.LogDriver) ?? DaemonOptions.DefaultLogDriver;
+        IReadOnlyDictionary<string, string> logOpts = LogOpts(flags.GetValueOrDefault("log-opts"), file.LogOpts, conflicts);
         string defaultRuntime = Single("default-runtime", file.DefaultRuntime) ?? "berth-runtime";
         var tls = new TlsOptions
         {
@@ -172,6 +180,8 @@ public static class DaemonArgs
             SeccompProfilePath = seccompProfile is DaemonOptions.BuiltinSeccompProfile or DaemonOptions.UnconfinedSeccompProfile
                 ? seccompProfile : Absolute(seccompProfile, "seccomp-profile"),
             SeccompProfile = LoadSeccompProfile(seccompProfile),
+            LogDriver = logDriver,
+            LogOpts = logOpts,
             Runtimes = runtimes,
             DefaultRuntime = DaemonOptions.CanonicalRuntimeName(defaultRuntime),
         };
@@ -195,6 +205,14 @@ public static class DaemonArgs
             throw new DaemonConfigException($"bridge-netns `{options.BridgeNetns}` does not exist");
         if (!DaemonOptions.BuiltInRuntimes.Contains(options.DefaultRuntime) && !options.Runtimes.ContainsKey(options.DefaultRuntime))
             throw new DaemonConfigException($"default-runtime `{options.DefaultRuntime}` is not a known runtime (berth-runtime, runc, crun or one added with --add-runtime)");
+        if (options.LogDriver is not (DaemonOptions.DefaultLogDriver or "none"))
+            throw new DaemonConfigException($"the `{options.LogDriver}` logging driver is not served by berthd (json-file and none are)");
+        foreach (var (key, value) in options.LogOpts)
+        {
+            if (options.LogDriver == "none") throw new DaemonConfigException($"log-opt `{key}`: the none driver takes no options");
+            if (key is not ("max-size" or "max-file")) throw new DaemonConfigException($"unknown log opt '{key}' for json-file log driver");
+            if (Containers.LogLimits.Check(key, value) is { } error) throw new DaemonConfigException(error);
+        }
         foreach (string registry in options.InsecureRegistries)
             if (registry.Length == 0 || registry.Contains('/') && !registry.Contains("://"))
                 throw new DaemonConfigException($"invalid insecure-registry `{registry}`: give host[:port]");
@@ -227,6 +245,21 @@ public static class DaemonArgs
         foreach (var (name, runtime) in fromFile ?? new Dictionary<string, DaemonConfigRuntime>())
             Add(name, runtime.Path, runtime.RuntimeArgs);
         return runtimes;
+    }
+
+    /// <summary>--log-opt key=value (repeatable) or daemon.json's "log-opts" (both: refused, as dockerd does).</summary>
+    private static IReadOnlyDictionary<string, string> LogOpts(List<string>? flags, IReadOnlyDictionary<string, string>? fromFile, List<string> conflicts)
+    {
+        if (flags is null) return fromFile ?? new Dictionary<string, string>();
+        if (fromFile is not null) conflicts.Add($"log-opts: (from flag: [{string.Join(' ', flags)}], from file: {{{string.Join(' ', fromFile.Select(kv => kv.Key + ":" + kv.Value))}}})");
+        var opts = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string flag in flags)
+        {
+            int eq = flag.IndexOf('=');
+            if (eq <= 0) throw new DaemonConfigException($"invalid --log-opt `{flag}`: give key=value");
+            opts[flag[..eq]] = flag[(eq + 1)..];
+        }
+        return opts;
     }
 
     /// <summary>
@@ -287,6 +320,8 @@ public sealed record DaemonConfigFile
     [JsonPropertyName("bridge-netns")] public string? BridgeNetns { get; init; }
     [JsonPropertyName("init-path")] public string? InitPath { get; init; }
     [JsonPropertyName("seccomp-profile")] public string? SeccompProfile { get; init; }
+    [JsonPropertyName("log-driver")] public string? LogDriver { get; init; }
+    [JsonPropertyName("log-opts")] public IReadOnlyDictionary<string, string>? LogOpts { get; init; }
     [JsonPropertyName("default-runtime")] public string? DefaultRuntime { get; init; }
     [JsonPropertyName("runtimes")] public IReadOnlyDictionary<string, DaemonConfigRuntime>? Runtimes { get; init; }
 

@@ -47,6 +47,14 @@ public sealed record DaemonOptions
     /// <summary>--init-path: the init run as PID 1 with --init; null: docker-init (Debian's tini) on PATH.</summary>
     public string? InitPath { get; init; }
 
+    public const string DefaultLogDriver = "json-file";
+
+    /// <summary>--log-driver: the logging driver of containers that name none (json-file or none).</summary>
+    public string LogDriver { get; init; } = DefaultLogDriver;
+
+    /// <summary>--log-opt: options of <see cref="LogDriver"/> given to containers of that driver that do not set them.</summary>
+    public IReadOnlyDictionary<string, string> LogOpts { get; init; } = new Dictionary<string, string>();
+
     public const string BuiltinSeccompProfile = "builtin";
     public const string UnconfinedSeccompProfile = "unconfined";
 

@@ -43,9 +43,13 @@ public static class ContainerRequestCheck
         if (host.LogConfig.Type is not ("" or "json-file" or ContainerService.NoLogDriver))
             throw NotSupported("HostConfig.LogConfig.Type", $"the `{host.LogConfig.Type}` logging driver (json-file and none are served)");
         // dockerd validates no options for "none" (they have nothing to act on) and neither does berthd.
-        foreach (string key in host.LogConfig.Type == ContainerService.NoLogDriver ? [] : host.LogConfig.Config?.Keys ?? Enumerable.Empty<string>())
+        IEnumerable<KeyValuePair<string, string>> logOpts = host.LogConfig.Type == ContainerService.NoLogDriver ? [] : host.LogConfig.Config ?? [];
+        foreach (var (key, value) in logOpts)
+        {
             if (key is not ("max-size" or "max-file"))
                 throw BadRequest($"unknown log opt '{key}' for json-file log driver");
+            if (LogLimits.Check(key, value) is { } error) throw BadRequest(error);
+        }
         if (host.Mounts is not null)
             foreach (MountJson m in host.Mounts)
             {

@@ -85,7 +85,7 @@ public sealed partial class ContainerService
             TryDeleteDirectory(monitorDir);
             Directory.CreateDirectory(monitorDir);
 
-            (long maxSize, int maxFiles) = LogLimits(r.HostConfig.LogConfig);
+            (long maxSize, int maxFiles) = LogLimits.Of(r.HostConfig.LogConfig);
             var launch = new MonitorLaunch(monitor, runtime, globals, id, monitorDir, HasLog(r) ? LogPath(id) : null,
                 r.Config.Tty, r.Config.OpenStdin, r.Config.StdinOnce, bundle, null, maxSize, maxFiles);
             try
@@ -240,28 +240,6 @@ public sealed partial class ContainerService
             || message.Contains("permission denied", StringComparison.OrdinalIgnoreCase)
             || message.Contains("not a directory", StringComparison.OrdinalIgnoreCase);
         return new ApiException(userError ? 400 : 500, text);
-    }
-
-    private static (long MaxSize, int MaxFiles) LogLimits(LogConfigJson log)
-    {
-        long size = 10 * 1024 * 1024;
-        int files = 3;
-        if (log.Config?.GetValueOrDefault("max-size") is { Length: > 0 } s)
-            size = ParseSize(s) ?? throw ApiException.BadRequest($"invalid log opt max-size `{s}`");
-        if (log.Config?.GetValueOrDefault("max-file") is { Length: > 0 } f)
-            files = int.TryParse(f, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1 ? n : throw ApiException.BadRequest($"invalid log opt max-file `{f}`");
-        return (size, files);
-    }
-
-    private static long? ParseSize(string text)
-    {
-        text = text.Trim().ToLowerInvariant();
-        long unit = 1;
-        if (text.EndsWith('b')) text = text[..^1];
-        if (text.EndsWith('k')) { unit = 1024; text = text[..^1]; }
-        else if (text.EndsWith('m')) { unit = 1024 * 1024; text = text[..^1]; }
-        else if (text.EndsWith('g')) { unit = 1024L * 1024 * 1024; text = text[..^1]; }
-        return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long n) && n > 0 ? n * unit : null;
     }
 
     private void MountRootfs(string id, string rootfs)

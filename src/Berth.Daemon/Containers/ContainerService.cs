@@ -321,6 +321,14 @@ public sealed partial class ContainerService : IDisposable
         ContainerRequestCheck.Check(body, host, warnings, Options);
         // As dockerd: the record names its runtime, so a later --default-runtime does not move it.
         if (string.IsNullOrEmpty(host.Runtime)) host.Runtime = Options.DefaultRuntime;
+        // dockerd's mergeAndVerifyLogConfig: a container that names no driver gets the daemon's
+        // (--log-driver), and one of the daemon's driver gets the daemon's --log-opt values it does not set.
+        if (string.IsNullOrEmpty(host.LogConfig.Type)) host.LogConfig.Type = Options.LogDriver;
+        if (host.LogConfig.Type == Options.LogDriver && Options.LogOpts.Count > 0)
+        {
+            host.LogConfig.Config ??= new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var (key, value) in Options.LogOpts) host.LogConfig.Config.TryAdd(key, value);
+        }
         List<ContainerNetworkState> networks = CheckNetwork(body, host, warnings);
         if (ContainerRequestCheck.PidModeContainer(host.PidMode) is { } pidDonor) FindForCreate(pidDonor); // it must exist (to run, only at start)
         body.Unknown = null; // only zero-valued unknown fields are left: nothing to keep

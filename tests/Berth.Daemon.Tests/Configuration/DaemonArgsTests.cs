@@ -51,6 +51,27 @@ public sealed class DaemonArgsTests
     }
 
     [Fact]
+    public void Log_driver_and_options_as_flags_or_in_the_file_are_checked()
+    {
+        DaemonOptions o = DaemonArgs.Parse(["--log-opt", "max-size=1m", "--log-opt=max-file=4"]).Options;
+        Assert.Equal("json-file", o.LogDriver);
+        Assert.Equal(new Dictionary<string, string> { ["max-size"] = "1m", ["max-file"] = "4" }, o.LogOpts);
+        Assert.Equal("none", DaemonArgs.Parse(["--log-driver", "none"]).Options.LogDriver);
+
+        Assert.Contains("the `syslog` logging driver is not served", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-driver", "syslog"])).Message);
+        Assert.Contains("unknown log opt 'compress'", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "compress=true"])).Message);
+        Assert.Contains("invalid log opt max-size `lots`", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "max-size=lots"])).Message);
+        Assert.Contains("invalid --log-opt `max-size`", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "max-size"])).Message);
+        Assert.Contains("the none driver takes no options", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-driver", "none", "--log-opt", "max-file=2"])).Message);
+
+        using var dir = new TempDirectory("config");
+        string config = dir.Combine("daemon.json");
+        File.WriteAllText(config, """{ "log-driver": "json-file", "log-opts": { "max-file": "5" } }""");
+        Assert.Equal("5", DaemonArgs.Parse(["--config-file", config]).Options.LogOpts["max-file"]);
+        Assert.Contains("log-opts", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--config-file", config, "--log-opt", "max-file=1"])).Message);
+    }
+
+    [Fact]
     public void Plain_tcp_is_refused_with_a_reason()
     {
         var e = Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["-H", "tcp://0.0.0.0:2375"]));
