@@ -27,6 +27,7 @@ public static class DaemonArgs
                                           (default unix:///run/berth/berth.sock)
               --insecure-registry list    Registries reached over plain HTTP
           -l, --log-level string          debug, info, warn, error, fatal (default "info")
+          -D, --debug                     Log at debug level
           -p, --pidfile string            Path of the PID file (default: <exec-root>/berthd.pid)
               --group string              Group of the unix sockets (default "berth", when it exists)
           -b, --bridge string             The default network's bridge, or "none" for no bridge network
@@ -40,6 +41,15 @@ public static class DaemonArgs
                                           (default "json-file")
               --log-opt map               Default options of the json-file driver: max-size=SIZE,
                                           max-file=N (default max-size=10m, max-file=3)
+              --cgroup-parent string      Parent cgroup of containers that name none (default "/berth")
+              --default-shm-size bytes    /dev/shm size of containers that name none (default 64MiB)
+              --default-ulimit list       Ulimits of containers that do not set them: name=soft[:hard]
+              --dns list                  DNS servers of containers that name none
+              --dns-search list           DNS search domains of containers that name none
+              --dns-opt list              DNS options of containers that name none
+              --live-restore              Accepted: berthd's containers always outlive it (cannot be off)
+          -s, --storage-driver string     overlay2 (the only one; "overlay" is another name of it)
+              --exec-opt list             native.cgroupdriver=cgroupfs (the only cgroup driver)
               --seccomp-profile string    Path to a seccomp profile (Docker's format) for containers that name
                                           none; "unconfined" for no filter (default "builtin")
               --add-runtime list          Register an OCI runtime: name=path (path absolute or on PATH)
@@ -56,7 +66,7 @@ public static class DaemonArgs
     public static ParsedArgs Parse(IReadOnlyList<string> args)
     {
         var flags = new Dictionary<string, List<string>>(StringComparer.Ordinal);
-        bool help = false, version = false, tlsVerify = false;
+        bool help = false, version = false, tlsVerify = false, debug = false, liveRestore = true;
         for (int i = 0; i < args.Count; i++)
         {
             string arg = args[i];
@@ -79,6 +89,12 @@ public static class DaemonArgs
                 case "--tlsverify":
                     tlsVerify = value is null || bool.TryParse(value, out bool v) && v;
                     continue;
+                case "-D" or "--debug":
+                    debug = value is null || bool.TryParse(value, out bool d) && d;
+                    continue;
+                case "--live-restore":
+                    liveRestore = value is null || !bool.TryParse(value, out bool l) || l;
+                    continue;
             }
             string key = name switch
             {
@@ -99,6 +115,14 @@ public static class DaemonArgs
                 "--init-path" => "init-path",
                 "--seccomp-profile" => "seccomp-profile",
                 "--log-driver" => "log-driver",
+                "--cgroup-parent" => "cgroup-parent",
+                "--default-shm-size" => "default-shm-size",
+                "--default-ulimit" => "default-ulimits",
+                "--dns" => "dns",
+                "--dns-search" => "dns-search",
+                "--dns-opt" => "dns-opts",
+                "-s" or "--storage-driver" => "storage-driver",
+                "--exec-opt" => "exec-opts",
                 "--log-opt" or "--log-opts" => "log-opts",
                 "--add-runtime" => "add-runtime",
                 "--default-runtime" => "default-runtime",
@@ -142,7 +166,23 @@ public static class DaemonArgs
         IReadOnlyList<string> hosts = Many("hosts", file.Hosts) ?? [DaemonOptions.DefaultHost];
         string? pidFile = Single("pidfile", file.PidFile);
         IReadOnlyList<string> insecure = Many("insecure-registries", file.InsecureRegistries) ?? [];
-        string logLevel = Single("log-level", file.LogLevel) ?? "info";
+        string logLevel = debug || file.Debug == true ? "debug" : Single("log-level", file.LogLevel) ?? "info";
+        if (!liveRestore || file.LiveRestore == false)
+            throw new DaemonConfigException("live-restore cannot be turned off: berthd's containers always keep running when it stops or restarts");
+        if (Single("storage-driver", file.StorageDriver) is { } storage && storage is not ("overlay2" or "overlay"))
+            throw new DaemonConfigException($"storage-driver `{storage}` is not served: berthd stores containers on overlayfs (overlay2)");
+        foreach (string opt in Many("exec-opts", file.ExecOpts) ?? [])
+            if (opt.Replace(" ", "", StringComparison.Ordinal) is not ("native.cgroupdriver=cgroupfs"))
+                throw new DaemonConfigException(opt.StartsWith("native.cgroupdriver=", StringComparison.Ordinal)
+                    ? $"exec-opt `{opt}`: berthd manages cgroups through cgroupfs (native.cgroupdriver=cgroupfs is the only driver)"
+                    : $"unknown exec-opt `{opt}`: only native.cgroupdriver=cgroupfs is served");
+        string? cgroupParent = Single("cgroup-parent", file.CgroupParent);
+        string? shmText = Single("default-shm-size", file.DefaultShmSize);
+        long shmSize = shmText is null ? 0 : ByteSize.Parse(shmText) ?? throw new DaemonConfigException($"invalid default-shm-size `{shmText}`: give a size such as 64m");
+        IReadOnlyList<string> dns = Many("dns", file.Dns) ?? [];
+        IReadOnlyList<string> dnsSearch = Many("dns-search", file.DnsSearch) ?? [];
+        IReadOnlyList<string> dnsOpts = Many("dns-opts", file.DnsOpts) ?? [];
+        IReadOnlyList<DefaultUlimit> ulimits = DefaultUlimits(flags.GetValueOrDefault("default-ulimits"), file.DefaultUlimits, conflicts);
         string group = Single("group", file.Group) ?? "berth";
         string bridge = Single("bridge", file.Bridge) ?? "berth0";
         string? bip = Single("bip", file.Bip);
@@ -182,6 +222,12 @@ public static class DaemonArgs
             SeccompProfile = LoadSeccompProfile(seccompProfile),
             LogDriver = logDriver,
             LogOpts = logOpts,
+            CgroupParent = cgroupParent,
+            DefaultShmSize = shmSize,
+            DefaultUlimits = ulimits,
+            Dns = dns,
+            DnsSearch = dnsSearch,
+            DnsOptions = dnsOpts,
             Runtimes = runtimes,
             DefaultRuntime = DaemonOptions.CanonicalRuntimeName(defaultRuntime),
         };
@@ -213,6 +259,10 @@ public static class DaemonArgs
             if (key is not ("max-size" or "max-file")) throw new DaemonConfigException($"unknown log opt '{key}' for json-file log driver");
             if (Containers.LogLimits.Check(key, value) is { } error) throw new DaemonConfigException(error);
         }
+        foreach (string server in options.Dns)
+            if (!System.Net.IPAddress.TryParse(server, out _)) throw new DaemonConfigException($"invalid dns `{server}`: give an IP address");
+        if (options.CgroupParent is { } parent && (parent.Length == 0 || parent.Split('/').Contains("..")))
+            throw new DaemonConfigException($"invalid cgroup-parent `{parent}`");
         foreach (string registry in options.InsecureRegistries)
             if (registry.Length == 0 || registry.Contains('/') && !registry.Contains("://"))
                 throw new DaemonConfigException($"invalid insecure-registry `{registry}`: give host[:port]");
@@ -246,6 +296,42 @@ public static class DaemonArgs
             Add(name, runtime.Path, runtime.RuntimeArgs);
         return runtimes;
     }
+
+    /// <summary>
+    /// --default-ulimit name=soft[:hard] (repeatable) or daemon.json's "default-ulimits" ({"nofile":
+    /// {"Name": "nofile", "Soft": 1024, "Hard": 2048}}), as dockerd takes them.
+    /// </summary>
+    private static IReadOnlyList<DefaultUlimit> DefaultUlimits(List<string>? flags, IReadOnlyDictionary<string, DaemonConfigUlimit>? fromFile, List<string> conflicts)
+    {
+        var result = new List<DefaultUlimit>();
+        if (flags is not null && fromFile is not null) conflicts.Add($"default-ulimits: (from flag: [{string.Join(' ', flags)}], from file: [{string.Join(' ', fromFile.Keys)}])");
+        foreach (string flag in flags ?? [])
+        {
+            int eq = flag.IndexOf('=');
+            string[] values = eq > 0 ? flag[(eq + 1)..].Split(':') : [];
+            if (eq <= 0 || values.Length is < 1 or > 2
+                || !long.TryParse(values[0], System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out long soft)
+                || !long.TryParse(values[^1], System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out long hard))
+                throw new DaemonConfigException($"invalid default-ulimit `{flag}`: give name=soft[:hard]");
+            result.Add(Ulimit(flag[..eq], soft, hard));
+        }
+        foreach (var (key, u) in fromFile ?? new Dictionary<string, DaemonConfigUlimit>())
+            result.Add(Ulimit(string.IsNullOrEmpty(u.Name) ? key : u.Name, u.Soft, u.Hard));
+        return result;
+
+        static DefaultUlimit Ulimit(string name, long soft, long hard)
+        {
+            if (!UlimitNames.Contains(name)) throw new DaemonConfigException($"invalid default-ulimit name `{name}`");
+            if (soft > hard && hard != -1) throw new DaemonConfigException($"default-ulimit {name}: soft limit {soft} is above the hard limit {hard}");
+            return new DefaultUlimit(name, soft, hard);
+        }
+    }
+
+    /// <summary>The rlimit names docker's --ulimit takes (go-units' ulimit table).</summary>
+    private static readonly HashSet<string> UlimitNames = new(StringComparer.Ordinal)
+    {
+        "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
+    };
 
     /// <summary>--log-opt key=value (repeatable) or daemon.json's "log-opts" (both: refused, as dockerd does).</summary>
     private static IReadOnlyDictionary<string, string> LogOpts(List<string>? flags, IReadOnlyDictionary<string, string>? fromFile, List<string> conflicts)
@@ -320,6 +406,16 @@ public sealed record DaemonConfigFile
     [JsonPropertyName("bridge-netns")] public string? BridgeNetns { get; init; }
     [JsonPropertyName("init-path")] public string? InitPath { get; init; }
     [JsonPropertyName("seccomp-profile")] public string? SeccompProfile { get; init; }
+    [JsonPropertyName("debug")] public bool? Debug { get; init; }
+    [JsonPropertyName("live-restore")] public bool? LiveRestore { get; init; }
+    [JsonPropertyName("storage-driver")] public string? StorageDriver { get; init; }
+    [JsonPropertyName("exec-opts")] public IReadOnlyList<string>? ExecOpts { get; init; }
+    [JsonPropertyName("cgroup-parent")] public string? CgroupParent { get; init; }
+    [JsonPropertyName("default-shm-size")] public string? DefaultShmSize { get; init; }
+    [JsonPropertyName("default-ulimits")] public IReadOnlyDictionary<string, DaemonConfigUlimit>? DefaultUlimits { get; init; }
+    [JsonPropertyName("dns")] public IReadOnlyList<string>? Dns { get; init; }
+    [JsonPropertyName("dns-search")] public IReadOnlyList<string>? DnsSearch { get; init; }
+    [JsonPropertyName("dns-opts")] public IReadOnlyList<string>? DnsOpts { get; init; }
     [JsonPropertyName("log-driver")] public string? LogDriver { get; init; }
     [JsonPropertyName("log-opts")] public IReadOnlyDictionary<string, string>? LogOpts { get; init; }
     [JsonPropertyName("default-runtime")] public string? DefaultRuntime { get; init; }
@@ -346,6 +442,14 @@ public sealed record DaemonConfigFile
             throw new DaemonConfigException($"unable to configure the daemon with file `{path}`: {e.Message}", e);
         }
     }
+}
+
+/// <summary>One entry of the config file's "default-ulimits" (dockerd's shape: go-units' Ulimit).</summary>
+public sealed record DaemonConfigUlimit
+{
+    [JsonPropertyName("Name")] public string? Name { get; init; }
+    [JsonPropertyName("Soft")] public long Soft { get; init; }
+    [JsonPropertyName("Hard")] public long Hard { get; init; }
 }
 
 /// <summary>One entry of the config file's "runtimes" (dockerd's shape).</summary>

@@ -47,6 +47,20 @@ public sealed record DaemonOptions
     /// <summary>--init-path: the init run as PID 1 with --init; null: docker-init (Debian's tini) on PATH.</summary>
     public string? InitPath { get; init; }
 
+    /// <summary>--cgroup-parent: the parent cgroup of containers that name none; null: /berth.</summary>
+    public string? CgroupParent { get; init; }
+
+    /// <summary>--default-shm-size in bytes: /dev/shm of containers that name no size; 0: 64 MiB.</summary>
+    public long DefaultShmSize { get; init; }
+
+    /// <summary>--default-ulimit: rlimits of containers that do not set them.</summary>
+    public IReadOnlyList<DefaultUlimit> DefaultUlimits { get; init; } = [];
+
+    /// <summary>--dns, --dns-search, --dns-opt: resolv.conf of containers that name none (else the host's).</summary>
+    public IReadOnlyList<string> Dns { get; init; } = [];
+    public IReadOnlyList<string> DnsSearch { get; init; } = [];
+    public IReadOnlyList<string> DnsOptions { get; init; } = [];
+
     public const string DefaultLogDriver = "json-file";
 
     /// <summary>--log-driver: the logging driver of containers that name none (json-file or none).</summary>
@@ -127,3 +141,6 @@ public sealed record TlsOptions
 /// and the global arguments it gets before each command (daemon.json's runtimeArgs).
 /// </summary>
 public sealed record AddedRuntime(string Path, IReadOnlyList<string> Args);
+
+/// <summary>A --default-ulimit: an rlimit by docker's name (nofile, nproc, …).</summary>
+public sealed record DefaultUlimit(string Name, long Soft, long Hard);

@@ -67,7 +67,7 @@ public sealed partial class ContainerService
             {
                 built = ContainerSpecFactory.Build(r, image, rootfs, Store.DirectoryOf(id), EffectiveNetworkMode(r.HostConfig), JoinedNamespaces(r),
                     r.HostConfig.Init == true ? Options.InitBinary() ?? throw ApiException.BadRequest("--init needs docker-init (tini): apt-get install tini") : null,
-                    volumeBinds, Options.SeccompProfilePath, Options.SeccompProfile);
+                    volumeBinds, Options);
                 if (links.Count > 0) built.Spec.Process!.Env = WithLinkEnvironment(r, links, built.Spec.Process.Env ?? []);
             }
             catch (ImagesException e)

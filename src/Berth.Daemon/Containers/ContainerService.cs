@@ -321,6 +321,15 @@ public sealed partial class ContainerService : IDisposable
         ContainerRequestCheck.Check(body, host, warnings, Options);
         // As dockerd: the record names its runtime, so a later --default-runtime does not move it.
         if (string.IsNullOrEmpty(host.Runtime)) host.Runtime = Options.DefaultRuntime;
+        // As dockerd's adaptContainerSettings, the daemon's defaults are written into the record:
+        // --default-shm-size, --default-ulimit (for the names the container does not set), and
+        // --cgroup-parent (dockerd applies that one at each start without recording it; recorded,
+        // a container keeps its group across a daemon restart with another setting).
+        if (host.ShmSize == 0 && Options.DefaultShmSize > 0) host.ShmSize = Options.DefaultShmSize;
+        foreach (DefaultUlimit u in Options.DefaultUlimits)
+            if (host.Ulimits?.Any(x => x.Name == u.Name) != true)
+                (host.Ulimits ??= []).Add(new UlimitJson { Name = u.Name, Soft = u.Soft, Hard = u.Hard });
+        if (string.IsNullOrEmpty(host.CgroupParent) && Options.CgroupParent is { } cgroupParent) host.CgroupParent = cgroupParent;
         // dockerd's mergeAndVerifyLogConfig: a container that names no driver gets the daemon's
         // (--log-driver), and one of the daemon's driver gets the daemon's --log-opt values it does not set.
         if (string.IsNullOrEmpty(host.LogConfig.Type)) host.LogConfig.Type = Options.LogDriver;

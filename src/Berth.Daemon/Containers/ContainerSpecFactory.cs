@@ -22,9 +22,9 @@ public static class ContainerSpecFactory
 
     /// <param name="joinedNamespaces">Namespaces of other containers to join, by type (<see cref="NamespaceType"/>): /proc/PID/ns/… paths.</param>
     /// <param name="volumeBinds">The container's volumes, mounted by the volume service: their mountpoints bound at their destinations.</param>
-    /// <param name="daemonSeccomp">berthd's --seccomp-profile: "builtin", "unconfined" or a profile's path (its profile in <paramref name="daemonProfile"/>).</param>
+    /// <param name="daemon">berthd's defaults for what the container does not set (--seccomp-profile, --dns…); null: none.</param>
     public static ImageSpec Build(ContainerRecord record, Berth.Images.Store.Image image, string rootfs, string containerDir, string networkMode, IReadOnlyDictionary<string, string>? joinedNamespaces, string? initBinary = null,
-        IReadOnlyList<BindMount>? volumeBinds = null, string daemonSeccomp = Configuration.DaemonOptions.BuiltinSeccompProfile, DockerSeccompProfile? daemonProfile = null)
+        IReadOnlyList<BindMount>? volumeBinds = null, Configuration.DaemonOptions? daemon = null)
     {
         ContainerConfigJson c = record.Config;
         HostConfigJson h = record.HostConfig;
@@ -80,7 +80,7 @@ public static class ContainerSpecFactory
         if (h.UTSMode == "host") spec.Hostname = null;
 
         // /etc/hostname, /etc/hosts, /etc/resolv.conf: files of the container's, bind-mounted (dockerd does the same).
-        WriteEtcFiles(record, spec.Hostname ?? System.Net.Dns.GetHostName(), containerDir, hostNetwork);
+        WriteEtcFiles(record, spec.Hostname ?? System.Net.Dns.GetHostName(), containerDir, hostNetwork, daemon);
         var etc = new List<OciMount>();
         foreach (string name in new[] { "resolv.conf", "hostname", "hosts" })
             etc.Add(new OciMount
@@ -134,8 +134,8 @@ public static class ContainerSpecFactory
         // means), then Docker's default. A daemon started with "unconfined" filters only the
         // containers that ask for a profile. Rules are chosen by the capabilities the container ends up with.
         IReadOnlyCollection<string> bounding = spec.Process!.Capabilities!.Bounding ?? [];
-        profile ??= daemonProfile;
-        bool daemonUnconfined = seccomp is null && daemonSeccomp == Configuration.DaemonOptions.UnconfinedSeccompProfile;
+        profile ??= daemon?.SeccompProfile;
+        bool daemonUnconfined = seccomp is null && daemon?.SeccompProfilePath == Configuration.DaemonOptions.UnconfinedSeccompProfile;
         if (!h.Privileged && seccomp != false && !daemonUnconfined)
             linux.Seccomp = profile is not null ? profile.For(bounding, HostArch()) : DockerDefaultProfile.For(bounding, HostArch());
         return built;
@@ -258,9 +258,13 @@ public static class ContainerSpecFactory
     /// from the host's without loopback resolvers; hosts with --add-host entries; a bridged
     /// container's own address is added once its endpoint exists).
     /// </summary>
-    public static void WriteEtcFiles(ContainerRecord record, string hostname, string dir, bool hostNetwork)
+    /// <param name="daemon">Its --dns, --dns-search and --dns-opt stand in, each on its own, for what the container leaves empty (as dockerd).</param>
+    public static void WriteEtcFiles(ContainerRecord record, string hostname, string dir, bool hostNetwork, Configuration.DaemonOptions? daemon = null)
     {
         HostConfigJson h = record.HostConfig;
+        List<string>? dns = h.Dns is { Count: > 0 } ? h.Dns : daemon?.Dns is { Count: > 0 } d ? [.. d] : null;
+        List<string>? dnsSearch = h.DnsSearch is { Count: > 0 } ? h.DnsSearch : daemon?.DnsSearch is { Count: > 0 } ds ? [.. ds] : null;
+        List<string>? dnsOptions = h.DnsOptions is { Count: > 0 } ? h.DnsOptions : daemon?.DnsOptions is { Count: > 0 } dopt ? [.. dopt] : null;
         Directory.CreateDirectory(dir);
         WriteAtomic(Path.Combine(dir, "hostname"), hostname + "\n");
         string hostHosts = File.Exists("/etc/hosts") ? File.ReadAllText("/etc/hosts") : "";
@@ -269,9 +273,9 @@ public static class ContainerSpecFactory
         WriteAtomic(Path.Combine(dir, "hosts"), hostNetwork
             ? (hostHosts.Length == 0 || hostHosts.EndsWith('\n') ? hostHosts : hostHosts + "\n") + string.Concat(extra.Select(e => $"{e.Address}\t{string.Join(' ', e.Names)}\n"))
             : HostsFile.Render(hostname, null, null, extra));
-        WriteAtomic(Path.Combine(dir, "resolv.conf"), hostNetwork && h.Dns is not { Count: > 0 } && h.DnsSearch is not { Count: > 0 } && h.DnsOptions is not { Count: > 0 }
+        WriteAtomic(Path.Combine(dir, "resolv.conf"), hostNetwork && dns is null && dnsSearch is null && dnsOptions is null
             ? hostResolv
-            : ResolvConf.Render(hostResolv, h.Dns, h.DnsSearch, h.DnsOptions));
+            : ResolvConf.Render(hostResolv, dns, dnsSearch, dnsOptions));
     }
 
     /// <summary>--add-host <c>name:ip</c> entries (checked at create, so a bad one is a 400 there).</summary>

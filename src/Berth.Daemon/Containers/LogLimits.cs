@@ -32,14 +32,5 @@ public static class LogLimits
     private static int? ParseCount(string text)
         => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1 ? n : null;
 
-    private static long? ParseSize(string text)
-    {
-        text = text.Trim().ToLowerInvariant();
-        long unit = 1;
-        if (text.EndsWith('b')) text = text[..^1];
-        if (text.EndsWith('k')) { unit = 1024; text = text[..^1]; }
-        else if (text.EndsWith('m')) { unit = 1024 * 1024; text = text[..^1]; }
-        else if (text.EndsWith('g')) { unit = 1024L * 1024 * 1024; text = text[..^1]; }
-        return long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long n) && n > 0 ? n * unit : null;
-    }
+    private static long? ParseSize(string text) => Configuration.ByteSize.Parse(text);
 }

@@ -72,6 +72,38 @@ public sealed class DaemonArgsTests
     }
 
     [Fact]
+    public void Dockerds_other_daemon_json_keys_are_taken_or_refused_by_name()
+    {
+        using var dir = new TempDirectory("config");
+        string config = dir.Combine("daemon.json");
+        File.WriteAllText(config, """
+            { "debug": true, "live-restore": true, "storage-driver": "overlay2", "exec-opts": ["native.cgroupdriver=cgroupfs"],
+              "default-ulimits": { "nofile": { "Name": "nofile", "Soft": 1024, "Hard": 2048 } }, "default-shm-size": "128M",
+              "dns": ["192.0.2.1"], "dns-search": ["example.test"], "dns-opts": ["ndots:1"], "cgroup-parent": "/mine" }
+            """);
+        DaemonOptions o = DaemonArgs.Parse(["--config-file", config]).Options;
+        Assert.Equal("debug", o.LogLevel);
+        Assert.Equal([new DefaultUlimit("nofile", 1024, 2048)], o.DefaultUlimits);
+        Assert.Equal(128L << 20, o.DefaultShmSize);
+        Assert.Equal(["192.0.2.1"], o.Dns);
+        Assert.Equal(["example.test"], o.DnsSearch);
+        Assert.Equal(["ndots:1"], o.DnsOptions);
+        Assert.Equal("/mine", o.CgroupParent);
+        Assert.Equal([new DefaultUlimit("nproc", 10, 20)], DaemonArgs.Parse(["--default-ulimit", "nproc=10:20"]).Options.DefaultUlimits);
+        Assert.Equal("debug", DaemonArgs.Parse(["-D"]).Options.LogLevel);
+
+        string Refused(params string[] args) => Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(args)).Message;
+        Assert.Contains("live-restore cannot be turned off", Refused("--live-restore=false"));
+        Assert.Contains("storage-driver `vfs` is not served", Refused("--storage-driver", "vfs"));
+        Assert.Contains("native.cgroupdriver=cgroupfs is the only driver", Refused("--exec-opt", "native.cgroupdriver=systemd"));
+        Assert.Contains("invalid default-ulimit name `files`", Refused("--default-ulimit", "files=1:2"));
+        Assert.Contains("soft limit 20 is above the hard limit 10", Refused("--default-ulimit", "nofile=20:10"));
+        Assert.Contains("invalid default-shm-size `big`", Refused("--default-shm-size", "big"));
+        Assert.Contains("invalid dns `dns.example`", Refused("--dns", "dns.example"));
+        Assert.Contains("invalid cgroup-parent `/a/../b`", Refused("--cgroup-parent", "/a/../b"));
+    }
+
+    [Fact]
     public void Plain_tcp_is_refused_with_a_reason()
     {
         var e = Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["-H", "tcp://0.0.0.0:2375"]));

@@ -89,11 +89,13 @@ public sealed class CgroupTests : IDisposable
     [IntegrationFact]
     public void A_process_over_the_memory_limit_is_oom_killed()
     {
-        // 16 MiB limit, no swap; tail buffers its whole input in memory. tail raises its own
-        // oom_score_adj to 1000 so the OOM killer picks it, not the shell that reports the status
-        // (with equal scores the kernel sometimes took sh).
+        // 16 MiB limit, no swap; tail buffers its whole input (/dev/zero has no newline) in memory.
+        // tail raises its own oom_score_adj to 1000 so the OOM killer picks it, not the shell that
+        // reports the status (with equal scores the kernel sometimes took sh). It reads /dev/zero
+        // itself: with a `head | tail` pipe, head went on allocating pipe pages while tail's memory
+        // was being freed, and a second OOM kill took the shell once in CI (exit 137, no output).
         var b = _h.NewBundle().Script(
-            "head -c 100000000 /dev/zero | sh -c 'echo 1000 > /proc/self/oom_score_adj && exec tail' > /dev/null; echo exit=$?");
+            "sh -c 'echo 1000 > /proc/self/oom_score_adj && exec tail /dev/zero' > /dev/null; echo exit=$?");
         b.Linux.Resources ??= new LinuxResources();
         b.Linux.Resources.Memory = new LinuxMemory { Limit = 16L * 1024 * 1024, Swap = 16L * 1024 * 1024 };
         var limited = _h.Run(b, "oom").ShouldSucceed();

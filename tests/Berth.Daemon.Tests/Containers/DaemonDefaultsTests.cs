@@ -1,0 +1,107 @@
+using Berth.Daemon.Configuration;
+using Berth.Daemon.Tests.Cli;
+
+namespace Berth.Daemon.Tests.Containers;
+
+/// <summary>
+/// berthd's defaults for what a container does not set, as dockerd takes them: <c>--log-driver</c> /
+/// <c>--log-opt</c>, <c>--default-ulimit</c>, <c>--default-shm-size</c>, <c>--dns*</c>,
+/// <c>--cgroup-parent</c> (flags or daemon.json). Checked through the real docker CLI; each test's
+/// daemon force-removes its containers at the end.
+/// </summary>
+public sealed class DaemonDefaultsTests
+{
+    private static async Task<(DaemonScope Daemon, DockerCli Docker)> StartAsync(TempDirectory dir, params string[] args)
+    {
+        DaemonOptions parsed = DaemonArgs.Parse(args).Options;
+        DaemonScope daemon = await DaemonScope.StartAsync(o => o with
+        {
+            LogDriver = parsed.LogDriver, LogOpts = parsed.LogOpts, DefaultUlimits = parsed.DefaultUlimits, DefaultShmSize = parsed.DefaultShmSize,
+            Dns = parsed.Dns, DnsSearch = parsed.DnsSearch, DnsOptions = parsed.DnsOptions, CgroupParent = parsed.CgroupParent,
+        });
+        await daemon.ImportBusyboxAsync("busybox:latest");
+        string binary = (string)Assert.Single(DockerCli.Installed().Take(1))[0];
+        return (daemon, new DockerCli(binary, daemon.DockerHost, dir.CreateSubdirectory("docker-config")));
+    }
+
+    [Fact]
+    public async Task The_daemons_log_options_fill_in_what_a_container_leaves_out()
+    {
+        using var dir = new TempDirectory("log-defaults");
+        string config = dir.Combine("daemon.json");
+        File.WriteAllText(config, """{ "log-opts": { "max-size": "2k", "max-file": "2" } }""");
+        var (daemon, docker) = await StartAsync(dir, "--config-file", config);
+        await using (daemon)
+        {
+            string id = docker.Ok("run", "-d", "busybox", "sh", "-c", "seq 3000").Trim();
+            Assert.Equal("0\n", docker.Ok("wait", id));
+            Assert.Equal("{\"Type\":\"json-file\",\"Config\":{\"max-file\":\"2\",\"max-size\":\"2k\"}}\n",
+                docker.Ok("inspect", "-f", "{{json .HostConfig.LogConfig}}", id));
+            // Rotated at 2 KiB into at most 2 files: the log keeps the end of the output only.
+            string logs = docker.Ok("logs", id);
+            Assert.EndsWith("2999\n3000\n", logs);
+            Assert.DoesNotContain("\n1\n", "\n" + logs);
+            string[] files = Directory.GetFiles(Path.Combine(daemon.Options.DataRoot, "containers", id), id + "-json.log*");
+            Assert.True(files.Length <= 2, string.Join(' ', files));
+
+            // A container's own options win; another driver gets none of the daemon's.
+            string own = docker.Ok("create", "--log-opt", "max-size=5m", "busybox", "true").Trim();
+            Assert.Equal("{\"max-file\":\"2\",\"max-size\":\"5m\"}\n", docker.Ok("inspect", "-f", "{{json .HostConfig.LogConfig.Config}}", own));
+            string none = docker.Ok("create", "--log-driver", "none", "busybox", "true").Trim();
+            Assert.Equal("none {}\n", docker.Ok("inspect", "-f", "{{.HostConfig.LogConfig.Type}} {{json .HostConfig.LogConfig.Config}}", none));
+        }
+    }
+
+    [Fact]
+    public async Task A_daemon_with_the_none_driver_keeps_no_logs()
+    {
+        using var dir = new TempDirectory("log-defaults");
+        var (daemon, docker) = await StartAsync(dir, "--log-driver", "none");
+        await using (daemon)
+        {
+            Assert.Equal("none\n", docker.Ok("info", "-f", "{{.LoggingDriver}}"));
+            Assert.Equal("hello\n", docker.Ok("run", "--name", "quiet", "busybox", "echo", "hello"));
+            var (exit, _, error) = docker.Run("logs", "quiet");
+            Assert.NotEqual(0, exit);
+            Assert.Contains("configured logging driver does not support reading", error);
+        }
+    }
+
+    [Fact]
+    public async Task Ulimits_shm_size_dns_and_cgroup_parent_fill_in_what_a_container_leaves_out()
+    {
+        using var dir = new TempDirectory("daemon-defaults");
+        string parent = "berth-defaults-test-" + Guid.NewGuid().ToString("N")[..8];
+        var (daemon, docker) = await StartAsync(dir, "--default-ulimit", "nofile=1234:2345", "--default-shm-size", "32m",
+            "--dns", "192.0.2.53", "--dns-search", "example.test", "--dns-opt", "ndots:2", "--cgroup-parent", "/" + parent);
+        try
+        {
+            await using (daemon)
+            {
+                string script = "ulimit -n; ulimit -Hn; df -k /dev/shm | tail -1; grep -v '^#' /etc/resolv.conf; grep -c " + parent + " /proc/self/cgroup";
+                string[] lines = docker.Ok("run", "--rm", "--network", "none", "busybox", "sh", "-c", script).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+                Assert.Equal(["1234", "2345"], lines[..2]);
+                Assert.Equal("32768", lines[2].Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+                Assert.Contains("nameserver 192.0.2.53", lines);
+                Assert.Contains("search example.test", lines);
+                Assert.Contains("options ndots:2", lines);
+                Assert.NotEqual("0", lines[^1]);
+
+                // What the container sets itself stays; each DNS setting stands on its own.
+                lines = docker.Ok("run", "--rm", "--network", "none", "--ulimit", "nofile=100:200", "--shm-size", "8m", "--dns", "198.51.100.1",
+                    "busybox", "sh", "-c", "ulimit -n; df -k /dev/shm | tail -1; grep -v '^#' /etc/resolv.conf").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+                Assert.Equal("100", lines[0]);
+                Assert.Equal("8192", lines[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+                Assert.Contains("nameserver 198.51.100.1", lines);
+                Assert.DoesNotContain("nameserver 192.0.2.53", lines);
+                Assert.Contains("search example.test", lines);
+            }
+        }
+        finally
+        {
+            // The parent is the administrator's, as with dockerd: berthd leaves it.
+            foreach (string group in Directory.GetDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup").Select(d => Path.Combine(d, parent)).Where(Directory.Exists))
+                Directory.Delete(group);
+        }
+    }
+}
