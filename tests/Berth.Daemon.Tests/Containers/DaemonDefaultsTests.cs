@@ -6,7 +6,7 @@ namespace Berth.Daemon.Tests.Containers;
 /// <summary>
 /// berthd's defaults for what a container does not set, as dockerd takes them: <c>--log-driver</c> /
 /// <c>--log-opt</c>, <c>--default-ulimit</c>, <c>--default-shm-size</c>, <c>--dns*</c>,
-/// <c>--cgroup-parent</c> (flags or daemon.json). Checked through the real docker CLI; each test's
+/// <c>--cgroup-parent</c>, <c>--seccomp-profile</c> (flags or daemon.json). Checked through the real docker CLI; each test's
 /// daemon force-removes its containers at the end.
 /// </summary>
 public sealed class DaemonDefaultsTests
@@ -18,6 +18,7 @@ public sealed class DaemonDefaultsTests
         {
             LogDriver = parsed.LogDriver, LogOpts = parsed.LogOpts, DefaultUlimits = parsed.DefaultUlimits, DefaultShmSize = parsed.DefaultShmSize,
             Dns = parsed.Dns, DnsSearch = parsed.DnsSearch, DnsOptions = parsed.DnsOptions, CgroupParent = parsed.CgroupParent,
+            SeccompProfilePath = parsed.SeccompProfilePath, SeccompProfile = parsed.SeccompProfile,
         });
         await daemon.ImportBusyboxAsync("busybox:latest");
         string binary = (string)Assert.Single(DockerCli.Installed().Take(1))[0];
@@ -102,6 +103,39 @@ public sealed class DaemonDefaultsTests
             // The parent is the administrator's, as with dockerd: berthd leaves it.
             foreach (string group in Directory.GetDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup").Select(d => Path.Combine(d, parent)).Where(Directory.Exists))
                 Directory.Delete(group);
+        }
+    }
+
+    private const string DenyMkdir = """
+        { "defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{ "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1 }] }
+        """;
+
+    [Fact]
+    public async Task The_daemons_profile_filters_the_containers_that_name_none()
+    {
+        using var dir = new TempDirectory("seccomp-profile");
+        string path = dir.Combine("profile.json");
+        File.WriteAllText(path, DenyMkdir);
+        var (daemon, docker) = await StartAsync(dir, "--seccomp-profile", path);
+        await using (daemon)
+        {
+            Assert.Contains($"\"name=seccomp,profile={path}\"", docker.Ok("info", "-f", "{{json .SecurityOptions}}"));
+            Assert.Equal("1\n", docker.Ok("run", "--rm", "busybox", "sh", "-c", "mkdir /made 2>/dev/null; echo $?"));
+            Assert.Equal("1\n", docker.Ok("run", "--rm", "--security-opt", "seccomp=builtin", "busybox", "sh", "-c", "mkdir /made 2>/dev/null; echo $?"));
+            Assert.Equal("0\n", docker.Ok("run", "--rm", "--security-opt", "seccomp=unconfined", "busybox", "sh", "-c", "mkdir /made 2>/dev/null; echo $?"));
+        }
+    }
+
+    [Fact]
+    public async Task An_unconfined_daemon_filters_only_containers_that_ask()
+    {
+        using var dir = new TempDirectory("seccomp-profile");
+        var (daemon, docker) = await StartAsync(dir, "--seccomp-profile", "unconfined");
+        await using (daemon)
+        {
+            Assert.Contains("\"name=seccomp,profile=unconfined\"", docker.Ok("info", "-f", "{{json .SecurityOptions}}"));
+            Assert.Equal("Seccomp:\t0\n", docker.Ok("run", "--rm", "busybox", "grep", "^Seccomp:", "/proc/self/status"));
+            Assert.Equal("Seccomp:\t2\n", docker.Ok("run", "--rm", "--security-opt", "seccomp=builtin", "busybox", "grep", "^Seccomp:", "/proc/self/status"));
         }
     }
 }
