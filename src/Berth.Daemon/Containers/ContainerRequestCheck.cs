@@ -34,8 +34,8 @@ public static class ContainerRequestCheck
         if (host.UsernsMode is not ("" or "host")) throw NotSupported("HostConfig.UsernsMode", $"user namespace mode `{host.UsernsMode}` (berthd has no --userns-remap; only host is)");
         if (!string.IsNullOrEmpty(host.Cgroup)) throw NotSupported("HostConfig.Cgroup", "joining another container's cgroup");
         if (host.Isolation is not ("" or "default")) throw NotSupported("HostConfig.Isolation", $"isolation `{host.Isolation}`");
-        if (host.IpcMode is not ("" or "private" or "shareable" or "host" or "none"))
-            throw NotSupported("HostConfig.IpcMode", $"ipc mode `{host.IpcMode}`");
+        if (host.IpcMode is not ("" or "private" or "shareable" or "host" or "none") && IpcModeContainer(host.IpcMode) is null)
+            throw BadRequest($"invalid IPC mode: {host.IpcMode}");
         if (host.PidMode is not ("" or "host") && PidModeContainer(host.PidMode) is null)
             throw BadRequest($"invalid --pid: \"{host.PidMode}\"");
         if (host.UTSMode is not ("" or "host")) throw NotSupported("HostConfig.UTSMode", $"uts mode `{host.UTSMode}`");
@@ -293,7 +293,12 @@ public static class ContainerRequestCheck
     }
 
     /// <summary>The container named by <c>--pid container:NAME</c>, null for another mode.</summary>
-    public static string? PidModeContainer(string? mode)
+    public static string? PidModeContainer(string? mode) => ContainerOfMode(mode);
+
+    /// <summary>The container named by <c>--ipc container:NAME</c>, null for another mode.</summary>
+    public static string? IpcModeContainer(string? mode) => ContainerOfMode(mode);
+
+    private static string? ContainerOfMode(string? mode)
         => mode is not null && mode.StartsWith("container:", StringComparison.Ordinal) && mode.Length > "container:".Length ? mode["container:".Length..] : null;
 
     /// <summary>

@@ -67,7 +67,7 @@ public sealed partial class ContainerService
             {
                 built = ContainerSpecFactory.Build(r, image, rootfs, Store.DirectoryOf(id), EffectiveNetworkMode(r.HostConfig), JoinedNamespaces(r),
                     r.HostConfig.Init == true ? Options.InitBinary() ?? throw ApiException.BadRequest("--init needs docker-init (tini): apt-get install tini") : null,
-                    volumeBinds, Options);
+                    volumeBinds, Options, SharedShm(r));
                 if (links.Count > 0) built.Spec.Process!.Env = WithLinkEnvironment(r, links, built.Spec.Process.Env ?? []);
             }
             catch (ImagesException e)
@@ -176,6 +176,7 @@ public sealed partial class ContainerService
                     }
                 }
                 UnmountRootfs(id);
+                UnmountShm(id);
                 UnmountVolumes(r);
                 TryDeleteDirectory(monitorDir);
                 // dockerd removes an AutoRemove container whose start failed (`docker run --rm` waits for that),
@@ -210,6 +211,8 @@ public sealed partial class ContainerService
                 throw ApiException.Conflict($"cannot join the network of a non running container: {other.Record.Name.TrimStart('/')}");
             joined[NamespaceType.Network] = $"/proc/{other.Record.State.Pid}/ns/net";
         }
+        if (ContainerRequestCheck.IpcModeContainer(r.HostConfig.IpcMode) is { } ipcDonor)
+            joined[NamespaceType.Ipc] = $"/proc/{IpcDonor(ipcDonor).Record.State.Pid}/ns/ipc";
         if (ContainerRequestCheck.PidModeContainer(r.HostConfig.PidMode) is { } pidDonor)
         {
             ContainerEntry other;
@@ -226,6 +229,69 @@ public sealed partial class ContainerService
             joined[NamespaceType.Pid] = $"/proc/{other.Record.State.Pid}/ns/pid";
         }
         return joined;
+    }
+
+    /// <summary>
+    /// The container whose IPC namespace and /dev/shm <c>--ipc container:NAME</c> joins: it must run
+    /// and have been started with <c>--ipc shareable</c> (its /dev/shm a tmpfs on the host), as dockerd
+    /// requires since its default became private.
+    /// </summary>
+    private ContainerEntry IpcDonor(string reference)
+    {
+        string message = "can't join IPC of container " + reference;
+        ContainerEntry other;
+        try
+        {
+            other = Find(reference);
+        }
+        catch (ApiException e) when (e.StatusCode == 404)
+        {
+            throw ApiException.NotFound($"{message}: {e.Message}");
+        }
+        if (!other.Record.State.Running || other.Record.State.Pid <= 0)
+            throw new ApiException(500, $"container {other.Record.Id} is not running");
+        if (!MountPoints.IsMountPoint(ShmDirectory(other.Record.Id)))
+            throw new ApiException(500, $"{message}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)");
+        return other;
+    }
+
+    /// <summary>
+    /// The host directory bound at the container's /dev/shm, null for its own tmpfs (private, the
+    /// default) or none: for <c>--ipc shareable</c> a tmpfs of its own mounted here (so that
+    /// <c>--ipc container:</c> can bind it too; unmounted at the exit), the donor's for
+    /// <c>container:NAME</c>, the host's /dev/shm for <c>host</c> (as dockerd).
+    /// </summary>
+    private string? SharedShm(ContainerRecord r)
+    {
+        string mode = r.HostConfig.IpcMode;
+        if (mode == "host") return Directory.Exists("/dev/shm") ? "/dev/shm" : null;
+        if (ContainerRequestCheck.IpcModeContainer(mode) is { } donor) return ShmDirectory(IpcDonor(donor).Record.Id);
+        if (mode != "shareable") return null;
+        string dir = ShmDirectory(r.Id);
+        Directory.CreateDirectory(dir);
+        if (!MountPoints.IsMountPoint(dir))
+        {
+            long size = r.HostConfig.ShmSize > 0 ? r.HostConfig.ShmSize : 64L * 1024 * 1024;
+            MountHelper.MountAll([new Berth.Images.Snapshots.Mount("tmpfs", "shm",
+                ["nosuid", "nodev", "noexec", "mode=1777", "size=" + size.ToString(CultureInfo.InvariantCulture)])], dir);
+        }
+        return dir;
+    }
+
+    private string ShmDirectory(string id) => Path.Combine(Store.DirectoryOf(id), "shm");
+
+    /// <summary>Unmounts a shareable container's /dev/shm tmpfs (nothing when there is none).</summary>
+    private void UnmountShm(string id)
+    {
+        string dir = ShmDirectory(id);
+        try
+        {
+            while (MountPoints.IsMountPoint(dir)) MountHelper.Unmount(dir, detach: true);
+        }
+        catch (Exception e) when (e is ImagesException or IOException)
+        {
+            LogWarning(_logger, $"container {id}: unmounting {dir}: {e.Message}");
+        }
     }
 
     /// <summary>
@@ -310,6 +376,7 @@ public sealed partial class ContainerService
         // ?condition=removed` has been answered (RemoveLockedAsync): ~0.5 ms off `run --rm`.
         bool removalFollows = r.HostConfig.AutoRemove && !entry.Removed;
         if (!removalFollows) UnmountRootfs(id);
+        UnmountShm(id);
         UnmountVolumes(r);
         DateTimeOffset finishedAt = exit?.FinishedAt ?? Time.GetUtcNow();
         if (DateTimeOffset.TryParse(r.State.StartedAt, out DateTimeOffset startedAt) && finishedAt < startedAt) finishedAt = startedAt;

@@ -339,7 +339,9 @@ public sealed partial class ContainerService : IDisposable
             foreach (var (key, value) in Options.LogOpts) host.LogConfig.Config.TryAdd(key, value);
         }
         List<ContainerNetworkState> networks = CheckNetwork(body, host, warnings);
-        if (ContainerRequestCheck.PidModeContainer(host.PidMode) is { } pidDonor) FindForCreate(pidDonor); // it must exist (to run, only at start)
+        // --pid/--ipc container:NAME: NAME must exist (to run, and for IPC be shareable, only at start).
+        if (ContainerRequestCheck.PidModeContainer(host.PidMode) is { } pidDonor) FindForCreate(pidDonor);
+        if (ContainerRequestCheck.IpcModeContainer(host.IpcMode) is { } ipcDonor) FindForCreate(ipcDonor);
         body.Unknown = null; // only zero-valued unknown fields are left: nothing to keep
         // Go's encoding/json writes map keys sorted: inspect shows annotations (and labels, below) in that order.
         host.Annotations = host.Annotations?.OrderBy(a => a.Key, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal);
@@ -541,6 +543,7 @@ public sealed partial class ContainerService : IDisposable
         // crash from here on leaves a layer and maybe a mount, which the next start cleans). An
         // exited auto-remove container that a crash brings back is removed by the restore, so its
         // removal needs no directory fsync.
+        UnmountShm(id); // (gone at the exit already) it lives in the record's directory, deleted next
         Store.Delete(id, durable: !(entry.Record.HostConfig.AutoRemove && entry.Record.State.Status == "exited"));
         lock (_indexLock)
         {
@@ -565,8 +568,8 @@ public sealed partial class ContainerService : IDisposable
 
     /// <summary>
     /// What a container that does not run may still have, after a crash in the middle of its start
-    /// or its removal: runtime state (an init waiting at its exec fifo), the rootfs mount, the
-    /// monitor's directory.
+    /// or its removal: runtime state (an init waiting at its exec fifo), the rootfs mount, a
+    /// shareable /dev/shm, the monitor's directory.
     /// </summary>
     /// <param name="unmountRootfs">false: the caller unmounts it later itself.</param>
     private async Task CleanupRuntimeLeftoversAsync(string id, int monitorPid = 0, bool unmountRootfs = true)
@@ -590,6 +593,7 @@ public sealed partial class ContainerService : IDisposable
         if (monitorPid > 0 && Monitor.MonitorProcess.IsAlive(monitorPid, monitorDir))
             await WaitForMonitorAsync(monitorPid, TimeSpan.FromSeconds(5));
         if (unmountRootfs) UnmountRootfs(id);
+        UnmountShm(id);
         TryDeleteDirectory(monitorDir);
     }
 

@@ -22,9 +22,10 @@ public static class ContainerSpecFactory
 
     /// <param name="joinedNamespaces">Namespaces of other containers to join, by type (<see cref="NamespaceType"/>): /proc/PID/ns/… paths.</param>
     /// <param name="volumeBinds">The container's volumes, mounted by the volume service: their mountpoints bound at their destinations.</param>
+    /// <param name="sharedShm">A host directory bound at /dev/shm instead of the container's own tmpfs (--ipc shareable, container:, host).</param>
     /// <param name="daemon">berthd's defaults for what the container does not set (--seccomp-profile, --dns…); null: none.</param>
     public static ImageSpec Build(ContainerRecord record, Berth.Images.Store.Image image, string rootfs, string containerDir, string networkMode, IReadOnlyDictionary<string, string>? joinedNamespaces, string? initBinary = null,
-        IReadOnlyList<BindMount>? volumeBinds = null, Configuration.DaemonOptions? daemon = null)
+        IReadOnlyList<BindMount>? volumeBinds = null, Configuration.DaemonOptions? daemon = null, string? sharedShm = null)
     {
         ContainerConfigJson c = record.Config;
         HostConfigJson h = record.HostConfig;
@@ -96,6 +97,9 @@ public static class ContainerSpecFactory
             foreach (OciMount m in spec.Mounts.Where(m => m.Destination == "/dev/shm"))
                 m.Options = [.. m.Options!.Where(o => !o.StartsWith("size=", StringComparison.Ordinal)), "size=" + (h.ShmSize / 1024).ToString(CultureInfo.InvariantCulture) + "k"];
         if (h.IpcMode == "none") spec.Mounts = spec.Mounts.Where(m => m.Destination != "/dev/shm").ToList();
+        if (sharedShm is not null) // in the tmpfs's place: mounts below /dev/shm come after it
+            spec.Mounts = [.. spec.Mounts.Select(m => m.Destination != "/dev/shm" ? m
+                : new OciMount { Destination = "/dev/shm", Type = "bind", Source = sharedShm, Options = ["rbind", "rprivate"] })];
 
         linux.CgroupsPath = ContainerStats.CgroupsPath(record);
         LinuxResources r = linux.Resources ??= new LinuxResources();

@@ -36,7 +36,7 @@ internal static unsafe partial class Interop
         S_IFDIR = 0x4000, S_IFCHR = 0x2000, S_IFIFO = 0x1000;
 
     internal const int LOCK_EX = 2, LOCK_NB = 4, LOCK_UN = 8;
-    internal const ulong MS_RDONLY = 1, MS_NOSUID = 2, MS_NODEV = 4, MS_REMOUNT = 32, MS_BIND = 4096, MS_REC = 16384;
+    internal const ulong MS_RDONLY = 1, MS_NOSUID = 2, MS_NODEV = 4, MS_NOEXEC = 8, MS_REMOUNT = 32, MS_BIND = 4096, MS_REC = 16384;
     internal const int MNT_DETACH = 2, UMOUNT_NOFOLLOW = 8;
     internal const int CLONE_FS = 0x200;
     internal const long UTIME_OMIT = (1L << 30) - 2;

@@ -46,6 +46,7 @@ public static class MountHelper
                 case "rbind": flags |= Interop.MS_BIND | Interop.MS_REC; break;
                 case "nosuid": flags |= Interop.MS_NOSUID; break;
                 case "nodev": flags |= Interop.MS_NODEV; break;
+                case "noexec": flags |= Interop.MS_NOEXEC; break;
                 default: data.Add(option); break;
             }
         }
@@ -57,7 +58,7 @@ public static class MountHelper
                 throw Interop.Error("mount (bind)", target, $"mount {m.Source}");
             // A bind mount ignores MS_RDONLY on creation; read-only takes a remount.
             if ((flags & Interop.MS_RDONLY) != 0
-                && Interop.mount("", target, null, Interop.MS_BIND | Interop.MS_REMOUNT | Interop.MS_RDONLY | (flags & (Interop.MS_NOSUID | Interop.MS_NODEV)), null) < 0)
+                && Interop.mount("", target, null, Interop.MS_BIND | Interop.MS_REMOUNT | Interop.MS_RDONLY | (flags & (Interop.MS_NOSUID | Interop.MS_NODEV | Interop.MS_NOEXEC)), null) < 0)
             {
                 var error = Interop.Error("mount (remount read-only)", target);
                 Interop.umount2(target, Interop.MNT_DETACH);

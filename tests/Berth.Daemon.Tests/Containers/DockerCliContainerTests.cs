@@ -76,6 +76,47 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
     }
 
     /// <summary>
+    /// <c>--ipc shareable</c> / <c>--ipc container:NAME</c>: the joiner shares NAME's IPC namespace and
+    /// its /dev/shm (a tmpfs on the host, unmounted when NAME stops); a private donor is refused with
+    /// dockerd's hint; <c>--ipc host</c> sees the host's /dev/shm.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void Ipc_shareable_and_container_share_the_namespace_and_dev_shm(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        string donor = docker.Ok("run", "-d", "--name", "ipcdonor", "--ipc", "shareable", "--shm-size", "8m", "busybox", "sleep", "1000").Trim();
+        docker.Ok("exec", "ipcdonor", "sh", "-c", "echo shared > /dev/shm/note");
+        string donorNs = docker.Ok("exec", "ipcdonor", "sh", "-c", "readlink /proc/self/ns/ipc");
+        string joined = docker.Ok("run", "--rm", "--ipc", "container:ipcdonor", "busybox", "sh", "-c", "cat /dev/shm/note; readlink /proc/self/ns/ipc; df -k /dev/shm | tail -1");
+        string[] lines = joined.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("shared", lines[0]);
+        Assert.Equal(donorNs.Trim(), lines[1]);
+        Assert.Equal("8192", lines[2].Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]);
+
+        docker.Ok("run", "-d", "--name", "ipcprivate", "busybox", "sleep", "1000");
+        var (exit, _, error) = docker.Run("run", "--rm", "--ipc", "container:ipcprivate", "busybox", "true");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("non-shareable IPC (hint: use IpcMode:shareable for the donor container)", error);
+
+        string shm = Path.Combine(_daemon.Options.DataRoot, "containers", donor, "shm");
+        Assert.Contains(" " + shm + " ", File.ReadAllText("/proc/self/mountinfo"));
+        docker.Ok("stop", "-t", "0", "ipcdonor");
+        Assert.DoesNotContain(" " + shm + " ", File.ReadAllText("/proc/self/mountinfo"));
+
+        string hostFile = "/dev/shm/berth-ipc-host-" + Guid.NewGuid().ToString("N")[..8];
+        File.WriteAllText(hostFile, "");
+        try
+        {
+            Assert.Equal(hostFile + "\n", docker.Ok("run", "--rm", "--ipc", "host", "busybox", "sh", "-c", "ls " + hostFile));
+        }
+        finally
+        {
+            File.Delete(hostFile);
+        }
+    }
+
+    /// <summary>
     /// <c>--security-opt seccomp=profile.json</c>: the docker CLI sends the file's JSON; berthd
     /// turns the Docker-format profile into the container's filter (mkdir gets the profile's EACCES;
     /// chroot is allowed only without CAP_SYS_ADMIN, which the container does not hold, so it gets
