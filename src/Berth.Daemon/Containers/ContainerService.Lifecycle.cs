@@ -197,7 +197,7 @@ public sealed partial class ContainerService
     }
 
     /// <summary>
-    /// --network container:X and --pid container:X: the namespaces of X's process, which must run
+    /// --network, --pid and --ipc container:X: the namespaces of X's process, which must run
     /// (dockerd's messages when it does not).
     /// </summary>
     private Dictionary<string, string> JoinedNamespaces(ContainerRecord r)

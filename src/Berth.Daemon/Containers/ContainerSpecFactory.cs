@@ -75,7 +75,7 @@ public static class ContainerSpecFactory
         bool cgroupV2 = File.Exists("/sys/fs/cgroup/cgroup.controllers");
         if (h.CgroupnsMode == "host" || (h.CgroupnsMode == "" && !cgroupV2)) drop.Add(NamespaceType.Cgroup);
         linux.Namespaces = linux.Namespaces!.Where(n => !drop.Contains(n.Type)).ToList();
-        // --network container:X, --pid container:X: X's namespaces, by their /proc path.
+        // --network, --pid and --ipc container:X: X's namespaces, by their /proc path.
         foreach (LinuxNamespace ns in linux.Namespaces)
             if (joinedNamespaces?.GetValueOrDefault(ns.Type) is { } path) ns.Path = path;
         if (h.UTSMode == "host") spec.Hostname = null;
