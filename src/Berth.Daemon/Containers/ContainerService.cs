@@ -19,6 +19,7 @@ namespace Berth.Daemon.Containers;
 /// &lt;data-root&gt;/containers/&lt;id&gt;/config.v2.json   the record (ContainerStore)
 ///                                  &lt;id&gt;-json.log    the log, written by the monitor
 ///                                  hostname, hosts, resolv.conf (bind-mounted into the container)
+///                                  shm/             --ipc shareable: /dev/shm's tmpfs while it runs
 /// &lt;exec-root&gt;/containers/&lt;id&gt;/config.json   the OCI bundle's spec; rootfs/ the overlay mount
 /// &lt;exec-root&gt;/m/&lt;id[..16]&gt;                 the monitor's state dir (attach.sock, exit, pid)
 /// &lt;exec-root&gt;/x/&lt;exec id[..16]&gt;            an exec's monitor state dir and process.json
