@@ -360,7 +360,8 @@ public static class ImageArchive
             Variant = platform.Variant,
             Config = options.Config,
             RootFS = new RootFS { DiffIds = [layer.Value] },
-            History = [new HistoryEntry { Created = now, CreatedBy = "berth import", Comment = comment }],
+            // As dockerd's import: the entry has a comment and no created_by.
+            History = [new HistoryEntry { Created = now, Comment = comment }],
         };
         byte[] configBytes = ManifestParser.Serialize(config);
         Digest configDigest = Digest.Compute(configBytes);
