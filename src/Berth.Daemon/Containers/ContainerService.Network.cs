@@ -24,7 +24,7 @@ public sealed partial class ContainerService
     private static bool IsBridged(string mode) => mode is not ("none" or "host") && !mode.StartsWith("container:", StringComparison.Ordinal);
 
     /// <summary>
-    /// A container a create request names (--network/--pid container:X). A missing one is a 400, as
+    /// A container a create request names (--network, --pid or --ipc container:X). A missing one is a 400, as
     /// dockerd answers: a 404 to a create tells docker clients that the image is missing, and they pull it.
     /// </summary>
     private ContainerEntry FindForCreate(string reference)
