@@ -30,6 +30,8 @@ internal sealed partial class ContainerOptions
     public readonly Option<string?> CpusetMems = new("--cpuset-mems") { Description = "MEMs in which to allow execution (0-3, 0,1)" };
     public readonly Option<long?> CpuPeriod = new("--cpu-period") { Description = "limit CPU CFS (Completely Fair Scheduler) period" };
     public readonly Option<long?> CpuQuota = new("--cpu-quota") { Description = "limit CPU CFS (Completely Fair Scheduler) quota" };
+    public readonly Option<long?> CpuRtPeriod = new("--cpu-rt-period") { Description = "limit CPU real-time period in microseconds" };
+    public readonly Option<long?> CpuRtRuntime = new("--cpu-rt-runtime") { Description = "limit CPU real-time runtime in microseconds" };
     public readonly Option<string?> MemoryReservation = new("--memory-reservation") { Description = "memory soft limit" };
     public readonly Option<long?> MemorySwappiness = new("--memory-swappiness") { Description = "tune container memory swappiness (0 to 100)" };
     public readonly Option<bool> OomKillDisable = new("--oom-kill-disable") { Description = "disable OOM Killer" };
@@ -112,7 +114,7 @@ internal sealed partial class ContainerOptions
         Expose, Restart, StopSignal, StopTimeout, LogDriver, LogOpt, Attach, Platform, Pull, AddHost, Sysctl, ShmSize, GroupAdd,
         Dns, DnsSearch, Runtime, Pid, Ipc, Uts, Quiet, HealthCmd, HealthInterval, HealthTimeout, HealthRetries, HealthStartPeriod,
         HealthStartInterval, NoHealthcheck, Device, DeviceCgroupRule, DnsOption, VolumesFrom, CidFile, NetworkAlias, Ip,
-        CpusetMems, CpuPeriod, CpuQuota, MemoryReservation, MemorySwappiness, OomKillDisable, OomScoreAdj, Cgroupns, Domainname, PublishAll,
+        CpusetMems, CpuPeriod, CpuQuota, CpuRtPeriod, CpuRtRuntime, MemoryReservation, MemorySwappiness, OomKillDisable, OomScoreAdj, Cgroupns, Domainname, PublishAll,
         CgroupParent, LabelFile, Annotation, MacAddress, Userns, BlkioWeight, BlkioWeightDevice, DeviceReadBps, DeviceWriteBps, DeviceReadIops,
         DeviceWriteIops, Link, Ip6, LinkLocalIp, StorageOpt, Gpus, VolumeDriver, DisableContentTrust,
     ];
@@ -251,6 +253,8 @@ internal sealed partial class ContainerOptions
             ["CpusetMems"] = parse.GetValue(CpusetMems) ?? "",
             ["CpuPeriod"] = parse.GetValue(CpuPeriod) ?? 0,
             ["CpuQuota"] = parse.GetValue(CpuQuota) ?? 0,
+            ["CpuRealtimePeriod"] = parse.GetValue(CpuRtPeriod) ?? 0,
+            ["CpuRealtimeRuntime"] = parse.GetValue(CpuRtRuntime) ?? 0,
             ["MemoryReservation"] = parse.GetValue(MemoryReservation) is { } mr ? RamInBytes(mr, "--memory-reservation") : 0,
             ["MemorySwappiness"] = parse.GetValue(MemorySwappiness),
             ["OomKillDisable"] = parse.GetValue(OomKillDisable),

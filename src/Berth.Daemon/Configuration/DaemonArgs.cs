@@ -42,6 +42,9 @@ public static class DaemonArgs
               --log-opt map               Default options of the json-file driver: max-size=SIZE,
                                           max-file=N (default max-size=10m, max-file=3)
               --cgroup-parent string      Parent cgroup of containers that name none (default "/berth")
+              --cpu-rt-period int         Real-time period (µs) of the parent cgroup of real-time containers
+              --cpu-rt-runtime int        Real-time runtime (µs) of that parent: what --cpu-rt-runtime of
+                                          containers can share (cgroup v1 with RT group scheduling)
               --default-shm-size bytes    /dev/shm size of containers that name none (default 64MiB)
               --default-ulimit list       Ulimits of containers that do not set them: name=soft[:hard]
               --dns list                  DNS servers of containers that name none
@@ -116,6 +119,8 @@ public static class DaemonArgs
                 "--seccomp-profile" => "seccomp-profile",
                 "--log-driver" => "log-driver",
                 "--cgroup-parent" => "cgroup-parent",
+                "--cpu-rt-period" => "cpu-rt-period",
+                "--cpu-rt-runtime" => "cpu-rt-runtime",
                 "--default-shm-size" => "default-shm-size",
                 "--default-ulimit" => "default-ulimits",
                 "--dns" => "dns",
@@ -177,6 +182,9 @@ public static class DaemonArgs
                     ? $"exec-opt `{opt}`: berthd manages cgroups through cgroupfs (native.cgroupdriver=cgroupfs is the only driver)"
                     : $"unknown exec-opt `{opt}`: only native.cgroupdriver=cgroupfs is served");
         string? cgroupParent = Single("cgroup-parent", file.CgroupParent);
+        long rtPeriod = Microseconds("cpu-rt-period", Single("cpu-rt-period", file.CpuRtPeriod?.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        long rtRuntime = Microseconds("cpu-rt-runtime", Single("cpu-rt-runtime", file.CpuRtRuntime?.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        if (rtPeriod > 0 && rtRuntime > rtPeriod) throw new DaemonConfigException($"cpu-rt-runtime {rtRuntime} is above cpu-rt-period {rtPeriod}");
         string? shmText = Single("default-shm-size", file.DefaultShmSize);
         long shmSize = shmText is null ? 0 : ByteSize.Parse(shmText) ?? throw new DaemonConfigException($"invalid default-shm-size `{shmText}`: give a size such as 64m");
         IReadOnlyList<string> dns = Many("dns", file.Dns) ?? [];
@@ -223,6 +231,8 @@ public static class DaemonArgs
             LogDriver = logDriver,
             LogOpts = logOpts,
             CgroupParent = cgroupParent,
+            CpuRealtimePeriod = rtPeriod,
+            CpuRealtimeRuntime = rtRuntime,
             DefaultShmSize = shmSize,
             DefaultUlimits = ulimits,
             Dns = dns,
@@ -333,6 +343,11 @@ public static class DaemonArgs
         "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
     };
 
+    private static long Microseconds(string what, string? text)
+        => text is null ? 0
+            : long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long n) ? n
+            : throw new DaemonConfigException($"invalid {what} `{text}`: give microseconds");
+
     /// <summary>--log-opt key=value (repeatable) or daemon.json's "log-opts" (both: refused, as dockerd does).</summary>
     private static IReadOnlyDictionary<string, string> LogOpts(List<string>? flags, IReadOnlyDictionary<string, string>? fromFile, List<string> conflicts)
     {
@@ -411,6 +426,8 @@ public sealed record DaemonConfigFile
     [JsonPropertyName("storage-driver")] public string? StorageDriver { get; init; }
     [JsonPropertyName("exec-opts")] public IReadOnlyList<string>? ExecOpts { get; init; }
     [JsonPropertyName("cgroup-parent")] public string? CgroupParent { get; init; }
+    [JsonPropertyName("cpu-rt-period")] public long? CpuRtPeriod { get; init; }
+    [JsonPropertyName("cpu-rt-runtime")] public long? CpuRtRuntime { get; init; }
     [JsonPropertyName("default-shm-size")] public string? DefaultShmSize { get; init; }
     [JsonPropertyName("default-ulimits")] public IReadOnlyDictionary<string, DaemonConfigUlimit>? DefaultUlimits { get; init; }
     [JsonPropertyName("dns")] public IReadOnlyList<string>? Dns { get; init; }

@@ -61,6 +61,13 @@ public sealed record DaemonOptions
     public IReadOnlyList<string> DnsSearch { get; init; } = [];
     public IReadOnlyList<string> DnsOptions { get; init; } = [];
 
+    /// <summary>
+    /// --cpu-rt-period / --cpu-rt-runtime (µs): the real-time budget written into every parent of
+    /// a container that asks for one (cgroup v1; a child cannot have more than its parent); 0: none.
+    /// </summary>
+    public long CpuRealtimePeriod { get; init; }
+    public long CpuRealtimeRuntime { get; init; }
+
     public const string DefaultLogDriver = "json-file";
 
     /// <summary>--log-driver: the logging driver of containers that name none (json-file or none).</summary>

@@ -193,6 +193,9 @@ public sealed class HostConfigJson
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public Dictionary<string, string>? Annotations { get; set; }
     public long CpuPeriod { get; set; }
     public long CpuQuota { get; set; }
+    /// <summary>--cpu-rt-period / --cpu-rt-runtime (µs): real-time group scheduling, cgroup v1 only.</summary>
+    public long CpuRealtimePeriod { get; set; }
+    public long CpuRealtimeRuntime { get; set; }
     public string CpusetCpus { get; set; } = "";
     public string CpusetMems { get; set; } = "";
     public long MemoryReservation { get; set; }

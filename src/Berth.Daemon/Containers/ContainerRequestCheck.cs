@@ -84,6 +84,7 @@ public static class ContainerRequestCheck
             throw BadRequest($"unknown or invalid runtime name: {runtime}");
         CheckResources(host);
         CheckBlockIo(host, warnings, ContainerStats.BlockIo);
+        CheckCpuRealtime(host, warnings, File.Exists(Path.Combine(CpuHierarchy, "cpu.rt_runtime_us")));
         if ((host.CgroupParent ?? "").Split('/').Any(part => part is "." or ".."))
             throw BadRequest($"invalid cgroup parent `{host.CgroupParent}`: `.` and `..` are not allowed in it");
     }
@@ -204,6 +205,31 @@ public static class ContainerRequestCheck
             throw BadRequest($"Range of CPUs is from 0.01 to {Environment.ProcessorCount}.00, as there are only {Environment.ProcessorCount} CPUs available");
         if (host.CpuShares < 0 || host.CpuPeriod < 0 || host.CpuQuota < -1) throw BadRequest("invalid CPU shares, period or quota");
         if (host.MemorySwappiness is < -1 or > 100) throw BadRequest($"Invalid value: {host.MemorySwappiness}, valid memory swappiness range is 0-100");
+    }
+
+    /// <summary>Where cgroup v1's cpu controller is mounted on this host (the real-time files live there).</summary>
+    public const string CpuHierarchy = "/sys/fs/cgroup/cpu";
+
+    /// <summary>
+    /// dockerd's checks of --cpu-rt-period/--cpu-rt-runtime: a host without real-time group
+    /// scheduling (cgroup v2, or a kernel without CONFIG_RT_GROUP_SCHED) discards them with its
+    /// warning; a runtime above the period is refused.
+    /// </summary>
+    public static void CheckCpuRealtime(HostConfigJson host, List<string> warnings, bool supported)
+    {
+        if (host.CpuRealtimePeriod < 0 || host.CpuRealtimeRuntime < -1) throw BadRequest("invalid CPU real-time period or runtime");
+        if (host.CpuRealtimePeriod > 0 && !supported)
+        {
+            warnings.Add("Your kernel does not support cgroup cpu real-time period. Period discarded.");
+            host.CpuRealtimePeriod = 0;
+        }
+        if (host.CpuRealtimeRuntime > 0 && !supported)
+        {
+            warnings.Add("Your kernel does not support cgroup cpu real-time runtime. Runtime discarded.");
+            host.CpuRealtimeRuntime = 0;
+        }
+        if (host.CpuRealtimePeriod != 0 && host.CpuRealtimeRuntime != 0 && host.CpuRealtimeRuntime > host.CpuRealtimePeriod)
+            throw BadRequest("cpu real-time runtime cannot be higher than cpu real-time period");
     }
 
     /// <summary>dockerd's validateHealthCheck: each duration 0 (inherit) or at least 1ms, no negative retries.</summary>

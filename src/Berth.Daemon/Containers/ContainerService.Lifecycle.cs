@@ -74,6 +74,7 @@ public sealed partial class ContainerService
             {
                 throw ApiException.BadRequest(e.Message);
             }
+            if (r.HostConfig.CpuRealtimePeriod != 0 || r.HostConfig.CpuRealtimeRuntime != 0) GiveParentsRealtimeBudget(r);
             byte[] specJson = JsonSerializer.SerializeToUtf8Bytes(built.Spec, SpecJsonContext.Default.Spec);
             await File.WriteAllBytesAsync(Path.Combine(bundle, "config.json"), specJson, cancellationToken);
 
@@ -229,6 +230,32 @@ public sealed partial class ContainerService
             joined[NamespaceType.Pid] = $"/proc/{other.Record.State.Pid}/ns/pid";
         }
         return joined;
+    }
+
+    /// <summary>
+    /// dockerd's initCPURtController: a real-time container's cgroup can only take what its parents
+    /// have, and a new cgroup v1 directory has a real-time runtime of 0. Every parent of the
+    /// container's group (made here when missing) gets --cpu-rt-period and --cpu-rt-runtime, top
+    /// down; without them the runtime's write of the container's own value fails, naming it.
+    /// </summary>
+    private void GiveParentsRealtimeBudget(ContainerRecord r)
+    {
+        string parent = Path.GetDirectoryName(ContainerStats.CgroupsPath(r))!;
+        string path = ContainerRequestCheck.CpuHierarchy;
+        foreach (string part in parent.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            path = Path.Combine(path, part);
+            try
+            {
+                Directory.CreateDirectory(path);
+                if (Options.CpuRealtimePeriod > 0) File.WriteAllText(Path.Combine(path, "cpu.rt_period_us"), Options.CpuRealtimePeriod.ToString(CultureInfo.InvariantCulture));
+                if (Options.CpuRealtimeRuntime != 0) File.WriteAllText(Path.Combine(path, "cpu.rt_runtime_us"), Options.CpuRealtimeRuntime.ToString(CultureInfo.InvariantCulture));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new ApiException(500, $"giving {path} berthd's --cpu-rt-period/--cpu-rt-runtime: {e.Message}");
+            }
+        }
     }
 
     /// <summary>

@@ -206,7 +206,8 @@ public static class ContainerSpecFactory
                 Swappiness = h.MemorySwappiness is >= 0 ? (ulong)h.MemorySwappiness.Value : null,
                 DisableOomKiller = h.OomKillDisable == true ? true : null,
             };
-        if (h.CpuShares > 0 || h.NanoCpus > 0 || h.CpuPeriod > 0 || h.CpuQuota != 0 || !string.IsNullOrEmpty(h.CpusetCpus) || !string.IsNullOrEmpty(h.CpusetMems))
+        if (h.CpuShares > 0 || h.NanoCpus > 0 || h.CpuPeriod > 0 || h.CpuQuota != 0 || !string.IsNullOrEmpty(h.CpusetCpus) || !string.IsNullOrEmpty(h.CpusetMems)
+            || h.CpuRealtimePeriod > 0 || h.CpuRealtimeRuntime != 0)
         {
             const ulong nanoCpuPeriod = 100_000;
             r.Cpu = new LinuxCpu
@@ -216,6 +217,8 @@ public static class ContainerSpecFactory
                 Quota = h.NanoCpus > 0 ? h.NanoCpus * (long)nanoCpuPeriod / 1_000_000_000 : h.CpuQuota != 0 ? h.CpuQuota : null,
                 Cpus = string.IsNullOrEmpty(h.CpusetCpus) ? null : h.CpusetCpus,
                 Mems = string.IsNullOrEmpty(h.CpusetMems) ? null : h.CpusetMems,
+                RealtimePeriod = h.CpuRealtimePeriod > 0 ? (ulong)h.CpuRealtimePeriod : null,
+                RealtimeRuntime = h.CpuRealtimeRuntime != 0 ? h.CpuRealtimeRuntime : null,
             };
         }
         if (h.PidsLimit is > 0 or -1) r.Pids = new LinuxPids { Limit = h.PidsLimit.Value };

@@ -101,6 +101,12 @@ public sealed class DaemonArgsTests
         Assert.Contains("invalid default-shm-size `big`", Refused("--default-shm-size", "big"));
         Assert.Contains("invalid dns `dns.example`", Refused("--dns", "dns.example"));
         Assert.Contains("invalid cgroup-parent `/a/../b`", Refused("--cgroup-parent", "/a/../b"));
+
+        File.WriteAllText(config, """{ "cpu-rt-period": 1000000, "cpu-rt-runtime": 950000 }""");
+        DaemonOptions rt = DaemonArgs.Parse(["--config-file", config]).Options;
+        Assert.Equal((1000000L, 950000L), (rt.CpuRealtimePeriod, rt.CpuRealtimeRuntime));
+        Assert.Contains("cpu-rt-runtime 2000 is above cpu-rt-period 1000", Refused("--cpu-rt-period", "1000", "--cpu-rt-runtime", "2000"));
+        Assert.Contains("invalid cpu-rt-runtime `lots`", Refused("--cpu-rt-runtime", "lots"));
     }
 
     [Fact]

@@ -19,6 +19,7 @@ public sealed class DaemonDefaultsTests
             LogDriver = parsed.LogDriver, LogOpts = parsed.LogOpts, DefaultUlimits = parsed.DefaultUlimits, DefaultShmSize = parsed.DefaultShmSize,
             Dns = parsed.Dns, DnsSearch = parsed.DnsSearch, DnsOptions = parsed.DnsOptions, CgroupParent = parsed.CgroupParent,
             SeccompProfilePath = parsed.SeccompProfilePath, SeccompProfile = parsed.SeccompProfile,
+            CpuRealtimePeriod = parsed.CpuRealtimePeriod, CpuRealtimeRuntime = parsed.CpuRealtimeRuntime,
         });
         await daemon.ImportBusyboxAsync("busybox:latest");
         string binary = (string)Assert.Single(DockerCli.Installed().Take(1))[0];
@@ -136,6 +137,57 @@ public sealed class DaemonDefaultsTests
             Assert.Contains("\"name=seccomp,profile=unconfined\"", docker.Ok("info", "-f", "{{json .SecurityOptions}}"));
             Assert.Equal("Seccomp:\t0\n", docker.Ok("run", "--rm", "busybox", "grep", "^Seccomp:", "/proc/self/status"));
             Assert.Equal("Seccomp:\t2\n", docker.Ok("run", "--rm", "--security-opt", "seccomp=builtin", "busybox", "grep", "^Seccomp:", "/proc/self/status"));
+        }
+    }
+
+    /// <summary>
+    /// <c>--cpu-rt-runtime</c>: with berthd's own <c>--cpu-rt-runtime</c> the container's parent group
+    /// gets that budget and the container its share; without it the runtime's write is refused and
+    /// the start fails naming the file. On a host without real-time group scheduling (cgroup v2, or a
+    /// kernel without it) the setting is discarded with dockerd's warning instead.
+    /// </summary>
+    [Fact]
+    public async Task Real_time_cpu_runtime_takes_the_daemons_budget()
+    {
+        using var dir = new TempDirectory("daemon-rt");
+        string parent = "berth-rt-test-" + Guid.NewGuid().ToString("N")[..8];
+        bool supported = File.Exists("/sys/fs/cgroup/cpu/cpu.rt_runtime_us");
+        try
+        {
+            var (daemon, docker) = await StartAsync(dir, "--cgroup-parent", "/" + parent, "--cpu-rt-runtime", "20000");
+            await using (daemon)
+            {
+                var (exit, output, error) = docker.Run("run", "-d", "--cpu-rt-runtime", "10000", "busybox", "sleep", "100");
+                Assert.True(exit == 0, error);
+                string id = output.Trim();
+                if (!supported)
+                {
+                    Assert.Contains("Your kernel does not support cgroup cpu real-time runtime. Runtime discarded.", error);
+                    return;
+                }
+                Assert.Equal("20000", File.ReadAllText($"/sys/fs/cgroup/cpu/{parent}/cpu.rt_runtime_us").Trim());
+                Assert.Equal("10000", File.ReadAllText($"/sys/fs/cgroup/cpu/{parent}/{id}/cpu.rt_runtime_us").Trim());
+                (exit, _, error) = docker.Run("run", "--rm", "--cpu-rt-period", "1000", "--cpu-rt-runtime", "2000", "busybox", "true");
+                Assert.NotEqual(0, exit);
+                Assert.Contains("cpu real-time runtime cannot be higher than cpu real-time period", error);
+                docker.Ok("rm", "-f", id);
+            }
+
+            using var other = new TempDirectory("daemon-rt");
+            var (plain, plainDocker) = await StartAsync(other, "--cgroup-parent", "/" + parent + "-none");
+            await using (plain)
+            {
+                var (exit, _, error) = plainDocker.Run("run", "--rm", "--cpu-rt-runtime", "10000", "busybox", "true");
+                Assert.NotEqual(0, exit);
+                Assert.Contains("cpu.rt_runtime_us", error);
+            }
+        }
+        finally
+        {
+            foreach (string name in new[] { parent, parent + "-none" })
+                foreach (string group in Directory.GetDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup").Select(d => Path.Combine(d, name)).Where(Directory.Exists))
+                    foreach (string child in Directory.GetDirectories(group).Append(group))
+                        try { Directory.Delete(child); } catch (IOException) { }
         }
     }
 }
