@@ -93,10 +93,10 @@ public static class DaemonArgs
                     tlsVerify = value is null || bool.TryParse(value, out bool v) && v;
                     continue;
                 case "-D" or "--debug":
-                    debug = value is null || bool.TryParse(value, out bool d) && d;
+                    debug = BoolFlag(name, value);
                     continue;
                 case "--live-restore":
-                    liveRestore = value is null || !bool.TryParse(value, out bool l) || l;
+                    liveRestore = BoolFlag(name, value);
                     continue;
             }
             string key = name switch
@@ -342,6 +342,10 @@ public static class DaemonArgs
     {
         "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
     };
+
+    /// <summary>A boolean flag: alone it is true; <c>--flag=true|false</c> says which; anything else is refused.</summary>
+    private static bool BoolFlag(string name, string? value)
+        => value is null || (bool.TryParse(value, out bool b) ? b : throw new DaemonConfigException($"invalid value \"{value}\" for flag {name}: give true or false"));
 
     private static long Microseconds(string what, string? text)
         => text is null ? 0

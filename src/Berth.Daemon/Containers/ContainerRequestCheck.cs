@@ -84,7 +84,7 @@ public static class ContainerRequestCheck
             throw BadRequest($"unknown or invalid runtime name: {runtime}");
         CheckResources(host);
         CheckBlockIo(host, warnings, ContainerStats.BlockIo);
-        CheckCpuRealtime(host, warnings, File.Exists(Path.Combine(CpuHierarchy, "cpu.rt_runtime_us")));
+        CheckCpuRealtime(host, warnings, CpuRealtimeSupported.Value);
         if ((host.CgroupParent ?? "").Split('/').Any(part => part is "." or ".."))
             throw BadRequest($"invalid cgroup parent `{host.CgroupParent}`: `.` and `..` are not allowed in it");
     }
@@ -209,6 +209,9 @@ public static class ContainerRequestCheck
 
     /// <summary>Where cgroup v1's cpu controller is mounted on this host (the real-time files live there).</summary>
     public const string CpuHierarchy = "/sys/fs/cgroup/cpu";
+
+    /// <summary>Real-time group scheduling is there (probed once, as BlockIoSupport is).</summary>
+    private static readonly Lazy<bool> CpuRealtimeSupported = new(() => File.Exists(Path.Combine(CpuHierarchy, "cpu.rt_runtime_us")));
 
     /// <summary>
     /// dockerd's checks of --cpu-rt-period/--cpu-rt-runtime: a host without real-time group

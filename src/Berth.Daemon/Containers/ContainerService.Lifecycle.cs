@@ -215,21 +215,25 @@ public sealed partial class ContainerService
         if (ContainerRequestCheck.IpcModeContainer(r.HostConfig.IpcMode) is { } ipcDonor)
             joined[NamespaceType.Ipc] = $"/proc/{IpcDonor(ipcDonor).Record.State.Pid}/ns/ipc";
         if (ContainerRequestCheck.PidModeContainer(r.HostConfig.PidMode) is { } pidDonor)
-        {
-            ContainerEntry other;
-            try
-            {
-                other = Find(pidDonor);
-            }
-            catch (ApiException e) when (e.StatusCode == 404)
-            {
-                throw ApiException.NotFound($"cannot join PID of a non running container: {pidDonor}: {e.Message}");
-            }
-            if (!other.Record.State.Running || other.Record.State.Pid <= 0)
-                throw new ApiException(500, $"container {other.Record.Id} is not running"); // dockerd's words and status
-            joined[NamespaceType.Pid] = $"/proc/{other.Record.State.Pid}/ns/pid";
-        }
+            joined[NamespaceType.Pid] = $"/proc/{RunningDonor(pidDonor, "cannot join PID of a non running container: " + pidDonor).Record.State.Pid}/ns/pid";
         return joined;
+    }
+
+    /// <summary>The running container a --pid/--ipc container:NAME names, with dockerd's errors (404 prefixed with <paramref name="notFound"/>; 500 when it does not run).</summary>
+    private ContainerEntry RunningDonor(string reference, string notFound)
+    {
+        ContainerEntry other;
+        try
+        {
+            other = Find(reference);
+        }
+        catch (ApiException e) when (e.StatusCode == 404)
+        {
+            throw ApiException.NotFound($"{notFound}: {e.Message}");
+        }
+        if (!other.Record.State.Running || other.Record.State.Pid <= 0)
+            throw new ApiException(500, $"container {other.Record.Id} is not running"); // dockerd's words and status
+        return other;
     }
 
     /// <summary>
@@ -266,17 +270,7 @@ public sealed partial class ContainerService
     private ContainerEntry IpcDonor(string reference)
     {
         string message = "can't join IPC of container " + reference;
-        ContainerEntry other;
-        try
-        {
-            other = Find(reference);
-        }
-        catch (ApiException e) when (e.StatusCode == 404)
-        {
-            throw ApiException.NotFound($"{message}: {e.Message}");
-        }
-        if (!other.Record.State.Running || other.Record.State.Pid <= 0)
-            throw new ApiException(500, $"container {other.Record.Id} is not running");
+        ContainerEntry other = RunningDonor(reference, message);
         if (!MountPoints.IsMountPoint(ShmDirectory(other.Record.Id)))
             throw new ApiException(500, $"{message}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)");
         return other;

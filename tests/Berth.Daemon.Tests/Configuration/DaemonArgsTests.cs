@@ -94,6 +94,8 @@ public sealed class DaemonArgsTests
 
         string Refused(params string[] args) => Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(args)).Message;
         Assert.Contains("live-restore cannot be turned off", Refused("--live-restore=false"));
+        Assert.Contains("invalid value \"maybe\" for flag --live-restore", Refused("--live-restore=maybe"));
+        Assert.Contains("invalid value \"yes\" for flag --debug", Refused("--debug=yes"));
         Assert.Contains("storage-driver `vfs` is not served", Refused("--storage-driver", "vfs"));
         Assert.Contains("native.cgroupdriver=cgroupfs is the only driver", Refused("--exec-opt", "native.cgroupdriver=systemd"));
         Assert.Contains("invalid default-ulimit name `files`", Refused("--default-ulimit", "files=1:2"));
