@@ -222,24 +222,11 @@ internal static partial class Commands
         return buffer.ToArray();
     }
 
-    /// <summary>docker's units.RAMInBytes, as runc update reads memory flags: "-1", "512m", "1.5g", "1024".</summary>
+    /// <summary>runc update's memory flags: "-1" (unlimited) or a <see cref="ByteSize"/> ("512m", "1.5g", "1024").</summary>
     public static long ParseBytes(string flag, string text)
     {
         if (text == "-1") return -1;
-        var s = text.Trim().ToLowerInvariant();
-        var unitStart = s.Length;
-        while (unitStart > 0 && char.IsAsciiLetter(s[unitStart - 1])) unitStart--;
-        var unit = s[unitStart..];
-        if (unit.EndsWith("ib", StringComparison.Ordinal)) unit = unit[..^2];
-        else if (unit.EndsWith('b')) unit = unit[..^1];
-        long multiplier = unit switch
-        {
-            "" => 1, "k" => 1L << 10, "m" => 1L << 20, "g" => 1L << 30, "t" => 1L << 40, "p" => 1L << 50,
-            _ => throw new RuntimeException($"invalid value for {flag}: invalid size: '{text}'"),
-        };
-        if (!double.TryParse(s[..unitStart], NumberStyles.Float, CultureInfo.InvariantCulture, out var number) || number < 0)
-            throw new RuntimeException($"invalid value for {flag}: invalid size: '{text}'");
-        return (long)(number * multiplier);
+        return ByteSize.TryParse(text, out long bytes) ? bytes : throw new RuntimeException($"invalid value for {flag}: invalid size: '{text}'");
     }
 
     public static Command Events()

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
-using System.Text.RegularExpressions;
+using Berth.Oci;
 
 namespace Berth.Cli.Commands;
 
@@ -10,7 +10,7 @@ namespace Berth.Cli.Commands;
 /// <c>POST /containers/create</c> body (Config + HostConfig + NetworkingConfig) as the docker CLI
 /// builds it (cli/command/container/opts.go). Values are checked here, before anything is sent.
 /// </summary>
-internal sealed partial class ContainerOptions
+internal sealed class ContainerOptions
 {
     public readonly Option<bool> Interactive = new("--interactive", "-i") { Description = "keep STDIN open even if not attached" };
     public readonly Option<bool> Tty = new("--tty", "-t") { Description = "allocate a pseudo-TTY" };
@@ -245,8 +245,8 @@ internal sealed partial class ContainerOptions
             ["SecurityOpt"] = securityOpt.Count > 0 ? securityOpt : null,
             ["Tmpfs"] = tmpfs.Count > 0 ? tmpfs : null,
             ["Sysctls"] = sysctls.Count > 0 ? sysctls : null,
-            ["Memory"] = parse.GetValue(Memory) is { } m ? RamInBytes(m, "--memory") : 0,
-            ["MemorySwap"] = parse.GetValue(MemorySwap) is { } ms ? (ms == "-1" ? -1 : RamInBytes(ms, "--memory-swap")) : 0,
+            ["Memory"] = parse.GetValue(Memory) is { } m ? ParseSize(m, "--memory") : 0,
+            ["MemorySwap"] = parse.GetValue(MemorySwap) is { } ms ? (ms == "-1" ? -1 : ParseSize(ms, "--memory-swap")) : 0,
             ["NanoCpus"] = parse.GetValue(Cpus) is { } c ? NanoCpus(c) : 0,
             ["CpuShares"] = parse.GetValue(CpuShares) ?? 0,
             ["CpusetCpus"] = parse.GetValue(CpusetCpus) ?? "",
@@ -255,7 +255,7 @@ internal sealed partial class ContainerOptions
             ["CpuQuota"] = parse.GetValue(CpuQuota) ?? 0,
             ["CpuRealtimePeriod"] = parse.GetValue(CpuRtPeriod) ?? 0,
             ["CpuRealtimeRuntime"] = parse.GetValue(CpuRtRuntime) ?? 0,
-            ["MemoryReservation"] = parse.GetValue(MemoryReservation) is { } mr ? RamInBytes(mr, "--memory-reservation") : 0,
+            ["MemoryReservation"] = parse.GetValue(MemoryReservation) is { } mr ? ParseSize(mr, "--memory-reservation") : 0,
             ["MemorySwappiness"] = parse.GetValue(MemorySwappiness),
             ["OomKillDisable"] = parse.GetValue(OomKillDisable),
             ["OomScoreAdj"] = parse.GetValue(OomScoreAdj),
@@ -263,7 +263,7 @@ internal sealed partial class ContainerOptions
             ["PublishAllPorts"] = parse.GetValue(PublishAll),
             ["PidsLimit"] = parse.GetValue(PidsLimit) is { } pl ? pl : null,
             ["Ulimits"] = ulimits.Count > 0 ? ulimits : null,
-            ["ShmSize"] = parse.GetValue(ShmSize) is { } shm ? RamInBytes(shm, "--shm-size") : 0,
+            ["ShmSize"] = parse.GetValue(ShmSize) is { } shm ? ParseSize(shm, "--shm-size") : 0,
             ["Devices"] = new JsonArray([.. (parse.GetValue(Device) ?? []).Select(d => (JsonNode)DeviceMapping(d))]),
             ["DeviceCgroupRules"] = Array(parse.GetValue(DeviceCgroupRule)?.Select(DeviceCgroupRuleFlag).ToArray()),
         };
@@ -408,17 +408,7 @@ internal sealed partial class ContainerOptions
         => ushort.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out ushort w) && w is >= 10 and <= 1000 ? w : null;
 
     private static JsonNode? BpsValue(string text)
-    {
-        try
-        {
-            long bytes = RamInBytes(text, "");
-            return bytes >= 0 ? bytes : null;
-        }
-        catch (UsageException)
-        {
-            return null;
-        }
-    }
+        => ByteSize.TryParse(text, out long bytes) ? bytes : null;
 
     private static JsonNode? IopsValue(string text)
         => ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out ulong n) ? n : null;
@@ -528,21 +518,9 @@ internal sealed partial class ContainerOptions
         return restart;
     }
 
-    /// <summary>go-units <c>RAMInBytes</c>: 512, 512k, 64m, 1g, 1.5GB (binary multiples).</summary>
-    public static long RamInBytes(string text, string flag)
-    {
-        Match m = RamPattern().Match(text);
-        if (!m.Success) throw new UsageException($"invalid argument \"{text}\" for \"{flag}\" flag: invalid size: '{text}'");
-        double n = double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
-        long mult = m.Groups[2].Value.ToLowerInvariant() switch
-        {
-            "k" => 1L << 10, "m" => 1L << 20, "g" => 1L << 30, "t" => 1L << 40, "p" => 1L << 50, _ => 1,
-        };
-        return (long)(n * mult);
-    }
-
-    [GeneratedRegex(@"^(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)(?:[iI]?[bB])?$")]
-    private static partial Regex RamPattern();
+    /// <summary>A size flag (<see cref="ByteSize"/>: 512, 64m, 1.5GiB), refused in the docker CLI's words.</summary>
+    public static long ParseSize(string text, string flag)
+        => ByteSize.TryParse(text, out long bytes) ? bytes : throw new UsageException($"invalid argument \"{text}\" for \"{flag}\" flag: invalid size: '{text}'");
 
     public static long NanoCpus(string text)
     {
@@ -615,7 +593,7 @@ internal sealed partial class ContainerOptions
                     break;
                 }
                 case "bind-propagation": (bindOptions ??= new JsonObject())["Propagation"] = value; break;
-                case "tmpfs-size": (tmpfsOptions ??= new JsonObject())["SizeBytes"] = RamInBytes(value, "--mount"); break;
+                case "tmpfs-size": (tmpfsOptions ??= new JsonObject())["SizeBytes"] = ParseSize(value, "--mount"); break;
                 case "tmpfs-mode":
                     (tmpfsOptions ??= new JsonObject())["Mode"] = Convert.ToInt32(value, 8);
                     break;

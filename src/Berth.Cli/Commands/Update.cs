@@ -32,9 +32,9 @@ internal static partial class ContainerCommands
         {
             var body = new JsonObject
             {
-                ["Memory"] = parse.GetValue(memory) is { } m ? ContainerOptions.RamInBytes(m, "--memory") : 0,
-                ["MemorySwap"] = parse.GetValue(memorySwap) is { } ms ? (ms == "-1" ? -1 : ContainerOptions.RamInBytes(ms, "--memory-swap")) : 0,
-                ["MemoryReservation"] = parse.GetValue(memoryReservation) is { } mr ? ContainerOptions.RamInBytes(mr, "--memory-reservation") : 0,
+                ["Memory"] = parse.GetValue(memory) is { } m ? ContainerOptions.ParseSize(m, "--memory") : 0,
+                ["MemorySwap"] = parse.GetValue(memorySwap) is { } ms ? (ms == "-1" ? -1 : ContainerOptions.ParseSize(ms, "--memory-swap")) : 0,
+                ["MemoryReservation"] = parse.GetValue(memoryReservation) is { } mr ? ContainerOptions.ParseSize(mr, "--memory-reservation") : 0,
                 ["NanoCpus"] = parse.GetValue(cpus) is { } c ? ContainerOptions.NanoCpus(c) : 0,
                 ["CpuShares"] = parse.GetValue(cpuShares) ?? 0,
                 ["CpuPeriod"] = parse.GetValue(cpuPeriod) ?? 0,

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Berth.Oci;
 using Berth.Seccomp;
 
 namespace Berth.Daemon.Configuration;
@@ -186,7 +187,7 @@ public static class DaemonArgs
         long rtRuntime = Microseconds("cpu-rt-runtime", Single("cpu-rt-runtime", file.CpuRtRuntime?.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         if (rtPeriod > 0 && rtRuntime > rtPeriod) throw new DaemonConfigException($"cpu-rt-runtime {rtRuntime} is above cpu-rt-period {rtPeriod}");
         string? shmText = Single("default-shm-size", file.DefaultShmSize);
-        long shmSize = shmText is null ? 0 : ByteSize.Parse(shmText) ?? throw new DaemonConfigException($"invalid default-shm-size `{shmText}`: give a size such as 64m");
+        long shmSize = shmText is null ? 0 : ByteSize.TryParse(shmText, out long shmBytes) && shmBytes > 0 ? shmBytes : throw new DaemonConfigException($"invalid default-shm-size `{shmText}`: give a size such as 64m");
         IReadOnlyList<string> dns = Many("dns", file.Dns) ?? [];
         IReadOnlyList<string> dnsSearch = Many("dns-search", file.DnsSearch) ?? [];
         IReadOnlyList<string> dnsOpts = Many("dns-opts", file.DnsOpts) ?? [];

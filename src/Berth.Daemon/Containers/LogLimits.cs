@@ -1,9 +1,10 @@
 using System.Globalization;
+using Berth.Oci;
 
 namespace Berth.Daemon.Containers;
 
 /// <summary>
-/// The json-file driver's rotation options: <c>max-size</c> (bytes, or with k/m/g) and
+/// The json-file driver's rotation options: <c>max-size</c> (a <see cref="ByteSize"/>: bytes, or with k, m, g…) and
 /// <c>max-file</c>. Unlike dockerd, whose logs grow without bound unless told, a container's log is
 /// capped at 3 files of 10 MiB by default.
 /// </summary>
@@ -32,5 +33,6 @@ public static class LogLimits
     private static int? ParseCount(string text)
         => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1 ? n : null;
 
-    private static long? ParseSize(string text) => Configuration.ByteSize.Parse(text);
+    /// <summary>A size as dockerd's json-file driver takes max-size: go-units, and above zero.</summary>
+    private static long? ParseSize(string text) => ByteSize.TryParse(text, out long bytes) && bytes > 0 ? bytes : null;
 }

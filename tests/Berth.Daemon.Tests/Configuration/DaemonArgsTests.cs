@@ -61,6 +61,8 @@ public sealed class DaemonArgsTests
         Assert.Contains("the `syslog` logging driver is not served", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-driver", "syslog"])).Message);
         Assert.Contains("unknown log opt 'compress'", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "compress=true"])).Message);
         Assert.Contains("invalid log opt max-size `lots`", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "max-size=lots"])).Message);
+        Assert.Equal("1.5MiB", DaemonArgs.Parse(["--log-opt", "max-size=1.5MiB"]).Options.LogOpts["max-size"]);
+        Assert.Contains("invalid log opt max-size `0`", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "max-size=0"])).Message);
         Assert.Contains("invalid --log-opt `max-size`", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "max-size"])).Message);
         Assert.Contains("the none driver takes no options", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-driver", "none", "--log-opt", "max-file=2"])).Message);
 
@@ -101,6 +103,10 @@ public sealed class DaemonArgsTests
         Assert.Contains("invalid default-ulimit name `files`", Refused("--default-ulimit", "files=1:2"));
         Assert.Contains("soft limit 20 is above the hard limit 10", Refused("--default-ulimit", "nofile=20:10"));
         Assert.Contains("invalid default-shm-size `big`", Refused("--default-shm-size", "big"));
+        Assert.Contains("invalid default-shm-size `0`", Refused("--default-shm-size", "0"));
+        Assert.Contains("invalid default-shm-size ` 64m`", Refused("--default-shm-size", " 64m"));
+        Assert.Equal(3L << 29, DaemonArgs.Parse(["--default-shm-size", "1.5g"]).Options.DefaultShmSize);
+        Assert.Equal(10L << 20, DaemonArgs.Parse(["--default-shm-size", "10 mb"]).Options.DefaultShmSize);
         Assert.Contains("invalid dns `dns.example`", Refused("--dns", "dns.example"));
         Assert.Contains("invalid cgroup-parent `/a/../b`", Refused("--cgroup-parent", "/a/../b"));
 
