@@ -20,6 +20,16 @@ gcc -O2 -Wall -Wextra -Werror -static -o artifacts/bin/berth-monitor native/moni
 
 dotnet publish src/Berth.Runtime.Cli -c Release --nologo -v quiet -clp:ErrorsOnly -o artifacts/publish/berth-runtime
 install -m 0755 artifacts/publish/berth-runtime/berth-runtime artifacts/bin/berth-runtime
+# The method order file (src/Berth.Runtime.Cli/berth-runtime.order) goes stale as the code changes:
+# say so when fewer than 90% of the methods it names are still in the binary.
+order=src/Berth.Runtime.Cli/berth-runtime.order
+if [[ -f $order && -f artifacts/publish/berth-runtime/berth-runtime.dbg ]] && command -v nm >/dev/null; then
+  listed=$(wc -l < "$order")
+  present=$(nm --defined-only artifacts/publish/berth-runtime/berth-runtime.dbg | awk '{print $NF}' | sort -u | comm -12 - <(sort -u "$order") | wc -l)
+  if ((listed > 0 && present * 10 < listed * 9)); then
+    echo "build.sh: only $present of the $listed methods in $order are in berth-runtime: regenerate it (sudo scripts/order-file/make-order-file.sh)" >&2
+  fi
+fi
 dotnet publish src/Berth.Daemon -c Release --nologo -v quiet -clp:ErrorsOnly -o artifacts/publish/berthd
 install -m 0755 artifacts/publish/berthd/berthd artifacts/bin/berthd
 dotnet publish src/Berth.Cli -c Release --nologo -v quiet -clp:ErrorsOnly -o artifacts/publish/berth

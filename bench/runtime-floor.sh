@@ -13,6 +13,7 @@
 #   namespaces      `unshare --fork --pid --mount --uts --ipc --net --mount-proc /bin/true`: new
 #                   namespaces, a fork, /proc mounted, exec and exit — no rootfs, no cgroups
 #   crun-cycle, berth-cycle   `run` + `delete --force` of busybox /bin/true, as bench/runtime-run.sh
+# and the peak RSS of the simple commands and of each runtime's `run` (/usr/bin/time, 9 runs each).
 # A cycle is two invocations of the runtime (run, then delete): with NativeAOT that is twice the
 # empty-aot floor before any container work.
 set -euo pipefail
@@ -29,6 +30,7 @@ done
 for tool in crun hyperfine unshare python3; do
   command -v "$tool" >/dev/null || { echo "runtime-floor.sh: $tool not found (apt-get install -y crun hyperfine util-linux)" >&2; exit 1; }
 done
+[[ -x /usr/bin/time ]] || { echo "runtime-floor.sh: /usr/bin/time not found (apt-get install -y time)" >&2; exit 1; }
 berth=${BERTH_RUNTIME:-$repo/artifacts/bin/berth-runtime}
 [[ -x $berth ]] || { echo "runtime-floor.sh: $berth missing: run ./build.sh" >&2; exit 1; }
 
@@ -81,13 +83,29 @@ hyperfine --style basic --warmup "$WARMUP" --runs "$RUNS" --export-json "$TMP/cy
   -n crun-cycle "$(cycle "$crun" crun)" \
   -n berth-cycle "$(cycle "$TMP/berth-runtime" berth)" \
   -n crun-cycle-again "$(cycle "$crun" crun)" >&2
+# Peak RSS (/usr/bin/time's maximum resident set size, 9 runs each): what a process costs in memory
+# before it does anything, beside each runtime's `run` of the bundle.
+rss() {  # rss NAME COMMAND...
+  local name=$1; shift
+  for i in $(seq 9); do /usr/bin/time -f '%M' -a -o "$TMP/rss-$name" "$@" >/dev/null 2>&1 || true; done
+}
+rss true /bin/true
+rss empty-aot "$TMP/empty-aot/empty-aot"
+rss crun-version "$crun" --version
+rss berth-runtime-version "$TMP/berth-runtime" --version
+for r in "$crun":crun "$TMP/berth-runtime":berth; do
+  for i in $(seq 9); do
+    /usr/bin/time -f '%M' -a -o "$TMP/rss-${r#*:}-run" "${r%%:*}" --root "$TMP/root-${r#*:}" run --bundle "$TMP/bundle" "$TAG-${r#*:}" >/dev/null
+  done
+done
 EOF
 TMP=$tmp TAG=$tag RUNS=$runs WARMUP=$warmup unshare --mount --propagation private bash "$tmp/inner.sh"
 
-python3 - "$tmp/simple.json" "$tmp/cycles.json" <<'PY'
-import json, statistics, sys
+python3 - "$tmp" "$tmp/simple.json" "$tmp/cycles.json" <<'PY'
+import json, os, statistics, sys
+tmp = sys.argv[1]
 rows = {}
-for path in sys.argv[1:]:
+for path in sys.argv[2:]:
     for r in json.load(open(path))["results"]:
         rows[r["command"]] = (statistics.median(r["times"]) * 1000, (r["user"] + r["system"]) * 1000)
 # hyperfine without -N (the cycles) runs through a shell: take its startup off, as runtime-run.sh's
@@ -107,4 +125,10 @@ for name, version in (("crun-cycle", "crun-version"), ("berth-cycle", "berth-run
     cycle = crun if name == "crun-cycle" else rows[name][0]
     print(f"{name}: {cycle:.2f} ms = 2 x `--version` ({2 * rows[version][0]:.2f}) + namespaces ({ns:.2f})"
           f" + {cycle - 2 * rows[version][0] - ns:.2f} ms of everything else (rootfs, mounts, cgroups, state, config).")
+print()
+print("| what | median peak RSS (MiB) |")
+print("|---|---:|")
+for name in ("true", "empty-aot", "crun-version", "berth-runtime-version", "crun-run", "berth-run"):
+    kib = [int(line) for line in open(os.path.join(tmp, f"rss-{name}")) if line.strip().isdigit()]
+    print(f"| {name} | {statistics.median(kib) / 1024:.1f} |")
 PY
