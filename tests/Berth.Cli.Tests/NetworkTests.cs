@@ -120,7 +120,8 @@ public sealed class NetworkTests
 
     /// <summary>
     /// Legacy links on the default bridge: the linked container in /etc/hosts and dockerd's link
-    /// variables in the environment; a link to a stopped or missing container, or without a bridge, is refused.
+    /// variables in the environment; a link to a stopped or missing container, or without a bridge, is refused;
+    /// <c>rm --link</c> takes one out.
     /// </summary>
     [Fact]
     public void LegacyLinks()
@@ -150,6 +151,16 @@ public sealed class NetworkTests
         CliResult stopped = cli.Run("start", "linker2");
         Assert.Equal(1, stopped.ExitCode);
         Assert.Contains("Cannot link to a non running container: /backend AS /linker2/web", stopped.Stderr);
+
+        // rm --link: the link leaves linker2, which then starts without it; backend stays.
+        Assert.Equal("linker2/web\n", cli.Ok("rm", "--link", "linker2/web"));
+        Assert.Equal("null\n", cli.Ok("inspect", "-f", "{{json .HostConfig.Links}}", "linker2"));
+        Assert.Equal("exited\n", cli.Ok("inspect", "-f", "{{.State.Status}}", "backend"));
+        CliResult again = cli.Run("rm", "-l", "/linker2/web");
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains("No such container: linker2/web", again.Stderr);
+        CliResult unlinked = cli.Run("start", "-a", "linker2");
+        Assert.True(unlinked.ExitCode == 1 && unlinked.Stdout == "", unlinked.ToString()); // grep found no web
         foreach (var (flags, message) in new (string[], string)[]
         {
             (["--link", "nosuch:xy"], "could not get container for nosuch"),

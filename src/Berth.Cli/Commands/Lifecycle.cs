@@ -64,7 +64,8 @@ internal static partial class ContainerCommands
         Runner.SetClientAction(command, (parse, client, ct) => Runner.ForEachAsync(parse.GetValue(containers)!, async c =>
         {
             var q = new Query().Add("force", parse.GetValue(force)).Add("v", parse.GetValue(volumes)).Add("link", parse.GetValue(link));
-            using HttpResponseMessage _ = await client.SendAsync(HttpMethod.Delete, $"/containers/{c}", q, ct: ct).ConfigureAwait(false);
+            // As docker: slashes around the name go (--link takes /parent/alias, the link's own name).
+            using HttpResponseMessage _ = await client.SendAsync(HttpMethod.Delete, $"/containers/{c.Trim('/')}", q, ct: ct).ConfigureAwait(false);
             return c;
         }));
         return command;

@@ -23,6 +23,8 @@ public static class ContainersApi
         if (post && rest == "create") return Create(context);
         if (post && rest == "prune") return Prune(context);
         string[] parts = rest.Split('/', 2);
+        // docker rm --link names the link, parent/alias: the one DELETE whose name has a slash.
+        if (HttpMethods.IsDelete(method) && rest.Length > 0 && QueryArgs.Bool(context, "link")) return RemoveLink(context, rest);
         if (parts.Length == 1 && HttpMethods.IsDelete(method) && rest.Length > 0) return Remove(context, parts[0]);
         if (parts.Length != 2) throw ApiException.NotFound("page not found");
         string id = parts[0], action = parts[1];
@@ -310,8 +312,13 @@ public static class ContainersApi
 
     private static async Task Remove(HttpContext context, string id)
     {
-        if (QueryArgs.Bool(context, "link")) throw ApiException.NotImplemented("links are not implemented in this version of berthd");
         await Containers(context).RemoveAsync(id, QueryArgs.Bool(context, "force"), context.RequestAborted, removeVolumes: QueryArgs.Bool(context, "v"));
+        context.Response.StatusCode = 204;
+    }
+
+    private static async Task RemoveLink(HttpContext context, string name)
+    {
+        await Containers(context).RemoveLinkAsync(name);
         context.Response.StatusCode = 204;
     }
 

@@ -68,6 +68,64 @@ public sealed partial class ContainerService
             links[i] = links[i].Replace($":{oldName}/", $":{newName}/", StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// DELETE /containers/{parent}/{alias}?link=1 (<c>docker rm --link</c>), as dockerd's rmLink:
+    /// the name is the link's own, <c>/parent/alias</c>; the link leaves the parent's HostConfig.Links
+    /// (saved: dockerd forgets it only until it restarts, berthd for good) and the linked container
+    /// stays. A running parent's /etc/hosts is written again without the link's line, as dockerd's
+    /// sandbox refresh does; its environment keeps the link's variables until it is started again.
+    /// dockerd's answers: 404 for a name that is no link (parent and alias both checked), and its
+    /// untyped error, a 500, for a container's own name.
+    /// </summary>
+    public async Task RemoveLinkAsync(string name)
+    {
+        string full = "/" + name.TrimStart('/');
+        int slash = full.LastIndexOf('/');
+        if (slash == 0)
+        {
+            Find(name);
+            throw new ApiException(500, "Conflict, cannot remove the default link name of the container");
+        }
+        string parentName = full[..slash], alias = full[(slash + 1)..];
+        ContainerEntry? parent = null;
+        lock (_indexLock)
+        {
+            if (_idByName.TryGetValue(parentName, out string? id)) parent = _byId.GetValueOrDefault(id);
+        }
+        if (parent is null) throw ApiException.NotFound($"No such container: {name}");
+        await parent.Lock.WaitAsync();
+        try
+        {
+            ContainerRecord r = parent.Record;
+            // Looked at again under the lock: the parent may have been removed or renamed meanwhile.
+            List<string> links = r.HostConfig.Links ?? [];
+            int index = parent.Removed || r.Name != parentName ? -1 : links.FindIndex(l => ParseLink(l).Alias == alias);
+            if (index < 0) throw ApiException.NotFound($"No such container: {name}");
+            string link = links[index];
+            string? target = null;
+            links.RemoveAt(index);
+            r.LinkTargets?.Remove(alias, out target);
+            // dockerd's inspect shows null, not [], once the last link is gone.
+            if (links.Count == 0) r.HostConfig.Links = null;
+            try
+            {
+                Store.Save(r);
+            }
+            catch
+            {
+                links.Insert(index, link);
+                r.HostConfig.Links = links;
+                if (target is not null) r.LinkTargets![alias] = target;
+                throw;
+            }
+            if (r.State.Running) WriteHosts(parent);
+        }
+        finally
+        {
+            parent.Lock.Release();
+        }
+    }
+
     /// <summary>A link resolved at start: the linked container, its address on the network both share, and whether that is the default bridge.</summary>
     private sealed record ResolvedLink(string Alias, ContainerRecord Target, IPAddress Address, bool DefaultBridge);
 

@@ -186,6 +186,52 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
         Assert.Matches($@"^tcp://{System.Text.RegularExpressions.Regex.Escape(ip)}:80\n{System.Text.RegularExpressions.Regex.Escape(ip)}\tdb [0-9a-f]{{12}} linked\n$", output);
     }
 
+    /// <summary>
+    /// <c>docker rm --link PARENT/ALIAS</c>: the link leaves the parent (inspect, the saved record,
+    /// a running parent's /etc/hosts, the next start's environment); the linked container stays.
+    /// A name that is no link, or whose parent is missing, is dockerd's 404; a container's own
+    /// name its "default link name" error.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void Rm_link_takes_the_link_out_of_the_parent_and_leaves_the_linked_container(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        docker.Ok("run", "-d", "--name", "db", "busybox", "sleep", "1000");
+        string app = docker.Ok("run", "-d", "--name", "app", "--link", "db:data", "--link", "db:store", "busybox", "sleep", "1000").Trim();
+        Assert.Matches(@"\sdata\s", docker.Ok("exec", "app", "cat", "/etc/hosts"));
+
+        Assert.Equal("app/data\n", docker.Ok("rm", "--link", "app/data"));
+        Assert.Equal("[\"/db:/app/store\"]\n", docker.Ok("inspect", "-f", "{{json .HostConfig.Links}}", "app"));
+        string hosts = docker.Ok("exec", "app", "cat", "/etc/hosts");
+        Assert.DoesNotMatch(@"\sdata\s", hosts);
+        Assert.Matches(@"\sstore\s", hosts);
+        Assert.Equal("running\n", docker.Ok("inspect", "-f", "{{.State.Status}}", "db"));
+        Assert.DoesNotContain("/app/data", File.ReadAllText(Path.Combine(_daemon.Options.DataRoot, "containers", app, "config.v2.json")));
+
+        foreach (var (name, message) in new[]
+        {
+            ("app/data", "No such container: app/data"),
+            ("nosuch/data", "No such container: nosuch/data"),
+            ("nosuch", "No such container: nosuch"),
+            ("db", "Conflict, cannot remove the default link name of the container"),
+        })
+        {
+            var (exit, _, error) = docker.Run("rm", "--link", name);
+            Assert.True(exit != 0, $"rm --link {name} succeeded");
+            Assert.Contains(message, error);
+        }
+
+        // The last one (given with its leading slash): no links left, and a restart brings none back.
+        Assert.Equal("/app/store\n", docker.Ok("rm", "--link", "/app/store"));
+        Assert.Equal("null\n", docker.Ok("inspect", "-f", "{{json .HostConfig.Links}}", "app"));
+        docker.Ok("restart", "-t", "0", "app");
+        string after = docker.Ok("exec", "app", "sh", "-c", "env; cat /etc/hosts");
+        Assert.DoesNotMatch(@"(?m)^(DATA|STORE)_", after);
+        Assert.DoesNotMatch(@"\s(data|store)\s", after);
+        Assert.Equal("running\n", docker.Ok("inspect", "-f", "{{.State.Status}}", "db"));
+    }
+
     /// <summary>A foreground run whose output is read slowly loses nothing (the container waits, as under dockerd).</summary>
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
