@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace Berth.Cgroups.V1;
 
-/// <summary>cgroup v1 cpu: shares and CFS bandwidth (quota/period).</summary>
+/// <summary>cgroup v1 cpu: shares, CFS bandwidth (quota/period) and real-time bandwidth (rt_period/rt_runtime).</summary>
 internal sealed class CpuController : ICgroupController, ICgroupStatsReader
 {
     internal const string Shares = "cpu.shares";
@@ -24,13 +24,29 @@ internal sealed class CpuController : ICgroupController, ICgroupStatsReader
             return;
         }
         // Real-time bandwidth first, as runc: a process already SCHED_RR cannot join a group without it.
+        // The kernel checks each write against the other value in force (runtime <= period, the
+        // ratio within the parent's): an update that shortens the period below the group's old
+        // runtime is refused (EINVAL) until the new runtime is in, so then the period is written
+        // again after it (runc's order).
+        string? pendingRtPeriod = null;
         if (cpu.RealtimePeriod is { } rtPeriod and not 0)
         {
-            CgroupFs.WriteRequired(path, RtPeriod, Str(rtPeriod), "cpu.realtimePeriod (CONFIG_RT_GROUP_SCHED)");
+            try
+            {
+                CgroupFs.WriteRequired(path, RtPeriod, Str(rtPeriod), "cpu.realtimePeriod (CONFIG_RT_GROUP_SCHED)");
+            }
+            catch (CgroupException e) when (e.Errno == CgroupFs.EINVAL && cpu.RealtimeRuntime is not (null or 0))
+            {
+                pendingRtPeriod = Str(rtPeriod);
+            }
         }
         if (cpu.RealtimeRuntime is { } rtRuntime and not 0)
         {
             CgroupFs.WriteRequired(path, RtRuntime, rtRuntime.ToString(CultureInfo.InvariantCulture), "cpu.realtimeRuntime (CONFIG_RT_GROUP_SCHED)");
+            if (pendingRtPeriod is not null)
+            {
+                CgroupFs.Write(path, RtPeriod, pendingRtPeriod);
+            }
         }
         if (cpu.Shares is { } shares and not 0)
         {

@@ -63,6 +63,8 @@ public sealed class ContainerUpdateBody
     public long MemoryReservation { get; set; }
     public long MemorySwap { get; set; }
     public long? PidsLimit { get; set; }
+    public long CpuRealtimePeriod { get; set; }
+    public long CpuRealtimeRuntime { get; set; }
     public RestartPolicyJson? RestartPolicy { get; set; }
     /// <summary>Every other field of docker's Resources: refused when set (a 400 naming it), as at create.</summary>
     [JsonExtensionData] public Dictionary<string, JsonElement>? Unknown { get; set; }

@@ -211,7 +211,7 @@ public static class ContainerRequestCheck
     public const string CpuHierarchy = "/sys/fs/cgroup/cpu";
 
     /// <summary>Real-time group scheduling is there (probed once, as BlockIoSupport is).</summary>
-    private static readonly Lazy<bool> CpuRealtimeSupported = new(() => File.Exists(Path.Combine(CpuHierarchy, "cpu.rt_runtime_us")));
+    internal static readonly Lazy<bool> CpuRealtimeSupported = new(() => File.Exists(Path.Combine(CpuHierarchy, "cpu.rt_runtime_us")));
 
     /// <summary>
     /// dockerd's checks of --cpu-rt-period/--cpu-rt-runtime: a host without real-time group

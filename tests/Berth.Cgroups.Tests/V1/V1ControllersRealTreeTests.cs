@@ -182,6 +182,35 @@ public class V1ControllersRealTreeTests
         Assert.False(sh.HasExited);
     }
 
+    /// <summary>
+    /// Real-time bandwidth on a live group, as <c>docker update --cpu-rt-*</c> changes it: a period
+    /// below the group's current runtime is refused by the kernel until the new runtime is in, so
+    /// the runtime goes first and the period after it.
+    /// </summary>
+    [RealCgroupV1Fact]
+    public void Update_RealtimePeriodBelowTheOldRuntime_RuntimeGoesFirst()
+    {
+        using var scope = new RealCgroupScope();
+        var manager = NewGroup(scope);
+        string group = manager.Paths["cpu"];
+        if (!File.Exists(Path.Combine(group, "cpu.rt_runtime_us")))
+        {
+            return; // no real-time group scheduling in this kernel (CONFIG_RT_GROUP_SCHED)
+        }
+        // The parent's budget (a new group has none): 2% of the CPU time.
+        File.WriteAllText(Path.Combine(Path.GetDirectoryName(group)!, "cpu.rt_runtime_us"), "20000");
+        manager.Apply(new CgroupResources { Cpu = new() { RealtimeRuntime = 15000 } });
+        Assert.Equal(("1000000", "15000"), (Kernel(manager, "cpu", "cpu.rt_period_us"), Kernel(manager, "cpu", "cpu.rt_runtime_us")));
+
+        manager.Apply(new CgroupResources { Cpu = new() { RealtimePeriod = 10000, RealtimeRuntime = 100 } });
+        Assert.Equal(("10000", "100"), (Kernel(manager, "cpu", "cpu.rt_period_us"), Kernel(manager, "cpu", "cpu.rt_runtime_us")));
+
+        // Alone, such a period is the kernel's refusal, named.
+        var e = Assert.Throws<CgroupException>(() => manager.Apply(new CgroupResources { Cpu = new() { RealtimePeriod = 50 } }));
+        Assert.Contains("cpu.rt_period_us", e.Message);
+        Assert.Equal("10000", Kernel(manager, "cpu", "cpu.rt_period_us"));
+    }
+
     [RealCgroupV1Fact]
     public void NewerFields_AppliedWhereTheKernelHasThem_ReportedWhereNot()
     {

@@ -143,7 +143,7 @@ public sealed class DaemonDefaultsTests
     /// <summary>
     /// <c>--cpu-rt-runtime</c>: with berthd's own <c>--cpu-rt-runtime</c> the container's parent group
     /// gets that budget and the container its share; without it the runtime's write is refused and
-    /// the start fails naming the file. On a host without real-time group scheduling (cgroup v2, or a
+    /// the start (or an update of a running container) fails naming the file. On a host without real-time group scheduling (cgroup v2, or a
     /// kernel without it) the setting is discarded with dockerd's warning instead.
     /// </summary>
     [Fact]
@@ -180,6 +180,13 @@ public sealed class DaemonDefaultsTests
                 var (exit, _, error) = plainDocker.Run("run", "--rm", "--cpu-rt-runtime", "10000", "busybox", "true");
                 Assert.NotEqual(0, exit);
                 Assert.Contains("cpu.rt_runtime_us", error);
+                // So is an update of a running container's; its record keeps what it had.
+                string id = plainDocker.Ok("run", "-d", "busybox", "sleep", "100").Trim();
+                (exit, _, error) = plainDocker.Run("update", "--cpu-rt-runtime", "10000", id);
+                Assert.NotEqual(0, exit);
+                Assert.Contains("cpu.rt_runtime_us", error);
+                Assert.Equal("0\n", plainDocker.Ok("inspect", "-f", "{{.HostConfig.CpuRealtimeRuntime}}", id));
+                plainDocker.Ok("rm", "-f", id);
             }
         }
         finally
@@ -188,6 +195,67 @@ public sealed class DaemonDefaultsTests
                 foreach (string group in Directory.GetDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup").Select(d => Path.Combine(d, name)).Where(Directory.Exists))
                     foreach (string child in Directory.GetDirectories(group).Append(group))
                         try { Directory.Delete(child); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>
+    /// <c>docker update --cpu-rt-period/--cpu-rt-runtime</c> of a running container started without
+    /// them: its group's parents get berthd's budget first, then the group its values (a period
+    /// below the group's old runtime included); a runtime above the period, given or kept, is
+    /// refused and changes nothing; a stopped container gets its new values at its next start.
+    /// </summary>
+    [Fact]
+    public async Task Update_gives_a_running_container_a_real_time_runtime()
+    {
+        using var dir = new TempDirectory("daemon-rt-update");
+        string parent = "berth-rt-update-test-" + Guid.NewGuid().ToString("N")[..8];
+        bool supported = File.Exists("/sys/fs/cgroup/cpu/cpu.rt_runtime_us");
+        try
+        {
+            var (daemon, docker) = await StartAsync(dir, "--cgroup-parent", "/" + parent, "--cpu-rt-runtime", "20000");
+            await using (daemon)
+            {
+                string id = docker.Ok("run", "-d", "busybox", "sleep", "100").Trim();
+                var (exit, output, error) = docker.Run("update", "--cpu-rt-runtime", "10000", id);
+                Assert.True(exit == 0, error);
+                string Realtime() => docker.Ok("inspect", "-f", "{{.HostConfig.CpuRealtimePeriod}} {{.HostConfig.CpuRealtimeRuntime}}", id);
+                if (!supported)
+                {
+                    Assert.Contains("Your kernel does not support cgroup cpu real-time runtime. Runtime discarded.", output);
+                    Assert.Equal("0 0\n", Realtime());
+                    return;
+                }
+                string Group(string file) => File.ReadAllText($"/sys/fs/cgroup/cpu/{parent}/{id}/{file}").Trim();
+                Assert.Equal("20000", File.ReadAllText($"/sys/fs/cgroup/cpu/{parent}/cpu.rt_runtime_us").Trim());
+                Assert.Equal("10000", Group("cpu.rt_runtime_us"));
+                Assert.Equal("0 10000\n", Realtime());
+
+                // A period below the runtime the group has: the runtime goes in first.
+                docker.Ok("update", "--cpu-rt-period", "10000", "--cpu-rt-runtime", "100", id);
+                Assert.Equal(("10000", "100"), (Group("cpu.rt_period_us"), Group("cpu.rt_runtime_us")));
+                Assert.Equal("10000 100\n", Realtime());
+
+                foreach (string[] flags in new[] { new[] { "--cpu-rt-period", "1000", "--cpu-rt-runtime", "2000" }, ["--cpu-rt-runtime", "20000"] })
+                {
+                    (exit, _, error) = docker.Run(["update", .. flags, id]);
+                    Assert.True(exit != 0, string.Join(' ', flags));
+                    Assert.Contains("cpu real-time runtime cannot be higher than cpu real-time period", error);
+                }
+                Assert.Equal("10000 100\n", Realtime());
+                Assert.Equal("100", Group("cpu.rt_runtime_us"));
+
+                docker.Ok("stop", "-t", "0", id);
+                docker.Ok("update", "--cpu-rt-runtime", "150", id);
+                docker.Ok("start", id);
+                Assert.Equal(("10000", "150"), (Group("cpu.rt_period_us"), Group("cpu.rt_runtime_us")));
+                docker.Ok("rm", "-f", id);
+            }
+        }
+        finally
+        {
+            foreach (string group in Directory.GetDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup").Select(d => Path.Combine(d, parent)).Where(Directory.Exists))
+                foreach (string child in Directory.GetDirectories(group).Append(group))
+                    try { Directory.Delete(child); } catch (IOException) { }
         }
     }
 }
