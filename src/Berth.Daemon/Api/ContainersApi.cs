@@ -62,6 +62,8 @@ public static class ContainersApi
         ContainerCreateBody? body = await JsonResults.ReadAsync(context, ApiJson.Context.ContainerCreateBody);
         if (body is null) throw ApiException.BadRequest("Config cannot be empty in order to create a container");
         if (body.Healthcheck is { } health && ApiVersion.LessThan(context, "1.44")) health.StartInterval = 0; // added in API 1.44, ignored before (dockerd)
+        if (ApiVersion.LessThan(context, "1.45") && (body.HostConfig?.Mounts ?? []).Any(m => !string.IsNullOrEmpty(m.VolumeOptions?.Subpath)))
+            throw ApiException.BadRequest("VolumeOptions.Subpath needs API v1.45 or newer"); // dockerd's check
         string? name = QueryArgs.String(context, "name");
         ContainerCreateResponse created = await Containers(context).CreateAsync(name, body, context.RequestAborted);
         await JsonResults.WriteAsync(context, created, ApiJson.Context.ContainerCreateResponse, 201);

@@ -701,7 +701,7 @@ public static partial class ContainerFiles
     internal static unsafe partial class Native
     {
         private const string Libc = "libc";
-        public const int ENOENT = 2, ENOTDIR = 20, ELOOP = 40, EINTR = 4, EAGAIN = 11;
+        public const int ENOENT = 2, ENOTDIR = 20, ELOOP = 40, EINTR = 4, EAGAIN = 11, EXDEV = 18, ENOSYS = 38;
         public const int O_RDONLY = 0, O_NOCTTY = 0x100, O_NONBLOCK = 0x800, O_CLOEXEC = 0x80000, O_PATH = 0x200000;
         private static readonly bool IsArm = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm;
         public static readonly int O_DIRECTORY = IsArm ? 0x4000 : 0x10000;

@@ -341,6 +341,8 @@ public sealed class ContainerVolumeMount
     public bool Anonymous { get; set; }
     /// <summary>The mode as inspect shows it ("z" for -v name:/path, the given mode, "" for the others).</summary>
     public string Mode { get; set; } = "";
+    /// <summary>Only this path inside the volume is mounted (VolumeOptions.Subpath, as given; resolved safely at each start).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Subpath { get; set; }
 }
 
 /// <summary>

@@ -248,14 +248,19 @@ public static class ContainerRequestCheck
         if (health.StartInterval != 0 && health.StartInterval < minimum) throw BadRequest("StartInterval in Healthcheck cannot be less than 1ms");
     }
 
-    /// <summary>A Mounts entry of type volume (moby's mount validation): a volume name or none, no bind or tmpfs options, the local driver.</summary>
+    /// <summary>A Mounts entry of type volume (moby's mount validation): a volume name or none, no bind or tmpfs options, the local driver, a subpath that stays inside a named volume.</summary>
     private static void CheckVolumeMount(MountJson m)
     {
         if (m.BindOptions is { } b && IsSet(b)) throw BadRequest("invalid mount config for type \"volume\": BindOptions must not be specified");
         if (m.TmpfsOptions is not null) throw BadRequest("invalid mount config for type \"volume\": TmpfsOptions must not be specified");
         if (m.Source.Length > 0) Volumes.VolumeService.CheckName(m.Source);
         if (m.VolumeOptions is not { } o) return;
-        if (!string.IsNullOrEmpty(o.Subpath)) throw NotSupported("HostConfig.Mounts[].VolumeOptions.Subpath", "volume subpaths");
+        if (!string.IsNullOrEmpty(o.Subpath))
+        {
+            // moby's words; the subpath is resolved (safely) inside the volume only at start.
+            if (m.Source.Length == 0) throw BadRequest("invalid mount config for type \"volume\": must not set Subpath when using anonymous volumes");
+            if (!Volumes.VolumeSubpath.IsLocal(o.Subpath)) throw BadRequest("invalid mount config for type \"volume\": subpath must be a relative path within the volume");
+        }
         if (o.DriverConfig is { } d)
         {
             if (d.Name is not ("" or Volumes.VolumeService.LocalDriver))

@@ -151,6 +151,9 @@ public sealed partial class ContainerService
         }
         finally
         {
+            // The runtime's create has made the container's own binds (or the start failed): the
+            // pinned subpaths are not needed any more, and must go before the volumes' unmount.
+            ReleaseSubpaths(id);
             lock (entry.PendingAttaches)
             {
                 entry.StartingMonitorDir = null;
@@ -398,6 +401,7 @@ public sealed partial class ContainerService
         bool removalFollows = r.HostConfig.AutoRemove && !entry.Removed;
         if (!removalFollows) UnmountRootfs(id);
         UnmountShm(id);
+        ReleaseSubpaths(id); // (released after the start already)
         UnmountVolumes(r);
         DateTimeOffset finishedAt = exit?.FinishedAt ?? Time.GetUtcNow();
         if (DateTimeOffset.TryParse(r.State.StartedAt, out DateTimeOffset startedAt) && finishedAt < startedAt) finishedAt = startedAt;

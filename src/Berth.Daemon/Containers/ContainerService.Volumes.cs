@@ -54,7 +54,7 @@ public sealed partial class ContainerService
             foreach (var (destination, volume, bind) in MountPointsOf(lender.Record))
                 borrowed[destination] = (volume, bind) switch
                 {
-                    ({ } v, _) => (new ContainerVolumeMount { Name = v.Name, Source = v.Source, Destination = v.Destination, ReadOnly = v.ReadOnly || readOnly, NoCopy = true }, null),
+                    ({ } v, _) => (new ContainerVolumeMount { Name = v.Name, Source = v.Source, Destination = v.Destination, ReadOnly = v.ReadOnly || readOnly, NoCopy = true, Subpath = v.Subpath }, null),
                     (_, { } b) => (null, b with { ReadOnly = b.ReadOnly || readOnly }),
                     _ => throw new InvalidOperationException("a mount point is a volume or a bind"),
                 };
@@ -106,6 +106,7 @@ public sealed partial class ContainerService
                     ReadOnly = m.ReadOnly,
                     NoCopy = o?.NoCopy == true,
                     Anonymous = m.Source.Length == 0,
+                    Subpath = string.IsNullOrEmpty(o?.Subpath) ? null : o.Subpath,
                 });
             }
 
@@ -154,18 +155,90 @@ public sealed partial class ContainerService
 
     /// <summary>
     /// At start, after the rootfs is mounted: mounts each volume (the first user mounts a volume's
-    /// device and seeds an empty volume from the rootfs) and returns the binds for the spec.
+    /// device and seeds an empty volume from the rootfs) and returns the binds for the spec. A
+    /// volume mounted with a subpath is bound through a private mount of the resolved subpath
+    /// (<see cref="VolumeSubpath"/>), which the caller releases once the start is over, whichever
+    /// way it went (<see cref="ReleaseSubpaths"/>).
     /// </summary>
     private List<BindMount> MountVolumes(ContainerRecord r, string rootfs)
     {
         var binds = new List<BindMount>();
-        foreach (ContainerVolumeMount m in r.Volumes ?? [])
+        List<ContainerVolumeMount> volumes = r.Volumes ?? [];
+        if (volumes.Any(m => m.Subpath is not null)) ReleaseSubpaths(r.Id); // a release that failed before
+        for (int i = 0; i < volumes.Count; i++)
         {
-            Action<string>? populate = m.NoCopy ? null : dir => VolumeCopyUp.Copy(rootfs, m.Destination, dir);
-            string source = Volumes.Mount(m.Name, r.Id, m.Destination, m.ReadOnly, populate);
-            binds.Add(new BindMount(source, m.Destination, m.ReadOnly));
+            ContainerVolumeMount m = volumes[i];
+            if (m.Subpath is not { } subpath)
+            {
+                Action<string>? populate = m.NoCopy ? null : dir => VolumeCopyUp.Copy(rootfs, m.Destination, dir);
+                string source = Volumes.Mount(m.Name, r.Id, m.Destination, m.ReadOnly, populate);
+                binds.Add(new BindMount(source, m.Destination, m.ReadOnly));
+                continue;
+            }
+            string target = Path.Combine(SubpathDirectory(r.Id), i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            bool pinned = false;
+            // As dockerd, the first user seeds the subpath (an empty directory) from the image rather
+            // than the volume; a subpath that cannot be resolved is reported just below.
+            Action<string>? seed = m.NoCopy ? null : dir =>
+            {
+                try
+                {
+                    VolumeSubpath.Mount(dir, subpath, target);
+                }
+                catch (ApiException)
+                {
+                    return;
+                }
+                pinned = true;
+                if (Directory.Exists(target)) VolumeCopyUp.Copy(rootfs, m.Destination, target);
+            };
+            string volume = Volumes.Mount(m.Name, r.Id, m.Destination, m.ReadOnly, seed);
+            if (!pinned) VolumeSubpath.Mount(volume, subpath, target);
+            binds.Add(new BindMount(target, m.Destination, m.ReadOnly));
         }
         return binds;
+    }
+
+    /// <summary>Where a container's subpath mounts are pinned while it starts: <c>&lt;exec-root&gt;/subpaths/&lt;id&gt;/&lt;index in its volumes&gt;</c>.</summary>
+    private string SubpathDirectory(string id) => Path.Combine(Options.ExecRoot, "subpaths", id);
+
+    /// <summary>
+    /// Detaches and removes the container's subpath mounts: once its start is over (the runtime has
+    /// made its own binds, or the start failed), at its exit and removal should one remain, and at
+    /// daemon start for what a crash left (<see cref="ReleaseAllSubpaths"/>). Never deletes
+    /// recursively: a mount that would not go stays, with a warning, and is retried next time.
+    /// </summary>
+    private void ReleaseSubpaths(string id)
+    {
+        string dir = SubpathDirectory(id);
+        if (!Directory.Exists(dir)) return;
+        try
+        {
+            foreach (string target in Directory.GetFileSystemEntries(dir))
+            {
+                try
+                {
+                    VolumeSubpath.Release(target);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    LogWarning(_logger, $"container {id}: releasing the volume subpath mount {target}: {e.Message}");
+                }
+            }
+            if (Directory.GetFileSystemEntries(dir).Length == 0) Directory.Delete(dir, recursive: false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            LogWarning(_logger, $"container {id}: releasing its volume subpath mounts in {dir}: {e.Message}");
+        }
+    }
+
+    /// <summary>At daemon start, before any container starts: no subpath mount is in use, so every one a crash left goes.</summary>
+    private void ReleaseAllSubpaths()
+    {
+        string root = Path.Combine(Options.ExecRoot, "subpaths");
+        if (!Directory.Exists(root)) return;
+        foreach (string dir in Directory.GetDirectories(root)) ReleaseSubpaths(Path.GetFileName(dir));
     }
 
     /// <summary>The container stopped (or did not start): the last user of a volume with a device unmounts it.</summary>

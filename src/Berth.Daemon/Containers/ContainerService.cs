@@ -155,6 +155,7 @@ public sealed partial class ContainerService : IDisposable
             }
         }
         RestoreVolumeReferences();
+        ReleaseAllSubpaths(); // a crash during a start leaves them; nothing starts before this
         foreach (ContainerEntry entry in Snapshot())
         {
             ContainerRecord r = entry.Record;
@@ -570,7 +571,7 @@ public sealed partial class ContainerService : IDisposable
     /// <summary>
     /// What a container that does not run may still have, after a crash in the middle of its start
     /// or its removal: runtime state (an init waiting at its exec fifo), the rootfs mount, a
-    /// shareable /dev/shm, the monitor's directory.
+    /// shareable /dev/shm, volume subpath mounts, the monitor's directory.
     /// </summary>
     /// <param name="unmountRootfs">false: the caller unmounts it later itself.</param>
     private async Task CleanupRuntimeLeftoversAsync(string id, int monitorPid = 0, bool unmountRootfs = true)
@@ -595,6 +596,7 @@ public sealed partial class ContainerService : IDisposable
             await WaitForMonitorAsync(monitorPid, TimeSpan.FromSeconds(5));
         if (unmountRootfs) UnmountRootfs(id);
         UnmountShm(id);
+        ReleaseSubpaths(id);
         TryDeleteDirectory(monitorDir);
     }
 

@@ -79,4 +79,23 @@ public sealed class DockerCliVolumeTests : IAsyncLifetime
         // 28.x (API 1.51) prunes anonymous volumes only; 20.10 (API 1.41) every unused one, as dockerd does per version.
         Assert.Equal(binary == DockerCli.Modern ? "scratch\n" : "", docker.Ok("volume", "ls", "-q"));
     }
+
+    /// <summary>docker 28's <c>--mount …,volume-subpath=</c> (API 1.45+; 20.10's CLI has no such key).</summary>
+    [Fact]
+    public void Run_mount_volume_subpath()
+    {
+        if (!File.Exists(DockerCli.Modern)) return;
+        var docker = new DockerCli(DockerCli.Modern, _daemon.DockerHost, _config.Path);
+        docker.Ok("run", "--rm", "-v", "data:/data", "busybox", "sh", "-c", "mkdir -p /data/sub && echo in > /data/sub/f && echo out > /data/top");
+        Assert.Equal("f\nin\n", docker.Ok("run", "--rm", "--mount", "type=volume,src=data,dst=/mnt,volume-subpath=sub", "busybox", "sh", "-c", "ls -A /mnt; cat /mnt/f"));
+        var (exit, _, error) = docker.Run("run", "--rm", "--mount", "type=volume,src=data,dst=/mnt,volume-subpath=sub,readonly", "busybox", "sh", "-c", "echo x > /mnt/g");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("Read-only file system", error);
+        (exit, _, error) = docker.Run("run", "--rm", "--mount", "type=volume,src=data,dst=/mnt,volume-subpath=../x", "busybox", "true");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("subpath must be a relative path within the volume", error);
+        (exit, _, error) = docker.Run("run", "--rm", "--mount", "type=volume,src=data,dst=/mnt,volume-subpath=nope", "busybox", "true");
+        Assert.NotEqual(0, exit);
+        Assert.Contains($"cannot access path {Path.Combine(_daemon.Options.DataRoot, "volumes", "data", "_data")}/nope: no such file or directory", error);
+    }
 }
