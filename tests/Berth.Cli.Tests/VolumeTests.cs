@@ -55,6 +55,37 @@ public sealed class VolumeTests
     }
 
     /// <summary>
+    /// <c>--mount …,volume-subpath=</c>: only that part of the volume, read-only with ro; an absolute
+    /// subpath is refused at create, a missing one at start, with dockerd's messages.
+    /// </summary>
+    [Fact]
+    public void MountVolumeSubpath()
+    {
+        using var cli = new BerthCli();
+        cli.Ok("import", "-c", "CMD [\"/bin/sh\"]", cli.WriteBusyboxTar("rootfs.tar", "subpath"), "busybox:latest");
+        cli.Ok("run", "--rm", "-v", "data:/data", "busybox", "sh", "-c", "mkdir -p /data/sub/dir && echo in > /data/sub/dir/f && echo out > /data/top");
+
+        Assert.Equal("f\nin\n", cli.Ok("run", "--rm", "--mount", "type=volume,src=data,dst=/mnt,volume-subpath=sub/dir", "busybox", "sh", "-c", "ls -A /mnt; cat /mnt/f"));
+        CliResult readOnly = cli.Run("run", "--rm", "--mount", "type=volume,src=data,dst=/mnt,volume-subpath=sub,ro", "busybox", "sh", "-c", "echo x > /mnt/g");
+        Assert.NotEqual(0, readOnly.ExitCode);
+        Assert.Contains("Read-only file system", readOnly.Stderr);
+
+        string id = cli.Ok("create", "--mount", "type=volume,src=data,dst=/mnt,volume-subpath=sub", "busybox", "true").Trim();
+        Assert.Equal("sub\n", cli.Ok("inspect", "-f", "{{(index .HostConfig.Mounts 0).VolumeOptions.Subpath}}", id));
+        cli.Ok("rm", id);
+
+        CliResult absolute = cli.Run("create", "--mount", "type=volume,src=data,dst=/mnt,volume-subpath=/etc", "busybox", "true");
+        Assert.Equal(125, absolute.ExitCode);
+        Assert.Contains("subpath must be a relative path within the volume", absolute.Stderr);
+        CliResult missing = cli.Run("run", "--rm", "--mount", "type=volume,src=data,dst=/mnt,volume-subpath=nope", "busybox", "true");
+        Assert.NotEqual(0, missing.ExitCode);
+        Assert.Contains("cannot access path ", missing.Stderr);
+        Assert.Contains("/nope: no such file or directory", missing.Stderr);
+        CliResult onBind = cli.Run("run", "--rm", "--mount", "type=bind,src=/tmp,dst=/mnt,volume-subpath=x", "busybox", "true");
+        Assert.Equal(125, onBind.ExitCode);
+    }
+
+    /// <summary>
     /// --volumes-from: another container's volumes (named and anonymous) and binds, read-only with
     /// :ro, its own mounts winning; the lender's anonymous volume outlives the lender's rm -v while borrowed.
     /// </summary>

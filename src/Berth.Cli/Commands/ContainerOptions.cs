@@ -544,7 +544,7 @@ internal sealed class ContainerOptions
     }
 
     /// <summary>
-    /// <c>--mount type=volume|bind|tmpfs,source=…,target=…[,readonly][,volume-nocopy][,volume-label=K=V][,volume-driver=D]
+    /// <c>--mount type=volume|bind|tmpfs,source=…,target=…[,readonly][,volume-nocopy][,volume-subpath=P][,volume-label=K=V][,volume-driver=D]
     /// [,volume-opt=K=V][,bind-propagation=P][,tmpfs-size=N][,tmpfs-mode=M]</c> as the docker CLI's mount option parses it
     /// (opts/mount.go; type defaults to volume).
     /// </summary>
@@ -572,6 +572,7 @@ internal sealed class ContainerOptions
                 case "target" or "dst" or "destination": target = value; break;
                 case "readonly" or "ro": readOnly = Bool(value, key, Bad); break;
                 case "volume-nocopy": VolumeOptions()["NoCopy"] = Bool(value, key, Bad); break;
+                case "volume-subpath": VolumeOptions()["Subpath"] = value; break;
                 case "volume-label":
                 {
                     int e = value.IndexOf('=');
