@@ -365,10 +365,24 @@ public sealed partial class VolumeService
                 {
                     populate(mountpoint);
                 }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                catch (Exception e)
                 {
-                    if (mounted) LocalVolumeMount.Unmount(mountpoint);
-                    throw new ApiException(500, $"copying the image's content into volume {name}: {e.Message}", e);
+                    // Whatever failed, the device mounted for this start must not outlive it (no
+                    // container holds the volume yet, so nothing would unmount it until a restart).
+                    if (mounted)
+                    {
+                        try
+                        {
+                            LocalVolumeMount.Unmount(mountpoint);
+                        }
+                        catch (ApiException unmountError)
+                        {
+                            LogWarning(_logger, $"volume {name}: {unmountError.Message}");
+                        }
+                    }
+                    if (e is IOException or UnauthorizedAccessException)
+                        throw new ApiException(500, $"copying the image's content into volume {name}: {e.Message}", e);
+                    throw;
                 }
             }
             v.Active.Add(containerId);

@@ -93,6 +93,28 @@ public sealed class VolumeStoreTests : IDisposable
         Assert.False(IsMountPoint(data));
     }
 
+    [Theory]
+    [InlineData("io")]
+    [InlineData("other")]
+    public void A_failed_copy_up_unmounts_the_device_it_mounted_for_the_start(string failure)
+    {
+        VolumeService service = NewService();
+        service.Create("scratch", null, new Dictionary<string, string> { ["type"] = "tmpfs", ["device"] = "tmpfs", ["o"] = "size=1m" }, null);
+        string data = service.MountpointOf("scratch");
+        Action<string> populate = _ => throw (failure == "io" ? new IOException("disk gone") : new InvalidOperationException("bad image"));
+
+        Exception e = Assert.ThrowsAny<Exception>(() => service.Mount("scratch", "c1", "/data", false, populate));
+        if (failure == "io") Assert.Equal("copying the image's content into volume scratch: disk gone", Assert.IsType<ApiException>(e).Message);
+        else Assert.IsType<InvalidOperationException>(e);
+        Assert.False(IsMountPoint(data));
+
+        // The volume is not held: the next start mounts it again and can use it.
+        service.Mount("scratch", "c2", "/data", false, null);
+        Assert.True(IsMountPoint(data));
+        service.Unmount("scratch", "c2");
+        Assert.False(IsMountPoint(data));
+    }
+
     private static bool IsMountPoint(string path)
         => File.ReadAllLines("/proc/self/mountinfo").Any(l => l.Split(' ')[4] == path);
 }
