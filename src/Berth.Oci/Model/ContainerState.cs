@@ -43,7 +43,7 @@ public static class ContainerStateWriter
     public static string Write(ContainerState state, bool indented = false)
     {
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(512);
-        using (var w = new System.Text.Json.Utf8JsonWriter(buffer, new System.Text.Json.JsonWriterOptions { Indented = indented, IndentCharacter = '\t', IndentSize = 1 }))
+        using (var w = new System.Text.Json.Utf8JsonWriter(buffer, HandWrittenJson.Options(indented)))
             Write(w, state);
         return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }

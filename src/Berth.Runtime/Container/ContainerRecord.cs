@@ -36,7 +36,7 @@ internal static class ContainerRecordJson
     public static byte[] Write(ContainerRecord record)
     {
         var buffer = new ArrayBufferWriter<byte>(1024);
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, HandWrittenJson.Options()))
         {
             w.WriteStartObject();
             w.WriteString("id", record.Id);

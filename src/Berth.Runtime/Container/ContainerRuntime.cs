@@ -121,7 +121,7 @@ public sealed partial class ContainerRuntime(string root)
             if (string.IsNullOrEmpty(seccomp?.ListenerPath))
                 throw new RuntimeException("the seccomp filter has a listener but linux.seccomp.listenerPath is empty");
             var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-            using (var json = new Utf8JsonWriter(buffer))
+            using (var json = new Utf8JsonWriter(buffer, HandWrittenJson.Options()))
             {
                 json.WriteStartObject();
                 json.WriteString("ociVersion", Spec.SupportedVersion);
