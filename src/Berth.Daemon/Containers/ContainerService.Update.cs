@@ -76,7 +76,8 @@ public sealed partial class ContainerService
                 await File.WriteAllBytesAsync(file, JsonSerializer.SerializeToUtf8Bytes(limits, SpecJsonContext.Default.LinuxResources));
                 try
                 {
-                    if (merged.CpuRealtimePeriod != 0 || merged.CpuRealtimeRuntime != 0) GiveParentsRealtimeBudget(r);
+                    // Only when this update brings real-time values: a container started with them got its budget at start.
+                    if (realtime.CpuRealtimePeriod != 0 || realtime.CpuRealtimeRuntime != 0) GiveParentsRealtimeBudget(r);
                     var (runtime, globals) = RuntimeOf(r);
                     var (code, _, stderr) = await RunRuntimeAsync(runtime, globals, ["update", "--resources", file, r.Id], throwOnError: false);
                     if (code != 0) throw new ApiException(500, $"Cannot update container {r.Id}: {stderr.Trim()}");

@@ -102,8 +102,7 @@ public sealed class DaemonDefaultsTests
         finally
         {
             // The parent is the administrator's, as with dockerd: berthd leaves it.
-            foreach (string group in Directory.GetDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup").Select(d => Path.Combine(d, parent)).Where(Directory.Exists))
-                Directory.Delete(group);
+            RemoveCgroupParents(parent);
         }
     }
 
@@ -191,10 +190,7 @@ public sealed class DaemonDefaultsTests
         }
         finally
         {
-            foreach (string name in new[] { parent, parent + "-none" })
-                foreach (string group in Directory.GetDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup").Select(d => Path.Combine(d, name)).Where(Directory.Exists))
-                    foreach (string child in Directory.GetDirectories(group).Append(group))
-                        try { Directory.Delete(child); } catch (IOException) { }
+            RemoveCgroupParents(parent, parent + "-none");
         }
     }
 
@@ -253,9 +249,16 @@ public sealed class DaemonDefaultsTests
         }
         finally
         {
-            foreach (string group in Directory.GetDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup").Select(d => Path.Combine(d, parent)).Where(Directory.Exists))
+            RemoveCgroupParents(parent);
+        }
+    }
+
+    /// <summary>Removes a test's cgroup parents (and the groups left in them) from every hierarchy.</summary>
+    private static void RemoveCgroupParents(params string[] names)
+    {
+        foreach (string name in names)
+            foreach (string group in Directory.GetDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup").Select(d => Path.Combine(d, name)).Where(Directory.Exists))
                 foreach (string child in Directory.GetDirectories(group).Append(group))
                     try { Directory.Delete(child); } catch (IOException) { }
-        }
     }
 }
