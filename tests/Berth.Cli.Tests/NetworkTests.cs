@@ -120,8 +120,9 @@ public sealed class NetworkTests
 
     /// <summary>
     /// Legacy links on the default bridge: the linked container in /etc/hosts and dockerd's link
-    /// variables in the environment; a link to a stopped or missing container, or without a bridge, is refused;
-    /// <c>rm --link</c> takes one out.
+    /// variables in the environment; the link's name (parent/alias) names the linked container; a link to a
+    /// stopped or missing container, or beside host or container: networking, is refused, one without a network
+    /// is kept unused; <c>rm --link</c> takes one out.
     /// </summary>
     [Fact]
     public void LegacyLinks()
@@ -140,6 +141,10 @@ public sealed class NetworkTests
             $"DB_PORT_80_TCP_PORT=80\nDB_PORT_80_TCP_PROTO=tcp\n{ip}\tdb {web[..12]} web\n", r.Stdout);
         string linked = cli.Ok("create", "--name", "linker", "--link", "web", "busybox", "sh", "-c", "grep -w web /etc/hosts").Trim();
         Assert.Equal("[\"/web:/linker/web\"]\n", cli.Ok("inspect", "-f", "{{json .HostConfig.Links}}", linked));
+        // The link's name names web too: in ps (with --no-trunc) and wherever a container is named.
+        Assert.Equal("linker\nlinker/web,web\n", cli.Ok("ps", "-a", "--no-trunc", "--format", "{{.Names}}"));
+        Assert.Equal("linker\nweb\n", cli.Ok("ps", "-a", "--format", "{{.Names}}"));
+        Assert.Equal("/web\n", cli.Ok("inspect", "-f", "{{.Name}}", "linker/web"));
 
         // A link follows its container through renames of either side.
         cli.Ok("rename", "web", "backend");
@@ -164,13 +169,16 @@ public sealed class NetworkTests
         foreach (var (flags, message) in new (string[], string)[]
         {
             (["--link", "nosuch:xy"], "could not get container for nosuch"),
-            (["--link", "web:xy", "--network", "none"], "none type networking can't be used with links"),
+            (["--link", "web:xy", "--network", "host"], "host type networking can't be used with links"),
+            (["--link", "web:xy", "--network", "container:backend"], "container type network can't be used with links"),
         })
         {
             CliResult refused = cli.Run(["create", .. flags, "busybox", "true"]);
             Assert.True(refused.ExitCode == 125, $"{string.Join(' ', flags)}: {refused}");
             Assert.Contains(message, refused.Stderr);
         }
+        // Without a network a link has no use: kept, and unused (dockerd's way; docker 28 sends it).
+        Assert.Equal("0\n", cli.Ok("run", "--rm", "--network", "none", "--link", "backend:x", "busybox", "sh", "-c", "env | grep -c ^X_ || true"));
         cli.Ok("rm", "-f", "backend", "linker2");
     }
 

@@ -22,12 +22,13 @@ public static class ContainersApi
         if (get && rest == "json") return List(context);
         if (post && rest == "create") return Create(context);
         if (post && rest == "prune") return Prune(context);
-        string[] parts = rest.Split('/', 2);
         // docker rm --link names the link, parent/alias: the one DELETE whose name has a slash.
-        if (HttpMethods.IsDelete(method) && rest.Length > 0 && QueryArgs.Bool(context, "link")) return RemoveLink(context, rest);
-        if (parts.Length == 1 && HttpMethods.IsDelete(method) && rest.Length > 0) return Remove(context, parts[0]);
-        if (parts.Length != 2) throw ApiException.NotFound("page not found");
-        string id = parts[0], action = parts[1];
+        if (HttpMethods.IsDelete(method) && rest.Length > 0) return QueryArgs.Bool(context, "link") ? RemoveLink(context, rest) : Remove(context, rest);
+        // The action is the last segment: a link's name (parent/alias) names its container too, as in
+        // dockerd's routes ({name:.*}/json).
+        int slash = rest.LastIndexOf('/');
+        if (slash <= 0) throw ApiException.NotFound("page not found");
+        string id = rest[..slash], action = rest[(slash + 1)..];
         return (action, get, post) switch
         {
             ("json", true, _) => Inspect(context, id),
@@ -87,20 +88,24 @@ public static class ContainersApi
         if (!all && limit <= 0 && !filters.ContainsKey("status") && !filters.ContainsKey("exited")) entries = entries.Where(e => e.Record.State.Running).ToList();
         DateTimeOffset now = service.Time.GetUtcNow();
         var result = new List<ContainerSummaryJson>();
+        Dictionary<string, List<string>> linkNames = service.LinkNamesByTarget();
         foreach (ContainerEntry e in entries)
         {
             ContainerRecord r = e.Record;
-            if (!ContainerFilters.Matches(r, filters, service)) continue;
-            result.Add(Summary(r, now));
+            List<string>? names = linkNames.GetValueOrDefault(r.Id);
+            if (!ContainerFilters.Matches(r, filters, service, names)) continue;
+            result.Add(Summary(r, now, names));
             if (limit > 0 && result.Count >= limit) break;
         }
         return JsonResults.WriteAsync(context, result, ApiJson.Context.IReadOnlyListContainerSummaryJson);
     }
 
-    internal static ContainerSummaryJson Summary(ContainerRecord r, DateTimeOffset now) => new()
+    /// <summary>One container of GET /containers/json; <paramref name="linkNames"/> are the names its links give it
+    /// (<c>/parent/alias</c>), listed with its own name in dockerd's order, sorted.</summary>
+    internal static ContainerSummaryJson Summary(ContainerRecord r, DateTimeOffset now, IReadOnlyList<string>? linkNames = null) => new()
     {
         Id = r.Id,
-        Names = [r.Name],
+        Names = linkNames is null ? [r.Name] : [.. linkNames.Append(r.Name).Order(StringComparer.Ordinal)],
         Image = string.IsNullOrEmpty(r.Config.Image) ? r.ImageId : r.Config.Image,
         ImageID = r.ImageId,
         Command = CommandLine(r),

@@ -28,7 +28,7 @@ public static partial class HijackMiddleware
     private const int MaxHead = 64 * 1024;
     private const int MaxBody = 1024 * 1024;
 
-    [GeneratedRegex(@"^(?:/v[0-9]+\.[0-9]+)?/(?:containers/(?<container>[^/]+)/attach|exec/(?<exec>[^/]+)/start)$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^(?:/v[0-9]+\.[0-9]+)?/(?:containers/(?<container>.+)/attach|exec/(?<exec>[^/]+)/start)$", RegexOptions.CultureInvariant)]
     private static partial Regex HijackPath();
 
     public static Func<ConnectionDelegate, ConnectionDelegate> Create(Func<BerthEngine?> engine) => next => async connection =>

@@ -8,7 +8,8 @@ namespace Berth.Daemon.Containers;
 /// <summary>The filters of GET /containers/json and POST /containers/prune, as dockerd applies them.</summary>
 public static class ContainerFilters
 {
-    public static bool Matches(ContainerRecord r, Dictionary<string, List<string>> filters, ContainerService service)
+    /// <summary>Whether <paramref name="r"/> passes every filter; the name filter also tries <paramref name="linkNames"/>, the names its links give it.</summary>
+    public static bool Matches(ContainerRecord r, Dictionary<string, List<string>> filters, ContainerService service, IReadOnlyList<string>? linkNames = null)
     {
         foreach (var (name, values) in filters)
         {
@@ -16,7 +17,7 @@ public static class ContainerFilters
             bool ok = name switch
             {
                 "id" => values.Any(v => r.Id.StartsWith(v, StringComparison.Ordinal)),
-                "name" => values.Any(v => NameMatches(v, r.Name)),
+                "name" => values.Any(v => NameMatches(v, r.Name) || (linkNames ?? []).Any(n => NameMatches(v, n))),
                 "status" => values.Any(v => StatusMatches(v, r.State)),
                 "label" => values.All(v => LabelMatches(v, r.Config.Labels)),
                 "ancestor" => values.Any(v => AncestorMatches(v, r, service)),

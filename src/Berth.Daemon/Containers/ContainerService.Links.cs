@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Text.RegularExpressions;
 using Berth.Daemon.Api;
 using Berth.Network;
 
@@ -15,6 +16,9 @@ namespace Berth.Daemon.Containers;
 /// </summary>
 public sealed partial class ContainerService
 {
+    /// <summary>A link's alias: a container name's characters, and one is enough (dockerd takes <c>--link db:x</c>).</summary>
+    private static readonly Regex ValidAlias = new("^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", RegexOptions.CultureInvariant);
+
     /// <summary><c>name</c>, <c>name:alias</c>, or dockerd's stored form <c>/name:/parent/alias</c>.</summary>
     internal static (string Name, string Alias) ParseLink(string link)
     {
@@ -23,8 +27,8 @@ public sealed partial class ContainerService
             throw ApiException.BadRequest($"invalid link `{link}`: want NAME[:ALIAS]");
         string name = parts[0].TrimStart('/');
         string alias = parts.Length == 2 ? parts[1][(parts[1].LastIndexOf('/') + 1)..] : name;
-        if (!ValidName.IsMatch(alias) || !ValidName.IsMatch(name))
-            throw ApiException.BadRequest($"invalid link `{link}`: names and aliases are [a-zA-Z0-9][a-zA-Z0-9_.-]+");
+        if (!ValidAlias.IsMatch(alias) || !ValidName.IsMatch(name))
+            throw ApiException.BadRequest($"invalid link `{link}`: names are [a-zA-Z0-9][a-zA-Z0-9_.-]+, aliases [a-zA-Z0-9][a-zA-Z0-9_.-]*");
         return (name, alias);
     }
 
@@ -35,9 +39,12 @@ public sealed partial class ContainerService
     private (List<string>? Links, Dictionary<string, string>? Targets) CheckLinks(HostConfigJson h, string ownName)
     {
         if (h.Links is not { Count: > 0 } links) return (null, null);
+        // dockerd's checks: host and container: modes refuse links, "none" keeps them unused (see ResolveLinks).
         string mode = EffectiveNetworkMode(h);
-        if (!IsBridged(mode))
-            throw ApiException.BadRequest($"conflicting options: {mode} type networking can't be used with links. This would result in undefined behavior");
+        if (mode == "host")
+            throw ApiException.BadRequest("conflicting options: host type networking can't be used with links. This would result in undefined behavior");
+        if (mode.StartsWith("container:", StringComparison.Ordinal))
+            throw ApiException.BadRequest("conflicting options: container type network can't be used with links. This would result in undefined behavior");
         var stored = new List<string>();
         var targets = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (string link in links)
@@ -103,19 +110,26 @@ public sealed partial class ContainerService
             if (index < 0) throw ApiException.NotFound($"No such container: {name}");
             string link = links[index];
             string? target = null;
-            links.RemoveAt(index);
-            r.LinkTargets?.Remove(alias, out target);
-            // dockerd's inspect shows null, not [], once the last link is gone.
-            if (links.Count == 0) r.HostConfig.Links = null;
+            // Under the index lock too: Find and ps read a parent's links to resolve link names.
+            lock (_indexLock)
+            {
+                links.RemoveAt(index);
+                r.LinkTargets?.Remove(alias, out target);
+                // dockerd's inspect shows null, not [], once the last link is gone.
+                if (links.Count == 0) r.HostConfig.Links = null;
+            }
             try
             {
                 Store.Save(r);
             }
             catch
             {
-                links.Insert(index, link);
-                r.HostConfig.Links = links;
-                if (target is not null) r.LinkTargets![alias] = target;
+                lock (_indexLock)
+                {
+                    links.Insert(index, link);
+                    r.HostConfig.Links = links;
+                    if (target is not null) r.LinkTargets![alias] = target;
+                }
                 throw;
             }
             if (r.State.Running) WriteHosts(parent);
@@ -126,21 +140,73 @@ public sealed partial class ContainerService
         }
     }
 
+    /// <summary>
+    /// The ID of the container that <paramref name="parent"/>'s link <paramref name="alias"/> names, or null.
+    /// The caller holds <c>_indexLock</c>.
+    /// </summary>
+    private string? LinkTargetId(ContainerRecord parent, string alias)
+    {
+        if (parent.LinkTargets?.GetValueOrDefault(alias) is { } id) return id;
+        // A record written before links kept their targets' IDs names the target only.
+        foreach (string link in parent.HostConfig.Links ?? [])
+            if (ParseLink(link) is var (name, a) && a == alias) return _idByName.GetValueOrDefault("/" + name);
+        return null;
+    }
+
+    /// <summary>
+    /// A link's name, <c>/parent/alias</c>, names the linked container: dockerd reserves it at create, so
+    /// every command takes it (<c>docker inspect app/db</c>, <c>stop</c>, <c>rm</c>…). Here it is looked up
+    /// through the parent's current name and links, so it follows renames and goes with the link or the
+    /// parent. The caller holds <c>_indexLock</c>.
+    /// </summary>
+    private ContainerEntry? FindByLinkName(string fullName)
+    {
+        int slash = fullName.LastIndexOf('/');
+        if (slash <= 0 || !_idByName.TryGetValue(fullName[..slash], out string? parentId) || !_byId.TryGetValue(parentId, out ContainerEntry? parent))
+            return null;
+        return LinkTargetId(parent.Record, fullName[(slash + 1)..]) is { } id ? _byId.GetValueOrDefault(id) : null;
+    }
+
+    /// <summary>
+    /// Each linked container's link names (<c>/parent/alias</c>) by its ID: dockerd lists them among the
+    /// container's Names in <c>ps</c> (shown with <c>--no-trunc</c>) and matches its name filter against them.
+    /// </summary>
+    public Dictionary<string, List<string>> LinkNamesByTarget()
+    {
+        var result = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        lock (_indexLock)
+        {
+            foreach (ContainerEntry parent in _byId.Values)
+                foreach (string link in parent.Record.HostConfig.Links ?? [])
+                {
+                    string alias = ParseLink(link).Alias;
+                    if (LinkTargetId(parent.Record, alias) is not { } id || !_byId.ContainsKey(id)) continue;
+                    if (!result.TryGetValue(id, out List<string>? names)) result[id] = names = [];
+                    names.Add(parent.Record.Name + "/" + alias);
+                }
+        }
+        return result;
+    }
+
     /// <summary>A link resolved at start: the linked container, its address on the network both share, and whether that is the default bridge.</summary>
     private sealed record ResolvedLink(string Alias, ContainerRecord Target, IPAddress Address, bool DefaultBridge);
 
-    /// <summary>Start: each link's container must run on one of this container's networks (dockerd refuses otherwise).</summary>
+    /// <summary>
+    /// Start: each link's container must run on one of this container's networks (dockerd refuses otherwise).
+    /// A container without a network (<c>--network none</c>) has no use for its links: dockerd starts it
+    /// without looking at them, and so does berthd.
+    /// </summary>
     private List<ResolvedLink> ResolveLinks(ContainerRecord r, IReadOnlyList<ContainerNetworkState> networks)
     {
         var result = new List<ResolvedLink>();
+        if (!IsBridged(EffectiveNetworkMode(r.HostConfig))) return result;
         foreach (string link in r.HostConfig.Links ?? [])
         {
             var (name, alias) = ParseLink(link);
             ContainerRecord? target = null;
             lock (_indexLock)
             {
-                string? id = r.LinkTargets?.GetValueOrDefault(alias);
-                if ((id is not null || _idByName.TryGetValue("/" + name, out id)) && _byId.TryGetValue(id, out ContainerEntry? e)) target = e.Record;
+                if (LinkTargetId(r, alias) is { } id && _byId.TryGetValue(id, out ContainerEntry? e)) target = e.Record;
             }
             if (target is not null) name = target.Name.TrimStart('/');
             if (target is null || !target.State.Running)

@@ -114,7 +114,7 @@ public sealed partial class ContainerService : IDisposable
 
     // ---- lookup --------------------------------------------------------------------------------
 
-    /// <summary>By full ID, name (with or without the slash) or unique ID prefix, as dockerd's GetContainer.</summary>
+    /// <summary>By full ID, name (with or without the slash), a link's name (<c>parent/alias</c>) or unique ID prefix, as dockerd's GetContainer.</summary>
     /// <exception cref="ApiException">404 "No such container", or 400 when a prefix is ambiguous.</exception>
     public ContainerEntry Find(string reference)
     {
@@ -124,6 +124,7 @@ public sealed partial class ContainerService : IDisposable
             if (_byId.TryGetValue(reference, out ContainerEntry? exact)) return exact;
             string name = reference.StartsWith('/') ? reference : "/" + reference;
             if (_idByName.TryGetValue(name, out string? byName)) return _byId[byName];
+            if (FindByLinkName(name) is { } linked) return linked;
             if (reference.All(char.IsAsciiHexDigitLower))
             {
                 ContainerEntry[] matches = _byId.Values.Where(e => e.Record.Id.StartsWith(reference, StringComparison.Ordinal)).Take(2).ToArray();

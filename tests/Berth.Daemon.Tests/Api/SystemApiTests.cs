@@ -78,6 +78,9 @@ public sealed class SystemApiTests : IAsyncLifetime
     [InlineData("/v1.45/nothing", 404, "page not found")]
     [InlineData("/v1.45/swarm", 501, "/swarm is not implemented in this version of berthd")]
     [InlineData("/exec/abc/json", 404, "No such exec instance: abc")]
+    [InlineData("/v1.45/plugins/vieux/sshfs:latest/json", 404, "plugin \"vieux/sshfs:latest\" not found")]
+    [InlineData("/v1.45/plugins/privileges", 501, "/plugins is not implemented in this version of berthd")]
+    [InlineData("/v1.45/containers/nothere/db/json", 404, "No such container: nothere/db")]
     [InlineData("/v1.45/containers/nothere/json", 404, "No such container: nothere")]
     public async Task Errors_have_Dockers_status_and_message_body(string path, int status, string message)
     {

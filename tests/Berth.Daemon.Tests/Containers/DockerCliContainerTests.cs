@@ -232,6 +232,62 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
         Assert.Equal("running\n", docker.Ok("inspect", "-f", "{{.State.Status}}", "db"));
     }
 
+    /// <summary>
+    /// A link's name, PARENT/ALIAS, names the linked container, as dockerd's name registry has it:
+    /// inspect, exec, logs and stop take it; ps lists it among the container's names (shown with
+    /// --no-trunc) and its name filter matches it; it follows a rename of the parent. Through the API,
+    /// <c>--network none</c> keeps its links unused (dockerd starts such a container although the linked
+    /// one is stopped) while host and container: modes refuse them; the docker CLI itself refuses links
+    /// beside a --network that is not user-defined.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public async Task A_link_name_names_the_linked_container(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        string db = docker.Ok("run", "-d", "--name", "db", "busybox", "sh", "-c", "echo ready; sleep 1000").Trim();
+        docker.Ok("run", "-d", "--name", "app", "--link", "db:data", "busybox", "sleep", "1000");
+        Assert.Equal($"/db {db}\n", docker.Ok("inspect", "-f", "{{.Name}} {{.Id}}", "app/data"));
+        Assert.Equal("hi\n", docker.Ok("exec", "app/data", "echo", "hi"));
+        Assert.Equal("ready\n", docker.Ok("logs", "app/data"));
+        Assert.Equal("app\napp/data,db\n", docker.Ok("ps", "--no-trunc", "--format", "{{.Names}}"));
+        Assert.Equal("app\ndb\n", docker.Ok("ps", "--format", "{{.Names}}"));
+        Assert.Equal("db\n", docker.Ok("ps", "--filter", "name=data", "--format", "{{.Names}}"));
+
+        docker.Ok("rename", "app", "web");
+        Assert.Equal("/db\n", docker.Ok("inspect", "-f", "{{.Name}}", "web/data"));
+        var (exit, _, error) = docker.Run("inspect", "app/data");
+        Assert.True(exit != 0 && error.Contains("No such object: app/data", StringComparison.Ordinal), error); // plugins are asked last
+        docker.Ok("stop", "-t", "0", "web/data");
+        Assert.Equal("exited\n", docker.Ok("inspect", "-f", "{{.State.Status}}", "db"));
+
+        async Task<(int Status, string Body)> CreateLinked(string name, string networkMode)
+        {
+            string body = $$$"""{"Image":"busybox","Cmd":["sh","-c","grep -c data /etc/hosts; env | grep -c DATA_"],"HostConfig":{"NetworkMode":"{{{networkMode}}}","Links":["db:data"]}}""";
+            using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+            using HttpResponseMessage response = await _daemon.Client.PostAsync($"/containers/create?name={name}", content);
+            return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
+        }
+        Assert.Equal(201, (await CreateLinked("lonely", "none")).Status);
+        (exit, string output, error) = docker.Run("start", "-a", "lonely");
+        Assert.True(exit == 1 && output == "0\n0\n", $"exit {exit}: {output} {error}"); // started, and nothing of the link inside
+        foreach (var (mode, message) in new[]
+        {
+            ("host", "conflicting options: host type networking can't be used with links. This would result in undefined behavior"),
+            ("container:web", "conflicting options: container type network can't be used with links. This would result in undefined behavior"),
+        })
+        {
+            var (status, body) = await CreateLinked("refused", mode);
+            Assert.True(status == 400 && body.Contains(message, StringComparison.Ordinal), $"{mode}: {status} {body}");
+        }
+        // docker 20.10 refuses the pair itself; docker 28 sends it, and the link is kept unused.
+        (exit, output, error) = docker.Run("run", "--rm", "--network", "none", "--link", "db:x", "busybox", "sh", "-c", "env | grep -c ^X_");
+        if (binary == DockerCli.Debian)
+            Assert.True(exit == 125 && error.Contains("links are only supported for user-defined networks", StringComparison.Ordinal), error);
+        else
+            Assert.True(exit == 1 && output == "0\n", $"exit {exit}: {output} {error}");
+    }
+
     /// <summary>A foreground run whose output is read slowly loses nothing (the container waits, as under dockerd).</summary>
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
