@@ -785,4 +785,41 @@ public sealed class ContainerTests
         Assert.Contains(" Images: 0\n", info);
         Assert.Matches(@"^\d+\n$", cli.Ok("info", "--format", "{{.NCPU}}"));
     }
+
+    /// <summary>
+    /// <c>--use-api-socket</c> (docker 28's): the container reaches the daemon through /var/run/docker.sock
+    /// (a berth binary run inside lists the containers) and finds the client's registry credentials at
+    /// /run/secrets/docker/config.json (0600, DOCKER_CONFIG set); without credentials, or beside the
+    /// user's own DOCKER_CONFIG, no file is copied in.
+    /// </summary>
+    [Fact]
+    public void UseApiSocket()
+    {
+        if (BerthCli.Daemon == DaemonKind.Dockerd) return; // the flag is the client's: berth against dockerd's socket is the same test
+        using BerthCli cli = WithBusybox();
+        CliResult bare = cli.Run("run", "--rm", "--use-api-socket", "busybox", "sh", "-c",
+            "[ -S /var/run/docker.sock ] && echo socket; ls /run/secrets 2>&1; echo \"[$DOCKER_CONFIG]\"");
+        Assert.True(bare.ExitCode == 0, bare.ToString());
+        Assert.Equal("socket\nls: /run/secrets: No such file or directory\n[]\n", bare.Stdout);
+
+        File.WriteAllText(Path.Combine(cli.Work, "docker-config", "config.json"),
+            """{"auths":{"registry.example:5000":{"auth":"dTpw"},"https://index.docker.io/v1/":{"username":"hub","password":"pw"},"empty.example":{}}}""");
+        // A berth client inside (the host's libc bound in for it) talks to the daemon through the socket.
+        CliResult inside = cli.Run("run", "--rm", "--name", "inner", "--use-api-socket", "-v", "/lib:/lib:ro", "-v", "/lib64:/lib64:ro",
+            "-v", BerthCli.Binary + ":/berth:ro", "busybox", "sh", "-c",
+            "busybox stat -c '%a %u' /run/secrets/docker/config.json; cat /run/secrets/docker/config.json; echo; echo $DOCKER_CONFIG; " +
+            "/berth -H unix:///var/run/docker.sock ps --format '{{.Names}}'");
+        Assert.True(inside.ExitCode == 0, inside.ToString());
+        Assert.Equal("600 0\n{\n\t\"auths\": {\n\t\t\"https://index.docker.io/v1/\": {\n\t\t\t\"auth\": \"aHViOnB3\"\n\t\t},\n" +
+            "\t\t\"registry.example:5000\": {\n\t\t\t\"auth\": \"dTpw\"\n\t\t}\n\t}\n}\n/run/secrets/docker\ninner\n", inside.Stdout);
+
+        CliResult own = cli.Run("run", "--rm", "--use-api-socket", "-e", "DOCKER_CONFIG=/etc/mine", "busybox", "sh", "-c", "ls /run/secrets 2>&1; echo $DOCKER_CONFIG");
+        Assert.Equal("ls: /run/secrets: No such file or directory\n/etc/mine\n", own.Stdout);
+
+        // Credentials that cannot be read stop the run before anything is created.
+        File.WriteAllText(Path.Combine(cli.Work, "docker-config", "config.json"), """{"auths":{"x.example":{"auth":"%%%"}}}""");
+        CliResult broken = cli.Run("run", "--rm", "--name", "never", "--use-api-socket", "busybox", "true");
+        Assert.True(broken.ExitCode == 125 && broken.Stderr.Contains("resolving credentials failed", StringComparison.Ordinal), broken.ToString());
+        Assert.Equal("", cli.Ok("ps", "-a", "-q"));
+    }
 }

@@ -6,6 +6,7 @@ using Berth.Cli.Client;
 using Berth.Cli.Interop;
 using Berth.Cli.Terminal;
 using Berth.Images.References;
+using Berth.Images.Registry;
 
 namespace Berth.Cli.Commands;
 
@@ -105,6 +106,7 @@ internal static partial class ContainerCommands
         bool created = false;
         try
         {
+            Dictionary<string, RegistryCredential> apiSocketCredentials = parse.GetValue(options.UseApiSocket) ? ApiSocket.Prepare(client, body) : [];
             if (pullPolicy == "always")
                 await ImageCommands.PullAsync(client, reference.WithDefaultTag(), parse.GetValue(options.Platform), quiet ? TextWriter.Null : Console.Error, Libc.IsTerminal(2) && !quiet, ct).ConfigureAwait(false);
             JsonNode? answer;
@@ -121,6 +123,27 @@ internal static partial class ContainerCommands
             }
             foreach (string w in ImageCommands.Strings(answer?["Warnings"])) Console.Error.WriteLine($"WARNING: {w}");
             string id = answer?["Id"]?.GetValue<string>() ?? throw new IOException("the daemon's create answer has no Id");
+            if (apiSocketCredentials.Count > 0)
+            {
+                try
+                {
+                    await ApiSocket.CopyConfigAsync(client, id, apiSocketCredentials, ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // Not left behind half made: a container that would run without the credentials it was given.
+                    string removal = "";
+                    try
+                    {
+                        using HttpResponseMessage _ = await client.SendAsync(HttpMethod.Delete, $"/containers/{id}", new Query().Add("force", true), ct: CancellationToken.None).ConfigureAwait(false);
+                    }
+                    catch (Exception removeError)
+                    {
+                        removal = $" (and removing container {id} failed: {removeError.Message})";
+                    }
+                    throw new IOException($"injecting docker config.json into container failed: {e.Message}{removal}", e);
+                }
+            }
             if (cid is not null)
             {
                 cid.Write(System.Text.Encoding.UTF8.GetBytes(id));

@@ -103,6 +103,7 @@ internal sealed class ContainerOptions
     public readonly Option<string?> Ip6 = new("--ip6") { Description = "IPv6 address (not supported by berthd)" };
     public readonly Option<string[]> LinkLocalIp = new("--link-local-ip") { Description = "container IPv4/IPv6 link-local addresses (not supported by berthd)" };
     public readonly Option<string[]> StorageOpt = new("--storage-opt") { Description = "storage driver options for the container (not supported by berthd)" };
+    public readonly Option<bool> UseApiSocket = new("--use-api-socket") { Description = "Bind mount the daemon's API socket at /var/run/docker.sock, with the registry credentials this client holds" };
     public readonly Option<string?> Gpus = new("--gpus") { Description = "GPU devices to add to the container ('all' to pass all GPUs; not supported by berthd)" };
     public readonly Option<string?> VolumeDriver = new("--volume-driver") { Description = "optional volume driver for the container (only local)" };
     public readonly Option<bool> DisableContentTrust = new("--disable-content-trust") { Description = "skip image verification (berth does no content trust: always skipped)", DefaultValueFactory = _ => true };
@@ -116,7 +117,7 @@ internal sealed class ContainerOptions
         HealthStartInterval, NoHealthcheck, Device, DeviceCgroupRule, DnsOption, VolumesFrom, CidFile, NetworkAlias, Ip,
         CpusetMems, CpuPeriod, CpuQuota, CpuRtPeriod, CpuRtRuntime, MemoryReservation, MemorySwappiness, OomKillDisable, OomScoreAdj, Cgroupns, Domainname, PublishAll,
         CgroupParent, LabelFile, Annotation, MacAddress, Userns, BlkioWeight, BlkioWeightDevice, DeviceReadBps, DeviceWriteBps, DeviceReadIops,
-        DeviceWriteIops, Link, Ip6, LinkLocalIp, StorageOpt, Gpus, VolumeDriver, DisableContentTrust,
+        DeviceWriteIops, Link, Ip6, LinkLocalIp, StorageOpt, Gpus, VolumeDriver, DisableContentTrust, UseApiSocket,
     ];
 
     /// <summary>The create body; <paramref name="detached"/> is run's -d (create never attaches stdin).</summary>

@@ -54,6 +54,23 @@ public sealed class CredentialHelper
         }
     }
 
+    /// <summary>The server URLs the helper holds credentials for (<c>list</c>: a JSON object of server URL to user name).</summary>
+    public IReadOnlyList<string> List()
+    {
+        var (code, stdout, stderr) = Run("list", "");
+        if (code != 0) throw Failure("list", code, stdout, stderr);
+        try
+        {
+            using JsonDocument doc = JsonDocument.Parse(stdout.Length == 0 ? "{}" : stdout);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new JsonException("not a JSON object");
+            return [.. doc.RootElement.EnumerateObject().Select(p => p.Name)];
+        }
+        catch (JsonException e)
+        {
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, $"credential helper {Program} list: malformed answer: {e.Message}", e);
+        }
+    }
+
     public void Store(string serverUrl, string username, string secret)
     {
         string request;

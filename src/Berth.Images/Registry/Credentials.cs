@@ -144,6 +144,23 @@ public sealed class DockerConfigCredentials : ICredentialProvider
         return _byHost.TryGetValue(NormalizeKey(registry), out RegistryCredential? c) ? c : null;
     }
 
+    /// <summary>
+    /// Every credential the file gives access to, by the key docker files it under (<see cref="ServerKey"/>), as
+    /// docker's GetAllCredentials: the <c>auths</c> entries, the registries of <c>credHelpers</c> and what the
+    /// <c>credsStore</c> lists, each asked through <see cref="Get"/> (so a helper wins over <c>auths</c>).
+    /// </summary>
+    public Dictionary<string, RegistryCredential> All()
+    {
+        var hosts = new HashSet<string>(_byHost.Keys, StringComparer.OrdinalIgnoreCase);
+        hosts.UnionWith(_helperByHost.Keys);
+        if (_credsStore is { Length: > 0 } store)
+            foreach (string server in new CredentialHelper(store, _findHelper).List()) hosts.Add(NormalizeKey(server));
+        var result = new Dictionary<string, RegistryCredential>(StringComparer.OrdinalIgnoreCase);
+        foreach (string host in hosts.Order(StringComparer.OrdinalIgnoreCase))
+            if (Get(host) is { } credential) result[ServerKey(host)] = credential;
+        return result;
+    }
+
     // ---- docker login / logout ----------------------------------------------------------------
 
     /// <summary>
