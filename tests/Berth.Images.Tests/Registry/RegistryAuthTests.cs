@@ -99,12 +99,33 @@ public sealed class RegistryAuthTests
             case "$1" in
               store) cat > {{store}} ;;
               get) read -r url; if [ -f {{store}} ] && grep -q "\"ServerURL\":\"$url\"" {{store}}; then cat {{store}}; else echo "credentials not found in native keychain"; exit 1; fi ;;
+              list) if [ -f {{store}} ]; then sed -n 's/.*"ServerURL":"\([^"]*\)","Username":"\([^"]*\)".*/{"\1":"\2"}/p' {{store}}; else echo '{}'; fi ;;
               erase) read -r url; if [ -f {{store}} ]; then rm {{store}}; else echo "credentials not found in native keychain"; exit 1; fi ;;
               *) echo "unknown action $1" >&2; exit 2 ;;
             esac
             """);
         File.SetUnixFileMode(helper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         return helper;
+    }
+
+    /// <summary>All(), for --use-api-socket: what credsStore lists and every auths entry, helper first, under docker's keys.</summary>
+    [Fact]
+    public void All_gathers_the_helpers_list_and_the_auths_entries()
+    {
+        using var dir = new TempDirectory("helper-all");
+        string helper = FakeHelper(dir);
+        string? Find(string program) => program == "docker-credential-fake" ? helper : null;
+        string config = dir.Combine("config.json");
+        string bob = Convert.ToBase64String(Encoding.UTF8.GetBytes("bob:pw"));
+        File.WriteAllText(config, """{"credsStore": "fake", "auths": {"plain.example": {"auth": "BOB"}, "https://index.docker.io/v1/": {"identitytoken": "tok"}, "empty.example": {}}}""".Replace("BOB", bob, StringComparison.Ordinal));
+        DockerConfigCredentials.SaveLogin(config, "127.0.0.1:5000", "alice", "s3cret", Find);
+
+        Dictionary<string, RegistryCredential> all = DockerConfigCredentials.Load(config, Find).All();
+        Assert.Equal(["127.0.0.1:5000", "https://index.docker.io/v1/", "plain.example"], all.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(new RegistryCredential("alice", "s3cret"), all["127.0.0.1:5000"]);
+        Assert.Equal(new RegistryCredential("bob", "pw"), all["plain.example"]);
+        Assert.Equal(new RegistryCredential(null, null, "tok"), all["https://index.docker.io/v1/"]);
+        Assert.Contains("list", File.ReadAllLines(dir.Combine("helper-store.calls")));
     }
 
     [Fact]
