@@ -316,6 +316,10 @@ public sealed class ContainerTests
         Assert.Equal("\"sleep 60\"", row.RootElement.GetProperty("Command").GetString());
         Assert.Equal("running", row.RootElement.GetProperty("State").GetString());
         Assert.Equal("role=web", row.RootElement.GetProperty("Labels").GetString());
+        Assert.False(row.RootElement.TryGetProperty("Label", out _)); // a method, as in docker's context: not in its JSON
+        // docker's one-argument method: a label's value, "" when the container has none.
+        Assert.Equal("beta \nalpha web\n", cli.Ok("ps", "-a", "--format", "{{.Names}} {{.Label \"role\"}}"));
+        Assert.Matches(@"^NAMES\s+LABEL\nalpha\s+web\n", cli.Ok("ps", "--format", "table {{.Names}}\\t{{.Label \"role\"}}"));
 
         CliResult bad = cli.Run("ps", "--format", "{{.Nope}}");
         Assert.NotEqual(0, bad.ExitCode);

@@ -84,6 +84,7 @@ public sealed class NetworkTests
         Assert.Equal("", cli.Ok("network", "rm", "-f", "backend"));
 
         cli.Ok("network", "create", "--label", "tmp=1", "spare");
+        Assert.Equal("1\n", cli.Ok("network", "ls", "--filter", "name=spare", "--format", "{{.Label \"tmp\"}}"));
         string pruned = cli.Ok("network", "prune", "-f", "--filter", "label=tmp=1");
         Assert.Equal("Deleted Networks:\nspare\n\n", pruned);
         Assert.Equal("bridge\nhost\nnone\n", cli.Ok("network", "ls", "--format", "{{.Name}}"));

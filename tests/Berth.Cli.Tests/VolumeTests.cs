@@ -16,6 +16,7 @@ public sealed class VolumeTests
         Assert.Equal("data\n", cli.Ok("volume", "create", "--label", "team=a", "data"));
         Assert.Equal("other\n", cli.Ok("volume", "create", "--name", "other", "-d", "local", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=2m"));
         Assert.Equal("data\nother\n", cli.Ok("volume", "ls", "-q"));
+        Assert.Equal("data a\nother \n", cli.Ok("volume", "ls", "--format", "{{.Name}} {{.Label \"team\"}}"));
         string table = cli.Ok("volume", "ls");
         Assert.Matches(@"^DRIVER\s+VOLUME NAME\nlocal\s+data\nlocal\s+other\n$", table);
         Assert.Equal("data\n", cli.Ok("volume", "ls", "-q", "-f", "label=team=a"));

@@ -119,7 +119,7 @@ internal static partial class NetworkCommands
         string id = n["Id"]?.GetValue<string>() ?? "";
         var labels = n["Labels"] as JsonObject ?? [];
         DateTimeOffset? created = DateTimeOffset.TryParse(n["Created"]?.GetValue<string>(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out DateTimeOffset c) ? c : null;
-        return new JsonObject
+        var row = new JsonObject
         {
             ["CreatedAt"] = Units.GoTime(created),
             ["Driver"] = n["Driver"]?.GetValue<string>() ?? "",
@@ -127,10 +127,12 @@ internal static partial class NetworkCommands
             ["IPv4"] = "true",
             ["IPv6"] = (n["EnableIPv6"]?.GetValue<bool>() ?? false) ? "true" : "false",
             ["Internal"] = (n["Internal"]?.GetValue<bool>() ?? false) ? "true" : "false",
-            ["Labels"] = string.Join(',', labels.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value?.GetValue<string>()}")),
+            ["Labels"] = "", // below: the text, and {{.Label "k"}}
             ["Name"] = n["Name"]?.GetValue<string>() ?? "",
             ["Scope"] = n["Scope"]?.GetValue<string>() ?? "",
         };
+        row["Labels"] = GoTemplate.Labels(row, labels);
+        return row;
     }
 
     /// <summary><c>docker network inspect [-f F] NETWORK…</c>: the daemon's JSON; an error line per network not found (exit 1).</summary>

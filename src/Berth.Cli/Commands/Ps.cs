@@ -60,13 +60,13 @@ internal static partial class ContainerCommands
         var mounts = (c["Mounts"] as JsonArray ?? []).Select(m => m?["Name"]?.GetValue<string>() is { Length: > 0 } n ? n : m?["Source"]?.GetValue<string>() ?? "");
         long sizeRw = c["SizeRw"]?.GetValue<long>() ?? 0, sizeRoot = c["SizeRootFs"]?.GetValue<long>() ?? 0;
         string sizeText = c["SizeRootFs"] is null && c["SizeRw"] is null ? "0B" : $"{Units.HumanSize(sizeRw)} (virtual {Units.HumanSize(sizeRoot)})";
-        return new JsonObject
+        var row = new JsonObject
         {
             ["Command"] = Quote(cmd),
             ["CreatedAt"] = Units.GoTime(created),
             ["ID"] = trunc ? Units.ShortId(id) : id,
             ["Image"] = image,
-            ["Labels"] = string.Join(',', labels.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value?.GetValue<string>()}")),
+            ["Labels"] = "", // below: the text, and {{.Label "k"}}
             ["LocalVolumes"] = (c["Mounts"] as JsonArray ?? []).Count(m => m?["Driver"]?.GetValue<string>() == "local").ToString(CultureInfo.InvariantCulture),
             ["Mounts"] = string.Join(',', mounts),
             ["Names"] = string.Join(',', names),
@@ -77,6 +77,8 @@ internal static partial class ContainerCommands
             ["State"] = c["State"]?.GetValue<string>() ?? "",
             ["Status"] = c["Status"]?.GetValue<string>() ?? "",
         };
+        row["Labels"] = GoTemplate.Labels(row, labels);
+        return row;
     }
 
     /// <summary>Go's <c>strconv.Quote</c> for the printable text a command line is.</summary>

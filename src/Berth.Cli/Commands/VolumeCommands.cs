@@ -86,12 +86,12 @@ internal static class VolumeCommands
     private static JsonObject Row(JsonObject v)
     {
         var labels = v["Labels"] as JsonObject ?? [];
-        return new JsonObject
+        var row = new JsonObject
         {
             ["Availability"] = "N/A",
             ["Driver"] = v["Driver"]?.GetValue<string>() ?? "",
             ["Group"] = "N/A",
-            ["Labels"] = string.Join(',', labels.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value?.GetValue<string>()}")),
+            ["Labels"] = "", // below: the text, and {{.Label "k"}}
             ["Links"] = "N/A",
             ["Mountpoint"] = v["Mountpoint"]?.GetValue<string>() ?? "",
             ["Name"] = v["Name"]?.GetValue<string>() ?? "",
@@ -99,6 +99,8 @@ internal static class VolumeCommands
             ["Size"] = "N/A",
             ["Status"] = "N/A",
         };
+        row["Labels"] = GoTemplate.Labels(row, labels);
+        return row;
     }
 
     /// <summary><c>docker volume inspect [-f F] VOLUME…</c>: the daemon's Volume JSON; an error line per volume not found (exit 1).</summary>

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Globalization;
 using System.Text;
 using System.Text.Encodings.Web;
@@ -60,6 +61,8 @@ internal sealed class GoTemplate
         foreach (Node n in _nodes)
         {
             if (n is TextNode t) sb.Append(t.Text);
+            else if (n is ActionNode { Pipe: [{ Args: [FieldArg { Variable: null, Path: [var method] }, LiteralArg] }] })
+                sb.Append(titles.TryGetValue(method, out string? title) ? title : method.ToUpperInvariant()); // {{.Label "k"}}: LABEL
             else if (n is ActionNode { Pipe: [{ Args: var args }] } && args[^1] is FieldArg { Variable: null } f)
                 sb.Append(f.Path.Length == 1 && titles.TryGetValue(f.Path[0], out string? title) ? title : f.Path.Length == 0 ? "" : f.Path[^1].ToUpperInvariant());
         }
@@ -74,6 +77,24 @@ internal sealed class GoTemplate
         lines.AddRange(rows.Select(Render));
         if (!IsTable) return string.Concat(lines.Select(l => l + "\n"));
         return TabWriter.Format(lines);
+    }
+
+    /// <summary>
+    /// The one-argument methods of docker's formatting contexts (<c>{{.Label "com.example.k"}}</c> in ps,
+    /// volume ls and network ls), kept beside a row rather than in it so that <c>{{json .}}</c> shows what
+    /// docker's shows: by row, method name to the map the argument is looked up in.
+    /// </summary>
+    private static readonly ConditionalWeakTable<JsonNode, Dictionary<string, JsonObject>> LookupMethods = new();
+
+    /// <summary>Gives <paramref name="row"/> a method <paramref name="name"/>: <c>{{.name "key"}}</c> is <paramref name="map"/>'s key, "" when absent (docker's Label).</summary>
+    public static void AddLookupMethod(JsonNode row, string name, JsonObject map) => LookupMethods.GetOrCreateValue(row)[name] = map;
+
+    /// <summary>A labels map as docker's list rows show it in <c>.Labels</c> (k=v, sorted, comma-separated), and <c>{{.Label "k"}}</c> on the row.</summary>
+    public static string Labels(JsonObject row, JsonObject? labels)
+    {
+        labels ??= [];
+        AddLookupMethod(row, "Label", labels);
+        return string.Join(',', labels.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value?.GetValue<string>()}"));
     }
 
     /// <summary>Go's encoding/json escapes &lt;, &gt; and &amp; (and nothing else that is printable); they only occur inside strings.</summary>
@@ -204,6 +225,13 @@ internal sealed class GoTemplate
             var values = args.Skip(1).Select(a => EvaluateArg(a, dot, scope, source)).ToList();
             if (piped is not null) values.AddRange(piped);
             return Call(f.Name, values, source);
+        }
+        if (args is [FieldArg { Variable: null, Path: [var method] }, var argument] && piped is null && dot is not null
+            && LookupMethods.TryGetValue(dot, out Dictionary<string, JsonObject>? methods) && methods.TryGetValue(method, out JsonObject? map))
+        {
+            if (EvaluateArg(argument, dot, scope, source) is not JsonValue key || !key.TryGetValue(out string? name))
+                throw new FormatException($"template: executing \"\" at <{source}>: wrong type for value; expected string");
+            return map.TryGetPropertyValue(name, out JsonNode? value) ? value?.DeepClone() : JsonValue.Create("");
         }
         if (args.Count > 1 || piped is not null)
             throw new FormatException($"template: executing \"\" at <{source}>: can't give argument to non-function {Describe(args[0])}");
