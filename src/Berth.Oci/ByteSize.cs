@@ -17,7 +17,15 @@ public static class ByteSize
     /// conversion of such a value is undefined; here it is refused). Callers keep their own special
     /// values ("-1" for unlimited swap) and their own lower bounds.
     /// </summary>
-    public static bool TryParse(string? text, out long bytes)
+    public static bool TryParse(string? text, out long bytes) => TryParse(text, 1024, out bytes);
+
+    /// <summary>
+    /// As <see cref="TryParse(string?, out long)"/> with 1000-based units (go-units <c>FromHumanSize</c>:
+    /// "20m" is 20,000,000 bytes), as dockerd reads the local log driver's max-size.
+    /// </summary>
+    public static bool TryParseDecimal(string? text, out long bytes) => TryParse(text, 1000, out bytes);
+
+    private static bool TryParse(string? text, long unit, out long bytes)
     {
         bytes = 0;
         if (text is null) return false;
@@ -32,7 +40,7 @@ public static class ByteSize
         }
         int numberEnd = i;
         if (i < text.Length && text[i] == ' ') i++;
-        long multiplier = i < text.Length ? Multiplier(text[i]) : 1;
+        long multiplier = i < text.Length ? Multiplier(text[i], unit) : 1;
         if (multiplier > 1) i++;
         if (i < text.Length && text[i] is 'i' or 'I') i++;
         if (i < text.Length && text[i] is 'b' or 'B') i++;
@@ -56,13 +64,13 @@ public static class ByteSize
         return i > start;
     }
 
-    private static long Multiplier(char unit) => unit switch
+    private static long Multiplier(char c, long unit) => c switch
     {
-        'k' or 'K' => 1L << 10,
-        'm' or 'M' => 1L << 20,
-        'g' or 'G' => 1L << 30,
-        't' or 'T' => 1L << 40,
-        'p' or 'P' => 1L << 50,
+        'k' or 'K' => unit,
+        'm' or 'M' => unit * unit,
+        'g' or 'G' => unit * unit * unit,
+        't' or 'T' => unit * unit * unit * unit,
+        'p' or 'P' => unit * unit * unit * unit * unit,
         _ => 1,
     };
 }

@@ -131,4 +131,17 @@ public class ByteSizeTests
         Assert.True(ByteSize.TryParse("9223372036854774784", out bytes)); // the float64 just below 2^63
         Assert.Equal(9223372036854774784L, bytes);
     }
+
+    /// <summary>go-units FromHumanSize (dockerd's local log driver's max-size): the same strings, 1000-based.</summary>
+    [Theory]
+    [InlineData("20m", 20_000_000L)]
+    [InlineData("3k", 3000L)]
+    [InlineData("1.5 GB", 1_500_000_000L)]
+    [InlineData("512", 512L)]
+    public void DecimalSizes_Are1000Based(string text, long expected)
+    {
+        Assert.True(ByteSize.TryParseDecimal(text, out long bytes));
+        Assert.Equal(expected, bytes);
+        Assert.False(ByteSize.TryParseDecimal("-1k", out _));
+    }
 }
