@@ -16,7 +16,7 @@ gcc -shared -o "$native/libberthexec.so" "$native/berth_exec.o"
 
 # The per-container monitor (native/monitor): a small static C program, no managed code, so
 # that each container costs about 1 MiB of RSS and survives berthd.
-gcc -O2 -Wall -Wextra -Werror -static -o artifacts/bin/berth-monitor native/monitor/berth_monitor.c
+gcc -O2 -Wall -Wextra -Werror -static -o artifacts/bin/berth-monitor native/monitor/berth_monitor.c -lz
 
 dotnet publish src/Berth.Runtime.Cli -c Release --nologo -v quiet -clp:ErrorsOnly -o artifacts/publish/berth-runtime
 install -m 0755 artifacts/publish/berth-runtime/berth-runtime artifacts/bin/berth-runtime

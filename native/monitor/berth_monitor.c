@@ -5,7 +5,8 @@
 // container process's parent (PR_SET_CHILD_SUBREAPER) and from then on, independently of
 // berthd (which may be killed and restarted):
 //   - holds the container's stdio (pipes, or the pty master received on console.sock),
-//   - writes the json-file log (Docker's format) with rotation,
+//   - writes the container's log with rotation: Docker's json-file format, or its local driver's
+//     (length-framed protobuf entries, rotated files gzip-compressed by a child process),
 //   - serves attach clients on <state-dir>/attach.sock (SOCK_SEQPACKET),
 //   - records the exit code in <state-dir>/exit (written atomically).
 //
@@ -38,6 +39,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -48,6 +50,7 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define MAX_RUNTIME_ARGS 64
 #define MAX_CLIENTS 128
@@ -71,6 +74,8 @@ struct options {
     const char *id, *state_dir, *log_path, *bundle, *exec_process;
     long long log_max_size;
     int log_max_files;
+    bool log_local;          // --log-format local: Docker's local driver format instead of json-file
+    bool log_compress;       // --log-compress: gzip rotated files (local format)
     bool tty, open_stdin, stdin_once, wait_for_attach;
     bool no_log;             // --no-log (docker's "none" log driver): output only goes to attach clients
 };
@@ -87,6 +92,10 @@ struct stream {
     unsigned char carry[4];  // an incomplete UTF-8 sequence at the end of the last read
     size_t ncarry;
     struct buf capture;      // output read while the runtime still runs
+    // local format: the line being written in partial entries (Docker's PartialLogEntryMetadata)
+    char partial_id[65];
+    int partial_ordinal;     // 0: no partial line open
+    long long partial_ns;    // the time of its first part, which all its parts carry
 };
 
 struct client {
@@ -104,6 +113,8 @@ static char path_attach[PATH_MAX], path_console[PATH_MAX];
 static int sig_fd = -1, attach_listen = -1, console_listen = -1;
 static int log_fd = -1;
 static long long log_size;
+static long long log_last_ns;       // the time of the last entry written (local: the gzip header's lastTime)
+static pid_t compress_pid = -1;     // the child compressing PATH.1 after a rotation
 static struct stream out = { .fd = -1, .id = 1, .name = "stdout" };
 static struct stream err = { .fd = -1, .id = 2, .name = "stderr" };
 static int runtime_err_fd = -1;     // tty mode: the runtime's own stderr
@@ -291,7 +302,47 @@ static void run_runtime_delete(void)
 }
 
 // ---------------------------------------------------------------------------------------------
-// json-file log
+// The log file and its rotation (both formats)
+
+#define FRAME_MAX (1024 * 1024)             // local format: a frame longer than this is corruption
+
+static uint32_t get_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+// Local format: a monitor killed in the middle of a write leaves a torn last frame. It is cut off
+// before anything is appended, so that the entries written from now on can be read (and walked
+// backwards by their footers). Cheap when the file is sound: the last frame's footer and header agree.
+static void log_trim_torn_tail(void)
+{
+    struct stat st;
+    if (fstat(log_fd, &st) < 0 || st.st_size == 0) return;
+    off_t size = st.st_size;
+    unsigned char b[4];
+    if (size >= 8 && pread(log_fd, b, 4, size - 4) == 4) {
+        uint32_t len = get_be32(b);
+        if (len <= FRAME_MAX && (off_t)len + 8 <= size && pread(log_fd, b, 4, size - 8 - (off_t)len) == 4 && get_be32(b) == len)
+            return;
+    }
+    off_t off = 0;
+    while (off + 8 <= size) {
+        if (pread(log_fd, b, 4, off) != 4) break;
+        uint32_t len = get_be32(b);
+        if (len > FRAME_MAX || off + 8 + (off_t)len > size) break;
+        if (pread(log_fd, b, 4, off + 4 + (off_t)len) != 4 || get_be32(b) != len) break;
+        off += 8 + (off_t)len;
+    }
+    if (ftruncate(log_fd, off) == 0) log_size = off;
+}
 
 static void log_open(void)
 {
@@ -299,27 +350,148 @@ static void log_open(void)
     if (log_fd < 0) return;
     struct stat st;
     log_size = fstat(log_fd, &st) == 0 ? st.st_size : 0;
+    if (opt.log_local) log_trim_torn_tail();
 }
 
-// log -> log.1 -> ... -> log.(max-1); the oldest is dropped by the last rename. The fd of the
-// old file is closed first so no descriptor of a rotated file stays open.
+static bool write_full(int fd, const unsigned char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t r = write(fd, p, len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        p += r;
+        len -= (size_t)r;
+    }
+    return true;
+}
+
+// PATH.1 -> PATH.1.gz, as Docker's local driver does: gzip with the time of the file's last entry
+// as JSON in the header's Extra field ({"lastTime":"..."}), so that a reader with --since can skip
+// the file unopened. Crash-safe: the data goes to PATH.1.gz.tmp, is fsynced and renamed, and only
+// then PATH.1 is removed; a crash at any point leaves PATH.1 or PATH.1.gz whole (the reader reads both).
+static int gzip_file(const char *src, long long last_ns)
+{
+    char dst[PATH_MAX + 64], tmp[PATH_MAX + 64], dir[PATH_MAX + 64];
+    snprintf(dst, sizeof dst, "%s.gz", src);
+    snprintf(tmp, sizeof tmp, "%s.gz.tmp", src);
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return -1;
+    int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (out < 0) {
+        close(in);
+        return -1;
+    }
+    char extra[96];
+    struct tm tm;
+    time_t sec = (time_t)(last_ns / 1000000000LL);
+    gmtime_r(&sec, &tm);
+    int extra_len = snprintf(extra, sizeof extra, "{\"lastTime\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ\"}",
+        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, last_ns % 1000000000LL);
+    // No lastTime when this monitor wrote nothing to the file (it was rotated at its first write): a
+    // wrong one would make readers skip the file.
+    gz_header header = { .extra = last_ns > 0 ? (Bytef *)extra : Z_NULL, .extra_len = last_ns > 0 ? (uInt)extra_len : 0, .os = 255 };
+    z_stream z = { 0 };
+    bool ok = deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+    if (ok) ok = deflateSetHeader(&z, &header) == Z_OK;
+    static unsigned char ib[64 * 1024], ob[64 * 1024];
+    for (int flush = Z_NO_FLUSH; ok && flush != Z_FINISH;) {
+        ssize_t n = read(in, ib, sizeof ib);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) { ok = false; break; }
+        flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
+        z.next_in = ib;
+        z.avail_in = (uInt)n;
+        do {
+            z.next_out = ob;
+            z.avail_out = sizeof ob;
+            if (deflate(&z, flush) == Z_STREAM_ERROR) { ok = false; break; }
+            ok = write_full(out, ob, sizeof ob - z.avail_out);
+        } while (ok && z.avail_out == 0);
+    }
+    deflateEnd(&z);
+    close(in);
+    ok = ok && fsync(out) == 0;
+    ok = close(out) == 0 && ok;
+    if (!ok || rename(tmp, dst) < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    snprintf(dir, sizeof dir, "%s", src);
+    char *slash = strrchr(dir, '/');
+    if (slash) *(slash == dir ? slash + 1 : slash) = 0;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    unlink(src);
+    return 0;
+}
+
+// The compression runs in a child process, off the output path: the container's output keeps
+// being read, logged and fanned out meanwhile. The child holds none of the monitor's descriptors
+// (an attach client must see EOF when the monitor closes its socket, not when the child ends).
+static void compress_rotated(const char *path, long long last_ns)
+{
+    pid_t pid = fork();
+    if (pid < 0) return;   // PATH.1 stays uncompressed: readers take plain rotated files too
+    if (pid > 0) {
+        compress_pid = pid;
+        return;
+    }
+    if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
+        for (int fd = 3; fd < 1024; fd++) close(fd);
+    if (nice(10) < 0) { /* best effort */ }
+    _exit(gzip_file(path, last_ns) == 0 ? 0 : 1);
+}
+
+// log -> log.1 -> ... -> log.(max-1); the oldest is dropped. Rotated files may be compressed
+// (log.N.gz): both names are moved. The fd of the old file is closed first so no descriptor of a
+// rotated file stays open. A compression still running from the last rotation is waited for
+// first (as dockerd's rotateMu): log.1 must not move while it is read.
 static void log_rotate(void)
 {
     close_fd(&log_fd);
-    char from[PATH_MAX + 16], to[PATH_MAX + 16];
+    char from[PATH_MAX + 32], to[PATH_MAX + 32];
     if (opt.log_max_files <= 1) {
         log_fd = open(opt.log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
         log_size = 0;
         return;
     }
-    for (int i = opt.log_max_files - 1; i >= 1; i--) {
-        if (i == 1) snprintf(from, sizeof from, "%s", opt.log_path);
-        else snprintf(from, sizeof from, "%s.%d", opt.log_path, i - 1);
-        snprintf(to, sizeof to, "%s.%d", opt.log_path, i);
-        rename(from, to);   // ENOENT for files not there yet is fine
+    if (compress_pid > 0) {
+        while (waitpid(compress_pid, NULL, 0) < 0 && errno == EINTR) {}
+        compress_pid = -1;
     }
+    static const char *const suffixes[] = { "", ".gz" };
+    for (int k = 0; k < 2; k++) {
+        snprintf(to, sizeof to, "%s.%d%s", opt.log_path, opt.log_max_files - 1, suffixes[k]);
+        unlink(to);
+    }
+    for (int i = opt.log_max_files - 1; i >= 2; i--)
+        for (int k = 0; k < 2; k++) {
+            snprintf(from, sizeof from, "%s.%d%s", opt.log_path, i - 1, suffixes[k]);
+            snprintf(to, sizeof to, "%s.%d%s", opt.log_path, i, suffixes[k]);
+            rename(from, to);   // ENOENT for files not there yet is fine
+        }
+    snprintf(to, sizeof to, "%s.1", opt.log_path);
+    snprintf(from, sizeof from, "%s.1.gz.tmp", opt.log_path);
+    unlink(from);   // left by a compression that a crash interrupted
+    rename(opt.log_path, to);
     log_fd = open(opt.log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
     log_size = 0;
+    if (opt.log_compress) compress_rotated(to, log_last_ns);
+}
+
+static void log_write(const void *entry, size_t n, long long time_ns)
+{
+    if (log_fd < 0) log_open();
+    if (log_size > 0 && log_size + (long long)n > opt.log_max_size) log_rotate();
+    if (log_fd < 0) return;   // the log is best effort: output keeps flowing to attach clients
+    ssize_t w = write(log_fd, entry, n);
+    if (w > 0) {
+        log_size += w;
+        log_last_ns = time_ns;
+    }
 }
 
 // Length of the valid UTF-8 sequence at p (1..4), 0 when invalid or truncated.
@@ -356,13 +528,104 @@ static size_t utf8_incomplete_tail(const unsigned char *data, size_t len)
     return 0;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Local format entries: Docker's api/types/plugins/logdriver LogEntry, protobuf by hand.
+
+static size_t pb_varint(unsigned char *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (unsigned char)v;
+    return n;
+}
+
+static size_t pb_uint(unsigned char *p, unsigned field, uint64_t v)
+{
+    size_t n = pb_varint(p, field << 3);
+    return n + pb_varint(p + n, v);
+}
+
+static size_t pb_bytes(unsigned char *p, unsigned field, const void *data, size_t len)
+{
+    size_t n = pb_varint(p, field << 3 | 2);
+    n += pb_varint(p + n, len);
+    memcpy(p + n, data, len);
+    return n + len;
+}
+
+static unsigned char frame[LOG_LINE_MAX + 256];
+
+// [u32 BE length][LogEntry][u32 BE length], proto3 as gogo-protobuf writes it (fields in order,
+// zero values left out): source = 1, time_nano = 2, line = 3, partial = 4, partial_log_metadata = 5
+// { last = 1, id = 2, ordinal = 3 }. The line has no trailing newline: readers add it to entries
+// that are not a non-last part.
+static size_t local_frame(const char *source, long long time_ns, const unsigned char *line, size_t len,
+    bool partial, bool last, const char *id, int ordinal)
+{
+    unsigned char *p = frame + 4;
+    size_t n = pb_bytes(p, 1, source, strlen(source));
+    if (time_ns) n += pb_uint(p + n, 2, (uint64_t)time_ns);
+    if (len) n += pb_bytes(p + n, 3, line, len);
+    if (partial) {
+        unsigned char md[96];
+        size_t m = 0;
+        if (last) m += pb_uint(md + m, 1, 1);
+        if (id[0]) m += pb_bytes(md + m, 2, id, strlen(id));
+        if (ordinal) m += pb_uint(md + m, 3, (uint64_t)(uint32_t)ordinal);
+        n += pb_uint(p + n, 4, 1);
+        n += pb_bytes(p + n, 5, md, m);
+    }
+    put_be32(frame, (uint32_t)n);
+    put_be32(frame + 4 + n, (uint32_t)n);
+    return n + 8;
+}
+
+// A chunk that ends without a newline (a line over 16 KiB, or output that stopped mid-line) is a
+// partial entry, as Docker's copier writes it: the parts of one line share a random id and the
+// first part's time, count up from ordinal 1, and the part that ends the line has last = true.
+static void local_entry(struct stream *s, const unsigned char *data, size_t len)
+{
+    bool newline = len > 0 && data[len - 1] == '\n';
+    size_t n;
+    if (newline && s->partial_ordinal == 0) {
+        long long ns = now_ns(CLOCK_REALTIME);
+        n = local_frame(s->name, ns, data, len - 1, false, false, "", 0);
+        log_write(frame, n, ns);
+        return;
+    }
+    if (s->partial_ordinal == 0) {
+        unsigned char rnd[32];
+        if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
+            long long seed = now_ns(CLOCK_MONOTONIC) ^ ((long long)getpid() << 32);
+            for (size_t i = 0; i < sizeof rnd; i++) rnd[i] = (unsigned char)(seed >> (i % 8 * 8)) ^ (unsigned char)(i * 131);
+        }
+        for (size_t i = 0; i < sizeof rnd; i++) snprintf(s->partial_id + 2 * i, 3, "%02x", rnd[i]);
+        s->partial_ns = now_ns(CLOCK_REALTIME);
+    }
+    s->partial_ordinal++;
+    n = local_frame(s->name, s->partial_ns, data, len - newline, true, newline, s->partial_id, s->partial_ordinal);
+    log_write(frame, n, s->partial_ns);
+    if (newline) s->partial_ordinal = 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// json-file entries
+
 static char json_line[LOG_LINE_MAX * 6 + 256];
 
 // One json-file entry. Invalid UTF-8 bytes become U+FFFD (as Go's encoding/json does).
-static void log_entry(const char *stream, const unsigned char *data, size_t len)
+static void log_entry(struct stream *s, const unsigned char *data, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
+    const char *stream = s->name;
     if (opt.no_log) return;
+    if (opt.log_local) {
+        local_entry(s, data, len);
+        return;
+    }
+    static const char hex[] = "0123456789abcdef";
     size_t n = 0;
     n += (size_t)sprintf(json_line, "{\"log\":\"");
     for (size_t i = 0; i < len;) {
@@ -405,12 +668,7 @@ static void log_entry(const char *stream, const unsigned char *data, size_t len)
     n += (size_t)snprintf(json_line + n, sizeof json_line - n,
         "\",\"stream\":\"%s\",\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\"}\n",
         stream, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
-
-    if (log_fd < 0) log_open();
-    if (log_size > 0 && log_size + (long long)n > opt.log_max_size) log_rotate();
-    if (log_fd < 0) return;   // the log is best effort: output keeps flowing to attach clients
-    ssize_t w = write(log_fd, json_line, n);
-    if (w > 0) log_size += w;
+    log_write(json_line, n, (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
 }
 
 // Splits one read of a stream into log entries: at newlines (each entry keeps its '\n'),
@@ -433,7 +691,7 @@ static void log_output(struct stream *s, const unsigned char *data, size_t len, 
         while (line > LOG_LINE_MAX) {
             size_t cut = LOG_LINE_MAX;
             while (cut > LOG_LINE_MAX - 3 && (work[p + cut] & 0xC0) == 0x80) cut--;   // not inside a character
-            log_entry(s->name, work + p, cut);
+            log_entry(s, work + p, cut);
             p += cut;
             line -= cut;
         }
@@ -443,7 +701,7 @@ static void log_output(struct stream *s, const unsigned char *data, size_t len, 
             s->ncarry = keep;
             line -= keep;
         }
-        if (line > 0) log_entry(s->name, work + p, line);
+        if (line > 0) log_entry(s, work + p, line);
         p = n > p + line ? p + line : n;
         if (!nl) break;
     }
@@ -648,7 +906,9 @@ static void reap_children(void)
         int status;
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid <= 0) return;
-        if (pid == runtime_pid) {
+        if (pid == compress_pid) {
+            compress_pid = -1;
+        } else if (pid == runtime_pid) {
             runtime_status = status;
             runtime_done = true;
         } else if (container_pid > 0 && pid == container_pid) {
@@ -1055,7 +1315,7 @@ static void __attribute__((noreturn)) usage(const char *why)
 {
     char msg[512];
     snprintf(msg, sizeof msg, "usage: %s (berth-monitor --runtime PATH [--runtime-arg ARG]... --id ID --state-dir DIR (--log PATH | --no-log) "
-             "[--log-max-size BYTES] [--log-max-files N] [--tty] [--stdin] [--stdin-once] [--wait-for-attach] "
+             "[--log-format json-file|local] [--log-max-size BYTES] [--log-max-files N] [--log-compress] [--tty] [--stdin] [--stdin-once] [--wait-for-attach] "
              "(--bundle DIR | --exec-process FILE))", why);
     report_line("error ", msg);
     _exit(2);
@@ -1078,6 +1338,13 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--state-dir")) TAKE(opt.state_dir);
         else if (!strcmp(a, "--log")) TAKE(opt.log_path);
         else if (!strcmp(a, "--no-log")) opt.no_log = true;
+        else if (!strcmp(a, "--log-format")) {
+            if (!v) usage("missing value");
+            if (!strcmp(v, "local")) opt.log_local = true;
+            else if (strcmp(v, "json-file")) usage("--log-format is json-file or local");
+            i++;
+        }
+        else if (!strcmp(a, "--log-compress")) opt.log_compress = true;
         else if (!strcmp(a, "--bundle")) TAKE(opt.bundle);
         else if (!strcmp(a, "--exec-process")) TAKE(opt.exec_process);
         else if (!strcmp(a, "--log-max-size") || !strcmp(a, "--log-max-files")) {

@@ -60,6 +60,8 @@ public static class MonitorProcess
         if (l.LogPath is null) args.Add("--no-log");
         else args.AddRange(["--log", l.LogPath, "--log-max-size", l.LogMaxSize.ToString(CultureInfo.InvariantCulture),
             "--log-max-files", l.LogMaxFiles.ToString(CultureInfo.InvariantCulture)]);
+        if (l.LogPath is not null && l.LogFormat == LogFormat.Local) args.AddRange(["--log-format", "local"]);
+        if (l.LogPath is not null && l.LogCompress) args.Add("--log-compress");
         if (l.Tty) args.Add("--tty");
         if (l.OpenStdin) args.Add("--stdin");
         if (l.StdinOnce) args.Add("--stdin-once");

@@ -10,6 +10,12 @@ public sealed record MonitorLaunch(string MonitorPath, string RuntimePath, IRead
     /// <summary>The monitor reads no output until the first attach client has connected (at most 60 s), so an
     /// exec's client misses none of it (the process blocks once its pipes are full).</summary>
     public bool WaitForAttach { get; init; }
+
+    /// <summary>The format the log at <see cref="LogPath"/> is written in.</summary>
+    public LogFormat LogFormat { get; init; } = LogFormat.JsonFile;
+
+    /// <summary>Rotated log files are gzip-compressed (<c>PATH.N.gz</c>), off the output path (the local driver's compress).</summary>
+    public bool LogCompress { get; init; }
 }
 
 /// <summary>A running monitor and the container (or exec) process it supervises.</summary>

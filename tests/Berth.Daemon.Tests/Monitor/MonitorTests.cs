@@ -385,6 +385,91 @@ public sealed partial class MonitorTests(ITestOutputHelper output)
         Assert.Single(entries, e => e.Line.Span.EndsWith("\n"u8));
     }
 
+    /// <summary>--log-format local: every entry is a frame whose protobuf decodes to the line without its newline; a line
+    /// over 16 KiB is parts sharing an id and the first part's time, ordinals from 1, the last one marked.</summary>
+    [Fact]
+    public async Task The_local_format_frames_each_line_and_splits_long_ones_into_partial_entries()
+    {
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", false, "sh", "-c", "echo out; echo err >&2; head -c 40000 /dev/zero | tr '\\0' x; echo; printf tail");
+        MonitorHandle m = await scope.StartMonitorAsync(scope.Launch("local", bundle) with { LogFormat = LogFormat.Local });
+        scope.StartContainer("local");
+        var before = DateTimeOffset.UtcNow;
+        Assert.Equal(0, (await MonitorScope.WaitExitAsync(m)).ExitCode);
+
+        byte[] file = File.ReadAllBytes(Path.Combine(m.StateDir, "container.log"));
+        var messages = new List<LocalLog.Message>();
+        for (int pos = 0; pos < file.Length;)
+        {
+            int length = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(file.AsSpan(pos));
+            Assert.Equal(length, (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(file.AsSpan(pos + 4 + length)));
+            messages.Add(Assert.IsType<LocalLog.Message>(LocalLog.Decode(file.AsSpan(pos + 4, length))));
+            pos += 8 + length;
+        }
+        Assert.Equal(["stderr err", "stdout out"], messages.Where(x => !x.Partial).Select(x => $"{x.Source} {Encoding.ASCII.GetString(x.Line)}").Order());
+        // As many parts as the pipe's reads made (each at most 16 KiB), the one that ends the line last.
+        string id = messages.First(x => x.Partial && x.Line.Length > 0 && x.Line[0] == 'x').Id;
+        var parts = messages.Where(x => x.Id == id).ToList();
+        Assert.All(parts, x => Assert.InRange(x.Line.Length, 0, 16 * 1024));
+        Assert.Equal(new string('x', 40000), string.Concat(parts.Select(x => Encoding.ASCII.GetString(x.Line))));
+        Assert.Equal(Enumerable.Range(1, parts.Count), parts.Select(x => x.Ordinal));
+        Assert.Single(parts.Select(x => (x.Id, x.TimeNano)).Distinct());
+        Assert.Matches("^[0-9a-f]{64}$", parts[0].Id);
+        Assert.Equal([.. Enumerable.Repeat(false, parts.Count - 1), true], parts.Select(x => x.Last));
+        Assert.InRange(DateTimeOffset.UnixEpoch.AddTicks(parts[0].TimeNano / 100), before.AddSeconds(-30), DateTimeOffset.UtcNow);
+        // The output that ended without a newline: a part that is not the last (no newline added on reading).
+        LocalLog.Message tail = messages.Last(x => x.Source == "stdout");
+        Assert.Equal(("tail", true, false, 1), (Encoding.ASCII.GetString(tail.Line), tail.Partial, tail.Last, tail.Ordinal));
+
+        var entries = await ToListAsync(LogReader.ReadAsync(new LogLocation(Path.Combine(m.StateDir, "container.log"), LogFormat.Local),
+            null, null, -1, false, () => true, CancellationToken.None));
+        Assert.Equal("out\n" + new string('x', 40000) + "\ntail", string.Concat(entries.Where(e => e.Stream == "stdout").Select(e => Encoding.ASCII.GetString(e.Line.Span))));
+    }
+
+    /// <summary>--log-compress: rotated files become container.log.N.gz (by a child of the monitor), with the last entry's
+    /// time in the gzip header; nothing plain or temporary is left, and the reader reads the whole history in order.</summary>
+    [Fact]
+    public async Task Local_rotation_compresses_the_rotated_files()
+    {
+        const int maxSize = 16 * 1024;
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", false, "sh", "-c",
+            "i=1000; while [ $i -lt 3000 ]; do echo \"line $i ..........................................................................................\"; i=$((i+1)); done");
+        MonitorHandle m = await scope.StartMonitorAsync(scope.Launch("lrotate", bundle, logMaxSize: maxSize, logMaxFiles: 4)
+            with { LogFormat = LogFormat.Local, LogCompress = true });
+        scope.StartContainer("lrotate");
+        Assert.Equal(0, (await MonitorScope.WaitExitAsync(m)).ExitCode);
+
+        string log = Path.Combine(m.StateDir, "container.log");
+        string[] want = [log, log + ".1.gz", log + ".2.gz", log + ".3.gz"];
+        // The last compression may still run when the monitor has exited.
+        for (int i = 0; i < 100 && !Directory.GetFiles(m.StateDir, "container.log*").Order().SequenceEqual(want); i++) await Task.Delay(50);
+        Assert.Equal(want, Directory.GetFiles(m.StateDir, "container.log*").Order());
+        foreach (string gz in want[1..])
+        {
+            byte[] head = File.ReadAllBytes(gz)[..80];
+            Assert.Equal([0x1f, 0x8b, 8], head[..3]);
+            Assert.Equal(4, head[3] & 4);   // FEXTRA
+            Assert.Matches("""^\{"lastTime":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z"\}""", Encoding.ASCII.GetString(head, 12, head[10]));
+            using var plain = new MemoryStream();
+            using (var z = new System.IO.Compression.GZipStream(File.OpenRead(gz), System.IO.Compression.CompressionMode.Decompress)) z.CopyTo(plain);
+            Assert.InRange(plain.Length, maxSize - 200, maxSize);
+        }
+
+        var entries = await ToListAsync(LogReader.ReadAsync(new LogLocation(log, LogFormat.Local), null, null, -1, false, () => true, CancellationToken.None));
+        // A line cut by a full read of the pipe is two entries (the first a partial one): lines are counted in the text.
+        string text = string.Concat(entries.Select(e => Encoding.ASCII.GetString(e.Line.Span)));
+        var numbers = text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Skip(1)   // the oldest file may start inside a line
+            .Select(l => int.Parse(l.Split(' ')[1])).ToList();
+        Assert.Equal(2999, numbers[^1]);
+        Assert.Equal(Enumerable.Range(numbers[0], numbers.Count), numbers);
+        Assert.InRange(numbers.Count, 3 * maxSize / 150, 4 * maxSize / 100);
+        var tail = await ToListAsync(LogReader.ReadAsync(new LogLocation(log, LogFormat.Local), null, null, 3, false, () => true, CancellationToken.None));
+        string last = string.Concat(tail.Select(e => Encoding.ASCII.GetString(e.Line.Span)));
+        Assert.Contains("line 2998 ", last);
+        Assert.EndsWith("line 2999 ..........................................................................................\n", last);
+    }
+
     [Fact]
     public async Task Runc_works_with_the_monitor()
     {
