@@ -190,7 +190,7 @@ public sealed class ContainerTests
         {
             CliResult syslog = cli.Run("create", "--log-driver", "syslog", "busybox", "true");
             AssertExit(syslog, 125);
-            Assert.Contains("the `syslog` logging driver (json-file and none are served)", syslog.Stderr);
+            Assert.Contains("the `syslog` logging driver (json-file, local and none are served)", syslog.Stderr);
         }
     }
 

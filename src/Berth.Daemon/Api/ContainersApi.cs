@@ -252,7 +252,8 @@ public static class ContainersApi
             ResolvConfPath = Path.Combine(dir, "resolv.conf"),
             HostnamePath = Path.Combine(dir, "hostname"),
             HostsPath = Path.Combine(dir, "hosts"),
-            LogPath = ContainerService.HasLog(r) ? service.LogPath(r.Id) : "",
+            // As dockerd: only json-file's path is shown; the local driver's files are not an API.
+            LogPath = service.LogOf(r)?.Format == LogFormat.JsonFile ? service.LogPath(r.Id) : "",
             Name = r.Name,
             RestartCount = r.RestartCount,
             ExecIDs = entry.ExecIds.Count > 0 ? [.. entry.ExecIds] : null,
@@ -400,7 +401,7 @@ public static class ContainersApi
         ContainerEntry entry = service.Find(id);
         bool stdout = QueryArgs.Bool(context, "stdout"), stderr = QueryArgs.Bool(context, "stderr");
         if (!stdout && !stderr) throw ApiException.BadRequest("Bad parameters: you must choose at least one stream");
-        if (!ContainerService.HasLog(entry.Record)) throw ApiException.NotImplemented("configured logging driver does not support reading");
+        LogLocation log = service.LogOf(entry.Record) ?? throw ApiException.NotImplemented("configured logging driver does not support reading");
         bool follow = QueryArgs.Bool(context, "follow"), timestamps = QueryArgs.Bool(context, "timestamps");
         DateTimeOffset? since = UnixTime(QueryArgs.String(context, "since"), "since");
         DateTimeOffset? until = UnixTime(QueryArgs.String(context, "until"), "until");
@@ -415,7 +416,7 @@ public static class ContainersApi
         byte[] header = new byte[8];
         // Following stops once the container has stopped and its log has been read to the end.
         Func<bool> stopped = () => !entry.Record.State.Running || entry.Removed;
-        await foreach (LogEntry e in JsonFileLog.ReadAsync(service.LogPath(entry.Record.Id), since, until, tail, follow, stopped, context.RequestAborted))
+        await foreach (LogEntry e in LogReader.ReadAsync(log, since, until, tail, follow, stopped, context.RequestAborted))
         {
             int stream = e.Stream == "stderr" ? 2 : 1;
             if ((stream == 1 && !stdout) || (stream == 2 && !stderr)) continue;

@@ -197,9 +197,9 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
         Task<AttachConnection>? connecting = stream ? ConnectForAttachAsync(entry, lossless: stdout || stderr) : null;
         Containers.PublishEvent(entry.Record, "attach");
         await WriteUpgradeAsync(tty);
-        if (logs && ContainerService.HasLog(entry.Record))
+        if (logs && Containers.LogOf(entry.Record) is { } log)
         {
-            await foreach (LogEntry e in JsonFileLog.ReadAsync(Containers.LogPath(entry.Record.Id), null, null, -1, false, () => true, aborted))
+            await foreach (LogEntry e in LogReader.ReadAsync(log, null, null, -1, false, () => true, aborted))
             {
                 int s = e.Stream == "stderr" ? 2 : 1;
                 if ((s == 1 && stdout) || (s == 2 && stderr)) await WriteFrameAsync(s, e.Line, tty);

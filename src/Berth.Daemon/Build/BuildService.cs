@@ -127,7 +127,9 @@ public sealed class BuildService
                 }
                 // The step's output, as it comes: the log the monitor writes, followed until the container stops.
                 Func<bool> stopped = () => !entry.Record.State.Running || entry.Removed;
-                await foreach (LogEntry line in JsonFileLog.ReadAsync(containers.LogPath(id), null, null, -1, follow: true, stopped, cancellationToken))
+                LogLocation log = containers.LogOf(entry.Record) ?? throw new BuildException(BuildErrorKind.InvalidArgument,
+                    "the step's container keeps no log (logging driver none)");
+                await foreach (LogEntry line in LogReader.ReadAsync(log, null, null, -1, follow: true, stopped, cancellationToken))
                     output.Write(Encoding.UTF8.GetString(line.Line.Span));
                 WaitResponse exit = await containers.WaitAsync(entry, "not-running", cancellationToken);
                 if (exit.StatusCode != 0)

@@ -38,10 +38,11 @@ public static class DaemonArgs
               --bridge-netns string       Make bridges, NAT and port rules in this network namespace
                                           (a path such as /run/netns/x) rather than berthd's own
               --init-path string          The init --init runs as PID 1 (default: docker-init, i.e. tini, on PATH)
-              --log-driver string         Default logging driver of containers: json-file or none
+              --log-driver string         Default logging driver of containers: json-file, local or none
                                           (default "json-file")
-              --log-opt map               Default options of the json-file driver: max-size=SIZE,
-                                          max-file=N (default max-size=10m, max-file=3)
+              --log-opt map               Default options of that driver: max-size=SIZE, max-file=N
+                                          (json-file: default 10m, 3); local also compress=BOOL
+                                          (default 20m, 5, true)
               --cgroup-parent string      Parent cgroup of containers that name none (default "/berth")
               --cpu-rt-period int         Real-time period (µs) of the parent cgroup of real-time containers
               --cpu-rt-runtime int        Real-time runtime (µs) of that parent: what --cpu-rt-runtime of
@@ -262,14 +263,12 @@ public static class DaemonArgs
             throw new DaemonConfigException($"bridge-netns `{options.BridgeNetns}` does not exist");
         if (!DaemonOptions.BuiltInRuntimes.Contains(options.DefaultRuntime) && !options.Runtimes.ContainsKey(options.DefaultRuntime))
             throw new DaemonConfigException($"default-runtime `{options.DefaultRuntime}` is not a known runtime (berth-runtime, runc, crun or one added with --add-runtime)");
-        if (options.LogDriver is not (DaemonOptions.DefaultLogDriver or "none"))
-            throw new DaemonConfigException($"the `{options.LogDriver}` logging driver is not served by berthd (json-file and none are)");
-        foreach (var (key, value) in options.LogOpts)
-        {
-            if (options.LogDriver == "none") throw new DaemonConfigException($"log-opt `{key}`: the none driver takes no options");
-            if (key is not ("max-size" or "max-file")) throw new DaemonConfigException($"unknown log opt '{key}' for json-file log driver");
-            if (Containers.LogLimits.Check(key, value) is { } error) throw new DaemonConfigException(error);
-        }
+        if (options.LogDriver is not (DaemonOptions.DefaultLogDriver or Containers.LogLimits.LocalDriver or "none"))
+            throw new DaemonConfigException($"the `{options.LogDriver}` logging driver is not served by berthd (json-file, local and none are)");
+        if (options.LogDriver == "none" && options.LogOpts.Count > 0)
+            throw new DaemonConfigException($"log-opt `{options.LogOpts.Keys.Order(StringComparer.Ordinal).First()}`: the none driver takes no options");
+        if (options.LogDriver != "none" && Containers.LogLimits.Check(options.LogDriver, options.LogOpts) is { } error)
+            throw new DaemonConfigException(error);
         foreach (string server in options.Dns)
             if (!System.Net.IPAddress.TryParse(server, out _)) throw new DaemonConfigException($"invalid dns `{server}`: give an IP address");
         if (options.CgroupParent is { } parent && (parent.Length == 0 || parent.Split('/').Contains("..")))

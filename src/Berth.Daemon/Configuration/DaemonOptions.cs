@@ -70,7 +70,7 @@ public sealed record DaemonOptions
 
     public const string DefaultLogDriver = "json-file";
 
-    /// <summary>--log-driver: the logging driver of containers that name none (json-file or none).</summary>
+    /// <summary>--log-driver: the logging driver of containers that name none (json-file, local or none).</summary>
     public string LogDriver { get; init; } = DefaultLogDriver;
 
     /// <summary>--log-opt: options of <see cref="LogDriver"/> given to containers of that driver that do not set them.</summary>

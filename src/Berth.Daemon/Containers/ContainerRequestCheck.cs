@@ -40,15 +40,18 @@ public static class ContainerRequestCheck
             throw BadRequest($"invalid --pid: \"{host.PidMode}\"");
         if (host.UTSMode is not ("" or "host")) throw NotSupported("HostConfig.UTSMode", $"uts mode `{host.UTSMode}`");
         if (host.CgroupnsMode is not ("" or "private" or "host")) throw BadRequest($"invalid cgroup namespace mode: {host.CgroupnsMode}");
-        if (host.LogConfig.Type is not ("" or "json-file" or ContainerService.NoLogDriver))
-            throw NotSupported("HostConfig.LogConfig.Type", $"the `{host.LogConfig.Type}` logging driver (json-file and none are served)");
+        // The driver and options the container will have: dockerd's mergeAndVerifyLogConfig gives one that names no
+        // driver the daemon's, and one of the daemon's driver the daemon's options it does not set (ContainerService.CreateAsync).
+        string logDriver = host.LogConfig.Type is "" ? options.LogDriver : host.LogConfig.Type;
+        if (logDriver is not (LogLimits.JsonFileDriver or LogLimits.LocalDriver or ContainerService.NoLogDriver))
+            throw NotSupported("HostConfig.LogConfig.Type", $"the `{host.LogConfig.Type}` logging driver (json-file, local and none are served)");
         // dockerd validates no options for "none" (they have nothing to act on) and neither does berthd.
-        IEnumerable<KeyValuePair<string, string>> logOpts = host.LogConfig.Type == ContainerService.NoLogDriver ? [] : host.LogConfig.Config ?? [];
-        foreach (var (key, value) in logOpts)
+        if (logDriver != ContainerService.NoLogDriver)
         {
-            if (key is not ("max-size" or "max-file"))
-                throw BadRequest($"unknown log opt '{key}' for json-file log driver");
-            if (LogLimits.Check(key, value) is { } error) throw BadRequest(error);
+            var logOpts = new Dictionary<string, string>(host.LogConfig.Config ?? [], StringComparer.Ordinal);
+            if (logDriver == options.LogDriver)
+                foreach (var (key, value) in options.LogOpts) logOpts.TryAdd(key, value);
+            if (LogLimits.Check(logDriver, logOpts) is { } error) throw BadRequest(error);
         }
         if (host.Mounts is not null)
             foreach (MountJson m in host.Mounts)

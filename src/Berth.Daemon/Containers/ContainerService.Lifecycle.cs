@@ -86,9 +86,15 @@ public sealed partial class ContainerService
             TryDeleteDirectory(monitorDir);
             Directory.CreateDirectory(monitorDir);
 
-            (long maxSize, int maxFiles) = LogLimits.Of(r.HostConfig.LogConfig);
-            var launch = new MonitorLaunch(monitor, runtime, globals, id, monitorDir, HasLog(r) ? LogPath(id) : null,
-                r.Config.Tty, r.Config.OpenStdin, r.Config.StdinOnce, bundle, null, maxSize, maxFiles);
+            LogSettings logSettings = LogLimits.Of(r.HostConfig.LogConfig);
+            LogLocation? log = LogOf(r);
+            if (log is not null) Directory.CreateDirectory(Path.GetDirectoryName(log.Path)!);
+            var launch = new MonitorLaunch(monitor, runtime, globals, id, monitorDir, log?.Path,
+                r.Config.Tty, r.Config.OpenStdin, r.Config.StdinOnce, bundle, null, logSettings.MaxSize, logSettings.MaxFiles)
+            {
+                LogFormat = log?.Format ?? LogFormat.JsonFile,
+                LogCompress = logSettings.Compress,
+            };
             try
             {
                 handle = await MonitorProcess.LaunchAsync(launch, cancellationToken);

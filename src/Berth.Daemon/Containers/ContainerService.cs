@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text.RegularExpressions;
 using Berth.Daemon.Api;
 using Berth.Daemon.Configuration;
+using Berth.Daemon.Monitor;
 using Berth.Images;
 using Berth.Images.Content;
 using Berth.Images.Snapshots;
@@ -104,9 +105,21 @@ public sealed partial class ContainerService : IDisposable
     public string BundleDirectory(string id) => Path.Combine(StateRoot, id);
     public string RootfsDirectory(string id) => Path.Combine(StateRoot, id, "rootfs");
     public string MonitorDirectory(string id) => Path.Combine(MonitorRoot, id.Length > 16 ? id[..16] : id);
+    /// <summary>The json-file log's path (what inspect shows as LogPath).</summary>
     public string LogPath(string id) => Path.Combine(Store.DirectoryOf(id), id + "-json.log");
 
-    /// <summary>Whether the container keeps a log (json-file); with docker's "none" driver it keeps none and logs cannot be read.</summary>
+    /// <summary>
+    /// Where the container's log is and in which format, by its driver: json-file's <c>&lt;id&gt;-json.log</c>, or
+    /// the local driver's <c>local-logs/container.log</c> beside it (dockerd's layout); null with the "none" driver.
+    /// </summary>
+    public LogLocation? LogOf(ContainerRecord r) => r.HostConfig.LogConfig.Type switch
+    {
+        NoLogDriver => null,
+        LogLimits.LocalDriver => new LogLocation(Path.Combine(Store.DirectoryOf(r.Id), "local-logs", "container.log"), LogFormat.Local),
+        _ => new LogLocation(LogPath(r.Id), LogFormat.JsonFile),
+    };
+
+    /// <summary>Whether the container keeps a log (json-file or local); with docker's "none" driver it keeps none and logs cannot be read.</summary>
     public static bool HasLog(ContainerRecord r) => r.HostConfig.LogConfig.Type != NoLogDriver;
 
     public const string NoLogDriver = "none";

@@ -66,6 +66,14 @@ public sealed class DaemonArgsTests
         Assert.Contains("invalid --log-opt `max-size`", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "max-size"])).Message);
         Assert.Contains("the none driver takes no options", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-driver", "none", "--log-opt", "max-file=2"])).Message);
 
+        // The local driver: its own options and dockerd's errors for them.
+        DaemonOptions local = DaemonArgs.Parse(["--log-driver", "local", "--log-opt", "max-size=1m", "--log-opt", "compress=false", "--log-opt", "max-file=1"]).Options;
+        Assert.Equal(("local", "false"), (local.LogDriver, local.LogOpts["compress"]));
+        Assert.Contains("unknown log opt 'tag' for log driver local", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-driver", "local", "--log-opt", "tag=x"])).Message);
+        Assert.Contains("compression cannot be enabled when max file count is 1",
+            Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-driver", "local", "--log-opt", "max-file=1"])).Message);
+        Assert.Contains("invalid value for max-size: 1x", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-driver", "local", "--log-opt", "max-size=1x"])).Message);
+
         using var dir = new TempDirectory("config");
         string config = dir.Combine("daemon.json");
         File.WriteAllText(config, """{ "log-driver": "json-file", "log-opts": { "max-file": "5" } }""");
