@@ -194,6 +194,28 @@ public sealed class ContainerTests
         }
     }
 
+    /// <summary><c>--log-driver local</c> with its options through berth's own CLI: logs, --tail and -t read it; dockerd's
+    /// error for an option the driver does not have.</summary>
+    [Fact]
+    public void LocalLogDriver()
+    {
+        using BerthCli cli = WithBusybox();
+        string id = cli.Ok("run", "-d", "--log-driver", "local", "--log-opt", "max-size=1m", "--log-opt", "max-file=2", "--network", "none",
+            "busybox", "sh", "-c", "echo one; echo two; echo three >&2").Trim();
+        cli.Ok("wait", id);
+        CliResult logs = cli.Run("logs", id);
+        AssertExit(logs, 0);
+        Assert.Equal(("one\ntwo\n", "three\n"), (logs.Stdout, logs.Stderr));
+        CliResult tail = cli.Run("logs", "--tail", "2", "-t", id);
+        AssertExit(tail, 0);
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z two\n$", tail.Stdout);
+        Assert.Equal("local 1m 2\n", cli.Ok("inspect", "-f", "{{.HostConfig.LogConfig.Type}} {{index .HostConfig.LogConfig.Config \"max-size\"}} {{index .HostConfig.LogConfig.Config \"max-file\"}}", id));
+
+        CliResult bad = cli.Run("create", "--log-driver", "local", "--log-opt", "foo=bar", "busybox", "true");
+        AssertExit(bad, 125);
+        Assert.Contains("unknown log opt 'foo' for log driver local", bad.Stderr);
+    }
+
     [Fact]
     public void LogsFollowEndsWhenTheContainerExits()
     {
