@@ -115,6 +115,8 @@ static int log_fd = -1;
 static long long log_size;
 static long long log_last_ns;       // the time of the last entry written (local: the gzip header's lastTime)
 static pid_t compress_pid = -1;     // the child compressing PATH.1 after a rotation
+static char *arg_area;              // argv's strings (what /proc/PID/cmdline shows)
+static size_t arg_area_len;
 static struct stream out = { .fd = -1, .id = 1, .name = "stdout" };
 static struct stream err = { .fd = -1, .id = 2, .name = "stderr" };
 static int runtime_err_fd = -1;     // tty mode: the runtime's own stderr
@@ -321,7 +323,8 @@ static void put_be32(unsigned char *p, uint32_t v)
 
 // Local format: a monitor killed in the middle of a write leaves a torn last frame. It is cut off
 // before anything is appended, so that the entries written from now on can be read (and walked
-// backwards by their footers). Cheap when the file is sound: the last frame's footer and header agree.
+// backwards by their footers). Cheap when the file is sound: the last frame's footer and header
+// agree; otherwise the frames are walked from the start to the one that runs past the end.
 static void log_trim_torn_tail(void)
 {
     struct stat st;
@@ -335,10 +338,13 @@ static void log_trim_torn_tail(void)
     }
     off_t off = 0;
     while (off + 8 <= size) {
-        if (pread(log_fd, b, 4, off) != 4) break;
+        if (pread(log_fd, b, 4, off) != 4) return;   // a read error is no evidence of a torn frame: cut nothing
         uint32_t len = get_be32(b);
-        if (len > FRAME_MAX || off + 8 + (off_t)len > size) break;
-        if (pread(log_fd, b, 4, off + 4 + (off_t)len) != 4 || get_be32(b) != len) break;
+        // Damage inside the file (not a torn write, which leaves a whole prefix of one frame) is
+        // left alone: readers skip it, and what follows it stays.
+        if (len > FRAME_MAX) return;
+        if (off + 8 + (off_t)len > size) break;
+        if (pread(log_fd, b, 4, off + 4 + (off_t)len) != 4 || get_be32(b) != len) return;
         off += 8 + (off_t)len;
     }
     if (ftruncate(log_fd, off) == 0) log_size = off;
@@ -346,7 +352,8 @@ static void log_trim_torn_tail(void)
 
 static void log_open(void)
 {
-    log_fd = open(opt.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    // Local format: read too, to find a torn last frame (pread on a write-only fd fails, and the file was then cut to nothing).
+    log_fd = open(opt.log_path, (opt.log_local ? O_RDWR : O_WRONLY) | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (log_fd < 0) return;
     struct stat st;
     log_size = fstat(log_fd, &st) == 0 ? st.st_size : 0;
@@ -441,6 +448,13 @@ static void compress_rotated(const char *path, long long last_ns)
     }
     if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
         for (int fd = 3; fd < 1024; fd++) close(fd);
+    // Not a monitor any more: berthd finds monitors by their command line naming the state dir
+    // (MonitorProcess.IsAlive), and must not take this child for one. path is a copy on our stack.
+    if (arg_area && arg_area_len > 0) {
+        memset(arg_area, 0, arg_area_len);
+        snprintf(arg_area, arg_area_len, "berth-monitor-gzip");
+    }
+    prctl(PR_SET_NAME, "berth-mon-gzip");
     if (nice(10) < 0) { /* best effort */ }
     _exit(gzip_file(path, last_ns) == 0 ? 0 : 1);
 }
@@ -1380,6 +1394,10 @@ static void close_inherited_fds(void)
 
 int main(int argc, char **argv)
 {
+    if (argc > 0) {
+        arg_area = argv[0];
+        arg_area_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]);
+    }
     parse_args(argc, argv);
 
     // Detach: the caller reaps us at once; the monitor is a grandchild in its own session, so

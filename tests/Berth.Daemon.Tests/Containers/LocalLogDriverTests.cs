@@ -70,6 +70,9 @@ public sealed class LocalLogDriverTests
             Assert.Equal("f1\nf2\nf3\n", docker.Ok("logs", "-f", follow));
             Assert.Equal("hello\n", docker.Ok("run", "--log-driver", "local", "--name", "attached", "busybox", "echo", "hello"));
             Assert.Equal("hello\n", docker.Ok("logs", "attached"));
+            // A restart appends to the same file (its next monitor checks the file's end, and keeps what is whole).
+            Assert.Equal("hello\n", docker.Ok("start", "-a", "attached"));
+            Assert.Equal("hello\nhello\n", docker.Ok("logs", "attached"));
             Assert.Equal(["container.log"], LocalLogFiles(daemon, docker.Ok("inspect", "-f", "{{.Id}}", "attached").Trim()));
         }
     }

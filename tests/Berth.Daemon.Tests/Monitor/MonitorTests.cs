@@ -426,6 +426,28 @@ public sealed partial class MonitorTests(ITestOutputHelper output)
         Assert.Equal("out\n" + new string('x', 40000) + "\ntail", string.Concat(entries.Where(e => e.Stream == "stdout").Select(e => Encoding.ASCII.GetString(e.Line.Span))));
     }
 
+    /// <summary>A local log whose last frame was torn (the monitor was killed mid-write) is cut back to its last whole
+    /// frame before the next monitor appends: the file stays a clean sequence of frames.</summary>
+    [Fact]
+    public async Task A_torn_last_frame_is_cut_off_before_the_monitor_appends()
+    {
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", false, "sh", "-c", "echo after");
+        MonitorLaunch launch = scope.Launch("torn", bundle) with { LogFormat = LogFormat.Local };
+        byte[] before = LocalLog.Frame("stdout", 1, "before"u8);
+        File.WriteAllBytes(launch.LogPath!, [.. before, .. LocalLog.Frame("stdout", 2, "torn entry"u8)[..11]]);
+        MonitorHandle m = await scope.StartMonitorAsync(launch);
+        scope.StartContainer("torn");
+        Assert.Equal(0, (await MonitorScope.WaitExitAsync(m)).ExitCode);
+
+        byte[] file = File.ReadAllBytes(launch.LogPath!);
+        Assert.Equal(before, file[..before.Length]);
+        int length = file.Length - before.Length - 8;
+        Assert.Equal(length, (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(file.AsSpan(before.Length)));
+        LocalLog.Message after = Assert.IsType<LocalLog.Message>(LocalLog.Decode(file.AsSpan(before.Length + 4, length)));
+        Assert.Equal(("stdout", "after", false), (after.Source, Encoding.ASCII.GetString(after.Line), after.Partial));
+    }
+
     /// <summary>--log-compress: rotated files become container.log.N.gz (by a child of the monitor), with the last entry's
     /// time in the gzip header; nothing plain or temporary is left, and the reader reads the whole history in order.</summary>
     [Fact]
