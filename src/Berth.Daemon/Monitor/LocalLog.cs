@@ -69,23 +69,15 @@ public static class LocalLog
     /// <summary>The entry one LogEntry message holds, as readers give it (with the newline), or null when the bytes
     /// are not one.</summary>
     public static LogEntry? DecodeEntry(ReadOnlySpan<byte> p)
-    {
-        if (Decode(p) is not { } m) return null;
-        // dockerd's readers add the newline the copier took off, except to the parts of a line that are not its last.
-        bool newline = !m.Partial || m.Last;
-        byte[] line = m.Line;
-        if (newline)
-        {
-            line = new byte[m.Line.Length + 1];
-            m.Line.CopyTo(line, 0);
-            line[^1] = (byte)'\n';
-        }
-        return new LogEntry(m.Source, DateTimeOffset.UnixEpoch.AddTicks(m.TimeNano / 100), line);
-    }
+        => Decode(p, withNewline: true) is { } m ? new LogEntry(m.Source, DateTimeOffset.UnixEpoch.AddTicks(m.TimeNano / 100), m.Line) : null;
 
     /// <summary>The fields of one LogEntry message, or null when the bytes are not one. Unknown fields (attrs = 6,
     /// which berth-monitor does not write) are skipped, as protobuf readers do.</summary>
-    public static Message? Decode(ReadOnlySpan<byte> p)
+    public static Message? Decode(ReadOnlySpan<byte> p) => Decode(p, withNewline: false);
+
+    /// <summary>withNewline: the line as readers give it: dockerd's readers add the newline the copier took off,
+    /// except to the parts of a line that are not its last.</summary>
+    private static Message? Decode(ReadOnlySpan<byte> p, bool withNewline)
     {
         string? source = null, id = "";
         long timeNano = 0;
@@ -108,7 +100,7 @@ public static class LocalLog
                     if (!ReadVarint(p, ref pos, out ulong length) || length > (ulong)(p.Length - pos)) return null;
                     ReadOnlySpan<byte> value = p.Slice(pos, (int)length);
                     pos += (int)length;
-                    if (field == 1) source = Encoding.UTF8.GetString(value);
+                    if (field == 1) source = value.SequenceEqual("stdout"u8) ? "stdout" : value.SequenceEqual("stderr"u8) ? "stderr" : Encoding.UTF8.GetString(value);
                     else if (field == 3) line = value;
                     else if (field == 5 && !DecodeMetadata(value, out last, out id, out ordinal)) return null;
                     break;
@@ -124,7 +116,12 @@ public static class LocalLog
                     return null;
             }
         }
-        return source is null ? null : new Message(source, timeNano, line.ToArray(), partial, last, id, ordinal);
+        if (source is null) return null;
+        bool newline = withNewline && (!partial || last);
+        byte[] bytes = new byte[line.Length + (newline ? 1 : 0)];
+        line.CopyTo(bytes);
+        if (newline) bytes[^1] = (byte)'\n';
+        return new Message(source, timeNano, bytes, partial, last, id, ordinal);
     }
 
     private static bool DecodeMetadata(ReadOnlySpan<byte> p, out bool last, out string id, out int ordinal)

@@ -57,7 +57,15 @@ public static class LogReader
         bool done = false;
         try
         {
-            foreach (LogFile? f in rotated.Append(current))
+            // The local format's footers let --tail read the current file's last frames alone, when it holds enough.
+            List<LogEntry>? tailed = log.Format == LogFormat.Local && tail > 0 && since is null && until is null ? current?.TryTailBackwards(tail) : null;
+            if (tailed is not null)
+            {
+                rotated.ForEach(f => f.Dispose());
+                rotated.Clear();
+                window = new Queue<LogEntry>(tailed);
+            }
+            foreach (LogFile? f in rotated.Append(tailed is null ? current : null))
             {
                 if (f is null) continue;
                 // A compressed file whose last entry is older than since is not decompressed (as dockerd).
@@ -192,6 +200,35 @@ public static class LogReader
             }
             catch (FileNotFoundException) { return null; }
             catch (DirectoryNotFoundException) { return null; }
+        }
+
+        /// <summary>The last <paramref name="count"/> entries of this (local format, plain) file, oldest first, read
+        /// backwards frame by frame through the footers; reading forwards then goes on from the end. Null, with
+        /// nothing read, when the file holds fewer or its end is not a sound frame (being written, torn, damaged):
+        /// the forward read copes with those.</summary>
+        public List<LogEntry>? TryTailBackwards(int count)
+        {
+            if (_stream != _file || _pendingLength != 0 || _file.Position != 0) return null;
+            var handle = _file.SafeFileHandle;
+            long end = RandomAccess.GetLength(handle), pos = end;
+            var found = new List<LogEntry>(Math.Min(count, 4096));
+            Span<byte> four = stackalloc byte[4];
+            while (found.Count < count)
+            {
+                if (pos < 8 || RandomAccess.Read(handle, four, pos - 4) != 4) return null;
+                uint length = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(four);
+                if (length > LocalLog.MaxFrame || pos - 8 - length < 0) return null;
+                byte[] frame = new byte[length + 8];
+                if (RandomAccess.Read(handle, frame, pos - 8 - length) != frame.Length
+                    || System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(frame) != length
+                    || LocalLog.DecodeEntry(frame.AsSpan(4, (int)length)) is not { } entry)
+                    return null;
+                found.Add(entry);
+                pos -= 8 + length;
+            }
+            found.Reverse();
+            _file.Position = end;
+            return found;
         }
 
         public List<LogEntry> ReadAvailable()
