@@ -1,3 +1,4 @@
+using System.Text;
 using Berth.Daemon.Configuration;
 using Berth.Daemon.Tests.Cli;
 
@@ -73,8 +74,35 @@ public sealed class LocalLogDriverTests
             // A restart appends to the same file (its next monitor checks the file's end, and keeps what is whole).
             Assert.Equal("hello\n", docker.Ok("start", "-a", "attached"));
             Assert.Equal("hello\nhello\n", docker.Ok("logs", "attached"));
+            // The attach endpoint's log replay (logs=1, no stream) reads the local log too.
+            Assert.Equal("hello\nhello\n", await AttachLogsAsync(daemon, "attached"));
             Assert.Equal(["container.log"], LocalLogFiles(daemon, docker.Ok("inspect", "-f", "{{.Id}}", "attached").Trim()));
         }
+    }
+
+    /// <summary>POST /containers/{id}/attach?logs=1&amp;stream=0 over the unix socket, raw: the stdout frames of the
+    /// multiplexed stream that follows the 101.</summary>
+    private static async Task<string> AttachLogsAsync(DaemonScope daemon, string id)
+    {
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(daemon.SocketPath));
+        await using var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: false);
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(
+            $"POST /containers/{id}/attach?logs=1&stream=0&stdout=1&stderr=1 HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"));
+        using var all = new MemoryStream();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await stream.CopyToAsync(all, cts.Token);
+        byte[] bytes = all.ToArray();
+        int body = bytes.AsSpan().IndexOf("\r\n\r\n"u8) + 4;
+        Assert.StartsWith("HTTP/1.1 101", System.Text.Encoding.ASCII.GetString(bytes, 0, body));
+        var stdout = new StringBuilder();
+        for (int pos = body; pos + 8 <= bytes.Length;)
+        {
+            int length = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(bytes.AsSpan(pos + 4));
+            if (bytes[pos] == 1) stdout.Append(System.Text.Encoding.UTF8.GetString(bytes, pos + 8, length));
+            pos += 8 + length;
+        }
+        return stdout.ToString();
     }
 
     private static (string Out, string Err) Split((int Exit, string Out, string Err) result)
