@@ -75,7 +75,8 @@ struct options {
     long long log_max_size;
     int log_max_files;
     bool log_local;          // --log-format local: Docker's local driver format instead of json-file
-    bool log_compress;       // --log-compress: gzip rotated files (local format)
+    bool log_compress;       // --log-compress: gzip rotated files (either format)
+    const char *log_attrs;   // --log-attrs: a JSON object written as "attrs" in every json-file entry
     bool tty, open_stdin, stdin_once, wait_for_attach;
     bool no_log;             // --no-log (docker's "none" log driver): output only goes to attach clients
 };
@@ -628,7 +629,9 @@ static void local_entry(struct stream *s, const unsigned char *data, size_t len)
 // ---------------------------------------------------------------------------------------------
 // json-file entries
 
-static char json_line[LOG_LINE_MAX * 6 + 256];
+#define LOG_ATTRS_MAX 8192                   // the longest --log-attrs (berthd computes it from labels and env)
+
+static char json_line[LOG_LINE_MAX * 6 + LOG_ATTRS_MAX + 256];
 
 // One json-file entry. Invalid UTF-8 bytes become U+FFFD (as Go's encoding/json does).
 static void log_entry(struct stream *s, const unsigned char *data, size_t len)
@@ -679,9 +682,11 @@ static void log_entry(struct stream *s, const unsigned char *data, size_t len)
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
+    // Docker's field order: log, stream, attrs (the log-opt labels/env values, when any), time.
     n += (size_t)snprintf(json_line + n, sizeof json_line - n,
-        "\",\"stream\":\"%s\",\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\"}\n",
-        stream, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
+        "\",\"stream\":\"%s\"%s%s,\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\"}\n",
+        stream, opt.log_attrs ? ",\"attrs\":" : "", opt.log_attrs ? opt.log_attrs : "",
+        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
     log_write(json_line, n, (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
 }
 
@@ -1329,7 +1334,7 @@ static void __attribute__((noreturn)) usage(const char *why)
 {
     char msg[512];
     snprintf(msg, sizeof msg, "usage: %s (berth-monitor --runtime PATH [--runtime-arg ARG]... --id ID --state-dir DIR (--log PATH | --no-log) "
-             "[--log-format json-file|local] [--log-max-size BYTES] [--log-max-files N] [--log-compress] [--tty] [--stdin] [--stdin-once] [--wait-for-attach] "
+             "[--log-format json-file|local] [--log-max-size BYTES] [--log-max-files N] [--log-compress] [--log-attrs JSON] [--tty] [--stdin] [--stdin-once] [--wait-for-attach] "
              "(--bundle DIR | --exec-process FILE))", why);
     report_line("error ", msg);
     _exit(2);
@@ -1359,6 +1364,14 @@ static void parse_args(int argc, char **argv)
             i++;
         }
         else if (!strcmp(a, "--log-compress")) opt.log_compress = true;
+        else if (!strcmp(a, "--log-attrs")) {
+            // Written into every entry as it is: berthd encodes it; here it is only bounded and must be an object.
+            if (!v) usage("missing value");
+            size_t len = strlen(v);
+            if (len < 2 || len > LOG_ATTRS_MAX || v[0] != '{' || v[len - 1] != '}' || strchr(v, '\n')) usage("--log-attrs is a JSON object of at most 8192 bytes on one line");
+            opt.log_attrs = v;
+            i++;
+        }
         else if (!strcmp(a, "--bundle")) TAKE(opt.bundle);
         else if (!strcmp(a, "--exec-process")) TAKE(opt.exec_process);
         else if (!strcmp(a, "--log-max-size") || !strcmp(a, "--log-max-files")) {

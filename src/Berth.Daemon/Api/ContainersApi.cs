@@ -402,7 +402,7 @@ public static class ContainersApi
         bool stdout = QueryArgs.Bool(context, "stdout"), stderr = QueryArgs.Bool(context, "stderr");
         if (!stdout && !stderr) throw ApiException.BadRequest("Bad parameters: you must choose at least one stream");
         LogLocation log = service.LogOf(entry.Record) ?? throw ApiException.NotImplemented("configured logging driver does not support reading");
-        bool follow = QueryArgs.Bool(context, "follow"), timestamps = QueryArgs.Bool(context, "timestamps");
+        bool follow = QueryArgs.Bool(context, "follow"), timestamps = QueryArgs.Bool(context, "timestamps"), details = QueryArgs.Bool(context, "details");
         DateTimeOffset? since = UnixTime(QueryArgs.String(context, "since"), "since");
         DateTimeOffset? until = UnixTime(QueryArgs.String(context, "until"), "until");
         string tailText = QueryArgs.String(context, "tail") ?? "all";
@@ -421,8 +421,10 @@ public static class ContainersApi
             int stream = e.Stream == "stderr" ? 2 : 1;
             if ((stream == 1 && !stdout) || (stream == 2 && !stderr)) continue;
             ReadOnlyMemory<byte> payload = e.Line;
+            // dockerd's order: the attributes before the line, the timestamp before both.
+            if (details) payload = Encoding.UTF8.GetBytes(DetailsPrefix(e.Attributes)).Concat(payload.ToArray()).ToArray();
             if (timestamps)
-                payload = Encoding.UTF8.GetBytes(e.Time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'00Z' ", CultureInfo.InvariantCulture)).Concat(e.Line.ToArray()).ToArray();
+                payload = Encoding.UTF8.GetBytes(e.Time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'00Z' ", CultureInfo.InvariantCulture)).Concat(payload.ToArray()).ToArray();
             if (!tty)
             {
                 header[0] = (byte)stream;
@@ -432,6 +434,27 @@ public static class ContainersApi
             await body.WriteAsync(payload, context.RequestAborted);
             if (follow) await body.FlushAsync(context.RequestAborted);
         }
+    }
+
+    /// <summary>
+    /// <c>docker logs --details</c>: an entry's attributes as dockerd writes them before its line, <c>k=v,k2=v2 </c>
+    /// sorted by key, each part escaped as Go's url.QueryEscape does; a lone space when it has none.
+    /// </summary>
+    internal static string DetailsPrefix(IReadOnlyList<KeyValuePair<string, string>>? attributes)
+        => string.Join(',', (attributes ?? []).OrderBy(a => a.Key, StringComparer.Ordinal).Select(a => QueryEscape(a.Key) + "=" + QueryEscape(a.Value))) + " ";
+
+    /// <summary>Go's url.QueryEscape: unreserved bytes (A-Z a-z 0-9 - _ . ~) stay, a space becomes +, every other UTF-8 byte %XX.</summary>
+    internal static string QueryEscape(string text)
+    {
+        var sb = new StringBuilder(text.Length);
+        foreach (byte b in Encoding.UTF8.GetBytes(text))
+        {
+            if (b is (>= (byte)'A' and <= (byte)'Z') or (>= (byte)'a' and <= (byte)'z') or (>= (byte)'0' and <= (byte)'9') or (byte)'-' or (byte)'_' or (byte)'.' or (byte)'~')
+                sb.Append((char)b);
+            else if (b == ' ') sb.Append('+');
+            else sb.Append('%').Append(b.ToString("X2", CultureInfo.InvariantCulture));
+        }
+        return sb.ToString();
     }
 
     /// <summary>Docker's since/until: unix seconds with an optional fraction (the CLI converts durations and dates).</summary>

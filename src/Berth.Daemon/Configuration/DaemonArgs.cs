@@ -40,9 +40,10 @@ public static class DaemonArgs
               --init-path string          The init --init runs as PID 1 (default: docker-init, i.e. tini, on PATH)
               --log-driver string         Default logging driver of containers: json-file, local or none
                                           (default "json-file")
-              --log-opt map               Default options of that driver: max-size=SIZE, max-file=N
-                                          (json-file: default 10m, 3); local also compress=BOOL
-                                          (default 20m, 5, true)
+              --log-opt map               Default options of that driver: max-size=SIZE, max-file=N,
+                                          compress=BOOL (json-file: default 10m, 3, false; local:
+                                          20m, 5, true); json-file also labels, labels-regex, env,
+                                          env-regex (attributes of every entry) and tag
               --cgroup-parent string      Parent cgroup of containers that name none (default "/berth")
               --cpu-rt-period int         Real-time period (µs) of the parent cgroup of real-time containers
               --cpu-rt-runtime int        Real-time runtime (µs) of that parent: what --cpu-rt-runtime of

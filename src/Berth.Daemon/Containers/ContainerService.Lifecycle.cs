@@ -94,6 +94,7 @@ public sealed partial class ContainerService
             {
                 LogFormat = log?.Format ?? LogFormat.JsonFile,
                 LogCompress = logSettings.Compress,
+                LogAttributes = LogAttributesJson(r),
             };
             try
             {

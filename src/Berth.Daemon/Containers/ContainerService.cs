@@ -119,6 +119,24 @@ public sealed partial class ContainerService : IDisposable
         _ => new LogLocation(LogPath(r.Id), LogFormat.JsonFile),
     };
 
+    /// <summary>The json-file <c>"attrs"</c> object of the container's entries (<see cref="LogLimits.Attributes"/>), encoded once for
+    /// berth-monitor; null when there are none.</summary>
+    /// <exception cref="ApiException">400 when it would exceed what berth-monitor takes (8 KiB).</exception>
+    internal static string? LogAttributesJson(ContainerRecord r)
+    {
+        if (LogLimits.Attributes(r.HostConfig.LogConfig, r.Config.Labels, r.Config.Env) is not { } attributes) return null;
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new System.Text.Json.Utf8JsonWriter(buffer, Berth.Oci.HandWrittenJson.Options()))
+        {
+            w.WriteStartObject();
+            foreach (var (k, v) in attributes) w.WriteString(k, v);
+            w.WriteEndObject();
+        }
+        if (buffer.WrittenCount > 8192)
+            throw ApiException.BadRequest($"the log attributes that log-opt labels/env select are {buffer.WrittenCount} bytes: berthd writes at most 8192 into each entry");
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
     /// <summary>Whether the container keeps a log (json-file or local); with docker's "none" driver it keeps none and logs cannot be read.</summary>
     public static bool HasLog(ContainerRecord r) => r.HostConfig.LogConfig.Type != NoLogDriver;
 

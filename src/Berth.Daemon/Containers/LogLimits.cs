@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using System.Globalization;
 using Berth.Oci;
 
@@ -10,8 +11,11 @@ public sealed record LogSettings(long MaxSize, int MaxFiles, bool Compress);
 /// <summary>
 /// The options of the file-backed logging drivers, checked and read as dockerd does:
 /// <list type="bullet">
-/// <item>json-file: <c>max-size</c> (a <see cref="ByteSize"/>, 1024-based) and <c>max-file</c>. Unlike dockerd, whose
-/// json-file logs grow without bound unless told, a container's log is capped at 3 files of 10 MiB by default.</item>
+/// <item>json-file: <c>max-size</c> (a <see cref="ByteSize"/>, 1024-based), <c>max-file</c> and <c>compress</c>
+/// (rotated files gzip'ed); <c>labels</c>, <c>labels-regex</c>, <c>env</c> and <c>env-regex</c> choose the attributes
+/// written into every entry (<see cref="Attributes"/>); <c>tag</c> is taken and unused, as by dockerd's json-file.
+/// Unlike dockerd, whose json-file logs grow without bound unless told, a container's log is capped at 3 files of
+/// 10 MiB by default.</item>
 /// <item>local: <c>max-size</c> (go-units FromHumanSize, 1000-based, as dockerd's local driver reads it), <c>max-file</c>
 /// and <c>compress</c>; dockerd's defaults: 20 MiB, 5 files, compressed.</item>
 /// </list>
@@ -40,22 +44,90 @@ public static class LogLimits
         }
         long jsonSize = Get("max-size") is { } js ? ParseSize(js) ?? DefaultMaxSize : DefaultMaxSize;
         int jsonFiles = Get("max-file") is { } jf && ParseCount(jf) is int jn ? jn : DefaultMaxFiles;
-        return new LogSettings(jsonSize, jsonFiles, false);
+        bool jsonCompress = Get("compress") is { } jz && ParseGoBool(jz) == true;
+        return new LogSettings(jsonSize, jsonFiles, jsonCompress && jsonFiles > 1);
     }
+
+    /// <summary>
+    /// The attributes json-file writes into every entry (<c>"attrs"</c>) and <c>docker logs --details</c> shows, as
+    /// dockerd's logger.Info.ExtraAttributes: the container's labels named by <c>labels</c> (comma-separated) or
+    /// matched by <c>labels-regex</c>, and its environment variables named by <c>env</c> or matched by <c>env-regex</c>.
+    /// Null when there are none (or the driver is not json-file: the local driver keeps no attributes).
+    /// </summary>
+    public static SortedDictionary<string, string>? Attributes(LogConfigJson log, IReadOnlyDictionary<string, string>? labels, IEnumerable<string>? env)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        if (log.Type != JsonFileDriver || log.Config is not { Count: > 0 } config) return null;
+        var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        labels ??= new Dictionary<string, string>();
+        if (config.GetValueOrDefault("labels") is { Length: > 0 } names)
+            foreach (string name in names.Split(','))
+                if (labels.TryGetValue(name, out string? v)) result[name] = v;
+        if (config.GetValueOrDefault("labels-regex") is { Length: > 0 } labelsRegex)
+        {
+            var re = new Regex(labelsRegex, RegexOptions.CultureInvariant, RegexTimeout);
+            foreach (var (k, v) in labels) if (re.IsMatch(k)) result[k] = v;
+        }
+        var variables = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string e in env ?? [])
+            if (e.IndexOf('=') is int eq and > 0) variables[e[..eq]] = e[(eq + 1)..];
+        if (config.GetValueOrDefault("env") is { Length: > 0 } envNames)
+            foreach (string name in envNames.Split(','))
+                if (variables.TryGetValue(name, out string? v)) result[name] = v;
+        if (config.GetValueOrDefault("env-regex") is { Length: > 0 } envRegex)
+        {
+            var re = new Regex(envRegex, RegexOptions.CultureInvariant, RegexTimeout);
+            foreach (var (k, v) in variables) if (re.IsMatch(k)) result[k] = v;
+        }
+        return result.Count > 0 ? result : null;
+    }
+
+    private static readonly TimeSpan RegexTimeout = TimeSpan.FromSeconds(1);
 
     /// <summary>The first error in <paramref name="options"/> of <paramref name="driver"/> (json-file or local) in dockerd's
     /// wording, or null when they are good.</summary>
     public static string? Check(string driver, IReadOnlyDictionary<string, string> options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        // dockerd's options of every driver (logger.ValidateLogOpts), taken out before the driver's own check. Its
+        // non-blocking mode puts a ring buffer between the container and a driver that may stall, dropping what
+        // overflows; berth-monitor writes the file as the output comes, which is the blocking mode, and says so.
+        string mode = options.GetValueOrDefault("mode") ?? "";
+        if (mode == "non-blocking")
+            return "log-opt mode=non-blocking is not supported by berthd: berth-monitor writes the log as the output comes (mode=blocking)";
+        if (mode is not ("" or "blocking")) return $"logger: logging mode not supported: {mode}";
+        if (options.ContainsKey("max-buffer-size")) return "logger: max-buffer-size option is only supported with 'mode=non-blocking'";
+        if (options.ContainsKey("mode")) options = options.Where(o => o.Key != "mode").ToDictionary(o => o.Key, o => o.Value, StringComparer.Ordinal);
         if (driver == LocalDriver) return CheckLocal(options);
+        // moby daemon/logger/jsonfilelog: ValidateLogOpt's keys (tag is accepted and, as there, unused), then New's checks.
         foreach (var (key, value) in options.OrderBy(o => o.Key, StringComparer.Ordinal))
         {
-            if (key is not ("max-size" or "max-file")) return $"unknown log opt '{key}' for json-file log driver";
+            if (key is not ("max-size" or "max-file" or "compress" or "labels" or "labels-regex" or "env" or "env-regex" or "tag"))
+                return $"unknown log opt '{key}' for json-file log driver";
             if (key == "max-size" && ParseSize(value) is null) return $"invalid log opt max-size `{value}`: give a size such as 10m";
             if (key == "max-file" && ParseCount(value) is null) return $"invalid log opt max-file `{value}`: give a count of 1 or more";
+            if (key == "compress" && ParseGoBool(value) is null)
+                return $"invalid boolean value for compress: strconv.ParseBool: parsing \"{value}\": invalid syntax";
+            if (key is "labels-regex" or "env-regex" && value.Length > 0 && RegexError(value) is { } error)
+                return $"invalid log opt {key} `{value}`: {error}";
         }
+        if (options.TryGetValue("compress", out string? z) && ParseGoBool(z) == true
+            && (options.TryGetValue("max-file", out string? f) ? ParseCount(f) : DefaultMaxFiles) < 2)
+            return "compress cannot be true when max-file is less than 2 or max-size is not set";
         return null;
+    }
+
+    private static string? RegexError(string pattern)
+    {
+        try
+        {
+            _ = new Regex(pattern, RegexOptions.CultureInvariant, RegexTimeout);
+            return null;
+        }
+        catch (ArgumentException e)
+        {
+            return e.Message;
+        }
     }
 
     // moby daemon/logger/local: ValidateLogOpt, then newConfig and validateConfig.

@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace Berth.Daemon.Monitor;
 
 /// <summary>Docker's json-file log format as berth-monitor writes it: one JSON object a line,
-/// <c>{"log":"…","stream":"stdout","time":"RFC 3339 with nanoseconds"}</c>.</summary>
+/// <c>{"log":"…","stream":"stdout","attrs":{…},"time":"RFC 3339 with nanoseconds"}</c> (attrs only when log-opt labels/env select some).</summary>
 public static class JsonFileLog
 {
     /// <summary>The entries of the json-file log at <paramref name="path"/>: <see cref="LogReader.ReadAsync"/>.</summary>
@@ -34,6 +34,7 @@ public static class JsonFileLog
             byte[]? log = null;
             string? stream = null;
             DateTimeOffset? time = null;
+            List<KeyValuePair<string, string>>? attributes = null;
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
                 if (reader.ValueTextEquals("log"u8))
@@ -53,13 +54,30 @@ public static class JsonFileLog
                     time = ParseTime(reader.ValueSpan);
                     if (time is null) return null;
                 }
+                else if (reader.ValueTextEquals("attrs"u8))
+                {
+                    if (!reader.Read()) return null;
+                    if (reader.TokenType == JsonTokenType.StartObject)
+                    {
+                        attributes = [];
+                        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                        {
+                            string key = reader.GetString()!;
+                            if (!reader.Read() || reader.TokenType != JsonTokenType.String) return null;
+                            attributes.Add(new(key, reader.GetString()!));
+                        }
+                        attributes.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
+                    }
+                    else reader.Skip();
+                }
                 else
                 {
                     reader.Read();
                     reader.Skip();
                 }
             }
-            return log is null || stream is null || time is null ? null : new LogEntry(stream, time.Value, log);
+            return log is null || stream is null || time is null ? null
+                : new LogEntry(stream, time.Value, log) { Attributes = attributes is { Count: > 0 } ? attributes : null };
         }
         catch (JsonException) { return null; }
         catch (InvalidOperationException) { return null; }   // e.g. an escaped lone surrogate in CopyString

@@ -5,7 +5,11 @@ namespace Berth.Daemon.Monitor;
 
 /// <summary>One log entry: <see cref="Line"/> is the output with its trailing newline (a partial entry of a long line
 /// or an unterminated chunk has none).</summary>
-public sealed record LogEntry(string Stream, DateTimeOffset Time, ReadOnlyMemory<byte> Line);
+public sealed record LogEntry(string Stream, DateTimeOffset Time, ReadOnlyMemory<byte> Line)
+{
+    /// <summary>json-file's <c>"attrs"</c> (the log-opt labels and env values), sorted by key; null when the entry has none.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>>? Attributes { get; init; }
+}
 
 /// <summary>The formats berth-monitor writes a container's log in: Docker's json-file driver's, or its local driver's.</summary>
 public enum LogFormat { JsonFile, Local }

@@ -62,6 +62,7 @@ public static class MonitorProcess
             "--log-max-files", l.LogMaxFiles.ToString(CultureInfo.InvariantCulture)]);
         if (l.LogPath is not null && l.LogFormat == LogFormat.Local) args.AddRange(["--log-format", "local"]);
         if (l.LogPath is not null && l.LogCompress) args.Add("--log-compress");
+        if (l.LogPath is not null && l.LogFormat == LogFormat.JsonFile && l.LogAttributes is not null) args.AddRange(["--log-attrs", l.LogAttributes]);
         if (l.Tty) args.Add("--tty");
         if (l.OpenStdin) args.Add("--stdin");
         if (l.StdinOnce) args.Add("--stdin-once");

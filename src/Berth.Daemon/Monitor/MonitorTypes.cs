@@ -14,8 +14,11 @@ public sealed record MonitorLaunch(string MonitorPath, string RuntimePath, IRead
     /// <summary>The format the log at <see cref="LogPath"/> is written in.</summary>
     public LogFormat LogFormat { get; init; } = LogFormat.JsonFile;
 
-    /// <summary>Rotated log files are gzip-compressed (<c>PATH.N.gz</c>), off the output path (the local driver's compress).</summary>
+    /// <summary>Rotated log files are gzip-compressed (<c>PATH.N.gz</c>), off the output path (either driver's compress).</summary>
     public bool LogCompress { get; init; }
+
+    /// <summary>json-file: the JSON object written as <c>"attrs"</c> into every entry (the log-opt labels and env values), or null.</summary>
+    public string? LogAttributes { get; init; }
 }
 
 /// <summary>A running monitor and the container (or exec) process it supervises.</summary>

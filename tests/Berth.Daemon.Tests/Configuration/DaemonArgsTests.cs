@@ -59,7 +59,9 @@ public sealed class DaemonArgsTests
         Assert.Equal("none", DaemonArgs.Parse(["--log-driver", "none"]).Options.LogDriver);
 
         Assert.Contains("the `syslog` logging driver is not served", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-driver", "syslog"])).Message);
-        Assert.Contains("unknown log opt 'compress'", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "compress=true"])).Message);
+        Assert.Contains("unknown log opt 'gzip'", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "gzip=true"])).Message);
+        Assert.Equal("true", DaemonArgs.Parse(["--log-opt", "compress=true"]).Options.LogOpts["compress"]); // json-file's too
+        Assert.Contains("compress cannot be true when max-file is less than 2", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "compress=1", "--log-opt", "max-file=1"])).Message);
         Assert.Contains("invalid log opt max-size `lots`", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "max-size=lots"])).Message);
         Assert.Equal("1.5MiB", DaemonArgs.Parse(["--log-opt", "max-size=1.5MiB"]).Options.LogOpts["max-size"]);
         Assert.Contains("invalid log opt max-size `0`", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "max-size=0"])).Message);
