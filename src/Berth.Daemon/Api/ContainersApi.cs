@@ -22,7 +22,8 @@ public static class ContainersApi
         if (get && rest == "json") return List(context);
         if (post && rest == "create") return Create(context);
         if (post && rest == "prune") return Prune(context);
-        // docker rm --link names the link, parent/alias: the one DELETE whose name has a slash.
+        // A DELETE's whole path is the name: a link's (parent/alias) names the linked container (docker rm app/db)
+        // or, with link=1, the link itself (docker rm --link app/db).
         if (HttpMethods.IsDelete(method) && rest.Length > 0) return QueryArgs.Bool(context, "link") ? RemoveLink(context, rest) : Remove(context, rest);
         // The action is the last segment: a link's name (parent/alias) names its container too, as in
         // dockerd's routes ({name:.*}/json).

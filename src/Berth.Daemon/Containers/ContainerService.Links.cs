@@ -149,8 +149,21 @@ public sealed partial class ContainerService
         if (parent.LinkTargets?.GetValueOrDefault(alias) is { } id) return id;
         // A record written before links kept their targets' IDs names the target only.
         foreach (string link in parent.HostConfig.Links ?? [])
-            if (ParseLink(link) is var (name, a) && a == alias) return _idByName.GetValueOrDefault("/" + name);
+            if (TryParseLink(link) is { } parsed && parsed.Alias == alias) return _idByName.GetValueOrDefault("/" + parsed.Name);
         return null;
+    }
+
+    /// <summary><see cref="ParseLink"/> for links read back from records: one that no longer parses (an older rule) is skipped, not an error of every lookup.</summary>
+    private static (string Name, string Alias)? TryParseLink(string link)
+    {
+        try
+        {
+            return ParseLink(link);
+        }
+        catch (ApiException)
+        {
+            return null;
+        }
     }
 
     /// <summary>
@@ -179,8 +192,7 @@ public sealed partial class ContainerService
             foreach (ContainerEntry parent in _byId.Values)
                 foreach (string link in parent.Record.HostConfig.Links ?? [])
                 {
-                    string alias = ParseLink(link).Alias;
-                    if (LinkTargetId(parent.Record, alias) is not { } id || !_byId.ContainsKey(id)) continue;
+                    if (TryParseLink(link)?.Alias is not { } alias || LinkTargetId(parent.Record, alias) is not { } id || !_byId.ContainsKey(id)) continue;
                     if (!result.TryGetValue(id, out List<string>? names)) result[id] = names = [];
                     names.Add(parent.Record.Name + "/" + alias);
                 }
