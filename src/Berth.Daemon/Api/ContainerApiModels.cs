@@ -93,6 +93,9 @@ public sealed record ContainerInspectJson
     public IReadOnlyList<string>? ExecIDs { get; init; }
     public HostConfigJson HostConfig { get; init; } = new();
     public GraphDriverJson GraphDriver { get; init; } = new("overlayfs", new Dictionary<string, string>());
+    /// <summary>Only with size=1 (<c>inspect -s</c>), as dockerd.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? SizeRw { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? SizeRootFs { get; init; }
     public IReadOnlyList<MountPointJson> Mounts { get; init; } = [];
     public ContainerConfigJson Config { get; init; } = new();
     public NetworkSettingsJson NetworkSettings { get; init; } = new();

@@ -81,7 +81,7 @@ public static class ContainersApi
 
     private static Task List(HttpContext context)
     {
-        bool all = QueryArgs.Bool(context, "all");
+        bool all = QueryArgs.Bool(context, "all"), withSizes = QueryArgs.Bool(context, "size");
         int limit = int.TryParse(QueryArgs.String(context, "limit"), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int l) ? l : -1;
         var filters = QueryArgs.Filters(context, "id", "name", "status", "label", "ancestor", "exited", "before", "since", "network", "volume", "health", "isolation", "is-task", "publish", "expose");
         ContainerService service = Containers(context);
@@ -95,7 +95,9 @@ public static class ContainersApi
             ContainerRecord r = e.Record;
             List<string>? names = linkNames.GetValueOrDefault(r.Id);
             if (!ContainerFilters.Matches(r, filters, service, names)) continue;
-            result.Add(Summary(r, now, names));
+            ContainerSummaryJson summary = Summary(r, now, names);
+            if (withSizes && service.Sizes(e) is var (rw, rootFs)) summary = summary with { SizeRw = rw, SizeRootFs = rootFs };
+            result.Add(summary);
             if (limit > 0 && result.Count >= limit) break;
         }
         return JsonResults.WriteAsync(context, result, ApiJson.Context.IReadOnlyListContainerSummaryJson);
@@ -242,6 +244,7 @@ public static class ContainersApi
         ContainerRecord r = entry.Record;
         string dir = service.Store.DirectoryOf(r.Id);
         IReadOnlyList<string> args = (r.Config.Entrypoint ?? []).Concat(r.Config.Cmd ?? []).ToList();
+        (long Rw, long RootFs)? size = QueryArgs.Bool(context, "size") ? service.Sizes(entry) : null;
         var result = new ContainerInspectJson
         {
             Id = r.Id,
@@ -260,6 +263,8 @@ public static class ContainersApi
             ExecIDs = entry.ExecIds.Count > 0 ? [.. entry.ExecIds] : null,
             HostConfig = r.HostConfig,
             GraphDriver = new GraphDriverJson("overlayfs", new Dictionary<string, string> { ["MergedDir"] = service.RootfsDirectory(r.Id) }),
+            SizeRw = size?.Rw,
+            SizeRootFs = size?.RootFs,
             Mounts = MountPoints(r),
             Config = r.Config,
             NetworkSettings = NetworkSettings(r),

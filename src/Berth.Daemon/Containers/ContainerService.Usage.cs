@@ -23,6 +23,25 @@ public sealed partial class ContainerService
         return DirectorySize(upper);
     }
 
+    /// <summary>
+    /// <c>ps -s</c> and <c>inspect -s</c> (size=1): the writable layer's size and that plus the image's, as dockerd's
+    /// SizeRw and SizeRootFs (the image counted as <c>images</c> shows it; 0 for an image gone meanwhile).
+    /// </summary>
+    public (long Rw, long RootFs) Sizes(ContainerEntry entry)
+    {
+        long rw = SizeRw(entry);
+        long image;
+        try
+        {
+            image = Images.Get(entry.Record.ImageId).Size;
+        }
+        catch (ImagesException)
+        {
+            image = 0;
+        }
+        return (rw, rw + image);
+    }
+
     /// <summary>Sums the sizes of the files under <paramref name="dir"/>; symbolic links are not followed.</summary>
     public static long DirectorySize(string dir)
     {

@@ -288,6 +288,22 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
             Assert.True(exit == 1 && output == "0\n", $"exit {exit}: {output} {error}");
     }
 
+    /// <summary><c>ps -s</c> and <c>inspect -s</c>: the writable layer's size and the virtual size with the image (size=1), absent without it.</summary>
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void Sizes_are_given_when_asked_for(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        docker.Ok("run", "-d", "--name", "sized", "busybox", "sh", "-c", "head -c 300000 /dev/zero > /big && touch /ready && sleep 1000");
+        for (int i = 0; i < 50 && docker.Run("exec", "sized", "ls", "/ready").Exit != 0; i++) Thread.Sleep(100);
+        string[] sizes = docker.Ok("inspect", "-s", "-f", "{{.SizeRw}} {{.SizeRootFs}}", "sized").Trim().Split(' ');
+        long rw = long.Parse(sizes[0], System.Globalization.CultureInfo.InvariantCulture), rootFs = long.Parse(sizes[1], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(rw, 300_000, 400_000);
+        Assert.True(rootFs > rw + 500_000, $"{rw} {rootFs}"); // and the busybox image beneath
+        Assert.Equal("false\n", docker.Ok("inspect", "-f", "{{json .}}", "sized").Contains("\"SizeRw\"", StringComparison.Ordinal) ? "true\n" : "false\n");
+        Assert.Matches(@"^3\d\dkB \(virtual \d", docker.Ok("ps", "-s", "--format", "{{.Size}}"));
+    }
+
     /// <summary>A foreground run whose output is read slowly loses nothing (the container waits, as under dockerd).</summary>
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
