@@ -5,7 +5,8 @@ using Berth.Network.State;
 namespace Berth.Network;
 
 /// <summary>
-/// IPv4 address management: one pool per network (subnet, gateway), addresses handed to owners
+/// Address management: one pool per network (an IPv4 subnet and gateway, and for a dual-stack
+/// network an IPv6 subnet and gateway beside them), addresses handed to owners
 /// (endpoint ids). Every change is persisted before it is returned (temp file + rename of
 /// <c>&lt;state&gt;/ipam/&lt;pool&gt;.json</c>; fsynced for a new pool), so a daemon that restarts — or
 /// crashes right after an allocation — never hands the same address out twice. Pools may not overlap.
@@ -61,11 +62,40 @@ public sealed class Ipam
     public IReadOnlyDictionary<string, string> Allocations(string poolId) => Pool(poolId).Allocations;
 
     /// <summary>
+    /// The first /64 of <paramref name="ula48"/> (the daemon's ULA prefix) that overlaps no existing
+    /// pool's IPv6 subnet nor <paramref name="avoid"/> (the host's IPv6 routes): docker 27's default
+    /// for <c>--ipv6</c> without a subnet.
+    /// </summary>
+    public Ipv6Subnet ChooseSubnet6(Ipv6Subnet ula48, IEnumerable<Ipv6Subnet> avoid)
+    {
+        var taken = avoid.Concat(_pools.Values.Where(p => p.Subnet6 is not null).Select(p => Ipv6Subnet.Parse(p.Subnet6!))).ToList();
+        for (UInt128 i = 0; i < 65536; i++)
+        {
+            var candidate = new Ipv6Subnet(ula48.Network | (i << 64), 64);
+            if (!taken.Any(t => t.Overlaps(candidate))) return candidate;
+        }
+        throw new NetworkException(NetworkErrorKind.Exhausted, $"could not find an available, non-overlapping IPv6 address pool in {ula48}");
+    }
+
+    /// <summary>The IPv6 subnet and gateway of a dual-stack pool; null for an IPv4-only one.</summary>
+    public (Ipv6Subnet Subnet, IPAddress Gateway)? GetPool6(string poolId)
+    {
+        var p = Pool(poolId);
+        return p.Subnet6 is null ? null : (Ipv6Subnet.Parse(p.Subnet6), IPAddress.Parse(p.Gateway6!));
+    }
+
+    /// <summary>IPv6 addresses in use (the gateway excluded) with their owners; empty for an IPv4-only pool.</summary>
+    public IReadOnlyDictionary<string, string> Allocations6(string poolId) => Pool(poolId).Allocations6 ?? [];
+
+    /// <summary>
     /// Validates and records a pool. The gateway defaults to the first host address (.1).
     /// Refused: prefixes longer than /30, a gateway outside the subnet or on its network/broadcast
-    /// address, a subnet overlapping another pool.
+    /// address, a subnet overlapping another pool. With <paramref name="subnet6"/> the pool is dual
+    /// stack: the IPv6 gateway defaults to <c>subnet::1</c>; refused are prefixes longer than /126 (room
+    /// for the gateway and a container), a gateway outside the subnet or on its Subnet-Router anycast
+    /// address (the subnet's first, RFC 4291 2.6.1), and an IPv6 subnet overlapping another pool's.
     /// </summary>
-    public IPAddress AddPool(string poolId, Ipv4Subnet subnet, IPAddress? gateway = null)
+    public IPAddress AddPool(string poolId, Ipv4Subnet subnet, IPAddress? gateway = null, Ipv6Subnet? subnet6 = null, IPAddress? gateway6 = null)
     {
         ValidateId(poolId);
         if (_pools.ContainsKey(poolId)) throw new NetworkException(NetworkErrorKind.Conflict, $"address pool {poolId} already exists");
@@ -83,7 +113,26 @@ public sealed class Ipam
                 throw new NetworkException(NetworkErrorKind.Conflict, $"subnet {subnet} overlaps subnet {other.Subnet} of network {id}");
             }
         }
-        var record = new PoolRecord { Subnet = subnet.ToString(), Gateway = Ipv4Subnet.ToAddress(gw).ToString() };
+        IPAddress? gw6 = null;
+        if (subnet6 is { } s6)
+        {
+            if (s6.PrefixLength > 126) throw new NetworkException(NetworkErrorKind.InvalidArgument, $"IPv6 subnet {s6} is too small: at most /126");
+            if (s6.PrefixLength < 16) throw new NetworkException(NetworkErrorKind.InvalidArgument, $"IPv6 subnet {s6} is too large: at least /16");
+            var g6 = gateway6 is null ? s6.Network + 1 : Ipv6Subnet.ToUInt128(gateway6);
+            if (!s6.Contains(g6) || g6 == s6.Network)
+                throw new NetworkException(NetworkErrorKind.InvalidArgument, $"gateway {Ipv6Subnet.ToAddress(g6)} is not a host address of subnet {s6}");
+            foreach (var (id, other) in _pools)
+            {
+                if (other.Subnet6 is not null && Ipv6Subnet.Parse(other.Subnet6).Overlaps(s6))
+                    throw new NetworkException(NetworkErrorKind.Conflict, $"subnet {s6} overlaps subnet {other.Subnet6} of network {id}");
+            }
+            gw6 = Ipv6Subnet.ToAddress(g6);
+        }
+        var record = new PoolRecord
+        {
+            Subnet = subnet.ToString(), Gateway = Ipv4Subnet.ToAddress(gw).ToString(),
+            Subnet6 = subnet6?.ToString(), Gateway6 = gw6?.ToString(), Allocations6 = subnet6 is null ? null : new(),
+        };
         Save(poolId, record, durable: true);
         _pools[poolId] = record;
         return Ipv4Subnet.ToAddress(gw);
@@ -147,11 +196,67 @@ public sealed class Ipam
         return address;
     }
 
-    /// <summary>Frees an address; freeing a free address is a no-op.</summary>
+    /// <summary>
+    /// Hands <paramref name="owner"/> an IPv6 address of a dual-stack pool: the requested one (refused
+    /// outside the subnet, on the Subnet-Router anycast address or the gateway, or when taken), or the
+    /// next free one after the last handed out. IPv6 has no broadcast address: the subnet's last is a host.
+    /// </summary>
+    public IPAddress Allocate6(string poolId, string owner, IPAddress? requested = null)
+    {
+        var pool = Pool(poolId);
+        if (pool.Subnet6 is null || pool.Allocations6 is null) throw new NetworkException(NetworkErrorKind.InvalidArgument, $"network {poolId} has no IPv6 subnet");
+        var subnet = Ipv6Subnet.Parse(pool.Subnet6);
+        var gateway = Ipv6Subnet.ToUInt128(IPAddress.Parse(pool.Gateway6!));
+        UInt128 chosen;
+        if (requested is not null)
+        {
+            if (!subnet.Contains(requested) || Ipv6Subnet.ToUInt128(requested) == subnet.Network)
+                throw new NetworkException(NetworkErrorKind.InvalidArgument, $"address {requested} is not a host address of subnet {subnet}");
+            chosen = Ipv6Subnet.ToUInt128(requested);
+            if (chosen == gateway) throw new NetworkException(NetworkErrorKind.Conflict, $"address {requested} is the gateway of {poolId}");
+            if (pool.Allocations6.TryGetValue(Ipv6Subnet.ToAddress(chosen).ToString(), out var holder))
+                throw new NetworkException(NetworkErrorKind.Conflict, $"address {requested} is already in use (by {holder})");
+        }
+        else
+        {
+            // Hosts are network+1 .. last. At most Count+1 of them are taken (the allocations and the
+            // gateway), so Count+2 candidates in a row hold a free one whenever the subnet has one:
+            // the search never walks a /64's 2^64 addresses.
+            var first = subnet.Network + 1;
+            var count = subnet.Last - subnet.Network;
+            var start = pool.Last6 is { } last && subnet.Contains(IPAddress.Parse(last)) ? (Ipv6Subnet.ToUInt128(IPAddress.Parse(last)) - first + 1) % count : UInt128.Zero;
+            var tries = UInt128.Min(count, (UInt128)pool.Allocations6.Count + 2);
+            chosen = UInt128.Zero;
+            for (UInt128 i = 0; i < tries; i++)
+            {
+                var candidate = first + (start + i) % count;
+                if (candidate == gateway || pool.Allocations6.ContainsKey(Ipv6Subnet.ToAddress(candidate).ToString())) continue;
+                chosen = candidate;
+                break;
+            }
+            if (chosen == UInt128.Zero)
+                throw new NetworkException(NetworkErrorKind.Exhausted, $"no available IPv6 address in network {poolId} ({subnet})");
+        }
+        var address = Ipv6Subnet.ToAddress(chosen);
+        pool.Allocations6[address.ToString()] = owner;
+        var previousLast = pool.Last6;
+        pool.Last6 = address.ToString();
+        try { Save(poolId, pool); }
+        catch
+        {
+            pool.Allocations6.Remove(address.ToString());
+            pool.Last6 = previousLast;
+            throw;
+        }
+        return address;
+    }
+
+    /// <summary>Frees an address (either family); freeing a free address is a no-op.</summary>
     public void Release(string poolId, IPAddress address)
     {
         var pool = Pool(poolId);
-        if (pool.Allocations.Remove(address.ToString())) Save(poolId, pool);
+        var allocations = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? pool.Allocations6 : pool.Allocations;
+        if (allocations is not null && allocations.Remove(address.ToString())) Save(poolId, pool);
     }
 
     /// <summary>Frees every address whose owner <paramref name="isLive"/> rejects (cleanup after a crash). Returns how many.</summary>
@@ -160,8 +265,10 @@ public sealed class Ipam
         var pool = Pool(poolId);
         var stale = pool.Allocations.Where(a => !isLive(a.Value)).Select(a => a.Key).ToList();
         foreach (var a in stale) pool.Allocations.Remove(a);
-        if (stale.Count > 0) Save(poolId, pool);
-        return stale.Count;
+        var stale6 = (pool.Allocations6 ?? []).Where(a => !isLive(a.Value)).Select(a => a.Key).ToList();
+        foreach (var a in stale6) pool.Allocations6!.Remove(a);
+        if (stale.Count + stale6.Count > 0) Save(poolId, pool);
+        return stale.Count + stale6.Count;
     }
 
     private PoolRecord Pool(string poolId) =>

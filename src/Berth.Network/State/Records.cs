@@ -11,6 +11,12 @@ internal sealed class PoolRecord
     public Dictionary<string, string> Allocations { get; init; } = new();
     /// <summary>The last address handed out: allocation continues after it, so a just-freed address is not reused at once.</summary>
     public string? Last { get; set; }
+
+    // The IPv6 side of a dual-stack network (null when it has none): its own subnet, gateway and allocations.
+    public string? Subnet6 { get; init; }
+    public string? Gateway6 { get; init; }
+    public Dictionary<string, string>? Allocations6 { get; init; }
+    public string? Last6 { get; set; }
 }
 
 /// <summary>A network as persisted: <c>networks/&lt;id&gt;.json</c>.</summary>
@@ -28,6 +34,11 @@ internal sealed class NetworkRecord
     public Dictionary<string, string>? DriverOptions { get; init; }
     public bool ConfiguredSubnet { get; init; }
     public bool Attachable { get; init; }
+    /// <summary>The IPv6 subnet and gateway of a dual-stack network (--ipv6); null: IPv4 only.</summary>
+    public string? Subnet6 { get; init; }
+    public string? Gateway6 { get; init; }
+    /// <summary>The IPv6 subnet was given at create, not allocated from the daemon's ULA prefix.</summary>
+    public bool ConfiguredSubnet6 { get; init; }
 }
 
 /// <summary>An endpoint as persisted: <c>endpoints/&lt;id&gt;.json</c>.</summary>
@@ -40,12 +51,14 @@ internal sealed class EndpointRecord
     public required string Interface { get; init; }
     public required string Address { get; init; }
     public required string MacAddress { get; init; }
+    /// <summary>The endpoint's IPv6 address on a dual-stack network; null otherwise.</summary>
+    public string? Address6 { get; init; }
     public string? Hostname { get; init; }
     public List<string> Aliases { get; init; } = new();
     public List<PortMapping> Ports { get; init; } = new();
 }
 
-/// <summary>Whether Berth turned net.ipv4.ip_forward on (and must turn it off after the last network).</summary>
+/// <summary>Whether Berth turned a forwarding sysctl on (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding) and must turn it off after the last network needing it.</summary>
 internal sealed class ForwardingRecord
 {
     public bool EnabledByBerth { get; init; }
