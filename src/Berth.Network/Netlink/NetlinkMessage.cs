@@ -15,10 +15,11 @@ internal static class Rt
     internal const ushort IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_MASTER = 10, IFLA_LINKINFO = 18,
         IFLA_NET_NS_FD = 28;
     internal const ushort IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, IFLA_INFO_SLAVE_KIND = 4, IFLA_INFO_SLAVE_DATA = 5, VETH_INFO_PEER = 1, IFLA_BRPORT_MODE = 4;
-    internal const ushort IFA_ADDRESS = 1, IFA_LOCAL = 2, IFA_BROADCAST = 4;
+    internal const ushort IFA_ADDRESS = 1, IFA_LOCAL = 2, IFA_BROADCAST = 4, IFA_FLAGS = 8;
+    internal const uint IFA_F_NODAD = 0x02;
     internal const ushort RTA_DST = 1, RTA_OIF = 4, RTA_GATEWAY = 5, RTA_TABLE = 15;
     internal const ushort NLMSGERR_ATTR_MSG = 1;
-    internal const byte AF_UNSPEC = 0, AF_INET = 2;
+    internal const byte AF_UNSPEC = 0, AF_INET = 2, AF_INET6 = 10;
     internal const byte RT_TABLE_MAIN = 254, RTPROT_BOOT = 3, RTPROT_KERNEL = 2, RT_SCOPE_UNIVERSE = 0, RTN_UNICAST = 1;
     internal const uint IFF_UP = 0x1;
     internal const int NlMsgHeaderSize = 16, IfInfoMsgSize = 16, IfAddrMsgSize = 8, RtMsgSize = 12;
@@ -62,21 +63,22 @@ internal sealed class NetlinkMessageBuilder
         return this;
     }
 
-    public NetlinkMessageBuilder IfAddr(byte prefixLength, int index)
+    public NetlinkMessageBuilder IfAddr(byte prefixLength, int index, byte family = Rt.AF_INET, byte flags = 0)
     {
         var s = Grow(Rt.IfAddrMsgSize);
-        s[0] = Rt.AF_INET;
+        s[0] = family;
         s[1] = prefixLength;
+        s[2] = flags;
         s[3] = Rt.RT_SCOPE_UNIVERSE;
         BinaryPrimitives.WriteInt32LittleEndian(s[4..], index);
         return this;
     }
 
     public NetlinkMessageBuilder RtMsg(byte dstLength, byte table = Rt.RT_TABLE_MAIN, byte protocol = Rt.RTPROT_BOOT,
-        byte scope = Rt.RT_SCOPE_UNIVERSE, byte type = Rt.RTN_UNICAST)
+        byte scope = Rt.RT_SCOPE_UNIVERSE, byte type = Rt.RTN_UNICAST, byte family = Rt.AF_INET)
     {
         var s = Grow(Rt.RtMsgSize);
-        s[0] = Rt.AF_INET;
+        s[0] = family;
         s[1] = dstLength;
         s[4] = table;
         s[5] = protocol;

@@ -11,6 +11,9 @@ public sealed record LinkInfo(int Index, string Name, string? Kind, int Mtu, int
 /// <summary>An IPv4 route (any table) as rtnetlink reports it.</summary>
 public sealed record RouteInfo(Ipv4Subnet Destination, IPAddress? Gateway, int OutputIndex, int Table);
 
+/// <summary>An IPv6 route (any table) as rtnetlink reports it.</summary>
+public sealed record Route6Info(Ipv6Subnet Destination, IPAddress? Gateway, int OutputIndex, int Table);
+
 /// <summary>
 /// An rtnetlink (NETLINK_ROUTE) socket and the link, address and route operations Berth needs.
 ///
@@ -184,6 +187,57 @@ public sealed class NetlinkSocket : IDisposable
             .IfAddr((byte)prefixLength, index).Attr(Rt.IFA_LOCAL, bytes).Attr(Rt.IFA_ADDRESS, bytes);
         if (prefixLength < 31) m.Attr(Rt.IFA_BROADCAST, broadcast);
         Request(m, $"RTM_NEWADDR {address}/{prefixLength} on link {index}");
+    }
+
+    /// <summary>
+    /// Adds an IPv6 address with its prefix to a link, with IFA_F_NODAD as libnetwork does: without
+    /// it the address stays "tentative" for Duplicate Address Detection (a second or more, and until
+    /// the link has a carrier, which an empty bridge has not) and can neither be a packet's source nor
+    /// answer neighbour solicitations. The addresses come from IPAM, which never hands one out twice.
+    /// The link must have IPv6 enabled (net.ipv6.conf.IF.disable_ipv6=0), or the kernel says EACCES.
+    /// </summary>
+    public void AddAddress6(int index, IPAddress address, int prefixLength)
+    {
+        var bytes = address.GetAddressBytes();
+        var m = new NetlinkMessageBuilder(Rt.RTM_NEWADDR, Rt.NLM_F_CREATE | Rt.NLM_F_EXCL | Rt.NLM_F_ACK)
+            .IfAddr((byte)prefixLength, index, Rt.AF_INET6, (byte)Rt.IFA_F_NODAD)
+            .Attr(Rt.IFA_ADDRESS, bytes).Attr(Rt.IFA_FLAGS, Rt.IFA_F_NODAD);
+        Request(m, $"RTM_NEWADDR {address}/{prefixLength} on link {index}");
+    }
+
+    /// <summary>Adds an IPv6 route to <paramref name="destination"/> (::/0: the default route) via a gateway on a link.</summary>
+    public void AddRoute6(Ipv6Subnet destination, IPAddress? gateway, int outputIndex)
+    {
+        var m = new NetlinkMessageBuilder(Rt.RTM_NEWROUTE, Rt.NLM_F_CREATE | Rt.NLM_F_EXCL | Rt.NLM_F_ACK)
+            .RtMsg((byte)destination.PrefixLength, family: Rt.AF_INET6);
+        if (destination.PrefixLength > 0) m.Attr(Rt.RTA_DST, Ipv6Subnet.ToAddress(destination.Network).GetAddressBytes());
+        if (gateway is not null) m.Attr(Rt.RTA_GATEWAY, gateway.GetAddressBytes());
+        if (outputIndex > 0) m.Attr(Rt.RTA_OIF, (uint)outputIndex);
+        Request(m, $"RTM_NEWROUTE {destination} via {gateway?.ToString() ?? "-"} dev {outputIndex}");
+    }
+
+    /// <summary>Every IPv6 route of every table (main, local, policy tables).</summary>
+    public IReadOnlyList<Route6Info> ListRoutes6()
+    {
+        var routes = new List<Route6Info>();
+        Dump(new NetlinkMessageBuilder(Rt.RTM_GETROUTE, Rt.NLM_F_DUMP).RtMsg(0, table: 0, protocol: 0, family: Rt.AF_INET6), "RTM_GETROUTE dump (IPv6)",
+            (type, payload) =>
+            {
+                if (type != Rt.RTM_NEWROUTE || payload.Length < Rt.RtMsgSize || payload[0] != Rt.AF_INET6) return;
+                int dstLength = payload[1], table = payload[4], oif = 0;
+                UInt128 dst = 0;
+                IPAddress? gateway = null;
+                var attrs = new AttributeReader(payload[Rt.RtMsgSize..]);
+                while (attrs.Next(out var t, out var v))
+                {
+                    if (t == Rt.RTA_DST && v.Length == 16) dst = BinaryPrimitives.ReadUInt128BigEndian(v);
+                    else if (t == Rt.RTA_GATEWAY && v.Length == 16) gateway = new IPAddress(v);
+                    else if (t == Rt.RTA_OIF && v.Length == 4) oif = BinaryPrimitives.ReadInt32LittleEndian(v);
+                    else if (t == Rt.RTA_TABLE && v.Length == 4) table = BinaryPrimitives.ReadInt32LittleEndian(v);
+                }
+                routes.Add(new Route6Info(new Ipv6Subnet(dst, dstLength), gateway, oif, table));
+            });
+        return routes;
     }
 
     /// <summary>Adds a route to <paramref name="destination"/> (0.0.0.0/0: the default route) via a gateway and/or a link.</summary>

@@ -77,4 +77,30 @@ public sealed class NetlinkSocketTests : IDisposable
         Assert.DoesNotContain(own.ListLinks(), l => l.Name == "uplink");
         Assert.Equal(new FileInfo("/proc/self/ns/net").LinkTarget, new FileInfo("/proc/thread-self/ns/net").LinkTarget);
     }
+
+    [Fact]
+    public void Adds_ipv6_addresses_without_dad_and_an_ipv6_default_route()
+    {
+        using var host = NetlinkSocket.OpenIn(_lab.HostPath);
+        var c1 = _lab.AddNamespace("c1");
+        host.CreateBridge("brt6", 0);
+        var bridge = host.GetLink("brt6")!;
+        Sysctl.Write(_lab.HostPath, "net/ipv6/conf/brt6/disable_ipv6", "0");
+        host.AddAddress6(bridge.Index, System.Net.IPAddress.Parse("fd00:77::1"), 64);
+        using (var ns = Netns.Open(NetLab.PathOf(c1))) host.CreateVethPair("vtest6", "eth0", 0, bridge.Index, ns);
+        using var inside = NetlinkSocket.OpenIn(NetLab.PathOf(c1));
+        var eth0 = inside.GetLink("eth0")!;
+        inside.SetUp(eth0.Index);
+        inside.AddAddress6(eth0.Index, System.Net.IPAddress.Parse("fd00:77::2"), 64);
+        inside.AddRoute6(new Ipv6Subnet(UInt128.Zero, 0), System.Net.IPAddress.Parse("fd00:77::1"), eth0.Index);
+
+        Assert.Contains(inside.ListRoutes6(), r => r.Destination.PrefixLength == 0 && r.Gateway!.ToString() == "fd00:77::1" && r.OutputIndex == eth0.Index);
+        Assert.Contains(inside.ListRoutes6(), r => r.Destination.ToString() == "fd00:77::/64");
+        Assert.DoesNotContain(inside.ListRoutes(), r => r.Destination.PrefixLength == 0); // the IPv4 dump sees no IPv6 route
+        var addresses = NetLab.Run(c1, "ip", "-6", "addr", "show", "eth0").Output;
+        Assert.Contains("inet6 fd00:77::2/64", addresses);
+        Assert.DoesNotContain("tentative", addresses.Split('\n').Single(l => l.Contains("fd00:77::2/64")));
+        Assert.Equal(0, NetLab.Run(c1, "/bin/busybox", "ping", "-6", "-c", "1", "-W", "2", "fd00:77::1").Code);
+        Assert.True(host.DeleteLink("vtest6"));
+    }
 }
