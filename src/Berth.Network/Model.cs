@@ -16,6 +16,13 @@ public sealed record NetworkControllerOptions
     /// <summary>The default network's subnet; null: the first of Docker's pools that no host route overlaps.</summary>
     public string? DefaultSubnet { get; init; }
 
+    /// <summary>
+    /// The ULA /48 (fdXX:XXXX:XXXX::/48) that dual-stack networks created without an IPv6 subnet take
+    /// a /64 from, as docker 27 does; null: derived from /etc/machine-id and the state directory, so
+    /// it is stable for one daemon and differs between daemons (RFC 4193 wants the 40 bits random).
+    /// </summary>
+    public string? Ipv6UlaPrefix { get; init; }
+
     /// <summary>Where <c>HostPort = 0</c> mappings (<c>-P</c>, <c>-p 80</c>) take their host port from.</summary>
     public (int First, int Last) EphemeralPorts { get; init; } = (32768, 60999);
 }
@@ -37,6 +44,12 @@ public sealed record NetworkCreateOptions
     public IReadOnlyDictionary<string, string>? DriverOptions { get; init; }
     /// <summary>Docker's --attachable, kept to be shown back (every Berth network takes standalone containers).</summary>
     public bool Attachable { get; init; }
+    /// <summary>Docker's --ipv6: a dual-stack network.</summary>
+    public bool EnableIpv6 { get; init; }
+    /// <summary>The IPv6 subnet (an IPv6 --subnet); null with <see cref="EnableIpv6"/>: a /64 of the daemon's ULA prefix.</summary>
+    public string? Subnet6 { get; init; }
+    /// <summary>The IPv6 gateway; null: the subnet's first host address (::1).</summary>
+    public string? Gateway6 { get; init; }
 }
 
 public sealed record NetworkInfo(string Id, string Name, string Bridge, Ipv4Subnet Subnet, IPAddress Gateway, bool Internal, int Mtu, DateTimeOffset Created)
@@ -46,6 +59,12 @@ public sealed record NetworkInfo(string Id, string Name, string Bridge, Ipv4Subn
     /// <summary>The subnet was given at create (--subnet), not chosen from the default pools.</summary>
     public bool ConfiguredSubnet { get; init; }
     public bool Attachable { get; init; }
+    /// <summary>The IPv6 side of a dual-stack network; null: IPv4 only.</summary>
+    public Ipv6Subnet? Subnet6 { get; init; }
+    public IPAddress? Gateway6 { get; init; }
+    /// <summary>The IPv6 subnet was given at create, not taken from the ULA prefix.</summary>
+    public bool ConfiguredSubnet6 { get; init; }
+    public bool EnableIpv6 => Subnet6 is not null;
 }
 
 public sealed record EndpointCreateOptions
@@ -58,6 +77,8 @@ public sealed record EndpointCreateOptions
     public string InterfaceName { get; init; } = "eth0";
     /// <summary>--ip; null: the next free address.</summary>
     public string? Address { get; init; }
+    /// <summary>--ip6 on a dual-stack network; null: the next free IPv6 address.</summary>
+    public string? Address6 { get; init; }
     /// <summary>--mac-address; null: 02:42 followed by the IPv4 address, as Docker does.</summary>
     public string? MacAddress { get; init; }
     public IReadOnlyList<PortMapping> Ports { get; init; } = [];
@@ -69,7 +90,13 @@ public sealed record EndpointCreateOptions
 public sealed record EndpointInfo(
     string Id, string NetworkId, string ContainerId, string HostInterface, string Interface,
     IPAddress Address, int PrefixLength, IPAddress? Gateway, string MacAddress,
-    IReadOnlyList<PortMapping> Ports, IReadOnlyList<string> Aliases, string? Hostname);
+    IReadOnlyList<PortMapping> Ports, IReadOnlyList<string> Aliases, string? Hostname)
+{
+    /// <summary>On a dual-stack network: the IPv6 address, its prefix length and the IPv6 gateway (null on an internal network).</summary>
+    public IPAddress? Address6 { get; init; }
+    public int PrefixLength6 { get; init; }
+    public IPAddress? Gateway6 { get; init; }
+}
 
 /// <summary>What <see cref="NetworkController.Reconcile"/> removed.</summary>
 public sealed record ReconcileReport(int StaleEndpoints, int StaleLinks, int ReleasedAddresses, int RecreatedBridges);

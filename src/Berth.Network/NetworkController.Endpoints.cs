@@ -12,7 +12,9 @@ public sealed partial class NetworkController
     /// Connects a container's namespace to a network: an address from IPAM, a veth pair created with
     /// its inner end already inside the namespace (named <see cref="EndpointCreateOptions.InterfaceName"/>,
     /// up, MTU of the network), the outer end on the bridge; lo up, the address, the default route
-    /// (not on internal networks); the published ports as DNAT map elements.
+    /// (not on internal networks); the published ports as DNAT map elements. On a dual-stack network
+    /// also an IPv6 address (IPv6 enabled on the interface first), the IPv6 default route, and the
+    /// published ports DNAT'd over IPv6.
     /// Ports are validated (conflicts with every published port, duplicates) before anything changes.
     /// </summary>
     public EndpointInfo CreateEndpoint(EndpointCreateOptions o)
@@ -25,6 +27,11 @@ public sealed partial class NetworkController
             IPAddress? requested = null;
             if (o.Address is not null && (!IPAddress.TryParse(o.Address, out requested) || requested.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork))
                 throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid IPv4 address \"{o.Address}\"");
+            IPAddress? requested6 = null;
+            if (o.Address6 is not null && (!IPAddress.TryParse(o.Address6, out requested6) || requested6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6))
+                throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid IPv6 address \"{o.Address6}\"");
+            if (requested6 is not null && network.Subnet6 is null)
+                throw new NetworkException(NetworkErrorKind.InvalidArgument, $"network {network.Name} has no IPv6 subnet: --ip6 {o.Address6} cannot be given");
             byte[]? mac = o.MacAddress is null ? null : ParseMac(o.MacAddress);
             if (network.Internal && o.Ports.Count > 0)
                 throw new NetworkException(NetworkErrorKind.InvalidArgument, $"network {network.Name} is internal: ports cannot be published");
@@ -35,12 +42,19 @@ public sealed partial class NetworkController
             var hostIf = VethPrefix + id[..10];
             var subnet = Ipv4Subnet.Parse(network.Subnet);
             var gateway = IPAddress.Parse(network.Gateway);
+            Ipv6Subnet? subnet6 = network.Subnet6 is null ? null : Ipv6Subnet.Parse(network.Subnet6);
             var undo = new Stack<Action>();
             try
             {
                 var address = _ipam.Allocate(network.Id, id, requested);
                 undo.Push(() => _ipam.Release(network.Id, address));
                 mac ??= [0x02, 0x42, .. address.GetAddressBytes()];
+                IPAddress? address6 = null;
+                if (subnet6 is not null)
+                {
+                    address6 = _ipam.Allocate6(network.Id, id, requested6);
+                    undo.Push(() => _ipam.Release(network.Id, address6));
+                }
 
                 var bridgeIndex = _host.GetIndex(network.Bridge);
                 _host.CreateVethPair(hostIf, o.InterfaceName, network.Mtu, bridgeIndex, netns, mac);
@@ -54,10 +68,19 @@ public sealed partial class NetworkController
                     inside.SetUp(index);
                     // A namespace that has a default route already (a second network) keeps it: the first network stays the gateway, as in Docker.
                     if (!network.Internal && !HasDefaultRoute(inside)) inside.AddRoute(new Ipv4Subnet(0, 0), gateway, index);
+                    if (address6 is not null && subnet6 is { } s6)
+                    {
+                        // The runtime may leave IPv6 off in the namespace (net.ipv6.conf.default.disable_ipv6
+                        // is copied from the creating namespace's "default"); the address needs it on.
+                        Sysctl.Write(o.NetnsPath, $"net/ipv6/conf/{o.InterfaceName}/disable_ipv6", "0");
+                        inside.AddAddress6(index, address6, s6.PrefixLength);
+                        if (!network.Internal && !HasDefaultRoute6(inside))
+                            inside.AddRoute6(new Ipv6Subnet(UInt128.Zero, 0), IPAddress.Parse(network.Gateway6!), index);
+                    }
                 }
                 if (ports.Count > 0)
                 {
-                    var rules = new NftFirewall.EndpointRules(address.ToString(), ports);
+                    var rules = new NftFirewall.EndpointRules(address.ToString(), ports, address6?.ToString());
                     if (!_tableReady) RebuildTable(extraEndpoint: rules);
                     else _firewall.AddPorts(rules);
                     undo.Push(() => RemovePortRules(rules, id));
@@ -65,7 +88,7 @@ public sealed partial class NetworkController
                 var record = new EndpointRecord
                 {
                     Id = id, NetworkId = network.Id, ContainerId = o.ContainerId, HostInterface = hostIf, Interface = o.InterfaceName,
-                    Address = address.ToString(), MacAddress = FormatMac(mac), Hostname = o.Hostname,
+                    Address = address.ToString(), Address6 = address6?.ToString(), MacAddress = FormatMac(mac), Hostname = o.Hostname,
                     Aliases = [.. o.Aliases], Ports = [.. ports],
                 };
                 AtomicFile.Write(Path.Combine(_endpointsDir, id + ".json"), JsonSerializer.Serialize(record, StateJson.Default.EndpointRecord), durable: false);
@@ -97,10 +120,14 @@ public sealed partial class NetworkController
         lock (_lock)
         {
             var e = FindEndpoint(endpointId);
-            if (e.Ports.Count > 0) RemovePortRules(new NftFirewall.EndpointRules(e.Address, e.Ports), e.Id);
+            if (e.Ports.Count > 0) RemovePortRules(new NftFirewall.EndpointRules(e.Address, e.Ports, e.Address6), e.Id);
             if (processesGone) deferredLink = e.HostInterface;
             else _host.DeleteLink(e.HostInterface);
-            if (_ipam.HasPool(e.NetworkId)) _ipam.Release(e.NetworkId, IPAddress.Parse(e.Address));
+            if (_ipam.HasPool(e.NetworkId))
+            {
+                _ipam.Release(e.NetworkId, IPAddress.Parse(e.Address));
+                if (e.Address6 is not null) _ipam.Release(e.NetworkId, IPAddress.Parse(e.Address6));
+            }
             AtomicFile.Delete(Path.Combine(_endpointsDir, e.Id + ".json"), durable: false);
             _endpoints.Remove(e.Id);
         }
@@ -138,7 +165,8 @@ public sealed partial class NetworkController
     /// <summary>
     /// After an endpoint of a running container went: when the namespace has lost its default route
     /// (it went with the endpoint's interface), adds one through the gateway of the container's
-    /// first remaining endpoint on a non-internal network, as Docker moves the gateway to another network.
+    /// first remaining endpoint on a non-internal network, as Docker moves the gateway to another network;
+    /// the same for the IPv6 default route and the first remaining dual-stack endpoint.
     /// </summary>
     public void EnsureDefaultRoute(string containerId, string netnsPath)
     {
@@ -150,13 +178,22 @@ public sealed partial class NetworkController
                 .FirstOrDefault();
             if (next is null) return;
             using var inside = NetlinkSocket.OpenIn(netnsPath);
-            if (HasDefaultRoute(inside)) return;
-            inside.AddRoute(new Ipv4Subnet(0, 0), IPAddress.Parse(_networks[next.NetworkId].Gateway), inside.GetIndex(next.Interface));
+            if (!HasDefaultRoute(inside))
+                inside.AddRoute(new Ipv4Subnet(0, 0), IPAddress.Parse(_networks[next.NetworkId].Gateway), inside.GetIndex(next.Interface));
+            var next6 = _endpoints.Values
+                .Where(e => e.ContainerId == containerId && e.Address6 is not null && !_networks[e.NetworkId].Internal && _networks[e.NetworkId].Gateway6 is not null)
+                .OrderBy(e => e.Interface, StringComparer.Ordinal)
+                .FirstOrDefault();
+            if (next6 is not null && !HasDefaultRoute6(inside))
+                inside.AddRoute6(new Ipv6Subnet(UInt128.Zero, 0), IPAddress.Parse(_networks[next6.NetworkId].Gateway6!), inside.GetIndex(next6.Interface));
         }
     }
 
     private static bool HasDefaultRoute(NetlinkSocket socket)
         => socket.ListRoutes().Any(r => r.Destination.PrefixLength == 0 && r.Table == 254);
+
+    private static bool HasDefaultRoute6(NetlinkSocket socket)
+        => socket.ListRoutes6().Any(r => r.Destination.PrefixLength == 0 && r.Table == 254 && r.Gateway is not null);
 
     /// <summary>
     /// The /etc/hosts entries an endpoint's container should see: every other endpoint of the same
@@ -175,9 +212,16 @@ public sealed partial class NetworkController
         {
             var self = FindEndpoint(endpointId);
             if (_networks[self.NetworkId].Name == DefaultNetworkName) return [];
+            // A dual-stack peer gets a second line with its IPv6 address (docker's embedded DNS answers AAAA too).
             return _endpoints.Values
                 .Where(e => e.NetworkId == self.NetworkId && e.Id != self.Id)
-                .Select(e => new HostsEntry(IPAddress.Parse(e.Address), [.. e.Aliases, .. (e.Hostname is null ? Array.Empty<string>() : [e.Hostname])]))
+                .SelectMany(e =>
+                {
+                    string[] names = [.. e.Aliases, .. (e.Hostname is null ? Array.Empty<string>() : [e.Hostname])];
+                    return e.Address6 is null
+                        ? new[] { new HostsEntry(IPAddress.Parse(e.Address), names) }
+                        : [new HostsEntry(IPAddress.Parse(e.Address), names), new HostsEntry(IPAddress.Parse(e.Address6), names)];
+                })
                 .ToList();
         }
     }

@@ -11,8 +11,9 @@ public sealed partial class NetworkController
     /// Endpoints not in <paramref name="liveEndpointIds"/> are forgotten (their addresses freed);
     /// addresses owned by no endpoint (a crash between allocation and record) are freed; each
     /// network's bridge is recreated if missing; our links (<c>vb*</c> veths, <c>bb-*</c> bridges)
-    /// that no state owns are deleted; and <c>table ip berth</c> is rebuilt in one atomic batch from
-    /// what remains, which drops every stale rule and port.
+    /// that no state owns are deleted; and <c>table ip berth</c> (with <c>table ip6 berth</c> when a
+    /// network is dual stack, deleted otherwise) is rebuilt in one atomic batch from what remains,
+    /// which drops every stale rule and port; IPv6 forwarding goes back off when no dual-stack network remains.
     /// </summary>
     public ReconcileReport Reconcile(IReadOnlyCollection<string> liveEndpointIds)
     {
@@ -36,12 +37,13 @@ public sealed partial class NetworkController
 
             var recreated = 0;
             if (_networks.Count > 0) EnsureForwarding();
+            if (_networks.Values.Any(n => n.Subnet6 is not null)) EnsureForwarding6();
             foreach (var n in _networks.Values)
             {
                 if (_host.GetLink(n.Bridge) is not null) continue;
                 _host.CreateBridge(n.Bridge, n.Mtu);
-                _host.AddAddress(_host.GetIndex(n.Bridge), IPAddress.Parse(n.Gateway), Ipv4Subnet.Parse(n.Subnet).PrefixLength);
-                Sysctl.Write(_options.HostNetnsPath, $"net/ipv4/conf/{n.Bridge}/route_localnet", "1");
+                ConfigureBridge(n.Bridge, IPAddress.Parse(n.Gateway), Ipv4Subnet.Parse(n.Subnet),
+                    n.Gateway6 is null ? null : IPAddress.Parse(n.Gateway6), n.Subnet6 is null ? null : Ipv6Subnet.Parse(n.Subnet6));
                 recreated++;
             }
 
@@ -56,6 +58,7 @@ public sealed partial class NetworkController
 
             RebuildTable();
             if (_networks.Count == 0) ReleaseForwarding();
+            if (!_networks.Values.Any(n => n.Subnet6 is not null)) ReleaseForwarding6();
             return new ReconcileReport(staleEndpoints, staleLinks, released, recreated);
         }
     }

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -15,7 +16,7 @@ namespace Berth.Network;
 /// State is persisted under <see cref="NetworkControllerOptions.StateDirectory"/> before an
 /// operation returns; the kernel objects are derived from it and named so that a restart can
 /// tell ours apart: bridges <c>berth0</c>/<c>bb-&lt;id12&gt;</c>, host-side veths <c>vb&lt;id10&gt;</c>,
-/// rules in <c>table ip berth</c>. <see cref="Reconcile"/> (daemon start) makes the kernel match
+/// rules in <c>table ip berth</c> (and <c>table ip6 berth</c> while a network is dual stack). <see cref="Reconcile"/> (daemon start) makes the kernel match
 /// the state again and drops what a crash left behind.
 ///
 /// Every operation validates first, then acts, and undoes what it did if a later step fails,
@@ -31,7 +32,7 @@ public sealed partial class NetworkController : IDisposable
     private readonly NetlinkSocket _host;
     private readonly NftFirewall _firewall;
     private readonly Ipam _ipam;
-    private readonly string _networksDir, _endpointsDir, _forwardingFile;
+    private readonly string _networksDir, _endpointsDir, _forwardingFile, _forwarding6File;
     private readonly Dictionary<string, NetworkRecord> _networks = new(StringComparer.Ordinal);
     private readonly Dictionary<string, EndpointRecord> _endpoints = new(StringComparer.Ordinal);
     private bool _tableReady;
@@ -42,6 +43,7 @@ public sealed partial class NetworkController : IDisposable
         _networksDir = Path.Combine(options.StateDirectory, "networks");
         _endpointsDir = Path.Combine(options.StateDirectory, "endpoints");
         _forwardingFile = Path.Combine(options.StateDirectory, "ip_forward.json");
+        _forwarding6File = Path.Combine(options.StateDirectory, "ipv6_forwarding.json");
         Directory.CreateDirectory(_networksDir);
         Directory.CreateDirectory(_endpointsDir);
         AtomicFile.RemoveLeftovers(_networksDir);
@@ -134,32 +136,50 @@ public sealed partial class NetworkController : IDisposable
         if (o.Gateway is not null && (!IPAddress.TryParse(o.Gateway, out gateway) || gateway.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork))
             throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid gateway \"{o.Gateway}\"");
         if (o.Subnet is null && gateway is not null) throw new NetworkException(NetworkErrorKind.InvalidArgument, "a gateway needs a subnet");
+        if (!o.EnableIpv6 && (o.Subnet6 is not null || o.Gateway6 is not null))
+            throw new NetworkException(NetworkErrorKind.InvalidArgument, $"IPv6 subnet or gateway given but IPv6 is not enabled on network {o.Name} (--ipv6)");
+        IPAddress? gateway6 = null;
+        if (o.Gateway6 is not null && (!IPAddress.TryParse(o.Gateway6, out gateway6) || gateway6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6))
+            throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid IPv6 gateway \"{o.Gateway6}\"");
+        if (o.Subnet6 is null && gateway6 is not null) throw new NetworkException(NetworkErrorKind.InvalidArgument, "an IPv6 gateway needs an IPv6 subnet");
+        Ipv6Subnet? subnet6 = o.Subnet6 is null ? null : Ipv6Subnet.Parse(o.Subnet6);
+        if (o.EnableIpv6)
+        {
+            // The kernel drops IPv6 from a link whose MTU is below 1280 (RFC 8200's minimum).
+            if (o.Mtu is < 1280) throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid MTU {o.Mtu} for an IPv6 network: at least 1280");
+            RequireKernelIpv6();
+        }
         var routes = _host.ListRoutes();
         var subnet = o.Subnet is not null
             ? Ipv4Subnet.Parse(o.Subnet)
             : _ipam.ChooseSubnet(routes.Where(r => r.Destination.PrefixLength > 0 && r.Table != 255).Select(r => r.Destination));
+        if (o.EnableIpv6 && subnet6 is null)
+            subnet6 = _ipam.ChooseSubnet6(UlaPrefix(), _host.ListRoutes6().Where(r => r.Destination.PrefixLength > 0 && r.Table != 255).Select(r => r.Destination));
         var id = NewId();
         var bridge = o.Name == DefaultNetworkName ? _options.DefaultBridge : BridgePrefix + id[..12];
         if (_host.GetLink(bridge) is not null) throw new NetworkException(NetworkErrorKind.Conflict, $"a link named {bridge} already exists");
         var mtu = o.Mtu ?? UplinkMtu(routes);
+        if (subnet6 is not null && mtu < 1280) mtu = 1280;
 
         var undo = new Stack<Action>();
         try
         {
-            gateway = _ipam.AddPool(id, subnet, gateway); // refuses overlaps, persists
+            gateway = _ipam.AddPool(id, subnet, gateway, subnet6, gateway6); // refuses overlaps, persists
             undo.Push(() => _ipam.RemovePool(id));
+            gateway6 = _ipam.GetPool6(id)?.Gateway;
             EnsureForwarding();
+            if (subnet6 is not null) EnsureForwarding6();
             _host.CreateBridge(bridge, mtu);
             undo.Push(() => _host.DeleteLink(bridge));
-            _host.AddAddress(_host.GetIndex(bridge), gateway, subnet.PrefixLength);
-            Sysctl.Write(_options.HostNetnsPath, $"net/ipv4/conf/{bridge}/route_localnet", "1");
-            var rules = new NftFirewall.NetworkRules(bridge, subnet, o.Internal);
-            if (!_tableReady) RebuildTable(extraNetwork: rules);
+            ConfigureBridge(bridge, gateway, subnet, gateway6, subnet6);
+            var rules = new NftFirewall.NetworkRules(bridge, subnet, o.Internal, subnet6);
+            // The IPv6 table exists only while a dual-stack network does: such a network rebuilds both.
+            if (!_tableReady || subnet6 is not null) RebuildTable(extraNetwork: rules);
             else
             {
                 _firewall.AddNetwork(rules);
             }
-            undo.Push(() => RemoveNetworkRules(rules));
+            undo.Push(() => { if (subnet6 is not null) RebuildTable(); else RemoveNetworkRules(rules); });
             var record = new NetworkRecord
             {
                 Id = id, Name = o.Name, Bridge = bridge, Subnet = subnet.ToString(), Gateway = gateway.ToString(),
@@ -168,6 +188,7 @@ public sealed partial class NetworkController : IDisposable
                 DriverOptions = o.DriverOptions is { Count: > 0 } d ? new Dictionary<string, string>(d, StringComparer.Ordinal) : null,
                 ConfiguredSubnet = o.Subnet is not null,
                 Attachable = o.Attachable,
+                Subnet6 = subnet6?.ToString(), Gateway6 = gateway6?.ToString(), ConfiguredSubnet6 = o.Subnet6 is not null,
             };
             AtomicFile.Write(Path.Combine(_networksDir, id + ".json"), JsonSerializer.Serialize(record, StateJson.Default.NetworkRecord));
             _networks[id] = record;
@@ -177,8 +198,59 @@ public sealed partial class NetworkController : IDisposable
         {
             Undo(undo);
             if (_networks.Count == 0) ReleaseForwarding();
+            if (!_networks.Values.Any(n => n.Subnet6 is not null)) ReleaseForwarding6();
             throw;
         }
+    }
+
+    /// <summary>The gateway address(es) on a new or recreated bridge; IPv6 enabled on it first when the network is dual stack.</summary>
+    private void ConfigureBridge(string bridge, IPAddress gateway, Ipv4Subnet subnet, IPAddress? gateway6, Ipv6Subnet? subnet6)
+    {
+        var index = _host.GetIndex(bridge);
+        _host.AddAddress(index, gateway, subnet.PrefixLength);
+        Sysctl.Write(_options.HostNetnsPath, $"net/ipv4/conf/{bridge}/route_localnet", "1");
+        if (subnet6 is { } s6 && gateway6 is not null)
+        {
+            // A new link takes net.ipv6.conf.default.disable_ipv6, which hosts that keep IPv6 off
+            // their interfaces set to 1: the bridge needs it on, whatever the default.
+            Sysctl.Write(_options.HostNetnsPath, $"net/ipv6/conf/{bridge}/disable_ipv6", "0");
+            // fe80::1 on the bridge, as libnetwork gives docker0. The kernel solicits the neighbour
+            // for a *forwarded* packet (a published port's DNAT, the reply to outbound traffic) from
+            // the outgoing link's link-local address, and sends nothing while it has none. The kernel
+            // makes a bridge's own link-local address only once the bridge has a carrier, which
+            // linkwatch reports up to a second after the first port joined (then DAD adds another
+            // second): IPv6 to a network's first container was lost for 1-2 s after its start.
+            _host.AddAddress6(index, IPAddress.Parse("fe80::1"), 64);
+            _host.AddAddress6(index, gateway6, s6.PrefixLength);
+        }
+    }
+
+    /// <summary>A dual-stack network needs the kernel's IPv6 in the bridges' namespace (absent with ipv6.disable=1).</summary>
+    private void RequireKernelIpv6()
+    {
+        try { Sysctl.Read(_options.HostNetnsPath, "net/ipv6/conf/all/forwarding"); }
+        catch (NetworkException e)
+        {
+            throw new NetworkException(NetworkErrorKind.Unavailable, $"IPv6 networks need IPv6 in the kernel: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The ULA /48 default IPv6 subnets come from (see <see cref="NetworkControllerOptions.Ipv6UlaPrefix"/>).</summary>
+    private Ipv6Subnet UlaPrefix()
+    {
+        if (_options.Ipv6UlaPrefix is { } given)
+        {
+            var prefix = Ipv6Subnet.Parse(given);
+            if (prefix.PrefixLength != 48 || (byte)(prefix.Network >> 120) is not (>= 0xfc and <= 0xfd))
+                throw new NetworkException(NetworkErrorKind.InvalidArgument, $"IPv6 ULA prefix {given} is not a /48 in fc00::/7");
+            return prefix;
+        }
+        var machineId = File.Exists("/etc/machine-id") ? File.ReadAllText("/etc/machine-id").Trim() : "";
+        var hash = SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"berth ULA\n{machineId}\n{Path.GetFullPath(_options.StateDirectory)}"));
+        Span<byte> bytes = stackalloc byte[16];
+        bytes[0] = 0xfd; // fd00::/8: locally assigned ULA
+        hash.AsSpan(0, 5).CopyTo(bytes[1..]);
+        return new Ipv6Subnet(BinaryPrimitives.ReadUInt128BigEndian(bytes), 48);
     }
 
     /// <summary>Removes a network that has no endpoint left (Conflict otherwise): its rules, bridge and pool.</summary>
@@ -194,15 +266,20 @@ public sealed partial class NetworkController : IDisposable
                 _firewall.DeleteTable();
                 _tableReady = false;
             }
+            else if (n.Subnet6 is not null)
+            {
+                RebuildTable(excludeNetwork: n.Bridge); // drops the IPv6 table with the last dual-stack network
+            }
             else
             {
-                RemoveNetworkRules(new NftFirewall.NetworkRules(n.Bridge, Ipv4Subnet.Parse(n.Subnet), n.Internal));
+                RemoveNetworkRules(RulesOf(n));
             }
             _host.DeleteLink(n.Bridge);
             _ipam.RemovePool(n.Id);
             AtomicFile.Delete(Path.Combine(_networksDir, n.Id + ".json"));
             _networks.Remove(n.Id);
             if (_networks.Count == 0) ReleaseForwarding();
+            if (!_networks.Values.Any(x => x.Subnet6 is not null)) ReleaseForwarding6();
         }
     }
 
@@ -221,11 +298,10 @@ public sealed partial class NetworkController : IDisposable
     private void RebuildTable(NftFirewall.NetworkRules? extraNetwork = null, string? excludeNetwork = null, string? excludeEndpoint = null,
         NftFirewall.EndpointRules? extraEndpoint = null)
     {
-        var networks = _networks.Values.Where(n => n.Bridge != excludeNetwork)
-            .Select(n => new NftFirewall.NetworkRules(n.Bridge, Ipv4Subnet.Parse(n.Subnet), n.Internal)).ToList();
+        var networks = _networks.Values.Where(n => n.Bridge != excludeNetwork).Select(RulesOf).ToList();
         if (extraNetwork is not null) networks.Add(extraNetwork);
         var endpoints = _endpoints.Values.Where(e => e.Id != excludeEndpoint && e.Ports.Count > 0)
-            .Select(e => new NftFirewall.EndpointRules(e.Address, e.Ports)).ToList();
+            .Select(e => new NftFirewall.EndpointRules(e.Address, e.Ports, e.Address6)).ToList();
         if (extraEndpoint is not null) endpoints.Add(extraEndpoint);
         if (networks.Count == 0)
         {
@@ -237,21 +313,39 @@ public sealed partial class NetworkController : IDisposable
         _tableReady = true;
     }
 
+    private static NftFirewall.NetworkRules RulesOf(NetworkRecord n) =>
+        new(n.Bridge, Ipv4Subnet.Parse(n.Subnet), n.Internal, n.Subnet6 is null ? null : Ipv6Subnet.Parse(n.Subnet6));
+
     /// <summary>Turns net.ipv4.ip_forward on in the bridges' namespace, remembering (persisted, first) that Berth did.</summary>
-    private void EnsureForwarding()
-    {
-        if (Sysctl.Read(_options.HostNetnsPath, "net/ipv4/ip_forward") == "1") return;
-        AtomicFile.Write(_forwardingFile, JsonSerializer.Serialize(new ForwardingRecord { EnabledByBerth = true }, StateJson.Default.ForwardingRecord));
-        Sysctl.Write(_options.HostNetnsPath, "net/ipv4/ip_forward", "1");
-    }
+    private void EnsureForwarding() => EnsureSysctlOn(_forwardingFile, "net/ipv4/ip_forward");
 
     /// <summary>After the last network: turns ip_forward back off if Berth turned it on.</summary>
-    private void ReleaseForwarding()
+    private void ReleaseForwarding() => ReleaseSysctl(_forwardingFile, "net/ipv4/ip_forward");
+
+    /// <summary>
+    /// The same for IPv6 (a dual-stack network): net.ipv6.conf.all.forwarding, as docker sets it.
+    /// Writing "all" sets forwarding on every interface, and an interface that forwards ignores
+    /// router advertisements unless its accept_ra is 2: a host that learns its IPv6 default route by
+    /// SLAAC loses it at expiry (docker documents the same; set accept_ra=2 on the uplink first).
+    /// </summary>
+    private void EnsureForwarding6() => EnsureSysctlOn(_forwarding6File, "net/ipv6/conf/all/forwarding");
+
+    /// <summary>After the last dual-stack network: turns IPv6 forwarding back off if Berth turned it on.</summary>
+    private void ReleaseForwarding6() => ReleaseSysctl(_forwarding6File, "net/ipv6/conf/all/forwarding");
+
+    private void EnsureSysctlOn(string file, string key)
     {
-        if (!File.Exists(_forwardingFile)) return;
-        var record = JsonSerializer.Deserialize(File.ReadAllText(_forwardingFile), StateJson.Default.ForwardingRecord);
-        if (record?.EnabledByBerth == true) Sysctl.Write(_options.HostNetnsPath, "net/ipv4/ip_forward", "0");
-        AtomicFile.Delete(_forwardingFile);
+        if (Sysctl.Read(_options.HostNetnsPath, key) == "1") return;
+        AtomicFile.Write(file, JsonSerializer.Serialize(new ForwardingRecord { EnabledByBerth = true }, StateJson.Default.ForwardingRecord));
+        Sysctl.Write(_options.HostNetnsPath, key, "1");
+    }
+
+    private void ReleaseSysctl(string file, string key)
+    {
+        if (!File.Exists(file)) return;
+        var record = JsonSerializer.Deserialize(File.ReadAllText(file), StateJson.Default.ForwardingRecord);
+        if (record?.EnabledByBerth == true) Sysctl.Write(_options.HostNetnsPath, key, "0");
+        AtomicFile.Delete(file);
     }
 
     private int UplinkMtu(IReadOnlyList<RouteInfo> routes)
@@ -293,12 +387,20 @@ public sealed partial class NetworkController : IDisposable
             DriverOptions = n.DriverOptions ?? [],
             ConfiguredSubnet = n.ConfiguredSubnet,
             Attachable = n.Attachable,
+            Subnet6 = n.Subnet6 is null ? null : Ipv6Subnet.Parse(n.Subnet6),
+            Gateway6 = n.Gateway6 is null ? null : IPAddress.Parse(n.Gateway6),
+            ConfiguredSubnet6 = n.ConfiguredSubnet6,
         };
 
     private EndpointInfo ToInfo(EndpointRecord e)
     {
         var n = _networks[e.NetworkId];
         return new EndpointInfo(e.Id, e.NetworkId, e.ContainerId, e.HostInterface, e.Interface, IPAddress.Parse(e.Address),
-            Ipv4Subnet.Parse(n.Subnet).PrefixLength, n.Internal ? null : IPAddress.Parse(n.Gateway), e.MacAddress, e.Ports, e.Aliases, e.Hostname);
+            Ipv4Subnet.Parse(n.Subnet).PrefixLength, n.Internal ? null : IPAddress.Parse(n.Gateway), e.MacAddress, e.Ports, e.Aliases, e.Hostname)
+        {
+            Address6 = e.Address6 is null ? null : IPAddress.Parse(e.Address6),
+            PrefixLength6 = e.Address6 is null || n.Subnet6 is null ? 0 : Ipv6Subnet.Parse(n.Subnet6).PrefixLength,
+            Gateway6 = e.Address6 is null || n.Internal || n.Gateway6 is null ? null : IPAddress.Parse(n.Gateway6),
+        };
     }
 }

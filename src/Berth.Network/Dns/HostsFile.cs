@@ -13,12 +13,14 @@ public sealed record HostsEntry(IPAddress Address, IReadOnlyList<string> Names);
 public static class HostsFile
 {
     /// <summary>Docker's layout: localhost and the IPv6 names, <c>--add-host</c> entries, the container's own address, then its peers.</summary>
-    public static string Render(string? hostname, IPAddress? ownAddress, IEnumerable<HostsEntry>? peers = null, IEnumerable<HostsEntry>? extraHosts = null)
+    public static string Render(string? hostname, IPAddress? ownAddress, IEnumerable<HostsEntry>? peers = null, IEnumerable<HostsEntry>? extraHosts = null,
+        IPAddress? ownAddress6 = null)
     {
         var s = new StringBuilder();
         s.Append("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
         foreach (var e in extraHosts ?? []) Line(s, e);
         if (ownAddress is not null && !string.IsNullOrEmpty(hostname)) s.Append(ownAddress).Append('\t').Append(hostname).Append('\n');
+        if (ownAddress6 is not null && !string.IsNullOrEmpty(hostname)) s.Append(ownAddress6).Append('\t').Append(hostname).Append('\n');
         foreach (var e in peers ?? []) Line(s, e);
         return s.ToString();
     }

@@ -41,6 +41,14 @@ namespace Berth.Network.Nat;
 /// Either way postrouting sees no input interface for it, hence the match on the source subnet;
 /// the masquerade makes the reply go back through the host's conntrack instead of straight to
 /// the container's own address.
+///
+/// Dual-stack networks: the same rules for IPv6 in a second table, <c>table ip6 berth</c>, which exists
+/// only while some network has an IPv6 subnet (so IPv4-only hosts, and kernels without IPv6, never see
+/// it) and is rebuilt, in the same atomic batch as <c>table ip berth</c>, whenever such a network comes
+/// or goes. Outbound IPv6 is masqueraded as IPv4 is: a container's ULA or documentation address is
+/// rarely routed back to the host, and docker does the same (ip6tables MASQUERADE). Published ports
+/// bound to every address (no HostIp) are DNAT'd to the container's IPv6 address too. Not to ::1: IPv6
+/// has no route_localnet, the kernel never routes ::1 out of a bridge (docker's userland proxy serves that).
 /// </summary>
 public sealed class NftFirewall
 {
@@ -87,24 +95,63 @@ public sealed class NftFirewall
 
         """;
 
-    /// <summary>One network's elements.</summary>
-    public sealed record NetworkRules(string Bridge, Ipv4Subnet Subnet, bool Internal);
+    /// <summary>The IPv6 table (dual-stack networks), the same rules as <see cref="TableDefinition"/> less loopback DNAT and pub_ip.</summary>
+    internal static string Table6Definition => $$"""
+        table ip6 {{Table}} {
+          set bridges { type ifname; }
+          set self { type ifname . ifname; }
+          set internal { type ifname; }
+          set nat_subnets { type ipv6_addr; flags interval; }
+          set subnets { type ipv6_addr; flags interval; }
+          map pub_any { type inet_proto . inet_service : ipv6_addr . inet_service; }
+          chain prerouting {
+            type nat hook prerouting priority -100; policy accept;
+            fib daddr type local dnat ip6 to meta l4proto . th dport map @pub_any
+          }
+          chain output {
+            type nat hook output priority -100; policy accept;
+            ip6 daddr != ::1 fib daddr type local dnat ip6 to meta l4proto . th dport map @pub_any
+          }
+          chain postrouting {
+            type nat hook postrouting priority 100; policy accept;
+            oifname @bridges ct status dnat ip6 saddr @subnets masquerade
+            ip6 saddr @nat_subnets oifname != @bridges masquerade
+          }
+          chain forward {
+            type filter hook forward priority 0; policy accept;
+            iifname @internal iifname . oifname != @self drop
+            oifname @internal iifname . oifname != @self drop
+            ct status dnat accept
+            iifname @bridges oifname @bridges iifname . oifname != @self drop
+          }
+        }
 
-    /// <summary>One endpoint's published ports.</summary>
-    public sealed record EndpointRules(string ContainerAddress, IReadOnlyList<PortMapping> Ports);
+        """;
 
-    /// <summary>Replaces the whole table, atomically, with exactly these networks and ports (daemon start, crash cleanup).</summary>
+    /// <summary>One network's elements; <paramref name="Subnet6"/> for a dual-stack network.</summary>
+    public sealed record NetworkRules(string Bridge, Ipv4Subnet Subnet, bool Internal, Ipv6Subnet? Subnet6 = null);
+
+    /// <summary>One endpoint's published ports; <paramref name="ContainerAddress6"/> on a dual-stack network.</summary>
+    public sealed record EndpointRules(string ContainerAddress, IReadOnlyList<PortMapping> Ports, string? ContainerAddress6 = null);
+
+    /// <summary>
+    /// Replaces the whole table, atomically, with exactly these networks and ports (daemon start, crash
+    /// cleanup); in the same batch the IPv6 table is rebuilt when a network has an IPv6 subnet, deleted otherwise.
+    /// </summary>
     public void Rebuild(IEnumerable<NetworkRules> networks, IEnumerable<EndpointRules> endpoints)
     {
+        var networkList = networks.ToList();
         var script = new StringBuilder();
         script.Append($"add table ip {Table}\ndelete table ip {Table}\n").Append(TableDefinition);
-        foreach (var n in networks) AppendNetwork(script, "add", n);
+        script.Append($"add table ip6 {Table}\ndelete table ip6 {Table}\n");
+        if (networkList.Any(n => n.Subnet6 is not null)) script.Append(Table6Definition);
+        foreach (var n in networkList) AppendNetwork(script, "add", n);
         foreach (var e in endpoints) AppendPorts(script, "add", e);
         Apply(script.ToString(), "rebuild table ip berth");
     }
 
-    /// <summary>Deletes the table (no network left). Deleting a missing table is not an error.</summary>
-    public void DeleteTable() => Apply($"add table ip {Table}\ndelete table ip {Table}\n", "delete table ip berth");
+    /// <summary>Deletes the tables (no network left). Deleting a missing table is not an error.</summary>
+    public void DeleteTable() => Apply($"add table ip {Table}\ndelete table ip {Table}\nadd table ip6 {Table}\ndelete table ip6 {Table}\n", "delete table ip berth");
 
     public void AddNetwork(NetworkRules network) => Apply(AppendNetwork(new StringBuilder(), "add", network).ToString(), $"add network rules for {network.Bridge}");
 
@@ -123,6 +170,15 @@ public sealed class NftFirewall
         s.Append(n.Internal
             ? $"{verb} element ip {Table} internal {{ {b} }}\n"
             : $"{verb} element ip {Table} nat_subnets {{ {n.Subnet} }}\n");
+        if (n.Subnet6 is { } s6)
+        {
+            s.Append($"{verb} element ip6 {Table} bridges {{ {b} }}\n");
+            s.Append($"{verb} element ip6 {Table} self {{ {b} . {b} }}\n");
+            s.Append($"{verb} element ip6 {Table} subnets {{ {s6} }}\n");
+            s.Append(n.Internal
+                ? $"{verb} element ip6 {Table} internal {{ {b} }}\n"
+                : $"{verb} element ip6 {Table} nat_subnets {{ {s6} }}\n");
+        }
         return s;
     }
 
@@ -134,6 +190,9 @@ public sealed class NftFirewall
             var value = add ? $" : {e.ContainerAddress} . {p.ContainerPort}" : "";
             if (p.HostIp is null) s.Append($"{verb} element ip {Table} pub_any {{ {p.Protocol} . {p.HostPort}{value} }}\n");
             else s.Append($"{verb} element ip {Table} pub_ip {{ {p.HostIp} . {p.Protocol} . {p.HostPort}{value} }}\n");
+            // Bound to every address: over IPv6 too when the container has an IPv6 address.
+            if (p.HostIp is null && e.ContainerAddress6 is { } a6)
+                s.Append($"{verb} element ip6 {Table} pub_any {{ {p.Protocol} . {p.HostPort}{(add ? $" : {a6} . {p.ContainerPort}" : "")} }}\n");
         }
         return s;
     }

@@ -123,7 +123,7 @@ public sealed class NetLab : IDisposable
     public static string? Get(string ns, string url)
     {
         var uri = new Uri(url);
-        var (_, output) = ExecWithInput("GET / HTTP/1.0\r\n\r\n", "nsenter", $"--net={PathOf(ns)}", "/bin/busybox", "nc", "-w", "2", uri.Host, uri.Port.ToString());
+        var (_, output) = ExecWithInput("GET / HTTP/1.0\r\n\r\n", "nsenter", $"--net={PathOf(ns)}", "/bin/busybox", "nc", "-w", "2", uri.Host.Trim('[', ']'), uri.Port.ToString());
         if (!output.StartsWith("HTTP/1.", StringComparison.Ordinal)) return null;
         var body = output.IndexOf("\r\n\r\n", StringComparison.Ordinal);
         return body < 0 ? null : output[(body + 4)..];
