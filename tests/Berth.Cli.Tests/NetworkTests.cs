@@ -107,7 +107,7 @@ public sealed class NetworkTests
         {
             (["--mac-address", "02:42:zz:00:00:01"], "invalid MAC address"),
             (["--mac-address", "01:00:5e:00:00:01"], "multicast"),
-            (["--ip6", "fd00::5"], "IPAMConfig.IPv6Address (--ip6) is not supported"),
+            (["--ip6", "fd00::5"], "user specified IP address is supported on user defined networks only"), // dockerd's words: served on dual-stack user networks
             (["--link-local-ip", "169.254.1.1"], "IPAMConfig.LinkLocalIPs (--link-local-ip) is not supported"),
         })
         {

@@ -100,7 +100,7 @@ internal sealed class ContainerOptions
     public readonly Option<string[]> DeviceWriteIops = new("--device-write-iops") { Description = "limit write rate (IO per second) to a device (DEVICE:RATE)" };
     public readonly Option<string[]> Link = new("--link") { Description = "add link to another container (NAME[:ALIAS])" };
     // Sent as docker sends them; berthd says which it cannot do (a 400 naming the field).
-    public readonly Option<string?> Ip6 = new("--ip6") { Description = "IPv6 address (not supported by berthd)" };
+    public readonly Option<string?> Ip6 = new("--ip6") { Description = "IPv6 address (e.g., 2001:db8::33)" };
     public readonly Option<string[]> LinkLocalIp = new("--link-local-ip") { Description = "container IPv4/IPv6 link-local addresses (not supported by berthd)" };
     public readonly Option<string[]> StorageOpt = new("--storage-opt") { Description = "storage driver options for the container (not supported by berthd)" };
     public readonly Option<bool> UseApiSocket = new("--use-api-socket") { Description = "Bind mount the daemon's API socket at /var/run/docker.sock, with the registry credentials this client holds" };

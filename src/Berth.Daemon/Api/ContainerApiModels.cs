@@ -46,8 +46,10 @@ public sealed record EndpointSettingsJson
     public IReadOnlyList<string>? DNSNames { get; init; }
 }
 
-/// <summary>EndpointSettings.IPAMConfig as inspect shows what was asked.</summary>
-public sealed record EndpointIpamJson(string IPv4Address);
+/// <summary>EndpointSettings.IPAMConfig as inspect shows what was asked (omitempty, as moby's).</summary>
+public sealed record EndpointIpamJson(
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? IPv4Address,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? IPv6Address = null);
 
 public sealed record NetworkSettingsJson
 {
@@ -59,6 +61,9 @@ public sealed record NetworkSettingsJson
     public string IPAddress { get; init; } = "";
     public int IPPrefixLen { get; init; }
     public string MacAddress { get; init; } = "";
+    public string GlobalIPv6Address { get; init; } = "";
+    public int GlobalIPv6PrefixLen { get; init; }
+    public string IPv6Gateway { get; init; } = "";
     public Dictionary<string, EndpointSettingsJson> Networks { get; init; } = [];
 }
 
@@ -256,7 +261,8 @@ public sealed class NetworkCreateBody
     public bool Internal { get; set; }
     public bool? CheckDuplicate { get; set; }
     public bool Attachable { get; set; }
-    public bool EnableIPv6 { get; set; }
+    /// <summary>A *bool in moby's API (null: the daemon's default, IPv4 only here).</summary>
+    public bool? EnableIPv6 { get; set; }
     public NetworkCreateIpam? IPAM { get; set; }
     public Dictionary<string, string>? Options { get; set; }
     public Dictionary<string, string>? Labels { get; set; }

@@ -143,12 +143,16 @@ public static class ContainersApi
         foreach (ContainerNetworkState n in r.Networks ?? [])
             result[n.NetworkName] = new EndpointSettingsJson
             {
-                IPAMConfig = n.RequestedAddress is null ? null : JsonSerializer.SerializeToElement(new EndpointIpamJson(n.RequestedAddress), ApiJson.Context.EndpointIpamJson),
+                IPAMConfig = n.RequestedAddress is null && n.RequestedAddress6 is null ? null
+                    : JsonSerializer.SerializeToElement(new EndpointIpamJson(n.RequestedAddress, n.RequestedAddress6), ApiJson.Context.EndpointIpamJson),
                 NetworkID = n.NetworkId,
                 EndpointID = n.EndpointId,
                 Gateway = n.Gateway,
                 IPAddress = n.IPAddress,
                 IPPrefixLen = n.IPPrefixLen,
+                IPv6Gateway = n.IPv6Gateway,
+                GlobalIPv6Address = n.GlobalIPv6Address,
+                GlobalIPv6PrefixLen = n.GlobalIPv6PrefixLen,
                 MacAddress = n.MacAddress,
                 Aliases = n.Aliases,
                 DNSNames = n.DnsNames,
@@ -171,6 +175,9 @@ public static class ContainersApi
             IPAddress = n?.IPAddress ?? "",
             IPPrefixLen = n?.IPPrefixLen ?? 0,
             MacAddress = n?.MacAddress ?? "",
+            GlobalIPv6Address = n?.GlobalIPv6Address ?? "",
+            GlobalIPv6PrefixLen = n?.GlobalIPv6PrefixLen ?? 0,
+            IPv6Gateway = n?.IPv6Gateway ?? "",
             Networks = Networks(r),
         };
     }

@@ -59,7 +59,8 @@ public static class NetworksApi
         foreach (ContainerEntry e in containers.Snapshot())
             foreach (ContainerNetworkState s in e.Record.Networks ?? [])
                 if (s.Connected && s.NetworkId == n.Id)
-                    members[e.Record.Id] = new NetworkContainerJson(e.Record.Name.TrimStart('/'), s.EndpointId, s.MacAddress, $"{s.IPAddress}/{s.IPPrefixLen}", "");
+                    members[e.Record.Id] = new NetworkContainerJson(e.Record.Name.TrimStart('/'), s.EndpointId, s.MacAddress, $"{s.IPAddress}/{s.IPPrefixLen}",
+                        s.GlobalIPv6Address.Length > 0 ? $"{s.GlobalIPv6Address}/{s.GlobalIPv6PrefixLen}" : "");
         // User networks show the options they were created with (compose compares them with its file);
         // the default bridge shows its bridge's name and MTU.
         var options = n.Name == NetworkController.DefaultNetworkName
@@ -72,7 +73,13 @@ public static class NetworksApi
             Created = ContainerService.Rfc3339(n.Created),
             Driver = "bridge",
             Internal = n.Internal,
-            IPAM = new NetworkIpamJson { Config = [new IpamPoolJson(n.Subnet.ToString(), n.Gateway.ToString())] },
+            EnableIPv6 = n.EnableIpv6,
+            IPAM = new NetworkIpamJson
+            {
+                Config = n.Subnet6 is { } s6
+                    ? [new IpamPoolJson(n.Subnet.ToString(), n.Gateway.ToString()), new IpamPoolJson(s6.ToString(), n.Gateway6?.ToString() ?? "")]
+                    : [new IpamPoolJson(n.Subnet.ToString(), n.Gateway.ToString())],
+            },
             Containers = members,
             Options = options,
             Labels = new Dictionary<string, string>(n.Labels, StringComparer.Ordinal),
@@ -119,13 +126,11 @@ public static class NetworksApi
         BerthEngine engine = Engine(context);
         NetworkController network = engine.Network ?? throw ApiException.BadRequest("this berthd runs without bridge networking (--bridge none): networks cannot be created");
         if (body.Driver is not (null or "" or "bridge")) throw ApiException.NotFound($"plugin \"{body.Driver}\" not found");
-        if (body.EnableIPv6) throw ApiException.BadRequest("IPv6 networks are not supported by this version of berthd");
         if (IsPredefined(body.Name)) throw ApiException.Forbidden($"{body.Name} is a pre-defined network and cannot be created");
-        if (body.IPAM?.Config is { Count: > 1 }) throw ApiException.BadRequest("only one IPAM pool per network is supported by this version of berthd");
         if (body.Options is { Count: > 0 } opts && opts.Keys.FirstOrDefault(k => k is not ("com.docker.network.bridge.name" or "com.docker.network.driver.mtu")) is { } unknown)
             throw ApiException.BadRequest($"network option `{unknown}` is not supported by this version of berthd");
-        NetworkCreatePool? pool = body.IPAM?.Config?.FirstOrDefault();
-        if (pool?.IPRange is { Length: > 0 }) throw ApiException.BadRequest("--ip-range is not supported by this version of berthd");
+        var (pool, pool6) = Pools(body);
+        if (pool?.IPRange is { Length: > 0 } || pool6?.IPRange is { Length: > 0 }) throw ApiException.BadRequest("--ip-range is not supported by this version of berthd");
         if (All(engine).Any(n => n.Name == body.Name)) throw ApiException.Conflict($"network with name {body.Name} already exists");
         int? mtu = body.Options?.GetValueOrDefault("com.docker.network.driver.mtu") is { } m
             ? (int.TryParse(m, out int v) ? v : throw ApiException.BadRequest($"invalid MTU `{m}`")) : null;
@@ -136,6 +141,7 @@ public static class NetworksApi
             {
                 Name = body.Name, Subnet = pool?.Subnet, Gateway = pool?.Gateway, Internal = body.Internal, Mtu = mtu,
                 Labels = body.Labels, DriverOptions = body.Options, Attachable = body.Attachable,
+                EnableIpv6 = body.EnableIPv6 == true, Subnet6 = pool6?.Subnet, Gateway6 = pool6?.Gateway,
             });
         }
         catch (NetworkException e)
@@ -144,6 +150,33 @@ public static class NetworksApi
         }
         PublishEvent(engine, "create", created.Id, created.Name);
         await JsonResults.WriteAsync(context, new NetworkCreateResponse(created.Id, ""), ApiJson.Context.NetworkCreateResponse, 201);
+    }
+
+    /// <summary>
+    /// IPAM.Config split by family (moby's ValidateIPAM): at most one IPv4 and one IPv6 pool (berthd's
+    /// limit: one subnet per family), each gateway of its subnet's family, an IPv6 pool only with
+    /// EnableIPv6 (an IPv6 subnet without it would silently make an IPv4-only network).
+    /// </summary>
+    private static (NetworkCreatePool? V4, NetworkCreatePool? V6) Pools(NetworkCreateBody body)
+    {
+        NetworkCreatePool? v4 = null, v6 = null;
+        foreach (NetworkCreatePool pool in body.IPAM?.Config ?? [])
+        {
+            string subnet = pool.Subnet ?? "";
+            if (subnet.Length == 0 && pool.Gateway is { Length: > 0 } g) throw ApiException.BadRequest($"invalid gateway {g}: a gateway needs a subnet");
+            if (subnet.Length == 0) continue;
+            // The family by its text; the subnet itself is parsed (and refused with its reason) by the network layer.
+            bool six = Ipv6Subnet.LooksLikeIpv6(subnet);
+            if (pool.Gateway is { Length: > 0 } gateway && (!System.Net.IPAddress.TryParse(gateway, out System.Net.IPAddress? gw) || (gw.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6) != six))
+                throw ApiException.BadRequest($"invalid network config:\ninvalid gateway {gateway}: parent subnet is an {(six ? "IPv6" : "IPv4")} block");
+            if (six && body.EnableIPv6 != true)
+                throw ApiException.BadRequest($"invalid network config:\nIPv6 subnet {subnet} given but IPv6 is not enabled (--ipv6)");
+            if ((six ? v6 : v4) is not null)
+                throw ApiException.BadRequest($"only one IPv{(six ? 6 : 4)} pool per network is supported by this version of berthd");
+            if (six) v6 = pool;
+            else v4 = pool;
+        }
+        return (v4, v6);
     }
 
     /// <summary>
@@ -160,12 +193,12 @@ public static class NetworksApi
         string? unsupported = ep.Links is { Count: > 0 } ? "Links (--link)"
             : !string.IsNullOrEmpty(ep.MacAddress) ? "MacAddress"
             : ep.DriverOpts is { Count: > 0 } ? "DriverOpts (--driver-opt)"
-            : !string.IsNullOrEmpty(ep.IPAMConfig?.IPv6Address) ? "IPAMConfig.IPv6Address (--ip6)"
             : ep.IPAMConfig?.LinkLocalIPs is { Count: > 0 } ? "IPAMConfig.LinkLocalIPs (--link-local-ip)"
             : ep.Unknown?.FirstOrDefault(u => ContainerRequestCheck.IsSet(u.Value)).Key;
         if (unsupported is not null) throw ApiException.BadRequest($"network connect: EndpointConfig.{unsupported} is not supported by this version of berthd");
         string? address = string.IsNullOrEmpty(ep.IPAMConfig?.IPv4Address) ? null : ep.IPAMConfig!.IPv4Address;
-        await engine.Containers.ConnectAsync(body.Container, n.Name, ep.Aliases ?? [], address, context.RequestAborted);
+        string? address6 = string.IsNullOrEmpty(ep.IPAMConfig?.IPv6Address) ? null : ep.IPAMConfig!.IPv6Address;
+        await engine.Containers.ConnectAsync(body.Container, n.Name, ep.Aliases ?? [], address, context.RequestAborted, address6);
         context.Response.StatusCode = 200;
     }
 

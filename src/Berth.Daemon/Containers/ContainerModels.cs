@@ -357,6 +357,8 @@ public sealed class ContainerNetworkState
     public List<string>? Aliases { get; set; }
     /// <summary>--ip / connect --ip (IPAMConfig.IPv4Address); null: the next free address.</summary>
     public string? RequestedAddress { get; set; }
+    /// <summary>--ip6 / connect --ip6 (IPAMConfig.IPv6Address) on a dual-stack network; null: the next free IPv6 address.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? RequestedAddress6 { get; set; }
     /// <summary>--mac-address (EndpointsConfig.MacAddress, or Config.MacAddress before API 1.44); null: one derived from the address.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? RequestedMacAddress { get; set; }
 
@@ -367,6 +369,10 @@ public sealed class ContainerNetworkState
     public int IPPrefixLen { get; set; }
     public string Gateway { get; set; } = "";
     public string MacAddress { get; set; } = "";
+    /// <summary>On a dual-stack network: the IPv6 address, its prefix length and the IPv6 gateway ("" on an internal network).</summary>
+    public string GlobalIPv6Address { get; set; } = "";
+    public int GlobalIPv6PrefixLen { get; set; }
+    public string IPv6Gateway { get; set; } = "";
     /// <summary>The names peers resolve it by on a user network: name, aliases, short ID, hostname.</summary>
     public List<string>? DnsNames { get; set; }
     public List<PublishedPort> Ports { get; set; } = [];
@@ -376,8 +382,8 @@ public sealed class ContainerNetworkState
     /// <summary>Forgets the endpoint (the container stopped or left), keeps what was asked.</summary>
     public void ClearEndpoint()
     {
-        EndpointId = Interface = IPAddress = Gateway = MacAddress = "";
-        IPPrefixLen = 0;
+        EndpointId = Interface = IPAddress = Gateway = MacAddress = GlobalIPv6Address = IPv6Gateway = "";
+        IPPrefixLen = GlobalIPv6PrefixLen = 0;
         DnsNames = null;
         Ports = [];
     }

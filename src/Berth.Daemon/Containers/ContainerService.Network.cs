@@ -125,20 +125,20 @@ public sealed partial class ContainerService
     }
 
     /// <summary>
-    /// NetworkingConfig.EndpointsConfig: network (as the client named it) → --ip, --network-alias and
-    /// --mac-address. What berthd cannot give an endpoint (--ip6, --link-local-ip, driver options)
+    /// NetworkingConfig.EndpointsConfig: network (as the client named it) → --ip, --ip6, --network-alias and
+    /// --mac-address. What berthd cannot give an endpoint (--link-local-ip, driver options)
     /// is a 400 naming it, as network connect says. Links are not read here: docker 28's CLI puts
     /// --link both in HostConfig.Links, which berthd serves, and in the first network's endpoint.
     /// </summary>
-    private static List<(string Network, string? Address, List<string> Aliases, string? Mac)> EndpointRequests(JsonElement? networkingConfig)
+    private static List<(string Network, string? Address, string? Address6, List<string> Aliases, string? Mac)> EndpointRequests(JsonElement? networkingConfig)
     {
-        var result = new List<(string, string?, List<string>, string?)>();
+        var result = new List<(string, string?, string?, List<string>, string?)>();
         if (networkingConfig is not { ValueKind: JsonValueKind.Object } nc || Prop(nc, "EndpointsConfig") is not { ValueKind: JsonValueKind.Object } endpoints)
             return result;
         foreach (JsonProperty network in endpoints.EnumerateObject())
         {
             var aliases = new List<string>();
-            string? address = null, mac = null;
+            string? address = null, address6 = null, mac = null;
             if (network.Value.ValueKind == JsonValueKind.Object)
             {
                 JsonElement ep = network.Value;
@@ -147,16 +147,17 @@ public sealed partial class ContainerService
                 JsonElement? ipam = Prop(ep, "IPAMConfig") is { ValueKind: JsonValueKind.Object } i ? i : null;
                 if (ipam is { } v4 && Prop(v4, "IPv4Address") is { ValueKind: JsonValueKind.String } ip && ip.GetString() is { Length: > 0 } v)
                     address = v;
+                if (ipam is { } v6 && Prop(v6, "IPv6Address") is { ValueKind: JsonValueKind.String } ip6 && ip6.GetString() is { Length: > 0 } v6Text)
+                    address6 = v6Text;
                 if (Prop(ep, "MacAddress") is { ValueKind: JsonValueKind.String } m && m.GetString() is { Length: > 0 } macText)
                     mac = ContainerRequestCheck.CheckMacAddress(macText);
                 string? unsupported = IsSetProp(ep, "DriverOpts") ? "DriverOpts (--driver-opt)"
-                    : ipam is { } i6 && IsSetProp(i6, "IPv6Address") ? "IPAMConfig.IPv6Address (--ip6)"
                     : ipam is { } ll && IsSetProp(ll, "LinkLocalIPs") ? "IPAMConfig.LinkLocalIPs (--link-local-ip)"
                     : null;
                 if (unsupported is not null)
                     throw ApiException.BadRequest($"NetworkingConfig.EndpointsConfig[{network.Name}].{unsupported} is not supported by this version of berthd");
             }
-            result.Add((network.Name, address, aliases, mac));
+            result.Add((network.Name, address, address6, aliases, mac));
         }
         return result;
     }
@@ -199,35 +200,40 @@ public sealed partial class ContainerService
         if (!IsBridged(mode) || Network is null) return [];
         var result = new List<ContainerNetworkState>();
         NetworkInfo? primary = TryGetNetwork(mode);
-        void Add(string asked, NetworkInfo? n, string? address, List<string> aliases, string? mac)
+        void Add(string asked, NetworkInfo? n, string? address, string? address6, List<string> aliases, string? mac)
         {
             string name = n?.Name ?? asked;
             if (result.Any(x => x.NetworkName == name)) return;
             if (check)
             {
                 if (n is null) throw ApiException.NotFound($"network {asked} not found");
-                CheckEndpointSettings(n, address, aliases);
+                CheckEndpointSettings(n, address, aliases, address6);
             }
             result.Add(new ContainerNetworkState
             {
-                NetworkName = name, NetworkId = n?.Id ?? "", Aliases = aliases.Count > 0 ? aliases : null, RequestedAddress = address, RequestedMacAddress = mac,
+                NetworkName = name, NetworkId = n?.Id ?? "", Aliases = aliases.Count > 0 ? aliases : null, RequestedAddress = address,
+                RequestedAddress6 = address6, RequestedMacAddress = mac,
             });
         }
         bool IsPrimary(string key) => key == mode || key == h.NetworkMode || (key is "default" && h.NetworkMode is "" or "default")
             || (primary is not null && (key == primary.Name || key == primary.Id));
         var own = requests.FirstOrDefault(q => IsPrimary(q.Network));
-        Add(mode, primary, own.Network is null ? null : own.Address, own.Aliases ?? [], own.Network is null ? null : own.Mac);
-        foreach (var (asked, address, aliases, mac) in requests.Where(q => !IsPrimary(q.Network)))
-            Add(asked, TryGetNetwork(asked), address, aliases, mac);
+        Add(mode, primary, own.Network is null ? null : own.Address, own.Network is null ? null : own.Address6, own.Aliases ?? [], own.Network is null ? null : own.Mac);
+        foreach (var (asked, address, address6, aliases, mac) in requests.Where(q => !IsPrimary(q.Network)))
+            Add(asked, TryGetNetwork(asked), address, address6, aliases, mac);
         return result;
     }
 
-    /// <summary>dockerd's validateEndpointSettings: aliases and --ip on user networks only, an --ip inside a subnet the user chose.</summary>
-    private static void CheckEndpointSettings(NetworkInfo n, string? address, IReadOnlyCollection<string> aliases)
+    /// <summary>
+    /// dockerd's validateEndpointSettings: aliases, --ip and --ip6 on user networks only, each address
+    /// inside a subnet of its family that the user chose (an --ip6 on a network without IPv6, or whose
+    /// IPv6 subnet came from the daemon's ULA prefix, is refused as dockerd refuses it).
+    /// </summary>
+    private static void CheckEndpointSettings(NetworkInfo n, string? address, IReadOnlyCollection<string> aliases, string? address6 = null)
     {
         var errors = new List<string>();
         bool user = n.Name != NetworkController.DefaultNetworkName;
-        if (!user && address is not null) errors.Add("user specified IP address is supported on user defined networks only");
+        if (!user && (address is not null || address6 is not null)) errors.Add("user specified IP address is supported on user defined networks only");
         if (!user && aliases.Count > 0) errors.Add("network-scoped alias is supported only for containers in user defined networks");
         if (address is not null)
         {
@@ -237,6 +243,15 @@ public sealed partial class ContainerService
                 errors.Add("user specified IP address is supported only when connecting to networks with user configured subnets");
             else if (user && !n.Subnet.Contains(ip))
                 errors.Add($"no configured subnet or ip-range contain the IP address {address}");
+        }
+        if (address6 is not null)
+        {
+            if (!IPAddress.TryParse(address6, out IPAddress? ip6) || ip6.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6 || ip6.Equals(IPAddress.IPv6Any))
+                errors.Add($"invalid IPv6 address: {address6}");
+            else if (user && (n.Subnet6 is null || !n.ConfiguredSubnet6))
+                errors.Add("user specified IP address is supported only when connecting to networks with user configured subnets");
+            else if (user && !n.Subnet6!.Value.Contains(ip6))
+                errors.Add($"no configured subnet or ip-range contain the IP address {address6}");
         }
         if (errors.Count > 0) throw ApiException.BadRequest("invalid endpoint settings:\n" + string.Join('\n', errors));
     }
@@ -307,6 +322,7 @@ public sealed partial class ContainerService
                 NetnsPath = $"/proc/{containerPid}/ns/net",
                 InterfaceName = interfaceName,
                 Address = state.RequestedAddress,
+                Address6 = state.RequestedAddress6,
                 MacAddress = state.RequestedMacAddress ?? (ports && !string.IsNullOrEmpty(r.Config.MacAddress) ? r.Config.MacAddress : null),
                 Ports = ports ? PortMappings(r.Config, r.HostConfig) : [],
                 Aliases = names,
@@ -325,8 +341,14 @@ public sealed partial class ContainerService
         state.IPPrefixLen = endpoint.PrefixLength;
         state.Gateway = endpoint.Gateway?.ToString() ?? "";
         state.MacAddress = endpoint.MacAddress;
+        state.GlobalIPv6Address = endpoint.Address6?.ToString() ?? "";
+        state.GlobalIPv6PrefixLen = endpoint.PrefixLength6;
+        state.IPv6Gateway = endpoint.Gateway6?.ToString() ?? "";
         state.DnsNames = userNetwork ? names : null;
-        state.Ports = endpoint.Ports.Select(p => new PublishedPort(p.Protocol, p.HostIp ?? "0.0.0.0", p.HostPort, p.ContainerPort)).ToList();
+        // A port bound to every address answers over IPv6 too on a dual-stack network: listed twice, as dockerd lists it.
+        state.Ports = endpoint.Ports.SelectMany(p => p.HostIp is null && endpoint.Address6 is not null
+            ? new[] { new PublishedPort(p.Protocol, "0.0.0.0", p.HostPort, p.ContainerPort), new PublishedPort(p.Protocol, "::", p.HostPort, p.ContainerPort) }
+            : [new PublishedPort(p.Protocol, p.HostIp ?? "0.0.0.0", p.HostPort, p.ContainerPort)]).ToList();
     }
 
     /// <summary>
@@ -377,7 +399,7 @@ public sealed partial class ContainerService
     /// stopped one has the network recorded and joins it at its next start (connecting it twice
     /// changes nothing, as dockerd). <paramref name="network"/> is a network's name as listed.
     /// </summary>
-    public async Task ConnectAsync(string containerRef, string network, IReadOnlyList<string> aliases, string? address, CancellationToken cancellationToken)
+    public async Task ConnectAsync(string containerRef, string network, IReadOnlyList<string> aliases, string? address, CancellationToken cancellationToken, string? address6 = null)
     {
         ContainerEntry entry = Find(containerRef);
         await entry.Lock.WaitAsync(cancellationToken);
@@ -399,7 +421,7 @@ public sealed partial class ContainerService
             }
             if (network == "none") throw ApiException.BadRequest(NoneNetworkError);
             NetworkInfo target = TryGetNetwork(network) ?? throw ApiException.NotFound($"network {network} not found");
-            CheckEndpointSettings(target, address, aliases);
+            CheckEndpointSettings(target, address, aliases, address6);
             List<ContainerNetworkState> networks = NetworksOf(r);
             bool member = networks.Any(n => n.NetworkId == target.Id || n.NetworkName == target.Name);
             if (member && r.State.Running) throw ApiException.Forbidden($"endpoint with name {r.Name.TrimStart('/')} already exists in network {target.Name}");
@@ -410,6 +432,7 @@ public sealed partial class ContainerService
                 NetworkId = target.Id,
                 Aliases = aliases.Count > 0 ? [.. aliases] : null,
                 RequestedAddress = address,
+                RequestedAddress6 = address6,
             };
             if (!r.State.Running)
             {
@@ -547,7 +570,8 @@ public sealed partial class ContainerService
         try
         {
             IPAddress? own = connected.Count > 0 ? IPAddress.Parse(connected[0].IPAddress) : null;
-            HostsFile.WriteInPlace(path, HostsFile.Render(hostname, own, peers, extra));
+            IPAddress? own6 = connected.Count > 0 && connected[0].GlobalIPv6Address.Length > 0 ? IPAddress.Parse(connected[0].GlobalIPv6Address) : null;
+            HostsFile.WriteInPlace(path, HostsFile.Render(hostname, own, peers, extra, own6));
         }
         catch (IOException e)
         {
