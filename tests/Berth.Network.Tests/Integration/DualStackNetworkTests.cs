@@ -200,4 +200,21 @@ public sealed class DualStackNetworkTests : IDisposable
             Assert.Single(new Network.Ipam(_lab.StateDirectory).Allocations6(net.Id));
         }
     }
+
+    [Fact]
+    public void The_ipv6_default_route_moves_to_the_next_dual_stack_network()
+    {
+        using var c = _lab.OpenController();
+        c.CreateNetwork(new NetworkCreateOptions { Name = "first", EnableIpv6 = true, Subnet6 = "fd00:db8:1::/64" });
+        c.CreateNetwork(new NetworkCreateOptions { Name = "second", EnableIpv6 = true, Subnet6 = "fd00:db8:2::/64" });
+        var c1 = _lab.AddNamespace("c1");
+        var e1 = Connect(c, "first", c1);
+        c.CreateEndpoint(new EndpointCreateOptions { Network = "second", ContainerId = c1, NetnsPath = NetLab.PathOf(c1), InterfaceName = "eth1" });
+        Assert.Contains("default via fd00:db8:1::1 dev eth0", NetLab.Run(c1, "ip", "-6", "route").Output);
+
+        c.DeleteEndpoint(e1.Id);
+        c.EnsureDefaultRoute(c1, NetLab.PathOf(c1));
+        Assert.Contains("default via fd00:db8:2::1 dev eth1", NetLab.Run(c1, "ip", "-6", "route").Output);
+        Assert.True(Ping6(c1, OutsideIp6));
+    }
 }
