@@ -159,7 +159,8 @@ public sealed partial class NetworkController : IDisposable
         var bridge = o.Name == DefaultNetworkName ? _options.DefaultBridge : BridgePrefix + id[..12];
         if (_host.GetLink(bridge) is not null) throw new NetworkException(NetworkErrorKind.Conflict, $"a link named {bridge} already exists");
         var mtu = o.Mtu ?? UplinkMtu(routes);
-        if (subnet6 is not null && mtu < 1280) mtu = 1280;
+        if (subnet6 is not null && mtu < 1280)
+            throw new NetworkException(NetworkErrorKind.InvalidArgument, $"the uplink's MTU {mtu} is below IPv6's minimum of 1280: give an MTU (-o com.docker.network.driver.mtu=1280) for an IPv6 network");
 
         var undo = new Stack<Action>();
         try

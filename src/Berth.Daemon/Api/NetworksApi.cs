@@ -181,7 +181,7 @@ public static class NetworksApi
 
     /// <summary>
     /// POST /networks/{id}/connect: the container is looked up first (dockerd's order), then the
-    /// network; aliases and --ip are served, any other endpoint setting is a 400 naming it.
+    /// network; aliases, --ip and --ip6 are served, any other endpoint setting is a 400 naming it.
     /// </summary>
     private static async Task Connect(HttpContext context, string idOrName)
     {
@@ -198,7 +198,7 @@ public static class NetworksApi
         if (unsupported is not null) throw ApiException.BadRequest($"network connect: EndpointConfig.{unsupported} is not supported by this version of berthd");
         string? address = string.IsNullOrEmpty(ep.IPAMConfig?.IPv4Address) ? null : ep.IPAMConfig!.IPv4Address;
         string? address6 = string.IsNullOrEmpty(ep.IPAMConfig?.IPv6Address) ? null : ep.IPAMConfig!.IPv6Address;
-        await engine.Containers.ConnectAsync(body.Container, n.Name, ep.Aliases ?? [], address, context.RequestAborted, address6);
+        await engine.Containers.ConnectAsync(body.Container, n.Name, ep.Aliases ?? [], address, address6, context.RequestAborted);
         context.Response.StatusCode = 200;
     }
 

@@ -399,7 +399,7 @@ public sealed partial class ContainerService
     /// stopped one has the network recorded and joins it at its next start (connecting it twice
     /// changes nothing, as dockerd). <paramref name="network"/> is a network's name as listed.
     /// </summary>
-    public async Task ConnectAsync(string containerRef, string network, IReadOnlyList<string> aliases, string? address, CancellationToken cancellationToken, string? address6 = null)
+    public async Task ConnectAsync(string containerRef, string network, IReadOnlyList<string> aliases, string? address, string? address6, CancellationToken cancellationToken)
     {
         ContainerEntry entry = Find(containerRef);
         await entry.Lock.WaitAsync(cancellationToken);

@@ -143,6 +143,12 @@ public sealed class DualStackNetworkTests : IDisposable
         Assert.DoesNotContain("eth0", NetLab.Links(c1));
         Assert.Equal(2, c.Networks.Count);
         Assert.Empty(c.Endpoints);
+
+        // An uplink whose MTU cannot carry IPv6: the network would get it, and the kernel would drop IPv6 from the bridge.
+        NetLab.Ip("-n", _lab.Host, "route", "add", "default", "via", NetLab.OutsideIp);
+        NetLab.Ip("-n", _lab.Host, "link", "set", "uplink", "mtu", "1200");
+        Refused(NetworkErrorKind.InvalidArgument, "below IPv6's minimum of 1280", () => c.CreateNetwork(new NetworkCreateOptions { Name = "three", EnableIpv6 = true }));
+        Assert.Equal(2, c.Networks.Count);
     }
 
     [Fact]
