@@ -70,8 +70,9 @@ public sealed partial class NetworkController
                     if (!network.Internal && !HasDefaultRoute(inside)) inside.AddRoute(new Ipv4Subnet(0, 0), gateway, index);
                     if (address6 is not null && subnet6 is { } s6)
                     {
-                        // The runtime may leave IPv6 off in the namespace (net.ipv6.conf.default.disable_ipv6
-                        // is copied from the creating namespace's "default"); the address needs it on.
+                        // IPv6 may be off on the new interface (a new link takes net.ipv6.conf.default.disable_ipv6,
+                        // which a namespace inherits from the host's with net.core.devconf_inherit_init_net,
+                        // or a --sysctl set); adding the address fails with EACCES unless it is on.
                         Sysctl.Write(o.NetnsPath, $"net/ipv6/conf/{o.InterfaceName}/disable_ipv6", "0");
                         inside.AddAddress6(index, address6, s6.PrefixLength);
                         if (!network.Internal && !HasDefaultRoute6(inside))
