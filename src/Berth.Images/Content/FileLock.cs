@@ -64,8 +64,10 @@ internal sealed class FileLock : IDisposable
 
     public void Dispose()
     {
-        // Unlink while still holding the lock, then unlock by closing.
+        // Unlink while still holding the lock, then unlock: explicitly, since a child another thread is
+        // forking may hold a copy of the descriptor until its exec, and the lock is the description's.
         File.Delete(_path);
+        Interop.flock(_fd, Interop.LOCK_UN);
         _fd.Dispose();
     }
 }

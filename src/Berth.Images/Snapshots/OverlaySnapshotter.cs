@@ -172,7 +172,14 @@ public sealed class OverlaySnapshotter : ISnapshotter, IDisposable
         lock (_gate) return _metadata.Snapshots.Select(e => ToInfo(e.Key, e.Value)).ToList();
     }
 
-    public void Dispose() => _lock.Dispose();
+    public void Dispose()
+    {
+        // Unlocked explicitly before the close: a flock belongs to the open file description, and a child
+        // that another thread forks in this instant holds a copy of the descriptor until its exec closes
+        // it (O_CLOEXEC), which kept the root "in use" for a snapshotter opened right after this one.
+        if (!_lock.IsClosed) Interop.flock(_lock, Interop.LOCK_UN);
+        _lock.Dispose();
+    }
 
     private IReadOnlyList<Mount> Create(SnapshotKind kind, string key, string? parent, IReadOnlyDictionary<string, string>? labels)
     {
