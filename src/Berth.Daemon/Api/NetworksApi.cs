@@ -181,7 +181,7 @@ public static class NetworksApi
 
     /// <summary>
     /// POST /networks/{id}/connect: the container is looked up first (dockerd's order), then the
-    /// network; aliases, --ip and --ip6 are served, any other endpoint setting is a 400 naming it.
+    /// network; aliases, --ip, --ip6 and MacAddress are served, any other endpoint setting is a 400 naming it.
     /// </summary>
     private static async Task Connect(HttpContext context, string idOrName)
     {
@@ -191,14 +191,15 @@ public static class NetworksApi
         NetworkJson n = Find(engine, idOrName);
         EndpointConfigBody ep = body.EndpointConfig ?? new EndpointConfigBody();
         string? unsupported = ep.Links is { Count: > 0 } ? "Links (--link)"
-            : !string.IsNullOrEmpty(ep.MacAddress) ? "MacAddress"
             : ep.DriverOpts is { Count: > 0 } ? "DriverOpts (--driver-opt)"
             : ep.IPAMConfig?.LinkLocalIPs is { Count: > 0 } ? "IPAMConfig.LinkLocalIPs (--link-local-ip)"
             : ep.Unknown?.FirstOrDefault(u => ContainerRequestCheck.IsSet(u.Value)).Key;
         if (unsupported is not null) throw ApiException.BadRequest($"network connect: EndpointConfig.{unsupported} is not supported by this version of berthd");
         string? address = string.IsNullOrEmpty(ep.IPAMConfig?.IPv4Address) ? null : ep.IPAMConfig!.IPv4Address;
         string? address6 = string.IsNullOrEmpty(ep.IPAMConfig?.IPv6Address) ? null : ep.IPAMConfig!.IPv6Address;
-        await engine.Containers.ConnectAsync(body.Container, n.Name, ep.Aliases ?? [], address, address6, context.RequestAborted);
+        // EndpointConfig.MacAddress (API 1.44; compose sets it per network), checked as at create.
+        string? mac = string.IsNullOrEmpty(ep.MacAddress) ? null : ContainerRequestCheck.CheckMacAddress(ep.MacAddress);
+        await engine.Containers.ConnectAsync(body.Container, n.Name, ep.Aliases ?? [], address, address6, context.RequestAborted, mac);
         context.Response.StatusCode = 200;
     }
 

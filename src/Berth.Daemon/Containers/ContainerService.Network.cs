@@ -399,7 +399,8 @@ public sealed partial class ContainerService
     /// stopped one has the network recorded and joins it at its next start (connecting it twice
     /// changes nothing, as dockerd). <paramref name="network"/> is a network's name as listed.
     /// </summary>
-    public async Task ConnectAsync(string containerRef, string network, IReadOnlyList<string> aliases, string? address, string? address6, CancellationToken cancellationToken)
+    public async Task ConnectAsync(string containerRef, string network, IReadOnlyList<string> aliases, string? address, string? address6, CancellationToken cancellationToken,
+        string? macAddress = null)
     {
         ContainerEntry entry = Find(containerRef);
         await entry.Lock.WaitAsync(cancellationToken);
@@ -433,6 +434,7 @@ public sealed partial class ContainerService
                 Aliases = aliases.Count > 0 ? [.. aliases] : null,
                 RequestedAddress = address,
                 RequestedAddress6 = address6,
+                RequestedMacAddress = macAddress,
             };
             if (!r.State.Running)
             {

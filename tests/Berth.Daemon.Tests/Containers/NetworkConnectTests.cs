@@ -160,6 +160,7 @@ public sealed class NetworkConnectTests : IAsyncLifetime
         await Expect("auto", "connect", new { Container = "plain", EndpointConfig = new { IPAMConfig = new { IPv4Address = "10.99.0.5" } } },
             400, "user specified IP address is supported only when connecting to networks with user configured subnets");
         await Expect("other", "connect", new { Container = "plain", EndpointConfig = new { Links = new[] { "web:web" } } }, 400, "Links");
+        await Expect("other", "connect", new { Container = "plain", EndpointConfig = new { MacAddress = "01:00:5e:00:00:01" } }, 400, "multicast");
         await Expect("other", "disconnect", new { Container = "plain" }, 500, "is not connected to network other");
         await Expect("nosuch", "disconnect", new { Container = "plain" }, 404, "network nosuch not found");
 
@@ -173,5 +174,12 @@ public sealed class NetworkConnectTests : IAsyncLifetime
         // Nothing was left behind by the refused requests.
         Assert.Equal("", docker.Ok("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "other").Trim());
         Assert.Equal(["bridge"], Networks(docker, "plain").EnumerateObject().Select(p => p.Name).ToArray());
+
+        // EndpointConfig.MacAddress (API 1.44, what compose sends per network): the new interface has it.
+        using (HttpResponseMessage connect = await _daemon.Client.PostAsJsonAsync("/v1.47/networks/other/connect",
+            new { Container = "plain", EndpointConfig = new { MacAddress = "02:42:0A:50:00:42" } }))
+            Assert.True(connect.IsSuccessStatusCode, await connect.Content.ReadAsStringAsync());
+        Assert.Equal("02:42:0a:50:00:42", docker.Ok("exec", "plain", "cat", "/sys/class/net/eth1/address").Trim());
+        Assert.Equal("02:42:0a:50:00:42", Networks(docker, "plain").GetProperty("other").GetProperty("MacAddress").GetString());
     }
 }
