@@ -14,8 +14,8 @@ namespace Berth.Seccomp;
 /// </summary>
 /// <remarks>
 /// The key is the section's full encoding (<see cref="SeccompProgramCache.Encode"/>), the native
-/// architecture, the compile options and the identity of the compiler (its module version id,
-/// the executable's path, size and modification time, and under the JIT the assembly's): a
+/// architecture, the compile options and the identity of the compiler (a NativeAOT executable's GNU build
+/// ID, else its module version id; the executable's path, size and modification time, and under the JIT the assembly's): a
 /// rebuilt or reinstalled runtime never reads an older program. A file is used only when its stored key equals the key
 /// byte for byte (the file name's 64-bit hash is only an address) and its structure checks out;
 /// anything else (missing, truncated, another key, another format) is compiled afresh and
@@ -51,10 +51,14 @@ public sealed class SeccompProgramStore(string directory, int maxEntries = Secco
         void Int(long value) { Span<byte> b = stackalloc byte[8]; BinaryPrimitives.WriteInt64LittleEndian(b, value); key.AddRange(b.ToArray()); }
         void Text(string value) { var bytes = Encoding.UTF8.GetBytes(value); Int(bytes.Length); key.AddRange(bytes); }
         Int(FormatVersion);
-        // The compiler's build: a deterministic build's module version id is a hash of its
-        // inputs, so any change to the compiler's code gives another key, even in a binary whose
-        // size and time a package kept the same.
-        Text(typeof(SeccompCompiler).Module.ModuleVersionId.ToString("N"));
+        // The compiler's build, so that any change to the compiler's code gives another key, even in
+        // a binary whose size and time a package kept the same: in a NativeAOT executable its GNU
+        // build ID (the linker's hash of the whole binary, read from memory for a few hundred
+        // instructions), else the module version id (a deterministic build's hash of its inputs;
+        // under NativeAOT it would go through the reflection metadata).
+        Text(!System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported && ElfBuildId.Read() is { } buildId
+            ? "elf-build-id:" + buildId
+            : typeof(SeccompCompiler).Module.ModuleVersionId.ToString("N"));
         foreach (var file in CompilerFiles())
         {
             Text(file);
@@ -80,7 +84,10 @@ public sealed class SeccompProgramStore(string directory, int maxEntries = Secco
     {
         var files = new List<string>(2);
         if (Environment.ProcessPath is { Length: > 0 } exe) files.Add(exe);
-        if (typeof(SeccompCompiler).Assembly.Location is { Length: > 0 } assembly) files.Add(assembly);
+        // Not asked under NativeAOT, where it is empty: reaching the Assembly object alone reads the reflection
+        // metadata's assembly names (~190,000 instructions per process).
+        if (System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported && typeof(SeccompCompiler).Assembly.Location is { Length: > 0 } assembly)
+            files.Add(assembly);
         return files;
     }
 

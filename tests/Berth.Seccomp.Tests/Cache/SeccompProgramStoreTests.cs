@@ -102,4 +102,18 @@ public sealed class SeccompProgramStoreTests : IDisposable
         Assert.Equal(SeccompCompiler.Compile(Docker(), SeccompArch.X86_64).Filter, program.Filter);
         File.Delete(_dir);
     }
+
+    /// <summary>The executable's GNU build ID as read from memory equals what readelf reads from its file (here the test host's).</summary>
+    [Fact]
+    public void The_build_id_read_from_memory_is_the_files()
+    {
+        string exe = Environment.ProcessPath!;
+        var psi = new System.Diagnostics.ProcessStartInfo("readelf", ["-n", exe]) { RedirectStandardOutput = true };
+        using var readelf = System.Diagnostics.Process.Start(psi)!;
+        string notes = readelf.StandardOutput.ReadToEnd();
+        readelf.WaitForExit();
+        var match = System.Text.RegularExpressions.Regex.Match(notes, "Build ID: ([0-9a-f]+)");
+        Assert.Equal(match.Success ? match.Groups[1].Value : null, ElfBuildId.Read());
+        Assert.True(match.Success, $"{exe} has no build ID: the test proves nothing here");
+    }
 }
