@@ -1,5 +1,5 @@
-using System.Text.RegularExpressions;
 using System.Globalization;
+using System.Text.RegularExpressions;
 using Berth.Oci;
 
 namespace Berth.Daemon.Containers;
