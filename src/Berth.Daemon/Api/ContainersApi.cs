@@ -434,10 +434,16 @@ public static class ContainersApi
             int stream = e.Stream == "stderr" ? 2 : 1;
             if ((stream == 1 && !stdout) || (stream == 2 && !stderr)) continue;
             ReadOnlyMemory<byte> payload = e.Line;
-            // dockerd's order: the attributes before the line, the timestamp before both.
-            if (details) payload = Encoding.UTF8.GetBytes(DetailsPrefix(e.Attributes)).Concat(payload.ToArray()).ToArray();
-            if (timestamps)
-                payload = Encoding.UTF8.GetBytes(e.Time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'00Z' ", CultureInfo.InvariantCulture)).Concat(payload.ToArray()).ToArray();
+            // dockerd's order: the timestamp, then the attributes, then the line; one copy per entry.
+            string prefix = (timestamps ? e.Time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'00Z' ", CultureInfo.InvariantCulture) : "")
+                + (details ? DetailsPrefix(e.Attributes) : "");
+            if (prefix.Length > 0)
+            {
+                byte[] joined = new byte[Encoding.UTF8.GetByteCount(prefix) + e.Line.Length];
+                int n = Encoding.UTF8.GetBytes(prefix, joined);
+                e.Line.Span.CopyTo(joined.AsSpan(n));
+                payload = joined;
+            }
             if (!tty)
             {
                 header[0] = (byte)stream;

@@ -137,9 +137,6 @@ public sealed partial class ContainerService : IDisposable
         return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
-    /// <summary>Whether the container keeps a log (json-file or local); with docker's "none" driver it keeps none and logs cannot be read.</summary>
-    public static bool HasLog(ContainerRecord r) => r.HostConfig.LogConfig.Type != NoLogDriver;
-
     public const string NoLogDriver = "none";
     private static string SnapshotKey(string id) => "container-" + id;
 
