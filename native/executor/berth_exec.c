@@ -17,11 +17,13 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <errno.h>
 
-#define BERTH_EXEC_ABI 4
+#define BERTH_EXEC_ABI 5
 #define BERTH_MAX_SLOTS 64
 #define BERTH_MAX_ERRNO_RULES 3
 
@@ -33,6 +35,7 @@ enum berth_op_kind {
     OP_FD_PATH = 5,    // write "/proc/self/fd/<slot args[1]>" into the buffer at args[0] (>= 32 bytes)
     OP_FAIL = 6,       // report failure of this op with errno args[0]
     OP_EXIT = 7,       // exit_group(args[0])
+    OP_COPY_TREE = 8,  // copy the contents of directory fd args[0] into directory fd args[1] (see copy_tree)
 };
 
 // Flags of an op.
@@ -112,6 +115,105 @@ static void write_fd_path(char *buffer, int64_t fd)
     *buffer = 0;
 }
 
+// The deepest directory tree copy_tree copies. Each level holds two fds and ~2.3 KiB of the
+// stack this child inherited from the runtime's calling thread (at least 1.5 MiB).
+#define COPY_TREE_MAX_DEPTH 128
+
+struct berth_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+// Owner, mode (after the owner: chown clears set-id bits) and times of what copy_tree made.
+// fd >= 0: the object itself (name unused); otherwise name in directory dir.
+static long copy_attributes(int fd, int dir, const char *name, const struct stat *st, int chmod_too)
+{
+    struct timespec times[2] = { st->st_atim, st->st_mtim };
+    long r = fd >= 0 ? raw(SYS_fchown, fd, st->st_uid, st->st_gid, 0, 0, 0)
+                     : raw(SYS_fchownat, dir, (long)name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW, 0);
+    if (r < 0) return r;
+    if (chmod_too) {
+        r = fd >= 0 ? raw(SYS_fchmod, fd, st->st_mode & 07777, 0, 0, 0, 0)
+                    : raw(SYS_fchmodat, dir, (long)name, st->st_mode & 07777, 0, 0, 0);
+        if (r < 0) return r;
+    }
+    return fd >= 0 ? raw(SYS_utimensat, fd, 0, (long)times, 0, 0, 0)
+                   : raw(SYS_utimensat, dir, (long)name, (long)times, AT_SYMLINK_NOFOLLOW, 0, 0);
+}
+
+// tmpcopyup: copies the contents of the directory src (the image's directory, opened before
+// a tmpfs was mounted over it) into dst (the new tmpfs), as runc and crun do: directories,
+// regular files, symlinks and special files with their owner, mode and times; hard links
+// become separate copies. dst's root keeps the tmpfs's mode and takes src's owner. Nothing
+// is followed: every name is opened O_NOFOLLOW or read with AT_SYMLINK_NOFOLLOW, so an
+// image's symlink cannot make the copy read or write outside the two trees.
+// Returns 0 or -errno.
+static long copy_tree(int src, int dst, int depth)
+{
+    static char link_target[4096];
+    char entries[2048] __attribute__((aligned(8)));
+    struct stat st;
+    long r;
+    if (depth > COPY_TREE_MAX_DEPTH) return -ENAMETOOLONG;
+    if (depth == 0) {
+        if ((r = raw(SYS_fstat, src, (long)&st, 0, 0, 0, 0)) < 0) return r;
+        if ((r = raw(SYS_fchown, dst, st.st_uid, st.st_gid, 0, 0, 0)) < 0) return r;
+    }
+    for (;;) {
+        long n = raw(SYS_getdents64, src, (long)entries, sizeof entries, 0, 0, 0);
+        if (n <= 0) return n;
+        for (long off = 0; off < n;) {
+            struct berth_dirent64 *d = (struct berth_dirent64 *)(entries + off);
+            off += d->d_reclen;
+            const char *name = d->d_name;
+            if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+            if ((r = raw(SYS_newfstatat, src, (long)name, (long)&st, AT_SYMLINK_NOFOLLOW, 0, 0)) < 0) return r;
+            switch (st.st_mode & S_IFMT) {
+            case S_IFDIR: {
+                if ((r = raw(SYS_mkdirat, dst, (long)name, 0700, 0, 0, 0)) < 0) return r;
+                long from = raw(SYS_openat, src, (long)name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0, 0);
+                if (from < 0) return from;
+                long to = raw(SYS_openat, dst, (long)name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0, 0);
+                if (to < 0) { raw(SYS_close, from, 0, 0, 0, 0, 0); return to; }
+                r = copy_tree((int)from, (int)to, depth + 1);
+                if (r == 0) r = copy_attributes((int)to, -1, 0, &st, 1);
+                raw(SYS_close, from, 0, 0, 0, 0, 0);
+                raw(SYS_close, to, 0, 0, 0, 0, 0);
+                if (r < 0) return r;
+                break;
+            }
+            case S_IFREG: {
+                long from = raw(SYS_openat, src, (long)name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0, 0, 0);
+                if (from < 0) return from;
+                long to = raw(SYS_openat, dst, (long)name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600, 0, 0);
+                if (to < 0) { raw(SYS_close, from, 0, 0, 0, 0, 0); return to; }
+                do r = raw(SYS_sendfile, to, from, 0, 1L << 30, 0, 0); while (r > 0);
+                if (r == 0) r = copy_attributes((int)to, -1, 0, &st, 1);
+                raw(SYS_close, from, 0, 0, 0, 0, 0);
+                raw(SYS_close, to, 0, 0, 0, 0, 0);
+                if (r < 0) return r;
+                break;
+            }
+            case S_IFLNK:
+                r = raw(SYS_readlinkat, src, (long)name, (long)link_target, sizeof link_target - 1, 0, 0);
+                if (r < 0) return r;
+                link_target[r] = 0;
+                if ((r = raw(SYS_symlinkat, (long)link_target, dst, (long)name, 0, 0, 0)) < 0) return r;
+                // A symlink has no mode of its own to set.
+                if ((r = copy_attributes(-1, dst, name, &st, 0)) < 0) return r;
+                break;
+            default: // fifos, sockets, device nodes
+                if ((r = raw(SYS_mknodat, dst, (long)name, st.st_mode, (long)st.st_rdev, 0, 0)) < 0) return r;
+                if ((r = copy_attributes(-1, dst, name, &st, 1)) < 0) return r;
+                break;
+            }
+        }
+    }
+}
+
 __attribute__((noreturn)) static void run_program(struct berth_program *p)
 {
     // The parent's handlers point into the .NET runtime: none may run here, and the
@@ -156,6 +258,9 @@ __attribute__((noreturn)) static void run_program(struct berth_program *p)
         case OP_FD_PATH:
             write_fd_path((char *)a[0], p->slots[op->args[1]]);
             r = 0;
+            break;
+        case OP_COPY_TREE:
+            r = copy_tree((int)a[0], (int)a[1], 0);
             break;
         case OP_FAIL:
             fail(p, pc, (int)a[0]);

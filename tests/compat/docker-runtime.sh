@@ -127,6 +127,19 @@ fi
 dk rm -f "$id" >/dev/null 2>&1
 fi
 
+# -v SRC:DST:rshared: dockerd asks for rootfsPropagation shared; a mount made inside the volume
+# shows on the host (SRC must sit on a shared mount: a bind of its own here, removed right after).
+mkdir -p "$T/shared"
+if mount --bind "$T/shared" "$T/shared" && mount --make-shared "$T/shared"; then
+  out=$(run --rm --cap-add SYS_ADMIN -v "$T/shared:/vol:rshared" busybox:local sh -c \
+    'mkdir -p /vol/sub && mount -t tmpfs tmpfs /vol/sub && echo from-container >/vol/sub/f && echo mounted' 2>&1)
+  expect "-v :rshared: a mount inside reaches the host" $'mounted\nfrom-container' "$out
+$(cat "$T/shared/sub/f" 2>&1)"
+  umount -R "$T/shared"
+else
+  fail "-v :rshared (making $T/shared a shared mount)" ""
+fi
+
 # Nothing left: runtime state, cgroups, mounts, links.
 expect "no runtime state left (exec-root/runtime-$RT/moby)" "" "$(ls -A "$T/exec/runtime-$RT/moby" 2>/dev/null)"
 expect "no container cgroups left" "" "$(find /sys/fs/cgroup/*/docker -mindepth 1 -type d 2>/dev/null)"

@@ -88,6 +88,10 @@ expect "run -it: the exit code" 5 "$rc" "$out"
 out=$(run --rm --memory 64m busybox:local cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>&1)
 expect "--memory 64m: limit inside" 67108864 "$out"
 
+# podman mounts --tmpfs with tmpcopyup unless told notmpcopyup: the tmpfs starts with the image's files.
+out=$(run --rm --tmpfs /etc busybox:local sh -c 'grep " /etc " /proc/mounts | cut -d" " -f3; cat /etc/passwd | head -1' 2>&1)
+expect "--tmpfs /etc: a tmpfs with the image's files (tmpcopyup)" $'tmpfs\nroot:x:0:0:root:/root:/bin/sh' "$out"
+
 id=$(run -d busybox:local sleep 1000 2>&1)
 out=$(p exec "$id" echo exec-ok 2>&1)
 if unsupported "$out"; then skip "exec" exec; else expect "exec" exec-ok "$out"; fi

@@ -20,7 +20,7 @@ public sealed partial class InitCompiler
     ];
 
     readonly HashSet<string> _ensuredDirectories = ["/"];
-    Data _openHowPath, _openHowDir, _openHowCreate;
+    Data _openHowPath, _openHowDir, _openHowCreate, _openHowReadDir;
 
     /// <summary>
     /// Mounts, /dev, hooks, pivot_root. Every path inside the rootfs is opened with openat2
@@ -33,13 +33,24 @@ public sealed partial class InitCompiler
         _openHowPath = OpenHow(Sys.O_PATH | Sys.O_CLOEXEC, 0);
         _openHowDir = OpenHow(Sys.O_PATH | Sys.O_DIRECTORY | Sys.O_CLOEXEC, 0);
         _openHowCreate = OpenHow(Sys.O_CREAT | Sys.O_EXCL | Sys.O_WRONLY | Sys.O_CLOEXEC, 0x1a4);
+        _openHowReadDir = OpenHow(Sys.O_RDONLY | Sys.O_DIRECTORY | Sys.O_CLOEXEC, 0);
 
-        // Nothing done in this mount namespace may propagate back to the host.
-        var rootPropagation = string.IsNullOrEmpty(_linux.RootfsPropagation)
-            ? MS_SLAVE | MS_REC : Propagation.Parse(_linux.RootfsPropagation);
-        if ((rootPropagation & MS_SHARED) != 0)
-            throw new RuntimeException("linux.rootfsPropagation: shared propagation is not supported yet (pivot_root needs a private parent mount)");
+        // By default nothing done in this mount namespace propagates back to the host. A shared
+        // rootfsPropagation (dockerd asks for it when a volume is rshared) keeps the copies of the
+        // host's shared mounts in their peer groups, so that mounts propagate both ways.
+        var explicitPropagation = !string.IsNullOrEmpty(_linux.RootfsPropagation);
+        var rootPropagation = explicitPropagation ? Propagation.Parse(_linux.RootfsPropagation!) : MS_SLAVE | MS_REC;
         Sys0(Sys.Mount, $"make / {_linux.RootfsPropagation ?? "rslave"}", 0, Str("/"), 0, (long)rootPropagation, 0);
+        if ((rootPropagation & MS_SHARED) != 0)
+        {
+            // As runc's rootfsParentMountPrivate: the mount holding the rootfs is made private, so
+            // that binding the rootfs onto itself below does not propagate to the host, and pivot_root
+            // accepts it (it refuses a new root whose parent mount is shared).
+            if (JoinsNamespace(NamespaceType.Mount))
+                throw new RuntimeException("linux.rootfsPropagation: shared propagation needs a new mount namespace, not one joined by path");
+            var holder = MountHolding(_o.Rootfs, File.ReadAllText("/proc/self/mountinfo"));
+            Sys0(Sys.Mount, $"make {holder}, the mount holding the rootfs, private", 0, Str(holder), 0, (long)MS_PRIVATE, 0);
+        }
         // umask 0 while creating mount points and devices, as runc: modes are as given.
         Sys0(Sys.Umask, "umask 0", 0);
 
@@ -80,7 +91,45 @@ public sealed partial class InitCompiler
         if (_o.NoPivot) EmitMoveRoot(rootfs);
         else EmitPivotRoot();
         Close(_rootFd);
+        // As runc: the propagation asked for is applied to the new / as well (the rootfs was bound
+        // from a mount made private, or under / made slave, above).
+        if (explicitPropagation)
+            Sys0(Sys.Mount, $"make the new / {_linux.RootfsPropagation}", 0, Str("/"), 0, (long)rootPropagation, 0);
     }
+
+    /// <summary>
+    /// The mount point of the mount that holds <paramref name="path"/> (the longest mount point in
+    /// <paramref name="mountinfo"/> that is <paramref name="path"/> or one of its ancestors), after
+    /// symlinks in <paramref name="path"/> are resolved.
+    /// </summary>
+    internal static string MountHolding(string path, string mountinfo)
+    {
+        var target = RealPath(path);
+        var best = "/";
+        foreach (var line in mountinfo.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var fields = line.Split(' ');
+            if (fields.Length < 5) continue;
+            var point = UnescapeMountinfo(fields[4]);
+            var inside = point == "/" || target == point || target.StartsWith(point + "/", StringComparison.Ordinal);
+            if (inside && point.Length > best.Length) best = point;
+        }
+        return best;
+    }
+
+    static string RealPath(string path)
+    {
+        var resolved = LibC.realpath(path, 0);
+        if (resolved == 0) throw LibC.Error($"resolve the rootfs path {path}", LibC.Errno);
+        try { return System.Runtime.InteropServices.Marshal.PtrToStringUTF8(resolved)!; }
+        finally { unsafe { System.Runtime.InteropServices.NativeMemory.Free((void*)resolved); } }
+    }
+
+    // mountinfo escapes space, tab, newline and backslash as octal.
+    static string UnescapeMountinfo(string field) => field.Contains('\\')
+        ? field.Replace("\\040", " ", StringComparison.Ordinal).Replace("\\011", "\t", StringComparison.Ordinal)
+            .Replace("\\012", "\n", StringComparison.Ordinal).Replace("\\134", "\\", StringComparison.Ordinal)
+        : field;
 
     Data OpenHow(int flags, int mode) => _p.Struct(24, w => w
         .UInt64(0, (ulong)flags).UInt64(8, (ulong)mode)
@@ -152,7 +201,6 @@ public sealed partial class InitCompiler
     void EmitMount(Mount mount, string dest)
     {
         var options = MountOptions.Parse(mount.Options);
-        if (options.CopyUp) throw new RuntimeException($"mount {dest}: the tmpcopyup option is not supported yet");
         if (options.IdMap || mount.UidMappings is { Count: > 0 })
             throw new RuntimeException($"mount {dest}: id-mapped mounts are not supported yet");
         if (mount.Type is "cgroup" or "cgroup2")
@@ -175,11 +223,18 @@ public sealed partial class InitCompiler
         else
         {
             EnsureDirectory(dest);
+            // tmpcopyup (runc and crun's extension, podman's default for --tmpfs): the tmpfs starts
+            // with what the image has at dest. The directory is opened before the tmpfs hides it, and
+            // the tmpfs is mounted writable until the copy is done. runc ignores it on other types.
+            var copyUp = options.CopyUp && mount.Type == "tmpfs";
+            var flags = copyUp ? options.Flags & ~MS_RDONLY : options.Flags;
+            if (copyUp) OpenInRoot(dest, _copyFrom, _openHowReadDir, $"open {dest} to copy it into the tmpfs");
             OpenTarget(dest, "mount " + what);
             var source = Str(string.IsNullOrEmpty(mount.Source) ? mount.Type ?? "none" : mount.Source);
             var data = string.IsNullOrEmpty(options.Data) ? (OpArg)0 : Str(options.Data);
-            var op = Sys0(Sys.Mount, "mount " + what, source, _fdPath, Str(mount.Type ?? ""), (long)options.Flags, data);
+            var op = Sys0(Sys.Mount, "mount " + what, source, _fdPath, Str(mount.Type ?? ""), (long)flags, data);
             Close(_targetFd);
+            if (copyUp) EmitCopyUp(dest, options.Flags, data);
             if (mount.Type == "sysfs" && InUserNamespace)
             {
                 // sysfs cannot be mounted in a user namespace that does not own the network
@@ -227,6 +282,20 @@ public sealed partial class InitCompiler
             Result = _flags, Description = $"flags for remounting {dest}",
         });
         Sys0(Sys.Mount, $"remount {what} ({MountFlagNames(flags)})", 0, _fdPath, 0, _flags, 0);
+        Close(_targetFd);
+    }
+
+    /// <summary>Copies the image's directory (opened into _copyFrom) into the tmpfs now at <paramref name="dest"/>;
+    /// then makes the tmpfs read-only if it was asked to be.</summary>
+    void EmitCopyUp(string dest, ulong flags, OpArg data)
+    {
+        OpenInRoot(dest, _tmp, _openHowReadDir, $"open the tmpfs on {dest}");
+        _p.Add(new Op { Kind = OpKind.CopyTree, Args = [_copyFrom, _tmp], Description = $"copy {dest} of the image into its tmpfs (tmpcopyup)" });
+        Close(_tmp);
+        Close(_copyFrom);
+        if ((flags & MS_RDONLY) == 0) return;
+        OpenTarget(dest, "remount read-only");
+        Sys0(Sys.Mount, $"remount the tmpfs on {dest} read-only", 0, _fdPath, 0, (long)(flags | MS_REMOUNT), data);
         Close(_targetFd);
     }
 

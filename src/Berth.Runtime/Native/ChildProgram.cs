@@ -32,7 +32,7 @@ public sealed class Label
     public bool IsPlaced => Target >= 0;
 }
 
-public enum OpKind { Syscall = 1, Fork = 2, Load = 3, Store = 4, FdPath = 5, Fail = 6, Exit = 7 }
+public enum OpKind { Syscall = 1, Fork = 2, Load = 3, Store = 4, FdPath = 5, Fail = 6, Exit = 7, CopyTree = 8 }
 
 /// <summary>One step of the child program and what it means, for error messages.</summary>
 public sealed class Op
@@ -64,7 +64,7 @@ public sealed class Op
 /// </summary>
 public sealed class ChildProgram
 {
-    public const int AbiVersion = 4;
+    public const int AbiVersion = 5;
     public const int MaxSlots = 64;
     public const int MaxErrnoRules = 3;
     internal const int OpSize = 96;

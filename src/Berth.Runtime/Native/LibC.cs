@@ -26,6 +26,8 @@ public static partial class LibC
     [LibraryImport(Lib, SetLastError = true)] public static partial int isatty(int fd);
     [LibraryImport(Lib, SetLastError = true)] public static partial int ioctl(int fd, nuint request, ref WinSize ws);
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int umount2(string target, int flags);
+    /// <summary>With a null buffer: a malloc'ed resolved path (free it) or 0.</summary>
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial nint realpath(string path, nint resolved);
 
     [StructLayout(LayoutKind.Sequential)]
     public struct PollFd { public int Fd; public short Events; public short Revents; }

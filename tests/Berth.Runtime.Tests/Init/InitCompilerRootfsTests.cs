@@ -32,18 +32,95 @@ public sealed class InitCompilerRootfsTests : IDisposable
     }
 
     [Fact]
-    public void Rootfs_propagation_is_applied_and_shared_is_refused()
+    public void Rootfs_propagation_is_applied_before_and_after_pivot_root()
     {
         var spec = UnitSpecs.Bare("pid", "mount");
         spec.Linux!.RootfsPropagation = "rprivate";
         using (var p = Compile(spec))
+        {
             Assert.Equal((long)(MS_PRIVATE | MS_REC), p.Syscalls(Sys.Mount).First().Args[3].Value);
+            var after = p.Ops[p.MustFind("make the new / rprivate")];
+            Assert.True(p.IndexOf(after) > p.MustFind("pivot_root"));
+            Assert.Equal((long)(MS_PRIVATE | MS_REC), after.Args[3].Value);
+            Assert.Equal(-1, p.Find("the mount holding the rootfs"));
+        }
         spec.Linux.RootfsPropagation = "private";
         using (var p = Compile(spec))
             Assert.Equal((long)MS_PRIVATE, p.Syscalls(Sys.Mount).First().Args[3].Value);
-        spec.Linux.RootfsPropagation = "shared";
-        var e = Assert.Throws<RuntimeException>(() => Compile(spec));
-        Assert.Contains("rootfsPropagation", e.Message);
+        spec.Linux.RootfsPropagation = null;
+        using (var p = Compile(spec))
+            Assert.Equal(-1, p.Find("make the new /"));
+    }
+
+    [Fact]
+    public void Shared_rootfs_propagation_makes_the_mount_holding_the_rootfs_private_before_binding_it()
+    {
+        var spec = UnitSpecs.Bare("pid", "mount");
+        spec.Linux!.RootfsPropagation = "rshared";
+        // The holder is found from the real path of the rootfs: one that exists.
+        CompiledProgram Shared() => CompiledProgram.Compile(spec, rootfs: _bundle, bundle: _bundle);
+        using var p = Shared();
+        var mounts = p.Syscalls(Sys.Mount).ToList();
+        Assert.Equal((long)(MS_SHARED | MS_REC), mounts[0].Args[3].Value);
+        var holder = InitCompiler.MountHolding(_bundle, File.ReadAllText("/proc/self/mountinfo"));
+        Assert.Equal(holder, p.String(mounts[1].Args[1]));
+        Assert.Equal((long)MS_PRIVATE, mounts[1].Args[3].Value);
+        Assert.Equal((long)(MS_BIND | MS_REC), mounts[2].Args[3].Value);
+
+        spec.Linux.Namespaces = [.. spec.Linux.Namespaces!.Where(n => n.Type != "mount"), new() { Type = "mount", Path = "/proc/1/ns/mnt" }];
+        Assert.Contains("new mount namespace", Assert.Throws<RuntimeException>(() => Shared()).Message);
+    }
+
+    [Fact]
+    public void The_mount_holding_a_path_is_the_longest_mount_point_above_it()
+    {
+        var dir = Directory.CreateTempSubdirectory("berth-holder-").FullName;
+        try
+        {
+            var mountinfo = $"""
+                27 1 254:0 / / rw - ext4 /dev/vda rw
+                30 27 0:30 / /tmp/x rw - tmpfs tmpfs rw
+                31 27 0:31 / {dir} rw - tmpfs tmpfs rw
+                32 27 0:32 / {dir}\040more rw - tmpfs tmpfs rw
+                """;
+            Assert.Equal(dir, InitCompiler.MountHolding(Path.Combine(dir, "."), mountinfo));
+            Directory.CreateDirectory(Path.Combine(dir, "rootfs"));
+            Assert.Equal(dir, InitCompiler.MountHolding(Path.Combine(dir, "rootfs"), mountinfo));
+            Directory.CreateDirectory(dir + " more");
+            Assert.Equal(dir + " more", InitCompiler.MountHolding(dir + " more", mountinfo));
+            Assert.Equal("/", InitCompiler.MountHolding("/usr", mountinfo));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+            if (Directory.Exists(dir + " more")) Directory.Delete(dir + " more");
+        }
+    }
+
+    [Fact]
+    public void Tmpcopyup_opens_the_directory_before_the_tmpfs_hides_it_and_copies_into_the_tmpfs()
+    {
+        using var p = Compile(WithMount(new Mount { Destination = "/etc/app", Type = "tmpfs", Source = "tmpfs", Options = ["tmpcopyup", "ro", "nosuid"] }));
+        var openImage = p.MustFind("open /etc/app to copy it into the tmpfs");
+        var mount = p.IndexOf(p.Single(o => o.Syscall == Sys.Mount && o.Description == "mount tmpfs tmpfs on /etc/app", "mounts the tmpfs"));
+        var openTmpfs = p.MustFind("open the tmpfs on /etc/app");
+        var copy = p.MustFind("copy /etc/app of the image into its tmpfs");
+        var remount = p.MustFind("remount the tmpfs on /etc/app read-only");
+        Assert.True(openImage < mount && mount < openTmpfs && openTmpfs < copy && copy < remount, p.Dump());
+        Assert.Equal((long)(Sys.O_RDONLY | Sys.O_DIRECTORY | Sys.O_CLOEXEC), p.Int64(p.Ops[openImage].Args[2], 0));
+        // Mounted writable for the copy, then made read-only.
+        Assert.Equal((long)MS_NOSUID, p.Ops[mount].Args[3].Value);
+        Assert.Equal((long)(MS_NOSUID | MS_RDONLY | MS_REMOUNT), p.Ops[remount].Args[3].Value);
+        var op = p.Ops[copy];
+        Assert.Equal(OpKind.CopyTree, op.Kind);
+        Assert.Equal(new OpArg(OpArgKind.Slot, p.Ops[openImage].Result!.Value.Index), op.Args[0]);
+        Assert.Equal(new OpArg(OpArgKind.Slot, p.Ops[openTmpfs].Result!.Value.Index), op.Args[1]);
+
+        // Without ro nothing is remounted; on a bind, tmpcopyup means nothing (runc ignores it).
+        using var rw = Compile(WithMount(new Mount { Destination = "/etc/app", Type = "tmpfs", Source = "tmpfs", Options = ["tmpcopyup"] }));
+        Assert.Equal(-1, rw.Find("remount the tmpfs"));
+        using var bind = Compile(WithMount(new Mount { Destination = "/src", Type = "bind", Source = _bundle, Options = ["rbind", "tmpcopyup"] }));
+        Assert.DoesNotContain(bind.Ops, o => o.Kind == OpKind.CopyTree);
     }
 
     [Fact]

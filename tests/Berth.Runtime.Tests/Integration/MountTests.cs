@@ -67,6 +67,33 @@ public sealed class MountTests : IDisposable
     }
 
     [IntegrationFact]
+    public void Tmpcopyup_fills_the_tmpfs_with_what_the_image_has_there()
+    {
+        var output = _h.RunScript(
+            "grep ' /data ' /proc/mounts | cut -d' ' -f3,4; cat /data/file; stat -c '%a %u:%g %Y' /data/file; " +
+            "readlink /data/link; stat -c '%a %u:%g' /data/sub /data/sub/deeper/fifo; cat /data/sub/deeper/leaf; " +
+            "stat -c '%u:%g' /data; echo new > /data/written && echo writable; " +
+            "grep ' /ro ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1; cat /ro/kept; touch /ro/x 2>/dev/null || echo ro-refused",
+            b =>
+            {
+                // What the image has at /data: a file with an odd mode, owner and mtime, a symlink,
+                // a nested directory with a fifo. The container sees it on a tmpfs.
+                var data = Path.Combine(b.Rootfs, "data");
+                Directory.CreateDirectory(Path.Combine(data, "sub", "deeper"));
+                File.WriteAllText(Path.Combine(data, "file"), "from-image\n");
+                Assert.Equal(0, TestEnvironment.Sh(
+                    $"cd '{data}' && chmod 606 file && chown 12:34 file && touch -d @1000000000 file && ln -s file link && " +
+                    $"chmod 751 sub && chown 5:6 sub && mkfifo sub/deeper/fifo && chmod 604 sub/deeper/fifo && " +
+                    $"echo leaf > sub/deeper/leaf && chown 7:8 . && mkdir ../ro && echo kept > ../ro/kept").Code);
+                b.Spec.Mounts!.Add(new Mount { Destination = "/data", Type = "tmpfs", Source = "tmpfs", Options = ["tmpcopyup", "size=1m"] });
+                b.Spec.Mounts!.Add(new Mount { Destination = "/ro", Type = "tmpfs", Source = "tmpfs", Options = ["tmpcopyup", "ro"] });
+            });
+        Assert.Equal(
+            "tmpfs rw,relatime,size=1024k\nfrom-image\n606 12:34 1000000000\nfile\n751 5:6\n604 0:0\nleaf\n7:8\nwritable\nro\nkept\nro-refused\n",
+            output);
+    }
+
+    [IntegrationFact]
     public void Mount_propagation_rslave_sees_host_mounts_made_after_start_and_private_does_not()
     {
         // A shared host directory: mounts made under it later propagate to slave copies.
@@ -90,6 +117,34 @@ public sealed class MountTests : IDisposable
             // /private/sub is the empty directory: the host's tmpfs did not propagate into it.
             Assert.DoesNotContain("marker", created.CurrentStdout().Split("slave-saw-it")[1]);
             _ = output;
+        }
+        finally
+        {
+            TestEnvironment.Sh($"umount -R '{shared}'");
+        }
+    }
+
+    [IntegrationFact]
+    public void Shared_rootfs_propagation_sends_mounts_in_an_rshared_volume_back_to_the_host()
+    {
+        // What dockerd asks for with `-v SRC:DST:rshared`: rootfsPropagation shared and an rshared bind.
+        var shared = _h.NewDir("shared");
+        Assert.Equal(0, TestEnvironment.Sh($"mount --bind '{shared}' '{shared}' && mount --make-shared '{shared}'").Code);
+        try
+        {
+            var bundle = _h.NewBundle().Script(
+                "mkdir -p /vol/sub && mount -t tmpfs tmpfs /vol/sub && echo hi > /vol/sub/from-container && " +
+                "awk '$5 == \"/\"' /proc/self/mountinfo | wc -l; awk '$5 == \"/\"' /proc/self/mountinfo | grep -c shared:");
+            bundle.Linux.RootfsPropagation = "rshared";
+            bundle.Process.Capabilities = new LinuxCapabilities { Bounding = ["CAP_SYS_ADMIN"], Effective = ["CAP_SYS_ADMIN"], Permitted = ["CAP_SYS_ADMIN"] };
+            bundle.Spec.Mounts!.Add(new Mount { Destination = "/vol", Type = "bind", Source = shared, Options = ["rbind", "rshared"] });
+            var hostMountsBefore = File.ReadAllLines("/proc/self/mountinfo").Length;
+            var output = _h.Run(bundle).ShouldSucceed().Stdout;
+            // Inside: one root mount, and it is shared as asked.
+            Assert.Equal("1\n1\n", output);
+            // The host sees the tmpfs the container mounted in the volume, and nothing else of the container's.
+            Assert.Equal("hi\n", File.ReadAllText(Path.Combine(shared, "sub", "from-container")));
+            Assert.Equal(hostMountsBefore + 1, File.ReadAllLines("/proc/self/mountinfo").Length);
         }
         finally
         {
