@@ -231,12 +231,12 @@ public static class ContainersApi
         foreach (string bind in r.HostConfig.Binds ?? [])
         {
             if (ContainerRequestCheck.IsVolumeBind(bind)) continue; // listed with the volumes below
+            var (source, destination, readOnly, propagation) = ContainerRequestCheck.ParseBind(bind);
             string[] p = bind.Split(':');
-            bool ro = p.Length > 2 && p[2].Split(',').Contains("ro");
-            list.Add(new MountPointJson("bind", p[0], p[1], p.Length > 2 ? p[2] : "", !ro, "rprivate"));
+            list.Add(new MountPointJson("bind", source, destination, p.Length > 2 ? p[2] : "", !readOnly, propagation));
         }
         foreach (MountJson m in r.HostConfig.Mounts ?? [])
-            if (m.Type != "volume") list.Add(new MountPointJson(m.Type, m.Source, m.Target, "", !m.ReadOnly, m.Type == "bind" ? "rprivate" : ""));
+            if (m.Type != "volume") list.Add(new MountPointJson(m.Type, m.Source, m.Target, "", !m.ReadOnly, m.Type == "bind" ? ContainerRequestCheck.BindPropagation(m) : ""));
         foreach (Berth.Images.Engine.BindMount b in r.InheritedBinds ?? [])
             list.Add(new MountPointJson("bind", b.Source, b.Destination, "", !b.ReadOnly, b.Propagation));
         foreach (ContainerVolumeMount v in r.Volumes ?? [])

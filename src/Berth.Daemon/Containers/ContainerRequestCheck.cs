@@ -64,6 +64,7 @@ public static class ContainerRequestCheck
                 if (m.Type == "volume") CheckVolumeMount(m);
                 if (m.Type == "bind" && !Path.IsPathRooted(m.Source)) throw BadRequest($"invalid mount config for type \"bind\": invalid mount path: '{m.Source}' mount path must be absolute");
                 if (m.Type == "bind" && !Path.Exists(m.Source)) throw BadRequest($"invalid mount config for type \"bind\": bind source path does not exist: {m.Source}");
+                if (m.Type == "bind") _ = BindPropagation(m);
             }
         foreach (string dns in host.Dns ?? [])
             if (!System.Net.IPAddress.TryParse(dns, out _)) throw BadRequest($"invalid DNS server address `{dns}`");
@@ -327,6 +328,19 @@ public static class ContainerRequestCheck
         if (createMissingSource && !volume && !Directory.Exists(source) && !File.Exists(source))
             Directory.CreateDirectory(source);
         return (source, destination, readOnly, propagation);
+    }
+
+    private static readonly string[] PropagationModes = ["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+
+    /// <summary>A Mounts entry of type bind: BindOptions.Propagation (<c>--mount bind-propagation=</c>), rprivate when not given.</summary>
+    public static string BindPropagation(MountJson m)
+    {
+        if (m.BindOptions is not { ValueKind: JsonValueKind.Object } options
+            || !options.TryGetProperty("Propagation", out JsonElement value) || value.ValueKind == JsonValueKind.Null)
+            return "rprivate";
+        string? mode = value.ValueKind == JsonValueKind.String ? value.GetString() : value.ToString();
+        if (string.IsNullOrEmpty(mode)) return "rprivate";
+        return PropagationModes.Contains(mode) ? mode : throw BadRequest($"invalid mount config for type \"bind\": invalid propagation mode: {mode}");
     }
 
     /// <summary>The container named by <c>--pid container:NAME</c>, null for another mode.</summary>

@@ -65,6 +65,7 @@ public static class ContainerSpecFactory
         ImageSpec built = ImageSpecBuilder.Build(image.Config, rootfs, overrides);
         Spec spec = built.Spec;
         Linux linux = spec.Linux!;
+        linux.RootfsPropagation = RootfsPropagation(binds);
 
         // Namespaces by mode. cgroupns: private on cgroup v2 (Docker's default there), host on v1.
         var drop = new HashSet<string>(StringComparer.Ordinal);
@@ -159,7 +160,30 @@ public static class ContainerSpecFactory
             yield return new BindMount(source, destination, readOnly, propagation);
         }
         foreach (MountJson m in h.Mounts ?? [])
-            if (m.Type == "bind") yield return new BindMount(m.Source, m.Target, m.ReadOnly);
+            if (m.Type == "bind") yield return new BindMount(m.Source, m.Target, m.ReadOnly, ContainerRequestCheck.BindPropagation(m));
+    }
+
+    /// <summary>
+    /// moby's rule (daemon/oci_linux.go setMounts): a shared bind needs its source on a shared
+    /// mount and makes the container's root shared, so that mounts propagate both ways; a slave
+    /// bind needs a shared or slave source (berth-runtime's default root propagation is rslave
+    /// already). Null: the runtime's default.
+    /// </summary>
+    internal static string? RootfsPropagation(IEnumerable<BindMount> binds)
+    {
+        string? root = null;
+        foreach (BindMount bind in binds)
+        {
+            bool shared = bind.Propagation is "shared" or "rshared", slave = bind.Propagation is "slave" or "rslave";
+            if (!shared && !slave) continue;
+            var (mountPoint, isShared, isSlave) = MountPoints.Holding(bind.Source);
+            if (shared && !isShared)
+                throw new ImagesException(ImagesErrorKind.InvalidArgument, $"path {bind.Source} is mounted on {mountPoint} but it is not a shared mount");
+            if (slave && !isShared && !isSlave)
+                throw new ImagesException(ImagesErrorKind.InvalidArgument, $"path {bind.Source} is mounted on {mountPoint} but it is not a shared or slave mount");
+            if (shared) root = "shared";
+        }
+        return root;
     }
 
     /// <summary>

@@ -304,6 +304,46 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
         Assert.Matches(@"^3\d\dkB \(virtual \d", docker.Ok("ps", "-s", "--format", "{{.Size}}"));
     }
 
+    /// <summary>
+    /// <c>-v SRC:DST:rshared</c> and <c>--mount ...,bind-propagation=rshared</c>: as under dockerd, a mount
+    /// the container makes in the volume shows on the host; inspect names the propagation; a source
+    /// on a private mount is refused with dockerd's words, and a bad mode at create.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void Shared_bind_propagation_sends_the_containers_mounts_to_the_host(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        using var dir = new TempDirectory("propagation");
+        string shared = Path.Combine(dir.Path, "shared"), plain = Path.Combine(dir.Path, "plain");
+        Directory.CreateDirectory(shared);
+        Directory.CreateDirectory(plain);
+        // Mounts of their own, so the answer does not depend on how the host mounted /tmp.
+        Assert.Equal(0, docker.Shell($"mount --bind '{shared}' '{shared}' && mount --make-shared '{shared}' && " +
+            $"mount --bind '{plain}' '{plain}' && mount --make-private '{plain}'").Exit);
+        try
+        {
+            docker.Ok("run", "--rm", "--cap-add", "SYS_ADMIN", "-v", shared + ":/vol:rshared", "busybox", "sh", "-c",
+                "mkdir -p /vol/a && mount -t tmpfs tmpfs /vol/a && echo from-a > /vol/a/f");
+            Assert.Equal("from-a\n", File.ReadAllText(Path.Combine(shared, "a", "f")));
+            docker.Ok("run", "--name", "mounted", "--cap-add", "SYS_ADMIN", "--mount", $"type=bind,src={shared},dst=/vol,bind-propagation=rshared", "busybox", "sh", "-c",
+                "mkdir -p /vol/b && mount -t tmpfs tmpfs /vol/b && echo from-b > /vol/b/f");
+            Assert.Equal("from-b\n", File.ReadAllText(Path.Combine(shared, "b", "f")));
+            Assert.Equal("rshared", docker.Ok("inspect", "-f", "{{range .Mounts}}{{.Propagation}}{{end}}", "mounted").Trim());
+
+            var (exit, _, error) = docker.Run("run", "--rm", "-v", plain + ":/vol:rshared", "busybox", "true");
+            Assert.NotEqual(0, exit);
+            Assert.Contains($"path {plain} is mounted on {plain} but it is not a shared mount", error);
+            (exit, _, error) = docker.Run("create", "--mount", $"type=bind,src={plain},dst=/vol,bind-propagation=sideways", "busybox");
+            Assert.NotEqual(0, exit);
+            Assert.Contains("invalid propagation mode: sideways", error);
+        }
+        finally
+        {
+            docker.Shell($"umount -R '{shared}'; umount '{plain}'");
+        }
+    }
+
     /// <summary>A foreground run whose output is read slowly loses nothing (the container waits, as under dockerd).</summary>
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
