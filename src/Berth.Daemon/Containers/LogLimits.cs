@@ -28,6 +28,8 @@ public static class LogLimits
     public const int DefaultMaxFiles = 3;
     public const long LocalDefaultMaxSize = 20 * 1024 * 1024;
     public const int LocalDefaultMaxFiles = 5;
+    /// <summary>The most files berth-monitor rotates a log through (dockerd sets no bound; beyond this is refused at create).</summary>
+    public const int MaxFilesLimit = 1000;
 
     /// <summary>The settings a container's log config asks for (defaults for what it leaves out); values were checked at create.</summary>
     public static LogSettings Of(LogConfigJson log)
@@ -38,7 +40,7 @@ public static class LogLimits
         {
             long size = Get("max-size") is { } s && ParseDecimalSize(s) is long n and > 0 ? n : LocalDefaultMaxSize;
             // max-file 0 keeps one file, as in dockerd (its rotation then only truncates).
-            int files = Get("max-file") is { } f && ParseAtoi(f) is int c and >= 0 ? Math.Clamp(c, 1, 1000) : LocalDefaultMaxFiles;
+            int files = Get("max-file") is { } f && ParseAtoi(f) is int c and >= 0 ? Math.Max(c, 1) : LocalDefaultMaxFiles;
             bool compress = Get("compress") is not { } z || ParseGoBool(z) != false;
             return new LogSettings(size, files, compress && files > 1);
         }
@@ -106,6 +108,7 @@ public static class LogLimits
                 return $"unknown log opt '{key}' for json-file log driver";
             if (key == "max-size" && ParseSize(value) is null) return $"invalid log opt max-size `{value}`: give a size such as 10m";
             if (key == "max-file" && ParseCount(value) is null) return $"invalid log opt max-file `{value}`: give a count of 1 or more";
+            if (key == "max-file" && ParseCount(value) > MaxFilesLimit) return TooManyFiles(value);
             if (key == "compress" && ParseGoBool(value) is null)
                 return $"invalid boolean value for compress: strconv.ParseBool: parsing \"{value}\": invalid syntax";
             if (key is "labels-regex" or "env-regex" && value.Length > 0 && RegexError(value) is { } error)
@@ -147,6 +150,7 @@ public static class LogLimits
         {
             if (ParseAtoi(count) is not int n) return $"invalid value for max-file: {count}: strconv.Atoi: parsing \"{count}\": invalid syntax";
             if (n < 0) return "max-file must not be negative";
+            if (n > MaxFilesLimit) return TooManyFiles(count);
             files = n;
         }
         if (options.TryGetValue("compress", out string? text))
@@ -157,6 +161,8 @@ public static class LogLimits
         if (compress && files <= 1) return "compression cannot be enabled when max file count is 1";
         return null;
     }
+
+    private static string TooManyFiles(string value) => $"invalid log opt max-file `{value}`: berthd keeps at most {MaxFilesLimit} log files per container";
 
     private static int? ParseCount(string text)
         => int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n >= 1 ? n : null;

@@ -125,6 +125,8 @@ public sealed class LocalLogDriverTests
                 (["compress=maybe"], "invalid boolean value for compress: strconv.ParseBool: parsing \"maybe\": invalid syntax"),
                 (["max-size=lots"], "invalid value for max-size: lots"),
                 (["max-file=-2"], "max-file must not be negative"),
+                // dockerd sets no bound; berth-monitor rotates through at most 1000 files, and says so at create.
+                (["max-file=1001"], "invalid log opt max-file `1001`: berthd keeps at most 1000 log files per container"),
             })
             {
                 var (exit, _, error) = docker.Run(["create", "--log-driver", "local", .. options.SelectMany(o => new[] { "--log-opt", o }), "busybox", "true"]);
@@ -133,6 +135,8 @@ public sealed class LocalLogDriverTests
             }
             // json-file keeps its own options: its error names it.
             Assert.Contains("unknown log opt 'foo' for json-file log driver", docker.Run("create", "--log-opt", "foo=bar", "busybox", "true").Err);
+            Assert.Contains("invalid log opt max-file `5000`: berthd keeps at most 1000 log files per container",
+                docker.Run("create", "--log-opt", "max-file=5000", "busybox", "true").Err);
             string one = docker.Ok("create", "--log-driver", "local", "--log-opt", "max-file=1", "--log-opt", "compress=false", "busybox", "true").Trim();
             Assert.Equal("local\n", docker.Ok("inspect", "-f", "{{.HostConfig.LogConfig.Type}}", one));
         }
