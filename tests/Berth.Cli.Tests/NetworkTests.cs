@@ -36,7 +36,7 @@ public sealed class NetworkTests
         Assert.Equal(id[..12] + "\n", cli.Ok("network", "ls", "-q", "-f", "name=backend"));
         Assert.Equal(id + "\n", cli.Ok("network", "ls", "-q", "--no-trunc", "-f", "name=backend"));
         Assert.Equal("isolated true\n", cli.Ok("network", "ls", "-f", "name=isolated", "--format", "{{.Name}} {{.Internal}}"));
-        Assert.Equal("[{\"Subnet\":\"10.81.0.0/24\",\"Gateway\":\"10.81.0.254\"}] a {\"com.docker.network.driver.mtu\":\"1400\"}\n",
+        Assert.Equal("[{\"Gateway\":\"10.81.0.254\",\"Subnet\":\"10.81.0.0/24\"}] a {\"com.docker.network.driver.mtu\":\"1400\"}\n",
             cli.Ok("network", "inspect", "-f", "{{json .IPAM.Config}} {{.Labels.team}} {{json .Options}}", "backend"));
         CliResult missing = cli.Run("network", "inspect", "nosuch");
         Assert.Equal(1, missing.ExitCode);

@@ -36,6 +36,7 @@ public sealed class OutputTests
     [InlineData("{{.Name | upper}} {{printf \"%s:%d:%q\" .Config.Cmd 7 .Config.Labels.a}} {{.Config.Labels.a | printf \"<%s>\"}}", "/TPL [sleep 60]:7:\"x\" <x>")]
     [InlineData("{{- range .Mounts }}\n  {{- .Destination -}}\n{{ end }}", "/data")]
     [InlineData("{{range .Config.Entrypoint}}x{{else}}no entrypoint{{end}} {{json .Config.Cmd}} {{lower \"ABC\"}} {{title \"one two\"}}", "no entrypoint [\"sleep\",\"60\"] abc One Two")]
+    [InlineData("{{json .Config.Labels}} {{json .HostConfig.RestartPolicy}}", "{\"a\":\"x\",\"b\":\"y\"} {\"MaximumRetryCount\":0,\"Name\":\"no\"}")]
     [InlineData("{{if and .State.Running (gt .State.Pid 0)}}pid{{end}} {{or .Config.Domainname \"empty\"}} {{split \"a,b\" \",\"}}", "pid empty [a b]")]
     public void Inspect_templates_with_range_if_with_pipes_and_functions(string template, string expected)
     {

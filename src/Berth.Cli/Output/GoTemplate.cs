@@ -100,6 +100,45 @@ internal sealed class GoTemplate
     /// <summary>Go's encoding/json escapes &lt;, &gt; and &amp; (and nothing else that is printable); they only occur inside strings.</summary>
     public static string GoJson(string json) => json.Replace("<", "\\u003c").Replace(">", "\\u003e").Replace("&", "\\u0026");
 
+    /// <summary>
+    /// The value as Go's json.Marshal writes what the docker CLI decoded into maps: object keys sorted,
+    /// at every depth (<c>{{json .Config}}</c> lists Env after Cmd whatever order the daemon sent).
+    /// </summary>
+    public static string SortedJson(JsonNode node)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JsonOptions.Encoder }))
+            WriteSorted(writer, node);
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private static void WriteSorted(Utf8JsonWriter writer, JsonNode? node)
+    {
+        switch (node)
+        {
+            case null:
+                writer.WriteNullValue();
+                break;
+            case JsonObject o:
+                writer.WriteStartObject();
+                foreach (var (key, value) in o.OrderBy(p => p.Key, StringComparer.Ordinal))
+                {
+                    writer.WritePropertyName(key);
+                    WriteSorted(writer, value);
+                }
+                writer.WriteEndObject();
+                break;
+            case JsonArray a:
+                writer.WriteStartArray();
+                foreach (JsonNode? item in a) WriteSorted(writer, item);
+                writer.WriteEndArray();
+                break;
+            default:
+                node.WriteTo(writer, JsonOptions);
+                break;
+        }
+    }
+
     /// <summary>How Go's fmt prints a decoded JSON value.</summary>
     public static string GoString(JsonNode? value) => value switch
     {
@@ -288,7 +327,7 @@ internal sealed class GoTemplate
         {
             case "json":
                 Count(1, 1);
-                return JsonValue.Create(a[0] is null ? "null" : GoJson(a[0]!.ToJsonString(JsonOptions)));
+                return JsonValue.Create(a[0] is null ? "null" : GoJson(SortedJson(a[0]!)));
             case "upper": Count(1, 1); return JsonValue.Create(Str(0).ToUpperInvariant());
             case "lower": Count(1, 1); return JsonValue.Create(Str(0).ToLowerInvariant());
             case "title":
