@@ -62,12 +62,13 @@ public sealed class NetworkTests
         Assert.Equal(["web"], Members(cli, "backend"));
         Assert.Equal(["bridge"], JsonDocument.Parse(cli.Ok("inspect", "-f", "{{json .NetworkSettings.Networks}}", "client")).RootElement.EnumerateObject().Select(p => p.Name));
 
-        // A created container: the network is recorded, then joined at start.
+        // A created container: the network is recorded, then joined at start; --link names web as "site" for it.
         cli.Ok("create", "--name", "late", "busybox", "sleep", "600");
-        cli.Ok("network", "connect", "backend", "late");
+        cli.Ok("network", "connect", "--link", "web:site", "backend", "late");
         cli.Ok("network", "disconnect", "-f", "bridge", "late");
         cli.Ok("start", "late");
         Assert.Equal("backend-page\n", cli.Ok("exec", "late", "sh", "-c", Fetch, "web"));
+        Assert.Equal("backend-page\n", cli.Ok("exec", "late", "sh", "-c", Fetch, "site"));
 
         // run --ip / --network-alias on a user network; the default bridge takes neither.
         cli.Ok("run", "-d", "--name", "pinned", "--network", "backend", "--ip", "10.81.0.60", "--network-alias", "api", "busybox", "sleep", "600");

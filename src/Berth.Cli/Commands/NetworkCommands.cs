@@ -169,18 +169,24 @@ internal static partial class NetworkCommands
         return command;
     }
 
-    /// <summary><c>docker network connect [--alias A] [--ip IP] NETWORK CONTAINER</c>: <c>POST /networks/{id}/connect</c>.</summary>
+    /// <summary><c>docker network connect [--alias A] [--ip IP] [--ip6 IP] [--link NAME:ALIAS] NETWORK CONTAINER</c>: <c>POST /networks/{id}/connect</c>.</summary>
     private static Command Connect()
     {
         var network = new Argument<string>("NETWORK");
         var container = new Argument<string>("CONTAINER");
         var aliases = new Option<string[]>("--alias") { Description = "add network-scoped alias for the container" };
         var ip = new Option<string?>("--ip") { Description = "IPv4 address (e.g., \"172.30.100.104\")" };
-        var command = new Command("connect", "Connect a container to a network") { network, container, aliases, ip };
+        var ip6 = new Option<string?>("--ip6") { Description = "IPv6 address (e.g., \"2001:db8::33\")" };
+        var links = new Option<string[]>("--link") { Description = "add link to another container" };
+        var command = new Command("connect", "Connect a container to a network") { network, container, aliases, ip, ip6, links };
         Runner.SetClientAction(command, async (parse, client, ct) =>
         {
             var endpoint = new JsonObject { ["Aliases"] = new JsonArray([.. (parse.GetValue(aliases) ?? []).Select(a => (JsonNode)a)]) };
-            if (parse.GetValue(ip) is { Length: > 0 } address) endpoint["IPAMConfig"] = new JsonObject { ["IPv4Address"] = address };
+            var ipam = new JsonObject();
+            if (parse.GetValue(ip) is { Length: > 0 } address) ipam["IPv4Address"] = address;
+            if (parse.GetValue(ip6) is { Length: > 0 } address6) ipam["IPv6Address"] = address6;
+            if (ipam.Count > 0) endpoint["IPAMConfig"] = ipam;
+            if (parse.GetValue(links) is { Length: > 0 } linked) endpoint["Links"] = new JsonArray([.. linked.Select(l => (JsonNode)l)]);
             var body = new JsonObject { ["Container"] = parse.GetValue(container), ["EndpointConfig"] = endpoint };
             await client.PostJsonAsync($"/networks/{Uri.EscapeDataString(parse.GetValue(network)!)}/connect", body: body, ct: ct).ConfigureAwait(false);
             return 0;

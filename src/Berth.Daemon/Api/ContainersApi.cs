@@ -155,6 +155,7 @@ public static class ContainersApi
                 GlobalIPv6PrefixLen = n.GlobalIPv6PrefixLen,
                 MacAddress = n.MacAddress,
                 Aliases = n.Aliases,
+                Links = n.Links,
                 DNSNames = n.DnsNames,
             };
         return result;

@@ -190,8 +190,7 @@ public static class NetworksApi
         engine.Containers.Find(body.Container);
         NetworkJson n = Find(engine, idOrName);
         EndpointConfigBody ep = body.EndpointConfig ?? new EndpointConfigBody();
-        string? unsupported = ep.Links is { Count: > 0 } ? "Links (--link)"
-            : ep.DriverOpts is { Count: > 0 } ? "DriverOpts (--driver-opt)"
+        string? unsupported = ep.DriverOpts is { Count: > 0 } ? "DriverOpts (--driver-opt)"
             : ep.IPAMConfig?.LinkLocalIPs is { Count: > 0 } ? "IPAMConfig.LinkLocalIPs (--link-local-ip)"
             : ep.Unknown?.FirstOrDefault(u => ContainerRequestCheck.IsSet(u.Value)).Key;
         if (unsupported is not null) throw ApiException.BadRequest($"network connect: EndpointConfig.{unsupported} is not supported by this version of berthd");
@@ -199,7 +198,7 @@ public static class NetworksApi
         string? address6 = string.IsNullOrEmpty(ep.IPAMConfig?.IPv6Address) ? null : ep.IPAMConfig!.IPv6Address;
         // EndpointConfig.MacAddress (API 1.44; compose sets it per network), checked as at create.
         string? mac = string.IsNullOrEmpty(ep.MacAddress) ? null : ContainerRequestCheck.CheckMacAddress(ep.MacAddress);
-        await engine.Containers.ConnectAsync(body.Container, n.Name, ep.Aliases ?? [], address, address6, context.RequestAborted, mac);
+        await engine.Containers.ConnectAsync(body.Container, n.Name, ep.Aliases ?? [], address, address6, context.RequestAborted, mac, ep.Links ?? []);
         context.Response.StatusCode = 200;
     }
 

@@ -361,6 +361,8 @@ public sealed class ContainerNetworkState
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? RequestedAddress6 { get; set; }
     /// <summary>--mac-address (EndpointsConfig.MacAddress, or Config.MacAddress before API 1.44); null: one derived from the address.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? RequestedMacAddress { get; set; }
+    /// <summary>Endpoint links (<c>network connect --link NAME:ALIAS</c>), as <c>name:alias</c>: on this network, ALIAS names NAME for this container only.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<string>? Links { get; set; }
 
     // The endpoint, while the container runs ("" and 0 otherwise).
     public string EndpointId { get; set; } = "";

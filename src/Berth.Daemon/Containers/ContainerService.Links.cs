@@ -67,6 +67,64 @@ public sealed partial class ContainerService
         return (stored, targets);
     }
 
+    /// <summary>
+    /// <c>network connect --link NAME:ALIAS</c>: endpoint links, as libnetwork's (CreateOptionAlias) on a
+    /// user-defined network only. NAME must exist; it need not run or be on the network yet.
+    /// </summary>
+    private List<string>? CheckEndpointLinks(NetworkInfo network, IReadOnlyList<string> links, string ownName)
+    {
+        if (links.Count == 0) return null;
+        if (network.Name == NetworkController.DefaultNetworkName) throw ApiException.BadRequest("links are only supported for user-defined networks");
+        var result = new List<string>();
+        var aliases = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string link in links)
+        {
+            var (name, alias) = ParseLink(link);
+            ContainerEntry target;
+            try
+            {
+                target = Find(name);
+            }
+            catch (ApiException e) when (e.StatusCode == 404)
+            {
+                throw ApiException.BadRequest($"could not get container for {name}: No such container: {name}");
+            }
+            if (target.Record.Name == ownName) throw ApiException.BadRequest($"invalid link `{link}`: a container cannot link to itself");
+            if (!aliases.Add(alias)) throw ApiException.BadRequest($"invalid link `{link}`: alias {alias} is given twice");
+            result.Add($"{name}:{alias}");
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// /etc/hosts lines of the endpoint links: on each network, ALIAS is the linked container's address
+    /// there. Where libnetwork answers the alias from its DNS while the container is on the network,
+    /// berthd writes it when the hosts file is written (at start, and whenever a peer joins or leaves);
+    /// a linked container that is not on the network gets no line, as the alias does not resolve there.
+    /// </summary>
+    private List<HostsEntry> EndpointLinkEntries(IEnumerable<ContainerNetworkState> connected)
+    {
+        var entries = new List<HostsEntry>();
+        foreach (ContainerNetworkState network in connected)
+            foreach (string link in network.Links ?? [])
+            {
+                var (name, alias) = ParseLink(link);
+                ContainerRecord? target;
+                try
+                {
+                    target = Find(name).Record;
+                }
+                catch (ApiException)
+                {
+                    continue;
+                }
+                if (target.State.Running && NetworksOf(target).FirstOrDefault(t => t.Connected && t.NetworkId == network.NetworkId) is { } there
+                    && IPAddress.TryParse(there.IPAddress, out IPAddress? address))
+                    entries.Add(new HostsEntry(address, [alias]));
+            }
+        return entries;
+    }
+
     /// <summary>Rename: the container's own links are stored under its name (<c>/target:/me/alias</c>).</summary>
     private static void RenameLinks(ContainerRecord r, string oldName, string newName)
     {

@@ -400,7 +400,7 @@ public sealed partial class ContainerService
     /// changes nothing, as dockerd). <paramref name="network"/> is a network's name as listed.
     /// </summary>
     public async Task ConnectAsync(string containerRef, string network, IReadOnlyList<string> aliases, string? address, string? address6, CancellationToken cancellationToken,
-        string? macAddress = null)
+        string? macAddress = null, IReadOnlyList<string>? links = null)
     {
         ContainerEntry entry = Find(containerRef);
         await entry.Lock.WaitAsync(cancellationToken);
@@ -423,6 +423,7 @@ public sealed partial class ContainerService
             if (network == "none") throw ApiException.BadRequest(NoneNetworkError);
             NetworkInfo target = TryGetNetwork(network) ?? throw ApiException.NotFound($"network {network} not found");
             CheckEndpointSettings(target, address, aliases, address6);
+            List<string>? endpointLinks = CheckEndpointLinks(target, links ?? [], r.Name);
             List<ContainerNetworkState> networks = NetworksOf(r);
             bool member = networks.Any(n => n.NetworkId == target.Id || n.NetworkName == target.Name);
             if (member && r.State.Running) throw ApiException.Forbidden($"endpoint with name {r.Name.TrimStart('/')} already exists in network {target.Name}");
@@ -435,6 +436,7 @@ public sealed partial class ContainerService
                 RequestedAddress = address,
                 RequestedAddress6 = address6,
                 RequestedMacAddress = macAddress,
+                Links = endpointLinks,
             };
             if (!r.State.Running)
             {
@@ -544,6 +546,7 @@ public sealed partial class ContainerService
         List<ContainerNetworkState> connected = NetworksOf(r).Where(n => n.Connected).ToList();
         if (connected.Count == 0 && !r.State.Running) return;
         List<HostsEntry> extra = ContainerSpecFactory.ExtraHosts(r.HostConfig);
+        extra.InsertRange(0, EndpointLinkEntries(connected));
         if (r.HostConfig.Links is { Count: > 0 })
         {
             // Resolved again on every rewrite: a linked container that has stopped since drops out.

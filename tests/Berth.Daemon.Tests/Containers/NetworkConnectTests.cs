@@ -130,6 +130,37 @@ public sealed class NetworkConnectTests : IAsyncLifetime
         docker.Ok("network", "rm", "store");
     }
 
+    /// <summary>
+    /// <c>network connect --link NAME:ALIAS</c> (what compose v1 sends for a service's links on its other
+    /// networks): on that network ALIAS names NAME for this container only; inspect lists the link; the
+    /// line follows NAME joining and leaving the network; the default bridge refuses endpoint links.
+    /// </summary>
+    [Fact]
+    public void Connect_link_names_the_linked_container_by_its_alias_on_that_network()
+    {
+        DockerCli docker = Docker();
+        docker.Ok("network", "create", "--subnet", "10.79.0.0/24", "linked");
+        docker.Ok("run", "-d", "--name", "db", "--network", "linked", "busybox", "sh", "-c", Web, "db-page");
+        docker.Ok("run", "-d", "--name", "app", "busybox", "sleep", "600");
+        docker.Ok("run", "-d", "--name", "other", "--network", "linked", "busybox", "sleep", "600");
+
+        docker.Ok("network", "connect", "--link", "db:database", "linked", "app");
+        Assert.Equal("db-page", docker.Ok("exec", "app", "sh", "-c", Fetch, "database").Trim());
+        Assert.Equal("[\"db:database\"]", docker.Ok("inspect", "-f", "{{json .NetworkSettings.Networks.linked.Links}}", "app").Trim());
+        // The alias is this container's: a peer on the same network does not resolve it.
+        Assert.Equal("unreachable", docker.Ok("exec", "other", "sh", "-c", Fetch, "database").Trim());
+
+        // db leaves the network: the alias goes; it comes back: the alias follows its new address.
+        docker.Ok("network", "disconnect", "linked", "db");
+        Assert.DoesNotContain("database", docker.Ok("exec", "app", "cat", "/etc/hosts"));
+        docker.Ok("network", "connect", "--ip", "10.79.0.77", "linked", "db");
+        Assert.Contains("10.79.0.77\tdatabase", docker.Ok("exec", "app", "cat", "/etc/hosts"));
+
+        var (exit, _, error) = docker.Run("network", "connect", "--link", "db:d2", "bridge", "other");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("links are only supported for user-defined networks", error);
+    }
+
     [Fact]
     public async Task Refusals_have_dockerds_status_and_message()
     {
@@ -159,7 +190,9 @@ public sealed class NetworkConnectTests : IAsyncLifetime
             400, "no configured subnet or ip-range contain the IP address 10.99.0.5");
         await Expect("auto", "connect", new { Container = "plain", EndpointConfig = new { IPAMConfig = new { IPv4Address = "10.99.0.5" } } },
             400, "user specified IP address is supported only when connecting to networks with user configured subnets");
-        await Expect("other", "connect", new { Container = "plain", EndpointConfig = new { Links = new[] { "web:web" } } }, 400, "Links");
+        await Expect("other", "connect", new { Container = "plain", EndpointConfig = new { Links = new[] { "nosuch:db" } } }, 400, "could not get container for nosuch: No such container: nosuch");
+        await Expect("other", "connect", new { Container = "plain", EndpointConfig = new { Links = new[] { "plain:me" } } }, 400, "a container cannot link to itself");
+        await Expect("bridge", "connect", new { Container = "nonemode", EndpointConfig = new { Links = new[] { "plain:p" } } }, 400, "container cannot be connected to multiple networks");
         await Expect("other", "connect", new { Container = "plain", EndpointConfig = new { MacAddress = "01:00:5e:00:00:01" } }, 400, "multicast");
         await Expect("other", "disconnect", new { Container = "plain" }, 500, "is not connected to network other");
         await Expect("nosuch", "disconnect", new { Container = "plain" }, 404, "network nosuch not found");
