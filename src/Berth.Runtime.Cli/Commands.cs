@@ -235,7 +235,7 @@ internal static partial class Commands
         {
             Console.Out.WriteLine(JsonSerializer.Serialize(Berth.Oci.Features.Describe(new FeatureSupport
             {
-                Seccomp = true, Rdma = true,
+                Seccomp = true, Rdma = true, IdmappedMounts = true,
                 SeccompFlags = ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
             }), SpecJsonContext.Default.Features));
             return 0;

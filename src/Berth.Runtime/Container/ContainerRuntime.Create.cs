@@ -46,6 +46,7 @@ public sealed partial class ContainerRuntime
         var dir = Store.CreateDirectory(id);
         ICgroupManager? cgroup = null;
         int startFd = -1, parentFd = -1, childFd = -1, consoleFd = -1, cgroupFd = -1, pid = -1, initPid = -1;
+        Dictionary<int, int> idmapped = [];
         try
         {
             // exec and update need the whole config later; state.json keeps only what every operation reads.
@@ -84,11 +85,13 @@ public sealed partial class ContainerRuntime
                 cgroupFd = LibC.open(unifiedGroup, Sys.O_RDONLY | Sys.O_DIRECTORY | Sys.O_CLOEXEC, 0);
                 LibC.Check(cgroupFd, $"open {unifiedGroup}");
             }
+            idmapped = IdmappedMounts.Prepare(spec, bundle);
             var compiled = InitCompiler.Compile(new InitOptions
             {
                 Spec = spec, Rootfs = rootfs, BundleDir = bundle, StartFd = startFd, ReportFd = childFd,
                 ConsoleSocketFd = consoleFd, PreserveFds = options.PreserveFds, NoPivot = options.NoPivot,
                 Cgroups = CgroupMountPlanFor(cgroup), Seccomp = seccomp, CgroupsToJoin = v1Groups,
+                IdmappedMountFds = idmapped,
             });
             var program = compiled.Program;
             program.CgroupFd = cgroupFd;
@@ -99,6 +102,7 @@ public sealed partial class ContainerRuntime
             CloseFd(ref childFd);
             CloseFd(ref consoleFd);
             CloseFd(ref cgroupFd);
+            CloseAll(idmapped);
 
             var record = new ContainerRecord
             {
@@ -144,7 +148,14 @@ public sealed partial class ContainerRuntime
             CloseFd(ref childFd);
             CloseFd(ref consoleFd);
             CloseFd(ref cgroupFd);
+            CloseAll(idmapped);
         }
+    }
+
+    static void CloseAll(Dictionary<int, int> fds)
+    {
+        foreach (var fd in fds.Values) LibC.close(fd);
+        fds.Clear();
     }
 
     /// <summary>

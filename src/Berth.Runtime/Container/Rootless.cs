@@ -145,6 +145,8 @@ public static partial class Rootless
         foreach (var mount in spec.Mounts ?? [])
         {
             var options = mount.Options ?? [];
+            if (IdmappedMounts.IsIdmapped(mount, MountOptions.Parse(options)))
+                throw new RuntimeException($"rootless: mount {mount.Destination}: an id-mapped mount needs CAP_SYS_ADMIN in the host's user namespace (mount_setattr MOUNT_ATTR_IDMAP)");
             var bind = mount.Type == "bind" || options.Contains("bind") || options.Contains("rbind");
             if (bind || mount.Type is null) continue;
             if (!UserNamespaceMountable(mount.Type))

@@ -61,8 +61,10 @@ public sealed partial class InitCompiler
 
         var devIsHostBind = false;
         var devIsOurs = false;
-        foreach (var mount in _spec.Mounts ?? [])
+        var mounts = _spec.Mounts ?? [];
+        for (var index = 0; index < mounts.Count; index++)
         {
+            var mount = mounts[index];
             var dest = CleanDestination(mount.Destination);
             if (dest == "/dev")
             {
@@ -70,7 +72,7 @@ public sealed partial class InitCompiler
                 devIsHostBind = bind && mount.Source == "/dev";
                 devIsOurs = !bind;
             }
-            EmitMount(mount, dest);
+            EmitMount(mount, dest, index);
         }
         if (!devIsHostBind)
         {
@@ -198,11 +200,14 @@ public sealed partial class InitCompiler
         _p.Add(new Op { Kind = OpKind.FdPath, Args = [_fdPath, _targetFd.Index], Description = $"name the fd of {dest}" });
     }
 
-    void EmitMount(Mount mount, string dest)
+    void EmitMount(Mount mount, string dest, int index)
     {
         var options = MountOptions.Parse(mount.Options);
-        if (options.IdMap || mount.UidMappings is { Count: > 0 })
-            throw new RuntimeException($"mount {dest}: id-mapped mounts are not supported yet");
+        if (Container.IdmappedMounts.IsIdmapped(mount, options))
+        {
+            EmitIdmappedMount(mount, dest, index, options);
+            return;
+        }
         if (mount.Type is "cgroup" or "cgroup2")
         {
             EmitCgroupMount(dest, options);
@@ -283,6 +288,30 @@ public sealed partial class InitCompiler
         });
         Sys0(Sys.Mount, $"remount {what} ({MountFlagNames(flags)})", 0, _fdPath, 0, _flags, 0);
         Close(_targetFd);
+    }
+
+    /// <summary>
+    /// An id-mapped bind: the parent made the detached, id-mapped copy of the source (IdmappedMounts);
+    /// the child moves it onto dest, then applies flags and propagation as for any bind.
+    /// </summary>
+    void EmitIdmappedMount(Mount mount, string dest, int index, ParsedMountOptions options)
+    {
+        if (!_o.IdmappedMountFds.TryGetValue(index, out var fd))
+            throw new RuntimeException($"mount {dest}: the id-mapped copy of {mount.Source} was not prepared");
+        var tree = _p.Preset(fd);
+        var source = ResolveSource(mount.Source, dest);
+        var what = $"id-mapped bind {mount.Source} on {dest}";
+        if (Directory.Exists(source)) EnsureDirectory(dest); else EnsureFile(dest);
+        // Onto the opened target itself (T_EMPTY_PATH): move_mount does not follow a /proc/self/fd link
+        // unless told to.
+        OpenInRoot(dest, _targetFd, _openHowPath, "mount " + what);
+        var empty = Str("");
+        Sys0(Sys.MoveMount, "move the " + what + " into place", tree, empty, _targetFd, empty, Sys.MOVE_MOUNT_F_EMPTY_PATH | Sys.MOVE_MOUNT_T_EMPTY_PATH);
+        Close(_targetFd);
+        Close(tree);
+        var extra = options.Flags & ~(MS_BIND | MS_REC | MS_REMOUNT);
+        if (extra != 0) EmitBindRemount(dest, extra, options.ClearFlags, what);
+        EmitPropagation(dest, options.Propagations);
     }
 
     /// <summary>Copies the image's directory (opened into _copyFrom) into the tmpfs now at <paramref name="dest"/>;

@@ -27,6 +27,8 @@ public sealed class InitOptions
     public IReadOnlyList<string> CgroupsToJoin { get; init; } = [];
     /// <summary>linux.seccomp compiled to BPF in the parent; the child only loads it.</summary>
     public Berth.Seccomp.SeccompProgram? Seccomp { get; init; }
+    /// <summary>Detached id-mapped copies of the id-mapped bind mounts' sources, by index in spec.mounts (see IdmappedMounts).</summary>
+    public IReadOnlyDictionary<int, int> IdmappedMountFds { get; init; } = new Dictionary<int, int>();
     /// <summary>The runtime runs unprivileged (rootless): it can only write the id maps of a dumpable child.</summary>
     public bool UnprivilegedParent { get; init; } = Container.Rootless.IsUnprivileged;
 }

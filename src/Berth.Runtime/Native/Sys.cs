@@ -21,7 +21,7 @@ public static class Sys
     public static readonly long Capset = Nr(126, 91), Setresuid = Nr(117, 147), Setresgid = Nr(119, 149);
     public static readonly long Setgroups = Nr(116, 159), Setsid = Nr(112, 157), Umask = Nr(95, 166);
     public static readonly long Prlimit64 = Nr(302, 261), Execve = Nr(59, 221), Sendmsg = Nr(46, 211);
-    public static readonly long CloseRange = 436, OpenAt2 = 437, MountSetattr = 442;
+    public static readonly long OpenTree = 428, MoveMount = 429, CloseRange = 436, OpenAt2 = 437, MountSetattr = 442;
     public static readonly long Statfs = Nr(137, 43), Seccomp = Nr(317, 277), FchmodAt = Nr(268, 53);
     public static readonly long Personality = Nr(135, 92), SchedSetaffinity = Nr(203, 122);
 
@@ -40,6 +40,7 @@ public static class Sys
     public const int O_TRUNC = 0x200, O_NONBLOCK = 0x800, O_DIRECTORY = 0x10000, O_NOFOLLOW = 0x20000;
     public const int O_CLOEXEC = 0x80000, O_PATH = 0x200000;
     public const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_EMPTY_PATH = 0x1000, AT_RECURSIVE = 0x8000;
+    public const int MOVE_MOUNT_F_EMPTY_PATH = 0x4, MOVE_MOUNT_T_EMPTY_PATH = 0x40;
 
     // openat2 resolve flags
     public const ulong RESOLVE_NO_XDEV = 0x01, RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04;

@@ -98,6 +98,30 @@ public sealed class InitCompilerRootfsTests : IDisposable
     }
 
     [Fact]
+    public void An_idmapped_bind_moves_the_prepared_detached_mount_onto_the_opened_target()
+    {
+        var spec = WithMount(new Mount { Destination = "/data", Type = "bind", Source = _bundle, Options = ["rbind", "ro", "idmap"] });
+        var (program, _) = InitCompiler.Compile(new InitOptions
+        {
+            Spec = spec, Rootfs = "/tmp/berth-unit-rootfs", BundleDir = _bundle, StartFd = CompiledProgram.StartFd, ReportFd = CompiledProgram.ReportFd,
+            HostHasProcKcore = true, IdmappedMountFds = new Dictionary<int, int> { [0] = 77 },
+        });
+        using var p = new CompiledProgram(program, false);
+        var move = p.Single(o => o.Syscall == Sys.MoveMount, "moves the id-mapped mount");
+        var open = p.Ops[p.IndexOf(move) - 1];
+        Assert.Equal(Sys.OpenAt2, open.Syscall);
+        Assert.Equal("data", p.String(open.Args[1]));
+        Assert.Equal(new OpArg(OpArgKind.Slot, open.Result!.Value.Index), move.Args[2]);
+        Assert.Equal((long)(Sys.MOVE_MOUNT_F_EMPTY_PATH | Sys.MOVE_MOUNT_T_EMPTY_PATH), move.Args[4].Value);
+        Assert.Equal(OpArgKind.Slot, move.Args[0].Kind); // the fd the parent preset: 77
+        Assert.DoesNotContain(p.Syscalls(Sys.Mount), o => o.Description.StartsWith("mount bind", StringComparison.Ordinal));
+        Assert.True(p.Find("remount id-mapped bind") > p.IndexOf(move), p.Dump()); // ro after the move
+
+        // Without the prepared fd (a caller that skipped IdmappedMounts.Prepare) the compile fails, naming the mount.
+        Assert.Contains("mount /data: the id-mapped copy", Assert.Throws<RuntimeException>(() => Compile(spec)).Message);
+    }
+
+    [Fact]
     public void Tmpcopyup_opens_the_directory_before_the_tmpfs_hides_it_and_copies_into_the_tmpfs()
     {
         using var p = Compile(WithMount(new Mount { Destination = "/etc/app", Type = "tmpfs", Source = "tmpfs", Options = ["tmpcopyup", "ro", "nosuid"] }));

@@ -36,6 +36,44 @@ public sealed class NamespaceTests : IDisposable
         Assert.Equal($"{hostId}:{hostId}", owner);
     }
 
+    /// <summary>
+    /// An id-mapped bind with mappings of its own (containerID 1000 → hostID 0): files stored as
+    /// uid/gid 1000 show as root's, the unmapped as nobody, and what root writes is stored as 1000.
+    /// </summary>
+    [IntegrationFact]
+    public void An_idmapped_bind_shows_mapped_owners_and_stores_writes_through_the_mapping()
+    {
+        var data = _h.NewDir("idmapped");
+        Assert.Equal(0, TestEnvironment.Sh($"cd '{data}' && touch mine other && chown 1000:1000 . mine && chown 5:5 other").Code);
+        LinuxIdMapping[] map = [new LinuxIdMapping { ContainerId = 1000, HostId = 0, Size = 1 }];
+        var output = _h.RunScript("stat -c '%u:%g' /data /data/mine /data/other; touch /data/made; stat -c '%u:%g' /data/made; grep ' /data ' /proc/self/mountinfo | grep -c idmapped", b =>
+            b.Spec.Mounts!.Add(new Mount { Destination = "/data", Type = "bind", Source = data, Options = ["rbind"], UidMappings = [.. map], GidMappings = [.. map] }));
+        Assert.Equal("0:0\n0:0\n65534:65534\n0:0\n1\n", output);
+        Assert.Equal("1000:1000", TestEnvironment.Sh($"stat -c '%u:%g' '{data}/made'").Output.Trim());
+    }
+
+    /// <summary>
+    /// The idmap option without mappings of its own takes the container's: a host directory owned by
+    /// root is root's inside a user namespace (without idmap it shows as nobody there).
+    /// </summary>
+    [IntegrationFact]
+    public void The_idmap_option_maps_a_bind_with_the_containers_user_namespace()
+    {
+        const uint hostId = 400000;
+        var data = _h.NewDir("idmap-userns");
+        File.WriteAllText(Path.Combine(data, "file"), "x");
+        var output = _h.RunScript("stat -c '%u:%g' /mapped/file /plain/file; touch /mapped/made && echo wrote", b =>
+        {
+            AddUserNamespace(b, hostId);
+            b.Spec.Mounts!.RemoveAll(m => m.Type == "cgroup");
+            b.Spec.Mounts.Add(new Mount { Destination = "/mapped", Type = "bind", Source = data, Options = ["rbind", "idmap"] });
+            b.Spec.Mounts.Add(new Mount { Destination = "/plain", Type = "bind", Source = data, Options = ["rbind"] });
+            TestEnvironment.Sh($"chmod 755 '{_h.Dir}' '{b.Dir}'; chown -R {hostId}:{hostId} '{b.Rootfs}'");
+        });
+        Assert.Equal("0:0\n65534:65534\nwrote\n", output);
+        Assert.Equal("0:0", TestEnvironment.Sh($"stat -c '%u:%g' '{data}/made'").Output.Trim());
+    }
+
     [IntegrationFact]
     public void User_namespace_process_is_seen_from_the_host_as_the_mapped_id()
     {
