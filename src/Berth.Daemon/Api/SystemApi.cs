@@ -66,7 +66,7 @@ public static class SystemApi
         BerthEngine engine = Engine(context);
         HostInfo host = engine.Host;
         var options = engine.Options;
-        var indexConfigs = new Dictionary<string, IndexInfo> { ["docker.io"] = new("docker.io", [], true, true) };
+        var indexConfigs = new Dictionary<string, IndexInfo> { ["docker.io"] = new("docker.io", options.RegistryMirrors, true, true) };
         foreach (string r in options.InsecureRegistries) indexConfigs[r] = new IndexInfo(r, [], false, false);
         string runtimePath = RuntimeFinder.Find("berth-runtime") ?? "berth-runtime";
         var runtimes = new Dictionary<string, RuntimeInfo> { ["berth-runtime"] = new(runtimePath) };
@@ -113,7 +113,7 @@ public static class SystemApi
             OperatingSystem = host.OperatingSystem,
             OSVersion = host.OSVersion,
             Architecture = host.Architecture,
-            RegistryConfig = new RegistryServiceConfig { InsecureRegistryCIDRs = ["127.0.0.0/8", "::1/128"], IndexConfigs = indexConfigs },
+            RegistryConfig = new RegistryServiceConfig { InsecureRegistryCIDRs = ["127.0.0.0/8", "::1/128"], IndexConfigs = indexConfigs, Mirrors = options.RegistryMirrors },
             NCPU = host.Cpus,
             MemTotal = host.MemTotal,
             DockerRootDir = options.DataRoot,

@@ -27,6 +27,8 @@ public static class DaemonArgs
           -H, --host list                 Listen address(es): unix:///path, tcp://addr:port (TLS only)
                                           (default unix:///run/berth/berth.sock)
               --insecure-registry list    Registries reached over plain HTTP
+              --registry-mirror list      Docker Hub mirror (http(s)://host[:port]): pulls of docker.io images
+                                          try the mirrors in order, then Docker Hub
           -l, --log-level string          debug, info, warn, error, fatal (default "info")
           -D, --debug                     Log at debug level
           -p, --pidfile string            Path of the PID file (default: <exec-root>/berthd.pid)
@@ -134,6 +136,8 @@ public static class DaemonArgs
                 "--log-opt" or "--log-opts" => "log-opts",
                 "--add-runtime" => "add-runtime",
                 "--default-runtime" => "default-runtime",
+                // registry mirrors, transfers, container defaults
+                "--registry-mirror" => "registry-mirrors",
                 _ => throw new DaemonConfigException($"unknown flag: {name}\nSee 'berthd --help'."),
             };
             if (value is null)
@@ -211,6 +215,8 @@ public static class DaemonArgs
             Verify = tlsVerify || file.TlsVerify == true,
         };
         IReadOnlyDictionary<string, AddedRuntime> runtimes = Runtimes(flags.GetValueOrDefault("add-runtime") ?? [], file.Runtimes);
+        // registry mirrors, transfers, container defaults
+        IReadOnlyList<string> mirrors = RegistryMirrors(flags.ContainsKey("registry-mirrors"), Many("registry-mirrors", file.RegistryMirrors) ?? []);
         if (conflicts.Count > 0)
             throw new DaemonConfigException("the following directives are specified both as a flag and in the configuration file: " + string.Join(", ", conflicts));
 
@@ -243,6 +249,8 @@ public static class DaemonArgs
             DnsOptions = dnsOpts,
             Runtimes = runtimes,
             DefaultRuntime = DaemonOptions.CanonicalRuntimeName(defaultRuntime),
+            // registry mirrors, transfers, container defaults
+            RegistryMirrors = mirrors,
         };
         Validate(options);
         return new ParsedArgs(options, help, version);
@@ -277,6 +285,38 @@ public static class DaemonArgs
         foreach (string registry in options.InsecureRegistries)
             if (registry.Length == 0 || registry.Contains('/') && !registry.Contains("://"))
                 throw new DaemonConfigException($"invalid insecure-registry `{registry}`: give host[:port]");
+    }
+
+    /// <summary>
+    /// --registry-mirror (repeatable) or daemon.json's "registry-mirrors": each checked and
+    /// normalised as dockerd's ValidateMirror does (http or https, no path, query, fragment or
+    /// credentials; a trailing "/" added), refused in its words.
+    /// </summary>
+    private static IReadOnlyList<string> RegistryMirrors(bool fromFlags, IReadOnlyList<string> mirrors)
+    {
+        var result = new List<string>();
+        foreach (string mirror in mirrors)
+        {
+            string? problem = MirrorProblem(mirror);
+            if (problem is not null)
+                throw new DaemonConfigException(fromFlags ? $"invalid argument \"{mirror}\" for \"--registry-mirror\" flag: {problem}\nSee 'berthd --help'." : problem);
+            string normalized = mirror.EndsWith('/') ? mirror : mirror + "/";
+            if (!result.Contains(normalized, StringComparer.Ordinal)) result.Add(normalized);
+        }
+        return result;
+    }
+
+    private static string? MirrorProblem(string mirror)
+    {
+        int colon = mirror.IndexOf(':');
+        string scheme = colon > 0 && char.IsAsciiLetter(mirror[0]) && mirror[..colon].All(c => char.IsAsciiLetterOrDigit(c) || c is '+' or '-' or '.') ? mirror[..colon] : "";
+        if (scheme is not ("http" or "https")) return $"invalid mirror: unsupported scheme \"{scheme}\" in \"{mirror}\"";
+        if (!Uri.TryCreate(mirror, UriKind.Absolute, out Uri? uri) || uri.Host.Length == 0) return $"invalid mirror: \"{mirror}\" is not a valid URI";
+        if (uri.AbsolutePath != "/" || uri.Query.Length > 0 || uri.Fragment.Length > 0)
+            return $"invalid mirror: path, query, or fragment at end of the URI \"{mirror}\"";
+        if (uri.UserInfo.Length > 0)
+            return $"invalid mirror: username/password not allowed in URI \"{mirror.Replace(uri.UserInfo + "@", uri.UserInfo.Split(':')[0] + ":xxxxx@", StringComparison.Ordinal)}\"";
+        return null;
     }
 
     /// <summary>
@@ -442,6 +482,9 @@ public sealed record DaemonConfigFile
     [JsonPropertyName("log-opts")] public IReadOnlyDictionary<string, string>? LogOpts { get; init; }
     [JsonPropertyName("default-runtime")] public string? DefaultRuntime { get; init; }
     [JsonPropertyName("runtimes")] public IReadOnlyDictionary<string, DaemonConfigRuntime>? Runtimes { get; init; }
+
+    // registry mirrors, transfers, container defaults
+    [JsonPropertyName("registry-mirrors")] public IReadOnlyList<string>? RegistryMirrors { get; init; }
 
     public static DaemonConfigFile Load(string path)
     {

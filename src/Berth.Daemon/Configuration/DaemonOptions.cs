@@ -89,6 +89,16 @@ public sealed record DaemonOptions
     /// <summary>The profile at <see cref="SeccompProfilePath"/>; null for builtin and unconfined.</summary>
     public Berth.Seccomp.DockerSeccompProfile? SeccompProfile { get; init; }
 
+    // ---- registry mirrors, transfers, container defaults (dockerd's registry-mirrors, max-concurrent-*, init, …) ----
+
+    /// <summary>
+    /// --registry-mirror: Docker Hub mirrors as dockerd normalises them (<c>http(s)://host[:port]/</c>),
+    /// tried in order before Docker Hub by pulls of docker.io images.
+    /// </summary>
+    public IReadOnlyList<string> RegistryMirrors { get; init; } = [];
+
+    // ---- end of registry mirrors, transfers, container defaults ----
+
     /// <summary>The binary --init runs (dockerd's docker-init, which is tini), null when there is none.</summary>
     public string? InitBinary()
     {

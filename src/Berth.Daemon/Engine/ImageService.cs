@@ -30,10 +30,15 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
         => new(new RegistryClientOptions
         {
             InsecureRegistries = options.InsecureRegistries,
-            // dockerd uses only what the client sends (X-Registry-Auth), never a config file of its own.
-            Credentials = new SingleCredential(registry, credential),
+            // dockerd uses only what the client sends (X-Registry-Auth), never a config file of its own;
+            // Docker Hub's credentials go to its mirrors too, as dockerd sends them.
+            Credentials = new SingleCredential(registry, credential, Mirrors.Select(m => m.Authority).ToList()),
+            Mirrors = Mirrors,
+            MirrorFailed = (mirror, e) => LogMirrorFailed(logger, mirror.ToString(), e.Message),
             UserAgent = $"berthd/{BerthEngine.Version}",
         });
+
+    private IReadOnlyList<Uri> Mirrors { get; } = options.RegistryMirrors.Select(m => new Uri(m)).ToList();
 
     /// <summary><c>docker login</c>: the registry accepts <paramref name="credential"/> (throws <see cref="RegistryException"/> when not).</summary>
     public async Task LoginAsync(string registry, RegistryCredential credential, CancellationToken cancellationToken)
@@ -155,6 +160,10 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
     [LoggerMessage(EventId = 10, Level = LogLevel.Information, Message = "pulled {Reference} ({Id})")]
     private static partial void LogPulled(ILogger logger, string reference, string id);
 
+    // dockerd: "Attempting next endpoint for pull after error: …"
+    [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "pull from mirror {Mirror} failed, attempting the next endpoint: {Error}")]
+    private static partial void LogMirrorFailed(ILogger logger, string mirror, string error);
+
     /// <summary>Reports synchronously on the reporting thread (Progress&lt;T&gt; would post to the thread pool, out of order).</summary>
     private sealed class Progress(Action<PullProgress> report) : IProgress<PullProgress>
     {
@@ -162,10 +171,11 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
     }
 
     /// <summary>The credential the client sent, for the registry it was sent for.</summary>
-    private sealed class SingleCredential(string? registry, RegistryCredential? credential) : ICredentialProvider
+    private sealed class SingleCredential(string? registry, RegistryCredential? credential, IReadOnlyList<string> hubMirrors) : ICredentialProvider
     {
         public RegistryCredential? Get(string host)
-            => credential is not null && (registry is null || string.Equals(host, registry, StringComparison.OrdinalIgnoreCase) || IsHub(host) && IsHub(registry))
+            => credential is not null && (registry is null || string.Equals(host, registry, StringComparison.OrdinalIgnoreCase)
+                || IsHub(registry) && (IsHub(host) || hubMirrors.Contains(host, StringComparer.OrdinalIgnoreCase)))
                 ? credential
                 : null;
 

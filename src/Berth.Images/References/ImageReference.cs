@@ -123,6 +123,10 @@ public sealed partial record ImageReference
     public ImageReference WithTag(string tag) => new(Domain, Path, TagPattern().IsMatch(tag) ? tag : throw Invalid(tag, $"invalid tag `{tag}`"), null);
     public ImageReference WithDigest(Digest digest) => new(Domain, Path, null, digest);
 
+    /// <summary>The same repository, tag and digest on another registry (a mirror's <c>host[:port]</c>).</summary>
+    public ImageReference WithDomain(string domain)
+        => DomainPattern().IsMatch(domain) ? new(domain, Path, Tag, Digest) : throw Invalid(domain, $"invalid registry `{domain}`");
+
     private static ImagesException Invalid(string text, string why) =>
         new(ImagesErrorKind.InvalidArgument, $"invalid reference format `{(text.Length > 300 ? text[..300] + "..." : text)}`: {why}");
 

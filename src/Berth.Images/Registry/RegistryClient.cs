@@ -46,6 +46,7 @@ public sealed class RegistryClient : IDisposable
     private readonly HttpClient _http;
     private readonly RegistryAuthenticator _auth;
     private readonly ConcurrentDictionary<Digest, Lazy<Task>> _downloads = new();
+    private readonly Dictionary<string, string> _mirrorSchemes = new(StringComparer.OrdinalIgnoreCase);
 
     public RegistryClient(RegistryClientOptions? options = null)
     {
@@ -61,13 +62,23 @@ public sealed class RegistryClient : IDisposable
         _http = new HttpClient(handler, disposeHandler: _options.Handler is null) { Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.UserAgent.ParseAdd(_options.UserAgent);
         _auth = new RegistryAuthenticator(_http, _options.Credentials ?? DockerConfigCredentials.LoadDefault(), _options.TimeProvider);
+        foreach (Uri mirror in _options.Mirrors)
+        {
+            if (mirror.Scheme is not ("http" or "https") || mirror.AbsolutePath != "/" || mirror.Query.Length > 0 || mirror.UserInfo.Length > 0)
+                throw new ImagesException(ImagesErrorKind.InvalidArgument, $"RegistryClientOptions: mirror {mirror} must be http(s)://host[:port] without a path");
+            _mirrorSchemes.TryAdd(mirror.Authority, mirror.Scheme);
+        }
     }
 
     public void Dispose() => _http.Dispose();
 
-    /// <summary>The base URL of a registry: HTTP for loopback and insecure registries, HTTPS otherwise; Docker Hub's API host for docker.io.</summary>
+    /// <summary>
+    /// The base URL of a registry: a mirror's own scheme, HTTP for loopback and insecure registries,
+    /// HTTPS otherwise; Docker Hub's API host for docker.io.
+    /// </summary>
     public Uri BaseUri(string registry)
     {
+        if (_mirrorSchemes.TryGetValue(registry, out string? scheme)) return new Uri($"{scheme}://{registry}/v2/");
         string host = registry == ImageReference.DefaultDomain ? "registry-1.docker.io" : registry;
         return new Uri($"{(IsInsecure(registry) ? "http" : "https")}://{host}/v2/");
     }
@@ -447,6 +458,8 @@ public sealed class RegistryClient : IDisposable
     /// <summary>
     /// Pulls an image into the store: its manifest (or index, then the manifest for
     /// <paramref name="platform"/>, the host's by default), config and layers, layers in parallel.
+    /// A docker.io image comes from the first of <see cref="RegistryClientOptions.Mirrors"/> that
+    /// serves it whole, else from Docker Hub.
     /// </summary>
     /// <param name="layerSinks">
     /// Asked once per layer, after the config is read, for a sink that sees the layer's bytes as
@@ -454,6 +467,32 @@ public sealed class RegistryClient : IDisposable
     /// </param>
     public async Task<PullResult> PullAsync(ImageReference reference, IContentStore store, Platform? platform = null,
         IProgress<PullProgress>? progress = null, CancellationToken cancellationToken = default, LayerSinkFactory? layerSinks = null)
+    {
+        // dockerd's endpoint order for Docker Hub: each mirror, then Docker Hub itself. Whatever a
+        // mirror fails with (unreachable, unknown image, bad content, no such platform) sends the
+        // pull to the next endpoint, as dockerd's fallback does for mirrors; what a failed attempt
+        // stored is verified content and stays, so the next endpoint does not fetch it again.
+        if (reference.Domain == ImageReference.DefaultDomain)
+        {
+            foreach (Uri mirror in _options.Mirrors)
+            {
+                try
+                {
+                    PullResult pulled = await PullFromAsync(reference.WithDomain(mirror.Authority), store, platform, progress, layerSinks, cancellationToken).ConfigureAwait(false);
+                    return pulled with { Reference = reference };
+                }
+                catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+                {
+                    _options.MirrorFailed?.Invoke(mirror, e);
+                }
+            }
+        }
+        return await PullFromAsync(reference, store, platform, progress, layerSinks, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A pull from the registry <paramref name="reference"/> names (a mirror's host for a mirror).</summary>
+    private async Task<PullResult> PullFromAsync(ImageReference reference, IContentStore store, Platform? platform,
+        IProgress<PullProgress>? progress, LayerSinkFactory? layerSinks, CancellationToken cancellationToken)
     {
         ManifestDocument root = await GetManifestAsync(reference, cancellationToken).ConfigureAwait(false);
         ManifestDocument manifest = root;

@@ -9,6 +9,16 @@ public sealed class RegistryClientOptions
     /// </summary>
     public IReadOnlyCollection<string> InsecureRegistries { get; init; } = [];
 
+    /// <summary>
+    /// Docker Hub mirrors (dockerd's <c>--registry-mirror</c>): <c>http(s)://host[:port]</c>, no path.
+    /// A pull of a docker.io image tries each, in order, then Docker Hub; the scheme of a mirror is
+    /// the one it names. Pulls from other registries and pushes never use them.
+    /// </summary>
+    public IReadOnlyList<Uri> Mirrors { get; init; } = [];
+
+    /// <summary>Told when a mirror fails a pull, before the next mirror (or Docker Hub) is tried.</summary>
+    public Action<Uri, Exception>? MirrorFailed { get; init; }
+
     /// <summary>Where credentials come from; by default <c>~/.docker/config.json</c>.</summary>
     public ICredentialProvider? Credentials { get; init; }
 

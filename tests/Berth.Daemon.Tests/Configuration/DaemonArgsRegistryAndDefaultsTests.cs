@@ -1,0 +1,54 @@
+using Berth.Daemon.Configuration;
+
+namespace Berth.Daemon.Tests.Configuration;
+
+/// <summary>
+/// dockerd's registry mirror, transfer and container-default settings as flags and daemon.json
+/// keys: parsed, normalised and refused as dockerd does.
+/// </summary>
+public sealed class DaemonArgsRegistryAndDefaultsTests
+{
+    private static DaemonConfigException Refused(params string[] args) => Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(args));
+
+    private static DaemonOptions FromFile(TempDirectory dir, string json)
+    {
+        string config = dir.Combine("daemon.json");
+        File.WriteAllText(config, json);
+        return DaemonArgs.Parse(["--config-file", config]).Options;
+    }
+
+    private static DaemonConfigException RefusedFile(TempDirectory dir, string json, params string[] args)
+    {
+        string config = dir.Combine("daemon.json");
+        File.WriteAllText(config, json);
+        return Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--config-file", config, .. args]));
+    }
+
+    [Fact]
+    public void Registry_mirrors_are_normalised_with_a_trailing_slash_in_order()
+    {
+        Assert.Empty(DaemonArgs.Parse([]).Options.RegistryMirrors);
+        DaemonOptions o = DaemonArgs.Parse(["--registry-mirror", "https://mirror.example", "--registry-mirror=http://127.0.0.1:5000/"]).Options;
+        Assert.Equal(["https://mirror.example/", "http://127.0.0.1:5000/"], o.RegistryMirrors);
+
+        using var dir = new TempDirectory("mirrors");
+        Assert.Equal(["http://[::1]:5000/"], FromFile(dir, """{ "registry-mirrors": ["http://[::1]:5000"] }""").RegistryMirrors);
+        Assert.StartsWith("the following directives are specified both as a flag and in the configuration file: registry-mirrors",
+            RefusedFile(dir, """{ "registry-mirrors": ["http://a.example"] }""", "--registry-mirror", "http://b.example").Message);
+    }
+
+    [Fact]
+    public void A_bad_mirror_is_refused_in_dockerds_words()
+    {
+        Assert.Equal("invalid argument \"foo\" for \"--registry-mirror\" flag: invalid mirror: unsupported scheme \"\" in \"foo\"\nSee 'berthd --help'.",
+            Refused("--registry-mirror", "foo").Message);
+        Assert.Contains("invalid mirror: unsupported scheme \"ftp\" in \"ftp://m.example\"", Refused("--registry-mirror", "ftp://m.example").Message);
+        Assert.Contains("invalid mirror: path, query, or fragment at end of the URI \"http://a.b/x\"", Refused("--registry-mirror", "http://a.b/x").Message);
+        Assert.Contains("invalid mirror: path, query, or fragment at end of the URI \"http://a.b/?q=1\"", Refused("--registry-mirror", "http://a.b/?q=1").Message);
+        Assert.Contains("invalid mirror: username/password not allowed in URI \"https://u:xxxxx@a.b\"", Refused("--registry-mirror", "https://u:secret@a.b").Message);
+
+        using var dir = new TempDirectory("mirrors");
+        Assert.Equal("invalid mirror: path, query, or fragment at end of the URI \"https://m.example/v2\"",
+            RefusedFile(dir, """{ "registry-mirrors": ["https://m.example/v2"] }""").Message);
+    }
+}
