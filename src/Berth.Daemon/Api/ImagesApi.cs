@@ -378,12 +378,20 @@ public static class ImagesApi
                         Progress = ProgressText.Bar(p.Current, p.Total),
                         Id = id,
                     },
+                    PullState.Retrying => new JsonMessage { Status = RetryingIn(p.RetryIn), ProgressDetail = new(), Id = id },
                     PullState.Complete => new JsonMessage { Status = "Download complete", ProgressDetail = new(), Id = id },
                     PullState.AlreadyExists => new JsonMessage { Status = "Already exists", ProgressDetail = new(), Id = id },
                     _ => null,
                 };
                 if (message is not null) stream.Post(message);
             }
+        }
+
+        /// <summary>dockerd's line before a download starts again: "Retrying in 5 seconds" (whole seconds, rounded up).</summary>
+        private static string RetryingIn(TimeSpan delay)
+        {
+            int seconds = Math.Max(1, (int)Math.Ceiling(delay.TotalSeconds));
+            return $"Retrying in {seconds} second{(seconds == 1 ? "" : "s")}";
         }
 
         public void Report(UnpackProgress u)

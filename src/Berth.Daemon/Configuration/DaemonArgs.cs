@@ -29,6 +29,13 @@ public static class DaemonArgs
               --insecure-registry list    Registries reached over plain HTTP
               --registry-mirror list      Docker Hub mirror (http(s)://host[:port]): pulls of docker.io images
                                           try the mirrors in order, then Docker Hub
+              --max-concurrent-downloads int
+                                          Layers downloaded at once, all pulls together (default 3; 0: no limit)
+              --max-concurrent-uploads int
+                                          Blobs uploaded at once, all pushes together (default 5; 0: no limit)
+              --max-download-attempts int
+                                          Attempts of each layer download: network errors and 5xx answers are
+                                          retried with back-off, 4xx answers are not (default 5)
           -l, --log-level string          debug, info, warn, error, fatal (default "info")
           -D, --debug                     Log at debug level
           -p, --pidfile string            Path of the PID file (default: <exec-root>/berthd.pid)
@@ -138,6 +145,9 @@ public static class DaemonArgs
                 "--default-runtime" => "default-runtime",
                 // registry mirrors, transfers, container defaults
                 "--registry-mirror" => "registry-mirrors",
+                "--max-concurrent-downloads" => "max-concurrent-downloads",
+                "--max-concurrent-uploads" => "max-concurrent-uploads",
+                "--max-download-attempts" => "max-download-attempts",
                 _ => throw new DaemonConfigException($"unknown flag: {name}\nSee 'berthd --help'."),
             };
             if (value is null)
@@ -217,6 +227,13 @@ public static class DaemonArgs
         IReadOnlyDictionary<string, AddedRuntime> runtimes = Runtimes(flags.GetValueOrDefault("add-runtime") ?? [], file.Runtimes);
         // registry mirrors, transfers, container defaults
         IReadOnlyList<string> mirrors = RegistryMirrors(flags.ContainsKey("registry-mirrors"), Many("registry-mirrors", file.RegistryMirrors) ?? []);
+        int maxDownloads = IntSetting("max-concurrent-downloads", Single("max-concurrent-downloads", Invariant(file.MaxConcurrentDownloads))) ?? 3;
+        int maxUploads = IntSetting("max-concurrent-uploads", Single("max-concurrent-uploads", Invariant(file.MaxConcurrentUploads))) ?? 5;
+        int downloadAttempts = IntSetting("max-download-attempts", Single("max-download-attempts", Invariant(file.MaxDownloadAttempts))) ?? 5;
+        // dockerd's checks and words (daemon/config Validate).
+        if (maxDownloads < 0) throw new DaemonConfigException($"invalid max concurrent downloads: {maxDownloads}");
+        if (maxUploads < 0) throw new DaemonConfigException($"invalid max concurrent uploads: {maxUploads}");
+        if (downloadAttempts <= 0) throw new DaemonConfigException($"invalid max download attempts: {downloadAttempts}");
         if (conflicts.Count > 0)
             throw new DaemonConfigException("the following directives are specified both as a flag and in the configuration file: " + string.Join(", ", conflicts));
 
@@ -251,6 +268,9 @@ public static class DaemonArgs
             DefaultRuntime = DaemonOptions.CanonicalRuntimeName(defaultRuntime),
             // registry mirrors, transfers, container defaults
             RegistryMirrors = mirrors,
+            MaxConcurrentDownloads = maxDownloads,
+            MaxConcurrentUploads = maxUploads,
+            MaxDownloadAttempts = downloadAttempts,
         };
         Validate(options);
         return new ParsedArgs(options, help, version);
@@ -305,6 +325,14 @@ public static class DaemonArgs
         }
         return result;
     }
+
+    private static string? Invariant(int? value) => value?.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>An integer setting (a flag's text or the file's number); null when not given.</summary>
+    private static int? IntSetting(string key, string? text)
+        => text is null ? null
+            : int.TryParse(text, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out int n) ? n
+            : throw new DaemonConfigException($"invalid argument \"{text}\" for \"--{key}\" flag: give a whole number");
 
     private static string? MirrorProblem(string mirror)
     {
@@ -485,6 +513,9 @@ public sealed record DaemonConfigFile
 
     // registry mirrors, transfers, container defaults
     [JsonPropertyName("registry-mirrors")] public IReadOnlyList<string>? RegistryMirrors { get; init; }
+    [JsonPropertyName("max-concurrent-downloads")] public int? MaxConcurrentDownloads { get; init; }
+    [JsonPropertyName("max-concurrent-uploads")] public int? MaxConcurrentUploads { get; init; }
+    [JsonPropertyName("max-download-attempts")] public int? MaxDownloadAttempts { get; init; }
 
     public static DaemonConfigFile Load(string path)
     {

@@ -97,6 +97,15 @@ public sealed record DaemonOptions
     /// </summary>
     public IReadOnlyList<string> RegistryMirrors { get; init; } = [];
 
+    /// <summary>--max-concurrent-downloads: layers downloaded at once, all pulls together (0: no limit, as in dockerd).</summary>
+    public int MaxConcurrentDownloads { get; init; } = 3;
+
+    /// <summary>--max-concurrent-uploads: blobs uploaded at once, all pushes together (0: no limit).</summary>
+    public int MaxConcurrentUploads { get; init; } = 5;
+
+    /// <summary>--max-download-attempts: attempts of each layer download (network errors and 5xx are retried, 4xx not).</summary>
+    public int MaxDownloadAttempts { get; init; } = 5;
+
     // ---- end of registry mirrors, transfers, container defaults ----
 
     /// <summary>The binary --init runs (dockerd's docker-init, which is tini), null when there is none.</summary>

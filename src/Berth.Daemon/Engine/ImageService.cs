@@ -35,10 +35,16 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
             Credentials = new SingleCredential(registry, credential, Mirrors.Select(m => m.Authority).ToList()),
             Mirrors = Mirrors,
             MirrorFailed = (mirror, e) => LogMirrorFailed(logger, mirror.ToString(), e.Message),
+            // One limiter per daemon for every pull (push), as dockerd's transfer managers count.
+            Downloads = _downloads,
+            Uploads = _uploads,
+            MaxDownloadAttempts = options.MaxDownloadAttempts,
             UserAgent = $"berthd/{BerthEngine.Version}",
         });
 
     private IReadOnlyList<Uri> Mirrors { get; } = options.RegistryMirrors.Select(m => new Uri(m)).ToList();
+    private readonly TransferLimiter _downloads = new(options.MaxConcurrentDownloads);
+    private readonly TransferLimiter _uploads = new(options.MaxConcurrentUploads);
 
     /// <summary><c>docker login</c>: the registry accepts <paramref name="credential"/> (throws <see cref="RegistryException"/> when not).</summary>
     public async Task LoginAsync(string registry, RegistryCredential credential, CancellationToken cancellationToken)

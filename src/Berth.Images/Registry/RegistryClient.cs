@@ -34,8 +34,9 @@ public sealed class PushOptions
 /// <see cref="IContentStore"/>; every blob is verified by the store against the digest that names
 /// it, and every manifest against the digest it was fetched by (or the one the registry claims).
 ///
-/// Concurrency: a pull downloads up to <see cref="RegistryClientOptions.MaxConcurrentTransfers"/>
-/// blobs at once. A blob being downloaded by one pull is awaited, not downloaded again, by any
+/// Concurrency: layers download (and blobs upload) at most as many at once as
+/// <see cref="RegistryClientOptions.Downloads"/> (<see cref="RegistryClientOptions.Uploads"/>)
+/// lets, counted across every client sharing that limiter. A blob being downloaded by one pull is awaited, not downloaded again, by any
 /// other pull through this client; across processes the store's per-digest lock does the same,
 /// because the download only starts once the store asks for the first byte.
 /// </summary>
@@ -51,8 +52,8 @@ public sealed class RegistryClient : IDisposable
     public RegistryClient(RegistryClientOptions? options = null)
     {
         _options = options ?? new RegistryClientOptions();
-        if (_options.MaxAttempts < 1 || _options.MaxConcurrentTransfers < 1 || _options.UploadChunkSize < 1)
-            throw new ImagesException(ImagesErrorKind.InvalidArgument, "RegistryClientOptions: MaxAttempts, MaxConcurrentTransfers and UploadChunkSize must be positive");
+        if (_options.MaxAttempts < 1 || _options.MaxDownloadAttempts < 1 || _options.UploadChunkSize < 1)
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, "RegistryClientOptions: MaxAttempts, MaxDownloadAttempts and UploadChunkSize must be positive");
         HttpMessageHandler handler = _options.Handler ?? new SocketsHttpHandler
         {
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
@@ -225,11 +226,14 @@ public sealed class RegistryClient : IDisposable
     }
 
     /// <summary>Opens a blob's bytes (unverified: hand them to <see cref="IContentStore.WriteAsync"/>, which verifies).</summary>
-    public async Task<Stream> OpenBlobAsync(ImageReference repo, Digest digest, CancellationToken cancellationToken = default)
+    public Task<Stream> OpenBlobAsync(ImageReference repo, Digest digest, CancellationToken cancellationToken = default)
+        => OpenBlobAsync(repo, digest, retry: true, cancellationToken);
+
+    private async Task<Stream> OpenBlobAsync(ImageReference repo, Digest digest, bool retry, CancellationToken cancellationToken)
     {
         var ctx = new RequestContext(repo.Domain, repo.Path, digest.Value, Scope(repo.Path, push: false));
         HttpResponseMessage response = await SendAsync(ctx, () => new HttpRequestMessage(HttpMethod.Get, Url(repo, $"blobs/{digest}")),
-            HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            HttpCompletionOption.ResponseHeadersRead, cancellationToken, retry).ConfigureAwait(false);
         try
         {
             await EnsureSuccessAsync(response, ctx, "blob", cancellationToken).ConfigureAwait(false);
@@ -292,6 +296,7 @@ public sealed class RegistryClient : IDisposable
         IBlobSink? sink, Action<bool> sinkOutcome, CancellationToken cancellationToken)
     {
         Digest digest = descriptor.ParsedDigest;
+        // Every attempt is one GET (no retries inside it): max-download-attempts counts them all.
         for (int attempt = 1; ; attempt++)
         {
             // The response is opened only when the store reads the first byte: a store that already
@@ -301,7 +306,7 @@ public sealed class RegistryClient : IDisposable
             var lazy = new LazyStream(async ct =>
             {
                 progress?.Report(new PullProgress(digest, descriptor.MediaType, PullState.Downloading, 0, descriptor.Size));
-                opened = await OpenBlobAsync(repo, digest, ct).ConfigureAwait(false);
+                opened = await OpenBlobAsync(repo, digest, retry: false, ct).ConfigureAwait(false);
                 Stream counted = new ProgressStream(opened, n => progress?.Report(new PullProgress(digest, descriptor.MediaType, PullState.Downloading, n, descriptor.Size)));
                 // Only the first attempt feeds the sink: a retry starts the bytes over.
                 return attempt == 1 && sink is not null ? tee = new TeeStream(counted, sink) : counted;
@@ -315,22 +320,37 @@ public sealed class RegistryClient : IDisposable
                 progress?.Report(new PullProgress(digest, descriptor.MediaType, opened is null ? PullState.AlreadyExists : PullState.Complete, descriptor.Size, descriptor.Size));
                 return;
             }
-            catch (Exception e) when (attempt < _options.MaxAttempts && e is HttpRequestException or IOException && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (attempt < _options.MaxDownloadAttempts && IsRetryableDownloadError(e) && !cancellationToken.IsCancellationRequested)
             {
                 sink?.Finish(false); // it saw part of a failed attempt; the retry is not passed on
-                await Task.Delay(Backoff(attempt, null), _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+                TimeSpan delay = Backoff(attempt, null);
+                progress?.Report(new PullProgress(digest, descriptor.MediaType, PullState.Retrying, 0, descriptor.Size) { RetryIn = delay });
+                await Task.Delay(delay, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e)
             {
                 progress?.Report(new PullProgress(digest, descriptor.MediaType, PullState.Failed, 0, descriptor.Size));
                 if (e is ImagesException { Kind: ImagesErrorKind.DataLoss } dataLoss)
                     throw new RegistryException(ImagesErrorKind.DataLoss, $"registry {repo.Domain}: repository {repo.Path}: blob {digest}: {dataLoss.Message}", repo.Domain, repo.Path, digest.Value, inner: e);
-                if (e is HttpRequestException or IOException)
-                    throw new RegistryException(ImagesErrorKind.Unavailable, $"registry {repo.Domain}: repository {repo.Path}: downloading blob {digest} failed after {attempt} attempts: {e.Message}", repo.Domain, repo.Path, digest.Value, inner: e);
+                if (IsRetryableDownloadError(e) && !cancellationToken.IsCancellationRequested)
+                    throw new RegistryException(ImagesErrorKind.Unavailable, $"registry {repo.Domain}: repository {repo.Path}: downloading blob {digest} failed after {attempt} attempt{(attempt == 1 ? "" : "s")}: {e.Message}",
+                        repo.Domain, repo.Path, digest.Value, (e as RegistryException)?.StatusCode, inner: e);
                 throw;
             }
         }
     }
+
+    /// <summary>
+    /// What a blob download tries again, as dockerd's retryOnError: a connection that failed or broke
+    /// off, a 5xx answer. Not a 4xx answer (the registry said no), nor a full disk (ENOSPC).
+    /// </summary>
+    private static bool IsRetryableDownloadError(Exception e) => e switch
+    {
+        RegistryException r => r.Kind == ImagesErrorKind.Unavailable && (r.StatusCode is null || (int)r.StatusCode >= 500),
+        HttpRequestException => true,
+        IOException io => io.HResult != 28, // ENOSPC
+        _ => false,
+    };
 
     /// <summary>
     /// Uploads a blob from the store unless the repository has it: first a cross-repository mount
@@ -518,16 +538,28 @@ public sealed class RegistryClient : IDisposable
         if (config.RootFS.DiffIds.Count != m.Layers.Count)
             throw new ImagesException(ImagesErrorKind.InvalidArgument, $"{reference}: manifest has {m.Layers.Count} layers but the config has {config.RootFS.DiffIds.Count} diff_ids");
 
+        // Docker's order of lines: "Pulling fs layer" for every layer to fetch, then "Waiting" for
+        // those that find no free download slot, "Downloading" for each as it starts.
         foreach (Descriptor layer in m.Layers)
-            progress?.Report(new PullProgress(layer.ParsedDigest, layer.MediaType, PullState.Waiting, 0, layer.Size));
+            if (!store.Exists(layer.ParsedDigest))
+                progress?.Report(new PullProgress(layer.ParsedDigest, layer.MediaType, PullState.Pending, 0, layer.Size));
         var sinks = new IBlobSink?[m.Layers.Count];
         try
         {
             for (int i = 0; i < sinks.Length && layerSinks is not null; i++)
                 sinks[i] = layerSinks(i, m.Layers[i], config);
-            await Parallel.ForEachAsync(Enumerable.Range(0, m.Layers.Count).Where(i => !MediaTypes.IsNondistributable(m.Layers[i].MediaType) || m.Layers[i].Urls is null),
-                new ParallelOptions { MaxDegreeOfParallelism = _options.MaxConcurrentTransfers, CancellationToken = cancellationToken },
-                async (i, ct) => await FetchBlobAsync(reference, m.Layers[i], store, progress, ct, sinks[i]).ConfigureAwait(false)).ConfigureAwait(false);
+            List<int> fetched = Enumerable.Range(0, m.Layers.Count).Where(i => !MediaTypes.IsNondistributable(m.Layers[i].MediaType) || m.Layers[i].Urls is null).ToList();
+            // One task per layer, each taking a slot of the (possibly shared) limiter in layer order;
+            // Parallel.ForEachAsync cancels the others at the first failure and reports that failure.
+            await Parallel.ForEachAsync(fetched,
+                new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, fetched.Count), CancellationToken = cancellationToken },
+                async (i, ct) =>
+                {
+                    Descriptor layer = m.Layers[i];
+                    using IDisposable slot = await _options.Downloads.EnterAsync(
+                        () => progress?.Report(new PullProgress(layer.ParsedDigest, layer.MediaType, PullState.Waiting, 0, layer.Size)), ct).ConfigureAwait(false);
+                    await FetchBlobAsync(reference, layer, store, progress, ct, sinks[i]).ConfigureAwait(false);
+                }).ConfigureAwait(false);
         }
         finally
         {
@@ -577,10 +609,15 @@ public sealed class RegistryClient : IDisposable
         ImageManifest m = document.Manifest!;
         var blobs = m.Layers.Where(l => !MediaTypes.IsNondistributable(l.MediaType)).Prepend(m.Config).ToList();
         foreach (Descriptor blob in blobs)
-            options.Progress?.Report(new PushProgress(blob.ParsedDigest, blob.MediaType, PushState.Waiting, 0, blob.Size));
+            options.Progress?.Report(new PushProgress(blob.ParsedDigest, blob.MediaType, PushState.Preparing, 0, blob.Size));
         await Parallel.ForEachAsync(blobs,
-            new ParallelOptions { MaxDegreeOfParallelism = _options.MaxConcurrentTransfers, CancellationToken = cancellationToken },
-            async (blob, ct) => await PushBlobAsync(target, blob, store, options.MountFrom, options.Progress, ct).ConfigureAwait(false)).ConfigureAwait(false);
+            new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, blobs.Count), CancellationToken = cancellationToken },
+            async (blob, ct) =>
+            {
+                using IDisposable slot = await _options.Uploads.EnterAsync(
+                    () => options.Progress?.Report(new PushProgress(blob.ParsedDigest, blob.MediaType, PushState.Waiting, 0, blob.Size)), ct).ConfigureAwait(false);
+                await PushBlobAsync(target, blob, store, options.MountFrom, options.Progress, ct).ConfigureAwait(false);
+            }).ConfigureAwait(false);
         await PutManifestAsync(target, reference, document.MediaType, document.Bytes, cancellationToken).ConfigureAwait(false);
     }
 

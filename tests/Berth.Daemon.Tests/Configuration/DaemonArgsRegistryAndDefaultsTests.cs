@@ -51,4 +51,25 @@ public sealed class DaemonArgsRegistryAndDefaultsTests
         Assert.Equal("invalid mirror: path, query, or fragment at end of the URI \"https://m.example/v2\"",
             RefusedFile(dir, """{ "registry-mirrors": ["https://m.example/v2"] }""").Message);
     }
+
+    [Fact]
+    public void Transfer_settings_default_to_dockerds_and_are_checked_in_its_words()
+    {
+        DaemonOptions d = DaemonArgs.Parse([]).Options;
+        Assert.Equal((3, 5, 5), (d.MaxConcurrentDownloads, d.MaxConcurrentUploads, d.MaxDownloadAttempts));
+        DaemonOptions o = DaemonArgs.Parse(["--max-concurrent-downloads", "0", "--max-concurrent-uploads=2", "--max-download-attempts", "1"]).Options;
+        Assert.Equal((0, 2, 1), (o.MaxConcurrentDownloads, o.MaxConcurrentUploads, o.MaxDownloadAttempts));
+
+        using var dir = new TempDirectory("transfers");
+        DaemonOptions f = FromFile(dir, """{ "max-concurrent-downloads": 6, "max-concurrent-uploads": 7, "max-download-attempts": 8 }""");
+        Assert.Equal((6, 7, 8), (f.MaxConcurrentDownloads, f.MaxConcurrentUploads, f.MaxDownloadAttempts));
+
+        Assert.Equal("invalid max concurrent downloads: -1", Refused("--max-concurrent-downloads", "-1").Message);
+        Assert.Equal("invalid max concurrent uploads: -2", Refused("--max-concurrent-uploads", "-2").Message);
+        Assert.Equal("invalid max download attempts: 0", Refused("--max-download-attempts", "0").Message);
+        Assert.Equal("invalid max download attempts: 0", RefusedFile(dir, """{ "max-download-attempts": 0 }""").Message);
+        Assert.Contains("invalid argument \"many\" for \"--max-concurrent-downloads\" flag", Refused("--max-concurrent-downloads", "many").Message);
+        Assert.StartsWith("the following directives are specified both as a flag and in the configuration file: max-concurrent-uploads",
+            RefusedFile(dir, """{ "max-concurrent-uploads": 1 }""", "--max-concurrent-uploads", "2").Message);
+    }
 }

@@ -256,7 +256,7 @@ public sealed class RegistryPullPushTests(RegistryFixture fixture)
         using var handler = new RecordingHandler
         {
             Intercept = r => r.RequestUri!.AbsolutePath.Contains("/blobs/", StringComparison.Ordinal) && Interlocked.Increment(ref failures) <= 2
-                ? new HttpResponseMessage(failures == 1 ? System.Net.HttpStatusCode.ServiceUnavailable : System.Net.HttpStatusCode.TooManyRequests)
+                ? new HttpResponseMessage(failures == 1 ? System.Net.HttpStatusCode.ServiceUnavailable : System.Net.HttpStatusCode.BadGateway)
                 : null,
         };
         using (RegistryClient client = Client(handler))
