@@ -36,7 +36,7 @@ public static partial class ApiVersion
     {
         HttpResponse response = context.Response;
         response.Headers["Api-Version"] = Current;
-        response.Headers["Docker-Experimental"] = "false";
+        response.Headers["Docker-Experimental"] = context.RequestServices.GetService(typeof(Engine.BerthEngine)) is Engine.BerthEngine { Options.Experimental: true } ? "true" : "false";
         response.Headers["OSType"] = "linux";
         response.Headers.Server = $"Berth/{Engine.BerthEngine.Version} (linux)";
 

@@ -39,7 +39,7 @@ public static class SystemApi
             ["Os"] = "linux",
             ["Arch"] = HostInfo.GoArch,
             ["KernelVersion"] = engine.Host.KernelVersion,
-            ["Experimental"] = "false",
+            ["Experimental"] = engine.Options.Experimental ? "true" : "false",
             ["BuildTime"] = "",
         };
         string runtime = RuntimeFinder.Find("berth-runtime") ?? "berth-runtime";
@@ -56,6 +56,7 @@ public static class SystemApi
             GoVersion = details["GoVersion"],
             Arch = HostInfo.GoArch,
             KernelVersion = engine.Host.KernelVersion,
+            Experimental = engine.Options.Experimental,
         };
         return JsonResults.WriteAsync(context, version, ApiJson.Context.SystemVersion);
     }
@@ -126,7 +127,9 @@ public static class SystemApi
             DefaultRuntime = options.DefaultRuntime,
             // Containers outlive the daemon by design (issue 6): live-restore is always on.
             LiveRestoreEnabled = true,
-            SecurityOptions = v2 ? ["name=seccomp,profile=" + options.SeccompProfilePath, "name=cgroupns"] : ["name=seccomp,profile=" + options.SeccompProfilePath],
+            SecurityOptions = SecurityOptions(options, v2),
+            Labels = options.Labels,
+            ExperimentalBuild = options.Experimental,
             Warnings = null,
         };
         return JsonResults.WriteAsync(context, info, ApiJson.Context.SystemInfo);
@@ -153,6 +156,18 @@ public static class SystemApi
             throw new ApiException(ApiException.StatusOf(e.Kind), e.Message, e);
         }
         await JsonResults.WriteAsync(context, new AuthResponse("Login Succeeded", ""), ApiJson.Context.AuthResponse);
+    }
+
+    /// <summary>
+    /// dockerd's list: the seccomp profile, "name=cgroupns" when containers get a cgroup namespace
+    /// of their own by default, "name=no-new-privileges" with --no-new-privileges.
+    /// </summary>
+    private static List<string> SecurityOptions(Configuration.DaemonOptions options, bool cgroupV2)
+    {
+        var list = new List<string> { "name=seccomp,profile=" + options.SeccompProfilePath };
+        if (options.CgroupnsModeFor(cgroupV2) == "private") list.Add("name=cgroupns");
+        if (options.NoNewPrivileges) list.Add("name=no-new-privileges");
+        return list;
     }
 
     internal static BerthEngine Engine(HttpContext context) => context.RequestServices.GetService(typeof(BerthEngine)) as BerthEngine

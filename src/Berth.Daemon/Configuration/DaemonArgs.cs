@@ -70,6 +70,19 @@ public static class DaemonArgs
               --add-runtime list          Register an OCI runtime: name=path (path absolute or on PATH)
               --default-runtime string    The runtime containers run with unless they name one
                                           (default "berth-runtime"; also runc, crun or an added one)
+              --init                      Run an init (--init-path) as PID 1 in containers that do not say --init=false
+              --no-new-privileges         Set no_new_privs in containers that do not say no-new-privileges=false
+              --default-cgroupns-mode string
+                                          Cgroup namespace of containers that name none: host or private
+                                          (default: private on cgroup v2, host on v1)
+              --default-ipc-mode string   IPC mode of containers that name none: private or shareable
+                                          (default "private")
+              --label list                Labels of the daemon (key=value), shown by docker info
+              --experimental              Say that experimental features are on (info, version); berthd has
+                                          no features that need it
+              --shutdown-timeout int      Seconds a stopping berthd lets API requests in progress (a load, a
+                                          pull, a build) run before it closes them; negative: no limit
+                                          (default 15). Containers are never stopped: they outlive berthd
               --tlscert string            TLS certificate (PEM) for tcp:// hosts
               --tlskey string             TLS key (PEM) for tcp:// hosts
               --tlscacert string          Trust client certificates signed by this CA (PEM)
@@ -82,6 +95,7 @@ public static class DaemonArgs
     {
         var flags = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         bool help = false, version = false, tlsVerify = false, debug = false, liveRestore = true;
+        var boolFlags = new Dictionary<string, bool>(StringComparer.Ordinal); // registry mirrors, transfers, container defaults
         for (int i = 0; i < args.Count; i++)
         {
             string arg = args[i];
@@ -109,6 +123,10 @@ public static class DaemonArgs
                     continue;
                 case "--live-restore":
                     liveRestore = BoolFlag(name, value);
+                    continue;
+                // registry mirrors, transfers, container defaults
+                case "--init" or "--no-new-privileges" or "--experimental":
+                    boolFlags[name[2..]] = BoolFlag(name, value);
                     continue;
             }
             string key = name switch
@@ -148,6 +166,10 @@ public static class DaemonArgs
                 "--max-concurrent-downloads" => "max-concurrent-downloads",
                 "--max-concurrent-uploads" => "max-concurrent-uploads",
                 "--max-download-attempts" => "max-download-attempts",
+                "--default-cgroupns-mode" => "default-cgroupns-mode",
+                "--default-ipc-mode" => "default-ipc-mode",
+                "--label" => "labels",
+                "--shutdown-timeout" => "shutdown-timeout",
                 _ => throw new DaemonConfigException($"unknown flag: {name}\nSee 'berthd --help'."),
             };
             if (value is null)
@@ -234,6 +256,24 @@ public static class DaemonArgs
         if (maxDownloads < 0) throw new DaemonConfigException($"invalid max concurrent downloads: {maxDownloads}");
         if (maxUploads < 0) throw new DaemonConfigException($"invalid max concurrent uploads: {maxUploads}");
         if (downloadAttempts <= 0) throw new DaemonConfigException($"invalid max download attempts: {downloadAttempts}");
+        bool? Bool(string key, bool? fromFile)
+        {
+            if (!boolFlags.TryGetValue(key, out bool v)) return fromFile;
+            if (fromFile is not null) conflicts.Add($"{key}: (from flag: {(v ? "true" : "false")}, from file: {(fromFile.Value ? "true" : "false")})");
+            return v;
+        }
+        bool init = Bool("init", file.Init) ?? false;
+        bool noNewPrivileges = Bool("no-new-privileges", file.NoNewPrivileges) ?? false;
+        bool experimental = Bool("experimental", file.Experimental) ?? false;
+        string? cgroupnsMode = Single("default-cgroupns-mode", file.DefaultCgroupnsMode);
+        if (cgroupnsMode is not (null or "host" or "private"))
+            throw new DaemonConfigException($"default cgroup namespace mode ({cgroupnsMode}) is invalid; use \"host\" or \"private\"");
+        string ipcMode = Single("default-ipc-mode", file.DefaultIpcMode) ?? "private";
+        if (ipcMode is not ("private" or "shareable"))
+            throw new DaemonConfigException($"default IPC mode setting ({ipcMode}) is invalid; use \"shareable\" or \"private\"");
+        IReadOnlyList<string> labels = Labels(flags.ContainsKey("labels"), Many("labels", file.Labels) ?? []);
+        int shutdownTimeout = IntSetting("shutdown-timeout", Single("shutdown-timeout", Invariant(file.ShutdownTimeout))) ?? DaemonOptions.DefaultShutdownTimeout;
+        CheckFeatures(file.Features);
         if (conflicts.Count > 0)
             throw new DaemonConfigException("the following directives are specified both as a flag and in the configuration file: " + string.Join(", ", conflicts));
 
@@ -271,6 +311,13 @@ public static class DaemonArgs
             MaxConcurrentDownloads = maxDownloads,
             MaxConcurrentUploads = maxUploads,
             MaxDownloadAttempts = downloadAttempts,
+            Init = init,
+            NoNewPrivileges = noNewPrivileges,
+            DefaultCgroupnsMode = cgroupnsMode,
+            DefaultIpcMode = ipcMode,
+            Labels = labels,
+            Experimental = experimental,
+            ShutdownTimeout = shutdownTimeout,
         };
         Validate(options);
         return new ParsedArgs(options, help, version);
@@ -302,6 +349,8 @@ public static class DaemonArgs
             if (!System.Net.IPAddress.TryParse(server, out _)) throw new DaemonConfigException($"invalid dns `{server}`: give an IP address");
         if (options.CgroupParent is { } parent && (parent.Length == 0 || parent.Split('/').Contains("..")))
             throw new DaemonConfigException($"invalid cgroup-parent `{parent}`");
+        if (options.Init && options.InitBinary() is null)
+            throw new DaemonConfigException("--init needs docker-init (tini) on PATH or --init-path: apt-get install tini");
         foreach (string registry in options.InsecureRegistries)
             if (registry.Length == 0 || registry.Contains('/') && !registry.Contains("://"))
                 throw new DaemonConfigException($"invalid insecure-registry `{registry}`: give host[:port]");
@@ -324,6 +373,47 @@ public static class DaemonArgs
             if (!result.Contains(normalized, StringComparer.Ordinal)) result.Add(normalized);
         }
         return result;
+    }
+
+    /// <summary>
+    /// --label key=value (repeatable) or daemon.json's "labels", as dockerd's ValidateLabel and
+    /// GetConflictFreeLabels take them: an entry without "=" is refused, a key given twice with
+    /// different values too, the same pair twice is kept once.
+    /// </summary>
+    private static IReadOnlyList<string> Labels(bool fromFlags, IReadOnlyList<string> labels)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        var result = new List<string>();
+        foreach (string label in labels)
+        {
+            int eq = label.IndexOf('=');
+            if (eq < 0)
+                throw new DaemonConfigException(fromFlags ? $"invalid argument \"{label}\" for \"--label\" flag: bad attribute format: {label}\nSee 'berthd --help'." : $"bad attribute format: {label}");
+            string key = label[..eq], value = label[(eq + 1)..];
+            if (values.TryGetValue(key, out string? earlier))
+            {
+                if (earlier != value) throw new DaemonConfigException($"conflict labels for {key}={value} and {key}={earlier}");
+                continue;
+            }
+            values[key] = value;
+            result.Add(label);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// daemon.json's "features": berthd has the classic builder only, so "buildkit": true is refused
+    /// (false is what berthd is anyway); any other feature may be named off, not on.
+    /// </summary>
+    private static void CheckFeatures(IReadOnlyDictionary<string, bool>? features)
+    {
+        foreach (var (name, on) in features ?? new Dictionary<string, bool>())
+        {
+            if (!on) continue;
+            throw new DaemonConfigException(name == "buildkit"
+                ? "features: buildkit is not available: berthd has only the classic builder (docker build with DOCKER_BUILDKIT=0); remove \"buildkit\": true or set it to false"
+                : $"features: `{name}` is not a feature of berthd; it can only be false");
+        }
     }
 
     private static string? Invariant(int? value) => value?.ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -516,6 +606,14 @@ public sealed record DaemonConfigFile
     [JsonPropertyName("max-concurrent-downloads")] public int? MaxConcurrentDownloads { get; init; }
     [JsonPropertyName("max-concurrent-uploads")] public int? MaxConcurrentUploads { get; init; }
     [JsonPropertyName("max-download-attempts")] public int? MaxDownloadAttempts { get; init; }
+    [JsonPropertyName("init")] public bool? Init { get; init; }
+    [JsonPropertyName("no-new-privileges")] public bool? NoNewPrivileges { get; init; }
+    [JsonPropertyName("default-cgroupns-mode")] public string? DefaultCgroupnsMode { get; init; }
+    [JsonPropertyName("default-ipc-mode")] public string? DefaultIpcMode { get; init; }
+    [JsonPropertyName("labels")] public IReadOnlyList<string>? Labels { get; init; }
+    [JsonPropertyName("experimental")] public bool? Experimental { get; init; }
+    [JsonPropertyName("shutdown-timeout")] public int? ShutdownTimeout { get; init; }
+    [JsonPropertyName("features")] public IReadOnlyDictionary<string, bool>? Features { get; init; }
 
     public static DaemonConfigFile Load(string path)
     {

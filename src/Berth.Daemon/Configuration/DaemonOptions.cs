@@ -106,6 +106,36 @@ public sealed record DaemonOptions
     /// <summary>--max-download-attempts: attempts of each layer download (network errors and 5xx are retried, 4xx not).</summary>
     public int MaxDownloadAttempts { get; init; } = 5;
 
+    /// <summary>--init: containers that do not say (<c>HostConfig.Init</c> null) run with the init as PID 1.</summary>
+    public bool Init { get; init; }
+
+    /// <summary>--no-new-privileges: containers get no_new_privs unless their security options say <c>no-new-privileges=false</c>.</summary>
+    public bool NoNewPrivileges { get; init; }
+
+    /// <summary>--default-cgroupns-mode: host or private; null: dockerd's default, private on cgroup v2 and host on v1.</summary>
+    public string? DefaultCgroupnsMode { get; init; }
+
+    /// <summary>--default-ipc-mode: private (dockerd 20.10's default) or shareable.</summary>
+    public string DefaultIpcMode { get; init; } = "private";
+
+    /// <summary>--label: the daemon's labels (key=value, no key twice), shown by docker info.</summary>
+    public IReadOnlyList<string> Labels { get; init; } = [];
+
+    /// <summary>--experimental: reported as dockerd reports it (info ExperimentalBuild, version, Docker-Experimental).</summary>
+    public bool Experimental { get; init; }
+
+    /// <summary>
+    /// --shutdown-timeout in seconds: how long a stopping berthd lets API requests in progress run
+    /// before it closes them (containers are never stopped by it: they outlive berthd, as dockerd's
+    /// with --live-restore); negative: as long as they take, as dockerd waits for ever then.
+    /// </summary>
+    public int ShutdownTimeout { get; init; } = DefaultShutdownTimeout;
+
+    public const int DefaultShutdownTimeout = 15;
+
+    /// <summary>The cgroup namespace mode of containers that name none (and are not privileged on cgroup v1).</summary>
+    public string CgroupnsModeFor(bool cgroupV2) => DefaultCgroupnsMode ?? (cgroupV2 ? "private" : "host");
+
     // ---- end of registry mirrors, transfers, container defaults ----
 
     /// <summary>The binary --init runs (dockerd's docker-init, which is tini), null when there is none.</summary>

@@ -355,13 +355,14 @@ public static class ContainerRequestCheck
     /// <summary>
     /// seccomp=unconfined|builtin|PROFILE-JSON, no-new-privileges[=true|false], apparmor=unconfined,
     /// label=disable. <c>Seccomp</c> is false for unconfined, null when not given; <c>SeccompProfile</c>
-    /// is a profile of the request's own (the docker CLI sends the file's JSON, not its path).
+    /// is a profile of the request's own (the docker CLI sends the file's JSON, not its path);
+    /// <c>NoNewPrivileges</c> is null when not given (the daemon's --no-new-privileges then decides).
     /// </summary>
-    public static (bool? Seccomp, DockerSeccompProfile? SeccompProfile, bool NoNewPrivileges) ParseSecurityOpts(IEnumerable<string>? opts)
+    public static (bool? Seccomp, DockerSeccompProfile? SeccompProfile, bool? NoNewPrivileges) ParseSecurityOpts(IEnumerable<string>? opts)
     {
         bool? seccomp = null;
         DockerSeccompProfile? profile = null;
-        bool nnp = false;
+        bool? nnp = null;
         foreach (string opt in opts ?? [])
         {
             var (key, value) = ParseSecurityOpt(opt, checkProfile: false);

@@ -66,7 +66,8 @@ public sealed partial class ContainerService
             try
             {
                 built = ContainerSpecFactory.Build(r, image, rootfs, Store.DirectoryOf(id), EffectiveNetworkMode(r.HostConfig), JoinedNamespaces(r),
-                    r.HostConfig.Init == true ? Options.InitBinary() ?? throw ApiException.BadRequest("--init needs docker-init (tini): apt-get install tini") : null,
+                    // --init on the daemon: containers that do not say --init=false (dockerd decides at each start too).
+                    (r.HostConfig.Init ?? Options.Init) ? Options.InitBinary() ?? throw ApiException.BadRequest("--init needs docker-init (tini): apt-get install tini") : null,
                     volumeBinds, Options, SharedShm(r));
                 if (links.Count > 0) built.Spec.Process!.Env = WithLinkEnvironment(r, links, built.Spec.Process.Env ?? []);
             }

@@ -361,6 +361,14 @@ public sealed partial class ContainerService : IDisposable
             if (host.Ulimits?.Any(x => x.Name == u.Name) != true)
                 (host.Ulimits ??= []).Add(new UlimitJson { Name = u.Name, Soft = u.Soft, Hard = u.Hard });
         if (string.IsNullOrEmpty(host.CgroupParent) && Options.CgroupParent is { } cgroupParent) host.CgroupParent = cgroupParent;
+        // --default-ipc-mode and --default-cgroupns-mode, as adaptContainerSettings writes them (a
+        // privileged container on cgroup v1 gets the host's cgroup namespace, whatever the default).
+        if (string.IsNullOrEmpty(host.IpcMode)) host.IpcMode = Options.DefaultIpcMode;
+        if (string.IsNullOrEmpty(host.CgroupnsMode))
+        {
+            bool cgroupV2 = ContainerSpecFactory.CgroupV2;
+            host.CgroupnsMode = host.Privileged && !cgroupV2 ? "host" : Options.CgroupnsModeFor(cgroupV2);
+        }
         // dockerd's mergeAndVerifyLogConfig: a container that names no driver gets the daemon's
         // (--log-driver), and one of the daemon's driver gets the daemon's --log-opt values it does not set.
         if (string.IsNullOrEmpty(host.LogConfig.Type)) host.LogConfig.Type = Options.LogDriver;

@@ -20,6 +20,9 @@ public static class ContainerSpecFactory
 {
     public const string InitDestination = "/sbin/docker-init";
 
+    /// <summary>Whether the host mounts the unified cgroup hierarchy (cgroup v2) at /sys/fs/cgroup.</summary>
+    public static bool CgroupV2 { get; } = File.Exists("/sys/fs/cgroup/cgroup.controllers");
+
     /// <param name="joinedNamespaces">Namespaces of other containers to join, by type (<see cref="NamespaceType"/>): /proc/PID/ns/… paths.</param>
     /// <param name="volumeBinds">The container's volumes, mounted by the volume service: their mountpoints bound at their destinations.</param>
     /// <param name="sharedShm">A host directory bound at /dev/shm instead of the container's own tmpfs (--ipc shareable, container:, host).</param>
@@ -73,8 +76,7 @@ public static class ContainerSpecFactory
         if (h.PidMode == "host") drop.Add(NamespaceType.Pid);
         if (h.IpcMode == "host") drop.Add(NamespaceType.Ipc);
         if (h.UTSMode == "host") drop.Add(NamespaceType.Uts);
-        bool cgroupV2 = File.Exists("/sys/fs/cgroup/cgroup.controllers");
-        if (h.CgroupnsMode == "host" || (h.CgroupnsMode == "" && !cgroupV2)) drop.Add(NamespaceType.Cgroup);
+        if (h.CgroupnsMode == "host" || (h.CgroupnsMode == "" && !CgroupV2)) drop.Add(NamespaceType.Cgroup);
         linux.Namespaces = linux.Namespaces!.Where(n => !drop.Contains(n.Type)).ToList();
         // --network, --pid and --ipc container:X: X's namespaces, by their /proc path.
         foreach (LinuxNamespace ns in linux.Namespaces)
@@ -126,14 +128,15 @@ public static class ContainerSpecFactory
 
         // --init: tini bind-mounted read-only as /sbin/docker-init runs the command as its child and
         // reaps orphans, as dockerd does it.
-        if (h.Init == true && initBinary is not null)
+        if (initBinary is not null)
         {
             spec.Mounts = [.. spec.Mounts, new OciMount { Destination = InitDestination, Type = "bind", Source = initBinary, Options = ["rbind", "ro"] }];
             spec.Process!.Args = [InitDestination, "--", .. spec.Process.Args!];
         }
 
         var (seccomp, profile, noNewPrivileges) = ContainerRequestCheck.ParseSecurityOpts(h.SecurityOpt);
-        if (noNewPrivileges) spec.Process!.NoNewPrivileges = true;
+        // --no-new-privileges: the daemon's default unless the container says no-new-privileges=false.
+        if (noNewPrivileges ?? daemon?.NoNewPrivileges ?? false) spec.Process!.NoNewPrivileges = true;
         // As dockerd's WithSeccomp: a privileged container has no filter whatever the options say;
         // a container's own profile comes first, then the daemon's (which seccomp=builtin also
         // means), then Docker's default. A daemon started with "unconfined" filters only the

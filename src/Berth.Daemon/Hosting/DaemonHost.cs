@@ -90,7 +90,9 @@ public sealed partial class DaemonHost : IAsyncDisposable
             builder.Logging.AddFilter("Microsoft", options.LogLevel == "debug" ? LogLevel.Information : LogLevel.Warning);
             logging?.Invoke(builder.Logging);
             builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
-            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
+            // --shutdown-timeout: how long requests in progress (a load, a pull, a build) may go on once
+            // stopping starts; containers are not stopped, they outlive berthd.
+            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout < 0 ? Timeout.InfiniteTimeSpan : TimeSpan.FromSeconds(options.ShutdownTimeout));
             if (listeners.Any(l => l.Kind == ListenKind.Tcp)) builder.WebHost.UseKestrelHttpsConfiguration();
             builder.WebHost.ConfigureKestrel(k =>
             {

@@ -72,4 +72,51 @@ public sealed class DaemonArgsRegistryAndDefaultsTests
         Assert.StartsWith("the following directives are specified both as a flag and in the configuration file: max-concurrent-uploads",
             RefusedFile(dir, """{ "max-concurrent-uploads": 1 }""", "--max-concurrent-uploads", "2").Message);
     }
+
+    [Fact]
+    public void Container_defaults_as_flags_or_in_the_file()
+    {
+        DaemonOptions d = DaemonArgs.Parse([]).Options;
+        Assert.False(d.Init || d.NoNewPrivileges || d.Experimental);
+        Assert.Equal((null, "private", 15), (d.DefaultCgroupnsMode, d.DefaultIpcMode, d.ShutdownTimeout));
+        Assert.Empty(d.Labels);
+
+        DaemonOptions o = DaemonArgs.Parse(["--init", "--no-new-privileges=true", "--experimental", "--default-cgroupns-mode", "private",
+            "--default-ipc-mode=shareable", "--label", "tier=db", "--label=zone=a=b", "--label", "tier=db", "--shutdown-timeout", "-1"]).Options;
+        Assert.True(o.Init && o.NoNewPrivileges && o.Experimental);
+        Assert.Equal(("private", "shareable", -1), (o.DefaultCgroupnsMode, o.DefaultIpcMode, o.ShutdownTimeout));
+        Assert.Equal(["tier=db", "zone=a=b"], o.Labels);
+        Assert.False(DaemonArgs.Parse(["--init=false"]).Options.Init);
+
+        using var dir = new TempDirectory("defaults");
+        DaemonOptions f = FromFile(dir, """
+            { "init": true, "no-new-privileges": true, "experimental": true, "default-cgroupns-mode": "host", "default-ipc-mode": "private",
+              "labels": ["a=1", "b=2"], "shutdown-timeout": 3, "features": { "buildkit": false } }
+            """);
+        Assert.True(f.Init && f.NoNewPrivileges && f.Experimental);
+        Assert.Equal(("host", "private", 3), (f.DefaultCgroupnsMode, f.DefaultIpcMode, f.ShutdownTimeout));
+        Assert.Equal(["a=1", "b=2"], f.Labels);
+        Assert.Equal("host", f.CgroupnsModeFor(cgroupV2: true));
+        Assert.Equal("private", d.CgroupnsModeFor(cgroupV2: true));
+        Assert.Equal("host", d.CgroupnsModeFor(cgroupV2: false));
+    }
+
+    [Fact]
+    public void Bad_container_defaults_are_refused_in_dockerds_words()
+    {
+        Assert.Equal("default cgroup namespace mode (bogus) is invalid; use \"host\" or \"private\"", Refused("--default-cgroupns-mode", "bogus").Message);
+        Assert.Equal("default IPC mode setting (host) is invalid; use \"shareable\" or \"private\"", Refused("--default-ipc-mode", "host").Message);
+        Assert.Equal("invalid argument \"foo\" for \"--label\" flag: bad attribute format: foo\nSee 'berthd --help'.", Refused("--label", "foo").Message);
+        Assert.Equal("conflict labels for a=c and a=b", Refused("--label", "a=b", "--label", "a=c").Message);
+        Assert.Contains("invalid value \"maybe\" for flag --init", Refused("--init=maybe").Message);
+        Assert.Contains("--init needs docker-init (tini)", Refused("--init", "--init-path", "/nonexistent/tini").Message);
+
+        using var dir = new TempDirectory("defaults");
+        Assert.Equal("bad attribute format: foo", RefusedFile(dir, """{ "labels": ["foo"] }""").Message);
+        Assert.StartsWith("features: buildkit is not available: berthd has only the classic builder", RefusedFile(dir, """{ "features": { "buildkit": true } }""").Message);
+        Assert.Contains("`containerd-snapshotter` is not a feature of berthd", RefusedFile(dir, """{ "features": { "containerd-snapshotter": true } }""").Message);
+        Assert.Equal("the following directives are specified both as a flag and in the configuration file: init: (from flag: true, from file: false)",
+            RefusedFile(dir, """{ "init": false }""", "--init").Message);
+        Assert.Contains("unknown flag: --feature", Refused("--feature", "buildkit=true").Message);
+    }
 }
