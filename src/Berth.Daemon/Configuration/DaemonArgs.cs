@@ -349,11 +349,12 @@ public static class DaemonArgs
             if (!System.Net.IPAddress.TryParse(server, out _)) throw new DaemonConfigException($"invalid dns `{server}`: give an IP address");
         if (options.CgroupParent is { } parent && (parent.Length == 0 || parent.Split('/').Contains("..")))
             throw new DaemonConfigException($"invalid cgroup-parent `{parent}`");
-        if (options.Init && options.InitBinary() is null)
-            throw new DaemonConfigException("--init needs docker-init (tini) on PATH or --init-path: apt-get install tini");
         foreach (string registry in options.InsecureRegistries)
             if (registry.Length == 0 || registry.Contains('/') && !registry.Contains("://"))
                 throw new DaemonConfigException($"invalid insecure-registry `{registry}`: give host[:port]");
+        // registry mirrors, transfers, container defaults
+        if (options.Init && options.InitBinary() is null)
+            throw new DaemonConfigException("--init needs docker-init (tini) on PATH or --init-path: apt-get install tini");
     }
 
     /// <summary>
