@@ -67,7 +67,8 @@ public static class ContainersApi
         if (ApiVersion.LessThan(context, "1.45") && (body.HostConfig?.Mounts ?? []).Any(m => !string.IsNullOrEmpty(m.VolumeOptions?.Subpath)))
             throw ApiException.BadRequest("VolumeOptions.Subpath needs API v1.45 or newer"); // dockerd's check
         string? name = QueryArgs.String(context, "name");
-        ContainerCreateResponse created = await Containers(context).CreateAsync(name, body, context.RequestAborted);
+        string? platform = QueryArgs.String(context, "platform") is { Length: > 0 } p ? p : null;
+        ContainerCreateResponse created = await Containers(context).CreateAsync(name, body, context.RequestAborted, platform);
         await JsonResults.WriteAsync(context, created, ApiJson.Context.ContainerCreateResponse, 201);
     }
 

@@ -7,6 +7,7 @@ using Berth.Daemon.Configuration;
 using Berth.Daemon.Monitor;
 using Berth.Images;
 using Berth.Images.Content;
+using Berth.Images.Manifests;
 using Berth.Images.Snapshots;
 using Berth.Images.Store;
 using Microsoft.Extensions.Logging;
@@ -344,7 +345,29 @@ public sealed partial class ContainerService : IDisposable
     private static readonly Regex ValidName = new("^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$", RegexOptions.CultureInvariant);
 
     /// <summary>POST /containers/create: checks the request, resolves the image, prepares the writable layer, saves the record.</summary>
-    public async Task<ContainerCreateResponse> CreateAsync(string? name, ContainerCreateBody body, CancellationToken cancellationToken)
+    /// <param name="platform">?platform= (API 1.41): the image must be for it, as dockerd's GetImage checks.</param>
+    /// <summary>
+    /// A create for another platform than the image's is a 404 in dockerd's words, so that the docker CLI
+    /// pulls the image for that platform (as with a missing image). An image that names no architecture
+    /// (an import without one) is taken as it is.
+    /// </summary>
+    private static void CheckPlatform(string reference, Image image, string platform)
+    {
+        Platform wanted;
+        try
+        {
+            wanted = PlatformMatcher.Parse(platform);
+        }
+        catch (ImagesException e)
+        {
+            throw ApiException.BadRequest(e.Message);
+        }
+        Platform actual = image.Config.Platform;
+        if (string.IsNullOrEmpty(actual.Architecture) || PlatformMatcher.Matches(wanted, actual)) return;
+        throw ApiException.NotFound($"image with reference {reference} was found but does not match the specified platform: wanted {wanted}, actual: {PlatformMatcher.Normalize(actual)}");
+    }
+
+    public async Task<ContainerCreateResponse> CreateAsync(string? name, ContainerCreateBody body, CancellationToken cancellationToken, string? platform = null)
     {
         ArgumentNullException.ThrowIfNull(body);
         var warnings = new List<string>();
@@ -395,6 +418,7 @@ public sealed partial class ContainerService : IDisposable
         {
             throw ApiException.NotFound($"No such image: {NormalizeForMessage(body.Image)}");
         }
+        if (platform is not null) CheckPlatform(body.Image, image, platform);
         string? top = await Images.UnpackAsync(image.Id.Value, cancellationToken: cancellationToken);
 
         string id = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));

@@ -152,13 +152,15 @@ public static class ImageSpecBuilder
         IReadOnlyList<string> entrypoint, cmd;
         if (o.Entrypoint is { Count: > 0 })
         {
-            // --entrypoint X: the image's Cmd goes too; only the run arguments follow.
-            entrypoint = o.Entrypoint;
+            // --entrypoint X: the image's Cmd goes too; only the run arguments follow. The docker CLI
+            // sends --entrypoint "" as [""], which moby's mergeAndVerifyConfig then resets to none.
+            entrypoint = o.Entrypoint is [""] ? [] : o.Entrypoint;
             cmd = o.Cmd ?? [];
         }
         else
         {
-            entrypoint = o.Entrypoint ?? config.Entrypoint ?? []; // --entrypoint "" clears it
+            entrypoint = o.Entrypoint ?? config.Entrypoint ?? []; // an empty Entrypoint clears it
+            if (entrypoint is [""]) entrypoint = [];
             cmd = o.Cmd is { Count: > 0 } ? o.Cmd : config.Cmd ?? [];
         }
         List<string> args = [.. entrypoint, .. cmd];

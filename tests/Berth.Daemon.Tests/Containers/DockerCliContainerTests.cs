@@ -344,6 +344,28 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// <c>--entrypoint ''</c> (the CLI sends [""]) clears the image's entrypoint and Cmd, as dockerd's
+    /// mergeAndVerifyConfig; <c>--platform</c> other than the image's is dockerd's 404 (the CLI then pulls,
+    /// or with --pull never says why).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void Entrypoint_reset_and_platform_mismatch_as_dockerd(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        Assert.Equal("x\n", docker.Ok("run", "--rm", "--entrypoint", "", "busybox", "echo", "x"));
+        var (exit, _, error) = docker.Run("run", "--rm", "--entrypoint", "", "busybox");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("no command specified", error);
+
+        string actual = docker.Ok("image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", "busybox").Trim();
+        Assert.Matches("^[0-9a-f]{64}$", docker.Ok("create", "--pull", "never", "--platform", actual, "busybox").Trim());
+        (exit, _, error) = docker.Run("create", "--pull", "never", "--platform", "linux/s390x", "busybox");
+        Assert.NotEqual(0, exit);
+        Assert.Contains($"image with reference busybox was found but does not match the specified platform: wanted linux/s390x, actual: {actual}", error);
+    }
+
     /// <summary>A foreground run whose output is read slowly loses nothing (the container waits, as under dockerd).</summary>
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
