@@ -50,6 +50,10 @@ public sealed record NetworkCreateOptions
     public string? Subnet6 { get; init; }
     /// <summary>The IPv6 gateway; null: the subnet's first host address (::1).</summary>
     public string? Gateway6 { get; init; }
+    /// <summary>--ip-range: containers get addresses from this part of the IPv4 subnet only; null: the whole subnet.</summary>
+    public string? IpRange { get; init; }
+    /// <summary>--aux-address name=ip: addresses of the IPv4 subnet that are never handed out.</summary>
+    public IReadOnlyDictionary<string, string>? AuxAddresses { get; init; }
 }
 
 public sealed record NetworkInfo(string Id, string Name, string Bridge, Ipv4Subnet Subnet, IPAddress Gateway, bool Internal, int Mtu, DateTimeOffset Created)
@@ -65,6 +69,10 @@ public sealed record NetworkInfo(string Id, string Name, string Bridge, Ipv4Subn
     /// <summary>The IPv6 subnet was given at create, not taken from the ULA prefix.</summary>
     public bool ConfiguredSubnet6 { get; init; }
     public bool EnableIpv6 => Subnet6 is not null;
+    /// <summary>--ip-range: where dynamic addresses come from; null: the whole subnet.</summary>
+    public Ipv4Subnet? IpRange { get; init; }
+    /// <summary>--aux-address: name → address, never handed out.</summary>
+    public IReadOnlyDictionary<string, string> AuxAddresses { get; init; } = new Dictionary<string, string>();
 }
 
 public sealed record EndpointCreateOptions

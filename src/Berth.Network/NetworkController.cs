@@ -143,6 +143,16 @@ public sealed partial class NetworkController : IDisposable
             throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid IPv6 gateway \"{o.Gateway6}\"");
         if (o.Subnet6 is null && gateway6 is not null) throw new NetworkException(NetworkErrorKind.InvalidArgument, "an IPv6 gateway needs an IPv6 subnet");
         Ipv6Subnet? subnet6 = o.Subnet6 is null ? null : Ipv6Subnet.Parse(o.Subnet6);
+        if (o.Subnet is null && (o.IpRange is not null || o.AuxAddresses is { Count: > 0 }))
+            throw new NetworkException(NetworkErrorKind.InvalidArgument, "every ip-range or auxiliary address must have a corresponding subnet");
+        Ipv4Subnet? range = o.IpRange is null ? null : Ipv4Subnet.Parse(o.IpRange);
+        var aux = new Dictionary<string, IPAddress>(StringComparer.Ordinal);
+        foreach (var (name, text) in o.AuxAddresses ?? new Dictionary<string, string>())
+        {
+            if (!IPAddress.TryParse(text, out var a) || a.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+                throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid auxiliary address {name}: invalid address {text}");
+            aux[name] = a;
+        }
         if (o.EnableIpv6)
         {
             // The kernel drops IPv6 from a link whose MTU is below 1280 (RFC 8200's minimum).
@@ -165,7 +175,7 @@ public sealed partial class NetworkController : IDisposable
         var undo = new Stack<Action>();
         try
         {
-            gateway = _ipam.AddPool(id, subnet, gateway, subnet6, gateway6); // refuses overlaps, persists
+            gateway = _ipam.AddPool(id, subnet, gateway, subnet6, gateway6, range, aux); // refuses overlaps, persists
             undo.Push(() => _ipam.RemovePool(id));
             gateway6 = _ipam.GetPool6(id)?.Gateway;
             EnsureForwarding();
@@ -190,6 +200,8 @@ public sealed partial class NetworkController : IDisposable
                 ConfiguredSubnet = o.Subnet is not null,
                 Attachable = o.Attachable,
                 Subnet6 = subnet6?.ToString(), Gateway6 = gateway6?.ToString(), ConfiguredSubnet6 = o.Subnet6 is not null,
+                IpRange = range?.ToString(),
+                AuxAddresses = aux.Count > 0 ? aux.ToDictionary(a => a.Key, a => a.Value.ToString(), StringComparer.Ordinal) : null,
             };
             AtomicFile.Write(Path.Combine(_networksDir, id + ".json"), JsonSerializer.Serialize(record, StateJson.Default.NetworkRecord));
             _networks[id] = record;
@@ -391,6 +403,8 @@ public sealed partial class NetworkController : IDisposable
             Subnet6 = n.Subnet6 is null ? null : Ipv6Subnet.Parse(n.Subnet6),
             Gateway6 = n.Gateway6 is null ? null : IPAddress.Parse(n.Gateway6),
             ConfiguredSubnet6 = n.ConfiguredSubnet6,
+            IpRange = n.IpRange is null ? null : Ipv4Subnet.Parse(n.IpRange),
+            AuxAddresses = n.AuxAddresses ?? [],
         };
 
     private EndpointInfo ToInfo(EndpointRecord e)

@@ -249,7 +249,22 @@ public sealed record NetworkIpamJson
     public Dictionary<string, string>? Options { get; init; }
 }
 
-public sealed record IpamPoolJson(string Subnet, string Gateway);
+/// <summary>One IPAM.Config entry as dockerd shows it: IPRange and AuxiliaryAddresses only when set.</summary>
+public sealed record IpamPoolJson
+{
+    public IpamPoolJson(string subnet, string gateway, string? ipRange = null, Dictionary<string, string>? auxiliaryAddresses = null)
+    {
+        Subnet = subnet;
+        Gateway = gateway;
+        IPRange = ipRange;
+        AuxiliaryAddresses = auxiliaryAddresses;
+    }
+
+    public string Subnet { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? IPRange { get; init; }
+    public string Gateway { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public Dictionary<string, string>? AuxiliaryAddresses { get; init; }
+}
 
 public sealed record NetworkContainerJson(string Name, string EndpointID, string MacAddress, string IPv4Address, string IPv6Address);
 
@@ -279,6 +294,7 @@ public sealed class NetworkCreatePool
     public string? Subnet { get; set; }
     public string? Gateway { get; set; }
     public string? IPRange { get; set; }
+    public Dictionary<string, string>? AuxiliaryAddresses { get; set; }
 }
 
 public sealed record NetworkCreateResponse(string Id, string Warning);

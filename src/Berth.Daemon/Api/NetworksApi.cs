@@ -66,6 +66,8 @@ public static class NetworksApi
         var options = n.Name == NetworkController.DefaultNetworkName
             ? new Dictionary<string, string> { ["com.docker.network.bridge.name"] = n.Bridge, ["com.docker.network.driver.mtu"] = n.Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture) }
             : new Dictionary<string, string>(n.DriverOptions, StringComparer.Ordinal);
+        var v4 = new IpamPoolJson(n.Subnet.ToString(), n.Gateway.ToString(), n.IpRange?.ToString(),
+            n.AuxAddresses.Count > 0 ? new Dictionary<string, string>(n.AuxAddresses, StringComparer.Ordinal) : null);
         return new NetworkJson
         {
             Name = n.Name,
@@ -76,9 +78,7 @@ public static class NetworksApi
             EnableIPv6 = n.EnableIpv6,
             IPAM = new NetworkIpamJson
             {
-                Config = n.Subnet6 is { } s6
-                    ? [new IpamPoolJson(n.Subnet.ToString(), n.Gateway.ToString()), new IpamPoolJson(s6.ToString(), n.Gateway6?.ToString() ?? "")]
-                    : [new IpamPoolJson(n.Subnet.ToString(), n.Gateway.ToString())],
+                Config = n.Subnet6 is { } s6 ? [v4, new IpamPoolJson(s6.ToString(), n.Gateway6?.ToString() ?? "")] : [v4],
             },
             Containers = members,
             Options = options,
@@ -130,7 +130,8 @@ public static class NetworksApi
         if (body.Options is { Count: > 0 } opts && opts.Keys.FirstOrDefault(k => k is not ("com.docker.network.bridge.name" or "com.docker.network.driver.mtu")) is { } unknown)
             throw ApiException.BadRequest($"network option `{unknown}` is not supported by this version of berthd");
         var (pool, pool6) = Pools(body);
-        if (pool?.IPRange is { Length: > 0 } || pool6?.IPRange is { Length: > 0 }) throw ApiException.BadRequest("--ip-range is not supported by this version of berthd");
+        if (pool6?.IPRange is { Length: > 0 } || pool6?.AuxiliaryAddresses is { Count: > 0 })
+            throw ApiException.BadRequest("--ip-range and --aux-address on an IPv6 subnet are not supported by this version of berthd (IPv4 subnets take them)");
         if (All(engine).Any(n => n.Name == body.Name)) throw ApiException.Conflict($"network with name {body.Name} already exists");
         int? mtu = body.Options?.GetValueOrDefault("com.docker.network.driver.mtu") is { } m
             ? (int.TryParse(m, out int v) ? v : throw ApiException.BadRequest($"invalid MTU `{m}`")) : null;
@@ -142,6 +143,7 @@ public static class NetworksApi
                 Name = body.Name, Subnet = pool?.Subnet, Gateway = pool?.Gateway, Internal = body.Internal, Mtu = mtu,
                 Labels = body.Labels, DriverOptions = body.Options, Attachable = body.Attachable,
                 EnableIpv6 = body.EnableIPv6 == true, Subnet6 = pool6?.Subnet, Gateway6 = pool6?.Gateway,
+                IpRange = string.IsNullOrEmpty(pool?.IPRange) ? null : pool.IPRange, AuxAddresses = pool?.AuxiliaryAddresses,
             });
         }
         catch (NetworkException e)
@@ -164,7 +166,10 @@ public static class NetworksApi
         {
             string subnet = pool.Subnet ?? "";
             if (subnet.Length == 0 && pool.Gateway is { Length: > 0 } g) throw ApiException.BadRequest($"invalid gateway {g}: a gateway needs a subnet");
+            if (subnet.Length == 0 && (pool.IPRange is { Length: > 0 } || pool.AuxiliaryAddresses is { Count: > 0 }))
+                throw ApiException.BadRequest("every ip-range or auxiliary address must have a corresponding subnet");
             if (subnet.Length == 0) continue;
+            if (RangeAndAuxErrors(pool) is { Count: > 0 } errors) throw ApiException.BadRequest("invalid network config:\n" + string.Join('\n', errors));
             // The family by its text; the subnet itself is parsed (and refused with its reason) by the network layer.
             bool six = Ipv6Subnet.LooksLikeIpv6(subnet);
             if (pool.Gateway is { Length: > 0 } gateway && (!System.Net.IPAddress.TryParse(gateway, out System.Net.IPAddress? gw) || (gw.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6) != six))
@@ -177,6 +182,65 @@ public static class NetworksApi
             else v4 = pool;
         }
         return (v4, v6);
+    }
+
+    /// <summary>
+    /// moby's ValidateIPAM for an entry's IPRange and AuxiliaryAddresses, in its words: each a valid
+    /// CIDR block or address of the subnet's family, the range normalised and inside the subnet, each
+    /// auxiliary address inside it. Subnets that do not parse are left to the network layer's message.
+    /// </summary>
+    private static List<string> RangeAndAuxErrors(NetworkCreatePool pool)
+    {
+        var errors = new List<string>();
+        string subnetText = pool.Subnet!;
+        int slash = subnetText.IndexOf('/');
+        if (slash < 0 || !System.Net.IPAddress.TryParse(subnetText[..slash], out System.Net.IPAddress? subnetIp)
+            || !int.TryParse(subnetText[(slash + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int bits))
+            return errors;
+        string family = subnetIp.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "IPv6" : "IPv4";
+        int maxBits = family == "IPv6" ? 128 : 32;
+        if (bits > maxBits) return errors;
+        var subnet = new System.Net.IPNetwork(Masked(subnetIp, bits), bits);
+        if (pool.IPRange is { Length: > 0 } rangeText)
+        {
+            int rs = rangeText.IndexOf('/');
+            if (rs < 0 || !System.Net.IPAddress.TryParse(rangeText[..rs], out System.Net.IPAddress? rangeIp)
+                || !int.TryParse(rangeText[(rs + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int rangeBits)
+                || rangeBits > (rangeIp.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 128 : 32))
+                errors.Add($"invalid ip-range {rangeText}: invalid CIDR block notation");
+            else if (rangeIp.AddressFamily != subnetIp.AddressFamily)
+                errors.Add($"invalid ip-range {rangeText}: parent subnet is an {family} block");
+            else
+            {
+                System.Net.IPAddress rangeNetwork = Masked(rangeIp, rangeBits);
+                if (rangeBits < bits) errors.Add($"invalid ip-range {rangeText}: CIDR block is bigger than its parent subnet {subnet}");
+                if (!rangeNetwork.Equals(rangeIp)) errors.Add($"invalid ip-range {rangeText}: it should be {rangeNetwork}/{rangeBits}");
+                if (!subnet.Contains(rangeNetwork) && !new System.Net.IPNetwork(rangeNetwork, rangeBits).Contains(subnet.BaseAddress))
+                    errors.Add($"invalid ip-range {rangeText}: parent subnet {subnet} doesn't contain ip-range");
+            }
+        }
+        foreach (var (name, text) in (pool.AuxiliaryAddresses ?? []).OrderBy(a => a.Key, StringComparer.Ordinal))
+        {
+            if (!System.Net.IPAddress.TryParse(text, out System.Net.IPAddress? aux) || text.Contains('/'))
+                errors.Add($"invalid auxiliary address {name}: invalid address");
+            else if (aux.AddressFamily != subnetIp.AddressFamily)
+                errors.Add($"invalid auxiliary address {name}: parent subnet is an {family} block");
+            else if (!subnet.Contains(aux))
+                errors.Add($"invalid auxiliary address {name}: parent subnet {subnet} doesn't contain this address");
+        }
+        return errors;
+    }
+
+    /// <summary><paramref name="ip"/> with every bit past the first <paramref name="bits"/> cleared.</summary>
+    private static System.Net.IPAddress Masked(System.Net.IPAddress ip, int bits)
+    {
+        byte[] bytes = ip.GetAddressBytes();
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            int keep = Math.Clamp(bits - i * 8, 0, 8);
+            bytes[i] &= (byte)(0xFF << (8 - keep));
+        }
+        return new System.Net.IPAddress(bytes);
     }
 
     /// <summary>

@@ -58,6 +58,9 @@ public sealed class Ipam
         return (Ipv4Subnet.Parse(p.Subnet), IPAddress.Parse(p.Gateway));
     }
 
+    /// <summary>The pool's --ip-range; null when it has none.</summary>
+    public Ipv4Subnet? GetRange(string poolId) => Pool(poolId).Range is { } r ? Ipv4Subnet.Parse(r) : null;
+
     /// <summary>Addresses in use (the gateway excluded) with their owners.</summary>
     public IReadOnlyDictionary<string, string> Allocations(string poolId) => Pool(poolId).Allocations;
 
@@ -94,8 +97,12 @@ public sealed class Ipam
     /// stack: the IPv6 gateway defaults to <c>subnet::1</c>; refused are prefixes longer than /126 (room
     /// for the gateway and a container), a gateway outside the subnet or on its Subnet-Router anycast
     /// address (the subnet's first, RFC 4291 2.6.1), and an IPv6 subnet overlapping another pool's.
+    /// <paramref name="range"/> (--ip-range) must lie inside the subnet: dynamic allocation stays in it.
+    /// <paramref name="auxAddresses"/> (--aux-address) are reserved: inside the subnet, not its network or
+    /// broadcast address nor the gateway nor each other (dockerd: "Address already in use").
     /// </summary>
-    public IPAddress AddPool(string poolId, Ipv4Subnet subnet, IPAddress? gateway = null, Ipv6Subnet? subnet6 = null, IPAddress? gateway6 = null)
+    public IPAddress AddPool(string poolId, Ipv4Subnet subnet, IPAddress? gateway = null, Ipv6Subnet? subnet6 = null, IPAddress? gateway6 = null,
+        Ipv4Subnet? range = null, IReadOnlyDictionary<string, IPAddress>? auxAddresses = null)
     {
         ValidateId(poolId);
         if (_pools.ContainsKey(poolId)) throw new NetworkException(NetworkErrorKind.Conflict, $"address pool {poolId} already exists");
@@ -112,6 +119,17 @@ public sealed class Ipam
             {
                 throw new NetworkException(NetworkErrorKind.Conflict, $"subnet {subnet} overlaps subnet {other.Subnet} of network {id}");
             }
+        }
+        if (range is { } r && (r.PrefixLength < subnet.PrefixLength || !subnet.Contains(r.Network)))
+            throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid ip-range {r}: parent subnet {subnet} doesn't contain ip-range");
+        var reserved = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (name, address) in auxAddresses ?? new Dictionary<string, IPAddress>())
+        {
+            var a = Ipv4Subnet.ToUInt(address);
+            if (!subnet.Contains(a))
+                throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid auxiliary address {name}: parent subnet {subnet} doesn't contain this address");
+            if (a == gw || a == subnet.Network || a == subnet.Broadcast || !reserved.TryAdd(address.ToString(), name))
+                throw new NetworkException(NetworkErrorKind.Conflict, $"failed to allocate secondary ip address ({name}:{address}): Address already in use");
         }
         IPAddress? gw6 = null;
         if (subnet6 is { } s6)
@@ -132,6 +150,7 @@ public sealed class Ipam
         {
             Subnet = subnet.ToString(), Gateway = Ipv4Subnet.ToAddress(gw).ToString(),
             Subnet6 = subnet6?.ToString(), Gateway6 = gw6?.ToString(), Allocations6 = subnet6 is null ? null : new(),
+            Range = range?.ToString(), Reserved = reserved.Count > 0 ? reserved : null,
         };
         Save(poolId, record, durable: true);
         _pools[poolId] = record;
@@ -147,6 +166,8 @@ public sealed class Ipam
     /// <summary>
     /// Hands <paramref name="owner"/> the requested address (Conflict if taken or reserved) or the next
     /// free one after the last handed out (round robin, as Docker does). Exhausted when none is free.
+    /// A requested address may be anywhere in the subnet, in the pool's --ip-range or not (as dockerd
+    /// allows it); one chosen here is always in the range, when the pool has one.
     /// </summary>
     public IPAddress Allocate(string poolId, string owner, IPAddress? requested = null)
     {
@@ -160,26 +181,35 @@ public sealed class Ipam
             if (!subnet.Contains(chosen) || chosen == subnet.Network || chosen == subnet.Broadcast)
                 throw new NetworkException(NetworkErrorKind.InvalidArgument, $"address {requested} is not a host address of subnet {subnet}");
             if (chosen == gateway) throw new NetworkException(NetworkErrorKind.Conflict, $"address {requested} is the gateway of {poolId}");
+            if (pool.Reserved?.TryGetValue(requested.ToString(), out var aux) == true)
+                throw new NetworkException(NetworkErrorKind.Conflict, $"address {requested} is already in use (auxiliary address {aux})");
             if (pool.Allocations.TryGetValue(requested.ToString(), out var holder))
                 throw new NetworkException(NetworkErrorKind.Conflict, $"address {requested} is already in use (by {holder})");
         }
         else
         {
-            var first = subnet.Network + 1;
-            var count = (uint)(subnet.Size - 2);
-            var start = pool.Last is null ? 0u : (Ipv4Subnet.ToUInt(IPAddress.Parse(pool.Last)) - first + 1) % count;
+            // The hosts of the subnet that the range covers (all of them without a range). As in
+            // dockerd, a range's own network and broadcast addresses are hosts when the subnet's are not.
+            var range = pool.Range is null ? subnet : Ipv4Subnet.Parse(pool.Range);
+            var first = Math.Max(range.Network, subnet.Network + 1);
+            var last = Math.Min(range.Broadcast, subnet.Broadcast - 1);
+            var count = last >= first ? last - first + 1 : 0;
+            var lastGiven = pool.Last is null ? (uint?)null : Ipv4Subnet.ToUInt(IPAddress.Parse(pool.Last));
+            var start = lastGiven is { } l && l >= first && l <= last ? (l - first + 1) % count : 0u;
             chosen = 0;
             for (uint i = 0; i < count; i++)
             {
                 var candidate = first + (start + i) % count;
-                if (candidate == gateway || pool.Allocations.ContainsKey(Ipv4Subnet.ToAddress(candidate).ToString())) continue;
+                var text = Ipv4Subnet.ToAddress(candidate).ToString();
+                if (candidate == gateway || pool.Allocations.ContainsKey(text) || pool.Reserved?.ContainsKey(text) == true) continue;
                 chosen = candidate;
                 break;
             }
             if (chosen == 0)
             {
-                throw new NetworkException(NetworkErrorKind.Exhausted,
-                    $"no available IPv4 address in network {poolId} ({subnet}): all {count - 1} host addresses are in use");
+                throw new NetworkException(NetworkErrorKind.Exhausted, pool.Range is null
+                    ? $"no available IPv4 address in network {poolId} ({subnet}): all {count - 1} host addresses are in use"
+                    : $"no available IPv4 address in network {poolId}: ip-range {range} of {subnet} is full");
             }
         }
         var address = Ipv4Subnet.ToAddress(chosen);

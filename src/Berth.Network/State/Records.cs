@@ -17,6 +17,11 @@ internal sealed class PoolRecord
     public string? Gateway6 { get; init; }
     public Dictionary<string, string>? Allocations6 { get; init; }
     public string? Last6 { get; set; }
+
+    /// <summary>--ip-range: dynamic allocation stays inside it; null: the whole subnet.</summary>
+    public string? Range { get; init; }
+    /// <summary>--aux-address: address → its name; never handed out, nor given on request.</summary>
+    public Dictionary<string, string>? Reserved { get; init; }
 }
 
 /// <summary>A network as persisted: <c>networks/&lt;id&gt;.json</c>.</summary>
@@ -39,6 +44,9 @@ internal sealed class NetworkRecord
     public string? Gateway6 { get; init; }
     /// <summary>The IPv6 subnet was given at create, not allocated from the daemon's ULA prefix.</summary>
     public bool ConfiguredSubnet6 { get; init; }
+    /// <summary>--ip-range and --aux-address (name → address) as given, to be shown back.</summary>
+    public string? IpRange { get; init; }
+    public Dictionary<string, string>? AuxAddresses { get; init; }
 }
 
 /// <summary>An endpoint as persisted: <c>endpoints/&lt;id&gt;.json</c>.</summary>
