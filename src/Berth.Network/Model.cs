@@ -23,6 +23,13 @@ public sealed record NetworkControllerOptions
     /// </summary>
     public string? Ipv6UlaPrefix { get; init; }
 
+    /// <summary>
+    /// The pools networks created without a subnet take theirs from, in order: each base split into
+    /// subnets of its size (dockerd's --default-address-pool); null: Docker's built-in list
+    /// (<see cref="Ipam.DefaultPools"/>).
+    /// </summary>
+    public IReadOnlyList<AddressPool>? DefaultAddressPools { get; init; }
+
     /// <summary>Where <c>HostPort = 0</c> mappings (<c>-P</c>, <c>-p 80</c>) take their host port from.</summary>
     public (int First, int Last) EphemeralPorts { get; init; } = (32768, 60999);
 }
@@ -54,6 +61,12 @@ public sealed record NetworkCreateOptions
     public string? IpRange { get; init; }
     /// <summary>--aux-address name=ip: addresses of the IPv4 subnet that are never handed out.</summary>
     public IReadOnlyDictionary<string, string>? AuxAddresses { get; init; }
+}
+
+/// <summary>One default address pool: <paramref name="Base"/> split into subnets of prefix length <paramref name="Size"/>.</summary>
+public sealed record AddressPool(Ipv4Subnet Base, int Size)
+{
+    public override string ToString() => $"base={Base},size={Size}";
 }
 
 public sealed record NetworkInfo(string Id, string Name, string Bridge, Ipv4Subnet Subnet, IPAddress Gateway, bool Internal, int Mtu, DateTimeOffset Created)

@@ -28,6 +28,17 @@ public sealed partial class NetworkController
                 staleEndpoints++;
             }
 
+            // dockerd makes its bridge network again at each start, from its options of the day. Berth
+            // keeps it (its containers outlive berthd) unless its settings differ from the options and no
+            // endpoint holds it: then it goes here (its pool below, its bridge with the stale links, its
+            // rules with the rebuild) and EnsureDefaultNetwork makes it again, as the options say.
+            if (_networks.Values.FirstOrDefault(n => n.Name == DefaultNetworkName) is { } defaultNetwork
+                && !_endpoints.Values.Any(e => e.NetworkId == defaultNetwork.Id) && DefaultNetworkDiffersFromOptions(defaultNetwork))
+            {
+                AtomicFile.Delete(Path.Combine(_networksDir, defaultNetwork.Id + ".json"));
+                _networks.Remove(defaultNetwork.Id);
+            }
+
             var released = 0;
             foreach (var pool in _ipam.Pools.ToList())
             {
@@ -61,5 +72,15 @@ public sealed partial class NetworkController
             if (!_networks.Values.Any(n => n.Subnet6 is not null)) ReleaseForwarding6();
             return new ReconcileReport(staleEndpoints, staleLinks, released, recreated);
         }
+    }
+
+    /// <summary>Whether the default network was made with other settings than the options give it now.</summary>
+    private bool DefaultNetworkDiffersFromOptions(NetworkRecord n)
+    {
+        var subnet = Ipv4Subnet.Parse(n.Subnet);
+        if (_options.DefaultSubnet is { } wanted) return Ipv4Subnet.Parse(wanted) != subnet;
+        if (n.ConfiguredSubnet) return true;
+        // Chosen from the pools: still one of their subnets?
+        return !(_options.DefaultAddressPools ?? Ipam.DefaultPools).Any(p => p.Size == subnet.PrefixLength && p.Base.Contains(subnet.Network));
     }
 }

@@ -162,7 +162,7 @@ public sealed partial class NetworkController : IDisposable
         var routes = _host.ListRoutes();
         var subnet = o.Subnet is not null
             ? Ipv4Subnet.Parse(o.Subnet)
-            : _ipam.ChooseSubnet(routes.Where(r => r.Destination.PrefixLength > 0 && r.Table != 255).Select(r => r.Destination));
+            : _ipam.ChooseSubnet(routes.Where(r => r.Destination.PrefixLength > 0 && r.Table != 255).Select(r => r.Destination), _options.DefaultAddressPools);
         if (o.EnableIpv6 && subnet6 is null)
             subnet6 = _ipam.ChooseSubnet6(UlaPrefix(), _host.ListRoutes6().Where(r => r.Destination.PrefixLength > 0 && r.Table != 255).Select(r => r.Destination));
         var id = NewId();

@@ -13,7 +13,7 @@ public sealed record ParsedArgs(DaemonOptions Options, bool ShowHelp = false, bo
 /// config file. As dockerd does, a setting given both as a flag and in the file is refused, and so
 /// is an unknown key in the file.
 /// </summary>
-public static class DaemonArgs
+public static partial class DaemonArgs
 {
     public const string Usage = """
         Usage:  berthd [OPTIONS]
@@ -46,6 +46,10 @@ public static class DaemonArgs
                                           pools that no host route overlaps)
               --bridge-netns string       Make bridges, NAT and port rules in this network namespace
                                           (a path such as /run/netns/x) rather than berthd's own
+              --default-address-pool pool-options
+                                          Where networks without a subnet (and the default bridge without
+                                          --bip) take theirs: base=CIDR,size=N, repeatable, in order
+                                          (default: Docker's, 172.17-31.0.0/16 and 192.168.0.0/16 in /20s)
               --init-path string          The init --init runs as PID 1 (default: docker-init, i.e. tini, on PATH)
               --log-driver string         Default logging driver of containers: json-file, local or none
                                           (default "json-file")
@@ -107,6 +111,7 @@ public static class DaemonArgs
                 name = arg[..eq];
                 value = arg[(eq + 1)..];
             }
+            if (NetworkBoolFlag(name, value, flags)) continue;
             switch (name)
             {
                 case "-h" or "--help":
@@ -170,7 +175,7 @@ public static class DaemonArgs
                 "--default-ipc-mode" => "default-ipc-mode",
                 "--label" => "labels",
                 "--shutdown-timeout" => "shutdown-timeout",
-                _ => throw new DaemonConfigException($"unknown flag: {name}\nSee 'berthd --help'."),
+                _ => NetworkFlagKey(name) ?? throw new DaemonConfigException($"unknown flag: {name}\nSee 'berthd --help'."),
             };
             if (value is null)
             {
@@ -274,6 +279,7 @@ public static class DaemonArgs
         IReadOnlyList<string> labels = Labels(flags.ContainsKey("labels"), Many("labels", file.Labels) ?? []);
         int shutdownTimeout = IntSetting("shutdown-timeout", Single("shutdown-timeout", Invariant(file.ShutdownTimeout))) ?? DaemonOptions.DefaultShutdownTimeout;
         CheckFeatures(file.Features);
+        NetworkDefaults networkDefaults = ParseNetworkDefaults(flags, file, conflicts);
         if (conflicts.Count > 0)
             throw new DaemonConfigException("the following directives are specified both as a flag and in the configuration file: " + string.Join(", ", conflicts));
 
@@ -319,6 +325,7 @@ public static class DaemonArgs
             Experimental = experimental,
             ShutdownTimeout = shutdownTimeout,
         };
+        options = networkDefaults.ApplyTo(options);
         Validate(options);
         return new ParsedArgs(options, help, version);
     }
@@ -355,6 +362,7 @@ public static class DaemonArgs
         // registry mirrors, transfers, container defaults
         if (options.Init && options.InitBinary() is null)
             throw new DaemonConfigException("--init needs docker-init (tini) on PATH or --init-path: apt-get install tini");
+        ValidateNetworkDefaults(options);
     }
 
     /// <summary>
@@ -567,7 +575,7 @@ public static class DaemonArgs
 }
 
 /// <summary>The config file: dockerd's daemon.json keys that berthd knows.</summary>
-public sealed record DaemonConfigFile
+public sealed partial record DaemonConfigFile
 {
     [JsonPropertyName("data-root")] public string? DataRoot { get; init; }
     [JsonPropertyName("exec-root")] public string? ExecRoot { get; init; }

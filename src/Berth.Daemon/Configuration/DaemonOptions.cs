@@ -1,7 +1,7 @@
 namespace Berth.Daemon.Configuration;
 
 /// <summary>Where berthd keeps its state and where it listens: dockerd's flags and daemon.json keys.</summary>
-public sealed record DaemonOptions
+public sealed partial record DaemonOptions
 {
     public const string DefaultDataRoot = "/var/lib/berth";
     public const string DefaultExecRoot = "/run/berth";

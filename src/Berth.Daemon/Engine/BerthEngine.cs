@@ -45,6 +45,7 @@ public sealed class BerthEngine : IDisposable
             HostNetnsPath = options.BridgeNetns,
             DefaultBridge = options.Bridge,
             DefaultSubnet = options.BridgeSubnet,
+            DefaultAddressPools = options.DefaultAddressPools,
         });
         Volumes = new Volumes.VolumeService(Path.Combine(options.DataRoot, "volumes"), loggers.CreateLogger("Berth.Daemon.Volumes"), Time, Events);
         Volumes.Load();

@@ -30,22 +30,39 @@ public sealed class Ipam
         }
     }
 
-    /// <summary>Docker's default address pools: 172.17.0.0/16 … 172.31.0.0/16, then 192.168.0.0/16 cut in /20s.</summary>
-    public static IEnumerable<Ipv4Subnet> DefaultCandidates()
-    {
-        for (uint b = 17; b <= 31; b++) yield return new Ipv4Subnet((172u << 24) | (b << 16), 16);
-        for (uint c = 0; c < 256; c += 16) yield return new Ipv4Subnet((192u << 24) | (168u << 16) | (c << 8), 20);
-    }
+    /// <summary>Docker's default address pools: 172.17.0.0/16 … 172.31.0.0/16 whole, then 192.168.0.0/16 cut in /20s.</summary>
+    public static IReadOnlyList<AddressPool> DefaultPools { get; } =
+    [
+        .. Enumerable.Range(17, 15).Select(b => new AddressPool(new Ipv4Subnet((172u << 24) | ((uint)b << 16), 16), 16)),
+        new AddressPool(Ipv4Subnet.Parse("192.168.0.0/16"), 20),
+    ];
 
-    /// <summary>The first default candidate that overlaps neither <paramref name="avoid"/> (the host's routes) nor an existing pool.</summary>
-    public Ipv4Subnet ChooseSubnet(IEnumerable<Ipv4Subnet> avoid)
+    /// <summary>
+    /// The first subnet of <paramref name="pools"/> (each base cut into subnets of its size, in order;
+    /// null: <see cref="DefaultPools"/>) that overlaps neither <paramref name="avoid"/> (the host's routes)
+    /// nor an existing pool. A candidate that overlaps something is skipped together with every later
+    /// candidate that overlaps the same thing, so a /8 base cut in /24s is not walked address block by
+    /// address block past a /16 route.
+    /// </summary>
+    public Ipv4Subnet ChooseSubnet(IEnumerable<Ipv4Subnet> avoid, IReadOnlyList<AddressPool>? pools = null)
     {
         var taken = avoid.Concat(_pools.Values.Select(p => Ipv4Subnet.Parse(p.Subnet))).ToList();
-        foreach (var candidate in DefaultCandidates())
+        foreach (var pool in pools ?? DefaultPools)
         {
-            if (!taken.Any(t => t.Overlaps(candidate))) return candidate;
+            var step = 1UL << (32 - pool.Size);
+            var end = (ulong)pool.Base.Broadcast + 1;
+            for (ulong n = pool.Base.Network; n < end;)
+            {
+                var candidate = new Ipv4Subnet((uint)n, pool.Size);
+                var clash = taken.FindIndex(t => t.Overlaps(candidate));
+                if (clash < 0) return candidate;
+                var pastClash = ((ulong)taken[clash].Broadcast + 1 + step - 1) / step * step;
+                n = Math.Max(n + step, pastClash);
+            }
         }
-        throw new NetworkException(NetworkErrorKind.Exhausted, "all predefined address pools (172.17-31.0.0/16, 192.168.0.0/16) overlap existing networks or host routes");
+        throw new NetworkException(NetworkErrorKind.Exhausted, pools is null
+            ? "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network (172.17-31.0.0/16, 192.168.0.0/16 overlap existing networks or host routes)"
+            : $"could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network (default-address-pools {string.Join(", ", pools)} overlap existing networks or host routes)");
     }
 
     public IReadOnlyCollection<string> Pools => _pools.Keys;
