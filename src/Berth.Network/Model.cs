@@ -30,6 +30,18 @@ public sealed record NetworkControllerOptions
     /// </summary>
     public IReadOnlyList<AddressPool>? DefaultAddressPools { get; init; }
 
+    /// <summary>The default network's --ip-range (dockerd's --fixed-cidr); without <see cref="DefaultSubnet"/> it is the subnet too, as in dockerd.</summary>
+    public string? DefaultIpRange { get; init; }
+
+    /// <summary>The default network's MTU (dockerd's --mtu); null: the uplink's.</summary>
+    public int? DefaultMtu { get; init; }
+
+    /// <summary>dockerd's --icc: whether containers of the default network may talk to each other.</summary>
+    public bool DefaultIcc { get; init; } = true;
+
+    /// <summary>dockerd's --ip: the host address of the default network's published ports that name none; null: every address.</summary>
+    public string? DefaultHostBindingIpv4 { get; init; }
+
     /// <summary>Where <c>HostPort = 0</c> mappings (<c>-P</c>, <c>-p 80</c>) take their host port from.</summary>
     public (int First, int Last) EphemeralPorts { get; init; } = (32768, 60999);
 }
@@ -61,6 +73,10 @@ public sealed record NetworkCreateOptions
     public string? IpRange { get; init; }
     /// <summary>--aux-address name=ip: addresses of the IPv4 subnet that are never handed out.</summary>
     public IReadOnlyDictionary<string, string>? AuxAddresses { get; init; }
+    /// <summary>Inter-container communication (com.docker.network.bridge.enable_icc): false isolates the containers from each other, not from the gateway.</summary>
+    public bool EnableIcc { get; init; } = true;
+    /// <summary>The host address of published ports that name none (com.docker.network.bridge.host_binding_ipv4); null: every address.</summary>
+    public string? HostBindingIpv4 { get; init; }
 }
 
 /// <summary>One default address pool: <paramref name="Base"/> split into subnets of prefix length <paramref name="Size"/>.</summary>
@@ -86,6 +102,9 @@ public sealed record NetworkInfo(string Id, string Name, string Bridge, Ipv4Subn
     public Ipv4Subnet? IpRange { get; init; }
     /// <summary>--aux-address: name → address, never handed out.</summary>
     public IReadOnlyDictionary<string, string> AuxAddresses { get; init; } = new Dictionary<string, string>();
+    public bool EnableIcc { get; init; } = true;
+    /// <summary>Published ports that name no host address are bound to this one; null: every address.</summary>
+    public IPAddress? HostBindingIpv4 { get; init; }
 }
 
 public sealed record EndpointCreateOptions

@@ -14,7 +14,8 @@ public sealed partial class NetworkController
     /// up, MTU of the network), the outer end on the bridge; lo up, the address, the default route
     /// (not on internal networks); the published ports as DNAT map elements. On a dual-stack network
     /// also an IPv6 address (IPv6 enabled on the interface first), the IPv6 default route, and the
-    /// published ports DNAT'd over IPv6.
+    /// published ports DNAT'd over IPv6. On a network without inter-container communication the port is
+    /// isolated (see <see cref="NetlinkSocket.SetIsolated"/>).
     /// Ports are validated (conflicts with every published port, duplicates) before anything changes.
     /// </summary>
     public EndpointInfo CreateEndpoint(EndpointCreateOptions o)
@@ -35,7 +36,10 @@ public sealed partial class NetworkController
             byte[]? mac = o.MacAddress is null ? null : ParseMac(o.MacAddress);
             if (network.Internal && o.Ports.Count > 0)
                 throw new NetworkException(NetworkErrorKind.InvalidArgument, $"network {network.Name} is internal: ports cannot be published");
-            var ports = ResolvePorts(o.Ports);
+            // A port that names no host address gets the network's binding address (dockerd's --ip, host_binding_ipv4).
+            var ports = ResolvePorts(network.HostBindingIpv4 is { } binding
+                ? [.. o.Ports.Select(p => p.HostIp is null ? p with { HostIp = binding } : p)]
+                : o.Ports);
             using var netns = OpenNetns(o.NetnsPath);
 
             var id = NewId();
@@ -60,6 +64,7 @@ public sealed partial class NetworkController
                 _host.CreateVethPair(hostIf, o.InterfaceName, network.Mtu, bridgeIndex, netns, mac);
                 undo.Push(() => _host.DeleteLink(hostIf));
                 _host.SetHairpin(hostIf);
+                if (network.IccDisabled) _host.SetIsolated(hostIf);
                 using (var inside = NetlinkSocket.OpenIn(o.NetnsPath))
                 {
                     var index = inside.GetIndex(o.InterfaceName);

@@ -77,8 +77,14 @@ public sealed partial class NetworkController
     /// <summary>Whether the default network was made with other settings than the options give it now.</summary>
     private bool DefaultNetworkDiffersFromOptions(NetworkRecord n)
     {
+        var range = _options.DefaultIpRange is null ? (Ipv4Subnet?)null : Ipv4Subnet.Parse(_options.DefaultIpRange);
+        if ((n.IpRange is null ? (Ipv4Subnet?)null : Ipv4Subnet.Parse(n.IpRange)) != range) return true;
+        if (n.IccDisabled == _options.DefaultIcc) return true;
+        var binding = _options.DefaultHostBindingIpv4 is { } b && !IPAddress.Any.Equals(IPAddress.Parse(b)) ? IPAddress.Parse(b).ToString() : null;
+        if (n.HostBindingIpv4 != binding) return true;
+        if (n.Mtu != (_options.DefaultMtu ?? UplinkMtu(_host.ListRoutes()))) return true;
         var subnet = Ipv4Subnet.Parse(n.Subnet);
-        if (_options.DefaultSubnet is { } wanted) return Ipv4Subnet.Parse(wanted) != subnet;
+        if ((_options.DefaultSubnet ?? _options.DefaultIpRange) is { } wanted) return Ipv4Subnet.Parse(wanted) != subnet;
         if (n.ConfiguredSubnet) return true;
         // Chosen from the pools: still one of their subnets?
         return !(_options.DefaultAddressPools ?? Ipam.DefaultPools).Any(p => p.Size == subnet.PrefixLength && p.Base.Contains(subnet.Network));

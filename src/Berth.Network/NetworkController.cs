@@ -116,7 +116,16 @@ public sealed partial class NetworkController : IDisposable
         lock (_lock)
         {
             var existing = _networks.Values.FirstOrDefault(n => n.Name == DefaultNetworkName);
-            return existing is not null ? ToInfo(existing) : CreateNetworkLocked(new NetworkCreateOptions { Name = DefaultNetworkName, Subnet = _options.DefaultSubnet });
+            return existing is not null ? ToInfo(existing) : CreateNetworkLocked(new NetworkCreateOptions
+            {
+                Name = DefaultNetworkName,
+                // dockerd: with --fixed-cidr and no --bip the fixed range is the bridge's subnet too.
+                Subnet = _options.DefaultSubnet ?? _options.DefaultIpRange,
+                IpRange = _options.DefaultIpRange,
+                Mtu = _options.DefaultMtu,
+                EnableIcc = _options.DefaultIcc,
+                HostBindingIpv4 = _options.DefaultHostBindingIpv4,
+            });
         }
     }
 
@@ -153,6 +162,10 @@ public sealed partial class NetworkController : IDisposable
                 throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid auxiliary address {name}: invalid address {text}");
             aux[name] = a;
         }
+        IPAddress? hostBinding = null;
+        if (o.HostBindingIpv4 is not null && (!IPAddress.TryParse(o.HostBindingIpv4, out hostBinding) || hostBinding.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork))
+            throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid host binding address \"{o.HostBindingIpv4}\": give an IPv4 address");
+        if (IPAddress.Any.Equals(hostBinding)) hostBinding = null;
         if (o.EnableIpv6)
         {
             // The kernel drops IPv6 from a link whose MTU is below 1280 (RFC 8200's minimum).
@@ -202,6 +215,8 @@ public sealed partial class NetworkController : IDisposable
                 Subnet6 = subnet6?.ToString(), Gateway6 = gateway6?.ToString(), ConfiguredSubnet6 = o.Subnet6 is not null,
                 IpRange = range?.ToString(),
                 AuxAddresses = aux.Count > 0 ? aux.ToDictionary(a => a.Key, a => a.Value.ToString(), StringComparer.Ordinal) : null,
+                IccDisabled = !o.EnableIcc,
+                HostBindingIpv4 = hostBinding?.ToString(),
             };
             AtomicFile.Write(Path.Combine(_networksDir, id + ".json"), JsonSerializer.Serialize(record, StateJson.Default.NetworkRecord));
             _networks[id] = record;
@@ -405,6 +420,8 @@ public sealed partial class NetworkController : IDisposable
             ConfiguredSubnet6 = n.ConfiguredSubnet6,
             IpRange = n.IpRange is null ? null : Ipv4Subnet.Parse(n.IpRange),
             AuxAddresses = n.AuxAddresses ?? [],
+            EnableIcc = !n.IccDisabled,
+            HostBindingIpv4 = n.HostBindingIpv4 is null ? null : IPAddress.Parse(n.HostBindingIpv4),
         };
 
     private EndpointInfo ToInfo(EndpointRecord e)

@@ -16,6 +16,18 @@ public static class NetworksApi
 {
     private static readonly string[] Predefined = ["host", "none"];
 
+    // The bridge driver's options berthd takes (network create -o), as dockerd names them.
+    private const string NameOption = "com.docker.network.bridge.name", MtuOption = "com.docker.network.driver.mtu",
+        IccOption = "com.docker.network.bridge.enable_icc", HostBindingOption = "com.docker.network.bridge.host_binding_ipv4";
+
+    /// <summary>Go's strconv.ParseBool, which dockerd parses these options with; null when it would fail.</summary>
+    private static bool? GoBool(string text) => text switch
+    {
+        "1" or "t" or "T" or "TRUE" or "true" or "True" => true,
+        "0" or "f" or "F" or "FALSE" or "false" or "False" => false,
+        _ => null,
+    };
+
     public static Task Dispatch(HttpContext context)
     {
         string rest = ((string?)context.Request.RouteValues["rest"] ?? "").Trim('/');
@@ -62,9 +74,17 @@ public static class NetworksApi
                     members[e.Record.Id] = new NetworkContainerJson(e.Record.Name.TrimStart('/'), s.EndpointId, s.MacAddress, $"{s.IPAddress}/{s.IPPrefixLen}",
                         s.GlobalIPv6Address.Length > 0 ? $"{s.GlobalIPv6Address}/{s.GlobalIPv6PrefixLen}" : "");
         // User networks show the options they were created with (compose compares them with its file);
-        // the default bridge shows its bridge's name and MTU.
+        // the default bridge shows what dockerd shows for docker0, from the daemon's options.
         var options = n.Name == NetworkController.DefaultNetworkName
-            ? new Dictionary<string, string> { ["com.docker.network.bridge.name"] = n.Bridge, ["com.docker.network.driver.mtu"] = n.Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture) }
+            ? new Dictionary<string, string>
+            {
+                ["com.docker.network.bridge.default_bridge"] = "true",
+                [IccOption] = n.EnableIcc ? "true" : "false",
+                ["com.docker.network.bridge.enable_ip_masquerade"] = "true",
+                [HostBindingOption] = n.HostBindingIpv4?.ToString() ?? "0.0.0.0",
+                [NameOption] = n.Bridge,
+                [MtuOption] = n.Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            }
             : new Dictionary<string, string>(n.DriverOptions, StringComparer.Ordinal);
         var v4 = new IpamPoolJson(n.Subnet.ToString(), n.Gateway.ToString(), n.IpRange?.ToString(),
             n.AuxAddresses.Count > 0 ? new Dictionary<string, string>(n.AuxAddresses, StringComparer.Ordinal) : null);
@@ -127,14 +147,22 @@ public static class NetworksApi
         NetworkController network = engine.Network ?? throw ApiException.BadRequest("this berthd runs without bridge networking (--bridge none): networks cannot be created");
         if (body.Driver is not (null or "" or "bridge")) throw ApiException.NotFound($"plugin \"{body.Driver}\" not found");
         if (IsPredefined(body.Name)) throw ApiException.Forbidden($"{body.Name} is a pre-defined network and cannot be created");
-        if (body.Options is { Count: > 0 } opts && opts.Keys.FirstOrDefault(k => k is not ("com.docker.network.bridge.name" or "com.docker.network.driver.mtu")) is { } unknown)
+        if (body.Options is { Count: > 0 } opts && opts.Keys.FirstOrDefault(k => k is not (NameOption or MtuOption or IccOption or HostBindingOption)) is { } unknown)
             throw ApiException.BadRequest($"network option `{unknown}` is not supported by this version of berthd");
         var (pool, pool6) = Pools(body);
         if (pool6?.IPRange is { Length: > 0 } || pool6?.AuxiliaryAddresses is { Count: > 0 })
             throw ApiException.BadRequest("--ip-range and --aux-address on an IPv6 subnet are not supported by this version of berthd (IPv4 subnets take them)");
         if (All(engine).Any(n => n.Name == body.Name)) throw ApiException.Conflict($"network with name {body.Name} already exists");
-        int? mtu = body.Options?.GetValueOrDefault("com.docker.network.driver.mtu") is { } m
-            ? (int.TryParse(m, out int v) ? v : throw ApiException.BadRequest($"invalid MTU `{m}`")) : null;
+        int? mtu = body.Options?.GetValueOrDefault(MtuOption) is { } m
+            ? (int.TryParse(m, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out int v) ? v
+                : throw ApiException.BadRequest($"failed to parse {MtuOption} value: {m} (strconv.Atoi: parsing \"{m}\": invalid syntax)"))
+            : null;
+        bool icc = body.Options?.GetValueOrDefault(IccOption) is not { } iccText || (GoBool(iccText)
+            ?? throw ApiException.BadRequest($"failed to parse {IccOption} value: {iccText} (strconv.ParseBool: parsing \"{iccText}\": invalid syntax)"));
+        string? hostBinding = body.Options?.GetValueOrDefault(HostBindingOption) is { } bindingText
+            ? (System.Net.IPAddress.TryParse(bindingText, out System.Net.IPAddress? binding) && binding.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork
+                ? binding.ToString() : throw ApiException.BadRequest($"failed to parse {HostBindingOption} value: {bindingText} (an IPv4 address)"))
+            : null;
         NetworkInfo created;
         try
         {
@@ -144,6 +172,7 @@ public static class NetworksApi
                 Labels = body.Labels, DriverOptions = body.Options, Attachable = body.Attachable,
                 EnableIpv6 = body.EnableIPv6 == true, Subnet6 = pool6?.Subnet, Gateway6 = pool6?.Gateway,
                 IpRange = string.IsNullOrEmpty(pool?.IPRange) ? null : pool.IPRange, AuxAddresses = pool?.AuxiliaryAddresses,
+                EnableIcc = icc, HostBindingIpv4 = hostBinding,
             });
         }
         catch (NetworkException e)

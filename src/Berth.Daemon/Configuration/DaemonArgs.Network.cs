@@ -5,18 +5,26 @@ using Berth.Network;
 namespace Berth.Daemon.Configuration;
 
 // dockerd's bridge-network flags and daemon.json keys, apart from the rest of DaemonArgs:
-// --default-address-pool (default-address-pools).
+// --default-address-pool (default-address-pools), --fixed-cidr, --mtu, --icc, --ip.
 public static partial class DaemonArgs
 {
     /// <summary>The key under which a network flag's values are collected; null when <paramref name="name"/> is no network flag.</summary>
     private static string? NetworkFlagKey(string name) => name switch
     {
         "--default-address-pool" => "default-address-pools",
+        "--fixed-cidr" => "fixed-cidr",
+        "--mtu" => "mtu",
+        "--ip" => "ip",
         _ => null,
     };
 
-    /// <summary>Boolean network flags (none yet); true when <paramref name="name"/> was one and has been taken.</summary>
-    private static bool NetworkBoolFlag(string name, string? value, Dictionary<string, List<string>> flags) => false;
+    /// <summary>Boolean network flags (--icc, --icc=false); true when <paramref name="name"/> was one and has been taken.</summary>
+    private static bool NetworkBoolFlag(string name, string? value, Dictionary<string, List<string>> flags)
+    {
+        if (name != "--icc") return false;
+        flags["icc"] = [BoolFlag(name, value) ? "true" : "false"];
+        return true;
+    }
 
     /// <summary>The network settings from the flags or the file (a setting in both is a conflict, as dockerd says).</summary>
     private static NetworkDefaults ParseNetworkDefaults(Dictionary<string, List<string>> flags, DaemonConfigFile file, List<string> conflicts)
@@ -33,7 +41,21 @@ public static partial class DaemonArgs
             pools = [.. file.DefaultAddressPools.Select(p => AddressPoolOf(p.Base ?? "", p.Size))];
         }
         if (pools is { Count: 0 }) pools = null;
-        return new NetworkDefaults(pools);
+
+        string? Single(string key, string? fromFile)
+        {
+            if (!flags.TryGetValue(key, out List<string>? values)) return fromFile;
+            if (fromFile is not null) conflicts.Add($"{key}: (from flag: {values[^1]}, from file: {fromFile})");
+            return values[^1];
+        }
+        string? fixedCidr = Single("fixed-cidr", file.FixedCidr);
+        string? mtuText = Single("mtu", file.Mtu?.ToString(CultureInfo.InvariantCulture));
+        int? mtu = mtuText is null ? null
+            : int.TryParse(mtuText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int m) ? m
+            : throw new DaemonConfigException($"invalid argument \"{mtuText}\" for \"--mtu\" flag: give a number");
+        bool icc = Single("icc", file.Icc?.ToString().ToLowerInvariant()) is not "false";
+        string? ip = Single("ip", file.Ip);
+        return new NetworkDefaults(pools, fixedCidr, mtu, icc, ip);
     }
 
     /// <summary>One --default-address-pool: <c>base=CIDR,size=N</c>, dockerd's errors for a bad one.</summary>
@@ -77,22 +99,73 @@ public static partial class DaemonArgs
         return new AddressPool(new Ipv4Subnet(ip, bits), size);
     }
 
-    /// <summary>Checks of the network settings that need the whole DaemonOptions.</summary>
+    /// <summary>
+    /// Checks of the network settings that need the whole DaemonOptions: --fixed-cidr inside --bip's subnet
+    /// (or, without --bip, a subnet berthd can make: /8 to /30), --mtu as dockerd bounds it, --ip an IPv4 address.
+    /// </summary>
     private static void ValidateNetworkDefaults(DaemonOptions options)
     {
+        Ipv4Subnet? bip = null;
+        if (options.BridgeSubnet is { } bipText)
+        {
+            try
+            {
+                bip = Ipv4Subnet.Parse(bipText);
+            }
+            catch (NetworkException)
+            {
+                throw new DaemonConfigException($"invalid bip `{bipText}`: give an IPv4 CIDR such as 172.30.0.1/16");
+            }
+        }
+        if (options.FixedCidr is { } fixedText)
+        {
+            Ipv4Subnet fixedCidr;
+            try
+            {
+                fixedCidr = Ipv4Subnet.Parse(fixedText);
+            }
+            catch (NetworkException)
+            {
+                throw new DaemonConfigException($"invalid fixed-cidr `{fixedText}`: invalid CIDR address: {fixedText} (IPv4 only; --fixed-cidr-v6 is not served)");
+            }
+            if (bip is { } b && (fixedCidr.PrefixLength < b.PrefixLength || !b.Contains(fixedCidr.Network)))
+                throw new DaemonConfigException($"fixed-cidr {fixedText} is not inside the default bridge's subnet {b} (--bip)");
+            if (bip is null && fixedCidr.PrefixLength is < 8 or > 30)
+                throw new DaemonConfigException($"fixed-cidr {fixedText} without --bip is the default bridge's subnet: give a prefix from /8 to /30");
+        }
+        if (options.Mtu is { } mtu && mtu is < 68 or > 65535)
+            throw new DaemonConfigException($"invalid MTU number: {mtu} (from 68 to 65535)");
+        if (options.DefaultBindIp is { } ip)
+        {
+            if (!System.Net.IPAddress.TryParse(ip, out System.Net.IPAddress? address))
+                throw new DaemonConfigException($"invalid argument \"{ip}\" for \"--ip\" flag: {ip} is not an ip address");
+            if (address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+                throw new DaemonConfigException($"ip {ip}: berthd publishes ports on IPv4 host addresses only");
+        }
     }
 }
 
 /// <summary>The network settings DaemonArgs read, applied to the options once they are built.</summary>
-internal sealed record NetworkDefaults(IReadOnlyList<AddressPool>? DefaultAddressPools)
+internal sealed record NetworkDefaults(IReadOnlyList<AddressPool>? DefaultAddressPools, string? FixedCidr, int? Mtu, bool Icc, string? Ip)
 {
-    public DaemonOptions ApplyTo(DaemonOptions options) => options with { DefaultAddressPools = DefaultAddressPools };
+    public DaemonOptions ApplyTo(DaemonOptions options) => options with
+    {
+        DefaultAddressPools = DefaultAddressPools,
+        FixedCidr = FixedCidr,
+        Mtu = Mtu,
+        InterContainerCommunication = Icc,
+        DefaultBindIp = Ip,
+    };
 }
 
 // daemon.json's network keys.
 public sealed partial record DaemonConfigFile
 {
     [JsonPropertyName("default-address-pools")] public IReadOnlyList<DaemonConfigAddressPool>? DefaultAddressPools { get; init; }
+    [JsonPropertyName("fixed-cidr")] public string? FixedCidr { get; init; }
+    [JsonPropertyName("mtu")] public int? Mtu { get; init; }
+    [JsonPropertyName("icc")] public bool? Icc { get; init; }
+    [JsonPropertyName("ip")] public string? Ip { get; init; }
 }
 
 /// <summary>One entry of daemon.json's "default-address-pools" (dockerd's shape).</summary>

@@ -50,6 +50,13 @@ public static partial class DaemonArgs
                                           Where networks without a subnet (and the default bridge without
                                           --bip) take theirs: base=CIDR,size=N, repeatable, in order
                                           (default: Docker's, 172.17-31.0.0/16 and 192.168.0.0/16 in /20s)
+              --fixed-cidr string         The default bridge hands out addresses from this range of its subnet
+                                          only (without --bip: the subnet too)
+              --mtu int                   MTU of the default bridge and its containers (default: the uplink's)
+              --icc                       Containers of the default bridge may talk to each other (default true;
+                                          --icc=false isolates them, not from the gateway or published ports)
+              --ip ip                     Host address of the default bridge's published ports that name none
+                                          (default 0.0.0.0: every address)
               --init-path string          The init --init runs as PID 1 (default: docker-init, i.e. tini, on PATH)
               --log-driver string         Default logging driver of containers: json-file, local or none
                                           (default "json-file")

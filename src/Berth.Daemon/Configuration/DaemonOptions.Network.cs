@@ -11,4 +11,16 @@ public sealed partial record DaemonOptions
     /// and the default bridge without --bip, take their subnets; null: Docker's built-in pools.
     /// </summary>
     public IReadOnlyList<AddressPool>? DefaultAddressPools { get; init; }
+
+    /// <summary>--fixed-cidr: the default bridge hands out addresses from this range of its subnet only (its subnet too without --bip).</summary>
+    public string? FixedCidr { get; init; }
+
+    /// <summary>--mtu: the default bridge's MTU, and its containers' eth0; null: the uplink's.</summary>
+    public int? Mtu { get; init; }
+
+    /// <summary>--icc: whether containers on the default bridge may talk to each other.</summary>
+    public bool InterContainerCommunication { get; init; } = true;
+
+    /// <summary>--ip: the host address of the default bridge's published ports that name none; null: every address.</summary>
+    public string? DefaultBindIp { get; init; }
 }

@@ -46,6 +46,10 @@ public sealed class BerthEngine : IDisposable
             DefaultBridge = options.Bridge,
             DefaultSubnet = options.BridgeSubnet,
             DefaultAddressPools = options.DefaultAddressPools,
+            DefaultIpRange = options.FixedCidr,
+            DefaultMtu = options.Mtu,
+            DefaultIcc = options.InterContainerCommunication,
+            DefaultHostBindingIpv4 = options.DefaultBindIp,
         });
         Volumes = new Volumes.VolumeService(Path.Combine(options.DataRoot, "volumes"), loggers.CreateLogger("Berth.Daemon.Volumes"), Time, Events);
         Volumes.Load();

@@ -14,7 +14,7 @@ internal static class Rt
     internal const ushort NLA_F_NESTED = 0x8000;
     internal const ushort IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_MASTER = 10, IFLA_LINKINFO = 18,
         IFLA_NET_NS_FD = 28;
-    internal const ushort IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, IFLA_INFO_SLAVE_KIND = 4, IFLA_INFO_SLAVE_DATA = 5, VETH_INFO_PEER = 1, IFLA_BRPORT_MODE = 4;
+    internal const ushort IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, IFLA_INFO_SLAVE_KIND = 4, IFLA_INFO_SLAVE_DATA = 5, VETH_INFO_PEER = 1, IFLA_BRPORT_MODE = 4, IFLA_BRPORT_ISOLATED = 33;
     internal const ushort IFA_ADDRESS = 1, IFA_LOCAL = 2, IFA_BROADCAST = 4, IFA_FLAGS = 8;
     internal const uint IFA_F_NODAD = 0x02;
     internal const ushort RTA_DST = 1, RTA_OIF = 4, RTA_GATEWAY = 5, RTA_TABLE = 15;

@@ -47,6 +47,10 @@ internal sealed class NetworkRecord
     /// <summary>--ip-range and --aux-address (name → address) as given, to be shown back.</summary>
     public string? IpRange { get; init; }
     public Dictionary<string, string>? AuxAddresses { get; init; }
+    /// <summary>Inter-container communication off (false in older records: on).</summary>
+    public bool IccDisabled { get; init; }
+    /// <summary>The host address published ports that name none are bound to; null: every address.</summary>
+    public string? HostBindingIpv4 { get; init; }
 }
 
 /// <summary>An endpoint as persisted: <c>endpoints/&lt;id&gt;.json</c>.</summary>

@@ -48,4 +48,38 @@ public sealed class DaemonArgsNetworkTests
         using var dir = new TempDirectory("netargs");
         Assert.Contains("invalid pools size: 12", Refused("--config-file", ConfigFile(dir, """{ "default-address-pools": [{"base": "10.30.0.0/16", "size": 12}] }""")));
     }
+
+    [Fact]
+    public void Fixed_cidr_mtu_icc_and_ip_as_flags_or_in_the_file()
+    {
+        DaemonOptions defaults = DaemonArgs.Parse([]).Options;
+        Assert.Equal((null, null, true, null), (defaults.FixedCidr, defaults.Mtu, defaults.InterContainerCommunication, defaults.DefaultBindIp));
+        DaemonOptions o = DaemonArgs.Parse(["--bip", "10.5.0.1/16", "--fixed-cidr", "10.5.8.0/24", "--mtu", "1400", "--icc=false", "--ip=127.0.0.1"]).Options;
+        Assert.Equal(("10.5.8.0/24", 1400, false, "127.0.0.1"), (o.FixedCidr, o.Mtu, o.InterContainerCommunication, o.DefaultBindIp));
+        Assert.True(DaemonArgs.Parse(["--icc"]).Options.InterContainerCommunication);
+        Assert.Equal("10.6.0.0/24", DaemonArgs.Parse(["--fixed-cidr", "10.6.0.0/24"]).Options.FixedCidr); // without --bip: the subnet too
+
+        using var dir = new TempDirectory("netargs");
+        string config = ConfigFile(dir, """{ "bip": "10.5.0.1/16", "fixed-cidr": "10.5.8.0/24", "mtu": 1450, "icc": false, "ip": "10.1.2.3" }""");
+        DaemonOptions f = DaemonArgs.Parse(["--config-file", config]).Options;
+        Assert.Equal(("10.5.8.0/24", 1450, false, "10.1.2.3"), (f.FixedCidr, f.Mtu, f.InterContainerCommunication, f.DefaultBindIp));
+        string conflict = Refused("--config-file", config, "--mtu", "1400", "--icc=true");
+        Assert.Contains("mtu: (from flag: 1400, from file: 1450)", conflict);
+        Assert.Contains("icc: (from flag: true, from file: false)", conflict);
+    }
+
+    [Theory]
+    [InlineData("invalid fixed-cidr `bad`: invalid CIDR address: bad", "--fixed-cidr", "bad")]
+    [InlineData("fixed-cidr 10.6.0.0/24 is not inside the default bridge's subnet 10.5.0.0/16 (--bip)", "--bip", "10.5.0.1/16", "--fixed-cidr", "10.6.0.0/24")]
+    [InlineData("fixed-cidr 10.0.0.0/4 is not inside", "--bip", "10.5.0.1/16", "--fixed-cidr", "10.0.0.0/4")]
+    [InlineData("fixed-cidr 10.6.0.0/31 without --bip is the default bridge's subnet", "--fixed-cidr", "10.6.0.0/31")]
+    [InlineData("invalid bip `nonsense`", "--bip", "nonsense")]
+    [InlineData("invalid MTU number: -5", "--mtu", "-5")]
+    [InlineData("invalid MTU number: 70000", "--mtu", "70000")]
+    [InlineData("invalid argument \"x\" for \"--mtu\" flag", "--mtu", "x")]
+    [InlineData("invalid value \"maybe\" for flag --icc", "--icc=maybe")]
+    [InlineData("invalid argument \"bad\" for \"--ip\" flag: bad is not an ip address", "--ip", "bad")]
+    [InlineData("berthd publishes ports on IPv4 host addresses only", "--ip", "::1")]
+    public void Bad_network_options_are_refused_at_start(string expected, params string[] args)
+        => Assert.Contains(expected, Refused(args));
 }
