@@ -42,6 +42,12 @@ public sealed record NetworkControllerOptions
     /// <summary>dockerd's --ip: the host address of the default network's published ports that name none; null: every address.</summary>
     public string? DefaultHostBindingIpv4 { get; init; }
 
+    /// <summary>dockerd's --ipv6: the default network is dual stack, as a user network made with --ipv6.</summary>
+    public bool DefaultEnableIpv6 { get; init; }
+
+    /// <summary>dockerd's --fixed-cidr-v6: the default network's IPv6 subnet (with <see cref="DefaultEnableIpv6"/>); null: a /64 of the ULA prefix.</summary>
+    public string? DefaultSubnet6 { get; init; }
+
     /// <summary>Where <c>HostPort = 0</c> mappings (<c>-P</c>, <c>-p 80</c>) take their host port from.</summary>
     public (int First, int Last) EphemeralPorts { get; init; } = (32768, 60999);
 }

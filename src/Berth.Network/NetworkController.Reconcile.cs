@@ -83,6 +83,8 @@ public sealed partial class NetworkController
         var binding = _options.DefaultHostBindingIpv4 is { } b && !IPAddress.Any.Equals(IPAddress.Parse(b)) ? IPAddress.Parse(b).ToString() : null;
         if (n.HostBindingIpv4 != binding) return true;
         if (n.Mtu != (_options.DefaultMtu ?? UplinkMtu(_host.ListRoutes()))) return true;
+        if ((n.Subnet6 is not null) != _options.DefaultEnableIpv6) return true;
+        if (_options.DefaultEnableIpv6 && (_options.DefaultSubnet6 is { } wanted6 ? Ipv6Subnet.Parse(wanted6).ToString() != n.Subnet6 : n.ConfiguredSubnet6)) return true;
         var subnet = Ipv4Subnet.Parse(n.Subnet);
         if ((_options.DefaultSubnet ?? _options.DefaultIpRange) is { } wanted) return Ipv4Subnet.Parse(wanted) != subnet;
         if (n.ConfiguredSubnet) return true;

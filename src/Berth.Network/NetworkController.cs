@@ -125,6 +125,8 @@ public sealed partial class NetworkController : IDisposable
                 Mtu = _options.DefaultMtu,
                 EnableIcc = _options.DefaultIcc,
                 HostBindingIpv4 = _options.DefaultHostBindingIpv4,
+                EnableIpv6 = _options.DefaultEnableIpv6,
+                Subnet6 = _options.DefaultEnableIpv6 ? _options.DefaultSubnet6 : null,
             });
         }
     }

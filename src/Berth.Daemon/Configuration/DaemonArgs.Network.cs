@@ -5,7 +5,7 @@ using Berth.Network;
 namespace Berth.Daemon.Configuration;
 
 // dockerd's bridge-network flags and daemon.json keys, apart from the rest of DaemonArgs:
-// --default-address-pool (default-address-pools), --fixed-cidr, --mtu, --icc, --ip.
+// --default-address-pool (default-address-pools), --fixed-cidr, --mtu, --icc, --ip, --ipv6, --fixed-cidr-v6.
 public static partial class DaemonArgs
 {
     /// <summary>The key under which a network flag's values are collected; null when <paramref name="name"/> is no network flag.</summary>
@@ -15,14 +15,15 @@ public static partial class DaemonArgs
         "--fixed-cidr" => "fixed-cidr",
         "--mtu" => "mtu",
         "--ip" => "ip",
+        "--fixed-cidr-v6" => "fixed-cidr-v6",
         _ => null,
     };
 
-    /// <summary>Boolean network flags (--icc, --icc=false); true when <paramref name="name"/> was one and has been taken.</summary>
+    /// <summary>Boolean network flags (--icc, --icc=false, --ipv6); true when <paramref name="name"/> was one and has been taken.</summary>
     private static bool NetworkBoolFlag(string name, string? value, Dictionary<string, List<string>> flags)
     {
-        if (name != "--icc") return false;
-        flags["icc"] = [BoolFlag(name, value) ? "true" : "false"];
+        if (name is not ("--icc" or "--ipv6")) return false;
+        flags[name[2..]] = [BoolFlag(name, value) ? "true" : "false"];
         return true;
     }
 
@@ -55,7 +56,9 @@ public static partial class DaemonArgs
             : throw new DaemonConfigException($"invalid argument \"{mtuText}\" for \"--mtu\" flag: give a number");
         bool icc = Single("icc", file.Icc?.ToString().ToLowerInvariant()) is not "false";
         string? ip = Single("ip", file.Ip);
-        return new NetworkDefaults(pools, fixedCidr, mtu, icc, ip);
+        bool ipv6 = Single("ipv6", file.Ipv6?.ToString().ToLowerInvariant()) is "true";
+        string? fixedCidrV6 = Single("fixed-cidr-v6", file.FixedCidrV6);
+        return new NetworkDefaults(pools, fixedCidr, mtu, icc, ip, ipv6, fixedCidrV6);
     }
 
     /// <summary>One --default-address-pool: <c>base=CIDR,size=N</c>, dockerd's errors for a bad one.</summary>
@@ -126,7 +129,7 @@ public static partial class DaemonArgs
             }
             catch (NetworkException)
             {
-                throw new DaemonConfigException($"invalid fixed-cidr `{fixedText}`: invalid CIDR address: {fixedText} (IPv4 only; --fixed-cidr-v6 is not served)");
+                throw new DaemonConfigException($"invalid fixed-cidr `{fixedText}`: invalid CIDR address: {fixedText} (IPv4; IPv6 goes to --fixed-cidr-v6)");
             }
             if (bip is { } b && (fixedCidr.PrefixLength < b.PrefixLength || !b.Contains(fixedCidr.Network)))
                 throw new DaemonConfigException($"fixed-cidr {fixedText} is not inside the default bridge's subnet {b} (--bip)");
@@ -135,6 +138,23 @@ public static partial class DaemonArgs
         }
         if (options.Mtu is { } mtu && mtu is < 68 or > 65535)
             throw new DaemonConfigException($"invalid MTU number: {mtu} (from 68 to 65535)");
+        if (options.FixedCidrV6 is { } fixed6)
+        {
+            Ipv6Subnet subnet6;
+            try
+            {
+                subnet6 = Ipv6Subnet.Parse(fixed6);
+            }
+            catch (NetworkException e)
+            {
+                throw new DaemonConfigException($"invalid fixed-cidr-v6 `{fixed6}`: {e.Message}");
+            }
+            // As a user network's IPv6 subnet: room for the gateway and containers, not the whole space.
+            if (subnet6.PrefixLength is < 16 or > 126)
+                throw new DaemonConfigException($"fixed-cidr-v6 {fixed6}: give a prefix from /16 to /126");
+        }
+        if (options.Ipv6 && options.Mtu is < 1280)
+            throw new DaemonConfigException($"invalid MTU number: {options.Mtu}: IPv6 (--ipv6) needs at least 1280");
         if (options.DefaultBindIp is { } ip)
         {
             if (!System.Net.IPAddress.TryParse(ip, out System.Net.IPAddress? address))
@@ -146,7 +166,7 @@ public static partial class DaemonArgs
 }
 
 /// <summary>The network settings DaemonArgs read, applied to the options once they are built.</summary>
-internal sealed record NetworkDefaults(IReadOnlyList<AddressPool>? DefaultAddressPools, string? FixedCidr, int? Mtu, bool Icc, string? Ip)
+internal sealed record NetworkDefaults(IReadOnlyList<AddressPool>? DefaultAddressPools, string? FixedCidr, int? Mtu, bool Icc, string? Ip, bool Ipv6, string? FixedCidrV6)
 {
     public DaemonOptions ApplyTo(DaemonOptions options) => options with
     {
@@ -155,6 +175,8 @@ internal sealed record NetworkDefaults(IReadOnlyList<AddressPool>? DefaultAddres
         Mtu = Mtu,
         InterContainerCommunication = Icc,
         DefaultBindIp = Ip,
+        Ipv6 = Ipv6,
+        FixedCidrV6 = FixedCidrV6,
     };
 }
 
@@ -166,6 +188,8 @@ public sealed partial record DaemonConfigFile
     [JsonPropertyName("mtu")] public int? Mtu { get; init; }
     [JsonPropertyName("icc")] public bool? Icc { get; init; }
     [JsonPropertyName("ip")] public string? Ip { get; init; }
+    [JsonPropertyName("ipv6")] public bool? Ipv6 { get; init; }
+    [JsonPropertyName("fixed-cidr-v6")] public string? FixedCidrV6 { get; init; }
 }
 
 /// <summary>One entry of daemon.json's "default-address-pools" (dockerd's shape).</summary>

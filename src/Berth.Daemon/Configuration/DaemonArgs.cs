@@ -57,6 +57,9 @@ public static partial class DaemonArgs
                                           --icc=false isolates them, not from the gateway or published ports)
               --ip ip                     Host address of the default bridge's published ports that name none
                                           (default 0.0.0.0: every address)
+              --ipv6                      The default bridge is dual stack (IPv6 beside IPv4)
+              --fixed-cidr-v6 string      The default bridge's IPv6 subnet, with --ipv6 (default: a /64 of the
+                                          daemon's ULA prefix)
               --init-path string          The init --init runs as PID 1 (default: docker-init, i.e. tini, on PATH)
               --log-driver string         Default logging driver of containers: json-file, local or none
                                           (default "json-file")

@@ -23,4 +23,10 @@ public sealed partial record DaemonOptions
 
     /// <summary>--ip: the host address of the default bridge's published ports that name none; null: every address.</summary>
     public string? DefaultBindIp { get; init; }
+
+    /// <summary>--ipv6: the default bridge is dual stack (its IPv6 subnet: <see cref="FixedCidrV6"/>, or a /64 of the daemon's ULA prefix).</summary>
+    public bool Ipv6 { get; init; }
+
+    /// <summary>--fixed-cidr-v6: the default bridge's IPv6 subnet, with --ipv6 (without it, accepted and unused, as dockerd does).</summary>
+    public string? FixedCidrV6 { get; init; }
 }

@@ -50,6 +50,8 @@ public sealed class BerthEngine : IDisposable
             DefaultMtu = options.Mtu,
             DefaultIcc = options.InterContainerCommunication,
             DefaultHostBindingIpv4 = options.DefaultBindIp,
+            DefaultEnableIpv6 = options.Ipv6,
+            DefaultSubnet6 = options.FixedCidrV6,
         });
         Volumes = new Volumes.VolumeService(Path.Combine(options.DataRoot, "volumes"), loggers.CreateLogger("Berth.Daemon.Volumes"), Time, Events);
         Volumes.Load();

@@ -82,4 +82,23 @@ public sealed class DaemonArgsNetworkTests
     [InlineData("berthd publishes ports on IPv4 host addresses only", "--ip", "::1")]
     public void Bad_network_options_are_refused_at_start(string expected, params string[] args)
         => Assert.Contains(expected, Refused(args));
+
+    [Fact]
+    public void Ipv6_and_fixed_cidr_v6_as_flags_or_in_the_file()
+    {
+        Assert.Equal((false, null), (DaemonArgs.Parse([]).Options.Ipv6, DaemonArgs.Parse([]).Options.FixedCidrV6));
+        DaemonOptions o = DaemonArgs.Parse(["--ipv6", "--fixed-cidr-v6", "fd00:db8:1::/64"]).Options;
+        Assert.Equal((true, "fd00:db8:1::/64"), (o.Ipv6, o.FixedCidrV6));
+        Assert.False(DaemonArgs.Parse(["--ipv6=false"]).Options.Ipv6);
+        using var dir = new TempDirectory("netargs");
+        string config = ConfigFile(dir, """{ "ipv6": true, "fixed-cidr-v6": "fd00:db8:2::/64" }""");
+        DaemonOptions f = DaemonArgs.Parse(["--config-file", config]).Options;
+        Assert.Equal((true, "fd00:db8:2::/64"), (f.Ipv6, f.FixedCidrV6));
+        Assert.Contains("fixed-cidr-v6: (from flag: fd00:db8:1::/64, from file: fd00:db8:2::/64)", Refused("--config-file", config, "--fixed-cidr-v6", "fd00:db8:1::/64"));
+
+        Assert.Contains("invalid fixed-cidr-v6 `bad`", Refused("--ipv6", "--fixed-cidr-v6", "bad"));
+        Assert.Contains("invalid subnet fd00:db8:1::1/64: it should be fd00:db8:1::/64", Refused("--ipv6", "--fixed-cidr-v6", "fd00:db8:1::1/64"));
+        Assert.Contains("fixed-cidr-v6 fd00:db8:1::/127: give a prefix from /16 to /126", Refused("--ipv6", "--fixed-cidr-v6", "fd00:db8:1::/127"));
+        Assert.Contains("IPv6 (--ipv6) needs at least 1280", Refused("--ipv6", "--mtu", "1000"));
+    }
 }
