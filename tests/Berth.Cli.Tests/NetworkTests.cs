@@ -28,6 +28,13 @@ public sealed class NetworkTests
         CliResult noSubnet = cli.Run("network", "create", "--gateway", "10.9.0.1", "nosubnet");
         Assert.Equal(1, noSubnet.ExitCode);
         Assert.Contains("every ip-range or gateway must have a corresponding subnet", noSubnet.Stderr);
+        cli.Ok("network", "create", "--subnet", "10.82.0.0/24", "--ip-range", "10.82.0.128/26", "--aux-address", "router=10.82.0.129", "ranged");
+        Assert.Equal("[{\"Subnet\":\"10.82.0.0/24\",\"IPRange\":\"10.82.0.128/26\",\"Gateway\":\"10.82.0.1\",\"AuxiliaryAddresses\":{\"router\":\"10.82.0.129\"}}]\n",
+            cli.Ok("network", "inspect", "-f", "{{json .IPAM.Config}}", "ranged"));
+        CliResult noAuxSubnet = cli.Run("network", "create", "--subnet", "10.83.0.0/24", "--aux-address", "x=10.84.0.1", "badaux");
+        Assert.Equal(1, noAuxSubnet.ExitCode);
+        Assert.Contains("no matching subnet for aux-address 10.84.0.1", noAuxSubnet.Stderr);
+        cli.Ok("network", "rm", "ranged");
 
         string table = cli.Ok("network", "ls");
         Assert.Matches(@"^NETWORK ID\s+NAME\s+DRIVER\s+SCOPE\n", table);

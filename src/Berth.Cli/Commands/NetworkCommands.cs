@@ -22,7 +22,7 @@ internal static partial class NetworkCommands
     };
 
     /// <summary>
-    /// <c>docker network create [-d DRIVER] [--subnet] [--gateway] [--ip-range] [--internal] [--attachable]
+    /// <c>docker network create [-d DRIVER] [--subnet] [--gateway] [--ip-range] [--aux-address] [--internal] [--attachable]
     /// [--ipv6] [--label K=V] [-o K=V] NAME</c>: <c>POST /networks/create</c>, prints the network's ID.
     /// </summary>
     private static Command Create()
@@ -32,12 +32,13 @@ internal static partial class NetworkCommands
         var subnets = new Option<string[]>("--subnet") { Description = "subnet in CIDR format that represents a network segment" };
         var gateways = new Option<string[]>("--gateway") { Description = "IPv4 gateway for the master subnet" };
         var ranges = new Option<string[]>("--ip-range") { Description = "allocate container IPs from a sub-range" };
+        var auxAddresses = new Option<string[]>("--aux-address") { Description = "auxiliary IPv4 or IPv6 addresses used by Network driver (name=ip)" };
         var isInternal = new Option<bool>("--internal") { Description = "restrict external access to the network" };
         var attachable = new Option<bool>("--attachable") { Description = "enable manual container attachment" };
         var ipv6 = new Option<bool>("--ipv6") { Description = "enable IPv6 networking" };
         var labels = new Option<string[]>("--label") { Description = "set metadata on a network" };
         var opts = new Option<string[]>("--opt", "-o") { Description = "set driver specific options" };
-        var command = new Command("create", "Create a network") { name, driver, subnets, gateways, ranges, isInternal, attachable, ipv6, labels, opts };
+        var command = new Command("create", "Create a network") { name, driver, subnets, gateways, ranges, auxAddresses, isInternal, attachable, ipv6, labels, opts };
         Runner.SetClientAction(command, async (parse, client, ct) =>
         {
             var body = new JsonObject
@@ -48,7 +49,7 @@ internal static partial class NetworkCommands
                 ["Internal"] = parse.GetValue(isInternal),
                 ["Attachable"] = parse.GetValue(attachable),
                 ["EnableIPv6"] = parse.GetValue(ipv6),
-                ["IPAM"] = Ipam(parse.GetValue(subnets) ?? [], parse.GetValue(gateways) ?? [], parse.GetValue(ranges) ?? []),
+                ["IPAM"] = Ipam(parse.GetValue(subnets) ?? [], parse.GetValue(gateways) ?? [], parse.GetValue(ranges) ?? [], parse.GetValue(auxAddresses) ?? []),
                 ["Options"] = VolumeCommands.Pairs(parse.GetValue(opts), "--opt"),
                 ["Labels"] = VolumeCommands.Pairs(parse.GetValue(labels), "--label"),
             };
@@ -60,8 +61,11 @@ internal static partial class NetworkCommands
         return command;
     }
 
-    /// <summary>docker's IPAM from the flags: one pool per --subnet, each --gateway and --ip-range inside exactly one of them.</summary>
-    private static JsonObject Ipam(string[] subnets, string[] gateways, string[] ranges)
+    /// <summary>
+    /// docker's IPAM from the flags: one pool per --subnet, each --gateway and --ip-range inside exactly one
+    /// of them, each --aux-address name=ip in the pools of its family whose subnet holds it.
+    /// </summary>
+    private static JsonObject Ipam(string[] subnets, string[] gateways, string[] ranges, string[] auxAddresses)
     {
         var pools = subnets.Select(s => new JsonObject { ["Subnet"] = s }).ToList();
         void Place(string value, string key, string flag)
@@ -75,6 +79,17 @@ internal static partial class NetworkCommands
             throw new UsageException("every ip-range or gateway must have a corresponding subnet");
         foreach (string g in gateways) Place(g, "Gateway", "--gateway");
         foreach (string r in ranges) Place(r, "IPRange", "--ip-range");
+        foreach (string aux in auxAddresses)
+        {
+            int eq = aux.IndexOf('=');
+            if (eq <= 0) throw new UsageException($"invalid argument \"{aux}\" for \"--aux-address\" flag: give name=ip");
+            string key = aux[..eq], address = aux[(eq + 1)..];
+            bool six = address.Contains(':');
+            var matching = pools.Where(p => ((string)p["Subnet"]!).Contains(':') == six && (six || Contains((string)p["Subnet"]!, address))).ToList();
+            if (matching.Count == 0) throw new UsageException($"no matching subnet for aux-address {address}");
+            foreach (JsonObject pool in matching)
+                ((JsonObject)(pool["AuxiliaryAddresses"] ??= new JsonObject()))[key] = address;
+        }
         return new JsonObject { ["Driver"] = "default", ["Config"] = new JsonArray([.. pools]), ["Options"] = new JsonObject() };
     }
 
