@@ -74,8 +74,23 @@ public sealed partial class NetworkController
         }
     }
 
-    /// <summary>Whether the default network was made with other settings than the options give it now.</summary>
+    /// <summary>
+    /// Whether the default network was made with other settings than the options give it now. Options
+    /// that do not parse count as no difference: the network is kept, and making it would report them.
+    /// </summary>
     private bool DefaultNetworkDiffersFromOptions(NetworkRecord n)
+    {
+        try
+        {
+            return DiffersFromOptions(n);
+        }
+        catch (Exception e) when (e is NetworkException or FormatException)
+        {
+            return false;
+        }
+    }
+
+    private bool DiffersFromOptions(NetworkRecord n)
     {
         var range = _options.DefaultIpRange is null ? (Ipv4Subnet?)null : Ipv4Subnet.Parse(_options.DefaultIpRange);
         if ((n.IpRange is null ? (Ipv4Subnet?)null : Ipv4Subnet.Parse(n.IpRange)) != range) return true;

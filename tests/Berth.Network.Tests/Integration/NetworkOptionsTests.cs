@@ -117,6 +117,12 @@ public sealed class NetworkOptionsTests : IDisposable
             c.Reconcile(live);
             Assert.Equal((firstId, 1300), (c.EnsureDefaultNetwork().Id, c.EnsureDefaultNetwork().Mtu)); // an endpoint holds it: kept as it is
         }
+        using (var c = Open(o => o with { DefaultMtu = 1300, DefaultIcc = false, DefaultIpRange = "10.7.0.0/25", DefaultSubnet = "nonsense" }))
+        {
+            c.Reconcile([]); // a bad option does not stop the reconcile; making the network would report it
+            Assert.Equal(firstId, Assert.Single(c.Networks).Id);
+            Assert.Equal(NetworkErrorKind.InvalidArgument, Assert.Throws<NetworkException>(() => c.CreateNetwork(new NetworkCreateOptions { Name = "x", Subnet = "nonsense" })).Kind);
+        }
     }
 
     [Fact]
