@@ -79,6 +79,9 @@ public sealed record NetworkCreateOptions
     public string? IpRange { get; init; }
     /// <summary>--aux-address name=ip: addresses of the IPv4 subnet that are never handed out.</summary>
     public IReadOnlyDictionary<string, string>? AuxAddresses { get; init; }
+    /// <summary>The same for the IPv6 subnet (a dual-stack network given its IPv6 subnet).</summary>
+    public string? IpRange6 { get; init; }
+    public IReadOnlyDictionary<string, string>? AuxAddresses6 { get; init; }
     /// <summary>Inter-container communication (com.docker.network.bridge.enable_icc): false isolates the containers from each other, not from the gateway.</summary>
     public bool EnableIcc { get; init; } = true;
     /// <summary>The host address of published ports that name none (com.docker.network.bridge.host_binding_ipv4); null: every address.</summary>
@@ -108,6 +111,9 @@ public sealed record NetworkInfo(string Id, string Name, string Bridge, Ipv4Subn
     public Ipv4Subnet? IpRange { get; init; }
     /// <summary>--aux-address: name → address, never handed out.</summary>
     public IReadOnlyDictionary<string, string> AuxAddresses { get; init; } = new Dictionary<string, string>();
+    /// <summary>The IPv6 subnet's --ip-range and --aux-address.</summary>
+    public Ipv6Subnet? IpRange6 { get; init; }
+    public IReadOnlyDictionary<string, string> AuxAddresses6 { get; init; } = new Dictionary<string, string>();
     public bool EnableIcc { get; init; } = true;
     /// <summary>Published ports that name no host address are bound to this one; null: every address.</summary>
     public IPAddress? HostBindingIpv4 { get; init; }

@@ -164,6 +164,16 @@ public sealed partial class NetworkController : IDisposable
                 throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid auxiliary address {name}: invalid address {text}");
             aux[name] = a;
         }
+        if (o.Subnet6 is null && (o.IpRange6 is not null || o.AuxAddresses6 is { Count: > 0 }))
+            throw new NetworkException(NetworkErrorKind.InvalidArgument, "every ip-range or auxiliary address must have a corresponding subnet");
+        Ipv6Subnet? range6 = o.IpRange6 is null ? null : Ipv6Subnet.Parse(o.IpRange6);
+        var aux6 = new Dictionary<string, IPAddress>(StringComparer.Ordinal);
+        foreach (var (name, text) in o.AuxAddresses6 ?? new Dictionary<string, string>())
+        {
+            if (!IPAddress.TryParse(text, out var a) || a.AddressFamily != System.Net.Sockets.AddressFamily.InterNetworkV6 || a.ScopeId != 0)
+                throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid auxiliary address {name}: invalid address {text}");
+            aux6[name] = a;
+        }
         IPAddress? hostBinding = null;
         if (o.HostBindingIpv4 is not null && (!IPAddress.TryParse(o.HostBindingIpv4, out hostBinding) || hostBinding.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork))
             throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid host binding address \"{o.HostBindingIpv4}\": give an IPv4 address");
@@ -190,7 +200,7 @@ public sealed partial class NetworkController : IDisposable
         var undo = new Stack<Action>();
         try
         {
-            gateway = _ipam.AddPool(id, subnet, gateway, subnet6, gateway6, range, aux); // refuses overlaps, persists
+            gateway = _ipam.AddPool(id, subnet, gateway, subnet6, gateway6, range, aux, range6, aux6); // refuses overlaps, persists
             undo.Push(() => _ipam.RemovePool(id));
             gateway6 = _ipam.GetPool6(id)?.Gateway;
             EnsureForwarding();
@@ -217,6 +227,8 @@ public sealed partial class NetworkController : IDisposable
                 Subnet6 = subnet6?.ToString(), Gateway6 = gateway6?.ToString(), ConfiguredSubnet6 = o.Subnet6 is not null,
                 IpRange = range?.ToString(),
                 AuxAddresses = aux.Count > 0 ? aux.ToDictionary(a => a.Key, a => a.Value.ToString(), StringComparer.Ordinal) : null,
+                IpRange6 = range6?.ToString(),
+                AuxAddresses6 = aux6.Count > 0 ? aux6.ToDictionary(a => a.Key, a => a.Value.ToString(), StringComparer.Ordinal) : null,
                 IccDisabled = !o.EnableIcc,
                 HostBindingIpv4 = hostBinding?.ToString(),
             };
@@ -422,6 +434,8 @@ public sealed partial class NetworkController : IDisposable
             ConfiguredSubnet6 = n.ConfiguredSubnet6,
             IpRange = n.IpRange is null ? null : Ipv4Subnet.Parse(n.IpRange),
             AuxAddresses = n.AuxAddresses ?? [],
+            IpRange6 = n.IpRange6 is null ? null : Ipv6Subnet.Parse(n.IpRange6),
+            AuxAddresses6 = n.AuxAddresses6 ?? [],
             EnableIcc = !n.IccDisabled,
             HostBindingIpv4 = n.HostBindingIpv4 is null ? null : IPAddress.Parse(n.HostBindingIpv4),
         };

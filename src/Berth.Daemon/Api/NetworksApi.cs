@@ -98,7 +98,10 @@ public static class NetworksApi
             EnableIPv6 = n.EnableIpv6,
             IPAM = new NetworkIpamJson
             {
-                Config = n.Subnet6 is { } s6 ? [v4, new IpamPoolJson(s6.ToString(), n.Gateway6?.ToString() ?? "")] : [v4],
+                Config = n.Subnet6 is { } s6
+                    ? [v4, new IpamPoolJson(s6.ToString(), n.Gateway6?.ToString() ?? "", n.IpRange6?.ToString(),
+                        n.AuxAddresses6.Count > 0 ? new Dictionary<string, string>(n.AuxAddresses6, StringComparer.Ordinal) : null)]
+                    : [v4],
             },
             Containers = members,
             Options = options,
@@ -150,8 +153,6 @@ public static class NetworksApi
         if (body.Options is { Count: > 0 } opts && opts.Keys.FirstOrDefault(k => k is not (NameOption or MtuOption or IccOption or HostBindingOption)) is { } unknown)
             throw ApiException.BadRequest($"network option `{unknown}` is not supported by this version of berthd");
         var (pool, pool6) = Pools(body);
-        if (pool6?.IPRange is { Length: > 0 } || pool6?.AuxiliaryAddresses is { Count: > 0 })
-            throw ApiException.BadRequest("--ip-range and --aux-address on an IPv6 subnet are not supported by this version of berthd (IPv4 subnets take them)");
         if (All(engine).Any(n => n.Name == body.Name)) throw ApiException.Conflict($"network with name {body.Name} already exists");
         int? mtu = body.Options?.GetValueOrDefault(MtuOption) is { } m
             ? (int.TryParse(m, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out int v) ? v
@@ -172,6 +173,7 @@ public static class NetworksApi
                 Labels = body.Labels, DriverOptions = body.Options, Attachable = body.Attachable,
                 EnableIpv6 = body.EnableIPv6 == true, Subnet6 = pool6?.Subnet, Gateway6 = pool6?.Gateway,
                 IpRange = string.IsNullOrEmpty(pool?.IPRange) ? null : pool.IPRange, AuxAddresses = pool?.AuxiliaryAddresses,
+                IpRange6 = string.IsNullOrEmpty(pool6?.IPRange) ? null : pool6.IPRange, AuxAddresses6 = pool6?.AuxiliaryAddresses,
                 EnableIcc = icc, HostBindingIpv4 = hostBinding,
             });
         }

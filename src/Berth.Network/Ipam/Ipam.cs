@@ -117,9 +117,12 @@ public sealed class Ipam
     /// <paramref name="range"/> (--ip-range) must lie inside the subnet: dynamic allocation stays in it.
     /// <paramref name="auxAddresses"/> (--aux-address) are reserved: inside the subnet, not its network or
     /// broadcast address nor the gateway nor each other (dockerd: "Address already in use").
+    /// <paramref name="range6"/> and <paramref name="auxAddresses6"/> are the same for the IPv6 subnet
+    /// (whose Subnet-Router anycast address, its first, is reserved as the network address is).
     /// </summary>
     public IPAddress AddPool(string poolId, Ipv4Subnet subnet, IPAddress? gateway = null, Ipv6Subnet? subnet6 = null, IPAddress? gateway6 = null,
-        Ipv4Subnet? range = null, IReadOnlyDictionary<string, IPAddress>? auxAddresses = null)
+        Ipv4Subnet? range = null, IReadOnlyDictionary<string, IPAddress>? auxAddresses = null,
+        Ipv6Subnet? range6 = null, IReadOnlyDictionary<string, IPAddress>? auxAddresses6 = null)
     {
         ValidateId(poolId);
         if (_pools.ContainsKey(poolId)) throw new NetworkException(NetworkErrorKind.Conflict, $"address pool {poolId} already exists");
@@ -163,11 +166,27 @@ public sealed class Ipam
             }
             gw6 = Ipv6Subnet.ToAddress(g6);
         }
+        var reserved6 = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (range6 is not null || auxAddresses6 is { Count: > 0 })
+        {
+            if (subnet6 is not { } s6r) throw new NetworkException(NetworkErrorKind.InvalidArgument, "an IPv6 ip-range or auxiliary address needs an IPv6 subnet");
+            if (range6 is { } r6 && (r6.PrefixLength < s6r.PrefixLength || !s6r.Contains(r6.Network)))
+                throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid ip-range {r6}: parent subnet {s6r} doesn't contain ip-range");
+            foreach (var (name, address) in auxAddresses6 ?? new Dictionary<string, IPAddress>())
+            {
+                if (!s6r.Contains(address))
+                    throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid auxiliary address {name}: parent subnet {s6r} doesn't contain this address");
+                var a = Ipv6Subnet.ToUInt128(address);
+                if (a == Ipv6Subnet.ToUInt128(gw6!) || a == s6r.Network || !reserved6.TryAdd(address.ToString(), name))
+                    throw new NetworkException(NetworkErrorKind.Conflict, $"failed to allocate secondary ip address ({name}:{address}): Address already in use");
+            }
+        }
         var record = new PoolRecord
         {
             Subnet = subnet.ToString(), Gateway = Ipv4Subnet.ToAddress(gw).ToString(),
             Subnet6 = subnet6?.ToString(), Gateway6 = gw6?.ToString(), Allocations6 = subnet6 is null ? null : new(),
             Range = range?.ToString(), Reserved = reserved.Count > 0 ? reserved : null,
+            Range6 = range6?.ToString(), Reserved6 = reserved6.Count > 0 ? reserved6 : null,
         };
         Save(poolId, record, durable: true);
         _pools[poolId] = record;
@@ -261,28 +280,36 @@ public sealed class Ipam
                 throw new NetworkException(NetworkErrorKind.InvalidArgument, $"address {requested} is not a host address of subnet {subnet}");
             chosen = Ipv6Subnet.ToUInt128(requested);
             if (chosen == gateway) throw new NetworkException(NetworkErrorKind.Conflict, $"address {requested} is the gateway of {poolId}");
+            if (pool.Reserved6?.TryGetValue(Ipv6Subnet.ToAddress(chosen).ToString(), out var aux) == true)
+                throw new NetworkException(NetworkErrorKind.Conflict, $"address {requested} is already in use (auxiliary address {aux})");
             if (pool.Allocations6.TryGetValue(Ipv6Subnet.ToAddress(chosen).ToString(), out var holder))
                 throw new NetworkException(NetworkErrorKind.Conflict, $"address {requested} is already in use (by {holder})");
         }
         else
         {
-            // Hosts are network+1 .. last. At most Count+1 of them are taken (the allocations and the
-            // gateway), so Count+2 candidates in a row hold a free one whenever the subnet has one:
-            // the search never walks a /64's 2^64 addresses.
-            var first = subnet.Network + 1;
-            var count = subnet.Last - subnet.Network;
-            var start = pool.Last6 is { } last && subnet.Contains(IPAddress.Parse(last)) ? (Ipv6Subnet.ToUInt128(IPAddress.Parse(last)) - first + 1) % count : UInt128.Zero;
-            var tries = UInt128.Min(count, (UInt128)pool.Allocations6.Count + 2);
+            // Hosts are network+1 .. last, within the ip-range when there is one. At most Count+R+1 of
+            // them are taken (the allocations, the R reserved ones and the gateway), so Count+R+2
+            // candidates in a row hold a free one whenever the range has one: the search never walks
+            // a /64's 2^64 addresses.
+            var range = pool.Range6 is null ? subnet : Ipv6Subnet.Parse(pool.Range6);
+            var first = UInt128.Max(range.Network, subnet.Network + 1);
+            var count = range.Last >= first ? range.Last - first + 1 : UInt128.Zero;
+            var lastGiven = pool.Last6 is { } last ? Ipv6Subnet.ToUInt128(IPAddress.Parse(last)) : (UInt128?)null;
+            var start = lastGiven is { } l && l >= first && l <= range.Last ? (l - first + 1) % count : UInt128.Zero;
+            var tries = UInt128.Min(count, (UInt128)(pool.Allocations6.Count + (pool.Reserved6?.Count ?? 0)) + 2);
             chosen = UInt128.Zero;
             for (UInt128 i = 0; i < tries; i++)
             {
                 var candidate = first + (start + i) % count;
-                if (candidate == gateway || pool.Allocations6.ContainsKey(Ipv6Subnet.ToAddress(candidate).ToString())) continue;
+                var text = Ipv6Subnet.ToAddress(candidate).ToString();
+                if (candidate == gateway || pool.Allocations6.ContainsKey(text) || pool.Reserved6?.ContainsKey(text) == true) continue;
                 chosen = candidate;
                 break;
             }
             if (chosen == UInt128.Zero)
-                throw new NetworkException(NetworkErrorKind.Exhausted, $"no available IPv6 address in network {poolId} ({subnet})");
+                throw new NetworkException(NetworkErrorKind.Exhausted, pool.Range6 is null
+                    ? $"no available IPv6 address in network {poolId} ({subnet})"
+                    : $"no available IPv6 address in network {poolId}: ip-range {range} of {subnet} is full");
         }
         var address = Ipv6Subnet.ToAddress(chosen);
         pool.Allocations6[address.ToString()] = owner;

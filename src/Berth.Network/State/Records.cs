@@ -22,6 +22,9 @@ internal sealed class PoolRecord
     public string? Range { get; init; }
     /// <summary>--aux-address: address → its name; never handed out, nor given on request.</summary>
     public Dictionary<string, string>? Reserved { get; init; }
+    /// <summary>The same for the IPv6 subnet of a dual-stack pool.</summary>
+    public string? Range6 { get; init; }
+    public Dictionary<string, string>? Reserved6 { get; init; }
 }
 
 /// <summary>A network as persisted: <c>networks/&lt;id&gt;.json</c>.</summary>
@@ -47,6 +50,9 @@ internal sealed class NetworkRecord
     /// <summary>--ip-range and --aux-address (name → address) as given, to be shown back.</summary>
     public string? IpRange { get; init; }
     public Dictionary<string, string>? AuxAddresses { get; init; }
+    /// <summary>The IPv6 subnet's --ip-range and --aux-address on a dual-stack network.</summary>
+    public string? IpRange6 { get; init; }
+    public Dictionary<string, string>? AuxAddresses6 { get; init; }
     /// <summary>Inter-container communication off (false in older records: on).</summary>
     public bool IccDisabled { get; init; }
     /// <summary>The host address published ports that name none are bound to; null: every address.</summary>

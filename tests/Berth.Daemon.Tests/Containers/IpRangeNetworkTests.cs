@@ -67,6 +67,26 @@ public sealed class IpRangeNetworkTests : IAsyncLifetime
     }
 
     [Fact]
+    public void An_ipv6_subnet_takes_a_range_and_auxiliary_addresses_too()
+    {
+        DockerCli docker = Docker();
+        docker.Ok("network", "create", "--ipv6", "--subnet", "fd00:db8:5::/64", "--ip-range", "fd00:db8:5::100/120",
+            "--aux-address", "v6gw=fd00:db8:5::100", "--subnet", "10.65.0.0/24", "ranged6");
+        JsonElement pools = JsonDocument.Parse(docker.Ok("network", "inspect", "ranged6")).RootElement[0].GetProperty("IPAM").GetProperty("Config");
+        JsonElement v6 = pools.EnumerateArray().Single(p => p.GetProperty("Subnet").GetString() == "fd00:db8:5::/64");
+        Assert.Equal("fd00:db8:5::100/120", v6.GetProperty("IPRange").GetString());
+        Assert.Equal("fd00:db8:5::100", v6.GetProperty("AuxiliaryAddresses").GetProperty("v6gw").GetString());
+        Assert.False(pools.EnumerateArray().Single(p => p.GetProperty("Subnet").GetString() == "10.65.0.0/24").TryGetProperty("IPRange", out _));
+
+        docker.Ok("run", "-d", "--name", "six1", "--network", "ranged6", "busybox", "sleep", "600");
+        Assert.Equal("fd00:db8:5::101", docker.Ok("inspect", "-f", "{{.NetworkSettings.Networks.ranged6.GlobalIPv6Address}}", "six1").Trim());
+        Assert.Contains("inet6 fd00:db8:5::102/64", docker.Ok("run", "--rm", "--network", "ranged6", "busybox", "ip", "-6", "addr", "show", "eth0"));
+        Assert.Contains("inet6 fd00:db8:5::9/64", docker.Ok("run", "--rm", "--network", "ranged6", "--ip6", "fd00:db8:5::9", "busybox", "ip", "-6", "addr", "show", "eth0"));
+        Assert.Contains("address fd00:db8:5::100 is already in use (auxiliary address v6gw)",
+            docker.Run("run", "--rm", "--network", "ranged6", "--ip6", "fd00:db8:5::100", "busybox", "true").Err);
+    }
+
+    [Fact]
     public async Task Bad_ranges_and_auxiliary_addresses_get_mobys_words_and_make_nothing()
     {
         async Task Refused(string pool, int status, string expected, bool ipv6 = false)
@@ -87,7 +107,10 @@ public sealed class IpRangeNetworkTests : IAsyncLifetime
         await Refused("""{"Subnet":"10.62.0.0/16","AuxiliaryAddresses":{"a":"xx"}}""", 400, "invalid auxiliary address a: invalid address");
         await Refused("""{"Subnet":"10.62.0.0/16","AuxiliaryAddresses":{"gw":"10.62.0.1"}}""", 409, "failed to allocate secondary ip address (gw:10.62.0.1): Address already in use");
         await Refused("""{"Subnet":"10.62.0.0/16","AuxiliaryAddresses":{"net":"10.62.0.0"}}""", 409, "Address already in use");
-        await Refused("""{"Subnet":"fd00:db8:3::/64","IPRange":"fd00:db8:3::/80"}""", 400, "--ip-range and --aux-address on an IPv6 subnet are not supported", ipv6: true);
+        await Refused("""{"Subnet":"fd00:db8:3::/64","IPRange":"fd00:db8:4::/80"}""", 400, "invalid ip-range fd00:db8:4::/80: parent subnet fd00:db8:3::/64 doesn't contain ip-range", ipv6: true);
+        await Refused("""{"Subnet":"fd00:db8:3::/64","IPRange":"fd00:db8:3::1/80"}""", 400, "invalid ip-range fd00:db8:3::1/80: it should be fd00:db8:3::/80", ipv6: true);
+        await Refused("""{"Subnet":"fd00:db8:3::/64","AuxiliaryAddresses":{"v4":"10.62.0.9"}}""", 400, "invalid auxiliary address v4: parent subnet is an IPv6 block", ipv6: true);
+        await Refused("""{"Subnet":"fd00:db8:3::/64","AuxiliaryAddresses":{"gw":"fd00:db8:3::1"}}""", 409, "failed to allocate secondary ip address (gw:fd00:db8:3::1): Address already in use", ipv6: true);
 
         DockerCli docker = Docker();
         Assert.DoesNotContain("bad", docker.Ok("network", "ls", "--format", "{{.Name}}"));

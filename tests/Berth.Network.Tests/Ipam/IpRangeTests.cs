@@ -76,4 +76,35 @@ public sealed class IpRangeTests : IDisposable
         Assert.Equal(NetworkErrorKind.Conflict, ex.Kind);
         Assert.Contains("(b:10.36.0.7): Address already in use", ex.Message);
     }
+
+    [Fact]
+    public void An_ipv6_range_and_auxiliary_addresses_work_the_same_and_survive_a_reopen()
+    {
+        var ipam = new Network.Ipam(_dir);
+        ipam.AddPool("n", Ipv4Subnet.Parse("10.37.0.0/24"), subnet6: Ipv6Subnet.Parse("fd00:db8:9::/64"),
+            range6: Ipv6Subnet.Parse("fd00:db8:9::10/126"), auxAddresses6: Aux(("r", "fd00:db8:9::11")));
+        Assert.Equal(IPAddress.Parse("fd00:db8:9::10"), ipam.Allocate6("n", "e1"));
+        var reopened = new Network.Ipam(_dir);
+        Assert.Equal(IPAddress.Parse("fd00:db8:9::12"), reopened.Allocate6("n", "e2"));
+        Assert.Equal(IPAddress.Parse("fd00:db8:9::13"), reopened.Allocate6("n", "e3"));
+        var full = Assert.Throws<NetworkException>(() => reopened.Allocate6("n", "e4"));
+        Assert.Contains("ip-range fd00:db8:9::10/126 of fd00:db8:9::/64 is full", full.Message);
+        Assert.Equal(IPAddress.Parse("fd00:db8:9::99"), reopened.Allocate6("n", "e5", IPAddress.Parse("fd00:db8:9::99"))); // outside the range, inside the subnet
+        Assert.Equal(NetworkErrorKind.Conflict, Assert.Throws<NetworkException>(() => reopened.Allocate6("n", "e6", IPAddress.Parse("fd00:db8:9::11"))).Kind);
+        Assert.Equal(IPAddress.Parse("10.37.0.2"), reopened.Allocate("n", "e7")); // the IPv4 side has no range
+    }
+
+    [Theory]
+    [InlineData("fd00:db8:a::/80", null, NetworkErrorKind.InvalidArgument, "invalid ip-range fd00:db8:a::/80: parent subnet fd00:db8:9::/64 doesn't contain ip-range")]
+    [InlineData(null, "fd00:db8:a::1", NetworkErrorKind.InvalidArgument, "invalid auxiliary address a: parent subnet fd00:db8:9::/64 doesn't contain this address")]
+    [InlineData(null, "fd00:db8:9::1", NetworkErrorKind.Conflict, "failed to allocate secondary ip address (a:fd00:db8:9::1): Address already in use")]
+    [InlineData(null, "fd00:db8:9::", NetworkErrorKind.Conflict, "Address already in use")]
+    public void Bad_ipv6_ranges_and_auxiliary_addresses_are_refused(string? range6, string? aux6, NetworkErrorKind kind, string message)
+    {
+        var ex = Assert.Throws<NetworkException>(() => new Network.Ipam(_dir).AddPool("n", Ipv4Subnet.Parse("10.38.0.0/24"), subnet6: Ipv6Subnet.Parse("fd00:db8:9::/64"),
+            range6: range6 is null ? null : Ipv6Subnet.Parse(range6), auxAddresses6: aux6 is null ? null : Aux(("a", aux6))));
+        Assert.Equal(kind, ex.Kind);
+        Assert.Contains(message, ex.Message);
+        Assert.False(new Network.Ipam(_dir).HasPool("n"));
+    }
 }
