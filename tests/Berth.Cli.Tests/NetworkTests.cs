@@ -34,7 +34,10 @@ public sealed class NetworkTests
         CliResult noAuxSubnet = cli.Run("network", "create", "--subnet", "10.83.0.0/24", "--aux-address", "x=10.84.0.1", "badaux");
         Assert.Equal(1, noAuxSubnet.ExitCode);
         Assert.Contains("no matching subnet for aux-address 10.84.0.1", noAuxSubnet.Stderr);
-        cli.Ok("network", "rm", "ranged");
+        cli.Ok("network", "create", "--ipv6", "--subnet", "fd00:db8:82::/64", "--ip-range", "fd00:db8:82::80/121", "--aux-address", "v6=fd00:db8:82::81", "ranged6");
+        string pools6 = cli.Ok("network", "inspect", "-f", "{{json .IPAM.Config}}", "ranged6");
+        Assert.Contains("{\"Subnet\":\"fd00:db8:82::/64\",\"IPRange\":\"fd00:db8:82::80/121\",\"Gateway\":\"fd00:db8:82::1\",\"AuxiliaryAddresses\":{\"v6\":\"fd00:db8:82::81\"}}", pools6);
+        cli.Ok("network", "rm", "ranged", "ranged6");
 
         string table = cli.Ok("network", "ls");
         Assert.Matches(@"^NETWORK ID\s+NAME\s+DRIVER\s+SCOPE\n", table);

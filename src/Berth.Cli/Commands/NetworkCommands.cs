@@ -63,7 +63,7 @@ internal static partial class NetworkCommands
 
     /// <summary>
     /// docker's IPAM from the flags: one pool per --subnet, each --gateway and --ip-range inside exactly one
-    /// of them, each --aux-address name=ip in the pools of its family whose subnet holds it.
+    /// of them, each --aux-address name=ip in the pools whose subnet holds it.
     /// </summary>
     private static JsonObject Ipam(string[] subnets, string[] gateways, string[] ranges, string[] auxAddresses)
     {
@@ -84,8 +84,7 @@ internal static partial class NetworkCommands
             int eq = aux.IndexOf('=');
             if (eq <= 0) throw new UsageException($"invalid argument \"{aux}\" for \"--aux-address\" flag: give name=ip");
             string key = aux[..eq], address = aux[(eq + 1)..];
-            bool six = address.Contains(':');
-            var matching = pools.Where(p => ((string)p["Subnet"]!).Contains(':') == six && (six || Contains((string)p["Subnet"]!, address))).ToList();
+            var matching = pools.Where(p => Contains((string)p["Subnet"]!, address)).ToList();
             if (matching.Count == 0) throw new UsageException($"no matching subnet for aux-address {address}");
             foreach (JsonObject pool in matching)
                 ((JsonObject)(pool["AuxiliaryAddresses"] ??= new JsonObject()))[key] = address;
@@ -93,17 +92,23 @@ internal static partial class NetworkCommands
         return new JsonObject { ["Driver"] = "default", ["Config"] = new JsonArray([.. pools]), ["Options"] = new JsonObject() };
     }
 
-    /// <summary>Whether the IPv4 address or subnet <paramref name="value"/> lies inside <paramref name="subnet"/> (a.b.c.d/n).</summary>
+    /// <summary>Whether the address or subnet <paramref name="value"/> lies inside <paramref name="subnet"/> (addr/n, IPv4 or IPv6; another family: no).</summary>
     private static bool Contains(string subnet, string value)
     {
         string[] s = subnet.Split('/');
         string[] v = value.Split('/');
-        if (s.Length != 2 || !IPAddress.TryParse(s[0], out IPAddress? net) || !int.TryParse(s[1], NumberStyles.None, CultureInfo.InvariantCulture, out int bits) || bits > 32
-            || !IPAddress.TryParse(v[0], out IPAddress? address))
+        if (s.Length != 2 || !IPAddress.TryParse(s[0], out IPAddress? net) || !int.TryParse(s[1], NumberStyles.None, CultureInfo.InvariantCulture, out int bits)
+            || bits > net.GetAddressBytes().Length * 8 || !IPAddress.TryParse(v[0], out IPAddress? address))
             throw new UsageException($"invalid CIDR address: {subnet}");
-        uint mask = bits == 0 ? 0 : uint.MaxValue << (32 - bits);
-        static uint Bits(IPAddress a) => System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(a.GetAddressBytes());
-        return (Bits(net) & mask) == (Bits(address) & mask);
+        byte[] n = net.GetAddressBytes(), a = address.GetAddressBytes();
+        if (n.Length != a.Length) return false;
+        for (int i = 0; i < n.Length; i++)
+        {
+            int keep = Math.Clamp(bits - i * 8, 0, 8);
+            byte mask = (byte)(0xFF << (8 - keep));
+            if ((n[i] & mask) != (a[i] & mask)) return false;
+        }
+        return true;
     }
 
     /// <summary><c>docker network ls [-q] [-f F] [--format F] [--no-trunc]</c>: <c>GET /networks</c>, sorted by name.</summary>
