@@ -29,14 +29,14 @@ public sealed class NetworkTests
         Assert.Equal(1, noSubnet.ExitCode);
         Assert.Contains("every ip-range or gateway must have a corresponding subnet", noSubnet.Stderr);
         cli.Ok("network", "create", "--subnet", "10.82.0.0/24", "--ip-range", "10.82.0.128/26", "--aux-address", "router=10.82.0.129", "ranged");
-        Assert.Equal("[{\"Subnet\":\"10.82.0.0/24\",\"IPRange\":\"10.82.0.128/26\",\"Gateway\":\"10.82.0.1\",\"AuxiliaryAddresses\":{\"router\":\"10.82.0.129\"}}]\n",
+        Assert.Equal("[{\"AuxiliaryAddresses\":{\"router\":\"10.82.0.129\"},\"Gateway\":\"10.82.0.1\",\"IPRange\":\"10.82.0.128/26\",\"Subnet\":\"10.82.0.0/24\"}]\n",
             cli.Ok("network", "inspect", "-f", "{{json .IPAM.Config}}", "ranged"));
         CliResult noAuxSubnet = cli.Run("network", "create", "--subnet", "10.83.0.0/24", "--aux-address", "x=10.84.0.1", "badaux");
         Assert.Equal(1, noAuxSubnet.ExitCode);
         Assert.Contains("no matching subnet for aux-address 10.84.0.1", noAuxSubnet.Stderr);
         cli.Ok("network", "create", "--ipv6", "--subnet", "fd00:db8:82::/64", "--ip-range", "fd00:db8:82::80/121", "--aux-address", "v6=fd00:db8:82::81", "ranged6");
         string pools6 = cli.Ok("network", "inspect", "-f", "{{json .IPAM.Config}}", "ranged6");
-        Assert.Contains("{\"Subnet\":\"fd00:db8:82::/64\",\"IPRange\":\"fd00:db8:82::80/121\",\"Gateway\":\"fd00:db8:82::1\",\"AuxiliaryAddresses\":{\"v6\":\"fd00:db8:82::81\"}}", pools6);
+        Assert.Contains("{\"AuxiliaryAddresses\":{\"v6\":\"fd00:db8:82::81\"},\"Gateway\":\"fd00:db8:82::1\",\"IPRange\":\"fd00:db8:82::80/121\",\"Subnet\":\"fd00:db8:82::/64\"}", pools6);
         cli.Ok("network", "rm", "ranged", "ranged6");
 
         string table = cli.Ok("network", "ls");

@@ -49,22 +49,29 @@ public sealed partial class ContainerService
         var targets = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (string link in links)
         {
-            var (name, alias) = ParseLink(link);
-            ContainerEntry target;
-            try
-            {
-                target = Find(name);
-            }
-            catch (ApiException e) when (e.StatusCode == 404)
-            {
-                // A 400, as dockerd's (an invalid parameter): clients take a 404 from create for a missing image and pull.
-                throw ApiException.BadRequest($"could not get container for {name}: No such container: {name}");
-            }
-            if (target.Record.Name == ownName) throw ApiException.BadRequest($"invalid link `{link}`: a container cannot link to itself");
+            var (_, alias, target) = CheckLinkTarget(link, ownName);
             if (!targets.TryAdd(alias, target.Record.Id)) throw ApiException.BadRequest($"invalid link `{link}`: alias {alias} is given twice");
             stored.Add($"{target.Record.Name}:{ownName}/{alias}");
         }
         return (stored, targets);
+    }
+
+    /// <summary>A link's name, alias and the existing container it names, which is not <paramref name="ownName"/>.</summary>
+    private (string Name, string Alias, ContainerEntry Target) CheckLinkTarget(string link, string ownName)
+    {
+        var (name, alias) = ParseLink(link);
+        ContainerEntry target;
+        try
+        {
+            target = Find(name);
+        }
+        catch (ApiException e) when (e.StatusCode == 404)
+        {
+            // A 400, as dockerd's (an invalid parameter): clients take a 404 from create for a missing image and pull.
+            throw ApiException.BadRequest($"could not get container for {name}: No such container: {name}");
+        }
+        if (target.Record.Name == ownName) throw ApiException.BadRequest($"invalid link `{link}`: a container cannot link to itself");
+        return (name, alias, target);
     }
 
     /// <summary>
@@ -79,17 +86,7 @@ public sealed partial class ContainerService
         var aliases = new HashSet<string>(StringComparer.Ordinal);
         foreach (string link in links)
         {
-            var (name, alias) = ParseLink(link);
-            ContainerEntry target;
-            try
-            {
-                target = Find(name);
-            }
-            catch (ApiException e) when (e.StatusCode == 404)
-            {
-                throw ApiException.BadRequest($"could not get container for {name}: No such container: {name}");
-            }
-            if (target.Record.Name == ownName) throw ApiException.BadRequest($"invalid link `{link}`: a container cannot link to itself");
+            var (name, alias, _) = CheckLinkTarget(link, ownName);
             if (!aliases.Add(alias)) throw ApiException.BadRequest($"invalid link `{link}`: alias {alias} is given twice");
             result.Add($"{name}:{alias}");
         }

@@ -123,17 +123,7 @@ public sealed class NetlinkSocket : IDisposable
     /// br_netfilter is active (bridge-nf-call-iptables=1, as on this machine): a container's packet to
     /// its own published port is then DNAT'd inside the bridge and must go back out of its own port.
     /// </summary>
-    public void SetHairpin(string portName, bool on = true)
-    {
-        var m = new NetlinkMessageBuilder(Rt.RTM_NEWLINK, Rt.NLM_F_ACK).IfInfo().Attr(Rt.IFLA_IFNAME, portName);
-        var info = m.Begin(Rt.IFLA_LINKINFO);
-        m.Attr(Rt.IFLA_INFO_SLAVE_KIND, "bridge");
-        var data = m.Begin(Rt.IFLA_INFO_SLAVE_DATA);
-        m.Attr(Rt.IFLA_BRPORT_MODE, [on ? (byte)1 : (byte)0]);
-        m.End(data);
-        m.End(info);
-        Request(m, $"RTM_NEWLINK set {portName} hairpin {(on ? "on" : "off")}");
-    }
+    public void SetHairpin(string portName, bool on = true) => SetBridgePortFlag(portName, Rt.IFLA_BRPORT_MODE, on, "hairpin");
 
     /// <summary>
     /// Isolates a bridge port (IFLA_BRPORT_ISOLATED, Linux 4.18): the bridge forwards nothing between two
@@ -142,16 +132,19 @@ public sealed class NetlinkSocket : IDisposable
     /// communication off is isolated: dockerd's --icc=false (an iptables DROP between two ports of docker0,
     /// which sees bridged traffic only with br_netfilter) without rules nor br_netfilter.
     /// </summary>
-    public void SetIsolated(string portName, bool on = true)
+    public void SetIsolated(string portName, bool on = true) => SetBridgePortFlag(portName, Rt.IFLA_BRPORT_ISOLATED, on, "isolated");
+
+    /// <summary>One u8 attribute of a bridge port (IFLA_INFO_SLAVE_DATA of the port's link).</summary>
+    private void SetBridgePortFlag(string portName, ushort attribute, bool on, string what)
     {
         var m = new NetlinkMessageBuilder(Rt.RTM_NEWLINK, Rt.NLM_F_ACK).IfInfo().Attr(Rt.IFLA_IFNAME, portName);
         var info = m.Begin(Rt.IFLA_LINKINFO);
         m.Attr(Rt.IFLA_INFO_SLAVE_KIND, "bridge");
         var data = m.Begin(Rt.IFLA_INFO_SLAVE_DATA);
-        m.Attr(Rt.IFLA_BRPORT_ISOLATED, [on ? (byte)1 : (byte)0]);
+        m.Attr(attribute, [on ? (byte)1 : (byte)0]);
         m.End(data);
         m.End(info);
-        Request(m, $"RTM_NEWLINK set {portName} isolated {(on ? "on" : "off")}");
+        Request(m, $"RTM_NEWLINK set {portName} {what} {(on ? "on" : "off")}");
     }
 
     /// <summary>Deletes a link by name (a veth takes its peer with it). Returns false if there was no such link.</summary>

@@ -114,7 +114,8 @@ public sealed partial class InitCompiler
             if (fields.Length < 5) continue;
             var point = UnescapeMountinfo(fields[4]);
             var inside = point == "/" || target == point || target.StartsWith(point + "/", StringComparison.Ordinal);
-            if (inside && point.Length > best.Length) best = point;
+            // >=: of mounts stacked on one point, the last listed is the one on top.
+            if (inside && point.Length >= best.Length) best = point;
         }
         return best;
     }

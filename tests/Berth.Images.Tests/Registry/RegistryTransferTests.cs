@@ -20,13 +20,15 @@ public sealed class RegistryTransferTests(RegistryFixture fixture)
     private readonly RegistryProcess _registry = fixture.Registry;
 
     /// <summary>Pushes an image of <paramref name="layers"/> small distinct layers; returns its name.</summary>
-    private async Task<string> PushImageAsync(int layers)
+    /// <param name="configs">Collects the image's config digest: a pull fetches it outside the download limit, as dockerd does.</param>
+    private async Task<string> PushImageAsync(int layers, ICollection<string>? configs = null)
     {
         string name = $"{_registry.Host}/test/transfer-{Guid.NewGuid().ToString("N")[..8]}:v1";
         using var local = new StoreScope();
         var contents = Enumerable.Range(0, layers).Select(i => TestImages.FileLayer($"layer{i}", name + i)).ToList();
         Descriptor manifest = await TestImages.StoreImageAsync(local.Content, contents);
         local.Images.SetReference(ImageReference.Parse(name), manifest with { Platform = null });
+        configs?.Add(local.Images.Get(name).Manifest.Config.Digest);
         using RegistryClient client = RegistryPullPushTests.Client();
         await local.Images.PushAsync(client, name);
         return name;
@@ -66,8 +68,10 @@ public sealed class RegistryTransferTests(RegistryFixture fixture)
     [Fact]
     public async Task Clients_sharing_a_limiter_share_its_slots_and_zero_is_no_limit()
     {
-        string a = await PushImageAsync(3), b = await PushImageAsync(3);
-        using var handler = new InFlightHandler("GET", "/blobs/sha256:");
+        var configs = new List<string>();
+        string a = await PushImageAsync(3, configs), b = await PushImageAsync(3, configs);
+        // Layers only: one pull's config may be fetched while the other's layers hold both slots.
+        using var handler = new InFlightHandler("GET", "/blobs/sha256:", except: configs);
         var shared = new TransferLimiter(2);
         using (RegistryClient first = Client(handler, downloads: shared))
         using (RegistryClient second = Client(handler, downloads: shared))
@@ -168,7 +172,7 @@ public sealed class RegistryTransferTests(RegistryFixture fixture)
     }
 
     /// <summary>Counts the requests of one kind in flight at once, each held 300 ms so that overlaps show.</summary>
-    private sealed class InFlightHandler(string method, string pathContains) : DelegatingHandler(new SocketsHttpHandler())
+    private sealed class InFlightHandler(string method, string pathContains, IReadOnlyCollection<string>? except = null) : DelegatingHandler(new SocketsHttpHandler())
     {
         private int _inFlight;
         private int _max;
@@ -177,7 +181,9 @@ public sealed class RegistryTransferTests(RegistryFixture fixture)
 
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            if (request.Method.Method != method || !request.RequestUri!.AbsolutePath.Contains(pathContains, StringComparison.Ordinal))
+            string path = request.RequestUri!.AbsolutePath;
+            if (request.Method.Method != method || !path.Contains(pathContains, StringComparison.Ordinal)
+                || except?.Any(e => path.EndsWith(e, StringComparison.Ordinal)) == true)
                 return await base.SendAsync(request, cancellationToken);
             int now = Interlocked.Increment(ref _inFlight);
             for (int max = Volatile.Read(ref _max); now > max && Interlocked.CompareExchange(ref _max, now, max) != max; max = Volatile.Read(ref _max))
