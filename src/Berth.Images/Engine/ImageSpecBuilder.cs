@@ -224,10 +224,32 @@ public static class ImageSpecBuilder
         return "/" + string.Join('/', parts);
     }
 
+    /// <summary>
+    /// What "all capabilities" means (--privileged, --cap-add ALL): those this process holds in its
+    /// bounding set, as moby's GetAllCapabilities. A process cannot give what it lacks — root without
+    /// CAP_SYS_RESOURCE in its bounding set, as on some hosts, had every privileged container and
+    /// exec refused by capset (EPERM).
+    /// </summary>
+    public static IReadOnlyList<string> AllAvailableCapabilities => s_available.Value;
+
+    private static readonly Lazy<IReadOnlyList<string>> s_available = new(() =>
+    {
+        try
+        {
+            string? line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("CapBnd:", StringComparison.Ordinal));
+            if (line is not null && ulong.TryParse(line["CapBnd:".Length..].Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out ulong bounding))
+                return Capabilities.Names.Where((_, number) => (bounding & (1UL << number)) != 0).ToList();
+        }
+        catch (IOException)
+        {
+        }
+        return Capabilities.Names;
+    });
+
     /// <summary>moby's caps.TweakCapabilities.</summary>
     public static List<string> TweakCapabilities(IReadOnlyList<string>? add, IReadOnlyList<string>? drop, bool privileged)
     {
-        List<string> all = [.. Capabilities.Names];
+        List<string> all = [.. AllAvailableCapabilities];
         if (privileged) return all;
         List<string> adds = Normalize(add), drops = Normalize(drop);
         if (adds.Count == 0 && drops.Count == 0) return [.. DefaultCapabilities];

@@ -366,6 +366,23 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
         Assert.Contains($"image with reference busybox was found but does not match the specified platform: wanted linux/s390x, actual: {actual}", error);
     }
 
+    /// <summary>
+    /// <c>--privileged</c> (run and exec) and <c>--cap-add ALL</c> get every capability berthd holds in its bounding
+    /// set, as moby's GetAllCapabilities: where root lacks one (CAP_SYS_RESOURCE on this machine) asking for it
+    /// made capset refuse the whole set.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void Privileged_containers_and_execs_get_the_daemons_bounding_set(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        string bounding = File.ReadLines("/proc/self/status").First(l => l.StartsWith("CapBnd:", StringComparison.Ordinal))["CapBnd:".Length..].Trim();
+        Assert.Equal($"CapEff:\t{bounding}\n", docker.Ok("run", "--rm", "--privileged", "busybox", "grep", "CapEff", "/proc/self/status"));
+        Assert.Equal($"CapEff:\t{bounding}\n", docker.Ok("run", "--rm", "--cap-add", "ALL", "busybox", "grep", "CapEff", "/proc/self/status"));
+        docker.Ok("run", "-d", "--name", "plainpriv", "busybox", "sleep", "600");
+        Assert.Equal($"CapEff:\t{bounding}\n", docker.Ok("exec", "--privileged", "plainpriv", "grep", "CapEff", "/proc/self/status"));
+    }
+
     /// <summary>A foreground run whose output is read slowly loses nothing (the container waits, as under dockerd).</summary>
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
