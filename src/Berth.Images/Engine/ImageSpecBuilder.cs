@@ -253,6 +253,9 @@ public static class ImageSpecBuilder
         if (privileged) return all;
         List<string> adds = Normalize(add), drops = Normalize(drop);
         if (adds.Count == 0 && drops.Count == 0) return [.. DefaultCapabilities];
+        // moby's TweakCapabilities: an added capability must be one berthd can give.
+        if (adds.FirstOrDefault(c => c != "ALL" && !all.Contains(c)) is { } missing)
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, $"capability not supported by your kernel or not available in the current environment: \"{missing}\"");
         List<string> caps;
         if (adds.Contains("ALL"))
             caps = all.Where(c => !drops.Contains(c)).ToList();

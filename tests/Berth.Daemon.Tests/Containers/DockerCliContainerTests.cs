@@ -381,6 +381,14 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
         Assert.Equal($"CapEff:\t{bounding}\n", docker.Ok("run", "--rm", "--cap-add", "ALL", "busybox", "grep", "CapEff", "/proc/self/status"));
         docker.Ok("run", "-d", "--name", "plainpriv", "busybox", "sleep", "600");
         Assert.Equal($"CapEff:\t{bounding}\n", docker.Ok("exec", "--privileged", "plainpriv", "grep", "CapEff", "/proc/self/status"));
+        // A capability outside that set cannot be added (this machine: CAP_SYS_RESOURCE), in dockerd's words.
+        ulong mask = ulong.Parse(bounding, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
+        if (Berth.Oci.Capabilities.Names.Where((_, n) => (mask & (1UL << n)) == 0).FirstOrDefault() is { } missing)
+        {
+            var (exit, _, error) = docker.Run("run", "--rm", "--cap-add", missing, "busybox", "true");
+            Assert.NotEqual(0, exit);
+            Assert.Contains($"capability not supported by your kernel or not available in the current environment: \"{missing}\"", error);
+        }
     }
 
     /// <summary>A foreground run whose output is read slowly loses nothing (the container waits, as under dockerd).</summary>
