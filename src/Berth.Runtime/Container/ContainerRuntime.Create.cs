@@ -215,8 +215,7 @@ public sealed partial class ContainerRuntime
             switch (kind)
             {
                 case InitMessage.Failure:
-                    var what = opIndex < program.Ops.Count ? program.Ops[opIndex].Description : "finish the program";
-                    throw new RuntimeException($"container init: {what}: {LibC.Describe((int)value)}", (int)value);
+                    throw new RuntimeException($"container init: {FailureText(program, opIndex, (int)value, spec.Process?.Capabilities)}", (int)value);
                 case InitMessage.SeccompListener:
                     if (passedFd < 0) throw new RuntimeException("container init: the seccomp listener record came without its fd");
                     record.InitPid = initPid;
@@ -283,6 +282,24 @@ public sealed partial class ContainerRuntime
         }
         cgroupToJoin?.AddProcess(pid);
         if (spec.Process?.OomScoreAdj is { } adj) WriteProcFile(pid, "oom_score_adj", adj.ToString());
+    }
+
+    /// <summary>
+    /// The failed step in words and its errno. capset's EPERM says nothing of which capability: when the
+    /// process asked for some the runtime itself cannot hold (outside its bounding set, as CAP_SYS_RESOURCE
+    /// for root on some hosts), they are named. Read only on this failure path: a start pays nothing.
+    /// </summary>
+    static string FailureText(ChildProgram program, int opIndex, int errno, LinuxCapabilities? caps)
+    {
+        var op = opIndex < program.Ops.Count ? program.Ops[opIndex] : null;
+        var text = $"{op?.Description ?? "finish the program"}: {LibC.Describe(errno)}";
+        if (op is not { Kind: OpKind.Syscall } || op.Syscall != Sys.Capset || errno != Sys.EPERM || caps is null) return text;
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("CapBnd:", StringComparison.Ordinal));
+        if (line is null || !ulong.TryParse(line["CapBnd:".Length..].Trim(), System.Globalization.NumberStyles.HexNumber, null, out var bounding)) return text;
+        var missing = (Capabilities.ToMask(caps.Permitted) | Capabilities.ToMask(caps.Effective)) & ~bounding;
+        var names = Enumerable.Range(0, Capabilities.Last + 1).Where(c => (missing & (1UL << c)) != 0).Select(Capabilities.NameOf).ToList();
+        return names.Count == 0 ? text
+            : $"{text}: {string.Join(", ", names)} {(names.Count == 1 ? "is" : "are")} not in the runtime's bounding set, so no process it starts can hold {(names.Count == 1 ? "it" : "them")}";
     }
 
     static string IdMap(List<LinuxIdMapping>? mappings) =>

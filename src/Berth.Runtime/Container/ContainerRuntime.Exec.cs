@@ -198,8 +198,7 @@ public sealed partial class ContainerRuntime
                     break;
                 case InitMessage.Failure:
                     // Keep reading until end of file: the pid may still arrive, and both processes must be reaped.
-                    var what = opIndex < program.Ops.Count ? program.Ops[opIndex].Description : "finish the program";
-                    failure = failureErrno == 0 ? $"{what}: {LibC.Describe((int)value)}" : failure;
+                    failure = failureErrno == 0 ? FailureText(program, opIndex, (int)value, process.Capabilities) : failure;
                     failureErrno = (int)value;
                     break;
                 case InitMessage.InitPid:

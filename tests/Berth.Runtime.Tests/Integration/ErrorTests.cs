@@ -1,3 +1,5 @@
+using Berth.Oci;
+
 namespace Berth.Runtime.Tests.Integration;
 
 /// <summary>Bad input is refused with a message naming the problem, a non-zero exit, and no leftover.</summary>
@@ -107,5 +109,20 @@ public sealed class ErrorTests : IDisposable
         using var doc = System.Text.Json.JsonDocument.Parse(line);
         Assert.Equal("error", doc.RootElement.GetProperty("level").GetString());
         Assert.Contains("missing-root", doc.RootElement.GetProperty("msg").GetString());
+    }
+
+    /// <summary>
+    /// A capability the runtime itself cannot hold (outside its bounding set: run here under setpriv without
+    /// CAP_SYS_RESOURCE, as root is on some hosts) makes capset fail with a bare EPERM; the error names it.
+    /// </summary>
+    [IntegrationFact]
+    public void A_capability_outside_the_runtimes_bounding_set_is_named()
+    {
+        var bundle = _h.NewBundle("true");
+        string[] caps = ["CAP_KILL", "CAP_SYS_RESOURCE"];
+        bundle.Process.Capabilities = new LinuxCapabilities { Bounding = [.. caps], Effective = [.. caps], Permitted = [.. caps] };
+        bundle.Save();
+        var result = _h.Runtime(["run", "--bundle", bundle.Dir, _h.NewId("capbnd")], wrapper: "setpriv --bounding-set -sys_resource").ShouldFail();
+        Assert.Contains("set capabilities (effective, permitted, inheritable): operation not permitted (EPERM): CAP_SYS_RESOURCE is not in the runtime's bounding set", result.Stderr);
     }
 }

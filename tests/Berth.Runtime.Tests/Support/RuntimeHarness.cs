@@ -84,13 +84,14 @@ public sealed class RuntimeHarness : IDisposable
     /// container keeps them open, so pipes would never reach end of file) and stdin from
     /// /dev/null. <paramref name="redirections"/> is extra shell redirection, e.g. "3&lt;file".
     /// </summary>
-    public RuntimeResult Runtime(string[] args, string? workDir = null, string redirections = "", int timeoutMs = 20_000, bool withRoot = true)
+    /// <param name="wrapper">A command the runtime is run through (e.g. "setpriv --bounding-set -sys_resource").</param>
+    public RuntimeResult Runtime(string[] args, string? workDir = null, string redirections = "", int timeoutMs = 20_000, bool withRoot = true, string wrapper = "")
     {
         var outFile = NewPath("stdout");
         var errFile = NewPath("stderr");
         var start = new ProcessStartInfo("/bin/sh") { WorkingDirectory = workDir ?? Dir, UseShellExecute = false };
         start.ArgumentList.Add("-c");
-        start.ArgumentList.Add($"exec \"$0\" \"$@\" >\"$BT_OUT\" 2>\"$BT_ERR\" </dev/null {redirections}");
+        start.ArgumentList.Add($"exec {wrapper} \"$0\" \"$@\" >\"$BT_OUT\" 2>\"$BT_ERR\" </dev/null {redirections}");
         start.ArgumentList.Add(TestEnvironment.RuntimeBinary!);
         var full = withRoot ? new[] { "--root", Root }.Concat(args).ToArray() : args;
         foreach (var a in full) start.ArgumentList.Add(a);
