@@ -67,7 +67,8 @@ internal sealed class SearchIndexServer : IDisposable
 
     public void Dispose()
     {
-        _listener.Stop();
+        // Close alone: the managed HttpListener's Close after a Stop binds the port again to remove
+        // its prefix, and fails with "Address already in use" when another test has taken it since.
         _listener.Close();
         try
         {
