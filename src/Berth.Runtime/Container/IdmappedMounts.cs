@@ -40,8 +40,10 @@ internal static partial class IdmappedMounts
             for (var i = 0; i < mounts.Count; i++)
             {
                 var mount = mounts[i];
+                // A look at the raw options first: every create passes here, nearly always with nothing to do.
+                if (mount.UidMappings is not { Count: > 0 } && mount.GidMappings is not { Count: > 0 }
+                    && mount.Options?.Any(o => o is "idmap" or "ridmap") != true) continue;
                 var options = MountOptions.Parse(mount.Options);
-                if (!IsIdmapped(mount, options)) continue;
                 var what = $"mount {mount.Destination}";
                 if (!MountOptions.IsBind(mount)) throw new RuntimeException($"{what}: id-mapped mounts are only supported for bind mounts");
                 // No mappings of its own: the container's user namespace mappings, as runc.
