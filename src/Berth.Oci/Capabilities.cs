@@ -41,4 +41,22 @@ public static class Capabilities
 
     /// <summary>Every known capability.</summary>
     public static ulong AllMask => (1UL << (Last + 1)) - 1;
+
+    /// <summary>This process's bounding set (CapBnd of /proc/self/status): what no process it starts can exceed; null when unreadable.</summary>
+    public static ulong? OwnBoundingSet()
+    {
+        try
+        {
+            var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("CapBnd:", StringComparison.Ordinal));
+            return line is not null && ulong.TryParse(line["CapBnd:".Length..].Trim(), System.Globalization.NumberStyles.HexNumber,
+                System.Globalization.CultureInfo.InvariantCulture, out var mask) ? mask : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The names of the capabilities in <paramref name="mask"/>, in number order.</summary>
+    public static List<string> NamesOf(ulong mask) => Names.Where((_, number) => (mask & (1UL << number)) != 0).ToList();
 }

@@ -16,10 +16,6 @@ internal static partial class Interop
     [LibraryImport(Libc, EntryPoint = "umount2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int umount2(string target, int flags);
 
-    /// <summary>With a null buffer: a malloc'ed resolved path (free it), or 0 with errno set.</summary>
-    [LibraryImport(Libc, EntryPoint = "realpath", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    internal static partial nint realpath(string path, nint resolved);
-
     [LibraryImport(Libc, EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int lchown(string path, int owner, int group);
 

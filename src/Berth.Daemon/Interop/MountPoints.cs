@@ -21,37 +21,9 @@ internal static class MountPoints
         return Targets().Any(t => t == target || t.StartsWith(target + "/", StringComparison.Ordinal));
     }
 
-    /// <summary>
-    /// The mount holding <paramref name="path"/> after its symlinks are resolved (moby's
-    /// getSourceMount): its mount point, and whether it is shared (a peer group) or a slave.
-    /// </summary>
+    /// <summary>The mount holding <paramref name="path"/> and whether it is shared or a slave (moby's getSourceMount).</summary>
     public static (string MountPoint, bool Shared, bool Slave) Holding(string path)
-    {
-        string target = RealPath(path);
-        (string Point, bool Shared, bool Slave) best = ("/", false, false);
-        foreach (string line in File.ReadLines("/proc/self/mountinfo"))
-        {
-            // id parent major:minor root mount-point options optional-fields... - type source super-options
-            string[] f = line.Split(' ');
-            if (f.Length < 7) continue;
-            string point = Unescape(f[4]);
-            bool inside = point == "/" || target == point || target.StartsWith(point + "/", StringComparison.Ordinal);
-            // >=: of mounts stacked on one point, the last listed is the one on top.
-            if (!inside || point.Length < best.Point.Length) continue;
-            int dash = Array.IndexOf(f, "-", 6);
-            string[] optional = f[6..(dash < 0 ? 6 : dash)];
-            best = (point, optional.Any(o => o.StartsWith("shared:", StringComparison.Ordinal)), optional.Any(o => o.StartsWith("master:", StringComparison.Ordinal)));
-        }
-        return best;
-    }
-
-    private static string RealPath(string path)
-    {
-        nint resolved = Interop.realpath(path, 0);
-        if (resolved == 0) return Path.GetFullPath(path);
-        try { return System.Runtime.InteropServices.Marshal.PtrToStringUTF8(resolved)!; }
-        finally { unsafe { System.Runtime.InteropServices.NativeMemory.Free((void*)resolved); } }
-    }
+        => Berth.Runtime.Native.MountInfo.Holding(path, File.ReadAllText("/proc/self/mountinfo"));
 
     private static IEnumerable<string> Targets()
     {

@@ -233,18 +233,7 @@ public static class ImageSpecBuilder
     public static IReadOnlyList<string> AllAvailableCapabilities => s_available.Value;
 
     private static readonly Lazy<IReadOnlyList<string>> s_available = new(() =>
-    {
-        try
-        {
-            string? line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("CapBnd:", StringComparison.Ordinal));
-            if (line is not null && ulong.TryParse(line["CapBnd:".Length..].Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out ulong bounding))
-                return Capabilities.Names.Where((_, number) => (bounding & (1UL << number)) != 0).ToList();
-        }
-        catch (IOException)
-        {
-        }
-        return Capabilities.Names;
-    });
+        Capabilities.OwnBoundingSet() is { } bounding ? Capabilities.NamesOf(bounding) : Capabilities.Names);
 
     /// <summary>moby's caps.TweakCapabilities.</summary>
     public static List<string> TweakCapabilities(IReadOnlyList<string>? add, IReadOnlyList<string>? drop, bool privileged)

@@ -294,10 +294,8 @@ public sealed partial class ContainerRuntime
         var op = opIndex < program.Ops.Count ? program.Ops[opIndex] : null;
         var text = $"{op?.Description ?? "finish the program"}: {LibC.Describe(errno)}";
         if (op is not { Kind: OpKind.Syscall } || op.Syscall != Sys.Capset || errno != Sys.EPERM || caps is null) return text;
-        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("CapBnd:", StringComparison.Ordinal));
-        if (line is null || !ulong.TryParse(line["CapBnd:".Length..].Trim(), System.Globalization.NumberStyles.HexNumber, null, out var bounding)) return text;
-        var missing = (Capabilities.ToMask(caps.Permitted) | Capabilities.ToMask(caps.Effective)) & ~bounding;
-        var names = Enumerable.Range(0, Capabilities.Last + 1).Where(c => (missing & (1UL << c)) != 0).Select(Capabilities.NameOf).ToList();
+        if (Capabilities.OwnBoundingSet() is not { } bounding) return text;
+        var names = Capabilities.NamesOf((Capabilities.ToMask(caps.Permitted) | Capabilities.ToMask(caps.Effective)) & ~bounding);
         return names.Count == 0 ? text
             : $"{text}: {string.Join(", ", names)} {(names.Count == 1 ? "is" : "are")} not in the runtime's bounding set, so no process it starts can hold {(names.Count == 1 ? "it" : "them")}";
     }

@@ -99,40 +99,8 @@ public sealed partial class InitCompiler
             Sys0(Sys.Mount, $"make the new / {_linux.RootfsPropagation}", 0, Str("/"), 0, (long)rootPropagation, 0);
     }
 
-    /// <summary>
-    /// The mount point of the mount that holds <paramref name="path"/> (the longest mount point in
-    /// <paramref name="mountinfo"/> that is <paramref name="path"/> or one of its ancestors), after
-    /// symlinks in <paramref name="path"/> are resolved.
-    /// </summary>
-    internal static string MountHolding(string path, string mountinfo)
-    {
-        var target = RealPath(path);
-        var best = "/";
-        foreach (var line in mountinfo.Split('\n', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var fields = line.Split(' ');
-            if (fields.Length < 5) continue;
-            var point = UnescapeMountinfo(fields[4]);
-            var inside = point == "/" || target == point || target.StartsWith(point + "/", StringComparison.Ordinal);
-            // >=: of mounts stacked on one point, the last listed is the one on top.
-            if (inside && point.Length >= best.Length) best = point;
-        }
-        return best;
-    }
-
-    static string RealPath(string path)
-    {
-        var resolved = LibC.realpath(path, 0);
-        if (resolved == 0) throw LibC.Error($"resolve the rootfs path {path}", LibC.Errno);
-        try { return System.Runtime.InteropServices.Marshal.PtrToStringUTF8(resolved)!; }
-        finally { unsafe { System.Runtime.InteropServices.NativeMemory.Free((void*)resolved); } }
-    }
-
-    // mountinfo escapes space, tab, newline and backslash as octal.
-    static string UnescapeMountinfo(string field) => field.Contains('\\')
-        ? field.Replace("\\040", " ", StringComparison.Ordinal).Replace("\\011", "\t", StringComparison.Ordinal)
-            .Replace("\\012", "\n", StringComparison.Ordinal).Replace("\\134", "\\", StringComparison.Ordinal)
-        : field;
+    /// <summary>The mount point of the mount that holds <paramref name="path"/> (see <see cref="MountInfo.Holding"/>).</summary>
+    internal static string MountHolding(string path, string mountinfo) => MountInfo.Holding(path, mountinfo).MountPoint;
 
     Data OpenHow(int flags, int mode) => _p.Struct(24, w => w
         .UInt64(0, (ulong)flags).UInt64(8, (ulong)mode)
