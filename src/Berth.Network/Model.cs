@@ -50,6 +50,12 @@ public sealed record NetworkControllerOptions
 
     /// <summary>Where <c>HostPort = 0</c> mappings (<c>-P</c>, <c>-p 80</c>) take their host port from.</summary>
     public (int First, int Last) EphemeralPorts { get; init; } = (32768, 60999);
+
+    /// <summary>
+    /// dockerd's --userland-proxy: published ports' host sockets relay what the NAT rules cannot take
+    /// (IPv6 to a container without IPv6, ::1); false: they only reserve the port, as dockerd's dummy proxy.
+    /// </summary>
+    public bool UserlandProxy { get; init; } = true;
 }
 
 public sealed record NetworkCreateOptions
@@ -148,7 +154,12 @@ public sealed record EndpointInfo(
     public IPAddress? Address6 { get; init; }
     public int PrefixLength6 { get; init; }
     public IPAddress? Gateway6 { get; init; }
+    /// <summary>Ports without a host IP listen on the host's IPv6 wildcard (::) too, as dockerd lists them.</summary>
+    public bool PortsOnIpv6Any { get; init; }
 }
 
-/// <summary>What <see cref="NetworkController.Reconcile"/> removed.</summary>
-public sealed record ReconcileReport(int StaleEndpoints, int StaleLinks, int ReleasedAddresses, int RecreatedBridges);
+/// <summary>
+/// What <see cref="NetworkController.Reconcile"/> removed; <paramref name="UnboundPorts"/>: published ports of
+/// live endpoints whose host socket could not be bound again (another program took the port meanwhile).
+/// </summary>
+public sealed record ReconcileReport(int StaleEndpoints, int StaleLinks, int ReleasedAddresses, int RecreatedBridges, IReadOnlyList<string> UnboundPorts);

@@ -36,11 +36,11 @@ public sealed partial class NetworkController
             byte[]? mac = o.MacAddress is null ? null : ParseMac(o.MacAddress);
             if (network.Internal && o.Ports.Count > 0)
                 throw new NetworkException(NetworkErrorKind.InvalidArgument, $"network {network.Name} is internal: ports cannot be published");
+            using var netns = OpenNetns(o.NetnsPath);
             // A port that names no host address gets the network's binding address (dockerd's --ip, host_binding_ipv4).
-            var ports = ResolvePorts(network.HostBindingIpv4 is { } binding
+            var (ports, portSockets) = ReservePorts(network.HostBindingIpv4 is { } binding
                 ? [.. o.Ports.Select(p => p.HostIp is null ? p with { HostIp = binding } : p)]
                 : o.Ports);
-            using var netns = OpenNetns(o.NetnsPath);
 
             var id = NewId();
             var hostIf = VethPrefix + id[..10];
@@ -48,6 +48,7 @@ public sealed partial class NetworkController
             var gateway = IPAddress.Parse(network.Gateway);
             Ipv6Subnet? subnet6 = network.Subnet6 is null ? null : Ipv6Subnet.Parse(network.Subnet6);
             var undo = new Stack<Action>();
+            undo.Push(portSockets.Dispose);
             try
             {
                 var address = _ipam.Allocate(network.Id, id, requested);
@@ -95,10 +96,16 @@ public sealed partial class NetworkController
                 {
                     Id = id, NetworkId = network.Id, ContainerId = o.ContainerId, HostInterface = hostIf, Interface = o.InterfaceName,
                     Address = address.ToString(), Address6 = address6?.ToString(), MacAddress = FormatMac(mac), Hostname = o.Hostname,
-                    Aliases = [.. o.Aliases], Ports = [.. ports],
+                    Aliases = [.. o.Aliases], Ports = [.. ports], PortsOnIpv6Any = portSockets.ListensOnIpv6Any,
                 };
                 AtomicFile.Write(Path.Combine(_endpointsDir, id + ".json"), JsonSerializer.Serialize(record, StateJson.Default.EndpointRecord), durable: false);
                 _endpoints[id] = record;
+                if (ports.Count > 0)
+                {
+                    if (_options.UserlandProxy) portSockets.Serve(address, address6);
+                    _portSockets[id] = portSockets;
+                }
+                else portSockets.Dispose();
                 return ToInfo(record);
             }
             catch
@@ -127,6 +134,7 @@ public sealed partial class NetworkController
         {
             var e = FindEndpoint(endpointId);
             if (e.Ports.Count > 0) RemovePortRules(new NftFirewall.EndpointRules(e.Address, e.Ports, e.Address6), e.Id);
+            if (_portSockets.Remove(e.Id, out var portSockets)) portSockets.Dispose();
             if (processesGone) deferredLink = e.HostInterface;
             else _host.DeleteLink(e.HostInterface);
             if (_ipam.HasPool(e.NetworkId))
@@ -251,35 +259,43 @@ public sealed partial class NetworkController
         }
     }
 
-    /// <summary>Checks requested ports against each other and every published port; gives HostPort 0 a free port.</summary>
-    private List<PortMapping> ResolvePorts(IReadOnlyList<PortMapping> requested)
+    /// <summary>
+    /// Checks requested ports against each other and every published port, binds their host sockets
+    /// (a port another program holds is refused) and gives HostPort 0 a free port: one no endpoint
+    /// publishes and that binds. On failure nothing stays bound.
+    /// </summary>
+    private (List<PortMapping> Ports, PublishedPortSockets Sockets) ReservePorts(IReadOnlyList<PortMapping> requested)
     {
         var taken = _endpoints.Values.SelectMany(e => e.Ports).ToList();
         var result = new List<PortMapping>();
+        var canonical = new List<PortMapping>();
         foreach (var p in requested)
         {
             if (p.Protocol is not ("tcp" or "udp")) throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid protocol \"{p.Protocol}\" in {p}");
             if (p.ContainerPort is < 1 or > 65535 || p.HostPort is < 0 or > 65535) throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid port in {p}");
-            if (p.HostIp is not null && (!IPAddress.TryParse(p.HostIp, out var hip) || hip.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork))
+            IPAddress? hostIp = null;
+            if (p.HostIp is not null && (!IPAddress.TryParse(p.HostIp, out hostIp) || (hostIp.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && hostIp.ScopeId != 0)))
                 throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid host IP in {p}");
+            canonical.Add(p with { HostIp = hostIp?.ToString() });
         }
-        foreach (var p in requested.Where(p => p.HostPort != 0))
+        foreach (var p in canonical.Where(p => p.HostPort != 0))
         {
             var clash = taken.FirstOrDefault(t => t.ConflictsWith(p));
             if (clash is not null) throw new NetworkException(NetworkErrorKind.Conflict, $"Bind for {p.HostIp ?? "0.0.0.0"}:{p.HostPort}/{p.Protocol} failed: port is already allocated ({clash})");
             taken.Add(p);
             result.Add(p);
         }
-        foreach (var p in requested.Where(p => p.HostPort == 0))
+        foreach (var p in canonical.Where(p => p.HostPort == 0))
         {
             var (first, last) = _options.EphemeralPorts;
-            var port = Enumerable.Range(first, last - first + 1).FirstOrDefault(candidate => !taken.Any(t => t.ConflictsWith(p with { HostPort = candidate })));
+            var port = Enumerable.Range(first, last - first + 1).FirstOrDefault(candidate =>
+                !taken.Any(t => t.ConflictsWith(p with { HostPort = candidate })) && PublishedPortSockets.CanBind(p with { HostPort = candidate }, _options.HostNetnsPath, _options.UserlandProxy));
             if (port == 0) throw new NetworkException(NetworkErrorKind.Exhausted, $"no free host port in {first}-{last} for {p.ContainerPort}/{p.Protocol}");
             var chosen = p with { HostPort = port };
             taken.Add(chosen);
             result.Add(chosen);
         }
-        return result;
+        return (result, PublishedPortSockets.Bind(result, _options.HostNetnsPath, _options.UserlandProxy));
     }
 
     private static Microsoft.Win32.SafeHandles.SafeFileHandle OpenNetns(string path)

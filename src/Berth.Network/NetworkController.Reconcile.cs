@@ -14,6 +14,7 @@ public sealed partial class NetworkController
     /// that no state owns are deleted; and <c>table ip berth</c> (with <c>table ip6 berth</c> when a
     /// network is dual stack, deleted otherwise) is rebuilt in one atomic batch from what remains,
     /// which drops every stale rule and port; IPv6 forwarding goes back off when no dual-stack network remains.
+    /// The live endpoints' published ports get their host sockets again (see <see cref="PublishedPortSockets"/>).
     /// </summary>
     public ReconcileReport Reconcile(IReadOnlyCollection<string> liveEndpointIds)
     {
@@ -25,7 +26,17 @@ public sealed partial class NetworkController
             {
                 AtomicFile.Delete(Path.Combine(_endpointsDir, e.Id + ".json"));
                 _endpoints.Remove(e.Id);
+                if (_portSockets.Remove(e.Id, out var sockets)) sockets.Dispose();
                 staleEndpoints++;
+            }
+
+            // The ports of containers that kept running while berthd was down: their host sockets again.
+            var unboundPorts = new List<string>();
+            foreach (var e in _endpoints.Values.Where(e => e.Ports.Count > 0 && !_portSockets.ContainsKey(e.Id)))
+            {
+                var sockets = PublishedPortSockets.BindEach(e.Ports, _options.HostNetnsPath, _options.UserlandProxy, (p, error) => unboundPorts.Add($"{p} of container {e.ContainerId}: {error.Message}"));
+                if (_options.UserlandProxy) sockets.Serve(IPAddress.Parse(e.Address), e.Address6 is null ? null : IPAddress.Parse(e.Address6));
+                _portSockets[e.Id] = sockets;
             }
 
             // dockerd makes its bridge network again at each start, from its options of the day. Berth
@@ -70,7 +81,7 @@ public sealed partial class NetworkController
             RebuildTable();
             if (_networks.Count == 0) ReleaseForwarding();
             if (!_networks.Values.Any(n => n.Subnet6 is not null)) ReleaseForwarding6();
-            return new ReconcileReport(staleEndpoints, staleLinks, released, recreated);
+            return new ReconcileReport(staleEndpoints, staleLinks, released, recreated, unboundPorts);
         }
     }
 

@@ -35,6 +35,8 @@ public sealed partial class NetworkController : IDisposable
     private readonly string _networksDir, _endpointsDir, _forwardingFile, _forwarding6File;
     private readonly Dictionary<string, NetworkRecord> _networks = new(StringComparer.Ordinal);
     private readonly Dictionary<string, EndpointRecord> _endpoints = new(StringComparer.Ordinal);
+    /// <summary>Endpoint id → the host sockets of its published ports (held while the endpoint lives; not persisted).</summary>
+    private readonly Dictionary<string, PublishedPortSockets> _portSockets = new(StringComparer.Ordinal);
     private bool _tableReady;
 
     private NetworkController(NetworkControllerOptions options)
@@ -84,6 +86,11 @@ public sealed partial class NetworkController : IDisposable
         lock (_pendingDeletions) pending = [.. _pendingDeletions];
         Task.WaitAll(pending, TimeSpan.FromSeconds(10));
         lock (_deleterLock) _deleter?.Dispose();
+        lock (_lock)
+        {
+            foreach (var sockets in _portSockets.Values) sockets.Dispose();
+            _portSockets.Clear();
+        }
         _host.Dispose();
     }
 
@@ -449,6 +456,7 @@ public sealed partial class NetworkController : IDisposable
             Address6 = e.Address6 is null ? null : IPAddress.Parse(e.Address6),
             PrefixLength6 = e.Address6 is null || n.Subnet6 is null ? 0 : Ipv6Subnet.Parse(n.Subnet6).PrefixLength,
             Gateway6 = e.Address6 is null || n.Internal || n.Gateway6 is null ? null : IPAddress.Parse(n.Gateway6),
+            PortsOnIpv6Any = e.PortsOnIpv6Any,
         };
     }
 }

@@ -5,7 +5,7 @@ using Berth.Network;
 namespace Berth.Daemon.Configuration;
 
 // dockerd's bridge-network flags and daemon.json keys, apart from the rest of DaemonArgs:
-// --default-address-pool (default-address-pools), --fixed-cidr, --mtu, --icc, --ip, --ipv6, --fixed-cidr-v6.
+// --default-address-pool (default-address-pools), --fixed-cidr, --mtu, --icc, --ip, --ipv6, --fixed-cidr-v6, --userland-proxy.
 public static partial class DaemonArgs
 {
     /// <summary>The key under which a network flag's values are collected; null when <paramref name="name"/> is no network flag.</summary>
@@ -19,10 +19,10 @@ public static partial class DaemonArgs
         _ => null,
     };
 
-    /// <summary>Boolean network flags (--icc, --icc=false, --ipv6); true when <paramref name="name"/> was one and has been taken.</summary>
+    /// <summary>Boolean network flags (--icc, --icc=false, --ipv6, --userland-proxy); true when <paramref name="name"/> was one and has been taken.</summary>
     private static bool NetworkBoolFlag(string name, string? value, Dictionary<string, List<string>> flags)
     {
-        if (name is not ("--icc" or "--ipv6")) return false;
+        if (name is not ("--icc" or "--ipv6" or "--userland-proxy")) return false;
         flags[name[2..]] = [BoolFlag(name, value) ? "true" : "false"];
         return true;
     }
@@ -58,7 +58,8 @@ public static partial class DaemonArgs
         string? ip = Single("ip", file.Ip);
         bool ipv6 = Single("ipv6", file.Ipv6?.ToString().ToLowerInvariant()) is "true";
         string? fixedCidrV6 = Single("fixed-cidr-v6", file.FixedCidrV6);
-        return new NetworkDefaults(pools, fixedCidr, mtu, icc, ip, ipv6, fixedCidrV6);
+        bool userlandProxy = Single("userland-proxy", file.UserlandProxy?.ToString().ToLowerInvariant()) is not "false";
+        return new NetworkDefaults(pools, fixedCidr, mtu, icc, ip, ipv6, fixedCidrV6, userlandProxy);
     }
 
     /// <summary>One --default-address-pool: <c>base=CIDR,size=N</c>, dockerd's errors for a bad one.</summary>
@@ -166,7 +167,7 @@ public static partial class DaemonArgs
 }
 
 /// <summary>The network settings DaemonArgs read, applied to the options once they are built.</summary>
-internal sealed record NetworkDefaults(IReadOnlyList<AddressPool>? DefaultAddressPools, string? FixedCidr, int? Mtu, bool Icc, string? Ip, bool Ipv6, string? FixedCidrV6)
+internal sealed record NetworkDefaults(IReadOnlyList<AddressPool>? DefaultAddressPools, string? FixedCidr, int? Mtu, bool Icc, string? Ip, bool Ipv6, string? FixedCidrV6, bool UserlandProxy)
 {
     public DaemonOptions ApplyTo(DaemonOptions options) => options with
     {
@@ -177,6 +178,7 @@ internal sealed record NetworkDefaults(IReadOnlyList<AddressPool>? DefaultAddres
         DefaultBindIp = Ip,
         Ipv6 = Ipv6,
         FixedCidrV6 = FixedCidrV6,
+        UserlandProxy = UserlandProxy,
     };
 }
 
@@ -190,6 +192,7 @@ public sealed partial record DaemonConfigFile
     [JsonPropertyName("ip")] public string? Ip { get; init; }
     [JsonPropertyName("ipv6")] public bool? Ipv6 { get; init; }
     [JsonPropertyName("fixed-cidr-v6")] public string? FixedCidrV6 { get; init; }
+    [JsonPropertyName("userland-proxy")] public bool? UserlandProxy { get; init; }
 }
 
 /// <summary>One entry of daemon.json's "default-address-pools" (dockerd's shape).</summary>

@@ -60,6 +60,9 @@ public static partial class DaemonArgs
               --ipv6                      The default bridge is dual stack (IPv6 beside IPv4)
               --fixed-cidr-v6 string      The default bridge's IPv6 subnet, with --ipv6 (default: a /64 of the
                                           daemon's ULA prefix)
+              --userland-proxy            Published ports' host sockets relay what NAT does not take: IPv6 to
+                                          a container without IPv6, and ::1 (default true; false: they only
+                                          keep the port reserved)
               --init-path string          The init --init runs as PID 1 (default: docker-init, i.e. tini, on PATH)
               --log-driver string         Default logging driver of containers: json-file, local or none
                                           (default "json-file")

@@ -29,4 +29,10 @@ public sealed partial record DaemonOptions
 
     /// <summary>--fixed-cidr-v6: the default bridge's IPv6 subnet, with --ipv6 (without it, accepted and unused, as dockerd does).</summary>
     public string? FixedCidrV6 { get; init; }
+
+    /// <summary>
+    /// --userland-proxy: published ports' host sockets relay what the NAT rules do not take (IPv6 to a
+    /// container without IPv6, ::1); false: they only keep the port reserved, as dockerd's dummy proxy.
+    /// </summary>
+    public bool UserlandProxy { get; init; } = true;
 }

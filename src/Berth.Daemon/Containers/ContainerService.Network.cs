@@ -116,9 +116,10 @@ public sealed partial class ContainerService
                 int hostPort = 0;
                 if (hostPortText.Length > 0 && (!int.TryParse(hostPortText, NumberStyles.None, CultureInfo.InvariantCulture, out hostPort) || hostPort is < 1 or > 65535))
                     throw ApiException.BadRequest($"invalid host port `{hostPortText}` for {key}");
-                if (ip is not null && (!IPAddress.TryParse(ip, out IPAddress? parsed) || parsed.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork))
-                    throw ApiException.BadRequest($"invalid host IP `{ip}` for {key}: IPv4 only");
-                result.Add(new PortMapping { Protocol = protocol, HostIp = ip, HostPort = hostPort, ContainerPort = containerPort });
+                IPAddress? parsed = null;
+                if (ip is not null && (!IPAddress.TryParse(ip.StartsWith('[') && ip.EndsWith(']') ? ip[1..^1] : ip, out parsed) || (parsed.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && parsed.ScopeId != 0)))
+                    throw ApiException.BadRequest($"invalid host IP `{ip}` for {key}");
+                result.Add(new PortMapping { Protocol = protocol, HostIp = parsed?.ToString(), HostPort = hostPort, ContainerPort = containerPort });
             }
         }
         return result;
@@ -345,8 +346,8 @@ public sealed partial class ContainerService
         state.GlobalIPv6PrefixLen = endpoint.PrefixLength6;
         state.IPv6Gateway = endpoint.Gateway6?.ToString() ?? "";
         state.DnsNames = userNetwork ? names : null;
-        // A port bound to every address answers over IPv6 too on a dual-stack network: listed twice, as dockerd lists it.
-        state.Ports = endpoint.Ports.SelectMany(p => p.HostIp is null && endpoint.Address6 is not null
+        // A port bound to every address answers over IPv6 too (DNAT'd on a dual-stack network, else the proxy): listed twice, as dockerd lists it.
+        state.Ports = endpoint.Ports.SelectMany(p => p.HostIp is null && (endpoint.Address6 is not null || endpoint.PortsOnIpv6Any)
             ? new[] { new PublishedPort(p.Protocol, "0.0.0.0", p.HostPort, p.ContainerPort), new PublishedPort(p.Protocol, "::", p.HostPort, p.ContainerPort) }
             : [new PublishedPort(p.Protocol, p.HostIp ?? "0.0.0.0", p.HostPort, p.ContainerPort)]).ToList();
     }
@@ -598,7 +599,8 @@ public sealed partial class ContainerService
         var live = Snapshot().Where(e => e.Record.State.Running).SelectMany(e => e.Record.Networks ?? []).Where(n => n.Connected).Select(n => n.EndpointId).ToList();
         try
         {
-            Network.Reconcile(live);
+            ReconcileReport report = Network.Reconcile(live);
+            foreach (string port in report.UnboundPorts) LogWarning(_logger, $"published port {port}: the NAT rule stays, but the port is not reserved");
         }
         catch (NetworkException e)
         {

@@ -52,6 +52,7 @@ public sealed class BerthEngine : IDisposable
             DefaultHostBindingIpv4 = options.DefaultBindIp,
             DefaultEnableIpv6 = options.Ipv6,
             DefaultSubnet6 = options.FixedCidrV6,
+            UserlandProxy = options.UserlandProxy,
         });
         Volumes = new Volumes.VolumeService(Path.Combine(options.DataRoot, "volumes"), loggers.CreateLogger("Berth.Daemon.Volumes"), Time, Events);
         Volumes.Load();

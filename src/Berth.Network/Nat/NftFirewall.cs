@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
 using System.Text;
 
 namespace Berth.Network.Nat;
@@ -47,8 +49,10 @@ namespace Berth.Network.Nat;
 /// it) and is rebuilt, in the same atomic batch as <c>table ip berth</c>, whenever such a network comes
 /// or goes. Outbound IPv6 is masqueraded as IPv4 is: a container's ULA or documentation address is
 /// rarely routed back to the host, and docker does the same (ip6tables MASQUERADE). Published ports
-/// bound to every address (no HostIp) are DNAT'd to the container's IPv6 address too. Not to ::1: IPv6
-/// has no route_localnet, the kernel never routes ::1 out of a bridge (docker's userland proxy serves that).
+/// bound to every address, or to an IPv6 address, are DNAT'd to the container's IPv6 address when it
+/// has one. Not to ::1: IPv6 has no route_localnet, the kernel never routes ::1 out of a bridge. What
+/// these rules do not take — ::1, and IPv6 to a container without IPv6 — reaches the port's own socket
+/// on the host, whose proxy relays it (<see cref="PublishedPortSockets"/>, docker's userland proxy).
 /// </summary>
 public sealed class NftFirewall
 {
@@ -95,7 +99,7 @@ public sealed class NftFirewall
 
         """;
 
-    /// <summary>The IPv6 table (dual-stack networks), the same rules as <see cref="TableDefinition"/> less loopback DNAT and pub_ip.</summary>
+    /// <summary>The IPv6 table (dual-stack networks), the same rules as <see cref="TableDefinition"/> less loopback DNAT.</summary>
     internal static string Table6Definition => $$"""
         table ip6 {{Table}} {
           set bridges { type ifname; }
@@ -104,12 +108,15 @@ public sealed class NftFirewall
           set nat_subnets { type ipv6_addr; flags interval; }
           set subnets { type ipv6_addr; flags interval; }
           map pub_any { type inet_proto . inet_service : ipv6_addr . inet_service; }
+          map pub_ip { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
           chain prerouting {
             type nat hook prerouting priority -100; policy accept;
+            fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @pub_ip
             fib daddr type local dnat ip6 to meta l4proto . th dport map @pub_any
           }
           chain output {
             type nat hook output priority -100; policy accept;
+            ip6 daddr != ::1 fib daddr type local dnat ip6 to ip6 daddr . meta l4proto . th dport map @pub_ip
             ip6 daddr != ::1 fib daddr type local dnat ip6 to meta l4proto . th dport map @pub_any
           }
           chain postrouting {
@@ -187,12 +194,20 @@ public sealed class NftFirewall
         var add = verb == "add";
         foreach (var p in e.Ports)
         {
-            var value = add ? $" : {e.ContainerAddress} . {p.ContainerPort}" : "";
-            if (p.HostIp is null) s.Append($"{verb} element ip {Table} pub_any {{ {p.Protocol} . {p.HostPort}{value} }}\n");
-            else s.Append($"{verb} element ip {Table} pub_ip {{ {p.HostIp} . {p.Protocol} . {p.HostPort}{value} }}\n");
-            // Bound to every address: over IPv6 too when the container has an IPv6 address.
-            if (p.HostIp is null && e.ContainerAddress6 is { } a6)
-                s.Append($"{verb} element ip6 {Table} pub_any {{ {p.Protocol} . {p.HostPort}{(add ? $" : {a6} . {p.ContainerPort}" : "")} }}\n");
+            var hostIp = p.HostIp is null ? null : IPAddress.Parse(p.HostIp);
+            if (hostIp is null || hostIp.AddressFamily == AddressFamily.InterNetwork)
+            {
+                var value = add ? $" : {e.ContainerAddress} . {p.ContainerPort}" : "";
+                if (hostIp is null || hostIp.Equals(IPAddress.Any)) s.Append($"{verb} element ip {Table} pub_any {{ {p.Protocol} . {p.HostPort}{value} }}\n");
+                else s.Append($"{verb} element ip {Table} pub_ip {{ {hostIp} . {p.Protocol} . {p.HostPort}{value} }}\n");
+            }
+            // Over IPv6 only to a container with an IPv6 address, and never for ::1 (see the class comment).
+            if ((hostIp is null || hostIp.AddressFamily == AddressFamily.InterNetworkV6) && e.ContainerAddress6 is { } a6 && !IPAddress.IPv6Loopback.Equals(hostIp))
+            {
+                var value = add ? $" : {a6} . {p.ContainerPort}" : "";
+                if (hostIp is null || hostIp.Equals(IPAddress.IPv6Any)) s.Append($"{verb} element ip6 {Table} pub_any {{ {p.Protocol} . {p.HostPort}{value} }}\n");
+                else s.Append($"{verb} element ip6 {Table} pub_ip {{ {hostIp} . {p.Protocol} . {p.HostPort}{value} }}\n");
+            }
         }
         return s;
     }

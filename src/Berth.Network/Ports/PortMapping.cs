@@ -4,8 +4,10 @@ using System.Net.Sockets;
 namespace Berth.Network;
 
 /// <summary>
-/// One published port: <see cref="HostIp"/> (null: every local address) : <see cref="HostPort"/>
-/// (0: pick a free one from the ephemeral range) → the container's <see cref="ContainerPort"/>.
+/// One published port: <see cref="HostIp"/> : <see cref="HostPort"/> (0: pick a free one from the
+/// ephemeral range) → the container's <see cref="ContainerPort"/>. The host IP is null for every local
+/// address of both families (<c>-p 8080:80</c>), <c>0.0.0.0</c> or <c>::</c> for every address of one
+/// family, or one address of either family.
 /// </summary>
 public sealed record PortMapping
 {
@@ -16,9 +18,19 @@ public sealed record PortMapping
 
     public override string ToString() => $"{HostIp ?? "0.0.0.0"}:{HostPort}->{ContainerPort}/{Protocol}";
 
-    /// <summary>True when both would catch the same packets: same protocol and port, and an equal or a wildcard host address.</summary>
+    /// <summary>True when both would catch the same packets: same protocol and port, and an equal host address or a wildcard covering the other's.</summary>
     public bool ConflictsWith(PortMapping other) =>
-        Protocol == other.Protocol && HostPort == other.HostPort && (HostIp is null || other.HostIp is null || HostIp == other.HostIp);
+        Protocol == other.Protocol && HostPort == other.HostPort && AddressesOverlap(HostIp, other.HostIp);
+
+    private static bool AddressesOverlap(string? a, string? b)
+    {
+        if (a is null || b is null) return true;
+        if (!IPAddress.TryParse(a, out var x) || !IPAddress.TryParse(b, out var y)) return a == b;
+        if (x.AddressFamily != y.AddressFamily) return false;
+        return x.Equals(y) || IsWildcard(x) || IsWildcard(y);
+    }
+
+    private static bool IsWildcard(IPAddress a) => a.Equals(IPAddress.Any) || a.Equals(IPAddress.IPv6Any);
 }
 
 /// <summary>Parses Docker's <c>-p</c> syntax: <c>[ip:][hostPort[-end]:]containerPort[-end][/tcp|udp]</c>.</summary>
@@ -40,7 +52,7 @@ public static class PortSpec
         }
         if (body.Length == 0) Bad("no container port");
 
-        // The host IP may be an IPv6 literal in brackets: [::1]:80:80; Berth's NAT is IPv4 only.
+        // The host IP may be an IPv6 literal in brackets: [::1]:80:80.
         string? hostIp = null, hostPart = null, containerPart;
         var lastColon = body.LastIndexOf(':');
         if (lastColon < 0)
@@ -58,9 +70,9 @@ public static class PortSpec
                 hostIp = front[..colon];
                 hostPart = front[(colon + 1)..];
                 if (hostIp.StartsWith('[') && hostIp.EndsWith(']')) hostIp = hostIp[1..^1];
-                if (!IPAddress.TryParse(hostIp, out var ip)) Bad($"host IP \"{hostIp}\" is not an IP address");
-                else if (ip.AddressFamily != AddressFamily.InterNetwork) Bad("only IPv4 host addresses are supported");
-                else hostIp = ip.Equals(IPAddress.Any) ? null : ip.ToString();
+                if (!IPAddress.TryParse(hostIp, out var ip) || (ip.AddressFamily == AddressFamily.InterNetworkV6 && ip.ScopeId != 0)) Bad($"host IP \"{hostIp}\" is not an IP address");
+                // 0.0.0.0 is every IPv4 address only, as in docker: -p 8080:80 is both families.
+                else hostIp = ip.ToString();
             }
         }
 

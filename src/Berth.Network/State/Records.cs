@@ -74,6 +74,8 @@ internal sealed class EndpointRecord
     public string? Hostname { get; init; }
     public List<string> Aliases { get; init; } = new();
     public List<PortMapping> Ports { get; init; } = new();
+    /// <summary>Its ports without a host IP are bound on the IPv6 wildcard too (the host has IPv6).</summary>
+    public bool PortsOnIpv6Any { get; init; }
 }
 
 /// <summary>Whether Berth turned a forwarding sysctl on (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding) and must turn it off after the last network needing it.</summary>

@@ -68,6 +68,18 @@ public sealed class DaemonArgsNetworkTests
         Assert.Contains("icc: (from flag: true, from file: false)", conflict);
     }
 
+    [Fact]
+    public void Userland_proxy_as_a_flag_or_in_the_file()
+    {
+        Assert.True(DaemonArgs.Parse([]).Options.UserlandProxy);
+        Assert.False(DaemonArgs.Parse(["--userland-proxy=false"]).Options.UserlandProxy);
+        Assert.True(DaemonArgs.Parse(["--userland-proxy"]).Options.UserlandProxy);
+        using var dir = new TempDirectory("netargs");
+        string config = ConfigFile(dir, """{ "userland-proxy": false }""");
+        Assert.False(DaemonArgs.Parse(["--config-file", config]).Options.UserlandProxy);
+        Assert.Contains("userland-proxy: (from flag: true, from file: false)", Refused("--config-file", config, "--userland-proxy=true"));
+    }
+
     [Theory]
     [InlineData("invalid fixed-cidr `bad`: invalid CIDR address: bad", "--fixed-cidr", "bad")]
     [InlineData("fixed-cidr 10.6.0.0/24 is not inside the default bridge's subnet 10.5.0.0/16 (--bip)", "--bip", "10.5.0.1/16", "--fixed-cidr", "10.6.0.0/24")]

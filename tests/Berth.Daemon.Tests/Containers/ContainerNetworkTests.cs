@@ -107,6 +107,32 @@ public sealed class ContainerNetworkTests : IAsyncLifetime
         Assert.Equal(hostLinks, inContainer);
     }
 
+    [Fact]
+    public void Ports_answer_over_ipv6_and_a_port_a_host_program_holds_is_refused()
+    {
+        DockerCli docker = Docker();
+        // A program on the host listening on 8090: dockerd refuses to publish over it.
+        using var holder = Berth.Network.Netlink.Netns.RunIn(_daemon.Netns!.Path, "test listener",
+            () => new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp));
+        holder.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Any, 8090));
+        holder.Listen();
+        var (exit, _, error) = docker.Run("run", "-d", "--name", "held", "-p", "8090:80", "busybox", "sleep", "100");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("listen tcp4 0.0.0.0:8090: bind: address already in use", error);
+        docker.Run("rm", "-f", "held");
+
+        // The default bridge is IPv4 only: the proxy serves the host's IPv6 addresses, ::1 included.
+        docker.Ok("run", "-d", "--name", "web6", "-p", "8091:80", "-p", "[::1]:8092:80", "-p", "0.0.0.0:8093:80", "busybox", "sh", "-c", Web, "page-over-ipv6");
+        string ports = docker.Ok("port", "web6");
+        Assert.Matches(@"80/tcp -> (\[::\]|::):8091", ports);
+        Assert.Matches(@"80/tcp -> (\[::1\]|::1):8092", ports);
+        Assert.DoesNotMatch(@"(\[::\]|::):8093", ports); // 0.0.0.0 is IPv4 only, as in docker
+        WaitFor(() => GetFromHost("::1", 8091) == "page-over-ipv6", "the published port on the host's ::1");
+        Assert.Equal("page-over-ipv6", GetFromHost("::1", 8092));
+        Assert.Equal("page-over-ipv6", GetFromHost("127.0.0.1", 8093));
+        docker.Ok("rm", "-f", "web6");
+    }
+
     private static void WaitFor(Func<bool> condition, string what)
     {
         var deadline = DateTime.UtcNow.AddSeconds(20);

@@ -85,9 +85,10 @@ public sealed class NetLab : IDisposable
             // its exit code and output below tell what happened.
         }
         var err = p.StandardError.ReadToEndAsync();
-        var output = p.StandardOutput.ReadToEnd();
-        if (!p.WaitForExit(20_000)) { p.Kill(); throw new TimeoutException($"{file} {string.Join(' ', args)}"); }
-        return (p.ExitCode, output + err.Result);
+        var output = p.StandardOutput.ReadToEndAsync();
+        // Reading to the end would wait as long as the command does: a client stuck on a connection that never answers.
+        if (!p.WaitForExit(20_000)) { p.Kill(); p.WaitForExit(); throw new TimeoutException($"{file} {string.Join(' ', args)}"); }
+        return (p.ExitCode, output.Result + err.Result);
     }
 
     public static void Ip(params string[] args)
