@@ -373,9 +373,7 @@ public static class ContainersApi
         await context.Response.StartAsync(context.RequestAborted);
         await context.Response.Body.FlushAsync(context.RequestAborted);
         WaitResponse result = await waiting;
-        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(result, ApiJson.Context.WaitResponse);
-        await context.Response.Body.WriteAsync(bytes, context.RequestAborted);
-        await context.Response.Body.WriteAsync("\n"u8.ToArray(), context.RequestAborted);
+        await context.Response.Body.WriteAsync(JsonResults.Line(result, ApiJson.Context.WaitResponse), context.RequestAborted);
     }
 
     private static async Task Resize(HttpContext context, string id)
@@ -525,9 +523,7 @@ public static class ContainersApi
                 previous = sample;
                 sample = ContainerStats.Sample(entry.Record, previous, service.Time.GetUtcNow());
             }
-            byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(sample, ApiJson.Context.StatsJson);
-            await context.Response.Body.WriteAsync(bytes, context.RequestAborted);
-            await context.Response.Body.WriteAsync("\n"u8.ToArray(), context.RequestAborted);
+            await context.Response.Body.WriteAsync(JsonResults.Line(sample, ApiJson.Context.StatsJson), context.RequestAborted);
             await context.Response.Body.FlushAsync(context.RequestAborted);
             previous = sample;
             if (!stream) break;

@@ -67,10 +67,6 @@ public static class EventsApi
         }
     }
 
-    private static async Task WriteAsync(HttpResponse response, EventMessage e, CancellationToken cancellationToken)
-    {
-        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(e, EventsJson.Context.EventMessage);
-        await response.Body.WriteAsync(bytes, cancellationToken);
-        await response.Body.WriteAsync("\n"u8.ToArray(), cancellationToken);
-    }
+    private static async Task WriteAsync(HttpResponse response, EventMessage e, CancellationToken cancellationToken) =>
+        await response.Body.WriteAsync(JsonResults.Line(e, EventsJson.Context.EventMessage), cancellationToken);
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http;
@@ -11,10 +12,22 @@ public static class JsonResults
     {
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";
-        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(value, type);
-        context.Response.ContentLength = bytes.Length + 1;
-        await context.Response.Body.WriteAsync(bytes, context.RequestAborted);
-        await context.Response.Body.WriteAsync("\n"u8.ToArray(), context.RequestAborted);
+        byte[] line = Line(value, type);
+        context.Response.ContentLength = line.Length;
+        await context.Response.Body.WriteAsync(line, context.RequestAborted);
+    }
+
+    /// <summary>
+    /// The value's JSON and its newline in one array, for one write: with chunked encoding each write is
+    /// a chunk, and a newline arriving as a chunk of its own is what docker-py's stream splitter then
+    /// tries to decode as a value ("Expecting value: line 2 column 1"). Go's json.Encoder writes both at once.
+    /// </summary>
+    public static byte[] Line<T>(T value, JsonTypeInfo<T> type)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var writer = new Utf8JsonWriter(buffer)) JsonSerializer.Serialize(writer, value, type);
+        buffer.Write("\n"u8);
+        return buffer.WrittenSpan.ToArray();
     }
 
     /// <summary>The request's JSON body; default for an empty body or <c>null</c>; malformed JSON is a 400 naming the problem.</summary>

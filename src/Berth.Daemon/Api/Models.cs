@@ -237,12 +237,20 @@ public sealed record AuthConfig
 /// </summary>
 public static class ApiJson
 {
-    public static ApiJsonContext Context { get; } = new(new System.Text.Json.JsonSerializerOptions
+    public static ApiJsonContext Context { get; } = new(Options());
+
+    private static System.Text.Json.JsonSerializerOptions Options()
     {
-        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-        // Go's encoding/json matches field names case-insensitively; clients rely on it.
-        PropertyNameCaseInsensitive = true,
-    });
+        var options = new System.Text.Json.JsonSerializerOptions
+        {
+            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+            // Go's encoding/json matches field names case-insensitively; clients rely on it.
+            PropertyNameCaseInsensitive = true,
+        };
+        // And reads null into a number or a bool as its zero value.
+        GoNullValueConverters.AddTo(options.Converters);
+        return options;
+    }
 }
 
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.Never)]

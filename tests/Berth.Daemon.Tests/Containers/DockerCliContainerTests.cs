@@ -554,6 +554,42 @@ public sealed class DockerPyContainerTests : IAsyncLifetime
             assert c.containers.list(all=True) == []
             print("ok")
             """);
+        await RunPythonAsync(script);
+    }
+
+    /// <summary>
+    /// What docker-py tripped on: its stream decoder failed on an events or stats stream whose newline came
+    /// as an HTTP chunk of its own ("Expecting value: line 2 column 1"), and it sends a health check's
+    /// options that were not given as JSON nulls, which berthd refused as not numbers (Go reads them as 0).
+    /// </summary>
+    [Fact]
+    public async Task Events_and_stats_streams_decode_and_null_options_are_zero_through_docker_py()
+    {
+        Assert.True(File.Exists("/usr/lib/python3/dist-packages/docker/__init__.py"), "python3-docker is not installed (apt-get install python3-docker)");
+        string script = _dir.Combine("streams.py");
+        File.WriteAllText(script, """
+            import docker, sys, time
+            c = docker.DockerClient(base_url=sys.argv[1])
+            since = int(time.time()) - 1
+            c.containers.run("busybox", "true", remove=True, name="pyev")
+            actions = [e["Action"] for e in c.events(since=since, until=int(time.time()) + 1, decode=True, filters={"container": "pyev"})]
+            assert "start" in actions and "die" in actions, actions
+            ct = c.containers.run("busybox", ["sleep", "1000"], detach=True, name="pyhc",
+                                  healthcheck={"test": ["CMD", "true"], "interval": 200000000})
+            samples = ct.stats(stream=True, decode=True)
+            first, second = next(samples), next(samples)
+            assert first["id"] == second["id"] == ct.id, (first["id"], second["id"])
+            ct.reload()
+            health = ct.attrs["Config"]["Healthcheck"]
+            assert health["Interval"] == 200000000 and health.get("Timeout", 0) == 0 and health.get("Retries", 0) == 0, health
+            ct.remove(force=True)
+            print("ok")
+            """);
+        await RunPythonAsync(script);
+    }
+
+    private async Task RunPythonAsync(string script)
+    {
         var start = new System.Diagnostics.ProcessStartInfo(DebianPython) { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(script);
         start.ArgumentList.Add(_daemon.DockerHost);
