@@ -114,6 +114,10 @@ public static class ContainerSpecFactory
             foreach (var (key, value) in h.Annotations) spec.Annotations[key] = value;
         }
         AddDevices(linux, h);
+        // -t: the client's terminal size at create (docker 23+ sends it), so that the first output is laid
+        // out for it before any resize arrives, as moby's WithConsoleSize passes it to the runtime.
+        if (c.Tty && h.ConsoleSize is [int height, int width] && height >= 0 && width >= 0 && (height > 0 || width > 0))
+            spec.Process!.ConsoleSize = new ConsoleSize { Height = (uint)height, Width = (uint)width };
         if (h.OomScoreAdj != 0) spec.Process!.OomScoreAdj = h.OomScoreAdj;
         if (h.Sysctls is { Count: > 0 }) linux.Sysctl = new Dictionary<string, string>(h.Sysctls, StringComparer.Ordinal);
         if (h.MaskedPaths is not null) linux.MaskedPaths = [.. h.MaskedPaths];

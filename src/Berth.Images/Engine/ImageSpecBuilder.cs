@@ -133,16 +133,19 @@ public static class ImageSpecBuilder
     };
 
     /// <summary>
-    /// moby's default device cgroup rules: deny all, mknod of anything, the standard nodes
-    /// (null, zero, full, random, urandom, tty, console, ptmx, /dev/pts/*, tun), fuse denied.
+    /// moby's default device cgroup rules (deny all, the standard nodes, fuse denied) followed by what runc
+    /// appends to every container's (mknod of anything; tty, ptmx, /dev/pts/*, tun), which berth-runtime does
+    /// not add by itself. In this order, as moby and runc give it: runc refuses a deny after the mknod
+    /// wildcard ("cannot punch hole in existing wildcard rule"), so `--runtime runc` needs fuse's deny first.
     /// </summary>
     private static List<LinuxDeviceCgroup> DefaultDeviceRules() =>
     [
         new() { Allow = false, Access = "rwm" },
+        Char(1, 5), Char(1, 3), Char(1, 9), Char(1, 8), Char(5, 0), Char(5, 1),
+        new() { Allow = false, Type = "c", Major = 10, Minor = 229, Access = "rwm" },
         new() { Allow = true, Type = "c", Access = "m" },
         new() { Allow = true, Type = "b", Access = "m" },
-        Char(1, 3), Char(1, 5), Char(1, 7), Char(1, 8), Char(1, 9), Char(5, 0), Char(5, 1), Char(5, 2), Char(136, null), Char(10, 200),
-        new() { Allow = false, Type = "c", Major = 10, Minor = 229, Access = "rwm" },
+        Char(1, 7), Char(5, 2), Char(136, null), Char(10, 200),
     ];
 
     private static LinuxDeviceCgroup Char(long major, long? minor) => new() { Allow = true, Type = "c", Major = major, Minor = minor, Access = "rwm" };

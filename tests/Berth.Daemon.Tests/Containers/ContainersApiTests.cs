@@ -403,6 +403,30 @@ public sealed class ContainersApiTests : IAsyncLifetime
         Assert.NotEqual("1", lines[1].Trim());
     }
 
+    /// <summary>HostConfig.ConsoleSize (docker 23+ sends the client's terminal size at create) is the tty's size from the start.</summary>
+    [Fact]
+    public async Task A_tty_container_starts_with_the_console_size_given_at_create()
+    {
+        string id = await CreateAsync(Client, new { Image = "busybox", Tty = true, Cmd = new[] { "stty", "size" }, HostConfig = new { ConsoleSize = new[] { 30, 100 } } });
+        Assert.Equal(204, (await PostAsync($"/containers/{id}/start")).Status);
+        Assert.Equal(0, await WaitAsync(id));
+        Assert.Equal("30 100", (await Client.GetStringAsync($"/containers/{id}/logs?stdout=1")).Trim());
+    }
+
+    /// <summary>
+    /// berthd's default device rules as moby and runc order them: runc refused them before ("cannot punch hole
+    /// in existing wildcard rule") because fuse's deny came after the mknod wildcard.
+    /// </summary>
+    [Fact]
+    public async Task Containers_run_under_runc_too()
+    {
+        Assert.True(File.Exists("/usr/sbin/runc") || File.Exists("/usr/bin/runc"), "runc is not installed (apt-get install runc)");
+        string id = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "head -c 4 /dev/zero | wc -c" }, HostConfig = new { Runtime = "runc" } });
+        Assert.Equal(204, (await PostAsync($"/containers/{id}/start")).Status);
+        Assert.Equal(0, await WaitAsync(id));
+        Assert.Equal("4", (await LogsAsync(Client, id)).Out.Trim());
+    }
+
     [Theory]
     [InlineData("{\"BlkioWeight\": 300}", "BlkioWeight: this setting not supported")]
     [InlineData("{\"Memory\": -5}", "invalid memory limit")]
