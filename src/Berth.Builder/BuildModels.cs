@@ -67,7 +67,17 @@ public sealed record BuildRunRequest(
     string? NetworkMode,
     /// <summary>The config the new image gets (the stage's, not the RUN command's).</summary>
     ContainerConfig CommitConfig,
-    string CreatedBy);
+    string CreatedBy)
+{
+    /// <summary>RUN --mount: what the step's container has mounted, never part of the committed layer.</summary>
+    public IReadOnlyList<BuildRunMount> Mounts { get; init; } = [];
+}
+
+/// <summary>
+/// A mount of a RUN step's container: a bind of <paramref name="Source"/> (a build-context path, a cache
+/// directory, a copy for a writable bind) or a tmpfs (<paramref name="Source"/> null, <paramref name="TmpfsSize"/>).
+/// </summary>
+public sealed record BuildRunMount(string Target, string? Source, bool ReadOnly, long? TmpfsSize = null);
 
 /// <summary>
 /// What the engine provides to the builder: base images, and containers for RUN steps (with the

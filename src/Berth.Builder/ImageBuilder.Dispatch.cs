@@ -167,9 +167,8 @@ public sealed partial class ImageBuilder
     {
         if (state.Image is null)
             throw new BuildException(BuildErrorKind.InvalidArgument, $"{Where(raw)}: RUN needs a base image with a shell; this stage is FROM scratch with nothing in it");
-        if (step.Mounts.Count > 0)
-            throw new BuildException(BuildErrorKind.InvalidArgument, $"{Where(raw)}: RUN --mount needs BuildKit; this builder does not support it");
         ContainerConfig c = state.Config;
+        List<(RunMount Mount, string Target)> mounts = ParseMounts(run, c, step, raw);
         IReadOnlyList<string> command = RunCommand(c, step);
 
         // The build args a RUN sees: declared ones (an ENV of the same name wins) are part of its
@@ -180,10 +179,16 @@ public sealed partial class ImageBuilder
         var proxies = run.Options.BuildArgs.Where(a => PredefinedArgs.Contains(a.Key) && a.Value is not null && !env.ContainsKey(a.Key) && !state.Args.ContainsKey(a.Key))
             .Select(a => $"{a.Key}={a.Value}").ToList();
         string createdBy = (args.Count > 0 ? $"|{args.Count} {string.Join(' ', args)} " : "") + string.Join(' ', command);
-        string key = BuildCache.Key("run", state.ParentId, createdBy, ConfigKey(c), step.Network ?? run.Options.NetworkMode ?? "");
+        string key = BuildCache.Key(["run", state.ParentId, createdBy, ConfigKey(c), step.Network ?? run.Options.NetworkMode ?? "",
+            .. mounts.Select(m => MountKey(run, m.Mount, m.Target))]);
         var request = new BuildRunRequest(state.Image, command, [.. c.Env ?? [], .. args, .. proxies], c.User, c.WorkingDir,
             step.Network ?? run.Options.NetworkMode, c, createdBy);
-        await StepAsync(run, state, key, () => _backend.RunAsync(request, run.Output, id => run.Output.Write($" ---> Running in {id[..12]}\n"), cancellationToken));
+        await StepAsync(run, state, key, async () =>
+        {
+            using var prepared = new PreparedMounts();
+            foreach (var (mount, target) in mounts) prepared.Add(await PrepareMountAsync(run, mount, target, prepared, cancellationToken));
+            return await _backend.RunAsync(request with { Mounts = prepared.Mounts }, run.Output, id => run.Output.Write($" ---> Running in {id[..12]}\n"), cancellationToken);
+        });
     }
 
     /// <summary>The argv of a RUN: exec form as written; shell form through SHELL; a heredoc script given to the shell.</summary>

@@ -87,7 +87,10 @@ public sealed class BuildCache
         return (count, size);
     }
 
-    /// <summary>Forgets every entry and intermediate image; the image store collects what only they kept at its next collection.</summary>
+    /// <summary>
+    /// Forgets every entry and intermediate image (the image store collects what only they kept at its next
+    /// collection) and removes the RUN --mount=type=cache directories.
+    /// </summary>
     public int Prune()
     {
         int removed = 0;
@@ -96,6 +99,13 @@ public sealed class BuildCache
             File.Delete(file);
             removed++;
         }
+        string mounts = Path.Combine(Root, "mounts");
+        if (Directory.Exists(mounts))
+            foreach (string directory in Directory.EnumerateDirectories(mounts))
+            {
+                Directory.Delete(directory, recursive: true);
+                removed++;
+            }
         _store.ForgetIntermediates();
         return removed;
     }

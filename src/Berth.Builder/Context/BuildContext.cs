@@ -223,6 +223,20 @@ public sealed class BuildContext : IDisposable
         return h is not null;
     }
 
+    /// <summary>
+    /// The host path of a context path, for <c>RUN --mount=type=bind</c>: looked up beneath the root as
+    /// every source is (a symlink out of the context or a missing path is refused), then named by the
+    /// kernel's path of what that lookup opened, so no later lookup can follow a link out.
+    /// </summary>
+    internal string HostPathOf(string relative)
+    {
+        string clean = CleanSource(relative, "mount source");
+        using SafeFileHandle h = Interop.TryOpenAt2(_root, clean.Length == 0 ? "." : clean, Interop.O_PATH, _resolve, out int errno)
+            ?? throw SourceError(errno, relative);
+        return new FileInfo($"/proc/self/fd/{h.DangerousGetHandle()}").LinkTarget
+            ?? throw new BuildException(BuildErrorKind.InvalidArgument, $"mount source `{relative}`: cannot name it");
+    }
+
     /// <summary>Whether a matched source is a directory (following a top-level symlink beneath the root, as Docker follows it).</summary>
     internal bool IsDirectorySource(string relative) => IsDirectory(relative);
 

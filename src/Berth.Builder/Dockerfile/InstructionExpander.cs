@@ -53,6 +53,8 @@ public static class InstructionExpander
                 UserInstruction user => user with { User = Word(user.User) },
                 VolumeInstruction volume => volume with { Paths = Each(volume.Paths) },
                 WorkdirInstruction workdir => workdir with { Path = Word(workdir.Path) },
+                // BuildKit expands build args and ENV in --mount values; the command is the shell's.
+                RunInstruction run when run.Mounts.Count > 0 => run with { Mounts = Each(run.Mounts) },
                 ArgInstruction arg => arg with { Args = [.. arg.Args.Select(a => a with { Default = Optional(a.Default) })] },
                 _ => instruction,
             };

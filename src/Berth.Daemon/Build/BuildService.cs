@@ -101,7 +101,14 @@ public sealed class BuildService
                 AttachStdout = true,
                 AttachStderr = true,
                 Labels = [],
-                HostConfig = new HostConfigJson { NetworkMode = request.NetworkMode ?? "" },
+                HostConfig = new HostConfigJson
+                {
+                    NetworkMode = request.NetworkMode ?? "",
+                    // RUN --mount: binds (context paths, cache directories) and tmpfs, as a container's --mount.
+                    Mounts = request.Mounts.Count == 0 ? null : [.. request.Mounts.Select(m => m.Source is null
+                        ? new MountJson { Type = "tmpfs", Target = m.Target, TmpfsOptions = m.TmpfsSize is { } size ? new TmpfsOptionsJson { SizeBytes = size } : null }
+                        : new MountJson { Type = "bind", Source = m.Source, Target = m.Target, ReadOnly = m.ReadOnly })],
+                },
             };
             ContainerCreateResponse created;
             try

@@ -63,6 +63,49 @@ public sealed class DockerBuildTests : IAsyncLifetime
 
     private async Task<JsonElement> InspectAsync(string image) => await _daemon.GetJsonAsync($"/images/{image}/json");
 
+    /// <summary>
+    /// RUN --mount in the classic builder: a cache that outlives builds, binds of the context (read-only;
+    /// rw writes dropped; its content in the cache key), a tmpfs; none of them in the image; secrets refused.
+    /// </summary>
+    [Fact]
+    public async Task Run_mounts_cache_bind_and_tmpfs()
+    {
+        string context = Context("mounts",
+            ("Dockerfile", """
+                FROM busybox
+                ARG CACHE=/cache
+                RUN --mount=type=cache,target=$CACHE,id=counter echo x >> /cache/runs && wc -l < /cache/runs > /runs-seen
+                RUN --mount=type=bind,source=conf,target=/conf cat /conf/settings > /settings-seen && ! touch /conf/new 2>/dev/null
+                RUN --mount=type=bind,target=/ctx,rw echo scribble > /ctx/scribble && ls /ctx > /ctx-seen
+                RUN --mount=type=tmpfs,target=/scratch,size=1m echo t > /scratch/t && df /scratch | tail -1 | awk '{print $2}' > /tmpfs-seen
+                """),
+            ("conf/settings", "first\n"));
+        BuildOk(context, "-t", "mounts:1");
+        DockerCli docker = Docker;
+        Assert.Equal("1", docker.Ok("run", "--rm", "mounts:1", "cat", "/runs-seen").Trim());
+        Assert.Equal("first", docker.Ok("run", "--rm", "mounts:1", "cat", "/settings-seen").Trim());
+        Assert.Equal("1024", docker.Ok("run", "--rm", "mounts:1", "cat", "/tmpfs-seen").Trim());
+        Assert.Contains("scribble", docker.Ok("run", "--rm", "mounts:1", "cat", "/ctx-seen"));
+        // What the mounts showed stays out of the image, and a rw bind's writes out of the context.
+        Assert.Equal("gone", docker.Ok("run", "--rm", "mounts:1", "sh", "-c", "ls /cache/runs /conf/settings /ctx/Dockerfile /scratch/t 2>/dev/null || echo gone").Trim());
+        Assert.False(File.Exists(Path.Combine(context, "scribble")));
+
+        // The cache outlives the build (a second uncached build sees the first's line); a changed
+        // bound file misses the cache of its step, as a COPY of it would.
+        File.WriteAllText(Path.Combine(context, "conf/settings"), "second\n");
+        string output = BuildOk(context, "-t", "mounts:2");
+        Assert.Contains("Using cache", output); // the cache step: unchanged
+        Assert.Equal("second", docker.Ok("run", "--rm", "mounts:2", "cat", "/settings-seen").Trim());
+        BuildOk(context, "--no-cache", "-t", "mounts:3");
+        Assert.Equal("2", docker.Ok("run", "--rm", "mounts:3", "cat", "/runs-seen").Trim());
+
+        string secret = Context("secret", ("Dockerfile", "FROM busybox\nRUN --mount=type=secret,id=token cat /run/secrets/token\n"));
+        var (exit, text, error) = Build(secret);
+        Assert.NotEqual(0, exit);
+        Assert.Contains("type=secret needs BuildKit's client session", text + error);
+        await Task.CompletedTask;
+    }
+
     [Fact]
     public async Task Multi_stage_build_applies_every_instruction()
     {
