@@ -23,7 +23,7 @@
 #include <unistd.h>
 #include <errno.h>
 
-#define BERTH_EXEC_ABI 5
+#define BERTH_EXEC_ABI 6
 #define BERTH_MAX_SLOTS 64
 #define BERTH_MAX_ERRNO_RULES 3
 
@@ -36,6 +36,9 @@ enum berth_op_kind {
     OP_FAIL = 6,       // report failure of this op with errno args[0]
     OP_EXIT = 7,       // exit_group(args[0])
     OP_COPY_TREE = 8,  // copy the contents of directory fd args[0] into directory fd args[1] (see copy_tree)
+    OP_JUMP_IF_EQUAL = 9,      // continue at on_success when args[0] == args[1], else with the next op
+    OP_JUMP_IF_DIFFERENT = 10, // continue at on_success when args[0] != args[1], else with the next op
+    OP_PASSWD_HOME = 11,       // r = passwd_home(fd args[0], uid args[1], buffer args[2] of args[3] bytes)
 };
 
 // Flags of an op.
@@ -214,6 +217,59 @@ static long copy_tree(int src, int dst, int depth)
     }
 }
 
+// One line of a passwd file ("name:password:uid:gid:gecos:home:shell"), trimmed of blanks
+// as runc's user package trims it. When its uid field is uid: writes "HOME=<home>" into out
+// and returns 1 (an entry without a home field gives "HOME="); else 0.
+static long passwd_line_home(const char *line, long len, uint64_t uid, char *out, long size)
+{
+    while (len > 0 && (*line == ' ' || *line == '\t' || *line == '\r')) { line++; len--; }
+    while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t' || line[len - 1] == '\r')) len--;
+    long start[6], end[6];
+    int fields = 0;
+    for (long i = 0, from = 0; i <= len && fields < 6; i++)
+        if (i == len || line[i] == ':') { start[fields] = from; end[fields] = i; fields++; from = i + 1; }
+    if (fields < 3 || end[2] == start[2]) return 0;
+    uint64_t value = 0;
+    for (long i = start[2]; i < end[2]; i++) {
+        if (line[i] < '0' || line[i] > '9' || value > (UINT64_MAX - 9) / 10) return 0;
+        value = value * 10 + (uint64_t)(line[i] - '0');
+    }
+    if (value != uid) return 0;
+    long home = fields == 6 ? start[5] : 0, home_len = fields == 6 ? end[5] - start[5] : 0;
+    if (5 + home_len + 1 > size) return -ENAMETOOLONG;
+    memcpy(out, "HOME=", 5);
+    memcpy(out + 5, line + home, home_len);
+    out[5 + home_len] = 0;
+    return 1;
+}
+
+// runc's HOME for a process whose env has none: the home of the first entry of the passwd
+// file fd whose uid is uid. Returns 1 when found (out holds "HOME=<home>"), 0 when no entry
+// matches (out is left as it is), -errno when the file cannot be read. A line longer than the
+// line buffer is skipped.
+#define PASSWD_LINE_MAX 4096
+static long passwd_home(int fd, uint64_t uid, char *out, long size)
+{
+    static char line[PASSWD_LINE_MAX];
+    char chunk[1024];
+    long len = 0, r;
+    int overlong = 0;
+    for (;;) {
+        long n = raw(SYS_read, fd, (long)chunk, sizeof chunk, 0, 0, 0);
+        if (n < 0) return n;
+        if (n == 0) return overlong ? 0 : passwd_line_home(line, len, uid, out, size);
+        for (long i = 0; i < n; i++) {
+            if (chunk[i] != '\n') {
+                if (len < PASSWD_LINE_MAX) line[len++] = chunk[i]; else overlong = 1;
+                continue;
+            }
+            if (!overlong && (r = passwd_line_home(line, len, uid, out, size)) != 0) return r;
+            len = 0;
+            overlong = 0;
+        }
+    }
+}
+
 __attribute__((noreturn)) static void run_program(struct berth_program *p)
 {
     // The parent's handlers point into the .NET runtime: none may run here, and the
@@ -261,6 +317,14 @@ __attribute__((noreturn)) static void run_program(struct berth_program *p)
             break;
         case OP_COPY_TREE:
             r = copy_tree((int)a[0], (int)a[1], 0);
+            break;
+        case OP_JUMP_IF_EQUAL:
+        case OP_JUMP_IF_DIFFERENT:
+            if ((a[0] == a[1]) != (op->kind == OP_JUMP_IF_EQUAL)) { pc++; continue; }
+            r = 0;
+            break;
+        case OP_PASSWD_HOME:
+            r = passwd_home((int)a[0], (uint64_t)a[1], (char *)a[2], a[3]);
             break;
         case OP_FAIL:
             fail(p, pc, (int)a[0]);

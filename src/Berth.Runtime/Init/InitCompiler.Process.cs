@@ -17,7 +17,7 @@ public sealed partial class InitCompiler
         var process = _spec.Process ?? throw new RuntimeException("config.json: process must be set to create a container");
         if (process.Args is not { Count: > 0 } args) throw new RuntimeException("config.json: process.args must not be empty");
         var env = process.Env ?? [];
-        var emit = new ProcessEmitter(_p);
+        var emit = Emitter;
 
         Sys0(Sys.Setsid, "setsid");
         if (process.Terminal)

@@ -97,6 +97,7 @@ public sealed partial class InitCompiler
         // from a mount made private, or under / made slave, above).
         if (explicitPropagation)
             Sys0(Sys.Mount, $"make the new / {_linux.RootfsPropagation}", 0, Str("/"), 0, (long)rootPropagation, 0);
+        if (!devIsHostBind) Emitter.ReopenDevNullStdio();
     }
 
     /// <summary>The mount point of the mount that holds <paramref name="path"/> (see <see cref="MountInfo.Holding"/>).</summary>

@@ -66,6 +66,8 @@ public sealed partial class InitCompiler
     // Scratch memory: a "/proc/self/fd/N" buffer, a statfs buffer, a one-byte buffer.
     readonly Data _fdPath, _statfs, _byte;
     readonly Dictionary<InitMessage, Data> _messages = [];
+    ProcessEmitter? _emitter;
+    ProcessEmitter Emitter => _emitter ??= new ProcessEmitter(_p);
 
     bool NewNamespace(string type) => _linux.FindNamespace(type) is { } ns && string.IsNullOrEmpty(ns.Path);
     bool JoinsNamespace(string type) => _linux.FindNamespace(type) is { Path: { Length: > 0 } };

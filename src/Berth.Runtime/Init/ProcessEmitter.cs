@@ -34,6 +34,7 @@ internal sealed class ProcessEmitter(ChildProgram p)
         var cwd = string.IsNullOrEmpty(process.Cwd) ? "/" : process.Cwd;
         ChdirAsRoot(cwd);
         if (!process.NoNewPrivileges) Seccomp(seccomp, report);
+        HomeFromPasswd(process);
         UserAndCapabilities(process);
         ChdirAsUser(cwd);
         Umask(process.User);
@@ -131,6 +132,86 @@ internal sealed class ProcessEmitter(ChildProgram p)
         p.Syscall(Sys.Close, "close", listener);
     }
 
+    Data? _stat, _home;
+    Slot? _statField;
+
+    /// <summary>Loads a field of the struct stat buffer (a uid, gid or rdev) into the scratch slot.</summary>
+    Slot LoadStatField(int offset, ulong mask, string description)
+    {
+        _statField ??= p.NewSlot();
+        p.Add(new Op { Kind = OpKind.Load, Args = [new OpArg(OpArgKind.Data, _stat!.Value.Offset + offset), mask, 0], Result = _statField, Description = description });
+        return _statField.Value;
+    }
+
+    /// <summary>
+    /// runc's fixStdioPermissions, before the user change: stdio made outside the container (the
+    /// engine's pipes, a pty) is given to the container's uid, so that a non-root process can open
+    /// it again (/dev/stdout, /proc/self/fd/1). /dev/null and the gid stay as they are; an fd whose
+    /// owner or gid is not mapped here (EINVAL, EPERM) or that is on a read-only filesystem (EROFS)
+    /// is left alone, as runc leaves it.
+    /// </summary>
+    public void GiveStdioToUser(User user)
+    {
+        _stat ??= p.Zeroes(Sys.StatSize);
+        foreach (var fd in (int[])[0, 2, 1])
+        {
+            var next = new Label();
+            Sys0(Sys.Fstat, $"fstat stdio fd {fd}", fd, _stat.Value).Tolerate(Sys.EBADF, next);
+            var rdev = LoadStatField(Sys.StatRdevOffset, ulong.MaxValue, $"st_rdev of fd {fd}");
+            p.JumpIfEqual(rdev, Sys.DevNullRdev, next, $"fd {fd} is /dev/null: left as it is");
+            var gid = LoadStatField(Sys.StatGidOffset, uint.MaxValue, $"st_gid of fd {fd}");
+            Sys0(Sys.Fchown, $"chown stdio fd {fd} to uid {user.Uid}", fd, user.Uid, gid)
+                .Tolerate(Sys.EINVAL).Tolerate(Sys.EPERM).Tolerate(Sys.EROFS);
+            p.Place(next);
+        }
+    }
+
+    /// <summary>
+    /// runc's reOpenDevNull, for the init once in its new root when the runtime made /dev: stdio
+    /// that is /dev/null (an engine's stdin, often opened read-only on the host) becomes the
+    /// container's own /dev/null, opened read-write.
+    /// </summary>
+    public void ReopenDevNullStdio()
+    {
+        _stat ??= p.Zeroes(Sys.StatSize);
+        var devNull = p.NewSlot();
+        var devNullRdev = p.NewSlot();
+        Sys0(Sys.OpenAt, "open /dev/null to reopen stdio on it", Sys.AT_FDCWD, p.String("/dev/null"), Sys.O_RDWR | Sys.O_CLOEXEC).Result = devNull;
+        Sys0(Sys.Fstat, "fstat /dev/null", devNull, _stat.Value);
+        p.Add(new Op { Kind = OpKind.Load, Args = [new OpArg(OpArgKind.Data, _stat.Value.Offset + Sys.StatRdevOffset), ulong.MaxValue, 0], Result = devNullRdev, Description = "st_rdev of /dev/null" });
+        for (var fd = 0; fd < 3; fd++)
+        {
+            var next = new Label();
+            Sys0(Sys.Fstat, $"fstat stdio fd {fd}", fd, _stat.Value).Tolerate(Sys.EBADF, next);
+            var rdev = LoadStatField(Sys.StatRdevOffset, ulong.MaxValue, $"st_rdev of fd {fd}");
+            p.JumpIfDifferent(rdev, devNullRdev, next, $"fd {fd} is not /dev/null");
+            Sys0(Sys.Dup3, $"reopen stdio fd {fd} on the container's /dev/null", devNull, fd, 0);
+            p.Place(next);
+        }
+        p.Syscall(Sys.Close, "close", devNull);
+    }
+
+    /// <summary>
+    /// runc's setupUser: a process whose env has no HOME (or an empty one) gets the home of its uid
+    /// in the container's /etc/passwd, read as root before the user change, or "/" when no entry has
+    /// the uid or there is no readable /etc/passwd. <see cref="Exec"/> adds it to the environment.
+    /// </summary>
+    public void HomeFromPasswd(Berth.Oci.Process process)
+    {
+        if (process.Env?.Any(e => e.StartsWith("HOME=", StringComparison.Ordinal) && e.Length > 5) == true) return;
+        // "HOME=" and a path of up to PATH_MAX bytes; "HOME=/" until the lookup finds one.
+        var buffer = new byte[5 + 4096 + 1];
+        "HOME=/"u8.CopyTo(buffer);
+        _home = p.Bytes(buffer, 8);
+        var passwd = p.NewSlot();
+        var done = new Label();
+        Sys0(Sys.OpenAt, "open /etc/passwd for HOME", Sys.AT_FDCWD, p.String("/etc/passwd"), Sys.O_RDONLY | Sys.O_CLOEXEC)
+            .Tolerate(Sys.ENOENT, done).Tolerate(Sys.ENOTDIR, done).Tolerate(Sys.EACCES, done).Result = passwd;
+        p.Add(new Op { Kind = OpKind.PasswdHome, Args = [passwd, process.User.Uid, _home.Value, buffer.Length], Description = $"read the home of uid {process.User.Uid} in /etc/passwd" });
+        p.Syscall(Sys.Close, "close", passwd);
+        p.Place(done);
+    }
+
     /// <summary>Bounding set, groups, setresgid/setresuid with the permitted set kept, capset, ambient.</summary>
     public void UserAndCapabilities(Berth.Oci.Process process)
     {
@@ -146,6 +227,7 @@ internal sealed class ProcessEmitter(ChildProgram p)
         // Keep the permitted set across setresuid; capset below sets exactly what is asked.
         Sys0(Sys.Prctl, "keep capabilities across the user change", Sys.PR_SET_KEEPCAPS, 1, 0, 0, 0);
         var user = process.User;
+        GiveStdioToUser(user);
         var groups = user.AdditionalGids ?? [];
         var groupArray = p.Bytes(groups.SelectMany(BitConverter.GetBytes).ToArray().AsSpan(), 4);
         var setgroups = Sys0(Sys.Setgroups, $"setgroups [{string.Join(' ', groups)}]", groups.Count, groups.Count == 0 ? 0 : groupArray);
@@ -205,7 +287,10 @@ internal sealed class ProcessEmitter(ChildProgram p)
     public void Exec(List<string> args, List<string> env, List<string> candidates)
     {
         var argv = p.StringArray(args);
-        var envp = p.StringArray(env);
+        // With HOME from /etc/passwd (HomeFromPasswd), an empty HOME= gives way to it.
+        var envp = _home is { } home
+            ? p.StringArray([.. env.Where(e => e != "HOME=").Select(p.String), home])
+            : p.StringArray(env);
         foreach (var candidate in candidates)
         {
             var op = Sys0(Sys.Execve, $"exec {candidate}", p.String(candidate), argv, envp);

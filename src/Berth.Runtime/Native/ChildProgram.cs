@@ -32,7 +32,19 @@ public sealed class Label
     public bool IsPlaced => Target >= 0;
 }
 
-public enum OpKind { Syscall = 1, Fork = 2, Load = 3, Store = 4, FdPath = 5, Fail = 6, Exit = 7, CopyTree = 8 }
+public enum OpKind
+{
+    Syscall = 1, Fork = 2, Load = 3, Store = 4, FdPath = 5, Fail = 6, Exit = 7, CopyTree = 8,
+    /// <summary>Continues at OnSuccess when Args[0] equals Args[1] (either may be a slot), else with the next op.</summary>
+    JumpIfEqual = 9,
+    /// <summary>Continues at OnSuccess when Args[0] differs from Args[1], else with the next op.</summary>
+    JumpIfDifferent = 10,
+    /// <summary>
+    /// Args: a passwd file fd, a uid, a buffer and its size. Result 1: the buffer holds "HOME=&lt;home&gt;"
+    /// of the first entry with that uid; 0: no entry has it (the buffer is untouched).
+    /// </summary>
+    PasswdHome = 11,
+}
 
 /// <summary>One step of the child program and what it means, for error messages.</summary>
 public sealed class Op
@@ -64,7 +76,7 @@ public sealed class Op
 /// </summary>
 public sealed class ChildProgram
 {
-    public const int AbiVersion = 5;
+    public const int AbiVersion = 6;
     public const int MaxSlots = 64;
     public const int MaxErrnoRules = 3;
     internal const int OpSize = 96;
@@ -112,6 +124,14 @@ public sealed class ChildProgram
     public void Jump(Label target, string why) =>
         Add(new Op { Kind = OpKind.Load, Args = [new Data(0), 0, 0], OnSuccess = target, Description = why });
 
+    /// <summary>Continues at <paramref name="target"/> when <paramref name="a"/> equals <paramref name="b"/>.</summary>
+    public void JumpIfEqual(OpArg a, OpArg b, Label target, string why) =>
+        Add(new Op { Kind = OpKind.JumpIfEqual, Args = [a, b], OnSuccess = target, Description = why });
+
+    /// <summary>Continues at <paramref name="target"/> when <paramref name="a"/> differs from <paramref name="b"/>.</summary>
+    public void JumpIfDifferent(OpArg a, OpArg b, Label target, string why) =>
+        Add(new Op { Kind = OpKind.JumpIfDifferent, Args = [a, b], OnSuccess = target, Description = why });
+
     public void Place(Label label)
     {
         if (label.IsPlaced) throw new InvalidOperationException("label placed twice");
@@ -128,9 +148,11 @@ public sealed class ChildProgram
     }
 
     /// <summary>A NULL-terminated array of C strings (argv, envp).</summary>
-    public Data StringArray(IEnumerable<string> values)
+    public Data StringArray(IEnumerable<string> values) => StringArray(values.Select(String).ToList());
+
+    /// <summary>A NULL-terminated array of pointers to strings already in the arena.</summary>
+    public Data StringArray(IReadOnlyList<Data> strings)
     {
-        var strings = values.Select(String).ToList();
         Align(8);
         var start = (int)_data.Position;
         foreach (var s in strings)

@@ -24,11 +24,17 @@ public static class Sys
     public static readonly long OpenTree = 428, MoveMount = 429, CloseRange = 436, OpenAt2 = 437, MountSetattr = 442;
     public static readonly long Statfs = Nr(137, 43), Seccomp = Nr(317, 277), FchmodAt = Nr(268, 53);
     public static readonly long Personality = Nr(135, 92), SchedSetaffinity = Nr(203, 122);
+    public static readonly long Fstat = Nr(5, 80), Fchown = Nr(93, 55);
+
+    // struct stat (asm/stat.h on x86_64, asm-generic/stat.h on arm64): its size and where st_gid and st_rdev are.
+    public static readonly int StatSize = Arm64 ? 128 : 144, StatGidOffset = Arm64 ? 28 : 32, StatRdevOffset = Arm64 ? 32 : 40;
+    /// <summary>st_rdev of /dev/null (1:3), as the kernel encodes it for stat.</summary>
+    public const long DevNullRdev = (1 << 8) | 3;
 
     // errno
     public const int EPERM = 1, ENOENT = 2, EINTR = 4, EIO = 5, EBADF = 9, EAGAIN = 11, EACCES = 13, EBUSY = 16;
     public const int EEXIST = 17, ENOTDIR = 20, EISDIR = 21, EINVAL = 22, ENOSPC = 28, EPIPE = 32, ENOSYS = 38, ENOEXEC = 8;
-    public const int ESRCH = 3, ECHILD = 10, ELOOP = 40, EXDEV = 18, ENOTSUP = 95;
+    public const int ESRCH = 3, ECHILD = 10, ELOOP = 40, EXDEV = 18, ENOTSUP = 95, EROFS = 30, ENAMETOOLONG = 36;
 
     // clone / namespaces
     public const ulong CLONE_NEWTIME = 0x80, CLONE_NEWNS = 0x20000, CLONE_NEWCGROUP = 0x02000000;

@@ -126,7 +126,8 @@ public sealed class InitCompilerProcessTests
         Assert.Equal((long)Sys.ENOENT, fail.Args[0].Value);
         Assert.Contains("executable file not found in $PATH", fail.Description);
         Assert.Equal(["app", "--flag"], ReadStringArray(p, execs[0].Args[1]));
-        Assert.Equal(["PATH=/opt/bin:/usr/bin/", "A=1"], ReadStringArray(p, execs[0].Args[2]));
+        // No HOME in the env: the last entry is the one the /etc/passwd lookup fills ("/" until then).
+        Assert.Equal(["PATH=/opt/bin:/usr/bin/", "A=1", "HOME=/"], ReadStringArray(p, execs[0].Args[2]));
 
         // create fails when nothing is executable: faccessat of each candidate before "ready".
         var checks = p.Syscalls(Sys.FaccessAt).Select(o => p.String(o.Args[1])).ToList();
@@ -182,7 +183,7 @@ public sealed class InitCompilerProcessTests
         var send = p.Ops[p.MustFind("send the pty master")];
         Assert.Equal(Sys.Sendmsg, send.Syscall);
         Assert.Equal(new OpArg(OpArgKind.Slot, 2), send.Args[0]); // the preset console socket slot
-        var dups = p.Syscalls(Sys.Dup3).Select(o => o.Args[1].Value).ToList();
+        var dups = p.Syscalls(Sys.Dup3).Where(o => o.Description.StartsWith("make the pty fd")).Select(o => o.Args[1].Value).ToList();
         Assert.Equal([0L, 1L, 2L], dups);
         Assert.Contains(p.Ops, o => o.Syscall == Sys.Ioctl && o.Args[1].Value == Sys.TIOCSCTTY);
         Assert.True(p.MustFind("send the pty master") < p.MustFind("report Ready"));
@@ -194,5 +195,45 @@ public sealed class InitCompilerProcessTests
         for (var ptr = (long*)p.Address(array); *ptr != 0; ptr++)
             result.Add(System.Runtime.InteropServices.Marshal.PtrToStringUTF8((IntPtr)(*ptr))!);
         return result;
+    }
+
+    [Fact]
+    public void Stdio_goes_to_the_user_and_home_is_looked_up_as_root_before_the_user_change()
+    {
+        var spec = UnitSpecs.Default("pid", "mount");
+        spec.Process!.User = new User { Uid = 1000, Gid = 1000 };
+        spec.Process.Env = ["PATH=/bin"];
+        using var p = CompiledProgram.Compile(spec);
+        var setuid = p.MustFind("setresuid 1000");
+        var chowns = p.Syscalls(Sys.Fchown).ToList();
+        Assert.Equal([0L, 2L, 1L], chowns.Select(o => o.Args[0].Value)); // runc's order
+        Assert.All(chowns, o => Assert.Equal(1000L, o.Args[1].Value));
+        Assert.All(chowns, o => Assert.Equal([Sys.EINVAL, Sys.EPERM, Sys.EROFS], o.Tolerated.Select(t => t.Errno)));
+        Assert.All(chowns, o => Assert.True(p.IndexOf(o) < setuid));
+        // Each chown is skipped for /dev/null.
+        Assert.Equal(3, p.Ops.Count(o => o.Kind == OpKind.JumpIfEqual && o.Args[1].Value == Sys.DevNullRdev));
+        var home = p.Ops.Single(o => o.Kind == OpKind.PasswdHome);
+        Assert.Equal(1000L, home.Args[1].Value);
+        Assert.True(p.IndexOf(home) < setuid);
+        Assert.True(p.MustFind("pivot_root") < p.IndexOf(home)); // the container's /etc/passwd
+
+        // stdio that is /dev/null is reopened on the container's /dev/null, once in the new root.
+        var reopen = p.Syscalls(Sys.Dup3).Where(o => o.Description.Contains("container's /dev/null")).ToList();
+        Assert.Equal([0L, 1L, 2L], reopen.Select(o => o.Args[1].Value));
+        Assert.True(p.MustFind("pivot_root") < p.MustFind("open /dev/null to reopen stdio"));
+
+        // A HOME in the env: no lookup.
+        spec.Process.Env = ["PATH=/bin", "HOME=/home/given"];
+        using var given = CompiledProgram.Compile(spec);
+        Assert.DoesNotContain(given.Ops, o => o.Kind == OpKind.PasswdHome);
+    }
+
+    [Fact]
+    public void Stdio_is_not_reopened_when_dev_is_the_hosts()
+    {
+        var spec = UnitSpecs.Default("pid", "mount");
+        spec.Mounts = [.. spec.Mounts!.Where(m => m.Destination != "/dev"), new Mount { Destination = "/dev", Type = "bind", Source = "/dev", Options = ["rbind"] }];
+        using var p = CompiledProgram.Compile(spec);
+        Assert.DoesNotContain(p.Ops, o => o.Description.StartsWith("open /dev/null to reopen stdio"));
     }
 }

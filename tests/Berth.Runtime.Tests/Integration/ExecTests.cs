@@ -62,6 +62,18 @@ public sealed class ExecTests : IDisposable
     }
 
     [IntegrationFact]
+    public void Home_and_stdio_of_a_non_root_user_as_runc_sets_them()
+    {
+        var (id, _) = Running("home", b => File.AppendAllText(Path.Combine(b.Rootfs, "etc/passwd"), "app:x:1000:1000::/home/app:/bin/sh\n"));
+        // No HOME in the container's env: the user's home from the container's /etc/passwd; and
+        // the runtime's stdout is the user's, so that /dev/stdout opens.
+        var result = _h.Runtime("exec", "-u", "1000:1000", id, "sh", "-c", "echo $HOME > /dev/stdout").ShouldSucceed();
+        Assert.Equal("/home/app", result.Stdout.Trim());
+        Assert.Equal("/", _h.Runtime("exec", "-u", "1234:1234", id, "sh", "-c", "echo $HOME").ShouldSucceed().Stdout.Trim());
+        Assert.Equal("/set", _h.Runtime("exec", "-e", "HOME=/set", "-u", "1000:1000", id, "sh", "-c", "echo $HOME").ShouldSucceed().Stdout.Trim());
+    }
+
+    [IntegrationFact]
     public void A_process_json_replaces_the_process_section()
     {
         var (id, _) = Running("procjson");

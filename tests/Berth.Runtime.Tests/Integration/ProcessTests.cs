@@ -139,4 +139,41 @@ public sealed class ProcessTests : IDisposable
         // 3 and 4 passed on, 5 not; ls's own directory fd comes next, at 5.
         Assert.Equal("0 1 2 3 4 5", string.Join(' ', lines[2..]));
     }
+
+    [IntegrationFact]
+    public void Stdio_is_given_to_a_non_root_user_who_can_open_it_again()
+    {
+        // As runc's fixStdioPermissions: the runtime's stdout and stderr (files owned by root here, an
+        // engine's pipes in real use) are chowned to the container's uid, so that /dev/stdout opens.
+        // stdin, the host's /dev/null opened read-only, is reopened on the container's /dev/null
+        // read-write (runc's reOpenDevNull), and /dev/null itself is not given away.
+        // (The script's stdout is reopened once, in append mode: the harness's stdout is a file, whose
+        // offset a second open would not share.)
+        var bundle = _h.NewBundle().Script(
+            "exec >> /dev/stdout && echo out && echo err >> /proc/self/fd/2; echo in >&0 && echo stdin-writable; stat -c %u /dev/null; id -u");
+        bundle.Process.User = new User { Uid = 1000, Gid = 1000 };
+        var result = _h.Run(bundle).ShouldSucceed();
+        Assert.Equal("out\nstdin-writable\n0\n1000\n", result.Stdout);
+        Assert.Equal("err\n", result.Stderr);
+        Assert.Equal("1000", TestEnvironment.Sh($"stat -c %u '{result.StdoutFile}'").Output.Trim());
+    }
+
+    [IntegrationFact]
+    public void Home_comes_from_etc_passwd_when_the_env_has_none()
+    {
+        string Home(uint uid, params string[] env)
+        {
+            var bundle = _h.NewBundle().Script("echo \"[$HOME]\"");
+            File.WriteAllText(Path.Combine(bundle.Rootfs, "etc/passwd"),
+                "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n");
+            bundle.Process.Env = ["PATH=/bin", .. env];
+            bundle.Process.User = new User { Uid = uid, Gid = uid };
+            return _h.Run(bundle).ShouldSucceed().Stdout.Trim();
+        }
+        Assert.Equal("[/home/app]", Home(1000));
+        Assert.Equal("[/root]", Home(0));
+        Assert.Equal("[/]", Home(1234)); // no entry: runc's default
+        Assert.Equal("[/home/app]", Home(1000, "HOME=")); // empty counts as none
+        Assert.Equal("[/given]", Home(1000, "HOME=/given"));
+    }
 }

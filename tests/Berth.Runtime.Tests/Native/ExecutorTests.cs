@@ -89,4 +89,77 @@ public sealed class ExecutorTests
         }
         finally { LibC.close(pair[0]); LibC.close(pair[1]); }
     }
+
+    [NativeFact]
+    public void Conditional_jumps_compare_slots_and_immediates()
+    {
+        var p = new ChildProgram();
+        var value = p.Preset(7);
+        var equal = new Label();
+        var different = new Label();
+        p.JumpIfDifferent(value, 7, different, "7 is 7: no jump");
+        p.JumpIfEqual(value, 7, equal, "7 is 7: jump");
+        p.Add(new Op { Kind = OpKind.Exit, Args = [1], Description = "not reached" });
+        p.Place(different);
+        p.Add(new Op { Kind = OpKind.Exit, Args = [2], Description = "not reached either" });
+        p.Place(equal);
+        var end = new Label();
+        p.JumpIfEqual(value, 8, different, "7 is not 8: no jump");
+        p.JumpIfDifferent(value, 8, end, "7 is not 8: jump");
+        p.Add(new Op { Kind = OpKind.Exit, Args = [3], Description = "not reached" });
+        p.Place(end);
+        p.Add(new Op { Kind = OpKind.Exit, Args = [value], Description = "exit with the slot" });
+        Assert.Equal(7, SpawnAndWait(p));
+    }
+
+    /// <summary>Runs PasswdHome on a file with <paramref name="passwd"/> for <paramref name="uid"/>: (result, buffer up to its NUL).</summary>
+    static (int Result, string Home) PasswdHome(string passwd, uint uid)
+    {
+        var dir = Directory.CreateTempSubdirectory("berth-passwd-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "passwd"), passwd);
+            var input = LibC.open(Path.Combine(dir, "passwd"), Sys.O_RDONLY | Sys.O_CLOEXEC, 0);
+            var output = LibC.open(Path.Combine(dir, "out"), Sys.O_WRONLY | Sys.O_CREAT | Sys.O_CLOEXEC, 0x180);
+            Assert.True(input >= 0 && output >= 0);
+            try
+            {
+                var p = new ChildProgram();
+                var buffer = new byte[64];
+                "HOME=/"u8.CopyTo(buffer);
+                var home = p.Bytes(buffer, 8);
+                var result = p.NewSlot();
+                p.Add(new Op { Kind = OpKind.PasswdHome, Args = [p.Preset(input), uid, home, buffer.Length], Result = result, Description = "passwd home" });
+                p.Syscall(Sys.Write, "write the buffer", p.Preset(output), home, buffer.Length);
+                p.Add(new Op { Kind = OpKind.Exit, Args = [result], Description = "exit with the result" });
+                var code = SpawnAndWait(p);
+                var written = File.ReadAllBytes(Path.Combine(dir, "out"));
+                return (code, System.Text.Encoding.UTF8.GetString(written, 0, Array.IndexOf(written, (byte)0)));
+            }
+            finally { LibC.close(input); LibC.close(output); }
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [NativeFact]
+    public void PasswdHome_finds_the_first_entry_of_the_uid_as_runc_reads_passwd()
+    {
+        var longLine = "long:x:1000:1000:" + new string('g', 5000) + ":/wrong:/bin/sh\n";
+        var passwd = "root:x:0:0:root:/root:/bin/sh\n" +
+            "\n" +
+            "bad:x:1x:0::/bad:/bin/sh\n" +
+            longLine +
+            "app:x:1000:1000:app:/home/app:/bin/sh\r\n" +
+            "again:x:1000:1000::/home/again:/bin/sh\n" +
+            "nohome:x:77:77\n" +
+            "  spaced:x:42:42::/home/spaced  \n" +
+            "last:x:5:5::/home/last:/bin/sh"; // no newline at the end
+        Assert.Equal((1, "HOME=/root"), PasswdHome(passwd, 0));
+        Assert.Equal((1, "HOME=/home/app"), PasswdHome(passwd, 1000)); // the over-long line is skipped, CR trimmed
+        Assert.Equal((1, "HOME="), PasswdHome(passwd, 77)); // an entry without a home field gives an empty HOME (runc too)
+        Assert.Equal((1, "HOME=/home/spaced"), PasswdHome(passwd, 42));
+        Assert.Equal((1, "HOME=/home/last"), PasswdHome(passwd, 5));
+        Assert.Equal((0, "HOME=/"), PasswdHome(passwd, 1234)); // not found: the buffer is untouched
+        Assert.Equal((0, "HOME=/"), PasswdHome("", 0));
+    }
 }
