@@ -100,6 +100,10 @@ expect_match "run -t: a pty inside" '/dev/pts/[0-9]+' "$out"
 out=$(printf 'hello\n' | run --rm "$IMG" t7 sh -c 'read l; echo "got $l"' 2>&1)
 expect "stdin reaches the container" "got hello" "$out"
 
+# ctr sets no HOME: the runtime takes the user's from the container's /etc/passwd, as runc does.
+out=$(run --rm "$IMG" t10 sh -c 'echo "home=$HOME"' 2>&1)
+expect "no HOME in the spec: root's home from /etc/passwd" "home=/root" "$out"
+
 # Detached: task ls, SIGTERM to the init (its trap runs), the exit status, removal.
 out=$(run -d --memory-limit 67108864 "$IMG" t8 sh -c 'trap "exit 3" TERM; while :; do sleep 0.1; done' 2>&1)
 expect "run -d" "" "$out"
@@ -125,6 +129,15 @@ expect "kill --all -s KILL: task STOPPED" STOPPED "$(c task ls | awk '$1 == "t9"
 out=$(c task rm t9 2>&1)
 expect_match "task rm: exit status 137" 'exit code 137' "$out"
 c containers rm t9 >/dev/null 2>&1
+
+# exec as a user without a passwd entry: HOME=/, and the shim's stdout pipe is the user's.
+run -d "$IMG" t11 sleep 1000 >/dev/null 2>&1
+sleep 0.3
+out=$(c task exec --exec-id e1 --user 1000 t11 sh -c 'echo to-stdout > /dev/stdout; echo "home=$HOME"' 2>&1)
+expect "task exec --user 1000: /dev/stdout opens, HOME=/" $'to-stdout\nhome=/' "$out"
+c task kill -s KILL t11 >/dev/null 2>&1
+for ((i = 0; i < 50; i++)); do [[ $(c task ls | awk '$1 == "t11" { print $3 }') == STOPPED ]] && break; sleep 0.1; done
+c task rm t11 >/dev/null 2>&1; c containers rm t11 >/dev/null 2>&1
 
 expect "no runtime state left (--runc-root)" "" "$(ls -A "$T/runc-root/$NS" 2>/dev/null)"
 expect "no container cgroups left" "" "$(find /sys/fs/cgroup/*/$NS -mindepth 1 -type d 2>/dev/null)"

@@ -85,6 +85,11 @@ done
 expect_match "run -it: a pty inside" '/dev/pts/[0-9]+' "$out"
 expect "run -it: the exit code" 5 "$rc" "$out"
 
+# runc's setupUser: the engine's stdio pipes are chowned to the user (so /dev/stdout opens for a
+# non-root process) and, with no HOME from podman (no passwd entry for the uid), HOME=/.
+out=$(run --rm -u 1000:1000 busybox:local sh -c 'echo to-stdout > /dev/stdout; echo "home=$HOME"' 2>&1)
+expect "-u 1000:1000: /dev/stdout opens, HOME=/" $'to-stdout\nhome=/' "$out"
+
 out=$(run --rm --memory 64m busybox:local cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>&1)
 expect "--memory 64m: limit inside" 67108864 "$out"
 
