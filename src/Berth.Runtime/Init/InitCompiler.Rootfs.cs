@@ -382,7 +382,11 @@ public sealed partial class InitCompiler
         var devices = DefaultDevices
             .Select(d => new LinuxDevice { Path = d.Path, Type = "c", Major = d.Major, Minor = d.Minor, FileMode = 0x1b6 })
             .Where(d => _linux.Devices?.Any(c => c.Path == d.Path) != true)
-            .Concat(_linux.Devices ?? []);
+            .Concat(_linux.Devices ?? [])
+            // As runc's createDevices: a /dev/ptmx in linux.devices (podman --privileged lists every
+            // host device) gives way to the link into the container's devpts. In a user namespace it
+            // would be a bind mount, which the link could not replace (EBUSY).
+            .Where(d => !(PtmxFromDevpts && CleanDestination(d.Path) == "/dev/ptmx"));
         foreach (var device in devices)
         {
             var path = CleanDestination(device.Path);
@@ -423,6 +427,9 @@ public sealed partial class InitCompiler
     static long MakeDev(long major, long minor) =>
         (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xffL) << 12) | ((major & ~0xfffL) << 32);
 
+    /// <summary>/dev/ptmx must be the ptmx of the container's own devpts instance, when it has one.</summary>
+    bool PtmxFromDevpts => _spec.Mounts?.Any(m => CleanDestination(m.Destination) == "/dev/pts") == true;
+
     void EmitDevSymlinks()
     {
         OpenInRoot("/dev", _dirFd, _openHowDir, "/dev links");
@@ -433,8 +440,7 @@ public sealed partial class InitCompiler
         if (_o.HostHasProcKcore) links.Add(("/proc/kcore", "core"));
         foreach (var (target, name) in links)
             Sys0(Sys.SymlinkAt, $"symlink /dev/{name} -> {target}", Str(target), _dirFd, Str(name)).Tolerate(Sys.EEXIST);
-        // /dev/ptmx must be the ptmx of the container's own devpts instance.
-        if (_spec.Mounts?.Any(m => CleanDestination(m.Destination) == "/dev/pts") == true)
+        if (PtmxFromDevpts)
         {
             Sys0(UnlinkAt, "remove /dev/ptmx", _dirFd, Str("ptmx"), 0).Tolerate(Sys.ENOENT);
             Sys0(Sys.SymlinkAt, "symlink /dev/ptmx -> pts/ptmx", Str("pts/ptmx"), _dirFd, Str("ptmx"));

@@ -289,6 +289,28 @@ public sealed class InitCompilerRootfsTests : IDisposable
     }
 
     [Fact]
+    public void A_ptmx_in_the_devices_gives_way_to_the_devpts_link_as_with_runc()
+    {
+        // podman --privileged lists every host device, /dev/ptmx included; in a user namespace a
+        // bound /dev/ptmx could not be replaced by the link (EBUSY), and runc skips it.
+        foreach (var namespaces in new[] { new[] { "pid", "mount" }, ["pid", "user", "mount"] })
+        {
+            var spec = UnitSpecs.Default(namespaces);
+            spec.Linux!.Devices = [new LinuxDevice { Path = "/dev/ptmx", Type = "c", Major = 5, Minor = 2 }, new LinuxDevice { Path = "/dev/fuse", Type = "c", Major = 10, Minor = 229 }];
+            using var p = Compile(spec);
+            Assert.DoesNotContain(p.Ops, o => o.Description.Contains("device /dev/ptmx") || o.Description.Contains("mknod /dev/ptmx"));
+            Assert.Contains(p.Ops, o => o.Description.Contains("/dev/fuse (c 10:229)") || o.Description.Contains("device /dev/fuse"));
+            Assert.True(p.MustFind("remove /dev/ptmx") < p.MustFind("symlink /dev/ptmx"));
+        }
+        // Without a devpts mount there is no link to make: the device is created as asked.
+        var noDevpts = UnitSpecs.Default("pid", "mount");
+        noDevpts.Mounts!.RemoveAll(m => m.Destination == "/dev/pts");
+        noDevpts.Linux!.Devices = [new LinuxDevice { Path = "/dev/ptmx", Type = "c", Major = 5, Minor = 2 }];
+        using var plain = Compile(noDevpts);
+        Assert.Contains(plain.Ops, o => o.Description.Contains("mknod /dev/ptmx"));
+    }
+
+    [Fact]
     public void Pivot_root_then_the_old_root_is_made_slave_and_detached_and_no_pivot_moves_and_chroots()
     {
         using (var p = Compile(UnitSpecs.Bare("pid", "mount")))
