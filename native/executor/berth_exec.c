@@ -130,26 +130,21 @@ struct berth_dirent64 {
     char d_name[];
 };
 
-// Owner, mode (after the owner: chown clears set-id bits) and times of what copy_tree made.
+// Owner and mode (after the owner: chown clears set-id bits) of what copy_tree made. Times are
+// not copied: runc (mrunalp/fileutils) and crun leave them at the time of the copy.
 // fd >= 0: the object itself (name unused); otherwise name in directory dir.
 static long copy_attributes(int fd, int dir, const char *name, const struct stat *st, int chmod_too)
 {
-    struct timespec times[2] = { st->st_atim, st->st_mtim };
     long r = fd >= 0 ? raw(SYS_fchown, fd, st->st_uid, st->st_gid, 0, 0, 0)
                      : raw(SYS_fchownat, dir, (long)name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW, 0);
-    if (r < 0) return r;
-    if (chmod_too) {
-        r = fd >= 0 ? raw(SYS_fchmod, fd, st->st_mode & 07777, 0, 0, 0, 0)
-                    : raw(SYS_fchmodat, dir, (long)name, st->st_mode & 07777, 0, 0, 0);
-        if (r < 0) return r;
-    }
-    return fd >= 0 ? raw(SYS_utimensat, fd, 0, (long)times, 0, 0, 0)
-                   : raw(SYS_utimensat, dir, (long)name, (long)times, AT_SYMLINK_NOFOLLOW, 0, 0);
+    if (r < 0 || !chmod_too) return r;
+    return fd >= 0 ? raw(SYS_fchmod, fd, st->st_mode & 07777, 0, 0, 0, 0)
+                   : raw(SYS_fchmodat, dir, (long)name, st->st_mode & 07777, 0, 0, 0);
 }
 
 // tmpcopyup: copies the contents of the directory src (the image's directory, opened before
 // a tmpfs was mounted over it) into dst (the new tmpfs), as runc and crun do: directories,
-// regular files, symlinks and special files with their owner, mode and times; hard links
+// regular files, symlinks and special files with their owner and mode; hard links
 // become separate copies. dst's root keeps the tmpfs's mode and takes src's owner. Nothing
 // is followed: every name is opened O_NOFOLLOW or read with AT_SYMLINK_NOFOLLOW, so an
 // image's symlink cannot make the copy read or write outside the two trees.
