@@ -197,19 +197,33 @@ public sealed partial class InitCompiler
         }
         else
         {
+            // A tmpfs over a directory the image has takes that directory's mode unless the options
+            // give one, as with runc (not tmpfs's 1777: --tmpfs /root stays 0755, a 0700 data
+            // directory stays 0700). Its mode is read before anything is created there.
+            var takesImageMode = mount.Type == "tmpfs" && !options.Data.Split(',').Any(o => o.StartsWith("mode=", StringComparison.Ordinal));
+            if (takesImageMode) EmitReadImageMode(dest);
             EnsureDirectory(dest);
             // tmpcopyup (runc and crun's extension, podman's default for --tmpfs): the tmpfs starts
-            // with what the image has at dest. The directory is opened before the tmpfs hides it, and
-            // the tmpfs is mounted writable until the copy is done. runc ignores it on other types.
+            // with what the image has at dest. The directory is opened before the tmpfs hides it.
+            // runc ignores it on other types. A read-only tmpfs is mounted writable until the copy
+            // and the chmod are done.
             var copyUp = options.CopyUp && mount.Type == "tmpfs";
-            var flags = copyUp ? options.Flags & ~MS_RDONLY : options.Flags;
+            var delayReadonly = copyUp || takesImageMode;
+            var flags = delayReadonly ? options.Flags & ~MS_RDONLY : options.Flags;
             if (copyUp) OpenInRoot(dest, _copyFrom, _openHowReadDir, $"open {dest} to copy it into the tmpfs");
             OpenTarget(dest, "mount " + what);
             var source = Str(string.IsNullOrEmpty(mount.Source) ? mount.Type ?? "none" : mount.Source);
             var data = string.IsNullOrEmpty(options.Data) ? (OpArg)0 : Str(options.Data);
             var op = Sys0(Sys.Mount, "mount " + what, source, _fdPath, Str(mount.Type ?? ""), (long)flags, data);
             Close(_targetFd);
-            if (copyUp) EmitCopyUp(dest, options.Flags, data);
+            if (copyUp) EmitCopyUp(dest);
+            if (takesImageMode) EmitChmodToImageMode(dest);
+            if (delayReadonly && (options.Flags & MS_RDONLY) != 0)
+            {
+                OpenTarget(dest, "remount read-only");
+                Sys0(Sys.Mount, $"remount the tmpfs on {dest} read-only", 0, _fdPath, 0, (long)(options.Flags | MS_REMOUNT), data);
+                Close(_targetFd);
+            }
             if (mount.Type == "sysfs" && InUserNamespace)
             {
                 // sysfs cannot be mounted in a user namespace that does not own the network
@@ -284,18 +298,40 @@ public sealed partial class InitCompiler
         EmitPropagation(dest, options.Propagations);
     }
 
-    /// <summary>Copies the image's directory (opened into _copyFrom) into the tmpfs now at <paramref name="dest"/>;
-    /// then makes the tmpfs read-only if it was asked to be.</summary>
-    void EmitCopyUp(string dest, ulong flags, OpArg data)
+    /// <summary>Copies the image's directory (opened into _copyFrom) into the tmpfs now at <paramref name="dest"/>.</summary>
+    void EmitCopyUp(string dest)
     {
         OpenInRoot(dest, _tmp, _openHowReadDir, $"open the tmpfs on {dest}");
         _p.Add(new Op { Kind = OpKind.CopyTree, Args = [_copyFrom, _tmp], Description = $"copy {dest} of the image into its tmpfs (tmpcopyup)" });
         Close(_tmp);
         Close(_copyFrom);
-        if ((flags & MS_RDONLY) == 0) return;
-        OpenTarget(dest, "remount read-only");
-        Sys0(Sys.Mount, $"remount the tmpfs on {dest} read-only", 0, _fdPath, 0, (long)(flags | MS_REMOUNT), data);
+    }
+
+    // What _imageMode holds when the image has nothing at the path: no mode (a load must not be
+    // negative, which the executor would take for an errno).
+    const long NoImageMode = 0x10000;
+
+    /// <summary>The mode of what the image has at <paramref name="dest"/> into _imageMode; NoImageMode when it has nothing there.</summary>
+    void EmitReadImageMode(string dest)
+    {
+        var absent = new Label();
+        _p.Add(new Op { Kind = OpKind.Load, Args = [new Data(0), 0, NoImageMode], Result = _imageMode, Description = $"no mode for {dest} yet" });
+        OpenInRoot(dest, _tmp, _openHowPath, "read its mode").Tolerate(Sys.ENOENT, absent);
+        Sys0(Sys.Fstat, $"fstat {dest}", _tmp, _stat);
+        Close(_tmp);
+        _p.Add(new Op { Kind = OpKind.Load, Args = [new OpArg(OpArgKind.Data, _stat.Offset + Sys.StatModeOffset), 0xfff, 0], Result = _imageMode, Description = $"the mode of {dest} in the image" });
+        _p.Place(absent);
+    }
+
+    /// <summary>runc's chmod of a tmpfs to the mode of the directory it hides (read by EmitReadImageMode).</summary>
+    void EmitChmodToImageMode(string dest)
+    {
+        var none = new Label();
+        _p.JumpIfEqual(_imageMode, NoImageMode, none, $"the image has nothing at {dest}: the tmpfs keeps its mode");
+        OpenTarget(dest, "chmod");
+        Sys0(Sys.FchmodAt, $"chmod the tmpfs on {dest} to the image's mode", Sys.AT_FDCWD, _fdPath, _imageMode);
         Close(_targetFd);
+        _p.Place(none);
     }
 
     void EmitPropagation(string dest, IReadOnlyList<ulong> propagations)

@@ -62,9 +62,9 @@ public sealed partial class InitCompiler
     // Slots preset by the parent before the clone.
     readonly Slot _report, _start, _console;
     // Scratch slots reused by consecutive steps.
-    readonly Slot _rootFd, _dirFd, _targetFd, _tmp, _flags, _copyFrom;
-    // Scratch memory: a "/proc/self/fd/N" buffer, a statfs buffer, a one-byte buffer.
-    readonly Data _fdPath, _statfs, _byte;
+    readonly Slot _rootFd, _dirFd, _targetFd, _tmp, _flags, _copyFrom, _imageMode;
+    // Scratch memory: a "/proc/self/fd/N" buffer, a statfs buffer, a stat buffer, a one-byte buffer.
+    readonly Data _fdPath, _statfs, _stat, _byte;
     readonly Dictionary<InitMessage, Data> _messages = [];
     ProcessEmitter? _emitter;
     ProcessEmitter Emitter => _emitter ??= new ProcessEmitter(_p);
@@ -87,9 +87,10 @@ public sealed partial class InitCompiler
         _start = _p.Preset(options.StartFd);
         _console = _p.Preset(options.ConsoleSocketFd);
         _rootFd = _p.NewSlot(); _dirFd = _p.NewSlot(); _targetFd = _p.NewSlot();
-        _tmp = _p.NewSlot(); _flags = _p.NewSlot(); _copyFrom = _p.NewSlot();
+        _tmp = _p.NewSlot(); _flags = _p.NewSlot(); _copyFrom = _p.NewSlot(); _imageMode = _p.NewSlot();
         _fdPath = _p.Zeroes(32);
         _statfs = _p.Zeroes(120);
+        _stat = _p.Zeroes(Sys.StatSize);
         _byte = _p.Zeroes(8);
     }
 

@@ -26,8 +26,9 @@ public static class Sys
     public static readonly long Personality = Nr(135, 92), SchedSetaffinity = Nr(203, 122);
     public static readonly long Fstat = Nr(5, 80), Fchown = Nr(93, 55);
 
-    // struct stat (asm/stat.h on x86_64, asm-generic/stat.h on arm64): its size and where st_gid and st_rdev are.
-    public static readonly int StatSize = Arm64 ? 128 : 144, StatGidOffset = Arm64 ? 28 : 32, StatRdevOffset = Arm64 ? 32 : 40;
+    // struct stat (asm/stat.h on x86_64, asm-generic/stat.h on arm64): its size and where st_mode, st_gid and st_rdev are.
+    public static readonly int StatSize = Arm64 ? 128 : 144, StatModeOffset = Arm64 ? 16 : 24;
+    public static readonly int StatGidOffset = Arm64 ? 28 : 32, StatRdevOffset = Arm64 ? 32 : 40;
     /// <summary>st_rdev of /dev/null (1:3), as the kernel encodes it for stat.</summary>
     public const long DevNullRdev = (1 << 8) | 3;
 

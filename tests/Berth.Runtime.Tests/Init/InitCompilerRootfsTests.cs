@@ -122,6 +122,28 @@ public sealed class InitCompilerRootfsTests : IDisposable
     }
 
     [Fact]
+    public void A_tmpfs_without_a_mode_is_chmodded_to_the_mode_the_image_has_there_before_a_readonly_remount()
+    {
+        using var p = Compile(WithMount(new Mount { Destination = "/data", Type = "tmpfs", Source = "tmpfs", Options = ["ro", "nosuid"] }));
+        var readMode = p.MustFind("the mode of /data in the image");
+        Assert.Equal((long)0xfff, p.Ops[readMode].Args[1].Value);
+        var mkdir = p.MustFind("mkdir /data");
+        var mount = p.IndexOf(p.Single(o => o.Syscall == Sys.Mount && o.Description == "mount tmpfs tmpfs on /data", "mounts the tmpfs"));
+        var chmod = p.MustFind("chmod the tmpfs on /data to the image's mode");
+        var remount = p.MustFind("remount the tmpfs on /data read-only");
+        // Read before the mount point is created (else a new directory's 0755 would be taken for the image's).
+        Assert.True(readMode < mkdir && mkdir < mount && mount < chmod && chmod < remount, p.Dump());
+        Assert.Equal((long)MS_NOSUID, p.Ops[mount].Args[3].Value); // writable until the chmod
+        Assert.Equal(new OpArg(OpArgKind.Slot, p.Ops[readMode].Result!.Value.Index), p.Ops[chmod].Args[2]);
+
+        // A mode= option wins: nothing is read or chmodded, and a read-only tmpfs is mounted read-only at once.
+        using var given = Compile(WithMount(new Mount { Destination = "/data", Type = "tmpfs", Source = "tmpfs", Options = ["ro", "mode=700"] }));
+        Assert.Equal(-1, given.Find("the mode of /data in the image"));
+        Assert.Equal(-1, given.Find("chmod the tmpfs"));
+        Assert.Equal(-1, given.Find("remount the tmpfs"));
+    }
+
+    [Fact]
     public void Tmpcopyup_opens_the_directory_before_the_tmpfs_hides_it_and_copies_into_the_tmpfs()
     {
         using var p = Compile(WithMount(new Mount { Destination = "/etc/app", Type = "tmpfs", Source = "tmpfs", Options = ["tmpcopyup", "ro", "nosuid"] }));

@@ -67,31 +67,56 @@ public sealed class MountTests : IDisposable
     }
 
     [IntegrationFact]
+    public void A_tmpfs_over_an_image_directory_takes_its_mode_unless_the_options_give_one()
+    {
+        // As runc: the directory's mode (0700 here) rather than tmpfs's 1777, also read-only; a mode=
+        // option wins; where the image has nothing the tmpfs keeps 1777.
+        var output = _h.RunScript(
+            "stat -c %a /private /private-ro /given /new; grep ' /private-ro ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1",
+            b =>
+            {
+                foreach (var dir in new[] { "private", "private-ro", "given" })
+                {
+                    Directory.CreateDirectory(Path.Combine(b.Rootfs, dir));
+                    File.SetUnixFileMode(Path.Combine(b.Rootfs, dir), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                }
+                b.Spec.Mounts!.AddRange([
+                    new Mount { Destination = "/private", Type = "tmpfs", Source = "tmpfs", Options = ["nosuid"] },
+                    new Mount { Destination = "/private-ro", Type = "tmpfs", Source = "tmpfs", Options = ["ro"] },
+                    new Mount { Destination = "/given", Type = "tmpfs", Source = "tmpfs", Options = ["mode=750"] },
+                    new Mount { Destination = "/new", Type = "tmpfs", Source = "tmpfs", Options = ["size=1m"] },
+                ]);
+            });
+        Assert.Equal("700\n700\n750\n1777\nro\n", output);
+    }
+
+    [IntegrationFact]
     public void Tmpcopyup_fills_the_tmpfs_with_what_the_image_has_there()
     {
         var output = _h.RunScript(
             "grep ' /data ' /proc/mounts | cut -d' ' -f3,4; cat /data/file; stat -c '%a %u:%g' /data/file; " +
             "[ $(stat -c %Y /data/file) -gt 1000000000 ] && echo mtime-of-the-copy; " +
             "readlink /data/link; stat -c '%a %u:%g' /data/sub /data/sub/deeper/fifo; cat /data/sub/deeper/leaf; " +
-            "stat -c '%u:%g' /data; echo new > /data/written && echo writable; " +
+            "stat -c '%a %u:%g' /data; " +
             "grep ' /ro ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1; cat /ro/kept; touch /ro/x 2>/dev/null || echo ro-refused",
             b =>
             {
                 // What the image has at /data: a file with an odd mode, owner and mtime, a symlink,
                 // a nested directory with a fifo. The container sees it on a tmpfs, with owners and
-                // modes kept; times are those of the copy, as with runc and crun.
+                // modes kept (the tmpfs's root too: the directory's owner and mode); times are those of
+                // the copy, as with runc and crun.
                 var data = Path.Combine(b.Rootfs, "data");
                 Directory.CreateDirectory(Path.Combine(data, "sub", "deeper"));
                 File.WriteAllText(Path.Combine(data, "file"), "from-image\n");
                 Assert.Equal(0, TestEnvironment.Sh(
                     $"cd '{data}' && chmod 606 file && chown 12:34 file && touch -d @1000000000 file && ln -s file link && " +
                     $"chmod 751 sub && chown 5:6 sub && mkfifo sub/deeper/fifo && chmod 604 sub/deeper/fifo && " +
-                    $"echo leaf > sub/deeper/leaf && chown 7:8 . && mkdir ../ro && echo kept > ../ro/kept").Code);
+                    $"echo leaf > sub/deeper/leaf && chown 7:8 . && chmod 705 . && mkdir ../ro && echo kept > ../ro/kept").Code);
                 b.Spec.Mounts!.Add(new Mount { Destination = "/data", Type = "tmpfs", Source = "tmpfs", Options = ["tmpcopyup", "size=1m"] });
                 b.Spec.Mounts!.Add(new Mount { Destination = "/ro", Type = "tmpfs", Source = "tmpfs", Options = ["tmpcopyup", "ro"] });
             });
         Assert.Equal(
-            "tmpfs rw,relatime,size=1024k\nfrom-image\n606 12:34\nmtime-of-the-copy\nfile\n751 5:6\n604 0:0\nleaf\n7:8\nwritable\nro\nkept\nro-refused\n",
+            "tmpfs rw,relatime,size=1024k\nfrom-image\n606 12:34\nmtime-of-the-copy\nfile\n751 5:6\n604 0:0\nleaf\n705 7:8\nro\nkept\nro-refused\n",
             output);
     }
 
