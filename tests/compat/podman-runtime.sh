@@ -97,6 +97,13 @@ expect "--memory 64m: limit inside" 67108864 "$out"
 out=$(run --rm --tmpfs /etc busybox:local sh -c 'grep " /etc " /proc/mounts | cut -d" " -f3; cat /etc/passwd | head -1' 2>&1)
 expect "--tmpfs /etc: a tmpfs with the image's files (tmpcopyup)" $'tmpfs\nroot:x:0:0:root:/root:/bin/sh' "$out"
 
+out=$(run --rm --tmpfs /root busybox:local stat -c %a /root 2>&1)
+expect "--tmpfs over an image directory: the directory's mode, not tmpfs's 1777" "$(stat -c %a "$T/bundle/rootfs/root")" "$out"
+
+# --privileged lists every host device, /dev/ptmx too: in a user namespace devices are bind mounts.
+out=$(run --rm --uidmap 0:100000:65536 --gidmap 0:100000:65536 --privileged busybox:local readlink /dev/ptmx 2>&1)
+expect "--privileged --uidmap: /dev/ptmx links into the container's devpts" pts/ptmx "$out"
+
 id=$(run -d busybox:local sleep 1000 2>&1)
 out=$(p exec "$id" echo exec-ok 2>&1)
 if unsupported "$out"; then skip "exec" exec; else expect "exec" exec-ok "$out"; fi
