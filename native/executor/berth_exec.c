@@ -43,6 +43,7 @@ enum berth_op_kind {
 
 // Flags of an op.
 #define OPF_FAIL_ON_ZERO 1   // a result of 0 is a failure (a read that hit end of file): reported as EPIPE
+#define OPF_EXEC_ERROR_TO_STDERR 2  // an execve (path in args[0]) whose failure is also written to fd 2 (see exec_error_to_stderr)
 
 struct berth_op {
     int32_t kind;
@@ -265,6 +266,56 @@ static long passwd_home(int fd, uint64_t uid, char *out, long size)
     }
 }
 
+// Go's text for the errors an execve can fail with (runc prints them), else "errno N".
+static const char *exec_error_text(int err, char *scratch)
+{
+    switch (err) {
+    case EPERM: return "operation not permitted";
+    case ENOENT: return "no such file or directory";
+    case EIO: return "input/output error";
+    case E2BIG: return "argument list too long";
+    case ENOEXEC: return "exec format error";
+    case ENOMEM: return "cannot allocate memory";
+    case EACCES: return "permission denied";
+    case EFAULT: return "bad address";
+    case ETXTBSY: return "text file busy";
+    case EISDIR: return "is a directory";
+    case ENOTDIR: return "not a directory";
+    case EINVAL: return "invalid argument";
+    case ENFILE: return "too many open files in system";
+    case EMFILE: return "too many open files";
+    case ENAMETOOLONG: return "file name too long";
+    case ELOOP: return "too many levels of symbolic links";
+    case ELIBBAD: return "accessing a corrupted shared library";
+    }
+    char digits[12];
+    int n = 0;
+    unsigned v = (unsigned)err;
+    do { digits[n++] = (char)('0' + v % 10); v /= 10; } while (v);
+    memcpy(scratch, "errno ", 6);
+    for (int i = 0; i < n; i++) scratch[6 + i] = digits[n - 1 - i];
+    scratch[6 + n] = 0;
+    return scratch;
+}
+
+// runc's message when the container's process cannot be executed once started
+// ("exec /app: exec format error"), written to the process's own stderr: by then nobody
+// may be left to read the report (create has exited), and this is what the user sees in
+// the container's output.
+static void exec_error_to_stderr(const char *path, int err)
+{
+    static char message[4096 + 64];
+    char scratch[20];
+    const char *text = exec_error_text(err, scratch);
+    size_t n = 0, path_len = strnlen(path, 4096), text_len = strlen(text);
+    memcpy(message, "exec ", 5); n = 5;
+    memcpy(message + n, path, path_len); n += path_len;
+    memcpy(message + n, ": ", 2); n += 2;
+    memcpy(message + n, text, text_len); n += text_len;
+    message[n++] = '\n';
+    raw(SYS_write, 2, (long)message, (long)n, 0, 0, 0);
+}
+
 __attribute__((noreturn)) static void run_program(struct berth_program *p)
 {
     // The parent's handlers point into the .NET runtime: none may run here, and the
@@ -334,7 +385,10 @@ __attribute__((noreturn)) static void run_program(struct berth_program *p)
             int err = (int)-r, next = -2;
             for (int i = 0; i < BERTH_MAX_ERRNO_RULES; i++)
                 if (op->errnos[i] == err) { next = op->on_errno[i]; break; }
-            if (next == -2) fail(p, pc, err);
+            if (next == -2) {
+                if (op->flags & OPF_EXEC_ERROR_TO_STDERR) exec_error_to_stderr((const char *)a[0], err);
+                fail(p, pc, err);
+            }
             pc = next < 0 ? pc + 1 : next;
             continue;
         }

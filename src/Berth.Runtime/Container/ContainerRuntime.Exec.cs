@@ -197,6 +197,10 @@ public sealed partial class ContainerRuntime
                     PassListener(passedFd);
                     break;
                 case InitMessage.Failure:
+                    // The execve itself failed (a binary for another architecture, a missing interpreter):
+                    // as with runc the process was started; it said why on its own stderr and exits 1,
+                    // which is the exec's exit code.
+                    if (opIndex >= 0 && opIndex < program.Ops.Count && program.Ops[opIndex].ExecErrorToStderr) break;
                     // Keep reading until end of file: the pid may still arrive, and both processes must be reaped.
                     failure = failureErrno == 0 ? FailureText(program, opIndex, (int)value, process.Capabilities) : failure;
                     failureErrno = (int)value;

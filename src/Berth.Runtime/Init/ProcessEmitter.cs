@@ -289,11 +289,12 @@ internal sealed class ProcessEmitter(ChildProgram p)
         var argv = p.StringArray(args);
         // With HOME from /etc/passwd (HomeFromPasswd), an empty HOME= gives way to it.
         var envp = _home is { } home
-            ? p.StringArray([.. env.Where(e => e != "HOME=").Select(p.String), home])
+            ? p.PointerArray([.. env.Where(e => e != "HOME=").Select(p.String), home])
             : p.StringArray(env);
         foreach (var candidate in candidates)
         {
             var op = Sys0(Sys.Execve, $"exec {candidate}", p.String(candidate), argv, envp);
+            op.ExecErrorToStderr = true;
             if (candidates.Count > 1) op.Tolerate(Sys.ENOENT).Tolerate(Sys.ENOTDIR).Tolerate(Sys.EACCES);
         }
         if (candidates.Count > 1)

@@ -54,6 +54,12 @@ public sealed class Op
     public OpArg[] Args { get; init; } = [];
     public Slot? Result { get; set; }
     public bool FailOnZero { get; set; }
+    /// <summary>
+    /// An execve (path in Args[0]) whose failure the process also writes to its own stderr, in
+    /// runc's words ("exec /app: exec format error"): once the container is started nobody may be
+    /// left to read the report.
+    /// </summary>
+    public bool ExecErrorToStderr { get; set; }
     public Label? OnSuccess { get; set; }
     /// <summary>errno values that are not failures; a null label means "go on with the next op".</summary>
     public List<(int Errno, Label? Then)> Tolerated { get; } = [];
@@ -148,10 +154,10 @@ public sealed class ChildProgram
     }
 
     /// <summary>A NULL-terminated array of C strings (argv, envp).</summary>
-    public Data StringArray(IEnumerable<string> values) => StringArray(values.Select(String).ToList());
+    public Data StringArray(IEnumerable<string> values) => PointerArray(values.Select(String).ToList());
 
-    /// <summary>A NULL-terminated array of pointers to strings already in the arena.</summary>
-    public Data StringArray(IReadOnlyList<Data> strings)
+    /// <summary>A NULL-terminated array of pointers to data already in the arena (C strings for argv, envp).</summary>
+    public Data PointerArray(IReadOnlyList<Data> strings)
     {
         Align(8);
         var start = (int)_data.Position;
@@ -255,7 +261,7 @@ public sealed class ChildProgram
         }
         BitConverter.TryWriteBytes(o[8..], slotMask);
         BitConverter.TryWriteBytes(o[12..], op.Result?.Index ?? -1);
-        BitConverter.TryWriteBytes(o[64..], op.FailOnZero ? 1 : 0);
+        BitConverter.TryWriteBytes(o[64..], (op.FailOnZero ? 1 : 0) | (op.ExecErrorToStderr ? 2 : 0));
         BitConverter.TryWriteBytes(o[68..], op.OnSuccess?.Target ?? -1);
         for (var i = 0; i < MaxErrnoRules; i++)
         {

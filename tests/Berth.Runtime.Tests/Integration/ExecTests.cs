@@ -74,6 +74,19 @@ public sealed class ExecTests : IDisposable
     }
 
     [IntegrationFact]
+    public void An_exec_whose_execve_fails_exits_1_with_runcs_message_from_the_process()
+    {
+        var (id, _) = Running("badexec", b =>
+        {
+            File.WriteAllBytes(Path.Combine(b.Rootfs, "bin/app"), [0x7f, (byte)'E', (byte)'L', (byte)'F', 1, 2, 3]);
+            File.SetUnixFileMode(Path.Combine(b.Rootfs, "bin/app"), UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        });
+        var result = _h.Runtime("exec", id, "/bin/app");
+        Assert.Equal(1, result.Code);
+        Assert.Equal("exec /bin/app: exec format error\n", result.Stderr);
+    }
+
+    [IntegrationFact]
     public void A_process_json_replaces_the_process_section()
     {
         var (id, _) = Running("procjson");

@@ -176,4 +176,17 @@ public sealed class ProcessTests : IDisposable
         Assert.Equal("[/home/app]", Home(1000, "HOME=")); // empty counts as none
         Assert.Equal("[/given]", Home(1000, "HOME=/given"));
     }
+
+    [IntegrationFact]
+    public void A_started_process_that_cannot_be_executed_says_so_on_its_stderr_and_exits_1()
+    {
+        // It passes create's check (it exists and is executable) but execve refuses it: as with
+        // runc, the message goes to the container's stderr ("exec /app: exec format error").
+        var bundle = _h.NewBundle("/bin/app");
+        File.WriteAllBytes(Path.Combine(bundle.Rootfs, "bin/app"), [0x7f, (byte)'E', (byte)'L', (byte)'F', 1, 2, 3]);
+        File.SetUnixFileMode(Path.Combine(bundle.Rootfs, "bin/app"), UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        var result = _h.Run(bundle);
+        Assert.Equal(1, result.Code);
+        Assert.Equal("exec /bin/app: exec format error\n", result.Stderr);
+    }
 }

@@ -162,4 +162,32 @@ public sealed class ExecutorTests
         Assert.Equal((0, "HOME=/"), PasswdHome(passwd, 1234)); // not found: the buffer is untouched
         Assert.Equal((0, "HOME=/"), PasswdHome("", 0));
     }
+
+    [NativeFact]
+    public void A_failed_execve_marked_so_tells_its_own_stderr_in_runcs_words()
+    {
+        var dir = Directory.CreateTempSubdirectory("berth-exec-error-").FullName;
+        try
+        {
+            var badElf = Path.Combine(dir, "bad");
+            File.WriteAllBytes(badElf, [0x7f, (byte)'E', (byte)'L', (byte)'F', 1, 2, 3]);
+            File.SetUnixFileMode(badElf, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+            var stderr = LibC.open(Path.Combine(dir, "stderr"), Sys.O_WRONLY | Sys.O_CREAT | Sys.O_CLOEXEC, 0x180);
+            Assert.True(stderr >= 0);
+            try
+            {
+                var p = new ChildProgram();
+                p.Syscall(Sys.Dup3, "stderr to the file", p.Preset(stderr), 2, 0);
+                var argv = p.StringArray(["bad"]);
+                var envp = p.StringArray([]);
+                p.Syscall(Sys.Execve, "exec bad", p.String(badElf), argv, envp).ExecErrorToStderr = true;
+                p.Syscall(Sys.Execve, "exec missing", p.String(Path.Combine(dir, "missing")), argv, envp).ExecErrorToStderr = true;
+                // The first failure ends the program (exit 1): the second execve is not reached.
+                Assert.Equal(1, SpawnAndWait(p, reportFd: 1000));
+                Assert.Equal($"exec {badElf}: exec format error\n", File.ReadAllText(Path.Combine(dir, "stderr")));
+            }
+            finally { LibC.close(stderr); }
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
 }
