@@ -130,6 +130,11 @@ out=$(c task rm t9 2>&1)
 expect_match "task rm: exit status 137" 'exit code 137' "$out"
 c containers rm t9 >/dev/null 2>&1
 
+# execve refuses it once started: runc's message on the container's stderr, exit 1.
+printf '\177ELF\001\002\003' >"$T/badelf"; chmod 755 "$T/badelf"
+out=$(run --rm --mount "type=bind,src=$T/badelf,dst=/badelf,options=rbind:ro" "$IMG" t12 /badelf 2>&1); rc=$?
+expect "run a binary execve refuses: runc's message, exit 1" "exec /badelf: exec format error rc=1" "$out rc=$rc"
+
 # exec as a user without a passwd entry: HOME=/, and the shim's stdout pipe is the user's.
 run -d "$IMG" t11 sleep 1000 >/dev/null 2>&1
 sleep 0.3

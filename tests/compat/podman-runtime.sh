@@ -97,6 +97,12 @@ expect "--memory 64m: limit inside" 67108864 "$out"
 out=$(run --rm --tmpfs /etc busybox:local sh -c 'grep " /etc " /proc/mounts | cut -d" " -f3; cat /etc/passwd | head -1' 2>&1)
 expect "--tmpfs /etc: a tmpfs with the image's files (tmpcopyup)" $'tmpfs\nroot:x:0:0:root:/root:/bin/sh' "$out"
 
+# execve refuses it once started (create's check only sees an executable file): runc's message
+# on the container's stderr, exit 1.
+printf '\177ELF\001\002\003' >"$T/badelf"; chmod 755 "$T/badelf"
+out=$(run --rm -v "$T/badelf:/badelf" busybox:local /badelf 2>&1); rc=$?
+expect "run a binary execve refuses: runc's message, exit 1" "exec /badelf: exec format error rc=1" "$out rc=$rc"
+
 out=$(run --rm --tmpfs /root busybox:local stat -c %a /root 2>&1)
 expect "--tmpfs over an image directory: the directory's mode, not tmpfs's 1777" "$(stat -c %a "$T/bundle/rootfs/root")" "$out"
 
