@@ -65,6 +65,10 @@ public sealed partial class ContainerRuntime
         var spec = LoadSpec(record);
         var process = request.Process ?? BuildExecProcess(spec.Process, request.Overrides ?? new ExecOverrides());
         if (process.Args is not { Count: > 0 }) throw new RuntimeException("exec args cannot be empty");
+        // As create's config.json check: a name this runtime does not know is refused, not dropped.
+        foreach (var (set, names) in process.Capabilities?.Sets() ?? [])
+            foreach (var name in names ?? [])
+                if (!Capabilities.TryParse(name, out _)) throw new RuntimeException($"process.capabilities.{set}: unknown capability \"{name}\"");
         if (ContainerCanTraceTheRuntime(record, spec)) BeforeEnteringSharedPidNamespace?.Invoke();
         var seccomp = CompileSeccomp(spec);
 

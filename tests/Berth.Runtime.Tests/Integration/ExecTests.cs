@@ -87,6 +87,14 @@ public sealed class ExecTests : IDisposable
     }
 
     [IntegrationFact]
+    public void An_unknown_capability_is_refused_in_words()
+    {
+        var (id, _) = Running("badcap");
+        var result = _h.Runtime("exec", "--cap", "CAP_BOGUS", id, "true").ShouldFail();
+        Assert.Equal("berth-runtime: exec failed: process.capabilities.bounding: unknown capability \"CAP_BOGUS\"\n", result.Stderr);
+    }
+
+    [IntegrationFact]
     public void A_process_json_replaces_the_process_section()
     {
         var (id, _) = Running("procjson");
