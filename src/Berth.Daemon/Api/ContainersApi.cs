@@ -66,6 +66,12 @@ public static class ContainersApi
         if (body.Healthcheck is { } health && ApiVersion.LessThan(context, "1.44")) health.StartInterval = 0; // added in API 1.44, ignored before (dockerd)
         if (ApiVersion.LessThan(context, "1.45") && (body.HostConfig?.Mounts ?? []).Any(m => !string.IsNullOrEmpty(m.VolumeOptions?.Subpath)))
             throw ApiException.BadRequest("VolumeOptions.Subpath needs API v1.45 or newer"); // dockerd's check
+        // A bind of one part ("/data": docker-py's volumes=["/data"]) is, as moby's parser reads it, an anonymous volume there.
+        if (body.HostConfig?.Binds is { } binds && binds.Any(b => !b.Contains(':')))
+        {
+            foreach (string path in binds.Where(b => !b.Contains(':'))) (body.Volumes ??= [])[path] = ContainerService.EmptyObject;
+            body.HostConfig.Binds = [.. binds.Where(b => b.Contains(':'))];
+        }
         string? name = QueryArgs.String(context, "name");
         string? platform = QueryArgs.String(context, "platform") is { Length: > 0 } p ? p : null;
         ContainerCreateResponse created = await Containers(context).CreateAsync(name, body, context.RequestAborted, platform);

@@ -505,7 +505,7 @@ public sealed partial class ContainerService : IDisposable
     private static string NormalizeForMessage(string image)
         => image.Contains(':', StringComparison.Ordinal) || image.Contains('@', StringComparison.Ordinal) ? image : image + ":latest";
 
-    private static readonly System.Text.Json.JsonElement EmptyObject = System.Text.Json.JsonDocument.Parse("{}").RootElement.Clone();
+    internal static readonly System.Text.Json.JsonElement EmptyObject = System.Text.Json.JsonDocument.Parse("{}").RootElement.Clone();
 
     private static void MergeImageConfig(ContainerConfigJson config, Image image)
     {

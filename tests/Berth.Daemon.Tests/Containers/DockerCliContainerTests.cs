@@ -560,10 +560,11 @@ public sealed class DockerPyContainerTests : IAsyncLifetime
     /// <summary>
     /// What docker-py tripped on: its stream decoder failed on an events or stats stream whose newline came
     /// as an HTTP chunk of its own ("Expecting value: line 2 column 1"), and it sends a health check's
-    /// options that were not given as JSON nulls, which berthd refused as not numbers (Go reads them as 0).
+    /// options that were not given as JSON nulls, which berthd refused as not numbers (Go reads them as 0),
+    /// and its <c>volumes=["/data"]</c> is a bind of one part, an anonymous volume to moby (a 400 here).
     /// </summary>
     [Fact]
-    public async Task Events_and_stats_streams_decode_and_null_options_are_zero_through_docker_py()
+    public async Task Streams_null_options_and_one_part_binds_through_docker_py()
     {
         Assert.True(File.Exists("/usr/lib/python3/dist-packages/docker/__init__.py"), "python3-docker is not installed (apt-get install python3-docker)");
         string script = _dir.Combine("streams.py");
@@ -583,6 +584,12 @@ public sealed class DockerPyContainerTests : IAsyncLifetime
             health = ct.attrs["Config"]["Healthcheck"]
             assert health["Interval"] == 200000000 and health.get("Timeout", 0) == 0 and health.get("Retries", 0) == 0, health
             ct.remove(force=True)
+            lender = c.containers.create("busybox", "true", volumes=["/data"], name="pylender")
+            assert [m["Destination"] for m in lender.attrs["Mounts"]] == ["/data"], lender.attrs["Mounts"]
+            out = c.containers.run("busybox", ["sh", "-c", "touch /data/x && ls /data"], volumes_from=["pylender"], remove=True)
+            assert out == b"x\n", out
+            lender.remove(v=True)
+            assert c.volumes.list() == [], c.volumes.list()
             print("ok")
             """);
         await RunPythonAsync(script);
