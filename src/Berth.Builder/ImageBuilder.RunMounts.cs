@@ -136,7 +136,11 @@ public sealed partial class ImageBuilder
     internal static string CacheMountDirectory(string cacheRoot, string id) =>
         Path.Combine(cacheRoot, "mounts", Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(id)))[..32]);
 
-    /// <summary>cp -a of a context file or directory (symlinks as symlinks), for a writable bind.</summary>
+    /// <summary>
+    /// cp -a of a context file or directory (symlinks as symlinks), for a writable bind. A context holds
+    /// only directories, regular files and symlinks (TreeWriter extracts nothing else), so no FIFO can
+    /// make the copy block.
+    /// </summary>
     private static async Task CopyTreeAsync(string source, string destination, CancellationToken cancellationToken)
     {
         if (!Directory.Exists(source) || new FileInfo(source).LinkTarget is not null)
