@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.Http;
@@ -24,10 +23,13 @@ public static class JsonResults
     /// </summary>
     public static byte[] Line<T>(T value, JsonTypeInfo<T> type)
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        using (var writer = new Utf8JsonWriter(buffer)) JsonSerializer.Serialize(writer, value, type);
-        buffer.Write("\n"u8);
-        return buffer.WrittenSpan.ToArray();
+        // SerializeToUtf8Bytes, not a Utf8JsonWriter of our own: the writer's options, not the serializer's,
+        // choose the escaping, and the API's is Go's (quotes stay readable).
+        byte[] json = JsonSerializer.SerializeToUtf8Bytes(value, type);
+        byte[] line = new byte[json.Length + 1];
+        json.CopyTo(line, 0);
+        line[^1] = (byte)'\n';
+        return line;
     }
 
     /// <summary>The request's JSON body; default for an empty body or <c>null</c>; malformed JSON is a 400 naming the problem.</summary>
