@@ -14,53 +14,21 @@ internal static class GoNullValueConverters
 {
     public static void AddTo(IList<JsonConverter> converters)
     {
-        converters.Add(new Int32());
-        converters.Add(new Int64());
-        converters.Add(new UInt32());
-        converters.Add(new UInt64());
-        converters.Add(new Double());
-        converters.Add(new Boolean());
+        converters.Add(new NullAsZero<int>((ref Utf8JsonReader r) => r.GetInt32(), (w, v) => w.WriteNumberValue(v)));
+        converters.Add(new NullAsZero<long>((ref Utf8JsonReader r) => r.GetInt64(), (w, v) => w.WriteNumberValue(v)));
+        converters.Add(new NullAsZero<uint>((ref Utf8JsonReader r) => r.GetUInt32(), (w, v) => w.WriteNumberValue(v)));
+        converters.Add(new NullAsZero<ulong>((ref Utf8JsonReader r) => r.GetUInt64(), (w, v) => w.WriteNumberValue(v)));
+        converters.Add(new NullAsZero<double>((ref Utf8JsonReader r) => r.GetDouble(), (w, v) => w.WriteNumberValue(v)));
+        converters.Add(new NullAsZero<bool>((ref Utf8JsonReader r) => r.GetBoolean(), (w, v) => w.WriteBooleanValue(v)));
     }
 
-    private sealed class Int32 : JsonConverter<int>
-    {
-        public override bool HandleNull => true;
-        public override int Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType == JsonTokenType.Null ? 0 : reader.GetInt32();
-        public override void Write(Utf8JsonWriter writer, int value, JsonSerializerOptions options) => writer.WriteNumberValue(value);
-    }
+    private delegate T ValueReader<T>(ref Utf8JsonReader reader);
 
-    private sealed class Int64 : JsonConverter<long>
+    /// <summary>The built-in reading and writing of <typeparamref name="T"/>, with null read as its zero value.</summary>
+    private sealed class NullAsZero<T>(ValueReader<T> read, Action<Utf8JsonWriter, T> write) : JsonConverter<T> where T : struct
     {
         public override bool HandleNull => true;
-        public override long Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType == JsonTokenType.Null ? 0 : reader.GetInt64();
-        public override void Write(Utf8JsonWriter writer, long value, JsonSerializerOptions options) => writer.WriteNumberValue(value);
-    }
-
-    private sealed class UInt32 : JsonConverter<uint>
-    {
-        public override bool HandleNull => true;
-        public override uint Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType == JsonTokenType.Null ? 0 : reader.GetUInt32();
-        public override void Write(Utf8JsonWriter writer, uint value, JsonSerializerOptions options) => writer.WriteNumberValue(value);
-    }
-
-    private sealed class UInt64 : JsonConverter<ulong>
-    {
-        public override bool HandleNull => true;
-        public override ulong Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType == JsonTokenType.Null ? 0 : reader.GetUInt64();
-        public override void Write(Utf8JsonWriter writer, ulong value, JsonSerializerOptions options) => writer.WriteNumberValue(value);
-    }
-
-    private sealed class Double : JsonConverter<double>
-    {
-        public override bool HandleNull => true;
-        public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType == JsonTokenType.Null ? 0 : reader.GetDouble();
-        public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options) => writer.WriteNumberValue(value);
-    }
-
-    private sealed class Boolean : JsonConverter<bool>
-    {
-        public override bool HandleNull => true;
-        public override bool Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType != JsonTokenType.Null && reader.GetBoolean();
-        public override void Write(Utf8JsonWriter writer, bool value, JsonSerializerOptions options) => writer.WriteBooleanValue(value);
+        public override T Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) => reader.TokenType == JsonTokenType.Null ? default : read(ref reader);
+        public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options) => write(writer, value);
     }
 }
