@@ -165,7 +165,7 @@ public sealed partial class ContainerService
             try
             {
                 ResolvedUser user = UserResolver.Resolve(RootfsDirectory(r.Id), c.User, r.HostConfig.GroupAdd);
-                p.User = new User { Uid = user.Uid, Gid = user.Gid, AdditionalGids = user.AdditionalGids.Count > 0 ? [.. user.AdditionalGids] : null };
+                p.User = new User { Uid = user.Uid, Gid = user.Gid, AdditionalGids = user.ProcessAdditionalGids };
             }
             catch (ImagesException e)
             {

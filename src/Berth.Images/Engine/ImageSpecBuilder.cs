@@ -68,7 +68,7 @@ public static class ImageSpecBuilder
         {
             Uid = user.Uid,
             Gid = user.Gid,
-            AdditionalGids = user.AdditionalGids.Count > 0 ? [.. user.AdditionalGids] : null,
+            AdditionalGids = user.ProcessAdditionalGids,
         };
 
         List<string> caps = TweakCapabilities(o.CapAdd, o.CapDrop, o.Privileged);

@@ -7,7 +7,16 @@ namespace Berth.Images.Engine;
 /// <param name="AdditionalGids">Supplementary groups: from /etc/group membership when no group was given, then the engine's extra groups.</param>
 /// <param name="Name">The passwd entry's name when one matched.</param>
 /// <param name="Home">The passwd entry's home (<c>/</c> when none matched).</param>
-public sealed record ResolvedUser(uint Uid, uint Gid, IReadOnlyList<uint> AdditionalGids, string? Name, string Home);
+public sealed record ResolvedUser(uint Uid, uint Gid, IReadOnlyList<uint> AdditionalGids, string? Name, string Home)
+{
+    /// <summary>
+    /// The process's <c>additionalGids</c> as dockerd sets them (daemon/oci_linux.go getUser since
+    /// 20.10.18): the primary gid first, then <see cref="AdditionalGids"/>. Without the primary gid
+    /// among the supplementary groups, a process that changes its gid would lose that group's
+    /// access and escape a negative group permission (GHSA-rc4r-wh2q-q6c4, CVE-2022-36109).
+    /// </summary>
+    public List<uint> ProcessAdditionalGids => [Gid, .. AdditionalGids];
+}
 
 /// <summary>
 /// <c>USER</c> / <c>--user</c> resolution, a port of runc's (moby/sys) <c>user.GetExecUser</c> as

@@ -391,6 +391,23 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// The primary group is among the supplementary groups of the container's process and of an exec,
+    /// with <c>--group-add</c>'s after it, as dockerd sets them since 20.10.18 (GHSA-rc4r-wh2q-q6c4).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void The_primary_group_is_a_supplementary_group_of_runs_and_execs(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        Assert.Equal("Groups:\t44 1000 \n", docker.Ok("run", "--rm", "-u", "1000:1000", "--group-add", "44", "busybox", "grep", "Groups", "/proc/self/status"));
+        Assert.Equal("Groups:\t0 \n", docker.Ok("run", "--rm", "busybox", "grep", "Groups", "/proc/self/status"));
+
+        docker.Ok("run", "-d", "--name", "groups", "--group-add", "44", "busybox", "sleep", "1000");
+        Assert.Equal("Groups:\t0 44 \n", docker.Ok("exec", "groups", "grep", "Groups", "/proc/self/status"));
+        Assert.Equal("Groups:\t5 44 \n", docker.Ok("exec", "-u", "1000:5", "groups", "grep", "Groups", "/proc/self/status"));
+    }
+
     /// <summary>A foreground run whose output is read slowly loses nothing (the container waits, as under dockerd).</summary>
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]

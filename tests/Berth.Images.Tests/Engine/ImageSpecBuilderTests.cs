@@ -102,7 +102,7 @@ public sealed class ImageSpecBuilderTests : IDisposable
         ImageSpec s = Build(config, new ContainerOverrides { ContainerId = "0123456789abcdef0123" });
         Assert.Equal("/srv/app", s.Spec.Process!.Cwd);
         Assert.Equal((33u, 33u), (s.Spec.Process.User.Uid, s.Spec.Process.User.Gid));
-        Assert.Equal([4u], s.Spec.Process.User.AdditionalGids);
+        Assert.Equal([33u, 4u], s.Spec.Process.User.AdditionalGids); // the primary gid first, as dockerd
         Assert.Equal("0123456789ab", s.Spec.Hostname);
         Assert.Equal("SIGQUIT", s.StopSignal);
         Assert.Equal(["53/udp", "8080/tcp"], s.ExposedPorts);

@@ -98,6 +98,18 @@ public sealed class UserResolverTests
         Assert.Contains("unable to find group nope", Assert.Throws<ImagesException>(() => R("bob", extra: ["nope"])).Message);
     }
 
+    /// <summary>
+    /// The process's additionalGids start with the primary gid, as dockerd's getUser sets them since
+    /// 20.10.18 (GHSA-rc4r-wh2q-q6c4), duplicates kept: <c>-u 0:7 --group-add 44 --group-add 7</c> is [7 44 7].
+    /// </summary>
+    [Fact]
+    public void Process_groups_start_with_the_primary_gid()
+    {
+        Assert.Equal([1000u], R("1000:1000", passwd: null, group: null).ProcessAdditionalGids);
+        Assert.Equal([7u, 44u, 7u], R("0:7", passwd: null, group: null, extra: ["44", "7"]).ProcessAdditionalGids);
+        Assert.Equal([1001u, 50u, 29u, 4000u], R("bob", extra: ["audio", "4000"]).ProcessAdditionalGids);
+    }
+
     [Fact]
     public void Reads_the_files_from_the_rootfs()
     {
