@@ -48,51 +48,51 @@ public static class ImageArchive
             if (seen.Add(d.ParsedDigest)) blobs.Add(d);
         }
 
+        // Each image is written once, with every name it was asked by (dockerd's save): one
+        // manifest.json entry with all its RepoTags, one index.json entry per name (a plain one when
+        // it was asked by ID only).
+        var images = new List<(Image Image, Descriptor Root, List<ImageReference> Names)>();
         foreach (string name in names)
         {
-            ImageRecord record = store.ResolveRecord(name);
-            Image image = store.Read(record.Target);
-            ImageReference reference = ImageReference.ParseNormalized(record.Name);
-
-            // The whole index when every manifest of it is here, else the platform's manifest alone.
-            Descriptor root = image.ManifestDescriptor;
-            if (MediaTypes.IsIndex(record.Target.MediaType))
+            foreach ((ImageRecord record, ImageReference? reference) in SaveSelection(store, name))
             {
-                ManifestDocument index = store.ReadManifest(record.Target);
-                if (index.Index!.Manifests.All(m => store.Content.Exists(m.ParsedDigest)))
+                Image image = store.Read(record.Target);
+                int at = images.FindIndex(i => i.Image.Id == image.Id);
+                if (at < 0)
                 {
-                    root = record.Target;
-                    foreach (Descriptor child in index.Index.Manifests)
-                    {
-                        Add(child);
-                        ImageManifest m = store.ReadManifest(child).Manifest!;
-                        Add(m.Config);
-                        foreach (Descriptor l in m.Layers) Add(l);
-                    }
+                    images.Add((image, SaveRoot(store, record, image, Add), []));
+                    at = images.Count - 1;
                 }
+                if (reference is not null && !images[at].Names.Any(n => n.ToString() == reference.ToString())) images[at].Names.Add(reference);
             }
+        }
+
+        foreach ((Image image, Descriptor root, List<ImageReference> imageNames) in images)
+        {
             Add(root);
             Add(image.ManifestDescriptor);
             Add(image.Manifest.Config);
             foreach (Descriptor l in image.Manifest.Layers) Add(l);
 
-            var annotations = new Dictionary<string, string> { [ImageNameAnnotation] = reference.ToString() };
-            if (reference.Tag is not null) annotations[RefNameAnnotation] = reference.Tag;
-            indexEntries.Add(Descriptor.For(root.MediaType, root.ParsedDigest, root.Size, annotations: annotations));
-
-            string? repoTag = reference.Tag is not null ? reference.FamiliarName : null;
-            dockerEntries.Add(new DockerArchiveEntry
+            var repoTags = new List<string>();
+            foreach (ImageReference reference in imageNames)
             {
-                Config = BlobPath(image.Id),
-                RepoTags = repoTag is null ? null : [repoTag],
-                Layers = image.Manifest.Layers.Select(l => BlobPath(l.ParsedDigest)).ToList(),
-            });
-            if (reference.Tag is not null)
-            {
+                var annotations = new Dictionary<string, string> { [ImageNameAnnotation] = reference.ToString() };
+                if (reference.Tag is not null) annotations[RefNameAnnotation] = reference.Tag;
+                indexEntries.Add(Descriptor.For(root.MediaType, root.ParsedDigest, root.Size, annotations: annotations));
+                if (reference.Tag is null) continue;
+                repoTags.Add(reference.FamiliarName);
                 string repo = reference.FamiliarName[..reference.FamiliarName.LastIndexOf(':')];
                 if (!repositories.TryGetValue(repo, out var tags)) repositories[repo] = tags = new(StringComparer.Ordinal);
                 tags[reference.Tag] = image.Id.Hex;
             }
+            if (imageNames.Count == 0) indexEntries.Add(Descriptor.For(root.MediaType, root.ParsedDigest, root.Size));
+            dockerEntries.Add(new DockerArchiveEntry
+            {
+                Config = BlobPath(image.Id),
+                RepoTags = repoTags.Count > 0 ? repoTags : null,
+                Layers = image.Manifest.Layers.Select(l => BlobPath(l.ParsedDigest)).ToList(),
+            });
         }
 
         await Task.Run(() =>
@@ -121,6 +121,48 @@ public static class ImageArchive
         => writer.WriteEntry(new TarHeader { Name = name, Kind = TarEntryKind.File, Mode = 0x1A4, Size = bytes.Length, MtimeSeconds = mtime }, new MemoryStream(bytes));
 
     private static string BlobPath(Digest d) => $"blobs/sha256/{d.Hex}";
+
+    /// <summary>
+    /// What one name given to save stands for, as dockerd's parseNames: a repository alone, every
+    /// tag of it (<c>busybox</c>: busybox:latest and busybox:v2); a name, itself; an ID or a
+    /// name@digest, the image without a name.
+    /// </summary>
+    private static IEnumerable<(ImageRecord Record, ImageReference? Name)> SaveSelection(ImageStore store, string name)
+    {
+        ImageRecord record = store.ResolveRecord(name);
+        ImageReference recordName = ImageReference.ParseNormalized(record.Name);
+        ImageReference? asked = null;
+        try
+        {
+            asked = ImageReference.ParseNormalized(name);
+        }
+        catch (ImagesException)
+        {
+        }
+        if (asked is { Tag: null, Digest: null } && asked.Repository == recordName.Repository)
+            return store.References()
+                .Select(r => (Record: r, Name: ImageReference.ParseNormalized(r.Name)))
+                .Where(r => r.Name.Repository == asked.Repository && r.Name.Tag is not null)
+                .Select(r => (r.Record, (ImageReference?)r.Name));
+        if (asked is not null && asked.WithDefaultTag().ToString() == recordName.ToString()) return [(record, recordName)];
+        return [(record, null)];
+    }
+
+    /// <summary>The descriptor index.json names for the image: its whole index when every manifest of it is here, else the platform's manifest alone.</summary>
+    private static Descriptor SaveRoot(ImageStore store, ImageRecord record, Image image, Action<Descriptor> add)
+    {
+        if (!MediaTypes.IsIndex(record.Target.MediaType)) return image.ManifestDescriptor;
+        ManifestDocument index = store.ReadManifest(record.Target);
+        if (!index.Index!.Manifests.All(m => store.Content.Exists(m.ParsedDigest))) return image.ManifestDescriptor;
+        foreach (Descriptor child in index.Index.Manifests)
+        {
+            add(child);
+            ImageManifest m = store.ReadManifest(child).Manifest!;
+            add(m.Config);
+            foreach (Descriptor l in m.Layers) add(l);
+        }
+        return record.Target;
+    }
 
     // ---- load ---------------------------------------------------------------------------------
 
@@ -199,7 +241,9 @@ public static class ImageArchive
             }
             if (names.Count == 0) loaded.Add(image.Id.Value);
         }
-        return loaded;
+        // An image saved by several names has an index entry per name, each of which finds them all
+        // in manifest.json: each is said once.
+        return loaded.Distinct().ToList();
     }
 
     private static async Task<List<string>> LoadDockerManifestAsync(ImageStore store, byte[] manifestBytes, Dictionary<string, (Digest Digest, long Size)> files, CancellationToken cancellationToken)

@@ -66,6 +66,49 @@ public sealed class ImageArchiveTests
         Assert.NotNull(await b.Images.UnpackAsync("example.com/app:1.0"));
     }
 
+    /// <summary>
+    /// As dockerd's save: an image asked for by several names (or twice) is written once with all of
+    /// them, a repository alone stands for all its tags, an ID adds no name; load says each name once.
+    /// </summary>
+    [Fact]
+    public async Task Save_writes_each_image_once_with_every_name_it_was_asked_by()
+    {
+        using var a = new StoreScope();
+        Image image = await BuildAsync(a, "busybox:latest");
+        a.Images.Tag("busybox:latest", "busybox:v2");
+        a.Images.Tag("busybox:latest", "other/bb:two");
+        Image app = await BuildAsync(a, "example.com/app:1.0");
+
+        // manifest.json as "config tag,tag" per entry ("config -" without RepoTags), index.json's entry count.
+        async Task<(string[] Entries, int IndexEntries, byte[] Tar)> Save(params string[] names)
+        {
+            var tar = new MemoryStream();
+            await ImageArchive.SaveAsync(a.Images, names, tar);
+            Dictionary<string, byte[]> files = ReadTar(tar.ToArray());
+            using JsonDocument manifest = JsonDocument.Parse(files["manifest.json"]);
+            using JsonDocument index = JsonDocument.Parse(files["index.json"]);
+            string[] entries = manifest.RootElement.EnumerateArray().Select(e => e.GetProperty("Config").GetString() + " " +
+                (e.TryGetProperty("RepoTags", out JsonElement t) && t.ValueKind == JsonValueKind.Array ? string.Join(',', t.EnumerateArray().Select(x => x.GetString())) : "-")).ToArray();
+            return (entries, index.RootElement.GetProperty("manifests").GetArrayLength(), tar.ToArray());
+        }
+
+        string config = $"blobs/sha256/{image.Id.Hex}";
+        var (entries, indexEntries, tar) = await Save("busybox:v2", "other/bb:two", "busybox:v2", image.Id.Hex[..12]);
+        Assert.Equal([$"{config} busybox:v2,other/bb:two"], entries);
+        Assert.Equal(2, indexEntries);
+
+        (entries, _, _) = await Save("busybox");
+        Assert.Equal([$"{config} busybox:latest,busybox:v2"], entries);
+
+        (entries, indexEntries, _) = await Save(image.Id.Value, "example.com/app:1.0");
+        Assert.Equal([$"{config} -", $"blobs/sha256/{app.Id.Hex} example.com/app:1.0"], entries);
+        Assert.Equal(2, indexEntries);
+
+        using var b = new StoreScope();
+        IReadOnlyList<string> loaded = await ImageArchive.LoadAsync(b.Images, new MemoryStream(tar));
+        Assert.Equal(["docker.io/library/busybox:v2", "docker.io/other/bb:two"], loaded);
+    }
+
     [Fact]
     public async Task Load_reads_the_legacy_docker_save_layout()
     {
