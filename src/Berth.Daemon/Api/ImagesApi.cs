@@ -69,10 +69,14 @@ public static class ImagesApi
             if (before is { } bt && !(image.Created < bt)) continue;
             if (since is { } st && !(image.Created > st)) continue;
             IReadOnlyList<string> tags = image.RepoTags;
+            IReadOnlyList<string> digests = image.RepoDigests;
             if (references.Count > 0)
             {
+                // Only the names that match, digests as tags (dockerd's list): the docker CLI prints a
+                // "<none>" line for a digest whose repository has no tag shown.
                 tags = tags.Where(t => references.Any(r => ReferenceMatches(r, t))).ToList();
-                if (tags.Count == 0 && !references.Any(r => image.RepoDigests.Any(dg => ReferenceMatches(r, dg)))) continue;
+                digests = digests.Where(dg => references.Any(r => ReferenceMatches(r, dg))).ToList();
+                if (tags.Count == 0 && digests.Count == 0) continue;
             }
             IReadOnlyDictionary<string, string> imageLabels = LabelsOf(store, image.Id.Value);
             if (labels.Count > 0 && !labels.All(l => LabelMatches(l, imageLabels))) continue;
@@ -80,7 +84,7 @@ public static class ImagesApi
             {
                 Id = image.Id.Value,
                 RepoTags = tags,
-                RepoDigests = image.RepoDigests,
+                RepoDigests = digests,
                 Created = image.Created?.ToUnixTimeSeconds() ?? 0,
                 Size = image.Size,
                 VirtualSize = legacySizes ? image.Size : null,
