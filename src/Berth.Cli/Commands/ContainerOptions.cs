@@ -62,7 +62,7 @@ internal sealed class ContainerOptions
     public readonly Option<string[]> Attach = new("--attach", "-a") { Description = "attach to STDIN, STDOUT or STDERR" };
     public readonly Option<string?> Platform = new("--platform") { Description = "set platform if server is multi-platform capable" };
     public readonly Option<string?> Pull = new("--pull") { Description = "pull image before running (\"always\", \"missing\", \"never\")", DefaultValueFactory = _ => "missing" };
-    public readonly Option<string[]> AddHost = new("--add-host") { Description = "add a custom host-to-IP mapping (host:ip)" };
+    public readonly Option<string[]> AddHost = new("--add-host") { Description = "add a custom host-to-IP mapping (host:ip, host=ip, host:host-gateway)" };
     public readonly Option<string[]> Sysctl = new("--sysctl") { Description = "sysctl options" };
     public readonly Option<string?> ShmSize = new("--shm-size") { Description = "size of /dev/shm" };
     public readonly Option<string[]> GroupAdd = new("--group-add") { Description = "add additional groups to join" };
@@ -236,7 +236,7 @@ internal sealed class ContainerOptions
             ["Dns"] = Array(parse.GetValue(Dns)) ?? [],
             ["DnsSearch"] = Array(parse.GetValue(DnsSearch)) ?? [],
             ["DnsOptions"] = Array(parse.GetValue(DnsOption)) ?? [],
-            ["ExtraHosts"] = Array(parse.GetValue(AddHost)),
+            ["ExtraHosts"] = Array(parse.GetValue(AddHost)?.Select(ExtraHost).ToArray()),
             ["GroupAdd"] = Array(parse.GetValue(GroupAdd)),
             ["IpcMode"] = parse.GetValue(Ipc) ?? "",
             ["PidMode"] = parse.GetValue(Pid) ?? "",
@@ -467,6 +467,20 @@ internal sealed class ContainerOptions
         {
             throw new UsageException($"invalid argument \"{text}\" for \"{option.Name}\" flag: {e.Message}");
         }
+    }
+
+    /// <summary>
+    /// --add-host as the docker CLI sends it (opts.ValidateExtraHost): <c>host=ip</c> or <c>host:ip</c>,
+    /// an IPv6 address possibly in brackets, always sent as <c>host:ip</c>.
+    /// </summary>
+    private static string ExtraHost(string value)
+    {
+        int sep = value.IndexOf('=');
+        if (sep <= 0) sep = value.IndexOf(':');
+        if (sep <= 0) return value; // the daemon names what is wrong
+        string address = value[(sep + 1)..];
+        if (address.Length > 2 && address[0] == '[' && address[^1] == ']') address = address[1..^1];
+        return value[..sep] + ":" + address;
     }
 
     private static JsonArray? Array(string[]? values) => values is { Length: > 0 } ? new JsonArray(values.Select(v => (JsonNode)v).ToArray()) : null;

@@ -537,6 +537,13 @@ public sealed partial class ContainerService
         });
 
     /// <summary>
+    /// What --add-host NAME:host-gateway stands for: the default bridge's address, as dockerd's
+    /// default --host-gateway-ip; null without a bridge (--bridge none).
+    /// </summary>
+    private System.Net.IPAddress? HostGatewayAddress()
+        => Network?.Networks.FirstOrDefault(n => n.Name == Berth.Network.NetworkController.DefaultNetworkName)?.Gateway;
+
+    /// <summary>
     /// The container's /etc/hosts: its own address (on its first network) and name, its peers on
     /// each user network it is on, --add-host entries. Written in place: it is bind-mounted.
     /// </summary>
@@ -546,7 +553,7 @@ public sealed partial class ContainerService
         if (Network is null) return;
         List<ContainerNetworkState> connected = NetworksOf(r).Where(n => n.Connected).ToList();
         if (connected.Count == 0 && !r.State.Running) return;
-        List<HostsEntry> extra = ContainerSpecFactory.ExtraHosts(r.HostConfig);
+        List<HostsEntry> extra = ContainerSpecFactory.ExtraHosts(r.HostConfig, HostGatewayAddress);
         extra.InsertRange(0, EndpointLinkEntries(connected));
         if (r.HostConfig.Links is { Count: > 0 })
         {

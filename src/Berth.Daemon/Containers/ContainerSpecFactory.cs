@@ -27,8 +27,9 @@ public static class ContainerSpecFactory
     /// <param name="volumeBinds">The container's volumes, mounted by the volume service: their mountpoints bound at their destinations.</param>
     /// <param name="sharedShm">A host directory bound at /dev/shm instead of the container's own tmpfs (--ipc shareable, container:, host).</param>
     /// <param name="daemon">berthd's defaults for what the container does not set (--seccomp-profile, --dns…); null: none.</param>
+    /// <param name="hostGateway">What --add-host NAME:host-gateway stands for (see <see cref="ExtraHosts"/>).</param>
     public static ImageSpec Build(ContainerRecord record, Berth.Images.Store.Image image, string rootfs, string containerDir, string networkMode, IReadOnlyDictionary<string, string>? joinedNamespaces, string? initBinary = null,
-        IReadOnlyList<BindMount>? volumeBinds = null, Configuration.DaemonOptions? daemon = null, string? sharedShm = null)
+        IReadOnlyList<BindMount>? volumeBinds = null, Configuration.DaemonOptions? daemon = null, string? sharedShm = null, Func<System.Net.IPAddress?>? hostGateway = null)
     {
         ContainerConfigJson c = record.Config;
         HostConfigJson h = record.HostConfig;
@@ -84,7 +85,7 @@ public static class ContainerSpecFactory
         if (h.UTSMode == "host") spec.Hostname = null;
 
         // /etc/hostname, /etc/hosts, /etc/resolv.conf: files of the container's, bind-mounted (dockerd does the same).
-        WriteEtcFiles(record, spec.Hostname ?? System.Net.Dns.GetHostName(), containerDir, hostNetwork, daemon);
+        WriteEtcFiles(record, spec.Hostname ?? System.Net.Dns.GetHostName(), containerDir, hostNetwork, daemon, hostGateway);
         var etc = new List<OciMount>();
         foreach (string name in new[] { "resolv.conf", "hostname", "hosts" })
             etc.Add(new OciMount
@@ -297,7 +298,9 @@ public static class ContainerSpecFactory
     /// container's own address is added once its endpoint exists).
     /// </summary>
     /// <param name="daemon">Its --dns, --dns-search and --dns-opt stand in, each on its own, for what the container leaves empty (as dockerd).</param>
-    public static void WriteEtcFiles(ContainerRecord record, string hostname, string dir, bool hostNetwork, Configuration.DaemonOptions? daemon = null)
+    /// <param name="hostGateway">What --add-host NAME:host-gateway stands for (see <see cref="ExtraHosts"/>).</param>
+    public static void WriteEtcFiles(ContainerRecord record, string hostname, string dir, bool hostNetwork, Configuration.DaemonOptions? daemon = null,
+        Func<System.Net.IPAddress?>? hostGateway = null)
     {
         HostConfigJson h = record.HostConfig;
         List<string>? dns = h.Dns is { Count: > 0 } ? h.Dns : daemon?.Dns is { Count: > 0 } d ? [.. d] : null;
@@ -307,7 +310,7 @@ public static class ContainerSpecFactory
         WriteAtomic(Path.Combine(dir, "hostname"), hostname + "\n");
         string hostHosts = File.Exists("/etc/hosts") ? File.ReadAllText("/etc/hosts") : "";
         string hostResolv = File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : "";
-        List<HostsEntry> extra = ExtraHosts(h);
+        List<HostsEntry> extra = ExtraHosts(h, hostGateway ?? (() => null));
         WriteAtomic(Path.Combine(dir, "hosts"), hostNetwork
             ? (hostHosts.Length == 0 || hostHosts.EndsWith('\n') ? hostHosts : hostHosts + "\n") + string.Concat(extra.Select(e => $"{e.Address}\t{string.Join(' ', e.Names)}\n"))
             : HostsFile.Render(hostname, null, null, extra));
@@ -316,15 +319,32 @@ public static class ContainerSpecFactory
             : ResolvConf.Render(hostResolv, dns, dnsSearch, dnsOptions));
     }
 
-    /// <summary>--add-host <c>name:ip</c> entries (checked at create, so a bad one is a 400 there).</summary>
-    public static List<HostsEntry> ExtraHosts(HostConfigJson h)
+    /// <summary>The address dockerd's <c>--add-host NAME:host-gateway</c> stands for.</summary>
+    public const string HostGatewayName = "host-gateway";
+
+    /// <summary>
+    /// --add-host <c>name:ip</c> entries (checked at create, so a bad one is a 400 there).
+    /// <c>name:host-gateway</c> is <paramref name="hostGateway"/>, the default bridge's address
+    /// (dockerd's default for --host-gateway-ip); without one, dockerd's error at start.
+    /// </summary>
+    public static List<HostsEntry> ExtraHosts(HostConfigJson h, Func<System.Net.IPAddress?>? hostGateway = null)
     {
         var entries = new List<HostsEntry>();
         foreach (string e in h.ExtraHosts ?? [])
         {
             int sep = e.IndexOf(':');
-            if (sep <= 0 || !System.Net.IPAddress.TryParse(e[(sep + 1)..], out System.Net.IPAddress? ip))
+            string value = sep > 0 ? e[(sep + 1)..] : "";
+            System.Net.IPAddress? ip;
+            if (value == HostGatewayName)
+            {
+                if (hostGateway is null) continue; // create: checked only
+                ip = hostGateway() ?? throw new ImagesException(ImagesErrorKind.InvalidArgument,
+                    $"unable to derive the IP value for {HostGatewayName}: no default bridge (berthd --bridge none) for --add-host {e}");
+            }
+            else if (sep <= 0 || !System.Net.IPAddress.TryParse(value, out ip))
+            {
                 throw new ImagesException(ImagesErrorKind.InvalidArgument, $"invalid extra host entry `{e}`: want host:ip");
+            }
             entries.Add(new HostsEntry(ip, [e[..sep]]));
         }
         return entries;

@@ -38,6 +38,23 @@ public sealed class ContainerNetworkTests : IAsyncLifetime
         return output.TrimEnd().Split('\n').Last();
     }
 
+    /// <summary>
+    /// <c>--add-host NAME:host-gateway</c> is the default bridge's address (dockerd's default
+    /// --host-gateway-ip), reachable from the container; docker 28's <c>NAME=IP</c> form works too.
+    /// </summary>
+    [Fact]
+    public void Add_host_host_gateway_is_the_default_bridges_address()
+    {
+        DockerCli docker = Docker();
+        string gateway = docker.Ok("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", "bridge").Trim();
+        Assert.Matches(@"^\d+\.\d+\.\d+\.\d+$", gateway);
+        string hosts = docker.Ok("run", "--rm", "--add-host", "host.docker.internal:host-gateway", "--add-host", "other=10.1.2.3",
+            "busybox", "sh", "-c", "cat /etc/hosts; ping -c1 -W2 host.docker.internal >/dev/null && echo reached");
+        Assert.Contains($"{gateway}\thost.docker.internal\n", hosts);
+        Assert.Contains("10.1.2.3\tother\n", hosts);
+        Assert.Contains("reached", hosts);
+    }
+
     [Fact]
     public void Default_bridge_gives_an_address_a_route_and_published_ports()
     {
