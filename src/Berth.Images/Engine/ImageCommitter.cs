@@ -33,7 +33,7 @@ public sealed class CommitOptions
     /// </summary>
     public bool KeepUntagged { get; init; }
 
-    /// <summary>The history entry's created_by; the container config's Cmd joined by spaces when null (as Docker).</summary>
+    /// <summary>The history entry's created_by; when null, the container config's Cmd joined by spaces, as it was before <see cref="Changes"/> (as dockerd).</summary>
     public string? CreatedBy { get; init; }
 
     /// <summary>
@@ -138,7 +138,7 @@ public static class ImageCommitter
                 {
                     Created = now,
                     Author = options.Author,
-                    CreatedBy = options.CreatedBy ?? string.Join(' ', containerConfig?.Cmd ?? []),
+                    CreatedBy = options.CreatedBy ?? string.Join(' ', (options.ContainerConfig ?? baseImage?.Config.Config)?.Cmd ?? []),
                     Comment = options.Message,
                     EmptyLayer = empty,
                 },

@@ -90,7 +90,7 @@ public sealed class ImageCommitterTests
         HistoryEntry last = committed.Config.History![^1];
         Assert.Equal(3, committed.Config.History.Count);
         Assert.Equal(("Alice <a@example.com>", "my change", false), (last.Author, last.Comment, last.EmptyLayer));
-        Assert.Equal("/bin/new", last.CreatedBy);
+        Assert.Equal("/bin/old", last.CreatedBy); // the container's Cmd, not the --change one (dockerd's commit)
         Assert.Equal(["/bin/new"], committed.Config.Config!.Cmd);
         Assert.Equal(["NEW=1", "PATH=/bin"], committed.Config.Config.Env);
         Assert.Equal("Alice <a@example.com>", committed.Config.Author);
