@@ -98,6 +98,12 @@ public sealed partial class ContainerService : IDisposable
     public IReadOnlyCollection<Digest> ImagesInUse()
         => Snapshot().Select(e => Digest.Parse(e.Record.ImageId)).Distinct().ToList();
 
+    /// <summary>The containers made from <paramref name="image"/>, running (or paused) ones first, for rmi's conflicts.</summary>
+    public IReadOnlyList<ImageUser> UsersOf(Digest image)
+        => Snapshot().Where(e => Digest.Parse(e.Record.ImageId) == image)
+            .Select(e => new ImageUser(e.Record.Id, e.Record.State.Running))
+            .OrderByDescending(u => u.Running).ToList();
+
     public List<ContainerEntry> Snapshot()
     {
         lock (_indexLock) return [.. _byId.Values];

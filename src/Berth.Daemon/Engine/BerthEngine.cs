@@ -58,6 +58,7 @@ public sealed class BerthEngine : IDisposable
         Volumes.Load();
         Containers = new Containers.ContainerService(options, Store, _snapshotter, Network, loggers.CreateLogger("Berth.Daemon.Containers"), Time, Events, Volumes);
         Usage.Source = Containers.ImagesInUse;
+        Usage.Users = Containers.UsersOf;
         Builds = new Build.BuildService(options.DataRoot, Images, Containers);
         Started = Time.GetUtcNow();
     }
@@ -118,6 +119,8 @@ public sealed class BerthEngine : IDisposable
 internal sealed class ContainerUsage : IImageUsage
 {
     public Func<IReadOnlyCollection<Digest>>? Source { get; set; }
+    public Func<Digest, IReadOnlyList<ImageUser>>? Users { get; set; }
 
     public IReadOnlyCollection<Digest> ImagesInUse() => Source?.Invoke() ?? [];
+    public IReadOnlyList<ImageUser> UsersOf(Digest image) => Users?.Invoke(image) ?? [];
 }

@@ -11,7 +11,13 @@ public interface IImageUsage
 {
     /// <summary>The image IDs (config digests) that containers use now.</summary>
     IReadOnlyCollection<Digest> ImagesInUse();
+
+    /// <summary>The containers made from <paramref name="image"/>, running (or paused) ones first: what <c>rmi</c>'s conflicts name.</summary>
+    IReadOnlyList<ImageUser> UsersOf(Digest image);
 }
+
+/// <summary>A container that uses an image: its ID, and whether it runs (a paused one does).</summary>
+public sealed record ImageUser(string ContainerId, bool Running);
 
 /// <summary>A named reference in the store: a name (with a tag or a digest) and what it points at.</summary>
 public sealed record ImageRecord(string Name, Descriptor Target, DateTimeOffset Created);

@@ -157,8 +157,9 @@ public sealed class ImageStore
     /// <summary>
     /// Docker's <c>rmi</c>. A name is untagged; an ID removes all its names. Refused (Conflict) when
     /// the image would lose its last name while a container uses it, or when an ID names an image
-    /// with several names, unless <paramref name="force"/>. Blobs and layers go at the next
-    /// <see cref="CollectGarbageAsync"/>.
+    /// with names in several repositories, unless <paramref name="force"/>; by ID, never while a
+    /// running container uses it. Forced, the last name of a running container's image goes and the
+    /// image stays without a name. Blobs and layers go at the next <see cref="CollectGarbageAsync"/>.
     /// </summary>
     public IReadOnlyList<ImageRemoval> Remove(string nameOrId, bool force = false)
     {
@@ -178,24 +179,45 @@ public sealed class ImageStore
                 id = ResolveId(nameOrId);
                 names = _references.Where(e => TryImageIdOf(e.Value.Target) == id).Select(e => e.Key).ToList();
                 if (names.Where(n => !IsUntaggedKey(n)).Select(n => ImageReference.ParseNormalized(n).Repository).Distinct().Count() > 1 && !force)
-                    throw new ImagesException(ImagesErrorKind.Conflict,
-                        $"unable to delete {Short(id)} (must be forced): image is referenced in multiple repositories ({string.Join(", ", names)})");
+                    throw Conflict(id, "must be forced", "image is referenced in multiple repositories");
             }
 
+            // dockerd's conflicts (daemon/images/image_delete.go): a container's image keeps its last
+            // name unless forced; forced, a running container's image loses the name but stays, as
+            // <none> (by ID it cannot be removed at all); a stopped container's goes.
             bool lastNames = _references.Where(e => TryImageIdOf(e.Value.Target) == id).All(e => names.Contains(e.Key));
-            if (lastNames && !force && _usage?.ImagesInUse().Contains(id) == true)
-                throw new ImagesException(ImagesErrorKind.Conflict,
-                    $"unable to remove {nameOrId} (must be forced): image {Short(id)} is being used by a container");
+            IReadOnlyList<ImageUser> users = lastNames ? _usage?.UsersOf(id) ?? [] : [];
+            ImageUser? running = users.FirstOrDefault(u => u.Running);
+            bool keepDangling = false;
+            if (byName is not null)
+            {
+                if (users.Count > 0 && !force)
+                    throw new ImagesException(ImagesErrorKind.Conflict,
+                        $"conflict: unable to remove repository reference \"{nameOrId}\" (must force) - container {Short(users[0].ContainerId)} is using its referenced image {Short(id)}");
+                keepDangling = running is not null;
+            }
+            else if (running is not null)
+            {
+                throw Conflict(id, "cannot be forced", $"image is being used by running container {Short(running.ContainerId)}");
+            }
+            else if (users.Count > 0 && !force)
+            {
+                throw Conflict(id, "must be forced", $"image is being used by stopped container {Short(users[0].ContainerId)}");
+            }
 
             var next = new Dictionary<string, ReferenceEntry>(_references, StringComparer.Ordinal);
+            Descriptor? target = null;
             foreach (string name in names)
             {
+                target ??= next[name].Target;
                 next.Remove(name);
                 if (!IsUntaggedKey(name)) removals.Add(new ImageRemoval(ImageReference.ParseNormalized(name).FamiliarName, null));
             }
+            if (keepDangling && target is not null)
+                next[UntaggedKeyMarker + target.Digest] = new ReferenceEntry { Target = target, Created = _time.GetUtcNow() };
             ReferenceFile.Save(_referencesPath, next);
             _references = next;
-            if (lastNames) removals.Add(new ImageRemoval(null, id));
+            if (lastNames && !keepDangling) removals.Add(new ImageRemoval(null, id));
             return removals;
         }
     }
@@ -679,6 +701,11 @@ public sealed class ImageStore
         => records.Where(r => !IsUntaggedKey(r.Name)).Select(r => ImageReference.ParseNormalized(r.Name).WithDigest(r.Target.ParsedDigest).FamiliarName).Distinct().OrderBy(x => x, StringComparer.Ordinal).ToList();
 
     private static string Short(Digest id) => id.Hex[..12];
+    private static string Short(string containerId) => containerId.Length > 12 ? containerId[..12] : containerId;
+
+    /// <summary>dockerd's imageDeleteConflict: "conflict: unable to delete ID (must be forced|cannot be forced) - why".</summary>
+    private static ImagesException Conflict(Digest id, string forced, string why)
+        => new(ImagesErrorKind.Conflict, $"conflict: unable to delete {Short(id)} ({forced}) - {why}");
 }
 
 /// <summary>

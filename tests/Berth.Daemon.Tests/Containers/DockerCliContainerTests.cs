@@ -408,6 +408,32 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
         Assert.Equal("Groups:\t5 44 \n", docker.Ok("exec", "-u", "1000:5", "groups", "grep", "Groups", "/proc/self/status"));
     }
 
+    /// <summary>
+    /// rmi of a running container's image, as dockerd: refused unless forced; forced by name, the
+    /// name goes and the image stays as &lt;none&gt;; by ID it cannot be forced; once the container
+    /// is gone, it goes.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void Rmi_of_a_running_containers_image_keeps_the_image(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        string container = docker.Ok("run", "-d", "busybox", "sleep", "1000").Trim();
+        string id = docker.Ok("inspect", "-f", "{{.Image}}", container).Trim();
+        var (exit, _, error) = docker.Run("rmi", "busybox");
+        Assert.NotEqual(0, exit);
+        Assert.Contains($"conflict: unable to remove repository reference \"busybox\" (must force) - container {container[..12]} is using its referenced image {id[7..19]}", error);
+
+        Assert.Equal("Untagged: busybox:latest\n", docker.Ok("rmi", "-f", "busybox"));
+        Assert.Equal($"<none>:<none> {id[7..19]}\n", docker.Ok("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"));
+        (exit, _, error) = docker.Run("rmi", "-f", id);
+        Assert.NotEqual(0, exit);
+        Assert.Contains($"conflict: unable to delete {id[7..19]} (cannot be forced) - image is being used by running container {container[..12]}", error);
+
+        docker.Ok("rm", "-f", container);
+        Assert.Contains($"Deleted: {id}", docker.Ok("rmi", id));
+    }
+
     /// <summary>A foreground run whose output is read slowly loses nothing (the container waits, as under dockerd).</summary>
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]

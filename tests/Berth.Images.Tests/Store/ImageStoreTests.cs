@@ -67,9 +67,40 @@ public sealed class ImageStoreTests
         Assert.Equal([new ImageRemoval("a:1", null)], scope.Images.Remove("a:1"));
         var e = Assert.Throws<ImagesException>(() => scope.Images.Remove("b:1"));
         Assert.Equal(ImagesErrorKind.Conflict, e.Kind);
-        Assert.Contains("being used by a container", e.Message);
+        Assert.Equal($"conflict: unable to remove repository reference \"b:1\" (must force) - container c0ffee{image.Id.Hex[..6]} is using its referenced image {image.Id.Hex[..12]}", e.Message);
         Assert.Equal([new ImageRemoval("b:1", null), new ImageRemoval(null, image.Id)], scope.Images.Remove("b:1", force: true));
         Assert.Empty(scope.Images.References());
+    }
+
+    /// <summary>
+    /// dockerd's rmi of a running container's image: forced, its last name goes and the image stays
+    /// without one (listed as &lt;none&gt;, found by ID); by ID it cannot be forced; once the container
+    /// has stopped, by ID it must be forced.
+    /// </summary>
+    [Fact]
+    public async Task Remove_forced_keeps_a_running_containers_image_without_a_name()
+    {
+        var usage = new FakeUsage();
+        using var scope = new StoreScope(usage);
+        await BuildAsync(scope, "a:1", "x");
+        Image image = scope.Images.Get("a:1");
+        usage.InUse.Add(image.Id);
+        usage.Running.Add(image.Id);
+        string container = "c0ffee" + image.Id.Hex[..6];
+
+        var e = Assert.Throws<ImagesException>(() => scope.Images.Remove(image.Id.Value, force: true));
+        Assert.Equal(ImagesErrorKind.Conflict, e.Kind);
+        Assert.Equal($"conflict: unable to delete {image.Id.Hex[..12]} (cannot be forced) - image is being used by running container {container}", e.Message);
+        Assert.Equal([new ImageRemoval("a:1", null)], scope.Images.Remove("a:1", force: true));
+        Assert.Equal(image.Id, scope.Images.Get(image.Id.Hex[..12]).Id);
+        Assert.Empty(scope.Images.References());
+        Assert.Empty(Assert.Single(scope.Images.List(), i => i.Id == image.Id).RepoTags);
+
+        usage.Running.Clear();
+        e = Assert.Throws<ImagesException>(() => scope.Images.Remove(image.Id.Value));
+        Assert.Equal($"conflict: unable to delete {image.Id.Hex[..12]} (must be forced) - image is being used by stopped container {container}", e.Message);
+        Assert.Equal([new ImageRemoval(null, image.Id)], scope.Images.Remove(image.Id.Value, force: true));
+        Assert.Empty(scope.Images.List());
     }
 
     [Fact]

@@ -39,7 +39,11 @@ internal sealed class StoreScope : IDisposable
 internal sealed class FakeUsage : IImageUsage
 {
     public HashSet<Digest> InUse { get; } = [];
+    /// <summary>Of <see cref="InUse"/>, the images a running container uses.</summary>
+    public HashSet<Digest> Running { get; } = [];
     public IReadOnlyCollection<Digest> ImagesInUse() => InUse;
+    public IReadOnlyList<ImageUser> UsersOf(Digest image)
+        => InUse.Contains(image) ? [new ImageUser("c0ffee" + image.Hex[..10], Running.Contains(image))] : [];
 }
 
 /// <summary>Collects progress reports synchronously (Progress&lt;T&gt; would post them later).</summary>
