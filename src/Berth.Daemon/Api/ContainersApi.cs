@@ -86,6 +86,25 @@ public static class ContainersApi
         await JsonResults.WriteAsync(context, new ContainerUpdateResponse(warnings), ApiJson.Context.ContainerUpdateResponse);
     }
 
+    /// <summary>Resolves image names to IDs through the store, each name once per call of the list.</summary>
+    internal static Func<string, string?> ImageIdResolver(ContainerService service)
+    {
+        var resolved = new Dictionary<string, string?>(StringComparer.Ordinal);
+        return name =>
+        {
+            if (resolved.TryGetValue(name, out string? id)) return id;
+            try
+            {
+                id = service.Images.Get(name).Id.Value;
+            }
+            catch (Berth.Images.ImagesException)
+            {
+                id = null;
+            }
+            return resolved[name] = id;
+        };
+    }
+
     private static Task List(HttpContext context)
     {
         bool all = QueryArgs.Bool(context, "all"), withSizes = QueryArgs.Bool(context, "size");
@@ -97,12 +116,13 @@ public static class ContainersApi
         DateTimeOffset now = service.Time.GetUtcNow();
         var result = new List<ContainerSummaryJson>();
         Dictionary<string, List<string>> linkNames = service.LinkNamesByTarget();
+        Func<string, string?> imageIdOf = ImageIdResolver(service);
         foreach (ContainerEntry e in entries)
         {
             ContainerRecord r = e.Record;
             List<string>? names = linkNames.GetValueOrDefault(r.Id);
             if (!ContainerFilters.Matches(r, filters, service, names)) continue;
-            ContainerSummaryJson summary = Summary(r, now, names);
+            ContainerSummaryJson summary = Summary(r, now, names, imageIdOf);
             if (withSizes && service.Sizes(e) is var (rw, rootFs)) summary = summary with { SizeRw = rw, SizeRootFs = rootFs };
             result.Add(summary);
             if (limit > 0 && result.Count >= limit) break;
@@ -112,11 +132,15 @@ public static class ContainersApi
 
     /// <summary>One container of GET /containers/json; <paramref name="linkNames"/> are the names its links give it
     /// (<c>/parent/alias</c>), listed with its own name in dockerd's order, sorted.</summary>
-    internal static ContainerSummaryJson Summary(ContainerRecord r, DateTimeOffset now, IReadOnlyList<string>? linkNames = null) => new()
+    /// <param name="imageIdOf">The image ID a name resolves to now (null: none; see <see cref="ImageIdResolver"/>):
+    /// a name that no longer gives the container's image is shown as the image's ID, as dockerd's list does
+    /// (after an rmi -f, or the name tagged onto another image).</param>
+    internal static ContainerSummaryJson Summary(ContainerRecord r, DateTimeOffset now, IReadOnlyList<string>? linkNames = null, Func<string, string?>? imageIdOf = null) => new()
     {
         Id = r.Id,
         Names = linkNames is null ? [r.Name] : [.. linkNames.Append(r.Name).Order(StringComparer.Ordinal)],
-        Image = string.IsNullOrEmpty(r.Config.Image) ? r.ImageId : r.Config.Image,
+        Image = string.IsNullOrEmpty(r.Config.Image) || (imageIdOf is not null && r.Config.Image != r.ImageId && imageIdOf(r.Config.Image) != r.ImageId)
+            ? r.ImageId : r.Config.Image,
         ImageID = r.ImageId,
         Command = CommandLine(r),
         Created = DateTimeOffset.Parse(r.Created, CultureInfo.InvariantCulture).ToUnixTimeSeconds(),

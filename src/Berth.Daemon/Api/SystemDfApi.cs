@@ -83,10 +83,11 @@ public static class SystemDfApi
         {
             var imageSize = images.ToDictionary(i => i.Id.Value, i => i.Size, StringComparer.Ordinal);
             Dictionary<string, List<string>> linkNames = engine.Containers.LinkNamesByTarget();
+            Func<string, string?> imageIdOf = ContainersApi.ImageIdResolver(engine.Containers);
             result.Containers = containers.Select(c =>
             {
                 long rw = engine.Containers.SizeRw(c);
-                return ContainersApi.Summary(c.Record, now, linkNames.GetValueOrDefault(c.Record.Id)) with { SizeRw = rw, SizeRootFs = rw + imageSize.GetValueOrDefault(c.Record.ImageId) };
+                return ContainersApi.Summary(c.Record, now, linkNames.GetValueOrDefault(c.Record.Id), imageIdOf) with { SizeRw = rw, SizeRootFs = rw + imageSize.GetValueOrDefault(c.Record.ImageId) };
             }).ToList();
         }
         if (Wants("volume"))

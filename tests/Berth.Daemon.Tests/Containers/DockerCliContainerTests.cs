@@ -410,8 +410,8 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
 
     /// <summary>
     /// rmi of a running container's image, as dockerd: refused unless forced; forced by name, the
-    /// name goes and the image stays as &lt;none&gt;; by ID it cannot be forced; once the container
-    /// is gone, it goes.
+    /// name goes and the image stays as &lt;none&gt; (ps shows its ID); by ID it cannot be forced;
+    /// once the container is gone, it goes.
     /// </summary>
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
@@ -426,6 +426,8 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
 
         Assert.Equal("Untagged: busybox:latest\n", docker.Ok("rmi", "-f", "busybox"));
         Assert.Equal($"<none>:<none> {id[7..19]}\n", docker.Ok("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"));
+        // ps shows the image's ID once the name no longer gives it (dockerd's list).
+        Assert.Equal($"{id[7..19]}\n", docker.Ok("ps", "--format", "{{.Image}}"));
         (exit, _, error) = docker.Run("rmi", "-f", id);
         Assert.NotEqual(0, exit);
         Assert.Contains($"conflict: unable to delete {id[7..19]} (cannot be forced) - image is being used by running container {container[..12]}", error);
