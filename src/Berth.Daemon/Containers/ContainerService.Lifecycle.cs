@@ -583,7 +583,19 @@ public sealed partial class ContainerService
         if (!IsSignal(sig)) throw ApiException.BadRequest($"Invalid signal: {signal}");
         string bare = (sig.StartsWith("SIG", StringComparison.OrdinalIgnoreCase) ? sig[3..] : sig).ToUpperInvariant();
         if (bare is "KILL" or "9") entry.Record.ManuallyStopped = true; // holds the restart policy off, as a stop does
-        await SignalAsync(entry, sig, allowNotRunning: false);
+        Task<WaitResponse> exited = entry.NextExit.Task;
+        try
+        {
+            await SignalAsync(entry, sig, allowNotRunning: false);
+        }
+        catch (ApiException)
+        {
+            // The container was exiting (a kill right after another): its exit, recorded a moment
+            // later, is what the runtime's refusal meant; say it as dockerd does.
+            if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(2))) == exited)
+                throw ApiException.Conflict($"Cannot kill container: {reference}: Container {entry.Record.Id} is not running");
+            throw;
+        }
     }
 
     private static bool IsSignal(string sig)

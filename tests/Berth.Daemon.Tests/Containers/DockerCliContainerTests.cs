@@ -436,6 +436,26 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
         Assert.Contains($"Deleted: {id}", docker.Ok("rmi", id));
     }
 
+    /// <summary>
+    /// A kill right after a SIGKILL finds the container exiting: dockerd's 409 "is not running", not the
+    /// runtime's refusal (the exit is recorded a moment after the kill; a few rounds meet that moment).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void A_kill_of_a_container_that_is_exiting_says_it_is_not_running(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        for (int round = 0; round < 5; round++)
+        {
+            string id = docker.Ok("run", "-d", "busybox", "sleep", "1000").Trim();
+            docker.Ok("kill", id);
+            var (exit, _, error) = docker.Run("kill", id);
+            Assert.NotEqual(0, exit);
+            Assert.Contains($"Cannot kill container: {id}: Container {id} is not running", error);
+            docker.Ok("rm", "-f", id);
+        }
+    }
+
     /// <summary>A foreground run whose output is read slowly loses nothing (the container waits, as under dockerd).</summary>
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
