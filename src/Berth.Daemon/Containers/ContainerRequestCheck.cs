@@ -195,10 +195,15 @@ public static class ContainerRequestCheck
     }
 
     /// <summary>dockerd's checks of the cgroup limits (create, and update on the merged result).</summary>
-    public static void CheckResources(HostConfigJson host)
+    /// <param name="update">An update: a swap limit without a memory limit is let through (dockerd checks that at create only).</param>
+    public static void CheckResources(HostConfigJson host, bool update = false)
     {
         if (host.Memory < 0 || host.MemorySwap < -1) throw BadRequest("invalid memory limit");
         if (host.Memory is > 0 and < 6 * 1024 * 1024) throw BadRequest("Minimum memory limit allowed is 6MB");
+        if (host.Memory == 0 && host.MemorySwap > 0 && !update)
+            throw BadRequest("You should always set the Memory limit when using Memoryswap limit, see usage");
+        CheckCpuset(host.CpusetCpus, "cpus", "CPUs", CpusetAvailable.Value.Cpus);
+        CheckCpuset(host.CpusetMems, "mems", "memory nodes", CpusetAvailable.Value.Mems);
         if (host.Memory > 0 && host.MemorySwap > 0 && host.MemorySwap < host.Memory)
             throw BadRequest("Minimum memoryswap limit should be larger than memory limit, see usage");
         if (host.MemoryReservation < 0) throw BadRequest("invalid memory reservation");
@@ -209,6 +214,54 @@ public static class ContainerRequestCheck
             throw BadRequest($"Range of CPUs is from 0.01 to {Environment.ProcessorCount}.00, as there are only {Environment.ProcessorCount} CPUs available");
         if (host.CpuShares < 0 || host.CpuPeriod < 0 || host.CpuQuota < -1) throw BadRequest("invalid CPU shares, period or quota");
         if (host.MemorySwappiness is < -1 or > 100) throw BadRequest($"Invalid value: {host.MemorySwappiness}, valid memory swappiness range is 0-100");
+    }
+
+    /// <summary>
+    /// The CPUs and memory nodes containers may be given (dockerd's sysinfo: the root cpuset group's,
+    /// <c>cpuset.cpus</c>/<c>cpuset.mems</c> on cgroup v1, the <c>.effective</c> files on v2; the
+    /// system's online lists when neither is there).
+    /// </summary>
+    internal static readonly Lazy<(string Cpus, string Mems)> CpusetAvailable = new(() =>
+    {
+        static string First(params string[] paths)
+            => paths.Where(File.Exists).Select(p => File.ReadAllText(p).Trim()).FirstOrDefault(t => t.Length > 0) ?? "";
+        return (First("/sys/fs/cgroup/cpuset/cpuset.cpus", "/sys/fs/cgroup/cpuset.cpus.effective", "/sys/devices/system/cpu/online"),
+            First("/sys/fs/cgroup/cpuset/cpuset.mems", "/sys/fs/cgroup/cpuset.mems.effective", "/sys/devices/system/node/online") is { Length: > 0 } mems ? mems : "0");
+    });
+
+    /// <summary>
+    /// --cpuset-cpus/--cpuset-mems as dockerd checks them at create and update: a list of numbers
+    /// and ranges (parsers.ParseUintList), each of them available; a runtime's cgroup write error
+    /// at start otherwise.
+    /// </summary>
+    internal static void CheckCpuset(string? requested, string what, string noun, string available)
+    {
+        if (string.IsNullOrEmpty(requested)) return;
+        HashSet<int> have = ParseUintList(available) ?? [];
+        List<(int Low, int High)> ranges = ParseUintRanges(requested)
+            ?? throw BadRequest($"Invalid value {requested} for cpuset {what}: invalid format: {requested}");
+        foreach ((int low, int high) in ranges)
+            if (high - low > have.Count || Enumerable.Range(low, high - low + 1).Any(n => !have.Contains(n)))
+                throw BadRequest($"Requested {noun} are not available - requested {requested}, available: {available}");
+    }
+
+    private static HashSet<int>? ParseUintList(string list)
+        => ParseUintRanges(list)?.SelectMany(r => Enumerable.Range(r.Low, Math.Min(r.High - r.Low, 1 << 16) + 1)).ToHashSet();
+
+    /// <summary>Go's parsers.ParseUintList: comma-separated <c>N</c> or <c>N-M</c> (N ≤ M); null when malformed.</summary>
+    private static List<(int Low, int High)>? ParseUintRanges(string list)
+    {
+        var ranges = new List<(int, int)>();
+        foreach (string item in list.Split(','))
+        {
+            string[] bounds = item.Split('-', 2);
+            if (!int.TryParse(bounds[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int low)) return null;
+            int high = low;
+            if (bounds.Length == 2 && !int.TryParse(bounds[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out high)) return null;
+            if (high < low) return null;
+            ranges.Add((low, high));
+        }
+        return ranges;
     }
 
     /// <summary>Where cgroup v1's cpu controller is mounted on this host (the real-time files live there).</summary>

@@ -66,7 +66,7 @@ public sealed partial class ContainerService
                 CpuRealtimePeriod = realtime.CpuRealtimePeriod != 0 ? realtime.CpuRealtimePeriod : h.CpuRealtimePeriod,
                 CpuRealtimeRuntime = realtime.CpuRealtimeRuntime != 0 ? realtime.CpuRealtimeRuntime : h.CpuRealtimeRuntime,
             };
-            ContainerRequestCheck.CheckResources(merged);
+            ContainerRequestCheck.CheckResources(merged, update: true);
             ContainerRequestCheck.CheckCpuRealtime(merged, warnings, supported: true); // a runtime above the period, old or new
 
             if (r.State.Running)

@@ -456,6 +456,32 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// Limits the host cannot give are refused at create in dockerd's words (they were the runtime's
+    /// cgroup write errors at start): CPUs and memory nodes that are not there, a malformed list, a
+    /// swap limit without a memory limit.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
+    public void Unavailable_cpusets_and_a_lone_swap_limit_are_refused_at_create(string binary)
+    {
+        DockerCli docker = Docker(binary);
+        void Refused(string expected, params string[] flags)
+        {
+            var (exit, _, error) = docker.Run(["create", .. flags, "busybox"]);
+            Assert.True(exit != 0, $"{string.Join(' ', flags)} was taken");
+            Assert.Contains(expected, error);
+        }
+        string cpus = ContainerRequestCheck.CpusetAvailable.Value.Cpus;
+        Refused($"Requested CPUs are not available - requested 4096, available: {cpus}", "--cpuset-cpus", "4096");
+        Refused($"Requested CPUs are not available - requested 0,4000-4096, available: {cpus}", "--cpuset-cpus", "0,4000-4096");
+        Refused("Invalid value 0-x for cpuset cpus: invalid format: 0-x", "--cpuset-cpus", "0-x");
+        Refused("Invalid value 3-1 for cpuset cpus: invalid format: 3-1", "--cpuset-cpus", "3-1");
+        Refused("Requested memory nodes are not available - requested 77, available: ", "--cpuset-mems", "77");
+        Refused("You should always set the Memory limit when using Memoryswap limit, see usage", "--memory-swap", "10m");
+        Assert.Matches("^[0-9a-f]{64}$", docker.Ok("create", "--cpuset-cpus", "0", "--cpuset-mems", "0", "-m", "64m", "--memory-swap", "128m", "busybox").Trim());
+    }
+
     /// <summary>A foreground run whose output is read slowly loses nothing (the container waits, as under dockerd).</summary>
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
@@ -502,6 +528,9 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
         Assert.NotEqual(0, exit);
         Assert.Contains("Minimum memory limit allowed is 6MB", error);
         Assert.Equal("134217728", Read("memory/memory.limit_in_bytes", "memory.max"));
+        (exit, _, error) = docker.Run("update", "--cpuset-cpus", "4096", "upd");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("Requested CPUs are not available - requested 4096, available: ", error);
         docker.Ok("run", "-d", "--rm", "--name", "rmc", "busybox", "sleep", "100");
         (exit, _, error) = docker.Run("update", "--restart", "always", "rmc");
         Assert.NotEqual(0, exit);
