@@ -590,11 +590,12 @@ public sealed partial class ContainerService
         }
         catch (ApiException)
         {
-            // The container was exiting (a kill right after another): its exit, recorded a moment
-            // later, is what the runtime's refusal meant; say it as dockerd does.
-            if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(2))) == exited)
-                throw ApiException.Conflict($"Cannot kill container: {reference}: Container {entry.Record.Id} is not running");
-            throw;
+            // The container was exiting (a kill right after another): the runtime no longer has
+            // its process, and its exit is recorded a moment later. dockerd's killWithSignal takes
+            // the runtime's "not found" as done (the kill event included); so does berthd once the
+            // exit has come.
+            if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(2))) != exited) throw;
+            PublishEvent(entry.Record, "kill", ("signal", SignalNumber(sig)));
         }
     }
 

@@ -437,12 +437,13 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
     }
 
     /// <summary>
-    /// A kill right after a SIGKILL finds the container exiting: dockerd's 409 "is not running", not the
-    /// runtime's refusal (the exit is recorded a moment after the kill; a few rounds meet that moment).
+    /// A kill right after a SIGKILL, as dockerd: done when it meets the container exiting (the runtime
+    /// has no process any more, the exit is recorded a moment later), else the 409 "is not running";
+    /// never the runtime's refusal. A few rounds meet that moment.
     /// </summary>
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
-    public void A_kill_of_a_container_that_is_exiting_says_it_is_not_running(string binary)
+    public void A_kill_of_a_container_that_is_exiting_is_done_or_not_running(string binary)
     {
         DockerCli docker = Docker(binary);
         for (int round = 0; round < 5; round++)
@@ -450,8 +451,7 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
             string id = docker.Ok("run", "-d", "busybox", "sleep", "1000").Trim();
             docker.Ok("kill", id);
             var (exit, _, error) = docker.Run("kill", id);
-            Assert.NotEqual(0, exit);
-            Assert.Contains($"Cannot kill container: {id}: Container {id} is not running", error);
+            Assert.True(exit == 0 || error.Contains($"Cannot kill container: {id}: Container {id} is not running"), $"exit {exit}: {error}");
             docker.Ok("rm", "-f", id);
         }
     }
