@@ -22,8 +22,8 @@ public sealed class DockerDotNetTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        _docker.Dispose();
-        await _daemon.DisposeAsync();
+        _docker?.Dispose();
+        if (_daemon is not null) await _daemon.DisposeAsync();
     }
 
     [Fact]

@@ -61,7 +61,7 @@ public sealed class ComposeTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         if (File.Exists(ComposeBinary)) Compose("down", "-v", "--timeout", "1"); // whatever a failed test left
-        await _daemon.DisposeAsync();
+        if (_daemon is not null) await _daemon.DisposeAsync();
         _project.Dispose();
         _config.Dispose();
     }

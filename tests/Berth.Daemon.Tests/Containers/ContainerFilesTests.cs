@@ -28,7 +28,7 @@ public sealed class ContainerFilesTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await _daemon.DisposeAsync();
+        if (_daemon is not null) await _daemon.DisposeAsync();
         _host.Dispose();
     }
 

@@ -40,7 +40,7 @@ public sealed class DaemonNetworkOptionsTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await _daemon.DisposeAsync();
+        if (_daemon is not null) await _daemon.DisposeAsync();
         _config.Dispose();
     }
 

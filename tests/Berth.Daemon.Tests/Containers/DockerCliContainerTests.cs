@@ -22,7 +22,7 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await _daemon.DisposeAsync();
+        if (_daemon is not null) await _daemon.DisposeAsync();
         _config.Dispose();
     }
 
@@ -621,7 +621,7 @@ public sealed class DockerPyContainerTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await _daemon.DisposeAsync();
+        if (_daemon is not null) await _daemon.DisposeAsync();
         _dir.Dispose();
     }
 

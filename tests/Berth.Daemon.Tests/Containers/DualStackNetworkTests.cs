@@ -27,7 +27,7 @@ public sealed class DualStackNetworkTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await _daemon.DisposeAsync();
+        if (_daemon is not null) await _daemon.DisposeAsync();
         _config.Dispose();
     }
 

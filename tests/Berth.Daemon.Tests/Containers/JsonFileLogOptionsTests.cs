@@ -23,7 +23,7 @@ public sealed class JsonFileLogOptionsTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await _daemon.DisposeAsync();
+        if (_daemon is not null) await _daemon.DisposeAsync();
         _config.Dispose();
     }
 

@@ -25,7 +25,7 @@ public sealed class PruneAndDfTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await _daemon.DisposeAsync();
+        if (_daemon is not null) await _daemon.DisposeAsync();
         _config.Dispose();
     }
 

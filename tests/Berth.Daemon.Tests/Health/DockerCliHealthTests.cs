@@ -22,7 +22,7 @@ public sealed class DockerCliHealthTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await _daemon.DisposeAsync();
+        if (_daemon is not null) await _daemon.DisposeAsync();
         _config.Dispose();
     }
 
