@@ -229,3 +229,76 @@ public sealed class TestNetns : IDisposable
         if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)}: {error}");
     }
 }
+
+/// <summary>
+/// A daemon that a test stops and starts again while its containers run on (the restart tests): its
+/// own directory and network namespace, busybox imported. Disposing takes every container down through
+/// a daemon (started again when the test left none running: only a daemon can), then the daemon, the
+/// mounts under its directory, the namespace and the directory.
+/// </summary>
+public sealed class RestartableDaemon : IAsyncDisposable
+{
+    private readonly TempDirectory _dir;
+    private readonly TempDirectory _config = new("docker-config");
+
+    private RestartableDaemon(TempDirectory dir, TestNetns netns)
+    {
+        _dir = dir;
+        Netns = netns;
+        Options = DaemonScope.OptionsIn(dir) with { BridgeNetns = netns.Path };
+    }
+
+    public TestNetns Netns { get; }
+    public DaemonOptions Options { get; }
+    public DaemonHost? Host { get; private set; }
+    public string Socket => _dir.Combine("exec", "berth.sock");
+    public Cli.DockerCli Docker => new(Cli.DockerCli.Installed().Select(b => (string)b[0]).First(), "unix://" + Socket, _config.Path);
+
+    public static async Task<RestartableDaemon> StartAsync(string name)
+    {
+        var daemon = new RestartableDaemon(new TempDirectory(name), TestNetns.Create());
+        try
+        {
+            await daemon.StartAgainAsync();
+            using HttpClient client = DaemonScope.CreateClient(daemon.Socket);
+            using var tar = new ByteArrayContent(TestRootfs.BusyboxTar());
+            tar.Headers.ContentType = new MediaTypeHeaderValue("application/x-tar");
+            using HttpResponseMessage imported = await client.PostAsync("/images/create?fromSrc=-&repo=busybox&tag=latest", tar);
+            Assert.True(imported.IsSuccessStatusCode, await imported.Content.ReadAsStringAsync());
+            return daemon;
+        }
+        catch
+        {
+            await daemon.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Stops the daemon; its containers run on.</summary>
+    public async Task StopAsync()
+    {
+        DaemonHost? host = Host;
+        Host = null;
+        if (host is not null) await host.DisposeAsync();
+    }
+
+    public async Task StartAgainAsync() => Host = await DaemonHost.StartAsync(Options);
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (Host is null) await StartAgainAsync();
+            foreach (var entry in Host!.Engine.Containers.Snapshot())
+                await Host.Engine.Containers.RemoveAsync(entry.Record.Id, force: true, CancellationToken.None);
+        }
+        finally
+        {
+            await StopAsync();
+            DaemonScope.DetachMountsUnder(_dir.Path);
+            Netns.Dispose();
+            _dir.Dispose();
+            _config.Dispose();
+        }
+    }
+}

@@ -203,55 +203,27 @@ public sealed class DualStackRestartTests
     [Fact]
     public async Task A_restart_reconciles_the_ipv6_rules_and_forwarding()
     {
-        using var dir = new TempDirectory("dual-restart");
-        using var netns = TestNetns.Create();
-        using var config = new TempDirectory("docker-config");
-        DaemonOptions options = DaemonScope.OptionsIn(dir) with { BridgeNetns = netns.Path };
-        var docker = new DockerCli(DockerCli.Installed().Select(b => (string)b[0]).First(), "unix://" + dir.Combine("exec", "berth.sock"), config.Path);
+        await using RestartableDaemon daemon = await RestartableDaemon.StartAsync("dual-restart");
+        DockerCli docker = daemon.Docker;
+        TestNetns netns = daemon.Netns;
         string Forwarding() => netns.Exec("cat", "/proc/sys/net/ipv6/conf/all/forwarding").Output.Trim();
-        DaemonHost? host = await DaemonHost.StartAsync(options);
-        try
-        {
-            using (HttpClient client = DaemonScope.CreateClient(dir.Combine("exec", "berth.sock")))
-            using (var tar = new ByteArrayContent(TestRootfs.BusyboxTar()))
-            {
-                tar.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-tar");
-                using HttpResponseMessage imported = await client.PostAsync("/images/create?fromSrc=-&repo=busybox&tag=latest", tar);
-                Assert.True(imported.IsSuccessStatusCode, await imported.Content.ReadAsStringAsync());
-            }
-            docker.Ok("network", "create", "--ipv6", "--subnet", "fd00:db8:6::/64", "keep6");
-            docker.Ok("run", "-d", "--name", "kept", "--network", "keep6", "busybox", "sleep", "600");
-            Assert.Equal("1", Forwarding());
+        docker.Ok("network", "create", "--ipv6", "--subnet", "fd00:db8:6::/64", "keep6");
+        docker.Ok("run", "-d", "--name", "kept", "--network", "keep6", "busybox", "sleep", "600");
+        Assert.Equal("1", Forwarding());
 
-            await host.DisposeAsync(); // the container runs on
-            host = null;
-            netns.Exec("nft", "delete", "table", "ip6", "berth");
-            netns.Exec("sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/all/forwarding");
-            host = await DaemonHost.StartAsync(options);
+        await daemon.StopAsync(); // the container runs on
+        netns.Exec("nft", "delete", "table", "ip6", "berth");
+        netns.Exec("sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/all/forwarding");
+        await daemon.StartAgainAsync();
 
-            Assert.Equal("1", Forwarding());
-            Assert.Contains("fd00:db8:6::/64", netns.Exec("nft", "list", "table", "ip6", "berth").Output);
-            Assert.Equal("fd00:db8:6::2", docker.Ok("inspect", "-f", "{{.NetworkSettings.Networks.keep6.GlobalIPv6Address}}", "kept").Trim());
-            Assert.Contains("1 packets received", docker.Ok("run", "--rm", "--network", "keep6", "busybox", "ping", "-6", "-c1", "-W2", "kept"));
+        Assert.Equal("1", Forwarding());
+        Assert.Contains("fd00:db8:6::/64", netns.Exec("nft", "list", "table", "ip6", "berth").Output);
+        Assert.Equal("fd00:db8:6::2", docker.Ok("inspect", "-f", "{{.NetworkSettings.Networks.keep6.GlobalIPv6Address}}", "kept").Trim());
+        Assert.Contains("1 packets received", docker.Ok("run", "--rm", "--network", "keep6", "busybox", "ping", "-6", "-c1", "-W2", "kept"));
 
-            docker.Ok("rm", "-f", "kept");
-            docker.Ok("network", "rm", "keep6");
-            Assert.Equal("0", Forwarding());
-            Assert.DoesNotContain("ip6", netns.Exec("nft", "list", "ruleset").Output);
-        }
-        finally
-        {
-            try
-            {
-                host ??= await DaemonHost.StartAsync(options); // only a daemon can take its containers down
-                foreach (var entry in host.Engine.Containers.Snapshot())
-                    await host.Engine.Containers.RemoveAsync(entry.Record.Id, force: true, CancellationToken.None);
-            }
-            finally
-            {
-                if (host is not null) await host.DisposeAsync();
-                DaemonScope.DetachMountsUnder(dir.Path);
-            }
-        }
+        docker.Ok("rm", "-f", "kept");
+        docker.Ok("network", "rm", "keep6");
+        Assert.Equal("0", Forwarding());
+        Assert.DoesNotContain("ip6", netns.Exec("nft", "list", "ruleset").Output);
     }
 }

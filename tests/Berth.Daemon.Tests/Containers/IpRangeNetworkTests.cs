@@ -130,49 +130,20 @@ public sealed class IpRangeRestartTests
     [Fact]
     public async Task The_range_and_auxiliary_addresses_survive_a_restart()
     {
-        using var dir = new TempDirectory("iprange-restart");
-        using var netns = TestNetns.Create();
-        using var config = new TempDirectory("docker-config");
-        DaemonOptions options = DaemonScope.OptionsIn(dir) with { BridgeNetns = netns.Path };
-        var docker = new DockerCli(DockerCli.Installed().Select(b => (string)b[0]).First(), "unix://" + dir.Combine("exec", "berth.sock"), config.Path);
-        DaemonHost? host = await DaemonHost.StartAsync(options);
-        try
-        {
-            using (HttpClient client = DaemonScope.CreateClient(dir.Combine("exec", "berth.sock")))
-            using (var tar = new ByteArrayContent(TestRootfs.BusyboxTar()))
-            {
-                tar.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-tar");
-                using HttpResponseMessage imported = await client.PostAsync("/images/create?fromSrc=-&repo=busybox&tag=latest", tar);
-                Assert.True(imported.IsSuccessStatusCode, await imported.Content.ReadAsStringAsync());
-            }
-            docker.Ok("network", "create", "--subnet", "10.64.0.0/24", "--ip-range", "10.64.0.64/26", "--aux-address", "printer=10.64.0.65", "keep");
-            string before = docker.Ok("network", "inspect", "-f", "{{json .IPAM.Config}}", "keep");
-            docker.Ok("run", "-d", "--name", "kept", "--network", "keep", "busybox", "sleep", "600");
-            Assert.Equal("10.64.0.64", docker.Ok("inspect", "-f", "{{.NetworkSettings.Networks.keep.IPAddress}}", "kept").Trim());
+        await using RestartableDaemon daemon = await RestartableDaemon.StartAsync("iprange-restart");
+        DockerCli docker = daemon.Docker;
+        docker.Ok("network", "create", "--subnet", "10.64.0.0/24", "--ip-range", "10.64.0.64/26", "--aux-address", "printer=10.64.0.65", "keep");
+        string before = docker.Ok("network", "inspect", "-f", "{{json .IPAM.Config}}", "keep");
+        docker.Ok("run", "-d", "--name", "kept", "--network", "keep", "busybox", "sleep", "600");
+        Assert.Equal("10.64.0.64", docker.Ok("inspect", "-f", "{{.NetworkSettings.Networks.keep.IPAddress}}", "kept").Trim());
 
-            await host.DisposeAsync(); // the container runs on
-            host = null;
-            host = await DaemonHost.StartAsync(options);
+        await daemon.StopAsync(); // the container runs on
+        await daemon.StartAgainAsync();
 
-            Assert.Equal(before, docker.Ok("network", "inspect", "-f", "{{json .IPAM.Config}}", "keep"));
-            Assert.Contains("\"IPRange\":\"10.64.0.64/26\"", before);
-            Assert.Contains("\"printer\":\"10.64.0.65\"", before);
-            Assert.Contains("inet 10.64.0.66/24", docker.Ok("run", "--rm", "--network", "keep", "busybox", "ip", "-4", "addr", "show", "eth0"));
-            Assert.Equal("10.64.0.64", docker.Ok("inspect", "-f", "{{.NetworkSettings.Networks.keep.IPAddress}}", "kept").Trim());
-        }
-        finally
-        {
-            try
-            {
-                host ??= await DaemonHost.StartAsync(options); // only a daemon can take its containers down
-                foreach (var entry in host.Engine.Containers.Snapshot())
-                    await host.Engine.Containers.RemoveAsync(entry.Record.Id, force: true, CancellationToken.None);
-            }
-            finally
-            {
-                if (host is not null) await host.DisposeAsync();
-                DaemonScope.DetachMountsUnder(dir.Path);
-            }
-        }
+        Assert.Equal(before, docker.Ok("network", "inspect", "-f", "{{json .IPAM.Config}}", "keep"));
+        Assert.Contains("\"IPRange\":\"10.64.0.64/26\"", before);
+        Assert.Contains("\"printer\":\"10.64.0.65\"", before);
+        Assert.Contains("inet 10.64.0.66/24", docker.Ok("run", "--rm", "--network", "keep", "busybox", "ip", "-4", "addr", "show", "eth0"));
+        Assert.Equal("10.64.0.64", docker.Ok("inspect", "-f", "{{.NetworkSettings.Networks.keep.IPAddress}}", "kept").Trim());
     }
 }

@@ -349,54 +349,26 @@ public sealed class HealthRestoreTests
     [Fact]
     public async Task Monitoring_resumes_after_a_daemon_restart()
     {
-        using var dir = new TempDirectory("health-restart");
-        using var netns = TestNetns.Create();
-        DaemonOptions options = DaemonScope.OptionsIn(dir) with { BridgeNetns = netns.Path };
-        string socket = dir.Combine("exec", "berth.sock");
-        DaemonHost? host = await DaemonHost.StartAsync(options);
-        try
+        await using RestartableDaemon daemon = await RestartableDaemon.StartAsync("health-restart");
+        string id;
+        string last;
+        using (HttpClient client = DaemonScope.CreateClient(daemon.Socket))
         {
-            string id;
-            string last;
-            using (HttpClient client = DaemonScope.CreateClient(socket))
-            {
-                using (var tar = new ByteArrayContent(TestRootfs.BusyboxTar()))
-                {
-                    tar.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-tar");
-                    using HttpResponseMessage imported = await client.PostAsync("/images/create?fromSrc=-&repo=busybox&tag=latest", tar);
-                    Assert.True(imported.IsSuccessStatusCode, await imported.Content.ReadAsStringAsync());
-                }
-                id = await ContainersApiTests.CreateAsync(client, new { Image = "busybox", Cmd = new[] { "sleep", "100" }, Healthcheck = new { Test = new[] { "CMD", "true" }, Interval = 150_000_000 } }, "kept");
-                using (HttpResponseMessage started = await client.PostAsync($"/containers/{id}/start", null))
-                    Assert.Equal(HttpStatusCode.NoContent, started.StatusCode);
-                JsonElement health = await WaitAsync(client, id, h => h.GetProperty("Status").GetString() == "healthy" && h.GetProperty("Log").GetArrayLength() >= 2, "healthy");
-                last = health.GetProperty("Log").EnumerateArray().Last().GetProperty("End").GetString()!;
-            }
-
-            await host.DisposeAsync(); // the container runs on
-            host = null;
-            host = await DaemonHost.StartAsync(options);
-            using (HttpClient client = DaemonScope.CreateClient(socket))
-            {
-                JsonElement health = await WaitAsync(client, id, h => h.GetProperty("Log").GetArrayLength() >= 2, "the health kept in the record");
-                await WaitAsync(client, id, h => h.GetProperty("Status").GetString() == "healthy"
-                    && string.CompareOrdinal(h.GetProperty("Log").EnumerateArray().Last().GetProperty("End").GetString(), last) > 0, "a probe after the restart");
-                _ = health;
-            }
+            id = await ContainersApiTests.CreateAsync(client, new { Image = "busybox", Cmd = new[] { "sleep", "100" }, Healthcheck = new { Test = new[] { "CMD", "true" }, Interval = 150_000_000 } }, "kept");
+            using (HttpResponseMessage started = await client.PostAsync($"/containers/{id}/start", null))
+                Assert.Equal(HttpStatusCode.NoContent, started.StatusCode);
+            JsonElement health = await WaitAsync(client, id, h => h.GetProperty("Status").GetString() == "healthy" && h.GetProperty("Log").GetArrayLength() >= 2, "healthy");
+            last = health.GetProperty("Log").EnumerateArray().Last().GetProperty("End").GetString()!;
         }
-        finally
+
+        await daemon.StopAsync(); // the container runs on
+        await daemon.StartAgainAsync();
+        using (HttpClient client = DaemonScope.CreateClient(daemon.Socket))
         {
-            try
-            {
-                host ??= await DaemonHost.StartAsync(options); // only a daemon can take its containers down
-                foreach (var entry in host.Engine.Containers.Snapshot())
-                    await host.Engine.Containers.RemoveAsync(entry.Record.Id, force: true, CancellationToken.None);
-            }
-            finally
-            {
-                if (host is not null) await host.DisposeAsync();
-                DaemonScope.DetachMountsUnder(dir.Path);
-            }
+            JsonElement health = await WaitAsync(client, id, h => h.GetProperty("Log").GetArrayLength() >= 2, "the health kept in the record");
+            await WaitAsync(client, id, h => h.GetProperty("Status").GetString() == "healthy"
+                && string.CompareOrdinal(h.GetProperty("Log").EnumerateArray().Last().GetProperty("End").GetString(), last) > 0, "a probe after the restart");
+            _ = health;
         }
     }
 
