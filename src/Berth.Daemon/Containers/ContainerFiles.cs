@@ -771,9 +771,9 @@ public static partial class ContainerFiles
             return fd < 0 ? throw Error("open", path) : new SafeFileHandle(fd, ownsHandle: true);
         }
 
-        public static SafeFileHandle OpenAt(SafeFileHandle dir, string path, int flags, string display)
+        public static SafeFileHandle OpenAt(SafeFileHandle dir, string path, int flags, string display, uint mode = 0)
         {
-            int fd = openat(dir, path, flags | O_CLOEXEC, 0);
+            int fd = openat(dir, path, flags | O_CLOEXEC, mode);
             return fd < 0 ? throw Error("openat", display) : new SafeFileHandle(fd, ownsHandle: true);
         }
 

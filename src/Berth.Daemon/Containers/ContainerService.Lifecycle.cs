@@ -345,6 +345,15 @@ public sealed partial class ContainerService
         Directory.CreateDirectory(rootfs);
         if (MountPoints.IsMountPoint(rootfs)) return;
         MountHelper.MountAll(Snapshotter.Mounts(SnapshotKey(id)), rootfs);
+        try
+        {
+            ContainerFiles.AddInitLayer(rootfs);
+        }
+        catch (IOException)
+        {
+            UnmountRootfs(id); // mounted only with the init layer's entries in it
+            throw;
+        }
     }
 
     private void UnmountRootfs(string id)

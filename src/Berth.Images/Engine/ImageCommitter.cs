@@ -38,10 +38,12 @@ public sealed class CommitOptions
 
     /// <summary>
     /// Paths (relative to the rootfs) the engine wrote into the container's filesystem, left out of
-    /// the layer, with whiteouts for them: the init layer's /etc/hosts, /etc/resolv.conf and
-    /// /etc/hostname by default, as Docker does.
+    /// the layer, with whiteouts for them: by default what dockerd keeps in its init layer (the
+    /// bind-mounted /etc/hosts, /etc/resolv.conf and /etc/hostname, /.dockerenv, /etc/mtab,
+    /// /dev/console), as Docker leaves them out. Berth has no separate init layer, so a change the
+    /// container itself made at one of these paths is left out too.
     /// </summary>
-    public IReadOnlyList<string> ExcludedPaths { get; init; } = ["etc/hosts", "etc/resolv.conf", "etc/hostname"];
+    public IReadOnlyList<string> ExcludedPaths { get; init; } = ["etc/hosts", "etc/resolv.conf", "etc/hostname", ".dockerenv", "etc/mtab", "dev/console"];
 
     /// <summary>
     /// Directories (relative to the rootfs) that the runtime creates as mount points when the image
@@ -49,7 +51,7 @@ public sealed class CommitOptions
     /// in its init layer, below the one it commits. Berth has no separate init layer, so without
     /// this every commit of an image without /proc would carry an empty /proc.
     /// </summary>
-    public IReadOnlyList<string> MountPointDirectories { get; init; } = ["dev", "proc", "sys"];
+    public IReadOnlyList<string> MountPointDirectories { get; init; } = ["dev", "dev/pts", "dev/shm", "proc", "sys"];
 
     /// <summary>Compress the new layer (gzip, as Docker pushes it); stored uncompressed otherwise.</summary>
     public bool Compress { get; init; } = true;

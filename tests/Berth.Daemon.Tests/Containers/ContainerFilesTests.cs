@@ -34,10 +34,10 @@ public sealed class ContainerFilesTests : IAsyncLifetime
 
     private HttpClient Client => _daemon.Client;
 
-    /// <summary>Creates a container from busybox running <paramref name="script"/>, runs it to its end, returns its ID.</summary>
-    private async Task<string> RunToEndAsync(string script)
+    /// <summary>Creates a container from <paramref name="image"/> running <paramref name="script"/>, runs it to its end, returns its ID.</summary>
+    private async Task<string> RunToEndAsync(string script, string image = "busybox")
     {
-        string id = await ContainersApiTests.CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sh", "-c", script } });
+        string id = await ContainersApiTests.CreateAsync(Client, new { Image = image, Cmd = new[] { "sh", "-c", script } });
         using (HttpResponseMessage start = await Client.PostAsync($"/containers/{id}/start", null))
             Assert.Equal(HttpStatusCode.NoContent, start.StatusCode);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
@@ -241,6 +241,48 @@ public sealed class ContainerFilesTests : IAsyncLifetime
 
         using (HttpResponseMessage missing = await Client.PostAsync("/commit?container=nosuch", null))
             Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+    }
+
+    [Fact]
+    public async Task Containers_have_dockerds_init_layer_files_which_export_shows_and_commit_leaves_out()
+    {
+        string id = await RunToEndAsync("busybox stat -c '%F %a %s %u' /.dockerenv; busybox readlink /etc/mtab");
+        Assert.Equal("regular empty file 755 0 0\n/proc/mounts\n", (await ContainersApiTests.LogsAsync(Client, id)).Out);
+        var (_, export, _) = await GetArchiveAsync($"/containers/{id}/export");
+        Assert.Equal(TarEntryType.RegularFile, export[".dockerenv"].Type);
+        Assert.Equal((TarEntryType.SymbolicLink, "/proc/mounts"), (export["etc/mtab"].Type, export["etc/mtab"].Link));
+        Assert.Equal(TarEntryType.RegularFile, export["dev/console"].Type);
+        Assert.Equal(TarEntryType.Directory, export["dev/pts/"].Type);
+        Assert.Equal(TarEntryType.Directory, export["dev/shm/"].Type);
+        // Neither a change nor a layer: the commit of a container that changed nothing adds none.
+        Assert.Equal(JsonValueKind.Null, (await _daemon.GetJsonAsync($"/containers/{id}/changes")).ValueKind);
+        using (HttpResponseMessage commit = await Client.PostAsync($"/commit?container={id}&repo=initlayer&tag=v1", null))
+            Assert.Equal(HttpStatusCode.Created, commit.StatusCode);
+        Assert.Equal(1, (await _daemon.GetJsonAsync("/images/initlayer:v1/json")).GetProperty("RootFS").GetProperty("Layers").GetArrayLength());
+
+        // What the image has stays as the image has it.
+        await ImportBusyboxWithAsync("ownmtab:v1", new PaxTarEntry(TarEntryType.Directory, "etc/") { Mode = (UnixFileMode)0x1ED }, FileEntry("etc/mtab", "image's own\n"));
+        id = await RunToEndAsync("busybox cat /etc/mtab", "ownmtab:v1");
+        Assert.Equal("image's own\n", (await ContainersApiTests.LogsAsync(Client, id)).Out);
+
+        // An image whose /etc is a symlink to a host path gets nothing written on the host.
+        await ImportBusyboxWithAsync("etclink:v1", new PaxTarEntry(TarEntryType.SymbolicLink, "etc") { LinkName = _host.Path, Mode = (UnixFileMode)0x1FF });
+        id = await ContainersApiTests.CreateAsync(Client, new { Image = "etclink:v1", Cmd = new[] { "true" } });
+        using (HttpResponseMessage start = await Client.PostAsync($"/containers/{id}/start", null))
+            await start.Content.ReadAsStringAsync(); // the runtime may refuse the symlinked /etc; either way the host is untouched
+        Assert.Equal(["secret"], Directory.GetFileSystemEntries(_host.Path).Select(Path.GetFileName));
+    }
+
+    private async Task ImportBusyboxWithAsync(string reference, params PaxTarEntry[] extra)
+    {
+        var entries = new List<PaxTarEntry>();
+        using (var reader = new TarReader(new MemoryStream(TestRootfs.BusyboxTar())))
+            while (reader.GetNextEntry(copyData: true) is PaxTarEntry e) entries.Add(e);
+        int colon = reference.LastIndexOf(':');
+        using var content = new ByteArrayContent(Tar([.. entries, .. extra]));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-tar");
+        using HttpResponseMessage response = await Client.PostAsync($"/images/create?fromSrc=-&repo={reference[..colon]}&tag={reference[(colon + 1)..]}", content);
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
     }
 
     private static async Task WaitForAsync(Func<Task<bool>> condition)

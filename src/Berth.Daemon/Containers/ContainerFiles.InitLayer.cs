@@ -1,0 +1,90 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace Berth.Daemon.Containers;
+
+public static partial class ContainerFiles
+{
+    // dockerd's init layer (moby daemon/initlayer): files every container has whatever its image,
+    // which programs look for — /.dockerenv is how scripts tell they run in a Docker container,
+    // /etc/mtab is what older mount/df read. The mount points of /proc, /sys and the /etc files
+    // the engine bind-mounts come from the runtime; these are the rest. /dev/pts, /dev/shm and
+    // /dev/console lie under the runtime's /dev tmpfs in a running container and show in `export`.
+    private enum InitLayerKind { Directory, File, Symlink }
+
+    private const uint InitLayerMode = 0x1ED; // 0755, before the umask, as dockerd creates them
+
+    private static readonly (string Directory, string Name, InitLayerKind Kind, string? Target)[] InitLayerEntries =
+    [
+        ("", ".dockerenv", InitLayerKind.File, null),
+        ("etc", "mtab", InitLayerKind.Symlink, "/proc/mounts"),
+        ("dev", "pts", InitLayerKind.Directory, null),
+        ("dev", "shm", InitLayerKind.Directory, null),
+        ("dev", "console", InitLayerKind.File, null),
+    ];
+
+    /// <summary>
+    /// Creates in the mounted rootfs <paramref name="rootfs"/> what dockerd's init layer holds and
+    /// the image lacks (root-owned, 0755 as dockerd makes them); what the image has is left as it
+    /// is. The writes land in the container's writable layer, so diff and commit leave these paths
+    /// out (<see cref="InitLayerFiles"/>, CommitOptions). A path the container deleted comes back at
+    /// the next mount, where dockerd's init layer keeps it deleted.
+    /// </summary>
+    internal static void AddInitLayer(string rootfs)
+    {
+        using SafeFileHandle root = OpenRoot(rootfs);
+        foreach ((string directory, string name, InitLayerKind kind, string? target) in InitLayerEntries)
+        {
+            // Resolved inside the rootfs: an image whose /etc or /dev is a symlink to a host path
+            // gets the entry inside its own tree, never on the host.
+            using SafeFileHandle? parent = OpenOrMakeDirectoryInRoot(root, directory);
+            if (parent is null || Native.TryStat(parent, name, Native.AT_SYMLINK_NOFOLLOW, out _)) continue;
+            string display = "/" + (directory.Length == 0 ? name : directory + "/" + name);
+            switch (kind)
+            {
+                case InitLayerKind.Directory:
+                    Native.MakeDirectoryAt(parent, name, InitLayerMode, display);
+                    break;
+                case InitLayerKind.File:
+                    Native.OpenAt(parent, name, Native.O_WRONLY | Native.O_CREAT | Native.O_EXCL | Native.O_NOFOLLOW, display, InitLayerMode).Dispose();
+                    break;
+                case InitLayerKind.Symlink:
+                    Native.SymlinkAt(target!, parent, name, display);
+                    break;
+            }
+        }
+    }
+
+    // null when the directory's path in the image is something other than a directory (a file, a
+    // dangling link): dockerd's init layer would shadow it, Berth leaves the image's entry alone.
+    private static SafeFileHandle? OpenOrMakeDirectoryInRoot(SafeFileHandle root, string directory)
+    {
+        const ulong resolve = Native.RESOLVE_IN_ROOT | Native.RESOLVE_NO_MAGICLINKS;
+        SafeFileHandle? dir = Native.TryOpenAt2(root, directory.Length == 0 ? "." : directory, Native.O_PATH | Native.O_DIRECTORY, resolve, out int errno);
+        if (dir is not null || errno != Native.ENOENT || directory.Contains('/')) return dir;
+        if (Native.TryStat(root, directory, Native.AT_SYMLINK_NOFOLLOW, out _)) return null; // a dangling symlink
+        Native.MakeDirectoryAt(root, directory, InitLayerMode, "/" + directory);
+        return Native.TryOpenAt2(root, directory, Native.O_PATH | Native.O_DIRECTORY, resolve, out _);
+    }
+
+    internal static unsafe partial class Native
+    {
+        public const int O_WRONLY = 1, O_CREAT = 0x40, O_EXCL = 0x80;
+
+        [LibraryImport(Libc, EntryPoint = "mkdirat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        private static partial int mkdirat(SafeFileHandle dirfd, string path, uint mode);
+
+        [LibraryImport(Libc, EntryPoint = "symlinkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        private static partial int symlinkat(string target, SafeFileHandle dirfd, string path);
+
+        public static void MakeDirectoryAt(SafeFileHandle dir, string path, uint mode, string display)
+        {
+            if (mkdirat(dir, path, mode) < 0) throw Error("mkdirat", display);
+        }
+
+        public static void SymlinkAt(string target, SafeFileHandle dir, string path, string display)
+        {
+            if (symlinkat(target, dir, path) < 0) throw Error("symlinkat", display);
+        }
+    }
+}
