@@ -50,8 +50,11 @@ public sealed partial record DaemonOptions
     /// <summary>--cgroup-parent: the parent cgroup of containers that name none; null: /berth.</summary>
     public string? CgroupParent { get; init; }
 
-    /// <summary>--default-shm-size in bytes: /dev/shm of containers that name no size; 0: 64 MiB.</summary>
+    /// <summary>--default-shm-size in bytes: /dev/shm of containers that name no size; 0: <see cref="DockerShmSize"/>.</summary>
     public long DefaultShmSize { get; init; }
+
+    /// <summary>dockerd's default /dev/shm size, 64 MiB.</summary>
+    public const long DockerShmSize = 64L << 20;
 
     /// <summary>--default-ulimit: rlimits of containers that do not set them.</summary>
     public IReadOnlyList<DefaultUlimit> DefaultUlimits { get; init; } = [];

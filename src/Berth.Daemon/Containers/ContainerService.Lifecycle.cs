@@ -303,7 +303,7 @@ public sealed partial class ContainerService
         Directory.CreateDirectory(dir);
         if (!MountPoints.IsMountPoint(dir))
         {
-            long size = r.HostConfig.ShmSize > 0 ? r.HostConfig.ShmSize : 64L * 1024 * 1024;
+            long size = r.HostConfig.ShmSize > 0 ? r.HostConfig.ShmSize : Configuration.DaemonOptions.DockerShmSize;
             MountHelper.MountAll([new Berth.Images.Snapshots.Mount("tmpfs", "shm",
                 ["nosuid", "nodev", "noexec", "mode=1777", "size=" + size.ToString(CultureInfo.InvariantCulture)])], dir);
         }

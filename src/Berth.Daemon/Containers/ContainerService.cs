@@ -385,7 +385,18 @@ public sealed partial class ContainerService : IDisposable
         // --default-shm-size, --default-ulimit (for the names the container does not set), and
         // --cgroup-parent (dockerd applies that one at each start without recording it; recorded,
         // a container keeps its group across a daemon restart with another setting).
-        if (host.ShmSize == 0 && Options.DefaultShmSize > 0) host.ShmSize = Options.DefaultShmSize;
+        if (host.ShmSize == 0) host.ShmSize = Options.DefaultShmSize > 0 ? Options.DefaultShmSize : DaemonOptions.DockerShmSize;
+        // Also as dockerd's create: the default masked and read-only paths are recorded unless the
+        // container is privileged (the API lets a client replace them; the CLI's
+        // --security-opt systempaths=unconfined sends empty lists), and "unlimited" is null: a
+        // pids limit of 0 or below, the swappiness -1 that docker 23+ sends when none is given.
+        if (!host.Privileged)
+        {
+            host.MaskedPaths ??= [.. Berth.Images.Engine.ImageSpecBuilder.DefaultMaskedPaths];
+            host.ReadonlyPaths ??= [.. Berth.Images.Engine.ImageSpecBuilder.DefaultReadonlyPaths];
+        }
+        if (host.PidsLimit <= 0) host.PidsLimit = null;
+        if (host.MemorySwappiness == -1) host.MemorySwappiness = null;
         foreach (DefaultUlimit u in Options.DefaultUlimits)
             if (host.Ulimits?.Any(x => x.Name == u.Name) != true)
                 (host.Ulimits ??= []).Add(new UlimitJson { Name = u.Name, Soft = u.Soft, Hard = u.Hard });

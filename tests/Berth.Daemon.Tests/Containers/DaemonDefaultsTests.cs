@@ -54,6 +54,30 @@ public sealed class DaemonDefaultsTests
         }
     }
 
+    /// <summary>What dockerd's create writes into HostConfig, as `docker inspect` shows it (dockerd 20.10 checked by hand).</summary>
+    [Fact]
+    public async Task Create_records_dockerds_defaults_and_unlimited_as_null()
+    {
+        using var dir = new TempDirectory("create-defaults");
+        var (daemon, docker) = await StartAsync(dir);
+        await using (daemon)
+        {
+            const string Format = "{{json .HostConfig.ShmSize}} {{json .HostConfig.PidsLimit}} {{json .HostConfig.MemorySwappiness}} {{json .HostConfig.MaskedPaths}} {{json .HostConfig.ReadonlyPaths}}";
+            // docker 23+ sends MemorySwappiness -1 and PidsLimit 0 when neither is given.
+            string plain = docker.Ok("create", "busybox", "true").Trim();
+            Assert.Equal("67108864 null null "
+                + "[\"/proc/asound\",\"/proc/acpi\",\"/proc/interrupts\",\"/proc/kcore\",\"/proc/keys\",\"/proc/latency_stats\",\"/proc/timer_list\",\"/proc/timer_stats\",\"/proc/sched_debug\",\"/proc/scsi\",\"/sys/firmware\",\"/sys/devices/virtual/powercap\"] "
+                + "[\"/proc/bus\",\"/proc/fs\",\"/proc/irq\",\"/proc/sys\",\"/proc/sysrq-trigger\"]\n", docker.Ok("inspect", "-f", Format, plain));
+            string privileged = docker.Ok("create", "--privileged", "--pids-limit", "-1", "busybox", "true").Trim();
+            Assert.Equal("67108864 null null null null\n", docker.Ok("inspect", "-f", Format, privileged));
+            string unconfined = docker.Ok("create", "--security-opt", "systempaths=unconfined", "--pids-limit", "50", "--memory-swappiness", "0", "--shm-size", "8m", "busybox", "true").Trim();
+            Assert.Equal("8388608 50 0 [] []\n", docker.Ok("inspect", "-f", Format, unconfined));
+            // Recorded, the defaults are what the container gets.
+            Assert.Equal("shm 65536 ro\n", docker.Ok("run", "--rm", "busybox", "sh", "-c",
+                "df -k /dev/shm | awk 'NR==2 {print $1, $2}' | tr '\\n' ' '; grep -q ' /proc/sys [^ ]* ro,' /proc/mounts && echo ro"));
+        }
+    }
+
     [Fact]
     public async Task A_daemon_with_the_none_driver_keeps_no_logs()
     {
