@@ -385,6 +385,7 @@ public sealed partial class ContainerService
             {
                 return; // berthd is stopping; the container keeps running and is found again at the next start
             }
+            Interlocked.Increment(ref _exitsBeingRecorded);
             await entry.Lock.WaitAsync(CancellationToken.None);
             try
             {
@@ -398,6 +399,7 @@ public sealed partial class ContainerService
             finally
             {
                 entry.Lock.Release();
+                Interlocked.Decrement(ref _exitsBeingRecorded);
             }
         }, CancellationToken.None);
     }

@@ -728,11 +728,15 @@ public sealed partial class ContainerService : IDisposable
         if (_disposed) return;
         _disposed = true;
         _shutdown.Cancel();
+        // An exit being recorded finishes first: an auto-remove container's removal cut off half
+        // way would leave its layer half deleted under a data root that may be removed next.
+        SpinWait.SpinUntil(() => Volatile.Read(ref _exitsBeingRecorded) == 0, TimeSpan.FromSeconds(10));
         _shutdown.Dispose();
         ContainerStats.RemoveDefaultParentIfUnused();
     }
 
     private bool _disposed;
+    private int _exitsBeingRecorded; // exit watchers past their monitor's exit (Watch)
 
     internal static string Rfc3339(DateTimeOffset time)
         => time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", CultureInfo.InvariantCulture);
