@@ -98,12 +98,7 @@ public sealed partial class ImageBuilder
         bool fromOther = spec.From is { Length: > 0 };
         if (fromOther)
         {
-            string from = spec.From!;
-            StageState? stage = run.Stages.FirstOrDefault(s => s.Name is not null && string.Equals(s.Name, from, StringComparison.OrdinalIgnoreCase))
-                ?? (int.TryParse(from, NumberStyles.None, CultureInfo.InvariantCulture, out int index) && index < run.Stages.Count ? run.Stages[index] : null);
-            if (stage is null && (int.TryParse(from, NumberStyles.None, CultureInfo.InvariantCulture, out int bad) && bad >= run.Stages.Count))
-                throw new BuildException(BuildErrorKind.InvalidArgument, $"{Where(raw)}: --from={from}: stage {bad} is not an earlier stage");
-            fromImage = stage is not null ? stage.Image : await _backend.ResolveImageAsync(from, false, run.Options.Platform, run.Output, cancellationToken);
+            fromImage = await ResolveFromAsync(run, spec.From!, $"{Where(raw)}: --from={spec.From}", cancellationToken);
         }
 
         await WithRootfsAsync(fromImage, fromOther, async sourceRoot =>
@@ -336,39 +331,73 @@ public sealed partial class ImageBuilder
             await action(null);
             return;
         }
+        using ImageView view = await MountImageViewAsync(image, cancellationToken);
+        await action(view.Root);
+    }
+
+    /// <summary>
+    /// What <c>--from=</c> names (<c>COPY --from</c>, <c>RUN --mount=…,from=</c>): an earlier stage by name or
+    /// index, else an image (pulled if missing). Null: a stage FROM scratch with nothing in it yet.
+    /// </summary>
+    private async Task<Image?> ResolveFromAsync(BuildRun run, string from, string where, CancellationToken cancellationToken)
+    {
+        StageState? stage = run.Stages.FirstOrDefault(s => s.Name is not null && string.Equals(s.Name, from, StringComparison.OrdinalIgnoreCase))
+            ?? (int.TryParse(from, NumberStyles.None, CultureInfo.InvariantCulture, out int index) && index < run.Stages.Count ? run.Stages[index] : null);
+        if (stage is null && (int.TryParse(from, NumberStyles.None, CultureInfo.InvariantCulture, out int bad) && bad >= run.Stages.Count))
+            throw new BuildException(BuildErrorKind.InvalidArgument, $"{where}: stage {bad} is not an earlier stage");
+        return stage is not null ? stage.Image : await _backend.ResolveImageAsync(from, false, run.Options.Platform, run.Output, cancellationToken);
+    }
+
+    /// <summary>
+    /// An image's files (or an empty tree for <paramref name="image"/> null) at a temporary mount point, through a
+    /// view snapshot; disposing it unmounts, removes the view and the mount point.
+    /// </summary>
+    private async Task<ImageView> MountImageViewAsync(Image? image, CancellationToken cancellationToken)
+    {
         string mountPoint = Path.Combine(_temp, "from-" + Guid.NewGuid().ToString("N")[..16]);
         Directory.CreateDirectory(mountPoint);
+        var view = new ImageView(mountPoint);
         try
         {
             string? top = image is null ? null : await _store.UnpackAsync(image, cancellationToken: cancellationToken);
-            if (top is null)
-            {
-                await action(mountPoint); // scratch stage with nothing in it: an empty tree
-                return;
-            }
+            if (top is null) return view; // scratch stage with nothing in it: an empty tree
             ISnapshotter snapshotter = _store.Snapshotter!;
             string key = $"{SnapshotPrefix}view-{Guid.NewGuid():N}";
             IReadOnlyList<Mount> mounts = snapshotter.View(key, top);
-            try
-            {
-                MountHelper.MountAll(mounts, mountPoint);
-                try
-                {
-                    await action(mountPoint);
-                }
-                finally
-                {
-                    MountHelper.Unmount(mountPoint, detach: true);
-                }
-            }
-            finally
-            {
-                snapshotter.Remove(key);
-            }
+            view.OnDispose(() => snapshotter.Remove(key));
+            MountHelper.MountAll(mounts, mountPoint);
+            view.OnDispose(() => MountHelper.Unmount(mountPoint, detach: true));
+            return view;
         }
-        finally
+        catch
         {
-            Directory.Delete(mountPoint);
+            view.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A mounted image view: its root, and what undoes it.</summary>
+    private sealed class ImageView : UndoList
+    {
+        public ImageView(string root)
+        {
+            Root = root;
+            OnDispose(() => Directory.Delete(root));
+        }
+
+        public string Root { get; }
+    }
+
+    /// <summary>What undoes a piece of a step's set-up (mounts, locks, copies), run last made first.</summary>
+    private abstract class UndoList : IDisposable
+    {
+        private readonly List<Action> _undo = [];
+        public void OnDispose(Action undo) => _undo.Add(undo);
+
+        public void Dispose()
+        {
+            for (int i = _undo.Count - 1; i >= 0; i--) _undo[i]();
+            _undo.Clear();
         }
     }
 }

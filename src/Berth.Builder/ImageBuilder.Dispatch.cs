@@ -179,14 +179,28 @@ public sealed partial class ImageBuilder
         var proxies = run.Options.BuildArgs.Where(a => PredefinedArgs.Contains(a.Key) && a.Value is not null && !env.ContainsKey(a.Key) && !state.Args.ContainsKey(a.Key))
             .Select(a => $"{a.Key}={a.Value}").ToList();
         string createdBy = (args.Count > 0 ? $"|{args.Count} {string.Join(' ', args)} " : "") + string.Join(' ', command);
+        var from = new Image?[mounts.Count];
+        for (int i = 0; i < mounts.Count; i++)
+            if (mounts[i].Mount.From is { } name)
+                from[i] = await ResolveFromAsync(run, name, $"{Where(raw)}: --mount=from={name}", cancellationToken);
         string key = BuildCache.Key(["run", state.ParentId, createdBy, ConfigKey(c), step.Network ?? run.Options.NetworkMode ?? "",
-            .. mounts.Select(m => MountKey(run, m.Mount, m.Target))]);
+            .. mounts.Select((m, i) => MountKey(run, m.Mount, m.Target, from[i]))]);
         var request = new BuildRunRequest(state.Image, command, [.. c.Env ?? [], .. args, .. proxies], c.User, c.WorkingDir,
             step.Network ?? run.Options.NetworkMode, c, createdBy);
         await StepAsync(run, state, key, async () =>
         {
             using var prepared = new PreparedMounts();
-            foreach (var (mount, target) in mounts) prepared.Add(await PrepareMountAsync(run, mount, target, prepared, cancellationToken));
+            for (int i = 0; i < mounts.Count; i++)
+            {
+                try
+                {
+                    prepared.Add(await PrepareMountAsync(run, mounts[i].Mount, mounts[i].Target, from[i], prepared, cancellationToken));
+                }
+                catch (BuildException e) when (mounts[i].Mount.From is { } name)
+                {
+                    throw new BuildException(e.Kind, $"{Where(raw)}: --mount=from={name}: {e.Message}", e);
+                }
+            }
             return await _backend.RunAsync(request with { Mounts = prepared.Mounts }, run.Output, id => run.Output.Write($" ---> Running in {id[..12]}\n"), cancellationToken);
         });
     }

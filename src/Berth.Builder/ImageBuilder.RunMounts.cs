@@ -4,6 +4,8 @@ using System.Text;
 using Berth.Builder.Dockerfile;
 using Berth.Images.Engine;
 using Berth.Images.Manifests;
+using Berth.Images.Store;
+using Berth.Builder.Context;
 using Interop = Berth.Images.Interop;
 
 namespace Berth.Builder;
@@ -20,10 +22,11 @@ namespace Berth.Builder;
 /// writer a new empty one). Its content is not part of any key. <c>docker builder prune</c> empties it.</item>
 /// <item><c>type=tmpfs</c>, with <c>size</c>.</item>
 /// </list>
-/// Refused by name: <c>from=</c> (another stage's or image's files), <c>type=secret</c> and <c>type=ssh</c>
+/// A bind with <c>from=</c> shows an earlier stage's (by name or index) or an image's files instead of the
+/// context's. Refused by name: <c>from=</c> on a cache mount, <c>type=secret</c> and <c>type=ssh</c>
 /// (they come over BuildKit's client session, which the classic build API has no channel for).
-/// What a mount shows never reaches the committed layer; the empty directory made for a missing
-/// target may (BuildKit removes such stubs).
+/// What a mount shows never reaches the committed layer, nor (the daemon's commit leaves them out) the
+/// directories made for missing targets unless the step put something in them.
 /// </summary>
 public sealed partial class ImageBuilder
 {
@@ -48,7 +51,7 @@ public sealed partial class ImageBuilder
             string target = CleanAbsolute(mount.Target.StartsWith('/') ? mount.Target : (c.WorkingDir ?? "/") + "/" + mount.Target);
             if (target == "/") throw new BuildException(BuildErrorKind.InvalidArgument, $"{Where(raw)}: --mount={spec}: cannot mount over /");
             if (result.Any(r => r.Item2 == target)) throw new BuildException(BuildErrorKind.InvalidArgument, $"{Where(raw)}: --mount={spec}: {target} is mounted twice");
-            if (mount.Type == "bind")
+            if (mount.Type == "bind" && mount.From is null)
             {
                 try
                 {
@@ -68,16 +71,23 @@ public sealed partial class ImageBuilder
 
     private static string BuildContextPath(string source) => Context.BuildContext.CleanSource(source.TrimStart('/'), "mount source");
 
-    /// <summary>A mount's part of the step's cache key: what it is, and for a bind of the context the content it shows.</summary>
-    private static string MountKey(BuildRun run, RunMount m, string target) => m.Type switch
+    /// <summary>
+    /// A mount's part of the step's cache key: what it is, and for a bind the content it shows: the context's
+    /// checksum of the source, or the ID (a digest of its content) of the stage's or image's files.
+    /// </summary>
+    private static string MountKey(BuildRun run, RunMount m, string target, Image? from) => m.Type switch
     {
+        "bind" when m.From is not null => $"bind\0{target}\0{m.Source ?? "/"}\0{m.ReadWrite}\0from:{from?.Id.ToString() ?? "scratch"}",
         "bind" => $"bind\0{target}\0{RelativeSource(m)}\0{m.ReadWrite}\0{run.Context.Checksum([RelativeSource(m)])}",
         "cache" => $"cache\0{target}\0{m.Id}\0{m.Sharing}\0{m.Mode}\0{m.Uid}\0{m.Gid}",
         _ => $"tmpfs\0{target}\0{m.Size}",
     };
 
-    /// <summary>Makes one mount ready for the step's container: the cache directory (locked if asked), the copy of a writable bind.</summary>
-    private async Task<BuildRunMount> PrepareMountAsync(BuildRun run, RunMount m, string target, PreparedMounts prepared, CancellationToken cancellationToken)
+    /// <summary>
+    /// Makes one mount ready for the step's container: the cache directory (locked if asked), the view of
+    /// the stage or image a bind is <c>from</c>, the copy of a writable bind.
+    /// </summary>
+    private async Task<BuildRunMount> PrepareMountAsync(BuildRun run, RunMount m, string target, Image? from, PreparedMounts prepared, CancellationToken cancellationToken)
     {
         switch (m.Type)
         {
@@ -119,7 +129,19 @@ public sealed partial class ImageBuilder
             }
             default:
             {
-                string source = run.Context.HostPathOf(RelativeSource(m));
+                string source;
+                if (m.From is null)
+                {
+                    source = run.Context.HostPathOf(RelativeSource(m));
+                }
+                else
+                {
+                    ImageView view = await MountImageViewAsync(from, cancellationToken);
+                    prepared.OnDispose(view.Dispose);
+                    // Resolved inside the view (absolute links stay in it), as COPY --from resolves.
+                    using BuildContext files = BuildContext.ForImageRootfs(view.Root);
+                    source = files.HostPathOf((m.Source ?? "/").TrimStart('/'));
+                }
                 if (!m.ReadWrite) return new BuildRunMount(target, source, ReadOnly: true);
                 // rw: the step may write, but nothing it writes stays: a copy of its own, removed after the step.
                 string copy = Path.Combine(_temp, "bind-" + Guid.NewGuid().ToString("N")[..16]);
@@ -161,18 +183,10 @@ public sealed partial class ImageBuilder
         }
     }
 
-    /// <summary>The mounts made ready for one step, and what undoes them (locks, copies) when the step is over.</summary>
-    private sealed class PreparedMounts : IDisposable
+    /// <summary>The mounts made ready for one step, and what undoes them (views, locks, copies) when the step is over.</summary>
+    private sealed class PreparedMounts : UndoList
     {
-        private readonly List<Action> _undo = [];
         public List<BuildRunMount> Mounts { get; } = [];
         public void Add(BuildRunMount mount) => Mounts.Add(mount);
-        public void OnDispose(Action undo) => _undo.Add(undo);
-
-        public void Dispose()
-        {
-            for (int i = _undo.Count - 1; i >= 0; i--) _undo[i]();
-            _undo.Clear();
-        }
     }
 }

@@ -348,9 +348,9 @@ public sealed class BuildContext : IDisposable
 
     private static DateTimeOffset Time(Interop.Statx st) => DateTimeOffset.FromUnixTimeSeconds(st.MtimeSec).AddTicks(st.MtimeNsec / 100);
 
-    private static Exception SourceError(int errno, string relative) => errno switch
+    private Exception SourceError(int errno, string relative) => errno switch
     {
-        Interop.Errno.ENOENT => new BuildException(BuildErrorKind.NotFound, $"source `{relative}` not found in the build context"),
+        Interop.Errno.ENOENT => new BuildException(BuildErrorKind.NotFound, $"source `{relative}` not found in " + (_imageRootfs ? "the stage's or image's files" : "the build context")),
         Interop.Errno.EXDEV => new BuildException(BuildErrorKind.InvalidArgument, $"source `{relative}` leads outside the build context through a symlink; refused"),
         Interop.Errno.ELOOP => new BuildException(BuildErrorKind.InvalidArgument, $"source `{relative}`: too many levels of symlinks"),
         Interop.Errno.ENOTDIR => new BuildException(BuildErrorKind.NotFound, $"source `{relative}`: a component of the path is not a directory"),

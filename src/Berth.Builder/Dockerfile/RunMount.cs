@@ -7,10 +7,11 @@ namespace Berth.Builder.Dockerfile;
 /// comma-separated <c>key=value</c> fields, <c>type</c> bind (the default), cache or tmpfs. Secrets and SSH
 /// agents come from BuildKit's client session, which the classic build API has no channel for: refused by name.
 /// </summary>
-/// <param name="Source">bind: a path in the build context (default its root); cache: unused.</param>
+/// <param name="Source">bind: a path in the build context, or in <paramref name="From"/>'s files (default the root); cache: unused.</param>
+/// <param name="From">bind: an earlier stage (name or index) or an image whose files are bound instead of the context's.</param>
 /// <param name="Id">cache: which cache (default the target).</param>
 /// <param name="Sharing">cache: shared (default), private or locked.</param>
-public sealed record RunMount(string Type, string Target, string? Source, bool ReadWrite, string? Id, string Sharing, uint? Mode, uint? Uid, uint? Gid, long? Size)
+public sealed record RunMount(string Type, string Target, string? Source, bool ReadWrite, string? Id, string Sharing, uint? Mode, uint? Uid, uint? Gid, long? Size, string? From = null)
 {
     /// <exception cref="DockerfileSyntaxException">An unknown type or field, a missing target, a bad number.</exception>
     public static RunMount Parse(string value)
@@ -51,16 +52,16 @@ public sealed record RunMount(string Type, string Target, string? Source, bool R
                 throw new DockerfileSyntaxException($"unsupported mount type \"{type}\"");
         }
         if (string.IsNullOrEmpty(target)) throw new DockerfileSyntaxException("mount destination not set");
-        // Another stage's or image's files need that stage built and mounted for the RUN: not served by this builder.
-        if (from is not null) throw new DockerfileSyntaxException($"--mount=type={type},from={from} is not supported by this builder (only the build context)");
+        // BuildKit seeds a cache mount from another stage's directory; this builder binds other stages' files only.
+        if (from is not null && type != "bind") throw new DockerfileSyntaxException($"from is for --mount=type=bind in this builder, not type={type}");
         if (sharing is not (null or "shared" or "private" or "locked")) throw new DockerfileSyntaxException($"unsupported sharing value \"{sharing}\"");
         if (type != "cache" && (id is not null || sharing is not null || mode is not null || uid is not null || gid is not null))
             throw new DockerfileSyntaxException($"id, sharing, mode, uid and gid are for --mount=type=cache, not type={type}");
         if (type != "tmpfs" && size is not null) throw new DockerfileSyntaxException($"size is for --mount=type=tmpfs, not type={type}");
-        if (type == "cache" && source is not null) throw new DockerfileSyntaxException("source is for --mount=type=bind (a cache has no source without from)");
+        if (type == "cache" && source is not null) throw new DockerfileSyntaxException("source is for --mount=type=bind (a cache has no source without from, which this builder does not take)");
         // A bind is read-only unless rw; a cache is writable (that is its point); a tmpfs always writable.
         return new RunMount(type, target, source, type == "bind" ? readWrite ?? false : true, id ?? (type == "cache" ? target : null),
-            sharing ?? "shared", mode, uid, gid, size);
+            sharing ?? "shared", mode, uid, gid, size, from);
     }
 
     private static string Required(string key, string? value) =>

@@ -87,6 +87,12 @@ public sealed class BuildService
             }
         }
 
+        private static IEnumerable<string> DirectoryAndParents(string absolute)
+        {
+            for (string path = absolute.Trim('/'); path.Length > 0; path = path.Contains('/') ? path[..path.LastIndexOf('/')] : "")
+                yield return path;
+        }
+
         public async Task<Image> RunAsync(BuildRunRequest request, IBuildOutput output, Action<string> containerCreated, CancellationToken cancellationToken)
         {
             var body = new ContainerCreateBody
@@ -149,6 +155,9 @@ public sealed class BuildService
                     ContainerConfig = request.CommitConfig,
                     CreatedBy = request.CreatedBy,
                     Compress = false,
+                    // The directories made for RUN --mount targets the image lacked (and their parents) stay out
+                    // unless the step put something in them, as BuildKit removes its mount stubs.
+                    MountPointDirectories = [.. new CommitOptions().MountPointDirectories, .. request.Mounts.SelectMany(m => DirectoryAndParents(m.Target))],
                 }, cancellationToken);
             }
             finally

@@ -16,6 +16,14 @@ public sealed class RunMountTests
     }
 
     [Fact]
+    public void A_bind_may_come_from_another_stage_or_an_image()
+    {
+        Assert.Equal(new RunMount("bind", "/out", "/dist", false, null, "shared", null, null, null, null, "builder"),
+            RunMount.Parse("type=bind,from=builder,source=/dist,target=/out"));
+        Assert.Equal("0", RunMount.Parse("from=0,target=/stage").From);
+    }
+
+    [Fact]
     public void A_cache_is_writable_with_its_target_as_default_id()
     {
         var cache = RunMount.Parse("type=cache,target=/root/.cache,sharing=locked,mode=0700,uid=1000,gid=100");
@@ -33,7 +41,8 @@ public sealed class RunMountTests
     [Theory]
     [InlineData("type=secret,id=npmrc", "type=secret needs BuildKit's client session")]
     [InlineData("type=ssh", "type=ssh needs BuildKit's client session")]
-    [InlineData("type=bind,from=builder,source=/out,target=/out", "from=builder is not supported by this builder")]
+    [InlineData("type=cache,from=builder,target=/out", "from is for --mount=type=bind in this builder, not type=cache")]
+    [InlineData("type=tmpfs,from=builder,target=/out", "from is for --mount=type=bind in this builder, not type=tmpfs")]
     [InlineData("type=volume,target=/x", "unsupported mount type \"volume\"")]
     [InlineData("type=cache", "mount destination not set")]
     [InlineData("type=cache,target=/c,sharing=sometimes", "unsupported sharing value \"sometimes\"")]

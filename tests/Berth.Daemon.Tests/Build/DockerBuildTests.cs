@@ -106,6 +106,46 @@ public sealed class DockerBuildTests : IAsyncLifetime
         await Task.CompletedTask;
     }
 
+    /// <summary>
+    /// RUN --mount=type=bind,from=: an earlier stage's (by name or index) or an image's files, read-only unless rw
+    /// (then on a copy), a source through an absolute link resolved inside them, none of it in the layer; the step's cache key follows
+    /// the stage's content; a missing source or stage is an error naming it. The directories made for the targets
+    /// stay out of the layer.
+    /// </summary>
+    [Fact]
+    public void Run_mounts_bind_another_stage_or_image()
+    {
+        const string Dockerfile = """
+            FROM busybox AS builder
+            ARG VERSION=1
+            RUN mkdir -p /dist && echo "artifact $VERSION" > /dist/app && ln -s /dist /current
+            FROM busybox
+            RUN --mount=from=builder,source=/current,target=/in cat /in/app > /copied && ! touch /in/x 2>/dev/null
+            RUN --mount=type=bind,from=0,source=dist,target=/rw,rw echo scribble > /rw/app && cat /rw/app > /scribbled
+            RUN --mount=from=busybox:latest,target=/opt/bb/image ls /opt/bb/image/bin/busybox > /image-seen && mkdir /opt/kept
+            """;
+        string context = Context("mount-from", ("Dockerfile", Dockerfile));
+        BuildOk(context, "-t", "mountfrom:1");
+        Assert.Equal("artifact 1\n", Docker.Ok("run", "--rm", "mountfrom:1", "cat", "/copied"));
+        Assert.Equal("scribble\n", Docker.Ok("run", "--rm", "mountfrom:1", "cat", "/scribbled"));
+        Assert.Equal("/opt/bb/image/bin/busybox\n", Docker.Ok("run", "--rm", "mountfrom:1", "cat", "/image-seen"));
+        // Nor the directories made for the targets (BuildKit's mount stubs), while what the step made beside them stays.
+        Assert.Equal("gone", Docker.Ok("run", "--rm", "mountfrom:1", "sh", "-c", "ls -d /in /rw /opt/bb 2>/dev/null || echo gone").Trim());
+        Assert.Equal("kept\n", Docker.Ok("run", "--rm", "mountfrom:1", "ls", "/opt"));
+
+        // Same stage content: cached; another: the mounting step runs again.
+        Assert.Contains("Using cache", BuildOk(context, "-t", "mountfrom:1"));
+        BuildOk(context, "--build-arg", "VERSION=2", "-t", "mountfrom:2");
+        Assert.Equal("artifact 2\n", Docker.Ok("run", "--rm", "mountfrom:2", "cat", "/copied"));
+
+        var (exit, text, error) = Build(Context("mount-from-missing", ("Dockerfile", "FROM busybox AS a\nFROM busybox\nRUN --mount=from=a,source=/nosuch,target=/x true\n")));
+        Assert.NotEqual(0, exit);
+        Assert.Contains("--mount=from=a: source `nosuch` not found in the stage's or image's files", text + error);
+        (exit, text, error) = Build(Context("mount-from-later", ("Dockerfile", "FROM busybox\nRUN --mount=from=5,target=/x true\n")));
+        Assert.NotEqual(0, exit);
+        Assert.Contains("--mount=from=5: stage 5 is not an earlier stage", text + error);
+    }
+
     [Fact]
     public async Task Multi_stage_build_applies_every_instruction()
     {
