@@ -9,32 +9,14 @@ namespace Berth.Daemon.Tests.Containers;
 /// from each other, and everything gone after rm. The "host" is a network namespace of the test's
 /// own (DaemonScope passes it as --bridge-netns), deleted with the daemon.
 /// </summary>
-public sealed class ContainerNetworkTests : IAsyncLifetime
+public sealed class ContainerNetworkTests : DockerCliTestBase
 {
-    private DaemonScope _daemon = null!;
-    private TempDirectory _config = null!;
-
     private const string Web = "mkdir -p /www; echo $0 > /www/index.html; exec httpd -f -p 80 -h /www";
-
-    public async Task InitializeAsync()
-    {
-        _config = new TempDirectory("docker-config");
-        _daemon = await DaemonScope.StartAsync();
-        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_daemon is not null) await _daemon.DisposeAsync();
-        _config.Dispose();
-    }
-
-    private DockerCli Docker() => new(DockerCli.Installed().Select(b => (string)b[0]).First(), _daemon.DockerHost, _config.Path);
 
     /// <summary>An HTTP GET with busybox nc from inside the test's host namespace; the body's last line.</summary>
     private string GetFromHost(string address, int port)
     {
-        var (_, output) = _daemon.Netns!.Exec("sh", "-c", $"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 /bin/busybox nc {address} {port}");
+        var (_, output) = Daemon.Netns!.Exec("sh", "-c", $"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 /bin/busybox nc {address} {port}");
         return output.TrimEnd().Split('\n').Last();
     }
 
@@ -81,7 +63,7 @@ public sealed class ContainerNetworkTests : IAsyncLifetime
 
         docker.Ok("rm", "-f", "pub");
         Assert.NotEqual("published-page", GetFromHost("127.0.0.1", 8080));
-        string links = _daemon.Netns!.LinksOnceVethsAreGone();
+        string links = Daemon.Netns!.LinksOnceVethsAreGone();
         Assert.DoesNotContain(": vb", links); // no veth left on the bridge
     }
 
@@ -129,7 +111,7 @@ public sealed class ContainerNetworkTests : IAsyncLifetime
     {
         DockerCli docker = Docker();
         // A program on the host listening on 8090: dockerd refuses to publish over it.
-        using var holder = Berth.Network.Netlink.Netns.RunIn(_daemon.Netns!.Path, "test listener",
+        using var holder = Berth.Network.Netlink.Netns.RunIn(Daemon.Netns!.Path, "test listener",
             () => new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp));
         holder.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Any, 8090));
         holder.Listen();

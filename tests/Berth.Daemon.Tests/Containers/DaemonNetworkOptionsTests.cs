@@ -1,3 +1,4 @@
+using Berth.Daemon.Configuration;
 using System.Text.Json;
 using Berth.Daemon.Tests.Cli;
 
@@ -9,20 +10,18 @@ namespace Berth.Daemon.Tests.Containers;
 /// CLI, seen on the real network: the addresses containers get, the MTU inside them, pings that fail
 /// without icc and work with it, a published port that answers on the chosen host address only.
 /// </summary>
-public sealed class DaemonNetworkOptionsTests : IAsyncLifetime
+public sealed class DaemonNetworkOptionsTests : DockerCliTestBase
 {
     private const string BindIp = "10.123.0.1", OtherIp = "10.123.0.2";
-    private DaemonScope _daemon = null!;
-    private TempDirectory _config = null!;
 
-    public async Task InitializeAsync()
+    protected override DaemonOptions Configure(DaemonOptions options) => options with
     {
-        _config = new TempDirectory("docker-config");
-        _daemon = await DaemonScope.StartAsync(o => o with
-        {
-            BridgeSubnet = "10.55.0.0/16", FixedCidr = "10.55.8.0/24", Mtu = 1400, InterContainerCommunication = false, DefaultBindIp = BindIp,
-        });
-        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
+        BridgeSubnet = "10.55.0.0/16", FixedCidr = "10.55.8.0/24", Mtu = 1400, InterContainerCommunication = false, DefaultBindIp = BindIp,
+    };
+
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
         // Two addresses of the test's "host" (on a veth: this kernel has no dummy links): ports must answer on the first only.
         foreach (string[] command in new[]
         {
@@ -33,18 +32,10 @@ public sealed class DaemonNetworkOptionsTests : IAsyncLifetime
             ["ip", "link", "set", "lan0", "up"],
         })
         {
-            var (exit, output) = _daemon.Netns!.Exec(command);
+            var (exit, output) = Daemon.Netns!.Exec(command);
             Assert.True(exit == 0, $"{string.Join(' ', command)}: {output}");
         }
     }
-
-    public async Task DisposeAsync()
-    {
-        if (_daemon is not null) await _daemon.DisposeAsync();
-        _config.Dispose();
-    }
-
-    private DockerCli Docker() => new(DockerCli.Installed().Select(b => (string)b[0]).First(), _daemon.DockerHost, _config.Path);
 
     /// <summary>Two echo requests, 2 s for the first answer: true when any comes back (a first one lost to ARP on a busy machine does not count).</summary>
     private static bool Pings(DockerCli docker, string container, string address)
@@ -114,7 +105,7 @@ public sealed class DaemonNetworkOptionsTests : IAsyncLifetime
         Assert.Contains($"80/tcp -> {BindIp}:8080", docker.Ok("port", "web"));
         string Get(string address)
         {
-            var (_, output) = _daemon.Netns!.Exec("sh", "-c", $"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 /bin/busybox nc -w 2 {address} 8080");
+            var (_, output) = Daemon.Netns!.Exec("sh", "-c", $"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 /bin/busybox nc -w 2 {address} 8080");
             return output.TrimEnd().Split('\n').Last();
         }
         var deadline = DateTime.UtcNow.AddSeconds(20);

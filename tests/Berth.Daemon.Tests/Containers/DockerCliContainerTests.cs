@@ -8,26 +8,8 @@ namespace Berth.Daemon.Tests.Containers;
 /// berthd: run in the foreground and detached, ps, logs, exec, stop, rm, stdin, tty. Each test's
 /// daemon force-removes its containers at the end.
 /// </summary>
-public sealed class DockerCliContainerTests : IAsyncLifetime
+public sealed class DockerCliContainerTests : DockerCliTestBase
 {
-    private DaemonScope _daemon = null!;
-    private TempDirectory _config = null!;
-
-    public async Task InitializeAsync()
-    {
-        _config = new TempDirectory("docker-config");
-        _daemon = await DaemonScope.StartAsync();
-        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_daemon is not null) await _daemon.DisposeAsync();
-        _config.Dispose();
-    }
-
-    private DockerCli Docker(string binary) => new(binary, _daemon.DockerHost, _config.Path);
-
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
     public void Run_in_the_foreground_prints_output_and_exits_with_the_container_code(string binary)
@@ -99,7 +81,7 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
         Assert.NotEqual(0, exit);
         Assert.Contains("non-shareable IPC (hint: use IpcMode:shareable for the donor container)", error);
 
-        string shm = Path.Combine(_daemon.Options.DataRoot, "containers", donor, "shm");
+        string shm = Path.Combine(Daemon.Options.DataRoot, "containers", donor, "shm");
         Assert.Contains(" " + shm + " ", File.ReadAllText("/proc/self/mountinfo"));
         docker.Ok("stop", "-t", "0", "ipcdonor");
         Assert.DoesNotContain(" " + shm + " ", File.ReadAllText("/proc/self/mountinfo"));
@@ -127,7 +109,7 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
     public void A_seccomp_profile_of_ones_own_filters_the_container(string binary)
     {
         DockerCli docker = Docker(binary);
-        string profile = Path.Combine(_config.Path, "profile.json");
+        string profile = Path.Combine(DockerConfig.Path, "profile.json");
         File.WriteAllText(profile, """
             {
               "defaultAction": "SCMP_ACT_ALLOW",
@@ -207,7 +189,7 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
         Assert.DoesNotMatch(@"\sdata\s", hosts);
         Assert.Matches(@"\sstore\s", hosts);
         Assert.Equal("running\n", docker.Ok("inspect", "-f", "{{.State.Status}}", "db"));
-        Assert.DoesNotContain("/app/data", File.ReadAllText(Path.Combine(_daemon.Options.DataRoot, "containers", app, "config.v2.json")));
+        Assert.DoesNotContain("/app/data", File.ReadAllText(Path.Combine(Daemon.Options.DataRoot, "containers", app, "config.v2.json")));
 
         foreach (var (name, message) in new[]
         {
@@ -265,7 +247,7 @@ public sealed class DockerCliContainerTests : IAsyncLifetime
         {
             string body = $$$"""{"Image":"busybox","Cmd":["sh","-c","grep -c data /etc/hosts; env | grep -c DATA_"],"HostConfig":{"NetworkMode":"{{{networkMode}}}","Links":["db:data"]}}""";
             using var content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
-            using HttpResponseMessage response = await _daemon.Client.PostAsync($"/containers/create?name={name}", content);
+            using HttpResponseMessage response = await Daemon.Client.PostAsync($"/containers/create?name={name}", content);
             return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
         }
         Assert.Equal(201, (await CreateLinked("lonely", "none")).Status);

@@ -13,27 +13,9 @@ namespace Berth.Daemon.Tests.Containers;
 /// <c>network rm</c> leaves nothing. The "host" is DaemonScope's test namespace; an "outside" namespace
 /// linked to it plays another machine (host fd99::1, outside fd99::2, no route back to any container).
 /// </summary>
-public sealed class DualStackNetworkTests : IAsyncLifetime
+public sealed class DualStackNetworkTests : DockerCliTestBase
 {
-    private DaemonScope _daemon = null!;
-    private TempDirectory _config = null!;
-
-    public async Task InitializeAsync()
-    {
-        _config = new TempDirectory("docker-config");
-        _daemon = await DaemonScope.StartAsync();
-        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_daemon is not null) await _daemon.DisposeAsync();
-        _config.Dispose();
-    }
-
-    private DockerCli Docker() => new(DockerCli.Installed().Select(b => (string)b[0]).First(), _daemon.DockerHost, _config.Path);
-
-    private string HostSysctl(string key) => _daemon.Netns!.Exec("cat", "/proc/sys/" + key.Replace('.', '/')).Output.Trim();
+    private string HostSysctl(string key) => Daemon.Netns!.Exec("cat", "/proc/sys/" + key.Replace('.', '/')).Output.Trim();
 
     [Fact]
     public void Containers_reach_each_other_over_ipv6_by_name_and_inspect_shows_both_families()
@@ -80,9 +62,9 @@ public sealed class DualStackNetworkTests : IAsyncLifetime
         Exec("ip", "netns", "add", outside);
         try
         {
-            Exec("ip", "-n", _daemon.Netns!.Name, "link", "add", "up6", "type", "veth", "peer", "name", "eth0", "netns", outside);
-            Exec("ip", "-n", _daemon.Netns.Name, "addr", "add", "fd99::1/64", "dev", "up6", "nodad");
-            Exec("ip", "-n", _daemon.Netns.Name, "link", "set", "up6", "up");
+            Exec("ip", "-n", Daemon.Netns!.Name, "link", "add", "up6", "type", "veth", "peer", "name", "eth0", "netns", outside);
+            Exec("ip", "-n", Daemon.Netns.Name, "addr", "add", "fd99::1/64", "dev", "up6", "nodad");
+            Exec("ip", "-n", Daemon.Netns.Name, "link", "set", "up6", "up");
             Exec("ip", "-n", outside, "addr", "add", "fd99::2/64", "dev", "eth0", "nodad");
             Exec("ip", "-n", outside, "link", "set", "eth0", "up");
             Exec("ip", "-n", outside, "link", "set", "lo", "up");
@@ -139,7 +121,7 @@ public sealed class DualStackNetworkTests : IAsyncLifetime
         Refused("IPv6 is not enabled", "network", "create", "--subnet", "fd00:db8:7::/64", "bad3");
         Refused("overlaps", "network", "create", "--ipv6", "--subnet", "fd00:db8::/32", "bad4");
         // The docker CLI pairs gateways with subnets itself; through the API a mismatch reaches berthd.
-        using (var response = await _daemon.Client.PostAsync("/networks/create", new StringContent(
+        using (var response = await Daemon.Client.PostAsync("/networks/create", new StringContent(
             """{"Name":"bad5","EnableIPv6":true,"IPAM":{"Config":[{"Subnet":"fd00:db8:8::/64","Gateway":"10.0.0.1"}]}}""", System.Text.Encoding.UTF8, "application/json")))
         {
             Assert.Equal(400, (int)response.StatusCode);
@@ -167,17 +149,17 @@ public sealed class DualStackNetworkTests : IAsyncLifetime
         docker.Ok("network", "create", "--ipv6", "--subnet", "fd00:db8:4::/64", "gone6");
         docker.Ok("run", "-d", "--name", "cp", "--network", "gone6", "-p", "8086:80", "busybox", "sleep", "600");
         Assert.Equal("1", HostSysctl("net.ipv6.conf.all.forwarding"));
-        Assert.Contains("8086", _daemon.Netns!.Exec("nft", "list", "table", "ip6", "berth").Output);
+        Assert.Contains("8086", Daemon.Netns!.Exec("nft", "list", "table", "ip6", "berth").Output);
         Assert.Contains("[::]:8086", docker.Ok("port", "cp"));
 
         docker.Ok("rm", "-f", "cp");
         docker.Ok("network", "rm", "gone6");
-        Assert.DoesNotContain("bb-", _daemon.Netns.LinksOnceVethsAreGone());
-        string rules = _daemon.Netns.Exec("nft", "list", "ruleset").Output;
+        Assert.DoesNotContain("bb-", Daemon.Netns.LinksOnceVethsAreGone());
+        string rules = Daemon.Netns.Exec("nft", "list", "ruleset").Output;
         Assert.DoesNotContain("ip6", rules);
         Assert.DoesNotContain("fd00:db8:4", rules);
         Assert.Equal(forwardingBefore, HostSysctl("net.ipv6.conf.all.forwarding"));
-        Assert.DoesNotContain("fd00:db8:4", _daemon.Netns.Exec("ip", "-6", "route").Output);
+        Assert.DoesNotContain("fd00:db8:4", Daemon.Netns.Exec("ip", "-6", "route").Output);
     }
 
     private static string Exec(string file, params string[] args)

@@ -12,26 +12,8 @@ namespace Berth.Daemon.Tests.Containers;
 /// the subnet is taken (as dockerd takes it), inspect shows both as dockerd does, bad values get
 /// moby's words. The "host" is DaemonScope's test namespace.
 /// </summary>
-public sealed class IpRangeNetworkTests : IAsyncLifetime
+public sealed class IpRangeNetworkTests : DockerCliTestBase
 {
-    private DaemonScope _daemon = null!;
-    private TempDirectory _config = null!;
-
-    public async Task InitializeAsync()
-    {
-        _config = new TempDirectory("docker-config");
-        _daemon = await DaemonScope.StartAsync();
-        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_daemon is not null) await _daemon.DisposeAsync();
-        _config.Dispose();
-    }
-
-    private DockerCli Docker() => new(DockerCli.Installed().Select(b => (string)b[0]).First(), _daemon.DockerHost, _config.Path);
-
     [Fact]
     public void Containers_get_addresses_from_the_range_and_never_an_auxiliary_one()
     {
@@ -92,7 +74,7 @@ public sealed class IpRangeNetworkTests : IAsyncLifetime
         async Task Refused(string pool, int status, string expected, bool ipv6 = false)
         {
             string body = "{\"Name\":\"bad\",\"EnableIPv6\":" + (ipv6 ? "true" : "false") + ",\"IPAM\":{\"Config\":[" + pool + "]}}";
-            using HttpResponseMessage response = await _daemon.Client.PostAsync("/networks/create", new StringContent(body, Encoding.UTF8, "application/json"));
+            using HttpResponseMessage response = await Daemon.Client.PostAsync("/networks/create", new StringContent(body, Encoding.UTF8, "application/json"));
             string text = await response.Content.ReadAsStringAsync();
             Assert.True(status == (int)response.StatusCode, $"{pool}: {(int)response.StatusCode} {text}");
             Assert.Contains(expected, JsonDocument.Parse(text).RootElement.GetProperty("message").GetString());
@@ -114,7 +96,7 @@ public sealed class IpRangeNetworkTests : IAsyncLifetime
 
         DockerCli docker = Docker();
         Assert.DoesNotContain("bad", docker.Ok("network", "ls", "--format", "{{.Name}}"));
-        Assert.DoesNotContain("bb-", _daemon.Netns!.Exec("ip", "-o", "link").Output);
+        Assert.DoesNotContain("bb-", Daemon.Netns!.Exec("ip", "-o", "link").Output);
         // What was refused holds no subnet: the same subnet is free for a good network.
         docker.Ok("network", "create", "--subnet", "10.62.0.0/16", "--ip-range", "10.62.1.0/24", "good");
     }

@@ -9,38 +9,24 @@ namespace Berth.Daemon.Tests.Containers;
 /// (dockerd's "attrs" in every entry, shown by <c>logs --details</c>), <c>tag</c> (taken, unused, as by dockerd), and
 /// dockerd's errors. Each test's daemon force-removes its containers at the end.
 /// </summary>
-public sealed class JsonFileLogOptionsTests : IAsyncLifetime
+public sealed class JsonFileLogOptionsTests : DockerCliTestBase
 {
-    private DaemonScope _daemon = null!;
-    private TempDirectory _config = null!;
-
-    public async Task InitializeAsync()
-    {
-        _config = new TempDirectory("docker-config");
-        _daemon = await DaemonScope.StartAsync();
-        await _daemon.ImportBusyboxAsync("busybox:latest", "ENV IMAGE_VAR=from-image");
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_daemon is not null) await _daemon.DisposeAsync();
-        _config.Dispose();
-    }
+    protected override string BusyboxChange => "ENV IMAGE_VAR=from-image";
 
     private string[] LogFiles(string id)
-        => Directory.GetFiles(Path.Combine(_daemon.Options.DataRoot, "containers", id)).Select(Path.GetFileName)
+        => Directory.GetFiles(Path.Combine(Daemon.Options.DataRoot, "containers", id)).Select(Path.GetFileName)
             .Where(n => n!.Contains("-json.log", StringComparison.Ordinal)).Select(n => n![id.Length..]).Order().ToArray()!;
 
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
     public void Attributes_go_into_every_entry_and_details_shows_them(string binary)
     {
-        var docker = new DockerCli(binary, _daemon.DockerHost, _config.Path);
+        var docker = Docker(binary);
         string id = docker.Ok("run", "-d", "-l", "app=web", "-l", "team=a b", "-l", "other=x", "-e", "MODE=prod", "-e", "XA=1", "-e", "XB=2",
             "--log-opt", "labels=app,nosuch", "--log-opt", "labels-regex=^te", "--log-opt", "env=MODE,IMAGE_VAR", "--log-opt", "env-regex=^XB$",
             "--log-opt", "tag={{.Name}}", "busybox", "sh", "-c", "echo one; echo two >&2").Trim();
         Assert.Equal("0\n", docker.Ok("wait", id));
-        string raw = File.ReadAllText(Path.Combine(_daemon.Options.DataRoot, "containers", id, id + "-json.log"));
+        string raw = File.ReadAllText(Path.Combine(Daemon.Options.DataRoot, "containers", id, id + "-json.log"));
         Assert.Contains("\"stream\":\"stdout\",\"attrs\":{\"IMAGE_VAR\":\"from-image\",\"MODE\":\"prod\",\"XB\":\"2\",\"app\":\"web\",\"team\":\"a b\"},\"time\":", raw);
 
         var (exit, output, error) = docker.Run("logs", "--details", id);
@@ -55,14 +41,14 @@ public sealed class JsonFileLogOptionsTests : IAsyncLifetime
         string plain = docker.Ok("run", "-d", "busybox", "echo", "bare").Trim();
         docker.Ok("wait", plain);
         Assert.Equal(" bare\n", docker.Ok("logs", "--details", plain));
-        Assert.DoesNotContain("attrs", File.ReadAllText(Path.Combine(_daemon.Options.DataRoot, "containers", plain, plain + "-json.log")));
+        Assert.DoesNotContain("attrs", File.ReadAllText(Path.Combine(Daemon.Options.DataRoot, "containers", plain, plain + "-json.log")));
     }
 
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
     public async Task Compress_gzips_the_rotated_files_and_logs_still_reads_them(string binary)
     {
-        var docker = new DockerCli(binary, _daemon.DockerHost, _config.Path);
+        var docker = Docker(binary);
         string id = docker.Ok("run", "-d", "--log-opt", "max-size=2k", "--log-opt", "max-file=3", "--log-opt", "compress=true", "busybox", "sh", "-c",
             "i=1; while [ $i -le 400 ]; do echo \"line $i\"; i=$((i+1)); done").Trim();
         Assert.Equal("0\n", docker.Ok("wait", id));
@@ -80,7 +66,7 @@ public sealed class JsonFileLogOptionsTests : IAsyncLifetime
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
     public void Bad_options_get_dockerds_errors_and_create_nothing(string binary)
     {
-        var docker = new DockerCli(binary, _daemon.DockerHost, _config.Path);
+        var docker = Docker(binary);
         foreach (var (opts, message) in new (string[], string)[]
         {
             (["compress=yes"], "invalid boolean value for compress: strconv.ParseBool: parsing \"yes\": invalid syntax"),

@@ -12,30 +12,12 @@ namespace Berth.Daemon.Tests.Containers;
 /// refusals carry dockerd's status codes and messages. Bridges live in the test's own network
 /// namespace (DaemonScope's --bridge-netns).
 /// </summary>
-public sealed class NetworkConnectTests : IAsyncLifetime
+public sealed class NetworkConnectTests : DockerCliTestBase
 {
-    private DaemonScope _daemon = null!;
-    private TempDirectory _config = null!;
-
     private const string Web = "mkdir -p /www; echo $0 > /www/index.html; exec httpd -f -p 80 -h /www";
 
     /// <summary>Fetches http://NAME/ from inside a container, retrying briefly; prints the page or "unreachable" (Debian's busybox wget crashes on -T: timeout instead).</summary>
     private const string Fetch = "for i in 1 2 3 4 5; do timeout 2 busybox wget -q -O - http://$0/ 2>/dev/null && exit 0; sleep 0.2; done; echo unreachable";
-
-    public async Task InitializeAsync()
-    {
-        _config = new TempDirectory("docker-config");
-        _daemon = await DaemonScope.StartAsync();
-        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_daemon is not null) await _daemon.DisposeAsync();
-        _config.Dispose();
-    }
-
-    private DockerCli Docker(string? binary = null) => new(binary ?? DockerCli.Installed().Select(b => (string)b[0]).First(), _daemon.DockerHost, _config.Path);
 
     private static JsonElement Networks(DockerCli docker, string container)
         => JsonDocument.Parse(docker.Ok("inspect", "-f", "{{json .NetworkSettings.Networks}}", container)).RootElement.Clone();
@@ -89,7 +71,7 @@ public sealed class NetworkConnectTests : IAsyncLifetime
 
         docker.Ok("rm", "-f", "web", "client");
         docker.Ok("network", "rm", "backend");
-        string links = _daemon.Netns!.LinksOnceVethsAreGone();
+        string links = Daemon.Netns!.LinksOnceVethsAreGone();
         Assert.DoesNotContain(": vb", links);
     }
 
@@ -173,7 +155,7 @@ public sealed class NetworkConnectTests : IAsyncLifetime
 
         async Task Expect(string network, string action, object body, int status, string message)
         {
-            using HttpResponseMessage response = await _daemon.Client.PostAsJsonAsync($"/v1.47/networks/{network}/{action}", body);
+            using HttpResponseMessage response = await Daemon.Client.PostAsJsonAsync($"/v1.47/networks/{network}/{action}", body);
             string text = await response.Content.ReadAsStringAsync();
             Assert.True(status == (int)response.StatusCode, $"{action} {network} {JsonSerializer.Serialize(body)}: {(int)response.StatusCode} {text}");
             Assert.Contains(message, JsonNode.Parse(text)!["message"]!.GetValue<string>());
@@ -197,7 +179,7 @@ public sealed class NetworkConnectTests : IAsyncLifetime
         await Expect("other", "disconnect", new { Container = "plain" }, 500, "is not connected to network other");
         await Expect("nosuch", "disconnect", new { Container = "plain" }, 404, "network nosuch not found");
 
-        using (HttpResponseMessage create = await _daemon.Client.PostAsJsonAsync("/v1.47/containers/create",
+        using (HttpResponseMessage create = await Daemon.Client.PostAsJsonAsync("/v1.47/containers/create",
             new { Image = "busybox", Cmd = new[] { "true" }, NetworkingConfig = new { EndpointsConfig = new { bridge = new { Aliases = new[] { "x" } } } } }))
         {
             Assert.Equal(400, (int)create.StatusCode);
@@ -209,7 +191,7 @@ public sealed class NetworkConnectTests : IAsyncLifetime
         Assert.Equal(["bridge"], Networks(docker, "plain").EnumerateObject().Select(p => p.Name).ToArray());
 
         // EndpointConfig.MacAddress (API 1.44, what compose sends per network): the new interface has it.
-        using (HttpResponseMessage connect = await _daemon.Client.PostAsJsonAsync("/v1.47/networks/other/connect",
+        using (HttpResponseMessage connect = await Daemon.Client.PostAsJsonAsync("/v1.47/networks/other/connect",
             new { Container = "plain", EndpointConfig = new { MacAddress = "02:42:0A:50:00:42" } }))
             Assert.True(connect.IsSuccessStatusCode, await connect.Content.ReadAsStringAsync());
         Assert.Equal("02:42:0a:50:00:42", docker.Ok("exec", "plain", "cat", "/sys/class/net/eth1/address").Trim());

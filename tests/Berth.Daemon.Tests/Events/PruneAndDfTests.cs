@@ -11,25 +11,9 @@ namespace Berth.Daemon.Tests.Events;
 /// real docker clients' <c>events</c>, <c>system df</c> and <c>container prune</c>. The daemon
 /// scope force-removes every container, even when an assertion fails.
 /// </summary>
-public sealed class PruneAndDfTests : IAsyncLifetime
+public sealed class PruneAndDfTests : DockerCliTestBase
 {
-    private DaemonScope _daemon = null!;
-    private TempDirectory _config = null!;
-
-    public async Task InitializeAsync()
-    {
-        _config = new TempDirectory("docker-config");
-        _daemon = await DaemonScope.StartAsync();
-        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_daemon is not null) await _daemon.DisposeAsync();
-        _config.Dispose();
-    }
-
-    private HttpClient Client => _daemon.Client;
+    private HttpClient Client => Daemon.Client;
 
     private static string FiltersJson(params (string Key, string Value)[] pairs)
         => Uri.EscapeDataString(JsonSerializer.Serialize(pairs.GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.ToDictionary(p => p.Value, _ => true))));
@@ -72,15 +56,15 @@ public sealed class PruneAndDfTests : IAsyncLifetime
 
         JsonElement rest = await PostJsonAsync("/containers/prune");
         Assert.Equal([kept], rest.GetProperty("ContainersDeleted").EnumerateArray().Select(e => e.GetString()));
-        JsonElement left = await _daemon.GetJsonAsync("/containers/json?all=1");
+        JsonElement left = await Daemon.GetJsonAsync("/containers/json?all=1");
         Assert.Equal([running], left.EnumerateArray().Select(c => c.GetProperty("Id").GetString()));
     }
 
     [Fact]
     public async Task Image_prune_all_keeps_images_containers_use_and_removes_every_name_of_the_others()
     {
-        string busybox = (await _daemon.GetJsonAsync("/images/busybox:latest/json")).GetProperty("Id").GetString()!;
-        string other = await _daemon.ImportBusyboxAsync("other:1", "LABEL purpose=scratch");
+        string busybox = (await Daemon.GetJsonAsync("/images/busybox:latest/json")).GetProperty("Id").GetString()!;
+        string other = await Daemon.ImportBusyboxAsync("other:1", "LABEL purpose=scratch");
         await PostJsonAsync("/images/other:1/tag?repo=elsewhere/other&tag=2"); // two repositories: rmi by ID would refuse
         string id = await ContainersApiTests.CreateAsync(Client, new { Image = "busybox", HostConfig = new { NetworkMode = "none" } }, "user");
 
@@ -94,7 +78,7 @@ public sealed class PruneAndDfTests : IAsyncLifetime
         Assert.Equal(["elsewhere/other:2", "other:1"], items.Where(i => i.TryGetProperty("Untagged", out JsonElement u) && u.ValueKind == JsonValueKind.String).Select(i => i.GetProperty("Untagged").GetString()).Order());
         Assert.Contains(items, i => i.TryGetProperty("Deleted", out JsonElement d) && d.GetString() == other);
         Assert.True(all.GetProperty("SpaceReclaimed").GetInt64() >= 0);
-        JsonElement images = await _daemon.GetJsonAsync("/images/json");
+        JsonElement images = await Daemon.GetJsonAsync("/images/json");
         Assert.Equal([busybox], images.EnumerateArray().Select(i => i.GetProperty("Id").GetString()));
         using (HttpResponseMessage rm = await Client.DeleteAsync($"/containers/{id}")) Assert.Equal(HttpStatusCode.NoContent, rm.StatusCode);
     }
@@ -105,16 +89,16 @@ public sealed class PruneAndDfTests : IAsyncLifetime
         using (HttpResponseMessage r = await Client.PostAsJsonAsync("/networks/create", new { Name = "unused-net" })) Assert.Equal(HttpStatusCode.Created, r.StatusCode);
         JsonElement report = await PostJsonAsync("/networks/prune");
         Assert.Equal(["unused-net"], report.GetProperty("NetworksDeleted").EnumerateArray().Select(e => e.GetString()));
-        JsonElement names = await _daemon.GetJsonAsync("/networks");
+        JsonElement names = await Daemon.GetJsonAsync("/networks");
         Assert.Equal(["bridge", "host", "none"], names.EnumerateArray().Select(n => n.GetProperty("Name").GetString()).Order());
     }
 
     [Fact]
     public async Task System_df_counts_layers_images_containers_and_their_writable_layers()
     {
-        string image = (await _daemon.GetJsonAsync("/images/busybox:latest/json")).GetProperty("Id").GetString()!;
+        string image = (await Daemon.GetJsonAsync("/images/busybox:latest/json")).GetProperty("Id").GetString()!;
         string id = await RunToExitAsync("df-writer", "dd if=/dev/zero of=/blob bs=1024 count=100");
-        JsonElement df = await _daemon.GetJsonAsync("/system/df");
+        JsonElement df = await Daemon.GetJsonAsync("/system/df");
         Assert.True(df.GetProperty("LayersSize").GetInt64() > 0);
         JsonElement img = Assert.Single(df.GetProperty("Images").EnumerateArray());
         Assert.Equal(image, img.GetProperty("Id").GetString());
@@ -129,11 +113,11 @@ public sealed class PruneAndDfTests : IAsyncLifetime
         Assert.Equal(JsonValueKind.Array, df.GetProperty("Volumes").ValueKind);
         Assert.Equal(0, df.GetProperty("BuildCache").GetArrayLength());
 
-        JsonElement onlyImages = await _daemon.GetJsonAsync("/system/df?type=image");
+        JsonElement onlyImages = await Daemon.GetJsonAsync("/system/df?type=image");
         Assert.Equal(JsonValueKind.Null, onlyImages.GetProperty("Containers").ValueKind);
-        await _daemon.GetJsonAsync("/system/df?type=nonsense", 400);
+        await Daemon.GetJsonAsync("/system/df?type=nonsense", 400);
         // Other /system paths are still not served.
-        await _daemon.GetJsonAsync("/system/nothing", 501);
+        await Daemon.GetJsonAsync("/system/nothing", 501);
         using (HttpResponseMessage post = await Client.PostAsync("/system/df", null)) Assert.Equal(HttpStatusCode.NotFound, post.StatusCode);
     }
 
@@ -141,7 +125,7 @@ public sealed class PruneAndDfTests : IAsyncLifetime
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
     public void Docker_events_since_until_system_df_and_container_prune(string binary)
     {
-        var docker = new DockerCli(binary, _daemon.DockerHost, _config.Path);
+        var docker = Docker(binary);
         string since = EventsApiTests.Unix(DateTimeOffset.UtcNow.AddSeconds(-1));
         docker.Ok("run", "--name", "cli-ev", "--network", "none", "busybox", "true");
         string until = EventsApiTests.Unix(DateTimeOffset.UtcNow.AddSeconds(1));

@@ -7,30 +7,19 @@ namespace Berth.Daemon.Tests.Health;
 /// inspect and ps show the health, --no-healthcheck turns an image's check off. Each test's daemon
 /// force-removes its containers at the end.
 /// </summary>
-public sealed class DockerCliHealthTests : IAsyncLifetime
+public sealed class DockerCliHealthTests : DockerCliTestBase
 {
-    private DaemonScope _daemon = null!;
-    private TempDirectory _config = null!;
-
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _config = new TempDirectory("docker-config");
-        _daemon = await DaemonScope.StartAsync();
-        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
-        await _daemon.ImportBusyboxAsync("checked:latest", "HEALTHCHECK --interval=200ms CMD true");
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_daemon is not null) await _daemon.DisposeAsync();
-        _config.Dispose();
+        await base.InitializeAsync();
+        await Daemon.ImportBusyboxAsync("checked:latest", "HEALTHCHECK --interval=200ms CMD true");
     }
 
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
     public void Run_with_health_flags_becomes_healthy_in_inspect_and_ps(string binary)
     {
-        var docker = new DockerCli(binary, _daemon.DockerHost, _config.Path);
+        var docker = Docker(binary);
         docker.Ok("run", "-d", "--name", "hc", "--health-cmd", "true", "--health-interval", "1s", "busybox", "sleep", "100");
         Assert.Equal("{\"Test\":[\"CMD-SHELL\",\"true\"],\"Interval\":1000000000}", docker.Ok("inspect", "-f", "{{json .Config.Healthcheck}}", "hc").Trim());
         WaitFor(() => docker.Ok("inspect", "-f", "{{.State.Health.Status}}", "hc").Trim() == "healthy", "healthy");

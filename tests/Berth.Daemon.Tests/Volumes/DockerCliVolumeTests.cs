@@ -7,29 +7,13 @@ namespace Berth.Daemon.Tests.Volumes;
 /// create/ls/inspect/rm/prune and docker run -v / --mount. Each test's daemon removes its
 /// containers, its mounts and its directory (volumes included) at the end.
 /// </summary>
-public sealed class DockerCliVolumeTests : IAsyncLifetime
+public sealed class DockerCliVolumeTests : DockerCliTestBase
 {
-    private DaemonScope _daemon = null!;
-    private TempDirectory _config = null!;
-
-    public async Task InitializeAsync()
-    {
-        _config = new TempDirectory("docker-config");
-        _daemon = await DaemonScope.StartAsync();
-        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_daemon is not null) await _daemon.DisposeAsync();
-        _config.Dispose();
-    }
-
     [Theory]
     [MemberData(nameof(DockerCli.Installed), MemberType = typeof(DockerCli))]
     public void Volume_create_ls_inspect_run_rm(string binary)
     {
-        var docker = new DockerCli(binary, _daemon.DockerHost, _config.Path);
+        var docker = Docker(binary);
         Assert.Equal("data\n", docker.Ok("volume", "create", "--label", "team=a", "data"));
         Assert.Equal("scratch\n", docker.Ok("volume", "create", "-d", "local", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=5m", "scratch"));
         Assert.Equal("data\nscratch\n", docker.Ok("volume", "ls", "-q"));
@@ -38,7 +22,7 @@ public sealed class DockerCliVolumeTests : IAsyncLifetime
         Assert.Matches(@"local\s+data", table);
         Assert.Equal("data\n", docker.Ok("volume", "ls", "-q", "--filter", "label=team=a"));
         Assert.Equal("data local local a\n", docker.Ok("volume", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Scope}} {{.Labels.team}}", "data"));
-        Assert.Contains("\"Mountpoint\": \"" + Path.Combine(_daemon.Options.DataRoot, "volumes", "data", "_data") + "\"", docker.Ok("volume", "inspect", "data"));
+        Assert.Contains("\"Mountpoint\": \"" + Path.Combine(Daemon.Options.DataRoot, "volumes", "data", "_data") + "\"", docker.Ok("volume", "inspect", "data"));
         var (exit, _, error) = docker.Run("volume", "inspect", "nosuch");
         Assert.NotEqual(0, exit);
         Assert.Contains("no such volume", error, StringComparison.OrdinalIgnoreCase);
@@ -85,7 +69,7 @@ public sealed class DockerCliVolumeTests : IAsyncLifetime
     public void Run_mount_volume_subpath()
     {
         if (!File.Exists(DockerCli.Modern)) return;
-        var docker = new DockerCli(DockerCli.Modern, _daemon.DockerHost, _config.Path);
+        var docker = Docker(DockerCli.Modern);
         docker.Ok("run", "--rm", "-v", "data:/data", "busybox", "sh", "-c", "mkdir -p /data/sub && echo in > /data/sub/f && echo out > /data/top");
         Assert.Equal("f\nin\n", docker.Ok("run", "--rm", "--mount", "type=volume,src=data,dst=/mnt,volume-subpath=sub", "busybox", "sh", "-c", "ls -A /mnt; cat /mnt/f"));
         var (exit, _, error) = docker.Run("run", "--rm", "--mount", "type=volume,src=data,dst=/mnt,volume-subpath=sub,readonly", "busybox", "sh", "-c", "echo x > /mnt/g");
@@ -96,6 +80,6 @@ public sealed class DockerCliVolumeTests : IAsyncLifetime
         Assert.Contains("subpath must be a relative path within the volume", error);
         (exit, _, error) = docker.Run("run", "--rm", "--mount", "type=volume,src=data,dst=/mnt,volume-subpath=nope", "busybox", "true");
         Assert.NotEqual(0, exit);
-        Assert.Contains($"cannot access path {Path.Combine(_daemon.Options.DataRoot, "volumes", "data", "_data")}/nope: no such file or directory", error);
+        Assert.Contains($"cannot access path {Path.Combine(Daemon.Options.DataRoot, "volumes", "data", "_data")}/nope: no such file or directory", error);
     }
 }
