@@ -299,7 +299,7 @@ public static class ContainersApi
             LogPath = service.LogOf(r)?.Format == LogFormat.JsonFile ? service.LogPath(r.Id) : "",
             Name = r.Name,
             RestartCount = r.RestartCount,
-            ExecIDs = entry.ExecIds.Count > 0 ? [.. entry.ExecIds] : null,
+            ExecIDs = service.LiveExecIds(entry),
             HostConfig = r.HostConfig,
             GraphDriver = new GraphDriverJson("overlayfs", new Dictionary<string, string> { ["MergedDir"] = service.RootfsDirectory(r.Id) }),
             SizeRw = size?.Rw,

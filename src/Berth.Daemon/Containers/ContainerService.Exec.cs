@@ -58,6 +58,19 @@ public sealed partial class ContainerService
         return exec;
     }
 
+    /// <summary>
+    /// Inspect's ExecIDs: the container's execs that have not exited, null when none. dockerd drops an exec
+    /// from its container's list at its exit; it stays inspectable by its ID.
+    /// </summary>
+    public List<string>? LiveExecIds(ContainerEntry entry)
+    {
+        lock (entry.ExecIds)
+        {
+            List<string> live = [.. entry.ExecIds.Where(id => _execs.TryGetValue(id, out ExecInstance? e) && e.ExitCode is null)];
+            return live.Count > 0 ? live : null;
+        }
+    }
+
     public ExecInstance FindExec(string id)
         => _execs.TryGetValue(id, out ExecInstance? exec) ? exec : throw ApiException.NotFound($"No such exec instance: {id}");
 

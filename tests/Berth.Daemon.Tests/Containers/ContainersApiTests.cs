@@ -112,6 +112,34 @@ public sealed class ContainersApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Inspect_lists_the_execs_that_have_not_exited()
+    {
+        string id = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sleep", "100" } });
+        Assert.Equal(204, (await PostAsync($"/containers/{id}/start")).Status);
+        async Task<string> CreateExecAsync(params string[] cmd)
+        {
+            using HttpResponseMessage created = await Client.PostAsJsonAsync($"/containers/{id}/exec", new { Cmd = cmd });
+            string body = await created.Content.ReadAsStringAsync();
+            Assert.True(created.IsSuccessStatusCode, body);
+            return JsonDocument.Parse(body).RootElement.GetProperty("Id").GetString()!;
+        }
+        string done = await CreateExecAsync("true");
+        using (HttpResponseMessage started = await Client.PostAsync($"/exec/{done}/start", new StringContent("{\"Detach\":true}", Encoding.UTF8, "application/json")))
+            Assert.True(started.IsSuccessStatusCode, await started.Content.ReadAsStringAsync());
+        DateTime deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await _daemon.GetJsonAsync($"/exec/{done}/json")).GetProperty("ExitCode").ValueKind == JsonValueKind.Null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the exec did not exit in 30 s");
+            await Task.Delay(50);
+        }
+        Assert.Equal(JsonValueKind.Null, (await _daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("ExecIDs").ValueKind);
+        Assert.Equal(0, (await _daemon.GetJsonAsync($"/exec/{done}/json")).GetProperty("ExitCode").GetInt32()); // still inspectable
+
+        string waiting = await CreateExecAsync("true");
+        Assert.Equal([waiting], (await _daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("ExecIDs").EnumerateArray().Select(e => e.GetString()));
+    }
+
+    [Fact]
     public async Task Create_start_wait_logs_inspect_remove_leaves_nothing()
     {
         string id = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "echo out; echo err >&2; hostname; exit 3" }, Labels = new { purpose = "test" } }, "first");
