@@ -48,6 +48,13 @@ public sealed class ContainerCreateBody : ContainerConfigJson
 {
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public HostConfigJson? HostConfig { get; set; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public JsonElement? NetworkingConfig { get; set; }
+
+    /// <summary>
+    /// Docker.DotNet.Enhanced (under Testcontainers) sends the `name` query parameter in the body
+    /// too. dockerd's create body has no such field and ignores it; the name is the query's. Read
+    /// here so that it is not taken for a setting berthd does not serve, and never used.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Name { get; set; }
 }
 
 /// <summary>POST /containers/{id}/update's body: dockerd's container.UpdateConfig (the limits it can change, and RestartPolicy).</summary>

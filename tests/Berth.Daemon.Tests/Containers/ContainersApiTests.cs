@@ -228,6 +228,20 @@ public sealed class ContainersApiTests : IAsyncLifetime
         Assert.Equal(1, all.GetArrayLength());
     }
 
+    /// <summary>
+    /// Docker.DotNet.Enhanced (Testcontainers' client) repeats the name in the body; dockerd's body
+    /// has no Name and ignores it, so the name is the query's, or a generated one without a query.
+    /// </summary>
+    [Fact]
+    public async Task A_Name_in_the_create_body_is_ignored_as_dockerd_ignores_it()
+    {
+        string id = await CreateAsync(Client, new { Name = "named", Image = "busybox" }, "named");
+        Assert.Equal("/named", (await _daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("Name").GetString());
+        string other = await CreateAsync(Client, new { Name = "fromthebody", Image = "busybox" });
+        Assert.NotEqual("/fromthebody", (await _daemon.GetJsonAsync($"/containers/{other}/json")).GetProperty("Name").GetString());
+        await _daemon.GetJsonAsync("/containers/fromthebody/json", 404);
+    }
+
     /// <summary>HostConfig.Annotations reach the OCI spec the runtime gets; a blkio throttle its blockIO by device numbers.</summary>
     [Fact]
     public async Task Annotations_and_blkio_throttles_reach_the_runtime_spec()
