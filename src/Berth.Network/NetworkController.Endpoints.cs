@@ -226,19 +226,35 @@ public sealed partial class NetworkController
         {
             var self = FindEndpoint(endpointId);
             if (_networks[self.NetworkId].Name == DefaultNetworkName) return [];
-            // A dual-stack peer gets a second line with its IPv6 address (docker's embedded DNS answers AAAA too).
             return _endpoints.Values
                 .Where(e => e.NetworkId == self.NetworkId && e.Id != self.Id)
-                .SelectMany(e =>
-                {
-                    string[] names = [.. e.Aliases, .. (e.Hostname is null ? Array.Empty<string>() : [e.Hostname])];
-                    return e.Address6 is null
-                        ? new[] { new HostsEntry(IPAddress.Parse(e.Address), names) }
-                        : [new HostsEntry(IPAddress.Parse(e.Address), names), new HostsEntry(IPAddress.Parse(e.Address6), names)];
-                })
+                .SelectMany(e => HostsEntries(e, [.. e.Aliases, .. (e.Hostname is null ? Array.Empty<string>() : [e.Hostname])]))
                 .ToList();
         }
     }
+
+    /// <summary>
+    /// The /etc/hosts entries by which an endpoint's container resolves its own name and aliases on
+    /// a user-defined network, to its address there, as dockerd's embedded DNS answers them (a
+    /// Testcontainers service that calls itself by its network alias); none on the default network.
+    /// The hostname is left out: the hosts file has its own line for it.
+    /// </summary>
+    public IReadOnlyList<HostsEntry> OwnEntriesOf(string endpointId)
+    {
+        lock (_lock)
+        {
+            var self = FindEndpoint(endpointId);
+            if (_networks[self.NetworkId].Name == DefaultNetworkName) return [];
+            return HostsEntries(self, [.. self.Aliases.Where(a => a != self.Hostname)]);
+        }
+    }
+
+    /// <summary>A dual-stack endpoint gets a second line with its IPv6 address (docker's embedded DNS answers AAAA too).</summary>
+    private static HostsEntry[] HostsEntries(EndpointRecord e, string[] names)
+        => names.Length == 0 ? []
+            : e.Address6 is null
+                ? [new HostsEntry(IPAddress.Parse(e.Address), names)]
+                : [new HostsEntry(IPAddress.Parse(e.Address), names), new HostsEntry(IPAddress.Parse(e.Address6), names)];
 
     /// <summary>The endpoints of a network (e.g. to know whose hosts files to rewrite).</summary>
     public IReadOnlyList<EndpointInfo> EndpointsOf(string networkIdOrName)

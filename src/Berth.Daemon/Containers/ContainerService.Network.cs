@@ -544,8 +544,8 @@ public sealed partial class ContainerService
         => Network?.Networks.FirstOrDefault(n => n.Name == Berth.Network.NetworkController.DefaultNetworkName)?.Gateway;
 
     /// <summary>
-    /// The container's /etc/hosts: its own address (on its first network) and name, its peers on
-    /// each user network it is on, --add-host entries. Written in place: it is bind-mounted.
+    /// The container's /etc/hosts: its own address (on its first network) and name, on each user
+    /// network it is on its own name and aliases there and its peers, --add-host entries. Written in place: it is bind-mounted.
     /// </summary>
     private void WriteHosts(ContainerEntry entry)
     {
@@ -572,6 +572,7 @@ public sealed partial class ContainerService
         {
             try
             {
+                peers.AddRange(Network.OwnEntriesOf(state.EndpointId));
                 peers.AddRange(Network.PeersOf(state.EndpointId));
             }
             catch (NetworkException e) when (e.Kind == NetworkErrorKind.NotFound)

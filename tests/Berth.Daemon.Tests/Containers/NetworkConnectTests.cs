@@ -75,6 +75,32 @@ public sealed class NetworkConnectTests : DockerCliTestBase
         Assert.DoesNotContain(": vb", links);
     }
 
+    /// <summary>
+    /// dockerd's embedded DNS answers a container's own name and aliases on a user network with its
+    /// own address there (a service configured to call itself by its alias, as Testcontainers users
+    /// do); berthd's hosts file says the same, per network, and forgets the alias with the network.
+    /// </summary>
+    [Fact]
+    public void A_container_resolves_its_own_name_and_aliases_on_each_user_network()
+    {
+        DockerCli docker = Docker();
+        docker.Ok("network", "create", "--subnet", "10.76.0.0/24", "selfa");
+        docker.Ok("network", "create", "--subnet", "10.77.0.0/24", "selfb");
+        docker.Ok("run", "-d", "--name", "me", "--network", "selfa", "--network-alias", "myself", "busybox", "sleep", "600");
+        string Resolve(string name) => docker.Ok("exec", "me", "sh", "-c", "ping -c1 -W1 $0 | head -1", name);
+        Assert.Contains("(10.76.0.2)", Resolve("myself"));
+        Assert.Contains("(10.76.0.2)", Resolve("me"));
+
+        docker.Ok("network", "connect", "--alias", "otherself", "selfb", "me");
+        Assert.Contains("(10.77.0.2)", Resolve("otherself"));
+        docker.Ok("network", "disconnect", "selfb", "me");
+        Assert.DoesNotContain("otherself", docker.Ok("exec", "me", "cat", "/etc/hosts"));
+        Assert.Contains("(10.76.0.2)", Resolve("myself"));
+
+        docker.Ok("rm", "-f", "me");
+        docker.Ok("network", "rm", "selfa", "selfb");
+    }
+
     [Fact]
     public void A_stopped_container_gets_its_networks_at_the_next_start()
     {
