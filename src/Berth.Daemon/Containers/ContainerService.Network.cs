@@ -191,7 +191,8 @@ public sealed partial class ContainerService
 
     /// <summary>
     /// The networks a new container joins (dockerd's updateContainerNetworkSettings): its network mode
-    /// first, then the other networks of EndpointsConfig, each with its aliases and --ip. Checked
+    /// first, then the other networks of EndpointsConfig, each with its aliases and --ip; when
+    /// EndpointsConfig names networks but not the mode's, those networks only. Checked
     /// here, before anything is made: every network exists and takes what is asked of it.
     /// </summary>
     private List<ContainerNetworkState> InitialNetworks(HostConfigJson h, JsonElement? networkingConfig, bool check)
@@ -219,7 +220,11 @@ public sealed partial class ContainerService
         bool IsPrimary(string key) => key == mode || key == h.NetworkMode || (key is "default" && h.NetworkMode is "" or "default")
             || (primary is not null && (key == primary.Name || key == primary.Id));
         var own = requests.FirstOrDefault(q => IsPrimary(q.Network));
-        Add(mode, primary, own.Network is null ? null : own.Address, own.Network is null ? null : own.Address6, own.Aliases ?? [], own.Network is null ? null : own.Mac);
+        // As dockerd's updateContainerNetworkSettings: endpoints given name the networks, the mode's
+        // only among them (Testcontainers sends NetworkMode "" with its network's endpoint alone: the
+        // container is on that network only, not on the default bridge too).
+        if (requests.Count == 0 || own.Network is not null)
+            Add(mode, primary, own.Network is null ? null : own.Address, own.Network is null ? null : own.Address6, own.Aliases ?? [], own.Network is null ? null : own.Mac);
         foreach (var (asked, address, address6, aliases, mac) in requests.Where(q => !IsPrimary(q.Network)))
             Add(asked, TryGetNetwork(asked), address, address6, aliases, mac);
         return result;

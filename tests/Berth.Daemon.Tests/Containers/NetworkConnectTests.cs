@@ -101,6 +101,32 @@ public sealed class NetworkConnectTests : DockerCliTestBase
         docker.Ok("network", "rm", "selfa", "selfb");
     }
 
+    /// <summary>
+    /// dockerd's create: an EndpointsConfig that names networks but not the mode's gives those networks
+    /// only (Testcontainers' WithNetwork sends NetworkMode "" and its network's endpoint; dockerd 20.10
+    /// puts such a container on that network alone, whether the mode is "" or "bridge").
+    /// </summary>
+    [Theory]
+    [InlineData("")]
+    [InlineData("bridge")]
+    public async Task Endpoints_that_leave_out_the_modes_network_are_the_only_networks(string mode)
+    {
+        DockerCli docker = Docker();
+        docker.Ok("network", "create", "--subnet", "10.75.0.0/24", "only");
+        string id = await ContainersApiTests.CreateAsync(_daemon.Client, new
+        {
+            Image = "busybox",
+            Cmd = new[] { "sleep", "600" },
+            HostConfig = new { NetworkMode = mode },
+            NetworkingConfig = new { EndpointsConfig = new Dictionary<string, object> { ["only"] = new { Aliases = new[] { "solo" } } } },
+        });
+        docker.Ok("start", id);
+        Assert.Equal("only", docker.Ok("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}", id).Trim());
+        Assert.Equal("eth0 10.75.0.2/24 lo 127.0.0.1/8", docker.Ok("exec", id, "sh", "-c", "ip -o -4 addr | awk '{print $2, $4}' | sort | tr '\\n' ' '").Trim());
+        docker.Ok("rm", "-f", id);
+        docker.Ok("network", "rm", "only");
+    }
+
     [Fact]
     public void A_stopped_container_gets_its_networks_at_the_next_start()
     {
