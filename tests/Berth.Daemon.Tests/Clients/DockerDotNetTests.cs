@@ -4,8 +4,10 @@ using Docker.DotNet.Models;
 namespace Berth.Daemon.Tests.Clients;
 
 /// <summary>
-/// Docker.DotNet, the .NET client of the Docker Engine API (issue 6's "a .NET client"), against
-/// berthd hosted in-process: the workflow a .NET program drives — import, list, create, start,
+/// Docker.DotNet, the .NET client of the Docker Engine API (issue 6's "a .NET client"), in its
+/// maintained fork Docker.DotNet.Enhanced (the one Testcontainers is built on: both ship a
+/// Docker.DotNet.dll, so one test assembly can hold only one), against berthd hosted in-process:
+/// the workflow a .NET program drives — import, list, create, start,
 /// logs, exec with its attached output and exit code, wait, stop, stats, remove — and the typed
 /// errors it maps from Docker's status codes. Everything is removed with the daemon at the end.
 /// </summary>
@@ -17,7 +19,7 @@ public sealed class DockerDotNetTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _daemon = await DaemonScope.StartAsync();
-        _docker = new DockerClientConfiguration(new Uri(_daemon.DockerHost)).CreateClient();
+        _docker = new DockerClientBuilder().WithEndpoint(new Uri(_daemon.DockerHost)).Build();
     }
 
     public async Task DisposeAsync()
@@ -55,9 +57,9 @@ public sealed class DockerDotNetTests : IAsyncLifetime
         Assert.True(await _docker.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), ct));
 
         ContainerInspectResponse running = await _docker.Containers.InspectContainerAsync("dotnet-web", ct);
-        Assert.True(running.State.Running);
+        Assert.True(running.State!.Running);
         Assert.True(running.State.Pid > 0);
-        Assert.Equal(64 * 1024 * 1024, running.HostConfig.Memory);
+        Assert.Equal(64 * 1024 * 1024, running.HostConfig!.Memory);
         Assert.Equal("/dotnet-web", running.Name);
 
         IList<ContainerListResponse> listed = await _docker.Containers.ListContainersAsync(new ContainersListParameters(), ct);
@@ -67,7 +69,7 @@ public sealed class DockerDotNetTests : IAsyncLifetime
         string logs = "";
         for (int i = 0; i < 100 && !logs.Contains('\n'); i++)
         {
-            using MultiplexedStream stream = await _docker.Containers.GetContainerLogsAsync(created.ID, tty: false, new ContainerLogsParameters { ShowStdout = true, ShowStderr = true }, ct);
+            using MultiplexedStream stream = await _docker.Containers.GetContainerLogsAsync(created.ID, new ContainerLogsParameters { ShowStdout = true, ShowStderr = true }, ct);
             (string stdout, _) = await stream.ReadOutputToEndAsync(ct);
             logs = stdout;
             if (!logs.Contains('\n')) await Task.Delay(50, ct);
@@ -75,13 +77,13 @@ public sealed class DockerDotNetTests : IAsyncLifetime
         Assert.Equal("hello from dotnet\n", logs);
 
         // Exec: the hijacked stream carries its stdout and stderr apart; the exit code is inspected.
-        ContainerExecCreateResponse exec = await _docker.Exec.ExecCreateContainerAsync(created.ID, new ContainerExecCreateParameters
+        ContainerExecCreateResponse exec = await _docker.Exec.CreateContainerExecAsync(created.ID, new ContainerExecCreateParameters
         {
             Cmd = ["sh", "-c", "echo $((6*7)) $GREETING; echo oops >&2; exit 5"],
             AttachStdout = true,
             AttachStderr = true,
         }, ct);
-        using (MultiplexedStream execStream = await _docker.Exec.StartAndAttachContainerExecAsync(exec.ID, tty: false, ct))
+        using (MultiplexedStream execStream = await _docker.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), ct))
         {
             (string stdout, string stderr) = await execStream.ReadOutputToEndAsync(ct);
             Assert.Equal("42 hi\n", stdout);
@@ -96,13 +98,13 @@ public sealed class DockerDotNetTests : IAsyncLifetime
         await _docker.Containers.GetContainerStatsAsync(created.ID, new ContainerStatsParameters { Stream = false }, new Progress<ContainerStatsResponse>(s => stats = s), ct);
         for (int i = 0; i < 50 && stats is null; i++) await Task.Delay(20, ct); // Progress<T> reports on the thread pool
         Assert.NotNull(stats);
-        Assert.True(stats!.MemoryStats.Usage > 0);
-        Assert.Equal(64UL * 1024 * 1024, stats.MemoryStats.Limit);
+        Assert.True(stats!.MemoryStats!.Usage > 0);
+        Assert.Equal(64UL * 1024 * 1024, stats.MemoryStats.Limit!.Value);
 
         // Stop: sh as PID 1 ignores SIGTERM, so the timeout's SIGKILL ends it.
         Assert.True(await _docker.Containers.StopContainerAsync(created.ID, new ContainerStopParameters { WaitBeforeKillSeconds = 1 }, ct));
         ContainerInspectResponse stopped = await _docker.Containers.InspectContainerAsync(created.ID, ct);
-        Assert.False(stopped.State.Running);
+        Assert.False(stopped.State!.Running);
         Assert.Equal(137, stopped.State.ExitCode);
 
         await _docker.Containers.RemoveContainerAsync(created.ID, new ContainerRemoveParameters(), ct);
