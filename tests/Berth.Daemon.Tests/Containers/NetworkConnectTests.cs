@@ -113,7 +113,7 @@ public sealed class NetworkConnectTests : DockerCliTestBase
     {
         DockerCli docker = Docker();
         docker.Ok("network", "create", "--subnet", "10.75.0.0/24", "only");
-        string id = await ContainersApiTests.CreateAsync(_daemon.Client, new
+        string id = await ContainersApiTests.CreateAsync(Daemon.Client, new
         {
             Image = "busybox",
             Cmd = new[] { "sleep", "600" },
