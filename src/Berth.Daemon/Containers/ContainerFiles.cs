@@ -39,9 +39,12 @@ public sealed record CommitRequest(string? Repo, string? Tag, string? Comment, s
 /// by <see cref="LayerApplier"/> into the resolved directory (reopened through its fd), which
 /// resolves every entry with RESOLVE_BENEATH and refuses `..`, escaping links and device nodes.
 ///
-/// Scope: this is the container's own root filesystem (its overlay). Bind mounts and volumes of
-/// a running container live in its mount namespace and are not seen here; the engine's
-/// /etc/hosts, /etc/resolv.conf and /etc/hostname bind mounts are therefore also not what cp shows.
+/// Scope: stat and archive (both ways) of a running container start from its init's root
+/// (/proc/PID/root, checked to be this container's overlay, so a PID reused by another process
+/// is never taken), so they see and write through its volumes, bind mounts and the engine's /etc
+/// files as dockerd's do; below a proc, sysfs, devpts, mqueue or cgroup mount only the mount point
+/// is archived. A stopped container's volumes are not mounted anywhere: its root filesystem alone
+/// is seen, as is by export, changes and commit always (dockerd's leave volumes out there too).
 ///
 /// The native calls are kept here rather than in Interop/ because they serve only this file.
 /// </summary>
@@ -50,11 +53,10 @@ public static partial class ContainerFiles
     // ---- stat and archive (GET/HEAD/PUT /containers/{id}/archive) ------------------------------------------
 
     public static Task<ContainerPathStat> StatAsync(ContainerService service, ContainerEntry entry, string path, CancellationToken cancellationToken)
-        => service.WithRootfsAsync(entry, rootfs =>
+        => service.WithContainerRootAsync(entry, root =>
         {
-            using var root = OpenRoot(rootfs);
             using ResolvedPath target = ResolveNoFollowLast(root, entry.Record.Id, path);
-            return Task.FromResult(Stat(root, rootfs, target));
+            return Task.FromResult(Stat(root, target));
         }, cancellationToken);
 
     /// <summary>
@@ -62,11 +64,10 @@ public static partial class ContainerFiles
     /// the path is known to exist (so a missing path is still a clean 404).
     /// </summary>
     public static Task<bool> ArchiveAsync(ContainerService service, ContainerEntry entry, string path, Func<ContainerPathStat, Stream> begin, CancellationToken cancellationToken)
-        => service.WithRootfsAsync(entry, rootfs => Task.Run(() =>
+        => service.WithContainerRootAsync(entry, root => Task.Run(() =>
         {
-            using var root = OpenRoot(rootfs);
             using ResolvedPath target = ResolveNoFollowLast(root, entry.Record.Id, path);
-            ContainerPathStat stat = Stat(root, rootfs, target);
+            ContainerPathStat stat = Stat(root, target);
             Stream output = begin(stat);
             using var writer = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
             // The entries are named after the path asked for (its last element), as dockerd rebases them.
@@ -95,17 +96,22 @@ public static partial class ContainerFiles
     /// <paramref name="path"/> (symlinks followed inside the rootfs).
     /// </summary>
     public static Task<bool> ExtractAsync(ContainerService service, ContainerEntry entry, string path, Stream tar, bool noOverwriteDirNonDir, CancellationToken cancellationToken)
-        => service.WithRootfsAsync(entry, async rootfs =>
+        => service.WithContainerRootAsync(entry, async root =>
         {
-            if (entry.Record.HostConfig.ReadonlyRootfs) throw new ApiException(403, "container rootfs is marked read-only");
-            using var root = OpenRoot(rootfs);
             string relative = Relative(path);
             SafeFileHandle target = Native.TryOpenAt2(root, relative.Length == 0 ? "." : relative, Native.O_PATH, Native.RESOLVE_IN_ROOT | Native.RESOLVE_NO_MAGICLINKS, out int errno)
                 ?? throw NotFoundOr(errno, entry.Record.Id, path);
             using (target)
             {
-                if (Native.Stat(target, "", Native.AT_EMPTY_PATH, path).Type != Native.S_IFDIR)
+                Native.Statx st = Native.Stat(target, "", Native.AT_EMPTY_PATH, path);
+                if (st.Type != Native.S_IFDIR)
                     throw ApiException.BadRequest("extraction point is not a directory");
+                // A running container's /proc or /sys (reached through a symlink it made): berthd is root out
+                // here, and must not write kernel settings the container itself may not.
+                if (Native.IsKernelFileSystem(target)) throw ApiException.BadRequest($"cannot copy into {path}: it is on a kernel file system (proc, sysfs…)");
+                // As dockerd: a read-only root filesystem refuses, a volume or bind mount on it takes the files.
+                if (entry.Record.HostConfig.ReadonlyRootfs && st.MountId == Native.Stat(root, "", Native.AT_EMPTY_PATH, "/").MountId)
+                    throw new ApiException(403, "container rootfs is marked read-only");
                 await ExtractIntoAsync(tar, target, noOverwriteDirNonDir, cancellationToken);
             }
             return true;
@@ -176,6 +182,8 @@ public static partial class ContainerFiles
                 throw ApiException.BadRequest($"archive entry `{name}` refused: device nodes cannot be copied into a container");
             if (leaf.StartsWith(".wh.", StringComparison.Ordinal))
                 throw ApiException.BadRequest($"archive entry `{name}` refused: `.wh.` names are reserved for layer whiteouts");
+            if (OnKernelFileSystem(target, clean))
+                throw ApiException.BadRequest($"archive entry `{name}` refused: it leads into a kernel file system (proc, sysfs…)");
             if (noOverwriteDirNonDir && clean.Length > 0 && ExistingType(target, clean) is { } existing)
             {
                 bool isDir = e.EntryType == TarEntryType.Directory;
@@ -199,6 +207,14 @@ public static partial class ContainerFiles
                 copy.DataStream = new FixedLengthStream(data, e.Length);
             writer.WriteEntry(copy);
         }
+    }
+
+    /// <summary>Whether the directory <paramref name="relative"/> goes into exists beneath the target and is on proc, sysfs or the like.</summary>
+    private static bool OnKernelFileSystem(SafeFileHandle target, string relative)
+    {
+        int slash = relative.LastIndexOf('/');
+        using SafeFileHandle? dir = Native.TryOpenAt2(target, slash < 0 ? "." : relative[..slash], Native.O_PATH | Native.O_DIRECTORY, Native.RESOLVE_BENEATH | Native.RESOLVE_NO_MAGICLINKS, out _);
+        return dir is not null && Native.IsKernelFileSystem(dir);
     }
 
     /// <summary>The type of what <paramref name="relative"/> names beneath the target now, or null (missing or unresolvable: the applier decides).</summary>
@@ -432,7 +448,28 @@ public static partial class ContainerFiles
         public void Dispose() => Directory.Dispose();
     }
 
-    private static SafeFileHandle OpenRoot(string rootfs) => Native.Open(Path.GetFullPath(rootfs), Native.O_PATH | Native.O_DIRECTORY);
+    internal static SafeFileHandle OpenRoot(string rootfs) => Native.Open(Path.GetFullPath(rootfs), Native.O_PATH | Native.O_DIRECTORY);
+
+    /// <summary>
+    /// /proc/<paramref name="pid"/>/root opened, if it is the root of the container whose root filesystem
+    /// <paramref name="rootfs"/> is (the same overlay directory: its processes see the same superblock and
+    /// inode); null otherwise — a PID that has exited and been reused names another process's root, which
+    /// must never be written to. Once opened, the fd stays on that tree whatever becomes of the PID.
+    /// </summary>
+    internal static SafeFileHandle? OpenProcessRoot(int pid, SafeFileHandle rootfs)
+    {
+        SafeFileHandle? root = Native.TryOpen($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/root", Native.O_PATH | Native.O_DIRECTORY);
+        if (root is null) return null;
+        Native.Statx mine = Native.Stat(root, "", Native.AT_EMPTY_PATH, "/proc/PID/root");
+        Native.Statx view = Native.Stat(rootfs, "", Native.AT_EMPTY_PATH, "rootfs");
+        if ((mine.DevMajor, mine.DevMinor, mine.Ino) == (view.DevMajor, view.DevMinor, view.Ino)) return root;
+        root.Dispose();
+        return null;
+    }
+
+    /// <summary><paramref name="path"/> (an fd's kernel path) relative to <paramref name="root"/>'s: "" for the root itself, null when not below it.</summary>
+    private static string? Below(string path, string root)
+        => path == root ? "" : root == "/" ? path[1..] : path.StartsWith(root + "/", StringComparison.Ordinal) ? path[(root.Length + 1)..] : null;
 
     private static string Relative(string path) => string.Join('/', path.Split('/').Where(p => p is not ""));
 
@@ -482,7 +519,7 @@ public static partial class ContainerFiles
         _ => new ApiException(500, $"resolving {path} in container {id}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})"),
     };
 
-    private static ContainerPathStat Stat(SafeFileHandle root, string rootfs, ResolvedPath target)
+    private static ContainerPathStat Stat(SafeFileHandle root, ResolvedPath target)
     {
         Native.Statx st = target.Leaf is null
             ? Native.Stat(target.Directory, "", Native.AT_EMPTY_PATH, target.BaseName)
@@ -493,10 +530,10 @@ public static partial class ContainerFiles
             // Where the link leads inside the container, as dockerd's GetResourcePath finds it;
             // the link's own text when it dangles.
             linkTarget = Native.ReadLinkAt(target.Directory, target.Leaf!);
-            string rootPath = Native.ReadLink(Native.ProcFdPath(root)) ?? Path.GetFullPath(rootfs);
             using SafeFileHandle? full = ResolveFollowingInRoot(root, target.Directory, target.Leaf!);
-            if (full is not null && Native.ReadLink(Native.ProcFdPath(full)) is { } host && (host == rootPath || host.StartsWith(rootPath + "/", StringComparison.Ordinal)))
-                linkTarget = host == rootPath ? "/" : host[rootPath.Length..];
+            if (full is not null && Native.ReadLink(Native.ProcFdPath(root)) is { } rootPath
+                && Native.ReadLink(Native.ProcFdPath(full)) is { } host && Below(host, rootPath) is { } inRoot)
+                linkTarget = "/" + inRoot;
         }
         return new ContainerPathStat(target.BaseName, (long)st.Size, GoFileMode(st), GoTime(st.MtimeSec, st.MtimeNsec), linkTarget);
     }
@@ -507,7 +544,7 @@ public static partial class ContainerFiles
         string? dirHost = Native.ReadLink(Native.ProcFdPath(dir));
         string? rootHost = Native.ReadLink(Native.ProcFdPath(root));
         if (dirHost is null || rootHost is null) return null;
-        string dirInRoot = dirHost == rootHost ? "" : dirHost.StartsWith(rootHost + "/", StringComparison.Ordinal) ? dirHost[(rootHost.Length + 1)..] : "";
+        string dirInRoot = Below(dirHost, rootHost) ?? "";
         string rel = dirInRoot.Length == 0 ? leaf : dirInRoot + "/" + leaf;
         return Native.TryOpenAt2(root, rel, Native.O_PATH, Native.RESOLVE_IN_ROOT | Native.RESOLVE_NO_MAGICLINKS, out _);
     }
@@ -576,6 +613,7 @@ public static partial class ContainerFiles
                 using (SafeFileHandle dir = Native.OpenAt(parent, leaf ?? ".", Native.O_RDONLY | Native.O_DIRECTORY | Native.O_NOFOLLOW, name))
                 {
                     writer.WriteEntry(Entry(TarEntryType.Directory, name.TrimEnd('/') + "/"));
+                    if (Native.IsKernelFileSystem(dir)) break; // a running container's /proc, /sys…: the mount point only
                     string prefix = name.TrimEnd('/') + "/";
                     foreach (string child in ListDirectory(dir))
                         WriteTree(writer, dir, child, prefix + child, hardlinks, cancellationToken);
@@ -710,7 +748,7 @@ public static partial class ContainerFiles
         public const ulong RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04, RESOLVE_BENEATH = 0x08, RESOLVE_IN_ROOT = 0x10;
         public const uint S_IFMT = 0xF000, S_IFSOCK = 0xC000, S_IFLNK = 0xA000, S_IFREG = 0x8000, S_IFBLK = 0x6000, S_IFDIR = 0x4000, S_IFCHR = 0x2000, S_IFIFO = 0x1000;
         private const long SYS_openat2 = 437;
-        private const uint STATX_BASIC_STATS = 0x7ff;
+        private const uint STATX_BASIC_STATS = 0x7ff, STATX_MNT_ID = 0x1000;
 
         [StructLayout(LayoutKind.Sequential)]
         private struct OpenHow
@@ -735,6 +773,7 @@ public static partial class ContainerFiles
             [FieldOffset(132)] public uint RdevMinor;
             [FieldOffset(136)] public uint DevMajor;
             [FieldOffset(140)] public uint DevMinor;
+            [FieldOffset(144)] public ulong MountId;
 
             public readonly uint Type => Mode & S_IFMT;
         }
@@ -771,6 +810,29 @@ public static partial class ContainerFiles
             return fd < 0 ? throw Error("open", path) : new SafeFileHandle(fd, ownsHandle: true);
         }
 
+        [LibraryImport(Libc, EntryPoint = "fstatfs", SetLastError = true)]
+        private static partial int fstatfs(SafeFileHandle fd, byte* buf);
+
+        // statfs f_type of the kernel's own file systems, whose contents are no files to archive.
+        private static readonly HashSet<long> KernelFileSystems =
+        [
+            0x9fa0, 0x62656572, 0x1cd1, 0x19800202, 0x27e0eb, 0x63677270, // proc, sysfs, devpts, mqueue, cgroup, cgroup2
+            0xcafe4a11, 0x64626720, 0x74726163, 0x73636673, 0x62656570, 0x65735543, // bpf, debugfs, tracefs, securityfs, configfs, fusectl
+        ];
+
+        /// <summary>Whether the directory <paramref name="dir"/> is on proc, sysfs, devpts, mqueue, a cgroup file system or the like.</summary>
+        public static bool IsKernelFileSystem(SafeFileHandle dir)
+        {
+            byte* buf = stackalloc byte[128]; // struct statfs: f_type (a long on 64-bit Linux) comes first
+            return fstatfs(dir, buf) == 0 && KernelFileSystems.Contains(*(long*)buf);
+        }
+
+        public static SafeFileHandle? TryOpen(string path, int flags)
+        {
+            int fd = open(path, flags | O_CLOEXEC, 0);
+            return fd < 0 ? null : new SafeFileHandle(fd, ownsHandle: true);
+        }
+
         public static SafeFileHandle OpenAt(SafeFileHandle dir, string path, int flags, string display, uint mode = 0)
         {
             int fd = openat(dir, path, flags | O_CLOEXEC, mode);
@@ -803,7 +865,7 @@ public static partial class ContainerFiles
         public static bool TryStat(SafeFileHandle dir, string path, int flags, out Statx st)
         {
             Statx s;
-            int r = statx(dir, path, flags, STATX_BASIC_STATS, &s);
+            int r = statx(dir, path, flags, STATX_BASIC_STATS | STATX_MNT_ID, &s);
             st = s;
             return r == 0;
         }

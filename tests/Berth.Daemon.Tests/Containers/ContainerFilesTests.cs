@@ -273,6 +273,43 @@ public sealed class ContainerFilesTests : IAsyncLifetime
         Assert.Equal(["secret"], Directory.GetFileSystemEntries(_host.Path).Select(Path.GetFileName));
     }
 
+    [Fact]
+    public async Task A_running_containers_volumes_binds_and_etc_files_are_copied_through_and_its_kernel_file_systems_are_not()
+    {
+        string bound = _host.Combine("bound");
+        Directory.CreateDirectory(bound);
+        File.WriteAllText(Path.Combine(bound, "on-host"), "from the host\n");
+        string id = await ContainersApiTests.CreateAsync(Client, new
+        {
+            Image = "busybox",
+            Cmd = new[] { "sleep", "1000" },
+            HostConfig = new { Binds = new[] { bound + ":/bound", "filesvol:/data" }, ReadonlyRootfs = true },
+        });
+        using (HttpResponseMessage start = await Client.PostAsync($"/containers/{id}/start", null))
+            Assert.Equal(HttpStatusCode.NoContent, start.StatusCode);
+
+        // Out of a bind mount and the engine's /etc/hostname, as the container sees them.
+        Assert.Equal("from the host\n", (await GetArchiveAsync($"/containers/{id}/archive?path=/bound/on-host")).Entries["on-host"].Data);
+        Assert.Equal(id[..12] + "\n", (await GetArchiveAsync($"/containers/{id}/archive?path=/etc/hostname")).Entries["hostname"].Data);
+        // Into the volume and the bind mount, though the root filesystem is read-only (which still refuses).
+        Assert.Equal(200, (await PutAsync(id, "/data", Tar(FileEntry("put.txt", "into the volume\n")))).Status);
+        Assert.Equal("into the volume\n", File.ReadAllText(Path.Combine(_daemon.Options.DataRoot, "volumes", "filesvol", "_data", "put.txt")));
+        Assert.Equal(200, (await PutAsync(id, "/bound", Tar(FileEntry("put.txt", "into the bind\n")))).Status);
+        Assert.Equal("into the bind\n", File.ReadAllText(Path.Combine(bound, "put.txt")));
+        Assert.Equal(403, (await PutAsync(id, "/", Tar(FileEntry("put.txt", "x")))).Status);
+
+        // /proc is archived as its mount point only; a link the container made into it is no way in.
+        var (_, proc, _) = await GetArchiveAsync($"/containers/{id}/archive?path=/proc");
+        Assert.Equal(["proc/"], proc.Keys);
+        var link = new PaxTarEntry(TarEntryType.SymbolicLink, "self") { LinkName = "/proc/1", Mode = (UnixFileMode)0x1FF };
+        Assert.Equal(200, (await PutAsync(id, "/data", Tar(link))).Status);
+        var (status, body) = await PutAsync(id, "/data/self", Tar(FileEntry("oom_score_adj", "-1000")));
+        Assert.Equal(400, status);
+        Assert.Contains("kernel file system", body);
+        (status, body) = await PutAsync(id, "/data", Tar(FileEntry("self/oom_score_adj", "-1000")));
+        Assert.NotEqual(200, status);
+    }
+
     private async Task ImportBusyboxWithAsync(string reference, params PaxTarEntry[] extra)
     {
         var entries = new List<PaxTarEntry>();
