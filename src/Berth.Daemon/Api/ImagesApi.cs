@@ -151,8 +151,15 @@ public static class ImagesApi
         ImageService images = Images(context);
         ImageDetails d = images.Store.Inspect(name);
         ImageRecord? record = images.Store.References().Where(r => r.Target.Digest == d.Target.Digest).OrderByDescending(r => r.Created).FirstOrDefault();
+        // dockerd below API 1.45 always has Container and ContainerConfig (a zero config when the
+        // image has none) and drops both from 1.45 on. ContainerConfig stays at every version here:
+        // docker-compose 1.29 (docker-py's "auto" version: the server's, 1.51) reads its Volumes on
+        // each recreate and fails with KeyError 'ContainerConfig' without it, as it does against
+        // dockerd 25 and later; a field more breaks no client.
         var json = new ImageInspectJson
         {
+            Container = ApiVersion.LessThan(context, "1.45") ? d.Container ?? "" : null,
+            ContainerConfig = d.ContainerConfig ?? new ContainerConfig(),
             Id = d.Id.Value,
             RepoTags = d.RepoTags,
             RepoDigests = d.RepoDigests,

@@ -152,6 +152,8 @@ public sealed record ImageInspectJson
     public string Parent { get; init; } = "";
     public string Comment { get; init; } = "";
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Created { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Container { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public ContainerConfig? ContainerConfig { get; init; }
     public string DockerVersion { get; init; } = "";
     public string Author { get; init; } = "";
     public ContainerConfig? Config { get; init; }

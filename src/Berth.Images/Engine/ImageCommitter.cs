@@ -155,6 +155,7 @@ public static class ImageCommitter
                 OSVersion = platform.OSVersion,
                 Variant = platform.Variant,
                 Config = containerConfig,
+                ContainerConfig = options.ContainerConfig ?? baseImage?.Config.Config,
                 RootFS = new RootFS { DiffIds = [.. baseImage?.Config.RootFS.DiffIds ?? [], .. empty ? Array.Empty<string>() : [diff.DiffId.Value]] },
                 History = history,
             };

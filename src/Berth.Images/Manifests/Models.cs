@@ -120,6 +120,18 @@ public sealed record ImageConfig
     [JsonPropertyName("config"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public ContainerConfig? Config { get; init; }
 
+    /// <summary>Docker's <c>container</c>: the ID of the container a commit or a classic build step was made from.</summary>
+    [JsonPropertyName("container"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Container { get; init; }
+
+    /// <summary>
+    /// Docker's <c>container_config</c>: the config of the container the image was committed from
+    /// (inspect's ContainerConfig below API 1.45). docker-compose 1.29 reads its Volumes to carry an
+    /// image's anonymous volumes over to the container it recreates.
+    /// </summary>
+    [JsonPropertyName("container_config"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public ContainerConfig? ContainerConfig { get; init; }
+
     [JsonPropertyName("rootfs")] public RootFS RootFS { get; init; } = new();
 
     [JsonPropertyName("history"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

@@ -64,7 +64,9 @@ public sealed record ImageDetails(
     IReadOnlyList<Digest> DiffIds,
     Descriptor Target,
     Descriptor Manifest,
-    IReadOnlyList<Descriptor> Layers);
+    IReadOnlyList<Descriptor> Layers,
+    string? Container = null,
+    ContainerConfig? ContainerConfig = null);
 
 /// <summary>One line of <c>history</c>, newest first; the ID is <c>&lt;missing&gt;</c> below the top, as Docker shows.</summary>
 public sealed record ImageHistoryItem(string Id, DateTimeOffset? Created, string CreatedBy, long Size, string Comment, bool EmptyLayer);

@@ -268,7 +268,8 @@ public sealed class ImageStore
         Image image = Get(nameOrId, platform);
         var records = References().Where(r => TryImageIdOf(r.Target) == image.Id).ToList();
         return new ImageDetails(image.Id, RepoTags(records), RepoDigests(records), image.Config.Created, image.Config.Author,
-            image.Config.Comment, image.Config.Platform, image.Size, image.Config.Config, image.DiffIds, image.Target, image.ManifestDescriptor, image.Manifest.Layers);
+            image.Config.Comment, image.Config.Platform, image.Size, image.Config.Config, image.DiffIds, image.Target, image.ManifestDescriptor, image.Manifest.Layers,
+            image.Config.Container, image.Config.ContainerConfig);
     }
 
     /// <summary>Docker's <c>history</c>: newest first; sizes are the layer blobs' sizes.</summary>
