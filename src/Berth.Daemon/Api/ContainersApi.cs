@@ -198,7 +198,9 @@ public static class ContainersApi
         foreach (string exposed in r.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>()) ports[exposed] = null;
         foreach (var group in (r.Networks ?? []).SelectMany(n => n.Ports).GroupBy(p => $"{p.ContainerPort}/{p.Protocol}"))
             ports[group.Key] = group.Select(p => new PortBindingJson(p.HostIp, p.HostPort.ToString(CultureInfo.InvariantCulture))).ToList();
-        ContainerNetworkState? n = r.Networks?.FirstOrDefault(x => x.Connected);
+        // The top-level address fields are the default bridge's, as dockerd's: empty for a container
+        // on user networks only.
+        ContainerNetworkState? n = r.Networks?.FirstOrDefault(x => x.Connected && x.NetworkName == "bridge");
         return new NetworkSettingsJson
         {
             SandboxKey = r.State.Running && r.State.Pid > 0 ? $"/proc/{r.State.Pid}/ns/net" : "",
