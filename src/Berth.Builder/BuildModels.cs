@@ -48,6 +48,12 @@ public sealed class BuildOptions
     /// <summary><c>--network</c> for RUN steps (the engine's default network when null).</summary>
     public string? NetworkMode { get; init; }
 
+    /// <summary><c>--add-host</c> for RUN steps: <c>name:address</c> lines of their /etc/hosts (not part of the cache key, as dockerd's).</summary>
+    public IReadOnlyList<string> ExtraHosts { get; init; } = [];
+
+    /// <summary><c>--shm-size</c> for RUN steps, in bytes (0: the engine's default).</summary>
+    public long ShmSize { get; init; }
+
     public Platform? Platform { get; init; }
 }
 
@@ -71,6 +77,12 @@ public sealed record BuildRunRequest(
 {
     /// <summary>RUN --mount: what the step's container has mounted, never part of the committed layer.</summary>
     public IReadOnlyList<BuildRunMount> Mounts { get; init; } = [];
+
+    /// <summary>The build's <see cref="BuildOptions.ExtraHosts"/>.</summary>
+    public IReadOnlyList<string> ExtraHosts { get; init; } = [];
+
+    /// <summary>The build's <see cref="BuildOptions.ShmSize"/>.</summary>
+    public long ShmSize { get; init; }
 }
 
 /// <summary>

@@ -186,7 +186,7 @@ public sealed partial class ImageBuilder
         string key = BuildCache.Key(["run", state.ParentId, createdBy, ConfigKey(c), step.Network ?? run.Options.NetworkMode ?? "",
             .. mounts.Select((m, i) => MountKey(run, m.Mount, m.Target, from[i]))]);
         var request = new BuildRunRequest(state.Image, command, [.. c.Env ?? [], .. args, .. proxies], c.User, c.WorkingDir,
-            step.Network ?? run.Options.NetworkMode, c, createdBy);
+            step.Network ?? run.Options.NetworkMode, c, createdBy) { ExtraHosts = run.Options.ExtraHosts, ShmSize = run.Options.ShmSize };
         await StepAsync(run, state, key, async () =>
         {
             using var prepared = new PreparedMounts();

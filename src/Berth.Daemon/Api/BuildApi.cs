@@ -19,7 +19,7 @@ public static partial class BuildApi
 {
     // Query parameters of dockerd's classic build that change the result and that berthd does
     // not apply: refused when set, rather than silently ignored.
-    private static readonly string[] Unsupported = ["remote", "squash", "memory", "memswap", "cpushares", "cpusetcpus", "cpusetmems", "cpuperiod", "cpuquota", "shmsize", "isolation", "ulimits", "extrahosts", "outputs", "session"];
+    private static readonly string[] Unsupported = ["remote", "squash", "memory", "memswap", "cpushares", "cpusetcpus", "cpusetmems", "cpuperiod", "cpuquota", "isolation", "ulimits", "outputs", "session"];
 
     private static BuildService Builds(HttpContext context) => SystemApi.Engine(context).Builds;
 
@@ -57,6 +57,9 @@ public static partial class BuildApi
             NoCache = QueryArgs.Bool(context, "nocache"),
             Pull = QueryArgs.Bool(context, "pull"),
             NetworkMode = QueryArgs.String(context, "networkmode") is { } n && n != "default" ? n : null,
+            // Repeated, one name:address each (docker build --add-host, docker-compose's build.extra_hosts).
+            ExtraHosts = query["extrahosts"].Where(h => !string.IsNullOrEmpty(h)).Select(h => h!).ToList(),
+            ShmSize = ShmSize(context),
             Platform = platform,
         };
         bool quiet = QueryArgs.Bool(context, "q");
@@ -113,6 +116,16 @@ public static partial class BuildApi
 
     [LoggerMessage(Level = LogLevel.Error, Message = "build failed unexpectedly")]
     private static partial void LogBuildFailed(ILogger logger, Exception exception);
+
+    /// <summary><c>shmsize</c>: bytes, as dockerd parses it (a negative size is its 400).</summary>
+    private static long ShmSize(HttpContext context)
+    {
+        if (QueryArgs.String(context, "shmsize") is not { Length: > 0 } text) return 0;
+        if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out long size))
+            throw ApiException.BadRequest($"strconv.ParseInt: parsing \"{text}\": invalid syntax");
+        if (size < 0) throw ApiException.BadRequest("SHM size can not be less than 0");
+        return size;
+    }
 
     /// <summary>A query parameter holding a JSON object of strings (buildargs, labels); null values are kept as null.</summary>
     private static Dictionary<string, string?> JsonMap(HttpContext context, string name)

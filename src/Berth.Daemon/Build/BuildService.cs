@@ -110,6 +110,8 @@ public sealed class BuildService
                 HostConfig = new HostConfigJson
                 {
                     NetworkMode = request.NetworkMode ?? "",
+                    ExtraHosts = request.ExtraHosts.Count == 0 ? null : [.. request.ExtraHosts],
+                    ShmSize = request.ShmSize,
                     // RUN --mount: binds (context paths, cache directories) and tmpfs, as a container's --mount.
                     Mounts = request.Mounts.Count == 0 ? null : [.. request.Mounts.Select(m => m.Source is null
                         ? new MountJson { Type = "tmpfs", Target = m.Target, TmpfsOptions = m.TmpfsSize is { } size ? new TmpfsOptionsJson { SizeBytes = size } : null }

@@ -3,8 +3,8 @@ using System.Globalization;
 namespace Berth.Daemon.Tests.Compose;
 
 /// <summary>
-/// A compose-spec project (no version key) as users write them: a multi-stage build with args and a
-/// target, a dependency that must be healthy first, two networks (one with a fixed address and an
+/// A compose-spec project (no version key) as users write them: a multi-stage build with args, a
+/// target, extra hosts and a shm size for its RUN steps, a dependency that must be healthy first, two networks (one with a fixed address and an
 /// alias), env_file, extra_hosts, a file secret, a relative read-only bind, tmpfs, ulimits, limits,
 /// and a sidecar in the database's network namespace under docker-init, read-only, as 1000:1000.
 /// Then the everyday commands: exec, run, pause, top, port, logs, kill, start.
@@ -23,7 +23,7 @@ public sealed class ComposeServicesTests(ComposeDaemonFixture fixture)
             FROM base AS final
             RUN echo final >> /built.txt
             FROM base AS dev
-            RUN echo dev >> /built.txt
+            RUN echo dev >> /built.txt; grep buildhost /etc/hosts >> /built.txt; df -k /dev/shm | awk 'NR == 2 { print "shm", $2 }' >> /built.txt
             CMD ["sh", "-c", "echo app-started; exec httpd -f -p 8080 -h /"]
             """,
         ["app.env"] = "FROM_FILE=yes\n# a comment\nSPACED=a b\n",
@@ -48,6 +48,9 @@ public sealed class ComposeServicesTests(ComposeDaemonFixture fixture)
                   args:
                     GREETING: hi
                   target: dev
+                  extra_hosts:
+                    - "buildhost:10.9.9.9"
+                  shm_size: "128m"
                 image: composesvc-app:dev
                 depends_on:
                   db:
@@ -122,8 +125,22 @@ public sealed class ComposeServicesTests(ComposeDaemonFixture fixture)
             "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max");
         string[] lines = project.Ok("exec", "-T", "app", "sh", "-c", script).Trim().Split('\n');
         Assert.Equal(
-            ["built with hi", "dev", "env yes a b 1", "10.1.2.3\tsomehost", "alias-reached", "10.87.5.10", "s3cret", "bound", "bind-read-only", "nofile 1024 2048", "/tmp", "tmpfs", "67108864", "100"],
+            ["built with hi", "dev", "10.9.9.9\tbuildhost", "shm 65536", "env yes a b 1", "10.1.2.3\tsomehost", "alias-reached", "10.87.5.10", "s3cret", "bound", "bind-read-only", "nofile 1024 2048", "/tmp", "tmpfs", "67108864", "100"],
             lines);
+    }
+
+    /// <summary>
+    /// compose builds through <c>docker build</c> by default (above: --add-host, and no shm_size, which
+    /// compose's CLI builder leaves out); with COMPOSE_DOCKER_CLI_BUILD=0 docker-py posts /build with
+    /// <c>extrahosts</c> and <c>shmsize</c>, which berthd refused before.
+    /// </summary>
+    [ComposeFact]
+    public async Task A_docker_py_build_gives_its_RUN_steps_the_extra_hosts_and_shm_size()
+    {
+        ComposeProject project = await fixture.UpAsync(Project, Files);
+        project.Ok(new Dictionary<string, string> { ["COMPOSE_DOCKER_CLI_BUILD"] = "0" }, "build", "--no-cache", "app");
+        string built = fixture.Docker.Ok("run", "--rm", "--entrypoint", "cat", "composesvc-app:dev", "/built.txt");
+        Assert.Equal("built with hi\ndev\n10.9.9.9\tbuildhost\nshm 131072", built.Trim());
     }
 
     [ComposeFact]
