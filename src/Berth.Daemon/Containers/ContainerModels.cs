@@ -388,10 +388,15 @@ public sealed class ContainerNetworkState
 
     [JsonIgnore] public bool Connected => EndpointId.Length > 0;
 
-    /// <summary>Forgets the endpoint (the container stopped or left), keeps what was asked.</summary>
+    /// <summary>
+    /// Forgets the endpoint (the container stopped or left), keeps what was asked. The endpoint ID
+    /// goes first: a peer rewriting its hosts file reads this state without this container's lock
+    /// and must not see it <see cref="Connected"/> without its address (the join sets it last).
+    /// </summary>
     public void ClearEndpoint()
     {
-        EndpointId = Interface = IPAddress = Gateway = MacAddress = GlobalIPv6Address = IPv6Gateway = "";
+        EndpointId = "";
+        Interface = IPAddress = Gateway = MacAddress = GlobalIPv6Address = IPv6Gateway = "";
         IPPrefixLen = GlobalIPv6PrefixLen = 0;
         DnsNames = null;
         Ports = [];

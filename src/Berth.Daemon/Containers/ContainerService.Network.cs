@@ -341,7 +341,6 @@ public sealed partial class ContainerService
         }
         state.NetworkName = network.Name;
         state.NetworkId = network.Id;
-        state.EndpointId = endpoint.Id;
         state.Interface = endpoint.Interface;
         state.IPAddress = endpoint.Address.ToString();
         state.IPPrefixLen = endpoint.PrefixLength;
@@ -351,6 +350,8 @@ public sealed partial class ContainerService
         state.GlobalIPv6PrefixLen = endpoint.PrefixLength6;
         state.IPv6Gateway = endpoint.Gateway6?.ToString() ?? "";
         state.DnsNames = userNetwork ? names : null;
+        // Last: Connected (a non-empty endpoint ID) tells peers, which read this without the lock, that the address is there.
+        state.EndpointId = endpoint.Id;
         // A port bound to every address answers over IPv6 too (DNAT'd on a dual-stack network, else the proxy): listed twice, as dockerd lists it.
         state.Ports = endpoint.Ports.SelectMany(p => p.HostIp is null && (endpoint.Address6 is not null || endpoint.PortsOnIpv6Any)
             ? new[] { new PublishedPort(p.Protocol, "0.0.0.0", p.HostPort, p.ContainerPort), new PublishedPort(p.Protocol, "::", p.HostPort, p.ContainerPort) }
@@ -588,8 +589,10 @@ public sealed partial class ContainerService
         string path = Path.Combine(Store.DirectoryOf(r.Id), "hosts");
         try
         {
-            IPAddress? own = connected.Count > 0 ? IPAddress.Parse(connected[0].IPAddress) : null;
-            IPAddress? own6 = connected.Count > 0 && connected[0].GlobalIPv6Address.Length > 0 ? IPAddress.Parse(connected[0].GlobalIPv6Address) : null;
+            // A peer's refresh reads this record without its lock: an endpoint being joined or left
+            // may lack its address for an instant (the join rewrites the file once it has one).
+            IPAddress? own = connected.Count > 0 && IPAddress.TryParse(connected[0].IPAddress, out IPAddress? a) ? a : null;
+            IPAddress? own6 = connected.Count > 0 && IPAddress.TryParse(connected[0].GlobalIPv6Address, out IPAddress? a6) ? a6 : null;
             HostsFile.WriteInPlace(path, HostsFile.Render(hostname, own, peers, extra, own6));
         }
         catch (IOException e)
