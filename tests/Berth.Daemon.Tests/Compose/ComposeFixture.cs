@@ -60,6 +60,7 @@ public sealed class ComposeDaemonFixture : IAsyncLifetime
                         string containers = Docker.Run("ps", "-a", "-q", "--filter", $"label=com.docker.compose.project={name}").Out;
                         string states = containers.Trim().Length == 0 ? ""
                             : Docker.Run(["inspect", "-f", "{{.Name}} {{json .State}}", .. containers.Split('\n', StringSplitOptions.RemoveEmptyEntries)]).Out;
+                        p.Dispose(); // what the failed up made, and the project's directory
                         Assert.Fail($"docker-compose up -d of {name} exited {exit}\nstdout: {output}\nstderr: {error}\n{states}");
                     }
                     return p;
