@@ -72,6 +72,8 @@ public sealed class DaemonDefaultsTests
             Assert.Equal("67108864 null null null null\n", docker.Ok("inspect", "-f", Format, privileged));
             string unconfined = docker.Ok("create", "--security-opt", "systempaths=unconfined", "--pids-limit", "50", "--memory-swappiness", "0", "--shm-size", "8m", "busybox", "true").Trim();
             Assert.Equal("8388608 50 0 [] []\n", docker.Ok("inspect", "-f", Format, unconfined));
+            string limited = docker.Ok("create", "-m", "64m", "busybox", "true").Trim();
+            Assert.Equal("67108864 134217728\n", docker.Ok("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}", limited));
             // Recorded, the defaults are what the container gets.
             Assert.Equal("shm 65536 ro\n", docker.Ok("run", "--rm", "busybox", "sh", "-c",
                 "df -k /dev/shm | awk 'NR==2 {print $1, $2}' | tr '\\n' ' '; grep -q ' /proc/sys [^ ]* ro,' /proc/mounts && echo ro"));
