@@ -134,7 +134,7 @@ public sealed class ComposeProject : IDisposable
 
     public void Dispose()
     {
-        Run("down", "-v", "--rmi", "local", "--remove-orphans", "--timeout", "1");
+        if (File.Exists(ComposeTests.ComposeBinary)) Run("down", "-v", "--rmi", "local", "--remove-orphans", "--timeout", "1");
         _directory.Dispose();
     }
 }

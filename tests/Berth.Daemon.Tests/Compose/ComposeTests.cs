@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Berth.Daemon.Tests.Cli;
 
 namespace Berth.Daemon.Tests.Compose;
@@ -10,7 +9,7 @@ namespace Berth.Daemon.Tests.Compose;
 /// (apt-get install docker-compose). The "host" of the published port is the test's network
 /// namespace (DaemonScope's --bridge-netns).
 /// </summary>
-public sealed class ComposeTests : IAsyncLifetime
+public sealed class ComposeTests : DockerCliTestBase
 {
     internal const string ComposeBinary = "/usr/bin/docker-compose";
     private const string Project = "berthcompose";
@@ -45,58 +44,26 @@ public sealed class ComposeTests : IAsyncLifetime
               org.example.kind: content
         """;
 
-    private DaemonScope _daemon = null!;
-    private TempDirectory _project = null!;
-    private TempDirectory _config = null!;
+    private ComposeProject _project = null!;
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _project = new TempDirectory("compose-project");
-        _config = new TempDirectory("docker-config");
-        _daemon = await DaemonScope.StartAsync();
-        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
-        File.WriteAllText(_project.Combine("docker-compose.yml"), ComposeFile);
+        await base.InitializeAsync();
+        _project = new ComposeProject(Project, new Dictionary<string, string> { ["docker-compose.yml"] = ComposeFile }, Daemon.DockerHost, DockerConfig.Path);
     }
 
-    public async Task DisposeAsync()
+    public override async Task DisposeAsync()
     {
-        if (File.Exists(ComposeBinary)) Compose("down", "-v", "--timeout", "1"); // whatever a failed test left
-        if (_daemon is not null) await _daemon.DisposeAsync();
-        _project.Dispose();
-        _config.Dispose();
+        _project?.Dispose(); // down -v: whatever a failed test left
+        await base.DisposeAsync();
     }
 
-    private (int Exit, string Out, string Err) Compose(params string[] args)
-    {
-        var start = new ProcessStartInfo(ComposeBinary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false, WorkingDirectory = _project.Path };
-        foreach (string a in new[] { "--no-ansi", "-p", Project }.Concat(args)) start.ArgumentList.Add(a);
-        start.Environment["DOCKER_HOST"] = _daemon.DockerHost;
-        start.Environment["DOCKER_CONFIG"] = _config.Path;
-        start.Environment["COMPOSE_INTERACTIVE_NO_CLI"] = "1";
-        foreach (string v in new[] { "DOCKER_CONTEXT", "DOCKER_API_VERSION", "COMPOSE_API_VERSION", "DOCKER_TLS_VERIFY", "COMPOSE_FILE", "COMPOSE_PROJECT_NAME" })
-            start.Environment.Remove(v);
-        using Process p = Process.Start(start)!;
-        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"docker-compose {string.Join(' ', args)} did not finish in 3 minutes");
-        }
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
-
-    private string ComposeOk(params string[] args)
-    {
-        var (exit, output, error) = Compose(args);
-        Assert.True(exit == 0, $"docker-compose {string.Join(' ', args)} exited {exit}\nstdout: {output}\nstderr: {error}");
-        return output + error;
-    }
+    private string ComposeOk(params string[] args) => _project.Ok(args);
 
     [ComposeFact]
     public void Up_ps_logs_and_down_of_a_two_service_project()
     {
-        var docker = new DockerCli(DockerCli.Installed().Select(b => (string)b[0]).First(), _daemon.DockerHost, _config.Path);
+        DockerCli docker = Docker();
 
         string up = ComposeOk("up", "-d");
         Assert.Contains($"Creating network \"{Project}_appnet\"", up);
@@ -117,7 +84,7 @@ public sealed class ComposeTests : IAsyncLifetime
         Assert.True(logs.Contains("fetched: compose-page", StringComparison.Ordinal), logs + "\n" + ComposeOk("logs") + docker.Ok("inspect", $"{Project}_client_1", $"{Project}_web_1"));
 
         // The published port answers on the host's loopback; the page came from the named volume.
-        var (_, page) = _daemon.Netns!.Exec("sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 /bin/busybox nc 127.0.0.1 8088 | tail -1");
+        var (_, page) = Daemon.Netns!.Exec("sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 5 /bin/busybox nc 127.0.0.1 8088 | tail -1");
         Assert.Equal("compose-page", page.Trim());
         Assert.Equal("front", docker.Ok("network", "inspect", "-f", "{{index .Labels \"org.example.tier\"}}", $"{Project}_appnet").Trim());
         Assert.Equal(Project, docker.Ok("volume", "inspect", "-f", "{{index .Labels \"com.docker.compose.project\"}}", $"{Project}_site").Trim());
@@ -130,7 +97,7 @@ public sealed class ComposeTests : IAsyncLifetime
         Assert.Equal("", docker.Ok("ps", "-a", "-q", "--filter", $"label=com.docker.compose.project={Project}").Trim());
         Assert.DoesNotContain(Project, docker.Ok("network", "ls", "--format", "{{.Name}}"));
         Assert.DoesNotContain(Project, docker.Ok("volume", "ls", "--format", "{{.Name}}"));
-        string links = _daemon.Netns!.LinksOnceVethsAreGone();
+        string links = Daemon.Netns!.LinksOnceVethsAreGone();
         Assert.DoesNotContain(": vb", links);
     }
 }
