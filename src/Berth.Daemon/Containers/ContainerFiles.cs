@@ -509,6 +509,12 @@ public static partial class ContainerFiles
             parentFd.Dispose();
             throw ApiException.NotFound($"Could not find the file {path} in container {id}");
         }
+        // Inside a running container's /proc or /sys: dockerd's view has the mount points only.
+        if (Native.IsKernelFileSystem(parentFd))
+        {
+            parentFd.Dispose();
+            throw ApiException.NotFound($"Could not find the file {path} in container {id}");
+        }
         return new ResolvedPath(parentFd, leaf, baseName);
     }
 

@@ -301,6 +301,7 @@ public sealed class ContainerFilesTests : IAsyncLifetime
         // /proc is archived as its mount point only; a link the container made into it is no way in.
         var (_, proc, _) = await GetArchiveAsync($"/containers/{id}/archive?path=/proc");
         Assert.Equal(["proc/"], proc.Keys);
+        Assert.Equal(404, (await GetArchiveAsync($"/containers/{id}/archive?path=/proc/1/status")).Status);
         var link = new PaxTarEntry(TarEntryType.SymbolicLink, "self") { LinkName = "/proc/1", Mode = (UnixFileMode)0x1FF };
         Assert.Equal(200, (await PutAsync(id, "/data", Tar(link))).Status);
         var (status, body) = await PutAsync(id, "/data/self", Tar(FileEntry("oom_score_adj", "-1000")));
