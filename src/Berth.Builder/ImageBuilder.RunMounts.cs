@@ -69,6 +69,9 @@ public sealed partial class ImageBuilder
 
     private static string RelativeSource(RunMount mount) => BuildContextPath(mount.Source ?? ".");
 
+    /// <summary>A <c>from=</c> bind's source, relative to the stage's or image's root (absolute or not, as BuildKit takes it).</summary>
+    private static string FromSource(RunMount mount) => (mount.Source ?? "/").TrimStart('/');
+
     private static string BuildContextPath(string source) => Context.BuildContext.CleanSource(source.TrimStart('/'), "mount source");
 
     /// <summary>
@@ -77,7 +80,7 @@ public sealed partial class ImageBuilder
     /// </summary>
     private static string MountKey(BuildRun run, RunMount m, string target, Image? from) => m.Type switch
     {
-        "bind" when m.From is not null => $"bind\0{target}\0{m.Source ?? "/"}\0{m.ReadWrite}\0from:{from?.Id.ToString() ?? "scratch"}",
+        "bind" when m.From is not null => $"bind\0{target}\0{FromSource(m)}\0{m.ReadWrite}\0from:{from?.Id.ToString() ?? "scratch"}",
         "bind" => $"bind\0{target}\0{RelativeSource(m)}\0{m.ReadWrite}\0{run.Context.Checksum([RelativeSource(m)])}",
         "cache" => $"cache\0{target}\0{m.Id}\0{m.Sharing}\0{m.Mode}\0{m.Uid}\0{m.Gid}",
         _ => $"tmpfs\0{target}\0{m.Size}",
@@ -140,7 +143,7 @@ public sealed partial class ImageBuilder
                     prepared.OnDispose(view.Dispose);
                     // Resolved inside the view (absolute links stay in it), as COPY --from resolves.
                     using BuildContext files = BuildContext.ForImageRootfs(view.Root);
-                    source = files.HostPathOf((m.Source ?? "/").TrimStart('/'));
+                    source = files.HostPathOf(FromSource(m));
                 }
                 if (!m.ReadWrite) return new BuildRunMount(target, source, ReadOnly: true);
                 // rw: the step may write, but nothing it writes stays: a copy of its own, removed after the step.

@@ -95,13 +95,13 @@ public sealed class DaemonScope : IAsyncDisposable
         return JsonDocument.Parse(body).RootElement.Clone();
     }
 
-    /// <summary>Imports a busybox rootfs as <paramref name="reference"/> through the API; returns the image ID.</summary>
-    public async Task<string> ImportBusyboxAsync(string reference, string? change = null)
+    /// <summary>Imports a busybox rootfs (with <paramref name="extra"/> entries after it) as <paramref name="reference"/> through the API; returns the image ID.</summary>
+    public async Task<string> ImportBusyboxAsync(string reference, string? change = null, params System.Formats.Tar.TarEntry[] extra)
     {
         int colon = reference.LastIndexOf(':');
         string repo = reference[..colon], tag = reference[(colon + 1)..];
         string query = $"/images/create?fromSrc=-&repo={Uri.EscapeDataString(repo)}&tag={tag}" + (change is null ? "" : "&changes=" + Uri.EscapeDataString(change));
-        using var content = new ByteArrayContent(TestRootfs.BusyboxTar());
+        using var content = new ByteArrayContent(TestRootfs.BusyboxTar(extra));
         content.Headers.ContentType = new MediaTypeHeaderValue("application/x-tar");
         using HttpResponseMessage response = await Client.PostAsync(query, content);
         string body = await response.Content.ReadAsStringAsync();
@@ -152,7 +152,7 @@ public static class TestRootfs
 {
     public const string BusyboxPath = "/bin/busybox";
 
-    public static byte[] BusyboxTar()
+    public static byte[] BusyboxTar(params System.Formats.Tar.TarEntry[] extra)
     {
         if (!File.Exists(BusyboxPath))
             throw new InvalidOperationException($"{BusyboxPath} is missing: install Debian's busybox-static (apt-get install -y busybox-static)");
@@ -168,6 +168,7 @@ public static class TestRootfs
             writer.WriteEntry(busybox);
             foreach (string applet in new[] { "sh", "echo", "true", "false", "ls", "cat", "sleep", "stty", "ps", "id", "hostname", "env", "head", "wc", "printf", "kill", "touch", "mkdir", "pwd", "yes", "dd", "seq", "ip", "nc", "ping", "httpd", "grep", "awk", "tail", "sort", "tr", "timeout", "test" })
                 writer.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.SymbolicLink, "bin/" + applet) { LinkName = "busybox", Mode = (UnixFileMode)0x1FF });
+            foreach (System.Formats.Tar.TarEntry entry in extra) writer.WriteEntry(entry);
         }
         return output.ToArray();
     }

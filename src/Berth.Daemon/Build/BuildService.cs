@@ -159,7 +159,7 @@ public sealed class BuildService
                     Compress = false,
                     // The directories made for RUN --mount targets the image lacked (and their parents) stay out
                     // unless the step put something in them, as BuildKit removes its mount stubs.
-                    MountPointDirectories = [.. new CommitOptions().MountPointDirectories, .. request.Mounts.SelectMany(m => DirectoryAndParents(m.Target))],
+                    MountPointDirectories = [.. CommitOptions.DefaultMountPointDirectories, .. request.Mounts.SelectMany(m => DirectoryAndParents(m.Target))],
                 }, cancellationToken);
             }
             finally

@@ -810,11 +810,7 @@ public static partial class ContainerFiles
             return new IOException($"{op} `{path}`: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
         }
 
-        public static SafeFileHandle Open(string path, int flags)
-        {
-            int fd = open(path, flags | O_CLOEXEC, 0);
-            return fd < 0 ? throw Error("open", path) : new SafeFileHandle(fd, ownsHandle: true);
-        }
+        public static SafeFileHandle Open(string path, int flags) => TryOpen(path, flags) ?? throw Error("open", path);
 
         [LibraryImport(Libc, EntryPoint = "fstatfs", SetLastError = true)]
         private static partial int fstatfs(SafeFileHandle fd, byte* buf);

@@ -386,17 +386,17 @@ public sealed partial class ContainerService : IDisposable
         // --cgroup-parent (dockerd applies that one at each start without recording it; recorded,
         // a container keeps its group across a daemon restart with another setting).
         if (host.ShmSize == 0) host.ShmSize = Options.DefaultShmSize > 0 ? Options.DefaultShmSize : DaemonOptions.DockerShmSize;
-        // Also as dockerd's create: the default masked and read-only paths are recorded unless the
-        // container is privileged (the API lets a client replace them; the CLI's
-        // --security-opt systempaths=unconfined sends empty lists), a memory limit's default swap
-        // limit (twice the memory), and "unlimited" is null: a
-        // pids limit of 0 or below, the swappiness -1 that docker 23+ sends when none is given.
+        // Also as dockerd's create records them: the default masked and read-only paths unless the
+        // container is privileged (the API lets a client replace them; the CLI's --security-opt
+        // systempaths=unconfined sends empty lists), a memory limit's default swap limit (twice the
+        // memory: what the container gets), and "unlimited" as null: a pids limit of 0 or below, the
+        // swappiness -1 that docker 23+ sends when none is given.
         if (!host.Privileged)
         {
             host.MaskedPaths ??= [.. Berth.Images.Engine.ImageSpecBuilder.DefaultMaskedPaths];
             host.ReadonlyPaths ??= [.. Berth.Images.Engine.ImageSpecBuilder.DefaultReadonlyPaths];
         }
-        if (host.Memory > 0 && host.MemorySwap == 0) host.MemorySwap = host.Memory * 2; // the swap the container gets, recorded
+        if (host.Memory > 0 && host.MemorySwap == 0) host.MemorySwap = host.Memory * 2;
         if (host.PidsLimit <= 0) host.PidsLimit = null;
         if (host.MemorySwappiness == -1) host.MemorySwappiness = null;
         foreach (DefaultUlimit u in Options.DefaultUlimits)

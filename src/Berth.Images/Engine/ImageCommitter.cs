@@ -51,7 +51,10 @@ public sealed class CommitOptions
     /// in its init layer, below the one it commits. Berth has no separate init layer, so without
     /// this every commit of an image without /proc would carry an empty /proc.
     /// </summary>
-    public IReadOnlyList<string> MountPointDirectories { get; init; } = ["dev", "dev/pts", "dev/shm", "proc", "sys"];
+    public IReadOnlyList<string> MountPointDirectories { get; init; } = DefaultMountPointDirectories;
+
+    /// <summary>The default <see cref="MountPointDirectories"/>: /dev (with /dev/pts and /dev/shm), /proc, /sys.</summary>
+    public static IReadOnlyList<string> DefaultMountPointDirectories { get; } = ["dev", "dev/pts", "dev/shm", "proc", "sys"];
 
     /// <summary>Compress the new layer (gzip, as Docker pushes it); stored uncompressed otherwise.</summary>
     public bool Compress { get; init; } = true;

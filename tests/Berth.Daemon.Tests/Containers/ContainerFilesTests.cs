@@ -261,12 +261,12 @@ public sealed class ContainerFilesTests : IAsyncLifetime
         Assert.Equal(1, (await _daemon.GetJsonAsync("/images/initlayer:v1/json")).GetProperty("RootFS").GetProperty("Layers").GetArrayLength());
 
         // What the image has stays as the image has it.
-        await ImportBusyboxWithAsync("ownmtab:v1", new PaxTarEntry(TarEntryType.Directory, "etc/") { Mode = (UnixFileMode)0x1ED }, FileEntry("etc/mtab", "image's own\n"));
+        await _daemon.ImportBusyboxAsync("ownmtab:v1", null, new PaxTarEntry(TarEntryType.Directory, "etc/") { Mode = (UnixFileMode)0x1ED }, FileEntry("etc/mtab", "image's own\n"));
         id = await RunToEndAsync("busybox cat /etc/mtab", "ownmtab:v1");
         Assert.Equal("image's own\n", (await ContainersApiTests.LogsAsync(Client, id)).Out);
 
         // An image whose /etc is a symlink to a host path gets nothing written on the host.
-        await ImportBusyboxWithAsync("etclink:v1", new PaxTarEntry(TarEntryType.SymbolicLink, "etc") { LinkName = _host.Path, Mode = (UnixFileMode)0x1FF });
+        await _daemon.ImportBusyboxAsync("etclink:v1", null, new PaxTarEntry(TarEntryType.SymbolicLink, "etc") { LinkName = _host.Path, Mode = (UnixFileMode)0x1FF });
         id = await ContainersApiTests.CreateAsync(Client, new { Image = "etclink:v1", Cmd = new[] { "true" } });
         using (HttpResponseMessage start = await Client.PostAsync($"/containers/{id}/start", null))
             await start.Content.ReadAsStringAsync(); // the runtime may refuse the symlinked /etc; either way the host is untouched
@@ -309,18 +309,6 @@ public sealed class ContainerFilesTests : IAsyncLifetime
         Assert.Contains("kernel file system", body);
         (status, body) = await PutAsync(id, "/data", Tar(FileEntry("self/oom_score_adj", "-1000")));
         Assert.NotEqual(200, status);
-    }
-
-    private async Task ImportBusyboxWithAsync(string reference, params PaxTarEntry[] extra)
-    {
-        var entries = new List<PaxTarEntry>();
-        using (var reader = new TarReader(new MemoryStream(TestRootfs.BusyboxTar())))
-            while (reader.GetNextEntry(copyData: true) is PaxTarEntry e) entries.Add(e);
-        int colon = reference.LastIndexOf(':');
-        using var content = new ByteArrayContent(Tar([.. entries, .. extra]));
-        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/x-tar");
-        using HttpResponseMessage response = await Client.PostAsync($"/images/create?fromSrc=-&repo={reference[..colon]}&tag={reference[(colon + 1)..]}", content);
-        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
     }
 
     private static async Task WaitForAsync(Func<Task<bool>> condition)
