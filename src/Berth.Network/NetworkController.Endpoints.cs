@@ -213,12 +213,12 @@ public sealed partial class NetworkController
     /// The /etc/hosts entries an endpoint's container should see: every other endpoint of the same
     /// user-defined network by its aliases and hostname (the default network resolves no names, as in Docker).
     ///
-    /// Name resolution is by hosts files kept current, not an embedded DNS server: it costs no
-    /// process, socket or rule per container, works with any libc and static binary, and the daemon
-    /// already owns every container's init layer. The engine rewrites (in place, see
-    /// <see cref="HostsFile.WriteInPlace"/>) the hosts file of every container of a network each
-    /// time an endpoint joins or leaves it. The cost: programs that cache /etc/hosts see changes late,
-    /// and there is no DNS round robin over aliases shared by several containers.
+    /// The same names are served by the container's embedded DNS server (<see cref="StartDns"/>), which
+    /// is what resolvers asking a server directly (nslookup, nginx's <c>resolver 127.0.0.11</c>) and
+    /// round robin over replicas need; the hosts files stay as well (what berthd wrote before it had the
+    /// server, and what a libc reads first): the engine rewrites them (in place, see
+    /// <see cref="HostsFile.WriteInPlace"/>) for every container of a network each time an endpoint
+    /// joins or leaves it.
     /// </summary>
     public IReadOnlyList<HostsEntry> PeersOf(string endpointId)
     {

@@ -86,6 +86,7 @@ public sealed partial class NetworkController : IDisposable
         lock (_pendingDeletions) pending = [.. _pendingDeletions];
         Task.WaitAll(pending, TimeSpan.FromSeconds(10));
         lock (_deleterLock) _deleter?.Dispose();
+        StopAllDns();
         lock (_lock)
         {
             foreach (var sockets in _portSockets.Values) sockets.Dispose();

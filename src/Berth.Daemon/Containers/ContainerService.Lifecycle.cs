@@ -68,7 +68,7 @@ public sealed partial class ContainerService
                 built = ContainerSpecFactory.Build(r, image, rootfs, Store.DirectoryOf(id), EffectiveNetworkMode(r.HostConfig), JoinedNamespaces(r),
                     // --init on the daemon: containers that do not say --init=false (dockerd decides at each start too).
                     (r.HostConfig.Init ?? Options.Init) ? Options.InitBinary() ?? throw ApiException.BadRequest("--init needs docker-init (tini): apt-get install tini") : null,
-                    volumeBinds, Options, SharedShm(r), HostGatewayAddress);
+                    volumeBinds, Options, SharedShm(r), HostGatewayAddress, embeddedDns: UsesEmbeddedDns(r));
                 if (links.Count > 0) built.Spec.Process!.Env = WithLinkEnvironment(r, links, built.Spec.Process.Env ?? []);
             }
             catch (ImagesException e)

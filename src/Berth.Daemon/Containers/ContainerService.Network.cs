@@ -10,8 +10,10 @@ namespace Berth.Daemon.Containers;
 /// Containers on bridge networks (Berth.Network): the endpoint is made after the runtime's
 /// <c>create</c> (the network namespace exists, the process still waits at its exec fifo) and
 /// before <c>start</c>, so the process never runs without its network; it goes when the container
-/// exits. Names on user networks resolve through the hosts files, which are rewritten in place
-/// (they are bind mounts) whenever a peer joins or leaves.
+/// exits. Names on user networks resolve through the container's embedded DNS server at 127.0.0.11
+/// (Berth.Network's EmbeddedDnsServer, started once it has joined them, stopped at its exit), and
+/// through the hosts files, which are rewritten in place (they are bind mounts) whenever a peer
+/// joins or leaves.
 /// </summary>
 public sealed partial class ContainerService
 {
@@ -300,10 +302,48 @@ public sealed partial class ContainerService
             JoinLocked(entry, state, network, containerPid, "eth" + i.ToString(CultureInfo.InvariantCulture), ports: i == 0);
         }
         WriteHosts(entry);
+        if (networks.Any(n => n.NetworkName != NetworkController.DefaultNetworkName)) StartDns(r, containerPid);
         foreach (ContainerNetworkState state in networks)
         {
             if (state.NetworkName != NetworkController.DefaultNetworkName) RefreshPeersHosts(state.NetworkId, except: r.Id);
             PublishNetworkEvent("connect", state, r.Id);
+        }
+    }
+
+    /// <summary>
+    /// Whether the container's resolv.conf names the embedded DNS server: it is on a user-defined network, as
+    /// in dockerd (the default bridge keeps the host's servers), or shares the namespace of a container that is.
+    /// </summary>
+    private bool UsesEmbeddedDns(ContainerRecord r)
+    {
+        if (Network is null) return false;
+        string mode = EffectiveNetworkMode(r.HostConfig);
+        if (mode.StartsWith("container:", StringComparison.Ordinal))
+        {
+            ContainerEntry other;
+            try
+            {
+                other = Find(mode["container:".Length..]);
+            }
+            catch (ApiException)
+            {
+                return false; // the start reports it
+            }
+            return other.Record.Id != r.Id && IsBridged(EffectiveNetworkMode(other.Record.HostConfig)) && UsesEmbeddedDns(other.Record);
+        }
+        return IsBridged(mode) && NetworksOf(r).Any(n => n.NetworkName != NetworkController.DefaultNetworkName);
+    }
+
+    /// <summary>Starts (or restarts, after berthd's own restart) the container's embedded DNS server in its namespace.</summary>
+    private void StartDns(ContainerRecord r, int containerPid)
+    {
+        try
+        {
+            Network!.StartDns(r.Id, $"/proc/{containerPid}/ns/net", ContainerSpecFactory.UpstreamDns(r.HostConfig, Options));
+        }
+        catch (NetworkException e)
+        {
+            throw new ApiException(StatusOf(e.Kind), $"failed to start the embedded DNS server of container {r.Id[..12]}: {e.Message}");
         }
     }
 
@@ -366,6 +406,7 @@ public sealed partial class ContainerService
     {
         var left = new List<ContainerNetworkState>();
         if (Network is null) return left;
+        Network.StopDns(entry.Record.Id);
         foreach (ContainerNetworkState state in NetworksOf(entry.Record).Where(s => s.Connected))
         {
             LeaveLocked(entry, state, processesGone);
@@ -468,7 +509,12 @@ public sealed partial class ContainerService
                 throw;
             }
             WriteHosts(entry);
-            if (target.Name != NetworkController.DefaultNetworkName) RefreshPeersHosts(target.Id, except: r.Id);
+            if (target.Name != NetworkController.DefaultNetworkName)
+            {
+                // dockerd's rebuildDNS: a container that joins its first user-defined network asks 127.0.0.11 from now on.
+                if (!Network!.HasDns(r.Id)) EnableDnsOfRunning(entry);
+                RefreshPeersHosts(target.Id, except: r.Id);
+            }
             PublishNetworkEvent("connect", state, r.Id);
         }
         finally
@@ -598,6 +644,40 @@ public sealed partial class ContainerService
         catch (IOException e)
         {
             LogWarning(_logger, $"container {r.Id}: writing {path}: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// At berthd's start, for a container that ran on through it: its DNS server went with the old
+    /// berthd (the redirect in its namespace now leads to a closed port) and starts again.
+    /// </summary>
+    private void RestartDns(ContainerRecord r)
+    {
+        if (Network is null || !NetworksOf(r).Any(n => n.Connected && n.NetworkName != NetworkController.DefaultNetworkName)) return;
+        try
+        {
+            StartDns(r, r.State.Pid);
+        }
+        catch (ApiException e)
+        {
+            LogWarning(_logger, $"container {r.Id}: {e.Message}");
+        }
+    }
+
+    /// <summary>A running container that joined its first user-defined network: its DNS server starts and resolv.conf (a bind mount) is rewritten in place.</summary>
+    private void EnableDnsOfRunning(ContainerEntry entry)
+    {
+        ContainerRecord r = entry.Record;
+        try
+        {
+            StartDns(r, r.State.Pid);
+            string path = Path.Combine(Store.DirectoryOf(r.Id), "resolv.conf");
+            HostsFile.WriteInPlace(path, ContainerSpecFactory.ResolvConfOf(r.HostConfig, Options, hostNetwork: false, embeddedDns: true));
+        }
+        catch (Exception e) when (e is ApiException or IOException)
+        {
+            // The endpoint is there and names resolve through the hosts file; the connect stands, as dockerd's does when its resolver fails.
+            LogWarning(_logger, $"container {r.Id}: {e.Message}");
         }
     }
 

@@ -242,6 +242,7 @@ public sealed partial class ContainerService : IDisposable
             {
                 Watch(entry, r.MonitorPid);
                 if (!r.State.Paused) InitHealthMonitor(entry); // as dockerd's restore: "starting" again, probes resume
+                RestartDns(r);
                 continue;
             }
             await entry.Lock.WaitAsync(cancellationToken);

@@ -28,8 +28,10 @@ public static class ContainerSpecFactory
     /// <param name="sharedShm">A host directory bound at /dev/shm instead of the container's own tmpfs (--ipc shareable, container:, host).</param>
     /// <param name="daemon">berthd's defaults for what the container does not set (--seccomp-profile, --dns…); null: none.</param>
     /// <param name="hostGateway">What --add-host NAME:host-gateway stands for (see <see cref="ExtraHosts"/>).</param>
+    /// <param name="embeddedDns">The container's namespace has the embedded DNS server (a user-defined network): resolv.conf names 127.0.0.11.</param>
     public static ImageSpec Build(ContainerRecord record, Berth.Images.Store.Image image, string rootfs, string containerDir, string networkMode, IReadOnlyDictionary<string, string>? joinedNamespaces, string? initBinary = null,
-        IReadOnlyList<BindMount>? volumeBinds = null, Configuration.DaemonOptions? daemon = null, string? sharedShm = null, Func<System.Net.IPAddress?>? hostGateway = null)
+        IReadOnlyList<BindMount>? volumeBinds = null, Configuration.DaemonOptions? daemon = null, string? sharedShm = null, Func<System.Net.IPAddress?>? hostGateway = null,
+        bool embeddedDns = false)
     {
         ContainerConfigJson c = record.Config;
         HostConfigJson h = record.HostConfig;
@@ -85,7 +87,7 @@ public static class ContainerSpecFactory
         if (h.UTSMode == "host") spec.Hostname = null;
 
         // /etc/hostname, /etc/hosts, /etc/resolv.conf: files of the container's, bind-mounted (dockerd does the same).
-        WriteEtcFiles(record, spec.Hostname ?? System.Net.Dns.GetHostName(), containerDir, hostNetwork, daemon, hostGateway);
+        WriteEtcFiles(record, spec.Hostname ?? System.Net.Dns.GetHostName(), containerDir, hostNetwork, daemon, hostGateway, embeddedDns);
         var etc = new List<OciMount>();
         foreach (string name in new[] { "resolv.conf", "hostname", "hosts" })
             etc.Add(new OciMount
@@ -294,30 +296,45 @@ public static class ContainerSpecFactory
     /// <summary>
     /// Writes hostname, hosts and resolv.conf into the container's directory (each atomically):
     /// the host's own files with the host network, else Berth.Network's renderings (resolv.conf
-    /// from the host's without loopback resolvers; hosts with --add-host entries; a bridged
-    /// container's own address is added once its endpoint exists).
+    /// from the host's without loopback resolvers, or naming the embedded DNS server; hosts with
+    /// --add-host entries; a bridged container's own address is added once its endpoint exists).
     /// </summary>
     /// <param name="daemon">Its --dns, --dns-search and --dns-opt stand in, each on its own, for what the container leaves empty (as dockerd).</param>
     /// <param name="hostGateway">What --add-host NAME:host-gateway stands for (see <see cref="ExtraHosts"/>).</param>
     public static void WriteEtcFiles(ContainerRecord record, string hostname, string dir, bool hostNetwork, Configuration.DaemonOptions? daemon = null,
-        Func<System.Net.IPAddress?>? hostGateway = null)
+        Func<System.Net.IPAddress?>? hostGateway = null, bool embeddedDns = false)
     {
         HostConfigJson h = record.HostConfig;
-        List<string>? dns = h.Dns is { Count: > 0 } ? h.Dns : daemon?.Dns is { Count: > 0 } d ? [.. d] : null;
-        List<string>? dnsSearch = h.DnsSearch is { Count: > 0 } ? h.DnsSearch : daemon?.DnsSearch is { Count: > 0 } ds ? [.. ds] : null;
-        List<string>? dnsOptions = h.DnsOptions is { Count: > 0 } ? h.DnsOptions : daemon?.DnsOptions is { Count: > 0 } dopt ? [.. dopt] : null;
         Directory.CreateDirectory(dir);
         WriteAtomic(Path.Combine(dir, "hostname"), hostname + "\n");
         string hostHosts = File.Exists("/etc/hosts") ? File.ReadAllText("/etc/hosts") : "";
-        string hostResolv = File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : "";
         List<HostsEntry> extra = ExtraHosts(h, hostGateway ?? (() => null));
         WriteAtomic(Path.Combine(dir, "hosts"), hostNetwork
             ? (hostHosts.Length == 0 || hostHosts.EndsWith('\n') ? hostHosts : hostHosts + "\n") + string.Concat(extra.Select(e => $"{e.Address}\t{string.Join(' ', e.Names)}\n"))
             : HostsFile.Render(hostname, null, null, extra));
-        WriteAtomic(Path.Combine(dir, "resolv.conf"), hostNetwork && dns is null && dnsSearch is null && dnsOptions is null
-            ? hostResolv
-            : ResolvConf.Render(hostResolv, dns, dnsSearch, dnsOptions));
+        WriteAtomic(Path.Combine(dir, "resolv.conf"), ResolvConfOf(h, daemon, hostNetwork, embeddedDns));
     }
+
+    /// <summary>The container's resolv.conf: see <see cref="WriteEtcFiles"/>.</summary>
+    public static string ResolvConfOf(HostConfigJson h, Configuration.DaemonOptions? daemon, bool hostNetwork, bool embeddedDns)
+    {
+        var (dns, dnsSearch, dnsOptions) = DnsSettings(h, daemon);
+        string hostResolv = HostResolvConf();
+        if (embeddedDns) return ResolvConf.RenderEmbedded(hostResolv, dnsSearch, dnsOptions);
+        return hostNetwork && dns is null && dnsSearch is null && dnsOptions is null ? hostResolv : ResolvConf.Render(hostResolv, dns, dnsSearch, dnsOptions);
+    }
+
+    /// <summary>Where the container's embedded DNS server forwards the names it does not know (its --dns, else the host's servers).</summary>
+    public static IReadOnlyList<System.Net.IPAddress> UpstreamDns(HostConfigJson h, Configuration.DaemonOptions? daemon)
+        => ResolvConf.UpstreamServers(HostResolvConf(), DnsSettings(h, daemon).Dns);
+
+    private static string HostResolvConf() => File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : "";
+
+    /// <summary>--dns, --dns-search, --dns-option: the container's, else berthd's, each on its own (as dockerd); null when neither gives one.</summary>
+    private static (List<string>? Dns, List<string>? Search, List<string>? Options) DnsSettings(HostConfigJson h, Configuration.DaemonOptions? daemon)
+        => (h.Dns is { Count: > 0 } ? h.Dns : daemon?.Dns is { Count: > 0 } d ? [.. d] : null,
+            h.DnsSearch is { Count: > 0 } ? h.DnsSearch : daemon?.DnsSearch is { Count: > 0 } ds ? [.. ds] : null,
+            h.DnsOptions is { Count: > 0 } ? h.DnsOptions : daemon?.DnsOptions is { Count: > 0 } dopt ? [.. dopt] : null);
 
     /// <summary>The address dockerd's <c>--add-host NAME:host-gateway</c> stands for.</summary>
     public const string HostGatewayName = "host-gateway";

@@ -26,6 +26,26 @@ public sealed class ResolvConfTests
     }
 
     [Fact]
+    public void Embedded_dns_resolv_conf_names_127_0_0_11_with_ndots_0_and_keeps_search_and_options()
+    {
+        const string host = "nameserver 10.0.0.1\nsearch corp.example\noptions edns0\n";
+        Assert.Equal("nameserver 127.0.0.11\nsearch corp.example\noptions ndots:0 edns0\n", ResolvConf.RenderEmbedded(host));
+        // An ndots the user gave stands; --dns-search replaces the host's domains.
+        Assert.Equal("nameserver 127.0.0.11\nsearch b\noptions ndots:2\n", ResolvConf.RenderEmbedded(host, search: ["b"], options: ["ndots:2"]));
+        Assert.Equal("nameserver 127.0.0.11\noptions ndots:0\n", ResolvConf.RenderEmbedded(""));
+    }
+
+    [Fact]
+    public void Embedded_dns_forwards_to_dns_else_every_host_server_loopback_included_else_google()
+    {
+        const string host = "nameserver 127.0.0.53\nnameserver 10.0.0.1\nnameserver fd00::1\n";
+        Assert.Equal(["127.0.0.53", "10.0.0.1", "fd00::1"], ResolvConf.UpstreamServers(host).Select(a => a.ToString()));
+        Assert.Equal(["9.9.9.9"], ResolvConf.UpstreamServers(host, ["9.9.9.9"]).Select(a => a.ToString()));
+        Assert.Equal(["8.8.8.8", "8.8.4.4"], ResolvConf.UpstreamServers("search x\n").Select(a => a.ToString()));
+        Assert.Throws<NetworkException>(() => ResolvConf.UpstreamServers(host, ["not-an-ip"]));
+    }
+
+    [Fact]
     public void Hosts_file_has_localhost_extra_hosts_self_and_peers()
     {
         var text = HostsFile.Render("web", IPAddress.Parse("172.18.0.2"),
