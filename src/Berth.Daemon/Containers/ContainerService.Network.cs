@@ -293,16 +293,28 @@ public sealed partial class ContainerService
         ContainerRecord r = entry.Record;
         if (Network is null || !IsBridged(EffectiveNetworkMode(r.HostConfig))) return;
         List<ContainerNetworkState> networks = NetworksOf(r);
-        for (int i = 0; i < networks.Count; i++)
+        // The DNS server's redirect is an nft run in the namespace (~10 ms, most of it the kernel's commit):
+        // made while the endpoints are, not after them. The server looks names up at each query.
+        Task? dns = networks.Any(n => n.NetworkName != NetworkController.DefaultNetworkName) ? Task.Run(() => StartDns(r, containerPid)) : null;
+        try
         {
-            ContainerNetworkState state = networks[i];
-            NetworkInfo network = (state.NetworkId.Length > 0 ? TryGetNetwork(state.NetworkId) : null) ?? TryGetNetwork(state.NetworkName)
-                ?? throw ApiException.NotFound($"network {state.NetworkName} not found");
-            // The first network gets the published ports, as the primary one in Docker.
-            JoinLocked(entry, state, network, containerPid, "eth" + i.ToString(CultureInfo.InvariantCulture), ports: i == 0);
+            for (int i = 0; i < networks.Count; i++)
+            {
+                ContainerNetworkState state = networks[i];
+                NetworkInfo network = (state.NetworkId.Length > 0 ? TryGetNetwork(state.NetworkId) : null) ?? TryGetNetwork(state.NetworkName)
+                    ?? throw ApiException.NotFound($"network {state.NetworkName} not found");
+                // The first network gets the published ports, as the primary one in Docker.
+                JoinLocked(entry, state, network, containerPid, "eth" + i.ToString(CultureInfo.InvariantCulture), ports: i == 0);
+            }
+        }
+        catch
+        {
+            // The start fails: its cleanup (DisconnectLocked) stops a server only once this has registered it.
+            if (dns is not null) Task.WhenAny(dns).Wait(); // its own failure, if any, is not the one to report
+            throw;
         }
         WriteHosts(entry);
-        if (networks.Any(n => n.NetworkName != NetworkController.DefaultNetworkName)) StartDns(r, containerPid);
+        dns?.GetAwaiter().GetResult();
         foreach (ContainerNetworkState state in networks)
         {
             if (state.NetworkName != NetworkController.DefaultNetworkName) RefreshPeersHosts(state.NetworkId, except: r.Id);
