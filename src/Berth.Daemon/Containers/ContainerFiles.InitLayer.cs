@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Berth.Daemon.Api;
 using Microsoft.Win32.SafeHandles;
 
 namespace Berth.Daemon.Containers;
@@ -27,8 +28,10 @@ public static partial class ContainerFiles
     /// Creates in the mounted rootfs <paramref name="rootfs"/> what dockerd's init layer holds and
     /// the image lacks (root-owned, 0755 as dockerd makes them); what the image has is left as it
     /// is. The writes land in the container's writable layer, so diff and commit leave these paths
-    /// out (<see cref="InitLayerFiles"/>, CommitOptions). A path the container deleted comes back at
-    /// the next mount, where dockerd's init layer keeps it deleted.
+    /// out (<see cref="InitLayerFiles"/>, CommitOptions). Done at a container's first mount only
+    /// (dockerd makes its init layer once, at create): a path the container deletes afterwards
+    /// stays deleted, as below dockerd's whiteout, though deleting a name that only the writable
+    /// layer has leaves no whiteout behind (<see cref="AddInitLayerDeletions"/>).
     /// </summary>
     internal static void AddInitLayer(string rootfs)
     {
@@ -52,6 +55,28 @@ public static partial class ContainerFiles
                     Native.SymlinkAt(target!, parent, name, display);
                     break;
             }
+        }
+    }
+
+    /// <summary>
+    /// For changes: an init-layer path made at the container's first mount that neither its
+    /// writable layer nor its image has now was deleted by the container, a deletion in dockerd's
+    /// diff against its init layer (and its directory changed). <paramref name="upper"/> and
+    /// <paramref name="lowers"/> are walked beneath their roots, no symlink followed.
+    /// </summary>
+    private static void AddInitLayerDeletions(SafeFileHandle upper, List<SafeFileHandle> lowers, List<ContainerChange> changes, HashSet<string> changedDirs)
+    {
+        const ulong beneath = Native.RESOLVE_BENEATH | Native.RESOLVE_NO_SYMLINKS;
+        foreach ((string directory, string name, _, _) in InitLayerEntries)
+        {
+            string relative = directory.Length == 0 ? name : directory + "/" + name;
+            using SafeFileHandle? inUpper = Native.TryOpenAt2(upper, directory.Length == 0 ? "." : directory, Native.O_PATH | Native.O_DIRECTORY, beneath, out _);
+            if (inUpper is not null && Native.TryStat(inUpper, name, Native.AT_SYMLINK_NOFOLLOW, out _)) continue; // there, or a whiteout: walked
+            if (StatInLowers(lowers, relative) is not null) continue; // the image's, not deleted
+            // Its directory must still be there: a deleted directory is the deletion to report.
+            if (directory.Length > 0 && inUpper is null && StatInLowers(lowers, directory) is null) continue;
+            changes.Add(new ContainerChange("/" + relative, 2));
+            if (directory.Length > 0 && changedDirs.Add("/" + directory)) changes.Add(new ContainerChange("/" + directory, 0));
         }
     }
 

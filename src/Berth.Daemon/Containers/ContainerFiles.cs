@@ -252,6 +252,7 @@ public static partial class ContainerFiles
                 foreach (string lower in lowers) lowerFds.Add(Native.Open(lower, Native.O_PATH | Native.O_DIRECTORY));
                 using SafeFileHandle top = Native.Open(upper, Native.O_RDONLY | Native.O_DIRECTORY);
                 WalkChanges(top, "", lowerFds, changes, changedDirs, cancellationToken);
+                if (service.InitLayerMade(entry.Record.Id)) AddInitLayerDeletions(top, lowerFds, changes, changedDirs);
             }
             finally
             {
@@ -274,12 +275,13 @@ public static partial class ContainerFiles
     private static readonly string[] InitLayerDirectories = ["/dev/pts", "/dev/shm", "/dev", "/proc", "/sys", "/etc"]; // children first
 
     /// <summary>
-    /// Leaves the init layer's paths out of <paramref name="changes"/>: its files always, its
+    /// Leaves the init layer's paths out of <paramref name="changes"/>: its files unless the
+    /// container deleted them (dockerd's whiteout over its init layer is a deletion), its
     /// directories unless something below them changed, and then as modified (they exist below).
     /// </summary>
     private static void LeaveOutMountPoints(List<ContainerChange> changes)
     {
-        changes.RemoveAll(c => InitLayerFiles.Contains(c.Path, StringComparer.Ordinal));
+        changes.RemoveAll(c => c.Kind != 2 && InitLayerFiles.Contains(c.Path, StringComparer.Ordinal));
         foreach (string dir in InitLayerDirectories)
         {
             int i = changes.FindIndex(c => c.Path == dir);

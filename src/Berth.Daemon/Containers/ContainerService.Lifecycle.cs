@@ -345,9 +345,11 @@ public sealed partial class ContainerService
         Directory.CreateDirectory(rootfs);
         if (MountPoints.IsMountPoint(rootfs)) return;
         MountHelper.MountAll(Snapshotter.Mounts(SnapshotKey(id)), rootfs);
+        if (InitLayerMade(id)) return;
         try
         {
             ContainerFiles.AddInitLayer(rootfs);
+            File.WriteAllBytes(InitLayerMarker(id), []);
         }
         catch (IOException)
         {
@@ -355,6 +357,15 @@ public sealed partial class ContainerService
             throw;
         }
     }
+
+    /// <summary>
+    /// Written once the container's rootfs has had dockerd's init-layer entries made (at its first
+    /// mount): from then on whatever of them the container deletes stays deleted. A crash before it
+    /// is written makes them again at the next mount, leaving alone those already there.
+    /// </summary>
+    private string InitLayerMarker(string id) => Path.Combine(Store.DirectoryOf(id), "init-layer-made");
+
+    internal bool InitLayerMade(string id) => File.Exists(InitLayerMarker(id));
 
     private void UnmountRootfs(string id)
     {

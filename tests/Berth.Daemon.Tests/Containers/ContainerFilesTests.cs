@@ -274,6 +274,24 @@ public sealed class ContainerFilesTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_init_layer_path_the_container_deleted_stays_deleted_at_its_next_start()
+    {
+        const string script = "for p in /.dockerenv /etc/mtab; do if busybox test -e $p -o -L $p; then busybox rm $p && echo removed $p; else echo no $p; fi; done";
+        string id = await RunToEndAsync(script);
+        using (HttpResponseMessage start = await Client.PostAsync($"/containers/{id}/start", null))
+            Assert.Equal(HttpStatusCode.NoContent, start.StatusCode);
+        using (HttpResponseMessage wait = await Client.PostAsync($"/containers/{id}/wait", null))
+            Assert.Equal(0, JsonDocument.Parse(await wait.Content.ReadAsStringAsync()).RootElement.GetProperty("StatusCode").GetInt32());
+        Assert.Equal("removed /.dockerenv\nremoved /etc/mtab\nno /.dockerenv\nno /etc/mtab\n", (await ContainersApiTests.LogsAsync(Client, id)).Out);
+        Assert.Equal(404, (await HeadAsync(id, "/.dockerenv")).Status);
+
+        // As dockerd's diff against its init layer: deletions, and /etc changed by one.
+        var changes = (await _daemon.GetJsonAsync($"/containers/{id}/changes")).EnumerateArray()
+            .Select(c => (c.GetProperty("Path").GetString()!, c.GetProperty("Kind").GetInt32())).ToList();
+        Assert.Equal([("/.dockerenv", 2), ("/etc", 0), ("/etc/mtab", 2)], changes.Order());
+    }
+
+    [Fact]
     public async Task A_running_containers_volumes_binds_and_etc_files_are_copied_through_and_its_kernel_file_systems_are_not()
     {
         string bound = _host.Combine("bound");
