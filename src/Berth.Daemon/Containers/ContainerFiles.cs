@@ -39,12 +39,13 @@ public sealed record CommitRequest(string? Repo, string? Tag, string? Comment, s
 /// by <see cref="LayerApplier"/> into the resolved directory (reopened through its fd), which
 /// resolves every entry with RESOLVE_BENEATH and refuses `..`, escaping links and device nodes.
 ///
-/// Scope: stat and archive (both ways) of a running container start from its init's root
+/// Scope: stat and archive (both ways) see and write through the container's volumes, bind
+/// mounts and the engine's /etc files as dockerd's do: a running container's from its init's root
 /// (/proc/PID/root, checked to be this container's overlay, so a PID reused by another process
-/// is never taken), so they see and write through its volumes, bind mounts and the engine's /etc
-/// files as dockerd's do; below a proc, sysfs, devpts, mqueue or cgroup mount only the mount point
-/// is archived. A stopped container's volumes are not mounted anywhere: its root filesystem alone
-/// is seen, as is by export, changes and commit always (dockerd's leave volumes out there too).
+/// is never taken), where below a proc, sysfs, devpts, mqueue or cgroup mount only the mount point
+/// is archived; a stopped container's from its root filesystem with those mounted on it in a
+/// mount namespace of the copy's own (<see cref="StoppedRoot"/>). Export, changes and commit see
+/// the root filesystem alone (dockerd's leave volumes out there too).
 ///
 /// The native calls are kept here rather than in Interop/ because they serve only this file.
 /// </summary>
@@ -109,9 +110,12 @@ public static partial class ContainerFiles
                 // A running container's /proc or /sys (reached through a symlink it made): berthd is root out
                 // here, and must not write kernel settings the container itself may not.
                 if (Native.IsKernelFileSystem(target)) throw ApiException.BadRequest($"cannot copy into {path}: it is on a kernel file system (proc, sysfs…)");
-                // As dockerd: a read-only root filesystem refuses, a volume or bind mount on it takes the files.
+                // As dockerd (both 500): a read-only volume or bind mount refuses, and so does a read-only
+                // root filesystem, where a volume or bind mount on it takes the files.
+                if (PathInRoot(root, target) is { } inContainer && ContainerService.IsInReadOnlyMount(entry.Record, inContainer))
+                    throw new ApiException(500, "mounted volume is marked read-only");
                 if (entry.Record.HostConfig.ReadonlyRootfs && st.MountId == Native.Stat(root, "", Native.AT_EMPTY_PATH, "/").MountId)
-                    throw new ApiException(403, "container rootfs is marked read-only");
+                    throw new ApiException(500, "container rootfs is marked read-only");
                 await ExtractIntoAsync(tar, target, noOverwriteDirNonDir, cancellationToken);
             }
             return true;
@@ -472,6 +476,11 @@ public static partial class ContainerFiles
     /// <summary><paramref name="path"/> (an fd's kernel path) relative to <paramref name="root"/>'s: "" for the root itself, null when not below it.</summary>
     private static string? Below(string path, string root)
         => path == root ? "" : root == "/" ? path[1..] : path.StartsWith(root + "/", StringComparison.Ordinal) ? path[(root.Length + 1)..] : null;
+
+    /// <summary>Where <paramref name="fd"/> is in the container ("/data/x"): its kernel path below <paramref name="root"/>'s; null when not below it.</summary>
+    private static string? PathInRoot(SafeFileHandle root, SafeFileHandle fd)
+        => Native.ReadLink(Native.ProcFdPath(root)) is { } rootPath && Native.ReadLink(Native.ProcFdPath(fd)) is { } path && Below(path, rootPath) is { } inRoot
+            ? "/" + inRoot : null;
 
     private static string Relative(string path) => string.Join('/', path.Split('/').Where(p => p is not ""));
 

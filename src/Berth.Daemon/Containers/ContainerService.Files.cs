@@ -1,3 +1,4 @@
+using Berth.Images.Engine;
 using Berth.Images.Snapshots;
 using Microsoft.Win32.SafeHandles;
 
@@ -36,21 +37,62 @@ public sealed partial class ContainerService
     }
 
     /// <summary>
-    /// Runs <paramref name="action"/> with a directory fd of the container's root as its processes see it:
-    /// for a running container its init's root (/proc/PID/root), so that paths below its volumes, bind
-    /// mounts and the engine's /etc files reach those, as dockerd's archive API mounts them for the copy;
-    /// otherwise (and should the PID no longer be the container's) the root filesystem alone.
-    /// Holds the container's lock throughout.
+    /// Runs <paramref name="action"/> with a directory fd of the container's root as its processes see it,
+    /// so that paths below its volumes, bind mounts and the engine's /etc files reach those, as dockerd's
+    /// archive API mounts them for the copy: for a running container its init's root (/proc/PID/root);
+    /// for a stopped one the root filesystem with those mounted on it for the time of the action
+    /// (<see cref="WithStoppedRootAsync"/>). Should a running container's PID no longer be its own (its
+    /// exit is on its way to being recorded), the root filesystem alone.
+    /// Holds the container's lock throughout: no start, stop, removal or other copy comes between.
     /// </summary>
     public Task<T> WithContainerRootAsync<T>(ContainerEntry entry, Func<SafeFileHandle, Task<T>> action, CancellationToken cancellationToken)
         => WithRootfsAsync(entry, async rootfs =>
         {
+            if (!entry.Record.State.Running) return await WithStoppedRootAsync(entry.Record, rootfs, action);
             using SafeFileHandle view = ContainerFiles.OpenRoot(rootfs);
-            SafeFileHandle? live = entry.Record.State.Running && entry.Record.State.Pid > 0
-                ? ContainerFiles.OpenProcessRoot(entry.Record.State.Pid, view) : null;
-            using (live)
-                return await action(live ?? view);
+            using SafeFileHandle? live = entry.Record.State.Pid > 0 ? ContainerFiles.OpenProcessRoot(entry.Record.State.Pid, view) : null;
+            return await action(live ?? view);
         }, cancellationToken);
+
+    /// <summary>
+    /// dockerd's mountVolumes for a stopped container: its volumes mounted as at a start (a volume's
+    /// device mounted by its first user, an empty volume seeded from the image, a subpath resolved),
+    /// then bound with its bind mounts and the engine's /etc files (when a start has written them)
+    /// onto the mounted root filesystem <paramref name="rootfs"/>, in a mount namespace of their own
+    /// (<see cref="ContainerFiles.StoppedRoot"/>); all undone when the action ends, however it ends.
+    /// Tmpfs mounts are not made, as dockerd does not: what is below them is the rootfs's.
+    /// </summary>
+    private async Task<T> WithStoppedRootAsync<T>(ContainerRecord r, string rootfs, Func<SafeFileHandle, Task<T>> action)
+    {
+        try
+        {
+            ContainerFiles.StoppedRoot stopped;
+            try
+            {
+                List<BindMount> mounts = [.. ContainerSpecFactory.HostBinds(r.HostConfig, createMissingSource: true), .. MountVolumes(r, rootfs), .. r.InheritedBinds ?? []];
+                // Parents before what they hold, as dockerd sorts them (by the number of path elements).
+                mounts = [.. mounts.OrderBy(m => CleanPath(m.Destination).Count(c => c == '/'))];
+                foreach (string name in (string[])["hostname", "hosts", "resolv.conf"])
+                {
+                    string file = Path.Combine(Store.DirectoryOf(r.Id), name);
+                    if (File.Exists(file) && !mounts.Any(m => CleanPath(m.Destination) == "/etc/" + name))
+                        mounts.Add(new BindMount(file, "/etc/" + name, r.HostConfig.ReadonlyRootfs));
+                }
+                stopped = ContainerFiles.StoppedRoot.Open(rootfs, mounts);
+            }
+            finally
+            {
+                // The subpaths are bound (or the mounts failed): their pins in exec-root go, as after a start.
+                if (r.Volumes?.Any(m => m.Subpath is not null) == true) ReleaseSubpaths(r.Id);
+            }
+            using (stopped)
+                return await action(stopped.Root);
+        }
+        finally
+        {
+            UnmountVolumes(r);
+        }
+    }
 
     /// <summary>The container's writable layer (the overlay's upper directory): what it changed.</summary>
     public string WritableLayer(ContainerEntry entry) => MountHelper.WritableDirectory(Snapshotter.Mounts(SnapshotKey(entry.Record.Id)));

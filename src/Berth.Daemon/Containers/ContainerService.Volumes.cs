@@ -143,6 +143,24 @@ public sealed partial class ContainerService
             yield return (CleanPath(b.Destination), null, b with { Destination = CleanPath(b.Destination) });
     }
 
+    /// <summary>
+    /// dockerd's checkIfPathIsInAVolume: whether <paramref name="path"/> (absolute, in the container)
+    /// lies in a read-only volume or bind mount of <paramref name="r"/>'s, the innermost holding it.
+    /// </summary>
+    internal static bool IsInReadOnlyMount(ContainerRecord r, string path)
+    {
+        string? innermost = null;
+        bool readOnly = false;
+        foreach (var (destination, volume, bind) in MountPointsOf(r))
+        {
+            bool holds = destination == "/" ? path.StartsWith('/') : path == destination || path.StartsWith(destination + "/", StringComparison.Ordinal);
+            if (!holds || (innermost is not null && destination.Length <= innermost.Length)) continue;
+            innermost = destination;
+            readOnly = volume?.ReadOnly ?? bind!.ReadOnly;
+        }
+        return readOnly;
+    }
+
     /// <summary>The container no longer refers to its volumes; with <paramref name="removeAnonymous"/> (rm -v, --rm) its anonymous ones go too, unless another container uses them.</summary>
     private void ReleaseVolumes(string id, IEnumerable<ContainerVolumeMount>? mounts, bool removeAnonymous)
     {

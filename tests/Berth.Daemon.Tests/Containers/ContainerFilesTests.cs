@@ -314,7 +314,7 @@ public sealed class ContainerFilesTests : IAsyncLifetime
         Assert.Equal("into the volume\n", File.ReadAllText(Path.Combine(_daemon.Options.DataRoot, "volumes", "filesvol", "_data", "put.txt")));
         Assert.Equal(200, (await PutAsync(id, "/bound", Tar(FileEntry("put.txt", "into the bind\n")))).Status);
         Assert.Equal("into the bind\n", File.ReadAllText(Path.Combine(bound, "put.txt")));
-        Assert.Equal(403, (await PutAsync(id, "/", Tar(FileEntry("put.txt", "x")))).Status);
+        Assert.Equal((500, "container rootfs is marked read-only"), await PutMessageAsync(id, "/", Tar(FileEntry("put.txt", "x"))));
 
         // /proc is archived as its mount point only; a link the container made into it is no way in.
         var (_, proc, _) = await GetArchiveAsync($"/containers/{id}/archive?path=/proc");
@@ -327,6 +327,116 @@ public sealed class ContainerFilesTests : IAsyncLifetime
         Assert.Contains("kernel file system", body);
         (status, body) = await PutAsync(id, "/data", Tar(FileEntry("self/oom_score_adj", "-1000")));
         Assert.NotEqual(200, status);
+    }
+
+    private async Task<(int Status, string Message)> PutMessageAsync(string id, string path, byte[] tar)
+    {
+        var (status, body) = await PutAsync(id, path, tar);
+        return (status, body.Length == 0 ? "" : JsonDocument.Parse(body).RootElement.GetProperty("message").GetString()!);
+    }
+
+    private string VolumeData(string volume) => Path.Combine(_daemon.Options.DataRoot, "volumes", volume, "_data");
+
+    private async Task CreateVolumeAsync(string name, string file, string text)
+    {
+        using (HttpResponseMessage create = await Client.PostAsJsonAsync("/volumes/create", new { Name = name }))
+            Assert.Equal(HttpStatusCode.Created, create.StatusCode);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(VolumeData(name), file))!);
+        File.WriteAllText(Path.Combine(VolumeData(name), file), text);
+    }
+
+    /// <summary>Host mount points below the daemon's directory or the test's own (a copy's mounts must leave none), subpath pins included.</summary>
+    private List<string> MountsLeft()
+        => File.ReadAllLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4])
+            .Where(m => m.StartsWith(_daemon.Directory.Path + "/", StringComparison.Ordinal) || m.StartsWith(_host.Path + "/", StringComparison.Ordinal))
+            .Where(m => !m.EndsWith("/berth.sock", StringComparison.Ordinal) && !m.Contains("/netns/", StringComparison.Ordinal))
+            .ToList();
+
+    [Fact]
+    public async Task A_stopped_containers_volumes_binds_and_etc_files_are_copied_through_as_dockerd_mounts_them_for_the_copy()
+    {
+        string bound = _host.Combine("bound");
+        Directory.CreateDirectory(bound);
+        File.WriteAllText(Path.Combine(bound, "on-host"), "from the host\n");
+        await CreateVolumeAsync("stoppedvol", "in-volume", "from the volume\n");
+        await CreateVolumeAsync("stoppedro", "in-ro", "read-only\n");
+        await CreateVolumeAsync("stoppedsub", "inner/in-sub", "from the subpath\n");
+        List<string> before = MountsLeft();
+        string id = await ContainersApiTests.CreateAsync(Client, new
+        {
+            Image = "busybox",
+            Cmd = new[] { "true" },
+            HostConfig = new
+            {
+                Binds = new[] { bound + ":/bound", "stoppedvol:/data", "stoppedro:/ro:ro" },
+                Mounts = new[] { new { Type = "volume", Source = "stoppedsub", Target = "/data/sub", VolumeOptions = new { Subpath = "inner" } } },
+            },
+        }, apiVersion: "1.45");
+
+        // Created, never started: the volumes (one within another, one by its subpath) and the bind mount.
+        Assert.Equal(200, (await HeadAsync(id, "/data/in-volume")).Status);
+        Assert.Equal("from the volume\n", (await GetArchiveAsync($"/containers/{id}/archive?path=/data/in-volume")).Entries["in-volume"].Data);
+        Assert.Equal("from the subpath\n", (await GetArchiveAsync($"/containers/{id}/archive?path=/data/sub/in-sub")).Entries["in-sub"].Data);
+        Assert.Equal("from the host\n", (await GetArchiveAsync($"/containers/{id}/archive?path=/bound/on-host")).Entries["on-host"].Data);
+        var (code, tree, _) = await GetArchiveAsync($"/containers/{id}/archive?path=/data");
+        Assert.Equal(200, code);
+        Assert.Contains("data/in-volume", tree.Keys);
+        Assert.Contains("data/sub/in-sub", tree.Keys);
+        Assert.Equal(200, (await PutAsync(id, "/data", Tar(FileEntry("put.txt", "into the volume\n")))).Status);
+        Assert.Equal("into the volume\n", File.ReadAllText(Path.Combine(VolumeData("stoppedvol"), "put.txt")));
+        Assert.Equal(200, (await PutAsync(id, "/data/sub", Tar(FileEntry("put.txt", "into the subpath\n")))).Status);
+        Assert.Equal("into the subpath\n", File.ReadAllText(Path.Combine(VolumeData("stoppedsub"), "inner", "put.txt")));
+        Assert.Equal(200, (await PutAsync(id, "/bound", Tar(FileEntry("put.txt", "into the bind\n")))).Status);
+        Assert.Equal("into the bind\n", File.ReadAllText(Path.Combine(bound, "put.txt")));
+        // A read-only volume reads, and refuses a put at it or through it, in dockerd's words.
+        Assert.Equal("read-only\n", (await GetArchiveAsync($"/containers/{id}/archive?path=/ro/in-ro")).Entries["in-ro"].Data);
+        Assert.Equal((500, "mounted volume is marked read-only"), await PutMessageAsync(id, "/ro", Tar(FileEntry("put.txt", "x"))));
+        Assert.NotEqual(200, (await PutAsync(id, "/", Tar(FileEntry("ro/through.txt", "x")))).Status);
+        Assert.Equal(["in-ro"], Directory.GetFileSystemEntries(VolumeData("stoppedro")).Select(Path.GetFileName));
+        // A put refused half-way leaves nothing mounted either.
+        var device = new PaxTarEntry(TarEntryType.CharacterDevice, "mem") { DeviceMajor = 1, DeviceMinor = 1, Mode = (UnixFileMode)0x1B6 };
+        Assert.Equal(400, (await PutAsync(id, "/data", Tar(FileEntry("first.txt", "x"), device))).Status);
+
+        // The rootfs below the mount points got nothing (export leaves the volumes out), the host no mount.
+        var (_, export, _) = await GetArchiveAsync($"/containers/{id}/export");
+        Assert.DoesNotContain(export.Keys, k => k.EndsWith("put.txt", StringComparison.Ordinal) || k.EndsWith("in-volume", StringComparison.Ordinal));
+        Assert.Equal(before, MountsLeft());
+
+        // Exited: the engine's /etc files, which its start wrote.
+        using (HttpResponseMessage start = await Client.PostAsync($"/containers/{id}/start", null))
+            Assert.Equal(HttpStatusCode.NoContent, start.StatusCode);
+        using (HttpResponseMessage wait = await Client.PostAsync($"/containers/{id}/wait", null))
+            Assert.Equal(0, JsonDocument.Parse(await wait.Content.ReadAsStringAsync()).RootElement.GetProperty("StatusCode").GetInt32());
+        Assert.Equal(id[..12] + "\n", (await GetArchiveAsync($"/containers/{id}/archive?path=/etc/hostname")).Entries["hostname"].Data);
+        Assert.Equal("into the volume\n", (await GetArchiveAsync($"/containers/{id}/archive?path=/data/put.txt")).Entries["put.txt"].Data);
+        Assert.Equal(before, MountsLeft());
+    }
+
+    [Fact]
+    public async Task Copies_into_a_stopped_container_run_side_by_side_with_its_start_and_a_read_only_rootfs_takes_them_in_its_volume()
+    {
+        string id = await ContainersApiTests.CreateAsync(Client, new
+        {
+            Image = "busybox",
+            Cmd = new[] { "sleep", "3" }, // long enough for the puts after the start to find it running
+            HostConfig = new { Binds = new[] { "racevol:/data" }, ReadonlyRootfs = true },
+        });
+        List<string> before = MountsLeft();
+        // Eight puts at once, a start among them: each put sees the container stopped (and mounts the
+        // volume for itself) or running (and writes through its root); none is lost, the start succeeds.
+        var puts = Enumerable.Range(0, 8).Select(i => PutAsync(id, "/data", Tar(FileEntry($"f{i}", $"{i}\n")))).ToList();
+        Task<HttpResponseMessage> start = Client.PostAsync($"/containers/{id}/start", null);
+        foreach (var put in puts) Assert.Equal(200, (await put).Status);
+        using (HttpResponseMessage started = await start)
+            Assert.Equal(HttpStatusCode.NoContent, started.StatusCode);
+        using (HttpResponseMessage wait = await Client.PostAsync($"/containers/{id}/wait", null))
+            Assert.Equal(0, JsonDocument.Parse(await wait.Content.ReadAsStringAsync()).RootElement.GetProperty("StatusCode").GetInt32());
+        Assert.Equal(Enumerable.Range(0, 8).Select(i => $"f{i}"), Directory.GetFileSystemEntries(VolumeData("racevol")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        // Stopped again: the read-only rootfs still refuses outside the volume.
+        Assert.Equal((500, "container rootfs is marked read-only"), await PutMessageAsync(id, "/", Tar(FileEntry("x", "x"))));
+        Assert.Equal(200, (await PutAsync(id, "/data", Tar(FileEntry("after", "after\n")))).Status);
+        Assert.Equal("after\n", File.ReadAllText(Path.Combine(VolumeData("racevol"), "after")));
+        Assert.Equal(before, MountsLeft());
     }
 
     private static async Task WaitForAsync(Func<Task<bool>> condition)
@@ -386,6 +496,13 @@ public sealed class ContainerFilesTests : IAsyncLifetime
             while (reader.GetNextEntry() is { } e) names.Add(e.Name);
         Assert.Contains("data/stopped.txt", names);
         Assert.Contains("bin/busybox", names);
+
+        // A stopped container's volume, both ways, as another container then sees it.
+        docker.Ok("create", "--name", "withvolume", "-v", "cpvol:/data", "busybox", "true");
+        docker.Ok("cp", work.Combine("in.txt"), "withvolume:/data/");
+        Assert.Equal("from the host\n", docker.Ok("run", "--rm", "-v", "cpvol:/data", "busybox", "cat", "/data/in.txt"));
+        docker.Ok("cp", "withvolume:/data/in.txt", work.Combine("from-volume.txt"));
+        Assert.Equal("from the host\n", File.ReadAllText(work.Combine("from-volume.txt")));
     }
 
     private static void WaitFor(Func<bool> condition)
