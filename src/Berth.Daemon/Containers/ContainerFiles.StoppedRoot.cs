@@ -30,9 +30,9 @@ public static partial class ContainerFiles
     /// </summary>
     internal sealed class StoppedRoot : IDisposable
     {
-        private readonly SafeFileHandle _namespace;
+        private readonly SafeFileHandle? _namespace;
 
-        private StoppedRoot(SafeFileHandle mountNamespace, SafeFileHandle root)
+        private StoppedRoot(SafeFileHandle? mountNamespace, SafeFileHandle root)
         {
             _namespace = mountNamespace;
             Root = root;
@@ -47,6 +47,7 @@ public static partial class ContainerFiles
         /// </summary>
         public static StoppedRoot Open(string rootfs, IReadOnlyList<BindMount> mounts)
         {
+            if (mounts.Count == 0) return new StoppedRoot(null, OpenRoot(rootfs)); // nothing to mount: no namespace
             StoppedRoot? result = null;
             ExceptionDispatchInfo? failure = null;
             var thread = new Thread(() =>
@@ -152,7 +153,7 @@ public static partial class ContainerFiles
         public void Dispose()
         {
             Root.Dispose();
-            _namespace.Dispose();
+            _namespace?.Dispose();
         }
     }
 

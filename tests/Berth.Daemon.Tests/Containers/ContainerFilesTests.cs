@@ -301,7 +301,7 @@ public sealed class ContainerFilesTests : IAsyncLifetime
         {
             Image = "busybox",
             Cmd = new[] { "sleep", "1000" },
-            HostConfig = new { Binds = new[] { bound + ":/bound", "filesvol:/data" }, ReadonlyRootfs = true },
+            HostConfig = new { Binds = new[] { bound + ":/bound", "filesvol:/data", "filesro:/ro:ro" }, ReadonlyRootfs = true },
         });
         using (HttpResponseMessage start = await Client.PostAsync($"/containers/{id}/start", null))
             Assert.Equal(HttpStatusCode.NoContent, start.StatusCode);
@@ -315,6 +315,7 @@ public sealed class ContainerFilesTests : IAsyncLifetime
         Assert.Equal(200, (await PutAsync(id, "/bound", Tar(FileEntry("put.txt", "into the bind\n")))).Status);
         Assert.Equal("into the bind\n", File.ReadAllText(Path.Combine(bound, "put.txt")));
         Assert.Equal((500, "container rootfs is marked read-only"), await PutMessageAsync(id, "/", Tar(FileEntry("put.txt", "x"))));
+        Assert.Equal((500, "mounted volume is marked read-only"), await PutMessageAsync(id, "/ro", Tar(FileEntry("put.txt", "x"))));
 
         // /proc is archived as its mount point only; a link the container made into it is no way in.
         var (_, proc, _) = await GetArchiveAsync($"/containers/{id}/archive?path=/proc");
