@@ -414,6 +414,40 @@ public sealed class ContainerFilesTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_stopped_containers_copy_whose_mounts_fail_half_way_leaves_nothing_mounted()
+    {
+        string gone = _host.Combine("gone");
+        Directory.CreateDirectory(gone);
+        await CreateVolumeAsync("halfvol", "inner/f", "x\n");
+        string id = await ContainersApiTests.CreateAsync(Client, new
+        {
+            Image = "busybox",
+            Cmd = new[] { "true" },
+            HostConfig = new
+            {
+                Mounts = new object[]
+                {
+                    new { Type = "volume", Source = "halfvol", Target = "/a", VolumeOptions = new { Subpath = "inner" } },
+                    new { Type = "bind", Source = gone, Target = "/a/b/gone" },
+                },
+            },
+        }, apiVersion: "1.45");
+        List<string> before = MountsLeft();
+        Directory.Delete(gone);
+
+        // The volume and its subpath are mounted before the bind fails: all undone.
+        var (code, _, error) = await GetArchiveAsync($"/containers/{id}/archive?path=/a/f");
+        Assert.Equal(500, code);
+        Assert.Contains(gone, error);
+        Assert.Equal(before, MountsLeft());
+        string subpaths = Path.Combine(_daemon.Options.ExecRoot, "subpaths");
+        Assert.True(!Directory.Exists(subpaths) || Directory.GetFileSystemEntries(subpaths).Length == 0);
+        Directory.CreateDirectory(gone);
+        Assert.Equal("x\n", (await GetArchiveAsync($"/containers/{id}/archive?path=/a/f")).Entries["f"].Data);
+        Assert.Equal(before, MountsLeft());
+    }
+
+    [Fact]
     public async Task Copies_into_a_stopped_container_run_side_by_side_with_its_start_and_a_read_only_rootfs_takes_them_in_its_volume()
     {
         string id = await ContainersApiTests.CreateAsync(Client, new
