@@ -116,6 +116,7 @@ public sealed class ComposeServicesTests(ComposeDaemonFixture fixture)
             "echo env $FROM_FILE \"$SPACED\" $EXPLICIT",
             "grep somehost /etc/hosts",
             "ping -c1 -W2 database >/dev/null && echo alias-reached",
+            "nslookup database | grep -q '^Name:' && head -1 /etc/resolv.conf",
             "ip -4 -o addr show | grep -o 10.87.5.10",
             "cat /run/secrets/token /data/hello.txt",
             "touch /data/x 2>/dev/null || echo bind-read-only",
@@ -125,7 +126,7 @@ public sealed class ComposeServicesTests(ComposeDaemonFixture fixture)
             "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max");
         string[] lines = project.Ok("exec", "-T", "app", "sh", "-c", script).Trim().Split('\n');
         Assert.Equal(
-            ["built with hi", "dev", "10.9.9.9\tbuildhost", "shm 65536", "env yes a b 1", "10.1.2.3\tsomehost", "alias-reached", "10.87.5.10", "s3cret", "bound", "bind-read-only", "nofile 1024 2048", "/tmp", "tmpfs", "67108864", "100"],
+            ["built with hi", "dev", "10.9.9.9\tbuildhost", "shm 65536", "env yes a b 1", "10.1.2.3\tsomehost", "alias-reached", "nameserver 127.0.0.11", "10.87.5.10", "s3cret", "bound", "bind-read-only", "nofile 1024 2048", "/tmp", "tmpfs", "67108864", "100"],
             lines);
     }
 
@@ -161,10 +162,11 @@ public sealed class ComposeServicesTests(ComposeDaemonFixture fixture)
 
         // In db's network namespace, under docker-init, as 1000:1000, on a read-only root.
         string dbAddress = docker.Ok("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{Project}_back\").IPAddress}}}}", $"{Project}_db_1").Trim();
-        string sidecar = project.Ok("exec", "-T", "sidecar", "sh", "-c", "ip -4 -o addr show eth0; id -u; id -g; tr '\\0' ' ' < /proc/1/cmdline; echo; touch /x 2>/dev/null || echo read-only");
+        string sidecar = project.Ok("exec", "-T", "sidecar", "sh", "-c", "ip -4 -o addr show eth0; id -u; id -g; tr '\\0' ' ' < /proc/1/cmdline; echo; touch /x 2>/dev/null || echo read-only; nslookup app | grep -q '^Name:' && echo resolves-app");
         Assert.Contains($"inet {dbAddress}/", sidecar);
         Assert.Contains("1000\n1000\n/sbin/docker-init -- sleep 600", sidecar);
         Assert.Contains("read-only", sidecar);
+        Assert.Contains("resolves-app", sidecar); // db's DNS server, in the namespace it shares
 
         // Only the default bridge fills the top-level address fields, as dockerd.
         Assert.Equal("", docker.Ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", $"{Project}_db_1").Trim());
