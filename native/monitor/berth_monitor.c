@@ -7,6 +7,7 @@
 //   - holds the container's stdio (pipes, or the pty master received on console.sock),
 //   - writes the container's log with rotation: Docker's json-file format, or its local driver's
 //     (length-framed protobuf entries, rotated files gzip-compressed by a child process),
+//     and with --syslog sends every entry to syslog too (docker's syslog driver),
 //   - serves attach clients on <state-dir>/attach.sock (SOCK_SEQPACKET),
 //   - records the exit code in <state-dir>/exit (written atomically).
 //
@@ -29,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -79,7 +81,13 @@ struct options {
     const char *log_attrs;   // --log-attrs: a JSON object written as "attrs" in every json-file entry
     bool tty, open_stdin, stdin_once, wait_for_attach;
     bool no_log;             // --no-log (docker's "none" log driver): output only goes to attach clients
+    const char *syslog_address;  // --syslog: also send every entry to syslog (unix:PATH, unixgram:PATH, udp:HOST:PORT, tcp:HOST:PORT)
+    int syslog_facility;         // --syslog-facility: the facility's code (3 daemon), times 8 in the priority
+    int syslog_time;             // --syslog-time: SYSLOG_STAMP, SYSLOG_RFC3339 or SYSLOG_RFC3339_MICRO
+    const char *syslog_header;   // --syslog-header: what follows the timestamp (hostname, tag[pid]: …), berthd's rendering
 };
+
+enum { SYSLOG_STAMP, SYSLOG_RFC3339, SYSLOG_RFC3339_MICRO };
 
 struct buf {
     unsigned char *p;
@@ -627,6 +635,147 @@ static void local_entry(struct stream *s, const unsigned char *data, size_t len)
 }
 
 // ---------------------------------------------------------------------------------------------
+// syslog (docker's syslog driver; the log file above is then dockerd's dual-logging cache)
+//
+// One message per entry, as dockerd's srslog writes them: "<PRI>TIMESTAMP HEADER LINE", PRI the
+// facility with severity info (stdout) or err (stderr), TIMESTAMP local time as time.Stamp
+// ("Jan _2 15:04:05"; rfc3164 and the default format) or "1 " and RFC 3339 (rfc5424, microseconds
+// with rfc5424micro, whose messages are also prefixed by their length, RFC 5425's framing, which
+// srslog applies on every transport); the line, and a newline. Datagram sockets (unixgram, udp,
+// and "unix" when the path takes datagrams, as srslog tries first) get one datagram per message,
+// sent without waiting: one the socket does not take at once is dropped. Stream sockets (tcp, a
+// stream "unix") get it with a 1 s timeout; a failed or partial send closes the
+// connection, and the next message (at most one attempt a second) connects again. Either way the
+// container's output is never held up for long by a syslog that stalls, and the cache keeps it.
+
+static int syslog_fd = -1;
+static bool syslog_stream;
+static long long syslog_retry_ns;       // CLOCK_MONOTONIC: no new connection before this
+
+static int syslog_connect(char *err, size_t errlen)
+{
+    const char *a = opt.syslog_address;
+    int fd = -1;
+    if (!strncmp(a, "unix:", 5) || !strncmp(a, "unixgram:", 9)) {
+        bool gram_only = a[4] != ':';
+        const char *path = a + (gram_only ? 9 : 5);
+        struct sockaddr_un sun = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof sun.sun_path) { snprintf(err, errlen, "syslog socket path too long: %s", path); return -1; }
+        strcpy(sun.sun_path, path);
+        int types[] = { SOCK_DGRAM, SOCK_STREAM };
+        for (int t = 0; t < (gram_only ? 1 : 2); t++) {
+            fd = socket(AF_UNIX, types[t] | SOCK_CLOEXEC, 0);
+            if (fd < 0) break;
+            struct timeval tv = { .tv_sec = 1 };
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+            if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) { syslog_stream = types[t] == SOCK_STREAM; return fd; }
+            snprintf(err, errlen, "dial %s %s: %s", types[t] == SOCK_DGRAM ? "unixgram" : "unix", path, strerror(errno));
+            close(fd);
+            fd = -1;
+            if (errno == ENOENT) break;        // no such socket: the other type will not find it either
+        }
+        return -1;
+    }
+    // udp:IP:PORT or tcp:IP:PORT, an IPv6 address in brackets: berthd resolved the name (getaddrinfo would
+    // tie this static binary to the host's NSS libraries).
+    bool tcp = !strncmp(a, "tcp:", 4);
+    if (!tcp && strncmp(a, "udp:", 4)) { snprintf(err, errlen, "unsupported syslog address %s", a); return -1; }
+    char host[64];
+    const char *hp = a + 4, *colon = strrchr(hp, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (!colon || *end || port < 1 || port > 65535 || (size_t)(colon - hp) >= sizeof host) { snprintf(err, errlen, "bad syslog address %s", a); return -1; }
+    memcpy(host, hp, (size_t)(colon - hp));
+    host[colon - hp] = 0;
+    struct sockaddr_storage ss = { 0 };
+    socklen_t sslen;
+    size_t hl = strlen(host);
+    if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+        host[hl - 1] = 0;
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, host + 1, &in6->sin6_addr) != 1) { snprintf(err, errlen, "bad syslog address %s", a); return -1; }
+        sslen = sizeof *in6;
+    } else {
+        struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, host, &in4->sin_addr) != 1) { snprintf(err, errlen, "bad syslog address %s", a); return -1; }
+        sslen = sizeof *in4;
+    }
+    fd = socket(ss.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+    if (fd < 0) { snprintf(err, errlen, "socket: %s", strerror(errno)); return -1; }
+    struct timeval tv = { .tv_sec = 1 };
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);   // bounds the connect too
+    if (connect(fd, (struct sockaddr *)&ss, sslen) < 0) {
+        snprintf(err, errlen, "dial %s %s: %s", tcp ? "tcp" : "udp", hp, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    syslog_stream = tcp;
+    return fd;
+}
+
+// At start: a syslog that cannot be reached fails the start, as dockerd's "failed to initialize logging driver".
+static void syslog_open(void)
+{
+    char err[512] = "";
+    syslog_fd = syslog_connect(err, sizeof err);
+    if (syslog_fd < 0) startup_fail("failed to initialize logging driver: %s", err);
+}
+
+static char syslog_message[LOG_LINE_MAX + 1024];
+
+static void syslog_entry(struct stream *s, const unsigned char *data, size_t len)
+{
+    if (len > 0 && data[len - 1] == '\n') len--;
+    if (syslog_fd < 0) {
+        long long now = now_ns(CLOCK_MONOTONIC);
+        if (now < syslog_retry_ns) return;
+        syslog_retry_ns = now + 1000000000LL;
+        char err[512];
+        if ((syslog_fd = syslog_connect(err, sizeof err)) < 0) return;
+    }
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    localtime_r(&ts.tv_sec, &tm);
+    // The message is made at 16, leaving room for RFC 5425's length prefix in front of it.
+    char *m = syslog_message + 16;
+    size_t room = sizeof syslog_message - 16, n = 0;
+    int priority = opt.syslog_facility * 8 + (s->id == 2 ? 3 : 6);   // err for stderr, info for stdout
+    n += (size_t)snprintf(m, room, "<%d>", priority);
+    if (opt.syslog_time == SYSLOG_STAMP) {
+        n += strftime(m + n, room - n, "%b %e %H:%M:%S", &tm);
+    } else {
+        n += strftime(m + n, room - n, "1 %Y-%m-%dT%H:%M:%S", &tm);
+        if (opt.syslog_time == SYSLOG_RFC3339_MICRO) n += (size_t)snprintf(m + n, room - n, ".%06ld", ts.tv_nsec / 1000);
+        long off = tm.tm_gmtoff / 60;
+        if (off == 0) m[n++] = 'Z';
+        else n += (size_t)snprintf(m + n, room - n, "%c%02ld:%02ld", off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
+    }
+    n += (size_t)snprintf(m + n, room - n, " %s", opt.syslog_header);
+    if (len > room - n - 1) len = room - n - 1;
+    memcpy(m + n, data, len);
+    n += len;
+    m[n++] = '\n';                    // srslog ends every message with one
+    if (opt.syslog_time != SYSLOG_STAMP) {
+        // rfc5424 formats: srslog's RFC5425MessageLengthFramer, "LENGTH MESSAGE", on every transport.
+        char prefix[16];
+        int pl = snprintf(prefix, sizeof prefix, "%zu ", n);
+        m -= pl;
+        memcpy(m, prefix, (size_t)pl);
+        n += (size_t)pl;
+    }
+    ssize_t sent = send(syslog_fd, m, n, MSG_NOSIGNAL | (syslog_stream ? 0 : MSG_DONTWAIT));
+    if (sent == (ssize_t)n) return;
+    if (!syslog_stream && sent < 0 && (errno == EAGAIN || errno == ENOBUFS)) return;   // dropped; the socket stays
+    close_fd(&syslog_fd);      // a broken or partly written connection: a new one for a later message
+    syslog_retry_ns = now_ns(CLOCK_MONOTONIC) + 1000000000LL;
+}
+
+// ---------------------------------------------------------------------------------------------
 // json-file entries
 
 #define LOG_ATTRS_MAX 8192                   // the longest --log-attrs (berthd computes it from labels and env)
@@ -637,6 +786,7 @@ static char json_line[LOG_LINE_MAX * 6 + LOG_ATTRS_MAX + 256];
 static void log_entry(struct stream *s, const unsigned char *data, size_t len)
 {
     const char *stream = s->name;
+    if (opt.syslog_address) syslog_entry(s, data, len);
     if (opt.no_log) return;
     if (opt.log_local) {
         local_entry(s, data, len);
@@ -1334,7 +1484,7 @@ static void __attribute__((noreturn)) usage(const char *why)
 {
     char msg[512];
     snprintf(msg, sizeof msg, "usage: %s (berth-monitor --runtime PATH [--runtime-arg ARG]... --id ID --state-dir DIR (--log PATH | --no-log) "
-             "[--log-format json-file|local] [--log-max-size BYTES] [--log-max-files N] [--log-compress] [--log-attrs JSON] [--tty] [--stdin] [--stdin-once] [--wait-for-attach] "
+             "[--log-format json-file|local] [--log-max-size BYTES] [--log-max-files N] [--log-compress] [--log-attrs JSON] [--syslog ADDRESS --syslog-header TEXT [--syslog-facility N] [--syslog-time stamp|rfc3339|rfc3339micro]] [--tty] [--stdin] [--stdin-once] [--wait-for-attach] "
              "(--bundle DIR | --exec-process FILE))", why);
     report_line("error ", msg);
     _exit(2);
@@ -1387,11 +1537,31 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--stdin")) opt.open_stdin = true;
         else if (!strcmp(a, "--stdin-once")) opt.stdin_once = true;
         else if (!strcmp(a, "--wait-for-attach")) opt.wait_for_attach = true;
+        else if (!strcmp(a, "--syslog")) TAKE(opt.syslog_address);
+        else if (!strcmp(a, "--syslog-header")) TAKE(opt.syslog_header);
+        else if (!strcmp(a, "--syslog-facility")) {
+            if (!v) usage("missing value");
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end || n < 0 || n > 23) usage("--syslog-facility is a facility code, 0 to 23");
+            opt.syslog_facility = (int)n;
+            i++;
+        }
+        else if (!strcmp(a, "--syslog-time")) {
+            if (!v) usage("missing value");
+            if (!strcmp(v, "stamp")) opt.syslog_time = SYSLOG_STAMP;
+            else if (!strcmp(v, "rfc3339")) opt.syslog_time = SYSLOG_RFC3339;
+            else if (!strcmp(v, "rfc3339micro")) opt.syslog_time = SYSLOG_RFC3339_MICRO;
+            else usage("--syslog-time is stamp, rfc3339 or rfc3339micro");
+            i++;
+        }
         else usage("unknown argument");
 #undef TAKE
     }
     if (!opt.runtime || !opt.id || !opt.state_dir) usage("--runtime, --id and --state-dir are required");
     if (!opt.log_path == !opt.no_log) usage("exactly one of --log and --no-log");
+    if (!opt.syslog_address != !opt.syslog_header) usage("--syslog and --syslog-header go together");
+    if (opt.syslog_header && strlen(opt.syslog_header) > 512) usage("--syslog-header is at most 512 bytes");
     if (!!opt.bundle == !!opt.exec_process) usage("exactly one of --bundle and --exec-process");
     if (opt.state_dir[0] != '/' || (opt.log_path && opt.log_path[0] != '/') || opt.runtime[0] != '/' ||
         (opt.bundle && opt.bundle[0] != '/') || (opt.exec_process && opt.exec_process[0] != '/'))
@@ -1466,6 +1636,7 @@ int main(int argc, char **argv)
         log_open();
         if (log_fd < 0) startup_fail("open log %s: %s", opt.log_path, strerror(errno));
     }
+    if (opt.syslog_address) syslog_open();
 
     join_path(path_attach, opt.state_dir, "attach.sock");
     attach_listen = listen_unix(path_attach, SOCK_SEQPACKET, "attach socket");

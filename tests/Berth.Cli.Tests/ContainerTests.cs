@@ -188,9 +188,9 @@ public sealed class ContainerTests
         cli.Ok("create", "--log-driver", "none", "--log-opt", "max-size=1m", "busybox", "true");
         if (BerthCli.Daemon == DaemonKind.Berthd)
         {
-            CliResult syslog = cli.Run("create", "--log-driver", "syslog", "busybox", "true");
-            AssertExit(syslog, 125);
-            Assert.Contains("the `syslog` logging driver (json-file, local and none are served)", syslog.Stderr);
+            CliResult gelf = cli.Run("create", "--log-driver", "gelf", "busybox", "true");
+            AssertExit(gelf, 125);
+            Assert.Contains("the `gelf` logging driver (json-file, local, syslog and none are served)", gelf.Stderr);
         }
     }
 

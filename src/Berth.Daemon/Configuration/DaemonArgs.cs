@@ -64,7 +64,7 @@ public static partial class DaemonArgs
                                           a container without IPv6, and ::1 (default true; false: they only
                                           keep the port reserved)
               --init-path string          The init --init runs as PID 1 (default: docker-init, i.e. tini, on PATH)
-              --log-driver string         Default logging driver of containers: json-file, local or none
+              --log-driver string         Default logging driver of containers: json-file, local, syslog or none
                                           (default "json-file")
               --log-opt map               Default options of that driver: max-size=SIZE, max-file=N,
                                           compress=BOOL (json-file: default 10m, 3, false; local:
@@ -359,8 +359,8 @@ public static partial class DaemonArgs
             throw new DaemonConfigException($"bridge-netns `{options.BridgeNetns}` does not exist");
         if (!DaemonOptions.BuiltInRuntimes.Contains(options.DefaultRuntime) && !options.Runtimes.ContainsKey(options.DefaultRuntime))
             throw new DaemonConfigException($"default-runtime `{options.DefaultRuntime}` is not a known runtime (berth-runtime, runc, crun or one added with --add-runtime)");
-        if (options.LogDriver is not (DaemonOptions.DefaultLogDriver or Containers.LogLimits.LocalDriver or "none"))
-            throw new DaemonConfigException($"the `{options.LogDriver}` logging driver is not served by berthd (json-file, local and none are)");
+        if (options.LogDriver is not (DaemonOptions.DefaultLogDriver or Containers.LogLimits.LocalDriver or Containers.SyslogDriver.Name or "none"))
+            throw new DaemonConfigException($"the `{options.LogDriver}` logging driver is not served by berthd (json-file, local, syslog and none are)");
         if (options.LogDriver == "none" && options.LogOpts.Count > 0)
             throw new DaemonConfigException($"log-opt `{options.LogOpts.Keys.Order(StringComparer.Ordinal).First()}`: the none driver takes no options");
         if (options.LogDriver != "none" && Containers.LogLimits.Check(options.LogDriver, options.LogOpts) is { } error)

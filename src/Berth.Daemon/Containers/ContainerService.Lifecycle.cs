@@ -87,7 +87,8 @@ public sealed partial class ContainerService
             TryDeleteDirectory(monitorDir);
             Directory.CreateDirectory(monitorDir);
 
-            LogSettings logSettings = LogLimits.Of(r.HostConfig.LogConfig);
+            bool syslog = r.HostConfig.LogConfig.Type == SyslogDriver.Name;
+            LogSettings logSettings = syslog ? SyslogDriver.CacheSettings(r.HostConfig.LogConfig) : LogLimits.Of(r.HostConfig.LogConfig);
             LogLocation? log = LogOf(r);
             if (log is not null) Directory.CreateDirectory(Path.GetDirectoryName(log.Path)!);
             var launch = new MonitorLaunch(monitor, runtime, globals, id, monitorDir, log?.Path,
@@ -96,6 +97,7 @@ public sealed partial class ContainerService
                 LogFormat = log?.Format ?? LogFormat.JsonFile,
                 LogCompress = logSettings.Compress,
                 LogAttributes = LogAttributesJson(r),
+                Syslog = syslog ? SyslogDriver.Target(r) : null,
             };
             try
             {

@@ -86,7 +86,7 @@ public static class LogLimits
 
     private static readonly TimeSpan RegexTimeout = TimeSpan.FromSeconds(1);
 
-    /// <summary>The first error in <paramref name="options"/> of <paramref name="driver"/> (json-file or local) in dockerd's
+    /// <summary>The first error in <paramref name="options"/> of <paramref name="driver"/> (json-file, local or syslog) in dockerd's
     /// wording, or null when they are good.</summary>
     public static string? Check(string driver, IReadOnlyDictionary<string, string> options)
     {
@@ -101,6 +101,7 @@ public static class LogLimits
         if (options.ContainsKey("max-buffer-size")) return "logger: max-buffer-size option is only supported with 'mode=non-blocking'";
         if (options.ContainsKey("mode")) options = options.Where(o => o.Key != "mode").ToDictionary(o => o.Key, o => o.Value, StringComparer.Ordinal);
         if (driver == LocalDriver) return CheckLocal(options);
+        if (driver == SyslogDriver.Name) return SyslogDriver.Check(options);
         // moby daemon/logger/jsonfilelog: ValidateLogOpt's keys (tag is accepted and, as there, unused), then New's checks.
         foreach (var (key, value) in options.OrderBy(o => o.Key, StringComparer.Ordinal))
         {
@@ -120,7 +121,7 @@ public static class LogLimits
         return null;
     }
 
-    private static string? RegexError(string pattern)
+    internal static string? RegexError(string pattern)
     {
         try
         {
@@ -177,7 +178,7 @@ public static class LogLimits
         => int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int n) && !text.Contains(' ') ? n : null;
 
     /// <summary>Go's strconv.ParseBool.</summary>
-    private static bool? ParseGoBool(string text) => text switch
+    internal static bool? ParseGoBool(string text) => text switch
     {
         "1" or "t" or "T" or "TRUE" or "true" or "True" => true,
         "0" or "f" or "F" or "FALSE" or "false" or "False" => false,

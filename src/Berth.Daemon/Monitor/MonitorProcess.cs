@@ -63,6 +63,9 @@ public static class MonitorProcess
         if (l.LogPath is not null && l.LogFormat == LogFormat.Local) args.AddRange(["--log-format", "local"]);
         if (l.LogPath is not null && l.LogCompress) args.Add("--log-compress");
         if (l.LogPath is not null && l.LogFormat == LogFormat.JsonFile && l.LogAttributes is not null) args.AddRange(["--log-attrs", l.LogAttributes]);
+        if (l.Syslog is { } syslog)
+            args.AddRange(["--syslog", syslog.Address, "--syslog-facility", syslog.Facility.ToString(CultureInfo.InvariantCulture),
+                "--syslog-time", syslog.Time, "--syslog-header", syslog.Header]);
         if (l.Tty) args.Add("--tty");
         if (l.OpenStdin) args.Add("--stdin");
         if (l.StdinOnce) args.Add("--stdin-once");

@@ -19,6 +19,9 @@ public sealed record MonitorLaunch(string MonitorPath, string RuntimePath, IRead
 
     /// <summary>json-file: the JSON object written as <c>"attrs"</c> into every entry (the log-opt labels and env values), or null.</summary>
     public string? LogAttributes { get; init; }
+
+    /// <summary>The syslog every entry is also sent to (the syslog driver; the log is then its cache, or there is none), or null.</summary>
+    public Containers.SyslogTarget? Syslog { get; init; }
 }
 
 /// <summary>A running monitor and the container (or exec) process it supervises.</summary>

@@ -58,7 +58,9 @@ public sealed class DaemonArgsTests
         Assert.Equal(new Dictionary<string, string> { ["max-size"] = "1m", ["max-file"] = "4" }, o.LogOpts);
         Assert.Equal("none", DaemonArgs.Parse(["--log-driver", "none"]).Options.LogDriver);
 
-        Assert.Contains("the `syslog` logging driver is not served", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-driver", "syslog"])).Message);
+        Assert.Contains("the `gelf` logging driver is not served", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-driver", "gelf"])).Message);
+        Assert.Equal("syslog", DaemonArgs.Parse(["--log-driver", "syslog", "--log-opt", "syslog-format=rfc5424"]).Options.LogDriver);
+        Assert.Contains("Invalid syslog format", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-driver", "syslog", "--log-opt", "syslog-format=x"])).Message);
         Assert.Contains("unknown log opt 'gzip'", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "gzip=true"])).Message);
         Assert.Equal("true", DaemonArgs.Parse(["--log-opt", "compress=true"]).Options.LogOpts["compress"]); // json-file's too
         Assert.Contains("compress cannot be true when max-file is less than 2", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "compress=1", "--log-opt", "max-file=1"])).Message);

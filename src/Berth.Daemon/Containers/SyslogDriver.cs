@@ -1,0 +1,183 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using Berth.Daemon.Api;
+using Berth.Oci;
+
+namespace Berth.Daemon.Containers;
+
+/// <summary>
+/// dockerd's syslog logging driver (moby daemon/logger/syslog): berth-monitor sends every entry to
+/// the syslog the options name, formatted as dockerd's srslog formats it, and keeps dockerd's
+/// dual-logging cache beside it (the local format in <c>container-cached-logs/</c>), so that
+/// <c>docker logs</c> still reads the container's output, unless <c>cache-disabled</c>.
+/// Options, checked as dockerd checks them: <c>syslog-address</c> (<c>unix://</c> and <c>unixgram://</c>
+/// paths, <c>udp://</c> and <c>tcp://</c> host and port, 514 when left out; empty: the first of /dev/log,
+/// /var/run/syslog, /var/run/log), <c>syslog-facility</c> (a name or code; daemon by default),
+/// <c>syslog-format</c> (rfc3164, rfc5424, rfc5424micro; empty: rfc3164 without the hostname, srslog's
+/// unix format), <c>tag</c> (a template of <c>{{.ID}}</c>, <c>{{.FullID}}</c>, <c>{{.Name}}</c>,
+/// <c>{{.ImageID}}</c>, <c>{{.ImageFullID}}</c>, <c>{{.ImageName}}</c>, <c>{{.DaemonName}}</c>; <c>{{.ID}}</c> by default),
+/// <c>labels</c>, <c>labels-regex</c>, <c>env</c>, <c>env-regex</c> (taken; syslog messages carry no
+/// attributes), and the cache's <c>cache-disabled</c>, <c>cache-max-size</c>, <c>cache-max-file</c>,
+/// <c>cache-compress</c>. TLS (<c>tcp+tls://</c>, <c>syslog-tls-*</c>) is not served and said so.
+/// </summary>
+public static partial class SyslogDriver
+{
+    public const string Name = "syslog";
+
+    /// <summary>Where srslog looks for the local syslog when no address is given, in order.</summary>
+    private static readonly string[] LocalSockets = ["/dev/log", "/var/run/syslog", "/var/run/log"];
+
+    private static readonly Dictionary<string, int> Facilities = new(StringComparer.Ordinal)
+    {
+        ["kern"] = 0, ["user"] = 1, ["mail"] = 2, ["daemon"] = 3, ["auth"] = 4, ["syslog"] = 5, ["lpr"] = 6, ["news"] = 7,
+        ["uucp"] = 8, ["cron"] = 9, ["authpriv"] = 10, ["ftp"] = 11,
+        ["local0"] = 16, ["local1"] = 17, ["local2"] = 18, ["local3"] = 19, ["local4"] = 20, ["local5"] = 21, ["local6"] = 22, ["local7"] = 23,
+    };
+
+    /// <summary>The first error in the options, in dockerd's words where it has them; null when they are good.</summary>
+    public static string? Check(IReadOnlyDictionary<string, string> options)
+    {
+        foreach (var (key, value) in options.OrderBy(o => o.Key, StringComparer.Ordinal))
+        {
+            if (key.StartsWith("syslog-tls-", StringComparison.Ordinal))
+                return $"log opt '{key}': syslog over TLS is not supported by berthd";
+            if (key is not ("syslog-address" or "syslog-facility" or "syslog-format" or "tag" or "labels" or "labels-regex" or "env" or "env-regex"
+                or "cache-disabled" or "cache-max-size" or "cache-max-file" or "cache-compress"))
+                return $"unknown log opt '{key}' for syslog log driver";
+            if (key is "labels-regex" or "env-regex" && value.Length > 0 && LogLimits.RegexError(value) is { } regexError)
+                return $"invalid log opt {key} `{value}`: {regexError}";
+        }
+        if (options.GetValueOrDefault("syslog-address") is { Length: > 0 } address && AddressError(address) is { } addressError) return addressError;
+        if (options.GetValueOrDefault("syslog-facility") is { Length: > 0 } facility && FacilityCode(facility) is null) return "invalid syslog facility";
+        if (options.GetValueOrDefault("syslog-format") is { Length: > 0 } format && format is not ("rfc3164" or "rfc5424" or "rfc5424micro"))
+            return "Invalid syslog format";
+        if (options.GetValueOrDefault("tag") is { Length: > 0 } tag && TemplateError(tag) is { } tagError) return tagError;
+        if (options.GetValueOrDefault("cache-disabled") is { } disabled && LogLimits.ParseGoBool(disabled) is null)
+            return $"invalid value for cache-disabled: strconv.ParseBool: parsing \"{disabled}\": invalid syntax";
+        // The cache is the local driver's file: its options are the local driver's, renamed (moby loggerutils/cache).
+        var cache = options.Where(o => o.Key is "cache-max-size" or "cache-max-file" or "cache-compress")
+            .ToDictionary(o => o.Key["cache-".Length..], o => o.Value, StringComparer.Ordinal);
+        return cache.Count > 0 ? LogLimits.Check(LogLimits.LocalDriver, cache) : null;
+    }
+
+    /// <summary>Whether docker logs can read the container's output (the dual-logging cache is kept).</summary>
+    public static bool Cached(LogConfigJson log) => log.Config?.GetValueOrDefault("cache-disabled") is not { } v || LogLimits.ParseGoBool(v) != true;
+
+    /// <summary>The cache's rotation, read as the local driver reads its own options (dockerd's cache defaults are the local driver's).</summary>
+    public static LogSettings CacheSettings(LogConfigJson log)
+        => LogLimits.Of(new LogConfigJson
+        {
+            Type = LogLimits.LocalDriver,
+            Config = (log.Config ?? []).Where(o => o.Key is "cache-max-size" or "cache-max-file" or "cache-compress")
+                .ToDictionary(o => o.Key["cache-".Length..], o => o.Value, StringComparer.Ordinal),
+        });
+
+    /// <summary>
+    /// What berth-monitor is given for a container at its start: the address (a host name resolved now, the local
+    /// socket found now), the facility, the timestamp style and the rest of the header (hostname, tag, berthd's PID,
+    /// as srslog's formatters write them with dockerd's).
+    /// </summary>
+    /// <exception cref="ApiException">500 in dockerd's words when the syslog cannot be found (the start fails, as dockerd's).</exception>
+    public static SyslogTarget Target(ContainerRecord r)
+    {
+        IReadOnlyDictionary<string, string> options = r.HostConfig.LogConfig.Config ?? [];
+        string address = MonitorAddress(options.GetValueOrDefault("syslog-address") ?? "");
+        int facility = FacilityCode(options.GetValueOrDefault("syslog-facility") is { Length: > 0 } f ? f : "daemon")!.Value;
+        string tag = RenderTag(options.GetValueOrDefault("tag") is { Length: > 0 } t ? t : "{{.ID}}", r);
+        string pid = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        string hostname = Dns.GetHostName();
+        SyslogTarget target = (options.GetValueOrDefault("syslog-format") ?? "") switch
+        {
+            "rfc3164" => new SyslogTarget(address, facility, "stamp", $"{hostname} {tag}[{pid}]: "),
+            "rfc5424" => new SyslogTarget(address, facility, "rfc3339", $"{hostname} {tag} {pid} {tag} - "),
+            "rfc5424micro" => new SyslogTarget(address, facility, "rfc3339micro", $"{hostname} {tag} {pid} {tag} - "),
+            _ => new SyslogTarget(address, facility, "stamp", $"{tag}[{pid}]: "),
+        };
+        // berth-monitor takes a header of at most 512 bytes (a tag is one line of a log message, not a document).
+        if (System.Text.Encoding.UTF8.GetByteCount(target.Header) > 512 || target.Header.Contains('\n'))
+            throw ApiException.BadRequest($"log opt tag: the tag \"{tag}\" is too long or has a newline (syslog headers are one line of at most 512 bytes)");
+        return target;
+    }
+
+    private static string MonitorAddress(string address)
+    {
+        if (address.Length == 0)
+        {
+            string local = LocalSockets.FirstOrDefault(File.Exists)
+                ?? throw new ApiException(500, "failed to initialize logging driver: Unix syslog delivery error");
+            return "unix:" + local;
+        }
+        var uri = new Uri(address);
+        if (uri.Scheme is "unix" or "unixgram") return uri.Scheme + ":" + uri.AbsolutePath;
+        int port = uri.IsDefaultPort || uri.Port < 0 ? 514 : uri.Port;
+        IPAddress ip;
+        try
+        {
+            // A name's IPv4 address first ("localhost" often lists ::1 first, where a syslog on 127.0.0.1 is not).
+            ip = IPAddress.TryParse(uri.Host.Trim('[', ']'), out IPAddress? literal) ? literal
+                : Dns.GetHostAddresses(uri.Host).OrderBy(a => a.AddressFamily != AddressFamily.InterNetwork).First();
+        }
+        catch (Exception e) when (e is SocketException or InvalidOperationException)
+        {
+            throw new ApiException(500, $"failed to initialize logging driver: dial {uri.Scheme} {uri.Host}:{port}: lookup {uri.Host}: {e.Message}");
+        }
+        string host = ip.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{ip}]" : ip.ToString();
+        return $"{uri.Scheme}:{host}:{port.ToString(CultureInfo.InvariantCulture)}";
+    }
+
+    /// <summary>moby's parseAddress: a URL of a served scheme; a unix path must exist.</summary>
+    private static string? AddressError(string address)
+    {
+        if (!Uri.TryCreate(address, UriKind.Absolute, out Uri? uri)) return $"parse \"{address}\": invalid URI for request";
+        switch (uri.Scheme)
+        {
+            case "unix" or "unixgram":
+                return File.Exists(uri.AbsolutePath) || Directory.Exists(uri.AbsolutePath) ? null : $"stat {uri.AbsolutePath}: no such file or directory";
+            case "udp" or "tcp":
+                return uri.Host.Length == 0 ? $"syslog-address {address}: no host" : null;
+            case "tcp+tls":
+                return "syslog-address tcp+tls: syslog over TLS is not supported by berthd";
+            default:
+                return $"unsupported scheme: '{uri.Scheme}'";
+        }
+    }
+
+    private static int? FacilityCode(string facility)
+        => Facilities.TryGetValue(facility, out int code) ? code
+            : int.TryParse(facility, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && Facilities.ContainsValue(n) ? n : null;
+
+    [GeneratedRegex(@"\{\{\s*\.(\w+)\s*\}\}")]
+    private static partial Regex TagField();
+
+    private static readonly string[] TagFields = ["ID", "FullID", "Name", "ImageID", "ImageFullID", "ImageName", "DaemonName"];
+
+    /// <summary>The fields dockerd's log tag template offers (logger.Info); anything else is refused at create.</summary>
+    private static string? TemplateError(string tag)
+    {
+        foreach (Match m in TagField().Matches(tag))
+            if (!TagFields.Contains(m.Groups[1].Value)) return $"template: log-tag:1: can't evaluate field {m.Groups[1].Value}";
+        return TagField().Replace(tag, "").Contains("{{", StringComparison.Ordinal)
+            ? $"template: log-tag: berthd takes only {{{{.Field}}}} in a tag template (fields {string.Join(", ", TagFields)})" : null;
+    }
+
+    private static string RenderTag(string tag, ContainerRecord r)
+        => TagField().Replace(tag, m => m.Groups[1].Value switch
+        {
+            "ID" => r.Id[..12],
+            "FullID" => r.Id,
+            "Name" => r.Name.TrimStart('/'),
+            "ImageID" => ShortImageId(r.ImageId),
+            "ImageFullID" => r.ImageId,
+            "ImageName" => r.Config.Image ?? "",
+            "DaemonName" => "docker",
+            _ => m.Value,
+        });
+
+    private static string ShortImageId(string imageId) => (imageId.StartsWith("sha256:", StringComparison.Ordinal) ? imageId[7..] : imageId) is { Length: >= 12 } hex ? hex[..12] : imageId;
+
+}
+
+/// <summary>The syslog berth-monitor sends to: see <see cref="SyslogDriver.Target"/> and the monitor's --syslog options.</summary>
+public sealed record SyslogTarget(string Address, int Facility, string Time, string Header);
