@@ -640,8 +640,8 @@ static void local_entry(struct stream *s, const unsigned char *data, size_t len)
 // One message per entry, as dockerd's srslog writes them: "<PRI>TIMESTAMP HEADER LINE", PRI the
 // facility with severity info (stdout) or err (stderr), TIMESTAMP local time as time.Stamp
 // ("Jan _2 15:04:05"; rfc3164 and the default format) or "1 " and RFC 3339 (rfc5424, microseconds
-// with rfc5424micro, whose messages are also prefixed by their length, RFC 5425's framing, which
-// srslog applies on every transport); the line, and a newline. Datagram sockets (unixgram, udp,
+// with rfc5424micro); the line, and a newline (RFC 5425's length framing is dockerd's for TLS only,
+// which berthd does not serve). Datagram sockets (unixgram, udp,
 // and "unix" when the path takes datagrams, as srslog tries first) get one datagram per message,
 // sent without waiting: one the socket does not take at once is dropped. Stream sockets (tcp, a
 // stream "unix") get it with a 1 s timeout; a failed or partial send closes the
@@ -651,6 +651,14 @@ static void local_entry(struct stream *s, const unsigned char *data, size_t len)
 static int syslog_fd = -1;
 static bool syslog_stream;
 static long long syslog_retry_ns;       // CLOCK_MONOTONIC: no new connection before this
+
+// Go's words for a failed dial ("dial tcp 127.0.0.1:514: connect: connection refused"), which dockerd reports.
+static void syslog_dial_error(char *err, size_t errlen, const char *net, const char *address, int e)
+{
+    int n = snprintf(err, errlen, "dial %s %s: connect: %s", net, address, strerror(e));
+    size_t at = strlen(err) - strlen(strerror(e));
+    if (n > 0 && at < errlen && err[at] >= 'A' && err[at] <= 'Z') err[at] = (char)(err[at] + 32);
+}
 
 static int syslog_connect(char *err, size_t errlen)
 {
@@ -669,7 +677,7 @@ static int syslog_connect(char *err, size_t errlen)
             struct timeval tv = { .tv_sec = 1 };
             setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
             if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0) { syslog_stream = types[t] == SOCK_STREAM; return fd; }
-            snprintf(err, errlen, "dial %s %s: %s", types[t] == SOCK_DGRAM ? "unixgram" : "unix", path, strerror(errno));
+            syslog_dial_error(err, errlen, types[t] == SOCK_DGRAM ? "unixgram" : "unix", path, errno);
             close(fd);
             fd = -1;
             if (errno == ENOENT) break;        // no such socket: the other type will not find it either
@@ -709,7 +717,7 @@ static int syslog_connect(char *err, size_t errlen)
     struct timeval tv = { .tv_sec = 1 };
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);   // bounds the connect too
     if (connect(fd, (struct sockaddr *)&ss, sslen) < 0) {
-        snprintf(err, errlen, "dial %s %s: %s", tcp ? "tcp" : "udp", hp, strerror(errno));
+        syslog_dial_error(err, errlen, tcp ? "tcp" : "udp", hp, errno);
         close(fd);
         return -1;
     }
@@ -741,9 +749,8 @@ static void syslog_entry(struct stream *s, const unsigned char *data, size_t len
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     localtime_r(&ts.tv_sec, &tm);
-    // The message is made at 16, leaving room for RFC 5425's length prefix in front of it.
-    char *m = syslog_message + 16;
-    size_t room = sizeof syslog_message - 16, n = 0;
+    char *m = syslog_message;
+    size_t room = sizeof syslog_message, n = 0;
     int priority = opt.syslog_facility * 8 + (s->id == 2 ? 3 : 6);   // err for stderr, info for stdout
     n += (size_t)snprintf(m, room, "<%d>", priority);
     if (opt.syslog_time == SYSLOG_STAMP) {
@@ -760,14 +767,6 @@ static void syslog_entry(struct stream *s, const unsigned char *data, size_t len
     memcpy(m + n, data, len);
     n += len;
     m[n++] = '\n';                    // srslog ends every message with one
-    if (opt.syslog_time != SYSLOG_STAMP) {
-        // rfc5424 formats: srslog's RFC5425MessageLengthFramer, "LENGTH MESSAGE", on every transport.
-        char prefix[16];
-        int pl = snprintf(prefix, sizeof prefix, "%zu ", n);
-        m -= pl;
-        memcpy(m, prefix, (size_t)pl);
-        n += (size_t)pl;
-    }
     ssize_t sent = send(syslog_fd, m, n, MSG_NOSIGNAL | (syslog_stream ? 0 : MSG_DONTWAIT));
     if (sent == (ssize_t)n) return;
     if (!syslog_stream && sent < 0 && (errno == EAGAIN || errno == ENOBUFS)) return;   // dropped; the socket stays
