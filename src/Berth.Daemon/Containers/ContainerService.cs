@@ -531,14 +531,22 @@ public sealed partial class ContainerService : IDisposable
 
     internal static readonly System.Text.Json.JsonElement EmptyObject = System.Text.Json.JsonDocument.Parse("{}").RootElement.Clone();
 
+    /// <summary>
+    /// The image's config merged into the container's as dockerd's create does it (daemon/commit.go
+    /// merge, then mergeAndVerifyConfig): what inspect shows, and what later starts run from.
+    /// </summary>
     private static void MergeImageConfig(ContainerConfigJson config, Image image)
     {
-        var ic = image.Config.Config;
-        if (ic is null) return;
-        config.Env = Berth.Images.Engine.ImageSpecBuilder.MergeEnv(ic.Env ?? [], config.Env);
-        bool entrypointGiven = config.Entrypoint is not null;
-        if (!entrypointGiven) config.Entrypoint = ic.Entrypoint?.ToList();
-        if (config.Cmd is null or { Count: 0 } && !entrypointGiven) config.Cmd = ic.Cmd?.ToList();
+        var ic = image.Config.Config ?? new ContainerConfig();
+        config.Env = MergeImageEnv(config.Env, ic.Env);
+        // An entrypoint given, even [], keeps the image's; any non-empty one also keeps its Cmd.
+        if (config.Entrypoint is null or { Count: 0 })
+        {
+            if (config.Cmd is null or { Count: 0 }) config.Cmd = ic.Cmd?.ToList();
+            config.Entrypoint ??= ic.Entrypoint?.ToList();
+        }
+        // `--entrypoint ""` (sent as [""]) clears the image's entrypoint.
+        if (config.Entrypoint is [""]) config.Entrypoint = null;
         if (string.IsNullOrEmpty(config.WorkingDir)) config.WorkingDir = ic.WorkingDir ?? "";
         if (string.IsNullOrEmpty(config.User)) config.User = ic.User ?? "";
         if (ic.Labels is { Count: > 0 })
@@ -548,9 +556,32 @@ public sealed partial class ContainerService : IDisposable
             config.Labels = labels;
         }
         config.Labels = (config.Labels ?? []).OrderBy(l => l.Key, StringComparer.Ordinal).ToDictionary(StringComparer.Ordinal);
-        if (config.ExposedPorts is null && ic.ExposedPorts is { Count: > 0 })
-            config.ExposedPorts = ic.ExposedPorts.ToDictionary(p => p.Key, _ => EmptyObject, StringComparer.Ordinal);
+        config.ExposedPorts = MergeImageSet(config.ExposedPorts, ic.ExposedPorts?.Keys);
+        config.Volumes = MergeImageSet(config.Volumes, ic.Volumes?.Keys);
         config.Healthcheck = MergeHealthcheck(config.Healthcheck, ic.Healthcheck);
+    }
+
+    /// <summary>
+    /// dockerd's merge of the image's Env: the container's entries as given (duplicates and bare
+    /// names kept), then each image entry whose name they do not set; none given, the image's (null
+    /// without). The process gets them through ReplaceOrAppendEnvValues at start (ImageSpecBuilder).
+    /// </summary>
+    internal static List<string>? MergeImageEnv(List<string>? given, IReadOnlyList<string>? image)
+    {
+        if (given is not { Count: > 0 }) return image?.ToList();
+        var names = given.Select(EnvName).ToHashSet(StringComparer.Ordinal);
+        return [.. given, .. (image ?? []).Where(e => !names.Contains(EnvName(e)))];
+
+        static string EnvName(string entry) => entry.IndexOf('=') is var eq and >= 0 ? entry[..eq] : entry;
+    }
+
+    /// <summary>ExposedPorts and Volumes as dockerd merges them: none given (or {}), the image's (null without); else the union.</summary>
+    private static Dictionary<string, System.Text.Json.JsonElement>? MergeImageSet(Dictionary<string, System.Text.Json.JsonElement>? given, IEnumerable<string>? image)
+    {
+        if (given is not { Count: > 0 })
+            return image?.ToDictionary(k => k, _ => EmptyObject, StringComparer.Ordinal) is { Count: > 0 } fromImage ? fromImage : null;
+        foreach (string key in image ?? []) given.TryAdd(key, EmptyObject);
+        return given;
     }
 
     // ---- rename, remove ------------------------------------------------------------------------

@@ -53,6 +53,7 @@ public static class ContainerSpecFactory
         {
             ContainerId = record.Id,
             Env = c.Env,
+            EnvIncludesImageEnv = true,
             Cmd = c.Cmd,
             Entrypoint = c.Entrypoint,
             WorkingDir = string.IsNullOrEmpty(c.WorkingDir) ? null : c.WorkingDir,

@@ -11,6 +11,12 @@ public sealed class ContainerOverrides
     /// <summary><c>-e</c>: <c>KEY=VALUE</c> replaces or adds; a bare <c>KEY</c> removes it.</summary>
     public IReadOnlyList<string>? Env { get; init; }
 
+    /// <summary>
+    /// <see cref="Env"/> already holds the image's variables (dockerd's Config.Env, merged at create):
+    /// the process gets PATH, HOSTNAME, TERM with Env applied over them, in its order, not the image's again.
+    /// </summary>
+    public bool EnvIncludesImageEnv { get; init; }
+
     /// <summary>The arguments after the image name; replace the image's Cmd when non-empty.</summary>
     public IReadOnlyList<string>? Cmd { get; init; }
 

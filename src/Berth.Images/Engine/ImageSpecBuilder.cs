@@ -55,7 +55,7 @@ public static class ImageSpecBuilder
         var env = new List<string> { DefaultPath };
         if (hostname is not null) env.Add("HOSTNAME=" + hostname);
         if (o.Tty) env.Add("TERM=xterm");
-        env = MergeEnv(env, config.Env);
+        if (!o.EnvIncludesImageEnv) env = MergeEnv(env, config.Env);
         env = MergeEnv(env, o.Env);
 
         spec.Process.Cwd = WorkingDir(o.WorkingDir, config.WorkingDir);
