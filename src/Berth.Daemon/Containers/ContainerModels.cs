@@ -79,7 +79,8 @@ public sealed class ContainerUpdateBody
 
 public sealed class RestartPolicyJson
 {
-    public string Name { get; set; } = "no";
+    /// <summary>"" when the request gave none: dockerd records what it was sent (the docker CLI sends "no").</summary>
+    public string Name { get; set; } = "";
     public int MaximumRetryCount { get; set; }
 }
 
