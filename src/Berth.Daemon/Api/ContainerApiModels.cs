@@ -51,12 +51,19 @@ public sealed record EndpointIpamJson(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? IPv4Address,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? IPv6Address = null);
 
+/// <summary>Inspect's NetworkSettings, every field dockerd 20.10 shows (the legacy ones included: clients of API ≤ 1.43 read them).</summary>
 public sealed record NetworkSettingsJson
 {
     public string Bridge { get; init; } = "";
     public string SandboxID { get; init; } = "";
-    public string SandboxKey { get; init; } = "";
+    public bool HairpinMode { get; init; }
+    public string LinkLocalIPv6Address { get; init; } = "";
+    public int LinkLocalIPv6PrefixLen { get; init; }
     public Dictionary<string, IReadOnlyList<PortBindingJson>?> Ports { get; init; } = [];
+    public string SandboxKey { get; init; } = "";
+    public IReadOnlyList<string>? SecondaryIPAddresses { get; init; }
+    public IReadOnlyList<string>? SecondaryIPv6Addresses { get; init; }
+    public string EndpointID { get; init; } = "";
     public string Gateway { get; init; } = "";
     public string IPAddress { get; init; } = "";
     public int IPPrefixLen { get; init; }

@@ -205,6 +205,7 @@ public static class ContainersApi
         {
             SandboxKey = r.State.Running && r.State.Pid > 0 ? $"/proc/{r.State.Pid}/ns/net" : "",
             Ports = ports,
+            EndpointID = n?.EndpointId ?? "",
             Gateway = n?.Gateway ?? "",
             IPAddress = n?.IPAddress ?? "",
             IPPrefixLen = n?.IPPrefixLen ?? 0,

@@ -7,6 +7,8 @@ namespace Berth.Daemon.Containers;
 // them. The same types are the persistent record (config.v2.json), so what `inspect` shows is
 // what was stored. Fields berthd does not implement are captured by [JsonExtensionData] and
 // refused at create when they carry a non-zero value (ContainerRequestCheck), never dropped.
+// Fields moby marks omitempty (ExposedPorts, NetworkDisabled, Tmpfs, Sysctls, Mounts, Init…)
+// are left out when null, as dockerd's inspect leaves them out.
 
 /// <summary>The container's Config (api/types/container.Config).</summary>
 public class ContainerConfigJson
@@ -17,7 +19,7 @@ public class ContainerConfigJson
     public bool AttachStdin { get; set; }
     public bool AttachStdout { get; set; }
     public bool AttachStderr { get; set; }
-    public Dictionary<string, JsonElement>? ExposedPorts { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public Dictionary<string, JsonElement>? ExposedPorts { get; set; }
     public bool Tty { get; set; }
     public bool OpenStdin { get; set; }
     public bool StdinOnce { get; set; }
@@ -27,7 +29,7 @@ public class ContainerConfigJson
     public Dictionary<string, JsonElement>? Volumes { get; set; }
     public string WorkingDir { get; set; } = "";
     [JsonConverter(typeof(StringOrListConverter))] public List<string>? Entrypoint { get; set; }
-    public bool? NetworkDisabled { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public bool? NetworkDisabled { get; set; }
     public List<string>? OnBuild { get; set; }
     public Dictionary<string, string>? Labels { get; set; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? StopSignal { get; set; }
@@ -182,11 +184,11 @@ public sealed class HostConfigJson
     public bool PublishAllPorts { get; set; }
     public bool ReadonlyRootfs { get; set; }
     public List<string>? SecurityOpt { get; set; }
-    public Dictionary<string, string>? Tmpfs { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public Dictionary<string, string>? Tmpfs { get; set; }
     public string UTSMode { get; set; } = "";
     public string UsernsMode { get; set; } = "";
     public long ShmSize { get; set; }
-    public Dictionary<string, string>? Sysctls { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public Dictionary<string, string>? Sysctls { get; set; }
     public string Runtime { get; set; } = "";
     public string Isolation { get; set; } = "";
     public long CpuShares { get; set; }
@@ -216,10 +218,10 @@ public sealed class HostConfigJson
     public List<UlimitJson>? Ulimits { get; set; }
     public List<DeviceMappingJson>? Devices { get; set; }
     public List<string>? DeviceCgroupRules { get; set; }
-    public List<MountJson>? Mounts { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<MountJson>? Mounts { get; set; }
     public List<string>? MaskedPaths { get; set; }
     public List<string>? ReadonlyPaths { get; set; }
-    public bool? Init { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public bool? Init { get; set; }
     public List<int>? ConsoleSize { get; set; }
     [JsonExtensionData] public Dictionary<string, JsonElement>? Unknown { get; set; }
 }

@@ -469,6 +469,9 @@ public sealed partial class ContainerService : IDisposable
         };
         // Docker shows the image's values merged into Config (Env, Cmd, WorkingDir, labels...).
         MergeImageConfig(record.Config, image);
+        // As dockerd's newContainer, the hostname is recorded: the host's on the host network, else the short ID.
+        if (string.IsNullOrEmpty(record.Config.Hostname))
+            record.Config.Hostname = EffectiveNetworkMode(host) == "host" ? System.Net.Dns.GetHostName() : id[..12];
         if (record.Config.Entrypoint is null or { Count: 0 } && record.Config.Cmd is null or { Count: 0 })
             throw ApiException.BadRequest("No command specified");
         var entry = new ContainerEntry(record);
