@@ -117,12 +117,13 @@ public static class ContainersApi
         var result = new List<ContainerSummaryJson>();
         Dictionary<string, List<string>> linkNames = service.LinkNamesByTarget();
         Func<string, string?> imageIdOf = ImageIdResolver(service);
+        string engineId = SystemApi.Engine(context).Id;
         foreach (ContainerEntry e in entries)
         {
             ContainerRecord r = e.Record;
             List<string>? names = linkNames.GetValueOrDefault(r.Id);
             if (!ContainerFilters.Matches(r, filters, service, names)) continue;
-            ContainerSummaryJson summary = Summary(r, now, names, imageIdOf);
+            ContainerSummaryJson summary = Summary(r, engineId, now, names, imageIdOf);
             if (withSizes && service.Sizes(e) is var (rw, rootFs)) summary = summary with { SizeRw = rw, SizeRootFs = rootFs };
             result.Add(summary);
             if (limit > 0 && result.Count >= limit) break;
@@ -135,7 +136,7 @@ public static class ContainersApi
     /// <param name="imageIdOf">The image ID a name resolves to now (null: none; see <see cref="ImageIdResolver"/>):
     /// a name that no longer gives the container's image is shown as the image's ID, as dockerd's list does
     /// (after an rmi -f, or the name tagged onto another image).</param>
-    internal static ContainerSummaryJson Summary(ContainerRecord r, DateTimeOffset now, IReadOnlyList<string>? linkNames = null, Func<string, string?>? imageIdOf = null) => new()
+    internal static ContainerSummaryJson Summary(ContainerRecord r, string engineId, DateTimeOffset now, IReadOnlyList<string>? linkNames = null, Func<string, string?>? imageIdOf = null) => new()
     {
         Id = r.Id,
         Names = linkNames is null ? [r.Name] : [.. linkNames.Append(r.Name).Order(StringComparer.Ordinal)],
@@ -148,7 +149,7 @@ public static class ContainersApi
         State = r.State.Status,
         Status = StatusText(r.State, now),
         HostConfig = new SummaryHostConfig(string.IsNullOrEmpty(r.HostConfig.NetworkMode) ? "default" : r.HostConfig.NetworkMode),
-        NetworkSettings = new SummaryNetworkSettings(Networks(r)),
+        NetworkSettings = new SummaryNetworkSettings(Networks(r, engineId)),
         Ports = SummaryPorts(r),
         Mounts = MountPoints(r),
     };
@@ -167,10 +168,17 @@ public static class ContainersApi
         return ports;
     }
 
-    private static Dictionary<string, EndpointSettingsJson> Networks(ContainerRecord r)
+    private static Dictionary<string, EndpointSettingsJson> Networks(ContainerRecord r, string engineId)
     {
         // Every network the container belongs to; the endpoint's fields are empty while it does not run (dockerd's cleanOperationalData).
         var result = new Dictionary<string, EndpointSettingsJson>(StringComparer.Ordinal);
+        // --network none or host: dockerd lists that network, with its ID once the container has
+        // started (its sandbox joined it), and no endpoint or address.
+        if (r.HostConfig.NetworkMode is "none" or "host" && r.Networks is null or { Count: 0 })
+            result[r.HostConfig.NetworkMode] = new EndpointSettingsJson
+            {
+                NetworkID = r.State.StartedAt == ContainerStateJson.ZeroTime ? "" : NetworksApi.PredefinedId(engineId, r.HostConfig.NetworkMode),
+            };
         foreach (ContainerNetworkState n in r.Networks ?? [])
             result[n.NetworkName] = new EndpointSettingsJson
             {
@@ -192,7 +200,7 @@ public static class ContainersApi
         return result;
     }
 
-    private static NetworkSettingsJson NetworkSettings(ContainerRecord r)
+    private static NetworkSettingsJson NetworkSettings(ContainerRecord r, string engineId)
     {
         var ports = new Dictionary<string, IReadOnlyList<PortBindingJson>?>(StringComparer.Ordinal);
         foreach (string exposed in r.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>()) ports[exposed] = null;
@@ -213,7 +221,7 @@ public static class ContainersApi
             GlobalIPv6Address = n?.GlobalIPv6Address ?? "",
             GlobalIPv6PrefixLen = n?.GlobalIPv6PrefixLen ?? 0,
             IPv6Gateway = n?.IPv6Gateway ?? "",
-            Networks = Networks(r),
+            Networks = Networks(r, engineId),
         };
     }
 
@@ -309,7 +317,7 @@ public static class ContainersApi
             SizeRootFs = size?.RootFs,
             Mounts = MountPoints(r),
             Config = r.Config,
-            NetworkSettings = NetworkSettings(r),
+            NetworkSettings = NetworkSettings(r, SystemApi.Engine(context).Id),
         };
         return JsonResults.WriteAsync(context, result, ApiJson.Context.ContainerInspectJson);
     }

@@ -57,13 +57,13 @@ public static class NetworksApi
             foreach (NetworkInfo n in network.Networks) result.Add(ToJson(n, engine.Containers));
         }
         foreach (string name in Predefined)
-            result.Add(new NetworkJson { Name = name, Id = PredefinedId(engine, name), Driver = name == "host" ? "host" : "null", Created = ContainerService.Rfc3339(engine.Started) });
+            result.Add(new NetworkJson { Name = name, Id = PredefinedId(engine.Id, name), Driver = name == "host" ? "host" : "null", Created = ContainerService.Rfc3339(engine.Started) });
         return result;
     }
 
     /// <summary>Stable IDs for host and none (dockerd stores random ones; these never change for one engine).</summary>
-    private static string PredefinedId(BerthEngine engine, string name)
-        => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(engine.Id + "/" + name)));
+    internal static string PredefinedId(string engineId, string name)
+        => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(engineId + "/" + name)));
 
     private static NetworkJson ToJson(NetworkInfo n, ContainerService containers)
     {

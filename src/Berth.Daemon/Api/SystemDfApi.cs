@@ -87,7 +87,7 @@ public static class SystemDfApi
             result.Containers = containers.Select(c =>
             {
                 long rw = engine.Containers.SizeRw(c);
-                return ContainersApi.Summary(c.Record, now, linkNames.GetValueOrDefault(c.Record.Id), imageIdOf) with { SizeRw = rw, SizeRootFs = rw + imageSize.GetValueOrDefault(c.Record.ImageId) };
+                return ContainersApi.Summary(c.Record, engine.Id, now, linkNames.GetValueOrDefault(c.Record.Id), imageIdOf) with { SizeRw = rw, SizeRootFs = rw + imageSize.GetValueOrDefault(c.Record.ImageId) };
             }).ToList();
         }
         if (Wants("volume"))
