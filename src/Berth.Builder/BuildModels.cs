@@ -1,3 +1,4 @@
+using Berth.Images.Content;
 using Berth.Images.Manifests;
 using Berth.Images.Store;
 
@@ -61,6 +62,11 @@ public sealed class BuildOptions
 public interface IBuildOutput
 {
     void Write(string text);
+
+    /// <summary>A stage is built: its image (the classic builder's aux message, one per stage).</summary>
+    void StageBuilt(Digest imageId)
+    {
+    }
 }
 
 /// <summary>A RUN step for the engine to execute in a container made from <see cref="BaseImage"/>.</summary>

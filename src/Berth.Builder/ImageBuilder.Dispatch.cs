@@ -160,7 +160,7 @@ public sealed partial class ImageBuilder
         }
         state.Image = image;
         state.Config = image.Config.Config ?? new ContainerConfig();
-        run.Output.Write($" ---> {Short(image.Id)}\n");
+        if (!run.InTriggers) run.Output.Write($" ---> {Short(image.Id)}\n");
     }
 
     private async Task RunAsync(BuildRun run, StageState state, RunInstruction step, Instruction raw, CancellationToken cancellationToken)

@@ -65,6 +65,9 @@ public sealed partial class ImageBuilder
         public List<StageState> Stages { get; } = [];
         public int Step { get; set; }
         public int TotalSteps { get; set; }
+
+        /// <summary>Running a base image's ONBUILD triggers: their steps print no " ---> ID" line of their own.</summary>
+        public bool InTriggers { get; set; }
     }
 
     public async Task<BuildResult> BuildAsync(BuildContext context, BuildOptions options, IBuildOutput output, CancellationToken cancellationToken)
@@ -110,15 +113,17 @@ public sealed partial class ImageBuilder
                 {
                     cancellationToken.ThrowIfCancellationRequested();
                     run.Step++;
-                    output.Write($"Step {run.Step}/{run.TotalSteps} : {instruction.Original}\n");
+                    WriteStepLine(output, run, instruction);
                     await DispatchAsync(run, state, instruction, cancellationToken);
                 }
                 run.Stages.Add(state);
+                if (state.Image is { } built) output.StageBuilt(built.Id);
             }
 
             StageState final = run.Stages[^1];
             // A FROM-only final stage on scratch has no image at all: commit its (empty) config.
             Image image = final.Image ?? await CommitConfigAsync(run, final, final.Config, "#(nop) FROM scratch", cancellationToken);
+            if (final.Image is null) output.StageBuilt(image.Id);
             var unused = options.BuildArgs.Keys.Where(k => !run.ConsumedArgs.Contains(k) && !PredefinedArgs.Contains(k)).Order(StringComparer.Ordinal).ToList();
             if (unused.Count > 0) output.Write($"[Warning] One or more build-args [{string.Join(' ', unused)}] were not consumed\n");
 
@@ -183,13 +188,14 @@ public sealed partial class ImageBuilder
     {
         run.Step++;
         var from = (FromInstruction)Expand(run, stage.From, name => metaArgs.GetValueOrDefault(name));
-        run.Output.Write($"Step {run.Step}/{run.TotalSteps} : {stage.From.Original}\n");
+        WriteStepLine(run.Output, run, stage.From);
         var state = new StageState(stage.Index, stage.Name);
         if (string.IsNullOrWhiteSpace(from.Image))
             throw new BuildException(BuildErrorKind.InvalidArgument, $"{Where(stage.From)}: FROM names no image (after variable expansion)");
 
         if (string.Equals(from.Image, "scratch", StringComparison.OrdinalIgnoreCase))
         {
+            state.Config = WithDefaultPath(state.Config);
             run.Output.Write(" ---> \n");
             return state;
         }
@@ -220,9 +226,10 @@ public sealed partial class ImageBuilder
                     $"{Where(stage.From)}: image {from.Image} was found but does not match the specified platform: wanted {PlatformMatcher.Normalize(platform)}, actual: {PlatformMatcher.Normalize(state.Image.Config.Platform)}");
             state.Config = state.Image.Config.Config ?? new ContainerConfig();
         }
-        run.Output.Write($" ---> {(state.Image is null ? "" : Short(state.Image.Id))}\n");
+        state.Config = WithDefaultPath(state.Config);
 
-        // ONBUILD triggers of the base run now, then are cleared from the new image's config.
+        // ONBUILD triggers of the base run now, then are cleared from the new image's config. As the
+        // classic builder, the step's " ---> ID" line comes once, after them: the image they made.
         if (state.Config.OnBuild is { Count: > 0 } triggers)
         {
             IReadOnlyList<Instruction> parsed;
@@ -234,20 +241,42 @@ public sealed partial class ImageBuilder
             {
                 throw new BuildException(BuildErrorKind.InvalidArgument, $"ONBUILD trigger of {from.Image}: {e.Message}", e);
             }
-            run.Output.Write($" ---> Running in triggers: {parsed.Count} build trigger{(parsed.Count == 1 ? "" : "s")}\n");
+            run.Output.Write($"# Executing {parsed.Count} build trigger{(parsed.Count == 1 ? "" : "s")}");
+            run.Output.Write("\n");
             state.Config = state.Config with { OnBuild = null };
-            foreach (Instruction trigger in parsed)
+            run.InTriggers = true;
+            try
             {
-                run.Output.Write($" ---> Executing trigger {trigger.Original}\n");
-                await DispatchAsync(run, state, trigger, cancellationToken);
+                foreach (Instruction trigger in parsed) await DispatchAsync(run, state, trigger, cancellationToken);
+            }
+            finally
+            {
+                run.InTriggers = false;
             }
         }
         else if (state.Config.OnBuild is not null)
         {
             state.Config = state.Config with { OnBuild = null };
         }
+        run.Output.Write($" ---> {(state.Image is null ? "" : Short(state.Image.Id))}\n");
         return state;
     }
+
+    /// <summary>"Step N/M : INSTRUCTION", its newline a message of its own, as the classic builder streams it.</summary>
+    private static void WriteStepLine(IBuildOutput output, BuildRun run, Instruction instruction)
+    {
+        output.Write($"Step {run.Step}/{run.TotalSteps} : {instruction.Original}");
+        output.Write("\n");
+    }
+
+    /// <summary>
+    /// The classic builder's beginStage: a stage whose base sets no PATH gets the default one in its
+    /// config, so the images its steps commit carry it (dockerd's builds of an imported or scratch base do).
+    /// </summary>
+    private static ContainerConfig WithDefaultPath(ContainerConfig config)
+        => config.Env?.Any(e => e == "PATH" || e.StartsWith("PATH=", StringComparison.Ordinal)) == true
+            ? config
+            : config with { Env = [.. config.Env ?? [], Berth.Images.Engine.ImageSpecBuilder.DefaultPath] };
 
     private static string Where(Instruction i) => $"Dockerfile:{i.Line}";
 

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Berth.Builder;
 using Berth.Daemon.Build;
 using Berth.Images;
+using Berth.Images.Content;
 using Berth.Images.Manifests;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -70,7 +71,6 @@ public static partial class BuildApi
         try
         {
             BuildResult result = await Builds(context).BuildAsync(context.Request.Body, options, output, RegistryAuth.FromHeader(context), context.RequestAborted);
-            stream.Post(new JsonMessage { Aux = new AuxMessage(null, null, 0) { ID = result.Image.Id.Value } });
             if (quiet) stream.Post(new JsonMessage { Stream = result.Image.Id.Value + "\n" });
         }
         catch (BuildException e) when (!context.RequestAborted.IsCancellationRequested)
@@ -160,6 +160,12 @@ public static partial class BuildApi
         public void Write(string text)
         {
             if (!quiet && text.Length > 0) stream.Post(new JsonMessage { Stream = text });
+        }
+
+        /// <summary>The classic builder's aux message at the end of each stage (not with <c>q</c>: only the final ID then).</summary>
+        public void StageBuilt(Digest imageId)
+        {
+            if (!quiet) stream.Post(new JsonMessage { Aux = new AuxMessage(null, null, 0) { ID = imageId.Value } });
         }
     }
 }

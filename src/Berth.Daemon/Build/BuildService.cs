@@ -129,6 +129,7 @@ public sealed class BuildService
             }
             string id = created.Id;
             containerCreated(id);
+            bool committed = false;
             try
             {
                 ContainerEntry entry = containers.Find(id);
@@ -144,15 +145,16 @@ public sealed class BuildService
                 Func<bool> stopped = () => !entry.Record.State.Running || entry.Removed;
                 LogLocation log = containers.LogOf(entry.Record) ?? throw new BuildException(BuildErrorKind.InvalidArgument,
                     "the step's container keeps no log (logging driver none)");
+                // As the classic builder: stderr in red (its streamformatter's stderr writer), stdout as it is.
                 await foreach (LogEntry line in LogReader.ReadAsync(log, null, null, -1, follow: true, stopped, cancellationToken))
-                    output.Write(Encoding.UTF8.GetString(line.Line.Span));
+                    output.Write(line.Stream == "stderr" ? "\u001b[91m" + Encoding.UTF8.GetString(line.Line.Span) + "\u001b[0m" : Encoding.UTF8.GetString(line.Line.Span));
                 WaitResponse exit = await containers.WaitAsync(entry, "not-running", cancellationToken);
                 if (exit.StatusCode != 0)
                 {
                     throw new BuildException(BuildErrorKind.StepFailed,
                         $"The command '{string.Join(' ', request.Command)}' returned a non-zero code: {exit.StatusCode}") { ExitCode = (int)exit.StatusCode };
                 }
-                return await images.Store.CommitAsync(containers.WritableLayer(entry), request.BaseImage, new CommitOptions
+                Image image = await images.Store.CommitAsync(containers.WritableLayer(entry), request.BaseImage, new CommitOptions
                 {
                     ContainerConfig = request.CommitConfig,
                     CreatedBy = request.CreatedBy,
@@ -161,12 +163,16 @@ public sealed class BuildService
                     // unless the step put something in them, as BuildKit removes its mount stubs.
                     MountPointDirectories = [.. CommitOptions.DefaultMountPointDirectories, .. request.Mounts.SelectMany(m => DirectoryAndParents(m.Target))],
                 }, cancellationToken);
+                committed = true;
+                return image;
             }
             finally
             {
                 // Intermediate containers never outlive their step, failed or not (no dangling
                 // containers); the cancellation token is not passed so that a cancelled build still cleans up.
                 await containers.RemoveAsync(id, force: true, CancellationToken.None, removeVolumes: true);
+                // Said as dockerd's --rm (the default) says it: after a step that worked (it keeps a failed one's).
+                if (committed) output.Write($"Removing intermediate container {id[..12]}\n");
             }
         }
     }

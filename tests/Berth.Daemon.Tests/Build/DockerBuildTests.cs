@@ -379,6 +379,56 @@ public sealed class DockerBuildTests : IAsyncLifetime
         Assert.Contains("three", await badTarget.Content.ReadAsStringAsync());
     }
 
+    /// <summary>
+    /// The classic builder's stream, message by message, as dockerd 20.10 sends it for the same
+    /// Dockerfile (but for the " ---> Running in"/"Removing intermediate container" pair dockerd
+    /// also prints for steps that only change the config: berthd makes no container for those).
+    /// </summary>
+    [Fact]
+    public async Task Build_stream_is_the_classic_builders_message_by_message()
+    {
+        using var tar = new MemoryStream();
+        using (var writer = new TarWriter(tar, TarEntryFormat.Pax, leaveOpen: true))
+        {
+            writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "Dockerfile")
+            {
+                Mode = (UnixFileMode)0x1A4,
+                DataStream = new MemoryStream("FROM busybox AS base\nENV A=1\nRUN echo out && sleep 0.2 && echo err >&2\nONBUILD RUN true\nFROM base\nRUN true\n"u8.ToArray()),
+            });
+        }
+        using var content = new ByteArrayContent(tar.ToArray());
+        content.Headers.ContentType = new("application/x-tar");
+        using HttpResponseMessage response = await _daemon.Client.PostAsync("/build?t=stream:1&nocache=1", content);
+        string body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, body);
+        List<string> messages = body.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)
+            .Select(m => m.TryGetProperty("aux", out JsonElement aux) ? "aux " + aux.GetProperty("ID").GetString()![..7] : m.GetProperty("stream").GetString()!)
+            .Select(m => System.Text.RegularExpressions.Regex.Replace(m, "[0-9a-f]{12}", "ID"))
+            .ToList();
+        Assert.Equal([
+            "Step 1/6 : FROM busybox AS base", "\n", " ---> ID\n",
+            "Step 2/6 : ENV A=1", "\n", " ---> ID\n",
+            "Step 3/6 : RUN echo out && sleep 0.2 && echo err >&2", "\n", " ---> Running in ID\n", "out\n", "\u001b[91merr\n\u001b[0m", "Removing intermediate container ID\n", " ---> ID\n",
+            "Step 4/6 : ONBUILD RUN true", "\n", " ---> ID\n",
+            "aux sha256:",
+            "Step 5/6 : FROM base", "\n", "# Executing 1 build trigger", "\n", " ---> Running in ID\n", "Removing intermediate container ID\n", " ---> ID\n",
+            "Step 6/6 : RUN true", "\n", " ---> Running in ID\n", "Removing intermediate container ID\n", " ---> ID\n",
+            "aux sha256:",
+            "Successfully built ID\n", "Successfully tagged stream:1\n",
+        ], messages);
+
+        // As dockerd's builder, a stage whose base has no PATH (an imported one here) gets the default first.
+        JsonElement env = (await InspectAsync("stream:1")).GetProperty("Config").GetProperty("Env");
+        Assert.Equal(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=1"], env.EnumerateArray().Select(e => e.GetString()));
+
+        // q=1: the image's ID alone, no aux message.
+        using var quietContent = new ByteArrayContent(tar.ToArray());
+        quietContent.Headers.ContentType = new("application/x-tar");
+        using HttpResponseMessage quiet = await _daemon.Client.PostAsync("/build?q=1", quietContent);
+        string quietBody = await quiet.Content.ReadAsStringAsync();
+        Assert.Matches("^\\{\"stream\":\"sha256:[0-9a-f]{64}\\\\n\"\\}\r?\n$", quietBody);
+    }
+
     [Fact]
     public async Task Docker_py_builds_and_reports_a_failed_step()
     {
