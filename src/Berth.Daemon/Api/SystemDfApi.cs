@@ -45,12 +45,14 @@ public static class SystemDfApi
 
         ImageStore store = engine.Images.Store;
         IReadOnlyList<ImageSummary> images = Wants("image") || Wants("container") ? store.List() : [];
-        var layersOf = new Dictionary<Digest, IReadOnlyList<Descriptor>>();
+        // Each image's layers (by diffID) with what they hold unpacked, the sizes dockerd's df counts.
+        var layersOf = new Dictionary<Digest, IReadOnlyList<(Digest DiffId, long Size)>>();
         foreach (ImageSummary image in images)
         {
             try
             {
-                layersOf[image.Id] = store.Inspect(image.Id.Value).Layers;
+                Image read = store.Get(image.Id.Value);
+                layersOf[image.Id] = read.DiffIds.Select((d, i) => (d, store.LayerSizeOf(read, i))).ToList();
             }
             catch (ImagesException)
             {
@@ -58,10 +60,10 @@ public static class SystemDfApi
             }
         }
         // How many images hold each layer: a layer held by more than one is shared.
-        var holders = new Dictionary<string, (long Size, int Count)>(StringComparer.Ordinal);
-        foreach (IReadOnlyList<Descriptor> layers in layersOf.Values)
-            foreach (Descriptor l in layers.DistinctBy(l => l.Digest))
-                holders[l.Digest] = holders.TryGetValue(l.Digest, out var h) ? (h.Size, h.Count + 1) : (l.Size, 1);
+        var holders = new Dictionary<Digest, (long Size, int Count)>();
+        foreach (var layers in layersOf.Values)
+            foreach (var l in layers.DistinctBy(l => l.DiffId))
+                holders[l.DiffId] = holders.TryGetValue(l.DiffId, out var h) ? (h.Size, h.Count + 1) : (l.Size, 1);
 
         var result = new DiskUsageJson();
         if (Wants("image"))
@@ -74,7 +76,7 @@ public static class SystemDfApi
                 RepoDigests = image.RepoDigests,
                 Created = image.Created?.ToUnixTimeSeconds() ?? 0,
                 Size = image.Size,
-                SharedSize = layersOf[image.Id].DistinctBy(l => l.Digest).Where(l => holders[l.Digest].Count > 1).Sum(l => l.Size),
+                SharedSize = layersOf[image.Id].DistinctBy(l => l.DiffId).Where(l => holders[l.DiffId].Count > 1).Sum(l => l.Size),
                 Labels = LabelsOf(store, image.Id.Value),
                 Containers = containers.Count(c => c.Record.ImageId == image.Id.Value),
             }).ToList();

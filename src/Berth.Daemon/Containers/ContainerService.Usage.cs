@@ -33,7 +33,7 @@ public sealed partial class ContainerService
         long image;
         try
         {
-            image = Images.Get(entry.Record.ImageId).Size;
+            image = Images.SizeOf(Images.Get(entry.Record.ImageId));
         }
         catch (ImagesException)
         {

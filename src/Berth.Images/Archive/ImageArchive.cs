@@ -346,14 +346,28 @@ public static class ImageArchive
         }
     }
 
-    /// <summary>Refuses a layer that is not a tar archive before anything is stored (docker: "Error processing tar file").</summary>
-    private static void ValidateTar(Stream layer)
+    /// <summary>
+    /// Refuses a layer that is not a tar archive before anything is stored (docker: "Error processing
+    /// tar file"); returns what it holds unpacked (<see cref="LayerSize"/>).
+    /// </summary>
+    private static long ValidateTar(Stream layer)
     {
         int entries = 0;
+        long unpacked = 0;
         try
         {
             using var reader = new System.Formats.Tar.TarReader(layer, leaveOpen: true);
-            while (reader.GetNextEntry(copyData: false) is not null) entries++;
+            while (reader.GetNextEntry(copyData: false) is { } entry)
+            {
+                entries++;
+                unpacked += entry.EntryType switch
+                {
+                    System.Formats.Tar.TarEntryType.RegularFile or System.Formats.Tar.TarEntryType.V7RegularFile
+                        or System.Formats.Tar.TarEntryType.ContiguousFile => entry.Length,
+                    System.Formats.Tar.TarEntryType.SymbolicLink => System.Text.Encoding.UTF8.GetByteCount(entry.LinkName),
+                    _ => 0,
+                };
+            }
         }
         catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException or ArgumentException)
         {
@@ -367,6 +381,7 @@ public static class ImageArchive
             while ((b = layer.ReadByte()) >= 0)
                 if (b != 0) throw new ImagesException(ImagesErrorKind.InvalidArgument, "Error processing tar file: not a tar archive");
         }
+        return unpacked;
     }
 
     private static async Task<Descriptor> StoreManifestAsync(IContentStore content, ImageManifest manifest, CancellationToken cancellationToken)
@@ -390,7 +405,10 @@ public static class ImageArchive
         string spool = Path.Combine(store.Root, "tmp");
         Directory.CreateDirectory(spool);
         using IDisposable hold = await store.HoldGarbageCollectionAsync(cancellationToken).ConfigureAwait(false);
-        (Digest layer, long size) = await IngestAsync(store.Content, LayerDecompression.Open(rootfsTar, out _), spool, cancellationToken, ValidateTar).ConfigureAwait(false);
+        long unpacked = 0;
+        (Digest layer, long size) = await IngestAsync(store.Content, LayerDecompression.Open(rootfsTar, out _), spool, cancellationToken,
+            tar => unpacked = ValidateTar(tar)).ConfigureAwait(false);
+        store.RecordLayerSize(layer, unpacked);
 
         Platform platform = options.Platform ?? PlatformMatcher.Host;
         DateTimeOffset now = options.TimeProvider.GetUtcNow();

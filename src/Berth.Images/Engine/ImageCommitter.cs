@@ -122,6 +122,8 @@ public static class ImageCommitter
             if (!empty)
             {
                 (Digest digest, long size) = Compressed(layerPath, blobPath, options.Compress);
+                using (FileStream layerTar = File.OpenRead(layerPath))
+                    store.RecordLayerSize(diff.DiffId, LayerSize.Measure(layerTar, cancellationToken));
                 await using (var blob = File.OpenRead(blobPath))
                     await store.Content.WriteAsync(blob, digest, size, cancellationToken).ConfigureAwait(false);
                 string mediaType = (docker, options.Compress) switch

@@ -19,7 +19,8 @@ public sealed class LayerApplyOptions
 /// <summary>What applying a layer produced.</summary>
 /// <param name="DiffId">The digest of the uncompressed tar stream (the layer's diffID).</param>
 /// <param name="UncompressedSize">The length of the uncompressed tar stream.</param>
-public sealed record LayerApplyResult(Digest DiffId, long UncompressedSize, LayerCompression Compression);
+/// <param name="UnpackedSize">What the unpacked layer holds, as Docker reports a layer's size (see <see cref="LayerSize"/>).</param>
+public sealed record LayerApplyResult(Digest DiffId, long UncompressedSize, LayerCompression Compression, long UnpackedSize);
 
 /// <summary>
 /// Unpacks a layer tar (plain, gzip or zstd) into a directory that is the upper directory of an
@@ -55,10 +56,12 @@ public static class LayerApplier
         using var parents = new ParentDirectoryCache(root);
         var reader = new LayerTarReader(hashing);
         var directories = new List<(string Path, TarHeader Header)>();
+        long unpackedSize = 0;
 
         while (reader.Next() is { } header)
         {
             cancellationToken.ThrowIfCancellationRequested();
+            unpackedSize += LayerSize.Of(header);
             try
             {
                 ApplyEntry(root, parents, reader, header, options, directories);
@@ -74,7 +77,7 @@ public static class LayerApplier
         for (int i = directories.Count - 1; i >= 0; i--)
             SetDirectoryTime(root, directories[i].Path, directories[i].Header);
 
-        return new LayerApplyResult(hashing.GetDigest(), hashing.BytesHashed, compression);
+        return new LayerApplyResult(hashing.GetDigest(), hashing.BytesHashed, compression, unpackedSize);
     }
 
     private static void ApplyEntry(RootedDirectory root, ParentDirectoryCache parents, LayerTarReader reader, TarHeader h, LayerApplyOptions options,

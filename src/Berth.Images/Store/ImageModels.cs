@@ -42,12 +42,9 @@ public sealed record Image
 
     /// <summary>The layers' chain IDs, bottom first; the last names the snapshot of the whole image.</summary>
     public IReadOnlyList<Digest> ChainIds => ChainId.Compute(DiffIds);
-
-    /// <summary>The sum of the layer blobs' sizes.</summary>
-    public long Size => Manifest.Layers.Sum(l => l.Size);
 }
 
-/// <summary>One line of <c>images</c>.</summary>
+/// <summary>One line of <c>images</c>; its <c>Size</c> is what its layers hold unpacked (<see cref="ImageStore.SizeOf"/>).</summary>
 public sealed record ImageSummary(Digest Id, IReadOnlyList<string> RepoTags, IReadOnlyList<string> RepoDigests, DateTimeOffset? Created, long Size);
 
 /// <summary>What <c>inspect</c> shows.</summary>

@@ -20,7 +20,7 @@ namespace Berth.Images.Store;
 /// layer snapshots. Concurrency: name changes are serialised; pulls, loads and unpacks run in
 /// parallel with each other but never with a collection, which would see their new blobs as garbage.
 /// </summary>
-public sealed class ImageStore
+public sealed partial class ImageStore
 {
     /// <summary>Prefix of the active snapshots layers are unpacked into; leftovers of a crash are collected.</summary>
     public const string ExtractPrefix = "extract-";
@@ -258,7 +258,7 @@ public sealed class ImageStore
         {
             if (group.All(g => g.Record.Name[0] == IntermediateKeyMarker)) continue;
             Image image = group.First().Image!;
-            result.Add(new ImageSummary(image.Id, RepoTags(group.Select(g => g.Record)), RepoDigests(group.Select(g => g.Record)), image.Config.Created, image.Size));
+            result.Add(new ImageSummary(image.Id, RepoTags(group.Select(g => g.Record)), RepoDigests(group.Select(g => g.Record)), image.Config.Created, SizeOf(image)));
         }
         return result.OrderByDescending(s => s.Created).ToList();
     }
@@ -268,11 +268,11 @@ public sealed class ImageStore
         Image image = Get(nameOrId, platform);
         var records = References().Where(r => TryImageIdOf(r.Target) == image.Id).ToList();
         return new ImageDetails(image.Id, RepoTags(records), RepoDigests(records), image.Config.Created, image.Config.Author,
-            image.Config.Comment, image.Config.Platform, image.Size, image.Config.Config, image.DiffIds, image.Target, image.ManifestDescriptor, image.Manifest.Layers,
+            image.Config.Comment, image.Config.Platform, SizeOf(image), image.Config.Config, image.DiffIds, image.Target, image.ManifestDescriptor, image.Manifest.Layers,
             image.Config.Container, image.Config.ContainerConfig);
     }
 
-    /// <summary>Docker's <c>history</c>: newest first; sizes are the layer blobs' sizes.</summary>
+    /// <summary>Docker's <c>history</c>: newest first; sizes are the layers' unpacked sizes.</summary>
     public IReadOnlyList<ImageHistoryItem> History(string nameOrId, Platform? platform = null)
     {
         Image image = Get(nameOrId, platform);
@@ -284,7 +284,7 @@ public sealed class ImageStore
         foreach (HistoryEntry entry in history)
         {
             long size = 0;
-            if (!entry.EmptyLayer && layer < image.Manifest.Layers.Count) size = image.Manifest.Layers[layer++].Size;
+            if (!entry.EmptyLayer && layer < image.Manifest.Layers.Count) size = LayerSizeOf(image, layer++);
             items.Add(new ImageHistoryItem("<missing>", entry.Created, entry.CreatedBy ?? "", size, entry.Comment ?? "", entry.EmptyLayer));
         }
         items.Reverse();
@@ -348,7 +348,8 @@ public sealed class ImageStore
                 {
                     try
                     {
-                        await unpack.CompleteAsync(unpacking).ConfigureAwait(false);
+                        if (await unpack.CompleteAsync(unpacking).ConfigureAwait(false) is { } unpacked)
+                            RecordLayerSize(unpacked.DiffId, unpacked.UnpackedSize);
                     }
                     catch (Exception e) when (e is ImagesException or IOException or UnauthorizedAccessException)
                     {
@@ -474,6 +475,7 @@ public sealed class ImageStore
                     $"layer {layer.Digest} of image {image.Id}: uncompressed content is {result.DiffId}, the config says diff_ids[{index}] = {diffId}; refused");
             snapshotter.Commit(name, key, new Dictionary<string, string> { ["berth.io/diff-id"] = diffId.Value, ["berth.io/layer"] = layer.Digest });
             committed = true;
+            RecordLayerSize(diffId, result.UnpackedSize);
             progress?.Report(new UnpackProgress(blobDigest, layer.Size, layer.Size, Done: true));
         }
         finally
@@ -518,9 +520,10 @@ public sealed class ImageStore
         {
             var blobs = new HashSet<Digest>();
             var snapshots = new HashSet<string>(StringComparer.Ordinal);
+            var diffIds = new HashSet<Digest>();
             List<Descriptor> roots;
             lock (_gate) roots = _references.Values.Select(e => e.Target).ToList();
-            foreach (Descriptor root in roots) Mark(root, blobs, snapshots);
+            foreach (Descriptor root in roots) Mark(root, blobs, snapshots, diffIds);
             foreach (Digest id in _usage?.ImagesInUse() ?? []) blobs.Add(id);
 
             var removedBlobs = new List<Digest>();
@@ -532,6 +535,7 @@ public sealed class ImageStore
                 removedBlobs.Add(info.Digest);
                 reclaimed += info.Size;
             }
+            ForgetLayerSizesExcept(diffIds);
 
             var removedSnapshots = new List<string>();
             if (Snapshotter is { } sn)
@@ -563,7 +567,7 @@ public sealed class ImageStore
         }
     }
 
-    private void Mark(Descriptor target, HashSet<Digest> blobs, HashSet<string> snapshots)
+    private void Mark(Descriptor target, HashSet<Digest> blobs, HashSet<string> snapshots, HashSet<Digest> diffIds)
     {
         Digest digest = target.ParsedDigest;
         if (!blobs.Add(digest) || !Content.Exists(digest)) return;
@@ -578,7 +582,7 @@ public sealed class ImageStore
         }
         if (doc.Index is { } index)
         {
-            foreach (Descriptor child in index.Manifests) Mark(child, blobs, snapshots);
+            foreach (Descriptor child in index.Manifests) Mark(child, blobs, snapshots, diffIds);
             return;
         }
         ImageManifest m = doc.Manifest!;
@@ -587,7 +591,9 @@ public sealed class ImageStore
         try
         {
             ImageConfig config = ManifestParser.ParseConfig(ReadBlob(m.Config.ParsedDigest, ManifestParser.MaxConfigSize), m.Config.ParsedDigest);
-            foreach (Digest c in ChainId.Compute(config.RootFS.DiffIds.Select(Digest.Parse).ToList())) snapshots.Add(c.Value);
+            List<Digest> layers = config.RootFS.DiffIds.Select(Digest.Parse).ToList();
+            diffIds.UnionWith(layers);
+            foreach (Digest c in ChainId.Compute(layers)) snapshots.Add(c.Value);
         }
         catch (ImagesException)
         {

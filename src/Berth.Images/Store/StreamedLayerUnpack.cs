@@ -75,9 +75,10 @@ internal sealed class StreamedLayerUnpack : IBlobSink
 
     /// <summary>
     /// Waits for the download's outcome and the applier; commits the snapshot as <c>name</c> and
-    /// returns true when both succeeded and the diffID matches, otherwise removes it and returns false.
+    /// returns what the applier found when both succeeded and the diffID matches, otherwise removes
+    /// it and returns null.
     /// </summary>
-    public async Task<bool> CompleteAsync(IProgress<UnpackProgress>? progress)
+    public async Task<LayerApplyResult?> CompleteAsync(IProgress<UnpackProgress>? progress)
     {
         bool complete = await _finished.Task.ConfigureAwait(false);
         LayerApplyResult? result;
@@ -96,7 +97,7 @@ internal sealed class StreamedLayerUnpack : IBlobSink
                 progress?.Report(new UnpackProgress(Layer, _layer.Size, _layer.Size, Done: false));
                 _snapshotter.Commit(_name, _key, new Dictionary<string, string> { ["berth.io/diff-id"] = _diffId.Value, ["berth.io/layer"] = _layer.Digest });
                 progress?.Report(new UnpackProgress(Layer, _layer.Size, _layer.Size, Done: true));
-                return true;
+                return result;
             }
             catch (ImagesException)
             {
@@ -110,6 +111,6 @@ internal sealed class StreamedLayerUnpack : IBlobSink
         catch (ImagesException)
         {
         }
-        return false;
+        return null;
     }
 }

@@ -10,6 +10,41 @@ public sealed class ImagesApiTests : IAsyncLifetime
     public async Task InitializeAsync() => _daemon = await DaemonScope.StartAsync();
     public async Task DisposeAsync() => await _daemon.DisposeAsync();
 
+    /// <summary>
+    /// Image Size, as dockerd reports it (and `docker images` shows it): what the layers hold unpacked
+    /// (regular files, symlinks by their target's length), not their blobs; each layer's in history.
+    /// </summary>
+    [Fact]
+    public async Task Image_size_is_what_the_layers_hold_unpacked()
+    {
+        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
+        long expected = 0;
+        using (var tar = new System.Formats.Tar.TarReader(new MemoryStream(TestRootfs.BusyboxTar())))
+            while (tar.GetNextEntry() is { } entry)
+                expected += entry.EntryType == System.Formats.Tar.TarEntryType.SymbolicLink ? entry.LinkName.Length : entry.EntryType == System.Formats.Tar.TarEntryType.RegularFile ? entry.Length : 0;
+        JsonElement imported = await _daemon.GetJsonAsync("/v1.41/images/busybox/json");
+        Assert.Equal(expected, imported.GetProperty("Size").GetInt64());
+        Assert.Equal(expected, imported.GetProperty("VirtualSize").GetInt64());
+        Assert.Equal(expected, (await _daemon.GetJsonAsync("/v1.41/images/json"))[0].GetProperty("Size").GetInt64());
+
+        // A commit's layer: 1000 bytes of file and a symlink to it (its target "data.bin", 8 bytes).
+        string id = await Containers.ContainersApiTests.CreateAsync(_daemon.Client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "head -c 1000 /dev/zero > /data.bin && busybox ln -s data.bin /link" }, HostConfig = new { NetworkMode = "none" } });
+        using (HttpResponseMessage start = await _daemon.Client.PostAsync($"/containers/{id}/start", null))
+            Assert.True(start.IsSuccessStatusCode, await start.Content.ReadAsStringAsync());
+        using (HttpResponseMessage wait = await _daemon.Client.PostAsync($"/containers/{id}/wait", null))
+            Assert.True(wait.IsSuccessStatusCode);
+        using (HttpResponseMessage commit = await System.Net.Http.Json.HttpClientJsonExtensions.PostAsJsonAsync(_daemon.Client, $"/commit?container={id}&repo=committed&tag=1", new { }))
+            Assert.True(commit.IsSuccessStatusCode, await commit.Content.ReadAsStringAsync());
+        Assert.Equal(expected + 1008, (await _daemon.GetJsonAsync("/images/committed:1/json")).GetProperty("Size").GetInt64());
+        JsonElement history = await _daemon.GetJsonAsync("/images/committed:1/history");
+        Assert.Equal([1008L, expected], history.EnumerateArray().Select(h => h.GetProperty("Size").GetInt64()));
+
+        // df counts each layer once, by the same sizes.
+        JsonElement df = await _daemon.GetJsonAsync("/system/df?type=image");
+        Assert.Equal(expected + 1008, df.GetProperty("LayersSize").GetInt64());
+        Assert.All(df.GetProperty("Images").EnumerateArray(), i => Assert.Equal(expected, i.GetProperty("SharedSize").GetInt64()));
+    }
+
     [Fact]
     public async Task Import_then_list_inspect_history()
     {
