@@ -159,14 +159,14 @@ public static class ImagesApi
         var json = new ImageInspectJson
         {
             Container = ApiVersion.LessThan(context, "1.45") ? d.Container ?? "" : null,
-            ContainerConfig = d.ContainerConfig ?? new ContainerConfig(),
+            ContainerConfig = ImageConfigJson.From(d.ContainerConfig),
             Id = d.Id.Value,
             RepoTags = d.RepoTags,
             RepoDigests = d.RepoDigests,
             Created = d.Created?.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture),
             Author = d.Author ?? "",
             Comment = d.Comment ?? "",
-            Config = d.Config ?? new ContainerConfig(),
+            Config = ImageConfigJson.From(d.Config),
             Architecture = d.Platform.Architecture,
             Variant = string.IsNullOrEmpty(d.Platform.Variant) ? null : d.Platform.Variant,
             Os = d.Platform.OS,

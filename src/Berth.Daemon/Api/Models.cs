@@ -153,10 +153,10 @@ public sealed record ImageInspectJson
     public string Comment { get; init; } = "";
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Created { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Container { get; init; }
-    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public ContainerConfig? ContainerConfig { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public ImageConfigJson? ContainerConfig { get; init; }
     public string DockerVersion { get; init; } = "";
     public string Author { get; init; } = "";
-    public ContainerConfig? Config { get; init; }
+    public ImageConfigJson? Config { get; init; }
     public string Architecture { get; init; } = "";
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Variant { get; init; }
     public string Os { get; init; } = "";
@@ -167,6 +167,54 @@ public sealed record ImageInspectJson
     public RootFSJson RootFS { get; init; } = new("layers", []);
     public ImageMetadata Metadata { get; init; } = new(null);
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public Descriptor? Descriptor { get; init; }
+}
+
+/// <summary>
+/// An image's Config (and ContainerConfig) as dockerd's inspect shows it: moby's container.Config
+/// with every field, zero or null where the image sets none (the image config blob itself leaves
+/// them out), so that clients reading <c>Config["Env"]</c> find the key.
+/// </summary>
+public sealed record ImageConfigJson
+{
+    public string Hostname { get; init; } = "";
+    public string Domainname { get; init; } = "";
+    public string User { get; init; } = "";
+    public bool AttachStdin { get; init; }
+    public bool AttachStdout { get; init; }
+    public bool AttachStderr { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyDictionary<string, EmptyObject>? ExposedPorts { get; init; }
+    public bool Tty { get; init; }
+    public bool OpenStdin { get; init; }
+    public bool StdinOnce { get; init; }
+    public IReadOnlyList<string>? Env { get; init; }
+    public IReadOnlyList<string>? Cmd { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public HealthConfig? Healthcheck { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool ArgsEscaped { get; init; }
+    public string Image { get; init; } = "";
+    public IReadOnlyDictionary<string, EmptyObject>? Volumes { get; init; }
+    public string WorkingDir { get; init; } = "";
+    public IReadOnlyList<string>? Entrypoint { get; init; }
+    public IReadOnlyList<string>? OnBuild { get; init; }
+    public IReadOnlyDictionary<string, string>? Labels { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? StopSignal { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyList<string>? Shell { get; init; }
+
+    public static ImageConfigJson From(ContainerConfig? c) => c is null ? new() : new()
+    {
+        User = c.User ?? "",
+        ExposedPorts = c.ExposedPorts is { Count: > 0 } ? c.ExposedPorts : null,
+        Env = c.Env,
+        Cmd = c.Cmd,
+        Healthcheck = c.Healthcheck,
+        ArgsEscaped = c.ArgsEscaped,
+        Volumes = c.Volumes,
+        WorkingDir = c.WorkingDir ?? "",
+        Entrypoint = c.Entrypoint,
+        OnBuild = c.OnBuild,
+        Labels = c.Labels,
+        StopSignal = string.IsNullOrEmpty(c.StopSignal) ? null : c.StopSignal,
+        Shell = c.Shell is { Count: > 0 } ? c.Shell : null,
+    };
 }
 
 public sealed record HistoryItemJson(string Id, long Created, string CreatedBy, IReadOnlyList<string>? Tags, long Size, string Comment);
@@ -269,6 +317,7 @@ public static class ApiJson
 [JsonSerializable(typeof(AuthConfig))]
 [JsonSerializable(typeof(AuthResponse))]
 [JsonSerializable(typeof(ContainerConfig))]
+[JsonSerializable(typeof(ImageConfigJson))]
 [JsonSerializable(typeof(Berth.Daemon.Containers.ContainerCreateBody))]
 [JsonSerializable(typeof(ContainerCreateResponse))]
 [JsonSerializable(typeof(Berth.Daemon.Containers.ContainerUpdateBody))]

@@ -64,6 +64,11 @@ public sealed class ImagesApiTests : IAsyncLifetime
         JsonElement inspect = await _daemon.GetJsonAsync("/images/example.com/team/bb:1.0/json");
         Assert.Equal(id, inspect.GetProperty("Id").GetString());
         Assert.Equal("/bin/sh", inspect.GetProperty("Config").GetProperty("Cmd")[0].GetString());
+        // Every field of moby's container.Config, as dockerd shows them, where the image sets none.
+        Assert.Equal(JsonValueKind.Null, inspect.GetProperty("Config").GetProperty("Env").ValueKind);
+        Assert.Equal("", inspect.GetProperty("Config").GetProperty("Hostname").GetString());
+        Assert.False(inspect.GetProperty("Config").GetProperty("Tty").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, inspect.GetProperty("ContainerConfig").GetProperty("Cmd").ValueKind);
         Assert.Equal("layers", inspect.GetProperty("RootFS").GetProperty("Type").GetString());
         Assert.Equal("linux", inspect.GetProperty("Os").GetString());
         Assert.Equal(id, (await _daemon.GetJsonAsync($"/images/{id[7..19]}/json")).GetProperty("Id").GetString());
