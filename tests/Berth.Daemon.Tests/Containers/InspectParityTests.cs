@@ -93,6 +93,32 @@ public sealed class InspectParityTests : IAsyncLifetime
         Assert.Equal("no", no.GetProperty("HostConfig").GetProperty("RestartPolicy").GetProperty("Name").GetString());
     }
 
+    [Fact]
+    public async Task Inspect_records_the_hostname_and_has_dockerds_fields_and_no_more()
+    {
+        string id = await ContainersApiTests.CreateAsync(_daemon.Client, new { Image = "busybox" }, apiVersion: "1.41");
+        JsonElement c = await _daemon.GetJsonAsync($"/v1.41/containers/{id}/json");
+        Assert.Equal(id[..12], c.GetProperty("Config").GetProperty("Hostname").GetString());
+        // omitempty in moby: absent when unset, not null.
+        foreach (string field in new[] { "ExposedPorts", "NetworkDisabled" })
+            Assert.False(c.GetProperty("Config").TryGetProperty(field, out _), field);
+        foreach (string field in new[] { "Mounts", "Tmpfs", "Sysctls", "Init" })
+            Assert.False(c.GetProperty("HostConfig").TryGetProperty(field, out _), field);
+        // The legacy NetworkSettings fields dockerd 20.10 shows.
+        JsonElement settings = c.GetProperty("NetworkSettings");
+        Assert.False(settings.GetProperty("HairpinMode").GetBoolean());
+        Assert.Equal("", settings.GetProperty("EndpointID").GetString());
+        Assert.Equal("", settings.GetProperty("LinkLocalIPv6Address").GetString());
+        Assert.Equal(0, settings.GetProperty("LinkLocalIPv6PrefixLen").GetInt32());
+        Assert.Equal(JsonValueKind.Null, settings.GetProperty("SecondaryIPAddresses").ValueKind);
+        Assert.Equal(JsonValueKind.Null, settings.GetProperty("SecondaryIPv6Addresses").ValueKind);
+
+        JsonElement host = await CreateAndInspectAsync(new { Image = "busybox", HostConfig = new { NetworkMode = "host" } });
+        Assert.Equal(System.Net.Dns.GetHostName(), host.GetProperty("Config").GetProperty("Hostname").GetString());
+        JsonElement named = await CreateAndInspectAsync(new { Image = "busybox", Hostname = "given" });
+        Assert.Equal("given", named.GetProperty("Config").GetProperty("Hostname").GetString());
+    }
+
     [Theory]
     [InlineData("none")]
     [InlineData("host")]
