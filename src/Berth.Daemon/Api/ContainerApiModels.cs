@@ -42,6 +42,8 @@ public sealed record EndpointSettingsJson
     public string GlobalIPv6Address { get; init; } = "";
     public int GlobalIPv6PrefixLen { get; init; }
     public string MacAddress { get; init; } = "";
+    /// <summary>Always null: berthd refuses endpoint driver options at create and connect.</summary>
+    public IReadOnlyDictionary<string, string>? DriverOpts { get; init; }
     /// <summary>The names peers resolve the container by on a user network (API 1.44).</summary>
     public IReadOnlyList<string>? DNSNames { get; init; }
 }

@@ -18,6 +18,8 @@ public static class ContainerRequestCheck
         RefuseUnknown("HostConfig.", host.Unknown);
         CheckHealthcheck(body.Healthcheck);
         if (body.OnBuild is { Count: > 0 }) throw NotSupported("OnBuild", "ONBUILD triggers on a container");
+        if (body.NetworkDisabled == true) throw NotSupported("NetworkDisabled", "disabling the network this way (--network none is)");
+        body.NetworkDisabled = null; // false: dockerd leaves the field out (omitempty)
         foreach (string path in body.Volumes?.Keys ?? Enumerable.Empty<string>())
             if (!path.StartsWith('/')) throw BadRequest($"invalid volume specification: '{path}': destination must be an absolute path");
 

@@ -402,6 +402,12 @@ public sealed partial class ContainerService : IDisposable
             host.ReadonlyPaths ??= [.. Berth.Images.Engine.ImageSpecBuilder.DefaultReadonlyPaths];
         }
         if (host.Memory > 0 && host.MemorySwap == 0) host.MemorySwap = host.Memory * 2;
+        // dockerd's inspect has these whatever the request sent (docker-compose sends none of them):
+        // OomKillDisable false and ConsoleSize [0, 0] as its create records them, and the Windows-only
+        // and device-request fields (refused above when set) as zero.
+        host.OomKillDisable ??= false;
+        host.ConsoleSize ??= [0, 0];
+        foreach (var (field, zero) in ZeroHostConfigFields) (host.Unknown ??= new(StringComparer.Ordinal)).TryAdd(field, zero);
         if (host.PidsLimit <= 0) host.PidsLimit = null;
         if (host.MemorySwappiness == -1) host.MemorySwappiness = null;
         foreach (DefaultUlimit u in Options.DefaultUlimits)
@@ -533,6 +539,12 @@ public sealed partial class ContainerService : IDisposable
         => image.Contains(':', StringComparison.Ordinal) || image.Contains('@', StringComparison.Ordinal) ? image : image + ":latest";
 
     internal static readonly System.Text.Json.JsonElement EmptyObject = System.Text.Json.JsonDocument.Parse("{}").RootElement.Clone();
+
+    private static readonly (string Field, System.Text.Json.JsonElement Zero)[] ZeroHostConfigFields =
+    [
+        .. new[] { "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth" }.Select(f => (f, System.Text.Json.JsonDocument.Parse("0").RootElement.Clone())),
+        ("DeviceRequests", System.Text.Json.JsonDocument.Parse("null").RootElement.Clone()),
+    ];
 
     /// <summary>
     /// The image's config merged into the container's as dockerd's create does it (daemon/commit.go

@@ -113,6 +113,17 @@ public sealed class InspectParityTests : IAsyncLifetime
         Assert.Equal(JsonValueKind.Null, settings.GetProperty("SecondaryIPAddresses").ValueKind);
         Assert.Equal(JsonValueKind.Null, settings.GetProperty("SecondaryIPv6Addresses").ValueKind);
 
+        // What dockerd records whatever the request sent (docker-compose sends none of these).
+        JsonElement hostConfig = c.GetProperty("HostConfig");
+        Assert.False(hostConfig.GetProperty("OomKillDisable").GetBoolean());
+        Assert.Equal("[0,0]", hostConfig.GetProperty("ConsoleSize").GetRawText());
+        foreach (string field in new[] { "CpuCount", "CpuPercent", "IOMaximumIOps", "IOMaximumBandwidth" })
+            Assert.Equal(0, hostConfig.GetProperty(field).GetInt64());
+        Assert.Equal(JsonValueKind.Null, hostConfig.GetProperty("DeviceRequests").ValueKind);
+        Assert.False((await CreateAndInspectAsync(new { Image = "busybox", NetworkDisabled = false })).GetProperty("Config").TryGetProperty("NetworkDisabled", out _));
+        using (HttpResponseMessage disabled = await _daemon.Client.PostAsJsonAsync("/containers/create", new { Image = "busybox", NetworkDisabled = true }))
+            Assert.Equal(400, (int)disabled.StatusCode);
+
         JsonElement host = await CreateAndInspectAsync(new { Image = "busybox", HostConfig = new { NetworkMode = "host" } });
         Assert.Equal(System.Net.Dns.GetHostName(), host.GetProperty("Config").GetProperty("Hostname").GetString());
         JsonElement named = await CreateAndInspectAsync(new { Image = "busybox", Hostname = "given" });
@@ -138,6 +149,7 @@ public sealed class InspectParityTests : IAsyncLifetime
         Assert.Equal(networkId, endpoint.GetProperty("NetworkID").GetString());
         Assert.Equal("", endpoint.GetProperty("EndpointID").GetString());
         Assert.Equal("", endpoint.GetProperty("IPAddress").GetString());
+        Assert.Equal(JsonValueKind.Null, endpoint.GetProperty("DriverOpts").ValueKind);
         JsonElement listed = (await _daemon.GetJsonAsync("/containers/json?all=1")).EnumerateArray().Single(c => c.GetProperty("Id").GetString() == id);
         Assert.Equal(networkId, listed.GetProperty("NetworkSettings").GetProperty("Networks").GetProperty(mode).GetProperty("NetworkID").GetString());
     }
