@@ -158,6 +158,7 @@ public sealed class BuildService
                 {
                     ContainerConfig = request.CommitConfig,
                     CreatedBy = request.CreatedBy,
+                    Container = id,
                     Compress = false,
                     // The directories made for RUN --mount targets the image lacked (and their parents) stay out
                     // unless the step put something in them, as BuildKit removes its mount stubs.

@@ -408,6 +408,7 @@ public static partial class ContainerFiles
                     Changes = ImageCommitter.MergeChanges(changes, request.Config),
                     Author = request.Author,
                     Message = request.Comment,
+                    Container = entry.Record.Id,
                     Reference = reference,
                     KeepUntagged = true,
                     TimeProvider = service.Time,

@@ -23,6 +23,9 @@ public sealed class CommitOptions
     public string? Author { get; init; }
     public string? Message { get; init; }
 
+    /// <summary>The ID of the container committed (the config's <c>container</c>, inspect's Container below API 1.45).</summary>
+    public string? Container { get; init; }
+
     /// <summary>The name to tag the new image with.</summary>
     public string? Reference { get; init; }
 
@@ -160,6 +163,7 @@ public static class ImageCommitter
                 OSVersion = platform.OSVersion,
                 Variant = platform.Variant,
                 Config = containerConfig,
+                Container = options.Container,
                 ContainerConfig = options.ContainerConfig ?? baseImage?.Config.Config,
                 RootFS = new RootFS { DiffIds = [.. baseImage?.Config.RootFS.DiffIds ?? [], .. empty ? Array.Empty<string>() : [diff.DiffId.Value]] },
                 History = history,

@@ -36,6 +36,7 @@ public sealed class ImagesApiTests : IAsyncLifetime
         using (HttpResponseMessage commit = await System.Net.Http.Json.HttpClientJsonExtensions.PostAsJsonAsync(_daemon.Client, $"/commit?container={id}&repo=committed&tag=1", new { }))
             Assert.True(commit.IsSuccessStatusCode, await commit.Content.ReadAsStringAsync());
         Assert.Equal(expected + 1008, (await _daemon.GetJsonAsync("/images/committed:1/json")).GetProperty("Size").GetInt64());
+        Assert.Equal(id, (await _daemon.GetJsonAsync("/v1.41/images/committed:1/json")).GetProperty("Container").GetString()); // as dockerd's commit records it
         JsonElement history = await _daemon.GetJsonAsync("/images/committed:1/history");
         Assert.Equal([1008L, expected], history.EnumerateArray().Select(h => h.GetProperty("Size").GetInt64()));
 
