@@ -339,7 +339,7 @@ public sealed class DockerCliContainerTests : DockerCliTestBase
         Assert.Equal("x\n", docker.Ok("run", "--rm", "--entrypoint", "", "busybox", "echo", "x"));
         var (exit, _, error) = docker.Run("run", "--rm", "--entrypoint", "", "busybox");
         Assert.NotEqual(0, exit);
-        Assert.Contains("no command specified", error);
+        Assert.Contains("Error response from daemon: No command specified", error); // dockerd's words, at create
 
         string actual = docker.Ok("image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", "busybox").Trim();
         Assert.Matches("^[0-9a-f]{64}$", docker.Ok("create", "--pull", "never", "--platform", actual, "busybox").Trim());
