@@ -53,6 +53,12 @@ public sealed partial class ContainerService
             ?? throw new ApiException(500, "berth-monitor is not installed next to berthd (run ./build.sh)");
         Berth.Images.Store.Image image = Images.Get(r.ImageId);
         List<ResolvedLink> links = ResolveLinks(r, NetworksOf(r));
+        // --network container:X takes X's hostname and domain name, recorded as dockerd's initializeNetworking does.
+        if (EffectiveNetworkMode(r.HostConfig) is var mode && mode.StartsWith("container:", StringComparison.Ordinal))
+        {
+            ContainerRecord donor = Find(mode["container:".Length..]).Record;
+            (r.Config.Hostname, r.Config.Domainname) = (donor.Config.Hostname, donor.Config.Domainname);
+        }
 
         string bundle = BundleDirectory(id), rootfs = RootfsDirectory(id), monitorDir = MonitorDirectory(id);
         Directory.CreateDirectory(bundle);

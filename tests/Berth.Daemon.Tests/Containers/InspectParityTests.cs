@@ -128,6 +128,19 @@ public sealed class InspectParityTests : IAsyncLifetime
         Assert.Equal(System.Net.Dns.GetHostName(), host.GetProperty("Config").GetProperty("Hostname").GetString());
         JsonElement named = await CreateAndInspectAsync(new { Image = "busybox", Hostname = "given" });
         Assert.Equal("given", named.GetProperty("Config").GetProperty("Hostname").GetString());
+
+        // --network container:X: its own short ID until it starts, then X's hostname (and the process sees it).
+        string donor = await ContainersApiTests.CreateAsync(_daemon.Client, new { Image = "busybox", Hostname = "donor", Cmd = new[] { "sleep", "60" }, HostConfig = new { NetworkMode = "none" } });
+        using (HttpResponseMessage start = await _daemon.Client.PostAsync($"/containers/{donor}/start", null))
+            Assert.True(start.IsSuccessStatusCode, await start.Content.ReadAsStringAsync());
+        string joiner = await ContainersApiTests.CreateAsync(_daemon.Client, new { Image = "busybox", Cmd = new[] { "hostname" }, HostConfig = new { NetworkMode = "container:" + donor } });
+        Assert.Equal(joiner[..12], (await _daemon.GetJsonAsync($"/containers/{joiner}/json")).GetProperty("Config").GetProperty("Hostname").GetString());
+        using (HttpResponseMessage start = await _daemon.Client.PostAsync($"/containers/{joiner}/start", null))
+            Assert.True(start.IsSuccessStatusCode, await start.Content.ReadAsStringAsync());
+        using (HttpResponseMessage wait = await _daemon.Client.PostAsync($"/containers/{joiner}/wait", null))
+            Assert.True(wait.IsSuccessStatusCode);
+        Assert.Equal("donor", (await _daemon.GetJsonAsync($"/containers/{joiner}/json")).GetProperty("Config").GetProperty("Hostname").GetString());
+        Assert.Equal("donor\n", (await ContainersApiTests.LogsAsync(_daemon.Client, joiner)).Out);
     }
 
     [Theory]
