@@ -36,5 +36,11 @@ public sealed class ImportOptions
     /// <summary>The history comment (<c>docker import -m</c>).</summary>
     public string? Message { get; init; }
 
+    /// <summary>
+    /// Unpack the layer before the image is named, as dockerd applies it first: a tar the layer applier
+    /// refuses (paths outside the root, a hardlink to nothing) then leaves no image behind.
+    /// </summary>
+    public bool Unpack { get; init; }
+
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }

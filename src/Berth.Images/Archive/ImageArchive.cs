@@ -167,7 +167,12 @@ public static class ImageArchive
     // ---- load ---------------------------------------------------------------------------------
 
     /// <summary>Loads every image of a docker-save or OCI-layout tar (plain or gzip); returns the names it set (and IDs of unnamed images).</summary>
-    public static async Task<IReadOnlyList<string>> LoadAsync(ImageStore store, Stream input, CancellationToken cancellationToken = default)
+    /// <param name="unpack">
+    /// Unpack each image before it is named, as dockerd registers a loaded image only once its layers are
+    /// applied: an image whose layer cannot be unpacked (hostile paths, a diffID that does not match) is then
+    /// left with no name, and no earlier image of that name is displaced.
+    /// </param>
+    public static async Task<IReadOnlyList<string>> LoadAsync(ImageStore store, Stream input, CancellationToken cancellationToken = default, bool unpack = false)
     {
         string spool = Path.Combine(store.Root, "tmp");
         Directory.CreateDirectory(spool);
@@ -175,6 +180,26 @@ public static class ImageArchive
         var files = new Dictionary<string, (Digest Digest, long Size)>(StringComparer.Ordinal);
         var metadata = new Dictionary<string, byte[]>(StringComparer.Ordinal);
 
+        try
+        {
+            await ReadArchiveAsync(store, input, spool, files, metadata, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (MalformedArchive.Is(e))
+        {
+            throw MalformedArchive.Error(e);
+        }
+
+        if (metadata.TryGetValue(IndexName, out byte[]? indexBytes) && metadata.ContainsKey(OciLayoutName))
+            return await LoadOciIndexAsync(store, indexBytes, metadata.GetValueOrDefault(DockerManifestName), unpack, cancellationToken).ConfigureAwait(false);
+        if (metadata.TryGetValue(DockerManifestName, out byte[]? manifestBytes))
+            return await LoadDockerManifestAsync(store, manifestBytes, files, unpack, cancellationToken).ConfigureAwait(false);
+        throw new ImagesException(ImagesErrorKind.InvalidArgument, "archive: neither an OCI image layout (oci-layout, index.json) nor a docker save archive (manifest.json)");
+    }
+
+    /// <summary>Stores the archive's blobs and keeps its metadata files (manifest.json, index.json…).</summary>
+    private static async Task ReadArchiveAsync(ImageStore store, Stream input, string spool, Dictionary<string, (Digest Digest, long Size)> files,
+        Dictionary<string, byte[]> metadata, CancellationToken cancellationToken)
+    {
         await using (Stream tarStream = LayerDecompression.Open(input, out _))
         {
             var reader = new TarReader(tarStream);
@@ -211,15 +236,9 @@ public static class ImageArchive
                 }
             }
         }
-
-        if (metadata.TryGetValue(IndexName, out byte[]? indexBytes) && metadata.ContainsKey(OciLayoutName))
-            return LoadOciIndex(store, indexBytes, metadata.GetValueOrDefault(DockerManifestName));
-        if (metadata.TryGetValue(DockerManifestName, out byte[]? manifestBytes))
-            return await LoadDockerManifestAsync(store, manifestBytes, files, cancellationToken).ConfigureAwait(false);
-        throw new ImagesException(ImagesErrorKind.InvalidArgument, "archive: neither an OCI image layout (oci-layout, index.json) nor a docker save archive (manifest.json)");
     }
 
-    private static List<string> LoadOciIndex(ImageStore store, byte[] indexBytes, byte[]? dockerManifest)
+    private static async Task<List<string>> LoadOciIndexAsync(ImageStore store, byte[] indexBytes, byte[]? dockerManifest, bool unpack, CancellationToken cancellationToken)
     {
         ManifestDocument doc = ManifestParser.Parse(indexBytes, MediaTypes.OciIndex, what: "archive index.json");
         if (doc.Index is null) throw new ImagesException(ImagesErrorKind.InvalidArgument, "archive: index.json is not an image index");
@@ -230,6 +249,7 @@ public static class ImageArchive
             if (!store.Content.Exists(d.ParsedDigest))
                 throw new ImagesException(ImagesErrorKind.NotFound, $"archive: index.json names {d.Digest}, which the archive does not hold");
             Image image = store.Read(d); // verifies the manifest, the config and that the layers are counted right
+            if (unpack) await store.UnpackHeldAsync(image, cancellationToken: cancellationToken).ConfigureAwait(false);
             var names = new List<string>();
             if (d.Annotations?.GetValueOrDefault(ImageNameAnnotation) is { } full) names.Add(full);
             else if (d.Annotations?.GetValueOrDefault(RefNameAnnotation) is { } refName && refName.Contains(':') && ImageReference.TryParse(refName, out _)) names.Add(refName);
@@ -246,7 +266,8 @@ public static class ImageArchive
         return loaded.Distinct().ToList();
     }
 
-    private static async Task<List<string>> LoadDockerManifestAsync(ImageStore store, byte[] manifestBytes, Dictionary<string, (Digest Digest, long Size)> files, CancellationToken cancellationToken)
+    private static async Task<List<string>> LoadDockerManifestAsync(ImageStore store, byte[] manifestBytes, Dictionary<string, (Digest Digest, long Size)> files, bool unpack,
+        CancellationToken cancellationToken)
     {
         var loaded = new List<string>();
         foreach (DockerArchiveEntry entry in ParseDockerManifest(manifestBytes))
@@ -268,6 +289,7 @@ public static class ImageArchive
                 Layers = layers,
             };
             Descriptor target = await StoreManifestAsync(store.Content, manifest, cancellationToken).ConfigureAwait(false);
+            if (unpack) await store.UnpackHeldAsync(store.Read(target), cancellationToken: cancellationToken).ConfigureAwait(false);
             foreach (string tag in entry.RepoTags ?? [])
             {
                 ImageReference name = ImageReference.Parse(tag);
@@ -287,7 +309,7 @@ public static class ImageArchive
         }
         catch (JsonException e)
         {
-            throw new ImagesException(ImagesErrorKind.InvalidArgument, $"archive: malformed manifest.json: {e.Message}", e);
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, $"archive: malformed manifest.json: {JsonErrorText.Describe(e)}", e);
         }
     }
 
@@ -369,9 +391,9 @@ public static class ImageArchive
                 };
             }
         }
-        catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException or ArgumentException)
+        catch (Exception e) when (MalformedArchive.Is(e) || e is ArgumentException)
         {
-            throw new ImagesException(ImagesErrorKind.InvalidArgument, $"Error processing tar file: {e.Message}");
+            throw MalformedArchive.Error(e);
         }
         if (entries == 0 && layer.Length > 0)
         {
@@ -434,8 +456,13 @@ public static class ImageArchive
             Config = Descriptor.For(MediaTypes.OciConfig, configDigest, configBytes.Length),
             Layers = [Descriptor.For(MediaTypes.OciLayer, layer, size)],
         }, cancellationToken).ConfigureAwait(false);
+        Image image = store.Read(target);
+        // Unpacked before it is named (dockerd applies the layer first): a tar the applier refuses leaves no image.
+        if (options.Unpack) await store.UnpackHeldAsync(image, cancellationToken: cancellationToken).ConfigureAwait(false);
+        // Without a name the image is dockerd's <none>, kept until removed or pruned.
         if (reference is not null) store.SetReference(ImageReference.Parse(reference), target);
-        return store.Read(target);
+        else store.KeepUntagged(target);
+        return image;
     }
 
     /// <summary>

@@ -31,12 +31,12 @@ public static class LayerDecompression
         if (magic.StartsWith(GzipMagic))
         {
             compression = LayerCompression.Gzip;
-            return new GZipStream(rest, CompressionMode.Decompress);
+            return new DecompressionGuardStream(new GZipStream(rest, CompressionMode.Decompress), "gzip");
         }
         if (magic.StartsWith(ZstdMagic))
         {
             compression = LayerCompression.Zstd;
-            return new ZstdSharp.DecompressionStream(rest);
+            return new DecompressionGuardStream(new ZstdSharp.DecompressionStream(rest), "zstd");
         }
         if (magic.StartsWith(XzMagic) || magic.StartsWith(Bzip2Magic))
             throw new ImagesException(ImagesErrorKind.InvalidArgument,

@@ -426,29 +426,38 @@ public sealed partial class ImageStore
     public async Task<string?> UnpackAsync(Image image, LayerApplyOptions? options = null, CancellationToken cancellationToken = default,
         IProgress<UnpackProgress>? progress = null)
     {
+        using (await _gcLock.EnterSharedAsync(cancellationToken).ConfigureAwait(false))
+            return await UnpackHeldAsync(image, options, cancellationToken, progress).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <see cref="UnpackAsync(Image, LayerApplyOptions?, CancellationToken, IProgress{UnpackProgress}?)"/> for a caller that
+    /// already holds off garbage collection (<see cref="HoldGarbageCollectionAsync"/>): the hold is not taken twice, as a
+    /// collection waiting between the two would wait for the first forever.
+    /// </summary>
+    internal async Task<string?> UnpackHeldAsync(Image image, LayerApplyOptions? options = null, CancellationToken cancellationToken = default,
+        IProgress<UnpackProgress>? progress = null)
+    {
         ISnapshotter snapshotter = Snapshotter ?? throw new ImagesException(ImagesErrorKind.InvalidArgument, "this image store has no snapshotter");
         IReadOnlyList<Digest> diffIds = image.DiffIds, chain = image.ChainIds;
-        using (await _gcLock.EnterSharedAsync(cancellationToken).ConfigureAwait(false))
+        string? parent = null;
+        for (int i = 0; i < chain.Count; i++)
         {
-            string? parent = null;
-            for (int i = 0; i < chain.Count; i++)
+            string name = chain[i].Value;
+            SemaphoreSlim gate = _unpackLocks.GetOrAdd(chain[i], _ => new SemaphoreSlim(1, 1));
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
             {
-                string name = chain[i].Value;
-                SemaphoreSlim gate = _unpackLocks.GetOrAdd(chain[i], _ => new SemaphoreSlim(1, 1));
-                await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-                try
-                {
-                    if (!SnapshotExists(snapshotter, name))
-                        await Task.Run(() => UnpackLayer(snapshotter, image, i, diffIds[i], name, parent, options, progress, cancellationToken), cancellationToken).ConfigureAwait(false);
-                }
-                finally
-                {
-                    gate.Release();
-                }
-                parent = name;
+                if (!SnapshotExists(snapshotter, name))
+                    await Task.Run(() => UnpackLayer(snapshotter, image, i, diffIds[i], name, parent, options, progress, cancellationToken), cancellationToken).ConfigureAwait(false);
             }
-            return parent;
+            finally
+            {
+                gate.Release();
+            }
+            parent = name;
         }
+        return parent;
     }
 
     private void UnpackLayer(ISnapshotter snapshotter, Image image, int index, Digest diffId, string name, string? parent, LayerApplyOptions? options,
@@ -472,7 +481,7 @@ public sealed partial class ImageStore
             progress?.Report(new UnpackProgress(blobDigest, layer.Size, layer.Size, Done: false));
             if (result.DiffId != diffId)
                 throw new ImagesException(ImagesErrorKind.DataLoss,
-                    $"layer {layer.Digest} of image {image.Id}: uncompressed content is {result.DiffId}, the config says diff_ids[{index}] = {diffId}; refused");
+                    $"invalid diffID for layer {index}: expected \"{diffId}\", got \"{result.DiffId}\" (layer {layer.Digest} of image {image.Id} does not match the config's diff_ids[{index}]; refused)");
             snapshotter.Commit(name, key, new Dictionary<string, string> { ["berth.io/diff-id"] = diffId.Value, ["berth.io/layer"] = layer.Digest });
             committed = true;
             RecordLayerSize(diffId, result.UnpackedSize);
@@ -677,6 +686,8 @@ public sealed partial class ImageStore
             if (candidates.Count == 1) return candidates.First();
             if (candidates.Count > 1) throw new ImagesException(ImagesErrorKind.InvalidArgument, $"ambiguous image ID prefix `{text}`: {candidates.Count} images match");
         }
+        // Neither an ID nor a well-formed name (BadName, name@sha256:abc): dockerd's 400 "invalid reference format", not a 404.
+        if (!hex.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f'))) ImageReference.ParseNormalized(text);
         throw new ImagesException(ImagesErrorKind.NotFound, $"No such image: {text}");
     }
 

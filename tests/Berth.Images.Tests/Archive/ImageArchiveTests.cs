@@ -194,4 +194,102 @@ public sealed class ImageArchiveTests
         }
         scope.Snapshotter.Remove("v");
     }
+
+    /// <summary>A docker-save archive of one image of <paramref name="layerTar"/> (uncompressed), whose config gives <paramref name="diffId"/>.</summary>
+    private static byte[] SaveArchive(string tag, byte[] layerTar, Digest? diffId = null)
+    {
+        Digest actual = Digest.Compute(layerTar);
+        byte[] config = System.Text.Encoding.UTF8.GetBytes($$$"""{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":["{{{diffId ?? actual}}}"]}}""");
+        Digest configDigest = Digest.Compute(config);
+        var tar = new MemoryStream();
+        using (var w = new TarWriter(tar, leaveOpen: true))
+        {
+            void Add(string name, byte[] data) => w.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(data) });
+            Add($"{configDigest.Hex}.json", config);
+            Add($"{actual.Hex}/layer.tar", layerTar);
+            Add("manifest.json", System.Text.Encoding.UTF8.GetBytes($$"""[{"Config":"{{configDigest.Hex}}.json","RepoTags":["{{tag}}"],"Layers":["{{actual.Hex}}/layer.tar"]}]"""));
+        }
+        return tar.ToArray();
+    }
+
+    private static byte[] Tar(params TarEntry[] entries)
+    {
+        var tar = new MemoryStream();
+        using (var w = new TarWriter(tar, TarEntryFormat.Pax, leaveOpen: true))
+            foreach (TarEntry e in entries) w.WriteEntry(e);
+        return tar.ToArray();
+    }
+
+    private static PaxTarEntry FileEntry(string name, string content) => new(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(content)) };
+
+    /// <summary>A symlink out of the root, then a file written through it: the applier refuses the second entry.</summary>
+    private static byte[] EscapingLayer() => Tar(new PaxTarEntry(TarEntryType.SymbolicLink, "out") { LinkName = "/tmp" }, FileEntry("out/escaped", "x"));
+
+    [Fact]
+    public async Task Load_with_unpack_names_no_image_whose_layer_does_not_match_its_diff_id_or_is_refused()
+    {
+        using var scope = new StoreScope();
+        byte[] good = Tar(FileEntry("hello", "hi"));
+        Assert.Equal(["docker.io/library/kept:1"], await ImageArchive.LoadAsync(scope.Images, new MemoryStream(SaveArchive("kept:1", good)), unpack: true));
+        Digest keptId = scope.Images.Get("kept:1").Id;
+        int snapshots = scope.Snapshotter.Walk().Count;
+
+        // The same name, reloaded with a layer whose content is not the config's diffID: refused, and the name stays where it was.
+        var e = await Assert.ThrowsAsync<ImagesException>(() => ImageArchive.LoadAsync(scope.Images,
+            new MemoryStream(SaveArchive("kept:1", Tar(FileEntry("hello", "changed")), Digest.Compute("something else"u8))), unpack: true));
+        Assert.Equal(ImagesErrorKind.DataLoss, e.Kind);
+        Assert.StartsWith("invalid diffID for layer 0: expected \"sha256:", e.Message);
+        Assert.Equal(keptId, scope.Images.Get("kept:1").Id);
+
+        e = await Assert.ThrowsAsync<ImagesException>(() => ImageArchive.LoadAsync(scope.Images, new MemoryStream(SaveArchive("hostile:1", EscapingLayer())), unpack: true));
+        Assert.Equal(ImagesErrorKind.InvalidArgument, e.Kind);
+        Assert.Contains("out/escaped", e.Message);
+        Assert.Equal(["docker.io/library/kept:1"], scope.Images.References().Select(r => r.Name));
+        Assert.Single(scope.Images.List());
+        Assert.Equal(snapshots, scope.Snapshotter.Walk().Count); // the refused layers' extraction snapshots are gone
+    }
+
+    [Theory]
+    [InlineData("garbage", "Error processing tar file: archive/tar: invalid tar header")]
+    [InlineData("truncated", "Error processing tar file: unexpected EOF")]
+    [InlineData("gzip", "Error processing tar file(gzip): corrupt compressed data")]
+    public async Task Load_and_import_of_a_malformed_archive_are_invalid_arguments_naming_the_problem(string kind, string message)
+    {
+        byte[] input = kind switch
+        {
+            "garbage" => System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("not a tar archive at all ", 60))),
+            "truncated" => Tar(FileEntry("hello", new string('x', 4000)))[..1200],
+            _ => [0x1f, 0x8b, 0x08, 0x00, .. System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("garbage", 40)))],
+        };
+        using var scope = new StoreScope();
+        var e = await Assert.ThrowsAsync<ImagesException>(() => ImageArchive.LoadAsync(scope.Images, new MemoryStream(input), unpack: true));
+        Assert.Equal(ImagesErrorKind.InvalidArgument, e.Kind);
+        Assert.StartsWith(message, e.Message);
+        e = await Assert.ThrowsAsync<ImagesException>(() => ImageArchive.ImportAsync(scope.Images, new MemoryStream(input), "imported:1", new ImportOptions { Unpack = true }));
+        Assert.Equal(ImagesErrorKind.InvalidArgument, e.Kind);
+        Assert.StartsWith(kind == "truncated" ? "Error processing tar file" : message, e.Message);
+        Assert.Empty(scope.Images.References());
+        Assert.Empty(scope.Images.List());
+    }
+
+    [Fact]
+    public async Task Import_with_unpack_of_a_refused_tar_leaves_no_image_and_without_a_name_keeps_an_untagged_one()
+    {
+        using var scope = new StoreScope();
+        var e = await Assert.ThrowsAsync<ImagesException>(() => ImageArchive.ImportAsync(scope.Images, new MemoryStream(EscapingLayer()), "hostile:1", new ImportOptions { Unpack = true }));
+        Assert.Equal(ImagesErrorKind.InvalidArgument, e.Kind);
+        Assert.Contains("out/escaped", e.Message);
+        e = await Assert.ThrowsAsync<ImagesException>(() => ImageArchive.ImportAsync(scope.Images,
+            new MemoryStream(Tar(new PaxTarEntry(TarEntryType.HardLink, "link") { LinkName = "../../etc/passwd" })), null, new ImportOptions { Unpack = true }));
+        Assert.Contains("leads outside the target directory", e.Message);
+        Assert.Empty(scope.Images.List());
+        Assert.Empty(scope.Snapshotter.Walk());
+
+        // dockerd's <none> image: listed, found by its ID, and it survives a garbage collection.
+        Image untagged = await ImageArchive.ImportAsync(scope.Images, new MemoryStream(Tar(FileEntry("hello", "hi"))), null, new ImportOptions { Unpack = true });
+        await scope.Images.CollectGarbageAsync();
+        Assert.Equal(untagged.Id, Assert.Single(scope.Images.List()).Id);
+        Assert.Equal(untagged.Id, scope.Images.Get(untagged.Id.Value).Id);
+        Assert.Single(scope.Snapshotter.Walk());
+    }
 }
