@@ -71,6 +71,8 @@ public sealed partial class ImageBuilder
                 break;
             }
             case StopsignalInstruction stop:
+                // dockerd's dispatchStopSignal: refused at build, not when a container built from it stops.
+                if (!Berth.Oci.Signals.IsValid(stop.Signal)) throw new BuildException(BuildErrorKind.InvalidArgument, $"{Where(raw)}: Invalid signal: {stop.Signal}");
                 await MetadataAsync(run, state, c with { StopSignal = stop.Signal }, raw, instruction, cancellationToken);
                 break;
             case ShellInstruction shell:

@@ -629,14 +629,8 @@ public sealed partial class ContainerService
         }
     }
 
-    private static bool IsSignal(string sig)
-    {
-        string s = sig.StartsWith("SIG", StringComparison.OrdinalIgnoreCase) ? sig[3..] : sig;
-        if (int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out int n)) return n is > 0 and <= 64;
-        return s.ToUpperInvariant() is "HUP" or "INT" or "QUIT" or "ILL" or "TRAP" or "ABRT" or "IOT" or "BUS" or "FPE" or "KILL" or "USR1" or "SEGV"
-            or "USR2" or "PIPE" or "ALRM" or "TERM" or "STKFLT" or "CHLD" or "CONT" or "STOP" or "TSTP" or "TTIN" or "TTOU" or "URG"
-            or "XCPU" or "XFSZ" or "VTALRM" or "PROF" or "WINCH" or "IO" or "POLL" or "PWR" or "SYS" || s.StartsWith("RTMIN", StringComparison.OrdinalIgnoreCase) || s.StartsWith("RTMAX", StringComparison.OrdinalIgnoreCase);
-    }
+    /// <summary>A signal as dockerd's signal.ParseSignal takes it: a number 1-64 or a name, with or without SIG.</summary>
+    internal static bool IsSignal(string sig) => Berth.Oci.Signals.IsValid(sig);
 
     private async Task SignalAsync(ContainerEntry entry, string signal, bool allowNotRunning)
     {

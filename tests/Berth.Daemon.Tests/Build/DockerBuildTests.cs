@@ -344,6 +344,18 @@ public sealed class DockerBuildTests : IAsyncLifetime
         Assert.Empty(Directory.EnumerateFileSystemEntries(_daemon.Host.Engine.Builds.TempDirectory));
     }
 
+    /// <summary>dockerd's classic builder refuses a STOPSIGNAL it cannot parse at the step, not when a container of the image stops.</summary>
+    [Fact]
+    public async Task A_STOPSIGNAL_that_is_no_signal_fails_the_build_in_dockerds_words_and_tags_nothing()
+    {
+        var (exit, text, error) = Build(Context("bad-stopsignal", ("Dockerfile", "FROM busybox\nARG SIG=SIGBOGUS\nSTOPSIGNAL $SIG\n")), "-t", "badsignal:1");
+        Assert.NotEqual(0, exit);
+        Assert.Contains("Invalid signal: SIGBOGUS", text + error);
+        await _daemon.GetJsonAsync("/images/badsignal:1/json", expectedStatus: 404);
+        BuildOk(Context("rt-stopsignal", ("Dockerfile", "FROM busybox\nSTOPSIGNAL SIGRTMIN+3\n")), "-t", "rtsignal:1");
+        Assert.Equal("SIGRTMIN+3", (await InspectAsync("rtsignal:1")).GetProperty("Config").GetProperty("StopSignal").GetString());
+    }
+
     [Fact]
     public async Task Build_api_streams_steps_and_reports_the_image_id()
     {
