@@ -104,7 +104,7 @@ public static class ContainerFilesApi
                 }
                 catch (JsonException e)
                 {
-                    throw ApiException.BadRequest("invalid JSON: " + e.Message);
+                    throw ApiException.BadRequest("invalid JSON: " + Berth.Images.JsonErrorText.Describe(e));
                 }
             }
         }

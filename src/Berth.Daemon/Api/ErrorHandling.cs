@@ -33,7 +33,7 @@ public static partial class ErrorHandling
     {
         ApiException a => (a.StatusCode, a.Message),
         ImagesException i => (ApiException.StatusOf(i.Kind), i.Message),
-        JsonException j => (400, "invalid JSON: " + j.Message),
+        JsonException j => (400, "invalid JSON: " + JsonErrorText.Describe(j)),
         BadHttpRequestException b => (b.StatusCode, b.Message),
         _ => (500, e.Message),
     };

@@ -567,7 +567,16 @@ public static class ImagesApi
     {
         bool quiet = QueryArgs.Bool(context, "quiet");
         RequestBody.AllowSynchronousIO(context);
-        IReadOnlyList<string> loaded = await Images(context).LoadAsync(context.Request.Body, context.RequestAborted);
+        IReadOnlyList<string> loaded;
+        try
+        {
+            loaded = await Images(context).LoadAsync(context.Request.Body, context.RequestAborted);
+        }
+        catch (ImagesException e) when (e.Kind == ImagesErrorKind.DataLoss)
+        {
+            // Content that does not match its digest or diffID is the archive's fault, not the daemon's.
+            throw ApiException.BadRequest(e.Message);
+        }
         await using JsonMessageStream stream = await JsonMessageStream.StartAsync(context);
         _ = quiet; // Load reports no progress yet, so quiet changes nothing.
         foreach (string name in loaded)

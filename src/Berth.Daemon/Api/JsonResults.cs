@@ -42,7 +42,7 @@ public static class JsonResults
         }
         catch (JsonException e)
         {
-            throw ApiException.BadRequest("invalid JSON: " + e.Message);
+            throw ApiException.BadRequest("invalid JSON: " + Berth.Images.JsonErrorText.Describe(e));
         }
     }
 }

@@ -173,6 +173,19 @@ public static partial class ContainerFiles
 
     private static void Recheck(Stream input, Stream output, SafeFileHandle target, bool noOverwriteDirNonDir, CancellationToken cancellationToken)
     {
+        try
+        {
+            RecheckEntries(input, output, target, noOverwriteDirNonDir, cancellationToken);
+        }
+        catch (Exception e) when (MalformedArchive.Is(e))
+        {
+            // A truncated or garbled tar is the client's mistake: a 400 naming it, not the .NET parser's words in a 500.
+            throw ApiException.BadRequest(MalformedArchive.Error(e).Message);
+        }
+    }
+
+    private static void RecheckEntries(Stream input, Stream output, SafeFileHandle target, bool noOverwriteDirNonDir, CancellationToken cancellationToken)
+    {
         using var reader = new TarReader(input, leaveOpen: true);
         using var writer = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
         while (reader.GetNextEntry() is { } e)

@@ -17,6 +17,14 @@ public static class ContainerRequestCheck
         RefuseUnknown("", body.Unknown);
         RefuseUnknown("HostConfig.", host.Unknown);
         CheckHealthcheck(body.Healthcheck);
+        // dockerd's verifyContainerSettings and verifyPlatformContainerSettings, in their words.
+        if (!string.IsNullOrEmpty(body.WorkingDir) && !body.WorkingDir.StartsWith('/'))
+            throw BadRequest($"the working directory '{body.WorkingDir}' is invalid, it needs to be an absolute path");
+        if (!string.IsNullOrEmpty(body.StopSignal) && !ContainerService.IsSignal(body.StopSignal)) throw BadRequest($"Invalid signal: {body.StopSignal}");
+        if (host.OomScoreAdj is < -1000 or > 1000) throw BadRequest($"Invalid value {host.OomScoreAdj}, range for oom score adj is [-1000, 1000]");
+        if (host.ShmSize < 0) throw BadRequest("SHM size can not be less than 0");
+        CheckCapabilities("CapAdd", host.CapAdd);
+        CheckCapabilities("CapDrop", host.CapDrop);
         if (body.OnBuild is { Count: > 0 }) throw NotSupported("OnBuild", "ONBUILD triggers on a container");
         if (body.NetworkDisabled == true) throw NotSupported("NetworkDisabled", "disabling the network this way (--network none is)");
         body.NetworkDisabled = null; // false: dockerd leaves the field out (omitempty)
@@ -186,6 +194,21 @@ public static class ContainerRequestCheck
         }
     }
 
+    /// <summary>
+    /// dockerd's caps.NormalizeLegacyCapabilities: ALL, or a known capability with or without CAP_, in any case;
+    /// an unknown one is refused at create rather than failing the start.
+    /// </summary>
+    private static void CheckCapabilities(string field, List<string>? capabilities)
+    {
+        foreach (string capability in capabilities ?? [])
+        {
+            string name = capability.ToUpperInvariant();
+            if (name == "ALL") continue;
+            if (!name.StartsWith("CAP_", StringComparison.Ordinal)) name = "CAP_" + name;
+            if (!Berth.Oci.Capabilities.TryParse(name, out _)) throw BadRequest($"invalid {field}: unknown capability: \"{name}\"");
+        }
+    }
+
     /// <summary>dockerd's restart policy rules (create and update).</summary>
     public static void CheckRestartPolicy(RestartPolicyJson policy)
     {
@@ -215,6 +238,10 @@ public static class ContainerRequestCheck
         if (host.NanoCpus > (long)Environment.ProcessorCount * 1_000_000_000)
             throw BadRequest($"Range of CPUs is from 0.01 to {Environment.ProcessorCount}.00, as there are only {Environment.ProcessorCount} CPUs available");
         if (host.CpuShares < 0 || host.CpuPeriod < 0 || host.CpuQuota < -1) throw BadRequest("invalid CPU shares, period or quota");
+        // The kernel's CFS bounds, refused here as dockerd does rather than by the cgroup write at start.
+        if (host.CpuPeriod != 0 && host.CpuPeriod is < 1000 or > 1_000_000)
+            throw BadRequest("CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)");
+        if (host.CpuQuota is > 0 and < 1000) throw BadRequest("CPU cfs quota can not be less than 1ms (i.e. 1000)");
         if (host.MemorySwappiness is < -1 or > 100) throw BadRequest($"Invalid value: {host.MemorySwappiness}, valid memory swappiness range is 0-100");
     }
 

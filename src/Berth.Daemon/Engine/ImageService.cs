@@ -139,24 +139,25 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
         }
     }
 
-    /// <summary>Loads an archive and unpacks its images, as dockerd does, so a container starts from them at once.</summary>
+    /// <summary>
+    /// Loads an archive and unpacks its images, as dockerd does, so a container starts from them at once; each
+    /// image is named only once unpacked, so that one whose layers are refused leaves no image behind.
+    /// </summary>
     public async Task<IReadOnlyList<string>> LoadAsync(Stream input, CancellationToken cancellationToken)
     {
-        IReadOnlyList<string> loaded = await ImageArchive.LoadAsync(Store, input, cancellationToken);
+        IReadOnlyList<string> loaded = await ImageArchive.LoadAsync(Store, input, cancellationToken, unpack: true);
         foreach (string name in loaded)
         {
-            await Store.UnpackAsync(name, cancellationToken: cancellationToken);
             string id = Store.Get(name).Id.Value;
             PublishEvent(id, id, "load");
         }
         return loaded;
     }
 
-    /// <summary>Imports a rootfs tar as an image and unpacks it, as dockerd does.</summary>
+    /// <summary>Imports a rootfs tar as an image and unpacks it before naming it, as dockerd does: a refused tar leaves no image.</summary>
     public async Task<Image> ImportAsync(Stream rootfs, string? reference, ImportOptions options, CancellationToken cancellationToken)
     {
-        Image image = await ImageArchive.ImportAsync(Store, rootfs, reference, options, cancellationToken);
-        await Store.UnpackAsync(image.Id.Value, cancellationToken: cancellationToken);
+        Image image = await ImageArchive.ImportAsync(Store, rootfs, reference, new ImportOptions { Config = options.Config, Platform = options.Platform, Message = options.Message, TimeProvider = options.TimeProvider, Unpack = true }, cancellationToken);
         // dockerd's ImportImage tags first (a tag event), then logs the import.
         if (reference is not null) PublishEvent(image.Id.Value, ImageReference.Parse(reference).FamiliarName, "tag");
         PublishEvent(image.Id.Value, image.Id.Value, "import");

@@ -1,0 +1,174 @@
+using System.Formats.Tar;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace Berth.Daemon.Tests.Api;
+
+/// <summary>
+/// Malformed and hostile requests, checked against what dockerd 20.10 answers: a 400 naming the
+/// problem (in dockerd's words where it has them), never a 500 with a .NET exception's text, and
+/// nothing left behind (no container, no half-loaded image).
+/// </summary>
+public sealed class HostileInputTests : IAsyncLifetime
+{
+    private DaemonScope _daemon = null!;
+
+    public async Task InitializeAsync()
+    {
+        _daemon = await DaemonScope.StartAsync();
+        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
+    }
+
+    public async Task DisposeAsync() => await _daemon.DisposeAsync();
+
+    private HttpClient Client => _daemon.Client;
+
+    private async Task<(int Status, string Message)> SendAsync(HttpMethod method, string path, byte[] body, string contentType)
+    {
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new MediaTypeHeaderValue(contentType);
+        using var request = new HttpRequestMessage(method, path) { Content = content };
+        using HttpResponseMessage response = await Client.SendAsync(request);
+        string text = await response.Content.ReadAsStringAsync();
+        if (response.IsSuccessStatusCode) return ((int)response.StatusCode, text);
+        return ((int)response.StatusCode, JsonDocument.Parse(text).RootElement.GetProperty("message").GetString()!);
+    }
+
+    private Task<(int Status, string Message)> CreateAsync(string json)
+        => SendAsync(HttpMethod.Post, "/v1.41/containers/create", Encoding.UTF8.GetBytes(json), "application/json");
+
+    private Task<(int Status, string Message)> LoadAsync(byte[] archive) => SendAsync(HttpMethod.Post, "/images/load?quiet=1", archive, "application/x-tar");
+
+    private Task<(int Status, string Message)> ImportAsync(byte[] tar, string repo)
+        => SendAsync(HttpMethod.Post, $"/images/create?fromSrc=-&repo={repo}&tag=1", tar, "application/x-tar");
+
+    private async Task<string[]> ImageTagsAsync()
+        => (await _daemon.GetJsonAsync("/images/json?all=1")).EnumerateArray()
+            .SelectMany(i => i.GetProperty("RepoTags") is { ValueKind: JsonValueKind.Array } tags && tags.GetArrayLength() > 0
+                ? tags.EnumerateArray().Select(t => t.GetString() == "<none>:<none>" ? "<none>" : t.GetString()!)
+                : ["<none>"])
+            .Order(StringComparer.Ordinal).ToArray();
+
+    private static byte[] Tar(params TarEntry[] entries)
+    {
+        var output = new MemoryStream();
+        using (var writer = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true))
+            foreach (TarEntry e in entries) writer.WriteEntry(e);
+        return output.ToArray();
+    }
+
+    private static PaxTarEntry FileEntry(string name, string text)
+        => new(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(Encoding.UTF8.GetBytes(text)) };
+
+    /// <summary>A docker-save archive of one image named <paramref name="tag"/>; its config gives <paramref name="diffId"/> (the layer's own by default).</summary>
+    private static byte[] SaveArchive(string tag, byte[] layerTar, string? diffId = null)
+    {
+        string layerHex = Convert.ToHexStringLower(SHA256.HashData(layerTar));
+        byte[] config = Encoding.UTF8.GetBytes($$$"""{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":["{{{diffId ?? "sha256:" + layerHex}}}"]}}""");
+        string configHex = Convert.ToHexStringLower(SHA256.HashData(config));
+        return Tar(
+            new PaxTarEntry(TarEntryType.RegularFile, $"{configHex}.json") { DataStream = new MemoryStream(config) },
+            new PaxTarEntry(TarEntryType.RegularFile, $"{layerHex}/layer.tar") { DataStream = new MemoryStream(layerTar) },
+            FileEntry("manifest.json", $$"""[{"Config":"{{configHex}}.json","RepoTags":["{{tag}}"],"Layers":["{{layerHex}}/layer.tar"]}]"""));
+    }
+
+    private static readonly byte[] Garbage = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("this is not a tar archive ", 60)));
+    private static readonly byte[] NotGzip = [0x1f, 0x8b, 0x08, 0x00, .. Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("garbage", 40)))];
+
+    [Theory]
+    [InlineData("""{"Image":"busybox","HostConfig":{"CpuPeriod":5}}""", "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)")]
+    [InlineData("""{"Image":"busybox","HostConfig":{"CpuQuota":5}}""", "CPU cfs quota can not be less than 1ms (i.e. 1000)")]
+    [InlineData("""{"Image":"busybox","HostConfig":{"OomScoreAdj":5000}}""", "Invalid value 5000, range for oom score adj is [-1000, 1000]")]
+    [InlineData("""{"Image":"busybox","HostConfig":{"ShmSize":-1}}""", "SHM size can not be less than 0")]
+    [InlineData("""{"Image":"busybox","HostConfig":{"CapAdd":["CAP_BOGUS"]}}""", "invalid CapAdd: unknown capability: \"CAP_BOGUS\"")]
+    [InlineData("""{"Image":"busybox","HostConfig":{"CapDrop":["bogus"]}}""", "invalid CapDrop: unknown capability: \"CAP_BOGUS\"")]
+    [InlineData("""{"Image":"busybox","StopSignal":"SIGBOGUS"}""", "Invalid signal: SIGBOGUS")]
+    [InlineData("""{"Image":"busybox","WorkingDir":"relative"}""", "the working directory 'relative' is invalid, it needs to be an absolute path")]
+    [InlineData("""{"Image":"BadName"}""", "invalid reference format")]
+    [InlineData("""{"Image":"busybox@sha256:abc"}""", "invalid reference format")]
+    [InlineData("""{"Image":"busybox","Env":"A=1"}""", "invalid JSON: cannot unmarshal the value at $.Env (line 1, byte 31): want an array of strings")]
+    [InlineData("""{"Image":"busybox","HostConfig":{"Memory":"1g"}}""", "invalid JSON: cannot unmarshal the value at $.HostConfig.Memory (line 1, byte 47): want an integer (64-bit)")]
+    [InlineData("""{"Image":"busybox","Labels":["a"]}""", "want an object")]
+    public async Task Create_refuses_what_dockerd_refuses_with_a_400_in_its_words_and_creates_nothing(string body, string message)
+    {
+        var (status, text) = await CreateAsync(body);
+        Assert.True(status == 400, $"{status} {text}");
+        Assert.True(text.Contains(message, StringComparison.Ordinal), text);
+        Assert.DoesNotContain("System.", text);
+        Assert.Equal(0, (await _daemon.GetJsonAsync("/containers/json?all=1")).GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Create_takes_capabilities_in_any_case_with_or_without_CAP_and_realtime_stop_signals()
+    {
+        var (status, text) = await CreateAsync("""{"Image":"busybox","StopSignal":"SIGRTMIN+3","HostConfig":{"CapAdd":["net_admin","CAP_SYS_TIME"],"CapDrop":["ALL"],"CpuPeriod":100000,"CpuQuota":50000,"OomScoreAdj":-1000}}""");
+        Assert.True(status == 201, text);
+    }
+
+    [Fact]
+    public async Task Import_of_a_tar_the_layer_applier_refuses_leaves_no_image_and_without_a_repo_keeps_a_none_image()
+    {
+        string[] before = await ImageTagsAsync();
+        var (status, message) = await ImportAsync(Tar(new PaxTarEntry(TarEntryType.SymbolicLink, "out") { LinkName = "/tmp" }, FileEntry("out/escaped", "x")), "hostile/through-symlink");
+        Assert.Equal(400, status);
+        Assert.Contains("`out` resolves outside the target directory", message);
+        (status, message) = await ImportAsync(Tar(FileEntry("../../escaped", "x")), "hostile/dotdot");
+        Assert.Equal(400, status);
+        Assert.Contains("leads outside the target directory", message);
+        (status, message) = await ImportAsync(NotGzip, "hostile/notgzip");
+        Assert.Equal(400, status);
+        Assert.StartsWith("Error processing tar file(gzip): corrupt compressed data", message);
+        (status, message) = await ImportAsync(Garbage, "hostile/garbage");
+        Assert.Equal(400, status);
+        Assert.StartsWith("Error processing tar file: archive/tar: invalid tar header", message);
+        Assert.Equal(before, await ImageTagsAsync());
+
+        (status, string body) = await SendAsync(HttpMethod.Post, "/images/create?fromSrc=-", Tar(FileEntry("hello", "hi")), "application/x-tar");
+        Assert.True(status == 200, body);
+        string id = JsonDocument.Parse(body.Split('\n')[0]).RootElement.GetProperty("status").GetString()!;
+        Assert.Equal(id, (await _daemon.GetJsonAsync($"/images/{id}/json")).GetProperty("Id").GetString());
+        string[] after = await ImageTagsAsync();
+        Assert.Equal(before.Append("<none>").Order(StringComparer.Ordinal), after);
+    }
+
+    [Fact]
+    public async Task Load_of_a_malformed_or_lying_archive_is_a_400_naming_it_and_leaves_the_names_as_they_were()
+    {
+        string[] before = await ImageTagsAsync();
+        var (status, message) = await LoadAsync(Garbage);
+        Assert.Equal((400, true), (status, message.StartsWith("Error processing tar file: archive/tar: invalid tar header", StringComparison.Ordinal)));
+        (status, message) = await LoadAsync(NotGzip);
+        Assert.Equal((400, true), (status, message.StartsWith("Error processing tar file(gzip)", StringComparison.Ordinal)));
+        (status, message) = await LoadAsync([]);
+        Assert.Equal(400, status);
+        Assert.DoesNotContain("Unable to", message);
+
+        // dockerd's words for a layer that is not what the config says; busybox:latest keeps its image.
+        (status, message) = await LoadAsync(SaveArchive("busybox:latest", Tar(FileEntry("hello", "hi")), "sha256:" + new string('0', 64)));
+        Assert.Equal(400, status);
+        Assert.StartsWith($"invalid diffID for layer 0: expected \"sha256:{new string('0', 64)}\", got \"sha256:", message);
+        (status, message) = await LoadAsync(SaveArchive("hostile:1", Tar(new PaxTarEntry(TarEntryType.SymbolicLink, "out") { LinkName = "../../../../tmp" }, FileEntry("out/escaped", "x"))));
+        Assert.Equal(400, status);
+        Assert.Contains("out/escaped", message);
+        Assert.Equal(before, await ImageTagsAsync());
+        Assert.Equal(1, (await _daemon.GetJsonAsync("/images/json?all=1")).GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Copy_of_a_malformed_tar_into_a_container_is_a_400_naming_it()
+    {
+        var (status, body) = await CreateAsync("""{"Image":"busybox"}""");
+        Assert.True(status == 201, body);
+        string id = JsonDocument.Parse(body).RootElement.GetProperty("Id").GetString()!;
+        foreach (byte[] tar in new[] { Garbage, Tar(FileEntry("big", new string('x', 4000)))[..1500] })
+        {
+            var (code, message) = await SendAsync(HttpMethod.Put, $"/containers/{id}/archive?path=/", tar, "application/x-tar");
+            Assert.True(code == 400, $"{code} {message}");
+            Assert.StartsWith("Error processing tar file: ", message);
+            Assert.DoesNotContain("Unable to", message);
+        }
+    }
+}
