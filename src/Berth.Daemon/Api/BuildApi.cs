@@ -105,6 +105,16 @@ public static partial class BuildApi
     public static async Task Prune(HttpContext context)
     {
         if (!HttpMethods.IsPost(context.Request.Method)) throw ApiException.NotFound("page not found");
+        // What the cache cannot honour is refused, never ignored: a prune that drops everything when it was asked
+        // to keep some of it is the one mistake that cannot be undone. docker builder prune sends filters= and keep-storage=0.
+        string? keep = QueryArgs.String(context, "keep-storage");
+        if (keep is not null && !long.TryParse(keep, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            throw ApiException.BadRequest($"keep-storage is in bytes and expects an integer, got {keep}");
+        if (keep is not null && keep.Trim('0').Length > 0)
+            throw ApiException.NotImplemented("keep-storage is not supported by this version of berthd: its build cache prune removes every entry");
+        var filters = QueryArgs.Filters(context, "until", "unused-for", "unusedfor", "id", "parent", "type", "description", "inuse", "mutable", "immutable", "shared", "private");
+        if (filters.Count > 0)
+            throw ApiException.NotImplemented($"build cache prune filters ({string.Join(", ", filters.Keys)}) are not supported by this version of berthd: its prune removes every entry");
         var engine = SystemApi.Engine(context);
         int removed = engine.Builds.Cache.Prune();
         var gc = await engine.Store.CollectGarbageAsync(context.RequestAborted);

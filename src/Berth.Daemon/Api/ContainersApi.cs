@@ -110,6 +110,7 @@ public static class ContainersApi
         bool all = QueryArgs.Bool(context, "all"), withSizes = QueryArgs.Bool(context, "size");
         int limit = int.TryParse(QueryArgs.String(context, "limit"), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int l) ? l : -1;
         var filters = QueryArgs.Filters(context, "id", "name", "status", "label", "ancestor", "exited", "before", "since", "network", "volume", "health", "isolation", "is-task", "publish", "expose");
+        ContainerFilters.CheckValues(filters);
         ContainerService service = Containers(context);
         List<ContainerEntry> entries = service.Snapshot().OrderByDescending(e => e.Record.Created, StringComparer.Ordinal).ToList();
         if (!all && limit <= 0 && !filters.ContainsKey("status") && !filters.ContainsKey("exited")) entries = entries.Where(e => e.Record.State.Running).ToList();
@@ -162,7 +163,9 @@ public static class ContainersApi
         foreach (string exposed in r.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>())
         {
             string[] parts = exposed.Split('/');
-            if (int.TryParse(parts[0], out int port) && !ports.Any(p => p.PrivatePort == port))
+            // A key such as "70000/tcp" (dockerd takes it at create) is left out: PrivatePort is a uint16 to
+            // docker clients, and one such value fails their whole `docker ps`.
+            if (ushort.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out ushort port) && !ports.Any(p => p.PrivatePort == port))
                 ports.Add(new SummaryPortJson { PrivatePort = port, Type = parts.Length > 1 ? parts[1] : "tcp" });
         }
         return ports;

@@ -45,6 +45,19 @@ public static class ContainerFilters
         return true;
     }
 
+    /// <summary>
+    /// The values dockerd refuses before it looks at any container (status, health, exited): with no container
+    /// to try them on, a bad value would otherwise pass as an empty list.
+    /// </summary>
+    public static void CheckValues(Dictionary<string, List<string>> filters)
+    {
+        var none = new ContainerStateJson();
+        foreach (string v in filters.GetValueOrDefault("status") ?? []) StatusMatches(v, none);
+        if (filters.GetValueOrDefault("health") is { Count: > 0 } health) HealthMatches(health, null);
+        foreach (string v in filters.GetValueOrDefault("exited") ?? [])
+            if (!int.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _)) throw ApiException.BadRequest($"invalid filter 'exited={v}'");
+    }
+
     /// <summary>starting, healthy, unhealthy, or none for a container without a health check (dockerd checks every value first).</summary>
     private static bool HealthMatches(List<string> values, HealthJson? health)
     {

@@ -171,4 +171,50 @@ public sealed class HostileInputTests : IAsyncLifetime
             Assert.DoesNotContain("Unable to", message);
         }
     }
+
+    [Fact]
+    public async Task Update_refuses_a_CFS_period_out_of_the_kernels_bounds_before_writing_the_cgroup()
+    {
+        var (status, body) = await CreateAsync("""{"Image":"busybox"}""");
+        Assert.True(status == 201, body);
+        string id = JsonDocument.Parse(body).RootElement.GetProperty("Id").GetString()!;
+        var (code, message) = await SendAsync(HttpMethod.Post, $"/containers/{id}/update", Encoding.UTF8.GetBytes("""{"CpuPeriod":5}"""), "application/json");
+        Assert.Equal((400, "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"), (code, message));
+    }
+
+    /// <summary>dockerd takes "70000/tcp" at create; PrivatePort is a uint16 to docker clients, and one such value fails every `docker ps`.</summary>
+    [Fact]
+    public async Task An_exposed_port_out_of_range_is_left_out_of_the_list_so_clients_can_still_read_it()
+    {
+        var (status, body) = await CreateAsync("""{"Image":"busybox","ExposedPorts":{"70000/tcp":{},"80/tcp":{}}}""");
+        Assert.True(status == 201, body);
+        JsonElement ports = Assert.Single((await _daemon.GetJsonAsync("/containers/json?all=1")).EnumerateArray()).GetProperty("Ports");
+        Assert.Equal([80], ports.EnumerateArray().Select(p => p.GetProperty("PrivatePort").GetInt32()));
+    }
+
+    [Theory]
+    [InlineData("""{"health":["bogus"]}""", "Unrecognised filter value for health: bogus")]
+    [InlineData("""{"status":["bogus"]}""", "Invalid filter 'status=bogus'")]
+    [InlineData("""{"exited":["abc"]}""", "invalid filter 'exited=abc'")]
+    public async Task Container_list_filter_values_are_refused_even_with_no_container_to_try_them_on(string filters, string message)
+    {
+        using HttpResponseMessage r = await Client.GetAsync("/containers/json?filters=" + Uri.EscapeDataString(filters));
+        string text = await r.Content.ReadAsStringAsync();
+        Assert.True(r.StatusCode == HttpStatusCode.BadRequest, text);
+        Assert.Equal(message, JsonDocument.Parse(text).RootElement.GetProperty("message").GetString());
+    }
+
+    [Theory]
+    [InlineData("filters=&keep-storage=0", 200, "")]
+    [InlineData("keep-storage=abc", 400, "keep-storage is in bytes and expects an integer, got abc")]
+    [InlineData("keep-storage=1073741824", 501, "keep-storage is not supported")]
+    [InlineData("filters=%7B%22until%22%3A%7B%2224h%22%3Atrue%7D%7D", 501, "build cache prune filters (until) are not supported")]
+    [InlineData("filters=notjson", 400, "invalid filters")]
+    [InlineData("filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D", 400, "invalid filter 'bogus'")]
+    public async Task Build_cache_prune_refuses_what_it_cannot_honour_instead_of_pruning_everything(string query, int status, string message)
+    {
+        var (code, text) = await SendAsync(HttpMethod.Post, "/build/prune?" + query, [], "application/json");
+        Assert.True(code == status, $"{code} {text}");
+        Assert.Contains(message, text);
+    }
 }
