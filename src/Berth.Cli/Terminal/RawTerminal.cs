@@ -74,16 +74,28 @@ internal sealed class ResizeMonitor : IDisposable
         });
     }
 
+    /// <summary>
+    /// One resize at a time, the size read once it is this one's turn: `stty rows 50 cols 120` changes the size
+    /// twice (two SIGWINCHes), and two requests in flight at once could reach berthd in either order, leaving the
+    /// container at 50×(old cols). Read under the lock, the last request always carries the last size.
+    /// </summary>
+    private readonly SemaphoreSlim _sending = new(1, 1);
+
     public async Task SendAsync()
     {
-        if ((Libc.WindowSize(1) ?? Libc.WindowSize(0)) is not var (rows, cols) || (rows == 0 && cols == 0)) return;
+        await _sending.WaitAsync().ConfigureAwait(false);
         try
         {
+            if ((Libc.WindowSize(1) ?? Libc.WindowSize(0)) is not var (rows, cols) || (rows == 0 && cols == 0)) return;
             await _resize(rows, cols).ConfigureAwait(false);
         }
         catch (Exception)
         {
             // A resize that fails (the container just exited) is not worth an error, as in docker.
+        }
+        finally
+        {
+            _sending.Release();
         }
     }
 

@@ -157,7 +157,7 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
     /// <summary>Imports a rootfs tar as an image and unpacks it before naming it, as dockerd does: a refused tar leaves no image.</summary>
     public async Task<Image> ImportAsync(Stream rootfs, string? reference, ImportOptions options, CancellationToken cancellationToken)
     {
-        Image image = await ImageArchive.ImportAsync(Store, rootfs, reference, new ImportOptions { Config = options.Config, Platform = options.Platform, Message = options.Message, TimeProvider = options.TimeProvider, Unpack = true }, cancellationToken);
+        Image image = await ImageArchive.ImportAsync(Store, rootfs, reference, options with { Unpack = true }, cancellationToken);
         // dockerd's ImportImage tags first (a tag event), then logs the import.
         if (reference is not null) PublishEvent(image.Id.Value, ImageReference.Parse(reference).FamiliarName, "tag");
         PublishEvent(image.Id.Value, image.Id.Value, "import");

@@ -25,7 +25,7 @@ internal sealed record OciLayoutFile
 internal sealed partial class ArchiveJsonContext : JsonSerializerContext;
 
 /// <summary>What <c>import</c> sets on the new image.</summary>
-public sealed class ImportOptions
+public sealed record ImportOptions
 {
     /// <summary>The container config (Cmd, Env, …) of the image; none by default.</summary>
     public ContainerConfig? Config { get; init; }
