@@ -63,7 +63,10 @@ public sealed partial class ImageStore
         {
             bool layer = Digest.TryParse("sha256:" + Path.GetFileName(path), out Digest diffId);
             if (layer && kept.Contains(diffId)) continue;
-            File.Delete(path); // a stray temp file too
+            // A temp file is a write in flight (LayerSizeOf records outside the collection's lock) unless a crash left
+            // it: only an old one goes.
+            if (!layer && File.GetLastWriteTimeUtc(path) > DateTime.UtcNow.AddMinutes(-10)) continue;
+            File.Delete(path);
             if (layer) _layerSizes.TryRemove(diffId, out _);
         }
     }
