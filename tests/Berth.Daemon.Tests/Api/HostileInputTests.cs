@@ -12,20 +12,8 @@ namespace Berth.Daemon.Tests.Api;
 /// problem (in dockerd's words where it has them), never a 500 with a .NET exception's text, and
 /// nothing left behind (no container, no half-loaded image).
 /// </summary>
-public sealed class HostileInputTests : IAsyncLifetime
+public sealed class HostileInputTests : DaemonTestBase
 {
-    private DaemonScope _daemon = null!;
-
-    public async Task InitializeAsync()
-    {
-        _daemon = await DaemonScope.StartAsync();
-        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
-    }
-
-    public async Task DisposeAsync() => await _daemon.DisposeAsync();
-
-    private HttpClient Client => _daemon.Client;
-
     private async Task<(int Status, string Message)> SendAsync(HttpMethod method, string path, byte[] body, string contentType)
     {
         using var content = new ByteArrayContent(body);
@@ -46,7 +34,7 @@ public sealed class HostileInputTests : IAsyncLifetime
         => SendAsync(HttpMethod.Post, $"/images/create?fromSrc=-&repo={repo}&tag=1", tar, "application/x-tar");
 
     private async Task<string[]> ImageTagsAsync()
-        => (await _daemon.GetJsonAsync("/images/json?all=1")).EnumerateArray()
+        => (await Daemon.GetJsonAsync("/images/json?all=1")).EnumerateArray()
             .SelectMany(i => i.GetProperty("RepoTags") is { ValueKind: JsonValueKind.Array } tags && tags.GetArrayLength() > 0
                 ? tags.EnumerateArray().Select(t => t.GetString() == "<none>:<none>" ? "<none>" : t.GetString()!)
                 : ["<none>"])
@@ -98,7 +86,7 @@ public sealed class HostileInputTests : IAsyncLifetime
         Assert.True(status == 400, $"{status} {text}");
         Assert.True(text.Contains(message, StringComparison.Ordinal), text);
         Assert.DoesNotContain("System.", text);
-        Assert.Equal(0, (await _daemon.GetJsonAsync("/containers/json?all=1")).GetArrayLength());
+        Assert.Equal(0, (await Daemon.GetJsonAsync("/containers/json?all=1")).GetArrayLength());
     }
 
     [Fact]
@@ -129,7 +117,7 @@ public sealed class HostileInputTests : IAsyncLifetime
         (status, string body) = await SendAsync(HttpMethod.Post, "/images/create?fromSrc=-", Tar(FileEntry("hello", "hi")), "application/x-tar");
         Assert.True(status == 200, body);
         string id = JsonDocument.Parse(body.Split('\n')[0]).RootElement.GetProperty("status").GetString()!;
-        Assert.Equal(id, (await _daemon.GetJsonAsync($"/images/{id}/json")).GetProperty("Id").GetString());
+        Assert.Equal(id, (await Daemon.GetJsonAsync($"/images/{id}/json")).GetProperty("Id").GetString());
         string[] after = await ImageTagsAsync();
         Assert.Equal(before.Append("<none>").Order(StringComparer.Ordinal), after);
     }
@@ -154,7 +142,7 @@ public sealed class HostileInputTests : IAsyncLifetime
         Assert.Equal(400, status);
         Assert.Contains("out/escaped", message);
         Assert.Equal(before, await ImageTagsAsync());
-        Assert.Equal(1, (await _daemon.GetJsonAsync("/images/json?all=1")).GetArrayLength());
+        Assert.Equal(1, (await Daemon.GetJsonAsync("/images/json?all=1")).GetArrayLength());
     }
 
     [Fact]
@@ -188,7 +176,7 @@ public sealed class HostileInputTests : IAsyncLifetime
     {
         var (status, body) = await CreateAsync("""{"Image":"busybox","ExposedPorts":{"70000/tcp":{},"80/tcp":{}}}""");
         Assert.True(status == 201, body);
-        JsonElement ports = Assert.Single((await _daemon.GetJsonAsync("/containers/json?all=1")).EnumerateArray()).GetProperty("Ports");
+        JsonElement ports = Assert.Single((await Daemon.GetJsonAsync("/containers/json?all=1")).EnumerateArray()).GetProperty("Ports");
         Assert.Equal([80], ports.EnumerateArray().Select(p => p.GetProperty("PrivatePort").GetInt32()));
     }
 

@@ -11,20 +11,8 @@ namespace Berth.Daemon.Tests.Containers;
 /// berth-runtime and berth-monitor from artifacts/bin. Each test's daemon removes its containers
 /// (forcibly) and its directories when it is disposed.
 /// </summary>
-public sealed class ContainersApiTests : IAsyncLifetime
+public sealed class ContainersApiTests : DaemonTestBase
 {
-    private DaemonScope _daemon = null!;
-
-    public async Task InitializeAsync()
-    {
-        _daemon = await DaemonScope.StartAsync();
-        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
-    }
-
-    public async Task DisposeAsync() => await _daemon.DisposeAsync();
-
-    private HttpClient Client => _daemon.Client;
-
     internal static async Task<string> CreateAsync(HttpClient client, object body, string? name = null, string apiVersion = "1.43")
     {
         using HttpResponseMessage response = await client.PostAsJsonAsync($"/v{apiVersion}/containers/create" + (name is null ? "" : "?name=" + name), body);
@@ -127,23 +115,23 @@ public sealed class ContainersApiTests : IAsyncLifetime
         using (HttpResponseMessage started = await Client.PostAsync($"/exec/{done}/start", new StringContent("{\"Detach\":true}", Encoding.UTF8, "application/json")))
             Assert.True(started.IsSuccessStatusCode, await started.Content.ReadAsStringAsync());
         DateTime deadline = DateTime.UtcNow.AddSeconds(30);
-        while ((await _daemon.GetJsonAsync($"/exec/{done}/json")).GetProperty("ExitCode").ValueKind == JsonValueKind.Null)
+        while ((await Daemon.GetJsonAsync($"/exec/{done}/json")).GetProperty("ExitCode").ValueKind == JsonValueKind.Null)
         {
             Assert.True(DateTime.UtcNow < deadline, "the exec did not exit in 30 s");
             await Task.Delay(50);
         }
-        Assert.Equal(JsonValueKind.Null, (await _daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("ExecIDs").ValueKind);
-        Assert.Equal(0, (await _daemon.GetJsonAsync($"/exec/{done}/json")).GetProperty("ExitCode").GetInt32()); // still inspectable
+        Assert.Equal(JsonValueKind.Null, (await Daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("ExecIDs").ValueKind);
+        Assert.Equal(0, (await Daemon.GetJsonAsync($"/exec/{done}/json")).GetProperty("ExitCode").GetInt32()); // still inspectable
 
         string waiting = await CreateExecAsync("true");
-        Assert.Equal([waiting], (await _daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("ExecIDs").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal([waiting], (await Daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("ExecIDs").EnumerateArray().Select(e => e.GetString()));
     }
 
     [Fact]
     public async Task Create_start_wait_logs_inspect_remove_leaves_nothing()
     {
         string id = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "echo out; echo err >&2; hostname; exit 3" }, Labels = new { purpose = "test" } }, "first");
-        JsonElement created = await _daemon.GetJsonAsync($"/containers/{id}/json");
+        JsonElement created = await Daemon.GetJsonAsync($"/containers/{id}/json");
         Assert.Equal("created", created.GetProperty("State").GetProperty("Status").GetString());
         Assert.Equal("/first", created.GetProperty("Name").GetString());
         Assert.Equal("test", created.GetProperty("Config").GetProperty("Labels").GetProperty("purpose").GetString());
@@ -154,7 +142,7 @@ public sealed class ContainersApiTests : IAsyncLifetime
         Assert.Equal($"out\n{id[..12]}\n", stdout);
         Assert.Equal("err\n", stderr);
 
-        JsonElement state = (await _daemon.GetJsonAsync($"/containers/first/json")).GetProperty("State");
+        JsonElement state = (await Daemon.GetJsonAsync($"/containers/first/json")).GetProperty("State");
         Assert.Equal("exited", state.GetProperty("Status").GetString());
         Assert.Equal(3, state.GetProperty("ExitCode").GetInt32());
         Assert.False(state.GetProperty("Running").GetBoolean());
@@ -165,14 +153,14 @@ public sealed class ContainersApiTests : IAsyncLifetime
         Assert.Equal(3, await WaitAsync(id));
         Assert.Equal(2, (await LogsAsync(Client, id)).Err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
 
-        string rootfs = Path.Combine(_daemon.Options.ExecRoot, "containers", id, "rootfs");
+        string rootfs = Path.Combine(Daemon.Options.ExecRoot, "containers", id, "rootfs");
         using (HttpResponseMessage delete = await Client.DeleteAsync($"/containers/{id}"))
             Assert.Equal(HttpStatusCode.NoContent, delete.StatusCode);
-        await _daemon.GetJsonAsync($"/containers/{id}/json", 404);
-        Assert.False(Directory.Exists(Path.Combine(_daemon.Options.DataRoot, "containers", id)));
-        Assert.False(Directory.Exists(Path.Combine(_daemon.Options.ExecRoot, "containers", id)));
+        await Daemon.GetJsonAsync($"/containers/{id}/json", 404);
+        Assert.False(Directory.Exists(Path.Combine(Daemon.Options.DataRoot, "containers", id)));
+        Assert.False(Directory.Exists(Path.Combine(Daemon.Options.ExecRoot, "containers", id)));
         Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(rootfs, StringComparison.Ordinal));
-        Assert.DoesNotContain(_daemon.Host.Engine.Snapshotter.Walk(), s => s.Name.Contains(id, StringComparison.Ordinal));
+        Assert.DoesNotContain(Daemon.Host.Engine.Snapshotter.Walk(), s => s.Name.Contains(id, StringComparison.Ordinal));
     }
 
     [Fact]
@@ -224,7 +212,7 @@ public sealed class ContainersApiTests : IAsyncLifetime
 
         using (HttpResponseMessage bad = await Client.PostAsync("/containers/create", new StringContent("{not json", Encoding.UTF8, "application/json")))
             Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
-        JsonElement all = await _daemon.GetJsonAsync("/containers/json?all=1");
+        JsonElement all = await Daemon.GetJsonAsync("/containers/json?all=1");
         Assert.Equal(1, all.GetArrayLength());
     }
 
@@ -236,10 +224,10 @@ public sealed class ContainersApiTests : IAsyncLifetime
     public async Task A_Name_in_the_create_body_is_ignored_as_dockerd_ignores_it()
     {
         string id = await CreateAsync(Client, new { Name = "named", Image = "busybox" }, "named");
-        Assert.Equal("/named", (await _daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("Name").GetString());
+        Assert.Equal("/named", (await Daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("Name").GetString());
         string other = await CreateAsync(Client, new { Name = "fromthebody", Image = "busybox" });
-        Assert.NotEqual("/fromthebody", (await _daemon.GetJsonAsync($"/containers/{other}/json")).GetProperty("Name").GetString());
-        await _daemon.GetJsonAsync("/containers/fromthebody/json", 404);
+        Assert.NotEqual("/fromthebody", (await Daemon.GetJsonAsync($"/containers/{other}/json")).GetProperty("Name").GetString());
+        await Daemon.GetJsonAsync("/containers/fromthebody/json", 404);
     }
 
     /// <summary>HostConfig.Annotations reach the OCI spec the runtime gets; a blkio throttle its blockIO by device numbers.</summary>
@@ -259,7 +247,7 @@ public sealed class ContainersApiTests : IAsyncLifetime
             },
         });
         Assert.Equal(204, (await PostAsync($"/containers/{id}/start")).Status);
-        using JsonDocument spec = JsonDocument.Parse(File.ReadAllText(Path.Combine(_daemon.Options.ExecRoot, "containers", id, "config.json")));
+        using JsonDocument spec = JsonDocument.Parse(File.ReadAllText(Path.Combine(Daemon.Options.ExecRoot, "containers", id, "config.json")));
         Assert.Equal("hi", spec.RootElement.GetProperty("annotations").GetProperty("org.example.note").GetString());
         JsonElement throttle = spec.RootElement.GetProperty("linux").GetProperty("resources").GetProperty("blockIO").GetProperty("throttleWriteBpsDevice")[0];
         Assert.Equal($"{numbers[0]}:{numbers[1]} 2097152", $"{throttle.GetProperty("major")}:{throttle.GetProperty("minor")} {throttle.GetProperty("rate")}");
@@ -274,7 +262,7 @@ public sealed class ContainersApiTests : IAsyncLifetime
         string id = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sleep", "1000" } }, "sleeper");
         Assert.Equal(204, (await PostAsync($"/containers/{id}/start")).Status);
         Assert.Equal(304, (await PostAsync($"/containers/{id}/start")).Status);
-        JsonElement running = await _daemon.GetJsonAsync($"/containers/{id}/json");
+        JsonElement running = await Daemon.GetJsonAsync($"/containers/{id}/json");
         Assert.True(running.GetProperty("State").GetProperty("Running").GetBoolean());
         int pid = running.GetProperty("State").GetProperty("Pid").GetInt32();
         Assert.True(pid > 0 && Directory.Exists($"/proc/{pid}"));
@@ -282,7 +270,7 @@ public sealed class ContainersApiTests : IAsyncLifetime
         using (HttpResponseMessage rm = await Client.DeleteAsync($"/containers/{id}"))
             Assert.Equal(HttpStatusCode.Conflict, rm.StatusCode);
 
-        JsonElement list = await _daemon.GetJsonAsync("/containers/json");
+        JsonElement list = await Daemon.GetJsonAsync("/containers/json");
         Assert.Equal(1, list.GetArrayLength());
         Assert.StartsWith("Up ", list[0].GetProperty("Status").GetString());
         Assert.Equal("/sleeper", list[0].GetProperty("Names")[0].GetString());
@@ -290,13 +278,13 @@ public sealed class ContainersApiTests : IAsyncLifetime
         var watch = System.Diagnostics.Stopwatch.StartNew();
         Assert.Equal(204, (await PostAsync($"/containers/{id}/stop?t=1")).Status);
         Assert.True(watch.Elapsed >= TimeSpan.FromSeconds(1), $"stop returned after {watch.Elapsed}");
-        JsonElement state = (await _daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("State");
+        JsonElement state = (await Daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("State");
         Assert.Equal(137, state.GetProperty("ExitCode").GetInt32());
         Assert.False(Directory.Exists($"/proc/{pid}") && File.ReadAllText($"/proc/{pid}/stat").Contains("sleep"));
         Assert.Equal(304, (await PostAsync($"/containers/{id}/stop")).Status);
         Assert.Equal(409, (await PostAsync($"/containers/{id}/kill")).Status);
-        Assert.Equal(0, (await _daemon.GetJsonAsync("/containers/json")).GetArrayLength());
-        Assert.Equal(1, (await _daemon.GetJsonAsync("/containers/json?filters=" + Uri.EscapeDataString("{\"status\":[\"exited\"]}"))).GetArrayLength());
+        Assert.Equal(0, (await Daemon.GetJsonAsync("/containers/json")).GetArrayLength());
+        Assert.Equal(1, (await Daemon.GetJsonAsync("/containers/json?filters=" + Uri.EscapeDataString("{\"status\":[\"exited\"]}"))).GetArrayLength());
 
         // kill with a signal the process handles; then force-remove a running one.
         string trap = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "trap 'exit 42' USR1; echo ready; while true; do sleep 0.1; done" } });
@@ -311,7 +299,7 @@ public sealed class ContainersApiTests : IAsyncLifetime
         Assert.Equal(400, (await PostAsync($"/containers/{forced}/kill?signal=NOPE")).Status);
         using (HttpResponseMessage rm = await Client.DeleteAsync($"/containers/{forced}?force=1"))
             Assert.Equal(HttpStatusCode.NoContent, rm.StatusCode);
-        await _daemon.GetJsonAsync($"/containers/{forced}/json", 404);
+        await Daemon.GetJsonAsync($"/containers/{forced}/json", 404);
     }
 
     [Fact]
@@ -319,27 +307,27 @@ public sealed class ContainersApiTests : IAsyncLifetime
     {
         string id = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sleep", "1000" } }, "before");
         Assert.Equal(204, (await PostAsync($"/containers/before/rename?name=after")).Status);
-        await _daemon.GetJsonAsync("/containers/before/json", 404);
-        Assert.Equal(id, (await _daemon.GetJsonAsync("/containers/after/json")).GetProperty("Id").GetString());
+        await Daemon.GetJsonAsync("/containers/before/json", 404);
+        Assert.Equal(id, (await Daemon.GetJsonAsync("/containers/after/json")).GetProperty("Id").GetString());
         string other = await CreateAsync(Client, new { Image = "busybox" }, "other");
         Assert.Equal(409, (await PostAsync($"/containers/{other}/rename?name=after")).Status);
 
         Assert.Equal(204, (await PostAsync($"/containers/{id}/start")).Status);
-        JsonElement top = await _daemon.GetJsonAsync($"/containers/{id}/top");
+        JsonElement top = await Daemon.GetJsonAsync($"/containers/{id}/top");
         Assert.Contains("PID", top.GetProperty("Titles").EnumerateArray().Select(t => t.GetString()));
         Assert.Contains(top.GetProperty("Processes").EnumerateArray(), p => p.EnumerateArray().Last().GetString()!.Contains("sleep 1000"));
 
-        JsonElement stats = await _daemon.GetJsonAsync($"/containers/{id}/stats?stream=0&one-shot=1");
+        JsonElement stats = await Daemon.GetJsonAsync($"/containers/{id}/stats?stream=0&one-shot=1");
         Assert.True(stats.GetProperty("memory_stats").GetProperty("usage").GetUInt64() > 0);
         Assert.Equal(1, stats.GetProperty("pids_stats").GetProperty("current").GetInt64());
 
         Assert.Equal(204, (await PostAsync($"/containers/{id}/pause")).Status);
-        JsonElement paused = await _daemon.GetJsonAsync($"/containers/{id}/json");
+        JsonElement paused = await Daemon.GetJsonAsync($"/containers/{id}/json");
         Assert.Equal("paused", paused.GetProperty("State").GetProperty("Status").GetString());
-        Assert.EndsWith("(Paused)", (await _daemon.GetJsonAsync("/containers/json"))[0].GetProperty("Status").GetString());
+        Assert.EndsWith("(Paused)", (await Daemon.GetJsonAsync("/containers/json"))[0].GetProperty("Status").GetString());
         Assert.Equal(409, (await PostAsync($"/containers/{id}/pause")).Status);
         Assert.Equal(204, (await PostAsync($"/containers/{id}/unpause")).Status);
-        Assert.Equal("running", (await _daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("State").GetProperty("Status").GetString());
+        Assert.Equal("running", (await Daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("State").GetProperty("Status").GetString());
 
         // A wait for removal ends when the container is removed, with its last exit code.
         Task<long> removed = await StartWaitAsync(id, "removed");
@@ -357,7 +345,7 @@ public sealed class ContainersApiTests : IAsyncLifetime
         Task<long> removed = await StartWaitAsync(id, "removed");
         Assert.Equal(204, (await PostAsync($"/containers/{id}/start")).Status);
         Assert.Equal(7, await removed);
-        await _daemon.GetJsonAsync($"/containers/{id}/json", 404);
+        await Daemon.GetJsonAsync($"/containers/{id}/json", 404);
     }
 
     [Fact]
@@ -367,9 +355,9 @@ public sealed class ContainersApiTests : IAsyncLifetime
         (int status, string body) = await PostAsync($"/containers/{id}/start");
         Assert.Equal(400, status);
         Assert.Contains("no/such/binary", body);
-        JsonElement state = (await _daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("State");
+        JsonElement state = (await Daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("State");
         Assert.False(state.GetProperty("Running").GetBoolean());
-        string rootfs = Path.Combine(_daemon.Options.ExecRoot, "containers", id, "rootfs");
+        string rootfs = Path.Combine(Daemon.Options.ExecRoot, "containers", id, "rootfs");
         Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Contains(rootfs, StringComparison.Ordinal));
     }
 
@@ -404,7 +392,7 @@ public sealed class ContainersApiTests : IAsyncLifetime
         JsonElement state = default;
         for (int i = 0; i < 100; i++)
         {
-            JsonElement inspect = await _daemon.GetJsonAsync($"/containers/{failing}/json");
+            JsonElement inspect = await Daemon.GetJsonAsync($"/containers/{failing}/json");
             state = inspect.GetProperty("State");
             if (inspect.GetProperty("RestartCount").GetInt32() == 2 && state.GetProperty("Status").GetString() == "exited") break;
             await Task.Delay(100);
@@ -415,19 +403,19 @@ public sealed class ContainersApiTests : IAsyncLifetime
 
         string always = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sleep", "1000" }, HostConfig = new { RestartPolicy = new { Name = "always" } } });
         Assert.Equal(204, (await PostAsync($"/containers/{always}/start")).Status);
-        int pid = (await _daemon.GetJsonAsync($"/containers/{always}/json")).GetProperty("State").GetProperty("Pid").GetInt32();
+        int pid = (await Daemon.GetJsonAsync($"/containers/{always}/json")).GetProperty("State").GetProperty("Pid").GetInt32();
         System.Diagnostics.Process.Start("kill", ["-9", pid.ToString()])!.WaitForExit(); // dies on its own: restarted
         int newPid = 0;
         for (int i = 0; i < 100 && (newPid == 0 || newPid == pid); i++)
         {
             await Task.Delay(100);
-            newPid = (await _daemon.GetJsonAsync($"/containers/{always}/json")).GetProperty("State").GetProperty("Pid").GetInt32();
+            newPid = (await Daemon.GetJsonAsync($"/containers/{always}/json")).GetProperty("State").GetProperty("Pid").GetInt32();
         }
         Assert.NotEqual(pid, newPid);
         Assert.True(newPid > 0);
         Assert.Equal(204, (await PostAsync($"/containers/{always}/stop?t=1")).Status);
         await Task.Delay(500);
-        JsonElement stopped = await _daemon.GetJsonAsync($"/containers/{always}/json");
+        JsonElement stopped = await Daemon.GetJsonAsync($"/containers/{always}/json");
         Assert.Equal("exited", stopped.GetProperty("State").GetProperty("Status").GetString()); // a stop holds the policy off
 
         using HttpResponseMessage both = await Client.PostAsJsonAsync("/containers/create", new { Image = "busybox", HostConfig = new { AutoRemove = true, RestartPolicy = new { Name = "always" } } });

@@ -12,20 +12,8 @@ namespace Berth.Daemon.Tests.Events;
 /// in which order, filters, since/until (replay, and a live stream that ends at until), image
 /// events. The daemon scope force-removes every container, even when an assertion fails.
 /// </summary>
-public sealed class EventsApiTests : IAsyncLifetime
+public sealed class EventsApiTests : DaemonTestBase
 {
-    private DaemonScope _daemon = null!;
-
-    public async Task InitializeAsync()
-    {
-        _daemon = await DaemonScope.StartAsync();
-        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
-    }
-
-    public async Task DisposeAsync() => await _daemon.DisposeAsync();
-
-    private HttpClient Client => _daemon.Client;
-
     internal static string Unix(DateTimeOffset t)
     {
         long ticks = t.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks;
@@ -122,7 +110,7 @@ public sealed class EventsApiTests : IAsyncLifetime
         using HttpResponseMessage created = await Client.PostAsJsonAsync($"/containers/{id}/exec", new { Cmd = new[] { "sh", "-c", "exit 3" } });
         string execId = JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("Id").GetString()!;
         await PostOkAsync($"/exec/{execId}/start", new StringContent("{\"Detach\":true}", Encoding.UTF8, "application/json"));
-        await WaitForAsync(async () => (await _daemon.GetJsonAsync($"/exec/{execId}/json")).GetProperty("Running").GetBoolean() == false, "the exec's exit");
+        await WaitForAsync(async () => (await Daemon.GetJsonAsync($"/exec/{execId}/json")).GetProperty("Running").GetBoolean() == false, "the exec's exit");
 
         // sleep as PID 1 ignores SIGTERM: stop (and restart's stop) sends it, then SIGKILL after the timeout.
         await PostOkAsync($"/containers/{id}/restart?t=0");
@@ -153,7 +141,7 @@ public sealed class EventsApiTests : IAsyncLifetime
     [Fact]
     public async Task Since_and_until_select_from_the_ring_and_a_live_stream_ends_at_until()
     {
-        var log = _daemon.Host.Engine.Events;
+        var log = Daemon.Host.Engine.Events;
         log.Publish("volume", "create", "before");
         await Task.Delay(30);
         DateTimeOffset t1 = DateTimeOffset.UtcNow;
@@ -202,7 +190,7 @@ public sealed class EventsApiTests : IAsyncLifetime
     [Fact]
     public async Task A_client_that_leaves_unsubscribes()
     {
-        var log = _daemon.Host.Engine.Events;
+        var log = Daemon.Host.Engine.Events;
         using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
         {
             using HttpResponseMessage stream = await Client.GetAsync("/events", HttpCompletionOption.ResponseHeadersRead, cts.Token);
@@ -218,11 +206,11 @@ public sealed class EventsApiTests : IAsyncLifetime
     [Fact]
     public async Task Image_tag_untag_delete_and_prune_events()
     {
-        string imageId = (await _daemon.GetJsonAsync("/images/busybox:latest/json")).GetProperty("Id").GetString()!;
+        string imageId = (await Daemon.GetJsonAsync("/images/busybox:latest/json")).GetProperty("Id").GetString()!;
         DateTimeOffset t0 = DateTimeOffset.UtcNow.AddMilliseconds(-1);
         await PostOkAsync("/images/busybox:latest/tag?repo=127.0.0.1:5000/other&tag=v1");
         using (HttpResponseMessage r = await Client.DeleteAsync("/images/127.0.0.1:5000/other:v1")) Assert.True(r.IsSuccessStatusCode);
-        string second = await _daemon.ImportBusyboxAsync("second:1");
+        string second = await Daemon.ImportBusyboxAsync("second:1");
         using (HttpResponseMessage r = await Client.DeleteAsync("/images/second:1")) Assert.True(r.IsSuccessStatusCode);
 
         List<JsonElement> events = await PastEventsAsync(Client, t0, FiltersJson(("type", "image")));

@@ -13,7 +13,6 @@ namespace Berth.Daemon.Tests.Events;
 /// </summary>
 public sealed class PruneAndDfTests : DockerCliTestBase
 {
-    private HttpClient Client => Daemon.Client;
 
     private static string FiltersJson(params (string Key, string Value)[] pairs)
         => Uri.EscapeDataString(JsonSerializer.Serialize(pairs.GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.ToDictionary(p => p.Value, _ => true))));

@@ -15,20 +15,9 @@ namespace Berth.Daemon.Tests.Health;
 /// Intervals are 100–300 ms so each test takes a few seconds. Each test's daemon force-removes its
 /// containers and its directories when it is disposed, whatever the outcome.
 /// </summary>
-public sealed class HealthCheckTests : IAsyncLifetime
+public sealed class HealthCheckTests : DaemonTestBase
 {
     private const long Ms = 1_000_000; // nanoseconds
-    private DaemonScope _daemon = null!;
-
-    public async Task InitializeAsync()
-    {
-        _daemon = await DaemonScope.StartAsync();
-        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
-    }
-
-    public async Task DisposeAsync() => await _daemon.DisposeAsync();
-
-    private HttpClient Client => _daemon.Client;
 
     private async Task<string> RunAsync(object healthcheck, string name, string[]? cmd = null, string image = "busybox")
     {
@@ -39,7 +28,7 @@ public sealed class HealthCheckTests : IAsyncLifetime
         return id;
     }
 
-    private async Task<JsonElement> StateAsync(string id) => (await _daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("State");
+    private async Task<JsonElement> StateAsync(string id) => (await Daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("State");
 
     /// <summary>Polls inspect until State.Health satisfies <paramref name="condition"/>; returns that Health.</summary>
     private async Task<JsonElement> WaitForHealthAsync(string id, Func<JsonElement, bool> condition, string what, int seconds = 20)
@@ -60,13 +49,13 @@ public sealed class HealthCheckTests : IAsyncLifetime
 
     private async Task<string> PsStatusAsync(string id)
     {
-        JsonElement list = await _daemon.GetJsonAsync("/containers/json?all=1&filters=" + Uri.EscapeDataString($"{{\"id\":[\"{id}\"]}}"));
+        JsonElement list = await Daemon.GetJsonAsync("/containers/json?all=1&filters=" + Uri.EscapeDataString($"{{\"id\":[\"{id}\"]}}"));
         return list.EnumerateArray().Single().GetProperty("Status").GetString()!;
     }
 
     private async Task<List<string>> NamesWithHealthAsync(string health)
     {
-        JsonElement list = await _daemon.GetJsonAsync("/containers/json?all=1&filters=" + Uri.EscapeDataString($"{{\"health\":[\"{health}\"]}}"));
+        JsonElement list = await Daemon.GetJsonAsync("/containers/json?all=1&filters=" + Uri.EscapeDataString($"{{\"health\":[\"{health}\"]}}"));
         return list.EnumerateArray().Select(c => c.GetProperty("Names")[0].GetString()!.TrimStart('/')).Order(StringComparer.Ordinal).ToList();
     }
 
@@ -147,7 +136,7 @@ public sealed class HealthCheckTests : IAsyncLifetime
         Assert.Equal(lastProbe, (await StateAsync(id)).GetProperty("Health").GetProperty("Log")[4].GetProperty("Start").GetString());
         Assert.StartsWith("Exited (137)", await PsStatusAsync(id));
         // Probes are not kept as exec instances of the container once they have run.
-        Assert.Equal(JsonValueKind.Null, (await _daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("ExecIDs").ValueKind);
+        Assert.Equal(JsonValueKind.Null, (await Daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("ExecIDs").ValueKind);
 
         using (HttpResponseMessage start = await Client.PostAsync($"/containers/{id}/start", null))
             Assert.Equal(HttpStatusCode.NoContent, start.StatusCode);
@@ -182,7 +171,7 @@ public sealed class HealthCheckTests : IAsyncLifetime
 
         // Persisted in the record (config.v2.json) like the rest of the state: the save follows the
         // in-memory change, so a loaded machine may need a moment.
-        string recordPath = Path.Combine(_daemon.Options.DataRoot, "containers", id, "config.v2.json");
+        string recordPath = Path.Combine(Daemon.Options.DataRoot, "containers", id, "config.v2.json");
         string? persisted = null;
         for (int i = 0; i < 100 && persisted != "unhealthy"; i++)
         {
@@ -271,7 +260,7 @@ public sealed class HealthCheckTests : IAsyncLifetime
         Assert.True(started.IsSuccessStatusCode, await started.Content.ReadAsStringAsync());
         for (int i = 0; i < 100; i++)
         {
-            JsonElement e = await _daemon.GetJsonAsync($"/exec/{exec}/json");
+            JsonElement e = await Daemon.GetJsonAsync($"/exec/{exec}/json");
             if (!e.GetProperty("Running").GetBoolean() && e.GetProperty("ExitCode").ValueKind == JsonValueKind.Number)
             {
                 Assert.Equal(0, e.GetProperty("ExitCode").GetInt32());
@@ -285,13 +274,13 @@ public sealed class HealthCheckTests : IAsyncLifetime
     [Fact]
     public async Task The_image_check_is_inherited_field_by_field_and_NONE_disables_it()
     {
-        await _daemon.ImportBusyboxAsync("health:latest", "HEALTHCHECK --interval=150ms --retries=4 CMD echo from-image");
-        JsonElement imageConfig = (await _daemon.GetJsonAsync("/images/health:latest/json")).GetProperty("Config").GetProperty("Healthcheck");
+        await Daemon.ImportBusyboxAsync("health:latest", "HEALTHCHECK --interval=150ms --retries=4 CMD echo from-image");
+        JsonElement imageConfig = (await Daemon.GetJsonAsync("/images/health:latest/json")).GetProperty("Config").GetProperty("Healthcheck");
         Assert.Equal("[\"CMD-SHELL\",\"echo from-image\"]", imageConfig.GetProperty("Test").GetRawText());
         Assert.Equal(150 * Ms, imageConfig.GetProperty("Interval").GetInt64());
 
         string inherited = await ContainersApiTests.CreateAsync(Client, new { Image = "health:latest", Cmd = new[] { "sleep", "100" } }, "inherited");
-        JsonElement config = (await _daemon.GetJsonAsync($"/containers/{inherited}/json")).GetProperty("Config").GetProperty("Healthcheck");
+        JsonElement config = (await Daemon.GetJsonAsync($"/containers/{inherited}/json")).GetProperty("Config").GetProperty("Healthcheck");
         Assert.Equal("[\"CMD-SHELL\",\"echo from-image\"]", config.GetProperty("Test").GetRawText());
         Assert.Equal(4, config.GetProperty("Retries").GetInt32());
         using (HttpResponseMessage start = await Client.PostAsync($"/containers/{inherited}/start", null))
@@ -301,7 +290,7 @@ public sealed class HealthCheckTests : IAsyncLifetime
 
         // The container's fields win where set; the others come from the image.
         string mixed = await ContainersApiTests.CreateAsync(Client, new { Image = "health:latest", Cmd = new[] { "sleep", "100" }, Healthcheck = new { Retries = 9, Timeout = 2000 * Ms } }, "mixed");
-        config = (await _daemon.GetJsonAsync($"/containers/{mixed}/json")).GetProperty("Config").GetProperty("Healthcheck");
+        config = (await Daemon.GetJsonAsync($"/containers/{mixed}/json")).GetProperty("Config").GetProperty("Healthcheck");
         Assert.Equal("[\"CMD-SHELL\",\"echo from-image\"]", config.GetProperty("Test").GetRawText());
         Assert.Equal(150 * Ms, config.GetProperty("Interval").GetInt64());
         Assert.Equal(2000 * Ms, config.GetProperty("Timeout").GetInt64());
@@ -330,12 +319,12 @@ public sealed class HealthCheckTests : IAsyncLifetime
         Assert.Equal((HttpStatusCode.BadRequest, "Retries in Healthcheck cannot be negative"), await Create(new { Retries = -1 }));
         Assert.Equal((HttpStatusCode.BadRequest, "StartPeriod in Healthcheck cannot be less than 1ms"), await Create(new { StartPeriod = 100 }));
         Assert.Equal((HttpStatusCode.BadRequest, "StartInterval in Healthcheck cannot be less than 1ms"), await Create(new { StartInterval = -1 }));
-        Assert.Empty(_daemon.Host.Engine.Containers.Snapshot());
+        Assert.Empty(Daemon.Host.Engine.Containers.Snapshot());
 
         // StartInterval came with API 1.44: an older client's is ignored, as dockerd ignores it.
         using HttpResponseMessage old = await Client.PostAsJsonAsync("/v1.43/containers/create", new { Image = "busybox", Healthcheck = new { Test = new[] { "CMD", "true" }, StartInterval = 100 * Ms } });
         string id = JsonDocument.Parse(await old.Content.ReadAsStringAsync()).RootElement.GetProperty("Id").GetString()!;
-        Assert.False((await _daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("Config").GetProperty("Healthcheck").TryGetProperty("StartInterval", out _));
+        Assert.False((await Daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("Config").GetProperty("Healthcheck").TryGetProperty("StartInterval", out _));
     }
 }
 
@@ -347,7 +336,7 @@ public sealed class HealthCheckTests : IAsyncLifetime
 public sealed class HealthRestoreTests
 {
     [Fact]
-    public async Task Monitoring_resumes_after_a_daemon_restart()
+    public async Task Monitoring_resumes_after_aDaemon_restart()
     {
         await using RestartableDaemon daemon = await RestartableDaemon.StartAsync("health-restart");
         string id;

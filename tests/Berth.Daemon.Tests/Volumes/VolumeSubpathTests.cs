@@ -43,23 +43,11 @@ public sealed class VolumeSubpathCheckTests
 /// mount outlives a start. Each test's daemon removes its containers, detaches any mount left
 /// under its directory and removes it when disposed, even when an assertion failed.
 /// </summary>
-public sealed class VolumeSubpathTests : IAsyncLifetime
+public sealed class VolumeSubpathTests : DaemonTestBase
 {
-    private DaemonScope _daemon = null!;
+    private string Data(string volume) => Path.Combine(Daemon.Options.DataRoot, "volumes", volume, "_data");
 
-    public async Task InitializeAsync()
-    {
-        _daemon = await DaemonScope.StartAsync();
-        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
-    }
-
-    public async Task DisposeAsync() => await _daemon.DisposeAsync();
-
-    private HttpClient Client => _daemon.Client;
-
-    private string Data(string volume) => Path.Combine(_daemon.Options.DataRoot, "volumes", volume, "_data");
-
-    private string SubpathRoot => Path.Combine(_daemon.Options.ExecRoot, "subpaths");
+    private string SubpathRoot => Path.Combine(Daemon.Options.ExecRoot, "subpaths");
 
     /// <summary>Mount points under berthd's subpath directory (there should be none once a start is over).</summary>
     private List<string> SubpathMounts()
@@ -116,7 +104,7 @@ public sealed class VolumeSubpathTests : IAsyncLifetime
         await FillAsync("shared", "mkdir -p /data/sub/deep && echo inside > /data/sub/f && echo deeper > /data/sub/deep/g && echo outside > /data/top");
 
         string reader = await CreateAsync(["sh", "-c", "ls -A /mnt; cat /mnt/f; test -e /mnt/top || echo no-top; echo written > /mnt/new"], VolumeMount("shared", "/mnt", "sub"));
-        JsonElement inspect = await _daemon.GetJsonAsync($"/containers/{reader}/json");
+        JsonElement inspect = await Daemon.GetJsonAsync($"/containers/{reader}/json");
         JsonElement mount = inspect.GetProperty("Mounts").EnumerateArray().Single();
         Assert.Equal("volume", mount.GetProperty("Type").GetString());
         Assert.Equal("shared", mount.GetProperty("Name").GetString());
@@ -139,7 +127,7 @@ public sealed class VolumeSubpathTests : IAsyncLifetime
         // ReadOnly: the subpath is mounted read-only.
         string readOnly = await CreateAsync(["sh", "-c", "cat /mnt/f; if touch /mnt/ro 2>/dev/null; then echo writable; else echo read-only; fi; grep ' /mnt ' /proc/mounts"],
             VolumeMount("shared", "/mnt", "sub", readOnly: true));
-        Assert.False((await _daemon.GetJsonAsync($"/containers/{readOnly}/json")).GetProperty("Mounts")[0].GetProperty("RW").GetBoolean());
+        Assert.False((await Daemon.GetJsonAsync($"/containers/{readOnly}/json")).GetProperty("Mounts")[0].GetProperty("RW").GetBoolean());
         string output = await RunAsync(readOnly);
         Assert.StartsWith("inside\nread-only\n", output);
         Assert.Matches(@" /mnt \S+ ro[, ]", output);
@@ -180,7 +168,7 @@ public sealed class VolumeSubpathTests : IAsyncLifetime
         Assert.Equal(500, status);
         Assert.Equal($"cannot access path {Data("vol")}/missing/dir: no such file or directory", message);
         AssertNoSubpathMountLeft();
-        JsonElement state = (await _daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("State");
+        JsonElement state = (await Daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("State");
         Assert.False(state.GetProperty("Running").GetBoolean());
 
         // A component that is a file.
@@ -199,7 +187,7 @@ public sealed class VolumeSubpathTests : IAsyncLifetime
     [Fact]
     public async Task A_symlink_a_container_made_cannot_lead_the_mount_out_of_the_volume()
     {
-        string host = _daemon.Directory.CreateSubdirectory("host-secret");
+        string host = Daemon.Directory.CreateSubdirectory("host-secret");
         File.WriteAllText(Path.Combine(host, "secret"), "host data\n");
         await FillAsync("evil", $"busybox ln -s /etc /data/abs && busybox ln -s ../../../../../../../../.. /data/up && busybox ln -s {host} /data/hostdir && mkdir /data/d && busybox ln -s ../.. /data/d/climb");
         foreach (string subpath in new[] { "abs", "abs/passwd", "up", "up/etc", "hostdir", "d/climb", "d/climb/etc" })
@@ -209,7 +197,7 @@ public sealed class VolumeSubpathTests : IAsyncLifetime
             Assert.True(status == 500, $"{subpath}: {status} {message}");
             Assert.Equal($"path concatenation escapes the base directory, base: {Data("evil")}, subpath: {subpath}", message);
             AssertNoSubpathMountLeft();
-            Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Split(' ')[3] == host || (l.Split(' ')[3] == "/etc" && l.Split(' ')[4].StartsWith(_daemon.Directory.Path, StringComparison.Ordinal)));
+            Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Split(' ')[3] == host || (l.Split(' ')[3] == "/etc" && l.Split(' ')[4].StartsWith(Daemon.Directory.Path, StringComparison.Ordinal)));
             using HttpResponseMessage rm = await Client.DeleteAsync($"/containers/{id}");
             Assert.Equal(HttpStatusCode.NoContent, rm.StatusCode);
         }
@@ -273,24 +261,24 @@ public sealed class VolumeSubpathTests : IAsyncLifetime
         Assert.Equal(notLocal, await Refused(VolumeMount("vol", "/mnt", "..")));
         Assert.Equal("invalid mount config for type \"volume\": must not set Subpath when using anonymous volumes", await Refused(VolumeMount("", "/mnt", "sub")));
         Assert.Equal("invalid mount config for type \"bind\": VolumeOptions must not be specified",
-            await Refused(new { Type = "bind", Source = _daemon.Directory.Path, Target = "/mnt", VolumeOptions = new { Subpath = "sub" } }));
+            await Refused(new { Type = "bind", Source = Daemon.Directory.Path, Target = "/mnt", VolumeOptions = new { Subpath = "sub" } }));
         Assert.Equal("VolumeOptions.Subpath needs API v1.45 or newer", await Refused(VolumeMount("vol", "/mnt", "sub"), "1.44"));
-        JsonElement volumes = await _daemon.GetJsonAsync("/volumes");
+        JsonElement volumes = await Daemon.GetJsonAsync("/volumes");
         Assert.Empty(volumes.GetProperty("Volumes").EnumerateArray()); // nothing was made
     }
 
     [Fact]
     public async Task Subpath_mounts_a_crash_left_are_released_at_the_next_start_without_deleting_through_them()
     {
-        string content = _daemon.Directory.CreateSubdirectory("volume-content");
+        string content = Daemon.Directory.CreateSubdirectory("volume-content");
         File.WriteAllText(Path.Combine(content, "precious"), "kept\n");
-        await _daemon.Host.DisposeAsync();
+        await Daemon.Host.DisposeAsync();
         string leftover = Path.Combine(SubpathRoot, new string('a', 64), "0");
         Directory.CreateDirectory(leftover);
         RunMount("--bind", content, leftover);
         Assert.Single(SubpathMounts());
 
-        await using (DaemonHost again = await DaemonHost.StartAsync(_daemon.Options))
+        await using (DaemonHost again = await DaemonHost.StartAsync(Daemon.Options))
         {
             AssertNoSubpathMountLeft();
         }

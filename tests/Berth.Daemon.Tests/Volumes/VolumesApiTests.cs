@@ -11,21 +11,9 @@ namespace Berth.Daemon.Tests.Volumes;
 /// containers (berth-runtime, busybox). Each test's daemon removes its containers, detaches any
 /// mount left under its directory and removes it (volumes included) when disposed.
 /// </summary>
-public sealed class VolumesApiTests : IAsyncLifetime
+public sealed class VolumesApiTests : DaemonTestBase
 {
-    private DaemonScope _daemon = null!;
-
-    public async Task InitializeAsync()
-    {
-        _daemon = await DaemonScope.StartAsync();
-        await _daemon.ImportBusyboxAsync("busybox:latest", "CMD [\"sh\"]");
-    }
-
-    public async Task DisposeAsync() => await _daemon.DisposeAsync();
-
-    private HttpClient Client => _daemon.Client;
-
-    private string VolumesRoot => Path.Combine(_daemon.Options.DataRoot, "volumes");
+    private string VolumesRoot => Path.Combine(Daemon.Options.DataRoot, "volumes");
 
     private async Task<(int Status, JsonElement Body)> SendAsync(HttpMethod method, string path, object? body = null)
     {
@@ -65,7 +53,7 @@ public sealed class VolumesApiTests : IAsyncLifetime
 
     private async Task<string[]> VolumeNamesAsync(string? filters = null)
     {
-        JsonElement list = await _daemon.GetJsonAsync("/volumes" + (filters is null ? "" : "?filters=" + Uri.EscapeDataString(filters)));
+        JsonElement list = await Daemon.GetJsonAsync("/volumes" + (filters is null ? "" : "?filters=" + Uri.EscapeDataString(filters)));
         Assert.Equal(JsonValueKind.Null, list.GetProperty("Warnings").ValueKind);
         return list.GetProperty("Volumes").EnumerateArray().Select(v => v.GetProperty("Name").GetString()!).Order(StringComparer.Ordinal).ToArray();
     }
@@ -92,9 +80,9 @@ public sealed class VolumesApiTests : IAsyncLifetime
         Assert.Equal(created.GetProperty("CreatedAt").GetString(), again.GetProperty("CreatedAt").GetString());
         Assert.Equal("a", again.GetProperty("Labels").GetProperty("team").GetString());
 
-        JsonElement inspect = await _daemon.GetJsonAsync("/volumes/data1");
+        JsonElement inspect = await Daemon.GetJsonAsync("/volumes/data1");
         Assert.Equal(created.GetRawText(), inspect.GetRawText());
-        await _daemon.GetJsonAsync("/volumes/nosuch", 404);
+        await Daemon.GetJsonAsync("/volumes/nosuch", 404);
 
         await CreateVolumeAsync(new { Name = "data2" });
         JsonElement anonymous = await CreateVolumeAsync(new { });
@@ -161,12 +149,12 @@ public sealed class VolumesApiTests : IAsyncLifetime
     public async Task Named_volume_data_persists_across_containers_and_an_in_use_volume_is_refused()
     {
         await RunAsync(new { Image = "busybox", Cmd = new[] { "sh", "-c", "echo kept > /data/file" }, HostConfig = new { Binds = new[] { "shared:/data" } } });
-        JsonElement volume = await _daemon.GetJsonAsync("/volumes/shared");
+        JsonElement volume = await Daemon.GetJsonAsync("/volumes/shared");
         Assert.Equal(JsonValueKind.Null, volume.GetProperty("Labels").ValueKind); // made on demand, as dockerd does
         Assert.Equal("kept\n", File.ReadAllText(Path.Combine(VolumesRoot, "shared", "_data", "file")));
 
         string reader = await ContainersApiTests.CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "cat", "/data/file" }, HostConfig = new { Binds = new[] { "shared:/data:ro" } } });
-        JsonElement mount = (await _daemon.GetJsonAsync($"/containers/{reader}/json")).GetProperty("Mounts")[0];
+        JsonElement mount = (await Daemon.GetJsonAsync($"/containers/{reader}/json")).GetProperty("Mounts")[0];
         Assert.Equal("volume", mount.GetProperty("Type").GetString());
         Assert.Equal("shared", mount.GetProperty("Name").GetString());
         Assert.Equal(Path.Combine(VolumesRoot, "shared", "_data"), mount.GetProperty("Source").GetString());
@@ -184,10 +172,10 @@ public sealed class VolumesApiTests : IAsyncLifetime
 
         var (_, output) = await StartAndWaitAsync(reader, remove: false);
         Assert.Equal("kept\n", output);
-        JsonElement summary = (await _daemon.GetJsonAsync("/containers/json?all=1")).EnumerateArray().Single();
+        JsonElement summary = (await Daemon.GetJsonAsync("/containers/json?all=1")).EnumerateArray().Single();
         Assert.Equal("shared", summary.GetProperty("Mounts")[0].GetProperty("Name").GetString());
-        Assert.Equal(1, (await _daemon.GetJsonAsync("/containers/json?all=1&filters=" + Uri.EscapeDataString("{\"volume\":[\"shared\"]}"))).GetArrayLength());
-        Assert.Equal(0, (await _daemon.GetJsonAsync("/containers/json?all=1&filters=" + Uri.EscapeDataString("{\"volume\":[\"other\"]}"))).GetArrayLength());
+        Assert.Equal(1, (await Daemon.GetJsonAsync("/containers/json?all=1&filters=" + Uri.EscapeDataString("{\"volume\":[\"shared\"]}"))).GetArrayLength());
+        Assert.Equal(0, (await Daemon.GetJsonAsync("/containers/json?all=1&filters=" + Uri.EscapeDataString("{\"volume\":[\"other\"]}"))).GetArrayLength());
 
         // rm -v keeps named volumes.
         using (HttpResponseMessage rm = await Client.DeleteAsync($"/containers/{reader}?v=1"))
@@ -243,7 +231,7 @@ public sealed class VolumesApiTests : IAsyncLifetime
             HostConfig = new { Mounts = new[] { new { Type = "volume", Source = "bare2", Target = "/seed", VolumeOptions = new { NoCopy = true, Labels = new Dictionary<string, string> { ["k"] = "v" } } } } },
         });
         Assert.Equal("", output);
-        Assert.Equal("v", (await _daemon.GetJsonAsync("/volumes/bare2")).GetProperty("Labels").GetProperty("k").GetString());
+        Assert.Equal("v", (await Daemon.GetJsonAsync("/volumes/bare2")).GetProperty("Labels").GetProperty("k").GetString());
     }
 
     [Fact]
@@ -251,14 +239,14 @@ public sealed class VolumesApiTests : IAsyncLifetime
     {
         await CommitSeededImageAsync("withvolume:latest", "VOLUME /seed");
         string first = await ContainersApiTests.CreateAsync(Client, new { Image = "withvolume", Cmd = new[] { "cat", "/seed/hello" } });
-        JsonElement inspect = await _daemon.GetJsonAsync($"/containers/{first}/json");
+        JsonElement inspect = await Daemon.GetJsonAsync($"/containers/{first}/json");
         JsonElement mount = inspect.GetProperty("Mounts").EnumerateArray().Single();
         string anon = mount.GetProperty("Name").GetString()!;
         Assert.Matches("^[0-9a-f]{64}$", anon);
         Assert.Equal("/seed", mount.GetProperty("Destination").GetString());
         Assert.Equal("", mount.GetProperty("Mode").GetString());
         Assert.True(inspect.GetProperty("Config").GetProperty("Volumes").TryGetProperty("/seed", out _));
-        JsonElement volume = await _daemon.GetJsonAsync($"/volumes/{anon}");
+        JsonElement volume = await Daemon.GetJsonAsync($"/volumes/{anon}");
         Assert.Equal("", volume.GetProperty("Labels").GetProperty("com.docker.volume.anonymous").GetString());
         var (_, output) = await StartAndWaitAsync(first, remove: false);
         Assert.Equal("from-image\n", output); // copy-up into anonymous volumes too
@@ -268,7 +256,7 @@ public sealed class VolumesApiTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.NoContent, rm.StatusCode);
         Assert.Equal([anon], await VolumeNamesAsync());
         string second = await ContainersApiTests.CreateAsync(Client, new { Image = "withvolume", Cmd = new[] { "true" }, Volumes = new Dictionary<string, object> { ["/cache"] = new { } } });
-        string[] secondVolumes = (await _daemon.GetJsonAsync($"/containers/{second}/json")).GetProperty("Mounts").EnumerateArray().Select(m => m.GetProperty("Name").GetString()!).ToArray();
+        string[] secondVolumes = (await Daemon.GetJsonAsync($"/containers/{second}/json")).GetProperty("Mounts").EnumerateArray().Select(m => m.GetProperty("Name").GetString()!).ToArray();
         Assert.Equal(2, secondVolumes.Length);
         using (HttpResponseMessage rm = await Client.DeleteAsync($"/containers/{second}?v=1"))
             Assert.Equal(HttpStatusCode.NoContent, rm.StatusCode);
@@ -276,14 +264,14 @@ public sealed class VolumesApiTests : IAsyncLifetime
 
         // A bind or a named volume at the VOLUME path covers it: no anonymous volume.
         string covered = await ContainersApiTests.CreateAsync(Client, new { Image = "withvolume", Cmd = new[] { "true" }, HostConfig = new { Binds = new[] { "named:/seed" } } });
-        Assert.Equal(["named"], (await _daemon.GetJsonAsync($"/containers/{covered}/json")).GetProperty("Mounts").EnumerateArray().Select(m => m.GetProperty("Name").GetString()!).ToArray());
+        Assert.Equal(["named"], (await Daemon.GetJsonAsync($"/containers/{covered}/json")).GetProperty("Mounts").EnumerateArray().Select(m => m.GetProperty("Name").GetString()!).ToArray());
         using (HttpResponseMessage rm = await Client.DeleteAsync($"/containers/{covered}?v=1")) Assert.Equal(HttpStatusCode.NoContent, rm.StatusCode);
 
         // AutoRemove (--rm) takes its anonymous volumes, as dockerd's does.
         string auto = await ContainersApiTests.CreateAsync(Client, new { Image = "withvolume", Cmd = new[] { "true" }, HostConfig = new { AutoRemove = true } });
         using (HttpResponseMessage start = await Client.PostAsync($"/containers/{auto}/start", null)) Assert.Equal(HttpStatusCode.NoContent, start.StatusCode);
         for (int i = 0; i < 300 && (await SendAsync(HttpMethod.Get, $"/containers/{auto}/json")).Status != 404; i++) await Task.Delay(100);
-        await _daemon.GetJsonAsync($"/containers/{auto}/json", 404);
+        await Daemon.GetJsonAsync($"/containers/{auto}/json", 404);
         Assert.Equal(new[] { anon, "named" }.Order(StringComparer.Ordinal), await VolumeNamesAsync());
     }
 
@@ -291,7 +279,7 @@ public sealed class VolumesApiTests : IAsyncLifetime
     public async Task Local_driver_options_mount_tmpfs_and_binds_while_a_container_runs()
     {
         await CreateVolumeAsync(new { Name = "scratch", DriverOpts = new Dictionary<string, string> { ["type"] = "tmpfs", ["device"] = "tmpfs", ["o"] = "size=10m,uid=1000" } });
-        JsonElement inspect = await _daemon.GetJsonAsync("/volumes/scratch");
+        JsonElement inspect = await Daemon.GetJsonAsync("/volumes/scratch");
         Assert.Equal("size=10m,uid=1000", inspect.GetProperty("Options").GetProperty("o").GetString());
         string data = Path.Combine(VolumesRoot, "scratch", "_data");
         Assert.False(IsMountPoint(data)); // mounted on first use only
@@ -313,7 +301,7 @@ public sealed class VolumesApiTests : IAsyncLifetime
         using (HttpResponseMessage rm = await Client.DeleteAsync($"/containers/{id}")) Assert.Equal(HttpStatusCode.NoContent, rm.StatusCode);
 
         // type=none,o=bind: a host directory; removing the volume never touches its content.
-        string host = _daemon.Directory.CreateSubdirectory("host-dir");
+        string host = Daemon.Directory.CreateSubdirectory("host-dir");
         File.WriteAllText(Path.Combine(host, "existing"), "x");
         await CreateVolumeAsync(new { Name = "hostdir", DriverOpts = new Dictionary<string, string> { ["type"] = "none", ["o"] = "bind", ["device"] = host } });
         var (_, output) = await RunAsync(new { Image = "busybox", Cmd = new[] { "sh", "-c", "cat /data/existing; echo; echo new > /data/written" }, HostConfig = new { Mounts = new[] { new { Type = "volume", Source = "hostdir", Target = "/data" } } } });
