@@ -65,6 +65,7 @@ public sealed partial class ContainerService
         MountRootfs(id, rootfs);
         MonitorHandle? handle = null;
         bool started = false;
+        Interlocked.Increment(ref _startsInFlight);
         try
         {
             ImageSpec built;
@@ -213,6 +214,8 @@ public sealed partial class ContainerService
                     }
                 }
             }
+            Interlocked.Decrement(ref _startsInFlight);
+            if (!started) PruneDefaultCgroupParent();
         }
     }
 
@@ -458,6 +461,7 @@ public sealed partial class ContainerService
         // an fsync: if berthd dies in between, the restore removes it anyway, whichever record
         // (running, or this one) the disk kept. Every other exit is durable.
         Store.Save(r, durable: !r.HostConfig.AutoRemove);
+        PruneDefaultCgroupParent();
         if (oom) PublishEvent(r, "oom");
         PublishDie(r);
         foreach (ContainerNetworkState network in left) PublishNetworkEvent("disconnect", network, id); // after die, as dockerd orders them
@@ -478,6 +482,22 @@ public sealed partial class ContainerService
         }
         else if (ShouldRestart(r)) ScheduleRestart(entry);
         _ = restoring;
+    }
+
+    /// <summary>Starts between their first step and their end: the default cgroup parent is left alone meanwhile.</summary>
+    private int _startsInFlight;
+
+    /// <summary>
+    /// The default cgroup parent (/berth) goes once this berthd has no container running or starting: the
+    /// runtime removes only the container's own group, and a parent kept until berthd's shutdown was left
+    /// for good by a berthd that never shut down cleanly. rmdir fails harmlessly where another engine's
+    /// container is in it; a create racing with another engine's prune makes the parent again (CgroupFs
+    /// retries ENOENT; runc does not, hence no prune while a start of this berthd is in flight).
+    /// </summary>
+    private void PruneDefaultCgroupParent()
+    {
+        if (Volatile.Read(ref _startsInFlight) > 0 || Snapshot().Any(e => e.Record.State.Running)) return;
+        ContainerStats.RemoveDefaultParentIfUnused();
     }
 
     /// <summary>The restart policy's verdict on the exit just recorded (dockerd's restartmanager).</summary>

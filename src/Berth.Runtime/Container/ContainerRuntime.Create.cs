@@ -132,7 +132,13 @@ public sealed partial class ContainerRuntime
                 LibC.kill(p, Sys.SIGKILL);
                 LibC.waitpid(p, out _, 0);
             }
-            try { cgroup?.Destroy(); } catch (CgroupException) { }
+            try
+            {
+                cgroup?.Destroy();
+                // The default parent this create made goes with it when nothing else is in it (as at delete).
+                if (cgroup is not null && string.IsNullOrEmpty(spec.Linux?.CgroupsPath)) PruneEmptyParent(cgroup.Paths.Values, CgroupParent);
+            }
+            catch (CgroupException) { }
             if (e is HookFailedException && spec.Hooks?.Poststop is { Count: > 0 } poststop)
             {
                 var stopped = new ContainerRecord { Id = id, Bundle = bundle, Annotations = spec.Annotations };

@@ -36,7 +36,7 @@ public sealed partial class ContainerRuntime
         {
             foreach (var pid in cgroup.GetPids()) LibC.kill(pid, Sys.SIGKILL);
             DestroyWithRetry(cgroup);
-            if (record.CgroupParentToPrune is not null) PruneEmptyParents(record);
+            if (record.CgroupParentToPrune is { } parent) PruneEmptyParent(record.CgroupPaths.Values, parent);
         }
         RunHooks("poststop", record.Hooks?.Poststop, StateJson(record, ContainerStatus.Stopped) , warnOnly: true);
         Store.Remove(id);
@@ -47,12 +47,13 @@ public sealed partial class ContainerRuntime
     /// removed, so that nothing of Berth outlives its containers. rmdir fails harmlessly while
     /// another container is in it; a create racing with this makes it again.
     /// </summary>
-    static void PruneEmptyParents(ContainerRecord record)
+    /// <remarks>A create that fails after making the container's groups prunes it too.</remarks>
+    internal static void PruneEmptyParent(IEnumerable<string> containerGroups, string parentToPrune)
     {
-        foreach (var group in record.CgroupPaths.Values.Distinct())
+        foreach (var group in containerGroups.Distinct())
         {
             var parent = Path.GetDirectoryName(group);
-            if (parent is not null && Path.GetFileName(parent) == Path.GetFileName(record.CgroupParentToPrune!.TrimEnd('/')))
+            if (parent is not null && Path.GetFileName(parent) == Path.GetFileName(parentToPrune.TrimEnd('/')))
                 LibC.rmdir(parent);
         }
     }

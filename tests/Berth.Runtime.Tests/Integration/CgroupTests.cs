@@ -1,4 +1,5 @@
 using Berth.Oci;
+using Berth.Runtime.Container;
 
 namespace Berth.Runtime.Tests.Integration;
 
@@ -53,6 +54,46 @@ public sealed class CgroupTests : IDisposable
         _h.Runtime("delete", "--force", id).ShouldSucceed();
         Assert.False(Directory.Exists(Host("memory", group, "")), "delete must remove the container's cgroup");
         Assert.False(Directory.Exists(Host("pids", group, "")), "delete must remove the container's cgroup");
+    }
+
+    /// <summary>
+    /// The runtime's default parent (/berth, here a parent of this test's own) goes with its last
+    /// container — after a delete, and after a create that failed once the groups were made (a
+    /// createRuntime hook runs then), which left /berth in every hierarchy before.
+    /// </summary>
+    [IntegrationFact]
+    public void The_default_parent_goes_after_a_delete_and_after_a_failed_create()
+    {
+        var parent = $"/berthtest-parent-{Guid.NewGuid():N}"[..32];
+        var runtime = new ContainerRuntime(Path.Combine(_h.Root, "in-process")) { CgroupParent = parent };
+        var id = _h.NewId("prune");
+        try
+        {
+            var bundle = _h.NewBundle("true");
+            runtime.Create(id, new CreateOptions { Bundle = bundle.Dir });
+            Assert.True(Directory.Exists(Host("pids", parent, "")), "the create makes the default parent");
+            runtime.Delete(id, force: true);
+            Assert.False(Directory.Exists(Host("pids", parent, "")), "the delete of its last container removes the default parent");
+
+            bundle.Spec.Hooks = new Berth.Oci.Hooks { CreateRuntime = [new Hook { Path = "/bin/false" }] };
+            bundle.Save();
+            var failing = _h.NewId("prune-failed");
+            Assert.ThrowsAny<RuntimeException>(() => runtime.Create(failing, new CreateOptions { Bundle = bundle.Dir }));
+            Assert.False(Directory.Exists(Host("pids", parent, failing)), "the failed create removes its group");
+            Assert.False(Directory.Exists(Host("pids", parent, "")), "the failed create removes the default parent it made");
+            Assert.False(Directory.Exists(Host("memory", parent, "")), "the failed create removes the default parent it made");
+        }
+        finally
+        {
+            try { runtime.Delete(id, force: true); } catch (RuntimeException) { }
+            // What a failed assertion left: the groups under the test's parent, then the parent, in every hierarchy.
+            foreach (var dir in Directory.GetDirectories("/sys/fs/cgroup").Select(h => Path.Combine(h, parent.Trim('/'))).Prepend(Path.Combine("/sys/fs/cgroup", parent.Trim('/'))))
+            {
+                if (!Directory.Exists(dir)) continue;
+                foreach (var child in Directory.GetDirectories(dir)) Directory.Delete(child);
+                Directory.Delete(dir);
+            }
+        }
     }
 
     [IntegrationFact]
