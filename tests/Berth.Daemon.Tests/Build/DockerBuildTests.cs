@@ -356,20 +356,21 @@ public sealed class DockerBuildTests : IAsyncLifetime
         Assert.Equal("SIGRTMIN+3", (await InspectAsync("rtsignal:1")).GetProperty("Config").GetProperty("StopSignal").GetString());
     }
 
+    /// <summary>A build context of one file (mode 0644) as docker-py sends it: a tar in the request body.</summary>
+    private static byte[] ContextTar(string path, string content)
+    {
+        using var tar = new MemoryStream();
+        using (var writer = new TarWriter(tar, TarEntryFormat.Pax, leaveOpen: true))
+            writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, path) { Mode = (UnixFileMode)0x1A4, DataStream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(content)) });
+        return tar.ToArray();
+    }
+
     [Fact]
     public async Task Build_api_streams_steps_and_reports_the_image_id()
     {
         // docker-py's way: the context tar in the body, the ID in an aux message.
-        using var tar = new MemoryStream();
-        using (var writer = new TarWriter(tar, TarEntryFormat.Pax, leaveOpen: true))
-        {
-            writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "build/Custom.dockerfile")
-            {
-                Mode = (UnixFileMode)0x1A4,
-                DataStream = new MemoryStream("FROM busybox AS one\nRUN echo first > /f\nFROM busybox AS two\nRUN echo second > /f\n"u8.ToArray()),
-            });
-        }
-        using var content = new ByteArrayContent(tar.ToArray());
+        byte[] tar = ContextTar("build/Custom.dockerfile", "FROM busybox AS one\nRUN echo first > /f\nFROM busybox AS two\nRUN echo second > /f\n");
+        using var content = new ByteArrayContent(tar);
         content.Headers.ContentType = new("application/x-tar");
         using HttpResponseMessage response = await _daemon.Client.PostAsync("/build?t=api:1&dockerfile=build/Custom.dockerfile&target=one", content);
         string body = await response.Content.ReadAsStringAsync();
@@ -381,11 +382,11 @@ public sealed class DockerBuildTests : IAsyncLifetime
         Assert.Equal("first\n", Docker.Ok("run", "--rm", "api:1", "cat", "/f"));
 
         // A bad request before any step is an HTTP error naming the problem.
-        using var empty = new ByteArrayContent(tar.ToArray());
+        using var empty = new ByteArrayContent(tar);
         using HttpResponseMessage missing = await _daemon.Client.PostAsync("/build?dockerfile=nope", empty);
         Assert.Equal(404, (int)missing.StatusCode);
         Assert.Contains("nope", await missing.Content.ReadAsStringAsync());
-        using var bad = new ByteArrayContent(tar.ToArray());
+        using var bad = new ByteArrayContent(tar);
         using HttpResponseMessage badTarget = await _daemon.Client.PostAsync("/build?dockerfile=build/Custom.dockerfile&target=three", bad);
         Assert.Equal(400, (int)badTarget.StatusCode);
         Assert.Contains("three", await badTarget.Content.ReadAsStringAsync());
@@ -399,16 +400,8 @@ public sealed class DockerBuildTests : IAsyncLifetime
     [Fact]
     public async Task Build_stream_is_the_classic_builders_message_by_message()
     {
-        using var tar = new MemoryStream();
-        using (var writer = new TarWriter(tar, TarEntryFormat.Pax, leaveOpen: true))
-        {
-            writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "Dockerfile")
-            {
-                Mode = (UnixFileMode)0x1A4,
-                DataStream = new MemoryStream("FROM busybox AS base\nENV A=1\nRUN echo out && sleep 0.2 && echo err >&2\nONBUILD RUN true\nFROM base\nRUN true\n"u8.ToArray()),
-            });
-        }
-        using var content = new ByteArrayContent(tar.ToArray());
+        byte[] tar = ContextTar("Dockerfile", "FROM busybox AS base\nENV A=1\nRUN echo out && sleep 0.2 && echo err >&2\nONBUILD RUN true\nFROM base\nRUN true\n");
+        using var content = new ByteArrayContent(tar);
         content.Headers.ContentType = new("application/x-tar");
         using HttpResponseMessage response = await _daemon.Client.PostAsync("/build?t=stream:1&nocache=1", content);
         string body = await response.Content.ReadAsStringAsync();
@@ -434,7 +427,7 @@ public sealed class DockerBuildTests : IAsyncLifetime
         Assert.Equal(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=1"], env.EnumerateArray().Select(e => e.GetString()));
 
         // q=1: the image's ID alone, no aux message.
-        using var quietContent = new ByteArrayContent(tar.ToArray());
+        using var quietContent = new ByteArrayContent(tar);
         quietContent.Headers.ContentType = new("application/x-tar");
         using HttpResponseMessage quiet = await _daemon.Client.PostAsync("/build?q=1", quietContent);
         string quietBody = await quiet.Content.ReadAsStringAsync();
