@@ -28,7 +28,10 @@ public interface IDnsNameSource
 /// 127.0.0.11 on ports the kernel picks; a DNAT rule in that namespace sends port 53 there (dockerd's
 /// DOCKER_OUTPUT chain), so port 53 stays free for a DNS server the container runs itself. The
 /// sockets keep the namespace alive: <see cref="Dispose"/> must run when the container stops.
-/// The loops run on berthd's thread pool; the sockets work from any thread, whatever its namespace.
+/// The sockets are served on threads of their own, not on berthd's thread pool: a pool kept busy for
+/// seconds (blocking work on each thread, a new one injected every half second) would leave a
+/// container's resolver without an answer past its 5 s timeout. Only forwarded queries, which wait on
+/// the upstream anyway, continue on the pool. The sockets work from any thread, whatever its namespace.
 /// Upstream queries go out from the namespace of the bridges (the "host" side), as dockerd sends
 /// them for a loopback upstream such as systemd-resolved's 127.0.0.53, which a container cannot reach.
 /// </summary>
@@ -40,12 +43,16 @@ public sealed class EmbeddedDnsServer : IDisposable
     /// <summary>Queries forwarded at once; beyond, SERVFAIL at once (dockerd's maxConcurrent), so a flood cannot hold unbounded sockets.</summary>
     private const int MaxConcurrentForwards = 100;
     private static readonly TimeSpan TcpIdleTimeout = TimeSpan.FromSeconds(10);
+    /// <summary>TCP connections served at once (each has a thread); DNS over TCP is only the retry of a truncated answer.</summary>
+    private const int MaxTcpConnections = 16;
+    private const int ServingThreadStack = 256 * 1024;
 
     private readonly Socket _udp, _tcp;
     private readonly IDnsNameSource _names;
     private readonly IReadOnlyList<IPEndPoint> _upstream;
     private readonly Func<AddressFamily, SocketType, ProtocolType, Socket> _upstreamSocket;
     private readonly CancellationTokenSource _stop = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Socket, byte> _connections = new();
     private int _forwarding;
 
     public int UdpPort { get; }
@@ -102,113 +109,151 @@ public sealed class EmbeddedDnsServer : IDisposable
             throw new NetworkException(NetworkErrorKind.Internal, $"embedded DNS server: binding {listen}: {e.Message}");
         }
         var server = new EmbeddedDnsServer(sockets.udp, sockets.tcp, names, upstream, upstreamSocket);
-        _ = server.ServeUdpAsync();
-        _ = server.ServeTcpAsync();
+        StartThread(server.ServeUdp, "dns udp");
+        StartThread(server.ServeTcp, "dns tcp");
         return server;
     }
+
+    /// <summary>A serving loop on a thread of its own (see the class comment); blocked in the kernel when idle, it costs no CPU.</summary>
+    private static void StartThread(Action loop, string name) =>
+        new Thread(() => loop(), ServingThreadStack) { IsBackground = true, Name = name }.Start();
 
     public void Dispose()
     {
         if (_stop.IsCancellationRequested) return;
         _stop.Cancel();
+        // Closing a socket wakes the thread blocked on it (.NET shuts it down first), which then ends.
         _udp.Dispose();
         _tcp.Dispose();
+        foreach (Socket connection in _connections.Keys) connection.Dispose();
     }
 
-    private async Task ServeUdpAsync()
+    private void ServeUdp()
     {
         var buffer = new byte[65535];
-        EndPoint any = new IPEndPoint(IPAddress.Any, 0);
         while (!_stop.IsCancellationRequested)
         {
-            SocketReceiveFromResult received;
+            EndPoint client = new IPEndPoint(IPAddress.Any, 0);
+            int length;
             try
             {
-                received = await _udp.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token);
+                length = _udp.ReceiveFrom(buffer, ref client);
             }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            catch (ObjectDisposedException)
             {
                 return;
             }
             catch (SocketException)
             {
+                if (_stop.IsCancellationRequested) return;
                 continue; // an ICMP error for an earlier answer (ECONNREFUSED): nothing to do with the next query
             }
-            byte[] query = buffer.AsSpan(0, received.ReceivedBytes).ToArray();
-            EndPoint client = received.RemoteEndPoint;
-            _ = Task.Run(async () =>
-            {
-                byte[]? answer = await AnswerAsync(query, overTcp: false);
-                if (answer is null) return;
-                try
-                {
-                    await _udp.SendToAsync(answer, SocketFlags.None, client, _stop.Token);
-                }
-                catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
-                {
-                }
-            });
+            byte[] query = buffer.AsSpan(0, length).ToArray();
+            byte[]? answer = AnswerLocally(query, overTcp: false, out bool forward);
+            if (forward) _ = ForwardAndSendAsync(query, client);
+            else if (answer is not null) SendUdp(answer, client);
         }
     }
 
-    private async Task ServeTcpAsync()
+    /// <summary>A forwarded query: the only part that waits on the network, so the only one left to the thread pool.</summary>
+    private async Task ForwardAndSendAsync(byte[] query, EndPoint client)
+    {
+        byte[]? answer = await ForwardAsync(query, overTcp: false);
+        if (answer is not null) SendUdp(answer, client);
+    }
+
+    private void SendUdp(byte[] answer, EndPoint client)
+    {
+        try
+        {
+            _udp.SendTo(answer, SocketFlags.None, client);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    private void ServeTcp()
     {
         while (!_stop.IsCancellationRequested)
         {
             Socket connection;
             try
             {
-                connection = await _tcp.AcceptAsync(_stop.Token);
+                connection = _tcp.Accept();
             }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            catch (ObjectDisposedException)
             {
                 return;
             }
             catch (SocketException)
             {
+                if (_stop.IsCancellationRequested) return;
                 continue;
             }
-            _ = Task.Run(() => ServeConnectionAsync(connection));
+            // A thread per connection, so at most MaxTcpConnections of them: more are closed at once.
+            if (_connections.Count >= MaxTcpConnections || !_connections.TryAdd(connection, 0))
+            {
+                connection.Dispose();
+                continue;
+            }
+            if (_stop.IsCancellationRequested) connection.Dispose(); // Dispose may have run between the check and the add
+            StartThread(() => ServeConnection(connection), "dns tcp connection");
         }
     }
 
     /// <summary>Queries over one TCP connection (RFC 1035 4.2.2: each prefixed by its length), until the client closes it or stays idle.</summary>
-    private async Task ServeConnectionAsync(Socket connection)
+    private void ServeConnection(Socket connection)
     {
-        using (connection)
+        try
         {
-            try
+            connection.ReceiveTimeout = connection.SendTimeout = (int)TcpIdleTimeout.TotalMilliseconds;
+            while (!_stop.IsCancellationRequested)
             {
-                while (!_stop.IsCancellationRequested)
-                {
-                    using var idle = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-                    idle.CancelAfter(TcpIdleTimeout);
-                    byte[]? query = await ReadFramedAsync(connection, idle.Token);
-                    if (query is null) return;
-                    byte[]? answer = await AnswerAsync(query, overTcp: true);
-                    if (answer is null) return;
-                    await WriteFramedAsync(connection, answer, _stop.Token);
-                }
+                byte[]? query = ReadFramed(connection);
+                if (query is null) return;
+                byte[]? answer = AnswerLocally(query, overTcp: true, out bool forward);
+                // This thread is the connection's own: waiting here for the upstream holds up no other query.
+                if (forward) answer = ForwardAsync(query, overTcp: true).GetAwaiter().GetResult();
+                if (answer is null) return;
+                WriteFramed(connection, answer);
             }
-            catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
-            {
-            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            _connections.TryRemove(connection, out _);
+            connection.Dispose();
         }
     }
 
-    /// <summary>The answer to one query, or null when there is none to send (the server stops).</summary>
-    internal async Task<byte[]?> AnswerAsync(byte[] query, bool overTcp)
+    /// <summary>
+    /// The answer from what the server knows (a FORMERR, a local name, a refusal), or null: nothing to
+    /// send, or — with <paramref name="forward"/> — a query for the upstream servers.
+    /// </summary>
+    private byte[]? AnswerLocally(byte[] query, bool overTcp, out bool forward)
     {
-        int maxLength = overTcp ? ushort.MaxValue : DnsMessage.MaxUdpLength;
+        forward = false;
         if (!DnsMessage.TryReadQuery(query, out DnsQuestion question, out int questionEnd))
             return query.Length >= 2 ? DnsMessage.FormatError(query) : null;
         if (question.Class == DnsMessage.ClassIn)
         {
             List<DnsRecord>? records = LocalAnswer(question);
-            if (records is not null) return DnsMessage.Answer(query, questionEnd, DnsMessage.RcodeNoError, records, maxLength);
+            if (records is not null)
+                return DnsMessage.Answer(query, questionEnd, DnsMessage.RcodeNoError, records, overTcp ? ushort.MaxValue : DnsMessage.MaxUdpLength);
         }
         if (!_names.MayForward || _upstream.Count == 0)
             return DnsMessage.Answer(query, questionEnd, DnsMessage.RcodeRefused, []);
+        forward = true;
+        return null;
+    }
+
+    /// <summary>The first upstream server's answer, SERVFAIL when none gives one (or too many are in flight), null when the server stops.</summary>
+    private async Task<byte[]?> ForwardAsync(byte[] query, bool overTcp)
+    {
+        DnsMessage.TryReadQuery(query, out _, out int questionEnd); // read before: the query is well formed
         if (Interlocked.Increment(ref _forwarding) > MaxConcurrentForwards)
         {
             Interlocked.Decrement(ref _forwarding);
@@ -219,7 +264,7 @@ public sealed class EmbeddedDnsServer : IDisposable
             foreach (IPEndPoint server in _upstream)
             {
                 if (_stop.IsCancellationRequested) return null;
-                byte[]? answer = await ForwardAsync(server, query, overTcp);
+                byte[]? answer = await ForwardToAsync(server, query, overTcp);
                 if (answer is not null) return answer;
             }
         }
@@ -254,7 +299,7 @@ public sealed class EmbeddedDnsServer : IDisposable
     }
 
     /// <summary>The upstream server's answer, relayed as it came; null when it did not answer in time or the exchange failed.</summary>
-    private async Task<byte[]?> ForwardAsync(IPEndPoint server, byte[] query, bool overTcp)
+    private async Task<byte[]?> ForwardToAsync(IPEndPoint server, byte[] query, bool overTcp)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
         timeout.CancelAfter(UpstreamTimeout);
@@ -283,6 +328,40 @@ public sealed class EmbeddedDnsServer : IDisposable
         }
     }
 
+    private static byte[]? ReadFramed(Socket socket)
+    {
+        var prefix = new byte[2];
+        if (!ReadExactly(socket, prefix)) return null;
+        var message = new byte[BinaryPrimitives.ReadUInt16BigEndian(prefix)];
+        return ReadExactly(socket, message) ? message : null;
+    }
+
+    private static bool ReadExactly(Socket socket, Span<byte> buffer)
+    {
+        while (buffer.Length > 0)
+        {
+            int n = socket.Receive(buffer, SocketFlags.None);
+            if (n == 0) return false;
+            buffer = buffer[n..];
+        }
+        return true;
+    }
+
+    private static void WriteFramed(Socket socket, byte[] message)
+    {
+        byte[] framed = Framed(message);
+        for (int sent = 0; sent < framed.Length;) sent += socket.Send(framed.AsSpan(sent), SocketFlags.None);
+    }
+
+    /// <summary>A message as TCP carries it: after its length, two bytes big-endian.</summary>
+    private static byte[] Framed(byte[] message)
+    {
+        var framed = new byte[2 + message.Length];
+        BinaryPrimitives.WriteUInt16BigEndian(framed, (ushort)message.Length);
+        message.CopyTo(framed, 2);
+        return framed;
+    }
+
     private static async Task<byte[]?> ReadFramedAsync(Socket socket, CancellationToken cancellationToken)
     {
         var prefix = new byte[2];
@@ -304,9 +383,7 @@ public sealed class EmbeddedDnsServer : IDisposable
 
     private static async Task WriteFramedAsync(Socket socket, byte[] message, CancellationToken cancellationToken)
     {
-        var framed = new byte[2 + message.Length];
-        BinaryPrimitives.WriteUInt16BigEndian(framed, (ushort)message.Length);
-        message.CopyTo(framed, 2);
+        byte[] framed = Framed(message);
         int sent = 0;
         while (sent < framed.Length) sent += await socket.SendAsync(framed.AsMemory(sent), SocketFlags.None, cancellationToken);
     }
