@@ -149,7 +149,7 @@ public sealed class EmbeddedDnsServer : IDisposable
                 continue; // an ICMP error for an earlier answer (ECONNREFUSED): nothing to do with the next query
             }
             byte[] query = buffer.AsSpan(0, length).ToArray();
-            byte[]? answer = AnswerLocally(query, overTcp: false, out bool forward);
+            byte[]? answer = AnswerLocallyGuarded(query, overTcp: false, out bool forward);
             if (forward) _ = ForwardAndSendAsync(query, client);
             else if (answer is not null) SendUdp(answer, client);
         }
@@ -212,7 +212,7 @@ public sealed class EmbeddedDnsServer : IDisposable
             {
                 byte[]? query = ReadFramed(connection);
                 if (query is null) return;
-                byte[]? answer = AnswerLocally(query, overTcp: true, out bool forward);
+                byte[]? answer = AnswerLocallyGuarded(query, overTcp: true, out bool forward);
                 // This thread is the connection's own: waiting here for the upstream holds up no other query.
                 if (forward) answer = ForwardAsync(query, overTcp: true).GetAwaiter().GetResult();
                 if (answer is null) return;
@@ -226,6 +226,24 @@ public sealed class EmbeddedDnsServer : IDisposable
         {
             _connections.TryRemove(connection, out _);
             connection.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// <see cref="AnswerLocally"/> on a serving thread: the queries come from the container, and a fault
+    /// in answering one (a bug, a packet nobody foresaw) must neither end the thread nor, unhandled on a
+    /// thread of its own, berthd with every container's DNS: that query gets SERVFAIL.
+    /// </summary>
+    private byte[]? AnswerLocallyGuarded(byte[] query, bool overTcp, out bool forward)
+    {
+        try
+        {
+            return AnswerLocally(query, overTcp, out forward);
+        }
+        catch (Exception)
+        {
+            forward = false;
+            return DnsMessage.TryReadQuery(query, out _, out int questionEnd) ? DnsMessage.Answer(query, questionEnd, DnsMessage.RcodeServFail, []) : null;
         }
     }
 

@@ -130,6 +130,20 @@ public sealed class EmbeddedDnsServerTests : IDisposable
         rebind.Bind(udp); // free again
     }
 
+    [Fact]
+    public async Task A_fault_in_answering_one_query_is_servfail_and_the_server_goes_on()
+    {
+        _names.Add("web", "172.18.0.2");
+        _names.Faulty = "boom";
+        using EmbeddedDnsServer server = Start(_upstream.Endpoint);
+        DnsReply failed = DnsTestClient.Parse(await DnsTestClient.AskUdpAsync(Udp(server), DnsTestClient.Query(12, "boom", DnsMessage.TypeA)));
+        Assert.Equal(DnsMessage.RcodeServFail, failed.Rcode);
+        DnsReply overTcp = DnsTestClient.Parse(await DnsTestClient.AskTcpAsync(Tcp(server), DnsTestClient.Query(13, "boom", DnsMessage.TypeA)));
+        Assert.Equal(DnsMessage.RcodeServFail, overTcp.Rcode);
+        DnsReply next = DnsTestClient.Parse(await DnsTestClient.AskUdpAsync(Udp(server), DnsTestClient.Query(14, "web", DnsMessage.TypeA)));
+        Assert.Equal(["172.18.0.2"], next.Addresses.Select(x => x.ToString()));
+    }
+
     private static IPEndPoint ClosedUdpPort()
     {
         using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
@@ -145,7 +159,11 @@ public sealed class EmbeddedDnsServerTests : IDisposable
         public void Add(string name, params string[] addresses) => _names[name] = addresses.Select(IPAddress.Parse).ToList();
         public void AddReverse(string address, string name) => _reverse[IPAddress.Parse(address)] = name;
 
-        public IReadOnlyList<IPAddress>? Lookup(string name) => _names.GetValueOrDefault(name);
+        /// <summary>A name whose lookup throws, as a bug would.</summary>
+        public string? Faulty { get; set; }
+
+        public IReadOnlyList<IPAddress>? Lookup(string name) =>
+            name == Faulty ? throw new InvalidOperationException("a fault in the name source") : _names.GetValueOrDefault(name);
         public string? LookupAddress(IPAddress address) => _reverse.GetValueOrDefault(address);
         public bool MayForward { get; set; } = true;
     }
