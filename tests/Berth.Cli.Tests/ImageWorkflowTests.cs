@@ -165,6 +165,9 @@ public sealed class ImageWorkflowTests(RegistryFixture fixture)
             Assert.NotEqual(0, noApi.ExitCode);
             Assert.Contains("HTTP 404", noApi.Stderr);
             Assert.Contains("no v1 search API", noApi.Stderr);
+            CliResult unreachable = cli.Run("search", "127.0.0.1:1/busybox");
+            Assert.NotEqual(0, unreachable.ExitCode);
+            Assert.Contains("registry 127.0.0.1:1: search for \"busybox\": cannot reach", unreachable.Stderr); // not "repository , reference busybox"
         }
     }
 }

@@ -17,7 +17,9 @@ public static partial class ErrorHandling
         catch (Exception e) when (!context.RequestAborted.IsCancellationRequested || e is not OperationCanceledException)
         {
             (int status, string message) = Map(e);
-            if (status >= 500 && e is not ApiException) LogFailed(logger, context.Request.Method, context.Request.Path, e);
+            // A registry out of reach is the world, not a bug: one line, as dockerd logs it, no stack.
+            if (e is ImagesException { Kind: ImagesErrorKind.Unavailable }) LogUnavailable(logger, context.Request.Method, context.Request.Path, message);
+            else if (status >= 500 && e is not ApiException) LogFailed(logger, context.Request.Method, context.Request.Path, e);
             else LogRefused(logger, context.Request.Method, context.Request.Path, status, message);
             if (context.Response.HasStarted)
             {
@@ -47,6 +49,9 @@ public static partial class ErrorHandling
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Error, Message = "{Method} {Path} failed")]
     private static partial void LogFailed(ILogger logger, string method, string? path, Exception exception);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Error, Message = "{Method} {Path} failed: {Message}")]
+    private static partial void LogUnavailable(ILogger logger, string method, string? path, string message);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "{Method} {Path} refused with {Status}: {Message}")]
     private static partial void LogRefused(ILogger logger, string method, string? path, int status, string message);

@@ -631,7 +631,11 @@ public sealed class RegistryClient : IDisposable
 
     // ---- HTTP ---------------------------------------------------------------------------------
 
-    private sealed record RequestContext(string Registry, string Repository, string Reference, string Scope);
+    private sealed record RequestContext(string Registry, string Repository, string Reference, string Scope)
+    {
+        /// <summary>What the request was for, as errors name it; a search has a term and no repository.</summary>
+        public string Subject => Repository.Length == 0 ? $"registry {Registry}: search for \"{Reference}\"" : $"registry {Registry}: repository {Repository}, reference {Reference}";
+    }
 
     private static string Scope(string path, bool push) => $"repository:{path}:{(push ? "pull,push" : "pull")}";
 
@@ -665,7 +669,7 @@ public sealed class RegistryClient : IDisposable
                 catch (HttpRequestException e)
                 {
                     throw new RegistryException(ImagesErrorKind.Unavailable,
-                        $"registry {ctx.Registry}: repository {ctx.Repository}, reference {ctx.Reference}: cannot reach {BaseUri(ctx.Registry)}: {e.Message}",
+                        $"{ctx.Subject}: cannot reach {BaseUri(ctx.Registry)}: {e.Message}",
                         ctx.Registry, ctx.Repository, ctx.Reference, inner: e);
                 }
             }
@@ -759,7 +763,7 @@ public sealed class RegistryClient : IDisposable
         };
         string detail = messages.Count > 0 ? " (" + string.Join("; ", messages) + ")" : "";
         throw new RegistryException(kind,
-            $"registry {ctx.Registry}: repository {ctx.Repository}, reference {ctx.Reference}: {summary}: HTTP {(int)status} {response.ReasonPhrase}{detail}",
+            $"{ctx.Subject}: {summary}: HTTP {(int)status} {response.ReasonPhrase}{detail}",
             ctx.Registry, ctx.Repository, ctx.Reference, status, codes);
     }
 
