@@ -21,10 +21,12 @@ public sealed partial class NetworkController
     /// old redirect, now to ports nobody holds, and this rewrites it. <paramref name="upstream"/>: the
     /// servers names the container's networks do not know are forwarded to.
     /// </summary>
-    public void StartDns(string containerId, string netnsPath, IReadOnlyList<IPAddress> upstream)
+    /// <paramref name="links"/>: the addresses of a link alias the container has (<c>--link NAME:ALIAS</c> on a
+    /// user-defined network), or null; asked at each query, from the server's threads.
+    public void StartDns(string containerId, string netnsPath, IReadOnlyList<IPAddress> upstream, Func<string, IReadOnlyList<IPAddress>?>? links = null)
     {
         StopDns(containerId);
-        var server = EmbeddedDnsServer.Start(netnsPath, EmbeddedDnsServer.Address, new ContainerDnsNames(this, containerId),
+        var server = EmbeddedDnsServer.Start(netnsPath, EmbeddedDnsServer.Address, new ContainerDnsNames(this, containerId, links),
             upstream.Select(a => new IPEndPoint(a, 53)).ToList(), UpstreamSocket);
         try
         {
@@ -104,12 +106,15 @@ public sealed partial class NetworkController
     /// networks, in the order it joined them, the name, aliases, short ID and hostname of every
     /// endpoint there (its own included), bare or followed by the network's name (<c>web.mynet</c>).
     /// The first network that knows a name answers, with every container that has it there (a
-    /// service's replicas), in random order, as dockerd's round robin.
+    /// service's replicas), in random order, as dockerd's round robin. The container's link aliases before all.
     /// </summary>
-    private sealed class ContainerDnsNames(NetworkController controller, string containerId) : IDnsNameSource
+    private sealed class ContainerDnsNames(NetworkController controller, string containerId, Func<string, IReadOnlyList<IPAddress>?>? links) : IDnsNameSource
     {
         public IReadOnlyList<IPAddress>? Lookup(string name)
         {
+            // A link alias is this container's own name for another, and comes first, as libnetwork's
+            // endpoint aliases (CreateOptionAlias) do in its resolver.
+            if (links?.Invoke(name) is { Count: > 0 } linked) return linked;
             lock (controller._lock)
             {
                 foreach (var (_, network) in controller.UserEndpointsOfLocked(containerId))

@@ -295,7 +295,7 @@ public sealed partial class ContainerService
         List<ContainerNetworkState> networks = NetworksOf(r);
         // The DNS server's redirect is an nft run in the namespace (~10 ms, most of it the kernel's commit):
         // made while the endpoints are, not after them. The server looks names up at each query.
-        Task? dns = networks.Any(n => n.NetworkName != NetworkController.DefaultNetworkName) ? Task.Run(() => StartDns(r, containerPid)) : null;
+        Task? dns = networks.Any(n => n.NetworkName != NetworkController.DefaultNetworkName) ? Task.Run(() => StartDns(entry, containerPid)) : null;
         try
         {
             for (int i = 0; i < networks.Count; i++)
@@ -347,11 +347,12 @@ public sealed partial class ContainerService
     }
 
     /// <summary>Starts (or restarts, after berthd's own restart) the container's embedded DNS server in its namespace.</summary>
-    private void StartDns(ContainerRecord r, int containerPid)
+    private void StartDns(ContainerEntry entry, int containerPid)
     {
+        ContainerRecord r = entry.Record;
         try
         {
-            Network!.StartDns(r.Id, $"/proc/{containerPid}/ns/net", ContainerSpecFactory.UpstreamDns(r.HostConfig, Options));
+            Network!.StartDns(r.Id, $"/proc/{containerPid}/ns/net", ContainerSpecFactory.UpstreamDns(r.HostConfig, Options), name => LinkAddresses(entry, name));
         }
         catch (NetworkException e)
         {
@@ -618,19 +619,9 @@ public sealed partial class ContainerService
         List<ContainerNetworkState> connected = NetworksOf(r).Where(n => n.Connected).ToList();
         if (connected.Count == 0 && !r.State.Running) return;
         List<HostsEntry> extra = ContainerSpecFactory.ExtraHosts(r.HostConfig, HostGatewayAddress);
-        extra.InsertRange(0, EndpointLinkEntries(connected));
-        if (r.HostConfig.Links is { Count: > 0 })
-        {
-            // Resolved again on every rewrite: a linked container that has stopped since drops out.
-            try
-            {
-                extra.InsertRange(0, ResolveLinks(r, connected).Select(LinkHostsEntry));
-            }
-            catch (ApiException e)
-            {
-                LogWarning(_logger, $"container {r.Id}: links not written to /etc/hosts: {e.Message}");
-            }
-        }
+        List<HostsEntry> links = LinkEntries(r, connected);
+        entry.LinkNames = links;
+        extra.InsertRange(0, links);
         var peers = new List<HostsEntry>();
         foreach (ContainerNetworkState state in connected.Where(n => n.NetworkName != NetworkController.DefaultNetworkName))
         {
@@ -663,12 +654,14 @@ public sealed partial class ContainerService
     /// At berthd's start, for a container that ran on through it: its DNS server went with the old
     /// berthd (the redirect in its namespace now leads to a closed port) and starts again.
     /// </summary>
-    private void RestartDns(ContainerRecord r)
+    private void RestartDns(ContainerEntry entry)
     {
+        ContainerRecord r = entry.Record;
         if (Network is null || !NetworksOf(r).Any(n => n.Connected && n.NetworkName != NetworkController.DefaultNetworkName)) return;
+        entry.LinkNames = LinkEntries(r, NetworksOf(r).Where(n => n.Connected).ToList());
         try
         {
-            StartDns(r, r.State.Pid);
+            StartDns(entry, r.State.Pid);
         }
         catch (ApiException e)
         {
@@ -682,7 +675,7 @@ public sealed partial class ContainerService
         ContainerRecord r = entry.Record;
         try
         {
-            StartDns(r, r.State.Pid);
+            StartDns(entry, r.State.Pid);
             string path = Path.Combine(Store.DirectoryOf(r.Id), "resolv.conf");
             HostsFile.WriteInPlace(path, ContainerSpecFactory.ResolvConfOf(r.HostConfig, Options, hostNetwork: false, embeddedDns: true));
         }
@@ -691,6 +684,39 @@ public sealed partial class ContainerService
             // The endpoint is there and names resolve through the hosts file; the connect stands, as dockerd's does when its resolver fails.
             LogWarning(_logger, $"container {r.Id}: {e.Message}");
         }
+    }
+
+    /// <summary>
+    /// The hosts lines of the container's links, legacy (HostConfig.Links) then endpoint ones, each
+    /// beginning with its alias. Resolved again on every rewrite: a linked container that has stopped
+    /// since drops out.
+    /// </summary>
+    private List<HostsEntry> LinkEntries(ContainerRecord r, IReadOnlyList<ContainerNetworkState> connected)
+    {
+        List<HostsEntry> entries = EndpointLinkEntries(connected);
+        if (r.HostConfig.Links is { Count: > 0 })
+        {
+            try
+            {
+                entries.InsertRange(0, ResolveLinks(r, connected).Select(LinkHostsEntry));
+            }
+            catch (ApiException e)
+            {
+                LogWarning(_logger, $"container {r.Id}: links not written to /etc/hosts: {e.Message}");
+            }
+        }
+        return entries;
+    }
+
+    /// <summary>
+    /// What the container's DNS server answers for a link alias (dockerd's resolver answers them on
+    /// user-defined networks): the address its hosts file gives the alias, from the snapshot taken
+    /// when the file was last written. Called on the DNS server's threads.
+    /// </summary>
+    private static IReadOnlyList<IPAddress>? LinkAddresses(ContainerEntry entry, string name)
+    {
+        List<IPAddress> found = entry.LinkNames.Where(e => e.Names[0].Equals(name, StringComparison.OrdinalIgnoreCase)).Select(e => e.Address).ToList();
+        return found.Count > 0 ? found : null;
     }
 
     private void RefreshPeersHosts(string networkId, string except)

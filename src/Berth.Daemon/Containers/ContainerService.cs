@@ -246,7 +246,7 @@ public sealed partial class ContainerService : IDisposable
             {
                 Watch(entry, r.MonitorPid);
                 if (!r.State.Paused) InitHealthMonitor(entry); // as dockerd's restore: "starting" again, probes resume
-                RestartDns(r);
+                RestartDns(entry);
                 continue;
             }
             await entry.Lock.WaitAsync(cancellationToken);
@@ -823,6 +823,12 @@ public sealed class ContainerEntry(ContainerRecord record)
     public bool Removed { get; set; }
 
     public HashSet<string> ExecIds { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The hosts lines of the container's links as last written (alias first): its DNS server answers
+    /// the aliases from them, on its own threads, so the list is replaced whole, never changed.
+    /// </summary>
+    public IReadOnlyList<Berth.Network.HostsEntry> LinkNames { get; set; } = [];
 
     /// <summary>Restart back-off steps taken since the container last ran for 10 s.</summary>
     public int Backoff { get; set; }

@@ -99,6 +99,27 @@ public sealed class EmbeddedDnsTests : DockerCliTestBase
     }
 
     [Fact]
+    public void Link_aliases_on_a_user_network_resolve_for_the_linking_container_only()
+    {
+        DockerCli docker = Docker();
+        docker.Ok("network", "create", "linknet");
+        docker.Ok("run", "-d", "--name", "target", "--network", "linknet", "busybox", "sleep", "600");
+        string ip = docker.Ok("inspect", "-f", "{{.NetworkSettings.Networks.linknet.IPAddress}}", "target").Trim();
+
+        Assert.Contains($"Name:\tlnk\nAddress: {ip}\n",
+            docker.Ok("run", "--rm", "--network", "linknet", "--link", "target:lnk", "busybox", "sh", "-c", "nslookup lnk"));
+        // Another container's alias, not a name of the network: forwarded (to nobody here, as --dns 127.0.0.1 is closed).
+        Assert.Contains("can't find lnk: SERVFAIL",
+            docker.Run("run", "--rm", "--network", "linknet", "--dns", "127.0.0.1", "busybox", "sh", "-c", "nslookup lnk").Out);
+
+        // An endpoint link, given when a running container joins the network.
+        docker.Ok("run", "-d", "--name", "joiner", "busybox", "sleep", "600");
+        docker.Ok("network", "connect", "--link", "target:lnk2", "linknet", "joiner");
+        Assert.Contains($"Name:\tlnk2\nAddress: {ip}\n", docker.Ok("exec", "joiner", "sh", "-c", "nslookup lnk2"));
+        docker.Ok("rm", "-f", "joiner", "target");
+    }
+
+    [Fact]
     public async Task A_container_that_runs_on_through_a_berthd_restart_still_resolves()
     {
         await using RestartableDaemon daemon = await RestartableDaemon.StartAsync("dns-restart");
@@ -106,11 +127,13 @@ public sealed class EmbeddedDnsTests : DockerCliTestBase
         docker.Ok("network", "create", "keepnet");
         docker.Ok("run", "-d", "--name", "keeper", "--network", "keepnet", "--network-alias", "kept", "busybox", "sleep", "600");
         Assert.Contains("Name:\tkept\n", docker.Ok("exec", "keeper", "sh", "-c", "nslookup kept"));
+        docker.Ok("run", "-d", "--name", "linker", "--network", "keepnet", "--link", "keeper:lnk", "busybox", "sleep", "600");
 
         await daemon.StopAsync();
         await daemon.StartAgainAsync();
         // The old server's ports went with the old berthd; the new one redirects 53 to its own.
         Assert.Contains("Name:\tkept\n", docker.Ok("exec", "keeper", "sh", "-c", "nslookup kept"));
+        Assert.Contains("Name:\tlnk\n", docker.Ok("exec", "linker", "sh", "-c", "nslookup lnk"));
     }
 
     private static async Task AnswerEveryQueryAsync(Socket socket, CancellationToken cancellationToken)
