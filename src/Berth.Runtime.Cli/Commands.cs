@@ -26,7 +26,12 @@ internal static partial class Commands
         ConsoleSocket = parse.GetValue(console),
         NoPivot = parse.GetValue(noPivot),
         PreserveFds = parse.GetValue(preserve),
+        NotifySocket = CallersNotifySocket(),
     };
+
+    /// <summary>runc reads NOTIFY_SOCKET from its own environment (systemd, podman and conmon set it there).</summary>
+    static string? CallersNotifySocket() =>
+        Environment.GetEnvironmentVariable(NotifySocket.EnvironmentVariable) is { Length: > 0 } socket ? socket : null;
 
     public static Command Create()
     {
@@ -42,7 +47,12 @@ internal static partial class Commands
         return command;
     }
 
-    public static Command Start() => IdCommand("start", "start a created container", (runtime, id) => runtime.Start(id));
+    /// <summary>With NOTIFY_SOCKET, start returns once the container has sent READY (relayed) or its init has gone, as runc's.</summary>
+    public static Command Start() => IdCommand("start", "start a created container", (runtime, id) =>
+    {
+        using var notify = runtime.Start(id, CallersNotifySocket());
+        notify?.RelayReady();
+    });
 
     /// <summary>A command that takes only the container id and exits 0 when the operation succeeds.</summary>
     static Command IdCommand(string name, string description, Action<ContainerRuntime, string> operation)
@@ -78,13 +88,13 @@ internal static partial class Commands
                 options = new CreateOptions
                 {
                     Bundle = options.Bundle, PidFile = options.PidFile, NoPivot = options.NoPivot, PreserveFds = options.PreserveFds,
-                    ConsoleSocketFd = containerEnd, Spec = spec,
+                    ConsoleSocketFd = containerEnd, Spec = spec, NotifySocket = options.NotifySocket,
                 };
             }
             else options = new CreateOptions
             {
                 Bundle = options.Bundle, PidFile = options.PidFile, ConsoleSocket = options.ConsoleSocket, NoPivot = options.NoPivot,
-                PreserveFds = options.PreserveFds, Spec = spec,
+                PreserveFds = options.PreserveFds, Spec = spec, NotifySocket = options.NotifySocket,
             };
             ContainerRecord record;
             try
@@ -96,21 +106,44 @@ internal static partial class Commands
             {
                 if (relayFd >= 0) { LibC.close(relayFd); LibC.close(containerEnd); }
             }
-            try { c.Runtime.Start(containerId); }
+            NotifySocket? notify;
+            try { notify = c.Runtime.Start(containerId, options.NotifySocket); }
             catch
             {
                 relay?.Dispose();
                 c.Runtime.Delete(containerId, force: true);
                 throw;
             }
-            if (parse.GetValue(detach)) return 0;
+            using (notify)
+            {
+                if (parse.GetValue(detach))
+                {
+                    // runc run -d waits for READY as start does, and exits 0 whatever came of it.
+                    if (notify is not null) RelayReadyOrWarn(c, notify, mainPid: null);
+                    return 0;
+                }
 
-            // Signals to the runtime go to the container, as runc forwards them.
-            var code = WaitInForeground(record.InitPid, relay);
-            if (!parse.GetValue(keep)) c.Runtime.Delete(containerId, force: true);
-            return code;
+                // In the foreground runc stays the service's main process: MAINPID is its own pid. Its
+                // wait for READY comes first; here it runs beside the wait for the exit, so that signals
+                // are forwarded meanwhile and a container that exits without READY ends the run (runc
+                // 1.1 then waits for READY for ever).
+                var relayThread = notify is null ? null
+                    : new Thread(() => RelayReadyOrWarn(c, notify, Environment.ProcessId)) { IsBackground = true, Name = "notify" };
+                relayThread?.Start();
+                // Signals to the runtime go to the container, as runc forwards them.
+                var code = WaitInForeground(record.InitPid, relay);
+                relayThread?.Join();
+                if (!parse.GetValue(keep)) c.Runtime.Delete(containerId, force: true);
+                return code;
+            }
         }));
         return command;
+    }
+
+    static void RelayReadyOrWarn(Program.Context c, NotifySocket notify, int? mainPid)
+    {
+        try { notify.RelayReady(mainPid); }
+        catch (RuntimeException e) { c.Log("warning", $"notify socket: {e.Message}"); }
     }
 
     /// <summary>

@@ -20,6 +20,11 @@ public sealed class CreateOptions
     public Spec? Spec { get; init; }
     /// <summary>How long the child may take to set up before create gives up.</summary>
     public TimeSpan SetupTimeout { get; init; } = TimeSpan.FromMinutes(1);
+    /// <summary>
+    /// The caller's NOTIFY_SOCKET (runc reads it from its environment): the container gets the
+    /// state's notify directory at /run/notify and NOTIFY_SOCKET in its env (see NotifySocket).
+    /// </summary>
+    public string? NotifySocket { get; init; }
 }
 
 public sealed partial class ContainerRuntime
@@ -50,7 +55,13 @@ public sealed partial class ContainerRuntime
         try
         {
             // exec and update need the whole config later; state.json keeps only what every operation reads.
+            // The copy is the bundle's: exec never sees the notify socket's variable, as with runc.
             File.Copy(Path.Combine(bundle, SpecLoader.ConfigFileName), Path.Combine(dir, SpecFile));
+            if (!string.IsNullOrEmpty(options.NotifySocket))
+            {
+                NotifySocket.CreateDirectory(dir);
+                NotifySocket.AddToSpec(spec, dir);
+            }
             var fifo = Path.Combine(dir, StateStore.ExecFifo);
             LibC.Check(LibC.mkfifo(fifo, 0x180), $"mkfifo {fifo}");
             // O_RDWR never blocks on a fifo, and keeps a writer open so the child's read

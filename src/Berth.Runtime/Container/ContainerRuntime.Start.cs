@@ -9,12 +9,37 @@ public sealed partial class ContainerRuntime
     /// Lets the waiting init exec the user process: startContainer hooks, one byte into the
     /// exec fifo, the fifo removed, poststart hooks.
     /// </summary>
-    public void Start(string id)
+    public void Start(string id) => Start(id, notifySocket: null)?.Dispose();
+
+    /// <summary>
+    /// <see cref="Start(string)"/>, and with <paramref name="notifySocket"/> (the caller's
+    /// NOTIFY_SOCKET) the container's notify socket bound before its process starts, so that no
+    /// message is lost: the caller waits on it with <see cref="NotifySocket.RelayReady"/> and
+    /// disposes it.
+    /// </summary>
+    public NotifySocket? Start(string id, string? notifySocket)
     {
         var record = Store.Load(id);
         var status = StatusOf(record);
         if (status != ContainerStatus.Created)
             throw new InvalidStateException($"cannot start a container that is {status.ToString().ToLowerInvariant()}");
+        var notify = string.IsNullOrEmpty(notifySocket) ? null
+            : NotifySocket.Listen(Store.DirectoryOf(id), notifySocket, record.InitPid, record.InitStartTime);
+        try
+        {
+            StartProcess(record);
+            return notify;
+        }
+        catch
+        {
+            notify?.Dispose();
+            throw;
+        }
+    }
+
+    void StartProcess(ContainerRecord record)
+    {
+        var id = record.Id;
         var fifo = Path.Combine(Store.DirectoryOf(id), StateStore.ExecFifo);
         try
         {

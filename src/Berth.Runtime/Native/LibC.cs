@@ -77,26 +77,58 @@ public static partial class LibC
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int mkdir(string path, uint mode);
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)] public static partial int connect(int fd, ref SockaddrUn address, int length);
     [LibraryImport(Lib, SetLastError = true)] public static partial int socket(int domain, int type, int protocol);
+    [LibraryImport(Lib, SetLastError = true)] public static partial int bind(int fd, ref SockaddrUn address, int length);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint recv(int fd, Span<byte> buffer, nint length, int flags);
+    [LibraryImport(Lib, SetLastError = true)] public static partial nint send(int fd, ReadOnlySpan<byte> buffer, nint length, int flags);
+
+    public const int SOCK_DGRAM = 2, MSG_DONTWAIT = 0x40;
 
     [StructLayout(LayoutKind.Sequential)]
     public unsafe struct SockaddrUn { public ushort Family; public fixed byte Path[108]; }
 
     /// <summary>Connects a SOCK_STREAM unix socket (close-on-exec) to <paramref name="path"/>.</summary>
-    public static unsafe int ConnectUnix(string path)
+    public static int ConnectUnix(string path)
     {
-        var bytes = System.Text.Encoding.UTF8.GetBytes(path);
-        if (bytes.Length >= 108) throw new RuntimeException($"socket path too long: {path}");
+        var address = UnixAddress(path, out var length);
         var fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         Check(fd, "socket");
-        var address = new SockaddrUn { Family = AF_UNIX };
-        for (var i = 0; i < bytes.Length; i++) address.Path[i] = bytes[i];
-        if (connect(fd, ref address, 2 + bytes.Length + 1) != 0)
+        if (connect(fd, ref address, length) != 0)
         {
             var errno = Errno;
             close(fd);
             throw Error($"connect to {path}", errno);
         }
         return fd;
+    }
+
+    /// <summary>connect(2) of a datagram socket to <paramref name="path"/> ("@name": an abstract address); 0 or -1 with errno.</summary>
+    public static int ConnectUnixDatagram(int fd, string path)
+    {
+        var address = UnixAddress(path, out var length);
+        return connect(fd, ref address, length);
+    }
+
+    /// <summary>bind(2) to <paramref name="path"/>; 0 or -1 with errno.</summary>
+    public static int BindUnix(int fd, string path)
+    {
+        var address = UnixAddress(path, out var length);
+        return bind(fd, ref address, length);
+    }
+
+    /// <summary>
+    /// sockaddr_un for a path, or for an abstract name when it begins with '@' (as Go's net
+    /// package, and so runc and systemd's NOTIFY_SOCKET, spell it): a leading NUL and no terminator.
+    /// </summary>
+    static unsafe SockaddrUn UnixAddress(string path, out int length)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(path);
+        var isAbstract = bytes.Length > 0 && bytes[0] == (byte)'@';
+        if (bytes.Length >= 108) throw new RuntimeException($"socket path too long (at most 107 bytes): {path}");
+        var address = new SockaddrUn { Family = AF_UNIX };
+        for (var i = 0; i < bytes.Length; i++) address.Path[i] = bytes[i];
+        if (isAbstract) address.Path[0] = 0;
+        length = 2 + bytes.Length + (isAbstract ? 0 : 1);
+        return address;
     }
 }
 
