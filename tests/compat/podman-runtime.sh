@@ -117,6 +117,29 @@ out=$(p kill "$id" 2>&1); sleep 0.3
 expect "kill: exit code 137" 137 "$(p inspect -f '{{.State.ExitCode}}' "$id" 2>&1)" "$out"
 p rm -f "$id" >/dev/null 2>&1
 
+# --sdnotify=container, as a systemd unit of Type=notify runs podman: the container's READY reaches
+# the unit's NOTIFY_SOCKET. podman 4.3 binds the container's socket and relays READY itself (with
+# MAINPID=conmon), mounting it at /run/notify through config.json; it never hands NOTIFY_SOCKET to
+# the runtime, so this checks that berth-runtime runs podman's config, not its own proxy.
+if gcc -static -O1 -o "$T/sdnotify" "$COMPAT_REPO/tests/compat/sdnotify.c" 2>"$T/gcc.log"; then
+  python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); s.settimeout(15)
+try:
+    while True: print(s.recv(4096).decode().strip(), flush=True)
+except socket.timeout: pass' "$T/host-notify.sock" >"$T/host-notify.log" & receiver=$!
+  for _ in $(seq 50); do [[ -S $T/host-notify.sock ]] && break; sleep 0.1; done
+  id=$(NOTIFY_SOCKET=$T/host-notify.sock run -d --sdnotify=container -v "$T/sdnotify:/sdnotify:ro" busybox:local \
+    sh -c 'echo "$NOTIFY_SOCKET"; sleep 0.3; /sdnotify READY=1; sleep 1000' 2>&1)
+  for _ in $(seq 100); do grep -q READY=1 "$T/host-notify.log" && break; sleep 0.1; done
+  expect "--sdnotify=container: READY and podman's MAINPID reach the host's NOTIFY_SOCKET" \
+    "MAINPID=$(p inspect -f '{{.State.ConmonPid}}' "$id" 2>&1) READY=1" "$(sort "$T/host-notify.log" | tr '\n' ' ' | sed 's/ $//')" "$(p logs "$id" 2>&1)"
+  p rm -f -t 0 "$id" >/dev/null 2>&1
+  kill "$receiver" 2>/dev/null; wait "$receiver" 2>/dev/null
+else
+  fail "--sdnotify=container: gcc -static could not build tests/compat/sdnotify.c (install gcc and libc6-dev)" "$(tail -3 "$T/gcc.log")"
+fi
+
 expect "no runtime state left ($ROOT)" "" "$(comm -13 <(echo "$before") <(containers_in_root))"
 expect "no container cgroups left" "" "$(find /sys/fs/cgroup/*/libpod_parent -mindepth 1 -type d -name "libpod-*" 2>/dev/null)"
 

@@ -158,44 +158,23 @@ public sealed class NotifySocketTests : IClassFixture<NotifySender>, IDisposable
 }
 
 /// <summary>
-/// systemd-notify for the busybox rootfs, built once per test class with gcc -static: sends each
-/// argument ("\n" for a newline) as one datagram to $NOTIFY_SOCKET.
+/// systemd-notify for the busybox rootfs (tests/compat/sdnotify.c), built once per test class with
+/// gcc -static: sends each argument ("\n" for a newline) as one datagram to $NOTIFY_SOCKET.
 /// </summary>
 public sealed class NotifySender : IDisposable
 {
-    const string Source = """
-        #include <stdio.h>
-        #include <stdlib.h>
-        #include <string.h>
-        #include <sys/socket.h>
-        #include <sys/un.h>
-        int main(int argc, char **argv) {
-            const char *path = getenv("NOTIFY_SOCKET");
-            if (!path || !*path) { fprintf(stderr, "sdnotify: NOTIFY_SOCKET is not set\n"); return 2; }
-            struct sockaddr_un address = { .sun_family = AF_UNIX };
-            strncpy(address.sun_path, path, sizeof address.sun_path - 1);
-            int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-            if (fd < 0) { perror("sdnotify: socket"); return 1; }
-            for (int i = 1; i < argc; i++) {
-                char message[4096]; size_t n = 0;
-                for (const char *s = argv[i]; *s && n < sizeof message; s++) {
-                    if (s[0] == '\\' && s[1] == 'n') { message[n++] = '\n'; s++; } else message[n++] = *s;
-                }
-                if (sendto(fd, message, n, 0, (struct sockaddr *)&address, sizeof address) < 0) { perror("sdnotify: sendto"); return 1; }
-            }
-            return 0;
-        }
-        """;
-
     readonly string _dir = Directory.CreateTempSubdirectory("berth-sdnotify-").FullName;
     readonly Lazy<string?> _binary;
 
-    public NotifySender() => _binary = new(() => SecurityHelpers.BuildStatic(Source, Path.Combine(_dir, "sdnotify")));
+    public NotifySender() => _binary = new(() =>
+        TestEnvironment.RepoRoot is { } repo && File.Exists(Path.Combine(repo, "tests/compat/sdnotify.c"))
+            ? SecurityHelpers.BuildStatic(File.ReadAllText(Path.Combine(repo, "tests/compat/sdnotify.c")), Path.Combine(_dir, "sdnotify"))
+            : null);
 
     public void CopyInto(Bundle bundle)
     {
         var binary = _binary.Value;
-        Assert.True(binary is not null, "gcc -static failed (install gcc and libc6-dev)");
+        Assert.True(binary is not null, "tests/compat/sdnotify.c not found or gcc -static failed (install gcc and libc6-dev)");
         File.Copy(binary, Path.Combine(bundle.Rootfs, "bin/sdnotify"));
     }
 
