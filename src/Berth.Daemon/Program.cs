@@ -24,6 +24,7 @@ if (parsed.ShowVersion)
     Console.WriteLine($"berthd version {BerthEngine.Version}, API {Berth.Daemon.Api.ApiVersion.Current} (min {Berth.Daemon.Api.ApiVersion.Minimum})");
     return 0;
 }
+SystemdNotify systemd = SystemdNotify.TakeFromEnvironment();
 if (Environment.UserName != "root" && Environment.GetEnvironmentVariable("BERTHD_ALLOW_NON_ROOT") is null)
     Console.Error.WriteLine("berthd: warning: not running as root; overlay mounts and containers will fail");
 
@@ -49,6 +50,8 @@ catch (Exception e) when (e is IOException or UnauthorizedAccessException or Ber
 }
 await using (host)
 {
+    if (systemd.Send("READY=1") is { } notReady) Console.Error.WriteLine($"berthd: warning: {notReady}");
     await host.WaitForShutdownAsync();
+    systemd.Send("STOPPING=1");
 }
 return 0;

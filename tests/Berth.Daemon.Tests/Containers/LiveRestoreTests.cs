@@ -244,7 +244,7 @@ public sealed class LiveRestoreTests
         }
     }
 
-    private static async Task ImportBusyboxAsync(HttpClient client)
+    internal static async Task ImportBusyboxAsync(HttpClient client)
     {
         using var tar = new ByteArrayContent(TestRootfs.BusyboxTar());
         tar.Headers.ContentType = new MediaTypeHeaderValue("application/x-tar");
