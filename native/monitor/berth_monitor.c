@@ -98,7 +98,7 @@ struct stream {
     int fd;                  // read end of the pipe, or the pty master; -1 at EOF
     unsigned char id;        // 1 stdout, 2 stderr
     const char *name;
-    unsigned char carry[4];  // an incomplete UTF-8 sequence at the end of the last read
+    unsigned char carry[LOG_LINE_MAX];  // the start of a line whose newline has not come yet
     size_t ncarry;
     struct buf capture;      // output read while the runtime still runs
     // local format: the line being written in partial entries (Docker's PartialLogEntryMetadata)
@@ -839,12 +839,13 @@ static void log_entry(struct stream *s, const unsigned char *data, size_t len)
     log_write(json_line, n, (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
 }
 
-// Splits one read of a stream into log entries: at newlines (each entry keeps its '\n'),
-// lines over 16 KiB into partial entries, and a remainder without newline as is (except an
-// incomplete UTF-8 sequence at its end, which waits for the next read unless at EOF).
+// Splits one read of a stream into log entries as dockerd's copier does: at newlines (each entry
+// keeps its '\n'), and a line that fills its 16 KiB buffer without one into partial entries of 16 KiB
+// (not inside a UTF-8 sequence); the start of a line waits for the rest (the attach clients have
+// it at once), and at EOF what is left is logged as is (a partial entry that is not the last).
 static void log_output(struct stream *s, const unsigned char *data, size_t len, bool eof)
 {
-    static unsigned char work[MSG_MAX + 8];
+    static unsigned char work[LOG_LINE_MAX + MSG_MAX + 8];
     size_t n = 0;
     memcpy(work, s->carry, s->ncarry);
     n = s->ncarry;
@@ -856,21 +857,21 @@ static void log_output(struct stream *s, const unsigned char *data, size_t len, 
     while (p < n) {
         unsigned char *nl = memchr(work + p, '\n', n - p);
         size_t line = nl ? (size_t)(nl - (work + p)) + 1 : n - p;
-        while (line > LOG_LINE_MAX) {
+        while (line > LOG_LINE_MAX || (!nl && line == LOG_LINE_MAX)) {
             size_t cut = LOG_LINE_MAX;
-            while (cut > LOG_LINE_MAX - 3 && (work[p + cut] & 0xC0) == 0x80) cut--;   // not inside a character
+            if (p + cut < n) while (cut > LOG_LINE_MAX - 3 && (work[p + cut] & 0xC0) == 0x80) cut--;   // not inside a character
+            else cut -= utf8_incomplete_tail(work + p, cut);
             log_entry(s, work + p, cut);
             p += cut;
             line -= cut;
         }
         if (!nl && !eof) {
-            size_t keep = utf8_incomplete_tail(work + p, line);
-            memcpy(s->carry, work + p + line - keep, keep);
-            s->ncarry = keep;
-            line -= keep;
+            memcpy(s->carry, work + p, line);
+            s->ncarry = line;
+            break;
         }
         if (line > 0) log_entry(s, work + p, line);
-        p = n > p + line ? p + line : n;
+        p += line;
         if (!nl) break;
     }
 }

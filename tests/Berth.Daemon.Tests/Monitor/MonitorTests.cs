@@ -385,6 +385,28 @@ public sealed partial class MonitorTests(ITestOutputHelper output)
         Assert.Single(entries, e => e.Line.Span.EndsWith("\n"u8));
     }
 
+    /// <summary>A line written in pieces is one entry, as dockerd's copier makes it: the start of a line waits for its
+    /// newline (the attach clients get it at once), and only a full 16 KiB without one, or the end, makes a partial entry.
+    /// It was one partial entry per read of the pipe (the gelf and fluentd drivers send each entry as a message).</summary>
+    [Fact]
+    public async Task A_line_written_in_pieces_is_one_entry()
+    {
+        await using var scope = new MonitorScope();
+        string bundle = scope.MakeBundle("bundle", false, "sh", "-c", "printf abc; sleep 0.3; printf 'def\\n'; printf '\\303'; sleep 0.3; printf '\\251\\n'; printf end");
+        MonitorHandle m = await scope.StartMonitorAsync(scope.Launch("pieces", bundle) with { LogFormat = LogFormat.Local });
+        scope.StartContainer("pieces");
+        Assert.Equal(0, (await MonitorScope.WaitExitAsync(m)).ExitCode);
+        byte[] file = File.ReadAllBytes(Path.Combine(m.StateDir, "container.log"));
+        var messages = new List<LocalLog.Message>();
+        for (int pos = 0; pos < file.Length;)
+        {
+            int length = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(file.AsSpan(pos));
+            messages.Add(Assert.IsType<LocalLog.Message>(LocalLog.Decode(file.AsSpan(pos + 4, length))));
+            pos += 8 + length;
+        }
+        Assert.Equal([("abcdef", false), ("\u00e9", false), ("end", true)], messages.Select(x => (Encoding.UTF8.GetString(x.Line), x.Partial)));
+    }
+
     /// <summary>--log-format local: every entry is a frame whose protobuf decodes to the line without its newline; a line
     /// over 16 KiB is parts sharing an id and the first part's time, ordinals from 1, the last one marked.</summary>
     [Fact]
