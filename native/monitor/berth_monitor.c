@@ -7,7 +7,8 @@
 //   - holds the container's stdio (pipes, or the pty master received on console.sock),
 //   - writes the container's log with rotation: Docker's json-file format, or its local driver's
 //     (length-framed protobuf entries, rotated files gzip-compressed by a child process),
-//     and with --syslog sends every entry to syslog too (docker's syslog driver),
+//     and with --syslog, --gelf or --fluentd sends every entry to that log server too (docker's
+//     syslog, gelf and fluentd drivers; the log file is then dockerd's dual-logging cache),
 //   - serves attach clients on <state-dir>/attach.sock (SOCK_SEQPACKET),
 //   - records the exit code in <state-dir>/exit (written atomically).
 //
@@ -85,7 +86,26 @@ struct options {
     int syslog_facility;         // --syslog-facility: the facility's code (3 daemon), times 8 in the priority
     int syslog_time;             // --syslog-time: SYSLOG_STAMP, SYSLOG_RFC3339 or SYSLOG_RFC3339_MICRO
     const char *syslog_header;   // --syslog-header: what follows the timestamp (hostname, tag[pid]: …), berthd's rendering
+    const char *gelf_address;    // --gelf: also send every entry as a GELF message (udp:IP:PORT, tcp:IP:PORT)
+    const char *gelf_host;       // --gelf-host: the "host" field (the daemon's hostname)
+    const char *gelf_extra;      // --gelf-extra: a JSON object whose members end every message (_container_id, …)
+    int gelf_compression;        // --gelf-compression: GELF_GZIP, GELF_ZLIB or GELF_NONE (udp only)
+    int gelf_level;              // --gelf-compression-level: -1 (zlib's default) to 9
+    int gelf_max_reconnect;      // --gelf-tcp-max-reconnect: connection attempts after a failure before giving up
+    int gelf_reconnect_delay;    // --gelf-tcp-reconnect-delay: seconds between them
+    const char *fluentd_address; // --fluentd: also send every entry to fluentd (tcp:IP:PORT, unix:PATH)
+    const char *fluentd_tag;     // --fluentd-tag
+    const char *fluentd_name;    // --fluentd-container-name: with its leading slash, as dockerd sends it
+    bool fluentd_async;          // --fluentd-async: an unreachable fluentd does not fail the start
+    bool fluentd_subsecond;      // --fluentd-sub-second-precision: EventTime instead of whole seconds
+    long fluentd_buffer_limit;   // --fluentd-buffer-limit: messages queued at most while fluentd does not take them
+    long long fluentd_retry_wait_ms;  // --fluentd-retry-wait: the first wait between connection attempts
+    long fluentd_max_retries;    // --fluentd-max-retries: failed attempts in a row before the queue is dropped
+    const char *fluentd_extra[2 * 256];  // --fluentd-extra KEY VALUE: the record's extra fields (labels, env)
+    int n_fluentd_extra;
 };
+
+enum { GELF_GZIP, GELF_ZLIB, GELF_NONE };
 
 enum { SYSLOG_STAMP, SYSLOG_RFC3339, SYSLOG_RFC3339_MICRO };
 
@@ -115,7 +135,8 @@ struct client {
     bool lossless;           // sent 'L': output waits for it rather than dropping it
 };
 
-static struct options opt = { .log_max_size = 10485760, .log_max_files = 3 };
+static struct options opt = { .log_max_size = 10485760, .log_max_files = 3, .gelf_level = 1, .gelf_max_reconnect = 3,
+    .gelf_reconnect_delay = 1, .fluentd_buffer_limit = 1048576, .fluentd_retry_wait_ms = 1000, .fluentd_max_retries = 2147483647 };
 static char path_pid[PATH_MAX], path_exit[PATH_MAX], path_exit_tmp[PATH_MAX];
 static char path_attach[PATH_MAX], path_console[PATH_MAX];
 
@@ -606,18 +627,27 @@ static size_t local_frame(const char *source, long long time_ns, const unsigned 
     return n + 8;
 }
 
-// A chunk that ends without a newline (a line over 16 KiB, or output that stopped mid-line) is a
-// partial entry, as Docker's copier writes it: the parts of one line share a random id and the
-// first part's time, count up from ordinal 1, and the part that ends the line has last = true.
-static void local_entry(struct stream *s, const unsigned char *data, size_t len)
+// One log entry as dockerd's copier makes it: the line without its newline, its time, and for a
+// chunk that ends without a newline (a line over 16 KiB, or output that stopped mid-line) the
+// partial metadata: the parts of one line share a random id and the first part's time, count up
+// from ordinal 1, and the part that ends the line has last = true. Every driver gets the same.
+struct entry {
+    const char *source;
+    long long time_ns;
+    const unsigned char *line;
+    size_t len;
+    bool partial, last;
+    const char *partial_id;
+    int ordinal;
+};
+
+static struct entry entry_of(struct stream *s, const unsigned char *data, size_t len)
 {
     bool newline = len > 0 && data[len - 1] == '\n';
-    size_t n;
+    struct entry e = { .source = s->name, .line = data, .len = len - newline, .partial_id = "" };
     if (newline && s->partial_ordinal == 0) {
-        long long ns = now_ns(CLOCK_REALTIME);
-        n = local_frame(s->name, ns, data, len - 1, false, false, "", 0);
-        log_write(frame, n, ns);
-        return;
+        e.time_ns = now_ns(CLOCK_REALTIME);
+        return e;
     }
     if (s->partial_ordinal == 0) {
         unsigned char rnd[32];
@@ -628,10 +658,19 @@ static void local_entry(struct stream *s, const unsigned char *data, size_t len)
         for (size_t i = 0; i < sizeof rnd; i++) snprintf(s->partial_id + 2 * i, 3, "%02x", rnd[i]);
         s->partial_ns = now_ns(CLOCK_REALTIME);
     }
-    s->partial_ordinal++;
-    n = local_frame(s->name, s->partial_ns, data, len - newline, true, newline, s->partial_id, s->partial_ordinal);
-    log_write(frame, n, s->partial_ns);
+    e.partial = true;
+    e.last = newline;
+    e.partial_id = s->partial_id;
+    e.ordinal = ++s->partial_ordinal;
+    e.time_ns = s->partial_ns;
     if (newline) s->partial_ordinal = 0;
+    return e;
+}
+
+static void local_entry(const struct entry *e)
+{
+    size_t n = local_frame(e->source, e->time_ns, e->line, e->len, e->partial, e->last, e->partial_id, e->ordinal);
+    log_write(frame, n, e->time_ns);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -775,35 +814,520 @@ static void syslog_entry(struct stream *s, const unsigned char *data, size_t len
 }
 
 // ---------------------------------------------------------------------------------------------
+// Log servers over a stream socket: gelf over tcp, fluentd over tcp or a unix socket
+//
+// The container's output never waits for a log server. Each message goes into a queue (at most
+// FORWARD_QUEUE_MAX bytes, and for fluentd at most fluentd-buffer-limit messages; past that a new
+// message is dropped) that a non-blocking socket drains as fast as the server takes it, polled
+// by the event loop. A broken connection is made again (non-blocking too) after the driver's
+// delay; the message it cut is sent again whole on the next one. After the driver's number of
+// failed attempts in a row, what is queued is dropped, as dockerd gives up on those messages,
+// and the next message starts the count again. At exit the queue gets FORWARD_FLUSH_MS more.
+// dockerd instead blocks the container's output while it retries (gelf: max-reconnect times
+// reconnect-delay seconds for each message; fluentd without async: up to max-retries waits).
+
+#define FORWARD_QUEUE_MAX (4 * 1024 * 1024)
+#define FORWARD_CONNECT_MS 3000             // the first connection, before "ok" (fluent-logger-golang's dial timeout)
+#define FORWARD_FLUSH_MS 2000
+
+struct forward {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    int fd;                  // -1: not connected
+    bool connecting;         // a non-blocking connect is under way (POLLOUT says how it ended)
+    struct buf queue;        // [u32 length][message]...
+    size_t head;             // where the first unsent message starts in queue
+    size_t head_sent;        // how much of it the current connection took
+    size_t messages, max_messages;
+    long long retry_ns;      // CLOCK_MONOTONIC: no connection attempt before this
+    int failures;            // failed attempts in a row
+    long give_up_after;      // that many failures drop the queue
+    bool retry_at_once_after_write_error;   // fluentd reconnects at once; gelf waits its delay first
+};
+
+static struct forward fwd = { .fd = -1 };
+
+static long long forward_delay_ns(void);   // the driver's wait after fwd.failures failed attempts
+
+// "udp:IP:PORT", "tcp:IP:PORT" ("[IPv6]" in brackets) or "unix:PATH": berthd resolved the names.
+static bool parse_address(const char *a, struct sockaddr_storage *ss, socklen_t *len, int *type)
+{
+    memset(ss, 0, sizeof *ss);
+    if (!strncmp(a, "unix:", 5)) {
+        struct sockaddr_un *sun = (struct sockaddr_un *)ss;
+        sun->sun_family = AF_UNIX;
+        if (strlen(a + 5) >= sizeof sun->sun_path) return false;
+        strcpy(sun->sun_path, a + 5);
+        *len = sizeof *sun;
+        *type = SOCK_STREAM;
+        return true;
+    }
+    if (strncmp(a, "tcp:", 4) && strncmp(a, "udp:", 4)) return false;
+    *type = a[0] == 't' ? SOCK_STREAM : SOCK_DGRAM;
+    char host[64];
+    const char *hp = a + 4, *colon = strrchr(hp, ':');
+    char *end;
+    long port = colon ? strtol(colon + 1, &end, 10) : 0;
+    if (!colon || *end || port < 1 || port > 65535 || (size_t)(colon - hp) >= sizeof host) return false;
+    memcpy(host, hp, (size_t)(colon - hp));
+    host[colon - hp] = 0;
+    size_t hl = strlen(host);
+    if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+        host[hl - 1] = 0;
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *in6;
+        return inet_pton(AF_INET6, host + 1, &in6->sin6_addr) == 1;
+    }
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons((uint16_t)port);
+    *len = sizeof *in4;
+    return inet_pton(AF_INET, host, &in4->sin_addr) == 1;
+}
+
+// The address as Go's dial errors name it: "127.0.0.1:24224", "[::1]:24224", "/path".
+static const char *address_text(const char *a)
+{
+    return a + (strncmp(a, "unix:", 5) ? 4 : 5);
+}
+
+// Starts a connection. Returns 0 when connected, EINPROGRESS when under way, an errno otherwise.
+static int forward_connect(void)
+{
+    int fd = socket(fwd.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return errno;
+    if (connect(fd, (struct sockaddr *)&fwd.addr, fwd.addrlen) == 0 || errno == EINPROGRESS) {
+        fwd.connecting = errno == EINPROGRESS;
+        fwd.fd = fd;
+        return fwd.connecting ? EINPROGRESS : 0;
+    }
+    int e = errno;
+    close(fd);
+    return e;
+}
+
+// At start: connected within FORWARD_CONNECT_MS, or an error in Go's words in err.
+static bool forward_open(const char *address, char *err, size_t errlen)
+{
+    int e = forward_connect();
+    if (e == EINPROGRESS) {
+        struct pollfd pf = { .fd = fwd.fd, .events = POLLOUT };
+        int r;
+        do r = poll(&pf, 1, FORWARD_CONNECT_MS); while (r < 0 && errno == EINTR);
+        socklen_t l = sizeof e;
+        if (r == 0) e = ETIMEDOUT;
+        else if (getsockopt(fwd.fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0) e = errno;
+        fwd.connecting = false;
+        if (e) close_fd(&fwd.fd);
+    }
+    if (e == 0) return true;
+    const char *net = !strncmp(address, "unix:", 5) ? "unix" : "tcp";
+    if (e == ETIMEDOUT) snprintf(err, errlen, "dial %s %s: i/o timeout", net, address_text(address));
+    else syslog_dial_error(err, errlen, net, address_text(address), e);
+    return false;
+}
+
+static void forward_drop_queue(void)
+{
+    fwd.queue.n = fwd.head = fwd.head_sent = fwd.messages = 0;
+}
+
+// A connection attempt failed, or the connection broke (write_error).
+static void forward_failed(bool write_error)
+{
+    close_fd(&fwd.fd);
+    fwd.connecting = false;
+    fwd.head_sent = 0;       // the message it cut goes again whole
+    long long now = now_ns(CLOCK_MONOTONIC);
+    if (write_error) {
+        fwd.retry_ns = fwd.retry_at_once_after_write_error ? now : now + forward_delay_ns();
+        return;
+    }
+    fwd.failures++;
+    if (fwd.failures >= fwd.give_up_after) {
+        forward_drop_queue();
+        fwd.failures = 0;
+    }
+    fwd.retry_ns = now + forward_delay_ns();
+}
+
+// Sends what the socket takes now; connects first when it is time to.
+static void forward_flush(void)
+{
+    if (fwd.messages == 0) return;
+    if (fwd.fd < 0) {
+        if (now_ns(CLOCK_MONOTONIC) < fwd.retry_ns) return;
+        int e = forward_connect();
+        if (e == EINPROGRESS) return;
+        if (e) { forward_failed(false); return; }
+    }
+    if (fwd.connecting) return;
+    while (fwd.messages > 0) {
+        uint32_t len = get_be32(fwd.queue.p + fwd.head);
+        ssize_t r = send(fwd.fd, fwd.queue.p + fwd.head + 4 + fwd.head_sent, len - fwd.head_sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EAGAIN) break;
+        if (r <= 0) { forward_failed(true); return; }
+        fwd.head_sent += (size_t)r;
+        if (fwd.head_sent < len) continue;
+        fwd.head += 4 + len;
+        fwd.head_sent = 0;
+        fwd.messages--;
+        fwd.failures = 0;
+    }
+    if (fwd.messages == 0) forward_drop_queue();
+    else if (fwd.head > fwd.queue.n / 2) {
+        buf_consume(&fwd.queue, fwd.head);
+        fwd.head = 0;
+    }
+}
+
+static void forward_send(const void *msg, size_t len)
+{
+    if (fwd.queue.n - fwd.head + len + 4 > FORWARD_QUEUE_MAX || (fwd.max_messages && fwd.messages >= fwd.max_messages)) return;
+    unsigned char l[4];
+    put_be32(l, (uint32_t)len);
+    if (!buf_append(&fwd.queue, l, 4)) return;
+    if (!buf_append(&fwd.queue, msg, len)) { fwd.queue.n -= 4; return; }
+    fwd.messages++;
+    forward_flush();
+}
+
+// The event loop's part: what to poll, and what came of it.
+static bool forward_active(void) { return (opt.fluentd_address || (opt.gelf_address && !strncmp(opt.gelf_address, "tcp:", 4))); }
+
+static short forward_events(void)
+{
+    if (fwd.fd < 0) return 0;
+    if (fwd.connecting) return POLLOUT;
+    return (short)(POLLIN | (fwd.messages ? POLLOUT : 0));
+}
+
+// Milliseconds until a connection attempt is due (-1: none is).
+static int forward_timeout_ms(void)
+{
+    if (fwd.fd >= 0 || fwd.messages == 0) return -1;
+    long long left = (fwd.retry_ns - now_ns(CLOCK_MONOTONIC)) / 1000000 + 1;
+    return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
+}
+
+static void forward_ready(short revents)
+{
+    if (fwd.fd >= 0 && fwd.connecting && revents) {
+        int e = 0;
+        socklen_t l = sizeof e;
+        if (getsockopt(fwd.fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0 || e) { forward_failed(false); return; }
+        fwd.connecting = false;
+    } else if (fwd.fd >= 0 && (revents & (POLLIN | POLLHUP | POLLERR))) {
+        // The servers answer nothing berthd asks for (no acks): what comes is read and dropped; EOF is a broken connection.
+        unsigned char sink[4096];
+        ssize_t r;
+        while ((r = recv(fwd.fd, sink, sizeof sink, MSG_DONTWAIT)) > 0) {}
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) { forward_failed(true); return; }
+    }
+    forward_flush();
+}
+
+// At exit: what is queued gets FORWARD_FLUSH_MS to go.
+static void forward_drain(void)
+{
+    long long deadline = now_ns(CLOCK_MONOTONIC) + FORWARD_FLUSH_MS * 1000000LL;
+    while (forward_active() && fwd.messages > 0) {
+        long long left = (deadline - now_ns(CLOCK_MONOTONIC)) / 1000000;
+        if (left <= 0) break;
+        forward_flush();
+        struct pollfd pf = { .fd = fwd.fd, .events = forward_events() };
+        int timeout = forward_timeout_ms();
+        if (timeout < 0 || timeout > left) timeout = (int)left;
+        if (pf.fd < 0) { poll(NULL, 0, timeout); continue; }
+        if (poll(&pf, 1, timeout) > 0) forward_ready(pf.revents);
+    }
+    close_fd(&fwd.fd);
+}
+
+// ---------------------------------------------------------------------------------------------
+// gelf (docker's gelf driver, Graylog's go-gelf writers; the log file is then dockerd's cache)
+//
+// One GELF 1.1 message per non-empty entry, as dockerd's gelf driver builds it: {"version":"1.1",
+// "host":…,"short_message":LINE,"timestamp":SECONDS.MILLIS,"level":6 (stdout) or 3 (stderr),
+// then the extra fields berthd rendered once (_command, _container_id, _container_name,
+// _created, _image_id, _image_name, _tag and the labels/env attributes, keys sorted)}; JSON as
+// Go's json.Marshal writes it. udp: compressed (gzip, zlib or none, at --gelf-compression-level),
+// one datagram, or go-gelf's chunks when it is over 1420 bytes: [0x1e 0x0f][8 random bytes][index]
+// [count] and 1408 bytes of it each, 128 chunks at most (a larger message is dropped, as go-gelf
+// refuses it); sent without waiting, a datagram the socket does not take is dropped. tcp: never
+// compressed, each message ended by a NUL byte, through the queue above.
+
+#define GELF_EXTRA_MAX 16384
+#define GELF_CHUNK 1420
+#define GELF_CHUNK_DATA (GELF_CHUNK - 12)
+#define GELF_MESSAGE_MAX (LOG_LINE_MAX * 6 + GELF_EXTRA_MAX + 4096)
+
+static int gelf_udp_fd = -1;
+static char gelf_message[GELF_MESSAGE_MAX];
+static unsigned char gelf_packed[GELF_MESSAGE_MAX + 1024];
+
+static size_t json_escape(char *dst, const unsigned char *data, size_t len, bool html);
+
+static long long gelf_delay_ns(void) { return opt.gelf_reconnect_delay * 1000000000LL; }
+
+static void gelf_open(void)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int type;
+    char err[512];
+    if (!parse_address(opt.gelf_address, &ss, &len, &type) || ss.ss_family == AF_UNIX)
+        startup_fail("failed to initialize logging driver: gelf: bad address %s", opt.gelf_address);
+    if (type == SOCK_DGRAM) {
+        gelf_udp_fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (gelf_udp_fd < 0 || connect(gelf_udp_fd, (struct sockaddr *)&ss, len) < 0) {
+            syslog_dial_error(err, sizeof err, "udp", address_text(opt.gelf_address), errno);
+            startup_fail("failed to initialize logging driver: gelf: cannot connect to GELF endpoint: %s %s", address_text(opt.gelf_address), err);
+        }
+        return;
+    }
+    fwd.addr = ss;
+    fwd.addrlen = len;
+    fwd.give_up_after = (long)opt.gelf_max_reconnect + 1;
+    if (!forward_open(opt.gelf_address, err, sizeof err))
+        startup_fail("failed to initialize logging driver: gelf: cannot connect to GELF endpoint: %s %s", address_text(opt.gelf_address), err);
+}
+
+// zlib with Go's headers: gzip's says "unknown OS" (255) as compress/gzip writes it.
+static size_t gelf_compress(const char *data, size_t len)
+{
+    z_stream z = { 0 };
+    bool gzip = opt.gelf_compression == GELF_GZIP;
+    if (deflateInit2(&z, opt.gelf_level, Z_DEFLATED, gzip ? 31 : 15, 8, Z_DEFAULT_STRATEGY) != Z_OK) return 0;
+    gz_header h = { .os = 255 };
+    if (gzip) deflateSetHeader(&z, &h);
+    z.next_in = (unsigned char *)data;
+    z.avail_in = (uInt)len;
+    z.next_out = gelf_packed;
+    z.avail_out = sizeof gelf_packed;
+    int r = deflate(&z, Z_FINISH);
+    size_t n = sizeof gelf_packed - z.avail_out;
+    deflateEnd(&z);
+    return r == Z_STREAM_END ? n : 0;
+}
+
+static void gelf_entry(const struct entry *e)
+{
+    if (e->len == 0) return;     // dockerd's gelf driver sends no empty message
+    size_t n = 0;
+    char *m = gelf_message;
+    n += (size_t)sprintf(m, "{\"version\":\"1.1\",\"host\":\"");
+    n += json_escape(m + n, (const unsigned char *)opt.gelf_host, strlen(opt.gelf_host), true);
+    n += (size_t)sprintf(m + n, "\",\"short_message\":\"");
+    n += json_escape(m + n, e->line, e->len, true);
+    // float64(UnixNano/1e6)/1000 in Go's shortest form: whole seconds, then the milliseconds without trailing zeros.
+    long long ms = e->time_ns / 1000000;
+    n += (size_t)sprintf(m + n, "\",\"timestamp\":%lld", ms / 1000);
+    if (ms % 1000) {
+        n += (size_t)sprintf(m + n, ".%03lld", ms % 1000);
+        while (m[n - 1] == '0') n--;
+    }
+    n += (size_t)sprintf(m + n, ",\"level\":%d", strcmp(e->source, "stderr") ? 6 : 3);
+    size_t extra = strlen(opt.gelf_extra);
+    if (extra > 2) {
+        m[n++] = ',';
+        memcpy(m + n, opt.gelf_extra + 1, extra - 2);
+        n += extra - 2;
+    }
+    m[n++] = '}';
+
+    if (gelf_udp_fd < 0) {
+        m[n++] = 0;
+        forward_send(m, n);
+        return;
+    }
+    const unsigned char *payload = (const unsigned char *)m;
+    if (opt.gelf_compression != GELF_NONE) {
+        if ((n = gelf_compress(m, n)) == 0) return;
+        payload = gelf_packed;
+    }
+    if (n <= GELF_CHUNK) {
+        send(gelf_udp_fd, payload, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        return;
+    }
+    size_t chunks = n / GELF_CHUNK_DATA + 1;      // go-gelf's count: one more, empty, when n is a multiple
+    if (chunks > 128) return;
+    unsigned char chunk[GELF_CHUNK];
+    chunk[0] = 0x1e;
+    chunk[1] = 0x0f;
+    if (getrandom(chunk + 2, 8, GRND_NONBLOCK) != 8) {
+        long long seed = now_ns(CLOCK_MONOTONIC) ^ e->time_ns;
+        memcpy(chunk + 2, &seed, 8);
+    }
+    chunk[11] = (unsigned char)chunks;
+    for (size_t i = 0, off = 0; i < chunks; i++) {
+        size_t part = n - off < GELF_CHUNK_DATA ? n - off : GELF_CHUNK_DATA;
+        chunk[10] = (unsigned char)i;
+        memcpy(chunk + 12, payload + off, part);
+        send(gelf_udp_fd, chunk, 12 + part, MSG_DONTWAIT | MSG_NOSIGNAL);
+        off += part;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// fluentd (docker's fluentd driver, fluent-logger-golang's Forward protocol, message mode)
+//
+// One msgpack message per entry, as fluent-logger-golang encodes it for dockerd: [tag, time,
+// record, option {}], time as an integer of seconds (msgp's smallest signed form) or, with
+// sub-second precision, the EventTime extension (fixext8 type 0: seconds, nanoseconds, u32 BE);
+// record a map of strings: container_id, container_name (with its slash), source, log (the line
+// without its newline, bytes as they came), the extra attributes (labels, env; one named like a
+// field above replaces it, as in dockerd's map), and for a partial entry partial_message "true",
+// partial_id, partial_ordinal, partial_last. Through the queue above; fluentd-buffer-limit
+// messages at most; connection attempts wait fluentd-retry-wait × 1.5^(n-1) after the n-th
+// failure in a row (the first retry at two thirds of it), at most 60 s, and fluentd-max-retries
+// failures drop the queue, as fluent-logger-golang's write gives up.
+
+#define FLUENTD_MESSAGE_MAX (LOG_LINE_MAX + 8 * 1024 + 1024)
+
+static unsigned char fluentd_message[FLUENTD_MESSAGE_MAX];
+
+static long long fluentd_delay_ns(void)
+{
+    double ms = (double)opt.fluentd_retry_wait_ms / 1.5;
+    for (int i = 1; i < fwd.failures && ms < 60000; i++) ms *= 1.5;
+    if (ms > 60000) ms = 60000;
+    return (long long)(ms * 1000000.0);
+}
+
+static long long forward_delay_ns(void) { return opt.fluentd_address ? fluentd_delay_ns() : gelf_delay_ns(); }
+
+static void fluentd_open(void)
+{
+    int type;
+    char err[512];
+    if (!parse_address(opt.fluentd_address, &fwd.addr, &fwd.addrlen, &type) || type != SOCK_STREAM)
+        startup_fail("failed to initialize logging driver: fluentd: bad address %s", opt.fluentd_address);
+    fwd.give_up_after = opt.fluentd_max_retries;
+    fwd.max_messages = (size_t)opt.fluentd_buffer_limit;
+    fwd.retry_at_once_after_write_error = true;
+    if (forward_open(opt.fluentd_address, err, sizeof err)) return;
+    // fluentd-async: connected later, when the first message is sent (and retried as any broken connection).
+    if (!opt.fluentd_async) startup_fail("failed to initialize logging driver: %s", err);
+}
+
+static unsigned char *mp_str(unsigned char *p, const void *s, size_t n)
+{
+    if (n < 32) *p++ = (unsigned char)(0xa0 | n);
+    else if (n < 256) { *p++ = 0xd9; *p++ = (unsigned char)n; }
+    else if (n < 65536) { *p++ = 0xda; *p++ = (unsigned char)(n >> 8); *p++ = (unsigned char)n; }
+    else { *p++ = 0xdb; put_be32(p, (uint32_t)n); p += 4; }
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static unsigned char *mp_cstr(unsigned char *p, const char *s) { return mp_str(p, s, strlen(s)); }
+
+static bool fluentd_extra_has(const char *key)
+{
+    for (int i = 0; i < opt.n_fluentd_extra; i += 2)
+        if (!strcmp(opt.fluentd_extra[i], key)) return true;
+    return false;
+}
+
+static const char *fluentd_field(const char *key, const char *value)
+{
+    for (int i = 0; i < opt.n_fluentd_extra; i += 2)
+        if (!strcmp(opt.fluentd_extra[i], key)) value = opt.fluentd_extra[i + 1];
+    return value;
+}
+
+static void fluentd_entry(const struct entry *e)
+{
+    static const char *const base[] = { "container_id", "container_name", "source", "log" };
+    static const char *const partial[] = { "partial_message", "partial_id", "partial_ordinal", "partial_last" };
+    unsigned char *p = fluentd_message;
+    *p++ = 0x94;
+    p = mp_cstr(p, opt.fluentd_tag);
+    long long sec = e->time_ns / 1000000000LL;
+    if (opt.fluentd_subsecond) {
+        *p++ = 0xd7;
+        *p++ = 0;
+        put_be32(p, (uint32_t)sec);
+        put_be32(p + 4, (uint32_t)(e->time_ns % 1000000000LL));
+        p += 8;
+    } else if (sec <= 127) {
+        *p++ = (unsigned char)sec;
+    } else if (sec <= 32767) {
+        *p++ = 0xd1; *p++ = (unsigned char)(sec >> 8); *p++ = (unsigned char)sec;
+    } else if (sec <= 2147483647LL) {
+        *p++ = 0xd2;
+        put_be32(p, (uint32_t)sec);
+        p += 4;
+    } else {
+        *p++ = 0xd3;
+        put_be32(p, (uint32_t)(sec >> 32));
+        put_be32(p + 4, (uint32_t)sec);
+        p += 8;
+    }
+    // The record: the four fields, the extras not named like one of them (or like a partial field, which wins), the partial fields.
+    size_t fields = 4 + (e->partial ? 4 : 0);
+    for (int i = 0; i < opt.n_fluentd_extra; i += 2) {
+        bool shadowed = false;
+        for (int k = 0; k < 4; k++) shadowed |= !strcmp(opt.fluentd_extra[i], base[k]) || (e->partial && !strcmp(opt.fluentd_extra[i], partial[k]));
+        if (!shadowed) fields++;
+    }
+    if (fields < 16) *p++ = (unsigned char)(0x80 | fields);
+    else { *p++ = 0xde; *p++ = (unsigned char)(fields >> 8); *p++ = (unsigned char)fields; }
+    p = mp_cstr(mp_cstr(p, "container_id"), fluentd_field("container_id", opt.id));
+    p = mp_cstr(mp_cstr(p, "container_name"), fluentd_field("container_name", opt.fluentd_name));
+    p = mp_cstr(mp_cstr(p, "source"), fluentd_field("source", e->source));
+    p = mp_cstr(p, "log");
+    p = fluentd_extra_has("log") ? mp_cstr(p, fluentd_field("log", "")) : mp_str(p, e->line, e->len);
+    for (int i = 0; i < opt.n_fluentd_extra; i += 2) {
+        bool shadowed = false;
+        for (int k = 0; k < 4; k++) shadowed |= !strcmp(opt.fluentd_extra[i], base[k]) || (e->partial && !strcmp(opt.fluentd_extra[i], partial[k]));
+        if (!shadowed) p = mp_cstr(mp_cstr(p, opt.fluentd_extra[i]), opt.fluentd_extra[i + 1]);
+    }
+    if (e->partial) {
+        char ordinal[16];
+        snprintf(ordinal, sizeof ordinal, "%d", e->ordinal);
+        p = mp_cstr(mp_cstr(p, "partial_message"), "true");
+        p = mp_cstr(mp_cstr(p, "partial_id"), e->partial_id);
+        p = mp_cstr(mp_cstr(p, "partial_ordinal"), ordinal);
+        p = mp_cstr(mp_cstr(p, "partial_last"), e->last ? "true" : "false");
+    }
+    *p++ = 0x80;        // option: {} (no chunk id: fluentd-request-ack is not served)
+    forward_send(fluentd_message, (size_t)(p - fluentd_message));
+}
+
+// ---------------------------------------------------------------------------------------------
 // json-file entries
 
 #define LOG_ATTRS_MAX 8192                   // the longest --log-attrs (berthd computes it from labels and env)
 
 static char json_line[LOG_LINE_MAX * 6 + LOG_ATTRS_MAX + 256];
 
-// One json-file entry. Invalid UTF-8 bytes become U+FFFD (as Go's encoding/json does).
-static void log_entry(struct stream *s, const unsigned char *data, size_t len)
+// A JSON string's contents as Go's encoding/json writes them: invalid UTF-8 bytes become U+FFFD,
+// control characters \u00XX but for \n, \r, \t (Go before 1.22, dockerd 20.10's, has no \b or
+// \f); with html (json.Marshal's default, which gelf's messages go through) also <, >, & and
+// U+2028, U+2029 escaped. dst holds at least 6 bytes per input byte.
+static size_t json_escape(char *dst, const unsigned char *data, size_t len, bool html)
 {
-    const char *stream = s->name;
-    if (opt.syslog_address) syslog_entry(s, data, len);
-    if (opt.no_log) return;
-    if (opt.log_local) {
-        local_entry(s, data, len);
-        return;
-    }
     static const char hex[] = "0123456789abcdef";
     size_t n = 0;
-    n += (size_t)sprintf(json_line, "{\"log\":\"");
     for (size_t i = 0; i < len;) {
         unsigned char c = data[i];
         if (c >= 0x80) {
             size_t l = utf8_seq(data + i, len - i);
             if (l == 0) {
-                memcpy(json_line + n, "\\ufffd", 6);
+                memcpy(dst + n, "\\ufffd", 6);
                 n += 6;
                 i++;
+            } else if (html && l == 3 && c == 0xe2 && data[i + 1] == 0x80 && (data[i + 2] == 0xa8 || data[i + 2] == 0xa9)) {
+                memcpy(dst + n, data[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
+                n += 6;
+                i += 3;
             } else {
-                memcpy(json_line + n, data + i, l);
+                memcpy(dst + n, data + i, l);
                 n += l;
                 i += l;
             }
@@ -811,22 +1335,41 @@ static void log_entry(struct stream *s, const unsigned char *data, size_t len)
         }
         i++;
         switch (c) {
-        case '"': json_line[n++] = '\\'; json_line[n++] = '"'; break;
-        case '\\': json_line[n++] = '\\'; json_line[n++] = '\\'; break;
-        case '\n': json_line[n++] = '\\'; json_line[n++] = 'n'; break;
-        case '\r': json_line[n++] = '\\'; json_line[n++] = 'r'; break;
-        case '\t': json_line[n++] = '\\'; json_line[n++] = 't'; break;
+        case '"': dst[n++] = '\\'; dst[n++] = '"'; break;
+        case '\\': dst[n++] = '\\'; dst[n++] = '\\'; break;
+        case '\n': dst[n++] = '\\'; dst[n++] = 'n'; break;
+        case '\r': dst[n++] = '\\'; dst[n++] = 'r'; break;
+        case '\t': dst[n++] = '\\'; dst[n++] = 't'; break;
         default:
-            if (c < 0x20) {
-                memcpy(json_line + n, "\\u00", 4);
-                json_line[n + 4] = hex[c >> 4];
-                json_line[n + 5] = hex[c & 15];
+            if (c < 0x20 || (html && (c == '<' || c == '>' || c == '&'))) {
+                memcpy(dst + n, "\\u00", 4);
+                dst[n + 4] = hex[c >> 4];
+                dst[n + 5] = hex[c & 15];
                 n += 6;
             } else {
-                json_line[n++] = (char)c;
+                dst[n++] = (char)c;
             }
         }
     }
+    return n;
+}
+
+// One json-file entry.
+static void log_entry(struct stream *s, const unsigned char *data, size_t len)
+{
+    const char *stream = s->name;
+    struct entry e = entry_of(s, data, len);
+    if (opt.syslog_address) syslog_entry(s, data, len);
+    if (opt.gelf_address) gelf_entry(&e);
+    if (opt.fluentd_address) fluentd_entry(&e);
+    if (opt.no_log) return;
+    if (opt.log_local) {
+        local_entry(&e);
+        return;
+    }
+    size_t n = 0;
+    n += (size_t)sprintf(json_line, "{\"log\":\"");
+    n += json_escape(json_line + n, data, len, false);
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -1378,10 +1921,11 @@ static void event_loop(void)
             drain_deadline = now_ns(CLOCK_MONOTONIC) + CLIENT_FLUSH_MS * 1000000LL;
         }
 
-        struct pollfd pf[5 + MAX_CLIENTS];
+        struct pollfd pf[6 + MAX_CLIENTS];
         int np = 0, i_out = -1, i_err = -1, i_in = -1, i_clients;
         pf[np++] = (struct pollfd){ .fd = sig_fd, .events = POLLIN };
         pf[np++] = (struct pollfd){ .fd = attach_listen, .events = POLLIN };
+        pf[np++] = (struct pollfd){ .fd = forward_events() ? fwd.fd : -1, .events = forward_events() };   // pf[2]: the log server
         bool want_stdin_out = stdin_fd >= 0 && stdin_pending.n > 0;
         // Held output is not polled at all: a pipe whose writer has gone reports POLLHUP whether
         // asked or not, and the loop would spin until the lossless client catches up.
@@ -1410,11 +1954,14 @@ static void event_loop(void)
             long long left = (drain_deadline - now_ns(CLOCK_MONOTONIC)) / 1000000 + 1;
             timeout = left < 0 ? 0 : (int)left;
         }
+        int retry = forward_active() ? forward_timeout_ms() : -1;
+        if (retry >= 0 && (timeout < 0 || retry < timeout)) timeout = retry;
         int r = poll(pf, (nfds_t)np, timeout);
         if (r < 0) {
             if (errno == EINTR) continue;
             break;
         }
+        if (forward_active() && (r == 0 || pf[2].revents)) forward_ready(pf[2].revents);
         if (r == 0) continue;
 
         // New clients first: one that connected before the output was produced (an attach made
@@ -1468,6 +2015,7 @@ static void event_loop(void)
                     break;
                 }
     }
+    forward_drain();
     // Read what the clients sent and nobody will act on now: closing a unix socket with packets
     // unread makes the peer's next read fail with ECONNRESET ahead of the output queued for it.
     for (int c = 0; c < n_clients; c++) {
@@ -1482,9 +2030,11 @@ static void event_loop(void)
 
 static void __attribute__((noreturn)) usage(const char *why)
 {
-    char msg[512];
+    char msg[1280];
     snprintf(msg, sizeof msg, "usage: %s (berth-monitor --runtime PATH [--runtime-arg ARG]... --id ID --state-dir DIR (--log PATH | --no-log) "
-             "[--log-format json-file|local] [--log-max-size BYTES] [--log-max-files N] [--log-compress] [--log-attrs JSON] [--syslog ADDRESS --syslog-header TEXT [--syslog-facility N] [--syslog-time stamp|rfc3339|rfc3339micro]] [--tty] [--stdin] [--stdin-once] [--wait-for-attach] "
+             "[--log-format json-file|local] [--log-max-size BYTES] [--log-max-files N] [--log-compress] [--log-attrs JSON] [--syslog ADDRESS --syslog-header TEXT [--syslog-facility N] [--syslog-time stamp|rfc3339|rfc3339micro]] "
+             "[--gelf ADDRESS --gelf-host NAME --gelf-extra JSON [--gelf-compression gzip|zlib|none] [--gelf-compression-level N] [--gelf-tcp-max-reconnect N] [--gelf-tcp-reconnect-delay S]] "
+             "[--fluentd ADDRESS --fluentd-tag TAG --fluentd-container-name NAME [--fluentd-async] [--fluentd-sub-second-precision] [--fluentd-buffer-limit N] [--fluentd-retry-wait MS] [--fluentd-max-retries N] [--fluentd-extra KEY VALUE]...] [--tty] [--stdin] [--stdin-once] [--wait-for-attach] "
              "(--bundle DIR | --exec-process FILE))", why);
     report_line("error ", msg);
     _exit(2);
@@ -1555,6 +2105,50 @@ static void parse_args(int argc, char **argv)
             else usage("--syslog-time is stamp, rfc3339 or rfc3339micro");
             i++;
         }
+        else if (!strcmp(a, "--gelf")) TAKE(opt.gelf_address);
+        else if (!strcmp(a, "--gelf-host")) TAKE(opt.gelf_host);
+        else if (!strcmp(a, "--gelf-extra")) {
+            if (!v) usage("missing value");
+            size_t len = strlen(v);
+            if (len < 2 || len > GELF_EXTRA_MAX || v[0] != '{' || v[len - 1] != '}') usage("--gelf-extra is a JSON object of at most 16384 bytes");
+            opt.gelf_extra = v;
+            i++;
+        }
+        else if (!strcmp(a, "--gelf-compression")) {
+            if (!v) usage("missing value");
+            if (!strcmp(v, "gzip")) opt.gelf_compression = GELF_GZIP;
+            else if (!strcmp(v, "zlib")) opt.gelf_compression = GELF_ZLIB;
+            else if (!strcmp(v, "none")) opt.gelf_compression = GELF_NONE;
+            else usage("--gelf-compression is gzip, zlib or none");
+            i++;
+        }
+        else if (!strcmp(a, "--gelf-compression-level") || !strcmp(a, "--gelf-tcp-max-reconnect") || !strcmp(a, "--gelf-tcp-reconnect-delay")
+                 || !strcmp(a, "--fluentd-buffer-limit") || !strcmp(a, "--fluentd-retry-wait") || !strcmp(a, "--fluentd-max-retries")) {
+            if (!v) usage("missing value");
+            char *end;
+            long long n = strtoll(v, &end, 10);
+            bool level = !strcmp(a, "--gelf-compression-level");
+            if (*end || !*v || n < (level ? -1 : 0) || n > (level ? 9 : 2147483647LL)) usage("bad number");
+            if (level) opt.gelf_level = (int)n;
+            else if (!strcmp(a, "--gelf-tcp-max-reconnect")) opt.gelf_max_reconnect = (int)n;
+            else if (!strcmp(a, "--gelf-tcp-reconnect-delay")) opt.gelf_reconnect_delay = (int)n;
+            else if (!strcmp(a, "--fluentd-buffer-limit")) opt.fluentd_buffer_limit = (long)n;
+            else if (!strcmp(a, "--fluentd-retry-wait")) opt.fluentd_retry_wait_ms = n;
+            else opt.fluentd_max_retries = (long)n;
+            i++;
+        }
+        else if (!strcmp(a, "--fluentd")) TAKE(opt.fluentd_address);
+        else if (!strcmp(a, "--fluentd-tag")) TAKE(opt.fluentd_tag);
+        else if (!strcmp(a, "--fluentd-container-name")) TAKE(opt.fluentd_name);
+        else if (!strcmp(a, "--fluentd-async")) opt.fluentd_async = true;
+        else if (!strcmp(a, "--fluentd-sub-second-precision")) opt.fluentd_subsecond = true;
+        else if (!strcmp(a, "--fluentd-extra")) {
+            if (i + 2 >= argc) usage("missing value");
+            if (opt.n_fluentd_extra == (int)(sizeof opt.fluentd_extra / sizeof opt.fluentd_extra[0])) usage("too many --fluentd-extra");
+            opt.fluentd_extra[opt.n_fluentd_extra++] = argv[i + 1];
+            opt.fluentd_extra[opt.n_fluentd_extra++] = argv[i + 2];
+            i += 2;
+        }
         else usage("unknown argument");
 #undef TAKE
     }
@@ -1562,6 +2156,15 @@ static void parse_args(int argc, char **argv)
     if (!opt.log_path == !opt.no_log) usage("exactly one of --log and --no-log");
     if (!opt.syslog_address != !opt.syslog_header) usage("--syslog and --syslog-header go together");
     if (opt.syslog_header && strlen(opt.syslog_header) > 512) usage("--syslog-header is at most 512 bytes");
+    if (opt.gelf_address && (!opt.gelf_host || !opt.gelf_extra)) usage("--gelf goes with --gelf-host and --gelf-extra");
+    if (opt.gelf_host && strlen(opt.gelf_host) > 255) usage("--gelf-host is at most 255 bytes");
+    if (opt.fluentd_address && (!opt.fluentd_tag || !opt.fluentd_name)) usage("--fluentd goes with --fluentd-tag and --fluentd-container-name");
+    if (opt.fluentd_address) {
+        size_t total = strlen(opt.fluentd_tag) + strlen(opt.fluentd_name);
+        for (int k = 0; k < opt.n_fluentd_extra; k++) total += strlen(opt.fluentd_extra[k]) + 8;
+        if (total > 8192) usage("--fluentd-tag, --fluentd-container-name and --fluentd-extra are at most 8192 bytes together");
+    }
+    if (!!opt.syslog_address + !!opt.gelf_address + !!opt.fluentd_address > 1) usage("one of --syslog, --gelf and --fluentd");
     if (!!opt.bundle == !!opt.exec_process) usage("exactly one of --bundle and --exec-process");
     if (opt.state_dir[0] != '/' || (opt.log_path && opt.log_path[0] != '/') || opt.runtime[0] != '/' ||
         (opt.bundle && opt.bundle[0] != '/') || (opt.exec_process && opt.exec_process[0] != '/'))
@@ -1637,6 +2240,8 @@ int main(int argc, char **argv)
         if (log_fd < 0) startup_fail("open log %s: %s", opt.log_path, strerror(errno));
     }
     if (opt.syslog_address) syslog_open();
+    if (opt.gelf_address) gelf_open();
+    if (opt.fluentd_address) fluentd_open();
 
     join_path(path_attach, opt.state_dir, "attach.sock");
     attach_listen = listen_unix(path_attach, SOCK_SEQPACKET, "attach socket");

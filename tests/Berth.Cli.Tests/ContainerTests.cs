@@ -188,9 +188,9 @@ public sealed class ContainerTests
         cli.Ok("create", "--log-driver", "none", "--log-opt", "max-size=1m", "busybox", "true");
         if (BerthCli.Daemon == DaemonKind.Berthd)
         {
-            CliResult gelf = cli.Run("create", "--log-driver", "gelf", "busybox", "true");
-            AssertExit(gelf, 125);
-            Assert.Contains("the `gelf` logging driver (json-file, local, syslog and none are served)", gelf.Stderr);
+            CliResult splunk = cli.Run("create", "--log-driver", "splunk", "busybox", "true");
+            AssertExit(splunk, 125);
+            Assert.Contains("the `splunk` logging driver (json-file, local, syslog, gelf, fluentd and none are served)", splunk.Stderr);
         }
     }
 

@@ -94,8 +94,8 @@ public sealed partial class ContainerService
             TryDeleteDirectory(monitorDir);
             Directory.CreateDirectory(monitorDir);
 
-            bool syslog = r.HostConfig.LogConfig.Type == SyslogDriver.Name;
-            LogSettings logSettings = syslog ? SyslogDriver.CacheSettings(r.HostConfig.LogConfig) : LogLimits.Of(r.HostConfig.LogConfig);
+            string driver = r.HostConfig.LogConfig.Type;
+            LogSettings logSettings = LogCache.IsRemote(driver) ? LogCache.Settings(r.HostConfig.LogConfig) : LogLimits.Of(r.HostConfig.LogConfig);
             LogLocation? log = LogOf(r);
             if (log is not null) Directory.CreateDirectory(Path.GetDirectoryName(log.Path)!);
             var launch = new MonitorLaunch(monitor, runtime, globals, id, monitorDir, log?.Path,
@@ -104,7 +104,9 @@ public sealed partial class ContainerService
                 LogFormat = log?.Format ?? LogFormat.JsonFile,
                 LogCompress = logSettings.Compress,
                 LogAttributes = LogAttributesJson(r),
-                Syslog = syslog ? SyslogDriver.Target(r) : null,
+                Syslog = driver == SyslogDriver.Name ? SyslogDriver.Target(r) : null,
+                Gelf = driver == GelfDriver.Name ? GelfDriver.Target(r) : null,
+                Fluentd = driver == FluentdDriver.Name ? FluentdDriver.Target(r) : null,
             };
             try
             {

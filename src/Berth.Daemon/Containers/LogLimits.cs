@@ -59,8 +59,17 @@ public static class LogLimits
     public static SortedDictionary<string, string>? Attributes(LogConfigJson log, IReadOnlyDictionary<string, string>? labels, IEnumerable<string>? env)
     {
         ArgumentNullException.ThrowIfNull(log);
-        if (log.Type != JsonFileDriver || log.Config is not { Count: > 0 } config) return null;
+        if (log.Type != JsonFileDriver) return null;
+        SortedDictionary<string, string> result = ExtraAttributes(log, labels, env);
+        return result.Count > 0 ? result : null;
+    }
+
+    /// <summary>dockerd's logger.Info.ExtraAttributes for any driver (gelf and fluentd send them with every message); empty when there are none.</summary>
+    public static SortedDictionary<string, string> ExtraAttributes(LogConfigJson log, IReadOnlyDictionary<string, string>? labels, IEnumerable<string>? env)
+    {
+        ArgumentNullException.ThrowIfNull(log);
         var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        if (log.Config is not { Count: > 0 } config) return result;
         labels ??= new Dictionary<string, string>();
         if (config.GetValueOrDefault("labels") is { Length: > 0 } names)
             foreach (string name in names.Split(','))
@@ -81,12 +90,12 @@ public static class LogLimits
             var re = new Regex(envRegex, RegexOptions.CultureInvariant, RegexTimeout);
             foreach (var (k, v) in variables) if (re.IsMatch(k)) result[k] = v;
         }
-        return result.Count > 0 ? result : null;
+        return result;
     }
 
     private static readonly TimeSpan RegexTimeout = TimeSpan.FromSeconds(1);
 
-    /// <summary>The first error in <paramref name="options"/> of <paramref name="driver"/> (json-file, local or syslog) in dockerd's
+    /// <summary>The first error in <paramref name="options"/> of <paramref name="driver"/> (json-file, local, syslog, gelf or fluentd) in dockerd's
     /// wording, or null when they are good.</summary>
     public static string? Check(string driver, IReadOnlyDictionary<string, string> options)
     {
@@ -102,6 +111,8 @@ public static class LogLimits
         if (options.ContainsKey("mode")) options = options.Where(o => o.Key != "mode").ToDictionary(o => o.Key, o => o.Value, StringComparer.Ordinal);
         if (driver == LocalDriver) return CheckLocal(options);
         if (driver == SyslogDriver.Name) return SyslogDriver.Check(options);
+        if (driver == GelfDriver.Name) return GelfDriver.Check(options);
+        if (driver == FluentdDriver.Name) return FluentdDriver.Check(options);
         // moby daemon/logger/jsonfilelog: ValidateLogOpt's keys (tag is accepted and, as there, unused), then New's checks.
         foreach (var (key, value) in options.OrderBy(o => o.Key, StringComparer.Ordinal))
         {

@@ -43,8 +43,8 @@ public static partial class SyslogDriver
         {
             if (key.StartsWith("syslog-tls-", StringComparison.Ordinal))
                 return $"log opt '{key}': syslog over TLS is not supported by berthd";
-            if (key is not ("syslog-address" or "syslog-facility" or "syslog-format" or "tag" or "labels" or "labels-regex" or "env" or "env-regex"
-                or "cache-disabled" or "cache-max-size" or "cache-max-file" or "cache-compress"))
+            if (key is not ("syslog-address" or "syslog-facility" or "syslog-format" or "tag" or "labels" or "labels-regex" or "env" or "env-regex")
+                && !LogCache.IsOption(key))
                 return $"unknown log opt '{key}' for syslog log driver";
             if (key is "labels-regex" or "env-regex" && value.Length > 0 && LogLimits.RegexError(value) is { } regexError)
                 return $"invalid log opt {key} `{value}`: {regexError}";
@@ -53,26 +53,9 @@ public static partial class SyslogDriver
         if (options.GetValueOrDefault("syslog-facility") is { Length: > 0 } facility && FacilityCode(facility) is null) return "invalid syslog facility";
         if (options.GetValueOrDefault("syslog-format") is { Length: > 0 } format && format is not ("rfc3164" or "rfc5424" or "rfc5424micro"))
             return "Invalid syslog format";
-        if (options.GetValueOrDefault("tag") is { Length: > 0 } tag && TemplateError(tag) is { } tagError) return tagError;
-        if (options.GetValueOrDefault("cache-disabled") is { } disabled && LogLimits.ParseGoBool(disabled) is null)
-            return $"invalid value for cache-disabled: strconv.ParseBool: parsing \"{disabled}\": invalid syntax";
-        // The cache is the local driver's file: its options are the local driver's, renamed (moby loggerutils/cache).
-        var cache = options.Where(o => o.Key is "cache-max-size" or "cache-max-file" or "cache-compress")
-            .ToDictionary(o => o.Key["cache-".Length..], o => o.Value, StringComparer.Ordinal);
-        return cache.Count > 0 ? LogLimits.Check(LogLimits.LocalDriver, cache) : null;
+        if (options.GetValueOrDefault("tag") is { Length: > 0 } tag && LogTag.Error(tag) is { } tagError) return tagError;
+        return LogCache.Check(options);
     }
-
-    /// <summary>Whether docker logs can read the container's output (the dual-logging cache is kept).</summary>
-    public static bool Cached(LogConfigJson log) => log.Config?.GetValueOrDefault("cache-disabled") is not { } v || LogLimits.ParseGoBool(v) != true;
-
-    /// <summary>The cache's rotation, read as the local driver reads its own options (dockerd's cache defaults are the local driver's).</summary>
-    public static LogSettings CacheSettings(LogConfigJson log)
-        => LogLimits.Of(new LogConfigJson
-        {
-            Type = LogLimits.LocalDriver,
-            Config = (log.Config ?? []).Where(o => o.Key is "cache-max-size" or "cache-max-file" or "cache-compress")
-                .ToDictionary(o => o.Key["cache-".Length..], o => o.Value, StringComparer.Ordinal),
-        });
 
     /// <summary>
     /// What berth-monitor is given for a container at its start: the address (a host name resolved now, the local
@@ -85,7 +68,7 @@ public static partial class SyslogDriver
         IReadOnlyDictionary<string, string> options = r.HostConfig.LogConfig.Config ?? [];
         string address = MonitorAddress(options.GetValueOrDefault("syslog-address") ?? "");
         int facility = FacilityCode(options.GetValueOrDefault("syslog-facility") is { Length: > 0 } f ? f : "daemon")!.Value;
-        string tag = RenderTag(options.GetValueOrDefault("tag") is { Length: > 0 } t ? t : "{{.ID}}", r);
+        string tag = LogTag.Of(r);
         string pid = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         string hostname = Dns.GetHostName();
         SyslogTarget target = (options.GetValueOrDefault("syslog-format") ?? "") switch
@@ -111,20 +94,7 @@ public static partial class SyslogDriver
         }
         var uri = new Uri(address);
         if (uri.Scheme is "unix" or "unixgram") return uri.Scheme + ":" + uri.AbsolutePath;
-        int port = uri.IsDefaultPort || uri.Port < 0 ? 514 : uri.Port;
-        IPAddress ip;
-        try
-        {
-            // A name's IPv4 address first ("localhost" often lists ::1 first, where a syslog on 127.0.0.1 is not).
-            ip = IPAddress.TryParse(uri.Host.Trim('[', ']'), out IPAddress? literal) ? literal
-                : Dns.GetHostAddresses(uri.Host).OrderBy(a => a.AddressFamily != AddressFamily.InterNetwork).First();
-        }
-        catch (Exception e) when (e is SocketException or InvalidOperationException)
-        {
-            throw new ApiException(500, $"failed to initialize logging driver: dial {uri.Scheme} {uri.Host}:{port}: lookup {uri.Host}: {e.Message}");
-        }
-        string host = ip.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{ip}]" : ip.ToString();
-        return $"{uri.Scheme}:{host}:{port.ToString(CultureInfo.InvariantCulture)}";
+        return LogServerAddress.Inet(uri.Scheme, uri.Host, uri.IsDefaultPort || uri.Port < 0 ? 514 : uri.Port);
     }
 
     /// <summary>moby's parseAddress: a URL of a served scheme; a unix path must exist.</summary>
@@ -147,36 +117,6 @@ public static partial class SyslogDriver
     private static int? FacilityCode(string facility)
         => Facilities.TryGetValue(facility, out int code) ? code
             : int.TryParse(facility, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && Facilities.ContainsValue(n) ? n : null;
-
-    [GeneratedRegex(@"\{\{\s*\.(\w+)\s*\}\}")]
-    private static partial Regex TagField();
-
-    private static readonly string[] TagFields = ["ID", "FullID", "Name", "ImageID", "ImageFullID", "ImageName", "DaemonName"];
-
-    /// <summary>The fields dockerd's log tag template offers (logger.Info); anything else is refused at create.</summary>
-    private static string? TemplateError(string tag)
-    {
-        foreach (Match m in TagField().Matches(tag))
-            if (!TagFields.Contains(m.Groups[1].Value)) return $"template: log-tag:1: can't evaluate field {m.Groups[1].Value}";
-        return TagField().Replace(tag, "").Contains("{{", StringComparison.Ordinal)
-            ? $"template: log-tag: berthd takes only {{{{.Field}}}} in a tag template (fields {string.Join(", ", TagFields)})" : null;
-    }
-
-    private static string RenderTag(string tag, ContainerRecord r)
-        => TagField().Replace(tag, m => m.Groups[1].Value switch
-        {
-            "ID" => r.Id[..12],
-            "FullID" => r.Id,
-            "Name" => r.Name.TrimStart('/'),
-            "ImageID" => ShortImageId(r.ImageId),
-            "ImageFullID" => r.ImageId,
-            "ImageName" => r.Config.Image ?? "",
-            "DaemonName" => "docker",
-            _ => m.Value,
-        });
-
-    private static string ShortImageId(string imageId) => (imageId.StartsWith("sha256:", StringComparison.Ordinal) ? imageId[7..] : imageId) is { Length: >= 12 } hex ? hex[..12] : imageId;
-
 }
 
 /// <summary>The syslog berth-monitor sends to: see <see cref="SyslogDriver.Target"/> and the monitor's --syslog options.</summary>

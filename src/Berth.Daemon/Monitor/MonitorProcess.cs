@@ -66,6 +66,21 @@ public static class MonitorProcess
         if (l.Syslog is { } syslog)
             args.AddRange(["--syslog", syslog.Address, "--syslog-facility", syslog.Facility.ToString(CultureInfo.InvariantCulture),
                 "--syslog-time", syslog.Time, "--syslog-header", syslog.Header]);
+        if (l.Gelf is { } gelf)
+            args.AddRange(["--gelf", gelf.Address, "--gelf-host", gelf.Host, "--gelf-extra", gelf.ExtraJson,
+                "--gelf-compression", gelf.Compression, "--gelf-compression-level", gelf.CompressionLevel.ToString(CultureInfo.InvariantCulture),
+                "--gelf-tcp-max-reconnect", gelf.MaxReconnect.ToString(CultureInfo.InvariantCulture),
+                "--gelf-tcp-reconnect-delay", gelf.ReconnectDelay.ToString(CultureInfo.InvariantCulture)]);
+        if (l.Fluentd is { } fluentd)
+        {
+            args.AddRange(["--fluentd", fluentd.Address, "--fluentd-tag", fluentd.Tag, "--fluentd-container-name", fluentd.ContainerName,
+                "--fluentd-buffer-limit", fluentd.BufferLimit.ToString(CultureInfo.InvariantCulture),
+                "--fluentd-retry-wait", fluentd.RetryWaitMs.ToString(CultureInfo.InvariantCulture),
+                "--fluentd-max-retries", fluentd.MaxRetries.ToString(CultureInfo.InvariantCulture)]);
+            if (fluentd.Async) args.Add("--fluentd-async");
+            if (fluentd.SubSecondPrecision) args.Add("--fluentd-sub-second-precision");
+            foreach (var (key, value) in fluentd.Extra) args.AddRange(["--fluentd-extra", key, value]);
+        }
         if (l.Tty) args.Add("--tty");
         if (l.OpenStdin) args.Add("--stdin");
         if (l.StdinOnce) args.Add("--stdin-once");

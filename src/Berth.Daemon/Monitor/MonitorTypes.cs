@@ -22,6 +22,12 @@ public sealed record MonitorLaunch(string MonitorPath, string RuntimePath, IRead
 
     /// <summary>The syslog every entry is also sent to (the syslog driver; the log is then its cache, or there is none), or null.</summary>
     public Containers.SyslogTarget? Syslog { get; init; }
+
+    /// <summary>The GELF server every entry is also sent to (the gelf driver), or null.</summary>
+    public Containers.GelfTarget? Gelf { get; init; }
+
+    /// <summary>The fluentd every entry is also sent to (the fluentd driver), or null.</summary>
+    public Containers.FluentdTarget? Fluentd { get; init; }
 }
 
 /// <summary>A running monitor and the container (or exec) process it supervises.</summary>

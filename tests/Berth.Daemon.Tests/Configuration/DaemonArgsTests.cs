@@ -58,7 +58,9 @@ public sealed class DaemonArgsTests
         Assert.Equal(new Dictionary<string, string> { ["max-size"] = "1m", ["max-file"] = "4" }, o.LogOpts);
         Assert.Equal("none", DaemonArgs.Parse(["--log-driver", "none"]).Options.LogDriver);
 
-        Assert.Contains("the `gelf` logging driver is not served", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-driver", "gelf"])).Message);
+        Assert.Contains("the `splunk` logging driver is not served", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-driver", "splunk"])).Message);
+        Assert.Contains("gelf-address is a required parameter", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-driver", "gelf"])).Message);
+        Assert.Equal("fluentd", DaemonArgs.Parse(["--log-driver", "fluentd", "--log-opt", "fluentd-async=true"]).Options.LogDriver);
         Assert.Equal("syslog", DaemonArgs.Parse(["--log-driver", "syslog", "--log-opt", "syslog-format=rfc5424"]).Options.LogDriver);
         Assert.Contains("Invalid syslog format", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-driver", "syslog", "--log-opt", "syslog-format=x"])).Message);
         Assert.Contains("unknown log opt 'gzip'", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "gzip=true"])).Message);
