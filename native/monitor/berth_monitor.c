@@ -7,8 +7,9 @@
 //   - holds the container's stdio (pipes, or the pty master received on console.sock),
 //   - writes the container's log with rotation: Docker's json-file format, or its local driver's
 //     (length-framed protobuf entries, rotated files gzip-compressed by a child process),
-//     and with --syslog, --gelf or --fluentd sends every entry to that log server too (docker's
-//     syslog, gelf and fluentd drivers; the log file is then dockerd's dual-logging cache),
+//     and with --syslog, --gelf, --fluentd or --journald sends every entry to that log server too
+//     (docker's syslog, gelf, fluentd and journald drivers; the log file is then the cache docker
+//     logs reads, dockerd's dual logging),
 //   - serves attach clients on <state-dir>/attach.sock (SOCK_SEQPACKET),
 //   - records the exit code in <state-dir>/exit (written atomically).
 //
@@ -103,6 +104,9 @@ struct options {
     long fluentd_max_retries;    // --fluentd-max-retries: failed attempts in a row before the queue is dropped
     const char *fluentd_extra[2 * 256];  // --fluentd-extra KEY VALUE: the record's extra fields (labels, env)
     int n_fluentd_extra;
+    const char *journald_socket; // --journald: also send every entry to journald's native socket at this path
+    const char *journald_fields[2 * 256];  // --journald-field NAME VALUE: the fields of every entry (CONTAINER_ID, …)
+    int n_journald_fields;
 };
 
 enum { GELF_GZIP, GELF_ZLIB, GELF_NONE };
@@ -1300,6 +1304,69 @@ static void fluentd_entry(const struct entry *e)
 }
 
 // ---------------------------------------------------------------------------------------------
+// journald (docker's journald driver, go-systemd's journal.Send; the log file is then the cache)
+//
+// One datagram per entry, empty lines too, to journald's native socket, as go-systemd writes it
+// for dockerd: "PRIORITY=6\n" (stdout) or 3 (stderr), "MESSAGE=LINE\n", the fields berthd gave
+// (CONTAINER_ID, CONTAINER_ID_FULL, CONTAINER_NAME, CONTAINER_TAG, IMAGE_NAME, SYSLOG_IDENTIFIER,
+// the labels/env attributes under sanitized names), and for a partial entry CONTAINER_PARTIAL_ID,
+// _ORDINAL, _LAST and, but for the last part, CONTAINER_PARTIAL_MESSAGE=true. A value holding a
+// newline goes in the native protocol's binary form (NAME\n, u64 LE length, value, \n). Sent
+// without waiting: a datagram the socket does not take is dropped (go-systemd would pass one too
+// large for the socket in a memfd; a 16 KiB line with its fields always fits).
+
+#define JOURNALD_MESSAGE_MAX (LOG_LINE_MAX + 16384 + 1024)
+
+static int journald_fd = -1;
+static char journald_message[JOURNALD_MESSAGE_MAX];
+
+static void journald_open(void)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    if (strlen(opt.journald_socket) >= sizeof sun.sun_path) startup_fail("journald socket path too long: %s", opt.journald_socket);
+    strcpy(sun.sun_path, opt.journald_socket);
+    journald_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (journald_fd < 0 || connect(journald_fd, (struct sockaddr *)&sun, sizeof sun) < 0)
+        startup_fail("failed to initialize logging driver: journald is not enabled on this host");
+}
+
+static size_t journald_field(char *m, size_t n, const char *name, const void *value, size_t len)
+{
+    size_t nl = strlen(name);
+    if (n + nl + len + 16 > sizeof journald_message) return n;
+    memcpy(m + n, name, nl);
+    n += nl;
+    if (memchr(value, '\n', len)) {
+        m[n++] = '\n';
+        for (int i = 0; i < 8; i++) m[n++] = (char)((uint64_t)len >> (8 * i));
+    } else {
+        m[n++] = '=';
+    }
+    memcpy(m + n, value, len);
+    n += len;
+    m[n++] = '\n';
+    return n;
+}
+
+static void journald_entry(const struct entry *e)
+{
+    char *m = journald_message;
+    size_t n = journald_field(m, 0, "PRIORITY", strcmp(e->source, "stderr") ? "6" : "3", 1);
+    n = journald_field(m, n, "MESSAGE", e->line, e->len);
+    for (int i = 0; i < opt.n_journald_fields; i += 2)
+        n = journald_field(m, n, opt.journald_fields[i], opt.journald_fields[i + 1], strlen(opt.journald_fields[i + 1]));
+    if (e->partial) {
+        char ordinal[16];
+        int ol = snprintf(ordinal, sizeof ordinal, "%d", e->ordinal);
+        n = journald_field(m, n, "CONTAINER_PARTIAL_ID", e->partial_id, strlen(e->partial_id));
+        n = journald_field(m, n, "CONTAINER_PARTIAL_ORDINAL", ordinal, (size_t)ol);
+        n = journald_field(m, n, "CONTAINER_PARTIAL_LAST", e->last ? "true" : "false", e->last ? 4 : 5);
+        if (!e->last) n = journald_field(m, n, "CONTAINER_PARTIAL_MESSAGE", "true", 4);
+    }
+    send(journald_fd, m, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+// ---------------------------------------------------------------------------------------------
 // json-file entries
 
 #define LOG_ATTRS_MAX 8192                   // the longest --log-attrs (berthd computes it from labels and env)
@@ -1362,6 +1429,7 @@ static void log_entry(struct stream *s, const unsigned char *data, size_t len)
     if (opt.syslog_address) syslog_entry(s, data, len);
     if (opt.gelf_address) gelf_entry(&e);
     if (opt.fluentd_address) fluentd_entry(&e);
+    if (opt.journald_socket) journald_entry(&e);
     if (opt.no_log) return;
     if (opt.log_local) {
         local_entry(&e);
@@ -2030,11 +2098,12 @@ static void event_loop(void)
 
 static void __attribute__((noreturn)) usage(const char *why)
 {
-    char msg[1280];
+    char msg[1408];
     snprintf(msg, sizeof msg, "usage: %s (berth-monitor --runtime PATH [--runtime-arg ARG]... --id ID --state-dir DIR (--log PATH | --no-log) "
              "[--log-format json-file|local] [--log-max-size BYTES] [--log-max-files N] [--log-compress] [--log-attrs JSON] [--syslog ADDRESS --syslog-header TEXT [--syslog-facility N] [--syslog-time stamp|rfc3339|rfc3339micro]] "
              "[--gelf ADDRESS --gelf-host NAME --gelf-extra JSON [--gelf-compression gzip|zlib|none] [--gelf-compression-level N] [--gelf-tcp-max-reconnect N] [--gelf-tcp-reconnect-delay S]] "
-             "[--fluentd ADDRESS --fluentd-tag TAG --fluentd-container-name NAME [--fluentd-async] [--fluentd-sub-second-precision] [--fluentd-buffer-limit N] [--fluentd-retry-wait MS] [--fluentd-max-retries N] [--fluentd-extra KEY VALUE]...] [--tty] [--stdin] [--stdin-once] [--wait-for-attach] "
+             "[--fluentd ADDRESS --fluentd-tag TAG --fluentd-container-name NAME [--fluentd-async] [--fluentd-sub-second-precision] [--fluentd-buffer-limit N] [--fluentd-retry-wait MS] [--fluentd-max-retries N] [--fluentd-extra KEY VALUE]...] "
+             "[--journald SOCKET [--journald-field NAME VALUE]...] [--tty] [--stdin] [--stdin-once] [--wait-for-attach] "
              "(--bundle DIR | --exec-process FILE))", why);
     report_line("error ", msg);
     _exit(2);
@@ -2149,6 +2218,14 @@ static void parse_args(int argc, char **argv)
             opt.fluentd_extra[opt.n_fluentd_extra++] = argv[i + 2];
             i += 2;
         }
+        else if (!strcmp(a, "--journald")) TAKE(opt.journald_socket);
+        else if (!strcmp(a, "--journald-field")) {
+            if (i + 2 >= argc) usage("missing value");
+            if (opt.n_journald_fields == (int)(sizeof opt.journald_fields / sizeof opt.journald_fields[0])) usage("too many --journald-field");
+            opt.journald_fields[opt.n_journald_fields++] = argv[i + 1];
+            opt.journald_fields[opt.n_journald_fields++] = argv[i + 2];
+            i += 2;
+        }
         else usage("unknown argument");
 #undef TAKE
     }
@@ -2164,7 +2241,10 @@ static void parse_args(int argc, char **argv)
         for (int k = 0; k < opt.n_fluentd_extra; k++) total += strlen(opt.fluentd_extra[k]) + 8;
         if (total > 8192) usage("--fluentd-tag, --fluentd-container-name and --fluentd-extra are at most 8192 bytes together");
     }
-    if (!!opt.syslog_address + !!opt.gelf_address + !!opt.fluentd_address > 1) usage("one of --syslog, --gelf and --fluentd");
+    size_t journald_size = 0;
+    for (int k = 0; k < opt.n_journald_fields; k++) journald_size += strlen(opt.journald_fields[k]) + 16;
+    if (journald_size > 16384) usage("--journald-field's names and values are at most 16384 bytes together");
+    if (!!opt.syslog_address + !!opt.gelf_address + !!opt.fluentd_address + !!opt.journald_socket > 1) usage("one of --syslog, --gelf, --fluentd and --journald");
     if (!!opt.bundle == !!opt.exec_process) usage("exactly one of --bundle and --exec-process");
     if (opt.state_dir[0] != '/' || (opt.log_path && opt.log_path[0] != '/') || opt.runtime[0] != '/' ||
         (opt.bundle && opt.bundle[0] != '/') || (opt.exec_process && opt.exec_process[0] != '/'))
@@ -2242,6 +2322,7 @@ int main(int argc, char **argv)
     if (opt.syslog_address) syslog_open();
     if (opt.gelf_address) gelf_open();
     if (opt.fluentd_address) fluentd_open();
+    if (opt.journald_socket) journald_open();
 
     join_path(path_attach, opt.state_dir, "attach.sock");
     attach_listen = listen_unix(path_attach, SOCK_SEQPACKET, "attach socket");

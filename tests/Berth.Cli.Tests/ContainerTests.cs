@@ -190,7 +190,7 @@ public sealed class ContainerTests
         {
             CliResult splunk = cli.Run("create", "--log-driver", "splunk", "busybox", "true");
             AssertExit(splunk, 125);
-            Assert.Contains("the `splunk` logging driver (json-file, local, syslog, gelf, fluentd and none are served)", splunk.Stderr);
+            Assert.Contains("the `splunk` logging driver (json-file, local, syslog, gelf, fluentd, journald and none are served)", splunk.Stderr);
         }
     }
 

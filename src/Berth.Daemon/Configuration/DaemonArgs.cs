@@ -65,14 +65,14 @@ public static partial class DaemonArgs
                                           keep the port reserved)
               --init-path string          The init --init runs as PID 1 (default: docker-init, i.e. tini, on PATH)
               --log-driver string         Default logging driver of containers: json-file, local, syslog,
-                                          gelf, fluentd or none (default "json-file")
+                                          gelf, fluentd, journald or none (default "json-file")
               --log-opt map               Default options of that driver: max-size=SIZE, max-file=N,
                                           compress=BOOL (json-file: default 10m, 3, false; local:
                                           20m, 5, true); json-file also labels, labels-regex, env,
-                                          env-regex (attributes of every entry) and tag; syslog, gelf
-                                          and fluentd their own (syslog-address=…, gelf-address=…,
-                                          fluentd-address=…, as dockerd's) and cache-* for the cache
-                                          docker logs reads
+                                          env-regex (attributes of every entry) and tag; syslog, gelf,
+                                          fluentd and journald their own (syslog-address=…,
+                                          gelf-address=…, fluentd-address=…, as dockerd's) and cache-*
+                                          for the cache docker logs reads
               --cgroup-parent string      Parent cgroup of containers that name none (default "/berth")
               --cpu-rt-period int         Real-time period (µs) of the parent cgroup of real-time containers
               --cpu-rt-runtime int        Real-time runtime (µs) of that parent: what --cpu-rt-runtime of
@@ -363,8 +363,8 @@ public static partial class DaemonArgs
         if (!DaemonOptions.BuiltInRuntimes.Contains(options.DefaultRuntime) && !options.Runtimes.ContainsKey(options.DefaultRuntime))
             throw new DaemonConfigException($"default-runtime `{options.DefaultRuntime}` is not a known runtime (berth-runtime, runc, crun or one added with --add-runtime)");
         if (options.LogDriver is not (DaemonOptions.DefaultLogDriver or Containers.LogLimits.LocalDriver or Containers.SyslogDriver.Name
-            or Containers.GelfDriver.Name or Containers.FluentdDriver.Name or "none"))
-            throw new DaemonConfigException($"the `{options.LogDriver}` logging driver is not served by berthd (json-file, local, syslog, gelf, fluentd and none are)");
+            or Containers.GelfDriver.Name or Containers.FluentdDriver.Name or Containers.JournaldDriver.Name or "none"))
+            throw new DaemonConfigException($"the `{options.LogDriver}` logging driver is not served by berthd (json-file, local, syslog, gelf, fluentd, journald and none are)");
         if (options.LogDriver == "none" && options.LogOpts.Count > 0)
             throw new DaemonConfigException($"log-opt `{options.LogOpts.Keys.Order(StringComparer.Ordinal).First()}`: the none driver takes no options");
         if (options.LogDriver != "none" && Containers.LogLimits.Check(options.LogDriver, options.LogOpts) is { } error)

@@ -73,8 +73,11 @@ public sealed partial record DaemonOptions
 
     public const string DefaultLogDriver = "json-file";
 
-    /// <summary>--log-driver: the logging driver of containers that name none (json-file, local or none).</summary>
+    /// <summary>--log-driver: the logging driver of containers that name none (json-file, local, syslog, gelf, fluentd, journald or none).</summary>
     public string LogDriver { get; init; } = DefaultLogDriver;
+
+    /// <summary>journald's native socket, where the journald driver sends (systemd's path; tests point it elsewhere).</summary>
+    public string JournalSocket { get; init; } = "/run/systemd/journal/socket";
 
     /// <summary>--log-opt: options of <see cref="LogDriver"/> given to containers of that driver that do not set them.</summary>
     public IReadOnlyDictionary<string, string> LogOpts { get; init; } = new Dictionary<string, string>();

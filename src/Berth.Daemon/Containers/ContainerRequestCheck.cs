@@ -53,8 +53,8 @@ public static class ContainerRequestCheck
         // The driver and options the container will have: dockerd's mergeAndVerifyLogConfig gives one that names no
         // driver the daemon's, and one of the daemon's driver the daemon's options it does not set (ContainerService.CreateAsync).
         string logDriver = host.LogConfig.Type is "" ? options.LogDriver : host.LogConfig.Type;
-        if (logDriver is not (LogLimits.JsonFileDriver or LogLimits.LocalDriver or SyslogDriver.Name or GelfDriver.Name or FluentdDriver.Name or ContainerService.NoLogDriver))
-            throw NotSupported("HostConfig.LogConfig.Type", $"the `{host.LogConfig.Type}` logging driver (json-file, local, syslog, gelf, fluentd and none are served)");
+        if (logDriver is not (LogLimits.JsonFileDriver or LogLimits.LocalDriver or SyslogDriver.Name or GelfDriver.Name or FluentdDriver.Name or JournaldDriver.Name or ContainerService.NoLogDriver))
+            throw NotSupported("HostConfig.LogConfig.Type", $"the `{host.LogConfig.Type}` logging driver (json-file, local, syslog, gelf, fluentd, journald and none are served)");
         // dockerd validates no options for "none" (they have nothing to act on) and neither does berthd.
         if (logDriver != ContainerService.NoLogDriver)
         {

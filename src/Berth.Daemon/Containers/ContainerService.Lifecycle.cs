@@ -107,6 +107,7 @@ public sealed partial class ContainerService
                 Syslog = driver == SyslogDriver.Name ? SyslogDriver.Target(r) : null,
                 Gelf = driver == GelfDriver.Name ? GelfDriver.Target(r) : null,
                 Fluentd = driver == FluentdDriver.Name ? FluentdDriver.Target(r) : null,
+                Journald = driver == JournaldDriver.Name ? JournaldDriver.Target(r, Options.JournalSocket) : null,
             };
             try
             {

@@ -118,14 +118,14 @@ public sealed partial class ContainerService : IDisposable
     /// <summary>
     /// Where the container's log is and in which format, by its driver: json-file's <c>&lt;id&gt;-json.log</c>, or
     /// the local driver's <c>local-logs/container.log</c> beside it, or the cache (dockerd's dual logging) of syslog,
-    /// gelf and fluentd in the local format at <c>container-cached-logs/container.log</c> (dockerd's layout); null with
-    /// the "none" driver, and those three's with <c>cache-disabled</c>.
+    /// gelf, fluentd and journald in the local format at <c>container-cached-logs/container.log</c> (dockerd's layout); null with
+    /// the "none" driver, and those four's with <c>cache-disabled</c>.
     /// </summary>
     public LogLocation? LogOf(ContainerRecord r) => r.HostConfig.LogConfig.Type switch
     {
         NoLogDriver => null,
         LogLimits.LocalDriver => new LogLocation(Path.Combine(Store.DirectoryOf(r.Id), "local-logs", "container.log"), LogFormat.Local),
-        SyslogDriver.Name or GelfDriver.Name or FluentdDriver.Name => LogCache.Cached(r.HostConfig.LogConfig)
+        SyslogDriver.Name or GelfDriver.Name or FluentdDriver.Name or JournaldDriver.Name => LogCache.Cached(r.HostConfig.LogConfig)
             ? new LogLocation(Path.Combine(Store.DirectoryOf(r.Id), "container-cached-logs", "container.log"), LogFormat.Local) : null,
         _ => new LogLocation(LogPath(r.Id), LogFormat.JsonFile),
     };

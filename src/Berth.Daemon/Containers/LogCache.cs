@@ -2,14 +2,14 @@ namespace Berth.Daemon.Containers;
 
 /// <summary>
 /// dockerd's dual logging (moby daemon/logger/loggerutils/cache): a driver that cannot be read back (syslog, gelf,
-/// fluentd) is paired with a local-format file, <c>container-cached-logs/container.log</c>, that <c>docker logs</c>
+/// fluentd; and journald, which dockerd reads from the journal and berthd does not) is paired with a local-format file, <c>container-cached-logs/container.log</c>, that <c>docker logs</c>
 /// reads. Its options are the local driver's, prefixed: <c>cache-max-size</c>, <c>cache-max-file</c>,
 /// <c>cache-compress</c>, and <c>cache-disabled</c> leaves it out.
 /// </summary>
 internal static class LogCache
 {
     /// <summary>The drivers that send the output away and keep the cache beside.</summary>
-    public static bool IsRemote(string driver) => driver is SyslogDriver.Name or GelfDriver.Name or FluentdDriver.Name;
+    public static bool IsRemote(string driver) => driver is SyslogDriver.Name or GelfDriver.Name or FluentdDriver.Name or JournaldDriver.Name;
 
     public static bool IsOption(string key) => key is "cache-disabled" or "cache-max-size" or "cache-max-file" or "cache-compress";
 

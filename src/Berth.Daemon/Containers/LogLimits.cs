@@ -95,7 +95,7 @@ public static class LogLimits
 
     private static readonly TimeSpan RegexTimeout = TimeSpan.FromSeconds(1);
 
-    /// <summary>The first error in <paramref name="options"/> of <paramref name="driver"/> (json-file, local, syslog, gelf or fluentd) in dockerd's
+    /// <summary>The first error in <paramref name="options"/> of <paramref name="driver"/> (json-file, local, syslog, gelf, fluentd or journald) in dockerd's
     /// wording, or null when they are good.</summary>
     public static string? Check(string driver, IReadOnlyDictionary<string, string> options)
     {
@@ -113,6 +113,7 @@ public static class LogLimits
         if (driver == SyslogDriver.Name) return SyslogDriver.Check(options);
         if (driver == GelfDriver.Name) return GelfDriver.Check(options);
         if (driver == FluentdDriver.Name) return FluentdDriver.Check(options);
+        if (driver == JournaldDriver.Name) return JournaldDriver.Check(options);
         // moby daemon/logger/jsonfilelog: ValidateLogOpt's keys (tag is accepted and, as there, unused), then New's checks.
         foreach (var (key, value) in options.OrderBy(o => o.Key, StringComparer.Ordinal))
         {

@@ -81,6 +81,11 @@ public static class MonitorProcess
             if (fluentd.SubSecondPrecision) args.Add("--fluentd-sub-second-precision");
             foreach (var (key, value) in fluentd.Extra) args.AddRange(["--fluentd-extra", key, value]);
         }
+        if (l.Journald is { } journald)
+        {
+            args.AddRange(["--journald", journald.Socket]);
+            foreach (var (name, value) in journald.Fields) args.AddRange(["--journald-field", name, value]);
+        }
         if (l.Tty) args.Add("--tty");
         if (l.OpenStdin) args.Add("--stdin");
         if (l.StdinOnce) args.Add("--stdin-once");

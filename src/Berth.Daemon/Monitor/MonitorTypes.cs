@@ -28,6 +28,9 @@ public sealed record MonitorLaunch(string MonitorPath, string RuntimePath, IRead
 
     /// <summary>The fluentd every entry is also sent to (the fluentd driver), or null.</summary>
     public Containers.FluentdTarget? Fluentd { get; init; }
+
+    /// <summary>The journald every entry is also sent to (the journald driver), or null.</summary>
+    public Containers.JournaldTarget? Journald { get; init; }
 }
 
 /// <summary>A running monitor and the container (or exec) process it supervises.</summary>
