@@ -2029,7 +2029,8 @@ static void event_loop(void)
             if (errno == EINTR) continue;
             break;
         }
-        if (forward_active() && (r == 0 || pf[2].revents)) forward_ready(pf[2].revents);
+        // The log server's socket, or a connection attempt that is due (other events may keep poll from timing out).
+        if (forward_active() && (pf[2].revents || forward_timeout_ms() == 0)) forward_ready(pf[2].revents);
         if (r == 0) continue;
 
         // New clients first: one that connected before the output was produced (an attach made
