@@ -117,6 +117,23 @@ public sealed partial class GelfDriverTests : DockerCliTestBase
     }
 
     [Fact]
+    public async Task Tcp_connects_again_when_the_server_closes_the_connection()
+    {
+        using var tcp = TcpListener(out int port);
+        DockerCli docker = Docker();
+        Task<byte[]> first = ReadUntilAsync(tcp, nuls: 1);
+        string id = docker.Ok("run", "-d", "--log-driver", "gelf", "--log-opt", $"gelf-address=tcp://127.0.0.1:{port}", "--log-opt", "gelf-tcp-reconnect-delay=0",
+            "busybox", "sh", "-c", "echo one; sleep 1; echo two; echo three").Trim();
+        Assert.Contains("\"short_message\":\"one\"", Encoding.UTF8.GetString(await first.WaitAsync(TimeSpan.FromSeconds(30))), StringComparison.Ordinal);
+        // The first connection is closed once "one" is read: the next messages come on a new one, whole.
+        string[] rest = Encoding.UTF8.GetString(await ReadUntilAsync(tcp, nuls: 2).WaitAsync(TimeSpan.FromSeconds(30))).Split('\0');
+        Assert.Contains("\"short_message\":\"two\"", rest[0], StringComparison.Ordinal);
+        Assert.Contains("\"short_message\":\"three\"", rest[1], StringComparison.Ordinal);
+        Assert.All(rest[..2], m => Assert.StartsWith("{\"version\":\"1.1\",", m, StringComparison.Ordinal));
+        docker.Ok("rm", "-f", id);
+    }
+
+    [Fact]
     public void Bad_options_and_an_unreachable_server_are_refused_in_dockerds_words()
     {
         DockerCli docker = Docker();
