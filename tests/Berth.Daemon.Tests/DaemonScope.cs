@@ -41,7 +41,7 @@ public sealed class DaemonScope : IAsyncDisposable
     /// <summary>Where ./build.sh puts berth-runtime and berth-monitor.</summary>
     public static string ArtifactsBin { get; } = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../artifacts/bin"));
 
-    public static async Task<DaemonScope> StartAsync(Func<DaemonOptions, DaemonOptions>? configure = null)
+    public static async Task<DaemonScope> StartAsync(Func<DaemonOptions, DaemonOptions>? configure = null, TimeProvider? time = null)
     {
         var dir = new TempDirectory("daemon");
         TestNetns? netns = null;
@@ -51,7 +51,7 @@ public sealed class DaemonScope : IAsyncDisposable
             netns = TestNetns.Create();
             DaemonOptions options = OptionsIn(dir) with { BridgeNetns = netns.Path };
             if (configure is not null) options = configure(options);
-            DaemonHost host = await DaemonHost.StartAsync(options);
+            DaemonHost host = await DaemonHost.StartAsync(options, time: time);
             return new DaemonScope(dir, host, options) { Netns = netns };
         }
         catch

@@ -156,7 +156,7 @@ public sealed class ExecCreateBody
     public string? DetachKeys { get; set; }
     public bool Tty { get; set; }
     public List<string>? Env { get; set; }
-    [JsonConverter(typeof(StringOrListConverter))] public List<string>? Cmd { get; set; }
+    public List<string>? Cmd { get; set; } // an array only: unlike a container's Cmd (a strslice), dockerd refuses a string here
     public bool Privileged { get; set; }
     public string? User { get; set; }
     public string? WorkingDir { get; set; }

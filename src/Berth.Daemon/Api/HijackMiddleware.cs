@@ -249,11 +249,25 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
         }
     }
 
+    /// <summary>
+    /// dockerd's order: the body is checked (Content-Type, JSON), then the exec and its container
+    /// (404, 409 not running or paused, 409 already run); each refusal is an HTTP answer, before the 101.
+    /// </summary>
     public async Task ExecStartAsync(string id, byte[] bodyBytes)
     {
-        ExecStartBody body = bodyBytes.Length == 0 ? new ExecStartBody()
-            : JsonSerializer.Deserialize(bodyBytes, ApiJson.Context.ExecStartBody) ?? new ExecStartBody();
+        JsonResults.CheckForJson(head.Header("Content-Type"), bodyBytes.Length);
+        ExecStartBody body;
+        try
+        {
+            body = bodyBytes.Length == 0 ? new ExecStartBody()
+                : JsonSerializer.Deserialize(bodyBytes, ApiJson.Context.ExecStartBody) ?? new ExecStartBody();
+        }
+        catch (JsonException e)
+        {
+            throw ApiException.BadRequest("invalid JSON: " + Berth.Images.JsonErrorText.Describe(e));
+        }
         ExecInstance exec = Containers.FindExec(id);
+        ContainerService.CheckCanExec(exec.Container.Record);
         bool tty = body.Tty || exec.Config.Tty;
         if (body.Detach)
         {
@@ -358,12 +372,21 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
         // container's only without a tty. With one, a client that detached (its CLI may spot the
         // detach keys itself and just hang up) must leave the container's terminal open.
         Task<bool> inputLoop = stdin ? Task.Run(() => CopyStdinAsync(connection, tty ? detachKeys : [], stdinOnce && !tty, cts.Token), cts.Token) : Task.FromResult(false);
+        bool clientGone = false;
         while (true)
         {
             Task done = await Task.WhenAny(outputLoop, inputLoop);
-            if (done == outputLoop) break;
+            if (done == outputLoop)
+            {
+                clientGone = outputLoop.IsFaulted; // a write to the client failed
+                break;
+            }
             if (inputLoop.IsCompletedSuccessfully && inputLoop.Result) break; // detached
-            if (inputLoop.IsFaulted) break; // the client went away
+            if (inputLoop.IsFaulted) // the client went away
+            {
+                clientGone = true;
+                break;
+            }
             inputLoop = new TaskCompletionSource<bool>().Task; // stdin closed: keep relaying output
         }
         await cts.CancelAsync();
@@ -374,6 +397,11 @@ internal sealed class HijackSession(BerthEngine engine, RequestHead head, Stream
         catch (Exception e) when (e is OperationCanceledException or IOException)
         {
         }
+        // A client that vanished (a reset connection, a failed write) ends the process's stdin as its EOF
+        // would have, as in dockerd, whose stdin copy ends on the read error and closes it. Without this an
+        // `exec -i` reading stdin (cat) whose client was killed ran on for good, with its monitor, the
+        // monitor's connection and berthd's watch of it.
+        if (clientGone && stdin && stdinOnce && !tty) await connection.TryCloseStdinAsync(CancellationToken.None);
     }
 
     /// <returns>True when the client typed the detach keys.</returns>

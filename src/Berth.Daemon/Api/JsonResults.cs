@@ -32,6 +32,23 @@ public static class JsonResults
         return line;
     }
 
+    /// <summary>
+    /// dockerd's CheckForJSON, which the endpoints that take a JSON document (create, update, exec create
+    /// and start, commit, network create/connect/disconnect, volume create) run first: no Content-Type only
+    /// with no body, otherwise application/json (parameters such as a charset allowed).
+    /// </summary>
+    public static void CheckForJson(HttpContext context)
+        => CheckForJson(context.Request.ContentType, context.Request.ContentLength ?? (context.Request.Headers.TransferEncoding.Count > 0 ? -1 : 0));
+
+    /// <inheritdoc cref="CheckForJson(HttpContext)"/>
+    public static void CheckForJson(string? contentType, long contentLength)
+    {
+        if (string.IsNullOrEmpty(contentType) && contentLength == 0) return;
+        if (System.Net.Http.Headers.MediaTypeHeaderValue.TryParse(contentType, out var media)
+            && string.Equals(media.MediaType, "application/json", StringComparison.OrdinalIgnoreCase)) return;
+        throw ApiException.BadRequest($"Content-Type specified ({contentType}) must be 'application/json'");
+    }
+
     /// <summary>The request's JSON body; default for an empty body or <c>null</c>; malformed JSON is a 400 naming the problem.</summary>
     public static async Task<T?> ReadAsync<T>(HttpContext context, JsonTypeInfo<T> type)
     {

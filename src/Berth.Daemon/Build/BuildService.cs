@@ -42,7 +42,7 @@ public sealed class BuildService
     /// <summary>Builds from a context tar; <paramref name="credential"/> is used for base-image pulls.</summary>
     public async Task<BuildResult> BuildAsync(Stream contextTar, BuildOptions options, IBuildOutput output, RegistryCredential? credential, CancellationToken cancellationToken)
     {
-        using BuildContext context = await Task.Run(() => BuildContext.Extract(contextTar, TempDirectory, options.Dockerfile, cancellationToken), cancellationToken);
+        using BuildContext context = await BlockingWork.RunAsync(() => BuildContext.Extract(contextTar, TempDirectory, options.Dockerfile, cancellationToken), cancellationToken);
         var builder = new ImageBuilder(_images.Store, Cache, new EngineBackend(_images, _containers, credential), TempDirectory);
         BuildResult result = await builder.BuildAsync(context, options, output, cancellationToken);
         foreach (string tag in result.Tags) _images.PublishEvent(result.Image.Id.Value, tag, "tag");

@@ -4,6 +4,7 @@ using System.IO.Pipelines;
 using System.Text;
 using System.Text.Json.Serialization;
 using Berth.Daemon.Api;
+using Berth.Daemon.Engine;
 using Berth.Images;
 using Berth.Images.Engine;
 using Berth.Images.Layers;
@@ -65,7 +66,7 @@ public static partial class ContainerFiles
     /// the path is known to exist (so a missing path is still a clean 404).
     /// </summary>
     public static Task<bool> ArchiveAsync(ContainerService service, ContainerEntry entry, string path, Func<ContainerPathStat, Stream> begin, CancellationToken cancellationToken)
-        => service.WithContainerRootAsync(entry, root => Task.Run(() =>
+        => service.WithContainerRootAsync(entry, root => BlockingWork.RunAsync(() =>
         {
             using ResolvedPath target = ResolveNoFollowLast(root, entry.Record.Id, path);
             ContainerPathStat stat = Stat(root, target);
@@ -81,7 +82,7 @@ public static partial class ContainerFiles
 
     /// <summary>GET /containers/{id}/export: the whole root filesystem.</summary>
     public static Task<bool> ExportAsync(ContainerService service, ContainerEntry entry, Stream output, CancellationToken cancellationToken)
-        => service.WithRootfsAsync(entry, rootfs => Task.Run(() =>
+        => service.WithRootfsAsync(entry, rootfs => BlockingWork.RunAsync(() =>
         {
             using var root = OpenRoot(rootfs);
             using var writer = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
@@ -129,7 +130,7 @@ public static partial class ContainerFiles
     private static async Task ExtractIntoAsync(Stream tar, SafeFileHandle target, bool noOverwriteDirNonDir, CancellationToken cancellationToken)
     {
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 1 << 20, resumeWriterThreshold: 1 << 19, useSynchronizationContext: false));
-        Task producer = Task.Run(() =>
+        Task producer = BlockingWork.RunAsync(() =>
         {
             try
             {
@@ -143,7 +144,7 @@ public static partial class ContainerFiles
                 throw;
             }
         }, cancellationToken);
-        Task consumer = Task.Run(() =>
+        Task consumer = BlockingWork.RunAsync(() =>
         {
             try
             {

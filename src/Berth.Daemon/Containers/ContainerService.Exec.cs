@@ -18,6 +18,9 @@ public sealed class ExecInstance(string id, ContainerEntry container, ExecCreate
     public bool Started { get; set; }
     public bool Running { get; set; }
     public int? ExitCode { get; set; }
+
+    /// <summary>When the exit was recorded: a finished exec is forgotten <see cref="ContainerService.FinishedExecLifetime"/> later.</summary>
+    public DateTimeOffset? FinishedAt { get; set; }
     public int Pid { get; set; }
     public int MonitorPid { get; set; }
     public string StateDir { get; set; } = "";
@@ -38,13 +41,65 @@ public sealed partial class ContainerService
 {
     private readonly ConcurrentDictionary<string, ExecInstance> _execs = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// How long a finished exec stays inspectable (its exit code for the client that ran it). dockerd's
+    /// exec GC forgets finished execs 5 to 10 minutes after their end; without it every `docker exec`
+    /// into a long-running container stayed in memory until the container was removed.
+    /// </summary>
+    public static readonly TimeSpan FinishedExecLifetime = TimeSpan.FromMinutes(5);
+
     public ExecInstance CreateExec(string reference, ExecCreateBody body)
     {
         ContainerEntry entry = Find(reference);
-        if (!entry.Record.State.Running) throw ApiException.Conflict($"Container {entry.Record.Id} is not running");
-        if (entry.Record.State.Paused) throw ApiException.Conflict($"Container {entry.Record.Id} is paused, unpause the container before exec");
+        CheckCanExec(entry.Record);
         if (body.Cmd is null or { Count: 0 }) throw ApiException.BadRequest("No exec command specified");
+        // dockerd refuses bad detach keys at create (in its words, though as a 500); the start would fail on them after the 101.
+        if (!string.IsNullOrEmpty(body.DetachKeys))
+        {
+            try
+            {
+                Api.HijackSession.ParseDetachKeys(body.DetachKeys);
+            }
+            catch (ApiException)
+            {
+                throw ApiException.BadRequest($"Invalid escape keys ({body.DetachKeys}) provided");
+            }
+        }
+        ForgetFinishedExecs();
         return RegisterExec(entry, body);
+    }
+
+    /// <summary>dockerd's refusals of an exec in a container that is not running or is paused (create and start).</summary>
+    public static void CheckCanExec(ContainerRecord r)
+    {
+        if (!r.State.Running) throw ApiException.Conflict($"Container {r.Id} is not running");
+        if (r.State.Paused) throw ApiException.Conflict($"Container {r.Id} is paused, unpause the container before exec");
+    }
+
+    /// <summary>Drops the execs that finished more than <see cref="FinishedExecLifetime"/> ago (dockerd's execCommandGC).</summary>
+    private void ForgetFinishedExecs()
+    {
+        DateTimeOffset before = Time.GetUtcNow() - FinishedExecLifetime;
+        foreach (ExecInstance exec in _execs.Values)
+            if (exec.FinishedAt is { } finished && finished < before) ForgetExec(exec);
+    }
+
+    private void ForgetExec(ExecInstance exec)
+    {
+        _execs.TryRemove(exec.Id, out _);
+        lock (exec.Container.ExecIds) exec.Container.ExecIds.Remove(exec.Id);
+    }
+
+    /// <summary>
+    /// At the container's exit, as dockerd's Cleanup unregisters its exec commands: one never started can
+    /// no longer run (its start is a 404, as in dockerd). Those that ran stay inspectable for a while
+    /// (their client reads the exit code), then go as any finished exec.
+    /// </summary>
+    private void ForgetUnstartedExecs(ContainerEntry entry)
+    {
+        List<ExecInstance> unstarted;
+        lock (entry.ExecIds) unstarted = [.. entry.ExecIds.Select(id => _execs.GetValueOrDefault(id)).OfType<ExecInstance>().Where(e => !e.Started)];
+        foreach (ExecInstance exec in unstarted) ForgetExec(exec);
     }
 
     /// <summary>A new exec instance of a running container (an API exec or a health probe); publishes exec_create.</summary>
@@ -81,14 +136,14 @@ public sealed partial class ContainerService
     /// </summary>
     public async Task StartExecAsync(ExecInstance exec, bool tty, bool waitForAttach, CancellationToken cancellationToken)
     {
+        ContainerEntry entry = exec.Container;
+        ContainerRecord r = entry.Record;
+        CheckCanExec(r);
         lock (exec)
         {
             if (exec.Started) throw ApiException.Conflict($"Error: Exec command {exec.Id} has already run");
             exec.Started = true;
         }
-        ContainerEntry entry = exec.Container;
-        ContainerRecord r = entry.Record;
-        if (!r.State.Running) throw ApiException.Conflict($"Container {r.Id} is not running");
         var (runtime, globals) = RuntimeOf(r);
         string monitor = Options.BerthBinary("berth-monitor") ?? throw new ApiException(500, "berth-monitor is not installed next to berthd");
 
@@ -111,6 +166,7 @@ public sealed partial class ContainerService
             // dockerd's exit codes for an exec that cannot run: 127 not found, 126 otherwise.
             exec.ExitCode = e.Message.Contains("not found", StringComparison.OrdinalIgnoreCase)
                 || e.Message.Contains("no such file", StringComparison.OrdinalIgnoreCase) ? 127 : 126;
+            exec.FinishedAt = Time.GetUtcNow();
             exec.Exited.TrySetResult();
             TryDeleteDirectory(dir);
             throw new ApiException(e.Message.Contains("not found", StringComparison.OrdinalIgnoreCase) ? 404 : 500,
@@ -144,6 +200,7 @@ public sealed partial class ContainerService
             MonitorExit? exit = MonitorProcess.ReadExitOnceGone(exec.StateDir, () => MonitorProcess.IsAlive(exec.MonitorPid, exec.StateDir), out bool running);
             if (running) return;
             exec.ExitCode = exit?.ExitCode ?? 255;
+            exec.FinishedAt = Time.GetUtcNow();
             exec.Running = false;
             exec.Pid = 0;
         }

@@ -435,6 +435,7 @@ public sealed partial class ContainerService
         ContainerRecord r = entry.Record;
         string id = r.Id;
         StopHealthMonitor(entry); // the health status stays as it was (dockerd's); the next start resets it
+        ForgetUnstartedExecs(entry);
         MonitorExit? exit = MonitorProcess.ReadExit(MonitorDirectory(id));
         var (runtime, globals) = RuntimeOf(r);
         bool oom = OomKilled(r); // before delete removes the cgroup

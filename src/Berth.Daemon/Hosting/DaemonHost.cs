@@ -44,7 +44,8 @@ public sealed partial class DaemonHost : IAsyncDisposable
     /// <summary>Stopping starts when the host's lifetime is stopped (SIGTERM, SIGINT) or <see cref="DisposeAsync"/>.</summary>
     public CancellationToken Stopping => _app.Lifetime.ApplicationStopping;
 
-    public static async Task<DaemonHost> StartAsync(DaemonOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
+    /// <param name="time">The engine's clock (tests move it on); the system's when null.</param>
+    public static async Task<DaemonHost> StartAsync(DaemonOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default, TimeProvider? time = null)
     {
         DaemonArgs.Validate(options);
         var listeners = options.Hosts.Select(h => ListenAddress.Parse(h, options.Tls)).ToList();
@@ -114,7 +115,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
             // The engine is made after Build (it logs through the host's loggers); requests resolve it later.
             builder.Services.AddSingleton(_ => engine!);
             app = builder.Build();
-            engine = new BerthEngine(options, app.Services.GetRequiredService<ILoggerFactory>());
+            engine = new BerthEngine(options, app.Services.GetRequiredService<ILoggerFactory>(), time);
             ApiRoutes.Map(app);
             // Containers that kept running while no daemon did are found again before the API opens.
             await engine.Containers.RestoreAsync(cancellationToken);

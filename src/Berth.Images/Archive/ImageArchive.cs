@@ -95,7 +95,9 @@ public static class ImageArchive
             });
         }
 
-        await Task.Run(() =>
+        // Writes to the client synchronously: on a thread of its own, not the pool's, so that a client
+        // reading slowly (or not at all) holds up no one else.
+        await Task.Factory.StartNew(() =>
         {
             var writer = new LayerTarWriter(output);
             long mtime = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -114,7 +116,7 @@ public static class ImageArchive
             WriteFile(writer, DockerManifestName, JsonSerializer.SerializeToUtf8Bytes(dockerEntries, ArchiveJsonContext.Default.ListDockerArchiveEntry), mtime);
             WriteFile(writer, RepositoriesName, JsonSerializer.SerializeToUtf8Bytes(repositories, ArchiveJsonContext.Default.DictionaryStringDictionaryStringString), mtime);
             writer.Finish();
-        }, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken, TaskCreationOptions.LongRunning | TaskCreationOptions.DenyChildAttach, TaskScheduler.Default).ConfigureAwait(false);
     }
 
     private static void WriteFile(LayerTarWriter writer, string name, byte[] bytes, long mtime)
@@ -200,7 +202,7 @@ public static class ImageArchive
     private static async Task ReadArchiveAsync(ImageStore store, Stream input, string spool, Dictionary<string, (Digest Digest, long Size)> files,
         Dictionary<string, byte[]> metadata, CancellationToken cancellationToken)
     {
-        await using (Stream tarStream = LayerDecompression.Open(input, out _))
+        await using (Stream tarStream = await LayerDecompression.OpenAsync(input, cancellationToken).ConfigureAwait(false))
         {
             var reader = new TarReader(tarStream);
             while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
@@ -428,7 +430,8 @@ public static class ImageArchive
         Directory.CreateDirectory(spool);
         using IDisposable hold = await store.HoldGarbageCollectionAsync(cancellationToken).ConfigureAwait(false);
         long unpacked = 0;
-        (Digest layer, long size) = await IngestAsync(store.Content, LayerDecompression.Open(rootfsTar, out _), spool, cancellationToken,
+        Stream uncompressed = await LayerDecompression.OpenAsync(rootfsTar, cancellationToken).ConfigureAwait(false);
+        (Digest layer, long size) = await IngestAsync(store.Content, uncompressed, spool, cancellationToken,
             tar => unpacked = ValidateTar(tar)).ConfigureAwait(false);
         store.RecordLayerSize(layer, unpacked);
 

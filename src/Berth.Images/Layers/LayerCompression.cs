@@ -26,8 +26,25 @@ public static class LayerDecompression
     {
         byte[] head = new byte[6];
         int n = layer.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
-        var rest = new PrefixedStream(head.AsMemory(0, n), layer);
-        ReadOnlySpan<byte> magic = head.AsSpan(0, n);
+        return Open(layer, head.AsMemory(0, n), out compression);
+    }
+
+    /// <summary>
+    /// <see cref="Open(Stream, out LayerCompression)"/> for a stream that may be slow to give its first
+    /// bytes (a request body): the magic is read without holding a thread, so clients sending a byte a
+    /// second cannot starve the thread pool (each blocked read held one pool thread).
+    /// </summary>
+    internal static async Task<Stream> OpenAsync(Stream layer, CancellationToken cancellationToken)
+    {
+        byte[] head = new byte[6];
+        int n = await layer.ReadAtLeastAsync(head, head.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+        return Open(layer, head.AsMemory(0, n), out _);
+    }
+
+    private static Stream Open(Stream layer, ReadOnlyMemory<byte> head, out LayerCompression compression)
+    {
+        var rest = new PrefixedStream(head, layer);
+        ReadOnlySpan<byte> magic = head.Span;
         if (magic.StartsWith(GzipMagic))
         {
             compression = LayerCompression.Gzip;
