@@ -88,6 +88,7 @@ public static class ContainerFilesApi
     public static async Task Commit(HttpContext context)
     {
         if (!HttpMethods.IsPost(context.Request.Method)) throw ApiException.NotFound("page not found");
+        JsonResults.CheckForJson(context);
         string container = QueryArgs.String(context, "container") ?? throw ApiException.NotFound("No such container: ");
         ContainerService service = ContainersApi.Containers(context);
         ContainerEntry entry = service.Find(container);

@@ -61,6 +61,7 @@ public static class ContainersApi
 
     private static async Task Create(HttpContext context)
     {
+        JsonResults.CheckForJson(context);
         ContainerCreateBody? body = await JsonResults.ReadAsync(context, ApiJson.Context.ContainerCreateBody);
         if (body is null) throw ApiException.BadRequest("Config cannot be empty in order to create a container");
         if (body.Healthcheck is { } health && ApiVersion.LessThan(context, "1.44")) health.StartInterval = 0; // added in API 1.44, ignored before (dockerd)
@@ -80,6 +81,7 @@ public static class ContainersApi
 
     private static async Task Update(HttpContext context, string id)
     {
+        JsonResults.CheckForJson(context);
         ContainerUpdateBody? body = await JsonResults.ReadAsync(context, ApiJson.Context.ContainerUpdateBody);
         if (body is null) throw ApiException.BadRequest("invalid update: no body");
         List<string> warnings = await Containers(context).UpdateAsync(id, body);
@@ -108,7 +110,11 @@ public static class ContainersApi
     private static Task List(HttpContext context)
     {
         bool all = QueryArgs.Bool(context, "all"), withSizes = QueryArgs.Bool(context, "size");
-        int limit = int.TryParse(QueryArgs.String(context, "limit"), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int l) ? l : -1;
+        // dockerd answers a limit that is no integer with strconv's words, as a 500; a client's mistake here is a 400.
+        string? limitText = QueryArgs.String(context, "limit");
+        int limit = limitText is null ? -1
+            : int.TryParse(limitText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int l) ? l
+            : throw ApiException.BadRequest($"invalid value for limit: strconv.Atoi: parsing \"{limitText}\": invalid syntax");
         var filters = QueryArgs.Filters(context, "id", "name", "status", "label", "ancestor", "exited", "before", "since", "network", "volume", "health", "isolation", "is-task", "publish", "expose");
         ContainerFilters.CheckValues(filters);
         ContainerService service = Containers(context);

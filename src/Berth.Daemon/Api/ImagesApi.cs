@@ -256,7 +256,7 @@ public static class ImagesApi
         }
         catch (ImagesException e)
         {
-            throw ApiException.BadRequest($"invalid reference format: {e.Message}");
+            throw ApiException.BadRequest(e.Message); // "invalid reference format `REPO`: why", dockerd's words with the name
         }
         if (target.Digest is not null) throw ApiException.BadRequest("refusing to create a tag with a digest reference");
         if (tag is not null && target.Tag is not null) throw ApiException.BadRequest("refusing to create an ambiguous tag using repo:tag and tag");
@@ -485,19 +485,28 @@ public static class ImagesApi
             throw ApiException.BadRequest(e.Message);
         }
         List<string> targets;
+        List<ImageReference> local = [.. images.Store.References().Select(r => ImageReference.ParseNormalized(r.Name))
+            .Where(r => r.Repository == repo.Repository && r.Tag is not null)];
         if (tag is not null) targets = [repo.WithTag(tag).ToString()];
         else if (repo.Tag is not null || repo.Digest is not null) targets = [repo.ToString()];
-        else
-        {
-            targets = images.Store.References().Select(r => ImageReference.ParseNormalized(r.Name))
-                .Where(r => r.Repository == repo.Repository && r.Tag is not null).Select(r => r.ToString()).ToList();
-            if (targets.Count == 0) throw ApiException.NotFound($"An image does not exist locally with the tag: {repo.FamiliarName}");
-        }
-        foreach (string t in targets) images.Store.ResolveRecord(t); // 404 before streaming
+        else targets = [.. local.Select(r => r.ToString())];
         RegistryCredential? credential = RegistryAuth.FromHeader(context);
 
         await using JsonMessageStream stream = await JsonMessageStream.StartAsync(context);
-        stream.Post(new JsonMessage { Status = $"The push refers to repository [{repo.WithDefaultTag().FamiliarName[..repo.WithDefaultTag().FamiliarName.LastIndexOf(':')]}]" });
+        // The repository fully qualified, as dockerd names it ("[docker.io/library/busybox]").
+        stream.Post(new JsonMessage { Status = $"The push refers to repository [{repo.Repository}]" });
+        // As dockerd, what is not here is said in the stream (docker prints it after the line above), not as a 404.
+        string repositoryName = repo.WithDefaultTag().FamiliarName[..repo.WithDefaultTag().FamiliarName.LastIndexOf(':')];
+        if (local.Count == 0 && repo.Digest is null)
+        {
+            stream.Post(JsonMessage.Failure($"An image does not exist locally with the tag: {repositoryName}"));
+            return;
+        }
+        if (targets.FirstOrDefault(t => !IsLocal(images, t)) is { } missing)
+        {
+            stream.Post(JsonMessage.Failure($"tag does not exist: {ImageReference.ParseNormalized(missing).FamiliarName}"));
+            return;
+        }
         try
         {
             foreach (string target in targets)
@@ -512,6 +521,19 @@ public static class ImagesApi
         catch (Exception e) when (e is ImagesException or HttpRequestException or IOException && !context.RequestAborted.IsCancellationRequested)
         {
             stream.Post(JsonMessage.Failure(e.Message));
+        }
+    }
+
+    private static bool IsLocal(ImageService images, string reference)
+    {
+        try
+        {
+            images.Store.ResolveRecord(reference);
+            return true;
+        }
+        catch (ImagesException e) when (e.Kind == ImagesErrorKind.NotFound)
+        {
+            return false;
         }
     }
 

@@ -144,11 +144,15 @@ public static class NetworksApi
 
     private static async Task Create(HttpContext context)
     {
+        JsonResults.CheckForJson(context);
         NetworkCreateBody? body = await JsonResults.ReadAsync(context, ApiJson.Context.NetworkCreateBody);
         if (body is null || string.IsNullOrEmpty(body.Name)) throw ApiException.BadRequest("network name cannot be empty");
         BerthEngine engine = Engine(context);
         NetworkController network = engine.Network ?? throw ApiException.BadRequest("this berthd runs without bridge networking (--bridge none): networks cannot be created");
+        // dockerd's answers: host and null are its built-in single-instance drivers; any other is a plugin it looks for.
+        if (body.Driver is "host" or "null") throw ApiException.Forbidden($"only one instance of \"{body.Driver}\" network is allowed");
         if (body.Driver is not (null or "" or "bridge")) throw ApiException.NotFound($"plugin \"{body.Driver}\" not found");
+        if (body.IPAM?.Driver is not (null or "" or "default")) throw ApiException.NotFound($"plugin \"{body.IPAM.Driver}\" not found");
         if (IsPredefined(body.Name)) throw ApiException.Forbidden($"{body.Name} is a pre-defined network and cannot be created");
         if (body.Options is { Count: > 0 } opts && opts.Keys.FirstOrDefault(k => k is not (NameOption or MtuOption or IccOption or HostBindingOption)) is { } unknown)
             throw ApiException.BadRequest($"network option `{unknown}` is not supported by this version of berthd");
@@ -280,6 +284,7 @@ public static class NetworksApi
     /// </summary>
     private static async Task Connect(HttpContext context, string idOrName)
     {
+        JsonResults.CheckForJson(context);
         NetworkConnectBody body = await JsonResults.ReadAsync(context, ApiJson.Context.NetworkConnectBody) ?? new NetworkConnectBody();
         BerthEngine engine = Engine(context);
         engine.Containers.Find(body.Container);
@@ -300,6 +305,7 @@ public static class NetworksApi
     /// <summary>POST /networks/{id}/disconnect: with Force, a network that no longer exists is still forgotten by a container.</summary>
     private static async Task Disconnect(HttpContext context, string idOrName)
     {
+        JsonResults.CheckForJson(context);
         NetworkDisconnectBody body = await JsonResults.ReadAsync(context, ApiJson.Context.NetworkDisconnectBody) ?? new NetworkDisconnectBody();
         BerthEngine engine = Engine(context);
         engine.Containers.Find(body.Container);

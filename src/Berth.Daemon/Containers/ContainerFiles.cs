@@ -176,7 +176,9 @@ public static partial class ContainerFiles
     {
         try
         {
-            RecheckEntries(input, output, target, noOverwriteDirNonDir, cancellationToken);
+            // A compressed archive (gzip, zstd) is unpacked as dockerd's untar does, whose DecompressStream takes them.
+            using Stream tar = LayerDecompression.Open(input, out _);
+            RecheckEntries(tar, output, target, noOverwriteDirNonDir, cancellationToken);
         }
         catch (Exception e) when (MalformedArchive.Is(e))
         {

@@ -350,7 +350,7 @@ public static class ContainerRequestCheck
         if (o.DriverConfig is { } d)
         {
             if (d.Name is not ("" or Volumes.VolumeService.LocalDriver))
-                throw BadRequest($"volume driver \"{d.Name}\" is not supported by this version of berthd (only \"local\" is served)");
+                throw ApiException.NotFound($"{(m.Source.Length > 0 ? $"create {m.Source}: " : "")}error looking up volume plugin {d.Name}: plugin \"{d.Name}\" not found"); // dockerd's: no plugins here
             Volumes.LocalVolumeMount.Validate(d.Options);
         }
     }

@@ -604,7 +604,7 @@ public sealed partial class ContainerService : IDisposable
     public async Task RenameAsync(string reference, string newName)
     {
         if (string.IsNullOrEmpty(newName)) throw ApiException.BadRequest("Neither old nor new names may be empty");
-        if (!ValidName.IsMatch(newName)) throw ApiException.BadRequest($"Invalid container name ({newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+        // dockerd's order: the container first (an unknown one is a 404 whatever the new name), then the name.
         ContainerEntry entry = Find(reference);
         string full = newName.StartsWith('/') ? newName : "/" + newName;
         await entry.Lock.WaitAsync();
@@ -612,6 +612,8 @@ public sealed partial class ContainerService : IDisposable
         {
             string old = entry.Record.Name;
             if (old == full) throw ApiException.BadRequest("Renaming a container with the same name as its current name");
+            if (!ValidName.IsMatch(full))
+                throw ApiException.BadRequest($"Error when allocating new name: Invalid container name ({full}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
             lock (_indexLock)
             {
                 if (_idByName.TryGetValue(full, out string? holder))

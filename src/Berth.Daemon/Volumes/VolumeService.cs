@@ -116,8 +116,9 @@ public sealed partial class VolumeService
     private Volume GetOrCreate(string? name, string? driver, IReadOnlyDictionary<string, string>? options, IReadOnlyDictionary<string, string>? labels, string? containerId)
     {
         driver = string.IsNullOrEmpty(driver) ? LocalDriver : driver;
+        // berthd has no volume plugins: any other driver is one it cannot find, in dockerd's words and status.
         if (driver != LocalDriver)
-            throw ApiException.BadRequest($"volume driver \"{driver}\" is not supported by this version of berthd (only \"local\" is served)");
+            throw ApiException.NotFound($"{(string.IsNullOrEmpty(name) ? "" : $"create {name}: ")}error looking up volume plugin {driver}: plugin \"{driver}\" not found");
         bool anonymous = string.IsNullOrEmpty(name);
         if (!anonymous) CheckName(name!);
         LocalVolumeMount.Validate(options);

@@ -1,4 +1,5 @@
 using System.Formats.Tar;
+using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
@@ -204,5 +205,113 @@ public sealed class HostileInputTests : DaemonTestBase
         var (code, text) = await SendAsync(HttpMethod.Post, "/build/prune?" + query, [], "application/json");
         Assert.True(code == status, $"{code} {text}");
         Assert.Contains(message, text);
+    }
+    /// <summary>dockerd's CheckForJSON on every endpoint that takes a JSON document: nothing is created from a body of another type.</summary>
+    [Theory]
+    [InlineData("/containers/create", """{"Image":"busybox"}""")]
+    [InlineData("/networks/create", """{"Name":"plain"}""")]
+    [InlineData("/volumes/create", """{"Name":"plain"}""")]
+    [InlineData("/commit?container=ctype&repo=plain", "{}")]
+    [InlineData("/containers/ctype/update", "{}")]
+    [InlineData("/containers/ctype/exec", """{"Cmd":["true"]}""")]
+    [InlineData("/networks/bridge/connect", """{"Container":"ctype"}""")]
+    [InlineData("/networks/bridge/disconnect", """{"Container":"ctype"}""")]
+    public async Task A_JSON_body_of_another_Content_Type_is_refused_with_dockerds_400(string path, string json)
+    {
+        var (status, body) = await CreateAsync("""{"Image":"busybox"}""", "ctype");
+        Assert.True(status == 201, body);
+        int networks = (await Daemon.GetJsonAsync("/networks")).GetArrayLength(), volumes = await VolumeCountAsync();
+        foreach (string? type in new[] { "text/plain", "application/jsonx", null })
+        {
+            using var content = new ByteArrayContent(Encoding.UTF8.GetBytes(json));
+            content.Headers.ContentType = type is null ? null : new MediaTypeHeaderValue(type);
+            using HttpResponseMessage r = await Client.PostAsync(path, content);
+            string text = await r.Content.ReadAsStringAsync();
+            Assert.True(r.StatusCode == HttpStatusCode.BadRequest, $"{type}: {(int)r.StatusCode} {text}");
+            Assert.Equal($"Content-Type specified ({type}) must be 'application/json'", JsonDocument.Parse(text).RootElement.GetProperty("message").GetString());
+        }
+        Assert.Single((await Daemon.GetJsonAsync("/containers/json?all=1")).EnumerateArray());
+        Assert.Equal(networks, (await Daemon.GetJsonAsync("/networks")).GetArrayLength());
+        Assert.Equal(volumes, await VolumeCountAsync());
+        Assert.Single((await Daemon.GetJsonAsync("/images/json")).EnumerateArray());
+
+        // Parameters are fine, as in dockerd (mime.ParseMediaType), and so is no Content-Type without a body.
+        using var charset = new StringContent("""{"Image":"busybox"}""", Encoding.UTF8, "application/json");
+        using (HttpResponseMessage created = await Client.PostAsync("/containers/create", charset)) Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        using (HttpResponseMessage commit = await Client.PostAsync("/commit?container=ctype&repo=committed", null)) Assert.Equal(HttpStatusCode.Created, commit.StatusCode);
+    }
+
+    private async Task<int> VolumeCountAsync()
+        => (await Daemon.GetJsonAsync("/volumes")).GetProperty("Volumes") is { ValueKind: JsonValueKind.Array } list ? list.GetArrayLength() : 0;
+
+    private async Task<(int Status, string Message)> CreateAsync(string json, string name)
+        => await SendAsync(HttpMethod.Post, $"/v1.41/containers/create?name={name}", Encoding.UTF8.GetBytes(json), "application/json");
+
+    [Fact]
+    public async Task Rename_looks_the_container_up_before_the_name_and_says_so_in_dockerds_words()
+    {
+        var (status, message) = await SendAsync(HttpMethod.Post, "/containers/nosuch/rename?name=bad%20name!", [], "application/json");
+        Assert.Equal((404, "No such container: nosuch"), (status, message));
+        Assert.Equal(201, (await CreateAsync("""{"Image":"busybox"}""", "renamed")).Status);
+        (status, message) = await SendAsync(HttpMethod.Post, "/containers/renamed/rename?name=bad%20name!", [], "application/json");
+        Assert.Equal((400, "Error when allocating new name: Invalid container name (/bad name!), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"), (status, message));
+    }
+
+    [Fact]
+    public async Task A_list_limit_that_is_no_number_is_a_400()
+    {
+        var (status, message) = await SendAsync(HttpMethod.Get, "/containers/json?limit=abc", [], "application/json");
+        Assert.Equal((400, "invalid value for limit: strconv.Atoi: parsing \"abc\": invalid syntax"), (status, message));
+    }
+
+    [Theory]
+    [InlineData("""{"Name":"n1","Driver":"host"}""", 403, "only one instance of \"host\" network is allowed")]
+    [InlineData("""{"Name":"n1","Driver":"null"}""", 403, "only one instance of \"null\" network is allowed")]
+    [InlineData("""{"Name":"n1","Driver":"overlay2"}""", 404, "plugin \"overlay2\" not found")]
+    [InlineData("""{"Name":"n1","IPAM":{"Driver":"bogus"}}""", 404, "plugin \"bogus\" not found")]
+    public async Task Network_create_refuses_drivers_it_has_not_as_dockerd_does_and_creates_nothing(string json, int status, string message)
+    {
+        int before = (await Daemon.GetJsonAsync("/networks")).GetArrayLength();
+        Assert.Equal((status, message), await SendAsync(HttpMethod.Post, "/networks/create", Encoding.UTF8.GetBytes(json), "application/json"));
+        Assert.Equal(before, (await Daemon.GetJsonAsync("/networks")).GetArrayLength());
+    }
+
+    /// <summary>dockerd streams these (docker prints them after "The push refers to repository"); they were 404s before the stream.</summary>
+    [Fact]
+    public async Task Push_of_an_image_that_is_not_here_says_so_in_the_stream_as_dockerd_does()
+    {
+        var (status, text) = await SendAsync(HttpMethod.Post, "/images/hostile/nothere/push?tag=latest", [], "application/json");
+        Assert.True(status == 200, text);
+        string[] lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("The push refers to repository [docker.io/hostile/nothere]", JsonDocument.Parse(lines[0]).RootElement.GetProperty("status").GetString());
+        Assert.Equal("An image does not exist locally with the tag: hostile/nothere", JsonDocument.Parse(lines[1]).RootElement.GetProperty("errorDetail").GetProperty("message").GetString());
+        (status, text) = await SendAsync(HttpMethod.Post, "/images/busybox/push?tag=nope", [], "application/json");
+        Assert.True(status == 200, text);
+        Assert.Contains("tag does not exist: busybox:nope", text);
+    }
+
+    [Fact]
+    public async Task Tag_with_a_bad_name_names_it_once()
+    {
+        var (status, message) = await SendAsync(HttpMethod.Post, "/images/busybox/tag?repo=BAD", [], "application/json");
+        Assert.Equal(400, status);
+        Assert.StartsWith("invalid reference format `BAD`: ", message);
+    }
+
+    /// <summary>dockerd's extract decompresses what it is given (gzip here); berthd read the gzip stream as a tar and called it truncated.</summary>
+    [Fact]
+    public async Task Copy_of_a_gzipped_tar_into_a_container_unpacks_it()
+    {
+        var (status, body) = await CreateAsync("""{"Image":"busybox"}""", "gz");
+        Assert.True(status == 201, body);
+        var gz = new MemoryStream();
+        using (var gzip = new GZipStream(gz, CompressionLevel.Fastest, leaveOpen: true)) gzip.Write(Tar(FileEntry("from-gzip", "zipped")));
+        var (code, message) = await SendAsync(HttpMethod.Put, "/containers/gz/archive?path=/", gz.ToArray(), "application/x-tar");
+        Assert.True(code == 200, $"{code} {message}");
+        using HttpResponseMessage r = await Client.GetAsync("/containers/gz/archive?path=/from-gzip");
+        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        using var reader = new TarReader(await r.Content.ReadAsStreamAsync());
+        TarEntry entry = reader.GetNextEntry()!;
+        Assert.Equal("zipped", new StreamReader(entry.DataStream!).ReadToEnd());
     }
 }

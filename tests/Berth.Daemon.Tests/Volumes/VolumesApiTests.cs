@@ -122,25 +122,27 @@ public sealed class VolumesApiTests : DaemonTestBase
     }
 
     [Fact]
-    public async Task Bad_names_drivers_and_options_are_refused_with_400()
+    public async Task Bad_names_drivers_and_options_are_refused_with_400_and_an_unknown_driver_with_404()
     {
-        async Task<string> Refused(object body, string path = "/volumes/create")
+        async Task<string> Refused(object body, string path = "/volumes/create", int expected = 400)
         {
             var (status, json) = await SendAsync(HttpMethod.Post, path, body);
-            Assert.True(status == 400, $"{status} {json}");
+            Assert.True(status == expected, $"{status} {json}");
             return json.GetProperty("message").GetString()!;
         }
         Assert.Contains("too short", await Refused(new { Name = "a" }));
         Assert.Contains("includes invalid characters for a local volume name", await Refused(new { Name = "bad/name" }));
         Assert.Contains("includes invalid characters", await Refused(new { Name = "-dash" }));
-        Assert.Contains("\"nfs-plugin\"", await Refused(new { Name = "fine", Driver = "nfs-plugin" }));
+        // No plugins: another driver is one berthd cannot find, dockerd's 404.
+        Assert.Equal("create fine: error looking up volume plugin nfs-plugin: plugin \"nfs-plugin\" not found",
+            await Refused(new { Name = "fine", Driver = "nfs-plugin" }, expected: 404));
         Assert.Contains("invalid option: \"colour\"", await Refused(new { Name = "fine", DriverOpts = new { colour = "red" } }));
         Assert.Contains("missing required option: \"device\"", await Refused(new { Name = "fine", DriverOpts = new { type = "tmpfs" } }));
 
         // The same rules at container create, for -v and for Mounts; nothing is left behind.
         Assert.Contains("includes invalid characters", await Refused(new { Image = "busybox", HostConfig = new { Binds = new[] { "bad$name:/data" } } }, "/containers/create"));
         Assert.Contains("includes invalid characters", await Refused(new { Image = "busybox", HostConfig = new { Mounts = new[] { new { Type = "volume", Source = "x/y", Target = "/data" } } } }, "/containers/create"));
-        Assert.Contains("\"other\"", await Refused(new { Image = "busybox", HostConfig = new { Mounts = new[] { new { Type = "volume", Source = "fine", Target = "/data", VolumeOptions = new { DriverConfig = new { Name = "other" } } } } } }, "/containers/create"));
+        Assert.Contains("plugin \"other\" not found", await Refused(new { Image = "busybox", HostConfig = new { Mounts = new[] { new { Type = "volume", Source = "fine", Target = "/data", VolumeOptions = new { DriverConfig = new { Name = "other" } } } } } }, "/containers/create", 404));
         Assert.Contains("Duplicate mount point: /data", await Refused(new { Image = "busybox", HostConfig = new { Binds = new[] { "one:/data", "two:/data/" } } }, "/containers/create"));
         Assert.Empty(await VolumeNamesAsync()); // the duplicate is found before any volume is made
     }
