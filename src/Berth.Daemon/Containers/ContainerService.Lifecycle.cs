@@ -777,8 +777,9 @@ public sealed partial class ContainerService
         foreach (string a in args) psi.ArgumentList.Add(a);
         using Proc p = Proc.Start(psi) ?? throw new ApiException(500, $"cannot run {runtime}");
         p.StandardInput.Close();
-        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        using StreamReader outReader = p.StandardOutput, errReader = p.StandardError; // Process leaves them open (see MonitorProcess.LaunchAsync)
+        Task<string> stdout = outReader.ReadToEndAsync();
+        Task<string> stderr = errReader.ReadToEndAsync();
         await p.WaitForExitAsync();
         return (p.ExitCode, await stdout, await stderr);
     }

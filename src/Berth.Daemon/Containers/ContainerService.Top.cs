@@ -23,8 +23,9 @@ public sealed partial class ContainerService
         var psi = new ProcessStartInfo("ps") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string a in psArgs.Split(' ', StringSplitOptions.RemoveEmptyEntries)) psi.ArgumentList.Add(a);
         using Process ps = Process.Start(psi) ?? throw new ApiException(500, "cannot run ps");
-        Task<string> errors = ps.StandardError.ReadToEndAsync();
-        string output = await ps.StandardOutput.ReadToEndAsync();
+        using StreamReader outReader = ps.StandardOutput, errReader = ps.StandardError; // Process leaves them open (see MonitorProcess.LaunchAsync)
+        Task<string> errors = errReader.ReadToEndAsync();
+        string output = await outReader.ReadToEndAsync();
         await ps.WaitForExitAsync();
         if (ps.ExitCode != 0) throw new ApiException(500, $"ps: {(await errors).Trim()}");
         string[] lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);

@@ -31,7 +31,10 @@ public static class MonitorProcess
             try { process.Start(); }
             catch (System.ComponentModel.Win32Exception e) { throw new MonitorException($"start {launch.MonitorPath}: {e.Message}", e); }
             // The invoked process exits at once; the detached monitor holds the pipe until its line is written.
-            output = await process.StandardOutput.ReadToEndAsync(ct).ConfigureAwait(false);
+            // Disposed here: Process leaves a redirected stream that was read synchronously open, and each
+            // launch (every start, every exec) kept a pipe fd until a garbage collection finalized it.
+            using StreamReader answer = process.StandardOutput;
+            output = await answer.ReadToEndAsync(ct).ConfigureAwait(false);
             await process.WaitForExitAsync(ct).ConfigureAwait(false);
         }
         return ParseLine(output, launch.StateDir);

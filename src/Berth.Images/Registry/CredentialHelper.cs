@@ -112,7 +112,9 @@ public sealed class CredentialHelper
         start.ArgumentList.Add(action);
         using Process process = Process.Start(start)
             ?? throw new ImagesException(ImagesErrorKind.Internal, $"credential helper {Program} could not be started");
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync(), stderr = process.StandardError.ReadToEndAsync();
+        // Disposed here: Process leaves redirected streams it hands out open (a pipe fd per run until a GC).
+        using StreamReader outReader = process.StandardOutput, errReader = process.StandardError;
+        Task<string> stdout = outReader.ReadToEndAsync(), stderr = errReader.ReadToEndAsync();
         try
         {
             process.StandardInput.Write(input);

@@ -244,8 +244,10 @@ public sealed class NftFirewall
         start.ArgumentList.Add("-f");
         start.ArgumentList.Add("-");
         using var process = Process.Start(start) ?? throw new NetworkException(NetworkErrorKind.Unavailable, $"{operation}: cannot start {start.FileName}");
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEndAsync();
+        // Disposed here: Process leaves redirected streams it hands out open (a pipe fd per run until a GC).
+        using StreamReader errReader = process.StandardError, outReader = process.StandardOutput;
+        var stderr = errReader.ReadToEndAsync();
+        var stdout = outReader.ReadToEndAsync();
         process.StandardInput.Write(script);
         process.StandardInput.Close();
         if (!process.WaitForExit(30_000))

@@ -193,6 +193,74 @@ public sealed class HijackedInputTests : IAsyncLifetime
     }
 
     /// <summary>
+    /// Each monitor launch (every exec, every start) left berthd the read end of the pipe it reads the
+    /// monitor's answer from: Process does not close a redirected stream read synchronously, so the fd
+    /// stayed until a garbage collection happened to finalize it (10 `docker exec`s, 10 more pipes).
+    /// </summary>
+    [Fact]
+    public async Task Execs_leave_berthd_no_pipe_whose_other_end_is_gone()
+    {
+        string c = await RunAsync("cx");
+        HashSet<string> before = OrphanPipeReadEnds();
+        var execs = new List<string>();
+        for (int i = 0; i < 20; i++)
+        {
+            string exec = await ExecAsync(c, """{"Cmd":["true"]}""");
+            Assert.Equal(200, (await PostAsync($"/exec/{exec}/start", """{"Detach":true}""")).Status);
+            execs.Add(exec);
+        }
+        foreach (string exec in execs)
+            for (int wait = 0; wait < 100 && (await ExecInspectAsync(exec)).GetProperty("Running").GetBoolean(); wait++) await Task.Delay(100);
+        HashSet<string> left = OrphanPipeReadEnds();
+        left.ExceptWith(before);
+        Assert.True(left.Count < 5, $"{left.Count} pipes of this process (berthd's, in-process) have lost their write end: {string.Join(", ", left)}");
+    }
+
+    /// <summary>Pipes this process holds only the read end of, whose write end no process on the host has any more.</summary>
+    private static HashSet<string> OrphanPipeReadEnds()
+    {
+        var readOnly = new HashSet<string>();
+        var written = new HashSet<string>();
+        foreach (string fd in Directory.GetFiles("/proc/self/fd"))
+        {
+            string? target = TryLink(fd);
+            if (target is null || !target.StartsWith("pipe:", StringComparison.Ordinal)) continue;
+            string flags = File.ReadLines(fd.Replace("/fd/", "/fdinfo/")).FirstOrDefault(l => l.StartsWith("flags:", StringComparison.Ordinal)) ?? "";
+            bool writes = (Convert.ToInt32(flags["flags:".Length..].Trim(), 8) & 3) != 0; // O_WRONLY or O_RDWR
+            (writes ? written : readOnly).Add(target);
+        }
+        readOnly.ExceptWith(written);
+        string self = Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        foreach (string proc in Directory.GetDirectories("/proc").Where(d => Path.GetFileName(d).All(char.IsAsciiDigit) && Path.GetFileName(d) != self))
+        {
+            string[] fds;
+            try
+            {
+                fds = Directory.GetFiles(Path.Combine(proc, "fd"));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue; // gone meanwhile
+            }
+            foreach (string fd in fds)
+                if (TryLink(fd) is { } target) readOnly.Remove(target);
+        }
+        return readOnly;
+
+        static string? TryLink(string path)
+        {
+            try
+            {
+                return new FileInfo(path).LinkTarget;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+        }
+    }
+
+    /// <summary>
     /// Clients that send their import, load or build body a byte at a time: each held a thread-pool
     /// thread in a synchronous read (the archive's first bytes, the build context's tar reader), and
     /// a few dozen starved the pool: every other request waited while it grew by a thread or two a
