@@ -120,9 +120,16 @@ public sealed partial class VolumeService
         if (driver != LocalDriver)
             throw ApiException.NotFound($"{(string.IsNullOrEmpty(name) ? "" : $"create {name}: ")}error looking up volume plugin {driver}: plugin \"{driver}\" not found");
         bool anonymous = string.IsNullOrEmpty(name);
-        if (!anonymous) CheckName(name!);
-        LocalVolumeMount.Validate(options);
         if (anonymous) name = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        try
+        {
+            if (!anonymous) CheckName(name!);
+            LocalVolumeMount.Validate(options);
+        }
+        catch (ApiException e) when (e.StatusCode == 400)
+        {
+            throw ApiException.BadRequest($"create {name}: {e.Message}"); // dockerd's volume service prefix
+        }
 
         Volume volume;
         bool created = false;

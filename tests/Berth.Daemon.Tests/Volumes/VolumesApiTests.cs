@@ -130,13 +130,13 @@ public sealed class VolumesApiTests : DaemonTestBase
             Assert.True(status == expected, $"{status} {json}");
             return json.GetProperty("message").GetString()!;
         }
-        Assert.Contains("too short", await Refused(new { Name = "a" }));
+        Assert.Equal("create a: volume name is too short, names should be at least two alphanumeric characters", await Refused(new { Name = "a" }));
         Assert.Contains("includes invalid characters for a local volume name", await Refused(new { Name = "bad/name" }));
         Assert.Contains("includes invalid characters", await Refused(new { Name = "-dash" }));
         // No plugins: another driver is one berthd cannot find, dockerd's 404.
         Assert.Equal("create fine: error looking up volume plugin nfs-plugin: plugin \"nfs-plugin\" not found",
             await Refused(new { Name = "fine", Driver = "nfs-plugin" }, expected: 404));
-        Assert.Contains("invalid option: \"colour\"", await Refused(new { Name = "fine", DriverOpts = new { colour = "red" } }));
+        Assert.Equal("create fine: invalid option: \"colour\"", await Refused(new { Name = "fine", DriverOpts = new { colour = "red" } }));
         Assert.Contains("missing required option: \"device\"", await Refused(new { Name = "fine", DriverOpts = new { type = "tmpfs" } }));
 
         // The same rules at container create, for -v and for Mounts; nothing is left behind.
