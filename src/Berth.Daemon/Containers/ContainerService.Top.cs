@@ -27,7 +27,8 @@ public sealed partial class ContainerService
         Task<string> errors = errReader.ReadToEndAsync();
         string output = await outReader.ReadToEndAsync();
         await ps.WaitForExitAsync();
-        if (ps.ExitCode != 0) throw new ApiException(500, $"ps: {(await errors).Trim()}");
+        // ps's first line says what is wrong; the rest is its usage text (dockerd keeps the first line too).
+        if (ps.ExitCode != 0) throw new ApiException(500, $"ps: {(await errors).Trim().Split('\n')[0].Trim()}");
         string[] lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         if (lines.Length == 0) throw new ApiException(500, "ps printed nothing");
         string[] titles = lines[0].Split(' ', StringSplitOptions.RemoveEmptyEntries);

@@ -314,4 +314,17 @@ public sealed class HostileInputTests : DaemonTestBase
         TarEntry entry = reader.GetNextEntry()!;
         Assert.Equal("zipped", new StreamReader(entry.DataStream!).ReadToEnd());
     }
+    /// <summary>ps's usage text came whole into the message; dockerd keeps its first line (both 500).</summary>
+    [Fact]
+    public async Task Top_with_arguments_ps_refuses_says_only_what_ps_says_is_wrong()
+    {
+        var (status, body) = await CreateAsync("""{"Image":"busybox","Cmd":["sleep","60"]}""", "topped");
+        Assert.True(status == 201, body);
+        using (HttpResponseMessage start = await Client.PostAsync("/containers/topped/start", null)) Assert.Equal(HttpStatusCode.NoContent, start.StatusCode);
+        var (code, message) = await SendAsync(HttpMethod.Get, "/containers/topped/top?ps_args=--bogus-option", [], "application/json");
+        Assert.Equal(500, code);
+        Assert.StartsWith("ps: ", message);
+        Assert.DoesNotContain('\n', message);
+        using (HttpResponseMessage kill = await Client.PostAsync("/containers/topped/kill", null)) Assert.Equal(HttpStatusCode.NoContent, kill.StatusCode);
+    }
 }
