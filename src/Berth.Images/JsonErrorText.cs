@@ -13,10 +13,26 @@ public static partial class JsonErrorText
     [GeneratedRegex(@"^The JSON value could not be converted to (?<type>\S+)\. Path: (?<path>\S+) \| LineNumber: (?<line>\d+) \| BytePositionInLine: (?<byte>\d+)\.")]
     private static partial Regex ConversionFailure();
 
-    public static string Describe(JsonException e)
+    /// <summary>A syntax error: the reader's words, then where (LineNumber and BytePositionInLine count from 0).</summary>
+    [GeneratedRegex(@"^(?<what>.*?)(?: Path: (?<path>\S+) \|)? LineNumber: (?<line>\d+) \| BytePositionInLine: (?<byte>\d+)\.$", RegexOptions.Singleline)]
+    private static partial Regex SyntaxError();
+
+    public static string Describe(JsonException e) => Describe(e.Message);
+
+    /// <summary><see cref="Describe(JsonException)"/> for a message (a JsonException's, or a JsonReaderException's that the parser threw).</summary>
+    public static string Describe(string message)
     {
-        Match m = ConversionFailure().Match(e.Message);
-        if (!m.Success) return e.Message;
+        Match m = ConversionFailure().Match(message);
+        if (!m.Success)
+        {
+            // "'n' is an invalid start of a property name. Expected a '"'. Path: $ | LineNumber: 0 | BytePositionInLine: 1."
+            // becomes "line 1, byte 2: 'n' is an invalid start of a property name. Expected a '"'." (callers say what it was)
+            Match syntax = SyntaxError().Match(message);
+            if (!syntax.Success) return message;
+            int l = int.Parse(syntax.Groups["line"].Value, System.Globalization.CultureInfo.InvariantCulture) + 1;
+            int b = int.Parse(syntax.Groups["byte"].Value, System.Globalization.CultureInfo.InvariantCulture) + 1;
+            return $"line {l}, byte {b}: {syntax.Groups["what"].Value.Trim()}";
+        }
         int line = int.Parse(m.Groups["line"].Value, System.Globalization.CultureInfo.InvariantCulture) + 1;
         int position = int.Parse(m.Groups["byte"].Value, System.Globalization.CultureInfo.InvariantCulture) + 1;
         return $"cannot unmarshal the value at {m.Groups["path"].Value} (line {line}, byte {position}): want {Kind(m.Groups["type"].Value)}";

@@ -42,7 +42,7 @@ public static class QueryArgs
         }
         catch (JsonException e)
         {
-            throw ApiException.BadRequest($"invalid filters `{text}`: {e.Message}");
+            throw ApiException.BadRequest($"invalid filters `{text}`: {Berth.Images.JsonErrorText.Describe(e.Message)}");
         }
         using (doc)
         {

@@ -81,6 +81,7 @@ public sealed class HostileInputTests : DaemonTestBase
     [InlineData("""{"Image":"busybox","Env":"A=1"}""", "invalid JSON: cannot unmarshal the value at $.Env (line 1, byte 31): want an array of strings")]
     [InlineData("""{"Image":"busybox","HostConfig":{"Memory":"1g"}}""", "invalid JSON: cannot unmarshal the value at $.HostConfig.Memory (line 1, byte 47): want an integer (64-bit)")]
     [InlineData("""{"Image":"busybox","Labels":["a"]}""", "want an object")]
+    [InlineData("""{nope""", "invalid JSON: line 1, byte 2: 'n' is an invalid start of a property name.")]
     public async Task Create_refuses_what_dockerd_refuses_with_a_400_in_its_words_and_creates_nothing(string body, string message)
     {
         var (status, text) = await CreateAsync(body);
@@ -185,6 +186,7 @@ public sealed class HostileInputTests : DaemonTestBase
     [InlineData("""{"health":["bogus"]}""", "Unrecognised filter value for health: bogus")]
     [InlineData("""{"status":["bogus"]}""", "Invalid filter 'status=bogus'")]
     [InlineData("""{"exited":["abc"]}""", "invalid filter 'exited=abc'")]
+    [InlineData("notjson", "invalid filters `notjson`: line 1, byte 2: 'notjson' is an invalid JSON literal. Expected the literal 'null'.")]
     public async Task Container_list_filter_values_are_refused_even_with_no_container_to_try_them_on(string filters, string message)
     {
         using HttpResponseMessage r = await Client.GetAsync("/containers/json?filters=" + Uri.EscapeDataString(filters));
