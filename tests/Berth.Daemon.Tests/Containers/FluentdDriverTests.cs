@@ -115,11 +115,7 @@ public sealed class FluentdDriverTests : DockerCliTestBase
             ("foo=bar", "unknown log opt 'foo' for fluentd log driver"),
             ("fluentd-request-ack=true", "fluentd-request-ack"),
         ];
-        foreach (var (option, error) in refused)
-        {
-            var (exit, _, stderr) = docker.Run("create", "--log-driver", "fluentd", "--log-opt", option, "busybox");
-            Assert.True(exit != 0 && stderr.Contains(error, StringComparison.Ordinal), $"{option}: exit {exit}: {stderr}");
-        }
+        LogDriverChecks.AssertRefusedAtCreate(docker, "fluentd", refused);
     }
 
     private static Dictionary<string, string> With(Dictionary<string, string> common, params (string Key, string Value)[] more)

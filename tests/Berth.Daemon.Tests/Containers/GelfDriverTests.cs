@@ -149,15 +149,9 @@ public sealed partial class GelfDriverTests : DockerCliTestBase
             (["gelf-address=tcp://127.0.0.1:1", "gelf-tcp-reconnect-delay=-1"], "\"gelf-tcp-reconnect-delay\" must be a positive integer"),
             (["gelf-address=udp://127.0.0.1:1", "foo=bar"], "unknown log opt \"foo\" for gelf log driver"),
         ];
-        foreach (var (options, error) in refused)
-        {
-            var (exit, _, stderr) = docker.Run(["create", "--log-driver", "gelf", .. options.SelectMany(o => new[] { "--log-opt", o }), "busybox"]);
-            Assert.True(exit != 0 && stderr.Contains(error, StringComparison.Ordinal), $"{string.Join(' ', options)}: exit {exit}: {stderr}");
-        }
+        LogDriverChecks.AssertRefusedAtCreate(docker, "gelf", refused);
 
-        using var closed = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        closed.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        int port = ((IPEndPoint)closed.LocalEndPoint!).Port;
+        using Socket closed = LogDriverChecks.ClosedTcpPort(out int port);
         var (runExit, _, runError) = docker.Run("run", "--rm", "--log-driver", "gelf", "--log-opt", $"gelf-address=tcp://127.0.0.1:{port}", "busybox", "true");
         Assert.True(runExit != 0 && runError.Contains($"failed to initialize logging driver: gelf: cannot connect to GELF endpoint: 127.0.0.1:{port} dial tcp 127.0.0.1:{port}: connect: connection refused", StringComparison.Ordinal), runError);
     }

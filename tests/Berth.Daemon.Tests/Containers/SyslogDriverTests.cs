@@ -87,16 +87,10 @@ public sealed class SyslogDriverTests : DockerCliTestBase
             ("tag={{.Nope}}", "can't evaluate field Nope"),
             ("cache-max-file=x", "invalid value for max-file: x"),
         ];
-        foreach (var (option, error) in refused)
-        {
-            var (exit, _, stderr) = docker.Run("create", "--log-driver", "syslog", "--log-opt", option, "busybox");
-            Assert.True(exit != 0 && stderr.Contains(error, StringComparison.Ordinal), $"{option}: exit {exit}: {stderr}");
-        }
+        LogDriverChecks.AssertRefusedAtCreate(docker, "syslog", refused);
 
         // A port nobody listens on: the start fails, and says why.
-        using var closed = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        closed.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        int port = ((IPEndPoint)closed.LocalEndPoint!).Port;
+        using Socket closed = LogDriverChecks.ClosedTcpPort(out int port);
         var (runExit, _, runError) = docker.Run("run", "--rm", "--log-driver", "syslog", "--log-opt", $"syslog-address=tcp://127.0.0.1:{port}", "busybox", "true");
         Assert.True(runExit != 0 && runError.Contains($"failed to initialize logging driver: dial tcp 127.0.0.1:{port}: connect: connection refused", StringComparison.Ordinal), runError);
 
