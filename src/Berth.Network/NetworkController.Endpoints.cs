@@ -69,7 +69,7 @@ public sealed partial class NetworkController
                 using (var inside = NetlinkSocket.OpenIn(o.NetnsPath))
                 {
                     var index = inside.GetIndex(o.InterfaceName);
-                    if (inside.GetLink("lo") is { Up: false } lo) inside.SetUp(lo.Index);
+                    inside.SetLoopbackUp();
                     inside.AddAddress(index, address, subnet.PrefixLength);
                     inside.SetUp(index);
                     // A namespace that has a default route already (a second network) keeps it: the first network stays the gateway, as in Docker.

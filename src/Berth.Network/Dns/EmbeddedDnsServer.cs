@@ -102,6 +102,14 @@ public sealed class EmbeddedDnsServer : IDisposable
         (Socket udp, Socket tcp) sockets;
         try
         {
+            if (netnsPath is not null)
+            {
+                // Bound while the namespace's lo is still down (the endpoint setup brings it up, at the
+                // same time as this runs), a socket on 127.0.0.11 sends its answers from 127.0.0.1, and
+                // the resolver, which asked 127.0.0.11:53 through the DNAT, drops them: lo goes up first.
+                using var inside = NetlinkSocket.OpenIn(netnsPath);
+                inside.SetLoopbackUp();
+            }
             sockets = netnsPath is null ? Bind() : Netns.RunIn(netnsPath, "bind the embedded DNS server", Bind);
         }
         catch (SocketException e)

@@ -110,6 +110,16 @@ public sealed class NetlinkSocket : IDisposable
         Request(new NetlinkMessageBuilder(Rt.RTM_NEWLINK, Rt.NLM_F_ACK).IfInfo(index: index, flags: up ? Rt.IFF_UP : 0, change: Rt.IFF_UP),
             $"RTM_NEWLINK set link {index} {(up ? "up" : "down")}");
 
+    /// <summary>
+    /// Brings the namespace's loopback up if it is down (a new namespace's is). Until then the kernel
+    /// does not count 127.x addresses as local: a socket bound to one is left without a source address
+    /// of its own and sends from 127.0.0.1.
+    /// </summary>
+    public void SetLoopbackUp()
+    {
+        if (GetLink("lo") is { Up: false } lo) SetUp(lo.Index);
+    }
+
     public void SetMtu(int index, int mtu) =>
         Request(new NetlinkMessageBuilder(Rt.RTM_NEWLINK, Rt.NLM_F_ACK).IfInfo(index: index).Attr(Rt.IFLA_MTU, (uint)mtu),
             $"RTM_NEWLINK set link {index} mtu {mtu}");
