@@ -294,8 +294,12 @@ public sealed partial class ContainerService
         if (Network is null || !IsBridged(EffectiveNetworkMode(r.HostConfig))) return;
         List<ContainerNetworkState> networks = NetworksOf(r);
         // The DNS server's redirect is an nft run in the namespace (~10 ms, most of it the kernel's commit):
-        // made while the endpoints are, not after them. The server looks names up at each query.
-        Task? dns = networks.Any(n => n.NetworkName != NetworkController.DefaultNetworkName) ? Task.Run(() => StartDns(entry, containerPid)) : null;
+        // made while the endpoints are, not after them, on a thread of its own: this start waits for it, and
+        // a thread-pool item could wait behind others for as long as the pool is busy. The server looks names
+        // up at each query.
+        Task? dns = networks.Any(n => n.NetworkName != NetworkController.DefaultNetworkName)
+            ? Engine.BlockingWork.RunAsync(() => StartDns(entry, containerPid), CancellationToken.None)
+            : null;
         try
         {
             for (int i = 0; i < networks.Count; i++)
