@@ -61,7 +61,6 @@ public static class ContainersApi
 
     private static async Task Create(HttpContext context)
     {
-        JsonResults.CheckForJson(context);
         ContainerCreateBody? body = await JsonResults.ReadAsync(context, ApiJson.Context.ContainerCreateBody);
         if (body is null) throw ApiException.BadRequest("Config cannot be empty in order to create a container");
         if (body.Healthcheck is { } health && ApiVersion.LessThan(context, "1.44")) health.StartInterval = 0; // added in API 1.44, ignored before (dockerd)
@@ -81,7 +80,6 @@ public static class ContainersApi
 
     private static async Task Update(HttpContext context, string id)
     {
-        JsonResults.CheckForJson(context);
         ContainerUpdateBody? body = await JsonResults.ReadAsync(context, ApiJson.Context.ContainerUpdateBody);
         if (body is null) throw ApiException.BadRequest("invalid update: no body");
         List<string> warnings = await Containers(context).UpdateAsync(id, body);

@@ -25,7 +25,6 @@ public static class ExecApi
 
     public static async Task Create(HttpContext context, string containerId)
     {
-        JsonResults.CheckForJson(context);
         ExecCreateBody? body = await JsonResults.ReadAsync(context, ApiJson.Context.ExecCreateBody);
         if (body is null) throw ApiException.BadRequest("No exec command specified");
         ExecInstance exec = ContainersApi.Containers(context).CreateExec(containerId, body);
@@ -73,7 +72,6 @@ public static class ExecApi
     /// <summary>A start that reached Kestrel: only a detached one can be served without the raw connection.</summary>
     private static async Task StartDetached(HttpContext context, string id)
     {
-        JsonResults.CheckForJson(context);
         ExecStartBody body = await JsonResults.ReadAsync(context, ApiJson.Context.ExecStartBody) ?? new ExecStartBody();
         if (!body.Detach) throw ApiException.BadRequest("an attached exec start needs a connection upgrade (Connection: Upgrade, Upgrade: tcp)");
         ContainerService service = ContainersApi.Containers(context);

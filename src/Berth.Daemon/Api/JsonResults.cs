@@ -33,8 +33,8 @@ public static class JsonResults
     }
 
     /// <summary>
-    /// dockerd's CheckForJSON, which the endpoints that take a JSON document (create, update, exec create
-    /// and start, commit, network create/connect/disconnect, volume create) run first: no Content-Type only
+    /// dockerd's CheckForJSON, which the endpoints that take a JSON document run first (through
+    /// <see cref="ReadAsync"/>; commit and the hijacked exec start call it themselves): no Content-Type only
     /// with no body, otherwise application/json (parameters such as a charset allowed).
     /// </summary>
     public static void CheckForJson(HttpContext context)
@@ -49,9 +49,13 @@ public static class JsonResults
         throw ApiException.BadRequest($"Content-Type specified ({contentType}) must be 'application/json'");
     }
 
-    /// <summary>The request's JSON body; default for an empty body or <c>null</c>; malformed JSON is a 400 naming the problem.</summary>
+    /// <summary>
+    /// The request's JSON body, after <see cref="CheckForJson(HttpContext)"/> (as moby's ReadJSON); default for an
+    /// empty body or <c>null</c>; malformed JSON is a 400 naming the problem.
+    /// </summary>
     public static async Task<T?> ReadAsync<T>(HttpContext context, JsonTypeInfo<T> type)
     {
+        CheckForJson(context);
         if (context.Request.ContentLength == 0) return default;
         try
         {

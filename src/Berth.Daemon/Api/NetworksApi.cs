@@ -144,7 +144,6 @@ public static class NetworksApi
 
     private static async Task Create(HttpContext context)
     {
-        JsonResults.CheckForJson(context);
         NetworkCreateBody? body = await JsonResults.ReadAsync(context, ApiJson.Context.NetworkCreateBody);
         if (body is null || string.IsNullOrEmpty(body.Name)) throw ApiException.BadRequest("network name cannot be empty");
         BerthEngine engine = Engine(context);
@@ -284,7 +283,6 @@ public static class NetworksApi
     /// </summary>
     private static async Task Connect(HttpContext context, string idOrName)
     {
-        JsonResults.CheckForJson(context);
         NetworkConnectBody body = await JsonResults.ReadAsync(context, ApiJson.Context.NetworkConnectBody) ?? new NetworkConnectBody();
         BerthEngine engine = Engine(context);
         engine.Containers.Find(body.Container);
@@ -305,7 +303,6 @@ public static class NetworksApi
     /// <summary>POST /networks/{id}/disconnect: with Force, a network that no longer exists is still forgotten by a container.</summary>
     private static async Task Disconnect(HttpContext context, string idOrName)
     {
-        JsonResults.CheckForJson(context);
         NetworkDisconnectBody body = await JsonResults.ReadAsync(context, ApiJson.Context.NetworkDisconnectBody) ?? new NetworkDisconnectBody();
         BerthEngine engine = Engine(context);
         engine.Containers.Find(body.Container);

@@ -47,7 +47,6 @@ public static class VolumesApi
 
     private static async Task Create(HttpContext context)
     {
-        JsonResults.CheckForJson(context);
         VolumeCreateBody body = await JsonResults.ReadAsync(context, ApiJson.Context.VolumeCreateBody) ?? new VolumeCreateBody();
         if (body.ClusterVolumeSpec is { } spec && ContainerRequestCheck.IsSet(spec))
             throw ApiException.BadRequest("ClusterVolumeSpec: cluster volumes not supported by this version of berthd (no swarm)");
