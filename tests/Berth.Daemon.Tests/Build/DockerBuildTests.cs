@@ -357,6 +357,14 @@ public sealed class DockerBuildTests : IAsyncLifetime
     }
 
     /// <summary>A build context of one file (mode 0644) as docker-py sends it: a tar in the request body.</summary>
+    /// <summary>POST /build with <paramref name="contextTar"/> as the body, as docker-py sends it.</summary>
+    private async Task<HttpResponseMessage> PostBuildAsync(byte[] contextTar, string query)
+    {
+        using var content = new ByteArrayContent(contextTar);
+        content.Headers.ContentType = new("application/x-tar");
+        return await _daemon.Client.PostAsync("/build?" + query, content);
+    }
+
     private static byte[] ContextTar(string path, string content)
     {
         using var tar = new MemoryStream();
@@ -370,9 +378,7 @@ public sealed class DockerBuildTests : IAsyncLifetime
     {
         // docker-py's way: the context tar in the body, the ID in an aux message.
         byte[] tar = ContextTar("build/Custom.dockerfile", "FROM busybox AS one\nRUN echo first > /f\nFROM busybox AS two\nRUN echo second > /f\n");
-        using var content = new ByteArrayContent(tar);
-        content.Headers.ContentType = new("application/x-tar");
-        using HttpResponseMessage response = await _daemon.Client.PostAsync("/build?t=api:1&dockerfile=build/Custom.dockerfile&target=one", content);
+        using HttpResponseMessage response = await PostBuildAsync(tar, "t=api:1&dockerfile=build/Custom.dockerfile&target=one");
         string body = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode, body);
         var messages = body.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
@@ -382,12 +388,10 @@ public sealed class DockerBuildTests : IAsyncLifetime
         Assert.Equal("first\n", Docker.Ok("run", "--rm", "api:1", "cat", "/f"));
 
         // A bad request before any step is an HTTP error naming the problem.
-        using var empty = new ByteArrayContent(tar);
-        using HttpResponseMessage missing = await _daemon.Client.PostAsync("/build?dockerfile=nope", empty);
+        using HttpResponseMessage missing = await PostBuildAsync(tar, "dockerfile=nope");
         Assert.Equal(404, (int)missing.StatusCode);
         Assert.Contains("nope", await missing.Content.ReadAsStringAsync());
-        using var bad = new ByteArrayContent(tar);
-        using HttpResponseMessage badTarget = await _daemon.Client.PostAsync("/build?dockerfile=build/Custom.dockerfile&target=three", bad);
+        using HttpResponseMessage badTarget = await PostBuildAsync(tar, "dockerfile=build/Custom.dockerfile&target=three");
         Assert.Equal(400, (int)badTarget.StatusCode);
         Assert.Contains("three", await badTarget.Content.ReadAsStringAsync());
     }
@@ -401,9 +405,7 @@ public sealed class DockerBuildTests : IAsyncLifetime
     public async Task Build_stream_is_the_classic_builders_message_by_message()
     {
         byte[] tar = ContextTar("Dockerfile", "FROM busybox AS base\nENV A=1\nRUN echo out && sleep 0.2 && echo err >&2\nONBUILD RUN true\nFROM base\nRUN true\n");
-        using var content = new ByteArrayContent(tar);
-        content.Headers.ContentType = new("application/x-tar");
-        using HttpResponseMessage response = await _daemon.Client.PostAsync("/build?t=stream:1&nocache=1", content);
+        using HttpResponseMessage response = await PostBuildAsync(tar, "t=stream:1&nocache=1");
         string body = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode, body);
         List<string> messages = body.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement)
@@ -427,9 +429,7 @@ public sealed class DockerBuildTests : IAsyncLifetime
         Assert.Equal(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "A=1"], env.EnumerateArray().Select(e => e.GetString()));
 
         // q=1: the image's ID alone, no aux message.
-        using var quietContent = new ByteArrayContent(tar);
-        quietContent.Headers.ContentType = new("application/x-tar");
-        using HttpResponseMessage quiet = await _daemon.Client.PostAsync("/build?q=1", quietContent);
+        using HttpResponseMessage quiet = await PostBuildAsync(tar, "q=1");
         string quietBody = await quiet.Content.ReadAsStringAsync();
         Assert.Matches("^\\{\"stream\":\"sha256:[0-9a-f]{64}\\\\n\"\\}\r?\n$", quietBody);
     }

@@ -452,7 +452,8 @@ public sealed class ContainersApiTests : DaemonTestBase
     {
         Assert.True(File.Exists("/usr/sbin/runc") || File.Exists("/usr/bin/runc"), "runc is not installed (apt-get install runc)");
         string id = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "head -c 4 /dev/zero | wc -c" }, HostConfig = new { Runtime = "runc" } });
-        Assert.Equal(204, (await PostAsync($"/containers/{id}/start")).Status);
+        var (status, body) = await PostAsync($"/containers/{id}/start");
+        Assert.True(status == 204, $"start under runc: {status} {body}"); // a 400 once, not reproduced: say why next time
         Assert.Equal(0, await WaitAsync(id));
         Assert.Equal("4", (await LogsAsync(Client, id)).Out.Trim());
     }
