@@ -6,6 +6,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Berth.Daemon.Containers;
 using Berth.Daemon.Engine;
+using Berth.Daemon.Hosting;
 using Berth.Daemon.Monitor;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.WebUtilities;
@@ -25,7 +26,7 @@ namespace Berth.Daemon.Api;
 /// </summary>
 public static partial class HijackMiddleware
 {
-    private const int MaxHead = 64 * 1024;
+    private const int MaxHead = DaemonHost.MaxRequestHeadBytes;
     private const int MaxBody = 1024 * 1024;
 
     [GeneratedRegex(@"^(?:/v[0-9]+\.[0-9]+)?/(?:containers/(?<container>.+)/attach|exec/(?<exec>[^/]+)/start)$", RegexOptions.CultureInvariant)]

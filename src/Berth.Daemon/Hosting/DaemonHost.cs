@@ -19,6 +19,9 @@ namespace Berth.Daemon.Hosting;
 /// </summary>
 public sealed partial class DaemonHost : IAsyncDisposable
 {
+    /// <summary>Go's http.DefaultMaxHeaderBytes, dockerd's limit on a request's line and headers together.</summary>
+    public const int MaxRequestHeadBytes = 1 << 20;
+
     private readonly WebApplication _app;
     private readonly DataRootLock _lock;
     private readonly PidFile _pidFile;
@@ -101,6 +104,13 @@ public sealed partial class DaemonHost : IAsyncDisposable
                 k.Limits.MaxRequestBodySize = null; // load and import stream whole image archives
                 k.Limits.MinRequestBodyDataRate = null;
                 k.Limits.MinResponseDataRate = null;
+                // Go's net/http (dockerd) reads up to 1 MiB of request line and headers; Kestrel's defaults
+                // (8 KiB line, 32 KiB headers, 100 headers) refuse what docker clients send: a build's
+                // X-Registry-Config carries every stored credential, a list's filters ride in the query.
+                k.Limits.MaxRequestLineSize = MaxRequestHeadBytes;
+                k.Limits.MaxRequestHeadersTotalSize = MaxRequestHeadBytes;
+                k.Limits.MaxRequestHeaderCount = 4096;
+                k.Limits.MaxRequestBufferSize = 2 * MaxRequestHeadBytes; // Kestrel requires it ≥ both limits above
                 foreach (ListenAddress l in listeners)
                 {
                     if (l.Kind == ListenKind.Unix) k.ListenUnixSocket(l.SocketPath!, lo => lo.Use(HijackMiddleware.Create(() => engine)));

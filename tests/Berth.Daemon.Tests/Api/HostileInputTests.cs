@@ -329,4 +329,31 @@ public sealed class HostileInputTests : DaemonTestBase
         Assert.DoesNotContain('\n', message);
         using (HttpResponseMessage kill = await Client.PostAsync("/containers/topped/kill", null)) Assert.Equal(HttpStatusCode.NoContent, kill.StatusCode);
     }
+
+    /// <summary>
+    /// dockerd (Go's net/http) takes up to 1 MiB of request line and headers; Kestrel's defaults refused a
+    /// 9 KiB query (414) and 32 KiB of headers (431) — a build's X-Registry-Config with many credentials is that big.
+    /// </summary>
+    [Fact]
+    public async Task Request_lines_and_headers_up_to_a_mebibyte_are_read_as_dockerd_reads_them()
+    {
+        string label = new('x', 200 * 1024);
+        using (HttpResponseMessage list = await Client.GetAsync("/containers/json?filters=" + Uri.EscapeDataString($$"""{"label":["{{label}}"]}""")))
+            Assert.Equal(HttpStatusCode.OK, list.StatusCode);
+
+        using (var request = new HttpRequestMessage(HttpMethod.Get, "/_ping"))
+        {
+            request.Headers.Add("X-Registry-Config", Convert.ToBase64String(new byte[300 * 1024]));
+            for (int i = 0; i < 200; i++) request.Headers.Add($"X-Extra-{i}", "1");
+            using HttpResponseMessage ping = await Client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.OK, ping.StatusCode);
+        }
+
+        using (var request = new HttpRequestMessage(HttpMethod.Get, "/_ping"))
+        {
+            request.Headers.Add("X-Registry-Config", new string('a', 2 * 1024 * 1024));
+            using HttpResponseMessage tooLarge = await Client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.RequestHeaderFieldsTooLarge, tooLarge.StatusCode);
+        }
+    }
 }
