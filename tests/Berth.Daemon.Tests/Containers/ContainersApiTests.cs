@@ -446,16 +446,28 @@ public sealed class ContainersApiTests : DaemonTestBase
     /// <summary>
     /// berthd's default device rules as moby and runc order them: runc refused them before ("cannot punch hole
     /// in existing wildcard rule") because fuse's deny came after the mknod wildcard.
+    /// The container has a cgroup parent of its own: the test run's other berthds remove the shared default
+    /// parent (/berth) whenever none of their containers runs, and runc's mkdir -p of /berth/ID fails with
+    /// ENOENT when that happens between its two levels (berth-runtime retries; runc does not) — a start
+    /// failed that way once, as a 400 "no such file or directory", under a full run.
     /// </summary>
     [Fact]
     public async Task Containers_run_under_runc_too()
     {
         Assert.True(File.Exists("/usr/sbin/runc") || File.Exists("/usr/bin/runc"), "runc is not installed (apt-get install runc)");
-        string id = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "head -c 4 /dev/zero | wc -c" }, HostConfig = new { Runtime = "runc" } });
-        var (status, body) = await PostAsync($"/containers/{id}/start");
-        Assert.True(status == 204, $"start under runc: {status} {body}"); // a 400 once, not reproduced: say why next time
-        Assert.Equal(0, await WaitAsync(id));
-        Assert.Equal("4", (await LogsAsync(Client, id)).Out.Trim());
+        string parent = "berth-test-runc-" + Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            string id = await CreateAsync(Client, new { Image = "busybox", Cmd = new[] { "sh", "-c", "head -c 4 /dev/zero | wc -c" }, HostConfig = new { Runtime = "runc", CgroupParent = "/" + parent } });
+            var (status, body) = await PostAsync($"/containers/{id}/start");
+            Assert.True(status == 204, $"start under runc: {status} {body}");
+            Assert.Equal(0, await WaitAsync(id));
+            Assert.Equal("4", (await LogsAsync(Client, id)).Out.Trim());
+        }
+        finally
+        {
+            DaemonDefaultsTests.RemoveCgroupParents(parent);
+        }
     }
 
     [Theory]

@@ -280,7 +280,7 @@ public sealed class DaemonDefaultsTests
     }
 
     /// <summary>Removes a test's cgroup parents (and the groups left in them) from every hierarchy.</summary>
-    private static void RemoveCgroupParents(params string[] names)
+    internal static void RemoveCgroupParents(params string[] names)
     {
         foreach (string name in names)
             foreach (string group in Directory.GetDirectories("/sys/fs/cgroup").Append("/sys/fs/cgroup").Select(d => Path.Combine(d, name)).Where(Directory.Exists))
