@@ -159,12 +159,13 @@ public static class SystemApi
     }
 
     /// <summary>
-    /// dockerd's list: the seccomp profile, "name=cgroupns" when containers get a cgroup namespace
+    /// dockerd's list: the seccomp profile, "name=userns" with --userns-remap, "name=cgroupns" when containers get a cgroup namespace
     /// of their own by default, "name=no-new-privileges" with --no-new-privileges.
     /// </summary>
     private static List<string> SecurityOptions(Configuration.DaemonOptions options, bool cgroupV2)
     {
         var list = new List<string> { "name=seccomp,profile=" + options.SeccompProfilePath };
+        if (options.Remap is not null) list.Add("name=userns");
         if (options.CgroupnsModeFor(cgroupV2) == "private") list.Add("name=cgroupns");
         if (options.NoNewPrivileges) list.Add("name=no-new-privileges");
         return list;

@@ -90,6 +90,11 @@ public static partial class DaemonArgs
               --add-runtime list          Register an OCI runtime: name=path (path absolute or on PATH)
               --default-runtime string    The runtime containers run with unless they name one
                                           (default "berth-runtime"; also runc, crun or an added one)
+              --userns-remap string       User namespace remapping: USER, USER:GROUP, UID, UID:GID or
+                                          "default" (user dockremap, which berthd does not create). Container
+                                          root runs as the user's first subordinate id (/etc/subuid,
+                                          /etc/subgid); state lives in <data-root>/UID.GID; --userns=host
+                                          opts a container out
               --init                      Run an init (--init-path) as PID 1 in containers that do not say --init=false
               --no-new-privileges         Set no_new_privs in containers that do not say no-new-privileges=false
               --default-cgroupns-mode string
@@ -182,6 +187,7 @@ public static partial class DaemonArgs
                 "--log-opt" or "--log-opts" => "log-opts",
                 "--add-runtime" => "add-runtime",
                 "--default-runtime" => "default-runtime",
+                "--userns-remap" => "userns-remap",
                 // registry mirrors, transfers, container defaults
                 "--registry-mirror" => "registry-mirrors",
                 "--max-concurrent-downloads" => "max-concurrent-downloads",
@@ -260,6 +266,7 @@ public static partial class DaemonArgs
         string logDriver = Single("log-driver", file.LogDriver) ?? DaemonOptions.DefaultLogDriver;
         IReadOnlyDictionary<string, string> logOpts = LogOpts(flags.GetValueOrDefault("log-opts"), file.LogOpts, conflicts);
         string defaultRuntime = Single("default-runtime", file.DefaultRuntime) ?? "berth-runtime";
+        string? usernsRemap = Single("userns-remap", file.UsernsRemap);
         var tls = new TlsOptions
         {
             CertFile = Single("tlscert", file.TlsCert),
@@ -328,6 +335,7 @@ public static partial class DaemonArgs
             DnsOptions = dnsOpts,
             Runtimes = runtimes,
             DefaultRuntime = DaemonOptions.CanonicalRuntimeName(defaultRuntime),
+            UsernsRemapSetting = string.IsNullOrEmpty(usernsRemap) ? null : usernsRemap,
             // registry mirrors, transfers, container defaults
             RegistryMirrors = mirrors,
             MaxConcurrentDownloads = maxDownloads,
@@ -626,6 +634,7 @@ public sealed partial record DaemonConfigFile
     [JsonPropertyName("log-opts")] public IReadOnlyDictionary<string, string>? LogOpts { get; init; }
     [JsonPropertyName("default-runtime")] public string? DefaultRuntime { get; init; }
     [JsonPropertyName("runtimes")] public IReadOnlyDictionary<string, DaemonConfigRuntime>? Runtimes { get; init; }
+    [JsonPropertyName("userns-remap")] public string? UsernsRemap { get; init; }
 
     // registry mirrors, transfers, container defaults
     [JsonPropertyName("registry-mirrors")] public IReadOnlyList<string>? RegistryMirrors { get; init; }

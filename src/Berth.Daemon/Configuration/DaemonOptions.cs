@@ -79,6 +79,21 @@ public sealed partial record DaemonOptions
     /// <summary>journald's native socket, where the journald driver sends (systemd's path; tests point it elsewhere).</summary>
     public string JournalSocket { get; init; } = "/run/systemd/journal/socket";
 
+    /// <summary>--userns-remap as given (USER[:GROUP], UID[:GID] or default); null: containers share the host's user namespace.</summary>
+    public string? UsernsRemapSetting { get; init; }
+
+    /// <summary>
+    /// The mapping <see cref="UsernsRemapSetting"/> resolves to, set by the host at start (with <see cref="DataRoot"/>
+    /// moved to its UID.GID directory); null without remapping.
+    /// </summary>
+    public UsernsRemap? Remap { get; init; }
+
+    /// <summary>The user, group and subordinate id databases --userns-remap reads (tests point them at files of their own).</summary>
+    public string PasswdFile { get; init; } = "/etc/passwd";
+    public string GroupFile { get; init; } = "/etc/group";
+    public string SubuidFile { get; init; } = "/etc/subuid";
+    public string SubgidFile { get; init; } = "/etc/subgid";
+
     /// <summary>--log-opt: options of <see cref="LogDriver"/> given to containers of that driver that do not set them.</summary>
     public IReadOnlyDictionary<string, string> LogOpts { get; init; } = new Dictionary<string, string>();
 

@@ -59,6 +59,27 @@ public static partial class ContainerFiles
     }
 
     /// <summary>
+    /// Under --userns-remap, <see cref="AddInitLayer"/> runs as the host's root, whose files the remapped
+    /// container sees as owned by nobody: what it made (owned by 0 in this view) is given to the
+    /// container's root, as dockerd's init layer is made owned by the remapped root.
+    /// </summary>
+    internal static void GiveInitLayerTo(string rootfs, uint uid, uint gid)
+    {
+        using SafeFileHandle root = OpenRoot(rootfs);
+        const ulong resolve = Native.RESOLVE_IN_ROOT | Native.RESOLVE_NO_MAGICLINKS;
+        var directories = new HashSet<string>(StringComparer.Ordinal);
+        foreach ((string directory, string name, _, _) in InitLayerEntries)
+        {
+            using SafeFileHandle? parent = Native.TryOpenAt2(root, directory.Length == 0 ? "." : directory, Native.O_PATH | Native.O_DIRECTORY, resolve, out _);
+            if (parent is null) continue;
+            if (directory.Length > 0 && directories.Add(directory) && Native.Stat(parent, "", Native.AT_EMPTY_PATH, directory).Uid == 0)
+                Native.ChownAt(parent, "", uid, gid, Native.AT_EMPTY_PATH, "/" + directory);
+            if (Native.TryStat(parent, name, Native.AT_SYMLINK_NOFOLLOW, out Native.Statx st) && st.Uid == 0)
+                Native.ChownAt(parent, name, uid, gid, Native.AT_SYMLINK_NOFOLLOW, "/" + (directory.Length == 0 ? name : directory + "/" + name));
+        }
+    }
+
+    /// <summary>
     /// For changes: an init-layer path made at the container's first mount that neither its
     /// writable layer nor its image has now was deleted by the container, a deletion in dockerd's
     /// diff against its init layer (and its directory changed). <paramref name="upper"/> and

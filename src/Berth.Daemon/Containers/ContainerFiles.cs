@@ -75,14 +75,16 @@ public static partial class ContainerFiles
             // The entries are named after the path asked for (its last element), as dockerd rebases them.
             string name = target.BaseName;
             var hardlinks = new Dictionary<(uint, uint, ulong), string>();
-            if (target.Leaf is null) WriteTree(writer, target.Directory, null, name, hardlinks, cancellationToken);
-            else WriteTree(writer, target.Directory, target.Leaf, name, hardlinks, cancellationToken);
+            // Under --userns-remap the container's files are seen here with host ids: the archive says the container's.
+            Configuration.UsernsRemap? remap = service.RemapOf(entry.Record);
+            if (target.Leaf is null) WriteTree(writer, target.Directory, null, name, hardlinks, cancellationToken, remap);
+            else WriteTree(writer, target.Directory, target.Leaf, name, hardlinks, cancellationToken, remap);
             return true;
         }, cancellationToken), cancellationToken);
 
     /// <summary>GET /containers/{id}/export: the whole root filesystem.</summary>
     public static Task<bool> ExportAsync(ContainerService service, ContainerEntry entry, Stream output, CancellationToken cancellationToken)
-        => service.WithRootfsAsync(entry, rootfs => BlockingWork.RunAsync(() =>
+        => service.WithStoredRootfsAsync(entry, rootfs => BlockingWork.RunAsync(() =>
         {
             using var root = OpenRoot(rootfs);
             using var writer = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
@@ -117,7 +119,7 @@ public static partial class ContainerFiles
                     throw new ApiException(500, "mounted volume is marked read-only");
                 if (entry.Record.HostConfig.ReadonlyRootfs && st.MountId == Native.Stat(root, "", Native.AT_EMPTY_PATH, "/").MountId)
                     throw new ApiException(500, "container rootfs is marked read-only");
-                await ExtractIntoAsync(tar, target, noOverwriteDirNonDir, cancellationToken);
+                await ExtractIntoAsync(tar, target, noOverwriteDirNonDir, cancellationToken, service.RemapOf(entry.Record));
             }
             return true;
         }, cancellationToken);
@@ -127,7 +129,7 @@ public static partial class ContainerFiles
     /// passing the archive on, through a pipe, to <see cref="LayerApplier"/>, which does the
     /// writing with its path defences. The check runs at most one pipe's worth ahead of the writes.
     /// </summary>
-    private static async Task ExtractIntoAsync(Stream tar, SafeFileHandle target, bool noOverwriteDirNonDir, CancellationToken cancellationToken)
+    private static async Task ExtractIntoAsync(Stream tar, SafeFileHandle target, bool noOverwriteDirNonDir, CancellationToken cancellationToken, Configuration.UsernsRemap? remap = null)
     {
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 1 << 20, resumeWriterThreshold: 1 << 19, useSynchronizationContext: false));
         Task producer = BlockingWork.RunAsync(() =>
@@ -135,7 +137,7 @@ public static partial class ContainerFiles
             try
             {
                 using Stream output = pipe.Writer.AsStream(leaveOpen: true);
-                Recheck(tar, output, target, noOverwriteDirNonDir, cancellationToken);
+                Recheck(tar, output, target, noOverwriteDirNonDir, cancellationToken, remap);
                 pipe.Writer.Complete();
             }
             catch (Exception e)
@@ -172,13 +174,13 @@ public static partial class ContainerFiles
         }
     }
 
-    private static void Recheck(Stream input, Stream output, SafeFileHandle target, bool noOverwriteDirNonDir, CancellationToken cancellationToken)
+    private static void Recheck(Stream input, Stream output, SafeFileHandle target, bool noOverwriteDirNonDir, CancellationToken cancellationToken, Configuration.UsernsRemap? remap)
     {
         try
         {
             // A compressed archive (gzip, zstd) is unpacked as dockerd's untar does, whose DecompressStream takes them.
             using Stream tar = LayerDecompression.Open(input, out _);
-            RecheckEntries(tar, output, target, noOverwriteDirNonDir, cancellationToken);
+            RecheckEntries(tar, output, target, noOverwriteDirNonDir, cancellationToken, remap);
         }
         catch (Exception e) when (MalformedArchive.Is(e))
         {
@@ -187,7 +189,7 @@ public static partial class ContainerFiles
         }
     }
 
-    private static void RecheckEntries(Stream input, Stream output, SafeFileHandle target, bool noOverwriteDirNonDir, CancellationToken cancellationToken)
+    private static void RecheckEntries(Stream input, Stream output, SafeFileHandle target, bool noOverwriteDirNonDir, CancellationToken cancellationToken, Configuration.UsernsRemap? remap)
     {
         using var reader = new TarReader(input, leaveOpen: true);
         using var writer = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
@@ -213,8 +215,8 @@ public static partial class ContainerFiles
             var copy = new PaxTarEntry(e.EntryType is TarEntryType.V7RegularFile ? TarEntryType.RegularFile : e.EntryType, name)
             {
                 Mode = e.Mode,
-                Uid = e.Uid,
-                Gid = e.Gid,
+                Uid = remap is null ? e.Uid : HostId(remap.UidMap, e.Uid),
+                Gid = remap is null ? e.Gid : HostId(remap.GidMap, e.Gid),
                 ModificationTime = e.ModificationTime,
             };
             if (e.EntryType is TarEntryType.SymbolicLink or TarEntryType.HardLink) copy.LinkName = e.LinkName;
@@ -228,6 +230,13 @@ public static partial class ContainerFiles
             writer.WriteEntry(copy);
         }
     }
+
+    private const uint OverflowId = 65534;
+
+    /// <summary>An archive's owner under --userns-remap: the host id of the container's, refused in dockerd's words when there is none.</summary>
+    private static int HostId(IReadOnlyList<Berth.Oci.LinuxIdMapping> map, int id) =>
+        id >= 0 && Configuration.UsernsRemap.ToHost(map, (uint)id) is { } host ? (int)host
+            : throw ApiException.BadRequest($"Error processing tar file: Container ID {id} cannot be mapped to a host ID");
 
     /// <summary>Whether the directory <paramref name="relative"/> goes into exists beneath the target and is on proc, sysfs or the like.</summary>
     private static bool OnKernelFileSystem(SafeFileHandle target, string relative)
@@ -628,7 +637,7 @@ public static partial class ContainerFiles
     /// itself when null) under <paramref name="name"/>, and a directory's contents below it.
     /// </summary>
     private static void WriteTree(TarWriter writer, SafeFileHandle parent, string? leaf, string name,
-        Dictionary<(uint, uint, ulong), string> hardlinks, CancellationToken cancellationToken)
+        Dictionary<(uint, uint, ulong), string> hardlinks, CancellationToken cancellationToken, Configuration.UsernsRemap? remap = null)
     {
         cancellationToken.ThrowIfCancellationRequested();
         Native.Statx st = leaf is null
@@ -637,8 +646,9 @@ public static partial class ContainerFiles
         PaxTarEntry Entry(TarEntryType type, string entryName) => new(type, entryName)
         {
             Mode = (UnixFileMode)(st.Mode & 0xFFFu),
-            Uid = (int)st.Uid,
-            Gid = (int)st.Gid,
+            // A host id outside the container's ranges is nobody there (the kernel's overflow id).
+            Uid = remap is null ? (int)st.Uid : (int)(Configuration.UsernsRemap.ToContainer(remap.UidMap, st.Uid) ?? OverflowId),
+            Gid = remap is null ? (int)st.Gid : (int)(Configuration.UsernsRemap.ToContainer(remap.GidMap, st.Gid) ?? OverflowId),
             ModificationTime = DateTimeOffset.FromUnixTimeSeconds(st.MtimeSec),
         };
         switch (st.Type)
@@ -650,7 +660,7 @@ public static partial class ContainerFiles
                     if (Native.IsKernelFileSystem(dir)) break; // a running container's /proc, /sys…: the mount point only
                     string prefix = name.TrimEnd('/') + "/";
                     foreach (string child in ListDirectory(dir))
-                        WriteTree(writer, dir, child, prefix + child, hardlinks, cancellationToken);
+                        WriteTree(writer, dir, child, prefix + child, hardlinks, cancellationToken, remap);
                 }
                 break;
 
@@ -829,6 +839,14 @@ public static partial class ContainerFiles
 
         [LibraryImport(Libc, EntryPoint = "readlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
         private static partial nint readlink(string path, byte* buf, nuint size);
+
+        [LibraryImport(Libc, EntryPoint = "fchownat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+        private static partial int fchownat(SafeFileHandle dirfd, string path, uint owner, uint group, int flags);
+
+        public static void ChownAt(SafeFileHandle dir, string path, uint uid, uint gid, int flags, string display)
+        {
+            if (fchownat(dir, path, uid, gid, flags) < 0) throw Error($"chown to {uid}:{gid}", display);
+        }
 
         public static string ProcFdPath(SafeFileHandle fd) => "/proc/self/fd/" + fd.DangerousGetHandle().ToInt32().ToString(CultureInfo.InvariantCulture);
 

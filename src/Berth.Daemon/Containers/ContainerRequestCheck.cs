@@ -40,8 +40,17 @@ public static class ContainerRequestCheck
         CheckRestartPolicy(host.RestartPolicy);
         if (host.AutoRemove && host.RestartPolicy.Name is not ("" or "no"))
             throw BadRequest("conflicting options: cannot specify both --restart and --rm");
-        // berthd has no --userns-remap: every container shares the host's user namespace, so "host" asks for what is there.
-        if (host.UsernsMode is not ("" or "host")) throw NotSupported("HostConfig.UsernsMode", $"user namespace mode `{host.UsernsMode}` (berthd has no --userns-remap; only host is)");
+        // Without --userns-remap every container shares the host's user namespace, so "host" asks for what is there.
+        // With it, dockerd 20.10 takes any other value as "a namespace of its own" and refuses what cannot share one.
+        if (options.Remap is null && host.UsernsMode is not ("" or "host"))
+            throw NotSupported("HostConfig.UsernsMode", $"user namespace mode `{host.UsernsMode}` (berthd runs without --userns-remap; only host is)");
+        if (options.Remap is not null && host.UsernsMode != "host")
+        {
+            if (host.Privileged)
+                throw BadRequest("privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode");
+            if (host.NetworkMode == "host") throw BadRequest("cannot share the host's network namespace when user namespaces are enabled");
+            if (host.PidMode == "host") throw BadRequest("cannot share the host PID namespace when user namespaces are enabled");
+        }
         if (!string.IsNullOrEmpty(host.Cgroup)) throw NotSupported("HostConfig.Cgroup", "joining another container's cgroup");
         if (host.Isolation is not ("" or "default")) throw NotSupported("HostConfig.Isolation", $"isolation `{host.Isolation}`");
         if (host.IpcMode is not ("" or "private" or "shareable" or "host" or "none") && IpcModeContainer(host.IpcMode) is null)

@@ -20,7 +20,7 @@ public sealed partial class ContainerService
             string id = entry.Record.Id;
             string rootfs = RootfsDirectory(id);
             bool mountedHere = !MountPoints.IsMountPoint(rootfs);
-            if (mountedHere) MountRootfs(id, rootfs);
+            if (mountedHere) MountRootfs(entry.Record, rootfs);
             try
             {
                 return await action(rootfs);
@@ -34,6 +34,47 @@ public sealed partial class ContainerService
         {
             entry.Lock.Release();
         }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="action"/> with the container's root filesystem as it is stored, for export: the
+    /// container's own mount (<see cref="WithRootfsAsync"/>), but for a container in a remapped user namespace,
+    /// whose mount shows every owner shifted (<see cref="RemappedRootfs"/>), a read-only overlay of its writable
+    /// layer over the image's layers, unmapped: owners as in the image, as dockerd's export shows them.
+    /// </summary>
+    public Task<T> WithStoredRootfsAsync<T>(ContainerEntry entry, Func<string, Task<T>> action, CancellationToken cancellationToken)
+    {
+        if (RemapOf(entry.Record) is null) return WithRootfsAsync(entry, action, cancellationToken);
+        return WithRootfsAsync(entry, async _ =>
+        {
+            string id = entry.Record.Id;
+            // The writable layer as the first lower: its whiteouts and opaque directories hide the image's entries as
+            // they do over it; no upper and no work directory, so nothing the running container's overlay uses is shared.
+            IReadOnlyList<Mount> mounts = Snapshotter.Mounts(SnapshotKey(id));
+            Mount readOnly = mounts switch
+            {
+                [{ Type: "bind" } bind] => bind with { Options = ["rbind", "ro"] },
+                [{ Type: "overlay" } overlay] => overlay with
+                {
+                    Options = [.. overlay.Options.Where(o => !o.StartsWith("upperdir=", StringComparison.Ordinal) && !o.StartsWith("workdir=", StringComparison.Ordinal)
+                        && !o.StartsWith("lowerdir=", StringComparison.Ordinal)),
+                        "lowerdir=" + MountHelper.WritableDirectory(mounts) + ":" + overlay.Options.First(o => o.StartsWith("lowerdir=", StringComparison.Ordinal))["lowerdir=".Length..]],
+                },
+                _ => throw new InvalidOperationException("unexpected snapshot mounts"),
+            };
+            string view = Path.Combine(StateRoot, id, "stored-rootfs");
+            Directory.CreateDirectory(view);
+            MountHelper.MountAll([readOnly], view);
+            try
+            {
+                return await action(view);
+            }
+            finally
+            {
+                while (MountPoints.IsMountPoint(view)) MountHelper.Unmount(view, detach: true);
+                Directory.Delete(view);
+            }
+        }, cancellationToken);
     }
 
     /// <summary>

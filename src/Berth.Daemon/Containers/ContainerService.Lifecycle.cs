@@ -62,7 +62,7 @@ public sealed partial class ContainerService
 
         string bundle = BundleDirectory(id), rootfs = RootfsDirectory(id), monitorDir = MonitorDirectory(id);
         Directory.CreateDirectory(bundle);
-        MountRootfs(id, rootfs);
+        MountRootfs(r, rootfs);
         MonitorHandle? handle = null;
         bool started = false;
         Interlocked.Increment(ref _startsInFlight);
@@ -354,15 +354,19 @@ public sealed partial class ContainerService
         return new ApiException(userError ? 400 : 500, text);
     }
 
-    private void MountRootfs(string id, string rootfs)
+    private void MountRootfs(ContainerRecord record, string rootfs)
     {
+        string id = record.Id;
         Directory.CreateDirectory(rootfs);
         if (MountPoints.IsMountPoint(rootfs)) return;
-        MountHelper.MountAll(Snapshotter.Mounts(SnapshotKey(id)), rootfs);
+        Configuration.UsernsRemap? remap = RemapOf(record);
+        if (remap is null) MountHelper.MountAll(Snapshotter.Mounts(SnapshotKey(id)), rootfs);
+        else RemappedRootfs.Mount(Snapshotter.Mounts(SnapshotKey(id)), rootfs, Path.Combine(StateRoot, id, "idmapped-layers"), remap);
         if (InitLayerMade(id)) return;
         try
         {
             ContainerFiles.AddInitLayer(rootfs);
+            if (remap is not null) ContainerFiles.GiveInitLayerTo(rootfs, remap.RootUid, remap.RootGid);
             File.WriteAllBytes(InitLayerMarker(id), []);
         }
         catch (IOException)

@@ -86,9 +86,25 @@ public static class ContainerSpecFactory
         foreach (LinuxNamespace ns in linux.Namespaces)
             if (joinedNamespaces?.GetValueOrDefault(ns.Type) is { } path) ns.Path = path;
         if (h.UTSMode == "host") spec.Hostname = null;
+        // --userns-remap: a user namespace of the container's own with the daemon's ranges, unless it opted out (--userns=host).
+        Configuration.UsernsRemap? remap = h.UsernsMode == "host" ? null : daemon?.Remap;
+        if (remap is not null)
+        {
+            linux.Namespaces.Add(new LinuxNamespace { Type = NamespaceType.User });
+            linux.UidMappings = [.. remap.UidMap.Select(m => new LinuxIdMapping { ContainerId = m.ContainerId, HostId = m.HostId, Size = m.Size })];
+            linux.GidMappings = [.. remap.GidMap.Select(m => new LinuxIdMapping { ContainerId = m.ContainerId, HostId = m.HostId, Size = m.Size })];
+        }
 
         // /etc/hostname, /etc/hosts, /etc/resolv.conf: files of the container's, bind-mounted (dockerd does the same).
         WriteEtcFiles(record, spec.Hostname ?? System.Net.Dns.GetHostName(), containerDir, hostNetwork, daemon, hostGateway, embeddedDns);
+        // As dockerd: the container's directory reachable by the remapped root (root:GID 0710) and its /etc files its own.
+        if (remap is not null)
+        {
+            ChownOrThrow(containerDir, 0, remap.RootGid);
+            File.SetUnixFileMode(containerDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute);
+            foreach (string name in new[] { "resolv.conf", "hostname", "hosts" })
+                ChownOrThrow(Path.Combine(containerDir, name), remap.RootUid, remap.RootGid);
+        }
         var etc = new List<OciMount>();
         foreach (string name in new[] { "resolv.conf", "hostname", "hosts" })
             etc.Add(new OciMount
@@ -302,6 +318,12 @@ public static class ContainerSpecFactory
     /// </summary>
     /// <param name="daemon">Its --dns, --dns-search and --dns-opt stand in, each on its own, for what the container leaves empty (as dockerd).</param>
     /// <param name="hostGateway">What --add-host NAME:host-gateway stands for (see <see cref="ExtraHosts"/>).</param>
+    private static void ChownOrThrow(string path, uint uid, uint gid)
+    {
+        if (Interop.chown(path, (int)uid, (int)gid) != 0)
+            throw new IOException($"chown {path} to {uid}:{gid}: {Interop.Describe(Interop.LastErrno)}");
+    }
+
     public static void WriteEtcFiles(ContainerRecord record, string hostname, string dir, bool hostNetwork, Configuration.DaemonOptions? daemon = null,
         Func<System.Net.IPAddress?>? hostGateway = null, bool embeddedDns = false)
     {

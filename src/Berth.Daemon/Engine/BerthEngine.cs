@@ -54,7 +54,8 @@ public sealed class BerthEngine : IDisposable
             DefaultSubnet6 = options.FixedCidrV6,
             UserlandProxy = options.UserlandProxy,
         });
-        Volumes = new Volumes.VolumeService(Path.Combine(options.DataRoot, "volumes"), loggers.CreateLogger("Berth.Daemon.Volumes"), Time, Events);
+        Volumes = new Volumes.VolumeService(Path.Combine(options.DataRoot, "volumes"), loggers.CreateLogger("Berth.Daemon.Volumes"), Time, Events,
+            options.Remap is { } remap ? (remap.RootUid, remap.RootGid) : null);
         Volumes.Load();
         Containers = new Containers.ContainerService(options, Store, _snapshotter, Network, loggers.CreateLogger("Berth.Daemon.Containers"), Time, Events, Volumes);
         Usage.Source = Containers.ImagesInUse;

@@ -51,12 +51,18 @@ public sealed partial class DaemonHost : IAsyncDisposable
     public static async Task<DaemonHost> StartAsync(DaemonOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default, TimeProvider? time = null)
     {
         DaemonArgs.Validate(options);
+        // --userns-remap is resolved before anything is made: a missing user, group or range stops the start.
+        UsernsRemap? remap = null;
+        string? remapWarning = null;
+        if (options.UsernsRemapSetting is { } remapSetting)
+            remap = UsernsRemap.Resolve(remapSetting, options.PasswdFile, options.GroupFile, options.SubuidFile, options.SubgidFile, out remapWarning);
         var listeners = options.Hosts.Select(h => ListenAddress.Parse(h, options.Tls)).ToList();
         Directory.CreateDirectory(options.DataRoot, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
         Directory.CreateDirectory(options.ExecRoot, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
 
         // The lock first: nothing below may touch the state of a data root another daemon owns.
         DataRootLock dataLock = DataRootLock.Acquire(options.DataRoot);
+        if (remap is not null) options = RemappedDataRoot(options, remap);
         BerthEngine? engine = null;
         WebApplication? app = null;
         PidFile? pidFile = null;
@@ -133,6 +139,8 @@ public sealed partial class DaemonHost : IAsyncDisposable
             foreach (ListenAddress l in listeners.Where(l => l.Kind == ListenKind.Unix)) UnixSocket.Secure(l.SocketPath!, options.SocketGroup);
             pidFile = PidFile.Write(options.PidFile ?? Path.Combine(options.ExecRoot, "berthd.pid"));
             ILogger logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("berthd");
+            if (remapWarning is not null) LogRemapWarning(logger, remapWarning);
+            if (remap is not null) LogRemap(logger, remap.User, remap.Group, remap.DirectoryName);
             LogListening(logger, BerthEngine.Version, string.Join(", ", listeners.Select(l => l.Text)), options.DataRoot, ApiVersion.Current);
             return new DaemonHost(app, engine, dataLock, pidFile, listeners, logger);
         }
@@ -198,6 +206,30 @@ public sealed partial class DaemonHost : IAsyncDisposable
             _lock.Dispose();
         }
     }
+
+    /// <summary>
+    /// As dockerd: everything of a remapped daemon lives in &lt;data-root&gt;/UID.GID (another mapping over the same
+    /// data root finds none of this one's images, containers or volumes), and both directories are root:GID 0710 so
+    /// that the remapped root can reach what is bind-mounted from there into its containers.
+    /// </summary>
+    private static DaemonOptions RemappedDataRoot(DaemonOptions options, UsernsRemap remap)
+    {
+        string root = Path.Combine(options.DataRoot, remap.DirectoryName);
+        Directory.CreateDirectory(root);
+        foreach (string dir in new[] { options.DataRoot, root })
+        {
+            if (Interop.chown(dir, 0, (int)remap.RootGid) != 0)
+                throw new IOException($"chown {dir} to 0:{remap.RootGid}: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+            File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute);
+        }
+        return options with { DataRoot = root, Remap = remap };
+    }
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "{Warning}")]
+    private static partial void LogRemapWarning(ILogger logger, string warning);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Information, Message = "User namespaces: ID ranges will be mapped to subuid/subgid ranges of: {User} (group {Group}); state in {Directory}")]
+    private static partial void LogRemap(ILogger logger, string user, string group, string directory);
 
     [LoggerMessage(EventId = 100, Level = LogLevel.Information, Message = "berthd {Version} listening on {Hosts} (data root {DataRoot}, API {ApiVersion})")]
     private static partial void LogListening(ILogger logger, string version, string hosts, string dataRoot, string apiVersion);

@@ -34,9 +34,9 @@ public sealed partial class VolumeService
     private readonly Lock _lock = new();
     private readonly ILogger _logger;
 
-    public VolumeService(string root, ILogger logger, TimeProvider? time = null, Events.EventLog? events = null)
+    public VolumeService(string root, ILogger logger, TimeProvider? time = null, Events.EventLog? events = null, (uint Uid, uint Gid)? dataOwner = null)
     {
-        Store = new VolumeStore(root);
+        Store = new VolumeStore(root, dataOwner);
         _logger = logger;
         Time = time ?? TimeProvider.System;
         Events = events ?? new Events.EventLog(Time);

@@ -34,11 +34,15 @@ public sealed class VolumeStore
     public const string MetadataFile = "volume.json";
     public const string DataDirectory = "_data";
 
-    public VolumeStore(string root)
+    /// <param name="dataOwner">Under --userns-remap, the remapped root: new volumes' _data are given to it, as dockerd's local driver does.</param>
+    public VolumeStore(string root, (uint Uid, uint Gid)? dataOwner = null)
     {
         Root = root;
+        DataOwner = dataOwner;
         Directory.CreateDirectory(root);
     }
+
+    public (uint Uid, uint Gid)? DataOwner { get; }
 
     public string Root { get; }
 
@@ -88,6 +92,8 @@ public sealed class VolumeStore
         // dockerd's local driver: the volume's directory 0701 (traversable, not listable), _data 0755.
         File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.OtherExecute);
         Directory.CreateDirectory(MountpointOf(record.Name));
+        if (DataOwner is var (uid, gid) && Interop.chown(MountpointOf(record.Name), (int)uid, (int)gid) != 0)
+            throw new IOException($"chown {MountpointOf(record.Name)} to {uid}:{gid}: {Interop.Describe(Interop.LastErrno)}");
         DurableFile.Write(Path.Combine(dir, MetadataFile), JsonSerializer.SerializeToUtf8Bytes(record, VolumeStoreJson.Default.VolumeRecord));
         DurableFile.FsyncDirectory(Root);
     }

@@ -13,7 +13,7 @@ namespace Berth.Runtime.Container;
 /// The user namespace is held by a short-lived child of the executor: a multi-threaded process
 /// cannot unshare one, and the child runs no managed code (ChildProgram).
 /// </summary>
-internal static partial class IdmappedMounts
+public static partial class IdmappedMounts
 {
     const long OPEN_TREE_CLONE = 1, OPEN_TREE_CLOEXEC = 0x80000;
     const ulong MOUNT_ATTR_IDMAP = 0x100000;
@@ -22,7 +22,7 @@ internal static partial class IdmappedMounts
     private static partial long syscall5(long number, long a1, long a2, long a3, long a4, long a5);
 
     /// <summary>Whether the mount asks to be id-mapped (mappings given, or the idmap/ridmap option).</summary>
-    public static bool IsIdmapped(Mount mount, ParsedMountOptions options) =>
+    internal static bool IsIdmapped(Mount mount, ParsedMountOptions options) =>
         options.IdMap || mount.UidMappings is { Count: > 0 } || mount.GidMappings is { Count: > 0 };
 
     /// <summary>
@@ -30,7 +30,7 @@ internal static partial class IdmappedMounts
     /// The fds are close-on-exec: the child inherits them through the clone and loses them at execve.
     /// The caller closes them once the child has been cloned (and on failure).
     /// </summary>
-    public static Dictionary<int, int> Prepare(Spec spec, string bundle)
+    internal static Dictionary<int, int> Prepare(Spec spec, string bundle)
     {
         var fds = new Dictionary<int, int>();
         var mounts = spec.Mounts ?? [];
@@ -67,6 +67,40 @@ internal static partial class IdmappedMounts
         finally
         {
             foreach (var fd in usernsByMap.Values) LibC.close(fd);
+        }
+    }
+
+    /// <summary>
+    /// Mounts an id-mapped copy of each source directory at its target (an existing directory), all through one
+    /// user namespace holding these mappings: what the filesystem stores as a mapping's containerID is seen
+    /// through the mount as its hostID. berthd mounts a remapped container's image layers this way (see
+    /// Berth.Daemon's RemappedRootfs); each target is an ordinary mount the caller unmounts.
+    /// </summary>
+    public static unsafe void MountIdmapped(IReadOnlyList<(string Source, string Target)> trees, List<LinuxIdMapping> uids, List<LinuxIdMapping> gids)
+    {
+        var userns = UserNamespaceHolding(uids, gids);
+        var empty = stackalloc byte[1];
+        empty[0] = 0;
+        try
+        {
+            foreach (var (source, target) in trees)
+            {
+                var tree = CloneIdmapped(source, recursive: false, recursiveIdmap: false, userns, $"id-mapped mount of {source}");
+                try
+                {
+                    fixed (byte* to = System.Text.Encoding.UTF8.GetBytes(target + "\0"))
+                        if (syscall5(Sys.MoveMount, tree, (long)empty, Sys.AT_FDCWD, (long)to, Sys.MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                            throw LibC.Error($"move the id-mapped mount of {source} to {target} (move_mount)", LibC.Errno);
+                }
+                finally
+                {
+                    LibC.close(tree);
+                }
+            }
+        }
+        finally
+        {
+            LibC.close(userns);
         }
     }
 
