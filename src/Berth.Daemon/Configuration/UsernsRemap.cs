@@ -62,8 +62,9 @@ public sealed record UsernsRemap(string User, uint Uid, string Group, uint Gid, 
             group = groups.FirstOrDefault(g => g.Name == user.Name) is { Name: not null } same ? same
                 : throw new DaemonConfigException($"Error during gid lookup for \"{user.Name}\": getent unable to find entry \"{user.Name}\" in group database");
         else if (uint.TryParse(groupPart, NumberStyles.None, CultureInfo.InvariantCulture, out uint gid))
+            // "/etc/passwd" for a group is dockerd 20.10's wording.
             group = groups.FirstOrDefault(g => g.Id == gid) is { Name: not null } byId ? byId
-                : throw new DaemonConfigException($"Gid {gid} has no entry in /etc/group: getent unable to find entry \"{gid}\" in group database");
+                : throw new DaemonConfigException($"Gid {gid} has no entry in /etc/passwd: getent unable to find entry \"{gid}\" in group database");
         else
             group = groups.FirstOrDefault(g => g.Name == groupPart) is { Name: not null } byName ? byName
                 : throw new DaemonConfigException($"Error during groupname lookup for \"{groupPart}\": getent unable to find entry \"{groupPart}\" in group database");

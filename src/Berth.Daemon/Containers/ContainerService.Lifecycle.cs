@@ -318,8 +318,10 @@ public sealed partial class ContainerService
         if (!MountPoints.IsMountPoint(dir))
         {
             long size = r.HostConfig.ShmSize > 0 ? r.HostConfig.ShmSize : Configuration.DaemonOptions.DockerShmSize;
-            MountHelper.MountAll([new Berth.Images.Snapshots.Mount("tmpfs", "shm",
-                ["nosuid", "nodev", "noexec", "mode=1777", "size=" + size.ToString(CultureInfo.InvariantCulture)])], dir);
+            List<string> options = ["nosuid", "nodev", "noexec", "mode=1777", "size=" + size.ToString(CultureInfo.InvariantCulture)];
+            // As dockerd: owned by the remapped root under --userns-remap (the host's root is nobody in there).
+            if (RemapOf(r) is { } remap) options.AddRange(["uid=" + remap.RootUid.ToString(CultureInfo.InvariantCulture), "gid=" + remap.RootGid.ToString(CultureInfo.InvariantCulture)]);
+            MountHelper.MountAll([new Berth.Images.Snapshots.Mount("tmpfs", "shm", options)], dir);
         }
         return dir;
     }

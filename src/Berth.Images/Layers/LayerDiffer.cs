@@ -59,6 +59,10 @@ public static class LayerDiffer
                     header.Name = prefix + ".wh." + name;
                     header.Kind = TarEntryKind.File;
                     header.Mode = 0;
+                    // A whiteout is overlayfs' own, made as the mounter: under berthd's --userns-remap that is an id
+                    // outside the container's ranges (RemappedRootfs). Its owner means nothing; a layer says root.
+                    header.Uid = 0;
+                    header.Gid = 0;
                     writer.WriteEntry(header);
                     break;
 
