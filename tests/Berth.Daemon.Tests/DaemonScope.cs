@@ -250,16 +250,18 @@ public sealed class RestartableDaemon : IAsyncDisposable
     }
 
     public TestNetns Netns { get; }
-    public DaemonOptions Options { get; }
+    /// <summary>The options of the next start (a test may change them between a stop and a start).</summary>
+    public DaemonOptions Options { get; set; }
     public DaemonHost? Host { get; private set; }
     public string Socket => _dir.Combine("exec", "berth.sock");
     public Cli.DockerCli Docker => new(Cli.DockerCli.Installed().Select(b => (string)b[0]).First(), "unix://" + Socket, _config.Path);
 
-    public static async Task<RestartableDaemon> StartAsync(string name)
+    public static async Task<RestartableDaemon> StartAsync(string name, Func<DaemonOptions, DaemonOptions>? configure = null)
     {
         var daemon = new RestartableDaemon(new TempDirectory(name), TestNetns.Create());
         try
         {
+            if (configure is not null) daemon.Options = configure(daemon.Options);
             await daemon.StartAgainAsync();
             using HttpClient client = DaemonScope.CreateClient(daemon.Socket);
             using var tar = new ByteArrayContent(TestRootfs.BusyboxTar());

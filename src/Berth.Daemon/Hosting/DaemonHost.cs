@@ -210,7 +210,8 @@ public sealed partial class DaemonHost : IAsyncDisposable
     /// <summary>
     /// As dockerd: everything of a remapped daemon lives in &lt;data-root&gt;/UID.GID (another mapping over the same
     /// data root finds none of this one's images, containers or volumes), and both directories are root:GID 0710 so
-    /// that the remapped root can reach what is bind-mounted from there into its containers.
+    /// that the remapped root can reach what is bind-mounted from there into its containers. Runtime state is in
+    /// &lt;exec-root&gt;/UID.GID.
     /// </summary>
     private static DaemonOptions RemappedDataRoot(DaemonOptions options, UsernsRemap remap)
     {
@@ -222,7 +223,18 @@ public sealed partial class DaemonHost : IAsyncDisposable
                 throw new IOException($"chown {dir} to 0:{remap.RootGid}: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
             File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute);
         }
-        return options with { DataRoot = root, Remap = remap };
+        // The runtime state goes aside as well (dockerd's stays with containerd, which keeps each task until asked): a
+        // start on another mapping, or without one, would otherwise take this mapping's running containers for what a
+        // crash left and remove them.
+        string execRoot = Path.Combine(options.ExecRoot, remap.DirectoryName);
+        Directory.CreateDirectory(execRoot, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        return options with
+        {
+            DataRoot = root,
+            ExecRoot = execRoot,
+            PidFile = options.PidFile ?? Path.Combine(options.ExecRoot, "berthd.pid"),
+            Remap = remap,
+        };
     }
 
     [LoggerMessage(EventId = 102, Level = LogLevel.Warning, Message = "{Warning}")]

@@ -16,23 +16,25 @@ public sealed class UsernsRemapContainerTests : DockerCliTestBase
     private const uint RootUid = 300000, RootGid = 500000;
     private readonly TempDirectory _ids = MakeIdFiles();
 
-    private static TempDirectory MakeIdFiles()
+    internal static TempDirectory MakeIdFiles()
     {
         var dir = new TempDirectory("userns-ids");
-        File.WriteAllText(dir.Combine("passwd"), "root:x:0:0:root:/root:/bin/sh\nremapper:x:1234:1234::/:/bin/false\n");
-        File.WriteAllText(dir.Combine("group"), "root:x:0:\nremapper:x:1234:\n");
-        File.WriteAllText(dir.Combine("subuid"), "1234:300000:65536\n1234:400000:10\n");
-        File.WriteAllText(dir.Combine("subgid"), "remapper:500000:65536\n");
+        File.WriteAllText(dir.Combine("passwd"), "root:x:0:0:root:/root:/bin/sh\nremapper:x:1234:1234::/:/bin/false\nother:x:1235:1235::/:/bin/false\n");
+        File.WriteAllText(dir.Combine("group"), "root:x:0:\nremapper:x:1234:\nother:x:1235:\n");
+        File.WriteAllText(dir.Combine("subuid"), "1234:300000:65536\n1234:400000:10\nother:600000:65536\n");
+        File.WriteAllText(dir.Combine("subgid"), "remapper:500000:65536\nother:700000:65536\n");
         return dir;
     }
 
-    protected override DaemonOptions Configure(DaemonOptions options) => options with
+    protected override DaemonOptions Configure(DaemonOptions options) => Remapped(options, _ids, "remapper");
+
+    internal static DaemonOptions Remapped(DaemonOptions options, TempDirectory ids, string user) => options with
     {
-        UsernsRemapSetting = "remapper",
-        PasswdFile = _ids.Combine("passwd"),
-        GroupFile = _ids.Combine("group"),
-        SubuidFile = _ids.Combine("subuid"),
-        SubgidFile = _ids.Combine("subgid"),
+        UsernsRemapSetting = user,
+        PasswdFile = ids.Combine("passwd"),
+        GroupFile = ids.Combine("group"),
+        SubuidFile = ids.Combine("subuid"),
+        SubgidFile = ids.Combine("subgid"),
     };
 
     public override async Task DisposeAsync()
@@ -204,4 +206,49 @@ public sealed class UsernsRemapContainerTests : DockerCliTestBase
         string id = docker.Ok("create", "--userns=host", option, "busybox").Trim();
         docker.Ok("rm", id);
     }
+}
+
+/// <summary>
+/// A restart of a remapped berthd: with the same mapping its containers (running and stopped) go on; with another, as
+/// dockerd, it works in another UID.GID directory and sees none of the first mapping's images or containers.
+/// </summary>
+public sealed class UsernsRemapRestartTests
+{
+    [Fact]
+    public async Task The_same_mapping_keeps_its_containers_and_another_has_a_state_of_its_own()
+    {
+        using TempDirectory ids = UsernsRemapContainerTests.MakeIdFiles();
+        await using RestartableDaemon daemon = await RestartableDaemon.StartAsync("userns-restart", o => UsernsRemapContainerTests.Remapped(o, ids, "remapper"));
+        DockerCli docker = daemon.Docker;
+        docker.Ok("run", "-d", "--name", "kept", "busybox", "sleep", "600");
+        docker.Ok("create", "--name", "later", "-v", "keptvol:/v", "busybox", "sh", "-c", "touch /v/f && id -u");
+
+        await daemon.StopAsync(); // the container runs on
+        await daemon.StartAgainAsync();
+        Assert.Equal("0", docker.Ok("exec", "kept", "id", "-u").Trim());
+        Assert.Equal("0", docker.Ok("start", "-a", "later").Trim());
+
+        await daemon.StopAsync();
+        RemapStartsElsewhere(daemon, "other");
+        await daemon.StartAgainAsync();
+        try
+        {
+            Assert.EndsWith("/600000.700000", docker.Ok("info", "--format", "{{.DockerRootDir}}").Trim());
+            Assert.Equal("", docker.Ok("ps", "-aq").Trim());
+            Assert.Equal("", docker.Ok("images", "-q").Trim());
+            Assert.Equal("", docker.Ok("volume", "ls", "-q").Trim());
+        }
+        finally
+        {
+            await daemon.StopAsync();
+            RemapStartsElsewhere(daemon, "remapper");
+            await daemon.StartAgainAsync();
+        }
+        // Back on the first mapping: all of it is there (the dispose removes the containers).
+        Assert.Equal("true", docker.Ok("inspect", "-f", "{{.State.Running}}", "kept").Trim());
+        Assert.Equal("keptvol", docker.Ok("volume", "ls", "-q").Trim());
+    }
+
+    private static void RemapStartsElsewhere(RestartableDaemon daemon, string user)
+        => daemon.Options = daemon.Options with { UsernsRemapSetting = user };
 }
