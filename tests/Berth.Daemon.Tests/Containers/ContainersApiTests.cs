@@ -487,4 +487,17 @@ public sealed class ContainersApiTests : DaemonTestBase
         using HttpResponseMessage missing = await Client.PostAsync("/containers/nosuch/update", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(System.Net.HttpStatusCode.NotFound, missing.StatusCode);
     }
+
+    [Fact]
+    public async Task Without_userns_remap_only_the_hosts_user_namespace_is_served()
+    {
+        await CreateAsync(Client, new { Image = "busybox", HostConfig = new { UsernsMode = "host" } });
+        using HttpResponseMessage r = await Client.PostAsJsonAsync("/containers/create", new { Image = "busybox", HostConfig = new { UsernsMode = "private" } });
+        string text = await r.Content.ReadAsStringAsync();
+        Assert.True(r.StatusCode == HttpStatusCode.BadRequest, text);
+        Assert.Contains("HostConfig.UsernsMode", text);
+        Assert.Contains("berthd runs without --userns-remap", text);
+        using JsonDocument info = JsonDocument.Parse(await Client.GetStringAsync("/info"));
+        Assert.DoesNotContain("name=userns", info.RootElement.GetProperty("SecurityOptions").EnumerateArray().Select(e => e.GetString()));
+    }
 }
