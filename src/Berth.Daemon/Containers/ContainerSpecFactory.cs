@@ -310,6 +310,12 @@ public static class ContainerSpecFactory
         _ => SeccompArch.X86_64,
     };
 
+    private static void ChownOrThrow(string path, uint uid, uint gid)
+    {
+        if (Interop.chown(path, (int)uid, (int)gid) != 0)
+            throw new IOException($"chown {path} to {uid}:{gid}: {Interop.Describe(Interop.LastErrno)}");
+    }
+
     /// <summary>
     /// Writes hostname, hosts and resolv.conf into the container's directory (each atomically):
     /// the host's own files with the host network, else Berth.Network's renderings (resolv.conf
@@ -318,12 +324,6 @@ public static class ContainerSpecFactory
     /// </summary>
     /// <param name="daemon">Its --dns, --dns-search and --dns-opt stand in, each on its own, for what the container leaves empty (as dockerd).</param>
     /// <param name="hostGateway">What --add-host NAME:host-gateway stands for (see <see cref="ExtraHosts"/>).</param>
-    private static void ChownOrThrow(string path, uint uid, uint gid)
-    {
-        if (Interop.chown(path, (int)uid, (int)gid) != 0)
-            throw new IOException($"chown {path} to {uid}:{gid}: {Interop.Describe(Interop.LastErrno)}");
-    }
-
     public static void WriteEtcFiles(ContainerRecord record, string hostname, string dir, bool hostNetwork, Configuration.DaemonOptions? daemon = null,
         Func<System.Net.IPAddress?>? hostGateway = null, bool embeddedDns = false)
     {
