@@ -223,7 +223,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
                 throw new IOException($"chown {dir} to 0:{remap.RootGid}: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
             File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute);
         }
-        // The runtime state goes aside as well (dockerd's stays with containerd, which keeps each task until asked): a
+        // The runtime state goes aside as well (dockerd 20.10 makes <exec-root>.UID.GID; its tasks stay with containerd): a
         // start on another mapping, or without one, would otherwise take this mapping's running containers for what a
         // crash left and remove them.
         string execRoot = Path.Combine(options.ExecRoot, remap.DirectoryName);
