@@ -93,6 +93,12 @@ public static class ContainerSpecFactory
             linux.Namespaces.Add(new LinuxNamespace { Type = NamespaceType.User });
             linux.UidMappings = [.. remap.UidMap.Select(m => new LinuxIdMapping { ContainerId = m.ContainerId, HostId = m.HostId, Size = m.Size })];
             linux.GidMappings = [.. remap.GidMap.Select(m => new LinuxIdMapping { ContainerId = m.ContainerId, HostId = m.HostId, Size = m.Size })];
+            // As moby's WithNamespaces: a container that joins another's network, IPC or PID namespace joins its user
+            // namespace too (the last of them), which owns those; from a user namespace of its own it could not mount
+            // their mqueue or proc.
+            foreach (string type in new[] { NamespaceType.Network, NamespaceType.Ipc, NamespaceType.Pid })
+                if (joinedNamespaces?.GetValueOrDefault(type) is { } joined && joined.StartsWith("/proc/", StringComparison.Ordinal))
+                    linux.Namespaces.First(n => n.Type == NamespaceType.User).Path = joined[..(joined.LastIndexOf('/') + 1)] + "user";
         }
 
         // /etc/hostname, /etc/hosts, /etc/resolv.conf: files of the container's, bind-mounted (dockerd does the same).

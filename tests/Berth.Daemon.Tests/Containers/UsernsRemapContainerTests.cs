@@ -193,6 +193,24 @@ public sealed class UsernsRemapContainerTests : DockerCliTestBase
         }
     }
 
+    [Fact]
+    public void Joining_another_containers_network_ipc_or_pid_namespace_joins_its_user_namespace()
+    {
+        DockerCli docker = Docker();
+        string donor = docker.Ok("run", "-d", "--ipc", "shareable", "busybox", "sleep", "60").Trim();
+        try
+        {
+            // From a user namespace of its own the joiner could not mount the donor's mqueue or proc (EPERM).
+            Assert.Equal("0 0\n", docker.Ok("run", "--rm", "--ipc", "container:" + donor, "busybox", "sh", "-c", Owners, "_", "/dev/shm"));
+            Assert.Contains("sleep 60", docker.Ok("run", "--rm", "--pid", "container:" + donor, "busybox", "ps"));
+            Assert.Equal("0\n", docker.Ok("run", "--rm", "--network", "container:" + donor, "busybox", "id", "-u"));
+        }
+        finally
+        {
+            docker.Run("rm", "-f", donor);
+        }
+    }
+
     [Theory]
     [InlineData("--privileged", "privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode")]
     [InlineData("--network=host", "cannot share the host's network namespace when user namespaces are enabled")]
