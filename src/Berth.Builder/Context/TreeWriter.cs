@@ -80,7 +80,8 @@ internal sealed class TreeWriter : IDisposable
         => Interop.TryStatAt(dir, leaf, out Interop.Statx st, out _) ? st.Type : null;
 
     /// <summary>Creates (replacing a non-directory) the regular file <paramref name="leaf"/> in <paramref name="dir"/> with <paramref name="content"/>.</summary>
-    public void WriteFile(SafeFileHandle dir, string leaf, Stream content, uint mode, DateTimeOffset? mtime, string displayPath)
+    /// <returns>How many bytes were written.</returns>
+    public long WriteFile(SafeFileHandle dir, string leaf, Stream content, uint mode, DateTimeOffset? mtime, string displayPath)
     {
         RemoveNonDirectory(dir, leaf, displayPath);
         SafeFileHandle file = Interop.TryOpenAt(dir, leaf, Interop.O_WRONLY | Interop.O_CREAT | Interop.O_EXCL | Interop.O_NOFOLLOW, 0x180, out int errno)
@@ -95,6 +96,7 @@ internal sealed class TreeWriter : IDisposable
             // fchmod after fchown: chown clears the set-id bits.
             if (Interop.fchmod(file, mode & 0xFFF) < 0) throw Interop.Error("fchmod", displayPath);
             if (mtime is { } t) SetTimes(file, "", t, 0, displayPath);
+            return stream.Position;
         }
     }
 
@@ -163,10 +165,13 @@ internal sealed class TreeWriter : IDisposable
     {
         using SafeFileHandle destinationDir = EnsureDirectory(destination, what);
         var directoryTimes = new List<(string Path, DateTimeOffset Time)>();
-        using var reader = new TarReader(tar, leaveOpen: true);
+        var counted = new CountingStream(tar);
+        using var reader = new TarReader(counted, leaveOpen: true);
         TarEntry? entry;
-        while ((entry = ReadEntry(reader, what)) is not null)
+        long dataEnd = 0; // where the last entry's data ended in the stream, when it had all its data
+        while ((entry = ReadEntry(reader, counted, dataEnd, what)) is not null)
         {
+            dataEnd = -1;
             cancellationToken.ThrowIfCancellationRequested();
             string name;
             try
@@ -186,18 +191,21 @@ internal sealed class TreeWriter : IDisposable
             switch (entry.EntryType)
             {
                 case TarEntryType.Directory:
+                    dataEnd = counted.Position;
                     MakeDirectory(dir, leaf, mode, display).Dispose();
                     directoryTimes.Add((full, entry.ModificationTime));
                     break;
                 case TarEntryType.RegularFile:
                 case TarEntryType.V7RegularFile:
                 case TarEntryType.ContiguousFile:
-                    WriteFile(dir, leaf, entry.DataStream ?? Stream.Null, mode, entry.ModificationTime, display);
+                    if (WriteFile(dir, leaf, entry.DataStream ?? Stream.Null, mode, entry.ModificationTime, display) == entry.Length) dataEnd = counted.Position;
                     break;
                 case TarEntryType.SymbolicLink:
+                    dataEnd = counted.Position;
                     MakeSymlink(dir, leaf, entry.LinkName, display);
                     break;
                 case TarEntryType.HardLink:
+                    dataEnd = counted.Position;
                     string source = Berth.Images.Layers.RootedDirectory.CleanPath(entry.LinkName, entry.Name, "link target");
                     source = destination.Length == 0 ? source : destination + "/" + source;
                     (string sourceParent, string sourceLeaf) = Berth.Images.Layers.RootedDirectory.Split(source);
@@ -220,11 +228,22 @@ internal sealed class TreeWriter : IDisposable
         }
     }
 
-    private static TarEntry? ReadEntry(TarReader reader, string what)
+    /// <summary>
+    /// The next entry, or null at the end. A stream that ends after an entry's data, inside the padding
+    /// to its 512-byte block, without the end-of-archive blocks, ends there, as Go's archive/tar reads it
+    /// (dockerd takes it): the 20.10 docker client sends such a context for `build -f - DIR` when DIR has
+    /// a .dockerignore. A stream that ends inside an entry's data (<paramref name="dataEnd"/> -1) or
+    /// inside a header is refused.
+    /// </summary>
+    private static TarEntry? ReadEntry(TarReader reader, CountingStream counted, long dataEnd, string what)
     {
         try
         {
             return reader.GetNextEntry(copyData: false);
+        }
+        catch (EndOfStreamException) when (dataEnd >= 0 && counted.Position <= (dataEnd + 511) / 512 * 512)
+        {
+            return null;
         }
         catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException)
         {
@@ -233,4 +252,33 @@ internal sealed class TreeWriter : IDisposable
     }
 
     public void Dispose() => _root.Dispose();
+
+    /// <summary>A forward-only read stream that counts what was read through it.</summary>
+    private sealed class CountingStream(Stream inner) : Stream
+    {
+        private long _position;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            int n = inner.Read(buffer);
+            _position += n;
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
 }
