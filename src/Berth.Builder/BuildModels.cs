@@ -56,6 +56,15 @@ public sealed class BuildOptions
     public long ShmSize { get; init; }
 
     public Platform? Platform { get; init; }
+
+    /// <summary>
+    /// <c>--rm</c> (dockerd's default): a step's containers are removed once the step worked; a failed
+    /// step's container is kept, as dockerd keeps it, for <c>docker logs</c> or <c>commit</c>.
+    /// </summary>
+    public bool Remove { get; init; } = true;
+
+    /// <summary><c>--force-rm</c>: a step's containers are removed whatever happened.</summary>
+    public bool ForceRemove { get; init; }
 }
 
 /// <summary>Where the classic <c>Step N/M</c> progress goes (the daemon wraps each write in a <c>{"stream": …}</c> message).</summary>
@@ -89,6 +98,9 @@ public sealed record BuildRunRequest(
 
     /// <summary>The build's <see cref="BuildOptions.ShmSize"/>.</summary>
     public long ShmSize { get; init; }
+
+    /// <summary>The new image's <c>container_config</c>: the step's container as dockerd records it.</summary>
+    public ContainerConfig? RecordedConfig { get; init; }
 }
 
 /// <summary>
@@ -109,11 +121,22 @@ public interface IBuildBackend
 
     /// <summary>
     /// Runs the step in a new container, streaming its output, and commits its writable layer on
-    /// success. The container is removed whatever happens.
+    /// success. The container stays: the builder removes it (<see cref="RemoveContainerAsync"/>) as
+    /// <c>--rm</c>/<c>--force-rm</c> say.
     /// </summary>
     /// <returns>The committed image.</returns>
     /// <exception cref="BuildException">StepFailed with the exit code when the command fails.</exception>
     Task<Image> RunAsync(BuildRunRequest request, IBuildOutput output, Action<string> containerCreated, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Creates, and does not start, the container dockerd's classic builder makes for a step that only
+    /// changes the config (its Cmd the step's <c>#(nop)</c> comment); its ID goes in the step's image.
+    /// </summary>
+    /// <returns>The container's ID.</returns>
+    Task<string> CreateContainerAsync(Image baseImage, ContainerConfig config, CancellationToken cancellationToken);
+
+    /// <summary>Removes a step's container and its anonymous volumes.</summary>
+    Task RemoveContainerAsync(string id);
 }
 
 /// <summary>The outcome of a build: the final image and the names it got.</summary>

@@ -128,18 +128,43 @@ public sealed partial class ImageBuilder
         }
     }
 
-    /// <summary>A config-only step: an image with the parent's layers and the new config (an empty_layer history entry).</summary>
+    /// <summary>
+    /// A config-only step: an image with the parent's layers and the new config (an empty_layer history
+    /// entry). As dockerd's classic builder, a container is made for it (not started; " ---> Running in
+    /// ID"), its Cmd the step's <c>#(nop)</c> comment, recorded as the image's container and
+    /// container_config. A stage with no image yet (FROM scratch) has nothing to make one from.
+    /// </summary>
     private async Task MetadataAsync(BuildRun run, StageState state, ContainerConfig config, Instruction raw, Instruction expanded, CancellationToken cancellationToken)
     {
-        string createdBy = "/bin/sh -c #(nop)  " + OriginalText(expanded, raw);
+        string text = OriginalText(expanded, raw);
+        string createdBy = "/bin/sh -c #(nop)  " + text;
         string key = BuildCache.Key("metadata", state.ParentId, createdBy, ConfigKey(config), state.Maintainer ?? "");
-        await StepAsync(run, state, key, () => CommitConfigAsync(run, state, config, createdBy, cancellationToken));
+        await StepAsync(run, state, key, async () =>
+        {
+            ContainerConfig recorded = config with { Cmd = [.. DefaultShell, "#(nop) ", text] };
+            string? container = null;
+            if (state.Image is { } parent)
+            {
+                container = await _backend.CreateContainerAsync(parent, recorded, cancellationToken);
+                StepContainerCreated(run, container);
+            }
+            return await CommitConfigAsync(run, state, config, createdBy, cancellationToken, container, recorded);
+        });
     }
 
-    private Task<Image> CommitConfigAsync(BuildRun run, StageState state, ContainerConfig config, string createdBy, CancellationToken cancellationToken)
+    private static void StepContainerCreated(BuildRun run, string id)
+    {
+        run.StepContainers.Add(id);
+        run.Output.Write($" ---> Running in {id[..12]}\n");
+    }
+
+    private Task<Image> CommitConfigAsync(BuildRun run, StageState state, ContainerConfig config, string createdBy, CancellationToken cancellationToken,
+        string? container = null, ContainerConfig? recorded = null)
         => _store.CommitAsync(run.EmptyDirectory, state.Image, new CommitOptions
         {
             ContainerConfig = config,
+            RecordedContainerConfig = recorded,
+            Container = container,
             CreatedBy = createdBy,
             Author = state.Maintainer,
             ExcludedPaths = [],
@@ -162,7 +187,6 @@ public sealed partial class ImageBuilder
         }
         state.Image = image;
         state.Config = image.Config.Config ?? new ContainerConfig();
-        if (!run.InTriggers) run.Output.Write($" ---> {Short(image.Id)}\n");
     }
 
     private async Task RunAsync(BuildRun run, StageState state, RunInstruction step, Instruction raw, CancellationToken cancellationToken)
@@ -187,8 +211,15 @@ public sealed partial class ImageBuilder
                 from[i] = await ResolveFromAsync(run, name, $"{Where(raw)}: --mount=from={name}", cancellationToken);
         string key = BuildCache.Key(["run", state.ParentId, createdBy, ConfigKey(c), step.Network ?? run.Options.NetworkMode ?? "",
             .. mounts.Select((m, i) => MountKey(run, m.Mount, m.Target, from[i]))]);
+        // dockerd records the command with the build args it saw ("|N k=v … cmd") and no entrypoint.
+        List<string> recordedCommand = args.Count > 0 ? ["|" + args.Count.ToString(CultureInfo.InvariantCulture), .. args, .. command] : [.. command];
         var request = new BuildRunRequest(state.Image, command, [.. c.Env ?? [], .. args, .. proxies], c.User, c.WorkingDir,
-            step.Network ?? run.Options.NetworkMode, c, createdBy) { ExtraHosts = run.Options.ExtraHosts, ShmSize = run.Options.ShmSize };
+            step.Network ?? run.Options.NetworkMode, c, createdBy)
+        {
+            ExtraHosts = run.Options.ExtraHosts,
+            ShmSize = run.Options.ShmSize,
+            RecordedConfig = c with { Cmd = recordedCommand, Entrypoint = null },
+        };
         await StepAsync(run, state, key, async () =>
         {
             using var prepared = new PreparedMounts();
@@ -203,7 +234,7 @@ public sealed partial class ImageBuilder
                     throw new BuildException(e.Kind, $"{Where(raw)}: --mount=from={name}: {e.Message}", e);
                 }
             }
-            return await _backend.RunAsync(request with { Mounts = prepared.Mounts }, run.Output, id => run.Output.Write($" ---> Running in {id[..12]}\n"), cancellationToken);
+            return await _backend.RunAsync(request with { Mounts = prepared.Mounts }, run.Output, id => StepContainerCreated(run, id), cancellationToken);
         });
     }
 

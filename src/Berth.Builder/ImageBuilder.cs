@@ -66,8 +66,8 @@ public sealed partial class ImageBuilder
         public int Step { get; set; }
         public int TotalSteps { get; set; }
 
-        /// <summary>Running a base image's ONBUILD triggers: their steps print no " ---> ID" line of their own.</summary>
-        public bool InTriggers { get; set; }
+        /// <summary>The containers the current step made, in order, until they are removed.</summary>
+        public List<string> StepContainers { get; } = [];
     }
 
     public async Task<BuildResult> BuildAsync(BuildContext context, BuildOptions options, IBuildOutput output, CancellationToken cancellationToken)
@@ -88,13 +88,11 @@ public sealed partial class ImageBuilder
             targetIndex = (document.FindStage(target) ?? throw new BuildException(BuildErrorKind.InvalidArgument, $"failed to reach build target {target} in Dockerfile")).Index;
         List<BuildStage> stages = document.Stages.Take(targetIndex + 1).ToList();
 
-        // --label: a LABEL step at the end of the target stage, as the classic builder adds one.
-        List<Instruction> labelSteps = [];
-        if (options.Labels.Count > 0)
-        {
-            string text = "LABEL " + string.Join(' ', options.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => $"{Quote(l.Key)}={Quote(l.Value)}"));
-            labelSteps.Add(new LabelInstruction(options.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).ToList()) { Line = 0, Original = text });
-        }
+        // --label: LABEL steps at the end of the target stage, one per label in key order, as the
+        // classic builder adds them ("LABEL key=value", as given: no quoting, no expansion).
+        List<Instruction> labelSteps = options.Labels.OrderBy(l => l.Key, StringComparer.Ordinal)
+            .Select(l => (Instruction)new LabelInstruction([l]) { Line = 0, Original = $"LABEL {l.Key}={l.Value}", Verbatim = true })
+            .ToList();
 
         string empty = Path.Combine(_temp, "empty-" + Guid.NewGuid().ToString("N")[..16]);
         Directory.CreateDirectory(empty);
@@ -114,7 +112,8 @@ public sealed partial class ImageBuilder
                     cancellationToken.ThrowIfCancellationRequested();
                     run.Step++;
                     WriteStepLine(output, run, instruction);
-                    await DispatchAsync(run, state, instruction, cancellationToken);
+                    await DispatchStepAsync(run, state, instruction, cancellationToken);
+                    output.Write($" ---> {Short(state.Image!.Id)}\n");
                 }
                 run.Stages.Add(state);
                 if (state.Image is { } built) output.StageBuilt(built.Id);
@@ -244,15 +243,7 @@ public sealed partial class ImageBuilder
             run.Output.Write($"# Executing {parsed.Count} build trigger{(parsed.Count == 1 ? "" : "s")}");
             run.Output.Write("\n");
             state.Config = state.Config with { OnBuild = null };
-            run.InTriggers = true;
-            try
-            {
-                foreach (Instruction trigger in parsed) await DispatchAsync(run, state, trigger, cancellationToken);
-            }
-            finally
-            {
-                run.InTriggers = false;
-            }
+            foreach (Instruction trigger in parsed) await DispatchStepAsync(run, state, trigger, cancellationToken);
         }
         else if (state.Config.OnBuild is not null)
         {
@@ -260,6 +251,44 @@ public sealed partial class ImageBuilder
         }
         run.Output.Write($" ---> {(state.Image is null ? "" : Short(state.Image.Id))}\n");
         return state;
+    }
+
+    /// <summary>
+    /// One instruction, then its containers removed as dockerd's dispatch does: after a step that worked
+    /// with --rm (the default), whatever happened with --force-rm; a failed step's container stays
+    /// otherwise, for its user to look into. A cancelled build (its client gone) leaves none.
+    /// </summary>
+    private async Task DispatchStepAsync(BuildRun run, StageState state, Instruction instruction, CancellationToken cancellationToken)
+    {
+        bool worked = false;
+        try
+        {
+            await DispatchAsync(run, state, instruction, cancellationToken);
+            worked = true;
+        }
+        finally
+        {
+            if (run.Options.ForceRemove || (run.Options.Remove && worked) || cancellationToken.IsCancellationRequested)
+                await RemoveStepContainersAsync(run);
+            run.StepContainers.Clear();
+        }
+    }
+
+    /// <summary>dockerd's containerManager.RemoveAll: each removal said, a failure said and not fatal.</summary>
+    private async Task RemoveStepContainersAsync(BuildRun run)
+    {
+        foreach (string id in run.StepContainers)
+        {
+            try
+            {
+                await _backend.RemoveContainerAsync(id);
+                run.Output.Write($"Removing intermediate container {id[..12]}\n");
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                run.Output.Write($"Error removing intermediate container {id[..12]}: {e.Message}\n");
+            }
+        }
     }
 
     /// <summary>"Step N/M : INSTRUCTION", its newline a message of its own, as the classic builder streams it.</summary>
@@ -282,5 +311,4 @@ public sealed partial class ImageBuilder
 
     internal static string Short(Digest id) => id.Hex[..12];
 
-    private static string Quote(string s) => s.Length > 0 && s.All(c => !char.IsWhiteSpace(c) && c is not '"' and not '\'' and not '\\' and not '$') ? s : "\"" + s.Replace("\\", "\\\\").Replace("\"", "\\\"").Replace("$", "\\$") + "\"";
 }

@@ -45,6 +45,7 @@ public static class InstructionExpander
                     Chmod = Optional(copy.Chmod),
                 },
                 EnvInstruction env => env with { Variables = Pairs(env.Variables) },
+                LabelInstruction { Verbatim: true } => instruction,
                 LabelInstruction label => label with { Labels = Pairs(label.Labels) },
                 // A port may expand to several ("EXPOSE $PORTS").
                 ExposeInstruction expose => expose with { Ports = [.. expose.Ports.SelectMany(p => lex.ProcessWords(p, lookup))] },

@@ -93,6 +93,9 @@ public sealed record UserInstruction(string User) : Instruction
 public sealed record LabelInstruction(IReadOnlyList<KeyValuePair<string, string>> Labels) : Instruction
 {
     public override string Keyword => "LABEL";
+
+    /// <summary>Taken as they are, no quotes removed nor variables expanded (<c>docker build --label</c>'s, as dockerd's NewLabelCommand).</summary>
+    public bool Verbatim { get; init; }
 }
 
 /// <param name="Ports">As written (<c>80/tcp</c>), sorted like Docker does.</param>

@@ -30,8 +30,8 @@ internal static partial class ImageCommands
         var iidFile = new Option<string?>("--iidfile") { Description = "write the image ID to the file" };
         var network = new Option<string?>("--network") { Description = "set the networking mode for the RUN instructions during build" };
         var platform = new Option<string?>("--platform") { Description = "set platform if server is multi-platform capable" };
-        var rm = new Option<bool>("--rm") { Description = "remove intermediate containers after a successful build (always)", DefaultValueFactory = _ => true };
-        var forceRm = new Option<bool>("--force-rm") { Description = "always remove intermediate containers (always)" };
+        var rm = new Option<bool>("--rm") { Description = "remove intermediate containers after a successful build (default true)", DefaultValueFactory = _ => true };
+        var forceRm = new Option<bool>("--force-rm") { Description = "always remove intermediate containers" };
         var command = new Command(name, "Build an image from a Dockerfile")
         {
             path, tags, file, buildArgs, labels, noCache, target, pull, quiet, iidFile, network, platform, rm, forceRm,
@@ -45,7 +45,7 @@ internal static partial class ImageCommands
             query.Add("q", parse.GetValue(quiet));
             query.Add("nocache", parse.GetValue(noCache));
             query.Add("pull", parse.GetValue(pull));
-            query.Add("rm", true);
+            query.Add("rm", parse.GetValue(rm), always: true);
             query.Add("forcerm", parse.GetValue(forceRm));
             query.Add("target", parse.GetValue(target));
             query.Add("networkmode", parse.GetValue(network));

@@ -62,6 +62,9 @@ public static partial class BuildApi
             ExtraHosts = query["extrahosts"].Where(h => !string.IsNullOrEmpty(h)).Select(h => h!).ToList(),
             ShmSize = ShmSize(context),
             Platform = platform,
+            // As dockerd's router: --force-rm implies --rm; rm absent means true.
+            ForceRemove = QueryArgs.Bool(context, "forcerm"),
+            Remove = QueryArgs.Bool(context, "forcerm") || string.IsNullOrEmpty(QueryArgs.String(context, "rm")) || QueryArgs.Bool(context, "rm"),
         };
         bool quiet = QueryArgs.Bool(context, "q");
         RequestBody.AllowSynchronousIO(context); // the context tar is extracted on a worker thread

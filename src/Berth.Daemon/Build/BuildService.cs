@@ -129,52 +129,66 @@ public sealed class BuildService
             }
             string id = created.Id;
             containerCreated(id);
-            bool committed = false;
+            ContainerEntry entry = containers.Find(id);
             try
             {
-                ContainerEntry entry = containers.Find(id);
-                try
-                {
-                    await containers.StartAsync(id, cancellationToken);
-                }
-                catch (ApiException e)
-                {
-                    throw new BuildException(BuildErrorKind.InvalidArgument, $"cannot start the container for this step: {e.Message}", e);
-                }
-                // The step's output, as it comes: the log the monitor writes, followed until the container stops.
-                Func<bool> stopped = () => !entry.Record.State.Running || entry.Removed;
-                LogLocation log = containers.LogOf(entry.Record) ?? throw new BuildException(BuildErrorKind.InvalidArgument,
-                    "the step's container keeps no log (logging driver none)");
-                // As the classic builder: stderr in red (its streamformatter's stderr writer), stdout as it is.
-                await foreach (LogEntry line in LogReader.ReadAsync(log, null, null, -1, follow: true, stopped, cancellationToken))
-                    output.Write(line.Stream == "stderr" ? "\u001b[91m" + Encoding.UTF8.GetString(line.Line.Span) + "\u001b[0m" : Encoding.UTF8.GetString(line.Line.Span));
-                WaitResponse exit = await containers.WaitAsync(entry, "not-running", cancellationToken);
-                if (exit.StatusCode != 0)
-                {
-                    throw new BuildException(BuildErrorKind.StepFailed,
-                        $"The command '{string.Join(' ', request.Command)}' returned a non-zero code: {exit.StatusCode}") { ExitCode = (int)exit.StatusCode };
-                }
-                Image image = await images.Store.CommitAsync(containers.WritableLayer(entry), request.BaseImage, new CommitOptions
-                {
-                    ContainerConfig = request.CommitConfig,
-                    CreatedBy = request.CreatedBy,
-                    Container = id,
-                    Compress = false,
-                    // The directories made for RUN --mount targets the image lacked (and their parents) stay out
-                    // unless the step put something in them, as BuildKit removes its mount stubs.
-                    MountPointDirectories = [.. CommitOptions.DefaultMountPointDirectories, .. request.Mounts.SelectMany(m => DirectoryAndParents(m.Target))],
-                }, cancellationToken);
-                committed = true;
-                return image;
+                await containers.StartAsync(id, cancellationToken);
             }
-            finally
+            catch (ApiException e)
             {
-                // Intermediate containers never outlive their step, failed or not (no dangling
-                // containers); the cancellation token is not passed so that a cancelled build still cleans up.
-                await containers.RemoveAsync(id, force: true, CancellationToken.None, removeVolumes: true);
-                // Said as dockerd's --rm (the default) says it: after a step that worked (it keeps a failed one's).
-                if (committed) output.Write($"Removing intermediate container {id[..12]}\n");
+                throw new BuildException(BuildErrorKind.InvalidArgument, $"cannot start the container for this step: {e.Message}", e);
+            }
+            // The step's output, as it comes: the log the monitor writes, followed until the container stops.
+            Func<bool> stopped = () => !entry.Record.State.Running || entry.Removed;
+            LogLocation log = containers.LogOf(entry.Record) ?? throw new BuildException(BuildErrorKind.InvalidArgument,
+                "the step's container keeps no log (logging driver none)");
+            // As the classic builder: stderr in red (its streamformatter's stderr writer), stdout as it is.
+            await foreach (LogEntry line in LogReader.ReadAsync(log, null, null, -1, follow: true, stopped, cancellationToken))
+                output.Write(line.Stream == "stderr" ? "\u001b[91m" + Encoding.UTF8.GetString(line.Line.Span) + "\u001b[0m" : Encoding.UTF8.GetString(line.Line.Span));
+            WaitResponse exit = await containers.WaitAsync(entry, "not-running", cancellationToken);
+            if (exit.StatusCode != 0)
+            {
+                throw new BuildException(BuildErrorKind.StepFailed,
+                    $"The command '{string.Join(' ', request.Command)}' returned a non-zero code: {exit.StatusCode}") { ExitCode = (int)exit.StatusCode };
+            }
+            return await images.Store.CommitAsync(containers.WritableLayer(entry), request.BaseImage, new CommitOptions
+            {
+                ContainerConfig = request.CommitConfig,
+                RecordedContainerConfig = request.RecordedConfig,
+                CreatedBy = request.CreatedBy,
+                Container = id,
+                Compress = false,
+                // The directories made for RUN --mount targets the image lacked (and their parents) stay out
+                // unless the step put something in them, as BuildKit removes its mount stubs.
+                MountPointDirectories = [.. CommitOptions.DefaultMountPointDirectories, .. request.Mounts.SelectMany(m => DirectoryAndParents(m.Target))],
+            }, cancellationToken);
+        }
+
+        public async Task<string> CreateContainerAsync(Image baseImage, ContainerConfig config, CancellationToken cancellationToken)
+        {
+            var body = new ContainerCreateBody
+            {
+                Image = baseImage.Id.Value,
+                Cmd = config.Cmd?.ToList(),
+                Entrypoint = [],
+                Env = config.Env?.ToList(),
+                User = config.User ?? "",
+                WorkingDir = config.WorkingDir ?? "",
+                Labels = [],
+                // Never started: it needs no network endpoint.
+                HostConfig = new HostConfigJson { NetworkMode = "none" },
+            };
+            try
+            {
+                return (await containers.CreateAsync(null, body, cancellationToken)).Id;
+            }
+            catch (ApiException e)
+            {
+                throw new BuildException(BuildErrorKind.InvalidArgument, $"cannot create the container for this step: {e.Message}", e);
             }
         }
+
+        // Not the build's cancellation token: a cancelled build still removes what it made.
+        public Task RemoveContainerAsync(string id) => containers.RemoveAsync(id, force: true, CancellationToken.None, removeVolumes: true);
     }
 }

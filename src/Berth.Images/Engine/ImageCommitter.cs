@@ -20,6 +20,12 @@ public sealed class CommitOptions
     /// </summary>
     public ContainerConfig? Changes { get; init; }
 
+    /// <summary>
+    /// The image's <c>container_config</c> when it is not <see cref="ContainerConfig"/>: a build step's
+    /// container as dockerd records it (its Cmd the step's command or <c>#(nop)</c> comment).
+    /// </summary>
+    public ContainerConfig? RecordedContainerConfig { get; init; }
+
     public string? Author { get; init; }
     public string? Message { get; init; }
 
@@ -164,7 +170,7 @@ public static class ImageCommitter
                 Variant = platform.Variant,
                 Config = containerConfig,
                 Container = options.Container,
-                ContainerConfig = options.ContainerConfig ?? baseImage?.Config.Config,
+                ContainerConfig = options.RecordedContainerConfig ?? options.ContainerConfig ?? baseImage?.Config.Config,
                 RootFS = new RootFS { DiffIds = [.. baseImage?.Config.RootFS.DiffIds ?? [], .. empty ? Array.Empty<string>() : [diff.DiffId.Value]] },
                 History = history,
             };

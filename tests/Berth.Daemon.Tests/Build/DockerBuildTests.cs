@@ -332,9 +332,9 @@ public sealed class DockerBuildTests : IAsyncLifetime
         Assert.NotEqual(0, exit);
         Assert.Contains("unknown instruction", output, StringComparison.OrdinalIgnoreCase);
 
-        // A failing RUN stops the build with its output and exit code; no container is left.
+        // A failing RUN stops the build with its output and exit code; with --force-rm no container is left.
         string failing = Context("failing", ("Dockerfile", "FROM busybox\nRUN echo failing-output && exit 3\nRUN echo never\n"));
-        (exit, output, _) = Build(failing);
+        (exit, output, _) = Build(failing, "--force-rm");
         Assert.True(exit == 3, $"exit {exit}: {output}");
         Assert.Contains("failing-output", output);
         Assert.Contains("returned a non-zero code: 3", output);
@@ -342,6 +342,66 @@ public sealed class DockerBuildTests : IAsyncLifetime
         JsonElement containers = await _daemon.GetJsonAsync("/containers/json?all=1");
         Assert.Equal(0, containers.GetArrayLength());
         Assert.Empty(Directory.EnumerateFileSystemEntries(_daemon.Host.Engine.Builds.TempDirectory));
+    }
+
+    /// <summary>
+    /// The step containers as dockerd 20.10's classic builder leaves them (checked by hand with the same
+    /// Dockerfiles): with --rm (the default) a failed RUN's container stays, its output in its log; with
+    /// --force-rm it is removed ("Removing intermediate container ID" before the error); with --rm=false
+    /// every step's stays, a config-only step's created and never started, its Cmd the step's #(nop)
+    /// comment, and the step's image records it as its container.
+    /// </summary>
+    [Fact]
+    public async Task Step_containers_stay_or_go_as_rm_and_force_rm_say()
+    {
+        static string Short(string text, string pattern) => System.Text.RegularExpressions.Regex.Match(text, pattern).Groups[1].Value;
+        string failing = Context("rm-failing", ("Dockerfile", "FROM busybox\nENV A=1\nRUN echo kept-for-inspection; exit 3\n"));
+
+        var (exit, output, _) = Build(failing);
+        Assert.True(exit == 3, $"exit {exit}: {output}");
+        string failed = Short(output, "RUN echo kept-for-inspection; exit 3\n ---> Running in ([0-9a-f]{12})\n");
+        Assert.True(failed.Length == 12, output);
+        Assert.Matches("ENV A=1\n ---> Running in ([0-9a-f]{12})\nRemoving intermediate container \\1\n ---> [0-9a-f]{12}\n", output);
+        Assert.DoesNotContain("Removing intermediate container " + failed, output);
+        JsonElement kept = await _daemon.GetJsonAsync($"/containers/{failed}/json");
+        Assert.Equal("exited", kept.GetProperty("State").GetProperty("Status").GetString());
+        Assert.Equal(3, kept.GetProperty("State").GetProperty("ExitCode").GetInt32());
+        Assert.Equal("kept-for-inspection\n", Docker.Ok("logs", failed));
+        Docker.Ok("rm", failed);
+
+        (exit, output, _) = Build(failing, "--force-rm");
+        Assert.True(exit == 3, $"exit {exit}: {output}");
+        string removed = Short(output, "exit 3\n ---> (?:Using cache\n ---> )?Running in ([0-9a-f]{12})\n");
+        Assert.Contains($"kept-for-inspection\nRemoving intermediate container {removed}\nThe command", output);
+        Assert.Equal(0, (await _daemon.GetJsonAsync("/containers/json?all=1")).GetArrayLength());
+
+        string working = Context("rm-false", ("Dockerfile", "FROM busybox\nENV B=1\nRUN echo ran > /ran\n"));
+        output = BuildOk(working, "--rm=false", "--no-cache", "-t", "rm-false:1");
+        Assert.DoesNotContain("Removing intermediate container", output);
+        string envContainer = Short(output, "ENV B=1\n ---> Running in ([0-9a-f]{12})\n");
+        string runContainer = Short(output, "/ran\n ---> Running in ([0-9a-f]{12})\n");
+        JsonElement created = await _daemon.GetJsonAsync($"/containers/{envContainer}/json");
+        Assert.Equal("created", created.GetProperty("State").GetProperty("Status").GetString());
+        Assert.Equal(["/bin/sh", "-c", "#(nop) ", "ENV B=1"], created.GetProperty("Config").GetProperty("Cmd").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal("exited", (await _daemon.GetJsonAsync($"/containers/{runContainer}/json")).GetProperty("State").GetProperty("Status").GetString());
+        JsonElement image = await _daemon.GetJsonAsync("/v1.41/images/rm-false:1/json"); // Container: below API 1.45
+        Assert.StartsWith(runContainer, image.GetProperty("Container").GetString());
+        Assert.Equal(["/bin/sh", "-c", "echo ran > /ran"], image.GetProperty("ContainerConfig").GetProperty("Cmd").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal(2, (await _daemon.GetJsonAsync("/containers/json?all=1")).GetArrayLength());
+        Docker.Ok("rm", envContainer, runContainer);
+    }
+
+    /// <summary>--label: one LABEL step per label, in key order, its value as given (dockerd's buildLabelOptions).</summary>
+    [Fact]
+    public async Task Build_labels_are_one_step_each_in_key_order_and_not_expanded()
+    {
+        string context = Context("labels", ("Dockerfile", "FROM busybox\nARG X=expanded\n"));
+        string output = BuildOk(context, "--label", "z=last", "--label", "a=$X", "-t", "labels:1");
+        Assert.Contains("Step 3/4 : LABEL a=$X\n", output);
+        Assert.Contains("Step 4/4 : LABEL z=last\n", output);
+        JsonElement labels = (await InspectAsync("labels:1")).GetProperty("Config").GetProperty("Labels");
+        Assert.Equal("$X", labels.GetProperty("a").GetString());
+        Assert.Equal("last", labels.GetProperty("z").GetString());
     }
 
     /// <summary>dockerd's classic builder refuses a STOPSIGNAL it cannot parse at the step, not when a container of the image stops.</summary>
@@ -398,8 +458,7 @@ public sealed class DockerBuildTests : IAsyncLifetime
 
     /// <summary>
     /// The classic builder's stream, message by message, as dockerd 20.10 sends it for the same
-    /// Dockerfile (but for the " ---> Running in"/"Removing intermediate container" pair dockerd
-    /// also prints for steps that only change the config: berthd makes no container for those).
+    /// Dockerfile: steps that only change the config have a container too (made, never started).
     /// </summary>
     [Fact]
     public async Task Build_stream_is_the_classic_builders_message_by_message()
@@ -414,9 +473,9 @@ public sealed class DockerBuildTests : IAsyncLifetime
             .ToList();
         Assert.Equal([
             "Step 1/6 : FROM busybox AS base", "\n", " ---> ID\n",
-            "Step 2/6 : ENV A=1", "\n", " ---> ID\n",
+            "Step 2/6 : ENV A=1", "\n", " ---> Running in ID\n", "Removing intermediate container ID\n", " ---> ID\n",
             "Step 3/6 : RUN echo out && sleep 0.2 && echo err >&2", "\n", " ---> Running in ID\n", "out\n", "\u001b[91merr\n\u001b[0m", "Removing intermediate container ID\n", " ---> ID\n",
-            "Step 4/6 : ONBUILD RUN true", "\n", " ---> ID\n",
+            "Step 4/6 : ONBUILD RUN true", "\n", " ---> Running in ID\n", "Removing intermediate container ID\n", " ---> ID\n",
             "aux sha256:",
             "Step 5/6 : FROM base", "\n", "# Executing 1 build trigger", "\n", " ---> Running in ID\n", "Removing intermediate container ID\n", " ---> ID\n",
             "Step 6/6 : RUN true", "\n", " ---> Running in ID\n", "Removing intermediate container ID\n", " ---> ID\n",
