@@ -183,6 +183,8 @@ public sealed partial class ImageBuilder
         else
         {
             image = await execute();
+            // dockerd's Parent: history names each step's image through it.
+            if (state.Image is { } parent) _store.SetParent(image.Id, parent.Id);
             _cache.Store(key, image);
         }
         state.Image = image;

@@ -161,6 +161,7 @@ public static class ImagesApi
             Container = ApiVersion.LessThan(context, "1.45") ? d.Container ?? "" : null,
             ContainerConfig = ImageConfigJson.From(d.ContainerConfig),
             Id = d.Id.Value,
+            Parent = d.Parent?.Value ?? "",
             RepoTags = d.RepoTags,
             RepoDigests = d.RepoDigests,
             Created = d.Created?.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture),

@@ -63,9 +63,10 @@ public sealed record ImageDetails(
     Descriptor Manifest,
     IReadOnlyList<Descriptor> Layers,
     string? Container = null,
-    ContainerConfig? ContainerConfig = null);
+    ContainerConfig? ContainerConfig = null,
+    Digest? Parent = null);
 
-/// <summary>One line of <c>history</c>, newest first; the ID is <c>&lt;missing&gt;</c> below the top, as Docker shows.</summary>
+/// <summary>One line of <c>history</c>, newest first; the ID is the image's up its parent chain (a build's steps), <c>&lt;missing&gt;</c> below, as dockerd shows.</summary>
 public sealed record ImageHistoryItem(string Id, DateTimeOffset? Created, string CreatedBy, long Size, string Comment, bool EmptyLayer);
 
 /// <summary>What one <c>Remove</c> did: a name untagged, and/or an image deleted (its last name gone).</summary>

@@ -36,6 +36,9 @@ public sealed partial class ImageStore
     // a build step's intermediate image, resolvable by ID but not listed. References() lists only
     // the names.
     private Dictionary<string, ReferenceEntry> _references;
+    // Image ID -> its parent's (parents.json), written under _gate.
+    private Dictionary<string, string> _parents;
+    private readonly string _parentsPath;
     private const char UntaggedKeyMarker = '@';
     private const char IntermediateKeyMarker = '%';
 
@@ -50,6 +53,8 @@ public sealed partial class ImageStore
         _time = timeProvider ?? TimeProvider.System;
         _referencesPath = Path.Combine(Root, "references.json");
         _references = ReferenceFile.Load(_referencesPath);
+        _parentsPath = Path.Combine(Root, "parents.json");
+        _parents = ParentFile.Load(_parentsPath);
     }
 
     public string Root { get; }
@@ -144,6 +149,29 @@ public sealed partial class ImageStore
     /// <summary>Whether a key is not a name: an untagged or an intermediate image's.</summary>
     private static bool IsUntaggedKey(string key) => key.Length > 0 && key[0] is UntaggedKeyMarker or IntermediateKeyMarker;
 
+    /// <summary>
+    /// Records <paramref name="parent"/> as the image <paramref name="image"/> was made from: a build
+    /// step's (dockerd's <c>Parent</c>, which <c>history</c> follows to name each step's image).
+    /// Entries of images no longer here are dropped on the way.
+    /// </summary>
+    public void SetParent(Digest image, Digest parent)
+    {
+        lock (_gate)
+        {
+            if (_parents.TryGetValue(image.Value, out string? known) && known == parent.Value) return;
+            var next = _parents.Where(e => Content.Exists(Digest.Parse(e.Key))).ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
+            next[image.Value] = parent.Value;
+            ParentFile.Save(_parentsPath, next);
+            _parents = next;
+        }
+    }
+
+    /// <summary>The image <paramref name="image"/> was made from, when a build recorded one.</summary>
+    public Digest? ParentOf(Digest image)
+    {
+        lock (_gate) return _parents.TryGetValue(image.Value, out string? parent) ? Digest.Parse(parent) : null;
+    }
+
     /// <summary>Gives the image <paramref name="source"/> (a name or an ID) the name <paramref name="target"/>.</summary>
     public void Tag(string source, string target)
     {
@@ -228,6 +256,18 @@ public sealed partial class ImageStore
     /// <exception cref="ImagesException">NotFound: "No such image".</exception>
     public Image Get(string nameOrId, Platform? platform = null) => Read(ResolveRecord(nameOrId).Target, platform);
 
+    private Image? TryGetById(Digest id)
+    {
+        try
+        {
+            return Get(id.Value);
+        }
+        catch (ImagesException e) when (e.Kind == ImagesErrorKind.NotFound)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Reads the image a descriptor points at, choosing from an index the locally present manifest for the platform.</summary>
     public Image Read(Descriptor target, Platform? platform = null)
     {
@@ -269,7 +309,7 @@ public sealed partial class ImageStore
         var records = References().Where(r => TryImageIdOf(r.Target) == image.Id).ToList();
         return new ImageDetails(image.Id, RepoTags(records), RepoDigests(records), image.Config.Created, image.Config.Author,
             image.Config.Comment, image.Config.Platform, SizeOf(image), image.Config.Config, image.DiffIds, image.Target, image.ManifestDescriptor, image.Manifest.Layers,
-            image.Config.Container, image.Config.ContainerConfig);
+            image.Config.Container, image.Config.ContainerConfig, ParentOf(image.Id));
     }
 
     /// <summary>Docker's <c>history</c>: newest first; sizes are the layers' unpacked sizes.</summary>
@@ -288,7 +328,14 @@ public sealed partial class ImageStore
             items.Add(new ImageHistoryItem("<missing>", entry.Created, entry.CreatedBy ?? "", size, entry.Comment ?? "", entry.EmptyLayer));
         }
         items.Reverse();
-        if (items.Count > 0) items[0] = items[0] with { Id = image.Id.Value };
+        // As dockerd: the newest entry is the image's, and each one below it the next image up its
+        // parent chain while there is one here (a build's steps), "<missing>" from there on.
+        Image? step = image;
+        for (int i = 0; i < items.Count && step is not null; i++)
+        {
+            items[i] = items[i] with { Id = step.Id.Value };
+            step = ParentOf(step.Id) is { } parent ? TryGetById(parent) : null;
+        }
         return items;
     }
 

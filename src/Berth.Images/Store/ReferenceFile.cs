@@ -51,6 +51,44 @@ internal sealed record ReferenceEntry
     [JsonPropertyName("created")] public DateTimeOffset Created { get; init; }
 }
 
+/// <summary>Each image's parent (image IDs), as dockerd's image store records it for the images a build step or commit makes.</summary>
+internal sealed class ParentDocument
+{
+    [JsonPropertyName("parents")] public Dictionary<string, string> Parents { get; set; } = [];
+}
+
+internal static class ParentFile
+{
+    public static Dictionary<string, string> Load(string path)
+    {
+        File.Delete(path + ".tmp");
+        if (!File.Exists(path)) return new(StringComparer.Ordinal);
+        try
+        {
+            ParentDocument? doc = JsonSerializer.Deserialize(File.ReadAllBytes(path), StoreJsonContext.Default.ParentDocument);
+            return new Dictionary<string, string>(doc?.Parents ?? [], StringComparer.Ordinal);
+        }
+        catch (JsonException e)
+        {
+            throw new ImagesException(ImagesErrorKind.DataLoss, $"image parents file `{path}` is corrupt: {e.Message}", e);
+        }
+    }
+
+    public static void Save(string path, Dictionary<string, string> parents)
+    {
+        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(new ParentDocument { Parents = parents }, StoreJsonContext.Default.ParentDocument);
+        string temp = path + ".tmp";
+        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            file.Write(bytes);
+            file.Flush(flushToDisk: true);
+        }
+        File.Move(temp, path, overwrite: true);
+        Interop.FsyncDirectory(Path.GetDirectoryName(path)!);
+    }
+}
+
 [JsonSourceGenerationOptions(WriteIndented = true)]
 [JsonSerializable(typeof(ReferenceDocument))]
+[JsonSerializable(typeof(ParentDocument))]
 internal sealed partial class StoreJsonContext : JsonSerializerContext;

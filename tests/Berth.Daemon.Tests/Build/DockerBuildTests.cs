@@ -391,6 +391,28 @@ public sealed class DockerBuildTests : IAsyncLifetime
         Docker.Ok("rm", envContainer, runContainer);
     }
 
+    /// <summary>
+    /// dockerd's Parent: each step's image records the one it was built on, and <c>history</c> names
+    /// every step's image through them (dockerd 20.10 shows the same IDs its build printed, the base's
+    /// included), a cache hit's as much as a fresh one's.
+    /// </summary>
+    [Fact]
+    public async Task Each_step_image_has_its_parent_and_history_names_them()
+    {
+        string context = Context("parents", ("Dockerfile", "FROM busybox\nENV A=1\nRUN echo x > /x\nCMD [\"sh\"]\n"));
+        foreach (string[] args in new[] { new[] { "--no-cache" }, [] })
+        {
+            string output = BuildOk(context, [.. args, "-t", "parents:1"]);
+            // FROM's, then ENV's, RUN's and CMD's images.
+            List<string> ids = System.Text.RegularExpressions.Regex.Matches(output, " ---> ([0-9a-f]{12})\n").Select(m => m.Groups[1].Value).ToList();
+            Assert.True(ids.Count == 4, output);
+            Assert.StartsWith("sha256:" + ids[2], (await InspectAsync("parents:1")).GetProperty("Parent").GetString());
+            Assert.StartsWith("sha256:" + ids[0], (await InspectAsync(ids[1])).GetProperty("Parent").GetString());
+            Assert.Equal("", (await InspectAsync("busybox")).GetProperty("Parent").GetString());
+            Assert.Equal(Enumerable.Reverse(ids), Docker.Ok("history", "-q", "parents:1").Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        }
+    }
+
     /// <summary>--label: one LABEL step per label, in key order, its value as given (dockerd's buildLabelOptions).</summary>
     [Fact]
     public async Task Build_labels_are_one_step_each_in_key_order_and_not_expanded()
