@@ -232,10 +232,11 @@ public static class ContainersApi
         };
     }
 
+    /// <summary>dockerd's list Command: the path, then the arguments, each one with a space in it between single quotes.</summary>
     private static string CommandLine(ContainerRecord r)
     {
-        IEnumerable<string> args = (r.Config.Entrypoint ?? []).Concat(r.Config.Cmd ?? []);
-        return string.Join(' ', args.Select(a => a.Contains(' ', StringComparison.Ordinal) ? "\"" + a + "\"" : a));
+        List<string> args = [.. r.Config.Entrypoint ?? [], .. r.Config.Cmd ?? []];
+        return string.Join(' ', args.Select((a, i) => i > 0 && a.Contains(' ', StringComparison.Ordinal) ? "'" + a + "'" : a));
     }
 
     /// <summary>Docker's human status: "Up 3 seconds", "Up 2 minutes (Paused)", "Up 5 seconds (health: starting)", "Up 1 minute (healthy)", "Exited (0) 5 seconds ago", "Created".</summary>

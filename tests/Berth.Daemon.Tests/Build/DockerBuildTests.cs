@@ -367,6 +367,7 @@ public sealed class DockerBuildTests : IAsyncLifetime
         Assert.Equal("exited", kept.GetProperty("State").GetProperty("Status").GetString());
         Assert.Equal(3, kept.GetProperty("State").GetProperty("ExitCode").GetInt32());
         Assert.Equal("kept-for-inspection\n", Docker.Ok("logs", failed));
+        Assert.Equal("\"/bin/sh -c 'echo kept-for-inspection; exit 3'\"\n", Docker.Ok("ps", "-a", "--no-trunc", "--format", "{{.Command}}"));
         Docker.Ok("rm", failed);
 
         (exit, output, _) = Build(failing, "--force-rm");
