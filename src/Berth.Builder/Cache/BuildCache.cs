@@ -45,7 +45,8 @@ public sealed class BuildCache
         try
         {
             CacheEntry? entry = JsonSerializer.Deserialize(File.ReadAllBytes(path), CacheJsonContext.Default.CacheEntry);
-            return entry is null ? null : _store.Read(entry.Target);
+            // An image removed since (rmi takes a build's step images with it) is no hit.
+            return entry is null || !_store.Holds(entry.Target) ? null : _store.Read(entry.Target);
         }
         catch (Exception e) when (e is FileNotFoundException or JsonException or ImagesException)
         {

@@ -57,7 +57,7 @@ public static class ImagesApi
         List<string> references = filters.GetValueOrDefault("reference") ?? [];
         List<string> labels = filters.GetValueOrDefault("label") ?? [];
         ImageStore store = Images(context).Store;
-        IReadOnlyList<ImageSummary> all = store.List();
+        IReadOnlyList<ImageSummary> all = store.List(includeIntermediates: QueryArgs.Bool(context, "all"));
         DateTimeOffset? before = filters.TryGetValue("before", out var b) ? CreatedOf(store, all, b) : null;
         DateTimeOffset? since = filters.TryGetValue("since", out var s) ? CreatedOf(store, all, s) : null;
         bool legacySizes = ApiVersion.LessThan(context, "1.44");

@@ -87,7 +87,7 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
         // The image's ID and labels before it goes (for the events); a missing name fails in Remove, with its message.
         Image? image = TryGet(nameOrId);
         IReadOnlyDictionary<string, string> labels = image is null ? new Dictionary<string, string>() : LabelsOf(image.Id.Value);
-        IReadOnlyList<ImageRemoval> removals = Store.Remove(nameOrId, force);
+        IReadOnlyList<ImageRemoval> removals = Store.Remove(nameOrId, force, pruneParents: !noPrune);
         if (image is not null) PublishRemovals(image.Id, labels, removals);
         if (!noPrune && removals.Any(r => r.Deleted is not null))
             await Store.CollectGarbageAsync(cancellationToken).ConfigureAwait(false);

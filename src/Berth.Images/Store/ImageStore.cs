@@ -188,8 +188,12 @@ public sealed partial class ImageStore
     /// with names in several repositories, unless <paramref name="force"/>; by ID, never while a
     /// running container uses it. Forced, the last name of a running container's image goes and the
     /// image stays without a name. Blobs and layers go at the next <see cref="CollectGarbageAsync"/>.
+    /// As dockerd's: a build's hold on its step image does not keep an image that lost its last name,
+    /// an image another one here was built on (its child) does (by name it is untagged only, by ID it
+    /// is refused); with <paramref name="pruneParents"/>, the parents that only the build held and
+    /// nothing else was built on go with it, each said as deleted.
     /// </summary>
-    public IReadOnlyList<ImageRemoval> Remove(string nameOrId, bool force = false)
+    public IReadOnlyList<ImageRemoval> Remove(string nameOrId, bool force = false, bool pruneParents = false)
     {
         lock (_gate)
         {
@@ -213,7 +217,10 @@ public sealed partial class ImageStore
             // dockerd's conflicts (daemon/images/image_delete.go): a container's image keeps its last
             // name unless forced; forced, a running container's image loses the name but stays, as
             // <none> (by ID it cannot be removed at all); a stopped container's goes.
-            bool lastNames = _references.Where(e => TryImageIdOf(e.Value.Target) == id).All(e => names.Contains(e.Key));
+            bool lastNames = _references.Where(e => e.Key[0] != IntermediateKeyMarker && TryImageIdOf(e.Value.Target) == id).All(e => names.Contains(e.Key));
+            HashSet<Digest> held = HeldImages(_references);
+            if (byName is null && HasChildren(id, held))
+                throw Conflict(id, "cannot be forced", "image has dependent child images");
             IReadOnlyList<ImageUser> users = lastNames ? _usage?.UsersOf(id) ?? [] : [];
             ImageUser? running = users.FirstOrDefault(u => u.Running);
             bool keepDangling = false;
@@ -243,11 +250,75 @@ public sealed partial class ImageStore
             }
             if (keepDangling && target is not null)
                 next[UntaggedKeyMarker + target.Digest] = new ReferenceEntry { Target = target, Created = _time.GetUtcNow() };
+            bool deleted = lastNames && !keepDangling && !HasChildren(id, held);
+            if (deleted)
+            {
+                foreach (string key in next.Where(e => e.Key[0] == IntermediateKeyMarker && TryImageIdOf(e.Value.Target) == id).Select(e => e.Key).ToList()) next.Remove(key);
+                removals.Add(new ImageRemoval(null, id));
+                held.Remove(id);
+                if (pruneParents) PruneParents(id, next, held, removals);
+            }
             ReferenceFile.Save(_referencesPath, next);
             _references = next;
-            if (lastNames && !keepDangling) removals.Add(new ImageRemoval(null, id));
             return removals;
         }
+    }
+
+    /// <summary>
+    /// dockerd's rmi without --no-prune: up the parent chain of <paramref name="id"/>, each parent that
+    /// only a build holds (no name, not kept as untagged), that no other image here was built on and that
+    /// no container uses goes too, until one does not.
+    /// </summary>
+    private void PruneParents(Digest id, Dictionary<string, ReferenceEntry> next, HashSet<Digest> held, List<ImageRemoval> removals)
+    {
+        for (Digest? parent = ParentOfLocked(id); parent is { } p; parent = ParentOfLocked(p))
+        {
+            var keys = next.Where(e => TryImageIdOf(e.Value.Target) == p).Select(e => e.Key).ToList();
+            if (keys.Count == 0 || keys.Any(k => k[0] != IntermediateKeyMarker) || HasChildren(p, held)) return;
+            if (_usage?.UsersOf(p) is { Count: > 0 }) return;
+            foreach (string key in keys) next.Remove(key);
+            held.Remove(p);
+            removals.Add(new ImageRemoval(null, p));
+        }
+    }
+
+    private Digest? ParentOfLocked(Digest image) => _parents.TryGetValue(image.Value, out string? parent) ? Digest.Parse(parent) : null;
+
+    /// <summary>The images that some reference (a name, an untagged or a build's hold) keeps.</summary>
+    private HashSet<Digest> HeldImages(Dictionary<string, ReferenceEntry> references)
+    {
+        var held = new HashSet<Digest>();
+        foreach (ReferenceEntry entry in references.Values)
+            if (TryImageIdOf(entry.Target) is { } image) held.Add(image);
+        return held;
+    }
+
+    /// <summary>Whether an image in <paramref name="held"/> was built on <paramref name="id"/>.</summary>
+    private bool HasChildren(Digest id, HashSet<Digest> held)
+        => _parents.Any(e => e.Value == id.Value && held.Contains(Digest.Parse(e.Key)));
+
+    /// <summary>Whether some reference still keeps <paramref name="target"/> (a build cache entry's image may have been removed).</summary>
+    public bool Holds(Descriptor target)
+    {
+        lock (_gate) return _references.Values.Any(e => e.Target.Digest == target.Digest);
+    }
+
+    /// <summary>
+    /// Like <see cref="List()"/>, and with <paramref name="includeIntermediates"/> also the images only a
+    /// build holds (its steps'), without names, as dockerd's <c>images -a</c> lists its intermediate images.
+    /// </summary>
+    public IReadOnlyList<ImageSummary> List(bool includeIntermediates)
+    {
+        if (!includeIntermediates) return List();
+        var result = new List<ImageSummary>();
+        List<ImageRecord> all;
+        lock (_gate) all = _references.Select(e => new ImageRecord(e.Key, e.Value.Target, e.Value.Created)).ToList();
+        foreach (var group in all.Select(r => (Record: r, Image: TryRead(r.Target))).Where(x => x.Image is not null).GroupBy(x => x.Image!.Id))
+        {
+            Image image = group.First().Image!;
+            result.Add(new ImageSummary(image.Id, RepoTags(group.Select(g => g.Record)), RepoDigests(group.Select(g => g.Record)), image.Config.Created, SizeOf(image)));
+        }
+        return result.OrderByDescending(s => s.Created).ToList();
     }
 
     // ---- reading images -----------------------------------------------------------------------

@@ -414,6 +414,38 @@ public sealed class DockerBuildTests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// dockerd 20.10's rmi of a built image: the step images only the build kept go with it, each said
+    /// ("Deleted: sha256:…"), up to the base (it has a name) or a step another image was built on;
+    /// <c>images -a</c> lists the step images before, as &lt;none&gt;; the cache misses after.
+    /// </summary>
+    [Fact]
+    public void Rmi_of_a_built_image_removes_its_step_images_as_dockerd()
+    {
+        static List<string> Ids(string text, string pattern) => System.Text.RegularExpressions.Regex.Matches(text, pattern).Select(m => m.Groups[1].Value).ToList();
+        string context = Context("rmi", ("Dockerfile", "FROM busybox\nENV A=1\nRUN echo x > /x\nCMD [\"sh\"]\n"));
+        string output = BuildOk(context, "--no-cache", "-t", "rmi-built:1");
+        List<string> steps = Ids(output, " ---> ([0-9a-f]{12})\n"); // busybox, ENV, RUN, CMD
+        Assert.True(steps.Count == 4, output);
+        string all = Docker.Ok("images", "-a", "-q", "--no-trunc"), named = Docker.Ok("images", "-q", "--no-trunc");
+        Assert.All(steps, id => Assert.Contains("sha256:" + id, all));
+        Assert.DoesNotContain("sha256:" + steps[1], named);
+        Assert.DoesNotContain("sha256:" + steps[2], named);
+
+        // An image built on the RUN step keeps it, and what is below it, when the first one goes.
+        output = BuildOk(Context("rmi-child", ("Dockerfile", $"FROM {steps[2]}\nCMD [\"true\"]\n")), "-t", "rmi-child:1");
+        string child = Ids(output, " ---> ([0-9a-f]{12})\n").Last();
+        string removed = Docker.Ok("rmi", "rmi-built:1");
+        Assert.StartsWith("Untagged: rmi-built:1\n", removed);
+        Assert.Equal([steps[3]], Ids(removed, "Deleted: sha256:([0-9a-f]{12})"));
+        removed = Docker.Ok("rmi", "rmi-child:1");
+        Assert.Equal([child, steps[2], steps[1]], Ids(removed, "Deleted: sha256:([0-9a-f]{12})"));
+        Assert.DoesNotContain("sha256:" + steps[1], Docker.Ok("images", "-a", "-q", "--no-trunc"));
+        Docker.Ok("image", "inspect", "busybox");
+
+        Assert.DoesNotContain("Using cache", BuildOk(context, "-t", "rmi-built:1"));
+    }
+
     /// <summary>--label: one LABEL step per label, in key order, its value as given (dockerd's buildLabelOptions).</summary>
     [Fact]
     public async Task Build_labels_are_one_step_each_in_key_order_and_not_expanded()
