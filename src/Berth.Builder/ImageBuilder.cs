@@ -100,7 +100,8 @@ public sealed partial class ImageBuilder
         {
             var run = new BuildRun(context, options, output, new ShellLex(document.EscapeToken), empty)
             {
-                TotalSteps = stages.Sum(s => 1 + s.Instructions.Count) + labelSteps.Count,
+                // As dockerd 20.10 counts them: the ARGs before the first FROM are steps too.
+                TotalSteps = document.MetaArgs.Count + stages.Sum(s => 1 + s.Instructions.Count) + labelSteps.Count,
             };
             Dictionary<string, string?> metaArgs = MetaArgs(document, run);
             foreach (BuildStage stage in stages)
@@ -160,12 +161,17 @@ public sealed partial class ImageBuilder
         return result;
     }
 
-    /// <summary>The ARGs before the first FROM, with --build-arg values; only FROM lines see them.</summary>
+    /// <summary>
+    /// The ARGs before the first FROM, with --build-arg values; only FROM lines see them. Each is a step
+    /// of its own in the output ("Step 1/N : ARG …", no image line after it), as dockerd's classic builder prints them.
+    /// </summary>
     private static Dictionary<string, string?> MetaArgs(DockerfileDocument document, BuildRun run)
     {
         var values = new Dictionary<string, string?>(StringComparer.Ordinal);
         foreach (ArgInstruction arg in document.MetaArgs)
         {
+            run.Step++;
+            WriteStepLine(run.Output, run, arg);
             var expanded = (ArgInstruction)Expand(run, arg, name => values.GetValueOrDefault(name));
             foreach (ArgDefinition def in expanded.Args)
             {

@@ -446,6 +446,17 @@ public sealed class DockerBuildTests : IAsyncLifetime
         Assert.DoesNotContain("Using cache", BuildOk(context, "-t", "rmi-built:1"));
     }
 
+    /// <summary>The ARGs before the first FROM are steps of their own, as dockerd 20.10 numbers and prints them.</summary>
+    [Fact]
+    public void Args_before_the_first_FROM_are_numbered_steps_as_dockerd_prints_them()
+    {
+        string context = Context("meta-args", ("Dockerfile", "ARG V=1\nARG BASE=busybox\nFROM $BASE\nARG V\nRUN echo V=$V\n"));
+        string output = BuildOk(context, "--build-arg", "V=7");
+        Assert.Contains("Step 1/5 : ARG V=1\nStep 2/5 : ARG BASE=busybox\nStep 3/5 : FROM $BASE\n ---> ", output);
+        Assert.Contains("Step 5/5 : RUN echo V=$V\n", output);
+        Assert.Contains("V=7\n", output);
+    }
+
     /// <summary>--label: one LABEL step per label, in key order, its value as given (dockerd's buildLabelOptions).</summary>
     [Fact]
     public async Task Build_labels_are_one_step_each_in_key_order_and_not_expanded()
