@@ -187,51 +187,84 @@ public sealed record ExecInspectJson
     public int Pid { get; init; }
 }
 
-/// <summary>One sample of GET /containers/{id}/stats (the fields docker stats reads).</summary>
+/// <summary>
+/// One sample of GET /containers/{id}/stats, moby's types.StatsJSON field for field and in its order
+/// (what dockerd 20.10 sends on this cgroup layout): omitempty where moby has it, so a stopped
+/// container's sample is the zero one dockerd sends (empty pids_stats and memory_stats).
+/// </summary>
 public sealed record StatsJson
 {
-    public string read { get; init; } = "";
-    public string preread { get; init; } = "";
-    public PidsStatsJson pids_stats { get; init; } = new(0, null);
+    public string read { get; init; } = ContainerStateJson.ZeroTime;
+    public string preread { get; init; } = ContainerStateJson.ZeroTime;
+    public PidsStatsJson pids_stats { get; init; } = new();
+    public BlkioStatsJson blkio_stats { get; init; } = new();
+    public uint num_procs { get; init; }
+    public StorageStatsJson storage_stats { get; init; } = new();
     public CpuStatsJson cpu_stats { get; init; } = new();
     public CpuStatsJson precpu_stats { get; init; } = new();
     public MemoryStatsJson memory_stats { get; init; } = new();
-    public BlkioStatsJson blkio_stats { get; init; } = new();
-    public string name { get; init; } = "";
-    public string id { get; init; } = "";
-    public long num_procs { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public string? name { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public string? id { get; init; }
+    /// <summary>Per interface of the container's own network namespace (lo left out); absent without one.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public Dictionary<string, NetworkStatsJson>? networks { get; init; }
 }
 
-public sealed record PidsStatsJson(long current, long? limit);
+public sealed record PidsStatsJson
+{
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public ulong current { get; init; }
+    /// <summary>0 (left out) when unlimited.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public ulong limit { get; init; }
+}
+
+/// <summary>Windows' figures in moby: every field omitempty, so Linux sends {}.</summary>
+public sealed record StorageStatsJson;
 
 public sealed record CpuUsageJson
 {
     public ulong total_usage { get; init; }
-    public IReadOnlyList<ulong>? percpu_usage { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyList<ulong>? percpu_usage { get; init; }
     public ulong usage_in_kernelmode { get; init; }
     public ulong usage_in_usermode { get; init; }
 }
 
+public sealed record ThrottlingDataJson(ulong periods, ulong throttled_periods, ulong throttled_time);
+
 public sealed record CpuStatsJson
 {
     public CpuUsageJson cpu_usage { get; init; } = new();
-    public ulong system_cpu_usage { get; init; }
-    public uint online_cpus { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public ulong system_cpu_usage { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public uint online_cpus { get; init; }
+    public ThrottlingDataJson throttling_data { get; init; } = new(0, 0, 0);
 }
 
 public sealed record MemoryStatsJson
 {
-    public ulong usage { get; init; }
-    public ulong limit { get; init; }
-    public Dictionary<string, ulong>? stats { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public ulong usage { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public ulong max_usage { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public Dictionary<string, ulong>? stats { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public ulong failcnt { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public ulong limit { get; init; }
 }
 
 public sealed record BlkioEntryJson(ulong major, ulong minor, string op, ulong value);
 
+/// <summary>
+/// Every list is sent, null when not read: dockerd fills all eight on cgroup v1 ([] where the
+/// kernel has no such file) and only the bytes on v2.
+/// </summary>
 public sealed record BlkioStatsJson
 {
     public IReadOnlyList<BlkioEntryJson>? io_service_bytes_recursive { get; init; }
+    public IReadOnlyList<BlkioEntryJson>? io_serviced_recursive { get; init; }
+    public IReadOnlyList<BlkioEntryJson>? io_queue_recursive { get; init; }
+    public IReadOnlyList<BlkioEntryJson>? io_service_time_recursive { get; init; }
+    public IReadOnlyList<BlkioEntryJson>? io_wait_time_recursive { get; init; }
+    public IReadOnlyList<BlkioEntryJson>? io_merged_recursive { get; init; }
+    public IReadOnlyList<BlkioEntryJson>? io_time_recursive { get; init; }
+    public IReadOnlyList<BlkioEntryJson>? sectors_recursive { get; init; }
 }
+
+public sealed record NetworkStatsJson(ulong rx_bytes, ulong rx_packets, ulong rx_errors, ulong rx_dropped, ulong tx_bytes, ulong tx_packets, ulong tx_errors, ulong tx_dropped);
 
 /// <summary>GET /networks entries (api/types/network.Inspect).</summary>
 public sealed record NetworkJson

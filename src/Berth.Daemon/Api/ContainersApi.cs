@@ -561,16 +561,22 @@ public static class ContainersApi
         bool oneShot = QueryArgs.Bool(context, "one-shot");
         context.Response.StatusCode = 200;
         context.Response.ContentType = "application/json";
+        if (!stream && !entry.Record.State.Running)
+        {
+            await context.Response.Body.WriteAsync(JsonResults.Line(ContainerStats.Stopped(entry.Record), ApiJson.Context.StatsJson), context.RequestAborted);
+            return;
+        }
+        bool ownNetwork = service.HasOwnNetwork(entry.Record);
         StatsJson? previous = null;
         do
         {
-            StatsJson sample = ContainerStats.Sample(entry.Record, previous, service.Time.GetUtcNow());
+            StatsJson sample = ContainerStats.Sample(entry.Record, previous, service.Time.GetUtcNow(), ownNetwork);
             if (previous is null && !oneShot && !stream)
             {
                 // One sample with a meaningful precpu: dockerd takes two a second apart.
                 await Task.Delay(TimeSpan.FromSeconds(1), context.RequestAborted);
                 previous = sample;
-                sample = ContainerStats.Sample(entry.Record, previous, service.Time.GetUtcNow());
+                sample = ContainerStats.Sample(entry.Record, previous, service.Time.GetUtcNow(), ownNetwork);
             }
             await context.Response.Body.WriteAsync(JsonResults.Line(sample, ApiJson.Context.StatsJson), context.RequestAborted);
             await context.Response.Body.FlushAsync(context.RequestAborted);

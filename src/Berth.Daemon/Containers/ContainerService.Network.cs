@@ -23,6 +23,9 @@ public sealed partial class ContainerService
     public string EffectiveNetworkMode(HostConfigJson h)
         => h.NetworkMode is "" or "default" ? (Network is null ? "none" : NetworkController.DefaultNetworkName) : h.NetworkMode;
 
+    /// <summary>Whether the container's network namespace is its own, with berthd's interfaces in it (bridge or user networks).</summary>
+    public bool HasOwnNetwork(ContainerRecord r) => IsBridged(EffectiveNetworkMode(r.HostConfig));
+
     private static bool IsBridged(string mode) => mode is not ("none" or "host") && !mode.StartsWith("container:", StringComparison.Ordinal);
 
     /// <summary>

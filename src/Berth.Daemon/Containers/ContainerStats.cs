@@ -53,7 +53,13 @@ public static class ContainerStats
 
     public static ICgroupManager Manager(ContainerRecord r) => CgroupManager.Create(Layout.Value, CgroupsPath(r));
 
-    public static StatsJson Sample(ContainerRecord r, StatsJson? previous, DateTimeOffset now)
+    /// <summary>
+    /// A stopped container's one sample: dockerd's zero stats with the name and ID only (it
+    /// answers so without waiting for a second sample).
+    /// </summary>
+    public static StatsJson Stopped(ContainerRecord r) => new() { name = r.Name, id = r.Id };
+
+    public static StatsJson Sample(ContainerRecord r, StatsJson? previous, DateTimeOffset now, bool ownNetwork)
     {
         string read = ContainerService.Rfc3339(now);
         var sample = new StatsJson
@@ -77,7 +83,8 @@ public static class ContainerStats
         ulong memoryLimit = stats.Memory.Usage.Limit is 0 or >= (ulong)long.MaxValue / 2 ? HostMemory() : stats.Memory.Usage.Limit;
         return sample with
         {
-            pids_stats = new PidsStatsJson((long)stats.Pids.Current, stats.Pids.Limit == 0 ? null : (long)stats.Pids.Limit),
+            pids_stats = new PidsStatsJson { current = stats.Pids.Current, limit = stats.Pids.Limit },
+            blkio_stats = BlockIoStats(stats.Blkio, Layout.Value.Mode != CgroupMode.Unified),
             cpu_stats = new CpuStatsJson
             {
                 cpu_usage = new CpuUsageJson
@@ -89,13 +96,75 @@ public static class ContainerStats
                 },
                 system_cpu_usage = SystemCpuUsage(),
                 online_cpus = (uint)Environment.ProcessorCount,
+                throttling_data = new ThrottlingDataJson(stats.Cpu.Throttling.Periods, stats.Cpu.Throttling.ThrottledPeriods, stats.Cpu.Throttling.ThrottledTime),
             },
-            memory_stats = new MemoryStatsJson { usage = stats.Memory.Usage.Usage, limit = memoryLimit, stats = stats.Memory.Raw },
-            blkio_stats = new BlkioStatsJson
+            memory_stats = new MemoryStatsJson
             {
-                io_service_bytes_recursive = stats.Blkio.IoServiceBytesRecursive?.Select(b => new BlkioEntryJson(b.Major, b.Minor, b.Op, b.Value)).ToList(),
+                usage = stats.Memory.Usage.Usage,
+                max_usage = stats.Memory.Usage.Max,
+                stats = stats.Memory.Raw,
+                failcnt = stats.Memory.Usage.Failcnt,
+                limit = memoryLimit,
             },
+            networks = ownNetwork ? InterfaceStats(r.State.Pid) : null,
         };
+    }
+
+    /// <summary>
+    /// As dockerd: on cgroup v1 all eight lists, [] where the kernel has no such file (the CFQ
+    /// ones are gone from modern kernels); on v2 the bytes only, the others null.
+    /// </summary>
+    private static BlkioStatsJson BlockIoStats(BlkioStats blkio, bool v1)
+    {
+        static List<BlkioEntryJson>? Entries(List<BlkioEntry>? entries, bool always)
+            => entries is null ? (always ? [] : null) : [.. entries.Select(b => new BlkioEntryJson(b.Major, b.Minor, b.Op, b.Value))];
+        List<BlkioEntryJson>? absent = v1 ? [] : null;
+        return new BlkioStatsJson
+        {
+            io_service_bytes_recursive = Entries(blkio.IoServiceBytesRecursive, always: true),
+            io_serviced_recursive = v1 ? Entries(blkio.IoServicedRecursive, always: true) : null,
+            io_queue_recursive = absent,
+            io_service_time_recursive = absent,
+            io_wait_time_recursive = absent,
+            io_merged_recursive = absent,
+            io_time_recursive = absent,
+            sectors_recursive = absent,
+        };
+    }
+
+    /// <summary>
+    /// The interfaces of the container's network namespace but lo, from its init's /proc/PID/net/dev
+    /// (dockerd reads its endpoints' interfaces in the sandbox); null when the process is gone.
+    /// </summary>
+    public static Dictionary<string, NetworkStatsJson>? InterfaceStats(int pid)
+    {
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines($"/proc/{pid}/net/dev");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+        return ParseNetDev(lines);
+    }
+
+    /// <summary>/proc/net/dev: two header lines, then "name: rx bytes packets errs drop fifo frame compressed multicast tx bytes packets errs drop …".</summary>
+    public static Dictionary<string, NetworkStatsJson> ParseNetDev(IEnumerable<string> lines)
+    {
+        var interfaces = new Dictionary<string, NetworkStatsJson>();
+        foreach (string line in lines)
+        {
+            int colon = line.IndexOf(':');
+            if (colon < 0) continue;
+            string name = line[..colon].Trim();
+            string[] f = line[(colon + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (name == "lo" || f.Length < 12) continue;
+            ulong F(int i) => ulong.Parse(f[i], CultureInfo.InvariantCulture);
+            interfaces[name] = new NetworkStatsJson(F(0), F(1), F(2), F(3), F(8), F(9), F(10), F(11));
+        }
+        return interfaces;
     }
 
     private const string StateZero = ContainerStateJson.ZeroTime;

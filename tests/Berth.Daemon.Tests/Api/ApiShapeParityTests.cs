@@ -1,0 +1,81 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Berth.Cgroups;
+using Berth.Daemon.Containers;
+using Berth.Daemon.Tests.Containers;
+
+namespace Berth.Daemon.Tests.Api;
+
+/// <summary>
+/// The key paths and value types of stats, the lists, networks, exec, info, version and df as
+/// dockerd 20.10 sends them (each expectation from the same request to a hand-run dockerd 20.10 on
+/// this host): moby's omitempty fields left out when empty, null where it sends null, and the
+/// fields of its structs that berthd had left out.
+/// </summary>
+public sealed class ApiShapeParityTests : DaemonTestBase
+{
+    private static string[] Keys(JsonElement e) => [.. e.EnumerateObject().Select(p => p.Name)];
+
+    private async Task<string> RunAsync(object body)
+    {
+        string id = await ContainersApiTests.CreateAsync(Client, body, apiVersion: "1.41");
+        using HttpResponseMessage start = await Client.PostAsync($"/containers/{id}/start", null);
+        Assert.True(start.IsSuccessStatusCode, await start.Content.ReadAsStringAsync());
+        return id;
+    }
+
+    [Fact]
+    public async Task Stats_of_a_running_container_have_every_field_of_dockerds_and_a_stopped_ones_are_the_zero_sample()
+    {
+        string id = await RunAsync(new { Image = "busybox", Cmd = new[] { "sleep", "600" } });
+        JsonElement s = await Daemon.GetJsonAsync($"/v1.41/containers/{id}/stats?stream=0&one-shot=1");
+        Assert.Equal(["read", "preread", "pids_stats", "blkio_stats", "num_procs", "storage_stats", "cpu_stats", "precpu_stats", "memory_stats", "name", "id", "networks"], Keys(s));
+        Assert.Equal(["current"], Keys(s.GetProperty("pids_stats"))); // no limit: omitempty, not null
+        Assert.Empty(Keys(s.GetProperty("storage_stats")));
+        JsonElement blkio = s.GetProperty("blkio_stats");
+        Assert.Equal(["io_service_bytes_recursive", "io_serviced_recursive", "io_queue_recursive", "io_service_time_recursive",
+            "io_wait_time_recursive", "io_merged_recursive", "io_time_recursive", "sectors_recursive"], Keys(blkio));
+        bool v1 = CgroupLayout.Detect().Mode != CgroupMode.Unified;
+        Assert.All(blkio.EnumerateObject().Skip(2), list => Assert.Equal(v1 ? JsonValueKind.Array : JsonValueKind.Null, list.Value.ValueKind));
+        Assert.Equal(JsonValueKind.Array, blkio.GetProperty("io_service_bytes_recursive").ValueKind);
+        Assert.Equal(["periods", "throttled_periods", "throttled_time"], Keys(s.GetProperty("cpu_stats").GetProperty("throttling_data")));
+        JsonElement memory = s.GetProperty("memory_stats");
+        Assert.True(memory.GetProperty("usage").GetUInt64() > 0);
+        if (v1) Assert.True(memory.GetProperty("max_usage").GetUInt64() >= memory.GetProperty("usage").GetUInt64());
+        // The container's interfaces (eth0 on the default bridge), lo left out, as dockerd lists its endpoints'.
+        JsonElement networks = s.GetProperty("networks");
+        Assert.Equal(["eth0"], Keys(networks));
+        Assert.Equal(["rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "tx_bytes", "tx_packets", "tx_errors", "tx_dropped"], Keys(networks.GetProperty("eth0")));
+
+        string none = await RunAsync(new { Image = "busybox", Cmd = new[] { "sleep", "600" }, HostConfig = new { NetworkMode = "none" } });
+        Assert.False((await Daemon.GetJsonAsync($"/containers/{none}/stats?stream=0&one-shot=1")).TryGetProperty("networks", out _));
+
+        // A stopped container: dockerd's empty stats at once (zero times, empty pids and memory).
+        string created = await ContainersApiTests.CreateAsync(Client, new { Image = "busybox" });
+        JsonElement zero = await Daemon.GetJsonAsync($"/containers/{created}/stats?stream=0");
+        Assert.Equal("0001-01-01T00:00:00Z", zero.GetProperty("read").GetString());
+        Assert.Equal("0001-01-01T00:00:00Z", zero.GetProperty("preread").GetString());
+        Assert.Empty(Keys(zero.GetProperty("pids_stats")));
+        Assert.Empty(Keys(zero.GetProperty("memory_stats")));
+        Assert.Equal(["cpu_usage", "throttling_data"], Keys(zero.GetProperty("cpu_stats")));
+        Assert.Equal(["total_usage", "usage_in_kernelmode", "usage_in_usermode"], Keys(zero.GetProperty("cpu_stats").GetProperty("cpu_usage")));
+        Assert.All(zero.GetProperty("blkio_stats").EnumerateObject(), list => Assert.Equal(JsonValueKind.Null, list.Value.ValueKind));
+        Assert.False(zero.TryGetProperty("networks", out _));
+        Assert.Equal(created, zero.GetProperty("id").GetString());
+    }
+
+    [Fact]
+    public void Interface_figures_are_read_from_proc_net_dev_without_lo()
+    {
+        string[] netDev =
+        [
+            "Inter-|   Receive                                                |  Transmit",
+            " face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed",
+            "    lo:     140       2    0    0    0     0          0         0      140       2    0    0    0     0       0          0",
+            "  eth0:    1112      12    1    2    0     0          0         0       90       1    3    4    0     0       0          0",
+        ];
+        var interfaces = ContainerStats.ParseNetDev(netDev);
+        Assert.Equal(["eth0"], interfaces.Keys);
+        Assert.Equal(new Berth.Daemon.Api.NetworkStatsJson(1112, 12, 1, 2, 90, 1, 3, 4), interfaces["eth0"]);
+    }
+}
