@@ -136,6 +136,9 @@ public sealed record ContainerSummaryJson
     public SummaryHostConfig HostConfig { get; init; } = new("none");
     public SummaryNetworkSettings NetworkSettings { get; init; } = new([]);
     public IReadOnlyList<MountPointJson> Mounts { get; init; } = [];
+
+    /// <summary>size=1's figures, left out when 0 as moby's omitempty does.</summary>
+    public ContainerSummaryJson WithSizes(long rw, long rootFs) => this with { SizeRw = rw == 0 ? null : rw, SizeRootFs = rootFs == 0 ? null : rootFs };
 }
 
 public sealed record ContainerTopResponse(IReadOnlyList<string> Titles, IReadOnlyList<IReadOnlyList<string>> Processes);

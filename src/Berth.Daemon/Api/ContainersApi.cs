@@ -129,7 +129,7 @@ public static class ContainersApi
             List<string>? names = linkNames.GetValueOrDefault(r.Id);
             if (!ContainerFilters.Matches(r, filters, service, names)) continue;
             ContainerSummaryJson summary = Summary(r, engineId, now, names, imageIdOf);
-            if (withSizes && service.Sizes(e) is var (rw, rootFs)) summary = summary with { SizeRw = rw, SizeRootFs = rootFs };
+            if (withSizes && service.Sizes(e) is var (rw, rootFs)) summary = summary.WithSizes(rw, rootFs);
             result.Add(summary);
             if (limit > 0 && result.Count >= limit) break;
         }
@@ -154,7 +154,7 @@ public static class ContainersApi
         State = r.State.Status,
         Status = StatusText(r.State, now),
         HostConfig = new SummaryHostConfig(string.IsNullOrEmpty(r.HostConfig.NetworkMode) ? "default" : r.HostConfig.NetworkMode),
-        NetworkSettings = new SummaryNetworkSettings(Networks(r, engineId)),
+        NetworkSettings = new SummaryNetworkSettings(Networks(r, engineId, summary: true)),
         Ports = SummaryPorts(r),
         Mounts = MountPoints(r),
     };
@@ -175,7 +175,9 @@ public static class ContainersApi
         return ports;
     }
 
-    private static Dictionary<string, EndpointSettingsJson> Networks(ContainerRecord r, string engineId)
+    /// <param name="summary">For the list and df: dockerd's container view copies the addresses and IPAMConfig
+    /// of each endpoint, not its Aliases, Links or DNSNames (null there).</param>
+    private static Dictionary<string, EndpointSettingsJson> Networks(ContainerRecord r, string engineId, bool summary = false)
     {
         // Every network the container belongs to; the endpoint's fields are empty while it does not run (dockerd's cleanOperationalData).
         var result = new Dictionary<string, EndpointSettingsJson>(StringComparer.Ordinal);
@@ -200,9 +202,9 @@ public static class ContainersApi
                 GlobalIPv6Address = n.GlobalIPv6Address,
                 GlobalIPv6PrefixLen = n.GlobalIPv6PrefixLen,
                 MacAddress = n.MacAddress,
-                Aliases = n.Aliases,
-                Links = n.Links,
-                DNSNames = n.DnsNames,
+                Aliases = summary ? null : n.Aliases,
+                Links = summary ? null : n.Links,
+                DNSNames = summary ? null : n.DnsNames,
             };
         return result;
     }

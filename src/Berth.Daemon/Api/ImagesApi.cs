@@ -78,8 +78,8 @@ public static class ImagesApi
                 digests = digests.Where(dg => references.Any(r => ReferenceMatches(r, dg))).ToList();
                 if (tags.Count == 0 && digests.Count == 0) continue;
             }
-            IReadOnlyDictionary<string, string> imageLabels = LabelsOf(store, image.Id.Value);
-            if (labels.Count > 0 && !labels.All(l => LabelMatches(l, imageLabels))) continue;
+            IReadOnlyDictionary<string, string>? imageLabels = ConfigLabelsOf(store, image.Id.Value);
+            if (labels.Count > 0 && !labels.All(l => LabelMatches(l, imageLabels ?? new Dictionary<string, string>()))) continue;
             result.Add(new ImageSummaryJson
             {
                 Id = image.Id.Value,
@@ -99,6 +99,19 @@ public static class ImagesApi
         if (values.Count != 1) throw ApiException.BadRequest("filters 'before' and 'since' take one image");
         Digest id = store.Get(values[0]).Id;
         return all.FirstOrDefault(i => i.Id == id)?.Created ?? DateTimeOffset.MinValue;
+    }
+
+    /// <summary>The image config's labels as recorded: null when it has none.</summary>
+    internal static IReadOnlyDictionary<string, string>? ConfigLabelsOf(ImageStore store, string id)
+    {
+        try
+        {
+            return store.Get(id).Config.Config?.Labels;
+        }
+        catch (ImagesException)
+        {
+            return null;
+        }
     }
 
     private static IReadOnlyDictionary<string, string> LabelsOf(ImageStore store, string id)

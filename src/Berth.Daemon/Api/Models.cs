@@ -134,7 +134,8 @@ public sealed record ImageSummaryJson
     public long Size { get; init; }
     public long SharedSize { get; init; } = -1;
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? VirtualSize { get; init; }
-    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+    /// <summary>The image config's, null when it has none (dockerd's map as read).</summary>
+    public IReadOnlyDictionary<string, string>? Labels { get; init; }
     public long Containers { get; init; } = -1;
 }
 

@@ -77,7 +77,8 @@ public static class SystemDfApi
                 Created = image.Created?.ToUnixTimeSeconds() ?? 0,
                 Size = image.Size,
                 SharedSize = layersOf[image.Id].DistinctBy(l => l.DiffId).Where(l => holders[l.DiffId].Count > 1).Sum(l => l.Size),
-                Labels = LabelsOf(store, image.Id.Value),
+                VirtualSize = ApiVersion.LessThan(context, "1.44") ? image.Size : null,
+                Labels = ImagesApi.ConfigLabelsOf(store, image.Id.Value),
                 Containers = containers.Count(c => c.Record.ImageId == image.Id.Value),
             }).ToList();
         }
@@ -89,25 +90,14 @@ public static class SystemDfApi
             result.Containers = containers.Select(c =>
             {
                 long rw = engine.Containers.SizeRw(c);
-                return ContainersApi.Summary(c.Record, engine.Id, now, linkNames.GetValueOrDefault(c.Record.Id), imageIdOf) with { SizeRw = rw, SizeRootFs = rw + imageSize.GetValueOrDefault(c.Record.ImageId) };
+                return ContainersApi.Summary(c.Record, engine.Id, now, linkNames.GetValueOrDefault(c.Record.Id), imageIdOf).WithSizes(rw, rw + imageSize.GetValueOrDefault(c.Record.ImageId));
             }).ToList();
         }
         if (Wants("volume"))
             result.Volumes = engine.Volumes.List().Select(v => VolumesApi.ToJson(engine.Volumes, v, usage: true)).ToList();
         if (Wants("build-cache")) result.BuildCache = [];
+        if (ApiVersion.LessThan(context, "1.42")) result.BuilderSize = 0; // deprecated, sent below 1.42 (moby)
         return JsonResults.WriteAsync(context, result, DiskUsageJsonContext.Api.DiskUsageJson);
-    }
-
-    private static IReadOnlyDictionary<string, string> LabelsOf(ImageStore store, string id)
-    {
-        try
-        {
-            return store.Get(id).Config.Config?.Labels ?? new Dictionary<string, string>();
-        }
-        catch (ImagesException)
-        {
-            return new Dictionary<string, string>();
-        }
     }
 }
 
@@ -119,6 +109,7 @@ public sealed class DiskUsageJson
     public List<ContainerSummaryJson>? Containers { get; set; }
     public List<VolumeJson>? Volumes { get; set; }
     public List<System.Text.Json.JsonElement>? BuildCache { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? BuilderSize { get; set; }
 }
 
 [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.Never)]

@@ -78,4 +78,52 @@ public sealed class ApiShapeParityTests : DaemonTestBase
         Assert.Equal(["eth0"], interfaces.Keys);
         Assert.Equal(new Berth.Daemon.Api.NetworkStatsJson(1112, 12, 1, 2, 90, 1, 3, 4), interfaces["eth0"]);
     }
+
+    [Fact]
+    public async Task The_container_list_shows_what_dockerds_container_view_copies()
+    {
+        using (HttpResponseMessage net = await Client.PostAsJsonAsync("/networks/create", new { Name = "shapes" }))
+            Assert.True(net.IsSuccessStatusCode, await net.Content.ReadAsStringAsync());
+        string id = await RunAsync(new
+        {
+            Image = "busybox",
+            Cmd = new[] { "sleep", "600" },
+            HostConfig = new { NetworkMode = "shapes" },
+            NetworkingConfig = new { EndpointsConfig = new { shapes = new { Aliases = new[] { "al1" } } } },
+        });
+        JsonElement listed = (await Daemon.GetJsonAsync("/v1.41/containers/json")).EnumerateArray().Single(c => c.GetProperty("Id").GetString() == id);
+        JsonElement endpoint = listed.GetProperty("NetworkSettings").GetProperty("Networks").GetProperty("shapes");
+        // Addresses yes; Aliases, Links and DNSNames null: the list does not copy them (inspect has them).
+        Assert.NotEqual("", endpoint.GetProperty("IPAddress").GetString());
+        Assert.Equal(JsonValueKind.Null, endpoint.GetProperty("Aliases").ValueKind);
+        Assert.Equal(JsonValueKind.Null, endpoint.GetProperty("Links").ValueKind);
+        Assert.Equal(JsonValueKind.Null, endpoint.GetProperty("DNSNames").ValueKind);
+        JsonElement inspected = (await Daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("NetworkSettings").GetProperty("Networks").GetProperty("shapes");
+        Assert.Contains("al1", inspected.GetProperty("Aliases").EnumerateArray().Select(a => a.GetString()));
+
+        // size=1: SizeRw and SizeRootFs are omitempty in the list (a created container wrote nothing).
+        string created = await ContainersApiTests.CreateAsync(Client, new { Image = "busybox" });
+        JsonElement sized = (await Daemon.GetJsonAsync("/containers/json?all=1&size=1")).EnumerateArray().Single(c => c.GetProperty("Id").GetString() == created);
+        Assert.False(sized.TryGetProperty("SizeRw", out _));
+        Assert.True(sized.GetProperty("SizeRootFs").GetInt64() > 0);
+    }
+
+    [Fact]
+    public async Task Images_without_labels_list_null_and_df_has_its_legacy_sizes()
+    {
+        JsonElement image = Assert.Single((await Daemon.GetJsonAsync("/v1.41/images/json")).EnumerateArray());
+        Assert.Equal(JsonValueKind.Null, image.GetProperty("Labels").ValueKind);
+        JsonElement df = await Daemon.GetJsonAsync("/v1.41/system/df");
+        Assert.Equal(0, df.GetProperty("BuilderSize").GetInt64());
+        JsonElement dfImage = Assert.Single(df.GetProperty("Images").EnumerateArray());
+        Assert.Equal(dfImage.GetProperty("Size").GetInt64(), dfImage.GetProperty("VirtualSize").GetInt64());
+        Assert.Equal(JsonValueKind.Null, dfImage.GetProperty("Labels").ValueKind);
+        JsonElement current = await Daemon.GetJsonAsync("/v1.44/system/df");
+        Assert.False(current.TryGetProperty("BuilderSize", out _));
+        Assert.False(Assert.Single(current.GetProperty("Images").EnumerateArray()).TryGetProperty("VirtualSize", out _));
+
+        await Daemon.ImportBusyboxAsync("labelled:latest", "LABEL a=b");
+        JsonElement labelled = (await Daemon.GetJsonAsync("/images/json?filters=" + Uri.EscapeDataString("""{"label":["a=b"]}"""))).EnumerateArray().Single();
+        Assert.Equal("b", labelled.GetProperty("Labels").GetProperty("a").GetString());
+    }
 }
