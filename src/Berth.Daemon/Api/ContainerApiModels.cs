@@ -282,16 +282,21 @@ public sealed record NetworkJson
     public bool Internal { get; init; }
     public bool Attachable { get; init; }
     public bool Ingress { get; init; }
+    /// <summary>Swarm's config-only networks: berthd has none, so always the empty reference and false, as dockerd shows a local network.</summary>
+    public ConfigReferenceJson ConfigFrom { get; init; } = new("");
+    public bool ConfigOnly { get; init; }
     public Dictionary<string, NetworkContainerJson> Containers { get; init; } = [];
     public Dictionary<string, string> Options { get; init; } = [];
     public Dictionary<string, string> Labels { get; init; } = [];
 }
 
+public sealed record ConfigReferenceJson(string Network);
+
 public sealed record NetworkIpamJson
 {
     public string Driver { get; init; } = "default";
-    public IReadOnlyList<IpamPoolJson> Config { get; init; } = [];
     public Dictionary<string, string>? Options { get; init; }
+    public IReadOnlyList<IpamPoolJson> Config { get; init; } = [];
 }
 
 /// <summary>One IPAM.Config entry as dockerd shows it: IPRange and AuxiliaryAddresses only when set.</summary>

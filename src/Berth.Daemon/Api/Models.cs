@@ -29,7 +29,7 @@ public sealed record SystemVersion
     public string Os { get; init; } = "linux";
     public string Arch { get; init; } = "";
     public string KernelVersion { get; init; } = "";
-    public bool Experimental { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool Experimental { get; init; } // omitempty in moby
     public string BuildTime { get; init; } = "";
 }
 
@@ -41,6 +41,9 @@ public sealed record IndexInfo(string Name, IReadOnlyList<string> Mirrors, bool 
 
 public sealed record RegistryServiceConfig
 {
+    /// <summary>Sent (empty: berthd pushes no foreign layers) below API 1.49, which dropped them.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyList<string>? AllowNondistributableArtifactsCIDRs { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyList<string>? AllowNondistributableArtifactsHostnames { get; init; }
     public IReadOnlyList<string> InsecureRegistryCIDRs { get; init; } = [];
     public Dictionary<string, IndexInfo> IndexConfigs { get; init; } = [];
     public IReadOnlyList<string> Mirrors { get; init; } = [];
@@ -84,7 +87,13 @@ public sealed record SystemInfo
     public bool CPUShares { get; init; }
     public bool CPUSet { get; init; }
     public bool PidsLimit { get; init; }
+    /// <summary>Below API 1.42 only (moby deprecated kernel memory then; omitempty after): false, berthd sets no kernel memory limits.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public bool? KernelMemory { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public bool? KernelMemoryTCP { get; init; }
     public bool IPv4Forwarding { get; init; }
+    /// <summary>Below API 1.49 only (moby omits them from then on).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public bool? BridgeNfIptables { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public bool? BridgeNfIp6tables { get; init; }
     public bool Debug { get; init; }
     public int NFd { get; init; }
     public bool OomKillDisable { get; init; }
@@ -101,6 +110,8 @@ public sealed record SystemInfo
     public string Architecture { get; init; } = "";
     public string IndexServerAddress { get; init; } = "https://index.docker.io/v1/";
     public RegistryServiceConfig RegistryConfig { get; init; } = new();
+    /// <summary>Swarm's generic resources: always null, as a dockerd outside a swarm shows.</summary>
+    public IReadOnlyList<System.Text.Json.JsonElement>? GenericResources { get; init; }
     public int NCPU { get; init; }
     public long MemTotal { get; init; }
     public string DockerRootDir { get; init; } = "";

@@ -109,6 +109,39 @@ public sealed class ApiShapeParityTests : DaemonTestBase
     }
 
     [Fact]
+    public async Task Networks_show_ConfigFrom_and_ConfigOnly_and_IPAM_in_dockerds_order()
+    {
+        foreach (JsonElement n in (await Daemon.GetJsonAsync("/v1.41/networks")).EnumerateArray())
+        {
+            Assert.Equal("""{"Network":""}""", n.GetProperty("ConfigFrom").GetRawText());
+            Assert.False(n.GetProperty("ConfigOnly").GetBoolean());
+        }
+        JsonElement bridge = await Daemon.GetJsonAsync("/networks/bridge");
+        Assert.Equal(["Driver", "Options", "Config"], Keys(bridge.GetProperty("IPAM")));
+    }
+
+    [Fact]
+    public async Task Info_has_the_deprecated_fields_below_the_version_that_dropped_them()
+    {
+        JsonElement old = await Daemon.GetJsonAsync("/v1.41/info");
+        Assert.False(old.GetProperty("KernelMemory").GetBoolean());
+        Assert.False(old.GetProperty("KernelMemoryTCP").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, old.GetProperty("GenericResources").ValueKind);
+        foreach (string flag in new[] { "BridgeNfIptables", "BridgeNfIp6tables" })
+            Assert.True(old.GetProperty(flag).ValueKind is JsonValueKind.True or JsonValueKind.False, flag);
+        Assert.Equal(0, old.GetProperty("RegistryConfig").GetProperty("AllowNondistributableArtifactsCIDRs").GetArrayLength());
+        Assert.Equal(0, old.GetProperty("RegistryConfig").GetProperty("AllowNondistributableArtifactsHostnames").GetArrayLength());
+
+        JsonElement current = await Daemon.GetJsonAsync("/v1.49/info");
+        foreach (string gone in new[] { "KernelMemory", "KernelMemoryTCP", "BridgeNfIptables", "BridgeNfIp6tables" })
+            Assert.False(current.TryGetProperty(gone, out _), gone);
+        Assert.False(current.GetProperty("RegistryConfig").TryGetProperty("AllowNondistributableArtifactsCIDRs", out _));
+
+        // /version: Experimental is omitempty.
+        Assert.False((await Daemon.GetJsonAsync("/v1.41/version")).TryGetProperty("Experimental", out _));
+    }
+
+    [Fact]
     public async Task Images_without_labels_list_null_and_df_has_its_legacy_sizes()
     {
         JsonElement image = Assert.Single((await Daemon.GetJsonAsync("/v1.41/images/json")).EnumerateArray());
