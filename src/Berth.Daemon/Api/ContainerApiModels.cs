@@ -173,7 +173,9 @@ public sealed class ExecStartBody
     public List<int>? ConsoleSize { get; set; }
 }
 
-public sealed record ExecProcessConfigJson(bool tty, string entrypoint, IReadOnlyList<string> arguments, bool privileged, string user);
+/// <summary>moby's ExecProcessConfig: user omitempty.</summary>
+public sealed record ExecProcessConfigJson(bool tty, string entrypoint, IReadOnlyList<string> arguments, bool privileged,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? user);
 
 public sealed record ExecInspectJson
 {
@@ -182,7 +184,7 @@ public sealed record ExecInspectJson
     public string ID { get; init; } = "";
     public bool Running { get; init; }
     public int? ExitCode { get; init; }
-    public ExecProcessConfigJson ProcessConfig { get; init; } = new(false, "", [], false, "");
+    public ExecProcessConfigJson ProcessConfig { get; init; } = new(false, "", [], false, null);
     public bool OpenStdin { get; init; }
     public bool OpenStderr { get; init; }
     public bool OpenStdout { get; init; }

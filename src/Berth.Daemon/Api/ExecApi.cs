@@ -42,7 +42,7 @@ public static class ExecApi
             ID = exec.Id,
             Running = exec.Running,
             ExitCode = exec.ExitCode,
-            ProcessConfig = new ExecProcessConfigJson(exec.Config.Tty, cmd.FirstOrDefault() ?? "", cmd.Skip(1).ToList(), exec.Config.Privileged, exec.Config.User ?? ""),
+            ProcessConfig = new ExecProcessConfigJson(exec.Config.Tty, cmd.FirstOrDefault() ?? "", cmd.Skip(1).ToList(), exec.Config.Privileged, string.IsNullOrEmpty(exec.Config.User) ? null : exec.Config.User),
             OpenStdin = exec.Config.AttachStdin,
             OpenStdout = exec.Config.AttachStdout,
             OpenStderr = exec.Config.AttachStderr,

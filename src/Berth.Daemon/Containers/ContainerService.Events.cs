@@ -28,8 +28,15 @@ public sealed partial class ContainerService
         PublishEvent(r, "die", ("exitCode", r.State.ExitCode.ToString(CultureInfo.InvariantCulture)), ("execDuration", seconds.ToString(CultureInfo.InvariantCulture)));
     }
 
-    /// <summary>dockerd's exec actions carry the command: <c>exec_create: sh -c date</c>.</summary>
-    private static string ExecAction(string action, ExecInstance exec) => $"{action}: {string.Join(' ', exec.Config.Cmd ?? [])}";
+    /// <summary>
+    /// dockerd's exec actions carry the command as entrypoint, a space, then the arguments
+    /// (<c>exec_create: sh -c date</c>), so a command without arguments ends in a space: <c>exec_create: true </c>.
+    /// </summary>
+    private static string ExecAction(string action, ExecInstance exec)
+    {
+        List<string> cmd = exec.Config.Cmd ?? [];
+        return $"{action}: {cmd.FirstOrDefault() ?? ""} {string.Join(' ', cmd.Skip(1))}";
+    }
 
     /// <summary>The kill event's <c>signal</c> attribute is the number, as dockerd writes it.</summary>
     internal static string SignalNumber(string signal)

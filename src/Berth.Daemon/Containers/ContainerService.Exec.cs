@@ -201,8 +201,7 @@ public sealed partial class ContainerService
             if (running) return;
             exec.ExitCode = exit?.ExitCode ?? 255;
             exec.FinishedAt = Time.GetUtcNow();
-            exec.Running = false;
-            exec.Pid = 0;
+            exec.Running = false; // Pid stays: dockerd's inspect keeps showing it after the exit
         }
         PublishEvent(exec.Container.Record, "exec_die", ("execID", exec.Id), ("exitCode", exec.ExitCode.Value.ToString(System.Globalization.CultureInfo.InvariantCulture)));
         // The waiting client before the state directory goes: its stream ends on this.

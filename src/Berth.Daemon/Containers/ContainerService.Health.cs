@@ -294,7 +294,7 @@ public sealed partial class ContainerService
     private static void KillProbe(ExecInstance exec)
     {
         int pid = exec.Pid;
-        if (pid <= 0 || ParentPid(pid) != exec.MonitorPid) return;
+        if (!exec.Running || pid <= 0 || ParentPid(pid) != exec.MonitorPid) return;
         Interop.kill(pid, 9);
     }
 

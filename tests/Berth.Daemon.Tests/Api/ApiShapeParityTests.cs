@@ -121,6 +121,44 @@ public sealed class ApiShapeParityTests : DaemonTestBase
     }
 
     [Fact]
+    public async Task Exec_inspect_leaves_out_an_empty_user_keeps_the_pid_and_its_events_name_the_command_as_dockerd()
+    {
+        string id = await RunAsync(new { Image = "busybox", Cmd = new[] { "sleep", "600" }, HostConfig = new { NetworkMode = "none" } });
+        async Task<JsonElement> ProcessConfigAsync(object body)
+        {
+            using HttpResponseMessage created = await Client.PostAsJsonAsync($"/containers/{id}/exec", body);
+            string exec = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("Id").GetString()!;
+            return (await Daemon.GetJsonAsync($"/exec/{exec}/json")).GetProperty("ProcessConfig");
+        }
+        Assert.Equal(["tty", "entrypoint", "arguments", "privileged"], Keys(await ProcessConfigAsync(new { Cmd = new[] { "true" } })));
+        Assert.Equal("nobody", (await ProcessConfigAsync(new { Cmd = new[] { "true" }, User = "nobody" })).GetProperty("user").GetString());
+        await ProcessConfigAsync(new { Cmd = new[] { "sh", "-c", "true" } });
+
+        // A finished exec keeps its Pid in inspect, as dockerd's.
+        using (HttpResponseMessage created = await Client.PostAsJsonAsync($"/containers/{id}/exec", new { Cmd = new[] { "true" } }))
+        {
+            string exec = (await created.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("Id").GetString()!;
+            using (HttpResponseMessage start = await Client.PostAsync($"/exec/{exec}/start", new StringContent("{\"Detach\":true}", System.Text.Encoding.UTF8, "application/json")))
+                Assert.True(start.IsSuccessStatusCode, await start.Content.ReadAsStringAsync());
+            JsonElement inspected;
+            for (int i = 0; (inspected = await Daemon.GetJsonAsync($"/exec/{exec}/json")).GetProperty("ExitCode").ValueKind == JsonValueKind.Null; i++)
+            {
+                Assert.True(i < 100, "the exec did not end in 10 s");
+                await Task.Delay(100);
+            }
+            Assert.True(inspected.GetProperty("Pid").GetInt32() > 0);
+        }
+
+        // Entrypoint, a space, the arguments: a command without arguments ends in a space.
+        long until = DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 1;
+        string filters = Uri.EscapeDataString("""{"event":["exec_create"]}""");
+        using HttpResponseMessage events = await Client.GetAsync($"/events?since=0&until={until}&filters={filters}");
+        string[] actions = [.. (await events.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => JsonDocument.Parse(line).RootElement.GetProperty("Action").GetString()!)];
+        Assert.Equal(["exec_create: true ", "exec_create: true ", "exec_create: sh -c true", "exec_create: true "], actions);
+    }
+
+    [Fact]
     public async Task Info_has_the_deprecated_fields_below_the_version_that_dropped_them()
     {
         JsonElement old = await Daemon.GetJsonAsync("/v1.41/info");
