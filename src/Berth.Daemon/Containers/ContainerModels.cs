@@ -121,13 +121,20 @@ public sealed class UlimitJson
     public long Soft { get; set; }
 }
 
-/// <summary>HostConfig.Mounts entries (api/types/mount.Mount): bind, volume and tmpfs are served.</summary>
+/// <summary>
+/// HostConfig.Mounts entries (api/types/mount.Mount): bind, volume and tmpfs are served. Recorded and
+/// shown by inspect with moby's omitempty fields left out when empty (an anonymous volume has no Source).
+/// </summary>
 public sealed class MountJson
 {
     public string Type { get; set; } = "";
-    public string Source { get; set; } = "";
+    [JsonIgnore] public string Source { get; set; } = "";
+
+    [JsonPropertyName("Source"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? SourceOrNull { get => Source.Length == 0 ? null : Source; set => Source = value ?? ""; }
+
     public string Target { get; set; } = "";
-    public bool ReadOnly { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool ReadOnly { get; set; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public JsonElement? BindOptions { get; set; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public VolumeOptionsJson? VolumeOptions { get; set; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public TmpfsOptionsJson? TmpfsOptions { get; set; }
@@ -137,9 +144,9 @@ public sealed class MountJson
 /// <summary>mount.VolumeOptions: what a volume mount asks of its volume.</summary>
 public sealed class VolumeOptionsJson
 {
-    public bool NoCopy { get; set; }
-    public Dictionary<string, string>? Labels { get; set; }
-    public VolumeDriverConfigJson? DriverConfig { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool NoCopy { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public Dictionary<string, string>? Labels { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public VolumeDriverConfigJson? DriverConfig { get; set; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Subpath { get; set; }
 }
 
@@ -151,8 +158,8 @@ public sealed class VolumeDriverConfigJson
 
 public sealed class TmpfsOptionsJson
 {
-    public long SizeBytes { get; set; }
-    public int Mode { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public long SizeBytes { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public int Mode { get; set; }
 }
 
 /// <summary>The container's HostConfig (api/types/container.HostConfig): what berthd applies.</summary>

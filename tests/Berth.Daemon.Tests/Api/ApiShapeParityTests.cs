@@ -197,4 +197,27 @@ public sealed class ApiShapeParityTests : DaemonTestBase
         JsonElement labelled = (await Daemon.GetJsonAsync("/images/json?filters=" + Uri.EscapeDataString("""{"label":["a=b"]}"""))).EnumerateArray().Single();
         Assert.Equal("b", labelled.GetProperty("Labels").GetProperty("a").GetString());
     }
+
+    [Fact]
+    public async Task HostConfig_Mounts_leave_out_moby_omitempty_fields()
+    {
+        string bind = Daemon.Directory.Combine("bind");
+        Directory.CreateDirectory(bind);
+        string id = await ContainersApiTests.CreateAsync(Client, new
+        {
+            Image = "busybox",
+            HostConfig = new
+            {
+                Mounts = new object[]
+                {
+                    new { Type = "volume", Target = "/anon" },
+                    new { Type = "bind", Source = bind, Target = "/b", ReadOnly = true },
+                },
+            },
+        });
+        JsonElement[] mounts = [.. (await Daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("HostConfig").GetProperty("Mounts").EnumerateArray()];
+        Assert.Equal("""{"Type":"volume","Target":"/anon"}""", mounts[0].GetRawText());
+        Assert.Equal(["Type", "Source", "Target", "ReadOnly"], Keys(mounts[1]));
+        Assert.True(mounts[1].GetProperty("ReadOnly").GetBoolean());
+    }
 }
