@@ -75,6 +75,8 @@ public sealed record NetworkCreateOptions
     public IReadOnlyDictionary<string, string>? DriverOptions { get; init; }
     /// <summary>Docker's --attachable, kept to be shown back (every Berth network takes standalone containers).</summary>
     public bool Attachable { get; init; }
+    /// <summary>IPAM.Options as given (Docker's --ipam-opt), kept to be shown back (null and {} differ); the allocation reads none of them.</summary>
+    public IReadOnlyDictionary<string, string>? IpamOptions { get; init; }
     /// <summary>Docker's --ipv6: a dual-stack network.</summary>
     public bool EnableIpv6 { get; init; }
     /// <summary>The IPv6 subnet (an IPv6 --subnet); null with <see cref="EnableIpv6"/>: a /64 of the daemon's ULA prefix.</summary>
@@ -107,6 +109,8 @@ public sealed record NetworkInfo(string Id, string Name, string Bridge, Ipv4Subn
     /// <summary>The subnet was given at create (--subnet), not chosen from the default pools.</summary>
     public bool ConfiguredSubnet { get; init; }
     public bool Attachable { get; init; }
+    /// <summary>IPAM.Options as the create gave them; null when it gave none.</summary>
+    public IReadOnlyDictionary<string, string>? IpamOptions { get; init; }
     /// <summary>The IPv6 side of a dual-stack network; null: IPv4 only.</summary>
     public Ipv6Subnet? Subnet6 { get; init; }
     public IPAddress? Gateway6 { get; init; }

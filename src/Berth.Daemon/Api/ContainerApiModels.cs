@@ -338,6 +338,8 @@ public sealed class NetworkCreateBody
 public sealed class NetworkCreateIpam
 {
     public string? Driver { get; set; }
+    /// <summary>Kept and shown back as given (null and {} differ, as in dockerd's inspect).</summary>
+    public Dictionary<string, string>? Options { get; set; }
     public List<NetworkCreatePool>? Config { get; set; }
 }
 

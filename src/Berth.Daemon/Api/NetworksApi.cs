@@ -98,6 +98,7 @@ public static class NetworksApi
             EnableIPv6 = n.EnableIpv6,
             IPAM = new NetworkIpamJson
             {
+                Options = n.IpamOptions is { } ipamOptions ? new Dictionary<string, string>(ipamOptions, StringComparer.Ordinal) : null,
                 Config = n.Subnet6 is { } s6
                     ? [v4, new IpamPoolJson(s6.ToString(), n.Gateway6?.ToString() ?? "", n.IpRange6?.ToString(),
                         n.AuxAddresses6.Count > 0 ? new Dictionary<string, string>(n.AuxAddresses6, StringComparer.Ordinal) : null)]
@@ -173,7 +174,7 @@ public static class NetworksApi
             created = network.CreateNetwork(new NetworkCreateOptions
             {
                 Name = body.Name, Subnet = pool?.Subnet, Gateway = pool?.Gateway, Internal = body.Internal, Mtu = mtu,
-                Labels = body.Labels, DriverOptions = body.Options, Attachable = body.Attachable,
+                Labels = body.Labels, DriverOptions = body.Options, Attachable = body.Attachable, IpamOptions = body.IPAM?.Options,
                 EnableIpv6 = body.EnableIPv6 == true, Subnet6 = pool6?.Subnet, Gateway6 = pool6?.Gateway,
                 IpRange = string.IsNullOrEmpty(pool?.IPRange) ? null : pool.IPRange, AuxAddresses = pool?.AuxiliaryAddresses,
                 IpRange6 = string.IsNullOrEmpty(pool6?.IPRange) ? null : pool6.IPRange, AuxAddresses6 = pool6?.AuxiliaryAddresses,

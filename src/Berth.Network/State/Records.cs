@@ -42,6 +42,8 @@ internal sealed class NetworkRecord
     public Dictionary<string, string>? DriverOptions { get; init; }
     public bool ConfiguredSubnet { get; init; }
     public bool Attachable { get; init; }
+    /// <summary>IPAM.Options as given; null when none were (older records too).</summary>
+    public Dictionary<string, string>? IpamOptions { get; init; }
     /// <summary>The IPv6 subnet and gateway of a dual-stack network (--ipv6); null: IPv4 only.</summary>
     public string? Subnet6 { get; init; }
     public string? Gateway6 { get; init; }

@@ -109,7 +109,7 @@ public sealed class ApiShapeParityTests : DaemonTestBase
     }
 
     [Fact]
-    public async Task Networks_show_ConfigFrom_and_ConfigOnly_and_IPAM_in_dockerds_order()
+    public async Task Networks_show_ConfigFrom_ConfigOnly_and_IPAM_in_dockerds_order_with_its_options_as_sent()
     {
         foreach (JsonElement n in (await Daemon.GetJsonAsync("/v1.41/networks")).EnumerateArray())
         {
@@ -118,6 +118,18 @@ public sealed class ApiShapeParityTests : DaemonTestBase
         }
         JsonElement bridge = await Daemon.GetJsonAsync("/networks/bridge");
         Assert.Equal(["Driver", "Options", "Config"], Keys(bridge.GetProperty("IPAM")));
+        Assert.Equal(JsonValueKind.Null, bridge.GetProperty("IPAM").GetProperty("Options").ValueKind);
+
+        // IPAM.Options as the create sent them: {} from the docker CLI, null from a client that sends none.
+        async Task<string> IpamOptionsAsync(string name, object body)
+        {
+            using (HttpResponseMessage created = await Client.PostAsJsonAsync("/networks/create", body))
+                Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
+            return (await Daemon.GetJsonAsync($"/networks/{name}")).GetProperty("IPAM").GetProperty("Options").GetRawText();
+        }
+        Assert.Equal("{}", await IpamOptionsAsync("cli", new { Name = "cli", IPAM = new { Driver = "default", Options = new { }, Config = Array.Empty<object>() } }));
+        Assert.Equal("null", await IpamOptionsAsync("bare", new { Name = "bare" }));
+        Assert.Equal("""{"k":"v"}""", await IpamOptionsAsync("given", new { Name = "given", IPAM = new { Options = new { k = "v" } } }));
     }
 
     [Fact]
