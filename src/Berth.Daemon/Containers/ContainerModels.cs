@@ -356,7 +356,7 @@ public sealed class ContainerVolumeMount
     public bool NoCopy { get; set; }
     /// <summary>Made for this container without a name (-v /path, an image VOLUME, a Mounts entry without Source): rm -v removes it.</summary>
     public bool Anonymous { get; set; }
-    /// <summary>The mode as inspect shows it ("z" for -v name:/path, the given mode, "" for the others).</summary>
+    /// <summary>The mode as inspect shows it: the given one, "z" for -v name:/path without one and for a Mounts volume, "" for -v /path and image VOLUMEs (dockerd 20.10's).</summary>
     public string Mode { get; set; } = "";
     /// <summary>Only this path inside the volume is mounted (VolumeOptions.Subpath, as given; resolved safely at each start).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Subpath { get; set; }

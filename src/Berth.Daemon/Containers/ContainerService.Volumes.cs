@@ -106,6 +106,7 @@ public sealed partial class ContainerService
                     ReadOnly = m.ReadOnly,
                     NoCopy = o?.NoCopy == true,
                     Anonymous = m.Source.Length == 0,
+                    Mode = "z", // dockerd's setBindModeIfNull for a local driver's volume, named or not
                     Subpath = string.IsNullOrEmpty(o?.Subpath) ? null : o.Subpath,
                 });
             }

@@ -211,7 +211,7 @@ public sealed class ApiShapeParityTests : DaemonTestBase
     }
 
     [Fact]
-    public async Task HostConfig_Mounts_leave_out_moby_omitempty_fields()
+    public async Task HostConfig_Mounts_leave_out_moby_omitempty_fields_and_their_volumes_mode_is_z()
     {
         string bind = Daemon.Directory.Combine("bind");
         Directory.CreateDirectory(bind);
@@ -227,9 +227,13 @@ public sealed class ApiShapeParityTests : DaemonTestBase
                 },
             },
         });
-        JsonElement[] mounts = [.. (await Daemon.GetJsonAsync($"/containers/{id}/json")).GetProperty("HostConfig").GetProperty("Mounts").EnumerateArray()];
+        JsonElement inspected = await Daemon.GetJsonAsync($"/containers/{id}/json");
+        JsonElement[] mounts = [.. inspected.GetProperty("HostConfig").GetProperty("Mounts").EnumerateArray()];
         Assert.Equal("""{"Type":"volume","Target":"/anon"}""", mounts[0].GetRawText());
         Assert.Equal(["Type", "Source", "Target", "ReadOnly"], Keys(mounts[1]));
         Assert.True(mounts[1].GetProperty("ReadOnly").GetBoolean());
+        // The mount point of a Mounts volume has dockerd's mode "z" (setBindModeIfNull), as -v name:/path.
+        JsonElement volume = inspected.GetProperty("Mounts").EnumerateArray().Single(m => m.GetProperty("Type").GetString() == "volume");
+        Assert.Equal("z", volume.GetProperty("Mode").GetString());
     }
 }
