@@ -135,7 +135,8 @@ public static class NetworksApi
         if (filters.TryGetValue("scope", out var scopes)) list = list.Where(n => scopes.Contains(n.Scope));
         if (filters.TryGetValue("dangling", out var dangling) && dangling.Count > 0 && dangling[0] is "1" or "true")
             list = list.Where(n => !IsPredefined(n.Name) && n.Containers.Count == 0);
-        return JsonResults.WriteAsync(context, list.ToList(), ApiJson.Context.ListNetworkJson);
+        // The list leaves out who is attached (API ≥ 1.28, moby's documented smaller representation): {} as dockerd sends.
+        return JsonResults.WriteAsync(context, list.Select(n => n with { Containers = [] }).ToList(), ApiJson.Context.ListNetworkJson);
     }
 
     private static bool IsPredefined(string name) => name is "bridge" or "host" or "none";

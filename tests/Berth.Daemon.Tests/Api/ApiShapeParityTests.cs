@@ -109,6 +109,15 @@ public sealed class ApiShapeParityTests : DaemonTestBase
     }
 
     [Fact]
+    public async Task The_network_list_leaves_out_the_attached_containers_that_inspect_shows()
+    {
+        string id = await RunAsync(new { Image = "busybox", Cmd = new[] { "sleep", "600" } });
+        JsonElement listed = (await Daemon.GetJsonAsync("/v1.41/networks")).EnumerateArray().Single(n => n.GetProperty("Name").GetString() == "bridge");
+        Assert.Equal("{}", listed.GetProperty("Containers").GetRawText());
+        Assert.Equal([id], Keys((await Daemon.GetJsonAsync("/v1.41/networks/bridge")).GetProperty("Containers")));
+    }
+
+    [Fact]
     public async Task Networks_show_ConfigFrom_ConfigOnly_and_IPAM_in_dockerds_order_with_its_options_as_sent()
     {
         foreach (JsonElement n in (await Daemon.GetJsonAsync("/v1.41/networks")).EnumerateArray())
