@@ -12,23 +12,43 @@ namespace Berth.Images.Store;
 internal static class ReferenceFile
 {
     public static Dictionary<string, ReferenceEntry> Load(string path)
+        => new(StoreFile.Load(path, StoreJsonContext.Default.ReferenceDocument, "image references")?.References ?? [], StringComparer.Ordinal);
+
+    public static void Save(string path, Dictionary<string, ReferenceEntry> references)
+        => StoreFile.Save(path, new ReferenceDocument { References = references }, StoreJsonContext.Default.ReferenceDocument);
+}
+
+/// <summary>Each image's parent (image IDs), as dockerd's image store records it for the images a build step makes (<c>parents.json</c>, replaced as references.json is).</summary>
+internal static class ParentFile
+{
+    public static Dictionary<string, string> Load(string path)
+        => new(StoreFile.Load(path, StoreJsonContext.Default.ParentDocument, "image parents")?.Parents ?? [], StringComparer.Ordinal);
+
+    public static void Save(string path, Dictionary<string, string> parents)
+        => StoreFile.Save(path, new ParentDocument { Parents = parents }, StoreJsonContext.Default.ParentDocument);
+}
+
+/// <summary>The image store's JSON files, each replaced atomically as described on <see cref="ReferenceFile"/>.</summary>
+internal static class StoreFile
+{
+    /// <summary>The document, or null when there is no file; a stale temp file is removed first.</summary>
+    public static T? Load<T>(string path, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type, string what) where T : class
     {
         File.Delete(path + ".tmp");
-        if (!File.Exists(path)) return new(StringComparer.Ordinal);
+        if (!File.Exists(path)) return null;
         try
         {
-            ReferenceDocument? doc = JsonSerializer.Deserialize(File.ReadAllBytes(path), StoreJsonContext.Default.ReferenceDocument);
-            return new Dictionary<string, ReferenceEntry>(doc?.References ?? [], StringComparer.Ordinal);
+            return JsonSerializer.Deserialize(File.ReadAllBytes(path), type);
         }
         catch (JsonException e)
         {
-            throw new ImagesException(ImagesErrorKind.DataLoss, $"image references file `{path}` is corrupt: {e.Message}", e);
+            throw new ImagesException(ImagesErrorKind.DataLoss, $"{what} file `{path}` is corrupt: {e.Message}", e);
         }
     }
 
-    public static void Save(string path, Dictionary<string, ReferenceEntry> references)
+    public static void Save<T>(string path, T document, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
     {
-        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(new ReferenceDocument { References = references }, StoreJsonContext.Default.ReferenceDocument);
+        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(document, type);
         string temp = path + ".tmp";
         using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
@@ -51,41 +71,9 @@ internal sealed record ReferenceEntry
     [JsonPropertyName("created")] public DateTimeOffset Created { get; init; }
 }
 
-/// <summary>Each image's parent (image IDs), as dockerd's image store records it for the images a build step or commit makes.</summary>
 internal sealed class ParentDocument
 {
     [JsonPropertyName("parents")] public Dictionary<string, string> Parents { get; set; } = [];
-}
-
-internal static class ParentFile
-{
-    public static Dictionary<string, string> Load(string path)
-    {
-        File.Delete(path + ".tmp");
-        if (!File.Exists(path)) return new(StringComparer.Ordinal);
-        try
-        {
-            ParentDocument? doc = JsonSerializer.Deserialize(File.ReadAllBytes(path), StoreJsonContext.Default.ParentDocument);
-            return new Dictionary<string, string>(doc?.Parents ?? [], StringComparer.Ordinal);
-        }
-        catch (JsonException e)
-        {
-            throw new ImagesException(ImagesErrorKind.DataLoss, $"image parents file `{path}` is corrupt: {e.Message}", e);
-        }
-    }
-
-    public static void Save(string path, Dictionary<string, string> parents)
-    {
-        byte[] bytes = JsonSerializer.SerializeToUtf8Bytes(new ParentDocument { Parents = parents }, StoreJsonContext.Default.ParentDocument);
-        string temp = path + ".tmp";
-        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            file.Write(bytes);
-            file.Flush(flushToDisk: true);
-        }
-        File.Move(temp, path, overwrite: true);
-        Interop.FsyncDirectory(Path.GetDirectoryName(path)!);
-    }
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true)]
