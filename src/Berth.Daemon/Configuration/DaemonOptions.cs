@@ -88,6 +88,9 @@ public sealed partial record DaemonOptions
     /// </summary>
     public UsernsRemap? Remap { get; init; }
 
+    /// <summary>The mapping a container with this HostConfig.UsernsMode runs with: <see cref="Remap"/>, unless it opted out with --userns=host.</summary>
+    public UsernsRemap? RemapFor(string usernsMode) => usernsMode == "host" ? null : Remap;
+
     /// <summary>The user, group and subordinate id databases --userns-remap reads (tests point them at files of their own).</summary>
     public string PasswdFile { get; init; } = "/etc/passwd";
     public string GroupFile { get; init; } = "/etc/group";

@@ -44,7 +44,7 @@ public static class ContainerRequestCheck
         // With it, dockerd 20.10 takes any other value as "a namespace of its own" and refuses what cannot share one.
         if (options.Remap is null && host.UsernsMode is not ("" or "host"))
             throw NotSupported("HostConfig.UsernsMode", $"user namespace mode `{host.UsernsMode}` (berthd runs without --userns-remap; only host is)");
-        if (options.Remap is not null && host.UsernsMode != "host")
+        if (options.RemapFor(host.UsernsMode) is not null)
         {
             if (host.Privileged)
                 throw BadRequest("privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode");

@@ -111,7 +111,7 @@ public sealed partial class ContainerService : IDisposable
 
     public string BundleDirectory(string id) => Path.Combine(StateRoot, id);
     /// <summary>The user-namespace mapping a container runs with: the daemon's --userns-remap, unless it opted out with --userns=host.</summary>
-    internal Configuration.UsernsRemap? RemapOf(ContainerRecord r) => r.HostConfig.UsernsMode == "host" ? null : Options.Remap;
+    internal Configuration.UsernsRemap? RemapOf(ContainerRecord r) => Options.RemapFor(r.HostConfig.UsernsMode);
 
     public string RootfsDirectory(string id) => Path.Combine(StateRoot, id, "rootfs");
     public string MonitorDirectory(string id) => Path.Combine(MonitorRoot, id.Length > 16 ? id[..16] : id);

@@ -87,7 +87,7 @@ public static class ContainerSpecFactory
             if (joinedNamespaces?.GetValueOrDefault(ns.Type) is { } path) ns.Path = path;
         if (h.UTSMode == "host") spec.Hostname = null;
         // --userns-remap: a user namespace of the container's own with the daemon's ranges, unless it opted out (--userns=host).
-        Configuration.UsernsRemap? remap = h.UsernsMode == "host" ? null : daemon?.Remap;
+        Configuration.UsernsRemap? remap = daemon?.RemapFor(h.UsernsMode);
         if (remap is not null)
         {
             linux.Namespaces.Add(new LinuxNamespace { Type = NamespaceType.User });
@@ -106,10 +106,10 @@ public static class ContainerSpecFactory
         // As dockerd: the container's directory reachable by the remapped root (root:GID 0710) and its /etc files its own.
         if (remap is not null)
         {
-            ChownOrThrow(containerDir, 0, remap.RootGid);
+            Interop.Chown(containerDir, 0, remap.RootGid);
             File.SetUnixFileMode(containerDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute);
             foreach (string name in new[] { "resolv.conf", "hostname", "hosts" })
-                ChownOrThrow(Path.Combine(containerDir, name), remap.RootUid, remap.RootGid);
+                Interop.Chown(Path.Combine(containerDir, name), remap.RootUid, remap.RootGid);
         }
         var etc = new List<OciMount>();
         foreach (string name in new[] { "resolv.conf", "hostname", "hosts" })
@@ -315,12 +315,6 @@ public static class ContainerSpecFactory
         System.Runtime.InteropServices.Architecture.X86 => SeccompArch.X86,
         _ => SeccompArch.X86_64,
     };
-
-    private static void ChownOrThrow(string path, uint uid, uint gid)
-    {
-        if (Interop.chown(path, (int)uid, (int)gid) != 0)
-            throw new IOException($"chown {path} to {uid}:{gid}: {Interop.Describe(Interop.LastErrno)}");
-    }
 
     /// <summary>
     /// Writes hostname, hosts and resolv.conf into the container's directory (each atomically):

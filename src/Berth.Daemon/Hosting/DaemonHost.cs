@@ -219,8 +219,7 @@ public sealed partial class DaemonHost : IAsyncDisposable
         Directory.CreateDirectory(root);
         foreach (string dir in new[] { options.DataRoot, root })
         {
-            if (Interop.chown(dir, 0, (int)remap.RootGid) != 0)
-                throw new IOException($"chown {dir} to 0:{remap.RootGid}: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+            Interop.Chown(dir, 0, remap.RootGid);
             File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute);
         }
         // The runtime state goes aside as well (dockerd 20.10 makes <exec-root>.UID.GID; its tasks stay with containerd): a

@@ -24,6 +24,12 @@ internal static partial class Interop
     [LibraryImport(Libc, EntryPoint = "chown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int chown(string path, int owner, int group);
 
+    /// <summary>chown(2) that throws an IOException naming the path, the owner and the errno.</summary>
+    internal static void Chown(string path, uint owner, uint group)
+    {
+        if (chown(path, (int)owner, (int)group) != 0) throw new IOException($"chown {path} to {owner}:{group}: {Describe(LastErrno)}");
+    }
+
     internal const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100;
     internal const uint STATX_TYPE = 1, S_IFMT = 0xF000, S_IFSOCK = 0xC000;
 

@@ -92,8 +92,7 @@ public sealed class VolumeStore
         // dockerd's local driver: the volume's directory 0701 (traversable, not listable), _data 0755.
         File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.OtherExecute);
         Directory.CreateDirectory(MountpointOf(record.Name));
-        if (DataOwner is var (uid, gid) && Interop.chown(MountpointOf(record.Name), (int)uid, (int)gid) != 0)
-            throw new IOException($"chown {MountpointOf(record.Name)} to {uid}:{gid}: {Interop.Describe(Interop.LastErrno)}");
+        if (DataOwner is var (uid, gid)) Interop.Chown(MountpointOf(record.Name), uid, gid);
         DurableFile.Write(Path.Combine(dir, MetadataFile), JsonSerializer.SerializeToUtf8Bytes(record, VolumeStoreJson.Default.VolumeRecord));
         DurableFile.FsyncDirectory(Root);
     }

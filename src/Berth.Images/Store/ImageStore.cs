@@ -303,24 +303,6 @@ public sealed partial class ImageStore
         lock (_gate) return _references.Values.Any(e => e.Target.Digest == target.Digest);
     }
 
-    /// <summary>
-    /// Like <see cref="List()"/>, and with <paramref name="includeIntermediates"/> also the images only a
-    /// build holds (its steps'), without names, as dockerd's <c>images -a</c> lists its intermediate images.
-    /// </summary>
-    public IReadOnlyList<ImageSummary> List(bool includeIntermediates)
-    {
-        if (!includeIntermediates) return List();
-        var result = new List<ImageSummary>();
-        List<ImageRecord> all;
-        lock (_gate) all = _references.Select(e => new ImageRecord(e.Key, e.Value.Target, e.Value.Created)).ToList();
-        foreach (var group in all.Select(r => (Record: r, Image: TryRead(r.Target))).Where(x => x.Image is not null).GroupBy(x => x.Image!.Id))
-        {
-            Image image = group.First().Image!;
-            result.Add(new ImageSummary(image.Id, RepoTags(group.Select(g => g.Record)), RepoDigests(group.Select(g => g.Record)), image.Config.Created, SizeOf(image)));
-        }
-        return result.OrderByDescending(s => s.Created).ToList();
-    }
-
     // ---- reading images -----------------------------------------------------------------------
 
     /// <summary>Resolves a name, an ID (<c>sha256:…</c> or a unique hex prefix) or a manifest digest to the image for <paramref name="platform"/> (the host's by default).</summary>
@@ -360,14 +342,15 @@ public sealed partial class ImageStore
     }
 
     /// <summary>One entry per image (grouped by ID), with its names.</summary>
-    public IReadOnlyList<ImageSummary> List()
+    /// <param name="includeIntermediates">Also the images only a build holds (its steps'), without names, as dockerd's <c>images -a</c> lists its intermediate images.</param>
+    public IReadOnlyList<ImageSummary> List(bool includeIntermediates = false)
     {
         var result = new List<ImageSummary>();
         List<ImageRecord> all;
         lock (_gate) all = _references.Select(e => new ImageRecord(e.Key, e.Value.Target, e.Value.Created)).ToList();
         foreach (var group in all.Select(r => (Record: r, Image: TryRead(r.Target))).Where(x => x.Image is not null).GroupBy(x => x.Image!.Id))
         {
-            if (group.All(g => g.Record.Name[0] == IntermediateKeyMarker)) continue;
+            if (!includeIntermediates && group.All(g => g.Record.Name[0] == IntermediateKeyMarker)) continue;
             Image image = group.First().Image!;
             result.Add(new ImageSummary(image.Id, RepoTags(group.Select(g => g.Record)), RepoDigests(group.Select(g => g.Record)), image.Config.Created, SizeOf(image)));
         }
