@@ -139,6 +139,7 @@ public sealed partial class ContainerService
         ContainerEntry entry = exec.Container;
         ContainerRecord r = entry.Record;
         CheckCanExec(r);
+        cancellationToken.ThrowIfCancellationRequested(); // the last point at which a client that went away stops it
         lock (exec)
         {
             if (exec.Started) throw ApiException.Conflict($"Error: Exec command {exec.Id} has already run");
@@ -151,7 +152,7 @@ public sealed partial class ContainerService
         string dir = Path.Combine(ExecStateRoot, exec.Id[..16]);
         Directory.CreateDirectory(dir);
         string processPath = Path.Combine(dir, "process.json");
-        await File.WriteAllBytesAsync(processPath, JsonSerializer.SerializeToUtf8Bytes(process, SpecJsonContext.Default.Process), cancellationToken);
+        await File.WriteAllBytesAsync(processPath, JsonSerializer.SerializeToUtf8Bytes(process, SpecJsonContext.Default.Process), CancellationToken.None);
         exec.StateDir = dir;
         // No log: an exec's output goes to its attach client only (a detached exec's is dropped, as dockerd drops it).
         var launch = new MonitorLaunch(monitor, runtime, globals, r.Id, dir, null,
@@ -159,7 +160,9 @@ public sealed partial class ContainerService
         MonitorHandle handle;
         try
         {
-            handle = await MonitorProcess.LaunchAsync(launch, cancellationToken);
+            // Not cancelled by the client going away: the exec runs anyway, and a monitor launched but
+            // never answered for would leave the exec without its pid and exit code for good.
+            handle = await MonitorProcess.LaunchAsync(launch, CancellationToken.None);
         }
         catch (MonitorException e)
         {

@@ -34,7 +34,11 @@ public sealed partial class ContainerService
             if (entry.Record.State.Paused) throw ApiException.Conflict("cannot start a paused container, try unpause instead");
             if (entry.Record.State.Running) return false;
             entry.Record.ManuallyStopped = false;
-            await StartLockedAsync(entry, cancellationToken);
+            // Once begun, a start runs to its end whether or not its client stays (as dockerd's,
+            // which gives ContainerStart no request context): cut short by the client, it left a
+            // launched monitor that berthd no longer knew of, whose runtime create then made an
+            // init in an unmounted rootfs.
+            await StartLockedAsync(entry, CancellationToken.None);
             return true;
         }
         finally

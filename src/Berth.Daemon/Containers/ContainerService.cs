@@ -717,23 +717,38 @@ public sealed partial class ContainerService : IDisposable
         // the record is gone): find a monitor still serving the directory, before the delete
         // below makes it write its exit file.
         if (monitorPid <= 0 && Directory.Exists(monitorDir)) monitorPid = Monitor.MonitorProcess.FindByStateDir(monitorDir);
-        string runtimeRoot = Path.Combine(Options.ExecRoot, "runtime");
-        if (Directory.Exists(runtimeRoot))
-            foreach (string dir in Directory.EnumerateDirectories(runtimeRoot))
-            {
-                if (!Directory.Exists(Path.Combine(dir, id))) continue;
-                string name = Path.GetFileName(dir);
-                if (Options.RuntimePath(name) is { } runtime)
-                    await RunRuntimeAsync(runtime, RuntimeGlobalArgs(name), ["delete", "--force", id], throwOnError: false);
-            }
+        await DeleteFromRuntimesAsync(id);
         // A monitor still alive writes its exit file once the delete has killed the init; deleting
-        // its directory before then races that write and leaves the directory behind.
+        // its directory before then races that write and leaves the directory behind. A monitor
+        // whose runtime `create` was still running when berthd went (so the delete above found no
+        // state) only goes once that create has finished and a later delete kills the new init:
+        // without the repeat, that init waited at its exec fifo for good and its state remained.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (monitorPid > 0 && Monitor.MonitorProcess.IsAlive(monitorPid, monitorDir) && DateTime.UtcNow < deadline)
+        {
+            await WaitForMonitorAsync(monitorPid, TimeSpan.FromMilliseconds(200));
+            await DeleteFromRuntimesAsync(id);
+        }
         if (monitorPid > 0 && Monitor.MonitorProcess.IsAlive(monitorPid, monitorDir))
-            await WaitForMonitorAsync(monitorPid, TimeSpan.FromSeconds(5));
+            LogWarning(_logger, $"container {id}: its monitor (pid {monitorPid}) is still running after the cleanup of an interrupted start");
         if (unmountRootfs) UnmountRootfs(id);
         UnmountShm(id);
         ReleaseSubpaths(id);
         TryDeleteDirectory(monitorDir);
+    }
+
+    /// <summary>`delete --force` in every runtime that has state for the container.</summary>
+    private async Task DeleteFromRuntimesAsync(string id)
+    {
+        string runtimeRoot = Path.Combine(Options.ExecRoot, "runtime");
+        if (!Directory.Exists(runtimeRoot)) return;
+        foreach (string dir in Directory.EnumerateDirectories(runtimeRoot))
+        {
+            if (!Directory.Exists(Path.Combine(dir, id))) continue;
+            string name = Path.GetFileName(dir);
+            if (Options.RuntimePath(name) is { } runtime)
+                await RunRuntimeAsync(runtime, RuntimeGlobalArgs(name), ["delete", "--force", id], throwOnError: false);
+        }
     }
 
     private bool HasRuntimeState(string id)

@@ -244,6 +244,145 @@ public sealed class LiveRestoreTests
         }
     }
 
+    /// <summary>
+    /// berthd killed while the monitor's runtime `create` still runs (the record has no monitor
+    /// PID yet): the restore's first delete finds no runtime state, and the create writes it a
+    /// moment later, leaving an init at its exec fifo and a monitor serving it. The restore keeps
+    /// deleting until the monitor goes. Before, it waited 5 s for a monitor that never went and
+    /// left the runtime state, the init and the monitor (the crash test saw "runtime state X
+    /// remains, but container X is created" twice in 34 runs). Here the create is held until the
+    /// new berthd has begun its restore.
+    /// </summary>
+    [Fact]
+    public async Task A_start_cut_short_during_the_runtime_create_is_undone_at_restore_leaving_nothing()
+    {
+        Assert.True(File.Exists(Berthd), $"{Berthd} is missing: run ./build.sh");
+        using var dir = new TempDirectory("restore-create");
+        string socket = dir.Combine("exec", "berth.sock");
+        string createPidFile = dir.Combine("create.pid");
+        string release = dir.Combine("release");
+        string wrapper = WriteHeldCreateRuntime(dir, createPidFile, release);
+        Process? daemon = null;
+        try
+        {
+            daemon = await StartAsync(dir, socket, "--add-runtime", "held=" + wrapper);
+            string id;
+            using (HttpClient client = DaemonScope.CreateClient(socket))
+            {
+                await ImportBusyboxAsync(client);
+                id = await ContainersApiTests.CreateAsync(client, new { Image = "busybox", Cmd = new[] { "sleep", "100" }, HostConfig = new { Runtime = "held" } }, "held");
+                _ = client.PostAsync($"/containers/{id}/start", null); // answered never: berthd dies first
+                var deadline = DateTime.UtcNow.AddSeconds(20);
+                while (!File.Exists(createPidFile) && DateTime.UtcNow < deadline) await Task.Delay(20);
+                Assert.True(File.Exists(createPidFile), "the runtime's create was not called within 20 s");
+                // Killed with the start's request still open: a client that goes away cancels the start
+                // (and its cleanup), which is not what this test is about.
+                await KillAsync(daemon); // SIGKILL, while the create is held
+                daemon = null;
+            }
+            string monitorDir = dir.Combine("exec", "m", id[..16]);
+            int monitorPid = Berth.Daemon.Monitor.MonitorProcess.FindByStateDir(monitorDir);
+            Assert.True(monitorPid > 0, "no monitor serves the container: the start did not get as far as the test needs");
+
+            // The restore runs before berthd answers; the create goes on while it runs.
+            Task released = Task.Delay(TimeSpan.FromSeconds(1)).ContinueWith(_ => File.WriteAllText(release, ""), TaskScheduler.Default);
+            daemon = await StartAsync(dir, socket, "--add-runtime", "held=" + wrapper);
+            await released;
+            using (HttpClient client = DaemonScope.CreateClient(socket))
+            {
+                JsonElement s = JsonDocument.Parse(await client.GetStringAsync($"/containers/{id}/json")).RootElement.GetProperty("State");
+                Assert.Equal("created", s.GetProperty("Status").GetString());
+                Assert.False(IsLive(monitorPid), "the monitor of the undone start still runs");
+                Assert.False(Directory.Exists(dir.Combine("exec", "runtime", "held", id)), "the runtime still has the container");
+                Assert.False(Directory.Exists(monitorDir), "the monitor's directory remains");
+                Assert.DoesNotContain(File.ReadAllLines("/proc/self/mountinfo"), l => l.Split(' ')[4].StartsWith(dir.Combine("exec", "containers", id), StringComparison.Ordinal));
+                // And it starts again as any created container does.
+                using HttpResponseMessage started = await client.PostAsync($"/containers/{id}/start", null);
+                Assert.True(started.IsSuccessStatusCode, await started.Content.ReadAsStringAsync());
+                using HttpResponseMessage rm = await client.DeleteAsync($"/containers/{id}?force=1");
+                Assert.True(rm.IsSuccessStatusCode, await rm.Content.ReadAsStringAsync());
+            }
+        }
+        finally
+        {
+            File.WriteAllText(release, ""); // a create still held goes on, and the cleanup below deletes what it made
+            await KillAsync(daemon);
+            Leftovers.Clean(dir.Path);
+        }
+    }
+
+    /// <summary>
+    /// A client that goes away while its start waits for the runtime's create does not cut the
+    /// start short (dockerd's start has no request context either): the container runs. Before, the
+    /// start was cancelled while the monitor was launched: berthd unmounted the rootfs and forgot
+    /// the monitor, whose create then made an init in the unmounted rootfs, left waiting for good.
+    /// </summary>
+    [Fact]
+    public async Task A_start_whose_client_goes_away_runs_to_its_end()
+    {
+        Assert.True(File.Exists(Berthd), $"{Berthd} is missing: run ./build.sh");
+        using var dir = new TempDirectory("start-abandoned");
+        string socket = dir.Combine("exec", "berth.sock");
+        string createPidFile = dir.Combine("create.pid");
+        string release = dir.Combine("release");
+        string wrapper = WriteHeldCreateRuntime(dir, createPidFile, release);
+        Process? daemon = null;
+        try
+        {
+            daemon = await StartAsync(dir, socket, "--add-runtime", "held=" + wrapper);
+            using HttpClient client = DaemonScope.CreateClient(socket);
+            await ImportBusyboxAsync(client);
+            string id = await ContainersApiTests.CreateAsync(client, new { Image = "busybox", Cmd = new[] { "sleep", "100" }, HostConfig = new { Runtime = "held" } }, "abandoned");
+            using (HttpClient leaving = DaemonScope.CreateClient(socket))
+            using (var gone = new CancellationTokenSource())
+            {
+                Task<HttpResponseMessage> start = leaving.PostAsync($"/containers/{id}/start", null, gone.Token);
+                var deadline = DateTime.UtcNow.AddSeconds(20);
+                while (!File.Exists(createPidFile) && DateTime.UtcNow < deadline) await Task.Delay(20);
+                Assert.True(File.Exists(createPidFile), "the runtime's create was not called within 20 s");
+                await gone.CancelAsync(); // the client goes, closing its connection
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(() => start);
+            }
+            await Task.Delay(300); // berthd has seen the connection go
+            File.WriteAllText(release, "");
+            JsonElement state = default;
+            for (var deadline = DateTime.UtcNow.AddSeconds(20); DateTime.UtcNow < deadline; await Task.Delay(50))
+            {
+                state = JsonDocument.Parse(await client.GetStringAsync($"/containers/{id}/json")).RootElement.GetProperty("State");
+                if (state.GetProperty("Status").GetString() != "created") break;
+            }
+            Assert.Equal("running", state.GetProperty("Status").GetString());
+            using HttpResponseMessage rm = await client.DeleteAsync($"/containers/{id}?force=1");
+            Assert.True(rm.IsSuccessStatusCode, await rm.Content.ReadAsStringAsync());
+            Assert.False(Directory.Exists(dir.Combine("exec", "runtime", "held", id)), "the runtime still has the container");
+        }
+        finally
+        {
+            File.WriteAllText(release, "");
+            await KillAsync(daemon);
+            Leftovers.Clean(dir.Path);
+        }
+    }
+
+    /// <summary>berth-runtime, except that its `create` waits until <paramref name="release"/> exists.</summary>
+    private static string WriteHeldCreateRuntime(TempDirectory dir, string createPidFile, string release)
+    {
+        string wrapper = dir.Combine("held-create-runtime");
+        File.WriteAllText(wrapper, $$"""
+            #!/bin/sh
+            for a in "$@"; do
+              if [ "$a" = create ]; then
+                echo $$ > {{createPidFile}}
+                while [ ! -e {{release}} ]; do sleep 0.05; done
+                break
+              fi
+            done
+            exec {{Path.Combine(DaemonScope.ArtifactsBin, "berth-runtime")}} "$@"
+            """);
+        File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return wrapper;
+    }
+
     internal static async Task ImportBusyboxAsync(HttpClient client)
     {
         using var tar = new ByteArrayContent(TestRootfs.BusyboxTar());
