@@ -151,19 +151,30 @@ public sealed partial class ImageStore
 
     /// <summary>
     /// Records <paramref name="parent"/> as the image <paramref name="image"/> was made from: a build
-    /// step's (dockerd's <c>Parent</c>, which <c>history</c> follows to name each step's image).
-    /// Entries of images no longer here are dropped on the way.
+    /// step's or a commit's (dockerd's <c>Parent</c>, which <c>history</c> follows to name each step's
+    /// image). The entry goes when the image is deleted (<see cref="Remove"/>) or its config is
+    /// collected (<see cref="CollectGarbageAsync"/>).
     /// </summary>
     public void SetParent(Digest image, Digest parent)
     {
         lock (_gate)
         {
             if (_parents.TryGetValue(image.Value, out string? known) && known == parent.Value) return;
-            var next = _parents.Where(e => Content.Exists(Digest.Parse(e.Key))).ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
-            next[image.Value] = parent.Value;
+            var next = new Dictionary<string, string>(_parents, StringComparer.Ordinal) { [image.Value] = parent.Value };
             ParentFile.Save(_parentsPath, next);
             _parents = next;
         }
+    }
+
+    /// <summary>Drops the parent entries of <paramref name="images"/> (deleted ones); called under _gate.</summary>
+    private void ForgetParentsLocked(IEnumerable<Digest> images)
+    {
+        var next = new Dictionary<string, string>(_parents, StringComparer.Ordinal);
+        bool changed = false;
+        foreach (Digest image in images) changed |= next.Remove(image.Value);
+        if (!changed) return;
+        ParentFile.Save(_parentsPath, next);
+        _parents = next;
     }
 
     /// <summary>The image <paramref name="image"/> was made from, when a build recorded one.</summary>
@@ -260,6 +271,7 @@ public sealed partial class ImageStore
             }
             ReferenceFile.Save(_referencesPath, next);
             _references = next;
+            ForgetParentsLocked(removals.Where(r => r.Deleted is not null).Select(r => r.Deleted!.Value));
             return removals;
         }
     }
@@ -646,6 +658,7 @@ public sealed partial class ImageStore
                 reclaimed += info.Size;
             }
             ForgetLayerSizesExcept(diffIds);
+            lock (_gate) ForgetParentsLocked(removedBlobs);
 
             var removedSnapshots = new List<string>();
             if (Snapshotter is { } sn)

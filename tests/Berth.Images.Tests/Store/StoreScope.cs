@@ -79,7 +79,17 @@ internal sealed class CountingContentStore(IContentStore inner) : IContentStore
         return inner.OpenRead(digest);
     }
 
-    public bool Exists(Digest digest) => inner.Exists(digest);
+    private int _existsCalls;
+
+    /// <summary>How many times the image store asked whether a blob exists.</summary>
+    public int ExistsCalls => Volatile.Read(ref _existsCalls);
+
+    public bool Exists(Digest digest)
+    {
+        Interlocked.Increment(ref _existsCalls);
+        return inner.Exists(digest);
+    }
+
     public ContentInfo Info(Digest digest) => inner.Info(digest);
     public bool Delete(Digest digest) => inner.Delete(digest);
     public IEnumerable<ContentInfo> List() => inner.List();
