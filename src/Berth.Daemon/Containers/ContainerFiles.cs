@@ -438,6 +438,8 @@ public static partial class ContainerFiles
                     KeepUntagged = true,
                     TimeProvider = service.Time,
                 }, cancellationToken);
+                // dockerd's Parent of a committed image: the container's image (inspect, history).
+                service.Images.SetParent(image.Id, baseImage.Id);
                 return image.Id.Value;
             }
             finally
