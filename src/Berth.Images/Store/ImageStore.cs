@@ -52,9 +52,29 @@ public sealed partial class ImageStore
         _usage = usage;
         _time = timeProvider ?? TimeProvider.System;
         _referencesPath = Path.Combine(Root, "references.json");
-        _references = ReferenceFile.Load(_referencesPath);
+        _references = ReferenceFile.Load(_referencesPath, out int version);
+        if (version < ReferenceFile.CurrentVersion) UpgradeReferences();
         _parentsPath = Path.Combine(Root, "parents.json");
         _parents = ParentFile.Load(_parentsPath);
+    }
+
+    /// <summary>
+    /// A store written before digest names were recorded showed a digest for every tag: which of them
+    /// were pulled or pushed, and which only built, imported, committed or loaded, was not recorded and
+    /// cannot be told from the blobs (the manifests are alike). So that no image really pulled or
+    /// pushed loses its RepoDigests, every tag gets its repository's digest name, as before; an image
+    /// made here before the upgrade keeps showing one until that name is removed.
+    /// </summary>
+    private void UpgradeReferences()
+    {
+        var next = new Dictionary<string, ReferenceEntry>(_references, StringComparer.Ordinal);
+        foreach (var (key, entry) in _references)
+        {
+            if (IsUntaggedKey(key) || !ImageReference.TryParse(key, out ImageReference? name) || name!.Tag is null) continue;
+            next.TryAdd(Key(name.WithDigest(entry.Target.ParsedDigest)), entry);
+        }
+        ReferenceFile.Save(_referencesPath, next);
+        _references = next;
     }
 
     public string Root { get; }
@@ -64,19 +84,26 @@ public sealed partial class ImageStore
     // ---- names --------------------------------------------------------------------------------
 
     /// <summary>Points <paramref name="name"/> at <paramref name="target"/> (which must be in the content store), replacing what it named.</summary>
-    public void SetReference(ImageReference name, Descriptor target)
+    public void SetReference(ImageReference name, Descriptor target) => SetReferences([name], target);
+
+    /// <summary>
+    /// Names <paramref name="target"/> as the registry knows it after a pull or a push of
+    /// <paramref name="name"/>: the tag, and (dockerd's digest reference, what RepoDigests lists) the
+    /// repository with the digest of <paramref name="target"/>; the two are saved together.
+    /// </summary>
+    public void SetRegistryReference(ImageReference name, Descriptor target)
+        => SetReferences(name.Tag is null ? [name] : [name, name.WithDigest(target.ParsedDigest)], target);
+
+    private void SetReferences(IReadOnlyList<ImageReference> names, Descriptor target)
     {
         if (!Content.Exists(target.ParsedDigest))
-            throw new ImagesException(ImagesErrorKind.NotFound, $"cannot name {name}: {target.Digest} is not in the content store");
+            throw new ImagesException(ImagesErrorKind.NotFound, $"cannot name {names[0]}: {target.Digest} is not in the content store");
         if (!MediaTypes.IsIndex(target.MediaType) && !MediaTypes.IsManifest(target.MediaType))
-            throw new ImagesException(ImagesErrorKind.InvalidArgument, $"cannot name {name}: `{target.MediaType}` is not a manifest or index");
-        string key = Key(name);
+            throw new ImagesException(ImagesErrorKind.InvalidArgument, $"cannot name {names[0]}: `{target.MediaType}` is not a manifest or index");
         lock (_gate)
         {
-            var next = new Dictionary<string, ReferenceEntry>(_references, StringComparer.Ordinal)
-            {
-                [key] = new ReferenceEntry { Target = target, Created = _time.GetUtcNow() },
-            };
+            var next = new Dictionary<string, ReferenceEntry>(_references, StringComparer.Ordinal);
+            foreach (ImageReference name in names) next[Key(name)] = new ReferenceEntry { Target = target, Created = _time.GetUtcNow() };
             next.Remove(UntaggedKeyMarker + target.Digest);
             ReferenceFile.Save(_referencesPath, next);
             _references = next;
@@ -215,12 +242,12 @@ public sealed partial class ImageStore
             if (byName is not null)
             {
                 id = ImageIdOf(_references[byName].Target);
-                names = [byName];
+                names = [byName, .. DigestNamesLeftWithoutTag(byName, id)];
             }
             else
             {
                 id = ResolveId(nameOrId);
-                names = _references.Where(e => TryImageIdOf(e.Value.Target) == id).Select(e => e.Key).ToList();
+                names = _references.Where(e => TryImageIdOf(e.Value.Target) == id).Select(e => e.Key).OrderBy(k => k, StringComparer.Ordinal).ToList();
                 if (names.Where(n => !IsUntaggedKey(n)).Select(n => ImageReference.ParseNormalized(n).Repository).Distinct().Count() > 1 && !force)
                     throw Conflict(id, "must be forced", "image is referenced in multiple repositories");
             }
@@ -274,6 +301,24 @@ public sealed partial class ImageStore
             ForgetParentsLocked(removals.Where(r => r.Deleted is not null).Select(r => r.Deleted!.Value));
             return removals;
         }
+    }
+
+    /// <summary>
+    /// dockerd's untag: when the tag <paramref name="key"/> was the last one of its repository on the
+    /// image, that repository's digest names of the image (what was pulled from or pushed to it) go
+    /// with it, each said as untagged. Removing a digest name takes nothing else.
+    /// </summary>
+    private List<string> DigestNamesLeftWithoutTag(string key, Digest id)
+    {
+        ImageReference removed = ImageReference.ParseNormalized(key);
+        if (removed.Digest is not null) return [];
+        var sameRepository = _references.Keys
+            .Where(k => k != key && !IsUntaggedKey(k))
+            .Select(k => (Key: k, Name: ImageReference.ParseNormalized(k)))
+            .Where(x => x.Name.Repository == removed.Repository && TryImageIdOf(_references[x.Key].Target) == id)
+            .ToList();
+        if (sameRepository.Any(x => x.Name.Digest is null)) return [];
+        return sameRepository.Select(x => x.Key).OrderBy(k => k, StringComparer.Ordinal).ToList();
     }
 
     /// <summary>
@@ -415,7 +460,7 @@ public sealed partial class ImageStore
         using (await _gcLock.EnterSharedAsync(cancellationToken).ConfigureAwait(false))
         {
             PullResult result = await client.PullAsync(name, Content, platform, progress, cancellationToken).ConfigureAwait(false);
-            SetReference(name, result.Root);
+            SetRegistryReference(name, result.Root);
             return Read(result.Root, platform);
         }
     }
@@ -473,7 +518,7 @@ public sealed partial class ImageStore
                     }
                 }
             }
-            SetReference(name, result.Root);
+            SetRegistryReference(name, result.Root);
             image = Read(result.Root, platform);
         }
         await UnpackAsync(image, options, cancellationToken, unpacking).ConfigureAwait(false);
@@ -517,7 +562,7 @@ public sealed partial class ImageStore
             throw new ImagesException(ImagesErrorKind.InvalidArgument, $"image {source} has no name to push it under; tag it first");
         ImageReference to = ImageReference.Parse(target ?? record.Name);
         PushResult result = await client.PushAsync(to, Content, record.Target, options, cancellationToken).ConfigureAwait(false);
-        if (to.Tag is not null) SetReference(to, record.Target);
+        if (to.Tag is not null) SetRegistryReference(to, record.Target);
         return result;
     }
 
@@ -829,8 +874,13 @@ public sealed partial class ImageStore
     private static List<string> RepoTags(IEnumerable<ImageRecord> records)
         => records.Where(r => !IsUntaggedKey(r.Name)).Select(r => ImageReference.ParseNormalized(r.Name)).Where(r => r.Tag is not null).Select(r => r.FamiliarName).Distinct().OrderBy(x => x, StringComparer.Ordinal).ToList();
 
+    /// <summary>
+    /// The digest names (dockerd's RepoDigests): a repository the image was pulled from or pushed to,
+    /// with the digest of what it got or was sent; a tag gives none, as an image only built,
+    /// imported, committed or loaded has none.
+    /// </summary>
     private static List<string> RepoDigests(IEnumerable<ImageRecord> records)
-        => records.Where(r => !IsUntaggedKey(r.Name)).Select(r => ImageReference.ParseNormalized(r.Name).WithDigest(r.Target.ParsedDigest).FamiliarName).Distinct().OrderBy(x => x, StringComparer.Ordinal).ToList();
+        => records.Where(r => !IsUntaggedKey(r.Name)).Select(r => ImageReference.ParseNormalized(r.Name)).Where(r => r.Digest is not null).Select(r => r.FamiliarName).Distinct().OrderBy(x => x, StringComparer.Ordinal).ToList();
 
     private static string Short(Digest id) => id.Hex[..12];
     private static string Short(string containerId) => containerId.Length > 12 ? containerId[..12] : containerId;

@@ -11,11 +11,22 @@ namespace Berth.Images.Store;
 /// </summary>
 internal static class ReferenceFile
 {
-    public static Dictionary<string, ReferenceEntry> Load(string path)
-        => new(StoreFile.Load(path, StoreJsonContext.Default.ReferenceDocument, "image references")?.References ?? [], StringComparer.Ordinal);
+    /// <summary>
+    /// Version 1: a pull or a push records the repository's digest name (<c>repo@sha256:…</c>) beside
+    /// the tag, and a tag alone gives no RepoDigests. Files without a version were written before:
+    /// every tag then stood for a digest too.
+    /// </summary>
+    public const int CurrentVersion = 1;
+
+    public static Dictionary<string, ReferenceEntry> Load(string path, out int version)
+    {
+        ReferenceDocument? document = StoreFile.Load(path, StoreJsonContext.Default.ReferenceDocument, "image references");
+        version = document?.Version ?? CurrentVersion;
+        return new(document?.References ?? [], StringComparer.Ordinal);
+    }
 
     public static void Save(string path, Dictionary<string, ReferenceEntry> references)
-        => StoreFile.Save(path, new ReferenceDocument { References = references }, StoreJsonContext.Default.ReferenceDocument);
+        => StoreFile.Save(path, new ReferenceDocument { Version = CurrentVersion, References = references }, StoreJsonContext.Default.ReferenceDocument);
 }
 
 /// <summary>Each image's parent (image IDs), as dockerd's image store records it for the images a build step makes (<c>parents.json</c>, replaced as references.json is).</summary>
@@ -62,6 +73,7 @@ internal static class StoreFile
 
 internal sealed class ReferenceDocument
 {
+    [JsonPropertyName("version")] public int Version { get; set; }
     [JsonPropertyName("references")] public Dictionary<string, ReferenceEntry> References { get; set; } = [];
 }
 

@@ -30,6 +30,58 @@ public sealed class DockerCliImageMetadataTests : DockerCliTestBase
 
     private static List<string> Lines(string output) => [.. output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
 
+    /// <summary>The scenario run against dockerd 20.10 by hand: each step's RepoDigests and rmi lines are what it showed.</summary>
+    [Fact]
+    public void RepoDigests_name_only_the_repositories_an_image_was_pulled_from_or_pushed_to()
+    {
+        DockerCli docker = Docker(DockerCli.Debian);
+        string bb = $"{_registry.Host}/bb", other = $"{_registry.Host}/other";
+
+        // Imported, built, committed: no digest.
+        Assert.Equal("[]", Digests(docker, "busybox"));
+        Assert.Equal("busybox latest <none>", docker.Ok("images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}").Trim());
+        docker.Ok("run", "--name", "c1", "busybox", "sh", "-c", "echo a > /a");
+        docker.Ok("commit", "c1", "committed");
+        Assert.Equal("[]", Digests(docker, "committed"));
+        docker.Ok("rm", "c1");
+        docker.Ok("rmi", "committed");
+
+        // Pushed to two repositories: a digest for each, the same manifest.
+        docker.Ok("tag", "busybox", bb + ":1");
+        string digest = System.Text.RegularExpressions.Regex.Match(docker.Ok("push", bb + ":1"), @"1: digest: (sha256:[0-9a-f]{64})").Groups[1].Value;
+        Assert.StartsWith("sha256:", digest);
+        Assert.Equal($"[\"{bb}@{digest}\"]", Digests(docker, "busybox"));
+        docker.Ok("tag", "busybox", other + ":2");
+        docker.Ok("push", other + ":2");
+        Assert.Equal($"[\"{bb}@{digest}\",\"{other}@{digest}\"]", Digests(docker, "busybox"));
+
+        // rmi of the last tag of one repository takes its digest with it.
+        Assert.Equal([$"Untagged: {other}:2", $"Untagged: {other}@{digest}"], Lines(docker.Ok("rmi", other + ":2")));
+        Assert.Equal($"[\"{bb}@{digest}\"]", Digests(docker, "busybox"));
+
+        // Pulled: the registry's digest; a tag under another name adds none.
+        docker.Ok("rmi", "busybox", bb + ":1");
+        Assert.Equal("", docker.Ok("images", "-aq").Trim());
+        docker.Ok("pull", bb + ":1");
+        docker.Ok("tag", bb + ":1", "renamed:x");
+        Assert.Equal($"[\"{bb}@{digest}\"]", Digests(docker, "renamed:x"));
+        Assert.Equal("ok", docker.Ok("run", "--rm", $"{bb}@{digest}", "echo", "ok").Trim());
+
+        // Saved and loaded back: the loaded image has no digest.
+        string archive = DockerConfig.Combine("bb.tar");
+        docker.Ok("save", "-o", archive, bb + ":1");
+        docker.Ok("rmi", "renamed:x", bb + ":1");
+        docker.Ok("load", "-i", archive);
+        Assert.Equal("[]", Digests(docker, bb + ":1"));
+        docker.Ok("rmi", bb + ":1");
+
+        // Pulled by digest: listed with the digest and no tag; it runs by digest.
+        docker.Ok("pull", $"{bb}@{digest}");
+        Assert.Equal($"{bb} <none> {digest}", docker.Ok("images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}").Trim());
+        Assert.Equal("ok", docker.Ok("run", "--rm", $"{bb}@{digest}", "echo", "ok").Trim());
+        Assert.Contains($"Untagged: {bb}@{digest}", docker.Ok("rmi", $"{bb}@{digest}"));
+    }
+
     /// <summary>dockerd records a commit's Parent: the container's image, which history then names.</summary>
     [Fact]
     public void A_committed_image_has_the_containers_image_as_parent()

@@ -58,7 +58,8 @@ public sealed class RegistryMirrorTests(RegistryFixture fixture)
 
         Assert.Equal(seeded.Id, pulled.Id);
         Assert.Equal(seeded.Target.Digest, pulled.Target.Digest);
-        Assert.Equal($"docker.io/library/{name}:v1", Assert.Single(local.Images.References()).Name);
+        // The tag and the repository's digest name, both docker.io's.
+        Assert.Equal([$"docker.io/library/{name}:v1", $"docker.io/library/{name}@{pulled.Target.Digest}"], local.Images.References().Select(r => r.Name));
         Assert.Equal([dead, empty], failed.Select(f => f.Mirror));
         Assert.Contains("cannot reach", failed[0].Error.Message);
         Assert.Equal(ImagesErrorKind.NotFound, Assert.IsType<RegistryException>(failed[1].Error).Kind);

@@ -48,12 +48,16 @@ public sealed class RegistryPullPushTests(RegistryFixture fixture)
         await local.Images.PushAsync(client, name, options: new PushOptions { Progress = pushProgress });
         Assert.True(handler.Count("PATCH", "/blobs/uploads/") > 4, "the 2 MB busybox layer goes up in several 256 KiB chunks");
         Assert.Contains(pushProgress.Items, p => p.State == PushState.Pushed && p.Digest == built.Manifest.Layers[0].ParsedDigest);
+        // The repository pushed to has the manifest's digest, as dockerd records it (none before the push).
+        string repoDigest = ImageReference.Parse(name).WithDigest(built.Target.ParsedDigest).FamiliarName;
+        Assert.Equal([repoDigest], local.Images.Inspect(name).RepoDigests);
 
         var pullProgress = new ListProgress<PullProgress>();
         Image pulled = await remote.Images.PullAsync(client, name, progress: pullProgress);
         Assert.Equal(built.Id, pulled.Id);
         Assert.Equal(built.Target.Digest, pulled.Target.Digest);
         Assert.Equal(MediaTypes.DockerManifest, pulled.Target.MediaType);
+        Assert.Equal([repoDigest], remote.Images.Inspect(name).RepoDigests);
         foreach (Descriptor layer in pulled.Manifest.Layers)
         {
             Assert.True(remote.Content.Exists(layer.ParsedDigest));
