@@ -81,17 +81,69 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
         return pushed;
     }
 
-    /// <summary>Docker's rmi: untag (or delete by ID), then collect what is no longer referenced unless <paramref name="noPrune"/>.</summary>
+    /// <summary>
+    /// Docker's rmi: untag (or delete by ID), then collect what is no longer referenced unless
+    /// <paramref name="noPrune"/>. As dockerd's, each deleted image is followed by the layers that went
+    /// with it (<c>Deleted: &lt;chain ID&gt;</c>, top first; see <see cref="WithRemovedLayers"/>).
+    /// </summary>
     public async Task<IReadOnlyList<ImageRemoval>> RemoveAsync(string nameOrId, bool force, bool noPrune, CancellationToken cancellationToken)
     {
         // The image's ID and labels before it goes (for the events); a missing name fails in Remove, with its message.
         Image? image = TryGet(nameOrId);
         IReadOnlyDictionary<string, string> labels = image is null ? new Dictionary<string, string>() : LabelsOf(image.Id.Value);
+        // The layers of the image and of the parents that may go with it, read while they are still here.
+        var layers = new Dictionary<Digest, IReadOnlyList<ImageLayer>>();
+        for (Image? step = image; step is not null && layers.TryAdd(step.Id, LayersOf(step)); step = Store.ParentOf(step.Id) is { } parent ? TryGet(parent.Value) : null)
+        {
+        }
         IReadOnlyList<ImageRemoval> removals = Store.Remove(nameOrId, force, pruneParents: !noPrune);
         if (image is not null) PublishRemovals(image.Id, labels, removals);
-        if (!noPrune && removals.Any(r => r.Deleted is not null))
-            await Store.CollectGarbageAsync(cancellationToken).ConfigureAwait(false);
-        return removals;
+        if (noPrune || !removals.Any(r => r.Deleted is not null)) return removals;
+        GarbageCollectionResult gc = await Store.CollectGarbageAsync(cancellationToken).ConfigureAwait(false);
+        return WithRemovedLayers(removals, layers, gc);
+    }
+
+    /// <summary>A layer of an image: its chain ID (the snapshot's name, what dockerd says deleted) and its blob.</summary>
+    private readonly record struct ImageLayer(Digest ChainId, Digest Blob);
+
+    private static List<ImageLayer> LayersOf(Image image)
+        => [.. image.ChainIds.Select((chainId, i) => new ImageLayer(chainId, image.Manifest.Layers[i].ParsedDigest))];
+
+    /// <summary>
+    /// <paramref name="removals"/> with, after each deleted image, the layers of it that
+    /// <paramref name="gc"/> removed and that no image deleted after it (its parent) had, top first: dockerd's
+    /// layer store releases them with the image. A layer went when its snapshot was removed, or, for one
+    /// never unpacked (a commit's, a build's last step), when its blob was and no snapshot is left.
+    /// </summary>
+    private List<ImageRemoval> WithRemovedLayers(IReadOnlyList<ImageRemoval> removals, Dictionary<Digest, IReadOnlyList<ImageLayer>> layers, GarbageCollectionResult gc)
+    {
+        var removedSnapshots = gc.RemovedSnapshots.ToHashSet(StringComparer.Ordinal);
+        var removedBlobs = gc.RemovedBlobs.ToHashSet();
+        bool Gone(ImageLayer layer) => removedSnapshots.Contains(layer.ChainId.Value) || (removedBlobs.Contains(layer.Blob) && !SnapshotExists(layer.ChainId));
+        var result = new List<ImageRemoval>();
+        for (int i = 0; i < removals.Count; i++)
+        {
+            result.Add(removals[i]);
+            if (removals[i].Deleted is not { } id || !layers.TryGetValue(id, out IReadOnlyList<ImageLayer>? own)) continue;
+            var laterImagesLayers = removals.Skip(i + 1).SelectMany(r => r.Deleted is { } d && layers.TryGetValue(d, out var l) ? l : []).Select(l => l.ChainId).ToHashSet();
+            foreach (ImageLayer layer in own.Reverse())
+                if (!laterImagesLayers.Contains(layer.ChainId) && Gone(layer)) result.Add(new ImageRemoval(null, layer.ChainId));
+        }
+        return result;
+    }
+
+    private bool SnapshotExists(Digest chainId)
+    {
+        if (Store.Snapshotter is not { } snapshotter) return false;
+        try
+        {
+            snapshotter.Stat(chainId.Value);
+            return true;
+        }
+        catch (ImagesException e) when (e.Kind == ImagesErrorKind.NotFound)
+        {
+            return false;
+        }
     }
 
     /// <summary>
@@ -105,10 +157,12 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
     {
         var removals = new List<ImageRemoval>();
         var inUse = (used ?? []).ToHashSet();
+        var layers = new Dictionary<Digest, IReadOnlyList<ImageLayer>>();
         foreach (ImageSummary image in Store.List())
         {
             if (danglingOnly && image.RepoTags.Count > 0) continue;
             if (inUse.Contains(image.Id) || (filter is not null && !filter(image))) continue;
+            if (TryGet(image.Id.Value) is { } read) layers[image.Id] = LayersOf(read);
             IReadOnlyDictionary<string, string> labels = LabelsOf(image.Id.Value);
             var removed = new List<ImageRemoval>();
             try
@@ -126,7 +180,7 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
         }
         GarbageCollectionResult gc = await Store.CollectGarbageAsync(cancellationToken).ConfigureAwait(false);
         Events.Publish("image", "prune", "", new Dictionary<string, string> { ["reclaimed"] = gc.ReclaimedBytes.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-        return (removals, gc.ReclaimedBytes);
+        return (WithRemovedLayers(removals, layers, gc), gc.ReclaimedBytes);
     }
 
     public async Task SaveAsync(IReadOnlyList<string> names, Stream output, CancellationToken cancellationToken)

@@ -82,6 +82,25 @@ public sealed class DockerCliImageMetadataTests : DockerCliTestBase
         Assert.Contains($"Untagged: {bb}@{digest}", docker.Ok("rmi", $"{bb}@{digest}"));
     }
 
+    /// <summary>dockerd: "Deleted: IMAGE ID", then one "Deleted: CHAIN ID" per layer that went, top first; a layer another image keeps is not said.</summary>
+    [Fact]
+    public void Rmi_says_each_layer_it_removed_after_its_image()
+    {
+        DockerCli docker = Docker();
+        docker.Ok("run", "--name", "c1", "busybox", "sh", "-c", "echo a > /a");
+        docker.Ok("commit", "c1", "committed");
+        docker.Ok("rm", "c1");
+        string committedId = docker.Ok("image", "inspect", "--format", "{{.Id}}", "committed").Trim();
+        string busyboxId = docker.Ok("image", "inspect", "--format", "{{.Id}}", "busybox").Trim();
+        List<Digest> diffIds = JsonSerializer.Deserialize<List<string>>(docker.Ok("image", "inspect", "--format", "{{json .RootFS.Layers}}", "committed"))!
+            .Select(Digest.Parse).ToList();
+        IReadOnlyList<Digest> chain = ChainId.Compute(diffIds);
+        Assert.Equal(2, chain.Count);
+
+        Assert.Equal(["Untagged: committed:latest", $"Deleted: {committedId}", $"Deleted: {chain[1]}"], Lines(docker.Ok("rmi", "committed")));
+        Assert.Equal(["Untagged: busybox:latest", $"Deleted: {busyboxId}", $"Deleted: {chain[0]}"], Lines(docker.Ok("rmi", "busybox")));
+    }
+
     /// <summary>dockerd records a commit's Parent: the container's image, which history then names.</summary>
     [Fact]
     public void A_committed_image_has_the_containers_image_as_parent()
