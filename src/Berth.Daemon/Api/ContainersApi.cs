@@ -159,7 +159,7 @@ public static class ContainersApi
         Mounts = MountPoints(r),
     };
 
-    private static List<SummaryPortJson> SummaryPorts(ContainerRecord r)
+    internal static List<SummaryPortJson> SummaryPorts(ContainerRecord r)
     {
         var ports = new List<SummaryPortJson>();
         foreach (PublishedPort p in (r.Networks ?? []).SelectMany(n => n.Ports))

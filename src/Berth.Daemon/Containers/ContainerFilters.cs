@@ -11,6 +11,7 @@ public static class ContainerFilters
     /// <summary>Whether <paramref name="r"/> passes every filter; the name filter also tries <paramref name="linkNames"/>, the names its links give it.</summary>
     public static bool Matches(ContainerRecord r, Dictionary<string, List<string>> filters, ContainerService service, IReadOnlyList<string>? linkNames = null)
     {
+        if (!PortsMatch(r, filters)) return false;
         foreach (var (name, values) in filters)
         {
             if (values.Count == 0) continue;
@@ -37,7 +38,7 @@ public static class ContainerFilters
                 "health" => HealthMatches(values, r.State.Health),
                 // dockerd: a network the container belongs to, by name or ID (prefix).
                 "network" => values.Any(v => (r.Networks ?? []).Any(n => n.NetworkName == v || (n.NetworkId.Length > 0 && n.NetworkId.StartsWith(v, StringComparison.Ordinal)))),
-                "publish" or "expose" => throw ApiException.BadRequest($"filter '{name}' is not supported by this version of berthd"),
+                "publish" or "expose" => true, // PortsMatch
                 _ => throw ApiException.BadRequest($"invalid filter '{name}'"),
             };
             if (!ok) return false;
@@ -56,6 +57,58 @@ public static class ContainerFilters
         if (filters.GetValueOrDefault("health") is { Count: > 0 } health) HealthMatches(health, null);
         foreach (string v in filters.GetValueOrDefault("exited") ?? [])
             if (!int.TryParse(v, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out _)) throw ApiException.BadRequest($"invalid filter 'exited={v}'");
+        PortRanges(filters, "publish");
+        PortRanges(filters, "expose");
+    }
+
+    /// <summary>
+    /// dockerd's publish and expose filters, one test for the two: a container passes when one of the
+    /// ports its list entry shows (those of a running container: a stopped one has none) has a
+    /// public port and protocol that a publish value names, or a private port and protocol that an
+    /// expose value names.
+    /// </summary>
+    private static bool PortsMatch(ContainerRecord r, Dictionary<string, List<string>> filters)
+    {
+        List<PortRange> publish = PortRanges(filters, "publish"), expose = PortRanges(filters, "expose");
+        if (publish.Count == 0 && expose.Count == 0) return true;
+        if (!r.State.Running) return false;
+        return ContainersApi.SummaryPorts(r).Any(p => publish.Any(f => f.Contains(p.PublicPort, p.Type)) || expose.Any(f => f.Contains(p.PrivatePort, p.Type)));
+    }
+
+    private readonly record struct PortRange(int Start, int End, string Protocol)
+    {
+        public bool Contains(int port, string protocol) => port >= Start && port <= End && protocol == Protocol;
+    }
+
+    /// <summary>
+    /// The values of a publish or expose filter as dockerd reads them (nat.SplitProtoPort, nat.ParsePortRange):
+    /// PORT or START-END, then /PROTOCOL (tcp when absent or empty; compared as written).
+    /// </summary>
+    private static List<PortRange> PortRanges(Dictionary<string, List<string>> filters, string key)
+    {
+        var ranges = new List<PortRange>();
+        foreach (string value in filters.GetValueOrDefault(key) ?? [])
+        {
+            if (value.Contains(':')) throw ApiException.BadRequest($"filter for '{key}' should not contain ':': {value}");
+            string[] parts = value.Split('/');
+            (string protocol, string port) = parts[0].Length == 0 ? ("", "") : parts.Length == 1 || parts[1].Length == 0 ? ("tcp", parts[0]) : (parts[1], parts[0]);
+            string Fail(string why) => throw ApiException.BadRequest($"error while looking up for {key} {value}: {why}");
+            if (port.Length == 0) Fail("Empty string specified for ports.");
+            string[] bounds = port.Split('-');
+            int start = ParsePort(bounds[0], Fail), end = bounds.Length == 1 ? start : ParsePort(bounds[1], Fail);
+            if (end < start) Fail($"Invalid range specified for the Port: {port}");
+            ranges.Add(new PortRange(start, end, protocol));
+        }
+        return ranges;
+    }
+
+    /// <summary>Go's strconv.ParseUint(text, 10, 16), with its error text.</summary>
+    private static int ParsePort(string text, Func<string, string> fail)
+    {
+        if (text.Length == 0 || !text.All(char.IsAsciiDigit)) fail($"strconv.ParseUint: parsing \"{text}\": invalid syntax");
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port > ushort.MaxValue)
+            fail($"strconv.ParseUint: parsing \"{text}\": value out of range");
+        return port;
     }
 
     /// <summary>starting, healthy, unhealthy, or none for a container without a health check (dockerd checks every value first).</summary>
