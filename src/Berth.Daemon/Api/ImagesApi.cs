@@ -345,7 +345,8 @@ public static class ImagesApi
         ImageReference name = ImageReference.Parse(reference);
         // "Pulling from" once the manifest is resolved (the first blob reported), as dockerd does;
         // a failure before that (no such manifest, unauthorized) is an HTTP error status.
-        var layers = new PullMessages(stream, new JsonMessage { Status = $"Pulling from {name.Path}", Id = name.Tag ?? name.Digest?.Value });
+        // dockerd's id there: the tag, or for a pull by digest the whole familiar reference.
+        var layers = new PullMessages(stream, new JsonMessage { Status = $"Pulling from {name.Path}", Id = name.Tag ?? name.FamiliarName });
         try
         {
             PullOutcome outcome = await Images(context).PullAsync(reference, platform, credential, layers, layers, context.RequestAborted);

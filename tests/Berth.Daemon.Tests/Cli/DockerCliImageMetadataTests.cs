@@ -76,7 +76,8 @@ public sealed class DockerCliImageMetadataTests : DockerCliTestBase
         docker.Ok("rmi", bb + ":1");
 
         // Pulled by digest: listed with the digest and no tag; it runs by digest.
-        docker.Ok("pull", $"{bb}@{digest}");
+        // dockerd's first line names the whole reference: "127.0.0.1:5000/bb@sha256:…: Pulling from bb".
+        Assert.Contains($"{bb}@{digest}: Pulling from bb", docker.Ok("pull", $"{bb}@{digest}"));
         Assert.Equal($"{bb} <none> {digest}", docker.Ok("images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}").Trim());
         Assert.Equal("ok", docker.Ok("run", "--rm", $"{bb}@{digest}", "echo", "ok").Trim());
         Assert.Contains($"Untagged: {bb}@{digest}", docker.Ok("rmi", $"{bb}@{digest}"));
