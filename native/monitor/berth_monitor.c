@@ -104,6 +104,9 @@ struct options {
     long fluentd_max_retries;    // --fluentd-max-retries: failed attempts in a row before the queue is dropped
     const char *fluentd_extra[2 * 256];  // --fluentd-extra KEY VALUE: the record's extra fields (labels, env)
     int n_fluentd_extra;
+    bool log_nonblocking;        // --log-mode non-blocking: a log server's messages beyond --log-max-buffer-size are dropped, never waited for
+    long long log_max_buffer;    // --log-max-buffer-size: bytes of messages queued at most in non-blocking mode (dockerd's 1e6 by default)
+    bool fluentd_request_ack;    // --fluentd-request-ack: every message carries a chunk id and waits for fluentd's ack of it
     const char *journald_socket; // --journald: also send every entry to journald's native socket at this path
     const char *journald_fields[2 * 256];  // --journald-field NAME VALUE: the fields of every entry (CONTAINER_ID, …)
     int n_journald_fields;
@@ -139,7 +142,7 @@ struct client {
     bool lossless;           // sent 'L': output waits for it rather than dropping it
 };
 
-static struct options opt = { .log_max_size = 10485760, .log_max_files = 3, .gelf_level = 1, .gelf_max_reconnect = 3,
+static struct options opt = { .log_max_size = 10485760, .log_max_files = 3, .log_max_buffer = 1000000, .gelf_level = 1, .gelf_max_reconnect = 3,
     .gelf_reconnect_delay = 1, .fluentd_buffer_limit = 1048576, .fluentd_retry_wait_ms = 1000, .fluentd_max_retries = 2147483647 };
 static char path_pid[PATH_MAX], path_exit[PATH_MAX], path_exit_tmp[PATH_MAX];
 static char path_attach[PATH_MAX], path_console[PATH_MAX];
@@ -687,13 +690,16 @@ static void local_entry(const struct entry *e)
 // which berthd does not serve). Datagram sockets (unixgram, udp,
 // and "unix" when the path takes datagrams, as srslog tries first) get one datagram per message,
 // sent without waiting: one the socket does not take at once is dropped. Stream sockets (tcp, a
-// stream "unix") get it with a 1 s timeout; a failed or partial send closes the
-// connection, and the next message (at most one attempt a second) connects again. Either way the
-// container's output is never held up for long by a syslog that stalls, and the cache keeps it.
+// stream "unix") go through the log servers' queue below, as gelf and fluentd do: a broken
+// connection is made again at once for the next message, a failed attempt drops what is queued
+// (srslog gives that message up) and the next one waits a second.
 
-static int syslog_fd = -1;
+static int syslog_fd = -1;              // a datagram socket (stream connections are the queue's, fwd.fd)
 static bool syslog_stream;
-static long long syslog_retry_ns;       // CLOCK_MONOTONIC: no new connection before this
+static long long syslog_retry_ns;       // CLOCK_MONOTONIC: no new datagram socket before this
+
+static void forward_adopt(int fd, const char *address);
+static void forward_send(const void *msg, size_t len);
 
 // Go's words for a failed dial ("dial tcp 127.0.0.1:514: connect: connection refused"), which dockerd reports.
 static void syslog_dial_error(char *err, size_t errlen, const char *net, const char *address, int e)
@@ -774,6 +780,10 @@ static void syslog_open(void)
     char err[512] = "";
     syslog_fd = syslog_connect(err, sizeof err);
     if (syslog_fd < 0) startup_fail("failed to initialize logging driver: %s", err);
+    if (syslog_stream) {
+        forward_adopt(syslog_fd, opt.syslog_address);
+        syslog_fd = -1;
+    }
 }
 
 static char syslog_message[LOG_LINE_MAX + 1024];
@@ -781,7 +791,7 @@ static char syslog_message[LOG_LINE_MAX + 1024];
 static void syslog_entry(struct stream *s, const unsigned char *data, size_t len)
 {
     if (len > 0 && data[len - 1] == '\n') len--;
-    if (syslog_fd < 0) {
+    if (!syslog_stream && syslog_fd < 0) {
         long long now = now_ns(CLOCK_MONOTONIC);
         if (now < syslog_retry_ns) return;
         syslog_retry_ns = now + 1000000000LL;
@@ -810,29 +820,38 @@ static void syslog_entry(struct stream *s, const unsigned char *data, size_t len
     memcpy(m + n, data, len);
     n += len;
     m[n++] = '\n';                    // srslog ends every message with one
-    ssize_t sent = send(syslog_fd, m, n, MSG_NOSIGNAL | (syslog_stream ? 0 : MSG_DONTWAIT));
+    if (syslog_stream) {
+        forward_send(m, n);
+        return;
+    }
+    ssize_t sent = send(syslog_fd, m, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (sent == (ssize_t)n) return;
-    if (!syslog_stream && sent < 0 && (errno == EAGAIN || errno == ENOBUFS)) return;   // dropped; the socket stays
-    close_fd(&syslog_fd);      // a broken or partly written connection: a new one for a later message
+    if (sent < 0 && (errno == EAGAIN || errno == ENOBUFS)) return;   // dropped; the socket stays
+    close_fd(&syslog_fd);      // a broken socket: a new one for a later message
     syslog_retry_ns = now_ns(CLOCK_MONOTONIC) + 1000000000LL;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Log servers over a stream socket: gelf over tcp, fluentd over tcp or a unix socket
 //
-// The container's output never waits for a log server. Each message goes into a queue (at most
-// FORWARD_QUEUE_MAX bytes, and for fluentd at most fluentd-buffer-limit messages; past that a new
-// message is dropped) that a non-blocking socket drains as fast as the server takes it, polled
-// by the event loop. A broken connection is made again (non-blocking too) after the driver's
-// delay; the message it cut is sent again whole on the next one. After the driver's number of
-// failed attempts in a row, what is queued is dropped, as dockerd gives up on those messages,
-// and the next message starts the count again. At exit the queue gets FORWARD_FLUSH_MS more.
-// dockerd instead blocks the container's output while it retries (gelf: max-reconnect times
-// reconnect-delay seconds for each message; fluentd without async: up to max-retries waits).
+// Each message goes into a queue that a non-blocking socket drains as fast as the server takes
+// it, polled by the event loop. The log mode decides what happens when the server does not keep
+// up. Blocking (dockerd's default, where the copier waits for the driver's write): while more than
+// FORWARD_HOLD bytes are queued the container's output is not read, so the container blocks in
+// write until the server takes some (fluentd-async is fluent-logger-golang's own buffer instead:
+// fluentd-buffer-limit messages, then new ones are dropped). Non-blocking (dockerd's ring buffer
+// in front of the driver): at most --log-max-buffer-size bytes are queued (one message always fits
+// an empty queue, as in moby's messageRing) and a new message that does not fit is dropped; the
+// container never waits. Either way at most FORWARD_QUEUE_MAX bytes are queued.
+// A broken connection is made again (non-blocking too) after the driver's delay; the message it
+// cut is sent again whole on the next one. After the driver's number of failed attempts in a row,
+// what is queued is dropped, as dockerd gives up on those messages (which releases a held
+// container), and the next message starts the count again. At exit the queue gets FORWARD_FLUSH_MS more.
 
 #define FORWARD_QUEUE_MAX (4 * 1024 * 1024)
 #define FORWARD_CONNECT_MS 3000             // the first connection, before "ok" (fluent-logger-golang's dial timeout)
 #define FORWARD_FLUSH_MS 2000
+#define FORWARD_HOLD (256 * 1024)           // blocking mode: queued bytes above which the output is not read
 
 struct forward {
     struct sockaddr_storage addr;
@@ -847,6 +866,9 @@ struct forward {
     int failures;            // failed attempts in a row
     long give_up_after;      // that many failures drop the queue
     bool retry_at_once_after_write_error;   // fluentd reconnects at once; gelf waits its delay first
+    bool awaiting_ack;       // fluentd-request-ack: the first message is sent, its ack has not come
+    unsigned char answer[256];   // what the server sent of the ack so far
+    size_t answer_n;
 };
 
 static struct forward fwd = { .fd = -1 };
@@ -936,6 +958,18 @@ static bool forward_open(const char *address, char *err, size_t errlen)
 static void forward_drop_queue(void)
 {
     fwd.queue.n = fwd.head = fwd.head_sent = fwd.messages = 0;
+    fwd.awaiting_ack = false;
+    fwd.answer_n = 0;
+}
+
+// The first message has gone (and, with fluentd-request-ack, fluentd acknowledged it).
+static void forward_pop(void)
+{
+    fwd.head += 4 + get_be32(fwd.queue.p + fwd.head);
+    fwd.head_sent = 0;
+    fwd.messages--;
+    fwd.failures = 0;
+    fwd.awaiting_ack = false;
 }
 
 // A connection attempt failed, or the connection broke (write_error).
@@ -943,7 +977,9 @@ static void forward_failed(bool write_error)
 {
     close_fd(&fwd.fd);
     fwd.connecting = false;
-    fwd.head_sent = 0;       // the message it cut goes again whole
+    fwd.head_sent = 0;       // the message it cut (or whose ack did not come) goes again whole
+    fwd.awaiting_ack = false;
+    fwd.answer_n = 0;
     long long now = now_ns(CLOCK_MONOTONIC);
     if (write_error) {
         fwd.retry_ns = fwd.retry_at_once_after_write_error ? now : now + forward_delay_ns();
@@ -968,7 +1004,7 @@ static void forward_flush(void)
         if (e) { forward_failed(false); return; }
     }
     if (fwd.connecting) return;
-    while (fwd.messages > 0) {
+    while (fwd.messages > 0 && !fwd.awaiting_ack) {
         uint32_t len = get_be32(fwd.queue.p + fwd.head);
         ssize_t r = send(fwd.fd, fwd.queue.p + fwd.head + 4 + fwd.head_sent, len - fwd.head_sent, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (r < 0 && errno == EINTR) continue;
@@ -976,10 +1012,8 @@ static void forward_flush(void)
         if (r <= 0) { forward_failed(true); return; }
         fwd.head_sent += (size_t)r;
         if (fwd.head_sent < len) continue;
-        fwd.head += 4 + len;
-        fwd.head_sent = 0;
-        fwd.messages--;
-        fwd.failures = 0;
+        if (opt.fluentd_request_ack) fwd.awaiting_ack = true;   // the next message waits for this one's ack
+        else forward_pop();
     }
     if (fwd.messages == 0) forward_drop_queue();
     else if (fwd.head > fwd.queue.n / 2) {
@@ -990,7 +1024,9 @@ static void forward_flush(void)
 
 static void forward_send(const void *msg, size_t len)
 {
-    if (fwd.queue.n - fwd.head + len + 4 > FORWARD_QUEUE_MAX || (fwd.max_messages && fwd.messages >= fwd.max_messages)) return;
+    size_t queued_bytes = fwd.queue.n - fwd.head;
+    if (opt.log_nonblocking && fwd.messages > 0 && queued_bytes + len + 4 > (size_t)opt.log_max_buffer) return;
+    if (queued_bytes + len + 4 > FORWARD_QUEUE_MAX || (fwd.max_messages && fwd.messages >= fwd.max_messages)) return;
     unsigned char l[4];
     put_be32(l, (uint32_t)len);
     if (!buf_append(&fwd.queue, l, 4)) return;
@@ -1000,13 +1036,33 @@ static void forward_send(const void *msg, size_t len)
 }
 
 // The event loop's part: what to poll, and what came of it.
-static bool forward_active(void) { return (opt.fluentd_address || (opt.gelf_address && !strncmp(opt.gelf_address, "tcp:", 4))); }
+static bool forward_active(void)
+{
+    return opt.fluentd_address || (opt.gelf_address && !strncmp(opt.gelf_address, "tcp:", 4)) || (opt.syslog_address && syslog_stream);
+}
+
+// Blocking mode: the server is behind, the container's output waits (see above).
+static bool forward_holds_output(void)
+{
+    return forward_active() && !opt.log_nonblocking && !opt.fluentd_async && fwd.queue.n - fwd.head > FORWARD_HOLD;
+}
+
+// A connection made at start (syslog's, which finds out the socket type first) becomes the queue's.
+static void forward_adopt(int fd, const char *address)
+{
+    int type;
+    if (!parse_address(address, &fwd.addr, &fwd.addrlen, &type)) startup_fail("failed to initialize logging driver: bad address %s", address);
+    set_nonblock(fd);
+    fwd.fd = fd;
+    fwd.give_up_after = 1;
+    fwd.retry_at_once_after_write_error = true;
+}
 
 static short forward_events(void)
 {
     if (fwd.fd < 0) return 0;
     if (fwd.connecting) return POLLOUT;
-    return (short)(POLLIN | (fwd.messages ? POLLOUT : 0));
+    return (short)(POLLIN | (fwd.messages && !fwd.awaiting_ack ? POLLOUT : 0));
 }
 
 // Milliseconds until a connection attempt is due (-1: none is).
@@ -1017,6 +1073,8 @@ static int forward_timeout_ms(void)
     return left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
 
+static int fluentd_check_ack(void);
+
 static void forward_ready(short revents)
 {
     if (fwd.fd >= 0 && fwd.connecting && revents) {
@@ -1025,10 +1083,23 @@ static void forward_ready(short revents)
         if (getsockopt(fwd.fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0 || e) { forward_failed(false); return; }
         fwd.connecting = false;
     } else if (fwd.fd >= 0 && (revents & (POLLIN | POLLHUP | POLLERR))) {
-        // The servers answer nothing berthd asks for (no acks): what comes is read and dropped; EOF is a broken connection.
+        // Only fluentd's acks are asked for: anything else that comes is read and dropped; EOF is a broken connection.
         unsigned char sink[4096];
         ssize_t r;
-        while ((r = recv(fwd.fd, sink, sizeof sink, MSG_DONTWAIT)) > 0) {}
+        while ((r = recv(fwd.fd, sink, sizeof sink, MSG_DONTWAIT)) > 0) {
+            if (!fwd.awaiting_ack) continue;
+            if (fwd.answer_n + (size_t)r > sizeof fwd.answer) { forward_failed(true); return; }
+            memcpy(fwd.answer + fwd.answer_n, sink, (size_t)r);
+            fwd.answer_n += (size_t)r;
+            int ack = fluentd_check_ack();
+            if (ack < 0) { forward_failed(true); return; }   // not the ack of the message sent: send it again
+            if (ack > 0) {
+                forward_pop();
+                fwd.answer_n = 0;
+                forward_flush();
+                if (fwd.fd < 0) return;
+            }
+        }
         if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) { forward_failed(true); return; }
     }
     forward_flush();
@@ -1202,7 +1273,10 @@ static long long fluentd_delay_ns(void)
     return (long long)(ms * 1000000.0);
 }
 
-static long long forward_delay_ns(void) { return opt.fluentd_address ? fluentd_delay_ns() : gelf_delay_ns(); }
+static long long forward_delay_ns(void)
+{
+    return opt.fluentd_address ? fluentd_delay_ns() : opt.gelf_address ? gelf_delay_ns() : 1000000000LL;   // syslog: an attempt a second
+}
 
 static void fluentd_open(void)
 {
@@ -1229,6 +1303,20 @@ static unsigned char *mp_str(unsigned char *p, const void *s, size_t n)
 }
 
 static unsigned char *mp_cstr(unsigned char *p, const char *s) { return mp_str(p, s, strlen(s)); }
+
+// Standard base64 with padding (Go's base64.StdEncoding); dst holds 4 * ceil(n / 3) + 1 bytes.
+static void base64_encode(char *dst, const unsigned char *src, size_t n)
+{
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)src[i] << 16 | (i + 1 < n ? (uint32_t)src[i + 1] << 8 : 0) | (i + 2 < n ? src[i + 2] : 0);
+        *dst++ = digits[v >> 18 & 63];
+        *dst++ = digits[v >> 12 & 63];
+        *dst++ = i + 1 < n ? digits[v >> 6 & 63] : '=';
+        *dst++ = i + 2 < n ? digits[v & 63] : '=';
+    }
+    *dst = 0;
+}
 
 static bool fluentd_extra_has(const char *key)
 {
@@ -1299,8 +1387,63 @@ static void fluentd_entry(const struct entry *e)
         p = mp_cstr(mp_cstr(p, "partial_ordinal"), ordinal);
         p = mp_cstr(mp_cstr(p, "partial_last"), e->last ? "true" : "false");
     }
-    *p++ = 0x80;        // option: {} (no chunk id: fluentd-request-ack is not served)
+    if (opt.fluentd_request_ack) {
+        // {"chunk": ID}: fluent-logger-golang's id, base64 of the time in seconds and a random number (little endian),
+        // 24 characters that end the message, where fluentd_check_ack finds them.
+        unsigned char id[16];
+        uint64_t rnd = 0;
+        if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) rnd = (uint64_t)now_ns(CLOCK_MONOTONIC) ^ (uint64_t)e->time_ns;
+        for (int k = 0; k < 8; k++) { id[k] = (unsigned char)((uint64_t)sec >> (8 * k)); id[8 + k] = (unsigned char)(rnd >> (8 * k)); }
+        char chunk[25];
+        base64_encode(chunk, id, sizeof id);
+        *p++ = 0x81;
+        p = mp_cstr(mp_cstr(p, "chunk"), chunk);
+    } else {
+        *p++ = 0x80;    // option: {}
+    }
     forward_send(fluentd_message, (size_t)(p - fluentd_message));
+}
+
+// A msgpack string at *p (fixstr, str8, str16) before end: 1 with its bytes and length (*p moved past it),
+// 0 when it is not all there yet, -1 when it is something else.
+static int mp_read_str(const unsigned char **p, const unsigned char *end, const unsigned char **str, size_t *len)
+{
+    const unsigned char *q = *p;
+    if (q >= end) return 0;
+    size_t head = (*q & 0xe0) == 0xa0 ? 1 : *q == 0xd9 ? 2 : *q == 0xda ? 3 : 0;
+    if (head == 0) return -1;
+    if (q + head > end) return 0;
+    *len = head == 1 ? (size_t)(*q & 31) : head == 2 ? q[1] : ((size_t)q[1] << 8 | q[2]);
+    if (q + head + *len > end) return 0;
+    *str = q + head;
+    *p = q + head + *len;
+    return 1;
+}
+
+// fluentd's answer to the message awaiting its ack, {"ack": ID} (a map of strings, as fluentd's
+// in_forward sends it): 1 when ID is that message's chunk id, -1 when it is anything else, 0 while
+// it is incomplete.
+static int fluentd_check_ack(void)
+{
+    const unsigned char *p = fwd.answer, *end = fwd.answer + fwd.answer_n;
+    if (p >= end) return 0;
+    if ((*p & 0xf0) != 0x80) return -1;
+    int pairs = *p++ & 15;
+    bool matched = false;
+    for (int k = 0; k < pairs; k++) {
+        const unsigned char *key, *value;
+        size_t klen, vlen;
+        int r = mp_read_str(&p, end, &key, &klen);
+        if (r == 1) r = mp_read_str(&p, end, &value, &vlen);
+        if (r <= 0) return r;
+        if (klen == 3 && !memcmp(key, "ack", 3)) {
+            uint32_t len = get_be32(fwd.queue.p + fwd.head);
+            const unsigned char *chunk = fwd.queue.p + fwd.head + 4 + len - 24;
+            if (vlen != 24 || memcmp(value, chunk, 24)) return -1;
+            matched = true;
+        }
+    }
+    return matched ? 1 : -1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1652,13 +1795,16 @@ static bool client_input(int i, bool to_the_end)
     }
 }
 
-// True while a lossless client has more than CLIENT_HOLD queued: the container's output waits.
-static bool output_held(void)
+// True while a lossless client has more than CLIENT_HOLD queued.
+static bool clients_hold_output(void)
 {
     for (int c = 0; c < n_clients; c++)
         if (clients[c].lossless && queued(&clients[c]) > CLIENT_HOLD) return true;
     return false;
 }
+
+// True while the container's output waits: for a lossless client, or (blocking mode) for the log server.
+static bool output_held(void) { return clients_hold_output() || forward_holds_output(); }
 
 static void flush_stdin(void)
 {
@@ -1985,7 +2131,7 @@ static void event_loop(void)
         bool held = output_held();
         if (drain_deadline && now_ns(CLOCK_MONOTONIC) >= drain_deadline) {
             // Output waiting for a lossless client that still takes it is not cut off.
-            if (!held || now_ns(CLOCK_MONOTONIC) - lossless_progress_ns > CLIENT_FLUSH_MS * 1000000LL) break;
+            if (!clients_hold_output() || now_ns(CLOCK_MONOTONIC) - lossless_progress_ns > CLIENT_FLUSH_MS * 1000000LL) break;
             drain_deadline = now_ns(CLOCK_MONOTONIC) + CLIENT_FLUSH_MS * 1000000LL;
         }
 
@@ -2099,11 +2245,11 @@ static void event_loop(void)
 
 static void __attribute__((noreturn)) usage(const char *why)
 {
-    char msg[1408];
+    char msg[1536];
     snprintf(msg, sizeof msg, "usage: %s (berth-monitor --runtime PATH [--runtime-arg ARG]... --id ID --state-dir DIR (--log PATH | --no-log) "
-             "[--log-format json-file|local] [--log-max-size BYTES] [--log-max-files N] [--log-compress] [--log-attrs JSON] [--syslog ADDRESS --syslog-header TEXT [--syslog-facility N] [--syslog-time stamp|rfc3339|rfc3339micro]] "
+             "[--log-format json-file|local] [--log-mode blocking|non-blocking] [--log-max-buffer-size BYTES] [--log-max-size BYTES] [--log-max-files N] [--log-compress] [--log-attrs JSON] [--syslog ADDRESS --syslog-header TEXT [--syslog-facility N] [--syslog-time stamp|rfc3339|rfc3339micro]] "
              "[--gelf ADDRESS --gelf-host NAME --gelf-extra JSON [--gelf-compression gzip|zlib|none] [--gelf-compression-level N] [--gelf-tcp-max-reconnect N] [--gelf-tcp-reconnect-delay S]] "
-             "[--fluentd ADDRESS --fluentd-tag TAG --fluentd-container-name NAME [--fluentd-async] [--fluentd-sub-second-precision] [--fluentd-buffer-limit N] [--fluentd-retry-wait MS] [--fluentd-max-retries N] [--fluentd-extra KEY VALUE]...] "
+             "[--fluentd ADDRESS --fluentd-tag TAG --fluentd-container-name NAME [--fluentd-async] [--fluentd-sub-second-precision] [--fluentd-request-ack] [--fluentd-buffer-limit N] [--fluentd-retry-wait MS] [--fluentd-max-retries N] [--fluentd-extra KEY VALUE]...] "
              "[--journald SOCKET [--journald-field NAME VALUE]...] [--tty] [--stdin] [--stdin-once] [--wait-for-attach] "
              "(--bundle DIR | --exec-process FILE))", why);
     report_line("error ", msg);
@@ -2134,6 +2280,20 @@ static void parse_args(int argc, char **argv)
             i++;
         }
         else if (!strcmp(a, "--log-compress")) opt.log_compress = true;
+        else if (!strcmp(a, "--log-mode")) {
+            if (!v) usage("missing value");
+            if (!strcmp(v, "non-blocking")) opt.log_nonblocking = true;
+            else if (strcmp(v, "blocking")) usage("--log-mode is blocking or non-blocking");
+            i++;
+        }
+        else if (!strcmp(a, "--log-max-buffer-size")) {
+            if (!v) usage("missing value");
+            char *end;
+            long long n = strtoll(v, &end, 10);
+            if (*end || !*v || n < 0) usage("bad number");
+            opt.log_max_buffer = n;     // 0: one message at a time, as moby's ring with a size of 0
+            i++;
+        }
         else if (!strcmp(a, "--log-attrs")) {
             // Written into every entry as it is: berthd encodes it; here it is only bounded and must be an object.
             if (!v) usage("missing value");
@@ -2212,6 +2372,7 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--fluentd-container-name")) TAKE(opt.fluentd_name);
         else if (!strcmp(a, "--fluentd-async")) opt.fluentd_async = true;
         else if (!strcmp(a, "--fluentd-sub-second-precision")) opt.fluentd_subsecond = true;
+        else if (!strcmp(a, "--fluentd-request-ack")) opt.fluentd_request_ack = true;
         else if (!strcmp(a, "--fluentd-extra")) {
             if (i + 2 >= argc) usage("missing value");
             if (opt.n_fluentd_extra == (int)(sizeof opt.fluentd_extra / sizeof opt.fluentd_extra[0])) usage("too many --fluentd-extra");

@@ -72,7 +72,9 @@ public static partial class DaemonArgs
                                           env-regex (attributes of every entry) and tag; syslog, gelf,
                                           fluentd and journald their own (syslog-address=…,
                                           gelf-address=…, fluentd-address=…, as dockerd's) and cache-*
-                                          for the cache docker logs reads
+                                          for the cache docker logs reads; every driver mode=blocking|
+                                          non-blocking and max-buffer-size=SIZE (non-blocking: what a
+                                          log server does not take beyond it is dropped; default 1MB)
               --cgroup-parent string      Parent cgroup of containers that name none (default "/berth")
               --cpu-rt-period int         Real-time period (µs) of the parent cgroup of real-time containers
               --cpu-rt-runtime int        Real-time runtime (µs) of that parent: what --cpu-rt-runtime of

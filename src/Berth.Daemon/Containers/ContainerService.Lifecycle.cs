@@ -108,6 +108,7 @@ public sealed partial class ContainerService
                 LogFormat = log?.Format ?? LogFormat.JsonFile,
                 LogCompress = logSettings.Compress,
                 LogAttributes = LogAttributesJson(r),
+                LogMaxBufferSize = LogLimits.Mode(r.HostConfig.LogConfig),
                 Syslog = driver == SyslogDriver.Name ? SyslogDriver.Target(r) : null,
                 Gelf = driver == GelfDriver.Name ? GelfDriver.Target(r) : null,
                 Fluentd = driver == FluentdDriver.Name ? FluentdDriver.Target(r) : null,

@@ -13,8 +13,9 @@ namespace Berth.Daemon.Containers;
 /// start), <c>fluentd-buffer-limit</c> (messages kept while fluentd does not take them, 1048576),
 /// <c>fluentd-retry-wait</c> (a Go duration, 1s), <c>fluentd-max-retries</c> (failed connection attempts in a
 /// row before what is kept is dropped; 2147483647), <c>fluentd-sub-second-precision</c>, <c>tag</c> (<c>{{.ID}}</c>),
-/// <c>labels</c>, <c>labels-regex</c>, <c>env</c>, <c>env-regex</c> (extra record fields), and the cache's options.
-/// <c>fluentd-request-ack</c> is refused when true: berth-monitor does not wait for acknowledgements.
+/// <c>fluentd-request-ack</c> (every message carries a chunk id and the next waits for fluentd's ack of it; a wrong
+/// or missing ack sends it again on a new connection), <c>labels</c>, <c>labels-regex</c>, <c>env</c>,
+/// <c>env-regex</c> (extra record fields), and the cache's options.
 /// </summary>
 public static class FluentdDriver
 {
@@ -45,8 +46,6 @@ public static class FluentdDriver
             return "conflicting options: cannot specify both 'fluentd-async' and 'fluentd-async-connect";
         foreach (string key in (string[])["fluentd-async", "fluentd-async-connect", "fluentd-sub-second-precision", "fluentd-request-ack"])
             if (Get(key) is { Length: > 0 } b && LogLimits.ParseGoBool(b) is null) return $"strconv.ParseBool: parsing \"{b}\": invalid syntax";
-        if (LogLimits.ParseGoBool(Get("fluentd-request-ack")) == true)
-            return "log opt fluentd-request-ack: berthd does not wait for fluentd's acknowledgements (not supported)";
         if (Get("tag") is { Length: > 0 } tag && LogTag.Error(tag) is { } tagError) return tagError;
         return LogCache.Check(options);
     }
@@ -105,10 +104,17 @@ public static class FluentdDriver
         if (size > 8192)
             throw ApiException.BadRequest("log opts tag/labels/env: the fluentd record's tag and extra fields would be over 8 KiB (berth-monitor's bound)");
         return new FluentdTarget(address, tag, r.Name, async, LogLimits.ParseGoBool(Get("fluentd-sub-second-precision")) == true,
-            Math.Clamp(bufferLimit, 1, int.MaxValue), Math.Clamp(retryWaitMs, 0, int.MaxValue), maxRetries, extra);
+            Math.Clamp(bufferLimit, 1, int.MaxValue), Math.Clamp(retryWaitMs, 0, int.MaxValue), maxRetries, extra)
+        {
+            RequestAck = LogLimits.ParseGoBool(Get("fluentd-request-ack")) == true,
+        };
     }
 }
 
 /// <summary>The fluentd berth-monitor sends to: see <see cref="FluentdDriver.Target"/> and the monitor's --fluentd options.</summary>
 public sealed record FluentdTarget(string Address, string Tag, string ContainerName, bool Async, bool SubSecondPrecision,
-    long BufferLimit, long RetryWaitMs, long MaxRetries, IReadOnlyDictionary<string, string> Extra);
+    long BufferLimit, long RetryWaitMs, long MaxRetries, IReadOnlyDictionary<string, string> Extra)
+{
+    /// <summary>fluentd-request-ack: every message carries a chunk id that fluentd must acknowledge before the next goes.</summary>
+    public bool RequestAck { get; init; }
+}

@@ -95,20 +95,40 @@ public static class LogLimits
 
     private static readonly TimeSpan RegexTimeout = TimeSpan.FromSeconds(1);
 
+    /// <summary>dockerd's log mode that puts a ring buffer between the container and its driver (see <see cref="Mode"/>).</summary>
+    public const string NonBlockingMode = "non-blocking";
+
+    /// <summary>dockerd's ring buffer size when max-buffer-size is not given (moby's defaultRingMaxSize, 1e6 bytes).</summary>
+    public const long DefaultMaxBufferSize = 1_000_000;
+
+    /// <summary>
+    /// The log mode: null for blocking (dockerd's default: the container's writes wait for the driver), or the
+    /// non-blocking mode's buffer in bytes (what does not fit is dropped, never waited for). berth-monitor applies it
+    /// to the log servers it sends to (syslog, gelf and fluentd over stream sockets); the log file and dockerd's cache
+    /// are written as the output comes in either mode, as dockerd writes its cache outside the ring buffer.
+    /// </summary>
+    public static long? Mode(LogConfigJson log)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        if (log.Config?.GetValueOrDefault("mode") != NonBlockingMode) return null;
+        return log.Config.GetValueOrDefault("max-buffer-size") is { } s && ByteSize.TryParse(s, out long bytes) ? bytes : DefaultMaxBufferSize;
+    }
+
     /// <summary>The first error in <paramref name="options"/> of <paramref name="driver"/> (json-file, local, syslog, gelf, fluentd or journald) in dockerd's
     /// wording, or null when they are good.</summary>
     public static string? Check(string driver, IReadOnlyDictionary<string, string> options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        // dockerd's options of every driver (logger.ValidateLogOpts), taken out before the driver's own check. Its
-        // non-blocking mode puts a ring buffer between the container and a driver that may stall, dropping what
-        // overflows; berth-monitor writes the file as the output comes, which is the blocking mode, and says so.
+        // dockerd's options of every driver (logger.ValidateLogOpts), taken out before the driver's own check.
         string mode = options.GetValueOrDefault("mode") ?? "";
-        if (mode == "non-blocking")
-            return "log-opt mode=non-blocking is not supported by berthd: berth-monitor writes the log as the output comes (mode=blocking)";
-        if (mode is not ("" or "blocking")) return $"logger: logging mode not supported: {mode}";
-        if (options.ContainsKey("max-buffer-size")) return "logger: max-buffer-size option is only supported with 'mode=non-blocking'";
-        if (options.ContainsKey("mode")) options = options.Where(o => o.Key != "mode").ToDictionary(o => o.Key, o => o.Value, StringComparer.Ordinal);
+        if (mode is not ("" or "blocking" or NonBlockingMode)) return $"logger: logging mode not supported: {mode}";
+        if (options.TryGetValue("max-buffer-size", out string? bufferSize))
+        {
+            if (mode != NonBlockingMode) return "logger: max-buffer-size option is only supported with 'mode=non-blocking'";
+            if (!ByteSize.TryParse(bufferSize, out _)) return $"error parsing option max-buffer-size: invalid size: '{bufferSize}'";
+        }
+        if (options.ContainsKey("mode") || options.ContainsKey("max-buffer-size"))
+            options = options.Where(o => o.Key is not ("mode" or "max-buffer-size")).ToDictionary(o => o.Key, o => o.Value, StringComparer.Ordinal);
         if (driver == LocalDriver) return CheckLocal(options);
         if (driver == SyslogDriver.Name) return SyslogDriver.Check(options);
         if (driver == GelfDriver.Name) return GelfDriver.Check(options);

@@ -65,6 +65,7 @@ public static class MonitorProcess
             "--log-max-files", l.LogMaxFiles.ToString(CultureInfo.InvariantCulture)]);
         if (l.LogPath is not null && l.LogFormat == LogFormat.Local) args.AddRange(["--log-format", "local"]);
         if (l.LogPath is not null && l.LogCompress) args.Add("--log-compress");
+        if (l.LogMaxBufferSize is long buffer) args.AddRange(["--log-mode", "non-blocking", "--log-max-buffer-size", buffer.ToString(CultureInfo.InvariantCulture)]);
         if (l.LogPath is not null && l.LogFormat == LogFormat.JsonFile && l.LogAttributes is not null) args.AddRange(["--log-attrs", l.LogAttributes]);
         if (l.Syslog is { } syslog)
             args.AddRange(["--syslog", syslog.Address, "--syslog-facility", syslog.Facility.ToString(CultureInfo.InvariantCulture),
@@ -82,6 +83,7 @@ public static class MonitorProcess
                 "--fluentd-max-retries", fluentd.MaxRetries.ToString(CultureInfo.InvariantCulture)]);
             if (fluentd.Async) args.Add("--fluentd-async");
             if (fluentd.SubSecondPrecision) args.Add("--fluentd-sub-second-precision");
+            if (fluentd.RequestAck) args.Add("--fluentd-request-ack");
             foreach (var (key, value) in fluentd.Extra) args.AddRange(["--fluentd-extra", key, value]);
         }
         if (l.Journald is { } journald)

@@ -31,6 +31,10 @@ public sealed record MonitorLaunch(string MonitorPath, string RuntimePath, IRead
 
     /// <summary>The journald every entry is also sent to (the journald driver), or null.</summary>
     public Containers.JournaldTarget? Journald { get; init; }
+
+    /// <summary>dockerd's non-blocking log mode: the bytes of log-server messages queued at most, what does not fit
+    /// dropped (null: blocking, the container's output waits for a log server that is behind).</summary>
+    public long? LogMaxBufferSize { get; init; }
 }
 
 /// <summary>A running monitor and the container (or exec) process it supervises.</summary>

@@ -71,6 +71,12 @@ public sealed class DaemonArgsTests
         Assert.Contains("invalid log opt max-size `0`", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "max-size=0"])).Message);
         Assert.Contains("invalid --log-opt `max-size`", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "max-size"])).Message);
         Assert.Contains("the none driver takes no options", Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-driver", "none", "--log-opt", "max-file=2"])).Message);
+        // Every driver's mode: non-blocking with its buffer's size, checked as dockerd checks it.
+        Assert.Equal("64k", DaemonArgs.Parse(["--log-driver", "local", "--log-opt", "mode=non-blocking", "--log-opt", "max-buffer-size=64k"]).Options.LogOpts["max-buffer-size"]);
+        Assert.Contains("error parsing option max-buffer-size: invalid size: 'x'",
+            Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "mode=non-blocking", "--log-opt", "max-buffer-size=x"])).Message);
+        Assert.Contains("max-buffer-size option is only supported with 'mode=non-blocking'",
+            Assert.Throws<DaemonConfigException>(() => DaemonArgs.Parse(["--log-opt", "max-buffer-size=1m"])).Message);
 
         // The local driver: its own options and dockerd's errors for them.
         DaemonOptions local = DaemonArgs.Parse(["--log-driver", "local", "--log-opt", "max-size=1m", "--log-opt", "compress=false", "--log-opt", "max-file=1"]).Options;

@@ -1,7 +1,5 @@
-using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using Berth.Daemon.Tests.Cli;
 
 namespace Berth.Daemon.Tests.Containers;
@@ -102,6 +100,53 @@ public sealed class FluentdDriverTests : DockerCliTestBase
     }
 
     [Fact]
+    public async Task Request_ack_sends_each_message_with_a_chunk_id_and_the_next_only_once_fluentd_acknowledged_it()
+    {
+        using var server = Listener(out int port);
+        DockerCli docker = Docker();
+        string id = docker.Ok("run", "-d", "--log-driver", "fluentd", "--log-opt", $"fluentd-address=127.0.0.1:{port}",
+            "--log-opt", "fluentd-request-ack=true", "busybox", "sh", "-c", "echo one; echo two; echo three").Trim();
+        try
+        {
+            using var first = new FluentForward.Connection(await server.AcceptAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+            object?[] one = await first.NextAsync();
+            // fluent-logger-golang's option {"chunk": base64 of 16 bytes}; dockerd 20.10 sent e.g. {"chunk":"kH5+aQAAAAA3lYw9dn1DMw=="}.
+            string chunk = Chunk(one);
+            Assert.Matches("^[A-Za-z0-9+/]{22}==$", chunk);
+            Assert.Equal("one", Log(one));
+            Assert.False(first.Receives(TimeSpan.FromSeconds(1)), "the next message came before the first one's ack");
+
+            // An ack of another chunk: the connection is given up and the message sent again, whole, on a new one.
+            await first.Socket.SendAsync(FluentForward.Ack("AAAAAAAAAAAAAAAAAAAAAA=="));
+            await Assert.ThrowsAsync<EndOfStreamException>(first.NextAsync);
+            using var second = new FluentForward.Connection(await server.AcceptAsync().WaitAsync(TimeSpan.FromSeconds(30)));
+            object?[] again = await second.NextAsync();
+            Assert.Equal((chunk, "one"), (Chunk(again), Log(again)));
+
+            var logs = new List<string>();
+            var chunks = new HashSet<string> { chunk };
+            await second.Socket.SendAsync(FluentForward.Ack(chunk));
+            for (int k = 0; k < 2; k++)
+            {
+                object?[] message = await second.NextAsync();
+                logs.Add(Log(message));
+                Assert.True(chunks.Add(Chunk(message)), "a chunk id came twice");
+                await second.Socket.SendAsync(FluentForward.Ack(Chunk(message)));
+            }
+            Assert.Equal(["two", "three"], logs);
+            Assert.True(LogModeTests.WaitForExit(docker, id, TimeSpan.FromSeconds(30)));
+        }
+        finally
+        {
+            docker.Run("rm", "-f", id);
+        }
+    }
+
+    private static string Chunk(object?[] message) => ((Dictionary<string, string>)message[3]!)["chunk"];
+
+    private static string Log(object?[] message) => ((Dictionary<string, string>)message[2]!)["log"];
+
+    [Fact]
     public void Bad_options_are_refused_in_dockerds_words()
     {
         DockerCli docker = Docker();
@@ -113,7 +158,7 @@ public sealed class FluentdDriverTests : DockerCliTestBase
             ("fluentd-max-retries=-1", "strconv.ParseUint: parsing \"-1\": invalid syntax"),
             ("fluentd-async=x", "strconv.ParseBool: parsing \"x\": invalid syntax"),
             ("foo=bar", "unknown log opt 'foo' for fluentd log driver"),
-            ("fluentd-request-ack=true", "fluentd-request-ack"),
+            ("fluentd-request-ack=maybe", "strconv.ParseBool: parsing \"maybe\": invalid syntax"),
         ];
         LogDriverChecks.AssertRefusedAtCreate(docker, "fluentd", refused);
     }
@@ -151,7 +196,7 @@ public sealed class FluentdDriverTests : DockerCliTestBase
                 int at = 0;
                 byte[] bytes = [.. data];
                 object? value;
-                try { value = Decode(bytes, ref at); }
+                try { value = FluentForward.Decode(bytes, ref at); }
                 catch (IndexOutOfRangeException) { break; }     // not all of it yet
                 catch (ArgumentOutOfRangeException) { break; }
                 messages.Add((object?[])value!);
@@ -160,79 +205,5 @@ public sealed class FluentdDriverTests : DockerCliTestBase
             }
         }
         return messages;
-    }
-
-    private static object? Decode(byte[] b, ref int at)
-    {
-        var reader = new MsgPackReader(b) { Pos = at };
-        object? value = reader.Read();
-        at = reader.Pos;
-        return value;
-    }
-
-    /// <summary>The msgpack of fluent-logger-golang's messages: strings, integers, EventTimes (seconds, nanoseconds), arrays, string maps.</summary>
-    private sealed class MsgPackReader(byte[] b)
-    {
-        public int Pos { get; set; }
-
-        public object? Read()
-        {
-            byte t = b[Pos++];
-            switch (t)
-            {
-                case <= 0x7f: return (long)t;
-                case >= 0x80 and <= 0x8f: return Map(t & 15);
-                case >= 0x90 and <= 0x9f: return Array(t & 15);
-                case >= 0xa0 and <= 0xbf: return Str(t & 31);
-                case 0xd9: return Str(Length(1));
-                case 0xda: return Str(Length(2));
-                case 0xdb: return Str(Length(4));
-                case 0xde: return Map(Length(2));
-                case 0xd1: { long v = BinaryPrimitives.ReadInt16BigEndian(b.AsSpan(Pos, 2)); Pos += 2; return v; }
-                case 0xd2: { long v = BinaryPrimitives.ReadInt32BigEndian(b.AsSpan(Pos, 4)); Pos += 4; return v; }
-                case 0xd3: { long v = BinaryPrimitives.ReadInt64BigEndian(b.AsSpan(Pos, 8)); Pos += 8; return v; }
-                case 0xd7:
-                    {
-                        Assert.Equal(0, b[Pos]);          // EventTime
-                        var v = ((long)BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(Pos + 1, 4)), (long)BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(Pos + 5, 4)));
-                        Pos += 9;
-                        return v;
-                    }
-                default: throw new InvalidDataException($"msgpack type 0x{t:x2} is not one fluent-logger-golang sends dockerd's messages in");
-            }
-        }
-
-        private int Length(int size)
-        {
-            int n = size == 1 ? b[Pos] : size == 2 ? BinaryPrimitives.ReadUInt16BigEndian(b.AsSpan(Pos, 2)) : (int)BinaryPrimitives.ReadUInt32BigEndian(b.AsSpan(Pos, 4));
-            Pos += size;
-            return n;
-        }
-
-        private string Str(int n)
-        {
-            if (Pos + n > b.Length) throw new IndexOutOfRangeException();
-            string s = Encoding.UTF8.GetString(b, Pos, n);
-            Pos += n;
-            return s;
-        }
-
-        private object?[] Array(int n)
-        {
-            var a = new object?[n];
-            for (int k = 0; k < n; k++) a[k] = Read();
-            return a;
-        }
-
-        private Dictionary<string, string> Map(int n)
-        {
-            var d = new Dictionary<string, string>();
-            for (int k = 0; k < n; k++)
-            {
-                string key = (string)Read()!;
-                d.Add(key, (string)Read()!);
-            }
-            return d;
-        }
     }
 }

@@ -11,7 +11,8 @@ namespace Berth.Daemon.Tests.Containers;
 /// docker's gelf logging driver: the GELF messages a server receives (sockets the test holds) are the ones dockerd
 /// 20.10 sends — the same JSON, byte for byte but for the times and IDs, compressed with gzip or zlib or not over udp,
 /// chunked as go-gelf chunks when large, NUL-ended and plain over tcp; empty lines are not sent; docker logs reads the
-/// dual-logging cache; a tcp server that cannot be reached fails the start, one that stalls never holds the container up.
+/// dual-logging cache; a tcp server that cannot be reached fails the start, one that stalls does not hold the container
+/// up in non-blocking mode.
 /// </summary>
 public sealed partial class GelfDriverTests : DockerCliTestBase
 {
@@ -89,7 +90,7 @@ public sealed partial class GelfDriverTests : DockerCliTestBase
     }
 
     [Fact]
-    public async Task Tcp_gets_plain_nul_ended_messages_and_a_stalled_server_never_holds_the_container_up()
+    public async Task Tcp_gets_plain_nul_ended_messages_and_a_stalled_server_does_not_hold_the_container_up_in_non_blocking_mode()
     {
         using var tcp = TcpListener(out int port);
         DockerCli docker = Docker();
@@ -105,12 +106,12 @@ public sealed partial class GelfDriverTests : DockerCliTestBase
         Assert.Contains("\"level\":3,", messages[1], StringComparison.Ordinal);
         docker.Ok("rm", "-f", id);
 
-        // A server that accepts and never reads: 32 MiB of output still go through at once (dockerd's would block the container).
+        // A server that accepts and never reads: in non-blocking mode 32 MiB of output still go through at once (LogModeTests: blocking waits).
         using var stalled = TcpListener(out int stalledPort);
         var accepted = stalled.AcceptAsync();
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var (exit, _, stderr) = docker.Run("run", "--rm", "--log-driver", "gelf", "--log-opt", $"gelf-address=tcp://127.0.0.1:{stalledPort}",
-            "--log-opt", "cache-disabled=true", "busybox", "sh", "-c", "head -c 33554432 /dev/zero | tr '\\0' 'a'; echo done");
+            "--log-opt", "cache-disabled=true", "--log-opt", "mode=non-blocking", "busybox", "sh", "-c", "head -c 33554432 /dev/zero | tr '\\0' 'a'; echo done");
         Assert.True(exit == 0, stderr);
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(60), $"took {watch.Elapsed}");
         (await accepted).Dispose();

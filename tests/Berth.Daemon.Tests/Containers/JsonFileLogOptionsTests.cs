@@ -75,14 +75,12 @@ public sealed class JsonFileLogOptionsTests : DockerCliTestBase
             (["nosuch=1"], "unknown log opt 'nosuch' for json-file log driver"),
             (["mode=fast"], "logger: logging mode not supported: fast"),
             (["max-buffer-size=4m"], "logger: max-buffer-size option is only supported with 'mode=non-blocking'"),
-            (["mode=non-blocking"], "log-opt mode=non-blocking is not supported by berthd"),
         })
         {
             var (exit, _, error) = docker.Run(["create", .. opts.SelectMany(o => new[] { "--log-opt", o }), "busybox", "true"]);
             Assert.True(exit != 0 && error.Contains(message, StringComparison.Ordinal), $"{string.Join(' ', opts)}: {error}");
         }
         Assert.Equal("", docker.Ok("ps", "-aq"));
-        // mode=blocking is what berth-monitor does: taken.
         docker.Ok("rm", docker.Ok("create", "--log-opt", "mode=blocking", "--log-opt", "max-file=2", "busybox", "true").Trim());
     }
 }
