@@ -29,6 +29,7 @@
 // reach the runtime (and from it the container).
 
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -55,6 +56,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #define MAX_RUNTIME_ARGS 64
 #define MAX_CLIENTS 128
@@ -86,6 +90,10 @@ struct options {
     const char *syslog_address;  // --syslog: also send every entry to syslog (unix:PATH, unixgram:PATH, udp:HOST:PORT, tcp:HOST:PORT)
     int syslog_facility;         // --syslog-facility: the facility's code (3 daemon), times 8 in the priority
     int syslog_time;             // --syslog-time: SYSLOG_STAMP, SYSLOG_RFC3339 or SYSLOG_RFC3339_MICRO
+    bool syslog_tls;             // --syslog-tls: the tcp connection is TLS (docker's tcp+tls://)
+    const char *syslog_tls_name; // --syslog-tls-server-name: the host the certificate must name (and SNI for a name)
+    const char *syslog_tls_ca, *syslog_tls_cert, *syslog_tls_key;   // --syslog-tls-ca/-cert/-key: PEM files
+    bool syslog_tls_skip_verify; // --syslog-tls-skip-verify: the server's certificate is not checked
     const char *syslog_header;   // --syslog-header: what follows the timestamp (hostname, tag[pid]: …), berthd's rendering
     const char *gelf_address;    // --gelf: also send every entry as a GELF message (udp:IP:PORT, tcp:IP:PORT)
     const char *gelf_host;       // --gelf-host: the "host" field (the daemon's hostname)
@@ -686,8 +694,8 @@ static void local_entry(const struct entry *e)
 // One message per entry, as dockerd's srslog writes them: "<PRI>TIMESTAMP HEADER LINE", PRI the
 // facility with severity info (stdout) or err (stderr), TIMESTAMP local time as time.Stamp
 // ("Jan _2 15:04:05"; rfc3164 and the default format) or "1 " and RFC 3339 (rfc5424, microseconds
-// with rfc5424micro); the line, and a newline (RFC 5425's length framing is dockerd's for TLS only,
-// which berthd does not serve). Datagram sockets (unixgram, udp,
+// with rfc5424micro); the line, and a newline (over TLS, rfc5424 messages get RFC 5425's length
+// prefix, as dockerd's). Datagram sockets (unixgram, udp,
 // and "unix" when the path takes datagrams, as srslog tries first) get one datagram per message,
 // sent without waiting: one the socket does not take at once is dropped. Stream sockets (tcp, a
 // stream "unix") go through the log servers' queue below, as gelf and fluentd do: a broken
@@ -698,8 +706,175 @@ static int syslog_fd = -1;              // a datagram socket (stream connections
 static bool syslog_stream;
 static long long syslog_retry_ns;       // CLOCK_MONOTONIC: no new datagram socket before this
 
-static void forward_adopt(int fd, const char *address);
+static void forward_adopt(int fd, const char *address, SSL *ssl);
 static void forward_send(const void *msg, size_t len);
+
+// ---------------------------------------------------------------------------------------------
+// TLS for syslog's tcp+tls (OpenSSL, linked statically), configured as dockerd's go-connections
+// tlsconfig.Client configures Go's crypto/tls: TLS 1.2 at least; the system's roots plus
+// syslog-tls-ca-cert (read only when the certificate is verified); the client certificate and key
+// when either is given; the server's name or IP address checked, SNI for a name. Failures are told
+// in the words dockerd 20.10 gives at the container's start (checked against it).
+
+static SSL_CTX *tls_ctx;
+
+// Go's "open PATH: no such file or directory" when PATH cannot be read.
+static bool tls_readable(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) { close(fd); return true; }
+    snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+    size_t at = strlen("open : ") + strlen(path);     // Go's errno texts start in lower case
+    if (at < strlen(err)) err[at] = (char)tolower((unsigned char)err[at]);
+    return false;
+}
+
+static const char *tls_reason(void)
+{
+    unsigned long e = ERR_peek_last_error();
+    const char *r = e ? ERR_reason_error_string(e) : NULL;
+    ERR_clear_error();
+    return r ? r : "unknown error";
+}
+
+static bool tls_context_open(char *err, size_t errlen)
+{
+    char why[256];
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!tls_ctx) { snprintf(err, errlen, "tls: %s", tls_reason()); return false; }
+    SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+    SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (opt.syslog_tls_skip_verify) {
+        SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+    } else {
+        SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
+        SSL_CTX_set_default_verify_paths(tls_ctx);
+        if (opt.syslog_tls_ca) {
+            if (!tls_readable(opt.syslog_tls_ca, why, sizeof why)) {
+                snprintf(err, errlen, "could not read CA certificate \"%s\": %s", opt.syslog_tls_ca, why);
+                return false;
+            }
+            if (SSL_CTX_load_verify_locations(tls_ctx, opt.syslog_tls_ca, NULL) != 1) {
+                ERR_clear_error();
+                snprintf(err, errlen, "failed to append certificates from PEM file: \"%s\"", opt.syslog_tls_ca);
+                return false;
+            }
+        }
+    }
+    if (opt.syslog_tls_cert || opt.syslog_tls_key) {
+        const char *cert = opt.syslog_tls_cert ? opt.syslog_tls_cert : "", *key = opt.syslog_tls_key ? opt.syslog_tls_key : "";
+        if (!tls_readable(cert, why, sizeof why) || !tls_readable(key, why, sizeof why)) {
+            snprintf(err, errlen, "Could not load X509 key pair: %s", why);
+            return false;
+        }
+        if (SSL_CTX_use_certificate_chain_file(tls_ctx, cert) != 1) {
+            snprintf(err, errlen, "Could not load X509 key pair: tls: failed to find any PEM data in certificate input (%s)", tls_reason());
+            return false;
+        }
+        if (SSL_CTX_use_PrivateKey_file(tls_ctx, key, SSL_FILETYPE_PEM) != 1) {
+            snprintf(err, errlen, "Could not load X509 key pair: tls: failed to find any PEM data in key input (%s)", tls_reason());
+            return false;
+        }
+        if (SSL_CTX_check_private_key(tls_ctx) != 1) {
+            ERR_clear_error();
+            snprintf(err, errlen, "Could not load X509 key pair: tls: private key does not match public key");
+            return false;
+        }
+    }
+    return true;
+}
+
+static SSL *tls_session(int fd)
+{
+    SSL *ssl = SSL_new(tls_ctx);
+    if (!ssl) return NULL;
+    SSL_set_fd(ssl, fd);
+    const char *name = opt.syslog_tls_name;
+    if (!opt.syslog_tls_skip_verify && name) {
+        struct in6_addr probe;
+        bool ip = inet_pton(AF_INET, name, &probe) == 1 || inet_pton(AF_INET6, name, &probe) == 1;
+        if (ip) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name);
+        else SSL_set1_host(ssl, name);
+    }
+    struct in6_addr probe;
+    if (name && inet_pton(AF_INET, name, &probe) != 1 && inet_pton(AF_INET6, name, &probe) != 1) SSL_set_tlsext_host_name(ssl, name);
+    return ssl;
+}
+
+// Go's x509.HostnameError: which names the certificate is valid for, and the one wanted.
+static void tls_hostname_error(SSL *ssl, char *err, size_t errlen)
+{
+    const char *name = opt.syslog_tls_name ? opt.syslog_tls_name : "";
+    struct in6_addr probe;
+    bool ip = inet_pton(AF_INET, name, &probe) == 1 || inet_pton(AF_INET6, name, &probe) == 1;
+    X509 *cert = SSL_get1_peer_certificate(ssl);
+    char valid[1024] = "";
+    size_t n = 0;
+    GENERAL_NAMES *sans = cert ? X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL) : NULL;
+    for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+        char text[256] = "";
+        if (ip && g->type == GEN_IPADD) {
+            int len = ASN1_STRING_length(g->d.iPAddress);
+            inet_ntop(len == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(g->d.iPAddress), text, sizeof text);
+        } else if (!ip && g->type == GEN_DNS) {
+            snprintf(text, sizeof text, "%.*s", ASN1_STRING_length(g->d.dNSName), (const char *)ASN1_STRING_get0_data(g->d.dNSName));
+        }
+        if (text[0] && n < sizeof valid) n += (size_t)snprintf(valid + n, sizeof valid - n, "%s%s", n ? ", " : "", text);
+    }
+    GENERAL_NAMES_free(sans);
+    X509_free(cert);
+    if (ip && !valid[0]) snprintf(err, errlen, "x509: cannot validate certificate for %s because it doesn't contain any IP SANs", name);
+    else if (!valid[0]) snprintf(err, errlen, "x509: certificate is not valid for any names, but wanted to match %s", name);
+    else snprintf(err, errlen, "x509: certificate is valid for %s, not %s", valid, name);
+}
+
+// Why a handshake failed, in Go's words for the verification errors dockerd reports.
+static void tls_handshake_error(SSL *ssl, int ret, char *err, size_t errlen)
+{
+    long verify = SSL_get_verify_result(ssl);
+    if (verify != X509_V_OK) {
+        switch (verify) {
+        case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY: case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+        case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT: case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE: case X509_V_ERR_CERT_UNTRUSTED:
+            snprintf(err, errlen, "x509: certificate signed by unknown authority");
+            break;
+        case X509_V_ERR_HOSTNAME_MISMATCH: case X509_V_ERR_IP_ADDRESS_MISMATCH:
+            tls_hostname_error(ssl, err, errlen);
+            break;
+        case X509_V_ERR_CERT_HAS_EXPIRED: case X509_V_ERR_CERT_NOT_YET_VALID:
+            snprintf(err, errlen, "x509: certificate has expired or is not yet valid");
+            break;
+        default:
+            snprintf(err, errlen, "x509: %s", X509_verify_cert_error_string(verify));
+        }
+        ERR_clear_error();
+        return;
+    }
+    int e = SSL_get_error(ssl, ret);
+    if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) snprintf(err, errlen, ret == 0 || errno == 0 ? "EOF" : "tls: %s", strerror(errno));
+    else if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) snprintf(err, errlen, "tls: handshake timed out");
+    else snprintf(err, errlen, "remote error: tls: %s", tls_reason());
+    ERR_clear_error();
+}
+
+#define TLS_HANDSHAKE_MS 10000
+
+// At start: the handshake on a connected blocking socket, at most TLS_HANDSHAKE_MS.
+static SSL *tls_handshake_blocking(int fd, char *err, size_t errlen)
+{
+    struct timeval tv = { .tv_sec = TLS_HANDSHAKE_MS / 1000 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    SSL *ssl = tls_session(fd);
+    if (!ssl) { snprintf(err, errlen, "tls: %s", tls_reason()); return NULL; }
+    int r = SSL_connect(ssl);
+    if (r == 1) return ssl;
+    tls_handshake_error(ssl, r, err, errlen);
+    SSL_free(ssl);
+    return NULL;
+}
 
 // Go's words for a failed dial ("dial tcp 127.0.0.1:514: connect: connection refused"), which dockerd reports.
 static void syslog_dial_error(char *err, size_t errlen, const char *net, const char *address, int e)
@@ -778,10 +953,13 @@ static int syslog_connect(char *err, size_t errlen)
 static void syslog_open(void)
 {
     char err[512] = "";
+    if (opt.syslog_tls && !tls_context_open(err, sizeof err)) startup_fail("failed to initialize logging driver: %s", err);
     syslog_fd = syslog_connect(err, sizeof err);
     if (syslog_fd < 0) startup_fail("failed to initialize logging driver: %s", err);
+    SSL *ssl = NULL;
+    if (opt.syslog_tls && !(ssl = tls_handshake_blocking(syslog_fd, err, sizeof err))) startup_fail("failed to initialize logging driver: %s", err);
     if (syslog_stream) {
-        forward_adopt(syslog_fd, opt.syslog_address);
+        forward_adopt(syslog_fd, opt.syslog_address, ssl);
         syslog_fd = -1;
     }
 }
@@ -820,6 +998,14 @@ static void syslog_entry(struct stream *s, const unsigned char *data, size_t len
     memcpy(m + n, data, len);
     n += len;
     m[n++] = '\n';                    // srslog ends every message with one
+    if (syslog_stream && opt.syslog_tls && opt.syslog_time != SYSLOG_STAMP) {
+        // dockerd frames rfc5424 messages over TLS as RFC 5425 says: "LENGTH MESSAGE" (the newline counted).
+        char framed[sizeof syslog_message + 16];
+        int head = snprintf(framed, sizeof framed, "%zu ", n);
+        memcpy(framed + head, m, n);
+        forward_send(framed, n + (size_t)head);
+        return;
+    }
     if (syslog_stream) {
         forward_send(m, n);
         return;
@@ -858,6 +1044,9 @@ struct forward {
     socklen_t addrlen;
     int fd;                  // -1: not connected
     bool connecting;         // a non-blocking connect is under way (POLLOUT says how it ended)
+    SSL *ssl;                // TLS over fd (syslog's tcp+tls), or NULL
+    bool handshaking;        // a non-blocking TLS handshake is under way
+    bool handshake_wants_read;
     struct buf queue;        // [u32 length][message]...
     size_t head;             // where the first unsent message starts in queue
     size_t head_sent;        // how much of it the current connection took
@@ -972,11 +1161,75 @@ static void forward_pop(void)
     fwd.awaiting_ack = false;
 }
 
+static void forward_close(void)
+{
+    if (fwd.ssl) {
+        SSL_free(fwd.ssl);
+        fwd.ssl = NULL;
+        ERR_clear_error();
+    }
+    close_fd(&fwd.fd);
+    fwd.connecting = fwd.handshaking = false;
+}
+
+static void forward_failed(bool write_error);
+
+// One step of the TLS handshake; false when it failed (a failed connection attempt).
+static bool forward_handshake(void)
+{
+    int r = SSL_connect(fwd.ssl);
+    if (r == 1) {
+        fwd.handshaking = false;
+        return true;
+    }
+    int e = SSL_get_error(fwd.ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        fwd.handshake_wants_read = e == SSL_ERROR_WANT_READ;
+        return true;
+    }
+    forward_failed(false);
+    return false;
+}
+
+// The tcp connection is up: over TLS, the handshake starts. False when that failed.
+static bool forward_connected(void)
+{
+    fwd.connecting = false;
+    if (!opt.syslog_tls) return true;
+    if (!(fwd.ssl = tls_session(fwd.fd))) { forward_failed(false); return false; }
+    fwd.handshaking = true;
+    return forward_handshake();
+}
+
+// send() or SSL_write(): bytes taken, or -1 with errno (EAGAIN when the socket is full).
+static ssize_t forward_write(const void *p, size_t n)
+{
+    if (!fwd.ssl) return send(fwd.fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    int r = SSL_write(fwd.ssl, p, (int)(n > INT_MAX ? INT_MAX : n));
+    if (r > 0) return r;
+    int e = SSL_get_error(fwd.ssl, r);
+    ERR_clear_error();
+    errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+    return -1;
+}
+
+// recv() or SSL_read(): as recv (0 at the end of the connection).
+static ssize_t forward_read(void *p, size_t n)
+{
+    if (!fwd.ssl) return recv(fwd.fd, p, n, MSG_DONTWAIT);
+    int r = SSL_read(fwd.ssl, p, (int)n);
+    if (r > 0) return r;
+    int e = SSL_get_error(fwd.ssl, r);
+    ERR_clear_error();
+    if (e == SSL_ERROR_ZERO_RETURN) return 0;
+    errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : EIO;
+    return -1;
+}
+
 // A connection attempt failed, or the connection broke (write_error).
 static void forward_failed(bool write_error)
 {
-    close_fd(&fwd.fd);
-    fwd.connecting = false;
+    forward_close();
     fwd.head_sent = 0;       // the message it cut (or whose ack did not come) goes again whole
     fwd.awaiting_ack = false;
     fwd.answer_n = 0;
@@ -1002,11 +1255,12 @@ static void forward_flush(void)
         int e = forward_connect();
         if (e == EINPROGRESS) return;
         if (e) { forward_failed(false); return; }
+        if (!forward_connected()) return;
     }
-    if (fwd.connecting) return;
+    if (fwd.connecting || fwd.handshaking) return;
     while (fwd.messages > 0 && !fwd.awaiting_ack) {
         uint32_t len = get_be32(fwd.queue.p + fwd.head);
-        ssize_t r = send(fwd.fd, fwd.queue.p + fwd.head + 4 + fwd.head_sent, len - fwd.head_sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t r = forward_write(fwd.queue.p + fwd.head + 4 + fwd.head_sent, len - fwd.head_sent);
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 && errno == EAGAIN) break;
         if (r <= 0) { forward_failed(true); return; }
@@ -1048,12 +1302,13 @@ static bool forward_holds_output(void)
 }
 
 // A connection made at start (syslog's, which finds out the socket type first) becomes the queue's.
-static void forward_adopt(int fd, const char *address)
+static void forward_adopt(int fd, const char *address, SSL *ssl)
 {
     int type;
     if (!parse_address(address, &fwd.addr, &fwd.addrlen, &type)) startup_fail("failed to initialize logging driver: bad address %s", address);
     set_nonblock(fd);
     fwd.fd = fd;
+    fwd.ssl = ssl;
     fwd.give_up_after = 1;
     fwd.retry_at_once_after_write_error = true;
 }
@@ -1062,6 +1317,7 @@ static short forward_events(void)
 {
     if (fwd.fd < 0) return 0;
     if (fwd.connecting) return POLLOUT;
+    if (fwd.handshaking) return fwd.handshake_wants_read ? POLLIN : POLLOUT;
     return (short)(POLLIN | (fwd.messages && !fwd.awaiting_ack ? POLLOUT : 0));
 }
 
@@ -1081,12 +1337,14 @@ static void forward_ready(short revents)
         int e = 0;
         socklen_t l = sizeof e;
         if (getsockopt(fwd.fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0 || e) { forward_failed(false); return; }
-        fwd.connecting = false;
+        if (!forward_connected()) return;
+    } else if (fwd.fd >= 0 && fwd.handshaking && revents) {
+        if (!forward_handshake()) return;
     } else if (fwd.fd >= 0 && (revents & (POLLIN | POLLHUP | POLLERR))) {
         // Only fluentd's acks are asked for: anything else that comes is read and dropped; EOF is a broken connection.
         unsigned char sink[4096];
         ssize_t r;
-        while ((r = recv(fwd.fd, sink, sizeof sink, MSG_DONTWAIT)) > 0) {
+        while ((r = forward_read(sink, sizeof sink)) > 0) {
             if (!fwd.awaiting_ack) continue;
             if (fwd.answer_n + (size_t)r > sizeof fwd.answer) { forward_failed(true); return; }
             memcpy(fwd.answer + fwd.answer_n, sink, (size_t)r);
@@ -1119,7 +1377,8 @@ static void forward_drain(void)
         if (pf.fd < 0) { poll(NULL, 0, timeout); continue; }
         if (poll(&pf, 1, timeout) > 0) forward_ready(pf.revents);
     }
-    close_fd(&fwd.fd);
+    if (fwd.ssl && !fwd.handshaking && !fwd.connecting) SSL_shutdown(fwd.ssl);   // close_notify, as Go's tls.Conn.Close sends
+    forward_close();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2245,9 +2504,9 @@ static void event_loop(void)
 
 static void __attribute__((noreturn)) usage(const char *why)
 {
-    char msg[1536];
+    char msg[1792];
     snprintf(msg, sizeof msg, "usage: %s (berth-monitor --runtime PATH [--runtime-arg ARG]... --id ID --state-dir DIR (--log PATH | --no-log) "
-             "[--log-format json-file|local] [--log-mode blocking|non-blocking] [--log-max-buffer-size BYTES] [--log-max-size BYTES] [--log-max-files N] [--log-compress] [--log-attrs JSON] [--syslog ADDRESS --syslog-header TEXT [--syslog-facility N] [--syslog-time stamp|rfc3339|rfc3339micro]] "
+             "[--log-format json-file|local] [--log-mode blocking|non-blocking] [--log-max-buffer-size BYTES] [--log-max-size BYTES] [--log-max-files N] [--log-compress] [--log-attrs JSON] [--syslog ADDRESS --syslog-header TEXT [--syslog-facility N] [--syslog-time stamp|rfc3339|rfc3339micro] [--syslog-tls --syslog-tls-server-name NAME [--syslog-tls-ca FILE] [--syslog-tls-cert FILE] [--syslog-tls-key FILE] [--syslog-tls-skip-verify]]] "
              "[--gelf ADDRESS --gelf-host NAME --gelf-extra JSON [--gelf-compression gzip|zlib|none] [--gelf-compression-level N] [--gelf-tcp-max-reconnect N] [--gelf-tcp-reconnect-delay S]] "
              "[--fluentd ADDRESS --fluentd-tag TAG --fluentd-container-name NAME [--fluentd-async] [--fluentd-sub-second-precision] [--fluentd-request-ack] [--fluentd-buffer-limit N] [--fluentd-retry-wait MS] [--fluentd-max-retries N] [--fluentd-extra KEY VALUE]...] "
              "[--journald SOCKET [--journald-field NAME VALUE]...] [--tty] [--stdin] [--stdin-once] [--wait-for-attach] "
@@ -2319,6 +2578,12 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--wait-for-attach")) opt.wait_for_attach = true;
         else if (!strcmp(a, "--syslog")) TAKE(opt.syslog_address);
         else if (!strcmp(a, "--syslog-header")) TAKE(opt.syslog_header);
+        else if (!strcmp(a, "--syslog-tls")) opt.syslog_tls = true;
+        else if (!strcmp(a, "--syslog-tls-server-name")) TAKE(opt.syslog_tls_name);
+        else if (!strcmp(a, "--syslog-tls-ca")) TAKE(opt.syslog_tls_ca);
+        else if (!strcmp(a, "--syslog-tls-cert")) TAKE(opt.syslog_tls_cert);
+        else if (!strcmp(a, "--syslog-tls-key")) TAKE(opt.syslog_tls_key);
+        else if (!strcmp(a, "--syslog-tls-skip-verify")) opt.syslog_tls_skip_verify = true;
         else if (!strcmp(a, "--syslog-facility")) {
             if (!v) usage("missing value");
             char *end;
@@ -2394,6 +2659,8 @@ static void parse_args(int argc, char **argv)
     if (!opt.runtime || !opt.id || !opt.state_dir) usage("--runtime, --id and --state-dir are required");
     if (!opt.log_path == !opt.no_log) usage("exactly one of --log and --no-log");
     if (!opt.syslog_address != !opt.syslog_header) usage("--syslog and --syslog-header go together");
+    if (opt.syslog_tls && (!opt.syslog_address || strncmp(opt.syslog_address, "tcp:", 4) || !opt.syslog_tls_name))
+        usage("--syslog-tls goes with a --syslog tcp:IP:PORT and --syslog-tls-server-name");
     if (opt.syslog_header && strlen(opt.syslog_header) > 512) usage("--syslog-header is at most 512 bytes");
     if (opt.gelf_address && (!opt.gelf_host || !opt.gelf_extra)) usage("--gelf goes with --gelf-host and --gelf-extra");
     if (opt.gelf_host && strlen(opt.gelf_host) > 255) usage("--gelf-host is at most 255 bytes");

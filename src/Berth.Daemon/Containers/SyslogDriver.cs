@@ -20,7 +20,11 @@ namespace Berth.Daemon.Containers;
 /// <c>{{.ImageID}}</c>, <c>{{.ImageFullID}}</c>, <c>{{.ImageName}}</c>, <c>{{.DaemonName}}</c>; <c>{{.ID}}</c> by default),
 /// <c>labels</c>, <c>labels-regex</c>, <c>env</c>, <c>env-regex</c> (taken; syslog messages carry no
 /// attributes), and the cache's <c>cache-disabled</c>, <c>cache-max-size</c>, <c>cache-max-file</c>,
-/// <c>cache-compress</c>. TLS (<c>tcp+tls://</c>, <c>syslog-tls-*</c>) is not served and said so.
+/// <c>cache-compress</c>. Over TLS (<c>tcp+tls://</c>): <c>syslog-tls-ca-cert</c>, <c>syslog-tls-cert</c>,
+/// <c>syslog-tls-key</c> (PEM files, read by berth-monitor at each start, as dockerd reads them when the
+/// logger starts) and <c>syslog-tls-skip-verify</c> (as in dockerd, its presence skips the check, whatever
+/// its value); the server's certificate must name the address's host; rfc5424 messages get RFC 5425's
+/// length prefix. The TLS options are ignored for other schemes, as dockerd ignores them.
 /// </summary>
 public static partial class SyslogDriver
 {
@@ -41,9 +45,8 @@ public static partial class SyslogDriver
     {
         foreach (var (key, value) in options.OrderBy(o => o.Key, StringComparer.Ordinal))
         {
-            if (key.StartsWith("syslog-tls-", StringComparison.Ordinal))
-                return $"log opt '{key}': syslog over TLS is not supported by berthd";
-            if (key is not ("syslog-address" or "syslog-facility" or "syslog-format" or "tag" or "labels" or "labels-regex" or "env" or "env-regex")
+            if (key is not ("syslog-address" or "syslog-facility" or "syslog-format" or "tag" or "labels" or "labels-regex" or "env" or "env-regex"
+                    or "syslog-tls-ca-cert" or "syslog-tls-cert" or "syslog-tls-key" or "syslog-tls-skip-verify")
                 && !LogCache.IsOption(key))
                 return $"unknown log opt '{key}' for syslog log driver";
             if (key is "labels-regex" or "env-regex" && value.Length > 0 && LogLimits.RegexError(value) is { } regexError)
@@ -66,7 +69,7 @@ public static partial class SyslogDriver
     public static SyslogTarget Target(ContainerRecord r)
     {
         IReadOnlyDictionary<string, string> options = r.HostConfig.LogConfig.Config ?? [];
-        string address = MonitorAddress(options.GetValueOrDefault("syslog-address") ?? "");
+        string address = MonitorAddress(options.GetValueOrDefault("syslog-address") ?? "", out string? tlsServerName);
         int facility = FacilityCode(options.GetValueOrDefault("syslog-facility") is { Length: > 0 } f ? f : "daemon")!.Value;
         string tag = LogTag.Of(r);
         string pid = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
@@ -78,14 +81,25 @@ public static partial class SyslogDriver
             "rfc5424micro" => new SyslogTarget(address, facility, "rfc3339micro", $"{hostname} {tag} {pid} {tag} - "),
             _ => new SyslogTarget(address, facility, "stamp", $"{tag}[{pid}]: "),
         };
+        if (tlsServerName is not null)
+        {
+            // Relative paths are berthd's working directory's, as they are dockerd's.
+            string? File(string key) => options.GetValueOrDefault(key) is { Length: > 0 } path ? Path.GetFullPath(path) : null;
+            target = target with
+            {
+                Tls = new SyslogTls(tlsServerName, File("syslog-tls-ca-cert"), File("syslog-tls-cert"), File("syslog-tls-key"),
+                    options.ContainsKey("syslog-tls-skip-verify")),
+            };
+        }
         // berth-monitor takes a header of at most 512 bytes (a tag is one line of a log message, not a document).
         if (System.Text.Encoding.UTF8.GetByteCount(target.Header) > 512 || target.Header.Contains('\n'))
             throw ApiException.BadRequest($"log opt tag: the tag \"{tag}\" is too long or has a newline (syslog headers are one line of at most 512 bytes)");
         return target;
     }
 
-    private static string MonitorAddress(string address)
+    private static string MonitorAddress(string address, out string? tlsServerName)
     {
+        tlsServerName = null;
         if (address.Length == 0)
         {
             string local = LocalSockets.FirstOrDefault(File.Exists)
@@ -94,7 +108,8 @@ public static partial class SyslogDriver
         }
         var uri = new Uri(address);
         if (uri.Scheme is "unix" or "unixgram") return uri.Scheme + ":" + uri.AbsolutePath;
-        return LogServerAddress.Inet(uri.Scheme, uri.Host, uri.IsDefaultPort || uri.Port < 0 ? 514 : uri.Port);
+        if (uri.Scheme == "tcp+tls") tlsServerName = uri.IdnHost.Trim('[', ']');
+        return LogServerAddress.Inet(uri.Scheme == "tcp+tls" ? "tcp" : uri.Scheme, uri.Host, uri.IsDefaultPort || uri.Port < 0 ? 514 : uri.Port);
     }
 
     /// <summary>moby's parseAddress: a URL of a served scheme; a unix path must exist.</summary>
@@ -105,10 +120,8 @@ public static partial class SyslogDriver
         {
             case "unix" or "unixgram":
                 return File.Exists(uri.AbsolutePath) || Directory.Exists(uri.AbsolutePath) ? null : $"stat {uri.AbsolutePath}: no such file or directory";
-            case "udp" or "tcp":
+            case "udp" or "tcp" or "tcp+tls":
                 return uri.Host.Length == 0 ? $"syslog-address {address}: no host" : null;
-            case "tcp+tls":
-                return "syslog-address tcp+tls: syslog over TLS is not supported by berthd";
             default:
                 return $"unsupported scheme: '{uri.Scheme}'";
         }
@@ -120,4 +133,11 @@ public static partial class SyslogDriver
 }
 
 /// <summary>The syslog berth-monitor sends to: see <see cref="SyslogDriver.Target"/> and the monitor's --syslog options.</summary>
-public sealed record SyslogTarget(string Address, int Facility, string Time, string Header);
+public sealed record SyslogTarget(string Address, int Facility, string Time, string Header)
+{
+    /// <summary>tcp+tls: how the connection is made (null: plain).</summary>
+    public SyslogTls? Tls { get; init; }
+}
+
+/// <summary>syslog over TLS: the name the server's certificate must carry (the address's host), and the log opts' files.</summary>
+public sealed record SyslogTls(string ServerName, string? CaFile, string? CertFile, string? KeyFile, bool SkipVerify);

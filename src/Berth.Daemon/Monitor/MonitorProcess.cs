@@ -70,6 +70,14 @@ public static class MonitorProcess
         if (l.Syslog is { } syslog)
             args.AddRange(["--syslog", syslog.Address, "--syslog-facility", syslog.Facility.ToString(CultureInfo.InvariantCulture),
                 "--syslog-time", syslog.Time, "--syslog-header", syslog.Header]);
+        if (l.Syslog?.Tls is { } tls)
+        {
+            args.AddRange(["--syslog-tls", "--syslog-tls-server-name", tls.ServerName]);
+            if (tls.CaFile is not null) args.AddRange(["--syslog-tls-ca", tls.CaFile]);
+            if (tls.CertFile is not null) args.AddRange(["--syslog-tls-cert", tls.CertFile]);
+            if (tls.KeyFile is not null) args.AddRange(["--syslog-tls-key", tls.KeyFile]);
+            if (tls.SkipVerify) args.Add("--syslog-tls-skip-verify");
+        }
         if (l.Gelf is { } gelf)
             args.AddRange(["--gelf", gelf.Address, "--gelf-host", gelf.Host, "--gelf-extra", gelf.ExtraJson,
                 "--gelf-compression", gelf.Compression, "--gelf-compression-level", gelf.CompressionLevel.ToString(CultureInfo.InvariantCulture),

@@ -82,7 +82,6 @@ public sealed class SyslogDriverTests : DockerCliTestBase
             ("syslog-facility=nonsense", "invalid syslog facility"),
             ("syslog-address=http://127.0.0.1:1", "unsupported scheme: 'http'"),
             ("syslog-address=unixgram:///nonexistent/log.sock", "stat /nonexistent/log.sock: no such file or directory"),
-            ("syslog-tls-cert=/x.pem", "syslog over TLS is not supported by berthd"),
             ("max-size=10m", "unknown log opt 'max-size' for syslog log driver"),
             ("tag={{.Nope}}", "can't evaluate field Nope"),
             ("cache-max-file=x", "invalid value for max-file: x"),
