@@ -19,8 +19,8 @@ gcc -shared -o "$native/libberthexec.so" "$native/berth_exec.o"
 # linked in for syslog over TLS. -lc before it puts the libc code the monitor runs next to its
 # own, ahead of OpenSSL's: a container that does not use TLS then faults in 1.1 MiB of the
 # binary instead of 1.4 (clean pages, shared by all monitors). The linker's warnings about
-# getaddrinfo/gethostbyname in static programs are OpenSSL's BIO name lookups, which the monitor
-# never calls (berthd resolves names).
+# dlopen/getaddrinfo/gethostbyname in static programs are OpenSSL's engine loading and BIO name
+# lookups, which the monitor never uses (berthd resolves names).
 gcc -O2 -Wall -Wextra -Werror -static -o artifacts/bin/berth-monitor native/monitor/berth_monitor.c -lz -lc -lssl -lcrypto
 
 dotnet publish src/Berth.Runtime.Cli -c Release --nologo -v quiet -clp:ErrorsOnly -o artifacts/publish/berth-runtime

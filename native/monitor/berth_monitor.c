@@ -784,29 +784,32 @@ static bool tls_context_open(char *err, size_t errlen)
     return true;
 }
 
+static bool is_ip_address(const char *s)
+{
+    struct in6_addr probe;
+    return inet_pton(AF_INET, s, &probe) == 1 || inet_pton(AF_INET6, s, &probe) == 1;
+}
+
 static SSL *tls_session(int fd)
 {
     SSL *ssl = SSL_new(tls_ctx);
     if (!ssl) return NULL;
     SSL_set_fd(ssl, fd);
     const char *name = opt.syslog_tls_name;
-    if (!opt.syslog_tls_skip_verify && name) {
-        struct in6_addr probe;
-        bool ip = inet_pton(AF_INET, name, &probe) == 1 || inet_pton(AF_INET6, name, &probe) == 1;
+    bool ip = is_ip_address(name);
+    if (!opt.syslog_tls_skip_verify) {
         if (ip) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name);
         else SSL_set1_host(ssl, name);
     }
-    struct in6_addr probe;
-    if (name && inet_pton(AF_INET, name, &probe) != 1 && inet_pton(AF_INET6, name, &probe) != 1) SSL_set_tlsext_host_name(ssl, name);
+    if (!ip) SSL_set_tlsext_host_name(ssl, name);    // Go sends SNI for names only
     return ssl;
 }
 
 // Go's x509.HostnameError: which names the certificate is valid for, and the one wanted.
 static void tls_hostname_error(SSL *ssl, char *err, size_t errlen)
 {
-    const char *name = opt.syslog_tls_name ? opt.syslog_tls_name : "";
-    struct in6_addr probe;
-    bool ip = inet_pton(AF_INET, name, &probe) == 1 || inet_pton(AF_INET6, name, &probe) == 1;
+    const char *name = opt.syslog_tls_name;
+    bool ip = is_ip_address(name);
     X509 *cert = SSL_get1_peer_certificate(ssl);
     char valid[1024] = "";
     size_t n = 0;
