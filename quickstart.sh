@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 if ! command -v busybox >/dev/null || ! command -v gcc >/dev/null || ! command -v nft >/dev/null || ! command -v tini >/dev/null; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends busybox-static gcc python3 iproute2 nftables tini >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends busybox-static gcc zlib1g-dev libssl-dev python3 iproute2 nftables tini >/dev/null
 fi
 ./build.sh
 
