@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text;
 using Berth.Images;
@@ -21,17 +20,18 @@ internal readonly record struct SourceEntry(string ContextPath, string Destinati
 public sealed class BuildContext : IDisposable
 {
     private readonly SafeFileHandle _root;
-    private readonly bool _owned;
+    // The directory Dispose removes (the context's own, or the git clone it is a subdirectory of); null when borrowed.
+    private readonly string? _owned;
     private readonly bool _imageRootfs;
     // Lookups in the client's context stay beneath its root (a symlink out of it is refused); in
     // an image's root filesystem (COPY --from) they resolve as inside the container (absolute
     // symlinks are the image's own), never reaching the host.
     private readonly ulong _resolve;
 
-    private BuildContext(string root, bool owned, bool imageRootfs = false)
+    private BuildContext(string root, bool owned, bool imageRootfs = false, string? ownedDirectory = null)
     {
         Root = Path.GetFullPath(root);
-        _owned = owned;
+        _owned = ownedDirectory ?? (owned ? Root : null);
         _imageRootfs = imageRootfs;
         _resolve = Interop.RESOLVE_NO_MAGICLINKS | (imageRootfs ? Interop.RESOLVE_IN_ROOT : Interop.RESOLVE_BENEATH);
         _root = Interop.Open(Root, Interop.O_PATH | Interop.O_DIRECTORY);
@@ -46,7 +46,7 @@ public sealed class BuildContext : IDisposable
     public string DockerfileText { get; private set; } = "";
 
     /// <summary>
-    /// Extracts <paramref name="tar"/> (plain or gzip-compressed) into a new directory under
+    /// Extracts <paramref name="tar"/> (plain or compressed) into a new directory under
     /// <paramref name="parentDirectory"/>, reads <paramref name="dockerfile"/> and applies
     /// <c>.dockerignore</c>. The directory goes with <see cref="Dispose"/>.
     /// </summary>
@@ -68,6 +68,57 @@ public sealed class BuildContext : IDisposable
             context.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Takes <paramref name="directory"/> (made for this build: a git clone) as the context from its
+    /// <paramref name="subdirectory"/> on, resolved inside it as dockerd's FollowSymlinkInScope does (a
+    /// symlink cannot lead out); reads the Dockerfile and applies <c>.dockerignore</c>. The whole
+    /// directory goes with <see cref="Dispose"/>, also when this fails.
+    /// </summary>
+    public static BuildContext Adopt(string directory, string subdirectory, string dockerfile, string what)
+    {
+        string full = Path.GetFullPath(directory);
+        BuildContext? context = null;
+        try
+        {
+            string root = full;
+            if (subdirectory.Length > 0)
+            {
+                using SafeFileHandle top = Interop.Open(full, Interop.O_PATH | Interop.O_DIRECTORY);
+                SafeFileHandle? sub = Interop.TryOpenAt2(top, subdirectory, Interop.O_PATH | Interop.O_DIRECTORY, Interop.RESOLVE_IN_ROOT | Interop.RESOLVE_NO_MAGICLINKS, out int errno);
+                if (sub is null)
+                    throw new BuildException(BuildErrorKind.InvalidArgument, errno switch
+                    {
+                        Interop.Errno.ENOENT => $"error setting {what} context: stat {subdirectory}: no such file or directory",
+                        Interop.Errno.ENOTDIR => $"error setting {what} context, not a directory: {subdirectory}",
+                        _ => $"error setting {what} context: {new NativeCallException(errno, "openat2", subdirectory, what).Message}",
+                    });
+                // The directory the walk reached, by its real path (no symlink in it left to follow).
+                using (sub) root = new FileInfo(Interop.ProcFdPath(sub)).LinkTarget ?? throw new BuildException(BuildErrorKind.Internal, $"cannot resolve {subdirectory}");
+            }
+            context = new BuildContext(root, owned: true, ownedDirectory: full);
+            context.Prepare(dockerfile);
+            return context;
+        }
+        catch
+        {
+            if (context is not null) context.Dispose();
+            else new BuildContext(full, owned: true).Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// A context of a Dockerfile alone (a remote URL that answered text/plain, as dockerd takes it): an
+    /// empty directory under <paramref name="parentDirectory"/>, which goes with <see cref="Dispose"/>.
+    /// </summary>
+    public static BuildContext FromDockerfileText(string text, string parentDirectory)
+    {
+        Directory.CreateDirectory(parentDirectory);
+        string root = Path.Combine(parentDirectory, "context-" + Guid.NewGuid().ToString("N")[..16]);
+        Directory.CreateDirectory(root);
+        return new BuildContext(root, owned: true) { DockerfileText = text };
     }
 
     /// <summary>Uses an existing directory as the context (it is left in place).</summary>
@@ -120,16 +171,9 @@ public sealed class BuildContext : IDisposable
         }
     }
 
+    /// <summary>The tar as it is, or decompressed (gzip, bzip2, xz, zstd), as dockerd's archive.DecompressStream sniffs it.</summary>
     private static Stream MaybeDecompressed(Stream tar)
-    {
-        var buffered = new BufferedStream(tar, 64 * 1024);
-        Span<byte> magic = stackalloc byte[2];
-        // BufferedStream fills its buffer on the first read; peek through a tiny read and rewind is
-        // not possible on a network stream, so look at the buffer by reading and re-prefixing.
-        int n = buffered.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
-        Stream rest = new Berth.Images.PrefixedStream(magic[..n].ToArray(), buffered);
-        return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b ? new GZipStream(rest, CompressionMode.Decompress) : rest;
-    }
+        => Berth.Images.Layers.LayerDecompression.Open(new BufferedStream(tar, 64 * 1024), out _);
 
     /// <summary>Reads a regular file of the context (resolved beneath its root), for the Dockerfile.</summary>
     public string ReadFile(string relative, string what)
@@ -360,12 +404,12 @@ public sealed class BuildContext : IDisposable
     public void Dispose()
     {
         _root.Dispose();
-        if (!_owned) return;
+        if (_owned is null) return;
         try
         {
-            string parent = Path.GetDirectoryName(Root)!;
+            string parent = Path.GetDirectoryName(_owned)!;
             using SafeFileHandle dir = Interop.Open(parent, Interop.O_RDONLY | Interop.O_DIRECTORY);
-            Berth.Images.Layers.RootedDirectory.RemoveTree(dir, Path.GetFileName(Root), Root);
+            Berth.Images.Layers.RootedDirectory.RemoveTree(dir, Path.GetFileName(_owned), _owned);
         }
         catch (Exception e) when (e is ImagesException or IOException)
         {

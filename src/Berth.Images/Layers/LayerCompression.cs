@@ -8,6 +8,8 @@ public enum LayerCompression
     None,
     Gzip,
     Zstd,
+    Xz,
+    Bzip2,
 }
 
 public static class LayerDecompression
@@ -55,10 +57,53 @@ public static class LayerDecompression
             compression = LayerCompression.Zstd;
             return new DecompressionGuardStream(new ZstdSharp.DecompressionStream(rest), "zstd");
         }
-        if (magic.StartsWith(XzMagic) || magic.StartsWith(Bzip2Magic))
-            throw new ImagesException(ImagesErrorKind.InvalidArgument,
-                "layer is compressed with xz or bzip2; only uncompressed, gzip and zstd layers are supported");
+        // dockerd's archive.DecompressStream takes these two as well (import, build contexts); registries never serve them.
+        if (magic.StartsWith(XzMagic))
+        {
+            compression = LayerCompression.Xz;
+            // XZStream asks its input for Position (block sizes); a network stream has none, so it is counted.
+            return new DecompressionGuardStream(new SharpCompress.Compressors.Xz.XZStream(new PositionCountingStream(rest)), "xz");
+        }
+        if (magic.StartsWith(Bzip2Magic))
+        {
+            compression = LayerCompression.Bzip2;
+            return new DecompressionGuardStream(SharpCompress.Compressors.BZip2.BZip2Stream.Create(rest, SharpCompress.Compressors.CompressionMode.Decompress,
+                decompressConcatenated: true, leaveOpen: false, tolerateTruncatedStream: false), "bzip2");
+        }
         compression = LayerCompression.None;
         return rest;
+    }
+}
+
+/// <summary>A forward-only stream that knows its <see cref="Position"/>: the bytes read so far.</summary>
+internal sealed class PositionCountingStream(Stream inner) : ReadOnlyStream
+{
+    private long _position;
+
+    public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        int n = inner.Read(buffer);
+        _position += n;
+        return n;
+    }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        int n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        _position += n;
+        return n;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) inner.Dispose();
+        base.Dispose(disposing);
     }
 }

@@ -51,7 +51,7 @@ internal sealed class DecompressionGuardStream(Stream inner, string format) : Re
         {
             return inner.Read(buffer);
         }
-        catch (Exception e) when (e is InvalidDataException or ZstdSharp.ZstdException)
+        catch (Exception e) when (e is InvalidDataException or ZstdSharp.ZstdException or SharpCompress.Common.SharpCompressException)
         {
             throw Corrupt(e);
         }
@@ -63,7 +63,7 @@ internal sealed class DecompressionGuardStream(Stream inner, string format) : Re
         {
             return await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is InvalidDataException or ZstdSharp.ZstdException)
+        catch (Exception e) when (e is InvalidDataException or ZstdSharp.ZstdException or SharpCompress.Common.SharpCompressException)
         {
             throw Corrupt(e);
         }
