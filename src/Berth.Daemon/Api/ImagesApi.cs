@@ -457,7 +457,6 @@ public static class ImagesApi
 
     private static async Task Import(HttpContext context, string fromSrc)
     {
-        if (fromSrc != "-") throw ApiException.NotImplemented("importing from a URL is not implemented in this version of berthd; send the tar as the request body (fromSrc=-)");
         string? repo = QueryArgs.String(context, "repo");
         string? tag = QueryArgs.String(context, "tag");
         string? reference = null;
@@ -477,6 +476,11 @@ public static class ImagesApi
         {
             throw ApiException.BadRequest(e.Message);
         }
+        if (fromSrc != "-")
+        {
+            await ImportFromUrl(context, fromSrc, reference, platform, config);
+            return;
+        }
         RequestBody.AllowSynchronousIO(context);
         // dockerd's default message names the source: "Imported from -".
         string message = QueryArgs.String(context, "message") is { Length: > 0 } m ? m : "Imported from " + fromSrc;
@@ -484,6 +488,41 @@ public static class ImagesApi
             new ImportOptions { Platform = platform, Config = config, Message = message }, context.RequestAborted);
         await using JsonMessageStream stream = await JsonMessageStream.StartAsync(context);
         stream.Post(new JsonMessage { Status = image.Id.Value });
+    }
+
+    /// <summary>
+    /// <c>docker import URL</c>, as dockerd's ImportImage: the URL (http:// when it names no scheme) is
+    /// fetched, a failure to fetch is the request's error status; then "Downloading from URL", the
+    /// "Importing" progress of the body, and the image's ID, in the stream (errors too, from then on).
+    /// </summary>
+    private static async Task ImportFromUrl(HttpContext context, string fromSrc, string? reference, Platform? platform, ContainerConfig? config)
+    {
+        string source = fromSrc.Contains("://", StringComparison.Ordinal) ? fromSrc : "http://" + fromSrc;
+        if (!Uri.TryCreate(source, UriKind.Absolute, out Uri? url))
+            throw ApiException.BadRequest($"parse \"{source}\": invalid URL");
+        using HttpResponseMessage response = await Build.RemoteFetch.GetAsync(source, context.RequestAborted);
+        string message = QueryArgs.String(context, "message") is { Length: > 0 } m ? m : "Imported from " + source;
+        long total = response.Content.Headers.ContentLength ?? 0;
+        await using JsonMessageStream stream = await JsonMessageStream.StartAsync(context);
+        stream.Post(new JsonMessage { Status = $"Downloading from {url.OriginalString}" });
+        try
+        {
+            using var body = new Build.ProgressReadStream(await response.Content.ReadAsStreamAsync(context.RequestAborted), (current, _) => stream.Post(new JsonMessage
+            {
+                Status = "Importing",
+                ProgressDetail = new ProgressDetail { Current = current, Total = total },
+                Progress = ProgressText.Bar(current, total),
+            }), total);
+            Image image = await Images(context).ImportAsync(body, reference,
+                new ImportOptions { Platform = platform, Config = config, Message = message }, context.RequestAborted);
+            body.Finish();
+            stream.Post(new JsonMessage { Status = image.Id.Value });
+        }
+        catch (Exception e) when (e is not OperationCanceledException && !context.RequestAborted.IsCancellationRequested)
+        {
+            // The stream has begun: whatever failed travels in it, as dockerd writes it there.
+            stream.Post(JsonMessage.Failure(e.Message));
+        }
     }
 
     private static async Task Push(HttpContext context, string name)
@@ -533,8 +572,9 @@ public static class ImagesApi
                 stream.Post(new JsonMessage { ProgressDetail = new(), Aux = new AuxMessage(pushed.Reference, result.Root.Digest, result.Root.Size) });
             }
         }
-        catch (Exception e) when (e is ImagesException or HttpRequestException or IOException && !context.RequestAborted.IsCancellationRequested)
+        catch (Exception e) when (e is not OperationCanceledException && !context.RequestAborted.IsCancellationRequested)
         {
+            // The stream has begun: whatever failed travels in it, as dockerd writes it there.
             stream.Post(JsonMessage.Failure(e.Message));
         }
     }
