@@ -90,7 +90,7 @@ public sealed class BuildContext : IDisposable
                 if (sub is null)
                     throw new BuildException(BuildErrorKind.InvalidArgument, errno switch
                     {
-                        Interop.Errno.ENOENT => $"error setting {what} context: stat {subdirectory}: no such file or directory",
+                        Interop.Errno.ENOENT => $"stat {Path.Combine(full, subdirectory)}: no such file or directory",
                         Interop.Errno.ENOTDIR => $"error setting {what} context, not a directory: {subdirectory}",
                         _ => $"error setting {what} context: {new NativeCallException(errno, "openat2", subdirectory, what).Message}",
                     });

@@ -18,7 +18,7 @@ internal static partial class ImageCommands
     /// </summary>
     private static Command Build(string name)
     {
-        var path = new Argument<string>("PATH") { Description = "the build context: a directory, or - for a context archive or a Dockerfile alone on STDIN" };
+        var path = new Argument<string>("PATH") { Description = "the build context: a directory, a Git or http(s) URL (fetched by the daemon), or - for a context archive or a Dockerfile alone on STDIN" };
         var tags = new Option<string[]>("--tag", "-t") { Description = "name and optionally a tag in the 'name:tag' format", AllowMultipleArgumentsPerToken = false };
         var file = new Option<string?>("--file", "-f") { Description = "name of the Dockerfile (default: 'PATH/Dockerfile'); - reads it from STDIN" };
         var buildArgs = new Option<string[]>("--build-arg") { Description = "set build-time variables (KEY=VALUE, or KEY to take it from the environment)" };
@@ -72,6 +72,14 @@ internal static partial class ImageCommands
                 if (dockerfileOption == "-") throw new UsageException("invalid argument: can't use stdin for both build context and dockerfile");
                 (content, bool isArchive) = await StdinContextAsync(Console.OpenStandardInput(), ct).ConfigureAwait(false);
                 query.Add("dockerfile", isArchive ? dockerfileOption : "Dockerfile");
+            }
+            else if (!Directory.Exists(contextPath) && (RemoteUrl.IsGitUrl(contextPath) || RemoteUrl.IsUrl(contextPath)))
+            {
+                // As docker-py (and docker's BuildKit path) send it: the daemon clones or downloads the context itself.
+                if (dockerfileOption == "-") throw new UsageException("invalid argument: can't use stdin for the dockerfile with a remote build context");
+                query.Add("remote", contextPath);
+                query.Add("dockerfile", dockerfileOption);
+                content = new ByteArrayContent([]);
             }
             else
             {

@@ -20,7 +20,7 @@ public static partial class BuildApi
 {
     // Query parameters of dockerd's classic build that change the result and that berthd does
     // not apply: refused when set, rather than silently ignored.
-    private static readonly string[] Unsupported = ["remote", "squash", "memory", "memswap", "cpushares", "cpusetcpus", "cpusetmems", "cpuperiod", "cpuquota", "isolation", "ulimits", "outputs", "session"];
+    private static readonly string[] Unsupported = ["squash", "memory", "memswap", "cpushares", "cpusetcpus", "cpusetmems", "cpuperiod", "cpuquota", "isolation", "ulimits", "outputs", "session"];
 
     private static BuildService Builds(HttpContext context) => SystemApi.Engine(context).Builds;
 
@@ -67,13 +67,24 @@ public static partial class BuildApi
             Remove = QueryArgs.Bool(context, "forcerm") || string.IsNullOrEmpty(QueryArgs.String(context, "rm")) || QueryArgs.Bool(context, "rm"),
         };
         bool quiet = QueryArgs.Bool(context, "q");
+        // A Git or http(s) URL to take the context from instead of the body (dockerd's remotecontext.Detect).
+        string? remote = QueryArgs.String(context, "remote") is { Length: > 0 } r ? r : null;
         RequestBody.AllowSynchronousIO(context); // the context tar is extracted on a worker thread
 
         await using JsonMessageStream stream = await JsonMessageStream.StartAsync(context);
         var output = new StreamOutput(stream, quiet);
+        // dockerd's progress of a remote context's download: id "Downloading context", the URL as status,
+        // the bytes so far (its total is the request's length, nothing for a bodiless request).
+        Action<long, bool>? downloaded = quiet || remote is null ? null : (current, _) => stream.Post(new JsonMessage
+        {
+            Status = remote,
+            Id = "Downloading context",
+            ProgressDetail = new ProgressDetail { Current = current },
+            Progress = current > 0 ? $"{ProgressText.HumanSize(current),8}" : null,
+        });
         try
         {
-            BuildResult result = await Builds(context).BuildAsync(context.Request.Body, options, output, RegistryAuth.FromHeader(context), context.RequestAborted);
+            BuildResult result = await Builds(context).BuildAsync(context.Request.Body, remote, options, output, downloaded, RegistryAuth.FromHeader(context), context.RequestAborted);
             if (quiet) stream.Post(new JsonMessage { Stream = result.Image.Id.Value + "\n" });
         }
         catch (BuildException e) when (!context.RequestAborted.IsCancellationRequested)
@@ -89,7 +100,7 @@ public static partial class BuildApi
             }
             stream.Post(new JsonMessage { ErrorDetail = new ErrorDetail(e.Message) { Code = e.ExitCode }, Error = e.Message });
         }
-        catch (ImagesException e) when (!context.RequestAborted.IsCancellationRequested)
+        catch (Exception e) when (e is ImagesException or ApiException && !context.RequestAborted.IsCancellationRequested)
         {
             if (!stream.Posted) throw;
             stream.Post(JsonMessage.Failure(e.Message));

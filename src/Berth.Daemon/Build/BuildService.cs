@@ -39,10 +39,17 @@ public sealed class BuildService
 
     public string TempDirectory { get; }
 
-    /// <summary>Builds from a context tar; <paramref name="credential"/> is used for base-image pulls.</summary>
-    public async Task<BuildResult> BuildAsync(Stream contextTar, BuildOptions options, IBuildOutput output, RegistryCredential? credential, CancellationToken cancellationToken)
+    /// <summary>
+    /// Builds from a context tar, or from <paramref name="remote"/> (a Git or http(s) URL, see
+    /// <see cref="RemoteContext"/>) when given, whose download progress goes to <paramref name="downloaded"/>;
+    /// <paramref name="credential"/> is used for base-image pulls.
+    /// </summary>
+    public async Task<BuildResult> BuildAsync(Stream contextTar, string? remote, BuildOptions options, IBuildOutput output, Action<long, bool>? downloaded,
+        RegistryCredential? credential, CancellationToken cancellationToken)
     {
-        using BuildContext context = await BlockingWork.RunAsync(() => BuildContext.Extract(contextTar, TempDirectory, options.Dockerfile, cancellationToken), cancellationToken);
+        using BuildContext context = remote is not null
+            ? await RemoteContext.OpenAsync(remote, TempDirectory, options.Dockerfile, downloaded, cancellationToken)
+            : await BlockingWork.RunAsync(() => BuildContext.Extract(contextTar, TempDirectory, options.Dockerfile, cancellationToken), cancellationToken);
         var builder = new ImageBuilder(_images.Store, Cache, new EngineBackend(_images, _containers, credential), TempDirectory);
         BuildResult result = await builder.BuildAsync(context, options, output, cancellationToken);
         foreach (string tag in result.Tags) _images.PublishEvent(result.Image.Id.Value, tag, "tag");
