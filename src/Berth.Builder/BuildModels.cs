@@ -43,6 +43,12 @@ public sealed class BuildOptions
 
     public bool NoCache { get; init; }
 
+    /// <summary>
+    /// <c>--cache-from</c>: images whose steps this build may take instead of running them (matched by
+    /// their history, as dockerd's classic builder does); with it, only they (and their parents) are the cache.
+    /// </summary>
+    public IReadOnlyList<string> CacheFrom { get; init; } = [];
+
     /// <summary><c>--pull</c>: fetch base images again even when present.</summary>
     public bool Pull { get; init; }
 

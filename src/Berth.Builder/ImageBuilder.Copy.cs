@@ -133,7 +133,7 @@ public sealed partial class ImageBuilder
                 string createdBy = $"/bin/sh -c #(nop) {spec.Keyword} {kind}:{checksum[..Math.Min(64, checksum.Length)]} in /{destinationPath} ";
                 string key = BuildCache.Key(spec.Keyword, state.ParentId, createdBy, checksum, heredocs, destination, workdir,
                     spec.Chown ?? "", spec.Chmod ?? "", spec.Extract ? "extract" : "", ConfigKey(state.Config));
-                await StepAsync(run, state, key, () => CommitCopyAsync(run, state, spec, source, matched, destinationPath, destinationIsDirectory, chmod, createdBy, raw, cancellationToken));
+                await StepAsync(run, state, key, createdBy, state.Config, () => CommitCopyAsync(run, state, spec, source, matched, destinationPath, destinationIsDirectory, chmod, createdBy, raw, cancellationToken));
             }
             finally
             {

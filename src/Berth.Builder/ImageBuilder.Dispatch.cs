@@ -139,7 +139,7 @@ public sealed partial class ImageBuilder
         string text = OriginalText(expanded, raw);
         string createdBy = "/bin/sh -c #(nop)  " + text;
         string key = BuildCache.Key("metadata", state.ParentId, createdBy, ConfigKey(config), state.Maintainer ?? "");
-        await StepAsync(run, state, key, async () =>
+        await StepAsync(run, state, key, createdBy, config, async () =>
         {
             ContainerConfig recorded = config with { Cmd = [.. DefaultShell, "#(nop) ", text] };
             string? container = null;
@@ -172,13 +172,21 @@ public sealed partial class ImageBuilder
             TimeProvider = _time,
         }, cancellationToken);
 
-    /// <summary>Looks the step up in the cache (unless --no-cache), runs it on a miss, and moves the stage on to its image.</summary>
-    private async Task StepAsync(BuildRun run, StageState state, string key, Func<Task<Image>> execute)
+    /// <summary>
+    /// Looks the step up in the cache (unless --no-cache; with --cache-from, in the source images, see
+    /// <see cref="ProbeCacheSourcesAsync"/>), runs it on a miss, and moves the stage on to its image.
+    /// <paramref name="createdBy"/> is the step's history line, <paramref name="config"/> the config its image gets.
+    /// </summary>
+    private async Task StepAsync(BuildRun run, StageState state, string key, string createdBy, ContainerConfig config, Func<Task<Image>> execute)
     {
-        Image? image = run.Options.NoCache ? null : _cache.Lookup(key);
+        Image? image = run.Options.NoCache ? null
+            : run.CacheSources is not null ? await ProbeCacheSourcesAsync(run, state, key, createdBy, config)
+            : _cache.Lookup(key);
         if (image is not null)
         {
             run.Output.Write(" ---> Using cache\n");
+            // A hit from a --cache-from source is remembered like a step that ran (it keeps the image from collection).
+            if (run.CacheSources is not null) _cache.Store(key, image);
         }
         else
         {
@@ -222,7 +230,7 @@ public sealed partial class ImageBuilder
             ShmSize = run.Options.ShmSize,
             RecordedConfig = c with { Cmd = recordedCommand, Entrypoint = null },
         };
-        await StepAsync(run, state, key, async () =>
+        await StepAsync(run, state, key, createdBy, c, async () =>
         {
             using var prepared = new PreparedMounts();
             for (int i = 0; i < mounts.Count; i++)

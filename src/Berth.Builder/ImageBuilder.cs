@@ -68,6 +68,9 @@ public sealed partial class ImageBuilder
 
         /// <summary>The containers the current step made, in order, until they are removed.</summary>
         public List<string> StepContainers { get; } = [];
+
+        /// <summary>The images of <c>--cache-from</c> that were found (null without the option): the only cache of this build.</summary>
+        public List<Image>? CacheSources { get; set; }
     }
 
     public async Task<BuildResult> BuildAsync(BuildContext context, BuildOptions options, IBuildOutput output, CancellationToken cancellationToken)
@@ -103,6 +106,7 @@ public sealed partial class ImageBuilder
                 // As dockerd 20.10 counts them: the ARGs before the first FROM are steps too.
                 TotalSteps = document.MetaArgs.Count + stages.Sum(s => 1 + s.Instructions.Count) + labelSteps.Count,
             };
+            run.CacheSources = ResolveCacheSources(options.CacheFrom);
             Dictionary<string, string?> metaArgs = MetaArgs(document, run);
             foreach (BuildStage stage in stages)
             {

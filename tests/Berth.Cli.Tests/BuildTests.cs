@@ -74,4 +74,66 @@ public sealed class BuildTests
         Assert.True(compressed.ExitCode == 0, compressed.Stderr);
         Assert.Equal("hello from a gzip'd context\n", cli.Ok("run", "--rm", "stdin-tgz"));
     }
+
+    /// <summary>
+    /// <c>berth build URL</c>: the daemon fetches the context (a tar, or a Dockerfile alone served as text);
+    /// <c>--cache-from</c> names the images whose steps the build may take.
+    /// </summary>
+    [Fact]
+    public async Task Build_from_a_url_and_with_cache_from()
+    {
+        using var cli = new BerthCli();
+        cli.Ok("import", "-c", "CMD [\"/bin/sh\"]", cli.WriteBusyboxTar("rootfs.tar", "build-url"), "busybox:latest");
+        string context = Path.Combine(cli.Work, "ctx");
+        Directory.CreateDirectory(context);
+        File.WriteAllText(Path.Combine(context, "Dockerfile"), "FROM busybox\nCOPY hello.txt /\nRUN cat /hello.txt > /copy\nCMD cat /copy\n");
+        File.WriteAllText(Path.Combine(context, "hello.txt"), "hello from a URL\n");
+        var tar = new MemoryStream();
+        System.Formats.Tar.TarFile.CreateFromDirectory(context, tar, includeBaseDirectory: false);
+        var served = new Dictionary<string, (string Type, byte[] Body)>
+        {
+            ["/ctx.tar"] = ("application/x-tar", tar.ToArray()),
+            ["/Dockerfile"] = ("text/plain", "FROM busybox\nCMD echo a Dockerfile alone\n"u8.ToArray()),
+        };
+        using System.Net.HttpListener listener = LoopbackListener.Start(out int port);
+        Task server = LoopbackListener.ServeAsync(listener, async http =>
+        {
+            if (!served.TryGetValue(http.Request.Url!.AbsolutePath, out var file))
+            {
+                http.Response.StatusCode = 404;
+                return;
+            }
+            http.Response.ContentType = file.Type;
+            await http.Response.OutputStream.WriteAsync(file.Body);
+        });
+        try
+        {
+            string output = cli.Ok("build", "-t", "from-url:1", $"http://127.0.0.1:{port}/ctx.tar");
+            Assert.Contains("Successfully tagged from-url:1", output);
+            Assert.Equal("hello from a URL\n", cli.Ok("run", "--rm", "from-url:1"));
+            cli.Ok("build", "-t", "from-url:2", $"http://127.0.0.1:{port}/Dockerfile");
+            Assert.Equal("a Dockerfile alone\n", cli.Ok("run", "--rm", "from-url:2"));
+
+            CliResult missing = cli.Run("build", $"http://127.0.0.1:{port}/nothing.tar");
+            Assert.NotEqual(0, missing.ExitCode);
+            Assert.Contains("status 404", missing.Stderr);
+
+            // --cache-from the image just built: its steps hit, and the build ends on it.
+            string cached = cli.Ok("build", "-q", "--cache-from", "from-url:1", context).Trim();
+            Assert.Equal(cli.Ok("inspect", "-f", "{{.Id}}", "from-url:1").Trim(), cached);
+            Assert.Contains("Using cache", cli.Ok("build", "--cache-from", "from-url:1", context));
+        }
+        finally
+        {
+            listener.Stop();
+            try
+            {
+                listener.Close();
+            }
+            catch (System.Net.HttpListenerException)
+            {
+            }
+            await server;
+        }
+    }
 }

@@ -32,9 +32,10 @@ internal static partial class ImageCommands
         var platform = new Option<string?>("--platform") { Description = "set platform if server is multi-platform capable" };
         var rm = new Option<bool>("--rm") { Description = "remove intermediate containers after a successful build (default true)", DefaultValueFactory = _ => true };
         var forceRm = new Option<bool>("--force-rm") { Description = "always remove intermediate containers" };
+        var cacheFrom = new Option<string[]>("--cache-from") { Description = "images to consider as cache sources" };
         var command = new Command(name, "Build an image from a Dockerfile")
         {
-            path, tags, file, buildArgs, labels, noCache, target, pull, quiet, iidFile, network, platform, rm, forceRm,
+            path, tags, file, buildArgs, labels, noCache, target, pull, quiet, iidFile, network, platform, rm, forceRm, cacheFrom,
         };
         Runner.SetClientAction(command, async (parse, client, ct) =>
         {
@@ -65,6 +66,7 @@ internal static partial class ImageCommands
                 labelMap[eq < 0 ? l : l[..eq]] = eq < 0 ? "" : l[(eq + 1)..];
             }
             if (labelMap.Count > 0) query.Add("labels", labelMap.ToJsonString());
+            if (parse.GetValue(cacheFrom) is { Length: > 0 } sources) query.Add("cachefrom", new JsonArray([.. sources.Select(c => JsonValue.Create(c))]).ToJsonString());
 
             HttpContent content;
             if (contextPath == "-")

@@ -56,6 +56,7 @@ public static partial class BuildApi
             Labels = JsonMap(context, "labels").Where(kv => kv.Value is not null).ToDictionary(kv => kv.Key, kv => kv.Value!, StringComparer.Ordinal),
             Target = QueryArgs.String(context, "target"),
             NoCache = QueryArgs.Bool(context, "nocache"),
+            CacheFrom = CacheFrom(context),
             Pull = QueryArgs.Bool(context, "pull"),
             NetworkMode = QueryArgs.String(context, "networkmode") is { } n && n != "default" ? n : null,
             // Repeated, one name:address each (docker build --add-host, docker-compose's build.extra_hosts).
@@ -149,6 +150,24 @@ public static partial class BuildApi
             throw ApiException.BadRequest($"strconv.ParseInt: parsing \"{text}\": invalid syntax");
         if (size < 0) throw ApiException.BadRequest("SHM size can not be less than 0");
         return size;
+    }
+
+    /// <summary><c>cachefrom</c>: a JSON array of image names (docker build --cache-from); an error before the build, as dockerd's.</summary>
+    private static List<string> CacheFrom(HttpContext context)
+    {
+        if (QueryArgs.String(context, "cachefrom") is not { Length: > 0 } text) return [];
+        try
+        {
+            using JsonDocument doc = JsonDocument.Parse(text);
+            if (doc.RootElement.ValueKind == JsonValueKind.Null) return [];
+            if (doc.RootElement.ValueKind != JsonValueKind.Array) throw new JsonException("not an array");
+            return [.. doc.RootElement.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String ? e.GetString()! : throw new JsonException("an item is not a string"))];
+        }
+        catch (JsonException e)
+        {
+            // dockerd answers its json.Unmarshal error as a 500.
+            throw new ApiException(500, $"invalid `cachefrom`: want a JSON array of image names: {e.Message}");
+        }
     }
 
     /// <summary>A query parameter holding a JSON object of strings (buildargs, labels); null values are kept as null.</summary>

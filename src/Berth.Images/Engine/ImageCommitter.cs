@@ -201,6 +201,34 @@ public static class ImageCommitter
         }
     }
 
+    /// <summary>
+    /// An image of layers the store already holds: <paramref name="config"/> as given and a manifest
+    /// naming <paramref name="layers"/> (Docker's media types when <paramref name="docker"/>, else OCI's).
+    /// The build's <c>--cache-from</c> makes its step images this way from a source image's layers, as
+    /// dockerd's image cache restores them.
+    /// </summary>
+    public static async Task<Image> ComposeAsync(this ImageStore store, ImageConfig config, IReadOnlyList<Descriptor> layers, bool docker, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        using IDisposable hold = await store.HoldGarbageCollectionAsync(cancellationToken).ConfigureAwait(false);
+        foreach (Descriptor layer in layers)
+            if (!store.Content.Exists(layer.ParsedDigest))
+                throw new ImagesException(ImagesErrorKind.NotFound, $"layer {layer.Digest} is not in the content store");
+        byte[] configBytes = ManifestParser.Serialize(config);
+        Digest configDigest = Digest.Compute(configBytes);
+        await store.Content.WriteAsync(new MemoryStream(configBytes), configDigest, configBytes.Length, cancellationToken).ConfigureAwait(false);
+        var manifest = new ImageManifest
+        {
+            MediaType = docker ? MediaTypes.DockerManifest : MediaTypes.OciManifest,
+            Config = Descriptor.For(docker ? MediaTypes.DockerConfig : MediaTypes.OciConfig, configDigest, configBytes.Length),
+            Layers = [.. layers],
+        };
+        byte[] manifestBytes = ManifestParser.Serialize(manifest);
+        Digest manifestDigest = Digest.Compute(manifestBytes);
+        await store.Content.WriteAsync(new MemoryStream(manifestBytes), manifestDigest, manifestBytes.Length, cancellationToken).ConfigureAwait(false);
+        return store.Read(Descriptor.For(manifest.MediaType, manifestDigest, manifestBytes.Length));
+    }
+
     private static (Digest, long) Compressed(string tarPath, string blobPath, bool compress)
     {
         using var output = new FileStream(blobPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
