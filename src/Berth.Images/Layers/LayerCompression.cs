@@ -67,8 +67,16 @@ public static class LayerDecompression
         if (magic.StartsWith(Bzip2Magic))
         {
             compression = LayerCompression.Bzip2;
-            return new DecompressionGuardStream(SharpCompress.Compressors.BZip2.BZip2Stream.Create(rest, SharpCompress.Compressors.CompressionMode.Decompress,
-                decompressConcatenated: true, leaveOpen: false, tolerateTruncatedStream: false), "bzip2");
+            try
+            {
+                return new DecompressionGuardStream(SharpCompress.Compressors.BZip2.BZip2Stream.Create(rest, SharpCompress.Compressors.CompressionMode.Decompress,
+                    decompressConcatenated: true, leaveOpen: false, tolerateTruncatedStream: false), "bzip2");
+            }
+            catch (SharpCompress.Common.SharpCompressException e)
+            {
+                // BZip2Stream reads its first block as it is made, before DecompressionGuardStream can name a failure.
+                throw new ImagesException(ImagesErrorKind.InvalidArgument, $"Error processing tar file(bzip2): corrupt compressed data: {e.Message}", e);
+            }
         }
         compression = LayerCompression.None;
         return rest;

@@ -38,7 +38,8 @@ public static class MalformedArchive
 }
 
 /// <summary>
-/// A decompressing stream whose corrupt input (gzip or zstd data that does not decode) fails as
+/// A decompressing stream whose corrupt input (gzip, zstd, bzip2 or xz data that does not decode; SharpCompress's
+/// xz reader says a truncated header with an ArgumentOutOfRangeException) fails as
 /// InvalidArgument "Error processing tar file(gzip): …", whoever reads it.
 /// </summary>
 internal sealed class DecompressionGuardStream(Stream inner, string format) : ReadOnlyStream
@@ -51,7 +52,7 @@ internal sealed class DecompressionGuardStream(Stream inner, string format) : Re
         {
             return inner.Read(buffer);
         }
-        catch (Exception e) when (e is InvalidDataException or ZstdSharp.ZstdException or SharpCompress.Common.SharpCompressException)
+        catch (Exception e) when (e is InvalidDataException or ZstdSharp.ZstdException or SharpCompress.Common.SharpCompressException or ArgumentOutOfRangeException)
         {
             throw Corrupt(e);
         }
@@ -63,7 +64,7 @@ internal sealed class DecompressionGuardStream(Stream inner, string format) : Re
         {
             return await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is InvalidDataException or ZstdSharp.ZstdException or SharpCompress.Common.SharpCompressException)
+        catch (Exception e) when (e is InvalidDataException or ZstdSharp.ZstdException or SharpCompress.Common.SharpCompressException or ArgumentOutOfRangeException)
         {
             throw Corrupt(e);
         }

@@ -84,12 +84,33 @@ public sealed class LayerApplierTests : IDisposable
         Assert.Equal("berth\n", File.ReadAllText(P("etc/hostname")));
     }
 
-    [Fact]
-    public void Xz_layers_are_refused_clearly()
+    /// <summary>xz and bzip2 are read (as dockerd's DecompressStream reads them); corrupt data is refused naming the format.</summary>
+    [Theory]
+    [InlineData(new byte[] { 0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2, 3 }, "xz")]
+    [InlineData(new byte[] { (byte)'B', (byte)'Z', (byte)'h', (byte)'9', 1, 2, 3, 4, 5, 6, 7, 8, 9 }, "bzip2")]
+    public void Corrupt_xz_and_bzip2_layers_are_refused_clearly(byte[] data, string format)
     {
-        byte[] xz = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2, 3];
-        var e = Assert.Throws<ImagesException>(() => LayerApplier.Apply(new MemoryStream(xz), _target.Path));
-        Assert.Contains("xz", e.Message);
+        var e = Assert.Throws<ImagesException>(() => LayerApplier.Apply(new MemoryStream(data), _target.Path));
+        Assert.Contains($"Error processing tar file({format})", e.Message);
+    }
+
+    [Theory]
+    [InlineData("xz")]
+    [InlineData("bzip2")]
+    public async Task Xz_and_bzip2_layers_are_applied(string tool)
+    {
+        byte[] tar = new TarBuilder(TarEntryFormat.Pax).File("hello.txt", "compressed").ToArray();
+        var start = new System.Diagnostics.ProcessStartInfo(tool, "-c") { RedirectStandardInput = true, RedirectStandardOutput = true };
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = new MemoryStream();
+        Task copy = process.StandardOutput.BaseStream.CopyToAsync(output);
+        await process.StandardInput.BaseStream.WriteAsync(tar);
+        process.StandardInput.Close();
+        await copy;
+        await process.WaitForExitAsync();
+        output.Position = 0;
+        LayerApplier.Apply(output, _target.Path);
+        Assert.Equal("compressed", File.ReadAllText(Path.Combine(_target.Path, "hello.txt")));
     }
 
     [Theory]
