@@ -32,8 +32,14 @@ public sealed class CacheFromTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (_fresh is not null) await _fresh.DisposeAsync();
-        if (_builder is not null) await _builder.DisposeAsync();
+        try
+        {
+            if (_fresh is not null) await _fresh.DisposeAsync();
+        }
+        finally
+        {
+            if (_builder is not null) await _builder.DisposeAsync();
+        }
     }
 
     private static byte[] Context(string fileContent)

@@ -36,19 +36,26 @@ public sealed class RemoteContextTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (_daemon is not null) await _daemon.DisposeAsync();
-        _listener.Stop();
+        // Each step whatever the others did: the temp directories go even when the daemon or the listener fails to stop.
         try
         {
-            _listener.Close();
+            if (_daemon is not null) await _daemon.DisposeAsync();
         }
-        catch (HttpListenerException)
+        finally
         {
-            // Close binds the port again to remove its prefixes, which a connection in TIME_WAIT can refuse; Stop closed the socket.
+            _listener.Stop();
+            try
+            {
+                _listener.Close();
+            }
+            catch (HttpListenerException)
+            {
+                // Close binds the port again to remove its prefixes, which a connection in TIME_WAIT can refuse; Stop closed the socket.
+            }
+            await _server;
+            _work.Dispose();
+            _config.Dispose();
         }
-        await _server;
-        _work.Dispose();
-        _config.Dispose();
     }
 
     private string Url(string path) => $"http://127.0.0.1:{_port}{path}";
