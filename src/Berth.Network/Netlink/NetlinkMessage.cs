@@ -12,8 +12,10 @@ internal static class Rt
     internal const ushort NLM_F_REQUEST = 0x1, NLM_F_MULTI = 0x2, NLM_F_ACK = 0x4, NLM_F_DUMP = 0x300,
         NLM_F_REPLACE = 0x100, NLM_F_EXCL = 0x200, NLM_F_CREATE = 0x400, NLM_F_ACK_TLVS = 0x200;
     internal const ushort NLA_F_NESTED = 0x8000;
-    internal const ushort IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_MASTER = 10, IFLA_LINKINFO = 18,
+    internal const ushort IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_LINK = 5, IFLA_MASTER = 10, IFLA_LINKINFO = 18,
         IFLA_NET_NS_FD = 28;
+    // IFLA_INFO_DATA of the macvlan, ipvlan and vlan kinds.
+    internal const ushort IFLA_MACVLAN_MODE = 1, IFLA_IPVLAN_MODE = 1, IFLA_IPVLAN_FLAGS = 2, IFLA_VLAN_ID = 1;
     internal const ushort IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, IFLA_INFO_SLAVE_KIND = 4, IFLA_INFO_SLAVE_DATA = 5, VETH_INFO_PEER = 1, IFLA_BRPORT_MODE = 4, IFLA_BRPORT_ISOLATED = 33;
     internal const ushort IFA_ADDRESS = 1, IFA_LOCAL = 2, IFA_BROADCAST = 4, IFA_FLAGS = 8;
     internal const uint IFA_F_NODAD = 0x02;

@@ -93,6 +93,92 @@ public sealed class NetlinkSocket : IDisposable
         finally { if (addRef) peerNetns!.DangerousRelease(); }
     }
 
+    /// <summary>
+    /// Creates a macvlan link on <paramref name="parentIndex"/> (a link of this socket's namespace) in one
+    /// request, directly inside <paramref name="netns"/> when given (the kernel looks the parent up in the
+    /// requester's namespace, so the name may be eth0 there), down, with <paramref name="mac"/> when given.
+    /// <paramref name="mode"/> is MACVLAN_MODE_*: 1 private, 2 vepa, 4 bridge, 8 passthru.
+    /// </summary>
+    public void CreateMacvlan(string name, int parentIndex, uint mode, SafeFileHandle? netns = null, ReadOnlySpan<byte> mac = default)
+    {
+        var m = new NetlinkMessageBuilder(Rt.RTM_NEWLINK, Rt.NLM_F_CREATE | Rt.NLM_F_EXCL | Rt.NLM_F_ACK)
+            .IfInfo()
+            .Attr(Rt.IFLA_IFNAME, name)
+            .Attr(Rt.IFLA_LINK, (uint)parentIndex);
+        if (!mac.IsEmpty) m.Attr(Rt.IFLA_ADDRESS, mac);
+        if (netns is not null) m.Attr(Rt.IFLA_NET_NS_FD, (uint)netns.DangerousGetHandle());
+        var info = m.Begin(Rt.IFLA_LINKINFO);
+        m.Attr(Rt.IFLA_INFO_KIND, "macvlan");
+        var data = m.Begin(Rt.IFLA_INFO_DATA);
+        m.Attr(Rt.IFLA_MACVLAN_MODE, mode);
+        m.End(data);
+        m.End(info);
+        RequestWithNetns(m, netns, $"RTM_NEWLINK create macvlan {name} on link {parentIndex}");
+    }
+
+    /// <summary>
+    /// Creates an ipvlan link on <paramref name="parentIndex"/>, directly inside <paramref name="netns"/> when
+    /// given, down. <paramref name="mode"/>: 0 l2, 1 l3, 2 l3s; <paramref name="flags"/>: 0 bridge, 1 private, 2 vepa.
+    /// An ipvlan link has its parent's MAC address.
+    /// </summary>
+    public void CreateIpvlan(string name, int parentIndex, ushort mode, ushort flags, SafeFileHandle? netns = null)
+    {
+        var m = new NetlinkMessageBuilder(Rt.RTM_NEWLINK, Rt.NLM_F_CREATE | Rt.NLM_F_EXCL | Rt.NLM_F_ACK)
+            .IfInfo()
+            .Attr(Rt.IFLA_IFNAME, name)
+            .Attr(Rt.IFLA_LINK, (uint)parentIndex);
+        if (netns is not null) m.Attr(Rt.IFLA_NET_NS_FD, (uint)netns.DangerousGetHandle());
+        var info = m.Begin(Rt.IFLA_LINKINFO);
+        m.Attr(Rt.IFLA_INFO_KIND, "ipvlan");
+        var data = m.Begin(Rt.IFLA_INFO_DATA);
+        Span<byte> u16 = stackalloc byte[2];
+        BinaryPrimitives.WriteUInt16LittleEndian(u16, mode);
+        m.Attr(Rt.IFLA_IPVLAN_MODE, u16);
+        BinaryPrimitives.WriteUInt16LittleEndian(u16, flags);
+        m.Attr(Rt.IFLA_IPVLAN_FLAGS, u16);
+        m.End(data);
+        m.End(info);
+        RequestWithNetns(m, netns, $"RTM_NEWLINK create ipvlan {name} on link {parentIndex}");
+    }
+
+    /// <summary>Creates an 802.1q sub-interface <paramref name="name"/> of <paramref name="parentIndex"/> with VLAN id <paramref name="vlanId"/>, up.</summary>
+    public void CreateVlan(string name, int parentIndex, ushort vlanId)
+    {
+        var m = new NetlinkMessageBuilder(Rt.RTM_NEWLINK, Rt.NLM_F_CREATE | Rt.NLM_F_EXCL | Rt.NLM_F_ACK)
+            .IfInfo(flags: Rt.IFF_UP, change: Rt.IFF_UP)
+            .Attr(Rt.IFLA_IFNAME, name)
+            .Attr(Rt.IFLA_LINK, (uint)parentIndex);
+        var info = m.Begin(Rt.IFLA_LINKINFO);
+        m.Attr(Rt.IFLA_INFO_KIND, "vlan");
+        var data = m.Begin(Rt.IFLA_INFO_DATA);
+        Span<byte> id = stackalloc byte[2];
+        BinaryPrimitives.WriteUInt16LittleEndian(id, vlanId);
+        m.Attr(Rt.IFLA_VLAN_ID, id);
+        m.End(data);
+        m.End(info);
+        Request(m, $"RTM_NEWLINK create vlan {name} (id {vlanId}) on link {parentIndex}");
+    }
+
+    /// <summary>Creates a dummy link, up.</summary>
+    public void CreateDummy(string name)
+    {
+        var m = new NetlinkMessageBuilder(Rt.RTM_NEWLINK, Rt.NLM_F_CREATE | Rt.NLM_F_EXCL | Rt.NLM_F_ACK)
+            .IfInfo(flags: Rt.IFF_UP, change: Rt.IFF_UP)
+            .Attr(Rt.IFLA_IFNAME, name);
+        var info = m.Begin(Rt.IFLA_LINKINFO);
+        m.Attr(Rt.IFLA_INFO_KIND, "dummy");
+        m.End(info);
+        Request(m, $"RTM_NEWLINK create dummy {name}");
+    }
+
+    private void RequestWithNetns(NetlinkMessageBuilder m, SafeFileHandle? netns, string operation)
+    {
+        var addRef = false;
+        netns?.DangerousAddRef(ref addRef);
+        try { Request(m, operation); }
+        finally { if (addRef) netns!.DangerousRelease(); }
+    }
+
     /// <summary>Moves a link into the network namespace open at <paramref name="netns"/>.</summary>
     public void MoveToNetns(int index, SafeFileHandle netns, string? newName = null)
     {
