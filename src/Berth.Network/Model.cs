@@ -94,6 +94,23 @@ public sealed record NetworkCreateOptions
     public bool EnableIcc { get; init; } = true;
     /// <summary>The host address of published ports that name none (com.docker.network.bridge.host_binding_ipv4); null: every address.</summary>
     public string? HostBindingIpv4 { get; init; }
+    /// <summary><see cref="NetworkDrivers.Bridge"/>, <see cref="NetworkDrivers.Macvlan"/> or <see cref="NetworkDrivers.Ipvlan"/>.</summary>
+    public string Driver { get; init; } = NetworkDrivers.Bridge;
+    /// <summary>
+    /// macvlan/ipvlan: the host link the containers' links sit on (-o parent). A missing <c>IF.VLAN</c> is
+    /// made as an 802.1q sub-interface of IF; null: a dummy link is made and the network is internal.
+    /// </summary>
+    public string? Parent { get; init; }
+    /// <summary>-o macvlan_mode (bridge, private, vepa, passthru; null: bridge) or -o ipvlan_mode (l2, l3, l3s; null: l2).</summary>
+    public string? Mode { get; init; }
+    /// <summary>-o ipvlan_flag: bridge, private, vepa; null: bridge.</summary>
+    public string? IpvlanFlag { get; init; }
+}
+
+/// <summary>The network drivers Berth.Network builds, named as dockerd names them.</summary>
+public static class NetworkDrivers
+{
+    public const string Bridge = "bridge", Macvlan = "macvlan", Ipvlan = "ipvlan";
 }
 
 /// <summary>One default address pool: <paramref name="Base"/> split into subnets of prefix length <paramref name="Size"/>.</summary>
@@ -127,6 +144,15 @@ public sealed record NetworkInfo(string Id, string Name, string Bridge, Ipv4Subn
     public bool EnableIcc { get; init; } = true;
     /// <summary>Published ports that name no host address are bound to this one; null: every address.</summary>
     public IPAddress? HostBindingIpv4 { get; init; }
+    /// <summary>bridge, macvlan or ipvlan (<see cref="NetworkDrivers"/>); only a bridge network has a <see cref="Bridge"/>.</summary>
+    public string Driver { get; init; } = NetworkDrivers.Bridge;
+    /// <summary>macvlan/ipvlan: the parent link and the mode (macvlan_mode or ipvlan_mode) and ipvlan_flag in force.</summary>
+    public string? Parent { get; init; }
+    public string? Mode { get; init; }
+    public string? IpvlanFlag { get; init; }
+    /// <summary>The gateway was given at create (--gateway); the same for the IPv6 gateway.</summary>
+    public bool ConfiguredGateway { get; init; }
+    public bool ConfiguredGateway6 { get; init; }
 }
 
 public sealed record EndpointCreateOptions

@@ -34,6 +34,7 @@ public sealed partial class NetworkController
             if (requested6 is not null && network.Subnet6 is null)
                 throw new NetworkException(NetworkErrorKind.InvalidArgument, $"network {network.Name} has no IPv6 subnet: --ip6 {o.Address6} cannot be given");
             byte[]? mac = o.MacAddress is null ? null : ParseMac(o.MacAddress);
+            if (!IsBridge(network)) return CreateLanEndpointLocked(network, o, requested, requested6, mac);
             if (network.Internal && o.Ports.Count > 0)
                 throw new NetworkException(NetworkErrorKind.InvalidArgument, $"network {network.Name} is internal: ports cannot be published");
             using var netns = OpenNetns(o.NetnsPath);
@@ -44,8 +45,6 @@ public sealed partial class NetworkController
 
             var id = NewId();
             var hostIf = VethPrefix + id[..10];
-            var subnet = Ipv4Subnet.Parse(network.Subnet);
-            var gateway = IPAddress.Parse(network.Gateway);
             Ipv6Subnet? subnet6 = network.Subnet6 is null ? null : Ipv6Subnet.Parse(network.Subnet6);
             var undo = new Stack<Action>();
             undo.Push(portSockets.Dispose);
@@ -68,22 +67,7 @@ public sealed partial class NetworkController
                 if (network.IccDisabled) _host.SetIsolated(hostIf);
                 using (var inside = NetlinkSocket.OpenIn(o.NetnsPath))
                 {
-                    var index = inside.GetIndex(o.InterfaceName);
-                    inside.SetLoopbackUp();
-                    inside.AddAddress(index, address, subnet.PrefixLength);
-                    inside.SetUp(index);
-                    // A namespace that has a default route already (a second network) keeps it: the first network stays the gateway, as in Docker.
-                    if (!network.Internal && !HasDefaultRoute(inside)) inside.AddRoute(new Ipv4Subnet(0, 0), gateway, index);
-                    if (address6 is not null && subnet6 is { } s6)
-                    {
-                        // IPv6 may be off on the new interface (a new link takes net.ipv6.conf.default.disable_ipv6,
-                        // which a namespace inherits from the host's with net.core.devconf_inherit_init_net,
-                        // or a --sysctl set); adding the address fails with EACCES unless it is on.
-                        Sysctl.Write(o.NetnsPath, $"net/ipv6/conf/{o.InterfaceName}/disable_ipv6", "0");
-                        inside.AddAddress6(index, address6, s6.PrefixLength);
-                        if (!network.Internal && !HasDefaultRoute6(inside))
-                            inside.AddRoute6(new Ipv6Subnet(UInt128.Zero, 0), IPAddress.Parse(network.Gateway6!), index);
-                    }
+                    ConfigureInside(inside, o.NetnsPath, o.InterfaceName, network, address, address6);
                 }
                 if (ports.Count > 0)
                 {
@@ -117,6 +101,59 @@ public sealed partial class NetworkController
     }
 
     /// <summary>
+    /// The container's side of a new endpoint, whatever the driver: lo up, the address(es) on the
+    /// interface, the interface up, and the default route(s) unless the network is internal.
+    /// </summary>
+    private static void ConfigureInside(NetlinkSocket inside, string netnsPath, string interfaceName, NetworkRecord network, IPAddress address, IPAddress? address6)
+    {
+        var index = inside.GetIndex(interfaceName);
+        inside.SetLoopbackUp();
+        inside.AddAddress(index, address, Ipv4Subnet.Parse(network.Subnet).PrefixLength);
+        SetUpOncePeerMacIsFree(inside, index);
+        // A namespace that has a default route already (a second network) keeps it: the first network stays the gateway, as in Docker.
+        if (!network.Internal && !HasDefaultRoute(inside)) AddDefaultRoute(inside, network, index);
+        if (address6 is not null && network.Subnet6 is not null)
+        {
+            // IPv6 may be off on the new interface (a new link takes net.ipv6.conf.default.disable_ipv6,
+            // which a namespace inherits from the host's with net.core.devconf_inherit_init_net,
+            // or a --sysctl set); adding the address fails with EACCES unless it is on.
+            Sysctl.Write(netnsPath, $"net/ipv6/conf/{interfaceName}/disable_ipv6", "0");
+            inside.AddAddress6(index, address6, Ipv6Subnet.Parse(network.Subnet6).PrefixLength);
+            if (!network.Internal && !HasDefaultRoute6(inside)) AddDefaultRoute6(inside, network, index);
+        }
+    }
+
+    /// <summary>
+    /// Brings the interface up. A macvlan link cannot go up while a sibling on the same parent has its
+    /// MAC (EADDRINUSE); the MAC follows the IPv4 address, so a container that asks for the address of
+    /// one that just exited meets that sibling while the kernel still tears the old namespace down
+    /// (asynchronously, some milliseconds after its last process). It is waited for, up to 2 s.
+    /// </summary>
+    private static void SetUpOncePeerMacIsFree(NetlinkSocket inside, int index)
+    {
+        var deadline = Environment.TickCount64 + 2000;
+        while (true)
+        {
+            try
+            {
+                inside.SetUp(index);
+                return;
+            }
+            catch (NetlinkException e) when (e.Errno == Interop.Libc.EADDRINUSE && Environment.TickCount64 < deadline)
+            {
+                Thread.Sleep(20);
+            }
+        }
+    }
+
+    /// <summary>The IPv4 default route through the network's gateway, or through the link itself on an ipvlan l3/l3s network.</summary>
+    private static void AddDefaultRoute(NetlinkSocket inside, NetworkRecord network, int index)
+        => inside.AddRoute(new Ipv4Subnet(0, 0), RoutesViaLink(network) ? null : IPAddress.Parse(network.Gateway), index);
+
+    private static void AddDefaultRoute6(NetlinkSocket inside, NetworkRecord network, int index)
+        => inside.AddRoute6(new Ipv6Subnet(UInt128.Zero, 0), RoutesViaLink(network) ? null : IPAddress.Parse(network.Gateway6!), index);
+
+    /// <summary>
     /// Disconnects: the published ports first (nothing may DNAT to an address about to be reused), then
     /// the veth pair (deleting the outer end deletes the inner one; if the namespace is already gone,
     /// so is the pair), then the address and the record. Unknown ids are NotFound.
@@ -135,7 +172,10 @@ public sealed partial class NetworkController
             var e = FindEndpoint(endpointId);
             if (e.Ports.Count > 0) RemovePortRules(new NftFirewall.EndpointRules(e.Address, e.Ports, e.Address6), e.Id);
             if (_portSockets.Remove(e.Id, out var portSockets)) portSockets.Dispose();
-            if (processesGone) deferredLink = e.HostInterface;
+            // A macvlan/ipvlan endpoint has no host end: its link is deleted in the container's namespace
+            // (a namespace without processes takes it along).
+            if (e.HostInterface.Length == 0) { if (!processesGone && e.NetnsPath is not null) DeleteLinkIn(e.NetnsPath, e.Interface); }
+            else if (processesGone) deferredLink = e.HostInterface;
             else _host.DeleteLink(e.HostInterface);
             if (_ipam.HasPool(e.NetworkId))
             {
@@ -192,14 +232,12 @@ public sealed partial class NetworkController
                 .FirstOrDefault();
             if (next is null) return;
             using var inside = NetlinkSocket.OpenIn(netnsPath);
-            if (!HasDefaultRoute(inside))
-                inside.AddRoute(new Ipv4Subnet(0, 0), IPAddress.Parse(_networks[next.NetworkId].Gateway), inside.GetIndex(next.Interface));
+            if (!HasDefaultRoute(inside)) AddDefaultRoute(inside, _networks[next.NetworkId], inside.GetIndex(next.Interface));
             var next6 = _endpoints.Values
                 .Where(e => e.ContainerId == containerId && e.Address6 is not null && !_networks[e.NetworkId].Internal && _networks[e.NetworkId].Gateway6 is not null)
                 .OrderBy(e => e.Interface, StringComparer.Ordinal)
                 .FirstOrDefault();
-            if (next6 is not null && !HasDefaultRoute6(inside))
-                inside.AddRoute6(new Ipv6Subnet(UInt128.Zero, 0), IPAddress.Parse(_networks[next6.NetworkId].Gateway6!), inside.GetIndex(next6.Interface));
+            if (next6 is not null && !HasDefaultRoute6(inside)) AddDefaultRoute6(inside, _networks[next6.NetworkId], inside.GetIndex(next6.Interface));
         }
     }
 

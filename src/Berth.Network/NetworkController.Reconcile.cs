@@ -58,9 +58,10 @@ public sealed partial class NetworkController
             }
 
             var recreated = 0;
-            if (_networks.Count > 0) EnsureForwarding();
-            if (_networks.Values.Any(n => n.Subnet6 is not null)) EnsureForwarding6();
-            foreach (var n in _networks.Values)
+            if (_networks.Values.Any(IsBridge)) EnsureForwarding();
+            if (_networks.Values.Any(n => IsBridge(n) && n.Subnet6 is not null)) EnsureForwarding6();
+            RecreateParents();
+            foreach (var n in _networks.Values.Where(IsBridge))
             {
                 if (_host.GetLink(n.Bridge) is not null) continue;
                 _host.CreateBridge(n.Bridge, n.Mtu);
@@ -69,18 +70,22 @@ public sealed partial class NetworkController
                 recreated++;
             }
 
-            var ownedLinks = new HashSet<string>(_endpoints.Values.Select(e => e.HostInterface).Concat(_networks.Values.Select(n => n.Bridge)), StringComparer.Ordinal);
+            var ownedLinks = new HashSet<string>(_endpoints.Values.Select(e => e.HostInterface)
+                .Concat(_networks.Values.Select(n => IsBridge(n) ? n.Bridge : n.Parent ?? "")), StringComparer.Ordinal);
             var staleLinks = 0;
             foreach (var link in _host.ListLinks())
             {
+                // A macvlan/ipvlan network's 802.1q sub-interface has the name the user gave: a crash between
+                // making it and recording the network leaves it; its dummy links are named as ours.
                 var ours = (link.Kind == "veth" && link.Name.StartsWith(VethPrefix, StringComparison.Ordinal) && link.Name.Length == VethPrefix.Length + 10)
-                    || (link.Kind == "bridge" && (link.Name.StartsWith(BridgePrefix, StringComparison.Ordinal) || link.Name == _options.DefaultBridge));
+                    || (link.Kind == "bridge" && (link.Name.StartsWith(BridgePrefix, StringComparison.Ordinal) || link.Name == _options.DefaultBridge))
+                    || IsDummyParentName(link);
                 if (ours && !ownedLinks.Contains(link.Name) && _host.DeleteLink(link.Name)) staleLinks++;
             }
 
             RebuildTable();
-            if (_networks.Count == 0) ReleaseForwarding();
-            if (!_networks.Values.Any(n => n.Subnet6 is not null)) ReleaseForwarding6();
+            if (!_networks.Values.Any(IsBridge)) ReleaseForwarding();
+            if (!_networks.Values.Any(n => IsBridge(n) && n.Subnet6 is not null)) ReleaseForwarding6();
             return new ReconcileReport(staleEndpoints, staleLinks, released, recreated, unboundPorts);
         }
     }

@@ -186,6 +186,8 @@ public sealed partial class NetworkController : IDisposable
         if (o.HostBindingIpv4 is not null && (!IPAddress.TryParse(o.HostBindingIpv4, out hostBinding) || hostBinding.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork))
             throw new NetworkException(NetworkErrorKind.InvalidArgument, $"invalid host binding address \"{o.HostBindingIpv4}\": give an IPv4 address");
         if (IPAddress.Any.Equals(hostBinding)) hostBinding = null;
+        var lan = o.Driver != NetworkDrivers.Bridge;
+        var parentPlan = lan ? PlanParent(o) : null;
         if (o.EnableIpv6)
         {
             // The kernel drops IPv6 from a link whose MTU is below 1280 (RFC 8200's minimum).
@@ -199,10 +201,10 @@ public sealed partial class NetworkController : IDisposable
         if (o.EnableIpv6 && subnet6 is null)
             subnet6 = _ipam.ChooseSubnet6(UlaPrefix(), _host.ListRoutes6().Where(r => r.Destination.PrefixLength > 0 && r.Table != 255).Select(r => r.Destination));
         var id = NewId();
-        var bridge = o.Name == DefaultNetworkName ? _options.DefaultBridge : BridgePrefix + id[..12];
-        if (_host.GetLink(bridge) is not null) throw new NetworkException(NetworkErrorKind.Conflict, $"a link named {bridge} already exists");
-        var mtu = o.Mtu ?? UplinkMtu(routes);
-        if (subnet6 is not null && mtu < 1280)
+        var bridge = lan ? "" : o.Name == DefaultNetworkName ? _options.DefaultBridge : BridgePrefix + id[..12];
+        if (!lan && _host.GetLink(bridge) is not null) throw new NetworkException(NetworkErrorKind.Conflict, $"a link named {bridge} already exists");
+        var mtu = lan ? 0 : o.Mtu ?? UplinkMtu(routes);
+        if (!lan && subnet6 is not null && mtu < 1280)
             throw new NetworkException(NetworkErrorKind.InvalidArgument, $"the uplink's MTU {mtu} is below IPv6's minimum of 1280: give an MTU (-o com.docker.network.driver.mtu=1280) for an IPv6 network");
 
         var undo = new Stack<Action>();
@@ -211,23 +213,34 @@ public sealed partial class NetworkController : IDisposable
             gateway = _ipam.AddPool(id, subnet, gateway, subnet6, gateway6, range, aux, range6, aux6); // refuses overlaps, persists
             undo.Push(() => _ipam.RemovePool(id));
             gateway6 = _ipam.GetPool6(id)?.Gateway;
-            EnsureForwarding();
-            if (subnet6 is not null) EnsureForwarding6();
-            _host.CreateBridge(bridge, mtu);
-            undo.Push(() => _host.DeleteLink(bridge));
-            ConfigureBridge(bridge, gateway, subnet, gateway6, subnet6);
-            var rules = new NftFirewall.NetworkRules(bridge, subnet, o.Internal, subnet6);
-            // The IPv6 table exists only while a dual-stack network does: such a network rebuilds both.
-            if (!_tableReady || subnet6 is not null) RebuildTable(extraNetwork: rules);
+            string? parent = null;
+            if (parentPlan is not null)
+            {
+                // After the pool, as dockerd: a subnet overlapping another network's is refused first.
+                parent = PrepareParent(o.Driver, id, parentPlan, undo);
+                mtu = _host.GetLink(parent)?.Mtu ?? 0;
+            }
             else
             {
-                _firewall.AddNetwork(rules);
+                EnsureForwarding();
+                if (subnet6 is not null) EnsureForwarding6();
+                _host.CreateBridge(bridge, mtu);
+                undo.Push(() => _host.DeleteLink(bridge));
+                ConfigureBridge(bridge, gateway, subnet, gateway6, subnet6);
+                var rules = new NftFirewall.NetworkRules(bridge, subnet, o.Internal, subnet6);
+                // The IPv6 table exists only while a dual-stack network does: such a network rebuilds both.
+                if (!_tableReady || subnet6 is not null) RebuildTable(extraNetwork: rules);
+                else
+                {
+                    _firewall.AddNetwork(rules);
+                }
+                undo.Push(() => { if (subnet6 is not null) RebuildTable(); else RemoveNetworkRules(rules); });
             }
-            undo.Push(() => { if (subnet6 is not null) RebuildTable(); else RemoveNetworkRules(rules); });
             var record = new NetworkRecord
             {
                 Id = id, Name = o.Name, Bridge = bridge, Subnet = subnet.ToString(), Gateway = gateway.ToString(),
-                Internal = o.Internal, Mtu = mtu, Created = DateTimeOffset.UtcNow,
+                // dockerd: a macvlan or ipvlan network without a parent sits on a dummy link and is internal.
+                Internal = o.Internal || parentPlan is { Kind: ParentKind.Dummy }, Mtu = mtu, Created = DateTimeOffset.UtcNow,
                 Labels = o.Labels is { Count: > 0 } l ? new Dictionary<string, string>(l, StringComparer.Ordinal) : null,
                 DriverOptions = o.DriverOptions is { Count: > 0 } d ? new Dictionary<string, string>(d, StringComparer.Ordinal) : null,
                 ConfiguredSubnet = o.Subnet is not null,
@@ -240,6 +253,13 @@ public sealed partial class NetworkController : IDisposable
                 AuxAddresses6 = aux6.Count > 0 ? aux6.ToDictionary(a => a.Key, a => a.Value.ToString(), StringComparer.Ordinal) : null,
                 IccDisabled = !o.EnableIcc,
                 HostBindingIpv4 = hostBinding?.ToString(),
+                Driver = lan ? o.Driver : null,
+                Parent = parent,
+                ParentCreated = parentPlan is { Kind: not ParentKind.Existing },
+                Mode = parentPlan?.Mode,
+                IpvlanFlag = parentPlan?.IpvlanFlag,
+                ConfiguredGateway = o.Gateway is not null,
+                ConfiguredGateway6 = o.Gateway6 is not null,
             };
             AtomicFile.Write(Path.Combine(_networksDir, id + ".json"), JsonSerializer.Serialize(record, StateJson.Default.NetworkRecord));
             _networks[id] = record;
@@ -248,8 +268,11 @@ public sealed partial class NetworkController : IDisposable
         catch
         {
             Undo(undo);
-            if (_networks.Count == 0) ReleaseForwarding();
-            if (!_networks.Values.Any(n => n.Subnet6 is not null)) ReleaseForwarding6();
+            if (!lan)
+            {
+                if (!_networks.Values.Any(IsBridge)) ReleaseForwarding();
+                if (!_networks.Values.Any(n => IsBridge(n) && n.Subnet6 is not null)) ReleaseForwarding6();
+            }
             throw;
         }
     }
@@ -312,25 +335,32 @@ public sealed partial class NetworkController : IDisposable
             var n = Find(idOrName);
             var attached = _endpoints.Values.Count(e => e.NetworkId == n.Id);
             if (attached > 0) throw new NetworkException(NetworkErrorKind.Conflict, $"network {n.Name} has {attached} active endpoint(s)");
-            if (_networks.Count == 1)
+            if (!IsBridge(n))
             {
-                _firewall.DeleteTable();
-                _tableReady = false;
-            }
-            else if (n.Subnet6 is not null)
-            {
-                RebuildTable(excludeNetwork: n.Bridge); // drops the IPv6 table with the last dual-stack network
+                if (n.ParentCreated && n.Parent is not null) _host.DeleteLink(n.Parent);
             }
             else
             {
-                RemoveNetworkRules(RulesOf(n));
+                if (_networks.Values.Count(IsBridge) == 1)
+                {
+                    _firewall.DeleteTable();
+                    _tableReady = false;
+                }
+                else if (n.Subnet6 is not null)
+                {
+                    RebuildTable(excludeNetwork: n.Bridge); // drops the IPv6 table with the last dual-stack network
+                }
+                else
+                {
+                    RemoveNetworkRules(RulesOf(n));
+                }
+                _host.DeleteLink(n.Bridge);
             }
-            _host.DeleteLink(n.Bridge);
             _ipam.RemovePool(n.Id);
             AtomicFile.Delete(Path.Combine(_networksDir, n.Id + ".json"));
             _networks.Remove(n.Id);
-            if (_networks.Count == 0) ReleaseForwarding();
-            if (!_networks.Values.Any(x => x.Subnet6 is not null)) ReleaseForwarding6();
+            if (!_networks.Values.Any(IsBridge)) ReleaseForwarding();
+            if (!_networks.Values.Any(x => IsBridge(x) && x.Subnet6 is not null)) ReleaseForwarding6();
         }
     }
 
@@ -349,7 +379,7 @@ public sealed partial class NetworkController : IDisposable
     private void RebuildTable(NftFirewall.NetworkRules? extraNetwork = null, string? excludeNetwork = null, string? excludeEndpoint = null,
         NftFirewall.EndpointRules? extraEndpoint = null)
     {
-        var networks = _networks.Values.Where(n => n.Bridge != excludeNetwork).Select(RulesOf).ToList();
+        var networks = _networks.Values.Where(n => IsBridge(n) && n.Bridge != excludeNetwork).Select(RulesOf).ToList();
         if (extraNetwork is not null) networks.Add(extraNetwork);
         var endpoints = _endpoints.Values.Where(e => e.Id != excludeEndpoint && e.Ports.Count > 0)
             .Select(e => new NftFirewall.EndpointRules(e.Address, e.Ports, e.Address6)).ToList();
@@ -363,6 +393,9 @@ public sealed partial class NetworkController : IDisposable
         _firewall.Rebuild(networks, endpoints);
         _tableReady = true;
     }
+
+    /// <summary>A bridge network (with a bridge, NAT rules and forwarding); macvlan and ipvlan networks have none of these.</summary>
+    private static bool IsBridge(NetworkRecord n) => n.Driver is null;
 
     private static NftFirewall.NetworkRules RulesOf(NetworkRecord n) =>
         new(n.Bridge, Ipv4Subnet.Parse(n.Subnet), n.Internal, n.Subnet6 is null ? null : Ipv6Subnet.Parse(n.Subnet6));
@@ -448,17 +481,24 @@ public sealed partial class NetworkController : IDisposable
             AuxAddresses6 = n.AuxAddresses6 ?? [],
             EnableIcc = !n.IccDisabled,
             HostBindingIpv4 = n.HostBindingIpv4 is null ? null : IPAddress.Parse(n.HostBindingIpv4),
+            Driver = n.Driver ?? NetworkDrivers.Bridge,
+            Parent = n.Parent,
+            Mode = n.Mode,
+            IpvlanFlag = n.IpvlanFlag,
+            ConfiguredGateway = n.ConfiguredGateway,
+            ConfiguredGateway6 = n.ConfiguredGateway6,
         };
 
     private EndpointInfo ToInfo(EndpointRecord e)
     {
         var n = _networks[e.NetworkId];
+        var routedByGateway = !n.Internal && !RoutesViaLink(n);
         return new EndpointInfo(e.Id, e.NetworkId, e.ContainerId, e.HostInterface, e.Interface, IPAddress.Parse(e.Address),
-            Ipv4Subnet.Parse(n.Subnet).PrefixLength, n.Internal ? null : IPAddress.Parse(n.Gateway), e.MacAddress, e.Ports, e.Aliases, e.Hostname)
+            Ipv4Subnet.Parse(n.Subnet).PrefixLength, routedByGateway ? IPAddress.Parse(n.Gateway) : null, e.MacAddress, e.Ports, e.Aliases, e.Hostname)
         {
             Address6 = e.Address6 is null ? null : IPAddress.Parse(e.Address6),
             PrefixLength6 = e.Address6 is null || n.Subnet6 is null ? 0 : Ipv6Subnet.Parse(n.Subnet6).PrefixLength,
-            Gateway6 = e.Address6 is null || n.Internal || n.Gateway6 is null ? null : IPAddress.Parse(n.Gateway6),
+            Gateway6 = e.Address6 is null || !routedByGateway || n.Gateway6 is null ? null : IPAddress.Parse(n.Gateway6),
             PortsOnIpv6Any = e.PortsOnIpv6Any,
         };
     }

@@ -59,6 +59,19 @@ internal sealed class NetworkRecord
     public bool IccDisabled { get; init; }
     /// <summary>The host address published ports that name none are bound to; null: every address.</summary>
     public string? HostBindingIpv4 { get; init; }
+    /// <summary>macvlan or ipvlan; null: bridge (older records too). Such a network has no bridge (<see cref="Bridge"/> is empty).</summary>
+    public string? Driver { get; init; }
+    /// <summary>The link a macvlan or ipvlan network's container links sit on (-o parent, or the dummy link made for a network without one).</summary>
+    public string? Parent { get; init; }
+    /// <summary>The parent is an 802.1q sub-interface or a dummy link this network made, deleted with it.</summary>
+    public bool ParentCreated { get; init; }
+    /// <summary>macvlan_mode or ipvlan_mode, normalised (bridge, l2 when not given).</summary>
+    public string? Mode { get; init; }
+    /// <summary>ipvlan_flag, normalised (bridge when not given).</summary>
+    public string? IpvlanFlag { get; init; }
+    /// <summary>The gateway was given at create (--gateway), not the subnet's first address; the same for the IPv6 gateway.</summary>
+    public bool ConfiguredGateway { get; init; }
+    public bool ConfiguredGateway6 { get; init; }
 }
 
 /// <summary>An endpoint as persisted: <c>endpoints/&lt;id&gt;.json</c>.</summary>
@@ -78,6 +91,11 @@ internal sealed class EndpointRecord
     public List<PortMapping> Ports { get; init; } = new();
     /// <summary>Its ports without a host IP are bound on the IPv6 wildcard too (the host has IPv6).</summary>
     public bool PortsOnIpv6Any { get; init; }
+    /// <summary>
+    /// The container's namespace, kept for a macvlan or ipvlan endpoint (which has no host end): its link
+    /// is deleted there when a running container disconnects.
+    /// </summary>
+    public string? NetnsPath { get; init; }
 }
 
 /// <summary>Whether Berth turned a forwarding sysctl on (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding) and must turn it off after the last network needing it.</summary>
