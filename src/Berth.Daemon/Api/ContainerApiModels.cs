@@ -301,10 +301,10 @@ public sealed record NetworkIpamJson
     public IReadOnlyList<IpamPoolJson> Config { get; init; } = [];
 }
 
-/// <summary>One IPAM.Config entry as dockerd shows it: IPRange and AuxiliaryAddresses only when set.</summary>
+/// <summary>One IPAM.Config entry as dockerd shows it: IPRange, Gateway and AuxiliaryAddresses only when set.</summary>
 public sealed record IpamPoolJson
 {
-    public IpamPoolJson(string subnet, string gateway, string? ipRange = null, Dictionary<string, string>? auxiliaryAddresses = null)
+    public IpamPoolJson(string subnet, string? gateway, string? ipRange = null, Dictionary<string, string>? auxiliaryAddresses = null)
     {
         Subnet = subnet;
         Gateway = gateway;
@@ -314,7 +314,7 @@ public sealed record IpamPoolJson
 
     public string Subnet { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? IPRange { get; init; }
-    public string Gateway { get; init; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Gateway { get; init; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public Dictionary<string, string>? AuxiliaryAddresses { get; init; }
 }
 

@@ -159,12 +159,16 @@ public static class ContainersApi
         Mounts = MountPoints(r),
     };
 
+    /// <summary>The exposed ports, but none while the container's ports are on a macvlan or ipvlan endpoint (dockerd shows none then).</summary>
+    private static IEnumerable<string> ExposedPortsShown(ContainerRecord r)
+        => (r.Networks ?? []).Any(n => n.Connected && n.PortsUnsupported) ? [] : r.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>();
+
     internal static List<SummaryPortJson> SummaryPorts(ContainerRecord r)
     {
         var ports = new List<SummaryPortJson>();
         foreach (PublishedPort p in (r.Networks ?? []).SelectMany(n => n.Ports))
             ports.Add(new SummaryPortJson { IP = p.HostIp, PrivatePort = p.ContainerPort, PublicPort = p.HostPort, Type = p.Protocol });
-        foreach (string exposed in r.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>())
+        foreach (string exposed in ExposedPortsShown(r))
         {
             string[] parts = exposed.Split('/');
             // A key such as "70000/tcp" (dockerd takes it at create) is left out: PrivatePort is a uint16 to
@@ -212,7 +216,7 @@ public static class ContainersApi
     private static NetworkSettingsJson NetworkSettings(ContainerRecord r, string engineId)
     {
         var ports = new Dictionary<string, IReadOnlyList<PortBindingJson>?>(StringComparer.Ordinal);
-        foreach (string exposed in r.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>()) ports[exposed] = null;
+        foreach (string exposed in ExposedPortsShown(r)) ports[exposed] = null;
         foreach (var group in (r.Networks ?? []).SelectMany(n => n.Ports).GroupBy(p => $"{p.ContainerPort}/{p.Protocol}"))
             ports[group.Key] = group.Select(p => new PortBindingJson(p.HostIp, p.HostPort.ToString(CultureInfo.InvariantCulture))).ToList();
         // The top-level address fields are the default bridge's, as dockerd's: empty for a container

@@ -9,8 +9,8 @@ using Microsoft.AspNetCore.Http;
 namespace Berth.Daemon.Api;
 
 /// <summary>
-/// <c>/networks/…</c>: the default bridge, user-defined bridge networks (Berth.Network), and the
-/// predefined <c>host</c> and <c>none</c>, as dockerd lists them.
+/// <c>/networks/…</c>: the default bridge, user-defined bridge, macvlan and ipvlan networks
+/// (Berth.Network), and the predefined <c>host</c> and <c>none</c>, as dockerd lists them.
 /// </summary>
 public static class NetworksApi
 {
@@ -19,6 +19,9 @@ public static class NetworksApi
     // The bridge driver's options berthd takes (network create -o), as dockerd names them.
     private const string NameOption = "com.docker.network.bridge.name", MtuOption = "com.docker.network.driver.mtu",
         IccOption = "com.docker.network.bridge.enable_icc", HostBindingOption = "com.docker.network.bridge.host_binding_ipv4";
+
+    // The macvlan and ipvlan drivers' options. dockerd keeps every other option of theirs as given, unread.
+    private const string ParentOption = "parent", MacvlanModeOption = "macvlan_mode", IpvlanModeOption = "ipvlan_mode", IpvlanFlagOption = "ipvlan_flag";
 
     /// <summary>Go's strconv.ParseBool, which dockerd parses these options with; null when it would fail.</summary>
     private static bool? GoBool(string text) => text switch
@@ -86,21 +89,24 @@ public static class NetworksApi
                 [MtuOption] = n.Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture),
             }
             : new Dictionary<string, string>(n.DriverOptions, StringComparer.Ordinal);
-        var v4 = new IpamPoolJson(n.Subnet.ToString(), n.Gateway.ToString(), n.IpRange?.ToString(),
+        // dockerd shows a macvlan/ipvlan network's gateway only when it chose the subnet or was given the gateway.
+        bool showGateway = n.Driver == NetworkDrivers.Bridge || !n.ConfiguredSubnet || n.ConfiguredGateway;
+        bool showGateway6 = n.Driver == NetworkDrivers.Bridge || !n.ConfiguredSubnet6 || n.ConfiguredGateway6;
+        var v4 = new IpamPoolJson(n.Subnet.ToString(), showGateway ? n.Gateway.ToString() : null, n.IpRange?.ToString(),
             n.AuxAddresses.Count > 0 ? new Dictionary<string, string>(n.AuxAddresses, StringComparer.Ordinal) : null);
         return new NetworkJson
         {
             Name = n.Name,
             Id = n.Id,
             Created = ContainerService.Rfc3339(n.Created),
-            Driver = "bridge",
+            Driver = n.Driver,
             Internal = n.Internal,
             EnableIPv6 = n.EnableIpv6,
             IPAM = new NetworkIpamJson
             {
                 Options = n.IpamOptions is { } ipamOptions ? new Dictionary<string, string>(ipamOptions, StringComparer.Ordinal) : null,
                 Config = n.Subnet6 is { } s6
-                    ? [v4, new IpamPoolJson(s6.ToString(), n.Gateway6?.ToString() ?? "", n.IpRange6?.ToString(),
+                    ? [v4, new IpamPoolJson(s6.ToString(), showGateway6 ? n.Gateway6?.ToString() ?? "" : null, n.IpRange6?.ToString(),
                         n.AuxAddresses6.Count > 0 ? new Dictionary<string, string>(n.AuxAddresses6, StringComparer.Ordinal) : null)]
                     : [v4],
             },
@@ -152,11 +158,18 @@ public static class NetworksApi
         NetworkController network = engine.Network ?? throw ApiException.BadRequest("this berthd runs without bridge networking (--bridge none): networks cannot be created");
         // dockerd's answers: host and null are its built-in single-instance drivers; any other is a plugin it looks for.
         if (body.Driver is "host" or "null") throw ApiException.Forbidden($"only one instance of \"{body.Driver}\" network is allowed");
-        if (body.Driver is not (null or "" or "bridge")) throw ApiException.NotFound($"plugin \"{body.Driver}\" not found");
+        if (body.Driver is not (null or "" or NetworkDrivers.Bridge or NetworkDrivers.Macvlan or NetworkDrivers.Ipvlan))
+            throw ApiException.NotFound($"plugin \"{body.Driver}\" not found");
+        string driver = string.IsNullOrEmpty(body.Driver) ? NetworkDrivers.Bridge : body.Driver;
         if (body.IPAM?.Driver is not (null or "" or "default")) throw ApiException.NotFound($"plugin \"{body.IPAM.Driver}\" not found");
         if (IsPredefined(body.Name)) throw ApiException.Forbidden($"{body.Name} is a pre-defined network and cannot be created");
-        if (body.Options is { Count: > 0 } opts && opts.Keys.FirstOrDefault(k => k is not (NameOption or MtuOption or IccOption or HostBindingOption)) is { } unknown)
+        if (driver == NetworkDrivers.Bridge && body.Options is { Count: > 0 } opts && opts.Keys.FirstOrDefault(k => k is not (NameOption or MtuOption or IccOption or HostBindingOption)) is { } unknown)
             throw ApiException.BadRequest($"network option `{unknown}` is not supported by this version of berthd");
+        if (driver != NetworkDrivers.Bridge)
+        {
+            await CreateLan(context, engine, network, body, driver);
+            return;
+        }
         var (pool, pool6) = Pools(body);
         if (All(engine).Any(n => n.Name == body.Name)) throw ApiException.Conflict($"network with name {body.Name} already exists");
         int? mtu = body.Options?.GetValueOrDefault(MtuOption) is { } m
@@ -186,7 +199,40 @@ public static class NetworksApi
         {
             throw new ApiException(ContainerService.StatusOf(e.Kind), e.Message);
         }
-        PublishEvent(engine, "create", created.Id, created.Name);
+        PublishEvent(engine, "create", created.Id, created.Name, NetworkDrivers.Bridge);
+        await JsonResults.WriteAsync(context, new NetworkCreateResponse(created.Id, ""), ApiJson.Context.NetworkCreateResponse, 201);
+    }
+
+    /// <summary>
+    /// A macvlan or ipvlan network: the parent and mode options go to the network layer, which checks them
+    /// in dockerd's words; the others are kept as given (dockerd reads none of them: the bridge's MTU, ICC and
+    /// binding options mean nothing here).
+    /// </summary>
+    private static async Task CreateLan(HttpContext context, BerthEngine engine, NetworkController network, NetworkCreateBody body, string driver)
+    {
+        var (pool, pool6) = Pools(body);
+        if (All(engine).Any(n => n.Name == body.Name)) throw ApiException.Conflict($"network with name {body.Name} already exists");
+        string? Option(string key) => body.Options?.GetValueOrDefault(key);
+        NetworkInfo created;
+        try
+        {
+            created = network.CreateNetwork(new NetworkCreateOptions
+            {
+                Name = body.Name, Driver = driver, Parent = Option(ParentOption),
+                Mode = Option(driver == NetworkDrivers.Macvlan ? MacvlanModeOption : IpvlanModeOption),
+                IpvlanFlag = driver == NetworkDrivers.Ipvlan ? Option(IpvlanFlagOption) : null,
+                Subnet = pool?.Subnet, Gateway = pool?.Gateway, Internal = body.Internal,
+                Labels = body.Labels, DriverOptions = body.Options, Attachable = body.Attachable, IpamOptions = body.IPAM?.Options,
+                EnableIpv6 = body.EnableIPv6 == true, Subnet6 = pool6?.Subnet, Gateway6 = pool6?.Gateway,
+                IpRange = string.IsNullOrEmpty(pool?.IPRange) ? null : pool.IPRange, AuxAddresses = pool?.AuxiliaryAddresses,
+                IpRange6 = string.IsNullOrEmpty(pool6?.IPRange) ? null : pool6.IPRange, AuxAddresses6 = pool6?.AuxiliaryAddresses,
+            });
+        }
+        catch (NetworkException e)
+        {
+            throw new ApiException(ContainerService.StatusOf(e.Kind), e.Message);
+        }
+        PublishEvent(engine, "create", created.Id, created.Name, driver);
         await JsonResults.WriteAsync(context, new NetworkCreateResponse(created.Id, ""), ApiJson.Context.NetworkCreateResponse, 201);
     }
 
@@ -335,7 +381,7 @@ public static class NetworksApi
         {
             throw new ApiException(e.Kind == NetworkErrorKind.Conflict ? 403 : ContainerService.StatusOf(e.Kind), e.Message);
         }
-        PublishEvent(engine, "destroy", n.Id, n.Name);
+        PublishEvent(engine, "destroy", n.Id, n.Name, n.Driver);
         context.Response.StatusCode = 204;
         return Task.CompletedTask;
     }
@@ -358,7 +404,7 @@ public static class NetworksApi
             {
                 engine.Network!.RemoveNetwork(n.Id);
                 deleted.Add(n.Name);
-                PublishEvent(engine, "destroy", n.Id, n.Name);
+                PublishEvent(engine, "destroy", n.Id, n.Name, n.Driver);
             }
             catch (NetworkException)
             {
@@ -370,6 +416,6 @@ public static class NetworksApi
     }
 
     /// <summary>dockerd's network events: the network is the actor, with its name and driver.</summary>
-    private static void PublishEvent(BerthEngine engine, string action, string id, string name)
-        => engine.Events.Publish("network", action, id, new Dictionary<string, string> { ["name"] = name, ["type"] = "bridge" });
+    private static void PublishEvent(BerthEngine engine, string action, string id, string name, string driver)
+        => engine.Events.Publish("network", action, id, new Dictionary<string, string> { ["name"] = name, ["type"] = driver });
 }

@@ -87,12 +87,12 @@ public static class SystemApi
             Images = engine.Images.Count,
             Driver = "overlayfs",
             DriverStatus = [["driver-type", "berth overlay snapshotter (chain-ID layers, index=off)"], ["Snapshots", Path.Combine(options.DataRoot, "snapshots")]],
-            // What this engine serves: the local volume driver, the bridge/host/null network drivers
-            // (bridge only when berthd runs with networking), the json-file and local log drivers.
+            // What this engine serves: the local volume driver, the bridge/host/ipvlan/macvlan/null network
+            // drivers (bridge, ipvlan and macvlan only when berthd runs with networking), the json-file and local log drivers.
             Plugins = new PluginsInfo
             {
                 Volume = ["local"],
-                Network = engine.Network is null ? ["host", "null"] : ["bridge", "host", "null"],
+                Network = engine.Network is null ? ["host", "null"] : ["bridge", "host", "ipvlan", "macvlan", "null"],
                 Log = ["json-file", "local"],
             },
             MemoryLimit = true,

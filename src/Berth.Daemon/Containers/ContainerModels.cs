@@ -395,6 +395,11 @@ public sealed class ContainerNetworkState
     /// <summary>The names peers resolve it by on a user network: name, aliases, short ID, hostname.</summary>
     public List<string>? DnsNames { get; set; }
     public List<PublishedPort> Ports { get; set; } = [];
+    /// <summary>
+    /// The endpoint that would carry the container's ports is a macvlan or ipvlan one: that driver neither
+    /// publishes nor exposes ports, and dockerd then shows none, not even the exposed ones.
+    /// </summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool PortsUnsupported { get; set; }
 
     [JsonIgnore] public bool Connected => EndpointId.Length > 0;
 
@@ -410,6 +415,7 @@ public sealed class ContainerNetworkState
         IPPrefixLen = GlobalIPv6PrefixLen = 0;
         DnsNames = null;
         Ports = [];
+        PortsUnsupported = false;
     }
 }
 

@@ -378,6 +378,14 @@ public sealed partial class ContainerService
         if (userNetwork && !(state.Aliases ?? []).Contains(r.Id[..12])) state.Aliases = [.. state.Aliases ?? [], r.Id[..12]];
         List<string> names = userNetwork ? [r.Name.TrimStart('/'), .. state.Aliases ?? [], r.Id[..12], hostname] : [];
         names = names.Distinct(StringComparer.Ordinal).ToList();
+        IReadOnlyList<PortMapping> portMappings = ports ? PortMappings(r.Config, r.HostConfig) : [];
+        bool portsUnsupported = ports && network.Driver != NetworkDrivers.Bridge;
+        if (portsUnsupported && portMappings.Count > 0)
+        {
+            // dockerd's macvlan and ipvlan drivers log this and go on: the containers are on the LAN, nothing is published.
+            LogWarning(_logger, $"{network.Driver} driver does not support port mappings");
+            portMappings = [];
+        }
         EndpointInfo endpoint;
         try
         {
@@ -390,7 +398,7 @@ public sealed partial class ContainerService
                 Address = state.RequestedAddress,
                 Address6 = state.RequestedAddress6,
                 MacAddress = state.RequestedMacAddress ?? (ports && !string.IsNullOrEmpty(r.Config.MacAddress) ? r.Config.MacAddress : null),
-                Ports = ports ? PortMappings(r.Config, r.HostConfig) : [],
+                Ports = portMappings,
                 Aliases = names,
                 Hostname = hostname,
             });
@@ -410,6 +418,7 @@ public sealed partial class ContainerService
         state.GlobalIPv6PrefixLen = endpoint.PrefixLength6;
         state.IPv6Gateway = endpoint.Gateway6?.ToString() ?? "";
         state.DnsNames = userNetwork ? names : null;
+        state.PortsUnsupported = portsUnsupported;
         // Last: Connected (a non-empty endpoint ID) tells peers, which read this without the lock, that the address is there.
         state.EndpointId = endpoint.Id;
         // A port bound to every address answers over IPv6 too (DNAT'd on a dual-stack network, else the proxy): listed twice, as dockerd lists it.

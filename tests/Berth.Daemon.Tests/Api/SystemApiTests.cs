@@ -67,7 +67,7 @@ public sealed class SystemApiTests : IAsyncLifetime
         Assert.Equal(0, info.GetProperty("Images").GetInt32());
         Assert.Equal("inactive", info.GetProperty("Swarm").GetProperty("LocalNodeState").GetString());
         Assert.Equal(["local"], info.GetProperty("Plugins").GetProperty("Volume").EnumerateArray().Select(v => v.GetString()!).ToArray());
-        Assert.Equal(["bridge", "host", "null"], info.GetProperty("Plugins").GetProperty("Network").EnumerateArray().Select(v => v.GetString()!).ToArray());
+        Assert.Equal(["bridge", "host", "ipvlan", "macvlan", "null"], info.GetProperty("Plugins").GetProperty("Network").EnumerateArray().Select(v => v.GetString()!).ToArray());
         Assert.Equal(["json-file", "local"], info.GetProperty("Plugins").GetProperty("Log").EnumerateArray().Select(v => v.GetString()!).ToArray());
         Assert.False(string.IsNullOrEmpty(info.GetProperty("ID").GetString()));
     }
