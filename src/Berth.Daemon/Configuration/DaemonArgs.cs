@@ -40,12 +40,14 @@ public static partial class DaemonArgs
           -D, --debug                     Log at debug level
           -p, --pidfile string            Path of the PID file (default: <exec-root>/berthd.pid)
               --group string              Group of the unix sockets (default "berth", when it exists)
-          -b, --bridge string             The default network's bridge, or "none" for no bridge network
-                                          (containers then default to --network none) (default "berth0")
+          -b, --bridge string             The default network's bridge, or "none" for no networks at all
+                                          (containers then default to --network none; no user bridge,
+                                          macvlan or ipvlan network can be made) (default "berth0")
               --bip string                The default bridge's subnet (CIDR; default: the first of Docker's
                                           pools that no host route overlaps)
               --bridge-netns string       Make bridges, NAT and port rules in this network namespace
-                                          (a path such as /run/netns/x) rather than berthd's own
+                                          (a path such as /run/netns/x) rather than berthd's own; the
+                                          parents of macvlan and ipvlan networks are its links
               --default-address-pool pool-options
                                           Where networks without a subnet (and the default bridge without
                                           --bip) take theirs: base=CIDR,size=N, repeatable, in order
