@@ -11,7 +11,9 @@ namespace Berth.Network;
 /// <summary>
 /// Docker's network model for berthd: networks (a bridge, a subnet, NAT rules), endpoints (a veth
 /// pair whose inner end lives in a container's namespace, an address, published ports) and the
-/// sandbox (that namespace, owned by the runtime and referred to by path).
+/// sandbox (that namespace, owned by the runtime and referred to by path). macvlan and ipvlan
+/// networks have a parent link instead of a bridge and endpoints without a host end, no rules nor
+/// forwarding (NetworkController.MacvlanIpvlan.cs).
 ///
 /// State is persisted under <see cref="NetworkControllerOptions.StateDirectory"/> before an
 /// operation returns; the kernel objects are derived from it and named so that a restart can
