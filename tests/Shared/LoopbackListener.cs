@@ -30,6 +30,21 @@ internal static class LoopbackListener
         }
     }
 
+    /// <summary>Stops <paramref name="listener"/> and waits for <paramref name="server"/>, its <see cref="ServeAsync"/> loop.</summary>
+    public static async Task StopAsync(HttpListener listener, Task server)
+    {
+        listener.Stop();
+        try
+        {
+            listener.Close();
+        }
+        catch (HttpListenerException)
+        {
+            // Close binds the port again to remove its prefixes, which a connection in TIME_WAIT can refuse; Stop closed the socket.
+        }
+        await server;
+    }
+
     public static HttpListener Start(out int port)
     {
         // FreePort's port may be taken by someone else before the listener binds it: try another.

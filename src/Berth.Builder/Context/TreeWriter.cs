@@ -1,5 +1,6 @@
 using System.Formats.Tar;
 using Berth.Images;
+using Berth.Images.Layers;
 using Microsoft.Win32.SafeHandles;
 using Interop = Berth.Images.Interop;
 
@@ -165,7 +166,7 @@ internal sealed class TreeWriter : IDisposable
     {
         using SafeFileHandle destinationDir = EnsureDirectory(destination, what);
         var directoryTimes = new List<(string Path, DateTimeOffset Time)>();
-        var counted = new CountingStream(tar);
+        var counted = new PositionCountingStream(tar);
         using var reader = new TarReader(counted, leaveOpen: true);
         TarEntry? entry;
         long dataEnd = 0; // where the last entry's data ended in the stream, when it had all its data
@@ -235,7 +236,7 @@ internal sealed class TreeWriter : IDisposable
     /// a .dockerignore. A stream that ends inside an entry's data (<paramref name="dataEnd"/> -1) or
     /// inside a header is refused.
     /// </summary>
-    private static TarEntry? ReadEntry(TarReader reader, CountingStream counted, long dataEnd, string what)
+    private static TarEntry? ReadEntry(TarReader reader, PositionCountingStream counted, long dataEnd, string what)
     {
         try
         {
@@ -252,33 +253,4 @@ internal sealed class TreeWriter : IDisposable
     }
 
     public void Dispose() => _root.Dispose();
-
-    /// <summary>A forward-only read stream that counts what was read through it.</summary>
-    private sealed class CountingStream(Stream inner) : Stream
-    {
-        private long _position;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => _position; set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            int n = inner.Read(buffer);
-            _position += n;
-            return n;
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
 }

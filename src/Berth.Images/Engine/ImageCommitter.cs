@@ -174,21 +174,8 @@ public static class ImageCommitter
                 RootFS = new RootFS { DiffIds = [.. baseImage?.Config.RootFS.DiffIds ?? [], .. empty ? Array.Empty<string>() : [diff.DiffId.Value]] },
                 History = history,
             };
-            byte[] configBytes = ManifestParser.Serialize(config);
-            Digest configDigest = Digest.Compute(configBytes);
-            await store.Content.WriteAsync(new MemoryStream(configBytes), configDigest, configBytes.Length, cancellationToken).ConfigureAwait(false);
-
-            // 3. The manifest, last: a present manifest means everything it names is present.
-            var manifest = new ImageManifest
-            {
-                MediaType = docker ? MediaTypes.DockerManifest : MediaTypes.OciManifest,
-                Config = Descriptor.For(docker ? MediaTypes.DockerConfig : MediaTypes.OciConfig, configDigest, configBytes.Length),
-                Layers = layers,
-            };
-            byte[] manifestBytes = ManifestParser.Serialize(manifest);
-            Digest manifestDigest = Digest.Compute(manifestBytes);
-            await store.Content.WriteAsync(new MemoryStream(manifestBytes), manifestDigest, manifestBytes.Length, cancellationToken).ConfigureAwait(false);
-            Descriptor target = Descriptor.For(manifest.MediaType, manifestDigest, manifestBytes.Length);
+            // 3. The config, then the manifest, last: a present manifest means everything it names is present.
+            Descriptor target = await WriteConfigAndManifestAsync(store, config, layers, docker, cancellationToken).ConfigureAwait(false);
             if (options.Reference is not null) store.SetReference(ImageReference.Parse(options.Reference), target);
             else if (options.KeepUntagged) store.KeepUntagged(target);
             return store.Read(target);
@@ -214,6 +201,12 @@ public static class ImageCommitter
         foreach (Descriptor layer in layers)
             if (!store.Content.Exists(layer.ParsedDigest))
                 throw new ImagesException(ImagesErrorKind.NotFound, $"layer {layer.Digest} is not in the content store");
+        return store.Read(await WriteConfigAndManifestAsync(store, config, [.. layers], docker, cancellationToken).ConfigureAwait(false));
+    }
+
+    /// <summary>Writes <paramref name="config"/>, then the manifest naming it and <paramref name="layers"/> (Docker's media types when <paramref name="docker"/>, else OCI's); the manifest's descriptor.</summary>
+    private static async Task<Descriptor> WriteConfigAndManifestAsync(ImageStore store, ImageConfig config, List<Descriptor> layers, bool docker, CancellationToken cancellationToken)
+    {
         byte[] configBytes = ManifestParser.Serialize(config);
         Digest configDigest = Digest.Compute(configBytes);
         await store.Content.WriteAsync(new MemoryStream(configBytes), configDigest, configBytes.Length, cancellationToken).ConfigureAwait(false);
@@ -221,12 +214,12 @@ public static class ImageCommitter
         {
             MediaType = docker ? MediaTypes.DockerManifest : MediaTypes.OciManifest,
             Config = Descriptor.For(docker ? MediaTypes.DockerConfig : MediaTypes.OciConfig, configDigest, configBytes.Length),
-            Layers = [.. layers],
+            Layers = layers,
         };
         byte[] manifestBytes = ManifestParser.Serialize(manifest);
         Digest manifestDigest = Digest.Compute(manifestBytes);
         await store.Content.WriteAsync(new MemoryStream(manifestBytes), manifestDigest, manifestBytes.Length, cancellationToken).ConfigureAwait(false);
-        return store.Read(Descriptor.For(manifest.MediaType, manifestDigest, manifestBytes.Length));
+        return Descriptor.For(manifest.MediaType, manifestDigest, manifestBytes.Length);
     }
 
     private static (Digest, long) Compressed(string tarPath, string blobPath, bool compress)

@@ -83,8 +83,9 @@ public static class LayerDecompression
     }
 }
 
-/// <summary>A forward-only stream that knows its <see cref="Position"/>: the bytes read so far.</summary>
-internal sealed class PositionCountingStream(Stream inner) : ReadOnlyStream
+/// <summary>A forward-only stream that knows its <see cref="Position"/>: the bytes read so far (xz's
+/// decoder asks for it; the build context's tar reader checks where an archive ended).</summary>
+public sealed class PositionCountingStream(Stream inner) : ReadOnlyStream
 {
     private long _position;
 

@@ -56,17 +56,14 @@ public sealed class ImportFromUrlTests : IAsyncLifetime
         }
         finally
         {
-            _listener.Stop();
             try
             {
-                _listener.Close();
+                await LoopbackListener.StopAsync(_listener, _server);
             }
-            catch (HttpListenerException)
+            finally
             {
-                // Close binds the port again to remove its prefixes, which a connection in TIME_WAIT can refuse; Stop closed the socket.
+                _config.Dispose();
             }
-            await _server;
-            _config.Dispose();
         }
     }
 

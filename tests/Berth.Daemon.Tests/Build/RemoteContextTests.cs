@@ -43,18 +43,15 @@ public sealed class RemoteContextTests : IAsyncLifetime
         }
         finally
         {
-            _listener.Stop();
             try
             {
-                _listener.Close();
+                await LoopbackListener.StopAsync(_listener, _server);
             }
-            catch (HttpListenerException)
+            finally
             {
-                // Close binds the port again to remove its prefixes, which a connection in TIME_WAIT can refuse; Stop closed the socket.
+                _work.Dispose();
+                _config.Dispose();
             }
-            await _server;
-            _work.Dispose();
-            _config.Dispose();
         }
     }
 
