@@ -45,7 +45,7 @@ public static class RemoteFetch
             string body;
             try
             {
-                body = Encoding.UTF8.GetString(await response.Content.ReadAsByteArrayAsync(cancellationToken)).Trim();
+                body = await ReadErrorBodyAsync(response, cancellationToken);
             }
             catch (HttpRequestException)
             {
@@ -53,6 +53,17 @@ public static class RemoteFetch
             }
             throw new ApiException(status switch { 404 or 400 or 401 or 403 => status, _ => 500 }, message + ": " + body);
         }
+    }
+
+    /// <summary>Of an error answer, what fits in the message: a server that sends gigabytes with its 500 gets its first 64 KiB quoted.</summary>
+    private static async Task<string> ReadErrorBodyAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        const int MaxErrorBody = 64 * 1024;
+        await using Stream stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+        byte[] buffer = new byte[MaxErrorBody];
+        int length = 0, n;
+        while (length < buffer.Length && (n = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken)) > 0) length += n;
+        return Encoding.UTF8.GetString(buffer, 0, length).Trim();
     }
 
     /// <summary>Go's words for the usual transport failures ("dial tcp 127.0.0.1:1: connect: connection refused").</summary>

@@ -93,9 +93,8 @@ public sealed partial class ImageService(ImageStore store, DaemonOptions options
         IReadOnlyDictionary<string, string> labels = image is null ? new Dictionary<string, string>() : LabelsOf(image.Id.Value);
         // The layers of the image and of the parents that may go with it, read while they are still here.
         var layers = new Dictionary<Digest, IReadOnlyList<ImageLayer>>();
-        for (Image? step = image; step is not null && layers.TryAdd(step.Id, LayersOf(step)); step = Store.ParentOf(step.Id) is { } parent ? TryGet(parent.Value) : null)
-        {
-        }
+        for (Image? step = image; step is not null && layers.TryAdd(step.Id, LayersOf(step));)
+            step = Store.ParentOf(step.Id) is { } parent ? TryGet(parent.Value) : null;
         IReadOnlyList<ImageRemoval> removals = Store.Remove(nameOrId, force, pruneParents: !noPrune);
         if (image is not null) PublishRemovals(image.Id, labels, removals);
         if (noPrune || !removals.Any(r => r.Deleted is not null)) return removals;

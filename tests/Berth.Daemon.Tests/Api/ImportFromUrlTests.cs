@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.IO.Compression;
 using System.Net;
 using System.Text.Json;
@@ -29,11 +28,26 @@ public sealed class ImportFromUrlTests : IAsyncLifetime
             using (var gzip = new GZipStream(gz, CompressionLevel.Fastest, leaveOpen: true)) gzip.Write(rootfs);
             _files["/rootfs.tar.gz"] = gz.ToArray();
         }
-        _files["/rootfs.tar.xz"] = Xz(rootfs);
+        _files["/rootfs.tar.xz"] = CompressTool.Compress("xz", rootfs);
         _files["/junk"] = "this is not a tar archive, not even close to one........................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................................"u8.ToArray();
         _listener = LoopbackListener.Start(out _port);
         _server = LoopbackListener.ServeAsync(_listener, async context =>
         {
+            if (context.Request.Url!.AbsolutePath == "/huge-error")
+            {
+                // A 500 with 8 MiB of body, of which berthd reads only what its message quotes and hangs up.
+                context.Response.StatusCode = 500;
+                byte[] chunk = new byte[64 * 1024];
+                Array.Fill(chunk, (byte)'x');
+                try
+                {
+                    for (int i = 0; i < 128; i++) await context.Response.OutputStream.WriteAsync(chunk);
+                }
+                catch (HttpListenerException)
+                {
+                }
+                return;
+            }
             if (!_files.TryGetValue(context.Request.Url!.AbsolutePath, out byte[]? body))
             {
                 context.Response.StatusCode = 404;
@@ -65,23 +79,6 @@ public sealed class ImportFromUrlTests : IAsyncLifetime
                 _config.Dispose();
             }
         }
-    }
-
-    private static byte[] Xz(byte[] data)
-    {
-        var start = new ProcessStartInfo("xz") { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
-        start.ArgumentList.Add("-c");
-        using Process p = Process.Start(start)!;
-        Task<byte[]> output = Task.Run(() =>
-        {
-            using var buffer = new MemoryStream();
-            p.StandardOutput.BaseStream.CopyTo(buffer);
-            return buffer.ToArray();
-        });
-        p.StandardInput.BaseStream.Write(data);
-        p.StandardInput.Close();
-        p.WaitForExit();
-        return output.Result;
     }
 
     private string Url(string path) => $"http://127.0.0.1:{_port}{path}";
@@ -134,6 +131,13 @@ public sealed class ImportFromUrlTests : IAsyncLifetime
         (int status, _, string body) = await ImportAsync(Url("/missing.tar"), "&repo=missing");
         Assert.Equal(404, status);
         Assert.Equal($"failed to GET {Url("/missing.tar")} with status 404 Not Found: nothing here", JsonDocument.Parse(body).RootElement.GetProperty("message").GetString());
+
+        // An error answer's body is quoted up to 64 KiB, not read whole into memory.
+        (status, _, body) = await ImportAsync(Url("/huge-error"), "&repo=huge");
+        Assert.Equal(500, status);
+        string message = JsonDocument.Parse(body).RootElement.GetProperty("message").GetString()!;
+        Assert.StartsWith($"failed to GET {Url("/huge-error")} with status 500 Internal Server Error: xxx", message);
+        Assert.True(message.Length < 65 * 1024, $"the message quotes {message.Length} bytes of the error body");
 
         int closed = RegistryProcess.FreePort();
         (status, _, body) = await ImportAsync($"http://127.0.0.1:{closed}/x.tar");

@@ -101,25 +101,6 @@ public sealed class RemoteContextTests : IAsyncLifetime
         return output.ToArray();
     }
 
-    /// <summary>Compresses with Debian's bzip2 or xz, as a user's archive would be made.</summary>
-    private static byte[] Compress(string tool, byte[] data)
-    {
-        var start = new ProcessStartInfo(tool) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
-        start.ArgumentList.Add("-c");
-        using Process p = Process.Start(start)!;
-        Task<byte[]> output = Task.Run(() =>
-        {
-            using var buffer = new MemoryStream();
-            p.StandardOutput.BaseStream.CopyTo(buffer);
-            return buffer.ToArray();
-        });
-        p.StandardInput.BaseStream.Write(data);
-        p.StandardInput.Close();
-        p.WaitForExit();
-        Assert.Equal(0, p.ExitCode);
-        return output.Result;
-    }
-
     private async Task<(int Status, string Body)> PostRemoteBuildAsync(string remote, string query = "")
     {
         using var content = new ByteArrayContent([]);
@@ -168,8 +149,8 @@ public sealed class RemoteContextTests : IAsyncLifetime
         _routes["/ctx.tar"] = (200, "application/x-tar", tar);
         _routes["/ctx.tar.gz"] = (200, "application/gzip", Gzip(tar));
         // Served as octet-stream or with no type at all: sniffed, then decompressed by their magic.
-        _routes["/ctx.tar.bz2"] = (200, "application/octet-stream", Compress("bzip2", tar));
-        _routes["/ctx.tar.xz"] = (200, null, Compress("xz", tar));
+        _routes["/ctx.tar.bz2"] = (200, "application/octet-stream", CompressTool.Compress("bzip2", tar));
+        _routes["/ctx.tar.xz"] = (200, null, CompressTool.Compress("xz", tar));
 
         foreach (string name in (string[])["ctx.tar", "ctx.tar.gz", "ctx.tar.bz2", "ctx.tar.xz"])
         {

@@ -97,19 +97,10 @@ public sealed class LayerApplierTests : IDisposable
     [Theory]
     [InlineData("xz")]
     [InlineData("bzip2")]
-    public async Task Xz_and_bzip2_layers_are_applied(string tool)
+    public void Xz_and_bzip2_layers_are_applied(string tool)
     {
         byte[] tar = new TarBuilder(TarEntryFormat.Pax).File("hello.txt", "compressed").ToArray();
-        var start = new System.Diagnostics.ProcessStartInfo(tool, "-c") { RedirectStandardInput = true, RedirectStandardOutput = true };
-        using var process = System.Diagnostics.Process.Start(start)!;
-        var output = new MemoryStream();
-        Task copy = process.StandardOutput.BaseStream.CopyToAsync(output);
-        await process.StandardInput.BaseStream.WriteAsync(tar);
-        process.StandardInput.Close();
-        await copy;
-        await process.WaitForExitAsync();
-        output.Position = 0;
-        LayerApplier.Apply(output, _target.Path);
+        LayerApplier.Apply(new MemoryStream(CompressTool.Compress(tool, tar)), _target.Path);
         Assert.Equal("compressed", File.ReadAllText(Path.Combine(_target.Path, "hello.txt")));
     }
 
